@@ -1,0 +1,107 @@
+import { PvmError } from '../core/errors.js';
+import type { Gpa } from '../core/types.js';
+
+/**
+ * Guest RAM: one contiguous region at `base`. The CPU reads the typed-array
+ * views directly on its fast path (offset = pa - base); everything else
+ * (devices, loaders, the hypervisor) goes through the checked accessors,
+ * which handle any length and never touch memory outside the region.
+ *
+ * The host is assumed little-endian (x86-64, AArch64), like the guest.
+ */
+export class GuestRam {
+  readonly base: number;
+  readonly size: number;
+  readonly buffer: ArrayBuffer;
+  readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly i32: Int32Array;
+  readonly view: DataView;
+
+  constructor(base: number, size: number) {
+    if (size <= 0 || size % 4096 !== 0) {
+      throw new PvmError('usage', `RAM size must be a positive multiple of 4 KiB, got ${size}`);
+    }
+    this.base = base;
+    this.size = size;
+    this.buffer = new ArrayBuffer(size);
+    this.u8 = new Uint8Array(this.buffer);
+    this.u16 = new Uint16Array(this.buffer);
+    this.i32 = new Int32Array(this.buffer);
+    this.view = new DataView(this.buffer);
+  }
+
+  /** True when [pa, pa+len) lies inside RAM. Guards against overflow and NaN. */
+  contains(pa: number, len: number): boolean {
+    const off = pa - this.base;
+    return len >= 0 && off >= 0 && off + len <= this.size && Number.isSafeInteger(off + len);
+  }
+
+  /** Offset of `pa` in the buffer, or -1 when [pa, pa+len) is not entirely RAM. */
+  offsetOf(pa: number, len: number): number {
+    return this.contains(pa, len) ? pa - this.base : -1;
+  }
+
+  private check(pa: number, len: number): number {
+    if (!this.contains(pa, len)) {
+      throw new PvmError('guest', `guest-physical range 0x${pa.toString(16)}+${len} is outside RAM`);
+    }
+    return pa - this.base;
+  }
+
+  read(pa: Gpa, dst: Uint8Array): void {
+    const off = this.check(pa, dst.length);
+    dst.set(this.u8.subarray(off, off + dst.length));
+  }
+
+  write(pa: Gpa, src: Uint8Array): void {
+    const off = this.check(pa, src.length);
+    this.u8.set(src, off);
+  }
+
+  /** A view (not a copy) of guest memory; valid until the RAM is resized. */
+  slice(pa: Gpa, len: number): Uint8Array {
+    const off = this.check(pa, len);
+    return this.u8.subarray(off, off + len);
+  }
+
+  fill(pa: Gpa, len: number, value: number): void {
+    const off = this.check(pa, len);
+    this.u8.fill(value, off, off + len);
+  }
+
+  readU8(pa: Gpa): number {
+    return this.u8[this.check(pa, 1)]!;
+  }
+  readU16(pa: Gpa): number {
+    return this.view.getUint16(this.check(pa, 2), true);
+  }
+  readU32(pa: Gpa): number {
+    return this.view.getUint32(this.check(pa, 4), true);
+  }
+  /** 64-bit read as a number; exact below 2^53 (addresses, lengths). */
+  readU64(pa: Gpa): number {
+    const off = this.check(pa, 8);
+    return this.view.getUint32(off + 4, true) * 0x1_0000_0000 + this.view.getUint32(off, true);
+  }
+  readBigU64(pa: Gpa): bigint {
+    return this.view.getBigUint64(this.check(pa, 8), true);
+  }
+  writeU8(pa: Gpa, v: number): void {
+    this.u8[this.check(pa, 1)] = v;
+  }
+  writeU16(pa: Gpa, v: number): void {
+    this.view.setUint16(this.check(pa, 2), v, true);
+  }
+  writeU32(pa: Gpa, v: number): void {
+    this.view.setUint32(this.check(pa, 4), v >>> 0, true);
+  }
+  writeU64(pa: Gpa, v: number): void {
+    const off = this.check(pa, 8);
+    this.view.setUint32(off, v >>> 0, true);
+    this.view.setUint32(off + 4, Math.floor(v / 0x1_0000_0000) >>> 0, true);
+  }
+  writeBigU64(pa: Gpa, v: bigint): void {
+    this.view.setBigUint64(this.check(pa, 8), v, true);
+  }
+}

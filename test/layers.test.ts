@@ -1,0 +1,54 @@
+/**
+ * The layering rule of ARCHITECTURE.md, checked on the sources: lower layers
+ * never import higher ones, and devices never import the CPU. Within one
+ * rank only devices may reach the machine layer (they plug into its bus).
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = join(fileURLToPath(import.meta.url), '../../..');
+const src = join(root, 'src');
+
+const rank: Record<string, number> = {
+  core: 0,
+  cpu: 1,
+  memory: 1,
+  machine: 2,
+  devices: 2,
+  sbi: 2,
+  hypervisor: 3,
+  host: 4,
+  api: 4,
+  server: 5,
+  cli: 6,
+};
+
+function* tsFiles(dir: string): Generator<string> {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) yield* tsFiles(p);
+    else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) yield p;
+  }
+}
+
+test('lower layers never import higher ones', () => {
+  const bad: string[] = [];
+  for (const file of tsFiles(src)) {
+    const layer = relative(src, file).split('/')[0]!;
+    if (!(layer in rank)) continue;
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/from '(\.[^']+)'/g)) {
+      const target = relative(src, join(file, '..', m[1]!)).split('/')[0]!;
+      if (!(target in rank) || target === layer) continue;
+      const forbidden =
+        rank[target]! > rank[layer]! ||
+        (rank[target] === rank[layer] && !(layer === 'devices' && target === 'machine')) ||
+        (layer === 'devices' && target === 'cpu');
+      if (forbidden) bad.push(`${relative(root, file)} imports ${m[1]}`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});
