@@ -1,0 +1,189 @@
+import type { MmioDevice } from './bus.js';
+import { type IrqLine, type IrqTarget, Mip } from './irq.js';
+import { Irq } from './memmap.js';
+
+/** Register layout of the SiFive PLIC as QEMU virt configures it (include/hw/riscv/virt.h). */
+export const PlicReg = {
+  PRIORITY: 0x0, // 4 bytes per source
+  PENDING: 0x1000, // 1 bit per source
+  ENABLE: 0x2000, // per context, stride 0x80
+  ENABLE_STRIDE: 0x80,
+  CONTEXT: 0x20_0000, // per context, stride 0x1000: +0 threshold, +4 claim/complete
+  CONTEXT_STRIDE: 0x1000,
+} as const;
+
+/** Priorities are 0..7 (QEMU virt: VIRT_PLIC_NUM_PRIORITIES = 7); writes keep the low 3 bits (WARL). */
+const PRIORITY_MASK = 7;
+
+/**
+ * Platform-level interrupt controller (`sifive,plic-1.0.0`), after QEMU's
+ * hw/intc/sifive_plic.c. Sources 1..numSources-1 (source 0 does not exist);
+ * two contexts per hart: 2N = hart N M-mode (drives MEIP), 2N+1 = S-mode
+ * (drives SEIP).
+ *
+ * Sources are level-triggered (the PLIC spec's gateway): a source is pending
+ * while its line is high and it is not claimed; a claim clears pending and
+ * marks it claimed; completion releases it, and if the line is still high it
+ * is pending again. A context's output is high while some source that is
+ * pending, enabled for it and not claimed has priority above its threshold.
+ */
+export class Plic implements MmioDevice, IrqLine {
+  readonly name = 'plic';
+  readonly numSources: number;
+  readonly numContexts: number;
+  private readonly words: number;
+  private readonly priority: Uint32Array;
+  private readonly level: Uint8Array;
+  private readonly pending: Uint32Array;
+  private readonly claimed: Uint32Array;
+  private readonly enable: Uint32Array;
+  private readonly threshold: Uint32Array;
+  private readonly out: Int8Array;
+
+  /** `harts[N]` receives MEIP (context 2N) and SEIP (context 2N+1). */
+  constructor(
+    private readonly harts: readonly IrqTarget[],
+    numSources: number = Irq.PLIC_SOURCES,
+  ) {
+    this.numSources = numSources;
+    this.numContexts = 2 * harts.length;
+    this.words = (numSources + 31) >>> 5;
+    this.priority = new Uint32Array(numSources);
+    this.level = new Uint8Array(numSources);
+    this.pending = new Uint32Array(this.words);
+    this.claimed = new Uint32Array(this.words);
+    this.enable = new Uint32Array(this.words * this.numContexts);
+    this.threshold = new Uint32Array(this.numContexts);
+    this.out = new Int8Array(this.numContexts).fill(-1);
+  }
+
+  /** Drive source `irq` (1..numSources-1) high or low. Out-of-range sources are ignored. */
+  setLevel(irq: number, level: boolean): void {
+    if (irq <= 0 || irq >= this.numSources) return;
+    this.level[irq] = level ? 1 : 0;
+    const bit = 1 << (irq & 31);
+    const w = irq >>> 5;
+    if (level && (this.claimed[w]! & bit) === 0) this.pending[w]! |= bit;
+    else if (!level) this.pending[w]! &= ~bit;
+    this.update();
+  }
+
+  /** Is source `irq` pending? (tests, diagnostics) */
+  isPending(irq: number): boolean {
+    return (this.pending[irq >>> 5]! & (1 << (irq & 31))) !== 0;
+  }
+
+  /** The source a claim by `ctx` would return now (0 = none), without claiming. */
+  best(ctx: number): number {
+    let maxIrq = 0;
+    let maxPrio = this.threshold[ctx]!;
+    const base = ctx * this.words;
+    for (let w = 0; w < this.words; w++) {
+      let m = this.pending[w]! & ~this.claimed[w]! & this.enable[base + w]!;
+      while (m !== 0) {
+        const j = 31 - Math.clz32(m & -m);
+        m &= m - 1;
+        const irq = (w << 5) + j;
+        if (irq >= this.numSources) break;
+        const p = this.priority[irq]!;
+        // Ascending order: on equal priority the lowest source id wins.
+        if (p > maxPrio) {
+          maxPrio = p;
+          maxIrq = irq;
+        }
+      }
+    }
+    return maxIrq;
+  }
+
+  private update(): void {
+    for (let ctx = 0; ctx < this.numContexts; ctx++) {
+      const level = this.best(ctx) !== 0 ? 1 : 0;
+      if (level !== this.out[ctx]) {
+        this.out[ctx] = level;
+        this.harts[ctx >>> 1]!.setIrq(ctx & 1 ? Mip.SEIP : Mip.MEIP, level === 1);
+      }
+    }
+  }
+
+  private claim(ctx: number): number {
+    const irq = this.best(ctx);
+    if (irq !== 0) {
+      const bit = 1 << (irq & 31);
+      this.pending[irq >>> 5]! &= ~bit;
+      this.claimed[irq >>> 5]! |= bit;
+    }
+    this.update();
+    return irq;
+  }
+
+  private complete(ctx: number, irq: number): void {
+    if (irq <= 0 || irq >= this.numSources) return;
+    const w = irq >>> 5;
+    const bit = 1 << (irq & 31);
+    // PLIC spec: a completion for a source not enabled for this context is ignored.
+    if ((this.enable[ctx * this.words + w]! & bit) === 0) return;
+    this.claimed[w]! &= ~bit;
+    if (this.level[irq]) this.pending[w]! |= bit;
+    this.update();
+  }
+
+  read(offset: number, size: 1 | 2 | 4): number {
+    if (size !== 4 || (offset & 3) !== 0) return 0;
+    if (offset < PlicReg.PENDING) {
+      const irq = offset >>> 2;
+      return irq < this.numSources ? this.priority[irq]! : 0;
+    }
+    if (offset < PlicReg.ENABLE) {
+      const w = (offset - PlicReg.PENDING) >>> 2;
+      return w < this.words ? this.pending[w]! >>> 0 : 0;
+    }
+    if (offset < PlicReg.CONTEXT) {
+      const rel = offset - PlicReg.ENABLE;
+      const ctx = Math.floor(rel / PlicReg.ENABLE_STRIDE);
+      const w = (rel % PlicReg.ENABLE_STRIDE) >>> 2;
+      return ctx < this.numContexts && w < this.words ? this.enable[ctx * this.words + w]! >>> 0 : 0;
+    }
+    const rel = offset - PlicReg.CONTEXT;
+    const ctx = Math.floor(rel / PlicReg.CONTEXT_STRIDE);
+    if (ctx >= this.numContexts) return 0;
+    const reg = rel % PlicReg.CONTEXT_STRIDE;
+    if (reg === 0) return this.threshold[ctx]!;
+    if (reg === 4) return this.claim(ctx);
+    return 0;
+  }
+
+  write(offset: number, size: 1 | 2 | 4, value: number): void {
+    if (size !== 4 || (offset & 3) !== 0) return;
+    if (offset < PlicReg.PENDING) {
+      const irq = offset >>> 2;
+      if (irq > 0 && irq < this.numSources) {
+        this.priority[irq] = value & PRIORITY_MASK;
+        this.update();
+      }
+      return;
+    }
+    if (offset < PlicReg.ENABLE) return; // pending bits are read-only
+    if (offset < PlicReg.CONTEXT) {
+      const rel = offset - PlicReg.ENABLE;
+      const ctx = Math.floor(rel / PlicReg.ENABLE_STRIDE);
+      const w = (rel % PlicReg.ENABLE_STRIDE) >>> 2;
+      if (ctx < this.numContexts && w < this.words) {
+        // Source 0 does not exist: its enable bit stays 0.
+        this.enable[ctx * this.words + w] = w === 0 ? value & ~1 : value;
+        this.update();
+      }
+      return;
+    }
+    const rel = offset - PlicReg.CONTEXT;
+    const ctx = Math.floor(rel / PlicReg.CONTEXT_STRIDE);
+    if (ctx >= this.numContexts) return;
+    const reg = rel % PlicReg.CONTEXT_STRIDE;
+    if (reg === 0) {
+      this.threshold[ctx] = value & PRIORITY_MASK;
+      this.update();
+    } else if (reg === 4) {
+      this.complete(ctx, value >>> 0);
+    }
+  }
+}

@@ -1,0 +1,285 @@
+import type { MmioDevice } from './bus.js';
+import type { IrqLine } from './irq.js';
+
+/** ns16550a register offsets (reg-shift 0) and bits, names as in Linux's serial_reg.h. */
+export const UartReg = {
+  RBR_THR_DLL: 0,
+  IER_DLM: 1,
+  IIR_FCR: 2,
+  LCR: 3,
+  MCR: 4,
+  LSR: 5,
+  MSR: 6,
+  SCR: 7,
+} as const;
+
+const IER_RDI = 0x01;
+const IER_THRI = 0x02;
+const IER_RLSI = 0x04;
+const IER_MSI = 0x08;
+
+const IIR_NO_INT = 0x01;
+const IIR_MSI = 0x00;
+const IIR_THRI = 0x02;
+const IIR_RDI = 0x04;
+const IIR_RLSI = 0x06;
+const IIR_CTI = 0x0c;
+const IIR_FIFO = 0xc0;
+
+const FCR_FE = 0x01;
+const FCR_RFR = 0x02;
+const FCR_XFR = 0x04;
+
+const LCR_DLAB = 0x80;
+
+const MCR_DTR = 0x01;
+const MCR_RTS = 0x02;
+const MCR_OUT1 = 0x04;
+const MCR_OUT2 = 0x08;
+const MCR_LOOP = 0x10;
+
+const LSR_DR = 0x01;
+const LSR_OE = 0x02;
+const LSR_BI = 0x10;
+const LSR_THRE = 0x20;
+const LSR_TEMT = 0x40;
+const LSR_INT_ANY = 0x1e;
+
+const MSR_ANY_DELTA = 0x0f;
+const MSR_CTS = 0x10;
+const MSR_DSR = 0x20;
+const MSR_RI = 0x40;
+const MSR_DCD = 0x80;
+
+/** Host-side receive buffer: bytes pushed beyond this are dropped (and set LSR.OE). */
+const RX_CAPACITY = 64 * 1024;
+
+export interface UartOptions {
+  /** Called for every byte the guest transmits. */
+  onOutput: (byte: number) => void;
+  /** Interrupt controller and source number (PLIC, Irq.UART0 = 10 on virt). */
+  irq?: IrqLine;
+  irqNum?: number;
+}
+
+/**
+ * ns16550a UART, as much of it as Linux's 8250 driver and OpenSBI use, after
+ * QEMU's hw/char/serial.c. Transmission is instantaneous (THR is empty again
+ * as soon as it is written, so the THRE interrupt re-arms at once); the
+ * receive FIFO is a host-side queue of up to 64 KiB. Interrupt priority
+ * (IIR) as in the 16550 datasheet: line status > received data / timeout >
+ * THR empty > modem status. With FIFOs on and fewer bytes than the trigger
+ * level, the character-timeout interrupt is reported at once instead of
+ * after four character times.
+ */
+export class Uart16550 implements MmioDevice {
+  readonly name = 'uart';
+  private readonly onOutput: (byte: number) => void;
+  private readonly irq: IrqLine | undefined;
+  private readonly irqNum: number;
+
+  private ier = 0;
+  private iir = IIR_NO_INT;
+  private fcr = 0;
+  private lcr = 0;
+  private mcr = MCR_OUT2;
+  private lsr = LSR_TEMT | LSR_THRE;
+  private msr = MSR_DCD | MSR_DSR | MSR_CTS;
+  private scr = 0;
+  private dll = 0;
+  private dlm = 0;
+  private thrIpending = false;
+  private itl = 1;
+  private irqLevel = false;
+
+  private readonly rx = new Uint8Array(RX_CAPACITY);
+  private rxHead = 0;
+  private rxCount = 0;
+
+  constructor(opts: UartOptions) {
+    this.onOutput = opts.onOutput;
+    this.irq = opts.irq;
+    this.irqNum = opts.irqNum ?? 10;
+  }
+
+  /** Queue bytes for the guest to read. Returns how many were accepted. */
+  pushInput(bytes: Uint8Array | readonly number[]): number {
+    let n = 0;
+    for (const b of bytes) {
+      if (this.rxCount === RX_CAPACITY) {
+        this.lsr |= LSR_OE;
+        break;
+      }
+      this.rx[(this.rxHead + this.rxCount) % RX_CAPACITY] = b;
+      this.rxCount++;
+      n++;
+    }
+    if (this.rxCount > 0) this.lsr |= LSR_DR;
+    this.updateIrq();
+    return n;
+  }
+
+  /** Bytes waiting to be read by the guest. */
+  get pendingInput(): number {
+    return this.rxCount;
+  }
+
+  /** The interrupt output level (tests, diagnostics). */
+  get interruptPending(): boolean {
+    return this.irqLevel;
+  }
+
+  private popRx(): number {
+    if (this.rxCount === 0) return 0;
+    const b = this.rx[this.rxHead]!;
+    this.rxHead = (this.rxHead + 1) % RX_CAPACITY;
+    this.rxCount--;
+    if (this.rxCount === 0) this.lsr &= ~(LSR_DR | LSR_BI);
+    return b;
+  }
+
+  private updateIrq(): void {
+    let id = IIR_NO_INT;
+    if (this.ier & IER_RLSI && this.lsr & LSR_INT_ANY) id = IIR_RLSI;
+    else if (this.ier & IER_RDI && this.lsr & LSR_DR)
+      id = this.fcr & FCR_FE && this.rxCount < this.itl ? IIR_CTI : IIR_RDI;
+    else if (this.ier & IER_THRI && this.thrIpending) id = IIR_THRI;
+    else if (this.ier & IER_MSI && this.msr & MSR_ANY_DELTA) id = IIR_MSI;
+    this.iir = id | (this.iir & 0xf0);
+    const level = id !== IIR_NO_INT;
+    if (level !== this.irqLevel) {
+      this.irqLevel = level;
+      this.irq?.setLevel(this.irqNum, level);
+    }
+  }
+
+  private transmit(byte: number): void {
+    this.thrIpending = false;
+    this.lsr &= ~(LSR_THRE | LSR_TEMT);
+    if (this.mcr & MCR_LOOP) {
+      // Loopback: the byte comes back on the receive side.
+      if (this.rxCount < RX_CAPACITY) {
+        this.rx[(this.rxHead + this.rxCount) % RX_CAPACITY] = byte;
+        this.rxCount++;
+        this.lsr |= LSR_DR;
+      } else {
+        this.lsr |= LSR_OE;
+      }
+    } else {
+      this.onOutput(byte);
+    }
+    this.lsr |= LSR_THRE | LSR_TEMT;
+    this.thrIpending = true;
+    this.updateIrq();
+  }
+
+  read(offset: number, _size: 1 | 2 | 4): number {
+    switch (offset) {
+      case UartReg.RBR_THR_DLL: {
+        if (this.lcr & LCR_DLAB) return this.dll;
+        const b = this.popRx();
+        this.updateIrq();
+        return b;
+      }
+      case UartReg.IER_DLM:
+        return this.lcr & LCR_DLAB ? this.dlm : this.ier;
+      case UartReg.IIR_FCR: {
+        const v = this.iir;
+        if ((v & 0x0f) === IIR_THRI) {
+          this.thrIpending = false;
+          this.updateIrq();
+        }
+        return v;
+      }
+      case UartReg.LCR:
+        return this.lcr;
+      case UartReg.MCR:
+        return this.mcr;
+      case UartReg.LSR: {
+        const v = this.lsr;
+        if (this.lsr & (LSR_BI | LSR_OE)) {
+          this.lsr &= ~(LSR_BI | LSR_OE);
+          this.updateIrq();
+        }
+        return v;
+      }
+      case UartReg.MSR: {
+        if (this.mcr & MCR_LOOP) {
+          // Loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD.
+          let v = 0;
+          if (this.mcr & MCR_DTR) v |= MSR_DSR;
+          if (this.mcr & MCR_RTS) v |= MSR_CTS;
+          if (this.mcr & MCR_OUT1) v |= MSR_RI;
+          if (this.mcr & MCR_OUT2) v |= MSR_DCD;
+          return v;
+        }
+        const v = this.msr;
+        if (this.msr & MSR_ANY_DELTA) {
+          this.msr &= ~MSR_ANY_DELTA;
+          this.updateIrq();
+        }
+        return v;
+      }
+      case UartReg.SCR:
+        return this.scr;
+      default:
+        return 0;
+    }
+  }
+
+  write(offset: number, _size: 1 | 2 | 4, value: number): void {
+    const v = value & 0xff;
+    switch (offset) {
+      case UartReg.RBR_THR_DLL:
+        if (this.lcr & LCR_DLAB) this.dll = v;
+        else this.transmit(v);
+        return;
+      case UartReg.IER_DLM: {
+        if (this.lcr & LCR_DLAB) {
+          this.dlm = v;
+          return;
+        }
+        const changed = (this.ier ^ v) & 0x0f;
+        this.ier = v & 0x0f;
+        if (changed & IER_THRI) this.thrIpending = (this.ier & IER_THRI) !== 0 && (this.lsr & LSR_THRE) !== 0;
+        this.updateIrq();
+        return;
+      }
+      case UartReg.IIR_FCR: {
+        let f = v;
+        if ((f ^ this.fcr) & FCR_FE) f |= FCR_RFR | FCR_XFR;
+        if (f & FCR_RFR) {
+          this.rxHead = 0;
+          this.rxCount = 0;
+          this.lsr &= ~(LSR_DR | LSR_BI);
+        }
+        if (f & FCR_XFR) {
+          this.lsr |= LSR_THRE | LSR_TEMT;
+          this.thrIpending = true;
+        }
+        this.fcr = f & 0xc9;
+        if (this.fcr & FCR_FE) {
+          this.iir |= IIR_FIFO;
+          this.itl = [1, 4, 8, 14][this.fcr >>> 6]!;
+        } else {
+          this.iir &= ~IIR_FIFO;
+          this.itl = 1;
+        }
+        this.updateIrq();
+        return;
+      }
+      case UartReg.LCR:
+        this.lcr = v;
+        return;
+      case UartReg.MCR:
+        this.mcr = v & 0x1f;
+        return;
+      case UartReg.LSR:
+      case UartReg.MSR:
+        return; // read-only (factory test registers on real parts)
+      case UartReg.SCR:
+        this.scr = v;
+        return;
+    }
+  }
+}
