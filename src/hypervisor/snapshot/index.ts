@@ -1,0 +1,23 @@
+export {
+  decodeSnapshot,
+  decodeSnapshotBytes,
+  drain,
+  encodeSnapshot,
+  encodeSnapshotBytes,
+  type SnapshotHeader,
+  verifySnapshot,
+} from './codec.js';
+export { crc32, crc32Hasher } from './crc32.js';
+export { isSnapshotError, SnapshotError, type SnapshotErrorReason } from './errors.js';
+export {
+  type Compressor,
+  type DomainSnapshot,
+  type Hasher,
+  type HashState,
+  PAGE_SIZE,
+  SNAPSHOT_MAGIC,
+  SNAPSHOT_VERSION,
+  type SnapshotCodecs,
+  type SnapshotDisk,
+  type SnapshotProgress,
+} from './format.js';
