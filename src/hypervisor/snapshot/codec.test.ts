@@ -70,7 +70,13 @@ test('zero pages are not stored: only the three non-zero pages reach the compres
   let compressed = 0;
   const counting: SnapshotCodecs = {
     hasher: crc32Hasher,
-    compressor: { ...zlibCompressor, compress: (d) => ((compressed += d.length), zlibCompressor.compress(d)) },
+    compressor: {
+      ...zlibCompressor,
+      compress: (d) => {
+        compressed += d.length;
+        return zlibCompressor.compress(d);
+      },
+    },
   };
   const snap = sample(256);
   const file = encodeSnapshotBytes(snap, counting);

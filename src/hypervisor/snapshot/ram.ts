@@ -40,7 +40,10 @@ export function* encodeRam(
   let present = 0;
   const flush = (): void => {
     const buf = new Uint8Array(pending.length * PAGE_SIZE);
-    pending.forEach((p, i) => buf.set(bytes.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), i * PAGE_SIZE));
+    for (let i = 0; i < pending.length; i++) {
+      const p = pending[i]!;
+      buf.set(bytes.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), i * PAGE_SIZE);
+    }
     chunks.push({ raw: buf.length, comp: compressor.compress(buf) });
     pending.length = 0;
   };
