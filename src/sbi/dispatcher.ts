@@ -1,0 +1,131 @@
+import { BaseExtension } from './base.js';
+import { Eid, SbiErr } from './consts.js';
+import { hsmExtension } from './hsm.js';
+import { legacyExtension } from './legacy.js';
+import { dbcnExtension, srstExtension, staExtension } from './srst-dbcn-sta.js';
+import { ipiExtension, rfenceExtension, timeExtension } from './timer-ipi-rfence.js';
+import type { SbiArgs, SbiExtension, SbiHart, SbiPlatform, SbiRet } from './types.js';
+import { err } from './types.js';
+
+const A0 = 10;
+const A1 = 11;
+const A6 = 16;
+const A7 = 17;
+const U32 = 0xffff_ffffn;
+const U64 = (1n << 64n) - 1n;
+
+interface Range {
+  readonly first: number;
+  readonly last: number;
+  readonly ext: SbiExtension;
+}
+
+/** Hypercall counts: extension name -> function name -> calls. */
+export type SbiCallStats = Record<string, Record<string, number>>;
+
+/**
+ * The para-API dispatcher: a table from extension id (a7) to an extension
+ * object. Standard extensions register one id each; PVX registers a range in
+ * the firmware-specific space 0x0A000000-0x0AFFFFFF. Unknown extensions and
+ * functions answer SBI_ERR_NOT_SUPPORTED (SBI v2.0 §3); nothing a guest
+ * passes can make `call` throw.
+ */
+export class SbiDispatcher {
+  private readonly exact = new Map<number, SbiExtension>();
+  private readonly ranges: Range[] = [];
+  /** Calls per extension and function, including unknown ones ("unknown" / "fid#N"). */
+  readonly stats: SbiCallStats = Object.create(null);
+  /** Total calls handled. */
+  calls = 0;
+
+  constructor(readonly platform: SbiPlatform) {}
+
+  /** Register `ext` for extension ids first..last (inclusive). Overlaps are a programming error. */
+  register(ext: SbiExtension, first: number, last = first): void {
+    if (last < first) throw new Error(`bad SBI extension range for ${ext.name}`);
+    for (let id = first; id <= last && id - first < 16; id++) {
+      if (this.lookup(id) !== undefined) throw new Error(`SBI extension id 0x${id.toString(16)} registered twice`);
+    }
+    if (first === last) this.exact.set(first, ext);
+    else {
+      for (const r of this.ranges) {
+        if (first <= r.last && r.first <= last)
+          throw new Error(`SBI extension range for ${ext.name} overlaps ${r.ext.name}`);
+      }
+      this.ranges.push({ first, last, ext });
+    }
+  }
+
+  lookup(eid: number): SbiExtension | undefined {
+    const e = this.exact.get(eid);
+    if (e !== undefined) return e;
+    for (const r of this.ranges) if (eid >= r.first && eid <= r.last) return r.ext;
+    return undefined;
+  }
+
+  /** Base probe_extension: 0 when absent, the extension's probe value (default 1) otherwise. */
+  probe(eid: bigint): number {
+    if (eid > U32) return 0;
+    const ext = this.lookup(Number(eid));
+    if (ext === undefined) return 0;
+    return ext.probe ? ext.probe(this.platform) : 1;
+  }
+
+  /**
+   * Perform one call for hart `hart`. a7/a6 wider than 32 bits name no
+   * extension or function (EIDs and FIDs are 32-bit, §3).
+   */
+  call(hart: number, eid: bigint, fid: bigint, a: SbiArgs): SbiRet {
+    this.calls++;
+    const ext = eid <= U32 ? this.lookup(Number(eid)) : undefined;
+    if (ext === undefined) {
+      this.count('unknown', `0x${eid.toString(16)}`);
+      return err(SbiErr.NOT_SUPPORTED);
+    }
+    const e = Number(eid);
+    const f = ext.legacy ? 0 : fid <= U32 ? Number(fid) : -1;
+    const name = ext.functionName(e, f);
+    this.count(ext.name, name ?? `fid#${fid.toString()}`);
+    if (name === undefined) return err(SbiErr.NOT_SUPPORTED);
+    return ext.call(this.platform, hart, e, f, a);
+  }
+
+  /**
+   * Handle an `ecall` from S-mode on `h`: read a7, a6, a0..a5, perform the
+   * call, write a0 = error and a1 = value (legacy calls: a0 only). The pc
+   * is the caller's business (it advances past the ecall).
+   */
+  handleEcall(h: SbiHart): SbiRet {
+    const args: SbiArgs = [h.getX(10), h.getX(11), h.getX(12), h.getX(13), h.getX(14), h.getX(15)];
+    const eid = h.getX(A7) & U64;
+    const fid = h.getX(A6) & U64;
+    const ext = eid <= U32 ? this.lookup(Number(eid)) : undefined;
+    const r = this.call(h.id, eid, fid, args.map((v) => v & U64) as unknown as SbiArgs);
+    h.setX(A0, BigInt.asUintN(64, BigInt(r.error)));
+    if (ext === undefined || !ext.legacy) h.setX(A1, BigInt.asUintN(64, r.value));
+    return r;
+  }
+
+  private count(ext: string, fn: string): void {
+    const m = (this.stats[ext] ??= Object.create(null) as Record<string, number>);
+    m[fn] = (m[fn] ?? 0) + 1;
+  }
+}
+
+/**
+ * A dispatcher with every standard extension pvm answers in PV mode: Base,
+ * TIME, IPI, RFENCE, HSM, SRST, DBCN, STA and the legacy v0.1 calls.
+ */
+export function createSbi(platform: SbiPlatform): SbiDispatcher {
+  const d = new SbiDispatcher(platform);
+  d.register(new BaseExtension((eid) => d.probe(eid)), Eid.BASE);
+  d.register(timeExtension, Eid.TIME);
+  d.register(ipiExtension, Eid.IPI);
+  d.register(rfenceExtension, Eid.RFENCE);
+  d.register(hsmExtension, Eid.HSM);
+  d.register(srstExtension, Eid.SRST);
+  d.register(dbcnExtension, Eid.DBCN);
+  d.register(staExtension, Eid.STA);
+  d.register(legacyExtension, Eid.LEGACY_SET_TIMER, Eid.LEGACY_SHUTDOWN);
+  return d;
+}
