@@ -14,6 +14,8 @@ export const MemMap = {
 
 export const Irq = {
   UART0: 10,
+  /** goldfish RTC (alarm interrupt; pvm's RTC has no alarm, but the tree names the line as QEMU does). */
+  RTC: 11,
   /** virtio-mmio slot n raises PLIC source VIRTIO_BASE + n. */
   VIRTIO_BASE: 1,
   /** Number of PLIC sources (source 0 is reserved). */
