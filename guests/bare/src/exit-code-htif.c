@@ -1,0 +1,4 @@
+/* Exits through HTIF tohost with code 7 (tohost = 7 << 1 | 1). */
+#include "rt.h"
+
+int main(void) { rt_exit(7); }
