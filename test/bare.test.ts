@@ -1,0 +1,60 @@
+/**
+ * Bare-metal conformance programs (guests/bare): each one runs under
+ * `pvm run --bare` and must print exactly what guests/bare/expected/NAME.out
+ * holds. Those files come from QEMU (guests/bare/regen-expected.sh), with the
+ * deliberate differences listed in docs/testing.md patched in, so this is a
+ * differential test against qemu-system-riscv64 as well as a self-checking one
+ * (every program prints "ok"/"FAIL" per check and a verdict).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = join(fileURLToPath(import.meta.url), '../../..');
+const bare = join(root, 'guests/bare');
+const pvm = join(root, 'bin/pvm.js');
+/** Far above what any program needs (the largest runs a few million instructions). */
+const MAX_INSTRUCTIONS = '500000000';
+
+/** Console output plus the exit status, in the format of the expected files. */
+export function transcript(stdout: string, status: number | null, signal: NodeJS.Signals | null): string {
+  const out = stdout.replace(/\n+$/, '');
+  const end = status === null ? `killed by ${signal}` : `exit ${status}`;
+  return `${out ? `${out}\n` : ''}${end}\n`;
+}
+
+before(() => {
+  const r = spawnSync(join(bare, 'build.sh'), [], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    throw new Error(
+      `guests/bare/build.sh failed (needs riscv64-unknown-elf-gcc from gcc-riscv64-unknown-elf): ${r.error?.message ?? ''}${r.stderr}`,
+    );
+  }
+});
+
+const names = readdirSync(join(bare, 'expected'))
+  .filter((f) => f.endsWith('.out'))
+  .map((f) => f.slice(0, -'.out'.length))
+  .sort();
+
+test('there are bare-metal programs to run', () => {
+  assert.ok(names.length >= 10, `only ${names.length} expected outputs in guests/bare/expected`);
+});
+
+for (const name of names) {
+  test(`pvm run --bare ${name}.elf matches expected/${name}.out`, () => {
+    const want = readFileSync(join(bare, 'expected', `${name}.out`), 'utf8');
+    const elf = join(bare, 'build', `${name}.elf`);
+    const r = spawnSync(process.execPath, [pvm, 'run', '--bare', elf, '--max-instructions', MAX_INSTRUCTIONS], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      maxBuffer: 16 << 20,
+    });
+    if (r.error) throw r.error;
+    const got = transcript(r.stdout, r.status, r.signal);
+    assert.equal(got, want, `stderr:\n${r.stderr}`);
+  });
+}
