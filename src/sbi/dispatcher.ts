@@ -34,7 +34,7 @@ export class SbiDispatcher {
   private readonly exact = new Map<number, SbiExtension>();
   private readonly ranges: Range[] = [];
   /** Calls per extension and function, including unknown ones ("unknown" / "fid#N"). */
-  readonly stats: SbiCallStats = Object.create(null);
+  readonly stats: SbiCallStats = {};
   /** Total calls handled. */
   calls = 0;
 
@@ -107,7 +107,7 @@ export class SbiDispatcher {
   }
 
   private count(ext: string, fn: string): void {
-    const m = (this.stats[ext] ??= Object.create(null) as Record<string, number>);
+    const m = (this.stats[ext] ??= {});
     m[fn] = (m[fn] ?? 0) + 1;
   }
 }

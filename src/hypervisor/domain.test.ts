@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Exit } from '../cpu/exits.js';
+import { GuestRam } from '../memory/ram.js';
+import { Eid, HsmState } from '../sbi/consts.js';
+import { type BootPlan, Domain, type DomainHost, type DomainMachine } from './domain.js';
+import { Csr, type VcpuHart } from './guest-hart.js';
+
+/** One step of a scripted guest: what the fake hart does on its next `run` call. */
+type Step =
+  | { ecall: [number, number, ...(number | bigint)[]] }
+  | { wfi: true }
+  | { spin: number }
+  | { check: (h: FakeHart) => void };
+
+class FakeHart implements VcpuHart {
+  readonly x = new Array<bigint>(32).fill(0n);
+  priv = 3;
+  virtualM = false;
+  instret = 0;
+  exitCause = 0;
+  exitIsInterrupt = false;
+  exitTval = 0;
+  pc = 0n;
+  mip = 0;
+  csr = new Map<number, bigint>();
+  resets: string[] = [];
+  stopRequested = false;
+  constructor(
+    readonly id: number,
+    readonly script: Step[],
+  ) {}
+  getX(r: number) {
+    return this.x[r]!;
+  }
+  setX(r: number, v: bigint) {
+    if (r !== 0) this.x[r] = BigInt.asUintN(64, v);
+  }
+  getPc() {
+    return this.pc;
+  }
+  setPc(v: bigint) {
+    this.pc = v;
+  }
+  getCsr(n: number) {
+    return n === Csr.MIP ? BigInt(this.mip) : (this.csr.get(n) ?? 0n);
+  }
+  setCsr(n: number, v: bigint) {
+    this.csr.set(n, v);
+  }
+  setIrq(bit: number, level: boolean) {
+    this.mip = level ? this.mip | bit : this.mip & ~bit;
+  }
+  flushTlb() {}
+  requestStop() {
+    this.stopRequested = true;
+  }
+  reset(pc: bigint, priv: number) {
+    this.pc = pc;
+    this.priv = priv;
+    this.resets.push(`0x${pc.toString(16)}@${priv}`);
+  }
+  run(budget: number): number {
+    const s = this.script.shift();
+    if (s === undefined) {
+      this.instret += budget;
+      return Exit.Budget;
+    }
+    this.instret += 1;
+    if ('ecall' in s) {
+      const [eid, fid, ...args] = s.ecall;
+      this.x[17] = BigInt(eid);
+      this.x[16] = BigInt(fid);
+      args.forEach((a, i) => {
+        this.x[10 + i] = BigInt.asUintN(64, BigInt(a));
+      });
+      this.exitCause = 9;
+      return Exit.MachineTrap;
+    }
+    if ('wfi' in s) return Exit.Wfi;
+    if ('check' in s) {
+      s.check(this);
+      return this.run(budget);
+    }
+    this.instret += s.spin;
+    return Exit.Budget;
+  }
+}
+
+function makeDomain(scripts: Step[][], mode: 'pv' | 'full' = 'pv') {
+  let clock = 0;
+  const out: number[] = [];
+  const idles: number[] = [];
+  const host: DomainHost = {
+    nowMs: () => clock,
+    idle: async (ms) => {
+      idles.push(ms);
+      clock += ms;
+    },
+    yield: async () => {},
+    consoleOut: (b) => out.push(...b),
+  };
+  const harts = scripts.map((s, i) => new FakeHart(i, s));
+  const machine: DomainMachine = {
+    ram: new GuestRam(0x8000_0000, 0x40_0000),
+    harts,
+    time: { now: () => Math.floor(clock * 10_000) },
+    updateTimers: () => {},
+    nextDeadline: () => Number.POSITIVE_INFINITY,
+    uartInput: (b) => b.length,
+    mmioCounts: () => ({ uart: 3 }),
+    reset: () => {},
+  };
+  const plan: BootPlan = { load: () => {}, entry: mode === 'pv' ? 0x8020_0000 : 0x8000_0000, fdt: 0x803f_0000 };
+  const d = new Domain(mode, machine, host, plan);
+  return { d, harts, out, idles, tick: (ms: number) => (clock += ms) };
+}
+
+test('PV boot: hart 0 in S-mode at the kernel with a0 = 0, a1 = FDT, delegation set; others stopped', () => {
+  const { d, harts } = makeDomain([[], []]);
+  const h0 = harts[0]!;
+  assert.deepEqual(h0.resets, ['0x80200000@1']);
+  assert.equal(h0.x[10], 0n);
+  assert.equal(h0.x[11], 0x803f_0000n);
+  assert.equal(h0.virtualM, true);
+  assert.equal(h0.csr.get(Csr.MEDELEG), 0xb109n);
+  assert.equal(h0.csr.get(Csr.MIDELEG), 0x222n);
+  assert.deepEqual(harts[1]!.resets, []);
+  assert.equal(d.hartStatus(1), HsmState.STOPPED);
+});
+
+test('full boot: every hart in M-mode at the firmware, a0 = hart id, a1 = FDT', () => {
+  const { harts } = makeDomain([[], []], 'full');
+  for (const h of harts) {
+    assert.deepEqual(h.resets, ['0x80000000@3']);
+    assert.equal(h.x[10], BigInt(h.id));
+    assert.equal(h.x[11], 0x803f_0000n);
+    assert.equal(h.virtualM, false);
+  }
+});
+
+test('hypercalls: console, HSM start of hart 1, poweroff ends the run with code 0', async () => {
+  const msg = 'hi';
+  const { d, harts, out } = makeDomain([
+    [
+      { ecall: [Eid.LEGACY_CONSOLE_PUTCHAR, 0, msg.charCodeAt(0)] },
+      { ecall: [Eid.DBCN, 2, msg.charCodeAt(1)] },
+      { ecall: [Eid.HSM, 0, 1, 0x8020_1000, 77] },
+      { spin: 10 },
+      { spin: 10 },
+      { ecall: [Eid.SRST, 0, 0, 0] },
+    ],
+    [{ check: (h) => assert.equal(h.x[11], 77n) }, { ecall: [Eid.HSM, 2, 0] }],
+  ]);
+  const end = await d.run();
+  assert.deepEqual(end, { kind: 'poweroff', code: 0 });
+  assert.equal(String.fromCharCode(...out), 'hi');
+  assert.deepEqual(harts[1]!.resets, ['0x80201000@1']);
+  assert.equal(harts[1]!.x[10], 0n, 'hart_get_status(0) = STARTED');
+  assert.equal(harts[0]!.pc, 0x8020_0000n + 4n * 4n, 'pc advanced past each returning ecall');
+  const s = d.statistics();
+  assert.equal(s.exits.hypercall, 5);
+  assert.deepEqual(s.hypercalls['HSM'], { hart_start: 1, hart_get_status: 1 });
+  assert.equal(s.mmio['uart'], 3);
+});
+
+test('timer: set_timer deadline raises STIP; an idle domain sleeps until it instead of spinning', async () => {
+  const { d, harts, idles } = makeDomain([
+    [
+      { ecall: [Eid.TIME, 0, 50_000] }, // 5 ms at 10 MHz
+      { check: (h) => h.csr.set(Csr.MIE, 1n << 5n) },
+      { wfi: true },
+      { check: (h) => assert.equal(h.mip & (1 << 5), 1 << 5, 'STIP pending after the deadline') },
+      { ecall: [Eid.TIME, 0, -1] },
+      { check: (h) => assert.equal(h.mip & (1 << 5), 0, 'set_timer clears STIP') },
+      { ecall: [Eid.SRST, 0, 0, 1] },
+    ],
+  ]);
+  const end = await d.run();
+  assert.equal(end.kind, 'fail');
+  assert.equal(end.code, 1);
+  assert.deepEqual(idles, [5]);
+  assert.equal(harts[0]!.mip, 0);
+  assert.equal(d.statistics().time.idleMs, 5);
+});
+
+test('IPI: SSIP on the target; a stopped hart stays stopped; hart_stop stops the caller', async () => {
+  const { d, harts } = makeDomain([
+    [
+      { ecall: [Eid.HSM, 0, 1, 0x8020_0000, 0] },
+      { ecall: [Eid.IPI, 0, 0b10, 0] },
+      { spin: 1 },
+      { ecall: [Eid.HSM, 1] },
+    ],
+    [
+      { check: (h) => assert.equal(h.mip & 2, 2) },
+      { ecall: [Eid.LEGACY_CLEAR_IPI, 0] },
+      { check: (h) => assert.equal(h.mip & 2, 0) },
+      { spin: 1 },
+      { spin: 1 },
+      { ecall: [Eid.SRST, 0, 0, 0] },
+    ],
+  ]);
+  const end = await d.run();
+  assert.equal(end.kind, 'poweroff');
+  assert.equal(d.hartStatus(0), HsmState.STOPPED);
+  assert.equal(harts[0]!.script.length, 0);
+});
+
+test('syscon fail and host stop end the run with their codes', async () => {
+  const a = makeDomain([[{ check: () => a.d.onSyscon({ kind: 'fail', code: 3 }) }, { spin: 1 }]]);
+  assert.deepEqual(await a.d.run(), { kind: 'fail', code: 3, why: 'syscon' });
+  const b = makeDomain([[{ check: () => b.d.stop(130) }]]);
+  assert.deepEqual(await b.d.run(), { kind: 'host-stop', code: 130 });
+});

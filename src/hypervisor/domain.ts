@@ -1,0 +1,438 @@
+import { PvmError } from '../core/errors.js';
+import { Exit } from '../cpu/exits.js';
+import type { TimeSource } from '../cpu/types.js';
+import type { GuestRam } from '../memory/ram.js';
+import { ALL_ONES, Eid, HsmState, ResetReason, ResetType } from '../sbi/consts.js';
+import { createSbi, type SbiDispatcher } from '../sbi/dispatcher.js';
+import type { SbiPlatform } from '../sbi/types.js';
+import { Cause, Csr, Priv, type VcpuHart } from './guest-hart.js';
+import { enterSupervisor, redirectToSupervisor } from './pv.js';
+import { DomainStats, type DomainStatsJson } from './stats.js';
+import { Vcpu } from './vcpu.js';
+import { translate } from './vmem.js';
+
+export type DomainMode = 'pv' | 'full';
+
+const SSIP = 1 << 1;
+const STIP = 1 << 5;
+/** Instructions per time slice when several vCPUs are runnable / when one is. */
+const SLICE_SMP = 20_000;
+const SLICE_UP = 200_000;
+/** The run loop hands control back to the host event loop at least this often (ms). */
+const HOST_YIELD_MS = 8;
+/** Longest idle sleep without a deadline (ms): input wakes the loop earlier. */
+const MAX_IDLE_MS = 500;
+const TICKS_PER_MS = 10_000;
+
+/** The board as the domain drives it (implemented over src/machine by the composer). */
+export interface DomainMachine {
+  readonly ram: GuestRam;
+  readonly harts: readonly VcpuHart[];
+  /** mtime (ticks of 10 MHz), shared by the harts' `time` CSR and the CLINT. */
+  readonly time: TimeSource;
+  /** Re-evaluate device timers (CLINT MTIP) at mtime `now`. */
+  updateTimers(now: number): void;
+  /** Earliest device timer deadline after `now` (ticks), or Infinity. */
+  nextDeadline(now: number): number;
+  /** Host console input for the emulated UART; returns bytes accepted. */
+  uartInput(bytes: Uint8Array): number;
+  /** MMIO accesses per device since creation. */
+  mmioCounts(): Record<string, number>;
+  /** Put the board's devices back to their reset state (guest reboot). */
+  reset(): void;
+}
+
+/** What the domain needs from the host (Node, a worker, a browser). */
+export interface DomainHost {
+  /** Monotonic milliseconds. */
+  nowMs(): number;
+  /** Sleep up to `ms`; resolves early when `wake()` was called (input arrived). */
+  idle(ms: number): Promise<void>;
+  /** Let pending host I/O run (a macrotask turn). */
+  yield(): Promise<void>;
+  /** Guest console output (UART and SBI console both end here). */
+  consoleOut(bytes: Uint8Array): void;
+}
+
+/** What loading put where, and what to do at (re)boot. */
+export interface BootPlan {
+  /** Write the images and the device tree into RAM (called at boot and at every guest reboot). */
+  load(ram: GuestRam): void;
+  /** Entry point: 0x8020_0000 in PV mode (S-mode), 0x8000_0000 in full mode (M-mode). */
+  entry: number;
+  /** a1 at entry: the device tree. */
+  fdt: number;
+}
+
+/** How a domain ended. */
+export type DomainEnd =
+  | { kind: 'poweroff'; code: 0 }
+  | { kind: 'fail'; code: number; why: string }
+  | { kind: 'host-stop'; code: number };
+
+/**
+ * One virtual machine: RAM, vCPUs, the board and (in PV mode) the para-API.
+ * The run loop gives each runnable vCPU a time slice in turn, handles its
+ * exits, delivers virtual interrupts and idles the host when every vCPU
+ * waits. It is single-threaded and cooperative: it yields to the host event
+ * loop every few milliseconds so console input and timers get in.
+ */
+export class Domain implements SbiPlatform {
+  readonly vcpus: Vcpu[];
+  readonly sbi: SbiDispatcher;
+  readonly stats = new DomainStats();
+  readonly ram: GuestRam;
+  readonly hartCount: number;
+  private ended: DomainEnd | null = null;
+  private rebootPending = false;
+  /** Input for the SBI console (legacy getchar / DBCN read). */
+  private readonly sbiInput: number[] = [];
+  /** Where host console input goes: the UART (console=ttyS0) or the SBI console (console=hvc0). */
+  inputTo: 'uart' | 'sbi' = 'uart';
+  private current: Vcpu | null = null;
+  private yieldSlice = false;
+
+  constructor(
+    readonly mode: DomainMode,
+    readonly machine: DomainMachine,
+    readonly host: DomainHost,
+    readonly plan: BootPlan,
+  ) {
+    this.ram = machine.ram;
+    this.hartCount = machine.harts.length;
+    if (this.hartCount < 1 || this.hartCount > 8)
+      throw new PvmError('usage', `--smp must be 1 to 8, got ${this.hartCount}`);
+    this.vcpus = machine.harts.map((h, i) => new Vcpu(i, h, i === 0));
+    this.sbi = createSbi(this);
+    this.boot();
+  }
+
+  /** Load images and put every hart at its entry point. */
+  private boot(): void {
+    this.plan.load(this.ram);
+    const { entry, fdt } = this.plan;
+    for (const v of this.vcpus) {
+      v.waiting = false;
+      v.deadline = Number.POSITIVE_INFINITY;
+      v.suspend = null;
+      v.staAddr = null;
+      v.hart.setIrq(STIP, false);
+      v.hart.setIrq(SSIP, false);
+      if (this.mode === 'pv') {
+        // PV: hart 0 enters the kernel in S-mode; the others wait, STOPPED, for HSM hart_start.
+        v.state = v.id === 0 ? HsmState.STARTED : HsmState.STOPPED;
+        if (v.id === 0) enterSupervisor(v.hart, BigInt(entry), 0n, BigInt(fdt));
+      } else {
+        // Full: every hart enters the firmware in M-mode with a0 = hartid, a1 = FDT.
+        v.state = HsmState.STARTED;
+        v.hart.virtualM = false;
+        v.hart.reset(BigInt(entry), Priv.M);
+        v.hart.setX(10, BigInt(v.id));
+        v.hart.setX(11, BigInt(fdt));
+      }
+    }
+  }
+
+  /** Host console input (keyboard): to the UART or the SBI console, then wake the loop. */
+  input(bytes: Uint8Array): void {
+    if (this.inputTo === 'sbi') for (const b of bytes) this.sbiInput.push(b);
+    else this.machine.uartInput(bytes);
+  }
+
+  /** End the domain from the host side (Ctrl-A X, a signal). */
+  stop(code: number): void {
+    if (this.ended === null) this.ended = { kind: 'host-stop', code };
+    this.current?.hart.requestStop();
+  }
+
+  /** Called by the board when the guest writes the syscon (sifive,test0). */
+  onSyscon(e: { kind: 'poweroff' } | { kind: 'reboot' } | { kind: 'fail'; code: number }): void {
+    if (e.kind === 'reboot') this.rebootPending = true;
+    else if (this.ended === null) {
+      this.ended =
+        e.kind === 'poweroff' ? { kind: 'poweroff', code: 0 } : { kind: 'fail', code: e.code, why: 'syscon' };
+    }
+    this.current?.hart.requestStop();
+  }
+
+  get result(): DomainEnd | null {
+    return this.ended;
+  }
+
+  /** Run until the guest powers off or the host stops it. */
+  async run(): Promise<DomainEnd> {
+    const host = this.host;
+    this.stats.startMs = host.nowMs();
+    let lastYield = this.stats.startMs;
+    while (this.ended === null) {
+      if (this.rebootPending) {
+        this.rebootPending = false;
+        this.machine.reset();
+        this.boot();
+      }
+      const ran = this.runRound();
+      if (this.ended !== null) break;
+      const now = host.nowMs();
+      if (!ran) {
+        await this.idle();
+        lastYield = host.nowMs();
+      } else if (now - lastYield >= HOST_YIELD_MS) {
+        await host.yield();
+        lastYield = host.nowMs();
+      }
+    }
+    this.stats.endMs = host.nowMs();
+    return this.ended;
+  }
+
+  /** Statistics so far. */
+  statistics(): DomainStatsJson {
+    this.collectMmio();
+    return this.stats.toJSON(
+      this.mode,
+      this.vcpus.map((v) => v.hart.instret),
+      this.sbi.stats,
+      this.ended === null ? this.host.nowMs() : this.stats.endMs,
+    );
+  }
+
+  private collectMmio(): void {
+    const now = this.machine.mmioCounts();
+    for (const k of Object.keys(now)) this.stats.mmio[k] = now[k]!;
+  }
+
+  /** Deliver timer interrupts due at mtime `now`. */
+  private pollTimers(now: number): void {
+    if (this.mode === 'full') {
+      this.machine.updateTimers(now);
+      return;
+    }
+    for (const v of this.vcpus) {
+      if (now >= v.deadline) {
+        v.hart.setIrq(STIP, true);
+        v.deadline = Number.POSITIVE_INFINITY;
+      }
+    }
+  }
+
+  /** Can a waiting hart resume? WFI wakes on any interrupt pending and enabled in mie, whatever the global enables. */
+  private wakeable(v: Vcpu): boolean {
+    return (v.hart.getCsr(Csr.MIP) & v.hart.getCsr(Csr.MIE)) !== 0n;
+  }
+
+  /** One pass over the vCPUs. Returns false when none could run (all waiting or stopped). */
+  private runRound(): boolean {
+    const host = this.host;
+    let ran = false;
+    let runnable = 0;
+    for (const v of this.vcpus) if (v.state === HsmState.STARTED && !v.waiting) runnable++;
+    for (const v of this.vcpus) {
+      if (this.ended !== null || this.rebootPending) break;
+      if (v.state === HsmState.STOPPED) continue;
+      this.pollTimers(this.machine.time.now());
+      if (v.waiting) {
+        if (!this.wakeable(v)) continue;
+        v.waiting = false;
+        if (v.state === HsmState.SUSPENDED) this.resumeFromSuspend(v);
+      }
+      ran = true;
+      this.current = v;
+      const t0 = host.nowMs();
+      this.accountSteal(v, t0);
+      this.runSlice(v, runnable > 1 ? SLICE_SMP : SLICE_UP);
+      const t1 = host.nowMs();
+      this.stats.guestMs += t1 - t0;
+      if (v.state === HsmState.STARTED && !v.waiting) v.readySinceMs = t1;
+      this.current = null;
+    }
+    return ran;
+  }
+
+  private runSlice(v: Vcpu, budget: number): void {
+    const h = v.hart;
+    this.yieldSlice = false;
+    while (budget > 0) {
+      const before = h.instret;
+      const exit = h.run(budget);
+      budget -= Math.max(1, h.instret - before);
+      if (exit === Exit.Budget) {
+        this.stats.exits.slice++;
+        return;
+      }
+      if (exit === Exit.Wfi) {
+        this.stats.exits.wfi++;
+        v.waiting = true;
+        return;
+      }
+      if (exit === Exit.Stop) {
+        this.stats.exits.stop++;
+        return;
+      }
+      if (exit === Exit.MachineTrap) {
+        this.machineTrap(v);
+        if (this.yieldSlice || this.ended !== null || this.rebootPending || v.state !== HsmState.STARTED || v.waiting) {
+          return;
+        }
+      }
+    }
+  }
+
+  /** PV mode: a trap that would have gone to M-mode. */
+  private machineTrap(v: Vcpu): void {
+    const h = v.hart;
+    if (h.exitIsInterrupt) {
+      // No M-level interrupt source is wired in PV mode; count and carry on.
+      this.stats.exits['m-interrupt']++;
+      return;
+    }
+    const cause = h.exitCause;
+    if (cause === Cause.ECALL_S) {
+      this.stats.exits.hypercall++;
+      const eid = h.getX(17);
+      this.sbi.handleEcall(h);
+      if (v.state === HsmState.STARTED || v.state === HsmState.SUSPENDED) h.setPc(h.getPc() + 4n);
+      // After an IPI or a remote fence, let the target run at once: the caller usually spins waiting for it.
+      if (eid === BigInt(Eid.IPI) || eid === BigInt(Eid.RFENCE) || eid === BigInt(Eid.LEGACY_SEND_IPI)) {
+        this.yieldSlice = true;
+      }
+      return;
+    }
+    this.stats.exits['trap-redirect']++;
+    const tval = typeof h.exitTval === 'bigint' ? h.exitTval : BigInt(h.exitTval);
+    if (h.priv === Priv.M) {
+      throw new PvmError(
+        'internal',
+        `hart ${v.id}: trap cause ${cause} in virtual M-mode at pc 0x${h.getPc().toString(16)}`,
+      );
+    }
+    redirectToSupervisor(h, cause, tval);
+  }
+
+  /** Sleep until the next timer deadline or host input. */
+  private async idle(): Promise<void> {
+    const now = this.machine.time.now();
+    let next = this.machine.nextDeadline(now);
+    if (this.mode === 'pv') for (const v of this.vcpus) if (v.deadline < next) next = v.deadline;
+    const ms = Number.isFinite(next) ? Math.min(MAX_IDLE_MS, Math.max(0, (next - now) / TICKS_PER_MS)) : MAX_IDLE_MS;
+    const t0 = this.host.nowMs();
+    await this.host.idle(ms);
+    this.stats.idleMs += this.host.nowMs() - t0;
+  }
+
+  private resumeFromSuspend(v: Vcpu): void {
+    const s = v.suspend;
+    v.suspend = null;
+    v.state = HsmState.STARTED;
+    if (s !== null && !s.retentive) enterSupervisor(v.hart, s.addr, BigInt(v.id), s.opaque);
+  }
+
+  /** STA: time this vCPU was runnable but not running, reported in its shared record (SBI v2.0 §13.1). */
+  private accountSteal(v: Vcpu, nowMs: number): void {
+    if (v.readySinceMs >= 0) {
+      v.stealNs += Math.round((nowMs - v.readySinceMs) * 1e6);
+      v.readySinceMs = -1;
+    }
+    const pa = v.staAddr;
+    if (pa === null || !this.ram.contains(pa, 64)) return;
+    const off = pa - this.ram.base;
+    const dv = this.ram.view;
+    const seq = dv.getUint32(off, true);
+    dv.setUint32(off, (seq | 1) >>> 0, true);
+    dv.setBigUint64(off + 8, BigInt(v.stealNs), true);
+    dv.setUint8(off + 16, 0);
+    dv.setUint32(off, ((seq | 1) + 1) >>> 0, true);
+  }
+
+  // ---- SbiPlatform: what the para-API does to the domain. Arguments arrive validated. ----
+
+  setTimer(hart: number, stime: bigint): void {
+    const v = this.vcpus[hart]!;
+    v.hart.setIrq(STIP, false);
+    if (stime === ALL_ONES || stime >= 1n << 53n) {
+      v.deadline = Number.POSITIVE_INFINITY;
+      return;
+    }
+    const t = Number(stime);
+    if (this.machine.time.now() >= t) v.hart.setIrq(STIP, true);
+    else v.deadline = t;
+  }
+
+  sendIpi(hart: number): void {
+    this.vcpus[hart]!.hart.setIrq(SSIP, true);
+  }
+
+  clearIpi(hart: number): void {
+    this.vcpus[hart]!.hart.setIrq(SSIP, false);
+  }
+
+  remoteFenceI(_hart: number): void {
+    // The interpreter decodes from RAM each time: nothing is cached to drop.
+  }
+
+  remoteSfenceVma(hart: number, _start: bigint, _size: bigint, _asid: number): void {
+    this.vcpus[hart]!.hart.flushTlb();
+  }
+
+  hartStatus(hart: number): HsmState {
+    return this.vcpus[hart]!.state;
+  }
+
+  hartStart(hart: number, startAddr: bigint, opaque: bigint): void {
+    const v = this.vcpus[hart]!;
+    v.state = HsmState.STARTED;
+    v.waiting = false;
+    v.suspend = null;
+    v.readySinceMs = -1;
+    enterSupervisor(v.hart, startAddr, BigInt(hart), opaque);
+  }
+
+  hartStop(hart: number): void {
+    const v = this.vcpus[hart]!;
+    v.state = HsmState.STOPPED;
+    v.waiting = false;
+    v.deadline = Number.POSITIVE_INFINITY;
+    v.staAddr = null;
+    v.hart.setIrq(STIP, false);
+    v.hart.setIrq(SSIP, false);
+  }
+
+  hartSuspend(hart: number, retentive: boolean, resumeAddr: bigint, opaque: bigint): void {
+    const v = this.vcpus[hart]!;
+    v.state = HsmState.SUSPENDED;
+    v.waiting = true;
+    v.suspend = { retentive, addr: resumeAddr, opaque };
+  }
+
+  systemReset(type: number, reason: number): void {
+    if (type === ResetType.SHUTDOWN) {
+      if (this.ended === null) {
+        this.ended =
+          reason === ResetReason.NONE
+            ? { kind: 'poweroff', code: 0 }
+            : { kind: 'fail', code: 1, why: `SBI system_reset reason 0x${reason.toString(16)}` };
+      }
+    } else {
+      this.rebootPending = true;
+    }
+  }
+
+  consoleWrite(bytes: Uint8Array): number {
+    this.host.consoleOut(bytes);
+    return bytes.length;
+  }
+
+  consoleRead(max: number): Uint8Array {
+    return Uint8Array.from(this.sbiInput.splice(0, max));
+  }
+
+  readGuestU64(hart: number, va: bigint): bigint | null {
+    const h = this.vcpus[hart]!.hart;
+    const pa = translate(this.ram, h.getCsr(Csr.SATP), va);
+    if (pa === null || !this.ram.contains(pa, 8)) return null;
+    return this.ram.view.getBigUint64(pa - this.ram.base, true);
+  }
+
+  setStealTimeShmem(hart: number, pa: number | null): void {
+    this.vcpus[hart]!.staAddr = pa;
+  }
+}

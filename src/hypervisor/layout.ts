@@ -1,0 +1,96 @@
+import { PvmError } from '../core/errors.js';
+import { LoadAddr, MemMap } from '../machine/memmap.js';
+
+/**
+ * Where the firmware of Debian's OpenSBI `fw_jump` build copies the device
+ * tree before jumping to the kernel (FW_JUMP_FDT_ADDR = FW_TEXT_START +
+ * 0x2200000 in platform/generic/objects.mk; read back from fw_jump.bin 1.1-2:
+ * `addiw a0, zero, 1041; slli a0, a0, 21`). The region must be RAM and free.
+ */
+export const FW_JUMP_FDT_ADDR = 0x8220_0000;
+/** Room kept for the device tree at the top of RAM. */
+export const FDT_MAX_SIZE = 0x1_0000;
+
+const MiB = 1024 * 1024;
+const alignDown = (n: number, a: number) => Math.floor(n / a) * a;
+
+/** Guest-physical placement of everything pvm loads before the first instruction. */
+export interface BootLayout {
+  firmware?: { start: number; end: number };
+  kernel: { start: number; end: number };
+  initrd?: { start: number; end: number };
+  fdt: number;
+}
+
+/**
+ * Compute the boot layout: firmware at 0x8000_0000 (full mode), the kernel at
+ * 0x8020_0000 (its Image header's image_size counts .bss), the device tree in
+ * the top 2 MiB-aligned slot of RAM (as QEMU does) and the initrd right below
+ * it, page aligned. Everything must fit without overlapping, and in full mode
+ * the FDT copy OpenSBI makes at FW_JUMP_FDT_ADDR must land in free RAM.
+ */
+export function computeLayout(opts: {
+  ramSize: number;
+  kernelSize: number;
+  initrdSize?: number;
+  firmwareSize?: number;
+  fdtSize: number;
+}): BootLayout {
+  const base = MemMap.RAM.base;
+  const end = base + opts.ramSize;
+  const mb = (n: number) => `${Math.ceil(n / MiB)} MiB`;
+  if (opts.fdtSize > FDT_MAX_SIZE) throw new PvmError('internal', `device tree too large (${opts.fdtSize} bytes)`);
+  const kernel = { start: LoadAddr.KERNEL, end: LoadAddr.KERNEL + opts.kernelSize };
+  let firmware: BootLayout['firmware'];
+  if (opts.firmwareSize !== undefined) {
+    firmware = { start: LoadAddr.FIRMWARE, end: LoadAddr.FIRMWARE + opts.firmwareSize };
+    if (firmware.end > kernel.start) {
+      throw new PvmError(
+        'image',
+        `firmware is ${opts.firmwareSize} bytes: it must fit below 0x${kernel.start.toString(16)}`,
+      );
+    }
+  }
+  const fdt = alignDown(end - opts.fdtSize, 2 * MiB);
+  let lowest = fdt;
+  let initrd: BootLayout['initrd'];
+  if (opts.initrdSize !== undefined) {
+    const start = alignDown(fdt - opts.initrdSize, 4096);
+    initrd = { start, end: start + opts.initrdSize };
+    lowest = start;
+  }
+  let needEnd = kernel.end;
+  if (firmware !== undefined) {
+    // OpenSBI's FDT copy must sit between the kernel and the initrd.
+    needEnd = Math.max(needEnd, FW_JUMP_FDT_ADDR + FDT_MAX_SIZE);
+  }
+  if (lowest < needEnd || fdt < base) {
+    const need = needEnd - base + (end - lowest) + 2 * MiB;
+    throw new PvmError(
+      'usage',
+      `--memory ${mb(opts.ramSize)} is too small for this kernel and initrd (need ${mb(need)})`,
+    );
+  }
+  return { firmware, kernel, initrd, fdt };
+}
+
+/** The Linux RISC-V Image header (Documentation/riscv/boot-image-header.rst). */
+export interface LinuxImageHeader {
+  /** Memory the kernel occupies from its load address, .bss included. */
+  imageSize: number;
+  textOffset: number;
+}
+
+/**
+ * Parse the 64-byte header of a RISC-V Linux `Image`: magic2 "RSC\x05" at
+ * 0x38 (magic "RISCV\0\0\0" at 0x30 is deprecated but still written).
+ * Returns null when `img` is not one.
+ */
+export function parseLinuxImage(img: Uint8Array): LinuxImageHeader | null {
+  if (img.length < 64) return null;
+  const v = new DataView(img.buffer, img.byteOffset, img.byteLength);
+  if (v.getUint32(0x38, true) !== 0x0553_5352) return null;
+  const u64 = (o: number) => v.getUint32(o + 4, true) * 0x1_0000_0000 + v.getUint32(o, true);
+  const imageSize = u64(0x10);
+  return { imageSize: Math.max(imageSize, img.length), textOffset: u64(0x08) };
+}

@@ -1,0 +1,78 @@
+import { Cause, Csr, Priv, type VcpuHart } from './guest-hart.js';
+
+/**
+ * Exceptions delegated to S-mode in PV mode: the set OpenSBI 1.x delegates
+ * (lib/sbi/sbi_hart.c, delegate_traps): misaligned fetch, breakpoint, ecall
+ * from U, and the three page faults.
+ */
+export const PV_MEDELEG =
+  (1 << Cause.MISALIGNED_FETCH) |
+  (1 << Cause.BREAKPOINT) |
+  (1 << Cause.ECALL_U) |
+  (1 << Cause.FETCH_PAGE_FAULT) |
+  (1 << Cause.LOAD_PAGE_FAULT) |
+  (1 << Cause.STORE_PAGE_FAULT);
+
+/** Interrupts delegated to S-mode: SSIP, STIP, SEIP (as OpenSBI). */
+export const PV_MIDELEG = (1 << 1) | (1 << 5) | (1 << 9);
+
+const SSTATUS_SIE = 1n << 1n;
+const SSTATUS_SPIE = 1n << 5n;
+const SSTATUS_SPP = 1n << 8n;
+
+/**
+ * Put a hart in the state OpenSBI leaves it in before entering S-mode:
+ * delegation as above, counters (cycle, time, instret) readable from S-mode,
+ * one PMP entry opening all of memory, and pvm as the (virtual) M-mode.
+ * CSRs the CPU does not implement (PMP) are skipped.
+ */
+export function setupPvHart(h: VcpuHart): void {
+  h.virtualM = true;
+  h.setCsr(Csr.MEDELEG, BigInt(PV_MEDELEG));
+  h.setCsr(Csr.MIDELEG, BigInt(PV_MIDELEG));
+  h.setCsr(Csr.MCOUNTEREN, 7n);
+  try {
+    // pmpaddr0 = all ones (NAPOT, whole address space), pmpcfg0 = NAPOT | X | W | R.
+    h.setCsr(Csr.PMPADDR0, (1n << 54n) - 1n);
+    h.setCsr(Csr.PMPCFG0, 0x1fn);
+  } catch {
+    // No PMP on this CPU: nothing to open.
+  }
+}
+
+/**
+ * Enter S-mode on `h` at `pc` with a0 = `a0`, a1 = `a1`, satp = 0 and
+ * sstatus.SIE = 0: the boot protocol and the HSM start/resume state
+ * (SBI v2.0 §9.1, table "HSM Hart Start Register State").
+ */
+export function enterSupervisor(h: VcpuHart, pc: bigint, a0: bigint, a1: bigint): void {
+  h.reset(pc, Priv.S);
+  setupPvHart(h);
+  h.setCsr(Csr.SATP, 0n);
+  h.setCsr(Csr.SSTATUS, h.getCsr(Csr.SSTATUS) & ~SSTATUS_SIE);
+  h.setX(10, a0);
+  h.setX(11, a1);
+  h.flushTlb();
+}
+
+/**
+ * Deliver an exception that was not delegated to S-mode the way a firmware
+ * does (OpenSBI sbi_trap_redirect): as if medeleg had delegated it. Used for
+ * illegal instructions, access faults and misaligned atomics from S or U
+ * mode. Privileged spec §12.1.1-12.1.10 (sstatus, stvec, sepc, scause, stval).
+ */
+export function redirectToSupervisor(h: VcpuHart, cause: number, tval: bigint): void {
+  const pc = h.getPc();
+  let st = h.getCsr(Csr.SSTATUS);
+  st = h.priv === Priv.S ? st | SSTATUS_SPP : st & ~SSTATUS_SPP;
+  st = st & SSTATUS_SIE ? st | SSTATUS_SPIE : st & ~SSTATUS_SPIE;
+  st &= ~SSTATUS_SIE;
+  h.setCsr(Csr.SEPC, pc);
+  h.setCsr(Csr.SCAUSE, BigInt(cause));
+  h.setCsr(Csr.STVAL, tval);
+  h.setCsr(Csr.SSTATUS, st);
+  h.priv = Priv.S;
+  // Exceptions always go to stvec.BASE, even in vectored mode.
+  h.setPc(h.getCsr(Csr.STVEC) & ~3n);
+  h.flushTlb();
+}

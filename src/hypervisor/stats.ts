@@ -1,0 +1,106 @@
+import type { SbiCallStats } from '../sbi/dispatcher.js';
+
+/** Why the run loop took control back from a vCPU. */
+export type ExitReason =
+  | 'hypercall' // ecall from S-mode answered by pvm (PV mode)
+  | 'wfi' // WFI with nothing pending
+  | 'trap-redirect' // exception not delegated to S-mode, reflected into it (PV mode)
+  | 'm-interrupt' // an M-level interrupt in PV mode (ignored)
+  | 'slice' // time slice used up
+  | 'stop'; // stop requested (poweroff, reset, host)
+
+/** Per-domain statistics, printed by `pvm run --stats` and written as JSON by `--stats-json`. */
+export interface DomainStatsJson {
+  mode: 'pv' | 'full';
+  harts: number;
+  instructions: number;
+  instructionsPerHart: number[];
+  exits: Record<ExitReason, number>;
+  exitsTotal: number;
+  hypercalls: SbiCallStats;
+  hypercallsTotal: number;
+  mmio: Record<string, number>;
+  mmioTotal: number;
+  time: { wallMs: number; guestMs: number; hypervisorMs: number; idleMs: number };
+  mips: number;
+}
+
+export class DomainStats {
+  readonly exits: Record<ExitReason, number> = {
+    hypercall: 0,
+    wfi: 0,
+    'trap-redirect': 0,
+    'm-interrupt': 0,
+    slice: 0,
+    stop: 0,
+  };
+  /** MMIO accesses per device (loads and stores). */
+  readonly mmio: Record<string, number> = Object.create(null);
+  guestMs = 0;
+  idleMs = 0;
+  startMs = 0;
+  endMs = 0;
+
+  toJSON(
+    mode: 'pv' | 'full',
+    instret: number[],
+    hypercalls: SbiCallStats,
+    nowMs: number = this.endMs,
+  ): DomainStatsJson {
+    const wallMs = Math.max(0, nowMs - this.startMs);
+    const instructions = instret.reduce((a, b) => a + b, 0);
+    const exitsTotal = Object.entries(this.exits).reduce((a, [k, v]) => (k === 'slice' ? a : a + v), 0);
+    const hypercallsTotal = Object.values(hypercalls).reduce(
+      (a, fns) => a + Object.values(fns).reduce((x, y) => x + y, 0),
+      0,
+    );
+    const mmioTotal = Object.values(this.mmio).reduce((a, b) => a + b, 0);
+    const r = (x: number) => Math.round(x * 10) / 10;
+    return {
+      mode,
+      harts: instret.length,
+      instructions,
+      instructionsPerHart: instret,
+      exits: { ...this.exits },
+      exitsTotal: exitsTotal + mmioTotal,
+      hypercalls,
+      hypercallsTotal,
+      mmio: { ...this.mmio },
+      mmioTotal,
+      time: {
+        wallMs: r(wallMs),
+        guestMs: r(this.guestMs),
+        hypervisorMs: r(Math.max(0, wallMs - this.guestMs - this.idleMs)),
+        idleMs: r(this.idleMs),
+      },
+      mips: this.guestMs > 0 ? r(instructions / this.guestMs / 1000) : 0,
+    };
+  }
+}
+
+/** Human-readable statistics (one item per line), for `pvm run --stats`. */
+export function formatStats(s: DomainStatsJson): string {
+  const lines: string[] = [];
+  lines.push(`domain: mode ${s.mode}, ${s.harts} hart(s)`);
+  lines.push(
+    `instructions retired: ${s.instructions} (${s.instructionsPerHart.join(' + ')}), ${s.mips} MIPS while in guest`,
+  );
+  lines.push(
+    `time: wall ${s.time.wallMs} ms, guest ${s.time.guestMs} ms, hypervisor ${s.time.hypervisorMs} ms, idle ${s.time.idleMs} ms`,
+  );
+  const ex = Object.entries(s.exits)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`);
+  lines.push(`exits: ${s.exitsTotal} total (mmio ${s.mmioTotal}${ex.length ? `, ${ex.join(', ')}` : ''})`);
+  const mm = Object.entries(s.mmio).map(([k, n]) => `${k} ${n}`);
+  if (mm.length) lines.push(`mmio by device: ${mm.join(', ')}`);
+  lines.push(`hypercalls: ${s.hypercallsTotal}`);
+  for (const [ext, fns] of Object.entries(s.hypercalls)) {
+    lines.push(
+      `  ${ext}: ${Object.entries(fns)
+        .map(([f, n]) => `${f} ${n}`)
+        .join(', ')}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
