@@ -1,0 +1,327 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { gpa } from '../../../core/types.js';
+import { GuestRam } from '../../../memory/ram.js';
+import { bit, Feature, MmioReg } from '../constants.js';
+import { VirtioMmio } from '../mmio.js';
+import { MockDriver } from '../mock-driver.js';
+import { type BlockBackend, MemoryDisk } from './backend.js';
+import { BlkConfig, BlkFeature, VirtioBlk } from './device.js';
+import { BlkStatus, BlkType } from './request.js';
+
+const BASE = 0x8000_0000;
+const tick = () => new Promise((r) => setImmediate(r));
+
+function header(type: number, sector = 0): Uint8Array {
+  const h = new Uint8Array(16);
+  const v = new DataView(h.buffer);
+  v.setUint32(0, type, true);
+  v.setUint32(8, sector % 0x1_0000_0000, true);
+  v.setUint32(12, Math.floor(sector / 0x1_0000_0000), true);
+  return h;
+}
+
+function setup(backend: BlockBackend, opts: { readOnly?: boolean; id?: string } = {}) {
+  const ram = new GuestRam(BASE, 0x40_0000);
+  const blk = new VirtioBlk({ backend, ...opts, queueSize: 16 });
+  const irq = {
+    level: false,
+    set(l: boolean) {
+      this.level = l;
+    },
+  };
+  const mmio = new VirtioMmio(blk, ram, irq);
+  const drv = new MockDriver(ram, mmio);
+  const [q] = drv.start([16]);
+  return { ram, blk, mmio, drv, q: q!, irq };
+}
+
+type Env = ReturnType<typeof setup>;
+
+/** Submits one request; returns the addresses of its data and status bytes. */
+function submit(
+  e: Env,
+  type: number,
+  sector: number,
+  opts: { out?: Uint8Array; inLen?: number; indirect?: boolean } = {},
+) {
+  const bufs = [{ addr: e.drv.put(header(type, sector)), len: 16 }];
+  if (opts.out) bufs.push({ addr: e.drv.put(opts.out), len: opts.out.length });
+  const data = opts.inLen ? e.drv.alloc(opts.inLen) : gpa(0);
+  if (opts.inLen) bufs.push({ addr: data, len: opts.inLen, write: true } as never);
+  const status = e.drv.alloc(1);
+  e.ram.writeU8(status, 0xff);
+  bufs.push({ addr: status, len: 1, write: true } as never);
+  e.q.add(bufs, opts.indirect);
+  e.q.kick();
+  return { data, status };
+}
+
+const pattern = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
+
+describe('virtio-blk', () => {
+  test('config space: capacity in sectors, seg_max, blk_size; features', () => {
+    const e = setup(new MemoryDisk(8 * 512 + 100));
+    assert.equal(e.mmio.read(MmioReg.CONFIG + BlkConfig.CAPACITY, 4), 8);
+    assert.equal(e.mmio.read(MmioReg.CONFIG + BlkConfig.CAPACITY + 4, 4), 0);
+    assert.equal(e.mmio.read(MmioReg.CONFIG + BlkConfig.SEG_MAX, 4), 14);
+    assert.equal(e.mmio.read(MmioReg.CONFIG + BlkConfig.BLK_SIZE, 4), 512);
+    const f = e.drv.deviceFeatures();
+    assert.equal(f & bit(BlkFeature.FLUSH), bit(BlkFeature.FLUSH));
+    assert.equal(f & bit(BlkFeature.RO), 0n);
+    assert.equal(f & bit(BlkFeature.DISCARD), bit(BlkFeature.DISCARD));
+  });
+
+  test('write then read back, direct and indirect', async () => {
+    const disk = new MemoryDisk(64 * 512);
+    const e = setup(disk);
+    const data = pattern(1024, 3);
+    const w = submit(e, BlkType.OUT, 5, { out: data });
+    await tick();
+    assert.equal(e.ram.readU8(w.status), BlkStatus.OK);
+    assert.deepEqual(disk.bytes.subarray(5 * 512, 7 * 512), data);
+    const r = submit(e, BlkType.IN, 5, { inLen: 1024, indirect: true });
+    await tick();
+    assert.equal(e.ram.readU8(r.status), BlkStatus.OK);
+    assert.deepEqual(e.ram.slice(r.data, 1024), data);
+    const used = e.q.takeUsed();
+    assert.deepEqual(
+      used.map((u) => u.len),
+      [1, 1025],
+    );
+    assert.equal(e.irq.level, true);
+  });
+
+  test('read past the end of the disk fails with IOERR', async () => {
+    const e = setup(new MemoryDisk(8 * 512));
+    const r = submit(e, BlkType.IN, 7, { inLen: 1024 });
+    await tick();
+    assert.equal(e.ram.readU8(r.status), BlkStatus.IOERR);
+    assert.deepEqual(
+      e.q.takeUsed().map((u) => u.len),
+      [1],
+    );
+  });
+
+  test('sector number near 2^64 fails with IOERR', async () => {
+    const e = setup(new MemoryDisk(8 * 512));
+    const h = header(BlkType.IN, 0);
+    new DataView(h.buffer).setUint32(12, 0xffff_ffff, true);
+    const st = e.drv.alloc(1);
+    e.q.add([
+      { addr: e.drv.put(h), len: 16 },
+      { addr: e.drv.alloc(512), len: 512, write: true },
+      { addr: st, len: 1, write: true },
+    ]);
+    e.q.kick();
+    await tick();
+    assert.equal(e.ram.readU8(st), BlkStatus.IOERR);
+  });
+
+  test('data length that is not a multiple of 512 fails with IOERR', async () => {
+    const e = setup(new MemoryDisk(8 * 512));
+    const r = submit(e, BlkType.OUT, 0, { out: pattern(100, 1) });
+    await tick();
+    assert.equal(e.ram.readU8(r.status), BlkStatus.IOERR);
+  });
+
+  test('read-only disk offers VIRTIO_BLK_F_RO and rejects writes with IOERR, writing nothing', async () => {
+    const disk = new MemoryDisk(pattern(8 * 512, 9));
+    const before = disk.bytes.slice();
+    const e = setup(disk, { readOnly: true });
+    assert.equal(e.drv.deviceFeatures() & bit(BlkFeature.RO), bit(BlkFeature.RO));
+    const w = submit(e, BlkType.OUT, 0, { out: pattern(512, 1) });
+    const z = submit(e, BlkType.WRITE_ZEROES, 0, { out: new Uint8Array(16) });
+    await tick();
+    assert.equal(e.ram.readU8(w.status), BlkStatus.IOERR);
+    assert.notEqual(e.ram.readU8(z.status), BlkStatus.OK);
+    assert.deepEqual(disk.bytes, before);
+    const r = submit(e, BlkType.IN, 1, { inLen: 512 });
+    await tick();
+    assert.equal(e.ram.readU8(r.status), BlkStatus.OK);
+    assert.deepEqual(e.ram.slice(r.data, 512), before.subarray(512, 1024));
+  });
+
+  test('FLUSH waits for earlier writes, then flushes the backend', async () => {
+    const order: string[] = [];
+    const release: (() => void)[] = [];
+    const slow: BlockBackend = {
+      size: 8 * 512,
+      readOnly: false,
+      read: async () => {},
+      write: () =>
+        new Promise<void>((r) =>
+          release.push(() => {
+            order.push('write');
+            r();
+          }),
+        ),
+      flush: async () => {
+        order.push('flush');
+      },
+    };
+    const e = setup(slow);
+    const w = submit(e, BlkType.OUT, 0, { out: pattern(512, 2) });
+    const f = submit(e, BlkType.FLUSH, 0);
+    await tick();
+    assert.deepEqual(order, []);
+    assert.equal(e.ram.readU8(f.status), 0xff); // not completed yet
+    assert.equal(e.blk.inFlight, 2);
+    release[0]!();
+    await tick();
+    await tick();
+    assert.deepEqual(order, ['write', 'flush']);
+    assert.equal(e.ram.readU8(w.status), BlkStatus.OK);
+    assert.equal(e.ram.readU8(f.status), BlkStatus.OK);
+    assert.equal(e.blk.inFlight, 0);
+  });
+
+  test('asynchronous completion raises the interrupt when the backend finishes', async () => {
+    let finish = () => {};
+    const slow: BlockBackend = {
+      size: 8 * 512,
+      readOnly: false,
+      read: (_o, dst) =>
+        new Promise<void>((r) => {
+          finish = () => {
+            dst.fill(0x5a);
+            r();
+          };
+        }),
+      write: async () => {},
+      flush: async () => {},
+    };
+    const e = setup(slow);
+    const r = submit(e, BlkType.IN, 0, { inLen: 512 });
+    await tick();
+    assert.equal(e.irq.level, false);
+    assert.equal(e.q.usedIdx, 0);
+    finish();
+    await tick();
+    assert.equal(e.irq.level, true);
+    assert.equal(e.ram.readU8(r.data), 0x5a);
+    assert.equal(e.ram.readU8(r.status), BlkStatus.OK);
+  });
+
+  test('a backend failure is an IOERR to the guest, not a host exception', async () => {
+    const broken: BlockBackend = {
+      size: 8 * 512,
+      readOnly: false,
+      read: () => Promise.reject(new Error('EIO')),
+      write: () => {
+        throw new Error('sync throw');
+      },
+      flush: () => Promise.reject(new Error('fsync failed')),
+    };
+    const e = setup(broken);
+    const r = submit(e, BlkType.IN, 0, { inLen: 512 });
+    const w = submit(e, BlkType.OUT, 0, { out: pattern(512, 0) });
+    const f = submit(e, BlkType.FLUSH, 0);
+    await tick();
+    await tick();
+    assert.equal(e.ram.readU8(r.status), BlkStatus.IOERR);
+    assert.equal(e.ram.readU8(w.status), BlkStatus.IOERR);
+    assert.equal(e.ram.readU8(f.status), BlkStatus.IOERR);
+    assert.equal(e.drv.needsReset, false);
+  });
+
+  test('GET_ID returns the serial', async () => {
+    const e = setup(new MemoryDisk(512), { id: 'disk-0' });
+    const r = submit(e, BlkType.GET_ID, 0, { inLen: 20 });
+    await tick();
+    assert.equal(e.ram.readU8(r.status), BlkStatus.OK);
+    assert.equal(new TextDecoder().decode(e.ram.slice(r.data, 6)), 'disk-0');
+    assert.equal(e.ram.readU8(gpa(r.data + 6)), 0);
+    assert.deepEqual(
+      e.q.takeUsed().map((u) => u.len),
+      [21],
+    );
+  });
+
+  test('unknown request type is UNSUPP', async () => {
+    const e = setup(new MemoryDisk(512));
+    const r = submit(e, 99, 0);
+    await tick();
+    assert.equal(e.ram.readU8(r.status), BlkStatus.UNSUPP);
+  });
+
+  test('WRITE_ZEROES clears the range; unknown range flags are UNSUPP', async () => {
+    const disk = new MemoryDisk(pattern(8 * 512, 4));
+    const e = setup(disk);
+    const seg = new Uint8Array(16);
+    const v = new DataView(seg.buffer);
+    v.setUint32(0, 2, true);
+    v.setUint32(8, 3, true);
+    const z = submit(e, BlkType.WRITE_ZEROES, 0, { out: seg });
+    await tick();
+    assert.equal(e.ram.readU8(z.status), BlkStatus.OK);
+    assert.ok(disk.bytes.subarray(1024, 2560).every((b) => b === 0));
+    assert.notEqual(disk.bytes[1023], 0);
+    v.setUint32(12, 0x80, true);
+    const bad = submit(e, BlkType.WRITE_ZEROES, 0, { out: seg });
+    await tick();
+    assert.equal(e.ram.readU8(bad.status), BlkStatus.UNSUPP);
+  });
+
+  test('request without a header is IOERR (header split across descriptors is fine)', async () => {
+    const disk = new MemoryDisk(pattern(4 * 512, 5));
+    const e = setup(disk);
+    const h = header(BlkType.IN, 1);
+    const st = e.drv.alloc(1);
+    const out = e.drv.alloc(512);
+    e.q.add([
+      { addr: e.drv.put(h.subarray(0, 5)), len: 5 },
+      { addr: e.drv.put(h.subarray(5)), len: 11 },
+      { addr: out, len: 512, write: true },
+      { addr: st, len: 1, write: true },
+    ]);
+    const st2 = e.drv.alloc(1);
+    e.q.add([
+      { addr: e.drv.put(h.subarray(0, 8)), len: 8 },
+      { addr: st2, len: 1, write: true },
+    ]);
+    e.q.kick();
+    await tick();
+    assert.equal(e.ram.readU8(st), BlkStatus.OK);
+    assert.deepEqual(e.ram.slice(out, 512), disk.bytes.subarray(512, 1024));
+    assert.equal(e.ram.readU8(st2), BlkStatus.IOERR);
+  });
+
+  test('request with no writable status byte (wrong direction) is returned unanswered', async () => {
+    const e = setup(new MemoryDisk(512));
+    e.q.add([
+      { addr: e.drv.put(header(BlkType.IN, 0)), len: 16 },
+      { addr: e.drv.alloc(513), len: 513 },
+    ]);
+    e.q.kick();
+    await tick();
+    assert.deepEqual(e.q.takeUsed(), [{ id: 0, len: 0 }]);
+    assert.equal(e.blk.stats.errors, 1);
+    assert.equal(e.drv.needsReset, false);
+  });
+
+  test('a transfer larger than the limit fails instead of allocating', async () => {
+    // One 1 MiB buffer named 40 times: 40 MiB of "data" from 4 MiB of RAM.
+    const e = setup(new MemoryDisk(64 << 20));
+    const big = e.drv.alloc(1 << 20);
+    const st = e.drv.alloc(1);
+    const table = e.drv.alloc(16 * 42);
+    e.q.setDesc(0, e.drv.put(header(BlkType.IN, 0)), 16, 1, 1, table);
+    for (let i = 1; i <= 40; i++) e.q.setDesc(i, big, 1 << 20, 3, i + 1, table);
+    e.q.setDesc(41, st, 1, 2, 0, table);
+    e.q.setDesc(0, table, 16 * 42, 4);
+    e.q.offer(0);
+    e.q.kick();
+    await tick();
+    assert.equal(e.ram.readU8(st), BlkStatus.IOERR);
+  });
+
+  test('drain resolves once in-flight requests complete', async () => {
+    const e = setup(new MemoryDisk(512));
+    submit(e, BlkType.IN, 0, { inLen: 512 });
+    assert.equal(e.blk.inFlight, 1);
+    await e.blk.drain();
+    assert.equal(e.blk.inFlight, 0);
+    assert.equal(e.mmio.hasFeature(Feature.VERSION_1), true);
+  });
+});
