@@ -14,6 +14,8 @@ interface Window {
   readonly base: number;
   readonly end: number; // exclusive
   readonly dev: MmioDevice;
+  /** Accesses (reads + writes) since the window was mapped. */
+  count: number;
 }
 
 /**
@@ -32,7 +34,7 @@ export class Bus {
         throw new Error(`MMIO window for ${dev.name} overlaps ${w.dev.name}`);
       }
     }
-    this.windows.push({ base, end, dev });
+    this.windows.push({ base, end, dev, count: 0 });
   }
 
   private find(pa: number): Window | null {
@@ -56,12 +58,23 @@ export class Bus {
   read(pa: number, size: 1 | 2 | 4): number {
     const w = this.find(pa);
     if (w === null) return 0;
+    w.count++;
     return w.dev.read(pa - w.base, size);
   }
 
   write(pa: number, size: 1 | 2 | 4, value: number): void {
     const w = this.find(pa);
-    if (w !== null) w.dev.write(pa - w.base, size, value);
+    if (w !== null) {
+      w.count++;
+      w.dev.write(pa - w.base, size, value);
+    }
+  }
+
+  /** MMIO accesses per device name since mapping (an 8-byte access counts twice). */
+  accessCounts(): Record<string, number> {
+    const out: Record<string, number> = Object.create(null);
+    for (const w of this.windows) out[w.dev.name] = (out[w.dev.name] ?? 0) + w.count;
+    return out;
   }
 
   /** Names and ranges, for diagnostics. */

@@ -1,5 +1,5 @@
 import type { MmioDevice } from './bus.js';
-import { type IrqTarget, Mip } from './irq.js';
+import { IrqBit, type IrqTarget } from './irq.js';
 import type { TimeSource } from './time.js';
 
 /** Register offsets of the SiFive CLINT (`riscv,clint0`), as QEMU virt lays them out. */
@@ -70,6 +70,25 @@ export class Clint implements MmioDevice {
     return best;
   }
 
+  /**
+   * Device reset: mtime back to 0 (ACLINT spec), mtimecmp disarmed (QEMU
+   * resets it to 0 and raises nothing), MSIP and MTIP lowered.
+   */
+  reset(): void {
+    this.delta = -this.time.now();
+    this.latched = -1;
+    for (let i = 0; i < this.harts.length; i++) {
+      this.msip[i] = 0;
+      this.cmpLo[i] = 0;
+      this.cmpHi[i] = 0;
+      this.cmp[i] = 0;
+      this.armed[i] = 0;
+      this.mtip[i] = 0;
+      this.harts[i]!.setIrq(IrqBit.MSIP, false);
+      this.harts[i]!.setIrq(IrqBit.MTIP, false);
+    }
+  }
+
   /** Raw mtimecmp of hart `i` as a bigint (tests, diagnostics). */
   mtimecmp(i: number): bigint {
     return (BigInt(this.cmpHi[i]!) << 32n) | BigInt(this.cmpLo[i]!);
@@ -79,7 +98,7 @@ export class Clint implements MmioDevice {
     const level = this.armed[i] === 1 && now >= this.cmp[i]! ? 1 : 0;
     if (level !== this.mtip[i]) {
       this.mtip[i] = level;
-      this.harts[i]!.setIrq(Mip.MTIP, level === 1);
+      this.harts[i]!.setIrq(IrqBit.MTIP, level === 1);
     }
   }
 
@@ -119,7 +138,7 @@ export class Clint implements MmioDevice {
       if (h < n && (offset & 3) === 0) {
         const level = value & 1;
         this.msip[h] = level;
-        this.harts[h]!.setIrq(Mip.MSIP, level === 1);
+        this.harts[h]!.setIrq(IrqBit.MSIP, level === 1);
       }
       return;
     }

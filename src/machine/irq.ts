@@ -6,18 +6,24 @@
 
 /** What an interrupt controller drives on a hart: one bit of `mip`. */
 export interface IrqTarget {
-  /** Sets (`level` true) or clears the `mip` bit given by `bit` (a mask such as `Mip.MTIP`). */
+  /**
+   * Sets (`level` true) or clears bit number `bit` of `mip` (e.g. `IrqBit.MTIP` = 7),
+   * as src/cpu/hart.ts implements it (`mip |= 1 << bit`).
+   */
   setIrq(bit: number, level: boolean): void;
 }
 
-/** `mip` bits as masks (RISC-V privileged spec, "Machine Interrupt Registers (mip and mie)"). */
-export const Mip = {
-  SSIP: 1 << 1,
-  MSIP: 1 << 3,
-  STIP: 1 << 5,
-  MTIP: 1 << 7,
-  SEIP: 1 << 9,
-  MEIP: 1 << 11,
+/**
+ * `mip` bit numbers = interrupt cause codes (RISC-V privileged spec,
+ * "Machine Interrupt Registers (mip and mie)"). The mask is `1 << bit`.
+ */
+export const IrqBit = {
+  SSIP: 1,
+  MSIP: 3,
+  STIP: 5,
+  MTIP: 7,
+  SEIP: 9,
+  MEIP: 11,
 } as const;
 
 /** A device's view of the PLIC: drive one source's level. */

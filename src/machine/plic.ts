@@ -1,5 +1,5 @@
 import type { MmioDevice } from './bus.js';
-import { type IrqLine, type IrqTarget, Mip } from './irq.js';
+import { IrqBit, type IrqLine, type IrqTarget } from './irq.js';
 import { Irq } from './memmap.js';
 
 /** Register layout of the SiFive PLIC as QEMU virt configures it (include/hw/riscv/virt.h). */
@@ -68,6 +68,20 @@ export class Plic implements MmioDevice, IrqLine {
     this.update();
   }
 
+  /** Device reset: priorities, enables, thresholds, claims cleared; lines still high are pending again. */
+  reset(): void {
+    this.priority.fill(0);
+    this.pending.fill(0);
+    this.claimed.fill(0);
+    this.enable.fill(0);
+    this.threshold.fill(0);
+    for (let irq = 1; irq < this.numSources; irq++) {
+      if (this.level[irq]) this.pending[irq >>> 5]! |= 1 << (irq & 31);
+    }
+    this.out.fill(-1);
+    this.update();
+  }
+
   /** Is source `irq` pending? (tests, diagnostics) */
   isPending(irq: number): boolean {
     return (this.pending[irq >>> 5]! & (1 << (irq & 31))) !== 0;
@@ -101,7 +115,7 @@ export class Plic implements MmioDevice, IrqLine {
       const level = this.best(ctx) !== 0 ? 1 : 0;
       if (level !== this.out[ctx]) {
         this.out[ctx] = level;
-        this.harts[ctx >>> 1]!.setIrq(ctx & 1 ? Mip.SEIP : Mip.MEIP, level === 1);
+        this.harts[ctx >>> 1]!.setIrq(ctx & 1 ? IrqBit.SEIP : IrqBit.MEIP, level === 1);
       }
     }
   }

@@ -6,7 +6,7 @@ export class FakeHart implements IrqTarget {
   calls = 0;
   setIrq(bit: number, level: boolean): void {
     this.calls++;
-    this.mip = level ? this.mip | bit : this.mip & ~bit;
+    this.mip = level ? this.mip | (1 << bit) : this.mip & ~(1 << bit);
   }
 }
 

@@ -102,6 +102,25 @@ export class Uart16550 implements MmioDevice {
     this.irqNum = opts.irqNum ?? 10;
   }
 
+  /** Device reset: registers to their power-on values, receive queue emptied, interrupt lowered. */
+  reset(): void {
+    this.ier = 0;
+    this.iir = IIR_NO_INT;
+    this.fcr = 0;
+    this.lcr = 0;
+    this.mcr = MCR_OUT2;
+    this.lsr = LSR_TEMT | LSR_THRE;
+    this.msr = MSR_DCD | MSR_DSR | MSR_CTS;
+    this.scr = 0;
+    this.dll = 0;
+    this.dlm = 0;
+    this.thrIpending = false;
+    this.itl = 1;
+    this.rxHead = 0;
+    this.rxCount = 0;
+    this.updateIrq();
+  }
+
   /** Queue bytes for the guest to read. Returns how many were accepted. */
   pushInput(bytes: Uint8Array | readonly number[]): number {
     let n = 0;

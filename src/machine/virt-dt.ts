@@ -16,13 +16,16 @@ export interface VirtDtOptions {
   bootargs?: string;
   /** Initrd location in guest-physical memory ([start, end)). */
   initrd?: { start: number; end: number };
-  /** Which devices to describe (default: all true; `virtio` is the number of slots, default 8). */
+  /**
+   * Which devices to describe (default: all true). `virtio` is the number of
+   * slots from slot 0, or the list of slot numbers (default: all 8, as QEMU).
+   */
   clint?: boolean;
   plic?: boolean;
   uart?: boolean;
   test?: boolean;
   rtc?: boolean;
-  virtio?: number;
+  virtio?: number | readonly number[];
   /** `mmu-type` of each hart (default riscv,sv48). */
   mmuType?: string;
   /** Add or change nodes before the tree is returned (e.g. a `/hypervisor` node). */
@@ -129,7 +132,12 @@ export function buildVirtDt(opts: VirtDtOptions): { fdt: Fdt; handles: VirtDtHan
     if (plic !== undefined) n.u32('interrupts', irq).u32('interrupt-parent', plic);
   };
 
-  for (let i = 0; i < want.virtio; i++) {
+  const slots =
+    typeof want.virtio === 'number'
+      ? Array.from({ length: want.virtio }, (_, i) => i)
+      : [...want.virtio].sort((a, b) => a - b);
+  for (const i of slots) {
+    if (!Number.isInteger(i) || i < 0 || i >= MemMap.VIRTIO.count) throw new Error(`no virtio slot ${i}`);
     const base = MemMap.VIRTIO.base + i * MemMap.VIRTIO.size;
     const n = soc.addNode(`virtio_mmio@${hexAddr(base)}`);
     n.string('compatible', 'virtio,mmio');

@@ -1,0 +1,229 @@
+import { GuestRam } from '../memory/ram.js';
+import { Bus, type MmioDevice } from './bus.js';
+import { Clint } from './clint.js';
+import type { Fdt } from './fdt.js';
+import type { IrqTarget } from './irq.js';
+import { Irq, MemMap } from './memmap.js';
+import { Plic } from './plic.js';
+import { GoldfishRtc } from './rtc.js';
+import { SifiveTest, type SysconEvent } from './syscon.js';
+import { hostTimeSource, InstretTimeSource, type TimeSource } from './time.js';
+import { Uart16550 } from './uart.js';
+import { buildVirtDt, type VirtDtOptions } from './virt-dt.js';
+
+/** What the board needs from a hart (src/cpu Hart satisfies it). */
+export interface BoardHart extends IrqTarget {
+  /** Instructions retired so far. */
+  readonly instret: number;
+  run(budget: number): number;
+  requestStop(): void;
+  reset(pc: bigint, priv: number): void;
+  setX(r: number, v: bigint): void;
+  getPc(): bigint;
+}
+
+/** Builds hart `id` on the board's RAM and bus, reading `time` for its `time` CSR. */
+export type HartFactory<H extends BoardHart = BoardHart> = (id: number, ram: GuestRam, bus: Bus, time: TimeSource) => H;
+
+/** Which devices the board has (all by default). PV mode leaves out the CLINT. */
+export interface BoardDevices {
+  clint?: boolean;
+  plic?: boolean;
+  uart?: boolean;
+  test?: boolean;
+  rtc?: boolean;
+}
+
+export interface VirtBoardOptions<H extends BoardHart = BoardHart> {
+  /** Builds each hart (the CPU core's Hart). */
+  createHart: HartFactory<H>;
+  /** Number of harts (default 1). */
+  harts?: number;
+  /** RAM size in bytes (default 128 MiB), a multiple of 4 KiB. */
+  memory?: number;
+  /**
+   * Where mtime comes from: 'host' (default: the host monotonic clock
+   * `nowMs`, 10 MHz), 'instret' (deterministic: one tick per
+   * `insnsPerTick` instructions retired over all harts, plus skipped idle
+   * time), or any TimeSource.
+   */
+  time?: 'host' | 'instret' | TimeSource;
+  /** Host monotonic clock in ms for time 'host' (default Date.now; pass performance.now). */
+  nowMs?: () => number;
+  /** Instructions per mtime tick for time 'instret' (default 100). */
+  insnsPerTick?: number;
+  /** Host wall clock in ns since the epoch, for the RTC (default from Date.now). */
+  wallClockNs?: () => bigint;
+  /** Each byte the guest writes to the UART. */
+  onUartOutput?: (byte: number) => void;
+  /** Poweroff / reboot / fail requests through the syscon. Harts are asked to stop as well. */
+  onSyscon?: (e: SysconEvent) => void;
+  devices?: BoardDevices;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * The QEMU-virt-compatible board: guest RAM at 0x8000_0000, the MMIO bus,
+ * CLINT, PLIC, UART0, syscon and RTC at their MemMap addresses, and N harts
+ * wired to them (CLINT -> MSIP/MTIP, PLIC contexts 2N/2N+1 -> MEIP/SEIP,
+ * UART -> PLIC source 10). It runs nothing itself: run loops (bare runner,
+ * hypervisor) drive the harts and call `tick()` between slices.
+ */
+export class VirtBoard<H extends BoardHart = BoardHart> {
+  readonly ram: GuestRam;
+  readonly bus = new Bus();
+  readonly harts: H[] = [];
+  readonly clint: Clint | undefined;
+  readonly plic: Plic | undefined;
+  readonly uart: Uart16550 | undefined;
+  readonly test: SifiveTest | undefined;
+  readonly rtc: GoldfishRtc | undefined;
+  /** mtime as the guest sees it (the CLINT's view when there is one). */
+  readonly time: TimeSource;
+  /** The last syscon request, until `clearSyscon()`. */
+  sysconEvent: SysconEvent | undefined;
+
+  private readonly baseTime: TimeSource;
+  private readonly virtioSlots: number[] = [];
+  private readonly instretTime: InstretTimeSource | undefined;
+
+  constructor(opts: VirtBoardOptions<H>) {
+    const nHarts = opts.harts ?? 1;
+    if (!Number.isInteger(nHarts) || nHarts < 1 || nHarts > 64) {
+      throw new RangeError(`harts must be an integer from 1 to 64, got ${nHarts}`);
+    }
+    this.ram = new GuestRam(MemMap.RAM.base, opts.memory ?? 128 * MiB);
+    const want = { clint: true, plic: true, uart: true, test: true, rtc: true, ...opts.devices };
+
+    const t = opts.time ?? 'host';
+    if (t === 'host') {
+      this.baseTime = hostTimeSource(opts.nowMs ?? (() => Date.now()));
+    } else if (t === 'instret') {
+      this.instretTime = new InstretTimeSource(() => this.instret(), opts.insnsPerTick);
+      this.baseTime = this.instretTime;
+    } else {
+      this.baseTime = t;
+    }
+    // Harts read time through the CLINT, which adds guest writes to mtime.
+    this.time = { now: () => (this.clint !== undefined ? this.clint.mtime() : this.baseTime.now()) };
+
+    for (let i = 0; i < nHarts; i++) this.harts.push(opts.createHart(i, this.ram, this.bus, this.time));
+
+    if (want.clint) {
+      this.clint = new Clint(this.harts, this.baseTime);
+      this.bus.map(MemMap.CLINT.base, MemMap.CLINT.size, this.clint);
+    }
+    if (want.plic) {
+      this.plic = new Plic(this.harts);
+      this.bus.map(MemMap.PLIC.base, MemMap.PLIC.size, this.plic);
+    }
+    if (want.uart) {
+      const out = opts.onUartOutput ?? (() => {});
+      this.uart = new Uart16550({ onOutput: out, irq: this.plic, irqNum: Irq.UART0 });
+      this.bus.map(MemMap.UART0.base, MemMap.UART0.size, this.uart);
+    }
+    if (want.test) {
+      this.test = new SifiveTest((e) => {
+        this.sysconEvent = e;
+        for (const h of this.harts) h.requestStop();
+        opts.onSyscon?.(e);
+      });
+      this.bus.map(MemMap.TEST.base, MemMap.TEST.size, this.test);
+    }
+    if (want.rtc) {
+      this.rtc = new GoldfishRtc(opts.wallClockNs ?? (() => BigInt(Date.now()) * 1_000_000n));
+      this.bus.map(MemMap.RTC.base, MemMap.RTC.size, this.rtc);
+    }
+  }
+
+  /** Instructions retired by all harts. */
+  instret(): number {
+    let n = 0;
+    for (const h of this.harts) n += h.instret;
+    return n;
+  }
+
+  /** Maps a device (e.g. virtio-mmio) into slot `n` (0..7), raising PLIC source 1+n. */
+  mapVirtio(n: number, dev: MmioDevice): { base: number; irq: number } {
+    if (!Number.isInteger(n) || n < 0 || n >= MemMap.VIRTIO.count) throw new RangeError(`no virtio slot ${n}`);
+    const base = MemMap.VIRTIO.base + n * MemMap.VIRTIO.size;
+    this.bus.map(base, MemMap.VIRTIO.size, dev);
+    this.virtioSlots.push(n);
+    return { base, irq: Irq.VIRTIO_BASE + n };
+  }
+
+  /** Re-evaluates time-driven interrupts (call between run slices). */
+  tick(): void {
+    this.clint?.update();
+  }
+
+  /** Re-evaluates CLINT timers at mtime `now`. */
+  updateTimers(now: number): void {
+    this.clint?.update(now);
+  }
+
+  /** Earliest CLINT deadline after `now` (mtime ticks), or Infinity. */
+  nextDeadline(now: number): number {
+    return this.clint === undefined ? Number.POSITIVE_INFINITY : this.clint.nextDeadline(now);
+  }
+
+  /** Host console input for the UART; returns the bytes accepted. */
+  uartInput(bytes: Uint8Array): number {
+    return this.uart === undefined ? 0 : this.uart.pushInput(bytes);
+  }
+
+  /** MMIO accesses per device since the board was built. */
+  mmioCounts(): Record<string, number> {
+    return this.bus.accessCounts();
+  }
+
+  /** Devices back to their reset state (guest reboot). RAM and harts are the caller's. */
+  reset(): void {
+    this.clint?.reset();
+    this.plic?.reset();
+    this.uart?.reset();
+    this.sysconEvent = undefined;
+  }
+
+  /**
+   * mtime ticks until the next CLINT deadline (0 when one is due now,
+   * Infinity when no timer is armed). An idle loop sleeps this long.
+   */
+  ticksToNextTimer(): number {
+    if (this.clint === undefined) return Number.POSITIVE_INFINITY;
+    const now = this.clint.mtime();
+    const d = this.clint.nextDeadline(now);
+    return d === Number.POSITIVE_INFINITY ? d : Math.max(0, d - now);
+  }
+
+  /** With time 'instret', moves time forward while the harts idle; false with other time sources. */
+  skipTime(ticks: number): boolean {
+    if (this.instretTime === undefined) return false;
+    this.instretTime.skip(ticks);
+    return true;
+  }
+
+  clearSyscon(): void {
+    this.sysconEvent = undefined;
+  }
+
+  /**
+   * The device tree of this board (harts, RAM and the devices present; only
+   * the virtio slots that have a device, since Linux probes every slot listed).
+   * `opts` adds bootargs, an initrd, extra nodes, or overrides.
+   */
+  deviceTree(opts: Partial<VirtDtOptions> = {}): Fdt {
+    return buildVirtDt({
+      harts: this.harts.length,
+      ramSize: this.ram.size,
+      clint: this.clint !== undefined,
+      plic: this.plic !== undefined,
+      uart: this.uart !== undefined,
+      test: this.test !== undefined,
+      rtc: this.rtc !== undefined,
+      virtio: this.virtioSlots,
+      ...opts,
+    }).fdt;
+  }
+}
