@@ -1,0 +1,176 @@
+/* Tasks and a preemptive round-robin scheduler driven by the timer tick. */
+#include "kernel.h"
+
+struct task tasks[NTASKS];
+struct task *current;
+volatile uint64_t ticks;
+int need_resched;
+uint64_t tick_interval;
+static uint64_t next_deadline;
+static int next_pid;
+static uint8_t kstacks[NTASKS][KSTACK_SIZE] __attribute__((aligned(16)));
+
+static struct task *task_alloc(const char *name) {
+  for (int i = 0; i < NTASKS; i++) {
+    struct task *t = &tasks[i];
+    if (t->state != T_UNUSED) continue;
+    memset(t, 0, sizeof *t);
+    t->pid = next_pid++;
+    size_t n = strlen(name);
+    if (n >= sizeof t->name) n = sizeof t->name - 1;
+    memcpy(t->name, name, n);
+    t->kstack = kstacks[i];
+    return t;
+  }
+  return 0;
+}
+
+static void kthread_start(void) {
+  pv->irq_enable();
+  current->kfn();
+  task_exit(0);
+}
+
+static void uthread_start(void) {
+  struct trapframe *tf = (struct trapframe *)(current->kstack + KSTACK_SIZE - sizeof(struct trapframe));
+  pv->irq_enable();
+  trap_return(tf);
+}
+
+struct task *task_create_kernel(const char *name, void (*fn)(void)) {
+  struct task *t = task_alloc(name);
+  if (!t) return 0;
+  t->kfn = fn;
+  t->ctx.ra = (unsigned long)kthread_start;
+  t->ctx.sp = (unsigned long)(t->kstack + KSTACK_SIZE);
+  t->state = T_READY;
+  return t;
+}
+
+struct task *task_create_user(const char *name, uint64_t entry) {
+  struct task *t = task_alloc(name);
+  if (!t) return 0;
+  t->user = 1;
+  t->pt = pt_create_user();
+  t->user_entry = entry;
+  struct trapframe *tf = (struct trapframe *)(t->kstack + KSTACK_SIZE - sizeof(struct trapframe));
+  memset(tf, 0, sizeof *tf);
+  tf->sepc = entry;
+  tf->sstatus = SSTATUS_SPIE; /* SPP = 0: U-mode; interrupts on after sret */
+  tf->regs[2] = USER_STACK_TOP;
+  t->ctx.ra = (unsigned long)uthread_start;
+  t->ctx.sp = (unsigned long)tf;
+  t->state = T_READY;
+  return t;
+}
+
+static void idle_main(void) {
+  for (;;) {
+    unsigned long f = pv->irq_save();
+    int ready = 0;
+    for (int i = 1; i < NTASKS; i++) ready |= tasks[i].state == T_READY;
+    if (!ready) pv->idle();
+    pv->irq_restore(f);
+    schedule();
+  }
+}
+
+void sched_init(void) {
+  struct task *idle = task_create_kernel("idle", idle_main);
+  idle->state = T_RUNNING;
+  current = idle;
+}
+
+static struct task *pick_next(void) {
+  int cur = (int)(current - tasks);
+  for (int k = 1; k <= NTASKS; k++) {
+    int i = (cur + k) % NTASKS;
+    if (i == 0) continue;
+    if (tasks[i].state == T_READY || (i == cur && tasks[i].state == T_RUNNING)) return &tasks[i];
+  }
+  return &tasks[0];
+}
+
+void schedule(void) {
+  unsigned long f = pv->irq_save();
+  struct task *prev = current;
+  struct task *next = pick_next();
+  need_resched = 0;
+  if (next != prev) {
+    if (prev->state == T_RUNNING) prev->state = T_READY;
+    next->state = T_RUNNING;
+    current = next;
+    if (next->pt != prev->pt) satp_switch(next->pt ? next->pt : kernel_pt);
+    swtch(&prev->ctx, &next->ctx);
+  } else {
+    prev->state = T_RUNNING;
+  }
+  pv->irq_restore(f);
+}
+
+void yield(void) { schedule(); }
+
+void sleep_ticks(uint64_t n) {
+  unsigned long f = pv->irq_save();
+  current->wake_at = ticks + n;
+  current->state = T_SLEEPING;
+  schedule();
+  pv->irq_restore(f);
+}
+
+void block_current(void) { schedule(); }
+
+void wake(struct task *t) {
+  if (t->state == T_SLEEPING || t->state == T_BLOCKED) {
+    t->state = T_READY;
+    need_resched = 1;
+  }
+}
+
+void task_exit(int code) {
+  pv->irq_save();
+  struct task *t = current;
+  t->exit_code = code;
+  t->state = T_EXITED;
+  if (t->pt) {
+    uint64_t *pt = t->pt;
+    t->pt = 0;
+    satp_switch(kernel_pt);
+    pt_destroy_user(pt);
+    /* the user half is gone: shoot down stale translations on every hart of ours */
+    struct tlb_range r[2] = {{USER_BASE, (uint64_t)(__user_end - __user_start)},
+                             {USER_STACK_TOP - PAGE_SIZE, PAGE_SIZE}};
+    pv->tlb_flush(1UL << boot.hartid, r, 2);
+  }
+  schedule();
+  panic("exited task %d scheduled", t->pid);
+}
+
+void sched_tick(void) {
+  ticks++;
+  current->run_ticks++;
+  for (int i = 1; i < NTASKS; i++)
+    if (tasks[i].state == T_SLEEPING && tasks[i].wake_at <= ticks) wake(&tasks[i]);
+  need_resched = 1;
+}
+
+void timer_start(void) {
+  tick_interval = boot.timebase / HZ;
+  next_deadline = rdtime() + tick_interval;
+  pv->timer_set(next_deadline);
+}
+
+void timer_interrupt(void) {
+  uint64_t now = rdtime();
+  next_deadline += tick_interval;
+  if (next_deadline <= now) next_deadline = now + tick_interval;
+  pv->timer_set(next_deadline);
+  sched_tick();
+}
+
+void sched_start(void) {
+  timer_start();
+  pv->irq_enable();
+  idle_main();
+  __builtin_unreachable();
+}

@@ -1,0 +1,168 @@
+/* The console shell (a kernel task). */
+#include "kernel.h"
+#include "pvx.h"
+
+static const char *state_name(enum task_state s) {
+  switch (s) {
+    case T_READY:
+      return "ready";
+    case T_RUNNING:
+      return "run";
+    case T_SLEEPING:
+      return "sleep";
+    case T_BLOCKED:
+      return "block";
+    case T_EXITED:
+      return "exit";
+    default:
+      return "?";
+  }
+}
+
+static const char *sbi_impl_name(unsigned long id) {
+  static const char *const names[] = {"BBL", "OpenSBI", "Xvisor", "KVM", "RustSBI", "Diosix", "Coffer", "Xen",
+                                      "PolarFire HSS"};
+  return id < sizeof names / sizeof names[0] ? names[id] : "other";
+}
+
+static void cmd_help(void) {
+  kputs("commands:\n"
+        "  help        this list\n"
+        "  info        machine, firmware and the back ends chosen at boot\n"
+        "  ps          tasks\n"
+        "  ticks       timer ticks since boot\n"
+        "  mask-bench  [n] cost of n interrupt mask/unmask pairs through pv-ops\n"
+        "  evtchn      event channels (PVX)\n"
+        "  grant       grant tables (PVX)\n"
+        "  poweroff    shut down\n");
+}
+
+static void cmd_info(void) {
+  struct sbiret spec = sbi_call(SBI_EXT_BASE, 0, 0, 0, 0, 0, 0, 0);
+  struct sbiret impl = sbi_call(SBI_EXT_BASE, 1, 0, 0, 0, 0, 0, 0);
+  kprintf("pvos %s on hart %lu\n", PVOS_VERSION, boot.hartid);
+  kprintf("ram: %lu MiB at 0x%lx\n", (unsigned long)(boot.ram_size >> 20), (unsigned long)boot.ram_base);
+  kprintf("timebase: %u Hz, tick %d Hz\n", boot.timebase, HZ);
+  kprintf("sbi: spec %lu.%lu, implementation %lu (%s)\n", (spec.value >> 24) & 0x7f, spec.value & 0xffffff,
+          impl.value, sbi_impl_name(impl.value));
+  if (pvx_present())
+    kprintf("pvx: %lu.%lu, domain %lu, features 0x%lx\n", pvx_version >> 16, pvx_version & 0xffff, pvx_domid,
+            pvx_features);
+  else
+    kputs("pvx: absent\n");
+  kprintf("backends: %s\n", pv->name);
+  kprintf("  console  %s\n  timer    %s\n  irq      %s\n  idle     %s\n", pv->console_name, pv->timer_name,
+          pv->irq_name, pv->idle_name);
+  kprintf("  ipi      %s\n  tlb      %s\n  block    %s\n", pv->ipi_name, pv->tlb_name, pv->blk_name);
+}
+
+static void cmd_ps(void) {
+  kputs("  PID MODE STATE  TICKS NAME\n");
+  for (int i = 0; i < NTASKS; i++) {
+    struct task *t = &tasks[i];
+    if (t->state == T_UNUSED) continue;
+    kprintf("%5d %-4s %-5s %6lu %s\n", t->pid, t->user ? "U" : "S", state_name(t->state),
+            (unsigned long)t->run_ticks, t->name);
+  }
+}
+
+static void cmd_ticks(void) {
+  uint64_t t = ticks;
+  kprintf("ticks: %lu (%d Hz, uptime %lu.%02lu s)\n", (unsigned long)t, HZ, (unsigned long)(t / HZ),
+          (unsigned long)(t % HZ));
+}
+
+static unsigned long parse_num(const char *s, unsigned long dflt) {
+  if (!s) return dflt;
+  unsigned long v = 0;
+  for (; *s >= '0' && *s <= '9'; s++) v = v * 10 + (unsigned long)(*s - '0');
+  return *s || !v ? dflt : v;
+}
+
+static void cmd_mask_bench(int argc, char **argv) {
+  unsigned long n = parse_num(argc > 1 ? argv[1] : 0, 100000);
+  uint64_t t0 = rdtime();
+  for (unsigned long i = 0; i < n; i++) {
+    unsigned long f = pv->irq_save();
+    barrier();
+    pv->irq_restore(f);
+  }
+  uint64_t dt = rdtime() - t0;
+  uint64_t ns = dt * 1000000000UL / boot.timebase;
+  kprintf("mask-bench: %lu mask/unmask pairs via %s: %lu ticks, %lu ns/pair\n", n, pv->irq_name, (unsigned long)dt,
+          (unsigned long)(ns / n));
+}
+
+static int split(char *line, char **argv, int max) {
+  int argc = 0;
+  while (*line && argc < max) {
+    while (*line == ' ') *line++ = 0;
+    if (!*line) break;
+    argv[argc++] = line;
+    while (*line && *line != ' ') line++;
+  }
+  return argc;
+}
+
+static void run(char *line) {
+  char *argv[8];
+  int argc = split(line, argv, 8);
+  if (!argc) return;
+  const char *c = argv[0];
+  if (!strcmp(c, "help"))
+    cmd_help();
+  else if (!strcmp(c, "info"))
+    cmd_info();
+  else if (!strcmp(c, "ps"))
+    cmd_ps();
+  else if (!strcmp(c, "ticks"))
+    cmd_ticks();
+  else if (!strcmp(c, "mask-bench"))
+    cmd_mask_bench(argc, argv);
+  else if (!strcmp(c, "evtchn") || !strcmp(c, "grant")) {
+    if (!pvx_present())
+      kprintf("%s: needs PVX (backends: %s)\n", c, pv->name);
+    else if (c[0] == 'e')
+      pvx_shell_evtchn(argc, argv);
+    else
+      pvx_shell_grant(argc, argv);
+  } else if (!strcmp(c, "poweroff")) {
+    kputs("pvos: poweroff\n");
+    sbi_shutdown();
+  } else
+    kprintf("%s: unknown command (try help)\n", c);
+}
+
+void shell_main(void) {
+  /* let the boot-time user program finish its greeting first */
+  for (int i = 0; i < NTASKS; i++)
+    while (tasks[i].state != T_UNUSED && !strcmp(tasks[i].name, "hello") && tasks[i].state != T_EXITED)
+      sleep_ticks(1);
+  char line[128];
+  int len = 0, last = 0;
+  kputs("pvos> ");
+  for (;;) {
+    int c = console_getc();
+    if (c == '\n' && last == '\r') {
+      last = c;
+      continue;
+    }
+    last = c;
+    if (c == '\r' || c == '\n') {
+      kputs("\n");
+      line[len] = 0;
+      run(line);
+      len = 0;
+      kputs("pvos> ");
+    } else if (c == 0x7f || c == 0x08) {
+      if (len) {
+        len--;
+        kputs("\b \b");
+      }
+    } else if (c >= 0x20 && c < 0x7f && len < (int)sizeof line - 1) {
+      line[len++] = (char)c;
+      char e = (char)c;
+      console_write(&e, 1);
+    }
+  }
+}
