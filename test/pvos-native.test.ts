@@ -1,0 +1,194 @@
+/**
+ * The pvos guest (guests/pvos) on real firmware: built with Debian's
+ * riscv64-unknown-elf-gcc, booted under qemu-system-riscv64 + OpenSBI
+ * fw_jump, where PVX is absent so the guest must choose its native back
+ * ends. The shell is driven through the serial console and every reply is
+ * compared with the expected text. This is the reference transcript for
+ * pvm: the same session must give the same answers in pvm's full mode.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = join(fileURLToPath(import.meta.url), '../../..');
+const guestDir = join(root, 'guests/pvos');
+const elf = join(guestDir, 'build/pvos.elf');
+const FW_JUMP = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
+const PROMPT = 'pvos> ';
+/** Guards against a wedged guest; not a timing assertion. */
+const HANG_GUARD_MS = 120_000;
+
+function make(...args: string[]): string {
+  const r = spawnSync('make', ['-s', '-C', guestDir, ...args], { encoding: 'utf8' });
+  assert.equal(r.error, undefined, `make could not run: ${r.error}`);
+  assert.equal(r.status, 0, `make ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+/** A serial console session: everything the guest wrote, with \r\n folded to \n. */
+class Console {
+  private out = '';
+  private seen = 0;
+  private waiter: (() => void) | undefined;
+  readonly exited: Promise<number | null>;
+
+  constructor(private readonly proc: ChildProcessWithoutNullStreams) {
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.on('data', (chunk: string) => {
+      this.out += chunk.replace(/\r\n/g, '\n');
+      this.waiter?.();
+    });
+    proc.stderr.on('data', () => {});
+    this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+    this.exited.then(() => this.waiter?.());
+  }
+
+  /** Resolves with the text after the last mark up to and including `text`. */
+  async until(text: string): Promise<string> {
+    let dead = false;
+    this.exited.then(() => {
+      dead = true;
+    });
+    const guard = setTimeout(() => {
+      dead = true;
+      this.waiter?.();
+    }, HANG_GUARD_MS);
+    try {
+      for (;;) {
+        const at = this.out.indexOf(text, this.seen);
+        if (at >= 0) {
+          const chunk = this.out.slice(this.seen, at + text.length);
+          this.seen = at + text.length;
+          return chunk;
+        }
+        if (dead) assert.fail(`guest never printed ${JSON.stringify(text)}; output so far:\n${this.out}`);
+        await new Promise<void>((resolve) => {
+          this.waiter = resolve;
+        });
+      }
+    } finally {
+      clearTimeout(guard);
+    }
+  }
+
+  /** Types a command line and returns its output (without the echo and the next prompt). */
+  async run(line: string): Promise<string> {
+    this.proc.stdin.write(`${line}\n`);
+    const chunk = await this.until(`\n${PROMPT}`);
+    const body = chunk.slice(0, -PROMPT.length);
+    assert.ok(body.startsWith(`${line}\n`), `echo of ${JSON.stringify(line)} missing in ${JSON.stringify(body)}`);
+    return body.slice(line.length + 1);
+  }
+
+  send(line: string): void {
+    this.proc.stdin.write(`${line}\n`);
+  }
+
+  kill(): void {
+    this.proc.kill('SIGKILL');
+  }
+}
+
+test('pvos builds reproducibly with the Debian toolchain', () => {
+  make();
+  assert.match(make('check-repro'), /pvos: reproducible/);
+});
+
+test('pvos on QEMU + OpenSBI chooses native back ends and its shell answers', async () => {
+  make();
+  const qemu = spawn(
+    'qemu-system-riscv64',
+    ['-machine', 'virt', '-m', '128M', '-smp', '1', '-nographic', '-bios', FW_JUMP, '-kernel', elf],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  const con = new Console(qemu);
+  try {
+    const boot = await con.until(PROMPT);
+    const banner = boot.slice(boot.indexOf('pvos 0.1:'));
+    const lines = banner.split('\n');
+    assert.equal(lines[0], 'pvos 0.1: hart 0, ram 128 MiB at 0x80000000, timebase 10000000 Hz');
+    assert.equal(lines[1], 'pvos: PVX absent (probe_extension 0x0a505658 -> 0)');
+    assert.equal(lines[2], 'pvos: backends: native');
+    assert.match(lines[3]!, /^pvos: Sv39 paging on, \d+ KiB kernel, \d+ pages free$/);
+    assert.equal(lines[4], 'hello from user mode (pid 2)');
+    assert.equal(lines[5], PROMPT);
+
+    assert.equal(
+      await con.run('help'),
+      [
+        'commands:',
+        '  help        this list',
+        '  info        machine, firmware and the back ends chosen at boot',
+        '  ps          tasks',
+        '  ticks       timer ticks since boot',
+        '  mask-bench  [n] cost of n interrupt mask/unmask pairs through pv-ops',
+        '  evtchn      event channels (PVX)',
+        '  grant       grant tables (PVX)',
+        '  crash       run a user task that faults (only it dies)',
+        '  poweroff    shut down',
+        '',
+      ].join('\n'),
+    );
+
+    assert.equal(
+      await con.run('info'),
+      [
+        'pvos 0.1 on hart 0',
+        'ram: 128 MiB at 0x80000000',
+        'timebase: 10000000 Hz, tick 100 Hz',
+        'sbi: spec 1.0, implementation 1 (OpenSBI)',
+        'pvx: absent',
+        'backends: native',
+        '  console  uart16550',
+        '  timer    sbi-time',
+        '  irq      sstatus.SIE',
+        '  idle     wfi',
+        '  ipi      sbi-ipi',
+        '  tlb      sbi-rfence',
+        '  block    none',
+        '',
+      ].join('\n'),
+    );
+
+    // "spin" never makes a system call, so every shell reply is proof that the
+    // timer preempts user mode.
+    const ps = (await con.run('ps')).split('\n');
+    assert.equal(ps.length, 7);
+    assert.equal(ps[0], '  PID MODE STATE  TICKS NAME');
+    assert.match(ps[1]!, /^ {4}0 S {4}ready +\d+ idle$/);
+    assert.match(ps[2]!, /^ {4}1 S {4}run +\d+ shell$/);
+    assert.match(ps[3]!, /^ {4}2 U {4}exit +\d+ hello$/);
+    assert.match(ps[4]!, /^ {4}3 U {4}(sleep|ready) +\d+ ticker$/);
+    assert.match(ps[5]!, /^ {4}4 U {4}ready +\d+ spin$/);
+    assert.equal(ps[6], '');
+
+    const t1 = /^ticks: (\d+) \(100 Hz, uptime \d+\.\d\d s\)\n$/.exec(await con.run('ticks'));
+    assert.ok(t1, 'ticks format');
+    assert.match(
+      await con.run('mask-bench 1000'),
+      /^mask-bench: 1000 mask\/unmask pairs via sstatus\.SIE: \d+ ticks, \d+ ns\/pair\n$/,
+    );
+    const t2 = /^ticks: (\d+) /.exec(await con.run('ticks'));
+    assert.ok(t2 && Number(t2[1]) >= Number(t1[1]), 'ticks never go backwards');
+
+    assert.equal(await con.run('evtchn'), 'evtchn: needs PVX (backends: native)\n');
+    assert.equal(await con.run('grant'), 'grant: needs PVX (backends: native)\n');
+    assert.equal(await con.run('frobnicate'), 'frobnicate: unknown command (try help)\n');
+    assert.equal(await con.run(''), '');
+
+    // a faulting user task ends alone: the kernel reports it and goes on
+    assert.match(
+      await con.run('crash'),
+      /^pvos: pid 5 \(crash\) killed: scause 15 stval 0x80200000 sepc 0x1[0-9a-f]{8}\ncrash: pid 5 exited with -1; kernel still running\n$/,
+    );
+    assert.match(await con.run('ps'), /\n {4}4 U {4}ready +\d+ spin\n$/);
+
+    con.send('poweroff');
+    assert.equal(await con.until('pvos: poweroff\n'), 'poweroff\npvos: poweroff\n');
+    assert.equal(await con.exited, 0);
+  } finally {
+    con.kill();
+  }
+});
