@@ -1,0 +1,12 @@
+/** Why `Hart.run` returned. Plain numeric constants (no const enum), stable values. */
+export const Exit = {
+  /** The instruction budget is used up. */
+  Budget: 0,
+  /** The hart executed WFI and no interrupt is pending: the caller may idle until one can be. */
+  Wfi: 1,
+  /** PV mode (virtualM): a trap or interrupt destined to M-mode; see Hart.exitCause/exitIsInterrupt/exitTval. */
+  MachineTrap: 2,
+  /** requestStop() was called. */
+  Stop: 3,
+} as const;
+export type Exit = (typeof Exit)[keyof typeof Exit];
