@@ -1,0 +1,99 @@
+import type { DomainConfig, DomainInfo, DomainState, DomainStats } from './domain.js';
+
+/**
+ * The control-plane commands, transport-agnostic. The daemon maps each HTTP
+ * route to exactly one of these; the library API calls them directly.
+ * A domain is named by its name or its numeric id (as a string).
+ * Each comment says when the command is allowed; `ALLOWED_STATES` is the
+ * same rule as data, checked before anything happens.
+ */
+export type Command =
+  /** Always (the name must be free). Builds the domain and starts it, or leaves it paused if `paused`. */
+  | { readonly kind: 'create'; readonly config: DomainConfig; readonly paused?: boolean }
+  /** Always. */
+  | { readonly kind: 'list' }
+  /** Any state. */
+  | { readonly kind: 'info'; readonly domain: string }
+  /** Running. The vCPUs stop at an instruction boundary. */
+  | { readonly kind: 'pause'; readonly domain: string }
+  /** Paused. */
+  | { readonly kind: 'unpause'; readonly domain: string }
+  /** Running. Asks the guest to power off; refused (bad-state) when the guest cannot be asked. */
+  | { readonly kind: 'shutdown'; readonly domain: string }
+  /** Any state. Restarts the domain from its configuration (RAM cleared, images reloaded). */
+  | { readonly kind: 'reboot'; readonly domain: string }
+  /** Any state. Stops the domain and forgets it. */
+  | { readonly kind: 'destroy'; readonly domain: string }
+  /** Any state. Output is shared by every client; input belongs to one writer at a time. */
+  | { readonly kind: 'console-attach'; readonly domain: string; readonly write: boolean }
+  /** Any state. Counters since the domain started. */
+  | { readonly kind: 'stats'; readonly domain: string }
+  /**
+   * Running or paused. Pauses at an instruction boundary, writes the file, then destroys
+   * the domain, or with `keep` returns it to the state it was in.
+   */
+  | { readonly kind: 'save'; readonly domain: string; readonly path: string; readonly keep?: boolean }
+  /** Always (the name, from the file or `name`, must be free). The domain continues from where it was saved. */
+  | { readonly kind: 'restore'; readonly path: string; readonly name?: string; readonly paused?: boolean };
+
+export type CommandKind = Command['kind'];
+export type CommandOf<K extends CommandKind> = Extract<Command, { kind: K }>;
+
+/** States in which a command naming an existing domain may run; 'any' for every state. */
+export const ALLOWED_STATES: Readonly<
+  Record<Exclude<CommandKind, 'create' | 'list' | 'restore'>, readonly DomainState[] | 'any'>
+> = {
+  info: 'any',
+  pause: ['running'],
+  unpause: ['paused'],
+  shutdown: ['running'],
+  reboot: 'any',
+  destroy: 'any',
+  'console-attach': 'any',
+  stats: 'any',
+  save: ['running', 'paused'],
+};
+
+export interface SaveResult {
+  readonly name: string;
+  readonly path: string;
+  readonly bytes: number;
+  /** State of the domain after the save ('destroyed' unless `keep`). */
+  readonly state: DomainState | 'destroyed';
+}
+
+/** An attached console: output arrives through `onOutput`; `detach` ends the attachment. */
+export interface ConsoleSession {
+  readonly domain: DomainInfo;
+  /** The recent output, to show first. */
+  readonly history: Uint8Array;
+  readonly writable: boolean;
+  onOutput(listener: (data: Uint8Array) => void): void;
+  /** Sends input to the guest; refused unless the session was attached with `write`. */
+  write(data: Uint8Array): void;
+  detach(): void;
+}
+
+export interface CommandResults {
+  create: DomainInfo;
+  list: DomainInfo[];
+  info: DomainInfo;
+  pause: DomainInfo;
+  unpause: DomainInfo;
+  shutdown: DomainInfo;
+  reboot: DomainInfo;
+  destroy: { readonly id: number; readonly name: string; readonly state: 'destroyed' };
+  'console-attach': ConsoleSession;
+  stats: DomainStats;
+  save: SaveResult;
+  restore: DomainInfo;
+}
+
+export type ResultOf<C extends Command> = CommandResults[C['kind']];
+
+/** Progress of a long command (save, restore), as a fraction of bytes. */
+export interface Progress {
+  readonly phase: string;
+  readonly done: number;
+  readonly total: number;
+}

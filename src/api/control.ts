@@ -1,0 +1,304 @@
+import type { DomainSnapshot, SnapshotProgress } from '../hypervisor/snapshot/index.js';
+import {
+  ALLOWED_STATES,
+  type Command,
+  type CommandKind,
+  type CommandOf,
+  type ConsoleSession,
+  type Progress,
+  type ResultOf,
+  type SaveResult,
+} from './commands.js';
+import type { DomainConfig, DomainHandle, DomainInfo, DomainManager, DomainStats } from './domain.js';
+import { ApiError, toApiError } from './errors.js';
+
+/** Where save files go; the host supplies one backed by files (src/host/snapshot-file.ts). */
+export interface SnapshotStore {
+  save(path: string, snapshot: DomainSnapshot, onProgress?: (p: SnapshotProgress) => void): Promise<{ bytes: number }>;
+  load(path: string, onProgress?: (p: SnapshotProgress) => void): Promise<DomainSnapshot>;
+}
+
+export interface ControlPlaneOptions {
+  readonly manager: DomainManager;
+  readonly store: SnapshotStore;
+  /** Checks and normalises a config before create (the config module's schema); throws PvmError('usage'). */
+  readonly validateConfig?: (config: DomainConfig) => DomainConfig;
+}
+
+export interface ExecuteOptions {
+  readonly onProgress?: (p: Progress) => void;
+}
+
+/** Domain names: a letter or digit first, then letters, digits, '.', '_' or '-'; not all digits (those are ids). */
+export const DOMAIN_NAME = /^(?!\d+$)[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/**
+ * Executes control-plane commands against a DomainManager: resolves domain
+ * names, enforces each command's preconditions (ALLOWED_STATES), serialises
+ * commands on one domain, owns console input, and moves save files through
+ * the SnapshotStore. Failures are ApiError; a refused command changes nothing.
+ */
+export class ControlPlane {
+  private readonly manager: DomainManager;
+  private readonly store: SnapshotStore;
+  private readonly validateConfig: (config: DomainConfig) => DomainConfig;
+  /** Console writer per domain id. */
+  private readonly writers = new Map<number, symbol>();
+  /** Tail of the command queue per domain id. */
+  private readonly queues = new Map<number, Promise<unknown>>();
+  private readonly unsubscribe: () => void;
+
+  constructor(options: ControlPlaneOptions) {
+    this.manager = options.manager;
+    this.store = options.store;
+    this.validateConfig = options.validateConfig ?? ((c) => c);
+    this.unsubscribe = this.manager.subscribe((ev) => {
+      if (ev.type === 'removed') {
+        this.writers.delete(ev.id);
+        this.queues.delete(ev.id);
+      }
+    });
+  }
+
+  get domains(): DomainManager {
+    return this.manager;
+  }
+
+  /** Runs one command. Every failure is thrown as an ApiError. */
+  async execute<C extends Command>(cmd: C, options: ExecuteOptions = {}): Promise<ResultOf<C>> {
+    try {
+      return (await this.dispatch(cmd, options)) as ResultOf<C>;
+    } catch (e) {
+      throw toApiError(e);
+    }
+  }
+
+  // Typed shorthands for library users.
+  create(config: DomainConfig, options: { paused?: boolean } = {}): Promise<DomainInfo> {
+    return this.execute({ kind: 'create', config, ...options });
+  }
+  list(): Promise<DomainInfo[]> {
+    return this.execute({ kind: 'list' });
+  }
+  info(domain: string): Promise<DomainInfo> {
+    return this.execute({ kind: 'info', domain });
+  }
+  pause(domain: string): Promise<DomainInfo> {
+    return this.execute({ kind: 'pause', domain });
+  }
+  unpause(domain: string): Promise<DomainInfo> {
+    return this.execute({ kind: 'unpause', domain });
+  }
+  shutdown(domain: string): Promise<DomainInfo> {
+    return this.execute({ kind: 'shutdown', domain });
+  }
+  reboot(domain: string): Promise<DomainInfo> {
+    return this.execute({ kind: 'reboot', domain });
+  }
+  destroy(domain: string): Promise<ResultOf<CommandOf<'destroy'>>> {
+    return this.execute({ kind: 'destroy', domain });
+  }
+  attachConsole(domain: string, write = false): Promise<ConsoleSession> {
+    return this.execute({ kind: 'console-attach', domain, write });
+  }
+  stats(domain: string): Promise<DomainStats> {
+    return this.execute({ kind: 'stats', domain });
+  }
+  save(domain: string, path: string, options: { keep?: boolean } & ExecuteOptions = {}): Promise<SaveResult> {
+    return this.execute({ kind: 'save', domain, path, keep: options.keep ?? false }, options);
+  }
+  restore(path: string, options: { name?: string; paused?: boolean } & ExecuteOptions = {}): Promise<DomainInfo> {
+    const { onProgress, ...rest } = options;
+    return this.execute({ kind: 'restore', path, ...rest }, { onProgress });
+  }
+
+  /** Destroys every domain. */
+  async close(): Promise<void> {
+    this.unsubscribe();
+    await this.manager.close();
+  }
+
+  /** A domain by name, or by id when `ref` is all digits. */
+  resolve(ref: string): DomainHandle {
+    const all = this.manager.list();
+    const found = /^\d+$/.test(ref) ? all.find((d) => d.id === Number(ref)) : all.find((d) => d.name === ref);
+    if (!found) throw new ApiError('not-found', `no domain ${/^\d+$/.test(ref) ? 'with id' : 'named'} ${ref}`);
+    return found;
+  }
+
+  private checkState(kind: keyof typeof ALLOWED_STATES, d: DomainHandle): void {
+    const allowed = ALLOWED_STATES[kind];
+    if (allowed === 'any' || allowed.includes(d.state)) return;
+    throw new ApiError(
+      'bad-state',
+      `cannot ${kind} domain ${d.name}: it is ${d.state} (${kind} needs ${allowed.join(' or ')})`,
+    );
+  }
+
+  private checkNameFree(name: string): void {
+    if (!DOMAIN_NAME.test(name)) {
+      throw new ApiError(
+        'bad-request',
+        `bad domain name ${JSON.stringify(name)}: use up to 63 letters, digits, '.', '_' or '-', not only digits`,
+      );
+    }
+    if (this.manager.list().some((d) => d.name === name)) {
+      throw new ApiError('name-taken', `a domain named ${name} already exists`);
+    }
+  }
+
+  /** Runs `fn` after every earlier command on the same domain, re-checking the state when its turn comes. */
+  private serial<T>(ref: string, kind: keyof typeof ALLOWED_STATES, fn: (d: DomainHandle) => Promise<T>): Promise<T> {
+    const first = this.resolve(ref);
+    this.checkState(kind, first);
+    const prev = this.queues.get(first.id) ?? Promise.resolve();
+    const run = prev.then(
+      () => this.runChecked(ref, first.id, kind, fn),
+      () => this.runChecked(ref, first.id, kind, fn),
+    );
+    this.queues.set(
+      first.id,
+      run.catch(() => undefined),
+    );
+    return run;
+  }
+
+  private runChecked<T>(
+    ref: string,
+    id: number,
+    kind: keyof typeof ALLOWED_STATES,
+    fn: (d: DomainHandle) => Promise<T>,
+  ): Promise<T> {
+    const d = this.manager.list().find((x) => x.id === id);
+    if (!d) throw new ApiError('not-found', `no domain named ${ref} (it was destroyed)`);
+    this.checkState(kind, d);
+    return fn(d);
+  }
+
+  private async dispatch(cmd: Command, options: ExecuteOptions): Promise<unknown> {
+    const m = this.manager;
+    switch (cmd.kind) {
+      case 'create': {
+        const config = this.validateConfig(cmd.config);
+        this.checkNameFree(config.name);
+        const h = await m.create(config, { paused: cmd.paused ?? false });
+        return m.info(h.id);
+      }
+      case 'list':
+        return m.list().map((d) => m.info(d.id));
+      case 'info': {
+        const d = this.resolve(cmd.domain);
+        this.checkState('info', d);
+        return m.info(d.id);
+      }
+      case 'stats': {
+        const d = this.resolve(cmd.domain);
+        this.checkState('stats', d);
+        return m.stats(d.id);
+      }
+      case 'pause':
+      case 'unpause':
+      case 'reboot':
+        return this.serial(cmd.domain, cmd.kind, async (d) => {
+          await m[cmd.kind](d.id);
+          return m.info(d.id);
+        });
+      case 'shutdown':
+        return this.serial(cmd.domain, 'shutdown', async (d) => {
+          if (!(await m.shutdown(d.id))) {
+            throw new ApiError(
+              'bad-state',
+              `domain ${d.name} has no way to be asked to shut down (its guest does not listen); use destroy`,
+            );
+          }
+          return m.info(d.id);
+        });
+      case 'destroy':
+        return this.serial(cmd.domain, 'destroy', async (d) => {
+          await m.destroy(d.id);
+          return { id: d.id, name: d.name, state: 'destroyed' as const };
+        });
+      case 'console-attach':
+        return this.attach(cmd);
+      case 'save':
+        return this.serial(cmd.domain, 'save', (d) => this.saveDomain(d, cmd, options));
+      case 'restore':
+        return this.restoreDomain(cmd, options);
+      default: {
+        const never: never = cmd;
+        throw new ApiError('bad-request', `unknown command ${(never as { kind: string }).kind}`);
+      }
+    }
+  }
+
+  private attach(cmd: CommandOf<'console-attach'>): ConsoleSession {
+    const d = this.resolve(cmd.domain);
+    this.checkState('console-attach', d);
+    const con = this.manager.console(d.id);
+    const token = Symbol(d.name);
+    if (cmd.write) {
+      if (this.writers.has(d.id)) {
+        throw new ApiError(
+          'console-busy',
+          `another client holds the input of domain ${d.name}'s console; attach read-only or detach it first`,
+        );
+      }
+      this.writers.set(d.id, token);
+    }
+    const unsubs: (() => void)[] = [];
+    let attached = true;
+    const writers = this.writers;
+    return {
+      domain: this.manager.info(d.id),
+      history: con.history(),
+      writable: cmd.write,
+      onOutput(listener) {
+        if (attached) unsubs.push(con.subscribe(listener));
+      },
+      write(data) {
+        if (!attached || writers.get(d.id) !== token) {
+          throw new ApiError('bad-state', `this console session of ${d.name} is read-only or detached`);
+        }
+        con.write(data);
+      },
+      detach() {
+        attached = false;
+        for (const u of unsubs.splice(0)) u();
+        if (writers.get(d.id) === token) writers.delete(d.id);
+      },
+    };
+  }
+
+  private async saveDomain(d: DomainHandle, cmd: CommandOf<'save'>, options: ExecuteOptions): Promise<SaveResult> {
+    const m = this.manager;
+    const wasRunning = d.state === 'running';
+    if (wasRunning) await m.pause(d.id);
+    let bytes: number;
+    try {
+      const snap = await m.snapshot(d.id);
+      ({ bytes } = await this.store.save(cmd.path, snap, (p) => options.onProgress?.({ ...p, phase: 'save' })));
+    } catch (e) {
+      // A failed save leaves the domain as it found it.
+      if (wasRunning) await m.unpause(d.id);
+      throw e;
+    }
+    if (cmd.keep) {
+      if (wasRunning) await m.unpause(d.id);
+      return { name: d.name, path: cmd.path, bytes, state: m.info(d.id).state };
+    }
+    await m.destroy(d.id);
+    return { name: d.name, path: cmd.path, bytes, state: 'destroyed' };
+  }
+
+  private async restoreDomain(cmd: CommandOf<'restore'>, options: ExecuteOptions): Promise<DomainInfo> {
+    if (cmd.name !== undefined) this.checkNameFree(cmd.name);
+    const snap = await this.store.load(cmd.path, (p) => options.onProgress?.({ ...p, phase: 'restore' }));
+    const name = cmd.name ?? snap.meta.name;
+    this.checkNameFree(name);
+    const h = await this.manager.restore(snap, name);
+    if (!cmd.paused) await this.manager.unpause(h.id);
+    return this.manager.info(h.id);
+  }
+}
+
+export type { CommandKind };

@@ -1,0 +1,123 @@
+import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
+
+/**
+ * The seam between the control plane and whatever runs domains. The daemon,
+ * the library API and the CLI only ever see this interface; the hypervisor
+ * supplies one implementation and FakeDomainManager another (for tests and
+ * until the hypervisor runs real guests).
+ *
+ * Lifecycle:
+ *
+ *   create ──► running ◄──unpause── paused
+ *      │          │ ──pause──────────►  │
+ *      └(paused)──┼────────────────────►┘
+ *                 ├─ shutdown ─► shutting-down ─► shutoff   (the guest powers off)
+ *                 └─ guest fault ─────────────► crashed
+ *   reboot: any state ─► running (the domain restarts from its configuration)
+ *   destroy: any state ─► gone
+ */
+export type DomainState = 'running' | 'paused' | 'shutting-down' | 'shutoff' | 'crashed';
+
+export const DOMAIN_STATES: readonly DomainState[] = ['running', 'paused', 'shutting-down', 'shutoff', 'crashed'];
+
+/**
+ * A domain's configuration as the control plane receives it. The full format
+ * (kernel, initrd, disks, nets, ...) and its schema belong to the config
+ * module; the control plane only relies on the name.
+ */
+export interface DomainConfig {
+  readonly name: string;
+  readonly [field: string]: unknown;
+}
+
+export interface DomainHandle {
+  /** Small integer, unique for the life of the daemon (0 is the host). */
+  readonly id: number;
+  readonly name: string;
+  readonly state: DomainState;
+}
+
+export interface DomainInfo extends DomainHandle {
+  readonly config: DomainConfig;
+  readonly vcpus: number;
+  readonly memoryBytes: number;
+  /** ISO-8601 time the domain was created or last rebooted. */
+  readonly startedAt: string;
+  /** Why the domain stopped, once it is shutoff or crashed. */
+  readonly exitReason?: string;
+  /** Whether `shutdown` reaches the guest (a PV guest with a shutdown virtual interrupt, or a fake). */
+  readonly gracefulShutdown: boolean;
+}
+
+/** Counters of one domain, monotonic while it lives. */
+export interface DomainStats {
+  readonly id: number;
+  readonly name: string;
+  readonly state: DomainState;
+  /** Instructions retired by all vCPUs. */
+  readonly instructions: number;
+  /** Milliseconds spent executing guest code, and handling exits in the hypervisor. */
+  readonly guestMs: number;
+  readonly hypervisorMs: number;
+  /** Milliseconds since start, wall clock. */
+  readonly uptimeMs: number;
+  readonly memoryBytes: number;
+  readonly vcpus: number;
+  /** Exits by reason (hypercall, mmio, wfi, ...). */
+  readonly exits: Readonly<Record<string, number>>;
+  /** Hypercalls by "extension/function" name. */
+  readonly hypercalls: Readonly<Record<string, number>>;
+}
+
+export type ConsoleListener = (data: Uint8Array) => void;
+
+/** A domain's console: bytes out of the guest, bytes into it. */
+export interface DomainConsole {
+  /** Recent output (a bounded ring), so an attaching client sees the last screen. */
+  history(): Uint8Array;
+  /** Calls `listener` with every later output chunk; returns the unsubscribe function. */
+  subscribe(listener: ConsoleListener): () => void;
+  /** Queues input for the guest. */
+  write(data: Uint8Array): void;
+}
+
+export type DomainEvent =
+  | {
+      readonly type: 'state';
+      readonly id: number;
+      readonly name: string;
+      readonly state: DomainState;
+      readonly reason?: string;
+    }
+  | { readonly type: 'removed'; readonly id: number; readonly name: string };
+
+/**
+ * Runs domains. Methods take a domain id; preconditions (which state allows
+ * which operation) are checked by the ControlPlane before it calls here, but
+ * implementations still refuse what they cannot do by throwing PvmError.
+ */
+export interface DomainManager {
+  /** Builds a domain from its config and starts it, or leaves it paused before its first instruction. */
+  create(config: DomainConfig, options: { paused: boolean }): Promise<DomainHandle>;
+  list(): readonly DomainHandle[];
+  info(id: number): DomainInfo;
+  /** Stops every vCPU at an instruction boundary; resolves once none runs. */
+  pause(id: number): Promise<void>;
+  unpause(id: number): Promise<void>;
+  /** Asks the guest to power off. Resolves `false` (and changes nothing) when the guest has no way to be asked. */
+  shutdown(id: number): Promise<boolean>;
+  /** Restarts the domain from its configuration: RAM cleared, images reloaded. */
+  reboot(id: number): Promise<void>;
+  /** Stops and forgets the domain; its resources are released. */
+  destroy(id: number): Promise<void>;
+  console(id: number): DomainConsole;
+  stats(id: number): DomainStats;
+  /** Captures a paused domain's complete state. Changes nothing. */
+  snapshot(id: number): Promise<DomainSnapshot>;
+  /** Builds a new domain from a snapshot, paused at the instruction where it was saved. */
+  restore(snapshot: DomainSnapshot, name: string): Promise<DomainHandle>;
+  /** Domain events (state changes, removal); returns the unsubscribe function. */
+  subscribe(listener: (event: DomainEvent) => void): () => void;
+  /** Destroys every domain (daemon shutdown). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,364 @@
+import { PvmError } from '../core/errors.js';
+import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
+import type {
+  ConsoleListener,
+  DomainConfig,
+  DomainConsole,
+  DomainEvent,
+  DomainHandle,
+  DomainInfo,
+  DomainManager,
+  DomainState,
+  DomainStats,
+} from './domain.js';
+import { ApiError } from './errors.js';
+
+/**
+ * A DomainManager whose domains run a tiny deterministic program instead of a
+ * guest kernel: a linear congruential generator stepping through RAM, which
+ * prints a line every `print` steps, echoes console input, and answers a
+ * shutdown request by powering off. Its whole state is in its "CPU" (step,
+ * x) and its RAM, so save and restore are exact and checkable.
+ *
+ * The workload is read from the config's `append` string:
+ *   fake.steps=N   stop after N steps, then idle (0 = never stop; default)
+ *   fake.print=N   print a line every N steps (default 1000000)
+ *   fake.end=poweroff   power off after the last step instead of idling
+ *
+ * Used by tests and by the daemon until the hypervisor runs real guests.
+ */
+
+const STEPS_PER_TICK = 2000;
+const INSTRUCTIONS_PER_STEP = 8;
+const HISTORY_BYTES = 64 * 1024;
+const ENGINE = 'pvm-fake-guest/1';
+
+export function parseMemory(v: unknown, fallback: number): number {
+  if (typeof v === 'number') return v * 1024 * 1024;
+  if (typeof v !== 'string') return fallback;
+  const m = /^(\d+)\s*([KMG]?)i?B?$/i.exec(v.trim());
+  if (!m) throw new PvmError('usage', `bad memory size ${JSON.stringify(v)} (use e.g. 256M)`);
+  const unit = { '': 1024 * 1024, K: 1024, M: 1024 * 1024, G: 1024 * 1024 * 1024 }[m[2]!.toUpperCase()]!;
+  return Number(m[1]) * unit;
+}
+
+function workload(config: DomainConfig): { steps: number; print: number; end: 'idle' | 'poweroff' } {
+  const append = typeof config.append === 'string' ? config.append : '';
+  const arg = (k: string): string | undefined => new RegExp(`(?:^|\\s)fake\\.${k}=(\\S+)`).exec(append)?.[1];
+  const num = (k: string, d: number): number => {
+    const v = arg(k);
+    if (v === undefined) return d;
+    if (!/^\d+$/.test(v)) throw new PvmError('usage', `fake.${k} must be a whole number, got ${v}`);
+    return Number(v);
+  };
+  return {
+    steps: num('steps', 0),
+    print: Math.max(1, num('print', 1_000_000)),
+    end: arg('end') === 'poweroff' ? 'poweroff' : 'idle',
+  };
+}
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+class FakeConsole implements DomainConsole {
+  private ring = new Uint8Array(0);
+  private readonly listeners = new Set<ConsoleListener>();
+  input: number[] = [];
+
+  constructor(private readonly onInput: () => void) {}
+
+  emit(data: Uint8Array): void {
+    const joined = new Uint8Array(this.ring.length + data.length);
+    joined.set(this.ring);
+    joined.set(data, this.ring.length);
+    this.ring = joined.length > HISTORY_BYTES ? joined.slice(joined.length - HISTORY_BYTES) : joined;
+    for (const l of this.listeners) l(data);
+  }
+  history(): Uint8Array {
+    return this.ring.slice();
+  }
+  subscribe(listener: ConsoleListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  write(data: Uint8Array): void {
+    this.input.push(...data);
+    this.onInput();
+  }
+  clearListeners(): void {
+    this.listeners.clear();
+  }
+}
+
+class FakeDomain {
+  state: DomainState = 'paused';
+  exitReason: string | undefined;
+  startedAt = new Date();
+  step = 0;
+  x = 1;
+  ram: Uint8Array;
+  shutdownRequested = false;
+  lines = 0;
+  guestMs = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  readonly console: FakeConsole;
+  readonly work: ReturnType<typeof workload>;
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly config: DomainConfig,
+    private readonly changed: (d: FakeDomain) => void,
+  ) {
+    this.work = workload(config);
+    this.ram = new Uint8Array(parseMemory(config.memory, 1024 * 1024));
+    if (this.ram.length === 0 || this.ram.length % 4096 !== 0) {
+      throw new PvmError('usage', `memory must be a positive multiple of 4 KiB, got ${this.ram.length}`);
+    }
+    this.console = new FakeConsole(() => this.schedule());
+  }
+
+  get vcpus(): number {
+    return typeof this.config.smp === 'number' ? this.config.smp : 1;
+  }
+
+  boot(): void {
+    this.step = 0;
+    this.x = 1;
+    this.ram.fill(0);
+    this.shutdownRequested = false;
+    this.exitReason = undefined;
+    this.startedAt = new Date();
+    this.console.emit(text(`pvm fake guest: ${this.name} booting, ${this.ram.length} bytes of RAM\n`));
+  }
+
+  setState(s: DomainState, reason?: string): void {
+    this.state = s;
+    if (reason !== undefined) this.exitReason = reason;
+    if (s === 'running') this.schedule();
+    else this.stop();
+    this.changed(this);
+  }
+
+  schedule(): void {
+    if (this.timer === undefined && (this.state === 'running' || this.state === 'shutting-down')) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.tick();
+      }, 1);
+    }
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One time slice: handle input and shutdown requests, then up to STEPS_PER_TICK steps. */
+  private tick(): void {
+    if (this.state !== 'running' && this.state !== 'shutting-down') return;
+    const t0 = performance.now();
+    if (this.console.input.length > 0) {
+      const bytes = Uint8Array.from(this.console.input.splice(0));
+      this.console.emit(bytes);
+    }
+    if (this.shutdownRequested) {
+      this.console.emit(text('pvm fake guest: shutdown requested, powering off\n'));
+      this.setState('shutoff', 'poweroff');
+      return;
+    }
+    const words = this.ram.length >>> 2;
+    const view = new DataView(this.ram.buffer);
+    let n = 0;
+    let out = '';
+    while (n < STEPS_PER_TICK && (this.work.steps === 0 || this.step < this.work.steps)) {
+      this.x = (Math.imul(this.x, 1103515245) + 12345) & 0x7fffffff;
+      const slot = (this.x % words) * 4;
+      view.setUint32(slot, (view.getUint32(slot, true) + this.step) >>> 0, true);
+      this.step++;
+      n++;
+      if (this.step % this.work.print === 0) {
+        out += `step ${this.step} x=${this.x} mem=${view.getUint32((this.step % words) * 4, true)}\n`;
+        this.lines++;
+      }
+    }
+    if (out) this.console.emit(text(out));
+    this.guestMs += performance.now() - t0;
+    if (this.work.steps !== 0 && this.step >= this.work.steps) {
+      if (this.work.end === 'poweroff') {
+        this.console.emit(text('pvm fake guest: done, powering off\n'));
+        this.setState('shutoff', 'poweroff');
+      }
+      return; // idle: wait for input (like WFI) without spinning
+    }
+    this.schedule();
+  }
+}
+
+export class FakeDomainManager implements DomainManager {
+  private readonly domains = new Map<number, FakeDomain>();
+  private readonly listeners = new Set<(e: DomainEvent) => void>();
+  private nextId = 1;
+
+  private emit(e: DomainEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  private get(id: number): FakeDomain {
+    const d = this.domains.get(id);
+    if (!d) throw new ApiError('not-found', `no domain with id ${id}`);
+    return d;
+  }
+
+  private add(config: DomainConfig, name: string): FakeDomain {
+    const d = new FakeDomain(this.nextId, name, config, (x) =>
+      this.emit({ type: 'state', id: x.id, name: x.name, state: x.state, reason: x.exitReason }),
+    );
+    this.nextId++;
+    this.domains.set(d.id, d);
+    return d;
+  }
+
+  async create(config: DomainConfig, options: { paused: boolean }): Promise<DomainHandle> {
+    const d = this.add(config, config.name);
+    d.boot();
+    d.setState(options.paused ? 'paused' : 'running');
+    return this.handle(d);
+  }
+
+  private handle(d: FakeDomain): DomainHandle {
+    return { id: d.id, name: d.name, state: d.state };
+  }
+
+  list(): readonly DomainHandle[] {
+    return [...this.domains.values()].map((d) => this.handle(d));
+  }
+
+  info(id: number): DomainInfo {
+    const d = this.get(id);
+    return {
+      ...this.handle(d),
+      config: d.config,
+      vcpus: d.vcpus,
+      memoryBytes: d.ram.length,
+      startedAt: d.startedAt.toISOString(),
+      ...(d.exitReason !== undefined ? { exitReason: d.exitReason } : {}),
+      gracefulShutdown: true,
+    };
+  }
+
+  async pause(id: number): Promise<void> {
+    this.get(id).setState('paused');
+  }
+
+  async unpause(id: number): Promise<void> {
+    this.get(id).setState('running');
+  }
+
+  async shutdown(id: number): Promise<boolean> {
+    const d = this.get(id);
+    d.shutdownRequested = true;
+    d.setState('shutting-down');
+    d.schedule();
+    return true;
+  }
+
+  async reboot(id: number): Promise<void> {
+    const d = this.get(id);
+    d.stop();
+    d.boot();
+    d.setState('running');
+  }
+
+  async destroy(id: number): Promise<void> {
+    const d = this.get(id);
+    d.stop();
+    d.console.clearListeners();
+    this.domains.delete(id);
+    this.emit({ type: 'removed', id, name: d.name });
+  }
+
+  console(id: number): DomainConsole {
+    return this.get(id).console;
+  }
+
+  stats(id: number): DomainStats {
+    const d = this.get(id);
+    return {
+      id: d.id,
+      name: d.name,
+      state: d.state,
+      instructions: d.step * INSTRUCTIONS_PER_STEP,
+      guestMs: d.guestMs,
+      hypervisorMs: 0,
+      uptimeMs: Date.now() - d.startedAt.getTime(),
+      memoryBytes: d.ram.length,
+      vcpus: d.vcpus,
+      exits: { hypercall: d.lines },
+      hypercalls: { 'DBCN/write': d.lines },
+    };
+  }
+
+  async snapshot(id: number): Promise<DomainSnapshot> {
+    const d = this.get(id);
+    if (d.state === 'running') throw new PvmError('state', `domain ${d.name} must be paused to be captured`);
+    const cpu = new DataView(new ArrayBuffer(16));
+    cpu.setUint32(0, d.step % 0x1_0000_0000, true);
+    cpu.setUint32(4, Math.floor(d.step / 0x1_0000_0000), true);
+    cpu.setUint32(8, d.x, true);
+    cpu.setUint32(12, d.shutdownRequested ? 1 : 0, true);
+    return {
+      meta: {
+        name: d.name,
+        engine: ENGINE,
+        config: d.config,
+        state: d.state,
+        lines: d.lines,
+        history: Array.from(d.console.history()),
+      },
+      harts: [new Uint8Array(cpu.buffer)],
+      ram: { base: 0x8000_0000, bytes: d.ram.slice() },
+      devices: [{ name: 'console', state: Uint8Array.from(d.console.input) }],
+      para: new Uint8Array(0),
+      disks: [],
+    };
+  }
+
+  async restore(snap: DomainSnapshot, name: string): Promise<DomainHandle> {
+    const meta = snap.meta as { engine?: unknown; config?: unknown; lines?: unknown; history?: unknown };
+    if (meta.engine !== ENGINE) {
+      throw new ApiError(
+        'bad-image',
+        `snapshot was written by ${String(meta.engine ?? 'another engine')}, not ${ENGINE}`,
+      );
+    }
+    const cpu = snap.harts[0];
+    if (snap.harts.length !== 1 || cpu?.length !== 16)
+      throw new ApiError('bad-image', 'snapshot CPU state has the wrong shape');
+    const config = { ...(meta.config as DomainConfig), name };
+    const d = this.add(config, name);
+    if (snap.ram.bytes.length !== d.ram.length) {
+      this.domains.delete(d.id);
+      throw new ApiError('bad-image', `snapshot RAM is ${snap.ram.bytes.length} bytes, config says ${d.ram.length}`);
+    }
+    const v = new DataView(cpu.buffer, cpu.byteOffset, 16);
+    d.step = v.getUint32(0, true) + v.getUint32(4, true) * 0x1_0000_0000;
+    d.x = v.getUint32(8, true);
+    d.shutdownRequested = v.getUint32(12, true) === 1;
+    d.ram.set(snap.ram.bytes);
+    d.lines = typeof meta.lines === 'number' ? meta.lines : 0;
+    if (Array.isArray(meta.history)) d.console.emit(Uint8Array.from(meta.history as number[]));
+    d.console.input = Array.from(snap.devices.find((x) => x.name === 'console')?.state ?? []);
+    d.setState('paused');
+    return this.handle(d);
+  }
+
+  subscribe(listener: (event: DomainEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.domains.keys()]) await this.destroy(id);
+  }
+}

@@ -1,0 +1,195 @@
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { Progress, SaveResult } from '../api/commands.js';
+import type { DomainConfig, DomainInfo, DomainStats } from '../api/domain.js';
+import { ApiError, type ApiErrorCode } from '../api/errors.js';
+import { PvmError } from '../core/errors.js';
+import { CONSOLE_PROTOCOL } from '../server/daemon.js';
+
+/** Where the daemon listens unless told otherwise: $PVM_SOCKET, else $XDG_RUNTIME_DIR/pvm/pvmd.sock, else ~/.pvm/pvmd.sock. */
+export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PVM_SOCKET) return env.PVM_SOCKET;
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'pvm', 'pvmd.sock');
+  return join(homedir(), '.pvm', 'pvmd.sock');
+}
+
+export interface ClientOptions {
+  /** Unix socket of the daemon (default: defaultSocketPath()). */
+  readonly socketPath?: string;
+  /** Or a TCP daemon, e.g. http://127.0.0.1:7070, with its token. */
+  readonly url?: string;
+  readonly token?: string;
+}
+
+const API = '/v1';
+
+/** The daemon's API as typed calls. Refusals are thrown as ApiError with the daemon's code and message. */
+export class PvmClient {
+  private readonly base: RequestOptions;
+  readonly where: string;
+
+  constructor(options: ClientOptions = {}) {
+    const headers: Record<string, string> = {};
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    if (options.url) {
+      const u = new URL(options.url);
+      this.base = { host: u.hostname, port: Number(u.port || 80), headers };
+      this.where = options.url;
+    } else {
+      const socketPath = options.socketPath ?? defaultSocketPath();
+      this.base = { socketPath, headers };
+      this.where = socketPath;
+    }
+  }
+
+  private unreachable(e: unknown): PvmError {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' || code === 'ECONNREFUSED' ? 'no daemon is listening' : (e as Error).message;
+    return new PvmError('io', `cannot reach the pvm daemon at ${this.where}: ${why} (start one with: pvm daemon)`);
+  }
+
+  private send(method: string, path: string, body: unknown, accept: string): Promise<IncomingMessage> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({
+        ...this.base,
+        method,
+        path: API + path,
+        headers: {
+          ...this.base.headers,
+          accept,
+          ...(payload !== undefined
+            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+            : {}),
+        },
+      });
+      req.on('response', resolve);
+      req.on('error', (e) => reject(this.unreachable(e)));
+      req.end(payload);
+    });
+  }
+
+  private static async text(res: IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  private static refusal(status: number, text: string): ApiError {
+    try {
+      const { error } = JSON.parse(text) as { error: { code: ApiErrorCode; message: string } };
+      if (error && typeof error.message === 'string') return new ApiError(error.code, error.message);
+    } catch {}
+    return new ApiError('internal', `the daemon answered ${status} without an error message`);
+  }
+
+  /** One JSON request; resolves with the decoded body of a 2xx answer. */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.send(method, path, body, 'application/json');
+    const text = await PvmClient.text(res);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw PvmClient.refusal(status, text);
+    return JSON.parse(text) as T;
+  }
+
+  /** A request answered with JSON lines of progress, then a result or an error. */
+  private async streamed<T>(path: string, body: unknown, onProgress?: (p: Progress) => void): Promise<T> {
+    const res = await this.send('POST', path, body, 'application/x-ndjson');
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw PvmClient.refusal(status, await PvmClient.text(res));
+    let pending = '';
+    let outcome: { result?: T; error?: { code: ApiErrorCode; message: string } } | undefined;
+    for await (const chunk of res) {
+      pending += (chunk as Buffer).toString('utf8');
+      let nl = pending.indexOf('\n');
+      while (nl >= 0) {
+        const line = JSON.parse(pending.slice(0, nl)) as { progress?: Progress; result?: T; error?: never };
+        pending = pending.slice(nl + 1);
+        if (line.progress) onProgress?.(line.progress);
+        else outcome = line;
+        nl = pending.indexOf('\n');
+      }
+    }
+    if (outcome?.error) throw new ApiError(outcome.error.code, outcome.error.message);
+    if (!outcome || outcome.result === undefined) throw new ApiError('internal', 'the daemon ended the answer early');
+    return outcome.result;
+  }
+
+  private static seg(domain: string): string {
+    return `/domains/${encodeURIComponent(domain)}`;
+  }
+
+  version(): Promise<{ pvm: string; api: string }> {
+    return this.request('GET', '/version');
+  }
+  list(): Promise<DomainInfo[]> {
+    return this.request('GET', '/domains');
+  }
+  create(config: DomainConfig, options: { paused?: boolean } = {}): Promise<DomainInfo> {
+    return this.request('POST', '/domains', { config, ...(options.paused ? { paused: true } : {}) });
+  }
+  info(domain: string): Promise<DomainInfo> {
+    return this.request('GET', PvmClient.seg(domain));
+  }
+  pause(domain: string): Promise<DomainInfo> {
+    return this.request('POST', `${PvmClient.seg(domain)}/pause`);
+  }
+  unpause(domain: string): Promise<DomainInfo> {
+    return this.request('POST', `${PvmClient.seg(domain)}/unpause`);
+  }
+  shutdown(domain: string): Promise<DomainInfo> {
+    return this.request('POST', `${PvmClient.seg(domain)}/shutdown`);
+  }
+  reboot(domain: string): Promise<DomainInfo> {
+    return this.request('POST', `${PvmClient.seg(domain)}/reboot`);
+  }
+  destroy(domain: string): Promise<{ id: number; name: string; state: 'destroyed' }> {
+    return this.request('DELETE', PvmClient.seg(domain));
+  }
+  stats(domain: string): Promise<DomainStats> {
+    return this.request('GET', `${PvmClient.seg(domain)}/stats`);
+  }
+  save(
+    domain: string,
+    path: string,
+    options: { keep?: boolean; onProgress?: (p: Progress) => void } = {},
+  ): Promise<SaveResult> {
+    const body = { path, ...(options.keep ? { keep: true } : {}) };
+    return this.streamed(`${PvmClient.seg(domain)}/save`, body, options.onProgress);
+  }
+  restore(
+    path: string,
+    options: { name?: string; paused?: boolean; onProgress?: (p: Progress) => void } = {},
+  ): Promise<DomainInfo> {
+    const body = {
+      path,
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      ...(options.paused ? { paused: true } : {}),
+    };
+    return this.streamed('/restore', body, options.onProgress);
+  }
+
+  /**
+   * Attaches to a domain's console: resolves with a duplex stream of raw
+   * console bytes (recent output first). Ending the stream detaches.
+   */
+  attachConsole(domain: string, options: { write?: boolean } = {}): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({
+        ...this.base,
+        method: 'GET',
+        path: `${API}${PvmClient.seg(domain)}/console?write=${options.write ? 'true' : 'false'}`,
+        headers: { ...this.base.headers, connection: 'Upgrade', upgrade: CONSOLE_PROTOCOL },
+      });
+      req.on('upgrade', (_res, socket, head) => {
+        if (head.length > 0) socket.unshift(head);
+        resolve(socket);
+      });
+      req.on('response', async (res) => reject(PvmClient.refusal(res.statusCode ?? 0, await PvmClient.text(res))));
+      req.on('error', (e) => reject(this.unreachable(e)));
+      req.end();
+    });
+  }
+}

@@ -1,0 +1,338 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Command, Progress } from '../api/commands.js';
+import type { ControlPlane } from '../api/control.js';
+import { ApiError, toApiError } from '../api/errors.js';
+import type { Logger } from '../host/logger.js';
+import { ApiSpec, type Match } from './openapi.js';
+
+export const API_VERSION = '1';
+export const PVM_VERSION = '0.1.0';
+/** Largest request body accepted (configs and paths are small). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+export const CONSOLE_PROTOCOL = 'pvm-console';
+
+export interface DaemonOptions {
+  readonly control: ControlPlane;
+  readonly logger: Logger;
+  /** Unix socket path; created with mode 0600. */
+  readonly socketPath: string;
+  /** Optional TCP listener; every request on it must carry `Authorization: Bearer <token>`. */
+  readonly tcp?: { readonly host: string; readonly port: number; readonly token: string };
+  readonly spec?: ApiSpec;
+}
+
+export interface Daemon {
+  readonly socketPath: string;
+  /** Address of the TCP listener when there is one (port resolved when 0 was asked). */
+  readonly tcp?: { readonly host: string; readonly port: number };
+  close(): Promise<void>;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** Constant-time comparison of the bearer token. */
+function tokenMatches(header: string | undefined, want: Buffer): boolean {
+  const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  return m !== null && timingSafeEqual(digest(m[1]!), want);
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new ApiError('bad-request', `request body is larger than ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+async function parseBody(req: IncomingMessage): Promise<unknown> {
+  const raw = await readBody(req);
+  if (raw.length === 0) return undefined;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') {
+    throw new ApiError('bad-request', `request body must be application/json, got ${type || 'no content type'}`);
+  }
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (e) {
+    throw new ApiError('bad-request', `request body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Maps a validated request to its command. */
+function toCommand(m: Match, query: Record<string, string>, body: unknown): Command | 'version' {
+  const b = (body ?? {}) as Record<string, unknown>;
+  const domain = m.params.domain!;
+  switch (m.op.operationId) {
+    case 'version':
+      return 'version';
+    case 'list':
+      return { kind: 'list' };
+    case 'create':
+      return { kind: 'create', config: b.config as never, paused: b.paused === true };
+    case 'info':
+      return { kind: 'info', domain };
+    case 'destroy':
+      return { kind: 'destroy', domain };
+    case 'pause':
+    case 'unpause':
+    case 'shutdown':
+    case 'reboot':
+    case 'stats':
+      return { kind: m.op.operationId, domain };
+    case 'console':
+      return { kind: 'console-attach', domain, write: query.write === 'true' };
+    case 'save':
+      return { kind: 'save', domain, path: String(b.path), keep: b.keep === true };
+    case 'restore':
+      return {
+        kind: 'restore',
+        path: String(b.path),
+        paused: b.paused === true,
+        ...(typeof b.name === 'string' ? { name: b.name } : {}),
+      };
+    default:
+      throw new ApiError('internal', `operation ${m.op.operationId} has no command`);
+  }
+}
+
+/** Removes a stale socket file; refuses when a daemon still answers on it. */
+async function clearStaleSocket(path: string): Promise<void> {
+  let isSocket = false;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch {
+    return; // nothing there
+  }
+  if (!isSocket) throw new ApiError('io', `${path} exists and is not a socket; refusing to replace it`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+  if (alive) throw new ApiError('io', `another pvm daemon is listening on ${path}`);
+  unlinkSync(path);
+}
+
+/**
+ * The daemon: JSON over HTTP/1.1 on a Unix socket (and optionally TCP with a
+ * bearer token). Each request is matched to an operation of the OpenAPI
+ * document, validated, turned into one Command and executed by the
+ * ControlPlane. Responses are JSON; errors are `{"error":{code,message}}`.
+ */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const { control, logger } = options;
+  const spec = options.spec ?? ApiSpec.load();
+  const consoles = new Set<Duplex>();
+  let nextRequest = 1;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, transport: 'unix' | 'tcp'): Promise<void> => {
+    const rid = nextRequest++;
+    const log = logger.child({ req: rid, transport });
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    log.debug({ method, path: url.pathname }, 'request');
+    let status = 200;
+    try {
+      const m = spec.match(method, url.pathname);
+      const query = Object.fromEntries(url.searchParams);
+      const body = await parseBody(req);
+      spec.validate(m.op, m.params, query, body);
+      if (m.op.operationId === 'console') {
+        throw new ApiError('bad-request', `console needs "Connection: Upgrade" and "Upgrade: ${CONSOLE_PROTOCOL}"`);
+      }
+      const cmd = toCommand(m, query, body);
+      if (cmd === 'version') return sendJson(res, 200, { pvm: PVM_VERSION, api: API_VERSION });
+      status = cmd.kind === 'create' || cmd.kind === 'restore' ? 201 : 200;
+      const ndjson = (req.headers.accept ?? '').includes('application/x-ndjson');
+      if (ndjson && (cmd.kind === 'save' || cmd.kind === 'restore')) {
+        res.writeHead(status, { 'content-type': 'application/x-ndjson' });
+        let last = -1;
+        const onProgress = (p: Progress): void => {
+          const pct = p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100;
+          if (pct === last) return;
+          last = pct;
+          res.write(`${JSON.stringify({ progress: p })}\n`);
+        };
+        try {
+          const result = await control.execute(cmd, { onProgress });
+          res.end(`${JSON.stringify({ result })}\n`);
+          log.info({ command: cmd.kind, result }, `${cmd.kind} done`);
+        } catch (e) {
+          const err = toApiError(e);
+          res.end(`${JSON.stringify(err.toJSON())}\n`);
+          log.warn({ command: cmd.kind, code: err.code }, err.message);
+        }
+        return;
+      }
+      const result = await control.execute(cmd);
+      sendJson(res, status, result);
+      if (cmd.kind !== 'list' && cmd.kind !== 'info' && cmd.kind !== 'stats') {
+        log.info({ command: cmd.kind, domain: (result as { name?: string }).name }, `${cmd.kind} done`);
+      }
+    } catch (e) {
+      const err = toApiError(e);
+      if (err.status >= 500) log.error({ err: err.cause ?? err, method, path: url.pathname }, 'internal error');
+      else log.warn({ method, path: url.pathname, status: err.status, code: err.code }, err.message);
+      if (!res.headersSent) sendJson(res, err.status, err.toJSON());
+      else res.end();
+    }
+  };
+
+  const rawError = (socket: Duplex, err: ApiError): void => {
+    const body = JSON.stringify(err.toJSON());
+    const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed' }[err.status];
+    socket.end(
+      `HTTP/1.1 ${err.status} ${reason ?? 'Error'}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  };
+
+  const upgrade = (req: IncomingMessage, socket: Duplex, transport: 'unix' | 'tcp'): void => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const log = logger.child({ req: nextRequest++, transport });
+    try {
+      if ((req.headers.upgrade ?? '').toLowerCase() !== CONSOLE_PROTOCOL) {
+        throw new ApiError('bad-request', `unsupported upgrade ${JSON.stringify(req.headers.upgrade)}`);
+      }
+      const m = spec.match(req.method ?? 'GET', url.pathname);
+      const query = Object.fromEntries(url.searchParams);
+      spec.validate(m.op, m.params, query, undefined);
+      if (m.op.operationId !== 'console') throw new ApiError('bad-request', `${url.pathname} cannot be upgraded`);
+      const cmd = toCommand(m, query, undefined) as Extract<Command, { kind: 'console-attach' }>;
+      control.execute(cmd).then(
+        (session) => {
+          socket.write(
+            `HTTP/1.1 101 Switching Protocols\r\nupgrade: ${CONSOLE_PROTOCOL}\r\nconnection: Upgrade\r\n\r\n`,
+          );
+          consoles.add(socket);
+          log.info({ domain: session.domain.name, write: session.writable }, 'console attached');
+          if (session.history.length > 0) socket.write(session.history);
+          session.onOutput((data) => socket.write(data));
+          const stopWatching = control.domains.subscribe((ev) => {
+            if (ev.type === 'removed' && ev.id === session.domain.id) socket.end();
+          });
+          socket.on('data', (data: Buffer) => {
+            if (session.writable) session.write(new Uint8Array(data));
+          });
+          const done = (): void => {
+            if (!consoles.delete(socket)) return;
+            stopWatching();
+            session.detach();
+            log.info({ domain: session.domain.name }, 'console detached');
+          };
+          socket.on('close', done);
+          socket.on('end', () => socket.end());
+          socket.on('error', done);
+        },
+        (e) => {
+          const err = toApiError(e);
+          log.warn({ path: url.pathname, status: err.status, code: err.code }, err.message);
+          rawError(socket, err);
+        },
+      );
+    } catch (e) {
+      const err = toApiError(e);
+      log.warn({ path: url.pathname, status: err.status, code: err.code }, err.message);
+      rawError(socket, err);
+    }
+  };
+
+  const listen = (server: Server, transport: 'unix' | 'tcp', token?: Buffer): void => {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (token && !tokenMatches(req.headers.authorization, token)) {
+        logger.warn({ transport, remote: req.socket.remoteAddress, path: req.url }, 'request without a valid token');
+        res.setHeader('www-authenticate', 'Bearer');
+        sendJson(res, 401, new ApiError('unauthorized', 'missing or wrong bearer token').toJSON());
+        req.resume();
+        return;
+      }
+      void handle(req, res, transport);
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      if (token && !tokenMatches(req.headers.authorization, token)) {
+        logger.warn({ transport, remote: req.socket.remoteAddress, path: req.url }, 'upgrade without a valid token');
+        rawError(socket, new ApiError('unauthorized', 'missing or wrong bearer token'));
+        return;
+      }
+      upgrade(req, socket, transport);
+    });
+    server.on('clientError', (_err, socket: Duplex) => {
+      if (socket.writable) rawError(socket, new ApiError('bad-request', 'malformed HTTP request'));
+    });
+  };
+
+  await clearStaleSocket(options.socketPath);
+  const unix = createServer();
+  listen(unix, 'unix');
+  // The socket file appears with the mode the umask allows: make that 0600 from the start.
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      unix.once('error', reject);
+      unix.listen(options.socketPath, () => resolve());
+    });
+  } catch (e) {
+    throw new ApiError('io', `cannot listen on ${options.socketPath}: ${(e as Error).message}`);
+  } finally {
+    process.umask(oldMask);
+  }
+  chmodSync(options.socketPath, 0o600);
+
+  let tcp: Server | undefined;
+  let tcpAddress: { host: string; port: number } | undefined;
+  if (options.tcp) {
+    if (options.tcp.token.length < 16) {
+      unix.close();
+      throw new ApiError('bad-request', 'the TCP listener needs a token of at least 16 characters');
+    }
+    const server = createServer();
+    tcp = server;
+    listen(server, 'tcp', digest(options.tcp.token));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.tcp!.port, options.tcp!.host, () => resolve());
+      });
+    } catch (e) {
+      unix.close();
+      throw new ApiError('io', `cannot listen on ${options.tcp.host}:${options.tcp.port}: ${(e as Error).message}`);
+    }
+    const addr = server.address();
+    tcpAddress = { host: options.tcp.host, port: typeof addr === 'object' && addr ? addr.port : options.tcp.port };
+  }
+  logger.info({ socket: options.socketPath, tcp: tcpAddress }, 'pvm daemon listening');
+
+  return {
+    socketPath: options.socketPath,
+    ...(tcpAddress ? { tcp: tcpAddress } : {}),
+    async close() {
+      for (const s of consoles) s.destroy();
+      consoles.clear();
+      const closing = [unix, tcp].filter((s): s is Server => s !== undefined);
+      for (const s of closing) s.closeAllConnections();
+      await Promise.all(closing.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      logger.info('pvm daemon stopped');
+    },
+  };
+}

@@ -1,0 +1,30 @@
+import type { ControlPlane as ControlPlaneType, SnapshotStore } from '../api/control.js';
+import { ControlPlane } from '../api/control.js';
+import type { DomainConfig, DomainManager } from '../api/domain.js';
+import { FakeDomainManager } from '../api/fake-domain.js';
+import { loadSnapshotFile, saveSnapshotFile } from '../host/snapshot-file.js';
+
+/** Save files on the local file system (SHA-256, zlib; written then renamed into place). */
+export const fileSnapshotStore: SnapshotStore = {
+  save: (path, snapshot, onProgress) => saveSnapshotFile(path, snapshot, onProgress),
+  load: (path, onProgress) => loadSnapshotFile(path, onProgress),
+};
+
+export interface LocalControlOptions {
+  /** What runs the domains; default: the fake manager until the hypervisor runs real guests. */
+  readonly manager?: DomainManager;
+  readonly store?: SnapshotStore;
+  readonly validateConfig?: (config: DomainConfig) => DomainConfig;
+}
+
+/**
+ * The control plane without a daemon, for Node programs embedding pvm:
+ * `const pvm = openControlPlane(); await pvm.create({ name: 'vm1', ... })`.
+ */
+export function openControlPlane(options: LocalControlOptions = {}): ControlPlaneType {
+  return new ControlPlane({
+    manager: options.manager ?? new FakeDomainManager(),
+    store: options.store ?? fileSnapshotStore,
+    ...(options.validateConfig ? { validateConfig: options.validateConfig } : {}),
+  });
+}

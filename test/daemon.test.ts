@@ -1,0 +1,436 @@
+/**
+ * The control plane end to end: a daemon on a temporary Unix socket (and a
+ * TCP listener with a token), driven through the client. Domains come from
+ * the fake manager, whose guests are deterministic, so outputs are exact.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { ControlPlane } from '../src/api/control.js';
+import type { DomainManager } from '../src/api/domain.js';
+import { type ApiError, isApiError } from '../src/api/errors.js';
+import { FakeDomainManager } from '../src/api/fake-domain.js';
+import { PvmClient } from '../src/cli/client.js';
+import { createLogger } from '../src/host/logger.js';
+import { type Daemon, startDaemon } from '../src/server/daemon.js';
+import { fileSnapshotStore } from '../src/server/local.js';
+import { ApiSpec } from '../src/server/openapi.js';
+
+const TOKEN = 'test-token-0123456789abcdef';
+
+interface Harness {
+  dir: string;
+  daemon: Daemon;
+  client: PvmClient;
+  logs: string[];
+  manager: DomainManager;
+}
+
+async function harness(manager: DomainManager = new FakeDomainManager()): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'pvm-daemon-'));
+  const logs: string[] = [];
+  const logger = createLogger({ level: 'debug', stream: { write: (s: string) => void logs.push(s) } });
+  const control = new ControlPlane({ manager, store: fileSnapshotStore });
+  const daemon = await startDaemon({
+    control,
+    logger,
+    socketPath: join(dir, 'pvmd.sock'),
+    tcp: { host: '127.0.0.1', port: 0, token: TOKEN },
+  });
+  return { dir, daemon, client: new PvmClient({ socketPath: daemon.socketPath }), logs, manager };
+}
+
+async function refusal(p: Promise<unknown>): Promise<ApiError> {
+  try {
+    await p;
+  } catch (e) {
+    if (isApiError(e)) return e;
+    throw e;
+  }
+  assert.fail('expected the daemon to refuse');
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  for (let i = 0; i < 4000; i++) {
+    const v = await f();
+    if (v !== undefined && v !== false) return v;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.fail(`gave up waiting for ${what}`);
+}
+
+/** Collects a console stream's bytes as text. */
+function collect(s: Duplex): { text: () => string } {
+  let text = '';
+  s.on('data', (d: Buffer) => {
+    text += d.toString('utf8');
+  });
+  return { text: () => text };
+}
+
+/** A raw HTTP exchange, for requests the client would never send. */
+function raw(
+  target: { socketPath: string } | { host: string; port: number },
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: { error?: { code: string; message: string } } & Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ ...target, method, path, headers }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => {
+        text += d.toString('utf8');
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {} }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const calc = { name: 'calc', memory: '64K', append: 'fake.steps=30000 fake.print=1000 fake.end=poweroff' };
+
+describe('pvm daemon', () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness();
+  });
+  after(async () => {
+    await h.daemon.close();
+    await h.manager.close();
+    rmSync(h.dir, { recursive: true, force: true });
+  });
+
+  test('the Unix socket is created owner-only (0600)', () => {
+    const st = statSync(h.daemon.socketPath);
+    assert.ok(st.isSocket());
+    assert.equal(st.mode & 0o777, 0o600);
+  });
+
+  test('version', async () => {
+    assert.deepEqual(await h.client.version(), { pvm: '0.1.0', api: '1' });
+  });
+
+  test('create two domains, list them, refuse a duplicate name', async () => {
+    const a = await h.client.create({ name: 'vm1', memory: '64K' });
+    assert.equal(a.state, 'running');
+    assert.equal(a.memoryBytes, 64 * 1024);
+    const b = await h.client.create({ name: 'vm2', memory: 1, smp: 2 }, { paused: true });
+    assert.equal(b.state, 'paused');
+    assert.equal(b.vcpus, 2);
+    assert.equal(b.memoryBytes, 1024 * 1024);
+    const list = await h.client.list();
+    assert.deepEqual(
+      list.map((d) => [d.id, d.name, d.state]),
+      [
+        [a.id, 'vm1', 'running'],
+        [b.id, 'vm2', 'paused'],
+      ],
+    );
+    const dup = await refusal(h.client.create({ name: 'vm1' }));
+    assert.equal(dup.code, 'name-taken');
+    assert.equal(dup.message, 'a domain named vm1 already exists');
+    assert.equal((await h.client.list()).length, 2);
+    // Ids work wherever names do.
+    assert.equal((await h.client.info(String(b.id))).name, 'vm2');
+  });
+
+  test('pause and unpause follow their preconditions', async () => {
+    assert.equal((await h.client.pause('vm1')).state, 'paused');
+    const again = await refusal(h.client.pause('vm1'));
+    assert.equal(again.code, 'bad-state');
+    assert.equal(again.message, 'cannot pause domain vm1: it is paused (pause needs running)');
+    assert.equal((await h.client.unpause('vm1')).state, 'running');
+    const un = await refusal(h.client.unpause('vm1'));
+    assert.equal(un.message, 'cannot unpause domain vm1: it is running (unpause needs paused)');
+    const shut = await refusal(h.client.shutdown('vm2'));
+    assert.equal(shut.message, 'cannot shutdown domain vm2: it is paused (shutdown needs running)');
+    const missing = await refusal(h.client.info('nosuch'));
+    assert.equal(missing.code, 'not-found');
+    assert.equal(missing.message, 'no domain named nosuch');
+  });
+
+  test('console: history and live output for every client, input for one writer', async () => {
+    await h.client.create({ name: 'con', memory: '64K', append: 'fake.steps=5 fake.print=5' }, { paused: true });
+    const reader = await h.client.attachConsole('con');
+    const writer = await h.client.attachConsole('con', { write: true });
+    const r = collect(reader);
+    const w = collect(writer);
+    const busy = await refusal(h.client.attachConsole('con', { write: true }));
+    assert.equal(busy.code, 'console-busy');
+    writer.write('hello guest\n');
+    const banner = 'pvm fake guest: con booting, 65536 bytes of RAM\n';
+    const want = [banner, 'hello guest\n', 'step 5 x=2035015474 mem=0\n'];
+    const same = (t: string) => t.length === want.join('').length && want.every((l) => t.includes(l));
+    await h.client.unpause('con');
+    // The echo and the step line may come in either order (two connections race).
+    await until('echo on both consoles', () => same(r.text()) && same(w.text()));
+    assert.ok(r.text().startsWith(banner));
+    assert.equal(r.text(), w.text());
+    const seen = r.text();
+    // Bytes from a read-only client are not input.
+    reader.write('ignored\n');
+    writer.end();
+    await until('writer released', async () => {
+      try {
+        const again = await h.client.attachConsole('con', { write: true });
+        again.end();
+        return true;
+      } catch (e) {
+        if (isApiError(e) && e.code === 'console-busy') return undefined;
+        throw e;
+      }
+    });
+    assert.equal(r.text(), seen);
+    reader.destroy();
+  });
+
+  test('stats count the guest work', async () => {
+    await until('con has run all its steps', async () => (await h.client.stats('con')).instructions === 40);
+    const s = await h.client.stats('con');
+    assert.equal(s.name, 'con');
+    assert.equal(s.memoryBytes, 65536);
+    assert.deepEqual(s.exits, { hypercall: 1 });
+    assert.deepEqual(s.hypercalls, { 'DBCN/write': 1 });
+    assert.ok(ApiSpec.load().schema('DomainStats')(s), 'stats match the OpenAPI schema');
+  });
+
+  test('shutdown reaches the guest, reboot starts it again, destroy forgets it', async () => {
+    const c = await h.client.attachConsole('con');
+    const out = collect(c);
+    const s = await h.client.shutdown('con');
+    assert.ok(s.state === 'shutting-down' || s.state === 'shutoff');
+    const off = await until('shutoff', async () => {
+      const i = await h.client.info('con');
+      return i.state === 'shutoff' ? i : undefined;
+    });
+    assert.equal(off.exitReason, 'poweroff');
+    assert.ok(out.text().includes('pvm fake guest: shutdown requested, powering off\n'));
+    const r = await h.client.reboot('con');
+    assert.equal(r.state, 'running');
+    assert.equal(r.exitReason, undefined);
+    await until('banner after reboot', () => out.text().endsWith('pvm fake guest: con booting, 65536 bytes of RAM\n'));
+    const closed = new Promise((resolve) => c.on('close', resolve));
+    assert.deepEqual(await h.client.destroy('con'), { id: r.id, name: 'con', state: 'destroyed' });
+    await closed; // destroy ends attached consoles
+    assert.equal((await refusal(h.client.info('con'))).code, 'not-found');
+  });
+
+  test('save and restore continue exactly where the domain stopped', async () => {
+    // Reference: the same computation, uninterrupted.
+    await h.client.create(calc);
+    const ref = await until('reference run', async () => {
+      const i = await h.client.info('calc');
+      return i.state === 'shutoff' ? i : undefined;
+    });
+    assert.equal(ref.exitReason, 'poweroff');
+    const refCon = await h.client.attachConsole('calc');
+    const refOut = collect(refCon);
+    await until('reference history', () => refOut.text().endsWith('done, powering off\n'));
+    refCon.destroy();
+    await h.client.destroy('calc');
+    assert.equal(
+      refOut
+        .text()
+        .split('\n')
+        .filter((l) => l.startsWith('step ')).length,
+      30,
+    );
+
+    await h.client.create(calc, { paused: true });
+    const con = await h.client.attachConsole('calc');
+    const before = collect(con);
+    await h.client.unpause('calc');
+    await until('a few steps', () => before.text().includes('step 3000 '));
+    const file = join(h.dir, 'calc.pvmsnap');
+    const progress: number[] = [];
+    const saved = await h.client.save('calc', file, { onProgress: (p) => progress.push(p.done / p.total) });
+    assert.equal(saved.state, 'destroyed');
+    assert.equal(saved.bytes, statSync(file).size);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(progress.at(-1), 1);
+    assert.ok(!before.text().includes('done, powering off'), 'saved before the end');
+    assert.deepEqual(await h.client.list().then((l) => l.map((d) => d.name)), ['vm1', 'vm2']);
+
+    const restored = await h.client.restore(file);
+    assert.equal(restored.name, 'calc');
+    assert.equal(restored.state, 'running');
+    const after = await h.client.attachConsole('calc');
+    const afterOut = collect(after);
+    await until('restored run ends', () => afterOut.text().endsWith('done, powering off\n'));
+    assert.equal(afterOut.text(), refOut.text());
+    after.destroy();
+
+    // The same file restores again under another name, paused.
+    const twin = await h.client.restore(file, { name: 'calc2', paused: true });
+    assert.equal(twin.state, 'paused');
+    assert.equal((await refusal(h.client.restore(file))).code, 'name-taken');
+    await h.client.destroy('calc2');
+    await h.client.destroy('calc');
+  });
+
+  test('a damaged save file is refused and nothing is created', async () => {
+    await h.client.create({ name: 'snap', memory: '64K', append: 'fake.steps=100 fake.print=10' }, { paused: true });
+    const file = join(h.dir, 'snap.pvmsnap');
+    await h.client.save('snap', file, { keep: true });
+    assert.equal((await h.client.info('snap')).state, 'paused');
+    const good = readFileSync(file);
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['truncated', good.subarray(0, good.length - 10), /^snapshot is truncated: \d+ of \d+ bytes$/],
+      ['corrupted', Buffer.from(good).fill(0x42, 200, 201), /checksum does not match/],
+      ['foreign', Buffer.from('#!/bin/sh\necho not a snapshot, but long enough for a header\n'), /bad magic/],
+      ['empty', new Uint8Array(0), /smaller than the 48-byte header/],
+    ];
+    const names = async () => (await h.client.list()).map((d) => d.name);
+    const before = await names();
+    for (const [what, bytes, message] of cases) {
+      const p = join(h.dir, `${what}.pvmsnap`);
+      writeFileSync(p, bytes);
+      const e = await refusal(h.client.restore(p, { name: `r-${what}` }));
+      assert.equal(e.code, 'bad-image', what);
+      assert.match(e.message, message, what);
+    }
+    const missing = await refusal(h.client.restore(join(h.dir, 'nothing-here')));
+    assert.equal(missing.code, 'io');
+    assert.match(missing.message, /^cannot read snapshot .*nothing-here: no such file or directory$/);
+    const notDir = await refusal(h.client.save('snap', join(h.dir, 'no/such/dir/x.pvmsnap')));
+    assert.equal(notDir.code, 'io');
+    assert.equal((await h.client.info('snap')).state, 'paused', 'a failed save leaves the domain as it was');
+    assert.deepEqual(await names(), before);
+    await h.client.destroy('snap');
+  });
+
+  test('bad requests get a 4xx naming the problem and change nothing', async () => {
+    const sock = { socketPath: h.daemon.socketPath };
+    const json = { 'content-type': 'application/json' };
+    const before = await h.client.list();
+    const cases: [string, string, string | undefined, Record<string, string>, number, string][] = [
+      ['POST', '/v1/domains', '{"config":', json, 400, 'request body is not valid JSON'],
+      ['POST', '/v1/domains', '{"config":{"name":"x"},"color":1}', json, 400, 'body: unknown field "color"'],
+      ['POST', '/v1/domains', '{"config":{"name":"x","smp":64}}', json, 400, 'body.config.smp must be <= 8'],
+      [
+        'POST',
+        '/v1/domains',
+        '{"config":{"name":"x","mode":"hvm"}}',
+        json,
+        400,
+        'body.config.mode must be one of "pv", "full"',
+      ],
+      ['POST', '/v1/domains', '{"config":{}}', json, 400, 'body.config: missing field "name"'],
+      [
+        'POST',
+        '/v1/domains',
+        '{"config":{"name":"x"}}',
+        { 'content-type': 'text/plain' },
+        400,
+        'request body must be application/json, got text/plain',
+      ],
+      ['POST', '/v1/domains', undefined, {}, 400, 'POST /domains needs a JSON body'],
+      ['POST', '/v1/domains/vm1/pause', '{"now":true}', json, 400, 'body: expected no fields'],
+      [
+        'POST',
+        '/v1/domains/vm1/save',
+        '{"path":"relative.snap"}',
+        json,
+        400,
+        "body.path is not valid: absolute path on the daemon's host",
+      ],
+      ['GET', '/v1/domains?sort=name', undefined, {}, 400, 'unknown query parameter "sort"'],
+      [
+        'GET',
+        '/v1/domains/vm1/console',
+        undefined,
+        {},
+        400,
+        'console needs "Connection: Upgrade" and "Upgrade: pvm-console"',
+      ],
+      ['GET', '/v1/nothing', undefined, {}, 404, 'no route GET /v1/nothing'],
+      ['PUT', '/v1/domains/vm1', '{}', json, 405, 'PUT is not allowed on /v1/domains/vm1 (allowed: GET, DELETE)'],
+      ['GET', '/v1/domains/vm%2', undefined, {}, 400, 'path parameter domain is not valid percent-encoding'],
+    ];
+    for (const [method, path, body, headers, status, message] of cases) {
+      const r = await raw(sock, method, path, body, headers);
+      assert.equal(r.status, status, `${method} ${path}`);
+      assert.ok(r.json.error?.message.startsWith(message), `${method} ${path}: ${r.json.error?.message}`);
+      assert.doesNotMatch(JSON.stringify(r.json), /\n\s+at /, 'no stack trace');
+    }
+    assert.deepEqual(await h.client.list(), before);
+  });
+
+  test('the TCP listener refuses requests without the token', async () => {
+    const tcp = { host: '127.0.0.1', port: h.daemon.tcp!.port };
+    const none = await raw(tcp, 'GET', '/v1/domains');
+    assert.equal(none.status, 401);
+    assert.deepEqual(none.json, { error: { code: 'unauthorized', message: 'missing or wrong bearer token' } });
+    const wrong = await raw(tcp, 'DELETE', '/v1/domains/vm1', undefined, { authorization: 'Bearer nope' });
+    assert.equal(wrong.status, 401);
+    assert.equal((await h.client.info('vm1')).state, 'running', 'the refused destroy changed nothing');
+    const noTokenClient = new PvmClient({ url: `http://127.0.0.1:${tcp.port}` });
+    assert.equal((await refusal(noTokenClient.attachConsole('vm1'))).code, 'unauthorized');
+    const ok = new PvmClient({ url: `http://127.0.0.1:${tcp.port}`, token: TOKEN });
+    assert.deepEqual(
+      (await ok.list()).map((d) => d.name),
+      ['vm1', 'vm2'],
+    );
+  });
+
+  test('logs are JSON lines with levels', () => {
+    const lines = h.logs
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.ok(lines.length > 10);
+    for (const l of lines) assert.ok(['debug', 'info', 'warn', 'error'].includes(l.level), l.level);
+    assert.ok(lines.some((l) => l.msg === 'pvm daemon listening' && l.level === 'info'));
+    assert.ok(lines.some((l) => l.msg === 'request without a valid token' && l.level === 'warn'));
+  });
+});
+
+describe('pvm daemon failures', () => {
+  test('an internal error answers 500 without a stack; the stack goes to the log', async () => {
+    const fake = new FakeDomainManager();
+    const broken: DomainManager = Object.assign(Object.create(fake), {
+      stats: () => {
+        throw new TypeError('cannot read properties of undefined');
+      },
+    });
+    const h = await harness(broken);
+    try {
+      await h.client.create({ name: 'vm1', memory: '64K' }, { paused: true });
+      const r = await raw({ socketPath: h.daemon.socketPath }, 'GET', '/v1/domains/vm1/stats');
+      assert.equal(r.status, 500);
+      assert.deepEqual(r.json, { error: { code: 'internal', message: 'internal error in pvm (see the daemon log)' } });
+      const logged = h.logs.map((l) => JSON.parse(l)).find((l) => l.level === 'error');
+      assert.equal(logged.err.message, 'cannot read properties of undefined');
+      assert.match(logged.err.stack, /TypeError/);
+    } finally {
+      await h.daemon.close();
+      await fake.close();
+      rmSync(h.dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a second daemon on the same socket is refused; a stale socket is replaced', async () => {
+    const h = await harness();
+    try {
+      const control = new ControlPlane({ manager: new FakeDomainManager(), store: fileSnapshotStore });
+      const logger = createLogger({ level: 'silent' });
+      const e = await refusal(startDaemon({ control, logger, socketPath: h.daemon.socketPath }));
+      assert.equal(e.message, `another pvm daemon is listening on ${h.daemon.socketPath}`);
+      const notSocket = join(h.dir, 'file');
+      writeFileSync(notSocket, 'x');
+      const e2 = await refusal(startDaemon({ control, logger, socketPath: notSocket }));
+      assert.equal(e2.message, `${notSocket} exists and is not a socket; refusing to replace it`);
+    } finally {
+      await h.daemon.close();
+      await h.manager.close();
+      rmSync(h.dir, { recursive: true, force: true });
+    }
+  });
+});
