@@ -36,8 +36,12 @@ class Console {
 
   constructor(private readonly proc: ChildProcessWithoutNullStreams) {
     proc.stdout.setEncoding('utf8');
+    let cr = ''; // a \r at the end of one chunk may pair with a \n at the start of the next
     proc.stdout.on('data', (chunk: string) => {
-      this.out += chunk.replace(/\r\n/g, '\n');
+      let s = cr + chunk;
+      cr = s.endsWith('\r') ? '\r' : '';
+      if (cr) s = s.slice(0, -1);
+      this.out += s.replace(/\r\n/g, '\n');
       this.waiter?.();
     });
     proc.stderr.on('data', () => {});

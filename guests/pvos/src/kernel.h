@@ -104,6 +104,7 @@ extern unsigned long pvx_version, pvx_features, pvx_domid;
 int pvx_present(void);
 void pvx_shell_evtchn(int argc, char **argv);
 void pvx_shell_grant(int argc, char **argv);
+void pvx_shutdown(void);
 
 /* ---- console.c ---- */
 void console_input(char c);      /* from interrupt context */
@@ -180,6 +181,7 @@ void sleep_ticks(uint64_t n);
 void block_current(void);    /* called masked; state already set */
 void wake(struct task *t);
 void task_exit(int code) __attribute__((noreturn));
+void task_reap(struct task *t);
 void sched_start(void) __attribute__((noreturn));
 void preempt_check(void);
 extern int need_resched;
@@ -200,6 +202,8 @@ void syscall(struct trapframe *tf);
 void user_hello(void);
 void user_ticker(void);
 void user_spin(void);
+void user_crash(void);
+uint64_t user_va(void (*fn)(void));
 
 /* ---- shell.c ---- */
 void shell_main(void);

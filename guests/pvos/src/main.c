@@ -4,7 +4,7 @@
 
 const struct pv_ops *pv = &native_ops;
 
-static uint64_t user_va(void (*fn)(void)) { return USER_BASE + ((uint64_t)fn - (uint64_t)__user_start); }
+uint64_t user_va(void (*fn)(void)) { return USER_BASE + ((uint64_t)fn - (uint64_t)__user_start); }
 
 void kmain(unsigned long hartid, unsigned long fdt) {
   boot.hartid = hartid;

@@ -146,6 +146,10 @@ void task_exit(int code) {
   panic("exited task %d scheduled", t->pid);
 }
 
+void task_reap(struct task *t) {
+  if (t->state == T_EXITED) t->state = T_UNUSED;
+}
+
 void sched_tick(void) {
   ticks++;
   current->run_ticks++;

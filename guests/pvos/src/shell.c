@@ -34,6 +34,7 @@ static void cmd_help(void) {
         "  mask-bench  [n] cost of n interrupt mask/unmask pairs through pv-ops\n"
         "  evtchn      event channels (PVX)\n"
         "  grant       grant tables (PVX)\n"
+        "  crash       run a user task that faults (only it dies)\n"
         "  poweroff    shut down\n");
 }
 
@@ -126,8 +127,18 @@ static void run(char *line) {
       pvx_shell_evtchn(argc, argv);
     else
       pvx_shell_grant(argc, argv);
+  } else if (!strcmp(c, "crash")) {
+    struct task *t = task_create_user("crash", user_va(user_crash));
+    if (!t) {
+      kputs("crash: no free task slot\n");
+      return;
+    }
+    while (t->state != T_EXITED) sleep_ticks(1);
+    kprintf("crash: pid %d exited with %d; kernel still running\n", t->pid, t->exit_code);
+    task_reap(t);
   } else if (!strcmp(c, "poweroff")) {
     kputs("pvos: poweroff\n");
+    if (pvx_present()) pvx_shutdown();
     sbi_shutdown();
   } else
     kprintf("%s: unknown command (try help)\n", c);

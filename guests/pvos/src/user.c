@@ -51,3 +51,9 @@ void user_spin(void) {
   volatile unsigned long x = 1;
   for (;;) x = x * 6364136223846793005UL + 1442695040888963407UL;
 }
+
+void user_crash(void) {
+  /* kernel memory has no U bit: a store page fault ends this task, not the kernel */
+  *(volatile unsigned long *)0x80200000UL = 0;
+  sys(SYS_EXIT, 0, 0);
+}
