@@ -1,0 +1,156 @@
+/**
+ * A virtual Ethernet switch inside pvm, connecting the NICs of every domain in the process.
+ * It learns which port each source MAC lives behind, forwards unicast frames to that port,
+ * and floods broadcast, multicast and unknown-destination frames to every other port.
+ * Each port has its own MAC; by default a port may only send frames from that MAC, so one
+ * domain cannot impersonate another.
+ */
+
+/** Something that sends frames (a NIC's view of its port). */
+export interface NetLink {
+  /** Sends one Ethernet frame (without FCS). The switch does not keep `frame`. */
+  transmit(frame: Uint8Array): void;
+}
+
+/** Something plugged into a switch port (a NIC). */
+export interface SwitchEndpoint {
+  /** The port's MAC address (6 bytes). */
+  readonly mac: Uint8Array;
+  /** A frame for this endpoint. It is lent for the call: copy to keep it. */
+  deliver(frame: Uint8Array): void;
+  /** Called by `attach` with the endpoint's side of the port. */
+  connect?(link: NetLink | null): void;
+}
+
+export interface SwitchOptions {
+  /** Drop frames whose source MAC is not the sending port's MAC. Default true. */
+  enforceSourceMac?: boolean;
+  /** Upper bound of the learning table. Default 1024 entries. */
+  maxMacs?: number;
+}
+
+export interface SwitchStats {
+  forwarded: number;
+  flooded: number;
+  dropped: number;
+  spoofed: number;
+}
+
+export const ETH_HEADER = 14;
+/** Largest frame carried: 64 KiB (no segmentation offload is offered to guests). */
+export const MAX_FRAME = 65536;
+
+/** A 48-bit MAC as a number (exact in a double), for map keys. */
+export const macKey = (b: Uint8Array, off = 0): number =>
+  ((b[off]! << 8) | b[off + 1]!) * 0x1_0000_0000 +
+  (((b[off + 2]! << 24) | (b[off + 3]! << 16) | (b[off + 4]! << 8) | b[off + 5]!) >>> 0);
+
+/** "52:54:00:12:34:56" -> bytes, or null when malformed. */
+export function parseMac(s: string): Uint8Array | null {
+  const m = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i.test(s) ? s.split(':') : null;
+  return m === null ? null : Uint8Array.from(m, (h) => Number.parseInt(h, 16));
+}
+
+export function formatMac(b: Uint8Array): string {
+  return Array.from(b.subarray(0, 6), (x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Multicast (and broadcast) addresses have the low bit of the first octet set. */
+export const isMulticast = (b: Uint8Array, off = 0): boolean => (b[off]! & 1) === 1;
+
+export class SwitchPort implements NetLink {
+  readonly macKey: number;
+  attached = true;
+  constructor(
+    readonly sw: VirtualSwitch,
+    readonly id: number,
+    readonly endpoint: SwitchEndpoint,
+  ) {
+    this.macKey = macKey(endpoint.mac);
+  }
+
+  transmit(frame: Uint8Array): void {
+    if (this.attached) this.sw.forward(this, frame);
+  }
+
+  detach(): void {
+    this.sw.detach(this);
+  }
+}
+
+export class VirtualSwitch {
+  readonly stats: SwitchStats = { forwarded: 0, flooded: 0, dropped: 0, spoofed: 0 };
+  private readonly ports: SwitchPort[] = [];
+  private readonly table = new Map<number, SwitchPort>();
+  private nextId = 0;
+  private readonly enforceSourceMac: boolean;
+  private readonly maxMacs: number;
+
+  constructor(
+    readonly name: string,
+    opts: SwitchOptions = {},
+  ) {
+    this.enforceSourceMac = opts.enforceSourceMac ?? true;
+    this.maxMacs = opts.maxMacs ?? 1024;
+  }
+
+  /** Plugs `endpoint` into a new port; throws if its MAC is already on this switch (a config error). */
+  attach(endpoint: SwitchEndpoint): SwitchPort {
+    const key = macKey(endpoint.mac);
+    if (this.ports.some((p) => p.macKey === key)) {
+      throw new Error(`switch ${this.name}: MAC ${formatMac(endpoint.mac)} is already attached`);
+    }
+    const port = new SwitchPort(this, this.nextId++, endpoint);
+    this.ports.push(port);
+    this.table.set(key, port);
+    endpoint.connect?.(port);
+    return port;
+  }
+
+  detach(port: SwitchPort): void {
+    const i = this.ports.indexOf(port);
+    if (i < 0) return;
+    this.ports.splice(i, 1);
+    port.attached = false;
+    for (const [k, p] of this.table) if (p === port) this.table.delete(k);
+    port.endpoint.connect?.(null);
+  }
+
+  get portCount(): number {
+    return this.ports.length;
+  }
+
+  /** The port a MAC was learned on (for tests and `pvm top`). */
+  lookup(mac: Uint8Array): SwitchPort | undefined {
+    return this.table.get(macKey(mac));
+  }
+
+  forward(from: SwitchPort, frame: Uint8Array): void {
+    if (frame.length < ETH_HEADER || frame.length > MAX_FRAME || isMulticast(frame, 6)) {
+      this.stats.dropped++; // runt, giant, or a multicast source address
+      return;
+    }
+    const src = macKey(frame, 6);
+    if (this.enforceSourceMac && src !== from.macKey) {
+      this.stats.spoofed++;
+      return;
+    }
+    const known = this.table.get(src);
+    if (known !== from && (known !== undefined || this.table.size < this.maxMacs)) this.table.set(src, from);
+
+    if (!isMulticast(frame, 0)) {
+      const to = this.table.get(macKey(frame, 0));
+      if (to === from) {
+        this.stats.dropped++; // destination lives behind the sender
+        return;
+      }
+      if (to !== undefined) {
+        this.stats.forwarded++;
+        to.endpoint.deliver(frame);
+        return;
+      }
+    }
+    this.stats.flooded++;
+    for (const p of this.ports.slice()) if (p !== from && p.attached) p.endpoint.deliver(frame);
+  }
+}
