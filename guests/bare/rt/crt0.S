@@ -78,8 +78,11 @@ run_in_mode:
   slli t1, a0, 11
   csrs mstatus, t1
   csrw mepc, a1
-  mv a0, a2
   la ra, lower_return
+  bnez a0, 1f
+  la ra, lower_return_u
+1:
+  mv a0, a2
   mret
 
   .globl lower_return
@@ -89,6 +92,16 @@ lower_return:
 1:
   j 1b
 
+/* The same for U-mode, in a page mapped with PTE.U when paging is on. */
+  .section .utext, "ax"
+  .globl lower_return_u
+lower_return_u:
+  li a7, RT_MAGIC
+  ecall
+1:
+  j 1b
+
+  .text
   .globl return_to_m
 return_to_m:
   la t0, _m_trap_stack_top

@@ -218,7 +218,12 @@ void s_trap_c(uint64_t *f) {
     register uint64_t a7 __asm__("a7") = RT_MAGIC;
     __asm__ volatile("ecall" ::"r"(a0), "r"(a7));
   }
-  csr_write(sepc, handle(f, cause, tval, epc, PRV_S, from));
+  /* SUM lets the handler read a U-mode instruction (to step over it) under paging. */
+  uint64_t sum = csr_read(sstatus) & MSTATUS_SUM;
+  csr_set(sstatus, MSTATUS_SUM);
+  uint64_t next = handle(f, cause, tval, epc, PRV_S, from);
+  if (!sum) csr_clear(sstatus, MSTATUS_SUM);
+  csr_write(sepc, next);
 }
 
 void rt_enable_s_traps(void) {
