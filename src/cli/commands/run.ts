@@ -1,0 +1,63 @@
+import type { Command } from 'commander';
+import { PvmError } from '../../core/errors.js';
+import { runBare } from '../../hypervisor/bare.js';
+import { type CliContext, ExitStatus, guestStatus } from '../context.js';
+import { nodeBareHost, readImage } from '../host.js';
+import { parseCount, parseSize } from '../options.js';
+
+/**
+ * Flags of `pvm run`. Linux boot options (--kernel, --initrd, --append,
+ * --smp, --mode, --firmware, --stats ...) are added here next to --bare:
+ * declare them in `registerRun` and handle them in `runCommand`.
+ */
+export interface RunFlags {
+  bare?: boolean;
+  maxInstructions?: number;
+  /** Guest RAM in bytes (default 128 MiB). */
+  memory?: number;
+}
+
+const DEFAULT_MEMORY = 128 * 1024 * 1024;
+
+/** Declares `pvm run` on `program`; returns the command so more options can be chained on. */
+export function registerRun(program: Command, ctx: CliContext): Command {
+  return program
+    .command('run')
+    .description('boot a guest in the foreground, its console on this terminal')
+    .argument('[file]', 'with --bare: the bare-metal RISC-V ELF to run')
+    .option('--bare', 'run FILE as a bare-metal M-mode ELF: no firmware; exit through HTIF tohost or the syscon')
+    .option('--max-instructions <n>', 'stop the guest after N instructions (exit status 124)', parseCount)
+    .option('-m, --memory <size>', 'guest RAM, e.g. 512M or 1G; a bare number is MiB (default: 128M)', parseSize)
+    .action(async (file: string | undefined, flags: RunFlags) => {
+      ctx.status = await runCommand(file, flags, ctx);
+    });
+}
+
+/** Runs `pvm run` with parsed flags; returns the process exit status. */
+export async function runCommand(file: string | undefined, flags: RunFlags, ctx: CliContext): Promise<number> {
+  if (flags.bare) {
+    if (file === undefined) throw new PvmError('usage', 'run --bare needs an ELF file: pvm run --bare FILE');
+    return runBareCommand(file, flags, ctx);
+  }
+  throw new PvmError('usage', 'booting an operating system is not available yet: use pvm run --bare FILE');
+}
+
+async function runBareCommand(file: string, flags: RunFlags, ctx: CliContext): Promise<number> {
+  const elf = readImage(file, 'ELF file');
+  const result = await runBare(elf, nodeBareHost(ctx.io), {
+    memory: flags.memory ?? DEFAULT_MEMORY,
+    ...(flags.maxInstructions !== undefined ? { maxInstructions: flags.maxInstructions } : {}),
+  });
+  const end = result.end;
+  switch (end.kind) {
+    case 'htif':
+    case 'syscon':
+      return guestStatus(end.code);
+    case 'limit':
+      ctx.io.stderr(`pvm: guest stopped after ${end.instructions} instructions (--max-instructions)`);
+      return ExitStatus.LIMIT;
+    case 'deadlock':
+      ctx.io.stderr('pvm: guest stopped: every hart waits (WFI) for an interrupt that cannot come (no timer armed)');
+      return ExitStatus.GUEST_FAILED;
+  }
+}

@@ -1,0 +1,246 @@
+import { PvmError } from '../core/errors.js';
+import type { Gpa } from '../core/types.js';
+import { Exit } from '../cpu/exits.js';
+import { Hart } from '../cpu/hart.js';
+import { type HartFactory, VirtBoard } from '../machine/board.js';
+import { loadElf, parseElf } from '../machine/elf.js';
+import { TIMEBASE_HZ } from '../machine/memmap.js';
+
+/** What the bare runner needs from the host (Node adapters live in src/cli). */
+export interface BareHost {
+  /** Monotonic milliseconds (performance.now). */
+  nowMs(): number;
+  /** Resolve after `ms` milliseconds. */
+  sleep(ms: number): Promise<void>;
+  /** Guest console output (UART and HTIF console). */
+  console(bytes: Uint8Array): void;
+  /** Wall clock in ns since the epoch, for the RTC (default from Date.now). */
+  wallClockNs?(): bigint;
+}
+
+export interface BareOptions {
+  /** Builds each hart (default: the CPU core's Hart, M-mode, not virtualized). */
+  createHart?: HartFactory;
+  /** RAM in bytes (default 128 MiB). */
+  memory?: number;
+  /** Stop after this many instructions (all harts together). */
+  maxInstructions?: number;
+  /** Harts (default 1). All start at the ELF entry in M-mode with a0 = hart id, as on QEMU -bios none. */
+  harts?: number;
+  /** Instructions per hart per slice (default 20 000). HTIF and timers are checked between slices. */
+  slice?: number;
+  /** 'host' (default): mtime follows the host clock; 'instret': deterministic, follows instructions. */
+  time?: 'host' | 'instret';
+}
+
+/** How a bare-metal run ended. */
+export type BareEnd =
+  /** HTIF tohost exit (value >> 1) or syscall exit. */
+  | { kind: 'htif'; code: number }
+  /** sifive,test0 poweroff (code 0) or fail (its code). */
+  | { kind: 'syscon'; code: number }
+  /** --max-instructions reached. */
+  | { kind: 'limit'; instructions: number }
+  /** Every hart waits for an interrupt that nothing can raise. */
+  | { kind: 'deadlock' };
+
+export interface BareResult {
+  end: BareEnd;
+  /** Instructions retired by all harts. */
+  instructions: number;
+  /** Times the guest rebooted through the syscon. */
+  reboots: number;
+}
+
+const MiB = 1024 * 1024;
+const TICKS_PER_MS = TIMEBASE_HZ / 1000;
+/** Longest single idle sleep; the loop re-checks timers after it. */
+const MAX_SLEEP_MS = 50;
+const SYS_WRITE = 64;
+const SYS_EXIT = 93;
+const ENOSYS = 38n;
+const MASK48 = (1n << 48n) - 1n;
+
+const hx = (n: number) => `0x${n.toString(16)}`;
+
+/**
+ * Runs a bare-metal RISC-V ELF (M-mode, no firmware) on the virt board until
+ * it exits: through HTIF `tohost` (Spike convention: 1 = pass, else exit code
+ * value >> 1; a pointer with bit 0 clear is a riscv-tests/pk "magic_mem"
+ * syscall block, of which `write` (64) to fd 1/2 and `exit` (93) are served;
+ * device 1 command 1 is the HTIF console putchar), through the sifive,test0
+ * syscon (poweroff = 0, fail = its code; reboot reloads the image and starts
+ * over), or when `maxInstructions` is reached.
+ *
+ * The harts run in slices; between slices the loop polls `tohost`, updates
+ * the CLINT and flushes console output. When every hart sits in WFI the loop
+ * sleeps until the next CLINT deadline (or skips time forward in 'instret'
+ * mode) instead of spinning.
+ *
+ * A device tree of the board is placed 2 MiB-aligned near the top of RAM (as
+ * QEMU does) when it does not overlap the image, and its address passed in a1.
+ */
+export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOptions): Promise<BareResult> {
+  const elf = parseElf(elfBytes);
+  const memory = opts.memory ?? 128 * MiB;
+  const slice = opts.slice ?? 20_000;
+  const limit = opts.maxInstructions ?? Number.POSITIVE_INFINITY;
+  const timeMode = opts.time ?? 'host';
+  const out: number[] = [];
+  const flush = () => {
+    if (out.length > 0) {
+      host.console(Uint8Array.from(out));
+      out.length = 0;
+    }
+  };
+
+  let retiredBefore = 0; // instructions of boards discarded by reboots
+  let reboots = 0;
+  for (;;) {
+    const board: VirtBoard = new VirtBoard({
+      createHart: opts.createHart ?? defaultHart,
+      harts: opts.harts ?? 1,
+      memory,
+      time: timeMode,
+      nowMs: () => host.nowMs(),
+      ...(host.wallClockNs ? { wallClockNs: () => host.wallClockNs!() } : {}),
+      onUartOutput: (b) => out.push(b),
+    });
+    loadElf(elf, elfBytes, board.ram);
+    const htif = htifAddresses(elf.symbol('tohost'), elf.symbol('fromhost'), board);
+    const fdt = placeDeviceTree(board, elf.low, elf.high);
+    board.harts.forEach((h, i) => {
+      h.reset(BigInt(elf.entry), 3);
+      h.setX(10, BigInt(i));
+      h.setX(11, BigInt(fdt));
+    });
+
+    const waiting = board.harts.map(() => false);
+    let idleRounds = 0;
+    const total = () => retiredBefore + board.instret();
+    for (;;) {
+      let allWaiting = true;
+      for (let i = 0; i < board.harts.length; i++) {
+        const h = board.harts[i]!;
+        const budget = Math.min(slice, limit - total());
+        if (budget <= 0) break;
+        const exit = h.run(budget);
+        waiting[i] = exit === Exit.Wfi;
+        if (!waiting[i]) allWaiting = false;
+        if (exit === Exit.MachineTrap) {
+          throw new PvmError('internal', `hart ${i} returned a machine trap in bare mode`);
+        }
+        if (board.sysconEvent !== undefined) break;
+      }
+      flush();
+      board.tick();
+
+      const ev = board.sysconEvent;
+      if (ev !== undefined) {
+        if (ev.kind === 'reboot') break;
+        return { end: { kind: 'syscon', code: ev.kind === 'fail' ? ev.code : 0 }, instructions: total(), reboots };
+      }
+      if (htif !== undefined) {
+        const code = pollHtif(board, htif, out);
+        flush();
+        if (code !== undefined) return { end: { kind: 'htif', code }, instructions: total(), reboots };
+      }
+      if (total() >= limit) return { end: { kind: 'limit', instructions: total() }, instructions: total(), reboots };
+
+      if (!allWaiting) {
+        idleRounds = 0;
+        continue;
+      }
+      const ticks = board.ticksToNextTimer();
+      if (ticks === Number.POSITIVE_INFINITY) {
+        // No timer ahead. The tick above may just have raised one that was due:
+        // give the harts one more slice to see it before declaring them stuck.
+        if (++idleRounds >= 2) return { end: { kind: 'deadlock' }, instructions: total(), reboots };
+        continue;
+      }
+      idleRounds = 0;
+      if (!board.skipTime(ticks)) await host.sleep(Math.min(MAX_SLEEP_MS, ticks / TICKS_PER_MS));
+      board.tick();
+    }
+    // Reboot: start over with a fresh board and the image reloaded.
+    retiredBefore += board.instret();
+    reboots++;
+  }
+}
+
+const defaultHart: HartFactory = (id, ram, bus, time) => new Hart(ram, bus, { id, time });
+
+interface Htif {
+  tohost: number;
+  fromhost: number | undefined;
+}
+
+function htifAddresses(tohost: number | undefined, fromhost: number | undefined, board: VirtBoard): Htif | undefined {
+  if (tohost === undefined) return undefined;
+  if (!board.ram.contains(tohost, 8)) {
+    throw new PvmError('image', `the ELF's tohost symbol ${hx(tohost)} is outside RAM`);
+  }
+  const from = fromhost !== undefined && board.ram.contains(fromhost, 8) ? fromhost : undefined;
+  return { tohost, fromhost: from };
+}
+
+/** Handles one pending tohost request; returns an exit code when the guest asked to exit. */
+function pollHtif(board: VirtBoard, htif: Htif, out: number[]): number | undefined {
+  const ram = board.ram;
+  const v = ram.readBigU64(htif.tohost as Gpa);
+  if (v === 0n) return undefined;
+  ram.writeBigU64(htif.tohost as Gpa, 0n);
+  const dev = Number(v >> 56n);
+  const cmd = Number((v >> 48n) & 0xffn);
+  const payload = v & MASK48;
+  const respond = (value: bigint) => {
+    if (htif.fromhost !== undefined) ram.writeBigU64(htif.fromhost as Gpa, value);
+  };
+  if (dev === 0 && cmd === 0) {
+    if (payload & 1n) return Number(payload >> 1n);
+    return syscall(board, Number(payload), out, respond);
+  }
+  if (dev === 1 && cmd === 1) {
+    out.push(Number(payload & 0xffn));
+    respond((1n << 56n) | (1n << 48n));
+  }
+  return undefined;
+}
+
+/** riscv-tests "magic_mem" syscall: [which, arg0, arg1, arg2, ...]; the result goes back in word 0. */
+function syscall(board: VirtBoard, addr: number, out: number[], respond: (v: bigint) => void): number | undefined {
+  const ram = board.ram;
+  if (!ram.contains(addr, 32)) {
+    respond(1n);
+    return undefined;
+  }
+  const which = ram.readBigU64(addr as Gpa);
+  const a0 = ram.readBigU64((addr + 8) as Gpa);
+  const a1 = ram.readU64((addr + 16) as Gpa);
+  const a2 = ram.readU64((addr + 24) as Gpa);
+  let ret: bigint;
+  if (which === BigInt(SYS_EXIT)) {
+    return Number(a0 & 0xffff_ffffn);
+  }
+  if (which === BigInt(SYS_WRITE) && (a0 === 1n || a0 === 2n) && ram.contains(a1, a2)) {
+    for (const b of ram.slice(a1 as Gpa, a2)) out.push(b);
+    ret = BigInt(a2);
+  } else {
+    ret = BigInt.asUintN(64, -ENOSYS);
+  }
+  ram.writeBigU64(addr as Gpa, ret);
+  respond(1n);
+  return undefined;
+}
+
+/** Writes the board's device tree 2 MiB-aligned below the end of RAM; returns its address (0 if it does not fit). */
+function placeDeviceTree(board: VirtBoard, imageLow: number, imageHigh: number): number {
+  const blob = board.deviceTree().toBytes();
+  const ram = board.ram;
+  const end = ram.base + ram.size;
+  const at = Math.floor((end - blob.length) / (2 * MiB)) * (2 * MiB);
+  const free = at >= ram.base && (at + blob.length <= imageLow || at >= imageHigh);
+  if (!free) return 0;
+  ram.write(at as Gpa, blob);
+  return at;
+}

@@ -1,0 +1,335 @@
+/**
+ * `pvm run --bare` end to end: tiny bare-metal programs, assembled at test
+ * time with riscv64-unknown-elf-gcc (Debian gcc-riscv64-unknown-elf; a
+ * missing toolchain fails the test), run through bin/pvm.js. Checks console
+ * output, exit statuses (syscon, HTIF tohost, HTIF syscalls), the instruction
+ * limit, WFI idling on the CLINT timer, and one-line errors for bad input.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = join(fileURLToPath(import.meta.url), '../../..');
+const pvm = join(root, 'bin/pvm.js');
+let dir = '';
+
+const LINK = `
+OUTPUT_ARCH(riscv)
+ENTRY(_start)
+SECTIONS {
+  . = 0x80000000;
+  .text : { *(.text.init) *(.text .text.*) }
+  .rodata : { *(.rodata .rodata.*) }
+  . = ALIGN(64);
+  .tohost : { *(.tohost) }
+  .data : { *(.data .data.*) }
+  .bss : { *(.bss .bss.*) }
+  . = ALIGN(16);
+  . += 0x1000;
+  _stack_top = .;
+}
+`;
+
+/** Shared pieces: HTIF words and a UART puts. */
+const PRELUDE = `
+  .equ UART, 0x10000000
+  .equ SYSCON, 0x100000
+  .equ CLINT_MTIMECMP, 0x2004000
+  .equ CLINT_MTIME, 0x200bff8
+  .section .tohost, "aw", @progbits
+  .align 6
+  .globl tohost
+tohost: .dword 0
+  .align 6
+  .globl fromhost
+fromhost: .dword 0
+  .section .text.init, "ax", @progbits
+  .globl _start
+_start:
+  la sp, _stack_top
+  j main
+# a0 = NUL-terminated string
+puts:
+  li t0, UART
+1: lbu t1, 0(a0)
+  beqz t1, 2f
+  sb t1, 0(t0)
+  addi a0, a0, 1
+  j 1b
+2: ret
+`;
+
+const PROGRAMS: Record<string, string> = {
+  // UART output, then the syscon fail code 5.
+  'uart-fail5': `
+main:
+  la a0, msg
+  call puts
+  li t0, SYSCON
+  li t1, (5 << 16) | 0x3333
+  sw t1, 0(t0)
+1: j 1b
+  .section .rodata
+msg: .asciz "hello from the uart\\n"
+`,
+  // UART output, then syscon poweroff.
+  'uart-poweroff': `
+main:
+  la a0, msg
+  call puts
+  li t0, SYSCON
+  li t1, 0x5555
+  sw t1, 0(t0)
+1: j 1b
+  .section .rodata
+msg: .asciz "bye\\n"
+`,
+  // HTIF pass: tohost = 1.
+  'htif-pass': `
+main:
+  la t0, tohost
+  li t1, 1
+  sd t1, 0(t0)
+1: j 1b
+`,
+  // HTIF fail: tohost = (9 << 1) | 1 -> exit status 9.
+  'htif-fail9': `
+main:
+  la t0, tohost
+  li t1, (9 << 1) | 1
+  sd t1, 0(t0)
+1: j 1b
+`,
+  // riscv-tests/pk style syscall block: write(1, msg, len), wait for fromhost, then exit(0) through sys_exit (93).
+  'htif-syscall': `
+main:
+  la a0, magic
+  li t1, 64
+  sd t1, 0(a0)
+  li t1, 1
+  sd t1, 8(a0)
+  la t1, msg
+  sd t1, 16(a0)
+  li t1, 12
+  sd t1, 24(a0)
+  fence
+  la t0, tohost
+  sd a0, 0(t0)
+  la t2, fromhost
+1: ld t3, 0(t2)
+  beqz t3, 1b
+  sd zero, 0(t2)
+  ld t4, 0(a0)          # bytes written, returned in magic[0]
+  li t5, 12
+  bne t4, t5, bad
+  li t1, 93
+  sd t1, 0(a0)
+  li t1, 0
+  sd t1, 8(a0)
+  fence
+  sd a0, 0(t0)
+2: j 2b
+bad:
+  li t1, (1 << 1) | 1
+  sd t1, 0(t0)
+3: j 3b
+  .section .rodata
+msg: .ascii "via syscall\\n"
+  .section .data
+  .align 6
+magic: .dword 0, 0, 0, 0, 0, 0, 0, 0
+`,
+  // A guest that never stops.
+  runaway: `
+main:
+1: addi t0, t0, 1
+  j 1b
+`,
+  // Arms the CLINT timer 100 ms ahead, waits in WFI (MTIE on, MIE off: WFI wakes without a trap), then powers off.
+  'wfi-timer': `
+main:
+  li t0, CLINT_MTIME
+  ld t1, 0(t0)
+  li t2, 1000000
+  add t1, t1, t2
+  li t0, CLINT_MTIMECMP
+  sd t1, 0(t0)
+  li t0, 1 << 7
+  csrs mie, t0
+1: wfi
+  csrr t3, mip
+  andi t3, t3, 1 << 7
+  beqz t3, 1b
+  li t0, CLINT_MTIME
+  ld t4, 0(t0)
+  blt t4, t1, early
+  la a0, msg
+  call puts
+  li t0, SYSCON
+  li t1, 0x5555
+  sw t1, 0(t0)
+2: j 2b
+early:
+  li t0, SYSCON
+  li t1, (4 << 16) | 0x3333
+  sw t1, 0(t0)
+3: j 3b
+  .section .rodata
+msg: .asciz "timer fired\\n"
+`,
+  // 16 KiB of .bss: more than a 8 KiB RAM holds.
+  'big-bss': `
+main:
+  j main
+  .section .bss
+  .space 0x4000
+`,
+  // WFI with nothing that could ever wake the hart.
+  'wfi-forever': `
+main:
+  li t0, 1 << 7
+  csrs mie, t0
+1: wfi
+  j 1b
+`,
+};
+
+function build(name: string): string {
+  const src = join(dir, `${name}.S`);
+  const elf = join(dir, `${name}.elf`);
+  writeFileSync(src, PRELUDE + PROGRAMS[name]!);
+  const r = spawnSync(
+    'riscv64-unknown-elf-gcc',
+    ['-nostdlib', '-nostartfiles', '-march=rv64imac_zicsr', '-mabi=lp64', '-T', join(dir, 'link.ld'), '-o', elf, src],
+    { encoding: 'utf8' },
+  );
+  if (r.error || r.status !== 0) {
+    throw new Error(
+      `riscv64-unknown-elf-gcc failed (Debian: gcc-riscv64-unknown-elf): ${r.error?.message ?? r.stderr}`,
+    );
+  }
+  return elf;
+}
+
+function pvmRun(...args: string[]) {
+  const r = spawnSync(process.execPath, [pvm, ...args], { encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw r.error;
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+/** stderr holds exactly one line, starting with "pvm: ", and no stack trace. */
+function oneLineError(stderr: string, pattern: RegExp) {
+  const lines = stderr.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
+  assert.match(lines[0]!, /^pvm: /);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(stderr, /\n\s+at /);
+}
+
+const elfs: Record<string, string> = {};
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pvm-cli-bare-'));
+  writeFileSync(join(dir, 'link.ld'), LINK);
+  for (const name of Object.keys(PROGRAMS)) elfs[name] = build(name);
+});
+
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('UART output reaches stdout and the syscon fail code is the exit status', () => {
+  const r = pvmRun('run', '--bare', elfs['uart-fail5']!);
+  assert.equal(r.stdout, 'hello from the uart\n');
+  assert.equal(r.status, 5);
+  assert.equal(r.stderr, '');
+});
+
+test('syscon poweroff exits 0', () => {
+  const r = pvmRun('run', '--bare', elfs['uart-poweroff']!, '--memory', '16M');
+  assert.equal(r.stdout, 'bye\n');
+  assert.equal(r.status, 0);
+});
+
+test('HTIF tohost: 1 passes, (n << 1) | 1 exits with n', () => {
+  assert.equal(pvmRun('run', '--bare', elfs['htif-pass']!).status, 0);
+  assert.equal(pvmRun('run', '--bare', elfs['htif-fail9']!).status, 9);
+});
+
+test('HTIF syscalls: write(1, ...) prints and returns its length, exit(0) ends the run', () => {
+  const r = pvmRun('run', '--bare', elfs['htif-syscall']!);
+  assert.equal(r.stdout, 'via syscall\n');
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test('--max-instructions stops a runaway guest with status 124 and one line on stderr', () => {
+  const r = pvmRun('run', '--bare', elfs.runaway!, '--max-instructions', '100000');
+  assert.equal(r.status, 124);
+  oneLineError(r.stderr, /after 100000 instructions \(--max-instructions\)/);
+});
+
+test('WFI idles until the CLINT deadline, then the timer wakes the hart', () => {
+  // Spinning through 100 ms would take millions of instructions; idling takes a few dozen.
+  const r = pvmRun('run', '--bare', elfs['wfi-timer']!, '--max-instructions', '200000');
+  assert.equal(r.stdout, 'timer fired\n');
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test('WFI with no interrupt source ends the run instead of hanging', () => {
+  const r = pvmRun('run', '--bare', elfs['wfi-forever']!);
+  assert.equal(r.status, 1);
+  oneLineError(r.stderr, /WFI/);
+});
+
+test('a missing ELF is one line on stderr and status 2', () => {
+  const r = pvmRun('run', '--bare', join(dir, 'does-not-exist.elf'));
+  assert.equal(r.status, 2);
+  oneLineError(r.stderr, /cannot read ELF file .*does-not-exist\.elf: no such file/);
+});
+
+test('malformed ELFs are one line on stderr and status 2', () => {
+  const good = readFileSync(elfs['htif-pass']!);
+  const cases: [string, Uint8Array, RegExp][] = [
+    ['text.elf', new TextEncoder().encode('not an elf at all\n'), /bad magic/],
+    ['short.elf', good.subarray(0, 30), /too short/],
+    ['truncated.elf', good.subarray(0, 80), /beyond the end of the file/],
+    ['x86.elf', Uint8Array.from(good).fill(62, 18, 19), /not RISC-V/],
+    ['empty.elf', new Uint8Array(0), /bad magic/],
+  ];
+  for (const [name, bytes, pattern] of cases) {
+    const f = join(dir, name);
+    writeFileSync(f, bytes);
+    const r = pvmRun('run', '--bare', f);
+    assert.equal(r.status, 2, `${name}: ${r.stderr}`);
+    oneLineError(r.stderr, pattern);
+    assert.equal(r.stdout, '');
+  }
+});
+
+test('an ELF whose segments lie outside RAM is refused with status 2', () => {
+  const r = pvmRun('run', '--bare', elfs['big-bss']!, '--memory', '8K');
+  assert.equal(r.status, 2);
+  oneLineError(r.stderr, /outside RAM/);
+});
+
+test('usage errors exit 2; --version and --help exit 0', () => {
+  const noFile = pvmRun('run', '--bare');
+  assert.equal(noFile.status, 2);
+  oneLineError(noFile.stderr, /needs an ELF file/);
+  const badSize = pvmRun('run', '--bare', elfs['htif-pass']!, '--memory', 'lots');
+  assert.equal(badSize.status, 2);
+  assert.match(badSize.stderr, /^pvm: .*'lots' is not a size/);
+  const badCount = pvmRun('run', '--bare', elfs['htif-pass']!, '--max-instructions', '-5');
+  assert.equal(badCount.status, 2);
+  const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
+  const v = pvmRun('--version');
+  assert.equal(v.status, 0);
+  assert.equal(v.stdout.trim(), version);
+  const h = pvmRun('run', '--help');
+  assert.equal(h.status, 0);
+  assert.match(h.stdout, /--max-instructions <n>/);
+});
