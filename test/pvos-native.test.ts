@@ -8,6 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -100,14 +102,21 @@ test('pvos builds reproducibly with the Debian toolchain', () => {
   assert.match(make('check-repro'), /pvos: reproducible/);
 });
 
+function bootQemu(...extra: string[]): Console {
+  const args = ['-machine', 'virt', '-m', '128M', '-smp', '1', '-nographic', '-bios', FW_JUMP, '-kernel', elf];
+  return new Console(spawn('qemu-system-riscv64', [...args, ...extra], { stdio: ['pipe', 'pipe', 'pipe'] }));
+}
+
+/** FNV-1a, as pvos prints it. */
+function fnv1a(b: Uint8Array): string {
+  let h = 2166136261;
+  for (const x of b) h = Math.imul(h ^ x, 16777619) >>> 0;
+  return `0x${h.toString(16).padStart(8, '0')}`;
+}
+
 test('pvos on QEMU + OpenSBI chooses native back ends and its shell answers', async () => {
   make();
-  const qemu = spawn(
-    'qemu-system-riscv64',
-    ['-machine', 'virt', '-m', '128M', '-smp', '1', '-nographic', '-bios', FW_JUMP, '-kernel', elf],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  const con = new Console(qemu);
+  const con = bootQemu();
   try {
     const boot = await con.until(PROMPT);
     const banner = boot.slice(boot.indexOf('pvos 0.1:'));
@@ -130,6 +139,7 @@ test('pvos on QEMU + OpenSBI chooses native back ends and its shell answers', as
         '  mask-bench  [n] cost of n interrupt mask/unmask pairs through pv-ops',
         '  evtchn      event channels (PVX)',
         '  grant       grant tables (PVX)',
+        '  blk         [read N | write N] virtio block device',
         '  crash       run a user task that faults (only it dies)',
         '  poweroff    shut down',
         '',
@@ -179,6 +189,7 @@ test('pvos on QEMU + OpenSBI chooses native back ends and its shell answers', as
 
     assert.equal(await con.run('evtchn'), 'evtchn: needs PVX (backends: native)\n');
     assert.equal(await con.run('grant'), 'grant: needs PVX (backends: native)\n');
+    assert.equal(await con.run('blk read 0'), 'blk: no block device\n');
     assert.equal(await con.run('frobnicate'), 'frobnicate: unknown command (try help)\n');
     assert.equal(await con.run(''), '');
 
@@ -194,5 +205,46 @@ test('pvos on QEMU + OpenSBI chooses native back ends and its shell answers', as
     assert.equal(await con.exited, 0);
   } finally {
     con.kill();
+  }
+});
+
+test('pvos block back end: virtio-blk (virtio-mmio v2) reads and writes a host disk', async () => {
+  make();
+  const dir = mkdtempSync(join(tmpdir(), 'pvos-blk-'));
+  const disk = join(dir, 'disk.img');
+  const image = new Uint8Array(1 << 20).map((_, i) => (i * 13 + 7) & 0xff);
+  image.fill(0xa5, 512 * 3, 512 * 4);
+  writeFileSync(disk, image);
+  const con = bootQemu(
+    '-global',
+    'virtio-mmio.force-legacy=false',
+    '-drive',
+    `file=${disk},if=none,format=raw,id=d0`,
+    '-device',
+    'virtio-blk-device,drive=d0',
+  );
+  try {
+    await con.until(PROMPT);
+    assert.match(await con.run('blk'), /^blk: virtio-blk@0x100[0-9a-f]{2}000, 2048 sectors\n$/);
+    const s0 = image.subarray(0, 512);
+    assert.equal(await con.run('blk read 0'), `blk read 0: checksum ${fnv1a(s0)}, bytes 07 14 21 2e\n`);
+    assert.equal(
+      await con.run('blk read 3'),
+      `blk read 3: checksum ${fnv1a(image.subarray(1536, 2048))}, bytes a5 a5 a5 a5\n`,
+    );
+    const pattern = new Uint8Array(512).map((_, i) => (5 + i) & 0xff);
+    assert.equal(await con.run('blk write 5'), `blk write 5: ok, checksum ${fnv1a(pattern)}\n`);
+    assert.equal(await con.run('blk read 5'), `blk read 5: checksum ${fnv1a(pattern)}, bytes 05 06 07 08\n`);
+    assert.equal(await con.run('blk read 2048'), 'blk: sector out of range (0..2047)\n');
+    assert.match(await con.run('info'), /\n {2}block {4}virtio-blk@0x100[0-9a-f]{2}000\n$/);
+    con.send('poweroff');
+    await con.until('pvos: poweroff\n');
+    assert.equal(await con.exited, 0);
+    const after = readFileSync(disk);
+    assert.deepEqual(new Uint8Array(after.subarray(2560, 3072)), pattern);
+    assert.deepEqual(new Uint8Array(after.subarray(0, 2560)), image.subarray(0, 2560));
+  } finally {
+    con.kill();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -43,6 +43,7 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 int snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void kputs(const char *s);
+uint32_t fnv1a(const void *p, size_t n);
 void panic(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 /* ---- sbi.c ---- */
@@ -80,7 +81,7 @@ struct tlb_range {
 };
 struct pv_ops {
   const char *name;      /* "native" or "pvx 1.0" */
-  const char *console_name, *timer_name, *irq_name, *idle_name, *ipi_name, *tlb_name, *blk_name;
+  const char *console_name, *timer_name, *irq_name, *idle_name, *ipi_name, *tlb_name;
   void (*console_write)(const char *s, size_t n);
   void (*timer_set)(uint64_t deadline); /* absolute, in time-CSR ticks */
   unsigned long (*irq_save)(void);      /* mask; returns nonzero if it was enabled */
@@ -105,6 +106,12 @@ int pvx_present(void);
 void pvx_shell_evtchn(int argc, char **argv);
 void pvx_shell_grant(int argc, char **argv);
 void pvx_shutdown(void);
+
+/* ---- virtio_blk.c: the block back end of both tables ---- */
+void virtio_blk_init(void);
+int virtio_blk_rw(int write, uint64_t sector, void *buf, unsigned count);
+const char *virtio_blk_name(void);
+uint64_t virtio_blk_sectors(void);
 
 /* ---- console.c ---- */
 void console_input(char c);      /* from interrupt context */

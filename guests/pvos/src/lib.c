@@ -154,6 +154,13 @@ int kprintf(const char *fmt, ...) {
 
 void kputs(const char *s) { console_write(s, strlen(s)); }
 
+uint32_t fnv1a(const void *p, size_t n) {
+  const uint8_t *b = p;
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 16777619u;
+  return h;
+}
+
 void panic(const char *fmt, ...) {
   char buf[200];
   va_list ap;

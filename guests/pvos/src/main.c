@@ -16,6 +16,7 @@ void kmain(unsigned long hartid, unsigned long fdt) {
     pv = &pvx_ops;
   else
     native_init();
+  virtio_blk_init();
   kprintf("pvos %s: hart %lu, ram %lu MiB at 0x%lx, timebase %u Hz\n", PVOS_VERSION, boot.hartid,
           (unsigned long)(boot.ram_size >> 20), (unsigned long)boot.ram_base, boot.timebase);
   if (pvx_ok)

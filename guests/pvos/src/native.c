@@ -62,11 +62,6 @@ static void native_tlb_flush(unsigned long mask, const struct tlb_range *r, int 
   for (int i = 0; i < n; i++) sbi_call(SBI_EXT_RFENCE, 1, mask, 0, r[i].start, r[i].size, 0, 0);
 }
 
-static int no_blk(int write, uint64_t sector, void *buf, unsigned count) {
-  (void)write, (void)sector, (void)buf, (void)count;
-  return -1;
-}
-
 static void native_interrupt(unsigned long cause) {
   switch (cause) {
     case IRQ_S_TIMER:
@@ -97,7 +92,6 @@ const struct pv_ops native_ops = {
     .idle_name = "wfi",
     .ipi_name = "sbi-ipi",
     .tlb_name = "sbi-rfence",
-    .blk_name = "none",
     .console_write = native_console_write,
     .timer_set = native_timer_set,
     .irq_save = native_irq_save,
@@ -106,7 +100,7 @@ const struct pv_ops native_ops = {
     .idle = native_idle,
     .send_ipi = native_send_ipi,
     .tlb_flush = native_tlb_flush,
-    .blk_rw = no_blk,
+    .blk_rw = virtio_blk_rw,
     .interrupt = native_interrupt,
     .soft_unmasked = native_soft_unmasked,
 };

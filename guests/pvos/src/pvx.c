@@ -120,11 +120,6 @@ static void pvx_tlb_flush(unsigned long mask, const struct tlb_range *r, int n) 
   }
 }
 
-static int no_blk(int write, uint64_t sector, void *buf, unsigned count) {
-  (void)write, (void)sector, (void)buf, (void)count;
-  return -1;
-}
-
 /* ---- upcall (§4.3) ---- */
 static void handle_port(evtchn_port_t p) {
   if (p < 64) port_hits[p]++;
@@ -176,7 +171,6 @@ const struct pv_ops pvx_ops = {
     .idle_name = "pvx-sched-block",
     .ipi_name = "pvx-evtchn-ipi",
     .tlb_name = "pvx-multicall-rfence",
-    .blk_name = "none",
     .console_write = pvx_console_write,
     .timer_set = pvx_timer_set,
     .irq_save = pvx_irq_save,
@@ -185,7 +179,7 @@ const struct pv_ops pvx_ops = {
     .idle = pvx_idle,
     .send_ipi = pvx_send_ipi,
     .tlb_flush = pvx_tlb_flush,
-    .blk_rw = no_blk,
+    .blk_rw = virtio_blk_rw,
     .interrupt = pvx_interrupt,
     .soft_unmasked = pvx_soft_unmasked,
 };
@@ -308,12 +302,6 @@ void pvx_shell_evtchn(int argc, char **argv) {
   }
 }
 
-static uint32_t checksum(const uint8_t *p, size_t n) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
-  return h;
-}
-
 void pvx_shell_grant(int argc, char **argv) {
   unsigned long a = 0, b = 0;
   const char *sub = argc > 1 ? argv[1] : "list";
@@ -335,7 +323,7 @@ void pvx_shell_grant(int argc, char **argv) {
       wmb();
       gnttab[ref].flags = GTF_permit_access | (ro ? GTF_readonly : 0);
       kprintf("grant: ref %u to domain %lu (%s), checksum 0x%08x\n", ref, a, ro ? "ro" : "rw",
-              checksum(page, PAGE_SIZE));
+              fnv1a(page, PAGE_SIZE));
       return;
     }
     kputs("grant: no free entry\n");
@@ -345,13 +333,13 @@ void pvx_shell_grant(int argc, char **argv) {
     static uint8_t buf[PAGE_SIZE] __attribute__((aligned(4096)));
     struct sbiret r = pvx(PVX_GNTTAB_COPY, a, b, 0, (unsigned long)buf, PAGE_SIZE, 0);
     if (r.error) return report("grant copy", r);
-    kprintf("grant copy: %lu bytes, checksum 0x%08x\n", r.value, checksum(buf, PAGE_SIZE));
+    kprintf("grant copy: %lu bytes, checksum 0x%08x\n", r.value, fnv1a(buf, PAGE_SIZE));
   } else if (!strcmp(sub, "map") && argc > 3 && num(argv[2], &a) && num(argv[3], &b)) {
     unsigned long gpa = PVX_GNT_WINDOW_BASE;
     struct sbiret r = pvx(PVX_GNTTAB_MAP, a, b, gpa, PVX_GNTMAP_READONLY, 0, 0);
     if (r.error) return report("grant map", r);
     __asm__ volatile("sfence.vma" ::: "memory");
-    kprintf("grant map: at 0x%lx, checksum 0x%08x\n", gpa, checksum((const uint8_t *)gpa, PAGE_SIZE));
+    kprintf("grant map: at 0x%lx, checksum 0x%08x\n", gpa, fnv1a((const uint8_t *)gpa, PAGE_SIZE));
     report("grant unmap", PVX1(PVX_GNTTAB_UNMAP, gpa));
   } else {
     kputs("usage: grant [list | give DOMID [ro] | end REF | copy DOMID REF | map DOMID REF]\n");

@@ -34,6 +34,7 @@ static void cmd_help(void) {
         "  mask-bench  [n] cost of n interrupt mask/unmask pairs through pv-ops\n"
         "  evtchn      event channels (PVX)\n"
         "  grant       grant tables (PVX)\n"
+        "  blk         [read N | write N] virtio block device\n"
         "  crash       run a user task that faults (only it dies)\n"
         "  poweroff    shut down\n");
 }
@@ -54,7 +55,7 @@ static void cmd_info(void) {
   kprintf("backends: %s\n", pv->name);
   kprintf("  console  %s\n  timer    %s\n  irq      %s\n  idle     %s\n", pv->console_name, pv->timer_name,
           pv->irq_name, pv->idle_name);
-  kprintf("  ipi      %s\n  tlb      %s\n  block    %s\n", pv->ipi_name, pv->tlb_name, pv->blk_name);
+  kprintf("  ipi      %s\n  tlb      %s\n  block    %s\n", pv->ipi_name, pv->tlb_name, virtio_blk_name());
 }
 
 static void cmd_ps(void) {
@@ -94,6 +95,37 @@ static void cmd_mask_bench(int argc, char **argv) {
           (unsigned long)(ns / n));
 }
 
+static void cmd_blk(int argc, char **argv) {
+  static uint8_t sector[512] __attribute__((aligned(16)));
+  uint64_t n = virtio_blk_sectors();
+  if (!n) {
+    kputs("blk: no block device\n");
+    return;
+  }
+  if (argc == 1) {
+    kprintf("blk: %s, %lu sectors\n", virtio_blk_name(), (unsigned long)n);
+    return;
+  }
+  unsigned long s = parse_num(argc > 2 ? argv[2] : 0, ~0UL);
+  if (argc > 2 && argv[2][0] == '0' && !argv[2][1]) s = 0;
+  if (s >= n) {
+    kprintf("blk: sector out of range (0..%lu)\n", (unsigned long)n - 1);
+  } else if (!strcmp(argv[1], "read")) {
+    if (pv->blk_rw(0, s, sector, 1)) {
+      kprintf("blk read %lu: error\n", s);
+      return;
+    }
+    kprintf("blk read %lu: checksum 0x%08x, bytes %02x %02x %02x %02x\n", s, fnv1a(sector, 512), sector[0], sector[1],
+            sector[2], sector[3]);
+  } else if (!strcmp(argv[1], "write")) {
+    for (unsigned i = 0; i < 512; i++) sector[i] = (uint8_t)(s + i);
+    kprintf("blk write %lu: %s, checksum 0x%08x\n", s, pv->blk_rw(1, s, sector, 1) ? "error" : "ok",
+            fnv1a(sector, 512));
+  } else {
+    kputs("usage: blk [read N | write N]\n");
+  }
+}
+
 static int split(char *line, char **argv, int max) {
   int argc = 0;
   while (*line && argc < max) {
@@ -127,6 +159,8 @@ static void run(char *line) {
       pvx_shell_evtchn(argc, argv);
     else
       pvx_shell_grant(argc, argv);
+  } else if (!strcmp(c, "blk")) {
+    cmd_blk(argc, argv);
   } else if (!strcmp(c, "crash")) {
     struct task *t = task_create_user("crash", user_va(user_crash));
     if (!t) {
