@@ -8,6 +8,8 @@ import type { PhysBus } from './types.js';
 
 export const RAM_BASE = 0x8000_0000;
 export const MMIO_BASE = 0x1000_0000;
+/** mtvec of the rig: WFI then a jump back to it, so a trap ends run() with Exit.Wfi. */
+export const HALT = RAM_BASE + 0xf_f000;
 
 export class TestRam {
   readonly base = RAM_BASE;
@@ -70,5 +72,7 @@ export function rig(prog: Prog | number[], opts: HartOptions = {}): Rig {
   hart.reset(BigInt(RAM_BASE), 3);
   const p = Array.isArray(prog) ? new Prog().i(...prog) : prog;
   ram.load(RAM_BASE, p.toBytes());
+  ram.load(HALT, new Prog().i(0x10500073, 0xffdff06f).toBytes()); // wfi; j .-4
+  hart.setCsr(0x305, BigInt(HALT));
   return { hart, ram, bus };
 }
