@@ -1,0 +1,356 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
+import { SingleBar } from 'cli-progress';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import type { Progress } from '../../api/commands.js';
+import type { DomainConfig } from '../../api/domain.js';
+import { PvmError } from '../../core/errors.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../../host/logger.js';
+import { startDaemon } from '../../server/daemon.js';
+import { openControlPlane } from '../../server/local.js';
+import { defaultSocketPath, PvmClient } from '../client.js';
+import { type CliContext, nodeIo } from '../context.js';
+import { runConsole } from './console.js';
+import { domainTable, infoText, statsText } from './format.js';
+import { runTop } from './top.js';
+
+/** What the control commands need from the process (replaced in tests). */
+export interface ControlEnv {
+  readonly stdin: NodeJS.ReadableStream;
+  /** Whether standard error is a terminal (progress bars are drawn only then). */
+  readonly stderrIsTTY: boolean;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+}
+
+const nodeEnv = (): ControlEnv => ({
+  stdin: process.stdin,
+  stderrIsTTY: process.stderr.isTTY === true,
+  env: process.env,
+  cwd: process.cwd(),
+});
+
+interface ClientFlags {
+  socket?: string;
+  url?: string;
+  tokenFile?: string;
+  json?: boolean;
+}
+
+function readToken(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (file === undefined) return env.PVM_TOKEN || undefined;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new PvmError('io', `cannot read token file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+}
+
+/** Options every client command shares, added to `cmd`. */
+function clientOptions(cmd: Command, json = true): Command {
+  cmd
+    .option('--socket <path>', 'the daemon socket (default: $PVM_SOCKET or $XDG_RUNTIME_DIR/pvm/pvmd.sock)')
+    .option('--url <url>', 'a daemon on TCP instead, e.g. http://127.0.0.1:7070 (token from $PVM_TOKEN)')
+    .option('--token-file <file>', 'file holding the TCP token');
+  if (json) cmd.option('--json', 'print JSON for scripts');
+  return cmd;
+}
+
+function client(flags: ClientFlags, env: ControlEnv): PvmClient {
+  if (flags.url) {
+    const token = readToken(flags.tokenFile, env.env);
+    return new PvmClient({ url: flags.url, ...(token ? { token } : {}) });
+  }
+  return new PvmClient({ socketPath: flags.socket ?? defaultSocketPath(env.env) });
+}
+
+/** Config paths are relative to the config file; the daemon has another working directory. */
+function absolutePaths(config: Record<string, unknown>, base: string): Record<string, unknown> {
+  const abs = (p: unknown): unknown => (typeof p === 'string' && p !== '' && !isAbsolute(p) ? resolvePath(base, p) : p);
+  const out: Record<string, unknown> = { ...config };
+  for (const k of ['kernel', 'initrd', 'firmware', 'dtb']) if (k in out) out[k] = abs(out[k]);
+  if (Array.isArray(out.disks)) {
+    out.disks = out.disks.map((d: unknown) =>
+      typeof d === 'string'
+        ? abs(d)
+        : d && typeof d === 'object' && 'path' in d
+          ? { ...(d as object), path: abs((d as { path: unknown }).path) }
+          : d,
+    );
+  }
+  return out;
+}
+
+/** Reads a config file (JSON or YAML): one domain, or `domains: [...]`. */
+export function readConfigFile(path: string): DomainConfig[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new PvmError('io', `cannot read config ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new PvmError('usage', `${path}: not valid YAML or JSON: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const list = doc && typeof doc === 'object' && 'domains' in doc ? (doc as { domains: unknown }).domains : [doc];
+  if (!Array.isArray(list) || list.some((d) => !d || typeof d !== 'object' || Array.isArray(d))) {
+    throw new PvmError('usage', `${path}: expected a domain object or "domains:" with a list of them`);
+  }
+  return list.map((d) => absolutePaths(d as Record<string, unknown>, dirname(resolvePath(path))) as DomainConfig);
+}
+
+/** A progress bar on a terminal's standard error; silent otherwise. */
+function progressBar(enabled: boolean, label: string): { update: (p: Progress) => void; stop: () => void } {
+  if (!enabled) return { update: () => {}, stop: () => {} };
+  const bar = new SingleBar({
+    format: `${label} [{bar}] {percentage}% | {value}/{total} MiB | {eta_formatted} left`,
+    barCompleteChar: '#',
+    barIncompleteChar: '-',
+    hideCursor: true,
+    clearOnComplete: true,
+    stream: process.stderr,
+  });
+  let started = false;
+  return {
+    update: (p) => {
+      const total = Math.max(1, Math.round(p.total / 2 ** 20));
+      const value = Math.min(total, Math.round(p.done / 2 ** 20));
+      if (!started) {
+        bar.start(total, value);
+        started = true;
+      } else bar.update(value);
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}
+
+const positive = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive number`);
+  return n;
+};
+
+/**
+ * Declares the control-plane commands on `program`: `pvm daemon` and its
+ * clients create|list|info|console|pause|unpause|shutdown|reboot|destroy|
+ * stats|save|restore|top. Call it from the CLI entry point (src/cli/main.ts).
+ */
+export function registerControlCommands(
+  program: Command,
+  ctx: CliContext = { io: nodeIo, status: 0 },
+  env: ControlEnv = nodeEnv(),
+): Command {
+  const out = (s: string): void => ctx.io.stdout(s);
+  const json = (v: unknown): void => out(`${JSON.stringify(v, null, 2)}\n`);
+
+  program
+    .command('daemon')
+    .description('run the control-plane daemon in the foreground (JSON API on a Unix socket)')
+    .option(
+      '--socket <path>',
+      'Unix socket to create, mode 0600 (default: $PVM_SOCKET or $XDG_RUNTIME_DIR/pvm/pvmd.sock)',
+    )
+    .option('--tcp <host:port>', 'also listen on TCP; requires a token ($PVM_TOKEN or --token-file)')
+    .option('--token-file <file>', 'file holding the TCP bearer token (at least 16 characters)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS as string[]).default('info'))
+    .option('--log-file <file>', 'append JSON-lines logs to FILE instead of standard error')
+    .action(
+      async (flags: { socket?: string; tcp?: string; tokenFile?: string; logLevel: LogLevel; logFile?: string }) => {
+        const socketPath = flags.socket ?? defaultSocketPath(env.env);
+        let tcp: { host: string; port: number; token: string } | undefined;
+        if (flags.tcp) {
+          const m = /^(.+):(\d+)$/.exec(flags.tcp);
+          if (!m) throw new PvmError('usage', `--tcp wants HOST:PORT, got ${flags.tcp}`);
+          const token = readToken(flags.tokenFile, env.env);
+          if (!token) throw new PvmError('usage', '--tcp needs a token: set PVM_TOKEN or pass --token-file');
+          tcp = { host: m[1]!, port: Number(m[2]), token };
+        }
+        if (!flags.socket) mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
+        const logger = createLogger({ level: flags.logLevel, ...(flags.logFile ? { file: flags.logFile } : {}) });
+        const control = openControlPlane();
+        const daemon = await startDaemon({ control, logger, socketPath, ...(tcp ? { tcp } : {}) });
+        await new Promise<void>((resolve) => {
+          const stop = (signal: string): void => {
+            logger.info({ signal }, 'stopping');
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            resolve();
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+        await daemon.close();
+        await control.close();
+      },
+    );
+
+  clientOptions(
+    program
+      .command('create')
+      .description('create domains from a config file (JSON or YAML), or one domain from flags')
+      .argument('[config]', 'config file: one domain, or "domains:" with a list')
+      .option('--name <name>', 'domain name (without a config file)')
+      .option('--kernel <path>', 'kernel image (without a config file)')
+      .option('--initrd <path>', 'initial ramdisk')
+      .option('--append <args>', 'kernel command line')
+      .option('--memory <size>', 'RAM, e.g. 256M')
+      .option('--smp <n>', 'number of vCPUs', positive('--smp'))
+      .option('--paused', 'leave the domain paused before its first instruction'),
+  ).action(
+    async (
+      file: string | undefined,
+      flags: ClientFlags &
+        Record<'name' | 'kernel' | 'initrd' | 'append' | 'memory', string | undefined> & {
+          smp?: number;
+          paused?: boolean;
+        },
+    ) => {
+      let configs: DomainConfig[];
+      if (file !== undefined) configs = readConfigFile(resolvePath(env.cwd, file));
+      else {
+        if (!flags.name) throw new PvmError('usage', 'create needs a config file or --name');
+        const c: Record<string, unknown> = { name: flags.name };
+        for (const k of ['kernel', 'initrd', 'append', 'memory'] as const) if (flags[k] !== undefined) c[k] = flags[k];
+        if (flags.smp !== undefined) c.smp = flags.smp;
+        configs = [absolutePaths(c, env.cwd) as DomainConfig];
+      }
+      const api = client(flags, env);
+      const created = [];
+      for (const c of configs) created.push(await api.create(c, { paused: flags.paused === true }));
+      if (flags.json) json(created.length === 1 ? created[0] : created);
+      else for (const d of created) out(`created domain ${d.name} (id ${d.id}), ${d.state}\n`);
+    },
+  );
+
+  clientOptions(program.command('list').alias('ls').description('list the domains')).action(
+    async (flags: ClientFlags) => {
+      const domains = await client(flags, env).list();
+      if (flags.json) json(domains);
+      else out(domains.length ? domainTable(domains) : 'no domains\n');
+    },
+  );
+
+  clientOptions(program.command('info').description("show a domain's state and config").argument('<domain>')).action(
+    async (domain: string, flags: ClientFlags) => {
+      const d = await client(flags, env).info(domain);
+      if (flags.json) json(d);
+      else out(infoText(d));
+    },
+  );
+
+  clientOptions(program.command('stats').description("show a domain's counters").argument('<domain>')).action(
+    async (domain: string, flags: ClientFlags) => {
+      const s = await client(flags, env).stats(domain);
+      if (flags.json) json(s);
+      else out(statsText(s));
+    },
+  );
+
+  const simple = [
+    ['pause', 'stop a running domain at an instruction boundary'],
+    ['unpause', 'continue a paused domain'],
+    ['shutdown', 'ask the guest to power off'],
+    ['reboot', 'restart a domain from its configuration'],
+  ] as const;
+  for (const [name, description] of simple) {
+    clientOptions(program.command(name).description(description).argument('<domain>')).action(
+      async (domain: string, flags: ClientFlags) => {
+        const d = await client(flags, env)[name](domain);
+        if (flags.json) json(d);
+        else out(`${d.name}: ${d.state}\n`);
+      },
+    );
+  }
+
+  clientOptions(program.command('destroy').description('stop a domain and forget it').argument('<domain>')).action(
+    async (domain: string, flags: ClientFlags) => {
+      const r = await client(flags, env).destroy(domain);
+      if (flags.json) json(r);
+      else out(`${r.name}: destroyed\n`);
+    },
+  );
+
+  clientOptions(
+    program
+      .command('console')
+      .description("attach to a domain's console (Ctrl-] detaches)")
+      .argument('<domain>')
+      .option('--read-only', 'watch only; another client may hold the input'),
+    false,
+  ).action(async (domain: string, flags: ClientFlags & { readOnly?: boolean }) => {
+    await runConsole(client(flags, env), domain, {
+      readOnly: flags.readOnly === true,
+      stdin: env.stdin,
+      write: (d) => ctx.io.stdout(d),
+      note: (t) => ctx.io.stderr(t),
+    });
+  });
+
+  clientOptions(
+    program
+      .command('save')
+      .description('save a domain to FILE (on the daemon host) and destroy it')
+      .argument('<domain>')
+      .argument('<file>')
+      .option('--keep', 'leave the domain in its previous state instead of destroying it'),
+  ).action(async (domain: string, file: string, flags: ClientFlags & { keep?: boolean }) => {
+    const bar = progressBar(env.stderrIsTTY && !flags.json, `saving ${domain}`);
+    try {
+      const r = await client(flags, env).save(domain, resolvePath(env.cwd, file), {
+        keep: flags.keep === true,
+        onProgress: bar.update,
+      });
+      bar.stop();
+      if (flags.json) json(r);
+      else out(`saved ${r.name} to ${r.path} (${r.bytes} bytes); domain ${r.state}\n`);
+    } finally {
+      bar.stop();
+    }
+  });
+
+  clientOptions(
+    program
+      .command('restore')
+      .description('create a domain from a save file; it continues where it stopped')
+      .argument('<file>')
+      .option('--name <name>', 'name of the restored domain (default: the saved name)')
+      .option('--paused', 'leave it paused'),
+  ).action(async (file: string, flags: ClientFlags & { name?: string; paused?: boolean }) => {
+    const bar = progressBar(env.stderrIsTTY && !flags.json, 'restoring');
+    try {
+      const d = await client(flags, env).restore(resolvePath(env.cwd, file), {
+        ...(flags.name !== undefined ? { name: flags.name } : {}),
+        paused: flags.paused === true,
+        onProgress: bar.update,
+      });
+      bar.stop();
+      if (flags.json) json(d);
+      else out(`restored domain ${d.name} (id ${d.id}), ${d.state}\n`);
+    } finally {
+      bar.stop();
+    }
+  });
+
+  clientOptions(
+    program
+      .command('top')
+      .description('live table of the domains: CPU share, MIPS, exits/s, memory')
+      .option('-d, --interval <seconds>', 'seconds between samples', positive('--interval'), 1)
+      .option('--once', 'print one sample and exit'),
+  ).action(async (flags: ClientFlags & { interval: number; once?: boolean }) => {
+    await runTop(client(flags, env), {
+      intervalMs: flags.interval * 1000,
+      once: flags.once === true || flags.json === true,
+      json: flags.json === true,
+      write: out,
+    });
+  });
+
+  return program;
+}

@@ -1,0 +1,114 @@
+import Table from 'cli-table3';
+import type { DomainInfo, DomainStats } from '../../api/domain.js';
+
+/** Human-readable sizes and durations for the control commands' tables. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1 && n % 1024 === 0) {
+    n /= 1024;
+    i++;
+  }
+  if (n >= 1024 && i < units.length - 1) return `${(n / 1024).toFixed(1)} ${units[i + 1]}`;
+  return `${n} ${units[i]}`;
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  return `${h}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  return String(Math.round(n));
+}
+
+const plain = { chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' }, style: { head: [] } } as const;
+
+/** A borderless table (like `xl list`), without colours so it reads the same in a pipe. */
+export function table(head: string[], rows: (string | number)[][]): string {
+  const t = new Table({
+    head,
+    chars: {
+      top: '',
+      'top-mid': '',
+      'top-left': '',
+      'top-right': '',
+      bottom: '',
+      'bottom-mid': '',
+      'bottom-left': '',
+      'bottom-right': '',
+      left: '',
+      right: '',
+      middle: '  ',
+      ...plain.chars,
+    },
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
+  });
+  t.push(...rows.map((r) => r.map(String)));
+  return `${t
+    .toString()
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .join('\n')}\n`;
+}
+
+export function domainTable(domains: readonly DomainInfo[], now = Date.now()): string {
+  return table(
+    ['ID', 'NAME', 'STATE', 'VCPUS', 'MEMORY', 'UPTIME'],
+    domains.map((d) => [
+      d.id,
+      d.name,
+      d.state,
+      d.vcpus,
+      formatBytes(d.memoryBytes),
+      formatDuration(now - Date.parse(d.startedAt)),
+    ]),
+  );
+}
+
+export function infoText(d: DomainInfo): string {
+  const rows: [string, string][] = [
+    ['id', String(d.id)],
+    ['name', d.name],
+    ['state', d.state],
+    ['vcpus', String(d.vcpus)],
+    ['memory', formatBytes(d.memoryBytes)],
+    ['started', d.startedAt],
+    ['graceful shutdown', d.gracefulShutdown ? 'yes' : 'no (destroy only)'],
+  ];
+  if (d.exitReason !== undefined) rows.push(['exit reason', d.exitReason]);
+  for (const [k, v] of Object.entries(d.config)) {
+    if (k !== 'name') rows.push([`config.${k}`, typeof v === 'string' ? v : JSON.stringify(v)]);
+  }
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}\n`).join('');
+}
+
+export function statsText(s: DomainStats): string {
+  const lines = [
+    `${s.name} (id ${s.id}, ${s.state})`,
+    `  instructions  ${s.instructions}`,
+    `  guest time    ${s.guestMs.toFixed(1)} ms`,
+    `  hypervisor    ${s.hypervisorMs.toFixed(1)} ms`,
+    `  uptime        ${formatDuration(s.uptimeMs)}`,
+    `  memory        ${formatBytes(s.memoryBytes)}`,
+    `  vcpus         ${s.vcpus}`,
+  ];
+  const section = (title: string, m: Readonly<Record<string, number>>): void => {
+    const entries = Object.entries(m).sort((a, b) => b[1] - a[1]);
+    if (entries.length === 0) return;
+    lines.push(`  ${title}`);
+    const w = Math.max(...entries.map(([k]) => k.length));
+    for (const [k, v] of entries) lines.push(`    ${k.padEnd(w)}  ${v}`);
+  };
+  section('exits', s.exits);
+  section('hypercalls', s.hypercalls);
+  return `${lines.join('\n')}\n`;
+}
