@@ -11,7 +11,14 @@ test('sifive,test0 decodes poweroff, reboot and fail with its code', () => {
   dev.write(0, 4, (42 << 16) | 0x3333);
   dev.write(0, 4, 0x1234); // unknown: ignored
   dev.write(4, 4, 0x5555); // other offset: ignored
-  assert.deepEqual(events, [{ kind: 'poweroff' }, { kind: 'reboot' }, { kind: 'fail', code: 42 }]);
+  dev.write(0, 1, 0x55); // byte writes: ignored
+  dev.write(0, 2, 0x5555); // OpenSBI's writew
+  assert.deepEqual(events, [
+    { kind: 'poweroff' },
+    { kind: 'reboot' },
+    { kind: 'fail', code: 42 },
+    { kind: 'poweroff' },
+  ]);
   assert.equal(dev.read(0, 4), 0);
 });
 

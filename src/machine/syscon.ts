@@ -10,9 +10,10 @@ export const SysconValue = {
 } as const;
 
 /**
- * The `sifive,test0` finisher (QEMU hw/misc/sifive_test.c): a 32-bit write at
+ * The `sifive,test0` finisher (QEMU hw/misc/sifive_test.c): a write at
  * offset 0 whose low 16 bits select the action and high 16 bits carry the
- * exit code of a failure. Other writes are ignored; reads return 0.
+ * exit code of a failure. OpenSBI uses 16-bit writes (writew) for poweroff
+ * and reboot, so 2- and 4-byte writes count; others are ignored. Reads return 0.
  */
 export class SifiveTest implements MmioDevice {
   readonly name = 'test';
@@ -23,9 +24,9 @@ export class SifiveTest implements MmioDevice {
   }
 
   write(offset: number, size: 1 | 2 | 4, value: number): void {
-    if (offset !== 0 || size !== 4) return;
+    if (offset !== 0 || size === 1) return;
     const status = value & 0xffff;
-    const code = (value >>> 16) & 0xffff;
+    const code = size === 4 ? (value >>> 16) & 0xffff : 0;
     if (status === SysconValue.PASS) this.onEvent({ kind: 'poweroff' });
     else if (status === SysconValue.RESET) this.onEvent({ kind: 'reboot' });
     else if (status === SysconValue.FAIL) this.onEvent({ kind: 'fail', code });
