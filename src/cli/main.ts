@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isPvmError } from '../core/errors.js';
+import { registerControlCommands } from './commands/control.js';
 import { registerRun } from './commands/run.js';
 import { type CliContext, type CliIo, ExitStatus, nodeIo } from './context.js';
 
@@ -30,7 +31,8 @@ export function buildProgram(ctx: CliContext): Command {
       writeErr: (s) => ctx.io.stderr(s.replace(/\n$/, '')),
       outputError: (s, write) => write(`pvm: ${s.replace(/^error: /, '')}`),
     });
-  registerRun(program, ctx).exitOverride();
+  registerRun(program, ctx);
+  registerControlCommands(program, ctx);
   return program;
 }
 
