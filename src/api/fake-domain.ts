@@ -1,7 +1,7 @@
 import { PvmError } from '../core/errors.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
+import { ConsoleBuffer } from './console-buffer.js';
 import type {
-  ConsoleListener,
   DomainConfig,
   DomainConsole,
   DomainEvent,
@@ -30,7 +30,6 @@ import { ApiError } from './errors.js';
 
 const STEPS_PER_TICK = 2000;
 const INSTRUCTIONS_PER_STEP = 8;
-const HISTORY_BYTES = 64 * 1024;
 const ENGINE = 'pvm-fake-guest/1';
 
 export function parseMemory(v: unknown, fallback: number): number {
@@ -60,36 +59,6 @@ function workload(config: DomainConfig): { steps: number; print: number; end: 'i
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-class FakeConsole implements DomainConsole {
-  private ring = new Uint8Array(0);
-  private readonly listeners = new Set<ConsoleListener>();
-  input: number[] = [];
-
-  constructor(private readonly onInput: () => void) {}
-
-  emit(data: Uint8Array): void {
-    const joined = new Uint8Array(this.ring.length + data.length);
-    joined.set(this.ring);
-    joined.set(data, this.ring.length);
-    this.ring = joined.length > HISTORY_BYTES ? joined.slice(joined.length - HISTORY_BYTES) : joined;
-    for (const l of this.listeners) l(data);
-  }
-  history(): Uint8Array {
-    return this.ring.slice();
-  }
-  subscribe(listener: ConsoleListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-  write(data: Uint8Array): void {
-    this.input.push(...data);
-    this.onInput();
-  }
-  clearListeners(): void {
-    this.listeners.clear();
-  }
-}
-
 class FakeDomain {
   state: DomainState = 'paused';
   exitReason: string | undefined;
@@ -101,7 +70,8 @@ class FakeDomain {
   lines = 0;
   guestMs = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  readonly console: FakeConsole;
+  readonly console: ConsoleBuffer;
+  input: number[] = [];
   readonly work: ReturnType<typeof workload>;
 
   constructor(
@@ -115,7 +85,10 @@ class FakeDomain {
     if (this.ram.length === 0 || this.ram.length % 4096 !== 0) {
       throw new PvmError('usage', `memory must be a positive multiple of 4 KiB, got ${this.ram.length}`);
     }
-    this.console = new FakeConsole(() => this.schedule());
+    this.console = new ConsoleBuffer((data) => {
+      this.input.push(...data);
+      this.schedule();
+    });
   }
 
   get vcpus(): number {
@@ -158,8 +131,8 @@ class FakeDomain {
   private tick(): void {
     if (this.state !== 'running' && this.state !== 'shutting-down') return;
     const t0 = performance.now();
-    if (this.console.input.length > 0) {
-      const bytes = Uint8Array.from(this.console.input.splice(0));
+    if (this.input.length > 0) {
+      const bytes = Uint8Array.from(this.input.splice(0));
       this.console.emit(bytes);
     }
     if (this.shutdownRequested) {
@@ -273,7 +246,7 @@ export class FakeDomainManager implements DomainManager {
   async destroy(id: number): Promise<void> {
     const d = this.get(id);
     d.stop();
-    d.console.clearListeners();
+    d.console.close();
     this.domains.delete(id);
     this.emit({ type: 'removed', id, name: d.name });
   }
@@ -318,7 +291,7 @@ export class FakeDomainManager implements DomainManager {
       },
       harts: [new Uint8Array(cpu.buffer)],
       ram: { base: 0x8000_0000, bytes: d.ram.slice() },
-      devices: [{ name: 'console', state: Uint8Array.from(d.console.input) }],
+      devices: [{ name: 'console', state: Uint8Array.from(d.input) }],
       para: new Uint8Array(0),
       disks: [],
     };
@@ -348,7 +321,7 @@ export class FakeDomainManager implements DomainManager {
     d.ram.set(snap.ram.bytes);
     d.lines = typeof meta.lines === 'number' ? meta.lines : 0;
     if (Array.isArray(meta.history)) d.console.emit(Uint8Array.from(meta.history as number[]));
-    d.console.input = Array.from(snap.devices.find((x) => x.name === 'console')?.state ?? []);
+    d.input = Array.from(snap.devices.find((x) => x.name === 'console')?.state ?? []);
     d.setState('paused');
     return this.handle(d);
   }
