@@ -139,6 +139,7 @@ test('pvos on QEMU + OpenSBI chooses native back ends and its shell answers', as
         '  mask-bench  [n] cost of n interrupt mask/unmask pairs through pv-ops',
         '  evtchn      event channels (PVX)',
         '  grant       grant tables (PVX)',
+        '  vchan       inter-domain channel over a grant and an event channel (PVX)',
         '  blk         [read N | write N] virtio block device',
         '  crash       run a user task that faults (only it dies)',
         '  poweroff    shut down',
@@ -189,6 +190,7 @@ test('pvos on QEMU + OpenSBI chooses native back ends and its shell answers', as
 
     assert.equal(await con.run('evtchn'), 'evtchn: needs PVX (backends: native)\n');
     assert.equal(await con.run('grant'), 'grant: needs PVX (backends: native)\n');
+    assert.equal(await con.run('vchan listen 2'), 'vchan: needs PVX (backends: native)\n');
     assert.equal(await con.run('blk read 0'), 'blk: no block device\n');
     assert.equal(await con.run('frobnicate'), 'frobnicate: unknown command (try help)\n');
     assert.equal(await con.run(''), '');

@@ -19,6 +19,8 @@ static evtchn_port_t timer_port, console_port, shutdown_port, ipi_port;
 static uint32_t port_hits[64];
 
 int pvx_present(void) { return present; }
+struct pvx_shared_info *pvx_shinfo(void) { return &shinfo; }
+struct pvx_grant_entry *pvx_gnttab(void) { return gnttab; }
 
 static struct sbiret pvx(unsigned long fid, unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3,
                          unsigned long a4, unsigned long a5) {

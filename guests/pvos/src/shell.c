@@ -34,6 +34,7 @@ static void cmd_help(void) {
         "  mask-bench  [n] cost of n interrupt mask/unmask pairs through pv-ops\n"
         "  evtchn      event channels (PVX)\n"
         "  grant       grant tables (PVX)\n"
+        "  vchan       inter-domain channel over a grant and an event channel (PVX)\n"
         "  blk         [read N | write N] virtio block device\n"
         "  crash       run a user task that faults (only it dies)\n"
         "  poweroff    shut down\n");
@@ -152,11 +153,13 @@ static void run(char *line) {
     cmd_ticks();
   else if (!strcmp(c, "mask-bench"))
     cmd_mask_bench(argc, argv);
-  else if (!strcmp(c, "evtchn") || !strcmp(c, "grant")) {
+  else if (!strcmp(c, "evtchn") || !strcmp(c, "grant") || !strcmp(c, "vchan")) {
     if (!pvx_present())
       kprintf("%s: needs PVX (backends: %s)\n", c, pv->name);
     else if (c[0] == 'e')
       pvx_shell_evtchn(argc, argv);
+    else if (c[0] == 'v')
+      pvx_shell_vchan(argc, argv);
     else
       pvx_shell_grant(argc, argv);
   } else if (!strcmp(c, "blk")) {
