@@ -72,6 +72,8 @@ export interface VirtioDevice {
   reset(): void;
   /** Requests still being served by an asynchronous backend. */
   readonly inFlight: number;
+  /** Resolves once `inFlight` is 0 (devices with asynchronous backends). */
+  drain?(): Promise<void>;
   /** Device-specific state for a snapshot (the transport saves its own). */
   saveState(): number[];
   /** Restores `saveState` output; returns an error message when it does not fit. */

@@ -6,6 +6,8 @@
  * frozen; a failed activation or a malformed ring sets DEVICE_NEEDS_RESET instead of
  * throwing. Nothing a guest writes here can throw into the host.
  */
+
+import { PvmError } from '../../core/errors.js';
 import type { MmioDevice } from '../../machine/bus.js';
 import type { GuestRam } from '../../memory/ram.js';
 import { type Chain, ChainError } from './chain.js';
@@ -22,6 +24,7 @@ import {
 } from './constants.js';
 import type { IrqPin, VirtioDevice, VirtioTransport } from './device.js';
 import { SplitQueue } from './queue.js';
+import { decodeState, encodeState } from './state.js';
 
 /**
  * The status transition table: the bit that must already be set before each bit may be
@@ -391,5 +394,88 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
       return;
     }
     this.device.writeConfig(offset, size, value >>> 0);
+  }
+
+  // ---- snapshots ----
+
+  /** Resolves when the device has no request in flight (call before `saveState`). */
+  drain(): Promise<void> {
+    return this.device.drain?.() ?? Promise.resolve();
+  }
+
+  /** Transport and device state; the device must be idle (see `drain`). */
+  saveState(): Uint8Array {
+    if (this.device.inFlight > 0) {
+      throw new PvmError('state', `${this.name}: ${this.device.inFlight} requests in flight; drain first`);
+    }
+    const split = (x: bigint): [number, number] => [Number(x & 0xffff_ffffn), Number(x >> 32n)];
+    return encodeState({
+      deviceId: this.device.deviceId,
+      status: this.status,
+      interruptStatus: this.interruptStatus,
+      configGeneration: this.configGeneration,
+      deviceFeaturesSel: this.deviceFeaturesSel,
+      driverFeaturesSel: this.driverFeaturesSel,
+      driverFeatures: [this.driverFeatureWords[0]!, this.driverFeatureWords[1]!],
+      negotiated: split(this.negotiated),
+      queueSel: this.queueSel,
+      queues: this.queues.map((q) => ({
+        size: q.size,
+        ready: q.ready,
+        descAddr: q.descAddr,
+        driverAddr: q.driverAddr,
+        deviceAddr: q.deviceAddr,
+        active: q.active,
+        lastAvail: q.lastAvail,
+        usedIdx: q.usedIdx,
+        signalledUsed: q.signalledUsed,
+      })),
+      device: this.device.saveState(),
+    });
+  }
+
+  /**
+   * Restores `saveState` output into this (freshly built) device over the same RAM.
+   * Returns an error message and changes nothing when the blob does not fit.
+   */
+  restoreState(bytes: Uint8Array): string | null {
+    const s = decodeState(bytes);
+    if (typeof s === 'string') return s;
+    if (s.deviceId !== this.device.deviceId) return `${this.name}: state is for device id ${s.deviceId}`;
+    if (s.queues.length !== this.queues.length) return `${this.name}: state has ${s.queues.length} queues`;
+    const negotiated = BigInt(s.negotiated[0]) | (BigInt(s.negotiated[1]) << 32n);
+    if (negotiated & ~this.offered) return `${this.name}: state negotiated features this device does not offer`;
+    const eventIdx = (negotiated & bit(Feature.EVENT_IDX)) !== 0n;
+    const indirect = (negotiated & bit(Feature.INDIRECT_DESC)) !== 0n;
+    // Validate every active queue on scratch objects before touching anything.
+    const fresh = s.queues.map((qs, i) => {
+      const q = new SplitQueue(i, this.queues[i]!.maxSize);
+      q.size = qs.size;
+      q.ready = qs.ready;
+      q.descAddr = qs.descAddr;
+      q.driverAddr = qs.driverAddr;
+      q.deviceAddr = qs.deviceAddr;
+      const err = qs.active ? q.activate(this.ram, eventIdx, indirect) : null;
+      q.lastAvail = qs.lastAvail;
+      q.usedIdx = qs.usedIdx;
+      q.signalledUsed = qs.signalledUsed;
+      return err ?? q;
+    });
+    const bad = fresh.find((q) => typeof q === 'string');
+    if (bad !== undefined) return `${this.name}: ${bad}`;
+    const devErr = this.device.restoreState(s.device);
+    if (devErr !== null) return devErr;
+    this.epoch++;
+    this.status = s.status;
+    this.interruptStatus = s.interruptStatus & (Interrupt.USED_BUFFER | Interrupt.CONFIG_CHANGE);
+    this.configGeneration = s.configGeneration >>> 0;
+    this.deviceFeaturesSel = s.deviceFeaturesSel;
+    this.driverFeaturesSel = s.driverFeaturesSel;
+    this.driverFeatureWords = [...s.driverFeatures];
+    this.negotiated = negotiated;
+    this.queueSel = s.queueSel;
+    this.queues.splice(0, this.queues.length, ...(fresh as SplitQueue[]));
+    this.updateIrq();
+    return null;
   }
 }

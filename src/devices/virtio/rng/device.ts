@@ -30,6 +30,7 @@ export class VirtioRng implements VirtioDevice {
   readonly stats: RngStats = { requests: 0, bytes: 0, errors: 0 };
   inFlight = 0;
   private t!: VirtioTransport;
+  private readonly idle: (() => void)[] = [];
 
   constructor(
     private readonly source: EntropySource,
@@ -59,7 +60,7 @@ export class VirtioRng implements VirtioDevice {
     // §5.4.6.1: the device fills device-writable buffers; readable ones carry nothing.
     const buf = new Uint8Array(Math.min(chain.writableLen, MAX_ENTROPY_REQUEST));
     const done = (ok: boolean) => {
-      this.inFlight--;
+      if (--this.inFlight === 0) for (const f of this.idle.splice(0)) f();
       if (!this.t.current(epoch)) return;
       const n = ok ? writeChain(this.t.ram, chain.writable, buf) : 0;
       this.stats.bytes += n;
@@ -77,6 +78,11 @@ export class VirtioRng implements VirtioDevice {
     } catch {
       failed();
     }
+  }
+
+  drain(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
   }
 
   saveState(): number[] {
