@@ -320,6 +320,8 @@ export class Hart {
     let n = 0;
     let pc = this.pcLo;
     let pcHi = this.pcHi;
+    // priv or pc may have been changed from outside since the last run: look the fetch page up again
+    this.fetchTag = NO_TAG;
     outer: for (;;) {
       // Re-synchronise with the hart state (after a trap, a CSR write, xRET, MMIO ...).
       this.instret += n;
