@@ -120,7 +120,7 @@ describe('pvm daemon', () => {
     const a = await h.client.create({ name: 'vm1', memory: '64K' });
     assert.equal(a.state, 'running');
     assert.equal(a.memoryBytes, 64 * 1024);
-    const b = await h.client.create({ name: 'vm2', memory: 1, smp: 2 }, { paused: true });
+    const b = await h.client.create({ name: 'vm2', memory: '1M', smp: 2 }, { paused: true });
     assert.equal(b.state, 'paused');
     assert.equal(b.vcpus, 2);
     assert.equal(b.memoryBytes, 1024 * 1024);

@@ -30,10 +30,16 @@ import { ApiError } from './errors.js';
 
 const STEPS_PER_TICK = 2000;
 const INSTRUCTIONS_PER_STEP = 8;
+/** The program touches only the start of RAM, so snapshots of big domains stay small. */
+const WORKING_SET_BYTES = 64 * 1024;
 const ENGINE = 'pvm-fake-guest/1';
 
+/**
+ * RAM size of a config: a number is bytes (the config module normalises
+ * sizes to bytes), a string has a unit (64K, 256M, 1G; none = MiB).
+ */
 export function parseMemory(v: unknown, fallback: number): number {
-  if (typeof v === 'number') return v * 1024 * 1024;
+  if (typeof v === 'number') return v;
   if (typeof v !== 'string') return fallback;
   const m = /^(\d+)\s*([KMG]?)i?B?$/i.exec(v.trim());
   if (!m) throw new PvmError('usage', `bad memory size ${JSON.stringify(v)} (use e.g. 256M)`);
@@ -140,7 +146,7 @@ class FakeDomain {
       this.setState('shutoff', 'poweroff');
       return;
     }
-    const words = this.ram.length >>> 2;
+    const words = Math.min(this.ram.length, WORKING_SET_BYTES) >>> 2;
     const view = new DataView(this.ram.buffer);
     let n = 0;
     let out = '';
