@@ -1,0 +1,179 @@
+/**
+ * The control commands of the pvm CLI against a daemon on a temporary socket
+ * (fake domains): what a person and a script see.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { Command } from 'commander';
+import { ControlPlane } from '../src/api/control.js';
+import { isApiError } from '../src/api/errors.js';
+import { FakeDomainManager } from '../src/api/fake-domain.js';
+import { registerControlCommands } from '../src/cli/commands/control.js';
+import type { CliContext } from '../src/cli/context.js';
+import { createLogger } from '../src/host/logger.js';
+import { type Daemon, startDaemon } from '../src/server/daemon.js';
+import { fileSnapshotStore } from '../src/server/local.js';
+
+describe('pvm control commands', () => {
+  let dir: string;
+  let daemon: Daemon;
+  let manager: FakeDomainManager;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pvm-cli-'));
+    manager = new FakeDomainManager();
+    daemon = await startDaemon({
+      control: new ControlPlane({ manager, store: fileSnapshotStore }),
+      logger: createLogger({ level: 'silent' }),
+      socketPath: join(dir, 'pvmd.sock'),
+    });
+  });
+  after(async () => {
+    await daemon.close();
+    await manager.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Runs `pvm ARGS` in-process; returns what it printed. */
+  async function pvm(args: string[], stdin = new PassThrough()): Promise<{ out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const ctx: CliContext = {
+      io: {
+        stdout: (d) => {
+          out += typeof d === 'string' ? d : Buffer.from(d).toString('utf8');
+        },
+        stderr: (t) => {
+          err += `${t}\n`;
+        },
+      },
+      status: 0,
+    };
+    const program = new Command().name('pvm').exitOverride();
+    registerControlCommands(program, ctx, {
+      stdin,
+      stderrIsTTY: false,
+      env: { PVM_SOCKET: daemon.socketPath },
+      cwd: dir,
+    });
+    await program.parseAsync(args, { from: 'user' });
+    return { out, err };
+  }
+
+  test('create from a YAML file with two domains; relative paths become absolute', async () => {
+    writeFileSync(
+      join(dir, 'vms.yaml'),
+      'domains:\n  - name: web\n    kernel: images/Image\n    memory: 16M\n  - name: db\n    memory: 32M\n    smp: 2\n',
+    );
+    const { out } = await pvm(['create', 'vms.yaml', '--paused']);
+    assert.equal(out, 'created domain web (id 1), paused\ncreated domain db (id 2), paused\n');
+    const web = JSON.parse((await pvm(['info', 'web', '--json'])).out);
+    assert.equal(web.config.kernel, join(dir, 'images/Image'));
+    assert.equal(web.memoryBytes, 16 * 1024 * 1024);
+  });
+
+  test('list as a table and as JSON', async () => {
+    const { out } = await pvm(['list']);
+    assert.equal(
+      out.replace(/\d+s\n/g, 'Ns\n'),
+      [
+        'ID  NAME  STATE   VCPUS  MEMORY  UPTIME',
+        '1   web   paused  1      16 MiB  Ns',
+        '2   db    paused  2      32 MiB  Ns',
+        '',
+      ].join('\n'),
+    );
+    const json = JSON.parse((await pvm(['list', '--json'])).out);
+    assert.deepEqual(
+      json.map((d: { name: string; state: string }) => [d.name, d.state]),
+      [
+        ['web', 'paused'],
+        ['db', 'paused'],
+      ],
+    );
+  });
+
+  test('lifecycle commands print the new state; refusals are ApiErrors with one-line messages', async () => {
+    assert.equal((await pvm(['unpause', 'web'])).out, 'web: running\n');
+    assert.equal((await pvm(['pause', 'web'])).out, 'web: paused\n');
+    await assert.rejects(pvm(['pause', 'web']), (e: unknown) => {
+      return isApiError(e) && e.message === 'cannot pause domain web: it is paused (pause needs running)';
+    });
+    assert.equal(JSON.parse((await pvm(['reboot', 'db', '--json'])).out).state, 'running');
+    assert.equal((await pvm(['shutdown', 'db'])).out, 'db: shutting-down\n');
+  });
+
+  test('info and stats as text', async () => {
+    const info = (await pvm(['info', 'web'])).out;
+    assert.equal(
+      info.replace(/started .*\n/, 'started            T\n'),
+      [
+        'id                 1',
+        'name               web',
+        'state              paused',
+        'vcpus              1',
+        'memory             16 MiB',
+        'started            T',
+        'graceful shutdown  yes',
+        `config.kernel      ${join(dir, 'images/Image')}`,
+        'config.memory      16M',
+        '',
+      ].join('\n'),
+    );
+    const stats = (await pvm(['stats', 'web'])).out;
+    assert.match(stats, /^web \(id 1, paused\)\n {2}instructions {2}\d+\n/);
+  });
+
+  test('save and restore with --json; the file is written owner-only', async () => {
+    const saved = JSON.parse((await pvm(['save', 'web', 'web.snap', '--json'])).out);
+    assert.deepEqual(saved, {
+      name: 'web',
+      path: join(dir, 'web.snap'),
+      bytes: statSync(join(dir, 'web.snap')).size,
+      state: 'destroyed',
+    });
+    assert.equal(statSync(join(dir, 'web.snap')).mode & 0o777, 0o600);
+    const { out } = await pvm(['restore', 'web.snap', '--name', 'web2', '--paused']);
+    assert.equal(out, 'restored domain web2 (id 3), paused\n');
+    writeFileSync(join(dir, 'junk.snap'), 'junk');
+    await assert.rejects(pvm(['restore', 'junk.snap']), /smaller than the 48-byte header/);
+  });
+
+  test('top --once --json gives one sample of every domain', async () => {
+    const rows = JSON.parse((await pvm(['top', '--json', '-d', '0.05'])).out);
+    assert.deepEqual(
+      rows.map((r: { name: string }) => r.name),
+      ['db', 'web2'],
+    );
+    for (const r of rows)
+      assert.deepEqual(Object.keys(r), [
+        'id',
+        'name',
+        'state',
+        'cpuPercent',
+        'mips',
+        'exitsPerSecond',
+        'memoryBytes',
+        'vcpus',
+        'uptimeMs',
+      ]);
+  });
+
+  test('console shows the history, sends input, and Ctrl-] detaches', async () => {
+    await pvm(['unpause', 'web2']);
+    const stdin = new PassThrough();
+    const done = pvm(['console', 'web2'], stdin);
+    stdin.write('typed\n');
+    await new Promise((r) => setTimeout(r, 50));
+    stdin.write(Buffer.from([0x1d]));
+    const { out, err } = await done;
+    assert.ok(out.startsWith('pvm fake guest: web booting, 16777216 bytes of RAM\n'), out);
+    assert.equal(err, 'connected to domain web2; escape character is ^]\n\r\ndetached from domain web2\n');
+    await assert.rejects(pvm(['destroy', 'nosuch']), /^ApiError: no domain named nosuch$/);
+    assert.equal((await pvm(['destroy', 'web2'])).out, 'web2: destroyed\n');
+  });
+});
