@@ -16,6 +16,7 @@ import {
   validateConfig,
 } from './config.js';
 import { loadConfigFile, parseConfigText } from './config-file.js';
+import type { DomainConfig } from './domain.js';
 
 /** Asserts that validation fails with a message matching every pattern. */
 function rejects(doc: unknown, ...patterns: RegExp[]): void {
@@ -92,6 +93,11 @@ describe('config: accepted documents', () => {
     assert.equal(c.domains[0]!.kernel, join(dir, 'Image'));
     assert.equal(c.domains[0]!.disks[0]!.path, join(dir, 'root.img'));
     await assert.rejects(loadConfigFile(join(dir, 'missing.yaml')), /cannot read config .*missing\.yaml: no such file/);
+  });
+
+  test('a domain spec is a control-plane DomainConfig', () => {
+    const spec: DomainConfig = validateConfig({ name: 'x' }).domains[0]!;
+    assert.equal(spec.name, 'x');
   });
 
   test('the JSON schema describes the document', () => {

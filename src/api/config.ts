@@ -38,13 +38,13 @@ export const VIRTIO_SLOT_COUNT = 8;
 export type DiskCache = 'writeback' | 'writethrough' | 'unsafe';
 export const DISK_CACHES: readonly DiskCache[] = ['writeback', 'writethrough', 'unsafe'];
 
-export interface DiskConfig {
+export interface DiskSpec {
   path: string;
   readonly: boolean;
   cache: DiskCache;
 }
 
-export interface NetConfig {
+export interface NetSpec {
   /** Name of the virtual switch (created on first use). */
   switch: string;
   /** "52:54:00:12:34:56"; generated when absent. */
@@ -53,7 +53,11 @@ export interface NetConfig {
 
 export type ConsoleTarget = 'stdio' | 'prefix' | 'none' | { file: string };
 
-export interface DomainConfig {
+/**
+ * One validated domain. It satisfies the control plane's `DomainConfig` (src/api/domain.ts:
+ * a name plus fields it does not interpret), so a spec can be handed to `create` as is.
+ */
+export type DomainSpec = {
   name: string;
   kernel?: string;
   initrd?: string;
@@ -63,14 +67,14 @@ export interface DomainConfig {
   smp: number;
   mode: 'pv' | 'full';
   firmware?: string;
-  disks: DiskConfig[];
-  nets: NetConfig[];
+  disks: DiskSpec[];
+  nets: NetSpec[];
   console: ConsoleTarget;
   /** virtio-rng from the host's RNG. */
   rng: boolean;
   /** virtio-balloon. */
   balloon: boolean;
-}
+};
 
 export interface SwitchConfig {
   enforceSourceMac: boolean;
@@ -78,7 +82,7 @@ export interface SwitchConfig {
 
 export interface PvmConfig {
   version: 1;
-  domains: DomainConfig[];
+  domains: DomainSpec[];
   switches: Record<string, SwitchConfig>;
 }
 
@@ -94,11 +98,11 @@ export function parseSize(s: string | number): number | string {
   return Math.round(Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!);
 }
 
-/** "path[,ro][,cache=MODE]" (the --disk syntax) -> DiskConfig, or an error message. */
-export function parseDiskSpec(spec: string): DiskConfig | string {
+/** "path[,ro][,cache=MODE]" (the --disk syntax) -> DiskSpec, or an error message. */
+export function parseDiskSpec(spec: string): DiskSpec | string {
   const [path, ...opts] = spec.split(',');
   if (!path) return `disk "${spec}": missing path`;
-  const d: DiskConfig = { path, readonly: false, cache: 'writeback' };
+  const d: DiskSpec = { path, readonly: false, cache: 'writeback' };
   for (const o of opts) {
     if (o === 'ro' || o === 'readonly') d.readonly = true;
     else if (o === 'rw') d.readonly = false;
@@ -109,7 +113,7 @@ export function parseDiskSpec(spec: string): DiskConfig | string {
   return d;
 }
 
-/** "SWITCH[,mac=MAC]" (the --net syntax) -> partial NetConfig, or an error message. */
+/** "SWITCH[,mac=MAC]" (the --net syntax) -> partial NetSpec, or an error message. */
 export function parseNetSpec(spec: string): { switch: string; mac?: string } | string {
   const [sw, ...opts] = spec.split(',');
   if (!sw || !NAME_RE.test(sw)) return `net "${spec}": expected a switch name first`;
@@ -150,7 +154,7 @@ const diskObject = z.strictObject({
   cache: z.enum(['writeback', 'writethrough', 'unsafe']).default('writeback'),
 });
 const disk = z.union([
-  z.string().transform((s, ctx): DiskConfig => {
+  z.string().transform((s, ctx): DiskSpec => {
     const d = parseDiskSpec(s);
     if (typeof d === 'string') {
       ctx.addIssue({ code: 'custom', message: d });
@@ -291,7 +295,7 @@ export function validateConfig(doc: unknown, source = 'config'): PvmConfig {
   const names = new Set<string>();
   const macs = new Map<string, string>();
   const writers = new Map<string, string>();
-  const domains: DomainConfig[] = d.domains.map((dom, i) => {
+  const domains: DomainSpec[] = d.domains.map((dom, i) => {
     const name = dom.name ?? `vm${i}`;
     if (names.has(name)) problems.push(`domains[${i}].name: "${name}" is used by another domain`);
     names.add(name);
@@ -310,7 +314,7 @@ export function validateConfig(doc: unknown, source = 'config'): PvmConfig {
         problems.push(`domains[${i}].disks[${j}].path: ${k.path} is already writable as ${other}`);
       else writers.set(k.path, `domains[${i}].disks[${j}]`);
     });
-    const out: DomainConfig = {
+    const out: DomainSpec = {
       name,
       memory: dom.memory,
       smp: dom.smp,
