@@ -12,11 +12,10 @@ import { BlkType } from '../src/devices/virtio/blk/request.js';
 import { VirtioConsole } from '../src/devices/virtio/console/device.js';
 import { DescFlag, DeviceId, MmioReg } from '../src/devices/virtio/constants.js';
 import type { VirtioDevice } from '../src/devices/virtio/device.js';
-import { VirtioMmio } from '../src/devices/virtio/mmio.js';
 import { MockDriver } from '../src/devices/virtio/mock-driver.js';
 import { VirtioNet } from '../src/devices/virtio/net/device.js';
 import { VirtioRng } from '../src/devices/virtio/rng/device.js';
-import { plicPin, virtioSlot } from '../src/devices/virtio/slots.js';
+import { attachVirtio, virtioSlot } from '../src/devices/virtio/slots.js';
 import { hostEntropy } from '../src/host/entropy.js';
 import { Bus, type MmioDevice } from '../src/machine/bus.js';
 import { MemMap } from '../src/machine/memmap.js';
@@ -37,12 +36,7 @@ function board() {
     new VirtioRng(hostEntropy),
     new VirtioBalloon(),
   ];
-  const transports = devices.map((d, slot) => {
-    const s = virtioSlot(slot);
-    const t = new VirtioMmio(d, ram, plicPin(plic, s.irq), { name: `virtio${slot}` });
-    bus.map(s.base, s.size, t);
-    return t;
-  });
+  const transports = devices.map((d, slot) => attachVirtio(bus, plic, ram, slot, d));
   sw.attach(devices[2] as VirtioNet);
   /** The device at `slot`, seen only through the bus. */
   const at = (slot: number): MmioDevice => {

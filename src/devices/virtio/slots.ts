@@ -3,9 +3,12 @@
  * at 0x1000_1000 + n * 0x1000, PLIC source 1 + n. `virtioMmioDtNode` describes a slot as
  * plain data for the board's FDT writer (src/machine/fdt.ts), which owns the encoding.
  */
+import type { Bus } from '../../machine/bus.js';
 import type { IrqLine } from '../../machine/irq.js';
 import { Irq, MemMap } from '../../machine/memmap.js';
-import type { IrqPin } from './device.js';
+import type { GuestRam } from '../../memory/ram.js';
+import type { IrqPin, VirtioDevice } from './device.js';
+import { VirtioMmio, type VirtioMmioOptions } from './mmio.js';
 
 export interface VirtioSlot {
   readonly slot: number;
@@ -55,4 +58,22 @@ export function virtioMmioDtNode(slot: number): DtNodeDescription {
 /** An IrqPin driving one PLIC source (`Plic` implements the machine's IrqLine). */
 export function plicPin(plic: IrqLine, irq: number): IrqPin {
   return { set: (level) => plic.setLevel(irq, level) };
+}
+
+/**
+ * Builds the transport for `device`, maps it on `bus` at virtio slot `slot` and wires its
+ * interrupt to PLIC source 1 + slot. The one call a domain needs per device.
+ */
+export function attachVirtio(
+  bus: Bus,
+  plic: IrqLine,
+  ram: GuestRam,
+  slot: number,
+  device: VirtioDevice,
+  options: VirtioMmioOptions = {},
+): VirtioMmio {
+  const s = virtioSlot(slot);
+  const t = new VirtioMmio(device, ram, plicPin(plic, s.irq), { name: `virtio${slot}-${device.kind}`, ...options });
+  bus.map(s.base, s.size, t);
+  return t;
 }
