@@ -191,6 +191,7 @@ void block_current(void);    /* called masked; state already set */
 void wake(struct task *t);
 void task_exit(int code) __attribute__((noreturn));
 void task_reap(struct task *t);
+void task_kill(struct task *t); /* a task other than current */
 void sched_start(void) __attribute__((noreturn));
 void preempt_check(void);
 extern int need_resched;

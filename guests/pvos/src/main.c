@@ -33,6 +33,5 @@ void kmain(unsigned long hartid, unsigned long fdt) {
   task_create_kernel("shell", shell_main);
   task_create_user("hello", user_va(user_hello));
   task_create_user("ticker", user_va(user_ticker));
-  task_create_user("spin", user_va(user_spin));
   sched_start();
 }

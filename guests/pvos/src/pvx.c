@@ -38,6 +38,16 @@ static unsigned ctz64(uint64_t x) { /* no libgcc: it is built for another ABI */
 
 static struct pvx_vcpu_info *vi(void) { return &shinfo.vcpu_info[vcpu]; }
 
+static void port_fresh(evtchn_port_t p) { /* a newly allocated port starts its event count at 0 */
+  if (p < 64) port_hits[p] = 0;
+}
+
+static struct sbiret port_close(evtchn_port_t p) { /* closed ports stay masked until reused */
+  struct sbiret r = PVX1(PVX_EVTCHN_CLOSE, p);
+  if (!r.error) __atomic_fetch_or(&shinfo.evtchn_mask[p / 64], 1UL << (p % 64), __ATOMIC_SEQ_CST);
+  return r;
+}
+
 static void port_unmask_local(evtchn_port_t p) {
   __atomic_fetch_and(&shinfo.evtchn_mask[p / 64], ~(1UL << (p % 64)), __ATOMIC_SEQ_CST);
   if (shinfo.evtchn_pending[p / 64] & (1UL << (p % 64))) PVX1(PVX_EVTCHN_UNMASK, p); /* §4.4 */
@@ -274,16 +284,16 @@ void pvx_shell_evtchn(int argc, char **argv) {
     }
   } else if (!strcmp(sub, "alloc") && argc > 2 && num(argv[2], &a)) {
     struct sbiret r = PVX1(PVX_EVTCHN_ALLOC_UNBOUND, a);
-    if (!r.error) port_unmask_local((evtchn_port_t)r.value);
+    if (!r.error) port_fresh((evtchn_port_t)r.value), port_unmask_local((evtchn_port_t)r.value);
     report("evtchn alloc", r);
   } else if (!strcmp(sub, "bind") && argc > 3 && num(argv[2], &a) && num(argv[3], &b)) {
     struct sbiret r = PVX2(PVX_EVTCHN_BIND_INTERDOMAIN, a, b);
-    if (!r.error) port_unmask_local((evtchn_port_t)r.value);
+    if (!r.error) port_fresh((evtchn_port_t)r.value), port_unmask_local((evtchn_port_t)r.value);
     report("evtchn bind", r);
   } else if (!strcmp(sub, "send") && argc > 2 && num(argv[2], &a)) {
     report("evtchn send", PVX1(PVX_EVTCHN_SEND, a));
   } else if (!strcmp(sub, "close") && argc > 2 && num(argv[2], &a)) {
-    report("evtchn close", PVX1(PVX_EVTCHN_CLOSE, a));
+    report("evtchn close", a < PVX_EVTCHN_NR_PORTS ? port_close((evtchn_port_t)a) : PVX1(PVX_EVTCHN_CLOSE, a));
   } else if (!strcmp(sub, "loop")) {
     /* a loopback pair inside this domain: send on one end, the upcall sees the other */
     struct sbiret r1 = PVX1(PVX_EVTCHN_ALLOC_UNBOUND, PVX_DOMID_SELF);
@@ -291,14 +301,16 @@ void pvx_shell_evtchn(int argc, char **argv) {
     struct sbiret r2 = PVX2(PVX_EVTCHN_BIND_INTERDOMAIN, PVX_DOMID_SELF, r1.value);
     if (r2.error) return report("evtchn bind", r2);
     evtchn_port_t p1 = (evtchn_port_t)r1.value, p2 = (evtchn_port_t)r2.value;
+    port_fresh(p1);
+    port_fresh(p2);
     port_unmask_local(p1);
     port_unmask_local(p2);
     uint32_t before = p2 < 64 ? port_hits[p2] : 0;
     PVX1(PVX_EVTCHN_SEND, p1);
     uint32_t after = p2 < 64 ? port_hits[p2] : 0;
     kprintf("evtchn loop: ports %u <-> %u, sent 1, received %u\n", p1, p2, after - before);
-    PVX1(PVX_EVTCHN_CLOSE, p1);
-    PVX1(PVX_EVTCHN_CLOSE, p2);
+    port_close(p1);
+    port_close(p2);
   } else {
     kputs("usage: evtchn [list | alloc DOMID | bind DOMID PORT | send PORT | close PORT | loop]\n");
   }

@@ -27,6 +27,7 @@ static struct task *task_alloc(const char *name) {
 
 static void kthread_start(void) {
   pv->irq_enable();
+  csr_set(sstatus, SSTATUS_SIE); /* PVX masks with upcall_mask; the CPU's SIE stays on */
   current->kfn();
   task_exit(0);
 }
@@ -101,7 +102,12 @@ void schedule(void) {
     next->state = T_RUNNING;
     current = next;
     if (next->pt != prev->pt) satp_switch(next->pt ? next->pt : kernel_pt);
+    /* sstatus.SIE belongs to the task: 0 inside a trap handler, 1 in a kernel thread
+       that yielded with PVX masking (native masking already cleared it) */
+    unsigned long sie = csr_read(sstatus) & SSTATUS_SIE;
+    csr_clear(sstatus, SSTATUS_SIE);
     swtch(&prev->ctx, &next->ctx);
+    if (sie) csr_set(sstatus, SSTATUS_SIE);
   } else {
     prev->state = T_RUNNING;
   }
@@ -127,21 +133,31 @@ void wake(struct task *t) {
   }
 }
 
-void task_exit(int code) {
-  pv->irq_save();
-  struct task *t = current;
+static void release(struct task *t, int code) {
   t->exit_code = code;
   t->state = T_EXITED;
   if (t->pt) {
     uint64_t *pt = t->pt;
     t->pt = 0;
-    satp_switch(kernel_pt);
+    if (t == current) satp_switch(kernel_pt);
     pt_destroy_user(pt);
     /* the user half is gone: shoot down stale translations on every hart of ours */
     struct tlb_range r[2] = {{USER_BASE, (uint64_t)(__user_end - __user_start)},
                              {USER_STACK_TOP - PAGE_SIZE, PAGE_SIZE}};
     pv->tlb_flush(1UL << boot.hartid, r, 2);
   }
+}
+
+void task_kill(struct task *t) {
+  unsigned long f = pv->irq_save();
+  if (t != current && t->state != T_EXITED && t->state != T_UNUSED) release(t, -9);
+  pv->irq_restore(f);
+}
+
+void task_exit(int code) {
+  pv->irq_save();
+  struct task *t = current;
+  release(t, code);
   schedule();
   panic("exited task %d scheduled", t->pid);
 }
@@ -175,6 +191,7 @@ void timer_interrupt(void) {
 void sched_start(void) {
   timer_start();
   pv->irq_enable();
+  csr_set(sstatus, SSTATUS_SIE);
   idle_main();
   __builtin_unreachable();
 }

@@ -36,6 +36,8 @@ static void cmd_help(void) {
         "  grant       grant tables (PVX)\n"
         "  vchan       inter-domain channel over a grant and an event channel (PVX)\n"
         "  blk         [read N | write N] virtio block device\n"
+        "  sleep       [n] sleep n timer ticks\n"
+        "  spin        [stop] start/stop a CPU-bound user task (preemption)\n"
         "  crash       run a user task that faults (only it dies)\n"
         "  poweroff    shut down\n");
 }
@@ -164,6 +166,29 @@ static void run(char *line) {
       pvx_shell_grant(argc, argv);
   } else if (!strcmp(c, "blk")) {
     cmd_blk(argc, argv);
+  } else if (!strcmp(c, "sleep")) {
+    unsigned long n = parse_num(argc > 1 ? argv[1] : 0, 10);
+    sleep_ticks(n);
+    kprintf("sleep: %lu ticks\n", n);
+  } else if (!strcmp(c, "spin")) {
+    struct task *s = 0;
+    for (int i = 0; i < NTASKS; i++)
+      if (tasks[i].state != T_UNUSED && tasks[i].state != T_EXITED && !strcmp(tasks[i].name, "spin")) s = &tasks[i];
+    if (argc > 1 && !strcmp(argv[1], "stop")) {
+      if (!s) {
+        kputs("spin: not running\n");
+        return;
+      }
+      task_kill(s);
+      kprintf("spin: pid %d stopped after %lu ticks\n", s->pid, (unsigned long)s->run_ticks);
+      task_reap(s);
+    } else if (s) {
+      kprintf("spin: already running as pid %d\n", s->pid);
+    } else if (!(s = task_create_user("spin", user_va(user_spin)))) {
+      kputs("spin: no free task slot\n");
+    } else {
+      kprintf("spin: pid %d started (a user task that never makes a system call)\n", s->pid);
+    }
   } else if (!strcmp(c, "crash")) {
     struct task *t = task_create_user("crash", user_va(user_crash));
     if (!t) {

@@ -1,0 +1,167 @@
+/**
+ * Helpers for the pvos guest tests: build the guest with its Makefile, boot it
+ * under qemu-system-riscv64 and talk to its shell over the serial console.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = join(fileURLToPath(import.meta.url), '../../..');
+export const guestDir = join(root, 'guests/pvos');
+export const PVOS_ELF = join(guestDir, 'build/pvos.elf');
+/** The QEMU-only M-mode firmware that answers the single-domain subset of PVX. */
+export const PVXFW_ELF = join(guestDir, 'build/pvxfw.elf');
+export const OPENSBI_FW_JUMP = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
+export const PROMPT = 'pvos> ';
+/** Guards against a wedged guest; not a timing assertion. */
+const HANG_GUARD_MS = 120_000;
+
+/** Runs the guest's Makefile; fails loudly when the toolchain is missing. */
+export function make(...args: string[]): string {
+  const r = spawnSync('make', ['-s', '-C', guestDir, ...args], { encoding: 'utf8' });
+  assert.equal(r.error, undefined, `make could not run: ${r.error}`);
+  assert.equal(r.status, 0, `make ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+/** A serial console session: everything the guest wrote, with \r\n folded to \n. */
+export class Console {
+  private out = '';
+  private seen = 0;
+  private waiter: (() => void) | undefined;
+  readonly exited: Promise<number | null>;
+
+  constructor(private readonly proc: ChildProcessWithoutNullStreams) {
+    proc.stdout.setEncoding('utf8');
+    let cr = ''; // a \r at the end of one chunk may pair with a \n at the start of the next
+    proc.stdout.on('data', (chunk: string) => {
+      let s = cr + chunk;
+      cr = s.endsWith('\r') ? '\r' : '';
+      if (cr) s = s.slice(0, -1);
+      this.out += s.replace(/\r\n/g, '\n');
+      this.waiter?.();
+    });
+    proc.stderr.on('data', () => {});
+    this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+    this.exited.then(() => this.waiter?.());
+  }
+
+  /** Resolves with the text after the last mark up to and including `text`. */
+  async until(text: string): Promise<string> {
+    let dead = false;
+    this.exited.then(() => {
+      dead = true;
+    });
+    const guard = setTimeout(() => {
+      dead = true;
+      this.waiter?.();
+    }, HANG_GUARD_MS);
+    try {
+      for (;;) {
+        const at = this.out.indexOf(text, this.seen);
+        if (at >= 0) {
+          const chunk = this.out.slice(this.seen, at + text.length);
+          this.seen = at + text.length;
+          return chunk;
+        }
+        if (dead) assert.fail(`guest never printed ${JSON.stringify(text)}; output so far:\n${this.out}`);
+        await new Promise<void>((resolve) => {
+          this.waiter = resolve;
+        });
+      }
+    } finally {
+      clearTimeout(guard);
+    }
+  }
+
+  /** Types a command line and returns its output (without the echo and the next prompt). */
+  async run(line: string): Promise<string> {
+    this.proc.stdin.write(`${line}\n`);
+    const chunk = await this.until(`\n${PROMPT}`);
+    const body = chunk.slice(0, -PROMPT.length);
+    assert.ok(body.startsWith(`${line}\n`), `echo of ${JSON.stringify(line)} missing in ${JSON.stringify(body)}`);
+    return body.slice(line.length + 1);
+  }
+
+  send(line: string): void {
+    this.proc.stdin.write(`${line}\n`);
+  }
+
+  kill(): void {
+    this.proc.kill('SIGKILL');
+  }
+}
+
+/** Boots pvos on QEMU's virt board (128 MiB, one hart) with `bios` as the M-mode firmware. */
+export function bootQemu(bios: string, ...extra: string[]): Console {
+  const args = ['-machine', 'virt', '-m', '128M', '-smp', '1', '-nographic', '-bios', bios, '-kernel', PVOS_ELF];
+  return new Console(spawn('qemu-system-riscv64', [...args, ...extra], { stdio: ['pipe', 'pipe', 'pipe'] }));
+}
+
+/** FNV-1a 32-bit, as pvos prints it. */
+export function fnv1a(b: Uint8Array): string {
+  let h = 2166136261;
+  for (const x of b) h = Math.imul(h ^ x, 16777619) >>> 0;
+  return `0x${h.toString(16).padStart(8, '0')}`;
+}
+
+/** The `help` text (same in every mode). */
+export const HELP = [
+  'commands:',
+  '  help        this list',
+  '  info        machine, firmware and the back ends chosen at boot',
+  '  ps          tasks',
+  '  ticks       timer ticks since boot',
+  '  mask-bench  [n] cost of n interrupt mask/unmask pairs through pv-ops',
+  '  evtchn      event channels (PVX)',
+  '  grant       grant tables (PVX)',
+  '  vchan       inter-domain channel over a grant and an event channel (PVX)',
+  '  blk         [read N | write N] virtio block device',
+  '  sleep       [n] sleep n timer ticks',
+  '  spin        [stop] start/stop a CPU-bound user task (preemption)',
+  '  crash       run a user task that faults (only it dies)',
+  '  poweroff    shut down',
+  '',
+].join('\n');
+
+/**
+ * The part of the session that is the same whatever the back ends: tasks,
+ * preemption, ticks, a faulting user task, unknown commands.
+ */
+export async function commonSession(con: Console): Promise<void> {
+  assert.equal(await con.run('help'), HELP);
+  const ps = (await con.run('ps')).split('\n');
+  assert.equal(ps.length, 6);
+  assert.equal(ps[0], '  PID MODE STATE  TICKS NAME');
+  assert.match(ps[1]!, /^ {4}0 S {4}ready +\d+ idle$/);
+  assert.match(ps[2]!, /^ {4}1 S {4}run +\d+ shell$/);
+  assert.match(ps[3]!, /^ {4}2 U {4}exit +\d+ hello$/);
+  assert.match(ps[4]!, /^ {4}3 U {4}(sleep|ready) +\d+ ticker$/);
+  assert.equal(ps[5], '');
+
+  // "spin" never makes a system call: while the shell sleeps it is the only runnable
+  // task, so the shell waking up and spin being charged ticks prove timer preemption.
+  assert.equal(await con.run('spin'), 'spin: pid 4 started (a user task that never makes a system call)\n');
+  assert.equal(await con.run('spin'), 'spin: already running as pid 4\n');
+  assert.equal(await con.run('sleep 20'), 'sleep: 20 ticks\n');
+  const spinPs = /\n {4}4 U {4}ready +(\d+) spin\n$/.exec(await con.run('ps'));
+  assert.ok(spinPs && Number(spinPs[1]) >= 1, 'spin was preempted, not starved');
+  assert.match(await con.run('spin stop'), /^spin: pid 4 stopped after \d+ ticks\n$/);
+  assert.equal(await con.run('spin stop'), 'spin: not running\n');
+
+  const t1 = /^ticks: (\d+) \(100 Hz, uptime \d+\.\d\d s\)\n$/.exec(await con.run('ticks'));
+  assert.ok(t1, 'ticks format');
+  // with nothing runnable the idle back end (WFI or SCHED_BLOCK) must wake for the timer
+  assert.equal(await con.run('sleep 5'), 'sleep: 5 ticks\n');
+  const t2 = /^ticks: (\d+) /.exec(await con.run('ticks'));
+  assert.ok(t2 && Number(t2[1]) >= Number(t1[1]) + 5, 'ticks advance while idle');
+
+  assert.equal(await con.run('frobnicate'), 'frobnicate: unknown command (try help)\n');
+  assert.equal(await con.run(''), '');
+  // a faulting user task ends alone: the kernel reports it and goes on
+  assert.match(
+    await con.run('crash'),
+    /^pvos: pid 5 \(crash\) killed: scause 15 stval 0x80200000 sepc 0x1[0-9a-f]{8}\ncrash: pid 5 exited with -1; kernel still running\n$/,
+  );
+}
