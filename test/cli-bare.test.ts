@@ -149,6 +149,14 @@ main:
 1: addi t0, t0, 1
   j 1b
 `,
+  // A guest stuck in a trap loop: it jumps to unmapped address 0x1000 with mtvec = 0, so
+  // every fetch faults and nothing retires.
+  'trap-storm': `
+main:
+  csrw mtvec, zero
+  li t0, 0x1000
+  jr t0
+`,
   // Arms the CLINT timer 100 ms ahead, waits in WFI (MTIE on, MIE off: WFI wakes without a trap), then powers off.
   'wfi-timer': `
 main:
@@ -270,6 +278,12 @@ test('--max-instructions stops a runaway guest with status 124 and one line on s
   const r = pvmRun('run', '--bare', elfs.runaway!, '--max-instructions', '100000');
   assert.equal(r.status, 124);
   oneLineError(r.stderr, /after 100000 instructions \(--max-instructions\)/);
+});
+
+test('--max-instructions also stops a guest that only traps and retires nothing', () => {
+  const r = pvmRun('run', '--bare', elfs['trap-storm']!, '--max-instructions', '200000');
+  assert.equal(r.status, 124);
+  oneLineError(r.stderr, /--max-instructions/);
 });
 
 test('WFI idles until the CLINT deadline, then the timer wakes the hart', () => {

@@ -2,7 +2,7 @@ import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
 import { Exit } from '../cpu/exits.js';
 import { Hart } from '../cpu/hart.js';
-import { type HartFactory, VirtBoard } from '../machine/board.js';
+import { type BoardHart, type HartFactory, VirtBoard } from '../machine/board.js';
 import { loadElf, parseElf } from '../machine/elf.js';
 import { TIMEBASE_HZ } from '../machine/memmap.js';
 
@@ -39,7 +39,7 @@ export type BareEnd =
   | { kind: 'htif'; code: number }
   /** sifive,test0 poweroff (code 0) or fail (its code). */
   | { kind: 'syscon'; code: number }
-  /** --max-instructions reached. */
+  /** --max-instructions reached (instructions retired, plus full slices spent trapping). */
   | { kind: 'limit'; instructions: number }
   /** Every hart waits for an interrupt that nothing can raise. */
   | { kind: 'deadlock' };
@@ -95,6 +95,10 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
   };
 
   let retiredBefore = 0; // instructions of boards discarded by reboots
+  // Budget used, for --max-instructions: retired instructions, except that a
+  // slice that used its whole budget counts in full, so a guest stuck in a
+  // trap loop (which retires nothing) is stopped too.
+  let steps = 0;
   let reboots = 0;
   for (;;) {
     const board: VirtBoard = new VirtBoard({
@@ -115,18 +119,17 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       h.setX(11, BigInt(fdt));
     });
 
-    const waiting = board.harts.map(() => false);
-    let idleRounds = 0;
     const total = () => retiredBefore + board.instret();
     for (;;) {
       let allWaiting = true;
       for (let i = 0; i < board.harts.length; i++) {
         const h = board.harts[i]!;
-        const budget = Math.min(slice, limit - total());
+        const budget = Math.min(slice, limit - steps);
         if (budget <= 0) break;
+        const before = h.instret;
         const exit = h.run(budget);
-        waiting[i] = exit === Exit.Wfi;
-        if (!waiting[i]) allWaiting = false;
+        steps += exit === Exit.Budget ? budget : h.instret - before;
+        if (exit !== Exit.Wfi) allWaiting = false;
         if (exit === Exit.MachineTrap) {
           throw new PvmError('internal', `hart ${i} returned a machine trap in bare mode`);
         }
@@ -145,20 +148,14 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
         flush();
         if (code !== undefined) return { end: { kind: 'htif', code }, instructions: total(), reboots };
       }
-      if (total() >= limit) return { end: { kind: 'limit', instructions: total() }, instructions: total(), reboots };
+      if (steps >= limit) return { end: { kind: 'limit', instructions: steps }, instructions: total(), reboots };
 
-      if (!allWaiting) {
-        idleRounds = 0;
-        continue;
-      }
+      if (!allWaiting) continue;
+      // Raises the timers due by now, and says how long until the next one.
       const ticks = board.ticksToNextTimer();
-      if (ticks === Number.POSITIVE_INFINITY) {
-        // No timer ahead. The tick above may just have raised one that was due:
-        // give the harts one more slice to see it before declaring them stuck.
-        if (++idleRounds >= 2) return { end: { kind: 'deadlock' }, instructions: total(), reboots };
-        continue;
-      }
-      idleRounds = 0;
+      // A hart whose WFI an interrupt can now end runs again at once.
+      if (board.harts.some(wakeable)) continue;
+      if (ticks === Number.POSITIVE_INFINITY) return { end: { kind: 'deadlock' }, instructions: total(), reboots };
       if (!board.skipTime(ticks)) await host.sleep(Math.min(MAX_SLEEP_MS, ticks / TICKS_PER_MS));
       board.tick();
     }
@@ -167,6 +164,12 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
     reboots++;
   }
 }
+
+const CSR_MIE = 0x304;
+const CSR_MIP = 0x344;
+
+/** WFI ends when an interrupt is pending and enabled in mie, whatever mstatus.MIE says (privileged spec 3.3.3). */
+const wakeable = (h: BoardHart): boolean => (h.getCsr(CSR_MIP) & h.getCsr(CSR_MIE)) !== 0n;
 
 const defaultHart: HartFactory = (id, ram, bus, time) => new Hart(ram, bus, { id, time });
 

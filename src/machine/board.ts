@@ -20,6 +20,8 @@ export interface BoardHart extends IrqTarget {
   reset(pc: bigint, priv: number): void;
   setX(r: number, v: bigint): void;
   getPc(): bigint;
+  /** CSR read without privilege checks (mip, mie ...). */
+  getCsr(n: number): bigint;
 }
 
 /** Builds hart `id` on the board's RAM and bus, reading `time` for its `time` CSR. */
@@ -187,14 +189,17 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
   }
 
   /**
-   * mtime ticks until the next CLINT deadline (0 when one is due now,
-   * Infinity when no timer is armed). An idle loop sleeps this long.
+   * Raises the timers that are due and returns the mtime ticks until the
+   * next CLINT deadline (Infinity when none is armed ahead). Both use the
+   * same instant, so a deadline cannot slip by between the check and the
+   * wait: an idle loop may sleep this long.
    */
   ticksToNextTimer(): number {
     if (this.clint === undefined) return Number.POSITIVE_INFINITY;
     const now = this.clint.mtime();
+    this.clint.update(now);
     const d = this.clint.nextDeadline(now);
-    return d === Number.POSITIVE_INFINITY ? d : Math.max(0, d - now);
+    return d === Number.POSITIVE_INFINITY ? d : d - now;
   }
 
   /** With time 'instret', moves time forward while the harts idle; false with other time sources. */
