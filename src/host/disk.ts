@@ -12,6 +12,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { PvmError } from '../core/errors.js';
 import type { BlockBackend } from '../devices/virtio/blk/backend.js';
+import { QCOW2_MAGIC, Qcow2Disk } from './disk-qcow2.js';
 
 export type DiskCache = 'writeback' | 'writethrough' | 'unsafe';
 
@@ -100,4 +101,29 @@ export class FileDisk implements BlockBackend {
     this.closed = true;
     await this.fh.close();
   }
+}
+
+/** A backend that can be closed. */
+export type HostDisk = BlockBackend & { readonly path: string; close(): Promise<void> };
+
+/**
+ * Opens a disk image for a domain: raw images as `FileDisk`, qcow2 images (recognised by
+ * their magic) as read-only `Qcow2Disk`. A qcow2 image opened writable is refused rather
+ * than shown to the guest as raw bytes.
+ */
+export async function openDisk(path: string, opts: FileDiskOptions = {}): Promise<HostDisk> {
+  const disk = await FileDisk.open(path, { ...opts, readonly: true });
+  const head = new Uint8Array(4);
+  await disk.read(0, head);
+  await disk.close();
+  if (new DataView(head.buffer).getUint32(0) === QCOW2_MAGIC) {
+    if (opts.readonly !== true) {
+      throw new PvmError(
+        'image',
+        `disk ${path} is qcow2, which pvm reads but does not write: add ,ro or convert it (qemu-img convert -O raw)`,
+      );
+    }
+    return Qcow2Disk.open(path);
+  }
+  return FileDisk.open(path, opts);
 }
