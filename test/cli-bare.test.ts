@@ -293,6 +293,12 @@ test('WFI idles until the CLINT deadline, then the timer wakes the hart', () => 
   assert.equal(r.status, 0, r.stderr);
 });
 
+test('--deterministic: time follows instructions, and idle time is skipped instead of slept', () => {
+  const r = pvmRun('run', '--bare', elfs['wfi-timer']!, '--max-instructions', '200000', '--deterministic');
+  assert.equal(r.stdout, 'timer fired\n');
+  assert.equal(r.status, 0, r.stderr);
+});
+
 test('WFI with no interrupt source ends the run instead of hanging', () => {
   const r = pvmRun('run', '--bare', elfs['wfi-forever']!);
   assert.equal(r.status, 1);

@@ -15,6 +15,8 @@ export interface RunFlags {
   maxInstructions?: number;
   /** Guest RAM in bytes (default 128 MiB). */
   memory?: number;
+  /** mtime follows instructions retired instead of the host clock. */
+  deterministic?: boolean;
 }
 
 const DEFAULT_MEMORY = 128 * 1024 * 1024;
@@ -28,6 +30,7 @@ export function registerRun(program: Command, ctx: CliContext): Command {
     .option('--bare', 'run FILE as a bare-metal M-mode ELF: no firmware; exit through HTIF tohost or the syscon')
     .option('--max-instructions <n>', 'stop the guest after N instructions (exit status 124)', parseCount)
     .option('-m, --memory <size>', 'guest RAM, e.g. 512M or 1G; a bare number is MiB (default: 128M)', parseSize)
+    .option('--deterministic', 'guest time advances with instructions (100 per 10 MHz tick), not the host clock')
     .action(async (file: string | undefined, flags: RunFlags) => {
       ctx.status = await runCommand(file, flags, ctx);
     });
@@ -46,6 +49,7 @@ async function runBareCommand(file: string, flags: RunFlags, ctx: CliContext): P
   const elf = readImage(file, 'ELF file');
   const result = await runBare(elf, nodeBareHost(ctx.io), {
     memory: flags.memory ?? DEFAULT_MEMORY,
+    time: flags.deterministic ? 'instret' : 'host',
     ...(flags.maxInstructions !== undefined ? { maxInstructions: flags.maxInstructions } : {}),
   });
   const end = result.end;
