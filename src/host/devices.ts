@@ -1,0 +1,109 @@
+/**
+ * From a validated domain spec (src/api/config.ts) to its virtio device models with Node
+ * backends, in slot order: console (slot 0), disks, nets, entropy, balloon. The caller
+ * (the domain builder) attaches each with `attachVirtio(bus, plic, ram, slot, device)`.
+ */
+import type { DomainSpec, SwitchConfig } from '../api/config.js';
+import { PvmError } from '../core/errors.js';
+import { parseMac, type SwitchPort, VirtualSwitch } from '../devices/switch.js';
+import { type BalloonHooks, VirtioBalloon } from '../devices/virtio/balloon/device.js';
+import { VirtioBlk } from '../devices/virtio/blk/device.js';
+import { VirtioConsole } from '../devices/virtio/console/device.js';
+import type { VirtioDevice } from '../devices/virtio/device.js';
+import { VirtioNet } from '../devices/virtio/net/device.js';
+import { VirtioRng } from '../devices/virtio/rng/device.js';
+import { type HostDisk, openDisk } from './disk.js';
+import { hostEntropy } from './entropy.js';
+
+/** The switches of one process, created on first use with their config options. */
+export class SwitchRegistry {
+  private readonly switches = new Map<string, VirtualSwitch>();
+  constructor(private readonly config: Record<string, SwitchConfig> = {}) {}
+
+  get(name: string): VirtualSwitch {
+    let sw = this.switches.get(name);
+    if (sw === undefined) {
+      sw = new VirtualSwitch(name, { enforceSourceMac: this.config[name]?.enforceSourceMac ?? true });
+      this.switches.set(name, sw);
+    }
+    return sw;
+  }
+
+  list(): VirtualSwitch[] {
+    return [...this.switches.values()];
+  }
+}
+
+export interface SlottedDevice {
+  readonly slot: number;
+  readonly device: VirtioDevice;
+}
+
+export interface DomainDevices {
+  /** In slot order, slot = index. */
+  readonly devices: readonly SlottedDevice[];
+  readonly console: VirtioConsole;
+  readonly disks: readonly VirtioBlk[];
+  readonly nets: readonly VirtioNet[];
+  readonly rng: VirtioRng | null;
+  readonly balloon: VirtioBalloon | null;
+  /** Unplugs the NICs and closes the image files. */
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  switches: SwitchRegistry;
+  /** Guest output of hvc0. */
+  consoleOutput: (bytes: Uint8Array) => void;
+  balloonHooks?: BalloonHooks;
+}
+
+/** Opens the disks and builds the devices; on failure nothing stays open or plugged. */
+export async function buildDomainDevices(spec: DomainSpec, opts: BuildOptions): Promise<DomainDevices> {
+  const files: HostDisk[] = [];
+  const ports: SwitchPort[] = [];
+  const close = async () => {
+    for (const p of ports.splice(0)) p.detach();
+    await Promise.allSettled(files.splice(0).map((f) => f.close()));
+  };
+  try {
+    const console = new VirtioConsole({ output: opts.consoleOutput });
+    const disks: VirtioBlk[] = [];
+    for (const [i, d] of spec.disks.entries()) {
+      const file = await openDisk(d.path, { readonly: d.readonly, cache: d.cache });
+      files.push(file);
+      disks.push(
+        new VirtioBlk({ backend: file, readOnly: d.readonly, id: `${spec.name}-vd${String.fromCharCode(97 + i)}` }),
+      );
+    }
+    const nets: VirtioNet[] = [];
+    for (const n of spec.nets) {
+      const mac = parseMac(n.mac);
+      if (mac === null) throw new PvmError('usage', `${spec.name}: bad MAC ${n.mac}`);
+      const nic = new VirtioNet({ mac });
+      try {
+        ports.push(opts.switches.get(n.switch).attach(nic));
+      } catch (e) {
+        throw new PvmError('usage', `${spec.name}: ${(e as Error).message}`);
+      }
+      nets.push(nic);
+    }
+    const rng = spec.rng ? new VirtioRng(hostEntropy) : null;
+    const balloon = spec.balloon ? new VirtioBalloon(opts.balloonHooks ?? {}) : null;
+    const list: VirtioDevice[] = [console, ...disks, ...nets];
+    if (rng) list.push(rng);
+    if (balloon) list.push(balloon);
+    return {
+      devices: list.map((device, slot) => ({ slot, device })),
+      console,
+      disks,
+      nets,
+      rng,
+      balloon,
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
