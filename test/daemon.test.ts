@@ -93,7 +93,7 @@ function raw(
   });
 }
 
-const calc = { name: 'calc', memory: '64K', append: 'fake.steps=30000 fake.print=1000 fake.end=poweroff' };
+const calc = { name: 'calc', memory: '16M', append: 'fake.steps=30000 fake.print=1000 fake.end=poweroff' };
 
 describe('pvm daemon', () => {
   let h: Harness;
@@ -117,13 +117,13 @@ describe('pvm daemon', () => {
   });
 
   test('create two domains, list them, refuse a duplicate name', async () => {
-    const a = await h.client.create({ name: 'vm1', memory: '64K' });
+    const a = await h.client.create({ name: 'vm1', memory: '16M' });
     assert.equal(a.state, 'running');
-    assert.equal(a.memoryBytes, 64 * 1024);
-    const b = await h.client.create({ name: 'vm2', memory: '1M', smp: 2 }, { paused: true });
+    assert.equal(a.memoryBytes, 16 * 1024 * 1024);
+    const b = await h.client.create({ name: 'vm2', memory: '32M', smp: 2 }, { paused: true });
     assert.equal(b.state, 'paused');
     assert.equal(b.vcpus, 2);
-    assert.equal(b.memoryBytes, 1024 * 1024);
+    assert.equal(b.memoryBytes, 32 * 1024 * 1024);
     const list = await h.client.list();
     assert.deepEqual(
       list.map((d) => [d.id, d.name, d.state]),
@@ -156,7 +156,7 @@ describe('pvm daemon', () => {
   });
 
   test('console: history and live output for every client, input for one writer', async () => {
-    await h.client.create({ name: 'con', memory: '64K', append: 'fake.steps=5 fake.print=5' }, { paused: true });
+    await h.client.create({ name: 'con', memory: '16M', append: 'fake.steps=5 fake.print=5' }, { paused: true });
     const reader = await h.client.attachConsole('con');
     const writer = await h.client.attachConsole('con', { write: true });
     const r = collect(reader);
@@ -164,7 +164,7 @@ describe('pvm daemon', () => {
     const busy = await refusal(h.client.attachConsole('con', { write: true }));
     assert.equal(busy.code, 'console-busy');
     writer.write('hello guest\n');
-    const banner = 'pvm fake guest: con booting, 65536 bytes of RAM\n';
+    const banner = 'pvm fake guest: con booting, 16777216 bytes of RAM\n';
     const want = [banner, 'hello guest\n', 'step 5 x=2035015474 mem=0\n'];
     const same = (t: string) => t.length === want.join('').length && want.every((l) => t.includes(l));
     await h.client.unpause('con');
@@ -194,7 +194,7 @@ describe('pvm daemon', () => {
     await until('con has run all its steps', async () => (await h.client.stats('con')).instructions === 40);
     const s = await h.client.stats('con');
     assert.equal(s.name, 'con');
-    assert.equal(s.memoryBytes, 65536);
+    assert.equal(s.memoryBytes, 16 * 1024 * 1024);
     assert.deepEqual(s.exits, { hypercall: 1 });
     assert.deepEqual(s.hypercalls, { 'DBCN/write': 1 });
     assert.ok(ApiSpec.load().schema('DomainStats')(s), 'stats match the OpenAPI schema');
@@ -214,7 +214,9 @@ describe('pvm daemon', () => {
     const r = await h.client.reboot('con');
     assert.equal(r.state, 'running');
     assert.equal(r.exitReason, undefined);
-    await until('banner after reboot', () => out.text().endsWith('pvm fake guest: con booting, 65536 bytes of RAM\n'));
+    await until('banner after reboot', () =>
+      out.text().split('powering off\n')[1]?.startsWith('pvm fake guest: con booting, 16777216 bytes of RAM\n'),
+    );
     const closed = new Promise((resolve) => c.on('close', resolve));
     assert.deepEqual(await h.client.destroy('con'), { id: r.id, name: 'con', state: 'destroyed' });
     await closed; // destroy ends attached consoles
@@ -275,7 +277,7 @@ describe('pvm daemon', () => {
   });
 
   test('a damaged save file is refused and nothing is created', async () => {
-    await h.client.create({ name: 'snap', memory: '64K', append: 'fake.steps=100 fake.print=10' }, { paused: true });
+    await h.client.create({ name: 'snap', memory: '16M', append: 'fake.steps=100 fake.print=10' }, { paused: true });
     const file = join(h.dir, 'snap.pvmsnap');
     await h.client.save('snap', file, { keep: true });
     assert.equal((await h.client.info('snap')).state, 'paused');
@@ -312,7 +314,7 @@ describe('pvm daemon', () => {
     const cases: [string, string, string | undefined, Record<string, string>, number, string][] = [
       ['POST', '/v1/domains', '{"config":', json, 400, 'request body is not valid JSON'],
       ['POST', '/v1/domains', '{"config":{"name":"x"},"color":1}', json, 400, 'body: unknown field "color"'],
-      ['POST', '/v1/domains', '{"config":{"name":"x","smp":64}}', json, 400, 'body.config.smp must be <= 8'],
+      ['POST', '/v1/domains', '{"config":{"name":"x","smp":65}}', json, 400, 'body.config.smp must be <= 64'],
       [
         'POST',
         '/v1/domains',
@@ -322,6 +324,8 @@ describe('pvm daemon', () => {
         'body.config.mode must be one of "pv", "full"',
       ],
       ['POST', '/v1/domains', '{"config":{}}', json, 400, 'body.config: missing field "name"'],
+      ['POST', '/v1/domains', '{"config":{"name":"x","memory":"1M"}}', json, 400, 'domain x: memory: at least 16M'],
+      ['POST', '/v1/domains', '{"config":{"name":"x","memory":"5G"}}', json, 400, 'domain x: memory: at most 4096M'],
       [
         'POST',
         '/v1/domains',
@@ -402,7 +406,7 @@ describe('pvm daemon failures', () => {
     });
     const h = await harness(broken);
     try {
-      await h.client.create({ name: 'vm1', memory: '64K' }, { paused: true });
+      await h.client.create({ name: 'vm1', memory: '16M' }, { paused: true });
       const r = await raw({ socketPath: h.daemon.socketPath }, 'GET', '/v1/domains/vm1/stats');
       assert.equal(r.status, 500);
       assert.deepEqual(r.json, { error: { code: 'internal', message: 'internal error in pvm (see the daemon log)' } });
@@ -432,5 +436,36 @@ describe('pvm daemon failures', () => {
       await h.manager.close();
       rmSync(h.dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the OpenAPI document', () => {
+  test('DomainConfig lists the same fields as the config module', async () => {
+    const { configJsonSchema } = await import('../src/api/config.js');
+    const domain = (configJsonSchema() as { properties: { domains: { items: { properties: object } } } }).properties
+      .domains.items;
+    const spec = ApiSpec.load();
+    const documented = (spec.document as { components: { schemas: { DomainConfig: { properties: object } } } })
+      .components.schemas.DomainConfig.properties;
+    assert.deepEqual(Object.keys(documented).sort(), Object.keys(domain.properties).sort());
+  });
+
+  test('every operation maps to a command and documents its errors', () => {
+    const spec = ApiSpec.load();
+    assert.deepEqual(spec.operations.map((o) => o.operationId).sort(), [
+      'console',
+      'create',
+      'destroy',
+      'info',
+      'list',
+      'pause',
+      'reboot',
+      'restore',
+      'save',
+      'shutdown',
+      'stats',
+      'unpause',
+      'version',
+    ]);
   });
 });

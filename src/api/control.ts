@@ -9,6 +9,7 @@ import {
   type ResultOf,
   type SaveResult,
 } from './commands.js';
+import { MIN_MEMORY, toDocument, validateConfig } from './config.js';
 import type { DomainConfig, DomainHandle, DomainInfo, DomainManager, DomainStats } from './domain.js';
 import { ApiError, toApiError } from './errors.js';
 
@@ -21,8 +22,31 @@ export interface SnapshotStore {
 export interface ControlPlaneOptions {
   readonly manager: DomainManager;
   readonly store: SnapshotStore;
-  /** Checks and normalises a config before create (the config module's schema); throws PvmError('usage'). */
+  /** Checks and normalises a config before create; default: the config module's schema (normalizeDomainConfig). */
   readonly validateConfig?: (config: DomainConfig) => DomainConfig;
+}
+
+/**
+ * One domain of the config format, checked by the config module's schema and
+ * returned in its document form (defaults filled in, memory as a size such as
+ * "128M"), which validates again to the same config: the form the daemon
+ * stores, returns and saves in snapshots.
+ */
+export function normalizeDomainConfig(config: DomainConfig): DomainConfig {
+  const source = `domain ${typeof config?.name === 'string' ? config.name : '(unnamed)'}`;
+  // A validated DomainSpec carries memory in bytes; a document, a number of MiB (at most 4096).
+  // The ranges do not overlap, so a spec can be handed over as is.
+  const input =
+    typeof config?.memory === 'number' && config.memory >= MIN_MEMORY
+      ? { ...config, memory: `${config.memory / 1024}K` }
+      : config;
+  try {
+    const doc = toDocument(validateConfig({ domains: [input] }, source)) as { domains: DomainConfig[] };
+    return doc.domains[0]!;
+  } catch (e) {
+    if (e instanceof Error) e.message = e.message.replaceAll('domains[0].', '');
+    throw e;
+  }
 }
 
 export interface ExecuteOptions {
@@ -51,7 +75,7 @@ export class ControlPlane {
   constructor(options: ControlPlaneOptions) {
     this.manager = options.manager;
     this.store = options.store;
-    this.validateConfig = options.validateConfig ?? ((c) => c);
+    this.validateConfig = options.validateConfig ?? normalizeDomainConfig;
     this.unsubscribe = this.manager.subscribe((ev) => {
       if (ev.type === 'removed') {
         this.writers.delete(ev.id);

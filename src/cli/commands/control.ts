@@ -2,8 +2,9 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { parse as parseYaml } from 'yaml';
 import type { Progress } from '../../api/commands.js';
+import { toDocument } from '../../api/config.js';
+import { loadConfigFile } from '../../api/config-file.js';
 import type { DomainConfig } from '../../api/domain.js';
 import { PvmError } from '../../core/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../host/logger.js';
@@ -82,25 +83,14 @@ function absolutePaths(config: Record<string, unknown>, base: string): Record<st
   return out;
 }
 
-/** Reads a config file (JSON or YAML): one domain, or `domains: [...]`. */
-export function readConfigFile(path: string): DomainConfig[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new PvmError('io', `cannot read config ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (e) {
-    throw new PvmError('usage', `${path}: not valid YAML or JSON: ${(e as Error).message.split('\n')[0]}`);
-  }
-  const list = doc && typeof doc === 'object' && 'domains' in doc ? (doc as { domains: unknown }).domains : [doc];
-  if (!Array.isArray(list) || list.some((d) => !d || typeof d !== 'object' || Array.isArray(d))) {
-    throw new PvmError('usage', `${path}: expected a domain object or "domains:" with a list of them`);
-  }
-  return list.map((d) => absolutePaths(d as Record<string, unknown>, dirname(resolvePath(path))) as DomainConfig);
+/**
+ * Reads a config file (JSON or YAML: one domain, or `domains: [...]`) with the
+ * config module, which checks it and makes its paths absolute; returns each
+ * domain in document form, as the daemon takes it.
+ */
+export async function readConfigFile(path: string): Promise<DomainConfig[]> {
+  const cfg = await loadConfigFile(path);
+  return (toDocument(cfg) as { domains: DomainConfig[] }).domains;
 }
 
 /** A progress bar on a terminal's standard error; silent otherwise. */
@@ -212,7 +202,7 @@ export function registerControlCommands(
         },
     ) => {
       let configs: DomainConfig[];
-      if (file !== undefined) configs = readConfigFile(resolvePath(env.cwd, file));
+      if (file !== undefined) configs = await readConfigFile(resolvePath(env.cwd, file));
       else {
         if (!flags.name) throw new PvmError('usage', 'create needs a config file or --name');
         const c: Record<string, unknown> = { name: flags.name };
