@@ -1,9 +1,8 @@
 /**
- * From a validated domain spec (src/api/config.ts) to its virtio device models with Node
+ * From a validated domain spec to its virtio device models with Node
  * backends, in slot order: console (slot 0), disks, nets, entropy, balloon. The caller
  * (the domain builder) attaches each with `attachVirtio(bus, plic, ram, slot, device)`.
  */
-import type { DomainSpec, SwitchConfig } from '../api/config.js';
 import { PvmError } from '../core/errors.js';
 import { parseMac, type SwitchPort, VirtualSwitch } from '../devices/switch.js';
 import { type BalloonHooks, VirtioBalloon } from '../devices/virtio/balloon/device.js';
@@ -12,13 +11,25 @@ import { VirtioConsole } from '../devices/virtio/console/device.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
 import { VirtioNet } from '../devices/virtio/net/device.js';
 import { VirtioRng } from '../devices/virtio/rng/device.js';
-import { type HostDisk, openDisk } from './disk.js';
+import { type DiskCache, type HostDisk, openDisk } from './disk.js';
 import { hostEntropy } from './entropy.js';
+
+/**
+ * The part of a domain spec (src/api/config.ts `DomainSpec`, which satisfies it) that
+ * decides its devices. Declared here because host may not import api (layer rule).
+ */
+export interface DeviceSpec {
+  readonly name: string;
+  readonly disks: readonly { path: string; readonly: boolean; cache: DiskCache }[];
+  readonly nets: readonly { switch: string; mac: string }[];
+  readonly rng: boolean;
+  readonly balloon: boolean;
+}
 
 /** The switches of one process, created on first use with their config options. */
 export class SwitchRegistry {
   private readonly switches = new Map<string, VirtualSwitch>();
-  constructor(private readonly config: Record<string, SwitchConfig> = {}) {}
+  constructor(private readonly config: Record<string, { enforceSourceMac: boolean }> = {}) {}
 
   get(name: string): VirtualSwitch {
     let sw = this.switches.get(name);
@@ -59,7 +70,7 @@ export interface BuildOptions {
 }
 
 /** Opens the disks and builds the devices; on failure nothing stays open or plugged. */
-export async function buildDomainDevices(spec: DomainSpec, opts: BuildOptions): Promise<DomainDevices> {
+export async function buildDomainDevices(spec: DeviceSpec, opts: BuildOptions): Promise<DomainDevices> {
   const files: HostDisk[] = [];
   const ports: SwitchPort[] = [];
   const close = async () => {
