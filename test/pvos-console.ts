@@ -118,6 +118,7 @@ export const HELP = [
   '  grant       grant tables (PVX)',
   '  vchan       inter-domain channel over a grant and an event channel (PVX)',
   '  blk         [read N | write N] virtio block device',
+  '  bench       mask|timer|console|tlb|idle [n] pv-ops micro-benchmarks',
   '  sleep       [n] sleep n timer ticks',
   '  spin        [stop] start/stop a CPU-bound user task (preemption)',
   '  crash       run a user task that faults (only it dies)',
@@ -157,6 +158,22 @@ export async function commonSession(con: Console): Promise<void> {
   const t2 = /^ticks: (\d+) /.exec(await con.run('ticks'));
   assert.ok(t2 && Number(t2[1]) >= Number(t1[1]) + 5, 'ticks advance while idle');
 
+  // the micro-benchmarks of bench/pv-vs-native run and leave the periodic tick running
+  for (const [what, n] of [
+    ['mask', 100],
+    ['timer', 100],
+    ['tlb', 10],
+    ['idle', 10],
+  ] as const) {
+    assert.match(
+      await con.run(`bench ${what} ${n}`),
+      new RegExp(`^bench ${what}: ${n} ops via \\S+, \\d+ ticks, \\d+ ns/op\n$`),
+    );
+  }
+  const line = '!"#$%&\'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_\n';
+  assert.match(await con.run('bench console 128'), /\nbench console: 128 ops via \S+, \d+ ticks, \d+ ns\/op\n$/);
+  assert.ok((await con.run('bench console 64')).startsWith(line));
+  assert.equal(await con.run('sleep 3'), 'sleep: 3 ticks\n');
   assert.equal(await con.run('frobnicate'), 'frobnicate: unknown command (try help)\n');
   assert.equal(await con.run(''), '');
   // a faulting user task ends alone: the kernel reports it and goes on

@@ -215,6 +215,11 @@ void user_spin(void);
 void user_crash(void);
 uint64_t user_va(void (*fn)(void));
 
+/* ---- bench.c ---- */
+void cmd_bench(int argc, char **argv);
+extern volatile int bench_timer_mode;
+extern volatile unsigned long bench_wakeups;
+
 /* ---- shell.c ---- */
 void shell_main(void);
 

@@ -36,6 +36,7 @@ static void cmd_help(void) {
         "  grant       grant tables (PVX)\n"
         "  vchan       inter-domain channel over a grant and an event channel (PVX)\n"
         "  blk         [read N | write N] virtio block device\n"
+        "  bench       mask|timer|console|tlb|idle [n] pv-ops micro-benchmarks\n"
         "  sleep       [n] sleep n timer ticks\n"
         "  spin        [stop] start/stop a CPU-bound user task (preemption)\n"
         "  crash       run a user task that faults (only it dies)\n"
@@ -166,6 +167,8 @@ static void run(char *line) {
       pvx_shell_grant(argc, argv);
   } else if (!strcmp(c, "blk")) {
     cmd_blk(argc, argv);
+  } else if (!strcmp(c, "bench")) {
+    cmd_bench(argc, argv);
   } else if (!strcmp(c, "sleep")) {
     unsigned long n = parse_num(argc > 1 ? argv[1] : 0, 10);
     sleep_ticks(n);
