@@ -49,7 +49,7 @@ class FakeHart implements VcpuHart {
     this.csr.set(n, v);
   }
   setIrq(bit: number, level: boolean) {
-    this.mip = level ? this.mip | bit : this.mip & ~bit;
+    this.mip = level ? this.mip | (1 << bit) : this.mip & ~(1 << bit);
   }
   flushTlb() {}
   requestStop() {

@@ -1,6 +1,7 @@
 import { PvmError } from '../core/errors.js';
 import { Exit } from '../cpu/exits.js';
 import type { TimeSource } from '../cpu/types.js';
+import { IrqBit } from '../machine/irq.js';
 import type { GuestRam } from '../memory/ram.js';
 import { ALL_ONES, Eid, HsmState, ResetReason, ResetType } from '../sbi/consts.js';
 import { createSbi, type SbiDispatcher } from '../sbi/dispatcher.js';
@@ -13,8 +14,9 @@ import { translate } from './vmem.js';
 
 export type DomainMode = 'pv' | 'full';
 
-const SSIP = 1 << 1;
-const STIP = 1 << 5;
+/** mip bit numbers, as Hart.setIrq takes them. */
+const SSIP = IrqBit.SSIP;
+const STIP = IrqBit.STIP;
 /** Instructions per time slice when several vCPUs are runnable / when one is. */
 const SLICE_SMP = 20_000;
 const SLICE_UP = 200_000;

@@ -15,6 +15,7 @@ export interface VcpuHart extends SbiHart {
   readonly exitTval: number | bigint;
   run(budget: number): number;
   requestStop(): void;
+  /** Drive bit number `bit` of mip (e.g. 5 = STIP). */
   setIrq(bit: number, level: boolean): void;
   getPc(): bigint;
   setPc(v: bigint): void;
@@ -33,6 +34,7 @@ export const Csr = {
   SCAUSE: 0x142,
   STVAL: 0x143,
   SIP: 0x144,
+  SCOUNTEREN: 0x106,
   SATP: 0x180,
   MSTATUS: 0x300,
   MEDELEG: 0x302,

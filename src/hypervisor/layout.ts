@@ -31,7 +31,7 @@ export interface BootLayout {
  */
 export function computeLayout(opts: {
   ramSize: number;
-  kernelSize: number;
+  kernel: { start: number; end: number };
   initrdSize?: number;
   firmwareSize?: number;
   fdtSize: number;
@@ -40,14 +40,14 @@ export function computeLayout(opts: {
   const end = base + opts.ramSize;
   const mb = (n: number) => `${Math.ceil(n / MiB)} MiB`;
   if (opts.fdtSize > FDT_MAX_SIZE) throw new PvmError('internal', `device tree too large (${opts.fdtSize} bytes)`);
-  const kernel = { start: LoadAddr.KERNEL, end: LoadAddr.KERNEL + opts.kernelSize };
+  const kernel = opts.kernel;
   let firmware: BootLayout['firmware'];
   if (opts.firmwareSize !== undefined) {
     firmware = { start: LoadAddr.FIRMWARE, end: LoadAddr.FIRMWARE + opts.firmwareSize };
-    if (firmware.end > kernel.start) {
+    if (firmware.end > LoadAddr.KERNEL) {
       throw new PvmError(
         'image',
-        `firmware is ${opts.firmwareSize} bytes: it must fit below 0x${kernel.start.toString(16)}`,
+        `firmware is ${opts.firmwareSize} bytes: it must fit below 0x${LoadAddr.KERNEL.toString(16)}`,
       );
     }
   }
@@ -63,6 +63,12 @@ export function computeLayout(opts: {
   if (firmware !== undefined) {
     // OpenSBI's FDT copy must sit between the kernel and the initrd.
     needEnd = Math.max(needEnd, FW_JUMP_FDT_ADDR + FDT_MAX_SIZE);
+    if (kernel.end > FW_JUMP_FDT_ADDR) {
+      throw new PvmError(
+        'image',
+        `kernel ends at 0x${kernel.end.toString(16)}, over the firmware's FDT copy at 0x${FW_JUMP_FDT_ADDR.toString(16)}`,
+      );
+    }
   }
   if (lowest < needEnd || fdt < base) {
     const need = needEnd - base + (end - lowest) + 2 * MiB;
@@ -72,25 +78,4 @@ export function computeLayout(opts: {
     );
   }
   return { firmware, kernel, initrd, fdt };
-}
-
-/** The Linux RISC-V Image header (Documentation/riscv/boot-image-header.rst). */
-export interface LinuxImageHeader {
-  /** Memory the kernel occupies from its load address, .bss included. */
-  imageSize: number;
-  textOffset: number;
-}
-
-/**
- * Parse the 64-byte header of a RISC-V Linux `Image`: magic2 "RSC\x05" at
- * 0x38 (magic "RISCV\0\0\0" at 0x30 is deprecated but still written).
- * Returns null when `img` is not one.
- */
-export function parseLinuxImage(img: Uint8Array): LinuxImageHeader | null {
-  if (img.length < 64) return null;
-  const v = new DataView(img.buffer, img.byteOffset, img.byteLength);
-  if (v.getUint32(0x38, true) !== 0x0553_5352) return null;
-  const u64 = (o: number) => v.getUint32(o + 4, true) * 0x1_0000_0000 + v.getUint32(o, true);
-  const imageSize = u64(0x10);
-  return { imageSize: Math.max(imageSize, img.length), textOffset: u64(0x08) };
 }

@@ -31,6 +31,8 @@ export function setupPvHart(h: VcpuHart): void {
   h.setCsr(Csr.MEDELEG, BigInt(PV_MEDELEG));
   h.setCsr(Csr.MIDELEG, BigInt(PV_MIDELEG));
   h.setCsr(Csr.MCOUNTEREN, 7n);
+  // OpenSBI also opens cycle, time and instret to U-mode (scounteren = 7): busybox reads `time` directly.
+  h.setCsr(Csr.SCOUNTEREN, 7n);
   try {
     // pmpaddr0 = all ones (NAPOT, whole address space), pmpcfg0 = NAPOT | X | W | R.
     h.setCsr(Csr.PMPADDR0, (1n << 54n) - 1n);

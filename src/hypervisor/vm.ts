@@ -1,0 +1,138 @@
+import { PvmError } from '../core/errors.js';
+import type { Gpa } from '../core/types.js';
+import { Hart } from '../cpu/hart.js';
+import { VirtBoard } from '../machine/board.js';
+import { parseElf } from '../machine/elf.js';
+import { parseLinuxImage } from '../machine/image.js';
+import { LoadAddr } from '../machine/memmap.js';
+import type { GuestRam } from '../memory/ram.js';
+import { type BootPlan, Domain, type DomainHost, type DomainMode } from './domain.js';
+import { computeLayout } from './layout.js';
+
+/** Everything needed to build one domain. File contents are passed in: this layer does no I/O. */
+export interface VmConfig {
+  mode: DomainMode;
+  /** Number of harts, 1..8. */
+  harts: number;
+  /** RAM in bytes (multiple of 4 KiB). */
+  memory: number;
+  /** RISC-V Linux Image (or an RV64 ELF executable). */
+  kernel: Uint8Array;
+  initrd?: Uint8Array;
+  /** Kernel command line. */
+  cmdline: string;
+  /** Full mode: M-mode firmware (OpenSBI fw_jump.bin), loaded at 0x8000_0000. */
+  firmware?: Uint8Array;
+  /** Host wall clock in ns since the epoch, for the RTC. */
+  wallClockNs?: () => bigint;
+}
+
+/** PVX version advertised in the PV device tree's /hypervisor node (docs/para-api-pvx.md §1.1). */
+export const PVX_VERSION = 0x0001_0000;
+
+/** The kernel's footprint and entry point, from its Image header or ELF program headers. */
+function kernelPlacement(kernel: Uint8Array): {
+  start: number;
+  end: number;
+  entry: number;
+  load: (ram: GuestRam) => void;
+} {
+  const isElf = kernel[0] === 0x7f && kernel[1] === 0x45 && kernel[2] === 0x4c && kernel[3] === 0x46;
+  if (isElf) {
+    const elf = parseElf(kernel);
+    return {
+      start: elf.low,
+      end: elf.high,
+      entry: elf.entry,
+      load: (ram) => {
+        for (const s of elf.segments) {
+          if (!ram.contains(s.paddr, s.memsz)) {
+            throw new PvmError('image', `kernel ELF segment at 0x${s.paddr.toString(16)} is outside RAM`);
+          }
+          ram.write(s.paddr as Gpa, kernel.subarray(s.offset, s.offset + s.filesz));
+          ram.fill((s.paddr + s.filesz) as Gpa, s.memsz - s.filesz, 0);
+        }
+      },
+    };
+  }
+  const hdr = parseLinuxImage(kernel);
+  const start = LoadAddr.KERNEL;
+  return {
+    start,
+    end: start + Math.max(hdr.imageSize, kernel.length),
+    entry: start,
+    load: (ram) => ram.write(start as Gpa, kernel),
+  };
+}
+
+/**
+ * Build a domain: the virt board with its harts, the images in RAM, the
+ * device tree (PV mode: no CLINT, a /hypervisor node; full mode: the whole
+ * board for the firmware), and the run loop. Bad images and impossible
+ * layouts are PvmErrors ('image' / 'usage').
+ */
+export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }): Domain {
+  if (!Number.isInteger(cfg.harts) || cfg.harts < 1 || cfg.harts > 8) {
+    throw new PvmError('usage', `--smp must be an integer from 1 to 8, got ${cfg.harts}`);
+  }
+  if (cfg.mode === 'full' && cfg.firmware === undefined) throw new PvmError('usage', 'full mode needs a firmware');
+  const kernel = kernelPlacement(cfg.kernel);
+  const pv = cfg.mode === 'pv';
+  let domain: Domain | null = null;
+  const out = (b: number) => host.consoleOut(Uint8Array.of(b));
+  const board = new VirtBoard({
+    harts: cfg.harts,
+    memory: cfg.memory,
+    time: 'host',
+    nowMs: () => host.nowMs(),
+    ...(cfg.wallClockNs ? { wallClockNs: cfg.wallClockNs } : {}),
+    onUartOutput: out,
+    onSyscon: (e) => domain?.onSyscon(e),
+    // PV mode: timers and IPIs are hypercalls, so the guest gets no CLINT.
+    devices: { clint: !pv },
+    createHart: (id, ram, bus, time) => new Hart(ram, bus, { id, time, virtualM: pv }),
+  });
+
+  // The FDT's size does not depend on where things go, so build it once to measure, then for real.
+  const dt = (initrd?: { start: number; end: number }) =>
+    board
+      .deviceTree({
+        bootargs: cfg.cmdline,
+        ...(initrd ? { initrd } : {}),
+        ...(pv
+          ? {
+              extend: (fdt) => {
+                fdt.root.addNode('hypervisor').string('compatible', 'pvm,pvx').u32('pvx,version', PVX_VERSION);
+              },
+            }
+          : {}),
+      })
+      .toBytes();
+  const probe = cfg.initrd ? { start: 0x8000_0000, end: 0x8000_0000 + cfg.initrd.length } : undefined;
+  const fdtSize = dt(probe).length;
+  const layout = computeLayout({
+    ramSize: cfg.memory,
+    kernel,
+    ...(cfg.initrd ? { initrdSize: cfg.initrd.length } : {}),
+    ...(cfg.firmware ? { firmwareSize: cfg.firmware.length } : {}),
+    fdtSize,
+  });
+  const fdtBytes = dt(layout.initrd);
+  let loaded = false;
+  const plan: BootPlan = {
+    entry: pv ? kernel.entry : LoadAddr.FIRMWARE,
+    fdt: layout.fdt,
+    load: (ram) => {
+      if (loaded) ram.u8.fill(0); // a reboot starts from clean RAM, like a power cycle
+      loaded = true;
+      if (cfg.firmware) ram.write(LoadAddr.FIRMWARE as Gpa, cfg.firmware);
+      kernel.load(ram);
+      if (cfg.initrd && layout.initrd) ram.write(layout.initrd.start as Gpa, cfg.initrd);
+      ram.write(layout.fdt as Gpa, fdtBytes);
+    },
+  };
+  domain = new Domain(cfg.mode, board, host, plan);
+  // console=hvc0 means the SBI console is the terminal: keyboard input goes there.
+  if (/(^|\s)console=hvc/.test(cfg.cmdline)) domain.inputTo = 'sbi';
+  return domain;
+}
