@@ -24,3 +24,46 @@ export { hostTimeSource, InstretTimeSource, type TimeSource } from './machine/ti
 export { Uart16550 } from './machine/uart.js';
 export { buildVirtDt, type VirtDtHandles, type VirtDtOptions } from './machine/virt-dt.js';
 export { GuestRam } from './memory/ram.js';
+// Control plane: commands, the domain manager seam, the daemon and its client, save files.
+export {
+  ALLOWED_STATES,
+  type Command as ControlCommand,
+  type CommandKind,
+  type ConsoleSession,
+  type Progress,
+  type ResultOf,
+  type SaveResult,
+} from './api/commands.js';
+export {
+  ControlPlane,
+  type ControlPlaneOptions,
+  DOMAIN_NAME,
+  normalizeDomainConfig,
+  type SnapshotStore,
+} from './api/control.js';
+export type {
+  DomainConfig as ControlDomainConfig,
+  DomainConsole,
+  DomainEvent,
+  DomainHandle,
+  DomainInfo,
+  DomainManager,
+  DomainState,
+  DomainStats as ControlDomainStats,
+} from './api/domain.js';
+export { API_ERROR_STATUS, ApiError, type ApiErrorCode, isApiError } from './api/errors.js';
+export { FakeDomainManager } from './api/fake-domain.js';
+export { defaultSocketPath, PvmClient } from './cli/client.js';
+export { createLogger, type Logger, type LogLevel } from './host/logger.js';
+export { loadSnapshotFile, nodeSnapshotCodecs, saveSnapshotFile } from './host/snapshot-file.js';
+export {
+  type DomainSnapshot,
+  decodeSnapshot,
+  encodeSnapshot,
+  isSnapshotError,
+  SnapshotError,
+  type SnapshotErrorReason,
+} from './hypervisor/snapshot/index.js';
+export { type Daemon, type DaemonOptions, startDaemon } from './server/daemon.js';
+export { fileSnapshotStore, openControlPlane } from './server/local.js';
+export { ApiSpec } from './server/openapi.js';
