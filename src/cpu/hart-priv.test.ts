@@ -120,6 +120,9 @@ test('WARL masks of mstatus, sstatus, misa, medeleg, mideleg, mie, mip, sie, sip
   assert.equal(hart.getCsr(Csr.menvcfg), 1n);
   assert.equal(hart.getCsr(Csr.mhartid), 0n);
   assert.equal(hart.getCsr(Csr.mconfigptr), 0n);
+  hart.setCsr(0x7a0, ALL);
+  assert.equal(hart.getCsr(0x7a0), 0n, 'tselect hard-wired: no triggers');
+  assert.equal(hart.getCsr(0x7a1), 0n);
 });
 
 test('counters: instret counts retired instructions; mcounteren/scounteren gate S and U reads', () => {
@@ -139,9 +142,21 @@ test('counters: instret counts retired instructions; mcounteren/scounteren gate 
     hart.setCsr(Csr.scounteren, 2n);
   });
   assert.equal(u2.cause, 3n);
-  // minstret write
+  // minstret/mcycle writes: the next instruction reads the written value; 64-bit wrap-around is exact
   const w = run([A.csrrwi(0, Csr.minstret, 10), A.csrrs(6, Csr.minstret, 0)]);
   assert.equal(w.hart.getX(6), 10n);
+  const o = run([
+    A.addi(5, 0, -1),
+    A.csrrw(0, Csr.minstret, 5),
+    A.csrrs(6, Csr.minstret, 0),
+    A.csrrs(7, Csr.minstret, 0),
+    A.csrrw(0, Csr.mcycle, 5),
+    A.addi(0, 0, 0),
+    A.csrrs(8, Csr.cycle, 0),
+  ]);
+  assert.equal(o.hart.getX(6), -1n);
+  assert.equal(o.hart.getX(7), 0n);
+  assert.equal(o.hart.getX(8), 0n);
 });
 
 test('fflags/frm/fcsr trap when mstatus.FS is Off and set FS Dirty when written', () => {

@@ -135,9 +135,8 @@ export class Hart {
   mcountinhibit = 0;
   satpLo = 0;
   satpHi = 0;
-  /** Added to instret for mcycle / minstret reads (writes set them). */
-  cycleOffset = 0;
-  instretOffset = 0;
+  /** Added (mod 2^64) to instret for mcycle / minstret reads; writes set them. lo/hi pairs. */
+  private readonly counterOffset = new Int32Array(4);
   /** pmpcfg0, pmpcfg2 as lo/hi pairs; pmpaddr0..15 as lo/hi pairs (16 entries, not enforced). */
   readonly pmpcfg = new Int32Array(4);
   readonly pmpaddr = new Int32Array(32);
@@ -289,6 +288,7 @@ export class Hart {
     this.mtvalLo = this.mtvalHi = this.stvalLo = this.stvalHi = 0;
     this.mscratchLo = this.mscratchHi = this.sscratchLo = this.sscratchHi = 0;
     this.mcounteren = this.scounteren = this.menvcfg = this.senvcfg = this.mcountinhibit = 0;
+    this.counterOffset.fill(0);
     this.satpLo = this.satpHi = 0;
     this.pmpcfg.fill(0);
     this.pmpaddr.fill(0);
@@ -372,8 +372,9 @@ export class Hart {
             if (insn === 0) this.fault(Cause.Illegal, raw, 0);
           }
           // ---- execute ----
-          switch (insn & 0x7f) {
-            case 0x13: {
+          // dispatch on opcode[6:2] (dense: V8 emits a jump table); opcode[1:0] is 11 here
+          switch ((insn >> 2) & 31) {
+            case 4: {
               // OP-IMM
               const d = (insn >> 6) & 62 || 64;
               const s = (insn >> 14) & 62;
@@ -460,7 +461,7 @@ export class Hart {
               }
               break;
             }
-            case 0x33: {
+            case 12: {
               // OP
               const d = (insn >> 6) & 62 || 64;
               const s1 = (insn >> 14) & 62;
@@ -469,14 +470,16 @@ export class Hart {
               const ah = x[s1 + 1]!;
               const b = x[s2]!;
               const bh = x[s2 + 1]!;
-              switch (((insn >>> 25) << 3) | ((insn >> 12) & 7)) {
+              if ((insn >>> 25) & ~0x21) this.fault(Cause.Illegal, raw, 0);
+              // key: funct3 | funct7[5] << 3 | funct7[0] << 4 (dense)
+              switch (((insn >> 12) & 7) | ((insn >> 27) & 8) | ((insn >> 21) & 16)) {
                 case 0: {
                   const lo = (a + b) | 0;
                   x[d + 1] = (ah + bh + (lo >>> 0 < a >>> 0 ? 1 : 0)) | 0;
                   x[d] = lo;
                   break;
                 }
-                case 0x100: {
+                case 8: {
                   x[d + 1] = (ah - bh - (a >>> 0 < b >>> 0 ? 1 : 0)) | 0;
                   x[d] = (a - b) | 0;
                   break;
@@ -521,7 +524,7 @@ export class Hart {
                   }
                   break;
                 }
-                case 0x105: {
+                case 13: {
                   const sh = b & 63;
                   if (sh & 32) {
                     x[d] = ah >> (sh & 31);
@@ -543,42 +546,42 @@ export class Hart {
                   x[d] = a & b;
                   x[d + 1] = ah & bh;
                   break;
-                case 8:
+                case 16:
                   mul64(a, ah, b, bh);
                   x[d] = R[0]!;
                   x[d + 1] = R[1]!;
                   break;
-                case 9:
+                case 17:
                   mulh64(a, ah, b, bh);
                   x[d] = R[0]!;
                   x[d + 1] = R[1]!;
                   break;
-                case 10:
+                case 18:
                   mulhsu64(a, ah, b, bh);
                   x[d] = R[0]!;
                   x[d + 1] = R[1]!;
                   break;
-                case 11:
+                case 19:
                   mulhu64(a, ah, b, bh);
                   x[d] = R[0]!;
                   x[d + 1] = R[1]!;
                   break;
-                case 12:
+                case 20:
                   div64(a, ah, b, bh);
                   x[d] = R[0]!;
                   x[d + 1] = R[1]!;
                   break;
-                case 13:
+                case 21:
                   divu64(a, ah, b, bh);
                   x[d] = R[0]!;
                   x[d + 1] = R[1]!;
                   break;
-                case 14:
+                case 22:
                   rem64(a, ah, b, bh);
                   x[d] = R[0]!;
                   x[d + 1] = R[1]!;
                   break;
-                case 15:
+                case 23:
                   remu64(a, ah, b, bh);
                   x[d] = R[0]!;
                   x[d + 1] = R[1]!;
@@ -588,7 +591,7 @@ export class Hart {
               }
               break;
             }
-            case 0x03: {
+            case 0: {
               // LOAD
               const d = (insn >> 6) & 62 || 64;
               const s = (insn >> 14) & 62;
@@ -666,7 +669,7 @@ export class Hart {
               }
               break;
             }
-            case 0x23: {
+            case 8: {
               // STORE
               const s = (insn >> 14) & 62;
               const s2 = (insn >> 19) & 62;
@@ -703,7 +706,7 @@ export class Hart {
               }
               break;
             }
-            case 0x63: {
+            case 24: {
               // BRANCH
               const s1 = (insn >> 14) & 62;
               const s2 = (insn >> 19) & 62;
@@ -747,7 +750,7 @@ export class Hart {
               }
               break;
             }
-            case 0x6f: {
+            case 27: {
               // JAL
               const d = (insn >> 6) & 62 || 64;
               const link = (pc + ilen) | 0;
@@ -762,7 +765,7 @@ export class Hart {
               }
               continue;
             }
-            case 0x67: {
+            case 25: {
               // JALR
               if ((insn >> 12) & 7) this.fault(Cause.Illegal, raw, 0);
               const d = (insn >> 6) & 62 || 64;
@@ -779,7 +782,7 @@ export class Hart {
               }
               continue;
             }
-            case 0x37: {
+            case 13: {
               // LUI
               const d = (insn >> 6) & 62 || 64;
               const v = insn & -4096;
@@ -787,7 +790,7 @@ export class Hart {
               x[d + 1] = v >> 31;
               break;
             }
-            case 0x17: {
+            case 5: {
               // AUIPC
               const d = (insn >> 6) & 62 || 64;
               const t = (pc >>> 0) + (insn & -4096);
@@ -795,7 +798,7 @@ export class Hart {
               x[d + 1] = (pcHi + (t < 0 ? -1 : t >= TWO32 ? 1 : 0)) | 0;
               break;
             }
-            case 0x1b: {
+            case 6: {
               // OP-IMM-32
               const d = (insn >> 6) & 62 || 64;
               const a = x[(insn >> 14) & 62]!;
@@ -815,17 +818,18 @@ export class Hart {
               x[d + 1] = v >> 31;
               break;
             }
-            case 0x3b: {
+            case 14: {
               // OP-32
               const d = (insn >> 6) & 62 || 64;
               const a = x[(insn >> 14) & 62]!;
               const b = x[(insn >> 19) & 62]!;
               let v: number;
-              switch (((insn >>> 25) << 3) | ((insn >> 12) & 7)) {
+              if ((insn >>> 25) & ~0x21) this.fault(Cause.Illegal, raw, 0);
+              switch (((insn >> 12) & 7) | ((insn >> 27) & 8) | ((insn >> 21) & 16)) {
                 case 0:
                   v = (a + b) | 0;
                   break;
-                case 0x100:
+                case 8:
                   v = (a - b) | 0;
                   break;
                 case 1:
@@ -834,22 +838,22 @@ export class Hart {
                 case 5:
                   v = (a >>> (b & 31)) | 0;
                   break;
-                case 0x105:
+                case 13:
                   v = a >> (b & 31);
                   break;
-                case 8:
+                case 16:
                   v = Math.imul(a, b);
                   break;
-                case 12:
+                case 20:
                   v = b === 0 ? -1 : a === -0x80000000 && b === -1 ? a : (a / b) | 0;
                   break;
-                case 13:
+                case 21:
                   v = b === 0 ? -1 : ((a >>> 0) / (b >>> 0)) | 0;
                   break;
-                case 14:
+                case 22:
                   v = b === 0 ? a : b === -1 ? 0 : (a % b) | 0;
                   break;
-                case 15:
+                case 23:
                   v = b === 0 ? a : ((a >>> 0) % (b >>> 0)) | 0;
                   break;
                 default:
@@ -859,17 +863,17 @@ export class Hart {
               x[d + 1] = v >> 31;
               break;
             }
-            case 0x0f: {
+            case 3: {
               // MISC-MEM: FENCE, FENCE.I (memory is coherent; nothing is cached by instruction)
               if ((insn >> 12) & 6) this.fault(Cause.Illegal, raw, 0);
               break;
             }
-            case 0x2f: {
+            case 11: {
               // AMO
               this.amo(insn, raw);
               break;
             }
-            case 0x73: {
+            case 28: {
               // SYSTEM: counters read here must see every earlier instruction
               this.instret += n - 1;
               budget -= n - 1;
@@ -883,7 +887,7 @@ export class Hart {
               }
               continue outer;
             }
-            case 0x07: {
+            case 1: {
               // LOAD-FP: FLW, FLD
               if ((this.mstatus & MSTATUS_FS) === 0) this.fault(Cause.Illegal, raw, 0);
               const f3 = (insn >> 12) & 7;
@@ -904,7 +908,7 @@ export class Hart {
               }
               break;
             }
-            case 0x27: {
+            case 9: {
               // STORE-FP: FSW, FSD
               if ((this.mstatus & MSTATUS_FS) === 0) this.fault(Cause.Illegal, raw, 0);
               const f3 = (insn >> 12) & 7;
@@ -923,15 +927,15 @@ export class Hart {
               }
               break;
             }
-            case 0x53: {
+            case 20: {
               if ((this.mstatus & MSTATUS_FS) === 0 || fpOp(this, insn) !== 0) this.fault(Cause.Illegal, raw, 0);
               this.mstatus |= MSTATUS_FS;
               break;
             }
-            case 0x43:
-            case 0x47:
-            case 0x4b:
-            case 0x4f: {
+            case 16:
+            case 17:
+            case 18:
+            case 19: {
               if ((this.mstatus & MSTATUS_FS) === 0 || fpFma(this, insn) !== 0) this.fault(Cause.Illegal, raw, 0);
               this.mstatus |= MSTATUS_FS;
               break;
@@ -1109,7 +1113,7 @@ export class Hart {
           if (this.priv === 0 || (this.priv === 1 && this.mstatus & MSTATUS_TW)) this.fault(Cause.Illegal, raw, 0);
           this.advance(ilen);
           this.irqCheck = true;
-          if (((this.mip | this.seipHw) & this.mie) !== 0) return -1;
+          if (this.interruptPending()) return -1;
           return Exit.Wfi;
         }
         default:
@@ -1193,6 +1197,21 @@ export class Hart {
     return true;
   }
 
+  /** instret plus the 64-bit offset i (0 = cycle, 2 = instret), into csrLo/csrHi. */
+  private counter(i: number): boolean {
+    const n = this.instret;
+    const nl = (n % TWO32) | 0;
+    const nh = Math.floor(n / TWO32) | 0;
+    const ol = this.counterOffset[i]!;
+    const lo = (nl + ol) | 0;
+    return this.ret(lo, nh + this.counterOffset[i + 1]! + (lo >>> 0 < nl >>> 0 ? 1 : 0));
+  }
+
+  /** True when an interrupt is pending and enabled in mie (what wakes WFI, whatever the global enables). */
+  interruptPending(): boolean {
+    return ((this.mip | this.seipHw) & this.mie) !== 0;
+  }
+
   /** Value of the last readCsr. */
   private csrLo = 0;
   private csrHi = 0;
@@ -1213,15 +1232,11 @@ export class Hart {
       case 0x003:
         return this.ret((this.frm << 5) | this.fflags, 0);
       case 0xc00:
-      case 0xb00: {
-        const v = this.instret + this.cycleOffset;
-        return this.ret(v, Math.floor(v / TWO32));
-      }
+      case 0xb00:
+        return this.counter(0);
       case 0xc02:
-      case 0xb02: {
-        const v = this.instret + this.instretOffset;
-        return this.ret(v, Math.floor(v / TWO32));
-      }
+      case 0xb02:
+        return this.counter(2);
       case 0xc01: {
         const v = this.time.now();
         return this.ret(v, Math.floor(v / TWO32));
@@ -1286,6 +1301,8 @@ export class Hart {
       case 0x344:
         return this.ret(this.mip | this.seipHw, 0);
       default:
+        // tselect/tdata1-3: no triggers (tselect hard-wired to 0, tdata1 type 0); writes ignored
+        if (csr >= 0x7a0 && csr <= 0x7a3) return this.ret(0, 0);
         // hpmcounter3..31 (user view), mhpmcounter3..31, mhpmevent3..31: read as zero
         if ((csr >= 0xc03 && csr <= 0xc1f) || (csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) {
           return this.ret(0, 0);
@@ -1321,12 +1338,17 @@ export class Hart {
         this.mstatus |= MSTATUS_FS;
         return;
       case 0xb00:
-        this.cycleOffset = (hi >>> 0) * TWO32 + (lo >>> 0) - this.instret - 1;
+      case 0xb02: {
+        // the next instruction reads the written value: the writing instruction's own
+        // increment is suppressed (privileged spec 3.1.10, riscv-tests instret_overflow)
+        const n = this.instret + 1;
+        const nl = (n % TWO32) | 0;
+        const nh = Math.floor(n / TWO32) | 0;
+        const i = csr === 0xb00 ? 0 : 2;
+        this.counterOffset[i] = (lo - nl) | 0;
+        this.counterOffset[i + 1] = (hi - nh - (lo >>> 0 < nl >>> 0 ? 1 : 0)) | 0;
         return;
-      case 0xb02:
-        // the CSR instruction itself retires after the write and is not counted (privileged spec 3.1.10)
-        this.instretOffset = (hi >>> 0) * TWO32 + (lo >>> 0) - this.instret - 1;
-        return;
+      }
       case 0x100:
         this.setMstatus((this.mstatus & ~SSTATUS_WMASK) | (lo & SSTATUS_WMASK));
         return;
