@@ -24,7 +24,7 @@ test('pvos on QEMU + OpenSBI chooses native back ends and its shell answers', as
   try {
     const boot = await con.until(PROMPT);
     const lines = boot.slice(boot.indexOf('pvos 0.1:')).split('\n');
-    assert.equal(lines[0], 'pvos 0.1: hart 0, ram 128 MiB at 0x80000000, timebase 10000000 Hz');
+    assert.equal(lines[0], 'pvos 0.1: boot hart 0, harts 1, ram 128 MiB at 0x80000000, timebase 10000000 Hz');
     assert.equal(lines[1], 'pvos: PVX absent (probe_extension 0x0a505658 -> 0)');
     assert.equal(lines[2], 'pvos: backends: native');
     assert.match(lines[3]!, /^pvos: Sv39 paging on, \d+ KiB kernel, \d+ pages free$/);
@@ -34,7 +34,7 @@ test('pvos on QEMU + OpenSBI chooses native back ends and its shell answers', as
     assert.equal(
       await con.run('info'),
       [
-        'pvos 0.1 on hart 0',
+        'pvos 0.1 on hart 0, harts online 1 (mask 0x1)',
         'ram: 128 MiB at 0x80000000',
         'timebase: 10000000 Hz, tick 100 Hz',
         'sbi: spec 1.0, implementation 1 (OpenSBI)',
@@ -62,6 +62,22 @@ test('pvos on QEMU + OpenSBI chooses native back ends and its shell answers', as
 
     con.send('poweroff');
     assert.equal(await con.until('pvos: poweroff\n'), 'poweroff\npvos: poweroff\n');
+    assert.equal(await con.exited, 0);
+  } finally {
+    con.kill();
+  }
+});
+
+test('pvos on 4 harts: secondaries started with SBI HSM are targets of remote fences', async () => {
+  make();
+  const con = bootQemu(OPENSBI_FW_JUMP, '-smp', '4');
+  try {
+    const boot = await con.until(PROMPT);
+    assert.match(boot, /\npvos 0\.1: boot hart [0-3], harts 4, ram 128 MiB/);
+    assert.match(await con.run('info'), /^pvos 0\.1 on hart [0-3], harts online 4 \(mask 0xf\)\n/);
+    assert.match(await con.run('bench tlb 10'), /^bench tlb: 10 ops via sbi-rfence, \d+ ticks, \d+ ns\/op\n$/);
+    con.send('poweroff');
+    await con.until('pvos: poweroff\n');
     assert.equal(await con.exited, 0);
   } finally {
     con.kill();

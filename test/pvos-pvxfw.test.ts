@@ -20,7 +20,7 @@ test('pvos with PVX present (QEMU + pvxfw) chooses the PVX back ends and its she
       boot,
       [
         'pvxfw: PVX 1.0 firmware, domain 1, ram 128 MiB',
-        'pvos 0.1: hart 0, ram 128 MiB at 0x80000000, timebase 10000000 Hz',
+        'pvos 0.1: boot hart 0, harts 1, ram 128 MiB at 0x80000000, timebase 10000000 Hz',
         'pvos: PVX 1.0 present (domain 1, features 0xdf)',
         'pvos: backends: pvx 1.0',
         boot.split('\n')[4],
@@ -33,7 +33,7 @@ test('pvos with PVX present (QEMU + pvxfw) chooses the PVX back ends and its she
     assert.equal(
       await con.run('info'),
       [
-        'pvos 0.1 on hart 0',
+        'pvos 0.1 on hart 0, harts online 1 (mask 0x1)',
         'ram: 128 MiB at 0x80000000',
         'timebase: 10000000 Hz, tick 100 Hz',
         'sbi: spec 2.0, implementation 28792 (other)',

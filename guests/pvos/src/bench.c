@@ -69,7 +69,7 @@ void cmd_bench(int argc, char **argv) {
                              {USER_BASE + 32 * PAGE_SIZE, PAGE_SIZE},
                              {USER_STACK_TOP - PAGE_SIZE, PAGE_SIZE}};
     uint64_t t0 = rdtime();
-    for (unsigned long i = 0; i < n; i++) pv->tlb_flush(1UL << boot.hartid, r, 4);
+    for (unsigned long i = 0; i < n; i++) pv->tlb_flush(boot.online_mask, r, 4);
     result("tlb", n, rdtime() - t0);
   } else if (!strcmp(what, "idle")) {
     /* n idle wake-ups: arm the timer 100 us ahead, idle, take the interrupt */

@@ -18,7 +18,7 @@ void fdt_scan(unsigned long fdt) {
   boot.fdt_size = be32(h + 4);
   const uint8_t *st = h + be32(h + 8);
   const char *strs = (const char *)h + be32(h + 12);
-  int depth = 0, in_memory = 0, in_cpus = 0;
+  int depth = 0, in_memory = 0, in_cpus = 0, in_cpu = 0;
   const uint8_t *p = st;
   for (;;) {
     uint32_t tok = be32(p);
@@ -32,8 +32,10 @@ void fdt_scan(unsigned long fdt) {
         in_memory = strncmp(name, "memory", 6) == 0;
         in_cpus = strcmp(name, "cpus") == 0;
       }
+      if (depth == 3) in_cpu = in_cpus && strncmp(name, "cpu@", 4) == 0;
     } else if (tok == 2) { /* END_NODE */
       if (depth == 2) in_memory = in_cpus = 0;
+      if (depth == 3) in_cpu = 0;
       depth--;
     } else if (tok == 3) { /* PROP */
       uint32_t len = be32(p), nameoff = be32(p + 4);
@@ -42,6 +44,8 @@ void fdt_scan(unsigned long fdt) {
       if (depth == 2 && in_memory && strcmp(pname, "reg") == 0 && len >= 16) {
         boot.ram_base = (uint64_t)be32(val) << 32 | be32(val + 4);
         boot.ram_size = (uint64_t)be32(val + 8) << 32 | be32(val + 12);
+      } else if (depth == 3 && in_cpu && strcmp(pname, "reg") == 0 && len == 4 && boot.nharts < MAX_HARTS) {
+        boot.harts[boot.nharts++] = be32(val);
       } else if (depth == 2 && in_cpus && strcmp(pname, "timebase-frequency") == 0 && len == 4) {
         boot.timebase = be32(val);
       }

@@ -65,8 +65,12 @@ void sbi_shutdown(void) __attribute__((noreturn));
 const char *sbi_strerror(long err);
 
 /* ---- fdt.c ---- */
+#define MAX_HARTS 8
 struct boot_info {
   unsigned long hartid;
+  unsigned nharts;              /* from the FDT /cpus node */
+  uint32_t harts[MAX_HARTS];
+  unsigned long online_mask;    /* harts running pvos (bit = hart id) */
   unsigned long fdt;
   uint64_t ram_base, ram_size;
   uint32_t timebase;
@@ -74,6 +78,10 @@ struct boot_info {
 };
 extern struct boot_info boot;
 void fdt_scan(unsigned long fdt);
+
+/* ---- smp.c ---- */
+void smp_start_secondaries(void);
+unsigned harts_online(void);
 
 /* ---- pvops.c: the back-end table ---- */
 struct tlb_range {

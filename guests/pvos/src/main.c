@@ -17,8 +17,9 @@ void kmain(unsigned long hartid, unsigned long fdt) {
   else
     native_init();
   virtio_blk_init();
-  kprintf("pvos %s: hart %lu, ram %lu MiB at 0x%lx, timebase %u Hz\n", PVOS_VERSION, boot.hartid,
-          (unsigned long)(boot.ram_size >> 20), (unsigned long)boot.ram_base, boot.timebase);
+  smp_start_secondaries();
+  kprintf("pvos %s: boot hart %lu, harts %u, ram %lu MiB at 0x%lx, timebase %u Hz\n", PVOS_VERSION, boot.hartid,
+          harts_online(), (unsigned long)(boot.ram_size >> 20), (unsigned long)boot.ram_base, boot.timebase);
   if (pvx_ok)
     kprintf("pvos: PVX %lu.%lu present (domain %lu, features 0x%lx)\n", pvx_version >> 16, pvx_version & 0xffff,
             pvx_domid, pvx_features);

@@ -46,7 +46,8 @@ static void cmd_help(void) {
 static void cmd_info(void) {
   struct sbiret spec = sbi_call(SBI_EXT_BASE, 0, 0, 0, 0, 0, 0, 0);
   struct sbiret impl = sbi_call(SBI_EXT_BASE, 1, 0, 0, 0, 0, 0, 0);
-  kprintf("pvos %s on hart %lu\n", PVOS_VERSION, boot.hartid);
+  kprintf("pvos %s on hart %lu, harts online %u (mask 0x%lx)\n", PVOS_VERSION, boot.hartid, harts_online(),
+          boot.online_mask);
   kprintf("ram: %lu MiB at 0x%lx\n", (unsigned long)(boot.ram_size >> 20), (unsigned long)boot.ram_base);
   kprintf("timebase: %u Hz, tick %d Hz\n", boot.timebase, HZ);
   kprintf("sbi: spec %lu.%lu, implementation %lu (%s)\n", (spec.value >> 24) & 0x7f, spec.value & 0xffffff,

@@ -27,6 +27,19 @@ park:
   wfi
   j park
 
+/* HSM hart_start target: a0 = hart id, a1 = stack top (opaque). */
+  .globl secondary_entry
+secondary_entry:
+  csrw sie, zero
+  csrw sscratch, zero
+  mv sp, a1
+  la t0, trap_entry
+  csrw stvec, t0
+  call secondary_main
+1:
+  wfi
+  j 1b
+
   .text
 /*
  * Trap entry. sscratch holds the kernel stack top of the current task while
