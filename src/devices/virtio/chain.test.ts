@@ -34,8 +34,8 @@ test('any descriptor table: the walk ends within its budget and never throws', (
       let steps = 0;
       const walk = new DescriptorWalk(ram, 0, 16, head, true);
       for (const _ of walk) steps++;
-      // 16 in the table plus at most 0x1_0000/16 in one indirect table.
-      assert.ok(steps <= 16 + RAM / 16);
+      // 16 in the table plus at most 16 (the queue size) in one indirect table.
+      assert.ok(steps <= 32);
       const c = collectChain(ram, 0, 16, head, true);
       if (c instanceof ChainError) return;
       for (const s of [...c.readable, ...c.writable]) assert.ok(ram.contains(s.addr, s.len));

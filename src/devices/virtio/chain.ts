@@ -56,12 +56,6 @@ export interface Chain {
   readonly writableLen: number;
 }
 
-/**
- * Largest indirect table accepted, in descriptors. §2.7.4.1 lets a device have "a reasonable
- * limit of descriptors it will allow in a chain"; `next` is 16 bits, so entries past 65536
- * could never be reached anyway.
- */
-export const MAX_INDIRECT_DESCRIPTORS = 65536;
 /** §2.7.5.2: "Drivers MUST NOT add a descriptor chain longer than 2^32 bytes in total". */
 const MAX_CHAIN_BYTES = 0x1_0000_0000;
 
@@ -71,7 +65,7 @@ const readAddr = (view: DataView, off: number): number =>
 /**
  * Iterates the descriptors of one chain. The walk has a budget: the queue size for the
  * descriptor table (§2.7.5: "this is the maximum possible descriptor chain length"), the
- * table's entry count once it follows an indirect descriptor. A looping chain therefore
+ * table's entry count (itself at most the queue size) once it follows an indirect descriptor. A looping chain therefore
  * ends with the fault `loop` instead of running forever.
  *
  * After iteration, `error` holds the fault that stopped it, or null when the chain ended
@@ -85,6 +79,7 @@ export class DescriptorWalk implements IterableIterator<RawDescriptor> {
   private budget: number;
   private indirect = false;
   private done = false;
+  private readonly queueSize: number;
 
   /**
    * @param tableOff offset of the descriptor table in `ram.u8` (validated by the queue)
@@ -101,6 +96,7 @@ export class DescriptorWalk implements IterableIterator<RawDescriptor> {
   ) {
     this.tableOff = tableOff;
     this.tableLen = tableLen;
+    this.queueSize = tableLen;
     this.idx = head;
     this.budget = tableLen;
     if (head >= tableLen) this.fail('head-out-of-range', `head ${head} >= queue size ${tableLen}`);
@@ -136,9 +132,12 @@ export class DescriptorWalk implements IterableIterator<RawDescriptor> {
         if (!this.indirectAllowed) return this.fail('indirect-not-negotiated', 'VIRTIO_F_INDIRECT_DESC not negotiated');
         // §2.7.5.3.1: "A driver MUST NOT set both VIRTQ_DESC_F_INDIRECT and VIRTQ_DESC_F_NEXT".
         if (flags & DescFlag.NEXT) return this.fail('indirect-with-next', 'INDIRECT together with NEXT');
-        // §2.7.5.3: the table is desc[len / 16]; anything else is malformed.
-        if (len === 0 || len % DESC_SIZE !== 0 || len / DESC_SIZE > MAX_INDIRECT_DESCRIPTORS) {
-          return this.fail('indirect-bad-size', `indirect table of ${len} bytes`);
+        // §2.7.5.3: the table is desc[len / 16]; anything else is malformed. §2.7.5.3.1: "A
+        // driver MUST NOT create a descriptor chain longer than the Queue Size of the device",
+        // so a table is at most queue-size entries. This bounds the work one notification
+        // can cause at queue size squared descriptor reads.
+        if (len === 0 || len % DESC_SIZE !== 0 || len / DESC_SIZE > this.queueSize) {
+          return this.fail('indirect-bad-size', `indirect table of ${len} bytes (queue size ${this.queueSize})`);
         }
         const tableOff = this.ram.offsetOf(addr, len);
         if (tableOff < 0) {

@@ -14,7 +14,10 @@ const RAM_BASE = 0x8000_0000;
 class EchoDevice implements VirtioDevice {
   readonly kind = 'echo';
   readonly deviceId = 0x7f;
-  readonly queueSizes = [16];
+  readonly queueSizes: number[];
+  constructor(queueSize = 16) {
+    this.queueSizes = [queueSize];
+  }
   readonly features = bit(0);
   readonly config = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
   inFlight = 0;
@@ -67,9 +70,9 @@ class Pin implements IrqPin {
   }
 }
 
-function setup(ramSize = 0x40_0000) {
+function setup(ramSize = 0x40_0000, queueSize = 16) {
   const ram = new GuestRam(RAM_BASE, ramSize);
-  const dev = new EchoDevice();
+  const dev = new EchoDevice(queueSize);
   const pin = new Pin();
   const mmio = new VirtioMmio(dev, ram, pin);
   const drv = new MockDriver(ram, mmio);
@@ -237,7 +240,7 @@ describe('virtio status transitions', () => {
     assert.equal(mmio.queues[0]!.size, 16);
   });
 
-  test('notifications before DRIVER_OK are ignored', () => {
+  test('notifications before DRIVER_OK are ignored; the buffers are served at DRIVER_OK', () => {
     const { drv } = setup();
     drv.negotiate();
     const q = drv.setupQueue(0, 16);
@@ -248,7 +251,6 @@ describe('virtio status transitions', () => {
     q.kick();
     assert.equal(q.usedIdx, 0);
     drv.driverOk();
-    q.kick();
     assert.equal(q.usedIdx, 1);
   });
 });
@@ -499,16 +501,25 @@ describe('hostile virtqueues', () => {
   });
 
   test('chain whose lengths add up past 2^32 is rejected', () => {
-    // 4097 descriptors of 1 MiB, all naming the same memory, in one indirect table.
-    const s = hostile(0x80_0000);
-    const n = 4097;
-    const table = s.drv.alloc(16 * n);
-    const buf = s.drv.alloc(0x10_0000);
-    for (let i = 0; i < n; i++) s.q.setDesc(i, buf, 0x10_0000, i < n - 1 ? DescFlag.NEXT : 0, i + 1, table);
-    s.q.setDesc(0, table, 16 * n, DescFlag.INDIRECT);
+    // 1024 descriptors of 8 MiB (all of RAM, each naming the same memory): 8 GiB.
+    const s = setup(0x80_0000, 1024);
+    const [q] = s.drv.start([1024]);
+    for (let i = 0; i < 1024; i++) q!.setDesc(i, RAM_BASE, 0x80_0000, i < 1023 ? DescFlag.NEXT : 0, i + 1);
+    q!.offer(0);
+    q!.kick();
+    assert.equal(s.drv.needsReset, true);
+    assert.match(s.mmio.lastError ?? '', /too-long/);
+  });
+
+  test('indirect table with more entries than the queue size is rejected', () => {
+    const s = hostile();
+    const table = s.drv.alloc(16 * 17);
+    for (let i = 0; i < 17; i++)
+      s.q.setDesc(i, s.drv.alloc(4), 4, DescFlag.WRITE | (i < 16 ? DescFlag.NEXT : 0), i + 1, table);
+    s.q.setDesc(0, table, 16 * 17, DescFlag.INDIRECT);
     s.q.offer(0);
     s.q.kick();
-    assertBroken(s, 'too-long');
+    assertBroken(s, 'indirect-bad-size');
   });
 
   test('device-readable buffer after a writable one is rejected (wrong direction)', () => {

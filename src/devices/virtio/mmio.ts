@@ -358,7 +358,13 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
       }
     }
     const err = this.device.activate();
-    if (err !== null) this.fail(`activation: ${err}`);
+    if (err !== null) {
+      this.fail(`activation: ${err}`);
+      return;
+    }
+    // Buffers the driver made available (and notified) before DRIVER_OK were not taken
+    // then (§2.1.2); look at every queue once now so none is left waiting.
+    for (const q of this.queues) if (q.active && this.running) this.device.notify(q.index);
   }
 
   /** §2.4 Device Reset: back to the state after power-on; in-flight requests are forgotten. */
