@@ -374,7 +374,7 @@ static struct sbiret dispatch(uint64_t eid, uint64_t fid, const uint64_t *a, int
       __asm__ volatile("sfence.vma" ::: "memory");
       OK(0);
     case SBI_EXT_SRST:
-      if (in_mc || fid != 0) break;
+      if (fid != 0) break;
       if (a[0] == 0) sbi_shutdown();
       fw_fail();
     case SBI_EXT_DBCN:
