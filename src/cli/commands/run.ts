@@ -1,9 +1,18 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { PvmError } from '../../core/errors.js';
 import { runBare } from '../../hypervisor/bare.js';
 import { type CliContext, ExitStatus, guestStatus } from '../context.js';
 import { nodeBareHost, readImage } from '../host.js';
 import { parseCount, parseSize } from '../options.js';
+import { DEFAULT_APPEND, DEFAULT_FIRMWARE, runVmCommand } from './run-vm.js';
+
+/** --smp: an integer from 1 to 8. */
+function parseSmp(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 8)
+    throw new InvalidArgumentError(`'${text}' is not a hart count from 1 to 8`);
+  return n;
+}
 
 /**
  * Flags of `pvm run`. Linux boot options (--kernel, --initrd, --append,
@@ -17,6 +26,15 @@ export interface RunFlags {
   memory?: number;
   /** mtime follows instructions retired instead of the host clock. */
   deterministic?: boolean;
+  /** Linux boot: kernel Image (or S-mode ELF), initrd, command line, harts, mode, firmware, statistics. */
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  smp?: number;
+  mode?: string;
+  firmware?: string;
+  stats?: boolean;
+  statsJson?: string;
 }
 
 const DEFAULT_MEMORY = 128 * 1024 * 1024;
@@ -31,6 +49,14 @@ export function registerRun(program: Command, ctx: CliContext): Command {
     .option('--max-instructions <n>', 'stop the guest after N instructions (exit status 124)', parseCount)
     .option('-m, --memory <size>', 'guest RAM, e.g. 512M or 1G; a bare number is MiB (default: 128M)', parseSize)
     .option('--deterministic', 'guest time advances with instructions (100 per 10 MHz tick), not the host clock')
+    .option('--kernel <file>', 'boot this RISC-V Linux Image (or S-mode ELF)')
+    .option('--initrd <file>', 'initial ramdisk, placed high in RAM and named in /chosen')
+    .option('--append <cmdline>', `kernel command line (default: "${DEFAULT_APPEND}")`)
+    .option('--smp <n>', 'number of harts, 1 to 8 (default: 1)', parseSmp)
+    .option('--mode <mode>', 'pv: pvm answers SBI itself (default); full: firmware in emulated M-mode')
+    .option('--firmware <file>', `full mode: M-mode firmware (default: ${DEFAULT_FIRMWARE})`)
+    .option('--stats', 'print domain statistics on stderr when the guest ends')
+    .option('--stats-json <file>', 'write domain statistics as JSON to FILE when the guest ends')
     .action(async (file: string | undefined, flags: RunFlags) => {
       ctx.status = await runCommand(file, flags, ctx);
     });
@@ -41,6 +67,10 @@ export async function runCommand(file: string | undefined, flags: RunFlags, ctx:
   if (flags.bare) {
     if (file === undefined) throw new PvmError('usage', 'run --bare needs an ELF file: pvm run --bare FILE');
     return runBareCommand(file, flags, ctx);
+  }
+  if (flags.kernel !== undefined) {
+    if (file !== undefined) throw new PvmError('usage', `unexpected argument '${file}' with --kernel`);
+    return runVmCommand({ ...flags, kernel: flags.kernel, memory: flags.memory ?? DEFAULT_MEMORY }, ctx);
   }
   throw new PvmError('usage', 'booting an operating system is not available yet: use pvm run --bare FILE');
 }

@@ -1,0 +1,122 @@
+import { writeFileSync } from 'node:fs';
+import { PvmError } from '../../core/errors.js';
+import { NodeDomainHost } from '../../host/domain-host.js';
+import type { DomainEnd, DomainMode } from '../../hypervisor/domain.js';
+import { formatStats } from '../../hypervisor/stats.js';
+import { createVm } from '../../hypervisor/vm.js';
+import { type CliContext, ExitStatus, guestStatus } from '../context.js';
+import { readImage } from '../host.js';
+
+/** Debian's OpenSBI build (package `opensbi`), the default firmware of full mode. */
+export const DEFAULT_FIRMWARE = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
+/** Kernel command line when --append is not given: the UART is the console. */
+export const DEFAULT_APPEND = 'console=ttyS0';
+
+export interface VmRunFlags {
+  kernel: string;
+  initrd?: string;
+  append?: string;
+  memory: number;
+  smp?: number;
+  mode?: string;
+  firmware?: string;
+  stats?: boolean;
+  statsJson?: string;
+}
+
+/** Ctrl-A, the console escape (as QEMU's -nographic): Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A. */
+const ESCAPE = 0x01;
+
+/**
+ * Boots a Linux kernel (or another S-mode image) in a domain with the
+ * console on this terminal: raw mode when stdin is a TTY, keyboard bytes to
+ * the guest's console, Ctrl-A x to quit. Returns the process exit status: 0
+ * when the guest powers off, the guest's code when it reports failure.
+ */
+export async function runVmCommand(flags: VmRunFlags, ctx: CliContext): Promise<number> {
+  const mode = (flags.mode ?? 'pv') as DomainMode;
+  if (mode !== 'pv' && mode !== 'full') throw new PvmError('usage', `--mode must be pv or full, got '${flags.mode}'`);
+  if (flags.firmware !== undefined && mode !== 'full') throw new PvmError('usage', '--firmware needs --mode full');
+  const kernel = readImage(flags.kernel, 'kernel');
+  const initrd = flags.initrd !== undefined ? readImage(flags.initrd, 'initrd') : undefined;
+  const firmware = mode === 'full' ? readImage(flags.firmware ?? DEFAULT_FIRMWARE, 'firmware') : undefined;
+
+  const host = new NodeDomainHost((b) => ctx.io.stdout(b));
+  const domain = createVm(
+    {
+      mode,
+      harts: flags.smp ?? 1,
+      memory: flags.memory,
+      kernel,
+      ...(initrd ? { initrd } : {}),
+      ...(firmware ? { firmware } : {}),
+      cmdline: flags.append ?? DEFAULT_APPEND,
+      wallClockNs: () => BigInt(Date.now()) * 1_000_000n,
+    },
+    host,
+  );
+
+  const stdin = process.stdin;
+  const raw = stdin.isTTY === true;
+  let escaped = false;
+  const onData = (chunk: Buffer) => {
+    const out: number[] = [];
+    for (const b of chunk) {
+      if (raw && escaped) {
+        escaped = false;
+        if (b === 0x78 || b === 0x58) {
+          ctx.io.stderr('\r\npvm: terminated (Ctrl-A x)');
+          domain.stop(0);
+          host.wake();
+          return;
+        }
+        if (b === ESCAPE) out.push(b);
+        continue;
+      }
+      if (raw && b === ESCAPE) escaped = true;
+      else out.push(b);
+    }
+    if (out.length) {
+      domain.input(Uint8Array.from(out));
+      host.wake();
+    }
+  };
+  const onSignal = () => {
+    domain.stop(130);
+    host.wake();
+  };
+  if (raw) stdin.setRawMode(true);
+  stdin.on('data', onData);
+  stdin.on('error', () => {});
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let end: DomainEnd;
+  try {
+    end = await domain.run();
+  } finally {
+    host.flush();
+    stdin.off('data', onData);
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+
+  const stats = domain.statistics();
+  if (flags.stats) ctx.io.stderr(formatStats(stats).trimEnd());
+  if (flags.statsJson !== undefined) {
+    try {
+      writeFileSync(flags.statsJson, `${JSON.stringify(stats, null, 2)}\n`);
+    } catch (e) {
+      throw new PvmError('io', `cannot write ${flags.statsJson}: ${(e as Error).message}`);
+    }
+  }
+  switch (end.kind) {
+    case 'poweroff':
+      return ExitStatus.OK;
+    case 'fail':
+      return guestStatus(end.code);
+    case 'host-stop':
+      return end.code;
+  }
+}
