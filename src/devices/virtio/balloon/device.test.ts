@@ -14,16 +14,18 @@ function setup(deflateOnOom = false) {
   const ram = new GuestRam(BASE, 0x40_0000);
   const inflated: Gpa[][] = [];
   const deflated: Gpa[][] = [];
+  const reports: Record<string, number>[] = [];
   const balloon = new VirtioBalloon({
     inflated: (p) => inflated.push([...p]),
     deflated: (p) => deflated.push([...p]),
+    statistics: (s) => reports.push({ ...s }),
     deflateOnOom,
     queueSize: 16,
   });
   const mmio = new VirtioMmio(balloon, ram, { set() {} });
   const drv = new MockDriver(ram, mmio);
-  const [inf, def] = drv.start([16, 16]);
-  return { ram, balloon, mmio, drv, inf: inf!, def: def!, inflated, deflated };
+  const [inf, def, st] = drv.start([16, 16, 16]);
+  return { ram, balloon, mmio, drv, inf: inf!, def: def!, st: st!, inflated, deflated, reports };
 }
 
 const pfns = (...n: number[]) => {
@@ -107,4 +109,31 @@ test('balloon: features, and state round trip', () => {
   assert.equal(f.balloon.ballooned, 2);
   assert.equal(f.balloon.target, 5);
   assert.notEqual(f.balloon.restoreState([1]), null);
+});
+
+test('balloon statistics: the driver primes the queue, the host asks, the driver refills', () => {
+  const e = setup();
+  const stats = (free: number) => {
+    const b = new Uint8Array(20);
+    const v = new DataView(b.buffer);
+    v.setUint16(0, 4, true); // MEMFREE
+    v.setUint32(2, free, true);
+    v.setUint16(10, 5, true); // MEMTOT
+    v.setUint32(12, 0, true);
+    v.setUint32(16, 1, true); // 2^32 + 0
+    return b;
+  };
+  const buf = e.drv.put(stats(1000));
+  e.st.add([{ addr: buf, len: 20 }]);
+  e.st.kick();
+  assert.deepEqual(e.reports, [{ freeMemory: 1000, totalMemory: 2 ** 32 }]);
+  assert.equal(e.st.usedIdx, 0); // the device keeps the buffer
+  assert.equal(e.balloon.requestStats(), true);
+  assert.equal(e.balloon.requestStats(), false); // already asked
+  assert.deepEqual(e.st.takeUsed(), [{ id: 0, len: 0 }]);
+  e.ram.write(buf, stats(500));
+  e.st.add([{ addr: buf, len: 20 }]);
+  e.st.kick();
+  assert.equal(e.balloon.guestStats.freeMemory, 500);
+  assert.equal(e.reports.length, 2);
 });

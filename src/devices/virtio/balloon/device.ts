@@ -11,7 +11,7 @@ import type { Gpa } from '../../../core/types.js';
 import { gpa } from '../../../core/types.js';
 import { bit, DeviceId } from '../constants.js';
 import type { VirtioDevice, VirtioTransport } from '../device.js';
-import { BALLOON_PAGE, parsePageList } from './request.js';
+import { BALLOON_PAGE, parsePageList, parseStats } from './request.js';
 
 /** §5.5.3 feature bits. */
 export const BalloonFeature = {
@@ -34,6 +34,8 @@ export const BalloonConfig = {
 
 export const INFLATE_QUEUE = 0;
 export const DEFLATE_QUEUE = 1;
+/** With VIRTIO_BALLOON_F_STATS_VQ (§5.5.2). */
+export const STATS_QUEUE = 2;
 
 export interface BalloonHooks {
   /** The guest gave these frames back: the host may drop their contents. */
@@ -42,6 +44,8 @@ export interface BalloonHooks {
   deflated?(pages: readonly Gpa[]): void;
   /** The guest wrote `actual`. */
   actualChanged?(pages: number): void;
+  /** New memory statistics from the guest (bytes / counts by name, e.g. freeMemory). */
+  statistics?(stats: Readonly<Record<string, number>>): void;
 }
 
 export interface VirtioBalloonOptions extends BalloonHooks {
@@ -51,6 +55,8 @@ export interface VirtioBalloonOptions extends BalloonHooks {
    * shrinking is visible in the guest.
    */
   deflateOnOom?: boolean;
+  /** Offer the statistics queue (VIRTIO_BALLOON_F_STATS_VQ). Default true. */
+  stats?: boolean;
   queueSize?: number;
 }
 
@@ -74,11 +80,19 @@ export class VirtioBalloon implements VirtioDevice {
   private readonly view = new DataView(this.config.buffer);
   /** Ballooned frames by frame number. */
   private readonly frames = new Set<number>();
+  /** The statistics buffer the driver left with us, returned to ask for fresh numbers. */
+  private statsHead: number | null = null;
+  /** The latest statistics the guest sent (empty until the first report). */
+  guestStats: Readonly<Record<string, number>> = {};
 
   constructor(private readonly opts: VirtioBalloonOptions = {}) {
     const n = opts.queueSize ?? 128;
-    this.queueSizes = [n, n];
-    this.features = bit(BalloonFeature.MUST_TELL_HOST) | (opts.deflateOnOom ? bit(BalloonFeature.DEFLATE_ON_OOM) : 0n);
+    const stats = opts.stats ?? true;
+    this.queueSizes = stats ? [n, n, n] : [n, n];
+    this.features =
+      bit(BalloonFeature.MUST_TELL_HOST) |
+      (opts.deflateOnOom ? bit(BalloonFeature.DEFLATE_ON_OOM) : 0n) |
+      (stats ? bit(BalloonFeature.STATS_VQ) : 0n);
   }
 
   attach(t: VirtioTransport): void {
@@ -128,7 +142,38 @@ export class VirtioBalloon implements VirtioDevice {
     this.opts.actualChanged?.(value);
   }
 
+  /**
+   * Host: ask the guest for fresh statistics (§5.5.6.3: the device returns the buffer it
+   * holds; the driver refills it and makes it available again). False when the driver
+   * has no statistics buffer with the device (feature not negotiated, or a request is
+   * already under way).
+   */
+  requestStats(): boolean {
+    if (this.statsHead === null || !this.t.running) return false;
+    const head = this.statsHead;
+    this.statsHead = null;
+    this.t.complete(STATS_QUEUE, head, 0);
+    return true;
+  }
+
+  private receiveStats(): void {
+    for (let chain = this.t.pop(STATS_QUEUE); chain !== null; chain = this.t.pop(STATS_QUEUE)) {
+      const stats = parseStats(this.t.ram, chain);
+      if (typeof stats === 'string') {
+        this.stats.errors++;
+        this.lastError = stats;
+      } else {
+        this.guestStats = stats;
+        this.opts.statistics?.(stats);
+      }
+      // Keep the newest buffer; an older one held (a driver that re-offered early) goes back.
+      if (this.statsHead !== null) this.t.complete(STATS_QUEUE, this.statsHead, 0);
+      this.statsHead = chain.head;
+    }
+  }
+
   notify(q: number): void {
+    if (q === STATS_QUEUE && this.t.hasFeature(BalloonFeature.STATS_VQ)) this.receiveStats();
     if (q !== INFLATE_QUEUE && q !== DEFLATE_QUEUE) return;
     for (let chain = this.t.pop(q); chain !== null; chain = this.t.pop(q)) {
       const list = parsePageList(this.t.ram, chain);
@@ -168,6 +213,7 @@ export class VirtioBalloon implements VirtioDevice {
 
   /** A reset (guest reboot) gives every ballooned frame back to the guest. */
   reset(): void {
+    this.statsHead = null;
     this.view.setUint32(BalloonConfig.ACTUAL, 0, true);
     if (this.frames.size === 0) return;
     const all = [...this.frames].sort((a, b) => a - b).map((f) => gpa(f * BALLOON_PAGE));

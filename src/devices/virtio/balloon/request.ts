@@ -35,3 +35,37 @@ export function parsePageList(ram: GuestRam, chain: Chain): PageList | string {
   }
   return { pages, invalid };
 }
+
+/** §5.5.6.3 statistics tags, by name. */
+export const BalloonStatTag: Record<number, string> = {
+  0: 'swapIn',
+  1: 'swapOut',
+  2: 'majorFaults',
+  3: 'minorFaults',
+  4: 'freeMemory',
+  5: 'totalMemory',
+  6: 'availableMemory',
+  7: 'diskCaches',
+  8: 'hugetlbAllocations',
+  9: 'hugetlbFailures',
+};
+
+/** §5.5.6.3: struct virtio_balloon_stat { le16 tag; le64 val; } packed, 10 bytes. */
+export const STAT_SIZE = 10;
+
+/** Parses a statistics buffer into name -> value (unknown tags by number); error message if malformed. */
+export function parseStats(ram: GuestRam, chain: Chain): Record<string, number> | string {
+  if (chain.writable.length > 0) return 'statistics with device-writable buffers';
+  if (chain.readableLen % STAT_SIZE !== 0 || chain.readableLen > 64 * STAT_SIZE) {
+    return `statistics buffer of ${chain.readableLen} bytes`;
+  }
+  const b = readChain(ram, chain.readable);
+  const v = new DataView(b.buffer);
+  const out: Record<string, number> = Object.create(null);
+  for (let off = 0; off < b.length; off += STAT_SIZE) {
+    const tag = v.getUint16(off, true);
+    const val = v.getUint32(off + 2, true) + v.getUint32(off + 6, true) * 0x1_0000_0000;
+    out[BalloonStatTag[tag] ?? `tag${tag}`] = val;
+  }
+  return out;
+}
