@@ -1,8 +1,8 @@
 import type { ControlPlane as ControlPlaneType, SnapshotStore } from '../api/control.js';
 import { ControlPlane } from '../api/control.js';
 import type { DomainConfig, DomainManager } from '../api/domain.js';
-import { FakeDomainManager } from '../api/fake-domain.js';
 import { loadSnapshotFile, saveSnapshotFile } from '../host/snapshot-file.js';
+import { HypervisorDomainManager } from './hypervisor-domains.js';
 
 /** Save files on the local file system (SHA-256, zlib; written then renamed into place). */
 export const fileSnapshotStore: SnapshotStore = {
@@ -11,7 +11,7 @@ export const fileSnapshotStore: SnapshotStore = {
 };
 
 export interface LocalControlOptions {
-  /** What runs the domains; default: the fake manager until the hypervisor runs real guests. */
+  /** What runs the domains; default: the hypervisor (FakeDomainManager for tests and demos). */
   readonly manager?: DomainManager;
   readonly store?: SnapshotStore;
   readonly validateConfig?: (config: DomainConfig) => DomainConfig;
@@ -23,7 +23,7 @@ export interface LocalControlOptions {
  */
 export function openControlPlane(options: LocalControlOptions = {}): ControlPlaneType {
   return new ControlPlane({
-    manager: options.manager ?? new FakeDomainManager(),
+    manager: options.manager ?? new HypervisorDomainManager(),
     store: options.store ?? fileSnapshotStore,
     ...(options.validateConfig ? { validateConfig: options.validateConfig } : {}),
   });

@@ -6,9 +6,11 @@ import type { Progress } from '../../api/commands.js';
 import { toDocument } from '../../api/config.js';
 import { loadConfigFile } from '../../api/config-file.js';
 import type { DomainConfig } from '../../api/domain.js';
+import { FakeDomainManager } from '../../api/fake-domain.js';
 import { PvmError } from '../../core/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../host/logger.js';
 import { startDaemon } from '../../server/daemon.js';
+import { HypervisorDomainManager } from '../../server/hypervisor-domains.js';
 import { openControlPlane } from '../../server/local.js';
 import { defaultSocketPath, PvmClient } from '../client.js';
 import { type CliContext, nodeIo } from '../context.js';
@@ -150,8 +152,16 @@ export function registerControlCommands(
     .option('--token-file <file>', 'file holding the TCP bearer token (at least 16 characters)')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS as string[]).default('info'))
     .option('--log-file <file>', 'append JSON-lines logs to FILE instead of standard error')
+    .option('--fake', 'run fake domains (a deterministic program instead of a guest), to try the API')
     .action(
-      async (flags: { socket?: string; tcp?: string; tokenFile?: string; logLevel: LogLevel; logFile?: string }) => {
+      async (flags: {
+        socket?: string;
+        tcp?: string;
+        tokenFile?: string;
+        logLevel: LogLevel;
+        logFile?: string;
+        fake?: boolean;
+      }) => {
         const socketPath = flags.socket ?? defaultSocketPath(env.env);
         let tcp: { host: string; port: number; token: string } | undefined;
         if (flags.tcp) {
@@ -163,7 +173,9 @@ export function registerControlCommands(
         }
         if (!flags.socket) mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
         const logger = createLogger({ level: flags.logLevel, ...(flags.logFile ? { file: flags.logFile } : {}) });
-        const control = openControlPlane();
+        const control = openControlPlane({
+          manager: flags.fake ? new FakeDomainManager() : new HypervisorDomainManager(),
+        });
         const daemon = await startDaemon({ control, logger, socketPath, ...(tcp ? { tcp } : {}) });
         await new Promise<void>((resolve) => {
           const stop = (signal: string): void => {

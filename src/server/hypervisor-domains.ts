@@ -1,0 +1,383 @@
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as tick } from 'node:timers/promises';
+import { ConsoleBuffer } from '../api/console-buffer.js';
+import type {
+  DomainConfig,
+  DomainConsole,
+  DomainEvent,
+  DomainHandle,
+  DomainInfo,
+  DomainManager,
+  DomainState,
+  DomainStats,
+} from '../api/domain.js';
+import { ApiError } from '../api/errors.js';
+import { parseMemory } from '../api/fake-domain.js';
+import { PvmError } from '../core/errors.js';
+import type { Domain, DomainHost, DomainMode } from '../hypervisor/domain.js';
+import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
+import { createVm } from '../hypervisor/vm.js';
+
+/** Debian's OpenSBI, the default firmware of full mode. */
+export const DEFAULT_FIRMWARE = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
+const DEFAULT_MEMORY = 128 * 1024 * 1024;
+
+/**
+ * The DomainHost of a daemon-managed domain. Besides clock, idling and
+ * console output it is the pause gate: the run loop calls `yield` or `idle`
+ * between rounds, when every vCPU is at an instruction boundary, and a
+ * requested pause parks it right there until unpause. The guest clock stands
+ * still while paused, so a paused guest does not see time jump.
+ */
+export class ControlledHost implements DomainHost {
+  private pausedTotal = 0;
+  private pausedAt: number | null = null;
+  private gate: { promise: Promise<void>; open: () => void } | null = null;
+  private parkedWaiters: (() => void)[] = [];
+  private parked = false;
+  private wakeUp: (() => void) | null = null;
+  private woken = false;
+  private out: number[] = [];
+
+  constructor(private readonly sink: (bytes: Uint8Array) => void) {}
+
+  nowMs(): number {
+    const t = performance.now();
+    return t - this.pausedTotal - (this.pausedAt !== null ? t - this.pausedAt : 0);
+  }
+
+  async idle(ms: number): Promise<void> {
+    this.flush();
+    if (this.woken) this.woken = false;
+    else {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, ms);
+        const self = this;
+        function done(): void {
+          clearTimeout(t);
+          self.wakeUp = null;
+          resolve();
+        }
+        this.wakeUp = done;
+      });
+    }
+    await this.checkpoint();
+  }
+
+  async yield(): Promise<void> {
+    this.flush();
+    await tick();
+    await this.checkpoint();
+  }
+
+  consoleOut(bytes: Uint8Array): void {
+    for (const b of bytes) this.out.push(b);
+    if (this.out.length >= 4096) this.flush();
+  }
+
+  flush(): void {
+    if (this.out.length === 0) return;
+    const b = Uint8Array.from(this.out);
+    this.out = [];
+    this.sink(b);
+  }
+
+  /** Cuts an idle sleep short (input arrived, a pause or stop was asked). */
+  wake(): void {
+    if (this.wakeUp) this.wakeUp();
+    else this.woken = true;
+  }
+
+  private async checkpoint(): Promise<void> {
+    if (!this.gate) return;
+    this.flush();
+    this.parked = true;
+    for (const w of this.parkedWaiters.splice(0)) w();
+    await this.gate.promise;
+    this.parked = false;
+  }
+
+  /** Resolves once the run loop is parked at the gate (or at once if `loopDone`). */
+  pause(loopDone: boolean): Promise<void> {
+    if (!this.gate) {
+      let open!: () => void;
+      const promise = new Promise<void>((r) => {
+        open = r;
+      });
+      this.gate = { promise, open };
+      this.pausedAt = performance.now();
+    }
+    if (this.parked || loopDone) return Promise.resolve();
+    const parked = new Promise<void>((r) => this.parkedWaiters.push(r));
+    this.wake();
+    return parked;
+  }
+
+  unpause(): void {
+    if (!this.gate) return;
+    if (this.pausedAt !== null) this.pausedTotal += performance.now() - this.pausedAt;
+    this.pausedAt = null;
+    const g = this.gate;
+    this.gate = null;
+    g.open();
+  }
+}
+
+interface VmParts {
+  readonly mode: DomainMode;
+  readonly harts: number;
+  readonly memory: number;
+  readonly kernel: Uint8Array;
+  readonly initrd?: Uint8Array;
+  readonly firmware?: Uint8Array;
+  readonly cmdline: string;
+}
+
+function readFile(path: unknown, what: string, name: string): Uint8Array {
+  if (typeof path !== 'string' || path === '') throw new PvmError('usage', `domain ${name}: ${what} must be a path`);
+  try {
+    const b = readFileSync(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;
+    throw new PvmError('io', `domain ${name}: cannot read ${what} ${path}: ${why ?? String(e)}`);
+  }
+}
+
+/** The files and numbers of a domain config, read from the host. */
+export function loadVmParts(config: DomainConfig): VmParts {
+  const name = config.name;
+  const mode = config.mode ?? 'pv';
+  if (mode !== 'pv' && mode !== 'full') throw new PvmError('usage', `domain ${name}: mode must be pv or full`);
+  const harts = config.smp ?? 1;
+  if (typeof harts !== 'number' || !Number.isInteger(harts) || harts < 1 || harts > 8) {
+    throw new PvmError('usage', `domain ${name}: smp must be an integer from 1 to 8`);
+  }
+  if (config.kernel === undefined) throw new PvmError('usage', `domain ${name}: a kernel is required`);
+  return {
+    mode,
+    harts,
+    memory: parseMemory(config.memory, DEFAULT_MEMORY),
+    kernel: readFile(config.kernel, 'kernel', name),
+    ...(config.initrd !== undefined ? { initrd: readFile(config.initrd, 'initrd', name) } : {}),
+    ...(mode === 'full' ? { firmware: readFile(config.firmware ?? DEFAULT_FIRMWARE, 'firmware', name) } : {}),
+    cmdline: typeof config.append === 'string' ? config.append : '',
+  };
+}
+
+class HvDomain {
+  state: DomainState = 'paused';
+  exitReason: string | undefined;
+  startedAt = new Date();
+  host!: ControlledHost;
+  vm!: Domain;
+  loop: Promise<void> = Promise.resolve();
+  loopDone = false;
+  started = false;
+  readonly console: ConsoleBuffer;
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly config: DomainConfig,
+    private readonly changed: (d: HvDomain) => void,
+  ) {
+    this.console = new ConsoleBuffer((data) => {
+      this.vm.input(data);
+      this.host.wake();
+    });
+  }
+
+  /** Builds a fresh VM from the config; starts it when `run`, else it waits before its first instruction. */
+  boot(run: boolean): void {
+    const parts = loadVmParts(this.config);
+    const host = new ControlledHost((b) => this.console.emit(b));
+    const vm = createVm({ ...parts, wallClockNs: () => BigInt(Date.now()) * 1_000_000n }, host);
+    this.host = host;
+    this.vm = vm;
+    this.exitReason = undefined;
+    this.startedAt = new Date();
+    this.loopDone = false;
+    this.started = false;
+    this.loop = Promise.resolve();
+    this.state = 'paused';
+    if (run) this.start();
+    else this.changed(this);
+  }
+
+  /** Starts the run loop of a VM that has not run yet. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const { vm, host } = this;
+    this.loop = vm.run().then(
+      (end) => {
+        this.loopDone = true;
+        host.flush();
+        if (this.vm !== vm || end.kind === 'host-stop') return;
+        if (end.kind === 'poweroff') this.set('shutoff', 'poweroff');
+        else this.set('crashed', `${end.why} (code ${end.code})`);
+      },
+      (e: unknown) => {
+        this.loopDone = true;
+        host.flush();
+        if (this.vm !== vm) return;
+        this.set('crashed', e instanceof Error ? e.message : String(e));
+      },
+    );
+    this.set('running');
+  }
+
+  set(state: DomainState, reason?: string): void {
+    this.state = state;
+    if (reason !== undefined) this.exitReason = reason;
+    this.changed(this);
+  }
+
+  /** Ends the current VM's loop and waits for it. */
+  async halt(): Promise<void> {
+    if (!this.started) return;
+    this.vm.stop(0);
+    this.host.unpause();
+    this.host.wake();
+    await this.loop;
+  }
+}
+
+/**
+ * DomainManager over the hypervisor's Domain run loop (src/hypervisor).
+ * Each domain runs cooperatively in the daemon's event loop.
+ *
+ * Not yet possible, and refused with a clear message: graceful shutdown (no
+ * shutdown request reaches an unmodified Linux guest yet) and save/restore
+ * (the CPU and board do not expose their state for capture yet).
+ */
+export class HypervisorDomainManager implements DomainManager {
+  private readonly domains = new Map<number, HvDomain>();
+  private readonly listeners = new Set<(e: DomainEvent) => void>();
+  private nextId = 1;
+
+  private emit(e: DomainEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  private get(id: number): HvDomain {
+    const d = this.domains.get(id);
+    if (!d) throw new ApiError('not-found', `no domain with id ${id}`);
+    return d;
+  }
+
+  private handle(d: HvDomain): DomainHandle {
+    return { id: d.id, name: d.name, state: d.state };
+  }
+
+  async create(config: DomainConfig, options: { paused: boolean }): Promise<DomainHandle> {
+    const d = new HvDomain(this.nextId, config.name, config, (x) =>
+      this.emit({ type: 'state', id: x.id, name: x.name, state: x.state, reason: x.exitReason }),
+    );
+    d.boot(!options.paused); // throws (nothing registered) on a bad config or image
+    this.nextId++;
+    this.domains.set(d.id, d);
+    return this.handle(d);
+  }
+
+  list(): readonly DomainHandle[] {
+    return [...this.domains.values()].map((d) => this.handle(d));
+  }
+
+  info(id: number): DomainInfo {
+    const d = this.get(id);
+    return {
+      ...this.handle(d),
+      config: d.config,
+      vcpus: d.vm.hartCount,
+      memoryBytes: d.vm.ram.size,
+      startedAt: d.startedAt.toISOString(),
+      ...(d.exitReason !== undefined ? { exitReason: d.exitReason } : {}),
+      gracefulShutdown: false,
+    };
+  }
+
+  async pause(id: number): Promise<void> {
+    const d = this.get(id);
+    if (d.started) await d.host.pause(d.loopDone);
+    d.set('paused');
+  }
+
+  async unpause(id: number): Promise<void> {
+    const d = this.get(id);
+    if (!d.started) return d.start();
+    d.host.unpause();
+    if (!d.loopDone) d.set('running');
+  }
+
+  async shutdown(_id: number): Promise<boolean> {
+    return false;
+  }
+
+  async reboot(id: number): Promise<void> {
+    const d = this.get(id);
+    await d.halt();
+    d.boot(true);
+  }
+
+  async destroy(id: number): Promise<void> {
+    const d = this.get(id);
+    await d.halt();
+    d.console.close();
+    this.domains.delete(id);
+    this.emit({ type: 'removed', id, name: d.name });
+  }
+
+  console(id: number): DomainConsole {
+    return this.get(id).console;
+  }
+
+  stats(id: number): DomainStats {
+    const d = this.get(id);
+    const s = d.vm.statistics();
+    const exits: Record<string, number> = {};
+    for (const [k, v] of Object.entries(s.exits)) if (k !== 'slice') exits[k] = v;
+    for (const [k, v] of Object.entries(s.mmio)) exits[`mmio:${k}`] = v;
+    const hypercalls: Record<string, number> = {};
+    for (const [ext, fns] of Object.entries(s.hypercalls)) {
+      for (const [fn, n] of Object.entries(fns)) hypercalls[`${ext}/${fn}`] = n;
+    }
+    return {
+      id: d.id,
+      name: d.name,
+      state: d.state,
+      instructions: s.instructions,
+      guestMs: s.time.guestMs,
+      hypervisorMs: s.time.hypervisorMs,
+      uptimeMs: s.time.wallMs,
+      memoryBytes: d.vm.ram.size,
+      vcpus: s.harts,
+      exits,
+      hypercalls,
+    };
+  }
+
+  async snapshot(id: number): Promise<DomainSnapshot> {
+    const d = this.get(id);
+    throw new PvmError(
+      'state',
+      `cannot save domain ${d.name}: the hypervisor does not expose CPU and device state for snapshots yet`,
+    );
+  }
+
+  async restore(_snapshot: DomainSnapshot, _name: string): Promise<DomainHandle> {
+    throw new ApiError('bad-image', 'this snapshot cannot be restored: the hypervisor cannot load domain state yet');
+  }
+
+  subscribe(listener: (event: DomainEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.domains.keys()]) await this.destroy(id);
+  }
+}

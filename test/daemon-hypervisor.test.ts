@@ -1,0 +1,178 @@
+/**
+ * The daemon over the real hypervisor: a tiny PV guest, assembled here with
+ * riscv64-unknown-elf-gcc, prints a greeting through the SBI legacy console,
+ * echoes console input through legacy getchar, and powers off through SBI
+ * SRST when it reads 'q'. Driven through the client like any domain.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { ControlPlane } from '../src/api/control.js';
+import { type ApiError, isApiError } from '../src/api/errors.js';
+import { PvmClient } from '../src/cli/client.js';
+import { createLogger } from '../src/host/logger.js';
+import { type Daemon, startDaemon } from '../src/server/daemon.js';
+import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
+import { fileSnapshotStore } from '../src/server/local.js';
+
+const GUEST = `
+.section .text
+.globl _start
+_start:
+  la s0, msg
+1: lbu a0, 0(s0)
+  beqz a0, 2f
+  li a7, 1            # legacy console_putchar
+  ecall
+  addi s0, s0, 1
+  j 1b
+2: li a7, 2           # legacy console_getchar: a0 = byte or -1
+  ecall
+  bltz a0, 2b
+  li t0, 'q'
+  beq a0, t0, 4f
+  li a7, 1
+  ecall
+  j 2b
+4: li a7, 0x53525354  # SRST system_reset(shutdown, no reason)
+  li a6, 0
+  li a0, 0
+  li a1, 0
+  ecall
+5: j 5b
+msg: .asciz "hello from a pv guest\\n"
+`;
+
+async function refusal(p: Promise<unknown>): Promise<ApiError> {
+  try {
+    await p;
+  } catch (e) {
+    if (isApiError(e)) return e;
+    throw e;
+  }
+  assert.fail('expected the daemon to refuse');
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
+  for (let i = 0; i < 4000; i++) {
+    const v = await f();
+    if (v !== undefined && v !== false) return v;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.fail(`gave up waiting for ${what}`);
+}
+
+function collect(s: Duplex): { text: () => string } {
+  let text = '';
+  s.on('data', (d: Buffer) => {
+    text += d.toString('utf8');
+  });
+  return { text: () => text };
+}
+
+describe('pvm daemon over the hypervisor', () => {
+  let dir: string;
+  let daemon: Daemon;
+  let client: PvmClient;
+  let manager: HypervisorDomainManager;
+  let kernel: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pvm-hv-'));
+    writeFileSync(join(dir, 'guest.S'), GUEST);
+    kernel = join(dir, 'guest.elf');
+    const r = spawnSync(
+      'riscv64-unknown-elf-gcc',
+      [
+        '-nostdlib',
+        '-nostartfiles',
+        '-march=rv64imac_zicsr',
+        '-mabi=lp64',
+        '-Wl,-Ttext=0x80200000',
+        '-Wl,-e,_start',
+        '-o',
+        kernel,
+        join(dir, 'guest.S'),
+      ],
+      { encoding: 'utf8' },
+    );
+    if (r.error || r.status !== 0) {
+      throw new Error(
+        `riscv64-unknown-elf-gcc failed (Debian: gcc-riscv64-unknown-elf): ${r.error?.message ?? r.stderr}`,
+      );
+    }
+    manager = new HypervisorDomainManager();
+    daemon = await startDaemon({
+      control: new ControlPlane({ manager, store: fileSnapshotStore }),
+      logger: createLogger({ level: 'silent' }),
+      socketPath: join(dir, 'pvmd.sock'),
+    });
+    client = new PvmClient({ socketPath: daemon.socketPath });
+  });
+
+  after(async () => {
+    await daemon.close();
+    await manager.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('create, console, pause, unpause, poweroff, reboot, destroy', async () => {
+    const config = { name: 'pv1', kernel, memory: '16M', append: 'console=hvc0' };
+    const created = await client.create(config, { paused: true });
+    assert.equal(created.state, 'paused');
+    assert.equal(created.memoryBytes, 16 * 1024 * 1024);
+    assert.equal((await client.stats('pv1')).instructions, 0, 'paused before the first instruction');
+    const con = await client.attachConsole('pv1', { write: true });
+    const out = collect(con);
+    await client.unpause('pv1');
+    await until('greeting', () => out.text() === 'hello from a pv guest\n');
+
+    await client.pause('pv1');
+    const frozen = (await client.stats('pv1')).instructions;
+    con.write('xyz');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal((await client.stats('pv1')).instructions, frozen, 'no instruction runs while paused');
+    assert.equal(out.text(), 'hello from a pv guest\n', 'input waits while paused');
+    await client.unpause('pv1');
+    await until('echo', () => out.text() === 'hello from a pv guest\nxyz');
+
+    const stats = await client.stats('pv1');
+    assert.equal(stats.hypercalls['LEGACY/console_putchar'], 'hello from a pv guest\n'.length + 3);
+    assert.ok(stats.exits.hypercall! >= stats.hypercalls['LEGACY/console_putchar']!);
+
+    const shut = await refusal(client.shutdown('pv1'));
+    assert.equal(shut.code, 'bad-state');
+    assert.match(shut.message, /has no way to be asked to shut down/);
+    const save = await refusal(client.save('pv1', join(dir, 'pv1.snap')));
+    assert.equal(save.code, 'bad-state');
+    assert.match(save.message, /does not expose CPU and device state/);
+    assert.equal((await client.info('pv1')).state, 'running', 'a refused save leaves the domain running');
+
+    con.write('q');
+    const off = await until('poweroff', async () => {
+      const i = await client.info('pv1');
+      return i.state === 'shutoff' ? i : undefined;
+    });
+    assert.equal(off.exitReason, 'poweroff');
+
+    assert.equal((await client.reboot('pv1')).state, 'running');
+    await until('greeting again', () => out.text() === 'hello from a pv guest\nxyzhello from a pv guest\n');
+    const closed = new Promise((r) => con.on('close', r));
+    await client.destroy('pv1');
+    await closed;
+    assert.deepEqual(await client.list(), []);
+  });
+
+  test('a missing kernel is refused and nothing is created', async () => {
+    const e = await refusal(client.create({ name: 'bad', kernel: join(dir, 'nope.elf') }));
+    assert.equal(e.code, 'io');
+    assert.equal(e.message, `domain bad: cannot read kernel ${join(dir, 'nope.elf')}: no such file`);
+    const e2 = await refusal(client.create({ name: 'bad' }));
+    assert.equal(e2.message, 'domain bad: a kernel is required');
+    assert.deepEqual(await client.list(), []);
+  });
+});
