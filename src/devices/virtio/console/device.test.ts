@@ -104,3 +104,20 @@ test('console: undelivered input survives save and restore', () => {
   assert.equal(f.con.pendingInput, 3);
   assert.notEqual(f.con.restoreState([5, 1]), null);
 });
+
+test('console: with a size, F_SIZE is offered and resize changes cols/rows with a config interrupt', () => {
+  const ram = new GuestRam(0x8000_0000, 0x40_0000);
+  const con = new VirtioConsole({ output: () => {}, size: { cols: 100, rows: 30 } });
+  const mmio = new VirtioMmio(con, ram, { set() {} });
+  const drv = new MockDriver(ram, mmio);
+  assert.equal(drv.deviceFeatures() & 1n, 1n);
+  drv.start([64, 64]);
+  assert.equal(mmio.read(MmioReg.CONFIG + ConsoleConfig.COLS, 2), 100);
+  assert.equal(mmio.read(MmioReg.CONFIG + ConsoleConfig.ROWS, 2), 30);
+  drv.ack();
+  con.resize(132, 43);
+  assert.equal(mmio.read(MmioReg.CONFIG + ConsoleConfig.COLS, 2), 132);
+  assert.equal(mmio.read(MmioReg.CONFIG + ConsoleConfig.ROWS, 2), 43);
+  assert.equal(drv.ack(), 2);
+  assert.equal(setup().drv.deviceFeatures() & 1n, 0n);
+});

@@ -40,6 +40,11 @@ export interface ConsoleStats {
 export interface VirtioConsoleOptions {
   /** Receives guest output (the bytes are a copy the sink may keep). */
   output: (bytes: Uint8Array) => void;
+  /**
+   * Terminal size: offers VIRTIO_CONSOLE_F_SIZE with these cols/rows; `resize` updates
+   * them later (Linux resizes hvc0). Absent: no size feature (the guest assumes 80x24).
+   */
+  size?: { cols: number; rows: number };
   queueSize?: number;
 }
 
@@ -47,7 +52,7 @@ export class VirtioConsole implements VirtioDevice {
   readonly kind = 'console';
   readonly deviceId = DeviceId.CONSOLE;
   readonly queueSizes: readonly number[];
-  readonly features = bit(ConsoleFeature.EMERG_WRITE);
+  readonly features: bigint;
   readonly config = new Uint8Array(ConsoleConfig.SIZE);
   readonly stats: ConsoleStats = { bytesOut: 0, bytesIn: 0, inputDropped: 0 };
   readonly inFlight = 0;
@@ -60,7 +65,22 @@ export class VirtioConsole implements VirtioDevice {
     this.output = opts.output;
     const n = opts.queueSize ?? 64;
     this.queueSizes = [n, n];
+    this.features = bit(ConsoleFeature.EMERG_WRITE) | (opts.size ? bit(ConsoleFeature.SIZE) : 0n);
     new DataView(this.config.buffer).setUint32(ConsoleConfig.MAX_NR_PORTS, 1, true);
+    if (opts.size) this.setSize(opts.size.cols, opts.size.rows);
+  }
+
+  private setSize(cols: number, rows: number): void {
+    const v = new DataView(this.config.buffer);
+    v.setUint16(ConsoleConfig.COLS, Math.max(0, Math.min(cols, 0xffff)), true);
+    v.setUint16(ConsoleConfig.ROWS, Math.max(0, Math.min(rows, 0xffff)), true);
+  }
+
+  /** The host terminal changed size (only with the `size` option): config change to the guest. */
+  resize(cols: number, rows: number): void {
+    if (!(this.features & bit(ConsoleFeature.SIZE))) return;
+    this.setSize(cols, rows);
+    this.t.configChanged();
   }
 
   attach(t: VirtioTransport): void {
