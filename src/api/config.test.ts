@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -93,6 +93,15 @@ describe('config: accepted documents', () => {
     assert.equal(c.domains[0]!.kernel, join(dir, 'Image'));
     assert.equal(c.domains[0]!.disks[0]!.path, join(dir, 'root.img'));
     await assert.rejects(loadConfigFile(join(dir, 'missing.yaml')), /cannot read config .*missing\.yaml: no such file/);
+  });
+
+  test('the example in docs/devices.md is valid', () => {
+    const md = readFileSync(new URL('../../../docs/devices.md', import.meta.url), 'utf8');
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(md.slice(md.indexOf('## Config file')))?.[1];
+    assert.ok(yaml, 'docs/devices.md has a yaml example under "Config file"');
+    const c = parseConfigText(yaml, { source: 'devices.md' });
+    assert.equal(c.domains[0]!.name, 'web');
+    assert.equal(c.domains[0]!.disks.length, 2);
   });
 
   test('a domain spec is a control-plane DomainConfig', () => {
