@@ -1,6 +1,6 @@
 /**
  * The FPU reference generator (src/cpu/fpu/vectors/gen.c) runs under `pvm run --bare` and must print
- * exactly the vectors QEMU printed (src/cpu/fpu/vectors/fpvectors.txt.gz): 120 570 F/D instructions
+ * exactly the vectors QEMU printed (src/cpu/fpu/vectors/fpvectors.txt.gz): some 120 000 F/D instructions
  * executed from a self-modified code buffer, with FLD/FSD, frm/fflags CSR accesses and illegal-instruction
  * traps for reserved rounding modes. This checks the hart's FP plumbing end to end, not only the FPU module.
  */

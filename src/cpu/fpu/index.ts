@@ -327,7 +327,7 @@ export function fpOp(h: FpState, insn: number): number {
         const aq = q < 0 ? -q : q;
         const aa = a < 0 ? -a : a;
         const ab = b < 0 ? -b : b;
-        if (aq >= 2 ** -969 && aq < 2 ** 995 && aa >= 2 ** -960 && ab < 2 ** 995) {
+        if (aq >= 2 ** -969 && aq < 2 ** 995 && aa >= 2 ** -960 && aa < 2 ** 1000 && ab < 2 ** 995) {
           // The remainder a - q*b is exactly representable; its sign says which side the quotient is on.
           const p = q * b;
           const rem = a - p - prodErr(q, b, p);

@@ -30,7 +30,13 @@ static void puthex(u64 v) {
   while (n) putc_(buf[--n]);
 }
 
-static u64 seed = 0x9e3779b97f4a7c15ul;
+#ifndef SEED
+#define SEED 0x9e3779b97f4a7c15ul
+#endif
+#ifndef SCALE
+#define SCALE 1
+#endif
+static u64 seed = SEED;
 static u64 rnd(void) {
   seed ^= seed >> 12;
   seed ^= seed << 25;
@@ -273,7 +279,7 @@ static void run_fixed(const struct fixed *t, int n) {
   }
 }
 static void fixed_cases(void) {
-  static struct fixed t[64];
+  static struct fixed t[80];
   int n = 0;
   /* Tininess after rounding: a*b + c lands just below the smallest normal. */
   for (int k = 535; k <= 539; k++) {
@@ -289,6 +295,11 @@ static void fixed_cases(void) {
   t[n++] = (struct fixed){R(0x08, 0), 0xffffffff3f7ffffful, sp2(-126), 0};
   t[n++] = (struct fixed){R(0x0d, 0), dp2(-1022), 0x3ff0000000000001ul, 0};
   t[n++] = (struct fixed){R(0x0c, 0), sp2(-126), 0xffffffff3f800001ul, 0};
+  /* Quotients near 2^1000 and huge over subnormal (exact, no flags). */
+  t[n++] = (struct fixed){R(0x0d, 0), 0x7f65a1ea53cb8fc4ul, 0xc108000000000000ul, 0};
+  t[n++] = (struct fixed){R(0x0d, 0), 0x3e720131b4000000ul, 0x0009400000000000ul, 0};
+  t[n++] = (struct fixed){R(0x0d, 0), 0xffeffffffffffffful, 0x7c50000000000000ul, 0};
+  t[n++] = (struct fixed){R(0x0d, 0), 0x7feffffffffffffful, 0xfd10000000000000ul, 0};
   /* Overflow boundaries. */
   t[n++] = (struct fixed){R(0x01, 0), 0x7feffffffffffffful, dp2(970), 0};
   t[n++] = (struct fixed){R(0x01, 0), 0x7feffffffffffffful, dp2(969), 0};
@@ -314,7 +325,7 @@ int main(void) {
     u32 regs = (10u << 7) | (10u << 15);
     if (o->b) regs |= 11u << 20;
     if (o->c) regs |= 12u << 27;
-    for (int t = 0; t < o->n; t++) {
+    for (int t = 0; t < o->n * SCALE; t++) {
       u64 a = gen(o->a), b = gen(o->b), c = gen(o->c);
       correlate(o, &a, &b, &c);
       io[0] = o->a == 3 ? 0 : a;
