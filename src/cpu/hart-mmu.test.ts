@@ -189,6 +189,58 @@ test('SFENCE.VMA makes a changed mapping visible', () => {
   assert.equal(m.hart.getX(6), 2n);
 });
 
+test('toggling SUM and MXR takes effect at once (TLB sets per SUM/MXR, no stale permission)', () => {
+  const user = V | R | W | U | Acc | D;
+  const m = mmuRig(
+    [
+      ...li64(10, DATA_VA),
+      ...li64(11, 1n << 18n),
+      A.csrrs(0, Csr.sstatus, 11),
+      A.ld(5, 10, 0), // allowed with SUM
+      A.csrrc(0, Csr.sstatus, 11),
+      A.ld(6, 10, 0), // faults again
+    ],
+    { dataFlags: user },
+  );
+  m.ram.w64(DATA_PA, 9n);
+  const t = m.go();
+  assert.equal(m.hart.getX(5), 9n);
+  assert.equal(t.cause, BigInt(Cause.LoadPage));
+  assert.equal(m.hart.getX(6), 0n);
+});
+
+test('SFENCE.VMA by address drops that page and every cached piece of a changed superpage', () => {
+  const SP = 0x4040_0000n; // a 2 MiB page
+  const m = mmuRig([
+    ...li64(10, DATA_VA),
+    ...li64(12, SP),
+    A.ld(5, 10, 0),
+    A.ld(7, 12, 0x100), // caches the first 4 KiB of the superpage
+    A.ld(8, 12, 0), // second load: reaches the same piece
+    A.ebreak(),
+    A.sfence_vma(12, 0),
+    A.ld(6, 10, 0),
+    A.ld(9, 12, 0x100),
+  ]);
+  const spPte = m.pt.map(SP, RAM_BASE + 0x20_0000 - 0x20_0000, V | R | Acc, 1);
+  m.ram.w64(DATA_PA, 1n);
+  m.ram.w64(DATA_PA + 0x1000, 2n);
+  m.ram.w64(RAM_BASE + 0x100, 0x11n);
+  m.ram.w64(RAM_BASE + 0x20_0100, 0x22n);
+  m.go(); // stops at the first ebreak
+  assert.equal(m.hart.getX(5), 1n);
+  assert.equal(m.hart.getX(7), 0x11n);
+  // remap both: the 4 KiB data page and the superpage
+  m.pt.map(DATA_VA, DATA_PA + 0x1000, V | R | W | Acc | D);
+  m.ram.w64(spPte, ((BigInt(RAM_BASE + 0x20_0000) >> 12n) << 10n) | V | R | Acc);
+  // resume after the ebreak: sfence.vma x12 (superpage address) then the loads
+  m.hart.priv = 1;
+  m.hart.setPc(m.hart.getCsr(Csr.mepc) + 4n);
+  m.go();
+  assert.equal(m.hart.getX(9), 0x22n, 'superpage piece re-walked');
+  assert.ok(m.hart.getX(6) === 1n || m.hart.getX(6) === 2n, 'the other page may or may not stay cached');
+});
+
 test('Sv48: four-level walk, and addresses must be sign-extended from bit 47', () => {
   const va = 0x0000_7f12_3456_7000n;
   const m = mmuRig([...li64(10, va), A.ld(5, 10, 0), ...li64(11, 0x0000_8000_0000_0000n), A.ld(6, 11, 0)], {

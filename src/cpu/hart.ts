@@ -48,6 +48,10 @@ const TWO32 = 4294967296;
 const TLB_BITS = 8;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
+/** Data TLB sets: effective privilege (2 bits) x SUM x MXR, so toggling SUM or MXR needs no flush. */
+const DATA_SETS = 16;
+/** Superpage fragments remembered for SFENCE.VMA by address (more: the next one flushes everything). */
+const MAX_FRAGS = 1024;
 /** A tag no page-aligned address can equal. */
 const NO_TAG = 1;
 
@@ -158,12 +162,24 @@ export class Hart {
   private readonly i16: Int16Array;
   private readonly i32: Int32Array;
   private readonly dv: DataView;
-  private readonly rTag = new Int32Array(4 * TLB_SIZE).fill(NO_TAG);
-  private readonly rHi = new Int32Array(4 * TLB_SIZE);
-  private readonly rOff = new Int32Array(4 * TLB_SIZE);
-  private readonly wTag = new Int32Array(4 * TLB_SIZE).fill(NO_TAG);
-  private readonly wHi = new Int32Array(4 * TLB_SIZE);
-  private readonly wOff = new Int32Array(4 * TLB_SIZE);
+  private readonly rTag = new Int32Array(DATA_SETS * TLB_SIZE).fill(NO_TAG);
+  private readonly rHi = new Int32Array(DATA_SETS * TLB_SIZE);
+  private readonly rOff = new Int32Array(DATA_SETS * TLB_SIZE);
+  private readonly wTag = new Int32Array(DATA_SETS * TLB_SIZE).fill(NO_TAG);
+  private readonly wHi = new Int32Array(DATA_SETS * TLB_SIZE);
+  private readonly wOff = new Int32Array(DATA_SETS * TLB_SIZE);
+  /**
+   * TLB entries holding 4 KiB pieces of superpages: SFENCE.VMA by address must drop the whole
+   * superpage, so these are dropped too. Encoded as index (data) or ~index (execute).
+   * Non-global and global ones apart: an SFENCE.VMA with an ASID keeps global mappings.
+   */
+  private readonly frags = new Int32Array(MAX_FRAGS);
+  private nFrags = 0;
+  private readonly gFrags = new Int32Array(MAX_FRAGS);
+  private nGFrags = 0;
+  /** Leaf level and global bit of the last page-table walk (0 and true for Bare). */
+  private walkLevel = 0;
+  private walkGlobal = true;
   private readonly xTag = new Int32Array(4 * TLB_SIZE).fill(NO_TAG);
   private readonly xHi = new Int32Array(4 * TLB_SIZE);
   private readonly xOff = new Int32Array(4 * TLB_SIZE);
@@ -267,6 +283,43 @@ export class Hart {
     this.wTag.fill(NO_TAG);
     this.xTag.fill(NO_TAG);
     this.fetchTag = NO_TAG;
+    this.nFrags = 0;
+    this.nGFrags = 0;
+  }
+
+  /**
+   * SFENCE.VMA with rs1 != x0 (privileged spec 4.2.1): drop every cached translation of the page
+   * of va (any high word), whatever the ASID (a superset is allowed), plus every superpage fragment; with an
+   * ASID (rs2 != x0) global superpage fragments may stay.
+   */
+  private flushPage(va: number, withAsid: boolean): void {
+    if (this.nFrags === MAX_FRAGS || this.nGFrags === MAX_FRAGS) {
+      this.flushTlb();
+      return;
+    }
+    const i = (va >>> 12) & TLB_MASK;
+    for (let s = 0; s < DATA_SETS; s++) {
+      this.rTag[(s << TLB_BITS) + i] = NO_TAG;
+      this.wTag[(s << TLB_BITS) + i] = NO_TAG;
+    }
+    for (let s = 0; s < 4; s++) this.xTag[(s << TLB_BITS) + i] = NO_TAG;
+    this.dropFrags(this.frags, this.nFrags);
+    this.nFrags = 0;
+    if (!withAsid) {
+      this.dropFrags(this.gFrags, this.nGFrags);
+      this.nGFrags = 0;
+    }
+    this.fetchTag = NO_TAG;
+  }
+
+  private dropFrags(list: Int32Array, n: number): void {
+    for (let k = 0; k < n; k++) {
+      const e = list[k]!;
+      if (e >= 0) {
+        this.rTag[e] = NO_TAG;
+        this.wTag[e] = NO_TAG;
+      } else this.xTag[~e] = NO_TAG;
+    }
   }
 
   /** Reset registers and CSRs; start at `pc` in privilege `priv`. */
@@ -342,8 +395,7 @@ export class Hart {
       pcHi = this.pcHi;
       let fetchTag = this.fetchTag;
       let fetchOff = this.fetchOff;
-      const dpriv = (this.mstatus & MSTATUS_MPRV) !== 0 && this.priv === 3 ? (this.mstatus >> 11) & 3 : this.priv;
-      const tb = dpriv << TLB_BITS;
+      const tb = this.dataSet() << TLB_BITS;
       try {
         while (n < budget) {
           n++;
@@ -1120,7 +1172,9 @@ export class Hart {
           if ((insn & 0xfe007fff) === 0x12000073) {
             // SFENCE.VMA
             if (this.priv === 0 || (this.priv === 1 && this.mstatus & MSTATUS_TVM)) this.fault(Cause.Illegal, raw, 0);
-            this.flushTlb();
+            const rs1 = (insn >> 15) & 31;
+            if (rs1 === 0) this.flushTlb();
+            else this.flushPage(this.x[2 * rs1]!, ((insn >> 20) & 31) !== 0);
             this.advance(ilen);
             return -1;
           }
@@ -1474,8 +1528,7 @@ export class Hart {
     // MPP is WARL: the reserved value 2 keeps the old mode
     if ((v & MSTATUS_MPP) === 2 << 11) v = (v & ~MSTATUS_MPP) | (old & MSTATUS_MPP);
     this.mstatus = v;
-    // TLB sets are per effective privilege, so only SUM and MXR change what an entry may hold
-    if ((old ^ v) & (MSTATUS_SUM | MSTATUS_MXR)) this.flushTlb();
+    // no TLB flush: data TLB sets are indexed by effective privilege, SUM and MXR
     this.irqCheck = true;
   }
 
@@ -1491,6 +1544,8 @@ export class Hart {
           ? (this.mstatus >> 11) & 3
           : this.priv;
     const mode = this.satpHi >>> 28;
+    this.walkLevel = 0;
+    this.walkGlobal = true;
     if (ep === 3 || mode === 0) {
       // Bare: physical addresses are 56 bits; anything above is an access fault
       if (vh < 0 || vh >= 0x1000000) this.fault(acc === ACC_FETCH ? 1 : acc === ACC_LOAD ? 5 : 7, va, vh);
@@ -1504,6 +1559,7 @@ export class Hart {
     const vpn = (vh & 0xffff) * 1048576 + (va >>> 12); // up to 36 bits
     let a = ((this.satpHi & 0xfff) * TWO32 + (this.satpLo >>> 0)) * 4096;
     const i32 = this.i32;
+    let global = false;
     for (let i = levels - 1; i >= 0; i--) {
       const idx = Math.floor(vpn / 2 ** (9 * i)) & 511;
       const pa = a + idx * 8;
@@ -1514,6 +1570,7 @@ export class Hart {
       // V=0, W without R, or reserved/PBMT/N bits set (no Svpbmt/Svnapot): page fault
       if ((lo & 1) === 0 || (lo & 6) === 4 || (hi & 0xffc00000) !== 0) this.fault(pageFault, va, vh);
       const ppn = (hi & 0x3fffff) * 4194304 + (lo >>> 10);
+      if (lo & 32) global = true;
       if ((lo & 0xa) === 0) {
         // pointer to the next level
         a = ppn * 4096;
@@ -1536,9 +1593,18 @@ export class Hart {
         lo |= need;
         i32[o >> 2] = lo;
       }
+      this.walkLevel = i;
+      this.walkGlobal = global;
       return (ppn + (vpn % span)) * 4096 + (va & 4095);
     }
     return this.fault(pageFault, va, vh);
+  }
+
+  /** Data TLB set for the current state: effective privilege (MPRV/MPP), SUM, MXR. */
+  private dataSet(): number {
+    const m = this.mstatus;
+    const ep = (m & MSTATUS_MPRV) !== 0 && this.priv === 3 ? (m >> 11) & 3 : this.priv;
+    return ep | ((m & MSTATUS_SUM) >> 16) | ((m & MSTATUS_MXR) >> 16);
   }
 
   /** RAM offset of [pa, pa+len), or -1 when not entirely in RAM. */
@@ -1551,14 +1617,15 @@ export class Hart {
   private fill(acc: number, va: number, vh: number, pa: number): void {
     const o = pa - (pa % 4096) - this.ramBase;
     if (o < 0 || o + 4096 > this.ramSize || o > 0x7fffe000) return;
-    const ep =
-      acc === ACC_FETCH
-        ? this.priv
-        : (this.mstatus & MSTATUS_MPRV) !== 0 && this.priv === 3
-          ? (this.mstatus >> 11) & 3
-          : this.priv;
-    const e = (ep << TLB_BITS) + ((va >>> 12) & TLB_MASK);
+    const set = acc === ACC_FETCH ? this.priv : this.dataSet();
+    const e = (set << TLB_BITS) + ((va >>> 12) & TLB_MASK);
     const tag = va & -4096;
+    if (this.walkLevel > 0) {
+      // a piece of a superpage: remember it for SFENCE.VMA by address
+      if (this.walkGlobal) {
+        if (this.nGFrags < MAX_FRAGS) this.gFrags[this.nGFrags++] = acc === ACC_FETCH ? ~e : e;
+      } else if (this.nFrags < MAX_FRAGS) this.frags[this.nFrags++] = acc === ACC_FETCH ? ~e : e;
+    }
     if (acc === ACC_FETCH) {
       this.xTag[e] = tag;
       this.xHi[e] = vh;

@@ -17,7 +17,7 @@ export class TestRam {
   readonly buffer: ArrayBuffer;
   readonly u8: Uint8Array;
   readonly view: DataView;
-  constructor(size = 1 << 20) {
+  constructor(size = 4 << 20) {
     this.size = size;
     this.buffer = new ArrayBuffer(size);
     this.u8 = new Uint8Array(this.buffer);
