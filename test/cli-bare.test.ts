@@ -196,6 +196,47 @@ main:
   .section .bss
   .space 0x4000
 `,
+  // Two harts: hart 1 sleeps until hart 0 sends it a software interrupt through the CLINT,
+  // then answers through memory; hart 0 waits for the answer and powers off.
+  'two-harts': `
+  .equ CLINT_MSIP1, 0x2000004
+main:
+  csrr a0, mhartid
+  bnez a0, second
+  la a0, msg0
+  call puts
+  li t0, CLINT_MSIP1
+  li t1, 1
+  sw t1, 0(t0)
+  la t2, flag
+1: lw t3, 0(t2)
+  beqz t3, 1b
+  la a0, msg2
+  call puts
+  li t0, SYSCON
+  li t1, 0x5555
+  sw t1, 0(t0)
+2: j 2b
+second:
+  li t0, 1 << 3
+  csrs mie, t0
+3: wfi
+  csrr t1, mip
+  andi t1, t1, 1 << 3
+  beqz t1, 3b
+  li t0, CLINT_MSIP1
+  sw zero, 0(t0)
+  la t2, flag
+  li t3, 1
+  sw t3, 0(t2)
+4: wfi
+  j 4b
+  .section .rodata
+msg0: .asciz "hart 0 sends an IPI\n"
+msg2: .asciz "hart 1 answered\n"
+  .section .data
+flag: .word 0
+`,
   // WFI with nothing that could ever wake the hart.
   'wfi-forever': `
 main:
@@ -297,6 +338,13 @@ test('--deterministic: time follows instructions, and idle time is skipped inste
   const r = pvmRun('run', '--bare', elfs['wfi-timer']!, '--max-instructions', '200000', '--deterministic');
   assert.equal(r.stdout, 'timer fired\n');
   assert.equal(r.status, 0, r.stderr);
+});
+
+test('--smp 2: both harts start at the entry, a CLINT IPI wakes hart 1 from WFI', () => {
+  const r = pvmRun('run', '--bare', elfs['two-harts']!, '--smp', '2', '--max-instructions', '10000000');
+  assert.equal(r.stdout, 'hart 0 sends an IPI\nhart 1 answered\n');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(pvmRun('run', '--bare', elfs['two-harts']!, '--smp', '9').status, 2);
 });
 
 test('WFI with no interrupt source ends the run instead of hanging', () => {

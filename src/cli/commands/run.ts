@@ -52,7 +52,7 @@ export function registerRun(program: Command, ctx: CliContext): Command {
     .option('--kernel <file>', 'boot this RISC-V Linux Image (or S-mode ELF)')
     .option('--initrd <file>', 'initial ramdisk, placed high in RAM and named in /chosen')
     .option('--append <cmdline>', `kernel command line (default: "${DEFAULT_APPEND}")`)
-    .option('--smp <n>', 'number of harts, 1 to 8 (default: 1)', parseSmp)
+    .option('--smp <n>', 'number of harts, 1 to 8 (default: 1); with --bare all start at the entry', parseSmp)
     .option('--mode <mode>', 'pv: pvm answers SBI itself (default); full: firmware in emulated M-mode')
     .option('--firmware <file>', `full mode: M-mode firmware (default: ${DEFAULT_FIRMWARE})`)
     .option('--stats', 'print domain statistics on stderr when the guest ends')
@@ -80,6 +80,7 @@ async function runBareCommand(file: string, flags: RunFlags, ctx: CliContext): P
   const result = await runBare(elf, nodeBareHost(ctx.io), {
     memory: flags.memory ?? DEFAULT_MEMORY,
     time: flags.deterministic ? 'instret' : 'host',
+    harts: flags.smp ?? 1,
     ...(flags.maxInstructions !== undefined ? { maxInstructions: flags.maxInstructions } : {}),
   });
   const end = result.end;
