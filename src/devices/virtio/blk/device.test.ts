@@ -7,7 +7,7 @@ import { VirtioMmio } from '../mmio.js';
 import { MockDriver } from '../mock-driver.js';
 import { type BlockBackend, MemoryDisk } from './backend.js';
 import { BlkConfig, BlkFeature, VirtioBlk } from './device.js';
-import { BlkStatus, BlkType } from './request.js';
+import { BlkStatus, BlkType, MAX_TRANSFER } from './request.js';
 
 const BASE = 0x8000_0000;
 const tick = () => new Promise((r) => setImmediate(r));
@@ -65,6 +65,8 @@ describe('virtio-blk', () => {
     assert.equal(e.mmio.read(MmioReg.CONFIG + BlkConfig.CAPACITY, 4), 8);
     assert.equal(e.mmio.read(MmioReg.CONFIG + BlkConfig.CAPACITY + 4, 4), 0);
     assert.equal(e.mmio.read(MmioReg.CONFIG + BlkConfig.SEG_MAX, 4), 14);
+    const sizeMax = e.mmio.read(MmioReg.CONFIG + BlkConfig.SIZE_MAX, 4);
+    assert.ok(sizeMax * 14 <= MAX_TRANSFER && sizeMax % 4096 === 0, `size_max ${sizeMax}`);
     assert.equal(e.mmio.read(MmioReg.CONFIG + BlkConfig.BLK_SIZE, 4), 512);
     const f = e.drv.deviceFeatures();
     assert.equal(f & bit(BlkFeature.FLUSH), bit(BlkFeature.FLUSH));

@@ -89,7 +89,7 @@ export class VirtioBlk implements VirtioDevice {
     const id = opts.id ?? 'pvm';
     for (let i = 0; i < Math.min(id.length, ID_BYTES); i++) this.id[i] = id.charCodeAt(i) & 0x7f;
 
-    let f = bit(BlkFeature.SEG_MAX) | bit(BlkFeature.BLK_SIZE) | bit(BlkFeature.FLUSH);
+    let f = bit(BlkFeature.SIZE_MAX) | bit(BlkFeature.SEG_MAX) | bit(BlkFeature.BLK_SIZE) | bit(BlkFeature.FLUSH);
     if (this.readOnly) f |= bit(BlkFeature.RO);
     if (!this.readOnly && this.backend.discard) f |= bit(BlkFeature.DISCARD);
     if (!this.readOnly && this.backend.writeZeroes) f |= bit(BlkFeature.WRITE_ZEROES);
@@ -99,6 +99,8 @@ export class VirtioBlk implements VirtioDevice {
     v.setUint32(BlkConfig.CAPACITY, this.sectors % 0x1_0000_0000, true);
     v.setUint32(BlkConfig.CAPACITY + 4, Math.floor(this.sectors / 0x1_0000_0000), true);
     v.setUint32(BlkConfig.SEG_MAX, qsize - 2, true); // header and status take two descriptors
+    // seg_max * size_max stays within MAX_TRANSFER, so Linux never builds a request we refuse.
+    v.setUint32(BlkConfig.SIZE_MAX, Math.max(4096, Math.floor(MAX_TRANSFER / (qsize - 2) / 4096) * 4096), true);
     v.setUint32(BlkConfig.BLK_SIZE, SECTOR, true);
     v.setUint32(BlkConfig.MAX_DISCARD_SECTORS, MAX_RANGE_SECTORS, true);
     v.setUint32(BlkConfig.MAX_DISCARD_SEG, 1, true);
