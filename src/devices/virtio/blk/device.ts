@@ -9,7 +9,15 @@ import { writeChain } from '../chain.js';
 import { bit, DeviceId } from '../constants.js';
 import type { VirtioDevice, VirtioTransport } from '../device.js';
 import type { BlockBackend } from './backend.js';
-import { type BlkRequest, BlkStatus, ID_BYTES, MAX_RANGE_SECTORS, parseRequest, SECTOR } from './request.js';
+import {
+  type BlkRequest,
+  BlkStatus,
+  ID_BYTES,
+  MAX_RANGE_SECTORS,
+  MAX_TRANSFER,
+  parseRequest,
+  SECTOR,
+} from './request.js';
 
 /** §5.2.3 feature bits. */
 export const BlkFeature = {
