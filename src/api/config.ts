@@ -126,7 +126,7 @@ export function parseNetSpec(spec: string): { switch: string; mac?: string } | s
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const MAC_RE = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i;
+const MAC_RE = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$/;
 
 /** A locally administered, unicast MAC derived from the domain and NIC numbers. */
 export function defaultMac(domain: number, nic: number): string {
@@ -191,25 +191,30 @@ const consoleTarget = z.union([z.enum(['stdio', 'prefix', 'none']), z.strictObje
 
 const domainSchema = z
   .strictObject({
-    name: name.optional(),
-    kernel: path.optional(),
-    initrd: path.optional(),
-    append: z.string().optional(),
-    memory: size.default(128 * MiB).pipe(
-      z
-        .number()
-        .min(MIN_MEMORY, `at least ${MIN_MEMORY / MiB}M`)
-        .max(MAX_MEMORY, `at most ${MAX_MEMORY / MiB}M`)
-        .refine((n) => n % 4096 === 0, 'expected a multiple of 4 KiB'),
-    ),
-    smp: z.number().int('expected a whole number of vCPUs').min(1).max(MAX_SMP).default(1),
-    mode: z.enum(['pv', 'full']).default('pv'),
-    firmware: path.optional(),
-    disks: z.array(disk).default([]),
-    nets: z.array(net).default([]),
-    console: consoleTarget.optional(),
-    rng: z.boolean().default(true),
-    balloon: z.boolean().default(true),
+    name: name.optional().describe('Domain name, unique in the document (default vm0, vm1, ...)'),
+    kernel: path.optional().describe('Linux Image or ELF kernel (default: the embedded guest)'),
+    initrd: path.optional().describe('Initial ramdisk (needs a kernel)'),
+    append: z.string().optional().describe('Kernel command line'),
+    memory: size
+      .default(128 * MiB)
+      .pipe(
+        z
+          .number()
+          .min(MIN_MEMORY, `at least ${MIN_MEMORY / MiB}M`)
+          .max(MAX_MEMORY, `at most ${MAX_MEMORY / MiB}M`)
+          .refine((n) => n % 4096 === 0, 'expected a multiple of 4 KiB'),
+      )
+      .describe('RAM: a size like 512M or 1G; a bare number is MiB'),
+    smp: z.number().int('expected a whole number of vCPUs').min(1).max(MAX_SMP).default(1).describe('vCPUs'),
+    mode: z.enum(['pv', 'full']).default('pv').describe('pv: pvm is the firmware; full: the guest brings its own'),
+    firmware: path.optional().describe('M-mode firmware for mode: full (e.g. OpenSBI fw_jump.bin)'),
+    disks: z.array(disk).default([]).describe('Block devices vda, vdb, ... in order'),
+    nets: z.array(net).default([]).describe('NICs, each a port of a named virtual switch'),
+    console: consoleTarget
+      .optional()
+      .describe('Where hvc0/ttyS0 output goes (default stdio, prefix for several domains)'),
+    rng: z.boolean().default(true).describe('virtio-rng fed by the host RNG'),
+    balloon: z.boolean().default(true).describe('virtio-balloon'),
   })
   .superRefine((d, ctx) => {
     if (d.firmware !== undefined && d.mode !== 'full') {
