@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Cause } from './csr.js';
 import { Exit } from './exits.js';
-import { A, AMO, li64, Prog } from './test-asm.js';
+import { A, AMO, C, li64, Prog } from './test-asm.js';
 import { MMIO_BASE, RAM_BASE, rig } from './test-util.js';
 
 const DATA = RAM_BASE + 0x1_0000;
@@ -171,4 +171,54 @@ test('FENCE and FENCE.I execute as no-ops', () => {
   assert.equal(r.cause, 3n);
   assert.equal(r.hart.getX(7), 1n);
   assert.equal(r.exit, Exit.Wfi);
+});
+
+test('FP loads/stores move bits: FLW NaN-boxes, FSW stores the low word, FLD/FSD 64 bits; FS becomes Dirty', () => {
+  const r = run(
+    [
+      A.flw(1, 10, 0),
+      A.fld(2, 10, 8),
+      A.fsw(2, 10, 16), // low word of f2
+      A.fsd(1, 10, 24), // NaN-boxed single
+    ],
+    ({ hart, ram }) => {
+      hart.setCsr(0x300, 1n << 13n); // FS = Initial
+      ram.w64(DATA, 0x1111_1111_3f80_0000n);
+      ram.w64(DATA + 8, 0x4000_0000_0000_0001n);
+    },
+  );
+  assert.equal(r.cause, 3n);
+  assert.equal(r.hart.fi[2], 0x3f80_0000);
+  assert.equal(r.hart.fi[3], -1, 'NaN-boxed');
+  assert.equal(r.hart.fi[4], 1);
+  assert.equal(r.hart.fi[5], 0x4000_0000);
+  assert.equal(r.ram.r64(DATA + 16), 1n);
+  assert.equal(r.ram.r64(DATA + 24), 0xffff_ffff_3f80_0000n);
+  assert.equal((r.hart.getCsr(0x300) >> 13n) & 3n, 3n, 'FS dirty');
+});
+
+test('compressed FP loads/stores (C.FLD, C.FSD, C.FLDSP, C.FSDSP) are routed like FLD/FSD and trap with FS off', () => {
+  const p = new Prog().i(...li64(10, BigInt(DATA)), ...li64(2, BigInt(DATA + 64)));
+  p.c(C.fld(8, 10, 8), C.fsd(8, 10, 16), C.fldsp(3, 8), C.fsdsp(3, 24));
+  p.i(A.ebreak());
+  const r = rig(p);
+  r.hart.setCsr(0x300, 1n << 13n);
+  r.ram.w64(DATA + 8, 0x1234_5678_9abc_def0n);
+  r.ram.w64(DATA + 72, 0x0fed_cba9_8765_4321n);
+  r.hart.run(100);
+  assert.equal(r.hart.getCsr(0x342), 3n);
+  assert.equal(r.ram.r64(DATA + 16), 0x1234_5678_9abc_def0n);
+  assert.equal(r.ram.r64(DATA + 88), 0x0fed_cba9_8765_4321n);
+  const off = rig(new Prog().c(C.fld(8, 10, 8)));
+  off.hart.run(10);
+  assert.equal(off.hart.getCsr(0x342), BigInt(Cause.Illegal));
+  assert.equal(off.hart.getCsr(0x343), BigInt(C.fld(8, 10, 8)), 'tval = the 16-bit instruction');
+});
+
+test('misaligned load across a page boundary into an unmapped physical page is an access fault at the original address', () => {
+  const end = RAM_BASE + (4 << 20) - 4;
+  const r = run([...li64(11, BigInt(end)), A.ld(7, 11, 0)]);
+  assert.equal(r.cause, BigInt(Cause.LoadAccess));
+  assert.equal(r.tval, BigInt(end));
+  assert.equal(r.hart.getX(7), 0n, 'no write-back');
 });
