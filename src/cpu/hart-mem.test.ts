@@ -121,7 +121,9 @@ test('every AMO, word and doubleword, returns the old value (sign-extended) and 
     [AMO.xor, (a, b) => a ^ b],
     [AMO.and, (a, b) => a & b],
     [AMO.or, (a, b) => a | b],
+    // biome-ignore lint/complexity/useMathMinMax: bigint operands
     [AMO.min, (a, b) => (a < b ? a : b)],
+    // biome-ignore lint/complexity/useMathMinMax: bigint operands
     [AMO.max, (a, b) => (a > b ? a : b)],
     [AMO.minu, (a, b) => (BigInt.asUintN(64, a) < BigInt.asUintN(64, b) ? a : b)],
     [AMO.maxu, (a, b) => (BigInt.asUintN(64, a) > BigInt.asUintN(64, b) ? a : b)],
