@@ -10,6 +10,7 @@ typedef unsigned int u32;
 typedef long i64;
 
 volatile int illegal;
+volatile u64 trap_cause, trap_tval;
 static volatile u64 io[8];
 static u32 code[4] __attribute__((aligned(64)));
 extern void exec_insn(volatile u64 *io, u32 *code);

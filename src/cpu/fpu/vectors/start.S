@@ -17,15 +17,27 @@ park:
   wfi
   j park
 
-/* The only trap expected is an illegal instruction in the code buffer: skip it and note it. */
+/* The only traps expected are illegal instructions: note cause and tval, skip the instruction (2 or 4 bytes). */
   .align 4
 trap:
   csrr t6, mepc
-  addi t6, t6, 4
+  lhu t5, 0(t6)
+  andi t5, t5, 3
+  addi t6, t6, 2
+  xori t5, t5, 3
+  bnez t5, 1f
+  addi t6, t6, 2
+1:
   csrw mepc, t6
   la t6, illegal
   li t5, 1
   sw t5, 0(t6)
+  la t6, trap_cause
+  csrr t5, mcause
+  sd t5, 0(t6)
+  la t6, trap_tval
+  csrr t5, mtval
+  sd t5, 0(t6)
   mret
 
 /*
