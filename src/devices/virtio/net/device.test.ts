@@ -156,3 +156,110 @@ test('net: frames for a domain whose driver is not up are dropped', () => {
   assert.equal(b.net.pendingFrames, 0);
   assert.equal(b.net.stats.rxDropped, 1);
 });
+
+/** Ones'-complement sum of big-endian 16-bit words. */
+function sum16(bytes: Uint8Array, init = 0): number {
+  let s = init;
+  for (let i = 0; i < bytes.length; i += 2) s += (bytes[i]! << 8) | (bytes[i + 1] ?? 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+
+/** An Ethernet/IPv4/UDP frame; `partial` puts the pseudo-header sum in the checksum field, as Linux does. */
+function udpFrame(payload: string, partial: boolean): { frame: Uint8Array; full: number } {
+  const data = new TextEncoder().encode(payload);
+  const udpLen = 8 + data.length;
+  const f = new Uint8Array(14 + 20 + udpLen);
+  f.set(parseMac('52:54:00:00:00:02')!, 0);
+  f.set(parseMac('52:54:00:00:00:01')!, 6);
+  f[12] = 0x08; // IPv4
+  const ip = f.subarray(14, 34);
+  ip[0] = 0x45;
+  ip[3] = 20 + udpLen;
+  ip[8] = 64;
+  ip[9] = 17; // UDP
+  ip.set([10, 0, 0, 1], 12);
+  ip.set([10, 0, 0, 2], 16);
+  const udp = f.subarray(34);
+  udp.set([0x30, 0x39, 0x00, 0x35, udpLen >> 8, udpLen & 0xff, 0, 0]);
+  udp.set(data, 8);
+  const pseudo = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2, 0, 17, udpLen >> 8, udpLen & 0xff]);
+  const full = ~sum16(udp, sum16(pseudo)) & 0xffff || 0xffff;
+  if (partial) {
+    const p = sum16(pseudo);
+    udp[6] = p >> 8;
+    udp[7] = p & 0xff;
+  } else {
+    udp[6] = full >> 8;
+    udp[7] = full & 0xff;
+  }
+  return { frame: f, full };
+}
+
+/** Transmits with a NEEDS_CSUM header (csum_start = UDP header, csum_offset = 6). */
+function sendPartial(h: Host, frame: Uint8Array, start = 34, offset = 6): void {
+  const buf = new Uint8Array(NET_HDR_SIZE + frame.length);
+  buf[0] = 1; // NEEDS_CSUM
+  new DataView(buf.buffer).setUint16(6, start, true);
+  new DataView(buf.buffer).setUint16(8, offset, true);
+  buf.set(frame, NET_HDR_SIZE);
+  h.tx.add([{ addr: h.drv.put(buf), len: buf.length }]);
+  h.tx.kick();
+}
+
+test('net checksum offload: a receiver without GUEST_CSUM gets the checksum finished', () => {
+  const sw = new VirtualSwitch('lan');
+  const a = domain('52:54:00:00:00:01', sw);
+  const ram = new GuestRam(0x8000_0000, 0x40_0000);
+  const net = new VirtioNet({ mac: parseMac('52:54:00:00:00:02')!, queueSize: 16 });
+  const mmio = new VirtioMmio(net, ram, { set() {} });
+  sw.attach(net);
+  const drv = new MockDriver(ram, mmio);
+  const [rx, tx] = drv.start([16, 16], drv.deviceFeatures() & ~(1n << 1n)); // decline GUEST_CSUM
+  const b: Host = { ram, net, mmio, drv, rx: rx!, tx: tx!, irq: { level: false } };
+  const [buf] = post(b, 1);
+  const { frame, full } = udpFrame('hello over udp!', true);
+  assert.deepEqual(udpFrame('hello over udp!', false).full, full);
+  sendPartial(a, frame);
+  const got = ram.slice(gpa(buf! + NET_HDR_SIZE), frame.length);
+  assert.equal((got[40]! << 8) | got[41]!, full);
+  assert.deepEqual(got, udpFrame('hello over udp!', false).frame);
+  assert.equal(ram.readU8(gpa(buf!)), 0); // header flags: nothing left to do
+  assert.equal(net.stats.checksumsFinished, 1);
+});
+
+test('net checksum offload: a receiver with GUEST_CSUM gets the partial frame and its offsets', () => {
+  const sw = new VirtualSwitch('lan');
+  const a = domain('52:54:00:00:00:01', sw);
+  const b = domain('52:54:00:00:00:02', sw);
+  const [buf] = post(b, 1);
+  const { frame } = udpFrame('partial', true);
+  sendPartial(a, frame);
+  assert.equal(b.ram.readU8(gpa(buf!)), 1); // NEEDS_CSUM
+  assert.equal(b.ram.readU16(gpa(buf! + 6)), 34);
+  assert.equal(b.ram.readU16(gpa(buf! + 8)), 6);
+  assert.deepEqual(b.ram.slice(gpa(buf! + NET_HDR_SIZE), frame.length), frame);
+  assert.equal(b.net.stats.checksumsFinished, 0);
+});
+
+test('net checksum offload: offsets outside the frame and GSO frames are transmit errors', () => {
+  const sw = new VirtualSwitch('lan');
+  const a = domain('52:54:00:00:00:01', sw);
+  const b = domain('52:54:00:00:00:02', sw);
+  post(b, 2);
+  const { frame } = udpFrame('x', true);
+  sendPartial(a, frame, 34, 0xfff0);
+  sendPartial(a, frame, 0xffff, 0);
+  const gso = new Uint8Array(NET_HDR_SIZE + frame.length);
+  gso[1] = 1; // VIRTIO_NET_HDR_GSO_TCPV4
+  gso.set(frame, NET_HDR_SIZE);
+  a.tx.add([{ addr: a.drv.put(gso), len: gso.length }]);
+  a.tx.kick();
+  assert.equal(a.net.stats.txErrors, 3);
+  assert.equal(b.rx.takeUsed().length, 0);
+});
+
+test('net: checksum offload can be turned off', () => {
+  const net = new VirtioNet({ mac: parseMac('52:54:00:00:00:09')!, checksumOffload: false });
+  assert.equal(net.features & 3n, 0n);
+});
