@@ -1205,11 +1205,14 @@ export class Hart {
     if (write) {
       let lo = srcLo;
       let hi = srcHi;
+      // mip: only the software-writable SEIP bit takes part in a CSRRS/CSRRC read-modify-write, not the
+      // PLIC's signal (privileged spec 3.1.9), or a set of STIP would latch SEIP on for good.
+      const rmwLo = csr === 0x344 ? this.mip : oldLo;
       if (op === 2) {
-        lo |= oldLo;
+        lo |= rmwLo;
         hi |= oldHi;
       } else if (op === 3) {
-        lo = oldLo & ~srcLo;
+        lo = rmwLo & ~srcLo;
         hi = oldHi & ~srcHi;
       }
       this.writeCsr(csr, lo, hi);
