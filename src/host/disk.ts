@@ -51,7 +51,7 @@ export class FileDisk implements BlockBackend {
       throw new PvmError('io', `cannot open disk ${path}: ${why}`, { cause: e });
     }
     const st = await fh.stat();
-    if (!st.isFile() && !st.isBlockDevice()) {
+    if (!st.isFile()) {
       await fh.close();
       throw new PvmError('image', `disk ${path} is not a regular file`);
     }

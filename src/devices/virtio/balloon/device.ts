@@ -108,7 +108,7 @@ export class VirtioBalloon implements VirtioDevice {
     const n = Math.max(0, Math.min(Math.floor(pages), 0xffff_ffff));
     if (n === this.target) return;
     this.view.setUint32(BalloonConfig.NUM_PAGES, n, true);
-    this.t.configChanged();
+    this.t?.configChanged();
   }
 
   /** Host: target in bytes (rounded down to whole frames). */
@@ -149,7 +149,7 @@ export class VirtioBalloon implements VirtioDevice {
    * already under way).
    */
   requestStats(): boolean {
-    if (this.statsHead === null || !this.t.running) return false;
+    if (this.statsHead === null || !this.t?.running) return false;
     const head = this.statsHead;
     this.statsHead = null;
     this.t.complete(STATS_QUEUE, head, 0);

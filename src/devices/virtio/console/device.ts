@@ -80,7 +80,7 @@ export class VirtioConsole implements VirtioDevice {
   resize(cols: number, rows: number): void {
     if (!(this.features & bit(ConsoleFeature.SIZE))) return;
     this.setSize(cols, rows);
-    this.t.configChanged();
+    this.t?.configChanged();
   }
 
   attach(t: VirtioTransport): void {
