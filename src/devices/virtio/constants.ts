@@ -39,7 +39,7 @@ export const MmioReg = {
 
 export const MMIO_MAGIC = 0x7472_6976;
 export const MMIO_VERSION = 2;
-/** Vendor id reported by pvm devices ("PVM\0" read as little-endian ASCII is not required; any value works). */
+/** Vendor id reported by pvm devices: the bytes "PVM\0" read as a little-endian word (the spec leaves it free). */
 export const PVM_VENDOR_ID = 0x004d_5650; // "PVM"
 export const MMIO_WINDOW = 0x1000;
 
