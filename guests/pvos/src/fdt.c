@@ -18,7 +18,8 @@ void fdt_scan(unsigned long fdt) {
   boot.fdt_size = be32(h + 4);
   const uint8_t *st = h + be32(h + 8);
   const char *strs = (const char *)h + be32(h + 12);
-  int depth = 0, in_memory = 0, in_cpus = 0, in_cpu = 0;
+  int depth = 0, in_memory = 0, in_cpus = 0, in_cpu = 0, is_virtio = 0;
+  uint64_t node_reg = 0;
   const uint8_t *p = st;
   for (;;) {
     uint32_t tok = be32(p);
@@ -28,12 +29,16 @@ void fdt_scan(unsigned long fdt) {
       size_t n = strlen(name);
       p += (n + 4) & ~3UL;
       depth++;
+      is_virtio = 0;
+      node_reg = 0;
       if (depth == 2) {
         in_memory = strncmp(name, "memory", 6) == 0;
         in_cpus = strcmp(name, "cpus") == 0;
       }
       if (depth == 3) in_cpu = in_cpus && strncmp(name, "cpu@", 4) == 0;
     } else if (tok == 2) { /* END_NODE */
+      if (is_virtio && node_reg && boot.nvirtio < 8) boot.virtio[boot.nvirtio++] = node_reg;
+      is_virtio = 0;
       if (depth == 2) in_memory = in_cpus = 0;
       if (depth == 3) in_cpu = 0;
       depth--;
@@ -41,6 +46,8 @@ void fdt_scan(unsigned long fdt) {
       uint32_t len = be32(p), nameoff = be32(p + 4);
       const uint8_t *val = p + 8;
       const char *pname = strs + nameoff;
+      if (strcmp(pname, "compatible") == 0 && len >= 11 && memcmp(val, "virtio,mmio", 11) == 0) is_virtio = 1;
+      if (strcmp(pname, "reg") == 0 && len >= 16) node_reg = (uint64_t)be32(val) << 32 | be32(val + 4);
       if (depth == 2 && in_memory && strcmp(pname, "reg") == 0 && len >= 16) {
         boot.ram_base = (uint64_t)be32(val) << 32 | be32(val + 4);
         boot.ram_size = (uint64_t)be32(val + 8) << 32 | be32(val + 12);

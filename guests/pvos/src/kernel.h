@@ -71,6 +71,8 @@ struct boot_info {
   unsigned nharts;              /* from the FDT /cpus node */
   uint32_t harts[MAX_HARTS];
   unsigned long online_mask;    /* harts running pvos (bit = hart id) */
+  unsigned nvirtio;             /* virtio-mmio slots the FDT describes */
+  uint64_t virtio[8];
   unsigned long fdt;
   uint64_t ram_base, ram_size;
   uint32_t timebase;

@@ -76,9 +76,11 @@ static void w64(unsigned long off, uint64_t v) {
 const char *virtio_blk_name(void) { return name; }
 uint64_t virtio_blk_sectors(void) { return base ? capacity : 0; }
 
+/* Only the slots the device tree describes are probed: pvm leaves absent slots unmapped. */
 void virtio_blk_init(void) {
-  for (int n = VIRTIO_SLOTS - 1; n >= 0; n--) {
-    base = VIRTIO_BASE + (unsigned long)n * 0x1000;
+  for (unsigned n = 0; n < boot.nvirtio; n++) {
+    base = boot.virtio[n];
+    if (base < VIRTIO_BASE || base >= VIRTIO_BASE + VIRTIO_SLOTS * 0x1000UL) continue;
     if (r32(VMMIO_MAGIC) != 0x74726976 || r32(VMMIO_VERSION) != 2 || r32(VMMIO_DEVICE_ID) != 2) continue;
     w32(VMMIO_STATUS, 0);
     w32(VMMIO_STATUS, ST_ACKNOWLEDGE);
