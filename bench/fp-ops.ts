@@ -33,8 +33,10 @@ const cases: [string, number][] = [
   ['feq.d', R(0x51, 12, 2)],
   ['fmin.d', R(0x15, 12, 0)],
   ['fsgnj.d', R(0x11, 12, 0)],
-  ['fadd.d rdn (slow path)', R(0x01, 12, 2)],
-  ['fmadd.d rup (slow path)', R4(0x43, 1, 3)],
+  ['fadd.d rdn', R(0x01, 12, 2)],
+  ['fmadd.s rup', R4(0x43, 0, 3)],
+  ['fdiv.d rtz', R(0x0d, 12, 1)],
+  ['fsqrt.d (slow path: negative)', R(0x2d, 0)],
 ];
 
 const out: Record<string, number> = {};
@@ -42,6 +44,7 @@ for (const [name, insn] of cases) {
   const h = state();
   const fma = (insn & 0x7f) !== 0x53;
   const n = name.includes('slow') ? calls / 50 : calls;
+  const negative = name.includes('negative');
   const single = name.endsWith('.s') || name.includes('.s ');
   let sink = 0;
   const t0 = performance.now();
@@ -50,6 +53,7 @@ for (const [name, insn] of cases) {
     h.f[11] = 1.25 + (i & 1023) * 0.001;
     h.f[12] = 0.75 - (i & 511) * 0.0003;
     h.f[13] = 3.5;
+    if (negative) h.f[11] = -h.f[11]!;
     if (single) {
       h.fi[22] = 0x3fa00000 + (i & 1023);
       h.fi[23] = -1;

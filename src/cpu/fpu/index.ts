@@ -3,15 +3,20 @@
  * (RISC-V unprivileged spec, chapters "F" and "D"). Both return 0 on success or 1 for an illegal
  * instruction (the CPU raises it with tval = insn).
  *
- * Fast paths use host doubles under round-to-nearest-even and prove exactness with error-free transforms
- * (TwoSum, Dekker's TwoProduct, exact remainders); anything else (directed rounding, NaN, overflow,
- * tiny results, out-of-range operands) goes to the exact BigInt path in slow.ts / soft.ts.
+ * Fast paths compute the round-to-nearest-even result with host doubles together with the exact error
+ * (TwoSum, Dekker's TwoProduct, exact remainders of division and square root). The error says whether the
+ * result is inexact (NX) and on which side of it the exact value lies, which is all the directed modes
+ * (RTZ, RDN, RUP) need: one ulp step; RMM also needs to know ties, which only sums and products have.
+ * Everything else (NaN and infinite operands, overflow under RNE, tiny results that may underflow,
+ * operands where the error-free transforms could overflow or underflow) goes to the exact BigInt path in
+ * slow.ts / soft.ts.
  *
- * Single precision: float operands are exact doubles. a*b is exact in binary64; a+b, a/b and sqrt(a)
- * rounded to binary64 then to binary32 give the correctly rounded binary32 result under RNE because
- * 53 >= 2*24 + 2 (Figueroa, "When is double rounding innocuous?", SIGNUM 1995); a+b additionally must be
- * exact in binary64 here (checked with TwoSum). FMA.S re-rounds only after fixing the one bad case:
- * a binary64 sum that lands exactly on a binary32 midpoint while the exact sum does not.
+ * Single precision: binary32 operands are exact doubles and a*b is exact in binary64; a+b and a*b+c are
+ * computed as a binary64 value s plus its exact error, then rounded once more (roundS), fixing the only case
+ * where rounding twice differs: s exactly on a binary32 midpoint. a/b and sqrt(a) rounded to binary64 then to
+ * binary32 are correctly rounded under RNE because 53 >= 2*24 + 2 (Figueroa, "When is double rounding
+ * innocuous?", SIGNUM 1995); their exact remainders (a - r*b, a - r*r are exact in binary64) give NX and
+ * the side for the directed modes.
  */
 import { slowFma, slowOp } from './slow.js';
 import type { FpState } from './state.js';
@@ -24,6 +29,7 @@ const sF32 = new Float32Array(scratch);
 const sI32 = new Int32Array(scratch);
 
 const NX = 1;
+const OF = 4;
 const NV = 16;
 const MIN_NORMAL_S = 2 ** -126;
 /** Veltkamp splitting constant 2^27 + 1. */
@@ -98,6 +104,101 @@ function isSnanS(b: number): boolean {
 function isSnanD(hi: number, lo: number): boolean {
   const ah = hi & 0x7fffffff;
   return (ah > 0x7ff00000 || (ah === 0x7ff00000 && lo !== 0)) && (hi & 0x80000) === 0;
+}
+
+/** The binary64 neighbour of r (nonzero, finite) one ulp away from zero (`away`) or toward zero. */
+function stepD(r: number, away: boolean): number {
+  sF64[0] = r;
+  let lo = sI32[0]!;
+  let hi = sI32[1]!;
+  if (away) {
+    lo = (lo + 1) | 0;
+    if (lo === 0) hi = (hi + 1) | 0;
+  } else {
+    if (lo === 0) hi = (hi - 1) | 0;
+    lo = (lo - 1) | 0;
+  }
+  sI32[0] = lo;
+  sI32[1] = hi;
+  return sF64[0]!;
+}
+
+/**
+ * Whether to move the round-to-nearest-even result r one ulp away from zero (1), toward zero (-1) or keep it
+ * (0) for rounding mode rm, given dir = the sign of (exact - r), nonzero, and whether exact is a tie.
+ */
+function directedStep(r: number, dir: number, rm: number, tie: boolean): number {
+  const up = dir > 0;
+  const pos = r > 0;
+  switch (rm) {
+    case 1: // RTZ
+      return up === pos ? 0 : -1;
+    case 2: // RDN
+      return up ? 0 : pos ? -1 : 1;
+    case 3: // RUP
+      return up ? (pos ? 1 : -1) : 0;
+    default: // RMM: differs from RNE only on ties that RNE broke toward zero
+      return tie && up === pos ? 1 : 0;
+  }
+}
+
+/** Directed rounding of a binary64 RNE result r (see directedStep); stepping past the largest finite is OF. */
+function directD(h: FpState, r: number, dir: number, rm: number, tie: boolean): number {
+  const step = directedStep(r, dir, rm, tie);
+  if (step === 0) return r;
+  const v = stepD(r, step > 0);
+  if (v === Infinity || v === -Infinity) h.fflags |= OF;
+  return v;
+}
+
+/** Is r + err (err exact, on the side away from zero) exactly halfway to the next binary64? */
+function tieD(r: number, err: number): boolean {
+  if (err > 0 !== r > 0) return false;
+  const u = stepD(r, true) - r;
+  return 2 * err === u;
+}
+
+/** Directed rounding of a binary32 RNE result r (as a double). */
+function directS(h: FpState, r: number, dir: number, rm: number, tie: boolean): number {
+  const step = directedStep(r, dir, rm, tie);
+  if (step === 0) return r;
+  sF32[0] = r;
+  sI32[0] = (sI32[0]! + step) | 0; // sign-magnitude: +1 moves away from zero for either sign
+  const v = sF32[0]!;
+  if (v === Infinity || v === -Infinity) h.fflags |= OF;
+  return v;
+}
+
+/**
+ * Rounds the exact value s + err to binary32 under rm and writes it (NaN-boxed) to f[rd], raising NX/OF.
+ * s = RN64(exact) and err = exact - s exactly (so |err| <= ulp64(s)/2). Double rounding through binary64 can
+ * only go wrong when s is exactly a binary32 midpoint while err != 0; then t = 2s - r is the other neighbour
+ * and the sign of err picks it. Returns false and writes nothing when the result is tiny or not finite,
+ * or for an exact zero under RDN (sign rules), so the caller takes the exact path.
+ */
+function roundS(h: FpState, rd: number, s: number, err: number, rm: number): boolean {
+  let r = Math.fround(s);
+  if (r === s && err === 0) {
+    if (r - r !== 0 || (r === 0 && rm === 2)) return false;
+    writeS(h.fi, rd, r);
+    return true;
+  }
+  const ar = r < 0 ? -r : r;
+  if (!(ar > MIN_NORMAL_S && ar < Infinity)) return false;
+  let dir = err;
+  let tie = false;
+  if (r !== s) {
+    const t = 2 * s - r;
+    if (Math.fround(t) === t) {
+      if (err === 0) tie = true;
+      else if (err > 0 === s > r) r = t;
+    }
+    dir = s - r;
+  }
+  h.fflags |= NX;
+  if (rm !== 0) r = directS(h, r, dir, rm, tie);
+  writeS(h.fi, rd, r);
+  return true;
 }
 
 /**
@@ -191,21 +292,14 @@ export function fpOp(h: FpState, insn: number): number {
       // FSUB.S
       const rm = f3 === 7 ? h.frm : f3;
       if (rm > 4) return 1;
-      if (rm === 0 && fi[2 * rs1 + 1] === -1 && fi[2 * rs2 + 1] === -1) {
+      if (fi[2 * rs1 + 1] === -1 && fi[2 * rs2 + 1] === -1) {
         const a = f32(fi[2 * rs1]!);
         let b = f32(fi[2 * rs2]!);
         if (insn & 0x08000000) b = -b;
         const s = a + b;
         const z = s - a;
-        if (a - (s - z) + (b - z) === 0) {
-          const r = Math.fround(s);
-          // A binary32 sum in the subnormal range is exact, so an inexact r is never tiny.
-          if (r - r === 0) {
-            if (r !== s) h.fflags |= NX;
-            writeS(fi, rd, r);
-            return 0;
-          }
-        }
+        // A binary32 sum in the subnormal range is exact, so roundS never meets a tiny inexact sum here.
+        if (roundS(h, rd, s, a - (s - z) + (b - z), rm)) return 0;
       }
       slowOp(h, insn, rm);
       return 0;
@@ -215,48 +309,37 @@ export function fpOp(h: FpState, insn: number): number {
       // FSUB.D
       const rm = f3 === 7 ? h.frm : f3;
       if (rm > 4) return 1;
-      if (rm === 0) {
-        const f = h.f;
-        const a = f[rs1]!;
-        let b = f[rs2]!;
-        if (insn & 0x08000000) b = -b;
-        const s = a + b;
-        const z = s - a;
-        const err = a - (s - z) + (b - z);
-        // A binary64 sum in the subnormal range is exact: no underflow on this path.
-        if (err === 0) {
-          if (s - s === 0) {
-            f[rd] = s;
-            return 0;
-          }
-        } else if (err - err === 0) {
-          h.fflags |= NX;
+      const f = h.f;
+      const a = f[rs1]!;
+      let b = f[rs2]!;
+      if (insn & 0x08000000) b = -b;
+      const s = a + b;
+      const z = s - a;
+      const err = a - (s - z) + (b - z);
+      // A binary64 sum in the subnormal range is exact: no underflow on this path.
+      if (err === 0) {
+        if (s - s === 0 && (s !== 0 || rm !== 2)) {
           f[rd] = s;
           return 0;
         }
+      } else if (err - err === 0) {
+        h.fflags |= NX;
+        f[rd] = rm === 0 ? s : directD(h, s, err, rm, rm === 4 && tieD(s, err));
+        return 0;
       }
       slowOp(h, insn, rm);
       return 0;
     }
     case 0x08: {
-      // FMUL.S
+      // FMUL.S: the product of two binary32 values is exact in binary64
       const rm = f3 === 7 ? h.frm : f3;
       if (rm > 4) return 1;
-      if (rm === 0 && fi[2 * rs1 + 1] === -1 && fi[2 * rs2 + 1] === -1) {
-        const d = f32(fi[2 * rs1]!) * f32(fi[2 * rs2]!); // exact in binary64
-        const r = Math.fround(d);
-        if (r === d) {
-          if (r - r === 0) {
-            writeS(fi, rd, r);
-            return 0;
-          }
-        } else {
-          const ar = r < 0 ? -r : r;
-          if (ar > MIN_NORMAL_S && ar < Infinity) {
-            h.fflags |= NX;
-            writeS(fi, rd, r);
-            return 0;
-          }
+      if (fi[2 * rs1 + 1] === -1 && fi[2 * rs2 + 1] === -1) {
+        const d = f32(fi[2 * rs1]!) * f32(fi[2 * rs2]!);
+        if (d !== 0 && roundS(h, rd, d, 0, rm)) return 0;
+        if (d === 0) {
+          writeS(fi, rd, d);
+          return 0;
         }
       }
       slowOp(h, insn, rm);
@@ -266,27 +349,25 @@ export function fpOp(h: FpState, insn: number): number {
       // FMUL.D
       const rm = f3 === 7 ? h.frm : f3;
       if (rm > 4) return 1;
-      if (rm === 0) {
-        const f = h.f;
-        const a = f[rs1]!;
-        const b = f[rs2]!;
-        const p = a * b;
-        const ap = p < 0 ? -p : p;
-        if (ap >= 2 ** -969 && ap < 2 ** 1000) {
-          const err = prodErr(a, b, p);
-          if (err === 0) {
-            f[rd] = p;
-            return 0;
-          }
-          if (err - err === 0) {
-            h.fflags |= NX;
-            f[rd] = p;
-            return 0;
-          }
-        } else if (p === 0 && (a === 0 || b === 0)) {
+      const f = h.f;
+      const a = f[rs1]!;
+      const b = f[rs2]!;
+      const p = a * b;
+      const ap = p < 0 ? -p : p;
+      if (ap >= 2 ** -969 && ap < 2 ** 1000) {
+        const err = prodErr(a, b, p);
+        if (err === 0) {
           f[rd] = p;
           return 0;
         }
+        if (err - err === 0) {
+          h.fflags |= NX;
+          f[rd] = rm === 0 ? p : directD(h, p, err, rm, rm === 4 && tieD(p, err));
+          return 0;
+        }
+      } else if (p === 0 && (a === 0 || b === 0)) {
+        f[rd] = p;
+        return 0;
       }
       slowOp(h, insn, rm);
       return 0;
@@ -295,15 +376,23 @@ export function fpOp(h: FpState, insn: number): number {
       // FDIV.S
       const rm = f3 === 7 ? h.frm : f3;
       if (rm > 4) return 1;
-      if (rm === 0 && fi[2 * rs1 + 1] === -1 && fi[2 * rs2 + 1] === -1) {
+      if (fi[2 * rs1 + 1] === -1 && fi[2 * rs2 + 1] === -1) {
         const a = f32(fi[2 * rs1]!);
         const b = f32(fi[2 * rs2]!);
         const q = a / b;
-        const r = Math.fround(q);
+        let r = Math.fround(q);
         const ar = r < 0 ? -r : r;
         if (ar > MIN_NORMAL_S && ar < Infinity) {
-          // r*b is exact in binary64, so r is the exact quotient iff r*b === a.
-          if (r !== q || r * b !== a) h.fflags |= NX;
+          // r*b is exact in binary64, so the sign of a - r*b says on which side of r the quotient is.
+          let dir = q - r;
+          if (dir === 0) {
+            const rem = a - r * b;
+            dir = rem === 0 ? 0 : rem > 0 === b > 0 ? 1 : -1;
+          }
+          if (dir !== 0) {
+            h.fflags |= NX;
+            if (rm !== 0) r = directS(h, r, dir, rm, false);
+          }
           writeS(fi, rd, r);
           return 0;
         }
@@ -319,26 +408,27 @@ export function fpOp(h: FpState, insn: number): number {
       // FDIV.D
       const rm = f3 === 7 ? h.frm : f3;
       if (rm > 4) return 1;
-      if (rm === 0) {
-        const f = h.f;
-        const a = f[rs1]!;
-        const b = f[rs2]!;
-        const q = a / b;
-        const aq = q < 0 ? -q : q;
-        const aa = a < 0 ? -a : a;
-        const ab = b < 0 ? -b : b;
-        if (aq >= 2 ** -969 && aq < 2 ** 995 && aa >= 2 ** -960 && aa < 2 ** 1000 && ab < 2 ** 995) {
-          // The remainder a - q*b is exactly representable; its sign says which side the quotient is on.
-          const p = q * b;
-          const rem = a - p - prodErr(q, b, p);
-          if (rem !== 0) h.fflags |= NX;
-          f[rd] = q;
-          return 0;
+      const f = h.f;
+      const a = f[rs1]!;
+      const b = f[rs2]!;
+      let q = a / b;
+      const aq = q < 0 ? -q : q;
+      const aa = a < 0 ? -a : a;
+      const ab = b < 0 ? -b : b;
+      if (aq >= 2 ** -969 && aq < 2 ** 995 && aa >= 2 ** -960 && aa < 2 ** 1000 && ab < 2 ** 995) {
+        // The remainder a - q*b is exactly representable; its sign says which side the quotient is on.
+        const p = q * b;
+        const rem = a - p - prodErr(q, b, p);
+        if (rem !== 0) {
+          h.fflags |= NX;
+          if (rm !== 0) q = directD(h, q, rem > 0 === b > 0 ? 1 : -1, rm, false);
         }
-        if (q === 0 && a === 0) {
-          f[rd] = q;
-          return 0;
-        }
+        f[rd] = q;
+        return 0;
+      }
+      if (q === 0 && a === 0) {
+        f[rd] = q;
+        return 0;
       }
       slowOp(h, insn, rm);
       return 0;
@@ -348,11 +438,15 @@ export function fpOp(h: FpState, insn: number): number {
       if (rs2 !== 0) return 1;
       const rm = f3 === 7 ? h.frm : f3;
       if (rm > 4) return 1;
-      if (rm === 0 && fi[2 * rs1 + 1] === -1) {
+      if (fi[2 * rs1 + 1] === -1) {
         const a = f32(fi[2 * rs1]!);
         if (a > 0 && a < Infinity) {
-          const r = Math.fround(Math.sqrt(a));
-          if (r * r !== a) h.fflags |= NX; // r*r is exact in binary64
+          let r = Math.fround(Math.sqrt(a));
+          const rem = a - r * r; // r*r is exact in binary64
+          if (rem !== 0) {
+            h.fflags |= NX;
+            if (rm !== 0) r = directS(h, r, rem, rm, false);
+          }
           writeS(fi, rd, r);
           return 0;
         }
@@ -369,20 +463,22 @@ export function fpOp(h: FpState, insn: number): number {
       if (rs2 !== 0) return 1;
       const rm = f3 === 7 ? h.frm : f3;
       if (rm > 4) return 1;
-      if (rm === 0) {
-        const f = h.f;
-        const a = f[rs1]!;
-        if (a >= 2 ** -960 && a < 2 ** 996) {
-          const s = Math.sqrt(a);
-          const p = s * s;
-          if (a - p - prodErr(s, s, p) !== 0) h.fflags |= NX;
-          f[rd] = s;
-          return 0;
+      const f = h.f;
+      const a = f[rs1]!;
+      if (a >= 2 ** -960 && a < 2 ** 996) {
+        let s = Math.sqrt(a);
+        const p = s * s;
+        const rem = a - p - prodErr(s, s, p);
+        if (rem !== 0) {
+          h.fflags |= NX;
+          if (rm !== 0) s = directD(h, s, rem, rm, false);
         }
-        if (a === 0) {
-          f[rd] = a;
-          return 0;
-        }
+        f[rd] = s;
+        return 0;
+      }
+      if (a === 0) {
+        f[rd] = a;
+        return 0;
       }
       slowOp(h, insn, rm);
       return 0;
@@ -473,20 +569,7 @@ export function fpOp(h: FpState, insn: number): number {
       const rm = f3 === 7 ? h.frm : f3;
       if (rm > 4) return 1;
       const a = h.f[rs1]!;
-      const r = Math.fround(a);
-      if (r === a) {
-        writeS(fi, rd, r);
-        return 0;
-      }
-      if (rm === 0) {
-        const ar = r < 0 ? -r : r;
-        if (ar > MIN_NORMAL_S && ar < Infinity) {
-          h.fflags |= NX;
-          writeS(fi, rd, r);
-          return 0;
-        }
-      }
-      slowOp(h, insn, rm);
+      if (!roundS(h, rd, a, 0, rm)) slowOp(h, insn, rm);
       return 0;
     }
     case 0x21: {
@@ -565,6 +648,7 @@ export function fpOp(h: FpState, insn: number): number {
       if (rs2 === 0) v = lo;
       else if (rs2 === 1) v = lo >>> 0;
       else {
+        // v + err = hi * 2^32 + lo exactly (TwoSum)
         const hiw = h.x[2 * rs1 + 1]!;
         const p = (rs2 === 2 ? hiw : hiw >>> 0) * TWO32;
         const l = lo >>> 0;
@@ -572,27 +656,16 @@ export function fpOp(h: FpState, insn: number): number {
         const z = v - p;
         err = p - (v - z) + (l - z);
       }
-      if (err === 0) {
-        if (insn & 0x02000000) {
-          h.f[rd] = v;
-          return 0;
-        }
-        const r = Math.fround(v);
-        if (r === v) {
-          writeS(fi, rd, r);
-          return 0;
-        }
-        if (rm === 0) {
+      if (insn & 0x02000000) {
+        if (err !== 0) {
           h.fflags |= NX;
-          writeS(fi, rd, r);
-          return 0;
+          if (rm !== 0) v = directD(h, v, err, rm, rm === 4 && tieD(v, err));
         }
-      } else if (rm === 0 && insn & 0x02000000) {
-        h.fflags |= NX;
         h.f[rd] = v;
         return 0;
       }
-      slowOp(h, insn, rm);
+      if (v === 0) writeS(fi, rd, 0);
+      else if (!roundS(h, rd, v, err, rm)) slowOp(h, insn, rm);
       return 0;
     }
     case 0x70: {
@@ -638,92 +711,80 @@ export function fpFma(h: FpState, insn: number): number {
   const f3 = (insn >>> 12) & 7;
   const rm = f3 === 7 ? h.frm : f3;
   if (rm > 4) return 1;
-  if (rm === 0) {
-    const rd = (insn >>> 7) & 31;
-    const rs1 = (insn >>> 15) & 31;
-    const rs2 = (insn >>> 20) & 31;
-    const rs3 = insn >>> 27;
-    if (fmt === 1) {
-      const f = h.f;
-      let a = f[rs1]!;
-      const b = f[rs2]!;
-      let c = f[rs3]!;
-      if (insn & 8) a = -a;
-      if (insn & 4) c = -c;
-      const ph = a * b;
-      const aph = ph < 0 ? -ph : ph;
-      const ac = c < 0 ? -c : c;
-      if (aph >= 2 ** -900 && aph < 2 ** 900 && ac < 2 ** 900 && (ac >= 2 ** -900 || c === 0)) {
-        const pl = prodErr(a, b, ph);
-        if (pl - pl === 0) {
-          // Boldo & Melquiond, "Emulation of FMA and correctly rounded sums: proved algorithms using
-          // rounding to odd" (IEEE TC 2008): th+tl = c+ph exactly, v = RO(tl+pl), result = RN(th+v).
-          const th = c + ph;
-          let z = th - c;
-          const tl = c - (th - z) + (ph - z);
-          let v = tl + pl;
-          z = v - tl;
-          const ve = tl - (v - z) + (pl - z);
-          if (ve !== 0) {
-            sF64[0] = v;
-            const lo = sI32[0]!;
-            if ((lo & 1) === 0) {
-              if (ve > 0 === v > 0) sI32[0] = lo + 1;
-              else if (lo !== 0) sI32[0] = lo - 1;
-              else {
-                sI32[0] = -1;
-                sI32[1] = sI32[1]! - 1;
-              }
-              v = sF64[0]!;
+  const rd = (insn >>> 7) & 31;
+  const rs1 = (insn >>> 15) & 31;
+  const rs2 = (insn >>> 20) & 31;
+  const rs3 = insn >>> 27;
+  if (fmt === 1) {
+    const f = h.f;
+    let a = f[rs1]!;
+    const b = f[rs2]!;
+    let c = f[rs3]!;
+    if (insn & 8) a = -a;
+    if (insn & 4) c = -c;
+    const ph = a * b;
+    const aph = ph < 0 ? -ph : ph;
+    const ac = c < 0 ? -c : c;
+    if (aph >= 2 ** -900 && aph < 2 ** 900 && ac < 2 ** 900 && (ac >= 2 ** -900 || c === 0)) {
+      const pl = prodErr(a, b, ph);
+      if (pl - pl === 0) {
+        // Boldo & Melquiond, "Emulation of FMA and correctly rounded sums: proved algorithms using
+        // rounding to odd" (IEEE TC 2008): th+tl = c+ph exactly, v = RO(tl+pl), result = RN(th+v).
+        const th = c + ph;
+        let z = th - c;
+        const tl = c - (th - z) + (ph - z);
+        let v = tl + pl;
+        z = v - tl;
+        const ve = tl - (v - z) + (pl - z);
+        if (ve !== 0) {
+          sF64[0] = v;
+          const lo = sI32[0]!;
+          if ((lo & 1) === 0) {
+            if (ve > 0 === v > 0) sI32[0] = lo + 1;
+            else if (lo !== 0) sI32[0] = lo - 1;
+            else {
+              sI32[0] = -1;
+              sI32[1] = sI32[1]! - 1;
             }
+            v = sF64[0]!;
           }
-          const s = th + v;
-          z = s - th;
-          if (ve !== 0 || th - (s - z) + (v - z) !== 0) h.fflags |= NX;
-          f[rd] = s;
-          return 0;
         }
-      } else if (ph === 0 && (a === 0 || b === 0) && c - c === 0) {
-        f[rd] = ph + c;
-        return 0;
-      }
-    } else {
-      const fi = h.fi;
-      if (fi[2 * rs1 + 1] === -1 && fi[2 * rs2 + 1] === -1 && fi[2 * rs3 + 1] === -1) {
-        let a = f32(fi[2 * rs1]!);
-        const b = f32(fi[2 * rs2]!);
-        let c = f32(fi[2 * rs3]!);
-        if (insn & 8) a = -a;
-        if (insn & 4) c = -c;
-        const p = a * b; // exact in binary64
-        const s = p + c;
-        const z = s - p;
-        const err = p - (s - z) + (c - z);
-        let r = Math.fround(s);
-        const ar = r < 0 ? -r : r;
-        if (err === 0) {
-          if (r === s) {
-            if (r - r === 0) {
-              writeS(fi, rd, r);
-              return 0;
-            }
-          } else if (ar > MIN_NORMAL_S && ar < Infinity) {
-            h.fflags |= NX;
-            writeS(fi, rd, r);
+        const s = th + v;
+        z = s - th;
+        const se = th - (s - z) + (v - z);
+        if (ve === 0 && se === 0) {
+          // exact; an exact zero under RDN needs the sign rules of the exact path
+          if (s !== 0 || rm !== 2) {
+            f[rd] = s;
             return 0;
           }
-        } else if (ar > MIN_NORMAL_S && ar < Infinity) {
-          // exact = s + err with |err| <= ulp64(s)/2. Double rounding can only go wrong when s is exactly
-          // a binary32 midpoint: then t = 2s - r is the other neighbour and err decides between them.
-          if (r !== s) {
-            const t = 2 * s - r;
-            if (Math.fround(t) === t && err > 0 === s > r) r = t;
-          }
+        } else if (rm === 0) {
           h.fflags |= NX;
-          writeS(fi, rd, r);
+          f[rd] = s;
+          return 0;
+        } else if (ve === 0) {
+          // exact = s + se exactly
+          h.fflags |= NX;
+          f[rd] = directD(h, s, se, rm, rm === 4 && tieD(s, se));
           return 0;
         }
       }
+    } else if (ph === 0 && (a === 0 || b === 0) && c - c === 0 && (c !== 0 || rm !== 2)) {
+      f[rd] = ph + c;
+      return 0;
+    }
+  } else {
+    const fi = h.fi;
+    if (fi[2 * rs1 + 1] === -1 && fi[2 * rs2 + 1] === -1 && fi[2 * rs3 + 1] === -1) {
+      let a = f32(fi[2 * rs1]!);
+      const b = f32(fi[2 * rs2]!);
+      let c = f32(fi[2 * rs3]!);
+      if (insn & 8) a = -a;
+      if (insn & 4) c = -c;
+      const p = a * b; // exact in binary64
+      const s = p + c;
+      const z = s - p;
+      if (roundS(h, rd, s, p - (s - z) + (c - z), rm)) return 0;
     }
   }
   slowFma(h, insn, rm);
