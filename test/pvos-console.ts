@@ -118,7 +118,7 @@ export const HELP = [
   '  grant       grant tables (PVX)',
   '  vchan       inter-domain channel over a grant and an event channel (PVX)',
   '  blk         [read N | write N] virtio block device',
-  '  bench       mask|timer|console|tlb|idle [n] pv-ops micro-benchmarks',
+  '  bench       mask|timer|console|tlb|ipi|idle [n] pv-ops micro-benchmarks',
   '  sleep       [n] sleep n timer ticks',
   '  spin        [stop] start/stop a CPU-bound user task (preemption)',
   '  crash       run a user task that faults (only it dies)',
@@ -163,6 +163,7 @@ export async function commonSession(con: Console): Promise<void> {
     ['mask', 100],
     ['timer', 100],
     ['tlb', 10],
+    ['ipi', 10],
     ['idle', 10],
   ] as const) {
     assert.match(

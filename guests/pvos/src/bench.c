@@ -6,6 +6,7 @@
 
 volatile int bench_timer_mode;
 volatile unsigned long bench_wakeups;
+volatile unsigned long ipis_received;
 
 static void result(const char *name, unsigned long n, uint64_t dt) {
   uint64_t ns = dt * 1000000000UL / boot.timebase;
@@ -14,6 +15,7 @@ static void result(const char *name, unsigned long n, uint64_t dt) {
           : !strcmp(name, "timer")   ? pv->timer_name
           : !strcmp(name, "console") ? pv->console_name
           : !strcmp(name, "tlb")     ? pv->tlb_name
+          : !strcmp(name, "ipi")     ? pv->ipi_name
                                      : pv->idle_name,
           (unsigned long)dt, (unsigned long)(ns / (n ? n : 1)));
 }
@@ -71,6 +73,22 @@ void cmd_bench(int argc, char **argv) {
     uint64_t t0 = rdtime();
     for (unsigned long i = 0; i < n; i++) pv->tlb_flush(boot.online_mask, r, 4);
     result("tlb", n, rdtime() - t0);
+  } else if (!strcmp(what, "ipi")) {
+    /* n IPIs to this hart, each taken before the next is sent */
+    unsigned long n = arg(argc, argv, 1000), lost = 0;
+    uint64_t t0 = rdtime();
+    for (unsigned long i = 0; i < n; i++) {
+      unsigned long before = ipis_received;
+      pv->send_ipi(1UL << boot.hartid);
+      for (int spin = 0; ipis_received == before; spin++)
+        if (spin > 1000000) {
+          lost++;
+          break;
+        }
+    }
+    uint64_t dt = rdtime() - t0;
+    if (lost) kprintf("bench ipi: %lu IPIs never arrived\n", lost);
+    result("ipi", n, dt);
   } else if (!strcmp(what, "idle")) {
     /* n idle wake-ups: arm the timer 100 us ahead, idle, take the interrupt */
     unsigned long n = arg(argc, argv, 1000);
@@ -96,6 +114,6 @@ void cmd_bench(int argc, char **argv) {
     pv->irq_restore(f);
     result("idle", n, dt);
   } else {
-    kputs("usage: bench mask|timer|console|tlb|idle [n]\n");
+    kputs("usage: bench mask|timer|console|tlb|ipi|idle [n]\n");
   }
 }

@@ -228,6 +228,7 @@ uint64_t user_va(void (*fn)(void));
 /* ---- bench.c ---- */
 void cmd_bench(int argc, char **argv);
 extern volatile int bench_timer_mode;
+extern volatile unsigned long ipis_received; /* IPIs taken by this hart (either back end) */
 extern volatile unsigned long bench_wakeups;
 
 /* ---- shell.c ---- */

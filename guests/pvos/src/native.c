@@ -78,6 +78,7 @@ static void native_interrupt(unsigned long cause) {
     }
     case IRQ_S_SOFT:
       csr_clear(sip, SIE_SSIE);
+      ipis_received++;
       break;
   }
 }

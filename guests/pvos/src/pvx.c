@@ -139,6 +139,8 @@ static void handle_port(evtchn_port_t p) {
     timer_interrupt();
   } else if (p == console_port) {
     console_drain();
+  } else if (p == ipi_port) {
+    ipis_received++;
   } else if (p == shutdown_port) {
     uint32_t why = shinfo.shutdown_request;
     kprintf("pvos: shutdown requested by the host (%s)\n", why == 2 ? "reboot" : "poweroff");
@@ -311,8 +313,25 @@ void pvx_shell_evtchn(int argc, char **argv) {
     kprintf("evtchn loop: ports %u <-> %u, sent 1, received %u\n", p1, p2, after - before);
     port_close(p1);
     port_close(p2);
+  } else if (!strcmp(sub, "poll")) {
+    /* SCHED_POLL on a masked loopback port: pending after a send, then a timeout */
+    struct sbiret r1 = PVX1(PVX_EVTCHN_ALLOC_UNBOUND, PVX_DOMID_SELF);
+    if (r1.error) return report("evtchn alloc", r1);
+    struct sbiret r2 = PVX2(PVX_EVTCHN_BIND_INTERDOMAIN, PVX_DOMID_SELF, r1.value);
+    if (r2.error) return report("evtchn bind", r2);
+    static evtchn_port_t list[1];
+    list[0] = (evtchn_port_t)r2.value;
+    __atomic_fetch_and(&shinfo.evtchn_pending[list[0] / 64], ~(1UL << (list[0] % 64)), __ATOMIC_SEQ_CST);
+    PVX1(PVX_EVTCHN_SEND, r1.value);
+    struct sbiret p1 = pvx(PVX_SCHED_POLL, (unsigned long)list, 1, rdtime() + boot.timebase / 100, 0, 0, 0);
+    __atomic_fetch_and(&shinfo.evtchn_pending[list[0] / 64], ~(1UL << (list[0] % 64)), __ATOMIC_SEQ_CST);
+    struct sbiret p2 = pvx(PVX_SCHED_POLL, (unsigned long)list, 1, rdtime() + boot.timebase / 100, 0, 0, 0);
+    kprintf("evtchn poll: after send: %s %lu; after clearing: %s (%ld)\n", p1.error ? sbi_strerror(p1.error) : "port",
+            p1.value, p2.error ? sbi_strerror(p2.error) : "port", p2.error);
+    port_close((evtchn_port_t)r1.value);
+    port_close(list[0]);
   } else {
-    kputs("usage: evtchn [list | alloc DOMID | bind DOMID PORT | send PORT | close PORT | loop]\n");
+    kputs("usage: evtchn [list | alloc DOMID | bind DOMID PORT | send PORT | close PORT | loop | poll]\n");
   }
 }
 

@@ -36,7 +36,7 @@ static void cmd_help(void) {
         "  grant       grant tables (PVX)\n"
         "  vchan       inter-domain channel over a grant and an event channel (PVX)\n"
         "  blk         [read N | write N] virtio block device\n"
-        "  bench       mask|timer|console|tlb|idle [n] pv-ops micro-benchmarks\n"
+        "  bench       mask|timer|console|tlb|ipi|idle [n] pv-ops micro-benchmarks\n"
         "  sleep       [n] sleep n timer ticks\n"
         "  spin        [stop] start/stop a CPU-bound user task (preemption)\n"
         "  crash       run a user task that faults (only it dies)\n"
