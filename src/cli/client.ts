@@ -25,7 +25,11 @@ export interface ClientOptions {
 
 const API = '/v1';
 
-/** The daemon's API as typed calls. Refusals are thrown as ApiError with the daemon's code and message. */
+/**
+ * The daemon's API as typed calls. Refusals are thrown as ApiError with the
+ * daemon's code and message. One connection per request (no keep-alive): a
+ * reused socket that the daemon is closing would fail with ECONNRESET.
+ */
 export class PvmClient {
   private readonly base: RequestOptions;
   readonly where: string;
@@ -35,11 +39,11 @@ export class PvmClient {
     if (options.token) headers.authorization = `Bearer ${options.token}`;
     if (options.url) {
       const u = new URL(options.url);
-      this.base = { host: u.hostname, port: Number(u.port || 80), headers };
+      this.base = { host: u.hostname, port: Number(u.port || 80), headers, agent: false };
       this.where = options.url;
     } else {
       const socketPath = options.socketPath ?? defaultSocketPath();
-      this.base = { socketPath, headers };
+      this.base = { socketPath, headers, agent: false };
       this.where = socketPath;
     }
   }

@@ -156,6 +156,12 @@ export function loadVmParts(config: DomainConfig): VmParts {
     throw new PvmError('usage', `domain ${name}: smp must be an integer from 1 to 8`);
   }
   if (config.kernel === undefined) throw new PvmError('usage', `domain ${name}: a kernel is required`);
+  for (const k of ['disks', 'nets'] as const) {
+    const v = config[k];
+    if (Array.isArray(v) && v.length > 0) {
+      throw new PvmError('usage', `domain ${name}: ${k} cannot be attached to daemon domains yet (pvm run takes them)`);
+    }
+  }
   return {
     mode,
     harts,
