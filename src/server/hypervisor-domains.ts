@@ -16,12 +16,14 @@ import { ApiError } from '../api/errors.js';
 import { parseMemory } from '../api/fake-domain.js';
 import { PvmError } from '../core/errors.js';
 import type { Domain, DomainHost, DomainMode } from '../hypervisor/domain.js';
-import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
+import { type DomainSnapshot, isSnapshottable, type SnapshotDisk } from '../hypervisor/snapshot/index.js';
 import { createVm } from '../hypervisor/vm.js';
 
 /** Debian's OpenSBI, the default firmware of full mode. */
 export const DEFAULT_FIRMWARE = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
 const DEFAULT_MEMORY = 128 * 1024 * 1024;
+/** Written into META by this manager; restore refuses snapshots of other engines. */
+export const HYPERVISOR_ENGINE = 'pvm-hypervisor/1';
 
 /**
  * The DomainHost of a daemon-managed domain. Besides clock, idling and
@@ -368,14 +370,43 @@ export class HypervisorDomainManager implements DomainManager {
 
   async snapshot(id: number): Promise<DomainSnapshot> {
     const d = this.get(id);
-    throw new PvmError(
-      'state',
-      `cannot save domain ${d.name}: the hypervisor does not expose CPU and device state for snapshots yet`,
-    );
+    if (!isSnapshottable(d.vm)) {
+      throw new PvmError(
+        'state',
+        `cannot save domain ${d.name}: the hypervisor does not expose CPU and device state for snapshots yet`,
+      );
+    }
+    if (d.state === 'running') throw new PvmError('state', `domain ${d.name} must be paused to be captured`);
+    const disks: SnapshotDisk[] = Array.isArray(d.config.disks)
+      ? (d.config.disks as { path: string; readonly?: boolean }[]).map((k, i) => ({
+          device: `vd${String.fromCharCode(97 + i)}`,
+          path: k.path,
+          readOnly: k.readonly === true,
+        }))
+      : [];
+    return { meta: { name: d.name, engine: HYPERVISOR_ENGINE, config: d.config }, ...d.vm.saveState(), disks };
   }
 
-  async restore(_snapshot: DomainSnapshot, _name: string): Promise<DomainHandle> {
-    throw new ApiError('bad-image', 'this snapshot cannot be restored: the hypervisor cannot load domain state yet');
+  async restore(snapshot: DomainSnapshot, name: string): Promise<DomainHandle> {
+    const meta = snapshot.meta as { engine?: unknown; config?: unknown };
+    if (meta.engine !== HYPERVISOR_ENGINE) {
+      throw new ApiError(
+        'bad-image',
+        `snapshot was written by ${String(meta.engine ?? 'another engine')}, not ${HYPERVISOR_ENGINE}`,
+      );
+    }
+    const config = { ...(meta.config as DomainConfig), name };
+    const d = new HvDomain(this.nextId, name, config, (x) =>
+      this.emit({ type: 'state', id: x.id, name: x.name, state: x.state, reason: x.exitReason }),
+    );
+    d.boot(false);
+    if (!isSnapshottable(d.vm)) {
+      throw new ApiError('bad-image', 'this snapshot cannot be restored: the hypervisor cannot load domain state yet');
+    }
+    d.vm.loadState(snapshot); // throws before the domain is registered: nothing to undo
+    this.nextId++;
+    this.domains.set(d.id, d);
+    return this.handle(d);
   }
 
   subscribe(listener: (event: DomainEvent) => void): () => void {

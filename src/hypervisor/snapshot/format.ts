@@ -104,3 +104,24 @@ export interface SnapshotProgress {
   readonly done: number;
   readonly total: number;
 }
+
+/** The machine part of a snapshot: what the hypervisor captures (the control plane adds meta and disks). */
+export type MachineState = Pick<DomainSnapshot, 'harts' | 'ram' | 'devices' | 'para'>;
+
+/**
+ * What a running domain implements to be saved and restored. The daemon's
+ * domain manager uses it as soon as the hypervisor's Domain provides it.
+ */
+export interface Snapshottable {
+  /** Called only while the run loop is parked between rounds (every hart at an instruction boundary). */
+  saveState(): MachineState;
+  /**
+   * Loads state into a freshly built domain of the same config that has not run yet.
+   * Throws PvmError('image') when the state does not fit (other hart count, RAM size, devices).
+   */
+  loadState(state: MachineState): void;
+}
+
+export const isSnapshottable = (x: unknown): x is Snapshottable =>
+  typeof (x as Partial<Snapshottable> | null)?.saveState === 'function' &&
+  typeof (x as Partial<Snapshottable> | null)?.loadState === 'function';

@@ -14,10 +14,13 @@ export {
   type DomainSnapshot,
   type Hasher,
   type HashState,
+  isSnapshottable,
+  type MachineState,
   PAGE_SIZE,
   SNAPSHOT_MAGIC,
   SNAPSHOT_VERSION,
   type SnapshotCodecs,
   type SnapshotDisk,
   type SnapshotProgress,
+  type Snapshottable,
 } from './format.js';
