@@ -2,8 +2,9 @@
  * Hostile virtqueues against every device model, generated: random descriptor tables
  * (addresses inside, at the edge of and far outside RAM, lengths up to 2^32-1, any flags,
  * any next), random available entries and indices. Each case must end without a host
- * exception with the device either serving or refusing (DEVICE_NEEDS_RESET), and the
- * device must work again after a reset (liveness).
+ * exception with the device either serving or refusing (DEVICE_NEEDS_RESET); the device
+ * must write nothing outside the buffers it was given (§2.7.5.1) and never touch the
+ * descriptor table or the available ring; and it must work again after a reset (liveness).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -27,16 +28,44 @@ const RAM = 0x20_0000;
 const QSIZE = 8;
 const tick = () => new Promise((r) => setImmediate(r));
 
+/**
+ * Buffers (valid or not) only ever name memory below CANARY: anything the device writes
+ * at or above it is a write no descriptor allowed.
+ */
+const CANARY = BASE + 0x18_0000;
 const addr = fc.oneof(
-  fc.integer({ min: BASE, max: BASE + RAM - 1 }),
-  fc.constantFrom(0, BASE - 1, BASE + RAM - 4, BASE + RAM, 2 ** 53 - 1, 2 ** 64 - 4096),
+  { arbitrary: fc.integer({ min: BASE + 0x8_0000, max: BASE + 0x10_0000 - 0x1000 }), weight: 6 },
+  { arbitrary: fc.integer({ min: BASE, max: BASE + 0x10_0000 - 1 }), weight: 2 },
+  { arbitrary: fc.constantFrom(0, BASE - 1, BASE + 0x10_0000 - 4, BASE + RAM, 2 ** 53 - 1, 2 ** 64 - 4096), weight: 1 },
 );
-const len = fc.oneof(fc.integer({ min: 0, max: 600 }), fc.constantFrom(0x1_0000, RAM, 0xffff_ffff));
-const desc = fc.record({ addr, len, flags: fc.integer({ min: 0, max: 7 }), next: fc.integer({ min: 0, max: 10 }) });
+const len = fc.oneof(
+  { arbitrary: fc.integer({ min: 0, max: 600 }), weight: 8 },
+  { arbitrary: fc.constantFrom(0x1_0000, 0x7_0000, 0xffff_ffff), weight: 1 },
+);
+// Mostly plausible flags (readable, writable, chained), sometimes INDIRECT and nonsense.
+const flags = fc.oneof(
+  { arbitrary: fc.constantFrom(0, 1, 2, 3), weight: 8 },
+  { arbitrary: fc.integer({ min: 0, max: 7 }), weight: 2 },
+);
+const desc = fc.record({
+  addr,
+  len,
+  flags,
+  next: fc.oneof(
+    { arbitrary: fc.integer({ min: 0, max: 7 }), weight: 8 },
+    { arbitrary: fc.integer({ min: 8, max: 10 }), weight: 1 },
+  ),
+});
 const scenario = fc.record({
   table: fc.array(desc, { minLength: QSIZE, maxLength: QSIZE }),
-  heads: fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 1, maxLength: 4 }),
-  hugeIndex: fc.boolean(),
+  heads: fc.array(
+    fc.oneof({ arbitrary: fc.integer({ min: 0, max: 7 }), weight: 8 }, { arbitrary: fc.constant(9), weight: 1 }),
+    {
+      minLength: 1,
+      maxLength: 4,
+    },
+  ),
+  hugeIndex: fc.oneof({ arbitrary: fc.constant(false), weight: 9 }, { arbitrary: fc.constant(true), weight: 1 }),
   queue: fc.integer({ min: 0, max: 1 }),
   noise: fc.uint8Array({ minLength: 64, maxLength: 64 }),
 });
@@ -72,10 +101,18 @@ for (const [kind, make] of Object.entries(devices)) {
         });
         for (const h of s.heads) q.offer(h);
         if (s.hugeIndex) q.setAvailIdx(0xfff0);
+        ram.fill(gpa(CANARY), BASE + RAM - CANARY, 0xa5);
+        const driverOwned = () => [...ram.slice(q.desc, 16 * QSIZE), ...ram.slice(q.avail, 6 + 2 * QSIZE)];
+        const before = driverOwned();
         q.kick();
         await tick();
         await tick();
         assert.ok(q.usedIdx <= s.heads.length, 'never more used entries than offered');
+        assert.ok(
+          ram.slice(gpa(CANARY), BASE + RAM - CANARY).every((b) => b === 0xa5),
+          'no write outside the given buffers',
+        );
+        assert.deepEqual(driverOwned(), before, 'descriptor table and available ring untouched');
 
         // Liveness: reset, bring the device up again, and it serves a sane request.
         drv.w32(MmioReg.STATUS, 0);
