@@ -117,6 +117,7 @@ export const HELP = [
   '  evtchn      event channels (PVX)',
   '  grant       grant tables (PVX)',
   '  vchan       inter-domain channel over a grant and an event channel (PVX)',
+  '  pvxtest     PVX conformance: every call with good and bad arguments (PVX)',
   '  blk         [read N | write N] virtio block device',
   '  bench       mask|timer|console|tlb|ipi|idle [n] pv-ops micro-benchmarks',
   '  sleep       [n] sleep n timer ticks',

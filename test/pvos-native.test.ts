@@ -58,6 +58,7 @@ test('pvos on QEMU + OpenSBI chooses native back ends and its shell answers', as
     assert.equal(await con.run('evtchn'), 'evtchn: needs PVX (backends: native)\n');
     assert.equal(await con.run('grant'), 'grant: needs PVX (backends: native)\n');
     assert.equal(await con.run('vchan listen 2'), 'vchan: needs PVX (backends: native)\n');
+    assert.equal(await con.run('pvxtest'), 'pvxtest: needs PVX (backends: native)\n');
     assert.equal(await con.run('blk read 0'), 'blk: no block device\n');
 
     con.send('poweroff');

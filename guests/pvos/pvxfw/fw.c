@@ -288,6 +288,7 @@ static struct sbiret pvx_call(uint64_t fid, const uint64_t *a, int in_mc) {
       OK(0);
 
     case PVX_MULTICALL: {
+      if (in_mc) ERR(SBI_ERR_NOT_SUPPORTED); /* no nesting (§7) */
       if (a[1] == 0 || a[1] > PVX_MULTICALL_MAX) ERR(SBI_ERR_INVALID_PARAM);
       if ((a[0] & 7) || !in_ram(a[0], a[1] * PVX_MC_ENTRY_SIZE)) ERR(SBI_ERR_INVALID_ADDRESS);
       struct pvx_multicall_entry *e = (struct pvx_multicall_entry *)a[0];

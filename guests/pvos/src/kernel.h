@@ -117,6 +117,7 @@ void pvx_shell_evtchn(int argc, char **argv);
 void pvx_shell_grant(int argc, char **argv);
 void pvx_shutdown(void);
 void pvx_shell_vchan(int argc, char **argv);
+void pvx_shell_pvxtest(void);
 struct pvx_shared_info *pvx_shinfo(void);
 
 /* ---- virtio_blk.c: the block back end of both tables ---- */

@@ -35,6 +35,7 @@ static void cmd_help(void) {
         "  evtchn      event channels (PVX)\n"
         "  grant       grant tables (PVX)\n"
         "  vchan       inter-domain channel over a grant and an event channel (PVX)\n"
+        "  pvxtest     PVX conformance: every call with good and bad arguments (PVX)\n"
         "  blk         [read N | write N] virtio block device\n"
         "  bench       mask|timer|console|tlb|ipi|idle [n] pv-ops micro-benchmarks\n"
         "  sleep       [n] sleep n timer ticks\n"
@@ -157,13 +158,15 @@ static void run(char *line) {
     cmd_ticks();
   else if (!strcmp(c, "mask-bench"))
     cmd_mask_bench(argc, argv);
-  else if (!strcmp(c, "evtchn") || !strcmp(c, "grant") || !strcmp(c, "vchan")) {
+  else if (!strcmp(c, "evtchn") || !strcmp(c, "grant") || !strcmp(c, "vchan") || !strcmp(c, "pvxtest")) {
     if (!pvx_present())
       kprintf("%s: needs PVX (backends: %s)\n", c, pv->name);
     else if (c[0] == 'e')
       pvx_shell_evtchn(argc, argv);
     else if (c[0] == 'v')
       pvx_shell_vchan(argc, argv);
+    else if (c[0] == 'p')
+      pvx_shell_pvxtest();
     else
       pvx_shell_grant(argc, argv);
   } else if (!strcmp(c, "blk")) {
