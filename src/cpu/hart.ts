@@ -96,6 +96,13 @@ export class Hart {
   time: TimeSource;
   /** Retired instructions (cycle = instret). */
   instret = 0;
+  /** Statistics for the hypervisor (full mode): traps taken into M-mode, and instructions retired in
+   * M-mode from reset or trap entry to the MRET leaving it (an exception counts its own trapping
+   * instruction, which does not retire, as one). Not architectural state. */
+  mTraps = 0;
+  mInstret = 0;
+  private mEntry = 0;
+  private inM = false;
   /** Set when run() returns Exit.MachineTrap. */
   exitCause = 0;
   exitIsInterrupt = false;
@@ -324,6 +331,8 @@ export class Hart {
 
   /** Reset registers and CSRs; start at `pc` in privilege `priv`. */
   reset(pc: bigint, priv: number): void {
+    this.inM = priv === 3;
+    this.mEntry = this.instret;
     this.xx.fill(0);
     this.fi.fill(0);
     this.fflags = 0;
@@ -1065,6 +1074,11 @@ export class Hart {
       baseHi = this.stvecHi;
       vectored = (this.stvecLo & 3) === 1;
     } else {
+      this.mTraps++;
+      if (!this.inM) {
+        this.inM = true;
+        this.mEntry = this.instret;
+      }
       this.mepcLo = pcLo;
       this.mepcHi = pcHi;
       this.mcauseLo = cause;
@@ -1138,6 +1152,10 @@ export class Hart {
           m |= MSTATUS_MPIE;
           if (mpp !== 3) m &= ~MSTATUS_MPRV;
           this.mstatus = m;
+          if (mpp !== 3 && this.inM) {
+            this.mInstret += this.instret - this.mEntry;
+            this.inM = false;
+          }
           this.priv = mpp;
           this.resValid = false;
           this.jumpTo(this.mepcLo, this.mepcHi);
