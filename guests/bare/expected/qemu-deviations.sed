@@ -5,9 +5,9 @@
 # 1. AMOs report faults as loads: misaligned AMO -> cause 4 (spec: 6,
 #    store/AMO address misaligned), AMO access fault -> cause 5 (spec: 7,
 #    store/AMO access fault). ISA spec 8.4, privileged spec 3.1.15.
-s/^FAIL \([^:]*amo[^:]*\): want cause 6 tval \(0x[0-9a-f]*\) to \([MSU]\) from \([MSU]\); got 1 traps, first cause 4 tval \2 to \3 from \4$/ok \1: cause 6 tval \2 to \3 from \4/
-s/^FAIL \([^:]*amo[^:]*\): want cause 7 tval \(0x[0-9a-f]*\) to \([MSU]\) from \([MSU]\); got 1 traps, first cause 5 tval \2 to \3 from \4$/ok \1: cause 7 tval \2 to \3 from \4/
-s/^FAIL \([^:]*amo[^:]*\): want cause 15 tval \(0x[0-9a-f]*\) to \([MSU]\) from \([MSU]\); got 1 traps, first cause 13 tval \2 to \3 from \4$/ok \1: cause 15 tval \2 to \3 from \4/
+s/^FAIL \([^:]*amo[^:]*\): want cause 6 tval \(0x[0-9a-f]*\) to \([MSU]\) from \([MSU]\); got 1 traps, first cause 4 tval \2 to \3 from \4$/ok \1: cause 6 to \3 from \4/
+s/^FAIL \([^:]*amo[^:]*\): want cause 7 tval \(0x[0-9a-f]*\) to \([MSU]\) from \([MSU]\); got 1 traps, first cause 5 tval \2 to \3 from \4$/ok \1: cause 7 to \3 from \4/
+s/^FAIL \([^:]*amo[^:]*\): want cause 15 tval \(0x[0-9a-f]*\) to \([MSU]\) from \([MSU]\); got 1 traps, first cause 13 tval \2 to \3 from \4$/ok \1: cause 15 to \3 from \4/
 #
 # 2. mepc/sepc bit 0: QEMU 7.2 keeps a written bit 0; the spec makes it always
 #    zero (privileged spec 3.1.14, 4.1.7), as pvm does.

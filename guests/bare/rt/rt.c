@@ -237,10 +237,8 @@ static void check_trap_common(const char *name, uint64_t cause, uint64_t tval, i
            trap_log[0].handler == handler && trap_log[0].from == from;
   n_checks++;
   if (ok) {
-    if (with_tval)
-      printf("ok %s: cause %lu tval 0x%lx to %s from %s\n", name, cause, tval, mode_name(handler), mode_name(from));
-    else
-      printf("ok %s: cause %lu to %s from %s\n", name, cause, mode_name(handler), mode_name(from));
+    /* tval is checked but not printed: addresses and instruction bits depend on the build. */
+    printf("ok %s: cause %lu to %s from %s\n", name, cause, mode_name(handler), mode_name(from));
   } else {
     n_failed++;
     printf("FAIL %s: want cause %lu tval 0x%lx to %s from %s; got %d traps", name, cause, tval, mode_name(handler),
