@@ -195,6 +195,10 @@ export class Domain implements SbiPlatform {
       this.vcpus.map((v) => v.hart.instret),
       this.sbi.stats,
       this.ended === null ? this.host.nowMs() : this.stats.endMs,
+      {
+        traps: this.vcpus.reduce((a, v) => a + (v.hart.mTraps ?? 0), 0),
+        instructions: this.vcpus.reduce((a, v) => a + (v.hart.mInstret ?? 0), 0),
+      },
     );
   }
 

@@ -10,6 +10,9 @@ export interface VcpuHart extends SbiHart {
   /** PV mode: traps destined to M-mode end `run` with Exit.MachineTrap instead of being taken. */
   virtualM: boolean;
   readonly instret: number;
+  /** Traps taken into (emulated) M-mode and instructions retired there (full mode; the CPU's statistics). */
+  readonly mTraps?: number;
+  readonly mInstret?: number;
   readonly exitCause: number;
   readonly exitIsInterrupt: boolean;
   readonly exitTval: number | bigint;

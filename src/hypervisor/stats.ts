@@ -21,6 +21,8 @@ export interface DomainStatsJson {
   hypercallsTotal: number;
   mmio: Record<string, number>;
   mmioTotal: number;
+  /** Full mode: traps into the guest's M-mode firmware and instructions it executed (0 in PV mode). */
+  firmware: { traps: number; instructions: number };
   time: { wallMs: number; guestMs: number; hypervisorMs: number; idleMs: number };
   mips: number;
 }
@@ -46,6 +48,7 @@ export class DomainStats {
     instret: number[],
     hypercalls: SbiCallStats,
     nowMs: number = this.endMs,
+    firmware: { traps: number; instructions: number } = { traps: 0, instructions: 0 },
   ): DomainStatsJson {
     const wallMs = Math.max(0, nowMs - this.startMs);
     const instructions = instret.reduce((a, b) => a + b, 0);
@@ -67,6 +70,7 @@ export class DomainStats {
       hypercallsTotal,
       mmio: { ...this.mmio },
       mmioTotal,
+      firmware,
       time: {
         wallMs: r(wallMs),
         guestMs: r(this.guestMs),
@@ -92,6 +96,9 @@ export function formatStats(s: DomainStatsJson): string {
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${k} ${n}`);
   lines.push(`exits: ${s.exitsTotal} total (mmio ${s.mmioTotal}${ex.length ? `, ${ex.join(', ')}` : ''})`);
+  if (s.firmware.traps > 0) {
+    lines.push(`firmware (M-mode): ${s.firmware.traps} traps, ${s.firmware.instructions} instructions`);
+  }
   const mm = Object.entries(s.mmio).map(([k, n]) => `${k} ${n}`);
   if (mm.length) lines.push(`mmio by device: ${mm.join(', ')}`);
   lines.push(`hypercalls: ${s.hypercallsTotal}`);

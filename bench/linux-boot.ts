@@ -1,0 +1,208 @@
+/**
+ * Linux boot benchmark: the same kernel and initramfs booted, one after the
+ * other in one run, by pvm in PV mode (pvm answers SBI), by pvm in full mode
+ * (Debian's OpenSBI in emulated M-mode) and by qemu-system-riscv64 -machine
+ * virt (TCG, same firmware). For each: milliseconds from process start to
+ * `pvm-guest: init ready` and to exit after the guest's poweroff, plus pvm's
+ * domain statistics (instructions, exits by reason, MMIO by device,
+ * hypercalls). Prints JSON (and writes it to --out FILE).
+ *
+ *   node dist/bench/linux-boot.js [--smp N] [--memory 256M] [--runs N] [--out FILE] [--skip-qemu]
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const root = join(fileURLToPath(import.meta.url), '../../..');
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
+};
+const smp = Number(opt('--smp', '1'));
+const memory = opt('--memory', '256M');
+const runs = Number(opt('--runs', '1'));
+const out = opt('--out', '');
+const guest = opt('--guest', join(root, '../shared/guests/linux'));
+const kernel = join(guest, 'Image');
+const initrd = join(guest, 'initramfs.cpio.gz');
+const firmware = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
+/** init prints "init ready", runs `true`, powers off: boot and shutdown, nothing else. */
+const append = 'console=ttyS0 pvm.run=true';
+
+for (const f of [kernel, initrd, firmware]) {
+  if (!existsSync(f)) throw new Error(`missing ${f}`);
+}
+
+interface Timing {
+  initReadyMs: number | null;
+  exitMs: number;
+  status: number | null;
+  ok: boolean;
+}
+
+/** Spawn a VM process, timing `init ready` on its console and its exit. */
+function timeBoot(cmd: string, argv: string[]): Promise<Timing> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    let ready: number | null = null;
+    p.stdout.setEncoding('utf8');
+    p.stdout.on('data', (s: string) => {
+      text += s;
+      if (ready === null && text.includes('pvm-guest: init ready')) ready = performance.now() - t0;
+    });
+    p.stderr.resume();
+    p.on('error', reject);
+    p.on('close', (status) =>
+      resolve({
+        initReadyMs: ready === null ? null : Math.round(ready),
+        exitMs: Math.round(performance.now() - t0),
+        status,
+        ok: ready !== null && /pvm-guest: exit 0/.test(text),
+      }),
+    );
+  });
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'pvm-bench-'));
+
+async function pvmBoot(mode: 'pv' | 'full', run: number) {
+  const stats = join(tmp, `${mode}-${run}.json`);
+  const t = await timeBoot(process.execPath, [
+    join(root, 'bin/pvm.js'),
+    'run',
+    '--mode',
+    mode,
+    '--smp',
+    String(smp),
+    '--memory',
+    memory,
+    '--kernel',
+    kernel,
+    '--initrd',
+    initrd,
+    '--append',
+    append,
+    '--stats-json',
+    stats,
+  ]);
+  return { ...t, stats: t.status === 0 ? JSON.parse(readFileSync(stats, 'utf8')) : null };
+}
+
+function qemuBoot() {
+  return timeBoot('qemu-system-riscv64', [
+    '-machine',
+    'virt',
+    '-nographic',
+    '-m',
+    memory,
+    '-smp',
+    String(smp),
+    '-bios',
+    firmware,
+    '-kernel',
+    kernel,
+    '-initrd',
+    initrd,
+    '-append',
+    append,
+  ]);
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]!;
+};
+
+const results: Record<string, { runs: Timing[]; stats?: unknown }> = {
+  pv: { runs: [] },
+  full: { runs: [] },
+  qemu: { runs: [] },
+};
+for (let r = 0; r < runs; r++) {
+  for (const mode of ['pv', 'full'] as const) {
+    const b = await pvmBoot(mode, r);
+    results[mode]!.runs.push({ initReadyMs: b.initReadyMs, exitMs: b.exitMs, status: b.status, ok: b.ok });
+    results[mode]!.stats = b.stats;
+    process.stderr.write(`${mode} run ${r}: init ready ${b.initReadyMs} ms, exit ${b.exitMs} ms\n`);
+  }
+  if (!args.includes('--skip-qemu')) {
+    const q = await qemuBoot();
+    results['qemu']!.runs.push(q);
+    process.stderr.write(`qemu run ${r}: init ready ${q.initReadyMs} ms, exit ${q.exitMs} ms\n`);
+  }
+}
+
+const summary = (k: string) => {
+  const rs = results[k]!.runs;
+  return {
+    initReadyMs: median(rs.map((x) => x.initReadyMs ?? Number.NaN)),
+    poweroffMs: median(rs.map((x) => x.exitMs)),
+    allOk: rs.length > 0 && rs.every((x) => x.ok),
+  };
+};
+type Stats = {
+  instructions: number;
+  exitsTotal: number;
+  exits: Record<string, number>;
+  hypercallsTotal: number;
+  hypercalls: Record<string, Record<string, number>>;
+  mmioTotal: number;
+  mmio: Record<string, number>;
+  firmware: { traps: number; instructions: number };
+  time: Record<string, number>;
+  mips: number;
+} | null;
+const pick = (s: Stats) =>
+  s === null
+    ? null
+    : {
+        instructions: s.instructions,
+        mips: s.mips,
+        exitsTotal: s.exitsTotal,
+        exits: s.exits,
+        mmioTotal: s.mmioTotal,
+        mmio: s.mmio,
+        firmware: s.firmware,
+        hypercallsTotal: s.hypercallsTotal,
+        hypercalls: s.hypercalls,
+        time: s.time,
+      };
+const pv = summary('pv');
+const full = summary('full');
+const qemu = summary('qemu');
+const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+const report = {
+  bench: 'linux-boot',
+  kernel,
+  initrd,
+  append,
+  smp,
+  memory,
+  runs,
+  pv: { ...pv, stats: pick(results['pv']!.stats as Stats) },
+  full: { ...full, stats: pick(results['full']!.stats as Stats) },
+  qemu,
+  ratios: {
+    fullOverPv_initReady: ratio(full.initReadyMs, pv.initReadyMs),
+    fullOverPv_poweroff: ratio(full.poweroffMs, pv.poweroffMs),
+    pvOverQemu_initReady: ratio(pv.initReadyMs, qemu.initReadyMs),
+    fullOverQemu_initReady: ratio(full.initReadyMs, qemu.initReadyMs),
+    fullOverPv_instructions: ratio(
+      (results['full']!.stats as Stats)?.instructions ?? Number.NaN,
+      (results['pv']!.stats as Stats)?.instructions ?? Number.NaN,
+    ),
+    fullOverPv_exits: ratio(
+      (results['full']!.stats as Stats)?.exitsTotal ?? Number.NaN,
+      (results['pv']!.stats as Stats)?.exitsTotal ?? Number.NaN,
+    ),
+  },
+};
+const json = JSON.stringify(report, null, 2);
+if (out) writeFileSync(out, `${json}\n`);
+process.stdout.write(`${json}\n`);

@@ -1,0 +1,148 @@
+/**
+ * Boots the prebuilt Linux guest (../shared/guests/linux: Image +
+ * initramfs.cpio.gz, see its README) through `pvm run`, in PV mode (pvm
+ * answers SBI) and in full mode (Debian's OpenSBI in emulated M-mode), with
+ * one and two harts. The guest's init runs /etc/selftest with `pvm.selftest`,
+ * a command with `pvm.run=`, or a shell on the console.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = join(fileURLToPath(import.meta.url), '../../..');
+const pvm = join(root, 'bin/pvm.js');
+const guest = join(root, '../shared/guests/linux');
+const kernel = join(guest, 'Image');
+const initrd = join(guest, 'initramfs.cpio.gz');
+
+const SELFTESTS = ['proc-cpuinfo', 'uptime', 'arith', 'sort', 'md5', 'float', 'tmpfs-write', 'sleep'];
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `pvm run` with the guest; `onOutput` sees the console output so far
+ * and may write to the guest's stdin.
+ */
+function pvmRun(args: string[], onOutput?: (out: string, write: (s: string) => void) => void): Promise<Run> {
+  for (const f of [kernel, initrd]) assert.ok(existsSync(f), `missing ${f}: build it with guests/linux/build.sh`);
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [pvm, 'run', '--kernel', kernel, '--initrd', initrd, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8');
+    p.stderr.setEncoding('utf8');
+    p.stdout.on('data', (s: string) => {
+      stdout += s;
+      onOutput?.(stdout, (w) => p.stdin.write(w));
+    });
+    p.stderr.on('data', (s: string) => {
+      stderr += s;
+    });
+    p.on('error', reject);
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+    if (onOutput === undefined) p.stdin.end();
+  });
+}
+
+function assertSelftest(r: Run, cpus: number): void {
+  assert.equal(r.status, 0, `exit status (stderr: ${r.stderr})`);
+  assert.match(r.stdout, new RegExp(`pvm-guest: init ready \\([^,]+, ${cpus} cpu\\)`));
+  const ok = [...r.stdout.matchAll(/^selftest ok: (\S+)\r?$/gm)].map((m) => m[1]);
+  assert.deepEqual(ok, SELFTESTS, r.stdout.slice(-3000));
+  assert.doesNotMatch(r.stdout, /selftest FAIL/);
+  assert.match(r.stdout, /pvm-guest: exit 0\r?\n/);
+  assert.match(r.stdout, /reboot: Power down/);
+}
+
+test('PV mode, 1 hart: selftest passes, clean poweroff, statistics show hypercalls and no CLINT', async () => {
+  const json = join(mkdtempSync(join(tmpdir(), 'pvm-linux-')), 'stats.json');
+  const r = await pvmRun(['--append', 'console=ttyS0 pvm.selftest', '--stats-json', json]);
+  assertSelftest(r, 1);
+  assert.match(r.stdout, /SBI implementation ID=0x70766d/);
+  const s = JSON.parse(readFileSync(json, 'utf8'));
+  assert.equal(s.mode, 'pv');
+  assert.equal(s.harts, 1);
+  assert.ok(s.hypercalls.TIME.set_timer > 0);
+  assert.equal(s.hypercalls.SRST.system_reset, 1);
+  assert.equal(s.mmio.clint, undefined, 'PV mode has no CLINT');
+  assert.ok(s.instructions > 0);
+});
+
+test('PV mode, 2 harts: the second hart comes up through SBI HSM and the selftest passes', async () => {
+  const r = await pvmRun(['--smp', '2', '--append', 'console=ttyS0 pvm.selftest', '--stats']);
+  assertSelftest(r, 2);
+  assert.match(r.stdout, /smp: Brought up 1 node, 2 CPUs/);
+  assert.match(r.stderr, /HSM: hart_start 1/);
+});
+
+test('full mode (OpenSBI fw_jump), 1 hart: selftest passes, no hypercall reaches pvm', async () => {
+  const r = await pvmRun(['--mode', 'full', '--append', 'console=ttyS0 pvm.selftest', '--stats']);
+  assertSelftest(r, 1);
+  assert.match(r.stdout, /OpenSBI v1\.\d/);
+  assert.match(r.stderr, /hypercalls: 0\n/);
+  assert.match(r.stderr, /mmio by device: clint \d+/);
+  assert.match(r.stderr, /firmware \(M-mode\): [1-9]\d* traps, [1-9]\d* instructions/);
+});
+
+test('full mode, 2 harts: OpenSBI starts the second hart, selftest passes', async () => {
+  const r = await pvmRun(['--mode', 'full', '--smp', '2', '--append', 'console=ttyS0 pvm.selftest']);
+  assertSelftest(r, 2);
+  assert.match(r.stdout, /smp: Brought up 1 node, 2 CPUs/);
+});
+
+test('pvm.run returns the output of a command', async () => {
+  const r = await pvmRun(['--append', 'console=ttyS0 quiet pvm.run=echo%20answer-from-guest;uname%20-m']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^answer-from-guest\r?\nriscv64\r?\npvm-guest: exit 0\r?$/m);
+});
+
+test('a shell command typed on the console is answered', async () => {
+  let sent = 0;
+  const r = await pvmRun(['--append', 'console=ttyS0 quiet'], (out, write) => {
+    if (sent === 0 && /init ready/.test(out)) {
+      sent = 1;
+      write('echo typed-$((40+2))\n');
+    } else if (sent === 1 && /typed-42/.test(out)) {
+      sent = 2;
+      write('poweroff -f\n');
+    }
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^typed-42\r?$/m);
+});
+
+test('bad command lines and images: one-line error, exit status 2', async () => {
+  const bad = (args: string[]) =>
+    new Promise<Run>((resolve) => {
+      const p = spawn(process.execPath, [pvm, 'run', ...args]);
+      let stderr = '';
+      p.stderr.on('data', (s) => {
+        stderr += s;
+      });
+      p.on('close', (status) => resolve({ status, stdout: '', stderr }));
+    });
+  for (const args of [
+    ['--kernel', '/nonexistent/Image'],
+    ['--kernel', pvm],
+    ['--kernel', kernel, '--smp', '9'],
+    ['--kernel', kernel, '--mode', 'hvm'],
+    ['--kernel', kernel, '--initrd', '/nonexistent/initrd'],
+    ['--kernel', kernel, '--mode', 'full', '--firmware', '/nonexistent/fw.bin'],
+    ['--kernel', kernel, '--memory', '4M', '--initrd', initrd],
+  ]) {
+    const r = await bad(args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /^pvm: /, args.join(' '));
+    assert.ok(r.stderr.trim().split('\n').length <= 2, r.stderr);
+  }
+});
