@@ -25,6 +25,26 @@ export function make(...args: string[]): string {
   return r.stdout;
 }
 
+/** Where a console session's bytes come from and go to: a child process, or a domain in this process. */
+export interface ConsoleTransport {
+  write(text: string): void;
+  onData(cb: (text: string) => void): void;
+  /** Exit code (QEMU's status; for an in-process domain 0 on poweroff). */
+  readonly exited: Promise<number | null>;
+  kill(): void;
+}
+
+export function processTransport(proc: ChildProcessWithoutNullStreams): ConsoleTransport {
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.on('data', () => {});
+  return {
+    write: (text) => proc.stdin.write(text),
+    onData: (cb) => proc.stdout.on('data', cb),
+    exited: new Promise((resolve) => proc.on('exit', (code) => resolve(code))),
+    kill: () => proc.kill('SIGKILL'),
+  };
+}
+
 /** A serial console session: everything the guest wrote, with \r\n folded to \n. */
 export class Console {
   private out = '';
@@ -32,18 +52,16 @@ export class Console {
   private waiter: (() => void) | undefined;
   readonly exited: Promise<number | null>;
 
-  constructor(private readonly proc: ChildProcessWithoutNullStreams) {
-    proc.stdout.setEncoding('utf8');
+  constructor(private readonly io: ConsoleTransport) {
     let cr = ''; // a \r at the end of one chunk may pair with a \n at the start of the next
-    proc.stdout.on('data', (chunk: string) => {
+    io.onData((chunk: string) => {
       let s = cr + chunk;
       cr = s.endsWith('\r') ? '\r' : '';
       if (cr) s = s.slice(0, -1);
       this.out += s.replace(/\r\n/g, '\n');
       this.waiter?.();
     });
-    proc.stderr.on('data', () => {});
-    this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+    this.exited = io.exited;
     this.exited.then(() => this.waiter?.());
   }
 
@@ -77,7 +95,7 @@ export class Console {
 
   /** Types a command line and returns its output (without the echo and the next prompt). */
   async run(line: string): Promise<string> {
-    this.proc.stdin.write(`${line}\n`);
+    this.io.write(`${line}\n`);
     const chunk = await this.until(`\n${PROMPT}`);
     const body = chunk.slice(0, -PROMPT.length);
     assert.ok(body.startsWith(`${line}\n`), `echo of ${JSON.stringify(line)} missing in ${JSON.stringify(body)}`);
@@ -85,18 +103,20 @@ export class Console {
   }
 
   send(line: string): void {
-    this.proc.stdin.write(`${line}\n`);
+    this.io.write(`${line}\n`);
   }
 
   kill(): void {
-    this.proc.kill('SIGKILL');
+    this.io.kill();
   }
 }
 
 /** Boots pvos on QEMU's virt board (128 MiB, one hart) with `bios` as the M-mode firmware. */
 export function bootQemu(bios: string, ...extra: string[]): Console {
   const args = ['-machine', 'virt', '-m', '128M', '-smp', '1', '-nographic', '-bios', bios, '-kernel', PVOS_ELF];
-  return new Console(spawn('qemu-system-riscv64', [...args, ...extra], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  return new Console(
+    processTransport(spawn('qemu-system-riscv64', [...args, ...extra], { stdio: ['pipe', 'pipe', 'pipe'] })),
+  );
 }
 
 /** FNV-1a 32-bit, as pvos prints it. */

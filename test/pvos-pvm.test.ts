@@ -1,0 +1,102 @@
+/**
+ * pvos on pvm itself, in this process: the domain built by createVm in PV
+ * mode (pvm as the firmware). The guest chooses its back ends from what pvm
+ * answers to probe_extension(PVX): the native set while pvm has no PVX, the
+ * PVX set once it has; each way the transcript is asserted in full, and with
+ * PVX the 73 conformance cases of `pvxtest` must pass.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { NodeDomainHost } from '../src/host/domain-host.js';
+import { createVm } from '../src/hypervisor/vm.js';
+import { Console, commonSession, make, PROMPT, PVOS_ELF } from './pvos-console.js';
+
+function bootPvm(): Console {
+  make();
+  let deliver: ((text: string) => void) | undefined;
+  let pending = '';
+  const decoder = new TextDecoder();
+  const host = new NodeDomainHost((bytes) => {
+    const text = decoder.decode(bytes, { stream: true });
+    if (deliver) deliver(text);
+    else pending += text;
+  });
+  const vm = createVm({ mode: 'pv', harts: 1, memory: 128 << 20, kernel: readFileSync(PVOS_ELF), cmdline: '' }, host);
+  const ended = vm.run();
+  return new Console({
+    write: (text) => {
+      vm.input(new TextEncoder().encode(text));
+      host.wake();
+    },
+    onData: (cb) => {
+      deliver = cb;
+      if (pending) cb(pending);
+      pending = '';
+    },
+    exited: ended.then((e) => {
+      host.flush(); // the last words before poweroff are still in the host's buffer
+      return e.kind === 'poweroff' ? 0 : e.code;
+    }),
+    kill: () => vm.stop(130),
+  });
+}
+
+test('pvos on pvm (PV mode): back ends chosen from the PVX probe, shell transcript', async () => {
+  const con = bootPvm();
+  try {
+    const boot = await con.until(PROMPT);
+    const lines = boot.slice(boot.indexOf('pvos 0.1:')).split('\n');
+    assert.equal(lines[0], 'pvos 0.1: boot hart 0, harts 1, ram 128 MiB at 0x80000000, timebase 10000000 Hz');
+    const pvx = lines[1]!.startsWith('pvos: PVX 1.0 present');
+    if (pvx) {
+      assert.match(lines[1]!, /^pvos: PVX 1\.0 present \(domain \d+, features 0x1ff\)$/);
+      assert.equal(lines[2], 'pvos: backends: pvx 1.0');
+    } else {
+      assert.equal(lines[1], 'pvos: PVX absent (probe_extension 0x0a505658 -> 0)');
+      assert.equal(lines[2], 'pvos: backends: native');
+    }
+    assert.match(lines[3]!, /^pvos: Sv39 paging on, \d+ KiB kernel, \d+ pages free$/);
+    assert.equal(lines[4], 'hello from user mode (pid 2)');
+
+    const info = (await con.run('info')).split('\n');
+    assert.equal(info[0], 'pvos 0.1 on hart 0, harts online 1 (mask 0x1)');
+    assert.match(info[3]!, /^sbi: spec 2\.0, implementation \d+ \(other\)$/);
+    assert.deepEqual(
+      info.slice(5),
+      pvx
+        ? [
+            'backends: pvx 1.0',
+            '  console  sbi-dbcn',
+            '  timer    pvx-timer-virq',
+            '  irq      shinfo.upcall_mask',
+            '  idle     pvx-sched-block',
+            '  ipi      pvx-evtchn-ipi',
+            '  tlb      pvx-multicall-rfence',
+            '  block    none',
+            '',
+          ]
+        : [
+            'backends: native',
+            '  console  uart16550',
+            '  timer    sbi-time',
+            '  irq      sstatus.SIE',
+            '  idle     wfi',
+            '  ipi      sbi-ipi',
+            '  tlb      sbi-rfence',
+            '  block    none',
+            '',
+          ],
+    );
+    await commonSession(con);
+    assert.equal(
+      await con.run('pvxtest'),
+      pvx ? 'pvxtest: 73 passed, 0 failed\n' : 'pvxtest: needs PVX (backends: native)\n',
+    );
+    con.send('poweroff');
+    await con.until('pvos: poweroff\n');
+    assert.equal(await con.exited, 0);
+  } finally {
+    con.kill();
+  }
+});
