@@ -136,6 +136,9 @@ describe('pvm daemon', () => {
     assert.equal(dup.code, 'name-taken');
     assert.equal(dup.message, 'a domain named vm1 already exists');
     assert.equal((await h.client.list()).length, 2);
+    const info = ApiSpec.load().schema('DomainInfo');
+    for (const d of list)
+      assert.ok(info(d), `DomainInfo of ${d.name} matches the OpenAPI schema: ${JSON.stringify(info.errors)}`);
     // Ids work wherever names do.
     assert.equal((await h.client.info(String(b.id))).name, 'vm2');
   });
@@ -393,6 +396,7 @@ describe('pvm daemon', () => {
     for (const l of lines) assert.ok(['debug', 'info', 'warn', 'error'].includes(l.level), l.level);
     assert.ok(lines.some((l) => l.msg === 'pvm daemon listening' && l.level === 'info'));
     assert.ok(lines.some((l) => l.msg === 'request without a valid token' && l.level === 'warn'));
+    assert.ok(lines.some((l) => l.msg === 'domain shutoff' && l.domain === 'con' && l.reason === 'poweroff'));
   });
 });
 

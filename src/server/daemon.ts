@@ -322,11 +322,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     tcpAddress = { host: options.tcp.host, port: typeof addr === 'object' && addr ? addr.port : options.tcp.port };
   }
   logger.info({ socket: options.socketPath, tcp: tcpAddress }, 'pvm daemon listening');
+  const unwatch = control.domains.subscribe((ev) => {
+    if (ev.type === 'state') {
+      logger.info({ domain: ev.name, id: ev.id, state: ev.state, reason: ev.reason }, `domain ${ev.state}`);
+    } else logger.info({ domain: ev.name, id: ev.id }, 'domain removed');
+  });
 
   return {
     socketPath: options.socketPath,
     ...(tcpAddress ? { tcp: tcpAddress } : {}),
     async close() {
+      unwatch();
       for (const s of consoles) s.destroy();
       consoles.clear();
       const closing = [unix, tcp].filter((s): s is Server => s !== undefined);
