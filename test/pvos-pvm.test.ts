@@ -1,18 +1,19 @@
 /**
- * pvos on pvm itself, in this process: the domain built by createVm in PV
- * mode (pvm as the firmware). The guest chooses its back ends from what pvm
- * answers to probe_extension(PVX): the native set while pvm has no PVX, the
- * PVX set once it has; each way the transcript is asserted in full, and with
- * PVX the 73 conformance cases of `pvxtest` must pass.
+ * pvos on pvm itself, in this process (createVm + NodeDomainHost).
+ * PV mode (pvm as the firmware): the guest chooses its back ends from what
+ * pvm answers to probe_extension(PVX) — the native set while pvm has no PVX,
+ * the PVX set once it has; each way the transcript is asserted in full, and
+ * with PVX the 73 conformance cases of `pvxtest` must pass.
+ * Full mode (OpenSBI in emulated M-mode): the same session as under QEMU.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { NodeDomainHost } from '../src/host/domain-host.js';
 import { createVm } from '../src/hypervisor/vm.js';
-import { Console, commonSession, make, PROMPT, PVOS_ELF } from './pvos-console.js';
+import { Console, commonSession, make, OPENSBI_FW_JUMP, PROMPT, PVOS_ELF } from './pvos-console.js';
 
-function bootPvm(): Console {
+function bootPvm(mode: 'pv' | 'full'): Console {
   make();
   let deliver: ((text: string) => void) | undefined;
   let pending = '';
@@ -22,7 +23,17 @@ function bootPvm(): Console {
     if (deliver) deliver(text);
     else pending += text;
   });
-  const vm = createVm({ mode: 'pv', harts: 1, memory: 128 << 20, kernel: readFileSync(PVOS_ELF), cmdline: '' }, host);
+  const vm = createVm(
+    {
+      mode,
+      harts: 1,
+      memory: 128 << 20,
+      kernel: readFileSync(PVOS_ELF),
+      cmdline: '',
+      ...(mode === 'full' ? { firmware: readFileSync(OPENSBI_FW_JUMP) } : {}),
+    },
+    host,
+  );
   const ended = vm.run();
   return new Console({
     write: (text) => {
@@ -43,7 +54,7 @@ function bootPvm(): Console {
 }
 
 test('pvos on pvm (PV mode): back ends chosen from the PVX probe, shell transcript', async () => {
-  const con = bootPvm();
+  const con = bootPvm('pv');
   try {
     const boot = await con.until(PROMPT);
     const lines = boot.slice(boot.indexOf('pvos 0.1:')).split('\n');
@@ -93,6 +104,28 @@ test('pvos on pvm (PV mode): back ends chosen from the PVX probe, shell transcri
       await con.run('pvxtest'),
       pvx ? 'pvxtest: 73 passed, 0 failed\n' : 'pvxtest: needs PVX (backends: native)\n',
     );
+    con.send('poweroff');
+    await con.until('pvos: poweroff\n');
+    assert.equal(await con.exited, 0);
+  } finally {
+    con.kill();
+  }
+});
+
+test('pvos on pvm (full mode, OpenSBI as firmware): native back ends, the QEMU transcript', async () => {
+  const con = bootPvm('full');
+  try {
+    const boot = await con.until(PROMPT);
+    const lines = boot.slice(boot.indexOf('pvos 0.1:')).split('\n');
+    assert.equal(lines[0], 'pvos 0.1: boot hart 0, harts 1, ram 128 MiB at 0x80000000, timebase 10000000 Hz');
+    assert.equal(lines[1], 'pvos: PVX absent (probe_extension 0x0a505658 -> 0)');
+    assert.equal(lines[2], 'pvos: backends: native');
+    assert.equal(lines[4], 'hello from user mode (pid 2)');
+    assert.match(
+      await con.run('info'),
+      /\nsbi: spec 1\.0, implementation 1 \(OpenSBI\)\npvx: absent\nbackends: native\n/,
+    );
+    await commonSession(con);
     con.send('poweroff');
     await con.until('pvos: poweroff\n');
     assert.equal(await con.exited, 0);
