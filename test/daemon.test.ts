@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -369,6 +370,27 @@ describe('pvm daemon', () => {
     assert.deepEqual(await h.client.list(), before);
   });
 
+  test('malformed HTTP and vanishing clients do not hurt the daemon', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = connect(h.daemon.socketPath);
+      let text = '';
+      s.on('data', (d) => {
+        text += d.toString('utf8');
+      });
+      s.on('end', () => resolve(text));
+      s.on('error', reject);
+      s.write('NOT HTTP AT ALL\r\n\r\n');
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    assert.match(answer, /"message":"malformed HTTP request"/);
+    for (let i = 0; i < 5; i++) (await h.client.attachConsole('vm1')).destroy();
+    const half = connect(h.daemon.socketPath);
+    half.write('POST /v1/domains HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"con');
+    half.destroy();
+    assert.deepEqual(await h.client.version(), { pvm: '0.1.0', api: '1' });
+    assert.equal((await h.client.info('vm1')).state, 'running');
+  });
+
   test('the TCP listener refuses requests without the token', async () => {
     const tcp = { host: '127.0.0.1', port: h.daemon.tcp!.port };
     const none = await raw(tcp, 'GET', '/v1/domains');
@@ -471,5 +493,41 @@ describe('the OpenAPI document', () => {
       'unpause',
       'version',
     ]);
+  });
+});
+
+describe('the library API', () => {
+  test('drives domains without a daemon, with the same checks', async () => {
+    const pvm = await import('../src/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'pvm-lib-'));
+    const control = pvm.openControlPlane({ manager: new pvm.FakeDomainManager() });
+    try {
+      const d = await control.create({ name: 'lib', memory: '16M', append: 'fake.steps=4000 fake.print=1000' });
+      assert.equal(d.state, 'running');
+      const session = await control.attachConsole('lib', true);
+      let out = Buffer.from(session.history).toString('utf8');
+      session.onOutput((b) => {
+        out += Buffer.from(b).toString('utf8');
+      });
+      await until('four lines', () => out.includes('step 4000 '));
+      session.detach();
+      await assert.rejects(control.unpause('lib'), (e: unknown) => pvm.isApiError(e) && e.code === 'bad-state');
+      const file = join(dir, 'lib.pvmsnap');
+      const progress: number[] = [];
+      await control.save('lib', file, { keep: true, onProgress: (p) => progress.push(p.done) });
+      assert.equal(progress.at(-1), 16 * 1024 * 1024);
+      const copy = await control.restore(file, { name: 'lib2', paused: true });
+      assert.equal(copy.state, 'paused');
+      assert.deepEqual(
+        (await control.list()).map((x) => [x.name, x.state]),
+        [
+          ['lib', 'running'],
+          ['lib2', 'paused'],
+        ],
+      );
+    } finally {
+      await control.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

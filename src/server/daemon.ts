@@ -166,6 +166,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       status = cmd.kind === 'create' || cmd.kind === 'restore' ? 201 : 200;
       const ndjson = (req.headers.accept ?? '').includes('application/x-ndjson');
       if (ndjson && (cmd.kind === 'save' || cmd.kind === 'restore')) {
+        res.on('error', () => {}); // the client may leave mid-way; the command still completes
         res.writeHead(status, { 'content-type': 'application/x-ndjson' });
         let last = -1;
         const onProgress = (p: Progress): void => {
@@ -209,6 +210,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
 
   const upgrade = (req: IncomingMessage, socket: Duplex, transport: 'unix' | 'tcp'): void => {
+    socket.on('error', () => socket.destroy()); // a client that vanishes must not take the daemon down
     const url = new URL(req.url ?? '/', 'http://localhost');
     const log = logger.child({ req: nextRequest++, transport });
     try {
