@@ -48,11 +48,17 @@ for (const name of names) {
   test(`pvm run --bare ${name}.elf matches expected/${name}.out`, () => {
     const want = readFileSync(join(bare, 'expected', `${name}.out`), 'utf8');
     const elf = join(bare, 'build', `${name}.elf`);
-    const r = spawnSync(process.execPath, [pvm, 'run', '--bare', elf, '--max-instructions', MAX_INSTRUCTIONS], {
-      encoding: 'utf8',
-      timeout: 120_000,
-      maxBuffer: 16 << 20,
-    });
+    // Programs named smp* run with two harts (as regen-expected.sh runs them under QEMU).
+    const harts = name.startsWith('smp') ? ['--smp', '2'] : [];
+    const r = spawnSync(
+      process.execPath,
+      [pvm, 'run', '--bare', elf, ...harts, '--max-instructions', MAX_INSTRUCTIONS],
+      {
+        encoding: 'utf8',
+        timeout: 120_000,
+        maxBuffer: 16 << 20,
+      },
+    );
     if (r.error) throw r.error;
     const got = transcript(r.stdout, r.status, r.signal);
     assert.equal(got, want, `stderr:\n${r.stderr}`);

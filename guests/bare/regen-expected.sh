@@ -1,7 +1,7 @@
 #!/bin/sh
 # Regenerates expected/NAME.out for every bare-metal program by running it under
 # QEMU: qemu-system-riscv64 -machine virt -bios none (the *-htif programs use
-# -machine spike, which implements HTIF tohost). Each file holds the console
+# -machine spike, which implements HTIF tohost; the smp* programs get 2 harts). Each file holds the console
 # output followed by a line "exit N" with QEMU's exit status.
 # Where pvm deliberately follows the spec and QEMU 7.2 does not, the sed script
 # expected/qemu-deviations.sed rewrites QEMU's lines into the spec's and the
@@ -17,6 +17,7 @@ fi
 for n in $names; do
   case "$n" in
     *-htif) machine=spike; cpu= ;;
+    smp*) machine=virt; cpu="-cpu rv64,h=false -smp 2" ;;
     *) machine=virt; cpu="-cpu rv64,h=false" ;;
   esac
   set +e

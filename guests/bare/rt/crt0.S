@@ -8,7 +8,7 @@
   .globl _start
 _start:
   csrr t0, mhartid
-  bnez t0, park
+  bnez t0, secondary
   .option push
   .option norelax
   la gp, __global_pointer$
@@ -40,9 +40,47 @@ _start:
   addi t0, t0, 8
   j 2b
 3:
+  fence
+  la t0, rt_ready
+  li t1, 1
+  sw t1, 0(t0)
   call rt_init
   call main
   call rt_exit
+
+/*
+ * Harts other than 0 (with --smp / -smp): PMP like hart 0, then wait until
+ * hart 0 has cleared .bss, take a stack from rt_sec_stacks and call
+ * secondary_main(hartid) (rt.c has a weak one that parks in WFI).
+ */
+secondary:
+  la t1, 1f
+  csrw mtvec, t1
+  li t1, -1
+  csrw pmpaddr0, t1
+  li t1, 0x1f
+  csrw pmpcfg0, t1
+  .align 2
+1:
+  la t1, park
+  csrw mtvec, t1
+  .option push
+  .option norelax
+  la gp, __global_pointer$
+  .option pop
+2:
+  la t1, rt_ready
+  lw t2, 0(t1)
+  beqz t2, 2b
+  fence
+  la sp, rt_sec_stacks
+  li t1, RT_SEC_STACK
+  addi t2, t0, 1
+  mul t2, t2, t1
+  add sp, sp, t2
+  mv a0, t0
+  call secondary_main
+  .align 2
 park:
   wfi
   j park

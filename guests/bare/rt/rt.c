@@ -261,6 +261,15 @@ void check_trap_notval(const char *name, uint64_t cause, int handler, int from) 
 
 void rt_init(void) { trap_reset(0); }
 
+/* Set by hart 0 once .bss is clear; in .data so that clearing cannot race it. */
+volatile uint32_t rt_ready __attribute__((section(".data"))) = 0;
+uint8_t rt_sec_stacks[RT_MAX_SEC_HARTS][RT_SEC_STACK] __attribute__((aligned(16)));
+
+__attribute__((weak)) void secondary_main(uint64_t hartid) {
+  (void)hartid;
+  for (;;) __asm__ volatile("wfi");
+}
+
 /* ---- freestanding libc bits the compiler may call ---- */
 void *memset(void *d, int c, size_t n) {
   uint8_t *p = d;

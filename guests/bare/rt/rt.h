@@ -125,6 +125,11 @@ void check_trap(const char *name, uint64_t cause, uint64_t tval, int handler, in
 /* Same, without checking tval. */
 void check_trap_notval(const char *name, uint64_t cause, int handler, int from);
 
+/* Entry of harts other than 0 (weak default: park in WFI); runs on its own stack
+   with mtvec pointing at a WFI loop. Hart ids above RT_MAX_SEC_HARTS are not supported. */
+void secondary_main(uint64_t hartid);
+extern volatile uint32_t rt_ready;
+
 /* Run fn(arg) in mode (PRV_U / PRV_S) and return its result (M-mode only). */
 uint64_t run_in_mode(int mode, uint64_t (*fn)(uint64_t), uint64_t arg);
 /* Install the S-mode trap vector (s_trap_entry) and its stack. */
