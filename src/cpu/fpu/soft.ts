@@ -42,7 +42,13 @@ export interface Val {
 export const soft = { flags: 0 };
 
 function bitlen(v: bigint): number {
-  return v === 0n ? 0 : v.toString(2).length;
+  if (v === 0n) return 0;
+  if (v < 0x20000000000000n) {
+    const hi = Number(v >> 32n);
+    return hi !== 0 ? 64 - Math.clz32(hi) : 32 - Math.clz32(Number(v));
+  }
+  const hex = v.toString(16);
+  return (hex.length - 1) * 4 + (32 - Math.clz32(Number.parseInt(hex[0]!, 16)));
 }
 
 export function unpack(fmt: Fmt, bits: bigint): Val {
