@@ -22,6 +22,18 @@ import { createVm } from '../hypervisor/vm.js';
 /** Debian's OpenSBI, the default firmware of full mode. */
 export const DEFAULT_FIRMWARE = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
 const DEFAULT_MEMORY = 128 * 1024 * 1024;
+/**
+ * What a hypervisor Domain implements to be asked to shut down (PVX: write
+ * shared_info.shutdown_request and raise VIRQ_SHUTDOWN_REQUEST, docs/para-api-pvx.md
+ * §5.2). Returns false when the guest does not listen (the VIRQ is not bound).
+ */
+export interface ShutdownRequestable {
+  requestShutdown(reason: 'poweroff' | 'reboot'): boolean;
+}
+
+const canRequestShutdown = (vm: unknown): vm is ShutdownRequestable =>
+  typeof (vm as Partial<ShutdownRequestable> | null)?.requestShutdown === 'function';
+
 /** Written into META by this manager; restore refuses snapshots of other engines. */
 export const HYPERVISOR_ENGINE = 'pvm-hypervisor/1';
 
@@ -258,9 +270,9 @@ class HvDomain {
  * DomainManager over the hypervisor's Domain run loop (src/hypervisor).
  * Each domain runs cooperatively in the daemon's event loop.
  *
- * Not yet possible, and refused with a clear message: graceful shutdown (no
- * shutdown request reaches an unmodified Linux guest yet) and save/restore
- * (the CPU and board do not expose their state for capture yet).
+ * Graceful shutdown and save/restore work through the ShutdownRequestable
+ * and Snapshottable contracts as soon as the hypervisor's Domain implements
+ * them; until then both are refused with a clear message.
  */
 export class HypervisorDomainManager implements DomainManager {
   private readonly domains = new Map<number, HvDomain>();
@@ -304,7 +316,7 @@ export class HypervisorDomainManager implements DomainManager {
       memoryBytes: d.vm.ram.size,
       startedAt: d.startedAt.toISOString(),
       ...(d.exitReason !== undefined ? { exitReason: d.exitReason } : {}),
-      gracefulShutdown: false,
+      gracefulShutdown: canRequestShutdown(d.vm),
     };
   }
 
@@ -321,8 +333,12 @@ export class HypervisorDomainManager implements DomainManager {
     if (!d.loopDone) d.set('running');
   }
 
-  async shutdown(_id: number): Promise<boolean> {
-    return false;
+  async shutdown(id: number): Promise<boolean> {
+    const d = this.get(id);
+    if (!canRequestShutdown(d.vm) || !d.vm.requestShutdown('poweroff')) return false;
+    d.host.wake();
+    if (!d.loopDone) d.set('shutting-down');
+    return true;
   }
 
   async reboot(id: number): Promise<void> {
