@@ -322,6 +322,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
     const addr = server.address();
     tcpAddress = { host: options.tcp.host, port: typeof addr === 'object' && addr ? addr.port : options.tcp.port };
+    if (!['127.0.0.1', '::1', 'localhost'].includes(options.tcp.host)) {
+      logger.warn(
+        { host: options.tcp.host },
+        'TCP listener is not on loopback and has no TLS: the token travels in clear',
+      );
+    }
   }
   logger.info({ socket: options.socketPath, tcp: tcpAddress }, 'pvm daemon listening');
   const unwatch = control.domains.subscribe((ev) => {
