@@ -6,20 +6,12 @@
  * domain cannot impersonate another.
  */
 
-/**
- * A frame whose transport checksum is left for the receiver to finish (a guest with
- * checksum offload): the 16-bit ones'-complement sum of bytes [start, end) goes at
- * start + offset, where the sender put the pseudo-header sum (virtio 1.2 §5.1.6.2).
- */
-export interface PartialChecksum {
-  readonly start: number;
-  readonly offset: number;
-}
+import type { Offload } from './net-offload.js';
 
 /** Something that sends frames (a NIC's view of its port). */
 export interface NetLink {
   /** Sends one Ethernet frame (without FCS). The switch does not keep `frame`. */
-  transmit(frame: Uint8Array, csum?: PartialChecksum | null): void;
+  transmit(frame: Uint8Array, offload?: Offload | null): void;
 }
 
 /** Something plugged into a switch port (a NIC). */
@@ -27,10 +19,10 @@ export interface SwitchEndpoint {
   /** The port's MAC address (6 bytes). */
   readonly mac: Uint8Array;
   /**
-   * A frame for this endpoint. It is lent for the call: copy to keep it (and to finish a
-   * partial checksum, see `finishChecksum`).
+   * A frame for this endpoint, with the offloads its sender left to do (net-offload.ts).
+   * It is lent for the call: copy to keep it.
    */
-  deliver(frame: Uint8Array, csum?: PartialChecksum | null): void;
+  deliver(frame: Uint8Array, offload?: Offload | null): void;
   /** Called by `attach` with the endpoint's side of the port. */
   connect?(link: NetLink | null): void;
 }
@@ -50,8 +42,8 @@ export interface SwitchStats {
 }
 
 export const ETH_HEADER = 14;
-/** Largest frame carried: 64 KiB (no segmentation offload is offered to guests). */
-export const MAX_FRAME = 65536;
+/** Largest frame carried: a 64 KiB IP packet (TCP segmentation offload) behind an Ethernet header. */
+export const MAX_FRAME = 0x1_0000 + 32;
 
 /** A 48-bit MAC as a number (exact in a double), for map keys. */
 export const macKey = (b: Uint8Array, off = 0): number =>
@@ -82,8 +74,8 @@ export class SwitchPort implements NetLink {
     this.macKey = macKey(endpoint.mac);
   }
 
-  transmit(frame: Uint8Array, csum: PartialChecksum | null = null): void {
-    if (this.attached) this.sw.forward(this, frame, csum);
+  transmit(frame: Uint8Array, offload: Offload | null = null): void {
+    if (this.attached) this.sw.forward(this, frame, offload);
   }
 
   detach(): void {
@@ -138,7 +130,7 @@ export class VirtualSwitch {
     return this.table.get(macKey(mac));
   }
 
-  forward(from: SwitchPort, frame: Uint8Array, csum: PartialChecksum | null = null): void {
+  forward(from: SwitchPort, frame: Uint8Array, offload: Offload | null = null): void {
     if (frame.length < ETH_HEADER || frame.length > MAX_FRAME || isMulticast(frame, 6)) {
       this.stats.dropped++; // runt, giant, or a multicast source address
       return;
@@ -159,31 +151,11 @@ export class VirtualSwitch {
       }
       if (to !== undefined) {
         this.stats.forwarded++;
-        to.endpoint.deliver(frame, csum);
+        to.endpoint.deliver(frame, offload);
         return;
       }
     }
     this.stats.flooded++;
-    for (const p of this.ports.slice()) if (p !== from && p.attached) p.endpoint.deliver(frame, csum);
+    for (const p of this.ports.slice()) if (p !== from && p.attached) p.endpoint.deliver(frame, offload);
   }
-}
-
-/**
- * Completes a partial checksum in place (what a NIC does for a checksum-offloading
- * sender): ones'-complement sum of [start, end) as big-endian 16-bit words, folded and
- * complemented, 0 written as 0xffff (as Linux's skb_checksum_help does). False when the
- * offsets do not fit the frame.
- */
-export function finishChecksum(frame: Uint8Array, csum: PartialChecksum): boolean {
-  const at = csum.start + csum.offset;
-  if (csum.start >= frame.length || at + 2 > frame.length) return false;
-  let sum = 0;
-  let i = csum.start;
-  for (; i + 1 < frame.length; i += 2) sum += (frame[i]! << 8) | frame[i + 1]!;
-  if (i < frame.length) sum += frame[i]! << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x1_0000);
-  const c = ~sum & 0xffff || 0xffff;
-  frame[at] = c >> 8;
-  frame[at + 1] = c & 0xff;
-  return true;
 }

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gpa } from '../../../core/types.js';
 import { GuestRam } from '../../../memory/ram.js';
+import { tcpChecksumOk, tcpFrame } from '../../net-frames.js';
 import { formatMac, parseMac, VirtualSwitch } from '../../switch.js';
 import { MmioReg } from '../constants.js';
 import { VirtioMmio } from '../mmio.js';
 import { MockDriver, type MockQueue } from '../mock-driver.js';
-import { NET_S_LINK_UP, NetConfig, VirtioNet } from './device.js';
+import { NET_S_LINK_UP, NetConfig, NetFeature, VirtioNet } from './device.js';
 import { NET_HDR_SIZE } from './header.js';
 
 interface Host {
@@ -262,4 +263,87 @@ test('net checksum offload: offsets outside the frame and GSO frames are transmi
 test('net: checksum offload can be turned off', () => {
   const net = new VirtioNet({ mac: parseMac('52:54:00:00:00:09')!, checksumOffload: false });
   assert.equal(net.features & 3n, 0n);
+});
+
+/** Transmits `frame` as one TCP segmentation frame (gso tcp4/tcp6, NEEDS_CSUM at the TCP checksum). */
+function sendGso(h: Host, frame: Uint8Array, v6: boolean, mss: number, gsoType = v6 ? 4 : 1): void {
+  const buf = new Uint8Array(NET_HDR_SIZE + frame.length);
+  const v = new DataView(buf.buffer);
+  buf[0] = 1; // NEEDS_CSUM
+  buf[1] = gsoType;
+  v.setUint16(4, mss, true);
+  v.setUint16(6, v6 ? 54 : 34, true);
+  v.setUint16(8, 16, true);
+  buf.set(frame, NET_HDR_SIZE);
+  h.tx.add([{ addr: h.drv.put(buf), len: buf.length }]);
+  h.tx.kick();
+}
+
+/** A domain whose driver declines `decline` feature bits. */
+function domainWithout(mac: string, sw: VirtualSwitch, decline: bigint): Host {
+  const ram = new GuestRam(0x8000_0000, 0x40_0000);
+  const net = new VirtioNet({ mac: parseMac(mac)!, queueSize: 16 });
+  const mmio = new VirtioMmio(net, ram, { set() {} });
+  sw.attach(net);
+  const drv = new MockDriver(ram, mmio);
+  const [rx, tx] = drv.start([16, 16], drv.deviceFeatures() & ~decline);
+  return { ram, net, mmio, drv, rx: rx!, tx: tx!, irq: { level: false } };
+}
+
+for (const v6 of [false, true]) {
+  test(`net TSO (${v6 ? 'IPv6' : 'IPv4'}): GUEST_TSO receivers get the frame whole, others MSS-sized segments`, () => {
+    const sw = new VirtualSwitch('lan', { enforceSourceMac: false });
+    const a = domain('52:54:00:00:00:01', sw);
+    const whole = domain('52:54:00:00:00:02', sw);
+    const tso = v6 ? NetFeature.GUEST_TSO6 : NetFeature.GUEST_TSO4;
+    const small = domainWithout('52:54:00:00:00:03', sw, 1n << BigInt(tso));
+    const payload = Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff);
+    const frame = tcpFrame(v6, payload);
+    frame.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 0); // broadcast: both receivers get it
+    const big = whole.drv.alloc(0x1_0100);
+    whole.rx.add([{ addr: big, len: 0x1_0100, write: true }]);
+    whole.rx.kick();
+    const bufs = post(small, 4);
+    const mss = v6 ? 1428 : 1448; // a 1500-byte MTU with TCP timestamps
+    sendGso(a, frame, v6, mss);
+
+    const hdr = new DataView(whole.ram.slice(gpa(big), NET_HDR_SIZE).slice().buffer);
+    assert.deepEqual(whole.rx.takeUsed(), [{ id: 0, len: NET_HDR_SIZE + frame.length }]);
+    assert.equal(hdr.getUint8(0), 1); // NEEDS_CSUM
+    assert.equal(hdr.getUint8(1), v6 ? 4 : 1); // gso_type
+    assert.equal(hdr.getUint16(4, true), mss); // gso_size
+    assert.equal(hdr.getUint16(2, true), (v6 ? 54 : 34) + 20); // hdr_len
+
+    const used = small.rx.takeUsed();
+    assert.equal(used.length, 3);
+    assert.equal(small.net.stats.framesSegmented, 1);
+    const l4 = v6 ? 54 : 34;
+    const data: number[] = [];
+    used.forEach((u, i) => {
+      const seg = small.ram.slice(gpa(bufs[i]! + NET_HDR_SIZE), u.len - NET_HDR_SIZE);
+      assert.equal(small.ram.readU8(gpa(bufs[i]!)), 0); // a plain frame: nothing left to do
+      assert.ok(tcpChecksumOk(seg), `segment ${i} checksum`);
+      data.push(...seg.subarray(l4 + 20));
+    });
+    assert.deepEqual(Uint8Array.from(data), payload);
+  });
+}
+
+test('net TSO: segmentation frames the driver may not send are transmit errors', () => {
+  const sw = new VirtualSwitch('lan');
+  const a = domain('52:54:00:00:00:01', sw);
+  const noTso = domainWithout('52:54:00:00:00:02', sw, 1n << BigInt(NetFeature.HOST_TSO4));
+  const b = domain('52:54:00:00:00:03', sw);
+  post(b, 4);
+  const frame = tcpFrame(false, new Uint8Array(3000));
+  frame.set(parseMac('52:54:00:00:00:03')!, 0);
+  sendGso(a, frame, false, 1448, 0x81); // ECN without HOST_ECN
+  sendGso(a, frame, false, 1448, 3); // UDP fragmentation offload, not offered
+  sendGso(a, frame, false, 0); // gso_size 0
+  assert.equal(a.net.stats.txErrors, 3);
+  const from2 = frame.slice();
+  from2.set(parseMac('52:54:00:00:00:02')!, 6);
+  sendGso(noTso, from2, false, 1448); // HOST_TSO4 not negotiated
+  assert.equal(noTso.net.stats.txErrors, 1);
+  assert.equal(b.rx.takeUsed().length, 0);
 });

@@ -5,18 +5,12 @@
  * in a short queue until the guest posts receive buffers.
  */
 
-import {
-  ETH_HEADER,
-  finishChecksum,
-  MAX_FRAME,
-  type NetLink,
-  type PartialChecksum,
-  type SwitchEndpoint,
-} from '../../switch.js';
+import { finishChecksum, gsoHeaderLength, type Offload, segmentTcp } from '../../net-offload.js';
+import { ETH_HEADER, MAX_FRAME, type NetLink, type SwitchEndpoint } from '../../switch.js';
 import { type Chain, readChain, writeChain } from '../chain.js';
 import { bit, DeviceId } from '../constants.js';
 import type { VirtioDevice, VirtioTransport } from '../device.js';
-import { NET_HDR_F_NEEDS_CSUM, NET_HDR_GSO_NONE, NET_HDR_SIZE, parseTxHeader, rxHeader } from './header.js';
+import { GsoType, NET_HDR_F_NEEDS_CSUM, NET_HDR_SIZE, parseTxHeader, rxHeader } from './header.js';
 
 /** §5.1.3 feature bits used here. */
 export const NetFeature = {
@@ -24,6 +18,12 @@ export const NetFeature = {
   GUEST_CSUM: 1,
   MTU: 3,
   MAC: 5,
+  GUEST_TSO4: 7,
+  GUEST_TSO6: 8,
+  GUEST_ECN: 9,
+  HOST_TSO4: 11,
+  HOST_TSO6: 12,
+  HOST_ECN: 13,
   MRG_RXBUF: 15,
   STATUS: 16,
 } as const;
@@ -52,6 +52,8 @@ export interface NetStats {
   rxDropped: number;
   /** Partial checksums finished by the device for a driver without GUEST_CSUM. */
   checksumsFinished: number;
+  /** Segmentation frames cut into segments for a driver without GUEST_TSO. */
+  framesSegmented: number;
 }
 
 export interface VirtioNetOptions {
@@ -62,12 +64,19 @@ export interface VirtioNetOptions {
    * that did not accept GUEST_CSUM the device finishes it.
    */
   checksumOffload?: boolean;
+  /**
+   * Offer TCP segmentation offload both ways (HOST_TSO4/6, GUEST_TSO4/6; needs checksum
+   * offload). Default true: a guest sends up to 64 KiB of TCP payload as one frame, and a
+   * receiver that accepted GUEST_TSO takes it whole; for others the device cuts it into
+   * MSS-sized segments.
+   */
+  segmentationOffload?: boolean;
   queueSize?: number;
 }
 
 interface PendingFrame {
   readonly frame: Uint8Array;
-  readonly csum: PartialChecksum | null;
+  readonly offload: Offload | null;
 }
 
 export class VirtioNet implements VirtioDevice, SwitchEndpoint {
@@ -85,6 +94,7 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
     txErrors: 0,
     rxDropped: 0,
     checksumsFinished: 0,
+    framesSegmented: 0,
   };
   readonly inFlight = 0;
   private t!: VirtioTransport;
@@ -94,10 +104,18 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
   constructor(opts: VirtioNetOptions) {
     if (opts.mac.length !== 6) throw new Error('virtio-net: a MAC has 6 bytes');
     this.mac = opts.mac.slice();
+    const csum = opts.checksumOffload !== false;
+    const tso = csum && opts.segmentationOffload !== false;
     this.features =
       bit(NetFeature.MAC) |
       bit(NetFeature.STATUS) |
-      (opts.checksumOffload === false ? 0n : bit(NetFeature.CSUM) | bit(NetFeature.GUEST_CSUM));
+      (csum ? bit(NetFeature.CSUM) | bit(NetFeature.GUEST_CSUM) : 0n) |
+      (tso
+        ? bit(NetFeature.HOST_TSO4) |
+          bit(NetFeature.HOST_TSO6) |
+          bit(NetFeature.GUEST_TSO4) |
+          bit(NetFeature.GUEST_TSO6)
+        : 0n);
     const n = opts.queueSize ?? 256;
     this.queueSizes = [n, n];
     this.config.set(this.mac, NetConfig.MAC);
@@ -141,23 +159,54 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
   }
 
   /** From the switch: queue a copy and hand it to the guest if it has a buffer. */
-  deliver(frame: Uint8Array, csum: PartialChecksum | null = null): void {
-    if (!this.t?.running || this.pending.length >= MAX_PENDING_FRAMES) {
+  deliver(frame: Uint8Array, offload: Offload | null = null): void {
+    if (!this.t?.running) {
       this.stats.rxDropped++;
       return;
     }
+    if (offload?.gso) {
+      // GUEST_TSO requires GUEST_CSUM (§5.1.3.1): a driver must accept both to take it whole.
+      const whole =
+        this.t.hasFeature(NetFeature.GUEST_CSUM) &&
+        this.t.hasFeature(offload.gso.kind === 'tcp4' ? NetFeature.GUEST_TSO4 : NetFeature.GUEST_TSO6);
+      if (!whole) {
+        // §5.1.6.4: without GUEST_TSO the driver only takes MSS-sized frames.
+        const segs = segmentTcp(frame, offload);
+        if (segs === null) {
+          this.stats.rxDropped++;
+          return;
+        }
+        this.stats.framesSegmented++;
+        for (const seg of segs) this.enqueue(seg, null);
+        this.receive();
+        return;
+      }
+    }
     const copy = frame.slice();
-    if (csum !== null && !this.t.hasFeature(NetFeature.GUEST_CSUM)) {
+    if (offload !== null && !offload.gso && !this.t.hasFeature(NetFeature.GUEST_CSUM)) {
       // §5.1.6.4: without GUEST_CSUM the driver expects complete checksums.
-      if (!finishChecksum(copy, csum)) {
+      if (!finishChecksum(copy, offload)) {
         this.stats.rxDropped++;
         return;
       }
       this.stats.checksumsFinished++;
-      csum = null;
+      offload = null;
     }
-    this.pending.push({ frame: copy, csum });
+    if (offload?.gso && gsoHeaderLength(copy, offload) === 0) {
+      this.stats.rxDropped++; // not the TCP frame it claims to be
+      return;
+    }
+    this.enqueue(copy, offload);
     this.receive();
+  }
+
+  private enqueue(frame: Uint8Array, offload: Offload | null): boolean {
+    if (this.pending.length >= MAX_PENDING_FRAMES) {
+      this.stats.rxDropped++;
+      return false;
+    }
+    this.pending.push({ frame, offload });
+    return true;
   }
 
   /** Frames waiting for receive buffers. */
@@ -169,7 +218,7 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
     while (this.pending.length > 0 && this.t.running) {
       const chain = this.t.pop(RX_QUEUE);
       if (chain === null) return;
-      const { frame, csum } = this.pending.shift()!;
+      const { frame, offload } = this.pending.shift()!;
       if (chain.writableLen < NET_HDR_SIZE + frame.length) {
         // Without MRG_RXBUF each frame must fit one chain (§5.1.6.3.1); this one does not:
         // the frame is dropped and the chain returned with nothing written.
@@ -177,7 +226,7 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
         this.t.complete(RX_QUEUE, chain.head, 0);
         continue;
       }
-      writeChain(this.t.ram, chain.writable, rxHeader(csum));
+      writeChain(this.t.ram, chain.writable, rxHeader(offload, offload ? gsoHeaderLength(frame, offload) : 0));
       writeChain(this.t.ram, chain.writable, frame, NET_HDR_SIZE);
       this.stats.rxFrames++;
       this.stats.rxBytes += frame.length;
@@ -200,24 +249,35 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
       return;
     }
     const hdr = parseTxHeader(readChain(this.t.ram, chain.readable, 0, NET_HDR_SIZE));
-    // No segmentation offload is offered: a GSO frame is a driver error.
-    if (hdr.gsoType !== NET_HDR_GSO_NONE) {
+    const frame = readChain(this.t.ram, chain.readable, NET_HDR_SIZE);
+    const offload = this.txOffload(hdr, frame.length);
+    if (offload === 'bad') {
       this.stats.txErrors++;
       return;
     }
-    const frame = readChain(this.t.ram, chain.readable, NET_HDR_SIZE);
-    let csum: PartialChecksum | null = null;
-    if (hdr.flags & NET_HDR_F_NEEDS_CSUM && this.t.hasFeature(NetFeature.CSUM)) {
-      csum = { start: hdr.csumStart, offset: hdr.csumOffset };
-      // §5.1.6.2: csum_start + csum_offset + 2 lies inside the packet.
-      if (csum.start >= frame.length || csum.start + csum.offset + 2 > frame.length) {
-        this.stats.txErrors++;
-        return;
-      }
-    }
     this.stats.txFrames++;
     this.stats.txBytes += frame.length;
-    this.link?.transmit(frame, csum);
+    this.link?.transmit(frame, offload);
+  }
+
+  /** The offloads a transmit header asks for, checked against what was negotiated (§5.1.6.2). */
+  private txOffload(hdr: ReturnType<typeof parseTxHeader>, len: number): Offload | null | 'bad' {
+    const gso = hdr.gsoType & ~GsoType.ECN;
+    if (gso === GsoType.NONE) {
+      if (!(hdr.flags & NET_HDR_F_NEEDS_CSUM) || !this.t.hasFeature(NetFeature.CSUM)) return null;
+      // csum_start + csum_offset + 2 lies inside the packet.
+      if (hdr.csumStart >= len || hdr.csumStart + hdr.csumOffset + 2 > len) return 'bad';
+      return { csumStart: hdr.csumStart, csumOffset: hdr.csumOffset, gso: null };
+    }
+    const kind = gso === GsoType.TCPV4 ? 'tcp4' : gso === GsoType.TCPV6 ? 'tcp6' : null;
+    const allowed =
+      kind !== null &&
+      this.t.hasFeature(kind === 'tcp4' ? NetFeature.HOST_TSO4 : NetFeature.HOST_TSO6) &&
+      (!(hdr.gsoType & GsoType.ECN) || this.t.hasFeature(NetFeature.HOST_ECN));
+    // A segmentation frame always carries a partial checksum, inside the frame.
+    if (!allowed || !(hdr.flags & NET_HDR_F_NEEDS_CSUM) || hdr.gsoSize === 0) return 'bad';
+    if (hdr.csumStart >= len || hdr.csumStart + hdr.csumOffset + 2 > len) return 'bad';
+    return { csumStart: hdr.csumStart, csumOffset: hdr.csumOffset, gso: { kind: kind!, mss: hdr.gsoSize } };
   }
 
   saveState(): number[] {
