@@ -94,6 +94,13 @@ test('pvos with PVX present (QEMU + pvxfw) chooses the PVX back ends and its she
     assert.equal(await con.run('grant end 4096'), 'grant end: invalid param (-3)\n');
     assert.equal(await con.run('grant copy 1 0'), 'grant copy: invalid param (-3)\n');
     assert.equal(await con.run('vchan send x'), 'vchan: not connected\n');
+    // vchan's server half works in one domain; the client half needs grant map (a second domain)
+    assert.equal(await con.run('vchan listen 2'), 'vchan: alloc_unbound: invalid param (-3)\n');
+    assert.equal(await con.run('vchan listen 1'), 'vchan: listening for domain 1: ref 8 port 5\n');
+    assert.equal(await con.run('vchan status'), 'vchan: server of domain 1, port 5, peer not connected\n');
+    assert.equal(await con.run('vchan send hello'), 'vchan: sent 6 bytes\n');
+    assert.equal(await con.run('vchan close'), 'vchan: closed\n');
+    assert.equal(await con.run('vchan connect 1 8 5'), 'vchan: map: not supported (-2)\n');
 
     con.send('poweroff');
     assert.equal(await con.until('pvos: poweroff\n'), 'poweroff\npvos: poweroff\n');

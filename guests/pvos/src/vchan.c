@@ -95,16 +95,20 @@ static void report(const char *what, struct sbiret r) {
 }
 
 static void listen(unsigned long domid) {
+  if (!(pvx_features & PVX_F_GNTTAB)) {
+    kputs("vchan: the host has no grant tables\n");
+    return;
+  }
+  struct sbiret r = call(PVX_EVTCHN_ALLOC_UNBOUND, domid, 0, 0, 0);
+  if (r.error) return report("alloc_unbound", r);
+  port = (evtchn_port_t)r.value;
   page = page_alloc();
-  struct pvx_grant_entry *e = &pvx_gnttab()[VCHAN_REF];
   hdr()->magic = VCHAN_MAGIC;
+  struct pvx_grant_entry *e = &pvx_gnttab()[VCHAN_REF];
   e->domid = (domid_t)domid;
   e->frame = (uint32_t)((uint64_t)page >> 12);
   wmb();
   e->flags = GTF_permit_access;
-  struct sbiret r = call(PVX_EVTCHN_ALLOC_UNBOUND, domid, 0, 0, 0);
-  if (r.error) return report("alloc_unbound", r);
-  port = (evtchn_port_t)r.value;
   is_server = 1, up = 1, peer = domid;
   set_masked(1);
   kprintf("vchan: listening for domain %lu: ref %u port %u\n", domid, VCHAN_REF, port);
@@ -137,14 +141,17 @@ static void vclose(void) {
   hdr()->closed = 1;
   call(PVX_EVTCHN_SEND, port, 0, 0, 0);
   call(PVX_EVTCHN_CLOSE, port, 0, 0, 0);
+  up = 0;
   if (is_server) {
     struct sbiret r = call(PVX_GNTTAB_END_ACCESS, VCHAN_REF, 0, 0, 0);
-    if (r.error) return report("end_access (peer still maps the ring)", r);
+    if (r.error) { /* the peer still maps the ring: the page stays granted, never reused */
+      report("end_access (peer still maps the ring, page kept)", r);
+      return;
+    }
     page_free(page);
   } else {
     call(PVX_GNTTAB_UNMAP, VCHAN_SLOT, 0, 0, 0);
   }
-  up = 0;
   kputs("vchan: closed\n");
 }
 
