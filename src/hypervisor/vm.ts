@@ -8,6 +8,7 @@ import { LoadAddr } from '../machine/memmap.js';
 import type { GuestRam } from '../memory/ram.js';
 import { type BootPlan, Domain, type DomainHost, type DomainMode } from './domain.js';
 import { computeLayout } from './layout.js';
+import { attachPvx, GrantWindow, type PvxDomain, type PvxHost } from './pvx/index.js';
 
 /** Everything needed to build one domain. File contents are passed in: this layer does no I/O. */
 export interface VmConfig {
@@ -25,6 +26,8 @@ export interface VmConfig {
   firmware?: Uint8Array;
   /** Host wall clock in ns since the epoch, for the RTC. */
   wallClockNs?: () => bigint;
+  /** PV mode: the PVX registry shared with the other domains of this process (a private one when absent). */
+  pvxHost?: PvxHost<PvxDomain>;
 }
 
 /** PVX version advertised in the PV device tree's /hypervisor node (docs/para-api-pvx.md §1.1). */
@@ -79,6 +82,7 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }):
   const kernel = kernelPlacement(cfg.kernel);
   const pv = cfg.mode === 'pv';
   let domain: Domain | null = null;
+  const grants = pv ? new GrantWindow() : null; // PVX grant window in front of the MMIO bus
   const out = (b: number) => host.consoleOut(Uint8Array.of(b));
   const board = new VirtBoard({
     harts: cfg.harts,
@@ -90,7 +94,7 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }):
     onSyscon: (e) => domain?.onSyscon(e),
     // PV mode: timers and IPIs are hypercalls, so the guest gets no CLINT.
     devices: { clint: !pv },
-    createHart: (id, ram, bus, time) => new Hart(ram, bus, { id, time, virtualM: pv }),
+    createHart: (id, ram, bus, time) => new Hart(ram, grants ? grants.over(bus) : bus, { id, time, virtualM: pv }),
   });
 
   // The FDT's size does not depend on where things go, so build it once to measure, then for real.
@@ -132,6 +136,11 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }):
     },
   };
   domain = new Domain(cfg.mode, board, host, plan);
+  if (grants)
+    attachPvx(domain, grants, {
+      ...(cfg.pvxHost ? { host: cfg.pvxHost } : {}),
+      ...(cfg.wallClockNs ? { wallClockNs: cfg.wallClockNs } : {}),
+    });
   // console=hvc0 means the SBI console is the terminal: keyboard input goes there.
   if (/(^|\s)console=hvc/.test(cfg.cmdline)) domain.inputTo = 'sbi';
   return domain;
