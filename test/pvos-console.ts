@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,9 +18,14 @@ export const PROMPT = 'pvos> ';
 /** Guards against a wedged guest; not a timing assertion. */
 const HANG_GUARD_MS = 120_000;
 
-/** Runs the guest's Makefile; fails loudly when the toolchain is missing. */
+/**
+ * Runs the guest's Makefile; fails loudly when the toolchain is missing. Test files
+ * run in parallel, so builds take a lock (flock, util-linux) on build/.lock.
+ */
 export function make(...args: string[]): string {
-  const r = spawnSync('make', ['-s', '-C', guestDir, ...args], { encoding: 'utf8' });
+  mkdirSync(join(guestDir, 'build'), { recursive: true });
+  const lock = join(guestDir, 'build/.lock');
+  const r = spawnSync('flock', [lock, 'make', '-s', '-C', guestDir, ...args], { encoding: 'utf8' });
   assert.equal(r.error, undefined, `make could not run: ${r.error}`);
   assert.equal(r.status, 0, `make ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
   return r.stdout;
