@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -223,6 +223,19 @@ describe('pvm daemon over the hypervisor', () => {
     con.destroy();
     await client.destroy('linux');
     await client.destroy('tiny');
+  });
+
+  test('a reboot whose kernel has vanished leaves the domain crashed, with the reason', async () => {
+    const copy = join(dir, 'vanishing.elf');
+    writeFileSync(copy, readFileSync(kernel));
+    await client.create({ name: 'gone', kernel: copy, memory: '16M', append: 'console=hvc0' }, { paused: true });
+    rmSync(copy);
+    const e = await refusal(client.reboot('gone'));
+    assert.equal(e.code, 'io');
+    const info = await client.info('gone');
+    assert.equal(info.state, 'crashed');
+    assert.equal(info.exitReason, `reboot failed: domain gone: cannot read kernel ${copy}: no such file`);
+    await client.destroy('gone');
   });
 
   test('a missing kernel is refused and nothing is created', async () => {

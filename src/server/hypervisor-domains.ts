@@ -344,7 +344,14 @@ export class HypervisorDomainManager implements DomainManager {
   async reboot(id: number): Promise<void> {
     const d = this.get(id);
     await d.halt();
-    d.boot(true);
+    try {
+      d.boot(true);
+    } catch (e) {
+      // The old VM is gone and no new one could be built (an image vanished): say so.
+      d.loopDone = true;
+      d.set('crashed', `reboot failed: ${e instanceof Error ? e.message : String(e)}`);
+      throw e;
+    }
   }
 
   async destroy(id: number): Promise<void> {
