@@ -8,6 +8,7 @@ import { createSbi, type SbiDispatcher } from '../sbi/dispatcher.js';
 import type { SbiPlatform } from '../sbi/types.js';
 import { Cause, Csr, Priv, type VcpuHart } from './guest-hart.js';
 import { enterSupervisor, redirectToSupervisor } from './pv.js';
+import type { PvxDomain } from './pvx/pvx-domain.js';
 import { DomainStats, type DomainStatsJson } from './stats.js';
 import { Vcpu } from './vcpu.js';
 import { translate } from './vmem.js';
@@ -93,6 +94,8 @@ export class Domain implements SbiPlatform {
   inputTo: 'uart' | 'sbi' = 'uart';
   private current: Vcpu | null = null;
   private yieldSlice = false;
+  /** PVX state and run-loop hooks (PV mode), set by attachPvx (src/hypervisor/pvx); null = no PVX. */
+  pvx: PvxDomain | null = null;
 
   constructor(
     readonly mode: DomainMode,
@@ -112,6 +115,7 @@ export class Domain implements SbiPlatform {
   /** Load images and put every hart at its entry point. */
   private boot(): void {
     this.plan.load(this.ram);
+    this.pvx?.reset();
     const { entry, fdt } = this.plan;
     for (const v of this.vcpus) {
       v.waiting = false;
@@ -137,8 +141,10 @@ export class Domain implements SbiPlatform {
 
   /** Host console input (keyboard): to the UART or the SBI console, then wake the loop. */
   input(bytes: Uint8Array): void {
-    if (this.inputTo === 'sbi') for (const b of bytes) this.sbiInput.push(b);
-    else this.machine.uartInput(bytes);
+    if (this.inputTo === 'sbi') {
+      for (const b of bytes) this.sbiInput.push(b);
+      this.pvx?.consoleInput();
+    } else this.machine.uartInput(bytes);
   }
 
   /** End the domain from the host side (Ctrl-A X, a signal). */
@@ -155,6 +161,11 @@ export class Domain implements SbiPlatform {
         e.kind === 'poweroff' ? { kind: 'poweroff', code: 0 } : { kind: 'fail', code: e.code, why: 'syscon' };
     }
     this.current?.hart.requestStop();
+  }
+
+  /** End the domain with a failure exit code (PVX SCHED_SHUTDOWN crash/watchdog). */
+  fail(code: number, why: string): void {
+    if (this.ended === null) this.ended = { kind: 'fail', code, why };
   }
 
   get result(): DomainEnd | null {
@@ -184,6 +195,7 @@ export class Domain implements SbiPlatform {
       }
     }
     this.stats.endMs = host.nowMs();
+    this.pvx?.destroy();
     return this.ended;
   }
 
@@ -213,6 +225,7 @@ export class Domain implements SbiPlatform {
       this.machine.updateTimers(now);
       return;
     }
+    this.pvx?.pollTimers(now);
     for (const v of this.vcpus) {
       if (now >= v.deadline) {
         v.hart.setIrq(STIP, true);
@@ -223,6 +236,8 @@ export class Domain implements SbiPlatform {
 
   /** Can a waiting hart resume? WFI wakes on any interrupt pending and enabled in mie, whatever the global enables. */
   private wakeable(v: Vcpu): boolean {
+    const pvx = this.pvx?.wakeable(v.id);
+    if (pvx !== undefined) return pvx;
     return (v.hart.getCsr(Csr.MIP) & v.hart.getCsr(Csr.MIE)) !== 0n;
   }
 
@@ -319,6 +334,7 @@ export class Domain implements SbiPlatform {
     const now = this.machine.time.now();
     let next = this.machine.nextDeadline(now);
     if (this.mode === 'pv') for (const v of this.vcpus) if (v.deadline < next) next = v.deadline;
+    if (this.pvx !== null) next = Math.min(next, this.pvx.nextDeadline());
     const ms = Number.isFinite(next) ? Math.min(MAX_IDLE_MS, Math.max(0, (next - now) / TICKS_PER_MS)) : MAX_IDLE_MS;
     const t0 = this.host.nowMs();
     await this.host.idle(ms);
