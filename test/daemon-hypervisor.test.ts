@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ControlPlane } from '../src/api/control.js';
 import { type ApiError, isApiError } from '../src/api/errors.js';
 import { PvmClient } from '../src/cli/client.js';
@@ -181,11 +182,11 @@ describe('pvm daemon over the hypervisor', () => {
   });
 
   test('Linux and the assembled guest run side by side; Linux pauses mid-boot, runs a command, powers off', async () => {
-    const linux = '../shared/guests/linux';
+    const linux = join(fileURLToPath(import.meta.url), '../../../../shared/guests/linux');
     await client.create({
       name: 'linux',
-      kernel: join(process.cwd(), linux, 'Image'),
-      initrd: join(process.cwd(), linux, 'initramfs.cpio.gz'),
+      kernel: join(linux, 'Image'),
+      initrd: join(linux, 'initramfs.cpio.gz'),
       append: 'console=hvc0 pvm.run=echo%20daemon-ok',
       memory: '256M',
     });
