@@ -3,15 +3,27 @@
 
 #include <stdarg.h>
 
-/* ---- console: ns16550a THR/LSR polling ---- */
+/* ---- console: ns16550a THR/LSR polling, or the HTIF console with RT_EXIT_HTIF ---- */
 #define UART_THR 0
 #define UART_LSR 5
 #define UART_LSR_THRE 0x20
 
+extern volatile uint64_t tohost, fromhost;
+
 void putchar_(int c) {
+#ifdef RT_EXIT_HTIF
+  /* HTIF console: device 1, command 1 (putchar); the host clears tohost when done. */
+  while (tohost) {
+  }
+  tohost = (1UL << 56) | (1UL << 48) | (uint8_t)c;
+  while (tohost) {
+  }
+  fromhost = 0;
+#else
   while (!(mmio_r8(UART0_BASE + UART_LSR) & UART_LSR_THRE)) {
   }
   mmio_w8(UART0_BASE + UART_THR, (uint8_t)c);
+#endif
 }
 
 void puts_(const char *s) {
@@ -94,10 +106,11 @@ int printf(const char *fmt, ...) {
 }
 
 /* ---- exit: sifive,test0 syscon, or HTIF tohost when built with RT_EXIT_HTIF ---- */
-extern volatile uint64_t tohost;
 
 void rt_exit(int code) {
 #ifdef RT_EXIT_HTIF
+  while (tohost) {
+  }
   tohost = ((uint64_t)code << 1) | 1;
 #else
   mmio_w32(SYSCON_BASE, code == 0 ? 0x5555 : (((uint32_t)code & 0xffff) << 16) | 0x3333);
