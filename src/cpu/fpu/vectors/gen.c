@@ -220,8 +220,19 @@ static void correlate(const struct op *o, u64 *a, u64 *b, u64 *c) {
     if (rn(2)) *c ^= rn(2) ? 1 : 0; /* keep near ties */
   }
   if (o->c == 1 && rn(3) == 0 && (*a >> 32) == 0xffffffffu && (*b >> 32) == 0xffffffffu) {
+    u32 k3 = rn(3);
+    if (k3 == 2) {
+      /* 13-bit significands: a*b has at most 26 bits and is often exactly a binary32 midpoint; a tiny c
+         then decides the rounding, which rounding through binary64 first gets wrong. */
+      *a &= ~0x7fful;
+      *b &= ~0x7fful;
+      double q = (double)flt((u32)*a) * (double)flt((u32)*b);
+      double t = q / (double)(1ul << (40 + rn(20))) / (double)(1ul << 14);
+      *c = 0xffffffff00000000ul | bitsf((float)(rn(2) ? t : -t));
+      return;
+    }
     double p = (double)flt((u32)*a) * (double)flt((u32)*b);
-    if (rn(2)) {
+    if (k3 == 1) {
       *c = 0xffffffff00000000ul | (bitsf(-(float)p) + (u32)(int)(rn(5) - 2));
     } else {
       /* c chosen so that a*b+c lands on or near a float midpoint: rounding twice would go wrong. */
