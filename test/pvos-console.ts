@@ -235,7 +235,7 @@ export async function vchanTransfer(
   // the sink waits for data while the pump runs: start both, then read both results
   server.send(`vchan pump ${mib}`);
   const received = await client.run(`vchan sink ${mib}`);
-  const sent = await server.until(`\n${PROMPT}`);
+  const sent = (await server.until(`\n${PROMPT}`)).slice(0, -PROMPT.length);
   const bytes = mib * 1024 * 1024;
   const stream = new Uint8Array(bytes).map((_, i) => Math.floor((i * 31) / 8) & 0xff); // appendix A
   const sum = fnv1a(stream);
