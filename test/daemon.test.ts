@@ -19,7 +19,7 @@ import { PvmClient } from '../src/cli/client.js';
 import { createLogger } from '../src/host/logger.js';
 import { type Daemon, startDaemon } from '../src/server/daemon.js';
 import { fileSnapshotStore } from '../src/server/local.js';
-import { ApiSpec } from '../src/server/openapi.js';
+import { ApiSpec, OPENAPI_PATH } from '../src/server/openapi.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -466,6 +466,17 @@ describe('pvm daemon failures', () => {
 });
 
 describe('the OpenAPI document', () => {
+  test('is a valid OpenAPI 3.1 document', async () => {
+    const { Validator } = await import('@seriousme/openapi-schema-validator');
+    const v = new Validator();
+    const r = await v.validate(OPENAPI_PATH);
+    assert.deepEqual(r.errors, undefined);
+    assert.equal(r.valid, true);
+    assert.equal(v.version, '3.1');
+    const broken = { ...(ApiSpec.load().document as object), info: undefined };
+    assert.equal((await new Validator().validate(JSON.parse(JSON.stringify(broken)))).valid, false);
+  });
+
   test('DomainConfig lists the same fields as the config module', async () => {
     const { configJsonSchema } = await import('../src/api/config.js');
     const domain = (configJsonSchema() as { properties: { domains: { items: { properties: object } } } }).properties
