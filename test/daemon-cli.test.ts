@@ -104,7 +104,7 @@ describe('pvm control commands', () => {
       return isApiError(e) && e.message === 'cannot pause domain web: it is paused (pause needs running)';
     });
     assert.equal(JSON.parse((await pvm(['reboot', 'db', '--json'])).out).state, 'running');
-    assert.equal((await pvm(['shutdown', 'db'])).out, 'db: shutting-down\n');
+    assert.equal((await pvm(['shutdown', 'db', '--wait'])).out, 'db: shutoff (poweroff)\n');
   });
 
   test('info and stats as text', async () => {

@@ -257,7 +257,6 @@ export function registerControlCommands(
   const simple = [
     ['pause', 'stop a running domain at an instruction boundary'],
     ['unpause', 'continue a paused domain'],
-    ['shutdown', 'ask the guest to power off'],
     ['reboot', 'restart a domain from its configuration'],
   ] as const;
   for (const [name, description] of simple) {
@@ -269,6 +268,23 @@ export function registerControlCommands(
       },
     );
   }
+
+  clientOptions(
+    program
+      .command('shutdown')
+      .description('ask the guest to power off')
+      .argument('<domain>')
+      .option('--wait', 'return once the domain is shutoff (or crashed)'),
+  ).action(async (domain: string, flags: ClientFlags & { wait?: boolean }) => {
+    const api = client(flags, env);
+    let d = await api.shutdown(domain);
+    while (flags.wait && d.state !== 'shutoff' && d.state !== 'crashed') {
+      await new Promise((r) => setTimeout(r, 100));
+      d = await api.info(String(d.id));
+    }
+    if (flags.json) json(d);
+    else out(`${d.name}: ${d.state}${d.exitReason ? ` (${d.exitReason})` : ''}\n`);
+  });
 
   clientOptions(program.command('destroy').description('stop a domain and forget it').argument('<domain>')).action(
     async (domain: string, flags: ClientFlags) => {
