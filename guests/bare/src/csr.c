@@ -130,6 +130,18 @@ static void misa_mstatus(void) {
   check_eq("sstatus write sets S fields", ms & (MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_SUM | MSTATUS_MXR),
            MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_SUM | MSTATUS_MXR);
   check_eq("sstatus.UXL = 2", (csr_read(sstatus) >> 32) & 3, 2);
+  /* FS is present (F/D): Off/Initial/Clean/Dirty, and SD summarizes Dirty (priv spec 3.1.6.6). */
+  int fs_ok = 1;
+  for (uint64_t fs = 0; fs < 4; fs++) {
+    csr_clear(mstatus, MSTATUS_FS);
+    csr_set(mstatus, fs << 13);
+    if (((csr_read(mstatus) >> 13) & 3) != fs) fs_ok = 0;
+  }
+  check("mstatus.FS holds Off, Initial, Clean, Dirty", fs_ok);
+  check_eq("mstatus.SD set when FS is Dirty", csr_read(mstatus) >> 63, 1);
+  check_eq("sstatus.SD mirrors it", csr_read(sstatus) >> 63, 1);
+  csr_clear(mstatus, MSTATUS_FS);
+  check_eq("mstatus.SD clear when FS is Off", csr_read(mstatus) >> 63, 0);
   csr_write(mstatus, 0);
 }
 
@@ -215,6 +227,14 @@ static void satp_csr(void) {
   check_eq("satp Bare", csr_read(satp), 0);
 }
 
+static void pmp_csrs(void) {
+  /* Entry 1 stays OFF (pmpcfg0 byte 1 = 0), so its address register only has to hold the value. */
+  csr_write(pmpaddr1, 0x12345);
+  check_eq("pmpaddr1 keeps its value", csr_read(pmpaddr1), 0x12345);
+  check_eq("pmpcfg0 entry 0 keeps NAPOT RWX", csr_read(pmpcfg0) & 0xffff, 0x1f);
+  csr_write(pmpaddr1, 0);
+}
+
 static void counters(void) {
   uint64_t c0 = csr_read(cycle), i0 = csr_read(instret);
   for (volatile int k = 0; k < 100; k++) {
@@ -243,6 +263,7 @@ int main(void) {
   interrupt_csrs();
   trap_setup_csrs();
   satp_csr();
+  pmp_csrs();
   counters();
   return finish();
 }

@@ -116,6 +116,10 @@ static uint64_t s_sfence_all_load(uint64_t va) {
   __asm__ volatile("sfence.vma" ::: "memory");
   return s_load(va);
 }
+static uint64_t s_sfence_asid_load(uint64_t va) {
+  __asm__ volatile("sfence.vma zero, %0" ::"r"(1UL) : "memory");
+  return s_load(va);
+}
 static uint64_t ret_plus_one(uint64_t a) { return a + 1; }
 
 /* ---- U-mode helpers: only in .utext, touching only their argument ---- */
@@ -272,6 +276,14 @@ static void sfence(void) {
   check_eq("sfence.vma va then load sees the new PTE", run_in_mode(PRV_S, s_sfence_load, VA(10)), 0x7000);
   *pte_slot(VA(10), 0) = (((uint64_t)tpage[4] >> 12) << 10) | PTE_V | PTE_R | PTE_A;
   check_eq("sfence.vma (all) then load sees the new PTE", run_in_mode(PRV_S, s_sfence_all_load, VA(10)), 0x5000);
+  /* With ASID 1 in satp, sfence.vma zero, asid flushes that address space. */
+  csr_write(satp, (SATP_MODE << 60) | (1UL << 44) | ((uint64_t)root >> 12));
+  __asm__ volatile("sfence.vma" ::: "memory");
+  check_eq("ASID 1: load", run_in_mode(PRV_S, s_load, VA(10)), 0x5000);
+  *pte_slot(VA(10), 0) = (((uint64_t)tpage[3] >> 12) << 10) | PTE_V | PTE_R | PTE_A;
+  check_eq("sfence.vma zero, asid 1 then load sees the new PTE", run_in_mode(PRV_S, s_sfence_asid_load, VA(10)), 0x4000);
+  csr_write(satp, (SATP_MODE << 60) | ((uint64_t)root >> 12));
+  __asm__ volatile("sfence.vma" ::: "memory");
   *pte_slot(VA(10), 0) = 0;
   trap_reset(1);
   run_in_mode(PRV_S, s_sfence_load, VA(10));
