@@ -42,6 +42,10 @@ import {
 import { Exit } from './exits.js';
 import { fpFma, fpOp } from './fpu/index.js';
 import type { PhysBus, RamLike, TimeSource } from './types.js';
+import { warmUp } from './warmup.js';
+
+/** The JIT warm-up runs once per process, on the first hart built (see warmup.ts). */
+let warmedUp = false;
 
 const TWO32 = 4294967296;
 /** TLB entries per privilege level (direct mapped on the low bits of the virtual page number). */
@@ -230,6 +234,13 @@ export class Hart {
     this.i32 = new Int32Array(buf, 0, ram.size >>> 2);
     this.dv = new DataView(buf, 0, ram.size);
     this.ctab = compressedTable();
+    if (!warmedUp) {
+      warmedUp = true;
+      warmUp(Hart);
+      // the warm-up generalized field representations; touching a field moves this object
+      // (built before that) to the current map, so the optimized run() never sees the old one
+      this.instret = this.instret + 0;
+    }
   }
 
   // ------------------------------------------------------------------------------------------

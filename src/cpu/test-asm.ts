@@ -57,6 +57,7 @@ export const A = {
   sllw: (rd: number, a: number, b: number) => encR(Op.OP_32, 1, 0, rd, a, b),
   srlw: (rd: number, a: number, b: number) => encR(Op.OP_32, 5, 0, rd, a, b),
   sraw: (rd: number, a: number, b: number) => encR(Op.OP_32, 5, 0x20, rd, a, b),
+  nop: () => 0x00000013,
   fence: () => 0x0ff0000f,
   fence_i: () => 0x0000100f,
   ecall: () => 0x00000073,
