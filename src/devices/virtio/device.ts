@@ -37,6 +37,8 @@ export interface VirtioTransport {
    * device into DEVICE_NEEDS_RESET (§2.1.2) and returns null; the host goes on.
    */
   pop(q: number): Chain | null;
+  /** Puts the last `n` chains popped from queue `q` (none of them completed) back. */
+  unpop(q: number, n: number): void;
   /**
    * Returns a chain to the driver with `len` bytes written, and raises the used-buffer
    * interrupt if the driver asked for one. Ignored when `epoch` is stale (reset since).

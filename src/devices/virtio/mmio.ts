@@ -117,6 +117,10 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
     return c;
   }
 
+  unpop(q: number, n: number): void {
+    if (this.running) this.queues[q]?.rewind(n);
+  }
+
   complete(q: number, head: number, len: number, epoch = this.epoch): void {
     if (epoch !== this.epoch || !this.running) return;
     const queue = this.queues[q];

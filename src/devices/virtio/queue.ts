@@ -113,6 +113,20 @@ export class SplitQueue {
     return collectChain(ram, this.descOff, this.size, head, this.indirect);
   }
 
+  /**
+   * Gives back the last `n` chains taken by `pop` (not yet used): the device will take
+   * them again. With EVENT_IDX, avail_event moves to the driver's next index, so the
+   * next buffer the driver adds is notified.
+   */
+  rewind(n: number): void {
+    if (!this.active || n <= 0) return;
+    this.lastAvail = (this.lastAvail - n) & 0xffff;
+    if (this.eventIdx) {
+      const idx = this.ram!.view.getUint16(this.availOff + 2, true);
+      this.ram!.view.setUint16(this.usedOff + 4 + 8 * this.size, idx, true);
+    }
+  }
+
   /** §2.7.10: avail_event = the next index the device will read. */
   private publishAvailEvent(): void {
     this.ram!.view.setUint16(this.usedOff + 4 + 8 * this.size, this.lastAvail, true);

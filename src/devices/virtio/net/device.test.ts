@@ -118,10 +118,10 @@ test('net: frames wait for receive buffers, and overflow is dropped', () => {
   assert.equal(b.net.stats.rxDropped, 45);
 });
 
-test('net: a frame larger than the receive buffer is dropped, the buffer returned empty', () => {
+test('net without MRG_RXBUF: a frame larger than the receive buffer is dropped, the buffer returned empty', () => {
   const sw = new VirtualSwitch('lan');
   const a = domain('52:54:00:00:00:01', sw);
-  const b = domain('52:54:00:00:00:02', sw);
+  const b = domainWithout('52:54:00:00:00:02', sw, 1n << BigInt(NetFeature.MRG_RXBUF));
   const small = b.drv.alloc(20);
   b.rx.add([{ addr: small, len: 20, write: true }]);
   b.rx.kick();
@@ -346,4 +346,60 @@ test('net TSO: segmentation frames the driver may not send are transmit errors',
   sendGso(noTso, from2, false, 1448); // HOST_TSO4 not negotiated
   assert.equal(noTso.net.stats.txErrors, 1);
   assert.equal(b.rx.takeUsed().length, 0);
+});
+
+test('net MRG_RXBUF: a frame spans several buffers, num_buffers says how many', () => {
+  const sw = new VirtualSwitch('lan');
+  const a = domain('52:54:00:00:00:01', sw);
+  const b = domain('52:54:00:00:00:02', sw);
+  const bufs = [0, 1, 2, 3].map(() => b.drv.alloc(512));
+  for (const x of bufs) b.rx.add([{ addr: x, len: 512, write: true }]);
+  b.rx.kick();
+  const frame = ethernet('52:54:00:00:00:02', '52:54:00:00:00:01', 'y'.repeat(1200)); // 1214 + 12 = 1226 bytes
+  send(a, frame);
+  assert.deepEqual(b.rx.takeUsed(), [
+    { id: 0, len: 512 },
+    { id: 1, len: 512 },
+    { id: 2, len: 202 },
+  ]);
+  assert.equal(b.ram.readU16(gpa(bufs[0]! + 10)), 3); // num_buffers
+  const got = [...b.ram.slice(bufs[0]!, 512), ...b.ram.slice(bufs[1]!, 512), ...b.ram.slice(bufs[2]!, 202)];
+  assert.deepEqual(Uint8Array.from(got.slice(NET_HDR_SIZE)), frame);
+  // The fourth buffer is still the guest's to be used by the next frame.
+  send(a, ethernet('52:54:00:00:00:02', '52:54:00:00:00:01', 'z'));
+  assert.deepEqual(b.rx.takeUsed(), [{ id: 3, len: NET_HDR_SIZE + 15 }]);
+  assert.equal(b.ram.readU16(gpa(bufs[3]! + 10)), 1);
+});
+
+test('net MRG_RXBUF: a frame waits until enough buffers are posted', () => {
+  const sw = new VirtualSwitch('lan');
+  const a = domain('52:54:00:00:00:01', sw);
+  const b = domain('52:54:00:00:00:02', sw);
+  b.rx.add([{ addr: b.drv.alloc(1024), len: 1024, write: true }]);
+  b.rx.kick();
+  const frame = ethernet('52:54:00:00:00:02', '52:54:00:00:00:01', 'w'.repeat(1400));
+  send(a, frame);
+  assert.equal(b.rx.usedIdx, 0);
+  assert.equal(b.net.pendingFrames, 1);
+  assert.equal(b.rx.availEvent, 1); // notify me when you add the next buffer
+  b.rx.add([{ addr: b.drv.alloc(1024), len: 1024, write: true }]);
+  b.rx.kick();
+  assert.deepEqual(
+    b.rx.takeUsed().map((u) => u.len),
+    [1024, NET_HDR_SIZE + frame.length - 1024],
+  );
+  assert.equal(b.net.pendingFrames, 0);
+});
+
+test('net MRG_RXBUF: a frame no full ring of buffers can hold is dropped, the buffers kept', () => {
+  const sw = new VirtualSwitch('lan');
+  const a = domain('52:54:00:00:00:01', sw);
+  const b = domain('52:54:00:00:00:02', sw);
+  for (let i = 0; i < 16; i++) b.rx.add([{ addr: b.drv.alloc(64), len: 64, write: true }]);
+  b.rx.kick();
+  send(a, ethernet('52:54:00:00:00:02', '52:54:00:00:00:01', 'v'.repeat(1400))); // needs 23 buffers of 64
+  assert.equal(b.rx.usedIdx, 0);
+  assert.equal(b.net.stats.rxDropped, 1);
+  send(a, ethernet('52:54:00:00:00:02', '52:54:00:00:00:01', 'ok'));
+  assert.deepEqual(b.rx.takeUsed(), [{ id: 0, len: NET_HDR_SIZE + 16 }]);
 });

@@ -71,6 +71,12 @@ export interface VirtioNetOptions {
    * MSS-sized segments.
    */
   segmentationOffload?: boolean;
+  /**
+   * Offer VIRTIO_NET_F_MRG_RXBUF (default true): a frame may span several receive
+   * buffers, so Linux posts small buffers instead of 64 KiB ones for TSO ("big packets",
+   * 18 pages per ring entry).
+   */
+  mergeableRx?: boolean;
   queueSize?: number;
 }
 
@@ -109,6 +115,7 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
     this.features =
       bit(NetFeature.MAC) |
       bit(NetFeature.STATUS) |
+      (opts.mergeableRx === false ? 0n : bit(NetFeature.MRG_RXBUF)) |
       (csum ? bit(NetFeature.CSUM) | bit(NetFeature.GUEST_CSUM) : 0n) |
       (tso
         ? bit(NetFeature.HOST_TSO4) |
@@ -215,6 +222,10 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
   }
 
   private receive(): void {
+    if (this.t.hasFeature(NetFeature.MRG_RXBUF)) {
+      this.receiveMergeable();
+      return;
+    }
     while (this.pending.length > 0 && this.t.running) {
       const chain = this.t.pop(RX_QUEUE);
       if (chain === null) return;
@@ -231,6 +242,53 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
       this.stats.rxFrames++;
       this.stats.rxBytes += frame.length;
       this.t.complete(RX_QUEUE, chain.head, NET_HDR_SIZE + frame.length);
+    }
+  }
+
+  /**
+   * §5.1.6.4 with VIRTIO_NET_F_MRG_RXBUF: a frame may fill several receive chains; the
+   * header, in the first, says how many (num_buffers). When the guest has not posted
+   * enough buffers yet, the chains taken are put back and the frame waits.
+   */
+  private receiveMergeable(): void {
+    const rxQueueSize = this.t.queue(RX_QUEUE).size;
+    while (this.pending.length > 0 && this.t.running) {
+      const { frame, offload } = this.pending[0]!;
+      const need = NET_HDR_SIZE + frame.length;
+      const chains: Chain[] = [];
+      let room = 0;
+      while (room < need) {
+        const c = this.t.pop(RX_QUEUE);
+        if (c === null) break;
+        chains.push(c);
+        room += c.writableLen;
+      }
+      if (room < need) {
+        if (!this.t.running) return;
+        if (chains.length < rxQueueSize) {
+          this.t.unpop(RX_QUEUE, chains.length); // wait for more buffers
+          return;
+        }
+        // Even a full ring of these buffers cannot hold it: drop the frame, keep the buffers.
+        this.t.unpop(RX_QUEUE, chains.length);
+        this.pending.shift();
+        this.stats.rxDropped++;
+        continue;
+      }
+      this.pending.shift();
+      const hdr = rxHeader(offload, offload ? gsoHeaderLength(frame, offload) : 0);
+      new DataView(hdr.buffer).setUint16(10, chains.length, true); // num_buffers
+      const whole = new Uint8Array(need);
+      whole.set(hdr);
+      whole.set(frame, NET_HDR_SIZE);
+      let pos = 0;
+      for (const c of chains) {
+        const n = writeChain(this.t.ram, c.writable, whole.subarray(pos));
+        pos += n;
+        this.t.complete(RX_QUEUE, c.head, n);
+      }
+      this.stats.rxFrames++;
+      this.stats.rxBytes += frame.length;
     }
   }
 
