@@ -40,28 +40,45 @@ for (const f of [kernel, initrd, firmware]) {
 interface Timing {
   initReadyMs: number | null;
   exitMs: number;
+  /** User + system CPU time of the VM process (the machine is shared: wall time is noisy, CPU time less so). */
+  cpuMs: number;
   status: number | null;
   ok: boolean;
 }
 
-/** Spawn a VM process, timing `init ready` on its console and its exit. */
+/** bash's `times` prints the children's user and system time on its second line ("0m3.771s 0m0.120s"). */
+function parseTimes(stderr: string): number {
+  const lines = stderr.trim().split('\n');
+  const m = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/.exec(lines[lines.length - 1] ?? '');
+  if (m === null) return Number.NaN;
+  return Math.round((Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1000);
+}
+
+/** Spawn a VM process (through bash, for its CPU time), timing `init ready` on its console and its exit. */
 function timeBoot(cmd: string, argv: string[]): Promise<Timing> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const p = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('bash', ['-c', '"$@"; s=$?; times >&2; exit $s', 'timed', cmd, ...argv], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let text = '';
+    let err = '';
     let ready: number | null = null;
     p.stdout.setEncoding('utf8');
     p.stdout.on('data', (s: string) => {
       text += s;
       if (ready === null && text.includes('pvm-guest: init ready')) ready = performance.now() - t0;
     });
-    p.stderr.resume();
+    p.stderr.setEncoding('utf8');
+    p.stderr.on('data', (s: string) => {
+      err += s;
+    });
     p.on('error', reject);
     p.on('close', (status) =>
       resolve({
         initReadyMs: ready === null ? null : Math.round(ready),
         exitMs: Math.round(performance.now() - t0),
+        cpuMs: parseTimes(err),
         status,
         ok: ready !== null && /pvm-guest: exit 0/.test(text),
       }),
@@ -127,14 +144,20 @@ const results: Record<string, { runs: Timing[]; stats?: unknown }> = {
 for (let r = 0; r < runs; r++) {
   for (const mode of ['pv', 'full'] as const) {
     const b = await pvmBoot(mode, r);
-    results[mode]!.runs.push({ initReadyMs: b.initReadyMs, exitMs: b.exitMs, status: b.status, ok: b.ok });
+    results[mode]!.runs.push({
+      initReadyMs: b.initReadyMs,
+      exitMs: b.exitMs,
+      cpuMs: b.cpuMs,
+      status: b.status,
+      ok: b.ok,
+    });
     results[mode]!.stats = b.stats;
-    process.stderr.write(`${mode} run ${r}: init ready ${b.initReadyMs} ms, exit ${b.exitMs} ms\n`);
+    process.stderr.write(`${mode} run ${r}: init ready ${b.initReadyMs} ms, exit ${b.exitMs} ms, CPU ${b.cpuMs} ms\n`);
   }
   if (!args.includes('--skip-qemu')) {
     const q = await qemuBoot();
     results['qemu']!.runs.push(q);
-    process.stderr.write(`qemu run ${r}: init ready ${q.initReadyMs} ms, exit ${q.exitMs} ms\n`);
+    process.stderr.write(`qemu run ${r}: init ready ${q.initReadyMs} ms, exit ${q.exitMs} ms, CPU ${q.cpuMs} ms\n`);
   }
 }
 
@@ -143,6 +166,7 @@ const summary = (k: string) => {
   return {
     initReadyMs: median(rs.map((x) => x.initReadyMs ?? Number.NaN)),
     poweroffMs: median(rs.map((x) => x.exitMs)),
+    cpuMs: median(rs.map((x) => x.cpuMs)),
     allOk: rs.length > 0 && rs.every((x) => x.ok),
   };
 };
@@ -191,6 +215,8 @@ const report = {
   ratios: {
     fullOverPv_initReady: ratio(full.initReadyMs, pv.initReadyMs),
     fullOverPv_poweroff: ratio(full.poweroffMs, pv.poweroffMs),
+    fullOverPv_cpu: ratio(full.cpuMs, pv.cpuMs),
+    pvOverQemu_cpu: ratio(pv.cpuMs, qemu.cpuMs),
     pvOverQemu_initReady: ratio(pv.initReadyMs, qemu.initReadyMs),
     fullOverQemu_initReady: ratio(full.initReadyMs, qemu.initReadyMs),
     fullOverPv_instructions: ratio(

@@ -17,6 +17,11 @@ export class NodeDomainHost implements DomainHost {
     return performance.now();
   }
 
+  cpuMs(): number {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  }
+
   idle(ms: number): Promise<void> {
     this.flush();
     if (this.woken) {

@@ -55,6 +55,8 @@ export interface DomainHost {
   yield(): Promise<void>;
   /** Guest console output (UART and SBI console both end here). */
   consoleOut(bytes: Uint8Array): void;
+  /** Host CPU time used by this process so far (ms), when the host can tell. */
+  cpuMs?(): number;
 }
 
 /** What loading put where, and what to do at (re)boot. */
@@ -176,6 +178,7 @@ export class Domain implements SbiPlatform {
   async run(): Promise<DomainEnd> {
     const host = this.host;
     this.stats.startMs = host.nowMs();
+    this.stats.startCpuMs = host.cpuMs?.() ?? 0;
     let lastYield = this.stats.startMs;
     while (this.ended === null) {
       if (this.rebootPending) {
@@ -195,6 +198,7 @@ export class Domain implements SbiPlatform {
       }
     }
     this.stats.endMs = host.nowMs();
+    this.stats.endCpuMs = host.cpuMs?.() ?? 0;
     this.pvx?.destroy();
     return this.ended;
   }

@@ -23,7 +23,8 @@ export interface DomainStatsJson {
   mmioTotal: number;
   /** Full mode: traps into the guest's M-mode firmware and instructions it executed (0 in PV mode). */
   firmware: { traps: number; instructions: number };
-  time: { wallMs: number; guestMs: number; hypervisorMs: number; idleMs: number };
+  /** Host time: wall clock split into guest (inside Hart.run), hypervisor and idle; CPU time of the process. */
+  time: { wallMs: number; guestMs: number; hypervisorMs: number; idleMs: number; cpuMs: number };
   mips: number;
 }
 
@@ -42,6 +43,9 @@ export class DomainStats {
   idleMs = 0;
   startMs = 0;
   endMs = 0;
+  /** Host CPU time of the process at start and end (0 when the host cannot tell). */
+  startCpuMs = 0;
+  endCpuMs = 0;
 
   toJSON(
     mode: 'pv' | 'full',
@@ -76,6 +80,7 @@ export class DomainStats {
         guestMs: r(this.guestMs),
         hypervisorMs: r(Math.max(0, wallMs - this.guestMs - this.idleMs)),
         idleMs: r(this.idleMs),
+        cpuMs: r(Math.max(0, this.endCpuMs - this.startCpuMs)),
       },
       mips: this.guestMs > 0 ? r(instructions / this.guestMs / 1000) : 0,
     };
@@ -90,7 +95,7 @@ export function formatStats(s: DomainStatsJson): string {
     `instructions retired: ${s.instructions} (${s.instructionsPerHart.join(' + ')}), ${s.mips} MIPS while in guest`,
   );
   lines.push(
-    `time: wall ${s.time.wallMs} ms, guest ${s.time.guestMs} ms, hypervisor ${s.time.hypervisorMs} ms, idle ${s.time.idleMs} ms`,
+    `time: wall ${s.time.wallMs} ms, guest ${s.time.guestMs} ms, hypervisor ${s.time.hypervisorMs} ms, idle ${s.time.idleMs} ms; host CPU ${s.time.cpuMs} ms`,
   );
   const ex = Object.entries(s.exits)
     .filter(([, n]) => n > 0)
