@@ -22,61 +22,70 @@ struct vchan_hdr {
   uint32_t closed;
 };
 
-static uint8_t *page;        /* the ring page (own RAM or grant window) */
-static int is_server, up;
-static unsigned long peer;
-static evtchn_port_t port;
+/* One end of a channel. */
+struct vchan {
+  uint8_t *page; /* the ring page (own RAM or grant window) */
+  int is_server, up;
+  unsigned long peer;
+  evtchn_port_t port;
+};
+static struct vchan chan; /* the shell's channel */
 extern struct pvx_grant_entry *pvx_gnttab(void);
 
 static struct sbiret call(unsigned long fid, unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3) {
   return sbi_call(PVX_EID, fid, a0, a1, a2, a3, 0, 0);
 }
 
-static struct vchan_hdr *hdr(void) { return (struct vchan_hdr *)page; }
-static volatile uint32_t *tx_prod(void) { return is_server ? &hdr()->s2c_prod : &hdr()->c2s_prod; }
-static volatile uint32_t *tx_cons(void) { return is_server ? &hdr()->s2c_cons : &hdr()->c2s_cons; }
-static volatile uint32_t *rx_prod(void) { return is_server ? &hdr()->c2s_prod : &hdr()->s2c_prod; }
-static volatile uint32_t *rx_cons(void) { return is_server ? &hdr()->c2s_cons : &hdr()->s2c_cons; }
-static uint8_t *tx_ring(void) { return page + (is_server ? VCHAN_S2C : VCHAN_C2S); }
-static uint8_t *rx_ring(void) { return page + (is_server ? VCHAN_C2S : VCHAN_S2C); }
+static struct vchan_hdr *hdr(struct vchan *v) { return (struct vchan_hdr *)v->page; }
+static volatile uint32_t *tx_prod(struct vchan *v) { return v->is_server ? &hdr(v)->s2c_prod : &hdr(v)->c2s_prod; }
+static volatile uint32_t *tx_cons(struct vchan *v) { return v->is_server ? &hdr(v)->s2c_cons : &hdr(v)->c2s_cons; }
+static volatile uint32_t *rx_prod(struct vchan *v) { return v->is_server ? &hdr(v)->c2s_prod : &hdr(v)->s2c_prod; }
+static volatile uint32_t *rx_cons(struct vchan *v) { return v->is_server ? &hdr(v)->c2s_cons : &hdr(v)->s2c_cons; }
+static uint8_t *tx_ring(struct vchan *v) { return v->page + (v->is_server ? VCHAN_S2C : VCHAN_C2S); }
+static uint8_t *rx_ring(struct vchan *v) { return v->page + (v->is_server ? VCHAN_C2S : VCHAN_S2C); }
 
-static size_t vchan_write(const uint8_t *p, size_t n) {
-  uint32_t prod = *tx_prod(), cons = *tx_cons();
+static size_t vchan_write(struct vchan *v, const uint8_t *p, size_t n) {
+  uint32_t prod = *tx_prod(v), cons = *tx_cons(v);
   mb();
   size_t space = VCHAN_RING - (prod - cons), k = n < space ? n : space;
-  for (size_t i = 0; i < k; i++) tx_ring()[(prod + i) % VCHAN_RING] = p[i];
+  for (size_t i = 0; i < k; i++) tx_ring(v)[(prod + i) % VCHAN_RING] = p[i];
   wmb();
-  *tx_prod() = prod + (uint32_t)k;
-  if (k) call(PVX_EVTCHN_SEND, port, 0, 0, 0);
+  *tx_prod(v) = prod + (uint32_t)k;
+  if (k) call(PVX_EVTCHN_SEND, v->port, 0, 0, 0);
   return k;
 }
 
-static size_t vchan_read(uint8_t *p, size_t n) {
-  uint32_t prod = *rx_prod(), cons = *rx_cons();
+static size_t vchan_read(struct vchan *v, uint8_t *p, size_t n) {
+  uint32_t prod = *rx_prod(v), cons = *rx_cons(v);
   rmb();
   size_t avail = prod - cons, k = n < avail ? n : avail;
-  for (size_t i = 0; i < k; i++) p[i] = rx_ring()[(cons + i) % VCHAN_RING];
+  for (size_t i = 0; i < k; i++) p[i] = rx_ring(v)[(cons + i) % VCHAN_RING];
   mb();
-  *rx_cons() = cons + (uint32_t)k;
-  if (k) call(PVX_EVTCHN_SEND, port, 0, 0, 0);
+  *rx_cons(v) = cons + (uint32_t)k;
+  if (k) call(PVX_EVTCHN_SEND, v->port, 0, 0, 0);
   return k;
 }
 
-/* Wait for the peer with the port masked: SCHED_POLL, then consume the pending bit. */
-static int vchan_wait(void) {
-  evtchn_port_t ports[1] = {port};
-  struct sbiret r = call(PVX_SCHED_POLL, (unsigned long)ports, 1, rdtime() + boot.timebase / 10, 0);
+static void clear_pending(struct vchan *v) {
   struct pvx_shared_info *si = pvx_shinfo();
-  __atomic_fetch_and(&si->evtchn_pending[port / 64], ~(1UL << (port % 64)), __ATOMIC_SEQ_CST);
+  __atomic_fetch_and(&si->evtchn_pending[v->port / 64], ~(1UL << (v->port % 64)), __ATOMIC_SEQ_CST);
+}
+
+/* Wait for the peer with the port masked: SCHED_POLL returns at once if an event came
+   after the caller's clear_pending(); the deadline is only a safety net. */
+static int vchan_wait(struct vchan *v) {
+  static evtchn_port_t ports[1];
+  ports[0] = v->port;
+  struct sbiret r = call(PVX_SCHED_POLL, (unsigned long)ports, 1, rdtime() + boot.timebase / 10, 0);
   return r.error == SBI_ERR_TIMEOUT ? 0 : (int)r.error;
 }
 
-static void set_masked(int masked) {
+static void set_masked(struct vchan *v, int masked) {
   struct pvx_shared_info *si = pvx_shinfo();
   if (masked)
-    __atomic_fetch_or(&si->evtchn_mask[port / 64], 1UL << (port % 64), __ATOMIC_SEQ_CST);
+    __atomic_fetch_or(&si->evtchn_mask[v->port / 64], 1UL << (v->port % 64), __ATOMIC_SEQ_CST);
   else
-    __atomic_fetch_and(&si->evtchn_mask[port / 64], ~(1UL << (port % 64)), __ATOMIC_SEQ_CST);
+    __atomic_fetch_and(&si->evtchn_mask[v->port / 64], ~(1UL << (v->port % 64)), __ATOMIC_SEQ_CST);
 }
 
 static int num(const char *s, unsigned long *out) {
@@ -94,32 +103,32 @@ static void report(const char *what, struct sbiret r) {
   kprintf("vchan: %s: %s (%ld)\n", what, sbi_strerror(r.error), r.error);
 }
 
-static void listen(unsigned long domid) {
+static void listen(struct vchan *v, unsigned long domid) {
   if (!(pvx_features & PVX_F_GNTTAB)) {
     kputs("vchan: the host has no grant tables\n");
     return;
   }
   struct sbiret r = call(PVX_EVTCHN_ALLOC_UNBOUND, domid, 0, 0, 0);
   if (r.error) return report("alloc_unbound", r);
-  port = (evtchn_port_t)r.value;
-  page = page_alloc();
-  hdr()->magic = VCHAN_MAGIC;
+  v->port = (evtchn_port_t)r.value;
+  v->page = page_alloc();
+  hdr(v)->magic = VCHAN_MAGIC;
   struct pvx_grant_entry *e = &pvx_gnttab()[VCHAN_REF];
   e->domid = (domid_t)domid;
-  e->frame = (uint32_t)((uint64_t)page >> 12);
+  e->frame = (uint32_t)((uint64_t)v->page >> 12);
   wmb();
   e->flags = GTF_permit_access;
-  is_server = 1, up = 1, peer = domid;
-  set_masked(1);
-  kprintf("vchan: listening for domain %lu: ref %u port %u\n", domid, VCHAN_REF, port);
+  v->is_server = 1, v->up = 1, v->peer = domid;
+  set_masked(v, 1);
+  kprintf("vchan: listening for domain %lu: ref %u port %u\n", domid, VCHAN_REF, v->port);
 }
 
-static void connect(unsigned long domid, unsigned long ref, unsigned long rport) {
+static void connect(struct vchan *v, unsigned long domid, unsigned long ref, unsigned long rport) {
   struct sbiret r = call(PVX_GNTTAB_MAP, domid, ref, VCHAN_SLOT, 0);
   if (r.error) return report("map", r);
   __asm__ volatile("sfence.vma" ::: "memory");
-  page = (uint8_t *)VCHAN_SLOT;
-  if (hdr()->magic != VCHAN_MAGIC) {
+  v->page = (uint8_t *)VCHAN_SLOT;
+  if (hdr(v)->magic != VCHAN_MAGIC) {
     call(PVX_GNTTAB_UNMAP, VCHAN_SLOT, 0, 0, 0);
     kputs("vchan: no vchan ring in that grant\n");
     return;
@@ -129,87 +138,140 @@ static void connect(unsigned long domid, unsigned long ref, unsigned long rport)
     call(PVX_GNTTAB_UNMAP, VCHAN_SLOT, 0, 0, 0);
     return report("bind_interdomain", r);
   }
-  port = (evtchn_port_t)r.value;
-  is_server = 0, up = 1, peer = domid;
-  set_masked(1);
-  hdr()->connected = 1;
-  call(PVX_EVTCHN_SEND, port, 0, 0, 0);
-  kprintf("vchan: connected to domain %lu, port %u\n", domid, port);
+  v->port = (evtchn_port_t)r.value;
+  v->is_server = 0, v->up = 1, v->peer = domid;
+  set_masked(v, 1);
+  hdr(v)->connected = 1;
+  call(PVX_EVTCHN_SEND, v->port, 0, 0, 0);
+  kprintf("vchan: connected to domain %lu, port %u\n", domid, v->port);
 }
 
-static void vclose(void) {
-  hdr()->closed = 1;
-  call(PVX_EVTCHN_SEND, port, 0, 0, 0);
-  call(PVX_EVTCHN_CLOSE, port, 0, 0, 0);
-  up = 0;
-  if (is_server) {
+static void vclose(struct vchan *v) {
+  hdr(v)->closed = 1;
+  call(PVX_EVTCHN_SEND, v->port, 0, 0, 0);
+  call(PVX_EVTCHN_CLOSE, v->port, 0, 0, 0); /* the port stays masked for its next user */
+  v->up = 0;
+  if (v->is_server) {
     struct sbiret r = call(PVX_GNTTAB_END_ACCESS, VCHAN_REF, 0, 0, 0);
     if (r.error) { /* the peer still maps the ring: the page stays granted, never reused */
       report("end_access (peer still maps the ring, page kept)", r);
       return;
     }
-    page_free(page);
+    page_free(v->page);
   } else {
     call(PVX_GNTTAB_UNMAP, VCHAN_SLOT, 0, 0, 0);
   }
   kputs("vchan: closed\n");
 }
 
-/* pump/sink: move `mib` MiB of a fixed pattern; both ends print the FNV-1a of the stream. */
-static void pump(unsigned long mib, int sending) {
+/* The appendix A test stream: byte i of the stream. */
+static uint8_t stream_byte(uint64_t i) { return (uint8_t)(i * 31 >> 3); }
+
+struct pump {
+  uint64_t total, done;
+  uint32_t hash;
+};
+
+/* One step of a sender (or receiver): moves what the ring allows, returns bytes moved. */
+static size_t pump_step(struct vchan *v, struct pump *p, int sending) {
   static uint8_t buf[VCHAN_RING];
-  uint64_t total = (uint64_t)mib << 20, done = 0;
-  uint32_t h = 2166136261u;
-  while (done < total) {
-    size_t want = total - done < sizeof buf ? (size_t)(total - done) : sizeof buf, k;
-    if (sending) {
-      for (size_t i = 0; i < want; i++) buf[i] = (uint8_t)((done + i) * 31 >> 3);
-      k = vchan_write(buf, want);
-    } else {
-      k = vchan_read(buf, want);
-    }
-    for (size_t i = 0; i < k; i++) h = (h ^ buf[i]) * 16777619u;
-    done += k;
-    if (!k) {
-      if (hdr()->closed) break;
-      if (vchan_wait() < 0) break;
-    }
+  size_t want = p->total - p->done < sizeof buf ? (size_t)(p->total - p->done) : sizeof buf, k;
+  if (sending) {
+    for (size_t i = 0; i < want; i++) buf[i] = stream_byte(p->done + i);
+    k = vchan_write(v, buf, want);
+  } else {
+    k = vchan_read(v, buf, want);
   }
-  kprintf("vchan: %s %lu bytes, checksum 0x%08x\n", sending ? "sent" : "received", (unsigned long)done, h);
+  for (size_t i = 0; i < k; i++) p->hash = (p->hash ^ buf[i]) * 16777619u;
+  p->done += k;
+  return k;
+}
+
+/* pump/sink: move `mib` MiB of the test stream; both ends print its FNV-1a. */
+static void pump(struct vchan *v, unsigned long mib, int sending) {
+  struct pump p = {(uint64_t)mib << 20, 0, 2166136261u};
+  while (p.done < p.total) {
+    if (pump_step(v, &p, sending)) continue;
+    clear_pending(v); /* then look again, so an event after this point ends the poll */
+    if (pump_step(v, &p, sending)) continue;
+    if (hdr(v)->closed || vchan_wait(v) < 0) break;
+  }
+  kprintf("vchan: %s %lu bytes, checksum 0x%08x\n", sending ? "sent" : "received", (unsigned long)p.done, p.hash);
+}
+
+/*
+ * Both ends in this domain (no grant map needed): a loopback port pair and one
+ * ring page, the sender and the receiver interleaved. Checks the ring protocol
+ * and the events on any PVX host, pvxfw included.
+ */
+static void selftest(unsigned long mib) {
+  struct vchan s = {0}, c = {0};
+  struct sbiret r1 = call(PVX_EVTCHN_ALLOC_UNBOUND, PVX_DOMID_SELF, 0, 0, 0);
+  if (r1.error) return report("alloc_unbound", r1);
+  s.port = (evtchn_port_t)r1.value;
+  set_masked(&s, 1);
+  struct sbiret r2 = call(PVX_EVTCHN_BIND_INTERDOMAIN, PVX_DOMID_SELF, s.port, 0, 0);
+  if (r2.error) return report("bind_interdomain", r2);
+  c.port = (evtchn_port_t)r2.value;
+  set_masked(&c, 1);
+  s.page = c.page = page_alloc();
+  s.is_server = 1;
+  struct pump tx = {(uint64_t)mib << 20, 0, 2166136261u}, rx = tx;
+  unsigned long events = 0, stalls = 0;
+  struct pvx_shared_info *si = pvx_shinfo();
+  while (rx.done < rx.total) {
+    size_t a = pump_step(&s, &tx, 1);
+    /* the sender's send made the receiver's port pending */
+    if (a && (si->evtchn_pending[c.port / 64] & (1UL << (c.port % 64)))) events++;
+    clear_pending(&c);
+    size_t b = pump_step(&c, &rx, 0);
+    clear_pending(&s);
+    if (!a && !b) stalls++;
+    if (stalls > 2) break;
+  }
+  call(PVX_EVTCHN_CLOSE, c.port, 0, 0, 0);
+  call(PVX_EVTCHN_CLOSE, s.port, 0, 0, 0);
+  page_free(s.page);
+  kprintf("vchan selftest: sent %lu received %lu bytes, checksums 0x%08x 0x%08x, %s\n", (unsigned long)tx.done,
+          (unsigned long)rx.done, tx.hash, rx.hash,
+          tx.hash == rx.hash && rx.done == rx.total && events ? "ok" : "MISMATCH");
 }
 
 void pvx_shell_vchan(int argc, char **argv) {
+  struct vchan *v = &chan;
   unsigned long a = 0, b = 0, c = 0;
   const char *sub = argc > 1 ? argv[1] : "";
-  if (!strcmp(sub, "listen") && argc > 2 && num(argv[2], &a) && !up) {
-    listen(a);
+  if (!strcmp(sub, "selftest")) {
+    selftest(argc > 2 && num(argv[2], &a) && a ? a : 1);
+  } else if (!strcmp(sub, "listen") && argc > 2 && num(argv[2], &a) && !v->up) {
+    listen(v, a);
   } else if (!strcmp(sub, "connect") && argc > 4 && num(argv[2], &a) && num(argv[3], &b) && num(argv[4], &c) &&
-             !up) {
-    connect(a, b, c);
-  } else if (!up && sub[0]) {
+             !v->up) {
+    connect(v, a, b, c);
+  } else if (!v->up && sub[0]) {
     kputs("vchan: not connected\n");
   } else if (!strcmp(sub, "send") && argc > 2) {
     size_t sent = 0;
     for (int i = 2; i < argc; i++) {
-      if (i > 2) sent += vchan_write((const uint8_t *)" ", 1);
-      sent += vchan_write((const uint8_t *)argv[i], strlen(argv[i]));
+      if (i > 2) sent += vchan_write(v, (const uint8_t *)" ", 1);
+      sent += vchan_write(v, (const uint8_t *)argv[i], strlen(argv[i]));
     }
-    sent += vchan_write((const uint8_t *)"\n", 1);
+    sent += vchan_write(v, (const uint8_t *)"\n", 1);
     kprintf("vchan: sent %lu bytes\n", (unsigned long)sent);
   } else if (!strcmp(sub, "recv")) {
     char buf[200];
-    size_t k = vchan_read((uint8_t *)buf, sizeof buf - 1);
+    size_t k = vchan_read(v, (uint8_t *)buf, sizeof buf - 1);
     buf[k] = 0;
     kprintf("vchan: received %lu bytes: %s%s", (unsigned long)k, buf, k && buf[k - 1] == '\n' ? "" : "\n");
   } else if ((!strcmp(sub, "pump") || !strcmp(sub, "sink")) && argc > 2 && num(argv[2], &a)) {
-    pump(a, sub[0] == 'p');
+    pump(v, a, sub[0] == 'p');
   } else if (!strcmp(sub, "close")) {
-    vclose();
+    vclose(v);
   } else if (!strcmp(sub, "status")) {
-    kprintf("vchan: %s of domain %lu, port %u, peer %s\n", is_server ? "server" : "client", peer, port,
-            hdr()->connected ? "connected" : "not connected");
+    kprintf("vchan: %s of domain %lu, port %u, peer %s\n", v->is_server ? "server" : "client", v->peer, v->port,
+            hdr(v)->connected ? "connected" : "not connected");
   } else {
     kputs("usage: vchan listen DOMID | connect DOMID REF PORT | send TEXT | recv | pump MIB | sink MIB | status | "
-          "close\n");
+          "close | selftest [MIB]\n");
   }
 }
