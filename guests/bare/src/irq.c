@@ -183,6 +183,55 @@ static void vectored(void) {
   csr_write(mtvec, old);
 }
 
+/* Vectored stvec: SSI (code 1) enters at base + 4. */
+extern char s_vec_table[];
+volatile uint64_t s_vec_hits;
+__asm__(
+    ".text\n"
+    ".balign 256\n"
+    ".globl s_vec_table\n"
+    "s_vec_table:\n"
+    ".option push\n.option norvc\n"
+    "  j s_trap_entry\n" /* 0: exceptions */
+    "  j s_vec_ssi\n"    /* 1 */
+    "  j s_trap_entry\n"
+    "  j s_trap_entry\n"
+    "  j s_trap_entry\n"
+    "  j s_trap_entry\n"
+    "  j s_trap_entry\n"
+    "  j s_trap_entry\n"
+    "  j s_trap_entry\n"
+    "  j s_trap_entry\n"
+    ".option pop\n"
+    "s_vec_ssi:\n"
+    "  csrrw sp, sscratch, sp\n"
+    "  addi sp, sp, -16\n"
+    "  sd t0, 0(sp)\n"
+    "  sd t1, 8(sp)\n"
+    "  li t0, 2\n"
+    "  csrc sip, t0\n"
+    "  la t0, s_vec_hits\n"
+    "  ld t1, 0(t0)\n"
+    "  addi t1, t1, 1\n"
+    "  sd t1, 0(t0)\n"
+    "  ld t0, 0(sp)\n"
+    "  ld t1, 8(sp)\n"
+    "  addi sp, sp, 16\n"
+    "  csrrw sp, sscratch, sp\n"
+    "  sret\n");
+
+static uint64_t s_vectored_ssi(uint64_t a) {
+  uint64_t old = csr_read(stvec);
+  csr_write(stvec, (uint64_t)s_vec_table | 1);
+  csr_set(sie, MIP_SSIP);
+  csr_set(sstatus, MSTATUS_SIE);
+  csr_set(sip, MIP_SSIP);
+  for (long i = 0; i < 1000000 && !s_vec_hits; i++) __asm__ volatile("nop");
+  csr_clear(sstatus, MSTATUS_SIE);
+  csr_write(stvec, old);
+  return s_vec_hits;
+}
+
 static uint64_t s_wait(uint64_t want) { return wait_irq((int)want); }
 static uint64_t s_enable_and_wait(uint64_t bits) {
   csr_set(sie, bits);
@@ -220,6 +269,12 @@ static void supervisor(void) {
   csr_write(mideleg, MIP_SSIP);
   check_eq("S software interrupt via sip", run_in_mode(PRV_S, s_raise_ssip, 0), 1);
   check_irq("S software: interrupt 1, handler S", 0, IRQ_S_SOFT, PRV_S, PRV_S);
+
+  /* Vectored stvec. */
+  reset_irqs();
+  csr_write(mideleg, MIP_SSIP);
+  check_eq("vectored stvec: SSI entered at base + 4", run_in_mode(PRV_S, s_vectored_ssi, 0), 1);
+  check_eq("vectored stvec: common S handler not used", trap_count, 0);
 
   /* A delegated S interrupt is not taken while in M, even with SIE = 1. */
   reset_irqs();
