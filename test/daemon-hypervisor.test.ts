@@ -139,7 +139,9 @@ describe('pvm daemon over the hypervisor', () => {
     const created = await client.create(config, { paused: true });
     assert.equal(created.state, 'paused');
     assert.equal(created.memoryBytes, 16 * 1024 * 1024);
-    assert.equal((await client.stats('pv1')).instructions, 0, 'paused before the first instruction');
+    const before = await client.stats('pv1');
+    assert.equal(before.instructions, 0, 'paused before the first instruction');
+    assert.equal(before.uptimeMs, 0);
     const con = await client.attachConsole('pv1', { write: true });
     const out = collect(con);
     await client.unpause('pv1');

@@ -383,7 +383,7 @@ export class HypervisorDomainManager implements DomainManager {
       instructions: s.instructions,
       guestMs: s.time.guestMs,
       hypervisorMs: s.time.hypervisorMs,
-      uptimeMs: s.time.wallMs,
+      uptimeMs: d.started ? s.time.wallMs : 0,
       memoryBytes: d.vm.ram.size,
       vcpus: s.harts,
       exits,
