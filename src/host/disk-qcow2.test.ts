@@ -99,3 +99,37 @@ test('qcow2 header checks: magic, corrupt bit, L1 table, truncation', () => {
   new DataView(l1.buffer).setBigUint64(40, BigInt(fileSize), false);
   assert.throws(() => parseQcow2Header(l1, 'x', fileSize), /bad L1 table/);
 });
+
+test('a hostile qcow2 image fails reads with an error, never a crash', async () => {
+  // L1 entry pointing past the end of the file.
+  const bytes = new Uint8Array(readFileSync(images.v3));
+  const v = new DataView(bytes.buffer);
+  const l1 = Number(v.getBigUint64(40));
+  v.setBigUint64(l1, (1n << 63n) | BigInt(bytes.length + 0x10000), false);
+  const p1 = join(dir, 'bad-l1.qcow2');
+  writeFileSync(p1, bytes);
+  const d1 = await Qcow2Disk.open(p1);
+  await assert.rejects(d1.read(0, new Uint8Array(512)), (e) => isPvmError(e) && /outside the file/.test(e.message));
+  await d1.close();
+
+  // Compressed clusters overwritten with garbage.
+  const c = new Uint8Array(readFileSync(images.compressed));
+  const cv = new DataView(c.buffer);
+  const cl1 = Number(cv.getBigUint64(40));
+  const l2 = Number(cv.getBigUint64(cl1) & 0x00ff_ffff_ffff_fe00n);
+  let garbled = 0;
+  for (let i = 0; i < 64; i++) {
+    const e = cv.getBigUint64(l2 + 8 * i);
+    if (!(e & (1n << 62n))) continue;
+    const host = Number(e & ((1n << 54n) - 1n));
+    c.fill(0xff, host, Math.min(host + 64, c.length));
+    garbled++;
+  }
+  assert.ok(garbled > 0, 'the compressed image has compressed clusters');
+  const p2 = join(dir, 'bad-deflate.qcow2');
+  writeFileSync(p2, c);
+  const d2 = await Qcow2Disk.open(p2);
+  const all = new Uint8Array(SIZE);
+  await assert.rejects(d2.read(0, all), (e) => isPvmError(e) && /compressed cluster/.test(e.message));
+  await d2.close();
+});
