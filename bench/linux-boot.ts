@@ -3,9 +3,12 @@
  * other in one run, by pvm in PV mode (pvm answers SBI), by pvm in full mode
  * (Debian's OpenSBI in emulated M-mode) and by qemu-system-riscv64 -machine
  * virt (TCG, same firmware). For each: milliseconds from process start to
- * `pvm-guest: init ready` and to exit after the guest's poweroff, plus pvm's
+ * `pvm-guest: init ready` and to exit after the guest's poweroff (and the CPU
+ * time of each VM process), plus pvm's
  * domain statistics (instructions, exits by reason, MMIO by device,
- * hypercalls). Prints JSON (and writes it to --out FILE).
+ * hypercalls, firmware traps). A fourth run, `pvHvc`, boots PV mode with the
+ * paravirtual console (console=hvc0: SBI calls instead of UART registers).
+ * Prints JSON (and writes it to --out FILE).
  *
  *   node dist/bench/linux-boot.js [--smp N] [--memory 256M] [--runs N] [--out FILE] [--skip-qemu]
  */
@@ -88,8 +91,12 @@ function timeBoot(cmd: string, argv: string[]): Promise<Timing> {
 
 const tmp = mkdtempSync(join(tmpdir(), 'pvm-bench-'));
 
-async function pvmBoot(mode: 'pv' | 'full', run: number) {
-  const stats = join(tmp, `${mode}-${run}.json`);
+/** PV mode with the paravirtual console (SBI, hvc0) instead of the emulated UART. */
+const appendHvc = append.replace('console=ttyS0', 'console=hvc0');
+
+async function pvmBoot(variant: 'pv' | 'full' | 'pvHvc', run: number) {
+  const mode = variant === 'full' ? 'full' : 'pv';
+  const stats = join(tmp, `${variant}-${run}.json`);
   const t = await timeBoot(process.execPath, [
     join(root, 'bin/pvm.js'),
     'run',
@@ -104,7 +111,7 @@ async function pvmBoot(mode: 'pv' | 'full', run: number) {
     '--initrd',
     initrd,
     '--append',
-    append,
+    variant === 'pvHvc' ? appendHvc : append,
     '--stats-json',
     stats,
   ]);
@@ -142,7 +149,7 @@ const results: Record<string, { runs: Timing[]; stats?: unknown }> = {
   qemu: { runs: [] },
 };
 for (let r = 0; r < runs; r++) {
-  for (const mode of ['pv', 'full'] as const) {
+  for (const mode of ['pv', 'full', 'pvHvc'] as const) {
     const b = await pvmBoot(mode, r);
     results[mode]!.runs.push({
       initReadyMs: b.initReadyMs,
@@ -199,6 +206,7 @@ const pick = (s: Stats) =>
       };
 const pv = summary('pv');
 const full = summary('full');
+const pvHvc = summary('pvHvc');
 const qemu = summary('qemu');
 const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
 const report = {
@@ -211,11 +219,17 @@ const report = {
   runs,
   pv: { ...pv, stats: pick(results['pv']!.stats as Stats) },
   full: { ...full, stats: pick(results['full']!.stats as Stats) },
+  pvHvc: { append: appendHvc, ...pvHvc, stats: pick(results['pvHvc']!.stats as Stats) },
   qemu,
   ratios: {
     fullOverPv_initReady: ratio(full.initReadyMs, pv.initReadyMs),
     fullOverPv_poweroff: ratio(full.poweroffMs, pv.poweroffMs),
     fullOverPv_cpu: ratio(full.cpuMs, pv.cpuMs),
+    fullOverPvHvc_cpu: ratio(full.cpuMs, pvHvc.cpuMs),
+    fullOverPvHvc_exits: ratio(
+      (results['full']!.stats as Stats)?.exitsTotal ?? Number.NaN,
+      (results['pvHvc']!.stats as Stats)?.exitsTotal ?? Number.NaN,
+    ),
     pvOverQemu_cpu: ratio(pv.cpuMs, qemu.cpuMs),
     pvOverQemu_initReady: ratio(pv.initReadyMs, qemu.initReadyMs),
     fullOverQemu_initReady: ratio(full.initReadyMs, qemu.initReadyMs),
