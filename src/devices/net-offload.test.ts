@@ -79,3 +79,22 @@ test('segmentation refuses frames that are not what the offload claims, and tiny
   assert.equal(finishChecksum(f, { csumStart: f.length, csumOffset: 0 }), false);
   assert.equal(finishChecksum(f, { csumStart: 34, csumOffset: f.length }), false);
 });
+
+test('segmentation handles one 802.1Q VLAN tag', () => {
+  const plain = tcpFrame(
+    false,
+    Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff),
+  );
+  const tagged = new Uint8Array(plain.length + 4);
+  tagged.set(plain.subarray(0, 12));
+  tagged.set([0x81, 0x00, 0x00, 0x07], 12);
+  tagged.set(plain.subarray(12), 16);
+  const segs = segmentTcp(tagged, { csumStart: 38, csumOffset: 16, gso: { kind: 'tcp4', mss: 1448 } })!;
+  assert.equal(segs.length, 3);
+  const untag = (s: Uint8Array) => Uint8Array.from([...s.subarray(0, 12), ...s.subarray(16)]);
+  const ref = segmentTcp(plain, gso(false, 1448))!;
+  segs.forEach((s, i) => {
+    assert.deepEqual([...s.subarray(12, 16)], [0x81, 0x00, 0x00, 0x07]);
+    assert.deepEqual(untag(s), ref[i]);
+  });
+});

@@ -45,7 +45,7 @@ export function finishChecksum(frame: Uint8Array, o: { csumStart: number; csumOf
   return true;
 }
 
-/** Offsets of the layers of a TCP frame (Ethernet II, IPv4 without fragmentation or IPv6 without extension headers). */
+/** Offsets of the layers of a TCP frame (Ethernet II with at most one VLAN tag; IPv4, or IPv6 without extension headers). */
 interface TcpLayout {
   readonly v4: boolean;
   readonly l3: number;
@@ -56,21 +56,23 @@ interface TcpLayout {
 
 function tcpLayout(f: Uint8Array, kind: 'tcp4' | 'tcp6'): TcpLayout | null {
   if (f.length < 14 + 40) return null;
-  const type = be16(f, 12);
+  // One 802.1Q tag is allowed between the MAC addresses and the ethertype.
+  const l3 = be16(f, 12) === 0x8100 ? 18 : 14;
+  const type = be16(f, l3 - 2);
   let l4: number;
   if (kind === 'tcp4') {
-    if (type !== 0x0800 || f[14]! >> 4 !== 4 || f[23] !== 6) return null;
-    const ihl = (f[14]! & 0x0f) * 4;
+    if (type !== 0x0800 || f[l3]! >> 4 !== 4 || f[l3 + 9] !== 6) return null;
+    const ihl = (f[l3]! & 0x0f) * 4;
     if (ihl < 20) return null;
-    l4 = 14 + ihl;
+    l4 = l3 + ihl;
   } else {
-    if (type !== 0x86dd || f[14]! >> 4 !== 6 || f[20] !== 6) return null;
-    l4 = 14 + 40;
+    if (type !== 0x86dd || f[l3]! >> 4 !== 6 || f[l3 + 6] !== 6) return null;
+    l4 = l3 + 40;
   }
   if (l4 + 20 > f.length) return null;
   const thl = (f[l4 + 12]! >> 4) * 4;
   if (thl < 20 || l4 + thl > f.length) return null;
-  return { v4: kind === 'tcp4', l3: 14, l4, hdr: l4 + thl };
+  return { v4: kind === 'tcp4', l3, l4, hdr: l4 + thl };
 }
 
 /** Header length (Ethernet + IP + TCP) of a GSO frame, for virtio_net_hdr.hdr_len; 0 if unparsable. */
