@@ -109,3 +109,31 @@ test('a hostile ring on one device leaves the other four working', async () => {
   assert.equal(b.ram.readU8(st), 0);
   assert.equal(q2!.takeUsed().length, 1);
 });
+
+test('every device saves and restores to identical state bytes', async () => {
+  const a = board();
+  const drivers = [0, 1, 2, 3, 4].map((s) => new MockDriver(a.ram, a.at(s), MemMap.RAM.base + 0x10_0000 * (s + 1)));
+  const queues = drivers.map((d, s) => d.start(s === 1 || s === 3 ? [16] : s === 4 ? [16, 16, 16] : [16, 16]));
+  // Some traffic: console output and pending input, an entropy read, a ballooned page.
+  queues[0]![1]!.add([{ addr: drivers[0]!.put(new TextEncoder().encode('hi')), len: 2 }]);
+  queues[0]![1]!.kick();
+  (a.devices[0] as VirtioConsole).input(new TextEncoder().encode('typed'));
+  queues[3]![0]!.add([{ addr: drivers[3]!.alloc(8), len: 8, write: true }]);
+  queues[3]![0]!.kick();
+  const pfn = new Uint8Array(4);
+  new DataView(pfn.buffer).setUint32(0, MemMap.RAM.base / 4096 + 7, true);
+  queues[4]![0]!.add([{ addr: drivers[4]!.put(pfn), len: 4 }]);
+  queues[4]![0]!.kick();
+  (a.devices[4] as VirtioBalloon).setTarget(64);
+  await Promise.all(a.transports.map((t) => t.drain()));
+  const saved = a.transports.map((t) => t.saveState());
+
+  const b = board();
+  b.ram.u8.set(a.ram.u8);
+  b.transports.forEach((t, i) => {
+    assert.equal(t.restoreState(saved[i]!), null, `slot ${i}`);
+    assert.deepEqual(t.saveState(), saved[i], `slot ${i} state bytes`);
+  });
+  assert.equal((b.devices[4] as VirtioBalloon).ballooned, 1);
+  assert.equal((b.devices[0] as VirtioConsole).pendingInput, 5);
+});
