@@ -49,7 +49,7 @@ let warmedUp = false;
 
 const TWO32 = 4294967296;
 /** TLB entries per privilege level (direct mapped on the low bits of the virtual page number). */
-const TLB_BITS = 8;
+const TLB_BITS = 10;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
 /** Data TLB sets: effective privilege (2 bits) x SUM x MXR, so toggling SUM or MXR needs no flush. */
@@ -158,7 +158,7 @@ export class Hart {
 
   // --- LR/SC reservation (physical address + value, compared at SC time as QEMU does) ---
   private resValid = false;
-  private resPa = 0;
+  private resPa = 0; // RAM offset
   private resSize = 0;
   private resLo = 0;
   private resHi = 0;
@@ -1871,6 +1871,20 @@ export class Hart {
     this.physWrite(pa, size, lo, hi, va, vh);
   }
 
+  /** RAM offset for an atomic access: the TLB first, then a walk; outside RAM, an access fault. */
+  private amoOff(va: number, vh: number, acc: number, size: number): number {
+    const e = (this.dataSet() << TLB_BITS) + ((va >>> 12) & TLB_MASK);
+    const tag = va & -4096;
+    if (acc === ACC_LOAD) {
+      if (this.rTag[e] === tag && this.rHi[e] === vh) return this.rOff[e]! + (va & 4095);
+    } else if (this.wTag[e] === tag && this.wHi[e] === vh) return this.wOff[e]! + (va & 4095);
+    const pa = this.translate(va, vh, acc);
+    const o = this.ramOff(pa, size);
+    if (o < 0) this.fault(acc === ACC_LOAD ? Cause.LoadAccess : Cause.StoreAccess, va, vh);
+    this.fill(acc, va, vh, pa);
+    return o;
+  }
+
   /** LR/SC and AMOs (unprivileged spec ch. 14). RAM only; misaligned addresses trap. */
   private amo(insn: number, raw: number): void {
     const f3 = (insn >> 12) & 7;
@@ -1889,13 +1903,11 @@ export class Hart {
     if (f5 > 0x1c) this.fault(Cause.Illegal, raw, 0);
     if (va & (size - 1)) this.fault(isLr ? Cause.LoadMisaligned : Cause.StoreMisaligned, va, vh);
     if (isLr) {
-      const pa = this.translate(va, vh, ACC_LOAD);
-      const o = this.ramOff(pa, size);
-      if (o < 0) this.fault(Cause.LoadAccess, va, vh);
+      const o = this.amoOff(va, vh, ACC_LOAD, size);
       const lo = this.i32[o >> 2]!;
       const hi = size === 8 ? this.i32[(o >> 2) + 1]! : lo >> 31;
       this.resValid = true;
-      this.resPa = pa;
+      this.resPa = o;
       this.resSize = size;
       this.resLo = lo;
       this.resHi = hi;
@@ -1911,29 +1923,23 @@ export class Hart {
         return;
       }
       this.resValid = false;
-      const pa = this.translate(va, vh, ACC_STORE);
-      const o = this.ramOff(pa, size);
-      if (o < 0) this.fault(Cause.StoreAccess, va, vh);
+      const o = this.amoOff(va, vh, ACC_STORE, size);
       const w = o >> 2;
       const cur = this.i32[w]!;
       const ok =
-        pa === this.resPa &&
+        o === this.resPa &&
         size === this.resSize &&
         cur === this.resLo &&
         (size === 4 || this.i32[w + 1] === this.resHi);
       if (ok) {
         this.i32[w] = x[s2]!;
         if (size === 8) this.i32[w + 1] = x[s2 + 1]!;
-        this.fill(ACC_STORE, va, vh, pa);
       }
       x[d] = ok ? 0 : 1;
       x[d + 1] = 0;
       return;
     }
-    const pa = this.translate(va, vh, ACC_STORE);
-    const o = this.ramOff(pa, size);
-    if (o < 0) this.fault(Cause.StoreAccess, va, vh);
-    const w = o >> 2;
+    const w = this.amoOff(va, vh, ACC_STORE, size) >> 2;
     const i32 = this.i32;
     const a = i32[w]!;
     const ah = size === 8 ? i32[w + 1]! : a >> 31;
@@ -1987,7 +1993,6 @@ export class Hart {
     }
     i32[w] = rl;
     if (size === 8) i32[w + 1] = rh;
-    this.fill(ACC_STORE, va, vh, pa);
     x[d] = a;
     x[d + 1] = ah;
   }
