@@ -161,3 +161,17 @@ test('PV mode: delegated exceptions and interrupts are still taken by S-mode', (
   assert.equal(r.hart.getCsr(Csr.scause), 8n);
   assert.equal(r.hart.priv, 1);
 });
+
+test('interruptPending() reports mip & mie regardless of the global enables (what wakes WFI)', () => {
+  const { hart } = rig(loop());
+  assert.equal(hart.interruptPending(), false);
+  hart.setIrq(9, true); // SEIP from the PLIC
+  assert.equal(hart.interruptPending(), false, 'not enabled in mie');
+  hart.setCsr(Csr.mie, BigInt(MIP_SEIP));
+  assert.equal(hart.interruptPending(), true);
+  assert.equal(hart.getCsr(Csr.mip), BigInt(MIP_SEIP), 'SEIP line visible in mip');
+  hart.setCsr(Csr.mip, 0n);
+  assert.equal(hart.getCsr(Csr.mip), BigInt(MIP_SEIP), 'software cannot clear the external SEIP line');
+  hart.setIrq(9, false);
+  assert.equal(hart.interruptPending(), false);
+});

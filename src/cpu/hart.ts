@@ -236,7 +236,11 @@ export class Hart {
     this.ctab = compressedTable();
     if (!warmedUp) {
       warmedUp = true;
-      warmUp(Hart);
+      try {
+        warmUp(Hart);
+      } catch {
+        // the warm-up only helps the JIT; a failure in it must never stop a hart being built
+      }
       // the warm-up generalized field representations; touching a field moves this object
       // (built before that) to the current map, so the optimized run() never sees the old one
       this.instret = this.instret + 0;

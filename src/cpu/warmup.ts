@@ -291,8 +291,8 @@ class WarmRam implements RamLike {
   }
 }
 
-/** Run the warm-up programs on throw-away harts built with `Ctor`. */
-export function warmUp(Ctor: HartCtor): void {
+/** Run the warm-up programs on throw-away harts built with `Ctor`; reports how far the main one got. */
+export function warmUp(Ctor: HartCtor): { instructions: number; finished: boolean } {
   const ram = new WarmRam();
   let hart: WarmHart | null = null;
   const bus: PhysBus = {
@@ -326,7 +326,9 @@ export function warmUp(Ctor: HartCtor): void {
   hart = h;
   h.reset(BigInt(BASE), 3);
   h.instret = 2 ** 40;
-  for (let i = 0; i < 50 && h.run(20_000) !== Exit.Wfi; i++) {}
+  let finished = false;
+  for (let i = 0; i < 50 && !finished; i++) finished = h.run(20_000) === Exit.Wfi;
+  const instructions = h.instret - 2 ** 40;
   // requestStop from a device, external interrupt lines, budget exits
   ram.load(DATA + 0x2000, new Prog().i(...li64(S1, BigInt(MMIO)), A.sw(0, S1, 0x100), A.jal(0, 0)));
   h.setPc(BigInt(DATA + 0x2000));
@@ -352,4 +354,5 @@ export function warmUp(Ctor: HartCtor): void {
   ram.load(DATA + 0x3000, new Prog().i(0xffffffff)); // illegal: exitTval = 0xffffffff
   pv.setPc(BigInt(DATA + 0x3000));
   pv.run(100);
+  return { instructions, finished };
 }
