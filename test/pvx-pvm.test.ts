@@ -95,7 +95,7 @@ test('two pvos domains in one process: vchan over a mapped grant and an event ch
     assert.equal(two.vm.pvx?.window.slots.size, 0);
     assert.ok((two.vm.pvx?.window.accesses ?? 0) > 1000, 'the client read the ring through its grant window');
     // the host asks domain 2 to power off: VIRQ_SHUTDOWN_REQUEST, the guest answers with SCHED_SHUTDOWN
-    two.vm.pvx?.requestShutdown(1);
+    assert.equal(two.vm.requestShutdown('poweroff'), true);
     await two.con.until('pvos: shutdown requested by the host (poweroff)\n');
     assert.equal(await two.con.exited, 0);
     assert.deepEqual(pvxHost.ids(), [1], 'a domain that ended leaves the registry');

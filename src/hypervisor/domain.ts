@@ -165,6 +165,11 @@ export class Domain implements SbiPlatform {
     this.current?.hart.requestStop();
   }
 
+  /** Ask the guest to shut down (PVX VIRQ_SHUTDOWN_REQUEST, §5.4); false when it does not listen. */
+  requestShutdown(reason: 'poweroff' | 'reboot'): boolean {
+    return this.pvx?.requestShutdown(reason === 'reboot' ? 2 : 1) ?? false;
+  }
+
   /** End the domain with a failure exit code (PVX SCHED_SHUTDOWN crash/watchdog). */
   fail(code: number, why: string): void {
     if (this.ended === null) this.ended = { kind: 'fail', code, why };

@@ -422,10 +422,11 @@ test('console, shutdown-request and memory-target VIRQs', () => {
   a.unmaskVcpu(0);
   const pc = a.ok(F.EVTCHN_BIND_VIRQ, [1, 0]);
   assert.equal(a.env.console, true, 'console input is routed to the SBI console');
-  const ps = a.ok(F.EVTCHN_BIND_VIRQ, [2, 0]);
   const pm = a.ok(F.EVTCHN_BIND_VIRQ, [3, 0]);
+  assert.equal(a.pvx.requestShutdown(1), false, 'not listening yet');
+  const ps = a.ok(F.EVTCHN_BIND_VIRQ, [2, 0]);
   a.pvx.consoleInput();
-  a.pvx.requestShutdown(2);
+  assert.equal(a.pvx.requestShutdown(2), true);
   a.pvx.setMemTarget(100);
   assert.ok(a.pending(pc) && a.pending(ps) && a.pending(pm));
   assert.equal(a.u32(At.SHINFO + 0x314), 2);

@@ -171,11 +171,17 @@ export class PvxDomain implements PvxBackend {
     this.raiseVirq(0, Virq.CONSOLE);
   }
 
-  /** Host side: ask the guest to power off (1) or reboot (2) (§5.4). */
-  requestShutdown(reason: 1 | 2): void {
+  /**
+   * Host side: ask the guest to power off (1) or reboot (2) (§5.4). Returns
+   * whether the guest listens (VIRQ_SHUTDOWN_REQUEST bound); when it does not,
+   * the host stops it after its grace period.
+   */
+  requestShutdown(reason: 1 | 2): boolean {
     this.shutdownRequest = reason;
     if (this.shinfo >= 0) this.env.ram.view.setUint32(this.shinfo + Shinfo.SHUTDOWN_REQUEST, reason, true);
+    const listening = this.virqPort[Virq.SHUTDOWN_REQUEST] !== NO_PORT && this.shinfo >= 0;
     this.raiseVirq(0, Virq.SHUTDOWN_REQUEST);
+    return listening;
   }
 
   /** Host side: set the balloon target (§9). */
