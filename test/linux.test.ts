@@ -6,7 +6,7 @@
  * a command with `pvm.run=`, or a shell on the console.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,9 @@ const kernel = join(guest, 'Image');
 const initrd = join(guest, 'initramfs.cpio.gz');
 
 const SELFTESTS = ['proc-cpuinfo', 'uptime', 'arith', 'sort', 'md5', 'float', 'tmpfs-write', 'sleep'];
+
+/** The pvm process of the current pvmRun. */
+let child: ChildProcess | undefined;
 
 interface Run {
   status: number | null;
@@ -37,6 +40,7 @@ function pvmRun(args: string[], onOutput?: (out: string, write: (s: string) => v
     const p = spawn(process.execPath, [pvm, 'run', '--kernel', kernel, '--initrd', initrd, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    child = p;
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8');
@@ -119,6 +123,18 @@ test('a shell command typed on the console is answered', async () => {
   });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^typed-42\r?$/m);
+});
+
+test('a guest reboot restarts the domain; SIGTERM stops it with status 130', async () => {
+  let killed = false;
+  const r = await pvmRun(['--append', 'console=ttyS0 quiet pvm.run=reboot%20-f'], (out) => {
+    if (!killed && (out.match(/pvm-guest: init ready/g) ?? []).length >= 2) {
+      killed = true;
+      child?.kill('SIGTERM');
+    }
+  });
+  assert.equal(r.status, 130, r.stderr);
+  assert.match(r.stdout, /reboot: Restarting system[\s\S]*pvm-guest: init ready/);
 });
 
 test('bad command lines and images: one-line error, exit status 2', async () => {
