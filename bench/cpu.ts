@@ -14,6 +14,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBare } from '../src/hypervisor/bare.js';
@@ -85,6 +86,7 @@ async function main(): Promise<void> {
   if (!existsSync(elfPath)) fail(`${elfPath} was not built`);
   const elf = new Uint8Array(readFileSync(elfPath));
 
+  const loadBefore = loadavg()[0] ?? 0;
   const pvm = await runPvm(elf);
   const startup = runQemu(helloPath);
   const qemu = runQemu(elfPath);
@@ -111,6 +113,8 @@ async function main(): Promise<void> {
     ratio: round(pvm.seconds / qemu.seconds, 2),
     /** The same, with QEMU's start-up subtracted. */
     ratioCompute: round(pvm.seconds / qemuCompute, 2),
+    /** Context for reading the numbers: a loaded host slows both unevenly. */
+    host: { node: process.version, cpus: cpus().length, loadavg1: round(loadBefore, 2) },
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   if (!report.outputsMatch) process.exitCode = 1;
