@@ -233,6 +233,21 @@ static uint64_t s_vectored_ssi(uint64_t a) {
 }
 
 static uint64_t s_wait(uint64_t want) { return wait_irq((int)want); }
+
+/* In S with SIE = 0 a pending, enabled, delegated interrupt waits; SIE = 1 takes it. */
+static volatile int seen_before_sie;
+static uint64_t s_sie_gate(uint64_t a) {
+  csr_clear(sstatus, MSTATUS_SIE);
+  csr_set(sie, MIP_SSIP);
+  csr_set(sip, MIP_SSIP);
+  for (volatile int i = 0; i < 1000; i++) {
+  }
+  seen_before_sie = irq_seen;
+  csr_set(sstatus, MSTATUS_SIE);
+  int ok = wait_irq(1);
+  csr_clear(sstatus, MSTATUS_SIE);
+  return ok;
+}
 static uint64_t s_enable_and_wait(uint64_t bits) {
   csr_set(sie, bits);
   csr_set(sstatus, MSTATUS_SIE);
@@ -269,6 +284,13 @@ static void supervisor(void) {
   csr_write(mideleg, MIP_SSIP);
   check_eq("S software interrupt via sip", run_in_mode(PRV_S, s_raise_ssip, 0), 1);
   check_irq("S software: interrupt 1, handler S", 0, IRQ_S_SOFT, PRV_S, PRV_S);
+
+  /* SIE gates S-level interrupts while in S. */
+  reset_irqs();
+  csr_write(mideleg, MIP_SSIP);
+  check_eq("S with SIE = 0: delegated SSI waits, SIE = 1 takes it", run_in_mode(PRV_S, s_sie_gate, 0), 1);
+  check_eq("... not taken before SIE = 1", seen_before_sie, 0);
+  check_irq("... then taken in S", 0, IRQ_S_SOFT, PRV_S, PRV_S);
 
   /* Vectored stvec. */
   reset_irqs();

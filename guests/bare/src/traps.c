@@ -76,6 +76,11 @@ static void m_mode(void) {
   trap_reset(1);
   TRY_ASM("amoadd.d %0, %0, (%1)", : "+r"(v) : "r"(UNMAPPED) : "t5", "t6", "memory");
   check_trap("amo access fault", CAUSE_STORE_ACCESS, UNMAPPED, PRV_M, PRV_M);
+  /* Address-misaligned outranks access fault for the same access (priv spec table 3.7). */
+  trap_reset(1);
+  TRY_ASM("amoadd.w %0, %0, (%1)", : "+r"(v) : "r"(UNMAPPED + 2) : "t5", "t6", "memory");
+  check_trap("misaligned amo to unmapped address is misaligned first", CAUSE_MISALIGNED_STORE, UNMAPPED + 2, PRV_M,
+             PRV_M);
   trap_reset(1);
   TRY_ASM("jalr x0, 0(%0)", ::"r"(UNMAPPED + 0x40) : "t5", "t6");
   check_trap("fetch access fault", CAUSE_FETCH_ACCESS, UNMAPPED + 0x40, PRV_M, PRV_M);
