@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(fileURLToPath(import.meta.url), '../../..');
 const pvm = join(root, 'bin/pvm.js');
-const guest = join(root, '../shared/guests/linux');
+/** The prebuilt guest in ../shared when present, else the output of guests/linux/build.sh. */
+const shared = join(root, '../shared/guests/linux');
+const guest = existsSync(join(shared, 'Image')) ? shared : join(root, 'guests/linux/build');
 const kernel = join(guest, 'Image');
 const initrd = join(guest, 'initramfs.cpio.gz');
 

@@ -72,7 +72,10 @@ export async function runCommand(file: string | undefined, flags: RunFlags, ctx:
     if (file !== undefined) throw new PvmError('usage', `unexpected argument '${file}' with --kernel`);
     return runVmCommand({ ...flags, kernel: flags.kernel, memory: flags.memory ?? DEFAULT_MEMORY }, ctx);
   }
-  throw new PvmError('usage', 'booting an operating system is not available yet: use pvm run --bare FILE');
+  throw new PvmError(
+    'usage',
+    'nothing to boot: pvm run --kernel IMAGE [--initrd FILE] [--append CMDLINE], or --bare FILE',
+  );
 }
 
 async function runBareCommand(file: string, flags: RunFlags, ctx: CliContext): Promise<number> {
