@@ -1,3 +1,4 @@
+import { PvmError } from '../../core/errors.js';
 import { SbiErr } from '../../sbi/consts.js';
 import {
   GNTCOPY_TO_GRANT,
@@ -35,6 +36,26 @@ const NO_PORT = 0;
 const TICK_HZ = 10_000_000;
 /** Wait states of a vCPU inside PVX. */
 const Wait = { NONE: 0, BLOCK: 1, POLL: 2 } as const;
+
+/** PvxDomain.saveState format 1. */
+interface PvxSavedState {
+  format: 1;
+  vcpus: number;
+  frames: number;
+  domid: number;
+  shinfo: number;
+  systemTicks: number;
+  /** [port, state, vcpu, remote domid or virq, remote port] of every open port. */
+  ports: number[][];
+  timer: (number | null)[];
+  wait: number[];
+  pollPorts: number[][];
+  pollDeadline: (number | null)[];
+  gnt: [number, number] | null;
+  released: number[];
+  memTarget: number;
+  shutdownRequest: number;
+}
 
 /** One page of the granter mapped by peers: how many mappings, how many of them read-write. */
 interface MapCount {
@@ -756,6 +777,142 @@ export class PvxDomain implements PvxBackend {
         return ok(this.memTarget);
     }
     return err(SbiErr.INVALID_PARAM);
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  /**
+   * The domain's PVX state as an opaque blob for the snapshot's PARA section
+   * (UTF-8 JSON, format 1). Taken while the run loop is parked. What refers to
+   * other domains is recorded but cannot outlive a restore elsewhere: see loadState.
+   */
+  saveState(): Uint8Array {
+    const ports: number[][] = [];
+    for (let p = 1; p < PVX_EVTCHN_NR_PORTS; p++) {
+      if (this.portState[p] !== PortState.FREE) {
+        ports.push([p, this.portState[p]!, this.portVcpu[p]!, this.portRemote[p]!, this.portRemotePort[p]!]);
+      }
+    }
+    const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+    const state: PvxSavedState = {
+      format: 1,
+      vcpus: this.env.vcpuCount,
+      frames: this.maxFrames,
+      domid: this.id,
+      shinfo: this.shinfo,
+      systemTicks: this.env.now() - this.epochTick,
+      ports,
+      timer: [...this.timer].map(finite),
+      wait: [...this.wait],
+      pollPorts: this.pollPorts.map((l) => [...l]),
+      pollDeadline: [...this.pollDeadline].map(finite),
+      gnt: this.gnt === null ? null : [this.gnt.off, this.gnt.entries],
+      released: [...this.released].sort((x, y) => x - y),
+      memTarget: this.memTarget,
+      shutdownRequest: this.shutdownRequest,
+    };
+    const json = JSON.stringify(state); // numbers and keys only: ASCII
+    return Uint8Array.from(json, (c) => c.charCodeAt(0));
+  }
+
+  /**
+   * Load a saveState blob into this domain (freshly built, same vCPU count and
+   * RAM size, RAM already restored). Throws PvmError('image') when the blob
+   * does not fit; then nothing has changed. Interdomain ports whose peer is
+   * not connected back to this domain id come back UNBOUND for that peer, and
+   * grant mappings (ours of foreign frames, and peers' of ours) are not
+   * restored, as when the peers had closed and unmapped. System time goes on
+   * from where it was saved; the time fields are rewritten (§4.5).
+   */
+  loadState(blob: Uint8Array): void {
+    let s: PvxSavedState;
+    try {
+      let json = '';
+      for (let i = 0; i < blob.length; i += 8192) json += String.fromCharCode(...blob.subarray(i, i + 8192));
+      s = JSON.parse(json) as PvxSavedState;
+    } catch {
+      throw new PvmError('image', 'PVX state in the snapshot is not readable');
+    }
+    const bad = (why: string) => new PvmError('image', `PVX state in the snapshot does not fit: ${why}`);
+    if (s === null || typeof s !== 'object' || s.format !== 1) throw bad('unknown format');
+    if (s.vcpus !== this.env.vcpuCount || s.frames !== this.maxFrames) throw bad('other vCPU count or RAM size');
+    const okOff = (o: unknown, len: number) =>
+      Number.isSafeInteger(o) &&
+      (o as number) >= 0 &&
+      (o as number) % PAGE_SIZE === 0 &&
+      (o as number) + len <= this.env.ram.size;
+    if (s.shinfo !== -1 && !okOff(s.shinfo, PAGE_SIZE)) throw bad('shared info page');
+    if (
+      s.gnt !== null &&
+      !(Array.isArray(s.gnt) && okOff(s.gnt[0], (s.gnt[1] / PVX_GNTTAB_ENTRIES_PER_FRAME) * PAGE_SIZE))
+    )
+      throw bad('grant table');
+    if (
+      !Array.isArray(s.ports) ||
+      s.ports.some(
+        (e) =>
+          !Array.isArray(e) ||
+          e.length !== 5 ||
+          !(e[0]! >= 1 && e[0]! < PVX_EVTCHN_NR_PORTS) ||
+          !(e[1]! >= 1 && e[1]! <= 4) ||
+          !(e[2]! < this.env.vcpuCount),
+      )
+    )
+      throw bad('ports');
+    if (s.ports.length > 0 && s.shinfo === -1) throw bad('ports without shared info');
+    const n = this.env.vcpuCount;
+    if (![s.timer, s.wait, s.pollPorts, s.pollDeadline].every((a) => Array.isArray(a) && a.length === n))
+      throw bad('vCPUs');
+    const isPort = (x: unknown) => Number.isInteger(x) && (x as number) >= 1 && (x as number) < PVX_EVTCHN_NR_PORTS;
+    const isTime = (x: unknown) => x === null || Number.isFinite(x);
+    if (
+      !s.pollPorts.every((l) => Array.isArray(l) && l.length <= PVX_POLL_MAX_PORTS && l.every(isPort)) ||
+      !s.wait.every((w) => w === Wait.NONE || w === Wait.BLOCK || w === Wait.POLL) ||
+      !s.timer.every(isTime) ||
+      !s.pollDeadline.every(isTime) ||
+      s.ports.some((e) => e[1] === PortState.VIRQ && !(e[3]! >= 0 && e[3]! < PVX_NR_VIRQS)) ||
+      !(Number.isInteger(s.memTarget) && s.memTarget >= 0 && s.memTarget <= this.maxFrames) ||
+      !(s.shutdownRequest === 0 || s.shutdownRequest === 1 || s.shutdownRequest === 2) ||
+      !Number.isFinite(s.systemTicks)
+    ) {
+      throw bad('values out of range');
+    }
+    if (!Array.isArray(s.released) || s.released.some((p) => !Number.isSafeInteger(p) || p < 0 || p >= this.maxFrames))
+      throw bad('released frames');
+    this.dropAll();
+    this.shinfo = s.shinfo;
+    for (const [p, st, v, remote, rport] of s.ports) {
+      let state = st as PortState;
+      let rp = rport!;
+      if (state === PortState.INTERDOMAIN && remote !== s.domid) {
+        // connected to another domain: keep it only if that domain's port still points back at us
+        const peer = this.host.get(remote!);
+        const linked =
+          peer !== undefined &&
+          peer.portState[rport!] === PortState.INTERDOMAIN &&
+          peer.portRemote[rport!] === this.id &&
+          peer.portRemotePort[rport!] === p;
+        if (!linked) {
+          state = PortState.UNBOUND;
+          rp = 0;
+        }
+      }
+      this.setPort(p!, state, v!, remote === s.domid ? this.id : remote!, rp);
+      if (state === PortState.VIRQ) this.virqPort[v! * PVX_NR_VIRQS + remote!] = p!;
+    }
+    const inf = (x: number | null) => (x === null ? Number.POSITIVE_INFINITY : x);
+    for (let v = 0; v < n; v++) {
+      this.timer[v] = inf(s.timer[v]!);
+      this.wait[v] = s.wait[v]!;
+      this.pollPorts[v] = s.pollPorts[v]!;
+      this.pollDeadline[v] = inf(s.pollDeadline[v]!);
+    }
+    this.gnt = s.gnt === null ? null : { off: s.gnt[0], entries: s.gnt[1] };
+    for (const p of s.released) this.released.add(p);
+    this.memTarget = s.memTarget;
+    this.shutdownRequest = s.shutdownRequest;
+    this.epochTick = this.env.now() - s.systemTicks;
+    if (this.shinfo >= 0) this.writeTime();
   }
 
   // ------------------------------------------------------------------ teardown

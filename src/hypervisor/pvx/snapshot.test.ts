@@ -1,0 +1,97 @@
+/** PVX state in a snapshot (PvxDomain.saveState / loadState, docs/para-api-pvx.md §1.4, §11.10). */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isPvmError } from '../../core/errors.js';
+import { SbiErr } from '../../sbi/consts.js';
+import { PvxFid as F } from '../../sbi/pvx/consts.js';
+import { PvxHost } from './host.js';
+import type { PvxDomain } from './pvx-domain.js';
+import { At, TestDomain, twoDomains } from './testing.js';
+
+/** A domain with one of everything: VIRQ, IPI, loopback pair, a channel to domain 2, timer, poll, grant table, balloon. */
+function busyDomain() {
+  const { a, b } = twoDomains();
+  a.registerShinfo();
+  b.registerShinfo();
+  const timer = a.ok(F.EVTCHN_BIND_VIRQ, [0, 1]); // 1
+  const ipi = a.ok(F.EVTCHN_BIND_IPI, [0]); // 2
+  const lo1 = a.ok(F.EVTCHN_ALLOC_UNBOUND, [0x7ff0]); // 3
+  const lo2 = a.ok(F.EVTCHN_BIND_INTERDOMAIN, [0x7ff0, lo1]); // 4
+  const toB = a.ok(F.EVTCHN_ALLOC_UNBOUND, [2]); // 5
+  b.ok(F.EVTCHN_BIND_INTERDOMAIN, [1, toB]);
+  a.ok(F.TIMER_SET, [7_000], 1);
+  a.ok(F.GNTTAB_SETUP, [At.GNTTAB, 2]);
+  a.setU64(At.LIST, At.PAGE / 4096);
+  a.ok(F.MEMORY_DECREASE, [At.LIST, 1]);
+  a.setU32(At.BUF, ipi);
+  a.setU64(At.SHINFO + 0x200, 0n);
+  a.ok(F.SCHED_POLL, [At.BUF, 1, 9_000]);
+  return { a, b, ports: { timer, ipi, lo1, lo2, toB } };
+}
+
+test('PVX state survives save and load into a fresh domain (RAM restored separately)', () => {
+  const { a, ports } = busyDomain();
+  a.env.time = 3_000;
+  const blob = a.pvx.saveState();
+  const host = new PvxHost<PvxDomain>();
+  const r = new TestDomain(host);
+  r.env.ram.u8.set(a.env.ram.u8);
+  r.env.time = 3_000; // the restored board's time CSR continues where it was saved
+  r.pvx.loadState(blob);
+  const status = (p: number) => r.ok(F.EVTCHN_STATUS, [p]);
+  assert.equal(status(ports.timer), 3 | (1 << 4));
+  assert.equal(status(ports.ipi), 4);
+  assert.equal(status(ports.lo1), Number(2n | (1n << 16n) | (BigInt(ports.lo2) << 32n)));
+  assert.equal(status(ports.toB), 1 | (2 << 16), 'the channel to a domain that is not here is UNBOUND');
+  assert.equal(r.call(F.EVTCHN_BIND_VIRQ, [0, 1]).error, SbiErr.ALREADY_AVAILABLE);
+  assert.equal(r.call(F.GNTTAB_SETUP, [At.GNTTAB, 1]).error, SbiErr.ALREADY_AVAILABLE);
+  assert.equal(r.ok(F.GNTTAB_END_ACCESS, [1023]), 0, 'two frames of entries');
+  assert.equal(r.ok(F.MEMORY_RESERVATION, [0]), 255);
+  assert.equal(r.pvx.nextDeadline(), 7_000);
+  // the waiting poll ends when its port becomes pending
+  assert.equal(r.pvx.wakeable(0), false);
+  r.ok(F.EVTCHN_SEND, [ports.ipi], 1);
+  assert.equal(r.pvx.wakeable(0), true);
+  assert.deepEqual(r.env.results, [{ vcpu: 0, error: 0, value: BigInt(ports.ipi) }]);
+  // the time fields are written again (version +2), system time continues: 2000 ticks had passed at save
+  assert.equal(r.u32(At.SHINFO + 16), a.u32(At.SHINFO + 16) + 2);
+  assert.equal(r.u64(At.SHINFO + 16 + 16), 200_000n);
+  assert.equal(r.u64(At.SHINFO + 16 + 8), 3_000n);
+});
+
+test('a snapshot blob that does not fit is refused without changing anything', () => {
+  const { a } = busyDomain();
+  const good = a.pvx.saveState();
+  const host = new PvxHost<PvxDomain>();
+  const one = new TestDomain(host, 1);
+  const json = String.fromCharCode(...good);
+  const bad = [
+    Uint8Array.of(1, 2, 3),
+    Uint8Array.from('null', (c) => c.charCodeAt(0)),
+    good, // two vCPUs into one
+  ];
+  for (const blob of bad) {
+    assert.throws(
+      () => one.pvx.loadState(blob),
+      (e: unknown) => isPvmError(e) && e.kind === 'image',
+    );
+  }
+  const two = new TestDomain(host);
+  const edits: [string, string][] = [
+    ['"format":1', '"format":2'],
+    ['"shinfo":4096', '"shinfo":4097'],
+    ['"wait":[2,0]', '"wait":[7,0]'],
+    [`"pollPorts":[[2]`, '"pollPorts":[[5000]'],
+    ['"released":[16]', '"released":[999999]'],
+  ];
+  for (const [from, to] of edits) {
+    assert.ok(json.includes(from), from);
+    const blob = Uint8Array.from(json.replace(from, to), (c) => c.charCodeAt(0));
+    assert.throws(
+      () => two.pvx.loadState(blob),
+      (e: unknown) => isPvmError(e) && e.kind === 'image',
+      to,
+    );
+  }
+  assert.equal(two.call(F.EVTCHN_STATUS, [1]).error, SbiErr.NO_SHMEM, 'nothing was loaded');
+});
