@@ -1,0 +1,234 @@
+/**
+ * The prebuilt Linux guest (../shared/guests/linux, Linux 6.1 with the virtio-mmio
+ * drivers) on pvm in PV mode with all five virtio devices attached, in this process:
+ * its drivers probe them, read and write the disk, print through virtio-console, read
+ * /dev/hwrng, inflate the balloon to the host's target and ping a host-side endpoint
+ * on the virtual switch.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Gpa } from '../src/core/types.js';
+import { Hart } from '../src/cpu/hart.js';
+import { type NetLink, parseMac, type SwitchEndpoint, VirtualSwitch } from '../src/devices/switch.js';
+import { VirtioBalloon } from '../src/devices/virtio/balloon/device.js';
+import { MemoryDisk } from '../src/devices/virtio/blk/backend.js';
+import { VirtioBlk } from '../src/devices/virtio/blk/device.js';
+import { VirtioConsole } from '../src/devices/virtio/console/device.js';
+import type { VirtioDevice } from '../src/devices/virtio/device.js';
+import { VirtioMmio } from '../src/devices/virtio/mmio.js';
+import { VirtioNet } from '../src/devices/virtio/net/device.js';
+import { VirtioRng } from '../src/devices/virtio/rng/device.js';
+import { NodeDomainHost } from '../src/host/domain-host.js';
+import { hostEntropy } from '../src/host/entropy.js';
+import { Domain, type DomainEnd } from '../src/hypervisor/domain.js';
+import { computeLayout } from '../src/hypervisor/layout.js';
+import { attachPvx, GrantWindow } from '../src/hypervisor/pvx/index.js';
+import { PVX_VERSION } from '../src/hypervisor/vm.js';
+import { VirtBoard } from '../src/machine/board.js';
+import { parseLinuxImage } from '../src/machine/image.js';
+import { LoadAddr } from '../src/machine/memmap.js';
+
+const root = join(fileURLToPath(import.meta.url), '../../..');
+
+/** 16-bit ones'-complement checksum of b[start, end). */
+function inetChecksum(b: Uint8Array, start: number, end: number): number {
+  let s = 0;
+  for (let i = start; i < end; i += 2) s += (b[i]! << 8) | (i + 1 < end ? b[i + 1]! : 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/**
+ * A host on the switch at 10.0.0.2 that answers ARP requests and ICMP echo requests:
+ * just enough IPv4 for `ping` from the guest.
+ */
+class PingPeer implements SwitchEndpoint {
+  readonly mac = parseMac('52:54:00:00:00:fe')!;
+  readonly ip = [10, 0, 0, 2];
+  link: NetLink | null = null;
+  arps = 0;
+  echoes = 0;
+  connect(l: NetLink | null): void {
+    this.link = l;
+  }
+  deliver(f: Uint8Array): void {
+    const type = (f[12]! << 8) | f[13]!;
+    if (type === 0x0806 && f[21] === 1 && this.ip.every((x, i) => f[38 + i] === x)) {
+      const r = f.slice(0, 42);
+      r.set(f.subarray(6, 12), 0);
+      r.set(this.mac, 6);
+      r[21] = 2; // reply
+      r.set(this.mac, 22);
+      r.set(this.ip, 28);
+      r.set(f.subarray(22, 32), 32); // requester's MAC and IP become the target
+      this.arps++;
+      this.link?.transmit(r);
+    } else if (type === 0x0800 && f[23] === 1 && f[34] === 8 && this.ip.every((x, i) => f[30 + i] === x)) {
+      const ihl = (f[14]! & 15) * 4;
+      const ipLen = (f[16]! << 8) | f[17]!;
+      const r = f.slice(0, 14 + ipLen);
+      r.set(f.subarray(6, 12), 0);
+      r.set(this.mac, 6);
+      r.set(f.subarray(30, 34), 26); // source <- destination
+      r.set(f.subarray(26, 30), 30);
+      r[24] = r[25] = 0;
+      const ipSum = inetChecksum(r, 14, 14 + ihl);
+      r[24] = ipSum >> 8;
+      r[25] = ipSum & 0xff;
+      const icmp = 14 + ihl;
+      r[icmp] = 0; // echo reply
+      r[icmp + 2] = r[icmp + 3] = 0;
+      const sum = inetChecksum(r, icmp, 14 + ipLen);
+      r[icmp + 2] = sum >> 8;
+      r[icmp + 3] = sum & 0xff;
+      this.echoes++;
+      this.link?.transmit(r);
+    }
+  }
+}
+const guest = join(root, '../shared/guests/linux');
+const MiB = 1 << 20;
+
+interface Booted {
+  end: DomainEnd;
+  /** Everything on the main console (ttyS0). */
+  console: string;
+  transports: VirtioMmio[];
+}
+
+/**
+ * Boots Linux (PV mode, 1 hart, 128 MiB) with `devices` in slots 0.., as createVm does
+ * but with the virtio slots mapped before the device tree is built, and runs `cmd`
+ * through init's pvm.run hook; `onOutput` sees the console so far.
+ */
+async function boot(devices: VirtioDevice[], cmd: string, onOutput?: (all: string) => void): Promise<Booted> {
+  const kernel = readFileSync(join(guest, 'Image'));
+  const initrd = readFileSync(join(guest, 'initramfs.cpio.gz'));
+  let out = '';
+  const host = new NodeDomainHost((b) => {
+    out += new TextDecoder().decode(b);
+    onOutput?.(out);
+  });
+  const grants = new GrantWindow();
+  let domain: Domain | null = null;
+  const board = new VirtBoard({
+    harts: 1,
+    memory: 128 * MiB,
+    time: 'host',
+    nowMs: () => host.nowMs(),
+    onUartOutput: (b) => host.consoleOut(Uint8Array.of(b)),
+    onSyscon: (e) => domain?.onSyscon(e),
+    devices: { clint: false },
+    createHart: (id, ram, bus, time) => new Hart(ram, grants.over(bus), { id, time, virtualM: true }),
+  });
+  const transports = devices.map((d, slot) => {
+    const t = new VirtioMmio(d, board.ram, {
+      set: (level) => {
+        board.plic!.setLevel(1 + slot, level);
+        if (level) host.wake(); // an asynchronous completion ends the idle sleep
+      },
+    });
+    board.mapVirtio(slot, t);
+    return t;
+  });
+  const cmdline = `console=ttyS0 pvm.run=${cmd.replaceAll(' ', '%20')}`;
+  const hdr = parseLinuxImage(kernel);
+  const placement = { start: LoadAddr.KERNEL, end: LoadAddr.KERNEL + Math.max(hdr.imageSize, kernel.length) };
+  const dt = (initrdAt?: { start: number; end: number }) =>
+    board
+      .deviceTree({
+        bootargs: cmdline,
+        ...(initrdAt ? { initrd: initrdAt } : {}),
+        extend: (fdt) => {
+          fdt.root.addNode('hypervisor').string('compatible', 'pvm,pvx').u32('pvx,version', PVX_VERSION);
+        },
+      })
+      .toBytes();
+  const fdtSize = dt({ start: 0x8000_0000, end: 0x8000_0000 + initrd.length }).length;
+  const layout = computeLayout({ ramSize: 128 * MiB, kernel: placement, initrdSize: initrd.length, fdtSize });
+  const fdt = dt(layout.initrd);
+  domain = new Domain('pv', board, host, {
+    entry: LoadAddr.KERNEL,
+    fdt: layout.fdt,
+    load: (ram) => {
+      ram.write(LoadAddr.KERNEL as Gpa, kernel);
+      ram.write(layout.initrd!.start as Gpa, initrd);
+      ram.write(layout.fdt as Gpa, fdt);
+    },
+  });
+  attachPvx(domain, grants);
+  const end = await domain.run();
+  host.flush();
+  return { end, console: out, transports };
+}
+
+test('Linux probes and uses virtio console, block, net, entropy and balloon', { timeout: 120_000 }, async () => {
+  for (const f of ['Image', 'initramfs.cpio.gz']) assert.ok(existsSync(join(guest, f)), `missing ${guest}/${f}`);
+  const hvc: string[] = [];
+  const disk = new MemoryDisk(4 * MiB);
+  disk.bytes.set(new TextEncoder().encode('pvm disk sector zero'), 0);
+  const net = new VirtioNet({ mac: parseMac('52:54:00:00:00:01')! });
+  const sw = new VirtualSwitch('lan');
+  const peer = new PingPeer();
+  sw.attach(net);
+  sw.attach(peer);
+  let inflated = 0;
+  let actual = 0;
+  const balloon = new VirtioBalloon({
+    stats: false,
+    inflated: (p) => {
+      inflated += p.length;
+    },
+    actualChanged: (n) => {
+      actual = Math.max(actual, n);
+    },
+  });
+  const devices: VirtioDevice[] = [
+    new VirtioConsole({ output: (b) => hvc.push(new TextDecoder().decode(b)) }),
+    new VirtioBlk({ backend: disk, id: 'pvm-test-disk' }),
+    net,
+    new VirtioRng(hostEntropy),
+    balloon,
+  ];
+  const script = [
+    'echo devices $(cat /sys/bus/virtio/devices/*/device)',
+    'echo disk $(head -c 20 /dev/vda)',
+    'echo written-by-linux > /tmp/w; dd if=/tmp/w of=/dev/vda bs=512 seek=8 conv=sync 2>/dev/null; sync',
+    'echo via-virtio-console > /dev/hvc1',
+    'echo hwrng $(head -c 32 /dev/hwrng | wc -c)',
+    'ip link set eth0 up; ip addr add 10.0.0.1/24 dev eth0; ping -c 2 -W 2 10.0.0.2',
+    'echo mem-before $(grep MemTotal /proc/meminfo)',
+    'echo balloon-$((6*7))', // the marker itself is not in the command line the kernel prints
+    'sleep 2',
+    'echo mem-after $(grep MemTotal /proc/meminfo)',
+  ].join('; ');
+  let asked = false;
+  const r = await boot(devices, script, (out) => {
+    // Once the guest has measured its memory, the host asks for 4 MiB back.
+    if (!asked && out.includes('balloon-42')) {
+      asked = true;
+      balloon.setTarget(1024);
+    }
+  });
+  const log = r.console;
+  assert.equal(r.end.kind, 'poweroff', log.slice(-3000));
+  assert.match(log, /devices 0x0003 0x0002 0x0001 0x0004 0x0005/); // console, block, net, entropy, balloon
+  assert.match(log, /virtio_blk virtio1: \[vda\] 8192 512-byte logical blocks/);
+  assert.match(log, /disk pvm disk sector zero/);
+  assert.equal(new TextDecoder().decode(disk.bytes.subarray(4096, 4113)), 'written-by-linux\n');
+  assert.equal(hvc.join(''), 'via-virtio-console\r\n');
+  assert.match(log, /hwrng 32/);
+  assert.match(log, /2 packets transmitted, 2 packets received/);
+  assert.deepEqual([peer.arps >= 1, peer.echoes], [true, 2]);
+  const kb = (tag: string) => Number(new RegExp(`${tag} MemTotal: (\\d+) kB`).exec(log)?.[1]);
+  assert.equal(kb('mem-before') - kb('mem-after'), 4096, 'MemTotal shrinks by the 4 MiB ballooned');
+  assert.equal(inflated, 1024);
+  assert.equal(actual, 1024);
+  assert.deepEqual(
+    r.transports.map((t) => t.lastError),
+    [null, null, null, null, null],
+  );
+});
