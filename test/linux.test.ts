@@ -106,6 +106,14 @@ test('full mode, 2 harts: OpenSBI starts the second hart, selftest passes', asyn
   assert.match(r.stdout, /smp: Brought up 1 node, 2 CPUs/);
 });
 
+test('full mode with --firmware fw_dynamic.bin: the next stage comes from fw_dynamic_info in a2', async () => {
+  const fw = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin';
+  const r = await pvmRun(['--mode', 'full', '--firmware', fw, '--append', 'console=ttyS0 quiet pvm.run=true']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /Domain0 Next Address\s+: 0x0*80200000/);
+  assert.match(r.stdout, /pvm-guest: exit 0/);
+});
+
 test('pvm.run returns the output of a command', async () => {
   const r = await pvmRun(['--append', 'console=ttyS0 quiet pvm.run=echo%20answer-from-guest;uname%20-m']);
   assert.equal(r.status, 0, r.stderr);

@@ -67,6 +67,8 @@ export interface BootPlan {
   entry: number;
   /** a1 at entry: the device tree. */
   fdt: number;
+  /** a2 at entry in full mode (OpenSBI fw_dynamic_info), when set. */
+  a2?: number;
 }
 
 /** How a domain ended. */
@@ -137,6 +139,7 @@ export class Domain implements SbiPlatform {
         v.hart.reset(BigInt(entry), Priv.M);
         v.hart.setX(10, BigInt(v.id));
         v.hart.setX(11, BigInt(fdt));
+        if (this.plan.a2 !== undefined) v.hart.setX(12, BigInt(this.plan.a2));
       }
     }
   }

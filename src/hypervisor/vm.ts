@@ -33,6 +33,23 @@ export interface VmConfig {
 /** PVX version advertised in the PV device tree's /hypervisor node (docs/para-api-pvx.md §1.1). */
 export const PVX_VERSION = 0x0001_0000;
 
+/** Bytes kept after the FDT for fw_dynamic_info. */
+const FW_DYNAMIC_INFO_ROOM = 64;
+
+/**
+ * OpenSBI's `struct fw_dynamic_info` (include/sbi/fw_dynamic.h, version 2),
+ * passed in a2 to every hart in full mode: firmware built as fw_dynamic
+ * (Debian ships fw_dynamic.bin next to fw_jump.bin) reads the next stage
+ * from it; fw_jump ignores a2. Next stage: the kernel at 0x8020_0000 in
+ * S-mode, boot hart 0.
+ */
+function writeFwDynamicInfo(ram: GuestRam, at: number): void {
+  const words = [0x4942_534f, 2, LoadAddr.KERNEL, 1, 0, 0]; // magic "OSBI", version, next_addr, next_mode S, options, boot_hart
+  words.forEach((w, i) => {
+    ram.writeU64((at + 8 * i) as Gpa, w);
+  });
+}
+
 /** The kernel's footprint and entry point, from its Image header or ELF program headers. */
 function kernelPlacement(kernel: Uint8Array): {
   start: number;
@@ -113,7 +130,8 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }):
       })
       .toBytes();
   const probe = cfg.initrd ? { start: 0x8000_0000, end: 0x8000_0000 + cfg.initrd.length } : undefined;
-  const fdtSize = dt(probe).length;
+  // Room after the FDT for OpenSBI's fw_dynamic_info (full mode), 8-byte aligned.
+  const fdtSize = dt(probe).length + FW_DYNAMIC_INFO_ROOM;
   const layout = computeLayout({
     ramSize: cfg.memory,
     kernel,
@@ -123,9 +141,11 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }):
   });
   const fdtBytes = dt(layout.initrd);
   let loaded = false;
+  const dynInfo = layout.fdt + ((fdtBytes.length + 7) & ~7);
   const plan: BootPlan = {
     entry: pv ? kernel.entry : LoadAddr.FIRMWARE,
     fdt: layout.fdt,
+    ...(pv ? {} : { a2: dynInfo }),
     load: (ram) => {
       if (loaded) ram.u8.fill(0); // a reboot starts from clean RAM, like a power cycle
       loaded = true;
@@ -133,6 +153,7 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }):
       kernel.load(ram);
       if (cfg.initrd && layout.initrd) ram.write(layout.initrd.start as Gpa, cfg.initrd);
       ram.write(layout.fdt as Gpa, fdtBytes);
+      if (!pv) writeFwDynamicInfo(ram, dynInfo);
     },
   };
   domain = new Domain(cfg.mode, board, host, plan);
