@@ -394,6 +394,7 @@ export class Hart {
     const wHi = this.wHi;
     const wOff = this.wOff;
     const ctab = this.ctab;
+    const fi = this.fi;
     let n = 0;
     let pc = this.pcLo;
     let pcHi = this.pcHi;
@@ -972,11 +973,19 @@ export class Hart {
               const t = (x[s]! >>> 0) + (insn >> 20);
               const va = t | 0;
               const vh = (x[s + 1]! + (t < 0 ? -1 : t >= TWO32 ? 1 : 0)) | 0;
-              const lo = this.loadSlow(va, vh, f3 === 2 ? 6 : 3);
               const fd = (insn >> 6) & 62;
-              this.fi[fd] = lo;
-              this.fi[fd + 1] = f3 === 2 ? -1 : this.tHi;
+              const e = tb + ((va >>> 12) & TLB_MASK);
               this.mstatus |= MSTATUS_FS;
+              if (rTag[e] === (va & -4096) && rHi[e] === vh && (va & ((1 << f3) - 1)) === 0) {
+                // TLB hit, naturally aligned (glibc's setjmp and prologues save FP registers often)
+                const w = (rOff[e]! + (va & 4095)) >> 2;
+                fi[fd] = i32[w]!;
+                fi[fd + 1] = f3 === 2 ? -1 : i32[w + 1]!; // FLW NaN-boxes
+                break;
+              }
+              const lo = this.loadSlow(va, vh, f3 === 2 ? 6 : 3);
+              fi[fd] = lo;
+              fi[fd + 1] = f3 === 2 ? -1 : this.tHi;
               if (this.attn) {
                 this.pcLo = (pc + ilen) | 0;
                 this.pcHi = pcHi;
@@ -994,8 +1003,15 @@ export class Hart {
               const va = t | 0;
               const vh = (x[s + 1]! + (t < 0 ? -1 : t >= TWO32 ? 1 : 0)) | 0;
               const fs = (insn >> 19) & 62;
-              this.storeSlow(va, vh, f3, this.fi[fs]!, this.fi[fs + 1]!);
+              const e = tb + ((va >>> 12) & TLB_MASK);
               this.mstatus |= MSTATUS_FS;
+              if (wTag[e] === (va & -4096) && wHi[e] === vh && (va & ((1 << f3) - 1)) === 0) {
+                const w = (wOff[e]! + (va & 4095)) >> 2;
+                i32[w] = fi[fs]!;
+                if (f3 === 3) i32[w + 1] = fi[fs + 1]!;
+                break;
+              }
+              this.storeSlow(va, vh, f3, fi[fs]!, fi[fs + 1]!);
               if (this.attn) {
                 this.pcLo = (pc + ilen) | 0;
                 this.pcHi = pcHi;
