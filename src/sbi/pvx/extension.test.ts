@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GuestRam } from '../../memory/ram.js';
+import { SbiErr } from '../consts.js';
+import { SbiDispatcher } from '../dispatcher.js';
+import type { SbiArgs, SbiPlatform } from '../types.js';
+import { ok } from '../types.js';
+import { PVX_EID, PVX_FEATURES_ALL, PvxFeature, PvxFid } from './consts.js';
+import { type PvxBackend, PvxExtension } from './extension.js';
+
+/** A backend that answers every call with ok(fid-name) and records it. */
+function stubBackend(log: string[]): PvxBackend {
+  return new Proxy({} as PvxBackend, {
+    get: (_t, name: string) =>
+      name === 'domid'
+        ? () => 7
+        : (...args: unknown[]) => {
+            log.push(`${name}(${args.map(String).join(',')})`);
+            return ok(1);
+          },
+  });
+}
+
+function setup(features = PVX_FEATURES_ALL) {
+  const ram = new GuestRam(0x8000_0000, 1 << 16);
+  const platform = { hartCount: 1, ram } as unknown as SbiPlatform;
+  const d = new SbiDispatcher(platform);
+  const log: string[] = [];
+  d.register(new PvxExtension(stubBackend(log), d, features), PVX_EID);
+  const call = (fid: number, ...a: number[]) =>
+    d.call(0, BigInt(PVX_EID), BigInt(fid), [0, 1, 2, 3, 4, 5].map((i) => BigInt(a[i] ?? 0)) as unknown as SbiArgs);
+  return { d, log, call, ram };
+}
+
+test('PVX answers at its EID only; unknown FIDs are NOT_SUPPORTED and counted', () => {
+  const { d, call } = setup();
+  assert.equal(d.probe(BigInt(PVX_EID)), 1);
+  assert.equal(d.probe(BigInt(PVX_EID - 1)), 0);
+  assert.deepEqual(call(PvxFid.GET_VERSION), { error: 0, value: 0x0001_0000n });
+  assert.deepEqual(call(PvxFid.GET_DOMID), { error: 0, value: 7n });
+  assert.equal(call(0x105).error, SbiErr.NOT_SUPPORTED);
+  assert.equal(d.call(0, BigInt(PVX_EID), 1n << 32n, [0n, 0n, 0n, 0n, 0n, 0n]).error, SbiErr.NOT_SUPPORTED);
+  assert.deepEqual(d.stats.PVX, { get_version: 1, get_domid: 1, 'fid#261': 1, 'fid#4294967296': 1 });
+});
+
+test('a function whose feature bit is clear answers NOT_SUPPORTED and GET_FEATURES says so', () => {
+  const { call, log } = setup(PVX_FEATURES_ALL & ~PvxFeature.GNTTAB_MAP & ~PvxFeature.MEMORY);
+  assert.deepEqual(call(PvxFid.GET_FEATURES, 0), { error: 0, value: BigInt(0x1ff & ~0x20 & ~0x100) });
+  assert.equal(call(PvxFid.GNTTAB_MAP, 1, 0, 0x4000_0000, 0).error, SbiErr.NOT_SUPPORTED);
+  assert.equal(call(PvxFid.GNTTAB_UNMAP, 0x4000_0000).error, SbiErr.NOT_SUPPORTED);
+  assert.equal(call(PvxFid.MEMORY_RESERVATION, 0).error, SbiErr.NOT_SUPPORTED);
+  assert.equal(call(PvxFid.GNTTAB_COPY, 1, 0, 0, 0, 1, 0).error, 0);
+  assert.deepEqual(log, ['gnttabCopy(1,0,0,0,1,0)']);
+});
+
+test('every FID reaches its backend method with its arguments in order', () => {
+  const { call, log } = setup();
+  const fids = Object.values(PvxFid).filter(
+    (f) => ![PvxFid.GET_VERSION, PvxFid.GET_FEATURES, PvxFid.GET_DOMID, PvxFid.MULTICALL].includes(f as never),
+  );
+  for (const f of fids) call(f, 11, 12, 13, 14, 15, 16);
+  assert.equal(log.length, fids.length);
+  assert.equal(log[0], 'limit(11)');
+  assert.ok(log.includes('gnttabCopy(11,12,13,14,15,16)'));
+  assert.ok(log.includes('schedPoll(0,11,12,13)'), 'sched calls get the calling vCPU first');
+  assert.ok(log.includes('shinfoSet(0,11)'));
+});
+
+test('multicall runs through the dispatcher: nested PVX multicall, block, poll and yield are refused', () => {
+  const { call, log, ram } = setup();
+  const put = (i: number, fid: number) => {
+    ram.view.setUint32(72 * i, PVX_EID, true);
+    ram.view.setUint32(72 * i + 4, fid, true);
+  };
+  put(0, PvxFid.EVTCHN_SEND);
+  put(1, PvxFid.MULTICALL);
+  put(2, PvxFid.SCHED_BLOCK);
+  put(3, PvxFid.SCHED_POLL);
+  put(4, PvxFid.SCHED_YIELD);
+  put(5, PvxFid.GET_DOMID);
+  assert.deepEqual(call(PvxFid.MULTICALL, 0x8000_0000, 6), { error: 0, value: 6n });
+  const errs = [0, 1, 2, 3, 4, 5].map((i) => Number(ram.view.getBigInt64(72 * i + 56, true)));
+  assert.deepEqual(errs, [0, -2, -2, -2, -2, 0]);
+  assert.equal(ram.view.getBigUint64(72 * 5 + 64, true), 7n);
+  assert.deepEqual(log, ['evtchnSend(0)']);
+  // outside a batch the same calls go through
+  call(PvxFid.SCHED_YIELD);
+  assert.deepEqual(log, ['evtchnSend(0)', 'schedYield(0)']);
+});
