@@ -144,6 +144,19 @@ export class Domain implements SbiPlatform {
     }
   }
 
+  /**
+   * Full mode: the board raised MSIP on `target` (a CLINT write by the running hart). End the
+   * sender's slice so the target runs next, as a PV IPI hypercall does: the sender usually waits
+   * for it (OpenSBI's remote fences spin until every target has answered).
+   */
+  ipiRaised(target: number): void {
+    const cur = this.current;
+    if (cur !== null && cur.id !== target && !this.yieldSlice) {
+      this.yieldSlice = true;
+      cur.hart.requestStop();
+    }
+  }
+
   /** Host console input (keyboard): to the UART or the SBI console, then wake the loop. */
   input(bytes: Uint8Array): void {
     if (this.inputTo === 'sbi') {

@@ -4,6 +4,7 @@ import { Hart } from '../cpu/hart.js';
 import { VirtBoard } from '../machine/board.js';
 import { parseElf } from '../machine/elf.js';
 import { parseLinuxImage } from '../machine/image.js';
+import { IrqBit } from '../machine/irq.js';
 import { LoadAddr } from '../machine/memmap.js';
 import type { GuestRam } from '../memory/ram.js';
 import { type BootPlan, Domain, type DomainHost, type DomainMode } from './domain.js';
@@ -111,7 +112,18 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }):
     onSyscon: (e) => domain?.onSyscon(e),
     // PV mode: timers and IPIs are hypercalls, so the guest gets no CLINT.
     devices: { clint: !pv },
-    createHart: (id, ram, bus, time) => new Hart(ram, grants ? grants.over(bus) : bus, { id, time, virtualM: pv }),
+    createHart: (id, ram, bus, time) => {
+      const h = new Hart(ram, grants ? grants.over(bus) : bus, { id, time, virtualM: pv });
+      if (!pv) {
+        // The CLINT raising MSIP is an IPI: let the domain switch to the target (see Domain.ipiRaised).
+        const setIrq = h.setIrq.bind(h);
+        h.setIrq = (bit: number, level: boolean) => {
+          setIrq(bit, level);
+          if (level && bit === IrqBit.MSIP) domain?.ipiRaised(id);
+        };
+      }
+      return h;
+    },
   });
 
   // The FDT's size does not depend on where things go, so build it once to measure, then for real.
