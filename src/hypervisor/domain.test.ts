@@ -61,6 +61,10 @@ class FakeHart implements VcpuHart {
     this.resets.push(`0x${pc.toString(16)}@${priv}`);
   }
   run(budget: number): number {
+    if (this.stopRequested) {
+      this.stopRequested = false;
+      return Exit.Stop;
+    }
     const s = this.script.shift();
     if (s === undefined) {
       this.instret += budget;
@@ -212,4 +216,52 @@ test('syscon fail and host stop end the run with their codes', async () => {
   assert.deepEqual(await a.d.run(), { kind: 'fail', code: 3, why: 'syscon' });
   const b = makeDomain([[{ check: () => b.d.stop(130) }]]);
   assert.deepEqual(await b.d.run(), { kind: 'host-stop', code: 130 });
+});
+
+test('HSM suspend: retentive returns SUCCESS after an interrupt; non-retentive resumes at resume_addr', async () => {
+  const { d, harts } = makeDomain([
+    [
+      { check: (h) => h.csr.set(Csr.MIE, 1n << 5n) },
+      { ecall: [Eid.TIME, 0, 30_000] },
+      { ecall: [Eid.HSM, 3, 0, 0, 0] },
+      { check: (h) => assert.equal(h.x[10], 0n, 'retentive suspend returns SUCCESS') },
+      { check: () => assert.equal(d.hartStatus(0), HsmState.STARTED) },
+      { ecall: [Eid.TIME, 0, 60_000] },
+      { ecall: [Eid.HSM, 3, 0x8000_0000, 0x8020_8000, 99] },
+      { check: (h) => assert.deepEqual([h.pc, h.x[10], h.x[11], h.priv], [0x8020_8000n, 0n, 99n, 1]) },
+      { ecall: [Eid.SRST, 0, 0, 0] },
+    ],
+  ]);
+  const end = await d.run();
+  assert.equal(end.kind, 'poweroff');
+  assert.equal(harts[0]!.script.length, 0);
+  assert.deepEqual(harts[0]!.resets, ['0x80200000@1', '0x80208000@1']);
+});
+
+test('STA: the steal-time record is written with the sequence protocol before the vCPU runs', async () => {
+  const rec = 0x8000_1000;
+  const { d } = makeDomain([
+    [
+      { ecall: [Eid.STA, 0, rec, 0, 0] },
+      { spin: 1 },
+      { check: () => assert.equal(d.ram.readU32(rec as never) % 2, 0, 'sequence even between updates') },
+      { spin: 1 },
+      { ecall: [Eid.SRST, 0, 0, 0] },
+    ],
+  ]);
+  await d.run();
+  const seq = d.ram.readU32(rec as never);
+  assert.ok(seq >= 4 && seq % 2 === 0, `sequence ${seq}`);
+  assert.equal(d.ram.readU8((rec + 16) as never), 0, 'preempted = 0 while running');
+});
+
+test('full mode: an MSIP raised for another hart ends the running hart’s slice', async () => {
+  const { d, harts } = makeDomain(
+    [[{ check: () => d.ipiRaised(1) }, { spin: 1 }], [{ check: () => d.onSyscon({ kind: 'poweroff' }) }]],
+    'full',
+  );
+  const end = await d.run();
+  assert.equal(end.kind, 'poweroff');
+  assert.equal(harts[0]!.script.length, 1, 'hart 0 stopped right after raising the IPI; hart 1 ran next');
+  assert.equal(d.statistics().exits.stop, 2);
 });
