@@ -146,6 +146,7 @@ const median = (xs: number[]) => {
 const results: Record<string, { runs: Timing[]; stats?: unknown }> = {
   pv: { runs: [] },
   full: { runs: [] },
+  pvHvc: { runs: [] },
   qemu: { runs: [] },
 };
 for (let r = 0; r < runs; r++) {
