@@ -1771,6 +1771,11 @@ export class Hart {
     return this.bus.read(pa, size as 1 | 2 | 4);
   }
 
+  /** A store to non-RAM address `pa` reaches something (PhysBus.writable when the bus has it, else has). */
+  private storable(pa: number): boolean {
+    return this.bus.writable !== undefined ? this.bus.writable(pa) : this.bus.has(pa);
+  }
+
   private physWrite(pa: number, size: number, lo: number, hi: number, va: number, vh: number): void {
     const o = this.ramOff(pa, size);
     if (o >= 0) {
@@ -1791,7 +1796,7 @@ export class Hart {
           return;
       }
     }
-    if (!this.bus.has(pa)) this.fault(Cause.StoreAccess, va, vh);
+    if (!this.storable(pa)) this.fault(Cause.StoreAccess, va, vh);
     this.attn = true;
     if ((pa & (size - 1)) !== 0 && size > 1) {
       for (let i = 0; i < size; i++) this.bus.write(pa + i, 1, (i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4))) & 255);
@@ -1877,8 +1882,8 @@ export class Hart {
       const pa1 = this.translate(t | 0, t >= TWO32 ? (vh + 1) | 0 : vh, ACC_STORE);
       const split = 4096 - pg;
       // check both ends exist before writing anything
-      if (this.ramOff(pa0, 1) < 0 && !this.bus.has(pa0)) this.fault(Cause.StoreAccess, va, vh);
-      if (this.ramOff(pa1, 1) < 0 && !this.bus.has(pa1)) this.fault(Cause.StoreAccess, va, vh);
+      if (this.ramOff(pa0, 1) < 0 && !this.storable(pa0)) this.fault(Cause.StoreAccess, va, vh);
+      if (this.ramOff(pa1, 1) < 0 && !this.storable(pa1)) this.fault(Cause.StoreAccess, va, vh);
       for (let i = 0; i < size; i++) {
         const pa = i < split ? pa0 + i : pa1 - (size - 1) + i;
         const b = (i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4))) & 255;

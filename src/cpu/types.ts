@@ -7,6 +7,8 @@
 /** Physical bus for everything that is not RAM (MMIO). Sizes 1, 2 or 4; 8-byte accesses are split by the hart. */
 export interface PhysBus {
   has(pa: number): boolean;
+  /** Optional: false where loads work but stores must fault (a read-only PVX grant mapping). Defaults to `has`. */
+  writable?(pa: number): boolean;
   read(pa: number, size: 1 | 2 | 4): number;
   write(pa: number, size: 1 | 2 | 4, value: number): void;
 }

@@ -31,9 +31,10 @@ const END = PVX_GNT_WINDOW_BASE + PVX_GNT_WINDOW_SIZE;
  * call per access, 8-byte accesses split in two; no exit to the run loop).
  * AMOs and LR/SC on the window raise an access fault, as on any MMIO region.
  *
- * Read-only maps: the PhysBus seam has a single `has` for loads and stores,
- * so a store to a read-only slot cannot raise a store access fault without a
- * CPU change; it is dropped and counted in `droppedStores` instead.
+ * Read-only maps: `writable` is false for a read-only slot, so the hart
+ * raises a store access fault (§6.4) before any store reaches it; a store
+ * that still arrives (a caller that skips `writable`) is dropped and counted
+ * in `droppedStores`.
  */
 export class GrantWindow {
   readonly slots = new Map<number, WindowSlot>();
@@ -59,6 +60,11 @@ export class GrantWindow {
     const inWindow = (pa: number): boolean => pa >= PVX_GNT_WINDOW_BASE && pa < END;
     return {
       has: (pa) => (inWindow(pa) ? slotAt(pa) !== undefined : bus.has(pa)),
+      writable: (pa) => {
+        if (!inWindow(pa)) return bus.writable !== undefined ? bus.writable(pa) : bus.has(pa);
+        const s = slotAt(pa);
+        return s !== undefined && !s.readonly;
+      },
       read: (pa, size) => {
         if (!inWindow(pa)) return bus.read(pa, size);
         const s = slotAt(pa);
