@@ -412,8 +412,9 @@ export class Domain implements SbiPlatform {
     this.vcpus[hart]!.hart.setIrq(SSIP, false);
   }
 
-  remoteFenceI(_hart: number): void {
-    // The interpreter decodes from RAM each time: nothing is cached to drop.
+  remoteFenceI(hart: number): void {
+    // The interpreter decodes from RAM each time; a CPU that caches decoded code exposes flushIcache.
+    this.vcpus[hart]!.hart.flushIcache?.();
   }
 
   remoteSfenceVma(hart: number, _start: bigint, _size: bigint, _asid: number): void {

@@ -25,6 +25,8 @@ export interface VcpuHart extends SbiHart {
   getCsr(n: number): bigint;
   setCsr(n: number, v: bigint): void;
   flushTlb(): void;
+  /** Drop cached decoded instructions, if the CPU keeps any (FENCE.I on another hart). */
+  flushIcache?(): void;
   reset(pc: bigint, priv: number): void;
 }
 
