@@ -6,7 +6,7 @@
 # except rv64uc (rv64gc); the p environment for all, the v environment for the
 # rv64u* suites. Rebuilds only what changed.
 #
-#   test/riscv-tests/build.sh SRC OUT [SUITES]     (default suites: rv64ui rv64um rv64ua rv64uc rv64uf rv64si rv64mi)
+#   test/riscv-tests/build.sh SRC OUT [SUITES]     (default suites: rv64ui rv64um rv64ua rv64uc rv64uf rv64ud rv64si rv64mi)
 set -u
 if [ $# -lt 2 ] || [ ! -d "$1/isa" ] || [ ! -d "$1/env/p" ]; then
   echo "usage: $0 SRC OUT [SUITES]  (SRC: a riscv-tests tree with isa/ and env/)" >&2
@@ -15,7 +15,7 @@ fi
 src=$(cd "$1" && pwd)
 mkdir -p "$2"
 out=$(cd "$2" && pwd)
-suites=${3:-"rv64ui rv64um rv64ua rv64uc rv64uf rv64si rv64mi"}
+suites=${3:-"rv64ui rv64um rv64ua rv64uc rv64uf rv64ud rv64si rv64mi"}
 CC=${CC:-riscv64-unknown-elf-gcc}
 command -v "$CC" >/dev/null 2>&1 || { echo "$0: $CC not found (apt-get install gcc-riscv64-unknown-elf)" >&2; exit 1; }
 COMMON="-mabi=lp64 -static -mcmodel=medany -fvisibility=hidden -nostdlib -nostartfiles -Wl,--no-warn-rwx-segments"
