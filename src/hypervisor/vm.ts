@@ -29,6 +29,8 @@ export interface VmConfig {
   wallClockNs?: () => bigint;
   /** PV mode: the PVX registry shared with the other domains of this process (a private one when absent). */
   pvxHost?: PvxHost<PvxDomain>;
+  /** PV mode: the PVX domain id to take in `pvxHost` (free, 1..0x7FEF); the lowest free one when absent. */
+  pvxDomid?: number;
 }
 
 /** PVX version advertised in the PV device tree's /hypervisor node (docs/para-api-pvx.md §1.1). */
@@ -172,6 +174,7 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }):
   if (grants)
     attachPvx(domain, grants, {
       ...(cfg.pvxHost ? { host: cfg.pvxHost } : {}),
+      ...(cfg.pvxDomid !== undefined ? { domid: cfg.pvxDomid } : {}),
       ...(cfg.wallClockNs ? { wallClockNs: cfg.wallClockNs } : {}),
     });
   // console=hvc0 means the SBI console is the terminal: keyboard input goes there.

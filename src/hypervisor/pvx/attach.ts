@@ -15,6 +15,8 @@ export interface PvxAttachOptions {
   host?: PvxHost<PvxDomain>;
   /** Host wall clock in ns since the epoch (shared info wc_sec/wc_nsec). */
   wallClockNs?: () => bigint;
+  /** PVX domain id to take in `host` (e.g. the control plane's own number); lowest free when absent. */
+  domid?: number;
 }
 
 /**
@@ -59,7 +61,7 @@ export function attachPvx(domain: Domain, window: GrantWindow, opts: PvxAttachOp
       domain.inputTo = 'sbi';
     },
   };
-  const pvx = new PvxDomain(host, env, window);
+  const pvx = new PvxDomain(host, env, window, opts.domid);
   domain.sbi.register(new PvxExtension(pvx, domain.sbi), PVX_EID);
   domain.pvx = pvx;
   return pvx;

@@ -1,3 +1,4 @@
+import { PvmError } from '../../core/errors.js';
 import { PVX_DOMID_MAX } from '../../sbi/pvx/consts.js';
 
 /** What the registry needs of a domain's PVX state. */
@@ -16,10 +17,21 @@ export interface PvxMember {
 export class PvxHost<D extends PvxMember = PvxMember> {
   private readonly domains = new Map<number, D>();
 
-  /** The lowest free domain id; throws when all 32751 are taken (a host limit, not guest input). */
-  allocateId(): number {
+  /**
+   * `wanted` when given (a control plane that numbers its domains itself), else the
+   * lowest free domain id. Throws PvmError('state') when `wanted` is taken or not
+   * 1..0x7FEF, or when all 32751 ids are taken (host-side limits, never guest input).
+   */
+  allocateId(wanted?: number): number {
+    if (wanted !== undefined) {
+      if (!Number.isInteger(wanted) || wanted < 1 || wanted > PVX_DOMID_MAX) {
+        throw new PvmError('state', `PVX domain id ${wanted} is not 1..${PVX_DOMID_MAX}`);
+      }
+      if (this.domains.has(wanted)) throw new PvmError('state', `PVX domain id ${wanted} is in use`);
+      return wanted;
+    }
     for (let id = 1; id <= PVX_DOMID_MAX; id++) if (!this.domains.has(id)) return id;
-    throw new Error('PVX: no free domain id');
+    throw new PvmError('state', 'PVX: no free domain id');
   }
 
   add(d: D): void {

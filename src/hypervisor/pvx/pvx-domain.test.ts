@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { isPvmError } from '../../core/errors.js';
 import { Eid, SbiErr } from '../../sbi/consts.js';
 import { PvxFid as F, Gtf, PVX_EID } from '../../sbi/pvx/consts.js';
 import { PvxHost } from './host.js';
@@ -480,4 +481,18 @@ test('PvxHost gives the lowest free id and forgets destroyed domains', () => {
   const d3 = new TestDomain(host);
   assert.deepEqual([d2.pvx.id, d3.pvx.id], [2, 1]);
   assert.deepEqual(host.ids(), [1, 2]);
+});
+
+test('PvxHost: a requested domain id is taken when free and refused when used or out of range', () => {
+  const host = new PvxHost<PvxDomain>();
+  const d = new TestDomain(host, 1, 40);
+  assert.equal(d.ok(F.GET_DOMID), 40);
+  assert.equal(new TestDomain(host).pvx.id, 1);
+  for (const bad of [40, 0, 0x7ff0, 1.5]) {
+    assert.throws(
+      () => new TestDomain(host, 1, bad),
+      (e: unknown) => isPvmError(e) && e.kind === 'state',
+    );
+  }
+  assert.deepEqual(host.ids(), [1, 40]);
 });

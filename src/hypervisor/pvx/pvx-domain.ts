@@ -109,8 +109,10 @@ export class PvxDomain implements PvxBackend {
     private readonly env: PvxEnv,
     /** This domain's grant window (its harts' bus must be `window.over(...)` for maps to be visible). */
     readonly window: GrantWindow = new GrantWindow(),
+    /** Domain id to take (must be free); the lowest free one when absent. */
+    domid?: number,
   ) {
-    this.id = host.allocateId();
+    this.id = host.allocateId(domid);
     host.add(this);
     const n = env.vcpuCount;
     this.virqPort = new Uint16Array(n * PVX_NR_VIRQS);

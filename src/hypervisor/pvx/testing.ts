@@ -108,9 +108,9 @@ export class TestDomain {
   readonly sbi: SbiDispatcher;
   readonly platform: ReturnType<typeof fakePlatform>;
 
-  constructor(host: PvxHost<PvxDomain>, vcpus = 2) {
+  constructor(host: PvxHost<PvxDomain>, vcpus = 2, domid?: number) {
     this.env = new FakeEnv(vcpus);
-    this.pvx = new PvxDomain(host, this.env, new GrantWindow());
+    this.pvx = new PvxDomain(host, this.env, new GrantWindow(), domid);
     this.platform = fakePlatform(this.env);
     this.sbi = createSbi(this.platform);
     this.sbi.register(new PvxExtension(this.pvx, this.sbi), PVX_EID);
