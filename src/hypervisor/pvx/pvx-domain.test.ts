@@ -466,7 +466,14 @@ test('reset drops all PVX state; peers see their ports UNBOUND', () => {
   const pa = a.ok(F.EVTCHN_ALLOC_UNBOUND, [2]);
   b.ok(F.EVTCHN_BIND_INTERDOMAIN, [1, pa]);
   b.ok(F.GNTTAB_SETUP, [At.GNTTAB, 1]);
+  b.ok(F.EVTCHN_SEND, [b.ok(F.EVTCHN_BIND_IPI, [0])]);
+  // the loader has rewritten RAM before the reset hook runs: the reset must not touch it
+  b.env.ram.u8.fill(0xa5);
   b.pvx.reset();
+  assert.ok(
+    b.env.ram.u8.every((x) => x === 0xa5),
+    'reset wrote nothing into the reloaded RAM',
+  );
   assert.equal(a.ok(F.EVTCHN_STATUS, [pa]), 1 | (2 << 16));
   assert.equal(b.call(F.EVTCHN_STATUS, [1]).error, SbiErr.NO_SHMEM);
   assert.equal(b.ok(F.GNTTAB_SETUP, [At.GNTTAB, 1]), 512, 'the grant table is gone too');

@@ -921,11 +921,13 @@ export class PvxDomain implements PvxBackend {
 
   /** Close every port (peers see UNBOUND), remove our window mappings, forget everything. */
   private dropAll(): void {
+    // Forget the shared info page first: on a reboot the loader has already rewritten RAM,
+    // so closing our ports must not touch what is there now.
+    this.shinfo = -1;
     for (let p = 1; p < PVX_EVTCHN_NR_PORTS; p++) if (this.portState[p] !== PortState.FREE) this.closePort(p);
     for (const s of this.window.slots.values()) s.release();
     this.window.slots.clear();
     for (let v = 0; v < this.env.vcpuCount; v++) this.env.flushTlb(v);
-    this.shinfo = -1;
     this.virqPort.fill(NO_PORT);
     this.timer.fill(Number.POSITIVE_INFINITY);
     this.wait.fill(Wait.NONE);
