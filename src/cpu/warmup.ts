@@ -1,10 +1,11 @@
 /**
- * JIT warm-up. `Hart.run` is one large function; V8 optimizes it once it is hot, and every
- * path that had never run by then lacks type feedback, so reaching it later throws the
- * optimized code away ("insufficient type feedback") and the whole function is compiled again
- * (100-300 ms each time on the development machine; a Linux boot saw 34 such compiles).
- * Running a short program that takes every path once, before any guest runs, gives the
- * optimizer complete feedback. It costs a few milliseconds, once per process.
+ * JIT warm-up (opt-in: Hart.warmUpJit()). `Hart.run` is one large function; V8 optimizes it
+ * once it is hot, and every path that had never run by then lacks type feedback, so reaching it
+ * later throws the optimized code away ("insufficient type feedback") and the whole function is
+ * compiled again (100-300 ms each time on the development machine; a Linux boot saw 34 such
+ * compiles, 3 with the warm-up). Running a short program that takes every path once gives the
+ * optimizer complete feedback, but the resulting code is larger and the steady state measured
+ * ~20 % slower, so hosts choose: short runs gain, long runs lose.
  */
 import { Exit } from './exits.js';
 import { A, AMO, C, li64, Prog } from './test-asm.js';
