@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Cause } from './csr.js';
 import { Exit } from './exits.js';
+import { Hart } from './hart.js';
 import { A, AMO, C, li64, Prog } from './test-asm.js';
 import { MMIO_BASE, RAM_BASE, rig } from './test-util.js';
 
@@ -223,4 +224,29 @@ test('misaligned load across a page boundary into an unmapped physical page is a
   assert.equal(r.cause, BigInt(Cause.LoadAccess));
   assert.equal(r.tval, BigInt(end));
   assert.equal(r.hart.getX(7), 0n, 'no write-back');
+});
+
+test('RAM beyond 2 GiB (outside the TLB fast path) still runs code, loads, stores and AMOs', () => {
+  const size = 2 ** 31 + 2 ** 16;
+  const ram = { base: RAM_BASE, size, buffer: new ArrayBuffer(size) };
+  const hart = new Hart(ram, { has: () => false, read: () => 0, write: () => {} });
+  const high = RAM_BASE + 2 ** 31; // 0x1_0000_0000
+  const p = new Prog().i(
+    ...li64(10, BigInt(high + 0x8000)),
+    ...li64(5, 0x1122_3344_5566_7788n),
+    A.sd(5, 10, 0),
+    A.ld(6, 10, 0),
+    A.amo(AMO.add, 3, 7, 10, 5),
+    A.lw(9, 10, 4),
+    A.ecall(),
+  );
+  new Uint8Array(ram.buffer).set(p.toBytes(), high - RAM_BASE);
+  new Uint8Array(ram.buffer).set(new Prog().i(A.wfi()).toBytes(), high + 0x1000 - RAM_BASE);
+  hart.reset(BigInt(high), 3);
+  hart.setCsr(0x305, BigInt(high + 0x1000));
+  assert.equal(hart.run(100), Exit.Wfi);
+  assert.equal(hart.getCsr(0x342), 11n);
+  assert.equal(hart.getX(6), 0x1122_3344_5566_7788n);
+  assert.equal(hart.getX(7), 0x1122_3344_5566_7788n);
+  assert.equal(hart.getX(9), 0x2244_6688n);
 });

@@ -226,9 +226,9 @@ export class Hart {
     const buf = ram.buffer;
     this.u8 = new Uint8Array(buf, 0, ram.size);
     this.i8 = new Int8Array(buf, 0, ram.size);
-    this.u16 = new Uint16Array(buf, 0, ram.size >>> 1);
-    this.i16 = new Int16Array(buf, 0, ram.size >>> 1);
-    this.i32 = new Int32Array(buf, 0, ram.size >>> 2);
+    this.u16 = new Uint16Array(buf, 0, Math.floor(ram.size / 2));
+    this.i16 = new Int16Array(buf, 0, Math.floor(ram.size / 2));
+    this.i32 = new Int32Array(buf, 0, Math.floor(ram.size / 4));
     this.dv = new DataView(buf, 0, ram.size);
     this.ctab = compressedTable();
   }
@@ -288,6 +288,25 @@ export class Hart {
     else this.mip &= ~m;
     this.irqCheck = true;
     this.attn = true;
+  }
+
+  /**
+   * Snapshots (src/cpu/snapshot.ts): the private architectural state, as numbers: counter offsets
+   * (4), LR/SC reservation (valid, pa, size, lo, hi), M-mode statistics bookkeeping (mEntry, inM).
+   */
+  saveHidden(): number[] {
+    const r = [...this.counterOffset, this.resValid ? 1 : 0, this.resPa, this.resSize, this.resLo, this.resHi];
+    return [...r, this.mEntry, this.inM ? 1 : 0];
+  }
+  /** Inverse of saveHidden (values already checked); drops cached translations and re-checks interrupts. */
+  loadHidden(v: readonly number[]): void {
+    for (let i = 0; i < 4; i++) this.counterOffset[i] = v[i]!;
+    this.resValid = v[4] === 1;
+    [this.resPa, this.resSize, this.resLo, this.resHi, this.mEntry] = [v[5]!, v[6]!, v[7]!, v[8]!, v[9]!];
+    this.inM = v[10] === 1;
+    this.irqCheck = true;
+    this.attn = true;
+    this.flushTlb();
   }
 
   /** Make run() return Exit.Stop at the next instruction boundary. */
@@ -430,12 +449,10 @@ export class Hart {
               else insn = this.fetchCross(pc, pcHi, insn);
             }
           } else {
-            this.refillFetch(pc, pcHi, fetchTag);
-            n--;
+            insn = this.fetchMiss(pc, pcHi, fetchTag);
             pcHi = this.pcHi;
             fetchTag = this.fetchTag;
             fetchOff = this.fetchOff;
-            continue;
           }
           const raw = insn;
           let ilen = 4;
@@ -1613,8 +1630,8 @@ export class Hart {
       const pa = a + idx * 8;
       const o = this.ramOff(pa, 8);
       if (o < 0) this.fault(acc === ACC_FETCH ? 1 : acc === ACC_LOAD ? 5 : 7, va, vh);
-      let lo = i32[o >> 2]!;
-      const hi = i32[(o >> 2) + 1]!;
+      let lo = i32[o / 4]!;
+      const hi = i32[o / 4 + 1]!;
       // V=0, W without R, or reserved/PBMT/N bits set (no Svpbmt/Svnapot): page fault
       if ((lo & 1) === 0 || (lo & 6) === 4 || (hi & 0xffc00000) !== 0) this.fault(pageFault, va, vh);
       const ppn = (hi & 0x3fffff) * 4194304 + (lo >>> 10);
@@ -1639,7 +1656,7 @@ export class Hart {
       const need = acc === ACC_STORE ? 0xc0 : 0x40;
       if ((lo & need) !== need) {
         lo |= need;
-        i32[o >> 2] = lo;
+        i32[o / 4] = lo;
       }
       this.walkLevel = i;
       this.walkGlobal = global;
@@ -1690,31 +1707,37 @@ export class Hart {
     }
   }
 
-  /** Fetch-cache miss: find the page of pc in the execute TLB or walk the page table. */
-  private refillFetch(pc: number, pcHi: number, oldTag: number): void {
+  /**
+   * Fetch-cache miss: find the page of pc in the execute TLB or walk the page table, refresh the
+   * fetch cache, and return the instruction at pc (16 or 32 bits). Pages the TLB cannot hold
+   * (RAM beyond 2 GiB) are fetched through this path every time.
+   */
+  private fetchMiss(pc: number, pcHi: number, oldTag: number): number {
     if (oldTag === -4096 && pc >>> 0 < 4) {
       // sequential execution carried out of the top page of a 4 GiB region: propagate into the high word
       pcHi = (pcHi + 1) | 0;
     }
     this.pcHi = pcHi;
     const e = (this.priv << TLB_BITS) + ((pc >>> 12) & TLB_MASK);
+    let o: number;
     if (this.xTag[e] === (pc & -4096) && this.xHi[e] === pcHi) {
       this.fetchTag = pc & -4096;
       this.fetchOff = this.xOff[e]!;
-      return;
-    }
-    const pa = this.translate(pc, pcHi, ACC_FETCH);
-    const o = this.ramOff(pa, 2);
-    if (o < 0) this.fault(Cause.InstAccess, pc, pcHi);
-    this.fill(ACC_FETCH, pc, pcHi, pa);
-    if (this.xTag[e] === (pc & -4096) && this.xHi[e] === pcHi) {
-      this.fetchTag = pc & -4096;
-      this.fetchOff = this.xOff[e]!;
+      o = this.fetchOff + (pc & 4095);
     } else {
-      // RAM page not cacheable (beyond 2 GiB of RAM): no fetch cache, fetch via this path each time
-      this.fetchTag = NO_TAG;
-      throw new Error('instruction fetch from RAM beyond 2 GiB is not supported');
+      const pa = this.translate(pc, pcHi, ACC_FETCH);
+      o = this.ramOff(pa, 2);
+      if (o < 0) this.fault(Cause.InstAccess, pc, pcHi);
+      this.fill(ACC_FETCH, pc, pcHi, pa);
+      if (this.xTag[e] === (pc & -4096) && this.xHi[e] === pcHi) {
+        this.fetchTag = pc & -4096;
+        this.fetchOff = this.xOff[e]!;
+      } else this.fetchTag = NO_TAG;
     }
+    const lo = this.dv.getUint16(o, true);
+    if ((lo & 3) !== 3) return lo;
+    if ((pc & 4095) === 4094) return this.fetchCross(pc, pcHi, lo);
+    return lo | (this.dv.getUint16(o + 2, true) << 16);
   }
 
   /** A 32-bit instruction whose upper half lies on the next page. */
@@ -1725,7 +1748,7 @@ export class Hart {
     const pa = this.translate(va, vh, ACC_FETCH);
     const o = this.ramOff(pa, 2);
     if (o < 0) this.fault(Cause.InstAccess, va, vh);
-    return low | (this.u16[o >> 1]! << 16);
+    return low | (this.dv.getUint16(o, true) << 16);
   }
 
   /** Physical read of 1, 2, 4 or 8 bytes (8: high word to tHi). Returns -1-free value; faults with `cause`. */
@@ -1925,8 +1948,8 @@ export class Hart {
     if (va & (size - 1)) this.fault(isLr ? Cause.LoadMisaligned : Cause.StoreMisaligned, va, vh);
     if (isLr) {
       const o = this.amoOff(va, vh, ACC_LOAD, size);
-      const lo = this.i32[o >> 2]!;
-      const hi = size === 8 ? this.i32[(o >> 2) + 1]! : lo >> 31;
+      const lo = this.i32[o / 4]!;
+      const hi = size === 8 ? this.i32[o / 4 + 1]! : lo >> 31;
       this.resValid = true;
       this.resPa = o;
       this.resSize = size;
@@ -1945,7 +1968,7 @@ export class Hart {
       }
       this.resValid = false;
       const o = this.amoOff(va, vh, ACC_STORE, size);
-      const w = o >> 2;
+      const w = o / 4;
       const cur = this.i32[w]!;
       const ok =
         o === this.resPa &&
@@ -1960,7 +1983,7 @@ export class Hart {
       x[d + 1] = 0;
       return;
     }
-    const w = this.amoOff(va, vh, ACC_STORE, size) >> 2;
+    const w = this.amoOff(va, vh, ACC_STORE, size) / 4;
     const i32 = this.i32;
     const a = i32[w]!;
     const ah = size === 8 ? i32[w + 1]! : a >> 31;
