@@ -6,9 +6,11 @@ import type { GuestRam } from '../memory/ram.js';
 import { ALL_ONES, Eid, HsmState, ResetReason, ResetType } from '../sbi/consts.js';
 import { createSbi, type SbiDispatcher } from '../sbi/dispatcher.js';
 import type { SbiPlatform } from '../sbi/types.js';
+import { loadDomain, saveDomain } from './domain-snapshot.js';
 import { Cause, Csr, Priv, type VcpuHart } from './guest-hart.js';
 import { enterSupervisor, redirectToSupervisor } from './pv.js';
 import type { PvxDomain } from './pvx/pvx-domain.js';
+import type { MachineState } from './snapshot/format.js';
 import { DomainStats, type DomainStatsJson } from './stats.js';
 import { Vcpu } from './vcpu.js';
 import { translate } from './vmem.js';
@@ -184,6 +186,19 @@ export class Domain implements SbiPlatform {
   /** Ask the guest to shut down (PVX VIRQ_SHUTDOWN_REQUEST, §5.4); false when it does not listen. */
   requestShutdown(reason: 'poweroff' | 'reboot'): boolean {
     return this.pvx?.requestShutdown(reason === 'reboot' ? 2 : 1) ?? false;
+  }
+
+  /** Snapshots (domain-snapshot.ts): the state at an instruction boundary; call only while the run loop is parked. */
+  saveState(): MachineState {
+    if (this.ended !== null) throw new PvmError('state', 'the domain has ended: nothing to save');
+    return saveDomain(this, { sbiInput: this.sbiInput, rebootPending: this.rebootPending });
+  }
+
+  /** Load saveState's result into this freshly built domain before it runs (domain-snapshot.ts). */
+  loadState(state: MachineState): void {
+    const p = loadDomain(this, state);
+    this.sbiInput.splice(0, this.sbiInput.length, ...p.sbiInput);
+    this.rebootPending = p.rebootPending;
   }
 
   /** End the domain with a failure exit code (PVX SCHED_SHUTDOWN crash/watchdog). */

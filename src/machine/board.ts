@@ -89,6 +89,8 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
   private readonly baseTime: TimeSource;
   private readonly virtioSlots: number[] = [];
   private readonly instretTime: InstretTimeSource | undefined;
+  /** Ticks added to the time source (restoreBaseTime). */
+  private baseShift = 0;
 
   constructor(opts: VirtBoardOptions<H>) {
     const nHarts = opts.harts ?? 1;
@@ -107,6 +109,9 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
     } else {
       this.baseTime = t;
     }
+    // Snapshots move the time base (restoreBaseTime) so a restored guest's clock goes on from where it was saved.
+    const raw = this.baseTime;
+    this.baseTime = { now: () => raw.now() + this.baseShift };
     // Harts read time through the CLINT, which adds guest writes to mtime.
     this.time = { now: () => (this.clint !== undefined ? this.clint.mtime() : this.baseTime.now()) };
 
@@ -137,6 +142,16 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
       this.rtc = new GoldfishRtc(opts.wallClockNs ?? (() => BigInt(Date.now()) * 1_000_000n));
       this.bus.map(MemMap.RTC.base, MemMap.RTC.size, this.rtc);
     }
+  }
+
+  /** mtime before the CLINT's guest-written offset (what a snapshot saves as the time base). */
+  baseTimeNow(): number {
+    return this.baseTime.now();
+  }
+
+  /** Snapshots: make the time base read `ticks` now (it keeps running from there). */
+  restoreBaseTime(ticks: number): void {
+    this.baseShift += ticks - this.baseTime.now();
   }
 
   /** Instructions retired by all harts. */

@@ -89,6 +89,30 @@ export class Clint implements MmioDevice {
     }
   }
 
+  /** Snapshots (src/machine/snapshot.ts): mtime offset, then msip, mtimecmp lo/hi and armed per hart. */
+  saveState(): number[] {
+    const r = [this.delta];
+    for (let i = 0; i < this.harts.length; i++) r.push(this.msip[i]!, this.cmpLo[i]!, this.cmpHi[i]!, this.armed[i]!);
+    return r;
+  }
+  /** Inverse of saveState (length and values checked by the caller); MTIP follows from the restored time. */
+  loadState(s: readonly number[]): void {
+    this.delta = s[0]!;
+    this.latched = -1;
+    for (let i = 0; i < this.harts.length; i++) {
+      const [msip, lo, hi, armed] = s.slice(1 + 4 * i, 5 + 4 * i) as [number, number, number, number];
+      this.msip[i] = msip;
+      this.cmpLo[i] = lo;
+      this.cmpHi[i] = hi;
+      this.cmp[i] = hi * TWO32 + lo;
+      this.armed[i] = armed;
+      this.harts[i]!.setIrq(IrqBit.MSIP, msip === 1);
+    }
+    this.mtip.fill(0);
+    for (let i = 0; i < this.harts.length; i++) this.harts[i]!.setIrq(IrqBit.MTIP, false);
+    this.update();
+  }
+
   /** Raw mtimecmp of hart `i` as a bigint (tests, diagnostics). */
   mtimecmp(i: number): bigint {
     return (BigInt(this.cmpHi[i]!) << 32n) | BigInt(this.cmpLo[i]!);

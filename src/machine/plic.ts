@@ -82,6 +82,24 @@ export class Plic implements MmioDevice, IrqLine {
     this.update();
   }
 
+  /** Snapshots (src/machine/snapshot.ts): priority, level, pending, claimed, enable, threshold, concatenated. */
+  saveState(): number[] {
+    return [...this.priority, ...this.level, ...this.pending, ...this.claimed, ...this.enable, ...this.threshold];
+  }
+  /** Inverse of saveState; the caller checked the length (stateLength). Outputs are re-driven. */
+  loadState(s: readonly number[]): void {
+    let i = 0;
+    for (const a of [this.priority, this.level, this.pending, this.claimed, this.enable, this.threshold]) {
+      for (let k = 0; k < a.length; k++) a[k] = s[i++]!;
+    }
+    this.out.fill(-1);
+    this.update();
+  }
+  /** Length of saveState's array. */
+  get stateLength(): number {
+    return 2 * this.numSources + 2 * this.words + this.words * this.numContexts + this.numContexts;
+  }
+
   /** Is source `irq` pending? (tests, diagnostics) */
   isPending(irq: number): boolean {
     return (this.pending[irq >>> 5]! & (1 << (irq & 31))) !== 0;

@@ -30,6 +30,14 @@ export class GoldfishRtc implements MmioDevice {
   /** `wallClockNs` returns host wall time in ns since the epoch (e.g. BigInt(Date.now()) * 1_000_000n). */
   constructor(private readonly wallClockNs: () => bigint) {}
 
+  /** Snapshots: the guest's offset from the host wall clock in ns (the wall clock goes on, as on QEMU). */
+  get wallOffsetNs(): bigint {
+    return this.offset;
+  }
+  set wallOffsetNs(v: bigint) {
+    this.offset = v;
+  }
+
   /** Guest-visible time in ns. */
   nowNs(): bigint {
     return this.wallClockNs() + this.offset;

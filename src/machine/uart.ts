@@ -138,6 +138,27 @@ export class Uart16550 implements MmioDevice {
     return n;
   }
 
+  /** Snapshots (src/machine/snapshot.ts): registers, then the receive queue's bytes in order. */
+  saveState(): number[] {
+    const regs = [this.ier, this.iir, this.fcr, this.lcr, this.mcr, this.lsr, this.msr, this.scr, this.dll, this.dlm];
+    const rx: number[] = [];
+    for (let k = 0; k < this.rxCount; k++) rx.push(this.rx[(this.rxHead + k) % RX_CAPACITY]!);
+    return [...regs, this.thrIpending ? 1 : 0, this.itl, this.irqLevel ? 1 : 0, rx.length, ...rx];
+  }
+  /** Inverse of saveState (values checked by the caller: bytes, queue at most RX_CAPACITY). */
+  loadState(s: readonly number[]): void {
+    const r = s as unknown as [number, number, number, number, number, number, number, number, number, number];
+    [this.ier, this.iir, this.fcr, this.lcr, this.mcr, this.lsr, this.msr, this.scr, this.dll, this.dlm] = r;
+    this.thrIpending = s[10] === 1;
+    this.itl = s[11]!;
+    this.irqLevel = s[12] === 1;
+    const n = Math.min(s[13]!, RX_CAPACITY);
+    this.rxHead = 0;
+    this.rxCount = n;
+    for (let k = 0; k < n; k++) this.rx[k] = s[14 + k]!;
+    this.irq?.setLevel(this.irqNum, this.irqLevel);
+  }
+
   /** Bytes waiting to be read by the guest. */
   get pendingInput(): number {
     return this.rxCount;

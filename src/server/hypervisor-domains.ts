@@ -16,8 +16,10 @@ import { ApiError } from '../api/errors.js';
 import { parseMemory } from '../api/fake-domain.js';
 import { PvmError } from '../core/errors.js';
 import type { Domain, DomainHost, DomainMode } from '../hypervisor/domain.js';
+import { type PvxDomain, PvxHost } from '../hypervisor/pvx/index.js';
 import { type DomainSnapshot, isSnapshottable, type SnapshotDisk } from '../hypervisor/snapshot/index.js';
 import { createVm } from '../hypervisor/vm.js';
+import { PVX_DOMID_MAX } from '../sbi/pvx/consts.js';
 
 /** Debian's OpenSBI, the default firmware of full mode. */
 export const DEFAULT_FIRMWARE = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
@@ -54,7 +56,10 @@ export class ControlledHost implements DomainHost {
   private woken = false;
   private out: number[] = [];
 
-  constructor(private readonly sink: (bytes: Uint8Array) => void) {}
+  /** The clock starts stopped (a domain built paused, or restored, sees no time pass until it first runs). */
+  constructor(private readonly sink: (bytes: Uint8Array) => void) {
+    void this.pause(true);
+  }
 
   nowMs(): number {
     const t = performance.now();
@@ -138,6 +143,20 @@ export class ControlledHost implements DomainHost {
   }
 }
 
+/**
+ * The PVX domain id recorded in a snapshot's PARA section (PvxDomain.saveState, ASCII JSON
+ * with a `domid` field), so a restored PV guest keeps the id it knows itself by when it is free.
+ */
+function savedPvxDomid(para: Uint8Array): number | undefined {
+  if (para.length === 0) return undefined;
+  try {
+    const o = JSON.parse(Buffer.from(para).toString('latin1')) as { domid?: unknown };
+    return Number.isInteger(o.domid) ? (o.domid as number) : undefined;
+  } catch {
+    return undefined; // loadState will say what is wrong with it
+  }
+}
+
 interface VmParts {
   readonly mode: DomainMode;
   readonly harts: number;
@@ -203,6 +222,9 @@ class HvDomain {
     readonly name: string,
     readonly config: DomainConfig,
     private readonly changed: (d: HvDomain) => void,
+    private readonly pvxHost: PvxHost<PvxDomain>,
+    /** The PVX domain id this domain asks for (kept across reboots). */
+    readonly pvxDomid: number = id,
   ) {
     this.console = new ConsoleBuffer((data) => {
       this.vm.input(data);
@@ -214,7 +236,19 @@ class HvDomain {
   boot(run: boolean): void {
     const parts = loadVmParts(this.config);
     const host = new ControlledHost((b) => this.console.emit(b));
-    const vm = createVm({ ...parts, wallClockNs: () => BigInt(Date.now()) * 1_000_000n }, host);
+    const vm = createVm(
+      {
+        ...parts,
+        wallClockNs: () => BigInt(Date.now()) * 1_000_000n,
+        // One PVX registry for the daemon, so PV guests can reach each other; the PVX domain id is
+        // the daemon's id (or the saved one after a restore) when free, else the lowest free one.
+        pvxHost: this.pvxHost,
+        ...(this.pvxDomid <= PVX_DOMID_MAX && this.pvxHost.get(this.pvxDomid) === undefined
+          ? { pvxDomid: this.pvxDomid }
+          : {}),
+      },
+      host,
+    );
     this.host = host;
     this.vm = vm;
     this.exitReason = undefined;
@@ -232,6 +266,7 @@ class HvDomain {
     if (this.started) return;
     this.started = true;
     const { vm, host } = this;
+    host.unpause();
     this.loop = vm.run().then(
       (end) => {
         this.loopDone = true;
@@ -258,7 +293,10 @@ class HvDomain {
 
   /** Ends the current VM's loop and waits for it. */
   async halt(): Promise<void> {
-    if (!this.started) return;
+    if (!this.started) {
+      this.vm.pvx?.destroy(); // never ran: its run loop will not leave the PvxHost for it
+      return;
+    }
     this.vm.stop(0);
     this.host.unpause();
     this.host.wake();
@@ -278,6 +316,8 @@ export class HypervisorDomainManager implements DomainManager {
   private readonly domains = new Map<number, HvDomain>();
   private readonly listeners = new Set<(e: DomainEvent) => void>();
   private nextId = 1;
+  /** Every PV domain of this daemon registers here, so their guests can open event channels to each other. */
+  private readonly pvxHost = new PvxHost<PvxDomain>();
 
   private emit(e: DomainEvent): void {
     for (const l of this.listeners) l(e);
@@ -294,8 +334,12 @@ export class HypervisorDomainManager implements DomainManager {
   }
 
   async create(config: DomainConfig, options: { paused: boolean }): Promise<DomainHandle> {
-    const d = new HvDomain(this.nextId, config.name, config, (x) =>
-      this.emit({ type: 'state', id: x.id, name: x.name, state: x.state, reason: x.exitReason }),
+    const d = new HvDomain(
+      this.nextId,
+      config.name,
+      config,
+      (x) => this.emit({ type: 'state', id: x.id, name: x.name, state: x.state, reason: x.exitReason }),
+      this.pvxHost,
     );
     d.boot(!options.paused); // throws (nothing registered) on a bad config or image
     this.nextId++;
@@ -400,6 +444,7 @@ export class HypervisorDomainManager implements DomainManager {
       );
     }
     if (d.state === 'running') throw new PvmError('state', `domain ${d.name} must be paused to be captured`);
+    if (d.loopDone) throw new PvmError('state', `domain ${d.name} is ${d.state}: nothing to save`);
     const disks: SnapshotDisk[] = Array.isArray(d.config.disks)
       ? (d.config.disks as { path: string; readonly?: boolean }[]).map((k, i) => ({
           device: `vd${String.fromCharCode(97 + i)}`,
@@ -419,14 +464,24 @@ export class HypervisorDomainManager implements DomainManager {
       );
     }
     const config = { ...(meta.config as DomainConfig), name };
-    const d = new HvDomain(this.nextId, name, config, (x) =>
-      this.emit({ type: 'state', id: x.id, name: x.name, state: x.state, reason: x.exitReason }),
+    const d = new HvDomain(
+      this.nextId,
+      name,
+      config,
+      (x) => this.emit({ type: 'state', id: x.id, name: x.name, state: x.state, reason: x.exitReason }),
+      this.pvxHost,
+      savedPvxDomid(snapshot.para) ?? this.nextId,
     );
     d.boot(false);
     if (!isSnapshottable(d.vm)) {
       throw new ApiError('bad-image', 'this snapshot cannot be restored: the hypervisor cannot load domain state yet');
     }
-    d.vm.loadState(snapshot); // throws before the domain is registered: nothing to undo
+    try {
+      d.vm.loadState(snapshot);
+    } catch (e) {
+      d.vm.pvx?.destroy(); // not registered yet: leave nothing behind
+      throw e;
+    }
     this.nextId++;
     this.domains.set(d.id, d);
     return this.handle(d);

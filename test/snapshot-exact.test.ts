@@ -1,0 +1,252 @@
+/**
+ * Save/restore exactness through the daemon. A PV guest assembled here runs a
+ * deterministic computation (xorshift64 on integer registers, a floating-point
+ * accumulator, an LR/SC counter in RAM) and prints one line per round through
+ * the SBI legacy console, then powers off. It never reads the clock, so its
+ * output depends on nothing but its own state.
+ *
+ * - A run saved mid-way and restored prints, prefix + continuation, exactly
+ *   what an uninterrupted run prints.
+ * - save -> restore -> save writes the same bytes twice.
+ * - A damaged save file is refused through the daemon and nothing is created.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { ControlPlane } from '../src/api/control.js';
+import { type ApiError, isApiError } from '../src/api/errors.js';
+import { PvmClient } from '../src/cli/client.js';
+import { createLogger } from '../src/host/logger.js';
+import { loadSnapshotFile } from '../src/host/snapshot-file.js';
+import { type Daemon, startDaemon } from '../src/server/daemon.js';
+import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
+import { fileSnapshotStore } from '../src/server/local.js';
+
+const LINES = 120;
+const GUEST = `
+.section .text
+.globl _start
+_start:
+  li t0, 0x6000        # sstatus.FS = dirty: the FPU is on
+  csrs sstatus, t0
+  li s1, 0             # line number
+  li s2, 0x9e3779b97f4a7c15
+  fcvt.d.l fs0, zero
+  li s3, ${LINES}
+outer:
+  li s4, 20000
+inner:
+  slli t0, s2, 13
+  xor s2, s2, t0
+  srli t0, s2, 7
+  xor s2, s2, t0
+  slli t0, s2, 17
+  xor s2, s2, t0
+  srli t1, s2, 40
+  fcvt.d.l ft0, t1
+  fadd.d fs0, fs0, ft0
+  addi s4, s4, -1
+  bnez s4, inner
+  la t2, counter
+1: lr.d t3, (t2)
+  add t3, t3, s1
+  sc.d t4, t3, (t2)
+  bnez t4, 1b
+  mv s5, s1
+  call hex
+  mv s5, s2
+  call hex
+  fmv.x.d s5, fs0
+  call hex
+  ld s5, 0(t2)
+  call hex
+  li a0, 10
+  li a7, 1
+  ecall
+  addi s1, s1, 1
+  blt s1, s3, outer
+  li a7, 0x53525354    # SRST shutdown
+  li a6, 0
+  li a0, 0
+  li a1, 0
+  ecall
+2: j 2b
+hex:                   # print s5 as 16 hex digits and a space
+  li s6, 60
+3: srl a0, s5, s6
+  andi a0, a0, 15
+  li t5, 10
+  blt a0, t5, 4f
+  addi a0, a0, 39
+4: addi a0, a0, 48
+  li a7, 1
+  ecall
+  addi s6, s6, -4
+  bgez s6, 3b
+  li a0, 32
+  li a7, 1
+  ecall
+  ret
+.section .data
+.balign 8
+counter: .dword 0
+`;
+
+const ascii = (b: Uint8Array) => Buffer.from(b).toString('latin1');
+
+async function refusal(p: Promise<unknown>): Promise<ApiError> {
+  try {
+    await p;
+  } catch (e) {
+    if (isApiError(e)) return e;
+    throw e;
+  }
+  assert.fail('expected the daemon to refuse');
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
+  for (let i = 0; i < 20_000; i++) {
+    const v = await f();
+    if (v !== undefined && v !== false) return v;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.fail(`gave up waiting for ${what}`);
+}
+
+function collect(s: Duplex): { text: () => string } {
+  let text = '';
+  s.on('data', (d: Buffer) => {
+    text += d.toString('latin1');
+  });
+  return { text: () => text };
+}
+
+describe('save and restore are exact', () => {
+  let dir: string;
+  let daemon: Daemon;
+  let client: PvmClient;
+  let manager: HypervisorDomainManager;
+  let kernel: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pvm-snap-'));
+    writeFileSync(join(dir, 'guest.S'), GUEST);
+    kernel = join(dir, 'guest.elf');
+    const r = spawnSync(
+      'riscv64-unknown-elf-gcc',
+      [
+        '-nostdlib',
+        '-nostartfiles',
+        '-march=rv64imafdc_zicsr',
+        '-mabi=lp64',
+        '-Wl,-Ttext=0x80200000',
+        '-Wl,-e,_start',
+        '-o',
+        kernel,
+        join(dir, 'guest.S'),
+      ],
+      { encoding: 'utf8' },
+    );
+    if (r.error || r.status !== 0) {
+      throw new Error(`riscv64-unknown-elf-gcc failed: ${r.error?.message ?? r.stderr}`);
+    }
+    manager = new HypervisorDomainManager();
+    daemon = await startDaemon({
+      control: new ControlPlane({ manager, store: fileSnapshotStore }),
+      logger: createLogger({ level: 'silent' }),
+      socketPath: join(dir, 'pvmd.sock'),
+    });
+    client = new PvmClient({ socketPath: daemon.socketPath });
+  });
+
+  after(async () => {
+    await daemon.close();
+    await manager.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const config = () => ({ name: 'calc', kernel, memory: '16M', append: 'console=hvc0' });
+  const lines = (s: string) => s.split('\n').length - 1;
+
+  async function runToEnd(con: { text: () => string }, name: string): Promise<string> {
+    await until(`${name} powers off`, async () => (await client.info(name)).state === 'shutoff');
+    return con.text();
+  }
+
+  test('a run saved mid-way and restored prints exactly what an uninterrupted run prints', async () => {
+    // Uninterrupted reference run.
+    await client.create(config(), { paused: true });
+    const refCon = collect(await client.attachConsole('calc'));
+    await client.unpause('calc');
+    const reference = await runToEnd(refCon, 'calc');
+    assert.equal(lines(reference), LINES);
+    assert.match(reference.split('\n')[LINES - 1]!, /^0000000000000077 [0-9a-f]{16} [0-9a-f]{16} 0000000000001be4 $/);
+    await client.destroy('calc');
+
+    // The same guest, saved once a few lines are out.
+    await client.create(config(), { paused: true });
+    const con1 = collect(await client.attachConsole('calc'));
+    await client.unpause('calc');
+    await until('10 lines', () => lines(con1.text()) >= 10);
+    const file1 = join(dir, 'calc-1.pvmsnap');
+    const saved = await client.save('calc', file1);
+    assert.equal(saved.state, 'destroyed');
+    const prefix = con1.text();
+    assert.ok(lines(prefix) < LINES, 'saved before the end');
+    assert.deepEqual(await client.list(), []);
+
+    // Restore paused, save again: the same bytes.
+    const restored = await client.restore(file1, { paused: true });
+    assert.equal(restored.state, 'paused');
+    const file2 = join(dir, 'calc-2.pvmsnap');
+    const again = await client.save('calc', file2, { keep: true });
+    assert.equal(again.state, 'paused');
+    // Section by section first, so a difference is named.
+    const [s1, s2] = [await loadSnapshotFile(file1), await loadSnapshotFile(file2)];
+    assert.deepEqual(s2.meta, s1.meta);
+    s1.harts.forEach((h, i) => assert.deepEqual(s2.harts[i], h, `hart ${i}`));
+    s1.devices.forEach((d, i) => assert.equal(ascii(s2.devices[i]!.state), ascii(d.state), d.name));
+    assert.equal(ascii(s2.para), ascii(s1.para), 'PVX state');
+    assert.ok(Buffer.from(s2.ram.bytes).equals(Buffer.from(s1.ram.bytes)), 'RAM');
+    assert.ok(readFileSync(file1).equals(readFileSync(file2)), 'save -> restore -> save gives identical bytes');
+
+    // Run the restored domain to the end.
+    const con2 = collect(await client.attachConsole('calc'));
+    await client.unpause('calc');
+    const rest = await runToEnd(con2, 'calc');
+    assert.equal(prefix + rest, reference);
+    await client.destroy('calc');
+  });
+
+  test('a damaged save file is refused through the daemon, and nothing is created', async () => {
+    await client.create(config(), { paused: true });
+    await client.unpause('calc');
+    const file = join(dir, 'calc-d.pvmsnap');
+    await client.save('calc', file);
+    const good = readFileSync(file);
+    const flipped = Buffer.from(good);
+    flipped[Math.floor(flipped.length / 2)]! ^= 0x40;
+    writeFileSync(join(dir, 'flipped'), flipped);
+    writeFileSync(join(dir, 'short'), good.subarray(0, good.length - 100));
+    writeFileSync(join(dir, 'foreign'), Buffer.from('not a pvm save file at all, just text\n'));
+    for (const [f, why] of [
+      ['flipped', /checksum/i],
+      ['short', /truncated|size|short/i],
+      ['foreign', /not a pvm|magic/i],
+    ] as const) {
+      const e = await refusal(client.restore(join(dir, f)));
+      assert.equal(e.code, 'bad-image', f);
+      assert.match(e.message, why, f);
+    }
+    assert.deepEqual(await client.list(), []);
+    // The good file still restores and runs to its end.
+    const d = await client.restore(file);
+    assert.equal(d.state, 'running');
+    await until('poweroff', async () => (await client.info('calc')).state === 'shutoff');
+    await client.destroy('calc');
+  });
+});
