@@ -208,8 +208,8 @@ describe('save and restore are exact', () => {
     // Section by section first, so a difference is named.
     const [s1, s2] = [await loadSnapshotFile(file1), await loadSnapshotFile(file2)];
     assert.deepEqual(s2.meta, s1.meta);
-    s1.harts.forEach((h, i) => assert.deepEqual(s2.harts[i], h, `hart ${i}`));
-    s1.devices.forEach((d, i) => assert.equal(ascii(s2.devices[i]!.state), ascii(d.state), d.name));
+    for (const [i, h] of s1.harts.entries()) assert.deepEqual(s2.harts[i], h, `hart ${i}`);
+    for (const [i, d] of s1.devices.entries()) assert.equal(ascii(s2.devices[i]!.state), ascii(d.state), d.name);
     assert.equal(ascii(s2.para), ascii(s1.para), 'PVX state');
     assert.ok(Buffer.from(s2.ram.bytes).equals(Buffer.from(s1.ram.bytes)), 'RAM');
     assert.ok(readFileSync(file1).equals(readFileSync(file2)), 'save -> restore -> save gives identical bytes');
