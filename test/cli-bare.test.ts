@@ -237,6 +237,20 @@ msg2: .asciz "hart 1 answered\n"
   .section .data
 flag: .word 0
 `,
+  // One WFI with nothing able to end it, then a poweroff: WFI may complete for
+  // any reason (riscv-tests rv64si-p-wfi relies on it).
+  'wfi-once': `
+main:
+  wfi
+  la a0, msg
+  call puts
+  li t0, SYSCON
+  li t1, 0x5555
+  sw t1, 0(t0)
+1: j 1b
+  .section .rodata
+msg: .asciz "after wfi\n"
+`,
   // WFI with nothing that could ever wake the hart.
   'wfi-forever': `
 main:
@@ -345,6 +359,12 @@ test('--smp 2: both harts start at the entry, a CLINT IPI wakes hart 1 from WFI'
   assert.equal(r.stdout, 'hart 0 sends an IPI\nhart 1 answered\n');
   assert.equal(r.status, 0, r.stderr);
   assert.equal(pvmRun('run', '--bare', elfs['two-harts']!, '--smp', '9').status, 2);
+});
+
+test('a lone WFI that nothing can end completes, as the spec allows', () => {
+  const r = pvmRun('run', '--bare', elfs['wfi-once']!);
+  assert.equal(r.stdout, 'after wfi\n');
+  assert.equal(r.status, 0, r.stderr);
 });
 
 test('WFI with no interrupt source ends the run instead of hanging', () => {
