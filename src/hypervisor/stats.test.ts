@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DomainStats, formatStats } from './stats.js';
+
+test('statistics: totals, time split, firmware line only in full mode', () => {
+  const s = new DomainStats();
+  s.startMs = 1000;
+  s.guestMs = 700;
+  s.idleMs = 200;
+  s.endCpuMs = 950;
+  s.startCpuMs = 50;
+  s.exits.hypercall = 5;
+  s.exits.wfi = 2;
+  s.exits.slice = 40;
+  s.mmio['uart'] = 10;
+  s.mmio['plic'] = 3;
+  const j = s.toJSON('pv', [1_400_000, 700_000], { TIME: { set_timer: 4 }, HSM: { hart_start: 1 } }, 2000);
+  assert.equal(j.instructions, 2_100_000);
+  assert.equal(j.exitsTotal, 5 + 2 + 13, 'slices are not exits; MMIO accesses are');
+  assert.equal(j.hypercallsTotal, 5);
+  assert.equal(j.mmioTotal, 13);
+  assert.deepEqual(j.time, { wallMs: 1000, guestMs: 700, hypervisorMs: 100, idleMs: 200, cpuMs: 900 });
+  assert.equal(j.mips, 3);
+  const text = formatStats(j);
+  assert.match(text, /^domain: mode pv, 2 hart\(s\)$/m);
+  assert.match(text, /^exits: 20 total \(mmio 13, hypercall 5, wfi 2, slice 40\)$/m);
+  assert.match(text, /^ {2}TIME: set_timer 4$/m);
+  assert.doesNotMatch(text, /firmware/);
+  const full = s.toJSON('full', [1], {}, 2000, { traps: 7, instructions: 900 });
+  assert.match(formatStats(full), /^firmware \(M-mode\): 7 traps, 900 instructions$/m);
+  assert.deepEqual(JSON.parse(JSON.stringify(full)).firmware, { traps: 7, instructions: 900 });
+});
