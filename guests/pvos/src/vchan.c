@@ -44,11 +44,36 @@ static volatile uint32_t *rx_cons(struct vchan *v) { return v->is_server ? &hdr(
 static uint8_t *tx_ring(struct vchan *v) { return v->page + (v->is_server ? VCHAN_S2C : VCHAN_C2S); }
 static uint8_t *rx_ring(struct vchan *v) { return v->page + (v->is_server ? VCHAN_C2S : VCHAN_S2C); }
 
+/*
+ * Ring copies move 64-bit words where the ring position and the buffer are both
+ * 8-byte aligned (a word never straddles the end of the ring: its size is a multiple
+ * of 8), bytes elsewhere. On the client the ring is in the grant window, where every
+ * access is a trip through the host (the bus splits a word in two halves), so words
+ * make the copy ~4x cheaper there.
+ */
+static void ring_put(uint8_t *ring, uint32_t pos, const uint8_t *p, size_t k) {
+  size_t i = 0;
+  for (; i < k && ((pos + i) & 7); i++) ring[(pos + i) % VCHAN_RING] = p[i];
+  if (!((uintptr_t)(p + i) & 7))
+    for (; i + 8 <= k; i += 8)
+      *(volatile uint64_t *)(ring + (pos + i) % VCHAN_RING) = *(const uint64_t *)(const void *)(p + i);
+  for (; i < k; i++) ring[(pos + i) % VCHAN_RING] = p[i];
+}
+
+static void ring_get(const uint8_t *ring, uint32_t pos, uint8_t *p, size_t k) {
+  size_t i = 0;
+  for (; i < k && ((pos + i) & 7); i++) p[i] = ring[(pos + i) % VCHAN_RING];
+  if (!((uintptr_t)(p + i) & 7))
+    for (; i + 8 <= k; i += 8)
+      *(uint64_t *)(void *)(p + i) = *(const volatile uint64_t *)(ring + (pos + i) % VCHAN_RING);
+  for (; i < k; i++) p[i] = ring[(pos + i) % VCHAN_RING];
+}
+
 static size_t vchan_write(struct vchan *v, const uint8_t *p, size_t n) {
   uint32_t prod = *tx_prod(v), cons = *tx_cons(v);
   mb();
   size_t space = VCHAN_RING - (prod - cons), k = n < space ? n : space;
-  for (size_t i = 0; i < k; i++) tx_ring(v)[(prod + i) % VCHAN_RING] = p[i];
+  ring_put(tx_ring(v), prod, p, k);
   wmb();
   *tx_prod(v) = prod + (uint32_t)k;
   if (k) call(PVX_EVTCHN_SEND, v->port, 0, 0, 0);
@@ -59,7 +84,7 @@ static size_t vchan_read(struct vchan *v, uint8_t *p, size_t n) {
   uint32_t prod = *rx_prod(v), cons = *rx_cons(v);
   rmb();
   size_t avail = prod - cons, k = n < avail ? n : avail;
-  for (size_t i = 0; i < k; i++) p[i] = rx_ring(v)[(cons + i) % VCHAN_RING];
+  ring_get(rx_ring(v), cons, p, k);
   mb();
   *rx_cons(v) = cons + (uint32_t)k;
   if (k) call(PVX_EVTCHN_SEND, v->port, 0, 0, 0);
@@ -165,8 +190,7 @@ static void vclose(struct vchan *v) {
 }
 
 /* The appendix A test stream: byte i of the stream. */
-static uint8_t stream_byte(uint64_t i) { return (uint8_t)(i * 31 >> 3); }
-
+/* The test stream of appendix A: byte i is (uint8_t)((i * 31) >> 3). */
 struct pump {
   uint64_t total, done;
   uint32_t hash;
@@ -174,15 +198,18 @@ struct pump {
 
 /* One step of a sender (or receiver): moves what the ring allows, returns bytes moved. */
 static size_t pump_step(struct vchan *v, struct pump *p, int sending) {
-  static uint8_t buf[VCHAN_RING];
+  static uint8_t buf[VCHAN_RING] __attribute__((aligned(8)));
   size_t want = p->total - p->done < sizeof buf ? (size_t)(p->total - p->done) : sizeof buf, k;
   if (sending) {
-    for (size_t i = 0; i < want; i++) buf[i] = stream_byte(p->done + i);
+    uint64_t x = p->done * 31; /* stream_byte(i) = (i * 31) >> 3, stepped */
+    for (size_t i = 0; i < want; i++, x += 31) buf[i] = (uint8_t)(x >> 3);
     k = vchan_write(v, buf, want);
   } else {
     k = vchan_read(v, buf, want);
   }
-  for (size_t i = 0; i < k; i++) p->hash = (p->hash ^ buf[i]) * 16777619u;
+  uint32_t h = p->hash;
+  for (size_t i = 0; i < k; i++) h = (h ^ buf[i]) * 16777619u;
+  p->hash = h;
   p->done += k;
   return k;
 }
