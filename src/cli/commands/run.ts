@@ -2,6 +2,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { PvmError } from '../../core/errors.js';
 import { runBare } from '../../hypervisor/bare.js';
 import { type CliContext, ExitStatus, guestStatus } from '../context.js';
+import { DEFAULT_GUEST, DEFAULT_GUEST_MEMORY } from '../default-guest.js';
 import { nodeBareHost, readImage } from '../host.js';
 import { parseCount, parseSize } from '../options.js';
 import { DEFAULT_APPEND, DEFAULT_FIRMWARE, runVmCommand } from './run-vm.js';
@@ -43,7 +44,7 @@ const DEFAULT_MEMORY = 128 * 1024 * 1024;
 export function registerRun(program: Command, ctx: CliContext): Command {
   return program
     .command('run')
-    .description('boot a guest in the foreground, its console on this terminal')
+    .description('boot a guest in the foreground, its console on this terminal (no image: the embedded pvos)')
     .argument('[file]', 'with --bare: the bare-metal RISC-V ELF to run')
     .option('--bare', 'run FILE as a bare-metal M-mode ELF: no firmware; exit through HTIF tohost or the syscon')
     .option('--max-instructions <n>', 'stop the guest after N instructions (exit status 124)', parseCount)
@@ -72,10 +73,10 @@ export async function runCommand(file: string | undefined, flags: RunFlags, ctx:
     if (file !== undefined) throw new PvmError('usage', `unexpected argument '${file}' with --kernel`);
     return runVmCommand({ ...flags, kernel: flags.kernel, memory: flags.memory ?? DEFAULT_MEMORY }, ctx);
   }
-  throw new PvmError(
-    'usage',
-    'nothing to boot: pvm run --kernel IMAGE [--initrd FILE] [--append CMDLINE], or --bare FILE',
-  );
+  if (file !== undefined)
+    throw new PvmError('usage', `unexpected argument '${file}': use --kernel FILE or --bare FILE`);
+  // No image: boot the embedded default guest (pvos), PV mode unless --mode full.
+  return runVmCommand({ ...flags, kernel: DEFAULT_GUEST, memory: flags.memory ?? DEFAULT_GUEST_MEMORY }, ctx);
 }
 
 async function runBareCommand(file: string, flags: RunFlags, ctx: CliContext): Promise<number> {
