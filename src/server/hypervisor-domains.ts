@@ -24,18 +24,6 @@ import { PVX_DOMID_MAX } from '../sbi/pvx/consts.js';
 /** Debian's OpenSBI, the default firmware of full mode. */
 export const DEFAULT_FIRMWARE = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
 const DEFAULT_MEMORY = 128 * 1024 * 1024;
-/**
- * What a hypervisor Domain implements to be asked to shut down (PVX: write
- * shared_info.shutdown_request and raise VIRQ_SHUTDOWN_REQUEST, docs/para-api-pvx.md
- * §5.2). Returns false when the guest does not listen (the VIRQ is not bound).
- */
-export interface ShutdownRequestable {
-  requestShutdown(reason: 'poweroff' | 'reboot'): boolean;
-}
-
-const canRequestShutdown = (vm: unknown): vm is ShutdownRequestable =>
-  typeof (vm as Partial<ShutdownRequestable> | null)?.requestShutdown === 'function';
-
 /** Written into META by this manager; restore refuses snapshots of other engines. */
 export const HYPERVISOR_ENGINE = 'pvm-hypervisor/1';
 
@@ -360,7 +348,7 @@ export class HypervisorDomainManager implements DomainManager {
       memoryBytes: d.vm.ram.size,
       startedAt: d.startedAt.toISOString(),
       ...(d.exitReason !== undefined ? { exitReason: d.exitReason } : {}),
-      gracefulShutdown: canRequestShutdown(d.vm),
+      gracefulShutdown: d.vm.pvx?.shutdownListening === true,
     };
   }
 
@@ -379,7 +367,9 @@ export class HypervisorDomainManager implements DomainManager {
 
   async shutdown(id: number): Promise<boolean> {
     const d = this.get(id);
-    if (!canRequestShutdown(d.vm) || !d.vm.requestShutdown('poweroff')) return false;
+    // PV guests that bound PVX VIRQ_SHUTDOWN_REQUEST are asked; others (Linux: no ACPI power button
+    // on virt) cannot be, and are left untouched (docs/control-plane.md).
+    if (d.vm.pvx?.shutdownListening !== true || !d.vm.requestShutdown('poweroff')) return false;
     d.host.wake();
     if (!d.loopDone) d.set('shutting-down');
     return true;

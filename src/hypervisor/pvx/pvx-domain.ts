@@ -194,6 +194,11 @@ export class PvxDomain implements PvxBackend {
     this.raiseVirq(0, Virq.CONSOLE);
   }
 
+  /** Host side, no side effect: would requestShutdown reach the guest (VIRQ bound, shared info page set)? */
+  get shutdownListening(): boolean {
+    return this.virqPort[Virq.SHUTDOWN_REQUEST] !== NO_PORT && this.shinfo >= 0;
+  }
+
   /**
    * Host side: ask the guest to power off (1) or reboot (2) (§5.4). Returns
    * whether the guest listens (VIRQ_SHUTDOWN_REQUEST bound); when it does not,
