@@ -220,3 +220,16 @@ describe('config: shorthands', () => {
     );
   });
 });
+
+describe('memory units in the control plane (docs/control-plane.md)', () => {
+  test('a whole number is MiB, a string has a unit; both come back as a size string', async () => {
+    const { normalizeDomainConfig } = await import('./control.js');
+    assert.equal(normalizeDomainConfig({ name: 'a', memory: 512 }).memory, '512M');
+    assert.equal(normalizeDomainConfig({ name: 'a', memory: '1G' }).memory, '1024M');
+    assert.equal(normalizeDomainConfig({ name: 'a', memory: '262144K' }).memory, '256M');
+  });
+  test('a number of bytes is not guessed: 128 MiB in bytes is far more than 4096 MiB', async () => {
+    const { normalizeDomainConfig } = await import('./control.js');
+    assert.throws(() => normalizeDomainConfig({ name: 'a', memory: 128 * MiB }), /memory: at most 4096M/);
+  });
+});

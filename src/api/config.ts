@@ -55,7 +55,8 @@ export type ConsoleTarget = 'stdio' | 'prefix' | 'none' | { file: string };
 
 /**
  * One validated domain. It satisfies the control plane's `DomainConfig` (src/api/domain.ts:
- * a name plus fields it does not interpret), so a spec can be handed to `create` as is.
+ * a name plus fields it does not interpret); its memory is in bytes, so hand it to `create` in its
+ * document form (`toDocument`), where memory is a size string.
  */
 export type DomainSpec = {
   name: string;

@@ -9,7 +9,7 @@ import {
   type ResultOf,
   type SaveResult,
 } from './commands.js';
-import { MIN_MEMORY, toDocument, validateConfig } from './config.js';
+import { toDocument, validateConfig } from './config.js';
 import type { DomainConfig, DomainHandle, DomainInfo, DomainManager, DomainStats } from './domain.js';
 import { ApiError, toApiError } from './errors.js';
 
@@ -34,14 +34,10 @@ export interface ControlPlaneOptions {
  */
 export function normalizeDomainConfig(config: DomainConfig): DomainConfig {
   const source = `domain ${typeof config?.name === 'string' ? config.name : '(unnamed)'}`;
-  // A validated DomainSpec carries memory in bytes; a document, a number of MiB (at most 4096).
-  // The ranges do not overlap, so a spec can be handed over as is.
-  const input =
-    typeof config?.memory === 'number' && config.memory >= MIN_MEMORY
-      ? { ...config, memory: `${config.memory / 1024}K` }
-      : config;
+  // Memory is a size with a unit ("256M", "1G") or a whole number of MiB, as QEMU's -m; never a
+  // number of bytes (a validated DomainSpec goes through toDocument first: docs/control-plane.md).
   try {
-    const doc = toDocument(validateConfig({ domains: [input] }, source)) as { domains: DomainConfig[] };
+    const doc = toDocument(validateConfig({ domains: [config] }, source)) as { domains: DomainConfig[] };
     return doc.domains[0]!;
   } catch (e) {
     if (e instanceof Error) e.message = e.message.replaceAll('domains[0].', '');

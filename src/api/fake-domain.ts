@@ -35,11 +35,14 @@ const WORKING_SET_BYTES = 64 * 1024;
 const ENGINE = 'pvm-fake-guest/1';
 
 /**
- * RAM size of a config: a number is bytes (the config module normalises
- * sizes to bytes), a string has a unit (64K, 256M, 1G; none = MiB).
+ * RAM size of a config in its document form (docs/control-plane.md): a
+ * whole number is MiB, as QEMU's -m; a string has a unit (64K, 256M, 1G; none = MiB).
  */
 export function parseMemory(v: unknown, fallback: number): number {
-  if (typeof v === 'number') return v;
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v <= 0) throw new PvmError('usage', `bad memory size ${v} (a number is MiB)`);
+    return v * 1024 * 1024;
+  }
   if (typeof v !== 'string') return fallback;
   const m = /^(\d+)\s*([KMG]?)i?B?$/i.exec(v.trim());
   if (!m) throw new PvmError('usage', `bad memory size ${JSON.stringify(v)} (use e.g. 256M)`);
