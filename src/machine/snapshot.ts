@@ -84,7 +84,10 @@ export function loadBoard<H extends BoardHart>(board: VirtBoard<H>, entries: rea
     if (v.length !== 1 || typeof v[0] !== 'string' || !/^-?\d{1,30}$/.test(v[0])) throw bad('rtc', 'bad value');
     rtc = BigInt(v[0]);
   }
-  const known = new Set(['board', 'clint', 'plic', 'uart', 'rtc']);
+  const known = new Set([
+    'board',
+    ...(['clint', 'plic', 'uart', 'rtc'] as const).filter((k) => board[k] !== undefined),
+  ]);
   for (const e of entries) if (!known.has(e.name)) throw bad(e.name, 'this board has no such device');
   // Everything checked: apply.
   board.restoreBaseTime(time[0]!);

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isPvmError } from '../core/errors.js';
+import { loadHart, saveHart } from './snapshot.js';
+import { A, AMO } from './test-asm.js';
+import { RAM_BASE, rig } from './test-util.js';
+
+/** lr.d x7, (x10); sc.d x6, x8, (x10) */
+const LR_SC = [A.amo(AMO.lr, 3, 7, 10, 0), A.amo(AMO.sc, 3, 6, 10, 8)];
+const DATA = RAM_BASE + 0x8000;
+
+function busy(): ReturnType<typeof rig> {
+  const r = rig(LR_SC);
+  const h = r.hart;
+  for (let i = 1; i < 32; i++) h.setX(i, BigInt(i) * 0x0123_4567_89abn - 7n);
+  h.setX(10, BigInt(DATA));
+  h.setX(8, 0x5555n);
+  for (let i = 0; i < 32; i++) h.f[i] = i === 3 ? Number.NaN : i * 1.5 - 3;
+  h.fi[7] = 0x7ff8_1234; // a NaN payload in the raw bits
+  h.fflags = 0x11;
+  h.frm = 2;
+  h.setCsr(0x300, 0x6000n | 0x80n); // mstatus FS=dirty, MPIE
+  h.setCsr(0x180, (8n << 60n) | 0x80123n); // satp Sv39 (the rig does not run with it)
+  h.setCsr(0x105, 0x8020_0100n); // stvec
+  h.setCsr(0x340, 0xdead_beef_cafen); // mscratch
+  h.setCsr(0xb02, 1_000_000n); // minstret: a counter offset in the hidden state
+  h.setCsr(0x3b0, 0x2000_0000n); // pmpaddr0
+  r.ram.w64(DATA, 0x1234n);
+  return r;
+}
+
+test('saved hart state loads into another hart and saves to the same bytes', () => {
+  const a = busy();
+  const blob = saveHart(a.hart);
+  const b = rig(LR_SC);
+  loadHart(b.hart, blob);
+  assert.deepEqual(saveHart(b.hart), blob);
+  assert.equal(b.hart.getX(5), a.hart.getX(5));
+  assert.equal(b.hart.getCsr(0x180), a.hart.getCsr(0x180));
+  assert.equal(b.hart.getCsr(0xb02), a.hart.getCsr(0xb02));
+  assert.equal(b.hart.fi[7], 0x7ff8_1234);
+});
+
+test('an LR reservation survives save and load: the SC after it succeeds on the restored hart', () => {
+  const a = busy();
+  a.hart.run(1); // lr.d only
+  assert.equal(a.hart.getX(7), 0x1234n);
+  const b = busy(); // same RAM contents
+  loadHart(b.hart, saveHart(a.hart));
+  b.hart.run(1); // sc.d
+  assert.equal(b.hart.getX(6), 0n, 'sc.d succeeded');
+  assert.equal(b.ram.r64(DATA), 0x5555n);
+  // Without the reservation the same SC fails.
+  const c = busy();
+  c.hart.setPc(a.hart.getPc());
+  c.hart.run(1);
+  assert.equal(c.hart.getX(6), 1n);
+});
+
+test('a blob that is not a hart state is refused before anything changes', () => {
+  const b = busy();
+  const before = saveHart(b.hart);
+  const good = saveHart(busy().hart);
+  const refuse = (blob: Uint8Array, why: RegExp) =>
+    assert.throws(
+      () => loadHart(b.hart, blob),
+      (e: unknown) => isPvmError(e) && e.kind === 'image' && why.test(e.message),
+    );
+  refuse(good.subarray(0, good.length - 8), /bytes, expected/);
+  const other = new Float64Array(good.slice().buffer);
+  other[1] = 5; // hart id
+  refuse(new Uint8Array(other.buffer), /saved for hart 5/);
+  const frac = new Float64Array(good.slice().buffer);
+  frac[10] = 0.5;
+  refuse(new Uint8Array(frac.buffer), /out of range/);
+  const priv = new Float64Array(good.slice().buffer);
+  priv[3] = 2;
+  refuse(new Uint8Array(priv.buffer), /privilege 2/);
+  assert.deepEqual(saveHart(b.hart), before);
+});
