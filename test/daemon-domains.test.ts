@@ -24,7 +24,7 @@ import { createLogger } from '../src/host/logger.js';
 import { type Daemon, startDaemon } from '../src/server/daemon.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { fileSnapshotStore } from '../src/server/local.js';
-import { Console, make, PROMPT, PVOS_ELF } from './pvos-console.js';
+import { Console, make, PROMPT, PVOS_ELF, vchanTransfer } from './pvos-console.js';
 
 const LINUX = join(fileURLToPath(import.meta.url), '../../../../shared/guests/linux');
 
@@ -217,5 +217,23 @@ describe('two real guests in one daemon, every command', () => {
     assert.deepEqual(JSON.parse(await pvm('list', '--json')), []);
     linux.close();
     pvos.close();
+  });
+
+  test('two PV guests in one daemon share a PVX host: distinct domain ids, a vchan between them', async () => {
+    await pvm('create', '--name', 'one', '--kernel', PVOS_ELF, '--memory', '64M', '--paused');
+    await pvm('create', '--name', 'two', '--kernel', PVOS_ELF, '--memory', '64M', '--paused');
+    const one = await attach('one');
+    const two = await attach('two');
+    await pvm('unpause', 'one');
+    await pvm('unpause', 'two');
+    const idOf = async (c: Console) => Number(/PVX 1\.0 present \(domain (\d+),/.exec(await c.until(PROMPT))?.[1]);
+    const [id1, id2] = [await idOf(one.con), await idOf(two.con)];
+    assert.notEqual(id1, id2);
+    assert.ok(id1 > 0 && id2 > 0);
+    await vchanTransfer(one.con, id1, two.con, id2, 1); // 1 MiB over an event channel and granted pages
+    await pvm('destroy', 'one');
+    await pvm('destroy', 'two');
+    one.close();
+    two.close();
   });
 });
