@@ -108,6 +108,13 @@ export class Console {
     return body.slice(line.length + 1);
   }
 
+  /** Everything printed after the last mark (consumes it). */
+  rest(): string {
+    const chunk = this.out.slice(this.seen);
+    this.seen = this.out.length;
+    return chunk;
+  }
+
   send(line: string): void {
     this.io.write(`${line}\n`);
   }
@@ -149,6 +156,7 @@ export const HELP = [
   '  sleep       [n] sleep n timer ticks',
   '  spin        [stop] start/stop a CPU-bound user task (preemption)',
   '  crash       run a user task that faults (only it dies)',
+  '  wreck       jump|stvec|satp: break the kernel (ends this domain only)',
   '  poweroff    shut down',
   '',
 ].join('\n');

@@ -82,7 +82,7 @@ test('pvos on pvm PV mode with 2 vCPUs chooses the PVX back ends and passes pvxt
   }
 });
 
-test('two pvos domains in one process: vchan over a mapped grant and an event channel, host shutdown request', async () => {
+test('two pvos domains in one process: 16 MiB over a vchan (a mapped grant and an event channel), host shutdown request', async () => {
   make();
   const pvxHost = new PvxHost<PvxDomain>();
   const one = boot(pvxHost);
@@ -90,7 +90,7 @@ test('two pvos domains in one process: vchan over a mapped grant and an event ch
   try {
     assert.match(await one.con.until(PROMPT), /pvos: PVX 1\.0 present \(domain 1, features 0x1ff\)\n/);
     assert.match(await two.con.until(PROMPT), /pvos: PVX 1\.0 present \(domain 2, features 0x1ff\)\n/);
-    await vchanTransfer(one.con, 1, two.con, 2, 1);
+    await vchanTransfer(one.con, 1, two.con, 2, 16); // 16 MiB, checksums compared at both ends
     // the server's grant was mapped by the client while the transfer ran, and is released now
     assert.equal(two.vm.pvx?.window.slots.size, 0);
     assert.ok((two.vm.pvx?.window.accesses ?? 0) > 1000, 'the client read the ring through its grant window');
@@ -105,5 +105,57 @@ test('two pvos domains in one process: vchan over a mapped grant and an event ch
   } finally {
     one.con.kill();
     two.con.kill();
+  }
+});
+
+test('a guest that breaks its own kernel ends only its own domain, with the reason', async () => {
+  make();
+  const pvxHost = new PvxHost<PvxDomain>();
+  const survivor = boot(pvxHost);
+  try {
+    assert.match(await survivor.con.until(PROMPT), /\(domain 1, features 0x1ff\)\n/);
+    const cases = [
+      {
+        how: 'jump', // S-mode runs zeros: illegal instruction, pvos panics and reports a crash through PVX
+        out: /^wreck: jumping to a page of zeros in S-mode\npvos: panic: kernel trap: scause 2 stval 0x0 sepc 0x80[0-9a-f]{6}\n$/,
+        why: /^PVX shutdown: crash$/,
+      },
+      {
+        how: 'stvec', // the trap vector itself is garbage: the hypervisor sees a double fault
+        out: /^wreck: trap vector -> a page of zeros, then ebreak\n$/,
+        why: /^double fault on hart 0: the S-mode trap vector 0x80[0-9a-f]{6} faults \(cause 2, tval 0x0\)$/,
+      },
+      {
+        how: 'satp', // page tables over nothing: every fetch is an access fault, the handler's too
+        out: /^wreck: page table root -> gigapages of nothing\n$/,
+        why: /^double fault on hart 0: the S-mode trap vector 0x80[0-9a-f]{6} faults \(cause 1, tval 0x80[0-9a-f]{6}\)$/,
+      },
+    ];
+    for (const c of cases) {
+      const victim = boot(pvxHost);
+      try {
+        // the id of an ended domain is free again: each victim is domain 2
+        assert.match(await victim.con.until(PROMPT), /\(domain 2, features 0x1ff\)\n/);
+        assert.equal(await victim.con.run('ticks').then((t) => t.startsWith('ticks: ')), true);
+        victim.con.send(`wreck ${c.how}`);
+        assert.equal(await victim.con.exited, 1, `wreck ${c.how}: the domain fails`);
+        const out = (await victim.con.until(`wreck ${c.how}\n`)) && (await victim.con.rest());
+        assert.match(out, c.out, `wreck ${c.how}: last words`);
+        const end = victim.vm.result;
+        assert.equal(end?.kind, 'fail');
+        assert.match(end.kind === 'fail' ? end.why : '', c.why);
+        assert.deepEqual(pvxHost.ids(), [1], 'the broken domain left the PVX registry');
+      } finally {
+        victim.con.kill();
+      }
+      // the other domain did not notice: its shell answers, its timer still ticks
+      assert.match(await survivor.con.run('ticks'), /^ticks: \d+ \(100 Hz, uptime \d+\.\d\d s\)\n$/);
+      assert.equal(await survivor.con.run('sleep 2'), 'sleep: 2 ticks\n');
+    }
+    survivor.con.send('poweroff');
+    await survivor.con.until('pvos: poweroff\n');
+    assert.equal(await survivor.con.exited, 0);
+  } finally {
+    survivor.con.kill();
   }
 });

@@ -366,6 +366,18 @@ export class Domain implements SbiPlatform {
         `hart ${v.id}: trap cause ${cause} in virtual M-mode at pc 0x${h.getPc().toString(16)}`,
       );
     }
+    // The guest's own trap handler faults at its first instruction (stvec points at garbage or
+    // unmapped memory): redirecting again would loop forever. End this domain only, as a
+    // firmware would report a double fault.
+    const vec = h.getCsr(Csr.STVEC) & ~3n;
+    if (h.getPc() === vec) {
+      this.fail(
+        1,
+        `double fault on hart ${v.id}: the S-mode trap vector 0x${vec.toString(16)} faults (cause ${cause}, tval 0x${tval.toString(16)})`,
+      );
+      h.requestStop();
+      return;
+    }
     redirectToSupervisor(h, cause, tval);
   }
 

@@ -62,6 +62,7 @@ struct sbiret sbi_call(unsigned long eid, unsigned long fid, unsigned long a0, u
 #define SBI_EXT_DBCN 0x4442434E
 long sbi_probe(unsigned long eid);
 void sbi_shutdown(void) __attribute__((noreturn));
+void sbi_crash(void) __attribute__((noreturn));
 const char *sbi_strerror(long err);
 
 /* ---- fdt.c ---- */
@@ -116,6 +117,7 @@ int pvx_present(void);
 void pvx_shell_evtchn(int argc, char **argv);
 void pvx_shell_grant(int argc, char **argv);
 void pvx_shutdown(void);
+void pvx_crash(void);
 void pvx_shell_vchan(int argc, char **argv);
 void pvx_shell_pvxtest(void);
 struct pvx_shared_info *pvx_shinfo(void);

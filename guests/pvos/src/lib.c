@@ -170,5 +170,5 @@ void panic(const char *fmt, ...) {
   kputs("pvos: panic: ");
   kputs(buf);
   kputs("\n");
-  sbi_shutdown();
+  sbi_crash();
 }

@@ -239,6 +239,7 @@ int pvx_init(void) {
 }
 
 void pvx_shutdown(void) { PVX1(PVX_SCHED_SHUTDOWN, PVX_SHUTDOWN_POWEROFF); }
+void pvx_crash(void) { PVX1(PVX_SCHED_SHUTDOWN, PVX_SHUTDOWN_CRASH); }
 
 /* ---- shell commands ---- */
 static int num(const char *s, unsigned long *out) {

@@ -29,6 +29,14 @@ void sbi_shutdown(void) {
   for (;;) __asm__ volatile("wfi");
 }
 
+/* The kernel cannot go on: end this machine (domain) reporting a failure, not a clean poweroff. */
+void sbi_crash(void) {
+  if (pvx_present()) pvx_crash();                          /* PVX SCHED_SHUTDOWN, reason crash */
+  sbi_call(SBI_EXT_SRST, 0, 0, 1, 0, 0, 0, 0);             /* shutdown, reason system failure */
+  sbi_call(0x08, 0, 0, 0, 0, 0, 0, 0);                     /* legacy shutdown */
+  for (;;) __asm__ volatile("wfi");
+}
+
 const char *sbi_strerror(long err) {
   static const char *const names[] = {
       "success",       "failed",        "not supported",   "invalid param", "denied",

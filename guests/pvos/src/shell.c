@@ -41,6 +41,7 @@ static void cmd_help(void) {
         "  sleep       [n] sleep n timer ticks\n"
         "  spin        [stop] start/stop a CPU-bound user task (preemption)\n"
         "  crash       run a user task that faults (only it dies)\n"
+        "  wreck       jump|stvec|satp: break the kernel (ends this domain only)\n"
         "  poweroff    shut down\n");
 }
 
@@ -143,6 +144,34 @@ static int split(char *line, char **argv, int max) {
   return argc;
 }
 
+/*
+ * Deliberate kernel failures, for the isolation tests: on pvm each ends this
+ * domain only. jump: S-mode runs a page of zeros (illegal instruction, the
+ * kernel trap handler panics). stvec: the trap vector points at zeros, then a
+ * breakpoint (the handler itself faults: a double fault). satp: a page table
+ * root of gigapages over nothing (every fetch is an access fault, the handler too).
+ */
+static void wreck(const char *how) {
+  uint64_t *page = page_alloc(); /* zero-filled: 0x0000 is an illegal instruction */
+  if (!strcmp(how, "jump")) {
+    kputs("wreck: jumping to a page of zeros in S-mode\n");
+    ((void (*)(void))(uintptr_t)page)();
+  } else if (!strcmp(how, "stvec")) {
+    kputs("wreck: trap vector -> a page of zeros, then ebreak\n");
+    csr_write(stvec, (uint64_t)page);
+    __asm__ volatile("ebreak" ::: "memory");
+  } else if (!strcmp(how, "satp")) {
+    kputs("wreck: page table root -> gigapages of nothing\n");
+    for (int i = 0; i < 512; i++) page[i] = PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D | PTE_G;
+    satp_switch(page);
+  } else {
+    page_free(page);
+    kputs("usage: wreck jump|stvec|satp\n");
+    return;
+  }
+  panic("wreck %s: still running", how);
+}
+
 static void run(char *line) {
   char *argv[8];
   int argc = split(line, argv, 8);
@@ -205,6 +234,8 @@ static void run(char *line) {
     while (t->state != T_EXITED) sleep_ticks(1);
     kprintf("crash: pid %d exited with %d; kernel still running\n", t->pid, t->exit_code);
     task_reap(t);
+  } else if (!strcmp(c, "wreck")) {
+    wreck(argc > 1 ? argv[1] : "");
   } else if (!strcmp(c, "poweroff")) {
     kputs("pvos: poweroff\n");
     if (pvx_present()) pvx_shutdown();
