@@ -294,11 +294,11 @@ class HvDomain {
 
 /**
  * DomainManager over the hypervisor's Domain run loop (src/hypervisor).
- * Each domain runs cooperatively in the daemon's event loop.
- *
- * Graceful shutdown and save/restore work through the ShutdownRequestable
- * and Snapshottable contracts as soon as the hypervisor's Domain implements
- * them; until then both are refused with a clear message.
+ * Each domain runs cooperatively in the daemon's event loop. PV domains share
+ * one PvxHost. Save and restore go through Domain.saveState/loadState (the
+ * run loop is parked at the pause gate, every hart at an instruction
+ * boundary); shutdown asks PV guests that bound VIRQ_SHUTDOWN_REQUEST
+ * (docs/control-plane.md).
  */
 export class HypervisorDomainManager implements DomainManager {
   private readonly domains = new Map<number, HvDomain>();
