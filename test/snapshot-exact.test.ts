@@ -20,6 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { ControlPlane } from '../src/api/control.js';
 import { type ApiError, isApiError } from '../src/api/errors.js';
 import { PvmClient } from '../src/cli/client.js';
+import { isPvmError } from '../src/core/errors.js';
 import { createLogger } from '../src/host/logger.js';
 import { loadSnapshotFile } from '../src/host/snapshot-file.js';
 import { type Daemon, startDaemon } from '../src/server/daemon.js';
@@ -258,6 +259,33 @@ describe('save and restore are exact', () => {
     const d = await client.restore(file);
     assert.equal(d.state, 'running');
     await until('poweroff', async () => (await client.info('calc')).state === 'shutoff');
+    await client.destroy('calc');
+  });
+
+  test('a snapshot that does not fit its domain is refused, nothing is registered, its PVX id is free again', async () => {
+    await client.create(config(), { paused: true });
+    const id = (await client.info('calc')).id;
+    const snap = await manager.snapshot(id);
+    await client.destroy('calc');
+    const refused = async (s: typeof snap, why: RegExp) => {
+      await assert.rejects(manager.restore(s, 'calc'), (e: unknown) => {
+        assert.ok(isPvmError(e) || isApiError(e), String(e));
+        assert.match((e as Error).message, why);
+        return true;
+      });
+      assert.deepEqual(await client.list(), []);
+    };
+    const meta = snap.meta as unknown as { config: Record<string, unknown> };
+    await refused({ ...snap, meta: { ...snap.meta, config: { ...meta.config, memory: '32M' } } }, /bytes of RAM/);
+    await refused({ ...snap, harts: [snap.harts[0]!.subarray(8)] }, /hart 0 state in the snapshot/);
+    await refused(
+      { ...snap, devices: snap.devices.filter((d) => d.name !== 'hypervisor') },
+      /hypervisor state in the snapshot: missing/,
+    );
+    await refused({ ...snap, para: Uint8Array.of(0x7b) }, /PVX state in the snapshot is not readable/);
+    // Nothing was left behind in the PvxHost: the saved PVX id is free for the real restore.
+    const ok = await manager.restore(snap, 'calc');
+    assert.equal(ok.state, 'paused');
     await client.destroy('calc');
   });
 });
