@@ -37,3 +37,17 @@ test('layout, full mode: the firmware fits below the kernel and OpenSBI’s FDT 
     (e: unknown) => isPvmError(e) && e.kind === 'image' && /below 0x80200000/.test(e.message),
   );
 });
+
+test('layout: RAM too small for a 2 MiB-aligned FDT slot puts the FDT in the top page instead', () => {
+  const small = { start: 0x8020_0000, end: 0x8023_6000 }; // a 216 KiB guest kernel (pvos)
+  // 3 MiB: the top 2 MiB slot (0x8020_0000) would overlap the kernel
+  const l = computeLayout({ ramSize: 3 * MiB, kernel: small, fdtSize: 1500 });
+  assert.equal(l.fdt, 0x8000_0000 + 3 * MiB - 4096);
+  // with room for the 2 MiB slot the placement is unchanged (what Linux has always been given)
+  assert.equal(computeLayout({ ramSize: 5 * MiB, kernel: small, fdtSize: 1500 }).fdt, 0x8040_0000);
+  assert.throws(
+    () => computeLayout({ ramSize: 2 * MiB, kernel: small, fdtSize: 1500 }),
+    (e: unknown) =>
+      isPvmError(e) && /--memory 2 MiB is too small for this kernel and initrd \(need 3 MiB\)/.test(e.message),
+  );
+});

@@ -51,14 +51,6 @@ export function computeLayout(opts: {
       );
     }
   }
-  const fdt = alignDown(end - opts.fdtSize, 2 * MiB);
-  let lowest = fdt;
-  let initrd: BootLayout['initrd'];
-  if (opts.initrdSize !== undefined) {
-    const start = alignDown(fdt - opts.initrdSize, 4096);
-    initrd = { start, end: start + opts.initrdSize };
-    lowest = start;
-  }
   let needEnd = kernel.end;
   if (firmware !== undefined) {
     // OpenSBI's FDT copy must sit between the kernel and the initrd.
@@ -70,12 +62,26 @@ export function computeLayout(opts: {
       );
     }
   }
-  if (lowest < needEnd || fdt < base) {
-    const need = needEnd - base + (end - lowest) + 2 * MiB;
-    throw new PvmError(
-      'usage',
-      `--memory ${mb(opts.ramSize)} is too small for this kernel and initrd (need ${mb(need)})`,
-    );
+  // The FDT goes in the top 2 MiB-aligned slot (QEMU's placement, what Linux has always been
+  // given); when RAM is too small for that, in the top page instead: the devicetree spec asks
+  // only for 8-byte alignment, and Linux maps the 2 MiB region around the FDT wherever it is
+  // (arch/riscv/mm/init.c, create_fdt_early_page_table). So a tiny guest needs its kernel's
+  // footprint plus a page or two, not a spare 2 MiB slot.
+  for (const align of [2 * MiB, 4096]) {
+    const fdt = alignDown(end - opts.fdtSize, align);
+    let lowest = fdt;
+    let initrd: BootLayout['initrd'];
+    if (opts.initrdSize !== undefined) {
+      const start = alignDown(fdt - opts.initrdSize, 4096);
+      initrd = { start, end: start + opts.initrdSize };
+      lowest = start;
+    }
+    if (lowest >= needEnd && fdt >= base) return { firmware, kernel, initrd, fdt };
   }
-  return { firmware, kernel, initrd, fdt };
+  const page = (n: number) => Math.ceil(n / 4096) * 4096;
+  const need = page(needEnd) - base + page(opts.initrdSize ?? 0) + page(opts.fdtSize);
+  throw new PvmError(
+    'usage',
+    `--memory ${mb(opts.ramSize)} is too small for this kernel and initrd (need ${mb(need)})`,
+  );
 }
