@@ -182,6 +182,10 @@ describe('two real guests in one daemon, every command', () => {
       ['linux'],
     );
     assert.equal(await pvm('restore', pvosFile, '--paused'), 'restored domain pvos (id 3), paused\n');
+    // The counters go on from the saved values (instructions from the harts, exits and hypercalls from the file).
+    const restoredStats = JSON.parse(await pvm('stats', 'pvos', '--json')) as typeof stats;
+    assert.ok(restoredStats.instructions > stats.instructions);
+    for (const [k, n] of Object.entries(stats.hypercalls)) assert.ok(restoredStats.hypercalls[k]! >= n, k);
     pvos = await attach('pvos');
     await pvm('unpause', 'pvos');
     assert.match(await pvos.con.run('info'), /backends: pvx 1\.0/);

@@ -17,12 +17,13 @@ import type { MachineState } from './snapshot/format.js';
  * The hypervisor entry, format 1: mode, per vCPU the HSM state, WFI wait,
  * PV timer deadline (mtime ticks, null = disarmed), HSM suspend, STA record
  * address and steal time; SBI console input not yet read; a guest reboot
- * requested but not yet done; where console input goes.
+ * requested but not yet done; where console input goes; exit and hypercall
+ * counters.
  *
  * Time: the board entry carries the time base, so mtime (and with it every
  * deadline above, the PVX timers and system time) goes on from the saved
- * instant. TLBs are not saved; loading flushes them. Statistics start again
- * from zero in the restored domain.
+ * instant. TLBs are not saved; loading flushes them. Exit and hypercall
+ * counters are kept; MMIO counts and host-time statistics start again.
  */
 export const DOMAIN_STATE_FORMAT = 1;
 const HV = 'hypervisor';
@@ -43,6 +44,8 @@ interface HvState {
   sbiInput: number[];
   rebootPending: boolean;
   inputTo: 'uart' | 'sbi';
+  /** Exit and hypercall counters, so `pvm stats` goes on counting (MMIO counts and host times start again). */
+  stats: { exits: Record<string, number>; hypercalls: Record<string, Record<string, number>> };
 }
 
 /** What domain-snapshot needs of a Domain (structural, so domain.ts does not import this module's types back). */
@@ -61,6 +64,8 @@ export interface SnapshotDomain {
   }[];
   readonly pvx: { saveState(): Uint8Array; loadState(b: Uint8Array): void } | null;
   inputTo: 'uart' | 'sbi';
+  readonly stats: { readonly exits: Record<string, number> };
+  readonly sbi: { readonly stats: Record<string, Record<string, number>> };
 }
 
 /** Run-loop facts private to Domain, passed in and out by its saveState/loadState. */
@@ -100,6 +105,7 @@ export function saveDomain(d: SnapshotDomain, priv: DomainPrivate): MachineState
     sbiInput: [...priv.sbiInput],
     rebootPending: priv.rebootPending,
     inputTo: d.inputTo,
+    stats: { exits: { ...d.stats.exits }, hypercalls: structuredCopy(d.sbi.stats) },
   };
   return {
     harts,
@@ -108,6 +114,14 @@ export function saveDomain(d: SnapshotDomain, priv: DomainPrivate): MachineState
     para: d.pvx?.saveState() ?? new Uint8Array(0),
   };
 }
+
+const structuredCopy = (h: Record<string, Record<string, number>>) =>
+  Object.fromEntries(Object.entries(h).map(([k, v]) => [k, { ...v }]));
+
+/** Extension and function names as the dispatcher counts them (never `__proto__`: the counters are plain objects). */
+const NAME = /^(?!__proto__$)[\x21-\x7e]{1,64}$/;
+
+const isCount = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
 
 function parseHv(e: NamedState | undefined, d: SnapshotDomain): HvState {
   const bad = (why: string) => new PvmError('image', `hypervisor state in the snapshot: ${why}`);
@@ -145,6 +159,26 @@ function parseHv(e: NamedState | undefined, d: SnapshotDomain): HvState {
     throw bad('console input');
   }
   if (typeof s.rebootPending !== 'boolean' || (s.inputTo !== 'uart' && s.inputTo !== 'sbi')) throw bad('run loop');
+  const st = s.stats;
+  const known = new Set(Object.keys(d.stats.exits));
+  if (
+    st === null ||
+    typeof st !== 'object' ||
+    typeof st.exits !== 'object' ||
+    st.exits === null ||
+    Object.entries(st.exits).some(([k, v]) => !known.has(k) || !isCount(v)) ||
+    typeof st.hypercalls !== 'object' ||
+    st.hypercalls === null ||
+    Object.entries(st.hypercalls).some(
+      ([ext, fns]) =>
+        !NAME.test(ext) ||
+        typeof fns !== 'object' ||
+        fns === null ||
+        Object.entries(fns).some(([fn, v]) => !NAME.test(fn) || !isCount(v)),
+    )
+  ) {
+    throw bad('statistics');
+  }
   return s;
 }
 
@@ -198,6 +232,9 @@ export function loadDomain(d: SnapshotDomain, state: MachineState): DomainPrivat
     v.readySinceMs = -1;
   });
   d.inputTo = hv.inputTo;
+  Object.assign(d.stats.exits, hv.stats.exits);
+  for (const k of Object.keys(d.sbi.stats)) delete d.sbi.stats[k];
+  Object.assign(d.sbi.stats, structuredCopy(hv.stats.hypercalls));
   d.pvx?.loadState(state.para);
   return { sbiInput: hv.sbiInput, rebootPending: hv.rebootPending };
 }
