@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isPvmError } from '../core/errors.js';
+import { HsmState } from '../sbi/consts.js';
+import type { Domain, DomainHost } from './domain.js';
+import { createVm } from './vm.js';
+
+/** A 64-byte RISC-V Linux Image header (magic "RSC\x05" at 0x38) followed by a few zero words. */
+function fakeImage(): Uint8Array {
+  const b = new Uint8Array(4096);
+  const v = new DataView(b.buffer);
+  v.setBigUint64(16, 4096n, true); // image_size
+  v.setUint32(0x38, 0x05435352, true);
+  return b;
+}
+
+function vm(clock: { ms: number }, cmdline = 'console=hvc0'): Domain {
+  const host: DomainHost = {
+    nowMs: () => clock.ms,
+    idle: async () => {},
+    yield: async () => {},
+    consoleOut: () => {},
+  };
+  return createVm({ mode: 'pv', harts: 2, memory: 16 << 20, kernel: fakeImage(), cmdline }, host);
+}
+
+const text = (s: ReturnType<Domain['saveState']>) => ({
+  harts: s.harts.map((h) => Array.from(h)),
+  devices: s.devices.map((d) => `${d.name}=${String.fromCharCode(...d.state)}`),
+  para: String.fromCharCode(...s.para),
+});
+
+test('run-loop state (HSM, timer deadlines, SBI console input, counters) and PVX state survive save and load', () => {
+  const ca = { ms: 100 };
+  const a = vm(ca);
+  a.hartStart(1, 0x8020_1000n, 77n);
+  a.hartSuspend(0, false, 0x8020_2000n, 5n);
+  a.setTimer(1, 9_000_000n); // mtime ticks
+  a.input(Uint8Array.of(0x6c, 0x73, 0x0a));
+  a.ram.u8[12345] = 0xa5;
+  a.pvx?.requestShutdown(1);
+  const saved = a.saveState();
+  a.pvx?.destroy();
+
+  const cb = { ms: 5 }; // another host clock: time goes on from the saved instant anyway
+  const b = vm(cb);
+  b.loadState(saved);
+  assert.deepEqual(text(b.saveState()), text(saved));
+  assert.equal(b.hartStatus(0), HsmState.SUSPENDED);
+  assert.equal(b.hartStatus(1), HsmState.STARTED);
+  assert.equal(b.vcpus[1]!.deadline, 9_000_000);
+  assert.deepEqual(b.vcpus[0]!.suspend, { retentive: false, addr: 0x8020_2000n, opaque: 5n });
+  assert.equal(b.vcpus[1]!.hart.getPc(), 0x8020_1000n);
+  assert.equal(b.vcpus[1]!.hart.getX(11), 77n);
+  assert.deepEqual(Array.from(b.consoleRead(8)), [0x6c, 0x73, 0x0a]);
+  assert.equal(b.ram.u8[12345], 0xa5);
+  assert.equal(b.machine.time.now(), a.machine.time.now());
+  cb.ms += 1;
+  assert.equal(b.machine.time.now(), a.machine.time.now() + 10_000, '1 ms later: 10 000 ticks on');
+  b.pvx?.destroy();
+});
+
+test('state for another shape of domain is refused: mode, vCPU count, RAM size', () => {
+  const a = vm({ ms: 0 });
+  const saved = a.saveState();
+  a.pvx?.destroy();
+  const host: DomainHost = { nowMs: () => 0, idle: async () => {}, yield: async () => {}, consoleOut: () => {} };
+  const refuse = (d: Domain, why: RegExp) => {
+    assert.throws(
+      () => d.loadState(saved),
+      (e: unknown) => isPvmError(e) && e.kind === 'image' && why.test(e.message),
+    );
+    d.pvx?.destroy();
+  };
+  refuse(createVm({ mode: 'pv', harts: 1, memory: 16 << 20, kernel: fakeImage(), cmdline: '' }, host), /2 harts saved/);
+  refuse(createVm({ mode: 'pv', harts: 2, memory: 32 << 20, kernel: fakeImage(), cmdline: '' }, host), /bytes of RAM/);
+});
+
+test('an ended domain has nothing to save', async () => {
+  const d = vm({ ms: 0 });
+  d.stop(1);
+  await d.run();
+  assert.throws(() => d.saveState(), /the domain has ended/);
+});
