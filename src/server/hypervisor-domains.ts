@@ -211,8 +211,8 @@ class HvDomain {
     readonly config: DomainConfig,
     private readonly changed: (d: HvDomain) => void,
     private readonly pvxHost: PvxHost<PvxDomain>,
-    /** The PVX domain id this domain asks for (kept across reboots). */
-    readonly pvxDomid: number = id,
+    /** The PVX domain id this domain asks for; after the first boot, the one it got (kept across reboots). */
+    private pvxDomid: number = id,
   ) {
     this.console = new ConsoleBuffer((data) => {
       this.vm.input(data);
@@ -237,6 +237,7 @@ class HvDomain {
       },
       host,
     );
+    if (vm.pvx) this.pvxDomid = vm.pvx.id;
     this.host = host;
     this.vm = vm;
     this.exitReason = undefined;
