@@ -68,20 +68,17 @@ test('pvos on pvm (PV mode): back ends chosen from the PVX probe, shell transcri
     const info = (await con.run('info')).split('\n');
     assert.equal(info[0], 'pvos 0.1 on hart 0, harts online 1 (mask 0x1)');
     assert.match(info[3]!, /^sbi: spec 2\.0, implementation \d+ \(other\)$/);
-    assert.deepEqual(
-      info.slice(5),
-      [
-        'backends: pvx 1.0',
-        '  console  sbi-dbcn',
-        '  timer    pvx-timer-virq',
-        '  irq      shinfo.upcall_mask',
-        '  idle     pvx-sched-block',
-        '  ipi      pvx-evtchn-ipi',
-        '  tlb      pvx-multicall-rfence',
-        '  block    none',
-        '',
-      ],
-    );
+    assert.deepEqual(info.slice(5), [
+      'backends: pvx 1.0',
+      '  console  sbi-dbcn',
+      '  timer    pvx-timer-virq',
+      '  irq      shinfo.upcall_mask',
+      '  idle     pvx-sched-block',
+      '  ipi      pvx-evtchn-ipi',
+      '  tlb      pvx-multicall-rfence',
+      '  block    none',
+      '',
+    ]);
     await commonSession(con);
     // every PVX call with good and bad arguments (guests/pvos/src/pvxtest.c): all 73 cases pass
     assert.equal(await con.run('pvxtest'), 'pvxtest: 73 passed, 0 failed\n');
