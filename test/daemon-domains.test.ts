@@ -240,4 +240,37 @@ describe('two real guests in one daemon, every command', () => {
     one.close();
     two.close();
   });
+
+  test('Linux saved mid-boot (paging on, timers armed) and restored finishes booting and runs a command', async () => {
+    await pvm(
+      'create',
+      '--name',
+      'boot',
+      '--kernel',
+      join(LINUX, 'Image'),
+      '--initrd',
+      join(LINUX, 'initramfs.cpio.gz'),
+      '--append',
+      'console=hvc0',
+      '--memory',
+      '256M',
+      '--paused',
+    );
+    const first = await attach('boot');
+    await pvm('unpause', 'boot');
+    await first.con.until('Linux version');
+    await first.con.until('\n'); // well into start_kernel: the MMU is on
+    const file = join(dir, 'boot.pvmsnap');
+    await pvm('save', 'boot', file);
+    first.close();
+    await pvm('restore', file, '--paused');
+    const again = await attach('boot');
+    await pvm('unpause', 'boot');
+    await again.con.until('Run /init as init process'); // printed by the restored kernel: saved before it
+    await again.con.until('pvm-guest: init ready');
+    again.con.send('echo mid-boot-$((3*11))');
+    await again.con.until('mid-boot-33');
+    await pvm('destroy', 'boot');
+    again.close();
+  });
 });
