@@ -3,66 +3,26 @@
  * (fake domains): what a person and a script see.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { Command } from 'commander';
-import { ControlPlane } from '../src/api/control.js';
 import { isApiError } from '../src/api/errors.js';
 import { FakeDomainManager } from '../src/api/fake-domain.js';
-import { registerControlCommands } from '../src/cli/commands/control.js';
-import type { CliContext } from '../src/cli/context.js';
-import { createLogger } from '../src/host/logger.js';
-import { type Daemon, startDaemon } from '../src/server/daemon.js';
-import { fileSnapshotStore } from '../src/server/local.js';
+import { runPvm, startTestDaemon, type TestDaemon } from './support/daemon.js';
 
 describe('pvm control commands', () => {
+  let h: TestDaemon<FakeDomainManager>;
   let dir: string;
-  let daemon: Daemon;
-  let manager: FakeDomainManager;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'pvm-cli-'));
-    manager = new FakeDomainManager();
-    daemon = await startDaemon({
-      control: new ControlPlane({ manager, store: fileSnapshotStore }),
-      logger: createLogger({ level: 'silent' }),
-      socketPath: join(dir, 'pvmd.sock'),
-    });
+    h = await startTestDaemon(new FakeDomainManager(), { prefix: 'pvm-cli-' });
+    dir = h.dir;
   });
-  after(async () => {
-    await daemon.close();
-    await manager.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => h.close());
 
   /** Runs `pvm ARGS` in-process; returns what it printed. */
-  async function pvm(args: string[], stdin = new PassThrough()): Promise<{ out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const ctx: CliContext = {
-      io: {
-        stdout: (d) => {
-          out += typeof d === 'string' ? d : Buffer.from(d).toString('utf8');
-        },
-        stderr: (t) => {
-          err += `${t}\n`;
-        },
-      },
-      status: 0,
-    };
-    const program = new Command().name('pvm').exitOverride();
-    registerControlCommands(program, ctx, {
-      stdin,
-      stderrIsTTY: false,
-      env: { PVM_SOCKET: daemon.socketPath },
-      cwd: dir,
-    });
-    await program.parseAsync(args, { from: 'user' });
-    return { out, err };
-  }
+  const pvm = (args: string[], stdin = new PassThrough()) => runPvm(h.daemon.socketPath, dir, args, stdin);
 
   test('create from a YAML file with two domains; relative paths become absolute', async () => {
     writeFileSync(

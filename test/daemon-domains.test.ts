@@ -8,82 +8,48 @@
  * VIRQ_SHUTDOWN_REQUEST), Linux is told it cannot be.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
-import { ControlPlane } from '../src/api/control.js';
-import { type ApiError, isApiError } from '../src/api/errors.js';
-import { PvmClient } from '../src/cli/client.js';
-import { registerControlCommands } from '../src/cli/commands/control.js';
-import type { CliContext } from '../src/cli/context.js';
-import { createLogger } from '../src/host/logger.js';
-import { type Daemon, startDaemon } from '../src/server/daemon.js';
+import type { PvmClient } from '../src/cli/client.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
-import { fileSnapshotStore } from '../src/server/local.js';
 import { Console, make, PROMPT, PVOS_ELF, vchanTransfer } from './pvos-console.js';
+import { refusal, runPvm, startTestDaemon, type TestDaemon } from './support/daemon.js';
 
 const LINUX = join(fileURLToPath(import.meta.url), '../../../../shared/guests/linux');
 
-async function refusal(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isApiError(e)) return e;
-    throw e;
-  }
-  assert.fail('expected the daemon to refuse');
-}
+/** `pvm create` arguments of the Linux guest (busybox shell on hvc0), paused. */
+const createLinux = (name: string): string[] => [
+  'create',
+  '--name',
+  name,
+  '--kernel',
+  join(LINUX, 'Image'),
+  '--initrd',
+  join(LINUX, 'initramfs.cpio.gz'),
+  '--append',
+  'console=hvc0',
+  '--memory',
+  '256M',
+  '--paused',
+];
 
 describe('two real guests in one daemon, every command', () => {
+  let h: TestDaemon<HypervisorDomainManager>;
   let dir: string;
-  let daemon: Daemon;
-  let manager: HypervisorDomainManager;
   let client: PvmClient;
 
   before(async () => {
     make(); // builds guests/pvos/build/pvos.elf; fails loudly without the cross toolchain
-    dir = mkdtempSync(join(tmpdir(), 'pvm-two-'));
-    manager = new HypervisorDomainManager();
-    daemon = await startDaemon({
-      control: new ControlPlane({ manager, store: fileSnapshotStore }),
-      logger: createLogger({ level: 'silent' }),
-      socketPath: join(dir, 'pvmd.sock'),
-    });
-    client = new PvmClient({ socketPath: daemon.socketPath });
+    h = await startTestDaemon(new HypervisorDomainManager(), { prefix: 'pvm-two-' });
+    dir = h.dir;
+    client = h.client;
   });
-  after(async () => {
-    await daemon.close();
-    await manager.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => h.close());
 
   /** Runs `pvm ARGS` in-process against the daemon; returns what it printed. */
   async function pvm(...args: string[]): Promise<string> {
-    let out = '';
-    let err = '';
-    const ctx: CliContext = {
-      io: {
-        stdout: (d) => {
-          out += typeof d === 'string' ? d : Buffer.from(d).toString('utf8');
-        },
-        stderr: (t) => {
-          err += `${t}\n`;
-        },
-      },
-      status: 0,
-    };
-    const program = new Command().name('pvm').exitOverride();
-    registerControlCommands(program, ctx, {
-      stdin: new PassThrough(),
-      stderrIsTTY: false,
-      env: { PVM_SOCKET: daemon.socketPath },
-      cwd: dir,
-    });
-    await program.parseAsync(args, { from: 'user' });
+    const { out, err } = await runPvm(h.daemon.socketPath, dir, args);
     assert.equal(err, '', `pvm ${args.join(' ')} wrote to stderr`);
     return out;
   }
@@ -104,23 +70,7 @@ describe('two real guests in one daemon, every command', () => {
 
   test('Linux and pvos: create, list, info, console, pause, unpause, stats, top, save, restore, shutdown, reboot, destroy', async () => {
     // create (both, paused, so the consoles see everything from the first byte)
-    assert.equal(
-      await pvm(
-        'create',
-        '--name',
-        'linux',
-        '--kernel',
-        join(LINUX, 'Image'),
-        '--initrd',
-        join(LINUX, 'initramfs.cpio.gz'),
-        '--append',
-        'console=hvc0',
-        '--memory',
-        '256M',
-        '--paused',
-      ),
-      'created domain linux (id 1), paused\n',
-    );
+    assert.equal(await pvm(...createLinux('linux')), 'created domain linux (id 1), paused\n');
     assert.equal(
       await pvm('create', '--name', 'pvos', '--kernel', PVOS_ELF, '--memory', '128M', '--paused'),
       'created domain pvos (id 2), paused\n',
@@ -242,20 +192,7 @@ describe('two real guests in one daemon, every command', () => {
   });
 
   test('Linux saved mid-boot (paging on, timers armed) and restored finishes booting and runs a command', async () => {
-    await pvm(
-      'create',
-      '--name',
-      'boot',
-      '--kernel',
-      join(LINUX, 'Image'),
-      '--initrd',
-      join(LINUX, 'initramfs.cpio.gz'),
-      '--append',
-      'console=hvc0',
-      '--memory',
-      '256M',
-      '--paused',
-    );
+    await pvm(...createLinux('boot'));
     const first = await attach('boot');
     await pvm('unpause', 'boot');
     await first.con.until('Linux version');

@@ -5,20 +5,13 @@
  * polls), and powers off through SBI SRST when it reads 'q'. Driven through the client like any domain.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ControlPlane } from '../src/api/control.js';
-import { type ApiError, isApiError } from '../src/api/errors.js';
-import { PvmClient } from '../src/cli/client.js';
-import { createLogger } from '../src/host/logger.js';
-import { type Daemon, startDaemon } from '../src/server/daemon.js';
+import type { PvmClient } from '../src/cli/client.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
-import { fileSnapshotStore } from '../src/server/local.js';
+import { assembleGuest, collect, refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
 
 const GUEST = `
 .section .text
@@ -57,82 +50,19 @@ _start:
 msg: .asciz "hello from a pv guest\\n"
 `;
 
-async function refusal(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isApiError(e)) return e;
-    throw e;
-  }
-  assert.fail('expected the daemon to refuse');
-}
-
-async function until<T>(
-  what: string,
-  f: () => Promise<T | undefined | false> | T | undefined | false,
-  tries = 4000,
-): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
-
-function collect(s: Duplex): { text: () => string } {
-  let text = '';
-  s.on('data', (d: Buffer) => {
-    text += d.toString('utf8');
-  });
-  return { text: () => text };
-}
-
 describe('pvm daemon over the hypervisor', () => {
+  let h: TestDaemon<HypervisorDomainManager>;
   let dir: string;
-  let daemon: Daemon;
   let client: PvmClient;
-  let manager: HypervisorDomainManager;
   let kernel: string;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'pvm-hv-'));
-    writeFileSync(join(dir, 'guest.S'), GUEST);
-    kernel = join(dir, 'guest.elf');
-    const r = spawnSync(
-      'riscv64-unknown-elf-gcc',
-      [
-        '-nostdlib',
-        '-nostartfiles',
-        '-march=rv64imac_zicsr',
-        '-mabi=lp64',
-        '-Wl,-Ttext=0x80200000',
-        '-Wl,-e,_start',
-        '-o',
-        kernel,
-        join(dir, 'guest.S'),
-      ],
-      { encoding: 'utf8' },
-    );
-    if (r.error || r.status !== 0) {
-      throw new Error(
-        `riscv64-unknown-elf-gcc failed (Debian: gcc-riscv64-unknown-elf): ${r.error?.message ?? r.stderr}`,
-      );
-    }
-    manager = new HypervisorDomainManager();
-    daemon = await startDaemon({
-      control: new ControlPlane({ manager, store: fileSnapshotStore }),
-      logger: createLogger({ level: 'silent' }),
-      socketPath: join(dir, 'pvmd.sock'),
-    });
-    client = new PvmClient({ socketPath: daemon.socketPath });
+    h = await startTestDaemon(new HypervisorDomainManager(), { prefix: 'pvm-hv-' });
+    dir = h.dir;
+    client = h.client;
+    kernel = assembleGuest(dir, GUEST, 'rv64imac_zicsr');
   });
-
-  after(async () => {
-    await daemon.close();
-    await manager.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => h.close());
 
   test('create, console, pause, unpause, poweroff, reboot, destroy', async () => {
     const config = { name: 'pv1', kernel, memory: '16M', append: 'console=hvc0' };

@@ -9,69 +9,24 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ControlPlane } from '../src/api/control.js';
 import type { DomainManager } from '../src/api/domain.js';
-import { type ApiError, isApiError } from '../src/api/errors.js';
+import { isApiError } from '../src/api/errors.js';
 import { FakeDomainManager } from '../src/api/fake-domain.js';
 import { PvmClient } from '../src/cli/client.js';
 import { createLogger } from '../src/host/logger.js';
-import { type Daemon, startDaemon } from '../src/server/daemon.js';
+import { startDaemon } from '../src/server/daemon.js';
 import { fileSnapshotStore } from '../src/server/local.js';
 import { ApiSpec, OPENAPI_PATH } from '../src/server/openapi.js';
+import { collect, refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
-interface Harness {
-  dir: string;
-  daemon: Daemon;
-  client: PvmClient;
-  logs: string[];
-  manager: DomainManager;
-}
+type Harness = TestDaemon<DomainManager>;
 
-async function harness(manager: DomainManager = new FakeDomainManager()): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'pvm-daemon-'));
-  const logs: string[] = [];
-  const logger = createLogger({ level: 'debug', stream: { write: (s: string) => void logs.push(s) } });
-  const control = new ControlPlane({ manager, store: fileSnapshotStore });
-  const daemon = await startDaemon({
-    control,
-    logger,
-    socketPath: join(dir, 'pvmd.sock'),
-    tcp: { host: '127.0.0.1', port: 0, token: TOKEN },
-  });
-  return { dir, daemon, client: new PvmClient({ socketPath: daemon.socketPath }), logs, manager };
-}
-
-async function refusal(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isApiError(e)) return e;
-    throw e;
-  }
-  assert.fail('expected the daemon to refuse');
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  for (let i = 0; i < 4000; i++) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
-
-/** Collects a console stream's bytes as text. */
-function collect(s: Duplex): { text: () => string } {
-  let text = '';
-  s.on('data', (d: Buffer) => {
-    text += d.toString('utf8');
-  });
-  return { text: () => text };
-}
+const harness = (manager: DomainManager = new FakeDomainManager()): Promise<Harness> =>
+  startTestDaemon(manager, { logLevel: 'debug', tcpToken: TOKEN });
 
 /** A raw HTTP exchange, for requests the client would never send. */
 function raw(
@@ -101,11 +56,7 @@ describe('pvm daemon', () => {
   before(async () => {
     h = await harness();
   });
-  after(async () => {
-    await h.daemon.close();
-    await h.manager.close();
-    rmSync(h.dir, { recursive: true, force: true });
-  });
+  after(() => h.close());
 
   test('the Unix socket is created owner-only (0600)', () => {
     const st = statSync(h.daemon.socketPath);
@@ -440,9 +391,7 @@ describe('pvm daemon failures', () => {
       assert.equal(logged.err.message, 'cannot read properties of undefined');
       assert.match(logged.err.stack, /TypeError/);
     } finally {
-      await h.daemon.close();
-      await fake.close();
-      rmSync(h.dir, { recursive: true, force: true });
+      await h.close();
     }
   });
 
@@ -458,9 +407,7 @@ describe('pvm daemon failures', () => {
       const e2 = await refusal(startDaemon({ control, logger, socketPath: notSocket }));
       assert.equal(e2.message, `${notSocket} exists and is not a socket; refusing to replace it`);
     } finally {
-      await h.daemon.close();
-      await h.manager.close();
-      rmSync(h.dir, { recursive: true, force: true });
+      await h.close();
     }
   });
 });

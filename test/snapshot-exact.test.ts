@@ -11,21 +11,15 @@
  * - A damaged save file is refused through the daemon and nothing is created.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { ControlPlane } from '../src/api/control.js';
-import { type ApiError, isApiError } from '../src/api/errors.js';
-import { PvmClient } from '../src/cli/client.js';
+import { isApiError } from '../src/api/errors.js';
+import type { PvmClient } from '../src/cli/client.js';
 import { isPvmError } from '../src/core/errors.js';
-import { createLogger } from '../src/host/logger.js';
 import { loadSnapshotFile } from '../src/host/snapshot-file.js';
-import { type Daemon, startDaemon } from '../src/server/daemon.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
-import { fileSnapshotStore } from '../src/server/local.js';
+import { assembleGuest, collect, refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
 
 const LINES = 120;
 const GUEST = `
@@ -97,78 +91,24 @@ hex:                   # print s5 as 16 hex digits and a space
 counter: .dword 0
 `;
 
+/** Up to 100 s: the full-mode runs go through OpenSBI in emulated M-mode. */
+const UNTIL_TRIES = 20_000;
+
 const ascii = (b: Uint8Array) => Buffer.from(b).toString('latin1');
 
-async function refusal(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isApiError(e)) return e;
-    throw e;
-  }
-  assert.fail('expected the daemon to refuse');
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
-  for (let i = 0; i < 20_000; i++) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
-
-function collect(s: Duplex): { text: () => string } {
-  let text = '';
-  s.on('data', (d: Buffer) => {
-    text += d.toString('latin1');
-  });
-  return { text: () => text };
-}
-
 describe('save and restore are exact', () => {
+  let h: TestDaemon<HypervisorDomainManager>;
   let dir: string;
-  let daemon: Daemon;
   let client: PvmClient;
-  let manager: HypervisorDomainManager;
   let kernel: string;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'pvm-snap-'));
-    writeFileSync(join(dir, 'guest.S'), GUEST);
-    kernel = join(dir, 'guest.elf');
-    const r = spawnSync(
-      'riscv64-unknown-elf-gcc',
-      [
-        '-nostdlib',
-        '-nostartfiles',
-        '-march=rv64imafdc_zicsr',
-        '-mabi=lp64',
-        '-Wl,-Ttext=0x80200000',
-        '-Wl,-e,_start',
-        '-o',
-        kernel,
-        join(dir, 'guest.S'),
-      ],
-      { encoding: 'utf8' },
-    );
-    if (r.error || r.status !== 0) {
-      throw new Error(`riscv64-unknown-elf-gcc failed: ${r.error?.message ?? r.stderr}`);
-    }
-    manager = new HypervisorDomainManager();
-    daemon = await startDaemon({
-      control: new ControlPlane({ manager, store: fileSnapshotStore }),
-      logger: createLogger({ level: 'silent' }),
-      socketPath: join(dir, 'pvmd.sock'),
-    });
-    client = new PvmClient({ socketPath: daemon.socketPath });
+    h = await startTestDaemon(new HypervisorDomainManager(), { prefix: 'pvm-snap-' });
+    dir = h.dir;
+    client = h.client;
+    kernel = assembleGuest(dir, GUEST, 'rv64imafdc_zicsr');
   });
-
-  after(async () => {
-    await daemon.close();
-    await manager.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => h.close());
 
   const config = (mode: 'pv' | 'full' = 'pv') => ({
     name: 'calc',
@@ -180,7 +120,7 @@ describe('save and restore are exact', () => {
   const lines = (s: string) => s.split('\n').length - 1;
 
   async function runToEnd(con: { text: () => string }, name: string): Promise<string> {
-    await until(`${name} powers off`, async () => (await client.info(name)).state === 'shutoff');
+    await until(`${name} powers off`, async () => (await client.info(name)).state === 'shutoff', UNTIL_TRIES);
     return con.text();
   }
 
@@ -190,7 +130,7 @@ describe('save and restore are exact', () => {
     test(`${mode} mode: a run saved mid-way and restored prints exactly what an uninterrupted run prints`, async () => {
       // Uninterrupted reference run.
       await client.create(config(mode), { paused: true });
-      const refCon = collect(await client.attachConsole('calc'));
+      const refCon = collect(await client.attachConsole('calc'), 'latin1');
       await client.unpause('calc');
       const reference = await runToEnd(refCon, 'calc');
       const out = reference.split('\n');
@@ -200,9 +140,9 @@ describe('save and restore are exact', () => {
 
       // The same guest, saved once a few lines are out.
       await client.create(config(mode), { paused: true });
-      const con1 = collect(await client.attachConsole('calc'));
+      const con1 = collect(await client.attachConsole('calc'), 'latin1');
       await client.unpause('calc');
-      await until('10 lines', () => lines(con1.text()) >= lines(reference) - LINES + 10);
+      await until('10 lines', () => lines(con1.text()) >= lines(reference) - LINES + 10, UNTIL_TRIES);
       const file1 = join(dir, 'calc-1.pvmsnap');
       const saved = await client.save('calc', file1);
       assert.equal(saved.state, 'destroyed');
@@ -226,7 +166,7 @@ describe('save and restore are exact', () => {
       assert.ok(readFileSync(file1).equals(readFileSync(file2)), 'save -> restore -> save gives identical bytes');
 
       // Run the restored domain to the end.
-      const con2 = collect(await client.attachConsole('calc'));
+      const con2 = collect(await client.attachConsole('calc'), 'latin1');
       await client.unpause('calc');
       const rest = await runToEnd(con2, 'calc');
       assert.equal(prefix + rest, reference);
@@ -258,17 +198,17 @@ describe('save and restore are exact', () => {
     // The good file still restores and runs to its end.
     const d = await client.restore(file);
     assert.equal(d.state, 'running');
-    await until('poweroff', async () => (await client.info('calc')).state === 'shutoff');
+    await until('poweroff', async () => (await client.info('calc')).state === 'shutoff', UNTIL_TRIES);
     await client.destroy('calc');
   });
 
   test('a snapshot that does not fit its domain is refused, nothing is registered, its PVX id is free again', async () => {
     await client.create(config(), { paused: true });
     const id = (await client.info('calc')).id;
-    const snap = await manager.snapshot(id);
+    const snap = await h.manager.snapshot(id);
     await client.destroy('calc');
     const refused = async (s: typeof snap, why: RegExp) => {
-      await assert.rejects(manager.restore(s, 'calc'), (e: unknown) => {
+      await assert.rejects(h.manager.restore(s, 'calc'), (e: unknown) => {
         assert.ok(isPvmError(e) || isApiError(e), String(e));
         assert.match((e as Error).message, why);
         return true;
@@ -284,7 +224,7 @@ describe('save and restore are exact', () => {
     );
     await refused({ ...snap, para: Uint8Array.of(0x7b) }, /PVX state in the snapshot is not readable/);
     // Nothing was left behind in the PvxHost: the saved PVX id is free for the real restore.
-    const ok = await manager.restore(snap, 'calc');
+    const ok = await h.manager.restore(snap, 'calc');
     assert.equal(ok.state, 'paused');
     await client.destroy('calc');
   });
