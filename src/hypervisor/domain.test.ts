@@ -265,3 +265,57 @@ test('full mode: an MSIP raised for another hart ends the running hart’s slice
   assert.equal(harts[0]!.script.length, 1, 'hart 0 stopped right after raising the IPI; hart 1 ran next');
   assert.equal(d.statistics().exits.stop, 2);
 });
+
+/**
+ * A busy vCPU (never exits on its own) with a timer due 1 000 instructions in: the clock follows
+ * instructions retired (100 per tick), so the moment the interrupt line rises is exact.
+ */
+async function busyTimer(mode: 'pv' | 'full'): Promise<{ raisedAt: number; slices: number }> {
+  let raisedAt = -1;
+  const hart = new FakeHart(0, mode === 'pv' ? [{ ecall: [Eid.TIME, 0, 10] }] : []);
+  const deadline = 10; // ticks = 1 000 instructions
+  let domain: Domain | null = null;
+  const setIrq = hart.setIrq.bind(hart);
+  hart.setIrq = (bit, level) => {
+    setIrq(bit, level);
+    if (level && (bit === 5 || bit === 7) && raisedAt < 0) {
+      raisedAt = hart.instret;
+      domain?.stop(0);
+    }
+  };
+  const time = { now: () => Math.floor(hart.instret / 100) };
+  const machine: DomainMachine = {
+    ram: new GuestRam(0x8000_0000, 0x40_0000),
+    harts: [hart],
+    time,
+    // Full mode: a CLINT with mtimecmp = 10 raises MTIP when mtime reaches it.
+    updateTimers: (now) => {
+      if (now >= deadline) hart.setIrq(7, true);
+    },
+    nextDeadline: (now) => (now < deadline ? deadline : Number.POSITIVE_INFINITY),
+    uartInput: (b) => b.length,
+    mmioCounts: () => ({}),
+    reset: () => {},
+  };
+  const host: DomainHost = {
+    nowMs: () => 0,
+    idle: async () => {},
+    yield: async () => {},
+    consoleOut: () => {},
+  };
+  domain = new Domain(mode, machine, host, { load: () => {}, entry: 0x8020_0000, fdt: 0x803f_0000 });
+  const end = await domain.run();
+  assert.equal(end.kind, 'host-stop');
+  return { raisedAt, slices: domain.statistics().exits.slice };
+}
+
+test('timer: a busy vCPU sees its due set_timer deadline (STIP) within 20 000 instructions, not at its slice end', async () => {
+  const { raisedAt, slices } = await busyTimer('pv');
+  assert.ok(raisedAt >= 1_000 && raisedAt <= 20_000, `STIP raised at instruction ${raisedAt}`);
+  assert.equal(slices, 0, 'the slice was not cut short: timers are checked inside it');
+});
+
+test('timer: a busy hart in full mode sees its due CLINT deadline (MTIP) within 20 000 instructions', async () => {
+  const { raisedAt } = await busyTimer('full');
+  assert.ok(raisedAt >= 1_000 && raisedAt <= 20_000, `MTIP raised at instruction ${raisedAt}`);
+});
