@@ -46,6 +46,11 @@ export interface DomainMachine {
   updateTimers(now: number): void;
   /** Earliest device timer deadline after `now` (ticks), or Infinity. */
   nextDeadline(now: number): number;
+  /**
+   * Deterministic time (instret): move mtime forward by `ticks` while every vCPU idles and
+   * return true; false (or absent) when time follows the host clock and the host must sleep.
+   */
+  skipTime?(ticks: number): boolean;
   /** Host console input for the emulated UART; returns bytes accepted. */
   uartInput(bytes: Uint8Array): number;
   /** MMIO accesses per device since creation. */
@@ -231,11 +236,12 @@ export class Domain implements SbiPlatform {
       }
       const ran = this.runRound();
       if (this.ended !== null) break;
-      const now = host.nowMs();
-      if (!ran) {
-        await this.idle();
+      if (!ran && (await this.idle())) {
         lastYield = host.nowMs();
-      } else if (now - lastYield >= HOST_YIELD_MS) {
+        continue;
+      }
+      // Running, or idle time skipped (deterministic time): still let host I/O in now and then.
+      if (host.nowMs() - lastYield >= HOST_YIELD_MS) {
         await host.yield();
         lastYield = host.nowMs();
       }
@@ -404,14 +410,19 @@ export class Domain implements SbiPlatform {
     return next;
   }
 
-  /** Sleep until the next timer deadline or host input. */
-  private async idle(): Promise<void> {
+  /**
+   * Every vCPU waits. With deterministic time and a timer armed, jump mtime to its deadline
+   * (returns false: nothing slept). Otherwise sleep until the deadline or host input (true).
+   */
+  private async idle(): Promise<boolean> {
     const now = this.machine.time.now();
     const next = this.nextTimer(now);
+    if (Number.isFinite(next) && this.machine.skipTime?.(Math.max(0, next - now))) return false;
     const ms = Number.isFinite(next) ? Math.min(MAX_IDLE_MS, Math.max(0, (next - now) / TICKS_PER_MS)) : MAX_IDLE_MS;
     const t0 = this.host.nowMs();
     await this.host.idle(ms);
     this.stats.idleMs += this.host.nowMs() - t0;
+    return true;
   }
 
   private resumeFromSuspend(v: Vcpu): void {

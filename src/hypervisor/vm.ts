@@ -25,8 +25,14 @@ export interface VmConfig {
   cmdline: string;
   /** Full mode: M-mode firmware (OpenSBI fw_jump.bin), loaded at 0x8000_0000. */
   firmware?: Uint8Array;
-  /** Host wall clock in ns since the epoch, for the RTC. */
+  /** Host wall clock in ns since the epoch, for the RTC (default: the host's; with time 'instret': mtime since 1970). */
   wallClockNs?: () => bigint;
+  /**
+   * Guest time: 'host' (default) follows the host's monotonic clock; 'instret' follows
+   * instructions retired (100 per 10 MHz tick) and skips idle time, so runs of the same
+   * guest with the same input give the same output and instruction counts.
+   */
+  time?: 'host' | 'instret';
   /** PV mode: the PVX registry shared with the other domains of this process (a private one when absent). */
   pvxHost?: PvxHost<PvxDomain>;
   /** PV mode: the PVX domain id to take in `pvxHost` (free, 1..0x7FEF); the lowest free one when absent. */
@@ -104,12 +110,14 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }):
   let domain: Domain | null = null;
   const grants = pv ? new GrantWindow() : null; // PVX grant window in front of the MMIO bus
   const out = (b: number) => host.consoleOut(Uint8Array.of(b));
+  const wallClockNs: (() => bigint) | undefined =
+    cfg.wallClockNs ?? (cfg.time === 'instret' ? (): bigint => BigInt(board.time.now()) * 100n : undefined);
   const board = new VirtBoard({
     harts: cfg.harts,
     memory: cfg.memory,
-    time: 'host',
+    time: cfg.time ?? 'host',
     nowMs: () => host.nowMs(),
-    ...(cfg.wallClockNs ? { wallClockNs: cfg.wallClockNs } : {}),
+    ...(wallClockNs ? { wallClockNs } : {}),
     onUartOutput: out,
     onSyscon: (e) => domain?.onSyscon(e),
     // PV mode: timers and IPIs are hypercalls, so the guest gets no CLINT.
@@ -175,7 +183,7 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }):
     attachPvx(domain, grants, {
       ...(cfg.pvxHost ? { host: cfg.pvxHost } : {}),
       ...(cfg.pvxDomid !== undefined ? { domid: cfg.pvxDomid } : {}),
-      ...(cfg.wallClockNs ? { wallClockNs: cfg.wallClockNs } : {}),
+      ...(wallClockNs ? { wallClockNs } : {}),
     });
   // console=hvc0 means the SBI console is the terminal: keyboard input goes there.
   if (/(^|\s)console=hvc/.test(cfg.cmdline)) domain.inputTo = 'sbi';

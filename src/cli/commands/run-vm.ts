@@ -22,6 +22,8 @@ export interface VmRunFlags {
   firmware?: string;
   stats?: boolean;
   statsJson?: string;
+  /** Guest time follows instructions retired (VmConfig.time 'instret'); the RTC starts at 1970. */
+  deterministic?: boolean;
 }
 
 /** Ctrl-A, the console escape (as QEMU's -nographic): Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A. */
@@ -51,7 +53,7 @@ export async function runVmCommand(flags: VmRunFlags, ctx: CliContext): Promise<
       ...(initrd ? { initrd } : {}),
       ...(firmware ? { firmware } : {}),
       cmdline: flags.append ?? DEFAULT_APPEND,
-      wallClockNs: () => BigInt(Date.now()) * 1_000_000n,
+      ...(flags.deterministic ? { time: 'instret' as const } : { wallClockNs: () => BigInt(Date.now()) * 1_000_000n }),
     },
     host,
   );

@@ -49,7 +49,10 @@ export function registerRun(program: Command, ctx: CliContext): Command {
     .option('--bare', 'run FILE as a bare-metal M-mode ELF: no firmware; exit through HTIF tohost or the syscon')
     .option('--max-instructions <n>', 'stop the guest after N instructions (exit status 124)', parseCount)
     .option('-m, --memory <size>', 'guest RAM, e.g. 512M or 1G; a bare number is MiB (default: 128M)', parseSize)
-    .option('--deterministic', 'guest time advances with instructions (100 per 10 MHz tick), not the host clock')
+    .option(
+      '--deterministic',
+      'guest time advances with instructions (100 per 10 MHz tick), not the host clock; idle time is skipped, the RTC starts at 1970: the same guest and input give the same output',
+    )
     .option('--kernel <file>', 'boot this RISC-V Linux Image (or S-mode ELF)')
     .option('--initrd <file>', 'initial ramdisk, placed high in RAM and named in /chosen')
     .option('--append <cmdline>', `kernel command line (default: "${DEFAULT_APPEND}")`)
