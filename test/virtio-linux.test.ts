@@ -9,7 +9,9 @@
  * PVM_NET_MB (default 10), PVM_TEST_TRACE=1 (consoles and device counters on stderr).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +26,7 @@ import type { VirtioDevice } from '../src/devices/virtio/device.js';
 import { VirtioMmio } from '../src/devices/virtio/mmio.js';
 import { VirtioNet } from '../src/devices/virtio/net/device.js';
 import { VirtioRng } from '../src/devices/virtio/rng/device.js';
+import { FileDisk } from '../src/host/disk.js';
 import { NodeDomainHost } from '../src/host/domain-host.js';
 import { hostEntropy } from '../src/host/entropy.js';
 import { Domain, type DomainEnd } from '../src/hypervisor/domain.js';
@@ -300,4 +303,52 @@ test('two Linux domains on the switch: ping, then 10 MB over TCP with matching c
   const rx = new RegExp(`rx ([0-9a-f]{32}) - ${mb << 20}`).exec(ra.console)?.[1];
   assert.ok(tx, 'client checksum');
   assert.equal(rx, tx, 'the server received exactly what the client sent');
+});
+
+test('ext4 on virtio-blk backed by a host file: written, synced, in the file, read back; a read-only disk refuses writes', {
+  timeout: 300_000,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvm-ext4-'));
+  try {
+    const img = join(dir, 'root.img');
+    const roImg = join(dir, 'ro.img');
+    execFileSync('mke2fs', ['-q', '-t', 'ext4', '-F', img, '8M'], { stdio: 'ignore' });
+    writeFileSync(roImg, new Uint8Array(1 * MiB).fill(0x5a));
+    const roBefore = readFileSync(roImg);
+
+    const disk = await FileDisk.open(img);
+    const ro = await FileDisk.open(roImg, { readonly: true });
+    const first = await boot(
+      [new VirtioBlk({ backend: disk }), new VirtioBlk({ backend: ro })],
+      [
+        'mount -t ext4 /dev/vda /mnt',
+        'echo hello-from-ext4 > /mnt/greeting',
+        'sync',
+        'umount /mnt',
+        'echo ro-write $(dd if=/dev/zero of=/dev/vdb bs=512 count=1 2>&1 >/dev/null | head -c 60)',
+        'echo ro-read $(head -c 4 /dev/vdb)',
+      ].join('; '),
+    );
+    await disk.close();
+    await ro.close();
+    assert.equal(first.end.kind, 'poweroff', first.console.slice(-2000));
+    assert.ok(disk.syncs > 0, 'the guest flushed, and the flush reached fsync');
+    assert.match(first.console, /ro-write .*(Operation not permitted|Read-only|I\/O error)/);
+    assert.match(first.console, /ro-read ZZZZ/);
+    assert.deepEqual(readFileSync(roImg), roBefore, 'the read-only image is unchanged');
+    // The host file holds the data (e2fsprogs reads it without the guest).
+    const cat = execFileSync('debugfs', ['-R', 'cat /greeting', img], { stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.equal(cat.toString(), 'hello-from-ext4\n');
+
+    // A second boot reads it back.
+    const again = await FileDisk.open(img);
+    const second = await boot(
+      [new VirtioBlk({ backend: again })],
+      'mount -t ext4 /dev/vda /mnt; echo got $(cat /mnt/greeting)',
+    );
+    await again.close();
+    assert.match(second.console, /got hello-from-ext4/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
