@@ -99,6 +99,17 @@ export function parseSize(s: string | number): number | string {
   return Math.round(Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!);
 }
 
+/**
+ * RAM size of a domain config in its document form (`memory`: a size string, or a whole number of
+ * MiB), by the same rule as parseSize; `fallback` when there is none.
+ */
+export function parseMemory(v: unknown, fallback: number): number {
+  if (typeof v !== 'number' && typeof v !== 'string') return fallback;
+  const bytes = parseSize(v);
+  if (typeof bytes === 'string') throw new PvmError('usage', `bad memory size: ${bytes}`);
+  return bytes;
+}
+
 /** "path[,ro][,cache=MODE]" (the --disk syntax) -> DiskSpec, or an error message. */
 export function parseDiskSpec(spec: string): DiskSpec | string {
   const [path, ...opts] = spec.split(',');

@@ -1,16 +1,9 @@
 import { PvmError } from '../core/errors.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
+import { parseMemory } from './config.js';
 import { ConsoleBuffer } from './console-buffer.js';
-import type {
-  DomainConfig,
-  DomainConsole,
-  DomainEvent,
-  DomainHandle,
-  DomainInfo,
-  DomainManager,
-  DomainState,
-  DomainStats,
-} from './domain.js';
+import type { DomainConfig, DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from './domain.js';
+import { DomainRegistry, requireEngine } from './domain-registry.js';
 import { ApiError } from './errors.js';
 
 /**
@@ -33,22 +26,6 @@ const INSTRUCTIONS_PER_STEP = 8;
 /** The program touches only the start of RAM, so snapshots of big domains stay small. */
 const WORKING_SET_BYTES = 64 * 1024;
 const ENGINE = 'pvm-fake-guest/1';
-
-/**
- * RAM size of a config in its document form (docs/control-plane.md): a
- * whole number is MiB, as QEMU's -m; a string has a unit (64K, 256M, 1G; none = MiB).
- */
-export function parseMemory(v: unknown, fallback: number): number {
-  if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v) || v <= 0) throw new PvmError('usage', `bad memory size ${v} (a number is MiB)`);
-    return v * 1024 * 1024;
-  }
-  if (typeof v !== 'string') return fallback;
-  const m = /^(\d+)\s*([KMG]?)i?B?$/i.exec(v.trim());
-  if (!m) throw new PvmError('usage', `bad memory size ${JSON.stringify(v)} (use e.g. 256M)`);
-  const unit = { '': 1024 * 1024, K: 1024, M: 1024 * 1024, G: 1024 * 1024 * 1024 }[m[2]!.toUpperCase()]!;
-  return Number(m[1]) * unit;
-}
 
 function workload(config: DomainConfig): { steps: number; print: number; end: 'idle' | 'poweroff' } {
   const append = typeof config.append === 'string' ? config.append : '';
@@ -177,56 +154,22 @@ class FakeDomain {
   }
 }
 
-export class FakeDomainManager implements DomainManager {
-  private readonly domains = new Map<number, FakeDomain>();
-  private readonly listeners = new Set<(e: DomainEvent) => void>();
-  private nextId = 1;
-
-  private emit(e: DomainEvent): void {
-    for (const l of this.listeners) l(e);
-  }
-
-  private get(id: number): FakeDomain {
-    const d = this.domains.get(id);
-    if (!d) throw new ApiError('not-found', `no domain with id ${id}`);
-    return d;
-  }
-
-  private add(config: DomainConfig, name: string): FakeDomain {
-    const d = new FakeDomain(this.nextId, name, config, (x) =>
-      this.emit({ type: 'state', id: x.id, name: x.name, state: x.state, reason: x.exitReason }),
-    );
-    this.nextId++;
-    this.domains.set(d.id, d);
-    return d;
+export class FakeDomainManager extends DomainRegistry<FakeDomain> implements DomainManager {
+  protected halt(d: FakeDomain): void {
+    d.stop();
   }
 
   async create(config: DomainConfig, options: { paused: boolean }): Promise<DomainHandle> {
-    const d = this.add(config, config.name);
+    const d = new FakeDomain(this.nextId, config.name, config, this.changed);
     d.boot();
+    this.register(d);
     d.setState(options.paused ? 'paused' : 'running');
     return this.handle(d);
   }
 
-  private handle(d: FakeDomain): DomainHandle {
-    return { id: d.id, name: d.name, state: d.state };
-  }
-
-  list(): readonly DomainHandle[] {
-    return [...this.domains.values()].map((d) => this.handle(d));
-  }
-
   info(id: number): DomainInfo {
     const d = this.get(id);
-    return {
-      ...this.handle(d),
-      config: d.config,
-      vcpus: d.vcpus,
-      memoryBytes: d.ram.length,
-      startedAt: d.startedAt.toISOString(),
-      ...(d.exitReason !== undefined ? { exitReason: d.exitReason } : {}),
-      gracefulShutdown: true,
-    };
+    return this.describe(d, { vcpus: d.vcpus, memoryBytes: d.ram.length, gracefulShutdown: true });
   }
 
   async pause(id: number): Promise<void> {
@@ -250,18 +193,6 @@ export class FakeDomainManager implements DomainManager {
     d.stop();
     d.boot();
     d.setState('running');
-  }
-
-  async destroy(id: number): Promise<void> {
-    const d = this.get(id);
-    d.stop();
-    d.console.close();
-    this.domains.delete(id);
-    this.emit({ type: 'removed', id, name: d.name });
-  }
-
-  console(id: number): DomainConsole {
-    return this.get(id).console;
   }
 
   stats(id: number): DomainStats {
@@ -308,19 +239,12 @@ export class FakeDomainManager implements DomainManager {
 
   async restore(snap: DomainSnapshot, name: string): Promise<DomainHandle> {
     const meta = snap.meta as { engine?: unknown; config?: unknown; lines?: unknown; history?: unknown };
-    if (meta.engine !== ENGINE) {
-      throw new ApiError(
-        'bad-image',
-        `snapshot was written by ${String(meta.engine ?? 'another engine')}, not ${ENGINE}`,
-      );
-    }
+    requireEngine(meta, ENGINE);
     const cpu = snap.harts[0];
     if (snap.harts.length !== 1 || cpu?.length !== 16)
       throw new ApiError('bad-image', 'snapshot CPU state has the wrong shape');
-    const config = { ...(meta.config as DomainConfig), name };
-    const d = this.add(config, name);
+    const d = new FakeDomain(this.nextId, name, { ...(meta.config as DomainConfig), name }, this.changed);
     if (snap.ram.bytes.length !== d.ram.length) {
-      this.domains.delete(d.id);
       throw new ApiError('bad-image', `snapshot RAM is ${snap.ram.bytes.length} bytes, config says ${d.ram.length}`);
     }
     const v = new DataView(cpu.buffer, cpu.byteOffset, 16);
@@ -331,16 +255,8 @@ export class FakeDomainManager implements DomainManager {
     d.lines = typeof meta.lines === 'number' ? meta.lines : 0;
     if (Array.isArray(meta.history)) d.console.emit(Uint8Array.from(meta.history as number[]));
     d.input = Array.from(snap.devices.find((x) => x.name === 'console')?.state ?? []);
+    this.register(d);
     d.setState('paused');
     return this.handle(d);
-  }
-
-  subscribe(listener: (event: DomainEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  async close(): Promise<void> {
-    for (const id of [...this.domains.keys()]) await this.destroy(id);
   }
 }

@@ -1,19 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as tick } from 'node:timers/promises';
+import { parseMemory } from '../api/config.js';
 import { ConsoleBuffer } from '../api/console-buffer.js';
-import type {
-  DomainConfig,
-  DomainConsole,
-  DomainEvent,
-  DomainHandle,
-  DomainInfo,
-  DomainManager,
-  DomainState,
-  DomainStats,
-} from '../api/domain.js';
+import type { DomainConfig, DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from '../api/domain.js';
+import { DomainRegistry, requireEngine } from '../api/domain-registry.js';
 import { ApiError } from '../api/errors.js';
-import { parseMemory } from '../api/fake-domain.js';
 import { PvmError } from '../core/errors.js';
 import type { Domain, DomainHost, DomainMode } from '../hypervisor/domain.js';
 import { type PvxDomain, PvxHost } from '../hypervisor/pvx/index.js';
@@ -301,56 +293,27 @@ class HvDomain {
  * boundary); shutdown asks PV guests that bound VIRQ_SHUTDOWN_REQUEST
  * (docs/control-plane.md).
  */
-export class HypervisorDomainManager implements DomainManager {
-  private readonly domains = new Map<number, HvDomain>();
-  private readonly listeners = new Set<(e: DomainEvent) => void>();
-  private nextId = 1;
+export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements DomainManager {
   /** Every PV domain of this daemon registers here, so their guests can open event channels to each other. */
   private readonly pvxHost = new PvxHost<PvxDomain>();
 
-  private emit(e: DomainEvent): void {
-    for (const l of this.listeners) l(e);
-  }
-
-  private get(id: number): HvDomain {
-    const d = this.domains.get(id);
-    if (!d) throw new ApiError('not-found', `no domain with id ${id}`);
-    return d;
-  }
-
-  private handle(d: HvDomain): DomainHandle {
-    return { id: d.id, name: d.name, state: d.state };
+  protected halt(d: HvDomain): Promise<void> {
+    return d.halt();
   }
 
   async create(config: DomainConfig, options: { paused: boolean }): Promise<DomainHandle> {
-    const d = new HvDomain(
-      this.nextId,
-      config.name,
-      config,
-      (x) => this.emit({ type: 'state', id: x.id, name: x.name, state: x.state, reason: x.exitReason }),
-      this.pvxHost,
-    );
+    const d = new HvDomain(this.nextId, config.name, config, this.changed, this.pvxHost);
     d.boot(!options.paused); // throws (nothing registered) on a bad config or image
-    this.nextId++;
-    this.domains.set(d.id, d);
-    return this.handle(d);
-  }
-
-  list(): readonly DomainHandle[] {
-    return [...this.domains.values()].map((d) => this.handle(d));
+    return this.register(d);
   }
 
   info(id: number): DomainInfo {
     const d = this.get(id);
-    return {
-      ...this.handle(d),
-      config: d.config,
+    return this.describe(d, {
       vcpus: d.vm.hartCount,
       memoryBytes: d.vm.ram.size,
-      startedAt: d.startedAt.toISOString(),
-      ...(d.exitReason !== undefined ? { exitReason: d.exitReason } : {}),
       gracefulShutdown: d.vm.pvx?.shutdownListening === true,
-    };
+    });
   }
 
   async pause(id: number): Promise<void> {
@@ -387,18 +350,6 @@ export class HypervisorDomainManager implements DomainManager {
       d.set('crashed', `reboot failed: ${e instanceof Error ? e.message : String(e)}`);
       throw e;
     }
-  }
-
-  async destroy(id: number): Promise<void> {
-    const d = this.get(id);
-    await d.halt();
-    d.console.close();
-    this.domains.delete(id);
-    this.emit({ type: 'removed', id, name: d.name });
-  }
-
-  console(id: number): DomainConsole {
-    return this.get(id).console;
   }
 
   stats(id: number): DomainStats {
@@ -448,42 +399,29 @@ export class HypervisorDomainManager implements DomainManager {
 
   async restore(snapshot: DomainSnapshot, name: string): Promise<DomainHandle> {
     const meta = snapshot.meta as { engine?: unknown; config?: unknown };
-    if (meta.engine !== HYPERVISOR_ENGINE) {
-      throw new ApiError(
-        'bad-image',
-        `snapshot was written by ${String(meta.engine ?? 'another engine')}, not ${HYPERVISOR_ENGINE}`,
-      );
-    }
+    requireEngine(meta, HYPERVISOR_ENGINE);
     const config = { ...(meta.config as DomainConfig), name };
     const d = new HvDomain(
       this.nextId,
       name,
       config,
-      (x) => this.emit({ type: 'state', id: x.id, name: x.name, state: x.state, reason: x.exitReason }),
+      this.changed,
       this.pvxHost,
       savedPvxDomid(snapshot.para) ?? this.nextId,
     );
     d.boot(false);
-    if (!isSnapshottable(d.vm)) {
-      throw new ApiError('bad-image', 'this snapshot cannot be restored: the hypervisor cannot load domain state yet');
-    }
     try {
+      if (!isSnapshottable(d.vm)) {
+        throw new ApiError(
+          'bad-image',
+          'this snapshot cannot be restored: the hypervisor cannot load domain state yet',
+        );
+      }
       d.vm.loadState(snapshot);
     } catch (e) {
-      d.vm.pvx?.destroy(); // not registered yet: leave nothing behind
+      d.vm.pvx?.destroy(); // not registered yet: leave nothing behind, the PVX id free
       throw e;
     }
-    this.nextId++;
-    this.domains.set(d.id, d);
-    return this.handle(d);
-  }
-
-  subscribe(listener: (event: DomainEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  async close(): Promise<void> {
-    for (const id of [...this.domains.keys()]) await this.destroy(id);
+    return this.register(d);
   }
 }
