@@ -421,3 +421,21 @@ test('usage errors exit 2; --version and --help exit 0', () => {
   assert.equal(h.status, 0);
   assert.match(h.stdout, /--max-instructions <n>/);
 });
+
+test('--stats and --stats-json with --bare: the hypervisor statistics shape, mode bare', () => {
+  const json = join(dir, 'bare-stats.json');
+  const r = pvmRun('run', '--bare', elfs['uart-poweroff']!, '--stats', '--stats-json', json);
+  assert.equal(r.stdout, 'bye\n');
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(readFileSync(json, 'utf8'));
+  assert.equal(s.mode, 'bare');
+  assert.equal(s.harts, 1);
+  assert.deepEqual(s.instructionsPerHart, [s.instructions]);
+  // puts("bye\n") writes THR once per byte; then one syscon write.
+  assert.deepEqual({ uart: s.mmio.uart, test: s.mmio.test, clint: s.mmio.clint }, { uart: 4, test: 1, clint: 0 });
+  assert.equal(s.hypercallsTotal, 0);
+  assert.deepEqual(s.firmware, { traps: 0, instructions: 0 });
+  assert.ok(s.instructions > 10 && s.instructions < 100, `${s.instructions} instructions`);
+  assert.match(r.stderr, new RegExp(`^domain: mode bare, 1 hart\\(s\\)\\ninstructions retired: ${s.instructions} `));
+  assert.match(r.stderr, /mmio by device: .*uart 4/);
+});

@@ -30,5 +30,9 @@ export function nodeBareHost(io: CliIo): BareHost {
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     console: (bytes) => io.stdout(bytes),
     wallClockNs: () => BigInt(Date.now()) * 1_000_000n,
+    cpuMs: () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    },
   };
 }

@@ -5,6 +5,7 @@ import { Hart } from '../cpu/hart.js';
 import { type BoardHart, type HartFactory, VirtBoard } from '../machine/board.js';
 import { loadElf, parseElf } from '../machine/elf.js';
 import { TIMEBASE_HZ } from '../machine/memmap.js';
+import { DomainStats, type DomainStatsJson } from './stats.js';
 
 /** What the bare runner needs from the host (Node adapters live in src/cli). */
 export interface BareHost {
@@ -16,6 +17,8 @@ export interface BareHost {
   console(bytes: Uint8Array): void;
   /** Wall clock in ns since the epoch, for the RTC (default from Date.now). */
   wallClockNs?(): bigint;
+  /** Host CPU time used by this process so far (ms), for the statistics, when the host can tell. */
+  cpuMs?(): number;
 }
 
 export interface BareOptions {
@@ -50,6 +53,11 @@ export interface BareResult {
   instructions: number;
   /** Times the guest rebooted through the syscon. */
   reboots: number;
+  /**
+   * The hypervisor's statistics shape (mode 'bare'): instructions per hart, exits of Hart.run
+   * (slice, wfi, stop), MMIO accesses per device, time in the guest, idle and in the runner.
+   */
+  stats: DomainStatsJson;
 }
 
 const MiB = 1024 * 1024;
@@ -94,16 +102,33 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
     }
   };
 
+  const stats = new DomainStats();
+  stats.startMs = host.nowMs();
+  stats.startCpuMs = host.cpuMs?.() ?? 0;
+  const nHarts = opts.harts ?? 1;
+  const hartsBefore = new Array<number>(nHarts).fill(0); // per hart, of boards discarded by reboots
+  let board: VirtBoard | undefined;
+  const result = (end: BareEnd): BareResult => {
+    stats.endMs = host.nowMs();
+    stats.endCpuMs = host.cpuMs?.() ?? 0;
+    if (board !== undefined) {
+      const now = board.mmioCounts();
+      for (const k of Object.keys(now)) stats.mmio[k] = (stats.mmio[k] ?? 0) + now[k]!;
+    }
+    const perHart = hartsBefore.map((n, i) => n + (board?.harts[i]?.instret ?? 0));
+    return { end, instructions: total(), reboots, stats: stats.toJSON('bare', perHart, {}) };
+  };
   let retiredBefore = 0; // instructions of boards discarded by reboots
   // Budget used, for --max-instructions: retired instructions, except that a
   // slice that used its whole budget counts in full, so a guest stuck in a
   // trap loop (which retires nothing) is stopped too.
   let steps = 0;
   let reboots = 0;
+  const total = () => retiredBefore + (board?.instret() ?? 0);
   for (;;) {
-    const board: VirtBoard = new VirtBoard({
+    board = new VirtBoard({
       createHart: opts.createHart ?? defaultHart,
-      harts: opts.harts ?? 1,
+      harts: nHarts,
       memory,
       time: timeMode,
       nowMs: () => host.nowMs(),
@@ -119,7 +144,6 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       h.setX(11, BigInt(fdt));
     });
 
-    const total = () => retiredBefore + board.instret();
     let spuriousWakeups = 0;
     for (;;) {
       let allWaiting = true;
@@ -128,8 +152,13 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
         const budget = Math.min(slice, limit - steps);
         if (budget <= 0) break;
         const before = h.instret;
+        const t0 = host.nowMs();
         const exit = h.run(budget);
+        stats.guestMs += host.nowMs() - t0;
         steps += exit === Exit.Budget ? budget : h.instret - before;
+        if (exit === Exit.Budget) stats.exits.slice++;
+        else if (exit === Exit.Wfi) stats.exits.wfi++;
+        else if (exit === Exit.Stop) stats.exits.stop++;
         if (exit !== Exit.Wfi) allWaiting = false;
         if (exit === Exit.MachineTrap) {
           throw new PvmError('internal', `hart ${i} returned a machine trap in bare mode`);
@@ -142,14 +171,14 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       const ev = board.sysconEvent;
       if (ev !== undefined) {
         if (ev.kind === 'reboot') break;
-        return { end: { kind: 'syscon', code: ev.kind === 'fail' ? ev.code : 0 }, instructions: total(), reboots };
+        return result({ kind: 'syscon', code: ev.kind === 'fail' ? ev.code : 0 });
       }
       if (htif !== undefined) {
         const code = pollHtif(board, htif, out);
         flush();
-        if (code !== undefined) return { end: { kind: 'htif', code }, instructions: total(), reboots };
+        if (code !== undefined) return result({ kind: 'htif', code });
       }
-      if (steps >= limit) return { end: { kind: 'limit', instructions: steps }, instructions: total(), reboots };
+      if (steps >= limit) return result({ kind: 'limit', instructions: steps });
 
       if (!allWaiting) continue;
       // Raises the timers due by now, and says how long until the next one.
@@ -162,16 +191,25 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
         // rv64si-p-wfi relies on that), so resume a few times before calling
         // it a deadlock: a guest that only waits again ends here.
         if (++spuriousWakeups > SPURIOUS_WAKEUP_LIMIT) {
-          return { end: { kind: 'deadlock' }, instructions: total(), reboots };
+          return result({ kind: 'deadlock' });
         }
         continue;
       }
       spuriousWakeups = 0;
-      if (!board.skipTime(ticks)) await host.sleep(Math.min(MAX_SLEEP_MS, ticks / TICKS_PER_MS));
+      if (!board.skipTime(ticks)) {
+        const t0 = host.nowMs();
+        await host.sleep(Math.min(MAX_SLEEP_MS, ticks / TICKS_PER_MS));
+        stats.idleMs += host.nowMs() - t0;
+      }
       board.tick();
     }
     // Reboot: start over with a fresh board and the image reloaded.
     retiredBefore += board.instret();
+    board.harts.forEach((h, i) => {
+      hartsBefore[i]! += h.instret;
+    });
+    const mmio = board.mmioCounts();
+    for (const k of Object.keys(mmio)) stats.mmio[k] = (stats.mmio[k] ?? 0) + mmio[k]!;
     reboots++;
   }
 }

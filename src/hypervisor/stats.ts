@@ -11,7 +11,8 @@ export type ExitReason =
 
 /** Per-domain statistics, printed by `pvm run --stats` and written as JSON by `--stats-json`. */
 export interface DomainStatsJson {
-  mode: 'pv' | 'full';
+  /** 'bare': `pvm run --bare` (a bare-metal ELF on the board, no hypervisor: no hypercalls, no firmware). */
+  mode: 'pv' | 'full' | 'bare';
   harts: number;
   instructions: number;
   instructionsPerHart: number[];
@@ -21,7 +22,7 @@ export interface DomainStatsJson {
   hypercallsTotal: number;
   mmio: Record<string, number>;
   mmioTotal: number;
-  /** Full mode: traps into the guest's M-mode firmware and instructions it executed (0 in PV mode). */
+  /** Full mode: traps into the guest's M-mode firmware and instructions it executed (0 in PV and bare mode). */
   firmware: { traps: number; instructions: number };
   /** Host time: wall clock split into guest (inside Hart.run), hypervisor and idle; CPU time of the process. */
   time: { wallMs: number; guestMs: number; hypervisorMs: number; idleMs: number; cpuMs: number };
@@ -48,7 +49,7 @@ export class DomainStats {
   endCpuMs = 0;
 
   toJSON(
-    mode: 'pv' | 'full',
+    mode: DomainStatsJson['mode'],
     instret: number[],
     hypercalls: SbiCallStats,
     nowMs: number = this.endMs,

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { PvmError } from '../../core/errors.js';
 import { NodeDomainHost } from '../../host/domain-host.js';
 import type { DomainEnd, DomainMode } from '../../hypervisor/domain.js';
-import { formatStats } from '../../hypervisor/stats.js';
+import { type DomainStatsJson, formatStats } from '../../hypervisor/stats.js';
 import { createVm } from '../../hypervisor/vm.js';
 import { type CliContext, ExitStatus, guestStatus } from '../context.js';
 import { readImage } from '../host.js';
@@ -104,15 +104,7 @@ export async function runVmCommand(flags: VmRunFlags, ctx: CliContext): Promise<
     process.off('SIGTERM', onSignal);
   }
 
-  const stats = domain.statistics();
-  if (flags.stats) ctx.io.stderr(formatStats(stats).trimEnd());
-  if (flags.statsJson !== undefined) {
-    try {
-      writeFileSync(flags.statsJson, `${JSON.stringify(stats, null, 2)}\n`);
-    } catch (e) {
-      throw new PvmError('io', `cannot write ${flags.statsJson}: ${(e as Error).message}`);
-    }
-  }
+  writeStats(domain.statistics(), flags, ctx);
   switch (end.kind) {
     case 'poweroff':
       return ExitStatus.OK;
@@ -120,5 +112,17 @@ export async function runVmCommand(flags: VmRunFlags, ctx: CliContext): Promise<
       return guestStatus(end.code);
     case 'host-stop':
       return end.code;
+  }
+}
+
+/** --stats (text on stderr) and --stats-json FILE, for domains and bare runs alike. */
+export function writeStats(stats: DomainStatsJson, flags: { stats?: boolean; statsJson?: string }, ctx: CliContext) {
+  if (flags.stats) ctx.io.stderr(formatStats(stats).trimEnd());
+  if (flags.statsJson !== undefined) {
+    try {
+      writeFileSync(flags.statsJson, `${JSON.stringify(stats, null, 2)}\n`);
+    } catch (e) {
+      throw new PvmError('io', `cannot write ${flags.statsJson}: ${(e as Error).message}`);
+    }
   }
 }

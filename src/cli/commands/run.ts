@@ -5,7 +5,7 @@ import { type CliContext, ExitStatus, guestStatus } from '../context.js';
 import { DEFAULT_GUEST, DEFAULT_GUEST_MEMORY } from '../default-guest.js';
 import { nodeBareHost, readImage } from '../host.js';
 import { parseCount, parseSize } from '../options.js';
-import { DEFAULT_APPEND, DEFAULT_FIRMWARE, runVmCommand } from './run-vm.js';
+import { DEFAULT_APPEND, DEFAULT_FIRMWARE, runVmCommand, writeStats } from './run-vm.js';
 
 /** --smp: an integer from 1 to 8. */
 function parseSmp(text: string): number {
@@ -59,8 +59,11 @@ export function registerRun(program: Command, ctx: CliContext): Command {
     .option('--smp <n>', 'number of harts, 1 to 8 (default: 1); with --bare all start at the entry', parseSmp)
     .option('--mode <mode>', 'pv: pvm answers SBI itself (default); full: firmware in emulated M-mode')
     .option('--firmware <file>', `full mode: M-mode firmware (default: ${DEFAULT_FIRMWARE})`)
-    .option('--stats', 'print domain statistics on stderr when the guest ends')
-    .option('--stats-json <file>', 'write domain statistics as JSON to FILE when the guest ends')
+    .option(
+      '--stats',
+      'print statistics (instructions, exits, MMIO, time) on stderr when the guest ends; also with --bare',
+    )
+    .option('--stats-json <file>', 'write those statistics as JSON to FILE when the guest ends; also with --bare')
     .action(async (file: string | undefined, flags: RunFlags) => {
       ctx.status = await runCommand(file, flags, ctx);
     });
@@ -90,6 +93,7 @@ async function runBareCommand(file: string, flags: RunFlags, ctx: CliContext): P
     harts: flags.smp ?? 1,
     ...(flags.maxInstructions !== undefined ? { maxInstructions: flags.maxInstructions } : {}),
   });
+  writeStats(result.stats, flags, ctx);
   const end = result.end;
   switch (end.kind) {
     case 'htif':
