@@ -1,6 +1,8 @@
 import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
 import { Hart } from '../cpu/hart.js';
+import type { VirtioDevice } from '../devices/virtio/device.js';
+import { VirtioMmio } from '../devices/virtio/mmio.js';
 import { VirtBoard } from '../machine/board.js';
 import { parseElf } from '../machine/elf.js';
 import { parseLinuxImage } from '../machine/image.js';
@@ -37,6 +39,21 @@ export interface VmConfig {
   pvxHost?: PvxHost<PvxDomain>;
   /** PV mode: the PVX domain id to take in `pvxHost` (free, 1..0x7FEF); the lowest free one when absent. */
   pvxDomid?: number;
+  /**
+   * virtio device models, slot = index (0..7: window 0x1000_1000 + n*0x1000, PLIC source 1+n).
+   * The host builds them with their backends (src/host/devices.ts `buildDomainDevices` gives
+   * the order console, disks, nets, entropy, balloon); createVm maps a virtio-mmio transport
+   * for each before the device tree is built, so the tree lists exactly these slots.
+   */
+  devices?: readonly VirtioDevice[];
+}
+
+/** The virtio-mmio transports createVm attached to each domain, slot = index. */
+const transportsOf = new WeakMap<Domain, readonly VirtioMmio[]>();
+
+/** The virtio transports of a domain built by createVm (empty when it has none), slot = index. */
+export function virtioTransports(domain: Domain): readonly VirtioMmio[] {
+  return transportsOf.get(domain) ?? [];
 }
 
 /** PVX version advertised in the PV device tree's /hypervisor node (docs/para-api-pvx.md §1.1). */
@@ -100,7 +117,7 @@ function kernelPlacement(kernel: Uint8Array): {
  * board for the firmware), and the run loop. Bad images and impossible
  * layouts are PvmErrors ('image' / 'usage').
  */
-export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }): Domain {
+export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number; wake?(): void }): Domain {
   if (!Number.isInteger(cfg.harts) || cfg.harts < 1 || cfg.harts > 8) {
     throw new PvmError('usage', `--smp must be an integer from 1 to 8, got ${cfg.harts}`);
   }
@@ -135,6 +152,37 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }):
       return h;
     },
   });
+
+  // virtio devices: mapped before the device tree is built (it lists the used slots). The
+  // interrupt is level-triggered; a rising edge also wakes a host idling with every hart in WFI,
+  // so an asynchronous completion (disk I/O) or a frame from another domain is taken at once.
+  const devices = cfg.devices ?? [];
+  if (devices.length > 8) throw new PvmError('usage', `at most 8 virtio devices, got ${devices.length}`);
+  const transports = devices.map((device, slot) => {
+    let high = false;
+    const t = new VirtioMmio(
+      device,
+      board.ram,
+      {
+        set: (level) => {
+          board.plic?.setLevel(1 + slot, level);
+          if (level && !high) host.wake?.();
+          high = level;
+        },
+      },
+      { name: `virtio${slot}-${device.kind}` },
+    );
+    board.mapVirtio(slot, t);
+    return t;
+  });
+  if (transports.length > 0) {
+    // Guest reboot: the board's reset also resets every transport (status 0, queues gone, device reset).
+    const boardReset = board.reset.bind(board);
+    board.reset = () => {
+      boardReset();
+      for (const t of transports) t.reset();
+    };
+  }
 
   // The FDT's size does not depend on where things go, so build it once to measure, then for real.
   const dt = (initrd?: { start: number; end: number }) =>
@@ -179,6 +227,7 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number }):
     },
   };
   domain = new Domain(cfg.mode, board, host, plan);
+  transportsOf.set(domain, transports);
   if (grants)
     attachPvx(domain, grants, {
       ...(cfg.pvxHost ? { host: cfg.pvxHost } : {}),
