@@ -9,9 +9,13 @@ import { type BalloonHooks, VirtioBalloon } from '../devices/virtio/balloon/devi
 import { VirtioBlk } from '../devices/virtio/blk/device.js';
 import { VirtioConsole } from '../devices/virtio/console/device.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
+import type { VirtioMmio } from '../devices/virtio/mmio.js';
 import { VirtioNet } from '../devices/virtio/net/device.js';
 import { VirtioRng } from '../devices/virtio/rng/device.js';
+import type { Domain } from '../hypervisor/domain.js';
+import { createVm, type VmConfig, virtioTransports } from '../hypervisor/vm.js';
 import { type DiskCache, type HostDisk, openDisk } from './disk.js';
+import type { NodeDomainHost } from './domain-host.js';
 import { hostEntropy } from './entropy.js';
 
 /**
@@ -117,4 +121,61 @@ export async function buildDomainDevices(spec: DeviceSpec, opts: BuildOptions): 
     await close();
     throw e;
   }
+}
+
+/** A domain built by `createVmWithDevices`: the VM, its devices, and the one call that releases them. */
+export interface DomainWithDevices {
+  readonly domain: Domain;
+  readonly devices: DomainDevices;
+  /** The virtio-mmio transports, slot = index (registers, `lastError`, statistics). */
+  readonly transports: readonly VirtioMmio[];
+  /** After the domain ended (or is destroyed): unplug the NICs, close the image files. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * `createVm` with the devices `spec` names: opens the disks, plugs the NICs into
+ * `opts.switches`, builds console/entropy/balloon, and hands them to createVm in slot order
+ * (console 0, disks, nets, entropy, balloon). hvc output goes to `opts.consoleOutput` (default:
+ * the host's console). Pages the guest gives to the balloon are zeroed (an ArrayBuffer cannot
+ * be unmapped, so this is as close to "no longer backed" as Node allows) unless hooks are given.
+ * If createVm fails, the devices are closed before the error is thrown.
+ */
+export async function createVmWithDevices(
+  cfg: Omit<VmConfig, 'devices'>,
+  spec: DeviceSpec,
+  host: NodeDomainHost,
+  opts: Omit<BuildOptions, 'consoleOutput'> & {
+    consoleOutput?: (bytes: Uint8Array) => void;
+    /** false: attach nothing when the spec names no device (a bare domain, no virtio console). */
+    withConsole?: boolean;
+  },
+): Promise<DomainWithDevices> {
+  let domain: Domain | null = null;
+  const devices = await buildDomainDevices(spec, {
+    switches: opts.switches,
+    consoleOutput: opts.consoleOutput ?? ((b) => host.consoleOut(b)),
+    balloonHooks: opts.balloonHooks ?? {
+      inflated: (pages) => {
+        for (const p of pages) domain?.ram.fill(p, 4096, 0);
+      },
+    },
+  });
+  try {
+    const none = opts.withConsole === false && devices.devices.length === 1;
+    domain = createVm({ ...cfg, devices: none ? [] : devices.devices.map((d) => d.device) }, host);
+  } catch (e) {
+    await devices.close();
+    throw e;
+  }
+  let closed: Promise<void> | null = null;
+  return {
+    domain,
+    devices,
+    transports: virtioTransports(domain),
+    close: () => {
+      closed ??= devices.close();
+      return closed;
+    },
+  };
 }
