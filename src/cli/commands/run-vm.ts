@@ -1,9 +1,10 @@
 import { writeFileSync } from 'node:fs';
+import { defaultMac, parseDiskSpec, parseNetSpec } from '../../api/config.js';
 import { PvmError } from '../../core/errors.js';
+import { createVmWithDevices, type DeviceSpec, SwitchRegistry } from '../../host/devices.js';
 import { NodeDomainHost } from '../../host/domain-host.js';
 import type { DomainEnd, DomainMode } from '../../hypervisor/domain.js';
 import { type DomainStatsJson, formatStats } from '../../hypervisor/stats.js';
-import { createVm } from '../../hypervisor/vm.js';
 import { type CliContext, ExitStatus, guestStatus } from '../context.js';
 import { readImage } from '../host.js';
 
@@ -24,6 +25,38 @@ export interface VmRunFlags {
   statsJson?: string;
   /** Guest time follows instructions retired (VmConfig.time 'instret'); the RTC starts at 1970. */
   deterministic?: boolean;
+  /** --disk path[,ro][,cache=writeback|writethrough|unsafe], in order (vda, vdb, ...). */
+  disk?: string[];
+  /** --net switch[,mac=XX:XX:XX:XX:XX:XX], in order (eth0, eth1, ...). */
+  net?: string[];
+  /** virtio-rng (/dev/hwrng from the host's RNG). */
+  rng?: boolean;
+  /** virtio-balloon. */
+  balloon?: boolean;
+}
+
+/**
+ * The virtio devices the flags name, or null when none (then the domain gets no virtio
+ * devices at all, as before these flags). With any of them the domain also gets the
+ * virtio console in slot 0 (hvc1 in PV mode, where hvc0 is the SBI console).
+ */
+export function deviceSpecFromFlags(flags: VmRunFlags): DeviceSpec | null {
+  const disks = (flags.disk ?? []).map((d) => {
+    const r = parseDiskSpec(d);
+    if (typeof r === 'string') throw new PvmError('usage', `--disk: ${r}`);
+    return r;
+  });
+  const nets = (flags.net ?? []).map((n, i) => {
+    const r = parseNetSpec(n);
+    if (typeof r === 'string') throw new PvmError('usage', `--net: ${r}`);
+    return { switch: r.switch, mac: r.mac ?? defaultMac(0, i) };
+  });
+  const rng = flags.rng === true;
+  const balloon = flags.balloon === true;
+  if (disks.length === 0 && nets.length === 0 && !rng && !balloon) return null;
+  const count = 1 + disks.length + nets.length + (rng ? 1 : 0) + (balloon ? 1 : 0);
+  if (count > 8) throw new PvmError('usage', `at most 8 virtio devices (console included), got ${count}`);
+  return { name: 'vm0', disks, nets, rng, balloon };
 }
 
 /** Ctrl-A, the console escape (as QEMU's -nographic): Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A. */
@@ -44,7 +77,8 @@ export async function runVmCommand(flags: VmRunFlags, ctx: CliContext): Promise<
   const firmware = mode === 'full' ? readImage(flags.firmware ?? DEFAULT_FIRMWARE, 'firmware') : undefined;
 
   const host = new NodeDomainHost((b) => ctx.io.stdout(b));
-  const domain = createVm(
+  const spec = deviceSpecFromFlags(flags);
+  const vm = await createVmWithDevices(
     {
       mode,
       harts: flags.smp ?? 1,
@@ -55,8 +89,11 @@ export async function runVmCommand(flags: VmRunFlags, ctx: CliContext): Promise<
       cmdline: flags.append ?? DEFAULT_APPEND,
       ...(flags.deterministic ? { time: 'instret' as const } : { wallClockNs: () => BigInt(Date.now()) * 1_000_000n }),
     },
+    spec ?? { name: 'vm0', disks: [], nets: [], rng: false, balloon: false },
     host,
+    { switches: new SwitchRegistry(), withConsole: spec !== null },
   );
+  const domain = vm.domain;
 
   const stdin = process.stdin;
   const raw = stdin.isTTY === true;
@@ -102,6 +139,7 @@ export async function runVmCommand(flags: VmRunFlags, ctx: CliContext): Promise<
     stdin.pause();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await vm.close();
   }
 
   writeStats(domain.statistics(), flags, ctx);

@@ -5,7 +5,10 @@ import { type CliContext, ExitStatus, guestStatus } from '../context.js';
 import { DEFAULT_GUEST, DEFAULT_GUEST_MEMORY } from '../default-guest.js';
 import { nodeBareHost, readImage } from '../host.js';
 import { parseCount, parseSize } from '../options.js';
+import { runConfigCommand } from './run-config.js';
 import { DEFAULT_APPEND, DEFAULT_FIRMWARE, runVmCommand, writeStats } from './run-vm.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** --smp: an integer from 1 to 8. */
 function parseSmp(text: string): number {
@@ -36,6 +39,12 @@ export interface RunFlags {
   firmware?: string;
   stats?: boolean;
   statsJson?: string;
+  disk?: string[];
+  net?: string[];
+  rng?: boolean;
+  balloon?: boolean;
+  /** Default console for the command line: ttyS0 (the UART) or hvc0 (PV: the SBI console). */
+  console?: string;
 }
 
 const DEFAULT_MEMORY = 128 * 1024 * 1024;
@@ -45,7 +54,7 @@ export function registerRun(program: Command, ctx: CliContext): Command {
   return program
     .command('run')
     .description('boot a guest in the foreground, its console on this terminal (no image: the embedded pvos)')
-    .argument('[file]', 'with --bare: the bare-metal RISC-V ELF to run')
+    .argument('[file]', 'a config file (.yaml, .yml, .json: every domain in it); with --bare: the ELF to run')
     .option('--bare', 'run FILE as a bare-metal M-mode ELF: no firmware; exit through HTIF tohost or the syscon')
     .option('--max-instructions <n>', 'stop the guest after N instructions (exit status 124)', parseCount)
     .option('-m, --memory <size>', 'guest RAM, e.g. 512M or 1G; a bare number is MiB (default: 128M)', parseSize)
@@ -64,6 +73,15 @@ export function registerRun(program: Command, ctx: CliContext): Command {
       'print statistics (instructions, exits, MMIO, time) on stderr when the guest ends; also with --bare',
     )
     .option('--stats-json <file>', 'write those statistics as JSON to FILE when the guest ends; also with --bare')
+    .option(
+      '--disk <spec>',
+      'virtio-blk disk: path[,ro][,cache=writeback|writethrough|unsafe] (repeatable: vda, vdb, ...)',
+      collect,
+    )
+    .option('--net <spec>', 'virtio-net NIC on a virtual switch: switch[,mac=XX:XX:XX:XX:XX:XX] (repeatable)', collect)
+    .option('--rng', 'virtio-rng: /dev/hwrng reads the host RNG')
+    .option('--balloon', 'virtio-balloon')
+    .option('--console <tty>', 'console for the default command line: ttyS0 (UART) or hvc0 (SBI console in PV mode)')
     .action(async (file: string | undefined, flags: RunFlags) => {
       ctx.status = await runCommand(file, flags, ctx);
     });
@@ -71,6 +89,15 @@ export function registerRun(program: Command, ctx: CliContext): Command {
 
 /** Runs `pvm run` with parsed flags; returns the process exit status. */
 export async function runCommand(file: string | undefined, flags: RunFlags, ctx: CliContext): Promise<number> {
+  if (flags.console !== undefined) {
+    if (flags.console !== 'ttyS0' && flags.console !== 'hvc0')
+      throw new PvmError('usage', `--console must be ttyS0 or hvc0, got '${flags.console}'`);
+    if (flags.append !== undefined) throw new PvmError('usage', '--console and --append: put console= in --append');
+    flags = { ...flags, append: `console=${flags.console}` };
+  }
+  if (!flags.bare && flags.kernel === undefined && file !== undefined && /\.(ya?ml|json)$/i.test(file)) {
+    return runConfigCommand(file, flags, ctx);
+  }
   if (flags.bare) {
     if (file === undefined) throw new PvmError('usage', 'run --bare needs an ELF file: pvm run --bare FILE');
     return runBareCommand(file, flags, ctx);
