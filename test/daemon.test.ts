@@ -16,7 +16,8 @@ import { isApiError } from '../src/api/errors.js';
 import { FakeDomainManager } from '../src/api/fake-domain.js';
 import { PvmClient } from '../src/cli/client.js';
 import { createLogger } from '../src/host/logger.js';
-import { startDaemon } from '../src/server/daemon.js';
+import { loadSnapshotFile, saveSnapshotFile } from '../src/host/snapshot-file.js';
+import { DAEMON_OPERATIONS, startDaemon } from '../src/server/daemon.js';
 import { fileSnapshotStore } from '../src/server/local.js';
 import { ApiSpec, OPENAPI_PATH } from '../src/server/openapi.js';
 import { collect, refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
@@ -252,6 +253,13 @@ describe('pvm daemon', () => {
       assert.equal(e.code, 'bad-image', what);
       assert.match(e.message, message, what);
     }
+    // A well-formed file whose config would not pass create is refused like a bad request body.
+    const badConfig = join(h.dir, 'bad-config.pvmsnap');
+    const snap = await loadSnapshotFile(file);
+    await saveSnapshotFile(badConfig, { ...snap, meta: { ...snap.meta, config: { name: 'snap', smp: 65 } } });
+    const e = await refusal(h.client.restore(badConfig, { name: 'r-config' }));
+    assert.equal(e.code, 'bad-image');
+    assert.equal(e.message, `${badConfig}: domain r-config: smp: Too big: expected number to be <=64`);
     const missing = await refusal(h.client.restore(join(h.dir, 'nothing-here')));
     assert.equal(missing.code, 'io');
     assert.match(missing.message, /^cannot read snapshot .*nothing-here: no such file or directory$/);
@@ -436,7 +444,8 @@ describe('the OpenAPI document', () => {
 
   test('every operation maps to a command and documents its errors', () => {
     const spec = ApiSpec.load();
-    assert.deepEqual(spec.operations.map((o) => o.operationId).sort(), [
+    const documented = spec.operations.map((o) => o.operationId).sort();
+    assert.deepEqual(documented, [
       'console',
       'create',
       'destroy',
@@ -451,6 +460,17 @@ describe('the OpenAPI document', () => {
       'unpause',
       'version',
     ]);
+    // The daemon serves exactly the documented operations: none missing, none undocumented.
+    assert.deepEqual([...DAEMON_OPERATIONS].sort(), documented);
+    const paths = (spec.document as { paths: Record<string, Record<string, { responses?: object }>> }).paths;
+    for (const o of spec.operations) {
+      if (o.operationId === 'version' || o.operationId === 'list') continue; // they cannot be refused
+      const codes = Object.keys(paths[o.template]![o.method.toLowerCase()]!.responses ?? {});
+      assert.ok(
+        codes.some((c) => /^4\d\d$/.test(c)),
+        `${o.method} ${o.template} documents its errors: ${codes}`,
+      );
+    }
   });
 });
 

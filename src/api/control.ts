@@ -315,7 +315,14 @@ export class ControlPlane {
     const snap = await this.store.load(cmd.path, (p) => options.onProgress?.({ ...p, phase: 'restore' }));
     const name = cmd.name ?? snap.meta.name;
     this.checkNameFree(name);
-    const h = await this.manager.restore(snap, name);
+    // A save file is input like a request body: its config passes the same checks as create's.
+    let config: DomainConfig;
+    try {
+      config = this.validateConfig({ ...(snap.meta.config as object), name });
+    } catch (e) {
+      throw new ApiError('bad-image', `${cmd.path}: ${toApiError(e).message}`);
+    }
+    const h = await this.manager.restore({ ...snap, meta: { ...snap.meta, config } }, name);
     if (!cmd.paused) await this.manager.unpause(h.id);
     return this.manager.info(h.id);
   }

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Command, Progress } from '../api/commands.js';
@@ -70,47 +70,50 @@ async function parseBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** Logs a failed request: a bug in pvm at error with its stack (the user saw a generic message), a refusal at warn. */
+function logFailure(log: Logger, err: ApiError, fields: Record<string, unknown>): void {
+  if (err.status >= 500) log.error({ ...fields, err: err.cause ?? err }, 'internal error');
+  else log.warn({ ...fields, status: err.status, code: err.code }, err.message);
+}
+
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
+type Request = { readonly domain: string; readonly query: Record<string, string>; readonly b: Record<string, unknown> };
+
+/** The command of each operation of the OpenAPI document (a test checks both name the same operations). */
+const COMMANDS: Readonly<Record<string, (r: Request) => Command | 'version'>> = {
+  version: () => 'version',
+  list: () => ({ kind: 'list' }),
+  create: ({ b }) => ({ kind: 'create', config: b.config as never, paused: b.paused === true }),
+  info: ({ domain }) => ({ kind: 'info', domain }),
+  destroy: ({ domain }) => ({ kind: 'destroy', domain }),
+  pause: ({ domain }) => ({ kind: 'pause', domain }),
+  unpause: ({ domain }) => ({ kind: 'unpause', domain }),
+  shutdown: ({ domain }) => ({ kind: 'shutdown', domain }),
+  reboot: ({ domain }) => ({ kind: 'reboot', domain }),
+  stats: ({ domain }) => ({ kind: 'stats', domain }),
+  console: ({ domain, query }) => ({ kind: 'console-attach', domain, write: query.write === 'true' }),
+  save: ({ domain, b }) => ({ kind: 'save', domain, path: String(b.path), keep: b.keep === true }),
+  restore: ({ b }) => ({
+    kind: 'restore',
+    path: String(b.path),
+    paused: b.paused === true,
+    ...(typeof b.name === 'string' ? { name: b.name } : {}),
+  }),
+};
+
+/** The operationIds the daemon serves. */
+export const DAEMON_OPERATIONS: readonly string[] = Object.keys(COMMANDS);
+
 /** Maps a validated request to its command. */
 function toCommand(m: Match, query: Record<string, string>, body: unknown): Command | 'version' {
-  const b = (body ?? {}) as Record<string, unknown>;
-  const domain = m.params.domain!;
-  switch (m.op.operationId) {
-    case 'version':
-      return 'version';
-    case 'list':
-      return { kind: 'list' };
-    case 'create':
-      return { kind: 'create', config: b.config as never, paused: b.paused === true };
-    case 'info':
-      return { kind: 'info', domain };
-    case 'destroy':
-      return { kind: 'destroy', domain };
-    case 'pause':
-    case 'unpause':
-    case 'shutdown':
-    case 'reboot':
-    case 'stats':
-      return { kind: m.op.operationId, domain };
-    case 'console':
-      return { kind: 'console-attach', domain, write: query.write === 'true' };
-    case 'save':
-      return { kind: 'save', domain, path: String(b.path), keep: b.keep === true };
-    case 'restore':
-      return {
-        kind: 'restore',
-        path: String(b.path),
-        paused: b.paused === true,
-        ...(typeof b.name === 'string' ? { name: b.name } : {}),
-      };
-    default:
-      throw new ApiError('internal', `operation ${m.op.operationId} has no command`);
-  }
+  const make = Object.hasOwn(COMMANDS, m.op.operationId) ? COMMANDS[m.op.operationId] : undefined;
+  if (!make) throw new ApiError('internal', `operation ${m.op.operationId} has no command`);
+  return make({ domain: m.params.domain!, query, b: (body ?? {}) as Record<string, unknown> });
 }
 
 /** Removes a stale socket file; refuses when a daemon still answers on it. */
@@ -182,7 +185,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         } catch (e) {
           const err = toApiError(e);
           res.end(`${JSON.stringify(err.toJSON())}\n`);
-          log.warn({ command: cmd.kind, code: err.code }, err.message);
+          logFailure(log, err, { command: cmd.kind });
         }
         return;
       }
@@ -193,8 +196,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
     } catch (e) {
       const err = toApiError(e);
-      if (err.status >= 500) log.error({ err: err.cause ?? err, method, path: url.pathname }, 'internal error');
-      else log.warn({ method, path: url.pathname, status: err.status, code: err.code }, err.message);
+      logFailure(log, err, { method, path: url.pathname });
       if (!res.headersSent) sendJson(res, err.status, err.toJSON());
       else res.end();
     }
@@ -202,7 +204,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const rawError = (socket: Duplex, err: ApiError): void => {
     const body = JSON.stringify(err.toJSON());
-    const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed' }[err.status];
+    const reason = STATUS_CODES[err.status];
     socket.end(
       `HTTP/1.1 ${err.status} ${reason ?? 'Error'}\r\ncontent-type: application/json\r\n` +
         `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
@@ -249,13 +251,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         },
         (e) => {
           const err = toApiError(e);
-          log.warn({ path: url.pathname, status: err.status, code: err.code }, err.message);
+          logFailure(log, err, { path: url.pathname });
           rawError(socket, err);
         },
       );
     } catch (e) {
       const err = toApiError(e);
-      log.warn({ path: url.pathname, status: err.status, code: err.code }, err.message);
+      logFailure(log, err, { path: url.pathname });
       rawError(socket, err);
     }
   };
