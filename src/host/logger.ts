@@ -1,4 +1,8 @@
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
+
+import { PvmError } from '../core/errors.js';
 
 export type { Logger };
 
@@ -27,8 +31,21 @@ export function createLogger(config: LoggerConfig = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   };
-  const dest = config.stream ?? pino.destination({ dest: config.file ?? 2, append: true, mkdir: true, sync: true });
-  return pino(options, dest);
+  if (config.stream) return pino(options, config.stream);
+  return pino(options, pino.destination({ dest: config.file ? openLogFile(config.file) : 2, sync: true }));
+}
+
+/**
+ * Opens (creating it and its directory) a log file for appending; a path that cannot be opened is a
+ * one-line io error for the user, not a Node exception reported as a bug in pvm.
+ */
+function openLogFile(file: string): number {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    return openSync(file, 'a');
+  } catch (e) {
+    throw new PvmError('io', `cannot open log file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
 }
 
 /** A logger that drops everything (library users who do not want logs). */

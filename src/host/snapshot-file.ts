@@ -64,8 +64,10 @@ export async function saveSnapshotFile(
   const parts = await run(encodeSnapshot(snap, codecs), onProgress);
   const tmp = `${path}.partial-${process.pid}`;
   let bytes = 0;
+  let created = false;
   try {
     const fh = await open(tmp, 'wx', 0o600);
+    created = true;
     try {
       for (const p of parts) {
         await fh.write(p);
@@ -77,7 +79,7 @@ export async function saveSnapshotFile(
     }
     await rename(tmp, path);
   } catch (e) {
-    await rm(tmp, { force: true });
+    if (created) await rm(tmp, { force: true }); // never another save's temporary file
     throw ioError('write snapshot', path, e);
   }
   return { bytes };

@@ -171,7 +171,13 @@ export function registerControlCommands(
           if (!token) throw new PvmError('usage', '--tcp needs a token: set PVM_TOKEN or pass --token-file');
           tcp = { host: m[1]!, port: Number(m[2]), token };
         }
-        if (!flags.socket) mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
+        if (!flags.socket) {
+          try {
+            mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
+          } catch (e) {
+            throw new PvmError('io', `cannot create ${dirname(socketPath)}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+          }
+        }
         const logger = createLogger({ level: flags.logLevel, ...(flags.logFile ? { file: flags.logFile } : {}) });
         const control = openControlPlane({
           manager: flags.fake ? new FakeDomainManager() : new HypervisorDomainManager(),
