@@ -28,8 +28,8 @@ export const HYPERVISOR_ENGINE = 'pvm-hypervisor/1';
  */
 export class ControlledHost implements DomainHost {
   private pausedTotal = 0;
-  private pausedAt: number | null = null;
-  private gate: { promise: Promise<void>; open: () => void } | null = null;
+  /** Closed while paused: the run loop waits on it at its next checkpoint. */
+  private gate: { promise: Promise<void>; open: () => void; since: number } | null = null;
   private parkedWaiters: (() => void)[] = [];
   private parked = false;
   private wakeUp: (() => void) | null = null;
@@ -43,7 +43,7 @@ export class ControlledHost implements DomainHost {
 
   nowMs(): number {
     const t = performance.now();
-    return t - this.pausedTotal - (this.pausedAt !== null ? t - this.pausedAt : 0);
+    return t - this.pausedTotal - (this.gate ? t - this.gate.since : 0);
   }
 
   async idle(ms: number): Promise<void> {
@@ -51,13 +51,12 @@ export class ControlledHost implements DomainHost {
     if (this.woken) this.woken = false;
     else {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(done, ms);
-        const self = this;
-        function done(): void {
-          clearTimeout(t);
-          self.wakeUp = null;
+        const done = (): void => {
+          clearTimeout(timer);
+          this.wakeUp = null;
           resolve();
-        }
+        };
+        const timer = setTimeout(done, ms);
         this.wakeUp = done;
       });
     }
@@ -104,8 +103,7 @@ export class ControlledHost implements DomainHost {
       const promise = new Promise<void>((r) => {
         open = r;
       });
-      this.gate = { promise, open };
-      this.pausedAt = performance.now();
+      this.gate = { promise, open, since: performance.now() };
     }
     if (this.parked || loopDone) return Promise.resolve();
     const parked = new Promise<void>((r) => this.parkedWaiters.push(r));
@@ -114,10 +112,9 @@ export class ControlledHost implements DomainHost {
   }
 
   unpause(): void {
-    if (!this.gate) return;
-    if (this.pausedAt !== null) this.pausedTotal += performance.now() - this.pausedAt;
-    this.pausedAt = null;
     const g = this.gate;
+    if (!g) return;
+    this.pausedTotal += performance.now() - g.since;
     this.gate = null;
     g.open();
   }
