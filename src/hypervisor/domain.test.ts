@@ -319,3 +319,41 @@ test('timer: a busy hart in full mode sees its due CLINT deadline (MTIP) within 
   const { raisedAt } = await busyTimer('full');
   assert.ok(raisedAt >= 1_000 && raisedAt <= 20_000, `MTIP raised at instruction ${raisedAt}`);
 });
+
+test('deterministic time: an idle domain jumps mtime to its next deadline instead of sleeping on the host', async () => {
+  const hart = new FakeHart(0, [
+    { ecall: [Eid.TIME, 0, 50_000] },
+    { check: (h) => h.csr.set(Csr.MIE, 1n << 5n) },
+    { wfi: true },
+    { check: (h) => assert.equal(h.mip & (1 << 5), 1 << 5, 'STIP pending after the skipped wait') },
+    { ecall: [Eid.SRST, 0, 0, 0] },
+  ]);
+  let skipped = 0;
+  const machine: DomainMachine = {
+    ram: new GuestRam(0x8000_0000, 0x40_0000),
+    harts: [hart],
+    time: { now: () => Math.floor(hart.instret / 100) + skipped },
+    updateTimers: () => {},
+    nextDeadline: () => Number.POSITIVE_INFINITY,
+    skipTime: (ticks) => {
+      skipped += ticks;
+      return true;
+    },
+    uartInput: (b) => b.length,
+    mmioCounts: () => ({}),
+    reset: () => {},
+  };
+  const host: DomainHost = {
+    nowMs: () => 0,
+    idle: async () => {
+      throw new Error('the host was asked to sleep');
+    },
+    yield: async () => {},
+    consoleOut: () => {},
+  };
+  const d = new Domain('pv', machine, host, { load: () => {}, entry: 0x8020_0000, fdt: 0x803f_0000 });
+  const end = await d.run();
+  assert.equal(end.kind, 'poweroff');
+  assert.equal(machine.time.now(), 50_000, 'mtime stands exactly at the deadline');
+  assert.equal(d.statistics().time.idleMs, 0);
+});
