@@ -75,10 +75,23 @@ export class PvmClient {
     });
   }
 
-  private static async text(res: IncomingMessage): Promise<string> {
+  private async text(res: IncomingMessage): Promise<string> {
     const chunks: Buffer[] = [];
-    for await (const c of res) chunks.push(c as Buffer);
+    try {
+      for await (const c of res) chunks.push(c as Buffer);
+    } catch (e) {
+      throw this.unreachable(e); // the daemon went away mid-answer
+    }
     return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** A JSON answer; something else (another server on that address) is an io error, not a bug in pvm. */
+  private json<T>(text: string): T {
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new PvmError('io', `${this.where} answered with something that is not JSON: is it a pvm daemon?`);
+    }
   }
 
   private static refusal(status: number, text: string): ApiError {
@@ -92,28 +105,31 @@ export class PvmClient {
   /** One JSON request; resolves with the decoded body of a 2xx answer. */
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.send(method, path, body, 'application/json');
-    const text = await PvmClient.text(res);
+    const text = await this.text(res);
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) throw PvmClient.refusal(status, text);
-    return JSON.parse(text) as T;
+    return this.json<T>(text);
   }
 
   /** A request answered with JSON lines of progress, then a result or an error. */
   private async streamed<T>(path: string, body: unknown, onProgress?: (p: Progress) => void): Promise<T> {
     const res = await this.send('POST', path, body, 'application/x-ndjson');
     const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw PvmClient.refusal(status, await PvmClient.text(res));
+    if (status < 200 || status >= 300) throw PvmClient.refusal(status, await this.text(res));
     let pending = '';
     let outcome: { result?: T; error?: { code: ApiErrorCode; message: string } } | undefined;
-    for await (const chunk of res) {
-      pending += (chunk as Buffer).toString('utf8');
-      let nl = pending.indexOf('\n');
-      while (nl >= 0) {
-        const line = JSON.parse(pending.slice(0, nl)) as { progress?: Progress; result?: T; error?: never };
+    const chunks = res[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await chunks.next().catch((e: unknown) => {
+        throw this.unreachable(e); // the daemon went away mid-answer
+      });
+      if (next.done) break;
+      pending += (next.value as Buffer).toString('utf8');
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+        const line = this.json<{ progress?: Progress; result?: T; error?: never }>(pending.slice(0, nl));
         pending = pending.slice(nl + 1);
         if (line.progress) onProgress?.(line.progress);
         else outcome = line;
-        nl = pending.indexOf('\n');
       }
     }
     if (outcome?.error) throw new ApiError(outcome.error.code, outcome.error.message);
@@ -191,7 +207,9 @@ export class PvmClient {
         if (head.length > 0) socket.unshift(head);
         resolve(socket);
       });
-      req.on('response', async (res) => reject(PvmClient.refusal(res.statusCode ?? 0, await PvmClient.text(res))));
+      req.on('response', async (res) =>
+        reject(PvmClient.refusal(res.statusCode ?? 0, await this.text(res).catch(() => ''))),
+      );
       req.on('error', (e) => reject(this.unreachable(e)));
       req.end();
     });
