@@ -89,7 +89,7 @@ async function measure(mode: 'pv' | 'full'): Promise<{ boot: string; ops: Record
 
 /** One `bench WHAT N` command and what it cost. */
 async function once(s: PvosSession, mode: string, what: string, n: number): Promise<OpResult> {
-  const before = s.vm.statistics();
+  const before = structuredClone(s.vm.statistics()); // statistics() may share live objects
   const t0 = performance.now();
   const out = await s.run(`bench ${what} ${n}`);
   const hostMs = performance.now() - t0;
