@@ -209,8 +209,8 @@ class HvDomain {
     });
   }
 
-  /** Builds a fresh VM from the config; starts it when `run`, else it waits before its first instruction. */
-  boot(run: boolean): void {
+  /** Builds a fresh VM from the config, waiting before its first instruction until `start`. */
+  boot(): void {
     const parts = loadVmParts(this.config);
     const host = new ControlledHost((b) => this.console.emit(b));
     const vm = createVm(
@@ -235,8 +235,6 @@ class HvDomain {
     this.started = false;
     this.loop = Promise.resolve();
     this.state = 'paused';
-    if (run) this.start();
-    else this.changed(this);
   }
 
   /** Starts the run loop of a VM that has not run yet. */
@@ -300,8 +298,11 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
 
   async create(config: DomainConfig, options: { paused: boolean }): Promise<DomainHandle> {
     const d = new HvDomain(this.nextId, config.name, config, this.changed, this.pvxHost);
-    d.boot(!options.paused); // throws (nothing registered) on a bad config or image
-    return this.register(d);
+    d.boot(); // throws (nothing registered) on a bad config or image
+    this.register(d);
+    if (options.paused) this.changed(d);
+    else d.start();
+    return this.handle(d);
   }
 
   info(id: number): DomainInfo {
@@ -340,7 +341,8 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     const d = this.get(id);
     await d.halt();
     try {
-      d.boot(true);
+      d.boot();
+      d.start();
     } catch (e) {
       // The old VM is gone and no new one could be built (an image vanished): say so.
       d.loopDone = true;
@@ -406,7 +408,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       this.pvxHost,
       savedPvxDomid(snapshot.para) ?? this.nextId,
     );
-    d.boot(false);
+    d.boot();
     try {
       if (!isSnapshottable(d.vm)) {
         throw new ApiError(
@@ -419,6 +421,8 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       d.vm.pvx?.destroy(); // not registered yet: leave nothing behind, the PVX id free
       throw e;
     }
-    return this.register(d);
+    this.register(d);
+    this.changed(d);
+    return this.handle(d);
   }
 }
