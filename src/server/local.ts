@@ -1,5 +1,4 @@
-import type { ControlPlane as ControlPlaneType, SnapshotStore } from '../api/control.js';
-import { ControlPlane } from '../api/control.js';
+import { ControlPlane, type SnapshotStore } from '../api/control.js';
 import type { DomainConfig, DomainManager } from '../api/domain.js';
 import { loadSnapshotFile, saveSnapshotFile } from '../host/snapshot-file.js';
 import { HypervisorDomainManager } from './hypervisor-domains.js';
@@ -21,7 +20,7 @@ export interface LocalControlOptions {
  * The control plane without a daemon, for Node programs embedding pvm:
  * `const pvm = openControlPlane(); await pvm.create({ name: 'vm1', ... })`.
  */
-export function openControlPlane(options: LocalControlOptions = {}): ControlPlaneType {
+export function openControlPlane(options: LocalControlOptions = {}): ControlPlane {
   return new ControlPlane({
     manager: options.manager ?? new HypervisorDomainManager(),
     store: options.store ?? fileSnapshotStore,

@@ -25,7 +25,6 @@ export interface Operation {
   readonly pathParams: readonly string[];
   readonly queryParams: ReadonlySet<string>;
   readonly bodyRequired: boolean;
-  readonly hasBody: boolean;
   readonly validatePath: ValidateFunction;
   readonly validateQuery: ValidateFunction;
   readonly validateBody: ValidateFunction | undefined;
@@ -149,7 +148,6 @@ export class ApiSpec {
       pathParams,
       queryParams: new Set(params.filter((p) => p.in === 'query').map((p) => p.name)),
       bodyRequired: body?.required === true,
-      hasBody: bodySchema !== undefined,
       validatePath: this.ajv.compile(schemaFor('path')),
       validateQuery: this.ajv.compile(schemaFor('query')),
       validateBody: bodySchema ? this.ajv.compile(rewriteRefs(bodySchema) as Json) : undefined,
