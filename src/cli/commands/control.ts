@@ -325,17 +325,11 @@ export function registerControlCommands(
       .option('--keep', 'leave the domain in its previous state instead of destroying it'),
   ).action(async (domain: string, file: string, flags: ClientFlags & { keep?: boolean }) => {
     const bar = progressBar(env.stderrIsTTY && !flags.json, `saving ${domain}`);
-    try {
-      const r = await client(flags, env).save(domain, resolvePath(env.cwd, file), {
-        keep: flags.keep === true,
-        onProgress: bar.update,
-      });
-      bar.stop();
-      if (flags.json) json(r);
-      else out(`saved ${r.name} to ${r.path} (${r.bytes} bytes); domain ${r.state}\n`);
-    } finally {
-      bar.stop();
-    }
+    const r = await client(flags, env)
+      .save(domain, resolvePath(env.cwd, file), { keep: flags.keep === true, onProgress: bar.update })
+      .finally(bar.stop);
+    if (flags.json) json(r);
+    else out(`saved ${r.name} to ${r.path} (${r.bytes} bytes); domain ${r.state}\n`);
   });
 
   clientOptions(
@@ -347,18 +341,15 @@ export function registerControlCommands(
       .option('--paused', 'leave it paused'),
   ).action(async (file: string, flags: ClientFlags & { name?: string; paused?: boolean }) => {
     const bar = progressBar(env.stderrIsTTY && !flags.json, 'restoring');
-    try {
-      const d = await client(flags, env).restore(resolvePath(env.cwd, file), {
+    const d = await client(flags, env)
+      .restore(resolvePath(env.cwd, file), {
         ...(flags.name !== undefined ? { name: flags.name } : {}),
         paused: flags.paused === true,
         onProgress: bar.update,
-      });
-      bar.stop();
-      if (flags.json) json(d);
-      else out(`restored domain ${d.name} (id ${d.id}), ${d.state}\n`);
-    } finally {
-      bar.stop();
-    }
+      })
+      .finally(bar.stop);
+    if (flags.json) json(d);
+    else out(`restored domain ${d.name} (id ${d.id}), ${d.state}\n`);
   });
 
   clientOptions(
