@@ -32,13 +32,15 @@ export class ControlledHost implements DomainHost {
   private gate: { promise: Promise<void>; open: () => void; since: number } | null = null;
   private parkedWaiters: (() => void)[] = [];
   private parked = false;
+  /** The run loop has returned: it will never park again. */
+  private ended = false;
   private wakeUp: (() => void) | null = null;
   private woken = false;
   private out: number[] = [];
 
   /** The clock starts stopped (a domain built paused, or restored, sees no time pass until it first runs). */
   constructor(private readonly sink: (bytes: Uint8Array) => void) {
-    void this.pause(true);
+    this.closeGate();
   }
 
   nowMs(): number {
@@ -96,19 +98,29 @@ export class ControlledHost implements DomainHost {
     this.parked = false;
   }
 
-  /** Resolves once the run loop is parked at the gate (or at once if `loopDone`). */
-  pause(loopDone: boolean): Promise<void> {
-    if (!this.gate) {
-      let open!: () => void;
-      const promise = new Promise<void>((r) => {
-        open = r;
-      });
-      this.gate = { promise, open, since: performance.now() };
-    }
-    if (this.parked || loopDone) return Promise.resolve();
+  private closeGate(): void {
+    if (this.gate) return;
+    let open!: () => void;
+    const promise = new Promise<void>((r) => {
+      open = r;
+    });
+    this.gate = { promise, open, since: performance.now() };
+  }
+
+  /** Resolves once the run loop is parked at the gate, or has ended. */
+  pause(): Promise<void> {
+    this.closeGate();
+    if (this.parked || this.ended) return Promise.resolve();
     const parked = new Promise<void>((r) => this.parkedWaiters.push(r));
     this.wake();
     return parked;
+  }
+
+  /** Called when the run loop returns: a pause waiting for it to park (the guest ended first) goes on. */
+  loopEnded(): void {
+    this.ended = true;
+    this.flush();
+    for (const w of this.parkedWaiters.splice(0)) w();
   }
 
   unpause(): void {
@@ -246,14 +258,14 @@ class HvDomain {
     this.loop = vm.run().then(
       (end) => {
         this.loopDone = true;
-        host.flush();
+        host.loopEnded();
         if (this.vm !== vm || end.kind === 'host-stop') return;
         if (end.kind === 'poweroff') this.set('shutoff', 'poweroff');
         else this.set('crashed', `${end.why} (code ${end.code})`);
       },
       (e: unknown) => {
         this.loopDone = true;
-        host.flush();
+        host.loopEnded();
         if (this.vm !== vm) return;
         this.set('crashed', e instanceof Error ? e.message : String(e));
       },
@@ -316,8 +328,8 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
 
   async pause(id: number): Promise<void> {
     const d = this.get(id);
-    if (d.started) await d.host.pause(d.loopDone);
-    d.set('paused');
+    if (d.started) await d.host.pause();
+    if (!d.loopDone) d.set('paused'); // else the guest ended while the pause waited: its state says how
   }
 
   async unpause(id: number): Promise<void> {
