@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { PvmClient } from '../src/cli/client.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { Console, make, PROMPT, PVOS_ELF, vchanTransfer } from './pvos-console.js';
-import { refusal, runPvm, startTestDaemon, type TestDaemon } from './support/daemon.js';
+import { refusal, runPvm, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
 
 const LINUX = join(fileURLToPath(import.meta.url), '../../../../shared/guests/linux');
 
@@ -107,11 +107,13 @@ describe('two real guests in one daemon, every command', () => {
     assert.equal((await info('linux')).state, 'running');
     assert.equal(await pvm('unpause', 'pvos'), 'pvos: running\n');
 
-    // stats and top --json
-    const stats = JSON.parse(await pvm('stats', 'pvos', '--json')) as {
-      instructions: number;
-      hypercalls: Record<string, number>;
-    };
+    // stats and top --json. pvos idles at its prompt until its next 100 Hz tick, which may come
+    // after the first stats request: wait for it rather than for a time.
+    type Stats = { instructions: number; hypercalls: Record<string, number> };
+    const stats = await until('pvos runs again after unpause', async () => {
+      const s = JSON.parse(await pvm('stats', 'pvos', '--json')) as Stats;
+      return s.instructions > frozen ? s : undefined;
+    });
     assert.ok(stats.instructions > frozen);
     assert.ok(
       Object.keys(stats.hypercalls).some((k) => k.startsWith('PVX/')),
