@@ -7,8 +7,8 @@
  * SCHED_BLOCK between their 100 Hz ticks). Reports the boot time of each (from
  * createVm to the prompt: mean, median, p90, max, first and last), host memory per
  * domain (growth of RSS, V8 heap and ArrayBuffers over the baseline, divided by N),
- * then the host CPU the N idle domains take over a few seconds and the tick rate a
- * sample of them sees (100 Hz when the host keeps up), the time for all N to answer
+ * then the host CPU the N idle domains take over a few seconds, their exits per
+ * second, and whether a sample of them keeps time (tick count 100 per second), the time for all N to answer
  * a shell command, and finally every guest powers off. Prints JSON (and writes it to --out FILE).
  *
  *   node --expose-gc dist/bench/density.js [--n 100,1000] [--memory 3] [--idle-s 3] [--out FILE]
@@ -77,11 +77,14 @@ async function density(n: number) {
   const ticksOf = async () =>
     Promise.all(sample.map(async (s) => Number(/ticks: (\d+)/.exec(await s.run('ticks'))?.[1] ?? Number.NaN)));
   const ticks0 = await ticksOf();
+  const exitsOf = () => sessions.reduce((a, s) => a + s.vm.statistics().exitsTotal, 0);
+  const exits0 = exitsOf();
   const cpu0 = process.cpuUsage();
   const w0 = performance.now();
   await new Promise((r) => setTimeout(r, idleS * 1000));
   const cpu = process.cpuUsage(cpu0);
   const idleMs = performance.now() - w0;
+  const idleExits = exitsOf() - exits0;
   const idleCpuPercent = ((cpu.user + cpu.system) / 1000 / idleMs) * 100;
   const ticks1 = await ticksOf();
   const tickHz = ticks1.map((t, i) => (t - ticks0[i]!) / (idleMs / 1000));
@@ -107,7 +110,9 @@ async function density(n: number) {
     },
     hostMiBTotal: { rss: Math.round(booted.rss / MiB), heapUsed: Math.round(booted.heapUsed / MiB) },
     idleCpuPercent: Math.round(idleCpuPercent),
-    /** Guest timer ticks per second while idle (pvos asks for 100 Hz), min and mean over a sample of domains. */
+    /** Exits (hypercalls: timer, SCHED_BLOCK, ...) per domain per second while idle. */
+    idleExitsPerSecondPerDomain: Math.round((idleExits / Math.max(1, sessions.length) / (idleMs / 1000)) * 10) / 10,
+    /** The guests' clock while idle: tick count per second (100 when it keeps time), min and mean of a sample. */
     idleTickHz: {
       min: Math.round(Math.min(...tickHz)),
       mean: Math.round(tickHz.reduce((a, b) => a + b, 0) / tickHz.length),
