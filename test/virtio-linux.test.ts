@@ -4,38 +4,30 @@
  * its drivers probe them, read and write the disk, print through virtio-console, read
  * /dev/hwrng, inflate the balloon to the host's target and ping a host-side endpoint
  * on the virtual switch; and two Linux domains move 10 MB over TCP through the switch.
+ * The VMs are built by createVm (VmConfig.devices), the product path; ext4 on a file-backed
+ * disk is tested through `pvm run --disk` in virtio-cli.test.ts.
  *
  * Knobs for manual runs: PVM_NET_OFFLOAD=none|csum|tso|mrg|all (default all),
  * PVM_NET_MB (default 10), PVM_TEST_TRACE=1 (consoles and device counters on stderr).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { Gpa } from '../src/core/types.js';
-import { Hart } from '../src/cpu/hart.js';
 import { type NetLink, parseMac, type SwitchEndpoint, VirtualSwitch } from '../src/devices/switch.js';
 import { VirtioBalloon } from '../src/devices/virtio/balloon/device.js';
 import { MemoryDisk } from '../src/devices/virtio/blk/backend.js';
 import { VirtioBlk } from '../src/devices/virtio/blk/device.js';
 import { VirtioConsole } from '../src/devices/virtio/console/device.js';
 import type { VirtioDevice } from '../src/devices/virtio/device.js';
-import { VirtioMmio } from '../src/devices/virtio/mmio.js';
+import type { VirtioMmio } from '../src/devices/virtio/mmio.js';
 import { VirtioNet } from '../src/devices/virtio/net/device.js';
 import { VirtioRng } from '../src/devices/virtio/rng/device.js';
-import { FileDisk } from '../src/host/disk.js';
 import { NodeDomainHost } from '../src/host/domain-host.js';
 import { hostEntropy } from '../src/host/entropy.js';
-import { Domain, type DomainEnd } from '../src/hypervisor/domain.js';
-import { computeLayout } from '../src/hypervisor/layout.js';
-import { attachPvx, GrantWindow } from '../src/hypervisor/pvx/index.js';
-import { PVX_VERSION } from '../src/hypervisor/vm.js';
-import { VirtBoard } from '../src/machine/board.js';
-import { parseLinuxImage } from '../src/machine/image.js';
-import { LoadAddr } from '../src/machine/memmap.js';
+import type { DomainEnd } from '../src/hypervisor/domain.js';
+import { createVm, virtioTransports } from '../src/hypervisor/vm.js';
 
 const root = join(fileURLToPath(import.meta.url), '../../..');
 
@@ -108,9 +100,9 @@ interface Booted {
 }
 
 /**
- * Boots Linux (PV mode, 1 hart, 128 MiB) with `devices` in slots 0.., as createVm does
- * but with the virtio slots mapped before the device tree is built, and runs `cmd`
- * through init's pvm.run hook; `onOutput` sees the console so far.
+ * Boots Linux (PV mode, 1 hart, 128 MiB) through createVm with `devices` in slots 0..
+ * (VmConfig.devices), and runs `cmd` through init's pvm.run hook; `onOutput` sees the
+ * console so far.
  */
 async function boot(devices: VirtioDevice[], cmd: string, onOutput?: (all: string) => void): Promise<Booted> {
   const kernel = readFileSync(join(guest, 'Image'));
@@ -122,55 +114,20 @@ async function boot(devices: VirtioDevice[], cmd: string, onOutput?: (all: strin
     if (process.env.PVM_TEST_TRACE) process.stderr.write(text);
     onOutput?.(out);
   });
-  const grants = new GrantWindow();
-  let domain: Domain | null = null;
-  const board = new VirtBoard({
-    harts: 1,
-    memory: 128 * MiB,
-    time: 'host',
-    nowMs: () => host.nowMs(),
-    onUartOutput: (b) => host.consoleOut(Uint8Array.of(b)),
-    onSyscon: (e) => domain?.onSyscon(e),
-    devices: { clint: false },
-    createHart: (id, ram, bus, time) => new Hart(ram, grants.over(bus), { id, time, virtualM: true }),
-  });
-  const transports = devices.map((d, slot) => {
-    const t = new VirtioMmio(d, board.ram, {
-      set: (level) => {
-        board.plic!.setLevel(1 + slot, level);
-        if (level) host.wake(); // an asynchronous completion ends the idle sleep
-      },
-    });
-    board.mapVirtio(slot, t);
-    allTransports.push(t);
-    return t;
-  });
-  const cmdline = `console=ttyS0 pvm.run=${cmd.replaceAll(' ', '%20')}`;
-  const hdr = parseLinuxImage(kernel);
-  const placement = { start: LoadAddr.KERNEL, end: LoadAddr.KERNEL + Math.max(hdr.imageSize, kernel.length) };
-  const dt = (initrdAt?: { start: number; end: number }) =>
-    board
-      .deviceTree({
-        bootargs: cmdline,
-        ...(initrdAt ? { initrd: initrdAt } : {}),
-        extend: (fdt) => {
-          fdt.root.addNode('hypervisor').string('compatible', 'pvm,pvx').u32('pvx,version', PVX_VERSION);
-        },
-      })
-      .toBytes();
-  const fdtSize = dt({ start: 0x8000_0000, end: 0x8000_0000 + initrd.length }).length;
-  const layout = computeLayout({ ramSize: 128 * MiB, kernel: placement, initrdSize: initrd.length, fdtSize });
-  const fdt = dt(layout.initrd);
-  domain = new Domain('pv', board, host, {
-    entry: LoadAddr.KERNEL,
-    fdt: layout.fdt,
-    load: (ram) => {
-      ram.write(LoadAddr.KERNEL as Gpa, kernel);
-      ram.write(layout.initrd!.start as Gpa, initrd);
-      ram.write(layout.fdt as Gpa, fdt);
+  const domain = createVm(
+    {
+      mode: 'pv',
+      harts: 1,
+      memory: 128 * MiB,
+      kernel,
+      initrd,
+      cmdline: `console=ttyS0 pvm.run=${cmd.replaceAll(' ', '%20')}`,
+      devices,
     },
-  });
-  attachPvx(domain, grants);
+    host,
+  );
+  const transports = [...virtioTransports(domain)];
+  allTransports.push(...transports);
   const end = await domain.run();
   host.flush();
   return { end, console: out, transports };
@@ -303,52 +260,4 @@ test('two Linux domains on the switch: ping, then 10 MB over TCP with matching c
   const rx = new RegExp(`rx ([0-9a-f]{32}) - ${mb << 20}`).exec(ra.console)?.[1];
   assert.ok(tx, 'client checksum');
   assert.equal(rx, tx, 'the server received exactly what the client sent');
-});
-
-test('ext4 on virtio-blk backed by a host file: written, synced, in the file, read back; a read-only disk refuses writes', {
-  timeout: 300_000,
-}, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pvm-ext4-'));
-  try {
-    const img = join(dir, 'root.img');
-    const roImg = join(dir, 'ro.img');
-    execFileSync('mke2fs', ['-q', '-t', 'ext4', '-F', img, '8M'], { stdio: 'ignore' });
-    writeFileSync(roImg, new Uint8Array(1 * MiB).fill(0x5a));
-    const roBefore = readFileSync(roImg);
-
-    const disk = await FileDisk.open(img);
-    const ro = await FileDisk.open(roImg, { readonly: true });
-    const first = await boot(
-      [new VirtioBlk({ backend: disk }), new VirtioBlk({ backend: ro })],
-      [
-        'mount -t ext4 /dev/vda /mnt',
-        'echo hello-from-ext4 > /mnt/greeting',
-        'sync',
-        'umount /mnt',
-        'echo ro-write $(dd if=/dev/zero of=/dev/vdb bs=512 count=1 2>&1 >/dev/null | head -c 60)',
-        'echo ro-read $(head -c 4 /dev/vdb)',
-      ].join('; '),
-    );
-    await disk.close();
-    await ro.close();
-    assert.equal(first.end.kind, 'poweroff', first.console.slice(-2000));
-    assert.ok(disk.syncs > 0, 'the guest flushed, and the flush reached fsync');
-    assert.match(first.console, /ro-write .*(Operation not permitted|Read-only|I\/O error)/);
-    assert.match(first.console, /ro-read ZZZZ/);
-    assert.deepEqual(readFileSync(roImg), roBefore, 'the read-only image is unchanged');
-    // The host file holds the data (e2fsprogs reads it without the guest).
-    const cat = execFileSync('debugfs', ['-R', 'cat /greeting', img], { stdio: ['ignore', 'pipe', 'ignore'] });
-    assert.equal(cat.toString(), 'hello-from-ext4\n');
-
-    // A second boot reads it back.
-    const again = await FileDisk.open(img);
-    const second = await boot(
-      [new VirtioBlk({ backend: again })],
-      'mount -t ext4 /dev/vda /mnt; echo got $(cat /mnt/greeting)',
-    );
-    await again.close();
-    assert.match(second.console, /got hello-from-ext4/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 });
