@@ -1,5 +1,5 @@
 /**
- * The part of a hart the FPU reads and writes (see /work/team/CPU-CONTRACT.md, "FPU hook").
+ * The part of a hart the FPU reads and writes (see docs/cpu.md, "The FPU hook").
  * `Hart` satisfies this interface structurally.
  *
  * - `x`: integer registers as int32 pairs (x[2*r] low, x[2*r+1] high); the FPU never writes x0.
