@@ -12,10 +12,9 @@ import type { VirtioDevice } from '../devices/virtio/device.js';
 import type { VirtioMmio } from '../devices/virtio/mmio.js';
 import { VirtioNet } from '../devices/virtio/net/device.js';
 import { VirtioRng } from '../devices/virtio/rng/device.js';
-import type { Domain } from '../hypervisor/domain.js';
+import type { Domain, DomainHost } from '../hypervisor/domain.js';
 import { createVm, type VmConfig, virtioTransports } from '../hypervisor/vm.js';
 import { type DiskCache, type HostDisk, openDisk } from './disk.js';
-import type { NodeDomainHost } from './domain-host.js';
 import { hostEntropy } from './entropy.js';
 
 /**
@@ -144,7 +143,7 @@ export interface DomainWithDevices {
 export async function createVmWithDevices(
   cfg: Omit<VmConfig, 'devices'>,
   spec: DeviceSpec,
-  host: NodeDomainHost,
+  host: DomainHost & { nowMs(): number; wake?(): void },
   opts: Omit<BuildOptions, 'consoleOutput'> & {
     consoleOutput?: (bytes: Uint8Array) => void;
     /** false: attach nothing when the spec names no device (a bare domain, no virtio console). */
