@@ -177,7 +177,7 @@ describe('pvm daemon over the hypervisor', () => {
     const e2 = await refusal(client.create({ name: 'bad' }));
     assert.equal(e2.message, 'domain bad: a kernel is required');
     const e3 = await refusal(client.create({ name: 'bad', kernel, disks: [join(dir, 'disk.img')] }));
-    assert.equal(e3.message, 'domain bad: disks cannot be attached to daemon domains yet (pvm run takes them)');
+    assert.equal(e3.message, `cannot open disk ${join(dir, 'disk.img')}: no such file`);
     assert.deepEqual(await client.list(), []);
   });
 });

@@ -1,16 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as tick } from 'node:timers/promises';
-import { parseMemory } from '../api/config.js';
+import { defaultMac, parseDiskSpec, parseMemory, parseNetSpec } from '../api/config.js';
 import { ConsoleBuffer } from '../api/console-buffer.js';
 import type { DomainConfig, DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from '../api/domain.js';
 import { DomainRegistry, requireEngine } from '../api/domain-registry.js';
 import { ApiError } from '../api/errors.js';
 import { PvmError } from '../core/errors.js';
+import { createVmWithDevices, type DeviceSpec, type DomainWithDevices, SwitchRegistry } from '../host/devices.js';
 import type { Domain, DomainHost, DomainMode } from '../hypervisor/domain.js';
 import { type PvxDomain, PvxHost } from '../hypervisor/pvx/index.js';
 import { type DomainSnapshot, isSnapshottable, type SnapshotDisk } from '../hypervisor/snapshot/index.js';
-import { createVm } from '../hypervisor/vm.js';
 import { PVX_DOMID_MAX } from '../sbi/pvx/consts.js';
 
 /** Debian's OpenSBI, the default firmware of full mode. */
@@ -154,6 +154,7 @@ interface VmParts {
   readonly initrd?: Uint8Array;
   readonly firmware?: Uint8Array;
   readonly cmdline: string;
+  readonly devices: DeviceSpec;
 }
 
 function readFile(path: unknown, what: string, name: string): Uint8Array {
@@ -169,7 +170,7 @@ function readFile(path: unknown, what: string, name: string): Uint8Array {
 }
 
 /** The files and numbers of a domain config, read from the host. */
-export function loadVmParts(config: DomainConfig): VmParts {
+export function loadVmParts(config: DomainConfig, domainNo = 0): VmParts {
   const name = config.name;
   const mode = config.mode ?? 'pv';
   if (mode !== 'pv' && mode !== 'full') throw new PvmError('usage', `domain ${name}: mode must be pv or full`);
@@ -178,12 +179,6 @@ export function loadVmParts(config: DomainConfig): VmParts {
     throw new PvmError('usage', `domain ${name}: smp must be an integer from 1 to 8`);
   }
   if (config.kernel === undefined) throw new PvmError('usage', `domain ${name}: a kernel is required`);
-  for (const k of ['disks', 'nets'] as const) {
-    const v = config[k];
-    if (Array.isArray(v) && v.length > 0) {
-      throw new PvmError('usage', `domain ${name}: ${k} cannot be attached to daemon domains yet (pvm run takes them)`);
-    }
-  }
   return {
     mode,
     harts,
@@ -192,7 +187,57 @@ export function loadVmParts(config: DomainConfig): VmParts {
     ...(config.initrd !== undefined ? { initrd: readFile(config.initrd, 'initrd', name) } : {}),
     ...(mode === 'full' ? { firmware: readFile(config.firmware ?? DEFAULT_FIRMWARE, 'firmware', name) } : {}),
     cmdline: typeof config.append === 'string' ? config.append : '',
+    devices: deviceSpec(config, domainNo),
   };
+}
+
+/**
+ * The virtio devices a daemon domain's config names: disks (`path[,ro][,cache=..]` or
+ * `{ path, readonly, cache }`), nets (`switch[,mac=..]` or `{ switch, mac }`), `rng: true`,
+ * `balloon` (default on). Without disks and nets the domain gets no virtio device at all.
+ */
+function deviceSpec(config: DomainConfig, domainNo: number): DeviceSpec {
+  const name = config.name;
+  const list = (k: string): unknown[] => {
+    const v = (config as Record<string, unknown>)[k];
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) throw new PvmError('usage', `domain ${name}: ${k} must be a list`);
+    return v;
+  };
+  const disks = list('disks').map((d, i) => {
+    const r =
+      typeof d === 'string'
+        ? parseDiskSpec(d)
+        : typeof d === 'object' && d !== null && typeof (d as { path?: unknown }).path === 'string'
+          ? {
+              path: (d as { path: string }).path,
+              readonly: (d as { readonly?: unknown }).readonly === true,
+              cache: ((d as { cache?: unknown }).cache ?? 'writeback') as 'writeback',
+            }
+          : `expected "path[,ro][,cache=..]" or { path, readonly, cache }`;
+    if (typeof r === 'string') throw new PvmError('usage', `domain ${name}: disks[${i}]: ${r}`);
+    if (!['writeback', 'writethrough', 'unsafe'].includes(r.cache))
+      throw new PvmError('usage', `domain ${name}: disks[${i}].cache: expected writeback, writethrough or unsafe`);
+    return r;
+  });
+  const nets = list('nets').map((n, i) => {
+    const r =
+      typeof n === 'string'
+        ? parseNetSpec(n)
+        : typeof n === 'object' && n !== null && typeof (n as { switch?: unknown }).switch === 'string'
+          ? (n as { switch: string; mac?: string })
+          : `expected "switch[,mac=..]" or { switch, mac }`;
+    if (typeof r === 'string') throw new PvmError('usage', `domain ${name}: nets[${i}]: ${r}`);
+    // The control plane's normal form fills in the MAC of a one-domain document (domain 0):
+    // give each daemon domain its own instead.
+    const mac = r.mac === undefined || r.mac === defaultMac(0, i) ? defaultMac(domainNo, i) : r.mac;
+    return { switch: r.switch, mac };
+  });
+  // rng and balloon default to true in the config's normal form; a domain gets virtio devices only
+  // when it names disks or nets, so configs without them boot exactly as before (and stay snapshottable).
+  if (disks.length === 0 && nets.length === 0) return { name, disks, nets, rng: false, balloon: false };
+  const c = config as Record<string, unknown>;
+  return { name, disks, nets, rng: c.rng !== false, balloon: c.balloon !== false };
 }
 
 class HvDomain {
@@ -204,6 +249,8 @@ class HvDomain {
   loop: Promise<void> = Promise.resolve();
   loopDone = false;
   started = false;
+  /** The virtio devices of the current VM (closed when it halts). */
+  devices: DomainWithDevices | null = null;
   readonly console: ConsoleBuffer;
 
   constructor(
@@ -212,6 +259,7 @@ class HvDomain {
     readonly config: DomainConfig,
     private readonly changed: (d: HvDomain) => void,
     private readonly pvxHost: PvxHost<PvxDomain>,
+    private readonly switches: SwitchRegistry,
     /** The PVX domain id this domain asks for; after the first boot, the one it got (kept across reboots). */
     private pvxDomid: number = id,
   ) {
@@ -221,11 +269,11 @@ class HvDomain {
     });
   }
 
-  /** Builds a fresh VM from the config, waiting before its first instruction until `start`. */
-  boot(): void {
-    const parts = loadVmParts(this.config);
+  /** Builds a fresh VM from the config (opening its disks, plugging its NICs), waiting before its first instruction until `start`. */
+  async boot(): Promise<void> {
+    const { devices, ...parts } = loadVmParts(this.config, this.id);
     const host = new ControlledHost((b) => this.console.emit(b));
-    const vm = createVm(
+    const withDevices = await createVmWithDevices(
       {
         ...parts,
         wallClockNs: () => BigInt(Date.now()) * 1_000_000n,
@@ -236,8 +284,12 @@ class HvDomain {
           ? { pvxDomid: this.pvxDomid }
           : {}),
       },
+      devices,
       host,
+      { switches: this.switches, withConsole: false },
     );
+    const vm = withDevices.domain;
+    this.devices = withDevices;
     if (vm.pvx) this.pvxDomid = vm.pvx.id;
     this.host = host;
     this.vm = vm;
@@ -283,12 +335,14 @@ class HvDomain {
   async halt(): Promise<void> {
     if (!this.started) {
       this.vm.pvx?.destroy(); // never ran: its run loop will not leave the PvxHost for it
+      await this.devices?.close();
       return;
     }
     this.vm.stop(0);
     this.host.unpause();
     this.host.wake();
     await this.loop;
+    await this.devices?.close(); // image files closed, NICs unplugged
   }
 }
 
@@ -303,14 +357,16 @@ class HvDomain {
 export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements DomainManager {
   /** Every PV domain of this daemon registers here, so their guests can open event channels to each other. */
   private readonly pvxHost = new PvxHost<PvxDomain>();
+  /** The virtual switches of this daemon: NICs of all its domains on the same switch name meet. */
+  private readonly switches = new SwitchRegistry();
 
   protected halt(d: HvDomain): Promise<void> {
     return d.halt();
   }
 
   async create(config: DomainConfig, options: { paused: boolean }): Promise<DomainHandle> {
-    const d = new HvDomain(this.nextId, config.name, config, this.changed, this.pvxHost);
-    d.boot(); // throws (nothing registered) on a bad config or image
+    const d = new HvDomain(this.nextId, config.name, config, this.changed, this.pvxHost, this.switches);
+    await d.boot(); // throws (nothing registered) on a bad config or image
     this.register(d);
     if (options.paused) this.changed(d);
     else d.start();
@@ -353,7 +409,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     const d = this.get(id);
     await d.halt();
     try {
-      d.boot();
+      await d.boot();
       d.start();
     } catch (e) {
       // The old VM is gone and no new one could be built (an image vanished): say so.
@@ -397,6 +453,9 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       );
     }
     if (d.state === 'running') throw new PvmError('state', `domain ${d.name} must be paused to be captured`);
+    if ((d.devices?.transports.length ?? 0) > 0) {
+      throw new PvmError('state', `cannot save domain ${d.name}: virtio device state is not saved yet`);
+    }
     if (d.loopDone) throw new PvmError('state', `domain ${d.name} is ${d.state}: nothing to save`);
     const disks: SnapshotDisk[] = Array.isArray(d.config.disks)
       ? (d.config.disks as { path: string; readonly?: boolean }[]).map((k, i) => ({
@@ -418,9 +477,10 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       config,
       this.changed,
       this.pvxHost,
+      this.switches,
       savedPvxDomid(snapshot.para) ?? this.nextId,
     );
-    d.boot();
+    await d.boot();
     try {
       if (!isSnapshottable(d.vm)) {
         throw new ApiError(
@@ -431,6 +491,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       d.vm.loadState(snapshot);
     } catch (e) {
       d.vm.pvx?.destroy(); // not registered yet: leave nothing behind, the PVX id free
+      await d.devices?.close();
       throw e;
     }
     this.register(d);
