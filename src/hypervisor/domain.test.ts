@@ -4,91 +4,31 @@ import { Exit } from '../cpu/exits.js';
 import { GuestRam } from '../memory/ram.js';
 import { Eid, HsmState } from '../sbi/consts.js';
 import { type BootPlan, Domain, type DomainHost, type DomainMachine } from './domain.js';
-import { Csr, type VcpuHart } from './guest-hart.js';
+import { Csr } from './guest-hart.js';
+import { ScriptedHart } from './testing.js';
 
 /** One step of a scripted guest: what the fake hart does on its next `run` call. */
 type Step =
   | { ecall: [number, number, ...(number | bigint)[]] }
   | { wfi: true }
   | { spin: number }
-  | { check: (h: FakeHart) => void };
+  | { check: (h: ScriptedHart<Step>) => void };
 
-class FakeHart implements VcpuHart {
-  readonly x = new Array<bigint>(32).fill(0n);
-  priv = 3;
-  virtualM = false;
-  instret = 0;
-  exitCause = 0;
-  exitIsInterrupt = false;
-  exitTval = 0;
-  pc = 0n;
-  mip = 0;
-  csr = new Map<number, bigint>();
-  resets: string[] = [];
-  stopRequested = false;
-  constructor(
-    readonly id: number,
-    readonly script: Step[],
-  ) {}
-  getX(r: number) {
-    return this.x[r]!;
-  }
-  setX(r: number, v: bigint) {
-    if (r !== 0) this.x[r] = BigInt.asUintN(64, v);
-  }
-  getPc() {
-    return this.pc;
-  }
-  setPc(v: bigint) {
-    this.pc = v;
-  }
-  getCsr(n: number) {
-    return n === Csr.MIP ? BigInt(this.mip) : (this.csr.get(n) ?? 0n);
-  }
-  setCsr(n: number, v: bigint) {
-    this.csr.set(n, v);
-  }
-  setIrq(bit: number, level: boolean) {
-    this.mip = level ? this.mip | (1 << bit) : this.mip & ~(1 << bit);
-  }
-  flushTlb() {}
-  requestStop() {
-    this.stopRequested = true;
-  }
-  reset(pc: bigint, priv: number) {
-    this.pc = pc;
-    this.priv = priv;
-    this.resets.push(`0x${pc.toString(16)}@${priv}`);
-  }
-  run(budget: number): number {
-    if (this.stopRequested) {
-      this.stopRequested = false;
-      return Exit.Stop;
-    }
-    const s = this.script.shift();
-    if (s === undefined) {
-      this.instret += budget;
-      return Exit.Budget;
-    }
-    this.instret += 1;
+/** A hart that follows its script of steps (see ScriptedHart). */
+function fakeHart(id: number, script: Step[]): ScriptedHart<Step> {
+  return new ScriptedHart(id, script, (h, s) => {
     if ('ecall' in s) {
       const [eid, fid, ...args] = s.ecall;
-      this.x[17] = BigInt(eid);
-      this.x[16] = BigInt(fid);
-      args.forEach((a, i) => {
-        this.x[10 + i] = BigInt.asUintN(64, BigInt(a));
-      });
-      this.exitCause = 9;
-      return Exit.MachineTrap;
+      return h.ecall(eid, fid, args);
     }
     if ('wfi' in s) return Exit.Wfi;
     if ('check' in s) {
-      s.check(this);
-      return this.run(budget);
+      s.check(h);
+      return undefined;
     }
-    this.instret += s.spin;
+    h.instret += s.spin;
     return Exit.Budget;
-  }
+  });
 }
 
 function makeDomain(scripts: Step[][], mode: 'pv' | 'full' = 'pv') {
@@ -104,7 +44,7 @@ function makeDomain(scripts: Step[][], mode: 'pv' | 'full' = 'pv') {
     yield: async () => {},
     consoleOut: (b) => out.push(...b),
   };
-  const harts = scripts.map((s, i) => new FakeHart(i, s));
+  const harts = scripts.map((s, i) => fakeHart(i, s));
   const machine: DomainMachine = {
     ram: new GuestRam(0x8000_0000, 0x40_0000),
     harts,
@@ -272,7 +212,7 @@ test('full mode: an MSIP raised for another hart ends the running hart’s slice
  */
 async function busyTimer(mode: 'pv' | 'full'): Promise<{ raisedAt: number; slices: number }> {
   let raisedAt = -1;
-  const hart = new FakeHart(0, mode === 'pv' ? [{ ecall: [Eid.TIME, 0, 10] }] : []);
+  const hart = fakeHart(0, mode === 'pv' ? [{ ecall: [Eid.TIME, 0, 10] }] : []);
   const deadline = 10; // ticks = 1 000 instructions
   let domain: Domain | null = null;
   const setIrq = hart.setIrq.bind(hart);
@@ -321,7 +261,7 @@ test('timer: a busy hart in full mode sees its due CLINT deadline (MTIP) within 
 });
 
 test('deterministic time: an idle domain jumps mtime to its next deadline instead of sleeping on the host', async () => {
-  const hart = new FakeHart(0, [
+  const hart = fakeHart(0, [
     { ecall: [Eid.TIME, 0, 50_000] },
     { check: (h) => h.csr.set(Csr.MIE, 1n << 5n) },
     { wfi: true },

@@ -6,12 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Exit } from '../../cpu/exits.js';
 import { GuestRam } from '../../memory/ram.js';
 import { SbiErr } from '../../sbi/consts.js';
 import { PvxFid as F, PVX_EID } from '../../sbi/pvx/consts.js';
 import { type BootPlan, Domain, type DomainHost, type DomainMachine } from '../domain.js';
-import { Csr, type VcpuHart } from '../guest-hart.js';
+import { ScriptedHart } from '../testing.js';
 import { attachPvx } from './attach.js';
 import { GrantWindow } from './grant-window.js';
 import { PvxHost } from './host.js';
@@ -19,78 +18,7 @@ import type { PvxDomain } from './pvx-domain.js';
 
 const SHINFO = 0x8000_1000;
 const LIST = 0x8000_2000;
-type Step = { pvx: [number, ...(number | bigint)[]] } | { check: (h: FakeHart, ram: GuestRam) => void };
-
-class FakeHart implements VcpuHart {
-  readonly x = new Array<bigint>(32).fill(0n);
-  priv = 1;
-  virtualM = true;
-  instret = 0;
-  exitCause = 0;
-  exitIsInterrupt = false;
-  exitTval = 0;
-  pc = 0n;
-  mip = 0;
-  stops = 0;
-  private stop = false;
-  readonly csr = new Map<number, bigint>();
-  constructor(
-    readonly id: number,
-    readonly script: Step[],
-    private readonly ram: GuestRam,
-  ) {}
-  getX(r: number) {
-    return this.x[r]!;
-  }
-  setX(r: number, v: bigint) {
-    if (r !== 0) this.x[r] = BigInt.asUintN(64, v);
-  }
-  getPc() {
-    return this.pc;
-  }
-  setPc(v: bigint) {
-    this.pc = v;
-  }
-  getCsr(n: number) {
-    return n === Csr.MIP ? BigInt(this.mip) : (this.csr.get(n) ?? 0n);
-  }
-  setCsr(n: number, v: bigint) {
-    this.csr.set(n, v);
-  }
-  setIrq(bit: number, level: boolean) {
-    this.mip = level ? this.mip | (1 << bit) : this.mip & ~(1 << bit);
-  }
-  flushTlb() {}
-  requestStop() {
-    this.stop = true;
-  }
-  reset(pc: bigint) {
-    this.pc = pc;
-  }
-  run(budget: number): number {
-    if (this.stop) {
-      this.stop = false;
-      this.stops++;
-      return Exit.Stop;
-    }
-    const s = this.script.shift();
-    if (s === undefined) {
-      this.instret += budget;
-      return Exit.Budget;
-    }
-    this.instret++;
-    if ('check' in s) {
-      s.check(this, this.ram);
-      return this.run(budget);
-    }
-    const [fid, ...args] = s.pvx;
-    this.x[17] = BigInt(PVX_EID);
-    this.x[16] = BigInt(fid);
-    for (let i = 0; i < 6; i++) this.x[10 + i] = BigInt.asUintN(64, BigInt(args[i] ?? 0));
-    this.exitCause = 9;
-    return Exit.MachineTrap;
-  }
-}
+type Step = { pvx: [number, ...(number | bigint)[]] } | { check: (h: ScriptedHart<Step>, ram: GuestRam) => void };
 
 function makeDomain(script: Step[], pvxHost = new PvxHost<PvxDomain>()) {
   let clock = 0;
@@ -105,7 +33,23 @@ function makeDomain(script: Step[], pvxHost = new PvxHost<PvxDomain>()) {
     consoleOut: () => {},
   };
   const ram = new GuestRam(0x8000_0000, 0x10_0000);
-  const hart = new FakeHart(0, script, ram);
+  const hart = new ScriptedHart<Step>(
+    0,
+    script,
+    (h, s) => {
+      if ('check' in s) {
+        s.check(h, ram);
+        return undefined;
+      }
+      const [fid, ...args] = s.pvx;
+      return h.ecall(
+        PVX_EID,
+        fid,
+        Array.from({ length: 6 }, (_, i) => args[i] ?? 0),
+      );
+    },
+    { priv: 1, virtualM: true },
+  );
   const machine: DomainMachine = {
     ram,
     harts: [hart],
