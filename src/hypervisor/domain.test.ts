@@ -5,7 +5,7 @@ import { GuestRam } from '../memory/ram.js';
 import { Eid, HsmState } from '../sbi/consts.js';
 import { type BootPlan, Domain, type DomainHost, type DomainMachine } from './domain.js';
 import { Csr } from './guest-hart.js';
-import { ScriptedHart } from './testing.js';
+import { ClockHost, ScriptedHart } from './testing.js';
 
 /** One step of a scripted guest: what the fake hart does on its next `run` call. */
 type Step =
@@ -32,23 +32,12 @@ function fakeHart(id: number, script: Step[]): ScriptedHart<Step> {
 }
 
 function makeDomain(scripts: Step[][], mode: 'pv' | 'full' = 'pv') {
-  let clock = 0;
-  const out: number[] = [];
-  const idles: number[] = [];
-  const host: DomainHost = {
-    nowMs: () => clock,
-    idle: async (ms) => {
-      idles.push(ms);
-      clock += ms;
-    },
-    yield: async () => {},
-    consoleOut: (b) => out.push(...b),
-  };
+  const host = new ClockHost();
   const harts = scripts.map((s, i) => fakeHart(i, s));
   const machine: DomainMachine = {
     ram: new GuestRam(0x8000_0000, 0x40_0000),
     harts,
-    time: { now: () => Math.floor(clock * 10_000) },
+    time: { now: () => Math.floor(host.clockMs * 10_000) },
     updateTimers: () => {},
     nextDeadline: () => Number.POSITIVE_INFINITY,
     uartInput: (b) => b.length,
@@ -57,7 +46,7 @@ function makeDomain(scripts: Step[][], mode: 'pv' | 'full' = 'pv') {
   };
   const plan: BootPlan = { load: () => {}, entry: mode === 'pv' ? 0x8020_0000 : 0x8000_0000, fdt: 0x803f_0000 };
   const d = new Domain(mode, machine, host, plan);
-  return { d, harts, out, idles, tick: (ms: number) => (clock += ms) };
+  return { d, harts, out: host.out, idles: host.idles, tick: (ms: number) => (host.clockMs += ms) };
 }
 
 test('PV boot: hart 0 in S-mode at the kernel with a0 = 0, a1 = FDT, delegation set; others stopped', () => {

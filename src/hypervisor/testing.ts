@@ -1,4 +1,5 @@
 import { Exit } from '../cpu/exits.js';
+import type { DomainHost } from './domain.js';
 import { Csr, type VcpuHart } from './guest-hart.js';
 
 /** What a scripted hart does with one step: the exit to report, or `undefined` to go on to the next step at once. */
@@ -90,5 +91,25 @@ export class ScriptedHart<S> implements VcpuHart {
     });
     this.exitCause = 9;
     return Exit.MachineTrap;
+  }
+}
+
+/** Test fixture: a DomainHost on a fake millisecond clock; `idle` records each sleep and moves the clock past it. */
+export class ClockHost implements DomainHost {
+  clockMs = 0;
+  /** Every idle sleep asked for, in ms. */
+  readonly idles: number[] = [];
+  /** Console output, byte by byte. */
+  readonly out: number[] = [];
+  nowMs() {
+    return this.clockMs;
+  }
+  async idle(ms: number) {
+    this.idles.push(ms);
+    this.clockMs += ms;
+  }
+  async yield() {}
+  consoleOut(bytes: Uint8Array) {
+    this.out.push(...bytes);
   }
 }

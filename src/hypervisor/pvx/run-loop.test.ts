@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import { GuestRam } from '../../memory/ram.js';
 import { SbiErr } from '../../sbi/consts.js';
 import { PvxFid as F, PVX_EID } from '../../sbi/pvx/consts.js';
-import { type BootPlan, Domain, type DomainHost, type DomainMachine } from '../domain.js';
-import { ScriptedHart } from '../testing.js';
+import { type BootPlan, Domain, type DomainMachine } from '../domain.js';
+import { ClockHost, ScriptedHart } from '../testing.js';
 import { attachPvx } from './attach.js';
 import { GrantWindow } from './grant-window.js';
 import { PvxHost } from './host.js';
@@ -21,17 +21,7 @@ const LIST = 0x8000_2000;
 type Step = { pvx: [number, ...(number | bigint)[]] } | { check: (h: ScriptedHart<Step>, ram: GuestRam) => void };
 
 function makeDomain(script: Step[], pvxHost = new PvxHost<PvxDomain>()) {
-  let clock = 0;
-  const idles: number[] = [];
-  const host: DomainHost = {
-    nowMs: () => clock,
-    idle: async (ms) => {
-      idles.push(ms);
-      clock += ms;
-    },
-    yield: async () => {},
-    consoleOut: () => {},
-  };
+  const host = new ClockHost();
   const ram = new GuestRam(0x8000_0000, 0x10_0000);
   const hart = new ScriptedHart<Step>(
     0,
@@ -53,7 +43,7 @@ function makeDomain(script: Step[], pvxHost = new PvxHost<PvxDomain>()) {
   const machine: DomainMachine = {
     ram,
     harts: [hart],
-    time: { now: () => Math.floor(clock * 10_000) },
+    time: { now: () => Math.floor(host.clockMs * 10_000) },
     updateTimers: () => {},
     nextDeadline: () => Number.POSITIVE_INFINITY,
     uartInput: (b) => b.length,
@@ -63,7 +53,7 @@ function makeDomain(script: Step[], pvxHost = new PvxHost<PvxDomain>()) {
   const plan: BootPlan = { load: () => {}, entry: 0x8020_0000, fdt: 0x803f_0000 };
   const d = new Domain('pv', machine, host, plan);
   attachPvx(d, new GrantWindow(), { host: pvxHost, wallClockNs: () => 0n });
-  return { d, hart, idles, pvxHost };
+  return { d, hart, idles: host.idles, pvxHost };
 }
 
 /** Guest-side setup: shared info with vCPU and every port masked, then the timer VIRQ bound and unmasked. */
