@@ -7,6 +7,9 @@ import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:chil
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NodeDomainHost } from '../src/host/domain-host.js';
+import type { Domain } from '../src/hypervisor/domain.js';
+import { createVm, type VmConfig } from '../src/hypervisor/vm.js';
 
 export const root = join(fileURLToPath(import.meta.url), '../../..');
 export const guestDir = join(root, 'guests/pvos');
@@ -130,6 +133,37 @@ export function bootQemu(bios: string, ...extra: string[]): Console {
   return new Console(
     processTransport(spawn('qemu-system-riscv64', [...args, ...extra], { stdio: ['pipe', 'pipe', 'pipe'] })),
   );
+}
+
+/** Boots `cfg` on pvm in this process (createVm + NodeDomainHost), its console as a Console. */
+export function bootPvmInProcess(cfg: VmConfig): { con: Console; vm: Domain } {
+  let deliver: ((text: string) => void) | undefined;
+  let pending = '';
+  const decoder = new TextDecoder();
+  const host = new NodeDomainHost((bytes) => {
+    const text = decoder.decode(bytes, { stream: true });
+    if (deliver) deliver(text);
+    else pending += text;
+  });
+  const vm = createVm(cfg, host);
+  const ended = vm.run();
+  const con = new Console({
+    write: (text) => {
+      vm.input(new TextEncoder().encode(text));
+      host.wake();
+    },
+    onData: (cb) => {
+      deliver = cb;
+      if (pending) cb(pending);
+      pending = '';
+    },
+    exited: ended.then((e) => {
+      host.flush(); // the last words before poweroff are still in the host's buffer
+      return e.kind === 'poweroff' ? 0 : e.code;
+    }),
+    kill: () => vm.stop(130),
+  });
+  return { con, vm };
 }
 
 /** FNV-1a 32-bit, as pvos prints it. */

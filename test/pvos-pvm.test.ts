@@ -9,48 +9,26 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { NodeDomainHost } from '../src/host/domain-host.js';
-import { createVm } from '../src/hypervisor/vm.js';
-import { Console, commonSession, make, OPENSBI_FW_JUMP, PROMPT, PVOS_ELF } from './pvos-console.js';
+import {
+  bootPvmInProcess,
+  type Console,
+  commonSession,
+  make,
+  OPENSBI_FW_JUMP,
+  PROMPT,
+  PVOS_ELF,
+} from './pvos-console.js';
 
 function bootPvm(mode: 'pv' | 'full'): Console {
   make();
-  let deliver: ((text: string) => void) | undefined;
-  let pending = '';
-  const decoder = new TextDecoder();
-  const host = new NodeDomainHost((bytes) => {
-    const text = decoder.decode(bytes, { stream: true });
-    if (deliver) deliver(text);
-    else pending += text;
-  });
-  const vm = createVm(
-    {
-      mode,
-      harts: 1,
-      memory: 128 << 20,
-      kernel: readFileSync(PVOS_ELF),
-      cmdline: '',
-      ...(mode === 'full' ? { firmware: readFileSync(OPENSBI_FW_JUMP) } : {}),
-    },
-    host,
-  );
-  const ended = vm.run();
-  return new Console({
-    write: (text) => {
-      vm.input(new TextEncoder().encode(text));
-      host.wake();
-    },
-    onData: (cb) => {
-      deliver = cb;
-      if (pending) cb(pending);
-      pending = '';
-    },
-    exited: ended.then((e) => {
-      host.flush(); // the last words before poweroff are still in the host's buffer
-      return e.kind === 'poweroff' ? 0 : e.code;
-    }),
-    kill: () => vm.stop(130),
-  });
+  return bootPvmInProcess({
+    mode,
+    harts: 1,
+    memory: 128 << 20,
+    kernel: readFileSync(PVOS_ELF),
+    cmdline: '',
+    ...(mode === 'full' ? { firmware: readFileSync(OPENSBI_FW_JUMP) } : {}),
+  }).con;
 }
 
 test('pvos on pvm (PV mode): back ends chosen from the PVX probe, shell transcript', async () => {

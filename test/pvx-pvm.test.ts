@@ -9,12 +9,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { NodeDomainHost } from '../src/host/domain-host.js';
 import type { Domain } from '../src/hypervisor/domain.js';
 import { PvxHost } from '../src/hypervisor/pvx/host.js';
 import type { PvxDomain } from '../src/hypervisor/pvx/pvx-domain.js';
-import { createVm } from '../src/hypervisor/vm.js';
-import { Console, make, PROMPT, PVOS_ELF, vchanTransfer } from './pvos-console.js';
+import { bootPvmInProcess, type Console, make, PROMPT, PVOS_ELF, vchanTransfer } from './pvos-console.js';
 
 interface Booted {
   con: Console;
@@ -22,36 +20,14 @@ interface Booted {
 }
 
 function boot(pvxHost: PvxHost<PvxDomain>, harts = 1): Booted {
-  let deliver: ((text: string) => void) | undefined;
-  let pending = '';
-  const decoder = new TextDecoder();
-  const host = new NodeDomainHost((bytes) => {
-    const text = decoder.decode(bytes, { stream: true });
-    if (deliver) deliver(text);
-    else pending += text;
+  return bootPvmInProcess({
+    mode: 'pv',
+    harts,
+    memory: 64 << 20,
+    kernel: readFileSync(PVOS_ELF),
+    cmdline: '',
+    pvxHost,
   });
-  const vm = createVm(
-    { mode: 'pv', harts, memory: 64 << 20, kernel: readFileSync(PVOS_ELF), cmdline: '', pvxHost },
-    host,
-  );
-  const ended = vm.run();
-  const con = new Console({
-    write: (text) => {
-      vm.input(new TextEncoder().encode(text));
-      host.wake();
-    },
-    onData: (cb) => {
-      deliver = cb;
-      if (pending) cb(pending);
-      pending = '';
-    },
-    exited: ended.then((e) => {
-      host.flush();
-      return e.kind === 'poweroff' ? 0 : e.code;
-    }),
-    kill: () => vm.stop(130),
-  });
-  return { con, vm };
 }
 
 test('pvos on pvm PV mode with 2 vCPUs chooses the PVX back ends and passes pvxtest', async () => {
