@@ -240,6 +240,10 @@ function deviceSpec(config: DomainConfig, domainNo: number): DeviceSpec {
   return { name, disks, nets, rng: c.rng !== false, balloon: c.balloon !== false };
 }
 
+/** Device-section entries of virtio transports: `virtio:SLOT:KIND` (e.g. `virtio:1:blk`), in slot order. */
+const VIRTIO_PREFIX = 'virtio:';
+const virtioEntry = (slot: number, kind: string): string => `${VIRTIO_PREFIX}${slot}:${kind}`;
+
 class HvDomain {
   state: DomainState = 'paused';
   exitReason: string | undefined;
@@ -453,18 +457,24 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       );
     }
     if (d.state === 'running') throw new PvmError('state', `domain ${d.name} must be paused to be captured`);
-    if ((d.devices?.transports.length ?? 0) > 0) {
-      throw new PvmError('state', `cannot save domain ${d.name}: virtio device state is not saved yet`);
-    }
     if (d.loopDone) throw new PvmError('state', `domain ${d.name} is ${d.state}: nothing to save`);
-    const disks: SnapshotDisk[] = Array.isArray(d.config.disks)
-      ? (d.config.disks as { path: string; readonly?: boolean }[]).map((k, i) => ({
-          device: `vd${String.fromCharCode(97 + i)}`,
-          path: k.path,
-          readOnly: k.readonly === true,
-        }))
-      : [];
-    return { meta: { name: d.name, engine: HYPERVISOR_ENGINE, config: d.config }, ...d.vm.saveState(), disks };
+    // Requests a disk still has in flight complete (into guest RAM) before anything is captured.
+    const transports = d.devices?.transports ?? [];
+    await Promise.all(transports.map((t) => t.drain()));
+    const machine = d.vm.saveState();
+    const virtio = transports.map((t, slot) => ({ name: virtioEntry(slot, t.device.kind), state: t.saveState() }));
+    // The disks as the config names them (strings or objects), parsed as at boot.
+    const disks: SnapshotDisk[] = deviceSpec(d.config, d.id).disks.map((k, i) => ({
+      device: `vd${String.fromCharCode(97 + i)}`,
+      path: k.path,
+      readOnly: k.readonly,
+    }));
+    return {
+      meta: { name: d.name, engine: HYPERVISOR_ENGINE, config: d.config },
+      ...machine,
+      devices: [...machine.devices, ...virtio],
+      disks,
+    };
   }
 
   async restore(snapshot: DomainSnapshot, name: string): Promise<DomainHandle> {
@@ -488,7 +498,24 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
           'this snapshot cannot be restored: the hypervisor cannot load domain state yet',
         );
       }
-      d.vm.loadState(snapshot);
+      // The saved virtio devices must be exactly the ones the config rebuilt (slot and kind):
+      // checked before anything is loaded.
+      const transports = d.devices?.transports ?? [];
+      const saved = snapshot.devices.filter((e) => e.name.startsWith(VIRTIO_PREFIX));
+      const want = transports.map((t, slot) => virtioEntry(slot, t.device.kind));
+      const have = saved.map((e) => e.name);
+      if (have.length !== want.length || have.some((n, i) => n !== want[i])) {
+        throw new PvmError(
+          'image',
+          `snapshot does not fit this domain: virtio devices saved [${have.join(', ')}], the config builds [${want.join(', ')}]`,
+        );
+      }
+      d.vm.loadState({ ...snapshot, devices: snapshot.devices.filter((e) => !e.name.startsWith(VIRTIO_PREFIX)) });
+      // After RAM is in place (restoreState checks every active queue against it).
+      saved.forEach((e, slot) => {
+        const err = transports[slot]!.restoreState(e.state);
+        if (err !== null) throw new PvmError('image', `virtio device state in the snapshot: ${err}`);
+      });
     } catch (e) {
       d.vm.pvx?.destroy(); // not registered yet: leave nothing behind, the PVX id free
       await d.devices?.close();
