@@ -1,3 +1,5 @@
+import type { DomainEnd } from '../hypervisor/domain.js';
+
 /**
  * What every `pvm` subcommand gets: where to write, and a slot for the
  * process exit status its action decides.
@@ -33,6 +35,18 @@ export function guestStatus(code: number): number {
   if (code === 0) return 0;
   const s = code & 0xff;
   return s === 0 ? 1 : s;
+}
+
+/** The process exit status of a domain's end: 0 at poweroff, the guest's code on failure, the host's on a host stop. */
+export function endStatus(end: DomainEnd): number {
+  switch (end.kind) {
+    case 'poweroff':
+      return ExitStatus.OK;
+    case 'fail':
+      return guestStatus(end.code);
+    case 'host-stop':
+      return end.code;
+  }
 }
 
 export const nodeIo: CliIo = {

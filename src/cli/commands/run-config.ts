@@ -5,7 +5,7 @@ import { consoleSink } from '../../host/console-sink.js';
 import { createVmWithDevices, type DomainWithDevices, SwitchRegistry } from '../../host/devices.js';
 import { NodeDomainHost } from '../../host/domain-host.js';
 import type { DomainEnd } from '../../hypervisor/domain.js';
-import { type CliContext, ExitStatus, guestStatus } from '../context.js';
+import { type CliContext, ExitStatus, endStatus } from '../context.js';
 import { DEFAULT_GUEST } from '../default-guest.js';
 import { readImage } from '../host.js';
 import { DEFAULT_APPEND, DEFAULT_FIRMWARE } from './run-vm.js';
@@ -28,18 +28,6 @@ const PER_VM_FLAGS = [
   'stats',
   'statsJson',
 ] as const;
-
-/** The process exit status of one domain's end. */
-function endStatus(end: DomainEnd): number {
-  switch (end.kind) {
-    case 'poweroff':
-      return ExitStatus.OK;
-    case 'fail':
-      return guestStatus(end.code);
-    case 'host-stop':
-      return end.code;
-  }
-}
 
 /**
  * `pvm run CONFIG.yaml|json`: builds every domain of the file (devices from its disks, nets,

@@ -5,7 +5,7 @@ import { createVmWithDevices, type DeviceSpec, SwitchRegistry } from '../../host
 import { NodeDomainHost } from '../../host/domain-host.js';
 import type { DomainEnd, DomainMode } from '../../hypervisor/domain.js';
 import { type DomainStatsJson, formatStats } from '../../hypervisor/stats.js';
-import { type CliContext, ExitStatus, guestStatus } from '../context.js';
+import { type CliContext, endStatus } from '../context.js';
 import { readImage } from '../host.js';
 
 /** Debian's OpenSBI build (package `opensbi`), the default firmware of full mode. */
@@ -143,14 +143,7 @@ export async function runVmCommand(flags: VmRunFlags, ctx: CliContext): Promise<
   }
 
   writeStats(domain.statistics(), flags, ctx);
-  switch (end.kind) {
-    case 'poweroff':
-      return ExitStatus.OK;
-    case 'fail':
-      return guestStatus(end.code);
-    case 'host-stop':
-      return end.code;
-  }
+  return endStatus(end);
 }
 
 /** --stats (text on stderr) and --stats-json FILE, for domains and bare runs alike. */
