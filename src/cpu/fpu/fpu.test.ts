@@ -26,14 +26,20 @@ function getPair(a: Int32Array, i: number): bigint {
 
 const hex = (v: bigint | number) => v.toString(16);
 
-/** Runs one vector; returns a description of the mismatch or undefined. */
-function check(v: FpVector, exec: (h: FpState, insn: number) => number): string | undefined {
+/** A fresh state holding a vector's operands: frm, f10..f12 and x10. */
+function loadVector(v: FpVector): FpState {
   const h = makeState();
   h.frm = v.frm;
   setPair(h.fi, 20, v.f10);
   setPair(h.fi, 22, v.f11);
   setPair(h.fi, 24, v.f12);
   setPair(h.x, 20, v.x10);
+  return h;
+}
+
+/** Runs one vector; returns a description of the mismatch or undefined. */
+function check(v: FpVector, exec: (h: FpState, insn: number) => number): string | undefined {
+  const h = loadVector(v);
   const ill = exec(h, v.insn);
   const gotF = getPair(h.fi, 20);
   const gotX = getPair(h.x, 20);
@@ -189,12 +195,7 @@ test('the fast paths agree with the exact path on random operands in every round
         line: 0,
       };
       // expected values from the exact path
-      const h = makeState();
-      h.frm = v.frm;
-      setPair(h.fi, 20, v.f10);
-      setPair(h.fi, 22, v.f11);
-      setPair(h.fi, 24, v.f12);
-      setPair(h.x, 20, v.x10);
+      const h = loadVector(v);
       assert.equal(slowOnly(h, insn), 0);
       v.outF = getPair(h.fi, 20);
       v.outX = getPair(h.x, 20);
