@@ -10,14 +10,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const root = join(fileURLToPath(import.meta.url), '../../..');
-const pvm = join(root, 'bin/pvm.js');
-const shared = join(root, '../shared/guests/linux');
-const guest = existsSync(join(shared, 'Image')) ? shared : join(root, 'guests/linux/build');
-const kernel = join(guest, 'Image');
-const initrd = join(guest, 'initramfs.cpio.gz');
+import { initrd, kernel, pvm } from './support/linux-guest.js';
 
 function boot(dir: string, n: number): { stdout: string; instructions: number; perHart: number[] } {
   const json = join(dir, `stats${n}.json`);

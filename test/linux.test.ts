@@ -11,15 +11,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const root = join(fileURLToPath(import.meta.url), '../../..');
-const pvm = join(root, 'bin/pvm.js');
-/** The prebuilt guest in ../shared when present, else the output of guests/linux/build.sh. */
-const shared = join(root, '../shared/guests/linux');
-const guest = existsSync(join(shared, 'Image')) ? shared : join(root, 'guests/linux/build');
-const kernel = join(guest, 'Image');
-const initrd = join(guest, 'initramfs.cpio.gz');
+import { initrd, kernel, pvm } from './support/linux-guest.js';
 
 const SELFTESTS = ['proc-cpuinfo', 'uptime', 'arith', 'sort', 'md5', 'float', 'tmpfs-write', 'sleep'];
 
