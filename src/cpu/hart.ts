@@ -42,7 +42,6 @@ import {
 import { Exit } from './exits.js';
 import { fpFma, fpOp } from './fpu/index.js';
 import type { PhysBus, RamLike, TimeSource } from './types.js';
-import { warmUp } from './warmup.js';
 
 const TWO32 = 4294967296;
 /** TLB entries per privilege level (direct mapped on the low bits of the virtual page number). */
@@ -231,16 +230,6 @@ export class Hart {
     this.i32 = new Int32Array(buf, 0, Math.floor(ram.size / 4));
     this.dv = new DataView(buf, 0, ram.size);
     this.ctab = compressedTable();
-  }
-
-  /**
-   * Optional JIT warm-up (see warmup.ts): run every interpreter path once so V8 optimizes run()
-   * once instead of re-compiling it each time a new path appears. Measured trade-off: a Linux
-   * boot retired its first 100 M instructions with ~15 % less CPU, but the steady state was
-   * ~20 % slower (the fully-fed optimized function is larger). So it is not done by default.
-   */
-  static warmUpJit(): { instructions: number; finished: boolean } {
-    return warmUp(Hart);
   }
 
   // ------------------------------------------------------------------------------------------
