@@ -1,6 +1,6 @@
 /**
- * I/O benchmark, one Linux domain in one run (built by createVmWithDevices, the product
- * path of `pvm run --disk`): Linux writing then reading 64 MiB on virtio-blk (a sparse host
+ * I/O benchmark, one Linux domain in one run (built by the domain builder from a spec, as
+ * `pvm run --disk` builds it): Linux writing then reading 64 MiB on virtio-blk (a sparse host
  * file, `dd bs=1M conv=fsync`, then the buffer cache dropped with `blockdev --flushbufs` and
  * read back with dd), and 1 MiB of console output through the emulated UART (/dev/ttyS0:
  * ns16550a register writes), through virtio-console (/dev/hvc1: in PV mode hvc0 is the SBI
@@ -12,12 +12,14 @@
  *
  *   node dist/bench/io.js [--mb 64] [--console-kb 1024] [--out FILE]
  */
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { createVmWithDevices, SwitchRegistry } from '../src/host/devices.js';
+import { parseDomainSpec } from '../src/api/spec.js';
+import type { VirtioBlk } from '../src/devices/virtio/blk/device.js';
+import { buildDomain, HostResources } from '../src/host/builder.js';
 import { NodeDomainHost } from '../src/host/domain-host.js';
 
 const root = join(fileURLToPath(import.meta.url), '../../..');
@@ -77,7 +79,6 @@ interface Mark {
 const marks = new Map<string, Mark>();
 let tail = '';
 let hostConsoleBytes = 0;
-let virtioConsoleBytes = 0;
 let snapshot: () => Mark = () => ({ ms: 0, exits: 0, mmio: 0, hypercalls: 0 });
 const host = new NodeDomainHost((b) => {
   hostConsoleBytes += b.length;
@@ -89,24 +90,15 @@ const host = new NodeDomainHost((b) => {
   }
   if (process.env.PVM_BENCH_TRACE && b.length < 400) process.stderr.write(b);
 });
-const vm = await createVmWithDevices(
-  {
-    mode: 'pv',
-    harts: 1,
-    memory: 128 << 20,
-    kernel: readFileSync(join(guest, 'Image')),
-    initrd: readFileSync(join(guest, 'initramfs.cpio.gz')),
-    cmdline: `console=ttyS0 quiet pvm.run=${script.replaceAll(' ', '%20')}`,
-  },
-  { name: 'bench', disks: [{ path: img, readonly: false, cache: 'writeback' }], nets: [], rng: false, balloon: false },
-  host,
-  {
-    switches: new SwitchRegistry(),
-    consoleOutput: (b) => {
-      virtioConsoleBytes += b.length;
-    },
-  },
-);
+const spec = parseDomainSpec({
+  name: 'bench',
+  kernel: join(guest, 'Image'),
+  initrd: join(guest, 'initramfs.cpio.gz'),
+  memory: '128M',
+  append: `console=ttyS0 quiet pvm.run=${script.replaceAll(' ', '%20')}`,
+  disks: [img],
+});
+const vm = await buildDomain(spec, new HostResources(), { host });
 const domain = vm.domain;
 snapshot = () => {
   const s = domain.statistics();
@@ -128,8 +120,7 @@ const result = {
   guest: 'Linux 6.1 test guest, PV mode, 1 hart, 128 MiB',
   totalMs: Math.round(performance.now() - t0),
   hostConsoleBytes,
-  virtioConsoleBytes,
-  blk: vm.devices.disks[0]!.stats,
+  blk: (vm.devices.find((d) => d.spec.kind === 'blk')!.model as VirtioBlk).stats,
   phases: phases.map((p) => {
     const a = marks.get(`begin-${p.name}`);
     const b = marks.get(`end-${p.name}`);

@@ -51,9 +51,9 @@ export class PvosSession {
         kernel: opts.kernel ?? readFileSync(PVOS_ELF),
         cmdline: '',
         ...(opts.mode === 'full' ? { firmware: readFileSync(OPENSBI_FW_JUMP) } : {}),
-        ...(opts.pvxHost ? { pvxHost: opts.pvxHost } : {}),
       },
       this.host,
+      opts.pvxHost ? { pvxHost: opts.pvxHost } : {},
     );
     this.ended = this.vm.run();
     this.ended.then(() => this.waiter?.());

@@ -10,15 +10,11 @@ export {
   type ResultOf,
   type SaveResult,
 } from './api/commands.js';
-export {
-  ControlPlane,
-  type ControlPlaneOptions,
-  DOMAIN_NAME,
-  normalizeDomainConfig,
-  type SnapshotStore,
-} from './api/control.js';
+export { CONFIG_VERSION, configJsonSchema, type PvmConfig, type SwitchConfig, validateConfig } from './api/config.js';
+export { loadConfigFile, parseConfigText } from './api/config-file.js';
+export { ControlPlane, type ControlPlaneOptions, type SnapshotStore } from './api/control.js';
 export type {
-  DomainConfig as ControlDomainConfig,
+  DeviceInfo,
   DomainConsole,
   DomainEvent,
   DomainHandle,
@@ -26,14 +22,51 @@ export type {
   DomainManager,
   DomainState,
   DomainStats as ControlDomainStats,
+  MachineInfo,
 } from './api/domain.js';
 export { API_ERROR_STATUS, ApiError, type ApiErrorCode, isApiError } from './api/errors.js';
 export { FakeDomainManager } from './api/fake-domain.js';
+// The domain spec: the one description of a domain, its limits and defaults.
+export {
+  type ConsoleTarget,
+  DEFAULTS,
+  type DeviceKind,
+  DOMAIN_NAME,
+  type DomainDevice,
+  type DomainSpec,
+  type DomainSpecInput,
+  defaultMac,
+  domainSpecSchema,
+  formatSize,
+  LIMITS,
+  parseDomainSpec,
+  parseSize,
+  toDocument,
+} from './api/spec.js';
 export { defaultSocketPath, PvmClient } from './cli/client.js';
 export { PvmError, type PvmErrorKind } from './core/errors.js';
+// The builder: spec -> domain with its devices, on the switches and PVX registry of a process.
+export {
+  type BuildOptions,
+  type BuiltDevice,
+  type BuiltDomain,
+  buildDomain,
+  HostResources,
+  SwitchRegistry,
+} from './host/builder.js';
+export { type ConsoleSink, consoleSink, fileSink, SharedTerminal } from './host/console-sink.js';
+export { NodeDomainHost } from './host/domain-host.js';
 export { createLogger, type Logger, type LogLevel } from './host/logger.js';
 export { loadSnapshotFile, nodeSnapshotCodecs, saveSnapshotFile } from './host/snapshot-file.js';
 export { type BareEnd, type BareHost, type BareOptions, type BareResult, runBare } from './hypervisor/bare.js';
+export {
+  type ConsoleInput,
+  Domain,
+  type DomainEnd,
+  type DomainHost,
+  type DomainMode,
+  MAX_HARTS,
+} from './hypervisor/domain.js';
 export {
   type DomainSnapshot,
   decodeSnapshot,
@@ -42,6 +75,8 @@ export {
   SnapshotError,
   type SnapshotErrorReason,
 } from './hypervisor/snapshot/index.js';
+export { type DomainStatsJson, formatStats } from './hypervisor/stats.js';
+export { createVm, type LoadedSpec, type VmOptions, virtioTransports } from './hypervisor/vm.js';
 export {
   type BoardDevices,
   type BoardHart,
@@ -64,5 +99,6 @@ export { Uart16550 } from './machine/uart.js';
 export { buildVirtDt, type VirtDtHandles, type VirtDtOptions } from './machine/virt-dt.js';
 export { GuestRam } from './memory/ram.js';
 export { type Daemon, type DaemonOptions, startDaemon } from './server/daemon.js';
+export { HypervisorDomainManager } from './server/hypervisor-domains.js';
 export { fileSnapshotStore, openControlPlane } from './server/local.js';
-export { ApiSpec } from './server/openapi.js';
+export { ApiSpec, openApiDocument } from './server/openapi.js';

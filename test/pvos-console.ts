@@ -7,9 +7,10 @@ import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:chil
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type DomainSpecInput, parseDomainSpec } from '../src/api/spec.js';
+import { buildDomain, HostResources } from '../src/host/builder.js';
 import { NodeDomainHost } from '../src/host/domain-host.js';
 import type { Domain } from '../src/hypervisor/domain.js';
-import { createVm, type VmConfig } from '../src/hypervisor/vm.js';
 
 export const root = join(fileURLToPath(import.meta.url), '../../..');
 export const guestDir = join(root, 'guests/pvos');
@@ -135,8 +136,15 @@ export function bootQemu(bios: string, ...extra: string[]): Console {
   );
 }
 
-/** Boots `cfg` on pvm in this process (createVm + NodeDomainHost), its console as a Console. */
-export function bootPvmInProcess(cfg: VmConfig): { con: Console; vm: Domain } {
+/**
+ * Boots the domain `doc` describes on pvm in this process, through the builder (on `resources`:
+ * domains booted on the same resources share switches and the PVX registry), its console as a
+ * Console.
+ */
+export async function bootPvmInProcess(
+  doc: DomainSpecInput,
+  resources = new HostResources(),
+): Promise<{ con: Console; vm: Domain }> {
   let deliver: ((text: string) => void) | undefined;
   let pending = '';
   const decoder = new TextDecoder();
@@ -145,8 +153,9 @@ export function bootPvmInProcess(cfg: VmConfig): { con: Console; vm: Domain } {
     if (deliver) deliver(text);
     else pending += text;
   });
-  const vm = createVm(cfg, host);
-  const ended = vm.run();
+  const built = await buildDomain(parseDomainSpec(doc), resources, { host });
+  const vm = built.domain;
+  const ended = vm.run().finally(() => built.close());
   const con = new Console({
     write: (text) => {
       vm.input(new TextEncoder().encode(text));
@@ -159,7 +168,7 @@ export function bootPvmInProcess(cfg: VmConfig): { con: Console; vm: Domain } {
     },
     exited: ended.then((e) => {
       host.flush(); // the last words before poweroff are still in the host's buffer
-      return e.kind === 'poweroff' ? 0 : e.code;
+      return e.kind === 'poweroff' ? 0 : e.kind === 'limit' ? 124 : e.code;
     }),
     kill: () => vm.stop(130),
   });

@@ -11,13 +11,13 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_GUEST } from '../src/cli/default-guest.js';
+import { DEFAULTS } from '../src/api/spec.js';
 import { Console, guestDir, PROMPT, processTransport, root } from './pvos-console.js';
 
 const pvm = join(root, 'bin/pvm.js');
 
 test('the committed pvos image is what the Debian toolchain builds from guests/pvos', () => {
-  assert.equal(DEFAULT_GUEST, join(guestDir, 'pvos.elf'));
+  assert.equal(DEFAULTS.guest, join(guestDir, 'pvos.elf'));
   const gcc = spawnSync('riscv64-unknown-elf-gcc', ['--version'], { encoding: 'utf8' });
   assert.equal(
     gcc.error,
@@ -33,7 +33,7 @@ test('the committed pvos image is what the Debian toolchain builds from guests/p
     assert.equal(r.error, undefined, `make could not run: ${r.error}`);
     assert.equal(r.status, 0, `the pvos build failed:\n${r.stdout}${r.stderr}`);
     const built = readFileSync(join(dir, 'out/pvos.elf'));
-    const committed = readFileSync(DEFAULT_GUEST);
+    const committed = readFileSync(DEFAULTS.guest);
     assert.ok(
       built.equals(committed),
       `guests/pvos/pvos.elf (${committed.length} bytes) differs from a fresh build (${built.length} bytes): ` +
@@ -92,5 +92,8 @@ test('pvm run --mode full with no image boots the same pvos on OpenSBI: native b
 test('pvm run with a stray argument and no --kernel/--bare is a usage error', () => {
   const r = spawnSync('node', [pvm, 'run', 'guest.elf'], { encoding: 'utf8' });
   assert.equal(r.status, 2);
-  assert.equal(r.stderr, "pvm: unexpected argument 'guest.elf': use --kernel FILE or --bare FILE\n");
+  assert.equal(
+    r.stderr,
+    "pvm: unexpected argument 'guest.elf': use --kernel FILE, --bare FILE or a config file (.yaml, .json)\n",
+  );
 });

@@ -1,5 +1,5 @@
 /**
- * pvos on pvm itself, in this process (createVm + NodeDomainHost).
+ * pvos on pvm itself, in this process (the domain builder + NodeDomainHost).
  * PV mode (pvm as the firmware): pvm answers probe_extension(PVX), so the
  * guest must choose the PVX back ends; the transcript is asserted in full and
  * the 73 conformance cases of `pvxtest` (each PVX call with good and bad
@@ -7,7 +7,6 @@
  * Full mode (OpenSBI in emulated M-mode): the same session as under QEMU.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   bootPvmInProcess,
@@ -19,20 +18,14 @@ import {
   PVOS_ELF,
 } from './pvos-console.js';
 
-function bootPvm(mode: 'pv' | 'full'): Console {
+async function bootPvm(mode: 'pv' | 'full'): Promise<Console> {
   make();
-  return bootPvmInProcess({
-    mode,
-    harts: 1,
-    memory: 128 << 20,
-    kernel: readFileSync(PVOS_ELF),
-    cmdline: '',
-    ...(mode === 'full' ? { firmware: readFileSync(OPENSBI_FW_JUMP) } : {}),
-  }).con;
+  const firmware = mode === 'full' ? { firmware: OPENSBI_FW_JUMP } : {};
+  return (await bootPvmInProcess({ name: `pvos-${mode}`, mode, memory: '128M', kernel: PVOS_ELF, ...firmware })).con;
 }
 
 test('pvos on pvm (PV mode): back ends chosen from the PVX probe, shell transcript', async () => {
-  const con = bootPvm('pv');
+  const con = await bootPvm('pv');
   try {
     const boot = await con.until(PROMPT);
     const lines = boot.slice(boot.indexOf('pvos 0.1:')).split('\n');
@@ -69,7 +62,7 @@ test('pvos on pvm (PV mode): back ends chosen from the PVX probe, shell transcri
 });
 
 test('pvos on pvm (full mode, OpenSBI as firmware): native back ends, the QEMU transcript', async () => {
-  const con = bootPvm('full');
+  const con = await bootPvm('full');
   try {
     const boot = await con.until(PROMPT);
     const lines = boot.slice(boot.indexOf('pvos 0.1:')).split('\n');

@@ -7,11 +7,9 @@
  * through VIRQ_SHUTDOWN_REQUEST.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { HostResources } from '../src/host/builder.js';
 import type { Domain } from '../src/hypervisor/domain.js';
-import { PvxHost } from '../src/hypervisor/pvx/host.js';
-import type { PvxDomain } from '../src/hypervisor/pvx/pvx-domain.js';
 import { bootPvmInProcess, type Console, make, PROMPT, PVOS_ELF, vchanTransfer } from './pvos-console.js';
 
 interface Booted {
@@ -19,20 +17,14 @@ interface Booted {
   vm: Domain;
 }
 
-function boot(pvxHost: PvxHost<PvxDomain>, harts = 1): Booted {
-  return bootPvmInProcess({
-    mode: 'pv',
-    harts,
-    memory: 64 << 20,
-    kernel: readFileSync(PVOS_ELF),
-    cmdline: '',
-    pvxHost,
-  });
+let domains = 0;
+function boot(resources: HostResources, smp = 1): Promise<Booted> {
+  return bootPvmInProcess({ name: `pvos${domains++}`, memory: '64M', smp, kernel: PVOS_ELF }, resources);
 }
 
 test('pvos on pvm PV mode with 2 vCPUs chooses the PVX back ends and passes pvxtest', async () => {
   make();
-  const { con, vm } = boot(new PvxHost<PvxDomain>(), 2);
+  const { con, vm } = await boot(new HostResources(), 2);
   try {
     const lines = (await con.until(PROMPT)).split('\n');
     assert.equal(lines[0], 'pvos 0.1: boot hart 0, harts 2, ram 64 MiB at 0x80000000, timebase 10000000 Hz');
@@ -60,9 +52,10 @@ test('pvos on pvm PV mode with 2 vCPUs chooses the PVX back ends and passes pvxt
 
 test('two pvos domains in one process: 16 MiB over a vchan (a mapped grant and an event channel), host shutdown request', async () => {
   make();
-  const pvxHost = new PvxHost<PvxDomain>();
-  const one = boot(pvxHost);
-  const two = boot(pvxHost);
+  const resources = new HostResources();
+  const pvxHost = resources.pvx;
+  const one = await boot(resources);
+  const two = await boot(resources);
   try {
     assert.match(await one.con.until(PROMPT), /pvos: PVX 1\.0 present \(domain 1, features 0x1ff\)\n/);
     assert.match(await two.con.until(PROMPT), /pvos: PVX 1\.0 present \(domain 2, features 0x1ff\)\n/);
@@ -86,8 +79,9 @@ test('two pvos domains in one process: 16 MiB over a vchan (a mapped grant and a
 
 test('a guest that breaks its own kernel ends only its own domain, with the reason', async () => {
   make();
-  const pvxHost = new PvxHost<PvxDomain>();
-  const survivor = boot(pvxHost);
+  const resources = new HostResources();
+  const pvxHost = resources.pvx;
+  const survivor = await boot(resources);
   try {
     assert.match(await survivor.con.until(PROMPT), /\(domain 1, features 0x1ff\)\n/);
     const cases = [
@@ -108,7 +102,7 @@ test('a guest that breaks its own kernel ends only its own domain, with the reas
       },
     ];
     for (const c of cases) {
-      const victim = boot(pvxHost);
+      const victim = await boot(resources);
       try {
         // the id of an ended domain is free again: each victim is domain 2
         assert.match(await victim.con.until(PROMPT), /\(domain 2, features 0x1ff\)\n/);

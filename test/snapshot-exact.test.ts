@@ -15,6 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isApiError } from '../src/api/errors.js';
+import { parseDomainSpec } from '../src/api/spec.js';
 import type { PvmClient } from '../src/cli/client.js';
 import { isPvmError } from '../src/core/errors.js';
 import { loadSnapshotFile } from '../src/host/snapshot-file.js';
@@ -207,12 +208,17 @@ describe('save and restore are exact', () => {
     const id = (await client.info('calc')).id;
     const snap = await h.manager.snapshot(id);
     await client.destroy('calc');
+    /** The spec a restore checks out of the save file, as the control plane does. */
+    const specOf = (s: typeof snap) => parseDomainSpec({ ...(s.meta.config as object), name: 'calc' });
     const refused = async (s: typeof snap, why: RegExp) => {
-      await assert.rejects(h.manager.restore(s, 'calc'), (e: unknown) => {
-        assert.ok(isPvmError(e) || isApiError(e), String(e));
-        assert.match((e as Error).message, why);
-        return true;
-      });
+      await assert.rejects(
+        async () => h.manager.restore(s, specOf(s)),
+        (e: unknown) => {
+          assert.ok(isPvmError(e) || isApiError(e), String(e));
+          assert.match((e as Error).message, why);
+          return true;
+        },
+      );
       assert.deepEqual(await client.list(), []);
     };
     const meta = snap.meta as unknown as { config: Record<string, unknown> };
@@ -224,7 +230,7 @@ describe('save and restore are exact', () => {
     );
     await refused({ ...snap, para: Uint8Array.of(0x7b) }, /PVX state in the snapshot is not readable/);
     // Nothing was left behind in the PvxHost: the saved PVX id is free for the real restore.
-    const ok = await h.manager.restore(snap, 'calc');
+    const ok = await h.manager.restore(snap, specOf(snap));
     assert.equal(ok.state, 'paused');
     await client.destroy('calc');
   });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parseDomainSpec } from '../src/api/spec.js';
 import { loadSnapshotFile, saveSnapshotFile } from '../src/host/snapshot-file.js';
 import type { DomainSnapshot } from '../src/hypervisor/snapshot/index.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
@@ -32,14 +33,16 @@ test('a Linux domain with a virtio disk is saved and restored: the disk and its 
     data.set(enc.encode('host-seed'), 512 << 10); // never read by the guest before the save
     writeFileSync(img, data);
     const h = await m.create(
-      {
+      parseDomainSpec({
         name: 'lx',
         kernel: join(guest, 'Image'),
         initrd: join(guest, 'initramfs.cpio.gz'),
         memory: '128M',
         disks: [img],
+        rng: true,
+        balloon: true,
         append: 'console=ttyS0',
-      },
+      }),
       { paused: false },
     );
 
@@ -76,8 +79,10 @@ test('a Linux domain with a virtio disk is saved and restored: the disk and its 
     const loaded = await loadSnapshotFile(file);
 
     // Refusals: each leaves no domain behind (and the disk closed, so the good restore can reopen it).
+    /** The spec a restore checks out of the save file, as the control plane does. */
+    const specOf = (s: DomainSnapshot) => parseDomainSpec({ ...(s.meta.config as object), name: 'lx' });
     const refused = async (s: DomainSnapshot, re: RegExp) => {
-      await assert.rejects(m.restore(s, 'lx'), re);
+      await assert.rejects(m.restore(s, specOf(s)), re);
       assert.deepEqual(m.list(), []);
     };
     const withDevices = (devices: DomainSnapshot['devices']): DomainSnapshot => ({ ...loaded, devices });
@@ -118,11 +123,11 @@ test('a Linux domain with a virtio disk is saved and restored: the disk and its 
     );
     // the disk file is gone
     renameSync(img, `${img}.away`);
-    await assert.rejects(m.restore(loaded, 'lx'));
+    await assert.rejects(m.restore(loaded, specOf(loaded)));
     assert.deepEqual(m.list(), []);
     renameSync(`${img}.away`, img);
 
-    const r = await m.restore(loaded, 'lx');
+    const r = await m.restore(loaded, specOf(loaded));
     out = '';
     unfollow = follow(r.id);
     await m.unpause(r.id);

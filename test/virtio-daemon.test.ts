@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { DomainState } from '../src/api/domain.js';
+import { parseDomainSpec } from '../src/api/spec.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 
 const root = join(fileURLToPath(import.meta.url), '../../..');
@@ -36,7 +37,7 @@ test('daemon domains take disks, nets and rng from their config: disk read, hwrn
       });
     });
     const a = await m.create(
-      {
+      parseDomainSpec({
         ...base,
         name: 'a',
         disks: [`${img},ro`],
@@ -50,16 +51,16 @@ test('daemon domains take disks, nets and rng from their config: disk read, hwrn
           'until ping -c 1 -W 1 10.0.0.2 >/dev/null; do sleep 1; done',
           'ping -c 2 10.0.0.2',
         ])}`,
-      },
+      }),
       { paused: false },
     );
     const b = await m.create(
-      {
+      parseDomainSpec({
         ...base,
         name: 'b',
         nets: [{ switch: 'lan' }],
         append: `console=ttyS0 ${run(['ip addr add 10.0.0.2/24 dev eth0', 'ip link set eth0 up', 'sleep 12'])}`,
-      },
+      }),
       { paused: false },
     );
     let out = '';

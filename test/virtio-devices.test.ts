@@ -1,6 +1,7 @@
 /**
- * All five virtio devices on one board: mapped on the bus at their slots, interrupts
- * through the PLIC, driven by mock drivers through bus addresses only, as a domain will.
+ * All five virtio devices on one board, placed by createVm as the builder does: mapped on
+ * the bus at their slots, interrupts through the PLIC, driven by mock drivers through bus
+ * addresses only, as a guest does.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -15,18 +16,27 @@ import type { VirtioDevice } from '../src/devices/virtio/device.js';
 import { MockDriver } from '../src/devices/virtio/mock-driver.js';
 import { VirtioNet } from '../src/devices/virtio/net/device.js';
 import { VirtioRng } from '../src/devices/virtio/rng/device.js';
-import { attachVirtio, virtioSlot } from '../src/devices/virtio/slots.js';
 import { hostEntropy } from '../src/host/entropy.js';
-import { Bus, type MmioDevice } from '../src/machine/bus.js';
-import { MemMap } from '../src/machine/memmap.js';
-import { Plic, PlicReg } from '../src/machine/plic.js';
-import { GuestRam } from '../src/memory/ram.js';
+import { createVm, virtioTransports } from '../src/hypervisor/vm.js';
+import type { VirtBoard } from '../src/machine/board.js';
+import type { MmioDevice } from '../src/machine/bus.js';
+import { Irq, MemMap } from '../src/machine/memmap.js';
+import { PlicReg } from '../src/machine/plic.js';
+
+/** Slot n's window and PLIC source. */
+const slotBase = (n: number) => MemMap.VIRTIO.base + n * MemMap.VIRTIO.size;
+const slotIrq = (n: number) => Irq.VIRTIO_BASE + n;
+
+/** A Linux Image header createVm accepts (nothing runs). */
+function fakeKernel(): Uint8Array {
+  const k = new Uint8Array(4096);
+  const v = new DataView(k.buffer);
+  v.setBigUint64(16, 4096n, true);
+  v.setUint32(0x38, 0x05435352, true);
+  return k;
+}
 
 function board() {
-  const ram = new GuestRam(MemMap.RAM.base, 8 << 20);
-  const bus = new Bus();
-  const plic = new Plic([{ setIrq() {} }]);
-  bus.map(MemMap.PLIC.base, MemMap.PLIC.size, plic);
   const out: string[] = [];
   const sw = new VirtualSwitch('lan');
   const devices: VirtioDevice[] = [
@@ -36,11 +46,16 @@ function board() {
     new VirtioRng(hostEntropy),
     new VirtioBalloon(),
   ];
-  const transports = devices.map((d, slot) => attachVirtio(bus, plic, ram, slot, d));
+  const host = { nowMs: () => 0, idle: async () => {}, yield: async () => {}, consoleOut: () => {} };
+  const domain = createVm({ mode: 'pv', harts: 1, memory: 16 << 20, kernel: fakeKernel(), cmdline: '' }, host, {
+    devices: devices.map((device, slot) => ({ slot, device })),
+  });
+  const { ram, bus, plic } = domain.machine as unknown as VirtBoard; // createVm's machine is the virt board
+  const transports = [...virtioTransports(domain).values()];
   sw.attach(devices[2] as VirtioNet);
   /** The device at `slot`, seen only through the bus. */
   const at = (slot: number): MmioDevice => {
-    const base = virtioSlot(slot).base;
+    const base = slotBase(slot);
     return {
       name: `bus@${slot}`,
       read: (o, s) => bus.read(base + o, s),
@@ -55,7 +70,7 @@ test('each slot answers with its device id; empty slots are not mapped', () => {
   const b = board();
   const ids = [0, 1, 2, 3, 4].map((s) => b.at(s).read(MmioReg.DEVICE_ID, 4));
   assert.deepEqual(ids, [DeviceId.CONSOLE, DeviceId.BLOCK, DeviceId.NET, DeviceId.ENTROPY, DeviceId.BALLOON]);
-  assert.equal(b.bus.has(virtioSlot(5).base), false);
+  assert.equal(b.bus.has(slotBase(5)), false);
   assert.equal(b.at(3).read(MmioReg.MAGIC, 4), 0x74726976);
 });
 
@@ -67,7 +82,7 @@ test('interrupts reach PLIC source 1 + slot and drop on acknowledge', () => {
   q!.add([{ addr: buf, len: 32, write: true }]);
   q!.kick();
   assert.deepEqual(q!.takeUsed(), [{ id: 0, len: 32 }]);
-  assert.equal(b.pending(), 1 << virtioSlot(3).irq);
+  assert.equal(b.pending(), 1 << slotIrq(3));
   drv.ack();
   assert.equal(b.pending(), 0);
 });

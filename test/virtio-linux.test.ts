@@ -4,8 +4,8 @@
  * its drivers probe them, read and write the disk, print through virtio-console, read
  * /dev/hwrng, inflate the balloon to the host's target and ping a host-side endpoint
  * on the virtual switch; and two Linux domains move 10 MB over TCP through the switch.
- * The VMs are built by createVm (VmConfig.devices), the product path; ext4 on a file-backed
- * disk is tested through `pvm run --disk` in virtio-cli.test.ts.
+ * The VMs are built by createVm (VmOptions.devices), as the builder builds them; ext4 on a
+ * file-backed disk is tested through `pvm run --disk` in virtio-cli.test.ts.
  *
  * Knobs for manual runs: PVM_NET_OFFLOAD=none|csum|tso|mrg|all (default all),
  * PVM_NET_MB (default 10), PVM_TEST_TRACE=1 (consoles and device counters on stderr).
@@ -101,7 +101,7 @@ interface Booted {
 
 /**
  * Boots Linux (PV mode, 1 hart, 128 MiB) through createVm with `devices` in slots 0..
- * (VmConfig.devices), and runs `cmd` through init's pvm.run hook; `onOutput` sees the
+ * (VmOptions.devices), and runs `cmd` through init's pvm.run hook; `onOutput` sees the
  * console so far.
  */
 async function boot(devices: VirtioDevice[], cmd: string, onOutput?: (all: string) => void): Promise<Booted> {
@@ -122,11 +122,11 @@ async function boot(devices: VirtioDevice[], cmd: string, onOutput?: (all: strin
       kernel,
       initrd,
       cmdline: `console=ttyS0 pvm.run=${cmd.replaceAll(' ', '%20')}`,
-      devices,
     },
     host,
+    { devices: devices.map((device, slot) => ({ slot, device })) },
   );
-  const transports = [...virtioTransports(domain)];
+  const transports = [...virtioTransports(domain).values()];
   allTransports.push(...transports);
   const end = await domain.run();
   host.flush();

@@ -1,4 +1,5 @@
-import type { DomainConfig, DomainInfo, DomainState, DomainStats } from './domain.js';
+import type { DomainInfo, DomainState, DomainStats } from './domain.js';
+import type { DomainSpecInput } from './spec.js';
 
 /**
  * The control-plane commands, transport-agnostic. The daemon maps each HTTP
@@ -9,7 +10,7 @@ import type { DomainConfig, DomainInfo, DomainState, DomainStats } from './domai
  */
 export type Command =
   /** Always (the name must be free). Builds the domain and starts it, or leaves it paused if `paused`. */
-  | { readonly kind: 'create'; readonly config: DomainConfig; readonly paused?: boolean }
+  | { readonly kind: 'create'; readonly config: DomainSpecInput; readonly paused?: boolean }
   /** Always. */
   | { readonly kind: 'list' }
   /** Any state. */

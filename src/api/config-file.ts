@@ -7,7 +7,15 @@ import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { PvmError } from '../core/errors.js';
-import { type ParseOptions, type PvmConfig, validateConfig } from './config.js';
+import { type PvmConfig, validateConfig } from './config.js';
+import { resolveSpecPaths } from './spec.js';
+
+export interface ParseOptions {
+  /** Name for messages (the file name). */
+  source?: string;
+  /** "json" or "yaml"; default: guessed from `source`, else YAML (a superset of JSON). */
+  format?: 'json' | 'yaml';
+}
 
 /** Parses JSON or YAML text; syntax errors are PvmError('usage') with the line. */
 export function parseConfigText(text: string, opts: ParseOptions = {}): PvmConfig {
@@ -34,18 +42,7 @@ export function parseConfigText(text: string, opts: ParseOptions = {}): PvmConfi
 
 /** Resolves every relative host path in `cfg` against `baseDir` (returns a new object). */
 export function resolveConfigPaths(cfg: PvmConfig, baseDir: string): PvmConfig {
-  const r = (p: string) => resolve(baseDir, p);
-  return {
-    ...cfg,
-    domains: cfg.domains.map((d) => ({
-      ...d,
-      ...(d.kernel !== undefined && { kernel: r(d.kernel) }),
-      ...(d.initrd !== undefined && { initrd: r(d.initrd) }),
-      ...(d.firmware !== undefined && { firmware: r(d.firmware) }),
-      disks: d.disks.map((k) => ({ ...k, path: r(k.path) })),
-      console: typeof d.console === 'object' ? { file: r(d.console.file) } : d.console,
-    })),
-  };
+  return { ...cfg, domains: cfg.domains.map((d) => resolveSpecPaths(d, baseDir)) };
 }
 
 /** Reads, parses and validates a config file; paths come back absolute. */

@@ -9,9 +9,9 @@ import {
   type ResultOf,
   type SaveResult,
 } from './commands.js';
-import { toDocument, validateConfig } from './config.js';
-import type { DomainConfig, DomainHandle, DomainInfo, DomainManager, DomainStats } from './domain.js';
+import type { DomainEvent, DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from './domain.js';
 import { ApiError, toApiError } from './errors.js';
+import { DOMAIN_NAME, type DomainSpec, type DomainSpecInput, parseDomainSpec } from './spec.js';
 
 /** Where save files go; the host supplies one backed by files (src/host/snapshot-file.ts). */
 export interface SnapshotStore {
@@ -22,35 +22,11 @@ export interface SnapshotStore {
 export interface ControlPlaneOptions {
   readonly manager: DomainManager;
   readonly store: SnapshotStore;
-  /** Checks and normalises a config before create; default: the config module's schema (normalizeDomainConfig). */
-  readonly validateConfig?: (config: DomainConfig) => DomainConfig;
-}
-
-/**
- * One domain of the config format, checked by the config module's schema and
- * returned in its document form (defaults filled in, memory as a size such as
- * "128M"), which validates again to the same config: the form the daemon
- * stores, returns and saves in snapshots.
- */
-export function normalizeDomainConfig(config: DomainConfig): DomainConfig {
-  const source = `domain ${typeof config?.name === 'string' ? config.name : '(unnamed)'}`;
-  // Memory is a size with a unit ("256M", "1G") or a whole number of MiB, as QEMU's -m; never a
-  // number of bytes (a validated DomainSpec goes through toDocument first: docs/control-plane.md).
-  try {
-    const doc = toDocument(validateConfig({ domains: [config] }, source)) as { domains: DomainConfig[] };
-    return doc.domains[0]!;
-  } catch (e) {
-    if (e instanceof Error) e.message = e.message.replaceAll('domains[0].', '');
-    throw e;
-  }
 }
 
 export interface ExecuteOptions {
   readonly onProgress?: (p: Progress) => void;
 }
-
-/** Domain names: a letter or digit first, then letters, digits, '.', '_' or '-'; not all digits (those are ids). */
-export const DOMAIN_NAME = /^(?!\d+$)[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /**
  * Executes control-plane commands against a DomainManager: resolves domain
@@ -61,17 +37,17 @@ export const DOMAIN_NAME = /^(?!\d+$)[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export class ControlPlane {
   private readonly manager: DomainManager;
   private readonly store: SnapshotStore;
-  private readonly validateConfig: (config: DomainConfig) => DomainConfig;
   /** Console writer per domain id. */
   private readonly writers = new Map<number, symbol>();
   /** Tail of the command queue per domain id. */
   private readonly queues = new Map<number, Promise<unknown>>();
   private readonly unsubscribe: () => void;
+  /** Event iterators to end at close. */
+  private readonly streams = new Set<() => void>();
 
   constructor(options: ControlPlaneOptions) {
     this.manager = options.manager;
     this.store = options.store;
-    this.validateConfig = options.validateConfig ?? normalizeDomainConfig;
     this.unsubscribe = this.manager.subscribe((ev) => {
       if (ev.type === 'removed') {
         this.writers.delete(ev.id);
@@ -94,7 +70,8 @@ export class ControlPlane {
   }
 
   // Typed shorthands for library users.
-  create(config: DomainConfig, options: { paused?: boolean } = {}): Promise<DomainInfo> {
+  /** `config` is a domain document (src/api/spec.ts): `{ name: 'vm1', memory: '256M', disks: ['root.img'] }`. */
+  create(config: DomainSpecInput, options: { paused?: boolean } = {}): Promise<DomainInfo> {
     return this.execute({ kind: 'create', config, ...options });
   }
   list(): Promise<DomainInfo[]> {
@@ -132,8 +109,91 @@ export class ControlPlane {
     return this.execute({ kind: 'restore', path, ...rest }, { onProgress });
   }
 
-  /** Destroys every domain. */
+  /**
+   * Domain events (state changes, removals) from now on, for `for await (const ev of cp.events())`.
+   * The iteration ends when `signal` aborts, the loop breaks, or the control plane closes.
+   */
+  events(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<DomainEvent> {
+    const queue: DomainEvent[] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    const unsubscribe = this.manager.subscribe((ev) => {
+      queue.push(ev);
+      wake?.();
+    });
+    const end = () => {
+      if (done) return;
+      done = true;
+      unsubscribe();
+      this.streams.delete(end);
+      options.signal?.removeEventListener('abort', end);
+      wake?.();
+    };
+    this.streams.add(end);
+    options.signal?.addEventListener('abort', end);
+    if (options.signal?.aborted) end();
+    const next = async (): Promise<IteratorResult<DomainEvent>> => {
+      while (queue.length === 0 && !done) await new Promise<void>((r) => (wake = r));
+      wake = null;
+      const ev = queue.shift();
+      return ev !== undefined ? { value: ev, done: false } : { value: undefined, done: true };
+    };
+    return {
+      next,
+      return: async () => {
+        end();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  /**
+   * Resolves with the domain's info once it is in one of `states` (at once if it already is);
+   * rejects (not-found) if it is destroyed first, or with the signal's reason when it aborts.
+   */
+  waitFor(
+    domain: string,
+    states: DomainState | readonly DomainState[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<DomainInfo> {
+    const want: readonly DomainState[] = typeof states === 'string' ? [states] : states;
+    let d: DomainHandle;
+    try {
+      d = this.resolve(domain);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const m = this.manager;
+    return new Promise<DomainInfo>((resolve, reject) => {
+      const finish = (f: () => void) => {
+        unsubscribe();
+        options.signal?.removeEventListener('abort', abort);
+        f();
+      };
+      const abort = () => finish(() => reject(options.signal?.reason ?? new ApiError('bad-state', 'aborted')));
+      const unsubscribe = m.subscribe((ev) => {
+        if (ev.id !== d.id) return;
+        if (ev.type === 'removed') {
+          finish(() =>
+            reject(new ApiError('not-found', `domain ${d.name} was destroyed before it was ${want.join(' or ')}`)),
+          );
+        } else if (want.includes(ev.state)) finish(() => resolve(m.info(d.id)));
+      });
+      options.signal?.addEventListener('abort', abort);
+      if (options.signal?.aborted) abort();
+      else {
+        const now = m.info(d.id);
+        if (want.includes(now.state)) finish(() => resolve(now));
+      }
+    });
+  }
+
+  /** Destroys every domain; event iterations end. */
   async close(): Promise<void> {
+    for (const end of [...this.streams]) end();
     this.unsubscribe();
     await this.manager.close();
   }
@@ -199,9 +259,9 @@ export class ControlPlane {
     const m = this.manager;
     switch (cmd.kind) {
       case 'create': {
-        const config = this.validateConfig(cmd.config);
-        this.checkNameFree(config.name);
-        const h = await m.create(config, { paused: cmd.paused ?? false });
+        const spec = parseDomainSpec(cmd.config);
+        this.checkNameFree(spec.name);
+        const h = await m.create(spec, { paused: cmd.paused ?? false });
         return m.info(h.id);
       }
       case 'list':
@@ -316,13 +376,14 @@ export class ControlPlane {
     const name = cmd.name ?? snap.meta.name;
     this.checkNameFree(name);
     // A save file is input like a request body: its config passes the same checks as create's.
-    let config: DomainConfig;
+    let spec: DomainSpec;
     try {
-      config = this.validateConfig({ ...(snap.meta.config as object), name });
+      const saved = snap.meta.config;
+      spec = parseDomainSpec({ ...(saved !== null && typeof saved === 'object' ? saved : {}), name });
     } catch (e) {
       throw new ApiError('bad-image', `${cmd.path}: ${toApiError(e).message}`);
     }
-    const h = await this.manager.restore({ ...snap, meta: { ...snap.meta, config } }, name);
+    const h = await this.manager.restore(snap, spec);
     if (!cmd.paused) await this.manager.unpause(h.id);
     return this.manager.info(h.id);
   }

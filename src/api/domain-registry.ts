@@ -1,20 +1,21 @@
 import type { ConsoleBuffer } from './console-buffer.js';
 import type {
-  DomainConfig,
   DomainConsole,
   DomainEvent,
   DomainHandle,
   DomainInfo,
   DomainManager,
   DomainState,
+  MachineInfo,
 } from './domain.js';
 import { ApiError } from './errors.js';
+import { type DomainSpec, toDocument } from './spec.js';
 
 /** What a DomainRegistry needs of the domains it keeps. */
 export interface RegisteredDomain {
   readonly id: number;
   readonly name: string;
-  readonly config: DomainConfig;
+  readonly spec: DomainSpec;
   readonly state: DomainState;
   readonly exitReason: string | undefined;
   readonly startedAt: Date;
@@ -62,15 +63,14 @@ export abstract class DomainRegistry<D extends RegisteredDomain>
     return this.handle(d);
   }
 
-  protected describe(d: D, machine: { vcpus: number; memoryBytes: number; gracefulShutdown: boolean }): DomainInfo {
+  protected describe(d: D, machine: MachineInfo, gracefulShutdown: boolean): DomainInfo {
     return {
       ...this.handle(d),
-      config: d.config,
-      vcpus: machine.vcpus,
-      memoryBytes: machine.memoryBytes,
+      config: toDocument(d.spec),
+      ...machine,
       startedAt: d.startedAt.toISOString(),
       ...(d.exitReason !== undefined ? { exitReason: d.exitReason } : {}),
-      gracefulShutdown: machine.gracefulShutdown,
+      gracefulShutdown,
     };
   }
 

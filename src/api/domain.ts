@@ -1,4 +1,6 @@
+import type { ConsoleInput } from '../hypervisor/domain.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
+import type { DeviceKind, DomainSpec, DomainSpecInput } from './spec.js';
 
 /**
  * The seam between the control plane and whatever runs domains. The daemon,
@@ -20,14 +22,29 @@ export type DomainState = 'running' | 'paused' | 'shutting-down' | 'shutoff' | '
 
 export const DOMAIN_STATES: readonly DomainState[] = ['running', 'paused', 'shutting-down', 'shutoff', 'crashed'];
 
-/**
- * A domain's configuration as the control plane receives it. The full format
- * (kernel, initrd, disks, nets, ...) and its schema belong to the config
- * module; the control plane only relies on the name.
- */
-export interface DomainConfig {
-  readonly name: string;
-  readonly [field: string]: unknown;
+/** One virtio device as the built domain has it: what the guest finds in that slot. */
+export interface DeviceInfo {
+  readonly slot: number;
+  readonly kind: DeviceKind;
+  /** net: the MAC in the device's config space, and the switch its port is on. */
+  readonly mac?: string;
+  readonly switch?: string;
+  /** blk: the image file, and whether the guest sees a read-only disk. */
+  readonly path?: string;
+  readonly readonly?: boolean;
+}
+
+/** A built domain as the guest sees it: the same for `pvm run --dry-run`, the daemon and the library. */
+export interface MachineInfo {
+  readonly mode: 'pv' | 'full';
+  readonly vcpus: number;
+  readonly memoryBytes: number;
+  /** virtio devices in slot order. */
+  readonly devices: readonly DeviceInfo[];
+  /** Where console input goes now: the UART, the SBI console or the virtio console. */
+  readonly consoleInput: ConsoleInput;
+  /** The kernel command line (empty for the embedded guest). */
+  readonly cmdline: string;
 }
 
 export interface DomainHandle {
@@ -37,10 +54,9 @@ export interface DomainHandle {
   readonly state: DomainState;
 }
 
-export interface DomainInfo extends DomainHandle {
-  readonly config: DomainConfig;
-  readonly vcpus: number;
-  readonly memoryBytes: number;
+export interface DomainInfo extends DomainHandle, MachineInfo {
+  /** The domain's spec in its document form (defaults filled in, memory as a size such as "128M"). */
+  readonly config: DomainSpecInput;
   /** ISO-8601 time the domain was created or last rebooted. */
   readonly startedAt: string;
   /** Why the domain stopped, once it is shutoff or crashed. */
@@ -97,8 +113,8 @@ export type DomainEvent =
  * implementations still refuse what they cannot do by throwing PvmError.
  */
 export interface DomainManager {
-  /** Builds a domain from its config and starts it, or leaves it paused before its first instruction. */
-  create(config: DomainConfig, options: { paused: boolean }): Promise<DomainHandle>;
+  /** Builds a domain from its spec and starts it, or leaves it paused before its first instruction. */
+  create(spec: DomainSpec, options: { paused: boolean }): Promise<DomainHandle>;
   list(): readonly DomainHandle[];
   info(id: number): DomainInfo;
   /** Stops every vCPU at an instruction boundary; resolves once none runs. */
@@ -114,8 +130,8 @@ export interface DomainManager {
   stats(id: number): DomainStats;
   /** Captures a paused domain's complete state. Changes nothing. */
   snapshot(id: number): Promise<DomainSnapshot>;
-  /** Builds a new domain from a snapshot, paused at the instruction where it was saved. */
-  restore(snapshot: DomainSnapshot, name: string): Promise<DomainHandle>;
+  /** Builds a new domain from a snapshot (`spec`: the one it was saved with, checked), paused where it was saved. */
+  restore(snapshot: DomainSnapshot, spec: DomainSpec): Promise<DomainHandle>;
   /** Domain events (state changes, removal); returns the unsubscribe function. */
   subscribe(listener: (event: DomainEvent) => void): () => void;
   /** Destroys every domain (daemon shutdown). */

@@ -1,10 +1,10 @@
 import { PvmError } from '../core/errors.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
-import { parseMemory } from './config.js';
 import { ConsoleBuffer } from './console-buffer.js';
-import type { DomainConfig, DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from './domain.js';
+import type { DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from './domain.js';
 import { DomainRegistry, requireEngine } from './domain-registry.js';
 import { ApiError } from './errors.js';
+import { type DomainSpec, toDocument } from './spec.js';
 
 /**
  * A DomainManager whose domains run a tiny deterministic program instead of a
@@ -13,7 +13,7 @@ import { ApiError } from './errors.js';
  * shutdown request by powering off. Its whole state is in its "CPU" (step,
  * x) and its RAM, so save and restore are exact and checkable.
  *
- * The workload is read from the config's `append` string:
+ * The workload is read from the spec's `append` string (give it a kernel path, which is not read):
  *   fake.steps=N   stop after N steps, then idle (0 = never stop; default)
  *   fake.print=N   print a line every N steps (default 1000000)
  *   fake.end=poweroff   power off after the last step instead of idling
@@ -27,8 +27,8 @@ const INSTRUCTIONS_PER_STEP = 8;
 const WORKING_SET_BYTES = 64 * 1024;
 const ENGINE = 'pvm-fake-guest/1';
 
-function workload(config: DomainConfig): { steps: number; print: number; end: 'idle' | 'poweroff' } {
-  const append = typeof config.append === 'string' ? config.append : '';
+function workload(spec: DomainSpec): { steps: number; print: number; end: 'idle' | 'poweroff' } {
+  const append = spec.append ?? '';
   const arg = (k: string): string | undefined => new RegExp(`(?:^|\\s)fake\\.${k}=(\\S+)`).exec(append)?.[1];
   const num = (k: string, d: number): number => {
     const v = arg(k);
@@ -63,14 +63,11 @@ class FakeDomain {
   constructor(
     readonly id: number,
     readonly name: string,
-    readonly config: DomainConfig,
+    readonly spec: DomainSpec,
     private readonly changed: (d: FakeDomain) => void,
   ) {
-    this.work = workload(config);
-    this.ram = new Uint8Array(parseMemory(config.memory, 1024 * 1024));
-    if (this.ram.length === 0 || this.ram.length % 4096 !== 0) {
-      throw new PvmError('usage', `memory must be a positive multiple of 4 KiB, got ${this.ram.length}`);
-    }
+    this.work = workload(spec);
+    this.ram = new Uint8Array(spec.memory);
     this.console = new ConsoleBuffer((data) => {
       this.input.push(...data);
       this.schedule();
@@ -78,7 +75,7 @@ class FakeDomain {
   }
 
   get vcpus(): number {
-    return typeof this.config.smp === 'number' ? this.config.smp : 1;
+    return this.spec.smp;
   }
 
   boot(): void {
@@ -159,8 +156,8 @@ export class FakeDomainManager extends DomainRegistry<FakeDomain> implements Dom
     d.stop();
   }
 
-  async create(config: DomainConfig, options: { paused: boolean }): Promise<DomainHandle> {
-    const d = new FakeDomain(this.nextId, config.name, config, this.changed);
+  async create(spec: DomainSpec, options: { paused: boolean }): Promise<DomainHandle> {
+    const d = new FakeDomain(this.nextId, spec.name, spec, this.changed);
     d.boot();
     this.register(d);
     d.setState(options.paused ? 'paused' : 'running');
@@ -169,7 +166,15 @@ export class FakeDomainManager extends DomainRegistry<FakeDomain> implements Dom
 
   info(id: number): DomainInfo {
     const d = this.get(id);
-    return this.describe(d, { vcpus: d.vcpus, memoryBytes: d.ram.length, gracefulShutdown: true });
+    const machine = {
+      mode: d.spec.mode,
+      vcpus: d.vcpus,
+      memoryBytes: d.ram.length,
+      devices: [],
+      consoleInput: 'uart' as const,
+      cmdline: d.spec.append ?? '',
+    };
+    return this.describe(d, machine, true);
   }
 
   async pause(id: number): Promise<void> {
@@ -224,7 +229,7 @@ export class FakeDomainManager extends DomainRegistry<FakeDomain> implements Dom
       meta: {
         name: d.name,
         engine: ENGINE,
-        config: d.config,
+        config: toDocument(d.spec),
         state: d.state,
         lines: d.lines,
         history: Array.from(d.console.history()),
@@ -237,13 +242,13 @@ export class FakeDomainManager extends DomainRegistry<FakeDomain> implements Dom
     };
   }
 
-  async restore(snap: DomainSnapshot, name: string): Promise<DomainHandle> {
-    const meta = snap.meta as { engine?: unknown; config?: unknown; lines?: unknown; history?: unknown };
+  async restore(snap: DomainSnapshot, spec: DomainSpec): Promise<DomainHandle> {
+    const meta = snap.meta as { engine?: unknown; lines?: unknown; history?: unknown };
     requireEngine(meta, ENGINE);
     const cpu = snap.harts[0];
     if (snap.harts.length !== 1 || cpu?.length !== 16)
       throw new ApiError('bad-image', 'snapshot CPU state has the wrong shape');
-    const d = new FakeDomain(this.nextId, name, { ...(meta.config as DomainConfig), name }, this.changed);
+    const d = new FakeDomain(this.nextId, spec.name, spec, this.changed);
     if (snap.ram.bytes.length !== d.ram.length) {
       throw new ApiError('bad-image', `snapshot RAM is ${snap.ram.bytes.length} bytes, config says ${d.ram.length}`);
     }

@@ -3,8 +3,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Progress, SaveResult } from '../api/commands.js';
-import type { DomainConfig, DomainInfo, DomainStats } from '../api/domain.js';
+import type { DomainEvent, DomainInfo, DomainState, DomainStats } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
+import type { DomainSpecInput } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 import { CONSOLE_PROTOCOL } from '../server/daemon.js';
 
@@ -147,7 +148,7 @@ export class PvmClient {
   list(): Promise<DomainInfo[]> {
     return this.request('GET', '/domains');
   }
-  create(config: DomainConfig, options: { paused?: boolean } = {}): Promise<DomainInfo> {
+  create(config: DomainSpecInput, options: { paused?: boolean } = {}): Promise<DomainInfo> {
     return this.request('POST', '/domains', { config, ...(options.paused ? { paused: true } : {}) });
   }
   info(domain: string): Promise<DomainInfo> {
@@ -189,6 +190,79 @@ export class PvmClient {
       ...(options.paused ? { paused: true } : {}),
     };
     return this.streamed('/restore', body, options.onProgress);
+  }
+
+  /**
+   * Domain events from now on (GET /v1/events): `for await (const ev of client.events())`. The
+   * stream closes when the loop ends, `signal` aborts, or the daemon stops.
+   */
+  async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<DomainEvent> {
+    yield* await this.subscribe(options.signal);
+  }
+
+  /** Resolves once the daemon has subscribed this stream (its answer's headers are here). */
+  private async subscribe(signal?: AbortSignal): Promise<AsyncGenerator<DomainEvent>> {
+    const res = await this.send('GET', '/events', undefined, 'application/x-ndjson');
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw PvmClient.refusal(status, await this.text(res));
+    return this.lines(res, signal);
+  }
+
+  private async *lines(res: IncomingMessage, signal?: AbortSignal): AsyncGenerator<DomainEvent> {
+    const options = { signal };
+    const abort = () => res.destroy();
+    options.signal?.addEventListener('abort', abort);
+    let pending = '';
+    try {
+      for await (const chunk of res) {
+        pending += (chunk as Buffer).toString('utf8');
+        for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          yield this.json<DomainEvent>(line);
+        }
+      }
+    } catch (e) {
+      if (!options.signal?.aborted) throw this.unreachable(e);
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
+      res.destroy();
+    }
+  }
+
+  /**
+   * Resolves with the domain's info once it is in one of `states` (at once if it already is),
+   * as ControlPlane.waitFor does in-process; not-found if it is destroyed first.
+   */
+  async waitFor(
+    domain: string,
+    states: DomainState | readonly DomainState[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<DomainInfo> {
+    const want: readonly DomainState[] = typeof states === 'string' ? [states] : states;
+    const stop = new AbortController();
+    const abort = () => stop.abort();
+    options.signal?.addEventListener('abort', abort);
+    // Subscribed before the state is read, so no change slips in between.
+    const events = await this.subscribe(stop.signal);
+    try {
+      const now = await this.info(domain);
+      if (want.includes(now.state)) return now;
+      for await (const e of events) {
+        if (e.id !== now.id) continue;
+        if (e.type === 'removed') {
+          throw new ApiError('not-found', `domain ${now.name} was destroyed before it was ${want.join(' or ')}`);
+        }
+        if (want.includes(e.state)) return await this.info(String(now.id));
+      }
+      throw options.signal?.aborted
+        ? (options.signal.reason ?? new ApiError('bad-state', 'aborted'))
+        : this.unreachable(new Error('the daemon closed the event stream'));
+    } finally {
+      stop.abort();
+      options.signal?.removeEventListener('abort', abort);
+      await events.return(undefined);
+    }
   }
 
   /**

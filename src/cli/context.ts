@@ -37,7 +37,7 @@ export function guestStatus(code: number): number {
   return s === 0 ? 1 : s;
 }
 
-/** The process exit status of a domain's end: 0 at poweroff, the guest's code on failure, the host's on a host stop. */
+/** The process exit status of a domain's end: 0 at poweroff, the guest's code on failure, the host's on a host stop, 124 at --max-instructions. */
 export function endStatus(end: DomainEnd): number {
   switch (end.kind) {
     case 'poweroff':
@@ -46,6 +46,8 @@ export function endStatus(end: DomainEnd): number {
       return guestStatus(end.code);
     case 'host-stop':
       return end.code;
+    case 'limit':
+      return ExitStatus.LIMIT;
   }
 }
 

@@ -10,11 +10,10 @@
  */
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import type { DiskCache } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 import type { BlockBackend } from '../devices/virtio/blk/backend.js';
 import { QCOW2_MAGIC, Qcow2Disk } from './disk-qcow2.js';
-
-export type DiskCache = 'writeback' | 'writethrough' | 'unsafe';
 
 export interface FileDiskOptions {
   readonly?: boolean;

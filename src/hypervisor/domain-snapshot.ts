@@ -3,6 +3,7 @@ import { isCpuHart, loadHart, saveHart } from '../cpu/snapshot.js';
 import { VirtBoard } from '../machine/board.js';
 import { loadBoard, type NamedState, saveBoard } from '../machine/snapshot.js';
 import { HsmState } from '../sbi/consts.js';
+import type { ConsoleInput } from './domain.js';
 import type { MachineState } from './snapshot/format.js';
 
 /**
@@ -43,7 +44,7 @@ interface HvState {
   vcpus: VcpuState[];
   sbiInput: number[];
   rebootPending: boolean;
-  inputTo: 'uart' | 'sbi';
+  inputTo: ConsoleInput;
   /** Exit and hypercall counters, so `pvm stats` goes on counting (MMIO counts and host times start again). */
   stats: { exits: Record<string, number>; hypercalls: Record<string, Record<string, number>> };
 }
@@ -63,7 +64,7 @@ export interface SnapshotDomain {
     readySinceMs: number;
   }[];
   readonly pvx: { saveState(): Uint8Array; loadState(b: Uint8Array): void } | null;
-  inputTo: 'uart' | 'sbi';
+  inputTo: ConsoleInput;
   readonly stats: { readonly exits: Record<string, number> };
   readonly sbi: { readonly stats: Record<string, Record<string, number>> };
 }
@@ -158,7 +159,8 @@ function parseHv(e: NamedState | undefined, d: SnapshotDomain): HvState {
   if (!Array.isArray(s.sbiInput) || s.sbiInput.some((b) => !Number.isInteger(b) || b < 0 || b > 255)) {
     throw bad('console input');
   }
-  if (typeof s.rebootPending !== 'boolean' || (s.inputTo !== 'uart' && s.inputTo !== 'sbi')) throw bad('run loop');
+  if (typeof s.rebootPending !== 'boolean' || !['uart', 'sbi', 'virtio'].includes(s.inputTo as string))
+    throw bad('run loop');
   const st = s.stats;
   const known = new Set(Object.keys(d.stats.exits));
   if (

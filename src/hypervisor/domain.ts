@@ -5,6 +5,7 @@ import { IrqBit } from '../machine/irq.js';
 import type { GuestRam } from '../memory/ram.js';
 import { ALL_ONES, Eid, HsmState, ResetReason, ResetType } from '../sbi/consts.js';
 import { createSbi, type SbiDispatcher } from '../sbi/dispatcher.js';
+import { PVX_MAX_VCPUS } from '../sbi/pvx/consts.js';
 import type { SbiPlatform } from '../sbi/types.js';
 import { loadDomain, saveDomain } from './domain-snapshot.js';
 import { Cause, Csr, Priv, type VcpuHart } from './guest-hart.js';
@@ -16,6 +17,20 @@ import { Vcpu } from './vcpu.js';
 import { translate } from './vmem.js';
 
 export type DomainMode = 'pv' | 'full';
+
+/** Where host console input goes: the UART, pvm's SBI console (PV mode), or the virtio console. */
+export type ConsoleInput = 'uart' | 'sbi' | 'virtio';
+
+/** How a domain is run, beyond its machine and boot plan. */
+export interface DomainOptions {
+  /** End the domain (DomainEnd 'limit') once its vCPUs have retired this many instructions in all. */
+  maxInstructions?: number;
+  /** Console input for the domain's virtio console, when it has one (ConsoleInput 'virtio'). */
+  virtioConsoleInput?: (bytes: Uint8Array) => void;
+}
+
+/** Most vCPUs a domain may have: PVX's shared info page has room for 8 vCPU records. */
+export const MAX_HARTS = PVX_MAX_VCPUS;
 
 /** mip bit numbers, as Hart.setIrq takes them. */
 const SSIP = IrqBit.SSIP;
@@ -89,7 +104,9 @@ export interface BootPlan {
 export type DomainEnd =
   | { kind: 'poweroff'; code: 0 }
   | { kind: 'fail'; code: number; why: string }
-  | { kind: 'host-stop'; code: number };
+  | { kind: 'host-stop'; code: number }
+  /** DomainOptions.maxInstructions were retired. */
+  | { kind: 'limit'; instructions: number };
 
 /**
  * One virtual machine: RAM, vCPUs, the board and (in PV mode) the para-API.
@@ -108,8 +125,8 @@ export class Domain implements SbiPlatform {
   private rebootPending = false;
   /** Input for the SBI console (legacy getchar / DBCN read). */
   private readonly sbiInput: number[] = [];
-  /** Where host console input goes: the UART (console=ttyS0) or the SBI console (console=hvc0). */
-  inputTo: 'uart' | 'sbi' = 'uart';
+  /** Where host console input goes (createVm decides from the command line; a PV guest binding VIRQ_CONSOLE moves it to the SBI console). */
+  inputTo: ConsoleInput = 'uart';
   private current: Vcpu | null = null;
   private yieldSlice = false;
   /** PVX state and run-loop hooks (PV mode), set by attachPvx (src/hypervisor/pvx); null = no PVX. */
@@ -120,11 +137,12 @@ export class Domain implements SbiPlatform {
     readonly machine: DomainMachine,
     readonly host: DomainHost,
     readonly plan: BootPlan,
+    private readonly options: DomainOptions = {},
   ) {
     this.ram = machine.ram;
     this.hartCount = machine.harts.length;
-    if (this.hartCount < 1 || this.hartCount > 8)
-      throw new PvmError('usage', `--smp must be 1 to 8, got ${this.hartCount}`);
+    if (this.hartCount < 1 || this.hartCount > MAX_HARTS)
+      throw new PvmError('usage', `a domain has 1 to ${MAX_HARTS} vCPUs, got ${this.hartCount}`);
     this.vcpus = machine.harts.map((h, i) => new Vcpu(i, h, i === 0));
     this.sbi = createSbi(this);
     this.boot();
@@ -171,12 +189,20 @@ export class Domain implements SbiPlatform {
     }
   }
 
-  /** Host console input (keyboard): to the UART or the SBI console, then wake the loop. */
+  /** Host console input (keyboard): to the device `inputTo` names. The host wakes the loop. */
   input(bytes: Uint8Array): void {
     if (this.inputTo === 'sbi') {
       for (const b of bytes) this.sbiInput.push(b);
       this.pvx?.consoleInput();
-    } else this.machine.uartInput(bytes);
+    } else if (this.inputTo === 'virtio' && this.options.virtioConsoleInput) this.options.virtioConsoleInput(bytes);
+    else this.machine.uartInput(bytes);
+  }
+
+  /** Instructions retired by every vCPU since boot. */
+  instructions(): number {
+    let n = 0;
+    for (const v of this.vcpus) n += v.hart.instret;
+    return n;
   }
 
   /** End the domain from the host side (Ctrl-A X, a signal). */
@@ -235,6 +261,10 @@ export class Domain implements SbiPlatform {
         this.boot();
       }
       const ran = this.runRound();
+      const limit = this.options.maxInstructions;
+      if (this.ended === null && limit !== undefined && this.instructions() >= limit) {
+        this.ended = { kind: 'limit', instructions: this.instructions() };
+      }
       if (this.ended !== null) break;
       if (!ran && (await this.idle())) {
         lastYield = host.nowMs();
@@ -309,11 +339,18 @@ export class Domain implements SbiPlatform {
         v.waiting = false;
         if (v.state === HsmState.SUSPENDED) this.resumeFromSuspend(v);
       }
+      let slice = runnable > 1 ? SLICE_SMP : SLICE_UP;
+      const limit = this.options.maxInstructions;
+      if (limit !== undefined) {
+        const left = limit - this.instructions();
+        if (left <= 0) break; // run() ends the domain
+        slice = Math.min(slice, left);
+      }
       ran = true;
       this.current = v;
       const t0 = host.nowMs();
       this.accountSteal(v, t0);
-      this.runSlice(v, runnable > 1 ? SLICE_SMP : SLICE_UP);
+      this.runSlice(v, slice);
       const t1 = host.nowMs();
       this.stats.guestMs += t1 - t0;
       if (v.state === HsmState.STARTED && !v.waiting) v.readySinceMs = t1;

@@ -1,22 +1,25 @@
 import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
 import { Hart } from '../cpu/hart.js';
+import { VirtioConsole } from '../devices/virtio/console/device.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
 import { VirtioMmio } from '../devices/virtio/mmio.js';
 import { VirtBoard } from '../machine/board.js';
 import { parseElf } from '../machine/elf.js';
 import { parseLinuxImage } from '../machine/image.js';
-import { IrqBit } from '../machine/irq.js';
-import { LoadAddr } from '../machine/memmap.js';
+import { LoadAddr, MemMap } from '../machine/memmap.js';
 import type { GuestRam } from '../memory/ram.js';
-import { type BootPlan, Domain, type DomainHost, type DomainMode } from './domain.js';
+import { type BootPlan, type ConsoleInput, Domain, type DomainHost, type DomainMode, MAX_HARTS } from './domain.js';
 import { computeLayout } from './layout.js';
 import { attachPvx, GrantWindow, type PvxDomain, type PvxHost } from './pvx/index.js';
 
-/** Everything needed to build one domain. File contents are passed in: this layer does no I/O. */
-export interface VmConfig {
+/**
+ * A domain spec (src/api/spec.ts) with its files read: the machine createVm builds. This layer
+ * does no I/O; the builder (src/host/builder.ts) reads the files and fills in the defaults.
+ */
+export interface LoadedSpec {
   mode: DomainMode;
-  /** Number of harts, 1..8. */
+  /** Number of harts, 1..MAX_HARTS. */
   harts: number;
   /** RAM in bytes (multiple of 4 KiB). */
   memory: number;
@@ -27,6 +30,10 @@ export interface VmConfig {
   cmdline: string;
   /** Full mode: M-mode firmware (OpenSBI fw_jump.bin), loaded at 0x8000_0000. */
   firmware?: Uint8Array;
+}
+
+/** How the built domain is wired to its host and run. */
+export interface VmOptions {
   /** Host wall clock in ns since the epoch, for the RTC (default: the host's; with time 'instret': mtime since 1970). */
   wallClockNs?: () => bigint;
   /**
@@ -40,20 +47,33 @@ export interface VmConfig {
   /** PV mode: the PVX domain id to take in `pvxHost` (free, 1..0x7FEF); the lowest free one when absent. */
   pvxDomid?: number;
   /**
-   * virtio device models, slot = index (0..7: window 0x1000_1000 + n*0x1000, PLIC source 1+n).
-   * The host builds them with their backends (src/host/devices.ts `buildDomainDevices` gives
-   * the order console, disks, nets, entropy, balloon); createVm maps a virtio-mmio transport
-   * for each before the device tree is built, so the tree lists exactly these slots.
+   * virtio device models with their slots (0..7: window 0x1000_1000 + n*0x1000, PLIC source 1+n).
+   * The host builds them with their backends (src/host/builder.ts); createVm maps a virtio-mmio
+   * transport for each before the device tree is built, so the tree lists exactly these slots.
    */
-  devices?: readonly VirtioDevice[];
+  devices?: readonly { readonly slot: number; readonly device: VirtioDevice }[];
+  /** End the domain after this many instructions (DomainEnd 'limit'). */
+  maxInstructions?: number;
 }
 
-/** The virtio-mmio transports createVm attached to each domain, slot = index. */
-const transportsOf = new WeakMap<Domain, readonly VirtioMmio[]>();
+/** The virtio-mmio transports createVm attached to each domain, by slot. */
+const transportsOf = new WeakMap<Domain, ReadonlyMap<number, VirtioMmio>>();
 
-/** The virtio transports of a domain built by createVm (empty when it has none), slot = index. */
-export function virtioTransports(domain: Domain): readonly VirtioMmio[] {
-  return transportsOf.get(domain) ?? [];
+/** The virtio transports of a domain built by createVm (empty when it has none), by slot. */
+export function virtioTransports(domain: Domain): ReadonlyMap<number, VirtioMmio> {
+  return transportsOf.get(domain) ?? new Map();
+}
+
+/**
+ * Where console input goes, from the command line's last `console=` (Linux's /dev/console):
+ * hvc0 is the SBI console, which pvm answers in PV mode and OpenSBI answers from the UART in
+ * full mode; hvc1 is the virtio console (hvc0 is taken by the SBI console). Anything else: the UART.
+ */
+export function consoleInputFor(cmdline: string, mode: DomainMode, virtioConsole: boolean): ConsoleInput {
+  const last = [...cmdline.matchAll(/(?:^|\s)console=([^\s,]+)/g)].pop()?.[1];
+  if (last === 'hvc0') return mode === 'pv' ? 'sbi' : 'uart';
+  if (last === 'hvc1' && virtioConsole) return 'virtio';
+  return 'uart';
 }
 
 /** PVX version advertised in the PV device tree's /hypervisor node (docs/para-api-pvx.md §1.1). */
@@ -117,9 +137,13 @@ function kernelPlacement(kernel: Uint8Array): {
  * board for the firmware), and the run loop. Bad images and impossible
  * layouts are PvmErrors ('image' / 'usage').
  */
-export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number; wake?(): void }): Domain {
-  if (!Number.isInteger(cfg.harts) || cfg.harts < 1 || cfg.harts > 8) {
-    throw new PvmError('usage', `--smp must be an integer from 1 to 8, got ${cfg.harts}`);
+export function createVm(
+  cfg: LoadedSpec,
+  host: DomainHost & { nowMs(): number; wake?(): void },
+  opts: VmOptions = {},
+): Domain {
+  if (!Number.isInteger(cfg.harts) || cfg.harts < 1 || cfg.harts > MAX_HARTS) {
+    throw new PvmError('usage', `a domain has 1 to ${MAX_HARTS} vCPUs, got ${cfg.harts}`);
   }
   if (cfg.mode === 'full' && cfg.firmware === undefined) throw new PvmError('usage', 'full mode needs a firmware');
   const kernel = kernelPlacement(cfg.kernel);
@@ -128,37 +152,31 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number; wa
   const grants = pv ? new GrantWindow() : null; // PVX grant window in front of the MMIO bus
   const out = (b: number) => host.consoleOut(Uint8Array.of(b));
   const wallClockNs: (() => bigint) | undefined =
-    cfg.wallClockNs ?? (cfg.time === 'instret' ? (): bigint => BigInt(board.time.now()) * 100n : undefined);
+    opts.wallClockNs ?? (opts.time === 'instret' ? (): bigint => BigInt(board.time.now()) * 100n : undefined);
   const board = new VirtBoard({
     harts: cfg.harts,
     memory: cfg.memory,
-    time: cfg.time ?? 'host',
+    time: opts.time ?? 'host',
     nowMs: () => host.nowMs(),
     ...(wallClockNs ? { wallClockNs } : {}),
     onUartOutput: out,
     onSyscon: (e) => domain?.onSyscon(e),
+    // Full mode: a CLINT IPI lets the domain switch to the target (see Domain.ipiRaised).
+    onIpi: (target) => domain?.ipiRaised(target),
     // PV mode: timers and IPIs are hypercalls, so the guest gets no CLINT.
     devices: { clint: !pv },
-    createHart: (id, ram, bus, time) => {
-      const h = new Hart(ram, grants ? grants.over(bus) : bus, { id, time, virtualM: pv });
-      if (!pv) {
-        // The CLINT raising MSIP is an IPI: let the domain switch to the target (see Domain.ipiRaised).
-        const setIrq = h.setIrq.bind(h);
-        h.setIrq = (bit: number, level: boolean) => {
-          setIrq(bit, level);
-          if (level && bit === IrqBit.MSIP) domain?.ipiRaised(id);
-        };
-      }
-      return h;
-    },
+    createHart: (id, ram, bus, time) => new Hart(ram, grants ? grants.over(bus) : bus, { id, time, virtualM: pv }),
   });
 
   // virtio devices: mapped before the device tree is built (it lists the used slots). The
   // interrupt is level-triggered; a rising edge also wakes a host idling with every hart in WFI,
   // so an asynchronous completion (disk I/O) or a frame from another domain is taken at once.
-  const devices = cfg.devices ?? [];
-  if (devices.length > 8) throw new PvmError('usage', `at most 8 virtio devices, got ${devices.length}`);
-  const transports = devices.map((device, slot) => {
+  const devices = opts.devices ?? [];
+  const transports = new Map<number, VirtioMmio>();
+  for (const { slot, device } of devices) {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= MemMap.VIRTIO.count || transports.has(slot)) {
+      throw new PvmError('usage', `virtio slot ${slot} is taken or not one of 0..${MemMap.VIRTIO.count - 1}`);
+    }
     let high = false;
     const t = new VirtioMmio(
       device,
@@ -172,16 +190,9 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number; wa
       },
       { name: `virtio${slot}-${device.kind}` },
     );
+    // Guest reboot: the board's reset resets the transport too (status 0, queues gone, device reset).
     board.mapVirtio(slot, t);
-    return t;
-  });
-  if (transports.length > 0) {
-    // Guest reboot: the board's reset also resets every transport (status 0, queues gone, device reset).
-    const boardReset = board.reset.bind(board);
-    board.reset = () => {
-      boardReset();
-      for (const t of transports) t.reset();
-    };
+    transports.set(slot, t);
   }
 
   // The FDT's size does not depend on where things go, so build it once to measure, then for real.
@@ -226,15 +237,18 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number; wa
       if (!pv) writeFwDynamicInfo(ram, dynInfo);
     },
   };
-  domain = new Domain(cfg.mode, board, host, plan);
+  const virtioConsole = devices.find((d) => d.device instanceof VirtioConsole)?.device as VirtioConsole | undefined;
+  domain = new Domain(cfg.mode, board, host, plan, {
+    ...(opts.maxInstructions !== undefined ? { maxInstructions: opts.maxInstructions } : {}),
+    ...(virtioConsole ? { virtioConsoleInput: (b: Uint8Array) => virtioConsole.input(b) } : {}),
+  });
   transportsOf.set(domain, transports);
   if (grants)
     attachPvx(domain, grants, {
-      ...(cfg.pvxHost ? { host: cfg.pvxHost } : {}),
-      ...(cfg.pvxDomid !== undefined ? { domid: cfg.pvxDomid } : {}),
+      ...(opts.pvxHost ? { host: opts.pvxHost } : {}),
+      ...(opts.pvxDomid !== undefined ? { domid: opts.pvxDomid } : {}),
       ...(wallClockNs ? { wallClockNs } : {}),
     });
-  // console=hvc0 means the SBI console is the terminal: keyboard input goes there.
-  if (/(^|\s)console=hvc/.test(cfg.cmdline)) domain.inputTo = 'sbi';
+  domain.inputTo = consoleInputFor(cfg.cmdline, cfg.mode, virtioConsole !== undefined);
   return domain;
 }

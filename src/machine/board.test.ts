@@ -108,9 +108,10 @@ test('deterministic time follows instructions retired, and idle time can be skip
   assert.equal(b.ticksToNextTimer(), 500);
 });
 
-test('the device tree lists only the virtio slots that have a device', () => {
+test('the device tree lists only the virtio slots that have a device; a board reset resets them', () => {
   const b = board();
-  const dev = { name: 'virtio-test', read: () => 0, write: () => {} };
+  let resets = 0;
+  const dev = { name: 'virtio-test', read: () => 0, write: () => {}, reset: () => resets++ };
   assert.deepEqual(b.mapVirtio(3, dev), { base: 0x1000_4000, irq: 4 });
   const soc = b.deviceTree().find('/soc')!;
   assert.deepEqual(
@@ -118,4 +119,6 @@ test('the device tree lists only the virtio slots that have a device', () => {
     ['virtio_mmio@10004000'],
   );
   assert.throws(() => b.mapVirtio(8, dev), /no virtio slot/);
+  b.reset();
+  assert.equal(resets, 1);
 });

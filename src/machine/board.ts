@@ -27,6 +27,11 @@ export interface BoardHart extends IrqTarget {
 /** Builds hart `id` on the board's RAM and bus, reading `time` for its `time` CSR. */
 export type HartFactory<H extends BoardHart = BoardHart> = (id: number, ram: GuestRam, bus: Bus, time: TimeSource) => H;
 
+/** A device in a virtio slot: on the bus, and put back to its reset state with the board. */
+export interface SlotDevice extends MmioDevice {
+  reset(): void;
+}
+
 /** Which devices the board has (all by default). PV mode leaves out the CLINT. */
 export interface BoardDevices {
   clint?: boolean;
@@ -60,6 +65,8 @@ export interface VirtBoardOptions<H extends BoardHart = BoardHart> {
   onUartOutput?: (byte: number) => void;
   /** Poweroff / reboot / fail requests through the syscon. Harts are asked to stop as well. */
   onSyscon?: (e: SysconEvent) => void;
+  /** A CLINT write raised hart `target`'s MSIP (an IPI); the run loop may switch to it. */
+  onIpi?: (target: number) => void;
   devices?: BoardDevices;
 }
 
@@ -87,7 +94,7 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
   sysconEvent: SysconEvent | undefined;
 
   private readonly baseTime: TimeSource;
-  private readonly virtioSlots: number[] = [];
+  private readonly virtio = new Map<number, SlotDevice>();
   private readonly instretTime: InstretTimeSource | undefined;
   /** Ticks added to the time source (restoreBaseTime). */
   private baseShift = 0;
@@ -118,7 +125,7 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
     for (let i = 0; i < nHarts; i++) this.harts.push(opts.createHart(i, this.ram, this.bus, this.time));
 
     if (want.clint) {
-      this.clint = new Clint(this.harts, this.baseTime);
+      this.clint = new Clint(this.harts, this.baseTime, opts.onIpi);
       this.bus.map(MemMap.CLINT.base, MemMap.CLINT.size, this.clint);
     }
     if (want.plic) {
@@ -161,12 +168,12 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
     return n;
   }
 
-  /** Maps a device (e.g. virtio-mmio) into slot `n` (0..7), raising PLIC source 1+n. */
-  mapVirtio(n: number, dev: MmioDevice): { base: number; irq: number } {
+  /** Maps a device (e.g. virtio-mmio) into slot `n` (0..7), raising PLIC source 1+n; `reset` resets it too. */
+  mapVirtio(n: number, dev: SlotDevice): { base: number; irq: number } {
     if (!Number.isInteger(n) || n < 0 || n >= MemMap.VIRTIO.count) throw new RangeError(`no virtio slot ${n}`);
     const base = MemMap.VIRTIO.base + n * MemMap.VIRTIO.size;
     this.bus.map(base, MemMap.VIRTIO.size, dev);
-    this.virtioSlots.push(n);
+    this.virtio.set(n, dev);
     return { base, irq: Irq.VIRTIO_BASE + n };
   }
 
@@ -195,11 +202,12 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
     return this.bus.accessCounts();
   }
 
-  /** Devices back to their reset state (guest reboot). RAM and harts are the caller's. */
+  /** Devices back to their reset state (guest reboot), virtio slots included. RAM and harts are the caller's. */
   reset(): void {
     this.clint?.reset();
     this.plic?.reset();
     this.uart?.reset();
+    for (const d of this.virtio.values()) d.reset();
     this.sysconEvent = undefined;
   }
 
@@ -242,7 +250,7 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
       uart: this.uart !== undefined,
       test: this.test !== undefined,
       rtc: this.rtc !== undefined,
-      virtio: this.virtioSlots,
+      virtio: [...this.virtio.keys()].sort((a, b) => a - b),
       ...opts,
     }).fdt;
   }

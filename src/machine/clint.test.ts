@@ -8,12 +8,13 @@ function setup(n = 2) {
   const harts = Array.from({ length: n }, () => new FakeHart());
   let t = 1000;
   const time = { now: () => t };
-  const clint = new Clint(harts, time);
-  return { harts, clint, advance: (d: number) => (t += d), set: (v: number) => (t = v) };
+  const ipis: number[] = [];
+  const clint = new Clint(harts, time, (target) => ipis.push(target));
+  return { harts, clint, ipis, advance: (d: number) => (t += d), set: (v: number) => (t = v) };
 }
 
-test('msip keeps bit 0 and drives MSIP of the right hart', () => {
-  const { harts, clint } = setup();
+test('msip keeps bit 0, drives MSIP of the right hart and reports the IPI', () => {
+  const { harts, clint, ipis } = setup();
   clint.write(ClintReg.MSIP + 4, 4, 0xffff_ffff);
   assert.equal(clint.read(ClintReg.MSIP + 4, 4), 1);
   assert.equal(harts[1]!.mip, 1 << IrqBit.MSIP);
@@ -21,6 +22,7 @@ test('msip keeps bit 0 and drives MSIP of the right hart', () => {
   clint.write(ClintReg.MSIP + 4, 4, 2);
   assert.equal(clint.read(ClintReg.MSIP + 4, 4), 0);
   assert.equal(harts[1]!.mip, 0);
+  assert.deepEqual(ipis, [1], 'raising MSIP is an IPI, clearing it is not');
 });
 
 test('MTIP stays low until mtimecmp is written, as on QEMU', () => {

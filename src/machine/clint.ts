@@ -38,6 +38,8 @@ export class Clint implements MmioDevice {
   constructor(
     private readonly harts: readonly IrqTarget[],
     private readonly time: TimeSource,
+    /** Called when a write raises hart `target`'s MSIP: an inter-processor interrupt was sent. */
+    private readonly onIpi?: (target: number) => void,
   ) {
     const n = harts.length;
     this.msip = new Uint8Array(n);
@@ -163,6 +165,7 @@ export class Clint implements MmioDevice {
         const level = value & 1;
         this.msip[h] = level;
         this.harts[h]!.setIrq(IrqBit.MSIP, level === 1);
+        if (level === 1) this.onIpi?.(h);
       }
       return;
     }

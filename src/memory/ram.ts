@@ -1,6 +1,9 @@
 import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
 
+/** Largest guest RAM: it is one Uint8Array, and Node 20 (V8) caps typed arrays at 2^32 elements. */
+export const MAX_RAM_BYTES = 2 ** 32;
+
 /**
  * Guest RAM: one contiguous region at `base`. The CPU reads the typed-array
  * views directly on its fast path (offset = pa - base); everything else
@@ -19,8 +22,8 @@ export class GuestRam {
   readonly view: DataView;
 
   constructor(base: number, size: number) {
-    if (size <= 0 || size % 4096 !== 0) {
-      throw new PvmError('usage', `RAM size must be a positive multiple of 4 KiB, got ${size}`);
+    if (!Number.isSafeInteger(size) || size <= 0 || size % 4096 !== 0 || size > MAX_RAM_BYTES) {
+      throw new PvmError('usage', `RAM size must be a positive multiple of 4 KiB up to 4 GiB, got ${size}`);
     }
     this.base = base;
     this.size = size;

@@ -7,7 +7,7 @@ import type { Command, Progress } from '../api/commands.js';
 import type { ControlPlane } from '../api/control.js';
 import { ApiError, toApiError } from '../api/errors.js';
 import type { Logger } from '../host/logger.js';
-import { ApiSpec, type Match } from './openapi.js';
+import { ApiSpec, type Match, openApiYaml } from './openapi.js';
 
 export const API_VERSION = '1';
 export const PVM_VERSION = '0.1.0';
@@ -84,9 +84,14 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 
 type Request = { readonly domain: string; readonly query: Record<string, string>; readonly b: Record<string, unknown> };
 
+/** Operations the daemon answers itself, without a control-plane command. */
+type Local = 'version' | 'openapi' | 'events';
+
 /** The command of each operation of the OpenAPI document (a test checks both name the same operations). */
-const COMMANDS: Readonly<Record<string, (r: Request) => Command | 'version'>> = {
+const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
   version: () => 'version',
+  openapi: () => 'openapi',
+  events: () => 'events',
   list: () => ({ kind: 'list' }),
   create: ({ b }) => ({ kind: 'create', config: b.config as never, paused: b.paused === true }),
   info: ({ domain }) => ({ kind: 'info', domain }),
@@ -110,7 +115,7 @@ const COMMANDS: Readonly<Record<string, (r: Request) => Command | 'version'>> = 
 export const DAEMON_OPERATIONS: readonly string[] = Object.keys(COMMANDS);
 
 /** Maps a validated request to its command. */
-function toCommand(m: Match, query: Record<string, string>, body: unknown): Command | 'version' {
+function toCommand(m: Match, query: Record<string, string>, body: unknown): Command | Local {
   const make = Object.hasOwn(COMMANDS, m.op.operationId) ? COMMANDS[m.op.operationId] : undefined;
   if (!make) throw new ApiError('internal', `operation ${m.op.operationId} has no command`);
   return make({ domain: m.params.domain!, query, b: (body ?? {}) as Record<string, unknown> });
@@ -147,7 +152,24 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { control, logger } = options;
   const spec = options.spec ?? ApiSpec.load();
   const consoles = new Set<Duplex>();
+  /** Open event streams, ended when the daemon closes. */
+  const streams = new Set<ServerResponse>();
   let nextRequest = 1;
+
+  /** GET /v1/events: one JSON line per domain event until the client goes. */
+  const streamEvents = (res: ServerResponse): void => {
+    // Subscribed before the headers go out: a client that has them misses no later event.
+    const unsubscribe = control.domains.subscribe((ev) => res.write(`${JSON.stringify(ev)}\n`));
+    streams.add(res);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.flushHeaders();
+    const done = (): void => {
+      unsubscribe();
+      streams.delete(res);
+    };
+    res.on('close', done);
+    res.on('error', done);
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse, transport: 'unix' | 'tcp'): Promise<void> => {
     const rid = nextRequest++;
@@ -166,6 +188,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
       const cmd = toCommand(m, query, body);
       if (cmd === 'version') return sendJson(res, 200, { pvm: PVM_VERSION, api: API_VERSION });
+      if (cmd === 'openapi') {
+        const text = openApiYaml(spec.document);
+        res.writeHead(200, { 'content-type': 'application/yaml', 'content-length': Buffer.byteLength(text) });
+        return void res.end(text);
+      }
+      if (cmd === 'events') return streamEvents(res);
       status = cmd.kind === 'create' || cmd.kind === 'restore' ? 201 : 200;
       const ndjson = (req.headers.accept ?? '').includes('application/x-ndjson');
       if (ndjson && (cmd.kind === 'save' || cmd.kind === 'restore')) {
@@ -345,6 +373,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       unwatch();
       for (const s of consoles) s.destroy();
       consoles.clear();
+      for (const r of streams) r.end();
+      streams.clear();
       const closing = [unix, tcp].filter((s): s is Server => s !== undefined);
       for (const s of closing) s.closeAllConnections();
       await Promise.all(closing.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));

@@ -1,5 +1,5 @@
 import { ControlPlane, type SnapshotStore } from '../api/control.js';
-import type { DomainConfig, DomainManager } from '../api/domain.js';
+import type { DomainManager } from '../api/domain.js';
 import { loadSnapshotFile, saveSnapshotFile } from '../host/snapshot-file.js';
 import { HypervisorDomainManager } from './hypervisor-domains.js';
 
@@ -13,17 +13,16 @@ export interface LocalControlOptions {
   /** What runs the domains; default: the hypervisor (FakeDomainManager for tests and demos). */
   readonly manager?: DomainManager;
   readonly store?: SnapshotStore;
-  readonly validateConfig?: (config: DomainConfig) => DomainConfig;
 }
 
 /**
  * The control plane without a daemon, for Node programs embedding pvm:
- * `const pvm = openControlPlane(); await pvm.create({ name: 'vm1', ... })`.
+ * `const pvm = openControlPlane(); await pvm.create({ name: 'vm1', memory: '256M' })` (no kernel:
+ * the embedded guest). The same checks and the same builder as the daemon and `pvm run`.
  */
 export function openControlPlane(options: LocalControlOptions = {}): ControlPlane {
   return new ControlPlane({
     manager: options.manager ?? new HypervisorDomainManager(),
     store: options.store ?? fileSnapshotStore,
-    ...(options.validateConfig ? { validateConfig: options.validateConfig } : {}),
   });
 }

@@ -1,11 +1,53 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument, parse as parseYaml, stringify } from 'yaml';
 import { ApiError } from '../api/errors.js';
+import { DOMAIN_NAME, domainJsonSchema } from '../api/spec.js';
 
 /** The OpenAPI document in the repository: docs/api/openapi.yaml. */
 export const OPENAPI_PATH = fileURLToPath(new URL('../../../docs/api/openapi.yaml', import.meta.url));
+
+/**
+ * The schemas of the document that are generated from the domain spec schema (src/api/spec.ts),
+ * so the API describes exactly what the spec accepts: `DomainSpec` (a domain document) and the
+ * domain `Name` pattern.
+ */
+export function generatedSchemas(): { DomainSpec: Json; Name: Json } {
+  const { $schema: _, ...domain } = domainJsonSchema();
+  return {
+    DomainSpec: {
+      ...domain,
+      description:
+        'A domain document (src/api/spec.ts, generated from its schema): the format of one domain of a config file, with a name. The daemon checks it with the spec schema itself, so its messages name the field as `config.FIELD`. Responses carry the normalised form (defaults filled in, memory as a size such as "128M"). Host paths should be absolute (the CLI resolves them).',
+    },
+    Name: {
+      type: 'string',
+      pattern: DOMAIN_NAME.source,
+      description: "letters, digits, '.', '_', '-'; not only digits (those are ids)",
+    },
+  };
+}
+
+/** docs/api/openapi.yaml with its generated schemas in place: what the daemon serves and validates with. */
+export function openApiDocument(path = OPENAPI_PATH): Json {
+  const doc = parseYaml(readFileSync(path, 'utf8')) as Json;
+  const schemas = ((doc.components as Json).schemas ?? {}) as Json;
+  Object.assign(schemas, generatedSchemas());
+  return doc;
+}
+
+/** The document as YAML text (GET /v1/openapi.yaml). */
+export function openApiYaml(document: Json): string {
+  return stringify(document, { lineWidth: 0 });
+}
+
+/** Rewrites the generated schemas in the file at `path` (npm run openapi), keeping everything else as written. */
+export function writeOpenApiDocument(path = OPENAPI_PATH): void {
+  const doc = parseDocument(readFileSync(path, 'utf8'));
+  for (const [name, schema] of Object.entries(generatedSchemas())) doc.setIn(['components', 'schemas', name], schema);
+  writeFileSync(path, doc.toString({ lineWidth: 0 }));
+}
 
 type Json = Record<string, unknown>;
 
@@ -80,22 +122,31 @@ export class ApiSpec {
   readonly document: Json;
   readonly basePath: string;
   readonly operations: readonly Operation[];
+  /** Validates requests: a domain document is left to the spec schema (one set of rules and messages). */
   private readonly ajv: Ajv2020;
+  /** Validates against the whole document, DomainSpec included (`schema()`, for responses). */
+  private readonly full: Ajv2020;
 
   constructor(document: Json) {
     this.document = document;
     const servers = document.servers as { url: string }[] | undefined;
     this.basePath = servers?.[0] ? new URL(servers[0].url).pathname.replace(/\/$/, '') : '';
     const components = (document.components ?? {}) as Json;
-    this.ajv = new Ajv2020({
-      allErrors: false,
-      verbose: true,
-      strict: true,
-      allowUnionTypes: true,
-      formats: { 'date-time': true },
-    });
-    this.ajv.addKeyword({ keyword: 'example' });
-    this.ajv.addSchema({ $id: 'pvm-api', $defs: rewriteRefs(components.schemas ?? {}) as Json });
+    const schemas = (components.schemas ?? {}) as Json;
+    const ajv = (defs: Json) => {
+      const a = new Ajv2020({
+        allErrors: false,
+        verbose: true,
+        strict: true,
+        allowUnionTypes: true,
+        formats: { 'date-time': true },
+      });
+      a.addKeyword({ keyword: 'example' });
+      a.addSchema({ $id: 'pvm-api', $defs: rewriteRefs(defs) as Json });
+      return a;
+    };
+    this.full = ajv(schemas);
+    this.ajv = ajv({ ...schemas, DomainSpec: { type: 'object' } });
     const ops: Operation[] = [];
     for (const [template, item] of Object.entries((document.paths ?? {}) as Record<string, Json>)) {
       const shared = (item.parameters ?? []) as Json[];
@@ -108,7 +159,7 @@ export class ApiSpec {
   }
 
   static load(path = OPENAPI_PATH): ApiSpec {
-    return new ApiSpec(parseYaml(readFileSync(path, 'utf8')) as Json);
+    return new ApiSpec(openApiDocument(path));
   }
 
   private resolve<T>(v: unknown): T {
@@ -198,6 +249,6 @@ export class ApiSpec {
 
   /** A validator for a named component schema (tests check responses with it). */
   schema(name: string): ValidateFunction {
-    return this.ajv.getSchema(`pvm-api#/$defs/${name}`) ?? this.ajv.compile({ $ref: `pvm-api#/$defs/${name}` });
+    return this.full.getSchema(`pvm-api#/$defs/${name}`) ?? this.full.compile({ $ref: `pvm-api#/$defs/${name}` });
   }
 }

@@ -1,12 +1,11 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Progress } from '../../api/commands.js';
-import { toDocument } from '../../api/config.js';
 import { loadConfigFile } from '../../api/config-file.js';
-import type { DomainConfig } from '../../api/domain.js';
 import { FakeDomainManager } from '../../api/fake-domain.js';
+import { type DomainSpecInput, toDocument } from '../../api/spec.js';
 import { PvmError } from '../../core/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../host/logger.js';
 import { startDaemon } from '../../server/daemon.js';
@@ -14,6 +13,7 @@ import { HypervisorDomainManager } from '../../server/hypervisor-domains.js';
 import { openControlPlane } from '../../server/local.js';
 import { defaultSocketPath, PvmClient } from '../client.js';
 import { type CliContext, nodeIo } from '../context.js';
+import { addDomainFlags, type DomainFlags, domainFlagsSet, flagName, specFromFlags } from '../domain-flags.js';
 import { runConsole } from './console.js';
 import { domainTable, infoText, statsText } from './format.js';
 import { runTop } from './top.js';
@@ -68,31 +68,14 @@ function client(flags: ClientFlags, env: ControlEnv): PvmClient {
   return new PvmClient({ socketPath: flags.socket ?? defaultSocketPath(env.env) });
 }
 
-/** Config paths are relative to the config file; the daemon has another working directory. */
-function absolutePaths(config: Record<string, unknown>, base: string): Record<string, unknown> {
-  const abs = (p: unknown): unknown => (typeof p === 'string' && p !== '' && !isAbsolute(p) ? resolvePath(base, p) : p);
-  const out: Record<string, unknown> = { ...config };
-  for (const k of ['kernel', 'initrd', 'firmware', 'dtb']) if (k in out) out[k] = abs(out[k]);
-  if (Array.isArray(out.disks)) {
-    out.disks = out.disks.map((d: unknown) =>
-      typeof d === 'string'
-        ? abs(d)
-        : d && typeof d === 'object' && 'path' in d
-          ? { ...(d as object), path: abs((d as { path: unknown }).path) }
-          : d,
-    );
-  }
-  return out;
-}
-
 /**
- * Reads a config file (JSON or YAML: one domain, or `domains: [...]`) with the
- * config module, which checks it and makes its paths absolute; returns each
- * domain in document form, as the daemon takes it.
+ * Reads a config file (JSON or YAML: one domain, or `domains:` with a list) with the config
+ * module, which checks it and makes its paths absolute; returns each domain in document form,
+ * as the daemon takes it.
  */
-export async function readConfigFile(path: string): Promise<DomainConfig[]> {
+export async function readConfigFile(path: string): Promise<DomainSpecInput[]> {
   const cfg = await loadConfigFile(path);
-  return (toDocument(cfg) as { domains: DomainConfig[] }).domains;
+  return cfg.domains.map(toDocument);
 }
 
 /** A progress bar on a terminal's standard error; silent otherwise. */
@@ -199,42 +182,35 @@ export function registerControlCommands(
     );
 
   clientOptions(
-    program
-      .command('create')
-      .description('create domains from a config file (JSON or YAML), or one domain from flags')
-      .argument('[config]', 'config file: one domain, or "domains:" with a list')
-      .option('--name <name>', 'domain name (without a config file)')
-      .option('--kernel <path>', 'kernel image (without a config file)')
-      .option('--initrd <path>', 'initial ramdisk')
-      .option('--append <args>', 'kernel command line')
-      .option('--memory <size>', 'RAM, e.g. 256M')
-      .option('--smp <n>', 'number of vCPUs', positive('--smp'))
-      .option('--paused', 'leave the domain paused before its first instruction'),
-  ).action(
-    async (
-      file: string | undefined,
-      flags: ClientFlags &
-        Record<'name' | 'kernel' | 'initrd' | 'append' | 'memory', string | undefined> & {
-          smp?: number;
-          paused?: boolean;
-        },
-    ) => {
-      let configs: DomainConfig[];
-      if (file !== undefined) configs = await readConfigFile(resolvePath(env.cwd, file));
-      else {
-        if (!flags.name) throw new PvmError('usage', 'create needs a config file or --name');
-        const c: Record<string, unknown> = { name: flags.name };
-        for (const k of ['kernel', 'initrd', 'append', 'memory'] as const) if (flags[k] !== undefined) c[k] = flags[k];
-        if (flags.smp !== undefined) c.smp = flags.smp;
-        configs = [absolutePaths(c, env.cwd) as DomainConfig];
+    addDomainFlags(
+      program
+        .command('create')
+        .description(
+          'create domains from a config file (JSON or YAML), or one domain from flags (as pvm run takes them)',
+        )
+        .argument('[config]', 'config file: one domain, or "domains:" with a list')
+        .option('--name <name>', 'domain name (without a config file)')
+        .option('--paused', 'leave the domain paused before its first instruction'),
+    ),
+  ).action(async (file: string | undefined, flags: ClientFlags & DomainFlags & { name?: string; paused?: boolean }) => {
+    let configs: DomainSpecInput[];
+    if (file !== undefined) {
+      const set = [...domainFlagsSet(flags), ...(flags.name !== undefined ? ['name' as const] : [])];
+      if (set.length > 0) {
+        throw new PvmError('usage', `${flagName(set[0]!)} cannot be used with a config file (set it in ${file})`);
       }
-      const api = client(flags, env);
-      const created = [];
-      for (const c of configs) created.push(await api.create(c, { paused: flags.paused === true }));
-      if (flags.json) json(created.length === 1 ? created[0] : created);
-      else for (const d of created) out(`created domain ${d.name} (id ${d.id}), ${d.state}\n`);
-    },
-  );
+      configs = await readConfigFile(resolvePath(env.cwd, file));
+    } else {
+      if (!flags.name) throw new PvmError('usage', 'create needs a config file or --name');
+      // Checked here with the flags' names in the messages, then sent as a document (paths absolute).
+      configs = [toDocument(specFromFlags(flags, { name: flags.name, cwd: env.cwd }))];
+    }
+    const api = client(flags, env);
+    const created = [];
+    for (const c of configs) created.push(await api.create(c, { paused: flags.paused === true }));
+    if (flags.json) json(created.length === 1 ? created[0] : created);
+    else for (const d of created) out(`created domain ${d.name} (id ${d.id}), ${d.state}\n`);
+  });
 
   clientOptions(program.command('list').alias('ls').description('list the domains')).action(
     async (flags: ClientFlags) => {
@@ -284,10 +260,7 @@ export function registerControlCommands(
   ).action(async (domain: string, flags: ClientFlags & { wait?: boolean }) => {
     const api = client(flags, env);
     let d = await api.shutdown(domain);
-    while (flags.wait && d.state !== 'shutoff' && d.state !== 'crashed') {
-      await new Promise((r) => setTimeout(r, 100));
-      d = await api.info(String(d.id));
-    }
+    if (flags.wait) d = await api.waitFor(String(d.id), ['shutoff', 'crashed']);
     if (flags.json) json(d);
     else out(`${d.name}: ${d.state}${d.exitReason ? ` (${d.exitReason})` : ''}\n`);
   });

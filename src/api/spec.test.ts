@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { isPvmError } from '../core/errors.js';
+import {
+  checkHarts,
+  checkMemory,
+  DEFAULTS,
+  DOMAIN_NAME,
+  defaultMac,
+  domainSpecSchema,
+  formatSize,
+  LIMITS,
+  MiB,
+  parseDiskShorthand,
+  parseDomainSpec,
+  parseNetShorthand,
+  parseSize,
+  toDocument,
+  withMacs,
+} from './spec.js';
+
+/** parseDomainSpec's message, or a failure when it accepts `doc`. */
+function refusal(doc: unknown): string {
+  try {
+    parseDomainSpec(doc);
+  } catch (e) {
+    assert.ok(isPvmError(e) && e.kind === 'usage', String(e));
+    return e.message;
+  }
+  assert.fail(`accepted ${JSON.stringify(doc)}`);
+}
+
+describe('spec: limits and defaults, defined once', () => {
+  test('memory: 16M to 4096M, a multiple of 4K; exact messages', () => {
+    assert.equal(checkMemory('16M'), 16 * MiB);
+    assert.equal(checkMemory('4096M'), 4096 * MiB);
+    assert.equal(checkMemory('4G'), 4096 * MiB);
+    assert.equal(checkMemory(10000), 'at most 4096M, got 10000M');
+    assert.equal(checkMemory('4097M'), 'at most 4096M, got 4097M');
+    assert.equal(checkMemory('8G'), 'at most 4096M, got 8192M');
+    assert.equal(checkMemory('8M'), 'at least 16M, got 8M');
+    assert.equal(checkMemory(5), 'at least 16M, got 5M');
+    assert.equal(checkMemory('16385K'), 'expected a multiple of 4K, got 16385K');
+    assert.equal(checkMemory('lots'), 'expected a size like 512M or 1G, got "lots"');
+    assert.equal(LIMITS.memory.max, 2 ** 32);
+  });
+
+  test('vCPUs: 1 to 8 (PVX shared info holds 8)', () => {
+    assert.equal(checkHarts(8), 8);
+    assert.equal(checkHarts(16), 'expected 1 to 8 vCPUs, got 16');
+    assert.equal(checkHarts(0), 'expected 1 to 8 vCPUs, got 0');
+    assert.equal(checkHarts('two'), 'expected 1 to 8 vCPUs, got "two"');
+    assert.equal(LIMITS.harts.max, 8);
+  });
+
+  test('default memory per guest kind, command line with a kernel, firmware in full mode', () => {
+    const pvos = parseDomainSpec({ name: 'a' });
+    assert.equal(pvos.memory, DEFAULTS.memory.embedded);
+    assert.equal(pvos.kernel, undefined);
+    assert.equal(pvos.append, undefined);
+    const linux = parseDomainSpec({ name: 'b', kernel: '/k', mode: 'full' });
+    assert.equal(linux.memory, DEFAULTS.memory.kernel);
+    assert.equal(linux.append, 'console=ttyS0');
+    assert.equal(linux.firmware, DEFAULTS.firmware);
+    assert.match(DEFAULTS.guest, /guests\/pvos\/pvos\.elf$/);
+  });
+
+  test('sizes: a bare number is MiB, units K M G T, B is bytes', () => {
+    assert.equal(parseSize(64), 64 * MiB);
+    assert.equal(parseSize('1G'), 1 << 30);
+    assert.equal(parseSize('1GiB'), 1 << 30);
+    assert.equal(parseSize('262144K'), 256 * MiB);
+    assert.equal(parseSize('0.5G'), 512 * MiB);
+    assert.equal(parseSize('4096B'), 4096);
+    assert.equal(typeof parseSize('1Q'), 'string');
+    assert.equal(formatSize(256 * MiB), '256M');
+    assert.equal(formatSize(1536 * 1024), '1536K');
+    assert.equal(formatSize(4097), '4097B');
+  });
+});
+
+describe('spec: the API form (parseDomainSpec)', () => {
+  test('devices become one list in slot order: console first, then disks, nets, rng, balloon', () => {
+    const s = parseDomainSpec({
+      name: 'web',
+      disks: ['/a.img,ro', { path: '/b.img', cache: 'unsafe' }],
+      nets: ['lan', { switch: 'wan', mac: '02:00:00:00:00:AA' }],
+      rng: true,
+      balloon: true,
+    });
+    assert.deepEqual(s.devices, [
+      { kind: 'console', slot: 0 },
+      { kind: 'blk', slot: 1, path: '/a.img', readonly: true, cache: 'writeback' },
+      { kind: 'blk', slot: 2, path: '/b.img', readonly: false, cache: 'unsafe' },
+      { kind: 'net', slot: 3, switch: 'lan' },
+      { kind: 'net', slot: 4, switch: 'wan', mac: '02:00:00:00:00:aa' },
+      { kind: 'rng', slot: 5 },
+      { kind: 'balloon', slot: 6 },
+    ]);
+    assert.deepEqual(parseDomainSpec({ name: 'bare' }).devices, [], 'no device asked for, none given');
+  });
+
+  test('messages name the field as the request body does', () => {
+    assert.equal(refusal({ name: 'a', memory: '8M' }), 'config.memory: at least 16M, got 8M');
+    assert.equal(refusal({ name: 'a', smp: 16 }), 'config.smp: expected 1 to 8 vCPUs, got 16');
+    assert.equal(refusal({ name: 'a', memroy: '256M' }), 'config.memroy: unknown field');
+    assert.equal(
+      refusal({ name: 'a', initrd: '/i' }),
+      'config.initrd: only with a kernel (the embedded guest reads no initrd)',
+    );
+    assert.equal(refusal({ memory: '1G' }), 'config.name: expected string, received undefined');
+    assert.match(refusal({ name: '123' }), /^config\.name: expected up to 63 letters/);
+    assert.equal(DOMAIN_NAME.test('123'), false);
+  });
+
+  test('toDocument gives a document that parses to the same spec', () => {
+    const s = parseDomainSpec({ name: 'x', kernel: '/k', memory: 300, smp: 3, disks: ['/d'], nets: ['n'], rng: true });
+    const doc = toDocument(s);
+    assert.equal(doc.memory, '300M');
+    assert.deepEqual(parseDomainSpec(JSON.parse(JSON.stringify(doc))), s);
+    assert.deepEqual(domainSpecSchema.parse(s), s, 'the output schema describes the spec');
+  });
+
+  test('withMacs gives NICs without a MAC the one of their domain and NIC number', () => {
+    const s = withMacs(parseDomainSpec({ name: 'x', nets: ['a,mac=02:00:00:00:00:02', 'b'] }), 3);
+    assert.deepEqual(
+      s.devices.filter((d) => d.kind === 'net').map((d) => d.mac),
+      ['02:00:00:00:00:02', defaultMac(3, 1)],
+    );
+  });
+
+  test('property: any JSON value is a spec or one usage error, never a crash', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        try {
+          domainSpecSchema.parse(parseDomainSpec(v));
+        } catch (e) {
+          assert.ok(isPvmError(e) && e.kind === 'usage', String(e));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('property: hostile but well-typed documents are checked against the limits', () => {
+    const doc = fc.record(
+      {
+        name: fc.constantFrom('a', 'vm-1'),
+        memory: fc.oneof(fc.integer({ min: -10, max: 10_000 }), fc.stringMatching(/^\d{1,6}[KMGTB]?$/)),
+        smp: fc.integer({ min: -2, max: 80 }),
+        disks: fc.array(fc.string({ maxLength: 20 }), { maxLength: 9 }),
+        nets: fc.array(fc.string({ maxLength: 20 }), { maxLength: 9 }),
+      },
+      { requiredKeys: ['name'] },
+    );
+    fc.assert(
+      fc.property(doc, (d) => {
+        try {
+          const s = parseDomainSpec(d);
+          assert.ok(s.memory >= LIMITS.memory.min && s.memory <= LIMITS.memory.max && s.memory % 4096 === 0);
+          assert.ok(s.smp >= LIMITS.harts.min && s.smp <= LIMITS.harts.max);
+          assert.ok(s.devices.length <= LIMITS.virtioSlots);
+          assert.deepEqual(
+            s.devices.map((x) => x.slot),
+            s.devices.map((_, i) => i),
+          );
+        } catch (e) {
+          assert.ok(isPvmError(e) && e.kind === 'usage', String(e));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('spec: shorthands', () => {
+  test('disk and net', () => {
+    assert.deepEqual(parseDiskShorthand('r.img,ro'), { path: 'r.img', readonly: true, cache: 'writeback' });
+    assert.equal(typeof parseDiskShorthand(',ro'), 'string');
+    assert.deepEqual(parseNetShorthand('lan,mac=02:00:00:00:00:01'), { switch: 'lan', mac: '02:00:00:00:00:01' });
+    assert.equal(typeof parseNetShorthand('lan,vlan=3'), 'string');
+  });
+
+  test('generated MACs are unicast, locally distinct per domain and NIC', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 255 }), (d, n) => {
+        const m = defaultMac(d, n);
+        assert.match(m, /^52:54:00:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/);
+        assert.equal(m === defaultMac(d, (n + 1) & 0xff), false);
+      }),
+    );
+  });
+
+  test('a whole number of memory is MiB, never bytes: 128 MiB in bytes is far more than 4096M', () => {
+    assert.equal(toDocument(parseDomainSpec({ name: 'a', memory: 512 })).memory, '512M');
+    assert.equal(toDocument(parseDomainSpec({ name: 'a', memory: '262144K' })).memory, '256M');
+    assert.match(refusal({ name: 'a', memory: 128 * MiB }), /^config\.memory: at most 4096M, got 134217728M$/);
+  });
+});

@@ -1,0 +1,490 @@
+/**
+ * The domain spec: the one description of a domain. Config files (src/api/config.ts), the
+ * `pvm run` and `pvm create` flags (src/cli/domain-flags.ts), the API and the library all
+ * produce a `DomainSpec` through the schema below, and the builder (src/host/builder.ts) turns
+ * it into a running domain. The limits and defaults every front end applies live here, once;
+ * docs/devices.md ("The domain spec") records why they are what they are.
+ *
+ * Two forms:
+ * - the **document** (`DomainSpecInput`): what people write, in a file, a request body or a
+ *   library call: `memory: 256M`, `disks: [root.img]`, `nets: [lan]`, `rng: true`;
+ * - the **spec** (`DomainSpec`): the schema's output, with every default filled in, memory in
+ *   bytes and the devices as one list in slot order (`{ kind, slot, ...kind-specific fields }`).
+ *
+ * `toDocument(spec)` gives back a document that parses to the same spec: the form shown to
+ * people (`pvm info`), returned by the API and kept in save files.
+ */
+import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { PvmError } from '../core/errors.js';
+import { MAX_HARTS } from '../hypervisor/domain.js';
+import { MemMap } from '../machine/memmap.js';
+import { MAX_RAM_BYTES } from '../memory/ram.js';
+
+export const MiB = 1 << 20;
+
+/** What a domain may ask for; every front end refuses more or less with the same message. */
+export const LIMITS = {
+  /** vCPUs: PVX's shared info page holds 8 vCPU records (docs/para-api-pvx.md), and the hypervisor enforces it. */
+  harts: { min: 1, max: MAX_HARTS },
+  /**
+   * RAM in bytes: at least 16 MiB (Linux 6.1 with its initramfs boots in 16 MiB; below it, it
+   * stops before its console is up), at most 4 GiB (guest RAM is one typed array, which Node 20
+   * caps at 2^32 bytes). A multiple of 4 KiB.
+   */
+  memory: { min: 16 * MiB, max: MAX_RAM_BYTES },
+  /** virtio-mmio slots on the board (0x1000_1000 + n * 0x1000, PLIC source 1 + n). */
+  virtioSlots: MemMap.VIRTIO.count,
+} as const;
+
+/** What a spec gets when the document leaves a field out. */
+export const DEFAULTS = {
+  /** The embedded guest, pvos (guests/pvos), shipped in the package: a spec without a kernel boots it. */
+  guest: fileURLToPath(new URL('../../../guests/pvos/pvos.elf', import.meta.url)),
+  /** RAM of a domain with a kernel (Linux), and of one booting the embedded guest (pvos needs under 1 MiB). */
+  memory: { kernel: 128 * MiB, embedded: 64 * MiB },
+  /** Full mode's M-mode firmware: Debian's OpenSBI (package `opensbi`). */
+  firmware: '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin',
+  /** Kernel command line when a kernel is given without one: the UART is the console. */
+  append: 'console=ttyS0',
+  smp: 1,
+  mode: 'pv',
+} as const;
+
+export type DiskCache = 'writeback' | 'writethrough' | 'unsafe';
+export const DISK_CACHES = ['writeback', 'writethrough', 'unsafe'] as const satisfies readonly DiskCache[];
+
+/** Domain names: a letter or digit first, then letters, digits, '.', '_' or '-'; not all digits (those are ids). */
+export const DOMAIN_NAME = /^(?!\d+$)[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** Switch names. */
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const MAC_RE = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$/;
+
+// ---------------------------------------------------------------- sizes
+
+const SIZE_UNITS: Record<string, number> = { '': MiB, B: 1, K: 1 << 10, M: MiB, G: 1 << 30, T: 2 ** 40 };
+
+/**
+ * A size as QEMU's -m reads it: "512M", "1G", "262144K", "1GiB", "4096B"; a bare number (or a
+ * number value) is MiB. Returns bytes, or a message saying what is wrong.
+ */
+export function parseSize(s: string | number): number | string {
+  if (typeof s === 'number') {
+    return Number.isFinite(s) && s > 0 ? Math.round(s * MiB) : `expected a positive size, got ${s}`;
+  }
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([KMGT])(?:i?B)?|(B))?\s*$/i.exec(s);
+  if (!m) return `expected a size like 512M or 1G, got "${s}"`;
+  const unit = (m[2] ?? m[3] ?? '').toUpperCase();
+  return Math.round(Number(m[1]) * SIZE_UNITS[unit]!);
+}
+
+/** Bytes as the shortest exact size string: "256M", "1536K", "4097B". */
+export function formatSize(bytes: number): string {
+  if (bytes % MiB === 0) return `${bytes / MiB}M`;
+  if (bytes % 1024 === 0) return `${bytes / 1024}K`;
+  return `${bytes}B`;
+}
+
+/** The RAM rule: a size within LIMITS.memory, a multiple of 4 KiB. Returns bytes or a message. */
+export function checkMemory(v: string | number): number | string {
+  const bytes = parseSize(v);
+  if (typeof bytes === 'string') return bytes;
+  const { min, max } = LIMITS.memory;
+  if (bytes < min) return `at least ${formatSize(min)}, got ${formatSize(bytes)}`;
+  if (bytes > max) return `at most ${formatSize(max)}, got ${formatSize(bytes)}`;
+  if (bytes % 4096 !== 0) return `expected a multiple of 4K, got ${formatSize(bytes)}`;
+  return bytes;
+}
+
+/** The vCPU rule: a whole number within LIMITS.harts. Returns the count or a message. */
+export function checkHarts(v: unknown): number | string {
+  const { min, max } = LIMITS.harts;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    return `expected ${min} to ${max} vCPUs, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`;
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------- device shorthands
+
+interface DiskEntry {
+  path: string;
+  readonly: boolean;
+  cache: DiskCache;
+}
+interface NetEntry {
+  switch: string;
+  mac?: string;
+}
+
+/** "path[,ro][,cache=MODE]" (`--disk`, and a disk written as a string) -> disk, or a message. */
+export function parseDiskShorthand(spec: string): DiskEntry | string {
+  const [path, ...opts] = spec.split(',');
+  if (!path) return `disk "${spec}": missing path`;
+  const d: DiskEntry = { path, readonly: false, cache: 'writeback' };
+  for (const o of opts) {
+    if (o === 'ro' || o === 'readonly') d.readonly = true;
+    else if (o === 'rw') d.readonly = false;
+    else if (o.startsWith('cache=') && (DISK_CACHES as readonly string[]).includes(o.slice(6))) {
+      d.cache = o.slice(6) as DiskCache;
+    } else return `disk "${spec}": unknown option "${o}" (use ro, cache=${DISK_CACHES.join('|')})`;
+  }
+  return d;
+}
+
+/** "SWITCH[,mac=MAC]" (`--net`, and a net written as a string) -> net, or a message. */
+export function parseNetShorthand(spec: string): NetEntry | string {
+  const [sw, ...opts] = spec.split(',');
+  if (!sw || !NAME_RE.test(sw)) return `net "${spec}": expected a switch name first`;
+  const n: NetEntry = { switch: sw };
+  for (const o of opts) {
+    if (o.startsWith('mac=')) n.mac = o.slice(4);
+    else return `net "${spec}": unknown option "${o}" (use mac=XX:XX:XX:XX:XX:XX)`;
+  }
+  return n;
+}
+
+/**
+ * The MAC a NIC gets when its spec names none: locally administered, unicast, from the domain's
+ * number (its index in a config file, its id in the daemon) and the NIC's.
+ */
+export function defaultMac(domain: number, nic: number): string {
+  const h = (n: number) => (n & 0xff).toString(16).padStart(2, '0');
+  return `52:54:00:${h(domain >> 8)}:${h(domain)}:${h(nic)}`;
+}
+
+// ---------------------------------------------------------------- the spec (output)
+
+const path = z.string().min(1, 'expected a non-empty path');
+const name = z
+  .string()
+  .regex(DOMAIN_NAME, 'expected up to 63 letters, digits, ".", "_" or "-", not only digits (those are ids)');
+const switchName = z.string().regex(NAME_RE, 'expected a switch name of letters, digits, "_", "." or "-" (at most 64)');
+const mac = z
+  .string()
+  .regex(MAC_RE, 'expected a MAC like 52:54:00:12:34:56')
+  .refine((m) => (Number.parseInt(m.slice(0, 2), 16) & 1) === 0, 'expected a unicast MAC (first octet even)')
+  .refine((m) => !/^(00:){5}00$/.test(m), 'the all-zero MAC is not usable');
+const slot = z
+  .number()
+  .int()
+  .min(0)
+  .max(LIMITS.virtioSlots - 1);
+const consoleTarget = z.union([z.enum(['stdio', 'prefix', 'none']), z.strictObject({ file: path })]);
+
+/**
+ * One virtio device of a spec, in its slot (window 0x1000_1000 + slot * 0x1000, PLIC source
+ * 1 + slot). New kinds (a 9p share, a user-mode network) are new members with their own fields.
+ */
+const deviceSchema = z.discriminatedUnion('kind', [
+  /** virtio-console: hvc1 in Linux (hvc0 is the SBI console). In slot 0 whenever a domain has any virtio device. */
+  z.strictObject({ kind: z.literal('console'), slot }),
+  z.strictObject({
+    kind: z.literal('blk'),
+    slot,
+    path,
+    readonly: z.boolean(),
+    cache: z.enum(DISK_CACHES),
+  }),
+  /** A NIC on a virtual switch; without `mac` the builder gives it `defaultMac(domain, nic)`. */
+  z.strictObject({ kind: z.literal('net'), slot, switch: switchName, mac: mac.optional() }),
+  z.strictObject({ kind: z.literal('rng'), slot }),
+  z.strictObject({ kind: z.literal('balloon'), slot }),
+]);
+
+/** The spec as the builder takes it: what the document schema below produces. */
+export const domainSpecSchema = z.strictObject({
+  name,
+  /** Linux Image or RV64 ELF; absent: the embedded guest (DEFAULTS.guest). */
+  kernel: path.optional(),
+  initrd: path.optional(),
+  /** Kernel command line (only with a kernel). */
+  append: z.string().optional(),
+  /** Bytes. */
+  memory: z.number().int(),
+  smp: z.number().int(),
+  mode: z.enum(['pv', 'full']),
+  /** Full mode's M-mode firmware (always set in full mode). */
+  firmware: path.optional(),
+  /** virtio devices in slot order. */
+  devices: z.array(deviceSchema),
+  /** Where the console goes in `pvm run` (stdio, prefix, none) and, as `{ file }`, everywhere. */
+  console: consoleTarget,
+});
+
+export type DomainSpec = z.infer<typeof domainSpecSchema>;
+export type DomainDevice = DomainSpec['devices'][number];
+export type DeviceKind = DomainDevice['kind'];
+export type ConsoleTarget = DomainSpec['console'];
+
+// ---------------------------------------------------------------- the document (input)
+
+const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = checkMemory(v);
+  if (typeof n === 'string') {
+    ctx.addIssue({ code: 'custom', message: n });
+    return z.NEVER;
+  }
+  return n;
+});
+
+/** Every smp problem gets the same message, naming what was written. */
+const hartsMessage = (iss: { input?: unknown }) => String(checkHarts(iss.input));
+const smp = z
+  .number({ error: hartsMessage })
+  .int({ error: hartsMessage })
+  .min(LIMITS.harts.min, { error: hartsMessage })
+  .max(LIMITS.harts.max, { error: hartsMessage });
+
+const diskObject = z.strictObject({
+  path,
+  readonly: z.boolean().default(false),
+  cache: z.enum(DISK_CACHES).default('writeback'),
+});
+const disk = z.union([
+  z.string().transform((s, ctx): DiskEntry => {
+    const d = parseDiskShorthand(s);
+    if (typeof d === 'string') {
+      ctx.addIssue({ code: 'custom', message: d });
+      return z.NEVER;
+    }
+    return d;
+  }),
+  diskObject,
+]);
+
+const netObject = z.strictObject({ switch: switchName.default('default'), mac: mac.optional() });
+const net = z.union([
+  z.string().transform((s, ctx): NetEntry => {
+    const n = parseNetShorthand(s);
+    if (typeof n === 'string') {
+      ctx.addIssue({ code: 'custom', message: n });
+      return z.NEVER;
+    }
+    if (n.mac !== undefined && !mac.safeParse(n.mac).success) {
+      ctx.addIssue({ code: 'custom', message: `net "${s}": bad mac "${n.mac}"` });
+      return z.NEVER;
+    }
+    return n;
+  }),
+  netObject,
+]);
+
+const documentFields = {
+  name: name.describe('Domain name (in a config file: default vm0, vm1, ... by position)'),
+  kernel: path.optional().describe('Linux Image or RV64 ELF kernel (default: the embedded guest, pvos)'),
+  initrd: path.optional().describe('Initial ramdisk (only with a kernel)'),
+  append: z.string().optional().describe(`Kernel command line (only with a kernel; default "${DEFAULTS.append}")`),
+  memory: size
+    .optional()
+    .describe(
+      `RAM: a size like 512M or 1G, a bare number is MiB; ${formatSize(LIMITS.memory.min)} to ${formatSize(LIMITS.memory.max)} (default ${formatSize(DEFAULTS.memory.kernel)} with a kernel, ${formatSize(DEFAULTS.memory.embedded)} for the embedded guest)`,
+    ),
+  smp: smp.optional().describe(`vCPUs, ${LIMITS.harts.min} to ${LIMITS.harts.max} (default 1)`),
+  mode: z
+    .enum(['pv', 'full'])
+    .default('pv')
+    .describe('pv: pvm is the firmware (default); full: the guest brings its own'),
+  firmware: path.optional().describe(`M-mode firmware, only with mode full (default ${DEFAULTS.firmware})`),
+  disks: z.array(disk).default([]).describe('virtio-blk disks vda, vdb, ...: "path[,ro][,cache=MODE]" or objects'),
+  nets: z.array(net).default([]).describe('virtio-net NICs, each a port of a named virtual switch'),
+  rng: z.boolean().default(false).describe('virtio-rng fed by the host RNG'),
+  balloon: z.boolean().default(false).describe('virtio-balloon'),
+  console: consoleTarget
+    .optional()
+    .describe(
+      'pvm run: stdio, prefix (name| before each line) or none; everywhere: { file } appends the output to a file',
+    ),
+};
+
+/** A domain of the document, checked, before it becomes a spec (a file's domains are named later). */
+type DocumentDomain = z.output<typeof fileDomainFields>;
+
+/** Cross-field rules of one domain, each reported on the field the user would change. */
+function checkDomain(d: DocumentDomain, ctx: z.RefinementCtx): void {
+  const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });
+  if (d.firmware !== undefined && d.mode !== 'full') issue('firmware', 'only with mode full');
+  if (d.kernel === undefined) {
+    if (d.initrd !== undefined) issue('initrd', 'only with a kernel (the embedded guest reads no initrd)');
+    if (d.append !== undefined) issue('append', 'only with a kernel (the embedded guest reads no command line)');
+  }
+  const others = d.disks.length + d.nets.length + (d.rng ? 1 : 0) + (d.balloon ? 1 : 0);
+  if (others > 0 && others + 1 > LIMITS.virtioSlots) {
+    issue(
+      d.disks.length > 0 ? 'disks' : 'nets',
+      `${others + 1} virtio devices (console, ${d.disks.length} disks, ${d.nets.length} nets${d.rng ? ', rng' : ''}${d.balloon ? ', balloon' : ''}) do not fit ${LIMITS.virtioSlots} slots`,
+    );
+  }
+}
+
+/**
+ * The devices of a document in slot order: the virtio console in slot 0 when there is any other
+ * device, then disks, nets, entropy, balloon.
+ */
+function devicesOf(d: DocumentDomain): DomainDevice[] {
+  const list: DomainDevice[] = [];
+  const next = () => list.length;
+  const any = d.disks.length + d.nets.length > 0 || d.rng || d.balloon;
+  if (any) list.push({ kind: 'console', slot: next() });
+  for (const k of d.disks) list.push({ kind: 'blk', slot: next(), ...k });
+  for (const n of d.nets)
+    list.push({ kind: 'net', slot: next(), switch: n.switch, ...(n.mac && { mac: n.mac.toLowerCase() }) });
+  if (d.rng) list.push({ kind: 'rng', slot: next() });
+  if (d.balloon) list.push({ kind: 'balloon', slot: next() });
+  return list;
+}
+
+function toSpec(d: DocumentDomain, fallbackName: string): DomainSpec {
+  const spec: DomainSpec = {
+    name: d.name ?? fallbackName,
+    memory: d.memory ?? (d.kernel !== undefined ? DEFAULTS.memory.kernel : DEFAULTS.memory.embedded),
+    smp: d.smp ?? DEFAULTS.smp,
+    mode: d.mode,
+    devices: devicesOf(d),
+    console: d.console ?? 'stdio',
+  };
+  if (d.kernel !== undefined) {
+    spec.kernel = d.kernel;
+    spec.append = d.append ?? DEFAULTS.append;
+  }
+  if (d.initrd !== undefined) spec.initrd = d.initrd;
+  if (d.mode === 'full') spec.firmware = d.firmware ?? DEFAULTS.firmware;
+  return spec;
+}
+
+const fileDomainFields = z.strictObject({ ...documentFields, name: documentFields.name.optional() });
+/** One domain as a config file writes it (name optional: the file's position names it), checked. */
+export const fileDomainSchema = fileDomainFields.superRefine(checkDomain);
+/** One domain as the API and the library take it (name required), checked. */
+export const domainDocumentSchema = z.strictObject(documentFields).superRefine(checkDomain);
+const domainToSpec = domainDocumentSchema.transform((d) => toSpec(d, d.name));
+
+/** A domain as people write it: the library's `create` argument, the API's `config`. */
+export type DomainSpecInput = z.input<typeof domainDocumentSchema>;
+
+// ---------------------------------------------------------------- errors
+
+type Issue = z.core.$ZodIssue;
+
+/** A field path as a config file names it: `domains[0].disks[1].cache`. */
+export function fieldPath(p: readonly PropertyKey[]): string {
+  let s = '';
+  for (const k of p) s += typeof k === 'number' ? `[${k}]` : s === '' ? String(k) : `.${String(k)}`;
+  return s === '' ? '(document)' : s;
+}
+
+/** One readable line per issue, its field named by `where`; for a union, the branch that got furthest. */
+export function describeIssue(
+  issue: Issue,
+  where: (p: readonly PropertyKey[]) => string,
+  base: PropertyKey[] = [],
+): string[] {
+  const at = [...base, ...issue.path];
+  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    const depth = (errs: readonly Issue[]) => Math.max(...errs.map((e) => e.path.length));
+    const best = issue.errors.reduce((a, b) => (depth(b) > depth(a) ? b : a));
+    if (depth(best) > 0 || best.some((e) => e.code === 'custom'))
+      return best.flatMap((e) => describeIssue(e, where, at));
+    const expected = issue.errors.map((b) => (b[0]?.code === 'invalid_type' ? b[0].expected : 'something else'));
+    return [`${where(at)}: expected ${[...new Set(expected)].join(' or ')}`];
+  }
+  if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `${where([...at, k])}: unknown field`);
+  const msg = issue.message.replace(/^Invalid input: /, '').replace(/^Invalid option: /, '');
+  return [`${where(at)}: ${msg}`];
+}
+
+/** A usage error listing the problems (at most 10), one per line, each led by `source: `. */
+export function specError(source: string, lines: readonly string[]): PvmError {
+  const prefix = source === '' ? '' : `${source}: `;
+  return new PvmError('usage', `${prefix}${lines.slice(0, 10).join(`\n${prefix}`)}`);
+}
+
+// ---------------------------------------------------------------- entry points
+
+export interface SpecSource {
+  /** Leads every message (a file name); empty for none. */
+  source?: string;
+  /** How a field is named in messages; default `config.FIELD` (the API's body field). */
+  where?: (path: readonly PropertyKey[]) => string;
+}
+
+/**
+ * One domain document -> its spec, defaults filled in; a PvmError('usage') naming every bad field
+ * otherwise (`config.memory: at least 16M, got 8M`).
+ */
+export function parseDomainSpec(doc: unknown, opts: SpecSource = {}): DomainSpec {
+  const r = domainToSpec.safeParse(doc);
+  if (r.success) return r.data;
+  const where = opts.where ?? ((p) => fieldPath(['config', ...p]));
+  throw specError(
+    opts.source ?? '',
+    r.error.issues.flatMap((i) => describeIssue(i, where)),
+  );
+}
+
+/** A checked file domain -> its spec: `fallbackName` when it has none, console `prefix` when not one of one. */
+export function fileDomainSpec(d: DocumentDomain, fallbackName: string, alone: boolean): DomainSpec {
+  return toSpec({ ...d, console: d.console ?? (alone ? 'stdio' : 'prefix') }, fallbackName);
+}
+
+export type { DocumentDomain };
+
+/**
+ * A document that parses to `spec` again (memory as a size, devices back in their lists): what
+ * the API returns, `pvm info` shows, and save files keep.
+ */
+export function toDocument(spec: DomainSpec): DomainSpecInput {
+  const doc: DomainSpecInput = { name: spec.name };
+  if (spec.kernel !== undefined) doc.kernel = spec.kernel;
+  if (spec.initrd !== undefined) doc.initrd = spec.initrd;
+  if (spec.append !== undefined) doc.append = spec.append;
+  doc.memory = formatSize(spec.memory);
+  doc.smp = spec.smp;
+  doc.mode = spec.mode;
+  if (spec.firmware !== undefined) doc.firmware = spec.firmware;
+  const disks = spec.devices.flatMap((d) =>
+    d.kind === 'blk' ? [{ path: d.path, readonly: d.readonly, cache: d.cache }] : [],
+  );
+  const nets = spec.devices.flatMap((d) =>
+    d.kind === 'net' ? [{ switch: d.switch, ...(d.mac !== undefined && { mac: d.mac }) }] : [],
+  );
+  if (disks.length > 0) doc.disks = disks;
+  if (nets.length > 0) doc.nets = nets;
+  if (spec.devices.some((d) => d.kind === 'rng')) doc.rng = true;
+  if (spec.devices.some((d) => d.kind === 'balloon')) doc.balloon = true;
+  doc.console = spec.console;
+  return doc;
+}
+
+/** `spec` with its relative host paths (kernel, initrd, firmware, disks, console file) resolved against `baseDir`. */
+export function resolveSpecPaths(spec: DomainSpec, baseDir: string): DomainSpec {
+  const r = (p: string) => resolvePath(baseDir, p);
+  const out: DomainSpec = {
+    ...spec,
+    devices: spec.devices.map((d) => (d.kind === 'blk' ? { ...d, path: r(d.path) } : d)),
+    console: typeof spec.console === 'object' ? { file: r(spec.console.file) } : spec.console,
+  };
+  if (spec.kernel !== undefined) out.kernel = r(spec.kernel);
+  if (spec.initrd !== undefined) out.initrd = r(spec.initrd);
+  if (spec.firmware !== undefined) out.firmware = r(spec.firmware);
+  return out;
+}
+
+/** `spec` with every NIC that has no MAC given `defaultMac(domain, nic)` (the daemon stores its specs so). */
+export function withMacs(spec: DomainSpec, domain: number): DomainSpec {
+  let nic = 0;
+  return {
+    ...spec,
+    devices: spec.devices.map((d) => {
+      if (d.kind !== 'net') return d;
+      const k = nic++; // the NIC's number among the domain's NICs, MAC given or not
+      return { ...d, mac: d.mac ?? defaultMac(domain, k) };
+    }),
+  };
+}
+
+/** The document schema as JSON Schema (input side): the OpenAPI document's `DomainSpec`. */
+export function domainJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(domainDocumentSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

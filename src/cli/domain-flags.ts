@@ -1,0 +1,128 @@
+/**
+ * The command-line form of a domain spec: the flags `pvm run` and `pvm create` share, and
+ * `specFromFlags`, which maps them into a domain document and parses it with the spec schema
+ * (src/api/spec.ts). So the flags obey the same rules as a config file or an API request, and a
+ * refusal names the flag the user typed (`--memory: at least 16M, got 8M`).
+ */
+import type { Command } from 'commander';
+import { DEFAULTS, type DomainSpec, LIMITS, parseDomainSpec, resolveSpecPaths } from '../api/spec.js';
+import { PvmError } from '../core/errors.js';
+
+/** Flags that describe a domain, as commander hands them over (strings, unparsed). */
+export interface DomainFlags {
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  memory?: string;
+  smp?: string;
+  mode?: string;
+  firmware?: string;
+  disk?: string[];
+  net?: string[];
+  rng?: boolean;
+  balloon?: boolean;
+  /** ttyS0 or hvc0: the kernel command line's console (instead of --append). */
+  console?: string;
+}
+
+/** The flag that sets each spec field, for messages. */
+const FLAG_OF: Record<string, string> = {
+  name: '--name',
+  kernel: '--kernel',
+  initrd: '--initrd',
+  append: '--append',
+  memory: '--memory',
+  smp: '--smp',
+  mode: '--mode',
+  firmware: '--firmware',
+  disks: '--disk',
+  nets: '--net',
+  rng: '--rng',
+  balloon: '--balloon',
+};
+
+/** Names of the DomainFlags keys, so a config-file run can refuse them. */
+export const DOMAIN_FLAGS: readonly (keyof DomainFlags)[] = [
+  'kernel',
+  'initrd',
+  'append',
+  'memory',
+  'smp',
+  'mode',
+  'firmware',
+  'disk',
+  'net',
+  'rng',
+  'balloon',
+  'console',
+];
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Declares the domain flags on `cmd`. */
+export function addDomainFlags(cmd: Command): Command {
+  const mem = DEFAULTS.memory;
+  return cmd
+    .option('--kernel <file>', 'boot this RISC-V Linux Image (or RV64 ELF) instead of the embedded guest')
+    .option('--initrd <file>', 'initial ramdisk, placed high in RAM and named in /chosen (with --kernel)')
+    .option('--append <cmdline>', `kernel command line (with --kernel; default: "${DEFAULTS.append}")`)
+    .option(
+      '-m, --memory <size>',
+      `guest RAM, e.g. 512M or 1G, a bare number is MiB; ${LIMITS.memory.min / 2 ** 20}M to ${LIMITS.memory.max / 2 ** 20}M (default: ${mem.kernel / 2 ** 20}M with --kernel, ${mem.embedded / 2 ** 20}M for the embedded guest)`,
+    )
+    .option('--smp <n>', `number of vCPUs, ${LIMITS.harts.min} to ${LIMITS.harts.max} (default: 1)`)
+    .option('--mode <mode>', 'pv: pvm answers SBI itself (default); full: firmware in emulated M-mode')
+    .option('--firmware <file>', `with --mode full: M-mode firmware (default: ${DEFAULTS.firmware})`)
+    .option(
+      '--disk <spec>',
+      'virtio-blk disk: path[,ro][,cache=writeback|writethrough|unsafe] (repeatable: vda, vdb, ...)',
+      collect,
+    )
+    .option('--net <spec>', 'virtio-net NIC on a virtual switch: switch[,mac=XX:XX:XX:XX:XX:XX] (repeatable)', collect)
+    .option('--rng', 'virtio-rng: /dev/hwrng reads the host RNG')
+    .option('--balloon', 'virtio-balloon')
+    .option('--console <tty>', 'with --kernel: the command line console, ttyS0 (UART) or hvc0 (SBI console)');
+}
+
+/** True when any domain flag is set (a config file describes its domains itself). */
+export function domainFlagsSet(flags: DomainFlags): (keyof DomainFlags)[] {
+  return DOMAIN_FLAGS.filter((k) => flags[k] !== undefined);
+}
+
+/** `--foo-bar` for a camelCase key. */
+export const flagName = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/**
+ * The spec the flags describe: a domain document built from them (relative paths against `cwd`),
+ * parsed by the spec schema. Errors name the flag.
+ */
+export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: string }): DomainSpec {
+  let append = flags.append;
+  if (flags.console !== undefined) {
+    if (flags.console !== 'ttyS0' && flags.console !== 'hvc0') {
+      throw new PvmError('usage', `--console: expected ttyS0 or hvc0, got "${flags.console}"`);
+    }
+    if (flags.append !== undefined) throw new PvmError('usage', '--console: put console= in --append instead');
+    if (flags.kernel === undefined) {
+      throw new PvmError('usage', '--console: only with --kernel (it sets the kernel command line)');
+    }
+    append = `console=${flags.console}`;
+  }
+  const doc: Record<string, unknown> = { name: opts.name ?? 'vm0' };
+  const set = (k: string, v: unknown) => {
+    if (v !== undefined) doc[k] = v;
+  };
+  set('kernel', flags.kernel);
+  set('initrd', flags.initrd);
+  set('append', append);
+  set('memory', flags.memory);
+  set('smp', flags.smp !== undefined && /^\s*\d+\s*$/.test(flags.smp) ? Number(flags.smp) : flags.smp);
+  set('mode', flags.mode);
+  set('firmware', flags.firmware);
+  set('disks', flags.disk);
+  set('nets', flags.net);
+  set('rng', flags.rng);
+  set('balloon', flags.balloon);
+  const spec = parseDomainSpec(doc, { where: (p) => FLAG_OF[String(p[0])] ?? `--${String(p[0])}` });
+  return resolveSpecPaths(spec, opts.cwd);
+}

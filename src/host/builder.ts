@@ -1,0 +1,285 @@
+/**
+ * The domain builder: the one place that turns a domain spec (src/api/spec.ts) into a running
+ * domain with its devices, as Firecracker's builder.rs does with its VmResources. `pvm run`
+ * (flags or a config file), the daemon and the library all end here, so a spec gives the same
+ * domain whichever way it came: the same RAM, vCPUs, devices in the same slots, MACs and
+ * console routing.
+ *
+ * It reads the images (the spec's kernel, or the embedded guest; initrd; firmware), opens the
+ * disks, plugs the NICs into the process's switches, builds the virtio models in their slots and
+ * hands everything to createVm (src/hypervisor/vm.ts), which does no I/O. If anything fails,
+ * whatever was opened or plugged is released before the error is thrown.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { DeviceInfo, MachineInfo } from '../api/domain.js';
+import { DEFAULTS, type DomainDevice, type DomainSpec, defaultMac } from '../api/spec.js';
+import { PvmError } from '../core/errors.js';
+import { formatMac, parseMac, type SwitchPort, VirtualSwitch } from '../devices/switch.js';
+import { type BalloonHooks, VirtioBalloon } from '../devices/virtio/balloon/device.js';
+import { VirtioBlk } from '../devices/virtio/blk/device.js';
+import { VirtioConsole } from '../devices/virtio/console/device.js';
+import type { VirtioDevice } from '../devices/virtio/device.js';
+import type { VirtioMmio } from '../devices/virtio/mmio.js';
+import { VirtioNet } from '../devices/virtio/net/device.js';
+import { VirtioRng } from '../devices/virtio/rng/device.js';
+import type { Domain, DomainHost } from '../hypervisor/domain.js';
+import { type PvxDomain, PvxHost } from '../hypervisor/pvx/index.js';
+import { createVm, type LoadedSpec, virtioTransports } from '../hypervisor/vm.js';
+import { type HostDisk, openDisk } from './disk.js';
+import { hostEntropy } from './entropy.js';
+
+/**
+ * Reads a whole regular file: a missing, unreadable or special file (a FIFO, a device), or one
+ * larger than `max` bytes, is a PvmError('io') with a one-line message.
+ */
+export function readImage(path: string, what = 'file', max = 2 ** 31): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (e as Error).message;
+    throw new PvmError('io', `cannot read ${what} ${path}: ${why}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new PvmError('io', `cannot read ${what} ${path}: is a directory`);
+    if (!st.isFile()) throw new PvmError('io', `cannot read ${what} ${path}: not a regular file`);
+    if (st.size > max) throw new PvmError('io', `cannot read ${what} ${path}: ${st.size} bytes is more than ${max}`);
+    const b = new Uint8Array(st.size);
+    for (let o = 0; o < b.length; ) {
+      const n = readSync(fd, b, o, b.length - o, o);
+      if (n === 0) break;
+      o += n;
+    }
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The virtual switches of one process, created on first use with their config options. */
+export class SwitchRegistry {
+  private readonly switches = new Map<string, VirtualSwitch>();
+  constructor(private readonly config: Record<string, { enforceSourceMac: boolean }> = {}) {}
+
+  get(name: string): VirtualSwitch {
+    let sw = this.switches.get(name);
+    if (sw === undefined) {
+      sw = new VirtualSwitch(name, { enforceSourceMac: this.config[name]?.enforceSourceMac ?? true });
+      this.switches.set(name, sw);
+    }
+    return sw;
+  }
+
+  list(): VirtualSwitch[] {
+    return [...this.switches.values()];
+  }
+}
+
+/**
+ * What the domains built in one process share: the virtual switches (NICs on the same switch
+ * name meet) and the PVX registry (each PV domain gets its own PVX domain id, and their guests
+ * can open event channels, grants and vchans to each other).
+ */
+export class HostResources {
+  readonly switches: SwitchRegistry;
+  readonly pvx = new PvxHost<PvxDomain>();
+  constructor(switches: Record<string, { enforceSourceMac: boolean }> = {}) {
+    this.switches = new SwitchRegistry(switches);
+  }
+}
+
+export interface BuildOptions {
+  /** Where the domain runs: clock, idle, console output (UART, SBI console and virtio console). */
+  host: DomainHost & { nowMs(): number; wake?(): void };
+  /** The domain's number for the MACs of NICs its spec names none for (`defaultMac(ordinal, nic)`). */
+  ordinal?: number;
+  /** PV mode: the PVX domain id to ask for when it is free; else the lowest free one. */
+  pvxDomid?: number;
+  /** Guest time: the host's monotonic clock (default) or instructions retired (`--deterministic`). */
+  time?: 'host' | 'instret';
+  /** End the domain after this many instructions (DomainEnd 'limit'). */
+  maxInstructions?: number;
+  /** What happens to pages the guest gives the balloon (default: they are zeroed). */
+  balloonHooks?: BalloonHooks;
+}
+
+/** One device of a built domain: its spec, the model and its virtio-mmio transport. */
+export interface BuiltDevice {
+  readonly spec: DomainDevice;
+  readonly model: VirtioDevice;
+  readonly transport: VirtioMmio;
+}
+
+/** A domain built from a spec, with its devices; `close` releases them once the domain has ended. */
+export interface BuiltDomain {
+  readonly spec: DomainSpec;
+  readonly domain: Domain;
+  /** In slot order. */
+  readonly devices: readonly BuiltDevice[];
+  /** The domain as the guest sees it now (vCPUs, RAM, devices with their MACs, where console input goes). */
+  machine(): MachineInfo;
+  /** Unplugs the NICs and closes the image files. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The spec's images, read: the embedded guest when it names no kernel, Debian's OpenSBI in full mode. */
+function loadImages(spec: DomainSpec): LoadedSpec {
+  const max = spec.memory;
+  const loaded: LoadedSpec = {
+    mode: spec.mode,
+    harts: spec.smp,
+    memory: spec.memory,
+    kernel: readImage(spec.kernel ?? DEFAULTS.guest, 'kernel', max),
+    cmdline: spec.append ?? '',
+  };
+  if (spec.initrd !== undefined) loaded.initrd = readImage(spec.initrd, 'initrd', max);
+  if (spec.mode === 'full') loaded.firmware = readImage(spec.firmware ?? DEFAULTS.firmware, 'firmware', max);
+  return loaded;
+}
+
+/** Opens the disks and plugs the NICs of `spec` (in slot order); on failure nothing stays open or plugged. */
+async function openDevices(
+  spec: DomainSpec,
+  resources: HostResources,
+  opts: BuildOptions,
+  ram: () => Domain | null,
+): Promise<{ devices: { spec: DomainDevice; model: VirtioDevice }[]; close: () => Promise<void> }> {
+  const files: HostDisk[] = [];
+  const ports: SwitchPort[] = [];
+  const close = async () => {
+    for (const p of ports.splice(0)) p.detach();
+    await Promise.allSettled(files.splice(0).map((f) => f.close()));
+  };
+  const devices: { spec: DomainDevice; model: VirtioDevice }[] = [];
+  let nic = 0;
+  let disk = 0;
+  try {
+    for (const d of spec.devices) {
+      let model: VirtioDevice;
+      switch (d.kind) {
+        case 'console':
+          model = new VirtioConsole({ output: (b) => opts.host.consoleOut(b) });
+          break;
+        case 'blk': {
+          const file = await openDisk(d.path, { readonly: d.readonly, cache: d.cache });
+          files.push(file);
+          model = new VirtioBlk({ backend: file, readOnly: d.readonly, id: `${spec.name}-vd${diskLetter(disk++)}` });
+          break;
+        }
+        case 'net': {
+          const mac = d.mac ?? defaultMac(opts.ordinal ?? 0, nic);
+          nic++;
+          const bytes = parseMac(mac);
+          if (bytes === null) throw new PvmError('usage', `bad MAC ${mac}`);
+          const net = new VirtioNet({ mac: bytes });
+          ports.push(resources.switches.get(d.switch).attach(net));
+          model = net;
+          break;
+        }
+        case 'rng':
+          model = new VirtioRng(hostEntropy);
+          break;
+        case 'balloon':
+          model = new VirtioBalloon(
+            opts.balloonHooks ?? {
+              // An ArrayBuffer cannot be unmapped page by page: zeroing is as close to "given back" as Node allows.
+              inflated: (pages) => {
+                for (const p of pages) ram()?.ram.fill(p, 4096, 0);
+              },
+            },
+          );
+          break;
+      }
+      devices.push({ spec: d, model });
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { devices, close };
+}
+
+const diskLetter = (i: number): string => String.fromCharCode(97 + i);
+
+/**
+ * Builds the domain `spec` describes, on `resources` (the process's switches and PVX registry),
+ * paused before its first instruction: call `domain.run()`. Errors name the domain
+ * (`domain web: cannot read kernel /x/Image: no such file`); nothing stays open after one.
+ */
+export async function buildDomain(
+  spec: DomainSpec,
+  resources: HostResources,
+  opts: BuildOptions,
+): Promise<BuiltDomain> {
+  const named = (e: unknown): unknown => {
+    if (e instanceof PvmError) return new PvmError(e.kind, `domain ${spec.name}: ${e.message}`);
+    if (e instanceof Error) return new PvmError('usage', `domain ${spec.name}: ${e.message}`);
+    return e;
+  };
+  let domain: Domain | null = null;
+  let opened: Awaited<ReturnType<typeof openDevices>>;
+  let loaded: LoadedSpec;
+  try {
+    loaded = loadImages(spec);
+    opened = await openDevices(spec, resources, opts, () => domain);
+  } catch (e) {
+    throw named(e);
+  }
+  try {
+    domain = createVm(loaded, opts.host, {
+      devices: opened.devices.map((d) => ({ slot: d.spec.slot, device: d.model })),
+      ...(opts.time === 'instret'
+        ? { time: 'instret' as const }
+        : { wallClockNs: () => BigInt(Date.now()) * 1_000_000n }),
+      ...(spec.mode === 'pv' ? { pvxHost: resources.pvx } : {}),
+      ...(opts.pvxDomid !== undefined && resources.pvx.get(opts.pvxDomid) === undefined
+        ? { pvxDomid: opts.pvxDomid }
+        : {}),
+      ...(opts.maxInstructions !== undefined ? { maxInstructions: opts.maxInstructions } : {}),
+    });
+  } catch (e) {
+    await opened.close();
+    throw named(e);
+  }
+  const built = domain;
+  const transports = virtioTransports(built);
+  const devices: BuiltDevice[] = opened.devices.map((d) => ({ ...d, transport: transports.get(d.spec.slot)! }));
+  let closed: Promise<void> | null = null;
+  return {
+    spec,
+    domain: built,
+    devices,
+    machine: () => ({
+      mode: built.mode,
+      vcpus: built.hartCount,
+      memoryBytes: built.ram.size,
+      devices: devices.map(describeDevice),
+      consoleInput: built.inputTo,
+      cmdline: loaded.cmdline,
+    }),
+    close: () => {
+      closed ??= opened.close();
+      return closed;
+    },
+  };
+}
+
+/** A device as the guest finds it: read back from the model, not the spec. */
+function describeDevice(d: BuiltDevice): DeviceInfo {
+  const base = { slot: d.spec.slot, kind: d.spec.kind };
+  if (d.model instanceof VirtioNet && d.spec.kind === 'net') {
+    return { ...base, mac: formatMac(d.model.mac), switch: d.spec.switch };
+  }
+  if (d.model instanceof VirtioBlk && d.spec.kind === 'blk')
+    return { ...base, path: d.spec.path, readonly: d.model.readOnly };
+  return base;
+}
