@@ -1,5 +1,5 @@
 /**
- * Boots the prebuilt Linux guest (../shared/guests/linux: Image +
+ * Boots the prebuilt Linux guest (test/support/linux-guest.ts: Image +
  * initramfs.cpio.gz, see its README) through `pvm run`, in PV mode (pvm
  * answers SBI) and in full mode (Debian's OpenSBI in emulated M-mode), with
  * one and two harts. The guest's init runs /etc/selftest with `pvm.selftest`,

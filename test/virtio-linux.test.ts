@@ -1,5 +1,5 @@
 /**
- * The prebuilt Linux guest (../shared/guests/linux, Linux 6.1 with the virtio-mmio
+ * The prebuilt Linux guest (test/support/linux-guest.ts, Linux 6.1 with the virtio-mmio
  * drivers) on pvm in PV mode with all five virtio devices attached, in this process:
  * its drivers probe them, read and write the disk, print through virtio-console, read
  * /dev/hwrng, inflate the balloon to the host's target and ping a host-side endpoint
@@ -12,9 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type NetLink, parseMac, type SwitchEndpoint, VirtualSwitch } from '../src/devices/switch.js';
 import { VirtioBalloon } from '../src/devices/virtio/balloon/device.js';
 import { MemoryDisk } from '../src/devices/virtio/blk/backend.js';
@@ -28,8 +26,7 @@ import { NodeDomainHost } from '../src/host/domain-host.js';
 import { hostEntropy } from '../src/host/entropy.js';
 import type { DomainEnd } from '../src/hypervisor/domain.js';
 import { createVm, virtioTransports } from '../src/hypervisor/vm.js';
-
-const root = join(fileURLToPath(import.meta.url), '../../..');
+import { initrd as initrdPath, kernel as kernelPath } from './support/linux-guest.js';
 
 /** 16-bit ones'-complement checksum of b[start, end). */
 function inetChecksum(b: Uint8Array, start: number, end: number): number {
@@ -87,7 +84,6 @@ class PingPeer implements SwitchEndpoint {
     }
   }
 }
-const guest = join(root, '../shared/guests/linux');
 const MiB = 1 << 20;
 /** Every transport built by `boot`, for diagnostics. */
 const allTransports: VirtioMmio[] = [];
@@ -105,8 +101,6 @@ interface Booted {
  * console so far.
  */
 async function boot(devices: VirtioDevice[], cmd: string, onOutput?: (all: string) => void): Promise<Booted> {
-  const kernel = readFileSync(join(guest, 'Image'));
-  const initrd = readFileSync(join(guest, 'initramfs.cpio.gz'));
   let out = '';
   const host = new NodeDomainHost((b) => {
     const text = new TextDecoder().decode(b);
@@ -119,8 +113,8 @@ async function boot(devices: VirtioDevice[], cmd: string, onOutput?: (all: strin
       mode: 'pv',
       harts: 1,
       memory: 128 * MiB,
-      kernel,
-      initrd,
+      kernel: readFileSync(kernelPath),
+      initrd: readFileSync(initrdPath),
       cmdline: `console=ttyS0 pvm.run=${cmd.replaceAll(' ', '%20')}`,
     },
     host,
@@ -134,7 +128,7 @@ async function boot(devices: VirtioDevice[], cmd: string, onOutput?: (all: strin
 }
 
 test('Linux probes and uses virtio console, block, net, entropy and balloon', { timeout: 120_000 }, async () => {
-  for (const f of ['Image', 'initramfs.cpio.gz']) assert.ok(existsSync(join(guest, f)), `missing ${guest}/${f}`);
+  for (const f of [kernelPath, initrdPath]) assert.ok(existsSync(f), `missing ${f}`);
   const hvc: string[] = [];
   const disk = new MemoryDisk(4 * MiB);
   disk.bytes.set(new TextEncoder().encode('pvm disk sector zero'), 0);
