@@ -189,12 +189,12 @@ early:
   .section .rodata
 msg: .asciz "timer fired\\n"
 `,
-  // 16 KiB of .bss: more than a 8 KiB RAM holds.
+  // 16 MiB + 16 KiB of .bss: more than the smallest RAM (16 MiB) holds.
   'big-bss': `
 main:
   j main
   .section .bss
-  .space 0x4000
+  .space 0x1004000
 `,
   // Two harts: hart 1 sleeps until hart 0 sends it a software interrupt through the CLINT,
   // then answers through memory; hart 0 waits for the answer and powers off.
@@ -399,7 +399,7 @@ test('malformed ELFs are one line on stderr and status 2', () => {
 });
 
 test('an ELF whose segments lie outside RAM is refused with status 2', () => {
-  const r = pvmRun('run', '--bare', elfs['big-bss']!, '--memory', '8K');
+  const r = pvmRun('run', '--bare', elfs['big-bss']!, '--memory', '16M');
   assert.equal(r.status, 2);
   oneLineError(r.stderr, /outside RAM/);
 });
@@ -410,7 +410,9 @@ test('usage errors exit 2; --version and --help exit 0', () => {
   oneLineError(noFile.stderr, /needs an ELF file/);
   const badSize = pvmRun('run', '--bare', elfs['htif-pass']!, '--memory', 'lots');
   assert.equal(badSize.status, 2);
-  assert.match(badSize.stderr, /^pvm: .*'lots' is not a size/);
+  assert.equal(badSize.stderr, 'pvm: --memory: expected a size like 512M or 1G, got "lots"\n');
+  const tooSmall = pvmRun('run', '--bare', elfs['htif-pass']!, '--memory', '8K');
+  assert.equal(tooSmall.stderr, 'pvm: --memory: at least 16M, got 8K\n');
   const badCount = pvmRun('run', '--bare', elfs['htif-pass']!, '--max-instructions', '-5');
   assert.equal(badCount.status, 2);
   const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
