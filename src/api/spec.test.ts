@@ -109,7 +109,7 @@ describe('spec: the API form (parseDomainSpec)', () => {
       refusal({ name: 'a', initrd: '/i' }),
       'config.initrd: only with a kernel (the embedded guest reads no initrd)',
     );
-    assert.equal(refusal({ memory: '1G' }), 'config.name: expected string, received undefined');
+    assert.equal(refusal({ memory: '1G' }), 'config.name: missing');
     assert.match(refusal({ name: '123' }), /^config\.name: expected up to 63 letters/);
     assert.equal(DOMAIN_NAME.test('123'), false);
   });

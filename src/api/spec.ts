@@ -391,7 +391,7 @@ export function describeIssue(
   }
   if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `${where([...at, k])}: unknown field`);
   const msg = issue.message.replace(/^Invalid input: /, '').replace(/^Invalid option: /, '');
-  return [`${where(at)}: ${msg}`];
+  return [`${where(at)}: ${/^expected \w+, received undefined$/.test(msg) ? 'missing' : msg}`];
 }
 
 /** A usage error listing the problems (at most 10), one per line, each led by `source: `. */

@@ -193,15 +193,12 @@ export class PvmClient {
   }
 
   /**
-   * Domain events from now on (GET /v1/events): `for await (const ev of client.events())`. The
-   * stream closes when the loop ends, `signal` aborts, or the daemon stops.
+   * Domain events (GET /v1/events): resolves once the daemon has subscribed, so no later event
+   * is missed: `for await (const ev of await client.events())`. The stream closes when the
+   * loop ends, `signal` aborts, or the daemon stops.
    */
-  async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<DomainEvent> {
-    yield* await this.subscribe(options.signal);
-  }
-
-  /** Resolves once the daemon has subscribed this stream (its answer's headers are here). */
-  private async subscribe(signal?: AbortSignal): Promise<AsyncGenerator<DomainEvent>> {
+  async events(options: { signal?: AbortSignal } = {}): Promise<AsyncGenerator<DomainEvent>> {
+    const signal = options.signal;
     const res = await this.send('GET', '/events', undefined, 'application/x-ndjson');
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) throw PvmClient.refusal(status, await this.text(res));
@@ -244,7 +241,7 @@ export class PvmClient {
     const abort = () => stop.abort();
     options.signal?.addEventListener('abort', abort);
     // Subscribed before the state is read, so no change slips in between.
-    const events = await this.subscribe(stop.signal);
+    const events = await this.events({ signal: stop.signal });
     try {
       const now = await this.info(domain);
       if (want.includes(now.state)) return now;
