@@ -169,14 +169,24 @@ describe('pvm daemon over the hypervisor', () => {
     await client.destroy('gone');
   });
 
-  test('a missing kernel is refused and nothing is created', async () => {
+  test('a missing kernel or disk is refused and nothing is created', async () => {
     const e = await refusal(client.create({ name: 'bad', kernel: join(dir, 'nope.elf') }));
     assert.equal(e.code, 'io');
     assert.equal(e.message, `domain bad: cannot read kernel ${join(dir, 'nope.elf')}: no such file`);
-    const e2 = await refusal(client.create({ name: 'bad' }));
-    assert.equal(e2.message, 'domain bad: a kernel is required');
     const e3 = await refusal(client.create({ name: 'bad', kernel, disks: [join(dir, 'disk.img')] }));
-    assert.equal(e3.message, `cannot open disk ${join(dir, 'disk.img')}: no such file`);
+    assert.equal(e3.message, `domain bad: cannot open disk ${join(dir, 'disk.img')}: no such file`);
     assert.deepEqual(await client.list(), []);
+  });
+
+  test('a domain without a kernel boots the embedded guest, as pvm run does', async () => {
+    const d = await client.create({ name: 'pvos' }, { paused: true });
+    assert.deepEqual([d.memoryBytes, d.config.kernel, d.cmdline], [64 << 20, undefined, '']);
+    const con = await client.attachConsole('pvos');
+    const out = collect(con);
+    await client.unpause('pvos');
+    await until('the pvos prompt', () => out.text().includes('pvos> '));
+    assert.match(out.text(), /^pvos: PVX 1\.0 present \(domain \d+, features 0x1ff\)$/m);
+    con.end();
+    await client.destroy('pvos');
   });
 });

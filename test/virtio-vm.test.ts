@@ -116,7 +116,8 @@ test('console input goes to the device the command line makes the console', () =
   const d = createVm({ ...loaded, cmdline: 'console=hvc1' }, fakeHost(), { devices: [{ slot: 0, device: vc }] });
   assert.equal(d.inputTo, 'virtio');
   assert.equal(
-    createVm({ ...loaded, mode: 'full', cmdline: 'console=hvc0', firmware: fakeKernel() }, fakeHost()).inputTo,
+    createVm({ ...loaded, mode: 'full', memory: 64 << 20, cmdline: 'console=hvc0', firmware: fakeKernel() }, fakeHost())
+      .inputTo,
     'uart',
   );
 });

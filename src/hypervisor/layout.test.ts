@@ -19,7 +19,7 @@ test('layout: FDT in the top 2 MiB slot, initrd page-aligned just below it', () 
 test('layout: too little RAM is a usage error naming the size needed', () => {
   assert.throws(
     () => computeLayout({ ramSize: 8 * MiB, kernel, initrdSize: 2 * MiB, fdtSize: 3000 }),
-    (e: unknown) => isPvmError(e) && e.kind === 'usage' && /--memory 8 MiB is too small/.test(e.message),
+    (e: unknown) => isPvmError(e) && e.kind === 'usage' && /memory 8 MiB is too small/.test(e.message),
   );
 });
 
@@ -48,6 +48,6 @@ test('layout: RAM too small for a 2 MiB-aligned FDT slot puts the FDT in the top
   assert.throws(
     () => computeLayout({ ramSize: 2 * MiB, kernel: small, fdtSize: 1500 }),
     (e: unknown) =>
-      isPvmError(e) && /--memory 2 MiB is too small for this kernel and initrd \(need 3 MiB\)/.test(e.message),
+      isPvmError(e) && /memory 2 MiB is too small for this kernel and initrd \(need 3 MiB\)/.test(e.message),
   );
 });

@@ -80,8 +80,5 @@ export function computeLayout(opts: {
   }
   const page = (n: number) => Math.ceil(n / 4096) * 4096;
   const need = page(needEnd) - base + page(opts.initrdSize ?? 0) + page(opts.fdtSize);
-  throw new PvmError(
-    'usage',
-    `--memory ${mb(opts.ramSize)} is too small for this kernel and initrd (need ${mb(need)})`,
-  );
+  throw new PvmError('usage', `memory ${mb(opts.ramSize)} is too small for this kernel and initrd (need ${mb(need)})`);
 }

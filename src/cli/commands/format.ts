@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import type { DomainInfo, DomainStats } from '../../api/domain.js';
+import type { DeviceInfo, DomainInfo, DomainStats } from '../../api/domain.js';
 
 /** Human-readable sizes and durations for the control commands' tables. */
 export function formatBytes(n: number): string {
@@ -78,17 +78,28 @@ export function infoText(d: DomainInfo): string {
     ['id', String(d.id)],
     ['name', d.name],
     ['state', d.state],
+    ['mode', d.mode],
     ['vcpus', String(d.vcpus)],
     ['memory', formatBytes(d.memoryBytes)],
     ['started', d.startedAt],
     ['graceful shutdown', d.gracefulShutdown ? 'yes' : 'no (destroy only)'],
+    ['console input', d.consoleInput],
   ];
   if (d.exitReason !== undefined) rows.push(['exit reason', d.exitReason]);
+  // The devices as the guest finds them, MACs read from the NICs.
+  for (const x of d.devices) rows.push([`slot ${x.slot}`, deviceText(x)]);
   for (const [k, v] of Object.entries(d.config)) {
     if (k !== 'name') rows.push([`config.${k}`, typeof v === 'string' ? v : JSON.stringify(v)]);
   }
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}\n`).join('');
+}
+
+/** One device of `pvm info`: `net 52:54:00:00:01:00 on lan`, `blk /img/root.img (read-only)`. */
+export function deviceText(x: DeviceInfo): string {
+  if (x.kind === 'net') return `net ${x.mac} on ${x.switch}`;
+  if (x.kind === 'blk') return `blk ${x.path}${x.readonly ? ' (read-only)' : ''}`;
+  return x.kind;
 }
 
 export function statsText(s: DomainStats): string {
