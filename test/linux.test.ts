@@ -127,6 +127,26 @@ test('a shell command typed on the console is answered', async () => {
   assert.match(r.stdout, /^typed-42\r?$/m);
 });
 
+for (const [mode, how] of [
+  ['pv', "pvm's SBI console"],
+  ['full', "OpenSBI's console, which reads the UART"],
+] as const) {
+  test(`${mode} mode, console=hvc0: keys typed reach the shell through ${how}`, { timeout: 300_000 }, async () => {
+    let sent = 0;
+    const r = await pvmRun(['--mode', mode, '--append', 'console=hvc0 quiet'], (out, write) => {
+      if (sent === 0 && /init ready/.test(out)) {
+        sent = 1;
+        write('echo hvc-$((40+2))\n');
+      } else if (sent === 1 && /hvc-42/.test(out)) {
+        sent = 2;
+        write('poweroff -f\n');
+      }
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^hvc-42\r?$/m);
+  });
+}
+
 test('a guest reboot restarts the domain; SIGTERM stops it with status 130', async () => {
   let killed = false;
   const r = await pvmRun(['--append', 'console=ttyS0 quiet pvm.run=reboot%20-f'], (out) => {
