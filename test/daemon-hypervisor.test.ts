@@ -178,8 +178,9 @@ describe('pvm daemon over the hypervisor', () => {
     assert.deepEqual(await client.list(), []);
   });
 
-  test('a domain without a kernel boots the embedded guest, as pvm run does', async () => {
-    const d = await client.create({ name: 'pvos' }, { paused: true });
+  test('a domain without a kernel boots the embedded guest, as pvm run does; console { file } gets its output', async () => {
+    const log = join(dir, 'pvos.log');
+    const d = await client.create({ name: 'pvos', console: { file: log } }, { paused: true });
     assert.deepEqual([d.memoryBytes, d.config.kernel, d.cmdline], [64 << 20, undefined, '']);
     const con = await client.attachConsole('pvos');
     const out = collect(con);
@@ -188,5 +189,7 @@ describe('pvm daemon over the hypervisor', () => {
     assert.match(out.text(), /^pvos: PVX 1\.0 present \(domain \d+, features 0x1ff\)$/m);
     con.end();
     await client.destroy('pvos');
+    // the file has what the console showed (the attached client saw the history, then live output)
+    assert.equal(readFileSync(log, 'utf8'), out.text());
   });
 });
