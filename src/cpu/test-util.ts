@@ -68,11 +68,20 @@ export interface Rig {
 export function rig(prog: Prog | number[], opts: HartOptions = {}): Rig {
   const ram = new TestRam();
   const bus = new LogBus();
-  const hart = new Hart(ram, bus, opts);
+  const r = { hart: new Hart(ram, bus, opts), ram, bus };
+  restart(r, prog);
+  return r;
+}
+
+/**
+ * Reset the rig's hart (registers, CSRs, TLB) to M-mode at RAM_BASE with `prog` loaded there, as
+ * `rig` leaves it; RAM outside the program and the halt loop keeps its contents. For tests that
+ * run many programs (a hart and its RAM cost far more to create than to reset).
+ */
+export function restart({ hart, ram }: Rig, prog: Prog | number[]): void {
   hart.reset(BigInt(RAM_BASE), 3);
   const p = Array.isArray(prog) ? new Prog().i(...prog) : prog;
   ram.load(RAM_BASE, p.toBytes());
   ram.load(HALT, new Prog().i(0x10500073, 0xffdff06f).toBytes()); // wfi; j .-4
   hart.setCsr(0x305, BigInt(HALT));
-  return { hart, ram, bus };
 }
