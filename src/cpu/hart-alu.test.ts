@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Csr } from './arch.js';
 import { Exit } from './exits.js';
 import { A, C, li64, Prog } from './test-asm.js';
 import { RAM_BASE, type Rig, restart, rig } from './test-util.js';
@@ -19,7 +20,7 @@ function op2(insn: number, a: bigint, b: bigint): bigint {
   else restart(shared, p);
   const { hart } = shared;
   hart.run(200);
-  assert.equal(hart.getCsr(0x342), 3n, 'ended on ebreak');
+  assert.equal(hart.getCsr(Csr.mcause), 3n, 'ended on ebreak');
   return hart.getX(7);
 }
 
@@ -205,8 +206,8 @@ test('AUIPC, JAL, JALR and branches compute pc-relative targets and links', () =
   assert.equal(hart.getX(2), base + 8n);
   assert.equal(hart.getX(3), 0n);
   assert.equal(hart.getX(5), base + 24n);
-  assert.equal(hart.getCsr(0x342), 3n);
-  assert.equal(hart.getCsr(0x341), base + BigInt(19 * 4));
+  assert.equal(hart.getCsr(Csr.mcause), 3n);
+  assert.equal(hart.getCsr(Csr.mepc), base + BigInt(19 * 4));
 });
 
 test('backward branch loop and compressed branch offsets', () => {
@@ -217,5 +218,5 @@ test('backward branch loop and compressed branch offsets', () => {
   const exit = hart.run(1000);
   assert.equal(exit, Exit.Wfi);
   assert.equal(hart.getX(9), 30n);
-  assert.equal(hart.getCsr(0x342), 3n);
+  assert.equal(hart.getCsr(Csr.mcause), 3n);
 });

@@ -14,7 +14,6 @@
  * changes of MPRV/MPP/SUM/MXR (flushing everything is always correct).
  */
 import { div64, divu64, mul64, mulh64, mulhsu64, mulhu64, R, rem64, remu64 } from './alu64.js';
-import { compressedTable } from './compressed.js';
 import {
   Cause,
   MEDELEG_MASK,
@@ -38,7 +37,8 @@ import {
   S_INTS,
   SSTATUS_RMASK,
   SSTATUS_WMASK,
-} from './csr.js';
+} from './arch.js';
+import { compressedTable } from './compressed.js';
 import { Exit } from './exits.js';
 import { fpFma, fpOp } from './fpu/index.js';
 import type { PhysBus, RamLike, TimeSource } from './types.js';

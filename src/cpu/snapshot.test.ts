@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPvmError } from '../core/errors.js';
+import { Csr } from './arch.js';
 import { loadHart, saveHart } from './snapshot.js';
 import { A, AMO } from './test-asm.js';
 import { RAM_BASE, rig } from './test-util.js';
@@ -19,12 +20,12 @@ function busy(): ReturnType<typeof rig> {
   h.fi[7] = 0x7ff8_1234; // a NaN payload in the raw bits
   h.fflags = 0x11;
   h.frm = 2;
-  h.setCsr(0x300, 0x6000n | 0x80n); // mstatus FS=dirty, MPIE
-  h.setCsr(0x180, (8n << 60n) | 0x80123n); // satp Sv39 (the rig does not run with it)
-  h.setCsr(0x105, 0x8020_0100n); // stvec
-  h.setCsr(0x340, 0xdead_beef_cafen); // mscratch
-  h.setCsr(0xb02, 1_000_000n); // minstret: a counter offset in the hidden state
-  h.setCsr(0x3b0, 0x2000_0000n); // pmpaddr0
+  h.setCsr(Csr.mstatus, 0x6000n | 0x80n); // mstatus FS=dirty, MPIE
+  h.setCsr(Csr.satp, (8n << 60n) | 0x80123n); // satp Sv39 (the rig does not run with it)
+  h.setCsr(Csr.stvec, 0x8020_0100n); // stvec
+  h.setCsr(Csr.mscratch, 0xdead_beef_cafen); // mscratch
+  h.setCsr(Csr.minstret, 1_000_000n); // minstret: a counter offset in the hidden state
+  h.setCsr(Csr.pmpaddr0, 0x2000_0000n); // pmpaddr0
   r.ram.w64(DATA, 0x1234n);
   return r;
 }
@@ -36,8 +37,8 @@ test('saved hart state loads into another hart and saves to the same bytes', () 
   loadHart(b.hart, blob);
   assert.deepEqual(saveHart(b.hart), blob);
   assert.equal(b.hart.getX(5), a.hart.getX(5));
-  assert.equal(b.hart.getCsr(0x180), a.hart.getCsr(0x180));
-  assert.equal(b.hart.getCsr(0xb02), a.hart.getCsr(0xb02));
+  assert.equal(b.hart.getCsr(Csr.satp), a.hart.getCsr(Csr.satp));
+  assert.equal(b.hart.getCsr(Csr.minstret), a.hart.getCsr(Csr.minstret));
   assert.equal(b.hart.fi[7], 0x7ff8_1234);
 });
 

@@ -2,6 +2,8 @@
  * Test fixture: a hart on 1 MiB of RAM at 0x8000_0000 with a recording MMIO
  * device at 0x1000_0000 (reads return 0x11223344 >> 8*(offset&3), writes are logged).
  */
+
+import { Csr } from './arch.js';
 import { Hart, type HartOptions } from './hart.js';
 import { Prog } from './test-asm.js';
 import type { PhysBus } from './types.js';
@@ -83,5 +85,5 @@ export function restart({ hart, ram }: Rig, prog: Prog | number[]): void {
   const p = Array.isArray(prog) ? new Prog().i(...prog) : prog;
   ram.load(RAM_BASE, p.toBytes());
   ram.load(HALT, new Prog().i(0x10500073, 0xffdff06f).toBytes()); // wfi; j .-4
-  hart.setCsr(0x305, BigInt(HALT));
+  hart.setCsr(Csr.mtvec, BigInt(HALT));
 }

@@ -1,5 +1,6 @@
 import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
+import { Priv } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
 import { Hart } from '../cpu/hart.js';
 import { type BoardHart, type HartFactory, VirtBoard } from '../machine/board.js';
@@ -139,7 +140,7 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
     const htif = htifAddresses(elf.symbol('tohost'), elf.symbol('fromhost'), board);
     const fdt = placeDeviceTree(board, elf.low, elf.high);
     board.harts.forEach((h, i) => {
-      h.reset(BigInt(elf.entry), 3);
+      h.reset(BigInt(elf.entry), Priv.M);
       h.setX(10, BigInt(i));
       h.setX(11, BigInt(fdt));
     });

@@ -1,5 +1,6 @@
+import { IrqBit } from '../cpu/arch.js';
 import type { MmioDevice } from './bus.js';
-import { IrqBit, type IrqTarget } from './irq.js';
+import type { IrqTarget } from './irq.js';
 import type { TimeSource } from './time.js';
 
 /** Register offsets of the SiFive CLINT (`riscv,clint0`), as QEMU virt lays them out. */

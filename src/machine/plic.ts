@@ -1,6 +1,7 @@
+import { IrqBit } from '../cpu/arch.js';
 import type { MmioDevice } from './bus.js';
-import { IrqBit, type IrqLine, type IrqTarget } from './irq.js';
-import { Irq } from './memmap.js';
+import type { IrqLine, IrqTarget } from './irq.js';
+import { PlicSource } from './memmap.js';
 
 /** Register layout of the SiFive PLIC as QEMU virt configures it (include/hw/riscv/virt.h). */
 export const PlicReg = {
@@ -43,7 +44,7 @@ export class Plic implements MmioDevice, IrqLine {
   /** `harts[N]` receives MEIP (context 2N) and SEIP (context 2N+1). */
   constructor(
     private readonly harts: readonly IrqTarget[],
-    numSources: number = Irq.PLIC_SOURCES,
+    numSources: number = PlicSource.PLIC_SOURCES,
   ) {
     this.numSources = numSources;
     this.numContexts = 2 * harts.length;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPvmError } from '../core/errors.js';
+import { Csr, IrqBit } from '../cpu/arch.js';
 import { Hart } from '../cpu/hart.js';
 import { VirtBoard } from './board.js';
-import { IrqBit } from './irq.js';
 import { MemMap } from './memmap.js';
 import { PlicReg } from './plic.js';
 import { loadBoard, type NamedState, saveBoard } from './snapshot.js';
@@ -52,8 +52,8 @@ test('board state loads into another board and saves to the same bytes; the cloc
   assert.equal(b.time.now(), 1000);
   cb.t += 4000; // 4000 ticks later: hart 1's timer (5000) is due
   b.tick();
-  assert.equal(b.harts[1]!.getCsr(0x344) & (1n << BigInt(IrqBit.MTIP)), 1n << BigInt(IrqBit.MTIP));
-  assert.equal(b.harts[0]!.getCsr(0x344) & (1n << BigInt(IrqBit.MSIP)), 1n << BigInt(IrqBit.MSIP));
+  assert.equal(b.harts[1]!.getCsr(Csr.mip) & (1n << BigInt(IrqBit.MTIP)), 1n << BigInt(IrqBit.MTIP));
+  assert.equal(b.harts[0]!.getCsr(Csr.mip) & (1n << BigInt(IrqBit.MSIP)), 1n << BigInt(IrqBit.MSIP));
   // The UART's queued input and its interrupt come back: PLIC source 10 raises SEIP on hart 0.
   assert.equal(b.uart!.pendingInput, 3);
   assert.equal(b.bus.read(MemMap.UART0.base + UartReg.RBR_THR_DLL, 4), 0x61);

@@ -57,7 +57,7 @@ const RX_CAPACITY = 64 * 1024;
 export interface UartOptions {
   /** Called for every byte the guest transmits. */
   onOutput: (byte: number) => void;
-  /** Interrupt controller and source number (PLIC, Irq.UART0 = 10 on virt). */
+  /** Interrupt controller and source number (PLIC, PlicSource.UART0 = 10 on virt). */
   irq?: IrqLine;
   irqNum?: number;
 }

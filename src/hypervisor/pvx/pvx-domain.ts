@@ -1,4 +1,5 @@
 import { PvmError } from '../../core/errors.js';
+import { TIMEBASE_HZ } from '../../machine/memmap.js';
 import { SbiErr } from '../../sbi/consts.js';
 import {
   GNTCOPY_TO_GRANT,
@@ -33,7 +34,6 @@ import { GrantWindow } from './grant-window.js';
 import type { PvxHost } from './host.js';
 
 const NO_PORT = 0;
-const TICK_HZ = 10_000_000;
 /** Wait states of a vCPU inside PVX. */
 const Wait = { NONE: 0, BLOCK: 1, POLL: 2 } as const;
 
@@ -286,7 +286,7 @@ export class PvxDomain implements PvxBackend {
       const t = s + v * Shinfo.VCPU_INFO_SIZE + Shinfo.VI_TIME;
       const ver = dv.getUint32(t + Shinfo.T_VERSION, true);
       dv.setUint32(t + Shinfo.T_VERSION, (ver | 1) >>> 0, true);
-      dv.setUint32(t + Shinfo.T_TICK_HZ, TICK_HZ, true);
+      dv.setUint32(t + Shinfo.T_TICK_HZ, TIMEBASE_HZ, true);
       dv.setBigUint64(t + Shinfo.T_TICK_STAMP, BigInt(now), true);
       dv.setBigUint64(t + Shinfo.T_SYSTEM_TIME, sysNs, true);
       dv.setUint32(t + Shinfo.T_VERSION, ((ver | 1) + 1) >>> 0, true);
