@@ -1,4 +1,5 @@
 import { PvmError } from '../core/errors.js';
+import type { TrapCsrs } from './csr.js';
 import type { Hart } from './hart.js';
 
 /**
@@ -16,7 +17,7 @@ import type { Hart } from './hart.js';
  */
 export const HART_STATE_FORMAT = 1;
 
-/** Public numeric fields of Hart, in file order. */
+/** Public numeric fields of Hart, in file order; `m.f` / `s.f` is field f of the hart's M- or S-level trap CSRs. */
 const SCALARS = [
   'priv',
   'pcLo',
@@ -32,34 +33,42 @@ const SCALARS = [
   'mie',
   'mip',
   'seipHw',
-  'mtvecLo',
-  'mtvecHi',
-  'stvecLo',
-  'stvecHi',
-  'mepcLo',
-  'mepcHi',
-  'sepcLo',
-  'sepcHi',
-  'mcauseLo',
-  'mcauseHi',
-  'scauseLo',
-  'scauseHi',
-  'mtvalLo',
-  'mtvalHi',
-  'stvalLo',
-  'stvalHi',
-  'mscratchLo',
-  'mscratchHi',
-  'sscratchLo',
-  'sscratchHi',
-  'mcounteren',
-  'scounteren',
-  'menvcfg',
-  'senvcfg',
+  'm.tvecLo',
+  'm.tvecHi',
+  's.tvecLo',
+  's.tvecHi',
+  'm.epcLo',
+  'm.epcHi',
+  's.epcLo',
+  's.epcHi',
+  'm.causeLo',
+  'm.causeHi',
+  's.causeLo',
+  's.causeHi',
+  'm.tvalLo',
+  'm.tvalHi',
+  's.tvalLo',
+  's.tvalHi',
+  'm.scratchLo',
+  'm.scratchHi',
+  's.scratchLo',
+  's.scratchHi',
+  'm.counteren',
+  's.counteren',
+  'm.envcfg',
+  's.envcfg',
   'mcountinhibit',
   'satpLo',
   'satpHi',
-] as const satisfies readonly (keyof Hart)[];
+] as const satisfies readonly (keyof Hart | `${'m' | 's'}.${keyof TrapCsrs}`)[];
+
+/** The object and key holding scalar `k`. */
+function slot(h: Hart, k: (typeof SCALARS)[number]): [Record<string, number>, string] {
+  const [level, field] = k.split('.');
+  return field === undefined
+    ? [h as unknown as Record<string, number>, k]
+    : [h[level as 'm' | 's'] as unknown as Record<string, number>, field];
+}
 
 const HIDDEN = 11;
 const HEAD = 3;
@@ -72,7 +81,10 @@ export function saveHart(h: Hart): Uint8Array {
   v[i++] = HART_STATE_FORMAT;
   v[i++] = h.id;
   v[i++] = WORDS;
-  for (const k of SCALARS) v[i++] = h[k];
+  for (const k of SCALARS) {
+    const [o, f] = slot(h, k);
+    v[i++] = o[f]!;
+  }
   for (const w of h.x) v[i++] = w;
   for (const w of h.fi) v[i++] = w;
   for (const w of h.pmpcfg) v[i++] = w;
@@ -103,8 +115,10 @@ export function loadHart(h: Hart, blob: Uint8Array): void {
   const priv = v[HEAD]!;
   if (priv !== 0 && priv !== 1 && priv !== 3) throw bad(`privilege ${priv}`);
   let i = HEAD;
-  const w = h as unknown as Record<(typeof SCALARS)[number], number>;
-  for (const k of SCALARS) w[k] = v[i++]!;
+  for (const k of SCALARS) {
+    const [o, f] = slot(h, k);
+    o[f] = v[i++]!;
+  }
   for (let r = 0; r < 64; r++) h.x[r] = v[i++]!;
   h.x[0] = 0;
   h.x[1] = 0;
