@@ -333,38 +333,47 @@ export class Hart {
             if (insn === 0) this.fault(Cause.Illegal, raw, 0);
           }
           // ---- execute ----
-          // dispatch on opcode[6:2] (dense: V8 emits a jump table); opcode[1:0] is 11 here
+          // dispatch on opcode[6:2] (dense: V8 emits a jump table); opcode[1:0] is 11 here.
+          // Case labels stay number literals: V8 builds a jump table only for those.
           switch ((insn >> 2) & 31) {
             case 4: {
-              // OP-IMM
+              // OP-IMM (0x13): funct3, then funct6 for the shifts
               const d = (insn >> 6) & 62 || 64;
               const s = (insn >> 14) & 62;
               const imm = insn >> 20;
               const a = x[s]!;
               switch ((insn >> 12) & 7) {
                 case 0: {
+                  // ADDI
                   const lo = (a + imm) | 0;
                   x[d + 1] = (x[s + 1]! + (imm >> 31) + (lo >>> 0 < a >>> 0 ? 1 : 0)) | 0;
                   x[d] = lo;
                   break;
                 }
-                case 1: {
-                  if (insn >>> 26 !== 0) this.fault(Cause.Illegal, raw, 0);
-                  const sh = imm & 63;
-                  const hi = x[s + 1]!;
-                  if (sh & 32) {
-                    x[d + 1] = a << (sh & 31);
-                    x[d] = 0;
-                  } else if (sh !== 0) {
-                    x[d + 1] = (hi << sh) | (a >>> (32 - sh));
-                    x[d] = a << sh;
-                  } else {
-                    x[d + 1] = hi;
-                    x[d] = a;
+                case 1:
+                  switch (insn >>> 26) {
+                    case 0x00: {
+                      // SLLI
+                      const sh = imm & 63;
+                      const hi = x[s + 1]!;
+                      if (sh & 32) {
+                        x[d + 1] = a << (sh & 31);
+                        x[d] = 0;
+                      } else if (sh !== 0) {
+                        x[d + 1] = (hi << sh) | (a >>> (32 - sh));
+                        x[d] = a << sh;
+                      } else {
+                        x[d + 1] = hi;
+                        x[d] = a;
+                      }
+                      break;
+                    }
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
                   }
                   break;
-                }
                 case 2: {
+                  // SLTI
                   const hi = x[s + 1]!;
                   const ih = imm >> 31;
                   x[d] = hi < ih || (hi === ih && a >>> 0 < imm >>> 0) ? 1 : 0;
@@ -372,50 +381,55 @@ export class Hart {
                   break;
                 }
                 case 3: {
+                  // SLTIU
                   const hi = x[s + 1]! >>> 0;
                   const ih = (imm >> 31) >>> 0;
                   x[d] = hi < ih || (hi === ih && a >>> 0 < imm >>> 0) ? 1 : 0;
                   x[d + 1] = 0;
                   break;
                 }
-                case 4:
+                case 4: // XORI
                   x[d + 1] = x[s + 1]! ^ (imm >> 31);
                   x[d] = a ^ imm;
                   break;
                 case 5: {
-                  const f6 = insn >>> 26;
                   const sh = imm & 63;
                   const hi = x[s + 1]!;
-                  if (f6 === 0) {
-                    if (sh & 32) {
-                      x[d] = hi >>> (sh & 31);
-                      x[d + 1] = 0;
-                    } else if (sh !== 0) {
-                      x[d] = (a >>> sh) | (hi << (32 - sh));
-                      x[d + 1] = hi >>> sh;
-                    } else {
-                      x[d] = a;
-                      x[d + 1] = hi;
-                    }
-                  } else if (f6 === 0x10) {
-                    if (sh & 32) {
-                      x[d] = hi >> (sh & 31);
-                      x[d + 1] = hi >> 31;
-                    } else if (sh !== 0) {
-                      x[d] = (a >>> sh) | (hi << (32 - sh));
-                      x[d + 1] = hi >> sh;
-                    } else {
-                      x[d] = a;
-                      x[d + 1] = hi;
-                    }
-                  } else this.fault(Cause.Illegal, raw, 0);
+                  switch (insn >>> 26) {
+                    case 0x00: // SRLI
+                      if (sh & 32) {
+                        x[d] = hi >>> (sh & 31);
+                        x[d + 1] = 0;
+                      } else if (sh !== 0) {
+                        x[d] = (a >>> sh) | (hi << (32 - sh));
+                        x[d + 1] = hi >>> sh;
+                      } else {
+                        x[d] = a;
+                        x[d + 1] = hi;
+                      }
+                      break;
+                    case 0x10: // SRAI
+                      if (sh & 32) {
+                        x[d] = hi >> (sh & 31);
+                        x[d + 1] = hi >> 31;
+                      } else if (sh !== 0) {
+                        x[d] = (a >>> sh) | (hi << (32 - sh));
+                        x[d + 1] = hi >> sh;
+                      } else {
+                        x[d] = a;
+                        x[d + 1] = hi;
+                      }
+                      break;
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
+                  }
                   break;
                 }
-                case 6:
+                case 6: // ORI
                   x[d + 1] = x[s + 1]! | (imm >> 31);
                   x[d] = a | imm;
                   break;
-                default:
+                default: // 7: ANDI
                   x[d + 1] = x[s + 1]! & (imm >> 31);
                   x[d] = a & imm;
                   break;
@@ -423,7 +437,7 @@ export class Hart {
               break;
             }
             case 12: {
-              // OP
+              // OP (0x33): funct7, then funct3
               const d = (insn >> 6) & 62 || 64;
               const s1 = (insn >> 14) & 62;
               const s2 = (insn >> 19) & 62;
@@ -431,119 +445,121 @@ export class Hart {
               const ah = x[s1 + 1]!;
               const b = x[s2]!;
               const bh = x[s2 + 1]!;
-              if ((insn >>> 25) & ~0x21) this.fault(Cause.Illegal, raw, 0);
-              // key: funct3 | funct7[5] << 3 | funct7[0] << 4 (dense)
-              switch (((insn >> 12) & 7) | ((insn >> 27) & 8) | ((insn >> 21) & 16)) {
-                case 0: {
-                  const lo = (a + b) | 0;
-                  x[d + 1] = (ah + bh + (lo >>> 0 < a >>> 0 ? 1 : 0)) | 0;
-                  x[d] = lo;
-                  break;
-                }
-                case 8: {
-                  x[d + 1] = (ah - bh - (a >>> 0 < b >>> 0 ? 1 : 0)) | 0;
-                  x[d] = (a - b) | 0;
-                  break;
-                }
-                case 1: {
-                  const sh = b & 63;
-                  if (sh & 32) {
-                    x[d + 1] = a << (sh & 31);
-                    x[d] = 0;
-                  } else if (sh !== 0) {
-                    x[d + 1] = (ah << sh) | (a >>> (32 - sh));
-                    x[d] = a << sh;
-                  } else {
-                    x[d + 1] = ah;
-                    x[d] = a;
+              switch (insn >>> 25) {
+                case 0x00:
+                  switch ((insn >> 12) & 7) {
+                    case 0: {
+                      // ADD
+                      const lo = (a + b) | 0;
+                      x[d + 1] = (ah + bh + (lo >>> 0 < a >>> 0 ? 1 : 0)) | 0;
+                      x[d] = lo;
+                      break;
+                    }
+                    case 1: {
+                      // SLL
+                      const sh = b & 63;
+                      if (sh & 32) {
+                        x[d + 1] = a << (sh & 31);
+                        x[d] = 0;
+                      } else if (sh !== 0) {
+                        x[d + 1] = (ah << sh) | (a >>> (32 - sh));
+                        x[d] = a << sh;
+                      } else {
+                        x[d + 1] = ah;
+                        x[d] = a;
+                      }
+                      break;
+                    }
+                    case 2: // SLT
+                      x[d] = ah < bh || (ah === bh && a >>> 0 < b >>> 0) ? 1 : 0;
+                      x[d + 1] = 0;
+                      break;
+                    case 3: // SLTU
+                      x[d] = ah >>> 0 < bh >>> 0 || (ah === bh && a >>> 0 < b >>> 0) ? 1 : 0;
+                      x[d + 1] = 0;
+                      break;
+                    case 4: // XOR
+                      x[d] = a ^ b;
+                      x[d + 1] = ah ^ bh;
+                      break;
+                    case 5: {
+                      // SRL
+                      const sh = b & 63;
+                      if (sh & 32) {
+                        x[d] = ah >>> (sh & 31);
+                        x[d + 1] = 0;
+                      } else if (sh !== 0) {
+                        x[d] = (a >>> sh) | (ah << (32 - sh));
+                        x[d + 1] = ah >>> sh;
+                      } else {
+                        x[d] = a;
+                        x[d + 1] = ah;
+                      }
+                      break;
+                    }
+                    case 6: // OR
+                      x[d] = a | b;
+                      x[d + 1] = ah | bh;
+                      break;
+                    default: // 7: AND
+                      x[d] = a & b;
+                      x[d + 1] = ah & bh;
+                      break;
                   }
                   break;
-                }
-                case 2:
-                  x[d] = ah < bh || (ah === bh && a >>> 0 < b >>> 0) ? 1 : 0;
-                  x[d + 1] = 0;
-                  break;
-                case 3:
-                  x[d] = ah >>> 0 < bh >>> 0 || (ah === bh && a >>> 0 < b >>> 0) ? 1 : 0;
-                  x[d + 1] = 0;
-                  break;
-                case 4:
-                  x[d] = a ^ b;
-                  x[d + 1] = ah ^ bh;
-                  break;
-                case 5: {
-                  const sh = b & 63;
-                  if (sh & 32) {
-                    x[d] = ah >>> (sh & 31);
-                    x[d + 1] = 0;
-                  } else if (sh !== 0) {
-                    x[d] = (a >>> sh) | (ah << (32 - sh));
-                    x[d + 1] = ah >>> sh;
-                  } else {
-                    x[d] = a;
-                    x[d + 1] = ah;
+                case 0x20:
+                  switch ((insn >> 12) & 7) {
+                    case 0: // SUB
+                      x[d + 1] = (ah - bh - (a >>> 0 < b >>> 0 ? 1 : 0)) | 0;
+                      x[d] = (a - b) | 0;
+                      break;
+                    case 5: {
+                      // SRA
+                      const sh = b & 63;
+                      if (sh & 32) {
+                        x[d] = ah >> (sh & 31);
+                        x[d + 1] = ah >> 31;
+                      } else if (sh !== 0) {
+                        x[d] = (a >>> sh) | (ah << (32 - sh));
+                        x[d + 1] = ah >> sh;
+                      } else {
+                        x[d] = a;
+                        x[d + 1] = ah;
+                      }
+                      break;
+                    }
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
                   }
                   break;
-                }
-                case 13: {
-                  const sh = b & 63;
-                  if (sh & 32) {
-                    x[d] = ah >> (sh & 31);
-                    x[d + 1] = ah >> 31;
-                  } else if (sh !== 0) {
-                    x[d] = (a >>> sh) | (ah << (32 - sh));
-                    x[d + 1] = ah >> sh;
-                  } else {
-                    x[d] = a;
-                    x[d + 1] = ah;
+                case 0x01:
+                  // M extension: the 64-bit helpers leave the result in R
+                  switch ((insn >> 12) & 7) {
+                    case 0: // MUL
+                      mul64(a, ah, b, bh);
+                      break;
+                    case 1: // MULH
+                      mulh64(a, ah, b, bh);
+                      break;
+                    case 2: // MULHSU
+                      mulhsu64(a, ah, b, bh);
+                      break;
+                    case 3: // MULHU
+                      mulhu64(a, ah, b, bh);
+                      break;
+                    case 4: // DIV
+                      div64(a, ah, b, bh);
+                      break;
+                    case 5: // DIVU
+                      divu64(a, ah, b, bh);
+                      break;
+                    case 6: // REM
+                      rem64(a, ah, b, bh);
+                      break;
+                    default: // 7: REMU
+                      remu64(a, ah, b, bh);
+                      break;
                   }
-                  break;
-                }
-                case 6:
-                  x[d] = a | b;
-                  x[d + 1] = ah | bh;
-                  break;
-                case 7:
-                  x[d] = a & b;
-                  x[d + 1] = ah & bh;
-                  break;
-                case 16:
-                  mul64(a, ah, b, bh);
-                  x[d] = R[0]!;
-                  x[d + 1] = R[1]!;
-                  break;
-                case 17:
-                  mulh64(a, ah, b, bh);
-                  x[d] = R[0]!;
-                  x[d + 1] = R[1]!;
-                  break;
-                case 18:
-                  mulhsu64(a, ah, b, bh);
-                  x[d] = R[0]!;
-                  x[d + 1] = R[1]!;
-                  break;
-                case 19:
-                  mulhu64(a, ah, b, bh);
-                  x[d] = R[0]!;
-                  x[d + 1] = R[1]!;
-                  break;
-                case 20:
-                  div64(a, ah, b, bh);
-                  x[d] = R[0]!;
-                  x[d + 1] = R[1]!;
-                  break;
-                case 21:
-                  divu64(a, ah, b, bh);
-                  x[d] = R[0]!;
-                  x[d + 1] = R[1]!;
-                  break;
-                case 22:
-                  rem64(a, ah, b, bh);
-                  x[d] = R[0]!;
-                  x[d + 1] = R[1]!;
-                  break;
-                case 23:
-                  remu64(a, ah, b, bh);
                   x[d] = R[0]!;
                   x[d + 1] = R[1]!;
                   break;
@@ -553,7 +569,7 @@ export class Hart {
               break;
             }
             case 0: {
-              // LOAD
+              // LOAD (0x03)
               const d = (insn >> 6) & 62 || 64;
               const s = (insn >> 14) & 62;
               const t = (x[s]! >>> 0) + (insn >> 20);
@@ -565,12 +581,13 @@ export class Hart {
                 const o = rOff[e]! + (va & 4095);
                 switch (f3) {
                   case 0: {
+                    // LB
                     const v = i8[o]!;
                     x[d] = v;
                     x[d + 1] = v >> 31;
                     break;
                   }
-                  case 1:
+                  case 1: // LH
                     if ((o & 1) === 0) {
                       const v = i16[o >> 1]!;
                       x[d] = v;
@@ -580,7 +597,7 @@ export class Hart {
                     x[d] = mmu.loadSlow(va, vh, f3);
                     x[d + 1] = mmu.tHi;
                     break;
-                  case 2:
+                  case 2: // LW
                     if ((o & 3) === 0) {
                       const v = i32[o >> 2]!;
                       x[d] = v;
@@ -590,7 +607,7 @@ export class Hart {
                     x[d] = mmu.loadSlow(va, vh, f3);
                     x[d + 1] = mmu.tHi;
                     break;
-                  case 3:
+                  case 3: // LD
                     if ((o & 7) === 0) {
                       x[d] = i32[o >> 2]!;
                       x[d + 1] = i32[(o >> 2) + 1]!;
@@ -599,11 +616,11 @@ export class Hart {
                     x[d] = mmu.loadSlow(va, vh, f3);
                     x[d + 1] = mmu.tHi;
                     break;
-                  case 4:
+                  case 4: // LBU
                     x[d] = u8[o]!;
                     x[d + 1] = 0;
                     break;
-                  case 5:
+                  case 5: // LHU
                     if ((o & 1) === 0) {
                       x[d] = u16[o >> 1]!;
                       x[d + 1] = 0;
@@ -612,7 +629,7 @@ export class Hart {
                     x[d] = mmu.loadSlow(va, vh, f3);
                     x[d + 1] = mmu.tHi;
                     break;
-                  case 6:
+                  case 6: // LWU
                     if ((o & 3) === 0) {
                       x[d] = i32[o >> 2]!;
                       x[d + 1] = 0;
@@ -637,7 +654,7 @@ export class Hart {
               break;
             }
             case 8: {
-              // STORE
+              // STORE (0x23): SB SH SW SD (funct3 0-3)
               const s = (insn >> 14) & 62;
               const s2 = (insn >> 19) & 62;
               const t = (x[s]! >>> 0) + (((insn >> 20) & -32) | ((insn >> 7) & 31));
@@ -649,16 +666,16 @@ export class Hart {
               if (wTag[e] === (va & -4096) && wHi[e] === vh && (va & ((1 << f3) - 1)) === 0) {
                 const o = wOff[e]! + (va & 4095);
                 switch (f3) {
-                  case 0:
+                  case 0: // SB
                     u8[o] = x[s2]!;
                     break;
-                  case 1:
+                  case 1: // SH
                     u16[o >> 1] = x[s2]!;
                     break;
-                  case 2:
+                  case 2: // SW
                     i32[o >> 2] = x[s2]!;
                     break;
-                  default:
+                  default: // 3: SD
                     i32[o >> 2] = x[s2]!;
                     i32[(o >> 2) + 1] = x[s2 + 1]!;
                     break;
@@ -674,7 +691,7 @@ export class Hart {
               break;
             }
             case 24: {
-              // BRANCH
+              // BRANCH (0x63)
               const s1 = (insn >> 14) & 62;
               const s2 = (insn >> 19) & 62;
               const a = x[s1]!;
@@ -683,22 +700,22 @@ export class Hart {
               const bh = x[s2 + 1]!;
               let taken: boolean;
               switch ((insn >> 12) & 7) {
-                case 0:
+                case 0: // BEQ
                   taken = a === b && ah === bh;
                   break;
-                case 1:
+                case 1: // BNE
                   taken = a !== b || ah !== bh;
                   break;
-                case 4:
+                case 4: // BLT
                   taken = ah < bh || (ah === bh && a >>> 0 < b >>> 0);
                   break;
-                case 5:
+                case 5: // BGE
                   taken = !(ah < bh || (ah === bh && a >>> 0 < b >>> 0));
                   break;
-                case 6:
+                case 6: // BLTU
                   taken = ah >>> 0 < bh >>> 0 || (ah === bh && a >>> 0 < b >>> 0);
                   break;
-                case 7:
+                case 7: // BGEU
                   taken = !(ah >>> 0 < bh >>> 0 || (ah === bh && a >>> 0 < b >>> 0));
                   break;
                 default:
@@ -718,7 +735,7 @@ export class Hart {
               break;
             }
             case 27: {
-              // JAL
+              // JAL (0x6f)
               const d = (insn >> 6) & 62 || 64;
               const link = (pc + ilen) | 0;
               x[d + 1] = link >>> 0 < pc >>> 0 ? (pcHi + 1) | 0 : pcHi;
@@ -733,7 +750,7 @@ export class Hart {
               continue;
             }
             case 25: {
-              // JALR
+              // JALR (0x67)
               if ((insn >> 12) & 7) this.fault(Cause.Illegal, raw, 0);
               const d = (insn >> 6) & 62 || 64;
               const s = (insn >> 14) & 62;
@@ -750,7 +767,7 @@ export class Hart {
               continue;
             }
             case 13: {
-              // LUI
+              // LUI (0x37)
               const d = (insn >> 6) & 62 || 64;
               const v = insn & -4096;
               x[d] = v;
@@ -758,7 +775,7 @@ export class Hart {
               break;
             }
             case 5: {
-              // AUIPC
+              // AUIPC (0x17)
               const d = (insn >> 6) & 62 || 64;
               const t = (pc >>> 0) + (insn & -4096);
               x[d] = t | 0;
@@ -766,62 +783,96 @@ export class Hart {
               break;
             }
             case 6: {
-              // OP-IMM-32
+              // OP-IMM-32 (0x1b): funct3, then funct7 for the shifts
               const d = (insn >> 6) & 62 || 64;
               const a = x[(insn >> 14) & 62]!;
-              const f3 = (insn >> 12) & 7;
               let v: number;
-              if (f3 === 0) v = (a + (insn >> 20)) | 0;
-              else if (f3 === 1) {
-                if (insn >>> 25 !== 0) this.fault(Cause.Illegal, raw, 0);
-                v = a << ((insn >> 20) & 31);
-              } else if (f3 === 5) {
-                const f7 = insn >>> 25;
-                if (f7 === 0) v = (a >>> ((insn >> 20) & 31)) | 0;
-                else if (f7 === 0x20) v = a >> ((insn >> 20) & 31);
-                else this.fault(Cause.Illegal, raw, 0);
-              } else this.fault(Cause.Illegal, raw, 0);
+              switch ((insn >> 12) & 7) {
+                case 0: // ADDIW
+                  v = (a + (insn >> 20)) | 0;
+                  break;
+                case 1:
+                  switch (insn >>> 25) {
+                    case 0x00: // SLLIW
+                      v = a << ((insn >> 20) & 31);
+                      break;
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
+                  }
+                  break;
+                case 5:
+                  switch (insn >>> 25) {
+                    case 0x00: // SRLIW
+                      v = (a >>> ((insn >> 20) & 31)) | 0;
+                      break;
+                    case 0x20: // SRAIW
+                      v = a >> ((insn >> 20) & 31);
+                      break;
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
+                  }
+                  break;
+                default:
+                  this.fault(Cause.Illegal, raw, 0);
+              }
               x[d] = v;
               x[d + 1] = v >> 31;
               break;
             }
             case 14: {
-              // OP-32
+              // OP-32 (0x3b): funct7, then funct3
               const d = (insn >> 6) & 62 || 64;
               const a = x[(insn >> 14) & 62]!;
               const b = x[(insn >> 19) & 62]!;
               let v: number;
-              if ((insn >>> 25) & ~0x21) this.fault(Cause.Illegal, raw, 0);
-              switch (((insn >> 12) & 7) | ((insn >> 27) & 8) | ((insn >> 21) & 16)) {
-                case 0:
-                  v = (a + b) | 0;
+              switch (insn >>> 25) {
+                case 0x00:
+                  switch ((insn >> 12) & 7) {
+                    case 0: // ADDW
+                      v = (a + b) | 0;
+                      break;
+                    case 1: // SLLW
+                      v = a << (b & 31);
+                      break;
+                    case 5: // SRLW
+                      v = (a >>> (b & 31)) | 0;
+                      break;
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
+                  }
                   break;
-                case 8:
-                  v = (a - b) | 0;
+                case 0x20:
+                  switch ((insn >> 12) & 7) {
+                    case 0: // SUBW
+                      v = (a - b) | 0;
+                      break;
+                    case 5: // SRAW
+                      v = a >> (b & 31);
+                      break;
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
+                  }
                   break;
-                case 1:
-                  v = a << (b & 31);
-                  break;
-                case 5:
-                  v = (a >>> (b & 31)) | 0;
-                  break;
-                case 13:
-                  v = a >> (b & 31);
-                  break;
-                case 16:
-                  v = Math.imul(a, b);
-                  break;
-                case 20:
-                  v = b === 0 ? -1 : a === -0x80000000 && b === -1 ? a : (a / b) | 0;
-                  break;
-                case 21:
-                  v = b === 0 ? -1 : ((a >>> 0) / (b >>> 0)) | 0;
-                  break;
-                case 22:
-                  v = b === 0 ? a : b === -1 ? 0 : (a % b) | 0;
-                  break;
-                case 23:
-                  v = b === 0 ? a : ((a >>> 0) % (b >>> 0)) | 0;
+                case 0x01:
+                  switch ((insn >> 12) & 7) {
+                    case 0: // MULW
+                      v = Math.imul(a, b);
+                      break;
+                    case 4: // DIVW
+                      v = b === 0 ? -1 : a === -0x80000000 && b === -1 ? a : (a / b) | 0;
+                      break;
+                    case 5: // DIVUW
+                      v = b === 0 ? -1 : ((a >>> 0) / (b >>> 0)) | 0;
+                      break;
+                    case 6: // REMW
+                      v = b === 0 ? a : b === -1 ? 0 : (a % b) | 0;
+                      break;
+                    case 7: // REMUW
+                      v = b === 0 ? a : ((a >>> 0) % (b >>> 0)) | 0;
+                      break;
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
+                  }
                   break;
                 default:
                   this.fault(Cause.Illegal, raw, 0);
@@ -831,17 +882,18 @@ export class Hart {
               break;
             }
             case 3: {
-              // MISC-MEM: FENCE, FENCE.I (memory is coherent; nothing is cached by instruction)
+              // MISC-MEM (0x0f): FENCE (funct3 0), FENCE.I (funct3 1); memory is coherent and
+              // nothing is cached by instruction, so both are no-ops
               if ((insn >> 12) & 6) this.fault(Cause.Illegal, raw, 0);
               break;
             }
             case 11: {
-              // AMO
+              // AMO (0x2f): LR, SC, AMO*.W/D (amo.ts)
               amo(this, insn, raw);
               break;
             }
             case 28: {
-              // SYSTEM: counters read here must see every earlier instruction
+              // SYSTEM (0x73): counters read here must see every earlier instruction
               this.instret += n - 1;
               budget -= n - 1;
               n = 1;
@@ -855,7 +907,7 @@ export class Hart {
               continue outer;
             }
             case 1: {
-              // LOAD-FP: FLW, FLD
+              // LOAD-FP (0x07): FLW, FLD
               if ((this.mstatus & MSTATUS_FS) === 0) this.fault(Cause.Illegal, raw, 0);
               const f3 = (insn >> 12) & 7;
               if (f3 !== 2 && f3 !== 3) this.fault(Cause.Illegal, raw, 0);
@@ -884,7 +936,7 @@ export class Hart {
               break;
             }
             case 9: {
-              // STORE-FP: FSW, FSD
+              // STORE-FP (0x27): FSW, FSD
               if ((this.mstatus & MSTATUS_FS) === 0) this.fault(Cause.Illegal, raw, 0);
               const f3 = (insn >> 12) & 7;
               if (f3 !== 2 && f3 !== 3) this.fault(Cause.Illegal, raw, 0);
@@ -910,14 +962,16 @@ export class Hart {
               break;
             }
             case 20: {
+              // OP-FP (0x53): FADD ... FMV, FCVT, FCLASS (fpu/)
               if ((this.mstatus & MSTATUS_FS) === 0 || fpOp(this, insn) !== 0) this.fault(Cause.Illegal, raw, 0);
               this.mstatus |= MSTATUS_FS;
               break;
             }
-            case 16:
-            case 17:
-            case 18:
+            case 16: // MADD (0x43)
+            case 17: // MSUB (0x47)
+            case 18: // NMSUB (0x4b)
             case 19: {
+              // NMADD (0x4f): FMADD.S/D and friends (fpu/)
               if ((this.mstatus & MSTATUS_FS) === 0 || fpFma(this, insn) !== 0) this.fault(Cause.Illegal, raw, 0);
               this.mstatus |= MSTATUS_FS;
               break;
