@@ -253,6 +253,13 @@ export class Hart {
     this.mmu.fetchTag = NO_TAG;
   }
 
+  /** Slow load of kind f3 (LB..LWU) into register pair index d (the run loop's TLB missed or the access is misaligned). */
+  private loadSlowTo(d: number, va: number, vh: number, f3: number): void {
+    const lo = this.mmu.loadSlow(va, vh, f3);
+    this.xx[d] = lo;
+    this.xx[d + 1] = this.mmu.tHi;
+  }
+
   private advance(ilen: number): void {
     const t = (this.pcLo >>> 0) + ilen;
     this.pcLo = t | 0;
@@ -594,8 +601,7 @@ export class Hart {
                       x[d + 1] = v >> 31;
                       break;
                     }
-                    x[d] = mmu.loadSlow(va, vh, f3);
-                    x[d + 1] = mmu.tHi;
+                    this.loadSlowTo(d, va, vh, f3);
                     break;
                   case 2: // LW
                     if ((o & 3) === 0) {
@@ -604,8 +610,7 @@ export class Hart {
                       x[d + 1] = v >> 31;
                       break;
                     }
-                    x[d] = mmu.loadSlow(va, vh, f3);
-                    x[d + 1] = mmu.tHi;
+                    this.loadSlowTo(d, va, vh, f3);
                     break;
                   case 3: // LD
                     if ((o & 7) === 0) {
@@ -613,8 +618,7 @@ export class Hart {
                       x[d + 1] = i32[(o >> 2) + 1]!;
                       break;
                     }
-                    x[d] = mmu.loadSlow(va, vh, f3);
-                    x[d + 1] = mmu.tHi;
+                    this.loadSlowTo(d, va, vh, f3);
                     break;
                   case 4: // LBU
                     x[d] = u8[o]!;
@@ -626,8 +630,7 @@ export class Hart {
                       x[d + 1] = 0;
                       break;
                     }
-                    x[d] = mmu.loadSlow(va, vh, f3);
-                    x[d + 1] = mmu.tHi;
+                    this.loadSlowTo(d, va, vh, f3);
                     break;
                   case 6: // LWU
                     if ((o & 3) === 0) {
@@ -635,16 +638,14 @@ export class Hart {
                       x[d + 1] = 0;
                       break;
                     }
-                    x[d] = mmu.loadSlow(va, vh, f3);
-                    x[d + 1] = mmu.tHi;
+                    this.loadSlowTo(d, va, vh, f3);
                     break;
                   default:
                     this.fault(Cause.Illegal, raw, 0);
                 }
               } else {
                 if (f3 === 7) this.fault(Cause.Illegal, raw, 0);
-                x[d] = mmu.loadSlow(va, vh, f3);
-                x[d + 1] = mmu.tHi;
+                this.loadSlowTo(d, va, vh, f3);
                 if (this.attn) {
                   this.pcLo = (pc + ilen) | 0;
                   this.pcHi = pcHi;
