@@ -1,6 +1,6 @@
 import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
-import { Priv } from '../cpu/arch.js';
+import { Csr, Priv } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
 import { Hart } from '../cpu/hart.js';
 import { type BoardHart, type HartFactory, VirtBoard } from '../machine/board.js';
@@ -218,11 +218,8 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
 /** Rounds in a row in which every hart waits with nothing able to wake it, before the run is a deadlock. */
 const SPURIOUS_WAKEUP_LIMIT = 64;
 
-const CSR_MIE = 0x304;
-const CSR_MIP = 0x344;
-
 /** WFI ends when an interrupt is pending and enabled in mie, whatever mstatus.MIE says (privileged spec 3.3.3). */
-const wakeable = (h: BoardHart): boolean => (h.getCsr(CSR_MIP) & h.getCsr(CSR_MIE)) !== 0n;
+const wakeable = (h: BoardHart): boolean => (h.getCsr(Csr.mip) & h.getCsr(Csr.mie)) !== 0n;
 
 const defaultHart: HartFactory = (id, ram, bus, time) => new Hart(ram, bus, { id, time });
 
