@@ -1,0 +1,86 @@
+import { Shinfo } from '../../sbi/pvx/consts.js';
+import type { PvxEnv } from './env.js';
+
+const TICK_HZ = 10_000_000;
+
+/**
+ * The shared info page of one domain (docs/para-api-pvx.md §4): where it is,
+ * and every read and write the hypervisor makes in it. The pending and mask
+ * bitmaps, the selectors and upcall_pending/upcall_mask are not copied: they
+ * live in guest RAM, where the guest reads and writes them.
+ *
+ * Atomicity: the guest updates these words with AMOs from any vCPU; the
+ * hypervisor runs between instructions, so a read-modify-write here is
+ * atomic with respect to every vCPU.
+ */
+export class SharedInfo {
+  /** RAM offset of the page, or -1 (none registered). */
+  off = -1;
+
+  constructor(private readonly env: PvxEnv) {}
+
+  get registered(): boolean {
+    return this.off >= 0;
+  }
+
+  /** RAM offset of the 32-bit half of bitmap `base` (EVTCHN_PENDING or EVTCHN_MASK) that holds port `p`. */
+  private wordOff(base: number, p: number): number {
+    return this.off + base + 8 * (p >>> 6) + ((p & 63) >>> 5) * 4;
+  }
+
+  testBit(base: number, p: number): boolean {
+    return ((this.env.ram.view.getUint32(this.wordOff(base, p), true) >>> (p & 31)) & 1) === 1;
+  }
+
+  /** Set (or clear) bit p; returns its old value. */
+  setBit(base: number, p: number, set: boolean): boolean {
+    const o = this.wordOff(base, p);
+    const dv = this.env.ram.view;
+    const w = dv.getUint32(o, true);
+    const bit = 1 << (p & 31);
+    dv.setUint32(o, (set ? w | bit : w & ~bit) >>> 0, true);
+    return (w & bit) !== 0;
+  }
+
+  /** RAM offset of vCPU `vcpu`'s vcpu_info. */
+  viOff(vcpu: number): number {
+    return this.off + Shinfo.VCPU_INFO + vcpu * Shinfo.VCPU_INFO_SIZE;
+  }
+
+  viByte(vcpu: number, field: number): number {
+    return this.env.ram.view.getUint8(this.viOff(vcpu) + field);
+  }
+
+  /** Time fields of §4.5 for every vCPU and the wall clock, each under its version counter. */
+  writeTime(epochTick: number): void {
+    const dv = this.env.ram.view;
+    const s = this.off;
+    const now = this.env.now();
+    const sysNs = BigInt(Math.max(0, now - epochTick)) * 100n; // 10 MHz: 100 ns per tick
+    for (let v = 0; v < this.env.vcpuCount; v++) {
+      const t = s + v * Shinfo.VCPU_INFO_SIZE + Shinfo.VI_TIME;
+      const ver = dv.getUint32(t + Shinfo.T_VERSION, true);
+      dv.setUint32(t + Shinfo.T_VERSION, (ver | 1) >>> 0, true);
+      dv.setUint32(t + Shinfo.T_TICK_HZ, TICK_HZ, true);
+      dv.setBigUint64(t + Shinfo.T_TICK_STAMP, BigInt(now), true);
+      dv.setBigUint64(t + Shinfo.T_SYSTEM_TIME, sysNs, true);
+      dv.setUint32(t + Shinfo.T_VERSION, ((ver | 1) + 1) >>> 0, true);
+    }
+    const boot = this.env.wallClockNs() - sysNs;
+    const wv = dv.getUint32(s + Shinfo.WC_VERSION, true);
+    dv.setUint32(s + Shinfo.WC_VERSION, (wv | 1) >>> 0, true);
+    dv.setBigUint64(s + Shinfo.WC_SEC, boot / 1_000_000_000n, true);
+    dv.setUint32(s + Shinfo.WC_NSEC, Number(boot % 1_000_000_000n), true);
+    dv.setUint32(s + Shinfo.WC_VERSION, ((wv | 1) + 1) >>> 0, true);
+  }
+
+  /** `shutdown_request` (§5.4), when a page is registered. */
+  writeShutdownRequest(reason: number): void {
+    if (this.off >= 0) this.env.ram.view.setUint32(this.off + Shinfo.SHUTDOWN_REQUEST, reason, true);
+  }
+
+  /** `mem_target_frames` (§9), when a page is registered. */
+  writeMemTarget(frames: number): void {
+    if (this.off >= 0) this.env.ram.view.setBigUint64(this.off + Shinfo.MEM_TARGET, BigInt(frames), true);
+  }
+}
