@@ -1,3 +1,4 @@
+import type { StateCodec } from '../../core/state.js';
 import { SbiErr } from '../../sbi/consts.js';
 import type { PvxMemoryCalls } from '../../sbi/pvx/calls.js';
 import { PAGE_SIZE, PVX_MEMORY_BATCH_MAX, Reservation } from '../../sbi/pvx/consts.js';
@@ -90,16 +91,14 @@ export class Balloon implements PvxMemoryCalls {
     return this.released.size;
   }
 
-  /** Released page indexes, ascending. */
-  releasedPages(): number[] {
-    return [...this.released].sort((x, y) => x - y);
+  saveState(): BalloonState {
+    return { released: [...this.released].sort((x, y) => x - y), target: this.targetFrames };
   }
 
-  /** Take released pages and a target saved elsewhere (checked by the caller). */
-  restore(pages: readonly number[], target: number): void {
+  loadState(s: BalloonState): void {
     this.released.clear();
-    for (const p of pages) this.released.add(p);
-    this.targetFrames = target;
+    for (const p of s.released) this.released.add(p);
+    this.targetFrames = s.target;
   }
 
   /** Nothing released, the target at the maximum. */
@@ -108,3 +107,25 @@ export class Balloon implements PvxMemoryCalls {
     this.targetFrames = this.maxFrames;
   }
 }
+
+/** The released pages (RAM page indexes, ascending) and the target in frames. */
+export interface BalloonState {
+  readonly released: readonly number[];
+  readonly target: number;
+}
+
+export const balloonStateCodec: StateCodec<BalloonState, { frames: number }> = {
+  write(w, s) {
+    w.list(s.released, (w, p) => w.u32(p)).u32(s.target);
+  },
+  read(r, { frames }) {
+    let last = -1;
+    const released = r.list('released pages', frames, 4, (r) => {
+      const p = r.u32('released page', frames - 1);
+      if (p <= last) r.fail(`released page ${p} is out of order`);
+      last = p;
+      return p;
+    });
+    return { released, target: r.u32('balloon target', frames) };
+  },
+};

@@ -1,3 +1,4 @@
+import type { StateCodec } from '../../core/state.js';
 import { SbiErr } from '../../sbi/consts.js';
 import type { PvxEventChannelCalls } from '../../sbi/pvx/calls.js';
 import { PortState, PVX_DOMID_SELF, PVX_EVTCHN_NR_PORTS, PVX_NR_VIRQS, Shinfo, Virq } from '../../sbi/pvx/consts.js';
@@ -183,41 +184,46 @@ export class EventChannels implements PvxEventChannelCalls {
     this.virqPort.fill(NO_PORT);
   }
 
-  /** [port, state, vcpu, remote domid or virq, remote port] of every open port. */
-  savePorts(): number[][] {
-    const ports: number[][] = [];
+  /** Every open port. */
+  saveState(): EventChannelsState {
+    const ports: PortRecord[] = [];
     for (let p = 1; p < PVX_EVTCHN_NR_PORTS; p++) {
       if (this.state[p] !== PortState.FREE) {
-        ports.push([p, this.state[p]!, this.vcpu[p]!, this.remote[p]!, this.remotePort[p]!]);
+        ports.push({
+          port: p,
+          state: this.state[p] as PortState,
+          vcpu: this.vcpu[p]!,
+          remote: this.remote[p]!,
+          remotePort: this.remotePort[p]!,
+        });
       }
     }
     return ports;
   }
 
   /**
-   * Open the saved ports (checked by the caller) on a closed table. The
-   * saving domain was `savedId`: its loopback channels are ours now, and an
-   * interdomain port whose peer does not point back at us comes back UNBOUND
-   * for that peer.
+   * Open the saved ports on a closed table. The saving domain was `savedId`:
+   * its loopback channels are ours now, and an interdomain port whose peer
+   * does not point back at us comes back UNBOUND for that peer.
    */
-  loadPorts(ports: readonly (readonly number[])[], savedId: number): void {
-    for (const [p, st, v, remote, rport] of ports) {
-      let state = st as PortState;
-      let rp = rport!;
-      if (state === PortState.INTERDOMAIN && remote !== savedId) {
-        const peer = this.peer(remote!);
+  loadState(ports: EventChannelsState, savedId: number): void {
+    for (const e of ports) {
+      let state = e.state;
+      let rp = e.remotePort;
+      if (state === PortState.INTERDOMAIN && e.remote !== savedId) {
+        const peer = this.peer(e.remote);
         const linked =
           peer !== undefined &&
-          peer.state[rport!] === PortState.INTERDOMAIN &&
-          peer.remote[rport!] === this.id &&
-          peer.remotePort[rport!] === p;
+          peer.state[rp] === PortState.INTERDOMAIN &&
+          peer.remote[rp] === this.id &&
+          peer.remotePort[rp] === e.port;
         if (!linked) {
           state = PortState.UNBOUND;
           rp = 0;
         }
       }
-      this.setPort(p!, state, v!, remote === savedId ? this.id : remote!, rp);
-      if (state === PortState.VIRQ) this.virqPort[v! * PVX_NR_VIRQS + remote!] = p!;
+      this.setPort(e.port, state, e.vcpu, e.remote === savedId ? this.id : e.remote, rp);
+      if (state === PortState.VIRQ) this.virqPort[e.vcpu * PVX_NR_VIRQS + e.remote] = e.port;
     }
   }
 
@@ -306,3 +312,46 @@ export class EventChannels implements PvxEventChannelCalls {
     if (dv.getUint8(vi + Shinfo.VI_UPCALL_MASK) === 0) this.env.raiseUpcall(v);
   }
 }
+
+/** One open port: state, notify vCPU, remote domid (UNBOUND, INTERDOMAIN) or virq (VIRQ), remote port. */
+export interface PortRecord {
+  readonly port: number;
+  readonly state: PortState;
+  readonly vcpu: number;
+  readonly remote: number;
+  readonly remotePort: number;
+}
+
+/** The open ports, ascending. */
+export type EventChannelsState = readonly PortRecord[];
+
+const OPEN_STATES = [PortState.UNBOUND, PortState.INTERDOMAIN, PortState.VIRQ, PortState.IPI] as const;
+
+export const eventChannelsStateCodec: StateCodec<EventChannelsState, { vcpus: number }> = {
+  write(w, ports) {
+    w.list(ports, (w, e) => w.u16(e.port).u8(e.state).u8(e.vcpu).u16(e.remote).u16(e.remotePort));
+  },
+  read(r, { vcpus }) {
+    const virqs = new Set<number>();
+    let last = 0;
+    return r.list('ports', PVX_EVTCHN_NR_PORTS - 1, 8, (r) => {
+      const port = r.u16('port', PVX_EVTCHN_NR_PORTS - 1);
+      if (port <= last) r.fail(`port ${port} is out of order`);
+      last = port;
+      const state = r.oneOf('port state', OPEN_STATES);
+      const vcpu = r.u8('port vCPU', 255);
+      if (vcpu >= vcpus) r.mismatch(`port ${port} notifies vCPU ${vcpu}, the domain has ${vcpus}`);
+      const remote = r.u16('remote domain or virq');
+      const remotePort = r.u16('remote port', PVX_EVTCHN_NR_PORTS - 1);
+      if (state === PortState.VIRQ) {
+        if (remote >= PVX_NR_VIRQS || (remote !== Virq.TIMER && vcpu !== 0))
+          r.fail(`port ${port}: virq ${remote} on vCPU ${vcpu}`);
+        const key = vcpu * PVX_NR_VIRQS + remote;
+        if (virqs.has(key)) r.fail(`virq ${remote} of vCPU ${vcpu} bound twice`);
+        virqs.add(key);
+      }
+      if (state === PortState.INTERDOMAIN && remotePort === 0) r.fail(`port ${port} is connected to port 0`);
+      return { port, state, vcpu, remote, remotePort };
+    });
+  },
+};

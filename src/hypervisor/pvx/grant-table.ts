@@ -1,3 +1,4 @@
+import type { StateCodec } from '../../core/state.js';
 import { SbiErr } from '../../sbi/consts.js';
 import type { PvxGrantTableCalls } from '../../sbi/pvx/calls.js';
 import {
@@ -23,10 +24,25 @@ interface MapCount {
 }
 
 /** Where the table is: RAM offset and entry count. */
-export interface GrantTableLocation {
+interface GrantTableLocation {
   readonly off: number;
   readonly entries: number;
 }
+
+/** The grant table's saved state: where it is, or null. */
+export type GrantTableState = GrantTableLocation | null;
+
+export const grantTableStateCodec: StateCodec<GrantTableState, { ramSize: number }> = {
+  write: (w, t) => void w.opt(t, (w, t) => w.u8(t.entries / PVX_GNTTAB_ENTRIES_PER_FRAME).uint(t.off)),
+  read: (r, { ramSize }) =>
+    r.opt('grant table', (r) => {
+      const frames = r.u8('grant table frames', PVX_GNTTAB_MAX_FRAMES);
+      if (frames === 0) r.fail('grant table of 0 frames');
+      const off = r.uint('grant table offset', ramSize - frames * PAGE_SIZE);
+      if (off % PAGE_SIZE !== 0) r.fail(`grant table offset ${off} is not page-aligned`);
+      return { off, entries: frames * PVX_GNTTAB_ENTRIES_PER_FRAME };
+    }),
+};
 
 /**
  * The grant table of one domain (docs/para-api-pvx.md §6): where the guest
@@ -37,7 +53,7 @@ export interface GrantTableLocation {
  * "peer": a grant is used only when the granter's entry names the caller.
  */
 export class GrantTable implements PvxGrantTableCalls {
-  private table: GrantTableLocation | null = null;
+  private table: GrantTableState = null;
   /** Our grants mapped by peers: ref -> counts; our pages mapped by peers: page index -> count. */
   private readonly refMaps = new Map<number, MapCount>();
   private readonly pageMaps = new Map<number, number>();
@@ -148,14 +164,13 @@ export class GrantTable implements PvxGrantTableCalls {
 
   // ------------------------------------------------------------------ for the rest of PVX
 
-  /** The table's place, or null when the guest has none. */
-  get location(): GrantTableLocation | null {
+  /** The table's place; mappings are not saved (see PvxDomain.loadState). */
+  saveState(): GrantTableState {
     return this.table;
   }
 
-  /** Take a table saved elsewhere (checked by the caller); mappings are not part of it. */
-  restore(location: GrantTableLocation | null): void {
-    this.table = location === null ? null : { off: location.off, entries: location.entries };
+  loadState(s: GrantTableState): void {
+    this.table = s === null ? null : { off: s.off, entries: s.entries };
   }
 
   /** The page at RAM offset `off` holds part of the table. */

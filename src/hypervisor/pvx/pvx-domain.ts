@@ -1,19 +1,17 @@
-import { PvmError } from '../../core/errors.js';
+import { decodeState, encodeState, type StateCodec } from '../../core/state.js';
 import { SbiErr } from '../../sbi/consts.js';
 import type { PvxBackend } from '../../sbi/pvx/calls.js';
 import {
   NONE,
   PAGE_SIZE,
-  PortState,
+  PVX_DOMID_MAX,
   PVX_EVTCHN_NR_PORTS,
   PVX_GNT_WINDOW_BASE,
   PVX_GNT_WINDOW_SIZE,
-  PVX_GNTTAB_ENTRIES_PER_FRAME,
   PVX_GNTTAB_MAX_FRAMES,
   PVX_LIMIT_COUNT,
   PVX_MEMORY_BATCH_MAX,
   PVX_MULTICALL_MAX,
-  PVX_NR_VIRQS,
   PVX_POLL_MAX_PORTS,
   PvxLimit,
   Virq,
@@ -21,34 +19,14 @@ import {
 import { below, ramOffset } from '../../sbi/pvx/validate.js';
 import type { SbiRet } from '../../sbi/types.js';
 import { err, ok } from '../../sbi/types.js';
-import { Balloon } from './balloon.js';
+import { Balloon, type BalloonState, balloonStateCodec } from './balloon.js';
 import type { PvxEnv } from './env.js';
-import { EventChannels } from './event-channels.js';
-import { GrantTable } from './grant-table.js';
+import { EventChannels, type EventChannelsState, eventChannelsStateCodec } from './event-channels.js';
+import { GrantTable, type GrantTableState, grantTableStateCodec } from './grant-table.js';
 import { GrantWindow } from './grant-window.js';
 import type { PvxHost } from './host.js';
-import { Sched, Wait } from './sched.js';
-import { SharedInfo } from './shared-info.js';
-
-/** PvxDomain.saveState format 1. */
-interface PvxSavedState {
-  format: 1;
-  vcpus: number;
-  frames: number;
-  domid: number;
-  shinfo: number;
-  systemTicks: number;
-  /** [port, state, vcpu, remote domid or virq, remote port] of every open port. */
-  ports: number[][];
-  timer: (number | null)[];
-  wait: number[];
-  pollPorts: number[][];
-  pollDeadline: (number | null)[];
-  gnt: [number, number] | null;
-  released: number[];
-  memTarget: number;
-  shutdownRequest: number;
-}
+import { Sched, type SchedState, schedStateCodec } from './sched.js';
+import { SharedInfo, type SharedInfoState, sharedInfoStateCodec } from './shared-info.js';
 
 /**
  * The PVX state of one domain (docs/para-api-pvx.md), split as the
@@ -220,102 +198,47 @@ export class PvxDomain implements PvxBackend {
 
   // ------------------------------------------------------------------ snapshots
 
-  /**
-   * The domain's PVX state as an opaque blob for the snapshot's PARA section
-   * (UTF-8 JSON, format 1). Taken while the run loop is parked. What refers to
-   * other domains is recorded but cannot outlive a restore elsewhere: see loadState.
-   */
+  /** The domain's PVX state for the snapshot's PARA section. Taken while the run loop is parked. */
   saveState(): Uint8Array {
-    const loc = this.grants.location;
-    const state: PvxSavedState = {
-      format: 1,
+    return encodeState(pvxStateCodec, {
+      domid: this.id,
       vcpus: this.env.vcpuCount,
       frames: this.memory.maxFrames,
-      domid: this.id,
-      shinfo: this.shinfo.off,
       systemTicks: this.env.now() - this.epochTick,
-      ports: this.events.savePorts(),
-      ...this.sched.saveVcpus(),
-      gnt: loc === null ? null : [loc.off, loc.entries],
-      released: this.memory.releasedPages(),
-      memTarget: this.memory.target,
       shutdownRequest: this.shutdownRequest,
-    };
-    const json = JSON.stringify(state); // numbers and keys only: ASCII
-    return Uint8Array.from(json, (c) => c.charCodeAt(0));
+      shinfo: this.shinfo.saveState(),
+      events: this.events.saveState(),
+      grants: this.grants.saveState(),
+      sched: this.sched.saveState(),
+      memory: this.memory.saveState(),
+    });
+  }
+
+  /** Read a saveState blob for this domain; throws SnapshotError (and changes nothing) when it does not fit. */
+  readState(blob: Uint8Array): PvxState {
+    return decodeState(
+      pvxStateCodec,
+      blob,
+      { vcpus: this.env.vcpuCount, frames: this.memory.maxFrames, ramSize: this.env.ram.size },
+      'PVX state in the snapshot',
+    );
   }
 
   /**
-   * Load a saveState blob into this domain (freshly built, same vCPU count and
-   * RAM size, RAM already restored). Throws PvmError('image') when the blob
-   * does not fit; then nothing has changed. Interdomain ports whose peer is
-   * not connected back to this domain id come back UNBOUND for that peer, and
-   * grant mappings (ours of foreign frames, and peers' of ours) are not
-   * restored, as when the peers had closed and unmapped. System time goes on
-   * from where it was saved; the time fields are rewritten (§4.5).
+   * Load a readState result into this domain (freshly built, RAM already
+   * restored). Interdomain ports whose peer is not connected back to this
+   * domain id come back UNBOUND for that peer, and grant mappings (ours of
+   * foreign frames, and peers' of ours) are not restored, as when the peers
+   * had closed and unmapped. System time goes on from where it was saved;
+   * the time fields are rewritten (§4.5).
    */
-  loadState(blob: Uint8Array): void {
-    let s: PvxSavedState;
-    try {
-      let json = '';
-      for (let i = 0; i < blob.length; i += 8192) json += String.fromCharCode(...blob.subarray(i, i + 8192));
-      s = JSON.parse(json) as PvxSavedState;
-    } catch {
-      throw new PvmError('image', 'PVX state in the snapshot is not readable');
-    }
-    const bad = (why: string) => new PvmError('image', `PVX state in the snapshot does not fit: ${why}`);
-    const maxFrames = this.memory.maxFrames;
-    if (s === null || typeof s !== 'object' || s.format !== 1) throw bad('unknown format');
-    if (s.vcpus !== this.env.vcpuCount || s.frames !== maxFrames) throw bad('other vCPU count or RAM size');
-    const okOff = (o: unknown, len: number) =>
-      Number.isSafeInteger(o) &&
-      (o as number) >= 0 &&
-      (o as number) % PAGE_SIZE === 0 &&
-      (o as number) + len <= this.env.ram.size;
-    if (s.shinfo !== -1 && !okOff(s.shinfo, PAGE_SIZE)) throw bad('shared info page');
-    if (
-      s.gnt !== null &&
-      !(Array.isArray(s.gnt) && okOff(s.gnt[0], (s.gnt[1] / PVX_GNTTAB_ENTRIES_PER_FRAME) * PAGE_SIZE))
-    )
-      throw bad('grant table');
-    if (
-      !Array.isArray(s.ports) ||
-      s.ports.some(
-        (e) =>
-          !Array.isArray(e) ||
-          e.length !== 5 ||
-          !(e[0]! >= 1 && e[0]! < PVX_EVTCHN_NR_PORTS) ||
-          !(e[1]! >= 1 && e[1]! <= 4) ||
-          !(e[2]! < this.env.vcpuCount),
-      )
-    )
-      throw bad('ports');
-    if (s.ports.length > 0 && s.shinfo === -1) throw bad('ports without shared info');
-    const n = this.env.vcpuCount;
-    if (![s.timer, s.wait, s.pollPorts, s.pollDeadline].every((a) => Array.isArray(a) && a.length === n))
-      throw bad('vCPUs');
-    const isPort = (x: unknown) => Number.isInteger(x) && (x as number) >= 1 && (x as number) < PVX_EVTCHN_NR_PORTS;
-    const isTime = (x: unknown) => x === null || Number.isFinite(x);
-    if (
-      !s.pollPorts.every((l) => Array.isArray(l) && l.length <= PVX_POLL_MAX_PORTS && l.every(isPort)) ||
-      !s.wait.every((w) => w === Wait.NONE || w === Wait.BLOCK || w === Wait.POLL) ||
-      !s.timer.every(isTime) ||
-      !s.pollDeadline.every(isTime) ||
-      s.ports.some((e) => e[1] === PortState.VIRQ && !(e[3]! >= 0 && e[3]! < PVX_NR_VIRQS)) ||
-      !(Number.isInteger(s.memTarget) && s.memTarget >= 0 && s.memTarget <= maxFrames) ||
-      !(s.shutdownRequest === 0 || s.shutdownRequest === 1 || s.shutdownRequest === 2) ||
-      !Number.isFinite(s.systemTicks)
-    ) {
-      throw bad('values out of range');
-    }
-    if (!Array.isArray(s.released) || s.released.some((p) => !Number.isSafeInteger(p) || p < 0 || p >= maxFrames))
-      throw bad('released frames');
+  loadState(s: PvxState): void {
     this.dropAll();
-    this.shinfo.off = s.shinfo;
-    this.events.loadPorts(s.ports, s.domid);
-    this.sched.loadVcpus(s);
-    this.grants.restore(s.gnt === null ? null : { off: s.gnt[0], entries: s.gnt[1] });
-    this.memory.restore(s.released, s.memTarget);
+    this.shinfo.loadState(s.shinfo);
+    this.events.loadState(s.events, s.domid);
+    this.sched.loadState(s.sched);
+    this.grants.loadState(s.grants);
+    this.memory.loadState(s.memory);
     this.shutdownRequest = s.shutdownRequest;
     this.epochTick = this.env.now() - s.systemTicks;
     if (this.shinfo.registered) this.shinfo.writeTime(this.epochTick);
@@ -334,4 +257,60 @@ export class PvxDomain implements PvxBackend {
     this.memory.reset();
     this.shutdownRequest = 0;
   }
+}
+
+/** A domain's PVX state: who it was, and each part's own state. */
+export interface PvxState {
+  /** The domain id it had when saved (its loopback channels name it). */
+  readonly domid: number;
+  readonly vcpus: number;
+  readonly frames: number;
+  /** System time (§4.5) when saved, in ticks. */
+  readonly systemTicks: number;
+  /** 0, or the host's pending shutdown request (1 poweroff, 2 reboot). */
+  readonly shutdownRequest: number;
+  readonly shinfo: SharedInfoState;
+  readonly events: EventChannelsState;
+  readonly grants: GrantTableState;
+  readonly sched: SchedState;
+  readonly memory: BalloonState;
+}
+
+/** The domain id first, so that a host can read it before it builds the domain (pvxStateDomid). */
+export const pvxStateCodec: StateCodec<PvxState, { vcpus: number; frames: number; ramSize: number }> = {
+  write(w, s) {
+    w.u16(s.domid).u32(s.vcpus).u32(s.frames).int(s.systemTicks).u8(s.shutdownRequest);
+    sharedInfoStateCodec.write(w, s.shinfo);
+    eventChannelsStateCodec.write(w, s.events);
+    grantTableStateCodec.write(w, s.grants);
+    schedStateCodec.write(w, s.sched);
+    balloonStateCodec.write(w, s.memory);
+  },
+  read(r, shape) {
+    const domid = r.u16('domain id', PVX_DOMID_MAX);
+    if (domid === 0) r.fail('domain id 0');
+    const vcpus = r.u32('vCPU count');
+    const frames = r.u32('RAM frames');
+    if (vcpus !== shape.vcpus || frames !== shape.frames) {
+      r.mismatch(
+        `saved for ${vcpus} vCPUs and ${frames} frames of RAM, the domain has ${shape.vcpus} and ${shape.frames}`,
+      );
+    }
+    const systemTicks = r.int('system time');
+    const shutdownRequest = r.oneOf('shutdown request', [0, 1, 2]);
+    const shinfo = sharedInfoStateCodec.read(r, shape);
+    const events = eventChannelsStateCodec.read(r, shape);
+    if (events.length > 0 && shinfo === null) r.fail('open ports without a shared info page');
+    const grants = grantTableStateCodec.read(r, shape);
+    const sched = schedStateCodec.read(r, shape);
+    const memory = balloonStateCodec.read(r, shape);
+    return { domid, vcpus, frames, systemTicks, shutdownRequest, shinfo, events, grants, sched, memory };
+  },
+};
+
+/** The domain id a PVX state was saved with, or undefined when the blob does not start like one. */
+export function pvxStateDomid(blob: Uint8Array): number | undefined {
+  if (blob.length < 2) return undefined;
+  const id = blob[0]! | (blob[1]! << 8);
+  return id >= 1 && id <= PVX_DOMID_MAX ? id : undefined;
 }

@@ -1,3 +1,4 @@
+import type { StateCodec } from '../../core/state.js';
 import { SbiErr } from '../../sbi/consts.js';
 import type { PvxSchedCalls } from '../../sbi/pvx/calls.js';
 import {
@@ -17,6 +18,7 @@ import type { SharedInfo } from './shared-info.js';
 
 /** Wait states of a vCPU inside PVX. */
 export const Wait = { NONE: 0, BLOCK: 1, POLL: 2 } as const;
+type Wait = (typeof Wait)[keyof typeof Wait];
 
 /**
  * The PVX timer and scheduling of one domain (docs/para-api-pvx.md §4.5,
@@ -172,25 +174,58 @@ export class Sched implements PvxSchedCalls {
     for (let v = 0; v < this.pollPorts.length; v++) this.pollPorts[v] = [];
   }
 
-  /** Per vCPU: timer deadline, wait, poll ports, poll deadline (null = none). */
-  saveVcpus(): { timer: (number | null)[]; wait: number[]; pollPorts: number[][]; pollDeadline: (number | null)[] } {
-    const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
-    return {
-      timer: [...this.timer].map(finite),
-      wait: [...this.wait],
-      pollPorts: this.pollPorts.map((l) => [...l]),
-      pollDeadline: [...this.pollDeadline].map(finite),
-    };
+  saveState(): SchedState {
+    return Array.from(this.wait, (wait, v) => ({
+      timer: this.timer[v]!,
+      wait: wait as Wait,
+      pollPorts: [...this.pollPorts[v]!],
+      pollDeadline: this.pollDeadline[v]!,
+    }));
   }
 
-  /** Inverse of saveVcpus (checked by the caller). */
-  loadVcpus(s: ReturnType<Sched['saveVcpus']>): void {
-    const inf = (x: number | null) => (x === null ? Number.POSITIVE_INFINITY : x);
-    for (let v = 0; v < this.timer.length; v++) {
-      this.timer[v] = inf(s.timer[v]!);
-      this.wait[v] = s.wait[v]!;
-      this.pollPorts[v] = s.pollPorts[v]!;
-      this.pollDeadline[v] = inf(s.pollDeadline[v]!);
-    }
+  loadState(s: SchedState): void {
+    s.forEach((x, v) => {
+      this.timer[v] = x.timer;
+      this.wait[v] = x.wait;
+      this.pollPorts[v] = [...x.pollPorts];
+      this.pollDeadline[v] = x.pollDeadline;
+    });
   }
 }
+
+/** One vCPU's timer and wait; deadlines in ticks, Infinity = none. */
+export interface VcpuSchedState {
+  readonly timer: number;
+  readonly wait: Wait;
+  /** SCHED_POLL's ports (empty unless wait is POLL). */
+  readonly pollPorts: readonly number[];
+  readonly pollDeadline: number;
+}
+
+/** Per vCPU. */
+export type SchedState = readonly VcpuSchedState[];
+
+export const schedStateCodec: StateCodec<SchedState, { vcpus: number }> = {
+  write(w, s) {
+    w.list(s, (w, v) => {
+      w.ticks(v.timer)
+        .u8(v.wait)
+        .list(v.pollPorts, (w, p) => w.u16(p))
+        .ticks(v.pollDeadline);
+    });
+  },
+  read(r, { vcpus }) {
+    const s = r.list('vCPUs', vcpus, 21, (r) => ({
+      timer: r.ticks('timer deadline'),
+      wait: r.oneOf('wait', [Wait.NONE, Wait.BLOCK, Wait.POLL]),
+      pollPorts: r.list('poll ports', PVX_POLL_MAX_PORTS, 2, (r) => {
+        const p = r.u16('poll port', PVX_EVTCHN_NR_PORTS - 1);
+        if (p === 0) r.fail('poll port 0');
+        return p;
+      }),
+      pollDeadline: r.ticks('poll deadline'),
+    }));
+    if (s.length !== vcpus) r.mismatch(`${s.length} vCPUs saved, the domain has ${vcpus}`);
+    return s;
+  },
+};

@@ -1,4 +1,5 @@
-import { Shinfo } from '../../sbi/pvx/consts.js';
+import type { StateCodec } from '../../core/state.js';
+import { PAGE_SIZE, Shinfo } from '../../sbi/pvx/consts.js';
 import type { PvxEnv } from './env.js';
 
 const TICK_HZ = 10_000_000;
@@ -18,6 +19,14 @@ export class SharedInfo {
   off = -1;
 
   constructor(private readonly env: PvxEnv) {}
+
+  saveState(): SharedInfoState {
+    return this.off >= 0 ? this.off : null;
+  }
+
+  loadState(s: SharedInfoState): void {
+    this.off = s ?? -1;
+  }
 
   get registered(): boolean {
     return this.off >= 0;
@@ -84,3 +93,16 @@ export class SharedInfo {
     if (this.off >= 0) this.env.ram.view.setBigUint64(this.off + Shinfo.MEM_TARGET, BigInt(frames), true);
   }
 }
+
+/** The shared info page's saved state: its RAM offset, or null. */
+export type SharedInfoState = number | null;
+
+export const sharedInfoStateCodec: StateCodec<SharedInfoState, { ramSize: number }> = {
+  write: (w, off) => void w.opt(off, (w, o) => w.uint(o)),
+  read: (r, { ramSize }) =>
+    r.opt('shared info page', (r) => {
+      const off = r.uint('shared info page offset', ramSize - PAGE_SIZE);
+      if (off % PAGE_SIZE !== 0) r.fail(`shared info page offset ${off} is not page-aligned`);
+      return off;
+    }),
+};
