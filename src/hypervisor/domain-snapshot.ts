@@ -61,6 +61,11 @@ export interface RunLoopState {
 const MODES = ['pv', 'full'] as const;
 const INPUTS = ['uart', 'sbi'] as const;
 const HSM_STATES = [HsmState.STARTED, HsmState.STOPPED, HsmState.SUSPENDED];
+/**
+ * The dispatcher counts every extension and function a guest names, known or not, so the
+ * counter lists have no bound of their own (each entry's bytes are checked as it is read).
+ */
+const MAX_COUNTERS = 0xffff_ffff;
 /** Extension and function names as the dispatcher counts them (never `__proto__`: the counters are plain objects). */
 const NAME = /^(?!__proto__$)[\x21-\x7e]{1,64}$/;
 
@@ -76,7 +81,7 @@ function writeCounts(w: Parameters<StateCodec<unknown>['write']>[0], c: Counts):
 
 function readCounts(r: StateReader, field: string, known?: ReadonlySet<string>): Counts {
   const seen = new Set<string>();
-  return r.list(field, 1024, 12, (r) => {
+  return r.list(field, MAX_COUNTERS, 13, (r) => {
     const name = readName(r, `${field} name`);
     if (known !== undefined && !known.has(name)) r.fail(`${field}: unknown counter ${name}`);
     if (seen.has(name)) r.fail(`${field}: ${name} appears twice`);
@@ -109,7 +114,7 @@ export const runLoopStateCodec: StateCodec<
   read(r, shape) {
     const mode = MODES[r.u8('mode', MODES.length - 1)]!;
     if (mode !== shape.mode) r.mismatch(`saved in ${mode} mode, this domain runs in ${shape.mode} mode`);
-    const vcpus = r.list('vCPUs', shape.vcpus, 19, (r) => ({
+    const vcpus = r.list('vCPUs', shape.vcpus, 20, (r) => ({
       state: r.oneOf('HSM state', HSM_STATES),
       waiting: r.bool('waiting'),
       deadline: r.ticks('timer deadline'),
@@ -127,7 +132,7 @@ export const runLoopStateCodec: StateCodec<
     const inputTo = INPUTS[r.u8('input to', INPUTS.length - 1)]!;
     const exits = readCounts(r, 'exits', shape.exitNames);
     const extSeen = new Set<string>();
-    const hypercalls = r.list('hypercalls', 1024, 8, (r) => {
+    const hypercalls = r.list('hypercalls', MAX_COUNTERS, 9, (r) => {
       const ext = readName(r, 'extension');
       if (extSeen.has(ext)) r.fail(`hypercalls: ${ext} appears twice`);
       extSeen.add(ext);
