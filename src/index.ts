@@ -45,6 +45,7 @@ export {
 } from './api/spec.js';
 export { defaultSocketPath, PvmClient } from './cli/client.js';
 export { PvmError, type PvmErrorKind } from './core/errors.js';
+export { Cause, Csr, IrqBit, Priv } from './cpu/arch.js';
 // The builder: spec -> domain with its devices, on the switches and PVX registry of a process.
 export {
   type BuildOptions,
@@ -89,8 +90,8 @@ export { Clint } from './machine/clint.js';
 export { type ElfImage, type ElfSegment, loadElf, parseElf } from './machine/elf.js';
 export { Fdt, FdtNode } from './machine/fdt.js';
 export { type LinuxImageHeader, loadLinuxImage, loadRaw, parseLinuxImage } from './machine/image.js';
-export { IrqBit, type IrqLine, type IrqTarget } from './machine/irq.js';
-export { Irq, LoadAddr, MemMap, TIMEBASE_HZ } from './machine/memmap.js';
+export type { IrqLine, IrqTarget } from './machine/irq.js';
+export { LoadAddr, MemMap, PlicSource, TIMEBASE_HZ } from './machine/memmap.js';
 export { Plic } from './machine/plic.js';
 export { GoldfishRtc } from './machine/rtc.js';
 export { SifiveTest, type SysconEvent } from './machine/syscon.js';

@@ -8,25 +8,12 @@ import { type BuiltDevice, type BuiltDomain, buildDomain, HostResources } from '
 import { type ConsoleSink, fileSink } from '../host/console-sink.js';
 import { NodeDomainHost } from '../host/domain-host.js';
 import type { Domain } from '../hypervisor/domain.js';
+import { pvxStateDomid } from '../hypervisor/pvx/index.js';
 import { type DomainSnapshot, isSnapshottable, type SnapshotDisk } from '../hypervisor/snapshot/index.js';
 import { PVX_DOMID_MAX } from '../sbi/pvx/consts.js';
 
 /** Written into META by this manager; restore refuses snapshots of other engines. */
 export const HYPERVISOR_ENGINE = 'pvm-hypervisor/1';
-
-/**
- * The PVX domain id recorded in a snapshot's PARA section (PvxDomain.saveState, ASCII JSON
- * with a `domid` field), so a restored PV guest keeps the id it knows itself by when it is free.
- */
-function savedPvxDomid(para: Uint8Array): number | undefined {
-  if (para.length === 0) return undefined;
-  try {
-    const o = JSON.parse(Buffer.from(para).toString('latin1')) as { domid?: unknown };
-    return Number.isInteger(o.domid) ? (o.domid as number) : undefined;
-  } catch {
-    return undefined; // loadState will say what is wrong with it
-  }
-}
 
 /** Device-section entries of virtio transports: `virtio:SLOT:KIND` (e.g. `virtio:1:blk`), in slot order. */
 const VIRTIO_PREFIX = 'virtio:';
@@ -297,7 +284,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
   async restore(snapshot: DomainSnapshot, spec: DomainSpec): Promise<DomainHandle> {
     requireEngine(snapshot.meta as { engine?: unknown }, HYPERVISOR_ENGINE);
     // The saved spec names its MACs: the guest in the snapshot already uses them.
-    const d = this.make(withMacs(spec, this.nextId), savedPvxDomid(snapshot.para) ?? this.nextId);
+    const d = this.make(withMacs(spec, this.nextId), pvxStateDomid(snapshot.para) ?? this.nextId);
     try {
       await d.boot();
     } catch (e) {
