@@ -50,7 +50,10 @@ test('the domain document is typed: tsc --strict refuses memroy', () => {
   const bad = good.replace('memory:', 'memroy:');
   const errors = typeCheck('bad', bad);
   assert.equal(errors.length, 1, errors.join('\n'));
-  assert.match(errors[0]!, /^TS(2353|2561): Object literal may only specify known properties, (and|but) 'memroy' does not exist/);
+  assert.match(
+    errors[0]!,
+    /^TS(2353|2561): Object literal may only specify known properties, (and|but) 'memroy' does not exist/,
+  );
   // and a wrong value type for a known field
   assert.match(typeCheck('smp', good.replace("memory: '256M'", "smp: '2'")).join('\n'), /^TS2322: Type 'string'/);
 });

@@ -36,7 +36,7 @@ function fakeImage(): Uint8Array {
 const host: DomainHost = { nowMs: () => 100, idle: async () => {}, yield: async () => {}, consoleOut: () => {} };
 
 function vm(pvxHost: PvxHost<PvxDomain>): Domain {
-  return createVm({ mode: 'pv', harts: 2, memory: 4 << 20, kernel: fakeImage(), cmdline: '', pvxHost }, host);
+  return createVm({ mode: 'pv', harts: 2, memory: 4 << 20, kernel: fakeImage(), cmdline: '' }, host, { pvxHost });
 }
 
 function pvx(d: Domain, fid: number, ...a: number[]): void {

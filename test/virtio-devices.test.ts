@@ -20,12 +20,12 @@ import { hostEntropy } from '../src/host/entropy.js';
 import { createVm, virtioTransports } from '../src/hypervisor/vm.js';
 import type { VirtBoard } from '../src/machine/board.js';
 import type { MmioDevice } from '../src/machine/bus.js';
-import { Irq, MemMap } from '../src/machine/memmap.js';
+import { MemMap, PlicSource } from '../src/machine/memmap.js';
 import { PlicReg } from '../src/machine/plic.js';
 
 /** Slot n's window and PLIC source. */
 const slotBase = (n: number) => MemMap.VIRTIO.base + n * MemMap.VIRTIO.size;
-const slotIrq = (n: number) => Irq.VIRTIO_BASE + n;
+const slotIrq = (n: number) => PlicSource.VIRTIO_BASE + n;
 
 /** A Linux Image header createVm accepts (nothing runs). */
 function fakeKernel(): Uint8Array {
