@@ -55,7 +55,7 @@ export function processTransport(proc: ChildProcessWithoutNullStreams): ConsoleT
   };
 }
 
-/** A serial console session: everything the guest wrote, with \r\n folded to \n. */
+/** A serial console session: everything the guest wrote, with \r\n (and a terminal's \r\r\n) folded to \n. */
 export class Console {
   private out = '';
   private seen = 0;
@@ -63,20 +63,23 @@ export class Console {
   readonly exited: Promise<number | null>;
 
   constructor(private readonly io: ConsoleTransport) {
-    let cr = ''; // a \r at the end of one chunk may pair with a \n at the start of the next
+    let cr = ''; // \r at the end of one chunk may pair with a \n at the start of the next
     io.onData((chunk: string) => {
       let s = cr + chunk;
-      cr = s.endsWith('\r') ? '\r' : '';
-      if (cr) s = s.slice(0, -1);
-      this.out += s.replace(/\r\n/g, '\n');
+      cr = /\r*$/.exec(s)![0];
+      if (cr) s = s.slice(0, -cr.length);
+      this.out += s.replace(/\r+\n/g, '\n');
       this.waiter?.();
     });
     this.exited = io.exited;
     this.exited.then(() => this.waiter?.());
   }
 
-  /** Resolves with the text after the last mark up to and including `text`. */
-  async until(text: string): Promise<string> {
+  /**
+   * Resolves with the text after the last mark up to and including `text` (or the first match
+   * of a pattern), and moves the mark there.
+   */
+  async until(text: string | RegExp): Promise<string> {
     let dead = false;
     this.exited.then(() => {
       dead = true;
@@ -87,10 +90,12 @@ export class Console {
     }, HANG_GUARD_MS);
     try {
       for (;;) {
-        const at = this.out.indexOf(text, this.seen);
+        const m = typeof text === 'string' ? null : text.exec(this.out.slice(this.seen));
+        const at = typeof text === 'string' ? this.out.indexOf(text, this.seen) : m ? this.seen + m.index : -1;
         if (at >= 0) {
-          const chunk = this.out.slice(this.seen, at + text.length);
-          this.seen = at + text.length;
+          const end = at + (typeof text === 'string' ? text.length : m![0].length);
+          const chunk = this.out.slice(this.seen, end);
+          this.seen = end;
           return chunk;
         }
         if (dead) assert.fail(`guest never printed ${JSON.stringify(text)}; output so far:\n${this.out}`);
@@ -121,6 +126,11 @@ export class Console {
 
   send(line: string): void {
     this.io.write(`${line}\n`);
+  }
+
+  /** Writes keys as they are (no newline added). */
+  type(keys: string): void {
+    this.io.write(keys);
   }
 
   kill(): void {

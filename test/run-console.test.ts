@@ -6,83 +6,28 @@
  * to the other, and they talk over a vchan (a grant and an event channel between them).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fnv1a } from './pvos-console.js';
+import { Console, fnv1a, processTransport } from './pvos-console.js';
 import { pvm } from './support/linux-guest.js';
 
-/** Guards against a wedged run; not a timing assertion. */
-const HANG_GUARD_MS = 120_000;
 const CTRL_A = '\x01';
 
 const dir = mkdtempSync(join(tmpdir(), 'pvm-tty-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** `pvm run ARGS` on a pseudo-terminal; everything it shows, with \r\n folded to \n. */
-class Terminal {
-  private text = '';
-  private seen = 0;
-  private waiter: (() => void) | undefined;
-  private readonly proc: ChildProcessWithoutNullStreams;
-  readonly exited: Promise<number | null>;
-
-  constructor(args: readonly string[]) {
-    const cmd = [process.execPath, pvm, 'run', ...args].map((a) => `'${a}'`).join(' ');
-    // -e: script exits with pvm's status; -f: flush every write; -q: no banner
-    this.proc = spawn('script', ['-qefc', cmd, '/dev/null'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
-    this.proc.stdout.setEncoding('utf8');
-    this.proc.stdout.on('data', (s: string) => {
-      this.text += s.replace(/\r/g, '');
-      this.waiter?.();
-    });
-    this.exited = new Promise((resolve) => this.proc.on('close', (code) => resolve(code)));
-    this.exited.then(() => this.waiter?.());
-  }
-
-  /** Resolves with what was shown after the last match up to and including `re`'s match. */
-  async until(re: RegExp): Promise<string> {
-    let dead = false;
-    this.exited.then(() => {
-      dead = true;
-    });
-    const guard = setTimeout(() => {
-      dead = true;
-      this.waiter?.();
-    }, HANG_GUARD_MS);
-    try {
-      for (;;) {
-        const m = re.exec(this.text.slice(this.seen));
-        if (m) {
-          const end = this.seen + m.index + m[0].length;
-          const chunk = this.text.slice(this.seen, end);
-          this.seen = end;
-          return chunk;
-        }
-        if (dead) assert.fail(`never shown: ${re}; the terminal so far:\n${this.text}`);
-        await new Promise<void>((resolve) => {
-          this.waiter = resolve;
-        });
-      }
-    } finally {
-      clearTimeout(guard);
-    }
-  }
-
-  type(keys: string): void {
-    this.proc.stdin.write(keys);
-  }
-
-  kill(): void {
-    this.proc.kill('SIGKILL');
-  }
+/** `pvm run ARGS` on a pseudo-terminal (script -e: its status is pvm's; -f: flush every write). */
+function terminal(args: readonly string[]): Console {
+  const cmd = [process.execPath, pvm, 'run', ...args].map((a) => `'${a}'`).join(' ');
+  return new Console(processTransport(spawn('script', ['-qefc', cmd, '/dev/null'], { cwd: dir, stdio: 'pipe' })));
 }
 
 test('pvm run FILE with one stdio domain: raw keys, prompts shown, Ctrl-A h and Ctrl-A x', async () => {
   writeFileSync(join(dir, 'one.yaml'), 'domains:\n  - name: solo\n');
-  const t = new Terminal(['one.yaml']);
+  const t = terminal(['one.yaml']);
   try {
     // the prompt has no newline after it, and is shown all the same
     await t.until(/hello from user mode \(pid 2\)\npvos> $/);
@@ -91,7 +36,7 @@ test('pvm run FILE with one stdio domain: raw keys, prompts shown, Ctrl-A h and 
     t.type(`${CTRL_A}h`);
     await t.until(/Ctrl-A x {4}quit\nCtrl-A n {4}send input to the next domain\n/);
     t.type(`${CTRL_A}x`);
-    await t.until(/pvm: terminated \(Ctrl-A x\)/);
+    await t.until('pvm: terminated (Ctrl-A x)');
     assert.equal(await t.exited, 0);
   } finally {
     t.kill();
@@ -102,7 +47,7 @@ test('pvm run FILE with two pvos domains: distinct PVX ids, Ctrl-A n switches th
   timeout: 300_000,
 }, async () => {
   writeFileSync(join(dir, 'two.yaml'), 'domains:\n  - name: a\n  - name: b\n');
-  const t = new Terminal(['two.yaml']);
+  const t = terminal(['two.yaml']);
   try {
     // prefixed consoles; each domain's PVX id is its own
     const boot = await t.until(
@@ -136,7 +81,7 @@ test('pvm run FILE with two pvos domains: distinct PVX ids, Ctrl-A n switches th
     );
     assert.ok(rest.length > 0);
     t.type(`${CTRL_A}x`);
-    await t.until(/pvm: terminated \(Ctrl-A x\)/);
+    await t.until('pvm: terminated (Ctrl-A x)');
     assert.equal(await t.exited, 0);
   } finally {
     t.kill();

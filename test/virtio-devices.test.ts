@@ -17,6 +17,7 @@ import { MockDriver } from '../src/devices/virtio/mock-driver.js';
 import { VirtioNet } from '../src/devices/virtio/net/device.js';
 import { VirtioRng } from '../src/devices/virtio/rng/device.js';
 import { hostEntropy } from '../src/host/entropy.js';
+import { fakeLinuxImage } from '../src/hypervisor/testing.js';
 import { createVm, virtioTransports } from '../src/hypervisor/vm.js';
 import type { VirtBoard } from '../src/machine/board.js';
 import type { MmioDevice } from '../src/machine/bus.js';
@@ -26,15 +27,6 @@ import { PlicReg } from '../src/machine/plic.js';
 /** Slot n's window and PLIC source. */
 const slotBase = (n: number) => MemMap.VIRTIO.base + n * MemMap.VIRTIO.size;
 const slotIrq = (n: number) => PlicSource.VIRTIO_BASE + n;
-
-/** A Linux Image header createVm accepts (nothing runs). */
-function fakeKernel(): Uint8Array {
-  const k = new Uint8Array(4096);
-  const v = new DataView(k.buffer);
-  v.setBigUint64(16, 4096n, true);
-  v.setUint32(0x38, 0x05435352, true);
-  return k;
-}
 
 function board() {
   const out: string[] = [];
@@ -47,7 +39,7 @@ function board() {
     new VirtioBalloon(),
   ];
   const host = { nowMs: () => 0, idle: async () => {}, yield: async () => {}, consoleOut: () => {} };
-  const domain = createVm({ mode: 'pv', harts: 1, memory: 16 << 20, kernel: fakeKernel(), cmdline: '' }, host, {
+  const domain = createVm({ mode: 'pv', harts: 1, memory: 16 << 20, kernel: fakeLinuxImage(), cmdline: '' }, host, {
     devices: devices.map((device, slot) => ({ slot, device })),
   });
   const { ram, bus, plic } = domain.machine as unknown as VirtBoard; // createVm's machine is the virt board

@@ -9,16 +9,8 @@ import { VirtioBalloon } from '../src/devices/virtio/balloon/device.js';
 import { VirtioConsole } from '../src/devices/virtio/console/device.js';
 import { MmioReg, Status } from '../src/devices/virtio/constants.js';
 import { VirtioRng } from '../src/devices/virtio/rng/device.js';
+import { fakeLinuxImage } from '../src/hypervisor/testing.js';
 import { consoleInputFor, createVm, virtioTransports } from '../src/hypervisor/vm.js';
-
-/** The smallest RISC-V Linux Image createVm accepts: a 64-byte header with its magic. */
-function fakeKernel(): Uint8Array {
-  const k = new Uint8Array(4096);
-  const v = new DataView(k.buffer);
-  v.setBigUint64(16, 4096n, true); // image_size
-  v.setUint32(0x38, 0x05435352, true); // "RSC\x05"
-  return k;
-}
 
 function fakeHost() {
   const h = {
@@ -34,7 +26,7 @@ function fakeHost() {
   return h;
 }
 
-const loaded = { mode: 'pv' as const, harts: 1, memory: 16 << 20, kernel: fakeKernel(), cmdline: '' };
+const loaded = { mode: 'pv' as const, harts: 1, memory: 16 << 20, kernel: fakeLinuxImage(), cmdline: '' };
 
 test('createVm maps VmOptions.devices in their slots, wakes the host on a rising edge, resets them on reboot', () => {
   const host = fakeHost();
@@ -116,8 +108,10 @@ test('console input goes to the device the command line makes the console', () =
   const d = createVm({ ...loaded, cmdline: 'console=hvc1' }, fakeHost(), { devices: [{ slot: 0, device: vc }] });
   assert.equal(d.inputTo, 'virtio');
   assert.equal(
-    createVm({ ...loaded, mode: 'full', memory: 64 << 20, cmdline: 'console=hvc0', firmware: fakeKernel() }, fakeHost())
-      .inputTo,
+    createVm(
+      { ...loaded, mode: 'full', memory: 64 << 20, cmdline: 'console=hvc0', firmware: fakeLinuxImage() },
+      fakeHost(),
+    ).inputTo,
     'uart',
   );
 });

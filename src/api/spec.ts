@@ -242,29 +242,26 @@ const diskObject = z.strictObject({
   readonly: z.boolean().default(false),
   cache: z.enum(DISK_CACHES).default('writeback'),
 });
-const disk = z.union([
-  z.string().transform((s, ctx): DiskEntry => {
-    const d = parseDiskShorthand(s);
-    if (typeof d === 'string') {
-      ctx.addIssue({ code: 'custom', message: d });
+/** A string shorthand ("root.img,ro", "lan,mac=...") parsed by `parse`, whose message string is the issue. */
+function shorthand<T>(parse: (s: string) => T | string) {
+  return z.string().transform((s, ctx): T => {
+    const r = parse(s);
+    if (typeof r === 'string') {
+      ctx.addIssue({ code: 'custom', message: r });
       return z.NEVER;
     }
-    return d;
-  }),
-  diskObject,
-]);
+    return r;
+  });
+}
+
+const disk = z.union([shorthand(parseDiskShorthand), diskObject]);
 
 const netObject = z.strictObject({ switch: switchName.default('default'), mac: mac.optional() });
 const net = z.union([
-  z.string().transform((s, ctx): NetEntry => {
+  shorthand((s) => {
     const n = parseNetShorthand(s);
-    if (typeof n === 'string') {
-      ctx.addIssue({ code: 'custom', message: n });
-      return z.NEVER;
-    }
-    if (n.mac !== undefined && !mac.safeParse(n.mac).success) {
-      ctx.addIssue({ code: 'custom', message: `net "${s}": bad mac "${n.mac}"` });
-      return z.NEVER;
+    if (typeof n !== 'string' && n.mac !== undefined && !mac.safeParse(n.mac).success) {
+      return `net "${s}": bad mac "${n.mac}"`;
     }
     return n;
   }),

@@ -7,6 +7,7 @@ import { validateConfig } from '../api/config.js';
 import { parseDomainSpec } from '../api/spec.js';
 import { isPvmError } from '../core/errors.js';
 import { DeviceId, MmioReg } from '../devices/virtio/constants.js';
+import { fakeLinuxImage } from '../hypervisor/testing.js';
 import { buildDomain, HostResources, readImage } from './builder.js';
 import { NodeDomainHost } from './domain-host.js';
 
@@ -17,16 +18,8 @@ const img = (name: string) => {
   writeFileSync(p, new Uint8Array(1 << 16));
   return p;
 };
-/** The smallest RISC-V Linux Image the loader accepts: a header with its magic. */
-const kernel = (() => {
-  const k = new Uint8Array(4096);
-  const v = new DataView(k.buffer);
-  v.setBigUint64(16, 4096n, true);
-  v.setUint32(0x38, 0x05435352, true);
-  const p = join(dir, 'Image');
-  writeFileSync(p, k);
-  return p;
-})();
+const kernel = join(dir, 'Image');
+writeFileSync(kernel, fakeLinuxImage());
 const host = () => new NodeDomainHost(() => {});
 
 test('a spec becomes a domain with its devices in their slots, NICs on the shared switches', async () => {
