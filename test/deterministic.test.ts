@@ -1,5 +1,5 @@
 /**
- * `pvm run --deterministic` (VmConfig.time 'instret'): guest time follows
+ * `pvm run --deterministic` (VmOptions.time 'instret'): guest time follows
  * instructions retired and idle time is skipped, so two boots of the same
  * Linux guest with the same (no) input print the same console output, byte
  * for byte, and retire the same number of instructions.

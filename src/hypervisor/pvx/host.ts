@@ -11,7 +11,7 @@ export interface PvxMember {
  * (event channels, grants). Ids are 1..0x7FEF, lowest free first; a removed
  * (destroyed) domain's id is free again, and calls naming it answer
  * INVALID_PARAM. A process that runs several domains passes one PvxHost to
- * each of them (VmConfig.pvxHost); a domain created alone gets its own and
+ * each of them (VmOptions.pvxHost); a domain created alone gets its own and
  * is domain 1.
  */
 export class PvxHost<D extends PvxMember = PvxMember> {
