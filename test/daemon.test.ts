@@ -406,6 +406,25 @@ describe('pvm daemon', () => {
     assert.deepEqual(await h.client.list(), before);
   });
 
+  test('an events client that stops reading is let go; the daemon goes on', async () => {
+    const sock = connect(h.daemon.socketPath);
+    const headers = new Promise((resolve) => sock.once('data', resolve));
+    sock.write('GET /v1/events HTTP/1.1\r\nHost: pvm\r\n\r\n');
+    await headers;
+    sock.pause(); // reads nothing more: the events pile up in the daemon
+    const closed = new Promise((resolve) => sock.on('close', resolve));
+    const d = await h.client.create({ name: 'flood', memory: '16M' }, { paused: true });
+    // about 2 MiB of events, more than the backlog and the socket buffers hold
+    for (let i = 0; i < 16_000; i++) {
+      await h.manager.unpause(d.id);
+      await h.manager.pause(d.id);
+    }
+    sock.resume();
+    await closed;
+    assert.deepEqual(await h.client.version(), { pvm: '0.1.0', api: '1' });
+    await h.client.destroy('flood');
+  });
+
   test('malformed HTTP and vanishing clients do not hurt the daemon', async () => {
     const answer = await new Promise<string>((resolve, reject) => {
       const s = connect(h.daemon.socketPath);

@@ -14,6 +14,8 @@ export const PVM_VERSION = '0.1.0';
 /** Largest request body accepted (configs and paths are small). */
 export const MAX_BODY_BYTES = 1024 * 1024;
 export const CONSOLE_PROTOCOL = 'pvm-console';
+/** Bytes of events an events client may leave unread before the daemon closes its stream. */
+export const MAX_EVENT_BACKLOG = 1024 * 1024;
 
 export interface DaemonOptions {
   readonly control: ControlPlane;
@@ -158,8 +160,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   /** GET /v1/events: one JSON line per domain event until the client goes. */
   const streamEvents = (res: ServerResponse): void => {
-    // Subscribed before the headers go out: a client that has them misses no later event.
-    const unsubscribe = control.domains.subscribe((ev) => res.write(`${JSON.stringify(ev)}\n`));
+    // Subscribed before the headers go out: a client that has them misses no later event. A client
+    // that stops reading is let go once MAX_EVENT_BACKLOG bytes wait for it, instead of the daemon
+    // keeping them all.
+    const unsubscribe = control.domains.subscribe((ev) => {
+      if (res.writableLength > MAX_EVENT_BACKLOG) res.destroy();
+      else res.write(`${JSON.stringify(ev)}\n`);
+    });
     streams.add(res);
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     res.flushHeaders();
