@@ -259,12 +259,15 @@ export class P9Server {
     if (size < HEADER_SIZE || size > msg.length) throw new P9Error(Errno.EPROTO, `message size ${size}`);
     if (size > this.session.msize) throw new P9Error(Errno.EMSGSIZE, `message of ${size} bytes over msize`);
     const r = new P9Reader(msg, HEADER_SIZE, size);
-    if (type === P9.Tversion) return this.version(r, tag);
-    const s = this.session;
-    if (!s.negotiated) throw new P9Error(Errno.EPROTO, 'no Tversion yet');
-    const w = new P9Writer();
-    const reply = await this.dispatch(s, type, r, w, room);
-    const out = w.finish(reply, tag);
+    let out: Uint8Array;
+    if (type === P9.Tversion) {
+      out = this.version(r, tag);
+    } else {
+      const s = this.session;
+      if (!s.negotiated) throw new P9Error(Errno.EPROTO, 'no Tversion yet');
+      const w = new P9Writer();
+      out = w.finish(await this.dispatch(s, type, r, w, room), tag);
+    }
     if (out.length > room) throw new P9Error(Errno.EMSGSIZE, 'reply larger than the buffer');
     return out;
   }

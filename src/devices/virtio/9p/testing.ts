@@ -27,7 +27,7 @@ export interface DirEntry {
 }
 
 /** A T-message: size, type, tag, then what `body` writes. */
-export function tmessage(type: number, tag: number, body: (w: P9Writer) => void): Uint8Array {
+export function tmessage(type: number, tag: number, body: (w: P9Writer) => unknown): Uint8Array {
   const w = new P9Writer();
   body(w);
   return w.finish(type, tag);
