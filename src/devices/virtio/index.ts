@@ -7,6 +7,8 @@ export {
   formatMac,
   type NetLink,
   parseMac,
+  type PortReport,
+  type PortStats,
   type SwitchEndpoint,
   SwitchPort,
   VirtualSwitch,
