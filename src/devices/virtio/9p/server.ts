@@ -487,6 +487,15 @@ export class P9Server {
     if (this.backend.readOnly) throw new P9Error(Errno.EROFS, 'read-only share');
   }
 
+  /** The path of a new entry `name` in directory fid `d`, once the share may change and the name is fine. */
+  private newPath(d: Fid, name: Uint8Array): Uint8Array[] {
+    this.writable();
+    checkNewName(name);
+    const path = [...d.path, name];
+    checkPath(path);
+    return path;
+  }
+
   // ---- qids ----
 
   qidOf(a: P9Attr): Qid {
@@ -587,11 +596,8 @@ export class P9Server {
     const flags = r.u32();
     const mode = r.u32();
     r.u32(); // gid: files are the pvm user's
-    this.writable();
-    checkNewName(name);
+    const path = this.newPath(f, name);
     if (f.file !== null || f.reopen) throw new P9Error(Errno.EINVAL, 'fid already open');
-    const path = [...f.path, name];
-    checkPath(path);
     this.checkOpenRoom(s);
     const hostFlags =
       (flags & (OpenFlag.ACCMODE | OpenFlag.TRUNC | OpenFlag.APPEND | OpenFlag.DSYNC | OpenFlag.SYNC | OpenFlag.EXCL)) |
@@ -753,10 +759,7 @@ export class P9Server {
     const name = r.str();
     const mode = r.u32();
     r.u32(); // gid
-    this.writable();
-    checkNewName(name);
-    const path = [...d.path, name];
-    checkPath(path);
+    const path = this.newPath(d, name);
     await this.backend.mkdir(d.path, name, mode & 0o1777);
     w.qid(this.qidOf(await this.backend.lstat(path)));
   }
@@ -766,10 +769,7 @@ export class P9Server {
     const name = r.str();
     const target = r.str();
     r.u32(); // gid
-    this.writable();
-    checkNewName(name);
-    const path = [...d.path, name];
-    checkPath(path);
+    const path = this.newPath(d, name);
     if (target.length === 0) throw new P9Error(Errno.ENOENT, 'empty link target');
     if (target.includes(0)) throw new P9Error(Errno.EINVAL, 'NUL in link target');
     if (!targetStaysInside(target, d.path.length)) {
@@ -783,14 +783,12 @@ export class P9Server {
     const d = this.dirFid(s, r.u32());
     const target = this.fid(s, r.u32());
     const name = r.str();
-    this.writable();
-    checkNewName(name);
+    this.newPath(d, name);
     // Hard links to directories (as Linux) and to symbolic links (a link made this way
     // would dodge the target check of Tsymlink) are refused.
     if (target.kind === 'dir' || target.kind === 'symlink' || target.kind === 'xattr' || target.path.length === 0) {
       throw new P9Error(Errno.EPERM, `hard link to a ${target.kind === 'symlink' ? 'symbolic link' : 'directory'}`);
     }
-    checkPath([...d.path, name]);
     await this.backend.link(target.path, d.path, name);
   }
 
