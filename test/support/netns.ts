@@ -1,21 +1,14 @@
 /**
  * Network tests run in a network namespace of their own, so no packet leaves the
  * machine: `unshare -n` (as root) or `unshare -rn` (a user namespace too, as anyone
- * else) around a child process. Inside, a veth pair gives passt the template it copies:
- * veth0 has 10.0.2.15/24 and a default route via 10.0.2.2 (nothing answers there; the
- * peer is in the same namespace). passt hands the guest the same numbers, as QEMU's
- * user-mode network does, and maps connections to 10.0.2.2 to the namespace's loopback.
+ * else) around a child process, set up by netns.sh (a veth pair as passt's template:
+ * 10.0.2.15/24, default route via 10.0.2.2). passt hands the guest the same numbers, as
+ * QEMU's user-mode network does, and maps connections to 10.0.2.2 to the namespace's
+ * loopback.
  */
 import { spawn } from 'node:child_process';
-
-export const NETNS_SETUP = [
-  'ip link set lo up',
-  'ip link add veth0 type veth peer name veth1',
-  'ip addr add 10.0.2.15/24 dev veth0',
-  'ip link set veth0 up',
-  'ip link set veth1 up',
-  'ip route add default via 10.0.2.2 dev veth0',
-].join(' && ');
+import { join } from 'node:path';
+import { root } from './linux-guest.js';
 
 export interface Finished {
   readonly code: number | null;
@@ -23,20 +16,22 @@ export interface Finished {
   readonly stderr: string;
 }
 
-/** `unshare` arguments that run `argv` in a fresh network namespace, set up (or bare, with only lo). */
-export function netnsArgv(argv: readonly string[], setup = true): string[] {
-  const userns = process.getuid?.() === 0 ? '-n' : '-rn';
-  const script = `${setup ? NETNS_SETUP : 'ip link set lo up'} && exec "$@"`;
-  return ['unshare', userns, 'sh', '-c', script, 'netns', ...argv];
+/** The setup script (also used by bench/io.ts). */
+export const NETNS_SCRIPT = join(root, 'test/support/netns.sh');
+
+/** `unshare` arguments that run `argv` in a fresh network namespace set up by netns.sh. */
+export function netnsArgv(argv: readonly string[]): string[] {
+  return ['unshare', process.getuid?.() === 0 ? '-n' : '-rn', 'sh', NETNS_SCRIPT, ...argv];
 }
 
 /** Runs `argv` in a fresh namespace; `onStdout` sees output as it comes. */
 export function runInNetns(
   argv: readonly string[],
-  opts: { setup?: boolean; onStdout?: (all: string) => void; env?: NodeJS.ProcessEnv } = {},
+  opts: { setup?: boolean; onStdout?: (all: string) => void } = {},
 ): { pid: number | undefined; done: Promise<Finished>; kill: (sig?: NodeJS.Signals) => void } {
-  const [bin, ...args] = netnsArgv(argv, opts.setup ?? true);
-  const child = spawn(bin!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  const [bin, ...args] = netnsArgv(argv);
+  const env = { ...process.env, ...(opts.setup === false ? { PVM_NETNS_BARE: '1' } : {}) };
+  const child = spawn(bin!, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8');
