@@ -6,9 +6,9 @@
 export {
   formatMac,
   type NetLink,
-  parseMac,
   type PortReport,
   type PortStats,
+  parseMac,
   type SwitchEndpoint,
   SwitchPort,
   VirtualSwitch,
