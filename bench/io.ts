@@ -83,7 +83,7 @@ mkdirSync(shareDir);
 copyFileSync(join(root, 'guests/linux/udhcpc.script'), join(shareDir, 'udhcpc.script'));
 
 /** Host side of the network phase: counts what arrives and when the first and last byte came. */
-const sink = { bytes: 0, firstMs: 0, lastMs: 0 };
+const sink = { bytes: 0, firstMs: 0, lastMs: 0, end: '' };
 const netBytes = netMb << 20;
 const server = createServer((c) => {
   c.on('data', (b: Buffer) => {
@@ -92,7 +92,12 @@ const server = createServer((c) => {
     sink.lastMs = performance.now();
     if (sink.bytes >= netBytes) c.end(); // all there: nc sees the end and exits
   });
-  c.on('error', () => {});
+  c.on('error', (e) => {
+    sink.end ||= `error: ${e.message}`;
+  });
+  c.on('end', () => {
+    sink.end ||= `closed by the guest after ${sink.bytes} bytes`;
+  });
 });
 const port = withNet
   ? await new Promise<number>((r) =>
@@ -233,6 +238,7 @@ const result = {
     ? {
         net: {
           sinkBytes: sink.bytes,
+          sinkEnd: sink.end,
           sinkMbPerS: Number((sink.bytes / (1 << 20) / ((sink.lastMs - sink.firstMs) / 1000)).toFixed(3)),
           ports,
           uplink: uplink!.stats,
