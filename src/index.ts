@@ -31,6 +31,7 @@ export { API_ERROR_STATUS, ApiError, type ApiErrorCode, isApiError } from './api
 export { FakeDomainManager } from './api/fake-domain.js';
 export { defaultSocketPath, PvmClient } from './cli/client.js';
 export { PvmError, type PvmErrorKind } from './core/errors.js';
+export { Cause, Csr, IrqBit, Priv } from './cpu/arch.js';
 export { createLogger, type Logger, type LogLevel } from './host/logger.js';
 export { loadSnapshotFile, nodeSnapshotCodecs, saveSnapshotFile } from './host/snapshot-file.js';
 export { type BareEnd, type BareHost, type BareOptions, type BareResult, runBare } from './hypervisor/bare.js';
@@ -54,8 +55,8 @@ export { Clint } from './machine/clint.js';
 export { type ElfImage, type ElfSegment, loadElf, parseElf } from './machine/elf.js';
 export { Fdt, FdtNode } from './machine/fdt.js';
 export { type LinuxImageHeader, loadLinuxImage, loadRaw, parseLinuxImage } from './machine/image.js';
-export { IrqBit, type IrqLine, type IrqTarget } from './machine/irq.js';
-export { Irq, LoadAddr, MemMap, TIMEBASE_HZ } from './machine/memmap.js';
+export type { IrqLine, IrqTarget } from './machine/irq.js';
+export { LoadAddr, MemMap, PlicSource, TIMEBASE_HZ } from './machine/memmap.js';
 export { Plic } from './machine/plic.js';
 export { GoldfishRtc } from './machine/rtc.js';
 export { SifiveTest, type SysconEvent } from './machine/syscon.js';

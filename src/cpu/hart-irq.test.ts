@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Csr, MIP_MEIP, MIP_MSIP, MIP_MTIP, MIP_SEIP, MIP_SSIP, MIP_STIP } from './csr.js';
+import { Csr, MIP_MEIP, MIP_MSIP, MIP_MTIP, MIP_SEIP, MIP_SSIP, MIP_STIP } from './arch.js';
 import { Exit } from './exits.js';
 import { A, Prog } from './test-asm.js';
 import { HALT, RAM_BASE, rig } from './test-util.js';

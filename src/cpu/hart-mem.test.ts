@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Cause } from './csr.js';
+import { Cause, Csr } from './arch.js';
 import { Exit } from './exits.js';
 import { Hart } from './hart.js';
 import { A, AMO, C, li64, Prog } from './test-asm.js';
@@ -12,7 +12,7 @@ function run(insns: number[], setup?: (r: ReturnType<typeof rig>) => void) {
   const r = rig(new Prog().i(...li64(10, BigInt(DATA)), ...insns, A.ebreak()));
   setup?.(r);
   const exit = r.hart.run(1000);
-  return { ...r, exit, cause: r.hart.getCsr(0x342), tval: r.hart.getCsr(0x343) };
+  return { ...r, exit, cause: r.hart.getCsr(Csr.mcause), tval: r.hart.getCsr(Csr.mtval) };
 }
 
 test('loads of every width and signedness, aligned and misaligned', () => {
@@ -51,7 +51,7 @@ test('stores of every width, aligned and misaligned, incl. across a page boundar
         new Prog().i(...li64(10, BigInt(DATA + off)), ...li64(6, 0x1122334455667788n), enc(6, 10, 0), A.ebreak()),
       );
       r2.hart.run(100);
-      assert.equal(r2.hart.getCsr(0x342), 3n);
+      assert.equal(r2.hart.getCsr(Csr.mcause), 3n);
       const got = [...r2.ram.u8.subarray(DATA + off - RAM_BASE, DATA + off - RAM_BASE + 9)];
       const want = [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11].slice(0, n);
       assert.deepEqual(got.slice(0, n), want, `store ${n} at +${off}`);
@@ -78,9 +78,9 @@ test('load/store to MMIO go to the bus; unmapped addresses raise access faults w
   assert.equal(s.tval, 0x4000_0003n);
   const f = rig(new Prog().i(...li64(11, 0x4000_0000n), A.jalr(0, 11, 0)));
   f.hart.run(100);
-  assert.equal(f.hart.getCsr(0x342), BigInt(Cause.InstAccess));
-  assert.equal(f.hart.getCsr(0x343), 0x4000_0000n);
-  assert.equal(f.hart.getCsr(0x341), 0x4000_0000n);
+  assert.equal(f.hart.getCsr(Csr.mcause), BigInt(Cause.InstAccess));
+  assert.equal(f.hart.getCsr(Csr.mtval), 0x4000_0000n);
+  assert.equal(f.hart.getCsr(Csr.mepc), 0x4000_0000n);
 });
 
 test('a store followed by loads of the same address sees the data (TLB write path)', () => {
@@ -185,7 +185,7 @@ test('FP loads/stores move bits: FLW NaN-boxes, FSW stores the low word, FLD/FSD
       A.fsd(1, 10, 24), // NaN-boxed single
     ],
     ({ hart, ram }) => {
-      hart.setCsr(0x300, 1n << 13n); // FS = Initial
+      hart.setCsr(Csr.mstatus, 1n << 13n); // FS = Initial
       ram.w64(DATA, 0x1111_1111_3f80_0000n);
       ram.w64(DATA + 8, 0x4000_0000_0000_0001n);
     },
@@ -197,7 +197,7 @@ test('FP loads/stores move bits: FLW NaN-boxes, FSW stores the low word, FLD/FSD
   assert.equal(r.hart.fi[5], 0x4000_0000);
   assert.equal(r.ram.r64(DATA + 16), 1n);
   assert.equal(r.ram.r64(DATA + 24), 0xffff_ffff_3f80_0000n);
-  assert.equal((r.hart.getCsr(0x300) >> 13n) & 3n, 3n, 'FS dirty');
+  assert.equal((r.hart.getCsr(Csr.mstatus) >> 13n) & 3n, 3n, 'FS dirty');
 });
 
 test('compressed FP loads/stores (C.FLD, C.FSD, C.FLDSP, C.FSDSP) are routed like FLD/FSD and trap with FS off', () => {
@@ -205,17 +205,17 @@ test('compressed FP loads/stores (C.FLD, C.FSD, C.FLDSP, C.FSDSP) are routed lik
   p.c(C.fld(8, 10, 8), C.fsd(8, 10, 16), C.fldsp(3, 8), C.fsdsp(3, 24));
   p.i(A.ebreak());
   const r = rig(p);
-  r.hart.setCsr(0x300, 1n << 13n);
+  r.hart.setCsr(Csr.mstatus, 1n << 13n);
   r.ram.w64(DATA + 8, 0x1234_5678_9abc_def0n);
   r.ram.w64(DATA + 72, 0x0fed_cba9_8765_4321n);
   r.hart.run(100);
-  assert.equal(r.hart.getCsr(0x342), 3n);
+  assert.equal(r.hart.getCsr(Csr.mcause), 3n);
   assert.equal(r.ram.r64(DATA + 16), 0x1234_5678_9abc_def0n);
   assert.equal(r.ram.r64(DATA + 88), 0x0fed_cba9_8765_4321n);
   const off = rig(new Prog().c(C.fld(8, 10, 8)));
   off.hart.run(10);
-  assert.equal(off.hart.getCsr(0x342), BigInt(Cause.Illegal));
-  assert.equal(off.hart.getCsr(0x343), BigInt(C.fld(8, 10, 8)), 'tval = the 16-bit instruction');
+  assert.equal(off.hart.getCsr(Csr.mcause), BigInt(Cause.Illegal));
+  assert.equal(off.hart.getCsr(Csr.mtval), BigInt(C.fld(8, 10, 8)), 'tval = the 16-bit instruction');
 });
 
 test('misaligned load across a page boundary into an unmapped physical page is an access fault at the original address', () => {
@@ -243,9 +243,9 @@ test('RAM beyond 2 GiB (outside the TLB fast path) still runs code, loads, store
   new Uint8Array(ram.buffer).set(p.toBytes(), high - RAM_BASE);
   new Uint8Array(ram.buffer).set(new Prog().i(A.wfi()).toBytes(), high + 0x1000 - RAM_BASE);
   hart.reset(BigInt(high), 3);
-  hart.setCsr(0x305, BigInt(high + 0x1000));
+  hart.setCsr(Csr.mtvec, BigInt(high + 0x1000));
   assert.equal(hart.run(100), Exit.Wfi);
-  assert.equal(hart.getCsr(0x342), 11n);
+  assert.equal(hart.getCsr(Csr.mcause), 11n);
   assert.equal(hart.getX(6), 0x1122_3344_5566_7788n);
   assert.equal(hart.getX(7), 0x1122_3344_5566_7788n);
   assert.equal(hart.getX(9), 0x2244_6688n);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Cause, Csr } from './csr.js';
+import { Cause, Csr } from './arch.js';
 import { A, li64, Prog } from './test-asm.js';
 import { RAM_BASE, rig, type TestRam } from './test-util.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Cause } from './csr.js';
+import { Cause, Csr } from './arch.js';
 import { A, C, expandCompressed, li64, Prog } from './test-asm.js';
 import { RAM_BASE, rig } from './test-util.js';
 
@@ -69,9 +69,9 @@ test('reserved compressed encodings are illegal; tval is the 16-bit instruction'
     assert.equal(expandCompressed(c), 0, name);
     const { hart } = rig(new Prog().c(c, C.nop()));
     hart.run(10);
-    assert.equal(hart.getCsr(0x342), BigInt(Cause.Illegal), name);
-    assert.equal(hart.getCsr(0x343), BigInt(c), `${name} tval`);
-    assert.equal(hart.getCsr(0x341), BigInt(RAM_BASE), `${name} epc`);
+    assert.equal(hart.getCsr(Csr.mcause), BigInt(Cause.Illegal), name);
+    assert.equal(hart.getCsr(Csr.mtval), BigInt(c), `${name} tval`);
+    assert.equal(hart.getCsr(Csr.mepc), BigInt(RAM_BASE), `${name} epc`);
   }
 });
 
@@ -80,7 +80,7 @@ test('HINT encodings execute as no-ops', () => {
     new Prog().c(C.addi(0, 5), C.li(0, 3), C.mv(0, 5), C.add(0, 5), C.slli(0, 3), 0x0005).i(A.ebreak()),
   );
   hart.run(20);
-  assert.equal(hart.getCsr(0x342), 3n);
+  assert.equal(hart.getCsr(Csr.mcause), 3n);
   assert.equal(hart.getX(0), 0n);
 });
 
@@ -117,7 +117,7 @@ test('compressed programs run: stack ops, calls with c.jalr link = pc + 2, loads
   assert.equal(hart.getX(15), 0x300n);
   assert.equal(hart.getX(1), BigInt(callAt + 2));
   assert.equal(hart.getX(6), 0n);
-  assert.equal(hart.getCsr(0x342), 3n);
+  assert.equal(hart.getCsr(Csr.mcause), 3n);
 });
 
 test('a 32-bit instruction straddling a page boundary is fetched from both pages', () => {
@@ -128,5 +128,5 @@ test('a 32-bit instruction straddling a page boundary is fetched from both pages
   ram.load(RAM_BASE + 0xffe, new Prog().i(A.addi(7, 0, 99), A.ebreak()).toBytes());
   hart.run(20);
   assert.equal(hart.getX(7), 99n);
-  assert.equal(hart.getCsr(0x342), 3n);
+  assert.equal(hart.getCsr(Csr.mcause), 3n);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Csr, MIP_SEIP, MIP_STIP } from './csr.js';
+import { Csr, MIP_SEIP, MIP_STIP } from './arch.js';
 import { A, Prog } from './test-asm.js';
 import { rig } from './test-util.js';
 

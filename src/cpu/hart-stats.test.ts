@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Csr } from './csr.js';
+import { Csr } from './arch.js';
 import { A, Prog } from './test-asm.js';
 import { RAM_BASE, rig } from './test-util.js';
 

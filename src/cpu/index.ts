@@ -1,4 +1,4 @@
-export { Cause, Csr, Irq } from './csr.js';
+export { Cause, Csr, IrqBit, Priv } from './arch.js';
 export { Exit } from './exits.js';
 export { Hart, type HartOptions } from './hart.js';
 export { EMPTY_BUS, type PhysBus, type RamLike, type TimeSource } from './types.js';

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isPvmError } from '../core/errors.js';
-import { loadHart, saveHart } from './snapshot.js';
+import { decodeState, encodeState, isSnapshotError, SnapshotError } from '../core/state.js';
+import { Csr } from './arch.js';
+import type { Hart } from './hart.js';
+import { applyHart, captureHart, cpuStateCodec } from './snapshot.js';
 import { A, AMO } from './test-asm.js';
 import { RAM_BASE, rig } from './test-util.js';
 
@@ -19,15 +21,19 @@ function busy(): ReturnType<typeof rig> {
   h.fi[7] = 0x7ff8_1234; // a NaN payload in the raw bits
   h.fflags = 0x11;
   h.frm = 2;
-  h.setCsr(0x300, 0x6000n | 0x80n); // mstatus FS=dirty, MPIE
-  h.setCsr(0x180, (8n << 60n) | 0x80123n); // satp Sv39 (the rig does not run with it)
-  h.setCsr(0x105, 0x8020_0100n); // stvec
-  h.setCsr(0x340, 0xdead_beef_cafen); // mscratch
-  h.setCsr(0xb02, 1_000_000n); // minstret: a counter offset in the hidden state
-  h.setCsr(0x3b0, 0x2000_0000n); // pmpaddr0
+  h.setCsr(Csr.mstatus, 0x6000n | 0x80n); // mstatus FS=dirty, MPIE
+  h.setCsr(Csr.satp, (8n << 60n) | 0x80123n); // satp Sv39 (the rig does not run with it)
+  h.setCsr(Csr.stvec, 0x8020_0100n); // stvec
+  h.setCsr(Csr.mscratch, 0xdead_beef_cafen); // mscratch
+  h.setCsr(Csr.minstret, 1_000_000n); // minstret: a counter offset in the hidden state
+  h.setCsr(Csr.pmpaddr0, 0x2000_0000n); // pmpaddr0
   r.ram.w64(DATA, 0x1234n);
   return r;
 }
+
+const saveHart = (h: Hart) => encodeState(cpuStateCodec, captureHart(h));
+const loadHart = (h: Hart, blob: Uint8Array) =>
+  applyHart(h, decodeState(cpuStateCodec, blob, { id: h.id }, `hart ${h.id} state in the snapshot`));
 
 test('saved hart state loads into another hart and saves to the same bytes', () => {
   const a = busy();
@@ -36,8 +42,8 @@ test('saved hart state loads into another hart and saves to the same bytes', () 
   loadHart(b.hart, blob);
   assert.deepEqual(saveHart(b.hart), blob);
   assert.equal(b.hart.getX(5), a.hart.getX(5));
-  assert.equal(b.hart.getCsr(0x180), a.hart.getCsr(0x180));
-  assert.equal(b.hart.getCsr(0xb02), a.hart.getCsr(0xb02));
+  assert.equal(b.hart.getCsr(Csr.satp), a.hart.getCsr(Csr.satp));
+  assert.equal(b.hart.getCsr(Csr.minstret), a.hart.getCsr(Csr.minstret));
   assert.equal(b.hart.fi[7], 0x7ff8_1234);
 });
 
@@ -64,17 +70,32 @@ test('a blob that is not a hart state is refused before anything changes', () =>
   const refuse = (blob: Uint8Array, why: RegExp) =>
     assert.throws(
       () => loadHart(b.hart, blob),
-      (e: unknown) => isPvmError(e) && e.kind === 'image' && why.test(e.message),
+      (e: unknown) => isSnapshotError(e) && e.kind === 'image' && why.test(e.message),
     );
-  refuse(good.subarray(0, good.length - 8), /bytes, expected/);
-  const other = new Float64Array(good.slice().buffer);
-  other[1] = 5; // hart id
-  refuse(new Uint8Array(other.buffer), /saved for hart 5/);
-  const frac = new Float64Array(good.slice().buffer);
-  frac[10] = 0.5;
-  refuse(new Uint8Array(frac.buffer), /out of range/);
-  const priv = new Float64Array(good.slice().buffer);
-  priv[3] = 2;
-  refuse(new Uint8Array(priv.buffer), /privilege 2/);
+  const edit = (at: number, f: (v: DataView) => void) => {
+    const c = good.slice();
+    f(new DataView(c.buffer, at));
+    return c;
+  };
+  refuse(good.subarray(0, good.length - 8), /hart 0 state in the snapshot is not readable: hidden\[10\] needs 8 bytes/);
+  refuse(Uint8Array.of(...good, 0), /1 unexpected bytes at the end/);
+  refuse(
+    edit(0, (v) => v.setUint32(0, 5, true)),
+    /hart 0 state in the snapshot does not fit this domain: saved for hart 5/,
+  );
+  refuse(
+    edit(4, (v) => v.setUint8(0, 2)),
+    /privilege is 2, not one of 0, 1, 3/,
+  );
+  refuse(
+    edit(5, (v) => v.setBigInt64(0, -(2n ** 40n), true)),
+    /pcLo is -1099511627776, not -2147483648..4294967295/,
+  );
+  const counters = 5 + 8 * 37;
+  refuse(
+    edit(counters, (v) => v.setBigUint64(0, 2n ** 60n, true)),
+    /instret is 1152921504606846976, not 0..9007199254740991/,
+  );
+  assert.ok(new SnapshotError('bad-state', 'x') instanceof Error);
   assert.deepEqual(saveHart(b.hart), before);
 });

@@ -2,6 +2,8 @@
  * Test fixture: a hart on 1 MiB of RAM at 0x8000_0000 with a recording MMIO
  * device at 0x1000_0000 (reads return 0x11223344 >> 8*(offset&3), writes are logged).
  */
+
+import { Csr } from './arch.js';
 import { Hart, type HartOptions } from './hart.js';
 import { Prog } from './test-asm.js';
 import type { PhysBus } from './types.js';
@@ -68,11 +70,20 @@ export interface Rig {
 export function rig(prog: Prog | number[], opts: HartOptions = {}): Rig {
   const ram = new TestRam();
   const bus = new LogBus();
-  const hart = new Hart(ram, bus, opts);
+  const r = { hart: new Hart(ram, bus, opts), ram, bus };
+  restart(r, prog);
+  return r;
+}
+
+/**
+ * Reset the rig's hart (registers, CSRs, TLB) to M-mode at RAM_BASE with `prog` loaded there, as
+ * `rig` leaves it; RAM outside the program and the halt loop keeps its contents. For tests that
+ * run many programs (a hart and its RAM cost far more to create than to reset).
+ */
+export function restart({ hart, ram }: Rig, prog: Prog | number[]): void {
   hart.reset(BigInt(RAM_BASE), 3);
   const p = Array.isArray(prog) ? new Prog().i(...prog) : prog;
   ram.load(RAM_BASE, p.toBytes());
   ram.load(HALT, new Prog().i(0x10500073, 0xffdff06f).toBytes()); // wfi; j .-4
-  hart.setCsr(0x305, BigInt(HALT));
-  return { hart, ram, bus };
+  hart.setCsr(Csr.mtvec, BigInt(HALT));
 }

@@ -1,5 +1,6 @@
 import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
+import { Csr, Priv } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
 import { Hart } from '../cpu/hart.js';
 import { type BoardHart, type HartFactory, VirtBoard } from '../machine/board.js';
@@ -139,7 +140,7 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
     const htif = htifAddresses(elf.symbol('tohost'), elf.symbol('fromhost'), board);
     const fdt = placeDeviceTree(board, elf.low, elf.high);
     board.harts.forEach((h, i) => {
-      h.reset(BigInt(elf.entry), 3);
+      h.reset(BigInt(elf.entry), Priv.M);
       h.setX(10, BigInt(i));
       h.setX(11, BigInt(fdt));
     });
@@ -217,11 +218,8 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
 /** Rounds in a row in which every hart waits with nothing able to wake it, before the run is a deadlock. */
 const SPURIOUS_WAKEUP_LIMIT = 64;
 
-const CSR_MIE = 0x304;
-const CSR_MIP = 0x344;
-
 /** WFI ends when an interrupt is pending and enabled in mie, whatever mstatus.MIE says (privileged spec 3.3.3). */
-const wakeable = (h: BoardHart): boolean => (h.getCsr(CSR_MIP) & h.getCsr(CSR_MIE)) !== 0n;
+const wakeable = (h: BoardHart): boolean => (h.getCsr(Csr.mip) & h.getCsr(Csr.mie)) !== 0n;
 
 const defaultHart: HartFactory = (id, ram, bus, time) => new Hart(ram, bus, { id, time });
 

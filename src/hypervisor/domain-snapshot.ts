@@ -1,52 +1,146 @@
 import { PvmError } from '../core/errors.js';
-import { isCpuHart, loadHart, saveHart } from '../cpu/snapshot.js';
+import { decodeState, encodeState, SnapshotError, type StateCodec, type StateReader } from '../core/state.js';
+import { applyHart, type CpuState, captureHart, cpuStateCodec, isCpuHart } from '../cpu/snapshot.js';
 import { VirtBoard } from '../machine/board.js';
-import { loadBoard, type NamedState, saveBoard } from '../machine/snapshot.js';
+import { type BoardState, loadBoard, type NamedState, readBoard, saveBoard } from '../machine/snapshot.js';
 import { HsmState } from '../sbi/consts.js';
+import type { PvxDomain, PvxState } from './pvx/pvx-domain.js';
 import type { MachineState } from './snapshot/format.js';
 
 /**
- * Save and restore of a whole Domain (the MachineState of a save file):
+ * Save and restore of a whole Domain (the MachineState of a save file), every
+ * part written by its own state codec (src/core/state.ts):
  *
- *   harts    one src/cpu/snapshot.ts blob per hart
+ *   harts    one cpuStateCodec blob per hart (src/cpu/snapshot.ts)
  *   ram      the guest RAM (the caller keeps the domain paused while it writes it)
  *   devices  the board's devices (src/machine/snapshot.ts) and one entry
- *            `hypervisor`: ASCII JSON of the run loop's state (below)
+ *            `hypervisor`: the run loop's state (runLoopStateCodec below)
  *   para     PvxDomain.saveState() in PV mode, empty otherwise
  *
- * The hypervisor entry, format 1: mode, per vCPU the HSM state, WFI wait,
- * PV timer deadline (mtime ticks, null = disarmed), HSM suspend, STA record
- * address and steal time; SBI console input not yet read; a guest reboot
- * requested but not yet done; where console input goes; exit and hypercall
- * counters.
+ * The run loop's state: mode, per vCPU the HSM state, WFI wait, PV timer
+ * deadline (mtime ticks), HSM suspend, STA record address and steal time;
+ * SBI console input not yet read; a guest reboot requested but not yet done;
+ * where console input goes; exit and hypercall counters.
  *
  * Time: the board entry carries the time base, so mtime (and with it every
  * deadline above, the PVX timers and system time) goes on from the saved
  * instant. TLBs are not saved; loading flushes them. Exit and hypercall
  * counters are kept; MMIO counts and host-time statistics start again.
+ *
+ * Loading reads and checks every part before it changes anything: a refused
+ * state leaves the domain as it was built.
  */
-export const DOMAIN_STATE_FORMAT = 1;
+
 const HV = 'hypervisor';
 
-interface VcpuState {
-  state: number;
-  waiting: boolean;
-  deadline: number | null;
-  suspend: { retentive: boolean; addr: string; opaque: string } | null;
-  staAddr: number | null;
-  stealNs: number;
+export interface VcpuRunState {
+  readonly state: HsmState;
+  readonly waiting: boolean;
+  /** mtime ticks, Infinity = disarmed. */
+  readonly deadline: number;
+  readonly suspend: { readonly retentive: boolean; readonly addr: bigint; readonly opaque: bigint } | null;
+  readonly staAddr: number | null;
+  readonly stealNs: number;
 }
 
-interface HvState {
-  format: 1;
-  mode: 'pv' | 'full';
-  vcpus: VcpuState[];
-  sbiInput: number[];
-  rebootPending: boolean;
-  inputTo: 'uart' | 'sbi';
-  /** Exit and hypercall counters, so `pvm stats` goes on counting (MMIO counts and host times start again). */
-  stats: { exits: Record<string, number>; hypercalls: Record<string, Record<string, number>> };
+/** Counters by name, in the order they were saved. */
+export type Counts = readonly (readonly [name: string, count: number])[];
+
+export interface RunLoopState {
+  readonly mode: 'pv' | 'full';
+  readonly vcpus: readonly VcpuRunState[];
+  readonly sbiInput: Uint8Array;
+  readonly rebootPending: boolean;
+  readonly inputTo: 'uart' | 'sbi';
+  /** Exit counts by reason, so `pvm stats` goes on counting. */
+  readonly exits: Counts;
+  /** Hypercall counts by extension, then function. */
+  readonly hypercalls: readonly (readonly [ext: string, fns: Counts])[];
 }
+
+const MODES = ['pv', 'full'] as const;
+const INPUTS = ['uart', 'sbi'] as const;
+const HSM_STATES = [HsmState.STARTED, HsmState.STOPPED, HsmState.SUSPENDED];
+/**
+ * The dispatcher counts every extension and function a guest names, known or not, so the
+ * counter lists have no bound of their own (each entry's bytes are checked as it is read).
+ */
+const MAX_COUNTERS = 0xffff_ffff;
+/** Extension and function names as the dispatcher counts them (never `__proto__`: the counters are plain objects). */
+const NAME = /^(?!__proto__$)[\x21-\x7e]{1,64}$/;
+
+function readName(r: StateReader, field: string): string {
+  const s = r.string(field, 64);
+  if (!NAME.test(s)) r.fail(`${field} ${JSON.stringify(s)} is not a counter name`);
+  return s;
+}
+
+function writeCounts(w: Parameters<StateCodec<unknown>['write']>[0], c: Counts): void {
+  w.list(c, (w, [k, n]) => w.string(k).uint(n));
+}
+
+function readCounts(r: StateReader, field: string, known?: ReadonlySet<string>): Counts {
+  const seen = new Set<string>();
+  return r.list(field, MAX_COUNTERS, 13, (r) => {
+    const name = readName(r, `${field} name`);
+    if (known !== undefined && !known.has(name)) r.fail(`${field}: unknown counter ${name}`);
+    if (seen.has(name)) r.fail(`${field}: ${name} appears twice`);
+    seen.add(name);
+    return [name, r.uint(`${field} ${name}`)] as const;
+  });
+}
+
+/** An enum saved as its index in `values`. */
+const index = <T>(values: readonly T[], v: T): number => values.indexOf(v);
+
+export const runLoopStateCodec: StateCodec<
+  RunLoopState,
+  { mode: 'pv' | 'full'; vcpus: number; exitNames: ReadonlySet<string> }
+> = {
+  write(w, s) {
+    w.u8(index(MODES, s.mode));
+    w.list(s.vcpus, (w, v) => {
+      w.u8(v.state).bool(v.waiting).ticks(v.deadline);
+      w.opt(v.suspend, (w, x) => w.bool(x.retentive).u64(x.addr).u64(x.opaque));
+      w.opt(v.staAddr, (w, a) => w.uint(a)).uint(v.stealNs);
+    });
+    w.bytes(s.sbiInput).bool(s.rebootPending).u8(index(INPUTS, s.inputTo));
+    writeCounts(w, s.exits);
+    w.list(s.hypercalls, (w, [ext, fns]) => {
+      w.string(ext);
+      writeCounts(w, fns);
+    });
+  },
+  read(r, shape) {
+    const mode = MODES[r.u8('mode', MODES.length - 1)]!;
+    if (mode !== shape.mode) r.mismatch(`saved in ${mode} mode, this domain runs in ${shape.mode} mode`);
+    const vcpus = r.list('vCPUs', shape.vcpus, 20, (r) => ({
+      state: r.oneOf('HSM state', HSM_STATES),
+      waiting: r.bool('waiting'),
+      deadline: r.ticks('timer deadline'),
+      suspend: r.opt('suspend', (r) => ({
+        retentive: r.bool('suspend retentive'),
+        addr: r.u64('resume address'),
+        opaque: r.u64('resume opaque'),
+      })),
+      staAddr: r.opt('steal-time record', (r) => r.uint('steal-time record address')),
+      stealNs: r.uint('steal time'),
+    }));
+    if (vcpus.length !== shape.vcpus) r.mismatch(`${vcpus.length} vCPUs saved, the domain has ${shape.vcpus}`);
+    const sbiInput = r.bytes('console input').slice();
+    const rebootPending = r.bool('reboot pending');
+    const inputTo = INPUTS[r.u8('input to', INPUTS.length - 1)]!;
+    const exits = readCounts(r, 'exits', shape.exitNames);
+    const extSeen = new Set<string>();
+    const hypercalls = r.list('hypercalls', MAX_COUNTERS, 9, (r) => {
+      const ext = readName(r, 'extension');
+      if (extSeen.has(ext)) r.fail(`hypercalls: ${ext} appears twice`);
+      extSeen.add(ext);
+      return [ext, readCounts(r, `hypercalls ${ext}`)] as const;
+    });
+    return { mode, vcpus, sbiInput, rebootPending, inputTo, exits, hypercalls };
+  },
+};
 
 /** What domain-snapshot needs of a Domain (structural, so domain.ts does not import this module's types back). */
 export interface SnapshotDomain {
@@ -62,7 +156,7 @@ export interface SnapshotDomain {
     stealNs: number;
     readySinceMs: number;
   }[];
-  readonly pvx: { saveState(): Uint8Array; loadState(b: Uint8Array): void } | null;
+  readonly pvx: Pick<PvxDomain, 'saveState' | 'readState' | 'loadState'> | null;
   inputTo: 'uart' | 'sbi';
   readonly stats: { readonly exits: Record<string, number> };
   readonly sbi: { readonly stats: Record<string, Record<string, number>> };
@@ -74,8 +168,6 @@ export interface DomainPrivate {
   rebootPending: boolean;
 }
 
-const ascii = (o: unknown): Uint8Array => Uint8Array.from(JSON.stringify(o), (c) => c.charCodeAt(0));
-
 function board(d: SnapshotDomain): VirtBoard {
   if (!(d.machine instanceof VirtBoard)) throw new PvmError('state', 'this domain has no board that can be saved');
   return d.machine;
@@ -86,155 +178,101 @@ export function saveDomain(d: SnapshotDomain, priv: DomainPrivate): MachineState
   const b = board(d);
   const harts = d.machine.harts.map((h, i) => {
     if (!isCpuHart(h)) throw new PvmError('state', `hart ${i} cannot be saved`);
-    return saveHart(h);
+    return encodeState(cpuStateCodec, captureHart(h));
   });
-  const hv: HvState = {
-    format: 1,
+  const hv: RunLoopState = {
     mode: d.mode,
     vcpus: d.vcpus.map((v) => ({
-      state: v.state,
+      state: v.state as HsmState,
       waiting: v.waiting,
-      deadline: Number.isFinite(v.deadline) ? v.deadline : null,
-      suspend:
-        v.suspend === null
-          ? null
-          : { retentive: v.suspend.retentive, addr: v.suspend.addr.toString(), opaque: v.suspend.opaque.toString() },
+      deadline: v.deadline,
+      suspend: v.suspend === null ? null : { ...v.suspend },
       staAddr: v.staAddr,
       stealNs: v.stealNs,
     })),
-    sbiInput: [...priv.sbiInput],
+    sbiInput: Uint8Array.from(priv.sbiInput),
     rebootPending: priv.rebootPending,
     inputTo: d.inputTo,
-    stats: { exits: { ...d.stats.exits }, hypercalls: structuredCopy(d.sbi.stats) },
+    exits: Object.entries(d.stats.exits),
+    hypercalls: Object.entries(d.sbi.stats).map(([ext, fns]) => [ext, Object.entries(fns)] as const),
   };
   return {
     harts,
     ram: { base: d.ram.base, bytes: d.ram.u8 },
-    devices: [...saveBoard(b), { name: HV, state: ascii(hv) }],
+    devices: [...saveBoard(b), { name: HV, state: encodeState(runLoopStateCodec, hv) }],
     para: d.pvx?.saveState() ?? new Uint8Array(0),
   };
 }
 
-const structuredCopy = (h: Record<string, Record<string, number>>) =>
-  Object.fromEntries(Object.entries(h).map(([k, v]) => [k, { ...v }]));
+/** Everything a MachineState holds, read and checked against one domain. */
+interface DomainState {
+  readonly harts: readonly CpuState[];
+  readonly board: BoardState;
+  readonly runLoop: RunLoopState;
+  readonly pvx: PvxState | null;
+}
 
-/** Extension and function names as the dispatcher counts them (never `__proto__`: the counters are plain objects). */
-const NAME = /^(?!__proto__$)[\x21-\x7e]{1,64}$/;
-
-const isCount = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
-
-function parseHv(e: NamedState | undefined, d: SnapshotDomain): HvState {
-  const bad = (why: string) => new PvmError('image', `hypervisor state in the snapshot: ${why}`);
-  if (!e) throw bad('missing');
-  let s: HvState;
-  try {
-    let j = '';
-    for (let i = 0; i < e.state.length; i += 8192) j += String.fromCharCode(...e.state.subarray(i, i + 8192));
-    s = JSON.parse(j) as HvState;
-  } catch {
-    throw bad('not readable');
+/** Reads every part of `state` for `d`; throws SnapshotError naming what does not fit, and changes nothing. */
+function readDomain(d: SnapshotDomain, state: MachineState): DomainState {
+  const b = board(d);
+  const mismatch = (why: string) => new SnapshotError('mismatch', `snapshot does not fit this domain: ${why}`);
+  const harts = d.machine.harts;
+  if (state.harts.length !== harts.length) {
+    throw mismatch(`${state.harts.length} harts saved, the domain has ${harts.length}`);
   }
-  if (s === null || typeof s !== 'object' || s.format !== DOMAIN_STATE_FORMAT) throw bad('unknown format');
-  if (s.mode !== d.mode) throw bad(`saved in ${String(s.mode)} mode, this domain runs in ${d.mode} mode`);
-  if (!Array.isArray(s.vcpus) || s.vcpus.length !== d.vcpus.length) throw bad('other vCPU count');
-  const okNum = (x: unknown, min = 0) => typeof x === 'number' && Number.isFinite(x) && x >= min;
-  const states = new Set<number>([HsmState.STARTED, HsmState.STOPPED, HsmState.SUSPENDED]);
-  for (const v of s.vcpus) {
-    if (v === null || typeof v !== 'object' || !states.has(v.state) || typeof v.waiting !== 'boolean') {
-      throw bad('vCPU state');
-    }
-    if (!(v.deadline === null || okNum(v.deadline, Number.MIN_SAFE_INTEGER))) throw bad('vCPU timer deadline');
-    if (!(v.staAddr === null || Number.isSafeInteger(v.staAddr)) || !okNum(v.stealNs)) throw bad('vCPU steal time');
-    if (
-      v.suspend !== null &&
-      (typeof v.suspend !== 'object' ||
-        typeof v.suspend.retentive !== 'boolean' ||
-        !/^\d{1,20}$/.test(String(v.suspend.addr)) ||
-        !/^\d{1,20}$/.test(String(v.suspend.opaque)))
-    ) {
-      throw bad('vCPU suspend');
-    }
+  if (state.ram.base !== d.ram.base || state.ram.bytes.length !== d.ram.size) {
+    throw mismatch(`${state.ram.bytes.length} bytes of RAM at 0x${state.ram.base.toString(16)} saved`);
   }
-  if (!Array.isArray(s.sbiInput) || s.sbiInput.some((b) => !Number.isInteger(b) || b < 0 || b > 255)) {
-    throw bad('console input');
-  }
-  if (typeof s.rebootPending !== 'boolean' || (s.inputTo !== 'uart' && s.inputTo !== 'sbi')) throw bad('run loop');
-  const st = s.stats;
-  const known = new Set(Object.keys(d.stats.exits));
-  if (
-    st === null ||
-    typeof st !== 'object' ||
-    typeof st.exits !== 'object' ||
-    st.exits === null ||
-    Object.entries(st.exits).some(([k, v]) => !known.has(k) || !isCount(v)) ||
-    typeof st.hypercalls !== 'object' ||
-    st.hypercalls === null ||
-    Object.entries(st.hypercalls).some(
-      ([ext, fns]) =>
-        !NAME.test(ext) ||
-        typeof fns !== 'object' ||
-        fns === null ||
-        Object.entries(fns).some(([fn, v]) => !NAME.test(fn) || !isCount(v)),
-    )
-  ) {
-    throw bad('statistics');
-  }
-  return s;
+  harts.forEach((h, i) => {
+    if (!isCpuHart(h)) throw new PvmError('state', `hart ${i} cannot be restored`);
+  });
+  const cpus = state.harts.map((blob, id) =>
+    decodeState(cpuStateCodec, blob, { id }, `hart ${id} state in the snapshot`),
+  );
+  const hvEntry = state.devices.find((e: NamedState) => e.name === HV);
+  if (!hvEntry) throw new SnapshotError('mismatch', 'hypervisor state in the snapshot: missing');
+  const runLoop = decodeState(
+    runLoopStateCodec,
+    hvEntry.state,
+    { mode: d.mode, vcpus: d.vcpus.length, exitNames: new Set(Object.keys(d.stats.exits)) },
+    'hypervisor state in the snapshot',
+  );
+  const boardState = readBoard(
+    b,
+    state.devices.filter((e) => e.name !== HV),
+  );
+  if (d.pvx === null && state.para.length !== 0) throw mismatch('para-API state saved but this domain has no PVX');
+  if (d.pvx !== null && state.para.length === 0) throw mismatch('no para-API state saved');
+  const pvx = d.pvx === null ? null : d.pvx.readState(state.para);
+  return { harts: cpus, board: boardState, runLoop, pvx };
 }
 
 /**
  * Loads a saveDomain state into a freshly built domain of the same config
- * that has not run. Everything that can be checked up front (hart count and
- * blobs, RAM size, device entries, the hypervisor entry) is checked before
- * anything changes; PvmError('image') names what does not fit. The PVX blob
- * is checked by PvxDomain.loadState after RAM is in place: if it refuses, the
- * domain is half-loaded and must be dropped (the control plane does).
+ * that has not run. Every part is read and checked first; SnapshotError
+ * names what does not fit, and then nothing has changed.
  */
 export function loadDomain(d: SnapshotDomain, state: MachineState): DomainPrivate {
-  const b = board(d);
-  const bad = (why: string) => new PvmError('image', `snapshot does not fit this domain: ${why}`);
-  if (state.harts.length !== d.machine.harts.length) {
-    throw bad(`${state.harts.length} harts saved, the domain has ${d.machine.harts.length}`);
-  }
-  if (state.ram.base !== d.ram.base || state.ram.bytes.length !== d.ram.size) {
-    throw bad(`${state.ram.bytes.length} bytes of RAM at 0x${state.ram.base.toString(16)} saved`);
-  }
-  const hv = parseHv(
-    state.devices.find((e) => e.name === HV),
-    d,
-  );
-  if (d.pvx === null && state.para.length !== 0) throw bad('para-API state saved but this domain has no PVX');
-  if (d.pvx !== null && state.para.length === 0) throw bad('no para-API state saved');
-  const harts = d.machine.harts;
-  harts.forEach((h, i) => {
-    if (!isCpuHart(h)) throw new PvmError('state', `hart ${i} cannot be restored`);
-  });
-  // Apply. loadHart and loadBoard validate before they write; a refusal there leaves a domain to drop.
+  const s = readDomain(d, state);
   d.ram.u8.set(state.ram.bytes);
-  harts.forEach((h, i) => {
-    loadHart(h as Parameters<typeof loadHart>[0], state.harts[i]!);
+  d.machine.harts.forEach((h, i) => {
+    applyHart(h as Parameters<typeof applyHart>[0], s.harts[i]!);
   });
-  loadBoard(
-    b,
-    state.devices.filter((e) => e.name !== HV),
-  );
-  hv.vcpus.forEach((s, i) => {
+  loadBoard(board(d), s.board);
+  s.runLoop.vcpus.forEach((x, i) => {
     const v = d.vcpus[i]!;
-    v.state = s.state;
-    v.waiting = s.waiting;
-    v.deadline = s.deadline === null ? Number.POSITIVE_INFINITY : s.deadline;
-    v.suspend =
-      s.suspend === null
-        ? null
-        : { retentive: s.suspend.retentive, addr: BigInt(s.suspend.addr), opaque: BigInt(s.suspend.opaque) };
-    v.staAddr = s.staAddr;
-    v.stealNs = s.stealNs;
+    v.state = x.state;
+    v.waiting = x.waiting;
+    v.deadline = x.deadline;
+    v.suspend = x.suspend === null ? null : { ...x.suspend };
+    v.staAddr = x.staAddr;
+    v.stealNs = x.stealNs;
     v.readySinceMs = -1;
   });
-  d.inputTo = hv.inputTo;
-  Object.assign(d.stats.exits, hv.stats.exits);
+  d.inputTo = s.runLoop.inputTo;
+  for (const [k, n] of s.runLoop.exits) d.stats.exits[k] = n;
   for (const k of Object.keys(d.sbi.stats)) delete d.sbi.stats[k];
-  Object.assign(d.sbi.stats, structuredCopy(hv.stats.hypercalls));
-  d.pvx?.loadState(state.para);
-  return { sbiInput: hv.sbiInput, rebootPending: hv.rebootPending };
+  for (const [ext, fns] of s.runLoop.hypercalls) d.sbi.stats[ext] = Object.fromEntries(fns);
+  if (s.pvx !== null) d.pvx!.loadState(s.pvx);
+  return { sbiInput: Array.from(s.runLoop.sbiInput), rebootPending: s.runLoop.rebootPending };
 }

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Csr } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
 import { GuestRam } from '../memory/ram.js';
 import { Eid, HsmState } from '../sbi/consts.js';
 import { type BootPlan, Domain, type DomainHost, type DomainMachine } from './domain.js';
-import { Csr } from './guest-hart.js';
 import { ClockHost, ScriptedHart } from './testing.js';
 
 /** One step of a scripted guest: what the fake hart does on its next `run` call. */
@@ -56,8 +56,8 @@ test('PV boot: hart 0 in S-mode at the kernel with a0 = 0, a1 = FDT, delegation 
   assert.equal(h0.x[10], 0n);
   assert.equal(h0.x[11], 0x803f_0000n);
   assert.equal(h0.virtualM, true);
-  assert.equal(h0.csr.get(Csr.MEDELEG), 0xb109n);
-  assert.equal(h0.csr.get(Csr.MIDELEG), 0x222n);
+  assert.equal(h0.csr.get(Csr.medeleg), 0xb109n);
+  assert.equal(h0.csr.get(Csr.mideleg), 0x222n);
   assert.deepEqual(harts[1]!.resets, []);
   assert.equal(d.hartStatus(1), HsmState.STOPPED);
 });
@@ -101,7 +101,7 @@ test('timer: set_timer deadline raises STIP; an idle domain sleeps until it inst
   const { d, harts, idles } = makeDomain([
     [
       { ecall: [Eid.TIME, 0, 50_000] }, // 5 ms at 10 MHz
-      { check: (h) => h.csr.set(Csr.MIE, 1n << 5n) },
+      { check: (h) => h.csr.set(Csr.mie, 1n << 5n) },
       { wfi: true },
       { check: (h) => assert.equal(h.mip & (1 << 5), 1 << 5, 'STIP pending after the deadline') },
       { ecall: [Eid.TIME, 0, -1] },
@@ -150,7 +150,7 @@ test('syscon fail and host stop end the run with their codes', async () => {
 test('HSM suspend: retentive returns SUCCESS after an interrupt; non-retentive resumes at resume_addr', async () => {
   const { d, harts } = makeDomain([
     [
-      { check: (h) => h.csr.set(Csr.MIE, 1n << 5n) },
+      { check: (h) => h.csr.set(Csr.mie, 1n << 5n) },
       { ecall: [Eid.TIME, 0, 30_000] },
       { ecall: [Eid.HSM, 3, 0, 0, 0] },
       { check: (h) => assert.equal(h.x[10], 0n, 'retentive suspend returns SUCCESS') },
@@ -252,7 +252,7 @@ test('timer: a busy hart in full mode sees its due CLINT deadline (MTIP) within 
 test('deterministic time: an idle domain jumps mtime to its next deadline instead of sleeping on the host', async () => {
   const hart = fakeHart(0, [
     { ecall: [Eid.TIME, 0, 50_000] },
-    { check: (h) => h.csr.set(Csr.MIE, 1n << 5n) },
+    { check: (h) => h.csr.set(Csr.mie, 1n << 5n) },
     { wfi: true },
     { check: (h) => assert.equal(h.mip & (1 << 5), 1 << 5, 'STIP pending after the skipped wait') },
     { ecall: [Eid.SRST, 0, 0, 0] },

@@ -1,13 +1,13 @@
 import { PvmError } from '../core/errors.js';
+import { Cause, Csr, IrqBit, Priv } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
 import type { TimeSource } from '../cpu/types.js';
-import { IrqBit } from '../machine/irq.js';
 import type { GuestRam } from '../memory/ram.js';
 import { ALL_ONES, Eid, HsmState, ResetReason, ResetType } from '../sbi/consts.js';
 import { createSbi, type SbiDispatcher } from '../sbi/dispatcher.js';
 import type { SbiPlatform } from '../sbi/types.js';
 import { loadDomain, saveDomain } from './domain-snapshot.js';
-import { Cause, Csr, Priv, type VcpuHart } from './guest-hart.js';
+import type { VcpuHart } from './guest-hart.js';
 import { enterSupervisor, redirectToSupervisor } from './pv.js';
 import type { PvxDomain } from './pvx/pvx-domain.js';
 import type { MachineState } from './snapshot/format.js';
@@ -17,9 +17,6 @@ import { translate } from './vmem.js';
 
 export type DomainMode = 'pv' | 'full';
 
-/** mip bit numbers, as Hart.setIrq takes them. */
-const SSIP = IrqBit.SSIP;
-const STIP = IrqBit.STIP;
 /** Instructions per time slice when several vCPUs are runnable / when one is. */
 const SLICE_SMP = 20_000;
 const SLICE_UP = 200_000;
@@ -140,8 +137,8 @@ export class Domain implements SbiPlatform {
       v.deadline = Number.POSITIVE_INFINITY;
       v.suspend = null;
       v.staAddr = null;
-      v.hart.setIrq(STIP, false);
-      v.hart.setIrq(SSIP, false);
+      v.hart.setIrq(IrqBit.STIP, false);
+      v.hart.setIrq(IrqBit.SSIP, false);
       if (this.mode === 'pv') {
         // PV: hart 0 enters the kernel in S-mode; the others wait, STOPPED, for HSM hart_start.
         v.state = v.id === 0 ? HsmState.STARTED : HsmState.STOPPED;
@@ -281,7 +278,7 @@ export class Domain implements SbiPlatform {
     this.pvx?.pollTimers(now);
     for (const v of this.vcpus) {
       if (now >= v.deadline) {
-        v.hart.setIrq(STIP, true);
+        v.hart.setIrq(IrqBit.STIP, true);
         v.deadline = Number.POSITIVE_INFINITY;
       }
     }
@@ -291,7 +288,7 @@ export class Domain implements SbiPlatform {
   private wakeable(v: Vcpu): boolean {
     const pvx = this.pvx?.wakeable(v.id);
     if (pvx !== undefined) return pvx;
-    return (v.hart.getCsr(Csr.MIP) & v.hart.getCsr(Csr.MIE)) !== 0n;
+    return (v.hart.getCsr(Csr.mip) & v.hart.getCsr(Csr.mie)) !== 0n;
   }
 
   /** One pass over the vCPUs. Returns false when none could run (all waiting or stopped). */
@@ -368,7 +365,7 @@ export class Domain implements SbiPlatform {
       return;
     }
     const cause = h.exitCause;
-    if (cause === Cause.ECALL_S) {
+    if (cause === Cause.EcallS) {
       this.stats.exits.hypercall++;
       const eid = h.getX(17);
       this.sbi.handleEcall(h);
@@ -390,7 +387,7 @@ export class Domain implements SbiPlatform {
     // The guest's own trap handler faults at its first instruction (stvec points at garbage or
     // unmapped memory): redirecting again would loop forever. End this domain only, as a
     // firmware would report a double fault.
-    const vec = h.getCsr(Csr.STVEC) & ~3n;
+    const vec = h.getCsr(Csr.stvec) & ~3n;
     if (h.getPc() === vec) {
       this.fail(
         1,
@@ -453,22 +450,22 @@ export class Domain implements SbiPlatform {
 
   setTimer(hart: number, stime: bigint): void {
     const v = this.vcpus[hart]!;
-    v.hart.setIrq(STIP, false);
+    v.hart.setIrq(IrqBit.STIP, false);
     if (stime === ALL_ONES || stime >= 1n << 53n) {
       v.deadline = Number.POSITIVE_INFINITY;
       return;
     }
     const t = Number(stime);
-    if (this.machine.time.now() >= t) v.hart.setIrq(STIP, true);
+    if (this.machine.time.now() >= t) v.hart.setIrq(IrqBit.STIP, true);
     else v.deadline = t;
   }
 
   sendIpi(hart: number): void {
-    this.vcpus[hart]!.hart.setIrq(SSIP, true);
+    this.vcpus[hart]!.hart.setIrq(IrqBit.SSIP, true);
   }
 
   clearIpi(hart: number): void {
-    this.vcpus[hart]!.hart.setIrq(SSIP, false);
+    this.vcpus[hart]!.hart.setIrq(IrqBit.SSIP, false);
   }
 
   remoteFenceI(hart: number): void {
@@ -499,8 +496,8 @@ export class Domain implements SbiPlatform {
     v.waiting = false;
     v.deadline = Number.POSITIVE_INFINITY;
     v.staAddr = null;
-    v.hart.setIrq(STIP, false);
-    v.hart.setIrq(SSIP, false);
+    v.hart.setIrq(IrqBit.STIP, false);
+    v.hart.setIrq(IrqBit.SSIP, false);
   }
 
   hartSuspend(hart: number, retentive: boolean, resumeAddr: bigint, opaque: bigint): void {
@@ -534,7 +531,7 @@ export class Domain implements SbiPlatform {
 
   readGuestU64(hart: number, va: bigint): bigint | null {
     const h = this.vcpus[hart]!.hart;
-    const pa = translate(this.ram, h.getCsr(Csr.SATP), va);
+    const pa = translate(this.ram, h.getCsr(Csr.satp), va);
     if (pa === null || !this.ram.contains(pa, 8)) return null;
     return this.ram.view.getBigUint64(pa - this.ram.base, true);
   }

@@ -1,4 +1,5 @@
-import { Cause, Csr, Priv, type VcpuHart } from './guest-hart.js';
+import { Cause, Csr, MSTATUS_SIE, MSTATUS_SPIE, MSTATUS_SPP, Priv, S_INTS } from '../cpu/arch.js';
+import type { VcpuHart } from './guest-hart.js';
 
 /**
  * Exceptions delegated to S-mode in PV mode: the set OpenSBI 1.x delegates
@@ -6,19 +7,19 @@ import { Cause, Csr, Priv, type VcpuHart } from './guest-hart.js';
  * from U, and the three page faults.
  */
 export const PV_MEDELEG =
-  (1 << Cause.MISALIGNED_FETCH) |
-  (1 << Cause.BREAKPOINT) |
-  (1 << Cause.ECALL_U) |
-  (1 << Cause.FETCH_PAGE_FAULT) |
-  (1 << Cause.LOAD_PAGE_FAULT) |
-  (1 << Cause.STORE_PAGE_FAULT);
+  (1 << Cause.InstMisaligned) |
+  (1 << Cause.Breakpoint) |
+  (1 << Cause.EcallU) |
+  (1 << Cause.InstPage) |
+  (1 << Cause.LoadPage) |
+  (1 << Cause.StorePage);
 
 /** Interrupts delegated to S-mode: SSIP, STIP, SEIP (as OpenSBI). */
-export const PV_MIDELEG = (1 << 1) | (1 << 5) | (1 << 9);
+export const PV_MIDELEG = S_INTS;
 
-const SSTATUS_SIE = 1n << 1n;
-const SSTATUS_SPIE = 1n << 5n;
-const SSTATUS_SPP = 1n << 8n;
+const SSTATUS_SIE = BigInt(MSTATUS_SIE);
+const SSTATUS_SPIE = BigInt(MSTATUS_SPIE);
+const SSTATUS_SPP = BigInt(MSTATUS_SPP);
 
 /**
  * Put a hart in the state OpenSBI leaves it in before entering S-mode:
@@ -28,15 +29,15 @@ const SSTATUS_SPP = 1n << 8n;
  */
 export function setupPvHart(h: VcpuHart): void {
   h.virtualM = true;
-  h.setCsr(Csr.MEDELEG, BigInt(PV_MEDELEG));
-  h.setCsr(Csr.MIDELEG, BigInt(PV_MIDELEG));
-  h.setCsr(Csr.MCOUNTEREN, 7n);
+  h.setCsr(Csr.medeleg, BigInt(PV_MEDELEG));
+  h.setCsr(Csr.mideleg, BigInt(PV_MIDELEG));
+  h.setCsr(Csr.mcounteren, 7n);
   // OpenSBI also opens cycle, time and instret to U-mode (scounteren = 7): busybox reads `time` directly.
-  h.setCsr(Csr.SCOUNTEREN, 7n);
+  h.setCsr(Csr.scounteren, 7n);
   try {
     // pmpaddr0 = all ones (NAPOT, whole address space), pmpcfg0 = NAPOT | X | W | R.
-    h.setCsr(Csr.PMPADDR0, (1n << 54n) - 1n);
-    h.setCsr(Csr.PMPCFG0, 0x1fn);
+    h.setCsr(Csr.pmpaddr0, (1n << 54n) - 1n);
+    h.setCsr(Csr.pmpcfg0, 0x1fn);
   } catch {
     // No PMP on this CPU: nothing to open.
   }
@@ -50,8 +51,8 @@ export function setupPvHart(h: VcpuHart): void {
 export function enterSupervisor(h: VcpuHart, pc: bigint, a0: bigint, a1: bigint): void {
   h.reset(pc, Priv.S);
   setupPvHart(h);
-  h.setCsr(Csr.SATP, 0n);
-  h.setCsr(Csr.SSTATUS, h.getCsr(Csr.SSTATUS) & ~SSTATUS_SIE);
+  h.setCsr(Csr.satp, 0n);
+  h.setCsr(Csr.sstatus, h.getCsr(Csr.sstatus) & ~SSTATUS_SIE);
   h.setX(10, a0);
   h.setX(11, a1);
   h.flushTlb();
@@ -65,16 +66,16 @@ export function enterSupervisor(h: VcpuHart, pc: bigint, a0: bigint, a1: bigint)
  */
 export function redirectToSupervisor(h: VcpuHart, cause: number, tval: bigint): void {
   const pc = h.getPc();
-  let st = h.getCsr(Csr.SSTATUS);
+  let st = h.getCsr(Csr.sstatus);
   st = h.priv === Priv.S ? st | SSTATUS_SPP : st & ~SSTATUS_SPP;
   st = st & SSTATUS_SIE ? st | SSTATUS_SPIE : st & ~SSTATUS_SPIE;
   st &= ~SSTATUS_SIE;
-  h.setCsr(Csr.SEPC, pc);
-  h.setCsr(Csr.SCAUSE, BigInt(cause));
-  h.setCsr(Csr.STVAL, tval);
-  h.setCsr(Csr.SSTATUS, st);
+  h.setCsr(Csr.sepc, pc);
+  h.setCsr(Csr.scause, BigInt(cause));
+  h.setCsr(Csr.stval, tval);
+  h.setCsr(Csr.sstatus, st);
   h.priv = Priv.S;
   // Exceptions always go to stvec.BASE, even in vectored mode.
-  h.setPc(h.getCsr(Csr.STVEC) & ~3n);
+  h.setPc(h.getCsr(Csr.stvec) & ~3n);
   h.flushTlb();
 }

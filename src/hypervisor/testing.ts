@@ -1,6 +1,7 @@
+import { Csr, Priv } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
 import type { DomainHost } from './domain.js';
-import { Csr, type VcpuHart } from './guest-hart.js';
+import type { VcpuHart } from './guest-hart.js';
 
 /** What a scripted hart does with one step: the exit to report, or `undefined` to go on to the next step at once. */
 export type PerformStep<S> = (hart: ScriptedHart<S>, step: S) => number | undefined;
@@ -30,7 +31,7 @@ export class ScriptedHart<S> implements VcpuHart {
     readonly id: number,
     readonly script: S[],
     private readonly perform: PerformStep<S>,
-    init: { priv: number; virtualM: boolean } = { priv: 3, virtualM: false },
+    init: { priv: number; virtualM: boolean } = { priv: Priv.M, virtualM: false },
   ) {
     this.priv = init.priv;
     this.virtualM = init.virtualM;
@@ -48,7 +49,7 @@ export class ScriptedHart<S> implements VcpuHart {
     this.pc = v;
   }
   getCsr(n: number) {
-    return n === Csr.MIP ? BigInt(this.mip) : (this.csr.get(n) ?? 0n);
+    return n === Csr.mip ? BigInt(this.mip) : (this.csr.get(n) ?? 0n);
   }
   setCsr(n: number, v: bigint) {
     this.csr.set(n, v);

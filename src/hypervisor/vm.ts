@@ -1,12 +1,12 @@
 import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
+import { IrqBit } from '../cpu/arch.js';
 import { Hart } from '../cpu/hart.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
 import { VirtioMmio } from '../devices/virtio/mmio.js';
 import { VirtBoard } from '../machine/board.js';
 import { parseElf } from '../machine/elf.js';
 import { parseLinuxImage } from '../machine/image.js';
-import { IrqBit } from '../machine/irq.js';
 import { LoadAddr } from '../machine/memmap.js';
 import type { GuestRam } from '../memory/ram.js';
 import { type BootPlan, Domain, type DomainHost, type DomainMode } from './domain.js';

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { Gpa } from '../core/types.js';
+import { Csr, IrqBit } from '../cpu/arch.js';
 import { Hart } from '../cpu/hart.js';
 import { VirtBoard } from './board.js';
 import { loadRaw } from './image.js';
-import { IrqBit } from './irq.js';
 import { LoadAddr, MemMap } from './memmap.js';
 import { PlicReg } from './plic.js';
 import { UartReg } from './uart.js';
@@ -68,7 +68,7 @@ test('OpenSBI fw_jump boots on the board, runs the next stage in S-mode and powe
 test('UART -> PLIC -> MEIP/SEIP, and CLINT -> MSIP/MTIP, reach the right hart', () => {
   const b = board({ harts: 2 });
   const [h0, h1] = b.harts as [Hart, Hart];
-  const mip = (h: Hart) => Number(h.getCsr(0x344));
+  const mip = (h: Hart) => Number(h.getCsr(Csr.mip));
   // UART THRE interrupt, PLIC source 10 enabled for context 3 (hart 1, S-mode).
   b.bus.write(MemMap.PLIC.base + PlicReg.PRIORITY + 4 * 10, 4, 1);
   b.bus.write(MemMap.PLIC.base + PlicReg.ENABLE + 3 * PlicReg.ENABLE_STRIDE, 4, 1 << 10);
@@ -99,7 +99,7 @@ test('deterministic time follows instructions retired, and idle time can be skip
   h.reset(BigInt(MemMap.RAM.base), 3);
   h.run(100_000);
   assert.equal(b.time.now(), 1000);
-  assert.equal(Number(h.getCsr(0xc01)), 1000, 'time CSR');
+  assert.equal(Number(h.getCsr(Csr.time)), 1000, 'time CSR');
   assert.ok(b.skipTime(500));
   assert.equal(b.time.now(), 1500);
   assert.equal(b.ticksToNextTimer(), Number.POSITIVE_INFINITY);

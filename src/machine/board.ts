@@ -3,7 +3,7 @@ import { Bus, type MmioDevice } from './bus.js';
 import { Clint } from './clint.js';
 import type { Fdt } from './fdt.js';
 import type { IrqTarget } from './irq.js';
-import { Irq, MemMap } from './memmap.js';
+import { MemMap, PlicSource } from './memmap.js';
 import { Plic } from './plic.js';
 import { GoldfishRtc } from './rtc.js';
 import { SifiveTest, type SysconEvent } from './syscon.js';
@@ -127,7 +127,7 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
     }
     if (want.uart) {
       const out = opts.onUartOutput ?? (() => {});
-      this.uart = new Uart16550({ onOutput: out, irq: this.plic, irqNum: Irq.UART0 });
+      this.uart = new Uart16550({ onOutput: out, irq: this.plic, irqNum: PlicSource.UART0 });
       this.bus.map(MemMap.UART0.base, MemMap.UART0.size, this.uart);
     }
     if (want.test) {
@@ -167,7 +167,7 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
     const base = MemMap.VIRTIO.base + n * MemMap.VIRTIO.size;
     this.bus.map(base, MemMap.VIRTIO.size, dev);
     this.virtioSlots.push(n);
-    return { base, irq: Irq.VIRTIO_BASE + n };
+    return { base, irq: PlicSource.VIRTIO_BASE + n };
   }
 
   /** Re-evaluates time-driven interrupts (call between run slices). */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { IrqBit } from '../cpu/arch.js';
 import { Clint, ClintReg } from './clint.js';
-import { IrqBit } from './irq.js';
 import { FakeHart } from './testing.js';
 
 function setup(n = 2) {

@@ -1,5 +1,7 @@
+import type { StateCodec } from '../core/state.js';
+import { IrqBit } from '../cpu/arch.js';
 import type { MmioDevice } from './bus.js';
-import { IrqBit, type IrqTarget } from './irq.js';
+import type { IrqTarget } from './irq.js';
 import type { TimeSource } from './time.js';
 
 /** Register offsets of the SiFive CLINT (`riscv,clint0`), as QEMU virt lays them out. */
@@ -89,25 +91,32 @@ export class Clint implements MmioDevice {
     }
   }
 
-  /** Snapshots (src/machine/snapshot.ts): mtime offset, then msip, mtimecmp lo/hi and armed per hart. */
-  saveState(): number[] {
-    const r = [this.delta];
-    for (let i = 0; i < this.harts.length; i++) r.push(this.msip[i]!, this.cmpLo[i]!, this.cmpHi[i]!, this.armed[i]!);
-    return r;
-  }
-  /** Inverse of saveState (length and values checked by the caller); MTIP follows from the restored time. */
-  loadState(s: readonly number[]): void {
-    this.delta = s[0]!;
-    this.latched = -1;
+  /** Snapshots (src/machine/snapshot.ts). */
+  saveState(): ClintState {
+    const harts = [];
     for (let i = 0; i < this.harts.length; i++) {
-      const [msip, lo, hi, armed] = s.slice(1 + 4 * i, 5 + 4 * i) as [number, number, number, number];
-      this.msip[i] = msip;
-      this.cmpLo[i] = lo;
-      this.cmpHi[i] = hi;
-      this.cmp[i] = hi * TWO32 + lo;
-      this.armed[i] = armed;
-      this.harts[i]!.setIrq(IrqBit.MSIP, msip === 1);
+      harts.push({
+        msip: this.msip[i] === 1,
+        cmpLo: this.cmpLo[i]!,
+        cmpHi: this.cmpHi[i]!,
+        armed: this.armed[i] === 1,
+      });
     }
+    return { delta: this.delta, harts };
+  }
+
+  /** Load a state read by clintStateCodec for this CLINT; MTIP follows from the restored time. */
+  loadState(s: ClintState): void {
+    this.delta = s.delta;
+    this.latched = -1;
+    s.harts.forEach((h, i) => {
+      this.msip[i] = h.msip ? 1 : 0;
+      this.cmpLo[i] = h.cmpLo;
+      this.cmpHi[i] = h.cmpHi;
+      this.cmp[i] = h.cmpHi * TWO32 + h.cmpLo;
+      this.armed[i] = h.armed ? 1 : 0;
+      this.harts[i]!.setIrq(IrqBit.MSIP, h.msip);
+    });
     this.mtip.fill(0);
     for (let i = 0; i < this.harts.length; i++) this.harts[i]!.setIrq(IrqBit.MTIP, false);
     this.update();
@@ -194,3 +203,34 @@ export class Clint implements MmioDevice {
 function narrow(v: number, size: 1 | 2 | 4): number {
   return size === 4 ? v >>> 0 : size === 2 ? v & 0xffff : v & 0xff;
 }
+
+/**
+ * The CLINT's saved state: the mtime offset (any integer: the guest may set mtime to any 64-bit
+ * value), then per hart MSIP, mtimecmp and whether it was ever written.
+ */
+export interface ClintState {
+  readonly delta: number;
+  readonly harts: readonly {
+    readonly msip: boolean;
+    readonly cmpLo: number;
+    readonly cmpHi: number;
+    readonly armed: boolean;
+  }[];
+}
+
+export const clintStateCodec: StateCodec<ClintState, { harts: number }> = {
+  write(w, s) {
+    w.f64int(s.delta).list(s.harts, (w, h) => w.bool(h.msip).u32(h.cmpLo).u32(h.cmpHi).bool(h.armed));
+  },
+  read(r, shape) {
+    const delta = r.f64int('mtime offset');
+    const harts = r.list('harts', shape.harts, 10, (r) => ({
+      msip: r.bool('msip'),
+      cmpLo: r.u32('mtimecmp low'),
+      cmpHi: r.u32('mtimecmp high'),
+      armed: r.bool('armed'),
+    }));
+    if (harts.length !== shape.harts) r.mismatch(`${harts.length} harts saved, the board has ${shape.harts}`);
+    return { delta, harts };
+  },
+};

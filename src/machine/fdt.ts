@@ -5,6 +5,8 @@
  * reservation block, structure block, strings block.
  */
 
+import { utf8Encode } from '../core/utf8.js';
+
 const FDT_MAGIC = 0xd00dfeed;
 const FDT_BEGIN_NODE = 1;
 const FDT_END_NODE = 2;
@@ -14,19 +16,7 @@ const HEADER_SIZE = 40;
 const VERSION = 17;
 const LAST_COMP_VERSION = 16;
 
-/** UTF-8 encoding (the core layers have no TextEncoder: no DOM or Node types). */
-function utf8(s: string): Uint8Array {
-  const out: number[] = [];
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-  }
-  return Uint8Array.from(out);
-}
-const enc = { encode: utf8 };
+const enc = { encode: utf8Encode };
 
 /** One node: ordered properties and ordered children. */
 export class FdtNode {

@@ -7,24 +7,11 @@
 /** What an interrupt controller drives on a hart: one bit of `mip`. */
 export interface IrqTarget {
   /**
-   * Sets (`level` true) or clears bit number `bit` of `mip` (e.g. `IrqBit.MTIP` = 7),
-   * as src/cpu/hart.ts implements it (`mip |= 1 << bit`).
+   * Sets (`level` true) or clears bit number `bit` of `mip` (an `IrqBit` of src/cpu/arch.ts,
+   * e.g. `IrqBit.MTIP` = 7), as src/cpu/hart.ts implements it (`mip |= 1 << bit`).
    */
   setIrq(bit: number, level: boolean): void;
 }
-
-/**
- * `mip` bit numbers = interrupt cause codes (RISC-V privileged spec,
- * "Machine Interrupt Registers (mip and mie)"). The mask is `1 << bit`.
- */
-export const IrqBit = {
-  SSIP: 1,
-  MSIP: 3,
-  STIP: 5,
-  MTIP: 7,
-  SEIP: 9,
-  MEIP: 11,
-} as const;
 
 /** A device's view of the PLIC: drive one source's level. */
 export interface IrqLine {

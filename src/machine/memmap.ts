@@ -12,7 +12,8 @@ export const MemMap = {
   RAM: { base: 0x8000_0000 },
 } as const;
 
-export const Irq = {
+/** PLIC interrupt sources (wired as on QEMU virt). Not to be confused with a hart's mip bits (`IrqBit`). */
+export const PlicSource = {
   UART0: 10,
   /** goldfish RTC (alarm interrupt; pvm's RTC has no alarm, but the tree names the line as QEMU does). */
   RTC: 11,
@@ -28,5 +29,5 @@ export const LoadAddr = {
   KERNEL: 0x8020_0000,
 } as const;
 
-/** CLINT mtime frequency, as on QEMU virt. */
+/** The timebase: CLINT mtime (and the `time` CSR) frequency, as on QEMU virt. The one definition of 10 MHz. */
 export const TIMEBASE_HZ = 10_000_000;

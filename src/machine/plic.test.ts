@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { IrqBit } from './irq.js';
+import { IrqBit } from '../cpu/arch.js';
 import { Plic, PlicReg } from './plic.js';
 import { FakeHart } from './testing.js';
 

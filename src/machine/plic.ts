@@ -1,6 +1,8 @@
+import type { StateCodec, StateReader, StateWriter } from '../core/state.js';
+import { IrqBit } from '../cpu/arch.js';
 import type { MmioDevice } from './bus.js';
-import { IrqBit, type IrqLine, type IrqTarget } from './irq.js';
-import { Irq } from './memmap.js';
+import type { IrqLine, IrqTarget } from './irq.js';
+import { PlicSource } from './memmap.js';
 
 /** Register layout of the SiFive PLIC as QEMU virt configures it (include/hw/riscv/virt.h). */
 export const PlicReg = {
@@ -43,7 +45,7 @@ export class Plic implements MmioDevice, IrqLine {
   /** `harts[N]` receives MEIP (context 2N) and SEIP (context 2N+1). */
   constructor(
     private readonly harts: readonly IrqTarget[],
-    numSources: number = Irq.PLIC_SOURCES,
+    numSources: number = PlicSource.PLIC_SOURCES,
   ) {
     this.numSources = numSources;
     this.numContexts = 2 * harts.length;
@@ -82,22 +84,28 @@ export class Plic implements MmioDevice, IrqLine {
     this.update();
   }
 
-  /** Snapshots (src/machine/snapshot.ts): priority, level, pending, claimed, enable, threshold, concatenated. */
-  saveState(): number[] {
-    return [...this.priority, ...this.level, ...this.pending, ...this.claimed, ...this.enable, ...this.threshold];
+  /** Snapshots (src/machine/snapshot.ts). */
+  saveState(): PlicState {
+    return {
+      priority: this.priority.slice(),
+      level: this.level.slice(),
+      pending: this.pending.slice(),
+      claimed: this.claimed.slice(),
+      enable: this.enable.slice(),
+      threshold: this.threshold.slice(),
+    };
   }
-  /** Inverse of saveState; the caller checked the length (stateLength). Outputs are re-driven. */
-  loadState(s: readonly number[]): void {
-    let i = 0;
-    for (const a of [this.priority, this.level, this.pending, this.claimed, this.enable, this.threshold]) {
-      for (let k = 0; k < a.length; k++) a[k] = s[i++]!;
-    }
+
+  /** Load a state read by plicStateCodec for this PLIC's shape. Outputs are re-driven. */
+  loadState(s: PlicState): void {
+    this.priority.set(s.priority);
+    this.level.set(s.level);
+    this.pending.set(s.pending);
+    this.claimed.set(s.claimed);
+    this.enable.set(s.enable);
+    this.threshold.set(s.threshold);
     this.out.fill(-1);
     this.update();
-  }
-  /** Length of saveState's array. */
-  get stateLength(): number {
-    return 2 * this.numSources + 2 * this.words + this.words * this.numContexts + this.numContexts;
   }
 
   /** Is source `irq` pending? (tests, diagnostics) */
@@ -219,3 +227,47 @@ export class Plic implements MmioDevice, IrqLine {
     }
   }
 }
+
+/** The PLIC's saved state: per source priority and line level; bitmaps of pending, claimed and enabled sources; per context threshold. */
+export interface PlicState {
+  readonly priority: Uint32Array;
+  readonly level: Uint8Array;
+  readonly pending: Uint32Array;
+  readonly claimed: Uint32Array;
+  readonly enable: Uint32Array;
+  readonly threshold: Uint32Array;
+}
+
+const writeU32s = (w: StateWriter, a: ArrayLike<number>) => {
+  w.u32(a.length);
+  for (let i = 0; i < a.length; i++) w.u32(a[i]!);
+};
+
+/** A u32 array of exactly `n` values, each at most `max`. */
+function readU32s(r: StateReader, field: string, n: number, max = 0xffff_ffff): Uint32Array {
+  const a = Uint32Array.from(r.list(field, n, 4, (r, i) => r.u32(`${field}[${i}]`, max)));
+  if (a.length !== n) r.mismatch(`${field}: ${a.length} values saved, this PLIC has ${n}`);
+  return a;
+}
+
+export const plicStateCodec: StateCodec<PlicState, { sources: number; contexts: number }> = {
+  write(w, s) {
+    writeU32s(w, s.priority);
+    writeU32s(w, s.level);
+    writeU32s(w, s.pending);
+    writeU32s(w, s.claimed);
+    writeU32s(w, s.enable);
+    writeU32s(w, s.threshold);
+  },
+  read(r, { sources, contexts }) {
+    const words = (sources + 31) >>> 5;
+    return {
+      priority: readU32s(r, 'priority', sources, PRIORITY_MASK),
+      level: Uint8Array.from(readU32s(r, 'level', sources, 1)),
+      pending: readU32s(r, 'pending', words),
+      claimed: readU32s(r, 'claimed', words),
+      enable: readU32s(r, 'enable', words * contexts),
+      threshold: readU32s(r, 'threshold', contexts, PRIORITY_MASK),
+    };
+  },
+};

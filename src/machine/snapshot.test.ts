@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isPvmError } from '../core/errors.js';
+import { encodeState, isSnapshotError } from '../core/state.js';
+import { Csr, IrqBit } from '../cpu/arch.js';
 import { Hart } from '../cpu/hart.js';
 import { VirtBoard } from './board.js';
-import { IrqBit } from './irq.js';
 import { MemMap } from './memmap.js';
 import { PlicReg } from './plic.js';
-import { loadBoard, type NamedState, saveBoard } from './snapshot.js';
-import { UartReg } from './uart.js';
+import { boardTimeCodec, loadBoard, type NamedState, readBoard, saveBoard } from './snapshot.js';
+import { UartReg, uartStateCodec } from './uart.js';
 
 function board(clock: { t: number }, pv = false) {
   return new VirtBoard({
@@ -35,8 +35,6 @@ function busy(clock: { t: number }) {
   return b;
 }
 
-const text = (s: readonly NamedState[]) => s.map((e) => `${e.name}=${String.fromCharCode(...e.state)}`);
-
 test('board state loads into another board and saves to the same bytes; the clock goes on from the saved instant', () => {
   const ca = { t: 1000 };
   const a = busy(ca);
@@ -47,13 +45,13 @@ test('board state loads into another board and saves to the same bytes; the cloc
   );
   const cb = { t: 7 };
   const b = board(cb);
-  loadBoard(b, saved);
-  assert.deepEqual(text(saveBoard(b)), text(saved));
+  loadBoard(b, readBoard(b, saved));
+  assert.deepEqual(saveBoard(b), saved);
   assert.equal(b.time.now(), 1000);
   cb.t += 4000; // 4000 ticks later: hart 1's timer (5000) is due
   b.tick();
-  assert.equal(b.harts[1]!.getCsr(0x344) & (1n << BigInt(IrqBit.MTIP)), 1n << BigInt(IrqBit.MTIP));
-  assert.equal(b.harts[0]!.getCsr(0x344) & (1n << BigInt(IrqBit.MSIP)), 1n << BigInt(IrqBit.MSIP));
+  assert.equal(b.harts[1]!.getCsr(Csr.mip) & (1n << BigInt(IrqBit.MTIP)), 1n << BigInt(IrqBit.MTIP));
+  assert.equal(b.harts[0]!.getCsr(Csr.mip) & (1n << BigInt(IrqBit.MSIP)), 1n << BigInt(IrqBit.MSIP));
   // The UART's queued input and its interrupt come back: PLIC source 10 raises SEIP on hart 0.
   assert.equal(b.uart!.pendingInput, 3);
   assert.equal(b.bus.read(MemMap.UART0.base + UartReg.RBR_THR_DLL, 4), 0x61);
@@ -63,24 +61,46 @@ test('board state loads into another board and saves to the same bytes; the cloc
 test('entries that do not fit are refused before any device changes', () => {
   const good = saveBoard(busy({ t: 1 }));
   const target = board({ t: 50 });
-  const before = text(saveBoard(target));
+  const before = saveBoard(target);
   const refuse = (entries: NamedState[], why: RegExp, into = target) =>
     assert.throws(
-      () => loadBoard(into, entries),
-      (e: unknown) => isPvmError(e) && e.kind === 'image' && why.test(e.message),
+      () => loadBoard(into, readBoard(into, entries)),
+      (e: unknown) => isSnapshotError(e) && e.kind === 'image' && why.test(e.message),
     );
-  const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
-  const swap = (name: string, state: string) => good.map((e) => (e.name === name ? { name, state: ascii(state) } : e));
+  const swap = (name: string, state: Uint8Array) => good.map((e) => (e.name === name ? { name, state } : e));
+  const entry = (name: string) => good.find((e) => e.name === name)!.state;
   refuse(
     good.filter((e) => e.name !== 'plic'),
     /device plic in the snapshot: missing/,
   );
-  refuse(swap('clint', '{"format":1,"v":[0,1]}'), /device clint in the snapshot: 2 values, expected 9/);
-  refuse(swap('uart', '{"format":1,"v":[0,0,0,0,0,0,0,0,0,0,0,1,0,2,65]}'), /receive queue/);
-  refuse(swap('rtc', '{"format":2,"v":[]}'), /unknown format/);
-  refuse(swap('board', 'garbage'), /not readable/);
-  refuse([...good, { name: 'gpu', state: ascii('{}') }], /device gpu in the snapshot: this board has no such device/);
-  assert.deepEqual(text(saveBoard(target)), before);
+  // CLINT state of one hart for a board of two.
+  const clint = entry('clint');
+  const oneHart = Uint8Array.of(...clint.subarray(0, 8), 1, 0, 0, 0, ...clint.subarray(12, 22));
+  refuse(
+    swap('clint', oneHart),
+    /device clint in the snapshot does not fit this domain: 1 harts saved, the board has 2/,
+  );
+  const uart = busy({ t: 1 }).uart!.saveState();
+  refuse(
+    swap('uart', encodeState(uartStateCodec, { ...uart, itl: 3 })),
+    /FIFO trigger level is 3, not one of 1, 4, 8, 14/,
+  );
+  const plic = entry('plic').slice();
+  plic[4] = 9; // priority of source 0 above 7
+  refuse(swap('plic', plic), /device plic in the snapshot is not readable: priority\[0\] is 9, not 0..7/);
+  refuse(
+    swap('board', Uint8Array.of(1, 2, 3)),
+    /device board in the snapshot is not readable: time base needs 8 bytes/,
+  );
+  refuse(
+    swap('rtc', Uint8Array.of(...entry('rtc'), 0)),
+    /device rtc in the snapshot is not readable: 1 unexpected bytes/,
+  );
+  refuse(
+    [...good, { name: 'gpu', state: new Uint8Array(0) }],
+    /device gpu in the snapshot: this board has no such device/,
+  );
+  assert.deepEqual(saveBoard(target), before);
   // A PV board (no CLINT) neither saves nor expects one.
   const pv = board({ t: 0 }, true);
   assert.deepEqual(
@@ -88,4 +108,5 @@ test('entries that do not fit are refused before any device changes', () => {
     ['board', 'plic', 'uart', 'rtc'],
   );
   refuse(good, /device clint in the snapshot: this board has no such device/, pv);
+  assert.deepEqual(encodeState(boardTimeCodec, 5), Uint8Array.of(5, 0, 0, 0, 0, 0, 0, 0));
 });

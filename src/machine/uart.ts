@@ -1,3 +1,4 @@
+import type { StateCodec } from '../core/state.js';
 import type { MmioDevice } from './bus.js';
 import type { IrqLine } from './irq.js';
 
@@ -57,7 +58,7 @@ const RX_CAPACITY = 64 * 1024;
 export interface UartOptions {
   /** Called for every byte the guest transmits. */
   onOutput: (byte: number) => void;
-  /** Interrupt controller and source number (PLIC, Irq.UART0 = 10 on virt). */
+  /** Interrupt controller and source number (PLIC, PlicSource.UART0 = 10 on virt). */
   irq?: IrqLine;
   irqNum?: number;
 }
@@ -138,24 +139,40 @@ export class Uart16550 implements MmioDevice {
     return n;
   }
 
-  /** Snapshots (src/machine/snapshot.ts): registers, then the receive queue's bytes in order. */
-  saveState(): number[] {
-    const regs = [this.ier, this.iir, this.fcr, this.lcr, this.mcr, this.lsr, this.msr, this.scr, this.dll, this.dlm];
-    const rx: number[] = [];
-    for (let k = 0; k < this.rxCount; k++) rx.push(this.rx[(this.rxHead + k) % RX_CAPACITY]!);
-    return [...regs, this.thrIpending ? 1 : 0, this.itl, this.irqLevel ? 1 : 0, rx.length, ...rx];
+  /** Snapshots (src/machine/snapshot.ts). */
+  saveState(): UartState {
+    const rx = new Uint8Array(this.rxCount);
+    for (let k = 0; k < this.rxCount; k++) rx[k] = this.rx[(this.rxHead + k) % RX_CAPACITY]!;
+    return {
+      regs: Uint8Array.of(
+        this.ier,
+        this.iir,
+        this.fcr,
+        this.lcr,
+        this.mcr,
+        this.lsr,
+        this.msr,
+        this.scr,
+        this.dll,
+        this.dlm,
+      ),
+      thrIpending: this.thrIpending,
+      itl: this.itl,
+      irqLevel: this.irqLevel,
+      rx,
+    };
   }
-  /** Inverse of saveState (values checked by the caller: bytes, queue at most RX_CAPACITY). */
-  loadState(s: readonly number[]): void {
-    const r = s as unknown as [number, number, number, number, number, number, number, number, number, number];
-    [this.ier, this.iir, this.fcr, this.lcr, this.mcr, this.lsr, this.msr, this.scr, this.dll, this.dlm] = r;
-    this.thrIpending = s[10] === 1;
-    this.itl = s[11]!;
-    this.irqLevel = s[12] === 1;
-    const n = Math.min(s[13]!, RX_CAPACITY);
+
+  /** Load a state read by uartStateCodec. */
+  loadState(s: UartState): void {
+    [this.ier, this.iir, this.fcr, this.lcr, this.mcr, this.lsr, this.msr, this.scr, this.dll, this.dlm] =
+      s.regs as unknown as number[];
+    this.thrIpending = s.thrIpending;
+    this.itl = s.itl;
+    this.irqLevel = s.irqLevel;
     this.rxHead = 0;
-    this.rxCount = n;
-    for (let k = 0; k < n; k++) this.rx[k] = s[14 + k]!;
+    this.rxCount = s.rx.length;
+    this.rx.set(s.rx);
     this.irq?.setLevel(this.irqNum, this.irqLevel);
   }
 
@@ -323,3 +340,31 @@ export class Uart16550 implements MmioDevice {
     }
   }
 }
+
+/** The UART's saved state: its ten byte registers (IER IIR FCR LCR MCR LSR MSR SCR DLL DLM), interrupt state, receive queue. */
+export interface UartState {
+  readonly regs: Uint8Array;
+  readonly thrIpending: boolean;
+  /** Receive FIFO trigger level: 1, 4, 8 or 14. */
+  readonly itl: number;
+  readonly irqLevel: boolean;
+  /** Bytes received and not yet read, oldest first. */
+  readonly rx: Uint8Array;
+}
+
+const UART_REGS = 10;
+
+export const uartStateCodec: StateCodec<UartState> = {
+  write(w, s) {
+    w.raw(s.regs).bool(s.thrIpending).u8(s.itl).bool(s.irqLevel).bytes(s.rx);
+  },
+  read(r) {
+    return {
+      regs: r.raw(UART_REGS, 'registers').slice(),
+      thrIpending: r.bool('THR empty interrupt pending'),
+      itl: r.oneOf('FIFO trigger level', [1, 4, 8, 14]),
+      irqLevel: r.bool('interrupt level'),
+      rx: r.bytes('receive queue', RX_CAPACITY).slice(),
+    };
+  },
+};

@@ -1,5 +1,5 @@
 import { Fdt, type FdtNode } from './fdt.js';
-import { Irq, MemMap, TIMEBASE_HZ } from './memmap.js';
+import { MemMap, PlicSource, TIMEBASE_HZ } from './memmap.js';
 
 /** ISA string and extension list the device tree advertises for every hart. */
 export const VIRT_ISA = 'rv64imafdc_zicsr_zifencei';
@@ -126,7 +126,7 @@ export function buildVirtDt(opts: VirtDtOptions): { fdt: Fdt; handles: VirtDtHan
     // Contexts 2N (M-mode, external interrupt 11) and 2N+1 (S-mode, 9).
     n.u32('interrupts-extended', ...intc.flatMap((h) => [h, 11, h, 9]));
     reg(n, MemMap.PLIC);
-    n.u32('riscv,ndev', Irq.PLIC_SOURCES - 1);
+    n.u32('riscv,ndev', PlicSource.PLIC_SOURCES - 1);
   }
   const irqOf = (n: FdtNode, irq: number) => {
     if (plic !== undefined) n.u32('interrupts', irq).u32('interrupt-parent', plic);
@@ -142,7 +142,7 @@ export function buildVirtDt(opts: VirtDtOptions): { fdt: Fdt; handles: VirtDtHan
     const n = soc.addNode(`virtio_mmio@${hexAddr(base)}`);
     n.string('compatible', 'virtio,mmio');
     reg(n, { base, size: MemMap.VIRTIO.size });
-    irqOf(n, Irq.VIRTIO_BASE + i);
+    irqOf(n, PlicSource.VIRTIO_BASE + i);
   }
 
   let test: number | undefined;
@@ -169,7 +169,7 @@ export function buildVirtDt(opts: VirtDtOptions): { fdt: Fdt; handles: VirtDtHan
     const n = soc.addNode(`rtc@${hexAddr(MemMap.RTC.base)}`);
     n.string('compatible', 'google,goldfish-rtc');
     reg(n, MemMap.RTC);
-    irqOf(n, Irq.RTC);
+    irqOf(n, PlicSource.RTC);
   }
 
   if (want.uart) {
@@ -177,7 +177,7 @@ export function buildVirtDt(opts: VirtDtOptions): { fdt: Fdt; handles: VirtDtHan
     n.string('compatible', 'ns16550a');
     reg(n, MemMap.UART0);
     n.u32('clock-frequency', UART_CLOCK_HZ);
-    irqOf(n, Irq.UART0);
+    irqOf(n, PlicSource.UART0);
     chosen.string('stdout-path', `/soc/serial@${hexAddr(MemMap.UART0.base)}`);
   }
 

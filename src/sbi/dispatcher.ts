@@ -72,8 +72,13 @@ export class SbiDispatcher {
   }
 
   /**
-   * Perform one call for hart `hart`. a7/a6 wider than 32 bits name no
-   * extension or function (EIDs and FIDs are 32-bit, §3).
+   * Perform one call for hart `hart`: find the extension, name and count the
+   * call, run it. Every call passes here, standard SBI and PVX alike, direct
+   * or as a multicall entry, so a per-domain hypercall policy (which
+   * extensions and functions a domain may use; DENIED otherwise) is one
+   * check on (`ext.name`, `name`) between the count and the call. a7/a6
+   * wider than 32 bits name no extension or function (EIDs and FIDs are
+   * 32-bit, §3).
    */
   call(hart: number, eid: bigint, fid: bigint, a: SbiArgs): SbiRet {
     this.calls++;
@@ -87,6 +92,7 @@ export class SbiDispatcher {
     const name = ext.functionName(e, f);
     this.count(ext.name, name ?? `fid#${fid.toString()}`);
     if (name === undefined) return err(SbiErr.NOT_SUPPORTED);
+    // The hypercall policy's check goes here.
     return ext.call(this.platform, hart, e, f, a);
   }
 

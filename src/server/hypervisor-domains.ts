@@ -9,7 +9,7 @@ import { ApiError } from '../api/errors.js';
 import { PvmError } from '../core/errors.js';
 import { createVmWithDevices, type DeviceSpec, type DomainWithDevices, SwitchRegistry } from '../host/devices.js';
 import type { Domain, DomainHost, DomainMode } from '../hypervisor/domain.js';
-import { type PvxDomain, PvxHost } from '../hypervisor/pvx/index.js';
+import { type PvxDomain, PvxHost, pvxStateDomid } from '../hypervisor/pvx/index.js';
 import { type DomainSnapshot, isSnapshottable, type SnapshotDisk } from '../hypervisor/snapshot/index.js';
 import { PVX_DOMID_MAX } from '../sbi/pvx/consts.js';
 
@@ -129,20 +129,6 @@ export class ControlledHost implements DomainHost {
     this.pausedTotal += performance.now() - g.since;
     this.gate = null;
     g.open();
-  }
-}
-
-/**
- * The PVX domain id recorded in a snapshot's PARA section (PvxDomain.saveState, ASCII JSON
- * with a `domid` field), so a restored PV guest keeps the id it knows itself by when it is free.
- */
-function savedPvxDomid(para: Uint8Array): number | undefined {
-  if (para.length === 0) return undefined;
-  try {
-    const o = JSON.parse(Buffer.from(para).toString('latin1')) as { domid?: unknown };
-    return Number.isInteger(o.domid) ? (o.domid as number) : undefined;
-  } catch {
-    return undefined; // loadState will say what is wrong with it
   }
 }
 
@@ -488,7 +474,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       this.changed,
       this.pvxHost,
       this.switches,
-      savedPvxDomid(snapshot.para) ?? this.nextId,
+      pvxStateDomid(snapshot.para) ?? this.nextId, // the PVX id the guest knows itself by, when free
     );
     await d.boot();
     try {

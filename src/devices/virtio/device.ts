@@ -3,6 +3,7 @@
  * A device model sees guest memory (through `GuestRam`), its queues and an
  * interrupt pin through `VirtioTransport`; it never sees the CPU or the bus.
  */
+import type { StateCodec } from '../../core/state.js';
 import type { GuestRam } from '../../memory/ram.js';
 import type { Chain } from './chain.js';
 import type { SplitQueue } from './queue.js';
@@ -76,8 +77,16 @@ export interface VirtioDevice {
   readonly inFlight: number;
   /** Resolves once `inFlight` is 0 (devices with asynchronous backends). */
   drain?(): Promise<void>;
-  /** Device-specific state for a snapshot (the transport saves its own). */
-  saveState(): number[];
-  /** Restores `saveState` output; returns an error message when it does not fit. */
-  restoreState(words: readonly number[]): string | null;
+  /** Device-specific snapshot state beyond the transport's; absent when the device keeps none. */
+  readonly state?: VirtioDeviceState<unknown>;
+}
+
+/**
+ * A device model's own snapshot state: its codec (which validates while it
+ * reads), what to save, and how to load what the codec read (which cannot fail).
+ */
+export interface VirtioDeviceState<S> {
+  readonly codec: StateCodec<S>;
+  save(): S;
+  load(s: S): void;
 }

@@ -53,12 +53,6 @@ class EchoDevice implements VirtioDevice {
   reset(): void {
     this.resets++;
   }
-  saveState(): number[] {
-    return [];
-  }
-  restoreState(): string | null {
-    return null;
-  }
 }
 
 class Pin implements IrqPin {

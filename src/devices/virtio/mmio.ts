@@ -8,6 +8,7 @@
  */
 
 import { PvmError } from '../../core/errors.js';
+import { isSnapshotError, StateReader, StateWriter } from '../../core/state.js';
 import type { MmioDevice } from '../../machine/bus.js';
 import type { GuestRam } from '../../memory/ram.js';
 import { type Chain, ChainError } from './chain.js';
@@ -24,7 +25,7 @@ import {
 } from './constants.js';
 import type { IrqPin, VirtioDevice, VirtioTransport } from './device.js';
 import { SplitQueue } from './queue.js';
-import { decodeState, encodeState } from './state.js';
+import { type TransportState, transportStateCodec } from './state.js';
 
 /**
  * The status transition table: the bit that must already be set before each bit may be
@@ -419,7 +420,8 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
       throw new PvmError('state', `${this.name}: ${this.device.inFlight} requests in flight; drain first`);
     }
     const split = (x: bigint): [number, number] => [Number(x & 0xffff_ffffn), Number(x >> 32n)];
-    return encodeState({
+    const w = new StateWriter();
+    transportStateCodec.write(w, {
       deviceId: this.device.deviceId,
       status: this.status,
       interruptStatus: this.interruptStatus,
@@ -440,8 +442,10 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
         usedIdx: q.usedIdx,
         signalledUsed: q.signalledUsed,
       })),
-      device: this.device.saveState(),
     });
+    const dev = this.device.state;
+    if (dev) dev.codec.write(w, dev.save());
+    return w.finish();
   }
 
   /**
@@ -449,8 +453,17 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
    * Returns an error message and changes nothing when the blob does not fit.
    */
   restoreState(bytes: Uint8Array): string | null {
-    const s = decodeState(bytes);
-    if (typeof s === 'string') return s;
+    let s: TransportState;
+    let devState: unknown;
+    try {
+      const r = new StateReader(bytes, `${this.name} state`);
+      s = transportStateCodec.read(r);
+      devState = this.device.state?.codec.read(r);
+      r.end();
+    } catch (e) {
+      if (isSnapshotError(e)) return e.message;
+      throw e;
+    }
     if (s.deviceId !== this.device.deviceId) return `${this.name}: state is for device id ${s.deviceId}`;
     if (s.queues.length !== this.queues.length) return `${this.name}: state has ${s.queues.length} queues`;
     const negotiated = BigInt(s.negotiated[0]) | (BigInt(s.negotiated[1]) << 32n);
@@ -473,8 +486,7 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
     });
     const bad = fresh.find((q) => typeof q === 'string');
     if (bad !== undefined) return `${this.name}: ${bad}`;
-    const devErr = this.device.restoreState(s.device);
-    if (devErr !== null) return devErr;
+    if (this.device.state) this.device.state.load(devState);
     this.epoch++;
     this.status = s.status;
     this.interruptStatus = s.interruptStatus & (Interrupt.USED_BUFFER | Interrupt.CONFIG_CHANGE);

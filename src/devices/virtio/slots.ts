@@ -5,7 +5,7 @@
  */
 import type { Bus } from '../../machine/bus.js';
 import type { IrqLine } from '../../machine/irq.js';
-import { Irq, MemMap } from '../../machine/memmap.js';
+import { MemMap, PlicSource } from '../../machine/memmap.js';
 import type { GuestRam } from '../../memory/ram.js';
 import type { IrqPin, VirtioDevice } from './device.js';
 import { VirtioMmio, type VirtioMmioOptions } from './mmio.js';
@@ -28,7 +28,7 @@ export function virtioSlot(slot: number): VirtioSlot {
     slot,
     base: MemMap.VIRTIO.base + slot * MemMap.VIRTIO.size,
     size: MemMap.VIRTIO.size,
-    irq: Irq.VIRTIO_BASE + slot,
+    irq: PlicSource.VIRTIO_BASE + slot,
   };
 }
 

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { StateWriter } from '../../core/state.js';
 import { GuestRam } from '../../memory/ram.js';
-import { VirtioConsole } from './console/device.js';
+import { consoleStateCodec, VirtioConsole } from './console/device.js';
 import { MmioReg } from './constants.js';
 import { VirtioMmio } from './mmio.js';
 import { MockDriver } from './mock-driver.js';
-import { encodeState } from './state.js';
+import { type TransportState, transportStateCodec } from './state.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -46,6 +47,14 @@ test('save, restore into a fresh device over a copy of RAM, and carry on', () =>
   assert.equal(new TextDecoder().decode(ram2.slice(buf, 5)), 'typed');
 });
 
+/** A console's state blob: the transport's, then the console's pending input. */
+function consoleBlob(t: TransportState, input = new Uint8Array(0)): Uint8Array {
+  const w = new StateWriter();
+  transportStateCodec.write(w, t);
+  consoleStateCodec.write(w, input);
+  return w.finish();
+}
+
 test('malformed state is refused without side effects', () => {
   const ram = new GuestRam(0x8000_0000, 0x40_0000);
   const a = consoleOn(ram, []);
@@ -54,21 +63,14 @@ test('malformed state is refused without side effects', () => {
   const b = consoleOn(ram, []);
   const before = b.mmio.saveState();
 
-  const badMagic = good.slice();
-  badMagic[0] ^= 0xff;
-  assert.match(b.mmio.restoreState(badMagic) ?? '', /magic|integer/);
-  const badVersion = good.slice();
-  new DataView(badVersion.buffer).setFloat64(8, 99, true);
-  assert.match(b.mmio.restoreState(badVersion) ?? '', /version/);
-  assert.match(b.mmio.restoreState(good.subarray(0, good.length - 8)) ?? '', /length|truncated/);
-  assert.match(b.mmio.restoreState(good.subarray(0, 13)) ?? '', /truncated/);
-
+  assert.match(b.mmio.restoreState(good.subarray(0, good.length - 1)) ?? '', /pending input length needs 4 bytes/);
+  assert.match(b.mmio.restoreState(good.subarray(0, 13)) ?? '', /^virtio-console state is not readable: /);
+  assert.match(b.mmio.restoreState(Uint8Array.of(...good, 0)) ?? '', /1 unexpected bytes at the end/);
   const s = new DataView(good.slice().buffer);
-  s.setFloat64(8 * 2, 2, true); // device id of virtio-blk
-  assert.match(b.mmio.restoreState(new Uint8Array(s.buffer)) ?? '', /device id/);
+  s.setUint32(0, 2, true); // device id of virtio-blk
+  assert.match(b.mmio.restoreState(new Uint8Array(s.buffer)) ?? '', /state is for device id 2/);
 
-  // A queue pointing outside RAM.
-  const outside = encodeState({
+  const base: TransportState = {
     deviceId: 3,
     status: 15,
     interruptStatus: 0,
@@ -89,9 +91,18 @@ test('malformed state is refused without side effects', () => {
       usedIdx: 0,
       signalledUsed: 0,
     })),
-    device: [0],
-  });
-  assert.match(b.mmio.restoreState(outside) ?? '', /outside RAM/);
+  };
+  // A queue pointing outside RAM.
+  assert.match(b.mmio.restoreState(consoleBlob(base)) ?? '', /outside RAM/);
+  // A ready flag that is neither 0 nor 1.
+  const twoReady = consoleBlob(base);
+  twoReady[4 + 1 + 4 * 9 + 4 + 4] = 2;
+  assert.match(b.mmio.restoreState(twoReady) ?? '', /queue ready is 2, not 0..1/);
+  // More pending console input than the console holds.
+  assert.match(
+    b.mmio.restoreState(consoleBlob({ ...base, queues: [] }, new Uint8Array(64 * 1024 + 1))) ?? '',
+    /pending input length is 65537, not 0..65536/,
+  );
   assert.deepEqual(b.mmio.saveState(), before);
 });
 

@@ -1,14 +1,11 @@
+import { Csr, IrqBit } from '../../cpu/arch.js';
 import { PVX_EID, ShutdownReason } from '../../sbi/pvx/consts.js';
 import { PvxExtension } from '../../sbi/pvx/extension.js';
 import type { Domain } from '../domain.js';
-import { Csr } from '../guest-hart.js';
 import type { PvxEnv } from './env.js';
 import type { GrantWindow } from './grant-window.js';
 import { PvxHost } from './host.js';
 import { PvxDomain } from './pvx-domain.js';
-
-/** SSIP, as Hart.setIrq numbers it. */
-const SSIP = 1;
 
 export interface PvxAttachOptions {
   /** The registry shared by the domains of this process; a new one (domain id 1) when absent. */
@@ -35,10 +32,10 @@ export function attachPvx(domain: Domain, window: GrantWindow, opts: PvxAttachOp
     vcpuCount: domain.hartCount,
     now: () => domain.machine.time.now(),
     wallClockNs: wall,
-    raiseUpcall: (v) => domain.vcpus[v]!.hart.setIrq(SSIP, true),
+    raiseUpcall: (v) => domain.vcpus[v]!.hart.setIrq(IrqBit.SSIP, true),
     irqPending: (v) => {
       const h = domain.vcpus[v]!.hart;
-      return (h.getCsr(Csr.MIP) & h.getCsr(Csr.MIE)) !== 0n;
+      return (h.getCsr(Csr.mip) & h.getCsr(Csr.mie)) !== 0n;
     },
     block: (v) => {
       domain.vcpus[v]!.waiting = true;

@@ -1,6 +1,7 @@
 /** The grant window as the hart sees it: loads and stores reach the granter's page; holes and RO stores fault (§6.4). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Csr } from '../../cpu/arch.js';
 import { Hart } from '../../cpu/hart.js';
 import { A, li64, Prog } from '../../cpu/test-asm.js';
 import { HALT, LogBus, MMIO_BASE, RAM_BASE, TestRam } from '../../cpu/test-util.js';
@@ -21,7 +22,7 @@ function run(window: GrantWindow, insns: number[]) {
   hart.reset(BigInt(RAM_BASE), 3);
   ram.load(RAM_BASE, new Prog().i(...insns, 0x00100073).toBytes()); // ... ebreak
   ram.load(HALT, new Prog().i(0x10500073, 0xffdff06f).toBytes()); // wfi; j .-4
-  hart.setCsr(0x305, BigInt(HALT));
+  hart.setCsr(Csr.mtvec, BigInt(HALT));
   hart.run(1000);
   return { hart, bus, cause: hart.getCsr(MCAUSE), tval: hart.getCsr(MTVAL) };
 }

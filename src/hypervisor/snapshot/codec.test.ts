@@ -116,10 +116,22 @@ test('bad magic is refused', () => {
   refused(new TextEncoder().encode('#!/bin/sh\necho this is a shell script, not a snapshot\n'), 'bad-magic', /magic/);
 });
 
-test('an unknown format version is refused', () => {
+test('another format version is refused with a message that names both versions', () => {
   const file = encodeSnapshotBytes(sample(), codecs);
-  u32(file, 8, 2);
-  refused(file, 'bad-version', /^snapshot format version 2 is not supported \(this pvm reads version 1\)$/);
+  u32(file, 8, 1);
+  refused(
+    file,
+    'bad-version',
+    /^snapshot format version 1 was written by an older pvm; this pvm reads version 2 only \(restore it with the pvm that saved it\)$/,
+  );
+  u32(file, 8, 3);
+  refused(file, 'bad-version', /^snapshot format version 3 is newer than this pvm, which reads version 2$/);
+});
+
+test('nonzero reserved header bytes are refused', () => {
+  const file = encodeSnapshotBytes(sample(), codecs);
+  file[47] = 1;
+  refused(file, 'bad-header', /reserved bytes are not zero/);
 });
 
 test('truncated files are refused, whatever the cut', () => {
@@ -179,7 +191,7 @@ test('a RAM chunk that inflates past its declared length is refused', () => {
     compressor: { ...zlibCompressor, compress: (d) => zlibCompressor.compress(new Uint8Array(d.length * 2)) },
   };
   const file = encodeSnapshotBytes(sample(), zeroRawLength);
-  refused(file, 'bad-section', /RAM section: chunk 0 does not decompress/, codecs);
+  refused(file, 'bad-section', /RAM section is not readable: chunk 0 does not decompress/, codecs);
 });
 
 test('property: any snapshot round-trips exactly', () => {

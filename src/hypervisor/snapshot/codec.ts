@@ -1,5 +1,5 @@
-import { ByteReader, ByteWriter, utf8Decode, utf8Encode } from './bytes.js';
-import { SnapshotError } from './errors.js';
+import { SnapshotError, StateReader, StateWriter } from '../../core/state.js';
+import { utf8Decode, utf8Encode } from '../../core/utf8.js';
 import {
   CHECKSUM,
   COMPRESSION,
@@ -10,17 +10,13 @@ import {
   SNAPSHOT_MAGIC,
   SNAPSHOT_VERSION,
   type SnapshotCodecs,
-  type SnapshotDisk,
   type SnapshotProgress,
   sectionName,
+  snapshotDisksCodec,
 } from './format.js';
 import { DEFAULT_CHUNK_PAGES, decodeRam, encodeRam, MAX_RAM_BYTES } from './ram.js';
 
 const SECTION_VERSION = 1;
-
-function json(value: unknown): Uint8Array {
-  return utf8Encode(JSON.stringify(value));
-}
 
 /**
  * Encodes a snapshot. A generator: it yields progress while compressing RAM
@@ -33,33 +29,32 @@ export function* encodeSnapshot(
   options: { chunkPages?: number } = {},
 ): Generator<SnapshotProgress, Uint8Array[], void> {
   const sections: [number, Uint8Array][] = [];
-  sections.push([SECTION.meta, json(snap.meta)]);
-  const cpu = new ByteWriter().u32(snap.harts.length);
-  for (const h of snap.harts) cpu.blob(h);
-  sections.push([SECTION.cpu, cpu.finish()]);
+  sections.push([SECTION.meta, utf8Encode(JSON.stringify(snap.meta))]);
+  sections.push([SECTION.cpu, new StateWriter().list(snap.harts, (w, h) => w.bytes(h)).finish()]);
   const ram = yield* encodeRam(snap.ram, codecs.compressor, options.chunkPages ?? DEFAULT_CHUNK_PAGES);
   sections.push([SECTION.ram, ram]);
-  const devs = new ByteWriter().u32(snap.devices.length);
-  for (const d of snap.devices) devs.blob(utf8Encode(d.name)).blob(d.state);
+  const devs = new StateWriter().list(snap.devices, (w, d) => w.string(d.name).bytes(d.state));
   sections.push([SECTION.devices, devs.finish()]);
   sections.push([SECTION.para, snap.para]);
-  sections.push([SECTION.disks, json(snap.disks)]);
+  const disks = new StateWriter();
+  snapshotDisksCodec.write(disks, snap.disks);
+  sections.push([SECTION.disks, disks.finish()]);
 
   const parts: Uint8Array[] = [];
   let total = HEADER_SIZE + codecs.hasher.size;
   for (const [tag, payload] of sections) {
-    parts.push(new ByteWriter().u32(tag).u32(SECTION_VERSION).u64(payload.length).finish(), payload);
+    parts.push(new StateWriter().u32(tag).u32(SECTION_VERSION).uint(payload.length).finish(), payload);
     total += SECTION_HEADER_SIZE + payload.length;
   }
-  const header = new ByteWriter()
-    .bytes(SNAPSHOT_MAGIC)
+  const header = new StateWriter()
+    .raw(SNAPSHOT_MAGIC)
     .u32(SNAPSHOT_VERSION)
     .u32(HEADER_SIZE)
     .u32(COMPRESSION[codecs.compressor.name])
     .u32(CHECKSUM[codecs.hasher.name])
-    .u64(total)
+    .uint(total)
     .u32(sections.length)
-    .bytes(new Uint8Array(12))
+    .raw(new Uint8Array(RESERVED))
     .finish();
   const hash = codecs.hasher.create();
   hash.update(header);
@@ -90,25 +85,18 @@ export function verifySnapshot(file: Uint8Array, codecs: SnapshotCodecs): Snapsh
   for (let i = 0; i < SNAPSHOT_MAGIC.length; i++) {
     if (file[i] !== SNAPSHOT_MAGIC[i]) throw new SnapshotError('bad-magic', 'not a pvm snapshot (bad magic number)');
   }
-  const r = new ByteReader(file.subarray(0, HEADER_SIZE), 'header');
-  r.bytes(SNAPSHOT_MAGIC.length);
-  const version = r.u32();
-  if (version !== SNAPSHOT_VERSION) {
-    throw new SnapshotError(
-      'bad-version',
-      `snapshot format version ${version} is not supported (this pvm reads version ${SNAPSHOT_VERSION})`,
-    );
+  const r = new StateReader(file.subarray(0, HEADER_SIZE), 'the snapshot header', 'bad-header');
+  r.raw(SNAPSHOT_MAGIC.length, 'magic');
+  const version = r.u32('format version');
+  if (version !== SNAPSHOT_VERSION) throw versionError(version);
+  const headerSize = r.u32('header size');
+  const compression = r.u32('compression');
+  const checksum = r.u32('checksum');
+  const totalSize = r.uint('total size');
+  const sectionCount = r.u32('section count');
+  if (r.raw(RESERVED, 'reserved').some((b) => b !== 0)) {
+    throw new SnapshotError('bad-header', 'snapshot header: reserved bytes are not zero');
   }
-  const headerSize = r.u32();
-  const compression = r.u32();
-  const checksum = r.u32();
-  let totalSize: number;
-  try {
-    totalSize = r.u64();
-  } catch {
-    throw new SnapshotError('bad-header', 'snapshot header: total size field is out of range');
-  }
-  const sectionCount = r.u32();
   if (headerSize !== HEADER_SIZE) {
     throw new SnapshotError('bad-header', `snapshot header: size ${headerSize}, expected ${HEADER_SIZE}`);
   }
@@ -141,29 +129,38 @@ export function verifySnapshot(file: Uint8Array, codecs: SnapshotCodecs): Snapsh
   return { version, totalSize, sectionCount, compression, checksum };
 }
 
-function parseJson(b: Uint8Array, what: string): unknown {
-  try {
-    return JSON.parse(utf8Decode(b, what));
-  } catch (e) {
-    if (e instanceof SnapshotError) throw e;
-    throw new SnapshotError('bad-section', `${what}: not valid JSON`);
-  }
+/** The header's reserved bytes (36..47). */
+const RESERVED = 12;
+
+/** A file of another format version: older ones are refused, not converted (docs/control-plane.md). */
+function versionError(version: number): SnapshotError {
+  const which =
+    version < SNAPSHOT_VERSION
+      ? `was written by an older pvm; this pvm reads version ${SNAPSHOT_VERSION} only (restore it with the pvm that saved it)`
+      : `is newer than this pvm, which reads version ${SNAPSHOT_VERSION}`;
+  return new SnapshotError('bad-version', `snapshot format version ${version} ${which}`);
 }
 
-function parseDisks(v: unknown): SnapshotDisk[] {
-  const ok =
-    Array.isArray(v) &&
-    v.every(
-      (d) =>
-        typeof d === 'object' &&
-        d !== null &&
-        typeof d.device === 'string' &&
-        typeof d.path === 'string' &&
-        typeof d.readOnly === 'boolean',
-    );
-  if (!ok) throw new SnapshotError('bad-section', 'DISK section: expected a list of {device, path, readOnly}');
-  return (v as SnapshotDisk[]).map((d) => ({ device: d.device, path: d.path, readOnly: d.readOnly }));
+function parseMeta(b: Uint8Array): DomainSnapshot['meta'] {
+  const text = utf8Decode(b);
+  let meta: unknown;
+  try {
+    meta = text === null ? undefined : JSON.parse(text);
+  } catch {
+    meta = undefined;
+  }
+  if (text === null || meta === undefined) throw new SnapshotError('bad-section', 'META section: not valid JSON');
+  if (typeof meta !== 'object' || meta === null || typeof (meta as { name?: unknown }).name !== 'string') {
+    throw new SnapshotError('bad-section', 'META section: expected an object with a name');
+  }
+  return meta as DomainSnapshot['meta'];
 }
+
+const sectionReader = (b: Uint8Array, what: string) => new StateReader(b, what, 'bad-section');
+
+/** Bounds on the counts a file may declare (far above what a domain has: 8 harts, a dozen devices). */
+const MAX_HARTS = 1024;
+const MAX_DEVICES = 1024;
 
 /**
  * Decodes a whole file into a fresh DomainSnapshot. Pure: it reads `file`
@@ -175,12 +172,12 @@ export function* decodeSnapshot(
   options: { maxRamBytes?: number } = {},
 ): Generator<SnapshotProgress, DomainSnapshot, void> {
   const header = verifySnapshot(file, codecs);
-  const body = new ByteReader(file.subarray(HEADER_SIZE, header.totalSize - codecs.hasher.size), 'sections');
+  const body = sectionReader(file.subarray(HEADER_SIZE, header.totalSize - codecs.hasher.size), 'the section table');
   const found = new Map<number, Uint8Array>();
   for (let i = 0; i < header.sectionCount; i++) {
-    const tag = body.u32();
-    const version = body.u32();
-    const length = body.u64();
+    const tag = body.u32('section tag');
+    const version = body.u32('section version');
+    const length = body.uint('section length');
     const name = sectionName(tag);
     if (!Object.values(SECTION).includes(tag as never)) {
       throw new SnapshotError('bad-section', `unknown section ${JSON.stringify(name)}`);
@@ -189,34 +186,38 @@ export function* decodeSnapshot(
       throw new SnapshotError('bad-section', `section ${name} has version ${version}, expected ${SECTION_VERSION}`);
     }
     if (found.has(tag)) throw new SnapshotError('bad-section', `section ${name} appears twice`);
-    found.set(tag, body.bytes(length));
+    found.set(tag, body.raw(length, `section ${name}`));
   }
   body.end();
   for (const tag of [SECTION.meta, SECTION.cpu, SECTION.ram]) {
     if (!found.has(tag)) throw new SnapshotError('bad-section', `required section ${sectionName(tag)} is missing`);
   }
-  const meta = parseJson(found.get(SECTION.meta)!, 'META section');
-  if (typeof meta !== 'object' || meta === null || typeof (meta as { name?: unknown }).name !== 'string') {
-    throw new SnapshotError('bad-section', 'META section: expected an object with a name');
-  }
-  const cpu = new ByteReader(found.get(SECTION.cpu)!, 'CPU section');
-  const harts: Uint8Array[] = [];
-  for (let n = cpu.u32(), i = 0; i < n; i++) harts.push(cpu.blob().slice());
+  const meta = parseMeta(found.get(SECTION.meta)!);
+  const cpu = sectionReader(found.get(SECTION.cpu)!, 'CPU section');
+  const harts = cpu.list('harts', MAX_HARTS, 4, (r, i) => r.bytes(`hart ${i}`).slice());
   cpu.end();
   const ram = yield* decodeRam(found.get(SECTION.ram)!, codecs.compressor, options.maxRamBytes ?? MAX_RAM_BYTES);
   const devices: { name: string; state: Uint8Array }[] = [];
   const devBytes = found.get(SECTION.devices);
   if (devBytes) {
-    const d = new ByteReader(devBytes, 'DEVS section');
-    for (let n = d.u32(), i = 0; i < n; i++) {
-      devices.push({ name: utf8Decode(d.blob(), 'DEVS section'), state: d.blob().slice() });
-    }
+    const d = sectionReader(devBytes, 'DEVS section');
+    devices.push(
+      ...d.list('devices', MAX_DEVICES, 8, (r) => ({
+        name: r.string('device name', 256),
+        state: r.bytes('device state').slice(),
+      })),
+    );
     d.end();
   }
   const para = found.get(SECTION.para)?.slice() ?? new Uint8Array(0);
   const disksBytes = found.get(SECTION.disks);
-  const disks = disksBytes ? parseDisks(parseJson(disksBytes, 'DISK section')) : [];
-  return { meta: meta as DomainSnapshot['meta'], harts, ram, devices, para, disks };
+  let disks: DomainSnapshot['disks'] = [];
+  if (disksBytes) {
+    const d = sectionReader(disksBytes, 'DISK section');
+    disks = snapshotDisksCodec.read(d);
+    d.end();
+  }
+  return { meta, harts, ram, devices, para, disks };
 }
 
 /** Runs a snapshot generator to completion, reporting progress to `onProgress`. */

@@ -1,9 +1,13 @@
+import type { StateCodec } from '../../core/state.js';
+
 /**
- * The pvm save file, format version 1. All integers little-endian.
+ * The pvm save file, format version 2. All integers little-endian; every
+ * section and every state inside one is written with the state codec of
+ * src/core/state.ts.
  *
  *   offset  size  field
  *   0       8     magic "PVMSNAP\0"
- *   8       4     format version (1)
+ *   8       4     format version (2)
  *   12      4     header size (48)
  *   16      4     compression algorithm (1 = zlib deflate)
  *   20      4     checksum algorithm (1 = SHA-256, 2 = CRC-32)
@@ -15,18 +19,24 @@
  *
  * Sections (each at most once; META, CPU and RAM required):
  *   META  UTF-8 JSON: domain name, config and whatever the domain needs to rebuild itself
- *   CPU   u32 hart count, then per hart a u32-length-prefixed opaque state blob
+ *   CPU   list of per-hart states (src/cpu/snapshot.ts)
  *   RAM   see ram.ts: zero pages skipped, the others compressed in chunks
- *   DEVS  u32 count, then per device: u32-prefixed UTF-8 name, u32-prefixed state blob
- *   PARA  opaque para-API state (event channels, grant tables, shared info)
- *   DISK  UTF-8 JSON array of the disks' host paths (their contents are not in the file)
+ *   DEVS  list of (name, state): the board's devices (src/machine/snapshot.ts), the run loop
+ *         (`hypervisor`, src/hypervisor/domain-snapshot.ts), virtio transports (`virtio:SLOT:KIND`)
+ *   PARA  the PVX state (src/hypervisor/pvx/pvx-domain.ts); empty in full mode
+ *   DISK  the disks' device names, host paths and modes (their contents are not in the file)
+ *
+ * A list is a u32 count and its items; a name or path a u32-prefixed UTF-8 string.
+ *
+ * Version 1 (pvm 0.1: JSON and float64 component states) is refused with a
+ * message naming both versions; there is no converter.
  *
  * The file is written in full before it is renamed into place (host adapter),
  * and read in full, verified and decoded before anything is restored.
  */
 
 export const SNAPSHOT_MAGIC = Uint8Array.from([0x50, 0x56, 0x4d, 0x53, 0x4e, 0x41, 0x50, 0x00]); // "PVMSNAP\0"
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 export const HEADER_SIZE = 48;
 export const SECTION_HEADER_SIZE = 16;
 export const PAGE_SIZE = 4096;
@@ -57,6 +67,19 @@ export interface SnapshotDisk {
   readonly path: string;
   readonly readOnly: boolean;
 }
+
+export const snapshotDisksCodec: StateCodec<readonly SnapshotDisk[]> = {
+  write(w, disks) {
+    w.list(disks, (w, d) => w.string(d.device).string(d.path).bool(d.readOnly));
+  },
+  read(r) {
+    return r.list('disks', 26, 9, (r) => ({
+      device: r.string('disk device', 64),
+      path: r.string('disk path', 4096),
+      readOnly: r.bool('disk read-only'),
+    }));
+  },
+};
 
 /** Everything a save file holds, decoded. */
 export interface DomainSnapshot {

@@ -1,3 +1,4 @@
+export { isSnapshotError, SnapshotError, type SnapshotErrorReason } from '../../core/state.js';
 export {
   decodeSnapshot,
   decodeSnapshotBytes,
@@ -8,7 +9,6 @@ export {
   verifySnapshot,
 } from './codec.js';
 export { crc32, crc32Hasher } from './crc32.js';
-export { isSnapshotError, SnapshotError, type SnapshotErrorReason } from './errors.js';
 export {
   type Compressor,
   type DomainSnapshot,

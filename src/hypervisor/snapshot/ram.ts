@@ -1,5 +1,4 @@
-import { ByteReader, ByteWriter } from './bytes.js';
-import { SnapshotError } from './errors.js';
+import { StateReader, StateWriter } from '../../core/state.js';
 import { type Compressor, PAGE_SIZE, type SnapshotProgress } from './format.js';
 
 /**
@@ -58,55 +57,52 @@ export function* encodeRam(
   }
   if (pending.length > 0) flush();
   yield { phase: 'ram', done: size, total: size };
-  const w = new ByteWriter().u64(ram.base).u64(size).u32(PAGE_SIZE).u32(chunkPages).u32(present).bytes(bitmap);
-  w.u32(chunks.length);
-  for (const c of chunks) w.u32(c.raw).blob(c.comp);
+  const w = new StateWriter().uint(ram.base).uint(size).u32(PAGE_SIZE).u32(chunkPages).u32(present).raw(bitmap);
+  w.list(chunks, (w, c) => w.u32(c.raw).bytes(c.comp));
   return w.finish();
 }
-
-const bad = (msg: string): SnapshotError => new SnapshotError('bad-section', `RAM section: ${msg}`);
 
 export function* decodeRam(
   payload: Uint8Array,
   compressor: Compressor,
   maxBytes = MAX_RAM_BYTES,
 ): Generator<SnapshotProgress, { base: number; bytes: Uint8Array }, void> {
-  const r = new ByteReader(payload, 'RAM section');
-  const base = r.u64();
-  const size = r.u64();
-  const pageSize = r.u32();
-  const chunkPages = r.u32();
-  const present = r.u32();
-  if (pageSize !== PAGE_SIZE) throw bad(`page size ${pageSize}, expected ${PAGE_SIZE}`);
-  if (size === 0 || size % PAGE_SIZE !== 0) throw bad(`size ${size} is not a positive multiple of ${PAGE_SIZE}`);
-  if (size > maxBytes) throw bad(`size ${size} exceeds the limit of ${maxBytes} bytes`);
-  if (chunkPages === 0) throw bad('zero pages per chunk');
+  const r: StateReader = new StateReader(payload, 'RAM section', 'bad-section');
+  const base = r.uint('base');
+  const size = r.uint('size');
+  const pageSize = r.u32('page size');
+  const chunkPages = r.u32('pages per chunk');
+  const present = r.u32('present pages');
+  if (pageSize !== PAGE_SIZE) r.fail(`page size ${pageSize}, expected ${PAGE_SIZE}`);
+  if (size === 0 || size % PAGE_SIZE !== 0) r.fail(`size ${size} is not a positive multiple of ${PAGE_SIZE}`);
+  if (size > maxBytes) r.fail(`size ${size} exceeds the limit of ${maxBytes} bytes`);
+  if (chunkPages === 0) r.fail('zero pages per chunk');
   const pages = size / PAGE_SIZE;
-  const bitmap = r.bytes(Math.ceil(pages / 8));
+  const bitmap = r.raw(Math.ceil(pages / 8), 'bitmap');
   const order: number[] = [];
   for (let p = 0; p < bitmap.length * 8; p++) {
     if (bitmap[p >>> 3]! & (1 << (p & 7))) {
-      if (p >= pages) throw bad(`page ${p} marked present beyond the end of RAM`);
+      if (p >= pages) r.fail(`page ${p} marked present beyond the end of RAM`);
       order.push(p);
     }
   }
-  if (order.length !== present) throw bad(`bitmap has ${order.length} pages, header says ${present}`);
-  const chunkCount = r.u32();
-  if (chunkCount !== Math.ceil(present / chunkPages)) throw bad(`${chunkCount} chunks for ${present} pages`);
+  if (order.length !== present) r.fail(`bitmap has ${order.length} pages, header says ${present}`);
+  const chunkCount = r.u32('chunk count');
+  if (chunkCount !== Math.ceil(present / chunkPages)) r.fail(`${chunkCount} chunks for ${present} pages`);
   const bytes = new Uint8Array(size);
   let next = 0;
   for (let c = 0; c < chunkCount; c++) {
-    const raw = r.u32();
-    const comp = r.blob();
+    const raw = r.u32('chunk length');
+    const comp = r.bytes('chunk');
     const expected = Math.min(chunkPages, present - next) * PAGE_SIZE;
-    if (raw !== expected) throw bad(`chunk ${c} holds ${raw} bytes, expected ${expected}`);
+    if (raw !== expected) r.fail(`chunk ${c} holds ${raw} bytes, expected ${expected}`);
     let data: Uint8Array;
     try {
       data = compressor.decompress(comp, raw);
     } catch (e) {
-      throw bad(`chunk ${c} does not decompress (${e instanceof Error ? e.message : String(e)})`);
+      r.fail(`chunk ${c} does not decompress (${e instanceof Error ? e.message : String(e)})`);
     }
-    if (data.length !== raw) throw bad(`chunk ${c} decompresses to ${data.length} bytes, expected ${raw}`);
+    if (data.length !== raw) r.fail(`chunk ${c} decompresses to ${data.length} bytes, expected ${raw}`);
     for (let i = 0; i < raw / PAGE_SIZE; i++, next++) {
       bytes.set(data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), order[next]! * PAGE_SIZE);
     }

@@ -5,19 +5,23 @@ import { SbiErr } from '../consts.js';
 import { SbiDispatcher } from '../dispatcher.js';
 import type { SbiArgs, SbiPlatform } from '../types.js';
 import { ok } from '../types.js';
+import { PVX_CALLS, type PvxBackend } from './calls.js';
 import { PVX_EID, PVX_FEATURES_ALL, PvxFeature, PvxFid } from './consts.js';
-import { type PvxBackend, PvxExtension } from './extension.js';
+import { PvxExtension } from './extension.js';
 
-/** A backend that answers every call with ok(fid-name) and records it. */
-function stubBackend(log: string[]): PvxBackend {
+const GROUPS = new Set(['events', 'grants', 'sched', 'memory']);
+
+/** A backend that answers every call with ok(1) and records it as `group.method(args)`. */
+function stubBackend(log: string[], prefix = ''): PvxBackend {
   return new Proxy({} as PvxBackend, {
-    get: (_t, name: string) =>
-      name === 'domid'
-        ? () => 7
-        : (...args: unknown[]) => {
-            log.push(`${name}(${args.map(String).join(',')})`);
-            return ok(1);
-          },
+    get: (_t, name: string) => {
+      if (prefix === '' && GROUPS.has(name)) return stubBackend(log, `${name}.`);
+      if (name === 'domid') return () => 7;
+      return (...args: unknown[]) => {
+        log.push(`${prefix}${name}(${args.map(String).join(',')})`);
+        return ok(1);
+      };
+    },
   });
 }
 
@@ -50,7 +54,7 @@ test('a function whose feature bit is clear answers NOT_SUPPORTED and GET_FEATUR
   assert.equal(call(PvxFid.GNTTAB_UNMAP, 0x4000_0000).error, SbiErr.NOT_SUPPORTED);
   assert.equal(call(PvxFid.MEMORY_RESERVATION, 0).error, SbiErr.NOT_SUPPORTED);
   assert.equal(call(PvxFid.GNTTAB_COPY, 1, 0, 0, 0, 1, 0).error, 0);
-  assert.deepEqual(log, ['gnttabCopy(1,0,0,0,1,0)']);
+  assert.deepEqual(log, ['grants.copy(1,0,0,0,1,0)']);
 });
 
 test('every FID reaches its backend method with its arguments in order', () => {
@@ -61,8 +65,8 @@ test('every FID reaches its backend method with its arguments in order', () => {
   for (const f of fids) call(f, 11, 12, 13, 14, 15, 16);
   assert.equal(log.length, fids.length);
   assert.equal(log[0], 'limit(11)');
-  assert.ok(log.includes('gnttabCopy(11,12,13,14,15,16)'));
-  assert.ok(log.includes('schedPoll(0,11,12,13)'), 'sched calls get the calling vCPU first');
+  assert.ok(log.includes('grants.copy(11,12,13,14,15,16)'));
+  assert.ok(log.includes('sched.poll(0,11,12,13)'), 'sched calls get the calling vCPU first');
   assert.ok(log.includes('shinfoSet(0,11)'));
 });
 
@@ -82,8 +86,24 @@ test('multicall runs through the dispatcher: nested PVX multicall, block, poll a
   const errs = [0, 1, 2, 3, 4, 5].map((i) => Number(ram.view.getBigInt64(72 * i + 56, true)));
   assert.deepEqual(errs, [0, -2, -2, -2, -2, 0]);
   assert.equal(ram.view.getBigUint64(72 * 5 + 64, true), 7n);
-  assert.deepEqual(log, ['evtchnSend(0)']);
+  assert.deepEqual(log, ['events.send(0)']);
   // outside a batch the same calls go through
   call(PvxFid.SCHED_YIELD);
-  assert.deepEqual(log, ['evtchnSend(0)', 'schedYield(0)']);
+  assert.deepEqual(log, ['events.send(0)', 'sched.yield(0)']);
+});
+
+test('the call table has one row per FID of PVX 1.0, in FID order, with distinct names', () => {
+  assert.deepEqual(
+    PVX_CALLS.map((c) => c.fid),
+    Object.values(PvxFid).sort((a, b) => a - b),
+  );
+  assert.equal(new Set(PVX_CALLS.map((c) => c.name)).size, PVX_CALLS.length);
+  assert.deepEqual(
+    PVX_CALLS.filter((c) => c.notInBatch).map((c) => c.name),
+    ['multicall', 'sched_yield', 'sched_block', 'sched_poll'],
+  );
+  assert.deepEqual(
+    PVX_CALLS.filter((c) => c.endsBatch).map((c) => c.name),
+    ['sched_shutdown'],
+  );
 });

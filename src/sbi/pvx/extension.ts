@@ -2,81 +2,9 @@ import { Eid, SbiErr } from '../consts.js';
 import type { SbiDispatcher } from '../dispatcher.js';
 import type { SbiArgs, SbiExtension, SbiPlatform, SbiRet } from '../types.js';
 import { err, ok } from '../types.js';
-import { Mc, PVX_FEATURES_ALL, PVX_MULTICALL_MAX, PvxFeature, PvxFid } from './consts.js';
+import { PVX_CALL_BY_FID, type PvxBackend, type PvxCaller } from './calls.js';
+import { Mc, PVX_FEATURES_ALL, PVX_MULTICALL_MAX } from './consts.js';
 import { ramOffset } from './validate.js';
-
-/**
- * The hypervisor side of every PVX call but MULTICALL (which the extension
- * runs itself, through the dispatcher). Each method validates its own
- * arguments in the order of docs/para-api-pvx.md §1.2, since several checks
- * need the domain's state (ports, grant tables, other domains); `vcpu` is
- * the calling hart. Nothing a guest passes may make a method throw.
- */
-export interface PvxBackend {
-  domid(): number;
-  limit(id: bigint): SbiRet;
-  shinfoSet(vcpu: number, gpa: bigint): SbiRet;
-  timerSet(vcpu: number, deadline: bigint): SbiRet;
-  evtchnAllocUnbound(remoteDom: bigint): SbiRet;
-  evtchnBindInterdomain(remoteDom: bigint, remotePort: bigint): SbiRet;
-  evtchnBindVirq(virq: bigint, vcpu: bigint): SbiRet;
-  evtchnBindIpi(vcpu: bigint): SbiRet;
-  evtchnSend(port: bigint): SbiRet;
-  evtchnClose(port: bigint): SbiRet;
-  evtchnUnmask(port: bigint): SbiRet;
-  evtchnStatus(port: bigint): SbiRet;
-  gnttabSetup(gpa: bigint, frames: bigint): SbiRet;
-  gnttabMap(dom: bigint, ref: bigint, gpa: bigint, flags: bigint): SbiRet;
-  gnttabUnmap(gpa: bigint): SbiRet;
-  gnttabCopy(dom: bigint, ref: bigint, offset: bigint, gpa: bigint, len: bigint, flags: bigint): SbiRet;
-  gnttabEndAccess(ref: bigint): SbiRet;
-  schedYield(vcpu: number): SbiRet;
-  schedBlock(vcpu: number): SbiRet;
-  schedPoll(vcpu: number, gpa: bigint, n: bigint, deadline: bigint): SbiRet;
-  schedShutdown(reason: bigint): SbiRet;
-  memoryDecrease(gpa: bigint, n: bigint): SbiRet;
-  memoryIncrease(gpa: bigint, n: bigint): SbiRet;
-  memoryReservation(which: bigint): SbiRet;
-}
-
-/** Function names for statistics, and the feature bit each needs (§3). */
-const FUNCTIONS: ReadonlyMap<number, { name: string; feature: number }> = new Map([
-  [PvxFid.GET_VERSION, { name: 'get_version', feature: 0 }],
-  [PvxFid.GET_FEATURES, { name: 'get_features', feature: 0 }],
-  [PvxFid.GET_DOMID, { name: 'get_domid', feature: 0 }],
-  [PvxFid.GET_LIMIT, { name: 'get_limit', feature: 0 }],
-  [PvxFid.SHINFO_SET, { name: 'shinfo_set', feature: PvxFeature.SHINFO }],
-  [PvxFid.TIMER_SET, { name: 'timer_set', feature: PvxFeature.TIMER }],
-  [PvxFid.EVTCHN_ALLOC_UNBOUND, { name: 'evtchn_alloc_unbound', feature: PvxFeature.EVTCHN }],
-  [PvxFid.EVTCHN_BIND_INTERDOMAIN, { name: 'evtchn_bind_interdomain', feature: PvxFeature.EVTCHN }],
-  [PvxFid.EVTCHN_BIND_VIRQ, { name: 'evtchn_bind_virq', feature: PvxFeature.EVTCHN }],
-  [PvxFid.EVTCHN_BIND_IPI, { name: 'evtchn_bind_ipi', feature: PvxFeature.EVTCHN_IPI }],
-  [PvxFid.EVTCHN_SEND, { name: 'evtchn_send', feature: PvxFeature.EVTCHN }],
-  [PvxFid.EVTCHN_CLOSE, { name: 'evtchn_close', feature: PvxFeature.EVTCHN }],
-  [PvxFid.EVTCHN_UNMASK, { name: 'evtchn_unmask', feature: PvxFeature.EVTCHN }],
-  [PvxFid.EVTCHN_STATUS, { name: 'evtchn_status', feature: PvxFeature.EVTCHN }],
-  [PvxFid.GNTTAB_SETUP, { name: 'gnttab_setup', feature: PvxFeature.GNTTAB }],
-  [PvxFid.GNTTAB_MAP, { name: 'gnttab_map', feature: PvxFeature.GNTTAB_MAP }],
-  [PvxFid.GNTTAB_UNMAP, { name: 'gnttab_unmap', feature: PvxFeature.GNTTAB_MAP }],
-  [PvxFid.GNTTAB_COPY, { name: 'gnttab_copy', feature: PvxFeature.GNTTAB }],
-  [PvxFid.GNTTAB_END_ACCESS, { name: 'gnttab_end_access', feature: PvxFeature.GNTTAB }],
-  [PvxFid.MULTICALL, { name: 'multicall', feature: PvxFeature.MULTICALL }],
-  [PvxFid.SCHED_YIELD, { name: 'sched_yield', feature: PvxFeature.SCHED }],
-  [PvxFid.SCHED_BLOCK, { name: 'sched_block', feature: PvxFeature.SCHED }],
-  [PvxFid.SCHED_POLL, { name: 'sched_poll', feature: PvxFeature.SCHED }],
-  [PvxFid.SCHED_SHUTDOWN, { name: 'sched_shutdown', feature: PvxFeature.SCHED }],
-  [PvxFid.MEMORY_DECREASE, { name: 'memory_decrease', feature: PvxFeature.MEMORY }],
-  [PvxFid.MEMORY_INCREASE, { name: 'memory_increase', feature: PvxFeature.MEMORY }],
-  [PvxFid.MEMORY_RESERVATION, { name: 'memory_reservation', feature: PvxFeature.MEMORY }],
-]);
-
-/** PVX calls a multicall entry may not make (§7): they block, yield or nest. */
-const PVX_NOT_IN_BATCH: ReadonlySet<number> = new Set([
-  PvxFid.MULTICALL,
-  PvxFid.SCHED_YIELD,
-  PvxFid.SCHED_BLOCK,
-  PvxFid.SCHED_POLL,
-]);
 
 /**
  * PVX as an SBI extension object: one instance per domain (it holds the
@@ -85,7 +13,7 @@ const PVX_NOT_IN_BATCH: ReadonlySet<number> = new Set([
  * of PVX_FEATURES_ALL (tests, or a host that hides grant maps); a call whose
  * bit is clear answers NOT_SUPPORTED (§3).
  */
-export class PvxExtension implements SbiExtension {
+export class PvxExtension implements SbiExtension, PvxCaller {
   readonly name = 'PVX';
   /** Depth guard: a multicall entry never runs another multicall. */
   private inBatch = false;
@@ -99,74 +27,21 @@ export class PvxExtension implements SbiExtension {
   ) {}
 
   functionName(_eid: number, fid: number): string | undefined {
-    return FUNCTIONS.get(fid)?.name;
+    return PVX_CALL_BY_FID.get(fid)?.name;
   }
 
-  call(platform: SbiPlatform, hart: number, _eid: number, fid: number, a: SbiArgs): SbiRet {
-    const f = FUNCTIONS.get(fid);
-    if (f === undefined || (f.feature & this.features) !== f.feature) return err(SbiErr.NOT_SUPPORTED);
-    if (this.inBatch && PVX_NOT_IN_BATCH.has(fid)) return err(SbiErr.NOT_SUPPORTED);
-    const b = this.backend;
-    switch (fid) {
-      case PvxFid.GET_VERSION:
-        return ok(0x0001_0000);
-      case PvxFid.GET_FEATURES:
-        return a[0] === 0n ? ok(this.features) : err(SbiErr.INVALID_PARAM);
-      case PvxFid.GET_DOMID:
-        return ok(b.domid());
-      case PvxFid.GET_LIMIT:
-        return b.limit(a[0]);
-      case PvxFid.SHINFO_SET:
-        return b.shinfoSet(hart, a[0]);
-      case PvxFid.TIMER_SET:
-        return b.timerSet(hart, a[0]);
-      case PvxFid.EVTCHN_ALLOC_UNBOUND:
-        return b.evtchnAllocUnbound(a[0]);
-      case PvxFid.EVTCHN_BIND_INTERDOMAIN:
-        return b.evtchnBindInterdomain(a[0], a[1]);
-      case PvxFid.EVTCHN_BIND_VIRQ:
-        return b.evtchnBindVirq(a[0], a[1]);
-      case PvxFid.EVTCHN_BIND_IPI:
-        return b.evtchnBindIpi(a[0]);
-      case PvxFid.EVTCHN_SEND:
-        return b.evtchnSend(a[0]);
-      case PvxFid.EVTCHN_CLOSE:
-        return b.evtchnClose(a[0]);
-      case PvxFid.EVTCHN_UNMASK:
-        return b.evtchnUnmask(a[0]);
-      case PvxFid.EVTCHN_STATUS:
-        return b.evtchnStatus(a[0]);
-      case PvxFid.GNTTAB_SETUP:
-        return b.gnttabSetup(a[0], a[1]);
-      case PvxFid.GNTTAB_MAP:
-        return b.gnttabMap(a[0], a[1], a[2], a[3]);
-      case PvxFid.GNTTAB_UNMAP:
-        return b.gnttabUnmap(a[0]);
-      case PvxFid.GNTTAB_COPY:
-        return b.gnttabCopy(a[0], a[1], a[2], a[3], a[4], a[5]);
-      case PvxFid.GNTTAB_END_ACCESS:
-        return b.gnttabEndAccess(a[0]);
-      case PvxFid.MULTICALL:
-        return this.multicall(platform, hart, a[0], a[1]);
-      case PvxFid.SCHED_YIELD:
-        return b.schedYield(hart);
-      case PvxFid.SCHED_BLOCK:
-        return b.schedBlock(hart);
-      case PvxFid.SCHED_POLL:
-        return b.schedPoll(hart, a[0], a[1], a[2]);
-      case PvxFid.SCHED_SHUTDOWN: {
-        const r = b.schedShutdown(a[0]);
-        if (r.error === 0) this.ended = true;
-        return r;
-      }
-      case PvxFid.MEMORY_DECREASE:
-        return b.memoryDecrease(a[0], a[1]);
-      case PvxFid.MEMORY_INCREASE:
-        return b.memoryIncrease(a[0], a[1]);
-      case PvxFid.MEMORY_RESERVATION:
-        return b.memoryReservation(a[0]);
-    }
-    return err(SbiErr.NOT_SUPPORTED);
+  /**
+   * Find the call's row (calls.ts), check that its feature is offered and
+   * that it may run here, run it. SbiDispatcher.call has already named and
+   * counted the call and writes a0/a1 from the result.
+   */
+  call(_platform: SbiPlatform, hart: number, _eid: number, fid: number, a: SbiArgs): SbiRet {
+    const c = PVX_CALL_BY_FID.get(fid);
+    if (c === undefined || (c.feature & this.features) !== c.feature) return err(SbiErr.NOT_SUPPORTED);
+    if (this.inBatch && c.notInBatch) return err(SbiErr.NOT_SUPPORTED);
+    const r = c.run(this.backend, a, hart, this);
+    if (c.endsBatch && r.error === 0) this.ended = true;
+    return r;
   }
 
   /**
@@ -177,12 +52,13 @@ export class PvxExtension implements SbiExtension {
    * v0.1 calls get NOT_SUPPORTED and the batch goes on; a successful
    * SCHED_SHUTDOWN or SRST ends it.
    */
-  private multicall(platform: SbiPlatform, hart: number, gpa: bigint, count: bigint): SbiRet {
+  multicall(hart: number, gpa: bigint, count: bigint): SbiRet {
     if (count === 0n || count > BigInt(PVX_MULTICALL_MAX)) return err(SbiErr.INVALID_PARAM);
     const n = Number(count);
-    const base = ramOffset(platform.ram, gpa, Mc.ENTRY_SIZE * n, 8);
+    const ram = this.dispatcher.platform.ram;
+    const base = ramOffset(ram, gpa, Mc.ENTRY_SIZE * n, 8);
     if (base < 0) return err(SbiErr.INVALID_ADDRESS);
-    const dv = platform.ram.view;
+    const dv = ram.view;
     this.inBatch = true;
     this.ended = false;
     let done = 0;

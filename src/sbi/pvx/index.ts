@@ -1,3 +1,4 @@
+export * from './calls.js';
 export * from './consts.js';
-export { type PvxBackend, PvxExtension } from './extension.js';
+export { PvxExtension } from './extension.js';
 export { asU16, asU32, below, ramOffset } from './validate.js';

@@ -7,10 +7,11 @@
  * The device keeps its own set of ballooned frames: `ballooned` is what the guest really
  * gave back, whatever it writes into `actual`.
  */
+import type { StateCodec } from '../../../core/state.js';
 import type { Gpa } from '../../../core/types.js';
 import { gpa } from '../../../core/types.js';
 import { bit, DeviceId } from '../constants.js';
-import type { VirtioDevice, VirtioTransport } from '../device.js';
+import type { VirtioDevice, VirtioDeviceState, VirtioTransport } from '../device.js';
 import { BALLOON_PAGE, parsePageList, parseStats } from './request.js';
 
 /** §5.5.3 feature bits. */
@@ -223,17 +224,37 @@ export class VirtioBalloon implements VirtioDevice {
   }
 
   /** Snapshot: target, actual, then the ballooned frame numbers in ascending order. */
-  saveState(): number[] {
-    return [this.target, this.actual, ...[...this.frames].sort((a, b) => a - b)];
-  }
-
-  restoreState(words: readonly number[]): string | null {
-    if (words.length < 2 || words.some((w) => !Number.isSafeInteger(w) || w < 0)) return 'virtio-balloon: bad state';
-    if (words[0]! > 0xffff_ffff || words[1]! > 0xffff_ffff) return 'virtio-balloon: bad state';
-    this.view.setUint32(BalloonConfig.NUM_PAGES, words[0]!, true);
-    this.view.setUint32(BalloonConfig.ACTUAL, words[1]!, true);
-    this.frames.clear();
-    for (const f of words.slice(2)) this.frames.add(f);
-    return null;
-  }
+  /** Snapshot: target, actual and the ballooned frames. */
+  readonly state: VirtioDeviceState<BalloonState> = {
+    codec: balloonStateCodec,
+    save: () => ({ target: this.target, actual: this.actual, frames: [...this.frames].sort((a, b) => a - b) }),
+    load: (s) => {
+      this.view.setUint32(BalloonConfig.NUM_PAGES, s.target, true);
+      this.view.setUint32(BalloonConfig.ACTUAL, s.actual, true);
+      this.frames.clear();
+      for (const f of s.frames) this.frames.add(f);
+    },
+  };
 }
+
+/** The balloon's own state: target and actual (config space, in 4 KiB frames) and the ballooned frame numbers. */
+export interface BalloonState {
+  readonly target: number;
+  readonly actual: number;
+  readonly frames: readonly number[];
+}
+
+export const balloonStateCodec: StateCodec<BalloonState> = {
+  write(w, s) {
+    w.u32(s.target)
+      .u32(s.actual)
+      .list(s.frames, (w, f) => w.u32(f));
+  },
+  read(r) {
+    return {
+      target: r.u32('target'),
+      actual: r.u32('actual'),
+      frames: r.list('frames', 0xffff_ffff, 4, (r) => r.u32('frame')),
+    };
+  },
+};

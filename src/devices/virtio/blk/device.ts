@@ -232,12 +232,4 @@ export class VirtioBlk implements VirtioDevice {
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
-
-  saveState(): number[] {
-    return [];
-  }
-
-  restoreState(words: readonly number[]): string | null {
-    return words.length === 0 ? null : 'virtio-blk: unexpected state';
-  }
 }

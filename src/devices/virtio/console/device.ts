@@ -4,9 +4,10 @@
  * (device-readable buffers). VIRTIO_CONSOLE_F_EMERG_WRITE lets the driver print one
  * character by writing `emerg_wr` in the config space, before the queues are up.
  */
+import type { StateCodec } from '../../../core/state.js';
 import { readChain, writeChain } from '../chain.js';
 import { bit, DeviceId } from '../constants.js';
-import type { VirtioDevice, VirtioTransport } from '../device.js';
+import type { VirtioDevice, VirtioDeviceState, VirtioTransport } from '../device.js';
 
 /** §5.3.3 feature bits. */
 export const ConsoleFeature = {
@@ -166,19 +167,27 @@ export class VirtioConsole implements VirtioDevice {
     }
   }
 
-  /** Snapshot: the undelivered input bytes. */
-  saveState(): number[] {
-    const words: number[] = [this.pendingBytes];
-    for (const p of this.pending) for (const b of p) words.push(b);
-    return words;
-  }
-
-  restoreState(words: readonly number[]): string | null {
-    const n = words[0];
-    if (n === undefined || n !== words.length - 1 || n > MAX_PENDING_INPUT) return 'virtio-console: bad state';
-    if (words.some((w, i) => i > 0 && (w < 0 || w > 255 || !Number.isInteger(w)))) return 'virtio-console: bad state';
-    this.pending = n > 0 ? [Uint8Array.from(words.slice(1))] : [];
-    this.pendingBytes = n;
-    return null;
-  }
+  /** Snapshot: the host input not yet delivered to the guest. */
+  readonly state: VirtioDeviceState<Uint8Array> = {
+    codec: consoleStateCodec,
+    save: () => {
+      const out = new Uint8Array(this.pendingBytes);
+      let at = 0;
+      for (const p of this.pending) {
+        out.set(p, at);
+        at += p.length;
+      }
+      return out;
+    },
+    load: (input) => {
+      this.pending = input.length > 0 ? [input.slice()] : [];
+      this.pendingBytes = input.length;
+    },
+  };
 }
+
+/** The console's own state: pending host input, at most MAX_PENDING_INPUT bytes. */
+export const consoleStateCodec: StateCodec<Uint8Array> = {
+  write: (w, input) => void w.bytes(input),
+  read: (r) => r.bytes('pending input', MAX_PENDING_INPUT).slice(),
+};

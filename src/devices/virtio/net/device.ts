@@ -337,12 +337,4 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
     if (hdr.csumStart >= len || hdr.csumStart + hdr.csumOffset + 2 > len) return 'bad';
     return { csumStart: hdr.csumStart, csumOffset: hdr.csumOffset, gso: { kind: kind!, mss: hdr.gsoSize } };
   }
-
-  saveState(): number[] {
-    return [];
-  }
-
-  restoreState(words: readonly number[]): string | null {
-    return words.length === 0 ? null : 'virtio-net: unexpected state';
-  }
 }

@@ -1,0 +1,135 @@
+/**
+ * The A extension: LR/SC and the AMOs (unprivileged spec ch. 14), opcode AMO (0x2f), .W and .D.
+ *
+ * They work on RAM only (elsewhere: store/AMO access fault) and must be naturally aligned (LR:
+ * load-address-misaligned, SC/AMO: store/AMO-address-misaligned). The aq/rl bits need no
+ * action: the interpreter performs each access in program order, one at a time.
+ *
+ * LR records the RAM offset, size and value it read; SC succeeds when a reservation exists for
+ * the same offset and size and memory still holds that value (QEMU's rule), so a store by
+ * another hart that changes the value breaks it. Traps and xRET drop the reservation.
+ */
+import { Cause } from './arch.js';
+import type { Hart } from './hart.js';
+import { Access } from './mmu.js';
+
+/** The LR/SC reservation of one hart. */
+export class Reservation {
+  valid = false;
+  /** RAM offset. */
+  pa = 0;
+  size = 0;
+  lo = 0;
+  hi = 0;
+}
+
+/** Executes one AMO-opcode instruction; `raw` is its encoding (the tval of an illegal instruction). */
+export function amo(h: Hart, insn: number, raw: number): void {
+  const f3 = (insn >> 12) & 7;
+  if (f3 !== 2 && f3 !== 3) h.fault(Cause.Illegal, raw, 0);
+  const f5 = insn >>> 27;
+  const x = h.xx;
+  const d = (insn >> 6) & 62 || 64;
+  const s1 = (insn >> 14) & 62;
+  const s2 = (insn >> 19) & 62;
+  const va = x[s1]!;
+  const vh = x[s1 + 1]!;
+  const size = f3 === 2 ? 4 : 8;
+  const isLr = f5 === 2;
+  if (isLr && s2 !== 0) h.fault(Cause.Illegal, raw, 0);
+  if (f5 !== 0 && f5 !== 1 && f5 !== 2 && f5 !== 3 && (f5 & 3) !== 0) h.fault(Cause.Illegal, raw, 0);
+  if (f5 > 0x1c) h.fault(Cause.Illegal, raw, 0);
+  if (va & (size - 1)) h.fault(isLr ? Cause.LoadMisaligned : Cause.StoreMisaligned, va, vh);
+  const mmu = h.mmu;
+  const i32 = mmu.i32;
+  const res = h.res;
+  if (isLr) {
+    // LR.W, LR.D
+    const o = mmu.atomicOffset(va, vh, Access.Load, size);
+    const lo = i32[o / 4]!;
+    const hi = size === 8 ? i32[o / 4 + 1]! : lo >> 31;
+    res.valid = true;
+    res.pa = o;
+    res.size = size;
+    res.lo = lo;
+    res.hi = hi;
+    x[d] = lo;
+    x[d + 1] = hi;
+    return;
+  }
+  if (f5 === 3) {
+    // SC.W, SC.D: fails without touching memory when there is no reservation
+    if (!res.valid) {
+      x[d] = 1;
+      x[d + 1] = 0;
+      return;
+    }
+    res.valid = false;
+    const o = mmu.atomicOffset(va, vh, Access.Store, size);
+    const w = o / 4;
+    const cur = i32[w]!;
+    const ok = o === res.pa && size === res.size && cur === res.lo && (size === 4 || i32[w + 1] === res.hi);
+    if (ok) {
+      i32[w] = x[s2]!;
+      if (size === 8) i32[w + 1] = x[s2 + 1]!;
+    }
+    x[d] = ok ? 0 : 1;
+    x[d + 1] = 0;
+    return;
+  }
+  const w = mmu.atomicOffset(va, vh, Access.Store, size) / 4;
+  const a = i32[w]!;
+  const ah = size === 8 ? i32[w + 1]! : a >> 31;
+  const b = x[s2]!;
+  const bh = size === 8 ? x[s2 + 1]! : b >> 31;
+  let rl: number;
+  let rh: number;
+  switch (f5) {
+    case 0x01: // AMOSWAP
+      rl = b;
+      rh = bh;
+      break;
+    case 0x00: {
+      // AMOADD
+      rl = (a + b) | 0;
+      rh = (ah + bh + (rl >>> 0 < a >>> 0 ? 1 : 0)) | 0;
+      break;
+    }
+    case 0x04: // AMOXOR
+      rl = a ^ b;
+      rh = ah ^ bh;
+      break;
+    case 0x0c: // AMOAND
+      rl = a & b;
+      rh = ah & bh;
+      break;
+    case 0x08: // AMOOR
+      rl = a | b;
+      rh = ah | bh;
+      break;
+    case 0x10: // AMOMIN
+    case 0x14: {
+      // AMOMAX
+      const lt = ah < bh || (ah === bh && a >>> 0 < b >>> 0);
+      const pickA = f5 === 0x10 ? lt : !lt;
+      rl = pickA ? a : b;
+      rh = pickA ? ah : bh;
+      break;
+    }
+    case 0x18: // AMOMINU
+    case 0x1c: {
+      // AMOMAXU
+      const lt = ah >>> 0 < bh >>> 0 || (ah === bh && a >>> 0 < b >>> 0);
+      const pickA = f5 === 0x18 ? lt : !lt;
+      rl = pickA ? a : b;
+      rh = pickA ? ah : bh;
+      break;
+    }
+    default:
+      h.fault(Cause.Illegal, raw, 0);
+  }
+  i32[w] = rl;
+  if (size === 8) i32[w + 1] = rh;
+  x[d] = a;
+  x[d + 1] = ah;
+}

@@ -1,0 +1,466 @@
+/**
+ * The hart's memory side: RAM views, the software TLBs, the Sv39/Sv48 page-table walk and the slow
+ * paths of fetches, loads and stores (privileged spec 4.3-4.5).
+ *
+ * The run loop (hart.ts) checks the TLBs inline and calls in here only on a miss, for MMIO, or for
+ * an access that is misaligned or crosses a page. Every TLB maps a virtual page (a 4 KiB page,
+ * or a 4 KiB piece of a superpage) to its offset in RAM:
+ *
+ * - read and write TLBs: DATA_SETS (16) sets of 2^TLB_BITS (1024) direct-mapped entries, the set
+ *   chosen by the effective privilege (after MPRV/MPP), SUM and MXR, so changing any of those
+ *   needs no flush. The write TLB only receives pages whose PTE already has D set, so a first
+ *   store walks again and sets D: A/D bits stay exact.
+ * - execute TLB: 4 sets (one per privilege) of 1024 entries; plus a one-entry fetch cache (the
+ *   page of the pc) that the run loop keeps in locals.
+ *
+ * They hold RAM pages only (MMIO always takes the slow path) and only pages below 2 GiB of RAM
+ * offset (offsets are int32). Everything is flushed on satp writes and SFENCE.VMA x0; SFENCE.VMA
+ * with an address drops that page in every set plus every remembered superpage piece (flushing
+ * more than asked is always allowed). Faults are raised through `Hart.fault`.
+ */
+import { Cause, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SUM, Priv } from './arch.js';
+import type { Hart } from './hart.js';
+import type { PhysBus, RamLike } from './types.js';
+
+const TWO32 = 4294967296;
+/** TLB entries per set (direct mapped on the low bits of the virtual page number). */
+export const TLB_BITS = 10;
+const TLB_SIZE = 1 << TLB_BITS;
+export const TLB_MASK = TLB_SIZE - 1;
+/** Data TLB sets: effective privilege (2 bits) x SUM x MXR. */
+const DATA_SETS = 16;
+/** Superpage pieces remembered for SFENCE.VMA by address (more: the next one flushes everything). */
+const MAX_FRAGS = 1024;
+/** A tag no page-aligned address can equal. */
+export const NO_TAG = 1;
+
+/** Access kinds for translation. */
+export const Access = { Load: 0, Store: 1, Fetch: 2 } as const;
+
+export class Mmu {
+  // RAM views (the run loop copies them into locals)
+  readonly u8: Uint8Array;
+  readonly i8: Int8Array;
+  readonly u16: Uint16Array;
+  readonly i16: Int16Array;
+  readonly i32: Int32Array;
+  private readonly dv: DataView;
+  private readonly ramBase: number;
+  private readonly ramSize: number;
+
+  // TLBs: tag = virtual page (low word), hi = high word of the address, off = RAM offset of the page
+  readonly rTag = new Int32Array(DATA_SETS * TLB_SIZE).fill(NO_TAG);
+  readonly rHi = new Int32Array(DATA_SETS * TLB_SIZE);
+  readonly rOff = new Int32Array(DATA_SETS * TLB_SIZE);
+  readonly wTag = new Int32Array(DATA_SETS * TLB_SIZE).fill(NO_TAG);
+  readonly wHi = new Int32Array(DATA_SETS * TLB_SIZE);
+  readonly wOff = new Int32Array(DATA_SETS * TLB_SIZE);
+  private readonly xTag = new Int32Array(4 * TLB_SIZE).fill(NO_TAG);
+  private readonly xHi = new Int32Array(4 * TLB_SIZE);
+  private readonly xOff = new Int32Array(4 * TLB_SIZE);
+  /** Fetch cache: virtual page of the pc (low word; the high word is the hart's pcHi) and its RAM offset. */
+  fetchTag = NO_TAG;
+  fetchOff = 0;
+  /**
+   * TLB entries holding 4 KiB pieces of superpages: SFENCE.VMA by address must drop the whole
+   * superpage, so these are dropped too. Encoded as index (data) or ~index (execute).
+   * Non-global and global ones apart: an SFENCE.VMA with an ASID keeps global mappings.
+   */
+  private readonly frags = new Int32Array(MAX_FRAGS);
+  private nFrags = 0;
+  private readonly gFrags = new Int32Array(MAX_FRAGS);
+  private nGFrags = 0;
+  /** Leaf level and global bit of the last page-table walk (0 and true for Bare). */
+  private walkLevel = 0;
+  private walkGlobal = true;
+  /** High word of the last slow load. */
+  tHi = 0;
+
+  constructor(
+    private readonly hart: Hart,
+    ram: RamLike,
+    private readonly bus: PhysBus,
+  ) {
+    this.ramBase = ram.base;
+    this.ramSize = ram.size;
+    const buf = ram.buffer;
+    this.u8 = new Uint8Array(buf, 0, ram.size);
+    this.i8 = new Int8Array(buf, 0, ram.size);
+    this.u16 = new Uint16Array(buf, 0, Math.floor(ram.size / 2));
+    this.i16 = new Int16Array(buf, 0, Math.floor(ram.size / 2));
+    this.i32 = new Int32Array(buf, 0, Math.floor(ram.size / 4));
+    this.dv = new DataView(buf, 0, ram.size);
+  }
+
+  /** Drop every cached translation. */
+  flush(): void {
+    this.rTag.fill(NO_TAG);
+    this.wTag.fill(NO_TAG);
+    this.xTag.fill(NO_TAG);
+    this.fetchTag = NO_TAG;
+    this.nFrags = 0;
+    this.nGFrags = 0;
+  }
+
+  /**
+   * SFENCE.VMA with rs1 != x0 (privileged spec 4.2.1): drop every cached translation of the page
+   * of va (any high word), whatever the ASID (a superset is allowed), plus every superpage fragment; with an
+   * ASID (rs2 != x0) global superpage fragments may stay.
+   */
+  flushPage(va: number, withAsid: boolean): void {
+    if (this.nFrags === MAX_FRAGS || this.nGFrags === MAX_FRAGS) {
+      this.flush();
+      return;
+    }
+    const i = (va >>> 12) & TLB_MASK;
+    for (let s = 0; s < DATA_SETS; s++) {
+      this.rTag[(s << TLB_BITS) + i] = NO_TAG;
+      this.wTag[(s << TLB_BITS) + i] = NO_TAG;
+    }
+    for (let s = 0; s < 4; s++) this.xTag[(s << TLB_BITS) + i] = NO_TAG;
+    this.dropFrags(this.frags, this.nFrags);
+    this.nFrags = 0;
+    if (!withAsid) {
+      this.dropFrags(this.gFrags, this.nGFrags);
+      this.nGFrags = 0;
+    }
+    this.fetchTag = NO_TAG;
+  }
+
+  private dropFrags(list: Int32Array, n: number): void {
+    for (let k = 0; k < n; k++) {
+      const e = list[k]!;
+      if (e >= 0) {
+        this.rTag[e] = NO_TAG;
+        this.wTag[e] = NO_TAG;
+      } else this.xTag[~e] = NO_TAG;
+    }
+  }
+
+  /** Data TLB set for the current state: effective privilege (MPRV/MPP), SUM, MXR. */
+  dataSet(): number {
+    const h: Hart = this.hart;
+    const m = h.mstatus;
+    const ep = (m & MSTATUS_MPRV) !== 0 && h.priv === Priv.M ? (m >> 11) & 3 : h.priv;
+    return ep | ((m & MSTATUS_SUM) >> 16) | ((m & MSTATUS_MXR) >> 16);
+  }
+
+  /** Translate (va, vh) for an access; returns the physical address (a number). Throws page faults. */
+  private translate(va: number, vh: number, acc: number): number {
+    const h: Hart = this.hart;
+    const ms = h.mstatus;
+    const ep = acc === Access.Fetch ? h.priv : (ms & MSTATUS_MPRV) !== 0 && h.priv === Priv.M ? (ms >> 11) & 3 : h.priv;
+    const mode = h.satpHi >>> 28;
+    this.walkLevel = 0;
+    this.walkGlobal = true;
+    const accessFault =
+      acc === Access.Fetch ? Cause.InstAccess : acc === Access.Load ? Cause.LoadAccess : Cause.StoreAccess;
+    if (ep === Priv.M || mode === 0) {
+      // Bare: physical addresses are 56 bits; anything above is an access fault
+      if (vh < 0 || vh >= 0x1000000) h.fault(accessFault, va, vh);
+      return vh * TWO32 + (va >>> 0);
+    }
+    const pageFault = acc === Access.Fetch ? Cause.InstPage : acc === Access.Load ? Cause.LoadPage : Cause.StorePage;
+    const levels = mode === 8 ? 3 : 4;
+    // the address must be sign-extended from bit 38 (Sv39) or 47 (Sv48)
+    const top = mode === 8 ? vh >> 6 : vh >> 15;
+    if (top !== 0 && top !== -1) h.fault(pageFault, va, vh);
+    const vpn = (vh & 0xffff) * 1048576 + (va >>> 12); // up to 36 bits
+    let a = ((h.satpHi & 0xfff) * TWO32 + (h.satpLo >>> 0)) * 4096;
+    const i32 = this.i32;
+    let global = false;
+    for (let i = levels - 1; i >= 0; i--) {
+      const idx = Math.floor(vpn / 2 ** (9 * i)) & 511;
+      const pa = a + idx * 8;
+      const o = this.ramOff(pa, 8);
+      if (o < 0) h.fault(accessFault, va, vh);
+      let lo = i32[o / 4]!;
+      const hi = i32[o / 4 + 1]!;
+      // V=0, W without R, or reserved/PBMT/N bits set (no Svpbmt/Svnapot): page fault
+      if ((lo & 1) === 0 || (lo & 6) === 4 || (hi & 0xffc00000) !== 0) h.fault(pageFault, va, vh);
+      const ppn = (hi & 0x3fffff) * 4194304 + (lo >>> 10);
+      if (lo & 32) global = true;
+      if ((lo & 0xa) === 0) {
+        // pointer to the next level
+        a = ppn * 4096;
+        continue;
+      }
+      // leaf: permissions
+      const u = (lo & 16) !== 0;
+      if (ep === Priv.U ? !u : u && (acc === Access.Fetch || (ms & MSTATUS_SUM) === 0)) h.fault(pageFault, va, vh);
+      if (acc === Access.Fetch) {
+        if ((lo & 8) === 0) h.fault(pageFault, va, vh);
+      } else if (acc === Access.Load) {
+        if ((lo & 2) === 0 && !((ms & MSTATUS_MXR) !== 0 && (lo & 8) !== 0)) h.fault(pageFault, va, vh);
+      } else if ((lo & 4) === 0) h.fault(pageFault, va, vh);
+      // misaligned superpage
+      const span = 2 ** (9 * i);
+      if (ppn % span !== 0) h.fault(pageFault, va, vh);
+      // A/D update by the hardware (Svadu behaviour, as QEMU): written back atomically (single-threaded)
+      const need = acc === Access.Store ? 0xc0 : 0x40;
+      if ((lo & need) !== need) {
+        lo |= need;
+        i32[o / 4] = lo;
+      }
+      this.walkLevel = i;
+      this.walkGlobal = global;
+      return (ppn + (vpn % span)) * 4096 + (va & 4095);
+    }
+    return h.fault(pageFault, va, vh);
+  }
+
+  /** RAM offset of [pa, pa+len), or -1 when not entirely in RAM. */
+  private ramOff(pa: number, len: number): number {
+    const o = pa - this.ramBase;
+    return o >= 0 && o + len <= this.ramSize ? o : -1;
+  }
+
+  /** Put a translated RAM page into the TLB of `acc` (data TLB index uses the effective privilege). */
+  private fill(acc: number, va: number, vh: number, pa: number): void {
+    const o = pa - (pa % 4096) - this.ramBase;
+    if (o < 0 || o + 4096 > this.ramSize || o > 0x7fffe000) return;
+    const set = acc === Access.Fetch ? this.hart.priv : this.dataSet();
+    const e = (set << TLB_BITS) + ((va >>> 12) & TLB_MASK);
+    const tag = va & -4096;
+    if (this.walkLevel > 0) {
+      // a piece of a superpage: remember it for SFENCE.VMA by address
+      if (this.walkGlobal) {
+        if (this.nGFrags < MAX_FRAGS) this.gFrags[this.nGFrags++] = acc === Access.Fetch ? ~e : e;
+      } else if (this.nFrags < MAX_FRAGS) this.frags[this.nFrags++] = acc === Access.Fetch ? ~e : e;
+    }
+    if (acc === Access.Fetch) {
+      this.xTag[e] = tag;
+      this.xHi[e] = vh;
+      this.xOff[e] = o;
+      return;
+    }
+    this.rTag[e] = tag;
+    this.rHi[e] = vh;
+    this.rOff[e] = o;
+    if (acc === Access.Store) {
+      this.wTag[e] = tag;
+      this.wHi[e] = vh;
+      this.wOff[e] = o;
+    }
+  }
+
+  /**
+   * Fetch-cache miss: find the page of pc in the execute TLB or walk the page table, refresh the
+   * fetch cache, and return the instruction at pc (16 or 32 bits). Pages the TLB cannot hold
+   * (RAM beyond 2 GiB) are fetched through this path every time. Sets the hart's pcHi (it carries
+   * when sequential execution leaves the top page of a 4 GiB region).
+   */
+  fetchMiss(pc: number, pcHi: number, oldTag: number): number {
+    if (oldTag === -4096 && pc >>> 0 < 4) {
+      // sequential execution carried out of the top page of a 4 GiB region: propagate into the high word
+      pcHi = (pcHi + 1) | 0;
+    }
+    this.hart.pcHi = pcHi;
+    const e = (this.hart.priv << TLB_BITS) + ((pc >>> 12) & TLB_MASK);
+    let o: number;
+    if (this.xTag[e] === (pc & -4096) && this.xHi[e] === pcHi) {
+      this.fetchTag = pc & -4096;
+      this.fetchOff = this.xOff[e]!;
+      o = this.fetchOff + (pc & 4095);
+    } else {
+      const pa = this.translate(pc, pcHi, Access.Fetch);
+      o = this.ramOff(pa, 2);
+      if (o < 0) this.hart.fault(Cause.InstAccess, pc, pcHi);
+      this.fill(Access.Fetch, pc, pcHi, pa);
+      if (this.xTag[e] === (pc & -4096) && this.xHi[e] === pcHi) {
+        this.fetchTag = pc & -4096;
+        this.fetchOff = this.xOff[e]!;
+      } else this.fetchTag = NO_TAG;
+    }
+    const lo = this.dv.getUint16(o, true);
+    if ((lo & 3) !== 3) return lo;
+    if ((pc & 4095) === 4094) return this.fetchCross(pc, pcHi, lo);
+    return lo | (this.dv.getUint16(o + 2, true) << 16);
+  }
+
+  /** A 32-bit instruction whose upper half lies on the next page. */
+  fetchCross(pc: number, pcHi: number, low: number): number {
+    const t = (pc >>> 0) + 2;
+    const va = t | 0;
+    const vh = t >= TWO32 ? (pcHi + 1) | 0 : pcHi;
+    const pa = this.translate(va, vh, Access.Fetch);
+    const o = this.ramOff(pa, 2);
+    if (o < 0) this.hart.fault(Cause.InstAccess, va, vh);
+    return low | (this.dv.getUint16(o, true) << 16);
+  }
+
+  /** Physical read of 1, 2, 4 or 8 bytes (8: high word to tHi). Faults with `cause` outside RAM and MMIO. */
+  private physRead(pa: number, size: number, cause: number, va: number, vh: number): number {
+    const o = this.ramOff(pa, size);
+    if (o >= 0) {
+      const dv = this.dv;
+      switch (size) {
+        case 1:
+          return this.u8[o]!;
+        case 2:
+          return dv.getUint16(o, true);
+        case 4:
+          return dv.getInt32(o, true);
+        default:
+          this.tHi = dv.getInt32(o + 4, true);
+          return dv.getInt32(o, true);
+      }
+    }
+    if (!this.bus.has(pa)) this.hart.fault(cause, va, vh);
+    this.hart.attn = true;
+    if ((pa & (size - 1)) !== 0 && size > 1) {
+      // misaligned MMIO: byte by byte
+      let lo = 0;
+      let hi = 0;
+      for (let i = 0; i < size; i++) {
+        const b = this.bus.read(pa + i, 1) & 255;
+        if (i < 4) lo |= b << (8 * i);
+        else hi |= b << (8 * (i - 4));
+      }
+      this.tHi = hi;
+      return lo;
+    }
+    if (size === 8) {
+      const lo = this.bus.read(pa, 4);
+      this.tHi = this.bus.read(pa + 4, 4) | 0;
+      return lo | 0;
+    }
+    return this.bus.read(pa, size as 1 | 2 | 4);
+  }
+
+  /** A store to non-RAM address `pa` reaches something (PhysBus.writable when the bus has it, else has). */
+  private storable(pa: number): boolean {
+    return this.bus.writable !== undefined ? this.bus.writable(pa) : this.bus.has(pa);
+  }
+
+  private physWrite(pa: number, size: number, lo: number, hi: number, va: number, vh: number): void {
+    const o = this.ramOff(pa, size);
+    if (o >= 0) {
+      const dv = this.dv;
+      switch (size) {
+        case 1:
+          this.u8[o] = lo;
+          return;
+        case 2:
+          dv.setUint16(o, lo, true);
+          return;
+        case 4:
+          dv.setInt32(o, lo, true);
+          return;
+        default:
+          dv.setInt32(o, lo, true);
+          dv.setInt32(o + 4, hi, true);
+          return;
+      }
+    }
+    if (!this.storable(pa)) this.hart.fault(Cause.StoreAccess, va, vh);
+    this.hart.attn = true;
+    if ((pa & (size - 1)) !== 0 && size > 1) {
+      for (let i = 0; i < size; i++) this.bus.write(pa + i, 1, (i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4))) & 255);
+      return;
+    }
+    if (size === 8) {
+      this.bus.write(pa, 4, lo);
+      this.bus.write(pa + 4, 4, hi);
+      return;
+    }
+    this.bus.write(pa, size as 1 | 2 | 4, lo);
+  }
+
+  /**
+   * Load of kind f3 (LB LH LW LD LBU LHU LWU) with any alignment: the low word, the high word in
+   * tHi (sign- or zero-extended per f3). An MMIO access sets the hart's `attn`.
+   */
+  loadSlow(va: number, vh: number, f3: number): number {
+    const size = 1 << (f3 & 3);
+    let lo: number;
+    let hi = 0;
+    const pg = va & 4095;
+    if (pg + size > 4096) {
+      // crosses a page: translate both pages first, then read byte by byte
+      const pa0 = this.translate(va, vh, Access.Load);
+      const t = (va >>> 0) + size - 1;
+      const pa1 = this.translate(t | 0, t >= TWO32 ? (vh + 1) | 0 : vh, Access.Load);
+      const split = 4096 - pg;
+      lo = 0;
+      for (let i = 0; i < size; i++) {
+        const pa = i < split ? pa0 + i : pa1 - (size - 1) + i;
+        const b = this.physRead(pa, 1, Cause.LoadAccess, va, vh);
+        if (i < 4) lo |= b << (8 * i);
+        else hi |= b << (8 * (i - 4));
+      }
+    } else {
+      const pa = this.translate(va, vh, Access.Load);
+      this.fill(Access.Load, va, vh, pa);
+      lo = this.physRead(pa, size, Cause.LoadAccess, va, vh);
+      if (size === 8) hi = this.tHi;
+    }
+    switch (f3) {
+      case 0: // LB
+        lo = (lo << 24) >> 24;
+        hi = lo >> 31;
+        break;
+      case 1: // LH
+        lo = (lo << 16) >> 16;
+        hi = lo >> 31;
+        break;
+      case 2: // LW
+        lo |= 0;
+        hi = lo >> 31;
+        break;
+      case 4: // LBU
+        lo &= 255;
+        hi = 0;
+        break;
+      case 5: // LHU
+        lo &= 0xffff;
+        hi = 0;
+        break;
+      case 6: // LWU
+        lo |= 0;
+        hi = 0;
+        break;
+      // 3: LD, both words as read
+    }
+    this.tHi = hi;
+    return lo;
+  }
+
+  /** Store of 1 << f3 bytes (SB SH SW SD) with any alignment. An MMIO access sets the hart's `attn`. */
+  storeSlow(va: number, vh: number, f3: number, lo: number, hi: number): void {
+    const size = 1 << f3;
+    const pg = va & 4095;
+    if (pg + size > 4096) {
+      const pa0 = this.translate(va, vh, Access.Store);
+      const t = (va >>> 0) + size - 1;
+      const pa1 = this.translate(t | 0, t >= TWO32 ? (vh + 1) | 0 : vh, Access.Store);
+      const split = 4096 - pg;
+      // check both ends exist before writing anything
+      if (this.ramOff(pa0, 1) < 0 && !this.storable(pa0)) this.hart.fault(Cause.StoreAccess, va, vh);
+      if (this.ramOff(pa1, 1) < 0 && !this.storable(pa1)) this.hart.fault(Cause.StoreAccess, va, vh);
+      for (let i = 0; i < size; i++) {
+        const pa = i < split ? pa0 + i : pa1 - (size - 1) + i;
+        const b = (i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4))) & 255;
+        this.physWrite(pa, 1, b, 0, va, vh);
+      }
+      return;
+    }
+    const pa = this.translate(va, vh, Access.Store);
+    this.fill(Access.Store, va, vh, pa);
+    this.physWrite(pa, size, lo, hi, va, vh);
+  }
+
+  /** RAM offset for an atomic access (Load for LR, Store otherwise): the TLB first, then a walk; outside RAM, an access fault. */
+  atomicOffset(va: number, vh: number, acc: number, size: number): number {
+    const e = (this.dataSet() << TLB_BITS) + ((va >>> 12) & TLB_MASK);
+    const tag = va & -4096;
+    if (acc === Access.Load) {
+      if (this.rTag[e] === tag && this.rHi[e] === vh) return this.rOff[e]! + (va & 4095);
+    } else if (this.wTag[e] === tag && this.wHi[e] === vh) return this.wOff[e]! + (va & 4095);
+    const pa = this.translate(va, vh, acc);
+    const o = this.ramOff(pa, size);
+    if (o < 0) this.hart.fault(acc === Access.Load ? Cause.LoadAccess : Cause.StoreAccess, va, vh);
+    this.fill(acc, va, vh, pa);
+    return o;
+  }
+}

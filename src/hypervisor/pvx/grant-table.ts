@@ -1,0 +1,262 @@
+import type { StateCodec } from '../../core/state.js';
+import { SbiErr } from '../../sbi/consts.js';
+import type { PvxGrantTableCalls } from '../../sbi/pvx/calls.js';
+import {
+  GNTCOPY_TO_GRANT,
+  GNTMAP_READONLY,
+  Gtf,
+  NONE,
+  PAGE_SIZE,
+  PVX_DOMID_SELF,
+  PVX_GNTTAB_ENTRIES_PER_FRAME,
+  PVX_GNTTAB_MAX_FRAMES,
+} from '../../sbi/pvx/consts.js';
+import { asU16, asU32, below, ramOffset } from '../../sbi/pvx/validate.js';
+import type { SbiRet } from '../../sbi/types.js';
+import { err, ok } from '../../sbi/types.js';
+import type { PvxEnv } from './env.js';
+import { GrantWindow } from './grant-window.js';
+
+/** One grant of ours mapped by peers: how many mappings, how many of them read-write. */
+interface MapCount {
+  n: number;
+  rw: number;
+}
+
+/** Where the table is: RAM offset and entry count. */
+interface GrantTableLocation {
+  readonly off: number;
+  readonly entries: number;
+}
+
+/** The grant table's saved state: where it is, or null. */
+export type GrantTableState = GrantTableLocation | null;
+
+export const grantTableStateCodec: StateCodec<GrantTableState, { ramSize: number }> = {
+  write: (w, t) => void w.opt(t, (w, t) => w.u8(t.entries / PVX_GNTTAB_ENTRIES_PER_FRAME).uint(t.off)),
+  read: (r, { ramSize }) =>
+    r.opt('grant table', (r) => {
+      const frames = r.u8('grant table frames', PVX_GNTTAB_MAX_FRAMES);
+      if (frames === 0) r.fail('grant table of 0 frames');
+      const off = r.uint('grant table offset', ramSize - frames * PAGE_SIZE);
+      if (off % PAGE_SIZE !== 0) r.fail(`grant table offset ${off} is not page-aligned`);
+      return { off, entries: frames * PVX_GNTTAB_ENTRIES_PER_FRAME };
+    }),
+};
+
+/**
+ * The grant table of one domain (docs/para-api-pvx.md §6): where the guest
+ * keeps its table, the counts of peers' mappings of its grants, and its
+ * side of GNTTAB_MAP/UNMAP/COPY into its own grant window.
+ *
+ * A granter is reached through `peer` and touched only by the methods marked
+ * "peer": a grant is used only when the granter's entry names the caller.
+ */
+export class GrantTable implements PvxGrantTableCalls {
+  private table: GrantTableState = null;
+  /** Our grants mapped by peers: ref -> counts; our pages mapped by peers: page index -> count. */
+  private readonly refMaps = new Map<number, MapCount>();
+  private readonly pageMaps = new Map<number, number>();
+  private destroyed = false;
+
+  constructor(
+    /** This domain's id. */
+    private readonly id: number,
+    private readonly env: PvxEnv,
+    /** This domain's grant window (GNTTAB_MAP puts granters' pages there). */
+    private readonly window: GrantWindow,
+    /** The grant table of domain `domid` when it exists. */
+    private readonly peer: (domid: number) => GrantTable | undefined,
+  ) {}
+
+  // ------------------------------------------------------------------ guest calls
+
+  setup(gpa: bigint, frames: bigint): SbiRet {
+    if (gpa === NONE) {
+      if (frames !== 0n) return err(SbiErr.INVALID_PARAM);
+      if (this.table === null) return err(SbiErr.INVALID_STATE);
+      if (this.refMaps.size > 0) return err(SbiErr.INVALID_STATE);
+      this.table = null;
+      return ok(0);
+    }
+    const n = frames === 0n ? -1 : below(frames, PVX_GNTTAB_MAX_FRAMES + 1);
+    if (n < 1) return err(SbiErr.INVALID_PARAM);
+    const off = ramOffset(this.env.ram, gpa, n * PAGE_SIZE, PAGE_SIZE);
+    if (off < 0) return err(SbiErr.INVALID_ADDRESS);
+    if (this.table !== null) return err(SbiErr.ALREADY_AVAILABLE);
+    this.table = { off, entries: n * PVX_GNTTAB_ENTRIES_PER_FRAME };
+    return ok(this.table.entries);
+  }
+
+  map(dom: bigint, ref: bigint, gpa: bigint, flags: bigint): SbiRet {
+    const g = this.granterArg(dom);
+    if (g === null) return err(SbiErr.INVALID_PARAM);
+    const r = GrantTable.refArg(g, ref);
+    if (r < 0) return err(SbiErr.INVALID_PARAM);
+    if (flags > BigInt(GNTMAP_READONLY)) return err(SbiErr.INVALID_PARAM);
+    if (!GrantWindow.isSlot(gpa)) return err(SbiErr.INVALID_ADDRESS);
+    if (g.table === null) return err(SbiErr.NO_SHMEM);
+    const slot = GrantWindow.slotIndex(gpa);
+    if (this.window.slots.has(slot)) return err(SbiErr.ALREADY_AVAILABLE);
+    const entry = g.grantFor(r, this.id);
+    const ro = flags === BigInt(GNTMAP_READONLY);
+    if (entry === null || (entry.readonly && !ro)) return err(SbiErr.DENIED);
+    const c = g.refMaps.get(r) ?? { n: 0, rw: 0 };
+    c.n++;
+    if (!ro) c.rw++;
+    g.refMaps.set(r, c);
+    g.pageMaps.set(entry.page, (g.pageMaps.get(entry.page) ?? 0) + 1);
+    g.syncGrantFlags(r);
+    this.window.slots.set(slot, {
+      ram: g.env.ram,
+      off: entry.page * PAGE_SIZE,
+      readonly: ro,
+      granter: g.id,
+      ref: r,
+      release: () => g.unmapped(r, entry.page, ro),
+    });
+    return ok(0);
+  }
+
+  unmap(gpa: bigint): SbiRet {
+    if (!GrantWindow.isSlot(gpa)) return err(SbiErr.INVALID_ADDRESS);
+    const slot = GrantWindow.slotIndex(gpa);
+    const s = this.window.slots.get(slot);
+    if (s === undefined) return err(SbiErr.INVALID_STATE);
+    this.window.slots.delete(slot);
+    s.release();
+    for (let v = 0; v < this.env.vcpuCount; v++) this.env.flushTlb(v);
+    return ok(0);
+  }
+
+  copy(dom: bigint, ref: bigint, offset: bigint, gpa: bigint, len: bigint, flags: bigint): SbiRet {
+    const g = this.granterArg(dom);
+    if (g === null) return err(SbiErr.INVALID_PARAM);
+    const r = GrantTable.refArg(g, ref);
+    if (r < 0) return err(SbiErr.INVALID_PARAM);
+    if (flags > BigInt(GNTCOPY_TO_GRANT)) return err(SbiErr.INVALID_PARAM);
+    if (offset >= BigInt(PAGE_SIZE) || len === 0n || offset + len > BigInt(PAGE_SIZE)) {
+      return err(SbiErr.BAD_RANGE);
+    }
+    const n = Number(len);
+    const local = ramOffset(this.env.ram, gpa, n, 1);
+    if (local < 0) return err(SbiErr.INVALID_ADDRESS);
+    if (g.table === null) return err(SbiErr.NO_SHMEM);
+    const entry = g.grantFor(r, this.id);
+    const toGrant = flags === BigInt(GNTCOPY_TO_GRANT);
+    if (entry === null || (toGrant && entry.readonly)) return err(SbiErr.DENIED);
+    const remote = entry.page * PAGE_SIZE + Number(offset);
+    const mine = this.env.ram.u8;
+    const theirs = g.env.ram.u8;
+    if (toGrant) theirs.set(mine.subarray(local, local + n), remote);
+    else mine.set(theirs.subarray(remote, remote + n), local);
+    return ok(n);
+  }
+
+  endAccess(ref: bigint): SbiRet {
+    const r = GrantTable.refArg(this, ref);
+    if (r < 0) return err(SbiErr.INVALID_PARAM);
+    if (this.table === null) return err(SbiErr.NO_SHMEM);
+    if (this.refMaps.has(r)) return err(SbiErr.INVALID_STATE);
+    this.env.ram.view.setUint16(this.table.off + 8 * r, 0, true);
+    return ok(0);
+  }
+
+  // ------------------------------------------------------------------ for the rest of PVX
+
+  /** The table's place; mappings are not saved (see PvxDomain.loadState). */
+  saveState(): GrantTableState {
+    return this.table;
+  }
+
+  loadState(s: GrantTableState): void {
+    this.table = s === null ? null : { off: s.off, entries: s.entries };
+  }
+
+  /** The page at RAM offset `off` holds part of the table. */
+  holds(off: number): boolean {
+    const t = this.table;
+    return t !== null && off >= t.off && off < t.off + (t.entries / PVX_GNTTAB_ENTRIES_PER_FRAME) * PAGE_SIZE;
+  }
+
+  /** Our RAM page `page` is mapped by some peer. */
+  mappedByPeers(page: number): boolean {
+    return this.pageMaps.has(page);
+  }
+
+  /**
+   * Remove our window mappings and forget the table. Peers' mappings of our
+   * pages stay until they unmap (§6.4): refMaps/pageMaps keep counting them.
+   */
+  drop(): void {
+    for (const s of this.window.slots.values()) s.release();
+    this.window.slots.clear();
+    for (let v = 0; v < this.env.vcpuCount; v++) this.env.flushTlb(v);
+    this.table = null;
+  }
+
+  /** The domain is gone (after `drop`): never write grant flags into its RAM again. */
+  destroy(): void {
+    this.destroyed = true;
+  }
+
+  // ------------------------------------------------------------------ peers and internals
+
+  /** A domid argument naming another existing domain (grants: never the caller, §6.4), or null. */
+  private granterArg(v: bigint): GrantTable | null {
+    const d = asU16(v);
+    if (d < 0 || d === PVX_DOMID_SELF || d === this.id) return null;
+    return this.peer(d) ?? null;
+  }
+
+  /** A ref argument: u32 and below the granter's entry count when it has a table; else -1. */
+  private static refArg(g: GrantTable, v: bigint): number {
+    const r = asU32(v);
+    if (r < 0 || (g.table !== null && r >= g.table.entries)) return -1;
+    return r;
+  }
+
+  /**
+   * Peer: the grant entry `ref` of this (granter's) table as seen by
+   * `grantee`, or null when it does not grant access to `grantee` (§6.2:
+   * invalid type, unknown bits or a frame outside our RAM count as not granted).
+   */
+  private grantFor(ref: number, grantee: number): { page: number; readonly: boolean } | null {
+    if (this.table === null) return null;
+    const dv = this.env.ram.view;
+    const e = this.table.off + 8 * ref;
+    const flags = dv.getUint16(e, true);
+    if ((flags & ~0x1f) !== 0 || (flags & Gtf.TYPE_MASK) !== Gtf.PERMIT_ACCESS) return null;
+    if (dv.getUint16(e + 2, true) !== grantee) return null;
+    const pa = dv.getUint32(e + 4, true) * PAGE_SIZE;
+    const off = this.env.ram.offsetOf(pa, PAGE_SIZE);
+    if (off < 0) return null;
+    return { page: off / PAGE_SIZE, readonly: (flags & Gtf.READONLY) !== 0 };
+  }
+
+  /** Write GTF_reading / GTF_writing of entry `ref` from the mapping counts (§6.2). */
+  private syncGrantFlags(ref: number): void {
+    if (this.table === null || this.destroyed) return;
+    const e = this.table.off + 8 * ref;
+    const dv = this.env.ram.view;
+    const c = this.refMaps.get(ref);
+    let f = dv.getUint16(e, true) & ~(Gtf.READING | Gtf.WRITING);
+    if (c !== undefined && c.n > 0) f |= Gtf.READING;
+    if (c !== undefined && c.rw > 0) f |= Gtf.WRITING;
+    dv.setUint16(e, f, true);
+  }
+
+  /** Peer: one mapping of our grant `ref` (page `page`) went away. */
+  private unmapped(ref: number, page: number, ro: boolean): void {
+    const c = this.refMaps.get(ref);
+    if (c !== undefined) {
+      c.n--;
+      if (!ro) c.rw--;
+      if (c.n <= 0) this.refMaps.delete(ref);
+    }
+    const n = (this.pageMaps.get(page) ?? 1) - 1;
+    if (n <= 0) this.pageMaps.delete(page);
+    else this.pageMaps.set(page, n);
+    this.syncGrantFlags(ref);
+  }
+}
