@@ -22,9 +22,10 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { decodeState, encodeState, isSnapshotError } from '../core/state.js';
 import { AT_REMOVEDIR, Errno, NOTAG, OpenFlag, P9, type P9Writer, QidType } from '../devices/virtio/9p/protocol.js';
 import { P9Server } from '../devices/virtio/9p/server.js';
-import { loadP9State, saveP9State } from '../devices/virtio/9p/state.js';
+import { p9StateCodec } from '../devices/virtio/9p/state.js';
 import { errnoOf, P9TestClient, tmessage } from '../devices/virtio/9p/testing.js';
 import { NodeP9Fs } from './p9-fs.js';
 
@@ -512,24 +513,44 @@ describe('9p server on a host directory', () => {
     await c.walk(ROOT, 2, ['sub']);
     await c.walk(ROOT, 3, ['sub', 'inner']);
     await c.lopen(3, OpenFlag.RDONLY);
-    const words = saveP9State(server.saveSession());
-    const decoded = loadP9State(words);
+    const bytes = encodeState(p9StateCodec, server.saveSession());
+    const decoded = decodeState(p9StateCodec, bytes, undefined, '9p state');
     assert.deepEqual(decoded, server.saveSession());
-    for (const bad of [[], [2, ...words.slice(1)], words.slice(0, -1), [...words, 0]]) {
-      assert.equal(typeof loadP9State(bad), 'string');
-    }
-    // A name with a slash in a state blob is refused.
-    const slash = saveP9State({
-      negotiated: true,
-      msize: 8192,
-      fids: [{ fid: 1, kind: 'file', openFlags: -1, path: [enc('a/b')] }],
-    });
-    assert.equal(loadP9State(slash), 'virtio-9p: bad name in state');
+    const refused = (b: Uint8Array) => {
+      try {
+        decodeState(p9StateCodec, b, undefined, '9p state');
+        return 'accepted';
+      } catch (e) {
+        assert.ok(isSnapshotError(e), String(e));
+        return e.message;
+      }
+    };
+    assert.match(refused(bytes.subarray(0, bytes.length - 1)), /^9p state is not readable: name needs/);
+    assert.match(refused(Uint8Array.of(...bytes, 0)), /1 unexpected bytes at the end/);
+    assert.match(refused(Uint8Array.of(2, ...bytes.subarray(1))), /negotiated is 2/);
+    // Names with a slash, "..", or one fid twice are refused.
+    const state = (fids: { fid: number; name: string }[]) =>
+      encodeState(p9StateCodec, {
+        negotiated: true,
+        msize: 8192,
+        fids: fids.map((f) => ({ fid: f.fid, kind: 'file' as const, openFlags: -1, path: [enc(f.name)] })),
+      });
+    assert.match(refused(state([{ fid: 1, name: 'a/b' }])), /a name that is not a plain file name/);
+    assert.match(refused(state([{ fid: 1, name: '..' }])), /a name that is not a plain file name/);
+    assert.match(
+      refused(
+        state([
+          { fid: 1, name: 'a' },
+          { fid: 1, name: 'b' },
+        ]),
+      ),
+      /fid 1 twice/,
+    );
 
     // A fresh server (as after a restore in a new process) over the same directory.
     const restored = new P9Server({ backend });
     servers.push(restored);
-    restored.restoreSession(decoded as Exclude<typeof decoded, string>);
+    restored.restoreSession(decoded);
     const c2 = new P9TestClient((m) => restored.handle(m, 1 << 20));
     assert.equal(text(await c2.read(1, 0, 5)), 'hello');
     assert.equal(await c2.write(1, 0, enc('HELLO')), 5);

@@ -227,7 +227,10 @@ describe('virtio-9p device', () => {
     assert.equal(fresh.mmio.restoreState(blob), null);
     assert.deepEqual(fresh.dev.server.saveSession(), e.dev.server.saveSession());
     assert.equal(fresh.dev.server.fidCount, 2);
-    assert.match(fresh.dev.restoreState([1, 1, 8192, 1, 7, 0, 0, 1, 3, 0x2f2f2f]) ?? '', /bad name/);
+    // A damaged device part is refused by the transport, which then changes nothing.
+    const third = setup();
+    assert.match(third.mmio.restoreState(blob.subarray(0, blob.length - 2)) ?? '', /not readable/);
+    assert.equal(third.dev.server.fidCount, 0);
     await e.dev.close();
     assert.equal(e.backend.closed, 1);
   });

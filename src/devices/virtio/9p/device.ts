@@ -7,13 +7,13 @@
  * Requests are served concurrently by `P9Server` and complete in the order they finish
  * (each chain is returned with its own head, so the driver matches them by tag).
  */
+import { utf8Encode } from '../../../core/utf8.js';
 import { readChain, writeChain } from '../chain.js';
 import { bit, DeviceId } from '../constants.js';
-import type { VirtioDevice, VirtioTransport } from '../device.js';
+import type { VirtioDevice, VirtioDeviceState, VirtioTransport } from '../device.js';
 import type { P9Backend } from './backend.js';
-import { ascii } from './protocol.js';
-import { P9Server, type P9Stats } from './server.js';
-import { loadP9State, saveP9State } from './state.js';
+import { P9Server, type P9SessionState, type P9Stats } from './server.js';
+import { p9StateCodec } from './state.js';
 
 /** §5.10.3 feature bits. */
 export const P9Feature = { MOUNT_TAG: 0 } as const;
@@ -58,7 +58,7 @@ export class VirtioP9 implements VirtioDevice {
     this.queueSizes = [opts.queueSize ?? 128];
     this.server = new P9Server({ backend: opts.backend, maxFids: opts.maxFids, maxOpen: opts.maxOpen });
     // §5.10.4: le16 tag_len, then the tag (not NUL-terminated).
-    const tag = ascii(opts.tag);
+    const tag = utf8Encode(opts.tag);
     this.config = new Uint8Array(2 + tag.length);
     new DataView(this.config.buffer).setUint16(0, tag.length, true);
     this.config.set(tag, 2);
@@ -114,14 +114,10 @@ export class VirtioP9 implements VirtioDevice {
     await this.server.backend.close();
   }
 
-  saveState(): number[] {
-    return saveP9State(this.server.saveSession());
-  }
-
-  restoreState(words: readonly number[]): string | null {
-    const s = loadP9State(words);
-    if (typeof s === 'string') return s;
-    this.server.restoreSession(s);
-    return null;
-  }
+  /** Snapshot: the session and its fids (open files are opened again on first use). */
+  readonly state: VirtioDeviceState<P9SessionState> = {
+    codec: p9StateCodec,
+    save: () => this.server.saveSession(),
+    load: (s) => this.server.restoreSession(s),
+  };
 }

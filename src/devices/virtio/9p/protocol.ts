@@ -5,6 +5,7 @@
  * with diod/QEMU; errno values are Linux's asm-generic ones, which a RISC-V Linux
  * guest uses too.
  */
+import { utf8Encode } from '../../../core/utf8.js';
 
 /** Message types (T = request, R = reply = T + 1). */
 export const P9 = {
@@ -311,7 +312,7 @@ export class P9Writer {
     return this;
   }
   str(s: Uint8Array | string): this {
-    const b = typeof s === 'string' ? ascii(s) : s;
+    const b = typeof s === 'string' ? utf8Encode(s) : s;
     this.u16(b.length);
     return this.bytes(b);
   }
@@ -335,9 +336,6 @@ export class P9Writer {
     return this.buf.slice(0, this.pos);
   }
 }
-
-/** The bytes of an ASCII string (protocol versions, tags; the core layers have no TextEncoder). */
-export const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0x7f);
 
 /** Rlerror(errno) for `tag`. */
 export function lerror(tag: number, errno: number): Uint8Array {

@@ -3,10 +3,11 @@
  * any transport (the server directly, or a virtqueue) and decodes the replies. An
  * Rlerror becomes a rejected `P9Error(errno)`, so a test asserts the errno.
  */
-import { ascii, Errno, NOFID, NOTAG, P9, P9Error, P9Reader, P9Writer, type Qid } from './protocol.js';
+import { utf8Encode } from '../../../core/utf8.js';
+import { Errno, NOFID, NOTAG, P9, P9Error, P9Reader, P9Writer, type Qid } from './protocol.js';
 
 export type Name = string | Uint8Array;
-const bytes = (n: Name): Uint8Array => (typeof n === 'string' ? ascii(n) : n);
+const bytes = (n: Name): Uint8Array => (typeof n === 'string' ? utf8Encode(n) : n);
 
 export interface Attr {
   qid: Qid;
