@@ -73,6 +73,9 @@ export interface P9Stats {
 
 type FidKind = 'dir' | 'file' | 'symlink' | 'other' | 'xattr';
 
+/** Serves one T-message: reads it from `r`, writes the reply body into `w`. */
+type Handler = (s: Session, r: P9Reader, w: P9Writer, room: number) => unknown;
+
 /** One fid: a place in the share and, once opened, its host file. */
 interface Fid {
   path: Uint8Array[];
@@ -272,119 +275,68 @@ export class P9Server {
     return out;
   }
 
-  /** Runs one request on `s`; writes the reply body into `w` and returns its type. */
-  private async dispatch(s: Session, type: number, r: P9Reader, w: P9Writer, room: number): Promise<number> {
-    switch (type) {
-      case P9.Tattach:
-        await this.attach(s, r, w);
-        return P9.Rattach;
-      case P9.Twalk:
-        await this.walk(s, r, w);
-        return P9.Rwalk;
-      case P9.Tlopen:
-        await this.lopen(s, r, w);
-        return P9.Rlopen;
-      case P9.Tlcreate:
-        await this.lcreate(s, r, w);
-        return P9.Rlcreate;
-      case P9.Tread:
-        await this.read(s, r, w, room);
-        return P9.Rread;
-      case P9.Twrite:
-        await this.write(s, r, w);
-        return P9.Rwrite;
-      case P9.Tclunk:
-        await this.clunk(s, r);
-        return P9.Rclunk;
-      case P9.Tremove:
-        await this.remove(s, r);
-        return P9.Rremove;
-      case P9.Tgetattr:
-        await this.getattr(s, r, w);
-        return P9.Rgetattr;
-      case P9.Tsetattr:
-        await this.setattr(s, r);
-        return P9.Rsetattr;
-      case P9.Treaddir:
-        await this.readdir(s, r, w, room);
-        return P9.Rreaddir;
-      case P9.Tmkdir:
-        await this.mkdir(s, r, w);
-        return P9.Rmkdir;
-      case P9.Tsymlink:
-        await this.symlink(s, r, w);
-        return P9.Rsymlink;
-      case P9.Treadlink: {
-        const f = this.fid(s, r.u32());
-        if (f.kind !== 'symlink') throw new P9Error(Errno.EINVAL, 'not a symbolic link');
-        const target = await this.backend.readlink(f.path);
-        if (target.length > 0xffff) throw new P9Error(Errno.ENAMETOOLONG, 'link target too long');
-        w.str(target);
-        return P9.Rreadlink;
-      }
-      case P9.Tlink:
-        await this.link(s, r);
-        return P9.Rlink;
-      case P9.Trename:
-        await this.rename(s, r);
-        return P9.Rrename;
-      case P9.Trenameat:
-        await this.renameat(s, r);
-        return P9.Rrenameat;
-      case P9.Tunlinkat:
-        await this.unlinkat(s, r);
-        return P9.Runlinkat;
-      case P9.Tfsync: {
-        const f = this.fid(s, r.u32());
-        const datasync = r.u32();
-        await (await this.openFile(s, f)).sync(datasync !== 0);
-        return P9.Rfsync;
-      }
-      case P9.Tstatfs: {
-        const f = this.fid(s, r.u32());
-        const st = await this.backend.statfs(f.kind === 'xattr' ? [] : f.path);
-        w.u32(st.type).u32(st.bsize).u64(st.blocks).u64(st.bfree).u64(st.bavail);
-        w.u64(st.files).u64(st.ffree).u64(0).u32(st.namelen);
-        return P9.Rstatfs;
-      }
-      case P9.Txattrwalk:
-        this.xattrwalk(s, r, w);
-        return P9.Rxattrwalk;
-      case P9.Txattrcreate:
+  /**
+   * One handler per T-message: it reads the request from `r` and writes the reply body
+   * into `w`; the reply's type is always the request's + 1. Messages of 9P2000 and
+   * 9P2000.u, Tauth and anything unknown have none (EOPNOTSUPP).
+   */
+  private readonly handlers = new Map<number, Handler>([
+    [P9.Tattach, (s, r, w) => this.attach(s, r, w)],
+    [P9.Twalk, (s, r, w) => this.walk(s, r, w)],
+    [P9.Tlopen, (s, r, w) => this.lopen(s, r, w)],
+    [P9.Tlcreate, (s, r, w) => this.lcreate(s, r, w)],
+    [P9.Tread, (s, r, w, room) => this.read(s, r, w, room)],
+    [P9.Twrite, (s, r, w) => this.write(s, r, w)],
+    [P9.Tclunk, (s, r) => this.clunk(s, r)],
+    [P9.Tremove, (s, r) => this.remove(s, r)],
+    [P9.Tgetattr, (s, r, w) => this.getattr(s, r, w)],
+    [P9.Tsetattr, (s, r) => this.setattr(s, r)],
+    [P9.Treaddir, (s, r, w, room) => this.readdir(s, r, w, room)],
+    [P9.Tmkdir, (s, r, w) => this.mkdir(s, r, w)],
+    [P9.Tsymlink, (s, r, w) => this.symlink(s, r, w)],
+    [P9.Treadlink, (s, r, w) => this.readlink(s, r, w)],
+    [P9.Tlink, (s, r) => this.link(s, r)],
+    [P9.Trename, (s, r) => this.rename(s, r)],
+    [P9.Trenameat, (s, r) => this.renameat(s, r)],
+    [P9.Tunlinkat, (s, r) => this.unlinkat(s, r)],
+    [P9.Tfsync, (s, r) => this.fsync(s, r)],
+    [P9.Tstatfs, (s, r, w) => this.statfs(s, r, w)],
+    [P9.Txattrwalk, (s, r, w) => this.xattrwalk(s, r, w)],
+    [
+      P9.Txattrcreate,
+      (s, r) => {
         this.fid(s, r.u32());
         this.writable();
         throw new P9Error(Errno.EOPNOTSUPP, 'extended attributes are not stored');
-      case P9.Tlock: {
-        // Advisory locks are granted, as QEMU's server does: the guest kernel keeps its
-        // own lock state, and the share has one client.
-        this.fid(s, r.u32());
-        w.u8(LockStatus.SUCCESS);
-        return P9.Rlock;
-      }
-      case P9.Tgetlock: {
-        this.fid(s, r.u32());
-        r.u8();
-        const start = r.u64();
-        const length = r.u64();
-        const procId = r.u32();
-        const client = r.str();
-        w.u8(LOCK_TYPE_UNLCK).u64(start).u64(length).u32(procId).str(client);
-        return P9.Rgetlock;
-      }
-      case P9.Tmknod:
+      },
+    ],
+    [
+      P9.Tmknod,
+      (s, r) => {
         this.fid(s, r.u32());
         this.writable();
         throw new P9Error(Errno.EPERM, 'device nodes, FIFOs and sockets are not created in a share');
-      case P9.Tflush: {
-        const old = r.u16();
-        await this.pending.get(old);
-        return P9.Rflush;
-      }
-      case P9.Tauth:
-        throw new P9Error(Errno.EOPNOTSUPP, 'no authentication');
-      default:
-        throw new P9Error(Errno.EOPNOTSUPP, `message type ${type}`);
-    }
+      },
+    ],
+    [
+      P9.Tlock,
+      // Advisory locks are granted, as QEMU's server does: the guest kernel keeps its own
+      // lock state, and the share has one client.
+      (s, r, w) => {
+        this.fid(s, r.u32());
+        w.u8(LockStatus.SUCCESS);
+      },
+    ],
+    [P9.Tgetlock, (s, r, w) => this.getlock(s, r, w)],
+    [P9.Tflush, (_s, r) => this.pending.get(r.u16())],
+  ]);
+
+  /** Runs one request on `s`; writes the reply body into `w` and returns its type. */
+  private async dispatch(s: Session, type: number, r: P9Reader, w: P9Writer, room: number): Promise<number> {
+    const handler = this.handlers.get(type);
+    if (handler === undefined) throw new P9Error(Errno.EOPNOTSUPP, `message type ${type}`);
+    await handler(s, r, w, room);
+    return type + 1;
   }
 
   // ---- session ----
@@ -578,16 +530,20 @@ export class P9Server {
       flags &
       (OpenFlag.ACCMODE | OpenFlag.TRUNC | OpenFlag.APPEND | OpenFlag.DSYNC | OpenFlag.SYNC | OpenFlag.DIRECTORY);
     const file = await this.backend.open(f.path, hostFlags);
-    let attr: P9Attr;
+    const attr = await this.statNew(file);
+    this.setOpen(s, f, file, hostFlags);
+    f.listing = null;
+    w.qid(this.qidOf(attr)).u32(0);
+  }
+
+  /** The attributes of a file just opened; closes it when they cannot be had. */
+  private async statNew(file: P9File): Promise<P9Attr> {
     try {
-      attr = await file.stat();
+      return await file.stat();
     } catch (e) {
       file.close().catch(() => {});
       throw e;
     }
-    this.setOpen(s, f, file, hostFlags);
-    f.listing = null;
-    w.qid(this.qidOf(attr)).u32(0);
   }
 
   private async lcreate(s: Session, r: P9Reader, w: P9Writer): Promise<void> {
@@ -605,13 +561,7 @@ export class P9Server {
     if ((hostFlags & OpenFlag.ACCMODE) === OpenFlag.ACCMODE) throw new P9Error(Errno.EINVAL, 'bad access mode');
     // setuid and setgid bits are never set in a share (as a nosuid mount would ignore them).
     const file = await this.backend.create(f.path, name, hostFlags, mode & 0o1777);
-    let attr: P9Attr;
-    try {
-      attr = await file.stat();
-    } catch (e) {
-      file.close().catch(() => {});
-      throw e;
-    }
+    const attr = await this.statNew(file);
     // The fid now stands for the new, open file.
     this.setOpen(s, f, file, hostFlags & ~(OpenFlag.CREATE | OpenFlag.EXCL | OpenFlag.TRUNC));
     f.path = path;
@@ -847,6 +797,38 @@ export class P9Server {
     this.checkNewFid(s, newfid);
     this.addFid(s, newfid, { path: f.path, kind: 'xattr', file: null, openFlags: -1, reopen: false, listing: null });
     w.u64(0);
+  }
+
+  private async readlink(s: Session, r: P9Reader, w: P9Writer): Promise<void> {
+    const f = this.fid(s, r.u32());
+    if (f.kind !== 'symlink') throw new P9Error(Errno.EINVAL, 'not a symbolic link');
+    const target = await this.backend.readlink(f.path);
+    if (target.length > 0xffff) throw new P9Error(Errno.ENAMETOOLONG, 'link target too long');
+    w.str(target);
+  }
+
+  private async fsync(s: Session, r: P9Reader): Promise<void> {
+    const f = this.fid(s, r.u32());
+    const datasync = r.u32();
+    await (await this.openFile(s, f)).sync(datasync !== 0);
+  }
+
+  private async statfs(s: Session, r: P9Reader, w: P9Writer): Promise<void> {
+    const f = this.fid(s, r.u32());
+    const st = await this.backend.statfs(f.kind === 'xattr' ? [] : f.path);
+    w.u32(st.type).u32(st.bsize).u64(st.blocks).u64(st.bfree).u64(st.bavail);
+    w.u64(st.files).u64(st.ffree).u64(0).u32(st.namelen);
+  }
+
+  /** Every range is unlocked (locks are granted, see Tlock). */
+  private getlock(s: Session, r: P9Reader, w: P9Writer): void {
+    this.fid(s, r.u32());
+    r.u8(); // type
+    const start = r.u64();
+    const length = r.u64();
+    const procId = r.u32();
+    const client = r.str();
+    w.u8(LOCK_TYPE_UNLCK).u64(start).u64(length).u32(procId).str(client);
   }
 
   // ---- snapshots ----
