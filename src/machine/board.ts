@@ -164,10 +164,18 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
   /** Maps a device (e.g. virtio-mmio) into slot `n` (0..7), raising PLIC source 1+n. */
   mapVirtio(n: number, dev: MmioDevice): { base: number; irq: number } {
     if (!Number.isInteger(n) || n < 0 || n >= MemMap.VIRTIO.count) throw new RangeError(`no virtio slot ${n}`);
+    if (this.virtioSlots.includes(n)) throw new RangeError(`virtio slot ${n} is taken`);
     const base = MemMap.VIRTIO.base + n * MemMap.VIRTIO.size;
     this.bus.map(base, MemMap.VIRTIO.size, dev);
     this.virtioSlots.push(n);
     return { base, irq: Irq.VIRTIO_BASE + n };
+  }
+
+  /** The virtio slots nothing is mapped in yet, ascending. */
+  freeVirtioSlots(): number[] {
+    const free: number[] = [];
+    for (let n = 0; n < MemMap.VIRTIO.count; n++) if (!this.virtioSlots.includes(n)) free.push(n);
+    return free;
   }
 
   /** Re-evaluates time-driven interrupts (call between run slices). */
@@ -229,8 +237,9 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
   }
 
   /**
-   * The device tree of this board (harts, RAM and the devices present; only
-   * the virtio slots that have a device, since Linux probes every slot listed).
+   * The device tree of this board (harts, RAM and the devices present; the
+   * virtio slots mapped, which are all eight once the empty ones are filled,
+   * as on QEMU).
    * `opts` adds bootargs, an initrd, extra nodes, or overrides.
    */
   deviceTree(opts: Partial<VirtDtOptions> = {}): Fdt {
