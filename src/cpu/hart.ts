@@ -194,6 +194,13 @@ export class Hart {
   private fetchTag = NO_TAG;
   private fetchOff = 0;
 
+  /**
+   * RAM offset of a page whose stores leave the fast path (-1: none): the store TLB never holds
+   * it, so every store into it runs through physWrite/amoOff, which call `onWatchedStore`.
+   */
+  private watchOff = -1;
+  private onWatchedStore: ((pa: number, size: number) => void) | null = null;
+
   // --- run-loop signalling ---
   /** Set when something may have made an interrupt pending/enabled. */
   private irqCheck = true;
@@ -295,6 +302,20 @@ export class Hart {
     this.inM = v[10] === 1;
     this.irqCheck = true;
     this.attn = true;
+    this.flushTlb();
+  }
+
+  /**
+   * Stores into the 4 KiB physical page of `pa` (in RAM) call `onStore(pa, size)` with the
+   * address they write, so a host can answer a mailbox at once (the bare runner's HTIF tohost:
+   * `requestStop`, then serve it; the store has landed when the hart stops). The page simply
+   * never enters the store TLB: the fast path is unchanged, and only stores to that page take
+   * the slow one. `null` stops watching.
+   */
+  watchStores(pa: number | null, onStore: ((pa: number, size: number) => void) | null = null): void {
+    const o = pa === null ? -1 : this.ramOff(pa, 1);
+    this.watchOff = o < 0 ? -1 : o - (o % 4096);
+    this.onWatchedStore = this.watchOff < 0 ? null : onStore;
     this.flushTlb();
   }
 
@@ -1689,7 +1710,7 @@ export class Hart {
     this.rTag[e] = tag;
     this.rHi[e] = vh;
     this.rOff[e] = o;
-    if (acc === ACC_STORE) {
+    if (acc === ACC_STORE && o !== this.watchOff) {
       this.wTag[e] = tag;
       this.wHi[e] = vh;
       this.wOff[e] = o;
@@ -1787,6 +1808,7 @@ export class Hart {
   private physWrite(pa: number, size: number, lo: number, hi: number, va: number, vh: number): void {
     const o = this.ramOff(pa, size);
     if (o >= 0) {
+      if (o - (o % 4096) === this.watchOff) this.onWatchedStore?.(pa, size);
       const dv = this.dv;
       switch (size) {
         case 1:
@@ -1914,6 +1936,7 @@ export class Hart {
     const pa = this.translate(va, vh, acc);
     const o = this.ramOff(pa, size);
     if (o < 0) this.fault(acc === ACC_LOAD ? Cause.LoadAccess : Cause.StoreAccess, va, vh);
+    if (acc !== ACC_LOAD && o - (o % 4096) === this.watchOff) this.onWatchedStore?.(pa, size);
     this.fill(acc, va, vh, pa);
     return o;
   }

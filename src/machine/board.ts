@@ -22,6 +22,8 @@ export interface BoardHart extends IrqTarget {
   getPc(): bigint;
   /** CSR read without privilege checks (mip, mie ...). */
   getCsr(n: number): bigint;
+  /** Call `onStore(pa, size)` on every store into the RAM page of `pa` (src/cpu Hart.watchStores); optional. */
+  watchStores?(pa: number | null, onStore?: ((pa: number, size: number) => void) | null): void;
 }
 
 /** Builds hart `id` on the board's RAM and bus, reading `time` for its `time` CSR. */
