@@ -4,7 +4,7 @@ import { Clint } from './clint.js';
 import type { Fdt } from './fdt.js';
 import type { IrqTarget } from './irq.js';
 import { Irq, MemMap } from './memmap.js';
-import { Plic } from './plic.js';
+import { Plic, type PlicGateway } from './plic.js';
 import { GoldfishRtc } from './rtc.js';
 import { SifiveTest, type SysconEvent } from './syscon.js';
 import { hostTimeSource, InstretTimeSource, type TimeSource } from './time.js';
@@ -63,6 +63,11 @@ export interface VirtBoardOptions<H extends BoardHart = BoardHart> {
   /** Poweroff / reboot / fail requests through the syscon. Harts are asked to stop as well. */
   onSyscon?: (e: SysconEvent) => void;
   devices?: BoardDevices;
+  /**
+   * The PLIC's gateway (default 'qemu': as QEMU 7.2's virt, which software written for QEMU
+   * relies on; 'level' is the PLIC specification's, see `PlicGateway`).
+   */
+  plicGateway?: PlicGateway;
 }
 
 const MiB = 1024 * 1024;
@@ -124,7 +129,7 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
       this.bus.map(MemMap.CLINT.base, MemMap.CLINT.size, this.clint);
     }
     if (want.plic) {
-      this.plic = new Plic(this.harts);
+      this.plic = new Plic(this.harts, Irq.PLIC_SOURCES, opts.plicGateway ?? 'qemu');
       this.bus.map(MemMap.PLIC.base, MemMap.PLIC.size, this.plic);
     }
     if (want.uart) {
