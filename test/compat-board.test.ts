@@ -15,9 +15,11 @@ import { after, test } from 'node:test';
 import { MemoryDisk } from '../src/devices/virtio/blk/backend.js';
 import { VirtioBlk } from '../src/devices/virtio/blk/device.js';
 import { MmioReg } from '../src/devices/virtio/constants.js';
+import type { VirtioRefusal } from '../src/devices/virtio/mmio.js';
 import { NodeDomainHost } from '../src/host/domain-host.js';
 import { createVm } from '../src/hypervisor/vm.js';
 import type { VirtBoard } from '../src/machine/board.js';
+import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { pvm } from './support/linux-guest.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pvm-compat-'));
@@ -159,4 +161,79 @@ test('--kernel takes a raw binary: it runs from 0x8020_0000 in PV mode and on Op
   const r = spawnSync(process.execPath, [pvm, 'run', '--kernel', empty], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /kernel image is empty|empty/);
+});
+
+/** A driver that accepts features the disk (at `base`) did not offer, twice, then prints the status it reads back. */
+const greedyDriver = (base: number) => `
+  .globl _start
+_start:
+  li s0, 0x${base.toString(16)}
+  li t1, 3
+  sw t1, 0x70(s0) # ACKNOWLEDGE | DRIVER
+  li t1, 1
+  sw t1, 0x24(s0) # DriverFeaturesSel = 1
+  li t1, 7
+  sw t1, 0x20(s0) # VERSION_1, ACCESS_PLATFORM, RING_PACKED: the last two not offered
+  li t1, 11
+  sw t1, 0x70(s0) # FEATURES_OK: refused
+  sw t1, 0x70(s0) # again: counted, not reported again
+  lw a0, 0x70(s0)
+  addi a0, a0, '0'
+  li a7, 1
+  ecall
+  li a0, '\\n'
+  ecall
+  li a7, 0x53525354
+  li a6, 0
+  li a0, 0
+  li a1, 0
+  ecall
+1: j 1b
+`;
+
+test('a refused driver write is reported once per device and rule with --stats, and counted', () => {
+  const bin = join(dir, 'greedy.bin');
+  writeFileSync(bin, rawBinary('greedy', greedyDriver(0x1000_2000))); // pvm run: the console is in slot 0
+  const img = join(dir, 'disk.img');
+  writeFileSync(img, new Uint8Array(64 * 1024));
+  const json = join(dir, 'stats.json');
+  const r = spawnSync(
+    process.execPath,
+    [pvm, 'run', '--kernel', bin, '--disk', img, '--memory', '64M', '--stats', '--stats-json', json],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '3\n', 'FEATURES_OK stayed clear');
+  const reports = r.stderr.split('\n').filter((l) => l.includes('refus'));
+  assert.deepEqual(reports, [
+    'pvm: virtio1-blk: refused status 0xb: driver features 0x700000000 include 0x600000000: ' +
+      '§2.2.1: the driver must not accept a feature the device did not offer',
+    'virtio refusals: virtio1-blk (feature-not-offered 2)',
+  ]);
+  const stats = JSON.parse(readFileSync(json, 'utf8')) as { virtioRefused: unknown };
+  assert.deepEqual(stats.virtioRefused, { 'virtio1-blk': { 'feature-not-offered': 2 } });
+});
+
+test("the daemon's domains report refusals with the domain's name (the daemon logs them)", async () => {
+  const bin = join(dir, 'greedy-daemon.bin');
+  writeFileSync(bin, rawBinary('greedy-daemon', greedyDriver(0x1000_2000)));
+  const img = join(dir, 'daemon-disk.img');
+  writeFileSync(img, new Uint8Array(64 * 1024));
+  const seen: [string, VirtioRefusal][] = [];
+  const m = new HypervisorDomainManager({ onVirtioRefusal: (domain, r) => seen.push([domain, r]) });
+  const ended = new Promise<void>((resolve) => {
+    m.subscribe((e) => {
+      if (e.type === 'state' && (e.state === 'shutoff' || e.state === 'crashed')) resolve();
+    });
+  });
+  try {
+    await m.create({ name: 'greedy', kernel: bin, disks: [img], memory: '64M' }, { paused: false });
+    await ended;
+    assert.deepEqual(
+      seen.map(([d, r]) => [d, r.device, r.rule]),
+      [['greedy', 'virtio1-blk', 'feature-not-offered']],
+    );
+  } finally {
+    await m.close();
+  }
 });

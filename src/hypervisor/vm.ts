@@ -243,6 +243,11 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number; wa
   };
   domain = new Domain(cfg.mode, board, host, plan);
   transportsOf.set(domain, transports);
+  domain.virtioRefused = () => {
+    const out: Record<string, Record<string, number>> = Object.create(null);
+    for (const t of transports) if (Object.keys(t.stats.refused).length) out[t.name] = { ...t.stats.refused };
+    return out;
+  };
   if (grants)
     attachPvx(domain, grants, {
       ...(cfg.pvxHost ? { host: cfg.pvxHost } : {}),
