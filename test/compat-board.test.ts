@@ -156,6 +156,10 @@ test('--kernel takes a raw binary: it runs from 0x8020_0000 in PV mode and on Op
     assert.equal(r.status, 0, `${mode}: ${r.stderr}`);
     assert.match(r.stdout, /^raw image at 0x80200000, hart 0, FDT in a1$/m, mode);
   }
+  // Any bytes run: a file that is not code ends in a double fault, reported.
+  const text = spawnSync(process.execPath, [pvm, 'run', '--kernel', pvm], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(text.status, 1);
+  assert.match(text.stderr, /^pvm: guest failed: double fault on hart 0: the S-mode trap vector 0x0 faults/m);
   const empty = join(dir, 'empty.bin');
   writeFileSync(empty, '');
   const r = spawnSync(process.execPath, [pvm, 'run', '--kernel', empty], { encoding: 'utf8', timeout: 60_000 });

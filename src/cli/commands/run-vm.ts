@@ -146,6 +146,8 @@ export async function runVmCommand(flags: VmRunFlags, ctx: CliContext): Promise<
   }
 
   writeStats(domain.statistics(), flags, ctx);
+  // A failure the guest did not report itself (a double fault): say why.
+  if (end.kind === 'fail' && end.why !== 'syscon') ctx.io.stderr(`pvm: guest failed: ${end.why}`);
   return endStatus(end);
 }
 
