@@ -21,9 +21,10 @@ function header(type: number, sector = 0): Uint8Array {
   return h;
 }
 
-function setup(backend: BlockBackend, opts: { readOnly?: boolean; id?: string } = {}) {
+/** A disk on its transport with a mock driver, not yet initialized. */
+function attach(backend: BlockBackend, opts: { readOnly?: boolean; id?: string; queueSize?: number } = {}) {
   const ram = new GuestRam(BASE, 0x40_0000);
-  const blk = new VirtioBlk({ backend, ...opts, queueSize: 16 });
+  const blk = new VirtioBlk({ backend, queueSize: 16, ...opts });
   const irq = {
     level: false,
     set(l: boolean) {
@@ -32,8 +33,13 @@ function setup(backend: BlockBackend, opts: { readOnly?: boolean; id?: string } 
   };
   const mmio = new VirtioMmio(blk, ram, irq);
   const drv = new MockDriver(ram, mmio);
-  const [q] = drv.start([16]);
-  return { ram, blk, mmio, drv, q: q!, irq };
+  return { ram, blk, mmio, drv, irq };
+}
+
+function setup(backend: BlockBackend, opts: { readOnly?: boolean; id?: string } = {}) {
+  const a = attach(backend, opts);
+  const [q] = a.drv.start([16]);
+  return { ...a, q: q! };
 }
 
 type Env = ReturnType<typeof setup>;
@@ -332,18 +338,9 @@ test("xv6-riscv's virtio_disk_init and a read, register by register: served as o
   // The sequence of xv6-riscv's kernel/virtio_disk.c (the teaching kernel written for QEMU's
   // virt): it checks QEMU's vendor id, never accepts VIRTIO_F_VERSION_1, and counts on
   // FEATURES_OK anyway.
-  const ram = new GuestRam(BASE, 0x40_0000);
   const disk = new MemoryDisk(64 * 1024);
   disk.bytes.set(pattern(1024, 3), 1024);
-  const blk = new VirtioBlk({ backend: disk });
-  const irq = {
-    level: false,
-    set(l: boolean) {
-      this.level = l;
-    },
-  };
-  const mmio = new VirtioMmio(blk, ram, irq);
-  const drv = new MockDriver(ram, mmio);
+  const { ram, mmio, drv, irq } = attach(disk, { queueSize: 256 });
   const R = (r: number) => drv.r32(r);
   assert.deepEqual(
     [R(MmioReg.MAGIC), R(MmioReg.VERSION), R(MmioReg.DEVICE_ID), R(MmioReg.VENDOR_ID)],
