@@ -5,8 +5,7 @@
  * acknowledgements, and accesses of the wrong width. Leniency (docs/devices.md) must never let
  * a driver reach a state the device cannot serve:
  *   - no host exception, ever;
- *   - the status register holds only defined bits, and DRIVER_OK never coexists with FAILED
- *     set before it;
+ *   - the status register holds only defined bits, and a device with FAILED set serves nothing;
  *   - the features in effect are a subset of those offered, and they do not change between
  *     FEATURES_OK (or DRIVER_OK) and the next reset;
  *   - a queue is active only while DRIVER_OK is set, and then its layout passed validation
@@ -155,6 +154,7 @@ for (const [kind, make] of Object.entries(devices)) {
           }
           const st = mmio.status;
           assert.equal(st & ~KNOWN, 0, `status 0x${st.toString(16)} holds undefined bits`);
+          if (st & Status.FAILED) assert.equal(mmio.running, false, 'FAILED: not running');
           if (st === 0) {
             frozen = null;
             layouts = null;

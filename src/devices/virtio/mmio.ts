@@ -379,9 +379,9 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
       return;
     }
     const hex = `0x${value.toString(16)}`;
-    const mine = Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK | Status.DRIVER_OK | Status.FAILED;
-    const want = value & mine;
-    const cleared = this.status & mine & ~want;
+    const driverBits = Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK | Status.DRIVER_OK | Status.FAILED;
+    const want = value & driverBits;
+    const cleared = this.status & driverBits & ~want;
     if (cleared !== 0) this.refuse('status-clear', `status ${hex} (would clear 0x${cleared.toString(16)})`);
     const add = want & ~this.status;
     this.status |= add & (Status.ACKNOWLEDGE | Status.DRIVER | Status.FAILED);
