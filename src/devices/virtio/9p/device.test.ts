@@ -226,6 +226,7 @@ describe('virtio-9p device', () => {
     const fresh = setup();
     assert.equal(fresh.mmio.restoreState(blob), null);
     assert.deepEqual(fresh.dev.server.saveSession(), e.dev.server.saveSession());
+    assert.deepEqual(fresh.mmio.saveState(), blob, 'identical state bytes');
     assert.equal(fresh.dev.server.fidCount, 2);
     // A damaged device part is refused by the transport, which then changes nothing.
     const third = setup();
