@@ -216,7 +216,8 @@ codecTest<VirtioBalloonState, void>(
 );
 
 // ---- run loop
-const name = fc.stringMatching(/^[a-z_#0-9]{1,20}$/);
+// the codec refuses `__proto__` (the counters are plain objects), so the generator never makes it
+const name = fc.stringMatching(/^[a-z_#0-9]{1,20}$/).filter((n) => n !== '__proto__');
 codecTest<RunLoopState, { mode: 'pv' | 'full'; vcpus: number; exitNames: ReadonlySet<string> }>(
   'run loop',
   runLoopStateCodec,
