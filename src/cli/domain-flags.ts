@@ -63,7 +63,10 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 export function addDomainFlags(cmd: Command): Command {
   const mem = DEFAULTS.memory;
   return cmd
-    .option('--kernel <file>', 'boot this RISC-V Linux Image (or RV64 ELF) instead of the embedded guest')
+    .option(
+      '--kernel <file>',
+      'boot this RISC-V Linux Image, RV64 ELF or raw binary (run at 0x80200000) instead of the embedded guest',
+    )
     .option('--initrd <file>', 'initial ramdisk, placed high in RAM and named in /chosen (with --kernel)')
     .option('--append <cmdline>', `kernel command line (with --kernel; default: "${DEFAULTS.append}")`)
     .option(

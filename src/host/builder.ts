@@ -19,7 +19,7 @@ import { type BalloonHooks, VirtioBalloon } from '../devices/virtio/balloon/devi
 import { VirtioBlk } from '../devices/virtio/blk/device.js';
 import { VirtioConsole } from '../devices/virtio/console/device.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
-import type { VirtioMmio } from '../devices/virtio/mmio.js';
+import type { VirtioMmio, VirtioRefusal } from '../devices/virtio/mmio.js';
 import { VirtioNet } from '../devices/virtio/net/device.js';
 import { VirtioRng } from '../devices/virtio/rng/device.js';
 import type { Domain, DomainHost } from '../hypervisor/domain.js';
@@ -110,6 +110,8 @@ export interface BuildOptions {
   maxInstructions?: number;
   /** What happens to pages the guest gives the balloon (default: they are zeroed). */
   balloonHooks?: BalloonHooks;
+  /** Where the virtio transports report what they refuse (`pvm run --stats` prints it, the daemon logs it). */
+  onVirtioRefusal?: (refusal: VirtioRefusal) => void;
 }
 
 /** One device of a built domain: its spec, the model and its virtio-mmio transport. */
@@ -245,6 +247,7 @@ export async function buildDomain(
         ? { pvxDomid: opts.pvxDomid }
         : {}),
       ...(opts.maxInstructions !== undefined ? { maxInstructions: opts.maxInstructions } : {}),
+      ...(opts.onVirtioRefusal ? { onVirtioRefusal: opts.onVirtioRefusal } : {}),
     });
   } catch (e) {
     await opened.close();

@@ -27,6 +27,8 @@ export interface DomainOptions {
   maxInstructions?: number;
   /** Console input for the domain's virtio console, when it has one (ConsoleInput 'virtio'). */
   virtioConsoleInput?: (bytes: Uint8Array) => void;
+  /** What the domain's virtio transports refused so far, per transport and rule (for its statistics). */
+  virtioRefused?: () => Record<string, Record<string, number>>;
 }
 
 /** Most vCPUs a domain may have: PVX's shared info page has room for 8 vCPU records. */
@@ -297,6 +299,7 @@ export class Domain implements SbiPlatform {
   private collectMmio(): void {
     const now = this.machine.mmioCounts();
     for (const k of Object.keys(now)) this.stats.mmio[k] = now[k]!;
+    if (this.options.virtioRefused) this.stats.virtioRefused = this.options.virtioRefused();
   }
 
   /** Deliver timer interrupts due at mtime `now`. */

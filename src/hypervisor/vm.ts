@@ -3,10 +3,11 @@ import type { Gpa } from '../core/types.js';
 import { Hart } from '../cpu/hart.js';
 import { VirtioConsole } from '../devices/virtio/console/device.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
-import { VirtioMmio } from '../devices/virtio/mmio.js';
+import { VirtioMmio, type VirtioRefusal } from '../devices/virtio/mmio.js';
+import { fillEmptyVirtioSlots } from '../devices/virtio/slots.js';
 import { VirtBoard } from '../machine/board.js';
 import { parseElf } from '../machine/elf.js';
-import { parseLinuxImage } from '../machine/image.js';
+import { kernelKind, parseLinuxImage } from '../machine/image.js';
 import { LoadAddr, MemMap } from '../machine/memmap.js';
 import type { GuestRam } from '../memory/ram.js';
 import { type BootPlan, type ConsoleInput, Domain, type DomainHost, type DomainMode, MAX_HARTS } from './domain.js';
@@ -23,7 +24,7 @@ export interface LoadedSpec {
   harts: number;
   /** RAM in bytes (multiple of 4 KiB). */
   memory: number;
-  /** RISC-V Linux Image (or an RV64 ELF executable). */
+  /** RISC-V Linux Image, RV64 ELF executable, or raw binary (loaded at 0x8020_0000, as QEMU does). */
   kernel: Uint8Array;
   initrd?: Uint8Array;
   /** Kernel command line. */
@@ -49,11 +50,15 @@ export interface VmOptions {
   /**
    * virtio device models with their slots (0..7: window 0x1000_1000 + n*0x1000, PLIC source 1+n).
    * The host builds them with their backends (src/host/builder.ts); createVm maps a virtio-mmio
-   * transport for each before the device tree is built, so the tree lists exactly these slots.
+   * transport for each and an empty one (DeviceID 0) in every other slot, as QEMU's virt board has.
    */
   devices?: readonly { readonly slot: number; readonly device: VirtioDevice }[];
   /** End the domain after this many instructions (DomainEnd 'limit'). */
   maxInstructions?: number;
+  /** VendorID of the virtio-mmio transports (default QEMU's 0x554d4551, which software written for QEMU checks). */
+  virtioVendorId?: number;
+  /** Where the transports report what they refuse (once per device and rule; see VirtioMmioOptions.onRefusal). */
+  onVirtioRefusal?: (refusal: VirtioRefusal) => void;
 }
 
 /** The virtio-mmio transports createVm attached to each domain, by slot. */
@@ -96,15 +101,19 @@ function writeFwDynamicInfo(ram: GuestRam, at: number): void {
   });
 }
 
-/** The kernel's footprint and entry point, from its Image header or ELF program headers. */
+/**
+ * The kernel's footprint and entry point, from its ELF program headers or Image header; a raw
+ * binary (neither) runs from its first byte at 0x8020_0000, where QEMU puts any image after
+ * firmware below 2 MiB, so the same file boots in both modes and on QEMU.
+ */
 function kernelPlacement(kernel: Uint8Array): {
   start: number;
   end: number;
   entry: number;
   load: (ram: GuestRam) => void;
 } {
-  const isElf = kernel[0] === 0x7f && kernel[1] === 0x45 && kernel[2] === 0x4c && kernel[3] === 0x46;
-  if (isElf) {
+  const kind = kernelKind(kernel);
+  if (kind === 'elf') {
     const elf = parseElf(kernel);
     return {
       start: elf.low,
@@ -121,11 +130,11 @@ function kernelPlacement(kernel: Uint8Array): {
       },
     };
   }
-  const hdr = parseLinuxImage(kernel);
   const start = LoadAddr.KERNEL;
+  const imageSize = kind === 'linux-image' ? parseLinuxImage(kernel).imageSize : 0;
   return {
     start,
-    end: start + Math.max(hdr.imageSize, kernel.length),
+    end: start + Math.max(imageSize, kernel.length),
     entry: start,
     load: (ram) => ram.write(start as Gpa, kernel),
   };
@@ -188,12 +197,18 @@ export function createVm(
           high = level;
         },
       },
-      { name: `virtio${slot}-${device.kind}` },
+      {
+        name: `virtio${slot}-${device.kind}`,
+        ...(opts.virtioVendorId !== undefined ? { vendorId: opts.virtioVendorId } : {}),
+        ...(opts.onVirtioRefusal ? { onRefusal: opts.onVirtioRefusal } : {}),
+      },
     );
     // Guest reboot: the board's reset resets the transport too (status 0, queues gone, device reset).
     board.mapVirtio(slot, t);
     transports.set(slot, t);
   }
+  // The other slots answer as QEMU's empty transports (DeviceID 0); the tree lists all eight.
+  fillEmptyVirtioSlots(board, opts.virtioVendorId);
 
   // The FDT's size does not depend on where things go, so build it once to measure, then for real.
   const dt = (initrd?: { start: number; end: number }) =>
@@ -241,6 +256,13 @@ export function createVm(
   domain = new Domain(cfg.mode, board, host, plan, {
     ...(opts.maxInstructions !== undefined ? { maxInstructions: opts.maxInstructions } : {}),
     ...(virtioConsole ? { virtioConsoleInput: (b: Uint8Array) => virtioConsole.input(b) } : {}),
+    virtioRefused: () => {
+      const out: Record<string, Record<string, number>> = Object.create(null);
+      for (const t of transports.values()) {
+        if (Object.keys(t.stats.refused).length) out[t.name] = { ...t.stats.refused };
+      }
+      return out;
+    },
   });
   transportsOf.set(domain, transports);
   if (grants)

@@ -4,7 +4,7 @@ import { Clint } from './clint.js';
 import type { Fdt } from './fdt.js';
 import type { IrqTarget } from './irq.js';
 import { MemMap, PlicSource } from './memmap.js';
-import { Plic } from './plic.js';
+import { Plic, type PlicGateway } from './plic.js';
 import { GoldfishRtc } from './rtc.js';
 import { SifiveTest, type SysconEvent } from './syscon.js';
 import { hostTimeSource, InstretTimeSource, type TimeSource } from './time.js';
@@ -22,6 +22,8 @@ export interface BoardHart extends IrqTarget {
   getPc(): bigint;
   /** CSR read without privilege checks (mip, mie ...). */
   getCsr(n: number): bigint;
+  /** Call `onStore(pa, size)` on every store into the RAM page of `pa` (src/cpu Hart.watchStores); optional. */
+  watchStores?(pa: number | null, onStore?: ((pa: number, size: number) => void) | null): void;
 }
 
 /** Builds hart `id` on the board's RAM and bus, reading `time` for its `time` CSR. */
@@ -29,7 +31,8 @@ export type HartFactory<H extends BoardHart = BoardHart> = (id: number, ram: Gue
 
 /** A device in a virtio slot: on the bus, and put back to its reset state with the board. */
 export interface SlotDevice extends MmioDevice {
-  reset(): void;
+  /** Back to the reset state (a transport with a device has state; an empty slot has none). */
+  reset?(): void;
 }
 
 /** Which devices the board has (all by default). PV mode leaves out the CLINT. */
@@ -68,6 +71,11 @@ export interface VirtBoardOptions<H extends BoardHart = BoardHart> {
   /** A CLINT write raised hart `target`'s MSIP (an IPI); the run loop may switch to it. */
   onIpi?: (target: number) => void;
   devices?: BoardDevices;
+  /**
+   * The PLIC's gateway (default 'qemu': as QEMU 7.2's virt, which software written for QEMU
+   * relies on; 'level' is the PLIC specification's, see `PlicGateway`).
+   */
+  plicGateway?: PlicGateway;
 }
 
 const MiB = 1024 * 1024;
@@ -129,7 +137,7 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
       this.bus.map(MemMap.CLINT.base, MemMap.CLINT.size, this.clint);
     }
     if (want.plic) {
-      this.plic = new Plic(this.harts);
+      this.plic = new Plic(this.harts, PlicSource.PLIC_SOURCES, opts.plicGateway ?? 'qemu');
       this.bus.map(MemMap.PLIC.base, MemMap.PLIC.size, this.plic);
     }
     if (want.uart) {
@@ -171,10 +179,18 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
   /** Maps a device (e.g. virtio-mmio) into slot `n` (0..7), raising PLIC source 1+n; `reset` resets it too. */
   mapVirtio(n: number, dev: SlotDevice): { base: number; irq: number } {
     if (!Number.isInteger(n) || n < 0 || n >= MemMap.VIRTIO.count) throw new RangeError(`no virtio slot ${n}`);
+    if (this.virtio.has(n)) throw new RangeError(`virtio slot ${n} is taken`);
     const base = MemMap.VIRTIO.base + n * MemMap.VIRTIO.size;
     this.bus.map(base, MemMap.VIRTIO.size, dev);
     this.virtio.set(n, dev);
     return { base, irq: PlicSource.VIRTIO_BASE + n };
+  }
+
+  /** The virtio slots nothing is mapped in yet, ascending. */
+  freeVirtioSlots(): number[] {
+    const free: number[] = [];
+    for (let n = 0; n < MemMap.VIRTIO.count; n++) if (!this.virtio.has(n)) free.push(n);
+    return free;
   }
 
   /** Re-evaluates time-driven interrupts (call between run slices). */
@@ -207,7 +223,7 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
     this.clint?.reset();
     this.plic?.reset();
     this.uart?.reset();
-    for (const d of this.virtio.values()) d.reset();
+    for (const d of this.virtio.values()) d.reset?.();
     this.sysconEvent = undefined;
   }
 
@@ -237,8 +253,9 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
   }
 
   /**
-   * The device tree of this board (harts, RAM and the devices present; only
-   * the virtio slots that have a device, since Linux probes every slot listed).
+   * The device tree of this board (harts, RAM and the devices present; the
+   * virtio slots mapped, which are all eight once the empty ones are filled,
+   * as on QEMU).
    * `opts` adds bootargs, an initrd, extra nodes, or overrides.
    */
   deviceTree(opts: Partial<VirtDtOptions> = {}): Fdt {

@@ -4,6 +4,7 @@ import { DomainRegistry, requireEngine } from '../api/domain-registry.js';
 import { ApiError } from '../api/errors.js';
 import { type DomainSpec, toDocument, withMacs } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
+import type { VirtioRefusal } from '../devices/virtio/mmio.js';
 import { type BuiltDevice, type BuiltDomain, buildDomain, HostResources } from '../host/builder.js';
 import { type ConsoleSink, fileSink } from '../host/console-sink.js';
 import { NodeDomainHost } from '../host/domain-host.js';
@@ -42,6 +43,7 @@ class HvDomain {
     private readonly resources: HostResources,
     /** `console: { file }`: the output is appended there too, for the domain's whole life. */
     private readonly file: ConsoleSink | null,
+    private readonly options: HypervisorDomainManagerOptions,
     /** The PVX domain id this domain asks for; after the first boot, the one it got (kept across reboots). */
     private pvxDomid: number = id,
   ) {
@@ -74,6 +76,9 @@ class HvDomain {
       host,
       ordinal: this.id,
       ...(this.pvxDomid <= PVX_DOMID_MAX ? { pvxDomid: this.pvxDomid } : {}),
+      ...(this.options.onVirtioRefusal
+        ? { onVirtioRefusal: (r: VirtioRefusal) => this.options.onVirtioRefusal?.(this.name, r) }
+        : {}),
     });
     if (built.domain.pvx) this.pvxDomid = built.domain.pvx.id;
     this.built = built;
@@ -145,12 +150,21 @@ class HvDomain {
  * boundary); shutdown asks PV guests that bound VIRQ_SHUTDOWN_REQUEST
  * (docs/control-plane.md).
  */
+export interface HypervisorDomainManagerOptions {
+  /** Where the virtio transports of every domain report what they refuse (the daemon logs it). */
+  onVirtioRefusal?: (domain: string, refusal: VirtioRefusal) => void;
+}
+
 export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements DomainManager {
   /**
    * What this daemon's domains share: the virtual switches (NICs on the same switch name meet)
    * and the PVX registry (their guests can open event channels and vchans to each other).
    */
   private readonly resources = new HostResources();
+
+  constructor(private readonly options: HypervisorDomainManagerOptions = {}) {
+    super();
+  }
 
   protected async halt(d: HvDomain): Promise<void> {
     await d.halt();
@@ -160,7 +174,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
   /** A domain (not registered yet) with its console file open; `boot` builds its VM. */
   private make(spec: DomainSpec, pvxDomid?: number): HvDomain {
     const file = typeof spec.console === 'object' ? fileSink(spec.console.file) : null;
-    return new HvDomain(this.nextId, spec, this.changed, this.resources, file, pvxDomid);
+    return new HvDomain(this.nextId, spec, this.changed, this.resources, file, this.options, pvxDomid);
   }
 
   async create(spec: DomainSpec, options: { paused: boolean }): Promise<DomainHandle> {

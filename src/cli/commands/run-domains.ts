@@ -49,6 +49,7 @@ export async function runDomains(config: PvmConfig, opts: RunOptions, ctx: CliCo
       await r.sink.close();
     }
   };
+  const several = config.domains.length > 1;
   try {
     for (const [i, spec] of config.domains.entries()) {
       const sink = consoleSink(spec.console, spec.name, terminal);
@@ -59,6 +60,10 @@ export async function runDomains(config: PvmConfig, opts: RunOptions, ctx: CliCo
           ordinal: i,
           ...(opts.deterministic ? { time: 'instret' as const } : {}),
           ...(opts.maxInstructions !== undefined ? { maxInstructions: opts.maxInstructions } : {}),
+          // --stats also reports, as they happen, what the virtio transports refuse (once per device and rule).
+          ...(opts.stats
+            ? { onVirtioRefusal: (r) => ctx.io.stderr(`pvm: ${several ? `${spec.name}: ` : ''}${r.message}`) }
+            : {}),
         });
         running.push({ built, host, sink });
       } catch (e) {
@@ -79,7 +84,6 @@ export async function runDomains(config: PvmConfig, opts: RunOptions, ctx: CliCo
     return ExitStatus.OK;
   }
 
-  const several = running.length > 1;
   const stopAll = (code: number) => {
     for (const r of running) {
       r.built.domain.stop(code);
@@ -106,8 +110,11 @@ export async function runDomains(config: PvmConfig, opts: RunOptions, ctx: CliCo
         const who = several ? `${r.built.spec.name}: ` : '';
         if (end.kind === 'limit') {
           ctx.io.stderr(`pvm: ${who}guest stopped after ${end.instructions} instructions (--max-instructions)`);
+        } else if (end.kind === 'fail' && (several || end.why !== 'syscon')) {
+          // A failure the guest did not report itself (a double fault, a PVX crash): say why.
+          ctx.io.stderr(`pvm: ${who}guest failed: ${end.why}`);
         } else if (s !== 0 && several) {
-          ctx.io.stderr(`pvm: ${who}${end.kind === 'fail' ? end.why : `stopped (${s})`}`);
+          ctx.io.stderr(`pvm: ${who}stopped (${s})`);
         }
         if (s !== 0) status ??= s;
       }),
