@@ -58,6 +58,9 @@ export {
 export { type ConsoleSink, consoleSink, fileSink, SharedTerminal } from './host/console-sink.js';
 export { NodeDomainHost } from './host/domain-host.js';
 export { createLogger, type Logger, type LogLevel } from './host/logger.js';
+// Host folders (virtio-9p) and user-mode networking (passt), until the spec names them.
+export { NodeP9Fs, openShare, type ShareSpec } from './host/p9-fs.js';
+export { PASST_DEFAULT_MAC, PasstUplink, type PortForward } from './host/passt.js';
 export { loadSnapshotFile, nodeSnapshotCodecs, saveSnapshotFile } from './host/snapshot-file.js';
 export { type BareEnd, type BareHost, type BareOptions, type BareResult, runBare } from './hypervisor/bare.js';
 export {

@@ -26,6 +26,8 @@ const TOOLS: Record<string, string> = {
   sh: 'essential',
   bash: 'essential',
   flock: 'essential', // util-linux
+  unshare: 'essential', // util-linux
+  mkfifo: 'essential', // coreutils
   script: 'essential', // bsdutils
   zcat: 'essential', // gzip
   node: 'node',
