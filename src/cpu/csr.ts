@@ -294,20 +294,20 @@ function writeCsr(h: Hart, csr: number, lo: number, hi: number): void {
       h.mcountinhibit = lo & 5;
       return;
   }
+  // PMP (pmp.ts: locking, WARL bits); the TLB only holds pages PMP treats alike, so it is flushed
   if (csr >= Csr.pmpcfg0 && csr <= Csr.pmpcfg15) {
     const i = (csr - Csr.pmpcfg0) >> 1;
     if (i < 2) {
-      // R W X A L kept (bits 5-6 of each byte are reserved and read as zero)
-      h.pmpcfg[2 * i] = lo & 0x9f9f9f9f;
-      h.pmpcfg[2 * i + 1] = hi & 0x9f9f9f9f;
+      h.pmp.writeCfg(i, lo, hi);
+      h.mmu.flush();
     }
     return;
   }
   if (csr >= Csr.pmpaddr0 && csr <= Csr.pmpaddr63) {
     const i = csr - Csr.pmpaddr0;
     if (i < 16) {
-      h.pmpaddr[2 * i] = lo;
-      h.pmpaddr[2 * i + 1] = hi & 0x3fffff; // bits 53:0
+      h.pmp.writeAddr(i, lo, hi);
+      h.mmu.flush();
     }
   }
   // read-only or read-as-zero: ignored

@@ -29,6 +29,7 @@ import { Exit } from './exits.js';
 import { fpFma, fpOp } from './fpu/index.js';
 import { ALL_EXTENSIONS, Ext, extMask, type HartExtensions } from './isa.js';
 import { Mmu, NO_TAG, TLB_BITS, TLB_MASK } from './mmu.js';
+import { Pmp } from './pmp.js';
 import { takeInterrupt, takeTrap, trapReturn } from './trap.js';
 import type { PhysBus, RamLike, TimeSource } from './types.js';
 
@@ -100,9 +101,11 @@ export class Hart {
   satpHi = 0;
   /** Internal: added (mod 2^64) to instret for mcycle / minstret reads; writes set them. lo/hi pairs. */
   readonly counterOffset = new Int32Array(4);
-  /** pmpcfg0, pmpcfg2 as lo/hi pairs; pmpaddr0..15 as lo/hi pairs (16 entries, not enforced). */
-  readonly pmpcfg = new Int32Array(4);
-  readonly pmpaddr = new Int32Array(32);
+  /** Physical memory protection (pmp.ts), checked by the MMU. */
+  readonly pmp = new Pmp();
+  /** pmpcfg0, pmpcfg2 as lo/hi pairs; pmpaddr0..15 as lo/hi pairs (the registers of `pmp`). */
+  readonly pmpcfg = this.pmp.cfg;
+  readonly pmpaddr = this.pmp.addr;
 
   /** Internal (amo.ts): the LR/SC reservation. */
   readonly res = new Reservation();
@@ -236,8 +239,7 @@ export class Hart {
     this.mcountinhibit = 0;
     this.counterOffset.fill(0);
     this.satpLo = this.satpHi = 0;
-    this.pmpcfg.fill(0);
-    this.pmpaddr.fill(0);
+    this.pmp.reset();
     this.res.valid = false;
     this.stopReq = false;
     this.irqCheck = true;

@@ -123,6 +123,7 @@ export function applyHart(h: Hart, s: CpuState): void {
   h.fi.set(s.f);
   h.pmpcfg.set(s.pmpcfg);
   h.pmpaddr.set(s.pmpaddr);
+  h.pmp.update();
   h.loadHidden(s.hidden);
   h.setPc((BigInt(h.pcHi >>> 0) << 32n) | BigInt(h.pcLo >>> 0)); // drops the fetch cache
 }
