@@ -24,7 +24,7 @@ import { amo, Reservation } from './amo.js';
 import { Cause, MIP_SEIP, MSTATUS_FS, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, Priv } from './arch.js';
 import * as B from './bitmanip.js';
 import { compressedTable } from './compressed.js';
-import { csrInstruction, getCsr, setCsr, TrapCsrs } from './csr.js';
+import { csrInstruction, getCsr, setCsr, stimerDeadline, TrapCsrs, updateStimer } from './csr.js';
 import { Exit } from './exits.js';
 import { fpFma, fpOp } from './fpu/index.js';
 import { ALL_EXTENSIONS, Ext, extMask, type HartExtensions } from './isa.js';
@@ -99,6 +99,9 @@ export class Hart {
   mcountinhibit = 0;
   satpLo = 0;
   satpHi = 0;
+  /** Sstc: stimecmp (csr.ts updateStimer drives STIP from it while menvcfg.STCE is set). */
+  stimecmpLo = 0;
+  stimecmpHi = 0;
   /** Internal: added (mod 2^64) to instret for mcycle / minstret reads; writes set them. lo/hi pairs. */
   readonly counterOffset = new Int32Array(4);
   /** Physical memory protection (pmp.ts), checked by the MMU. */
@@ -183,6 +186,19 @@ export class Hart {
     this.attn = true;
   }
 
+  /**
+   * Time-driven interrupts of the hart itself (Sstc: STIP from stimecmp) at mtime `now`. Run
+   * loops call it between slices, as they update the CLINT.
+   */
+  updateTimer(now: number): void {
+    updateStimer(this, now);
+  }
+
+  /** The mtime at which the hart's own timer (Sstc) next raises an interrupt, or Infinity. */
+  timerDeadline(): number {
+    return stimerDeadline(this);
+  }
+
   /** True when an interrupt is pending and enabled in mie (what wakes WFI, whatever the global enables). */
   interruptPending(): boolean {
     return ((this.mip | this.seipHw) & this.mie) !== 0;
@@ -239,6 +255,7 @@ export class Hart {
     this.mcountinhibit = 0;
     this.counterOffset.fill(0);
     this.satpLo = this.satpHi = 0;
+    this.stimecmpLo = this.stimecmpHi = 0;
     this.pmp.reset();
     this.res.valid = false;
     this.stopReq = false;
@@ -1308,6 +1325,7 @@ export class Hart {
           }
           this.advance(ilen);
           this.irqCheck = true;
+          updateStimer(this, this.time.now());
           if (this.interruptPending()) return -1;
           return Exit.Wfi;
         default:

@@ -64,9 +64,12 @@ const WORDS = [
   's.counteren',
   'm.envcfg',
   's.envcfg',
+  'm.envcfgHi',
   'mcountinhibit',
   'satpLo',
   'satpHi',
+  'stimecmpLo',
+  'stimecmpHi',
 ] as const satisfies readonly (keyof Hart | `${'m' | 's'}.${keyof TrapCsrs}`)[];
 
 /** The object and key holding word `k`. */

@@ -21,7 +21,8 @@ function vm(clock: { ms: number }, cmdline = 'console=hvc0'): Domain {
     yield: async () => {},
     consoleOut: () => {},
   };
-  return createVm({ mode: 'pv', harts: 2, memory: 16 << 20, kernel: fakeImage(), cmdline }, host);
+  // without Sstc: SBI set_timer arms the run loop's deadline, which the snapshot must carry
+  return createVm({ mode: 'pv', harts: 2, memory: 16 << 20, kernel: fakeImage(), cmdline, sstc: false }, host);
 }
 
 const text = (s: ReturnType<Domain['saveState']>) => ({

@@ -2,6 +2,7 @@ import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
 import { IrqBit } from '../cpu/arch.js';
 import { Hart } from '../cpu/hart.js';
+import { ALL_EXTENSIONS } from '../cpu/isa.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
 import { VirtioMmio } from '../devices/virtio/mmio.js';
 import { VirtBoard } from '../machine/board.js';
@@ -46,7 +47,21 @@ export interface VmConfig {
    * for each before the device tree is built, so the tree lists exactly these slots.
    */
   devices?: readonly VirtioDevice[];
+  /**
+   * Sstc on the harts, as QEMU's `-cpu rv64,sstc=on|off`: `stimecmp` and `menvcfg.STCE`, listed
+   * in the device tree's `riscv,isa`, so the guest kernel can program its timer itself instead
+   * of asking the firmware. Full mode: the firmware finds and enables it (OpenSBI 1.x does).
+   * PV mode: pvm, the firmware there, sets menvcfg.STCE and serves SBI set_timer through
+   * stimecmp; without it, every timer is an SBI set_timer exit. Default: `SSTC_DEFAULT`.
+   */
+  sstc?: boolean;
 }
+
+/**
+ * Whether the harts have Sstc when VmConfig.sstc is not given: on in both modes, as on QEMU
+ * 7.2's virt board. docs/hypervisor.md has the PV-mode measurement behind it.
+ */
+export const SSTC_DEFAULT: Readonly<Record<DomainMode, boolean>> = { pv: true, full: true };
 
 /** The virtio-mmio transports createVm attached to each domain, slot = index. */
 const transportsOf = new WeakMap<Domain, readonly VirtioMmio[]>();
@@ -129,6 +144,7 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number; wa
   const out = (b: number) => host.consoleOut(Uint8Array.of(b));
   const wallClockNs: (() => bigint) | undefined =
     cfg.wallClockNs ?? (cfg.time === 'instret' ? (): bigint => BigInt(board.time.now()) * 100n : undefined);
+  const extensions = { ...ALL_EXTENSIONS, sstc: cfg.sstc ?? SSTC_DEFAULT[cfg.mode] };
   const board = new VirtBoard({
     harts: cfg.harts,
     memory: cfg.memory,
@@ -140,7 +156,7 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number; wa
     // PV mode: timers and IPIs are hypercalls, so the guest gets no CLINT.
     devices: { clint: !pv },
     createHart: (id, ram, bus, time) => {
-      const h = new Hart(ram, grants ? grants.over(bus) : bus, { id, time, virtualM: pv });
+      const h = new Hart(ram, grants ? grants.over(bus) : bus, { id, time, virtualM: pv, extensions });
       if (!pv) {
         // The CLINT raising MSIP is an IPI: let the domain switch to the target (see Domain.ipiRaised).
         const setIrq = h.setIrq.bind(h);
@@ -189,6 +205,7 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number; wa
     board
       .deviceTree({
         bootargs: cfg.cmdline,
+        extensions,
         ...(initrd ? { initrd } : {}),
         ...(pv
           ? {
@@ -215,6 +232,7 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number; wa
   const plan: BootPlan = {
     entry: pv ? kernel.entry : LoadAddr.FIRMWARE,
     fdt: layout.fdt,
+    sstc: pv && extensions.sstc,
     ...(pv ? {} : { a2: dynInfo }),
     load: (ram) => {
       if (loaded) ram.u8.fill(0); // a reboot starts from clean RAM, like a power cycle
