@@ -42,7 +42,10 @@ test('full mode: an S-mode store into OpenSBI memory is a store access fault (PM
     );
     assert.equal(run.status, 0, run.stderr);
     const lines = run.stdout.replace(/\r/g, '').trimEnd().split('\n');
-    assert.ok(lines.some((l) => l.startsWith('OpenSBI v')), 'OpenSBI booted');
+    assert.ok(
+      lines.some((l) => l.startsWith('OpenSBI v')),
+      'OpenSBI booted',
+    );
     assert.deepEqual(lines.slice(-2), ['store: scause 7 stval 80000000', 'load: scause 5 stval 80000008']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
