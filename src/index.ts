@@ -57,7 +57,7 @@ export { Fdt, FdtNode } from './machine/fdt.js';
 export { type LinuxImageHeader, loadLinuxImage, loadRaw, parseLinuxImage } from './machine/image.js';
 export type { IrqLine, IrqTarget } from './machine/irq.js';
 export { LoadAddr, MemMap, PlicSource, TIMEBASE_HZ } from './machine/memmap.js';
-export { Plic } from './machine/plic.js';
+export { Plic, type PlicGateway } from './machine/plic.js';
 export { GoldfishRtc } from './machine/rtc.js';
 export { SifiveTest, type SysconEvent } from './machine/syscon.js';
 export { hostTimeSource, InstretTimeSource, type TimeSource } from './machine/time.js';

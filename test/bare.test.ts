@@ -8,7 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -64,3 +65,23 @@ for (const name of names) {
     assert.equal(got, want, `stderr:\n${r.stderr}`);
   });
 }
+
+test('HTIF requests are served when tohost is written, not at the end of a slice', () => {
+  // htif-calls-htif prints 50 lines one character per HTIF call and waits for each to be
+  // served. Served at the store, a call costs the guest a few dozen instructions; polled
+  // between 20 000-instruction slices it cost a whole slice of spinning (over 40 M in all).
+  const dir = mkdtempSync(join(tmpdir(), 'pvm-htif-'));
+  try {
+    const json = join(dir, 'stats.json');
+    const elf = join(bare, 'build', 'htif-calls-htif.elf');
+    const r = spawnSync(process.execPath, [pvm, 'run', '--bare', elf, '--stats-json', json], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const calls = r.stdout.length; // one call per character
+    assert.ok(calls > 2000, `${calls} calls`);
+    const stats = JSON.parse(readFileSync(json, 'utf8')) as { instructions: number; exits: { slice: number } };
+    assert.ok(stats.instructions < calls * 150, `${stats.instructions} instructions for ${calls} calls`);
+    assert.ok(stats.exits.slice < 10, `${stats.exits.slice} whole slices`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -10,13 +10,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { PvmClient } from '../src/cli/client.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { Console, make, PROMPT, PVOS_ELF, vchanTransfer } from './pvos-console.js';
 import { refusal, runPvm, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
-
-const LINUX = join(fileURLToPath(import.meta.url), '../../../../shared/guests/linux');
+import { initrd, kernel } from './support/linux-guest.js';
 
 /** `pvm create` arguments of the Linux guest (busybox shell on hvc0), paused. */
 const createLinux = (name: string): string[] => [
@@ -24,9 +22,9 @@ const createLinux = (name: string): string[] => [
   '--name',
   name,
   '--kernel',
-  join(LINUX, 'Image'),
+  kernel,
   '--initrd',
-  join(LINUX, 'initramfs.cpio.gz'),
+  initrd,
   '--append',
   'console=hvc0',
   '--memory',

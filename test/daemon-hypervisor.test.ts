@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { PvmClient } from '../src/cli/client.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { assembleGuest, collect, refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
+import { initrd, kernel as linuxKernel } from './support/linux-guest.js';
 
 const GUEST = `
 .section .text
@@ -113,11 +113,10 @@ describe('pvm daemon over the hypervisor', () => {
   });
 
   test('Linux and the assembled guest run side by side; Linux pauses mid-boot, runs a command, powers off', async () => {
-    const linux = join(fileURLToPath(import.meta.url), '../../../../shared/guests/linux');
     await client.create({
       name: 'linux',
-      kernel: join(linux, 'Image'),
-      initrd: join(linux, 'initramfs.cpio.gz'),
+      kernel: linuxKernel,
+      initrd,
       append: 'console=hvc0 pvm.run=echo%20daemon-ok',
       memory: '256M',
     });

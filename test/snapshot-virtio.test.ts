@@ -11,13 +11,11 @@ import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { loadSnapshotFile, saveSnapshotFile } from '../src/host/snapshot-file.js';
 import type { DomainSnapshot } from '../src/hypervisor/snapshot/index.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
+import { initrd, kernel } from './support/linux-guest.js';
 
-const root = join(fileURLToPath(import.meta.url), '../../..');
-const guest = join(root, '../shared/guests/linux');
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -34,8 +32,8 @@ test('a Linux domain with a virtio disk is saved and restored: the disk and its 
     const h = await m.create(
       {
         name: 'lx',
-        kernel: join(guest, 'Image'),
-        initrd: join(guest, 'initramfs.cpio.gz'),
+        kernel: kernel,
+        initrd: initrd,
         memory: '128M',
         disks: [img],
         append: 'console=ttyS0',

@@ -11,12 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { initrd, kernel } from './support/linux-guest.js';
 
 const root = join(fileURLToPath(import.meta.url), '../../..');
 const pvm = join(root, 'bin/pvm.js');
-const guest = join(root, '../shared/guests/linux');
-const kernel = join(guest, 'Image');
-const initrd = join(guest, 'initramfs.cpio.gz');
 
 /** Runs `pvm ARGS`; resolves with the exit status and both streams (never rejects on a status). */
 function pvmRun(args: string[], timeoutMs: number): Promise<{ status: number; out: string; err: string }> {

@@ -9,12 +9,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { DomainState } from '../src/api/domain.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
+import { initrd, kernel } from './support/linux-guest.js';
 
-const root = join(fileURLToPath(import.meta.url), '../../..');
-const guest = join(root, '../shared/guests/linux');
 const run = (cmds: string[]) => `pvm.run=${cmds.join(';').replaceAll(' ', '%20')}`;
 
 test('daemon domains take disks, nets and rng from their config: disk read, hwrng, ping across the switch', {
@@ -27,7 +25,7 @@ test('daemon domains take disks, nets and rng from their config: disk read, hwrn
     const data = new Uint8Array(1 << 20);
     data.set(new TextEncoder().encode('daemon-disk'), 0);
     writeFileSync(img, data);
-    const base = { kernel: join(guest, 'Image'), initrd: join(guest, 'initramfs.cpio.gz'), memory: '128M' };
+    const base = { kernel: kernel, initrd: initrd, memory: '128M' };
     const ended = new Map<string, DomainState>();
     const done = new Promise<void>((resolve) => {
       m.subscribe((e) => {

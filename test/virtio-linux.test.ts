@@ -12,9 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type NetLink, parseMac, type SwitchEndpoint, VirtualSwitch } from '../src/devices/switch.js';
 import { VirtioBalloon } from '../src/devices/virtio/balloon/device.js';
 import { MemoryDisk } from '../src/devices/virtio/blk/backend.js';
@@ -28,8 +26,7 @@ import { NodeDomainHost } from '../src/host/domain-host.js';
 import { hostEntropy } from '../src/host/entropy.js';
 import type { DomainEnd } from '../src/hypervisor/domain.js';
 import { createVm, virtioTransports } from '../src/hypervisor/vm.js';
-
-const root = join(fileURLToPath(import.meta.url), '../../..');
+import { initrd as initrdFile, kernel as kernelFile } from './support/linux-guest.js';
 
 /** 16-bit ones'-complement checksum of b[start, end). */
 function inetChecksum(b: Uint8Array, start: number, end: number): number {
@@ -87,7 +84,6 @@ class PingPeer implements SwitchEndpoint {
     }
   }
 }
-const guest = join(root, '../shared/guests/linux');
 const MiB = 1 << 20;
 /** Every transport built by `boot`, for diagnostics. */
 const allTransports: VirtioMmio[] = [];
@@ -105,8 +101,8 @@ interface Booted {
  * console so far.
  */
 async function boot(devices: VirtioDevice[], cmd: string, onOutput?: (all: string) => void): Promise<Booted> {
-  const kernel = readFileSync(join(guest, 'Image'));
-  const initrd = readFileSync(join(guest, 'initramfs.cpio.gz'));
+  const kernel = readFileSync(kernelFile);
+  const initrd = readFileSync(initrdFile);
   let out = '';
   const host = new NodeDomainHost((b) => {
     const text = new TextDecoder().decode(b);
@@ -134,7 +130,7 @@ async function boot(devices: VirtioDevice[], cmd: string, onOutput?: (all: strin
 }
 
 test('Linux probes and uses virtio console, block, net, entropy and balloon', { timeout: 120_000 }, async () => {
-  for (const f of ['Image', 'initramfs.cpio.gz']) assert.ok(existsSync(join(guest, f)), `missing ${guest}/${f}`);
+  for (const f of [kernelFile, initrdFile]) assert.ok(existsSync(f), `missing ${f}`);
   const hvc: string[] = [];
   const disk = new MemoryDisk(4 * MiB);
   disk.bytes.set(new TextEncoder().encode('pvm disk sector zero'), 0);
@@ -163,6 +159,7 @@ test('Linux probes and uses virtio console, block, net, entropy and balloon', { 
   ];
   const script = [
     'echo devices $(cat /sys/bus/virtio/devices/*/device)',
+    'echo transports $(ls -d /sys/bus/platform/devices/*.virtio_mmio | wc -l)',
     'echo disk $(head -c 20 /dev/vda)',
     'echo written-by-linux > /tmp/w; dd if=/tmp/w of=/dev/vda bs=512 seek=8 conv=sync 2>/dev/null; sync',
     'echo via-virtio-console > /dev/hvc1',
@@ -184,6 +181,9 @@ test('Linux probes and uses virtio console, block, net, entropy and balloon', { 
   const log = r.console;
   assert.equal(r.end.kind, 'poweroff', log.slice(-3000));
   assert.match(log, /devices 0x0003 0x0002 0x0001 0x0004 0x0005/); // console, block, net, entropy, balloon
+  // All eight transports are in the tree; the three empty ones (DeviceID 0) are skipped without a word.
+  assert.match(log, /transports 8/);
+  assert.doesNotMatch(log, /virtio-mmio.*(Wrong magic|not supported|probe.*failed)/i);
   assert.match(log, /virtio_blk virtio1: \[vda\] 8192 512-byte logical blocks/);
   assert.match(log, /disk pvm disk sector zero/);
   assert.equal(new TextDecoder().decode(disk.bytes.subarray(4096, 4113)), 'written-by-linux\n');

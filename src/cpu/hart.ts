@@ -225,6 +225,17 @@ export class Hart {
     this.flushTlb();
   }
 
+  /**
+   * Stores into the 4 KiB physical page of `pa` (in RAM) call `onStore(pa, size)` with the
+   * address they write, so a host can answer a mailbox at once (the bare runner's HTIF tohost:
+   * `requestStop`, then serve it; the store has landed when the hart stops). The page simply
+   * never enters the store TLB: the fast path is unchanged, and only stores to that page take
+   * the slow one. `null` stops watching.
+   */
+  watchStores(pa: number | null, onStore: ((pa: number, size: number) => void) | null = null): void {
+    this.mmu.watchStores(pa, onStore);
+  }
+
   /** Make run() return Exit.Stop at the next instruction boundary. */
   requestStop(): void {
     this.stopReq = true;

@@ -81,6 +81,12 @@ export class Mmu {
   /** Effective privilege of the last translate (the PMP checks use it). */
   private accPriv = 0;
   private readonly pmp: Pmp;
+  /**
+   * RAM offset of a page whose stores leave the fast path (-1: none): the store TLB never holds
+   * it, so every store into it runs through physWrite/atomicOffset, which call `onWatchedStore`.
+   */
+  private watchOff = -1;
+  private onWatchedStore: ((pa: number, size: number) => void) | null = null;
 
   constructor(
     private readonly hart: Hart,
@@ -97,6 +103,14 @@ export class Mmu {
     this.i16 = new Int16Array(buf, 0, Math.floor(ram.size / 2));
     this.i32 = new Int32Array(buf, 0, Math.floor(ram.size / 4));
     this.dv = new DataView(buf, 0, ram.size);
+  }
+
+  /** See Hart.watchStores. */
+  watchStores(pa: number | null, onStore: ((pa: number, size: number) => void) | null): void {
+    const o = pa === null ? -1 : this.ramOff(pa, 1);
+    this.watchOff = o < 0 ? -1 : o - (o % 4096);
+    this.onWatchedStore = this.watchOff < 0 ? null : onStore;
+    this.flush();
   }
 
   /** Drop every cached translation. */
@@ -268,7 +282,7 @@ export class Mmu {
     this.rTag[e] = tag;
     this.rHi[e] = vh;
     this.rOff[e] = o;
-    if (acc === Access.Store && (perm & PMP_W) !== 0) {
+    if (acc === Access.Store && (perm & PMP_W) !== 0 && o !== this.watchOff) {
       this.wTag[e] = tag;
       this.wHi[e] = vh;
       this.wOff[e] = o;
@@ -372,6 +386,7 @@ export class Mmu {
   private physWrite(pa: number, size: number, lo: number, hi: number, va: number, vh: number): void {
     const o = this.ramOff(pa, size);
     if (o >= 0) {
+      if (o - (o % 4096) === this.watchOff) this.onWatchedStore?.(pa, size);
       const dv = this.dv;
       switch (size) {
         case 1:
@@ -504,6 +519,7 @@ export class Mmu {
     if (o < 0) this.hart.fault(acc === Access.Load ? Cause.LoadAccess : Cause.StoreAccess, va, vh);
     // an AMO or SC needs read and write permission (a store/AMO access fault otherwise), LR read
     this.pmpCheck(acc, pa, size, va, vh, true);
+    if (acc !== Access.Load && o - (o % 4096) === this.watchOff) this.onWatchedStore?.(pa, size);
     this.fill(acc, va, vh, pa);
     return o;
   }

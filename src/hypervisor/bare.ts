@@ -3,6 +3,7 @@ import type { Gpa } from '../core/types.js';
 import { Csr, Priv } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
 import { Hart } from '../cpu/hart.js';
+import { fillEmptyVirtioSlots } from '../devices/virtio/slots.js';
 import { type BoardHart, type HartFactory, VirtBoard } from '../machine/board.js';
 import { loadElf, parseElf } from '../machine/elf.js';
 import { TIMEBASE_HZ } from '../machine/memmap.js';
@@ -31,7 +32,7 @@ export interface BareOptions {
   maxInstructions?: number;
   /** Harts (default 1). All start at the ELF entry in M-mode with a0 = hart id, as on QEMU -bios none. */
   harts?: number;
-  /** Instructions per hart per slice (default 20 000). HTIF and timers are checked between slices. */
+  /** Instructions per hart per slice (default 20 000). Timers are checked between slices; HTIF when tohost is written. */
   slice?: number;
   /** 'host' (default): mtime follows the host clock; 'instret': deterministic, follows instructions. */
   time?: 'host' | 'instret';
@@ -81,8 +82,10 @@ const hx = (n: number) => `0x${n.toString(16)}`;
  * syscon (poweroff = 0, fail = its code; reboot reloads the image and starts
  * over), or when `maxInstructions` is reached.
  *
- * The harts run in slices; between slices the loop polls `tohost`, updates
- * the CLINT and flushes console output. When every hart sits in WFI the loop
+ * The harts run in slices; a store into `tohost` ends the slice of the hart
+ * that made it (Hart.watchStores), and the loop serves the request after that
+ * hart's slice, so an HTIF call costs a few instructions, not a slice.
+ * Between rounds the loop updates the CLINT and flushes console output. When every hart sits in WFI the loop
  * sleeps until the next CLINT deadline (or skips time forward in 'instret'
  * mode) instead of spinning.
  *
@@ -96,11 +99,18 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
   const limit = opts.maxInstructions ?? Number.POSITIVE_INFINITY;
   const timeMode = opts.time ?? 'host';
   const out: number[] = [];
+  let flushedAt = host.nowMs();
   const flush = () => {
+    flushedAt = host.nowMs();
     if (out.length > 0) {
       host.console(Uint8Array.from(out));
       out.length = 0;
     }
+  };
+  // Console output is handed on in batches: with HTIF served at each call, a round can be a
+  // single character, and a host write per character would cost more than the guest.
+  const flushSoon = () => {
+    if (out.length >= CONSOLE_BATCH || host.nowMs() - flushedAt >= CONSOLE_FLUSH_MS) flush();
   };
 
   const stats = new DomainStats();
@@ -110,6 +120,7 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
   const hartsBefore = new Array<number>(nHarts).fill(0); // per hart, of boards discarded by reboots
   let board: VirtBoard | undefined;
   const result = (end: BareEnd): BareResult => {
+    flush();
     stats.endMs = host.nowMs();
     stats.endCpuMs = host.cpuMs?.() ?? 0;
     if (board !== undefined) {
@@ -136,6 +147,7 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       ...(host.wallClockNs ? { wallClockNs: () => host.wallClockNs!() } : {}),
       onUartOutput: (b) => out.push(b),
     });
+    fillEmptyVirtioSlots(board); // QEMU's virt has its eight transports with -bios none too
     loadElf(elf, elfBytes, board.ram);
     const htif = htifAddresses(elf.symbol('tohost'), elf.symbol('fromhost'), board);
     const fdt = placeDeviceTree(board, elf.low, elf.high);
@@ -143,9 +155,17 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       h.reset(BigInt(elf.entry), Priv.M);
       h.setX(10, BigInt(i));
       h.setX(11, BigInt(fdt));
+      // A store into tohost ends the hart's slice, so the request is served when written.
+      const tohost = htif?.tohost;
+      if (tohost !== undefined) {
+        h.watchStores?.(tohost, (pa, size) => {
+          if (pa < tohost + 8 && pa + size > tohost) h.requestStop();
+        });
+      }
     });
 
     let spuriousWakeups = 0;
+    let htifCode: number | undefined;
     for (;;) {
       let allWaiting = true;
       for (let i = 0; i < board.harts.length; i++) {
@@ -165,8 +185,12 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
           throw new PvmError('internal', `hart ${i} returned a machine trap in bare mode`);
         }
         if (board.sysconEvent !== undefined) break;
+        if (htif !== undefined) {
+          htifCode = pollHtif(board, htif, out);
+          if (htifCode !== undefined) break;
+        }
       }
-      flush();
+      flushSoon();
       board.tick();
 
       const ev = board.sysconEvent;
@@ -174,11 +198,7 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
         if (ev.kind === 'reboot') break;
         return result({ kind: 'syscon', code: ev.kind === 'fail' ? ev.code : 0 });
       }
-      if (htif !== undefined) {
-        const code = pollHtif(board, htif, out);
-        flush();
-        if (code !== undefined) return result({ kind: 'htif', code });
-      }
+      if (htifCode !== undefined) return result({ kind: 'htif', code: htifCode });
       if (steps >= limit) return result({ kind: 'limit', instructions: steps });
 
       if (!allWaiting) continue;
@@ -197,6 +217,7 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
         continue;
       }
       spuriousWakeups = 0;
+      flush();
       if (!board.skipTime(ticks)) {
         const t0 = host.nowMs();
         await host.sleep(Math.min(MAX_SLEEP_MS, ticks / TICKS_PER_MS));
@@ -214,6 +235,10 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
     reboots++;
   }
 }
+
+/** Console bytes held before they are handed to the host, and the longest they wait (ms). */
+const CONSOLE_BATCH = 4096;
+const CONSOLE_FLUSH_MS = 10;
 
 /** Rounds in a row in which every hart waits with nothing able to wake it, before the run is a deadlock. */
 const SPURIOUS_WAKEUP_LIMIT = 64;

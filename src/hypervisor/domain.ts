@@ -272,7 +272,11 @@ export class Domain implements SbiPlatform {
   private collectMmio(): void {
     const now = this.machine.mmioCounts();
     for (const k of Object.keys(now)) this.stats.mmio[k] = now[k]!;
+    if (this.virtioRefused) this.stats.virtioRefused = this.virtioRefused();
   }
+
+  /** Refusals of the domain's virtio transports, per transport and rule (set by createVm). */
+  virtioRefused: (() => Record<string, Record<string, number>>) | null = null;
 
   /** Deliver timer interrupts due at mtime `now`. */
   private pollTimers(now: number): void {

@@ -22,6 +22,8 @@ export interface DomainStatsJson {
   hypercallsTotal: number;
   mmio: Record<string, number>;
   mmioTotal: number;
+  /** Driver writes the virtio transports refused, per transport and rule (src/devices/virtio/mmio.ts VIRTIO_RULES); transports with none are left out. */
+  virtioRefused: Record<string, Record<string, number>>;
   /** Full mode: traps into the guest's M-mode firmware and instructions it executed (0 in PV and bare mode). */
   firmware: { traps: number; instructions: number };
   /** Host time: wall clock split into guest (inside Hart.run), hypervisor and idle; CPU time of the process. */
@@ -40,6 +42,8 @@ export class DomainStats {
   };
   /** MMIO accesses per device (loads and stores). */
   readonly mmio: Record<string, number> = Object.create(null);
+  /** Refusals per virtio transport and rule (filled by whoever owns the transports). */
+  virtioRefused: Record<string, Record<string, number>> = Object.create(null);
   guestMs = 0;
   idleMs = 0;
   startMs = 0;
@@ -75,6 +79,7 @@ export class DomainStats {
       hypercallsTotal,
       mmio: { ...this.mmio },
       mmioTotal,
+      virtioRefused: Object.fromEntries(Object.entries(this.virtioRefused).map(([k, v]) => [k, { ...v }])),
       firmware,
       time: {
         wallMs: r(wallMs),
@@ -107,6 +112,13 @@ export function formatStats(s: DomainStatsJson): string {
   }
   const mm = Object.entries(s.mmio).map(([k, n]) => `${k} ${n}`);
   if (mm.length) lines.push(`mmio by device: ${mm.join(', ')}`);
+  const refused = Object.entries(s.virtioRefused).map(
+    ([dev, rules]) =>
+      `${dev} (${Object.entries(rules)
+        .map(([rule, n]) => `${rule} ${n}`)
+        .join(', ')})`,
+  );
+  if (refused.length) lines.push(`virtio refusals: ${refused.join(', ')}`);
   lines.push(`hypercalls: ${s.hypercallsTotal}`);
   for (const [ext, fns] of Object.entries(s.hypercalls)) {
     lines.push(

@@ -4,10 +4,11 @@ import { IrqBit } from '../cpu/arch.js';
 import { Hart } from '../cpu/hart.js';
 import { ALL_EXTENSIONS } from '../cpu/isa.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
-import { VirtioMmio } from '../devices/virtio/mmio.js';
+import { VirtioMmio, type VirtioRefusal } from '../devices/virtio/mmio.js';
+import { fillEmptyVirtioSlots } from '../devices/virtio/slots.js';
 import { VirtBoard } from '../machine/board.js';
 import { parseElf } from '../machine/elf.js';
-import { parseLinuxImage } from '../machine/image.js';
+import { kernelKind, parseLinuxImage } from '../machine/image.js';
 import { LoadAddr } from '../machine/memmap.js';
 import type { GuestRam } from '../memory/ram.js';
 import { type BootPlan, Domain, type DomainHost, type DomainMode } from './domain.js';
@@ -21,7 +22,7 @@ export interface VmConfig {
   harts: number;
   /** RAM in bytes (multiple of 4 KiB). */
   memory: number;
-  /** RISC-V Linux Image (or an RV64 ELF executable). */
+  /** RISC-V Linux Image, RV64 ELF executable, or raw binary (loaded at 0x8020_0000, as QEMU does). */
   kernel: Uint8Array;
   initrd?: Uint8Array;
   /** Kernel command line. */
@@ -44,7 +45,7 @@ export interface VmConfig {
    * virtio device models, slot = index (0..7: window 0x1000_1000 + n*0x1000, PLIC source 1+n).
    * The host builds them with their backends (src/host/devices.ts `buildDomainDevices` gives
    * the order console, disks, nets, entropy, balloon); createVm maps a virtio-mmio transport
-   * for each before the device tree is built, so the tree lists exactly these slots.
+   * for each and an empty one (DeviceID 0) in every other slot, as QEMU's virt board has.
    */
   devices?: readonly VirtioDevice[];
   /**
@@ -55,6 +56,10 @@ export interface VmConfig {
    * stimecmp; without it, every timer is an SBI set_timer exit. Default: `SSTC_DEFAULT`.
    */
   sstc?: boolean;
+  /** VendorID of the virtio-mmio transports (default QEMU's 0x554d4551, which software written for QEMU checks). */
+  virtioVendorId?: number;
+  /** Where the transports report what they refuse (once per device and rule; see VirtioMmioOptions.onRefusal). */
+  onVirtioRefusal?: (refusal: VirtioRefusal) => void;
 }
 
 /**
@@ -91,15 +96,19 @@ function writeFwDynamicInfo(ram: GuestRam, at: number): void {
   });
 }
 
-/** The kernel's footprint and entry point, from its Image header or ELF program headers. */
+/**
+ * The kernel's footprint and entry point, from its ELF program headers or Image header; a raw
+ * binary (neither) runs from its first byte at 0x8020_0000, where QEMU puts any image after
+ * firmware below 2 MiB, so the same file boots in both modes and on QEMU.
+ */
 function kernelPlacement(kernel: Uint8Array): {
   start: number;
   end: number;
   entry: number;
   load: (ram: GuestRam) => void;
 } {
-  const isElf = kernel[0] === 0x7f && kernel[1] === 0x45 && kernel[2] === 0x4c && kernel[3] === 0x46;
-  if (isElf) {
+  const kind = kernelKind(kernel);
+  if (kind === 'elf') {
     const elf = parseElf(kernel);
     return {
       start: elf.low,
@@ -116,11 +125,11 @@ function kernelPlacement(kernel: Uint8Array): {
       },
     };
   }
-  const hdr = parseLinuxImage(kernel);
   const start = LoadAddr.KERNEL;
+  const imageSize = kind === 'linux-image' ? parseLinuxImage(kernel).imageSize : 0;
   return {
     start,
-    end: start + Math.max(hdr.imageSize, kernel.length),
+    end: start + Math.max(imageSize, kernel.length),
     entry: start,
     load: (ram) => ram.write(start as Gpa, kernel),
   };
@@ -186,11 +195,17 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number; wa
           high = level;
         },
       },
-      { name: `virtio${slot}-${device.kind}` },
+      {
+        name: `virtio${slot}-${device.kind}`,
+        ...(cfg.virtioVendorId !== undefined ? { vendorId: cfg.virtioVendorId } : {}),
+        ...(cfg.onVirtioRefusal ? { onRefusal: cfg.onVirtioRefusal } : {}),
+      },
     );
     board.mapVirtio(slot, t);
     return t;
   });
+  // The other slots answer as QEMU's empty transports (DeviceID 0); the tree lists all eight.
+  fillEmptyVirtioSlots(board, cfg.virtioVendorId);
   if (transports.length > 0) {
     // Guest reboot: the board's reset also resets every transport (status 0, queues gone, device reset).
     const boardReset = board.reset.bind(board);
@@ -246,6 +261,11 @@ export function createVm(cfg: VmConfig, host: DomainHost & { nowMs(): number; wa
   };
   domain = new Domain(cfg.mode, board, host, plan);
   transportsOf.set(domain, transports);
+  domain.virtioRefused = () => {
+    const out: Record<string, Record<string, number>> = Object.create(null);
+    for (const t of transports) if (Object.keys(t.stats.refused).length) out[t.name] = { ...t.stats.refused };
+    return out;
+  };
   if (grants)
     attachPvx(domain, grants, {
       ...(cfg.pvxHost ? { host: cfg.pvxHost } : {}),

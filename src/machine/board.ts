@@ -4,7 +4,7 @@ import { Clint } from './clint.js';
 import type { Fdt } from './fdt.js';
 import type { IrqTarget } from './irq.js';
 import { MemMap, PlicSource } from './memmap.js';
-import { Plic } from './plic.js';
+import { Plic, type PlicGateway } from './plic.js';
 import { GoldfishRtc } from './rtc.js';
 import { SifiveTest, type SysconEvent } from './syscon.js';
 import { hostTimeSource, InstretTimeSource, type TimeSource } from './time.js';
@@ -26,6 +26,8 @@ export interface BoardHart extends IrqTarget {
   updateTimer?(now: number): void;
   /** When the hart's own timer fires next (mtime), or Infinity. */
   timerDeadline?(): number;
+  /** Call `onStore(pa, size)` on every store into the RAM page of `pa` (src/cpu Hart.watchStores); optional. */
+  watchStores?(pa: number | null, onStore?: ((pa: number, size: number) => void) | null): void;
 }
 
 /** Builds hart `id` on the board's RAM and bus, reading `time` for its `time` CSR. */
@@ -65,6 +67,11 @@ export interface VirtBoardOptions<H extends BoardHart = BoardHart> {
   /** Poweroff / reboot / fail requests through the syscon. Harts are asked to stop as well. */
   onSyscon?: (e: SysconEvent) => void;
   devices?: BoardDevices;
+  /**
+   * The PLIC's gateway (default 'qemu': as QEMU 7.2's virt, which software written for QEMU
+   * relies on; 'level' is the PLIC specification's, see `PlicGateway`).
+   */
+  plicGateway?: PlicGateway;
 }
 
 const MiB = 1024 * 1024;
@@ -126,7 +133,7 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
       this.bus.map(MemMap.CLINT.base, MemMap.CLINT.size, this.clint);
     }
     if (want.plic) {
-      this.plic = new Plic(this.harts);
+      this.plic = new Plic(this.harts, PlicSource.PLIC_SOURCES, opts.plicGateway ?? 'qemu');
       this.bus.map(MemMap.PLIC.base, MemMap.PLIC.size, this.plic);
     }
     if (want.uart) {
@@ -168,10 +175,18 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
   /** Maps a device (e.g. virtio-mmio) into slot `n` (0..7), raising PLIC source 1+n. */
   mapVirtio(n: number, dev: MmioDevice): { base: number; irq: number } {
     if (!Number.isInteger(n) || n < 0 || n >= MemMap.VIRTIO.count) throw new RangeError(`no virtio slot ${n}`);
+    if (this.virtioSlots.includes(n)) throw new RangeError(`virtio slot ${n} is taken`);
     const base = MemMap.VIRTIO.base + n * MemMap.VIRTIO.size;
     this.bus.map(base, MemMap.VIRTIO.size, dev);
     this.virtioSlots.push(n);
     return { base, irq: PlicSource.VIRTIO_BASE + n };
+  }
+
+  /** The virtio slots nothing is mapped in yet, ascending. */
+  freeVirtioSlots(): number[] {
+    const free: number[] = [];
+    for (let n = 0; n < MemMap.VIRTIO.count; n++) if (!this.virtioSlots.includes(n)) free.push(n);
+    return free;
   }
 
   /** Re-evaluates time-driven interrupts (call between run slices). */
@@ -238,8 +253,9 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
   }
 
   /**
-   * The device tree of this board (harts, RAM and the devices present; only
-   * the virtio slots that have a device, since Linux probes every slot listed).
+   * The device tree of this board (harts, RAM and the devices present; the
+   * virtio slots mapped, which are all eight once the empty ones are filled,
+   * as on QEMU).
    * `opts` adds bootargs, an initrd, extra nodes, or overrides.
    */
   deviceTree(opts: Partial<VirtDtOptions> = {}): Fdt {

@@ -21,6 +21,23 @@ export const KERNEL_ALIGN = 0x20_0000;
 
 const hx = (n: number) => `0x${n.toString(16)}`;
 
+const isElf = (b: Uint8Array) => b.length >= 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
+
+/**
+ * What a kernel file is, tried in QEMU's order (hw/riscv/boot.c riscv_load_kernel): an ELF,
+ * else a RISC-V Linux Image (its header tells how much room .bss needs), else a raw binary
+ * that runs from its first byte (U-Boot's u-boot.bin, a teaching kernel's objcopy output).
+ * QEMU also takes U-Boot legacy uImages; pvm does not (such a file would run as raw bytes).
+ */
+export function kernelKind(bytes: Uint8Array): 'elf' | 'linux-image' | 'raw' {
+  if (bytes.length === 0) throw new PvmError('image', 'the kernel image is empty');
+  if (isElf(bytes)) return 'elf';
+  if (bytes.length >= HEADER_SIZE && new DataView(bytes.buffer, bytes.byteOffset).getUint32(0x38, true) === MAGIC2) {
+    return 'linux-image';
+  }
+  return 'raw';
+}
+
 /** Validates a RISC-V Linux Image header; every defect is a PvmError('image'). */
 export function parseLinuxImage(bytes: Uint8Array): LinuxImageHeader {
   if (bytes.length < HEADER_SIZE) {
@@ -28,10 +45,9 @@ export function parseLinuxImage(bytes: Uint8Array): LinuxImageHeader {
   }
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (v.getUint32(0x38, true) !== MAGIC2) {
-    const elf = bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
     throw new PvmError(
       'image',
-      elf
+      isElf(bytes)
         ? 'not a RISC-V Linux Image: this is an ELF file (use arch/riscv/boot/Image, not vmlinux)'
         : 'not a RISC-V Linux Image: magic "RSC\\x05" missing at offset 0x38',
     );

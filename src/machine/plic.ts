@@ -18,16 +18,27 @@ export const PlicReg = {
 const PRIORITY_MASK = 7;
 
 /**
+ * How a source's line becomes a pending request (the PLIC's gateway):
+ * - 'level', the PLIC specification's level-triggered gateway: a source is pending while its
+ *   line is high and it is not claimed, so at completion a line still high is pending again.
+ * - 'qemu', QEMU 7.2's hw/intc/sifive_plic.c: each time a device drives its line the pending
+ *   bit takes the level (raised while claimed, it waits for the completion); a completion only
+ *   releases the claim, whatever the line does, and is taken in any context. A device that
+ *   keeps its line high and is never asked again interrupts once. Guests written on QEMU rely
+ *   on this (a UART handler that never reads IIR); the virt board uses it (docs/compatibility.md).
+ */
+export type PlicGateway = 'level' | 'qemu';
+
+/**
  * Platform-level interrupt controller (`sifive,plic-1.0.0`), after QEMU's
  * hw/intc/sifive_plic.c. Sources 1..numSources-1 (source 0 does not exist);
  * two contexts per hart: 2N = hart N M-mode (drives MEIP), 2N+1 = S-mode
  * (drives SEIP).
  *
- * Sources are level-triggered (the PLIC spec's gateway): a source is pending
- * while its line is high and it is not claimed; a claim clears pending and
- * marks it claimed; completion releases it, and if the line is still high it
- * is pending again. A context's output is high while some source that is
- * pending, enabled for it and not claimed has priority above its threshold.
+ * A claim clears a source's pending bit and marks it claimed; completion
+ * releases it; what makes it pending is the gateway (`PlicGateway`). A
+ * context's output is high while some source that is pending, enabled for it
+ * and not claimed has priority above its threshold.
  */
 export class Plic implements MmioDevice, IrqLine {
   readonly name = 'plic';
@@ -46,6 +57,7 @@ export class Plic implements MmioDevice, IrqLine {
   constructor(
     private readonly harts: readonly IrqTarget[],
     numSources: number = PlicSource.PLIC_SOURCES,
+    readonly gateway: PlicGateway = 'level',
   ) {
     this.numSources = numSources;
     this.numContexts = 2 * harts.length;
@@ -59,25 +71,32 @@ export class Plic implements MmioDevice, IrqLine {
     this.out = new Int8Array(this.numContexts).fill(-1);
   }
 
-  /** Drive source `irq` (1..numSources-1) high or low. Out-of-range sources are ignored. */
+  /**
+   * Drive source `irq` (1..numSources-1) high or low; out-of-range sources are ignored. With
+   * the 'qemu' gateway every call is a signal: driving a line high again pends it again.
+   */
   setLevel(irq: number, level: boolean): void {
     if (irq <= 0 || irq >= this.numSources) return;
     this.level[irq] = level ? 1 : 0;
     const bit = 1 << (irq & 31);
     const w = irq >>> 5;
-    if (level && (this.claimed[w]! & bit) === 0) this.pending[w]! |= bit;
-    else if (!level) this.pending[w]! &= ~bit;
-    this.update();
+    const before = this.pending[w]!;
+    const pend = level && (this.gateway === 'qemu' || (this.claimed[w]! & bit) === 0);
+    this.pending[w] = pend ? before | bit : before & ~bit;
+    if (this.pending[w] !== before) this.update();
   }
 
-  /** Device reset: priorities, enables, thresholds, claims cleared; lines still high are pending again. */
+  /**
+   * Device reset: priorities, enables, thresholds, claims cleared; with the 'level' gateway,
+   * lines still high are pending again ('qemu': nothing is pending until a device signals).
+   */
   reset(): void {
     this.priority.fill(0);
     this.pending.fill(0);
     this.claimed.fill(0);
     this.enable.fill(0);
     this.threshold.fill(0);
-    for (let irq = 1; irq < this.numSources; irq++) {
+    for (let irq = 1; irq < this.numSources && this.gateway === 'level'; irq++) {
       if (this.level[irq]) this.pending[irq >>> 5]! |= 1 << (irq & 31);
     }
     this.out.fill(-1);
@@ -161,10 +180,13 @@ export class Plic implements MmioDevice, IrqLine {
     if (irq <= 0 || irq >= this.numSources) return;
     const w = irq >>> 5;
     const bit = 1 << (irq & 31);
-    // PLIC spec: a completion for a source not enabled for this context is ignored.
-    if ((this.enable[ctx * this.words + w]! & bit) === 0) return;
+    if (this.gateway === 'level') {
+      // PLIC spec: a completion for a source not enabled for this context is ignored; a line
+      // still high is pending again.
+      if ((this.enable[ctx * this.words + w]! & bit) === 0) return;
+      if (this.level[irq]) this.pending[w]! |= bit;
+    }
     this.claimed[w]! &= ~bit;
-    if (this.level[irq]) this.pending[w]! |= bit;
     this.update();
   }
 

@@ -75,3 +75,17 @@ test('loopback returns transmitted bytes and reflects MCR in MSR', () => {
   uart.write(UartReg.SCR, 1, 0x99);
   assert.equal(uart.read(UartReg.SCR, 1), 0x99);
 });
+
+test('the line is driven again on every update that finds an interrupt due, as QEMU drives it', () => {
+  const calls: boolean[] = [];
+  const uart = new Uart16550({ onOutput: () => {}, irq: { setLevel: (_n, l) => calls.push(l) }, irqNum: 10 });
+  uart.write(UartReg.IER_DLM, 1, 0x02);
+  uart.write(UartReg.IER_DLM, 1, 0x02); // unchanged IER: no update (QEMU: only when it changes)
+  uart.write(UartReg.RBR_THR_DLL, 1, 0x41); // THR written, then empty again: a new request
+  uart.write(UartReg.RBR_THR_DLL, 1, 0x42);
+  assert.deepEqual(calls, [true, true, true]);
+  uart.read(UartReg.IIR_FCR, 1); // THRI read: the line drops
+  uart.read(UartReg.IIR_FCR, 1);
+  uart.write(UartReg.IER_DLM, 1, 0);
+  assert.deepEqual(calls, [true, true, true, false], 'a line already low is not driven again');
+});

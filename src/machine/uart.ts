@@ -71,7 +71,9 @@ export interface UartOptions {
  * (IIR) as in the 16550 datasheet: line status > received data / timeout >
  * THR empty > modem status. With FIFOs on and fewer bytes than the trigger
  * level, the character-timeout interrupt is reported at once instead of
- * after four character times.
+ * after four character times. The interrupt line is driven where QEMU's
+ * serial_update_irq drives it (every register access that can change it),
+ * which matters with the virt board's 'qemu' PLIC gateway.
  */
 export class Uart16550 implements MmioDevice {
   readonly name = 'uart';
@@ -204,10 +206,10 @@ export class Uart16550 implements MmioDevice {
     else if (this.ier & IER_MSI && this.msr & MSR_ANY_DELTA) id = IIR_MSI;
     this.iir = id | (this.iir & 0xf0);
     const level = id !== IIR_NO_INT;
-    if (level !== this.irqLevel) {
-      this.irqLevel = level;
-      this.irq?.setLevel(this.irqNum, level);
-    }
+    // As QEMU's serial_update_irq, every update while an interrupt is due drives the line again
+    // (a new request for the virt board's 'qemu' PLIC gateway; nothing new for a level one).
+    if (level || this.irqLevel) this.irq?.setLevel(this.irqNum, level);
+    this.irqLevel = level;
   }
 
   private transmit(byte: number): void {
@@ -299,7 +301,7 @@ export class Uart16550 implements MmioDevice {
         const changed = (this.ier ^ v) & 0x0f;
         this.ier = v & 0x0f;
         if (changed & IER_THRI) this.thrIpending = (this.ier & IER_THRI) !== 0 && (this.lsr & LSR_THRE) !== 0;
-        this.updateIrq();
+        if (changed) this.updateIrq(); // as QEMU: rewriting the same IER asks nothing new
         return;
       }
       case UartReg.IIR_FCR: {

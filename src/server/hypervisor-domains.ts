@@ -7,6 +7,7 @@ import type { DomainConfig, DomainHandle, DomainInfo, DomainManager, DomainState
 import { DomainRegistry, requireEngine } from '../api/domain-registry.js';
 import { ApiError } from '../api/errors.js';
 import { PvmError } from '../core/errors.js';
+import type { VirtioRefusal } from '../devices/virtio/mmio.js';
 import { createVmWithDevices, type DeviceSpec, type DomainWithDevices, SwitchRegistry } from '../host/devices.js';
 import type { Domain, DomainHost, DomainMode } from '../hypervisor/domain.js';
 import { type PvxDomain, PvxHost, pvxStateDomid } from '../hypervisor/pvx/index.js';
@@ -250,6 +251,7 @@ class HvDomain {
     private readonly changed: (d: HvDomain) => void,
     private readonly pvxHost: PvxHost<PvxDomain>,
     private readonly switches: SwitchRegistry,
+    private readonly options: HypervisorDomainManagerOptions,
     /** The PVX domain id this domain asks for; after the first boot, the one it got (kept across reboots). */
     private pvxDomid: number = id,
   ) {
@@ -267,6 +269,9 @@ class HvDomain {
       {
         ...parts,
         wallClockNs: () => BigInt(Date.now()) * 1_000_000n,
+        ...(this.options.onVirtioRefusal
+          ? { onVirtioRefusal: (r: VirtioRefusal) => this.options.onVirtioRefusal?.(this.name, r) }
+          : {}),
         // One PVX registry for the daemon, so PV guests can reach each other; the PVX domain id is
         // the daemon's id (or the saved one after a restore) when free, else the lowest free one.
         pvxHost: this.pvxHost,
@@ -344,18 +349,27 @@ class HvDomain {
  * boundary); shutdown asks PV guests that bound VIRQ_SHUTDOWN_REQUEST
  * (docs/control-plane.md).
  */
+export interface HypervisorDomainManagerOptions {
+  /** Where the virtio transports of every domain report what they refuse (the daemon logs it). */
+  onVirtioRefusal?: (domain: string, refusal: VirtioRefusal) => void;
+}
+
 export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements DomainManager {
   /** Every PV domain of this daemon registers here, so their guests can open event channels to each other. */
   private readonly pvxHost = new PvxHost<PvxDomain>();
   /** The virtual switches of this daemon: NICs of all its domains on the same switch name meet. */
   private readonly switches = new SwitchRegistry();
 
+  constructor(private readonly options: HypervisorDomainManagerOptions = {}) {
+    super();
+  }
+
   protected halt(d: HvDomain): Promise<void> {
     return d.halt();
   }
 
   async create(config: DomainConfig, options: { paused: boolean }): Promise<DomainHandle> {
-    const d = new HvDomain(this.nextId, config.name, config, this.changed, this.pvxHost, this.switches);
+    const d = new HvDomain(this.nextId, config.name, config, this.changed, this.pvxHost, this.switches, this.options);
     await d.boot(); // throws (nothing registered) on a bad config or image
     this.register(d);
     if (options.paused) this.changed(d);
@@ -474,6 +488,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       this.changed,
       this.pvxHost,
       this.switches,
+      this.options,
       pvxStateDomid(snapshot.para) ?? this.nextId, // the PVX id the guest knows itself by, when free
     );
     await d.boot();

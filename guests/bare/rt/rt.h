@@ -14,6 +14,14 @@
 #define CLINT_MSIP (CLINT_BASE + 0x0)
 #define CLINT_MTIMECMP (CLINT_BASE + 0x4000)
 #define CLINT_MTIME (CLINT_BASE + 0xbff8)
+/* PLIC (sifive,plic-1.0.0): context 2N = hart N M-mode, 2N+1 = S-mode. UART0 is source 10. */
+#define PLIC 0x0c000000UL
+#define PLIC_PRIO(src) (PLIC + 4 * (src))
+#define PLIC_PENDING (PLIC + 0x1000)
+#define PLIC_ENABLE(ctx) (PLIC + 0x2000 + 0x80 * (ctx))
+#define PLIC_THRESHOLD(ctx) (PLIC + 0x200000 + 0x1000 * (ctx))
+#define PLIC_CLAIM(ctx) (PLIC + 0x200004 + 0x1000 * (ctx))
+#define UART_IRQ 10
 
 #define PRV_U 0
 #define PRV_S 1

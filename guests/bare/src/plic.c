@@ -6,13 +6,6 @@
  */
 #include "rt.h"
 
-#define PLIC 0x0c000000UL
-#define PLIC_PRIO(src) (PLIC + 4 * (src))
-#define PLIC_PENDING (PLIC + 0x1000)
-#define PLIC_ENABLE(ctx) (PLIC + 0x2000 + 0x80 * (ctx))
-#define PLIC_THRESHOLD(ctx) (PLIC + 0x200000 + 0x1000 * (ctx))
-#define PLIC_CLAIM(ctx) (PLIC + 0x200004 + 0x1000 * (ctx))
-#define UART_IRQ 10
 #define UART_IER (UART0_BASE + 1)
 #define UART_IIR (UART0_BASE + 2)
 #define IER_ETBEI 0x02

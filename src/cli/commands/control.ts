@@ -180,7 +180,12 @@ export function registerControlCommands(
         }
         const logger = createLogger({ level: flags.logLevel, ...(flags.logFile ? { file: flags.logFile } : {}) });
         const control = openControlPlane({
-          manager: flags.fake ? new FakeDomainManager() : new HypervisorDomainManager(),
+          manager: flags.fake
+            ? new FakeDomainManager()
+            : new HypervisorDomainManager({
+                // A driver turned away by a virtio transport: once per device and rule.
+                onVirtioRefusal: (domain, r) => logger.warn({ domain, device: r.device, rule: r.rule }, r.message),
+              }),
         });
         const daemon = await startDaemon({ control, logger, socketPath, ...(tcp ? { tcp } : {}) });
         await new Promise<void>((resolve) => {

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { defaultMac, parseDiskSpec, parseNetSpec } from '../../api/config.js';
 import { PvmError } from '../../core/errors.js';
+import type { VirtioRefusal } from '../../devices/virtio/mmio.js';
 import { createVmWithDevices, type DeviceSpec, SwitchRegistry } from '../../host/devices.js';
 import { NodeDomainHost } from '../../host/domain-host.js';
 import type { DomainEnd, DomainMode } from '../../hypervisor/domain.js';
@@ -88,6 +89,8 @@ export async function runVmCommand(flags: VmRunFlags, ctx: CliContext): Promise<
       ...(firmware ? { firmware } : {}),
       cmdline: flags.append ?? DEFAULT_APPEND,
       ...(flags.deterministic ? { time: 'instret' as const } : { wallClockNs: () => BigInt(Date.now()) * 1_000_000n }),
+      // --stats also reports, as they happen, what the virtio transports refuse (once per device and rule).
+      ...(flags.stats ? { onVirtioRefusal: (r: VirtioRefusal) => ctx.io.stderr(`pvm: ${r.message}`) } : {}),
     },
     spec ?? { name: 'vm0', disks: [], nets: [], rng: false, balloon: false },
     host,
@@ -143,6 +146,8 @@ export async function runVmCommand(flags: VmRunFlags, ctx: CliContext): Promise<
   }
 
   writeStats(domain.statistics(), flags, ctx);
+  // A failure the guest did not report itself (a double fault): say why.
+  if (end.kind === 'fail' && end.why !== 'syscon') ctx.io.stderr(`pvm: guest failed: ${end.why}`);
   return endStatus(end);
 }
 

@@ -62,7 +62,7 @@ export function registerRun(program: Command, ctx: CliContext): Command {
       '--deterministic',
       'guest time advances with instructions (100 per 10 MHz tick), not the host clock; idle time is skipped, the RTC starts at 1970: the same guest and input give the same output',
     )
-    .option('--kernel <file>', 'boot this RISC-V Linux Image (or S-mode ELF)')
+    .option('--kernel <file>', 'boot this RISC-V Linux Image, S-mode ELF or raw binary (run at 0x80200000)')
     .option('--initrd <file>', 'initial ramdisk, placed high in RAM and named in /chosen')
     .option('--append <cmdline>', `kernel command line (default: "${DEFAULT_APPEND}")`)
     .option('--smp <n>', 'number of harts, 1 to 8 (default: 1); with --bare all start at the entry', parseSmp)

@@ -39,7 +39,13 @@ export const MmioReg = {
 
 export const MMIO_MAGIC = 0x7472_6976;
 export const MMIO_VERSION = 2;
-/** Vendor id reported by pvm devices: the bytes "PVM\0" read as a little-endian word (the spec leaves it free). */
+/**
+ * QEMU's vendor id, "QEMU" as a little-endian word (hw/virtio/virtio-mmio.c VIRT_VENDOR): the
+ * default on the virt board, because software written for QEMU checks it (xv6-riscv's disk
+ * driver refuses any other). Linux matches drivers on the device id only.
+ */
+export const QEMU_VENDOR_ID = 0x554d_4551;
+/** pvm's own vendor id, the bytes "PVM\0" read as a little-endian word (the spec leaves it free). */
 export const PVM_VENDOR_ID = 0x004d_5650; // "PVM"
 export const MMIO_WINDOW = 0x1000;
 

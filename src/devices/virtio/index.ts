@@ -16,14 +16,22 @@ export { type BlockBackend, MemoryDisk } from './blk/backend.js';
 export { VirtioBlk, type VirtioBlkOptions } from './blk/device.js';
 export { type Chain, ChainError, type ChainFault } from './chain.js';
 export { VirtioConsole, type VirtioConsoleOptions } from './console/device.js';
-export { DeviceId, MmioReg, Status } from './constants.js';
+export { DeviceId, MmioReg, PVM_VENDOR_ID, QEMU_VENDOR_ID, Status } from './constants.js';
 export type { IrqPin, VirtioDevice, VirtioTransport } from './device.js';
-export { VirtioMmio, type VirtioMmioOptions } from './mmio.js';
+export {
+  EmptyVirtioMmio,
+  VIRTIO_RULES,
+  VirtioMmio,
+  type VirtioMmioOptions,
+  type VirtioRefusal,
+  type VirtioRule,
+} from './mmio.js';
 export { VirtioNet, type VirtioNetOptions } from './net/device.js';
 export { type EntropySource, VirtioRng } from './rng/device.js';
 export {
   attachVirtio,
   type DtNodeDescription,
+  fillEmptyVirtioSlots,
   plicPin,
   VIRTIO_SLOTS,
   type VirtioSlot,

@@ -3,9 +3,9 @@ import { describe, test } from 'node:test';
 import { gpa } from '../../core/types.js';
 import { GuestRam } from '../../memory/ram.js';
 import { readChain, writeChain } from './chain.js';
-import { bit, DescFlag, Feature, Interrupt, MmioReg, Status } from './constants.js';
+import { bit, DescFlag, Feature, Interrupt, MmioReg, PVM_VENDOR_ID, QEMU_VENDOR_ID, Status } from './constants.js';
 import type { IrqPin, VirtioDevice, VirtioTransport } from './device.js';
-import { VirtioMmio } from './mmio.js';
+import { EmptyVirtioMmio, VirtioMmio, type VirtioRefusal } from './mmio.js';
 import { MockDriver } from './mock-driver.js';
 
 const RAM_BASE = 0x8000_0000;
@@ -64,11 +64,11 @@ class Pin implements IrqPin {
   }
 }
 
-function setup(ramSize = 0x40_0000, queueSize = 16) {
+function setup(ramSize = 0x40_0000, queueSize = 16, onRefusal?: (r: VirtioRefusal) => void) {
   const ram = new GuestRam(RAM_BASE, ramSize);
   const dev = new EchoDevice(queueSize);
   const pin = new Pin();
-  const mmio = new VirtioMmio(dev, ram, pin);
+  const mmio = new VirtioMmio(dev, ram, pin, onRefusal ? { onRefusal } : {});
   const drv = new MockDriver(ram, mmio);
   return { ram, dev, pin, mmio, drv };
 }
@@ -92,6 +92,25 @@ describe('virtio-mmio registers', () => {
     assert.equal(drv.r32(MmioReg.SHM_LEN_LOW), 0xffff_ffff);
   });
 
+  test("VendorID is QEMU's unless the machine says otherwise", () => {
+    assert.equal(setup().drv.r32(MmioReg.VENDOR_ID), 0x554d4551);
+    const ram = new GuestRam(RAM_BASE, 0x40_0000);
+    const own = new VirtioMmio(new EchoDevice(), ram, new Pin(), { vendorId: PVM_VENDOR_ID });
+    assert.equal(own.read(MmioReg.VENDOR_ID, 4), PVM_VENDOR_ID);
+  });
+
+  test("an empty transport reads as QEMU's: magic, version 2, vendor, DeviceID 0; writes ignored", () => {
+    const e = new EmptyVirtioMmio();
+    e.write(MmioReg.STATUS, 4, Status.ACKNOWLEDGE);
+    const regs = [MmioReg.MAGIC, MmioReg.VERSION, MmioReg.DEVICE_ID, MmioReg.VENDOR_ID, MmioReg.STATUS];
+    assert.deepEqual(
+      regs.map((r) => e.read(r, 4) >>> 0),
+      [0x74726976, 2, 0, QEMU_VENDOR_ID, 0],
+    );
+    assert.equal(e.read(MmioReg.QUEUE_NUM_MAX, 4), 0);
+    assert.equal(e.read(MmioReg.MAGIC, 1), 0);
+  });
+
   test('control registers ignore accesses that are not 32-bit aligned', () => {
     const { mmio } = setup();
     assert.equal(mmio.read(MmioReg.MAGIC, 2), 0);
@@ -99,6 +118,7 @@ describe('virtio-mmio registers', () => {
     mmio.write(MmioReg.STATUS, 1, Status.ACKNOWLEDGE);
     assert.equal(mmio.status, 0);
     assert.equal(mmio.stats.badAccesses, 3);
+    assert.deepEqual(mmio.stats.refused, { 'register-access': 3 });
   });
 
   test('config space reads with the field width, little-endian; out of range reads zero', () => {
@@ -126,18 +146,106 @@ describe('virtio-mmio registers', () => {
 });
 
 describe('virtio status transitions', () => {
-  test('DRIVER before ACKNOWLEDGE is refused', () => {
-    const { drv } = setup();
-    drv.w32(MmioReg.STATUS, Status.DRIVER);
-    assert.equal(drv.status, 0);
+  /** Writes the driver's features without touching status. */
+  const writeFeatures = (drv: MockDriver, f: bigint) => {
+    drv.w32(MmioReg.DRIVER_FEATURES_SEL, 0);
+    drv.w32(MmioReg.DRIVER_FEATURES, Number(f & 0xffff_ffffn));
+    drv.w32(MmioReg.DRIVER_FEATURES_SEL, 1);
+    drv.w32(MmioReg.DRIVER_FEATURES, Number(f >> 32n));
+  };
+  /** Sets up queue 0 and checks the device echoes a request through it. */
+  const serves = (s: ReturnType<typeof setup>) => {
+    const q = s.drv.setupQueue(0, 16);
+    s.drv.driverOk();
+    const src = s.drv.put(enc('ok'));
+    const dst = s.drv.alloc(2);
+    q.add([
+      { addr: src, len: 2 },
+      { addr: dst, len: 2, write: true },
+    ]);
+    q.kick();
+    return q.takeUsed().length === 1 && new TextDecoder().decode(s.ram.slice(dst, 2)) === 'ok';
+  };
+
+  test("U-Boot's order: DRIVER right after reset, without ACKNOWLEDGE, and the device serves", () => {
+    const s = setup();
+    s.drv.w32(MmioReg.STATUS, 0);
+    s.drv.w32(MmioReg.STATUS, Status.DRIVER);
+    assert.equal(s.drv.status, Status.DRIVER);
+    writeFeatures(s.drv, bit(Feature.VERSION_1));
+    s.drv.w32(MmioReg.STATUS, Status.DRIVER | Status.FEATURES_OK);
+    assert.equal(s.drv.status, Status.DRIVER | Status.FEATURES_OK);
+    assert.equal(serves(s), true);
+    assert.equal(s.mmio.running, true);
+    assert.deepEqual(s.mmio.stats.refused, {});
   });
 
-  test('DRIVER_OK before FEATURES_OK is refused', () => {
-    const { drv } = setup();
-    drv.w32(MmioReg.STATUS, Status.ACKNOWLEDGE);
-    drv.w32(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER);
-    drv.w32(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER | Status.DRIVER_OK);
-    assert.equal(drv.status, Status.ACKNOWLEDGE | Status.DRIVER);
+  test('bits written one at a time accumulate; the write that leaves bits out is refused as status-clear', () => {
+    const refusals: VirtioRefusal[] = [];
+    const s = setup(undefined, undefined, (r) => refusals.push(r));
+    for (const b of [Status.ACKNOWLEDGE, Status.DRIVER]) s.drv.w32(MmioReg.STATUS, b);
+    writeFeatures(s.drv, bit(Feature.VERSION_1));
+    s.drv.w32(MmioReg.STATUS, Status.FEATURES_OK);
+    assert.equal(s.drv.status, Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK);
+    assert.equal(serves(s), true);
+    assert.equal(s.mmio.stats.refused['status-clear'], 2);
+    assert.deepEqual(
+      refusals.map((r) => [r.device, r.rule, r.what]),
+      [['virtio-echo', 'status-clear', 'status 0x2 (would clear 0x1)']],
+      'reported once per device and rule',
+    );
+    assert.match(refusals[0]!.message, /^virtio-echo: refused status 0x2 \(would clear 0x1\): §2\.1\.1: /);
+  });
+
+  test('DRIVER_OK without FEATURES_OK takes the features written (a legacy driver) and serves', () => {
+    const s = setup();
+    s.drv.w32(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER);
+    writeFeatures(s.drv, bit(Feature.INDIRECT_DESC));
+    s.drv.setupQueue(0, 16);
+    s.drv.w32(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER | Status.DRIVER_OK);
+    assert.equal(s.drv.status, Status.ACKNOWLEDGE | Status.DRIVER | Status.DRIVER_OK);
+    assert.equal(s.mmio.running, true);
+    assert.equal(s.mmio.hasFeature(Feature.INDIRECT_DESC), true);
+    assert.equal(s.mmio.hasFeature(Feature.VERSION_1), false);
+  });
+
+  test('DRIVER_OK without FEATURES_OK is refused when the features written were not offered', () => {
+    const s = setup();
+    s.drv.w32(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER);
+    writeFeatures(s.drv, bit(Feature.VERSION_1) | bit(5));
+    s.drv.setupQueue(0, 16);
+    s.drv.w32(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER | Status.DRIVER_OK);
+    assert.equal(s.drv.status, Status.ACKNOWLEDGE | Status.DRIVER);
+    assert.equal(s.mmio.running, false);
+    assert.equal(s.mmio.queues[0]!.active, false);
+    assert.equal(s.mmio.stats.refused['feature-not-offered'], 1);
+  });
+
+  test('features written before DRIVER are taken (QEMU takes them until FEATURES_OK)', () => {
+    const s = setup();
+    writeFeatures(s.drv, bit(Feature.VERSION_1) | bit(Feature.EVENT_IDX));
+    s.drv.w32(MmioReg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK);
+    assert.equal(s.drv.status & Status.FEATURES_OK, Status.FEATURES_OK);
+    assert.equal(s.mmio.hasFeature(Feature.EVENT_IDX), true);
+  });
+
+  test('FAILED is kept, and a device the driver gave up on serves nothing', () => {
+    const s = setup();
+    s.drv.negotiate();
+    s.drv.w32(MmioReg.STATUS, s.drv.status | Status.FAILED);
+    s.drv.setupQueue(0, 16);
+    s.drv.driverOk();
+    assert.equal(s.drv.status & (Status.FAILED | Status.DRIVER_OK), Status.FAILED);
+    assert.equal(s.mmio.running, false);
+    s.drv.w32(MmioReg.STATUS, 0);
+    s.drv.negotiate();
+    assert.equal(serves(s), true, 'a reset brings it back');
+  });
+
+  test('reserved status bits and DEVICE_NEEDS_RESET written by the driver are ignored', () => {
+    const s = setup();
+    s.drv.w32(MmioReg.STATUS, Status.ACKNOWLEDGE | 0x10 | 0x20 | Status.DEVICE_NEEDS_RESET);
+    assert.equal(s.drv.status, Status.ACKNOWLEDGE);
   });
 
   test('clearing a status bit is refused', () => {
@@ -153,9 +261,11 @@ describe('virtio status transitions', () => {
     assert.equal(drv.status, Status.ACKNOWLEDGE | Status.DRIVER);
   });
 
-  test('FEATURES_OK stays clear without VIRTIO_F_VERSION_1', () => {
-    const { drv } = setup();
-    assert.equal(drv.negotiate(bit(0)), false);
+  test('FEATURES_OK without VIRTIO_F_VERSION_1 is granted, as QEMU grants it on a non-legacy transport', () => {
+    const { drv, mmio } = setup();
+    assert.equal(drv.negotiate(bit(0)), true);
+    assert.equal(mmio.hasFeature(0), true);
+    assert.equal(mmio.hasFeature(Feature.VERSION_1), false);
   });
 
   test('driver features written after FEATURES_OK are ignored', () => {
@@ -166,6 +276,7 @@ describe('virtio status transitions', () => {
     drv.setupQueue(0, 16);
     drv.driverOk();
     assert.equal(mmio.hasFeature(Feature.INDIRECT_DESC), false);
+    assert.equal(mmio.stats.refused['features-late'], 1);
   });
 
   test('status 0 resets queues, interrupts and the device', () => {

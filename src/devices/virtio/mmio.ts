@@ -1,10 +1,13 @@
 /**
  * The virtio-mmio transport, version 2 register layout (virtio 1.2 §4.2.2).
  *
- * Status is a transition table (§2.1, §3.1.1): ACKNOWLEDGE -> DRIVER -> FEATURES_OK ->
- * DRIVER_OK, bits only ever added, 0 resets. Queues are validated once at DRIVER_OK and
- * frozen; a failed activation or a malformed ring sets DEVICE_NEEDS_RESET instead of
- * throwing. Nothing a guest writes here can throw into the host.
+ * Status bits only accumulate until a write of 0 resets the device. The order is as lenient
+ * as QEMU's where that is harmless (docs/devices.md, "Leniency"): ACKNOWLEDGE and DRIVER in
+ * any order, features before FEATURES_OK, FEATURES_OK without VIRTIO_F_VERSION_1. Only two
+ * steps are gated, because the device depends on them: FEATURES_OK (the features must be
+ * ones it offered) and DRIVER_OK (queues validated once and frozen). A failed activation or
+ * a malformed ring sets DEVICE_NEEDS_RESET instead of throwing. Nothing a guest writes here
+ * can throw into the host; every write turned away is a refusal with the rule it broke.
  */
 
 import { PvmError } from '../../core/errors.js';
@@ -19,7 +22,7 @@ import {
   MMIO_MAGIC,
   MMIO_VERSION,
   MmioReg,
-  PVM_VENDOR_ID,
+  QEMU_VENDOR_ID,
   Status,
   TRANSPORT_FEATURES,
 } from './constants.js';
@@ -28,35 +31,62 @@ import { SplitQueue } from './queue.js';
 import { type TransportState, transportStateCodec } from './state.js';
 
 /**
- * The status transition table: the bit that must already be set before each bit may be
- * set (§3.1.1 Driver Requirements: Device Initialization gives the order).
+ * The rules a transport enforces against the driver, each with the spec section it cites.
+ * A write that breaks one is refused (ignored, or only its harmless part taken), counted in
+ * `stats.refused` and reported once per device through `onRefusal`.
  */
-const STATUS_STEPS: readonly (readonly [bit: number, requires: number])[] = [
-  [Status.ACKNOWLEDGE, 0],
-  [Status.DRIVER, Status.ACKNOWLEDGE],
-  [Status.FEATURES_OK, Status.DRIVER],
-  [Status.DRIVER_OK, Status.FEATURES_OK],
-];
+export const VIRTIO_RULES = {
+  'register-access': '§4.2.2.2: control registers are read and written 32 bits wide and aligned; some are read-only',
+  'status-clear': '§2.1.1: the driver must not clear a device status bit (the bits already set are kept)',
+  'features-late': '§3.1.1: driver features are written before FEATURES_OK (and DRIVER_OK)',
+  'feature-not-offered': '§2.2.1: the driver must not accept a feature the device did not offer',
+  'queue-frozen': '§4.2.3.2: queues are set up before DRIVER_OK',
+  'queue-ready': '§4.2.3.2: a queue is configured before QueueReady is set to 1',
+  'no-such-queue': '§4.2.2: QueueSel names a queue the device does not have',
+  'needs-reset': '§2.1.2: the device found an error and needs a reset',
+} as const;
+export type VirtioRule = keyof typeof VIRTIO_RULES;
+
+/** One refusal, as reported to the host (`VirtioMmioOptions.onRefusal`). */
+export interface VirtioRefusal {
+  /** The transport's name, e.g. "virtio1-blk". */
+  readonly device: string;
+  readonly rule: VirtioRule;
+  /** What the driver did, e.g. "status 0x4 (DRIVER_OK) before FEATURES_OK". */
+  readonly what: string;
+  /** One line for a log: device, what, and the rule with its spec section. */
+  readonly message: string;
+}
 
 /** Counters for diagnostics and benchmarks. */
 export interface TransportStats {
   notifications: number;
   interrupts: number;
   chainErrors: number;
+  /** Control register accesses of the wrong width or alignment, and writes to read-only registers. */
   badAccesses: number;
+  /** Everything refused, by rule (a refusal of rule `register-access` is also a bad access). */
+  refused: Partial<Record<VirtioRule, number>>;
 }
 
 export interface VirtioMmioOptions {
   /** Name on the bus, e.g. "virtio-blk@0". Default `virtio-<kind>`. */
   name?: string;
-  /** Called with a one-line reason whenever the device enters DEVICE_NEEDS_RESET or refuses a write. */
-  log?: (message: string) => void;
+  /**
+   * Called the first time the device refuses something under each rule (later refusals
+   * under the same rule are only counted), and for every DEVICE_NEEDS_RESET. The host routes
+   * it to its log; this layer does no I/O.
+   */
+  onRefusal?: (refusal: VirtioRefusal) => void;
+  /** VendorID register (default QEMU's, `QEMU_VENDOR_ID`: software written for QEMU checks it). */
+  vendorId?: number;
 }
 
 export class VirtioMmio implements MmioDevice, VirtioTransport {
   readonly name: string;
   readonly queues: SplitQueue[];
-  readonly stats: TransportStats = { notifications: 0, interrupts: 0, chainErrors: 0, badAccesses: 0 };
+  readonly stats: TransportStats = { notifications: 0, interrupts: 0, chainErrors: 0, badAccesses: 0, refused: {} };
+  readonly vendorId: number;
   /** The reason of the last DEVICE_NEEDS_RESET, for diagnostics. */
   lastError: string | null = null;
 
@@ -72,7 +102,9 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
   private queueSel = 0;
   private irqLevel = false;
   private readonly offered: bigint;
-  private readonly log: (message: string) => void;
+  private readonly onRefusal: ((refusal: VirtioRefusal) => void) | undefined;
+  /** Rules already reported through onRefusal. */
+  private readonly reported = new Set<VirtioRule>();
 
   constructor(
     readonly device: VirtioDevice,
@@ -81,7 +113,8 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
     options: VirtioMmioOptions = {},
   ) {
     this.name = options.name ?? `virtio-${device.kind}`;
-    this.log = options.log ?? (() => {});
+    this.onRefusal = options.onRefusal;
+    this.vendorId = (options.vendorId ?? QEMU_VENDOR_ID) >>> 0;
     this.queues = device.queueSizes.map((n, i) => new SplitQueue(i, n));
     this.offered = TRANSPORT_FEATURES | device.features;
     device.attach(this);
@@ -137,8 +170,8 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
 
   fail(reason: string): void {
     this.lastError = reason;
-    this.log(`${this.name}: device needs reset: ${reason}`);
     if (this.status & Status.DEVICE_NEEDS_RESET) return;
+    this.refuse('needs-reset', reason, true);
     this.status |= Status.DEVICE_NEEDS_RESET;
     // §2.1.2: "If DRIVER_OK is set, after it sets DEVICE_NEEDS_RESET, the device MUST send a
     // device configuration change notification to the driver."
@@ -150,11 +183,15 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
     this.updateIrq();
   }
 
+  /**
+   * Drives the pin on every change of InterruptStatus, not only on edges, as QEMU's
+   * virtio_mmio_update_irq does: with the virt board's QEMU-style PLIC gateway each raise is a
+   * new request, so a buffer used while the previous interrupt is still claimed is not lost.
+   */
   private updateIrq(): void {
     const level = this.interruptStatus !== 0;
-    if (level === this.irqLevel) return;
+    if (level && !this.irqLevel) this.stats.interrupts++;
     this.irqLevel = level;
-    if (level) this.stats.interrupts++;
     this.irq.set(level);
   }
 
@@ -164,7 +201,7 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
     if (offset >= MmioReg.CONFIG) return this.readConfig(offset - MmioReg.CONFIG, size);
     // §4.2.2.2: control registers are accessed 32 bits wide and aligned only.
     if (size !== 4 || offset % 4 !== 0) {
-      this.stats.badAccesses++;
+      this.badAccess(`${size}-byte read at 0x${offset.toString(16)}`);
       return 0;
     }
     switch (offset) {
@@ -175,7 +212,7 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
       case MmioReg.DEVICE_ID:
         return this.device.deviceId;
       case MmioReg.VENDOR_ID:
-        return PVM_VENDOR_ID;
+        return this.vendorId | 0;
       case MmioReg.DEVICE_FEATURES:
         return this.deviceFeaturesSel > 1
           ? 0
@@ -204,7 +241,7 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
       return;
     }
     if (size !== 4 || offset % 4 !== 0) {
-      this.stats.badAccesses++;
+      this.badAccess(`${size}-byte write at 0x${offset.toString(16)}`);
       return;
     }
     value >>>= 0;
@@ -213,9 +250,13 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
         this.deviceFeaturesSel = value;
         return;
       case MmioReg.DRIVER_FEATURES:
-        // §3.1.1: features are written after DRIVER and before FEATURES_OK.
-        if ((this.status & (Status.DRIVER | Status.FEATURES_OK)) !== Status.DRIVER) {
-          this.refuse('driver features');
+        // §3.1.1 writes them after DRIVER; QEMU takes them at any time before FEATURES_OK, and
+        // so do we: until then nothing depends on them.
+        if (this.status & (Status.FEATURES_OK | Status.DRIVER_OK)) {
+          this.refuse(
+            'features-late',
+            `driver features 0x${value.toString(16)} in status 0x${this.status.toString(16)}`,
+          );
           return;
         }
         if (this.driverFeaturesSel < 2) this.driverFeatureWords[this.driverFeaturesSel] = value;
@@ -239,8 +280,11 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
         return;
       case MmioReg.QUEUE_NOTIFY:
         this.stats.notifications++;
-        // §2.1.2: nothing is consumed before DRIVER_OK; a device needing reset stays quiet.
-        if (this.running && value < this.queues.length && this.queues[value]!.active) this.device.notify(value);
+        // §2.1.2: nothing is consumed before DRIVER_OK (activation looks at every queue once);
+        // a device needing reset stays quiet.
+        if (!this.running) return;
+        if (value < this.queues.length && this.queues[value]!.active) this.device.notify(value);
+        else this.refuse('no-such-queue', `notify of queue ${value}, which is not active`);
         return;
       case MmioReg.INTERRUPT_ACK:
         this.interruptStatus &= ~value;
@@ -250,20 +294,40 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
         this.writeStatus(value & 0xff);
         return;
       default:
-        this.stats.badAccesses++; // read-only or reserved
+        this.badAccess(`write to read-only or reserved register 0x${offset.toString(16)}`);
     }
   }
 
-  private refuse(what: string): void {
+  private badAccess(what: string): void {
     this.stats.badAccesses++;
-    this.log(`${this.name}: ignored ${what} write in status 0x${this.status.toString(16)}`);
+    this.refuse('register-access', what);
+  }
+
+  /**
+   * Counts a refusal under `rule` and reports it the first time this device breaks that rule
+   * (`always`: every time, for DEVICE_NEEDS_RESET, which a reset clears).
+   */
+  private refuse(rule: VirtioRule, what: string, always = false): void {
+    this.stats.refused[rule] = (this.stats.refused[rule] ?? 0) + 1;
+    if (this.onRefusal === undefined || (!always && this.reported.has(rule))) return;
+    this.reported.add(rule);
+    this.onRefusal({
+      device: this.name,
+      rule,
+      what,
+      message: `${this.name}: refused ${what}: ${VIRTIO_RULES[rule]}`,
+    });
   }
 
   private writeQueue(offset: number, value: number): void {
     const q = this.queues[this.queueSel];
+    if (q === undefined) {
+      this.refuse('no-such-queue', `queue register 0x${offset.toString(16)} of queue ${this.queueSel}`);
+      return;
+    }
     // §4.2.3.2: queues are configured before DRIVER_OK; afterwards they are frozen.
-    if (q === undefined || this.status & Status.DRIVER_OK) {
-      this.refuse('queue register');
+    if (this.status & Status.DRIVER_OK) {
+      this.refuse('queue-frozen', `queue register 0x${offset.toString(16)} of queue ${this.queueSel} after DRIVER_OK`);
       return;
     }
     if (offset === MmioReg.QUEUE_READY) {
@@ -271,7 +335,7 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
       return;
     }
     if (q.ready) {
-      this.refuse('queue register of a ready queue');
+      this.refuse('queue-ready', `queue register 0x${offset.toString(16)} of queue ${this.queueSel} while it is ready`);
       return;
     }
     const hi = value * 0x1_0000_0000;
@@ -301,49 +365,50 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
     }
   }
 
+  /**
+   * A status write (§2.1, §3.1.1) with QEMU's leniency where it is harmless: bits accumulate
+   * in any order (U-Boot writes DRIVER without ACKNOWLEDGE after a reset; some drivers write
+   * each bit alone), and a write that leaves out bits already set keeps them (refused as
+   * `status-clear`, the rest taken). Two steps stay gated because the device depends on them:
+   * FEATURES_OK is set only for features the device offered, and DRIVER_OK validates the
+   * queues; DRIVER_OK without FEATURES_OK takes the written features as a legacy driver means
+   * them. Reserved bits and DEVICE_NEEDS_RESET (the device's) are ignored.
+   */
   private writeStatus(value: number): void {
     if (value === 0) {
       this.reset();
       return;
     }
-    const old = this.status;
-    const driverOld = old & ~Status.DEVICE_NEEDS_RESET;
-    const want = value & ~Status.DEVICE_NEEDS_RESET; // the device owns DEVICE_NEEDS_RESET
-    // §2.1.1: "The driver MUST NOT clear a device status bit."
-    if (driverOld & ~want) {
-      this.refuse(`status 0x${value.toString(16)} (clears a bit)`);
-      return;
-    }
-    if (want & Status.FAILED) this.status |= Status.FAILED; // the driver gave up
-    let next = this.status;
-    for (const [b, requires] of STATUS_STEPS) {
-      if (!(want & b) || next & b) continue;
-      if (requires !== 0 && !(next & requires)) {
-        this.refuse(`status 0x${value.toString(16)} (out of order)`);
+    const hex = `0x${value.toString(16)}`;
+    const driverBits = Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK | Status.DRIVER_OK | Status.FAILED;
+    const want = value & driverBits;
+    const cleared = this.status & driverBits & ~want;
+    if (cleared !== 0) this.refuse('status-clear', `status ${hex} (would clear 0x${cleared.toString(16)})`);
+    const add = want & ~this.status;
+    this.status |= add & (Status.ACKNOWLEDGE | Status.DRIVER | Status.FAILED);
+    if (add & Status.FEATURES_OK && this.negotiate(`status ${hex}`)) this.status |= Status.FEATURES_OK;
+    if (add & Status.DRIVER_OK && !(this.status & Status.FAILED)) {
+      // A driver that never sets FEATURES_OK (written to the legacy interface) means the features it wrote.
+      if (!(this.status & Status.FEATURES_OK) && !this.negotiate(`status ${hex} (DRIVER_OK without FEATURES_OK)`))
         return;
-      }
-      if (b === Status.FEATURES_OK && !this.negotiate()) continue; // §2.2.2: leave FEATURES_OK clear
-      next |= b;
-      if (b === Status.DRIVER_OK) {
-        this.status = next;
-        this.activate();
-        next = this.status;
-      }
+      this.status |= Status.DRIVER_OK;
+      this.activate();
     }
-    this.status = next;
   }
 
-  /** FEATURES_OK: accept the driver's features or refuse them. */
-  private negotiate(): boolean {
+  /**
+   * Takes the driver's features (at FEATURES_OK, or DRIVER_OK without it) or refuses them.
+   * Only offered bits may be accepted (§2.2.1). A driver that does not accept VERSION_1 is
+   * served as QEMU serves it on a non-legacy transport: the same rings and little-endian
+   * fields, and the legacy virtio-net header (10 bytes without MRG_RXBUF; §5.1.6.1); every
+   * device model here handles that (docs/devices.md).
+   */
+  private negotiate(what: string): boolean {
     const want = BigInt(this.driverFeatureWords[0]!) | (BigInt(this.driverFeatureWords[1]!) << 32n);
-    // §2.2.1: the driver MUST NOT accept a feature the device did not offer.
-    if (want & ~this.offered || this.unknownFeatures) {
-      this.log(`${this.name}: driver accepted features the device did not offer`);
-      return false;
-    }
-    // §6.1 / §4.2.4: this is a non-legacy (version 2) transport; without VERSION_1 we refuse.
-    if (!(want & bit(Feature.VERSION_1))) {
-      this.log(`${this.name}: driver did not accept VIRTIO_F_VERSION_1`);
+    const extra = want & ~this.offered;
+    if (extra || this.unknownFeatures) {
+      const bits = this.unknownFeatures ? 'bits above 63' : `0x${extra.toString(16)}`;
+      this.refuse('feature-not-offered', `${what}: driver features 0x${want.toString(16)} include ${bits}`);
       return false;
     }
     this.negotiated = want;
@@ -391,7 +456,7 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
     const cfg = this.device.config;
     // §4.2.2.2: fields are read with their own width, aligned; reads past the end are zero.
     if (offset % size !== 0 || offset + size > cfg.length) {
-      this.stats.badAccesses++;
+      this.badAccess(`${size}-byte config read at 0x${offset.toString(16)}`);
       return 0;
     }
     let v = 0;
@@ -401,7 +466,7 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
 
   private writeConfig(offset: number, size: 1 | 2 | 4, value: number): void {
     if (offset % size !== 0 || offset + size > this.device.config.length || !this.device.writeConfig) {
-      this.stats.badAccesses++;
+      this.badAccess(`${size}-byte config write at 0x${offset.toString(16)}`);
       return;
     }
     this.device.writeConfig(offset, size, value >>> 0);
@@ -500,4 +565,32 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
     this.updateIrq();
     return null;
   }
+}
+
+/**
+ * A virtio-mmio window with no device behind it, as in each unused slot of QEMU's virt board
+ * (virtio_mmio_read without a backend): MagicValue, Version and VendorID read as on a
+ * populated transport, DeviceID 0, which Linux and U-Boot take as "no device here" and skip;
+ * every other register reads 0 and writes are ignored. (QEMU reports Version 1 there too
+ * unless its transports are non-legacy; pvm's are always version 2.)
+ */
+export class EmptyVirtioMmio implements MmioDevice {
+  readonly name = 'virtio-empty';
+  constructor(readonly vendorId: number = QEMU_VENDOR_ID) {}
+
+  read(offset: number, size: 1 | 2 | 4): number {
+    if (size !== 4) return 0;
+    switch (offset) {
+      case MmioReg.MAGIC:
+        return MMIO_MAGIC;
+      case MmioReg.VERSION:
+        return MMIO_VERSION;
+      case MmioReg.VENDOR_ID:
+        return this.vendorId | 0;
+      default:
+        return 0;
+    }
+  }
+
+  write(_offset: number, _size: 1 | 2 | 4, _value: number): void {}
 }

@@ -3,12 +3,12 @@
  * at 0x1000_1000 + n * 0x1000, PLIC source 1 + n. `virtioMmioDtNode` describes a slot as
  * plain data for the board's FDT writer (src/machine/fdt.ts), which owns the encoding.
  */
-import type { Bus } from '../../machine/bus.js';
+import type { Bus, MmioDevice } from '../../machine/bus.js';
 import type { IrqLine } from '../../machine/irq.js';
 import { MemMap, PlicSource } from '../../machine/memmap.js';
 import type { GuestRam } from '../../memory/ram.js';
 import type { IrqPin, VirtioDevice } from './device.js';
-import { VirtioMmio, type VirtioMmioOptions } from './mmio.js';
+import { EmptyVirtioMmio, VirtioMmio, type VirtioMmioOptions } from './mmio.js';
 
 export interface VirtioSlot {
   readonly slot: number;
@@ -76,4 +76,16 @@ export function attachVirtio(
   const t = new VirtioMmio(device, ram, plicPin(plic, s.irq), { name: `virtio${slot}-${device.kind}`, ...options });
   bus.map(s.base, s.size, t);
   return t;
+}
+
+/**
+ * Maps an empty transport (DeviceID 0, `EmptyVirtioMmio`) into every virtio slot of `board`
+ * that has no device, so all eight windows answer as on QEMU's virt board, and the device
+ * tree lists all eight. Call after the devices are mapped.
+ */
+export function fillEmptyVirtioSlots(
+  board: { freeVirtioSlots(): number[]; mapVirtio(n: number, dev: MmioDevice): unknown },
+  vendorId?: number,
+): void {
+  for (const n of board.freeVirtioSlots()) board.mapVirtio(n, new EmptyVirtioMmio(vendorId));
 }

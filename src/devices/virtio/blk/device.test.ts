@@ -4,7 +4,7 @@ import { gpa } from '../../../core/types.js';
 import { GuestRam } from '../../../memory/ram.js';
 import { bit, Feature, MmioReg } from '../constants.js';
 import { VirtioMmio } from '../mmio.js';
-import { MockDriver } from '../mock-driver.js';
+import { MockDriver, MockQueue } from '../mock-driver.js';
 import { type BlockBackend, MemoryDisk } from './backend.js';
 import { BlkConfig, BlkFeature, VirtioBlk } from './device.js';
 import { BlkStatus, BlkType, MAX_TRANSFER } from './request.js';
@@ -21,9 +21,10 @@ function header(type: number, sector = 0): Uint8Array {
   return h;
 }
 
-function setup(backend: BlockBackend, opts: { readOnly?: boolean; id?: string } = {}) {
+/** A disk on its transport with a mock driver, not yet initialized. */
+function attach(backend: BlockBackend, opts: { readOnly?: boolean; id?: string; queueSize?: number } = {}) {
   const ram = new GuestRam(BASE, 0x40_0000);
-  const blk = new VirtioBlk({ backend, ...opts, queueSize: 16 });
+  const blk = new VirtioBlk({ backend, queueSize: 16, ...opts });
   const irq = {
     level: false,
     set(l: boolean) {
@@ -32,8 +33,13 @@ function setup(backend: BlockBackend, opts: { readOnly?: boolean; id?: string } 
   };
   const mmio = new VirtioMmio(blk, ram, irq);
   const drv = new MockDriver(ram, mmio);
-  const [q] = drv.start([16]);
-  return { ram, blk, mmio, drv, q: q!, irq };
+  return { ram, blk, mmio, drv, irq };
+}
+
+function setup(backend: BlockBackend, opts: { readOnly?: boolean; id?: string } = {}) {
+  const a = attach(backend, opts);
+  const [q] = a.drv.start([16]);
+  return { ...a, q: q! };
 }
 
 type Env = ReturnType<typeof setup>;
@@ -326,4 +332,63 @@ describe('virtio-blk', () => {
     assert.equal(e.blk.inFlight, 0);
     assert.equal(e.mmio.hasFeature(Feature.VERSION_1), true);
   });
+});
+
+test("xv6-riscv's virtio_disk_init and a read, register by register: served as on QEMU", async () => {
+  // The sequence of xv6-riscv's kernel/virtio_disk.c (the teaching kernel written for QEMU's
+  // virt): it checks QEMU's vendor id, never accepts VIRTIO_F_VERSION_1, and counts on
+  // FEATURES_OK anyway.
+  const disk = new MemoryDisk(64 * 1024);
+  disk.bytes.set(pattern(1024, 3), 1024);
+  const { ram, mmio, drv, irq } = attach(disk, { queueSize: 256 });
+  const R = (r: number) => drv.r32(r);
+  assert.deepEqual(
+    [R(MmioReg.MAGIC), R(MmioReg.VERSION), R(MmioReg.DEVICE_ID), R(MmioReg.VENDOR_ID)],
+    [0x74726976, 2, 2, 0x554d4551],
+  );
+  let status = 0;
+  drv.w32(MmioReg.STATUS, status);
+  status |= 1;
+  drv.w32(MmioReg.STATUS, status);
+  status |= 2;
+  drv.w32(MmioReg.STATUS, status);
+  let features = R(MmioReg.DEVICE_FEATURES);
+  for (const b of [5, 7, 11, 12, 27, 29, 28]) features &= ~(1 << b); // RO, SCSI, CONFIG_WCE, MQ, ANY_LAYOUT, EVENT_IDX, INDIRECT_DESC
+  drv.w32(MmioReg.DRIVER_FEATURES, features);
+  status |= 8;
+  drv.w32(MmioReg.STATUS, status);
+  assert.equal(R(MmioReg.STATUS) & 8, 8, 'FEATURES_OK without VERSION_1');
+  drv.w32(MmioReg.QUEUE_SEL, 0);
+  assert.equal(R(MmioReg.QUEUE_READY), 0);
+  assert.ok(R(MmioReg.QUEUE_NUM_MAX) >= 8);
+  const q = new MockQueue(drv, 0, 8, drv.alloc(4096, 4096), drv.alloc(4096, 4096), drv.alloc(4096, 4096));
+  drv.w32(MmioReg.QUEUE_NUM, 8);
+  drv.w32(MmioReg.QUEUE_DESC_LOW, q.desc % 2 ** 32);
+  drv.w32(MmioReg.QUEUE_DESC_HIGH, 0);
+  drv.w32(MmioReg.QUEUE_DRIVER_LOW, q.avail % 2 ** 32);
+  drv.w32(MmioReg.QUEUE_DRIVER_HIGH, 0);
+  drv.w32(MmioReg.QUEUE_DEVICE_LOW, q.used % 2 ** 32);
+  drv.w32(MmioReg.QUEUE_DEVICE_HIGH, 0);
+  drv.w32(MmioReg.QUEUE_READY, 1);
+  status |= 4;
+  drv.w32(MmioReg.STATUS, status);
+  assert.equal(mmio.running, true);
+  // Block 1 (1 KiB): header, data, status, as xv6's virtio_disk_rw builds it.
+  const data = drv.alloc(1024);
+  const st = drv.alloc(1);
+  ram.writeU8(st, 0xff);
+  q.add([
+    { addr: drv.put(header(BlkType.IN, 2)), len: 16 },
+    { addr: data, len: 1024, write: true },
+    { addr: st, len: 1, write: true },
+  ]);
+  q.kick();
+  await tick();
+  assert.equal(irq.level, true);
+  drv.w32(MmioReg.INTERRUPT_ACK, R(MmioReg.INTERRUPT_STATUS) & 3);
+  assert.equal(irq.level, false);
+  assert.equal(q.takeUsed().length, 1);
+  assert.equal(ram.readU8(st), BlkStatus.OK);
+  assert.deepEqual([...ram.slice(data, 1024)], [...pattern(1024, 3)]);
+  assert.deepEqual(mmio.stats.refused, {});
 });

@@ -20,8 +20,8 @@ interface Host {
   irq: { level: boolean };
 }
 
-/** One domain with one NIC: its own RAM, driver and queues. */
-function domain(mac: string, sw?: VirtualSwitch): Host {
+/** One domain with one NIC: its own RAM, driver and queues (`accept`: the driver's features, default all). */
+function domain(mac: string, sw?: VirtualSwitch, accept?: bigint): Host {
   const ram = new GuestRam(0x8000_0000, 0x40_0000);
   const net = new VirtioNet({ mac: parseMac(mac)!, queueSize: 16 });
   const irq = {
@@ -33,7 +33,7 @@ function domain(mac: string, sw?: VirtualSwitch): Host {
   const mmio = new VirtioMmio(net, ram, irq);
   sw?.attach(net);
   const drv = new MockDriver(ram, mmio);
-  const [rx, tx] = drv.start([16, 16]);
+  const [rx, tx] = drv.start([16, 16], accept);
   return { ram, net, mmio, drv, rx: rx!, tx: tx!, irq };
 }
 
@@ -402,4 +402,33 @@ test('net MRG_RXBUF: a frame no full ring of buffers can hold is dropped, the bu
   assert.equal(b.net.stats.rxDropped, 1);
   send(a, ethernet('52:54:00:00:00:02', '52:54:00:00:00:01', 'ok'));
   assert.deepEqual(b.rx.takeUsed(), [{ id: 0, len: NET_HDR_SIZE + 16 }]);
+});
+
+test('net: a driver without VERSION_1 or MRG_RXBUF uses the 10-byte legacy header both ways (§5.1.6.1)', () => {
+  const sw = new VirtualSwitch('lan');
+  const a = domain('52:54:00:00:00:0a', sw, 0n); // no features at all: what QEMU serves as legacy
+  const b = domain('52:54:00:00:00:0b', sw);
+  assert.equal(a.mmio.hasFeature(32), false);
+  const [at] = post(a, 1);
+  const frame = ethernet('52:54:00:00:00:0a', '52:54:00:00:00:0b', 'to the legacy driver');
+  send(b, frame);
+  const used = a.rx.takeUsed();
+  assert.deepEqual(
+    used.map((u) => u.len),
+    [10 + frame.length],
+  );
+  assert.deepEqual([...a.ram.slice(gpa(at! + 10), frame.length)], [...frame]);
+  // Transmit with a 10-byte header: the frame starts right after it.
+  const out = ethernet('52:54:00:00:00:0b', '52:54:00:00:00:0a', 'from the legacy driver');
+  const buf = new Uint8Array(10 + out.length);
+  buf.set(out, 10);
+  const [bt] = post(b, 1);
+  a.tx.add([{ addr: a.drv.put(buf), len: buf.length }]);
+  a.tx.kick();
+  assert.equal(a.net.stats.txErrors, 0);
+  assert.deepEqual(
+    b.rx.takeUsed().map((u) => u.len),
+    [NET_HDR_SIZE + out.length],
+  );
+  assert.deepEqual([...b.ram.slice(gpa(bt! + NET_HDR_SIZE), out.length)], [...out]);
 });

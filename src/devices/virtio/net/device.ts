@@ -8,9 +8,9 @@
 import { finishChecksum, gsoHeaderLength, type Offload, segmentTcp } from '../../net-offload.js';
 import { ETH_HEADER, MAX_FRAME, type NetLink, type SwitchEndpoint } from '../../switch.js';
 import { type Chain, readChain, writeChain } from '../chain.js';
-import { bit, DeviceId } from '../constants.js';
+import { bit, DeviceId, Feature } from '../constants.js';
 import type { VirtioDevice, VirtioTransport } from '../device.js';
-import { GsoType, NET_HDR_F_NEEDS_CSUM, NET_HDR_SIZE, parseTxHeader, rxHeader } from './header.js';
+import { GsoType, LEGACY_NET_HDR_SIZE, NET_HDR_F_NEEDS_CSUM, NET_HDR_SIZE, parseTxHeader, rxHeader } from './header.js';
 
 /** §5.1.3 feature bits used here. */
 export const NetFeature = {
@@ -106,6 +106,8 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
   private t!: VirtioTransport;
   private link: NetLink | null = null;
   private pending: PendingFrame[] = [];
+  /** Header length negotiated at activation: 12 bytes, or 10 for a driver without VERSION_1 and MRG_RXBUF. */
+  private hdrSize = NET_HDR_SIZE;
 
   constructor(opts: VirtioNetOptions) {
     if (opts.mac.length !== 6) throw new Error('virtio-net: a MAC has 6 bytes');
@@ -152,6 +154,9 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
   }
 
   activate(): string | null {
+    // §5.1.6.1: a legacy driver's header has no num_buffers unless it took MRG_RXBUF.
+    const full = this.t.hasFeature(Feature.VERSION_1) || this.t.hasFeature(NetFeature.MRG_RXBUF);
+    this.hdrSize = full ? NET_HDR_SIZE : LEGACY_NET_HDR_SIZE;
     this.receive();
     return null;
   }
@@ -230,18 +235,19 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
       const chain = this.t.pop(RX_QUEUE);
       if (chain === null) return;
       const { frame, offload } = this.pending.shift()!;
-      if (chain.writableLen < NET_HDR_SIZE + frame.length) {
+      if (chain.writableLen < this.hdrSize + frame.length) {
         // Without MRG_RXBUF each frame must fit one chain (§5.1.6.3.1); this one does not:
         // the frame is dropped and the chain returned with nothing written.
         this.stats.rxDropped++;
         this.t.complete(RX_QUEUE, chain.head, 0);
         continue;
       }
-      writeChain(this.t.ram, chain.writable, rxHeader(offload, offload ? gsoHeaderLength(frame, offload) : 0));
-      writeChain(this.t.ram, chain.writable, frame, NET_HDR_SIZE);
+      const hdr = rxHeader(offload, offload ? gsoHeaderLength(frame, offload) : 0);
+      writeChain(this.t.ram, chain.writable, hdr.subarray(0, this.hdrSize));
+      writeChain(this.t.ram, chain.writable, frame, this.hdrSize);
       this.stats.rxFrames++;
       this.stats.rxBytes += frame.length;
-      this.t.complete(RX_QUEUE, chain.head, NET_HDR_SIZE + frame.length);
+      this.t.complete(RX_QUEUE, chain.head, this.hdrSize + frame.length);
     }
   }
 
@@ -301,13 +307,13 @@ export class VirtioNet implements VirtioDevice, SwitchEndpoint {
 
   private send(chain: Chain): void {
     // §5.1.6.2: a transmit chain is device-readable: header, then the frame.
-    const len = chain.readableLen - NET_HDR_SIZE;
+    const len = chain.readableLen - this.hdrSize;
     if (chain.writable.length > 0 || len < ETH_HEADER || len > MAX_FRAME) {
       this.stats.txErrors++;
       return;
     }
-    const hdr = parseTxHeader(readChain(this.t.ram, chain.readable, 0, NET_HDR_SIZE));
-    const frame = readChain(this.t.ram, chain.readable, NET_HDR_SIZE);
+    const hdr = parseTxHeader(readChain(this.t.ram, chain.readable, 0, this.hdrSize));
+    const frame = readChain(this.t.ram, chain.readable, this.hdrSize);
     const offload = this.txOffload(hdr, frame.length);
     if (offload === 'bad') {
       this.stats.txErrors++;

@@ -1,9 +1,11 @@
 /**
  * The virtio-net packet header (virtio 1.2 §5.1.6). With VIRTIO_F_VERSION_1 it is always
- * 12 bytes (num_buffers present). pvm offers checksum and TCP segmentation offload, no
+ * 12 bytes (num_buffers present); a legacy driver's is 10 unless it took MRG_RXBUF. pvm offers checksum and TCP segmentation offload, no
  * MRG_RXBUF (num_buffers is always 1).
  */
 export const NET_HDR_SIZE = 12;
+/** §5.1.6.1: without VIRTIO_F_VERSION_1 (and without MRG_RXBUF) the header ends before num_buffers. */
+export const LEGACY_NET_HDR_SIZE = 10;
 
 /** §5.1.6 virtio_net_hdr fields. */
 export const NetHdr = {
