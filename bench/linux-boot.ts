@@ -97,6 +97,22 @@ const tmp = mkdtempSync(join(tmpdir(), 'pvm-bench-'));
 /** PV mode with the paravirtual console (SBI, hvc0) instead of the emulated UART. */
 const appendHvc = append.replace('console=ttyS0', 'console=hvc0');
 
+/** The guest and its statistics file, as `pvm run` and bench/boot-vm.ts take them. */
+const guestArgs = (cmdline: string, stats: string) => [
+  '--smp',
+  String(smp),
+  '--memory',
+  memory,
+  '--kernel',
+  kernel,
+  '--initrd',
+  initrd,
+  '--append',
+  cmdline,
+  '--stats-json',
+  stats,
+];
+
 async function pvmBoot(variant: 'pv' | 'full' | 'pvHvc', run: number) {
   const mode = variant === 'full' ? 'full' : 'pv';
   const stats = join(tmp, `${variant}-${run}.json`);
@@ -105,18 +121,7 @@ async function pvmBoot(variant: 'pv' | 'full' | 'pvHvc', run: number) {
     'run',
     '--mode',
     mode,
-    '--smp',
-    String(smp),
-    '--memory',
-    memory,
-    '--kernel',
-    kernel,
-    '--initrd',
-    initrd,
-    '--append',
-    variant === 'pvHvc' ? appendHvc : append,
-    '--stats-json',
-    stats,
+    ...guestArgs(variant === 'pvHvc' ? appendHvc : append, stats),
   ]);
   return { ...t, stats: t.status === 0 ? JSON.parse(readFileSync(stats, 'utf8')) : null };
 }
@@ -130,18 +135,7 @@ async function sstcBoot(sstc: 'on' | 'off', run: number) {
     'pv',
     '--sstc',
     sstc,
-    '--smp',
-    String(smp),
-    '--memory',
-    memory,
-    '--kernel',
-    kernel,
-    '--initrd',
-    initrd,
-    '--append',
-    append,
-    '--stats-json',
-    stats,
+    ...guestArgs(append, stats),
   ]);
   return { ...t, stats: t.status === 0 ? JSON.parse(readFileSync(stats, 'utf8')) : null };
 }

@@ -114,3 +114,12 @@ export class ClockHost implements DomainHost {
     this.out.push(...bytes);
   }
 }
+
+/** A RISC-V Linux Image header (magic "RSC\x05" at 0x38, image_size 4 KiB) and zeros: enough for createVm. */
+export function fakeImage(): Uint8Array {
+  const b = new Uint8Array(4096);
+  const v = new DataView(b.buffer);
+  v.setBigUint64(16, 4096n, true); // image_size
+  v.setUint32(0x38, 0x05435352, true);
+  return b;
+}

@@ -2,16 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Csr, MIP_STIP } from '../cpu/arch.js';
 import type { Domain, DomainHost } from './domain.js';
+import { fakeImage } from './testing.js';
 import { createVm, type VmConfig } from './vm.js';
-
-/** A 64-byte RISC-V Linux Image header (magic "RSC\x05" at 0x38) followed by zero words. */
-function fakeImage(): Uint8Array {
-  const b = new Uint8Array(4096);
-  const v = new DataView(b.buffer);
-  v.setBigUint64(16, 4096n, true);
-  v.setUint32(0x38, 0x05435352, true);
-  return b;
-}
 
 /** The host clock of the domains below (ms). */
 const clock = { ms: 0 };
