@@ -32,6 +32,7 @@ export { FakeDomainManager } from './api/fake-domain.js';
 export { defaultSocketPath, PvmClient } from './cli/client.js';
 export { PvmError, type PvmErrorKind } from './core/errors.js';
 export { Cause, Csr, IrqBit, Priv } from './cpu/arch.js';
+export { ALL_EXTENSIONS, type HartExtensions } from './cpu/isa.js';
 export { createLogger, type Logger, type LogLevel } from './host/logger.js';
 export { loadSnapshotFile, nodeSnapshotCodecs, saveSnapshotFile } from './host/snapshot-file.js';
 export { type BareEnd, type BareHost, type BareOptions, type BareResult, runBare } from './hypervisor/bare.js';
