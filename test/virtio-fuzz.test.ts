@@ -1,5 +1,5 @@
 /**
- * Hostile virtqueues against every device model, generated: random descriptor tables
+ * Hostile virtqueues against every device model (9p serving an empty host directory), generated: random descriptor tables
  * (addresses inside, at the edge of and far outside RAM, lengths up to 2^32-1, any flags,
  * any next), random available entries and indices. Each case must end without a host
  * exception with the device either serving or refusing (DEVICE_NEEDS_RESET); the device
@@ -7,10 +7,16 @@
  * descriptor table or the available ring; and it must work again after a reset (liveness).
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { gpa } from '../src/core/types.js';
 import { parseMac, VirtualSwitch } from '../src/devices/switch.js';
+import { VirtioP9 } from '../src/devices/virtio/9p/device.js';
+import { P9 } from '../src/devices/virtio/9p/protocol.js';
+import { tmessage } from '../src/devices/virtio/9p/testing.js';
 import { VirtioBalloon } from '../src/devices/virtio/balloon/device.js';
 import { MemoryDisk } from '../src/devices/virtio/blk/backend.js';
 import { VirtioBlk } from '../src/devices/virtio/blk/device.js';
@@ -21,6 +27,7 @@ import { VirtioMmio } from '../src/devices/virtio/mmio.js';
 import { MockDriver } from '../src/devices/virtio/mock-driver.js';
 import { VirtioNet } from '../src/devices/virtio/net/device.js';
 import { VirtioRng } from '../src/devices/virtio/rng/device.js';
+import { NodeP9Fs } from '../src/host/p9-fs.js';
 import { GuestRam } from '../src/memory/ram.js';
 
 const BASE = 0x8000_0000;
@@ -78,6 +85,14 @@ const scenario = fc.record({
 
 type Make = () => { device: VirtioDevice; queues: number[] };
 
+/** The 9p device serves an empty host directory. */
+const shareDir = mkdtempSync(join(tmpdir(), 'pvm-virtio-fuzz-'));
+const share = await NodeP9Fs.open(shareDir);
+after(async () => {
+  await share.close();
+  rmSync(shareDir, { recursive: true, force: true });
+});
+
 const devices: Record<string, Make> = {
   blk: () => ({ device: new VirtioBlk({ backend: new MemoryDisk(64 * 512), queueSize: QSIZE }), queues: [0] }),
   console: () => ({ device: new VirtioConsole({ output: () => {}, queueSize: QSIZE }), queues: [0, 1] }),
@@ -88,6 +103,7 @@ const devices: Record<string, Make> = {
   },
   rng: () => ({ device: new VirtioRng({ fill: (b) => void b.fill(7) }, QSIZE), queues: [0] }),
   balloon: () => ({ device: new VirtioBalloon({ queueSize: QSIZE }), queues: [0, 1, 2] }),
+  '9p': () => ({ device: new VirtioP9({ tag: 'fuzz', backend: share, queueSize: QSIZE }), queues: [0] }),
 };
 
 for (const [kind, make] of Object.entries(devices)) {
@@ -137,7 +153,12 @@ for (const [kind, make] of Object.entries(devices)) {
               ? [{ addr: drv.alloc(16), len: 16, write: true }]
               : kind === 'net'
                 ? [{ addr: drv.put(new Uint8Array(12 + 60)), len: 72 }]
-                : [{ addr: buf, len: 16 }],
+                : kind === '9p'
+                  ? [
+                      { addr: drv.put(tmessage(P9.Tversion, 0xffff, (w) => w.u32(8192).str('9P2000.L'))), len: 21 },
+                      { addr: drv.alloc(64), len: 64, write: true },
+                    ]
+                  : [{ addr: buf, len: 16 }],
         );
         probe.kick();
         await tick();

@@ -2,6 +2,7 @@
 # Builds pvm's Linux test guest from Debian packages only (no other downloads):
 #   Image              Linux 6.1 (linux-source-6.1), ARCH=riscv, tinyconfig + config.fragment
 #   initramfs.cpio.gz  static busybox (Debian's busybox source package) + init + /etc/selftest
+#                      + udhcpc's event script
 # Needs root for apt-get and about 10 minutes on 2 cores.
 # Usage: guests/linux/build.sh [OUT_DIR]      (default: guests/linux/build)
 set -euo pipefail
@@ -46,10 +47,11 @@ make -C "$bb" CROSS_COMPILE=riscv64-linux-gnu- -j"$jobs" busybox >/dev/null
 
 echo "== initramfs"
 root="$work/root"
-mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,root,mnt,usr/bin,usr/sbin}
+mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,root,mnt,usr/bin,usr/sbin,usr/share/udhcpc}
 install -m755 "$bb/busybox" "$root/bin/busybox"
 install -m755 "$here/init" "$root/init"
 install -m755 "$here/selftest" "$root/etc/selftest"
+install -m755 "$here/udhcpc.script" "$root/usr/share/udhcpc/default.script"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 (cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc --owner 0:0 --reproducible) | gzip -9n >"$out/initramfs.cpio.gz"
 

@@ -108,3 +108,35 @@ test('detached ports receive nothing and forget their MACs; duplicate MACs are r
   assert.equal(sw.portCount, 2);
   assert.throws(() => sw.attach(new Nic('52:54:00:00:00:0a')), /already attached/);
 });
+
+test('the uplink sends from any MAC (learned behind it); guests still may not spoof; one uplink per switch', () => {
+  const { sw, a, b, pa, pc } = three();
+  const net = new Nic('52:55:0a:00:02:02');
+  const up = sw.attachUplink(net);
+  assert.equal(sw.uplink, up);
+  up.transmit(frame('52:54:00:00:00:0a', '02:00:00:00:01:01', 7));
+  assert.deepEqual(a.got, ['02:00:00:00:01:01>52:54:00:00:00:0a:7']);
+  assert.equal(sw.lookup(parseMac('02:00:00:00:01:01')!), up);
+  pa.transmit(frame('02:00:00:00:01:01', '52:54:00:00:00:0a', 8));
+  assert.deepEqual(net.got, ['52:54:00:00:00:0a>02:00:00:00:01:01:8']);
+  assert.deepEqual(b.got, []);
+  pc.transmit(frame(BCAST, '52:55:0a:00:02:02', 9)); // a guest posing as the uplink
+  assert.equal(sw.stats.spoofed, 1);
+  assert.equal(net.got.length, 1);
+  assert.throws(() => sw.attachUplink(new Nic('52:55:0a:00:02:03')), /already has an uplink/);
+});
+
+test('each port counts frames and bytes both ways', () => {
+  const { sw, pa, pb } = three();
+  const up = sw.attachUplink(new Nic('52:55:0a:00:02:02'));
+  pa.transmit(frame(BCAST, '52:54:00:00:00:0a')); // 60 bytes to b, c and the uplink
+  pb.transmit(frame('52:54:00:00:00:0a', '52:54:00:00:00:0b')); // 60 bytes to a
+  pa.transmit(new Uint8Array(5)); // a runt: sent, dropped
+  up.transmit(frame('52:54:00:00:00:0b', '02:00:00:00:01:01')); // to b
+  assert.deepEqual(sw.portStats(), [
+    { port: 0, mac: '52:54:00:00:00:0a', uplink: false, txFrames: 2, txBytes: 65, rxFrames: 1, rxBytes: 60 },
+    { port: 1, mac: '52:54:00:00:00:0b', uplink: false, txFrames: 1, txBytes: 60, rxFrames: 2, rxBytes: 120 },
+    { port: 2, mac: '52:54:00:00:00:0c', uplink: false, txFrames: 0, txBytes: 0, rxFrames: 1, rxBytes: 60 },
+    { port: 3, mac: '52:55:0a:00:02:02', uplink: true, txFrames: 1, txBytes: 60, rxFrames: 1, rxBytes: 60 },
+  ]);
+});

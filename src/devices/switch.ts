@@ -3,7 +3,10 @@
  * It learns which port each source MAC lives behind, forwards unicast frames to that port,
  * and floods broadcast, multicast and unknown-destination frames to every other port.
  * Each port has its own MAC; by default a port may only send frames from that MAC, so one
- * domain cannot impersonate another.
+ * domain cannot impersonate another. One port may be the switch's uplink (user-mode
+ * networking through passt, src/host/passt.ts): it stands for a whole network, so its
+ * frames may carry any source MAC. Every port counts the frames and bytes it sends and
+ * receives.
  */
 
 import type { Offload } from './net-offload.js';
@@ -41,6 +44,21 @@ export interface SwitchStats {
   spoofed: number;
 }
 
+/** One port's traffic, from its endpoint's side: tx = into the switch, rx = out to the endpoint. */
+export interface PortStats {
+  txFrames: number;
+  txBytes: number;
+  rxFrames: number;
+  rxBytes: number;
+}
+
+/** A port's statistics with what names it, for `pvm stats` and the API. */
+export interface PortReport extends PortStats {
+  readonly port: number;
+  readonly mac: string;
+  readonly uplink: boolean;
+}
+
 export const ETH_HEADER = 14;
 /** Largest frame carried: a 64 KiB IP packet (TCP segmentation offload) behind an Ethernet header. */
 export const MAX_FRAME = 0x1_0000 + 32;
@@ -66,12 +84,22 @@ export const isMulticast = (b: Uint8Array, off = 0): boolean => (b[off]! & 1) ==
 export class SwitchPort implements NetLink {
   readonly macKey: number;
   attached = true;
+  readonly stats: PortStats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0 };
   constructor(
     readonly sw: VirtualSwitch,
     readonly id: number,
     readonly endpoint: SwitchEndpoint,
+    /** The switch's uplink: frames from any source MAC. */
+    readonly uplink = false,
   ) {
     this.macKey = macKey(endpoint.mac);
+  }
+
+  /** Hands a frame to the endpoint, counted. */
+  deliver(frame: Uint8Array, offload: Offload | null): void {
+    this.stats.rxFrames++;
+    this.stats.rxBytes += frame.length;
+    this.endpoint.deliver(frame, offload);
   }
 
   transmit(frame: Uint8Array, offload: Offload | null = null): void {
@@ -101,15 +129,35 @@ export class VirtualSwitch {
 
   /** Plugs `endpoint` into a new port; throws if its MAC is already on this switch (a config error). */
   attach(endpoint: SwitchEndpoint): SwitchPort {
+    return this.plug(endpoint, false);
+  }
+
+  /** Plugs the switch's uplink (one at most): a port whose frames may come from any MAC. */
+  attachUplink(endpoint: SwitchEndpoint): SwitchPort {
+    if (this.uplink !== undefined) throw new Error(`switch ${this.name} already has an uplink`);
+    return this.plug(endpoint, true);
+  }
+
+  /** The uplink port, if any. */
+  get uplink(): SwitchPort | undefined {
+    return this.ports.find((p) => p.uplink);
+  }
+
+  private plug(endpoint: SwitchEndpoint, uplink: boolean): SwitchPort {
     const key = macKey(endpoint.mac);
     if (this.ports.some((p) => p.macKey === key)) {
       throw new Error(`switch ${this.name}: MAC ${formatMac(endpoint.mac)} is already attached`);
     }
-    const port = new SwitchPort(this, this.nextId++, endpoint);
+    const port = new SwitchPort(this, this.nextId++, endpoint, uplink);
     this.ports.push(port);
     this.table.set(key, port);
     endpoint.connect?.(port);
     return port;
+  }
+
+  /** Every port's traffic, in port order. */
+  portStats(): PortReport[] {
+    return this.ports.map((p) => ({ port: p.id, mac: formatMac(p.endpoint.mac), uplink: p.uplink, ...p.stats }));
   }
 
   detach(port: SwitchPort): void {
@@ -131,12 +179,14 @@ export class VirtualSwitch {
   }
 
   forward(from: SwitchPort, frame: Uint8Array, offload: Offload | null = null): void {
+    from.stats.txFrames++;
+    from.stats.txBytes += frame.length;
     if (frame.length < ETH_HEADER || frame.length > MAX_FRAME || isMulticast(frame, 6)) {
       this.stats.dropped++; // runt, giant, or a multicast source address
       return;
     }
     const src = macKey(frame, 6);
-    if (this.enforceSourceMac && src !== from.macKey) {
+    if (this.enforceSourceMac && !from.uplink && src !== from.macKey) {
       this.stats.spoofed++;
       return;
     }
@@ -151,11 +201,11 @@ export class VirtualSwitch {
       }
       if (to !== undefined) {
         this.stats.forwarded++;
-        to.endpoint.deliver(frame, offload);
+        to.deliver(frame, offload);
         return;
       }
     }
     this.stats.flooded++;
-    for (const p of this.ports.slice()) if (p !== from && p.attached) p.endpoint.deliver(frame, offload);
+    for (const p of this.ports.slice()) if (p !== from && p.attached) p.deliver(frame, offload);
   }
 }

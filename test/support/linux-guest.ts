@@ -1,7 +1,10 @@
 /** Where the Linux guest tests find `pvm` and the guest they boot. */
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 
 export const root = join(fileURLToPath(import.meta.url), '../../../..');
 export const pvm = join(root, 'bin/pvm.js');
@@ -10,3 +13,30 @@ const shared = join(root, '../shared/guests/linux');
 const guest = existsSync(join(shared, 'Image')) ? shared : join(root, 'guests/linux/build');
 export const kernel = join(guest, 'Image');
 export const initrd = join(guest, 'initramfs.cpio.gz');
+
+let withScripts: Uint8Array | null = null;
+
+/**
+ * The guest's initramfs with this checkout's `guests/linux/init` and udhcpc event script
+ * laid over it: a second (gzipped newc) archive after the first, which the kernel
+ * unpacks over it. So tests of the init hooks (pvm.net=dhcp) run even when the prebuilt
+ * initramfs is older than the scripts.
+ */
+export function initrdWithScripts(): Uint8Array {
+  if (withScripts !== null) return withScripts;
+  const dir = mkdtempSync(join(tmpdir(), 'pvm-initrd-'));
+  try {
+    mkdirSync(join(dir, 'usr/share/udhcpc'), { recursive: true });
+    copyFileSync(join(root, 'guests/linux/init'), join(dir, 'init'));
+    copyFileSync(join(root, 'guests/linux/udhcpc.script'), join(dir, 'usr/share/udhcpc/default.script'));
+    const files = ['init', 'usr', 'usr/share', 'usr/share/udhcpc', 'usr/share/udhcpc/default.script'];
+    const cpio = execFileSync('cpio', ['--quiet', '-o', '-H', 'newc', '--owner', '0:0'], {
+      cwd: dir,
+      input: `${files.join('\n')}\n`,
+    });
+    withScripts = Buffer.concat([readFileSync(initrd), gzipSync(cpio)]);
+    return withScripts;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

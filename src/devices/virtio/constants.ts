@@ -72,6 +72,7 @@ export const DeviceId = {
   CONSOLE: 3,
   ENTROPY: 4,
   BALLOON: 5,
+  P9: 9,
 } as const;
 
 /** §6 Reserved Feature Bits (bit numbers). */

@@ -6,11 +6,17 @@
 export {
   formatMac,
   type NetLink,
+  type PortReport,
+  type PortStats,
   parseMac,
   type SwitchEndpoint,
   SwitchPort,
   VirtualSwitch,
 } from '../switch.js';
+export type { P9Attr, P9Backend, P9DirEntry, P9File, P9Path, P9SetAttr, P9StatFs, P9Time } from './9p/backend.js';
+export { checkTag, VirtioP9, type VirtioP9Options } from './9p/device.js';
+export { Errno, P9Error } from './9p/protocol.js';
+export { P9Limits, P9Server } from './9p/server.js';
 export { type BalloonHooks, VirtioBalloon, type VirtioBalloonOptions } from './balloon/device.js';
 export { type BlockBackend, MemoryDisk } from './blk/backend.js';
 export { VirtioBlk, type VirtioBlkOptions } from './blk/device.js';
