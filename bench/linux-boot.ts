@@ -8,9 +8,12 @@
  * domain statistics (instructions, exits by reason, MMIO by device,
  * hypercalls, firmware traps). A fourth run, `pvHvc`, boots PV mode with the
  * paravirtual console (console=hvc0: SBI calls instead of UART registers).
+ * With --sstc, PV mode boots twice more through the library (bench/boot-vm.ts), with
+ * Sstc and without it: the kernel programs its timer through stimecmp (no exit) or
+ * through SBI set_timer (an exit each), the hardware assist against the PV timer.
  * Prints JSON (and writes it to --out FILE).
  *
- *   node dist/bench/linux-boot.js [--smp N] [--memory 256M] [--runs N] [--out FILE] [--skip-qemu]
+ *   node dist/bench/linux-boot.js [--smp N] [--memory 256M] [--runs N] [--out FILE] [--skip-qemu] [--sstc]
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -94,6 +97,22 @@ const tmp = mkdtempSync(join(tmpdir(), 'pvm-bench-'));
 /** PV mode with the paravirtual console (SBI, hvc0) instead of the emulated UART. */
 const appendHvc = append.replace('console=ttyS0', 'console=hvc0');
 
+/** The guest and its statistics file, as `pvm run` and bench/boot-vm.ts take them. */
+const guestArgs = (cmdline: string, stats: string) => [
+  '--smp',
+  String(smp),
+  '--memory',
+  memory,
+  '--kernel',
+  kernel,
+  '--initrd',
+  initrd,
+  '--append',
+  cmdline,
+  '--stats-json',
+  stats,
+];
+
 async function pvmBoot(variant: 'pv' | 'full' | 'pvHvc', run: number) {
   const mode = variant === 'full' ? 'full' : 'pv';
   const stats = join(tmp, `${variant}-${run}.json`);
@@ -102,18 +121,21 @@ async function pvmBoot(variant: 'pv' | 'full' | 'pvHvc', run: number) {
     'run',
     '--mode',
     mode,
-    '--smp',
-    String(smp),
-    '--memory',
-    memory,
-    '--kernel',
-    kernel,
-    '--initrd',
-    initrd,
-    '--append',
-    variant === 'pvHvc' ? appendHvc : append,
-    '--stats-json',
-    stats,
+    ...guestArgs(variant === 'pvHvc' ? appendHvc : append, stats),
+  ]);
+  return { ...t, stats: t.status === 0 ? JSON.parse(readFileSync(stats, 'utf8')) : null };
+}
+
+/** PV mode through the library with Sstc on or off (VmConfig.sstc). */
+async function sstcBoot(sstc: 'on' | 'off', run: number) {
+  const stats = join(tmp, `pv-sstc-${sstc}-${run}.json`);
+  const t = await timeBoot(process.execPath, [
+    join(root, 'dist/bench/boot-vm.js'),
+    '--mode',
+    'pv',
+    '--sstc',
+    sstc,
+    ...guestArgs(append, stats),
   ]);
   return { ...t, stats: t.status === 0 ? JSON.parse(readFileSync(stats, 'utf8')) : null };
 }
@@ -148,7 +170,10 @@ const results: Record<string, { runs: Timing[]; stats?: unknown }> = {
   full: { runs: [] },
   pvHvc: { runs: [] },
   qemu: { runs: [] },
+  pvSstc: { runs: [] },
+  pvNoSstc: { runs: [] },
 };
+const compareSstc = args.includes('--sstc');
 for (let r = 0; r < runs; r++) {
   for (const mode of ['pv', 'full', 'pvHvc'] as const) {
     const b = await pvmBoot(mode, r);
@@ -161,6 +186,22 @@ for (let r = 0; r < runs; r++) {
     });
     results[mode]!.stats = b.stats;
     process.stderr.write(`${mode} run ${r}: init ready ${b.initReadyMs} ms, exit ${b.exitMs} ms, CPU ${b.cpuMs} ms\n`);
+  }
+  if (compareSstc) {
+    // alternate which goes first, so a change in the machine's load hits both alike
+    for (const s of r % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
+      const b = await sstcBoot(s, r);
+      const k = s === 'on' ? 'pvSstc' : 'pvNoSstc';
+      results[k]!.runs.push({
+        initReadyMs: b.initReadyMs,
+        exitMs: b.exitMs,
+        cpuMs: b.cpuMs,
+        status: b.status,
+        ok: b.ok,
+      });
+      results[k]!.stats = b.stats;
+      process.stderr.write(`${k} run ${r}: init ready ${b.initReadyMs} ms, exit ${b.exitMs} ms, CPU ${b.cpuMs} ms\n`);
+    }
   }
   if (!args.includes('--skip-qemu')) {
     const q = await qemuBoot();
@@ -222,6 +263,12 @@ const report = {
   full: { ...full, stats: pick(results['full']!.stats as Stats) },
   pvHvc: { append: appendHvc, ...pvHvc, stats: pick(results['pvHvc']!.stats as Stats) },
   qemu,
+  ...(compareSstc
+    ? {
+        pvSstc: { ...summary('pvSstc'), stats: pick(results['pvSstc']!.stats as Stats) },
+        pvNoSstc: { ...summary('pvNoSstc'), stats: pick(results['pvNoSstc']!.stats as Stats) },
+      }
+    : {}),
   ratios: {
     fullOverPv_initReady: ratio(full.initReadyMs, pv.initReadyMs),
     fullOverPv_poweroff: ratio(full.poweroffMs, pv.poweroffMs),

@@ -46,6 +46,7 @@ export {
 export { defaultSocketPath, PvmClient } from './cli/client.js';
 export { PvmError, type PvmErrorKind } from './core/errors.js';
 export { Cause, Csr, IrqBit, Priv } from './cpu/arch.js';
+export { ALL_EXTENSIONS, type HartExtensions } from './cpu/isa.js';
 // The builder: spec -> domain with its devices, on the switches and PVX registry of a process.
 export {
   type BuildOptions,

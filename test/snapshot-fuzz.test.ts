@@ -17,21 +17,13 @@ import type { Domain, DomainHost } from '../src/hypervisor/domain.js';
 import { PvxHost } from '../src/hypervisor/pvx/host.js';
 import type { PvxDomain } from '../src/hypervisor/pvx/pvx-domain.js';
 import { type DomainSnapshot, decodeSnapshotBytes, encodeSnapshotBytes } from '../src/hypervisor/snapshot/index.js';
+import { fakeImage } from '../src/hypervisor/testing.js';
 import { createVm } from '../src/hypervisor/vm.js';
 import { PVX_EID, PvxFid } from '../src/sbi/pvx/consts.js';
 import type { SbiArgs } from '../src/sbi/types.js';
 
 const codecs = nodeSnapshotCodecs;
 const RAM_BASE = 0x8000_0000;
-
-/** A 64-byte RISC-V Linux Image header (magic "RSC\x05" at 0x38) followed by zero words. */
-function fakeImage(): Uint8Array {
-  const b = new Uint8Array(4096);
-  const v = new DataView(b.buffer);
-  v.setBigUint64(16, 4096n, true);
-  v.setUint32(0x38, 0x05435352, true);
-  return b;
-}
 
 const host: DomainHost = { nowMs: () => 100, idle: async () => {}, yield: async () => {}, consoleOut: () => {} };
 

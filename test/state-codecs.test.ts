@@ -101,7 +101,7 @@ codecTest<CpuState, { id: number }>(
   rec({
     id: fc.constant(3),
     priv: fc.constantFrom(0, 1, 3),
-    words: fc.array(word, { minLength: 37, maxLength: 37 }),
+    words: fc.array(word, { minLength: 40, maxLength: 40 }),
     counters: fc.array(fc.maxSafeNat(), { minLength: 3, maxLength: 3 }),
     x: int32s(64),
     f: int32s(64),

@@ -17,7 +17,7 @@ import { MockDriver } from '../src/devices/virtio/mock-driver.js';
 import { VirtioNet } from '../src/devices/virtio/net/device.js';
 import { VirtioRng } from '../src/devices/virtio/rng/device.js';
 import { hostEntropy } from '../src/host/entropy.js';
-import { fakeLinuxImage } from '../src/hypervisor/testing.js';
+import { fakeImage } from '../src/hypervisor/testing.js';
 import { createVm, virtioTransports } from '../src/hypervisor/vm.js';
 import type { VirtBoard } from '../src/machine/board.js';
 import type { MmioDevice } from '../src/machine/bus.js';
@@ -39,7 +39,7 @@ function board() {
     new VirtioBalloon(),
   ];
   const host = { nowMs: () => 0, idle: async () => {}, yield: async () => {}, consoleOut: () => {} };
-  const domain = createVm({ mode: 'pv', harts: 1, memory: 16 << 20, kernel: fakeLinuxImage(), cmdline: '' }, host, {
+  const domain = createVm({ mode: 'pv', harts: 1, memory: 16 << 20, kernel: fakeImage(), cmdline: '' }, host, {
     devices: devices.map((device, slot) => ({ slot, device })),
   });
   const { ram, bus, plic } = domain.machine as unknown as VirtBoard; // createVm's machine is the virt board

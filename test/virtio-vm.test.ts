@@ -9,7 +9,7 @@ import { VirtioBalloon } from '../src/devices/virtio/balloon/device.js';
 import { VirtioConsole } from '../src/devices/virtio/console/device.js';
 import { MmioReg, Status } from '../src/devices/virtio/constants.js';
 import { VirtioRng } from '../src/devices/virtio/rng/device.js';
-import { fakeLinuxImage } from '../src/hypervisor/testing.js';
+import { fakeImage } from '../src/hypervisor/testing.js';
 import { consoleInputFor, createVm, virtioTransports } from '../src/hypervisor/vm.js';
 
 function fakeHost() {
@@ -26,7 +26,7 @@ function fakeHost() {
   return h;
 }
 
-const loaded = { mode: 'pv' as const, harts: 1, memory: 16 << 20, kernel: fakeLinuxImage(), cmdline: '' };
+const loaded = { mode: 'pv' as const, harts: 1, memory: 16 << 20, kernel: fakeImage(), cmdline: '' };
 
 test('createVm maps VmOptions.devices in their slots, wakes the host on a rising edge, resets them on reboot', () => {
   const host = fakeHost();
@@ -106,10 +106,8 @@ test('console input goes to the device the command line makes the console', () =
   const d = createVm({ ...loaded, cmdline: 'console=hvc1' }, fakeHost(), { devices: [{ slot: 0, device: vc }] });
   assert.equal(d.inputTo, 'virtio');
   assert.equal(
-    createVm(
-      { ...loaded, mode: 'full', memory: 64 << 20, cmdline: 'console=hvc0', firmware: fakeLinuxImage() },
-      fakeHost(),
-    ).inputTo,
+    createVm({ ...loaded, mode: 'full', memory: 64 << 20, cmdline: 'console=hvc0', firmware: fakeImage() }, fakeHost())
+      .inputTo,
     'uart',
   );
 });

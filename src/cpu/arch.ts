@@ -33,6 +33,8 @@ export const Csr = {
   scause: 0x142,
   stval: 0x143,
   sip: 0x144,
+  /** Sstc: the S-mode timer compare. */
+  stimecmp: 0x14d,
   satp: 0x180,
   mvendorid: 0xf11,
   marchid: 0xf12,
@@ -134,6 +136,9 @@ export const MIE_MASK = MIP_SSIP | MIP_MSIP | MIP_STIP | MIP_MTIP | MIP_SEIP | M
 export const S_INTS = MIP_SSIP | MIP_STIP | MIP_SEIP;
 /** medeleg writable bits: causes 0-9, 12, 13, 15 (11, ecall from M, cannot be delegated). */
 export const MEDELEG_MASK = 0xb3ff;
+
+/** menvcfg.STCE (bit 63: the high word's bit 31): stimecmp enabled for S-mode and driving STIP (Sstc). */
+export const MENVCFG_STCE_HI = 0x80000000 | 0;
 
 /** Fields of mstatus (low word; privileged spec 3.1.6). The S-level ones are also sstatus's. */
 export const MSTATUS_SIE = 1 << 1;

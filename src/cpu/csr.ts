@@ -13,8 +13,10 @@ import {
   Csr,
   LevelCsr,
   MEDELEG_MASK,
+  MENVCFG_STCE_HI,
   MIE_MASK,
   MIP_SSIP,
+  MIP_STIP,
   MSTATUS_FS,
   MSTATUS_MIE,
   MSTATUS_MPIE,
@@ -30,6 +32,7 @@ import {
   SSTATUS_WMASK,
 } from './arch.js';
 import type { Hart } from './hart.js';
+import { Ext } from './isa.js';
 
 const TWO32 = 4294967296;
 /** misa: MXL=2 (RV64), extensions A C D F I M S U. */
@@ -55,6 +58,8 @@ export class TrapCsrs {
   scratchHi = 0;
   counteren = 0;
   envcfg = 0;
+  /** High word of envcfg: menvcfg.STCE (Sstc); always 0 for senvcfg. */
+  envcfgHi = 0;
   /** mstatus.xIE, xPIE and xPP of this level (xPP: mask and bit position). */
   readonly ie: number;
   readonly pie: number;
@@ -82,7 +87,7 @@ export class TrapCsrs {
   reset(): void {
     this.tvecLo = this.tvecHi = this.epcLo = this.epcHi = 0;
     this.causeLo = this.causeHi = this.tvalLo = this.tvalHi = 0;
-    this.scratchLo = this.scratchHi = this.counteren = this.envcfg = 0;
+    this.scratchLo = this.scratchHi = this.counteren = this.envcfg = this.envcfgHi = 0;
   }
 }
 
@@ -122,13 +127,14 @@ function readCsr(h: Hart, csr: number): boolean {
       case LevelCsr.ie:
         return ret(h.mie & visible(h, l), 0);
       case LevelCsr.ip:
+        if (h.m.envcfgHi & MENVCFG_STCE_HI) updateStimer(h, h.time.now());
         return ret((h.mip | h.seipHw) & visible(h, l), 0);
       case LevelCsr.tvec:
         return ret(l.tvecLo, l.tvecHi);
       case LevelCsr.counteren:
         return ret(l.counteren, 0);
       case LevelCsr.envcfg:
-        return ret(l.envcfg, 0);
+        return ret(l.envcfg, l.envcfgHi);
       case LevelCsr.scratch:
         return ret(l.scratchLo, l.scratchHi);
       case LevelCsr.epc:
@@ -158,6 +164,8 @@ function readCsr(h: Hart, csr: number): boolean {
     }
     case Csr.satp:
       return ret(h.satpLo, h.satpHi);
+    case Csr.stimecmp:
+      return (h.ext & Ext.SSTC) !== 0 && ret(h.stimecmpLo, h.stimecmpHi);
     case Csr.mvendorid:
     case Csr.marchid:
     case Csr.mimpid:
@@ -213,8 +221,9 @@ function writeCsr(h: Hart, csr: number, lo: number, hi: number): void {
         return;
       }
       case LevelCsr.ip: {
-        // M writes the S-level bits; S only SSIP, and only when delegated (SEIP/STIP are M's to drive)
-        const m = visible(h, l) & l.ipWrite;
+        // M writes the S-level bits; S only SSIP, and only when delegated (SEIP/STIP are M's to drive).
+        // With menvcfg.STCE set, STIP follows stimecmp and is read-only (Sstc).
+        const m = visible(h, l) & l.ipWrite & (h.m.envcfgHi & MENVCFG_STCE_HI ? ~MIP_STIP : -1);
         h.mip = (h.mip & ~m) | (lo & m);
         h.irqCheck = true;
         return;
@@ -228,7 +237,11 @@ function writeCsr(h: Hart, csr: number, lo: number, hi: number): void {
         l.counteren = lo;
         return;
       case LevelCsr.envcfg:
-        l.envcfg = lo & 1; // FIOM only
+        l.envcfg = lo & 1; // FIOM, and for M with Sstc, STCE
+        if (l.level === Priv.M && h.ext & Ext.SSTC) {
+          l.envcfgHi = hi & MENVCFG_STCE_HI;
+          updateStimer(h, h.time.now());
+        }
         return;
       case LevelCsr.scratch:
         l.scratchLo = lo;
@@ -274,6 +287,11 @@ function writeCsr(h: Hart, csr: number, lo: number, hi: number): void {
       h.counterOffset[i + 1] = (hi - nh - (lo >>> 0 < nl >>> 0 ? 1 : 0)) | 0;
       return;
     }
+    case Csr.stimecmp:
+      h.stimecmpLo = lo;
+      h.stimecmpHi = hi;
+      updateStimer(h, h.time.now());
+      return;
     case Csr.satp: {
       // WARL: an unsupported MODE makes the whole write have no effect (privileged spec 4.1.11)
       const mode = hi >>> 28;
@@ -294,20 +312,20 @@ function writeCsr(h: Hart, csr: number, lo: number, hi: number): void {
       h.mcountinhibit = lo & 5;
       return;
   }
+  // PMP (pmp.ts: locking, WARL bits); the TLB only holds pages PMP treats alike, so it is flushed
   if (csr >= Csr.pmpcfg0 && csr <= Csr.pmpcfg15) {
     const i = (csr - Csr.pmpcfg0) >> 1;
     if (i < 2) {
-      // R W X A L kept (bits 5-6 of each byte are reserved and read as zero)
-      h.pmpcfg[2 * i] = lo & 0x9f9f9f9f;
-      h.pmpcfg[2 * i + 1] = hi & 0x9f9f9f9f;
+      h.pmp.writeCfg(i, lo, hi);
+      h.mmu.flush();
     }
     return;
   }
   if (csr >= Csr.pmpaddr0 && csr <= Csr.pmpaddr63) {
     const i = csr - Csr.pmpaddr0;
     if (i < 16) {
-      h.pmpaddr[2 * i] = lo;
-      h.pmpaddr[2 * i + 1] = hi & 0x3fffff; // bits 53:0
+      h.pmp.writeAddr(i, lo, hi);
+      h.mmu.flush();
     }
   }
   // read-only or read-as-zero: ignored
@@ -332,7 +350,34 @@ function accessible(h: Hart, csr: number): boolean {
   }
   if (csr <= Csr.fcsr) return (h.mstatus & MSTATUS_FS) !== 0;
   if (csr === Csr.satp) return !(h.priv === Priv.S && h.mstatus & MSTATUS_TVM);
+  // Sstc: S-mode needs mcounteren.TM and menvcfg.STCE
+  if (csr === Csr.stimecmp)
+    return h.priv === Priv.M || ((h.m.counteren & 2) !== 0 && (h.m.envcfgHi & MENVCFG_STCE_HI) !== 0);
   return true;
+}
+
+/**
+ * Sstc (privileged spec ch. 7, "Sstc"): with menvcfg.STCE set, STIP is the comparison
+ * `time >= stimecmp` (unsigned), re-evaluated at mtime `now`; with it clear, STIP is the
+ * software-writable bit it is without Sstc, left as it was.
+ */
+export function updateStimer(h: Hart, now: number): void {
+  if ((h.m.envcfgHi & MENVCFG_STCE_HI) === 0) return;
+  const due = now >= (h.stimecmpHi >>> 0) * TWO32 + (h.stimecmpLo >>> 0);
+  if (due === ((h.mip & MIP_STIP) !== 0)) return;
+  h.mip = due ? h.mip | MIP_STIP : h.mip & ~MIP_STIP;
+  h.irqCheck = true;
+  h.attn = true;
+}
+
+/**
+ * The mtime at which STIP rises (Sstc with STCE set and STIP low), or Infinity; also for a
+ * stimecmp of 2^53 or more (28 years at 10 MHz), which is how software disarms it.
+ */
+export function stimerDeadline(h: Hart): number {
+  if ((h.m.envcfgHi & MENVCFG_STCE_HI) === 0 || h.mip & MIP_STIP) return Number.POSITIVE_INFINITY;
+  const t = (h.stimecmpHi >>> 0) * TWO32 + (h.stimecmpLo >>> 0);
+  return t < 2 ** 53 ? t : Number.POSITIVE_INFINITY;
 }
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Csr } from './arch.js';
 import { A, Prog } from './test-asm.js';
-import { RAM_BASE, rig } from './test-util.js';
+import { openPmp, RAM_BASE, rig } from './test-util.js';
 
 test('mTraps and mInstret count traps into M-mode and the instructions run there until MRET', () => {
   // S-mode code: ecall; ecall; then spin. M handler: mepc += 4; mret (4 instructions before MRET, plus
@@ -16,6 +16,7 @@ test('mTraps and mInstret count traps into M-mode and the instructions run there
       .toBytes(),
   );
   hart.reset(BigInt(RAM_BASE), 1);
+  openPmp(hart);
   hart.setCsr(Csr.mtvec, BigInt(handler));
   hart.run(20);
   assert.equal(hart.mTraps, 2);

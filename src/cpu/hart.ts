@@ -22,11 +22,14 @@
 import { div64, divu64, mul64, mulh64, mulhsu64, mulhu64, R, rem64, remu64 } from './alu64.js';
 import { amo, Reservation } from './amo.js';
 import { Cause, MIP_SEIP, MSTATUS_FS, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, Priv } from './arch.js';
+import * as B from './bitmanip.js';
 import { compressedTable } from './compressed.js';
-import { csrInstruction, getCsr, setCsr, TrapCsrs } from './csr.js';
+import { csrInstruction, getCsr, setCsr, stimerDeadline, TrapCsrs, updateStimer } from './csr.js';
 import { Exit } from './exits.js';
 import { fpFma, fpOp } from './fpu/index.js';
+import { ALL_EXTENSIONS, Ext, extMask, type HartExtensions } from './isa.js';
 import { Mmu, NO_TAG, TLB_BITS, TLB_MASK } from './mmu.js';
+import { Pmp } from './pmp.js';
 import { takeInterrupt, takeTrap, trapReturn } from './trap.js';
 import type { PhysBus, RamLike, TimeSource } from './types.js';
 
@@ -42,6 +45,8 @@ export interface HartOptions {
   time?: TimeSource;
   /** PV mode: traps destined to M-mode return Exit.MachineTrap instead of being taken. */
   virtualM?: boolean;
+  /** Optional extensions (isa.ts); each one left out is illegal, as on a hart without it. Default: all. */
+  extensions?: Partial<HartExtensions>;
 }
 
 export class Hart {
@@ -60,6 +65,8 @@ export class Hart {
   pcHi = 0;
   virtualM: boolean;
   time: TimeSource;
+  /** The optional extensions this hart has (isa.ts `Ext` bits); fixed at construction. */
+  readonly ext: number;
   /** Retired instructions (cycle = instret). */
   instret = 0;
   /** Statistics for the hypervisor (full mode): traps taken into M-mode, and instructions retired in
@@ -92,11 +99,16 @@ export class Hart {
   mcountinhibit = 0;
   satpLo = 0;
   satpHi = 0;
+  /** Sstc: stimecmp (csr.ts updateStimer drives STIP from it while menvcfg.STCE is set). */
+  stimecmpLo = 0;
+  stimecmpHi = 0;
   /** Internal: added (mod 2^64) to instret for mcycle / minstret reads; writes set them. lo/hi pairs. */
   readonly counterOffset = new Int32Array(4);
-  /** pmpcfg0, pmpcfg2 as lo/hi pairs; pmpaddr0..15 as lo/hi pairs (16 entries, not enforced). */
-  readonly pmpcfg = new Int32Array(4);
-  readonly pmpaddr = new Int32Array(32);
+  /** Physical memory protection (pmp.ts), checked by the MMU. */
+  readonly pmp = new Pmp();
+  /** pmpcfg0, pmpcfg2 as lo/hi pairs; pmpaddr0..15 as lo/hi pairs (the registers of `pmp`). */
+  readonly pmpcfg = this.pmp.cfg;
+  readonly pmpaddr = this.pmp.addr;
 
   /** Internal (amo.ts): the LR/SC reservation. */
   readonly res = new Reservation();
@@ -119,6 +131,7 @@ export class Hart {
   constructor(ram: RamLike, bus: PhysBus, opts: HartOptions = {}) {
     this.id = opts.id ?? 0;
     this.virtualM = opts.virtualM ?? false;
+    this.ext = extMask({ ...ALL_EXTENSIONS, ...opts.extensions });
     this.time = opts.time ?? { now: () => Math.floor(this.instret / 100) };
     const xb = new ArrayBuffer(66 * 4);
     this.xx = new Int32Array(xb);
@@ -171,6 +184,19 @@ export class Hart {
     else this.mip &= ~m;
     this.irqCheck = true;
     this.attn = true;
+  }
+
+  /**
+   * Time-driven interrupts of the hart itself (Sstc: STIP from stimecmp) at mtime `now`. Run
+   * loops call it between slices, as they update the CLINT.
+   */
+  updateTimer(now: number): void {
+    updateStimer(this, now);
+  }
+
+  /** The mtime at which the hart's own timer (Sstc) next raises an interrupt, or Infinity. */
+  timerDeadline(): number {
+    return stimerDeadline(this);
   }
 
   /** True when an interrupt is pending and enabled in mie (what wakes WFI, whatever the global enables). */
@@ -240,8 +266,8 @@ export class Hart {
     this.mcountinhibit = 0;
     this.counterOffset.fill(0);
     this.satpLo = this.satpHi = 0;
-    this.pmpcfg.fill(0);
-    this.pmpaddr.fill(0);
+    this.stimecmpLo = this.stimecmpHi = 0;
+    this.pmp.reset();
     this.res.valid = false;
     this.stopReq = false;
     this.irqCheck = true;
@@ -370,6 +396,56 @@ export class Hart {
                 }
                 case 1:
                   switch (insn >>> 26) {
+                    case 0x0a: // BSETI (Zbs)
+                      if ((this.ext & Ext.ZBS) === 0) this.fault(Cause.Illegal, raw, 0);
+                      B.bset(a, x[s + 1]!, imm & 63);
+                      x[d] = B.R[0]!;
+                      x[d + 1] = B.R[1]!;
+                      break;
+                    case 0x12: // BCLRI (Zbs)
+                      if ((this.ext & Ext.ZBS) === 0) this.fault(Cause.Illegal, raw, 0);
+                      B.bclr(a, x[s + 1]!, imm & 63);
+                      x[d] = B.R[0]!;
+                      x[d + 1] = B.R[1]!;
+                      break;
+                    case 0x1a: // BINVI (Zbs)
+                      if ((this.ext & Ext.ZBS) === 0) this.fault(Cause.Illegal, raw, 0);
+                      B.binv(a, x[s + 1]!, imm & 63);
+                      x[d] = B.R[0]!;
+                      x[d + 1] = B.R[1]!;
+                      break;
+                    case 0x18: {
+                      // Zbb unary ops: funct7 0x30, the rs2 field selects
+                      if ((this.ext & Ext.ZBB) === 0 || insn & (1 << 25)) this.fault(Cause.Illegal, raw, 0);
+                      const ah = x[s + 1]!;
+                      switch (imm & 31) {
+                        case 0: // CLZ
+                          x[d] = B.clz(a, ah);
+                          x[d + 1] = 0;
+                          break;
+                        case 1: // CTZ
+                          x[d] = B.ctz(a, ah);
+                          x[d + 1] = 0;
+                          break;
+                        case 2: // CPOP
+                          x[d] = B.cpop(a, ah);
+                          x[d + 1] = 0;
+                          break;
+                        case 4: // SEXT.B
+                          B.sextB(a);
+                          x[d] = B.R[0]!;
+                          x[d + 1] = B.R[1]!;
+                          break;
+                        case 5: // SEXT.H
+                          B.sextH(a);
+                          x[d] = B.R[0]!;
+                          x[d + 1] = B.R[1]!;
+                          break;
+                        default:
+                          this.fault(Cause.Illegal, raw, 0);
+                      }
+                      break;
+                    }
                     case 0x00: {
                       // SLLI
                       const sh = imm & 63;
@@ -437,6 +513,29 @@ export class Hart {
                         x[d] = a;
                         x[d + 1] = hi;
                       }
+                      break;
+                    case 0x12: // BEXTI (Zbs)
+                      if ((this.ext & Ext.ZBS) === 0) this.fault(Cause.Illegal, raw, 0);
+                      x[d] = B.bext(a, hi, sh);
+                      x[d + 1] = 0;
+                      break;
+                    case 0x18: // RORI (Zbb)
+                      if ((this.ext & Ext.ZBB) === 0) this.fault(Cause.Illegal, raw, 0);
+                      B.ror(a, hi, sh);
+                      x[d] = B.R[0]!;
+                      x[d + 1] = B.R[1]!;
+                      break;
+                    case 0x0a: // ORC.B (Zbb): imm 0x287 only
+                      if ((this.ext & Ext.ZBB) === 0 || (imm & 0xfff) !== 0x287) this.fault(Cause.Illegal, raw, 0);
+                      B.orcB(a, hi);
+                      x[d] = B.R[0]!;
+                      x[d + 1] = B.R[1]!;
+                      break;
+                    case 0x1a: // REV8 (Zbb, RV64 encoding): imm 0x6b8 only
+                      if ((this.ext & Ext.ZBB) === 0 || (imm & 0xfff) !== 0x6b8) this.fault(Cause.Illegal, raw, 0);
+                      B.rev8(a, hi);
+                      x[d] = B.R[0]!;
+                      x[d + 1] = B.R[1]!;
                       break;
                     default:
                       this.fault(Cause.Illegal, raw, 0);
@@ -546,6 +645,24 @@ export class Hart {
                       }
                       break;
                     }
+                    case 4: // XNOR (Zbb)
+                      if ((this.ext & Ext.ZBB) === 0) this.fault(Cause.Illegal, raw, 0);
+                      B.xnor(a, ah, b, bh);
+                      x[d] = B.R[0]!;
+                      x[d + 1] = B.R[1]!;
+                      break;
+                    case 6: // ORN (Zbb)
+                      if ((this.ext & Ext.ZBB) === 0) this.fault(Cause.Illegal, raw, 0);
+                      B.orn(a, ah, b, bh);
+                      x[d] = B.R[0]!;
+                      x[d + 1] = B.R[1]!;
+                      break;
+                    case 7: // ANDN (Zbb)
+                      if ((this.ext & Ext.ZBB) === 0) this.fault(Cause.Illegal, raw, 0);
+                      B.andn(a, ah, b, bh);
+                      x[d] = B.R[0]!;
+                      x[d + 1] = B.R[1]!;
+                      break;
                     default:
                       this.fault(Cause.Illegal, raw, 0);
                   }
@@ -580,6 +697,109 @@ export class Hart {
                   }
                   x[d] = R[0]!;
                   x[d + 1] = R[1]!;
+                  break;
+                case 0x05: {
+                  // Zbc (funct3 1-3) and Zbb MIN/MAX (4-7): the helpers leave the result in R
+                  const f3 = (insn >> 12) & 7;
+                  if ((this.ext & (f3 < 4 ? Ext.ZBC : Ext.ZBB)) === 0) this.fault(Cause.Illegal, raw, 0);
+                  switch (f3) {
+                    case 1: // CLMUL
+                      B.clmul(a, ah, b, bh);
+                      break;
+                    case 2: // CLMULR
+                      B.clmulr(a, ah, b, bh);
+                      break;
+                    case 3: // CLMULH
+                      B.clmulh(a, ah, b, bh);
+                      break;
+                    case 4: // MIN
+                      B.min(a, ah, b, bh);
+                      break;
+                    case 5: // MINU
+                      B.minu(a, ah, b, bh);
+                      break;
+                    case 6: // MAX
+                      B.max(a, ah, b, bh);
+                      break;
+                    case 7: // MAXU
+                      B.maxu(a, ah, b, bh);
+                      break;
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
+                  }
+                  x[d] = B.R[0]!;
+                  x[d + 1] = B.R[1]!;
+                  break;
+                }
+                case 0x07:
+                  // Zicond
+                  if ((this.ext & Ext.ZICOND) === 0) this.fault(Cause.Illegal, raw, 0);
+                  switch ((insn >> 12) & 7) {
+                    case 5: // CZERO.EQZ
+                      B.czeroEqz(a, ah, b, bh);
+                      break;
+                    case 7: // CZERO.NEZ
+                      B.czeroNez(a, ah, b, bh);
+                      break;
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
+                  }
+                  x[d] = B.R[0]!;
+                  x[d + 1] = B.R[1]!;
+                  break;
+                case 0x10: {
+                  // Zba: SH1ADD, SH2ADD, SH3ADD (funct3 2, 4, 6)
+                  const f3 = (insn >> 12) & 7;
+                  if ((this.ext & Ext.ZBA) === 0 || f3 & 1 || f3 === 0) this.fault(Cause.Illegal, raw, 0);
+                  B.shadd(a, ah, b, bh, f3 >> 1);
+                  x[d] = B.R[0]!;
+                  x[d + 1] = B.R[1]!;
+                  break;
+                }
+                case 0x14: // BSET (Zbs)
+                  if ((this.ext & Ext.ZBS) === 0 || ((insn >> 12) & 7) !== 1) this.fault(Cause.Illegal, raw, 0);
+                  B.bset(a, ah, b & 63);
+                  x[d] = B.R[0]!;
+                  x[d + 1] = B.R[1]!;
+                  break;
+                case 0x34: // BINV (Zbs)
+                  if ((this.ext & Ext.ZBS) === 0 || ((insn >> 12) & 7) !== 1) this.fault(Cause.Illegal, raw, 0);
+                  B.binv(a, ah, b & 63);
+                  x[d] = B.R[0]!;
+                  x[d + 1] = B.R[1]!;
+                  break;
+                case 0x24:
+                  // Zbs
+                  if ((this.ext & Ext.ZBS) === 0) this.fault(Cause.Illegal, raw, 0);
+                  switch ((insn >> 12) & 7) {
+                    case 1: // BCLR
+                      B.bclr(a, ah, b & 63);
+                      x[d] = B.R[0]!;
+                      x[d + 1] = B.R[1]!;
+                      break;
+                    case 5: // BEXT
+                      x[d] = B.bext(a, ah, b & 63);
+                      x[d + 1] = 0;
+                      break;
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
+                  }
+                  break;
+                case 0x30:
+                  // Zbb rotations
+                  if ((this.ext & Ext.ZBB) === 0) this.fault(Cause.Illegal, raw, 0);
+                  switch ((insn >> 12) & 7) {
+                    case 1: // ROL
+                      B.rol(a, ah, b);
+                      break;
+                    case 5: // ROR
+                      B.ror(a, ah, b);
+                      break;
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
+                  }
+                  x[d] = B.R[0]!;
+                  x[d + 1] = B.R[1]!;
                   break;
                 default:
                   this.fault(Cause.Illegal, raw, 0);
@@ -795,7 +1015,8 @@ export class Hart {
               break;
             }
             case 6: {
-              // OP-IMM-32 (0x1b): funct3, then funct7 for the shifts
+              // OP-IMM-32 (0x1b): funct3, then funct7 for the shifts. The results are 32 bits,
+              // sign-extended below, except SLLI.UW's: it writes both words and goes on from there.
               const d = (insn >> 6) & 62 || 64;
               const a = x[(insn >> 14) & 62]!;
               let v: number;
@@ -807,6 +1028,31 @@ export class Hart {
                   switch (insn >>> 25) {
                     case 0x00: // SLLIW
                       v = a << ((insn >> 20) & 31);
+                      break;
+                    case 0x04:
+                    case 0x05: // SLLI.UW (Zba): funct6 0x02, 6-bit shamt
+                      if ((this.ext & Ext.ZBA) === 0) this.fault(Cause.Illegal, raw, 0);
+                      B.slliUw(a, (insn >> 20) & 63);
+                      x[d] = B.R[0]!;
+                      x[d + 1] = B.R[1]!;
+                      pc = (pc + ilen) | 0;
+                      continue;
+                    case 0x30:
+                      // Zbb: the rs2 field selects
+                      if ((this.ext & Ext.ZBB) === 0) this.fault(Cause.Illegal, raw, 0);
+                      switch ((insn >> 20) & 31) {
+                        case 0: // CLZW
+                          v = B.clzw(a);
+                          break;
+                        case 1: // CTZW
+                          v = B.ctzw(a);
+                          break;
+                        case 2: // CPOPW
+                          v = B.cpopw(a);
+                          break;
+                        default:
+                          this.fault(Cause.Illegal, raw, 0);
+                      }
                       break;
                     default:
                       this.fault(Cause.Illegal, raw, 0);
@@ -820,6 +1066,10 @@ export class Hart {
                     case 0x20: // SRAIW
                       v = a >> ((insn >> 20) & 31);
                       break;
+                    case 0x30: // RORIW (Zbb)
+                      if ((this.ext & Ext.ZBB) === 0) this.fault(Cause.Illegal, raw, 0);
+                      v = B.rorw(a, insn >> 20);
+                      break;
                     default:
                       this.fault(Cause.Illegal, raw, 0);
                   }
@@ -832,12 +1082,54 @@ export class Hart {
               break;
             }
             case 14: {
-              // OP-32 (0x3b): funct7, then funct3
+              // OP-32 (0x3b): funct7, then funct3. The results are 32 bits, sign-extended below,
+              // except ADD.UW's and SHxADD.UW's: they write both words and go on from there.
               const d = (insn >> 6) & 62 || 64;
               const a = x[(insn >> 14) & 62]!;
               const b = x[(insn >> 19) & 62]!;
               let v: number;
               switch (insn >>> 25) {
+                case 0x04:
+                  switch ((insn >> 12) & 7) {
+                    case 0: // ADD.UW (Zba)
+                      if ((this.ext & Ext.ZBA) === 0) this.fault(Cause.Illegal, raw, 0);
+                      B.addUw(a, b, x[((insn >> 19) & 62) + 1]!);
+                      x[d] = B.R[0]!;
+                      x[d + 1] = B.R[1]!;
+                      pc = (pc + ilen) | 0;
+                      continue;
+                    case 4: // ZEXT.H (Zbb, RV64 encoding): rs2 = 0
+                      if ((this.ext & Ext.ZBB) === 0 || (insn >> 20) & 31) this.fault(Cause.Illegal, raw, 0);
+                      v = a & 0xffff;
+                      break;
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
+                  }
+                  break;
+                case 0x10: {
+                  // SH1ADD.UW, SH2ADD.UW, SH3ADD.UW (Zba; funct3 2, 4, 6)
+                  const f3 = (insn >> 12) & 7;
+                  if ((this.ext & Ext.ZBA) === 0 || f3 & 1 || f3 === 0) this.fault(Cause.Illegal, raw, 0);
+                  B.shaddUw(a, b, x[((insn >> 19) & 62) + 1]!, f3 >> 1);
+                  x[d] = B.R[0]!;
+                  x[d + 1] = B.R[1]!;
+                  pc = (pc + ilen) | 0;
+                  continue;
+                }
+                case 0x30:
+                  // Zbb
+                  if ((this.ext & Ext.ZBB) === 0) this.fault(Cause.Illegal, raw, 0);
+                  switch ((insn >> 12) & 7) {
+                    case 1: // ROLW
+                      v = B.rolw(a, b);
+                      break;
+                    case 5: // RORW
+                      v = B.rorw(a, b);
+                      break;
+                    default:
+                      this.fault(Cause.Illegal, raw, 0);
+                  }
+                  break;
                 case 0x00:
                   switch ((insn >> 12) & 7) {
                     case 0: // ADDW
@@ -895,7 +1187,8 @@ export class Hart {
             }
             case 3: {
               // MISC-MEM (0x0f): FENCE (funct3 0), FENCE.I (funct3 1); memory is coherent and
-              // nothing is cached by instruction, so both are no-ops
+              // nothing is cached by instruction, so both are no-ops. PAUSE (Zihintpause) is a
+              // FENCE with pred = W, succ = 0: a no-op too (docs/cpu.md says why it does not yield)
               if ((insn >> 12) & 6) this.fault(Cause.Illegal, raw, 0);
               break;
             }
@@ -1043,6 +1336,7 @@ export class Hart {
           }
           this.advance(ilen);
           this.irqCheck = true;
+          updateStimer(this, this.time.now());
           if (this.interruptPending()) return -1;
           return Exit.Wfi;
         default:

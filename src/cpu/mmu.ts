@@ -13,13 +13,16 @@
  * - execute TLB: 4 sets (one per privilege) of 1024 entries; plus a one-entry fetch cache (the
  *   page of the pc) that the run loop keeps in locals.
  *
- * They hold RAM pages only (MMIO always takes the slow path) and only pages below 2 GiB of RAM
- * offset (offsets are int32). Everything is flushed on satp writes and SFENCE.VMA x0; SFENCE.VMA
+ * They hold RAM pages only (MMIO always takes the slow path), only pages below 2 GiB of RAM
+ * offset (offsets are int32), and only pages whose PMP permissions (pmp.ts) are the same for
+ * every byte and allow the access kind the TLB serves: every access that misses is checked
+ * against PMP here (page-table reads and A/D writes as S-mode accesses), so hits need no check. Everything is flushed on satp writes and SFENCE.VMA x0; SFENCE.VMA
  * with an address drops that page in every set plus every remembered superpage piece (flushing
  * more than asked is always allowed). Faults are raised through `Hart.fault`.
  */
 import { Cause, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SUM, Priv } from './arch.js';
 import type { Hart } from './hart.js';
+import { PMP_R, PMP_W, PMP_X, type Pmp } from './pmp.js';
 import type { PhysBus, RamLike } from './types.js';
 
 const TWO32 = 4294967296;
@@ -75,6 +78,9 @@ export class Mmu {
   private walkGlobal = true;
   /** High word of the last slow load. */
   tHi = 0;
+  /** Effective privilege of the last translate (the PMP checks use it). */
+  private accPriv = 0;
+  private readonly pmp: Pmp;
   /**
    * RAM offset of a page whose stores leave the fast path (-1: none): the store TLB never holds
    * it, so every store into it runs through physWrite/atomicOffset, which call `onWatchedStore`.
@@ -89,6 +95,7 @@ export class Mmu {
   ) {
     this.ramBase = ram.base;
     this.ramSize = ram.size;
+    this.pmp = hart.pmp;
     const buf = ram.buffer;
     this.u8 = new Uint8Array(buf, 0, ram.size);
     this.i8 = new Int8Array(buf, 0, ram.size);
@@ -164,6 +171,7 @@ export class Mmu {
     const h: Hart = this.hart;
     const ms = h.mstatus;
     const ep = acc === Access.Fetch ? h.priv : (ms & MSTATUS_MPRV) !== 0 && h.priv === Priv.M ? (ms >> 11) & 3 : h.priv;
+    this.accPriv = ep;
     const mode = h.satpHi >>> 28;
     this.walkLevel = 0;
     this.walkGlobal = true;
@@ -187,7 +195,8 @@ export class Mmu {
       const idx = Math.floor(vpn / 2 ** (9 * i)) & 511;
       const pa = a + idx * 8;
       const o = this.ramOff(pa, 8);
-      if (o < 0) h.fault(accessFault, va, vh);
+      // page-table reads are S-mode accesses for PMP (privileged spec 3.7.1)
+      if (o < 0 || !this.pmp.check(pa, 8, PMP_R, Priv.S)) h.fault(accessFault, va, vh);
       let lo = i32[o / 4]!;
       const hi = i32[o / 4 + 1]!;
       // V=0, W without R, or reserved/PBMT/N bits set (no Svpbmt/Svnapot): page fault
@@ -213,6 +222,7 @@ export class Mmu {
       // A/D update by the hardware (Svadu behaviour, as QEMU): written back atomically (single-threaded)
       const need = acc === Access.Store ? 0xc0 : 0x40;
       if ((lo & need) !== need) {
+        if (!this.pmp.check(pa, 8, PMP_W, Priv.S)) h.fault(accessFault, va, vh);
         lo |= need;
         i32[o / 4] = lo;
       }
@@ -229,10 +239,29 @@ export class Mmu {
     return o >= 0 && o + len <= this.ramSize ? o : -1;
   }
 
-  /** Put a translated RAM page into the TLB of `acc` (data TLB index uses the effective privilege). */
+  /**
+   * Fault unless PMP allows an access of kind `acc` to [pa, pa + len) at the privilege of the
+   * last translate (privileged spec 3.7.1: a PMP violation is an access fault).
+   */
+  private pmpCheck(acc: number, pa: number, len: number, va: number, vh: number, amo = false): void {
+    const want = acc === Access.Fetch ? PMP_X : acc === Access.Load ? PMP_R : amo ? PMP_R | PMP_W : PMP_W;
+    if (this.pmp.check(pa, len, want, this.accPriv)) return;
+    this.hart.fault(
+      acc === Access.Fetch ? Cause.InstAccess : acc === Access.Load ? Cause.LoadAccess : Cause.StoreAccess,
+      va,
+      vh,
+    );
+  }
+
+  /**
+   * Put a translated RAM page into the TLB of `acc` (data TLB index uses the effective privilege),
+   * when PMP gives every byte of the page the permission that TLB serves.
+   */
   private fill(acc: number, va: number, vh: number, pa: number): void {
     const o = pa - (pa % 4096) - this.ramBase;
     if (o < 0 || o + 4096 > this.ramSize || o > 0x7fffe000) return;
+    const perm = this.pmp.page(pa, this.accPriv);
+    if (perm <= 0) return;
     const set = acc === Access.Fetch ? this.hart.priv : this.dataSet();
     const e = (set << TLB_BITS) + ((va >>> 12) & TLB_MASK);
     const tag = va & -4096;
@@ -243,15 +272,17 @@ export class Mmu {
       } else if (this.nFrags < MAX_FRAGS) this.frags[this.nFrags++] = acc === Access.Fetch ? ~e : e;
     }
     if (acc === Access.Fetch) {
+      if ((perm & PMP_X) === 0) return;
       this.xTag[e] = tag;
       this.xHi[e] = vh;
       this.xOff[e] = o;
       return;
     }
+    if ((perm & PMP_R) === 0) return;
     this.rTag[e] = tag;
     this.rHi[e] = vh;
     this.rOff[e] = o;
-    if (acc === Access.Store && o !== this.watchOff) {
+    if (acc === Access.Store && (perm & PMP_W) !== 0 && o !== this.watchOff) {
       this.wTag[e] = tag;
       this.wHi[e] = vh;
       this.wOff[e] = o;
@@ -280,6 +311,10 @@ export class Mmu {
       const pa = this.translate(pc, pcHi, Access.Fetch);
       o = this.ramOff(pa, 2);
       if (o < 0) this.hart.fault(Cause.InstAccess, pc, pcHi);
+      this.pmpCheck(Access.Fetch, pa, 2, pc, pcHi);
+      // the upper half of a 32-bit instruction on this page is checked too
+      if ((pc & 4095) !== 4094 && (this.dv.getUint16(o, true) & 3) === 3)
+        this.pmpCheck(Access.Fetch, pa + 2, 2, pc, pcHi);
       this.fill(Access.Fetch, pc, pcHi, pa);
       if (this.xTag[e] === (pc & -4096) && this.xHi[e] === pcHi) {
         this.fetchTag = pc & -4096;
@@ -300,6 +335,7 @@ export class Mmu {
     const pa = this.translate(va, vh, Access.Fetch);
     const o = this.ramOff(pa, 2);
     if (o < 0) this.hart.fault(Cause.InstAccess, va, vh);
+    this.pmpCheck(Access.Fetch, pa, 2, va, vh);
     return low | (this.dv.getUint16(o, true) << 16);
   }
 
@@ -397,6 +433,8 @@ export class Mmu {
       const t = (va >>> 0) + size - 1;
       const pa1 = this.translate(t | 0, t >= TWO32 ? (vh + 1) | 0 : vh, Access.Load);
       const split = 4096 - pg;
+      this.pmpCheck(Access.Load, pa0, split, va, vh);
+      this.pmpCheck(Access.Load, pa1 - (size - 1 - split), size - split, va, vh);
       lo = 0;
       for (let i = 0; i < size; i++) {
         const pa = i < split ? pa0 + i : pa1 - (size - 1) + i;
@@ -406,6 +444,7 @@ export class Mmu {
       }
     } else {
       const pa = this.translate(va, vh, Access.Load);
+      this.pmpCheck(Access.Load, pa, size, va, vh);
       this.fill(Access.Load, va, vh, pa);
       lo = this.physRead(pa, size, Cause.LoadAccess, va, vh);
       if (size === 8) hi = this.tHi;
@@ -450,6 +489,8 @@ export class Mmu {
       const t = (va >>> 0) + size - 1;
       const pa1 = this.translate(t | 0, t >= TWO32 ? (vh + 1) | 0 : vh, Access.Store);
       const split = 4096 - pg;
+      this.pmpCheck(Access.Store, pa0, split, va, vh);
+      this.pmpCheck(Access.Store, pa1 - (size - 1 - split), size - split, va, vh);
       // check both ends exist before writing anything
       if (this.ramOff(pa0, 1) < 0 && !this.storable(pa0)) this.hart.fault(Cause.StoreAccess, va, vh);
       if (this.ramOff(pa1, 1) < 0 && !this.storable(pa1)) this.hart.fault(Cause.StoreAccess, va, vh);
@@ -461,6 +502,7 @@ export class Mmu {
       return;
     }
     const pa = this.translate(va, vh, Access.Store);
+    this.pmpCheck(Access.Store, pa, size, va, vh);
     this.fill(Access.Store, va, vh, pa);
     this.physWrite(pa, size, lo, hi, va, vh);
   }
@@ -475,6 +517,8 @@ export class Mmu {
     const pa = this.translate(va, vh, acc);
     const o = this.ramOff(pa, size);
     if (o < 0) this.hart.fault(acc === Access.Load ? Cause.LoadAccess : Cause.StoreAccess, va, vh);
+    // an AMO or SC needs read and write permission (a store/AMO access fault otherwise), LR read
+    this.pmpCheck(acc, pa, size, va, vh, true);
     if (acc !== Access.Load && o - (o % 4096) === this.watchOff) this.onWatchedStore?.(pa, size);
     this.fill(acc, va, vh, pa);
     return o;

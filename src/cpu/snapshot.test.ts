@@ -91,7 +91,7 @@ test('a blob that is not a hart state is refused before anything changes', () =>
     edit(5, (v) => v.setBigInt64(0, -(2n ** 40n), true)),
     /pcLo is -1099511627776, not -2147483648..4294967295/,
   );
-  const counters = 5 + 8 * 37;
+  const counters = 5 + 8 * 40; // after the 40 words
   refuse(
     edit(counters, (v) => v.setBigUint64(0, 2n ** 60n, true)),
     /instret is 1152921504606846976, not 0..9007199254740991/,

@@ -64,9 +64,12 @@ const WORDS = [
   's.counteren',
   'm.envcfg',
   's.envcfg',
+  'm.envcfgHi',
   'mcountinhibit',
   'satpLo',
   'satpHi',
+  'stimecmpLo',
+  'stimecmpHi',
 ] as const satisfies readonly (keyof Hart | `${'m' | 's'}.${keyof TrapCsrs}`)[];
 
 /** The object and key holding word `k`. */
@@ -123,6 +126,7 @@ export function applyHart(h: Hart, s: CpuState): void {
   h.fi.set(s.f);
   h.pmpcfg.set(s.pmpcfg);
   h.pmpaddr.set(s.pmpaddr);
+  h.pmp.update();
   h.loadHidden(s.hidden);
   h.setPc((BigInt(h.pcHi >>> 0) << 32n) | BigInt(h.pcLo >>> 0)); // drops the fetch cache
 }

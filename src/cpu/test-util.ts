@@ -86,4 +86,11 @@ export function restart({ hart, ram }: Rig, prog: Prog | number[]): void {
   ram.load(RAM_BASE, p.toBytes());
   ram.load(HALT, new Prog().i(0x10500073, 0xffdff06f).toBytes()); // wfi; j .-4
   hart.setCsr(Csr.mtvec, BigInt(HALT));
+  openPmp(hart);
+}
+
+/** What firmware does before it leaves M-mode: PMP entry 0 opens all memory to S and U (NAPOT, R W X). */
+export function openPmp(hart: Hart): void {
+  hart.setCsr(Csr.pmpaddr0, (1n << 54n) - 1n);
+  hart.setCsr(Csr.pmpcfg0, 0x1fn);
 }

@@ -7,7 +7,7 @@ import { validateConfig } from '../api/config.js';
 import { parseDomainSpec } from '../api/spec.js';
 import { isPvmError } from '../core/errors.js';
 import { DeviceId, MmioReg } from '../devices/virtio/constants.js';
-import { fakeLinuxImage } from '../hypervisor/testing.js';
+import { fakeImage } from '../hypervisor/testing.js';
 import { buildDomain, HostResources, readImage } from './builder.js';
 import { NodeDomainHost } from './domain-host.js';
 
@@ -19,7 +19,7 @@ const img = (name: string) => {
   return p;
 };
 const kernel = join(dir, 'Image');
-writeFileSync(kernel, fakeLinuxImage());
+writeFileSync(kernel, fakeImage());
 const host = () => new NodeDomainHost(() => {});
 
 test('a spec becomes a domain with its devices in their slots, NICs on the shared switches', async () => {

@@ -3,16 +3,8 @@ import { test } from 'node:test';
 import { isPvmError } from '../core/errors.js';
 import { HsmState } from '../sbi/consts.js';
 import type { Domain, DomainHost } from './domain.js';
+import { fakeImage } from './testing.js';
 import { createVm } from './vm.js';
-
-/** A 64-byte RISC-V Linux Image header (magic "RSC\x05" at 0x38) followed by a few zero words. */
-function fakeImage(): Uint8Array {
-  const b = new Uint8Array(4096);
-  const v = new DataView(b.buffer);
-  v.setBigUint64(16, 4096n, true); // image_size
-  v.setUint32(0x38, 0x05435352, true);
-  return b;
-}
 
 function vm(clock: { ms: number }, cmdline = 'console=hvc0'): Domain {
   const host: DomainHost = {
@@ -21,7 +13,8 @@ function vm(clock: { ms: number }, cmdline = 'console=hvc0'): Domain {
     yield: async () => {},
     consoleOut: () => {},
   };
-  return createVm({ mode: 'pv', harts: 2, memory: 16 << 20, kernel: fakeImage(), cmdline }, host);
+  // without Sstc: SBI set_timer arms the run loop's deadline, which the snapshot must carry
+  return createVm({ mode: 'pv', harts: 2, memory: 16 << 20, kernel: fakeImage(), cmdline, sstc: false }, host);
 }
 
 const text = (s: ReturnType<Domain['saveState']>) => ({

@@ -56,9 +56,9 @@ export interface DomainMachine {
   readonly harts: readonly VcpuHart[];
   /** mtime (ticks of 10 MHz), shared by the harts' `time` CSR and the CLINT. */
   readonly time: TimeSource;
-  /** Re-evaluate device timers (CLINT MTIP) at mtime `now`. */
+  /** Re-evaluate time-driven interrupts (CLINT MTIP, the harts' Sstc STIP) at mtime `now`. */
   updateTimers(now: number): void;
-  /** Earliest device timer deadline after `now` (ticks), or Infinity. */
+  /** Earliest timer deadline after `now` (ticks: CLINT, Sstc), or Infinity. */
   nextDeadline(now: number): number;
   /**
    * Deterministic time (instret): move mtime forward by `ticks` while every vCPU idles and
@@ -97,6 +97,11 @@ export interface BootPlan {
   fdt: number;
   /** a2 at entry in full mode (OpenSBI fw_dynamic_info), when set. */
   a2?: number;
+  /**
+   * PV mode: pvm, as the firmware, enables Sstc on every hart it starts (menvcfg.STCE, as
+   * OpenSBI does on harts that have it) and serves SBI set_timer by writing stimecmp.
+   */
+  sstc?: boolean;
 }
 
 /** How a domain ended. */
@@ -162,7 +167,7 @@ export class Domain implements SbiPlatform {
       if (this.mode === 'pv') {
         // PV: hart 0 enters the kernel in S-mode; the others wait, STOPPED, for HSM hart_start.
         v.state = v.id === 0 ? HsmState.STARTED : HsmState.STOPPED;
-        if (v.id === 0) enterSupervisor(v.hart, BigInt(entry), 0n, BigInt(fdt));
+        if (v.id === 0) enterSupervisor(v.hart, BigInt(entry), 0n, BigInt(fdt), this.plan.sstc === true);
       } else {
         // Full: every hart enters the firmware in M-mode with a0 = hartid, a1 = FDT.
         v.state = HsmState.STARTED;
@@ -304,10 +309,9 @@ export class Domain implements SbiPlatform {
 
   /** Deliver timer interrupts due at mtime `now`. */
   private pollTimers(now: number): void {
-    if (this.mode === 'full') {
-      this.machine.updateTimers(now);
-      return;
-    }
+    // the board's timers: the CLINT (full mode) and the harts' stimecmp (Sstc, both modes)
+    this.machine.updateTimers(now);
+    if (this.mode === 'full') return;
     this.pvx?.pollTimers(now);
     for (const v of this.vcpus) {
       if (now >= v.deadline) {
@@ -466,7 +470,7 @@ export class Domain implements SbiPlatform {
     const s = v.suspend;
     v.suspend = null;
     v.state = HsmState.STARTED;
-    if (s !== null && !s.retentive) enterSupervisor(v.hart, s.addr, BigInt(v.id), s.opaque);
+    if (s !== null && !s.retentive) enterSupervisor(v.hart, s.addr, BigInt(v.id), s.opaque, this.plan.sstc === true);
   }
 
   /** STA: time this vCPU was runnable but not running, reported in its shared record (SBI v2.0 §13.1). */
@@ -490,6 +494,11 @@ export class Domain implements SbiPlatform {
 
   setTimer(hart: number, stime: bigint): void {
     const v = this.vcpus[hart]!;
+    if (this.plan.sstc === true) {
+      // STIP follows stimecmp (Sstc): set_timer writes it, as OpenSBI does on such harts
+      v.hart.setCsr(Csr.stimecmp, stime);
+      return;
+    }
     v.hart.setIrq(IrqBit.STIP, false);
     if (stime === ALL_ONES || stime >= 1n << 53n) {
       v.deadline = Number.POSITIVE_INFINITY;
@@ -527,7 +536,7 @@ export class Domain implements SbiPlatform {
     v.waiting = false;
     v.suspend = null;
     v.readySinceMs = -1;
-    enterSupervisor(v.hart, startAddr, BigInt(hart), opaque);
+    enterSupervisor(v.hart, startAddr, BigInt(hart), opaque, this.plan.sstc === true);
   }
 
   hartStop(hart: number): void {

@@ -24,10 +24,10 @@ const SSTATUS_SPP = BigInt(MSTATUS_SPP);
 /**
  * Put a hart in the state OpenSBI leaves it in before entering S-mode:
  * delegation as above, counters (cycle, time, instret) readable from S-mode,
- * one PMP entry opening all of memory, and pvm as the (virtual) M-mode.
- * CSRs the CPU does not implement (PMP) are skipped.
+ * one PMP entry opening all of memory, Sstc enabled when `sstc` (menvcfg.STCE),
+ * and pvm as the (virtual) M-mode. CSRs the CPU does not implement (PMP) are skipped.
  */
-export function setupPvHart(h: VcpuHart): void {
+export function setupPvHart(h: VcpuHart, sstc = false): void {
   h.virtualM = true;
   h.setCsr(Csr.medeleg, BigInt(PV_MEDELEG));
   h.setCsr(Csr.mideleg, BigInt(PV_MIDELEG));
@@ -41,16 +41,17 @@ export function setupPvHart(h: VcpuHart): void {
   } catch {
     // No PMP on this CPU: nothing to open.
   }
+  if (sstc) h.setCsr(Csr.menvcfg, 1n << 63n);
 }
 
 /**
  * Enter S-mode on `h` at `pc` with a0 = `a0`, a1 = `a1`, satp = 0 and
- * sstatus.SIE = 0: the boot protocol and the HSM start/resume state
+ * sstatus.SIE = 0 (and Sstc enabled when `sstc`): the boot protocol and the HSM start/resume state
  * (SBI v2.0 §9.1, table "HSM Hart Start Register State").
  */
-export function enterSupervisor(h: VcpuHart, pc: bigint, a0: bigint, a1: bigint): void {
+export function enterSupervisor(h: VcpuHart, pc: bigint, a0: bigint, a1: bigint, sstc = false): void {
   h.reset(pc, Priv.S);
-  setupPvHart(h);
+  setupPvHart(h, sstc);
   h.setCsr(Csr.satp, 0n);
   h.setCsr(Csr.sstatus, h.getCsr(Csr.sstatus) & ~SSTATUS_SIE);
   h.setX(10, a0);

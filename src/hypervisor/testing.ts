@@ -3,15 +3,6 @@ import { Exit } from '../cpu/exits.js';
 import type { DomainHost } from './domain.js';
 import type { VcpuHart } from './guest-hart.js';
 
-/** The smallest RISC-V Linux Image createVm accepts: a header with its magic ("RSC\x05" at 0x38) and zeros. */
-export function fakeLinuxImage(): Uint8Array {
-  const k = new Uint8Array(4096);
-  const v = new DataView(k.buffer);
-  v.setBigUint64(16, 4096n, true); // image_size
-  v.setUint32(0x38, 0x05435352, true);
-  return k;
-}
-
 /** What a scripted hart does with one step: the exit to report, or `undefined` to go on to the next step at once. */
 export type PerformStep<S> = (hart: ScriptedHart<S>, step: S) => number | undefined;
 
@@ -122,4 +113,13 @@ export class ClockHost implements DomainHost {
   consoleOut(bytes: Uint8Array) {
     this.out.push(...bytes);
   }
+}
+
+/** A RISC-V Linux Image header (magic "RSC\x05" at 0x38, image_size 4 KiB) and zeros: enough for createVm. */
+export function fakeImage(): Uint8Array {
+  const b = new Uint8Array(4096);
+  const v = new DataView(b.buffer);
+  v.setBigUint64(16, 4096n, true); // image_size
+  v.setUint32(0x38, 0x05435352, true);
+  return b;
 }

@@ -1,6 +1,7 @@
 import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
 import { Hart } from '../cpu/hart.js';
+import { ALL_EXTENSIONS } from '../cpu/isa.js';
 import { VirtioConsole } from '../devices/virtio/console/device.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
 import { VirtioMmio, type VirtioRefusal } from '../devices/virtio/mmio.js';
@@ -31,6 +32,14 @@ export interface LoadedSpec {
   cmdline: string;
   /** Full mode: M-mode firmware (OpenSBI fw_jump.bin), loaded at 0x8000_0000. */
   firmware?: Uint8Array;
+  /**
+   * Sstc on the harts, as QEMU's `-cpu rv64,sstc=on|off`: `stimecmp` and `menvcfg.STCE`, listed
+   * in the device tree's `riscv,isa`, so the guest kernel can program its timer itself instead
+   * of asking the firmware. Full mode: the firmware finds and enables it (OpenSBI 1.x does).
+   * PV mode: pvm, the firmware there, sets menvcfg.STCE and serves SBI set_timer through
+   * stimecmp; without it, every timer is an SBI set_timer exit. Default: `SSTC_DEFAULT`.
+   */
+  sstc?: boolean;
 }
 
 /** How the built domain is wired to its host and run. */
@@ -60,6 +69,12 @@ export interface VmOptions {
   /** Where the transports report what they refuse (once per device and rule; see VirtioMmioOptions.onRefusal). */
   onVirtioRefusal?: (refusal: VirtioRefusal) => void;
 }
+
+/**
+ * Whether the harts have Sstc when LoadedSpec.sstc is not given: on in both modes, as on QEMU
+ * 7.2's virt board. docs/hypervisor.md has the PV-mode measurement behind it.
+ */
+export const SSTC_DEFAULT: Readonly<Record<DomainMode, boolean>> = { pv: true, full: true };
 
 /** The virtio-mmio transports createVm attached to each domain, by slot. */
 const transportsOf = new WeakMap<Domain, ReadonlyMap<number, VirtioMmio>>();
@@ -162,6 +177,7 @@ export function createVm(
   const out = (b: number) => host.consoleOut(Uint8Array.of(b));
   const wallClockNs: (() => bigint) | undefined =
     opts.wallClockNs ?? (opts.time === 'instret' ? (): bigint => BigInt(board.time.now()) * 100n : undefined);
+  const extensions = { ...ALL_EXTENSIONS, sstc: cfg.sstc ?? SSTC_DEFAULT[cfg.mode] };
   const board = new VirtBoard({
     harts: cfg.harts,
     memory: cfg.memory,
@@ -174,7 +190,8 @@ export function createVm(
     onIpi: (target) => domain?.ipiRaised(target),
     // PV mode: timers and IPIs are hypercalls, so the guest gets no CLINT.
     devices: { clint: !pv },
-    createHart: (id, ram, bus, time) => new Hart(ram, grants ? grants.over(bus) : bus, { id, time, virtualM: pv }),
+    createHart: (id, ram, bus, time) =>
+      new Hart(ram, grants ? grants.over(bus) : bus, { id, time, virtualM: pv, extensions }),
   });
 
   // virtio devices: mapped before the device tree is built (it lists the used slots). The
@@ -215,6 +232,7 @@ export function createVm(
     board
       .deviceTree({
         bootargs: cfg.cmdline,
+        extensions,
         ...(initrd ? { initrd } : {}),
         ...(pv
           ? {
@@ -241,6 +259,7 @@ export function createVm(
   const plan: BootPlan = {
     entry: pv ? kernel.entry : LoadAddr.FIRMWARE,
     fdt: layout.fdt,
+    sstc: pv && extensions.sstc,
     ...(pv ? {} : { a2: dynInfo }),
     load: (ram) => {
       if (loaded) ram.u8.fill(0); // a reboot starts from clean RAM, like a power cycle

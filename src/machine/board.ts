@@ -22,6 +22,10 @@ export interface BoardHart extends IrqTarget {
   getPc(): bigint;
   /** CSR read without privilege checks (mip, mie ...). */
   getCsr(n: number): bigint;
+  /** The hart's own timer (Sstc's stimecmp): raise what is due at mtime `now`. */
+  updateTimer?(now: number): void;
+  /** When the hart's own timer fires next (mtime), or Infinity. */
+  timerDeadline?(): number;
   /** Call `onStore(pa, size)` on every store into the RAM page of `pa` (src/cpu Hart.watchStores); optional. */
   watchStores?(pa: number | null, onStore?: ((pa: number, size: number) => void) | null): void;
 }
@@ -195,17 +199,23 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
 
   /** Re-evaluates time-driven interrupts (call between run slices). */
   tick(): void {
-    this.clint?.update();
+    this.updateTimers(this.time.now());
   }
 
-  /** Re-evaluates CLINT timers at mtime `now`. */
+  /** Re-evaluates the timers at mtime `now`: the CLINT's and the harts' own (Sstc). */
   updateTimers(now: number): void {
     this.clint?.update(now);
+    for (const h of this.harts) h.updateTimer?.(now);
   }
 
-  /** Earliest CLINT deadline after `now` (mtime ticks), or Infinity. */
+  /** Earliest timer deadline after `now` (mtime ticks): the CLINT's and the harts' own; or Infinity. */
   nextDeadline(now: number): number {
-    return this.clint === undefined ? Number.POSITIVE_INFINITY : this.clint.nextDeadline(now);
+    let next = this.clint === undefined ? Number.POSITIVE_INFINITY : this.clint.nextDeadline(now);
+    for (const h of this.harts) {
+      const d = h.timerDeadline?.() ?? Number.POSITIVE_INFINITY;
+      if (d > now && d < next) next = d;
+    }
+    return next;
   }
 
   /** Host console input for the UART; returns the bytes accepted. */
@@ -229,15 +239,14 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
 
   /**
    * Raises the timers that are due and returns the mtime ticks until the
-   * next CLINT deadline (Infinity when none is armed ahead). Both use the
+   * next deadline (CLINT or Sstc) (Infinity when none is armed ahead). Both use the
    * same instant, so a deadline cannot slip by between the check and the
    * wait: an idle loop may sleep this long.
    */
   ticksToNextTimer(): number {
-    if (this.clint === undefined) return Number.POSITIVE_INFINITY;
-    const now = this.clint.mtime();
-    this.clint.update(now);
-    const d = this.clint.nextDeadline(now);
+    const now = this.time.now();
+    this.updateTimers(now);
+    const d = this.nextDeadline(now);
     return d === Number.POSITIVE_INFINITY ? d : d - now;
   }
 

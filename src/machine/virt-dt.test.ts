@@ -51,9 +51,11 @@ test('the virt tree decodes with dtc and describes the QEMU-virt board', () => {
   has('reg = <0x00 0x80000000 0x00 0x8000000>;');
   has('timebase-frequency = <0x989680>;');
   has('cpu@1 {');
-  has('riscv,isa = "rv64imafdc_zicsr_zifencei";');
+  has('riscv,isa = "rv64imafdc_zicond_zicsr_zifencei_zihintpause_zba_zbb_zbc_zbs_sstc";');
   has('riscv,isa-base = "rv64i";');
-  has('riscv,isa-extensions = "i\\0m\\0a\\0f\\0d\\0c\\0zicsr\\0zifencei";');
+  has(
+    'riscv,isa-extensions = "i\\0m\\0a\\0f\\0d\\0c\\0zicond\\0zicsr\\0zifencei\\0zihintpause\\0zba\\0zbb\\0zbc\\0zbs\\0sstc";',
+  );
   has('mmu-type = "riscv,sv48";');
   has('compatible = "riscv,cpu-intc";');
   has('core1 {');

@@ -1,9 +1,6 @@
+import { ALL_EXTENSIONS, type HartExtensions, isaExtensions, isaString } from '../cpu/isa.js';
 import { Fdt, type FdtNode } from './fdt.js';
 import { MemMap, PlicSource, TIMEBASE_HZ } from './memmap.js';
-
-/** ISA string and extension list the device tree advertises for every hart. */
-export const VIRT_ISA = 'rv64imafdc_zicsr_zifencei';
-export const VIRT_ISA_EXTENSIONS = ['i', 'm', 'a', 'f', 'd', 'c', 'zicsr', 'zifencei'] as const;
 /** ns16550a input clock, as on QEMU virt. */
 export const UART_CLOCK_HZ = 3_686_400;
 
@@ -28,6 +25,11 @@ export interface VirtDtOptions {
   virtio?: number | readonly number[];
   /** `mmu-type` of each hart (default riscv,sv48). */
   mmuType?: string;
+  /**
+   * The optional extensions the harts implement (src/cpu/isa.ts; default all): what
+   * `riscv,isa` (the only property Linux 6.1 reads) and `riscv,isa-extensions` list.
+   */
+  extensions?: Readonly<HartExtensions>;
   /** Add or change nodes before the tree is returned (e.g. a `/hypervisor` node). */
   extend?: (fdt: Fdt, handles: VirtDtHandles) => void;
 }
@@ -81,6 +83,7 @@ export function buildVirtDt(opts: VirtDtOptions): { fdt: Fdt; handles: VirtDtHan
   cpus.u32('#address-cells', 1).u32('#size-cells', 0).u32('timebase-frequency', TIMEBASE_HZ);
   const intc: number[] = [];
   const cpuNodes: FdtNode[] = [];
+  const ext = opts.extensions ?? ALL_EXTENSIONS;
   for (let i = 0; i < harts; i++) {
     const cpu = cpus.addNode(`cpu@${i}`);
     cpu.phandle();
@@ -89,9 +92,9 @@ export function buildVirtDt(opts: VirtDtOptions): { fdt: Fdt; handles: VirtDtHan
       .u32('reg', i)
       .string('status', 'okay')
       .string('compatible', 'riscv')
-      .string('riscv,isa', VIRT_ISA)
+      .string('riscv,isa', isaString(ext))
       .string('riscv,isa-base', 'rv64i')
-      .strings('riscv,isa-extensions', VIRT_ISA_EXTENSIONS)
+      .strings('riscv,isa-extensions', isaExtensions(ext))
       .string('mmu-type', opts.mmuType ?? 'riscv,sv48');
     const ic = cpu.addNode('interrupt-controller');
     ic.u32('#interrupt-cells', 1).empty('interrupt-controller').string('compatible', 'riscv,cpu-intc');

@@ -118,14 +118,14 @@ test('bad magic is refused', () => {
 
 test('another format version is refused with a message that names both versions', () => {
   const file = encodeSnapshotBytes(sample(), codecs);
-  u32(file, 8, 1);
+  u32(file, 8, 2);
   refused(
     file,
     'bad-version',
-    /^snapshot format version 1 was written by an older pvm; this pvm reads version 2 only \(restore it with the pvm that saved it\)$/,
+    /^snapshot format version 2 was written by an older pvm; this pvm reads version 3 only \(restore it with the pvm that saved it\)$/,
   );
-  u32(file, 8, 3);
-  refused(file, 'bad-version', /^snapshot format version 3 is newer than this pvm, which reads version 2$/);
+  u32(file, 8, 4);
+  refused(file, 'bad-version', /^snapshot format version 4 is newer than this pvm, which reads version 3$/);
 });
 
 test('nonzero reserved header bytes are refused', () => {

@@ -28,15 +28,16 @@ import type { StateCodec } from '../../core/state.js';
  *
  * A list is a u32 count and its items; a name or path a u32-prefixed UTF-8 string.
  *
- * Version 1 (pvm 0.1: JSON and float64 component states) is refused with a
- * message naming both versions; there is no converter.
+ * Older versions are refused with a message naming both versions; there is no
+ * converter. Version 1 (pvm 0.1): JSON and float64 component states; version 2:
+ * harts without Sstc (menvcfg.STCE, stimecmp).
  *
  * The file is written in full before it is renamed into place (host adapter),
  * and read in full, verified and decoded before anything is restored.
  */
 
 export const SNAPSHOT_MAGIC = Uint8Array.from([0x50, 0x56, 0x4d, 0x53, 0x4e, 0x41, 0x50, 0x00]); // "PVMSNAP\0"
-export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 3;
 export const HEADER_SIZE = 48;
 export const SECTION_HEADER_SIZE = 16;
 export const PAGE_SIZE = 4096;

@@ -15,21 +15,7 @@ static volatile u64 io[8];
 static u32 code[4] __attribute__((aligned(64)));
 extern void exec_insn(volatile u64 *io, u32 *code);
 
-#define UART ((volatile unsigned char *)0x10000000)
-static void putc_(char c) {
-  while (!(UART[5] & 0x20)) {
-  }
-  UART[0] = c;
-}
-static void puthex(u64 v) {
-  char buf[17];
-  int n = 0;
-  do {
-    buf[n++] = "0123456789abcdef"[v & 15];
-    v >>= 4;
-  } while (v);
-  while (n) putc_(buf[--n]);
-}
+#include "uart.h"
 
 #ifndef SEED
 #define SEED 0x9e3779b97f4a7c15ul

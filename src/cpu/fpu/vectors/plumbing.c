@@ -10,23 +10,9 @@ typedef unsigned int u32;
 volatile int illegal;
 volatile u64 trap_cause, trap_tval;
 
-#define UART ((volatile unsigned char *)0x10000000)
-static void putc_(char c) {
-  while (!(UART[5] & 0x20)) {
-  }
-  UART[0] = c;
-}
+#include "uart.h"
 static void puts_(const char *s) {
   while (*s) putc_(*s++);
-}
-static void puthex(u64 v) {
-  char buf[17];
-  int n = 0;
-  do {
-    buf[n++] = "0123456789abcdef"[v & 15];
-    v >>= 4;
-  } while (v);
-  while (n) putc_(buf[--n]);
 }
 static void show(const char *name, u64 v) {
   puts_(name);
