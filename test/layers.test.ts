@@ -1,5 +1,5 @@
 /**
- * The layering rule of ARCHITECTURE.md, checked on the sources: lower layers
+ * The layering rule (README, "Layout"), checked on the sources: lower layers
  * never import higher ones, and devices never import the CPU. Within one
  * rank only devices may reach the machine layer (they plug into its bus).
  */
