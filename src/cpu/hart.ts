@@ -28,6 +28,7 @@ import { csrInstruction, getCsr, setCsr, stimerDeadline, TrapCsrs, updateStimer 
 import { Exit } from './exits.js';
 import { fpFma, fpOp } from './fpu/index.js';
 import { ALL_EXTENSIONS, Ext, extMask, type HartExtensions } from './isa.js';
+import { HART_STATE_BYTES, X_OFF } from './jit/state.js';
 import { Mmu, NO_TAG, TLB_BITS, TLB_MASK } from './mmu.js';
 import { Pmp } from './pmp.js';
 import { takeInterrupt, takeTrap, trapReturn } from './trap.js';
@@ -51,6 +52,8 @@ export interface HartOptions {
 
 export class Hart {
   readonly id: number;
+  /** Byte offset of this hart's state area (jit/state.ts) in the RAM buffer, or -1 when it has none. */
+  readonly stateOff: number;
   /** Integer registers as int32 pairs; a 64-entry view of a 66-entry array whose last pair absorbs writes to x0. */
   readonly x: Int32Array;
   /** Internal: the 66-entry register array (rd = x0 writes go to its last pair). */
@@ -133,13 +136,16 @@ export class Hart {
     this.virtualM = opts.virtualM ?? false;
     this.ext = extMask({ ...ALL_EXTENSIONS, ...opts.extensions });
     this.time = opts.time ?? { now: () => Math.floor(this.instret / 100) };
-    const xb = new ArrayBuffer(66 * 4);
-    this.xx = new Int32Array(xb);
-    this.x = new Int32Array(xb, 0, 64);
+    // the registers and data TLBs live in the state area after RAM when the RAM has one (jit/state.ts)
+    this.stateOff = ram.claimCpuState?.(HART_STATE_BYTES) ?? -1;
+    const xb = this.stateOff >= 0 ? ram.buffer : new ArrayBuffer(66 * 4);
+    const xo = this.stateOff >= 0 ? this.stateOff + X_OFF : 0;
+    this.xx = new Int32Array(xb, xo, 66);
+    this.x = new Int32Array(xb, xo, 64);
     const fb = new ArrayBuffer(32 * 8);
     this.f = new Float64Array(fb);
     this.fi = new Int32Array(fb);
-    this.mmu = new Mmu(this, ram, bus);
+    this.mmu = new Mmu(this, ram, bus, this.stateOff);
     this.ctab = compressedTable();
   }
 
