@@ -28,6 +28,7 @@ import { csrInstruction, getCsr, setCsr, stimerDeadline, TrapCsrs, updateStimer 
 import { Exit } from './exits.js';
 import { fpFma, fpOp } from './fpu/index.js';
 import { ALL_EXTENSIONS, Ext, extMask, type HartExtensions } from './isa.js';
+import { HOT_STEP, JIT_MASK, Jit } from './jit/jit.js';
 import { HART_STATE_BYTES, X_OFF } from './jit/state.js';
 import { Mmu, NO_TAG, TLB_BITS, TLB_MASK } from './mmu.js';
 import { Pmp } from './pmp.js';
@@ -48,6 +49,8 @@ export interface HartOptions {
   virtualM?: boolean;
   /** Optional extensions (isa.ts); each one left out is illegal, as on a hart without it. Default: all. */
   extensions?: Partial<HartExtensions>;
+  /** The translation tier (jit/): hot code compiled to WebAssembly. Default: on where the RAM allows it. */
+  jit?: boolean;
 }
 
 export class Hart {
@@ -117,6 +120,8 @@ export class Hart {
   readonly res = new Reservation();
   /** Internal: RAM, TLBs and translation. */
   readonly mmu: Mmu;
+  /** The translation tier, or null (switched off, or the RAM is not a WebAssembly.Memory). */
+  readonly jit: Jit | null;
 
   // --- run-loop signalling (internal) ---
   /** Set when something may have made an interrupt pending/enabled. */
@@ -146,6 +151,7 @@ export class Hart {
     this.f = new Float64Array(fb);
     this.fi = new Int32Array(fb);
     this.mmu = new Mmu(this, ram, bus, this.stateOff);
+    this.jit = opts.jit === false ? null : Jit.create(this, ram.wasmMemory, ram.buffer as ArrayBuffer, ram.size);
     this.ctab = compressedTable();
   }
 
@@ -229,6 +235,7 @@ export class Hart {
     this.irqCheck = true;
     this.attn = true;
     this.flushTlb();
+    this.flushIcache();
   }
 
   /**
@@ -250,6 +257,11 @@ export class Hart {
 
   flushTlb(): void {
     this.mmu.flush();
+  }
+
+  /** Drop translated code (FENCE.I, SBI remote_fence_i; the interpreter itself caches no code). */
+  flushIcache(): void {
+    this.jit?.flush();
   }
 
   /** Reset registers and CSRs; start at `pc` in privilege `priv`. */
@@ -278,6 +290,7 @@ export class Hart {
     this.stopReq = false;
     this.irqCheck = true;
     this.flushTlb();
+    this.flushIcache();
     this.setPc(pc);
   }
 
@@ -332,6 +345,10 @@ export class Hart {
     const wOff = mmu.wOff;
     const ctab = this.ctab;
     const fi = this.fi;
+    // the translation tier: block slots and hotness counters, indexed by (pc >>> 1) & JIT_MASK
+    const jit = this.jit;
+    const jitPc = jit === null ? null : jit.slotPc;
+    const jitHot = jit === null ? null : jit.hot;
     let n = 0;
     let pc = this.pcLo;
     let pcHi = this.pcHi;
@@ -968,6 +985,18 @@ export class Hart {
                   pcHi = (pcHi + (t < 0 ? -1 : 1)) | 0;
                   fetchTag = mmu.fetchTag = NO_TAG;
                 }
+                if (jitHot !== null) {
+                  // a jump target: enter its translated block, or count it towards translation
+                  const j = (pc >>> 1) & JIT_MASK;
+                  if (jitPc![j] === pc) {
+                    this.pcLo = pc;
+                    this.pcHi = pcHi;
+                    n += jit!.exec(budget - n);
+                    mmu.fetchTag = NO_TAG;
+                    continue outer;
+                  }
+                  if ((++jitHot[j]! & (HOT_STEP - 1)) === 0) jit!.noteHot(pc, pcHi);
+                }
                 continue;
               }
               break;
@@ -985,6 +1014,18 @@ export class Hart {
                 pcHi = (pcHi + (t < 0 ? -1 : 1)) | 0;
                 fetchTag = mmu.fetchTag = NO_TAG;
               }
+              if (jitHot !== null) {
+                // a jump target: enter its translated block, or count it towards translation
+                const j = (pc >>> 1) & JIT_MASK;
+                if (jitPc![j] === pc) {
+                  this.pcLo = pc;
+                  this.pcHi = pcHi;
+                  n += jit!.exec(budget - n);
+                  mmu.fetchTag = NO_TAG;
+                  continue outer;
+                }
+                if ((++jitHot[j]! & (HOT_STEP - 1)) === 0) jit!.noteHot(pc, pcHi);
+              }
               continue;
             }
             case 25: {
@@ -1001,6 +1042,18 @@ export class Hart {
               if (th !== pcHi) {
                 pcHi = th;
                 fetchTag = mmu.fetchTag = NO_TAG;
+              }
+              if (jitHot !== null) {
+                // a jump target: enter its translated block, or count it towards translation
+                const j = (pc >>> 1) & JIT_MASK;
+                if (jitPc![j] === pc) {
+                  this.pcLo = pc;
+                  this.pcHi = pcHi;
+                  n += jit!.exec(budget - n);
+                  mmu.fetchTag = NO_TAG;
+                  continue outer;
+                }
+                if ((++jitHot[j]! & (HOT_STEP - 1)) === 0) jit!.noteHot(pc, pcHi);
               }
               continue;
             }
@@ -1196,6 +1249,7 @@ export class Hart {
               // nothing is cached by instruction, so both are no-ops. PAUSE (Zihintpause) is a
               // FENCE with pred = W, succ = 0: a no-op too (docs/cpu.md says why it does not yield)
               if ((insn >> 12) & 6) this.fault(Cause.Illegal, raw, 0);
+              if ((insn >> 12) & 1) this.flushIcache(); // FENCE.I: translated code may be stale
               break;
             }
             case 11: {

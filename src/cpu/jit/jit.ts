@@ -1,0 +1,262 @@
+/**
+ * The translation tier of one hart: which guest code is hot, the code cache, compiling batches
+ * of blocks into WebAssembly modules, running them, and throwing them away when they may be
+ * stale. The interpreter (hart.ts) stays the cold tier and the reference: it counts taken
+ * branches and jumps per target in `hot` and enters `exec` when the target has a block.
+ *
+ * Keys and validity. A block is made for (virtual pc, privilege) from the RAM page the execute
+ * TLB mapped that pc to, and is entered only while the execute TLB still maps the pc's page to
+ * that same RAM page (`exec` checks it on every entry). satp writes, SFENCE.VMA and PMP writes
+ * flush that TLB, so a remapped page is never run from stale translations: blocks are re-keyed
+ * rather than flushed. Loads and stores go through the data TLB set of the current effective
+ * privilege, SUM and MXR, chosen at entry (none of them changes inside a block). Stores into a
+ * page holding translated code (self-modifying code, module loading) cannot take a fast path
+ * (such pages stay out of the write TLB), so they reach the interpreter's slow store, which
+ * drops every block of the page (`invalidatePage`). FENCE.I and reset drop everything.
+ *
+ * The cache is bounded: SLOTS direct-mapped slots, one block each; a new block evicts the one
+ * in its slot, and a module is garbage once none of its blocks is in a slot.
+ */
+import { compressedTable } from '../compressed.js';
+import type { Hart } from '../hart.js';
+import { NO_TAG, TLB_BITS, TLB_MASK } from '../mmu.js';
+import { PC_OFF } from './state.js';
+import { type Block, translateBlock } from './translate.js';
+import { buildModule, I32 } from './wasm.js';
+
+/** Code-cache slots (direct-mapped on pc bits 1..12). */
+export const JIT_BITS = 12;
+export const JIT_SLOTS = 1 << JIT_BITS;
+export const JIT_MASK = JIT_SLOTS - 1;
+/** The interpreter calls `hot` every HOT_STEP executions of a branch target (a power of two). */
+export const HOT_STEP = 64;
+/** Executions after which a target's block is compiled with whatever else is waiting. */
+const HOT_NOW = 4 * HOT_STEP;
+/** Blocks per module when many are waiting (module creation has a fixed cost). */
+const BATCH = 16;
+/** After this many invalidations by stores a page is no longer translated (code and data mixed). */
+const MAX_PAGE_INVALIDATIONS = 8;
+/** A counter value that keeps a target quiet for a long time (untranslatable). */
+const QUIET = -(1 << 30);
+
+type BlockFn = (state: number, tlb: number, budget: number) => number;
+
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+/** The host's clock for the translation-time statistic (the core layers have no DOM or Node types). */
+const clock = (globalThis as unknown as { performance: { now(): number } }).performance;
+
+/** What `--stats` reports about the translator. */
+export interface JitStats {
+  /** Instructions retired by translated code. */
+  instructions: number;
+  blocks: number;
+  modules: number;
+  /** Milliseconds spent translating and compiling. */
+  translateMs: number;
+  /** Blocks in the cache now. */
+  cached: number;
+  /** Pages whose blocks were dropped by a store into them, and full flushes (FENCE.I, reset). */
+  pageInvalidations: number;
+  flushes: number;
+}
+
+interface Pending {
+  pc: number;
+  hi: number;
+  priv: number;
+  off: number;
+}
+
+export class Jit {
+  /** Slot contents: the block's pc (low, high word), privilege and RAM page offset; NO_TAG = empty. */
+  readonly slotPc = new Int32Array(JIT_SLOTS).fill(NO_TAG);
+  private readonly slotHi = new Int32Array(JIT_SLOTS);
+  private readonly slotPriv = new Int32Array(JIT_SLOTS);
+  private readonly slotOff = new Int32Array(JIT_SLOTS);
+  private readonly slotLen = new Int32Array(JIT_SLOTS);
+  private readonly fns: (BlockFn | null)[] = new Array<BlockFn | null>(JIT_SLOTS).fill(null);
+  /** Per slot: executions of branch targets hashing there (the interpreter increments it). */
+  readonly hot = new Int32Array(JIT_SLOTS);
+  private pending: Pending[] = [];
+  private readonly ctab = compressedTable();
+  private readonly u16: Uint16Array;
+  private readonly st32: Int32Array;
+  /** Per RAM page: invalidations by stores so far. */
+  private readonly pageInval: Uint8Array;
+  private readonly codePages: Uint8Array;
+  private readonly minPages: number;
+  readonly stats: JitStats = {
+    instructions: 0,
+    blocks: 0,
+    modules: 0,
+    translateMs: 0,
+    cached: 0,
+    pageInvalidations: 0,
+    flushes: 0,
+  };
+
+  private constructor(
+    private readonly hart: Hart,
+    private readonly memory: object,
+    buffer: ArrayBuffer,
+    ramSize: number,
+  ) {
+    this.u16 = new Uint16Array(buffer, 0, ramSize >>> 1);
+    this.st32 = new Int32Array(buffer, hart.stateOff, PC_OFF / 4 + 2);
+    this.codePages = new Uint8Array(Math.ceil(ramSize / 4096));
+    this.pageInval = new Uint8Array(this.codePages.length);
+    this.minPages = Math.ceil(buffer.byteLength / 65536);
+    hart.mmu.codePages = this.codePages;
+    hart.mmu.onCodeWrite = (off) => this.invalidatePage(off);
+  }
+
+  /** A translator for `hart`, or null when its state is not in a WebAssembly.Memory or there is no WebAssembly. */
+  static create(hart: Hart, memory: object | undefined, buffer: ArrayBuffer, ramSize: number): Jit | null {
+    if (wasmApi === undefined || memory === undefined || hart.stateOff < 0) return null;
+    return new Jit(hart, memory, buffer, ramSize);
+  }
+
+  /**
+   * Run translated blocks from the hart's pc while there are valid ones and the budget allows
+   * a whole pass; returns the instructions retired (the pc is left in hart.pcLo/pcHi; the
+   * caller adds the count to instret).
+   */
+  exec(budget: number): number {
+    const h = this.hart;
+    const mmu = h.mmu;
+    const priv = h.priv;
+    const tlb = h.stateOff + ((mmu.dataSet() << TLB_BITS) << 2);
+    const xTag = mmu.xTag;
+    const xHi = mmu.xHi;
+    const xOff = mmu.xOff;
+    const slotPc = this.slotPc;
+    const st32 = this.st32;
+    const state = h.stateOff;
+    let pc = h.pcLo;
+    let hi = h.pcHi;
+    let total = 0;
+    for (;;) {
+      const s = (pc >>> 1) & JIT_MASK;
+      if (slotPc[s] !== pc) break;
+      const xe = (priv << TLB_BITS) + ((pc >>> 12) & TLB_MASK);
+      if (xTag[xe] !== (pc & -4096) || xHi[xe] !== hi) break; // the interpreter fetches there first
+      if (this.slotHi[s] !== hi || this.slotPriv[s] !== priv || xOff[xe] !== this.slotOff[s]) {
+        // made for another address space, privilege or mapping: make room for this one
+        if (total === 0) this.drop(s);
+        break;
+      }
+      if (budget - total < this.slotLen[s]!) break;
+      const k = this.fns[s]!(state, tlb, budget - total);
+      total += k;
+      pc = st32[PC_OFF >> 2]!;
+      hi = st32[(PC_OFF >> 2) + 1]!;
+      if (k === 0) break;
+    }
+    h.pcLo = pc;
+    h.pcHi = hi;
+    this.stats.instructions += total;
+    return total;
+  }
+
+  /** The interpreter saw the branch target pc executed another HOT_STEP times. */
+  noteHot(pc: number, hi: number): void {
+    const s = (pc >>> 1) & JIT_MASK;
+    if (this.hot[s]! < 0) return; // untranslatable here: quiet for a while
+    const h = this.hart;
+    const e = (h.priv << TLB_BITS) + ((pc >>> 12) & TLB_MASK);
+    const mmu = h.mmu;
+    if (mmu.xTag[e] !== (pc & -4096) || mmu.xHi[e] !== hi) return; // not in the execute TLB yet: later
+    const off = mmu.xOff[e]!;
+    if (this.codePages[off >>> 12] === 2) {
+      this.hot[s] = QUIET;
+      return;
+    }
+    let found = false;
+    for (const p of this.pending) if (p.pc === pc && p.hi === hi && p.priv === h.priv) found = true;
+    if (!found) this.pending.push({ pc, hi, priv: h.priv, off });
+    if (this.pending.length >= BATCH || this.hot[s]! >= HOT_NOW) this.compile();
+  }
+
+  /** Translate and compile every waiting block into one module and put them in their slots. */
+  private compile(): void {
+    const t0 = clock.now();
+    const list = this.pending;
+    this.pending = [];
+    const blocks: Block[] = [];
+    const keep: Pending[] = [];
+    for (const p of list) {
+      const s = (p.pc >>> 1) & JIT_MASK;
+      const pc = (BigInt(p.hi >>> 0) << 32n) | BigInt(p.pc >>> 0);
+      const b = translateBlock({ u16: this.u16, ctab: this.ctab }, p.off, pc);
+      if (b === null) {
+        this.hot[s] = QUIET;
+        continue;
+      }
+      blocks.push(b);
+      keep.push(p);
+    }
+    if (blocks.length > 0) {
+      const bytes = buildModule(
+        this.minPages,
+        [I32, I32, I32],
+        [I32],
+        blocks.map((b) => b.body),
+      );
+      const api = wasmApi!;
+      const inst = new api.Instance(new api.Module(bytes), { m: { mem: this.memory } });
+      for (let i = 0; i < keep.length; i++) {
+        const p = keep[i]!;
+        const s = (p.pc >>> 1) & JIT_MASK;
+        if (this.fns[s] === null) this.stats.cached++;
+        this.slotPc[s] = p.pc;
+        this.slotHi[s] = p.hi;
+        this.slotPriv[s] = p.priv;
+        this.slotOff[s] = p.off;
+        this.slotLen[s] = blocks[i]!.length;
+        this.fns[s] = inst.exports[`b${i}`] as BlockFn;
+        this.hot[s] = 0;
+        const page = p.off >>> 12;
+        if (this.codePages[page] === 0) {
+          this.codePages[page] = 1;
+          this.hart.mmu.unmapWrites(p.off);
+        }
+      }
+      this.stats.blocks += blocks.length;
+      this.stats.modules++;
+    }
+    this.stats.translateMs += clock.now() - t0;
+  }
+
+  /** A store reached the RAM page at offset `pageOff`, which holds translated code: drop its blocks. */
+  invalidatePage(pageOff: number): void {
+    const page = pageOff >>> 12;
+    this.codePages[page] = 0;
+    if (++this.pageInval[page]! >= MAX_PAGE_INVALIDATIONS) this.codePages[page] = 2;
+    this.stats.pageInvalidations++;
+    for (let s = 0; s < JIT_SLOTS; s++) {
+      if (this.fns[s] !== null && this.slotOff[s] === pageOff) this.drop(s);
+    }
+    this.pending = this.pending.filter((p) => p.off !== pageOff);
+  }
+
+  /** Drop every translation (FENCE.I, reset, restore). */
+  flush(): void {
+    for (let s = 0; s < JIT_SLOTS; s++) if (this.fns[s] !== null) this.drop(s);
+    this.pending = [];
+    this.hot.fill(0);
+    this.codePages.fill(0);
+    this.pageInval.fill(0);
+    this.stats.flushes++;
+  }
+
+  private drop(s: number): void {
+    this.slotPc[s] = NO_TAG;
+    this.fns[s] = null;
+    this.hot[s] = 0;
+    this.stats.cached--;
+  }
+}
