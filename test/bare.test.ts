@@ -45,26 +45,28 @@ test('there are bare-metal programs to run', () => {
   assert.ok(names.length >= 10, `only ${names.length} expected outputs in guests/bare/expected`);
 });
 
-for (const name of names) {
-  test(`pvm run --bare ${name}.elf matches expected/${name}.out`, () => {
-    const want = readFileSync(join(bare, 'expected', `${name}.out`), 'utf8');
-    const elf = join(bare, 'build', `${name}.elf`);
-    // Programs named smp* run with two harts (as regen-expected.sh runs them under QEMU).
-    const harts = name.startsWith('smp') ? ['--smp', '2'] : [];
-    const r = spawnSync(
-      process.execPath,
-      [pvm, 'run', '--bare', elf, ...harts, '--max-instructions', MAX_INSTRUCTIONS],
-      {
-        encoding: 'utf8',
-        timeout: 120_000,
-        maxBuffer: 16 << 20,
-      },
-    );
-    if (r.error) throw r.error;
-    const got = transcript(r.stdout, r.status, r.signal);
-    assert.equal(got, want, `stderr:\n${r.stderr}`);
-  });
-}
+// Each program runs with the translation tier (the default) and with the interpreter alone.
+for (const name of names)
+  for (const jit of [[], ['--no-jit']]) {
+    test(`pvm run --bare ${name}.elf ${jit.join(' ')} matches expected/${name}.out`, () => {
+      const want = readFileSync(join(bare, 'expected', `${name}.out`), 'utf8');
+      const elf = join(bare, 'build', `${name}.elf`);
+      // Programs named smp* run with two harts (as regen-expected.sh runs them under QEMU).
+      const harts = name.startsWith('smp') ? ['--smp', '2'] : [];
+      const r = spawnSync(
+        process.execPath,
+        [pvm, 'run', '--bare', elf, ...harts, ...jit, '--max-instructions', MAX_INSTRUCTIONS],
+        {
+          encoding: 'utf8',
+          timeout: 120_000,
+          maxBuffer: 16 << 20,
+        },
+      );
+      if (r.error) throw r.error;
+      const got = transcript(r.stdout, r.status, r.signal);
+      assert.equal(got, want, `stderr:\n${r.stderr}`);
+    });
+  }
 
 test('HTIF requests are served when tohost is written, not at the end of a slice', () => {
   // htif-calls-htif prints 50 lines one character per HTIF call and waits for each to be

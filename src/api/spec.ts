@@ -211,6 +211,8 @@ export const domainSpecSchema = z.strictObject({
   devices: z.array(deviceSchema),
   /** Where the console goes in `pvm run` (stdio, prefix, none) and, as `{ file }`, everywhere. */
   console: consoleTarget,
+  /** The CPU's translation tier (docs/cpu.md); absent: the default (JIT_DEFAULT in src/hypervisor/vm.ts). */
+  jit: z.boolean().optional(),
 });
 
 export type DomainSpec = z.infer<typeof domainSpecSchema>;
@@ -288,6 +290,10 @@ const documentFields = {
   nets: z.array(net).default([]).describe('virtio-net NICs, each a port of a named virtual switch'),
   rng: z.boolean().default(false).describe('virtio-rng fed by the host RNG'),
   balloon: z.boolean().default(false).describe('virtio-balloon'),
+  jit: z
+    .boolean()
+    .optional()
+    .describe('Translate hot guest code to WebAssembly (false: interpreter only, as --no-jit; default on)'),
   console: consoleTarget
     .optional()
     .describe(
@@ -347,6 +353,7 @@ function toSpec(d: DocumentDomain, fallbackName: string): DomainSpec {
   }
   if (d.initrd !== undefined) spec.initrd = d.initrd;
   if (d.mode === 'full') spec.firmware = d.firmware ?? DEFAULTS.firmware;
+  if (d.jit !== undefined) spec.jit = d.jit;
   return spec;
 }
 
@@ -440,6 +447,7 @@ export function toDocument(spec: DomainSpec): DomainSpecInput {
   doc.smp = spec.smp;
   doc.mode = spec.mode;
   if (spec.firmware !== undefined) doc.firmware = spec.firmware;
+  if (spec.jit !== undefined) doc.jit = spec.jit;
   const disks = spec.devices.flatMap((d) =>
     d.kind === 'blk' ? [{ path: d.path, readonly: d.readonly, cache: d.cache }] : [],
   );

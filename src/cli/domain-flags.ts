@@ -23,6 +23,8 @@ export interface DomainFlags {
   balloon?: boolean;
   /** ttyS0 or hvc0: the kernel command line's console (instead of --append). */
   console?: string;
+  /** --jit / --no-jit: the translation tier on or off. */
+  jit?: boolean;
 }
 
 /** The flag that sets each spec field, for messages. */
@@ -39,6 +41,7 @@ const FLAG_OF: Record<string, string> = {
   nets: '--net',
   rng: '--rng',
   balloon: '--balloon',
+  jit: '--no-jit',
 };
 
 /** Names of the DomainFlags keys, so a config-file run can refuse them. */
@@ -55,6 +58,7 @@ export const DOMAIN_FLAGS: readonly (keyof DomainFlags)[] = [
   'rng',
   'balloon',
   'console',
+  'jit',
 ];
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -84,7 +88,9 @@ export function addDomainFlags(cmd: Command): Command {
     .option('--net <spec>', 'virtio-net NIC on a virtual switch: switch[,mac=XX:XX:XX:XX:XX:XX] (repeatable)', collect)
     .option('--rng', 'virtio-rng: /dev/hwrng reads the host RNG')
     .option('--balloon', 'virtio-balloon')
-    .option('--console <tty>', 'with --kernel: the command line console, ttyS0 (UART) or hvc0 (SBI console)');
+    .option('--console <tty>', 'with --kernel: the command line console, ttyS0 (UART) or hvc0 (SBI console)')
+    .option('--jit', 'translate hot guest code to WebAssembly (the default)')
+    .option('--no-jit', 'interpreter only: no translation to WebAssembly');
 }
 
 /** True when any domain flag is set (a config file describes its domains itself). */
@@ -126,6 +132,7 @@ export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: st
   set('nets', flags.net);
   set('rng', flags.rng);
   set('balloon', flags.balloon);
+  set('jit', flags.jit);
   const spec = parseDomainSpec(doc, { where: (p) => FLAG_OF[String(p[0])] ?? `--${String(p[0])}` });
   return resolveSpecPaths(spec, opts.cwd);
 }

@@ -143,6 +143,7 @@ function loadImages(spec: DomainSpec): LoadedSpec {
     kernel: readImage(spec.kernel ?? DEFAULTS.guest, 'kernel', max),
     cmdline: spec.append ?? '',
   };
+  if (spec.jit !== undefined) loaded.jit = spec.jit;
   if (spec.initrd !== undefined) loaded.initrd = readImage(spec.initrd, 'initrd', max);
   if (spec.mode === 'full') loaded.firmware = readImage(spec.firmware ?? DEFAULTS.firmware, 'firmware', max);
   return loaded;

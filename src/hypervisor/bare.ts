@@ -36,6 +36,8 @@ export interface BareOptions {
   slice?: number;
   /** 'host' (default): mtime follows the host clock; 'instret': deterministic, follows instructions. */
   time?: 'host' | 'instret';
+  /** The default harts' translation tier (docs/cpu.md; default on). */
+  jit?: boolean;
 }
 
 /** How a bare-metal run ended. */
@@ -139,7 +141,7 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
   const total = () => retiredBefore + (board?.instret() ?? 0);
   for (;;) {
     board = new VirtBoard({
-      createHart: opts.createHart ?? defaultHart,
+      createHart: opts.createHart ?? (opts.jit === false ? interpreterHart : defaultHart),
       harts: nHarts,
       memory,
       time: timeMode,
@@ -247,6 +249,7 @@ const SPURIOUS_WAKEUP_LIMIT = 64;
 const wakeable = (h: BoardHart): boolean => (h.getCsr(Csr.mip) & h.getCsr(Csr.mie)) !== 0n;
 
 const defaultHart: HartFactory = (id, ram, bus, time) => new Hart(ram, bus, { id, time });
+const interpreterHart: HartFactory = (id, ram, bus, time) => new Hart(ram, bus, { id, time, jit: false });
 
 interface Htif {
   tohost: number;

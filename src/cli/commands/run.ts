@@ -79,7 +79,7 @@ export async function runCommand(file: string | undefined, flags: RunFlags, ctx:
 
 /** `pvm run --bare`: no domain, no devices; --memory and --smp follow the same rules as a domain's. */
 async function runBareCommand(file: string, flags: RunFlags, run: RunOptions, ctx: CliContext): Promise<number> {
-  const refused = domainFlagsSet(flags).filter((k) => k !== 'memory' && k !== 'smp');
+  const refused = domainFlagsSet(flags).filter((k) => k !== 'memory' && k !== 'smp' && k !== 'jit');
   if (refused.length > 0) throw new PvmError('usage', `${flagName(refused[0]!)} cannot be used with --bare`);
   if (run.dryRun) throw new PvmError('usage', '--dry-run cannot be used with --bare');
   const memory = flags.memory === undefined ? 128 * 2 ** 20 : checkMemory(flags.memory);
@@ -92,6 +92,7 @@ async function runBareCommand(file: string, flags: RunFlags, run: RunOptions, ct
     memory,
     time: run.deterministic ? 'instret' : 'host',
     harts,
+    ...(flags.jit === false ? { jit: false } : {}),
     ...(run.maxInstructions !== undefined ? { maxInstructions: run.maxInstructions } : {}),
   });
   writeStats([[file, result.stats]], run, ctx);
