@@ -7,7 +7,7 @@ import { fillEmptyVirtioSlots } from '../devices/virtio/slots.js';
 import { type BoardHart, type HartFactory, VirtBoard } from '../machine/board.js';
 import { loadElf, parseElf } from '../machine/elf.js';
 import { TIMEBASE_HZ } from '../machine/memmap.js';
-import { DomainStats, type DomainStatsJson } from './stats.js';
+import { DomainStats, type DomainStatsJson, jitStatsOf } from './stats.js';
 
 /** What the bare runner needs from the host (Node adapters live in src/cli). */
 export interface BareHost {
@@ -130,7 +130,19 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       for (const k of Object.keys(now)) stats.mmio[k] = (stats.mmio[k] ?? 0) + now[k]!;
     }
     const perHart = hartsBefore.map((n, i) => n + (board?.harts[i]?.instret ?? 0));
-    return { end, instructions: total(), reboots, stats: stats.toJSON('bare', perHart, {}) };
+    return {
+      end,
+      instructions: total(),
+      reboots,
+      stats: stats.toJSON(
+        'bare',
+        perHart,
+        {},
+        undefined,
+        undefined,
+        jitStatsOf((board?.harts ?? []) as readonly { jit?: Hart['jit'] }[]),
+      ),
+    };
   };
   let retiredBefore = 0; // instructions of boards discarded by reboots
   // Budget used, for --max-instructions: retired instructions, except that a

@@ -12,7 +12,7 @@ import type { VcpuHart } from './guest-hart.js';
 import { enterSupervisor, redirectToSupervisor } from './pv.js';
 import type { PvxDomain } from './pvx/pvx-domain.js';
 import type { MachineState } from './snapshot/format.js';
-import { DomainStats, type DomainStatsJson } from './stats.js';
+import { DomainStats, type DomainStatsJson, jitStatsOf } from './stats.js';
 import { Vcpu } from './vcpu.js';
 import { translate } from './vmem.js';
 
@@ -298,6 +298,7 @@ export class Domain implements SbiPlatform {
         traps: this.vcpus.reduce((a, v) => a + (v.hart.mTraps ?? 0), 0),
         instructions: this.vcpus.reduce((a, v) => a + (v.hart.mInstret ?? 0), 0),
       },
+      jitStatsOf(this.vcpus.map((v) => v.hart)),
     );
   }
 

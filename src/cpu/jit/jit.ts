@@ -141,7 +141,14 @@ export class Jit {
     let total = 0;
     for (;;) {
       const s = (pc >>> 1) & JIT_MASK;
-      if (slotPc[s] !== pc) break;
+      if (slotPc[s] !== pc) {
+        // a block's exit that is not a jump target (a branch not taken) gets hot here
+        if (total > 0 && (++this.hot[s]! & (HOT_STEP - 1)) === 0) {
+          this.noteHot(pc, hi);
+          if (slotPc[s] === pc) continue;
+        }
+        break;
+      }
       const xe = (priv << TLB_BITS) + ((pc >>> 12) & TLB_MASK);
       if (xTag[xe] !== (pc & -4096) || xHi[xe] !== hi) break; // the interpreter fetches there first
       if (this.slotHi[s] !== hi || this.slotPriv[s] !== priv || xOff[xe] !== this.slotOff[s]) {
