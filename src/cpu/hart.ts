@@ -235,7 +235,7 @@ export class Hart {
     this.irqCheck = true;
     this.attn = true;
     this.flushTlb();
-    this.flushIcache();
+    this.jit?.clear();
   }
 
   /**
@@ -259,9 +259,9 @@ export class Hart {
     this.mmu.flush();
   }
 
-  /** Drop translated code (FENCE.I, SBI remote_fence_i; the interpreter itself caches no code). */
+  /** FENCE.I, SBI remote_fence_i: translated code is checked against memory before it runs again (jit/). */
   flushIcache(): void {
-    this.jit?.flush();
+    this.jit?.fenceI();
   }
 
   /** Reset registers and CSRs; start at `pc` in privilege `priv`. */
@@ -290,7 +290,7 @@ export class Hart {
     this.stopReq = false;
     this.irqCheck = true;
     this.flushTlb();
-    this.flushIcache();
+    this.jit?.clear();
     this.setPc(pc);
   }
 
@@ -345,7 +345,7 @@ export class Hart {
     const wOff = mmu.wOff;
     const ctab = this.ctab;
     const fi = this.fi;
-    // the translation tier: block slots and hotness counters, indexed by (pc >>> 1) & JIT_MASK
+    // the translation tier: block slots and hotness counters, indexed by a hash of the pc (jit.ts)
     const jit = this.jit;
     const jitPc = jit === null ? null : jit.slotPc;
     const jitHot = jit === null ? null : jit.hot;
@@ -987,7 +987,7 @@ export class Hart {
                 }
                 if (jitHot !== null) {
                   // a jump target: enter its translated block, or count it towards translation
-                  const j = (pc >>> 1) & JIT_MASK;
+                  const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
                   if (jitPc![j] === pc) {
                     this.pcLo = pc;
                     this.pcHi = pcHi;
@@ -1016,7 +1016,7 @@ export class Hart {
               }
               if (jitHot !== null) {
                 // a jump target: enter its translated block, or count it towards translation
-                const j = (pc >>> 1) & JIT_MASK;
+                const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
                 if (jitPc![j] === pc) {
                   this.pcLo = pc;
                   this.pcHi = pcHi;
@@ -1045,7 +1045,7 @@ export class Hart {
               }
               if (jitHot !== null) {
                 // a jump target: enter its translated block, or count it towards translation
-                const j = (pc >>> 1) & JIT_MASK;
+                const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
                 if (jitPc![j] === pc) {
                   this.pcLo = pc;
                   this.pcHi = pcHi;

@@ -46,7 +46,16 @@ export function jitStatsOf(
   for (const h of harts) {
     const s = h.jit?.stats;
     if (s === undefined) continue;
-    sum ??= { instructions: 0, blocks: 0, modules: 0, translateMs: 0, cached: 0, pageInvalidations: 0, flushes: 0 };
+    sum ??= {
+      instructions: 0,
+      blocks: 0,
+      modules: 0,
+      translateMs: 0,
+      cached: 0,
+      evictions: 0,
+      pageInvalidations: 0,
+      flushes: 0,
+    };
     for (const k of Object.keys(sum) as (keyof JitStats)[]) sum[k] += s[k];
   }
   return sum;
@@ -153,7 +162,7 @@ export function formatStats(s: DomainStatsJson): string {
   if (s.jit !== undefined) {
     const j = s.jit;
     lines.push(
-      `translated: ${j.instructions} instructions (${Math.round(j.share * 1000) / 10} %), ${j.blocks} blocks in ${j.modules} modules, ${j.translateMs} ms translating; ${j.cached} cached; invalidated ${j.pageInvalidations} pages, ${j.flushes} flushes`,
+      `translated: ${j.instructions} instructions (${Math.round(j.share * 1000) / 10} %), ${j.blocks} blocks in ${j.modules} modules, ${j.translateMs} ms translating; ${j.cached} cached, ${j.evictions} evicted; invalidated ${j.pageInvalidations} pages, ${j.flushes} flushes`,
     );
   }
   lines.push(`hypercalls: ${s.hypercallsTotal}`);

@@ -24,8 +24,8 @@ import { PC_OFF } from './state.js';
 import { type Block, translateBlock } from './translate.js';
 import { buildModule, I32 } from './wasm.js';
 
-/** Code-cache slots (direct-mapped on pc bits 1..12). */
-export const JIT_BITS = 12;
+/** Code-cache slots, direct-mapped on a hash of the pc: ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK. */
+export const JIT_BITS = 14;
 export const JIT_SLOTS = 1 << JIT_BITS;
 export const JIT_MASK = JIT_SLOTS - 1;
 /** The interpreter calls `hot` every HOT_STEP executions of a branch target (a power of two). */
@@ -57,8 +57,9 @@ export interface JitStats {
   modules: number;
   /** Milliseconds spent translating and compiling. */
   translateMs: number;
-  /** Blocks in the cache now. */
+  /** Blocks in the cache now, and blocks evicted by another one made for the same slot. */
   cached: number;
+  evictions: number;
   /** Pages whose blocks were dropped by a store into them, and full flushes (FENCE.I, reset). */
   pageInvalidations: number;
   flushes: number;
@@ -79,6 +80,11 @@ export class Jit {
   private readonly slotOff = new Int32Array(JIT_SLOTS);
   private readonly slotLen = new Int32Array(JIT_SLOTS);
   private readonly fns: (BlockFn | null)[] = new Array<BlockFn | null>(JIT_SLOTS).fill(null);
+  /** The guest code each block was made from, and the FENCE.I generation it was last checked in. */
+  private readonly slotSrc: (Uint16Array | null)[] = new Array<Uint16Array | null>(JIT_SLOTS).fill(null);
+  private readonly slotGen = new Int32Array(JIT_SLOTS);
+  /** FENCE.I generation: a block made or checked in an older one is compared with memory before it runs. */
+  private gen = 0;
   /** Per slot: executions of branch targets hashing there (the interpreter increments it). */
   readonly hot = new Int32Array(JIT_SLOTS);
   private pending: Pending[] = [];
@@ -95,6 +101,7 @@ export class Jit {
     modules: 0,
     translateMs: 0,
     cached: 0,
+    evictions: 0,
     pageInvalidations: 0,
     flushes: 0,
   };
@@ -140,7 +147,7 @@ export class Jit {
     let hi = h.pcHi;
     let total = 0;
     for (;;) {
-      const s = (pc >>> 1) & JIT_MASK;
+      const s = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
       if (slotPc[s] !== pc) {
         // a block's exit that is not a jump target (a branch not taken) gets hot here
         if (total > 0 && (++this.hot[s]! & (HOT_STEP - 1)) === 0) {
@@ -157,6 +164,10 @@ export class Jit {
         break;
       }
       if (budget - total < this.slotLen[s]!) break;
+      if (this.slotGen[s] !== this.gen && !this.verify(s)) {
+        this.drop(s);
+        break;
+      }
       const k = this.fns[s]!(state, tlb, budget - total);
       total += k;
       pc = st32[PC_OFF >> 2]!;
@@ -171,7 +182,7 @@ export class Jit {
 
   /** The interpreter saw the branch target pc executed another HOT_STEP times. */
   noteHot(pc: number, hi: number): void {
-    const s = (pc >>> 1) & JIT_MASK;
+    const s = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
     if (this.hot[s]! < 0) return; // untranslatable here: quiet for a while
     const h = this.hart;
     const e = (h.priv << TLB_BITS) + ((pc >>> 12) & TLB_MASK);
@@ -196,7 +207,7 @@ export class Jit {
     const blocks: Block[] = [];
     const keep: Pending[] = [];
     for (const p of list) {
-      const s = (p.pc >>> 1) & JIT_MASK;
+      const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
       const pc = (BigInt(p.hi >>> 0) << 32n) | BigInt(p.pc >>> 0);
       const b = translateBlock({ u16: this.u16, ctab: this.ctab }, p.off, pc);
       if (b === null) {
@@ -217,14 +228,18 @@ export class Jit {
       const inst = new api.Instance(new api.Module(bytes), { m: { mem: this.memory } });
       for (let i = 0; i < keep.length; i++) {
         const p = keep[i]!;
-        const s = (p.pc >>> 1) & JIT_MASK;
+        const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
         if (this.fns[s] === null) this.stats.cached++;
+        else this.stats.evictions++;
         this.slotPc[s] = p.pc;
         this.slotHi[s] = p.hi;
         this.slotPriv[s] = p.priv;
         this.slotOff[s] = p.off;
         this.slotLen[s] = blocks[i]!.length;
         this.fns[s] = inst.exports[`b${i}`] as BlockFn;
+        const from = (p.off + (p.pc & 4095)) >>> 1;
+        this.slotSrc[s] = this.u16.slice(from, from + (blocks[i]!.bytes >>> 1));
+        this.slotGen[s] = this.gen;
         this.hot[s] = 0;
         const page = p.off >>> 12;
         if (this.codePages[page] === 0) {
@@ -250,8 +265,30 @@ export class Jit {
     this.pending = this.pending.filter((p) => p.off !== pageOff);
   }
 
-  /** Drop every translation (FENCE.I, reset, restore). */
-  flush(): void {
+  /**
+   * FENCE.I (or SBI remote_fence_i): instruction memory may have changed in ways the store check
+   * does not see (device DMA, another hart's stores). Each block is compared with the code it was
+   * made from before it next runs, and dropped if that changed; unchanged ones stay (Linux fences
+   * at every executable mapping, so dropping everything would translate the kernel again and
+   * again).
+   */
+  fenceI(): void {
+    this.gen = (this.gen + 1) | 0;
+    this.stats.flushes++;
+  }
+
+  /** Block s is unchanged since it was made: guest memory still holds its code. */
+  private verify(s: number): boolean {
+    const src = this.slotSrc[s]!;
+    const u16 = this.u16;
+    const from = (this.slotOff[s]! + (this.slotPc[s]! & 4095)) >>> 1;
+    for (let i = 0; i < src.length; i++) if (u16[from + i] !== src[i]) return false;
+    this.slotGen[s] = this.gen;
+    return true;
+  }
+
+  /** Drop every translation (reset, restore). */
+  clear(): void {
     for (let s = 0; s < JIT_SLOTS; s++) if (this.fns[s] !== null) this.drop(s);
     this.pending = [];
     this.hot.fill(0);
@@ -263,6 +300,7 @@ export class Jit {
   private drop(s: number): void {
     this.slotPc[s] = NO_TAG;
     this.fns[s] = null;
+    this.slotSrc[s] = null;
     this.hot[s] = 0;
     this.stats.cached--;
   }

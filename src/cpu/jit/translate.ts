@@ -43,6 +43,8 @@ const NPC = 39;
 export interface Block {
   body: Code;
   length: number;
+  /** Bytes of guest code it was made from (from its pc on). */
+  bytes: number;
 }
 
 const MASK64 = (1n << 64n) - 1n;
@@ -483,5 +485,6 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint): Bl
   }
   f.get(P_STATE).get(NPC).mem(Op.i64Store, 3, PC_OFF);
   f.get(CNT).op(Op.end);
-  return { body: f, length: k };
+  const end = Number(pc & 4095n);
+  return { body: f, length: k, bytes: (end === 0 ? 4096 : end) - Number(start & 4095n) };
 }
