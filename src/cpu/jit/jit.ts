@@ -22,14 +22,14 @@ import type { Hart } from '../hart.js';
 import { NO_TAG, TLB_BITS, TLB_MASK } from '../mmu.js';
 import { PC_OFF } from './state.js';
 import { type Block, translateBlock } from './translate.js';
-import { buildModule, I32 } from './wasm.js';
+import { buildModule, buildTrampoline, I32 } from './wasm.js';
 
 /** Code-cache slots, direct-mapped on a hash of the pc: ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK. */
 export const JIT_BITS = 14;
 export const JIT_SLOTS = 1 << JIT_BITS;
 export const JIT_MASK = JIT_SLOTS - 1;
 /** The interpreter calls `hot` every HOT_STEP executions of a branch target (a power of two). */
-export const HOT_STEP = 64;
+export const HOT_STEP = 256;
 /** Executions after which a target's block is compiled with whatever else is waiting. */
 const HOT_NOW = 4 * HOT_STEP;
 /** Blocks per module when many are waiting (module creation has a fixed cost). */
@@ -44,7 +44,9 @@ type BlockFn = (state: number, tlb: number, budget: number) => number;
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+  Table: new (d: { element: 'anyfunc'; initial: number }) => { set(i: number, f: unknown): void };
 }
+type Trampoline = (slot: number, state: number, tlb: number, budget: number) => number;
 const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 /** The host's clock for the translation-time statistic (the core layers have no DOM or Node types). */
 const clock = (globalThis as unknown as { performance: { now(): number } }).performance;
@@ -95,6 +97,9 @@ export class Jit {
   private readonly pageInval: Uint8Array;
   private readonly codePages: Uint8Array;
   private readonly minPages: number;
+  /** Every cached block is also in `table` at its slot; JavaScript enters blocks through `call`. */
+  private readonly table: { set(i: number, f: unknown): void };
+  private readonly call: Trampoline;
   readonly stats: JitStats = {
     instructions: 0,
     blocks: 0,
@@ -117,6 +122,10 @@ export class Jit {
     this.codePages = new Uint8Array(Math.ceil(ramSize / 4096));
     this.pageInval = new Uint8Array(this.codePages.length);
     this.minPages = Math.ceil(buffer.byteLength / 65536);
+    const api = wasmApi!;
+    this.table = new api.Table({ element: 'anyfunc', initial: JIT_SLOTS });
+    const tramp = new api.Instance(new api.Module(buildTrampoline(JIT_SLOTS)), { m: { tab: this.table } });
+    this.call = tramp.exports.call as Trampoline;
     hart.mmu.codePages = this.codePages;
     hart.mmu.onCodeWrite = (off) => this.invalidatePage(off);
   }
@@ -168,7 +177,7 @@ export class Jit {
         this.drop(s);
         break;
       }
-      const k = this.fns[s]!(state, tlb, budget - total);
+      const k = this.call(s, state, tlb, budget - total);
       total += k;
       pc = st32[PC_OFF >> 2]!;
       hi = st32[(PC_OFF >> 2) + 1]!;
@@ -237,6 +246,7 @@ export class Jit {
         this.slotOff[s] = p.off;
         this.slotLen[s] = blocks[i]!.length;
         this.fns[s] = inst.exports[`b${i}`] as BlockFn;
+        this.table.set(s, this.fns[s]);
         const from = (p.off + (p.pc & 4095)) >>> 1;
         this.slotSrc[s] = this.u16.slice(from, from + (blocks[i]!.bytes >>> 1));
         this.slotGen[s] = this.gen;
