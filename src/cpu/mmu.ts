@@ -22,7 +22,7 @@
  */
 import { Cause, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SUM, Priv } from './arch.js';
 import type { Hart } from './hart.js';
-import { R_HI, R_OFF, R_TAG, TLB_ENTRIES, W_HI, W_OFF, W_TAG } from './jit/state.js';
+import { R_HI, R_OFF, R_TAG, TLB_ENTRIES, W_HI, W_OFF, W_TAG, X_HI, X_OFFS, X_TAG } from './jit/state.js';
 import { PMP_R, PMP_W, PMP_X, type Pmp } from './pmp.js';
 import type { PhysBus, RamLike } from './types.js';
 
@@ -61,9 +61,9 @@ export class Mmu {
   readonly wHi: Int32Array;
   readonly wOff: Int32Array;
   /** Internal (jit/): the execute TLB, which also validates translated blocks. */
-  readonly xTag = new Int32Array(4 * TLB_SIZE).fill(NO_TAG);
-  readonly xHi = new Int32Array(4 * TLB_SIZE);
-  readonly xOff = new Int32Array(4 * TLB_SIZE);
+  readonly xTag: Int32Array;
+  readonly xHi: Int32Array;
+  readonly xOff: Int32Array;
   /**
    * Internal (jit/): one byte per 4 KiB RAM page, non-zero while translated code was made from
    * it. Such pages never enter the write TLB, so every store into them takes the slow path,
@@ -122,6 +122,11 @@ export class Mmu {
     this.wTag = tlb(W_TAG).fill(NO_TAG);
     this.wHi = tlb(W_HI);
     this.wOff = tlb(W_OFF);
+    const xtlb = (at: number) =>
+      stateOff < 0 ? new Int32Array(4 * TLB_SIZE) : new Int32Array(buf, stateOff + at, 4 * TLB_SIZE);
+    this.xTag = xtlb(X_TAG).fill(NO_TAG);
+    this.xHi = xtlb(X_HI);
+    this.xOff = xtlb(X_OFFS);
   }
 
   /** Internal (jit/): drop every write-TLB entry of the RAM page at offset `pageOff` (it now holds translated code). */

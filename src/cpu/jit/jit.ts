@@ -20,14 +20,12 @@
 import { compressedTable } from '../compressed.js';
 import type { Hart } from '../hart.js';
 import { NO_TAG, TLB_BITS, TLB_MASK } from '../mmu.js';
-import { PC_OFF } from './state.js';
+import { buildDispatcher, type Dispatcher } from './dispatch.js';
+import { JIT_MASK, JIT_SLOTS, PC_OFF, SLOT_GEN, SLOT_HI, SLOT_LEN, SLOT_OFF, SLOT_PC, SLOT_PRIV } from './state.js';
 import { type Block, translateBlock } from './translate.js';
-import { buildModule, buildTrampoline, I32 } from './wasm.js';
+import { buildModule, I32 } from './wasm.js';
 
-/** Code-cache slots, direct-mapped on a hash of the pc: ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK. */
-export const JIT_BITS = 14;
-export const JIT_SLOTS = 1 << JIT_BITS;
-export const JIT_MASK = JIT_SLOTS - 1;
+export { JIT_MASK, JIT_SLOTS };
 /** The interpreter calls `hot` every HOT_STEP executions of a branch target (a power of two). */
 export const HOT_STEP = 256;
 /** Executions after which a target's block is compiled with whatever else is waiting. */
@@ -46,7 +44,7 @@ interface WasmApi {
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
   Table: new (d: { element: 'anyfunc'; initial: number }) => { set(i: number, f: unknown): void };
 }
-type Trampoline = (slot: number, state: number, tlb: number, budget: number) => number;
+
 const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 /** The host's clock for the translation-time statistic (the core layers have no DOM or Node types). */
 const clock = (globalThis as unknown as { performance: { now(): number } }).performance;
@@ -76,15 +74,16 @@ interface Pending {
 
 export class Jit {
   /** Slot contents: the block's pc (low, high word), privilege and RAM page offset; NO_TAG = empty. */
-  readonly slotPc = new Int32Array(JIT_SLOTS).fill(NO_TAG);
-  private readonly slotHi = new Int32Array(JIT_SLOTS);
-  private readonly slotPriv = new Int32Array(JIT_SLOTS);
-  private readonly slotOff = new Int32Array(JIT_SLOTS);
-  private readonly slotLen = new Int32Array(JIT_SLOTS);
+  // (views of the hart's state area, which the dispatcher reads too)
+  readonly slotPc: Int32Array;
+  private readonly slotHi: Int32Array;
+  private readonly slotPriv: Int32Array;
+  private readonly slotOff: Int32Array;
+  private readonly slotLen: Int32Array;
+  private readonly slotGen: Int32Array;
   private readonly fns: (BlockFn | null)[] = new Array<BlockFn | null>(JIT_SLOTS).fill(null);
   /** The guest code each block was made from, and the FENCE.I generation it was last checked in. */
   private readonly slotSrc: (Uint16Array | null)[] = new Array<Uint16Array | null>(JIT_SLOTS).fill(null);
-  private readonly slotGen = new Int32Array(JIT_SLOTS);
   /** FENCE.I generation: a block made or checked in an older one is compared with memory before it runs. */
   private gen = 0;
   /** Per slot: executions of branch targets hashing there (the interpreter increments it). */
@@ -97,9 +96,9 @@ export class Jit {
   private readonly pageInval: Uint8Array;
   private readonly codePages: Uint8Array;
   private readonly minPages: number;
-  /** Every cached block is also in `table` at its slot; JavaScript enters blocks through `call`. */
+  /** Every cached block is also in `table` at its slot; `dispatch` enters and chains them. */
   private readonly table: { set(i: number, f: unknown): void };
-  private readonly call: Trampoline;
+  private readonly dispatch: Dispatcher;
   readonly stats: JitStats = {
     instructions: 0,
     blocks: 0,
@@ -124,8 +123,17 @@ export class Jit {
     this.minPages = Math.ceil(buffer.byteLength / 65536);
     const api = wasmApi!;
     this.table = new api.Table({ element: 'anyfunc', initial: JIT_SLOTS });
-    const tramp = new api.Instance(new api.Module(buildTrampoline(JIT_SLOTS)), { m: { tab: this.table } });
-    this.call = tramp.exports.call as Trampoline;
+    const d = new api.Instance(new api.Module(buildDispatcher(this.minPages, JIT_SLOTS)), {
+      m: { mem: memory, tab: this.table },
+    });
+    this.dispatch = d.exports.run as Dispatcher;
+    const slots = (at: number) => new Int32Array(buffer, hart.stateOff + at, JIT_SLOTS);
+    this.slotPc = slots(SLOT_PC).fill(NO_TAG);
+    this.slotHi = slots(SLOT_HI);
+    this.slotPriv = slots(SLOT_PRIV);
+    this.slotOff = slots(SLOT_OFF);
+    this.slotLen = slots(SLOT_LEN);
+    this.slotGen = slots(SLOT_GEN);
     hart.mmu.codePages = this.codePages;
     hart.mmu.onCodeWrite = (off) => this.invalidatePage(off);
   }
@@ -152,10 +160,14 @@ export class Jit {
     const slotPc = this.slotPc;
     const st32 = this.st32;
     const state = h.stateOff;
-    let pc = h.pcLo;
-    let hi = h.pcHi;
+    st32[PC_OFF >> 2] = h.pcLo;
+    st32[(PC_OFF >> 2) + 1] = h.pcHi;
     let total = 0;
     for (;;) {
+      total += this.dispatch(state, tlb, budget - total, priv, this.gen);
+      // why the dispatcher stopped (the same checks in the same order); the rare cases are handled here
+      const pc = st32[PC_OFF >> 2]!;
+      const hi = st32[(PC_OFF >> 2) + 1]!;
       const s = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
       if (slotPc[s] !== pc) {
         // a block's exit that is not a jump target (a branch not taken) gets hot here
@@ -169,22 +181,17 @@ export class Jit {
       if (xTag[xe] !== (pc & -4096) || xHi[xe] !== hi) break; // the interpreter fetches there first
       if (this.slotHi[s] !== hi || this.slotPriv[s] !== priv || xOff[xe] !== this.slotOff[s]) {
         // made for another address space, privilege or mapping: make room for this one
-        if (total === 0) this.drop(s);
-        break;
-      }
-      if (budget - total < this.slotLen[s]!) break;
-      if (this.slotGen[s] !== this.gen && !this.verify(s)) {
         this.drop(s);
         break;
       }
-      const k = this.call(s, state, tlb, budget - total);
-      total += k;
-      pc = st32[PC_OFF >> 2]!;
-      hi = st32[(PC_OFF >> 2) + 1]!;
-      if (k === 0) break;
+      if (this.slotGen[s] !== this.gen) {
+        if (this.verify(s)) continue;
+        this.drop(s);
+      }
+      break; // the budget, or a block that retired nothing (it leaves at its first instruction)
     }
-    h.pcLo = pc;
-    h.pcHi = hi;
+    h.pcLo = st32[PC_OFF >> 2]!;
+    h.pcHi = st32[(PC_OFF >> 2) + 1]!;
     this.stats.instructions += total;
     return total;
   }

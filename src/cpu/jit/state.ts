@@ -22,5 +22,25 @@ export const R_OFF = R_HI + TLB_ENTRIES * 4;
 export const W_TAG = R_OFF + TLB_ENTRIES * 4;
 export const W_HI = W_TAG + TLB_ENTRIES * 4;
 export const W_OFF = W_HI + TLB_ENTRIES * 4;
-/** Bytes per hart (388 KiB). */
-export const HART_STATE_BYTES = W_OFF + TLB_ENTRIES * 4;
+/** The execute TLB (mmu.ts): tag, high word, RAM offset; X_ENTRIES entries each (4 privileges x 1024). */
+export const X_ENTRIES = 4 * 1024;
+export const X_TAG = W_OFF + TLB_ENTRIES * 4;
+export const X_HI = X_TAG + X_ENTRIES * 4;
+export const X_OFFS = X_HI + X_ENTRIES * 4;
+/** Code-cache slots (jit.ts), direct-mapped on a hash of the pc: ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK. */
+export const JIT_BITS = 14;
+export const JIT_SLOTS = 1 << JIT_BITS;
+export const JIT_MASK = JIT_SLOTS - 1;
+/**
+ * Per slot (Int32Arrays of JIT_SLOTS): the block's pc (low, high word), privilege, RAM page
+ * offset, instructions per pass and FENCE.I generation; the dispatcher (dispatch.ts) checks
+ * them in wasm before it enters a block.
+ */
+export const SLOT_PC = X_OFFS + X_ENTRIES * 4;
+export const SLOT_HI = SLOT_PC + JIT_SLOTS * 4;
+export const SLOT_PRIV = SLOT_HI + JIT_SLOTS * 4;
+export const SLOT_OFF = SLOT_PRIV + JIT_SLOTS * 4;
+export const SLOT_LEN = SLOT_OFF + JIT_SLOTS * 4;
+export const SLOT_GEN = SLOT_LEN + JIT_SLOTS * 4;
+/** Bytes per hart (820 KiB of address space; pages never touched are not resident). */
+export const HART_STATE_BYTES = SLOT_GEN + JIT_SLOTS * 4;

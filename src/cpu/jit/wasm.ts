@@ -167,42 +167,13 @@ export class Code {
   }
 }
 
-function section(out: Code, id: number, body: Code): void {
+export function section(out: Code, id: number, body: Code): void {
   out.byte(id).u32(body.length).append(body);
 }
 
-function name(c: Code, s: string): void {
+export function name(c: Code, s: string): void {
   c.u32(s.length);
   for (let i = 0; i < s.length; i++) c.byte(s.charCodeAt(i));
-}
-
-/**
- * The trampoline module: imports table "m"."tab" (funcref, `slots` entries) and exports "call":
- * `(slot, a, b, c) -> i32` calls table[slot](a, b, c). JavaScript calls this one function (a
- * monomorphic call site V8 makes cheap) instead of each block's export.
- */
-export function buildTrampoline(slots: number): Uint8Array {
-  const out = new Code();
-  for (const b of [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]) out.byte(b);
-  // type 0: (i32 i32 i32) -> i32, the blocks'; type 1: (i32 i32 i32 i32) -> i32, the trampoline's
-  const type = new Code().u32(2);
-  type.byte(0x60).u32(3).byte(I32).byte(I32).byte(I32).u32(1).byte(I32);
-  type.byte(0x60).u32(4).byte(I32).byte(I32).byte(I32).byte(I32).u32(1).byte(I32);
-  section(out, 1, type);
-  const imp = new Code().u32(1);
-  name(imp, 'm');
-  name(imp, 'tab');
-  imp.byte(0x01).byte(0x70).byte(0x00).u32(slots);
-  section(out, 2, imp);
-  section(out, 3, new Code().u32(1).u32(1));
-  const exp = new Code().u32(1);
-  name(exp, 'call');
-  exp.byte(0x00).u32(0);
-  section(out, 7, exp);
-  const body = new Code().u32(0);
-  body.get(1).get(2).get(3).get(0).byte(Op.callIndirect).u32(0).u32(0).op(Op.end);
-  section(out, 10, new Code().u32(1).u32(body.length).append(body));
-  return out.bytes.slice(0, out.length);
 }
 
 /**
