@@ -21,7 +21,18 @@ import { compressedTable } from '../compressed.js';
 import type { Hart } from '../hart.js';
 import { NO_TAG, TLB_BITS, TLB_MASK } from '../mmu.js';
 import { buildDispatcher, type Dispatcher } from './dispatch.js';
-import { JIT_MASK, JIT_SLOTS, PC_OFF, SLOT_GEN, SLOT_HI, SLOT_LEN, SLOT_OFF, SLOT_PC, SLOT_PRIV } from './state.js';
+import {
+  JIT_MASK,
+  JIT_SLOTS,
+  PC_OFF,
+  SLOT_GEN,
+  SLOT_HI,
+  SLOT_HOT,
+  SLOT_LEN,
+  SLOT_OFF,
+  SLOT_PC,
+  SLOT_PRIV,
+} from './state.js';
 import { type Block, translateBlock } from './translate.js';
 import { buildModule, I32 } from './wasm.js';
 
@@ -36,8 +47,6 @@ const BATCH = 16;
 const MAX_PAGE_INVALIDATIONS = 8;
 /** A counter value that keeps a target quiet for a long time (untranslatable). */
 const QUIET = -(1 << 30);
-
-type BlockFn = (state: number, tlb: number, budget: number) => number;
 
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
@@ -81,21 +90,23 @@ export class Jit {
   private readonly slotOff: Int32Array;
   private readonly slotLen: Int32Array;
   private readonly slotGen: Int32Array;
-  private readonly fns: (BlockFn | null)[] = new Array<BlockFn | null>(JIT_SLOTS).fill(null);
+
   /** The guest code each block was made from, and the FENCE.I generation it was last checked in. */
-  private readonly slotSrc: (Uint16Array | null)[] = new Array<Uint16Array | null>(JIT_SLOTS).fill(null);
+  private readonly slotSrc = new Map<number, Uint16Array>();
   /** FENCE.I generation: a block made or checked in an older one is compared with memory before it runs. */
   private gen = 0;
   /** Per slot: executions of branch targets hashing there (the interpreter increments it). */
-  readonly hot = new Int32Array(JIT_SLOTS);
+  readonly hot: Int32Array;
   private pending: Pending[] = [];
   private readonly ctab = compressedTable();
   private readonly u16: Uint16Array;
   private readonly st32: Int32Array;
   /** Per RAM page: invalidations by stores so far. */
-  private readonly pageInval: Uint8Array;
-  private readonly codePages: Uint8Array;
+  // made at the first compile (most idle domains never get there)
+  private pageInval: Uint8Array | null = null;
+  private codePages: Uint8Array | null = null;
   private readonly minPages: number;
+  private readonly ramPages: number;
   /** Every cached block is also in `table` at its slot; `dispatch` enters and chains them. */
   private readonly table: { set(i: number, f: unknown): void };
   private readonly dispatch: Dispatcher;
@@ -118,8 +129,7 @@ export class Jit {
   ) {
     this.u16 = new Uint16Array(buffer, 0, ramSize >>> 1);
     this.st32 = new Int32Array(buffer, hart.stateOff, PC_OFF / 4 + 2);
-    this.codePages = new Uint8Array(Math.ceil(ramSize / 4096));
-    this.pageInval = new Uint8Array(this.codePages.length);
+    this.ramPages = Math.ceil(ramSize / 4096);
     this.minPages = Math.ceil(buffer.byteLength / 65536);
     const api = wasmApi!;
     this.table = new api.Table({ element: 'anyfunc', initial: JIT_SLOTS });
@@ -134,7 +144,7 @@ export class Jit {
     this.slotOff = slots(SLOT_OFF);
     this.slotLen = slots(SLOT_LEN);
     this.slotGen = slots(SLOT_GEN);
-    hart.mmu.codePages = this.codePages;
+    this.hot = slots(SLOT_HOT);
     hart.mmu.onCodeWrite = (off) => this.invalidatePage(off);
   }
 
@@ -205,7 +215,7 @@ export class Jit {
     const mmu = h.mmu;
     if (mmu.xTag[e] !== (pc & -4096) || mmu.xHi[e] !== hi) return; // not in the execute TLB yet: later
     const off = mmu.xOff[e]!;
-    if (this.codePages[off >>> 12] === 2) {
+    if (this.codePages?.[off >>> 12] === 2) {
       this.hot[s] = QUIET;
       return;
     }
@@ -245,22 +255,22 @@ export class Jit {
       for (let i = 0; i < keep.length; i++) {
         const p = keep[i]!;
         const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
-        if (this.fns[s] === null) this.stats.cached++;
+        if (this.slotLen[s] === 0) this.stats.cached++;
         else this.stats.evictions++;
         this.slotPc[s] = p.pc;
         this.slotHi[s] = p.hi;
         this.slotPriv[s] = p.priv;
         this.slotOff[s] = p.off;
         this.slotLen[s] = blocks[i]!.length;
-        this.fns[s] = inst.exports[`b${i}`] as BlockFn;
-        this.table.set(s, this.fns[s]);
+        this.table.set(s, inst.exports[`b${i}`]);
         const from = (p.off + (p.pc & 4095)) >>> 1;
-        this.slotSrc[s] = this.u16.slice(from, from + (blocks[i]!.bytes >>> 1));
+        this.slotSrc.set(s, this.u16.slice(from, from + (blocks[i]!.bytes >>> 1)));
         this.slotGen[s] = this.gen;
         this.hot[s] = 0;
         const page = p.off >>> 12;
-        if (this.codePages[page] === 0) {
-          this.codePages[page] = 1;
+        const code = this.pagesOfCode();
+        if (code[page] === 0) {
+          code[page] = 1;
           this.hart.mmu.unmapWrites(p.off);
         }
       }
@@ -270,14 +280,25 @@ export class Jit {
     this.stats.translateMs += clock.now() - t0;
   }
 
+  /** The per-page code marks (and invalidation counts), made on first use and shared with the MMU. */
+  private pagesOfCode(): Uint8Array {
+    if (this.codePages === null) {
+      this.codePages = new Uint8Array(this.ramPages);
+      this.pageInval = new Uint8Array(this.ramPages);
+      this.hart.mmu.codePages = this.codePages;
+    }
+    return this.codePages;
+  }
+
   /** A store reached the RAM page at offset `pageOff`, which holds translated code: drop its blocks. */
   invalidatePage(pageOff: number): void {
     const page = pageOff >>> 12;
-    this.codePages[page] = 0;
-    if (++this.pageInval[page]! >= MAX_PAGE_INVALIDATIONS) this.codePages[page] = 2;
+    const code = this.pagesOfCode();
+    code[page] = 0;
+    if (++this.pageInval![page]! >= MAX_PAGE_INVALIDATIONS) code[page] = 2;
     this.stats.pageInvalidations++;
     for (let s = 0; s < JIT_SLOTS; s++) {
-      if (this.fns[s] !== null && this.slotOff[s] === pageOff) this.drop(s);
+      if (this.slotLen[s] !== 0 && this.slotOff[s] === pageOff) this.drop(s);
     }
     this.pending = this.pending.filter((p) => p.off !== pageOff);
   }
@@ -296,7 +317,7 @@ export class Jit {
 
   /** Block s is unchanged since it was made: guest memory still holds its code. */
   private verify(s: number): boolean {
-    const src = this.slotSrc[s]!;
+    const src = this.slotSrc.get(s)!;
     const u16 = this.u16;
     const from = (this.slotOff[s]! + (this.slotPc[s]! & 4095)) >>> 1;
     for (let i = 0; i < src.length; i++) if (u16[from + i] !== src[i]) return false;
@@ -306,18 +327,18 @@ export class Jit {
 
   /** Drop every translation (reset, restore). */
   clear(): void {
-    for (let s = 0; s < JIT_SLOTS; s++) if (this.fns[s] !== null) this.drop(s);
+    for (let s = 0; s < JIT_SLOTS; s++) if (this.slotLen[s] !== 0) this.drop(s);
     this.pending = [];
     this.hot.fill(0);
-    this.codePages.fill(0);
-    this.pageInval.fill(0);
+    this.codePages?.fill(0);
+    this.pageInval?.fill(0);
     this.stats.flushes++;
   }
 
   private drop(s: number): void {
     this.slotPc[s] = NO_TAG;
-    this.fns[s] = null;
-    this.slotSrc[s] = null;
+    this.slotLen[s] = 0;
+    this.slotSrc.delete(s);
     this.hot[s] = 0;
     this.stats.cached--;
   }
