@@ -55,6 +55,7 @@ interface WasmApi {
 }
 
 const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+let dispatcherModule: object | undefined;
 /** The host's clock for the translation-time statistic (the core layers have no DOM or Node types). */
 const clock = (globalThis as unknown as { performance: { now(): number } }).performance;
 
@@ -133,7 +134,9 @@ export class Jit {
     this.minPages = Math.ceil(buffer.byteLength / 65536);
     const api = wasmApi!;
     this.table = new api.Table({ element: 'anyfunc', initial: JIT_SLOTS });
-    const d = new api.Instance(new api.Module(buildDispatcher(this.minPages, JIT_SLOTS)), {
+    // one compiled dispatcher for every hart of the process (it imports any memory: minimum 0 pages)
+    dispatcherModule ??= new api.Module(buildDispatcher(0, JIT_SLOTS));
+    const d = new api.Instance(dispatcherModule, {
       m: { mem: memory, tab: this.table },
     });
     this.dispatch = d.exports.run as Dispatcher;

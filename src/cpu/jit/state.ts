@@ -28,7 +28,7 @@ export const X_TAG = W_OFF + TLB_ENTRIES * 4;
 export const X_HI = X_TAG + X_ENTRIES * 4;
 export const X_OFFS = X_HI + X_ENTRIES * 4;
 /** Code-cache slots (jit.ts), direct-mapped on a hash of the pc: ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK. */
-export const JIT_BITS = 14;
+export const JIT_BITS = 12;
 export const JIT_SLOTS = 1 << JIT_BITS;
 export const JIT_MASK = JIT_SLOTS - 1;
 /**
@@ -44,5 +44,5 @@ export const SLOT_LEN = SLOT_OFF + JIT_SLOTS * 4;
 export const SLOT_GEN = SLOT_LEN + JIT_SLOTS * 4;
 /** Per slot: executions of jump targets hashing there (the interpreter counts; jit.ts decides). */
 export const SLOT_HOT = SLOT_GEN + JIT_SLOTS * 4;
-/** Bytes per hart (884 KiB of address space; pages never touched are not resident). */
+/** Bytes per hart (548 KiB of address space; pages never touched are not resident). */
 export const HART_STATE_BYTES = SLOT_HOT + JIT_SLOTS * 4;
