@@ -371,6 +371,17 @@ export class Hart {
       if (budget <= 0) return Exit.Budget;
       pc = this.pcLo;
       pcHi = this.pcHi;
+      if (jitHot !== null) {
+        // after a CSR access, MMIO, a trap, xRET or the start of a slice: translated code from here?
+        const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
+        if (jitPc![j] === pc) {
+          n = jit!.exec(budget);
+          if (n > 0) {
+            mmu.fetchTag = NO_TAG;
+            continue;
+          }
+        } else if ((++jitHot[j]! & (HOT_STEP - 1)) === 0) jit!.noteHot(pc, pcHi);
+      }
       let fetchTag = mmu.fetchTag;
       let fetchOff = mmu.fetchOff;
       const tb = mmu.dataSet() << TLB_BITS;

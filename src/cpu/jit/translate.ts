@@ -1,6 +1,7 @@
 /**
  * The block translator: one block of guest code (RV64IMC integer instructions, up to the first
- * jump or branch, the end of its 4 KiB page or MAX_BLOCK instructions) to one WebAssembly
+ * jump, the end of its 4 KiB page or MAX_BLOCK instructions; a conditional branch leaves the
+ * block when taken and lets it go on when not, so a block is a superblock) to one WebAssembly
  * function body.
  *
  * The function is `(state: i32, tlb: i32, budget: i32) -> i32`: `state` is the byte offset of
@@ -274,17 +275,17 @@ function emitInsn(m: Emitter, insn: number, k: number, pc: bigint, ilen: number,
       }
       const imm = ((insn >> 31) << 12) | ((insn << 4) & 0x800) | ((insn >>> 20) & 0x7e0) | ((insn >>> 7) & 0x1e);
       const target = (pc + BigInt(imm)) & MASK64;
-      m.addCnt(k + 1);
+      // taken: leave (or go round again); not taken: the block goes on (a superblock)
       m.getR(rs1);
       m.getR(rs2);
       c.op(cmp).op(Op.if).byte(VOID);
-      if (target === start) loopAgain(m, k + 1, 1);
+      m.addCnt(k + 1);
+      // the block's length is not known yet: another pass needs at most MAX_BLOCK
+      if (target === start) loopAgain(m, MAX_BLOCK, 1);
       m.pcConst(target);
       c.set(NPC).byte(Op.br).u32(2);
       c.op(Op.end);
-      m.pcConst(next);
-      c.set(NPC);
-      return 1;
+      return 0;
     }
     case 0x6f: {
       // JAL
