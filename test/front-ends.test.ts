@@ -34,11 +34,11 @@ interface Case {
 
 const cases: Case[] = [
   {
-    what: 'Linux in PV mode with every device kind and console=hvc0',
+    what: 'Linux in PV mode with every device kind, some in the slots they name, and console=hvc0',
     flags: [
       ...['--kernel', kernel, '--initrd', initrd, '--memory', '256M', '--smp', '2'],
-      ...['--append', 'console=hvc0 quiet', '--disk', 'disk.img,ro', '--net', 'lan,mac=52:54:00:12:34:56'],
-      ...['--rng', '--balloon'],
+      ...['--append', 'console=hvc0 quiet', '--disk', 'disk.img,ro,slot=4', '--net', 'lan,mac=52:54:00:12:34:56'],
+      ...['--rng', 'slot=0', '--balloon', '--virtio-console'],
     ],
     doc: {
       kernel,
@@ -46,21 +46,22 @@ const cases: Case[] = [
       memory: '256M',
       smp: 2,
       append: 'console=hvc0 quiet',
-      disks: ['disk.img,ro'],
+      disks: [{ path: 'disk.img', readonly: true, slot: 4 }],
       nets: [{ switch: 'lan', mac: '52:54:00:12:34:56' }],
-      rng: true,
+      rng: 'slot=0',
       balloon: true,
+      virtioConsole: true,
     },
     want: {
       mode: 'pv',
       vcpus: 2,
       memoryBytes: 256 * MiB,
       devices: [
-        { slot: 0, kind: 'console' },
-        { slot: 1, kind: 'blk', path: 'DIR/disk.img', readonly: true },
+        { slot: 0, kind: 'rng' },
+        { slot: 1, kind: 'console' },
         { slot: 2, kind: 'net', mac: '52:54:00:12:34:56', switch: 'lan' },
-        { slot: 3, kind: 'rng' },
-        { slot: 4, kind: 'balloon' },
+        { slot: 3, kind: 'balloon' },
+        { slot: 4, kind: 'blk', path: 'DIR/disk.img', readonly: true },
       ],
       consoleInput: 'sbi',
       cmdline: 'console=hvc0 quiet',
@@ -151,7 +152,7 @@ describe('the same spec through pvm run flags, pvm run FILE, the daemon and the 
     );
     assert.deepEqual(
       dryRun(['--net', 'lan']).devices.map((x) => x.mac ?? x.kind),
-      ['console', defaultMac(0, 0)],
+      [defaultMac(0, 0)],
       'flags: domain 0, as a one-domain file',
     );
     await runPvm(daemon.daemon.socketPath, dir, ['create', file, '--paused']);
