@@ -393,7 +393,7 @@ function placeDevices(d: DocumentDomain): {
   problems: { field: PropertyKey[]; message: string }[];
 } {
   const requests: DeviceRequest[] = [];
-  const vc = d.virtioConsole === undefined ? (wantsVirtioConsole(d.append) ? true : false) : d.virtioConsole;
+  const vc = d.virtioConsole === undefined ? wantsVirtioConsole(d.append) : d.virtioConsole;
   const vcr = slotRequest(vc);
   if (vcr)
     requests.push({
