@@ -42,6 +42,9 @@ export function registerRun(program: Command, ctx: CliContext): Command {
   });
 }
 
+/** The flags of `pvm run` that only matter when guests run (refused with --dry-run). */
+const RUN_ONLY = ['maxInstructions', 'deterministic', 'stats', 'statsJson'] as const satisfies readonly (keyof RunFlags)[];
+
 const isConfigFile = (file: string) => /\.(ya?ml|json)$/i.test(file);
 
 /** Runs `pvm run` with parsed flags; returns the process exit status. */
@@ -53,6 +56,13 @@ export async function runCommand(file: string | undefined, flags: RunFlags, ctx:
     ...(flags.statsJson !== undefined ? { statsJson: flags.statsJson } : {}),
     ...(flags.dryRun ? { dryRun: true } : {}),
   };
+  if (flags.dryRun) {
+    // Nothing runs: the flags that say how to run would be ignored.
+    const runOnly = RUN_ONLY.filter((k) => flags[k] !== undefined);
+    if (runOnly.length > 0) {
+      throw new PvmError('usage', `${flagName(runOnly[0]!)} cannot be used with --dry-run (nothing runs)`);
+    }
+  }
   if (flags.bare) {
     if (file === undefined) throw new PvmError('usage', 'run --bare needs an ELF file: pvm run --bare FILE');
     return runBareCommand(file, flags, run, ctx);
