@@ -43,7 +43,12 @@ export function registerRun(program: Command, ctx: CliContext): Command {
 }
 
 /** The flags of `pvm run` that only matter when guests run (refused with --dry-run). */
-const RUN_ONLY = ['maxInstructions', 'deterministic', 'stats', 'statsJson'] as const satisfies readonly (keyof RunFlags)[];
+const RUN_ONLY = [
+  'maxInstructions',
+  'deterministic',
+  'stats',
+  'statsJson',
+] as const satisfies readonly (keyof RunFlags)[];
 
 const isConfigFile = (file: string) => /\.(ya?ml|json)$/i.test(file);
 
