@@ -149,6 +149,31 @@ main:
   sw t1, 0(t0)
 3: j 3b
 `,
+  // A greedy driver at slot 0: accepts feature bits 32-34 (only 32, VERSION_1, is offered) and
+  // asks for FEATURES_OK twice, prints the status it reads back, powers off.
+  'virtio-greedy': `
+main:
+  li s0, 0x10001000
+  li t1, 3
+  sw t1, 0x70(s0)        # ACKNOWLEDGE | DRIVER
+  li t1, 1
+  sw t1, 0x24(s0)        # DriverFeaturesSel = 1
+  li t1, 7
+  sw t1, 0x20(s0)        # DriverFeatures: bits 32, 33, 34
+  li t1, 0xb
+  sw t1, 0x70(s0)        # FEATURES_OK
+  sw t1, 0x70(s0)        # and again
+  lw t1, 0x70(s0)
+  addi t1, t1, '0'
+  li t0, UART
+  sb t1, 0(t0)
+  li t1, '\n'
+  sb t1, 0(t0)
+  li t0, SYSCON
+  li t1, 0x5555
+  sw t1, 0(t0)
+1: j 1b
+`,
   // HTIF pass: tohost = 1.
   'htif-pass': `
 main:
@@ -573,4 +598,21 @@ test('--bare refuses each flag it cannot honour, saying why; a config file is no
     [r.status, r.stderr],
     [2, `pvm: --bare runs an ELF image, not a config file (${yaml}): pvm run ${yaml}\n`],
   );
+});
+
+test('a refused driver write with --bare: reported once per device and rule with --stats, and counted', () => {
+  const json = join(dir, 'greedy-stats.json');
+  const r = pvmRun('run', '--bare', elfs['virtio-greedy']!, '--rng', 'slot=0', '--stats', '--stats-json', json);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '3\n', 'FEATURES_OK stayed clear');
+  assert.deepEqual(
+    r.stderr.split('\n').filter((l) => l.includes('refus')),
+    [
+      'pvm: virtio0-rng: refused status 0xb: driver features 0x700000000 include 0x600000000: ' +
+        '§2.2.1: the driver must not accept a feature the device did not offer',
+      'virtio refusals: virtio0-rng (feature-not-offered 2)',
+    ],
+  );
+  const stats = JSON.parse(readFileSync(json, 'utf8')) as { virtioRefused: unknown };
+  assert.deepEqual(stats.virtioRefused, { 'virtio0-rng': { 'feature-not-offered': 2 } });
 });
