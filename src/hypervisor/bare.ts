@@ -204,16 +204,24 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       for (const k of Object.keys(now)) stats.mmio[k] = (stats.mmio[k] ?? 0) + now[k]!;
     }
     const perHart = hartsBefore.map((n, i) => n + (board?.harts[i]?.instret ?? 0));
-    for (const t of transports.values()) {
-      if (Object.keys(t.stats.refused).length) stats.virtioRefused[t.name] = { ...t.stats.refused };
-    }
+    countRefusals();
     return { end, instructions: total(), reboots, stats: stats.toJSON('bare', perHart, {}) };
   };
-  const control = opts.control;
+  // A run with devices gets a handle of its own when the host gave none: a completion ends an idle sleep.
+  const control = opts.control ?? (opts.devices?.length ? new BareControl() : undefined);
   // With devices or a host handle, the host gets a turn every YIELD_MS of guest computing.
   const yieldToHost = host.yield !== undefined && (opts.devices?.length || control) ? host.yield : undefined;
   let yieldedAt = host.nowMs();
   let transports = new Map<number, VirtioMmio>();
+  /** Adds the refusals of the current transports to the statistics (at the end, and before a reboot replaces them). */
+  const countRefusals = () => {
+    for (const t of transports.values()) {
+      if (Object.keys(t.stats.refused).length === 0) continue;
+      const into = (stats.virtioRefused[t.name] ??= {});
+      for (const [rule, n] of Object.entries(t.stats.refused)) into[rule] = (into[rule] ?? 0) + n;
+    }
+    transports = new Map();
+  };
   let retiredBefore = 0; // instructions of boards discarded by reboots
   // Budget used, for --max-instructions: retired instructions, except that a
   // slice that used its whole budget counts in full, so a guest stuck in a
@@ -234,6 +242,7 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
     // QEMU's virt has its eight transports with -bios none too. A reboot gets new transports
     // on the new board; the old ones are reset first, so a completion in flight is dropped.
     for (const t of transports.values()) t.reset();
+    countRefusals();
     transports = mapVirtioDevices(board, opts.devices ?? [], {
       ...(control ? { wake: () => control.wake() } : {}),
       ...(opts.virtioVendorId !== undefined ? { vendorId: opts.virtioVendorId } : {}),
