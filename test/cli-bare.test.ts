@@ -174,6 +174,24 @@ main:
   sw t1, 0(t0)
 1: j 1b
 `,
+  // Prints slot 0's device status, sets ACKNOWLEDGE, reboots through the syscon: a transport
+  // the reboot did not reset would print 1 the second time.
+  'virtio-reboot': `
+main:
+  li s0, 0x10001000
+  lw t1, 0x70(s0)
+  addi t1, t1, '0'
+  li t0, UART
+  sb t1, 0(t0)
+  li t1, '\n'
+  sb t1, 0(t0)
+  li t1, 1
+  sw t1, 0x70(s0)        # ACKNOWLEDGE
+  li t0, SYSCON
+  li t1, 0x7777          # reboot
+  sw t1, 0(t0)
+1: j 1b
+`,
   // HTIF pass: tohost = 1.
   'htif-pass': `
 main:
@@ -615,4 +633,10 @@ test('a refused driver write with --bare: reported once per device and rule with
   );
   const stats = JSON.parse(readFileSync(json, 'utf8')) as { virtioRefused: unknown };
   assert.deepEqual(stats.virtioRefused, { 'virtio0-rng': { 'feature-not-offered': 2 } });
+});
+
+test('a syscon reboot with --bare resets the virtio devices with the board', () => {
+  const r = pvmRun('run', '--bare', elfs['virtio-reboot']!, '--rng', 'slot=0', '--max-instructions', '2000');
+  assert.equal(r.status, 124, r.stderr);
+  assert.match(r.stdout, /^(0\n){3,}$/, 'status 0 after every reboot');
 });
