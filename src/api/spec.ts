@@ -351,13 +351,13 @@ type DocumentDomain = z.output<typeof fileDomainFields>;
 
 /** Cross-field rules of one domain, each reported on the field the user would change. */
 function checkDomain(d: DocumentDomain, ctx: z.RefinementCtx): void {
-  const issue = (field: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path: field, message });
-  if (d.firmware !== undefined && d.mode !== 'full') issue(['firmware'], 'only with mode full');
+  const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });
+  if (d.firmware !== undefined && d.mode !== 'full') issue('firmware', 'only with mode full');
   if (d.kernel === undefined) {
-    if (d.initrd !== undefined) issue(['initrd'], 'only with a kernel (the embedded guest reads no initrd)');
-    if (d.append !== undefined) issue(['append'], 'only with a kernel (the embedded guest reads no command line)');
+    if (d.initrd !== undefined) issue('initrd', 'only with a kernel (the embedded guest reads no initrd)');
+    if (d.append !== undefined) issue('append', 'only with a kernel (the embedded guest reads no command line)');
   }
-  for (const p of placeDevices(d).problems) issue(p.field, p.message);
+  for (const p of placeDevices(d).problems) ctx.addIssue({ code: 'custom', path: p.field, message: p.message });
 }
 
 /** A device the document asks for, before it has a slot. */
