@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { PvmError } from '../core/errors.js';
 import { MAX_HARTS } from '../hypervisor/domain.js';
+import { commandLineConsole } from '../hypervisor/vm.js';
 import { MemMap } from '../machine/memmap.js';
 import { MAX_RAM_BYTES } from '../memory/ram.js';
 
@@ -377,8 +378,7 @@ const slotRequest = (v: boolean | { slot?: number | undefined }): { slot: number
   v === false ? null : { slot: v === true ? undefined : v.slot };
 
 /** The command line's console is the virtio console (hvc1): the domain needs one. */
-const wantsVirtioConsole = (append: string | undefined): boolean =>
-  [...(append ?? '').matchAll(/(?:^|\s)console=([^\s,]+)/g)].pop()?.[1] === 'hvc1';
+const wantsVirtioConsole = (append: string | undefined): boolean => commandLineConsole(append ?? '') === 'hvc1';
 
 /**
  * The devices of a document in their slots, as QEMU's `-device ...,bus=virtio-mmio-bus.N`

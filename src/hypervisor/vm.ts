@@ -84,13 +84,18 @@ export function virtioTransports(domain: Domain): ReadonlyMap<number, VirtioMmio
   return transportsOf.get(domain) ?? new Map();
 }
 
+/** The device of the command line's last `console=` (Linux's /dev/console), without its options: `ttyS0`, `hvc1`. */
+export function commandLineConsole(cmdline: string): string | undefined {
+  return [...cmdline.matchAll(/(?:^|\s)console=([^\s,]+)/g)].pop()?.[1];
+}
+
 /**
  * Where console input goes, from the command line's last `console=` (Linux's /dev/console):
  * hvc0 is the SBI console, which pvm answers in PV mode and OpenSBI answers from the UART in
  * full mode; hvc1 is the virtio console (hvc0 is taken by the SBI console). Anything else: the UART.
  */
 export function consoleInputFor(cmdline: string, mode: DomainMode, virtioConsole: boolean): ConsoleInput {
-  const last = [...cmdline.matchAll(/(?:^|\s)console=([^\s,]+)/g)].pop()?.[1];
+  const last = commandLineConsole(cmdline);
   if (last === 'hvc0') return mode === 'pv' ? 'sbi' : 'uart';
   if (last === 'hvc1' && virtioConsole) return 'virtio';
   return 'uart';
