@@ -36,7 +36,12 @@ export interface BareHost {
  * wakes a run idling with every hart in WFI.
  */
 export class BareControl {
+  /** Most input bytes held for the UART (which holds 64 KiB itself); more is dropped, as a full FIFO drops it. */
+  static readonly INPUT_MAX = 64 * 1024;
   private readonly pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  /** Input bytes dropped because the guest did not read them in time. */
+  dropped = 0;
   private waker: (() => void) | null = null;
   /** Set by `stop`: the run ends with `{ kind: 'stopped', code }` at the end of the round. */
   stopCode: number | null = null;
@@ -47,8 +52,12 @@ export class BareControl {
 
   /** Host console input (a keyboard): fed to the UART's receive queue between slices. */
   input(bytes: Uint8Array): void {
-    if (bytes.length === 0) return;
-    this.pending.push(bytes.slice());
+    const room = BareControl.INPUT_MAX - this.pendingBytes;
+    const take = Math.min(bytes.length, room);
+    this.dropped += bytes.length - take;
+    if (take === 0) return;
+    this.pending.push(bytes.slice(0, take));
+    this.pendingBytes += take;
     this.wake();
   }
 
@@ -75,8 +84,9 @@ export class BareControl {
   feed(into: (bytes: Uint8Array) => number): void {
     while (this.pending.length > 0) {
       const chunk = this.pending[0]!;
-      const n = into(chunk);
-      if (n >= chunk.length) this.pending.shift();
+      const n = Math.max(0, Math.min(into(chunk), chunk.length));
+      this.pendingBytes -= n;
+      if (n === chunk.length) this.pending.shift();
       else {
         this.pending[0] = chunk.subarray(n);
         return;
