@@ -1,6 +1,6 @@
 /**
  * One spec, four front ends, one domain: the same domain described with `pvm run` flags, in a
- * file for `pvm run FILE`, in a file for `pvm create` (the daemon) and in a library call is
+ * file for `pvm run FILE`, in a file and in flags for `pvm create` (the daemon) and in a library call is
  * built the same (RAM, vCPUs, devices in their slots, MACs, where console input goes), because
  * all four parse the spec schema and end in the one builder. Each built domain is described
  * from what was built (the MAC read from the NIC, the harts on the board), not from the spec.
@@ -127,6 +127,11 @@ describe('the same spec through pvm run flags, pvm run FILE, the daemon and the 
       await runPvm(daemon.daemon.socketPath, dir, ['create', file, '--paused']);
       const viaDaemon = JSON.parse((await runPvm(daemon.daemon.socketPath, dir, ['info', name, '--json'])).out);
       assert.deepEqual(machine(viaDaemon), want, 'the daemon');
+      await daemon.client.destroy(name);
+      // 3b. the daemon, given the same flags by pvm create
+      await runPvm(daemon.daemon.socketPath, dir, ['create', '--name', name, ...c.flags, '--paused']);
+      const viaFlags = JSON.parse((await runPvm(daemon.daemon.socketPath, dir, ['info', name, '--json'])).out);
+      assert.deepEqual(machine(viaFlags), want, 'the daemon, from pvm create flags');
       await daemon.client.destroy(name);
       // 4. the library, in this process (relative paths are the caller's: absolute here)
       const lib = openControlPlane();
