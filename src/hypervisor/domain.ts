@@ -9,6 +9,7 @@ import { PVX_MAX_VCPUS } from '../sbi/pvx/consts.js';
 import type { SbiPlatform } from '../sbi/types.js';
 import { loadDomain, saveDomain } from './domain-snapshot.js';
 import type { VcpuHart } from './guest-hart.js';
+import { SBI_INPUT_MAX } from './limits.js';
 import { enterSupervisor, redirectToSupervisor } from './pv.js';
 import type { PvxDomain } from './pvx/pvx-domain.js';
 import type { MachineState } from './snapshot/format.js';
@@ -127,8 +128,12 @@ export class Domain implements SbiPlatform {
   readonly hartCount: number;
   private ended: DomainEnd | null = null;
   private rebootPending = false;
-  /** Input for the SBI console (legacy getchar / DBCN read). */
-  private readonly sbiInput: number[] = [];
+  /** Input for the SBI console (legacy getchar / DBCN read): a ring of SBI_INPUT_MAX bytes. */
+  private readonly sbiInput = new Uint8Array(SBI_INPUT_MAX);
+  private sbiInputHead = 0;
+  private sbiInputCount = 0;
+  /** Host console input dropped because the SBI console's queue was full. */
+  sbiInputDropped = 0;
   /** Where host console input goes (createVm decides from the command line; a PV guest binding VIRQ_CONSOLE moves it to the SBI console). */
   inputTo: ConsoleInput = 'uart';
   private current: Vcpu | null = null;
@@ -196,7 +201,12 @@ export class Domain implements SbiPlatform {
   /** Host console input (keyboard): to the device `inputTo` names. The host wakes the loop. */
   input(bytes: Uint8Array): void {
     if (this.inputTo === 'sbi') {
-      for (const b of bytes) this.sbiInput.push(b);
+      const take = Math.min(bytes.length, SBI_INPUT_MAX - this.sbiInputCount);
+      for (let i = 0; i < take; i++) {
+        this.sbiInput[(this.sbiInputHead + this.sbiInputCount + i) % SBI_INPUT_MAX] = bytes[i]!;
+      }
+      this.sbiInputCount += take;
+      this.sbiInputDropped += bytes.length - take;
       this.pvx?.consoleInput();
     } else if (this.inputTo === 'virtio' && this.options.virtioConsoleInput) this.options.virtioConsoleInput(bytes);
     else this.machine.uartInput(bytes);
@@ -233,14 +243,34 @@ export class Domain implements SbiPlatform {
   /** Snapshots (domain-snapshot.ts): the state at an instruction boundary; call only while the run loop is parked. */
   saveState(): MachineState {
     if (this.ended !== null) throw new PvmError('state', 'the domain has ended: nothing to save');
-    return saveDomain(this, { sbiInput: this.sbiInput, rebootPending: this.rebootPending });
+    return saveDomain(this, { sbiInput: this.pendingSbiInput(), rebootPending: this.rebootPending });
   }
 
   /** Load saveState's result into this freshly built domain before it runs (domain-snapshot.ts). */
   loadState(state: MachineState): void {
     const p = loadDomain(this, state);
-    this.sbiInput.splice(0, this.sbiInput.length, ...p.sbiInput);
+    this.sbiInput.set(p.sbiInput);
+    this.sbiInputHead = 0;
+    this.sbiInputCount = p.sbiInput.length;
     this.rebootPending = p.rebootPending;
+  }
+
+  /** SBI console input not read yet, oldest first. */
+  private pendingSbiInput(): Uint8Array {
+    return this.takeSbiInput(this.sbiInputCount, false);
+  }
+
+  private takeSbiInput(max: number, consume: boolean): Uint8Array {
+    const n = Math.min(max, this.sbiInputCount);
+    const out = new Uint8Array(n);
+    const first = Math.min(n, SBI_INPUT_MAX - this.sbiInputHead);
+    out.set(this.sbiInput.subarray(this.sbiInputHead, this.sbiInputHead + first));
+    out.set(this.sbiInput.subarray(0, n - first), first);
+    if (consume) {
+      this.sbiInputHead = (this.sbiInputHead + n) % SBI_INPUT_MAX;
+      this.sbiInputCount -= n;
+    }
+    return out;
   }
 
   /** End the domain with a failure exit code (PVX SCHED_SHUTDOWN crash/watchdog). */
@@ -575,7 +605,7 @@ export class Domain implements SbiPlatform {
   }
 
   consoleRead(max: number): Uint8Array {
-    return Uint8Array.from(this.sbiInput.splice(0, max));
+    return this.takeSbiInput(max, true);
   }
 
   readGuestU64(hart: number, va: bigint): bigint | null {
