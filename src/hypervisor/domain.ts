@@ -30,6 +30,12 @@ export interface DomainOptions {
   virtioConsoleInput?: (bytes: Uint8Array) => void;
   /** What the domain's virtio transports refused so far, per transport and rule (for its statistics). */
   virtioRefused?: () => Record<string, Record<string, number>>;
+  /**
+   * End slices after a bounded host time (default true). False with deterministic time, where
+   * a slice must end at the same instruction in every run; slices are then bounded by their
+   * instruction budget alone (exits and traps counted at a weight, see EXIT_COST).
+   */
+  timedSlices?: boolean;
 }
 
 /** Most vCPUs a domain may have: PVX's shared info page has room for 8 vCPU records. */
@@ -39,12 +45,26 @@ export const MAX_HARTS = PVX_MAX_VCPUS;
 const SLICE_SMP = 20_000;
 const SLICE_UP = 200_000;
 /**
- * Inside a slice, due timers are delivered every this many instructions (a
- * return from Hart.run, one clock read and a deadline check), so a busy
- * vCPU sees its timer interrupt at most this late instead of at the end of
- * its slice. Measured cost: well under 1 % of a slice (see docs/hypervisor.md).
+ * Fairness: a slice also ends after this much host time (ms), whatever the guest does, so a
+ * vCPU that makes every instruction expensive (an endless chain of redirected traps, a
+ * delegated page-fault loop, an ecall storm) gets its share of the host and no more. The clock
+ * is read between Hart.run calls of CHECK_EVERY instructions and after every exit, never on
+ * the CPU's fast path (docs/hypervisor.md, "Fairness").
  */
-const TIMER_CHECK = 10_000;
+const SLICE_UP_MS = 4;
+const SLICE_SMP_MS = 1;
+/**
+ * A slice runs in Hart.run calls of at most this many instructions: between two, due timers
+ * are delivered (so a busy vCPU sees its timer interrupt at most this late) and the slice's
+ * time is checked. Measured cost: well under 1 % of a slice (see docs/hypervisor.md).
+ */
+const CHECK_EVERY = 10_000;
+/**
+ * What an exit costs against the slice's instruction budget. Exits are answered in TypeScript
+ * (microseconds each); counted as one instruction, a stream of them would hold a slice (and,
+ * with deterministic time, where slices are not timed, the host) for seconds.
+ */
+const EXIT_COST = 32;
 /** The run loop hands control back to the host event loop at least this often (ms). */
 const HOST_YIELD_MS = 8;
 /** Longest idle sleep without a deadline (ms): input wakes the loop earlier. */
@@ -384,7 +404,8 @@ export class Domain implements SbiPlatform {
       this.current = v;
       const t0 = host.nowMs();
       this.accountSteal(v, t0);
-      this.runSlice(v, slice);
+      const ms = this.options.timedSlices === false ? Infinity : runnable > 1 ? SLICE_SMP_MS : SLICE_UP_MS;
+      this.runSlice(v, slice, t0 + ms);
       const t1 = host.nowMs();
       this.stats.guestMs += t1 - t0;
       if (v.state === HsmState.STARTED && !v.waiting) v.readySinceMs = t1;
@@ -393,25 +414,25 @@ export class Domain implements SbiPlatform {
     return ran;
   }
 
-  private runSlice(v: Vcpu, budget: number): void {
+  private runSlice(v: Vcpu, budget: number, deadlineMs: number): void {
     const h = v.hart;
+    const host = this.host;
     this.yieldSlice = false;
     while (budget > 0) {
       const before = h.instret;
-      // With a timer armed, run in chunks so it is delivered in time (TIMER_CHECK).
-      const chunk = budget > TIMER_CHECK && this.nextTimer(this.machine.time.now()) < Infinity ? TIMER_CHECK : budget;
+      const chunk = budget > CHECK_EVERY ? CHECK_EVERY : budget;
       const exit = h.run(chunk);
       if (exit === Exit.Budget) {
         budget -= chunk;
-        if (budget > 0) {
-          // Mid-slice: deliver timers that came due while the vCPU was busy.
-          this.pollTimers(this.machine.time.now());
-          continue;
+        if (budget <= 0 || host.nowMs() >= deadlineMs) {
+          this.stats.exits.slice++;
+          return;
         }
-        this.stats.exits.slice++;
-        return;
+        // Mid-slice: deliver timers that came due while the vCPU was busy.
+        this.pollTimers(this.machine.time.now());
+        continue;
       }
-      budget -= Math.max(1, h.instret - before);
+      budget -= h.instret - before + EXIT_COST;
       if (exit === Exit.Wfi) {
         this.stats.exits.wfi++;
         v.waiting = true;
@@ -426,6 +447,10 @@ export class Domain implements SbiPlatform {
         if (this.yieldSlice || this.ended !== null || this.rebootPending || v.state !== HsmState.STARTED || v.waiting) {
           return;
         }
+      }
+      if (host.nowMs() >= deadlineMs) {
+        this.stats.exits.slice++;
+        return;
       }
     }
   }
