@@ -1,5 +1,6 @@
 import { PvmError } from '../core/errors.js';
 import { decodeState, encodeState, SnapshotError, type StateCodec, type StateReader } from '../core/state.js';
+import { Priv } from '../cpu/arch.js';
 import { applyHart, type CpuState, captureHart, cpuStateCodec, isCpuHart } from '../cpu/snapshot.js';
 import { VirtBoard } from '../machine/board.js';
 import { type BoardState, loadBoard, type NamedState, readBoard, saveBoard } from '../machine/snapshot.js';
@@ -231,6 +232,7 @@ function readDomain(d: SnapshotDomain, state: MachineState): DomainState {
   const cpus = state.harts.map((blob, id) =>
     decodeState(cpuStateCodec, blob, { id }, `hart ${id} state in the snapshot`),
   );
+
   const hvEntry = state.devices.find((e: NamedState) => e.name === HV);
   if (!hvEntry) throw new SnapshotError('mismatch', 'hypervisor state in the snapshot: missing');
   const runLoop = decodeState(
@@ -239,6 +241,13 @@ function readDomain(d: SnapshotDomain, state: MachineState): DomainState {
     { mode: d.mode, vcpus: d.vcpus.length, exitNames: new Set(Object.keys(d.stats.exits)) },
     'hypervisor state in the snapshot',
   );
+  // A running PV hart never stops in M-mode: pvm is its (virtual) M-mode and runs between
+  // instructions (a stopped one is reset by hart_start, whatever it holds).
+  cpus.forEach((c, id) => {
+    if (d.mode === 'pv' && c.priv === Priv.M && runLoop.vcpus[id]!.state !== HsmState.STOPPED) {
+      throw new SnapshotError('bad-state', `hart ${id} state in the snapshot: a PV hart saved in M-mode`);
+    }
+  });
   const boardState = readBoard(
     b,
     state.devices.filter((e) => e.name !== HV),
