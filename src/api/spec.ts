@@ -21,6 +21,7 @@ import { PvmError } from '../core/errors.js';
 import { MAX_HARTS } from '../hypervisor/domain.js';
 import { MemMap } from '../machine/memmap.js';
 import { MAX_RAM_BYTES } from '../memory/ram.js';
+import { HypercallPolicy, policyEntryError } from '../sbi/policy.js';
 
 export const MiB = 1 << 20;
 
@@ -36,6 +37,8 @@ export const LIMITS = {
   memory: { min: 16 * MiB, max: MAX_RAM_BYTES },
   /** virtio-mmio slots on the board (0x1000_1000 + n * 0x1000, PLIC source 1 + n). */
   virtioSlots: MemMap.VIRTIO.count,
+  /** Entries of a hypercall policy (there are fewer than 100 known calls; duplicates are dropped). */
+  hypercallEntries: 256,
 } as const;
 
 /** What a spec gets when the document leaves a field out. */
@@ -211,6 +214,8 @@ export const domainSpecSchema = z.strictObject({
   devices: z.array(deviceSchema),
   /** Where the console goes in `pvm run` (stdio, prefix, none) and, as `{ file }`, everywhere. */
   console: consoleTarget,
+  /** Hypercall policy (src/sbi/policy.ts): the SBI extensions and PVX calls allowed; absent: all. */
+  hypercalls: z.array(z.string()).optional(),
 });
 
 export type DomainSpec = z.infer<typeof domainSpecSchema>;
@@ -268,6 +273,12 @@ const net = z.union([
   netObject,
 ]);
 
+/** Hypercall policy entries: `EXT` or `EXT/function` (src/sbi/policy.ts), each checked against the catalog. */
+const hypercallEntry = z.string().superRefine((e, ctx) => {
+  const why = policyEntryError(e);
+  if (why !== null) ctx.addIssue({ code: 'custom', message: why });
+});
+
 const documentFields = {
   name: name.describe('Domain name (in a config file: default vm0, vm1, ... by position)'),
   kernel: path.optional().describe('Linux Image or RV64 ELF kernel (default: the embedded guest, pvos)'),
@@ -292,6 +303,13 @@ const documentFields = {
     .optional()
     .describe(
       'pvm run: stdio, prefix (name| before each line) or none; everywhere: { file } appends the output to a file',
+    ),
+  hypercalls: z
+    .array(hypercallEntry)
+    .max(LIMITS.hypercallEntries)
+    .optional()
+    .describe(
+      'Hypercall policy: the SBI extensions (TIME, HSM, ..., PVX) and functions (EXT/function) the guest may call; others answer SBI_ERR_DENIED (default: all)',
     ),
 };
 
@@ -347,6 +365,7 @@ function toSpec(d: DocumentDomain, fallbackName: string): DomainSpec {
   }
   if (d.initrd !== undefined) spec.initrd = d.initrd;
   if (d.mode === 'full') spec.firmware = d.firmware ?? DEFAULTS.firmware;
+  if (d.hypercalls !== undefined) spec.hypercalls = new HypercallPolicy(d.hypercalls).entries as string[];
   return spec;
 }
 
@@ -451,6 +470,7 @@ export function toDocument(spec: DomainSpec): DomainSpecInput {
   if (spec.devices.some((d) => d.kind === 'rng')) doc.rng = true;
   if (spec.devices.some((d) => d.kind === 'balloon')) doc.balloon = true;
   doc.console = spec.console;
+  if (spec.hypercalls !== undefined) doc.hypercalls = [...spec.hypercalls];
   return doc;
 }
 

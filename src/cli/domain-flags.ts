@@ -23,6 +23,8 @@ export interface DomainFlags {
   balloon?: boolean;
   /** ttyS0 or hvc0: the kernel command line's console (instead of --append). */
   console?: string;
+  /** Hypercall policy: comma-separated EXT or EXT/function entries. */
+  hypercalls?: string;
 }
 
 /** The flag that sets each spec field, for messages. */
@@ -39,6 +41,7 @@ const FLAG_OF: Record<string, string> = {
   nets: '--net',
   rng: '--rng',
   balloon: '--balloon',
+  hypercalls: '--hypercalls',
 };
 
 /** Names of the DomainFlags keys, so a config-file run can refuse them. */
@@ -55,6 +58,7 @@ export const DOMAIN_FLAGS: readonly (keyof DomainFlags)[] = [
   'rng',
   'balloon',
   'console',
+  'hypercalls',
 ];
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -84,7 +88,11 @@ export function addDomainFlags(cmd: Command): Command {
     .option('--net <spec>', 'virtio-net NIC on a virtual switch: switch[,mac=XX:XX:XX:XX:XX:XX] (repeatable)', collect)
     .option('--rng', 'virtio-rng: /dev/hwrng reads the host RNG')
     .option('--balloon', 'virtio-balloon')
-    .option('--console <tty>', 'with --kernel: the command line console, ttyS0 (UART) or hvc0 (SBI console)');
+    .option('--console <tty>', 'with --kernel: the command line console, ttyS0 (UART) or hvc0 (SBI console)')
+    .option(
+      '--hypercalls <list>',
+      'hypercall policy: the SBI extensions and functions the guest may call, e.g. BASE,TIME,HSM,DBCN/console_write (others: SBI_ERR_DENIED; default: all)',
+    );
 }
 
 /** True when any domain flag is set (a config file describes its domains itself). */
@@ -126,6 +134,13 @@ export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: st
   set('nets', flags.net);
   set('rng', flags.rng);
   set('balloon', flags.balloon);
+  set(
+    'hypercalls',
+    flags.hypercalls
+      ?.split(',')
+      .map((e) => e.trim())
+      .filter((e) => e !== ''),
+  );
   const spec = parseDomainSpec(doc, { where: (p) => FLAG_OF[String(p[0])] ?? `--${String(p[0])}` });
   return resolveSpecPaths(spec, opts.cwd);
 }
