@@ -14,7 +14,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { DeviceInfo, MachineInfo } from '../api/domain.js';
 import { DEFAULTS, type DomainDevice, type DomainSpec, defaultMac } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
-import { formatMac, parseMac, type SwitchEndpoint, type SwitchPort, VirtualSwitch } from '../devices/switch.js';
+import { formatMac, parseMac, type SwitchPort, VirtualSwitch } from '../devices/switch.js';
 import { type BalloonHooks, VirtioBalloon } from '../devices/virtio/balloon/device.js';
 import { VirtioBlk } from '../devices/virtio/blk/device.js';
 import { VirtioConsole } from '../devices/virtio/console/device.js';
@@ -113,13 +113,6 @@ export interface BuildOptions {
   balloonHooks?: BalloonHooks;
   /** Where the virtio transports report what they refuse (`pvm run --stats` prints it, the daemon logs it). */
   onVirtioRefusal?: (refusal: VirtioRefusal) => void;
-  /**
-   * Blast radius: an exception thrown by this domain's device code on a path another party
-   * drives (a frame from another domain's NIC, delivered in that domain's run loop) is handed
-   * here instead of ending the sender; the daemon ends this domain only (state `crashed`).
-   * Without it, the exception goes on to the caller.
-   */
-  onFault?: (where: string, error: unknown) => void;
 }
 
 /** One device of a built domain: its spec, the model and its virtio-mmio transport. */
@@ -191,21 +184,7 @@ async function openDevices(
           const bytes = parseMac(mac);
           if (bytes === null) throw new PvmError('usage', `bad MAC ${mac}`);
           const net = new VirtioNet({ mac: bytes });
-          const onFault = opts.onFault;
-          const endpoint: SwitchEndpoint = onFault
-            ? {
-                mac: net.mac,
-                deliver: (frame, offload) => {
-                  try {
-                    net.deliver(frame, offload);
-                  } catch (e) {
-                    onFault(`virtio-net ${mac}: receiving a frame`, e);
-                  }
-                },
-                connect: (link) => net.connect(link),
-              }
-            : net;
-          ports.push(resources.switches.get(d.switch).attach(endpoint));
+          ports.push(resources.switches.get(d.switch).attach(net));
           model = net;
           break;
         }

@@ -420,7 +420,7 @@ export class Domain implements SbiPlatform {
     this.yieldSlice = false;
     while (budget > 0) {
       const before = h.instret;
-      const chunk = budget > CHECK_EVERY ? CHECK_EVERY : budget;
+      const chunk = Math.min(budget, CHECK_EVERY);
       const exit = h.run(chunk);
       if (exit === Exit.Budget) {
         budget -= chunk;

@@ -48,35 +48,9 @@ class HvDomain {
     private pvxDomid: number = id,
   ) {
     this.console = new ConsoleBuffer((data) => {
-      // Console input runs device code (UART, SBI console, virtio console, PVX) from a socket
-      // handler: a failure there ends this domain, never the daemon.
-      if (this.loopDone) return;
-      try {
-        this.vm.input(data);
-      } catch (e) {
-        this.crash('console input', e);
-      }
+      this.vm.input(data);
       this.host.wake();
     });
-  }
-
-  /**
-   * Blast radius: an exception from this domain's own code, thrown on a path the run loop does
-   * not own (console input, a frame from another domain's NIC), ends this domain only: its run
-   * loop stops and its state becomes `crashed` with the reason.
-   */
-  crash(where: string, e: unknown): void {
-    const why = `${where}: ${e instanceof Error ? e.message : String(e)}`;
-    this.options.onCrash?.(this.name, why, e);
-    if (!this.started || this.loopDone) {
-      this.loopDone = true;
-      this.set('crashed', why);
-      return;
-    }
-    this.vm.fail(70, why);
-    this.vm.stop(70);
-    this.host.unpause();
-    this.host.wake();
   }
 
   get name(): string {
@@ -105,10 +79,6 @@ class HvDomain {
       ...(this.options.onVirtioRefusal
         ? { onVirtioRefusal: (r: VirtioRefusal) => this.options.onVirtioRefusal?.(this.name, r) }
         : {}),
-      // Only while this VM is the current one (not after a reboot replaced it).
-      onFault: (where: string, e: unknown) => {
-        if (this.built === built) this.crash(where, e);
-      },
     });
     if (built.domain.pvx) this.pvxDomid = built.domain.pvx.id;
     this.built = built;
@@ -183,8 +153,6 @@ class HvDomain {
 export interface HypervisorDomainManagerOptions {
   /** Where the virtio transports of every domain report what they refuse (the daemon logs it). */
   onVirtioRefusal?: (domain: string, refusal: VirtioRefusal) => void;
-  /** A domain crashed on an exception from its own code (HvDomain.crash); the daemon logs it. */
-  onCrash?: (domain: string, why: string, error: unknown) => void;
 }
 
 export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements DomainManager {

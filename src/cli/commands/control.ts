@@ -168,8 +168,6 @@ export function registerControlCommands(
             : new HypervisorDomainManager({
                 // A driver turned away by a virtio transport: once per device and rule.
                 onVirtioRefusal: (domain, r) => logger.warn({ domain, device: r.device, rule: r.rule }, r.message),
-                // A domain ended by an exception from its own code: the daemon goes on.
-                onCrash: (domain, why) => logger.error({ domain }, `domain crashed: ${why}`),
               }),
         });
         const daemon = await startDaemon({ control, logger, socketPath, ...(tcp ? { tcp } : {}) });
