@@ -10,6 +10,6 @@ test('--hypercalls: a comma-separated policy, checked and normalised like the sp
   assert.equal(specFromFlags({}, { cwd: '/' }).hypercalls, undefined, 'no flag: every call allowed');
   assert.throws(
     () => specFromFlags({ hypercalls: 'TIME,SRST/reboot' }, { cwd: '/' }),
-    /^--hypercalls: unknown SRST function "reboot" \(one of system_reset\)/,
+    /--hypercalls: unknown SRST function "reboot" \(one of system_reset\)/,
   );
 });
