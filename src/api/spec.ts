@@ -320,6 +320,9 @@ type DocumentDomain = z.output<typeof fileDomainFields>;
 function checkDomain(d: DocumentDomain, ctx: z.RefinementCtx): void {
   const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });
   if (d.firmware !== undefined && d.mode !== 'full') issue('firmware', 'only with mode full');
+  if (d.hypercalls !== undefined && d.mode === 'full') {
+    issue('hypercalls', "only with mode pv (in full mode the guest's own firmware answers SBI calls)");
+  }
   if (d.kernel === undefined) {
     if (d.initrd !== undefined) issue('initrd', 'only with a kernel (the embedded guest reads no initrd)');
     if (d.append !== undefined) issue('append', 'only with a kernel (the embedded guest reads no command line)');

@@ -12,4 +12,8 @@ test('--hypercalls: a comma-separated policy, checked and normalised like the sp
     () => specFromFlags({ hypercalls: 'TIME,SRST/reboot' }, { cwd: '/' }),
     /--hypercalls: unknown SRST function "reboot" \(one of system_reset\)/,
   );
+  assert.throws(
+    () => specFromFlags({ hypercalls: 'TIME', mode: 'full' }, { cwd: '/' }),
+    /--hypercalls: only with mode pv/,
+  );
 });
