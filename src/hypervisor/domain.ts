@@ -65,8 +65,13 @@ const CHECK_EVERY = 10_000;
  * with deterministic time, where slices are not timed, the host) for seconds.
  */
 const EXIT_COST = 32;
-/** The run loop hands control back to the host event loop at least this often (ms). */
-const HOST_YIELD_MS = 8;
+/**
+ * The run loop hands control back to the host event loop at least this often (ms): the length
+ * of a domain's turn. With one runnable vCPU its slice also ends with the turn, so two busy
+ * domains of one daemon alternate every ~4 ms and the daemon's I/O waits at most about a turn
+ * per domain (docs/hypervisor.md, "Fairness").
+ */
+const HOST_YIELD_MS = 4;
 /** Longest idle sleep without a deadline (ms): input wakes the loop earlier. */
 const MAX_IDLE_MS = 500;
 const TICKS_PER_MS = 10_000;
@@ -158,6 +163,8 @@ export class Domain implements SbiPlatform {
   inputTo: ConsoleInput = 'uart';
   private current: Vcpu | null = null;
   private yieldSlice = false;
+  /** When the run loop's current turn ends (host ms): it yields to the host event loop then. */
+  private turnEndMs = Infinity;
   /** PVX state and run-loop hooks (PV mode), set by attachPvx (src/hypervisor/pvx); null = no PVX. */
   pvx: PvxDomain | null = null;
 
@@ -308,6 +315,7 @@ export class Domain implements SbiPlatform {
     this.stats.startMs = host.nowMs();
     this.stats.startCpuMs = host.cpuMs?.() ?? 0;
     let lastYield = this.stats.startMs;
+    this.turnEndMs = lastYield + HOST_YIELD_MS;
     while (this.ended === null) {
       if (this.rebootPending) {
         this.rebootPending = false;
@@ -322,12 +330,14 @@ export class Domain implements SbiPlatform {
       if (this.ended !== null) break;
       if (!ran && (await this.idle())) {
         lastYield = host.nowMs();
+        this.turnEndMs = lastYield + HOST_YIELD_MS;
         continue;
       }
       // Running, or idle time skipped (deterministic time): still let host I/O in now and then.
       if (host.nowMs() - lastYield >= HOST_YIELD_MS) {
         await host.yield();
         lastYield = host.nowMs();
+        this.turnEndMs = lastYield + HOST_YIELD_MS;
       }
     }
     this.stats.endMs = host.nowMs();
@@ -404,8 +414,14 @@ export class Domain implements SbiPlatform {
       this.current = v;
       const t0 = host.nowMs();
       this.accountSteal(v, t0);
-      const ms = this.options.timedSlices === false ? Infinity : runnable > 1 ? SLICE_SMP_MS : SLICE_UP_MS;
-      this.runSlice(v, slice, t0 + ms);
+      // Timed slices; the only runnable vCPU's also ends with the domain's turn (HOST_YIELD_MS).
+      const deadline =
+        this.options.timedSlices === false
+          ? Infinity
+          : runnable > 1
+            ? t0 + SLICE_SMP_MS
+            : Math.min(t0 + SLICE_UP_MS, this.turnEndMs);
+      this.runSlice(v, slice, deadline);
       const t1 = host.nowMs();
       this.stats.guestMs += t1 - t0;
       if (v.state === HsmState.STARTED && !v.waiting) v.readySinceMs = t1;
