@@ -27,6 +27,8 @@ export interface DomainFlags {
   console?: string;
   /** --jit / --no-jit: the translation tier on or off. */
   jit?: boolean;
+  /** Hypercall policy: comma-separated EXT or EXT/function entries. */
+  hypercalls?: string;
 }
 
 /** The flag that sets each spec field, for messages. */
@@ -45,6 +47,7 @@ const FLAG_OF: Record<string, string> = {
   balloon: '--balloon',
   virtioConsole: '--virtio-console',
   jit: '--no-jit',
+  hypercalls: '--hypercalls',
 };
 
 /** Names of the DomainFlags keys, so a config-file run can refuse them. */
@@ -63,6 +66,7 @@ export const DOMAIN_FLAGS: readonly (keyof DomainFlags)[] = [
   'virtioConsole',
   'console',
   'jit',
+  'hypercalls',
 ];
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -105,7 +109,11 @@ export function addDomainFlags(cmd: Command): Command {
       'with --kernel: the command line console, ttyS0 (UART), hvc0 (SBI console) or hvc1 (virtio console)',
     )
     .option('--jit', 'translate hot guest code to WebAssembly (the default)')
-    .option('--no-jit', 'interpreter only: no translation to WebAssembly');
+    .option('--no-jit', 'interpreter only: no translation to WebAssembly')
+    .option(
+      '--hypercalls <list>',
+      'hypercall policy: the SBI extensions and functions the guest may call, e.g. BASE,TIME,HSM,DBCN/console_write (others: SBI_ERR_DENIED; default: all)',
+    );
 }
 
 /** True when any domain flag is set (a config file describes its domains itself). */
@@ -149,6 +157,13 @@ export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: st
   set('balloon', flags.balloon);
   set('virtioConsole', flags.virtioConsole);
   set('jit', flags.jit);
+  set(
+    'hypercalls',
+    flags.hypercalls
+      ?.split(',')
+      .map((e) => e.trim())
+      .filter((e) => e !== ''),
+  );
   const spec = parseDomainSpec(doc, { where: (p) => FLAG_OF[String(p[0])] ?? `--${String(p[0])}` });
   return resolveSpecPaths(spec, opts.cwd);
 }

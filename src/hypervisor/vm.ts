@@ -268,6 +268,8 @@ export function createVm(
   const virtioConsole = devices.find((d) => d.device instanceof VirtioConsole)?.device as VirtioConsole | undefined;
   domain = new Domain(cfg.mode, board, host, plan, {
     ...(opts.maxInstructions !== undefined ? { maxInstructions: opts.maxInstructions } : {}),
+    // Deterministic time: a slice ends at the same instruction in every run, never by the clock.
+    timedSlices: opts.time !== 'instret',
     ...(virtioConsole ? { virtioConsoleInput: (b: Uint8Array) => virtioConsole.input(b) } : {}),
     virtioRefused: () => {
       const out: Record<string, Record<string, number>> = Object.create(null);
