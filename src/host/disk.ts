@@ -14,6 +14,7 @@ import type { DiskCache } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 import type { BlockBackend } from '../devices/virtio/blk/backend.js';
 import { QCOW2_MAGIC, Qcow2Disk } from './disk-qcow2.js';
+import { lockImage } from './image-lock.js';
 
 export interface FileDiskOptions {
   readonly?: boolean;
@@ -39,7 +40,8 @@ export class FileDisk implements BlockBackend {
   static async open(path: string, opts: FileDiskOptions = {}): Promise<FileDisk> {
     const readOnly = opts.readonly === true;
     const cache = opts.cache ?? 'writeback';
-    let flags = readOnly ? constants.O_RDONLY : constants.O_RDWR;
+    // O_NONBLOCK: a FIFO named as a disk is refused below instead of blocking the open.
+    let flags = (readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK;
     if (cache === 'writethrough' && !readOnly) flags |= constants.O_DSYNC;
     let fh: FileHandle;
     try {
@@ -57,6 +59,12 @@ export class FileDisk implements BlockBackend {
     if (st.size < 512) {
       await fh.close();
       throw new PvmError('image', `disk ${path} is smaller than one 512-byte sector`);
+    }
+    try {
+      lockImage(fh.fd, path, readOnly ? 'read' : 'write');
+    } catch (e) {
+      await fh.close();
+      throw e;
     }
     return new FileDisk(path, fh, st.size, readOnly, cache);
   }
@@ -111,6 +119,7 @@ export type HostDisk = BlockBackend & { readonly path: string; close(): Promise<
  * than shown to the guest as raw bytes.
  */
 export async function openDisk(path: string, opts: FileDiskOptions = {}): Promise<HostDisk> {
+  // The peek holds a shared lock for a moment: an image another writer holds is refused here.
   const disk = await FileDisk.open(path, { ...opts, readonly: true });
   const head = new Uint8Array(4);
   await disk.read(0, head);

@@ -9,6 +9,10 @@ import { fillEmptyVirtioSlots } from '../devices/virtio/slots.js';
 import { VirtBoard } from '../machine/board.js';
 import { parseElf } from '../machine/elf.js';
 import { kernelKind, parseLinuxImage } from '../machine/image.js';
+
+/** The RISC-V Linux Image header (Documentation/arch/riscv/boot-image-header.rst). */
+const LINUX_IMAGE_HEADER_BYTES = 64;
+
 import { LoadAddr, MemMap } from '../machine/memmap.js';
 import type { GuestRam } from '../memory/ram.js';
 import { type BootPlan, type ConsoleInput, Domain, type DomainHost, type DomainMode, MAX_HARTS } from './domain.js';
@@ -147,6 +151,10 @@ function kernelPlacement(kernel: Uint8Array): {
   }
   const start = LoadAddr.KERNEL;
   const imageSize = kind === 'linux-image' ? parseLinuxImage(kernel).imageSize : 0;
+  if (kind === 'linux-image' && kernel.length <= LINUX_IMAGE_HEADER_BYTES) {
+    // Its first instruction would be the header's branch to code that is not there.
+    throw new PvmError('image', `Linux Image of ${kernel.length} bytes is only its header: no kernel follows it`);
+  }
   return {
     start,
     end: start + Math.max(imageSize, kernel.length),
