@@ -12,8 +12,8 @@ import {
   type Hasher,
   isSnapshotError,
   SNAPSHOT_MAGIC,
-  SnapshotError,
   type SnapshotCodecs,
+  SnapshotError,
   type SnapshotProgress,
 } from '../hypervisor/snapshot/index.js';
 import { MAX_RAM_BYTES } from '../memory/ram.js';
