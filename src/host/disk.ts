@@ -19,6 +19,8 @@ import { lockImage } from './image-lock.js';
 export interface FileDiskOptions {
   readonly?: boolean;
   cache?: DiskCache;
+  /** Take the image lock (default true; off only for a peek at the format before the real open). */
+  lock?: boolean;
 }
 
 const ZERO_CHUNK = 1 << 20;
@@ -61,7 +63,7 @@ export class FileDisk implements BlockBackend {
       throw new PvmError('image', `disk ${path} is smaller than one 512-byte sector`);
     }
     try {
-      lockImage(fh.fd, path, readOnly ? 'read' : 'write');
+      if (opts.lock !== false) lockImage(fh.fd, path, readOnly ? 'read' : 'write');
     } catch (e) {
       await fh.close();
       throw e;
@@ -119,8 +121,8 @@ export type HostDisk = BlockBackend & { readonly path: string; close(): Promise<
  * than shown to the guest as raw bytes.
  */
 export async function openDisk(path: string, opts: FileDiskOptions = {}): Promise<HostDisk> {
-  // The peek holds a shared lock for a moment: an image another writer holds is refused here.
-  const disk = await FileDisk.open(path, { ...opts, readonly: true });
+  // A peek at the format, without the lock: the open below takes the one its mode needs.
+  const disk = await FileDisk.open(path, { ...opts, readonly: true, lock: false });
   const head = new Uint8Array(4);
   await disk.read(0, head);
   await disk.close();
