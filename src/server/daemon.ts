@@ -126,6 +126,20 @@ async function parseBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/**
+ * The request target as a URL. A target the URL parser refuses (`//`, `//x:y`) is kept as a path
+ * that matches no route, so it gets a 404 like any unknown path instead of an exception.
+ */
+function requestUrl(req: IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    const u = new URL('http://localhost/');
+    u.pathname = `/${encodeURIComponent(req.url ?? '')}`;
+    return u;
+  }
+}
+
 /** Logs a failed request: a bug in pvm at error with its stack (the user saw a generic message), a refusal at warn. */
 function logFailure(log: Logger, err: ApiError, fields: Record<string, unknown>): void {
   if (err.status >= 500) log.error({ ...fields, err: err.cause ?? err }, 'internal error');
@@ -241,7 +255,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const handle = async (req: IncomingMessage, res: ServerResponse, transport: 'unix' | 'tcp'): Promise<void> => {
     const rid = nextRequest++;
     const log = logger.child({ req: rid, transport });
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req);
     const method = req.method ?? 'GET';
     log.debug({ method, path: url.pathname }, 'request');
     let status = 200;
@@ -309,7 +323,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const upgrade = (req: IncomingMessage, socket: Duplex, transport: 'unix' | 'tcp'): void => {
     socket.on('error', () => socket.destroy()); // a client that vanishes must not take the daemon down
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req);
     const log = logger.child({ req: nextRequest++, transport });
     try {
       if ((req.headers.upgrade ?? '').toLowerCase() !== CONSOLE_PROTOCOL) {
