@@ -42,7 +42,12 @@ export type Command =
       readonly force?: boolean;
     }
   /** Always (the name, from the file or `name`, must be free). The domain continues from where it was saved. */
-  | { readonly kind: 'restore'; readonly path: string; readonly name?: string; readonly paused?: boolean };
+  | { readonly kind: 'restore'; readonly path: string; readonly name?: string; readonly paused?: boolean }
+  /**
+   * Running or paused. Tightens the domain's hypercall policy to what both it and `allow` permit
+   * (docs/para-api.md, "Hypercall policy"); never widens it. Kept across reboot and save.
+   */
+  | { readonly kind: 'restrict-hypercalls'; readonly domain: string; readonly allow: readonly string[] };
 
 export type CommandKind = Command['kind'];
 export type CommandOf<K extends CommandKind> = Extract<Command, { kind: K }>;
@@ -60,6 +65,7 @@ export const ALLOWED_STATES: Readonly<
   'console-attach': 'any',
   stats: 'any',
   save: ['running', 'paused'],
+  'restrict-hypercalls': ['running', 'paused'],
 };
 
 export interface SaveResult {
@@ -95,6 +101,7 @@ export interface CommandResults {
   stats: DomainStats;
   save: SaveResult;
   restore: DomainInfo;
+  'restrict-hypercalls': DomainInfo;
 }
 
 export type ResultOf<C extends Command> = CommandResults[C['kind']];

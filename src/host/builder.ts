@@ -26,6 +26,7 @@ import { VirtioRng } from '../devices/virtio/rng/device.js';
 import type { Domain, DomainHost } from '../hypervisor/domain.js';
 import { type PvxDomain, PvxHost } from '../hypervisor/pvx/index.js';
 import { createVm, type LoadedSpec, virtioTransports } from '../hypervisor/vm.js';
+import { HypercallPolicy } from '../sbi/policy.js';
 import { type HostDisk, openDisk } from './disk.js';
 import { hostEntropy } from './entropy.js';
 import { HostFiles } from './host-files.js';
@@ -170,13 +171,35 @@ async function loadImages(spec: DomainSpec, files: HostFiles): Promise<LoadedSpe
   return loaded;
 }
 
-/** Opens the disks and plugs the NICs of `spec` (in slot order); on failure nothing stays open or plugged. */
-async function openDevices(
+/** What the device models of a spec need from where they run. */
+export interface DeviceHost {
+  /** The virtio console's output (the domain's console). */
+  consoleOut(bytes: Uint8Array): void;
+  /** The domain's number for default MACs (`defaultMac(ordinal, nic)`). */
+  ordinal?: number;
+  /** What happens to pages the guest gives the balloon (default: zeroed in `ram()`). */
+  balloonHooks?: BalloonHooks;
+  /** Runs calls into the devices from outside the domain's run loop (BuildOptions.contain). */
+  contain?: (what: string, fn: () => void) => void;
+}
+
+/** Device models of a spec, opened: `close` unplugs the NICs and closes the files. */
+export interface OpenedDevices {
+  readonly devices: { spec: DomainDevice; model: VirtioDevice }[];
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the disks and plugs the NICs of `spec` (in slot order) and builds their device models;
+ * on failure nothing stays open or plugged. `ram` gives the RAM the balloon zeroes pages of.
+ * buildDomain uses it, and so does `pvm run --bare`, whose devices are the same models.
+ */
+export async function openDevices(
   spec: DomainSpec,
   resources: HostResources,
-  opts: BuildOptions,
-  ram: () => Domain | null,
-): Promise<{ devices: { spec: DomainDevice; model: VirtioDevice }[]; close: () => Promise<void> }> {
+  opts: DeviceHost,
+  ram: () => { fill(at: number, length: number, value: number): void } | null,
+): Promise<OpenedDevices> {
   const files: HostDisk[] = [];
   const ports: SwitchPort[] = [];
   const close = async () => {
@@ -191,7 +214,7 @@ async function openDevices(
       let model: VirtioDevice;
       switch (d.kind) {
         case 'console':
-          model = new VirtioConsole({ output: (b) => opts.host.consoleOut(b) });
+          model = new VirtioConsole({ output: (b) => opts.consoleOut(b) });
           break;
         case 'blk': {
           const file = await openDisk(resources.files.check(d.path, 'disk', { write: !d.readonly }), {
@@ -243,7 +266,7 @@ async function openDevices(
             opts.balloonHooks ?? {
               // An ArrayBuffer cannot be unmapped page by page: zeroing is as close to "given back" as Node allows.
               inflated: (pages) => {
-                for (const p of pages) ram()?.ram.fill(p, 4096, 0);
+                for (const p of pages) ram()?.fill(p, 4096, 0);
               },
             },
           );
@@ -277,11 +300,21 @@ export async function buildDomain(
     return e;
   };
   let domain: Domain | null = null;
-  let opened: Awaited<ReturnType<typeof openDevices>>;
+  let opened: OpenedDevices;
   let loaded: LoadedSpec;
   try {
     loaded = await loadImages(spec, resources.files);
-    opened = await openDevices(spec, resources, opts, () => domain);
+    opened = await openDevices(
+      spec,
+      resources,
+      {
+        consoleOut: (b) => opts.host.consoleOut(b),
+        ...(opts.ordinal !== undefined ? { ordinal: opts.ordinal } : {}),
+        ...(opts.balloonHooks ? { balloonHooks: opts.balloonHooks } : {}),
+        ...(opts.contain ? { contain: opts.contain } : {}),
+      },
+      () => domain?.ram ?? null,
+    );
   } catch (e) {
     throw named(e);
   }
@@ -303,6 +336,8 @@ export async function buildDomain(
     throw named(e);
   }
   const built = domain;
+  // The hypercall policy (docs/para-api.md): which SBI extensions and PVX calls the guest may make.
+  if (spec.hypercalls !== undefined) built.sbi.policy = new HypercallPolicy(spec.hypercalls);
   const transports = virtioTransports(built);
   const devices: BuiltDevice[] = opened.devices.map((d) => ({ ...d, transport: transports.get(d.spec.slot)! }));
   let closed: Promise<void> | null = null;

@@ -179,6 +179,11 @@ const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
     keep: b.keep === true,
     force: b.force === true,
   }),
+  'restrict-hypercalls': ({ domain, b }) => ({
+    kind: 'restrict-hypercalls',
+    domain,
+    allow: Array.isArray(b.allow) ? b.allow.map(String) : [],
+  }),
   restore: ({ b }) => ({
     kind: 'restore',
     path: String(b.path),
