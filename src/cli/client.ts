@@ -179,9 +179,9 @@ export class PvmClient {
   save(
     domain: string,
     path: string,
-    options: { keep?: boolean; onProgress?: (p: Progress) => void } = {},
+    options: { keep?: boolean; force?: boolean; onProgress?: (p: Progress) => void } = {},
   ): Promise<SaveResult> {
-    const body = { path, ...(options.keep ? { keep: true } : {}) };
+    const body = { path, ...(options.keep ? { keep: true } : {}), ...(options.force ? { force: true } : {}) };
     return this.streamed(`${PvmClient.seg(domain)}/save`, body, options.onProgress);
   }
   restore(

@@ -493,7 +493,9 @@ export class Domain implements SbiPlatform {
       return;
     }
     this.stats.exits['trap-redirect']++;
-    const tval = typeof h.exitTval === 'bigint' ? h.exitTval : BigInt(h.exitTval);
+    // The exit keeps tval as a (possibly negative, sign-extended) number or a bigint: as the
+    // 64-bit CSR value it is, for stval and for messages.
+    const tval = BigInt.asUintN(64, typeof h.exitTval === 'bigint' ? h.exitTval : BigInt(h.exitTval));
     if (h.priv === Priv.M) {
       throw new PvmError(
         'internal',

@@ -17,13 +17,41 @@ export const CONSOLE_PROTOCOL = 'pvm-console';
 /** Bytes of events an events client may leave unread before the daemon closes its stream. */
 export const MAX_EVENT_BACKLOG = 1024 * 1024;
 
+/** What the TCP listener allows its (possibly hostile) clients; docs/security.md lists them. */
+export interface TcpLimits {
+  /** Open connections at once, all clients together. */
+  readonly maxConnections: number;
+  /** Open connections at once from one address. */
+  readonly maxConnectionsPerClient: number;
+  /** A connection that has not been authenticated is closed after this long without a byte. */
+  readonly idleMs: number;
+  /** The request line and headers must arrive within this. */
+  readonly headersMs: number;
+  /** The whole request (headers and body) must arrive within this. */
+  readonly requestMs: number;
+}
+
+export const TCP_LIMITS: TcpLimits = {
+  maxConnections: 128,
+  maxConnectionsPerClient: 16,
+  idleMs: 10_000,
+  headersMs: 10_000,
+  requestMs: 30_000,
+};
+
 export interface DaemonOptions {
   readonly control: ControlPlane;
   readonly logger: Logger;
   /** Unix socket path; created with mode 0600. */
   readonly socketPath: string;
   /** Optional TCP listener; every request on it must carry `Authorization: Bearer <token>`. */
-  readonly tcp?: { readonly host: string; readonly port: number; readonly token: string };
+  readonly tcp?: {
+    readonly host: string;
+    readonly port: number;
+    readonly token: string;
+    /** Default TCP_LIMITS. */
+    readonly limits?: Partial<TcpLimits>;
+  };
   readonly spec?: ApiSpec;
 }
 
@@ -42,19 +70,45 @@ function tokenMatches(header: string | undefined, want: Buffer): boolean {
   return m !== null && timingSafeEqual(digest(m[1]!), want);
 }
 
+const tooLarge = (): ApiError =>
+  new ApiError('too-large', `request body is larger than ${MAX_BODY_BYTES} bytes (configs and paths are small)`);
+
+/**
+ * The request body, at most MAX_BODY_BYTES: a larger one (announced or sent) is refused with
+ * 413 and the rest is not read (the connection closes once the answer is out).
+ */
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+      req.pause();
+      reject(tooLarge());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY_BYTES) {
-        reject(new ApiError('bad-request', `request body is larger than ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
+        req.off('data', onData);
+        req.pause();
+        reject(tooLarge());
       } else chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
+  });
+}
+
+/** Ends the connection once `res` is out, without reading what the client still sends. */
+function closeAfter(res: ServerResponse): void {
+  res.shouldKeepAlive = false;
+  res.setHeader('connection', 'close');
+  const socket = res.req.socket;
+  res.once('finish', () => {
+    socket.end();
+    // A client that keeps sending is not waited for.
+    setTimeout(() => socket.destroy(), 1000).unref();
   });
 }
 
@@ -69,6 +123,20 @@ async function parseBody(req: IncomingMessage): Promise<unknown> {
     return JSON.parse(raw.toString('utf8'));
   } catch (e) {
     throw new ApiError('bad-request', `request body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The request target as a URL. A target the URL parser refuses (`//`, `//x:y`) is kept as a path
+ * that matches no route, so it gets a 404 like any unknown path instead of an exception.
+ */
+function requestUrl(req: IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    const u = new URL('http://localhost/');
+    u.pathname = `/${encodeURIComponent(req.url ?? '')}`;
+    return u;
   }
 }
 
@@ -104,7 +172,13 @@ const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
   reboot: ({ domain }) => ({ kind: 'reboot', domain }),
   stats: ({ domain }) => ({ kind: 'stats', domain }),
   console: ({ domain, query }) => ({ kind: 'console-attach', domain, write: query.write === 'true' }),
-  save: ({ domain, b }) => ({ kind: 'save', domain, path: String(b.path), keep: b.keep === true }),
+  save: ({ domain, b }) => ({
+    kind: 'save',
+    domain,
+    path: String(b.path),
+    keep: b.keep === true,
+    force: b.force === true,
+  }),
   'restrict-hypercalls': ({ domain, b }) => ({
     kind: 'restrict-hypercalls',
     domain,
@@ -186,7 +260,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const handle = async (req: IncomingMessage, res: ServerResponse, transport: 'unix' | 'tcp'): Promise<void> => {
     const rid = nextRequest++;
     const log = logger.child({ req: rid, transport });
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req);
     const method = req.method ?? 'GET';
     log.debug({ method, path: url.pathname }, 'request');
     let status = 200;
@@ -237,6 +311,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     } catch (e) {
       const err = toApiError(e);
       logFailure(log, err, { method, path: url.pathname });
+      if (err.code === 'too-large' && !res.headersSent) closeAfter(res);
       if (!res.headersSent) sendJson(res, err.status, err.toJSON());
       else res.end();
     }
@@ -253,7 +328,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const upgrade = (req: IncomingMessage, socket: Duplex, transport: 'unix' | 'tcp'): void => {
     socket.on('error', () => socket.destroy()); // a client that vanishes must not take the daemon down
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req);
     const log = logger.child({ req: nextRequest++, transport });
     try {
       if ((req.headers.upgrade ?? '').toLowerCase() !== CONSOLE_PROTOCOL) {
@@ -276,8 +351,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           const stopWatching = control.domains.subscribe((ev) => {
             if (ev.type === 'removed' && ev.id === session.domain.id) socket.end();
           });
+          // Bytes from the client go to the domain; a refusal (the domain was destroyed or saved
+          // meanwhile, the session detached) ends this connection, never the daemon.
           socket.on('data', (data: Buffer) => {
-            if (session.writable) session.write(new Uint8Array(data));
+            if (!session.writable) return;
+            try {
+              session.write(new Uint8Array(data));
+            } catch (e) {
+              log.info({ domain: session.domain.name, reason: toApiError(e).message }, 'console input refused');
+              socket.end();
+            }
           });
           const done = (): void => {
             if (!consoles.delete(socket)) return;
@@ -307,10 +390,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       if (token && !tokenMatches(req.headers.authorization, token)) {
         logger.warn({ transport, remote: req.socket.remoteAddress, path: req.url }, 'request without a valid token');
         res.setHeader('www-authenticate', 'Bearer');
+        // Nothing more is read from a client without the token: its body is left unread and the
+        // connection closes once the 401 is out.
+        req.pause();
+        closeAfter(res);
         sendJson(res, 401, new ApiError('unauthorized', 'missing or wrong bearer token').toJSON());
-        req.resume();
         return;
       }
+      if (token) req.socket.setTimeout(0); // authenticated: idle connections are the keep-alive timeout's
       void handle(req, res, transport);
     });
     server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
@@ -319,10 +406,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         rawError(socket, new ApiError('unauthorized', 'missing or wrong bearer token'));
         return;
       }
+      if (token) socket.setTimeout(0); // an attached console may be quiet for hours
       upgrade(req, socket, transport);
     });
-    server.on('clientError', (_err, socket: Duplex) => {
-      if (socket.writable) rawError(socket, new ApiError('bad-request', 'malformed HTTP request'));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable) return;
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      } else rawError(socket, new ApiError('bad-request', 'malformed HTTP request'));
     });
   };
 
@@ -350,8 +441,34 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       unix.close();
       throw new ApiError('bad-request', 'the TCP listener needs a token of at least 16 characters');
     }
-    const server = createServer();
+    const limits: TcpLimits = { ...TCP_LIMITS, ...options.tcp.limits };
+    const server = createServer({
+      headersTimeout: limits.headersMs,
+      requestTimeout: limits.requestMs,
+      // How often Node checks those two timeouts (its default, 30 s, would let a slow client stay
+      // that much longer).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.headersMs / 2)),
+    });
     tcp = server;
+    server.maxConnections = limits.maxConnections;
+    const perClient = new Map<string, number>();
+    server.on('connection', (socket: Socket) => {
+      const who = socket.remoteAddress ?? '?';
+      const n = (perClient.get(who) ?? 0) + 1;
+      if (n > limits.maxConnectionsPerClient) {
+        logger.warn({ remote: who, limit: limits.maxConnectionsPerClient }, 'too many connections from one client');
+        socket.destroy();
+        return;
+      }
+      perClient.set(who, n);
+      socket.once('close', () => {
+        const left = (perClient.get(who) ?? 1) - 1;
+        if (left <= 0) perClient.delete(who);
+        else perClient.set(who, left);
+      });
+      // Until a request carries the token, a quiet connection is closed.
+      socket.setTimeout(limits.idleMs, () => socket.destroy());
+    });
     listen(server, 'tcp', digest(options.tcp.token));
     try {
       await new Promise<void>((resolve, reject) => {
