@@ -8,12 +8,15 @@ import type { ControlPlane } from '../api/control.js';
 import { ApiError, toApiError } from '../api/errors.js';
 import type { Logger } from '../host/logger.js';
 import { ApiSpec, type Match, openApiYaml } from './openapi.js';
+import { ConsoleEndpoint } from './web-console.js';
+
+/** Which listener a request came in on. */
+export type Transport = 'unix' | 'tcp' | 'http';
 
 export const API_VERSION = '1';
 export const PVM_VERSION = '0.1.0';
 /** Largest request body accepted (configs and paths are small). */
 export const MAX_BODY_BYTES = 1024 * 1024;
-export const CONSOLE_PROTOCOL = 'pvm-console';
 /** Bytes of events an events client may leave unread before the daemon closes its stream. */
 export const MAX_EVENT_BACKLOG = 1024 * 1024;
 
@@ -153,7 +156,7 @@ async function clearStaleSocket(path: string): Promise<void> {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { control, logger } = options;
   const spec = options.spec ?? ApiSpec.load();
-  const consoles = new Set<Duplex>();
+  const consoles = new ConsoleEndpoint(control);
   /** Open event streams, ended when the daemon closes. */
   const streams = new Set<ServerResponse>();
   let nextRequest = 1;
@@ -178,7 +181,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     res.on('error', done);
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse, transport: 'unix' | 'tcp'): Promise<void> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, transport: Transport): Promise<void> => {
     const rid = nextRequest++;
     const log = logger.child({ req: rid, transport });
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -191,7 +194,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const body = await parseBody(req);
       spec.validate(m.op, m.params, query, body);
       if (m.op.operationId === 'console') {
-        throw new ApiError('bad-request', `console needs "Connection: Upgrade" and "Upgrade: ${CONSOLE_PROTOCOL}"`);
+        throw new ApiError('bad-request', 'console is a WebSocket: it needs "Connection: Upgrade" and "Upgrade: websocket"');
       }
       const cmd = toCommand(m, query, body);
       if (cmd === 'version') return sendJson(res, 200, { pvm: PVM_VERSION, api: API_VERSION });
@@ -246,12 +249,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     );
   };
 
-  const upgrade = (req: IncomingMessage, socket: Duplex, transport: 'unix' | 'tcp'): void => {
+  /** GET /v1/domains/{domain}/console as a WebSocket (src/server/web-console.ts). */
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, transport: Transport): void => {
     socket.on('error', () => socket.destroy()); // a client that vanishes must not take the daemon down
     const url = new URL(req.url ?? '/', 'http://localhost');
     const log = logger.child({ req: nextRequest++, transport });
     try {
-      if ((req.headers.upgrade ?? '').toLowerCase() !== CONSOLE_PROTOCOL) {
+      if (!ConsoleEndpoint.isWebSocket(req)) {
         throw new ApiError('bad-request', `unsupported upgrade ${JSON.stringify(req.headers.upgrade)}`);
       }
       const m = spec.match(req.method ?? 'GET', url.pathname);
@@ -261,28 +265,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const cmd = toCommand(m, query, undefined) as Extract<Command, { kind: 'console-attach' }>;
       control.execute(cmd).then(
         (session) => {
-          socket.write(
-            `HTTP/1.1 101 Switching Protocols\r\nupgrade: ${CONSOLE_PROTOCOL}\r\nconnection: Upgrade\r\n\r\n`,
-          );
-          consoles.add(socket);
-          log.info({ domain: session.domain.name, write: session.writable }, 'console attached');
-          if (session.history.length > 0) socket.write(session.history);
-          session.onOutput((data) => socket.write(data));
-          const stopWatching = control.domains.subscribe((ev) => {
-            if (ev.type === 'removed' && ev.id === session.domain.id) socket.end();
-          });
-          socket.on('data', (data: Buffer) => {
-            if (session.writable) session.write(new Uint8Array(data));
-          });
-          const done = (): void => {
-            if (!consoles.delete(socket)) return;
-            stopWatching();
-            session.detach();
-            log.info({ domain: session.domain.name }, 'console detached');
-          };
-          socket.on('close', done);
-          socket.on('end', () => socket.end());
-          socket.on('error', done);
+          if (socket.destroyed) session.detach();
+          else consoles.accept(req, socket, head, session, log);
         },
         (e) => {
           const err = toApiError(e);
@@ -297,7 +281,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   };
 
-  const listen = (server: Server, transport: 'unix' | 'tcp', token?: Buffer): void => {
+  const listen = (server: Server, transport: Transport, token?: Buffer): void => {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (token && !tokenMatches(req.headers.authorization, token)) {
         logger.warn({ transport, remote: req.socket.remoteAddress, path: req.url }, 'request without a valid token');
@@ -308,13 +292,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
       void handle(req, res, transport);
     });
-    server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       if (token && !tokenMatches(req.headers.authorization, token)) {
         logger.warn({ transport, remote: req.socket.remoteAddress, path: req.url }, 'upgrade without a valid token');
         rawError(socket, new ApiError('unauthorized', 'missing or wrong bearer token'));
         return;
       }
-      upgrade(req, socket, transport);
+      upgrade(req, socket, head, transport);
     });
     server.on('clientError', (_err, socket: Duplex) => {
       if (socket.writable) rawError(socket, new ApiError('bad-request', 'malformed HTTP request'));
@@ -378,8 +362,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ...(tcpAddress ? { tcp: tcpAddress } : {}),
     async close() {
       unwatch();
-      for (const s of consoles) s.destroy();
-      consoles.clear();
+      consoles.close();
       for (const r of streams) r.end();
       streams.clear();
       const closing = [unix, tcp].filter((s): s is Server => s !== undefined);
