@@ -194,7 +194,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const body = await parseBody(req);
       spec.validate(m.op, m.params, query, body);
       if (m.op.operationId === 'console') {
-        throw new ApiError('bad-request', 'console is a WebSocket: it needs "Connection: Upgrade" and "Upgrade: websocket"');
+        throw new ApiError(
+          'bad-request',
+          'console is a WebSocket: it needs "Connection: Upgrade" and "Upgrade: websocket"',
+        );
       }
       const cmd = toCommand(m, query, body);
       if (cmd === 'version') return sendJson(res, 200, { pvm: PVM_VERSION, api: API_VERSION });
