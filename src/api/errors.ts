@@ -15,11 +15,13 @@ export type ApiErrorCode =
   | 'bad-image' // a snapshot, kernel or disk that cannot be used
   | 'io' // a host file could not be read or written
   | 'unauthorized' // TCP listener: missing or wrong token
+  | 'forbidden' // HTTP listener: a request from another origin (or host) than the listener's
   | 'internal'; // a bug in pvm
 
 export const API_ERROR_STATUS: Readonly<Record<ApiErrorCode, number>> = {
   'bad-request': 400,
   unauthorized: 401,
+  forbidden: 403,
   'not-found': 404,
   'bad-method': 405,
   'name-taken': 409,
@@ -54,6 +56,7 @@ function kindOf(code: ApiErrorCode): PvmErrorKind {
     case 'bad-method':
     case 'name-taken':
     case 'unauthorized':
+    case 'forbidden':
       return 'usage';
     case 'bad-state':
     case 'console-busy':

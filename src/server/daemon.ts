@@ -7,6 +7,8 @@ import type { Command, Progress } from '../api/commands.js';
 import type { ControlPlane } from '../api/control.js';
 import { ApiError, toApiError } from '../api/errors.js';
 import type { Logger } from '../host/logger.js';
+import { type HttpListener, type HttpListenerOptions, requestUrl, startHttpListener } from './http.js';
+import { DaemonMetrics } from './metrics.js';
 import { ApiSpec, type Match, openApiYaml } from './openapi.js';
 import { ConsoleEndpoint } from './web-console.js';
 
@@ -28,12 +30,16 @@ export interface DaemonOptions {
   /** Optional TCP listener; every request on it must carry `Authorization: Bearer <token>`. */
   readonly tcp?: { readonly host: string; readonly port: number; readonly token: string };
   readonly spec?: ApiSpec;
+  /** Optional web listener: dashboard, API, console WebSocket and /metrics (src/server/http.ts). */
+  readonly http?: HttpListenerOptions;
 }
 
 export interface Daemon {
   readonly socketPath: string;
   /** Address of the TCP listener when there is one (port resolved when 0 was asked). */
   readonly tcp?: { readonly host: string; readonly port: number };
+  /** Address of the web listener when there is one. */
+  readonly http?: { readonly host: string; readonly port: number };
   close(): Promise<void>;
 }
 
@@ -184,7 +190,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const handle = async (req: IncomingMessage, res: ServerResponse, transport: Transport): Promise<void> => {
     const rid = nextRequest++;
     const log = logger.child({ req: rid, transport });
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req.url);
+    if (url === null) {
+      req.resume();
+      return sendJson(res, 400, new ApiError('bad-request', 'the request target is not a path').toJSON());
+    }
     const method = req.method ?? 'GET';
     log.debug({ method, path: url.pathname }, 'request');
     let status = 200;
@@ -255,7 +265,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   /** GET /v1/domains/{domain}/console as a WebSocket (src/server/web-console.ts). */
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, transport: Transport): void => {
     socket.on('error', () => socket.destroy()); // a client that vanishes must not take the daemon down
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req.url) ?? new URL('http://localhost/not-a-path');
     const log = logger.child({ req: nextRequest++, transport });
     try {
       if (!ConsoleEndpoint.isWebSocket(req)) {
@@ -353,7 +363,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       );
     }
   }
-  logger.info({ socket: options.socketPath, tcp: tcpAddress }, 'pvm daemon listening');
+  let http: HttpListener | undefined;
+  if (options.http) {
+    try {
+      http = await startHttpListener(
+        options.http,
+        {
+          api: (req, res) => void handle(req, res, 'http'),
+          upgrade: (req, socket, head) => upgrade(req, socket, head, 'http'),
+          metrics: new DaemonMetrics(control),
+        },
+        logger,
+      );
+    } catch (e) {
+      unix.close();
+      tcp?.close();
+      throw e;
+    }
+  }
+  const httpAddress = http ? { host: http.host, port: http.port } : undefined;
+  logger.info({ socket: options.socketPath, tcp: tcpAddress, http: httpAddress }, 'pvm daemon listening');
   const unwatch = control.domains.subscribe((ev) => {
     if (ev.type === 'state') {
       logger.info({ domain: ev.name, id: ev.id, state: ev.state, reason: ev.reason }, `domain ${ev.state}`);
@@ -363,7 +392,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   return {
     socketPath: options.socketPath,
     ...(tcpAddress ? { tcp: tcpAddress } : {}),
+    ...(httpAddress ? { http: httpAddress } : {}),
     async close() {
+      await http?.close();
       unwatch();
       consoles.close();
       for (const r of streams) r.end();

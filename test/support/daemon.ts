@@ -35,7 +35,7 @@ export interface TestDaemon<M extends DomainManager> {
 /** A daemon over `manager` on a socket in a new temporary directory (logs kept at `logLevel`, default silent). */
 export async function startTestDaemon<M extends DomainManager>(
   manager: M,
-  options: { prefix?: string; logLevel?: LogLevel; tcpToken?: string } = {},
+  options: { prefix?: string; logLevel?: LogLevel; tcpToken?: string; httpToken?: string } = {},
 ): Promise<TestDaemon<M>> {
   const dir = mkdtempSync(join(tmpdir(), options.prefix ?? 'pvm-daemon-'));
   const logs: string[] = [];
@@ -48,6 +48,7 @@ export async function startTestDaemon<M extends DomainManager>(
     logger,
     socketPath: join(dir, 'pvmd.sock'),
     ...(options.tcpToken !== undefined ? { tcp: { host: '127.0.0.1', port: 0, token: options.tcpToken } } : {}),
+    ...(options.httpToken !== undefined ? { http: { host: '127.0.0.1', port: 0, token: options.httpToken } } : {}),
   });
   return {
     dir,
