@@ -394,9 +394,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ...(tcpAddress ? { tcp: tcpAddress } : {}),
     ...(httpAddress ? { http: httpAddress } : {}),
     async close() {
-      await http?.close();
       unwatch();
-      consoles.close();
+      consoles.close(); // before the listeners: their close waits for every connection to end
+      await http?.close();
       for (const r of streams) r.end();
       streams.clear();
       const closing = [unix, tcp].filter((s): s is Server => s !== undefined);
