@@ -13,6 +13,9 @@ import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { startWebSite, type WebSite } from '../src/server/web-site.js';
 import { type Browser, built, launchChromium, screenshot, waitFor } from './support/browser.js';
 import { collect, startTestDaemon, until } from './support/daemon.js';
+import { initrd, kernel } from './support/linux-guest.js';
+
+const OPENSBI = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
 
 /** Waits until the tab's terminal shows `text` (read through the page's pvmConsoleText). */
 const consoleHas = (page: Page, text: string, timeout = 120_000) =>
@@ -24,7 +27,12 @@ describe('pvm in a tab', () => {
   let site: WebSite;
   let base: string;
   before(async () => {
-    site = await startWebSite({ root: built('web'), port: 0 });
+    // The images a user would give by URL, served beside the site.
+    site = await startWebSite({
+      root: built('web'),
+      port: 0,
+      extra: { '/images/Image': kernel, '/images/initramfs.cpio.gz': initrd, '/images/fw_jump.bin': OPENSBI },
+    });
     base = `http://127.0.0.1:${site.port}`;
     browser = await launchChromium();
   });
@@ -57,6 +65,34 @@ describe('pvm in a tab', () => {
     await waitFor(page, "Number(document.querySelector('figure.chart')?.dataset.points) >= 2");
     await screenshot(page, 'tab-pvos');
     assert.equal(await page.locator('#state').textContent(), 'running');
+    await page.close();
+  });
+
+  test('full mode: the same pvos on OpenSBI (fw_jump.bin by URL) finds no PVX and uses its native back ends', async () => {
+    const page = await browser.page();
+    await page.goto(`${base}/`);
+    await page.selectOption('#mode', 'full');
+    await page.fill('#firmware-url', '/images/fw_jump.bin');
+    await page.click('#boot');
+    await consoleHas(page, 'pvos> ');
+    const text = await consoleText(page);
+    assert.match(text, /OpenSBI/);
+    assert.match(text, /^pvos: backends: native/m);
+    await screenshot(page, 'tab-full-mode');
+    await page.close();
+  });
+
+  test('Linux from the shared Image and initramfs (by URL) reaches its init', async () => {
+    const page = await browser.page();
+    await page.goto(`${base}/`);
+    await page.check('input[name="guest"][value="kernel"]');
+    await page.fill('#kernel-url', '/images/Image');
+    await page.fill('#initrd-url', '/images/initramfs.cpio.gz');
+    await page.fill('#cmdline', 'console=ttyS0 quiet');
+    await page.fill('#memory', '128');
+    await page.click('#boot');
+    await consoleHas(page, 'pvm-guest: init ready', 600_000);
+    await screenshot(page, 'tab-linux');
     await page.close();
   });
 

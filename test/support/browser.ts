@@ -60,7 +60,7 @@ export async function launchChromium(): Promise<Browser> {
 /** Saves a screenshot of `page` as docs/web/NAME.png. */
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
 /** The built static files (npm run build); their absence is a loud failure. */

@@ -20,6 +20,7 @@ const charts = {
   idle: new LiveChart($('charts'), 'Idle (ms per second)', 'ms/s'),
 };
 let lastStats: { t: number; s: WorkerStats } | null = null;
+const statsWaiters: ((s: WorkerStats) => void)[] = [];
 
 function showError(message: string): void {
   $('error').textContent = message;
@@ -54,6 +55,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       break;
     }
     case 'stats': {
+      for (const w of statsWaiters.splice(0)) w(m.stats);
       const t = Date.now() / 1000;
       const prev = lastStats;
       lastStats = { t, s: m.stats };
@@ -161,8 +163,14 @@ $<HTMLInputElement>('restore-file').addEventListener('change', (ev) => {
   if (f) run(() => restore(f))();
 });
 
-/** For tests and screen readers: the terminal's text. */
-(window as unknown as { pvmConsoleText: () => string }).pvmConsoleText = () => view.text();
+/** For tests, benchmarks and screen readers: the terminal's text, and the domain's counters now. */
+const api = window as unknown as { pvmConsoleText: () => string; pvmStats: () => Promise<WorkerStats> };
+api.pvmConsoleText = () => view.text();
+api.pvmStats = () =>
+  new Promise((resolve) => {
+    statsWaiters.push(resolve);
+    send({ type: 'stats' });
+  });
 
 // ?boot=pvos boots the embedded guest at once (links, tests).
 if (new URLSearchParams(location.search).get('boot') === 'pvos') run(boot)();

@@ -30,7 +30,9 @@ export type ToWorker =
       readonly initrd?: Uint8Array;
       readonly firmware?: Uint8Array;
     }
-  | { readonly type: 'stop' };
+  | { readonly type: 'stop' }
+  /** Statistics now, not at the next second. */
+  | { readonly type: 'stats' };
 
 export interface WorkerStats {
   readonly mode: string;

@@ -228,6 +228,9 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       case 'stop':
         stop();
         break;
+      case 'stats':
+        sendStats();
+        break;
     }
   } catch (e) {
     post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
