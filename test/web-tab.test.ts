@@ -82,6 +82,24 @@ describe('pvm in a tab', () => {
     await page.close();
   });
 
+  test('compare: the same pvos in PV and full mode side by side, one chart with both', async () => {
+    const page = await browser.page();
+    await page.goto(`${base}/`);
+    await page.check('#compare');
+    await page.fill('#firmware-url', '/images/fw_jump.bin');
+    await page.click('#boot');
+    await consoleHas(page, 'pvos> ');
+    await waitFor(page, "window.pvmConsoleText(1).includes('pvos> ')", 120_000);
+    assert.match(await consoleText(page), /^pvos: backends: pvx 1\.0$/m);
+    assert.match((await page.evaluate('window.pvmConsoleText(1)')) as string, /^pvos: backends: native$/m);
+    await waitFor(page, "Number(document.querySelectorAll('figure.chart')[1]?.dataset.points) >= 4");
+    const legend = (await page.locator('figure.chart').nth(1).textContent()) ?? '';
+    assert.match(legend, /pv hypercall/);
+    assert.match(legend, /full mmio:/);
+    await screenshot(page, 'tab-compare');
+    await page.close();
+  });
+
   test('Linux from the shared Image and initramfs (by URL) reaches its init', async () => {
     const page = await browser.page();
     await page.goto(`${base}/`);

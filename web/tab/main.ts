@@ -10,73 +10,117 @@ import './style.css';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
-const view = new ConsoleView($('terminal'));
-const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-const send = (m: ToWorker, transfer: Transferable[] = []): void => worker.postMessage(m, transfer);
 const charts = {
   mips: new LiveChart($('charts'), 'MIPS', 'MIPS'),
   exits: new LiveChart($('charts'), 'Exits per second by kind', 'exits/s'),
   hypercalls: new LiveChart($('charts'), 'Hypercalls per second by function', 'calls/s'),
   idle: new LiveChart($('charts'), 'Idle (ms per second)', 'ms/s'),
 };
-let lastStats: { t: number; s: WorkerStats } | null = null;
-const statsWaiters: ((s: WorkerStats) => void)[] = [];
 
 function showError(message: string): void {
   $('error').textContent = message;
 }
 
-function setState(state: string, reason?: string): void {
-  $('state').textContent = reason ? `${state} (${reason})` : state;
-  document.body.dataset.state = state;
-}
+/**
+ * One machine of the page: its worker, its terminal, its last statistics. The page has one,
+ * or two side by side (PV and full mode) when comparing; then chart series carry the mode.
+ */
+class Machine {
+  readonly view: ConsoleView;
+  private worker: Worker | null = null;
+  private last: { t: number; s: WorkerStats } | null = null;
+  private readonly statsWaiters: ((s: WorkerStats) => void)[] = [];
+  /** Chart series prefix ('' alone, 'pv ' / 'full ' when comparing). */
+  label = '';
 
-worker.onmessage = (ev: MessageEvent<FromWorker>) => {
-  const m = ev.data;
-  switch (m.type) {
-    case 'console':
-      view.write(m.data);
-      break;
-    case 'state':
-      setState(m.state, m.reason);
-      break;
-    case 'error':
-      showError(m.message);
-      break;
-    case 'snapshot': {
-      const url = URL.createObjectURL(new Blob([m.file as BlobPart], { type: 'application/octet-stream' }));
-      const a = document.createElement('a');
-      a.href = url;
-      a.download = `${m.name}.pvmsnap`;
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
-      break;
+  constructor(
+    readonly terminal: HTMLElement,
+    private readonly stateEl: HTMLElement,
+  ) {
+    this.view = new ConsoleView(terminal);
+    this.view.term.onData((data) => this.send({ type: 'input', data: new TextEncoder().encode(data) }));
+  }
+
+  send(m: ToWorker, transfer: Transferable[] = []): void {
+    if (!this.worker) {
+      const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+      w.onmessage = (ev: MessageEvent<FromWorker>) => this.receive(ev.data);
+      w.onerror = (e) => showError(`the worker failed: ${e.message}`);
+      this.worker = w;
     }
-    case 'stats': {
-      for (const w of statsWaiters.splice(0)) w(m.stats);
-      const t = Date.now() / 1000;
-      const prev = lastStats;
-      lastStats = { t, s: m.stats };
-      if (!prev) break;
-      const dt = t - prev.t;
-      const guestDt = (m.stats.guestMs - prev.s.guestMs) / 1000;
-      charts.mips.push(t, {
-        [`${m.stats.mode} (per guest second)`]:
-          guestDt > 0 ? (m.stats.instructions - prev.s.instructions) / guestDt / 1e6 : 0,
-        [`${m.stats.mode} (per wall second)`]: (m.stats.instructions - prev.s.instructions) / dt / 1e6,
-      });
-      charts.exits.push(t, rates(prev.s.exits, m.stats.exits, dt));
-      charts.hypercalls.push(t, rates(prev.s.hypercalls, m.stats.hypercalls, dt));
-      charts.idle.push(t, { idle: Math.max(0, (m.stats.idleMs - prev.s.idleMs) / dt) });
-      break;
+    this.worker.postMessage(m, transfer);
+  }
+
+  /** Ends its domain, if it has a worker at all. */
+  stop(): void {
+    this.worker?.postMessage({ type: 'stop' } satisfies ToWorker);
+  }
+
+  reset(): void {
+    this.view.term.reset();
+    this.last = null;
+  }
+
+  stats(): Promise<WorkerStats> {
+    return new Promise((resolve) => {
+      this.statsWaiters.push(resolve);
+      this.send({ type: 'stats' });
+    });
+  }
+
+  setState(state: string, reason?: string): void {
+    this.stateEl.textContent = reason ? `${state} (${reason})` : state;
+  }
+
+  private receive(m: FromWorker): void {
+    switch (m.type) {
+      case 'console':
+        this.view.write(m.data);
+        break;
+      case 'state':
+        this.setState(m.state, m.reason);
+        break;
+      case 'error':
+        showError(m.message);
+        break;
+      case 'snapshot': {
+        const url = URL.createObjectURL(new Blob([m.file as BlobPart], { type: 'application/octet-stream' }));
+        const a = document.createElement('a');
+        a.href = url;
+        a.download = `${m.name}.pvmsnap`;
+        document.body.append(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 10_000);
+        break;
+      }
+      case 'stats': {
+        for (const w of this.statsWaiters.splice(0)) w(m.stats);
+        const t = Date.now() / 1000;
+        const prev = this.last;
+        this.last = { t, s: m.stats };
+        if (!prev) break;
+        const dt = t - prev.t;
+        const guestDt = (m.stats.guestMs - prev.s.guestMs) / 1000;
+        const di = m.stats.instructions - prev.s.instructions;
+        const p = this.label;
+        const prefixed = (r: Record<string, number>) =>
+          Object.fromEntries(Object.entries(r).map(([k, v]) => [p + k, v]));
+        charts.mips.push(t, {
+          [`${m.stats.mode} (per guest second)`]: guestDt > 0 ? di / guestDt / 1e6 : 0,
+          [`${m.stats.mode} (per wall second)`]: di / dt / 1e6,
+        });
+        charts.exits.push(t, prefixed(rates(prev.s.exits, m.stats.exits, dt)));
+        charts.hypercalls.push(t, prefixed(rates(prev.s.hypercalls, m.stats.hypercalls, dt)));
+        charts.idle.push(t, { [`${p}idle`]: Math.max(0, (m.stats.idleMs - prev.s.idleMs) / dt) });
+        break;
+      }
     }
   }
-};
-worker.onerror = (e) => showError(`the worker failed: ${e.message}`);
+}
 
-view.term.onData((data) => send({ type: 'input', data: new TextEncoder().encode(data) }));
+const machines = [new Machine($('terminal'), $('state')), new Machine($('terminal-2'), $('state-2'))];
+const main = machines[0]!;
 
 /** The bytes of a picked file, else of the URL, else undefined. */
 async function image(
@@ -112,16 +156,20 @@ async function boot(): Promise<void> {
   const kernel = guestIsKernel() ? await image('kernel-file', 'kernel-url', 'kernel') : undefined;
   if (guestIsKernel() && !kernel) throw new Error('choose a kernel (a URL or a file), or boot the embedded pvos');
   const initrd = kernel ? await image('initrd-file', 'initrd-url', 'initramfs') : undefined;
-  const firmware = mode === 'full' ? await image('firmware-file', 'firmware-url', 'firmware') : undefined;
+  const firmware =
+    mode === 'full' || $<HTMLInputElement>('compare').checked
+      ? await image('firmware-file', 'firmware-url', 'firmware')
+      : undefined;
   if (mode === 'full' && !firmware) throw new Error("full mode needs OpenSBI's fw_jump.bin (a URL or a file)");
-  view.term.reset();
+  const compare = $<HTMLInputElement>('compare').checked;
+  if (compare && !firmware)
+    throw new Error("comparing needs OpenSBI's fw_jump.bin for the full-mode side (a URL or a file)");
+  document.body.classList.toggle('compare', compare);
   for (const c of Object.values(charts)) c.clear();
-  lastStats = null;
-  const msg: ToWorker = {
-    type: 'boot',
+  const base = {
+    type: 'boot' as const,
     embedded: await pvos(),
     name: kernel ? 'linux' : 'pvos',
-    mode,
     memoryMiB: Number($<HTMLInputElement>('memory').value) || 64,
     smp: Number($<HTMLInputElement>('smp').value) || 1,
     cmdline: $<HTMLInputElement>('cmdline').value,
@@ -129,19 +177,25 @@ async function boot(): Promise<void> {
     ...(initrd ? { initrd: initrd.bytes } : {}),
     ...(firmware ? { firmware: firmware.bytes } : {}),
   };
-  send(msg);
-  setState('booting');
-  view.term.focus();
+  const modes: ('pv' | 'full')[] = compare ? ['pv', 'full'] : [mode];
+  modes.forEach((m, i) => {
+    const machine = machines[i]!;
+    machine.reset();
+    machine.label = compare ? `${m} ` : '';
+    machine.send({ ...base, embedded: base.embedded.slice(), mode: m });
+    machine.setState('booting');
+  });
+  if (!compare) machines[1]!.stop();
+  main.view.term.focus();
 }
 
 async function restore(file: File): Promise<void> {
   showError('');
-  view.term.reset();
-  lastStats = null;
+  main.reset();
   const kernel = await image('kernel-file', 'kernel-url', 'kernel');
   const initrd = await image('initrd-file', 'initrd-url', 'initramfs');
   const firmware = await image('firmware-file', 'firmware-url', 'firmware');
-  send({
+  main.send({
     type: 'restore',
     file: new Uint8Array(await file.arrayBuffer()),
     embedded: await pvos(),
@@ -155,22 +209,21 @@ const run = (f: () => Promise<void>) => () => {
   f().catch((e: unknown) => showError(e instanceof Error ? e.message : String(e)));
 };
 $('boot').addEventListener('click', run(boot));
-$('pause').addEventListener('click', () => send({ type: 'pause' }));
-$('resume').addEventListener('click', () => send({ type: 'resume' }));
-$('save').addEventListener('click', () => send({ type: 'save' }));
+$('pause').addEventListener('click', () => main.send({ type: 'pause' }));
+$('resume').addEventListener('click', () => main.send({ type: 'resume' }));
+$('save').addEventListener('click', () => main.send({ type: 'save' }));
 $<HTMLInputElement>('restore-file').addEventListener('change', (ev) => {
   const f = (ev.target as HTMLInputElement).files?.[0];
   if (f) run(() => restore(f))();
 });
 
 /** For tests, benchmarks and screen readers: the terminal's text, and the domain's counters now. */
-const api = window as unknown as { pvmConsoleText: () => string; pvmStats: () => Promise<WorkerStats> };
-api.pvmConsoleText = () => view.text();
-api.pvmStats = () =>
-  new Promise((resolve) => {
-    statsWaiters.push(resolve);
-    send({ type: 'stats' });
-  });
+const api = window as unknown as {
+  pvmConsoleText: (i?: number) => string;
+  pvmStats: (i?: number) => Promise<WorkerStats>;
+};
+api.pvmConsoleText = (i = 0) => machines[i]?.view.text() ?? '';
+api.pvmStats = (i = 0) => machines[i]!.stats();
 
 // ?boot=pvos boots the embedded guest at once (links, tests).
 if (new URLSearchParams(location.search).get('boot') === 'pvos') run(boot)();
