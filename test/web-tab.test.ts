@@ -134,6 +134,14 @@ describe('pvm in a tab', () => {
 
       const page = await browser.page();
       await page.goto(`${base}/`);
+      // A file that is not a save file is refused with the decoder's message; nothing runs.
+      await page.setInputFiles('#restore-file', {
+        name: 'junk.pvmsnap',
+        mimeType: 'application/octet-stream',
+        buffer: Buffer.from('#!/bin/sh\necho not a snapshot, but long enough for a header\n'),
+      });
+      await waitFor(page, "document.querySelector('#error').textContent.includes('bad magic')");
+      assert.equal(await page.locator('#state').textContent(), 'stopped');
       await page.setInputFiles('#restore-file', file);
       await waitFor(page, "document.querySelector('#state').textContent === 'paused'");
       await page.click('#resume');
