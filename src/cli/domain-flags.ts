@@ -19,9 +19,11 @@ export interface DomainFlags {
   firmware?: string;
   disk?: string[];
   net?: string[];
-  rng?: boolean;
-  balloon?: boolean;
-  /** ttyS0 or hvc0: the kernel command line's console (instead of --append). */
+  /** true, or "slot=N" (commander gives the value of `--rng slot=N`). */
+  rng?: boolean | string;
+  balloon?: boolean | string;
+  virtioConsole?: boolean | string;
+  /** ttyS0, hvc0 or hvc1: the kernel command line's console (instead of --append). */
   console?: string;
 }
 
@@ -39,6 +41,7 @@ const FLAG_OF: Record<string, string> = {
   nets: '--net',
   rng: '--rng',
   balloon: '--balloon',
+  virtioConsole: '--virtio-console',
 };
 
 /** Names of the DomainFlags keys, so a config-file run can refuse them. */
@@ -54,6 +57,7 @@ export const DOMAIN_FLAGS: readonly (keyof DomainFlags)[] = [
   'net',
   'rng',
   'balloon',
+  'virtioConsole',
   'console',
 ];
 
@@ -78,13 +82,24 @@ export function addDomainFlags(cmd: Command): Command {
     .option('--firmware <file>', `with --mode full: M-mode firmware (default: ${DEFAULTS.firmware})`)
     .option(
       '--disk <spec>',
-      'virtio-blk disk: path[,ro][,cache=writeback|writethrough|unsafe] (repeatable: vda, vdb, ...)',
+      'virtio-blk disk: path[,ro][,cache=writeback|writethrough|unsafe][,slot=N] (repeatable: vda, vdb, ...)',
       collect,
     )
-    .option('--net <spec>', 'virtio-net NIC on a virtual switch: switch[,mac=XX:XX:XX:XX:XX:XX] (repeatable)', collect)
-    .option('--rng', 'virtio-rng: /dev/hwrng reads the host RNG')
-    .option('--balloon', 'virtio-balloon')
-    .option('--console <tty>', 'with --kernel: the command line console, ttyS0 (UART) or hvc0 (SBI console)');
+    .option(
+      '--net <spec>',
+      'virtio-net NIC on a virtual switch: switch[,mac=XX:XX:XX:XX:XX:XX][,slot=N] (repeatable)',
+      collect,
+    )
+    .option('--rng [slot=N]', 'virtio-rng: /dev/hwrng reads the host RNG')
+    .option('--balloon [slot=N]', 'virtio-balloon')
+    .option(
+      '--virtio-console [slot=N]',
+      'virtio-console (hvc1 in Linux; default: only with --console hvc1 or console=hvc1 in --append)',
+    )
+    .option(
+      '--console <tty>',
+      'with --kernel: the command line console, ttyS0 (UART), hvc0 (SBI console) or hvc1 (virtio console)',
+    );
 }
 
 /** True when any domain flag is set (a config file describes its domains itself). */
@@ -102,8 +117,8 @@ export const flagName = (key: string): string => `--${key.replace(/[A-Z]/g, (c) 
 export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: string }): DomainSpec {
   let append = flags.append;
   if (flags.console !== undefined) {
-    if (flags.console !== 'ttyS0' && flags.console !== 'hvc0') {
-      throw new PvmError('usage', `--console: expected ttyS0 or hvc0, got "${flags.console}"`);
+    if (flags.console !== 'ttyS0' && flags.console !== 'hvc0' && flags.console !== 'hvc1') {
+      throw new PvmError('usage', `--console: expected ttyS0, hvc0 or hvc1, got "${flags.console}"`);
     }
     if (flags.append !== undefined) throw new PvmError('usage', '--console: put console= in --append instead');
     if (flags.kernel === undefined) {
@@ -126,6 +141,7 @@ export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: st
   set('nets', flags.net);
   set('rng', flags.rng);
   set('balloon', flags.balloon);
+  set('virtioConsole', flags.virtioConsole);
   const spec = parseDomainSpec(doc, { where: (p) => FLAG_OF[String(p[0])] ?? `--${String(p[0])}` });
   return resolveSpecPaths(spec, opts.cwd);
 }
