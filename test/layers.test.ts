@@ -57,7 +57,10 @@ test('lower layers never import higher ones', () => {
 test('the browser code (web/) reaches only the core layers, never Node', () => {
   const bad: string[] = [];
   const files = [...tsFiles(join(root, 'web'))];
-  assert.ok(files.some((f) => f.endsWith('worker.ts')), 'the scan finds the worker');
+  assert.ok(
+    files.some((f) => f.endsWith('worker.ts')),
+    'the scan finds the worker',
+  );
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(/from '([^']+)'/g)) {
