@@ -22,6 +22,7 @@ import { MAX_HARTS } from '../hypervisor/domain.js';
 import { commandLineConsole } from '../hypervisor/vm.js';
 import { MemMap } from '../machine/memmap.js';
 import { MAX_RAM_BYTES } from '../memory/ram.js';
+import { HypercallPolicy, policyEntryError } from '../sbi/policy.js';
 
 export const MiB = 1 << 20;
 
@@ -37,6 +38,8 @@ export const LIMITS = {
   memory: { min: 16 * MiB, max: MAX_RAM_BYTES },
   /** virtio-mmio slots on the board (0x1000_1000 + n * 0x1000, PLIC source 1 + n). */
   virtioSlots: MemMap.VIRTIO.count,
+  /** Entries of a hypercall policy (there are fewer than 100 known calls; duplicates are dropped). */
+  hypercallEntries: 256,
 } as const;
 
 /** What a spec gets when the document leaves a field out. */
@@ -247,6 +250,10 @@ export const domainSpecSchema = z.strictObject({
   devices: z.array(deviceSchema),
   /** Where the console goes in `pvm run` (stdio, prefix, none) and, as `{ file }`, everywhere. */
   console: consoleTarget,
+  /** The CPU's translation tier (docs/cpu.md); absent: the default (JIT_DEFAULT in src/hypervisor/vm.ts). */
+  jit: z.boolean().optional(),
+  /** Hypercall policy (src/sbi/policy.ts): the SBI extensions and PVX calls allowed; absent: all. */
+  hypercalls: z.array(z.string()).optional(),
 });
 
 export type DomainSpec = z.infer<typeof domainSpecSchema>;
@@ -309,6 +316,12 @@ const net = z.union([
   netObject,
 ]);
 
+/** Hypercall policy entries: `EXT` or `EXT/function` (src/sbi/policy.ts), each checked against the catalog. */
+const hypercallEntry = z.string().superRefine((e, ctx) => {
+  const why = policyEntryError(e);
+  if (why !== null) ctx.addIssue({ code: 'custom', message: why });
+});
+
 const documentFields = {
   name: name.describe('Domain name (in a config file: default vm0, vm1, ... by position)'),
   kernel: path.optional().describe('Linux Image or RV64 ELF kernel (default: the embedded guest, pvos)'),
@@ -340,10 +353,21 @@ const documentFields = {
     .describe(
       "virtio-console (hvc1 in Linux): true, or { slot: N }; default: only when the command line's console is hvc1",
     ),
+  jit: z
+    .boolean()
+    .optional()
+    .describe('Translate hot guest code to WebAssembly (false: interpreter only, as --no-jit; default on)'),
   console: consoleTarget
     .optional()
     .describe(
       'pvm run: stdio, prefix (name| before each line) or none; everywhere: { file } appends the output to a file',
+    ),
+  hypercalls: z
+    .array(hypercallEntry)
+    .max(LIMITS.hypercallEntries)
+    .optional()
+    .describe(
+      'Hypercall policy: the SBI extensions (TIME, HSM, ..., PVX) and functions (EXT/function) the guest may call; others answer SBI_ERR_DENIED (default: all)',
     ),
 };
 
@@ -354,6 +378,9 @@ type DocumentDomain = z.output<typeof fileDomainFields>;
 function checkDomain(d: DocumentDomain, ctx: z.RefinementCtx): void {
   const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });
   if (d.firmware !== undefined && d.mode !== 'full') issue('firmware', 'only with mode full');
+  if (d.hypercalls !== undefined && d.mode === 'full') {
+    issue('hypercalls', "only with mode pv (in full mode the guest's own firmware answers SBI calls)");
+  }
   if (d.kernel === undefined) {
     if (d.initrd !== undefined) issue('initrd', 'only with a kernel (the embedded guest reads no initrd)');
     if (d.append !== undefined) issue('append', 'only with a kernel (the embedded guest reads no command line)');
@@ -468,6 +495,8 @@ function toSpec(d: DocumentDomain, fallbackName: string): DomainSpec {
   }
   if (d.initrd !== undefined) spec.initrd = d.initrd;
   if (d.mode === 'full') spec.firmware = d.firmware ?? DEFAULTS.firmware;
+  if (d.jit !== undefined) spec.jit = d.jit;
+  if (d.hypercalls !== undefined) spec.hypercalls = new HypercallPolicy(d.hypercalls).entries as string[];
   return spec;
 }
 
@@ -564,6 +593,7 @@ export function toDocument(spec: DomainSpec): DomainSpecInput {
   doc.smp = spec.smp;
   doc.mode = spec.mode;
   if (spec.firmware !== undefined) doc.firmware = spec.firmware;
+  if (spec.jit !== undefined) doc.jit = spec.jit;
   // Every device keeps its slot, so the document places it where the spec has it.
   const disks = spec.devices.flatMap((d) =>
     d.kind === 'blk' ? [{ path: d.path, readonly: d.readonly, cache: d.cache, slot: d.slot }] : [],
@@ -582,6 +612,7 @@ export function toDocument(spec: DomainSpec): DomainSpecInput {
   if (vc !== undefined) doc.virtioConsole = { slot: vc };
   else if (wantsVirtioConsole(spec.append)) doc.virtioConsole = false;
   doc.console = spec.console;
+  if (spec.hypercalls !== undefined) doc.hypercalls = [...spec.hypercalls];
   return doc;
 }
 

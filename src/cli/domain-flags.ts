@@ -25,6 +25,10 @@ export interface DomainFlags {
   virtioConsole?: boolean | string;
   /** ttyS0, hvc0 or hvc1: the kernel command line's console (instead of --append). */
   console?: string;
+  /** --jit / --no-jit: the translation tier on or off. */
+  jit?: boolean;
+  /** Hypercall policy: comma-separated EXT or EXT/function entries. */
+  hypercalls?: string;
 }
 
 /** The flag that sets each spec field, for messages. */
@@ -42,6 +46,8 @@ const FLAG_OF: Record<string, string> = {
   rng: '--rng',
   balloon: '--balloon',
   virtioConsole: '--virtio-console',
+  jit: '--no-jit',
+  hypercalls: '--hypercalls',
 };
 
 /** Names of the DomainFlags keys, so a config-file run can refuse them. */
@@ -59,6 +65,8 @@ export const DOMAIN_FLAGS: readonly (keyof DomainFlags)[] = [
   'balloon',
   'virtioConsole',
   'console',
+  'jit',
+  'hypercalls',
 ];
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -99,6 +107,12 @@ export function addDomainFlags(cmd: Command): Command {
     .option(
       '--console <tty>',
       'with --kernel: the command line console, ttyS0 (UART), hvc0 (SBI console) or hvc1 (virtio console)',
+    )
+    .option('--jit', 'translate hot guest code to WebAssembly (the default)')
+    .option('--no-jit', 'interpreter only: no translation to WebAssembly')
+    .option(
+      '--hypercalls <list>',
+      'hypercall policy: the SBI extensions and functions the guest may call, e.g. BASE,TIME,HSM,DBCN/console_write (others: SBI_ERR_DENIED; default: all)',
     );
 }
 
@@ -142,6 +156,14 @@ export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: st
   set('rng', flags.rng);
   set('balloon', flags.balloon);
   set('virtioConsole', flags.virtioConsole);
+  set('jit', flags.jit);
+  set(
+    'hypercalls',
+    flags.hypercalls
+      ?.split(',')
+      .map((e) => e.trim())
+      .filter((e) => e !== ''),
+  );
   const spec = parseDomainSpec(doc, { where: (p) => FLAG_OF[String(p[0])] ?? `--${String(p[0])}` });
   return resolveSpecPaths(spec, opts.cwd);
 }

@@ -25,6 +25,7 @@ import { VirtioRng } from '../devices/virtio/rng/device.js';
 import type { Domain, DomainHost } from '../hypervisor/domain.js';
 import { type PvxDomain, PvxHost } from '../hypervisor/pvx/index.js';
 import { createVm, type LoadedSpec, virtioTransports } from '../hypervisor/vm.js';
+import { HypercallPolicy } from '../sbi/policy.js';
 import { type HostDisk, openDisk } from './disk.js';
 import { hostEntropy } from './entropy.js';
 
@@ -143,6 +144,7 @@ function loadImages(spec: DomainSpec): LoadedSpec {
     kernel: readImage(spec.kernel ?? DEFAULTS.guest, 'kernel', max),
     cmdline: spec.append ?? '',
   };
+  if (spec.jit !== undefined) loaded.jit = spec.jit;
   if (spec.initrd !== undefined) loaded.initrd = readImage(spec.initrd, 'initrd', max);
   if (spec.mode === 'full') loaded.firmware = readImage(spec.firmware ?? DEFAULTS.firmware, 'firmware', max);
   return loaded;
@@ -283,6 +285,8 @@ export async function buildDomain(
     throw named(e);
   }
   const built = domain;
+  // The hypercall policy (docs/para-api.md): which SBI extensions and PVX calls the guest may make.
+  if (spec.hypercalls !== undefined) built.sbi.policy = new HypercallPolicy(spec.hypercalls);
   const transports = virtioTransports(built);
   const devices: BuiltDevice[] = opened.devices.map((d) => ({ ...d, transport: transports.get(d.spec.slot)! }));
   let closed: Promise<void> | null = null;

@@ -40,7 +40,12 @@ export interface LoadedSpec {
    * stimecmp; without it, every timer is an SBI set_timer exit. Default: `SSTC_DEFAULT`.
    */
   sstc?: boolean;
+  /** The harts' translation tier (src/cpu/jit/, docs/cpu.md); default JIT_DEFAULT. */
+  jit?: boolean;
 }
+
+/** Whether harts translate hot code to WebAssembly when a spec does not say (docs/cpu.md). */
+export const JIT_DEFAULT = true;
 
 /** How the built domain is wired to its host and run. */
 export interface VmOptions {
@@ -196,7 +201,13 @@ export function createVm(
     // PV mode: timers and IPIs are hypercalls, so the guest gets no CLINT.
     devices: { clint: !pv },
     createHart: (id, ram, bus, time) =>
-      new Hart(ram, grants ? grants.over(bus) : bus, { id, time, virtualM: pv, extensions }),
+      new Hart(ram, grants ? grants.over(bus) : bus, {
+        id,
+        time,
+        virtualM: pv,
+        extensions,
+        jit: cfg.jit ?? JIT_DEFAULT,
+      }),
   });
 
   // virtio devices: mapped before the device tree is built (it lists the used slots). The
@@ -257,6 +268,8 @@ export function createVm(
   const virtioConsole = devices.find((d) => d.device instanceof VirtioConsole)?.device as VirtioConsole | undefined;
   domain = new Domain(cfg.mode, board, host, plan, {
     ...(opts.maxInstructions !== undefined ? { maxInstructions: opts.maxInstructions } : {}),
+    // Deterministic time: a slice ends at the same instruction in every run, never by the clock.
+    timedSlices: opts.time !== 'instret',
     ...(virtioConsole ? { virtioConsoleInput: (b: Uint8Array) => virtioConsole.input(b) } : {}),
     virtioRefused: () => {
       const out: Record<string, Record<string, number>> = Object.create(null);

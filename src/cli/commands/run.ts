@@ -101,7 +101,16 @@ export async function runCommand(file: string | undefined, flags: RunFlags, ctx:
  * finds where `qemu-system-riscv64 -bios none -kernel FILE -device ...` puts them. The others
  * describe a kernel, its firmware or its command line, which a bare image does not have.
  */
-const BARE_FLAGS: readonly (keyof DomainFlags)[] = ['memory', 'smp', 'disk', 'net', 'rng', 'balloon', 'virtioConsole'];
+const BARE_FLAGS: readonly (keyof DomainFlags)[] = [
+  'memory',
+  'smp',
+  'disk',
+  'net',
+  'rng',
+  'balloon',
+  'virtioConsole',
+  'jit',
+];
 
 /** What --bare refuses, with why (docs/compatibility.md, "pvm run flags and modes"). */
 const BARE_REFUSED: Partial<Record<keyof DomainFlags, string>> = {
@@ -155,6 +164,7 @@ async function runBareCommand(file: string, flags: RunFlags, run: RunOptions, ct
       memory: spec.memory,
       time: run.deterministic ? 'instret' : 'host',
       harts: spec.smp,
+      ...(spec.jit === false ? { jit: false } : {}),
       ...(run.maxInstructions !== undefined ? { maxInstructions: run.maxInstructions } : {}),
       devices: opened.devices.map((d) => ({ slot: d.spec.slot, device: d.model })),
       // --stats also reports, as they happen, what the virtio transports refuse (once per device and rule).
