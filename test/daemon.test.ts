@@ -391,7 +391,7 @@ describe('pvm daemon', () => {
         undefined,
         {},
         400,
-        'console needs "Connection: Upgrade" and "Upgrade: pvm-console"',
+        'console is a WebSocket: it needs "Connection: Upgrade" and "Upgrade: websocket"',
       ],
       ['GET', '/v1/nothing', undefined, {}, 404, 'no route GET /v1/nothing'],
       ['PUT', '/v1/domains/vm1', '{}', json, 405, 'PUT is not allowed on /v1/domains/vm1 (allowed: GET, DELETE)'],

@@ -250,12 +250,12 @@ describe('hardening: a client or a file ends at most its own request or domain',
     assert.equal((await raw(sock, 'GET', '/v1/version')).status, 200);
   });
 
-  test('a request target the URL parser refuses (found by the router fuzzer) is a 404', async () => {
+  test('a request target the URL parser refuses (found by the router fuzzer) is a 400', async () => {
     const sock = { socketPath: h.daemon.socketPath };
     for (const target of ['//', '//x:y', '//[::1']) {
       const r = await raw(sock, 'GET', target);
-      assert.equal(r.status, 404, target);
-      assert.equal(JSON.parse(r.text).error.code, 'not-found');
+      assert.equal(r.status, 400, target);
+      assert.equal(JSON.parse(r.text).error.code, 'bad-request');
     }
     assert.equal((await raw(sock, 'GET', '/v1/version')).status, 200);
   });

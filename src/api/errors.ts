@@ -15,7 +15,7 @@ export type ApiErrorCode =
   | 'bad-image' // a snapshot, kernel or disk that cannot be used
   | 'io' // a host file could not be read or written
   | 'unauthorized' // TCP listener: missing or wrong token
-  | 'forbidden' // a host path outside the directories the daemon may use
+  | 'forbidden' // a host path outside the allowed directories, or (HTTP) a foreign origin or host
   | 'in-use' // a disk image another domain or process holds (its lock)
   | 'too-large' // a request body over the limit
   | 'internal'; // a bug in pvm

@@ -7,13 +7,18 @@ import type { Command, Progress } from '../api/commands.js';
 import type { ControlPlane } from '../api/control.js';
 import { ApiError, toApiError } from '../api/errors.js';
 import type { Logger } from '../host/logger.js';
+import { type HttpListener, type HttpListenerOptions, requestUrl, startHttpListener } from './http.js';
+import { DaemonMetrics } from './metrics.js';
 import { ApiSpec, type Match, openApiYaml } from './openapi.js';
+import { ConsoleEndpoint } from './web-console.js';
+
+/** Which listener a request came in on. */
+export type Transport = 'unix' | 'tcp' | 'http';
 
 export const API_VERSION = '1';
 export const PVM_VERSION = '0.1.0';
 /** Largest request body accepted (configs and paths are small). */
 export const MAX_BODY_BYTES = 1024 * 1024;
-export const CONSOLE_PROTOCOL = 'pvm-console';
 /** Bytes of events an events client may leave unread before the daemon closes its stream. */
 export const MAX_EVENT_BACKLOG = 1024 * 1024;
 
@@ -53,12 +58,16 @@ export interface DaemonOptions {
     readonly limits?: Partial<TcpLimits>;
   };
   readonly spec?: ApiSpec;
+  /** Optional web listener: dashboard, API, console WebSocket and /metrics (src/server/http.ts). */
+  readonly http?: HttpListenerOptions;
 }
 
 export interface Daemon {
   readonly socketPath: string;
   /** Address of the TCP listener when there is one (port resolved when 0 was asked). */
   readonly tcp?: { readonly host: string; readonly port: number };
+  /** Address of the web listener when there is one. */
+  readonly http?: { readonly host: string; readonly port: number };
   close(): Promise<void>;
 }
 
@@ -123,20 +132,6 @@ async function parseBody(req: IncomingMessage): Promise<unknown> {
     return JSON.parse(raw.toString('utf8'));
   } catch (e) {
     throw new ApiError('bad-request', `request body is not valid JSON: ${(e as Error).message}`);
-  }
-}
-
-/**
- * The request target as a URL. A target the URL parser refuses (`//`, `//x:y`) is kept as a path
- * that matches no route, so it gets a 404 like any unknown path instead of an exception.
- */
-function requestUrl(req: IncomingMessage): URL {
-  try {
-    return new URL(req.url ?? '/', 'http://localhost');
-  } catch {
-    const u = new URL('http://localhost/');
-    u.pathname = `/${encodeURIComponent(req.url ?? '')}`;
-    return u;
   }
 }
 
@@ -232,7 +227,7 @@ async function clearStaleSocket(path: string): Promise<void> {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { control, logger } = options;
   const spec = options.spec ?? ApiSpec.load();
-  const consoles = new Set<Duplex>();
+  const consoles = new ConsoleEndpoint(control);
   /** Open event streams, ended when the daemon closes. */
   const streams = new Set<ServerResponse>();
   let nextRequest = 1;
@@ -257,10 +252,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     res.on('error', done);
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse, transport: 'unix' | 'tcp'): Promise<void> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, transport: Transport): Promise<void> => {
     const rid = nextRequest++;
     const log = logger.child({ req: rid, transport });
-    const url = requestUrl(req);
+    const url = requestUrl(req.url);
+    if (url === null) {
+      req.resume();
+      return sendJson(res, 400, new ApiError('bad-request', 'the request target is not a path').toJSON());
+    }
     const method = req.method ?? 'GET';
     log.debug({ method, path: url.pathname }, 'request');
     let status = 200;
@@ -270,7 +269,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const body = await parseBody(req);
       spec.validate(m.op, m.params, query, body);
       if (m.op.operationId === 'console') {
-        throw new ApiError('bad-request', `console needs "Connection: Upgrade" and "Upgrade: ${CONSOLE_PROTOCOL}"`);
+        throw new ApiError(
+          'bad-request',
+          'console is a WebSocket: it needs "Connection: Upgrade" and "Upgrade: websocket"',
+        );
       }
       const cmd = toCommand(m, query, body);
       if (cmd === 'version') return sendJson(res, 200, { pvm: PVM_VERSION, api: API_VERSION });
@@ -326,12 +328,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     );
   };
 
-  const upgrade = (req: IncomingMessage, socket: Duplex, transport: 'unix' | 'tcp'): void => {
+  /** GET /v1/domains/{domain}/console as a WebSocket (src/server/web-console.ts). */
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, transport: Transport): void => {
     socket.on('error', () => socket.destroy()); // a client that vanishes must not take the daemon down
-    const url = requestUrl(req);
+    const url = requestUrl(req.url) ?? new URL('http://localhost/not-a-path');
     const log = logger.child({ req: nextRequest++, transport });
     try {
-      if ((req.headers.upgrade ?? '').toLowerCase() !== CONSOLE_PROTOCOL) {
+      if (!ConsoleEndpoint.isWebSocket(req)) {
         throw new ApiError('bad-request', `unsupported upgrade ${JSON.stringify(req.headers.upgrade)}`);
       }
       const m = spec.match(req.method ?? 'GET', url.pathname);
@@ -341,36 +344,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const cmd = toCommand(m, query, undefined) as Extract<Command, { kind: 'console-attach' }>;
       control.execute(cmd).then(
         (session) => {
-          socket.write(
-            `HTTP/1.1 101 Switching Protocols\r\nupgrade: ${CONSOLE_PROTOCOL}\r\nconnection: Upgrade\r\n\r\n`,
-          );
-          consoles.add(socket);
-          log.info({ domain: session.domain.name, write: session.writable }, 'console attached');
-          if (session.history.length > 0) socket.write(session.history);
-          session.onOutput((data) => socket.write(data));
-          const stopWatching = control.domains.subscribe((ev) => {
-            if (ev.type === 'removed' && ev.id === session.domain.id) socket.end();
-          });
-          // Bytes from the client go to the domain; a refusal (the domain was destroyed or saved
-          // meanwhile, the session detached) ends this connection, never the daemon.
-          socket.on('data', (data: Buffer) => {
-            if (!session.writable) return;
-            try {
-              session.write(new Uint8Array(data));
-            } catch (e) {
-              log.info({ domain: session.domain.name, reason: toApiError(e).message }, 'console input refused');
-              socket.end();
-            }
-          });
-          const done = (): void => {
-            if (!consoles.delete(socket)) return;
-            stopWatching();
-            session.detach();
-            log.info({ domain: session.domain.name }, 'console detached');
-          };
-          socket.on('close', done);
-          socket.on('end', () => socket.end());
-          socket.on('error', done);
+          if (socket.destroyed) session.detach();
+          else consoles.accept(req, socket, head, session, log);
         },
         (e) => {
           const err = toApiError(e);
@@ -385,7 +360,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   };
 
-  const listen = (server: Server, transport: 'unix' | 'tcp', token?: Buffer): void => {
+  const listen = (server: Server, transport: Transport, token?: Buffer): void => {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (token && !tokenMatches(req.headers.authorization, token)) {
         logger.warn({ transport, remote: req.socket.remoteAddress, path: req.url }, 'request without a valid token');
@@ -400,14 +375,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       if (token) req.socket.setTimeout(0); // authenticated: idle connections are the keep-alive timeout's
       void handle(req, res, transport);
     });
-    server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       if (token && !tokenMatches(req.headers.authorization, token)) {
         logger.warn({ transport, remote: req.socket.remoteAddress, path: req.url }, 'upgrade without a valid token');
         rawError(socket, new ApiError('unauthorized', 'missing or wrong bearer token'));
         return;
       }
       if (token) socket.setTimeout(0); // an attached console may be quiet for hours
-      upgrade(req, socket, transport);
+      upgrade(req, socket, head, transport);
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) return;
@@ -488,7 +463,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       );
     }
   }
-  logger.info({ socket: options.socketPath, tcp: tcpAddress }, 'pvm daemon listening');
+  let http: HttpListener | undefined;
+  if (options.http) {
+    try {
+      http = await startHttpListener(
+        options.http,
+        {
+          api: (req, res) => void handle(req, res, 'http'),
+          upgrade: (req, socket, head) => upgrade(req, socket, head, 'http'),
+          metrics: new DaemonMetrics(control),
+        },
+        logger,
+      );
+    } catch (e) {
+      unix.close();
+      tcp?.close();
+      throw e;
+    }
+  }
+  const httpAddress = http ? { host: http.host, port: http.port } : undefined;
+  logger.info({ socket: options.socketPath, tcp: tcpAddress, http: httpAddress }, 'pvm daemon listening');
   const unwatch = control.domains.subscribe((ev) => {
     if (ev.type === 'state') {
       logger.info({ domain: ev.name, id: ev.id, state: ev.state, reason: ev.reason }, `domain ${ev.state}`);
@@ -498,10 +492,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   return {
     socketPath: options.socketPath,
     ...(tcpAddress ? { tcp: tcpAddress } : {}),
+    ...(httpAddress ? { http: httpAddress } : {}),
     async close() {
       unwatch();
-      for (const s of consoles) s.destroy();
-      consoles.clear();
+      consoles.close(); // before the listeners: their close waits for every connection to end
+      await http?.close();
       for (const r of streams) r.end();
       streams.clear();
       const closing = [unix, tcp].filter((s): s is Server => s !== undefined);

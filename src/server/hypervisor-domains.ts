@@ -311,11 +311,19 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       instructions: s.instructions,
       guestMs: s.time.guestMs,
       hypervisorMs: s.time.hypervisorMs,
+      idleMs: s.time.idleMs,
+      stealMs: Math.round(d.vm.vcpus.reduce((a, v) => a + v.stealNs, 0) / 1e5) / 10,
       uptimeMs: d.started ? s.time.wallMs : 0,
       memoryBytes: d.vm.ram.size,
       vcpus: s.harts,
       exits,
       hypercalls,
+      virtio: Object.fromEntries(
+        d.built.devices.map((x) => [
+          `${x.spec.slot}:${x.model.kind}`,
+          { fromGuest: x.transport.stats.bytesFromGuest, toGuest: x.transport.stats.bytesToGuest },
+        ]),
+      ),
     };
   }
 

@@ -36,7 +36,13 @@ export interface TestDaemon<M extends DomainManager> {
 /** A daemon over `manager` on a socket in a new temporary directory (logs kept at `logLevel`, default silent). */
 export async function startTestDaemon<M extends DomainManager>(
   manager: M,
-  options: { prefix?: string; logLevel?: LogLevel; tcpToken?: string; tcpLimits?: Partial<TcpLimits> } = {},
+  options: {
+    prefix?: string;
+    logLevel?: LogLevel;
+    tcpToken?: string;
+    tcpLimits?: Partial<TcpLimits>;
+    httpToken?: string;
+  } = {},
 ): Promise<TestDaemon<M>> {
   const dir = mkdtempSync(join(tmpdir(), options.prefix ?? 'pvm-daemon-'));
   const logs: string[] = [];
@@ -62,6 +68,7 @@ export async function startTestDaemon<M extends DomainManager>(
           },
         }
       : {}),
+    ...(options.httpToken !== undefined ? { http: { host: '127.0.0.1', port: 0, token: options.httpToken } } : {}),
   });
   return {
     dir,

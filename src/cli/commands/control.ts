@@ -134,7 +134,11 @@ export function registerControlCommands(
       'Unix socket to create, mode 0600 (default: $PVM_SOCKET or $XDG_RUNTIME_DIR/pvm/pvmd.sock)',
     )
     .option('--tcp <host:port>', 'also listen on TCP; requires a token ($PVM_TOKEN or --token-file)')
-    .option('--token-file <file>', 'file holding the TCP bearer token (at least 16 characters)')
+    .option(
+      '--http <host:port>',
+      'also serve the web dashboard, the API, consoles and /metrics over HTTP; requires a token',
+    )
+    .option('--token-file <file>', 'file holding the TCP and HTTP bearer token (at least 16 characters)')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS as string[]).default('info'))
     .option('--log-file <file>', 'append JSON-lines logs to FILE instead of standard error')
     .option('--fake', 'run fake domains (a deterministic program instead of a guest), to try the API')
@@ -151,6 +155,7 @@ export function registerControlCommands(
       async (flags: {
         socket?: string;
         tcp?: string;
+        http?: string;
         tokenFile?: string;
         logLevel: LogLevel;
         logFile?: string;
@@ -166,6 +171,14 @@ export function registerControlCommands(
           const token = readToken(flags.tokenFile, env.env);
           if (!token) throw new PvmError('usage', '--tcp needs a token: set PVM_TOKEN or pass --token-file');
           tcp = { host: m[1]!, port: Number(m[2]), token };
+        }
+        let http: { host: string; port: number; token: string } | undefined;
+        if (flags.http) {
+          const m = /^\[?([^\]]+)\]?:(\d+)$/.exec(flags.http);
+          if (!m) throw new PvmError('usage', `--http wants HOST:PORT, got ${flags.http}`);
+          const token = readToken(flags.tokenFile, env.env);
+          if (!token) throw new PvmError('usage', '--http needs a token: set PVM_TOKEN or pass --token-file');
+          http = { host: m[1]!, port: Number(m[2]), token };
         }
         if (!flags.socket) {
           try {
@@ -194,7 +207,17 @@ export function registerControlCommands(
         const onException = contained('uncaught exception');
         process.on('unhandledRejection', onRejection);
         process.on('uncaughtException', onException);
-        const daemon = await startDaemon({ control, logger, socketPath, ...(tcp ? { tcp } : {}) });
+        const daemon = await startDaemon({
+          control,
+          logger,
+          socketPath,
+          ...(tcp ? { tcp } : {}),
+          ...(http ? { http } : {}),
+        });
+        if (daemon.http) {
+          const h = daemon.http.host.includes(':') ? `[${daemon.http.host}]` : daemon.http.host;
+          logger.info(`dashboard at http://${h}:${daemon.http.port}/ (sign in with the token)`);
+        }
         logger.info({ allowDirs: files.allowDirs }, 'host directories domains may use');
         const stateDir = resolvePath(env.cwd, flags.stateDir ?? dirname(socketPath));
         const stopPersisting = persistDomainList(control, stateDir, logger);
