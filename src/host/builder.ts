@@ -223,7 +223,13 @@ export async function openDevices(
             cache: d.cache,
           });
           files.push(file);
-          model = new VirtioBlk({ backend: file, readOnly: d.readonly, id: `${spec.name}-vd${diskLetter(disk++)}` });
+          // Completions arrive from the disk's promises, outside the run loop: through the guard.
+          model = new VirtioBlk({
+            backend: file,
+            readOnly: d.readonly,
+            id: `${spec.name}-vd${diskLetter(disk++)}`,
+            ...(opts.contain ? { contain: opts.contain } : {}),
+          });
           break;
         }
         case 'net': {

@@ -6,7 +6,7 @@ import { bit, Feature, MmioReg } from '../constants.js';
 import { VirtioMmio } from '../mmio.js';
 import { MockDriver, MockQueue } from '../mock-driver.js';
 import { type BlockBackend, MemoryDisk } from './backend.js';
-import { BlkConfig, BlkFeature, VirtioBlk } from './device.js';
+import { BlkConfig, BlkFeature, VirtioBlk, type VirtioBlkOptions } from './device.js';
 import { BlkStatus, BlkType, MAX_TRANSFER } from './request.js';
 
 const BASE = 0x8000_0000;
@@ -22,7 +22,10 @@ function header(type: number, sector = 0): Uint8Array {
 }
 
 /** A disk on its transport with a mock driver, not yet initialized. */
-function attach(backend: BlockBackend, opts: { readOnly?: boolean; id?: string; queueSize?: number } = {}) {
+function attach(
+  backend: BlockBackend,
+  opts: { readOnly?: boolean; id?: string; queueSize?: number; contain?: VirtioBlkOptions['contain'] } = {},
+) {
   const ram = new GuestRam(BASE, 0x40_0000);
   const blk = new VirtioBlk({ backend, queueSize: 16, ...opts });
   const irq = {
@@ -36,7 +39,10 @@ function attach(backend: BlockBackend, opts: { readOnly?: boolean; id?: string; 
   return { ram, blk, mmio, drv, irq };
 }
 
-function setup(backend: BlockBackend, opts: { readOnly?: boolean; id?: string } = {}) {
+function setup(
+  backend: BlockBackend,
+  opts: { readOnly?: boolean; id?: string; contain?: VirtioBlkOptions['contain'] } = {},
+) {
   const a = attach(backend, opts);
   const [q] = a.drv.start([16]);
   return { ...a, q: q! };
@@ -231,6 +237,25 @@ describe('virtio-blk', () => {
     assert.equal(e.ram.readU8(w.status), BlkStatus.IOERR);
     assert.equal(e.ram.readU8(f.status), BlkStatus.IOERR);
     assert.equal(e.drv.needsReset, false);
+  });
+
+  test('a completion that fails in the domain goes to the host guard, not an unhandled rejection', async () => {
+    const caught: string[] = [];
+    const contain = (what: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        caught.push(`${what}: ${(err as Error).message}`);
+      }
+    };
+    const e = setup(new MemoryDisk(8 * 512), { contain });
+    e.irq.set = () => {
+      throw new Error('injected interrupt failure');
+    };
+    submit(e, BlkType.IN, 0, { inLen: 512 });
+    await tick();
+    await tick();
+    assert.deepEqual(caught, ['disk completion: injected interrupt failure']);
   });
 
   test('GET_ID returns the serial', async () => {

@@ -57,6 +57,12 @@ export interface VirtioBlkOptions {
   id?: string;
   /** Request queue size. Default 256. */
   queueSize?: number;
+  /**
+   * Runs a completion (used ring, interrupt) that arrives from the backend's promise, outside
+   * the domain's run loop. A host gives the domain's guard, so a failure there ends this domain
+   * instead of escaping as an unhandled rejection. Default: run it directly.
+   */
+  contain?: (what: string, fn: () => void) => void;
 }
 
 export interface BlkStats {
@@ -86,9 +92,11 @@ export class VirtioBlk implements VirtioDevice {
   /** Writes started and not yet settled: a FLUSH waits for them. */
   private readonly writes = new Set<Promise<unknown>>();
   private readonly idle: (() => void)[] = [];
+  private readonly contain: (what: string, fn: () => void) => void;
 
   constructor(opts: VirtioBlkOptions) {
     this.backend = opts.backend;
+    this.contain = opts.contain ?? ((_what, fn) => fn());
     this.readOnly = opts.readOnly === true || opts.backend.readOnly;
     this.sectors = Math.floor(opts.backend.size / SECTOR);
     const qsize = opts.queueSize ?? 256;
@@ -152,9 +160,11 @@ export class VirtioBlk implements VirtioDevice {
     const done = (status: number, data: Uint8Array | null = null, dataSegs = chain.writable) => {
       if (--this.inFlight === 0) for (const f of this.idle.splice(0)) f();
       if (!this.t.current(epoch)) return;
-      const n = data === null ? 0 : writeChain(this.t.ram, dataSegs, data);
-      this.t.ram.u8[statusAddr - this.t.ram.base] = status;
-      this.t.complete(0, chain.head, n + 1, epoch);
+      this.contain('disk completion', () => {
+        const n = data === null ? 0 : writeChain(this.t.ram, dataSegs, data);
+        this.t.ram.u8[statusAddr - this.t.ram.base] = status;
+        this.t.complete(0, chain.head, n + 1, epoch);
+      });
     };
     const failed = (e: unknown) => {
       this.error(`backend: ${e instanceof Error ? e.message : String(e)}`);
