@@ -14,10 +14,13 @@
  * `toDocument(spec)` gives back a document that parses to the same spec: the form shown to
  * people (`pvm info`), returned by the API and kept in save files.
  */
+
+import { isIP } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { PvmError } from '../core/errors.js';
+import { checkTag, MAX_TAG_BYTES } from '../devices/virtio/9p/device.js';
 import { MAX_HARTS } from '../hypervisor/domain.js';
 import { MemMap } from '../machine/memmap.js';
 import { MAX_RAM_BYTES } from '../memory/ram.js';
@@ -36,7 +39,14 @@ export const LIMITS = {
   memory: { min: 16 * MiB, max: MAX_RAM_BYTES },
   /** virtio-mmio slots on the board (0x1000_1000 + n * 0x1000, PLIC source 1 + n). */
   virtioSlots: MemMap.VIRTIO.count,
+  /** Port forwards of one user-mode NIC (each one is a passt option and a listening socket). */
+  publish: 32,
+  /** 9p mount tags: QEMU's limit (Linux reads any length). */
+  shareTag: MAX_TAG_BYTES,
 } as const;
+
+/** The switch name of `--net user`: a private switch per NIC, its uplink a passt process (as QEMU's `-nic user`). */
+export const USER_SWITCH = 'user';
 
 /** What a spec gets when the document leaves a field out. */
 export const DEFAULTS = {
@@ -116,6 +126,24 @@ interface DiskEntry {
 interface NetEntry {
   switch: string;
   mac?: string;
+  uplink?: 'user';
+  publish?: PublishEntry[];
+}
+
+/** A port forward from the host into the guest through a user-mode network (`--publish`). */
+export interface PublishEntry {
+  proto: 'tcp' | 'udp';
+  /** Host address to listen on: 127.0.0.1 unless the user names one (0.0.0.0 for every address). */
+  hostAddr: string;
+  hostPort: number;
+  guestPort: number;
+}
+
+/** A host folder shared over virtio-9p. */
+export interface ShareEntry {
+  path: string;
+  tag: string;
+  readonly: boolean;
 }
 
 /** "path[,ro][,cache=MODE]" (`--disk`, and a disk written as a string) -> disk, or a message. */
@@ -133,16 +161,92 @@ export function parseDiskShorthand(spec: string): DiskEntry | string {
   return d;
 }
 
-/** "SWITCH[,mac=MAC]" (`--net`, and a net written as a string) -> net, or a message. */
+/**
+ * "SWITCH[,mac=MAC][,uplink=user]" (`--net`, and a net written as a string) -> net, or a
+ * message. `user` alone is a private user-mode network (`--net user`).
+ */
 export function parseNetShorthand(spec: string): NetEntry | string {
   const [sw, ...opts] = spec.split(',');
   if (!sw || !NAME_RE.test(sw)) return `net "${spec}": expected a switch name first`;
   const n: NetEntry = { switch: sw };
+  if (sw === USER_SWITCH) n.uplink = 'user';
   for (const o of opts) {
     if (o.startsWith('mac=')) n.mac = o.slice(4);
-    else return `net "${spec}": unknown option "${o}" (use mac=XX:XX:XX:XX:XX:XX)`;
+    else if (o === 'uplink=user') n.uplink = 'user';
+    else return `net "${spec}": unknown option "${o}" (use mac=XX:XX:XX:XX:XX:XX, uplink=user)`;
   }
   return n;
+}
+
+/** A port 1..65535 written in decimal, or null. */
+function port(s: string): number | null {
+  if (!/^\d{1,5}$/.test(s)) return null;
+  const n = Number(s);
+  return n >= 1 && n <= 65535 ? n : null;
+}
+
+/**
+ * "[ADDR:]HOSTPORT:GUESTPORT[/tcp|/udp]" (`--publish`, as Docker and Podman write it) -> a
+ * port forward, or a message. ADDR is an IPv4 address or an IPv6 one in brackets
+ * ("[::1]:8080:80"); without it the forward listens on 127.0.0.1 only, so a guest service
+ * is not exposed to the host's network by accident.
+ */
+export function parsePublish(spec: string): PublishEntry | string {
+  const bad = (why: string) => `publish "${spec}": ${why} (expected [ADDR:]HOSTPORT:GUESTPORT[/udp])`;
+  let rest = spec;
+  let proto: 'tcp' | 'udp' = 'tcp';
+  const slash = rest.lastIndexOf('/');
+  if (slash >= 0) {
+    const p = rest.slice(slash + 1);
+    if (p !== 'tcp' && p !== 'udp') return bad(`unknown protocol "${p}"`);
+    proto = p;
+    rest = rest.slice(0, slash);
+  }
+  let hostAddr = '127.0.0.1';
+  const v6 = /^\[([^\]]*)\]:(.*)$/.exec(rest);
+  if (v6) {
+    if (isIP(v6[1]!) !== 6) return bad(`"${v6[1]}" is not an IPv6 address`);
+    hostAddr = v6[1]!;
+    rest = v6[2]!;
+  }
+  const parts = rest.split(':');
+  if (!v6 && parts.length === 3) {
+    if (isIP(parts[0]!) !== 4) return bad(`"${parts[0]}" is not an IPv4 address (IPv6 goes in brackets)`);
+    hostAddr = parts.shift()!;
+  }
+  if (parts.length !== 2) return bad('expected two ports');
+  const hostPort = port(parts[0]!);
+  const guestPort = port(parts[1]!);
+  if (hostPort === null) return bad(`host port "${parts[0]}" is not 1 to 65535`);
+  if (guestPort === null) return bad(`guest port "${parts[1]}" is not 1 to 65535`);
+  return { proto, hostAddr, hostPort, guestPort };
+}
+
+/** A forward as `--publish` writes it, every part explicit: "127.0.0.1:8080:80/tcp". */
+export function formatPublish(p: PublishEntry): string {
+  const addr = p.hostAddr.includes(':') ? `[${p.hostAddr}]` : p.hostAddr;
+  return `${addr}:${p.hostPort}:${p.guestPort}/${p.proto}`;
+}
+
+/**
+ * "HOSTDIR:TAG[,ro]" (`--share`, and a share written as a string) -> share, or a message.
+ * The tag and options follow the last ':', so a directory name may hold ':' and ','.
+ */
+export function parseShareShorthand(spec: string): ShareEntry | string {
+  const colon = spec.lastIndexOf(':');
+  if (colon < 0) return `share "${spec}": expected HOSTDIR:TAG[,ro]`;
+  const path = spec.slice(0, colon);
+  const [tag = '', ...opts] = spec.slice(colon + 1).split(',');
+  if (path === '') return `share "${spec}": missing directory`;
+  const badTag = checkTag(tag);
+  if (badTag !== null) return `share "${spec}": ${tag === '' ? 'missing tag' : badTag}`;
+  const s: ShareEntry = { path, tag, readonly: false };
+  for (const o of opts) {
+    if (o === 'ro' || o === 'readonly') s.readonly = true;
+    else if (o === 'rw') s.readonly = false;
+    else return `share "${spec}": unknown option "${o}" (use ro)`;
+  }
+  return s;
 }
 
 /**
@@ -171,6 +275,16 @@ const slot = z
   .int()
   .min(0)
   .max(LIMITS.virtioSlots - 1);
+const publishObject = z.strictObject({
+  proto: z.enum(['tcp', 'udp']),
+  hostAddr: z.string().refine((a) => isIP(a) !== 0, 'expected an IPv4 or IPv6 address'),
+  hostPort: z.number().int().min(1).max(65535),
+  guestPort: z.number().int().min(1).max(65535),
+});
+const shareTag = z.string().superRefine((t, ctx) => {
+  const bad = checkTag(t);
+  if (bad !== null) ctx.addIssue({ code: 'custom', message: bad });
+});
 const consoleTarget = z.union([z.enum(['stdio', 'prefix', 'none']), z.strictObject({ file: path })]);
 
 /**
@@ -187,10 +301,23 @@ const deviceSchema = z.discriminatedUnion('kind', [
     readonly: z.boolean(),
     cache: z.enum(DISK_CACHES),
   }),
-  /** A NIC on a virtual switch; without `mac` the builder gives it `defaultMac(domain, nic)`. */
-  z.strictObject({ kind: z.literal('net'), slot, switch: switchName, mac: mac.optional() }),
+  /**
+   * A NIC on a virtual switch; without `mac` the builder gives it `defaultMac(domain, nic)`.
+   * `uplink: 'user'`: the switch's uplink is a passt process (user-mode networking), with the
+   * NIC's port forwards; on the switch named USER_SWITCH the switch is the NIC's own.
+   */
+  z.strictObject({
+    kind: z.literal('net'),
+    slot,
+    switch: switchName,
+    mac: mac.optional(),
+    uplink: z.literal('user').optional(),
+    publish: z.array(publishObject).max(LIMITS.publish).optional(),
+  }),
   z.strictObject({ kind: z.literal('rng'), slot }),
   z.strictObject({ kind: z.literal('balloon'), slot }),
+  /** virtio-9p: a host directory the guest mounts by `tag` (9P2000.L). */
+  z.strictObject({ kind: z.literal('9p'), slot, path, tag: shareTag, readonly: z.boolean() }),
 ]);
 
 /** The spec as the builder takes it: what the document schema below produces. */
@@ -256,7 +383,17 @@ function shorthand<T>(parse: (s: string) => T | string) {
 
 const disk = z.union([shorthand(parseDiskShorthand), diskObject]);
 
-const netObject = z.strictObject({ switch: switchName.default('default'), mac: mac.optional() });
+const publish = z.union([shorthand(parsePublish), publishObject]);
+const netObject = z.strictObject({
+  switch: switchName.default('default'),
+  mac: mac.optional(),
+  uplink: z.literal('user').optional().describe('user: the switch reaches the host network through passt'),
+  publish: z
+    .array(publish)
+    .max(LIMITS.publish)
+    .optional()
+    .describe('port forwards into the guest (with uplink user): "[ADDR:]HOSTPORT:GUESTPORT[/udp]" or objects'),
+});
 const net = z.union([
   shorthand((s) => {
     const n = parseNetShorthand(s);
@@ -267,6 +404,9 @@ const net = z.union([
   }),
   netObject,
 ]);
+
+const shareObject = z.strictObject({ path, tag: shareTag, readonly: z.boolean().default(false) });
+const share = z.union([shorthand(parseShareShorthand), shareObject]);
 
 const documentFields = {
   name: name.describe('Domain name (in a config file: default vm0, vm1, ... by position)'),
@@ -286,6 +426,12 @@ const documentFields = {
   firmware: path.optional().describe(`M-mode firmware, only with mode full (default ${DEFAULTS.firmware})`),
   disks: z.array(disk).default([]).describe('virtio-blk disks vda, vdb, ...: "path[,ro][,cache=MODE]" or objects'),
   nets: z.array(net).default([]).describe('virtio-net NICs, each a port of a named virtual switch'),
+  shares: z
+    .array(share)
+    .default([])
+    .describe(
+      `host folders over virtio-9p: "HOSTDIR:TAG[,ro]" or objects; tags of letters, digits, "_", "-", "." (at most ${MAX_TAG_BYTES})`,
+    ),
   rng: z.boolean().default(false).describe('virtio-rng fed by the host RNG'),
   balloon: z.boolean().default(false).describe('virtio-balloon'),
   console: consoleTarget
@@ -306,13 +452,45 @@ function checkDomain(d: DocumentDomain, ctx: z.RefinementCtx): void {
     if (d.initrd !== undefined) issue('initrd', 'only with a kernel (the embedded guest reads no initrd)');
     if (d.append !== undefined) issue('append', 'only with a kernel (the embedded guest reads no command line)');
   }
-  const others = d.disks.length + d.nets.length + (d.rng ? 1 : 0) + (d.balloon ? 1 : 0);
+  const others = d.disks.length + d.nets.length + d.shares.length + (d.rng ? 1 : 0) + (d.balloon ? 1 : 0);
   if (others > 0 && others + 1 > LIMITS.virtioSlots) {
     issue(
-      d.disks.length > 0 ? 'disks' : 'nets',
-      `${others + 1} virtio devices (console, ${d.disks.length} disks, ${d.nets.length} nets${d.rng ? ', rng' : ''}${d.balloon ? ', balloon' : ''}) do not fit ${LIMITS.virtioSlots} slots`,
+      d.disks.length > 0 ? 'disks' : d.nets.length > 0 ? 'nets' : 'shares',
+      `${others + 1} virtio devices (console, ${d.disks.length} disks, ${d.nets.length} nets${d.shares.length > 0 ? `, ${d.shares.length} shares` : ''}${d.rng ? ', rng' : ''}${d.balloon ? ', balloon' : ''}) do not fit ${LIMITS.virtioSlots} slots`,
     );
   }
+  checkUserNets(d, ctx);
+}
+
+/** The rules of user-mode NICs and shares: forwards only with passt, no host port twice, one tag once. */
+function checkUserNets(d: DocumentDomain, ctx: z.RefinementCtx): void {
+  const issue = (p: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path: p, message });
+  const bound = new Map<string, string>();
+  d.nets.forEach((n, i) => {
+    if (n.switch === USER_SWITCH && n.uplink !== 'user') {
+      issue(['nets', i, 'switch'], `the switch name "${USER_SWITCH}" is the private user-mode network`);
+    }
+    if (n.publish === undefined || n.publish.length === 0) return;
+    if (n.uplink !== 'user') {
+      issue(['nets', i, 'publish'], 'port forwards need a user-mode network (uplink user)');
+      return;
+    }
+    n.publish.forEach((p, j) => {
+      const key = `${p.proto} ${p.hostAddr} ${p.hostPort}`;
+      const other = bound.get(key);
+      if (other !== undefined) {
+        issue(
+          ['nets', i, 'publish', j],
+          `${p.proto} port ${p.hostPort} on ${p.hostAddr} is already forwarded by ${other}`,
+        );
+      } else bound.set(key, formatPublish(p));
+    });
+  });
+  const tags = new Set<string>();
+  d.shares.forEach((s, i) => {
+    if (tags.has(s.tag)) issue(['shares', i, 'tag'], `tag "${s.tag}" is used by another share`);
+    tags.add(s.tag);
+  });
 }
 
 /**
@@ -322,13 +500,22 @@ function checkDomain(d: DocumentDomain, ctx: z.RefinementCtx): void {
 function devicesOf(d: DocumentDomain): DomainDevice[] {
   const list: DomainDevice[] = [];
   const next = () => list.length;
-  const any = d.disks.length + d.nets.length > 0 || d.rng || d.balloon;
+  const any = d.disks.length + d.nets.length + d.shares.length > 0 || d.rng || d.balloon;
   if (any) list.push({ kind: 'console', slot: next() });
   for (const k of d.disks) list.push({ kind: 'blk', slot: next(), ...k });
   for (const n of d.nets)
-    list.push({ kind: 'net', slot: next(), switch: n.switch, ...(n.mac && { mac: n.mac.toLowerCase() }) });
+    list.push({
+      kind: 'net',
+      slot: next(),
+      switch: n.switch,
+      ...(n.mac && { mac: n.mac.toLowerCase() }),
+      ...(n.uplink && { uplink: n.uplink }),
+      ...(n.publish && n.publish.length > 0 && { publish: n.publish }),
+    });
   if (d.rng) list.push({ kind: 'rng', slot: next() });
   if (d.balloon) list.push({ kind: 'balloon', slot: next() });
+  // After every older kind, so adding shares moves no other device.
+  for (const sh of d.shares) list.push({ kind: '9p', slot: next(), ...sh });
   return list;
 }
 
@@ -444,22 +631,35 @@ export function toDocument(spec: DomainSpec): DomainSpecInput {
     d.kind === 'blk' ? [{ path: d.path, readonly: d.readonly, cache: d.cache }] : [],
   );
   const nets = spec.devices.flatMap((d) =>
-    d.kind === 'net' ? [{ switch: d.switch, ...(d.mac !== undefined && { mac: d.mac }) }] : [],
+    d.kind === 'net'
+      ? [
+          {
+            switch: d.switch,
+            ...(d.mac !== undefined && { mac: d.mac }),
+            ...(d.uplink !== undefined && { uplink: d.uplink }),
+            ...(d.publish !== undefined && { publish: d.publish.map(formatPublish) }),
+          },
+        ]
+      : [],
+  );
+  const shares = spec.devices.flatMap((d) =>
+    d.kind === '9p' ? [{ path: d.path, tag: d.tag, readonly: d.readonly }] : [],
   );
   if (disks.length > 0) doc.disks = disks;
   if (nets.length > 0) doc.nets = nets;
+  if (shares.length > 0) doc.shares = shares;
   if (spec.devices.some((d) => d.kind === 'rng')) doc.rng = true;
   if (spec.devices.some((d) => d.kind === 'balloon')) doc.balloon = true;
   doc.console = spec.console;
   return doc;
 }
 
-/** `spec` with its relative host paths (kernel, initrd, firmware, disks, console file) resolved against `baseDir`. */
+/** `spec` with its relative host paths (kernel, initrd, firmware, disks, shares, console file) resolved against `baseDir`. */
 export function resolveSpecPaths(spec: DomainSpec, baseDir: string): DomainSpec {
   const r = (p: string) => resolvePath(baseDir, p);
   const out: DomainSpec = {
     ...spec,
-    devices: spec.devices.map((d) => (d.kind === 'blk' ? { ...d, path: r(d.path) } : d)),
+    devices: spec.devices.map((d) => (d.kind === 'blk' || d.kind === '9p' ? { ...d, path: r(d.path) } : d)),
     console: typeof spec.console === 'object' ? { file: r(spec.console.file) } : spec.console,
   };
   if (spec.kernel !== undefined) out.kernel = r(spec.kernel);

@@ -5,7 +5,14 @@
  * refusal names the flag the user typed (`--memory: at least 16M, got 8M`).
  */
 import type { Command } from 'commander';
-import { DEFAULTS, type DomainSpec, LIMITS, parseDomainSpec, resolveSpecPaths } from '../api/spec.js';
+import {
+  DEFAULTS,
+  type DomainSpec,
+  LIMITS,
+  parseDomainSpec,
+  parseNetShorthand,
+  resolveSpecPaths,
+} from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 
 /** Flags that describe a domain, as commander hands them over (strings, unparsed). */
@@ -19,6 +26,10 @@ export interface DomainFlags {
   firmware?: string;
   disk?: string[];
   net?: string[];
+  /** Port forwards into the domain's user-mode NIC. */
+  publish?: string[];
+  /** Host folders over virtio-9p. */
+  share?: string[];
   rng?: boolean;
   balloon?: boolean;
   /** ttyS0 or hvc0: the kernel command line's console (instead of --append). */
@@ -37,6 +48,7 @@ const FLAG_OF: Record<string, string> = {
   firmware: '--firmware',
   disks: '--disk',
   nets: '--net',
+  shares: '--share',
   rng: '--rng',
   balloon: '--balloon',
 };
@@ -52,6 +64,8 @@ export const DOMAIN_FLAGS: readonly (keyof DomainFlags)[] = [
   'firmware',
   'disk',
   'net',
+  'publish',
+  'share',
   'rng',
   'balloon',
   'console',
@@ -81,7 +95,21 @@ export function addDomainFlags(cmd: Command): Command {
       'virtio-blk disk: path[,ro][,cache=writeback|writethrough|unsafe] (repeatable: vda, vdb, ...)',
       collect,
     )
-    .option('--net <spec>', 'virtio-net NIC on a virtual switch: switch[,mac=XX:XX:XX:XX:XX:XX] (repeatable)', collect)
+    .option(
+      '--net <spec>',
+      'virtio-net NIC on a virtual switch: switch[,mac=XX:XX:XX:XX:XX:XX][,uplink=user]; "user": its own user-mode network through passt (repeatable)',
+      collect,
+    )
+    .option(
+      '--publish <spec>',
+      'port forward from the host into the user-mode NIC: [ADDR:]HOSTPORT:GUESTPORT[/udp], ADDR 127.0.0.1 by default (repeatable)',
+      collect,
+    )
+    .option(
+      '--share <spec>',
+      'host folder over virtio-9p: HOSTDIR:TAG[,ro]; the guest runs mount -t 9p -o trans=virtio TAG DIR (repeatable)',
+      collect,
+    )
     .option('--rng', 'virtio-rng: /dev/hwrng reads the host RNG')
     .option('--balloon', 'virtio-balloon')
     .option('--console <tty>', 'with --kernel: the command line console, ttyS0 (UART) or hvc0 (SBI console)');
@@ -123,9 +151,38 @@ export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: st
   set('mode', flags.mode);
   set('firmware', flags.firmware);
   set('disks', flags.disk);
-  set('nets', flags.net);
+  set('nets', netsWithForwards(flags));
+  set('shares', flags.share);
   set('rng', flags.rng);
   set('balloon', flags.balloon);
-  const spec = parseDomainSpec(doc, { where: (p) => FLAG_OF[String(p[0])] ?? `--${String(p[0])}` });
+  const spec = parseDomainSpec(doc, {
+    where: (p) =>
+      p[0] === 'nets' && p[2] === 'publish' ? '--publish' : (FLAG_OF[String(p[0])] ?? `--${String(p[0])}`),
+  });
   return resolveSpecPaths(spec, opts.cwd);
+}
+
+/**
+ * `--net` with the `--publish` forwards put on the one user-mode NIC (`--net user` or
+ * `--net NAME,uplink=user`), as QEMU puts `hostfwd` on its `-nic user`.
+ */
+function netsWithForwards(flags: DomainFlags): unknown[] | undefined {
+  if (flags.publish === undefined) return flags.net;
+  const nets: unknown[] = [...(flags.net ?? [])];
+  const user = nets.flatMap((n, i) => {
+    const p = parseNetShorthand(String(n));
+    return typeof p !== 'string' && p.uplink === 'user' ? [i] : [];
+  });
+  if (user.length !== 1) {
+    throw new PvmError(
+      'usage',
+      user.length === 0
+        ? '--publish: needs a user-mode network (--net user or --net NAME,uplink=user)'
+        : `--publish: ${user.length} user-mode networks; forward into one of them with a config file (nets[].publish)`,
+    );
+  }
+  const i = user[0]!;
+  const p = parseNetShorthand(String(nets[i])) as Exclude<ReturnType<typeof parseNetShorthand>, string>;
+  nets[i] = { ...p, publish: flags.publish };
+  return nets;
 }

@@ -11,10 +11,11 @@
  * whatever was opened or plugged is released before the error is thrown.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import type { DeviceInfo, MachineInfo } from '../api/domain.js';
-import { DEFAULTS, type DomainDevice, type DomainSpec, defaultMac } from '../api/spec.js';
+import type { DeviceInfo, MachineInfo, NicStats } from '../api/domain.js';
+import { DEFAULTS, type DomainDevice, type DomainSpec, defaultMac, USER_SWITCH } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 import { formatMac, parseMac, type SwitchPort, VirtualSwitch } from '../devices/switch.js';
+import { VirtioP9 } from '../devices/virtio/9p/device.js';
 import { type BalloonHooks, VirtioBalloon } from '../devices/virtio/balloon/device.js';
 import { VirtioBlk } from '../devices/virtio/blk/device.js';
 import { VirtioConsole } from '../devices/virtio/console/device.js';
@@ -27,6 +28,9 @@ import { type PvxDomain, PvxHost } from '../hypervisor/pvx/index.js';
 import { createVm, type LoadedSpec, virtioTransports } from '../hypervisor/vm.js';
 import { type HostDisk, openDisk } from './disk.js';
 import { hostEntropy } from './entropy.js';
+import { openShare } from './p9-fs.js';
+import { PasstUplink } from './passt.js';
+import { type UserNetworkOptions, UserNetworks } from './user-net.js';
 
 /**
  * Reads a whole regular file: a missing, unreadable or special file (a FIFO, a device), or one
@@ -86,14 +90,17 @@ export class SwitchRegistry {
 
 /**
  * What the domains built in one process share: the virtual switches (NICs on the same switch
- * name meet) and the PVX registry (each PV domain gets its own PVX domain id, and their guests
+ * name meet), their passt uplinks (one per switch that a NIC asks to reach the host network
+ * through), and the PVX registry (each PV domain gets its own PVX domain id, and their guests
  * can open event channels, grants and vchans to each other).
  */
 export class HostResources {
   readonly switches: SwitchRegistry;
+  readonly userNets: UserNetworks;
   readonly pvx = new PvxHost<PvxDomain>();
-  constructor(switches: Record<string, { enforceSourceMac: boolean }> = {}) {
+  constructor(switches: Record<string, { enforceSourceMac: boolean }> = {}, userNets: UserNetworkOptions = {}) {
     this.switches = new SwitchRegistry(switches);
+    this.userNets = new UserNetworks(userNets);
   }
 }
 
@@ -129,8 +136,18 @@ export interface BuiltDomain {
   readonly devices: readonly BuiltDevice[];
   /** The domain as the guest sees it now (vCPUs, RAM, devices with their MACs, where console input goes). */
   machine(): MachineInfo;
-  /** Unplugs the NICs and closes the image files. Idempotent. */
+  /** Each NIC's switch port and its switch's uplink, counted so far, in slot order. */
+  netStats(): NicStats[];
+  /** Unplugs the NICs (stopping a passt no other NIC uses), closes the image files and shares. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A NIC's place on its switch. */
+interface Plugged {
+  readonly slot: number;
+  readonly switchName: string;
+  readonly sw: VirtualSwitch;
+  readonly port: SwitchPort;
 }
 
 /** The spec's images, read: the embedded guest when it names no kernel, Debian's OpenSBI in full mode. */
@@ -154,12 +171,22 @@ async function openDevices(
   resources: HostResources,
   opts: BuildOptions,
   ram: () => Domain | null,
-): Promise<{ devices: { spec: DomainDevice; model: VirtioDevice }[]; close: () => Promise<void> }> {
+): Promise<{
+  devices: { spec: DomainDevice; model: VirtioDevice }[];
+  plugged: Plugged[];
+  close: () => Promise<void>;
+}> {
   const files: HostDisk[] = [];
-  const ports: SwitchPort[] = [];
+  const shares: VirtioP9[] = [];
+  const plugged: Plugged[] = [];
+  const uplinks: (() => Promise<void>)[] = [];
   const close = async () => {
-    for (const p of ports.splice(0)) p.detach();
-    await Promise.allSettled(files.splice(0).map((f) => f.close()));
+    for (const p of plugged) p.port.detach();
+    await Promise.allSettled([
+      ...uplinks.splice(0).map((release) => release()),
+      ...files.splice(0).map((f) => f.close()),
+      ...shares.splice(0).map((s) => s.close()),
+    ]);
   };
   const devices: { spec: DomainDevice; model: VirtioDevice }[] = [];
   let nic = 0;
@@ -183,8 +210,18 @@ async function openDevices(
           const bytes = parseMac(mac);
           if (bytes === null) throw new PvmError('usage', `bad MAC ${mac}`);
           const net = new VirtioNet({ mac: bytes });
-          ports.push(resources.switches.get(d.switch).attach(net));
+          // `--net user`: a switch of the NIC's own, as each QEMU `-nic user` is a network of its own.
+          const sw = d.switch === USER_SWITCH ? new VirtualSwitch(USER_SWITCH) : resources.switches.get(d.switch);
+          plugged.push({ slot: d.slot, switchName: d.switch, sw, port: sw.attach(net) });
+          if (d.uplink === 'user')
+            uplinks.push(await resources.userNets.acquire(sw, d.publish ?? [], `domain ${spec.name}`));
           model = net;
+          break;
+        }
+        case '9p': {
+          const share = await openShare({ path: d.path, tag: d.tag, readonly: d.readonly });
+          shares.push(share);
+          model = share;
           break;
         }
         case 'rng':
@@ -207,7 +244,30 @@ async function openDevices(
     await close();
     throw e;
   }
-  return { devices, close };
+  return { devices, plugged, close };
+}
+
+/** The traffic of each plugged NIC and of its switch's uplink. */
+function nicStats(plugged: readonly Plugged[]): NicStats[] {
+  const traffic = (p: SwitchPort) => ({
+    txFrames: p.stats.txFrames,
+    txBytes: p.stats.txBytes,
+    rxFrames: p.stats.rxFrames,
+    rxBytes: p.stats.rxBytes,
+  });
+  return plugged.map((x) => {
+    const up = x.sw.uplink;
+    const passt = up?.endpoint instanceof PasstUplink ? up.endpoint.stats : null;
+    return {
+      slot: x.slot,
+      mac: formatMac(x.port.endpoint.mac),
+      switch: x.switchName,
+      ...traffic(x.port),
+      ...(up !== undefined && {
+        uplink: { ...traffic(up), dropped: passt?.dropped ?? 0, malformed: passt?.malformed ?? 0 },
+      }),
+    };
+  });
 }
 
 const diskLetter = (i: number): string => String.fromCharCode(97 + i);
@@ -269,6 +329,7 @@ export async function buildDomain(
       consoleInput: built.inputTo,
       cmdline: loaded.cmdline,
     }),
+    netStats: () => nicStats(opened.plugged),
     close: () => {
       closed ??= opened.close();
       return closed;
@@ -280,7 +341,15 @@ export async function buildDomain(
 function describeDevice(d: BuiltDevice): DeviceInfo {
   const base = { slot: d.spec.slot, kind: d.spec.kind };
   if (d.model instanceof VirtioNet && d.spec.kind === 'net') {
-    return { ...base, mac: formatMac(d.model.mac), switch: d.spec.switch };
+    return {
+      ...base,
+      mac: formatMac(d.model.mac),
+      switch: d.spec.switch,
+      ...(d.spec.uplink !== undefined && { uplink: d.spec.uplink }),
+    };
+  }
+  if (d.model instanceof VirtioP9 && d.spec.kind === '9p') {
+    return { ...base, tag: d.model.tag, path: d.spec.path, readonly: d.model.readOnly };
   }
   if (d.model instanceof VirtioBlk && d.spec.kind === 'blk')
     return { ...base, path: d.spec.path, readonly: d.model.readOnly };

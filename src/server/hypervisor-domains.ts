@@ -153,6 +153,8 @@ class HvDomain {
 export interface HypervisorDomainManagerOptions {
   /** Where the virtio transports of every domain report what they refuse (the daemon logs it). */
   onVirtioRefusal?: (domain: string, refusal: VirtioRefusal) => void;
+  /** Where the daemon logs a passt that ended while NICs used it. */
+  onNetworkEvent?: (message: string) => void;
 }
 
 export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements DomainManager {
@@ -160,10 +162,14 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
    * What this daemon's domains share: the virtual switches (NICs on the same switch name meet)
    * and the PVX registry (their guests can open event channels and vchans to each other).
    */
-  private readonly resources = new HostResources();
+  private readonly resources: HostResources;
 
   constructor(private readonly options: HypervisorDomainManagerOptions = {}) {
     super();
+    this.resources = new HostResources(
+      {},
+      { onExit: (sw, reason) => this.options.onNetworkEvent?.(`switch ${sw}: ${reason}`) },
+    );
   }
 
   protected async halt(d: HvDomain): Promise<void> {
@@ -239,6 +245,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     const exits: Record<string, number> = {};
     for (const [k, v] of Object.entries(s.exits)) if (k !== 'slice') exits[k] = v;
     for (const [k, v] of Object.entries(s.mmio)) exits[`mmio:${k}`] = v;
+    const nets = d.built.netStats();
     const hypercalls: Record<string, number> = {};
     for (const [ext, fns] of Object.entries(s.hypercalls)) {
       for (const [fn, n] of Object.entries(fns)) hypercalls[`${ext}/${fn}`] = n;
@@ -255,6 +262,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       vcpus: s.harts,
       exits,
       hypercalls,
+      ...(nets.length > 0 && { nets }),
     };
   }
 

@@ -168,6 +168,7 @@ export function registerControlCommands(
             : new HypervisorDomainManager({
                 // A driver turned away by a virtio transport: once per device and rule.
                 onVirtioRefusal: (domain, r) => logger.warn({ domain, device: r.device, rule: r.rule }, r.message),
+                onNetworkEvent: (message) => logger.warn(message),
               }),
         });
         const daemon = await startDaemon({ control, logger, socketPath, ...(tcp ? { tcp } : {}) });

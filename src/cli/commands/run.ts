@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_VERSION, type PvmConfig } from '../../api/config.js';
 import { loadConfigFile } from '../../api/config-file.js';
-import { checkHarts, checkMemory, LIMITS } from '../../api/spec.js';
+import { checkHarts, checkMemory, LIMITS, USER_SWITCH } from '../../api/spec.js';
 import { PvmError } from '../../core/errors.js';
 import { readImage } from '../../host/builder.js';
 import { runBare } from '../../hypervisor/bare.js';
@@ -70,7 +70,9 @@ export async function runCommand(file: string | undefined, flags: RunFlags, ctx:
     // No image: the spec boots the embedded default guest (pvos).
     const spec = specFromFlags(flags, { cwd: process.cwd() });
     const switches = Object.fromEntries(
-      spec.devices.flatMap((d) => (d.kind === 'net' ? [[d.switch, { enforceSourceMac: true }]] : [])),
+      spec.devices.flatMap((d) =>
+        d.kind === 'net' && d.switch !== USER_SWITCH ? [[d.switch, { enforceSourceMac: true }]] : [],
+      ),
     );
     config = { version: CONFIG_VERSION, domains: [spec], switches };
   }
