@@ -312,7 +312,7 @@ const deviceSchema = z.discriminatedUnion('kind', [
     switch: switchName,
     mac: mac.optional(),
     uplink: z.literal('user').optional(),
-    publish: z.array(publishObject).max(LIMITS.publish).optional(),
+    publish: z.array(publishObject).max(LIMITS.publish, `at most ${LIMITS.publish} port forwards per NIC`).optional(),
   }),
   z.strictObject({ kind: z.literal('rng'), slot }),
   z.strictObject({ kind: z.literal('balloon'), slot }),
@@ -390,7 +390,7 @@ const netObject = z.strictObject({
   uplink: z.literal('user').optional().describe('user: the switch reaches the host network through passt'),
   publish: z
     .array(publish)
-    .max(LIMITS.publish)
+    .max(LIMITS.publish, `at most ${LIMITS.publish} port forwards per NIC`)
     .optional()
     .describe('port forwards into the guest (with uplink user): "[ADDR:]HOSTPORT:GUESTPORT[/udp]" or objects'),
 });
