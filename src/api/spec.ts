@@ -467,11 +467,8 @@ function checkUserNets(d: DocumentDomain, ctx: z.RefinementCtx): void {
   const issue = (p: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path: p, message });
   const bound = new Map<string, string>();
   d.nets.forEach((n, i) => {
-    if (n.switch === USER_SWITCH && n.uplink !== 'user') {
-      issue(['nets', i, 'switch'], `the switch name "${USER_SWITCH}" is the private user-mode network`);
-    }
     if (n.publish === undefined || n.publish.length === 0) return;
-    if (n.uplink !== 'user') {
+    if (n.uplink !== 'user' && n.switch !== USER_SWITCH) {
       issue(['nets', i, 'publish'], 'port forwards need a user-mode network (uplink user)');
       return;
     }
@@ -509,7 +506,8 @@ function devicesOf(d: DocumentDomain): DomainDevice[] {
       slot: next(),
       switch: n.switch,
       ...(n.mac && { mac: n.mac.toLowerCase() }),
-      ...(n.uplink && { uplink: n.uplink }),
+      // The switch named `user` is always the NIC's own user-mode network.
+      ...((n.uplink !== undefined || n.switch === USER_SWITCH) && { uplink: 'user' as const }),
       ...(n.publish && n.publish.length > 0 && { publish: n.publish }),
     });
   if (d.rng) list.push({ kind: 'rng', slot: next() });
