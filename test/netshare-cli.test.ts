@@ -312,3 +312,22 @@ test('hostile --share, --publish and --net flags: one line each, exit status 2, 
     [2, 'pvm: --share cannot be used with a config file (set it in one.yaml)'],
   );
 });
+
+test('a forward whose host port is taken: passt says so in one line, exit 2', {
+  timeout: 120_000,
+}, async () => {
+  // In a fresh namespace: a host program holds 127.0.0.1:18080, then pvm asks passt to forward it.
+  const holder = 'const s = require("net").createServer().listen(18080, "127.0.0.1", () => console.log("held"))';
+  const script = [
+    `node -e '${holder}; setTimeout(() => s.close(), 30000)' > held.txt &`,
+    'until [ -s held.txt ]; do sleep 0.1; done',
+    `node ${pvm} run --dry-run --net user --publish 18080:80; echo "rc=$?"`,
+    'kill $!',
+  ].join('\n');
+  const r = await runInNetns(['env', '-C', dir, 'sh', '-c', script]).done;
+  assert.match(r.stdout, /^rc=2$/m);
+  assert.match(
+    r.stderr,
+    /^pvm: domain vm0: passt failed to start \(exit status 1\): .*Failed to bind any port for '-t 127\.0\.0\.1\/18080:80', exiting$/m,
+  );
+});
