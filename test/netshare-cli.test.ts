@@ -304,6 +304,28 @@ test('hostile --share, --publish and --net flags: one line each, exit status 2, 
       'pvm: domain vm0: user-mode networking needs passt, which is not installed (passt not found; Debian: apt install passt)',
     ],
   );
+  // A config file: one line per problem, each naming its field (the cross-field rules, such as
+  // nets[0]'s forward without a passt uplink, are checked once the fields themselves are good).
+  writeFileSync(
+    join(dir, 'bad.yaml'),
+    [
+      'domains:',
+      '  - shares: [{ path: ./x, tag: "a b" }, "./y"]',
+      '    nets: [{ switch: lan, publish: ["8080:80"] }, { switch: wan, uplink: user, publish: ["1:2:3"] }]',
+    ].join('\n'),
+  );
+  const bad = await pvmRun(['run', 'bad.yaml']);
+  assert.deepEqual(
+    [bad.status, bad.err.trimEnd().split('\n')],
+    [
+      2,
+      [
+        'pvm: bad.yaml: domains[0].nets[1].publish[0]: publish "1:2:3": "1" is not an IPv4 address (IPv6 goes in brackets) (expected [ADDR:]HOSTPORT:GUESTPORT[/udp])',
+        'bad.yaml: domains[0].shares[0].tag: 9p tag "a b": use letters, digits, "_", "-" and "."',
+        'bad.yaml: domains[0].shares[1]: share "./y": expected HOSTDIR:TAG[,ro]',
+      ],
+    ],
+  );
   // A config file may not take the flags.
   writeFileSync(join(dir, 'one.yaml'), 'name: one\n');
   const mixed = await pvmRun(['run', 'one.yaml', '--share', `${dir}:t`]);
