@@ -3,7 +3,7 @@
  * (support/daemon-netshare-scenario.ts runs there): domains created through the API and
  * `pvm create` get their 9p devices and passt-backed NICs; one passt per switch that asks
  * for one (a private `user` switch each, a named one shared); refused creates leave no
- * passt behind; `pvm stats` shows each NIC's port and its uplink; destroying the domains,
+ * passt behind; `pvm stats` shows each NIC's port and its uplink; a reboot gives a fresh passt; destroying the domains,
  * and stopping the daemon, ends every passt and closes the forwarded port.
  */
 import assert from 'node:assert/strict';
@@ -14,6 +14,7 @@ import { runInNetns } from './support/netns.js';
 
 interface Step {
   passt: number;
+  pids: number[];
   forward: boolean;
   [k: string]: unknown;
 }
@@ -79,6 +80,10 @@ test('daemon: shares and user-mode NICs from the API; passt per switch, none lef
     [['rel', true]],
   );
   assert.deepEqual(at('create-f'), [1, true]);
+  // A reboot rebuilds the devices: the old passt ends, a new one forwards the port again.
+  assert.deepEqual(at('reboot-f'), [1, true]);
+  assert.notDeepEqual(s['reboot-f']!.pids, s['create-f']!.pids);
+  assert.equal(s['reboot-f']!.state, 'running');
   // Stopping the daemon ends the last passt.
   assert.deepEqual(at('closed'), [0, false]);
 });

@@ -2,7 +2,7 @@
  * Run inside a network namespace by test/netshare-daemon.test.ts: a daemon
  * (HypervisorDomainManager) on a temporary socket, domains created through its API and
  * `pvm create` with shares and user-mode NICs (the embedded guest, so nothing boots for
- * long). After each step it records the passt processes of this namespace and whether the
+ * long), one of them rebooted. After each step it records the passt processes of this namespace and whether the
  * forwarded host port accepts connections. Prints one JSON line; the test judges it.
  */
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -12,18 +12,19 @@ import { isApiError } from '../../src/api/errors.js';
 import { HypervisorDomainManager } from '../../src/server/hypervisor-domains.js';
 import { runPvm, startTestDaemon } from './daemon.js';
 
-function passtCount(): number {
+/** The pids of the passt processes in this network namespace. */
+function passtPids(): number[] {
   const mine = readlinkSync('/proc/self/ns/net');
-  let n = 0;
+  const pids: number[] = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('passt') && readlinkSync(`/proc/${pid}/ns/net`) === mine)
-        n++;
+      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8');
+      if (comm.startsWith('passt') && readlinkSync(`/proc/${pid}/ns/net`) === mine) pids.push(Number(pid));
     } catch {
       // gone meanwhile
     }
   }
-  return n;
+  return pids;
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
@@ -44,7 +45,8 @@ mkdirSync(share);
 writeFileSync(join(h.dir, 'plain'), 'x');
 const steps: Record<string, unknown> = {};
 const record = async (name: string, extra: Record<string, unknown> = {}) => {
-  steps[name] = { passt: passtCount(), forward: await listening(18090), ...extra };
+  const pids = passtPids();
+  steps[name] = { passt: pids.length, pids, forward: await listening(18090), ...extra };
 };
 const refused = async (p: Promise<unknown>): Promise<string> => {
   try {
@@ -93,6 +95,8 @@ try {
     '18090:80',
   ]);
   await record('create-f', { out: created.out, info: await h.client.info('f') });
+  await h.client.reboot('f');
+  await record('reboot-f', { state: (await h.client.info('f')).state });
 } finally {
   await h.close();
 }
