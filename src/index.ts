@@ -61,7 +61,10 @@ export {
   type BuiltDevice,
   type BuiltDomain,
   buildDomain,
+  type DeviceHost,
   HostResources,
+  type OpenedDevices,
+  openDevices,
   SwitchRegistry,
 } from './host/builder.js';
 export { type ConsoleSink, consoleSink, fileSink, SharedTerminal } from './host/console-sink.js';
@@ -73,7 +76,14 @@ export { NodeP9Fs, openShare, type ShareSpec } from './host/p9-fs.js';
 export { PASST_DEFAULT_MAC, PasstUplink, type PortForward } from './host/passt.js';
 export { loadSnapshotFile, nodeSnapshotCodecs, saveSnapshotFile } from './host/snapshot-file.js';
 export { type UserNetworkOptions, UserNetworks } from './host/user-net.js';
-export { type BareEnd, type BareHost, type BareOptions, type BareResult, runBare } from './hypervisor/bare.js';
+export {
+  BareControl,
+  type BareEnd,
+  type BareHost,
+  type BareOptions,
+  type BareResult,
+  runBare,
+} from './hypervisor/bare.js';
 export {
   type ConsoleInput,
   Domain,

@@ -88,6 +88,110 @@ main:
   .section .rodata
 msg: .asciz "bye\\n"
 `,
+  // Prints the DeviceID of each virtio-mmio slot (0x10001000 + n * 0x1000), then powers off.
+  'virtio-ids': `
+main:
+  li s0, 0x10001008
+  li s1, 8
+  li t0, UART
+1: lw t1, 0(s0)
+  addi t1, t1, '0'
+  sb t1, 0(t0)
+  li t1, ' '
+  addi s1, s1, -1
+  beqz s1, 2f
+  sb t1, 0(t0)
+  li t1, 0x1000
+  add s0, s0, t1
+  j 1b
+2: li t1, '\n'
+  sb t1, 0(t0)
+  li t0, SYSCON
+  li t1, 0x5555
+  sw t1, 0(t0)
+3: j 3b
+`,
+  // Echoes console input until a newline, sleeping in WFI until the UART's receive interrupt
+  // (IER.ERBFI, PLIC source 10, M-mode context 0), then powers off.
+  'uart-echo': `
+  .equ PLIC, 0x0c000000
+main:
+  li t0, PLIC
+  li t1, 1
+  sw t1, 40(t0)          # priority of source 10
+  li t2, 0x2000
+  add t2, t0, t2
+  li t1, 1 << 10
+  sw t1, 0(t2)           # enable source 10 in context 0
+  li t2, 0x200000
+  add t2, t0, t2
+  sw zero, 0(t2)         # threshold 0
+  li t1, 1 << 11
+  csrw mie, t1           # MEIP (mstatus.MIE stays clear: WFI still wakes)
+  li s0, UART
+  li t1, 1
+  sb t1, 1(s0)           # IER: received data available
+  li s1, 0x200004
+  add s1, s1, t0         # claim/complete of context 0
+1: lbu t1, 5(s0)         # LSR
+  andi t1, t1, 1
+  bnez t1, 2f
+  wfi
+  j 1b
+2: lw t3, 0(s1)          # claim
+  lbu t1, 0(s0)          # RBR
+  sb t1, 0(s0)           # THR
+  sw t3, 0(s1)           # complete
+  li t2, '\n'
+  bne t1, t2, 1b
+  li t0, SYSCON
+  li t1, 0x5555
+  sw t1, 0(t0)
+3: j 3b
+`,
+  // A greedy driver at slot 0: accepts feature bits 32-34 (only 32, VERSION_1, is offered) and
+  // asks for FEATURES_OK twice, prints the status it reads back, powers off.
+  'virtio-greedy': `
+main:
+  li s0, 0x10001000
+  li t1, 3
+  sw t1, 0x70(s0)        # ACKNOWLEDGE | DRIVER
+  li t1, 1
+  sw t1, 0x24(s0)        # DriverFeaturesSel = 1
+  li t1, 7
+  sw t1, 0x20(s0)        # DriverFeatures: bits 32, 33, 34
+  li t1, 0xb
+  sw t1, 0x70(s0)        # FEATURES_OK
+  sw t1, 0x70(s0)        # and again
+  lw t1, 0x70(s0)
+  addi t1, t1, '0'
+  li t0, UART
+  sb t1, 0(t0)
+  li t1, '\n'
+  sb t1, 0(t0)
+  li t0, SYSCON
+  li t1, 0x5555
+  sw t1, 0(t0)
+1: j 1b
+`,
+  // Prints slot 0's device status, sets ACKNOWLEDGE, reboots through the syscon: a transport
+  // the reboot did not reset would print 1 the second time.
+  'virtio-reboot': `
+main:
+  li s0, 0x10001000
+  lw t1, 0x70(s0)
+  addi t1, t1, '0'
+  li t0, UART
+  sb t1, 0(t0)
+  li t1, '\n'
+  sb t1, 0(t0)
+  li t1, 1
+  sw t1, 0x70(s0)        # ACKNOWLEDGE
+  li t0, SYSCON
+  li t1, 0x7777          # reboot
+  sw t1, 0(t0)
+1: j 1b
+`,
   // HTIF pass: tohost = 1.
   'htif-pass': `
 main:
@@ -279,7 +383,16 @@ function build(name: string): string {
 }
 
 function pvmRun(...args: string[]) {
-  const r = spawnSync(process.execPath, [pvm, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return pvmRunWith(undefined, ...args);
+}
+
+/** `pvm ARGS` with `input` on standard input (closed at once when undefined). */
+function pvmRunWith(input: string | undefined, ...args: string[]) {
+  const r = spawnSync(process.execPath, [pvm, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    ...(input !== undefined ? { input } : {}),
+  });
   if (r.error) throw r.error;
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
@@ -440,4 +553,90 @@ test('--stats and --stats-json with --bare: the hypervisor statistics shape, mod
   assert.ok(s.instructions > 10 && s.instructions < 100, `${s.instructions} instructions`);
   assert.match(r.stderr, new RegExp(`^domain: mode bare, 1 hart\\(s\\)\\ninstructions retired: ${s.instructions} `));
   assert.match(r.stderr, /mmio by device: .*uart 4/);
+});
+
+test('virtio devices with --bare: in the slots the flags name, the others from slot 0 up, empty ones reading 0', () => {
+  const disk = join(dir, 'bare-disk.img');
+  writeFileSync(disk, new Uint8Array(4096));
+  const r = pvmRun(
+    ...['run', '--bare', elfs['virtio-ids']!, '--disk', `${disk},slot=0`, '--net', 'lan,slot=2'],
+    ...['--rng', 'slot=7', '--balloon', '--virtio-console'],
+  );
+  assert.equal(r.stderr, '');
+  assert.equal(r.status, 0);
+  // blk 2 in slot 0, the console 3 and the balloon 5 in the first free slots, net 1 in 2, rng 4 in 7
+  assert.equal(r.stdout, '2 3 1 5 0 0 0 4\n');
+  assert.equal(
+    pvmRun('run', '--bare', elfs['virtio-ids']!).stdout,
+    '0 0 0 0 0 0 0 0\n',
+    'no device: eight empty transports',
+  );
+  const clash = pvmRun('run', '--bare', elfs['virtio-ids']!, '--disk', `${disk},slot=1`, '--rng', 'slot=1');
+  assert.deepEqual([clash.status, clash.stderr], [2, `pvm: --rng: slot 1 is already taken by disk ${disk}\n`]);
+});
+
+test('console input reaches the UART with --bare: a program sleeping on the receive interrupt echoes it', () => {
+  const r = pvmRunWith('typed at the keyboard\n', 'run', '--bare', elfs['uart-echo']!);
+  assert.equal(r.stderr, '');
+  assert.equal(r.status, 0);
+  assert.equal(r.stdout, 'typed at the keyboard\n');
+});
+
+test('--bare refuses each flag it cannot honour, saying why; a config file is not a bare image', () => {
+  const elf = elfs['uart-poweroff']!;
+  const cells: [string[], string][] = [
+    [['--kernel', elf], '--kernel cannot be used with --bare: the bare image is the kernel: pvm run --bare FILE'],
+    [
+      ['--initrd', elf],
+      '--initrd cannot be used with --bare: a bare image has no initrd (it is not booted by firmware)',
+    ],
+    [['--append', 'quiet'], '--append cannot be used with --bare: a bare image has no command line'],
+    [
+      ['--mode', 'full'],
+      '--mode cannot be used with --bare: a bare image runs in M-mode itself, with no firmware (QEMU -bios none)',
+    ],
+    [
+      ['--firmware', elf],
+      '--firmware cannot be used with --bare: a bare image runs with no firmware (QEMU -bios none)',
+    ],
+    [
+      ['--console', 'ttyS0'],
+      '--console cannot be used with --bare: a bare image has no command line; its console is the UART',
+    ],
+    [['--dry-run'], '--dry-run cannot be used with --bare (it describes domains)'],
+  ];
+  for (const [flags, message] of cells) {
+    const r = pvmRun('run', '--bare', elf, ...flags);
+    assert.deepEqual([r.status, r.stderr, r.stdout], [2, `pvm: ${message}\n`, ''], flags.join(' '));
+  }
+  const yaml = join(dir, 'vm.yaml');
+  writeFileSync(yaml, 'name: x\n');
+  const r = pvmRun('run', '--bare', yaml);
+  assert.deepEqual(
+    [r.status, r.stderr],
+    [2, `pvm: --bare runs an ELF image, not a config file (${yaml}): pvm run ${yaml}\n`],
+  );
+});
+
+test('a refused driver write with --bare: reported once per device and rule with --stats, and counted', () => {
+  const json = join(dir, 'greedy-stats.json');
+  const r = pvmRun('run', '--bare', elfs['virtio-greedy']!, '--rng', 'slot=0', '--stats', '--stats-json', json);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '3\n', 'FEATURES_OK stayed clear');
+  assert.deepEqual(
+    r.stderr.split('\n').filter((l) => l.includes('refus')),
+    [
+      'pvm: virtio0-rng: refused status 0xb: driver features 0x700000000 include 0x600000000: ' +
+        '§2.2.1: the driver must not accept a feature the device did not offer',
+      'virtio refusals: virtio0-rng (feature-not-offered 2)',
+    ],
+  );
+  const stats = JSON.parse(readFileSync(json, 'utf8')) as { virtioRefused: unknown };
+  assert.deepEqual(stats.virtioRefused, { 'virtio0-rng': { 'feature-not-offered': 2 } });
+});
+
+test('a syscon reboot with --bare resets the virtio devices with the board', () => {
+  const r = pvmRun('run', '--bare', elfs['virtio-reboot']!, '--rng', 'slot=0', '--max-instructions', '2000');
+  assert.equal(r.status, 124, r.stderr);
+  assert.match(r.stdout, /^(0\n){3,}$/, 'status 0 after every reboot');
 });

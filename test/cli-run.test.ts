@@ -108,3 +108,64 @@ test('--initrd and --append are refused where no kernel reads them, not ignored'
     [2, `pvm: --memory cannot be used with a config file (set it in ${f})\n`],
   );
 });
+
+test('every domain flag is refused with a config file, naming the flag', () => {
+  const f = file('cells.yaml', 'name: x\n');
+  const cells: [string[], string][] = [
+    [['--kernel', 'Image'], '--kernel'],
+    [['--initrd', 'i.cpio'], '--initrd'],
+    [['--append', 'quiet'], '--append'],
+    [['--memory', '256M'], '--memory'],
+    [['--smp', '2'], '--smp'],
+    [['--mode', 'full'], '--mode'],
+    [['--firmware', 'fw.bin'], '--firmware'],
+    [['--disk', 'd.img,slot=0'], '--disk'],
+    [['--net', 'lan'], '--net'],
+    [['--rng'], '--rng'],
+    [['--balloon', 'slot=3'], '--balloon'],
+    [['--virtio-console'], '--virtio-console'],
+    [['--console', 'hvc0'], '--console'],
+  ];
+  for (const [flags, name] of cells) {
+    const r = run(f, ...flags);
+    assert.deepEqual(
+      [r.status, r.stderr],
+      [2, `pvm: ${name} cannot be used with a config file (set it in ${f})\n`],
+      flags.join(' '),
+    );
+  }
+});
+
+test('--dry-run refuses the flags that only matter when guests run', () => {
+  const f = file('dry.yaml', 'name: x\n');
+  for (const [flags, name] of [
+    [['--max-instructions', '1000'], '--max-instructions'],
+    [['--deterministic'], '--deterministic'],
+    [['--stats'], '--stats'],
+    [['--stats-json', 'out.json'], '--stats-json'],
+  ] as const) {
+    for (const where of [[], [f]]) {
+      const r = run(...where, '--dry-run', ...flags);
+      assert.deepEqual([r.status, r.stderr], [2, `pvm: ${name} cannot be used with --dry-run (nothing runs)\n`]);
+    }
+  }
+});
+
+test('device placement refusals name the flag, the slot and the device already there', () => {
+  const cells: [string[], string][] = [
+    [['--disk', 'a.img,slot=8'], '--disk: disk "a.img,slot=8": slot must be 0 to 7, got "8"'],
+    [['--net', 'lan,slot=-1'], '--net: net "lan,slot=-1": slot must be 0 to 7, got "-1"'],
+    [['--rng', 'slot=x'], '--rng: rng "slot=x": slot must be 0 to 7, got "x"'],
+    [['--balloon', 'at=1'], '--balloon: balloon "at=1": unknown option (use slot=N)'],
+    [['--disk', 'a.img,slot=2', '--virtio-console', 'slot=2'], '--disk: slot 2 is already taken by the virtio console'],
+    [
+      [...['1', '2', '3', '4', '5', '6', '7'].flatMap((d) => ['--disk', `${d}.img`]), '--net', 'lan', '--rng'],
+      '--rng: no free virtio slot for rng: 9 devices, 8 slots',
+    ],
+    [['--console', 'hvc2', '--kernel', 'k'], '--console: expected ttyS0, hvc0 or hvc1, got "hvc2"'],
+  ];
+  for (const [flags, message] of cells) {
+    const r = run(...flags, '--dry-run');
+    assert.deepEqual([r.status, r.stderr], [2, `pvm: ${message}\n`], flags.join(' '));
+  }
+});

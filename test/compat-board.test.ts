@@ -198,13 +198,13 @@ _start:
 
 test('a refused driver write is reported once per device and rule with --stats, and counted', () => {
   const bin = join(dir, 'greedy.bin');
-  writeFileSync(bin, rawBinary('greedy', greedyDriver(0x1000_2000))); // pvm run: the console is in slot 0
+  writeFileSync(bin, rawBinary('greedy', greedyDriver(0x1000_2000))); // the disk is put in slot 1
   const img = join(dir, 'disk.img');
   writeFileSync(img, new Uint8Array(64 * 1024));
   const json = join(dir, 'stats.json');
   const r = spawnSync(
     process.execPath,
-    [pvm, 'run', '--kernel', bin, '--disk', img, '--memory', '64M', '--stats', '--stats-json', json],
+    [pvm, 'run', '--kernel', bin, '--disk', `${img},slot=1`, '--memory', '64M', '--stats', '--stats-json', json],
     { encoding: 'utf8', timeout: 60_000 },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -232,7 +232,9 @@ test("the daemon's domains report refusals with the domain's name (the daemon lo
     });
   });
   try {
-    await m.create(parseDomainSpec({ name: 'greedy', kernel: bin, disks: [img], memory: '64M' }), { paused: false });
+    await m.create(parseDomainSpec({ name: 'greedy', kernel: bin, disks: [{ path: img, slot: 1 }], memory: '64M' }), {
+      paused: false,
+    });
     await ended;
     assert.deepEqual(
       seen.map(([d, r]) => [d, r.device, r.rule]),

@@ -553,6 +553,7 @@ describe('the OpenAPI document', () => {
       'pause',
       'reboot',
       'restore',
+      'restrict-hypercalls',
       'save',
       'shutdown',
       'stats',

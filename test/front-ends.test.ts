@@ -1,6 +1,6 @@
 /**
  * One spec, four front ends, one domain: the same domain described with `pvm run` flags, in a
- * file for `pvm run FILE`, in a file for `pvm create` (the daemon) and in a library call is
+ * file for `pvm run FILE`, in a file and in flags for `pvm create` (the daemon) and in a library call is
  * built the same (RAM, vCPUs, devices in their slots, MACs, where console input goes), because
  * all four parse the spec schema and end in the one builder. Each built domain is described
  * from what was built (the MAC read from the NIC, the harts on the board), not from the spec.
@@ -34,11 +34,11 @@ interface Case {
 
 const cases: Case[] = [
   {
-    what: 'Linux in PV mode with every device kind and console=hvc0',
+    what: 'Linux in PV mode with every device kind, some in the slots they name, and console=hvc0',
     flags: [
       ...['--kernel', kernel, '--initrd', initrd, '--memory', '256M', '--smp', '2'],
-      ...['--append', 'console=hvc0 quiet', '--disk', 'disk.img,ro', '--net', 'lan,mac=52:54:00:12:34:56'],
-      ...['--rng', '--balloon'],
+      ...['--append', 'console=hvc0 quiet', '--disk', 'disk.img,ro,slot=4', '--net', 'lan,mac=52:54:00:12:34:56'],
+      ...['--rng', 'slot=0', '--balloon', '--virtio-console'],
     ],
     doc: {
       kernel,
@@ -46,21 +46,22 @@ const cases: Case[] = [
       memory: '256M',
       smp: 2,
       append: 'console=hvc0 quiet',
-      disks: ['disk.img,ro'],
+      disks: [{ path: 'disk.img', readonly: true, slot: 4 }],
       nets: [{ switch: 'lan', mac: '52:54:00:12:34:56' }],
-      rng: true,
+      rng: 'slot=0',
       balloon: true,
+      virtioConsole: true,
     },
     want: {
       mode: 'pv',
       vcpus: 2,
       memoryBytes: 256 * MiB,
       devices: [
-        { slot: 0, kind: 'console' },
-        { slot: 1, kind: 'blk', path: 'DIR/disk.img', readonly: true },
+        { slot: 0, kind: 'rng' },
+        { slot: 1, kind: 'console' },
         { slot: 2, kind: 'net', mac: '52:54:00:12:34:56', switch: 'lan' },
-        { slot: 3, kind: 'rng' },
-        { slot: 4, kind: 'balloon' },
+        { slot: 3, kind: 'balloon' },
+        { slot: 4, kind: 'blk', path: 'DIR/disk.img', readonly: true },
       ],
       consoleInput: 'sbi',
       cmdline: 'console=hvc0 quiet',
@@ -145,6 +146,11 @@ describe('the same spec through pvm run flags, pvm run FILE, the daemon and the 
       const viaDaemon = JSON.parse((await runPvm(daemon.daemon.socketPath, dir, ['info', name, '--json'])).out);
       assert.deepEqual(machine(viaDaemon), want, 'the daemon');
       await daemon.client.destroy(name);
+      // 3b. the daemon, given the same flags by pvm create
+      await runPvm(daemon.daemon.socketPath, dir, ['create', '--name', name, ...c.flags, '--paused']);
+      const viaFlags = JSON.parse((await runPvm(daemon.daemon.socketPath, dir, ['info', name, '--json'])).out);
+      assert.deepEqual(machine(viaFlags), want, 'the daemon, from pvm create flags');
+      await daemon.client.destroy(name);
       // 4. the library, in this process (relative paths are the caller's: absolute here)
       const lib = openControlPlane();
       try {
@@ -171,7 +177,7 @@ describe('the same spec through pvm run flags, pvm run FILE, the daemon and the 
     );
     assert.deepEqual(
       dryRun(['--net', 'lan']).devices.map((x) => x.mac ?? x.kind),
-      ['console', defaultMac(0, 0)],
+      [defaultMac(0, 0)],
       'flags: domain 0, as a one-domain file',
     );
     await runPvm(daemon.daemon.socketPath, dir, ['create', file, '--paused']);

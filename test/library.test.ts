@@ -76,6 +76,9 @@ test('everything the docs name is exported from pvm', async () => {
     'DEFAULTS',
     'HypervisorDomainManager',
     'FakeDomainManager',
+    'runBare',
+    'BareControl',
+    'openDevices',
   ]) {
     assert.ok(name in pvm, `pvm exports ${name}`);
   }

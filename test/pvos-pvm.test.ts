@@ -7,11 +7,15 @@
  * Full mode (OpenSBI in emulated M-mode): the same session as under QEMU.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   bootPvmInProcess,
   type Console,
   commonSession,
+  fnv1a,
   make,
   OPENSBI_FW_JUMP,
   PROMPT,
@@ -80,5 +84,45 @@ test('pvos on pvm (full mode, OpenSBI as firmware): native back ends, the QEMU t
     assert.equal(await con.exited, 0);
   } finally {
     con.kill();
+  }
+});
+
+test('pvos finds its disk in the slot the spec names (slot 0, as QEMU bus=virtio-mmio-bus.0; slot 6)', async () => {
+  make();
+  const dir = mkdtempSync(join(tmpdir(), 'pvos-slot-'));
+  try {
+    const disk = join(dir, 'disk.img');
+    const image = new Uint8Array(1 << 20).map((_, i) => (i * 13 + 7) & 0xff);
+    writeFileSync(disk, image);
+    for (const [slot, base] of [
+      [0, '0x10001000'],
+      [6, '0x10007000'],
+    ] as const) {
+      // Other devices around it: pvos scans the transports the device tree lists for a block device.
+      const { con } = await bootPvmInProcess({
+        name: `pvos-slot${slot}`,
+        memory: '64M',
+        kernel: PVOS_ELF,
+        disks: [{ path: disk, slot }],
+        rng: { slot: slot === 0 ? 1 : 0 },
+        virtioConsole: true,
+      });
+      try {
+        await con.until(PROMPT);
+        assert.equal(await con.run('blk'), `blk: virtio-blk@${base}, 2048 sectors\n`);
+        assert.equal(
+          await con.run('blk read 0'),
+          `blk read 0: checksum ${fnv1a(image.subarray(0, 512))}, bytes 07 14 21 2e\n`,
+        );
+        con.send('poweroff');
+        await con.until('pvos: poweroff\n');
+        assert.equal(await con.exited, 0);
+      } finally {
+        con.kill();
+      }
+    }
+    assert.deepEqual(readFileSync(disk), Buffer.from(image), 'reads only');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

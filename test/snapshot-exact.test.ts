@@ -175,6 +175,23 @@ describe('save and restore are exact', () => {
     });
   }
 
+  test('a PV guest with a shared info page (pvos, the embedded guest): save -> restore -> save gives identical bytes', async () => {
+    await client.create({ name: 'pvos', memory: '16M' });
+    const con = collect(await client.attachConsole('pvos'), 'latin1');
+    await until('the pvos prompt', () => con.text().includes('pvos> '), UNTIL_TRIES);
+    const file1 = join(dir, 'pvos-1.pvmsnap');
+    const file2 = join(dir, 'pvos-2.pvmsnap');
+    await client.pause('pvos');
+    await client.save('pvos', file1);
+    await client.restore(file1, { paused: true });
+    await client.save('pvos', file2, { keep: true });
+    const [s1, s2] = [await loadSnapshotFile(file1), await loadSnapshotFile(file2)];
+    assert.notEqual(s1.para.length, 0, 'the guest uses PVX');
+    assert.ok(Buffer.from(s2.ram.bytes).equals(Buffer.from(s1.ram.bytes)), 'RAM, shared info page included');
+    assert.ok(readFileSync(file1).equals(readFileSync(file2)), 'save -> restore -> save gives identical bytes');
+    await client.destroy('pvos');
+  });
+
   test('a damaged save file is refused through the daemon, and nothing is created', async () => {
     await client.create(config(), { paused: true });
     await client.unpause('calc');

@@ -39,6 +39,7 @@ test('a Linux domain with a virtio disk is saved and restored: the disk and its 
         disks: [img],
         rng: true,
         balloon: true,
+        virtioConsole: true,
         append: 'console=ttyS0',
       }),
       { paused: false },

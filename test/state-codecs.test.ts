@@ -348,7 +348,7 @@ codecTest<PvxState, typeof pvxShape>(
         domid: fc.integer({ min: 1, max: 0x7fef }),
         vcpus: fc.constant(2),
         frames: fc.constant(FRAMES),
-        systemTicks: fc.maxSafeInteger(),
+        systemTicks: fc.maxSafeNat(), // never negative (a save file with negative system time is refused)
         shutdownRequest: fc.constantFrom(0, 1, 2),
         shinfo: page,
         events: ports,

@@ -5,7 +5,10 @@
  * `version`; `virtio scan; virtio info` lists the disk; `ext4ls` lists the files the test put
  * in an ext4 image (mke2fs -d); `ext4load` + `crc32` gives the host's CRC-32 of a file; and
  * `ext4load` of the shared Linux Image and initramfs + `booti` boots Linux from the disk to
- * its userland. A missing tool or image fails the test.
+ * its userland. The M-mode build (`qemu-riscv64/uboot.elf`) runs with no firmware, as QEMU's
+ * `-bios none -kernel`, through `pvm run --bare uboot.elf --disk disk.img,slot=0 --smp 2`:
+ * the same disk commands, console input on the UART, poweroff through the syscon. A missing
+ * tool or image fails the test.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -17,6 +20,8 @@ import { type ConsoleSession, startConsole } from './support/console.js';
 import { initrd, kernel } from './support/linux-guest.js';
 
 const UBOOT = '/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin';
+/** The M-mode build, as an ELF: what `qemu-system-riscv64 -bios none -kernel uboot.elf` runs. */
+const UBOOT_M = '/usr/lib/u-boot/qemu-riscv64/uboot.elf';
 /** U-Boot's prompt, at the start of a line (crc32 prints "==> " inside its line). */
 const PROMPT = /\n=> /;
 
@@ -36,7 +41,8 @@ const disk = join(dir, 'disk.img');
 const data = Uint8Array.from({ length: 100_000 }, (_, i) => (i * 7 + (i >> 8)) & 0xff);
 
 before(() => {
-  for (const f of [UBOOT, kernel, initrd]) assert.ok(existsSync(f), `missing ${f} (Debian: u-boot-qemu; Linux guest)`);
+  for (const f of [UBOOT, UBOOT_M, kernel, initrd])
+    assert.ok(existsSync(f), `missing ${f} (Debian: u-boot-qemu; Linux guest)`);
   const root = join(dir, 'root');
   mkdirSync(join(root, 'boot'), { recursive: true });
   writeFileSync(join(root, 'hello.txt'), 'hello from the disk\n');
@@ -103,3 +109,39 @@ for (const mode of ['pv', 'full'] as const) {
     });
   });
 }
+
+describe('U-Boot M-mode build with --bare (QEMU -bios none -kernel), its disk in slot 0', { timeout: 600_000 }, () => {
+  let uboot: ConsoleSession;
+  before(async () => {
+    uboot = startConsole(['--bare', UBOOT_M, '--disk', `${disk},slot=0`, '--memory', '256M', '--smp', '2']);
+    await uboot.expect('Hit any key to stop autoboot', 120_000);
+    uboot.type(' ');
+    await uboot.expect(PROMPT);
+  });
+  after(() => uboot.kill());
+
+  test('version, then virtio info lists the disk', async () => {
+    assert.match(await uboot.command('version', PROMPT), /^U-Boot 2023\.01/m);
+    const out = await uboot.command('virtio scan; virtio info', PROMPT);
+    assert.match(
+      out,
+      /Device 0: QEMU VirtIO Block Device\n\s+Type: Hard Disk\n\s+Capacity: 16\.0 MB = 0\.0 GB \(32768 x 512\)/,
+    );
+  });
+
+  test("ext4ls lists the files; ext4load + crc32 matches the host's CRC-32", async () => {
+    assert.match(await uboot.command('ext4ls virtio 0 /', PROMPT), /^\s+20 hello\.txt$/m);
+    const out = await uboot.command(
+      `ext4load virtio 0 \${kernel_addr_r} /data.bin; crc32 \${kernel_addr_r} \${filesize}`,
+      PROMPT,
+    );
+    const want = crc32(data).toString(16).padStart(8, '0');
+    assert.match(out, new RegExp(`crc32 for 84000000 \\.\\.\\. 8401869f ==> ${want}$`, 'm'));
+  });
+
+  test('poweroff ends the run through the syscon, status 0', async () => {
+    uboot.type('poweroff\r');
+    await uboot.expect('poweroff ...');
+    assert.equal(await uboot.exited, 0);
+  });
+});

@@ -71,7 +71,7 @@ test('pvm run --disk: ext4 root on virtio-blk written, synced, in the host file,
       240_000,
     );
     assert.equal(first.status, 0, first.out.slice(-2000) + first.err);
-    assert.match(first.out, /virtio_blk virtio1: \[vda\] 32768 512-byte logical blocks/);
+    assert.match(first.out, /virtio_blk virtio0: \[vda\] 32768 512-byte logical blocks/);
     assert.match(first.out, /VFS: Mounted root \(ext4 filesystem\)/);
     assert.match(first.out, /root \/dev\/root \/ ext4 rw/);
     assert.match(first.out, /ro-write .*(Operation not permitted|Read-only|I\/O error)/);

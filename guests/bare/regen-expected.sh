@@ -1,8 +1,10 @@
 #!/bin/sh
 # Regenerates expected/NAME.out for every bare-metal program by running it under
 # QEMU: qemu-system-riscv64 -machine virt -bios none (the *-htif programs use
-# -machine spike, which implements HTIF tohost; the smp* programs get 2 harts). Each file holds the console
-# output followed by a line "exit N" with QEMU's exit status.
+# -machine spike, which implements HTIF tohost; the smp* programs get 2 harts; the virtio-blk*
+# programs get the disk of make-disk.sh on the first transport, virtio-mmio-bus.0, as pvm's
+# `--disk DISK,slot=0`). Each file holds the console output followed by a line "exit N" with
+# QEMU's exit status.
 # Where pvm deliberately follows the spec and QEMU 7.2 does not, the sed script
 # expected/qemu-deviations.sed rewrites QEMU's lines into the spec's and the
 # verdict is recounted (docs/testing.md lists the deviations).
@@ -14,10 +16,17 @@ names="$*"
 if [ -z "$names" ]; then
   names=$(for f in build/*.elf; do basename "$f" .elf; done)
 fi
+disk=$(mktemp)
+trap 'rm -f "$disk"' EXIT
 for n in $names; do
   case "$n" in
     *-htif) machine=spike; cpu= ;;
     smp*) machine=virt; cpu="-cpu rv64,h=false -smp 2" ;;
+    virtio-blk*)
+      ./make-disk.sh "$disk"
+      machine=virt
+      cpu="-cpu rv64,h=false -global virtio-mmio.force-legacy=false -drive file=$disk,if=none,format=raw,id=d
+        -device virtio-blk-device,drive=d,bus=virtio-mmio-bus.0" ;;
     *) machine=virt; cpu="-cpu rv64,h=false" ;;
   esac
   set +e

@@ -35,7 +35,12 @@ export type Command =
    */
   | { readonly kind: 'save'; readonly domain: string; readonly path: string; readonly keep?: boolean }
   /** Always (the name, from the file or `name`, must be free). The domain continues from where it was saved. */
-  | { readonly kind: 'restore'; readonly path: string; readonly name?: string; readonly paused?: boolean };
+  | { readonly kind: 'restore'; readonly path: string; readonly name?: string; readonly paused?: boolean }
+  /**
+   * Running or paused. Tightens the domain's hypercall policy to what both it and `allow` permit
+   * (docs/para-api.md, "Hypercall policy"); never widens it. Kept across reboot and save.
+   */
+  | { readonly kind: 'restrict-hypercalls'; readonly domain: string; readonly allow: readonly string[] };
 
 export type CommandKind = Command['kind'];
 export type CommandOf<K extends CommandKind> = Extract<Command, { kind: K }>;
@@ -53,6 +58,7 @@ export const ALLOWED_STATES: Readonly<
   'console-attach': 'any',
   stats: 'any',
   save: ['running', 'paused'],
+  'restrict-hypercalls': ['running', 'paused'],
 };
 
 export interface SaveResult {
@@ -88,6 +94,7 @@ export interface CommandResults {
   stats: DomainStats;
   save: SaveResult;
   restore: DomainInfo;
+  'restrict-hypercalls': DomainInfo;
 }
 
 export type ResultOf<C extends Command> = CommandResults[C['kind']];

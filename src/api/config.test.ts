@@ -58,14 +58,12 @@ describe('config: accepted documents', () => {
     assert.equal(c.domains[0]!.memory, 256 * MiB);
     assert.equal(c.domains[1]!.memory, 512 * MiB);
     assert.deepEqual(c.domains[0]!.devices, [
-      { kind: 'console', slot: 0 },
-      { kind: 'blk', slot: 1, path: 'a.img', readonly: true, cache: 'unsafe' },
-      { kind: 'net', slot: 2, switch: 'lan' },
+      { kind: 'blk', slot: 0, path: 'a.img', readonly: true, cache: 'unsafe' },
+      { kind: 'net', slot: 1, switch: 'lan' },
     ]);
     assert.deepEqual(c.domains[1]!.devices, [
-      { kind: 'console', slot: 0 },
-      { kind: 'blk', slot: 1, path: 'b.img', readonly: false, cache: 'writeback' },
-      { kind: 'net', slot: 2, switch: 'lan', mac: '02:00:00:00:00:0b' },
+      { kind: 'blk', slot: 0, path: 'b.img', readonly: false, cache: 'writeback' },
+      { kind: 'net', slot: 1, switch: 'lan', mac: '02:00:00:00:00:0b' },
     ]);
     assert.deepEqual([c.domains[0]!.console, c.domains[1]!.console], ['prefix', 'prefix']);
     assert.deepEqual(c.switches, { lan: { enforceSourceMac: true } });
@@ -86,9 +84,9 @@ describe('config: accepted documents', () => {
     writeFileSync(join(dir, 'pvm.yaml'), 'kernel: Image\ndisks: [root.img]\n');
     const c = await loadConfigFile(join(dir, 'pvm.yaml'));
     assert.equal(c.domains[0]!.kernel, join(dir, 'Image'));
-    assert.deepEqual(c.domains[0]!.devices[1], {
+    assert.deepEqual(c.domains[0]!.devices[0], {
       kind: 'blk',
-      slot: 1,
+      slot: 0,
       path: join(dir, 'root.img'),
       readonly: false,
       cache: 'writeback',
@@ -146,9 +144,30 @@ describe('config: errors name the bad field', () => {
   });
   test('too many devices for the virtio slots', () =>
     rejects(
-      { disks: ['1', '2', '3', '4', '5'], nets: ['lan'], rng: true, balloon: true },
-      /domains\[0\]\.disks: 9 virtio devices .* do not fit 8 slots/,
+      { disks: ['1', '2', '3', '4', '5'], nets: ['lan'], rng: true, balloon: true, virtioConsole: true },
+      /^pvm\.yaml: domains\[0\]\.balloon: no free virtio slot for balloon: 9 devices, 8 slots$/,
     ));
+  test('two devices in one slot: the second is refused, naming the first', () =>
+    rejects(
+      { disks: [{ path: 'a.img', slot: 2 }], nets: ['lan,slot=2'] },
+      /^pvm\.yaml: domains\[0\]\.nets\[0\]\.slot: slot 2 is already taken by disk a\.img$/,
+    ));
+  test('a slot out of range, as an object field and in a shorthand', () => {
+    rejects(
+      { disks: [{ path: 'a.img', slot: 8 }] },
+      /^pvm\.yaml: domains\[0\]\.disks\[0\]\.slot: slot must be 0 to 7, got 8$/,
+    );
+    rejects({ rng: { slot: -1 } }, /^pvm\.yaml: domains\[0\]\.rng\.slot: slot must be 0 to 7, got -1$/);
+    rejects(
+      { nets: ['lan,slot=1.5'] },
+      /^pvm\.yaml: domains\[0\]\.nets\[0\]: net "lan,slot=1\.5": slot must be 0 to 7, got "1\.5"$/,
+    );
+    rejects({ balloon: 'slot=' }, /^pvm\.yaml: domains\[0\]\.balloon: balloon "slot=": slot must be 0 to 7, got ""$/);
+    rejects(
+      { virtioConsole: 'slt=1' },
+      /domains\[0\]\.virtioConsole: virtio console "slt=1": unknown option \(use slot=N\)$/,
+    );
+  });
   test('duplicate domain names', () =>
     rejects({ domains: [{ name: 'a' }, { name: 'a' }] }, /domains\[1\]\.name: "a" is used by another domain/));
   test('the same MAC twice on a switch', () => {

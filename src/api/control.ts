@@ -1,4 +1,5 @@
 import type { DomainSnapshot, SnapshotProgress } from '../hypervisor/snapshot/index.js';
+import { policyEntryError } from '../sbi/policy.js';
 import {
   ALLOWED_STATES,
   type Command,
@@ -107,6 +108,11 @@ export class ControlPlane {
   restore(path: string, options: { name?: string; paused?: boolean } & ExecuteOptions = {}): Promise<DomainInfo> {
     const { onProgress, ...rest } = options;
     return this.execute({ kind: 'restore', path, ...rest }, { onProgress });
+  }
+
+  /** Tightens `domain`'s hypercall policy to what it and `allow` both permit (never widens it). */
+  restrictHypercalls(domain: string, allow: readonly string[]): Promise<DomainInfo> {
+    return this.execute({ kind: 'restrict-hypercalls', domain, allow });
   }
 
   /**
@@ -304,6 +310,13 @@ export class ControlPlane {
         return this.serial(cmd.domain, 'save', (d) => this.saveDomain(d, cmd, options));
       case 'restore':
         return this.restoreDomain(cmd, options);
+      case 'restrict-hypercalls':
+        return this.serial(cmd.domain, 'restrict-hypercalls', async (d) => {
+          const bad = cmd.allow.map(policyEntryError).filter((e) => e !== null);
+          if (bad.length > 0) throw new ApiError('bad-request', `allow: ${bad.join('; ')}`);
+          m.restrictHypercalls(d.id, cmd.allow);
+          return m.info(d.id);
+        });
       default: {
         const never: never = cmd;
         throw new ApiError('bad-request', `unknown command ${(never as { kind: string }).kind}`);

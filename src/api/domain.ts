@@ -151,6 +151,11 @@ export interface DomainManager {
   destroy(id: number): Promise<void>;
   console(id: number): DomainConsole;
   stats(id: number): DomainStats;
+  /**
+   * Tightens the domain's hypercall policy to what both it and `allow` permit (entries checked
+   * by the caller, src/sbi/policy.ts); the spec (`info`, save files, reboot) says the result.
+   */
+  restrictHypercalls(id: number, allow: readonly string[]): void;
   /** Captures a paused domain's complete state. Changes nothing. */
   snapshot(id: number): Promise<DomainSnapshot>;
   /** Builds a new domain from a snapshot (`spec`: the one it was saved with, checked), paused where it was saved. */

@@ -1,5 +1,6 @@
 import { PvmError } from '../core/errors.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
+import { HypercallPolicy } from '../sbi/policy.js';
 import { ConsoleBuffer } from './console-buffer.js';
 import type { DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from './domain.js';
 import { DomainRegistry, requireEngine } from './domain-registry.js';
@@ -63,7 +64,7 @@ class FakeDomain {
   constructor(
     readonly id: number,
     readonly name: string,
-    readonly spec: DomainSpec,
+    public spec: DomainSpec,
     private readonly changed: (d: FakeDomain) => void,
   ) {
     this.work = workload(spec);
@@ -198,6 +199,12 @@ export class FakeDomainManager extends DomainRegistry<FakeDomain> implements Dom
     d.stop();
     d.boot();
     d.setState('running');
+  }
+
+  restrictHypercalls(id: number, allow: readonly string[]): void {
+    const d = this.get(id);
+    const entries = new HypercallPolicy(d.spec.hypercalls ?? null).tighten(allow).entries;
+    d.spec = { ...d.spec, hypercalls: [...(entries ?? [])] };
   }
 
   stats(id: number): DomainStats {

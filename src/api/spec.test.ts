@@ -80,8 +80,12 @@ describe('spec: limits and defaults, defined once', () => {
   });
 });
 
+/** "PREFIX,slot=N" (or "slot=N" for an empty prefix) with N around the valid range. */
+const slotted = (prefix: string) =>
+  fc.integer({ min: -1, max: 9 }).map((n) => (prefix === '' ? `slot=${n}` : `${prefix},slot=${n}`));
+
 describe('spec: the API form (parseDomainSpec)', () => {
-  test('devices become one list in slot order: console first, then disks, nets, rng, balloon', () => {
+  test('devices become one list in slot order: disks, nets, rng, balloon; no virtio console unless asked', () => {
     const s = parseDomainSpec({
       name: 'web',
       disks: ['/a.img,ro', { path: '/b.img', cache: 'unsafe' }],
@@ -90,15 +94,67 @@ describe('spec: the API form (parseDomainSpec)', () => {
       balloon: true,
     });
     assert.deepEqual(s.devices, [
-      { kind: 'console', slot: 0 },
-      { kind: 'blk', slot: 1, path: '/a.img', readonly: true, cache: 'writeback' },
-      { kind: 'blk', slot: 2, path: '/b.img', readonly: false, cache: 'unsafe' },
-      { kind: 'net', slot: 3, switch: 'lan' },
-      { kind: 'net', slot: 4, switch: 'wan', mac: '02:00:00:00:00:aa' },
-      { kind: 'rng', slot: 5 },
-      { kind: 'balloon', slot: 6 },
+      { kind: 'blk', slot: 0, path: '/a.img', readonly: true, cache: 'writeback' },
+      { kind: 'blk', slot: 1, path: '/b.img', readonly: false, cache: 'unsafe' },
+      { kind: 'net', slot: 2, switch: 'lan' },
+      { kind: 'net', slot: 3, switch: 'wan', mac: '02:00:00:00:00:aa' },
+      { kind: 'rng', slot: 4 },
+      { kind: 'balloon', slot: 5 },
     ]);
     assert.deepEqual(parseDomainSpec({ name: 'bare' }).devices, [], 'no device asked for, none given');
+  });
+
+  test('placement: named slots first, the others fill the lowest free ones in the fixed order', () => {
+    const s = parseDomainSpec({
+      name: 'p',
+      disks: ['/a.img', { path: '/b.img', slot: 0 }],
+      nets: ['lan,slot=6'],
+      rng: 'slot=1',
+      balloon: true,
+      virtioConsole: true,
+    });
+    assert.deepEqual(
+      s.devices.map((d) => [d.slot, d.kind === 'blk' ? d.path : d.kind]),
+      [
+        [0, '/b.img'],
+        [1, 'rng'],
+        [2, 'console'],
+        [3, '/a.img'],
+        [4, 'balloon'],
+        [6, 'net'],
+      ],
+    );
+    assert.deepEqual(parseDomainSpec(JSON.parse(JSON.stringify(toDocument(s)))), s, 'the document keeps the slots');
+  });
+
+  test("the virtio console: asked for, or when the command line's console is hvc1 (unless refused)", () => {
+    const kinds = (doc: object) => parseDomainSpec({ name: 'c', kernel: '/k', ...doc }).devices.map((d) => d.kind);
+    assert.deepEqual(kinds({ disks: ['/d'] }), ['blk']);
+    assert.deepEqual(kinds({ append: 'console=hvc1', disks: ['/d'] }), ['console', 'blk']);
+    assert.deepEqual(kinds({ append: 'console=hvc1 console=ttyS0' }), [], 'the last console= counts');
+    assert.deepEqual(kinds({ append: 'console=hvc1', virtioConsole: false }), []);
+    assert.deepEqual(kinds({ virtioConsole: { slot: 7 } }), ['console']);
+    const s = parseDomainSpec({ name: 'c', kernel: '/k', append: 'console=hvc1', virtioConsole: false });
+    assert.deepEqual(parseDomainSpec(toDocument(s)), s, 'a refused console stays refused');
+  });
+
+  test('placement refusals name the field and the device already there', () => {
+    assert.equal(
+      refusal({ name: 'a', disks: ['/a.img,slot=3'], rng: { slot: 3 } }),
+      'config.rng.slot: slot 3 is already taken by disk /a.img',
+    );
+    assert.equal(
+      refusal({ name: 'a', virtioConsole: { slot: 0 }, disks: ['/a.img,slot=0'] }),
+      'config.disks[0].slot: slot 0 is already taken by the virtio console',
+    );
+    assert.equal(
+      refusal({ name: 'a', disks: ['/a.img,slot=08'] }),
+      'config.disks[0]: disk "/a.img,slot=08": slot must be 0 to 7, got "08"',
+    );
+    assert.equal(
+      refusal({ name: 'a', nets: [{ switch: 'l', slot: 'x' }] }),
+      'config.nets[0].slot: slot must be 0 to 7, got "x"',
+    );
   });
 
   test('messages name the field as the request body does', () => {
@@ -149,8 +205,10 @@ describe('spec: the API form (parseDomainSpec)', () => {
         name: fc.constantFrom('a', 'vm-1'),
         memory: fc.oneof(fc.integer({ min: -10, max: 10_000 }), fc.stringMatching(/^\d{1,6}[KMGTB]?$/)),
         smp: fc.integer({ min: -2, max: 80 }),
-        disks: fc.array(fc.string({ maxLength: 20 }), { maxLength: 9 }),
-        nets: fc.array(fc.string({ maxLength: 20 }), { maxLength: 9 }),
+        disks: fc.array(fc.oneof(fc.string({ maxLength: 20 }), slotted('/d.img')), { maxLength: 9 }),
+        nets: fc.array(fc.oneof(fc.string({ maxLength: 20 }), slotted('lan')), { maxLength: 9 }),
+        rng: fc.oneof(fc.boolean(), slotted('')),
+        virtioConsole: fc.oneof(fc.boolean(), fc.record({ slot: fc.integer({ min: -1, max: 8 }) })),
       },
       { requiredKeys: ['name'] },
     );
@@ -161,10 +219,22 @@ describe('spec: the API form (parseDomainSpec)', () => {
           assert.ok(s.memory >= LIMITS.memory.min && s.memory <= LIMITS.memory.max && s.memory % 4096 === 0);
           assert.ok(s.smp >= LIMITS.harts.min && s.smp <= LIMITS.harts.max);
           assert.ok(s.devices.length <= LIMITS.virtioSlots);
+          const slots = s.devices.map((x) => x.slot);
           assert.deepEqual(
-            s.devices.map((x) => x.slot),
-            s.devices.map((_, i) => i),
+            slots,
+            [...new Set(slots)].sort((a, b) => a - b),
+            'distinct slots, in order',
           );
+          // A device that named its slot is in it.
+          for (const v of d.disks ?? []) {
+            const m = /,slot=(\d)$/.exec(v);
+            if (m)
+              assert.ok(
+                s.devices.some((x) => x.kind === 'blk' && x.slot === Number(m[1])),
+                v,
+              );
+          }
+          assert.deepEqual(parseDomainSpec(JSON.parse(JSON.stringify(toDocument(s)))), s);
         } catch (e) {
           assert.ok(isPvmError(e) && e.kind === 'usage', String(e));
         }

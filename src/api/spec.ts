@@ -22,8 +22,10 @@ import { z } from 'zod';
 import { PvmError } from '../core/errors.js';
 import { checkTag, MAX_TAG_BYTES } from '../devices/virtio/9p/device.js';
 import { MAX_HARTS } from '../hypervisor/domain.js';
+import { commandLineConsole } from '../hypervisor/vm.js';
 import { MemMap } from '../machine/memmap.js';
 import { MAX_RAM_BYTES } from '../memory/ram.js';
+import { HypercallPolicy, policyEntryError } from '../sbi/policy.js';
 
 export const MiB = 1 << 20;
 
@@ -39,6 +41,8 @@ export const LIMITS = {
   memory: { min: 16 * MiB, max: MAX_RAM_BYTES },
   /** virtio-mmio slots on the board (0x1000_1000 + n * 0x1000, PLIC source 1 + n). */
   virtioSlots: MemMap.VIRTIO.count,
+  /** Entries of a hypercall policy (there are fewer than 100 known calls; duplicates are dropped). */
+  hypercallEntries: 256,
   /** Port forwards of one user-mode NIC (each one is a passt option and a listening socket). */
   publish: 32,
   /** 9p mount tags: QEMU's limit (Linux reads any length). */
@@ -122,10 +126,12 @@ interface DiskEntry {
   path: string;
   readonly: boolean;
   cache: DiskCache;
+  slot?: number;
 }
 interface NetEntry {
   switch: string;
   mac?: string;
+  slot?: number;
   uplink?: 'user';
   publish?: PublishEntry[];
 }
@@ -144,9 +150,32 @@ export interface ShareEntry {
   path: string;
   tag: string;
   readonly: boolean;
+  slot?: number;
 }
 
-/** "path[,ro][,cache=MODE]" (`--disk`, and a disk written as a string) -> disk, or a message. */
+/**
+ * "slot=N" in a shorthand: the virtio-mmio slot, 0..7, as QEMU's `bus=virtio-mmio-bus.N`.
+ * Returns the slot, or a message.
+ */
+function parseSlotOption(o: string): number | string {
+  const v = o.slice('slot='.length);
+  const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= 0 && n < LIMITS.virtioSlots)) return `slot must be 0 to ${LIMITS.virtioSlots - 1}, got "${v}"`;
+  return n;
+}
+
+/**
+ * The device flags without a value of their own (`--rng`, `--balloon`, `--virtio-console`) and
+ * their document fields as a string: "" or "slot=N". Returns `{ slot? }`, or a message.
+ */
+export function parseSlotShorthand(what: string, spec: string): { slot?: number } | string {
+  if (spec === '') return {};
+  if (!spec.startsWith('slot=')) return `${what} "${spec}": unknown option (use slot=N)`;
+  const slot = parseSlotOption(spec);
+  return typeof slot === 'string' ? `${what} "${spec}": ${slot}` : { slot };
+}
+
+/** "path[,ro][,cache=MODE][,slot=N]" (`--disk`, and a disk written as a string) -> disk, or a message. */
 export function parseDiskShorthand(spec: string): DiskEntry | string {
   const [path, ...opts] = spec.split(',');
   if (!path) return `disk "${spec}": missing path`;
@@ -156,13 +185,17 @@ export function parseDiskShorthand(spec: string): DiskEntry | string {
     else if (o === 'rw') d.readonly = false;
     else if (o.startsWith('cache=') && (DISK_CACHES as readonly string[]).includes(o.slice(6))) {
       d.cache = o.slice(6) as DiskCache;
-    } else return `disk "${spec}": unknown option "${o}" (use ro, cache=${DISK_CACHES.join('|')})`;
+    } else if (o.startsWith('slot=')) {
+      const slot = parseSlotOption(o);
+      if (typeof slot === 'string') return `disk "${spec}": ${slot}`;
+      d.slot = slot;
+    } else return `disk "${spec}": unknown option "${o}" (use ro, cache=${DISK_CACHES.join('|')}, slot=N)`;
   }
   return d;
 }
 
 /**
- * "SWITCH[,mac=MAC][,uplink=user]" (`--net`, and a net written as a string) -> net, or a
+ * "SWITCH[,mac=MAC][,uplink=user][,slot=N]" (`--net`, and a net written as a string) -> net, or a
  * message. `user` alone is a private user-mode network (`--net user`).
  */
 export function parseNetShorthand(spec: string): NetEntry | string {
@@ -173,7 +206,11 @@ export function parseNetShorthand(spec: string): NetEntry | string {
   for (const o of opts) {
     if (o.startsWith('mac=')) n.mac = o.slice(4);
     else if (o === 'uplink=user') n.uplink = 'user';
-    else return `net "${spec}": unknown option "${o}" (use mac=XX:XX:XX:XX:XX:XX, uplink=user)`;
+    else if (o.startsWith('slot=')) {
+      const slot = parseSlotOption(o);
+      if (typeof slot === 'string') return `net "${spec}": ${slot}`;
+      n.slot = slot;
+    } else return `net "${spec}": unknown option "${o}" (use mac=XX:XX:XX:XX:XX:XX, uplink=user, slot=N)`;
   }
   return n;
 }
@@ -229,7 +266,7 @@ export function formatPublish(p: PublishEntry): string {
 }
 
 /**
- * "HOSTDIR:TAG[,ro]" (`--share`, and a share written as a string) -> share, or a message.
+ * "HOSTDIR:TAG[,ro][,slot=N]" (`--share`, and a share written as a string) -> share, or a message.
  * The tag and options follow the last ':', so a directory name may hold ':' and ','.
  */
 export function parseShareShorthand(spec: string): ShareEntry | string {
@@ -244,7 +281,11 @@ export function parseShareShorthand(spec: string): ShareEntry | string {
   for (const o of opts) {
     if (o === 'ro' || o === 'readonly') s.readonly = true;
     else if (o === 'rw') s.readonly = false;
-    else return `share "${spec}": unknown option "${o}" (use ro)`;
+    else if (o.startsWith('slot=')) {
+      const slot = parseSlotOption(o);
+      if (typeof slot === 'string') return `share "${spec}": ${slot}`;
+      s.slot = slot;
+    } else return `share "${spec}": unknown option "${o}" (use ro, slot=N)`;
   }
   return s;
 }
@@ -270,11 +311,14 @@ const mac = z
   .regex(MAC_RE, 'expected a MAC like 52:54:00:12:34:56')
   .refine((m) => (Number.parseInt(m.slice(0, 2), 16) & 1) === 0, 'expected a unicast MAC (first octet even)')
   .refine((m) => !/^(00:){5}00$/.test(m), 'the all-zero MAC is not usable');
+const slotMessage = (iss: { input?: unknown }) =>
+  `slot must be 0 to ${LIMITS.virtioSlots - 1}, got ${JSON.stringify(iss.input) ?? String(iss.input)}`;
+/** A virtio-mmio slot, 0..7 (QEMU's `virtio-mmio-bus.N`). */
 const slot = z
-  .number()
-  .int()
-  .min(0)
-  .max(LIMITS.virtioSlots - 1);
+  .number({ error: slotMessage })
+  .int({ error: slotMessage })
+  .min(0, { error: slotMessage })
+  .max(LIMITS.virtioSlots - 1, { error: slotMessage });
 const publishObject = z.strictObject({
   proto: z.enum(['tcp', 'udp']),
   hostAddr: z.string().refine((a) => isIP(a) !== 0, 'expected an IPv4 or IPv6 address'),
@@ -292,7 +336,7 @@ const consoleTarget = z.union([z.enum(['stdio', 'prefix', 'none']), z.strictObje
  * 1 + slot). New kinds (a 9p share, a user-mode network) are new members with their own fields.
  */
 const deviceSchema = z.discriminatedUnion('kind', [
-  /** virtio-console: hvc1 in Linux (hvc0 is the SBI console). In slot 0 whenever a domain has any virtio device. */
+  /** virtio-console: hvc1 in Linux (hvc0 is the SBI console). Only when asked for, or when the command line's console is hvc1. */
   z.strictObject({ kind: z.literal('console'), slot }),
   z.strictObject({
     kind: z.literal('blk'),
@@ -338,6 +382,8 @@ export const domainSpecSchema = z.strictObject({
   devices: z.array(deviceSchema),
   /** Where the console goes in `pvm run` (stdio, prefix, none) and, as `{ file }`, everywhere. */
   console: consoleTarget,
+  /** Hypercall policy (src/sbi/policy.ts): the SBI extensions and PVX calls allowed; absent: all. */
+  hypercalls: z.array(z.string()).optional(),
 });
 
 export type DomainSpec = z.infer<typeof domainSpecSchema>;
@@ -368,6 +414,7 @@ const diskObject = z.strictObject({
   path,
   readonly: z.boolean().default(false),
   cache: z.enum(DISK_CACHES).default('writeback'),
+  slot: slot.optional(),
 });
 /** A string shorthand ("root.img,ro", "lan,mac=...") parsed by `parse`, whose message string is the issue. */
 function shorthand<T>(parse: (s: string) => T | string) {
@@ -393,7 +440,12 @@ const netObject = z.strictObject({
     .max(LIMITS.publish, `at most ${LIMITS.publish} port forwards per NIC`)
     .optional()
     .describe('port forwards into the guest (with uplink user): "[ADDR:]HOSTPORT:GUESTPORT[/udp]" or objects'),
+  slot: slot.optional(),
 });
+
+/** A device without fields of its own (rng, balloon, the virtio console): true, "slot=N" or `{ slot }`. */
+const slotOnly = (what: string) =>
+  z.union([z.boolean(), shorthand((s) => parseSlotShorthand(what, s)), z.strictObject({ slot: slot.optional() })]);
 const net = z.union([
   shorthand((s) => {
     const n = parseNetShorthand(s);
@@ -405,7 +457,17 @@ const net = z.union([
   netObject,
 ]);
 
-const shareObject = z.strictObject({ path, tag: shareTag, readonly: z.boolean().default(false) });
+/** Hypercall policy entries: `EXT` or `EXT/function` (src/sbi/policy.ts), each checked against the catalog. */
+const hypercallEntry = z.string().superRefine((e, ctx) => {
+  const why = policyEntryError(e);
+  if (why !== null) ctx.addIssue({ code: 'custom', message: why });
+});
+const shareObject = z.strictObject({
+  path,
+  tag: shareTag,
+  readonly: z.boolean().default(false),
+  slot: slot.optional(),
+});
 const share = z.union([shorthand(parseShareShorthand), shareObject]);
 
 const documentFields = {
@@ -424,20 +486,38 @@ const documentFields = {
     .default('pv')
     .describe('pv: pvm is the firmware (default); full: the guest brings its own'),
   firmware: path.optional().describe(`M-mode firmware, only with mode full (default ${DEFAULTS.firmware})`),
-  disks: z.array(disk).default([]).describe('virtio-blk disks vda, vdb, ...: "path[,ro][,cache=MODE]" or objects'),
-  nets: z.array(net).default([]).describe('virtio-net NICs, each a port of a named virtual switch'),
+  disks: z
+    .array(disk)
+    .default([])
+    .describe('virtio-blk disks vda, vdb, ...: "path[,ro][,cache=MODE][,slot=N]" or objects'),
+  nets: z
+    .array(net)
+    .default([])
+    .describe('virtio-net NICs, each a port of a named virtual switch: "SWITCH[,mac=MAC][,slot=N]" or objects'),
   shares: z
     .array(share)
     .default([])
     .describe(
-      `host folders over virtio-9p: "HOSTDIR:TAG[,ro]" or objects; tags of letters, digits, "_", "-", "." (at most ${MAX_TAG_BYTES})`,
+      `host folders over virtio-9p: "HOSTDIR:TAG[,ro][,slot=N]" or objects; tags of letters, digits, "_", "-", "." (at most ${MAX_TAG_BYTES})`,
     ),
-  rng: z.boolean().default(false).describe('virtio-rng fed by the host RNG'),
-  balloon: z.boolean().default(false).describe('virtio-balloon'),
+  rng: slotOnly('rng').default(false).describe('virtio-rng fed by the host RNG: true, or { slot: N }'),
+  balloon: slotOnly('balloon').default(false).describe('virtio-balloon: true, or { slot: N }'),
+  virtioConsole: slotOnly('virtio console')
+    .optional()
+    .describe(
+      "virtio-console (hvc1 in Linux): true, or { slot: N }; default: only when the command line's console is hvc1",
+    ),
   console: consoleTarget
     .optional()
     .describe(
       'pvm run: stdio, prefix (name| before each line) or none; everywhere: { file } appends the output to a file',
+    ),
+  hypercalls: z
+    .array(hypercallEntry)
+    .max(LIMITS.hypercallEntries)
+    .optional()
+    .describe(
+      'Hypercall policy: the SBI extensions (TIME, HSM, ..., PVX) and functions (EXT/function) the guest may call; others answer SBI_ERR_DENIED (default: all)',
     ),
 };
 
@@ -448,17 +528,14 @@ type DocumentDomain = z.output<typeof fileDomainFields>;
 function checkDomain(d: DocumentDomain, ctx: z.RefinementCtx): void {
   const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });
   if (d.firmware !== undefined && d.mode !== 'full') issue('firmware', 'only with mode full');
+  if (d.hypercalls !== undefined && d.mode === 'full') {
+    issue('hypercalls', "only with mode pv (in full mode the guest's own firmware answers SBI calls)");
+  }
   if (d.kernel === undefined) {
     if (d.initrd !== undefined) issue('initrd', 'only with a kernel (the embedded guest reads no initrd)');
     if (d.append !== undefined) issue('append', 'only with a kernel (the embedded guest reads no command line)');
   }
-  const others = d.disks.length + d.nets.length + d.shares.length + (d.rng ? 1 : 0) + (d.balloon ? 1 : 0);
-  if (others > 0 && others + 1 > LIMITS.virtioSlots) {
-    issue(
-      d.disks.length > 0 ? 'disks' : d.nets.length > 0 ? 'nets' : 'shares',
-      `${others + 1} virtio devices (console, ${d.disks.length} disks, ${d.nets.length} nets${d.shares.length > 0 ? `, ${d.shares.length} shares` : ''}${d.rng ? ', rng' : ''}${d.balloon ? ', balloon' : ''}) do not fit ${LIMITS.virtioSlots} slots`,
-    );
-  }
+  for (const p of placeDevices(d).problems) ctx.addIssue({ code: 'custom', path: p.field, message: p.message });
   checkUserNets(d, ctx);
 }
 
@@ -490,31 +567,108 @@ function checkUserNets(d: DocumentDomain, ctx: z.RefinementCtx): void {
   });
 }
 
+/** A device the document asks for, before it has a slot. */
+interface DeviceRequest {
+  readonly device: DistributiveOmit<DomainDevice, 'slot'>;
+  /** The slot the document names, if any. */
+  readonly slot: number | undefined;
+  /** The field that asks for it (`disks[1]`), where a refusal is reported. */
+  readonly field: PropertyKey[];
+  /** The device as a person names it in a message ("disk a.img"). */
+  readonly label: string;
+}
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** `true`, `false`, or `{ slot? }` of rng, balloon and the virtio console, as a request (or none). */
+const slotRequest = (v: boolean | { slot?: number | undefined }): { slot: number | undefined } | null =>
+  v === false ? null : { slot: v === true ? undefined : v.slot };
+
+/** The command line's console is the virtio console (hvc1): the domain needs one. */
+const wantsVirtioConsole = (append: string | undefined): boolean => commandLineConsole(append ?? '') === 'hvc1';
+
 /**
- * The devices of a document in slot order: the virtio console in slot 0 when there is any other
- * device, then disks, nets, entropy, balloon.
+ * The devices of a document in their slots, as QEMU's `-device ...,bus=virtio-mmio-bus.N`
+ * places them (docs/devices.md, "Where devices sit"): a device that names a slot gets it; the
+ * others take the lowest free slots in this order: the virtio console, the disks, the nets,
+ * entropy, balloon, the shares. The virtio console is there only when asked for (`virtioConsole`) or when
+ * the command line's console is hvc1. Two devices in one slot, or more devices than free
+ * slots, are problems reported on the field that asked.
  */
-function devicesOf(d: DocumentDomain): DomainDevice[] {
-  const list: DomainDevice[] = [];
-  const next = () => list.length;
-  const any = d.disks.length + d.nets.length + d.shares.length > 0 || d.rng || d.balloon;
-  if (any) list.push({ kind: 'console', slot: next() });
-  for (const k of d.disks) list.push({ kind: 'blk', slot: next(), ...k });
-  for (const n of d.nets)
-    list.push({
-      kind: 'net',
-      slot: next(),
-      switch: n.switch,
-      ...(n.mac && { mac: n.mac.toLowerCase() }),
-      // The switch named `user` is always the NIC's own user-mode network.
-      ...((n.uplink !== undefined || n.switch === USER_SWITCH) && { uplink: 'user' as const }),
-      ...(n.publish && n.publish.length > 0 && { publish: n.publish }),
+function placeDevices(d: DocumentDomain): {
+  devices: DomainDevice[];
+  problems: { field: PropertyKey[]; message: string }[];
+} {
+  const requests: DeviceRequest[] = [];
+  const vc = d.virtioConsole === undefined ? wantsVirtioConsole(d.append) : d.virtioConsole;
+  const vcr = slotRequest(vc);
+  if (vcr)
+    requests.push({
+      device: { kind: 'console' },
+      slot: vcr.slot,
+      field: ['virtioConsole'],
+      label: 'the virtio console',
     });
-  if (d.rng) list.push({ kind: 'rng', slot: next() });
-  if (d.balloon) list.push({ kind: 'balloon', slot: next() });
+  d.disks.forEach((k, i) => {
+    const { slot, ...blk } = k;
+    requests.push({ device: { kind: 'blk', ...blk }, slot, field: ['disks', i], label: `disk ${k.path}` });
+  });
+  d.nets.forEach((n, i) => {
+    requests.push({
+      device: {
+        kind: 'net',
+        switch: n.switch,
+        ...(n.mac && { mac: n.mac.toLowerCase() }),
+        // The switch named `user` is always the NIC's own user-mode network.
+        ...((n.uplink !== undefined || n.switch === USER_SWITCH) && { uplink: 'user' as const }),
+        ...(n.publish && n.publish.length > 0 && { publish: n.publish }),
+      },
+      slot: n.slot,
+      field: ['nets', i],
+      label: `net ${n.switch}`,
+    });
+  });
+  const rng = slotRequest(d.rng);
+  if (rng) requests.push({ device: { kind: 'rng' }, slot: rng.slot, field: ['rng'], label: 'rng' });
+  const balloon = slotRequest(d.balloon);
+  if (balloon) requests.push({ device: { kind: 'balloon' }, slot: balloon.slot, field: ['balloon'], label: 'balloon' });
   // After every older kind, so adding shares moves no other device.
-  for (const sh of d.shares) list.push({ kind: '9p', slot: next(), ...sh });
-  return list;
+  d.shares.forEach((sh, i) => {
+    const { slot, ...share } = sh;
+    requests.push({ device: { kind: '9p', ...share }, slot, field: ['shares', i], label: `share ${sh.tag}` });
+  });
+
+  const problems: { field: PropertyKey[]; message: string }[] = [];
+  const taken = new Map<number, DeviceRequest>();
+  for (const r of requests) {
+    if (r.slot === undefined) continue;
+    const other = taken.get(r.slot);
+    if (other)
+      problems.push({ field: [...r.field, 'slot'], message: `slot ${r.slot} is already taken by ${other.label}` });
+    else taken.set(r.slot, r);
+  }
+  const placed: DomainDevice[] = [];
+  for (const [slot, r] of taken) placed.push({ ...r.device, slot } as DomainDevice);
+  let next = 0;
+  for (const r of requests) {
+    if (r.slot !== undefined) continue;
+    while (taken.has(next)) next++;
+    if (next >= LIMITS.virtioSlots) {
+      problems.push({
+        field: r.field,
+        message: `no free virtio slot for ${r.label}: ${requests.length} devices, ${LIMITS.virtioSlots} slots`,
+      });
+      break;
+    }
+    taken.set(next, r);
+    placed.push({ ...r.device, slot: next } as DomainDevice);
+  }
+  placed.sort((a, b) => a.slot - b.slot);
+  return { devices: placed, problems };
+}
+
+/** The devices of a checked document in slot order (placeDevices). */
+function devicesOf(d: DocumentDomain): DomainDevice[] {
+  return placeDevices(d).devices;
 }
 
 function toSpec(d: DocumentDomain, fallbackName: string): DomainSpec {
@@ -532,6 +686,7 @@ function toSpec(d: DocumentDomain, fallbackName: string): DomainSpec {
   }
   if (d.initrd !== undefined) spec.initrd = d.initrd;
   if (d.mode === 'full') spec.firmware = d.firmware ?? DEFAULTS.firmware;
+  if (d.hypercalls !== undefined) spec.hypercalls = new HypercallPolicy(d.hypercalls).entries as string[];
   return spec;
 }
 
@@ -564,6 +719,9 @@ export function describeIssue(
 ): string[] {
   const at = [...base, ...issue.path];
   if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    // A shorthand string that parsed wrong says best what is wrong with it.
+    const custom = issue.errors.find((b) => b.length > 0 && b.every((e) => e.code === 'custom'));
+    if (custom) return custom.flatMap((e) => describeIssue(e, where, at));
     const depth = (errs: readonly Issue[]) => Math.max(...errs.map((e) => e.path.length));
     const best = issue.errors.reduce((a, b) => (depth(b) > depth(a) ? b : a));
     if (depth(best) > 0 || best.some((e) => e.code === 'custom'))
@@ -625,8 +783,9 @@ export function toDocument(spec: DomainSpec): DomainSpecInput {
   doc.smp = spec.smp;
   doc.mode = spec.mode;
   if (spec.firmware !== undefined) doc.firmware = spec.firmware;
+  // Every device keeps its slot, so the document places it where the spec has it.
   const disks = spec.devices.flatMap((d) =>
-    d.kind === 'blk' ? [{ path: d.path, readonly: d.readonly, cache: d.cache }] : [],
+    d.kind === 'blk' ? [{ path: d.path, readonly: d.readonly, cache: d.cache, slot: d.slot }] : [],
   );
   const nets = spec.devices.flatMap((d) =>
     d.kind === 'net'
@@ -636,19 +795,27 @@ export function toDocument(spec: DomainSpec): DomainSpecInput {
             ...(d.mac !== undefined && { mac: d.mac }),
             ...(d.uplink !== undefined && { uplink: d.uplink }),
             ...(d.publish !== undefined && { publish: d.publish.map(formatPublish) }),
+            slot: d.slot,
           },
         ]
       : [],
   );
   const shares = spec.devices.flatMap((d) =>
-    d.kind === '9p' ? [{ path: d.path, tag: d.tag, readonly: d.readonly }] : [],
+    d.kind === '9p' ? [{ path: d.path, tag: d.tag, readonly: d.readonly, slot: d.slot }] : [],
   );
   if (disks.length > 0) doc.disks = disks;
   if (nets.length > 0) doc.nets = nets;
   if (shares.length > 0) doc.shares = shares;
-  if (spec.devices.some((d) => d.kind === 'rng')) doc.rng = true;
-  if (spec.devices.some((d) => d.kind === 'balloon')) doc.balloon = true;
+  const slotOf = (kind: DeviceKind) => spec.devices.find((d) => d.kind === kind)?.slot;
+  const rng = slotOf('rng');
+  if (rng !== undefined) doc.rng = { slot: rng };
+  const balloon = slotOf('balloon');
+  if (balloon !== undefined) doc.balloon = { slot: balloon };
+  const vc = slotOf('console');
+  if (vc !== undefined) doc.virtioConsole = { slot: vc };
+  else if (wantsVirtioConsole(spec.append)) doc.virtioConsole = false;
   doc.console = spec.console;
+  if (spec.hypercalls !== undefined) doc.hypercalls = [...spec.hypercalls];
   return doc;
 }
 

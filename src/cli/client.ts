@@ -172,6 +172,10 @@ export class PvmClient {
   stats(domain: string): Promise<DomainStats> {
     return this.request('GET', `${PvmClient.seg(domain)}/stats`);
   }
+  /** Tightens the domain's hypercall policy to what it and `allow` both permit (never widens it). */
+  restrictHypercalls(domain: string, allow: readonly string[]): Promise<DomainInfo> {
+    return this.request('POST', `${PvmClient.seg(domain)}/hypercalls`, { allow });
+  }
   save(
     domain: string,
     path: string,

@@ -30,10 +30,14 @@ export interface DomainFlags {
   publish?: string[];
   /** Host folders over virtio-9p. */
   share?: string[];
-  rng?: boolean;
-  balloon?: boolean;
-  /** ttyS0 or hvc0: the kernel command line's console (instead of --append). */
+  /** true, or "slot=N" (commander gives the value of `--rng slot=N`). */
+  rng?: boolean | string;
+  balloon?: boolean | string;
+  virtioConsole?: boolean | string;
+  /** ttyS0, hvc0 or hvc1: the kernel command line's console (instead of --append). */
   console?: string;
+  /** Hypercall policy: comma-separated EXT or EXT/function entries. */
+  hypercalls?: string;
 }
 
 /** The flag that sets each spec field, for messages. */
@@ -51,6 +55,8 @@ const FLAG_OF: Record<string, string> = {
   shares: '--share',
   rng: '--rng',
   balloon: '--balloon',
+  virtioConsole: '--virtio-console',
+  hypercalls: '--hypercalls',
 };
 
 /** Names of the DomainFlags keys, so a config-file run can refuse them. */
@@ -68,7 +74,9 @@ export const DOMAIN_FLAGS: readonly (keyof DomainFlags)[] = [
   'share',
   'rng',
   'balloon',
+  'virtioConsole',
   'console',
+  'hypercalls',
 ];
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -92,12 +100,12 @@ export function addDomainFlags(cmd: Command): Command {
     .option('--firmware <file>', `with --mode full: M-mode firmware (default: ${DEFAULTS.firmware})`)
     .option(
       '--disk <spec>',
-      'virtio-blk disk: path[,ro][,cache=writeback|writethrough|unsafe] (repeatable: vda, vdb, ...)',
+      'virtio-blk disk: path[,ro][,cache=writeback|writethrough|unsafe][,slot=N] (repeatable: vda, vdb, ...)',
       collect,
     )
     .option(
       '--net <spec>',
-      'virtio-net NIC on a virtual switch: switch[,mac=XX:XX:XX:XX:XX:XX][,uplink=user]; "user": its own user-mode network through passt (repeatable)',
+      'virtio-net NIC on a virtual switch: switch[,mac=XX:XX:XX:XX:XX:XX][,uplink=user][,slot=N]; "user": its own user-mode network through passt (repeatable)',
       collect,
     )
     .option(
@@ -107,12 +115,23 @@ export function addDomainFlags(cmd: Command): Command {
     )
     .option(
       '--share <spec>',
-      'host folder over virtio-9p: HOSTDIR:TAG[,ro]; the guest runs mount -t 9p -o trans=virtio TAG DIR (repeatable)',
+      'host folder over virtio-9p: HOSTDIR:TAG[,ro][,slot=N]; the guest runs mount -t 9p -o trans=virtio TAG DIR (repeatable)',
       collect,
     )
-    .option('--rng', 'virtio-rng: /dev/hwrng reads the host RNG')
-    .option('--balloon', 'virtio-balloon')
-    .option('--console <tty>', 'with --kernel: the command line console, ttyS0 (UART) or hvc0 (SBI console)');
+    .option('--rng [slot=N]', 'virtio-rng: /dev/hwrng reads the host RNG')
+    .option('--balloon [slot=N]', 'virtio-balloon')
+    .option(
+      '--virtio-console [slot=N]',
+      'virtio-console (hvc1 in Linux; default: only with --console hvc1 or console=hvc1 in --append)',
+    )
+    .option(
+      '--console <tty>',
+      'with --kernel: the command line console, ttyS0 (UART), hvc0 (SBI console) or hvc1 (virtio console)',
+    )
+    .option(
+      '--hypercalls <list>',
+      'hypercall policy: the SBI extensions and functions the guest may call, e.g. BASE,TIME,HSM,DBCN/console_write (others: SBI_ERR_DENIED; default: all)',
+    );
 }
 
 /** True when any domain flag is set (a config file describes its domains itself). */
@@ -130,8 +149,8 @@ export const flagName = (key: string): string => `--${key.replace(/[A-Z]/g, (c) 
 export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: string }): DomainSpec {
   let append = flags.append;
   if (flags.console !== undefined) {
-    if (flags.console !== 'ttyS0' && flags.console !== 'hvc0') {
-      throw new PvmError('usage', `--console: expected ttyS0 or hvc0, got "${flags.console}"`);
+    if (flags.console !== 'ttyS0' && flags.console !== 'hvc0' && flags.console !== 'hvc1') {
+      throw new PvmError('usage', `--console: expected ttyS0, hvc0 or hvc1, got "${flags.console}"`);
     }
     if (flags.append !== undefined) throw new PvmError('usage', '--console: put console= in --append instead');
     if (flags.kernel === undefined) {
@@ -155,6 +174,14 @@ export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: st
   set('shares', flags.share);
   set('rng', flags.rng);
   set('balloon', flags.balloon);
+  set('virtioConsole', flags.virtioConsole);
+  set(
+    'hypercalls',
+    flags.hypercalls
+      ?.split(',')
+      .map((e) => e.trim())
+      .filter((e) => e !== ''),
+  );
   const spec = parseDomainSpec(doc, {
     where: (p) =>
       p[0] === 'nets' && p[2] === 'publish' ? '--publish' : (FLAG_OF[String(p[0])] ?? `--${String(p[0])}`),

@@ -9,6 +9,7 @@ export function nodeBareHost(io: CliIo): BareHost {
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     console: (bytes) => io.stdout(bytes),
     wallClockNs: () => BigInt(Date.now()) * 1_000_000n,
+    yield: () => new Promise((resolve) => setImmediate(resolve)),
     cpuMs: () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1000;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Csr, MIP_MEIP, MIP_MSIP, MIP_MTIP, MIP_SEIP, MIP_SSIP, MIP_STIP } from './arch.js';
 import { Exit } from './exits.js';
+import { TRAP_COST } from './hart.js';
 import { A, Prog } from './test-asm.js';
 import { HALT, RAM_BASE, rig } from './test-util.js';
 
@@ -51,7 +52,7 @@ test('interrupts: epc is the next instruction to run, MIE gates M-mode, vectored
   const e = rig(new Prog().i(A.ecall()));
   e.ram.load(RAM_BASE + 0x3000, new Prog().i(A.wfi()).toBytes());
   e.hart.setCsr(Csr.mtvec, BigInt(RAM_BASE + 0x3000) | 1n);
-  assert.equal(e.hart.run(10), Exit.Wfi);
+  assert.equal(e.hart.run(10 + TRAP_COST), Exit.Wfi);
   assert.equal(e.hart.getCsr(Csr.mcause), 11n);
 });
 
@@ -157,7 +158,7 @@ test('PV mode: delegated exceptions and interrupts are still taken by S-mode', (
   r.hart.priv = 0;
   r.hart.setCsr(Csr.medeleg, 1n << 8n);
   r.hart.setCsr(Csr.stvec, BigInt(HALT));
-  assert.equal(r.hart.run(10), Exit.Wfi); // S runs the halt loop's WFI (legal in S)
+  assert.equal(r.hart.run(10 + TRAP_COST), Exit.Wfi); // S runs the halt loop's WFI (legal in S)
   assert.equal(r.hart.getCsr(Csr.scause), 8n);
   assert.equal(r.hart.priv, 1);
 });

@@ -37,6 +37,13 @@ const TWO32 = 4294967296;
 
 /** Thrown (never allocated per trap) when an instruction raises an exception; details are on the hart. */
 const TRAP = { trap: true };
+/**
+ * What a trap taken inside run() costs against its budget, in instructions: a trap is a thrown
+ * exception and a CSR update (microseconds), so a guest that traps in a loop without leaving
+ * the hart (a trap vector that faults, delegated to itself) still ends its budget, and its
+ * host time slice, soon (docs/hypervisor.md, "Fairness").
+ */
+export const TRAP_COST = 32;
 
 export interface HartOptions {
   /** mhartid. */
@@ -1296,8 +1303,9 @@ export class Hart {
           this.pcHi = pcHi;
           throw err;
         }
-        // The trapping instruction does not retire (it still counts against the budget).
+        // The trapping instruction does not retire (it still counts against the budget, at TRAP_COST).
         this.instret--;
+        budget -= TRAP_COST - 1;
         if (takeTrap(this, this.excCause, false, this.excTvalLo, this.excTvalHi, pc, pcHi)) {
           this.instret += n;
           return Exit.MachineTrap;

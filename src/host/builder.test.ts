@@ -32,9 +32,9 @@ test('a spec becomes a domain with its devices in their slots, NICs on the share
         smp: 2,
         disks: [img('a.img'), `${img('b.img')},ro`],
         nets: ['lan'],
-        rng: true,
+        rng: { slot: 7 },
       },
-      { name: 'b', kernel, nets: ['lan'], balloon: true },
+      { name: 'b', kernel, nets: ['lan'], balloon: true, virtioConsole: true },
     ],
   });
   const res = new HostResources(cfg.switches);
@@ -43,11 +43,10 @@ test('a spec becomes a domain with its devices in their slots, NICs on the share
   assert.deepEqual(
     a.devices.map((d) => [d.spec.slot, d.transport.read(MmioReg.DEVICE_ID, 4)]),
     [
-      [0, DeviceId.CONSOLE],
+      [0, DeviceId.BLOCK],
       [1, DeviceId.BLOCK],
-      [2, DeviceId.BLOCK],
-      [3, DeviceId.NET],
-      [4, DeviceId.ENTROPY],
+      [2, DeviceId.NET],
+      [7, DeviceId.ENTROPY],
     ],
   );
   assert.deepEqual(a.machine(), {
@@ -55,11 +54,10 @@ test('a spec becomes a domain with its devices in their slots, NICs on the share
     vcpus: 2,
     memoryBytes: 32 << 20,
     devices: [
-      { slot: 0, kind: 'console' },
-      { slot: 1, kind: 'blk', path: join(dir, 'a.img'), readonly: false },
-      { slot: 2, kind: 'blk', path: join(dir, 'b.img'), readonly: true },
-      { slot: 3, kind: 'net', mac: '52:54:00:00:00:00', switch: 'lan' },
-      { slot: 4, kind: 'rng' },
+      { slot: 0, kind: 'blk', path: join(dir, 'a.img'), readonly: false },
+      { slot: 1, kind: 'blk', path: join(dir, 'b.img'), readonly: true },
+      { slot: 2, kind: 'net', mac: '52:54:00:00:00:00', switch: 'lan' },
+      { slot: 7, kind: 'rng' },
     ],
     consoleInput: 'uart',
     cmdline: 'console=ttyS0',

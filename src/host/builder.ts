@@ -26,6 +26,7 @@ import { VirtioRng } from '../devices/virtio/rng/device.js';
 import type { Domain, DomainHost } from '../hypervisor/domain.js';
 import { type PvxDomain, PvxHost } from '../hypervisor/pvx/index.js';
 import { createVm, type LoadedSpec, virtioTransports } from '../hypervisor/vm.js';
+import { HypercallPolicy } from '../sbi/policy.js';
 import { type HostDisk, openDisk } from './disk.js';
 import { hostEntropy } from './entropy.js';
 import { openShare } from './p9-fs.js';
@@ -165,17 +166,35 @@ function loadImages(spec: DomainSpec): LoadedSpec {
   return loaded;
 }
 
-/** Opens the disks and plugs the NICs of `spec` (in slot order); on failure nothing stays open or plugged. */
-async function openDevices(
+/** What the device models of a spec need from where they run. */
+export interface DeviceHost {
+  /** The virtio console's output (the domain's console). */
+  consoleOut(bytes: Uint8Array): void;
+  /** The domain's number for default MACs (`defaultMac(ordinal, nic)`). */
+  ordinal?: number;
+  /** What happens to pages the guest gives the balloon (default: zeroed in `ram()`). */
+  balloonHooks?: BalloonHooks;
+}
+
+/** Device models of a spec, opened: `close` unplugs the NICs (and their passt) and closes the files and shares. */
+export interface OpenedDevices {
+  readonly devices: { spec: DomainDevice; model: VirtioDevice }[];
+  /** Each NIC's place on its switch, in slot order. */
+  readonly plugged: Plugged[];
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the disks and plugs the NICs of `spec` (in slot order) and builds their device models;
+ * on failure nothing stays open or plugged. `ram` gives the RAM the balloon zeroes pages of.
+ * buildDomain uses it, and so does `pvm run --bare`, whose devices are the same models.
+ */
+export async function openDevices(
   spec: DomainSpec,
   resources: HostResources,
-  opts: BuildOptions,
-  ram: () => Domain | null,
-): Promise<{
-  devices: { spec: DomainDevice; model: VirtioDevice }[];
-  plugged: Plugged[];
-  close: () => Promise<void>;
-}> {
+  opts: DeviceHost,
+  ram: () => { fill(at: number, length: number, value: number): void } | null,
+): Promise<OpenedDevices> {
   const files: HostDisk[] = [];
   const shares: VirtioP9[] = [];
   const plugged: Plugged[] = [];
@@ -196,7 +215,7 @@ async function openDevices(
       let model: VirtioDevice;
       switch (d.kind) {
         case 'console':
-          model = new VirtioConsole({ output: (b) => opts.host.consoleOut(b) });
+          model = new VirtioConsole({ output: (b) => opts.consoleOut(b) });
           break;
         case 'blk': {
           const file = await openDisk(d.path, { readonly: d.readonly, cache: d.cache });
@@ -232,7 +251,7 @@ async function openDevices(
             opts.balloonHooks ?? {
               // An ArrayBuffer cannot be unmapped page by page: zeroing is as close to "given back" as Node allows.
               inflated: (pages) => {
-                for (const p of pages) ram()?.ram.fill(p, 4096, 0);
+                for (const p of pages) ram()?.fill(p, 4096, 0);
               },
             },
           );
@@ -288,11 +307,20 @@ export async function buildDomain(
     return e;
   };
   let domain: Domain | null = null;
-  let opened: Awaited<ReturnType<typeof openDevices>>;
+  let opened: OpenedDevices;
   let loaded: LoadedSpec;
   try {
     loaded = loadImages(spec);
-    opened = await openDevices(spec, resources, opts, () => domain);
+    opened = await openDevices(
+      spec,
+      resources,
+      {
+        consoleOut: (b) => opts.host.consoleOut(b),
+        ...(opts.ordinal !== undefined ? { ordinal: opts.ordinal } : {}),
+        ...(opts.balloonHooks ? { balloonHooks: opts.balloonHooks } : {}),
+      },
+      () => domain?.ram ?? null,
+    );
   } catch (e) {
     throw named(e);
   }
@@ -314,6 +342,8 @@ export async function buildDomain(
     throw named(e);
   }
   const built = domain;
+  // The hypercall policy (docs/para-api.md): which SBI extensions and PVX calls the guest may make.
+  if (spec.hypercalls !== undefined) built.sbi.policy = new HypercallPolicy(spec.hypercalls);
   const transports = virtioTransports(built);
   const devices: BuiltDevice[] = opened.devices.map((d) => ({ ...d, transport: transports.get(d.spec.slot)! }));
   let closed: Promise<void> | null = null;

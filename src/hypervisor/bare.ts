@@ -3,7 +3,9 @@ import type { Gpa } from '../core/types.js';
 import { Csr, Priv } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
 import { Hart } from '../cpu/hart.js';
-import { fillEmptyVirtioSlots } from '../devices/virtio/slots.js';
+import type { VirtioDevice } from '../devices/virtio/device.js';
+import type { VirtioMmio, VirtioRefusal } from '../devices/virtio/mmio.js';
+import { mapVirtioDevices } from '../devices/virtio/slots.js';
 import { type BoardHart, type HartFactory, VirtBoard } from '../machine/board.js';
 import { loadElf, parseElf } from '../machine/elf.js';
 import { TIMEBASE_HZ } from '../machine/memmap.js';
@@ -21,6 +23,76 @@ export interface BareHost {
   wallClockNs?(): bigint;
   /** Host CPU time used by this process so far (ms), for the statistics, when the host can tell. */
   cpuMs?(): number;
+  /**
+   * Let pending host I/O run (a macrotask turn). With it, the run loop gives the host a turn
+   * every few milliseconds, so disk completions and console input get in while the guest
+   * computes; without it, only when every hart idles.
+   */
+  yield?(): Promise<void>;
+}
+
+/**
+ * The host's handle on a bare run in progress: console input for the UART and a stop. Either
+ * wakes a run idling with every hart in WFI.
+ */
+export class BareControl {
+  /** Most input bytes held for the UART (which holds 64 KiB itself); more is dropped, as a full FIFO drops it. */
+  static readonly INPUT_MAX = 64 * 1024;
+  private readonly pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  /** Input bytes dropped because the guest did not read them in time. */
+  dropped = 0;
+  private waker: (() => void) | null = null;
+  /** Set by `stop`: the run ends with `{ kind: 'stopped', code }` at the end of the round. */
+  stopCode: number | null = null;
+  /** The host can still send input (a terminal or an open pipe): a WFI with no timer armed may yet end. */
+  inputOpen = false;
+  /** The RAM of the board running now (a reboot builds a new board), for device hooks such as the balloon's. */
+  ram: { fill(at: number, length: number, value: number): void } | null = null;
+
+  /** Host console input (a keyboard): fed to the UART's receive queue between slices. */
+  input(bytes: Uint8Array): void {
+    const room = BareControl.INPUT_MAX - this.pendingBytes;
+    const take = Math.min(bytes.length, room);
+    this.dropped += bytes.length - take;
+    if (take === 0) return;
+    this.pending.push(bytes.slice(0, take));
+    this.pendingBytes += take;
+    this.wake();
+  }
+
+  /** Ends the run (Ctrl-A x, a signal). */
+  stop(code: number): void {
+    this.stopCode ??= code;
+    this.wake();
+  }
+
+  /** Cuts the current idle sleep short. */
+  wake(): void {
+    const w = this.waker;
+    this.waker = null;
+    w?.();
+  }
+
+  /** Sleeps through `sleep`, or until `wake`. */
+  async idle(sleep: Promise<void>): Promise<void> {
+    await Promise.race([sleep, new Promise<void>((resolve) => (this.waker = resolve))]);
+    this.waker = null;
+  }
+
+  /** Moves pending input into the UART as far as it takes it; the rest waits. */
+  feed(into: (bytes: Uint8Array) => number): void {
+    while (this.pending.length > 0) {
+      const chunk = this.pending[0]!;
+      const n = Math.max(0, Math.min(into(chunk), chunk.length));
+      this.pendingBytes -= n;
+      if (n === chunk.length) this.pending.shift();
+      else {
+        this.pending[0] = chunk.subarray(n);
+        return;
+      }
+    }
+  }
 }
 
 export interface BareOptions {
@@ -36,6 +108,18 @@ export interface BareOptions {
   slice?: number;
   /** 'host' (default): mtime follows the host clock; 'instret': deterministic, follows instructions. */
   time?: 'host' | 'instret';
+  /**
+   * virtio devices in their slots (0..7), as `qemu-system-riscv64 -bios none -device
+   * ...,bus=virtio-mmio-bus.N` gives them; the other slots are empty transports (DeviceID 0).
+   * A guest reboot resets them with the board.
+   */
+  devices?: readonly { readonly slot: number; readonly device: VirtioDevice }[];
+  /** VendorID of the virtio-mmio transports (default QEMU's). */
+  virtioVendorId?: number;
+  /** Where the transports report what they refuse (once per device and rule). */
+  onVirtioRefusal?: (refusal: VirtioRefusal) => void;
+  /** Console input and stop, from the host. */
+  control?: BareControl;
 }
 
 /** How a bare-metal run ended. */
@@ -47,7 +131,9 @@ export type BareEnd =
   /** --max-instructions reached (instructions retired, plus full slices spent trapping). */
   | { kind: 'limit'; instructions: number }
   /** Every hart waits for an interrupt that nothing can raise. */
-  | { kind: 'deadlock' };
+  | { kind: 'deadlock' }
+  /** The host stopped the run (BareControl.stop). */
+  | { kind: 'stopped'; code: number };
 
 export interface BareResult {
   end: BareEnd;
@@ -128,7 +214,23 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       for (const k of Object.keys(now)) stats.mmio[k] = (stats.mmio[k] ?? 0) + now[k]!;
     }
     const perHart = hartsBefore.map((n, i) => n + (board?.harts[i]?.instret ?? 0));
+    countRefusals();
     return { end, instructions: total(), reboots, stats: stats.toJSON('bare', perHart, {}) };
+  };
+  // A run with devices gets a handle of its own when the host gave none: a completion ends an idle sleep.
+  const control = opts.control ?? (opts.devices?.length ? new BareControl() : undefined);
+  // With devices or a host handle, the host gets a turn every YIELD_MS of guest computing.
+  const yieldToHost = host.yield !== undefined && (opts.devices?.length || control) ? host.yield : undefined;
+  let yieldedAt = host.nowMs();
+  let transports = new Map<number, VirtioMmio>();
+  /** Adds the refusals of the current transports to the statistics (at the end, and before a reboot replaces them). */
+  const countRefusals = () => {
+    for (const t of transports.values()) {
+      if (Object.keys(t.stats.refused).length === 0) continue;
+      const into = (stats.virtioRefused[t.name] ??= {});
+      for (const [rule, n] of Object.entries(t.stats.refused)) into[rule] = (into[rule] ?? 0) + n;
+    }
+    transports = new Map();
   };
   let retiredBefore = 0; // instructions of boards discarded by reboots
   // Budget used, for --max-instructions: retired instructions, except that a
@@ -147,7 +249,16 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       ...(host.wallClockNs ? { wallClockNs: () => host.wallClockNs!() } : {}),
       onUartOutput: (b) => out.push(b),
     });
-    fillEmptyVirtioSlots(board); // QEMU's virt has its eight transports with -bios none too
+    // QEMU's virt has its eight transports with -bios none too. A reboot gets new transports
+    // on the new board; the old ones are reset first, so a completion in flight is dropped.
+    for (const t of transports.values()) t.reset();
+    countRefusals();
+    transports = mapVirtioDevices(board, opts.devices ?? [], {
+      ...(control ? { wake: () => control.wake() } : {}),
+      ...(opts.virtioVendorId !== undefined ? { vendorId: opts.virtioVendorId } : {}),
+      ...(opts.onVirtioRefusal ? { onRefusal: opts.onVirtioRefusal } : {}),
+    });
+    if (control) control.ram = board.ram;
     loadElf(elf, elfBytes, board.ram);
     const htif = htifAddresses(elf.symbol('tohost'), elf.symbol('fromhost'), board);
     const fdt = placeDeviceTree(board, elf.low, elf.high);
@@ -191,6 +302,15 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
         }
       }
       flushSoon();
+      if (control) {
+        const b = board;
+        control.feed((bytes) => b.uartInput(bytes));
+        if (control.stopCode !== null) return result({ kind: 'stopped', code: control.stopCode });
+      }
+      if (yieldToHost && host.nowMs() - yieldedAt >= YIELD_MS) {
+        await yieldToHost();
+        yieldedAt = host.nowMs();
+      }
       board.tick();
 
       const ev = board.sysconEvent;
@@ -206,6 +326,15 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       const ticks = board.ticksToNextTimer();
       // A hart whose WFI an interrupt can now end runs again at once.
       if (board.harts.some(wakeable)) continue;
+      if (ticks === Number.POSITIVE_INFINITY && (opts.devices?.length || control?.inputOpen)) {
+        // A device completion or console input may still come: wait for the host.
+        flush();
+        const t0 = host.nowMs();
+        await (control ? control.idle(host.sleep(MAX_SLEEP_MS)) : host.sleep(MAX_SLEEP_MS));
+        stats.idleMs += host.nowMs() - t0;
+        yieldedAt = host.nowMs();
+        continue;
+      }
       if (ticks === Number.POSITIVE_INFINITY) {
         // Nothing can ever end these WFIs. The spec lets WFI complete for any
         // reason (privileged spec 3.3.3; Spike makes it a no-op, and riscv-tests'
@@ -220,8 +349,10 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       flush();
       if (!board.skipTime(ticks)) {
         const t0 = host.nowMs();
-        await host.sleep(Math.min(MAX_SLEEP_MS, ticks / TICKS_PER_MS));
+        const sleep = host.sleep(Math.min(MAX_SLEEP_MS, ticks / TICKS_PER_MS));
+        await (control ? control.idle(sleep) : sleep);
         stats.idleMs += host.nowMs() - t0;
+        yieldedAt = host.nowMs();
       }
       board.tick();
     }
@@ -235,6 +366,9 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
     reboots++;
   }
 }
+
+/** Longest stretch of guest computing (ms) before the host gets a turn, with devices or input. */
+const YIELD_MS = 8;
 
 /** Console bytes held before they are handed to the host, and the longest they wait (ms). */
 const CONSOLE_BATCH = 4096;

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPvmError } from '../core/errors.js';
+import { decodeState, encodeState } from '../core/state.js';
+import { cpuStateCodec } from '../cpu/snapshot.js';
 import { HsmState } from '../sbi/consts.js';
 import type { Domain, DomainHost } from './domain.js';
+import { runLoopStateCodec } from './domain-snapshot.js';
+import { SBI_INPUT_MAX } from './limits.js';
+import { DomainStats } from './stats.js';
 import { fakeImage } from './testing.js';
 import { createVm } from './vm.js';
 
@@ -74,4 +79,51 @@ test('an ended domain has nothing to save', async () => {
   d.stop(1);
   await d.run();
   assert.throws(() => d.saveState(), /the domain has ended/);
+});
+
+const EXIT_NAMES = new Set(Object.keys(new DomainStats().exits));
+
+test('a PV hart saved in M-mode (priv 3) is refused', () => {
+  const a = vm({ ms: 0 });
+  a.hartStart(1, 0x8020_1000n, 0n);
+  const saved = a.saveState();
+  a.pvx?.destroy();
+  const cpu = decodeState(cpuStateCodec, saved.harts[1]!, { id: 1 }, 'hart');
+  const bad = { ...saved, harts: [saved.harts[0]!, encodeState(cpuStateCodec, { ...cpu, priv: 3 })] };
+  const b = vm({ ms: 0 });
+  assert.throws(() => b.loadState(bad), /hart 1 state in the snapshot: a PV hart saved in M-mode/);
+  b.loadState(saved); // nothing was changed by the refusal: the good state still loads
+  b.pvx?.destroy();
+});
+
+test('SBI console input: bounded at SBI_INPUT_MAX, a full queue survives save and restore', () => {
+  const a = vm({ ms: 0 });
+  a.input(new Uint8Array(SBI_INPUT_MAX - 3).fill(0x61));
+  a.input(Uint8Array.of(0x62, 0x63, 0x64, 0x65, 0x66));
+  assert.equal(a.sbiInputDropped, 2);
+  assert.equal(a.consoleRead(SBI_INPUT_MAX - 4).length, SBI_INPUT_MAX - 4);
+  a.input(Uint8Array.of(0x67, 0x68, 0x69)); // wraps around the ring
+  const saved = a.saveState();
+  a.pvx?.destroy();
+  const b = vm({ ms: 0 });
+  b.loadState(saved);
+  assert.deepEqual(Array.from(b.consoleRead(SBI_INPUT_MAX)), [0x61, 0x62, 0x63, 0x64, 0x67, 0x68, 0x69]);
+  assert.equal(b.consoleRead(8).length, 0);
+  b.pvx?.destroy();
+
+  // A save file with more queued input than the limit is refused.
+  const c = vm({ ms: 0 });
+  c.input(new Uint8Array(SBI_INPUT_MAX).fill(1));
+  const full = c.saveState();
+  c.pvx?.destroy();
+  const hv = full.devices.find((e) => e.name === 'hypervisor')!;
+  const s = decodeState(runLoopStateCodec, hv.state, { mode: 'pv', vcpus: 2, exitNames: EXIT_NAMES }, 'hv');
+  const over = encodeState(runLoopStateCodec, { ...s, sbiInput: new Uint8Array(SBI_INPUT_MAX + 1) });
+  const d = vm({ ms: 0 });
+  assert.throws(
+    () =>
+      d.loadState({ ...full, devices: full.devices.map((e) => (e.name === 'hypervisor' ? { ...e, state: over } : e)) }),
+    /console input/,
+  );
+  d.pvx?.destroy();
 });

@@ -1,10 +1,12 @@
 import { PvmError } from '../core/errors.js';
 import { decodeState, encodeState, SnapshotError, type StateCodec, type StateReader } from '../core/state.js';
+import { Priv } from '../cpu/arch.js';
 import { applyHart, type CpuState, captureHart, cpuStateCodec, isCpuHart } from '../cpu/snapshot.js';
 import { VirtBoard } from '../machine/board.js';
 import { type BoardState, loadBoard, type NamedState, readBoard, saveBoard } from '../machine/snapshot.js';
 import { HsmState } from '../sbi/consts.js';
 import type { ConsoleInput } from './domain.js';
+import { SBI_INPUT_MAX } from './limits.js';
 import type { PvxDomain, PvxState } from './pvx/pvx-domain.js';
 import type { MachineState } from './snapshot/format.js';
 
@@ -63,10 +65,10 @@ const MODES = ['pv', 'full'] as const;
 const INPUTS = ['uart', 'sbi', 'virtio'] as const satisfies readonly ConsoleInput[];
 const HSM_STATES = [HsmState.STARTED, HsmState.STOPPED, HsmState.SUSPENDED];
 /**
- * The dispatcher counts every extension and function a guest names, known or not, so the
- * counter lists have no bound of their own (each entry's bytes are checked as it is read).
+ * Counter lists are short: exit reasons, and hypercalls by extension and function, which the
+ * dispatcher bounds (unknown calls aggregate under one name; src/sbi/dispatcher.ts).
  */
-const MAX_COUNTERS = 0xffff_ffff;
+const MAX_COUNTERS = 1024;
 /** Extension and function names as the dispatcher counts them (never `__proto__`: the counters are plain objects). */
 const NAME = /^(?!__proto__$)[\x21-\x7e]{1,64}$/;
 
@@ -128,7 +130,7 @@ export const runLoopStateCodec: StateCodec<
       stealNs: r.uint('steal time'),
     }));
     if (vcpus.length !== shape.vcpus) r.mismatch(`${vcpus.length} vCPUs saved, the domain has ${shape.vcpus}`);
-    const sbiInput = r.bytes('console input').slice();
+    const sbiInput = r.bytes('console input', SBI_INPUT_MAX).slice();
     const rebootPending = r.bool('reboot pending');
     const inputTo = INPUTS[r.u8('input to', INPUTS.length - 1)]!;
     const exits = readCounts(r, 'exits', shape.exitNames);
@@ -165,7 +167,7 @@ export interface SnapshotDomain {
 
 /** Run-loop facts private to Domain, passed in and out by its saveState/loadState. */
 export interface DomainPrivate {
-  sbiInput: number[];
+  sbiInput: Uint8Array;
   rebootPending: boolean;
 }
 
@@ -191,7 +193,7 @@ export function saveDomain(d: SnapshotDomain, priv: DomainPrivate): MachineState
       staAddr: v.staAddr,
       stealNs: v.stealNs,
     })),
-    sbiInput: Uint8Array.from(priv.sbiInput),
+    sbiInput: priv.sbiInput,
     rebootPending: priv.rebootPending,
     inputTo: d.inputTo,
     exits: Object.entries(d.stats.exits),
@@ -230,6 +232,7 @@ function readDomain(d: SnapshotDomain, state: MachineState): DomainState {
   const cpus = state.harts.map((blob, id) =>
     decodeState(cpuStateCodec, blob, { id }, `hart ${id} state in the snapshot`),
   );
+
   const hvEntry = state.devices.find((e: NamedState) => e.name === HV);
   if (!hvEntry) throw new SnapshotError('mismatch', 'hypervisor state in the snapshot: missing');
   const runLoop = decodeState(
@@ -238,6 +241,13 @@ function readDomain(d: SnapshotDomain, state: MachineState): DomainState {
     { mode: d.mode, vcpus: d.vcpus.length, exitNames: new Set(Object.keys(d.stats.exits)) },
     'hypervisor state in the snapshot',
   );
+  // A running PV hart never stops in M-mode: pvm is its (virtual) M-mode and runs between
+  // instructions (a stopped one is reset by hart_start, whatever it holds).
+  cpus.forEach((c, id) => {
+    if (d.mode === 'pv' && c.priv === Priv.M && runLoop.vcpus[id]!.state !== HsmState.STOPPED) {
+      throw new SnapshotError('bad-state', `hart ${id} state in the snapshot: a PV hart saved in M-mode`);
+    }
+  });
   const boardState = readBoard(
     b,
     state.devices.filter((e) => e.name !== HV),
@@ -275,5 +285,5 @@ export function loadDomain(d: SnapshotDomain, state: MachineState): DomainPrivat
   for (const k of Object.keys(d.sbi.stats)) delete d.sbi.stats[k];
   for (const [ext, fns] of s.runLoop.hypercalls) d.sbi.stats[ext] = Object.fromEntries(fns);
   if (s.pvx !== null) d.pvx!.loadState(s.pvx);
-  return { sbiInput: Array.from(s.runLoop.sbiInput), rebootPending: s.runLoop.rebootPending };
+  return { sbiInput: s.runLoop.sbiInput, rebootPending: s.runLoop.rebootPending };
 }

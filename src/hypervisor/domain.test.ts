@@ -14,8 +14,11 @@ type Step =
   | { spin: number }
   | { check: (h: ScriptedHart<Step>) => void };
 
-/** A hart that follows its script of steps (see ScriptedHart). */
-function fakeHart(id: number, script: Step[]): ScriptedHart<Step> {
+/**
+ * A hart that follows its script of steps (see ScriptedHart). `spin` retires instructions for
+ * longer than a time slice (the host clock moves 5 ms), so the run loop switches vCPUs after it.
+ */
+function fakeHart(id: number, script: Step[], host: ClockHost): ScriptedHart<Step> {
   return new ScriptedHart(id, script, (h, s) => {
     if ('ecall' in s) {
       const [eid, fid, ...args] = s.ecall;
@@ -27,13 +30,14 @@ function fakeHart(id: number, script: Step[]): ScriptedHart<Step> {
       return undefined;
     }
     h.instret += s.spin;
+    host.clockMs += 5;
     return Exit.Budget;
   });
 }
 
 function makeDomain(scripts: Step[][], mode: 'pv' | 'full' = 'pv') {
   const host = new ClockHost();
-  const harts = scripts.map((s, i) => fakeHart(i, s));
+  const harts = scripts.map((s, i) => fakeHart(i, s, host));
   const machine: DomainMachine = {
     ram: new GuestRam(0x8000_0000, 0x40_0000),
     harts,
@@ -201,7 +205,7 @@ test('full mode: an MSIP raised for another hart ends the running hart’s slice
  */
 async function busyTimer(mode: 'pv' | 'full'): Promise<{ raisedAt: number; slices: number }> {
   let raisedAt = -1;
-  const hart = fakeHart(0, mode === 'pv' ? [{ ecall: [Eid.TIME, 0, 10] }] : []);
+  const hart = fakeHart(0, mode === 'pv' ? [{ ecall: [Eid.TIME, 0, 10] }] : [], new ClockHost());
   const deadline = 10; // ticks = 1 000 instructions
   let domain: Domain | null = null;
   const setIrq = hart.setIrq.bind(hart);
@@ -250,13 +254,17 @@ test('timer: a busy hart in full mode sees its due CLINT deadline (MTIP) within 
 });
 
 test('deterministic time: an idle domain jumps mtime to its next deadline instead of sleeping on the host', async () => {
-  const hart = fakeHart(0, [
-    { ecall: [Eid.TIME, 0, 50_000] },
-    { check: (h) => h.csr.set(Csr.mie, 1n << 5n) },
-    { wfi: true },
-    { check: (h) => assert.equal(h.mip & (1 << 5), 1 << 5, 'STIP pending after the skipped wait') },
-    { ecall: [Eid.SRST, 0, 0, 0] },
-  ]);
+  const hart = fakeHart(
+    0,
+    [
+      { ecall: [Eid.TIME, 0, 50_000] },
+      { check: (h) => h.csr.set(Csr.mie, 1n << 5n) },
+      { wfi: true },
+      { check: (h) => assert.equal(h.mip & (1 << 5), 1 << 5, 'STIP pending after the skipped wait') },
+      { ecall: [Eid.SRST, 0, 0, 0] },
+    ],
+    new ClockHost(),
+  );
   let skipped = 0;
   const machine: DomainMachine = {
     ram: new GuestRam(0x8000_0000, 0x40_0000),
@@ -285,4 +293,23 @@ test('deterministic time: an idle domain jumps mtime to its next deadline instea
   assert.equal(end.kind, 'poweroff');
   assert.equal(machine.time.now(), 50_000, 'mtime stands exactly at the deadline');
   assert.equal(d.statistics().time.idleMs, 0);
+});
+
+test('fairness: a vCPU whose every exit takes 1 ms of host time has its slice ended after 4 ms', async () => {
+  let calls = 0;
+  let seenByHart1 = -1;
+  const storm: Step[] = [];
+  for (let i = 0; i < 40; i++) {
+    storm.push({ check: () => void tick(1) }, { ecall: [0x0b00_0000 + i, 0] }, { check: () => void calls++ });
+  }
+  const { d, tick } = makeDomain([
+    [{ ecall: [Eid.HSM, 0, 1, 0x8020_0000, 0] }, ...storm],
+    [{ check: () => void (seenByHart1 = calls) }, { ecall: [Eid.SRST, 0, 0, 0] }],
+  ]);
+  const end = await d.run();
+  assert.equal(end.kind, 'poweroff');
+  // Hart 1 was stopped when the round began: hart 0 had a one-vCPU slice of 4 ms, which ended
+  // at its 4th call (whose count comes next, in its following slice); then hart 1 ran.
+  assert.equal(seenByHart1, 3);
+  assert.deepEqual(d.statistics().hypercalls.unknown, { unknown: seenByHart1 + 1 });
 });

@@ -9,6 +9,7 @@ import { PVX_MAX_VCPUS } from '../sbi/pvx/consts.js';
 import type { SbiPlatform } from '../sbi/types.js';
 import { loadDomain, saveDomain } from './domain-snapshot.js';
 import type { VcpuHart } from './guest-hart.js';
+import { SBI_INPUT_MAX } from './limits.js';
 import { enterSupervisor, redirectToSupervisor } from './pv.js';
 import type { PvxDomain } from './pvx/pvx-domain.js';
 import type { MachineState } from './snapshot/format.js';
@@ -29,6 +30,12 @@ export interface DomainOptions {
   virtioConsoleInput?: (bytes: Uint8Array) => void;
   /** What the domain's virtio transports refused so far, per transport and rule (for its statistics). */
   virtioRefused?: () => Record<string, Record<string, number>>;
+  /**
+   * End slices after a bounded host time (default true). False with deterministic time, where
+   * a slice must end at the same instruction in every run; slices are then bounded by their
+   * instruction budget alone (exits and traps counted at a weight, see EXIT_COST).
+   */
+  timedSlices?: boolean;
 }
 
 /** Most vCPUs a domain may have: PVX's shared info page has room for 8 vCPU records. */
@@ -38,14 +45,33 @@ export const MAX_HARTS = PVX_MAX_VCPUS;
 const SLICE_SMP = 20_000;
 const SLICE_UP = 200_000;
 /**
- * Inside a slice, due timers are delivered every this many instructions (a
- * return from Hart.run, one clock read and a deadline check), so a busy
- * vCPU sees its timer interrupt at most this late instead of at the end of
- * its slice. Measured cost: well under 1 % of a slice (see docs/hypervisor.md).
+ * Fairness: a slice also ends after this much host time (ms), whatever the guest does, so a
+ * vCPU that makes every instruction expensive (an endless chain of redirected traps, a
+ * delegated page-fault loop, an ecall storm) gets its share of the host and no more. The clock
+ * is read between Hart.run calls of CHECK_EVERY instructions and after every exit, never on
+ * the CPU's fast path (docs/hypervisor.md, "Fairness").
  */
-const TIMER_CHECK = 10_000;
-/** The run loop hands control back to the host event loop at least this often (ms). */
-const HOST_YIELD_MS = 8;
+const SLICE_UP_MS = 4;
+const SLICE_SMP_MS = 1;
+/**
+ * A slice runs in Hart.run calls of at most this many instructions: between two, due timers
+ * are delivered (so a busy vCPU sees its timer interrupt at most this late) and the slice's
+ * time is checked. Measured cost: well under 1 % of a slice (see docs/hypervisor.md).
+ */
+const CHECK_EVERY = 10_000;
+/**
+ * What an exit costs against the slice's instruction budget. Exits are answered in TypeScript
+ * (microseconds each); counted as one instruction, a stream of them would hold a slice (and,
+ * with deterministic time, where slices are not timed, the host) for seconds.
+ */
+const EXIT_COST = 32;
+/**
+ * The run loop hands control back to the host event loop at least this often (ms): the length
+ * of a domain's turn. With one runnable vCPU its slice also ends with the turn, so two busy
+ * domains of one daemon alternate every ~4 ms and the daemon's I/O waits at most about a turn
+ * per domain (docs/hypervisor.md, "Fairness").
+ */
+const HOST_YIELD_MS = 4;
 /** Longest idle sleep without a deadline (ms): input wakes the loop earlier. */
 const MAX_IDLE_MS = 500;
 const TICKS_PER_MS = 10_000;
@@ -127,12 +153,18 @@ export class Domain implements SbiPlatform {
   readonly hartCount: number;
   private ended: DomainEnd | null = null;
   private rebootPending = false;
-  /** Input for the SBI console (legacy getchar / DBCN read). */
-  private readonly sbiInput: number[] = [];
+  /** Input for the SBI console (legacy getchar / DBCN read): a ring of SBI_INPUT_MAX bytes. */
+  private readonly sbiInput = new Uint8Array(SBI_INPUT_MAX);
+  private sbiInputHead = 0;
+  private sbiInputCount = 0;
+  /** Host console input dropped because the SBI console's queue was full. */
+  sbiInputDropped = 0;
   /** Where host console input goes (createVm decides from the command line; a PV guest binding VIRQ_CONSOLE moves it to the SBI console). */
   inputTo: ConsoleInput = 'uart';
   private current: Vcpu | null = null;
   private yieldSlice = false;
+  /** When the run loop's current turn ends (host ms): it yields to the host event loop then. */
+  private turnEndMs = Infinity;
   /** PVX state and run-loop hooks (PV mode), set by attachPvx (src/hypervisor/pvx); null = no PVX. */
   pvx: PvxDomain | null = null;
 
@@ -196,7 +228,12 @@ export class Domain implements SbiPlatform {
   /** Host console input (keyboard): to the device `inputTo` names. The host wakes the loop. */
   input(bytes: Uint8Array): void {
     if (this.inputTo === 'sbi') {
-      for (const b of bytes) this.sbiInput.push(b);
+      const take = Math.min(bytes.length, SBI_INPUT_MAX - this.sbiInputCount);
+      for (let i = 0; i < take; i++) {
+        this.sbiInput[(this.sbiInputHead + this.sbiInputCount + i) % SBI_INPUT_MAX] = bytes[i]!;
+      }
+      this.sbiInputCount += take;
+      this.sbiInputDropped += bytes.length - take;
       this.pvx?.consoleInput();
     } else if (this.inputTo === 'virtio' && this.options.virtioConsoleInput) this.options.virtioConsoleInput(bytes);
     else this.machine.uartInput(bytes);
@@ -233,14 +270,34 @@ export class Domain implements SbiPlatform {
   /** Snapshots (domain-snapshot.ts): the state at an instruction boundary; call only while the run loop is parked. */
   saveState(): MachineState {
     if (this.ended !== null) throw new PvmError('state', 'the domain has ended: nothing to save');
-    return saveDomain(this, { sbiInput: this.sbiInput, rebootPending: this.rebootPending });
+    return saveDomain(this, { sbiInput: this.pendingSbiInput(), rebootPending: this.rebootPending });
   }
 
   /** Load saveState's result into this freshly built domain before it runs (domain-snapshot.ts). */
   loadState(state: MachineState): void {
     const p = loadDomain(this, state);
-    this.sbiInput.splice(0, this.sbiInput.length, ...p.sbiInput);
+    this.sbiInput.set(p.sbiInput);
+    this.sbiInputHead = 0;
+    this.sbiInputCount = p.sbiInput.length;
     this.rebootPending = p.rebootPending;
+  }
+
+  /** SBI console input not read yet, oldest first. */
+  private pendingSbiInput(): Uint8Array {
+    return this.takeSbiInput(this.sbiInputCount, false);
+  }
+
+  private takeSbiInput(max: number, consume: boolean): Uint8Array {
+    const n = Math.min(max, this.sbiInputCount);
+    const out = new Uint8Array(n);
+    const first = Math.min(n, SBI_INPUT_MAX - this.sbiInputHead);
+    out.set(this.sbiInput.subarray(this.sbiInputHead, this.sbiInputHead + first));
+    out.set(this.sbiInput.subarray(0, n - first), first);
+    if (consume) {
+      this.sbiInputHead = (this.sbiInputHead + n) % SBI_INPUT_MAX;
+      this.sbiInputCount -= n;
+    }
+    return out;
   }
 
   /** End the domain with a failure exit code (PVX SCHED_SHUTDOWN crash/watchdog). */
@@ -258,6 +315,7 @@ export class Domain implements SbiPlatform {
     this.stats.startMs = host.nowMs();
     this.stats.startCpuMs = host.cpuMs?.() ?? 0;
     let lastYield = this.stats.startMs;
+    this.turnEndMs = lastYield + HOST_YIELD_MS;
     while (this.ended === null) {
       if (this.rebootPending) {
         this.rebootPending = false;
@@ -272,12 +330,14 @@ export class Domain implements SbiPlatform {
       if (this.ended !== null) break;
       if (!ran && (await this.idle())) {
         lastYield = host.nowMs();
+        this.turnEndMs = lastYield + HOST_YIELD_MS;
         continue;
       }
       // Running, or idle time skipped (deterministic time): still let host I/O in now and then.
       if (host.nowMs() - lastYield >= HOST_YIELD_MS) {
         await host.yield();
         lastYield = host.nowMs();
+        this.turnEndMs = lastYield + HOST_YIELD_MS;
       }
     }
     this.stats.endMs = host.nowMs();
@@ -354,7 +414,14 @@ export class Domain implements SbiPlatform {
       this.current = v;
       const t0 = host.nowMs();
       this.accountSteal(v, t0);
-      this.runSlice(v, slice);
+      // Timed slices; the only runnable vCPU's also ends with the domain's turn (HOST_YIELD_MS).
+      const deadline =
+        this.options.timedSlices === false
+          ? Infinity
+          : runnable > 1
+            ? t0 + SLICE_SMP_MS
+            : Math.min(t0 + SLICE_UP_MS, this.turnEndMs);
+      this.runSlice(v, slice, deadline);
       const t1 = host.nowMs();
       this.stats.guestMs += t1 - t0;
       if (v.state === HsmState.STARTED && !v.waiting) v.readySinceMs = t1;
@@ -363,25 +430,25 @@ export class Domain implements SbiPlatform {
     return ran;
   }
 
-  private runSlice(v: Vcpu, budget: number): void {
+  private runSlice(v: Vcpu, budget: number, deadlineMs: number): void {
     const h = v.hart;
+    const host = this.host;
     this.yieldSlice = false;
     while (budget > 0) {
       const before = h.instret;
-      // With a timer armed, run in chunks so it is delivered in time (TIMER_CHECK).
-      const chunk = budget > TIMER_CHECK && this.nextTimer(this.machine.time.now()) < Infinity ? TIMER_CHECK : budget;
+      const chunk = Math.min(budget, CHECK_EVERY);
       const exit = h.run(chunk);
       if (exit === Exit.Budget) {
         budget -= chunk;
-        if (budget > 0) {
-          // Mid-slice: deliver timers that came due while the vCPU was busy.
-          this.pollTimers(this.machine.time.now());
-          continue;
+        if (budget <= 0 || host.nowMs() >= deadlineMs) {
+          this.stats.exits.slice++;
+          return;
         }
-        this.stats.exits.slice++;
-        return;
+        // Mid-slice: deliver timers that came due while the vCPU was busy.
+        this.pollTimers(this.machine.time.now());
+        continue;
       }
-      budget -= Math.max(1, h.instret - before);
+      budget -= h.instret - before + EXIT_COST;
       if (exit === Exit.Wfi) {
         this.stats.exits.wfi++;
         v.waiting = true;
@@ -396,6 +463,10 @@ export class Domain implements SbiPlatform {
         if (this.yieldSlice || this.ended !== null || this.rebootPending || v.state !== HsmState.STARTED || v.waiting) {
           return;
         }
+      }
+      if (host.nowMs() >= deadlineMs) {
+        this.stats.exits.slice++;
+        return;
       }
     }
   }
@@ -575,7 +646,7 @@ export class Domain implements SbiPlatform {
   }
 
   consoleRead(max: number): Uint8Array {
-    return Uint8Array.from(this.sbiInput.splice(0, max));
+    return this.takeSbiInput(max, true);
   }
 
   readGuestU64(hart: number, va: bigint): bigint | null {

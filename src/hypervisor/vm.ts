@@ -4,12 +4,12 @@ import { Hart } from '../cpu/hart.js';
 import { ALL_EXTENSIONS } from '../cpu/isa.js';
 import { VirtioConsole } from '../devices/virtio/console/device.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
-import { VirtioMmio, type VirtioRefusal } from '../devices/virtio/mmio.js';
-import { fillEmptyVirtioSlots } from '../devices/virtio/slots.js';
+import type { VirtioMmio, VirtioRefusal } from '../devices/virtio/mmio.js';
+import { mapVirtioDevices } from '../devices/virtio/slots.js';
 import { VirtBoard } from '../machine/board.js';
 import { parseElf } from '../machine/elf.js';
 import { kernelKind, parseLinuxImage } from '../machine/image.js';
-import { LoadAddr, MemMap } from '../machine/memmap.js';
+import { LoadAddr } from '../machine/memmap.js';
 import type { GuestRam } from '../memory/ram.js';
 import { type BootPlan, type ConsoleInput, Domain, type DomainHost, type DomainMode, MAX_HARTS } from './domain.js';
 import { computeLayout } from './layout.js';
@@ -84,13 +84,18 @@ export function virtioTransports(domain: Domain): ReadonlyMap<number, VirtioMmio
   return transportsOf.get(domain) ?? new Map();
 }
 
+/** The device of the command line's last `console=` (Linux's /dev/console), without its options: `ttyS0`, `hvc1`. */
+export function commandLineConsole(cmdline: string): string | undefined {
+  return [...cmdline.matchAll(/(?:^|\s)console=([^\s,]+)/g)].pop()?.[1];
+}
+
 /**
  * Where console input goes, from the command line's last `console=` (Linux's /dev/console):
  * hvc0 is the SBI console, which pvm answers in PV mode and OpenSBI answers from the UART in
  * full mode; hvc1 is the virtio console (hvc0 is taken by the SBI console). Anything else: the UART.
  */
 export function consoleInputFor(cmdline: string, mode: DomainMode, virtioConsole: boolean): ConsoleInput {
-  const last = [...cmdline.matchAll(/(?:^|\s)console=([^\s,]+)/g)].pop()?.[1];
+  const last = commandLineConsole(cmdline);
   if (last === 'hvc0') return mode === 'pv' ? 'sbi' : 'uart';
   if (last === 'hvc1' && virtioConsole) return 'virtio';
   return 'uart';
@@ -198,34 +203,12 @@ export function createVm(
   // interrupt is level-triggered; a rising edge also wakes a host idling with every hart in WFI,
   // so an asynchronous completion (disk I/O) or a frame from another domain is taken at once.
   const devices = opts.devices ?? [];
-  const transports = new Map<number, VirtioMmio>();
-  for (const { slot, device } of devices) {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= MemMap.VIRTIO.count || transports.has(slot)) {
-      throw new PvmError('usage', `virtio slot ${slot} is taken or not one of 0..${MemMap.VIRTIO.count - 1}`);
-    }
-    let high = false;
-    const t = new VirtioMmio(
-      device,
-      board.ram,
-      {
-        set: (level) => {
-          board.plic?.setLevel(1 + slot, level);
-          if (level && !high) host.wake?.();
-          high = level;
-        },
-      },
-      {
-        name: `virtio${slot}-${device.kind}`,
-        ...(opts.virtioVendorId !== undefined ? { vendorId: opts.virtioVendorId } : {}),
-        ...(opts.onVirtioRefusal ? { onRefusal: opts.onVirtioRefusal } : {}),
-      },
-    );
-    // Guest reboot: the board's reset resets the transport too (status 0, queues gone, device reset).
-    board.mapVirtio(slot, t);
-    transports.set(slot, t);
-  }
   // The other slots answer as QEMU's empty transports (DeviceID 0); the tree lists all eight.
-  fillEmptyVirtioSlots(board, opts.virtioVendorId);
+  const transports = mapVirtioDevices(board, devices, {
+    ...(host.wake ? { wake: () => host.wake?.() } : {}),
+    ...(opts.virtioVendorId !== undefined ? { vendorId: opts.virtioVendorId } : {}),
+    ...(opts.onVirtioRefusal ? { onRefusal: opts.onVirtioRefusal } : {}),
+  });
 
   // The FDT's size does not depend on where things go, so build it once to measure, then for real.
   const dt = (initrd?: { start: number; end: number }) =>
@@ -274,6 +257,8 @@ export function createVm(
   const virtioConsole = devices.find((d) => d.device instanceof VirtioConsole)?.device as VirtioConsole | undefined;
   domain = new Domain(cfg.mode, board, host, plan, {
     ...(opts.maxInstructions !== undefined ? { maxInstructions: opts.maxInstructions } : {}),
+    // Deterministic time: a slice ends at the same instruction in every run, never by the clock.
+    timedSlices: opts.time !== 'instret',
     ...(virtioConsole ? { virtioConsoleInput: (b: Uint8Array) => virtioConsole.input(b) } : {}),
     virtioRefused: () => {
       const out: Record<string, Record<string, number>> = Object.create(null);

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { GuestRam } from '../memory/ram.js';
 import { ALL_ONES, Eid, HsmState, PVM_IMPL_ID, SbiErr, SPEC_VERSION } from './consts.js';
 import { createSbi } from './dispatcher.js';
+import { ALLOW_ALL, HypercallPolicy, policyEntryError } from './policy.js';
 import type { SbiExtension, SbiHart, SbiPlatform } from './types.js';
 import { ok } from './types.js';
 
@@ -126,9 +127,48 @@ test('unknown extension or function is NOT_SUPPORTED and counted', () => {
   assert.equal(ecall(sbi, Eid.TIME, 1)[0], SbiErr.NOT_SUPPORTED);
   assert.equal(ecall(sbi, Eid.BASE, 7)[0], SbiErr.NOT_SUPPORTED);
   assert.equal(ecall(sbi, Eid.TIME, -1)[0], SbiErr.NOT_SUPPORTED);
-  assert.equal(sbi.stats['unknown']!['0x12345678'], 1);
-  assert.equal(sbi.stats['TIME']!['fid#1'], 1);
+  // Unknown calls aggregate: one key for every unknown extension, one per extension for its unknown functions.
+  assert.deepEqual(sbi.stats, { unknown: { unknown: 2 }, TIME: { unknown: 2 }, BASE: { unknown: 1 } });
   assert.equal(sbi.calls, 5);
+});
+
+test('a storm of distinct unknown calls adds no statistics keys', () => {
+  const { sbi } = setup();
+  for (let i = 0; i < 5000; i++) {
+    ecall(sbi, 0x0b00_0000 + i, i);
+    ecall(sbi, Eid.HSM, 100 + i);
+  }
+  assert.deepEqual(sbi.stats, { unknown: { unknown: 5000 }, HSM: { unknown: 5000 } });
+});
+
+test('hypercall policy: a denied call is SBI_ERR_DENIED, counted, and changes nothing', () => {
+  const { p, sbi } = setup();
+  sbi.policy = new HypercallPolicy(['TIME', 'DBCN/console_write_byte']);
+  assert.deepEqual(ecall(sbi, Eid.TIME, 0, [1234]), [0, 0n]);
+  assert.equal(ecall(sbi, Eid.SRST, 0, [0, 0])[0], SbiErr.DENIED);
+  assert.equal(p.log.filter((l) => l.startsWith('reset')).length, 0);
+  assert.equal(ecall(sbi, Eid.DBCN, 2, [0x41])[0], 0);
+  assert.equal(ecall(sbi, Eid.DBCN, 0, [1, 0, 0])[0], SbiErr.DENIED);
+  // BASE is always allowed; probe_extension answers 0 for an extension nothing of which is allowed.
+  assert.deepEqual(ecall(sbi, Eid.BASE, 3, [Eid.SRST]), [0, 0n]);
+  assert.deepEqual(ecall(sbi, Eid.BASE, 3, [Eid.DBCN]), [0, 1n]);
+  assert.deepEqual(ecall(sbi, Eid.BASE, 3, [Eid.TIME]), [0, 1n]);
+  assert.deepEqual(sbi.stats.denied, { 'SRST/system_reset': 1, 'DBCN/console_write': 1 });
+});
+
+test('hypercall policy: tightening keeps only what both lists allow', () => {
+  const p = new HypercallPolicy(['TIME', 'HSM', 'PVX/evtchn_send', 'DBCN/console_write']);
+  assert.deepEqual(p.tighten(['HSM/hart_start', 'PVX', 'TIME', 'SRST']).entries, [
+    'HSM/hart_start',
+    'PVX/evtchn_send',
+    'TIME',
+  ]);
+  assert.deepEqual(ALLOW_ALL.tighten(['TIME']).entries, ['TIME']);
+  assert.equal(p.tighten(null), p);
+  assert.throws(() => new HypercallPolicy(['NOPE']), /unknown hypercall extension "NOPE"/);
+  assert.throws(() => new HypercallPolicy(['TIME/get_time']), /unknown TIME function "get_time"/);
+  assert.match(policyEntryError('__proto__') ?? '', /unknown hypercall extension/);
+  assert.equal(policyEntryError('PVX/evtchn_send'), null);
 });
 
 test('TIME set_timer passes the deadline through; a1 = 0', () => {

@@ -2,6 +2,7 @@ import { BaseExtension } from './base.js';
 import { Eid, SbiErr } from './consts.js';
 import { hsmExtension } from './hsm.js';
 import { legacyExtension } from './legacy.js';
+import { ALLOW_ALL, type HypercallPolicy } from './policy.js';
 import { dbcnExtension, srstExtension, staExtension } from './srst-dbcn-sta.js';
 import { ipiExtension, rfenceExtension, timeExtension } from './timer-ipi-rfence.js';
 import type { SbiArgs, SbiExtension, SbiHart, SbiPlatform, SbiRet } from './types.js';
@@ -24,6 +25,15 @@ interface Range {
 export type SbiCallStats = Record<string, Record<string, number>>;
 
 /**
+ * Counter names for calls that name nothing: every unknown extension counts under
+ * `unknown/unknown`, every unknown function of a known extension under `EXT/unknown`, so a guest
+ * cannot grow the statistics (or a save file) by calling new numbers. Denied calls count under
+ * their own name and under `denied/EXT/function` (bounded by the catalog of known calls).
+ */
+export const UNKNOWN = 'unknown';
+export const DENIED = 'denied';
+
+/**
  * The para-API dispatcher: a table from extension id (a7) to an extension
  * object. Standard extensions register one id each; PVX registers a range in
  * the firmware-specific space 0x0A000000-0x0AFFFFFF. Unknown extensions and
@@ -33,10 +43,12 @@ export type SbiCallStats = Record<string, Record<string, number>>;
 export class SbiDispatcher {
   private readonly exact = new Map<number, SbiExtension>();
   private readonly ranges: Range[] = [];
-  /** Calls per extension and function, including unknown ones ("unknown" / "fid#N"). */
+  /** Calls per extension and function; unknown ones aggregated (UNKNOWN), denied ones also under DENIED. */
   readonly stats: SbiCallStats = {};
   /** Total calls handled. */
   calls = 0;
+  /** Which calls the domain may make (src/sbi/policy.ts); everything by default. */
+  policy: HypercallPolicy = ALLOW_ALL;
 
   constructor(readonly platform: SbiPlatform) {}
 
@@ -67,7 +79,7 @@ export class SbiDispatcher {
   probe(eid: bigint): number {
     if (eid > U32) return 0;
     const ext = this.lookup(Number(eid));
-    if (ext === undefined) return 0;
+    if (ext === undefined || !this.policy.allowsAny(ext.name)) return 0;
     return ext.probe ? ext.probe(this.platform) : 1;
   }
 
@@ -84,15 +96,18 @@ export class SbiDispatcher {
     this.calls++;
     const ext = eid <= U32 ? this.lookup(Number(eid)) : undefined;
     if (ext === undefined) {
-      this.count('unknown', `0x${eid.toString(16)}`);
+      this.count(UNKNOWN, UNKNOWN);
       return err(SbiErr.NOT_SUPPORTED);
     }
     const e = Number(eid);
     const f = ext.legacy ? 0 : fid <= U32 ? Number(fid) : -1;
     const name = ext.functionName(e, f);
-    this.count(ext.name, name ?? `fid#${fid.toString()}`);
+    this.count(ext.name, name ?? UNKNOWN);
     if (name === undefined) return err(SbiErr.NOT_SUPPORTED);
-    // The hypercall policy's check goes here.
+    if (!this.policy.allows(ext.name, name)) {
+      this.count(DENIED, `${ext.name}/${name}`);
+      return err(SbiErr.DENIED);
+    }
     return ext.call(this.platform, hart, e, f, a);
   }
 

@@ -105,6 +105,11 @@ const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
   stats: ({ domain }) => ({ kind: 'stats', domain }),
   console: ({ domain, query }) => ({ kind: 'console-attach', domain, write: query.write === 'true' }),
   save: ({ domain, b }) => ({ kind: 'save', domain, path: String(b.path), keep: b.keep === true }),
+  'restrict-hypercalls': ({ domain, b }) => ({
+    kind: 'restrict-hypercalls',
+    domain,
+    allow: Array.isArray(b.allow) ? b.allow.map(String) : [],
+  }),
   restore: ({ b }) => ({
     kind: 'restore',
     path: String(b.path),

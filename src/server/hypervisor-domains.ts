@@ -38,7 +38,7 @@ class HvDomain {
   constructor(
     readonly id: number,
     /** The domain's spec, every NIC with its MAC (so a reboot or a restore gives the guest the same ones). */
-    readonly spec: DomainSpec,
+    public spec: DomainSpec,
     private readonly changed: (d: HvDomain) => void,
     private readonly resources: HostResources,
     /** `console: { file }`: the output is appended there too, for the domain's whole life. */
@@ -197,6 +197,11 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     return this.handle(d);
   }
 
+  /** The VM a domain runs now (for tools and tests that look inside it). */
+  vmOf(id: number): Domain {
+    return this.get(id).vm;
+  }
+
   info(id: number): DomainInfo {
     const d = this.get(id);
     return this.describe(d, d.built.machine(), d.vm.pvx?.shutdownListening === true);
@@ -237,6 +242,14 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       d.set('crashed', `reboot failed: ${e instanceof Error ? e.message : String(e)}`);
       throw e;
     }
+  }
+
+  restrictHypercalls(id: number, allow: readonly string[]): void {
+    const d = this.get(id);
+    const policy = d.vm.sbi.policy.tighten(allow);
+    d.vm.sbi.policy = policy;
+    // The spec says it too, so info shows it and a reboot or a save keeps it.
+    d.spec = { ...d.spec, hypercalls: [...(policy.entries ?? [])] };
   }
 
   stats(id: number): DomainStats {

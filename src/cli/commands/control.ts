@@ -242,6 +242,24 @@ export function registerControlCommands(
     },
   );
 
+  clientOptions(
+    program
+      .command('hypercalls')
+      .description(
+        "tighten a domain's hypercall policy: only calls both it and LIST allow remain (others: SBI_ERR_DENIED)",
+      )
+      .argument('<domain>')
+      .argument('<list>', 'comma-separated SBI extensions or EXT/function entries, e.g. BASE,TIME,HSM,DBCN'),
+  ).action(async (domain: string, list: string, flags: ClientFlags) => {
+    const allow = list
+      .split(',')
+      .map((e) => e.trim())
+      .filter((e) => e !== '');
+    const d = await client(flags, env).restrictHypercalls(domain, allow);
+    if (flags.json) json(d);
+    else out(`${d.name}: hypercalls ${(d.config.hypercalls ?? []).join(',') || '(none)'}\n`);
+  });
+
   const simple = [
     ['pause', 'stop a running domain at an instruction boundary'],
     ['unpause', 'continue a paused domain'],

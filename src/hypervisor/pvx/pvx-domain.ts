@@ -230,7 +230,7 @@ export class PvxDomain implements PvxBackend {
    * domain id come back UNBOUND for that peer, and grant mappings (ours of
    * foreign frames, and peers' of ours) are not restored, as when the peers
    * had closed and unmapped. System time goes on from where it was saved;
-   * the time fields are rewritten (§4.5).
+   * the time fields are rewritten where they no longer hold (§4.5; SharedInfo.writeTime).
    */
   loadState(s: PvxState): void {
     this.dropAll();
@@ -241,7 +241,7 @@ export class PvxDomain implements PvxBackend {
     this.memory.loadState(s.memory);
     this.shutdownRequest = s.shutdownRequest;
     this.epochTick = this.env.now() - s.systemTicks;
-    if (this.shinfo.registered) this.shinfo.writeTime(this.epochTick);
+    if (this.shinfo.registered) this.shinfo.writeTime(this.epochTick, true);
   }
 
   // ------------------------------------------------------------------ teardown
@@ -296,7 +296,7 @@ export const pvxStateCodec: StateCodec<PvxState, { vcpus: number; frames: number
         `saved for ${vcpus} vCPUs and ${frames} frames of RAM, the domain has ${shape.vcpus} and ${shape.frames}`,
       );
     }
-    const systemTicks = r.int('system time');
+    const systemTicks = r.int('system time', 0);
     const shutdownRequest = r.oneOf('shutdown request', [0, 1, 2]);
     const shinfo = sharedInfoStateCodec.read(r, shape);
     const events = eventChannelsStateCodec.read(r, shape);

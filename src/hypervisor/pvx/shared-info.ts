@@ -61,14 +61,31 @@ export class SharedInfo {
     return this.env.ram.view.getUint8(this.viOff(vcpu) + field);
   }
 
-  /** Time fields of §4.5 for every vCPU and the wall clock, each under its version counter. */
-  writeTime(epochTick: number): void {
+  /**
+   * Time fields of §4.5 for every vCPU and the wall clock, each under its version counter.
+   * `onlyIfChanged` (a restore): a vCPU's fields are left alone while they still give the
+   * right system time (mtime goes on from the saved instant, so they do after a restore on
+   * this host), and the wall clock while the boot time it gives is off by less than a second,
+   * so a save restored at once keeps its page, and a save -> restore -> save its bytes; a
+   * file restored later gets the wall clock moved on, as the RTC is.
+   */
+  writeTime(epochTick: number, onlyIfChanged = false): void {
     const dv = this.env.ram.view;
     const s = this.off;
     const now = this.env.now();
     const sysNs = BigInt(Math.max(0, now - epochTick)) * NS_PER_TICK;
     for (let v = 0; v < this.env.vcpuCount; v++) {
       const t = s + v * Shinfo.VCPU_INFO_SIZE + Shinfo.VI_TIME;
+      if (onlyIfChanged && dv.getUint32(t + Shinfo.T_TICK_HZ, true) === TIMEBASE_HZ) {
+        const stamp = dv.getBigUint64(t + Shinfo.T_TICK_STAMP, true);
+        const sys = dv.getBigUint64(t + Shinfo.T_SYSTEM_TIME, true);
+        if (
+          (dv.getUint32(t + Shinfo.T_VERSION, true) & 1) === 0 &&
+          sys + (BigInt(now) - stamp) * NS_PER_TICK === sysNs
+        ) {
+          continue;
+        }
+      }
       const ver = dv.getUint32(t + Shinfo.T_VERSION, true);
       dv.setUint32(t + Shinfo.T_VERSION, (ver | 1) >>> 0, true);
       dv.setUint32(t + Shinfo.T_TICK_HZ, TIMEBASE_HZ, true);
@@ -78,6 +95,12 @@ export class SharedInfo {
     }
     const boot = this.env.wallClockNs() - sysNs;
     const wv = dv.getUint32(s + Shinfo.WC_VERSION, true);
+    if (onlyIfChanged && (wv & 1) === 0) {
+      const was =
+        dv.getBigUint64(s + Shinfo.WC_SEC, true) * 1_000_000_000n + BigInt(dv.getUint32(s + Shinfo.WC_NSEC, true));
+      const off = boot - was;
+      if (off > -1_000_000_000n && off < 1_000_000_000n) return;
+    }
     dv.setUint32(s + Shinfo.WC_VERSION, (wv | 1) >>> 0, true);
     dv.setBigUint64(s + Shinfo.WC_SEC, boot / 1_000_000_000n, true);
     dv.setUint32(s + Shinfo.WC_NSEC, Number(boot % 1_000_000_000n), true);

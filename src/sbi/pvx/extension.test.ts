@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { GuestRam } from '../../memory/ram.js';
 import { SbiErr } from '../consts.js';
 import { SbiDispatcher } from '../dispatcher.js';
+import { HypercallPolicy } from '../policy.js';
 import type { SbiArgs, SbiPlatform } from '../types.js';
 import { ok } from '../types.js';
 import { PVX_CALLS, type PvxBackend } from './calls.js';
@@ -44,7 +45,7 @@ test('PVX answers at its EID only; unknown FIDs are NOT_SUPPORTED and counted', 
   assert.deepEqual(call(PvxFid.GET_DOMID), { error: 0, value: 7n });
   assert.equal(call(0x105).error, SbiErr.NOT_SUPPORTED);
   assert.equal(d.call(0, BigInt(PVX_EID), 1n << 32n, [0n, 0n, 0n, 0n, 0n, 0n]).error, SbiErr.NOT_SUPPORTED);
-  assert.deepEqual(d.stats.PVX, { get_version: 1, get_domid: 1, 'fid#261': 1, 'fid#4294967296': 1 });
+  assert.deepEqual(d.stats.PVX, { get_version: 1, get_domid: 1, unknown: 2 });
 });
 
 test('a function whose feature bit is clear answers NOT_SUPPORTED and GET_FEATURES says so', () => {
@@ -106,4 +107,21 @@ test('the call table has one row per FID of PVX 1.0, in FID order, with distinct
     PVX_CALLS.filter((c) => c.endsBatch).map((c) => c.name),
     ['sched_shutdown'],
   );
+});
+
+test('hypercall policy: a denied multicall entry answers DENIED in its slot; the others run', () => {
+  const { d, call, log, ram } = setup();
+  d.policy = new HypercallPolicy(['PVX/multicall', 'PVX/get_domid']);
+  const put = (i: number, fid: number) => {
+    ram.view.setUint32(72 * i, PVX_EID, true);
+    ram.view.setUint32(72 * i + 4, fid, true);
+  };
+  put(0, PvxFid.EVTCHN_SEND);
+  put(1, PvxFid.GET_DOMID);
+  assert.deepEqual(call(PvxFid.MULTICALL, 0x8000_0000, 2), { error: 0, value: 2n });
+  const errs = [0, 1].map((i) => Number(ram.view.getBigInt64(72 * i + 56, true)));
+  assert.deepEqual(errs, [SbiErr.DENIED, 0]);
+  assert.deepEqual(log, [], 'the denied send never reached the backend');
+  assert.equal(call(PvxFid.EVTCHN_SEND, 1).error, SbiErr.DENIED);
+  assert.deepEqual(d.stats.denied, { 'PVX/evtchn_send': 2 });
 });

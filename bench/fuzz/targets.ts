@@ -1,0 +1,356 @@
+/**
+ * Fuzz targets (fast-check properties) over pvm's untrusted-input surfaces that a guest or a save
+ * file reaches: the SBI/PVX dispatcher, the snapshot reader (whole files with their checksums
+ * recomputed, and single component states) and each virtio device's rings. `bench/fuzz` runs
+ * each for a given time; test/fuzz-targets.test.ts runs each a bounded number of times in CI.
+ *
+ * Each target is stateful across one batch (`start` builds the domain or device once and every
+ * run of the batch goes on from the state the previous runs left), which is both faster and
+ * closer to a long-lived hostile guest; a finding names the batch seed, which replays it.
+ */
+import fc from 'fast-check';
+import { isSnapshotError } from '../../src/core/state.js';
+import { gpa } from '../../src/core/types.js';
+import { parseMac, VirtualSwitch } from '../../src/devices/switch.js';
+import { VirtioBalloon } from '../../src/devices/virtio/balloon/device.js';
+import { MemoryDisk } from '../../src/devices/virtio/blk/backend.js';
+import { VirtioBlk } from '../../src/devices/virtio/blk/device.js';
+import { VirtioConsole } from '../../src/devices/virtio/console/device.js';
+import { MmioReg } from '../../src/devices/virtio/constants.js';
+import type { VirtioDevice } from '../../src/devices/virtio/device.js';
+import { VirtioMmio } from '../../src/devices/virtio/mmio.js';
+import { MockDriver } from '../../src/devices/virtio/mock-driver.js';
+import { VirtioNet } from '../../src/devices/virtio/net/device.js';
+import { VirtioRng } from '../../src/devices/virtio/rng/device.js';
+import { nodeSnapshotCodecs } from '../../src/host/snapshot-file.js';
+import type { Domain, DomainHost } from '../../src/hypervisor/domain.js';
+import { PvxHost } from '../../src/hypervisor/pvx/host.js';
+import type { PvxDomain } from '../../src/hypervisor/pvx/pvx-domain.js';
+import { type DomainSnapshot, decodeSnapshotBytes, encodeSnapshotBytes } from '../../src/hypervisor/snapshot/index.js';
+import { fakeImage } from '../../src/hypervisor/testing.js';
+import { createVm } from '../../src/hypervisor/vm.js';
+import { GuestRam } from '../../src/memory/ram.js';
+import { Eid } from '../../src/sbi/consts.js';
+import { HYPERCALL_CATALOG } from '../../src/sbi/policy.js';
+import { PVX_CALLS } from '../../src/sbi/pvx/calls.js';
+import { PVX_EID, PvxFid } from '../../src/sbi/pvx/consts.js';
+import type { SbiArgs } from '../../src/sbi/types.js';
+
+/** One fuzz target: `start` gives the property for one batch (state shared by its runs). */
+export interface FuzzTarget {
+  readonly name: string;
+  /** What it feeds and what it checks, one line. */
+  readonly about: string;
+  /** A fresh property for one batch; the runs of the batch share its state. */
+  start(): fc.IPropertyWithHooks<unknown> | fc.IAsyncPropertyWithHooks<unknown>;
+  /** Whether the property is asynchronous (device completions run as promises). */
+  readonly async?: boolean;
+}
+
+const RAM_BASE = 0x8000_0000;
+const RAM_SIZE = 4 << 20;
+const U64 = (1n << 64n) - 1n;
+const host: DomainHost = { nowMs: () => 100, idle: async () => {}, yield: async () => {}, consoleOut: () => {} };
+
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(what);
+}
+
+function pvDomain(pvxHost = new PvxHost<PvxDomain>()): Domain {
+  return createVm({ mode: 'pv', harts: 2, memory: RAM_SIZE, kernel: fakeImage(), cmdline: '' }, host, { pvxHost });
+}
+
+/** Arguments a guest might pass: small numbers, RAM and grant-window addresses, anything. */
+const arg = fc.oneof(
+  { arbitrary: fc.constantFrom(0n, 1n, 2n, 3n, 7n, 8n, 63n, 64n, 512n, 1023n, 1024n, 4096n, 0x7ff0n), weight: 4 },
+  {
+    arbitrary: fc.integer({ min: 0, max: RAM_SIZE / 4096 - 1 }).map((p) => BigInt(RAM_BASE + p * 4096)),
+    weight: 3,
+  },
+  { arbitrary: fc.integer({ min: 0, max: RAM_SIZE - 1 }).map((o) => BigInt(RAM_BASE + o)), weight: 1 },
+  { arbitrary: fc.constantFrom(0x4000_0000n, 0x43ff_f000n, U64, 1n << 63n, BigInt(RAM_BASE - 8)), weight: 1 },
+  { arbitrary: fc.bigInt({ min: 0n, max: U64 }), weight: 2 },
+);
+const args = fc.array(arg, { minLength: 6, maxLength: 6 }) as fc.Arbitrary<unknown> as fc.Arbitrary<SbiArgs>;
+const STANDARD_EIDS = Object.values(Eid).filter((e) => e !== Eid.FIRMWARE_FIRST && e !== Eid.FIRMWARE_LAST);
+const eid = fc.oneof(
+  { arbitrary: fc.constantFrom(...STANDARD_EIDS, PVX_EID).map(BigInt), weight: 8 },
+  { arbitrary: fc.bigInt({ min: 0n, max: U64 }), weight: 1 },
+  { arbitrary: fc.integer({ min: 0x0a00_0000, max: 0x0aff_ffff }).map(BigInt), weight: 1 },
+);
+const fid = fc.oneof(
+  { arbitrary: fc.integer({ min: 0, max: 8 }).map(BigInt), weight: 6 },
+  { arbitrary: fc.constantFrom(...PVX_CALLS.map((c) => BigInt(c.fid))), weight: 4 },
+  { arbitrary: fc.bigInt({ min: 0n, max: U64 }), weight: 1 },
+);
+
+/** Statistics keys the dispatcher may have: the catalog, `unknown` per extension, `denied`. */
+function statsBounded(d: Domain): boolean {
+  let keys = 0;
+  for (const fns of Object.values(d.sbi.stats)) keys += Object.keys(fns).length;
+  const known = Object.values(HYPERCALL_CATALOG).reduce((a, f) => a + 2 * f.length + 1, 0);
+  return keys <= known + 1;
+}
+
+/** Any SBI or PVX call from either hart: an SBI error code, no exception, bounded statistics. */
+const sbiTarget: FuzzTarget = {
+  name: 'sbi-dispatcher',
+  about: 'random SBI and PVX calls (any EID, FID, arguments) on a PV domain: error codes only, bounded counters',
+  start() {
+    const d = pvDomain();
+    return fc.property(eid, fid, args, fc.nat(1), (e, f, a, hart) => {
+      const r = d.sbi.call(hart, e, f, a);
+      check(Number.isInteger(r.error) && r.error <= 0 && r.error >= -13, `error ${r.error}`);
+      check(typeof r.value === 'bigint' && r.value >= 0n && r.value <= U64, `value ${r.value}`);
+      check(statsBounded(d), 'statistics keys beyond the catalog');
+    });
+  },
+};
+
+/** PVX calls between two domains of one registry, multicall batches with random entries. */
+const pvxTarget: FuzzTarget = {
+  name: 'pvx-dispatcher',
+  about: 'random PVX calls (known FIDs, guest-like arguments, random multicall batches) between two domains',
+  start() {
+    const reg = new PvxHost<PvxDomain>();
+    const a = pvDomain(reg);
+    const b = pvDomain(reg);
+    const call = (d: Domain, f: number, ...x: number[]) =>
+      d.sbi.call(0, BigInt(PVX_EID), BigInt(f), [0, 1, 2, 3, 4, 5].map((i) => BigInt(x[i] ?? 0)) as unknown as SbiArgs);
+    // Some state to attack: shared info pages, a grant table, channels.
+    for (const d of [a, b]) {
+      call(d, PvxFid.SHINFO_SET, RAM_BASE + 0x10_0000);
+      call(d, PvxFid.GNTTAB_SETUP, RAM_BASE + 0x11_0000, 2);
+      call(d, PvxFid.EVTCHN_BIND_IPI, 0);
+    }
+    call(a, PvxFid.EVTCHN_ALLOC_UNBOUND, b.pvx!.id);
+    const mc = RAM_BASE + 0x20_0000;
+    return fc.property(
+      fc.constantFrom(...PVX_CALLS.map((c) => c.fid)),
+      args,
+      fc.boolean(),
+      fc.uint8Array({ minLength: 72 * 4, maxLength: 72 * 4 }),
+      (f, x, onA, batch) => {
+        const d = onA ? a : b;
+        if (f === PvxFid.MULTICALL) {
+          d.ram.u8.set(batch, mc - RAM_BASE);
+          new DataView(d.ram.u8.buffer).setUint32(mc - RAM_BASE + 72, PVX_EID, true);
+          x = [BigInt(mc), x[1]! & 7n, x[2]!, x[3]!, x[4]!, x[5]!] as unknown as SbiArgs;
+        }
+        const r = d.sbi.call(0, BigInt(PVX_EID), BigInt(f), x);
+        check(Number.isInteger(r.error) && r.error <= 0 && r.error >= -13, `error ${r.error}`);
+      },
+    );
+  },
+};
+
+/** The file with its total size (header offset 24) and checksum trailer made to fit its new contents. */
+function reseal(file: Uint8Array): Uint8Array {
+  const out = file.slice();
+  const n = nodeSnapshotCodecs.hasher.size;
+  if (out.length >= 48) new DataView(out.buffer).setBigUint64(24, BigInt(out.length), true);
+  if (out.length >= 48 + n) {
+    const h = nodeSnapshotCodecs.hasher.create();
+    h.update(out.subarray(0, out.length - n));
+    out.set(h.digest(), out.length - n);
+  }
+  return out;
+}
+
+/** A save file of a domain with some of every kind of state (harts, timers, input, PVX). */
+function busySnapshot(): DomainSnapshot {
+  const d = pvDomain();
+  const call = (f: number, ...x: number[]) =>
+    d.sbi.call(0, BigInt(PVX_EID), BigInt(f), [0, 1, 2, 3, 4, 5].map((i) => BigInt(x[i] ?? 0)) as unknown as SbiArgs);
+  d.hartStart(1, 0x8020_1000n, 77n);
+  d.setTimer(1, 9_000_000n);
+  d.input(Uint8Array.of(0x6c, 0x73, 0x0a));
+  call(PvxFid.SHINFO_SET, RAM_BASE + 0x10_0000);
+  call(PvxFid.EVTCHN_BIND_VIRQ, 0, 0);
+  call(PvxFid.EVTCHN_BIND_IPI, 1);
+  call(PvxFid.TIMER_SET, 5_000_000);
+  call(PvxFid.GNTTAB_SETUP, RAM_BASE + 0x11_0000, 2);
+  const snap: DomainSnapshot = { meta: { name: 'fuzz', config: { memory: '4M' } }, ...d.saveState(), disks: [] };
+  d.pvx?.destroy();
+  return snap;
+}
+
+/** Loads `snap` into `d`: success, or a SnapshotError (anything else is a finding). */
+function loadOrRefuse(d: Domain, load: () => DomainSnapshot): void {
+  try {
+    d.loadState(load());
+  } catch (e) {
+    if (!isSnapshotError(e)) throw e;
+  }
+}
+
+const edits = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 });
+
+/** Whole save files, bytes changed / inserted / deleted, size and checksum recomputed. */
+const snapshotFileTarget: FuzzTarget = {
+  name: 'snapshot-file',
+  about: 'save files with bytes changed, inserted or cut, size and checksum recomputed: read or SnapshotError',
+  start() {
+    const good = encodeSnapshotBytes(busySnapshot(), nodeSnapshotCodecs);
+    const d = pvDomain();
+    const body = (n: number) => 48 + (n % (good.length - 48 - 32));
+    return fc.property(edits, fc.uint8Array({ maxLength: 8 }), fc.nat(16), (e, extra, cut) => {
+      let f = good.slice();
+      for (const [at, v] of e) f[body(at)] = v;
+      const p = body(e[0]![0]);
+      f = Uint8Array.of(...f.subarray(0, p), ...extra, ...f.subarray(p + cut));
+      loadOrRefuse(d, () => decodeSnapshotBytes(reseal(f), nodeSnapshotCodecs));
+    });
+  },
+};
+
+/** One component state (a hart, a device, the run loop, PVX) damaged inside a well-formed file. */
+const snapshotStateTarget: FuzzTarget = {
+  name: 'snapshot-state',
+  about: 'one component state of a save file (hart, board device, run loop, PVX) damaged: loaded or SnapshotError',
+  start() {
+    const good = busySnapshot();
+    const parts = good.harts.length + good.devices.length + 1;
+    const d = pvDomain();
+    const hurt = (b: Uint8Array, e: [number, number][], cut: number, extra: Uint8Array): Uint8Array => {
+      const c = b.slice();
+      for (const [at, v] of e) if (c.length > 0) c[at % c.length] = v;
+      return cut > 0 ? c.subarray(0, Math.max(0, c.length - cut)) : Uint8Array.of(...c, ...extra);
+    };
+    return fc.property(fc.nat(parts - 1), edits, fc.nat(4), fc.uint8Array({ maxLength: 4 }), (which, e, cut, extra) => {
+      loadOrRefuse(d, () => {
+        const h = good.harts.length;
+        if (which < h) {
+          const harts = good.harts.map((x, i) => (i === which ? hurt(x, e, cut, extra) : x));
+          return { ...good, harts };
+        }
+        if (which < h + good.devices.length) {
+          const devices = good.devices.map((x, i) =>
+            i === which - h ? { ...x, state: hurt(x.state, e, cut, extra) } : x,
+          );
+          return { ...good, devices };
+        }
+        return { ...good, para: hurt(good.para, e, cut, extra) };
+      });
+    });
+  },
+};
+
+// ---------------------------------------------------------------- virtio devices
+
+const VQ_BASE = 0x8000_0000;
+const VQ_RAM = 0x20_0000;
+const QSIZE = 8;
+const CANARY = VQ_BASE + 0x18_0000;
+const RINGS_END = VQ_BASE + 0x4_0000;
+const vaddr = fc.oneof(
+  { arbitrary: fc.integer({ min: VQ_BASE + 0x8_0000, max: VQ_BASE + 0x10_0000 - 0x1000 }), weight: 6 },
+  { arbitrary: fc.integer({ min: RINGS_END, max: VQ_BASE + 0x10_0000 - 1 }), weight: 2 },
+  {
+    arbitrary: fc.constantFrom(0, VQ_BASE - 1, VQ_BASE + 0x10_0000 - 4, VQ_BASE + VQ_RAM, 2 ** 53 - 1, 2 ** 64 - 4096),
+    weight: 1,
+  },
+);
+const vlen = fc.oneof(
+  { arbitrary: fc.integer({ min: 0, max: 600 }), weight: 8 },
+  { arbitrary: fc.constantFrom(0x1_0000, 0x7_0000, 0xffff_ffff), weight: 1 },
+);
+const desc = fc.record({
+  addr: vaddr,
+  len: vlen,
+  flags: fc.oneof(
+    { arbitrary: fc.constantFrom(0, 1, 2, 3), weight: 8 },
+    { arbitrary: fc.integer({ min: 0, max: 7 }), weight: 2 },
+  ),
+  next: fc.oneof(
+    { arbitrary: fc.integer({ min: 0, max: 7 }), weight: 8 },
+    { arbitrary: fc.integer({ min: 8, max: 10 }), weight: 1 },
+  ),
+});
+const scenario = fc.record({
+  table: fc.array(desc, { minLength: QSIZE, maxLength: QSIZE }),
+  heads: fc.array(
+    fc.oneof({ arbitrary: fc.integer({ min: 0, max: 7 }), weight: 8 }, { arbitrary: fc.constant(9), weight: 1 }),
+    {
+      minLength: 1,
+      maxLength: 4,
+    },
+  ),
+  hugeIndex: fc.oneof({ arbitrary: fc.constant(false), weight: 9 }, { arbitrary: fc.constant(true), weight: 1 }),
+  queue: fc.integer({ min: 0, max: 2 }),
+  noise: fc.uint8Array({ minLength: 64, maxLength: 64 }),
+  /** A stray register write by the driver before the kick (offset, value). */
+  poke: fc.option(
+    fc.tuple(
+      fc.integer({ min: 0, max: 0x1ff }).map((o) => o & ~3),
+      fc.nat(),
+    ),
+    { freq: 4 },
+  ),
+});
+
+type Make = () => { device: VirtioDevice; queues: number[] };
+const devices: Record<string, Make> = {
+  blk: () => ({ device: new VirtioBlk({ backend: new MemoryDisk(64 * 512), queueSize: QSIZE }), queues: [0] }),
+  console: () => ({ device: new VirtioConsole({ output: () => {}, queueSize: QSIZE }), queues: [0, 1] }),
+  net: () => {
+    const net = new VirtioNet({ mac: parseMac('52:54:00:00:00:01')!, queueSize: QSIZE });
+    const sw = new VirtualSwitch('fuzz');
+    sw.attach(net);
+    sw.attach({ mac: parseMac('52:54:00:00:00:02')!, deliver: () => {} });
+    return { device: net, queues: [0, 1] };
+  },
+  rng: () => ({ device: new VirtioRng({ fill: (b) => void b.fill(7) }, QSIZE), queues: [0] }),
+  balloon: () => ({ device: new VirtioBalloon({ queueSize: QSIZE }), queues: [0, 1, 2] }),
+};
+
+/** Hostile rings against one device: no exception, no write outside the buffers given, rings untouched. */
+function virtioTarget(kind: string, make: Make): FuzzTarget {
+  return {
+    name: `virtio-${kind}`,
+    about: `hostile descriptor tables, available rings and register writes against virtio-${kind}`,
+    async: true,
+    start() {
+      const ram = new GuestRam(VQ_BASE, VQ_RAM);
+      const { device, queues } = make();
+      const mmio = new VirtioMmio(device, ram, { set() {} });
+      const canary = Buffer.alloc(VQ_BASE + VQ_RAM - CANARY, 0xa5);
+      return fc.asyncProperty(scenario, async (s) => {
+        // Each run starts from a reset device: the driver brings it up again (liveness).
+        const drv = new MockDriver(ram, mmio, VQ_BASE + 0x1000);
+        drv.w32(MmioReg.STATUS, 0);
+        const qs = drv.start(queues.map(() => QSIZE));
+        check(!drv.needsReset, 'device alive after a reset');
+        ram.write(gpa(VQ_BASE + 0x10_0000), s.noise);
+        const q = qs[Math.min(s.queue, qs.length - 1)]!;
+        s.table.forEach((d, i) => {
+          q.setDesc(i, d.addr, d.len, d.flags, d.next);
+        });
+        for (const h of s.heads) q.offer(h);
+        if (s.hugeIndex) q.setAvailIdx(0xfff0);
+        ram.fill(gpa(CANARY), VQ_BASE + VQ_RAM - CANARY, 0xa5);
+        const driverOwned = () => [...ram.slice(q.desc, 16 * QSIZE), ...ram.slice(q.avail, 6 + 2 * QSIZE)].join();
+        const before = driverOwned();
+        if (s.poke !== null) drv.w32(s.poke[0], s.poke[1]);
+        q.kick();
+        // Completions of asynchronous backends (blk) are promise callbacks: let them run.
+        for (let i = 0; i < 4; i++) await Promise.resolve();
+        check(q.usedIdx <= s.heads.length, 'never more used entries than offered');
+        check(
+          Buffer.from(ram.u8.buffer, ram.u8.byteOffset + CANARY - VQ_BASE, canary.length).equals(canary),
+          'no write outside the given buffers',
+        );
+        check(driverOwned() === before, 'descriptor table and available ring untouched');
+        ram.fill(gpa(VQ_BASE), 0x10_0000, 0);
+      });
+    },
+  };
+}
+
+export const FUZZ_TARGETS: readonly FuzzTarget[] = [
+  sbiTarget,
+  pvxTarget,
+  snapshotFileTarget,
+  snapshotStateTarget,
+  ...Object.entries(devices).map(([k, m]) => virtioTarget(k, m)),
+];

@@ -1,0 +1,37 @@
+/**
+ * The fuzz targets of bench/fuzz (bench/fuzz/targets.ts), each run a bounded number of times
+ * with a fixed seed so CI is repeatable: the SBI/PVX dispatcher, the snapshot reader (files with
+ * recomputed checksums, damaged component states) and each virtio device. `npm run bench:fuzz`
+ * runs them for minutes with fresh seeds.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { FUZZ_TARGETS } from '../bench/fuzz/targets.js';
+
+const RUNS: Record<string, number> = { 'sbi-dispatcher': 5000, 'pvx-dispatcher': 3000 };
+
+for (const t of FUZZ_TARGETS) {
+  test(`fuzz target ${t.name}: ${t.about}`, async () => {
+    const params = { numRuns: RUNS[t.name] ?? 400, seed: 0x5eed };
+    if (t.async) await fc.assert(t.start() as fc.IAsyncPropertyWithHooks<unknown>, params);
+    else fc.assert(t.start() as fc.IPropertyWithHooks<unknown>, params);
+  });
+}
+
+test('every surface named by the hardening work has a target', () => {
+  assert.deepEqual(
+    FUZZ_TARGETS.map((t) => t.name),
+    [
+      'sbi-dispatcher',
+      'pvx-dispatcher',
+      'snapshot-file',
+      'snapshot-state',
+      'virtio-blk',
+      'virtio-console',
+      'virtio-net',
+      'virtio-rng',
+      'virtio-balloon',
+    ],
+  );
+});
