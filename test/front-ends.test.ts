@@ -92,9 +92,8 @@ const cases: Case[] = [
       vcpus: 1,
       memoryBytes: 64 * MiB,
       devices: [
-        { slot: 0, kind: 'console' },
-        { slot: 1, kind: '9p', tag: 'data', path: 'DIR/shared', readonly: false },
-        { slot: 2, kind: '9p', tag: 'cfg', path: 'DIR/shared', readonly: true },
+        { slot: 0, kind: '9p', tag: 'data', path: 'DIR/shared', readonly: false },
+        { slot: 1, kind: '9p', tag: 'cfg', path: 'DIR/shared', readonly: true },
       ],
       consoleInput: 'uart',
       cmdline: '',

@@ -133,8 +133,8 @@ test('pvm run --share: a writable and a read-only host folder, mounted by the Li
   for (const l of roLines) assert.match(l, /^ro: rc=1 .*Read-only file system$/, l);
   assert.deepEqual(readdirSync(ro), ['ro.txt']);
   assert.match(log, /^unmounted\r?$/m);
-  // --stats names the two 9p transports (slots 1 and 2, after the virtio console).
-  assert.match(r.err, /mmio by device: .*virtio1-9p \d+, virtio2-9p \d+/);
+  // --stats names the two 9p transports (slots 0 and 1).
+  assert.match(r.err, /mmio by device: .*virtio0-9p \d+, virtio1-9p \d+/);
 });
 
 test('pvm run --net user --publish: DHCP, wget from the host, httpd through the forward; counted; no passt left', {
@@ -175,7 +175,7 @@ test('pvm run --net user --publish: DHCP, wget from the host, httpd through the 
   assert.equal(s.passtDuring?.length, 1, String(s.passtDuring));
   assert.deepEqual(s.passtAfter, []);
   // --stats: the NIC's port and the uplink's, each way.
-  const nic = /^ {2}slot 1 52:54:00:00:00:00 on user: tx (\d+) frames (\d+) bytes, rx (\d+) frames (\d+) bytes$/m.exec(
+  const nic = /^ {2}slot 0 52:54:00:00:00:00 on user: tx (\d+) frames (\d+) bytes, rx (\d+) frames (\d+) bytes$/m.exec(
     s.stderr,
   );
   const up =
@@ -234,8 +234,8 @@ test('config file: two domains on one passt switch, a read-only share served thr
   assert.equal(s.passtDuring?.length, 1, String(s.passtDuring));
   assert.deepEqual(s.passtAfter, []);
   assert.match(s.stderr, /^== web$/m);
-  assert.match(s.stderr, /^ {2}slot 1 52:54:00:00:00:00 on wan: tx \d+ frames/m);
-  assert.match(s.stderr, /^ {2}slot 1 52:54:00:00:01:00 on wan: tx \d+ frames/m);
+  assert.match(s.stderr, /^ {2}slot 0 52:54:00:00:00:00 on wan: tx \d+ frames/m);
+  assert.match(s.stderr, /^ {2}slot 0 52:54:00:00:01:00 on wan: tx \d+ frames/m);
 });
 
 test('hostile --share, --publish and --net flags: one line each, exit status 2, nothing run', async () => {
@@ -250,7 +250,7 @@ test('hostile --share, --publish and --net flags: one line each, exit status 2, 
     ],
     [['--share', dir], `--share: share "${dir}": expected HOSTDIR:TAG[,ro]`],
     [['--share', `${dir}:a/b`], `--share: share "${dir}:a/b": 9p tag "a/b": use letters, digits, "_", "-" and "."`],
-    [['--share', `${dir}:t,rwx`], `--share: share "${dir}:t,rwx": unknown option "rwx" (use ro)`],
+    [['--share', `${dir}:t,rwx`], `--share: share "${dir}:t,rwx": unknown option "rwx" (use ro, slot=N)`],
     [['--share', `${dir}:t`, '--share', `${dir}:t,ro`], '--share: tag "t" is used by another share'],
     [['--share', `${file}:t`], `domain vm0: share ${file}: not a directory`],
     [['--share', `${fifo}:t,ro`], `domain vm0: share ${fifo}: not a directory`],
@@ -286,7 +286,7 @@ test('hostile --share, --publish and --net flags: one line each, exit status 2, 
     ],
     [
       ['--net', 'lan,uplink=slirp'],
-      '--net: net "lan,uplink=slirp": unknown option "uplink=slirp" (use mac=XX:XX:XX:XX:XX:XX, uplink=user)',
+      '--net: net "lan,uplink=slirp": unknown option "uplink=slirp" (use mac=XX:XX:XX:XX:XX:XX, uplink=user, slot=N)',
     ],
   ];
   for (const [args, message] of cases) {

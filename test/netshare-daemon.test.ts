@@ -29,17 +29,16 @@ test('daemon: shares and user-mode NICs from the API; passt per switch, none lef
   assert.deepEqual(at('start'), [0, false]);
   // a: a private user network and the shared switch wan, with its forward.
   assert.deepEqual(at('a'), [2, true]);
-  const sharePath = (s.a!.devices as { path?: string }[])[3]?.path ?? '';
+  const sharePath = (s.a!.devices as { path?: string }[])[2]?.path ?? '';
   assert.match(sharePath, /^\/.*\/pvm-netshare-daemon-\w+\/share$/);
   assert.deepEqual(s.a!.devices, [
-    { slot: 0, kind: 'console' },
-    { slot: 1, kind: 'net', mac: '52:54:00:00:01:00', switch: 'user', uplink: 'user' },
-    { slot: 2, kind: 'net', mac: '52:54:00:00:01:01', switch: 'wan', uplink: 'user' },
-    { slot: 3, kind: '9p', tag: 'host', path: sharePath, readonly: true },
+    { slot: 0, kind: 'net', mac: '52:54:00:00:01:00', switch: 'user', uplink: 'user' },
+    { slot: 1, kind: 'net', mac: '52:54:00:00:01:01', switch: 'wan', uplink: 'user' },
+    { slot: 2, kind: '9p', tag: 'host', path: sharePath, readonly: true },
   ]);
   assert.deepEqual((s.a!.config as { nets: unknown }).nets, [
-    { switch: 'user', mac: '52:54:00:00:01:00', uplink: 'user' },
-    { switch: 'wan', mac: '52:54:00:00:01:01', uplink: 'user', publish: ['127.0.0.1:18090:80/tcp'] },
+    { switch: 'user', mac: '52:54:00:00:01:00', uplink: 'user', slot: 0 },
+    { switch: 'wan', mac: '52:54:00:00:01:01', uplink: 'user', publish: ['127.0.0.1:18090:80/tcp'], slot: 1 },
   ]);
   // b on wan shares a's passt.
   assert.deepEqual(at('b'), [2, true]);
@@ -60,13 +59,13 @@ test('daemon: shares and user-mode NICs from the API; passt per switch, none lef
   assert.deepEqual(
     nets.map((n) => [n.slot, n.switch, n.uplink?.dropped]),
     [
-      [1, 'user', 0],
-      [2, 'wan', 0],
+      [0, 'user', 0],
+      [1, 'wan', 0],
     ],
   );
   assert.match(
     String(s.stats!.text),
-    /\n {2}network\n {4}slot 1 52:54:00:00:01:00 on user: tx \d+ frames \d+ bytes, rx \d+ frames \d+ bytes\n {6}uplink \(passt\): tx \d+ frames/,
+    /\n {2}network\n {4}slot 0 52:54:00:00:01:00 on user: tx \d+ frames \d+ bytes, rx \d+ frames \d+ bytes\n {6}uplink \(passt\): tx \d+ frames/,
   );
   // Destroying a keeps wan's passt, and the forward it was started with, for b; destroying b
   // ends it and closes the forward.

@@ -103,7 +103,7 @@ console.log(JSON.stringify({ during, after: passt(), devices, state: end.state, 
     assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), {
       during: 1,
       after: 0,
-      devices: 'console net:user 9p:data',
+      devices: 'net:user 9p:data',
       state: 'shutoff',
       reason: 'poweroff',
     });

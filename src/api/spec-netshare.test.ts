@@ -66,7 +66,7 @@ test('--share specs: the tag and options after the last colon, so a folder may h
     ['/x', 'share "/x": expected HOSTDIR:TAG[,ro]'],
     ['/x:', 'share "/x:": missing tag'],
     [':t', 'share ":t": missing directory'],
-    ['/x:t,rx', 'share "/x:t,rx": unknown option "rx" (use ro)'],
+    ['/x:t,rx', 'share "/x:t,rx": unknown option "rx" (use ro, slot=N)'],
     ['/x:a b', 'share "/x:a b": 9p tag "a b": use letters, digits, "_", "-" and "."'],
     [`/x:${'t'.repeat(33)}`, `share "/x:${'t'.repeat(33)}": 9p tag "${'t'.repeat(33)}": at most 32 characters`],
   ];
@@ -76,9 +76,9 @@ test('--share specs: the tag and options after the last colon, so a folder may h
 
 test('--net user is a private user-mode network; NAME,uplink=user one on a named switch', () => {
   // The object form says the same: the switch named user always has its passt.
-  assert.deepEqual(parseDomainSpec({ name: 'a', nets: [{ switch: 'user', publish: ['2222:22'] }] }).devices[1], {
+  assert.deepEqual(parseDomainSpec({ name: 'a', nets: [{ switch: 'user', publish: ['2222:22'] }] }).devices[0], {
     kind: 'net',
-    slot: 1,
+    slot: 0,
     switch: 'user',
     uplink: 'user',
     publish: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }],
@@ -91,11 +91,11 @@ test('--net user is a private user-mode network; NAME,uplink=user one on a named
   });
   assert.equal(
     parseNetShorthand('lan,uplink=tap'),
-    'net "lan,uplink=tap": unknown option "uplink=tap" (use mac=XX:XX:XX:XX:XX:XX, uplink=user)',
+    'net "lan,uplink=tap": unknown option "uplink=tap" (use mac=XX:XX:XX:XX:XX:XX, uplink=user, slot=N)',
   );
 });
 
-test('shares and user-mode NICs take slots after every older kind; the document gives the same spec back', () => {
+test('shares and user-mode NICs take the free slots after every older kind; the document gives the same spec back', () => {
   const spec = parseDomainSpec({
     name: 'a',
     disks: ['/d.img'],
@@ -104,12 +104,11 @@ test('shares and user-mode NICs take slots after every older kind; the document 
     rng: true,
   });
   assert.deepEqual(spec.devices, [
-    { kind: 'console', slot: 0 },
-    { kind: 'blk', slot: 1, path: '/d.img', readonly: false, cache: 'writeback' },
-    { kind: 'net', slot: 2, switch: 'user', uplink: 'user' },
+    { kind: 'blk', slot: 0, path: '/d.img', readonly: false, cache: 'writeback' },
+    { kind: 'net', slot: 1, switch: 'user', uplink: 'user' },
     {
       kind: 'net',
-      slot: 3,
+      slot: 2,
       switch: 'wan',
       uplink: 'user',
       publish: [
@@ -117,20 +116,21 @@ test('shares and user-mode NICs take slots after every older kind; the document 
         { proto: 'udp', hostAddr: '::', hostPort: 53, guestPort: 53 },
       ],
     },
-    { kind: 'net', slot: 4, switch: 'lan' },
-    { kind: 'rng', slot: 5 },
-    { kind: '9p', slot: 6, path: '/srv', tag: 'srv', readonly: true },
-    { kind: '9p', slot: 7, path: '/home/x', tag: 'home', readonly: false },
+    { kind: 'net', slot: 3, switch: 'lan' },
+    { kind: 'rng', slot: 4 },
+    { kind: '9p', slot: 5, path: '/srv', tag: 'srv', readonly: true },
+    { kind: '9p', slot: 6, path: '/home/x', tag: 'home', readonly: false },
   ]);
   const doc = toDocument(spec);
   assert.deepEqual(doc.shares, [
-    { path: '/srv', tag: 'srv', readonly: true },
-    { path: '/home/x', tag: 'home', readonly: false },
+    { path: '/srv', tag: 'srv', readonly: true, slot: 5 },
+    { path: '/home/x', tag: 'home', readonly: false, slot: 6 },
   ]);
   assert.deepEqual(doc.nets?.[1], {
     switch: 'wan',
     uplink: 'user',
     publish: ['127.0.0.1:8080:80/tcp', '[::]:53:53/udp'],
+    slot: 2,
   });
   assert.deepEqual(parseDomainSpec(doc), spec);
 });
@@ -167,8 +167,8 @@ test('bad shares and user-mode nets are refused, each naming its field', () => {
     'config.nets[0].publish[0].hostAddr: expected an IPv4 or IPv6 address',
   );
   assert.equal(
-    refusal({ disks: ['/a', '/b', '/c'], nets: ['user', 'lan'], shares: ['/s:s', '/t:t'], rng: true }),
-    'config.disks: 9 virtio devices (console, 3 disks, 2 nets, 2 shares, rng) do not fit 8 slots',
+    refusal({ disks: ['/a', '/b', '/c'], nets: ['user', 'lan'], shares: ['/s:s', '/t:t', '/u:u', '/v:v'], rng: true }),
+    'config.shares[2]: no free virtio slot for share u: 10 devices, 8 slots',
   );
 });
 

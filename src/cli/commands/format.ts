@@ -131,7 +131,7 @@ export function statsText(s: DomainStats): string {
 
 /**
  * Each NIC's port and its switch's uplink, one line each (`pvm stats`, `pvm run --stats`):
- *   slot 1 52:54:00:00:00:00 on user: tx 12 frames 1480 bytes, rx 10 frames 2960 bytes
+ *   slot 0 52:54:00:00:00:00 on user: tx 12 frames 1480 bytes, rx 10 frames 2960 bytes
  *     uplink (passt): tx 10 frames 2960 bytes, rx 12 frames 1480 bytes, dropped 0, malformed 0
  */
 export function netStatsLines(nets: readonly NicStats[]): string[] {
