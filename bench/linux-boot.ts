@@ -13,7 +13,9 @@
  * through SBI set_timer (an exit each), the hardware assist against the PV timer.
  * Prints JSON (and writes it to --out FILE).
  *
- *   node dist/bench/linux-boot.js [--smp N] [--memory 256M] [--runs N] [--out FILE] [--skip-qemu] [--sstc]
+ * With --no-jit the pvm runs use the interpreter alone (docs/cpu.md, the translation tier).
+ *
+ *   node dist/bench/linux-boot.js [--smp N] [--memory 256M] [--runs N] [--out FILE] [--skip-qemu] [--sstc] [--no-jit]
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,6 +34,7 @@ const smp = Number(opt('--smp', '1'));
 const memory = opt('--memory', '256M');
 const runs = Number(opt('--runs', '1'));
 const out = opt('--out', '');
+const noJit = args.includes('--no-jit');
 const guest = opt('--guest', join(root, '../shared/guests/linux'));
 const kernel = join(guest, 'Image');
 const initrd = join(guest, 'initramfs.cpio.gz');
@@ -121,6 +124,7 @@ async function pvmBoot(variant: 'pv' | 'full' | 'pvHvc', run: number) {
     'run',
     '--mode',
     mode,
+    ...(noJit ? ['--no-jit'] : []),
     ...guestArgs(variant === 'pvHvc' ? appendHvc : append, stats),
   ]);
   return { ...t, stats: t.status === 0 ? JSON.parse(readFileSync(stats, 'utf8')) : null };

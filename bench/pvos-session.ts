@@ -25,6 +25,8 @@ export interface SessionOptions {
   memory?: number;
   pvxHost?: PvxHost<PvxDomain>;
   kernel?: Uint8Array;
+  /** The CPU's translation tier (default: on). */
+  jit?: boolean;
 }
 
 export class PvosSession {
@@ -50,6 +52,7 @@ export class PvosSession {
         memory: opts.memory ?? 64 << 20,
         kernel: opts.kernel ?? readFileSync(PVOS_ELF),
         cmdline: '',
+        ...(opts.jit !== undefined ? { jit: opts.jit } : {}),
         ...(opts.mode === 'full' ? { firmware: readFileSync(OPENSBI_FW_JUMP) } : {}),
       },
       this.host,

@@ -53,36 +53,38 @@ function makeDisk(dir: string): string {
   return disk;
 }
 
-for (const name of names) {
-  test(`pvm run --bare ${name}.elf matches expected/${name}.out`, () => {
-    const want = readFileSync(join(bare, 'expected', `${name}.out`), 'utf8');
-    const elf = join(bare, 'build', `${name}.elf`);
-    const dir = mkdtempSync(join(tmpdir(), 'pvm-bare-'));
-    try {
-      // As regen-expected.sh runs them under QEMU: programs named smp* with two harts, the
-      // virtio-blk* ones with their disk on the first transport (QEMU's virtio-mmio-bus.0).
-      const extra = name.startsWith('smp')
-        ? ['--smp', '2']
-        : name.startsWith('virtio-blk')
-          ? ['--disk', `${makeDisk(dir)},slot=0`]
-          : [];
-      const r = spawnSync(
-        process.execPath,
-        [pvm, 'run', '--bare', elf, ...extra, '--max-instructions', MAX_INSTRUCTIONS],
-        {
-          encoding: 'utf8',
-          timeout: 120_000,
-          maxBuffer: 16 << 20,
-        },
-      );
-      if (r.error) throw r.error;
-      const got = transcript(r.stdout, r.status, r.signal);
-      assert.equal(got, want, `stderr:\n${r.stderr}`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-}
+// Each program runs with the translation tier (the default) and with the interpreter alone.
+for (const name of names)
+  for (const jit of [[], ['--no-jit']]) {
+    test(`pvm run --bare ${name}.elf ${jit.join(' ')} matches expected/${name}.out`, () => {
+      const want = readFileSync(join(bare, 'expected', `${name}.out`), 'utf8');
+      const elf = join(bare, 'build', `${name}.elf`);
+      const dir = mkdtempSync(join(tmpdir(), 'pvm-bare-'));
+      try {
+        // As regen-expected.sh runs them under QEMU: programs named smp* with two harts, the
+        // virtio-blk* ones with their disk on the first transport (QEMU's virtio-mmio-bus.0).
+        const extra = name.startsWith('smp')
+          ? ['--smp', '2']
+          : name.startsWith('virtio-blk')
+            ? ['--disk', `${makeDisk(dir)},slot=0`]
+            : [];
+        const r = spawnSync(
+          process.execPath,
+          [pvm, 'run', '--bare', elf, ...extra, ...jit, '--max-instructions', MAX_INSTRUCTIONS],
+          {
+            encoding: 'utf8',
+            timeout: 120_000,
+            maxBuffer: 16 << 20,
+          },
+        );
+        if (r.error) throw r.error;
+        const got = transcript(r.stdout, r.status, r.signal);
+        assert.equal(got, want, `stderr:\n${r.stderr}`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 
 test('the disk is where --disk slot=N puts it: the program that looks at slot 0 finds it there only', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvm-bare-slot-'));

@@ -31,6 +31,7 @@ const TOOLS: Record<string, string> = {
   script: 'essential', // bsdutils
   zcat: 'essential', // gzip
   node: 'node',
+  chromium: 'chromium', // launched by playwright-core (test/support/browser.ts)
   npm: 'node',
 };
 

@@ -315,7 +315,7 @@ describe('pvm daemon', () => {
     assert.equal(e.message, `${badConfig}: config.smp: expected 1 to 8 vCPUs, got 65`);
     const missing = await refusal(h.client.restore(join(h.dir, 'nothing-here')));
     assert.equal(missing.code, 'io');
-    assert.match(missing.message, /^cannot read snapshot .*nothing-here: no such file or directory$/);
+    assert.match(missing.message, /^cannot read save file .*nothing-here: no such file$/);
     const notDir = await refusal(h.client.save('snap', join(h.dir, 'no/such/dir/x.pvmsnap')));
     assert.equal(notDir.code, 'io');
     assert.equal((await h.client.info('snap')).state, 'paused', 'a failed save leaves the domain as it was');
@@ -391,7 +391,7 @@ describe('pvm daemon', () => {
         undefined,
         {},
         400,
-        'console needs "Connection: Upgrade" and "Upgrade: pvm-console"',
+        'console is a WebSocket: it needs "Connection: Upgrade" and "Upgrade: websocket"',
       ],
       ['GET', '/v1/nothing', undefined, {}, 404, 'no route GET /v1/nothing'],
       ['PUT', '/v1/domains/vm1', '{}', json, 405, 'PUT is not allowed on /v1/domains/vm1 (allowed: GET, DELETE)'],

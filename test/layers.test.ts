@@ -53,3 +53,25 @@ test('lower layers never import higher ones', () => {
   }
   assert.deepEqual(bad, []);
 });
+
+test('the browser code (web/) reaches only the core layers, never Node', () => {
+  const bad: string[] = [];
+  const files = [...tsFiles(join(root, 'web'))];
+  assert.ok(
+    files.some((f) => f.endsWith('worker.ts')),
+    'the scan finds the worker',
+  );
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/from '([^']+)'/g)) {
+      const spec = m[1]!;
+      if (spec.startsWith('node:')) bad.push(`${relative(root, file)} imports ${spec}`);
+      if (!spec.startsWith('.')) continue;
+      const target = relative(root, join(file, '..', spec)).split('/');
+      if (target[0] === 'src' && !(rank[target[1]!]! <= rank.hypervisor!)) {
+        bad.push(`${relative(root, file)} imports ${spec}`);
+      }
+    }
+  }
+  assert.deepEqual(bad, []);
+});

@@ -33,7 +33,14 @@ export type Command =
    * Running or paused. Pauses at an instruction boundary, writes the file, then destroys
    * the domain, or with `keep` returns it to the state it was in.
    */
-  | { readonly kind: 'save'; readonly domain: string; readonly path: string; readonly keep?: boolean }
+  | {
+      readonly kind: 'save';
+      readonly domain: string;
+      readonly path: string;
+      readonly keep?: boolean;
+      /** Replace a regular file at `path` that is not a previous save file. */
+      readonly force?: boolean;
+    }
   /** Always (the name, from the file or `name`, must be free). The domain continues from where it was saved. */
   | { readonly kind: 'restore'; readonly path: string; readonly name?: string; readonly paused?: boolean }
   /**

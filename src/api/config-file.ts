@@ -3,7 +3,8 @@
  * relative paths (kernel, initrd, firmware, disks, console files) resolved against the
  * file's directory.
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { PvmError } from '../core/errors.js';
@@ -35,7 +36,12 @@ export function parseConfigText(text: string, opts: ParseOptions = {}): PvmConfi
       const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ` : '';
       throw new PvmError('usage', `${source}: not valid YAML: ${where}${e.message.split('\n')[0]}`);
     }
-    doc = y.toJS();
+    try {
+      // yaml refuses documents whose aliases expand beyond maxAliasCount (a "billion laughs").
+      doc = y.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      throw new PvmError('usage', `${source}: YAML refused: ${(e as Error).message}`);
+    }
   }
   return validateConfig(doc, source);
 }
@@ -45,14 +51,30 @@ export function resolveConfigPaths(cfg: PvmConfig, baseDir: string): PvmConfig {
   return { ...cfg, domains: cfg.domains.map((d) => resolveSpecPaths(d, baseDir)) };
 }
 
-/** Reads, parses and validates a config file; paths come back absolute. */
+/** Largest config file read (a config is a few hundred bytes per domain). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * Reads, parses and validates a config file; paths come back absolute. The file must be a
+ * regular file of at most MAX_CONFIG_BYTES (opened O_NONBLOCK: a FIFO is refused, not waited on).
+ */
 export async function loadConfigFile(path: string): Promise<PvmConfig> {
   let text: string;
+  let fh: FileHandle | undefined;
   try {
-    text = await readFile(path, 'utf8');
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = await fh.stat();
+    if (!st.isFile()) throw new PvmError('io', `cannot read config ${path}: not a regular file`);
+    if (st.size > MAX_CONFIG_BYTES) {
+      throw new PvmError('usage', `config ${path} is ${st.size} bytes, more than ${MAX_CONFIG_BYTES}`);
+    }
+    text = await fh.readFile('utf8');
   } catch (e) {
+    if (e instanceof PvmError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new PvmError('io', `cannot read config ${path}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(e))}`);
+  } finally {
+    await fh?.close();
   }
   const cfg = parseConfigText(text, { source: path });
   return resolveConfigPaths(cfg, dirname(resolve(path)));

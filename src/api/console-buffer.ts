@@ -1,4 +1,5 @@
 import type { ConsoleListener, DomainConsole } from './domain.js';
+import { ApiError } from './errors.js';
 
 /** Recent console output kept for clients that attach later. */
 export const CONSOLE_HISTORY_BYTES = 64 * 1024;
@@ -11,6 +12,7 @@ export const CONSOLE_HISTORY_BYTES = 64 * 1024;
 export class ConsoleBuffer implements DomainConsole {
   private ring = new Uint8Array(0);
   private readonly listeners = new Set<ConsoleListener>();
+  private closed = false;
 
   constructor(private readonly onInput: (data: Uint8Array) => void) {}
 
@@ -21,7 +23,15 @@ export class ConsoleBuffer implements DomainConsole {
     joined.set(this.ring);
     joined.set(data, this.ring.length);
     this.ring = joined.length > CONSOLE_HISTORY_BYTES ? joined.slice(joined.length - CONSOLE_HISTORY_BYTES) : joined;
-    for (const l of this.listeners) l(data);
+    // A listener that throws (a client's socket gone wrong) is dropped; the guest and the other
+    // listeners go on.
+    for (const l of this.listeners) {
+      try {
+        l(data);
+      } catch {
+        this.listeners.delete(l);
+      }
+    }
   }
 
   history(): Uint8Array {
@@ -33,12 +43,15 @@ export class ConsoleBuffer implements DomainConsole {
     return () => this.listeners.delete(listener);
   }
 
+  /** Input for the guest; refused (bad-state) once the domain is gone. */
   write(data: Uint8Array): void {
+    if (this.closed) throw new ApiError('bad-state', 'the domain of this console is gone');
     this.onInput(data);
   }
 
-  /** Drops every subscriber (the domain is gone). */
+  /** Drops every subscriber and refuses input from now on (the domain is gone). */
   close(): void {
+    this.closed = true;
     this.listeners.clear();
   }
 }

@@ -16,7 +16,12 @@ import { DOMAIN_NAME, type DomainSpec, type DomainSpecInput, parseDomainSpec } f
 
 /** Where save files go; the host supplies one backed by files (src/host/snapshot-file.ts). */
 export interface SnapshotStore {
-  save(path: string, snapshot: DomainSnapshot, onProgress?: (p: SnapshotProgress) => void): Promise<{ bytes: number }>;
+  save(
+    path: string,
+    snapshot: DomainSnapshot,
+    onProgress?: (p: SnapshotProgress) => void,
+    options?: { force?: boolean },
+  ): Promise<{ bytes: number }>;
   load(path: string, onProgress?: (p: SnapshotProgress) => void): Promise<DomainSnapshot>;
 }
 
@@ -102,8 +107,15 @@ export class ControlPlane {
   stats(domain: string): Promise<DomainStats> {
     return this.execute({ kind: 'stats', domain });
   }
-  save(domain: string, path: string, options: { keep?: boolean } & ExecuteOptions = {}): Promise<SaveResult> {
-    return this.execute({ kind: 'save', domain, path, keep: options.keep ?? false }, options);
+  save(
+    domain: string,
+    path: string,
+    options: { keep?: boolean; force?: boolean } & ExecuteOptions = {},
+  ): Promise<SaveResult> {
+    return this.execute(
+      { kind: 'save', domain, path, keep: options.keep ?? false, force: options.force ?? false },
+      options,
+    );
   }
   restore(path: string, options: { name?: string; paused?: boolean } & ExecuteOptions = {}): Promise<DomainInfo> {
     const { onProgress, ...rest } = options;
@@ -369,7 +381,9 @@ export class ControlPlane {
     let bytes: number;
     try {
       const snap = await m.snapshot(d.id);
-      ({ bytes } = await this.store.save(cmd.path, snap, (p) => options.onProgress?.({ ...p, phase: 'save' })));
+      ({ bytes } = await this.store.save(cmd.path, snap, (p) => options.onProgress?.({ ...p, phase: 'save' }), {
+        force: cmd.force === true,
+      }));
     } catch (e) {
       // A failed save leaves the domain as it found it.
       if (wasRunning) await m.unpause(d.id);

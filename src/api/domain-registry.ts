@@ -42,8 +42,15 @@ export abstract class DomainRegistry<D extends RegisteredDomain>
   protected readonly changed = (d: D): void =>
     this.emit({ type: 'state', id: d.id, name: d.name, state: d.state, reason: d.exitReason });
 
+  /** Tells every listener; one that throws is dropped, so it can neither stop the others nor the domain that changed. */
   private emit(e: DomainEvent): void {
-    for (const l of this.listeners) l(e);
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch {
+        this.listeners.delete(l);
+      }
+    }
   }
 
   protected get(id: number): D {

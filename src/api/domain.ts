@@ -96,6 +96,9 @@ export interface DomainStats {
   /** Milliseconds spent executing guest code, and handling exits in the hypervisor. */
   readonly guestMs: number;
   readonly hypervisorMs: number;
+  /** Milliseconds every vCPU waited with nothing to do, and runnable vCPUs waited for the host (steal, summed over vCPUs). */
+  readonly idleMs?: number;
+  readonly stealMs?: number;
   /** Milliseconds since start, wall clock. */
   readonly uptimeMs: number;
   readonly memoryBytes: number;
@@ -104,6 +107,8 @@ export interface DomainStats {
   readonly exits: Readonly<Record<string, number>>;
   /** Hypercalls by "extension/function" name. */
   readonly hypercalls: Readonly<Record<string, number>>;
+  /** Bytes through each virtio device, by "SLOT:KIND": driver buffers consumed, bytes written back. */
+  readonly virtio?: Readonly<Record<string, { readonly fromGuest: number; readonly toGuest: number }>>;
   /** Each NIC's switch port and its switch's uplink, in slot order (absent: no NIC). */
   readonly nets?: readonly NicStats[];
 }

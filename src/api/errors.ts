@@ -15,11 +15,17 @@ export type ApiErrorCode =
   | 'bad-image' // a snapshot, kernel or disk that cannot be used
   | 'io' // a host file could not be read or written
   | 'unauthorized' // TCP listener: missing or wrong token
+  | 'forbidden' // a host path outside the allowed directories, or (HTTP) a foreign origin or host
+  | 'in-use' // a disk image another domain or process holds (its lock)
+  | 'too-large' // a request body over the limit
   | 'internal'; // a bug in pvm
 
 export const API_ERROR_STATUS: Readonly<Record<ApiErrorCode, number>> = {
   'bad-request': 400,
   unauthorized: 401,
+  forbidden: 403,
+  'too-large': 413,
+  'in-use': 409,
   'not-found': 404,
   'bad-method': 405,
   'name-taken': 409,
@@ -54,7 +60,11 @@ function kindOf(code: ApiErrorCode): PvmErrorKind {
     case 'bad-method':
     case 'name-taken':
     case 'unauthorized':
+    case 'forbidden':
+    case 'too-large':
       return 'usage';
+    case 'in-use':
+      return 'io';
     case 'bad-state':
     case 'console-busy':
       return 'state';

@@ -268,3 +268,18 @@ describe('spec: shorthands', () => {
     assert.match(refusal({ name: 'a', memory: 128 * MiB }), /^config\.memory: at most 4096M, got 134217728M$/);
   });
 });
+
+describe('spec: jit', () => {
+  test('absent by default (the builder applies JIT_DEFAULT); true and false kept and round-tripped', () => {
+    assert.equal(parseDomainSpec({ name: 'a' }).jit, undefined);
+    for (const jit of [true, false]) {
+      const spec = parseDomainSpec({ name: 'a', jit });
+      assert.equal(spec.jit, jit);
+      assert.deepEqual(parseDomainSpec(toDocument(spec)), spec);
+    }
+  });
+
+  test('anything but a boolean is refused with the field named', () => {
+    for (const bad of ['yes', 'false', 0, 1, null, {}]) assert.match(refusal({ name: 'a', jit: bad }), /jit/);
+  });
+});

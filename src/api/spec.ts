@@ -41,6 +41,13 @@ export const LIMITS = {
   memory: { min: 16 * MiB, max: MAX_RAM_BYTES },
   /** virtio-mmio slots on the board (0x1000_1000 + n * 0x1000, PLIC source 1 + n). */
   virtioSlots: MemMap.VIRTIO.count,
+  /**
+   * Kernel command line, in UTF-8 bytes: it goes into the device tree, which has 64 KiB at the top
+   * of RAM. 4 KiB is more than any RISC-V kernel reads (Linux keeps COMMAND_LINE_SIZE = 1024).
+   */
+  appendBytes: 4096,
+  /** A host path, in UTF-8 bytes (Linux's PATH_MAX). */
+  pathBytes: 4096,
   /** Entries of a hypercall policy (there are fewer than 100 known calls; duplicates are dropped). */
   hypercallEntries: 256,
   /** Port forwards of one user-mode NIC (each one is a passt option and a listening socket). */
@@ -301,7 +308,16 @@ export function defaultMac(domain: number, nic: number): string {
 
 // ---------------------------------------------------------------- the spec (output)
 
-const path = z.string().min(1, 'expected a non-empty path');
+const utf8Bytes = (v: string): number => new TextEncoder().encode(v).length;
+const path = z
+  .string()
+  .min(1, 'expected a non-empty path')
+  .refine((p) => utf8Bytes(p) <= LIMITS.pathBytes, `expected a path of at most ${LIMITS.pathBytes} bytes`);
+const append = z.string().superRefine((a, ctx) => {
+  const n = utf8Bytes(a);
+  if (n > LIMITS.appendBytes)
+    ctx.addIssue({ code: 'custom', message: `at most ${LIMITS.appendBytes} bytes, got ${n}` });
+});
 const name = z
   .string()
   .regex(DOMAIN_NAME, 'expected up to 63 letters, digits, ".", "_" or "-", not only digits (those are ids)');
@@ -371,7 +387,7 @@ export const domainSpecSchema = z.strictObject({
   kernel: path.optional(),
   initrd: path.optional(),
   /** Kernel command line (only with a kernel). */
-  append: z.string().optional(),
+  append: append.optional(),
   /** Bytes. */
   memory: z.number().int(),
   smp: z.number().int(),
@@ -382,6 +398,8 @@ export const domainSpecSchema = z.strictObject({
   devices: z.array(deviceSchema),
   /** Where the console goes in `pvm run` (stdio, prefix, none) and, as `{ file }`, everywhere. */
   console: consoleTarget,
+  /** The CPU's translation tier (docs/cpu.md); absent: the default (JIT_DEFAULT in src/hypervisor/vm.ts). */
+  jit: z.boolean().optional(),
   /** Hypercall policy (src/sbi/policy.ts): the SBI extensions and PVX calls allowed; absent: all. */
   hypercalls: z.array(z.string()).optional(),
 });
@@ -449,8 +467,9 @@ const slotOnly = (what: string) =>
 const net = z.union([
   shorthand((s) => {
     const n = parseNetShorthand(s);
-    if (typeof n !== 'string' && n.mac !== undefined && !mac.safeParse(n.mac).success) {
-      return `net "${s}": bad mac "${n.mac}"`;
+    if (typeof n !== 'string' && n.mac !== undefined) {
+      const r = mac.safeParse(n.mac);
+      if (!r.success) return `net "${s}": bad mac "${n.mac}": ${r.error.issues[0]?.message ?? 'invalid'}`;
     }
     return n;
   }),
@@ -474,7 +493,11 @@ const documentFields = {
   name: name.describe('Domain name (in a config file: default vm0, vm1, ... by position)'),
   kernel: path.optional().describe('Linux Image or RV64 ELF kernel (default: the embedded guest, pvos)'),
   initrd: path.optional().describe('Initial ramdisk (only with a kernel)'),
-  append: z.string().optional().describe(`Kernel command line (only with a kernel; default "${DEFAULTS.append}")`),
+  append: append
+    .optional()
+    .describe(
+      `Kernel command line (only with a kernel; default "${DEFAULTS.append}"; at most ${LIMITS.appendBytes} bytes)`,
+    ),
   memory: size
     .optional()
     .describe(
@@ -507,6 +530,10 @@ const documentFields = {
     .describe(
       "virtio-console (hvc1 in Linux): true, or { slot: N }; default: only when the command line's console is hvc1",
     ),
+  jit: z
+    .boolean()
+    .optional()
+    .describe('Translate hot guest code to WebAssembly (false: interpreter only, as --no-jit; default on)'),
   console: consoleTarget
     .optional()
     .describe(
@@ -686,6 +713,7 @@ function toSpec(d: DocumentDomain, fallbackName: string): DomainSpec {
   }
   if (d.initrd !== undefined) spec.initrd = d.initrd;
   if (d.mode === 'full') spec.firmware = d.firmware ?? DEFAULTS.firmware;
+  if (d.jit !== undefined) spec.jit = d.jit;
   if (d.hypercalls !== undefined) spec.hypercalls = new HypercallPolicy(d.hypercalls).entries as string[];
   return spec;
 }
@@ -783,6 +811,7 @@ export function toDocument(spec: DomainSpec): DomainSpecInput {
   doc.smp = spec.smp;
   doc.mode = spec.mode;
   if (spec.firmware !== undefined) doc.firmware = spec.firmware;
+  if (spec.jit !== undefined) doc.jit = spec.jit;
   // Every device keeps its slot, so the document places it where the spec has it.
   const disks = spec.devices.flatMap((d) =>
     d.kind === 'blk' ? [{ path: d.path, readonly: d.readonly, cache: d.cache, slot: d.slot }] : [],

@@ -2,12 +2,13 @@ import { request as httpRequest, type IncomingMessage, type RequestOptions } fro
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { createWebSocketStream, WebSocket } from 'ws';
 import type { Progress, SaveResult } from '../api/commands.js';
 import type { DomainEvent, DomainInfo, DomainState, DomainStats } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
 import type { DomainSpecInput } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
-import { CONSOLE_PROTOCOL } from '../server/daemon.js';
+import { CONSOLE_SUBPROTOCOL } from '../server/web-console.js';
 
 /** Where the daemon listens unless told otherwise: $PVM_SOCKET, else $XDG_RUNTIME_DIR/pvm/pvmd.sock, else ~/.pvm/pvmd.sock. */
 export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -179,9 +180,9 @@ export class PvmClient {
   save(
     domain: string,
     path: string,
-    options: { keep?: boolean; onProgress?: (p: Progress) => void } = {},
+    options: { keep?: boolean; force?: boolean; onProgress?: (p: Progress) => void } = {},
   ): Promise<SaveResult> {
-    const body = { path, ...(options.keep ? { keep: true } : {}) };
+    const body = { path, ...(options.keep ? { keep: true } : {}), ...(options.force ? { force: true } : {}) };
     return this.streamed(`${PvmClient.seg(domain)}/save`, body, options.onProgress);
   }
   restore(
@@ -267,26 +268,35 @@ export class PvmClient {
   }
 
   /**
-   * Attaches to a domain's console: resolves with a duplex stream of raw
-   * console bytes (recent output first). Ending the stream detaches.
+   * Attaches to a domain's console (the WebSocket of src/server/web-console.ts): resolves with a
+   * duplex stream of raw console bytes (recent output first). Ending the stream detaches.
    */
   attachConsole(domain: string, options: { write?: boolean } = {}): Promise<Duplex> {
+    const path = `${API}${PvmClient.seg(domain)}/console?write=${options.write ? 'true' : 'false'}`;
+    const url =
+      this.base.socketPath !== undefined
+        ? `ws+unix:${this.base.socketPath}:${path}`
+        : `ws://${this.base.host}:${this.base.port}${path}`;
     return new Promise((resolve, reject) => {
-      const req = httpRequest({
-        ...this.base,
-        method: 'GET',
-        path: `${API}${PvmClient.seg(domain)}/console?write=${options.write ? 'true' : 'false'}`,
-        headers: { ...this.base.headers, connection: 'Upgrade', upgrade: CONSOLE_PROTOCOL },
+      const ws = new WebSocket(url, CONSOLE_SUBPROTOCOL, {
+        headers: { ...(this.base.headers as Record<string, string>) },
+        perMessageDeflate: false,
       });
-      req.on('upgrade', (_res, socket, head) => {
-        if (head.length > 0) socket.unshift(head);
-        resolve(socket);
+      ws.once('open', () => {
+        ws.removeAllListeners('error');
+        const stream = createWebSocketStream(ws);
+        stream.on('error', () => stream.destroy());
+        // The daemon closed the console (domain destroyed, daemon stopping): once the output is
+        // read, the stream closes as a socket would.
+        stream.on('end', () => stream.destroy());
+        resolve(stream);
       });
-      req.on('response', async (res) =>
-        reject(PvmClient.refusal(res.statusCode ?? 0, await this.text(res).catch(() => ''))),
-      );
-      req.on('error', (e) => reject(this.unreachable(e)));
-      req.end();
+      ws.once('unexpected-response', (_req, res) => {
+        void this.text(res)
+          .catch(() => '')
+          .then((text) => reject(PvmClient.refusal(res.statusCode ?? 0, text)));
+      });
+      ws.once('error', (e) => reject(this.unreachable(e)));
     });
   }
 }

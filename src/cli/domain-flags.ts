@@ -36,6 +36,8 @@ export interface DomainFlags {
   virtioConsole?: boolean | string;
   /** ttyS0, hvc0 or hvc1: the kernel command line's console (instead of --append). */
   console?: string;
+  /** --jit / --no-jit: the translation tier on or off. */
+  jit?: boolean;
   /** Hypercall policy: comma-separated EXT or EXT/function entries. */
   hypercalls?: string;
 }
@@ -56,6 +58,7 @@ const FLAG_OF: Record<string, string> = {
   rng: '--rng',
   balloon: '--balloon',
   virtioConsole: '--virtio-console',
+  jit: '--no-jit',
   hypercalls: '--hypercalls',
 };
 
@@ -76,6 +79,7 @@ export const DOMAIN_FLAGS: readonly (keyof DomainFlags)[] = [
   'balloon',
   'virtioConsole',
   'console',
+  'jit',
   'hypercalls',
 ];
 
@@ -128,6 +132,8 @@ export function addDomainFlags(cmd: Command): Command {
       '--console <tty>',
       'with --kernel: the command line console, ttyS0 (UART), hvc0 (SBI console) or hvc1 (virtio console)',
     )
+    .option('--jit', 'translate hot guest code to WebAssembly (the default)')
+    .option('--no-jit', 'interpreter only: no translation to WebAssembly')
     .option(
       '--hypercalls <list>',
       'hypercall policy: the SBI extensions and functions the guest may call, e.g. BASE,TIME,HSM,DBCN/console_write (others: SBI_ERR_DENIED; default: all)',
@@ -175,6 +181,7 @@ export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: st
   set('rng', flags.rng);
   set('balloon', flags.balloon);
   set('virtioConsole', flags.virtioConsole);
+  set('jit', flags.jit);
   set(
     'hypercalls',
     flags.hypercalls

@@ -28,6 +28,8 @@ import { csrInstruction, getCsr, setCsr, stimerDeadline, TrapCsrs, updateStimer 
 import { Exit } from './exits.js';
 import { fpFma, fpOp } from './fpu/index.js';
 import { ALL_EXTENSIONS, Ext, extMask, type HartExtensions } from './isa.js';
+import { HOT_STEP, JIT_MASK, Jit } from './jit/jit.js';
+import { HART_STATE_BYTES, X_OFF } from './jit/state.js';
 import { Mmu, NO_TAG, TLB_BITS, TLB_MASK } from './mmu.js';
 import { Pmp } from './pmp.js';
 import { takeInterrupt, takeTrap, trapReturn } from './trap.js';
@@ -54,10 +56,14 @@ export interface HartOptions {
   virtualM?: boolean;
   /** Optional extensions (isa.ts); each one left out is illegal, as on a hart without it. Default: all. */
   extensions?: Partial<HartExtensions>;
+  /** The translation tier (jit/): hot code compiled to WebAssembly. Default: on where the RAM allows it. */
+  jit?: boolean;
 }
 
 export class Hart {
   readonly id: number;
+  /** Byte offset of this hart's state area (jit/state.ts) in the RAM buffer, or -1 when it has none. */
+  readonly stateOff: number;
   /** Integer registers as int32 pairs; a 64-entry view of a 66-entry array whose last pair absorbs writes to x0. */
   readonly x: Int32Array;
   /** Internal: the 66-entry register array (rd = x0 writes go to its last pair). */
@@ -121,6 +127,8 @@ export class Hart {
   readonly res = new Reservation();
   /** Internal: RAM, TLBs and translation. */
   readonly mmu: Mmu;
+  /** The translation tier, or null (switched off, or the RAM is not a WebAssembly.Memory). */
+  readonly jit: Jit | null;
 
   // --- run-loop signalling (internal) ---
   /** Set when something may have made an interrupt pending/enabled. */
@@ -140,13 +148,17 @@ export class Hart {
     this.virtualM = opts.virtualM ?? false;
     this.ext = extMask({ ...ALL_EXTENSIONS, ...opts.extensions });
     this.time = opts.time ?? { now: () => Math.floor(this.instret / 100) };
-    const xb = new ArrayBuffer(66 * 4);
-    this.xx = new Int32Array(xb);
-    this.x = new Int32Array(xb, 0, 64);
+    // the registers and data TLBs live in the state area after RAM when the RAM has one (jit/state.ts)
+    this.stateOff = ram.claimCpuState?.(HART_STATE_BYTES) ?? -1;
+    const xb = this.stateOff >= 0 ? ram.buffer : new ArrayBuffer(66 * 4);
+    const xo = this.stateOff >= 0 ? this.stateOff + X_OFF : 0;
+    this.xx = new Int32Array(xb, xo, 66);
+    this.x = new Int32Array(xb, xo, 64);
     const fb = new ArrayBuffer(32 * 8);
     this.f = new Float64Array(fb);
     this.fi = new Int32Array(fb);
-    this.mmu = new Mmu(this, ram, bus);
+    this.mmu = new Mmu(this, ram, bus, this.stateOff);
+    this.jit = opts.jit === false ? null : Jit.create(this, ram.wasmMemory, ram.buffer as ArrayBuffer, ram.size);
     this.ctab = compressedTable();
   }
 
@@ -230,6 +242,7 @@ export class Hart {
     this.irqCheck = true;
     this.attn = true;
     this.flushTlb();
+    this.jit?.clear();
   }
 
   /**
@@ -251,6 +264,11 @@ export class Hart {
 
   flushTlb(): void {
     this.mmu.flush();
+  }
+
+  /** FENCE.I, SBI remote_fence_i: translated code is checked against memory before it runs again (jit/). */
+  flushIcache(): void {
+    this.jit?.fenceI();
   }
 
   /** Reset registers and CSRs; start at `pc` in privilege `priv`. */
@@ -279,6 +297,7 @@ export class Hart {
     this.stopReq = false;
     this.irqCheck = true;
     this.flushTlb();
+    this.jit?.clear();
     this.setPc(pc);
   }
 
@@ -333,6 +352,10 @@ export class Hart {
     const wOff = mmu.wOff;
     const ctab = this.ctab;
     const fi = this.fi;
+    // the translation tier: block slots and hotness counters, indexed by a hash of the pc (jit.ts)
+    const jit = this.jit;
+    const jitPc = jit === null ? null : jit.slotPc;
+    const jitHot = jit === null ? null : jit.hot;
     let n = 0;
     let pc = this.pcLo;
     let pcHi = this.pcHi;
@@ -355,6 +378,17 @@ export class Hart {
       if (budget <= 0) return Exit.Budget;
       pc = this.pcLo;
       pcHi = this.pcHi;
+      if (jitHot !== null) {
+        // after a CSR access, MMIO, a trap, xRET or the start of a slice: translated code from here?
+        const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
+        if (jitPc![j] === pc) {
+          n = jit!.exec(budget);
+          if (n > 0) {
+            mmu.fetchTag = NO_TAG;
+            continue;
+          }
+        } else if ((++jitHot[j]! & (HOT_STEP - 1)) === 0) jit!.noteHot(pc, pcHi);
+      }
       let fetchTag = mmu.fetchTag;
       let fetchOff = mmu.fetchOff;
       const tb = mmu.dataSet() << TLB_BITS;
@@ -969,6 +1003,18 @@ export class Hart {
                   pcHi = (pcHi + (t < 0 ? -1 : 1)) | 0;
                   fetchTag = mmu.fetchTag = NO_TAG;
                 }
+                if (jitHot !== null) {
+                  // a jump target: enter its translated block, or count it towards translation
+                  const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
+                  if (jitPc![j] === pc) {
+                    this.pcLo = pc;
+                    this.pcHi = pcHi;
+                    n += jit!.exec(budget - n);
+                    mmu.fetchTag = NO_TAG;
+                    continue outer;
+                  }
+                  if ((++jitHot[j]! & (HOT_STEP - 1)) === 0) jit!.noteHot(pc, pcHi);
+                }
                 continue;
               }
               break;
@@ -986,6 +1032,18 @@ export class Hart {
                 pcHi = (pcHi + (t < 0 ? -1 : 1)) | 0;
                 fetchTag = mmu.fetchTag = NO_TAG;
               }
+              if (jitHot !== null) {
+                // a jump target: enter its translated block, or count it towards translation
+                const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
+                if (jitPc![j] === pc) {
+                  this.pcLo = pc;
+                  this.pcHi = pcHi;
+                  n += jit!.exec(budget - n);
+                  mmu.fetchTag = NO_TAG;
+                  continue outer;
+                }
+                if ((++jitHot[j]! & (HOT_STEP - 1)) === 0) jit!.noteHot(pc, pcHi);
+              }
               continue;
             }
             case 25: {
@@ -1002,6 +1060,18 @@ export class Hart {
               if (th !== pcHi) {
                 pcHi = th;
                 fetchTag = mmu.fetchTag = NO_TAG;
+              }
+              if (jitHot !== null) {
+                // a jump target: enter its translated block, or count it towards translation
+                const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
+                if (jitPc![j] === pc) {
+                  this.pcLo = pc;
+                  this.pcHi = pcHi;
+                  n += jit!.exec(budget - n);
+                  mmu.fetchTag = NO_TAG;
+                  continue outer;
+                }
+                if ((++jitHot[j]! & (HOT_STEP - 1)) === 0) jit!.noteHot(pc, pcHi);
               }
               continue;
             }
@@ -1197,6 +1267,7 @@ export class Hart {
               // nothing is cached by instruction, so both are no-ops. PAUSE (Zihintpause) is a
               // FENCE with pred = W, succ = 0: a no-op too (docs/cpu.md says why it does not yield)
               if ((insn >> 12) & 6) this.fault(Cause.Illegal, raw, 0);
+              if ((insn >> 12) & 1) this.flushIcache(); // FENCE.I: translated code may be stale
               break;
             }
             case 11: {

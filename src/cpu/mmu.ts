@@ -22,6 +22,7 @@
  */
 import { Cause, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SUM, Priv } from './arch.js';
 import type { Hart } from './hart.js';
+import { R_HI, R_OFF, R_TAG, TLB_ENTRIES, W_HI, W_OFF, W_TAG, X_HI, X_OFFS, X_TAG } from './jit/state.js';
 import { PMP_R, PMP_W, PMP_X, type Pmp } from './pmp.js';
 import type { PhysBus, RamLike } from './types.js';
 
@@ -31,7 +32,7 @@ export const TLB_BITS = 10;
 const TLB_SIZE = 1 << TLB_BITS;
 export const TLB_MASK = TLB_SIZE - 1;
 /** Data TLB sets: effective privilege (2 bits) x SUM x MXR. */
-const DATA_SETS = 16;
+const DATA_SETS = TLB_ENTRIES >> TLB_BITS;
 /** Superpage pieces remembered for SFENCE.VMA by address (more: the next one flushes everything). */
 const MAX_FRAGS = 1024;
 /** A tag no page-aligned address can equal. */
@@ -52,15 +53,24 @@ export class Mmu {
   private readonly ramSize: number;
 
   // TLBs: tag = virtual page (low word), hi = high word of the address, off = RAM offset of the page
-  readonly rTag = new Int32Array(DATA_SETS * TLB_SIZE).fill(NO_TAG);
-  readonly rHi = new Int32Array(DATA_SETS * TLB_SIZE);
-  readonly rOff = new Int32Array(DATA_SETS * TLB_SIZE);
-  readonly wTag = new Int32Array(DATA_SETS * TLB_SIZE).fill(NO_TAG);
-  readonly wHi = new Int32Array(DATA_SETS * TLB_SIZE);
-  readonly wOff = new Int32Array(DATA_SETS * TLB_SIZE);
-  private readonly xTag = new Int32Array(4 * TLB_SIZE).fill(NO_TAG);
-  private readonly xHi = new Int32Array(4 * TLB_SIZE);
-  private readonly xOff = new Int32Array(4 * TLB_SIZE);
+  // (the data TLBs live in the hart's state area when it has one: translated code reads them)
+  readonly rTag: Int32Array;
+  readonly rHi: Int32Array;
+  readonly rOff: Int32Array;
+  readonly wTag: Int32Array;
+  readonly wHi: Int32Array;
+  readonly wOff: Int32Array;
+  /** Internal (jit/): the execute TLB, which also validates translated blocks. */
+  readonly xTag: Int32Array;
+  readonly xHi: Int32Array;
+  readonly xOff: Int32Array;
+  /**
+   * Internal (jit/): one byte per 4 KiB RAM page, non-zero while translated code was made from
+   * it. Such pages never enter the write TLB, so every store into them takes the slow path,
+   * which calls `onCodeWrite` (self-modifying code). Null without a translator.
+   */
+  codePages: Uint8Array | null = null;
+  onCodeWrite: ((pageOff: number) => void) | null = null;
   /** Fetch cache: virtual page of the pc (low word; the high word is the hart's pcHi) and its RAM offset. */
   fetchTag = NO_TAG;
   fetchOff = 0;
@@ -92,6 +102,7 @@ export class Mmu {
     private readonly hart: Hart,
     ram: RamLike,
     private readonly bus: PhysBus,
+    stateOff = -1,
   ) {
     this.ramBase = ram.base;
     this.ramSize = ram.size;
@@ -103,6 +114,26 @@ export class Mmu {
     this.i16 = new Int16Array(buf, 0, Math.floor(ram.size / 2));
     this.i32 = new Int32Array(buf, 0, Math.floor(ram.size / 4));
     this.dv = new DataView(buf, 0, ram.size);
+    const n = DATA_SETS * TLB_SIZE;
+    const tlb = (at: number) => (stateOff < 0 ? new Int32Array(n) : new Int32Array(buf, stateOff + at, n));
+    this.rTag = tlb(R_TAG).fill(NO_TAG);
+    this.rHi = tlb(R_HI);
+    this.rOff = tlb(R_OFF);
+    this.wTag = tlb(W_TAG).fill(NO_TAG);
+    this.wHi = tlb(W_HI);
+    this.wOff = tlb(W_OFF);
+    const xtlb = (at: number) =>
+      stateOff < 0 ? new Int32Array(4 * TLB_SIZE) : new Int32Array(buf, stateOff + at, 4 * TLB_SIZE);
+    this.xTag = xtlb(X_TAG).fill(NO_TAG);
+    this.xHi = xtlb(X_HI);
+    this.xOff = xtlb(X_OFFS);
+  }
+
+  /** Internal (jit/): drop every write-TLB entry of the RAM page at offset `pageOff` (it now holds translated code). */
+  unmapWrites(pageOff: number): void {
+    const wOff = this.wOff;
+    const wTag = this.wTag;
+    for (let e = 0; e < wOff.length; e++) if (wOff[e] === pageOff) wTag[e] = NO_TAG;
   }
 
   /** See Hart.watchStores. */
@@ -282,7 +313,7 @@ export class Mmu {
     this.rTag[e] = tag;
     this.rHi[e] = vh;
     this.rOff[e] = o;
-    if (acc === Access.Store && (perm & PMP_W) !== 0 && o !== this.watchOff) {
+    if (acc === Access.Store && (perm & PMP_W) !== 0 && o !== this.watchOff && this.codePages?.[o >>> 12] !== 1) {
       this.wTag[e] = tag;
       this.wHi[e] = vh;
       this.wOff[e] = o;
@@ -387,6 +418,7 @@ export class Mmu {
     const o = this.ramOff(pa, size);
     if (o >= 0) {
       if (o - (o % 4096) === this.watchOff) this.onWatchedStore?.(pa, size);
+      if (this.codePages !== null && this.codePages[o >>> 12] === 1) this.onCodeWrite?.(o - (o % 4096));
       const dv = this.dv;
       switch (size) {
         case 1:
@@ -520,6 +552,8 @@ export class Mmu {
     // an AMO or SC needs read and write permission (a store/AMO access fault otherwise), LR read
     this.pmpCheck(acc, pa, size, va, vh, true);
     if (acc !== Access.Load && o - (o % 4096) === this.watchOff) this.onWatchedStore?.(pa, size);
+    if (acc !== Access.Load && this.codePages !== null && this.codePages[o >>> 12] === 1)
+      this.onCodeWrite?.(o - (o % 4096));
     this.fill(acc, va, vh, pa);
     return o;
   }

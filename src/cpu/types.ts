@@ -23,6 +23,10 @@ export interface RamLike {
   readonly base: number;
   readonly size: number;
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  /** The WebAssembly.Memory backing `buffer` (RAM at offset 0), when there is one. */
+  readonly wasmMemory?: object | undefined;
+  /** Reserve bytes after RAM in `buffer` for a hart's state (offset, or -1): see GuestRam. */
+  claimCpuState?(bytes: number): number;
 }
 
 /** A bus with nothing on it. */

@@ -114,7 +114,7 @@ test('a MAC already on the switch fails the build; the other NICs are unplugged 
   res.switches.get('lan2').attach({ mac: Uint8Array.of(2, 0, 0, 0, 0, 1), deliver() {} });
   await assert.rejects(
     buildDomain(spec, res, { host: host() }),
-    (e) => isPvmError(e) && /^domain second: switch lan2: MAC 02:00:00:00:00:01 is already attached/.test(e.message),
+    (e) => isPvmError(e) && /^domain second: MAC 02:00:00:00:00:01 is already on switch lan2 /.test(e.message),
   );
   assert.equal(res.switches.get('lan').portCount, 0);
 });

@@ -10,8 +10,9 @@
  * hands everything to createVm (src/hypervisor/vm.ts), which does no I/O. If anything fails,
  * whatever was opened or plugged is released before the error is thrown.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { DeviceInfo, MachineInfo, NicStats } from '../api/domain.js';
+import { ApiError } from '../api/errors.js';
 import { DEFAULTS, type DomainDevice, type DomainSpec, defaultMac, USER_SWITCH } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 import { formatMac, parseMac, type SwitchPort, VirtualSwitch } from '../devices/switch.js';
@@ -29,18 +30,20 @@ import { createVm, type LoadedSpec, virtioTransports } from '../hypervisor/vm.js
 import { HypercallPolicy } from '../sbi/policy.js';
 import { type HostDisk, openDisk } from './disk.js';
 import { hostEntropy } from './entropy.js';
+import { HostFiles } from './host-files.js';
 import { openShare } from './p9-fs.js';
 import { PasstUplink } from './passt.js';
 import { type UserNetworkOptions, UserNetworks } from './user-net.js';
 
 /**
  * Reads a whole regular file: a missing, unreadable or special file (a FIFO, a device), or one
- * larger than `max` bytes, is a PvmError('io') with a one-line message.
+ * larger than `max` bytes, is a PvmError('io') with a one-line message. The open is O_NONBLOCK,
+ * so a FIFO is refused at once instead of blocking until a writer comes (`pvm run --bare`).
  */
 export function readImage(path: string, what = 'file', max = 2 ** 31): Uint8Array {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =
@@ -99,7 +102,12 @@ export class HostResources {
   readonly switches: SwitchRegistry;
   readonly userNets: UserNetworks;
   readonly pvx = new PvxHost<PvxDomain>();
-  constructor(switches: Record<string, { enforceSourceMac: boolean }> = {}, userNets: UserNetworkOptions = {}) {
+  constructor(
+    switches: Record<string, { enforceSourceMac: boolean }> = {},
+    /** Which host files the domains may use (src/host/host-files.ts); default: any path. */
+    readonly files: HostFiles = new HostFiles(),
+    userNets: UserNetworkOptions = {},
+  ) {
     this.switches = new SwitchRegistry(switches);
     this.userNets = new UserNetworks(userNets);
   }
@@ -120,6 +128,12 @@ export interface BuildOptions {
   balloonHooks?: BalloonHooks;
   /** Where the virtio transports report what they refuse (`pvm run --stats` prints it, the daemon logs it). */
   onVirtioRefusal?: (refusal: VirtioRefusal) => void;
+  /**
+   * Runs a call into this domain's devices that comes from outside its run loop (a frame another
+   * domain or the uplink sends to its NIC); an exception ends this domain, not the caller
+   * (the daemon's blast radius, docs/security.md). Default: the call runs as is.
+   */
+  contain?: (what: string, fn: () => void) => void;
 }
 
 /** One device of a built domain: its spec, the model and its virtio-mmio transport. */
@@ -151,18 +165,28 @@ interface Plugged {
   readonly port: SwitchPort;
 }
 
-/** The spec's images, read: the embedded guest when it names no kernel, Debian's OpenSBI in full mode. */
-function loadImages(spec: DomainSpec): LoadedSpec {
+/**
+ * The spec's images, read under the host files policy (regular files no larger than the RAM,
+ * opened O_NONBLOCK, read asynchronously): the embedded guest when it names no kernel, Debian's
+ * OpenSBI in full mode. An empty initrd is refused: it can only be a mistake.
+ */
+async function loadImages(spec: DomainSpec, files: HostFiles): Promise<LoadedSpec> {
   const max = spec.memory;
   const loaded: LoadedSpec = {
     mode: spec.mode,
     harts: spec.smp,
     memory: spec.memory,
-    kernel: readImage(spec.kernel ?? DEFAULTS.guest, 'kernel', max),
+    kernel: await files.readImage(spec.kernel ?? DEFAULTS.guest, 'kernel', max),
     cmdline: spec.append ?? '',
   };
-  if (spec.initrd !== undefined) loaded.initrd = readImage(spec.initrd, 'initrd', max);
-  if (spec.mode === 'full') loaded.firmware = readImage(spec.firmware ?? DEFAULTS.firmware, 'firmware', max);
+  if (spec.jit !== undefined) loaded.jit = spec.jit;
+  if (spec.initrd !== undefined) {
+    loaded.initrd = await files.readImage(spec.initrd, 'initrd', max);
+    if (loaded.initrd.length === 0) throw new PvmError('image', `initrd ${spec.initrd} is empty`);
+  }
+  if (spec.mode === 'full') {
+    loaded.firmware = await files.readImage(spec.firmware ?? DEFAULTS.firmware, 'firmware', max);
+  }
   return loaded;
 }
 
@@ -174,6 +198,8 @@ export interface DeviceHost {
   ordinal?: number;
   /** What happens to pages the guest gives the balloon (default: zeroed in `ram()`). */
   balloonHooks?: BalloonHooks;
+  /** Runs calls into the devices from outside the domain's run loop (BuildOptions.contain). */
+  contain?: (what: string, fn: () => void) => void;
 }
 
 /** Device models of a spec, opened: `close` unplugs the NICs (and their passt) and closes the files and shares. */
@@ -218,7 +244,10 @@ export async function openDevices(
           model = new VirtioConsole({ output: (b) => opts.consoleOut(b) });
           break;
         case 'blk': {
-          const file = await openDisk(d.path, { readonly: d.readonly, cache: d.cache });
+          const file = await openDisk(resources.files.check(d.path, 'disk', { write: !d.readonly }), {
+            readonly: d.readonly,
+            cache: d.cache,
+          });
           files.push(file);
           model = new VirtioBlk({ backend: file, readOnly: d.readonly, id: `${spec.name}-vd${diskLetter(disk++)}` });
           break;
@@ -228,17 +257,40 @@ export async function openDevices(
           nic++;
           const bytes = parseMac(mac);
           if (bytes === null) throw new PvmError('usage', `bad MAC ${mac}`);
-          const net = new VirtioNet({ mac: bytes });
           // `--net user`: a switch of the NIC's own, as each QEMU `-nic user` is a network of its own.
           const sw = d.switch === USER_SWITCH ? new VirtualSwitch(USER_SWITCH) : resources.switches.get(d.switch);
-          plugged.push({ slot: d.slot, switchName: d.switch, sw, port: sw.attach(net) });
+          // Two NICs with one MAC on a switch: frames for it reach only one of them, and the
+          // other's network is silently dead. Refused (a restored copy of a domain still running
+          // is the usual way to get there: its guest already uses the saved MAC).
+          if (sw.portStats().some((p) => p.mac === formatMac(bytes))) {
+            throw new ApiError(
+              'in-use',
+              `MAC ${formatMac(bytes)} is already on switch ${d.switch} (give this NIC another mac=, or destroy the domain that has it)`,
+            );
+          }
+          const net = new VirtioNet({ mac: bytes });
+          const contain = opts.contain;
+          // Frames come from other domains' run loops and from the uplink: delivered through the
+          // domain's guard, so a failure in this NIC ends this domain, not the sender.
+          const port = sw.attach(
+            contain === undefined
+              ? net
+              : {
+                  mac: net.mac,
+                  deliver: (frame, offload) => contain(`network frame for ${mac}`, () => net.deliver(frame, offload)),
+                  connect: (port) => net.connect(port),
+                },
+          );
+          plugged.push({ slot: d.slot, switchName: d.switch, sw, port });
           if (d.uplink === 'user')
             uplinks.push(await resources.userNets.acquire(sw, d.publish ?? [], `domain ${spec.name}`));
           model = net;
           break;
         }
         case '9p': {
-          const share = await openShare({ path: d.path, tag: d.tag, readonly: d.readonly });
+          // The host files policy (a daemon's --allow-dir) covers shared folders too.
+          const dir = resources.files.check(d.path, 'share', { write: !d.readonly });
+          const share = await openShare({ path: dir, tag: d.tag, readonly: d.readonly });
           shares.push(share);
           model = share;
           break;
@@ -302,6 +354,7 @@ export async function buildDomain(
   opts: BuildOptions,
 ): Promise<BuiltDomain> {
   const named = (e: unknown): unknown => {
+    if (e instanceof ApiError) return new ApiError(e.code, `domain ${spec.name}: ${e.message}`);
     if (e instanceof PvmError) return new PvmError(e.kind, `domain ${spec.name}: ${e.message}`);
     if (e instanceof Error) return new PvmError('usage', `domain ${spec.name}: ${e.message}`);
     return e;
@@ -310,7 +363,7 @@ export async function buildDomain(
   let opened: OpenedDevices;
   let loaded: LoadedSpec;
   try {
-    loaded = loadImages(spec);
+    loaded = await loadImages(spec, resources.files);
     opened = await openDevices(
       spec,
       resources,
@@ -318,6 +371,7 @@ export async function buildDomain(
         consoleOut: (b) => opts.host.consoleOut(b),
         ...(opts.ordinal !== undefined ? { ordinal: opts.ordinal } : {}),
         ...(opts.balloonHooks ? { balloonHooks: opts.balloonHooks } : {}),
+        ...(opts.contain ? { contain: opts.contain } : {}),
       },
       () => domain?.ram ?? null,
     );

@@ -5,10 +5,12 @@
  * encryption, external data files, extended L2 entries, zstd compression, images marked
  * corrupt. Writing needs `qemu-img convert -O raw` first.
  */
+import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
 import { PvmError } from '../core/errors.js';
 import type { BlockBackend } from '../devices/virtio/blk/backend.js';
+import { lockImage } from './image-lock.js';
 
 export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
 const OFFSET_MASK = 0x00ff_ffff_ffff_fe00n; // bits 9..55
@@ -91,12 +93,14 @@ export class Qcow2Disk implements BlockBackend {
   static async open(path: string): Promise<Qcow2Disk> {
     let fh: FileHandle;
     try {
-      fh = await open(path, 'r');
+      fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (e) {
       throw new PvmError('io', `cannot open disk ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
     try {
       const st = await fh.stat();
+      if (!st.isFile()) throw new PvmError('image', `disk ${path} is not a regular file`);
+      lockImage(fh.fd, path, 'read');
       const h = new Uint8Array(112);
       await fh.read(h, 0, h.length, 0);
       const header = parseQcow2Header(h, path, st.size);

@@ -14,10 +14,13 @@ import type { DiskCache } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 import type { BlockBackend } from '../devices/virtio/blk/backend.js';
 import { QCOW2_MAGIC, Qcow2Disk } from './disk-qcow2.js';
+import { lockImage } from './image-lock.js';
 
 export interface FileDiskOptions {
   readonly?: boolean;
   cache?: DiskCache;
+  /** Take the image lock (default true; off only for a peek at the format before the real open). */
+  lock?: boolean;
 }
 
 const ZERO_CHUNK = 1 << 20;
@@ -39,7 +42,8 @@ export class FileDisk implements BlockBackend {
   static async open(path: string, opts: FileDiskOptions = {}): Promise<FileDisk> {
     const readOnly = opts.readonly === true;
     const cache = opts.cache ?? 'writeback';
-    let flags = readOnly ? constants.O_RDONLY : constants.O_RDWR;
+    // O_NONBLOCK: a FIFO named as a disk is refused below instead of blocking the open.
+    let flags = (readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK;
     if (cache === 'writethrough' && !readOnly) flags |= constants.O_DSYNC;
     let fh: FileHandle;
     try {
@@ -57,6 +61,12 @@ export class FileDisk implements BlockBackend {
     if (st.size < 512) {
       await fh.close();
       throw new PvmError('image', `disk ${path} is smaller than one 512-byte sector`);
+    }
+    try {
+      if (opts.lock !== false) lockImage(fh.fd, path, readOnly ? 'read' : 'write');
+    } catch (e) {
+      await fh.close();
+      throw e;
     }
     return new FileDisk(path, fh, st.size, readOnly, cache);
   }
@@ -111,7 +121,8 @@ export type HostDisk = BlockBackend & { readonly path: string; close(): Promise<
  * than shown to the guest as raw bytes.
  */
 export async function openDisk(path: string, opts: FileDiskOptions = {}): Promise<HostDisk> {
-  const disk = await FileDisk.open(path, { ...opts, readonly: true });
+  // A peek at the format, without the lock: the open below takes the one its mode needs.
+  const disk = await FileDisk.open(path, { ...opts, readonly: true, lock: false });
   const head = new Uint8Array(4);
   await disk.read(0, head);
   await disk.close();

@@ -9,7 +9,7 @@ import { mapVirtioDevices } from '../devices/virtio/slots.js';
 import { type BoardHart, type HartFactory, VirtBoard } from '../machine/board.js';
 import { loadElf, parseElf } from '../machine/elf.js';
 import { TIMEBASE_HZ } from '../machine/memmap.js';
-import { DomainStats, type DomainStatsJson } from './stats.js';
+import { DomainStats, type DomainStatsJson, jitStatsOf } from './stats.js';
 
 /** What the bare runner needs from the host (Node adapters live in src/cli). */
 export interface BareHost {
@@ -120,6 +120,8 @@ export interface BareOptions {
   onVirtioRefusal?: (refusal: VirtioRefusal) => void;
   /** Console input and stop, from the host. */
   control?: BareControl;
+  /** The default harts' translation tier (docs/cpu.md; default on). */
+  jit?: boolean;
 }
 
 /** How a bare-metal run ended. */
@@ -215,7 +217,19 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
     }
     const perHart = hartsBefore.map((n, i) => n + (board?.harts[i]?.instret ?? 0));
     countRefusals();
-    return { end, instructions: total(), reboots, stats: stats.toJSON('bare', perHart, {}) };
+    return {
+      end,
+      instructions: total(),
+      reboots,
+      stats: stats.toJSON(
+        'bare',
+        perHart,
+        {},
+        undefined,
+        undefined,
+        jitStatsOf((board?.harts ?? []) as readonly { jit?: Hart['jit'] }[]),
+      ),
+    };
   };
   // A run with devices gets a handle of its own when the host gave none: a completion ends an idle sleep.
   const control = opts.control ?? (opts.devices?.length ? new BareControl() : undefined);
@@ -241,7 +255,7 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
   const total = () => retiredBefore + (board?.instret() ?? 0);
   for (;;) {
     board = new VirtBoard({
-      createHart: opts.createHart ?? defaultHart,
+      createHart: opts.createHart ?? (opts.jit === false ? interpreterHart : defaultHart),
       harts: nHarts,
       memory,
       time: timeMode,
@@ -381,6 +395,7 @@ const SPURIOUS_WAKEUP_LIMIT = 64;
 const wakeable = (h: BoardHart): boolean => (h.getCsr(Csr.mip) & h.getCsr(Csr.mie)) !== 0n;
 
 const defaultHart: HartFactory = (id, ram, bus, time) => new Hart(ram, bus, { id, time });
+const interpreterHart: HartFactory = (id, ram, bus, time) => new Hart(ram, bus, { id, time, jit: false });
 
 interface Htif {
   tohost: number;

@@ -13,7 +13,7 @@ import { SBI_INPUT_MAX } from './limits.js';
 import { enterSupervisor, redirectToSupervisor } from './pv.js';
 import type { PvxDomain } from './pvx/pvx-domain.js';
 import type { MachineState } from './snapshot/format.js';
-import { DomainStats, type DomainStatsJson } from './stats.js';
+import { DomainStats, type DomainStatsJson, jitStatsOf } from './stats.js';
 import { Vcpu } from './vcpu.js';
 import { translate } from './vmem.js';
 
@@ -358,6 +358,7 @@ export class Domain implements SbiPlatform {
         traps: this.vcpus.reduce((a, v) => a + (v.hart.mTraps ?? 0), 0),
         instructions: this.vcpus.reduce((a, v) => a + (v.hart.mInstret ?? 0), 0),
       },
+      jitStatsOf(this.vcpus.map((v) => v.hart)),
     );
   }
 
@@ -492,7 +493,9 @@ export class Domain implements SbiPlatform {
       return;
     }
     this.stats.exits['trap-redirect']++;
-    const tval = typeof h.exitTval === 'bigint' ? h.exitTval : BigInt(h.exitTval);
+    // The exit keeps tval as a (possibly negative, sign-extended) number or a bigint: as the
+    // 64-bit CSR value it is, for stval and for messages.
+    const tval = BigInt.asUintN(64, typeof h.exitTval === 'bigint' ? h.exitTval : BigInt(h.exitTval));
     if (h.priv === Priv.M) {
       throw new PvmError(
         'internal',

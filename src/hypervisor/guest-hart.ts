@@ -1,3 +1,4 @@
+import type { JitStats } from '../cpu/jit/jit.js';
 import type { SbiHart } from '../sbi/types.js';
 
 /**
@@ -27,5 +28,7 @@ export interface VcpuHart extends SbiHart {
   flushTlb(): void;
   /** Drop cached decoded instructions, if the CPU keeps any (FENCE.I on another hart). */
   flushIcache?(): void;
+  /** The translation tier, for the statistics (src/cpu/jit/). */
+  readonly jit?: { readonly stats: JitStats } | null;
   reset(pc: bigint, priv: number): void;
 }

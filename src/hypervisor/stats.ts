@@ -1,3 +1,4 @@
+import type { JitStats } from '../cpu/jit/jit.js';
 import type { SbiCallStats } from '../sbi/dispatcher.js';
 
 /** Why the run loop took control back from a vCPU. */
@@ -29,6 +30,35 @@ export interface DomainStatsJson {
   /** Host time: wall clock split into guest (inside Hart.run), hypervisor and idle; CPU time of the process. */
   time: { wallMs: number; guestMs: number; hypervisorMs: number; idleMs: number; cpuMs: number };
   mips: number;
+  /**
+   * The translation tier (docs/cpu.md), summed over the harts; absent when it is off: instructions
+   * retired in translated code and their share of all, time translating and compiling, blocks and
+   * modules made, blocks cached now, pages invalidated by stores, full flushes (FENCE.I, reset).
+   */
+  jit?: JitStats & { share: number };
+}
+
+/** The translation statistics of `harts` added up, or undefined when none of them translates. */
+export function jitStatsOf(
+  harts: readonly { readonly jit?: { readonly stats: JitStats } | null }[],
+): JitStats | undefined {
+  let sum: JitStats | undefined;
+  for (const h of harts) {
+    const s = h.jit?.stats;
+    if (s === undefined) continue;
+    sum ??= {
+      instructions: 0,
+      blocks: 0,
+      modules: 0,
+      translateMs: 0,
+      cached: 0,
+      evictions: 0,
+      pageInvalidations: 0,
+      flushes: 0,
+    };
+    for (const k of Object.keys(sum) as (keyof JitStats)[]) sum[k] += s[k];
+  }
+  return sum;
 }
 
 export class DomainStats {
@@ -58,6 +88,7 @@ export class DomainStats {
     hypercalls: SbiCallStats,
     nowMs: number = this.endMs,
     firmware: { traps: number; instructions: number } = { traps: 0, instructions: 0 },
+    jit?: JitStats,
   ): DomainStatsJson {
     const wallMs = Math.max(0, nowMs - this.startMs);
     const instructions = instret.reduce((a, b) => a + b, 0);
@@ -89,6 +120,15 @@ export class DomainStats {
         cpuMs: r(Math.max(0, this.endCpuMs - this.startCpuMs)),
       },
       mips: this.guestMs > 0 ? r(instructions / this.guestMs / 1000) : 0,
+      ...(jit !== undefined
+        ? {
+            jit: {
+              ...jit,
+              translateMs: r(jit.translateMs),
+              share: instructions > 0 ? Math.round((jit.instructions / instructions) * 1000) / 1000 : 0,
+            },
+          }
+        : {}),
     };
   }
 }
@@ -119,6 +159,12 @@ export function formatStats(s: DomainStatsJson): string {
         .join(', ')})`,
   );
   if (refused.length) lines.push(`virtio refusals: ${refused.join(', ')}`);
+  if (s.jit !== undefined) {
+    const j = s.jit;
+    lines.push(
+      `translated: ${j.instructions} instructions (${Math.round(j.share * 1000) / 10} %), ${j.blocks} blocks in ${j.modules} modules, ${j.translateMs} ms translating; ${j.cached} cached, ${j.evictions} evicted; invalidated ${j.pageInvalidations} pages, ${j.flushes} flushes`,
+    );
+  }
   lines.push(`hypercalls: ${s.hypercallsTotal}`);
   for (const [ext, fns] of Object.entries(s.hypercalls)) {
     lines.push(

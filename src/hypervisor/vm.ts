@@ -15,6 +15,9 @@ import { type BootPlan, type ConsoleInput, Domain, type DomainHost, type DomainM
 import { computeLayout } from './layout.js';
 import { attachPvx, GrantWindow, type PvxDomain, type PvxHost } from './pvx/index.js';
 
+/** The RISC-V Linux Image header (Documentation/arch/riscv/boot-image-header.rst). */
+const LINUX_IMAGE_HEADER_BYTES = 64;
+
 /**
  * A domain spec (src/api/spec.ts) with its files read: the machine createVm builds. This layer
  * does no I/O; the builder (src/host/builder.ts) reads the files and fills in the defaults.
@@ -40,7 +43,12 @@ export interface LoadedSpec {
    * stimecmp; without it, every timer is an SBI set_timer exit. Default: `SSTC_DEFAULT`.
    */
   sstc?: boolean;
+  /** The harts' translation tier (src/cpu/jit/, docs/cpu.md); default JIT_DEFAULT. */
+  jit?: boolean;
 }
+
+/** Whether harts translate hot code to WebAssembly when a spec does not say (docs/cpu.md). */
+export const JIT_DEFAULT = true;
 
 /** How the built domain is wired to its host and run. */
 export interface VmOptions {
@@ -152,6 +160,10 @@ function kernelPlacement(kernel: Uint8Array): {
   }
   const start = LoadAddr.KERNEL;
   const imageSize = kind === 'linux-image' ? parseLinuxImage(kernel).imageSize : 0;
+  if (kind === 'linux-image' && kernel.length <= LINUX_IMAGE_HEADER_BYTES) {
+    // Its first instruction would be the header's branch to code that is not there.
+    throw new PvmError('image', `Linux Image of ${kernel.length} bytes is only its header: no kernel follows it`);
+  }
   return {
     start,
     end: start + Math.max(imageSize, kernel.length),
@@ -196,7 +208,13 @@ export function createVm(
     // PV mode: timers and IPIs are hypercalls, so the guest gets no CLINT.
     devices: { clint: !pv },
     createHart: (id, ram, bus, time) =>
-      new Hart(ram, grants ? grants.over(bus) : bus, { id, time, virtualM: pv, extensions }),
+      new Hart(ram, grants ? grants.over(bus) : bus, {
+        id,
+        time,
+        virtualM: pv,
+        extensions,
+        jit: cfg.jit ?? JIT_DEFAULT,
+      }),
   });
 
   // virtio devices: mapped before the device tree is built (it lists the used slots). The

@@ -1,3 +1,4 @@
+import { HART_STATE_BYTES } from '../cpu/jit/state.js';
 import { GuestRam } from '../memory/ram.js';
 import { Bus, type MmioDevice } from './bus.js';
 import { Clint } from './clint.js';
@@ -116,7 +117,7 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
     if (!Number.isInteger(nHarts) || nHarts < 1 || nHarts > 64) {
       throw new RangeError(`harts must be an integer from 1 to 64, got ${nHarts}`);
     }
-    this.ram = new GuestRam(MemMap.RAM.base, opts.memory ?? 128 * MiB);
+    this.ram = new GuestRam(MemMap.RAM.base, opts.memory ?? 128 * MiB, nHarts * HART_STATE_BYTES);
     const want = { clint: true, plic: true, uart: true, test: true, rtc: true, ...opts.devices };
 
     const t = opts.time ?? 'host';

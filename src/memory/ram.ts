@@ -4,6 +4,14 @@ import type { Gpa } from '../core/types.js';
 /** Largest guest RAM: it is one Uint8Array, and Node 20 (V8) caps typed arrays at 2^32 elements. */
 export const MAX_RAM_BYTES = 2 ** 32;
 
+/** The part of the WebAssembly JS API RAM uses (the core layers compile without DOM or Node types). */
+interface WasmMemoryApi {
+  Memory: new (d: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer };
+}
+const wasmApi = (globalThis as unknown as { WebAssembly?: WasmMemoryApi }).WebAssembly;
+const WASM_PAGE = 65536;
+const WASM_MAX_BYTES = 2 ** 32;
+
 /**
  * Guest RAM: one contiguous region at `base`. The CPU reads the typed-array
  * views directly on its fast path (offset = pa - base); everything else
@@ -20,18 +28,57 @@ export class GuestRam {
   readonly u16: Uint16Array;
   readonly i32: Int32Array;
   readonly view: DataView;
+  /**
+   * The WebAssembly.Memory whose buffer holds RAM (at offset 0) followed by the CPU state areas
+   * (registers and TLBs of each hart, see `claimCpuState`), so translated code (src/cpu/jit/)
+   * and the interpreter share one copy of the state. Undefined where WebAssembly is missing.
+   */
+  readonly wasmMemory: object | undefined;
+  /** Next free byte of the CPU state area (after RAM) and its end. */
+  private stateNext: number;
+  private readonly stateEnd: number;
 
-  constructor(base: number, size: number) {
+  /**
+   * `cpuStateBytes` reserves room after RAM for the harts' state areas (one per hart; the board
+   * passes harts x HART_STATE_BYTES). Left out (0), harts keep their state in their own buffers
+   * and run without the translator.
+   */
+  constructor(base: number, size: number, cpuStateBytes = 0) {
     if (!Number.isSafeInteger(size) || size <= 0 || size % 4096 !== 0 || size > MAX_RAM_BYTES) {
       throw new PvmError('usage', `RAM size must be a positive multiple of 4 KiB up to 4 GiB, got ${size}`);
     }
     this.base = base;
     this.size = size;
-    this.buffer = new ArrayBuffer(size);
-    this.u8 = new Uint8Array(this.buffer);
-    this.u16 = new Uint16Array(this.buffer);
-    this.i32 = new Int32Array(this.buffer);
-    this.view = new DataView(this.buffer);
+    let extra = Math.max(0, Math.ceil(cpuStateBytes / 4096) * 4096);
+    if (size + extra > WASM_MAX_BYTES) extra = 0;
+    let memory: { readonly buffer: ArrayBuffer } | undefined;
+    if (wasmApi !== undefined) {
+      const pages = Math.ceil((size + extra) / WASM_PAGE);
+      try {
+        memory = new wasmApi.Memory({ initial: pages, maximum: pages });
+      } catch {
+        memory = undefined; // no address space for it: a plain buffer, and no translator
+      }
+    }
+    this.wasmMemory = memory;
+    this.buffer = memory !== undefined ? memory.buffer : new ArrayBuffer(size);
+    this.stateNext = memory !== undefined ? size : 0;
+    this.stateEnd = memory !== undefined ? size + extra : 0;
+    this.u8 = new Uint8Array(this.buffer, 0, size);
+    this.u16 = new Uint16Array(this.buffer, 0, size / 2);
+    this.i32 = new Int32Array(this.buffer, 0, size / 4);
+    this.view = new DataView(this.buffer, 0, size);
+  }
+
+  /**
+   * Reserve `bytes` (a multiple of 8) of the CPU state area after RAM; returns their offset in
+   * `buffer`, or -1 when the area is full or absent. Never part of guest-physical memory.
+   */
+  claimCpuState(bytes: number): number {
+    if (this.stateNext + bytes > this.stateEnd) return -1;
+    const o = this.stateNext;
+    this.stateNext += bytes;
+    return o;
   }
 
   /** True when [pa, pa+len) lies inside RAM. Guards against overflow and NaN. */

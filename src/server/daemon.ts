@@ -7,15 +7,42 @@ import type { Command, Progress } from '../api/commands.js';
 import type { ControlPlane } from '../api/control.js';
 import { ApiError, toApiError } from '../api/errors.js';
 import type { Logger } from '../host/logger.js';
+import { type HttpListener, type HttpListenerOptions, requestUrl, startHttpListener } from './http.js';
+import { DaemonMetrics } from './metrics.js';
 import { ApiSpec, type Match, openApiYaml } from './openapi.js';
+import { ConsoleEndpoint } from './web-console.js';
+
+/** Which listener a request came in on. */
+export type Transport = 'unix' | 'tcp' | 'http';
 
 export const API_VERSION = '1';
 export const PVM_VERSION = '0.1.0';
 /** Largest request body accepted (configs and paths are small). */
 export const MAX_BODY_BYTES = 1024 * 1024;
-export const CONSOLE_PROTOCOL = 'pvm-console';
 /** Bytes of events an events client may leave unread before the daemon closes its stream. */
 export const MAX_EVENT_BACKLOG = 1024 * 1024;
+
+/** What the TCP listener allows its (possibly hostile) clients; docs/security.md lists them. */
+export interface TcpLimits {
+  /** Open connections at once, all clients together. */
+  readonly maxConnections: number;
+  /** Open connections at once from one address. */
+  readonly maxConnectionsPerClient: number;
+  /** A connection that has not been authenticated is closed after this long without a byte. */
+  readonly idleMs: number;
+  /** The request line and headers must arrive within this. */
+  readonly headersMs: number;
+  /** The whole request (headers and body) must arrive within this. */
+  readonly requestMs: number;
+}
+
+export const TCP_LIMITS: TcpLimits = {
+  maxConnections: 128,
+  maxConnectionsPerClient: 16,
+  idleMs: 10_000,
+  headersMs: 10_000,
+  requestMs: 30_000,
+};
 
 export interface DaemonOptions {
   readonly control: ControlPlane;
@@ -23,14 +50,24 @@ export interface DaemonOptions {
   /** Unix socket path; created with mode 0600. */
   readonly socketPath: string;
   /** Optional TCP listener; every request on it must carry `Authorization: Bearer <token>`. */
-  readonly tcp?: { readonly host: string; readonly port: number; readonly token: string };
+  readonly tcp?: {
+    readonly host: string;
+    readonly port: number;
+    readonly token: string;
+    /** Default TCP_LIMITS. */
+    readonly limits?: Partial<TcpLimits>;
+  };
   readonly spec?: ApiSpec;
+  /** Optional web listener: dashboard, API, console WebSocket and /metrics (src/server/http.ts). */
+  readonly http?: HttpListenerOptions;
 }
 
 export interface Daemon {
   readonly socketPath: string;
   /** Address of the TCP listener when there is one (port resolved when 0 was asked). */
   readonly tcp?: { readonly host: string; readonly port: number };
+  /** Address of the web listener when there is one. */
+  readonly http?: { readonly host: string; readonly port: number };
   close(): Promise<void>;
 }
 
@@ -42,19 +79,45 @@ function tokenMatches(header: string | undefined, want: Buffer): boolean {
   return m !== null && timingSafeEqual(digest(m[1]!), want);
 }
 
+const tooLarge = (): ApiError =>
+  new ApiError('too-large', `request body is larger than ${MAX_BODY_BYTES} bytes (configs and paths are small)`);
+
+/**
+ * The request body, at most MAX_BODY_BYTES: a larger one (announced or sent) is refused with
+ * 413 and the rest is not read (the connection closes once the answer is out).
+ */
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+      req.pause();
+      reject(tooLarge());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY_BYTES) {
-        reject(new ApiError('bad-request', `request body is larger than ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
+        req.off('data', onData);
+        req.pause();
+        reject(tooLarge());
       } else chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
+  });
+}
+
+/** Ends the connection once `res` is out, without reading what the client still sends. */
+function closeAfter(res: ServerResponse): void {
+  res.shouldKeepAlive = false;
+  res.setHeader('connection', 'close');
+  const socket = res.req.socket;
+  res.once('finish', () => {
+    socket.end();
+    // A client that keeps sending is not waited for.
+    setTimeout(() => socket.destroy(), 1000).unref();
   });
 }
 
@@ -104,7 +167,13 @@ const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
   reboot: ({ domain }) => ({ kind: 'reboot', domain }),
   stats: ({ domain }) => ({ kind: 'stats', domain }),
   console: ({ domain, query }) => ({ kind: 'console-attach', domain, write: query.write === 'true' }),
-  save: ({ domain, b }) => ({ kind: 'save', domain, path: String(b.path), keep: b.keep === true }),
+  save: ({ domain, b }) => ({
+    kind: 'save',
+    domain,
+    path: String(b.path),
+    keep: b.keep === true,
+    force: b.force === true,
+  }),
   'restrict-hypercalls': ({ domain, b }) => ({
     kind: 'restrict-hypercalls',
     domain,
@@ -158,7 +227,7 @@ async function clearStaleSocket(path: string): Promise<void> {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { control, logger } = options;
   const spec = options.spec ?? ApiSpec.load();
-  const consoles = new Set<Duplex>();
+  const consoles = new ConsoleEndpoint(control);
   /** Open event streams, ended when the daemon closes. */
   const streams = new Set<ServerResponse>();
   let nextRequest = 1;
@@ -183,10 +252,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     res.on('error', done);
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse, transport: 'unix' | 'tcp'): Promise<void> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, transport: Transport): Promise<void> => {
     const rid = nextRequest++;
     const log = logger.child({ req: rid, transport });
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req.url);
+    if (url === null) {
+      req.resume();
+      return sendJson(res, 400, new ApiError('bad-request', 'the request target is not a path').toJSON());
+    }
     const method = req.method ?? 'GET';
     log.debug({ method, path: url.pathname }, 'request');
     let status = 200;
@@ -196,7 +269,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const body = await parseBody(req);
       spec.validate(m.op, m.params, query, body);
       if (m.op.operationId === 'console') {
-        throw new ApiError('bad-request', `console needs "Connection: Upgrade" and "Upgrade: ${CONSOLE_PROTOCOL}"`);
+        throw new ApiError(
+          'bad-request',
+          'console is a WebSocket: it needs "Connection: Upgrade" and "Upgrade: websocket"',
+        );
       }
       const cmd = toCommand(m, query, body);
       if (cmd === 'version') return sendJson(res, 200, { pvm: PVM_VERSION, api: API_VERSION });
@@ -237,6 +313,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     } catch (e) {
       const err = toApiError(e);
       logFailure(log, err, { method, path: url.pathname });
+      if (err.code === 'too-large' && !res.headersSent) closeAfter(res);
       if (!res.headersSent) sendJson(res, err.status, err.toJSON());
       else res.end();
     }
@@ -251,12 +328,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     );
   };
 
-  const upgrade = (req: IncomingMessage, socket: Duplex, transport: 'unix' | 'tcp'): void => {
+  /** GET /v1/domains/{domain}/console as a WebSocket (src/server/web-console.ts). */
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, transport: Transport): void => {
     socket.on('error', () => socket.destroy()); // a client that vanishes must not take the daemon down
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req.url) ?? new URL('http://localhost/not-a-path');
     const log = logger.child({ req: nextRequest++, transport });
     try {
-      if ((req.headers.upgrade ?? '').toLowerCase() !== CONSOLE_PROTOCOL) {
+      if (!ConsoleEndpoint.isWebSocket(req)) {
         throw new ApiError('bad-request', `unsupported upgrade ${JSON.stringify(req.headers.upgrade)}`);
       }
       const m = spec.match(req.method ?? 'GET', url.pathname);
@@ -266,28 +344,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const cmd = toCommand(m, query, undefined) as Extract<Command, { kind: 'console-attach' }>;
       control.execute(cmd).then(
         (session) => {
-          socket.write(
-            `HTTP/1.1 101 Switching Protocols\r\nupgrade: ${CONSOLE_PROTOCOL}\r\nconnection: Upgrade\r\n\r\n`,
-          );
-          consoles.add(socket);
-          log.info({ domain: session.domain.name, write: session.writable }, 'console attached');
-          if (session.history.length > 0) socket.write(session.history);
-          session.onOutput((data) => socket.write(data));
-          const stopWatching = control.domains.subscribe((ev) => {
-            if (ev.type === 'removed' && ev.id === session.domain.id) socket.end();
-          });
-          socket.on('data', (data: Buffer) => {
-            if (session.writable) session.write(new Uint8Array(data));
-          });
-          const done = (): void => {
-            if (!consoles.delete(socket)) return;
-            stopWatching();
-            session.detach();
-            log.info({ domain: session.domain.name }, 'console detached');
-          };
-          socket.on('close', done);
-          socket.on('end', () => socket.end());
-          socket.on('error', done);
+          if (socket.destroyed) session.detach();
+          else consoles.accept(req, socket, head, session, log);
         },
         (e) => {
           const err = toApiError(e);
@@ -302,27 +360,35 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
   };
 
-  const listen = (server: Server, transport: 'unix' | 'tcp', token?: Buffer): void => {
+  const listen = (server: Server, transport: Transport, token?: Buffer): void => {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (token && !tokenMatches(req.headers.authorization, token)) {
         logger.warn({ transport, remote: req.socket.remoteAddress, path: req.url }, 'request without a valid token');
         res.setHeader('www-authenticate', 'Bearer');
+        // Nothing more is read from a client without the token: its body is left unread and the
+        // connection closes once the 401 is out.
+        req.pause();
+        closeAfter(res);
         sendJson(res, 401, new ApiError('unauthorized', 'missing or wrong bearer token').toJSON());
-        req.resume();
         return;
       }
+      if (token) req.socket.setTimeout(0); // authenticated: idle connections are the keep-alive timeout's
       void handle(req, res, transport);
     });
-    server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       if (token && !tokenMatches(req.headers.authorization, token)) {
         logger.warn({ transport, remote: req.socket.remoteAddress, path: req.url }, 'upgrade without a valid token');
         rawError(socket, new ApiError('unauthorized', 'missing or wrong bearer token'));
         return;
       }
-      upgrade(req, socket, transport);
+      if (token) socket.setTimeout(0); // an attached console may be quiet for hours
+      upgrade(req, socket, head, transport);
     });
-    server.on('clientError', (_err, socket: Duplex) => {
-      if (socket.writable) rawError(socket, new ApiError('bad-request', 'malformed HTTP request'));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable) return;
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      } else rawError(socket, new ApiError('bad-request', 'malformed HTTP request'));
     });
   };
 
@@ -350,8 +416,34 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       unix.close();
       throw new ApiError('bad-request', 'the TCP listener needs a token of at least 16 characters');
     }
-    const server = createServer();
+    const limits: TcpLimits = { ...TCP_LIMITS, ...options.tcp.limits };
+    const server = createServer({
+      headersTimeout: limits.headersMs,
+      requestTimeout: limits.requestMs,
+      // How often Node checks those two timeouts (its default, 30 s, would let a slow client stay
+      // that much longer).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.headersMs / 2)),
+    });
     tcp = server;
+    server.maxConnections = limits.maxConnections;
+    const perClient = new Map<string, number>();
+    server.on('connection', (socket: Socket) => {
+      const who = socket.remoteAddress ?? '?';
+      const n = (perClient.get(who) ?? 0) + 1;
+      if (n > limits.maxConnectionsPerClient) {
+        logger.warn({ remote: who, limit: limits.maxConnectionsPerClient }, 'too many connections from one client');
+        socket.destroy();
+        return;
+      }
+      perClient.set(who, n);
+      socket.once('close', () => {
+        const left = (perClient.get(who) ?? 1) - 1;
+        if (left <= 0) perClient.delete(who);
+        else perClient.set(who, left);
+      });
+      // Until a request carries the token, a quiet connection is closed.
+      socket.setTimeout(limits.idleMs, () => socket.destroy());
+    });
     listen(server, 'tcp', digest(options.tcp.token));
     try {
       await new Promise<void>((resolve, reject) => {
@@ -371,7 +463,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       );
     }
   }
-  logger.info({ socket: options.socketPath, tcp: tcpAddress }, 'pvm daemon listening');
+  let http: HttpListener | undefined;
+  if (options.http) {
+    try {
+      http = await startHttpListener(
+        options.http,
+        {
+          api: (req, res) => void handle(req, res, 'http'),
+          upgrade: (req, socket, head) => upgrade(req, socket, head, 'http'),
+          metrics: new DaemonMetrics(control),
+        },
+        logger,
+      );
+    } catch (e) {
+      unix.close();
+      tcp?.close();
+      throw e;
+    }
+  }
+  const httpAddress = http ? { host: http.host, port: http.port } : undefined;
+  logger.info({ socket: options.socketPath, tcp: tcpAddress, http: httpAddress }, 'pvm daemon listening');
   const unwatch = control.domains.subscribe((ev) => {
     if (ev.type === 'state') {
       logger.info({ domain: ev.name, id: ev.id, state: ev.state, reason: ev.reason }, `domain ${ev.state}`);
@@ -381,10 +492,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   return {
     socketPath: options.socketPath,
     ...(tcpAddress ? { tcp: tcpAddress } : {}),
+    ...(httpAddress ? { http: httpAddress } : {}),
     async close() {
       unwatch();
-      for (const s of consoles) s.destroy();
-      consoles.clear();
+      consoles.close(); // before the listeners: their close waits for every connection to end
+      await http?.close();
       for (const r of streams) r.end();
       streams.clear();
       const closing = [unix, tcp].filter((s): s is Server => s !== undefined);

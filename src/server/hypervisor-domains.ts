@@ -8,6 +8,7 @@ import type { VirtioRefusal } from '../devices/virtio/mmio.js';
 import { type BuiltDevice, type BuiltDomain, buildDomain, HostResources } from '../host/builder.js';
 import { type ConsoleSink, fileSink } from '../host/console-sink.js';
 import { NodeDomainHost } from '../host/domain-host.js';
+import { HostFiles } from '../host/host-files.js';
 import type { Domain } from '../hypervisor/domain.js';
 import { pvxStateDomid } from '../hypervisor/pvx/index.js';
 import { type DomainSnapshot, isSnapshottable, type SnapshotDisk } from '../hypervisor/snapshot/index.js';
@@ -47,10 +48,42 @@ class HvDomain {
     /** The PVX domain id this domain asks for; after the first boot, the one it got (kept across reboots). */
     private pvxDomid: number = id,
   ) {
-    this.console = new ConsoleBuffer((data) => {
-      this.vm.input(data);
-      this.host.wake();
-    });
+    this.console = new ConsoleBuffer((data) =>
+      this.contain('console input', () => {
+        this.vm.input(data);
+        this.host.wake();
+      }),
+    );
+  }
+
+  /**
+   * Runs a call into this domain's code that comes from outside its run loop (a console client's
+   * bytes, a frame from another domain's NIC). An exception there ends this domain only: it is
+   * `crashed` with the reason, its run loop stopped; the caller (a socket handler, another domain)
+   * goes on. Calls after the crash are dropped.
+   */
+  contain(what: string, fn: () => void): void {
+    if (this.state === 'crashed' && this.loopDone) return;
+    try {
+      fn();
+    } catch (e) {
+      this.crash(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** Ends the domain from outside its run loop: `crashed` with `reason`, the loop stopped. */
+  crash(reason: string): void {
+    if (this.state === 'crashed') return;
+    this.set('crashed', reason);
+    if (!this.started) {
+      this.loopDone = true;
+      return;
+    }
+    const { vm, host } = this;
+    this.loopDone = true; // the loop's own end (host-stop) must not change the state again
+    vm.stop(0);
+    host.unpause();
+    host.wake();
   }
 
   get name(): string {
@@ -79,6 +112,7 @@ class HvDomain {
       ...(this.options.onVirtioRefusal
         ? { onVirtioRefusal: (r: VirtioRefusal) => this.options.onVirtioRefusal?.(this.name, r) }
         : {}),
+      contain: (what, fn) => this.contain(what, fn),
     });
     if (built.domain.pvx) this.pvxDomid = built.domain.pvx.id;
     this.built = built;
@@ -109,7 +143,7 @@ class HvDomain {
       (e: unknown) => {
         this.loopDone = true;
         host.loopEnded();
-        if (this.vm !== vm) return;
+        if (this.vm !== vm || this.state === 'crashed') return;
         this.set('crashed', e instanceof Error ? e.message : String(e));
       },
     );
@@ -155,6 +189,11 @@ export interface HypervisorDomainManagerOptions {
   onVirtioRefusal?: (domain: string, refusal: VirtioRefusal) => void;
   /** Where the daemon logs a passt that ended while NICs used it. */
   onNetworkEvent?: (message: string) => void;
+  /**
+   * Which host files domains may use (src/host/host-files.ts). Default: any absolute path (the
+   * library's embedder decides); `pvm daemon` passes its `--allow-dir` policy.
+   */
+  files?: HostFiles;
 }
 
 export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements DomainManager {
@@ -166,10 +205,14 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
 
   constructor(private readonly options: HypervisorDomainManagerOptions = {}) {
     super();
-    this.resources = new HostResources(
-      {},
-      { onExit: (sw, reason) => this.options.onNetworkEvent?.(`switch ${sw}: ${reason}`) },
-    );
+    this.resources = new HostResources({}, options.files ?? new HostFiles(), {
+      onExit: (sw, reason) => this.options.onNetworkEvent?.(`switch ${sw}: ${reason}`),
+    });
+  }
+
+  /** The host files policy of this manager's domains (save and restore paths obey it too). */
+  get files(): HostFiles {
+    return this.resources.files;
   }
 
   protected async halt(d: HvDomain): Promise<void> {
@@ -179,7 +222,10 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
 
   /** A domain (not registered yet) with its console file open; `boot` builds its VM. */
   private make(spec: DomainSpec, pvxDomid?: number): HvDomain {
-    const file = typeof spec.console === 'object' ? fileSink(spec.console.file) : null;
+    const file =
+      typeof spec.console === 'object'
+        ? fileSink(this.resources.files.check(spec.console.file, 'console file', { mayCreate: true, write: true }))
+        : null;
     return new HvDomain(this.nextId, spec, this.changed, this.resources, file, this.options, pvxDomid);
   }
 
@@ -270,11 +316,19 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       instructions: s.instructions,
       guestMs: s.time.guestMs,
       hypervisorMs: s.time.hypervisorMs,
+      idleMs: s.time.idleMs,
+      stealMs: Math.round(d.vm.vcpus.reduce((a, v) => a + v.stealNs, 0) / 1e5) / 10,
       uptimeMs: d.started ? s.time.wallMs : 0,
       memoryBytes: d.vm.ram.size,
       vcpus: s.harts,
       exits,
       hypercalls,
+      virtio: Object.fromEntries(
+        d.built.devices.map((x) => [
+          `${x.spec.slot}:${x.model.kind}`,
+          { fromGuest: x.transport.stats.bytesFromGuest, toGuest: x.transport.stats.bytesToGuest },
+        ]),
+      ),
       ...(nets.length > 0 && { nets }),
     };
   }

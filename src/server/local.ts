@@ -1,13 +1,23 @@
 import { ControlPlane, type SnapshotStore } from '../api/control.js';
 import type { DomainManager } from '../api/domain.js';
+import { HostFiles } from '../host/host-files.js';
 import { loadSnapshotFile, saveSnapshotFile } from '../host/snapshot-file.js';
 import { HypervisorDomainManager } from './hypervisor-domains.js';
 
-/** Save files on the local file system (SHA-256, zlib; written then renamed into place). */
-export const fileSnapshotStore: SnapshotStore = {
-  save: (path, snapshot, onProgress) => saveSnapshotFile(path, snapshot, onProgress),
-  load: (path, onProgress) => loadSnapshotFile(path, onProgress),
-};
+/**
+ * Save files on the local file system (SHA-256, zlib; written then renamed into place), at the
+ * paths `files` allows (default: any absolute path).
+ */
+export function createFileSnapshotStore(files: HostFiles = new HostFiles()): SnapshotStore {
+  return {
+    save: (path, snapshot, onProgress, options) =>
+      saveSnapshotFile(path, snapshot, onProgress, undefined, { files, force: options?.force === true }),
+    load: (path, onProgress) => loadSnapshotFile(path, onProgress, undefined, { files }),
+  };
+}
+
+/** Save files anywhere an absolute path names. */
+export const fileSnapshotStore: SnapshotStore = createFileSnapshotStore();
 
 export interface LocalControlOptions {
   /** What runs the domains; default: the hypervisor (FakeDomainManager for tests and demos). */

@@ -17,8 +17,9 @@ import { PvmClient } from '../../src/cli/client.js';
 import { registerControlCommands } from '../../src/cli/commands/control.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { createLogger, type LogLevel } from '../../src/host/logger.js';
-import { type Daemon, startDaemon } from '../../src/server/daemon.js';
-import { fileSnapshotStore } from '../../src/server/local.js';
+import { type Daemon, startDaemon, type TcpLimits } from '../../src/server/daemon.js';
+import { HypervisorDomainManager } from '../../src/server/hypervisor-domains.js';
+import { createFileSnapshotStore, fileSnapshotStore } from '../../src/server/local.js';
 
 export interface TestDaemon<M extends DomainManager> {
   /** A fresh temporary directory; the socket is `pvmd.sock` in it. */
@@ -35,7 +36,13 @@ export interface TestDaemon<M extends DomainManager> {
 /** A daemon over `manager` on a socket in a new temporary directory (logs kept at `logLevel`, default silent). */
 export async function startTestDaemon<M extends DomainManager>(
   manager: M,
-  options: { prefix?: string; logLevel?: LogLevel; tcpToken?: string } = {},
+  options: {
+    prefix?: string;
+    logLevel?: LogLevel;
+    tcpToken?: string;
+    tcpLimits?: Partial<TcpLimits>;
+    httpToken?: string;
+  } = {},
 ): Promise<TestDaemon<M>> {
   const dir = mkdtempSync(join(tmpdir(), options.prefix ?? 'pvm-daemon-'));
   const logs: string[] = [];
@@ -44,10 +51,24 @@ export async function startTestDaemon<M extends DomainManager>(
     stream: { write: (s: string) => void logs.push(s) },
   });
   const daemon = await startDaemon({
-    control: new ControlPlane({ manager, store: fileSnapshotStore }),
+    // Save and restore paths obey the manager's host files policy, as in `pvm daemon`.
+    control: new ControlPlane({
+      manager,
+      store: manager instanceof HypervisorDomainManager ? createFileSnapshotStore(manager.files) : fileSnapshotStore,
+    }),
     logger,
     socketPath: join(dir, 'pvmd.sock'),
-    ...(options.tcpToken !== undefined ? { tcp: { host: '127.0.0.1', port: 0, token: options.tcpToken } } : {}),
+    ...(options.tcpToken !== undefined
+      ? {
+          tcp: {
+            host: '127.0.0.1',
+            port: 0,
+            token: options.tcpToken,
+            ...(options.tcpLimits ? { limits: options.tcpLimits } : {}),
+          },
+        }
+      : {}),
+    ...(options.httpToken !== undefined ? { http: { host: '127.0.0.1', port: 0, token: options.httpToken } } : {}),
   });
   return {
     dir,

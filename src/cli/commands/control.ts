@@ -7,10 +7,12 @@ import { loadConfigFile } from '../../api/config-file.js';
 import { FakeDomainManager } from '../../api/fake-domain.js';
 import { type DomainSpecInput, toDocument } from '../../api/spec.js';
 import { PvmError } from '../../core/errors.js';
+import { defaultAllowDirs, HostFiles } from '../../host/host-files.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../host/logger.js';
 import { startDaemon } from '../../server/daemon.js';
+import { DOMAIN_LIST_FILE, persistDomainList } from '../../server/domain-list.js';
 import { HypervisorDomainManager } from '../../server/hypervisor-domains.js';
-import { openControlPlane } from '../../server/local.js';
+import { createFileSnapshotStore, openControlPlane } from '../../server/local.js';
 import { defaultSocketPath, PvmClient } from '../client.js';
 import { type CliContext, nodeIo } from '../context.js';
 import { addDomainFlags, type DomainFlags, domainFlagsSet, flagName, specFromFlags } from '../domain-flags.js';
@@ -132,18 +134,34 @@ export function registerControlCommands(
       'Unix socket to create, mode 0600 (default: $PVM_SOCKET or $XDG_RUNTIME_DIR/pvm/pvmd.sock)',
     )
     .option('--tcp <host:port>', 'also listen on TCP; requires a token ($PVM_TOKEN or --token-file)')
-    .option('--token-file <file>', 'file holding the TCP bearer token (at least 16 characters)')
+    .option(
+      '--http <host:port>',
+      'also serve the web dashboard, the API, consoles and /metrics over HTTP; requires a token',
+    )
+    .option('--token-file <file>', 'file holding the TCP and HTTP bearer token (at least 16 characters)')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS as string[]).default('info'))
     .option('--log-file <file>', 'append JSON-lines logs to FILE instead of standard error')
     .option('--fake', 'run fake domains (a deterministic program instead of a guest), to try the API')
+    .option(
+      '--allow-dir <dir>',
+      'a host directory whose files domains, saves and restores may use (repeatable; default: the working directory and the temporary directory)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option(
+      '--state-dir <dir>',
+      `where the daemon keeps its domain list (${DOMAIN_LIST_FILE}; default: the socket's directory)`,
+    )
     .action(
       async (flags: {
         socket?: string;
         tcp?: string;
+        http?: string;
         tokenFile?: string;
         logLevel: LogLevel;
         logFile?: string;
         fake?: boolean;
+        allowDir?: string[];
+        stateDir?: string;
       }) => {
         const socketPath = flags.socket ?? defaultSocketPath(env.env);
         let tcp: { host: string; port: number; token: string } | undefined;
@@ -154,6 +172,14 @@ export function registerControlCommands(
           if (!token) throw new PvmError('usage', '--tcp needs a token: set PVM_TOKEN or pass --token-file');
           tcp = { host: m[1]!, port: Number(m[2]), token };
         }
+        let http: { host: string; port: number; token: string } | undefined;
+        if (flags.http) {
+          const m = /^\[?([^\]]+)\]?:(\d+)$/.exec(flags.http);
+          if (!m) throw new PvmError('usage', `--http wants HOST:PORT, got ${flags.http}`);
+          const token = readToken(flags.tokenFile, env.env);
+          if (!token) throw new PvmError('usage', '--http needs a token: set PVM_TOKEN or pass --token-file');
+          http = { host: m[1]!, port: Number(m[2]), token };
+        }
         if (!flags.socket) {
           try {
             mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
@@ -162,16 +188,40 @@ export function registerControlCommands(
           }
         }
         const logger = createLogger({ level: flags.logLevel, ...(flags.logFile ? { file: flags.logFile } : {}) });
+        const allowDirs = (flags.allowDir ?? defaultAllowDirs(env.cwd)).map((d) => resolvePath(env.cwd, d));
+        const files = new HostFiles(allowDirs);
         const control = openControlPlane({
           manager: flags.fake
             ? new FakeDomainManager()
             : new HypervisorDomainManager({
                 // A driver turned away by a virtio transport: once per device and rule.
                 onVirtioRefusal: (domain, r) => logger.warn({ domain, device: r.device, rule: r.rule }, r.message),
+                files,
                 onNetworkEvent: (message) => logger.warn(message),
               }),
+          store: createFileSnapshotStore(files),
         });
-        const daemon = await startDaemon({ control, logger, socketPath, ...(tcp ? { tcp } : {}) });
+        // The last line of the blast radius: a failure no domain guard caught is logged, and the
+        // daemon and its other domains go on (docs/security.md).
+        const contained = (what: string) => (e: unknown) => logger.error({ err: e }, `${what} contained`);
+        const onRejection = contained('unhandled rejection');
+        const onException = contained('uncaught exception');
+        process.on('unhandledRejection', onRejection);
+        process.on('uncaughtException', onException);
+        const daemon = await startDaemon({
+          control,
+          logger,
+          socketPath,
+          ...(tcp ? { tcp } : {}),
+          ...(http ? { http } : {}),
+        });
+        if (daemon.http) {
+          const h = daemon.http.host.includes(':') ? `[${daemon.http.host}]` : daemon.http.host;
+          logger.info(`dashboard at http://${h}:${daemon.http.port}/ (sign in with the token)`);
+        }
+        logger.info({ allowDirs: files.allowDirs }, 'host directories domains may use');
+        const stateDir = resolvePath(env.cwd, flags.stateDir ?? dirname(socketPath));
+        const stopPersisting = persistDomainList(control, stateDir, logger);
         await new Promise<void>((resolve) => {
           const stop = (signal: string): void => {
             logger.info({ signal }, 'stopping');
@@ -182,8 +232,15 @@ export function registerControlCommands(
           process.on('SIGINT', stop);
           process.on('SIGTERM', stop);
         });
+        // The list on disk keeps what ran, for `pvm create` after a restart.
+        stopPersisting();
+        const running = control.domains.list();
+        for (const d of running) logger.info({ domain: d.name, id: d.id, state: d.state }, `stopping domain ${d.name}`);
         await daemon.close();
         await control.close();
+        for (const d of running) logger.info({ domain: d.name, id: d.id }, `domain ${d.name} destroyed`);
+        process.off('unhandledRejection', onRejection);
+        process.off('uncaughtException', onException);
       },
     );
 
@@ -319,11 +376,16 @@ export function registerControlCommands(
       .description('save a domain to FILE (on the daemon host) and destroy it')
       .argument('<domain>')
       .argument('<file>')
-      .option('--keep', 'leave the domain in its previous state instead of destroying it'),
-  ).action(async (domain: string, file: string, flags: ClientFlags & { keep?: boolean }) => {
+      .option('--keep', 'leave the domain in its previous state instead of destroying it')
+      .option('--force', 'replace FILE even when it is a regular file that is not a pvm save file'),
+  ).action(async (domain: string, file: string, flags: ClientFlags & { keep?: boolean; force?: boolean }) => {
     const bar = progressBar(env.stderrIsTTY && !flags.json, `saving ${domain}`);
     const r = await client(flags, env)
-      .save(domain, resolvePath(env.cwd, file), { keep: flags.keep === true, onProgress: bar.update })
+      .save(domain, resolvePath(env.cwd, file), {
+        keep: flags.keep === true,
+        force: flags.force === true,
+        onProgress: bar.update,
+      })
       .finally(bar.stop);
     if (flags.json) json(r);
     else out(`saved ${r.name} to ${r.path} (${r.bytes} bytes); domain ${r.state}\n`);

@@ -42,7 +42,7 @@ interface Running {
  * of the first that did not (in the order they ended); Ctrl-C / SIGTERM stop them all (130).
  */
 export async function runDomains(config: PvmConfig, opts: RunOptions, ctx: CliContext): Promise<number> {
-  const resources = new HostResources(config.switches, {
+  const resources = new HostResources(config.switches, undefined, {
     onExit: (sw, reason) => ctx.io.stderr(`pvm: switch ${sw}: ${reason}`),
   });
   const terminal = new SharedTerminal({ write: (c) => ctx.io.stdout(c) });

@@ -114,6 +114,7 @@ const BARE_FLAGS: readonly (keyof DomainFlags)[] = [
   'rng',
   'balloon',
   'virtioConsole',
+  'jit',
 ];
 
 /** What --bare refuses, with why (docs/compatibility.md, "pvm run flags and modes"). */
@@ -170,6 +171,7 @@ async function runBareCommand(file: string, flags: RunFlags, run: RunOptions, ct
       memory: spec.memory,
       time: run.deterministic ? 'instret' : 'host',
       harts: spec.smp,
+      ...(spec.jit === false ? { jit: false } : {}),
       ...(run.maxInstructions !== undefined ? { maxInstructions: run.maxInstructions } : {}),
       devices: opened.devices.map((d) => ({ slot: d.spec.slot, device: d.model })),
       // --stats also reports, as they happen, what the virtio transports refuse (once per device and rule).

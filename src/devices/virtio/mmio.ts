@@ -67,6 +67,9 @@ export interface TransportStats {
   badAccesses: number;
   /** Everything refused, by rule (a refusal of rule `register-access` is also a bad access). */
   refused: Partial<Record<VirtioRule, number>>;
+  /** Bytes of the chains the device took (the driver's readable buffers), and bytes it wrote back (used lengths). */
+  bytesFromGuest: number;
+  bytesToGuest: number;
 }
 
 export interface VirtioMmioOptions {
@@ -85,7 +88,15 @@ export interface VirtioMmioOptions {
 export class VirtioMmio implements MmioDevice, VirtioTransport {
   readonly name: string;
   readonly queues: SplitQueue[];
-  readonly stats: TransportStats = { notifications: 0, interrupts: 0, chainErrors: 0, badAccesses: 0, refused: {} };
+  readonly stats: TransportStats = {
+    notifications: 0,
+    interrupts: 0,
+    chainErrors: 0,
+    badAccesses: 0,
+    refused: {},
+    bytesFromGuest: 0,
+    bytesToGuest: 0,
+  };
   readonly vendorId: number;
   /** The reason of the last DEVICE_NEEDS_RESET, for diagnostics. */
   lastError: string | null = null;
@@ -148,6 +159,7 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
       this.fail(`queue ${q}: ${c}`);
       return null;
     }
+    if (c !== null) this.stats.bytesFromGuest += c.readableLen;
     return c;
   }
 
@@ -160,6 +172,7 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
     const queue = this.queues[q];
     if (queue === undefined) return;
     queue.pushUsed(head, len);
+    this.stats.bytesToGuest += len;
     if (queue.needsInterrupt()) this.raise(Interrupt.USED_BUFFER);
   }
 

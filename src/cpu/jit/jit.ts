@@ -1,0 +1,348 @@
+/**
+ * The translation tier of one hart: which guest code is hot, the code cache, compiling batches
+ * of blocks into WebAssembly modules, running them, and throwing them away when they may be
+ * stale. The interpreter (hart.ts) stays the cold tier and the reference: it counts taken
+ * branches and jumps per target in `hot` and enters `exec` when the target has a block.
+ *
+ * Keys and validity. A block is made for (virtual pc, privilege) from the RAM page the execute
+ * TLB mapped that pc to, and is entered only while the execute TLB still maps the pc's page to
+ * that same RAM page (`exec` checks it on every entry). satp writes, SFENCE.VMA and PMP writes
+ * flush that TLB, so a remapped page is never run from stale translations: blocks are re-keyed
+ * rather than flushed. Loads and stores go through the data TLB set of the current effective
+ * privilege, SUM and MXR, chosen at entry (none of them changes inside a block). Stores into a
+ * page holding translated code (self-modifying code, module loading) cannot take a fast path
+ * (such pages stay out of the write TLB), so they reach the interpreter's slow store, which
+ * drops every block of the page (`invalidatePage`). FENCE.I and reset drop everything.
+ *
+ * The cache is bounded: SLOTS direct-mapped slots, one block each; a new block evicts the one
+ * in its slot, and a module is garbage once none of its blocks is in a slot.
+ */
+import { compressedTable } from '../compressed.js';
+import type { Hart } from '../hart.js';
+import { NO_TAG, TLB_BITS, TLB_MASK } from '../mmu.js';
+import { buildDispatcher, type Dispatcher } from './dispatch.js';
+import {
+  JIT_MASK,
+  JIT_SLOTS,
+  PC_OFF,
+  SLOT_GEN,
+  SLOT_HI,
+  SLOT_HOT,
+  SLOT_LEN,
+  SLOT_OFF,
+  SLOT_PC,
+  SLOT_PRIV,
+} from './state.js';
+import { type Block, translateBlock } from './translate.js';
+import { buildModule, I32 } from './wasm.js';
+
+export { JIT_MASK, JIT_SLOTS };
+/** The interpreter calls `hot` every HOT_STEP executions of a branch target (a power of two). */
+export const HOT_STEP = 256;
+/** Executions after which a target's block is compiled with whatever else is waiting. */
+const HOT_NOW = 4 * HOT_STEP;
+/** Blocks per module when many are waiting (module creation has a fixed cost). */
+const BATCH = 16;
+/** After this many invalidations by stores a page is no longer translated (code and data mixed). */
+const MAX_PAGE_INVALIDATIONS = 8;
+/** A counter value that keeps a target quiet for a long time (untranslatable). */
+const QUIET = -(1 << 30);
+
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+  Table: new (d: { element: 'anyfunc'; initial: number }) => { set(i: number, f: unknown): void };
+}
+
+const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+let dispatcherModule: object | undefined;
+/** The host's clock for the translation-time statistic (the core layers have no DOM or Node types). */
+const clock = (globalThis as unknown as { performance: { now(): number } }).performance;
+
+/** What `--stats` reports about the translator. */
+export interface JitStats {
+  /** Instructions retired by translated code. */
+  instructions: number;
+  blocks: number;
+  modules: number;
+  /** Milliseconds spent translating and compiling. */
+  translateMs: number;
+  /** Blocks in the cache now, and blocks evicted by another one made for the same slot. */
+  cached: number;
+  evictions: number;
+  /** Pages whose blocks were dropped by a store into them, and full flushes (FENCE.I, reset). */
+  pageInvalidations: number;
+  flushes: number;
+}
+
+interface Pending {
+  pc: number;
+  hi: number;
+  priv: number;
+  off: number;
+}
+
+export class Jit {
+  /** Slot contents: the block's pc (low, high word), privilege and RAM page offset; NO_TAG = empty. */
+  // (views of the hart's state area, which the dispatcher reads too)
+  readonly slotPc: Int32Array;
+  private readonly slotHi: Int32Array;
+  private readonly slotPriv: Int32Array;
+  private readonly slotOff: Int32Array;
+  private readonly slotLen: Int32Array;
+  private readonly slotGen: Int32Array;
+
+  /** The guest code each block was made from, and the FENCE.I generation it was last checked in. */
+  private readonly slotSrc = new Map<number, Uint16Array>();
+  /** FENCE.I generation: a block made or checked in an older one is compared with memory before it runs. */
+  private gen = 0;
+  /** Per slot: executions of branch targets hashing there (the interpreter increments it). */
+  readonly hot: Int32Array;
+  private pending: Pending[] = [];
+  private readonly ctab = compressedTable();
+  private readonly u16: Uint16Array;
+  private readonly st32: Int32Array;
+  /** Per RAM page: invalidations by stores so far. */
+  // made at the first compile (most idle domains never get there)
+  private pageInval: Uint8Array | null = null;
+  private codePages: Uint8Array | null = null;
+  private readonly minPages: number;
+  private readonly ramPages: number;
+  /** Every cached block is also in `table` at its slot; `dispatch` enters and chains them. */
+  private readonly table: { set(i: number, f: unknown): void };
+  private readonly dispatch: Dispatcher;
+  readonly stats: JitStats = {
+    instructions: 0,
+    blocks: 0,
+    modules: 0,
+    translateMs: 0,
+    cached: 0,
+    evictions: 0,
+    pageInvalidations: 0,
+    flushes: 0,
+  };
+
+  private constructor(
+    private readonly hart: Hart,
+    private readonly memory: object,
+    buffer: ArrayBuffer,
+    ramSize: number,
+  ) {
+    this.u16 = new Uint16Array(buffer, 0, ramSize >>> 1);
+    this.st32 = new Int32Array(buffer, hart.stateOff, PC_OFF / 4 + 2);
+    this.ramPages = Math.ceil(ramSize / 4096);
+    this.minPages = Math.ceil(buffer.byteLength / 65536);
+    const api = wasmApi!;
+    this.table = new api.Table({ element: 'anyfunc', initial: JIT_SLOTS });
+    // one compiled dispatcher for every hart of the process (it imports any memory: minimum 0 pages)
+    dispatcherModule ??= new api.Module(buildDispatcher(0, JIT_SLOTS));
+    const d = new api.Instance(dispatcherModule, {
+      m: { mem: memory, tab: this.table },
+    });
+    this.dispatch = d.exports.run as Dispatcher;
+    const slots = (at: number) => new Int32Array(buffer, hart.stateOff + at, JIT_SLOTS);
+    this.slotPc = slots(SLOT_PC).fill(NO_TAG);
+    this.slotHi = slots(SLOT_HI);
+    this.slotPriv = slots(SLOT_PRIV);
+    this.slotOff = slots(SLOT_OFF);
+    this.slotLen = slots(SLOT_LEN);
+    this.slotGen = slots(SLOT_GEN);
+    this.hot = slots(SLOT_HOT);
+    hart.mmu.onCodeWrite = (off) => this.invalidatePage(off);
+  }
+
+  /** A translator for `hart`, or null when its state is not in a WebAssembly.Memory or there is no WebAssembly. */
+  static create(hart: Hart, memory: object | undefined, buffer: ArrayBuffer, ramSize: number): Jit | null {
+    if (wasmApi === undefined || memory === undefined || hart.stateOff < 0) return null;
+    return new Jit(hart, memory, buffer, ramSize);
+  }
+
+  /**
+   * Run translated blocks from the hart's pc while there are valid ones and the budget allows
+   * a whole pass; returns the instructions retired (the pc is left in hart.pcLo/pcHi; the
+   * caller adds the count to instret).
+   */
+  exec(budget: number): number {
+    const h = this.hart;
+    const mmu = h.mmu;
+    const priv = h.priv;
+    const tlb = h.stateOff + ((mmu.dataSet() << TLB_BITS) << 2);
+    const xTag = mmu.xTag;
+    const xHi = mmu.xHi;
+    const xOff = mmu.xOff;
+    const slotPc = this.slotPc;
+    const st32 = this.st32;
+    const state = h.stateOff;
+    st32[PC_OFF >> 2] = h.pcLo;
+    st32[(PC_OFF >> 2) + 1] = h.pcHi;
+    let total = 0;
+    for (;;) {
+      total += this.dispatch(state, tlb, budget - total, priv, this.gen);
+      // why the dispatcher stopped (the same checks in the same order); the rare cases are handled here
+      const pc = st32[PC_OFF >> 2]!;
+      const hi = st32[(PC_OFF >> 2) + 1]!;
+      const s = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
+      if (slotPc[s] !== pc) {
+        // a block's exit that is not a jump target (a branch not taken) gets hot here
+        if (total > 0 && (++this.hot[s]! & (HOT_STEP - 1)) === 0) {
+          this.noteHot(pc, hi);
+          if (slotPc[s] === pc) continue;
+        }
+        break;
+      }
+      const xe = (priv << TLB_BITS) + ((pc >>> 12) & TLB_MASK);
+      if (xTag[xe] !== (pc & -4096) || xHi[xe] !== hi) break; // the interpreter fetches there first
+      if (this.slotHi[s] !== hi || this.slotPriv[s] !== priv || xOff[xe] !== this.slotOff[s]) {
+        // made for another address space, privilege or mapping: make room for this one
+        this.drop(s);
+        break;
+      }
+      if (this.slotGen[s] !== this.gen) {
+        if (this.verify(s)) continue;
+        this.drop(s);
+      }
+      break; // the budget, or a block that retired nothing (it leaves at its first instruction)
+    }
+    h.pcLo = st32[PC_OFF >> 2]!;
+    h.pcHi = st32[(PC_OFF >> 2) + 1]!;
+    this.stats.instructions += total;
+    return total;
+  }
+
+  /** The interpreter saw the branch target pc executed another HOT_STEP times. */
+  noteHot(pc: number, hi: number): void {
+    const s = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
+    if (this.hot[s]! < 0) return; // untranslatable here: quiet for a while
+    const h = this.hart;
+    const e = (h.priv << TLB_BITS) + ((pc >>> 12) & TLB_MASK);
+    const mmu = h.mmu;
+    if (mmu.xTag[e] !== (pc & -4096) || mmu.xHi[e] !== hi) return; // not in the execute TLB yet: later
+    const off = mmu.xOff[e]!;
+    if (this.codePages?.[off >>> 12] === 2) {
+      this.hot[s] = QUIET;
+      return;
+    }
+    let found = false;
+    for (const p of this.pending) if (p.pc === pc && p.hi === hi && p.priv === h.priv) found = true;
+    if (!found) this.pending.push({ pc, hi, priv: h.priv, off });
+    if (this.pending.length >= BATCH || this.hot[s]! >= HOT_NOW) this.compile();
+  }
+
+  /** Translate and compile every waiting block into one module and put them in their slots. */
+  private compile(): void {
+    const t0 = clock.now();
+    const list = this.pending;
+    this.pending = [];
+    const blocks: Block[] = [];
+    const keep: Pending[] = [];
+    for (const p of list) {
+      const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
+      const pc = (BigInt(p.hi >>> 0) << 32n) | BigInt(p.pc >>> 0);
+      const b = translateBlock({ u16: this.u16, ctab: this.ctab }, p.off, pc);
+      if (b === null) {
+        this.hot[s] = QUIET;
+        continue;
+      }
+      blocks.push(b);
+      keep.push(p);
+    }
+    if (blocks.length > 0) {
+      const bytes = buildModule(
+        this.minPages,
+        [I32, I32, I32],
+        [I32],
+        blocks.map((b) => b.body),
+      );
+      const api = wasmApi!;
+      const inst = new api.Instance(new api.Module(bytes), { m: { mem: this.memory } });
+      for (let i = 0; i < keep.length; i++) {
+        const p = keep[i]!;
+        const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
+        if (this.slotLen[s] === 0) this.stats.cached++;
+        else this.stats.evictions++;
+        this.slotPc[s] = p.pc;
+        this.slotHi[s] = p.hi;
+        this.slotPriv[s] = p.priv;
+        this.slotOff[s] = p.off;
+        this.slotLen[s] = blocks[i]!.length;
+        this.table.set(s, inst.exports[`b${i}`]);
+        const from = (p.off + (p.pc & 4095)) >>> 1;
+        this.slotSrc.set(s, this.u16.slice(from, from + (blocks[i]!.bytes >>> 1)));
+        this.slotGen[s] = this.gen;
+        this.hot[s] = 0;
+        const page = p.off >>> 12;
+        const code = this.pagesOfCode();
+        if (code[page] === 0) {
+          code[page] = 1;
+          this.hart.mmu.unmapWrites(p.off);
+        }
+      }
+      this.stats.blocks += blocks.length;
+      this.stats.modules++;
+    }
+    this.stats.translateMs += clock.now() - t0;
+  }
+
+  /** The per-page code marks (and invalidation counts), made on first use and shared with the MMU. */
+  private pagesOfCode(): Uint8Array {
+    if (this.codePages === null) {
+      this.codePages = new Uint8Array(this.ramPages);
+      this.pageInval = new Uint8Array(this.ramPages);
+      this.hart.mmu.codePages = this.codePages;
+    }
+    return this.codePages;
+  }
+
+  /** A store reached the RAM page at offset `pageOff`, which holds translated code: drop its blocks. */
+  invalidatePage(pageOff: number): void {
+    const page = pageOff >>> 12;
+    const code = this.pagesOfCode();
+    code[page] = 0;
+    if (++this.pageInval![page]! >= MAX_PAGE_INVALIDATIONS) code[page] = 2;
+    this.stats.pageInvalidations++;
+    for (let s = 0; s < JIT_SLOTS; s++) {
+      if (this.slotLen[s] !== 0 && this.slotOff[s] === pageOff) this.drop(s);
+    }
+    this.pending = this.pending.filter((p) => p.off !== pageOff);
+  }
+
+  /**
+   * FENCE.I (or SBI remote_fence_i): instruction memory may have changed in ways the store check
+   * does not see (device DMA, another hart's stores). Each block is compared with the code it was
+   * made from before it next runs, and dropped if that changed; unchanged ones stay (Linux fences
+   * at every executable mapping, so dropping everything would translate the kernel again and
+   * again).
+   */
+  fenceI(): void {
+    this.gen = (this.gen + 1) | 0;
+    this.stats.flushes++;
+  }
+
+  /** Block s is unchanged since it was made: guest memory still holds its code. */
+  private verify(s: number): boolean {
+    const src = this.slotSrc.get(s)!;
+    const u16 = this.u16;
+    const from = (this.slotOff[s]! + (this.slotPc[s]! & 4095)) >>> 1;
+    for (let i = 0; i < src.length; i++) if (u16[from + i] !== src[i]) return false;
+    this.slotGen[s] = this.gen;
+    return true;
+  }
+
+  /** Drop every translation (reset, restore). */
+  clear(): void {
+    for (let s = 0; s < JIT_SLOTS; s++) if (this.slotLen[s] !== 0) this.drop(s);
+    this.pending = [];
+    this.hot.fill(0);
+    this.codePages?.fill(0);
+    this.pageInval?.fill(0);
+    this.stats.flushes++;
+  }
+
+  private drop(s: number): void {
+    this.slotPc[s] = NO_TAG;
+    this.slotLen[s] = 0;
+    this.slotSrc.delete(s);
+    this.hot[s] = 0;
+    this.stats.cached--;
+  }
+}

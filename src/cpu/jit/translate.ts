@@ -1,0 +1,491 @@
+/**
+ * The block translator: one block of guest code (RV64IMC integer instructions, up to the first
+ * jump, the end of its 4 KiB page or MAX_BLOCK instructions; a conditional branch leaves the
+ * block when taken and lets it go on when not, so a block is a superblock) to one WebAssembly
+ * function body.
+ *
+ * The function is `(state: i32, tlb: i32, budget: i32) -> i32`: `state` is the byte offset of
+ * the hart's state area (state.ts), `tlb` the byte address of the data TLB set the loads and
+ * stores use (chosen by the caller from privilege, MPRV, SUM and MXR), `budget` how many
+ * instructions it may retire. It returns how many it retired and leaves the pc of the next one
+ * in the state area. The registers a block uses live in i64 locals; the ones it writes go back
+ * to the state area at every exit.
+ *
+ * Exactness: anything the block cannot finish by itself ends it *before* that instruction, with
+ * the pc of that instruction and the count of those before it, so the interpreter executes it
+ * with the state it would have had: a load or store that misses the TLB, is misaligned, or
+ * touches a page without a write mapping (MMIO, code pages, the HTIF mailbox) leaves at that
+ * instruction (a side exit); the interpreter then fills the TLB, raises the fault or performs
+ * the access exactly as it always does. Instructions the translator does not know (CSR, SYSTEM,
+ * AMO, FP, FENCE.I, MULH*, the B extensions) end the block the same way. So translated code
+ * never raises a trap and never needs to undo anything.
+ *
+ * A block whose last instruction jumps back to its own start loops inside the function while
+ * the budget allows another pass.
+ */
+import { PC_OFF, R_HI, R_OFF, R_TAG, W_HI, W_OFF, W_TAG, X_OFF } from './state.js';
+import { Code, I32, I64, Op, VOID } from './wasm.js';
+
+/** Longest block, in instructions. */
+export const MAX_BLOCK = 64;
+
+// locals: 0 state, 1 tlb, 2 budget, 3..33 x1..x31, then temporaries
+const P_STATE = 0;
+const P_TLB = 1;
+const P_BUDGET = 2;
+const REG0 = 2; // x[r] is local REG0 + r
+const CNT = 34;
+const T0 = 35;
+const VA = 37;
+const E = 38;
+const NPC = 39;
+
+/** A translated block: the function body and how many instructions one pass through it retires. */
+export interface Block {
+  body: Code;
+  length: number;
+  /** Bytes of guest code it was made from (from its pc on). */
+  bytes: number;
+}
+
+const MASK64 = (1n << 64n) - 1n;
+
+/** Guest code as the translator reads it: 16-bit parcels of one RAM page. */
+export interface CodeSource {
+  /** RAM as 16-bit parcels. */
+  u16: Uint16Array;
+  /** RVC expansion table (compressed.ts): 16-bit encoding -> 32-bit equivalent, 0 = illegal. */
+  ctab: Int32Array;
+}
+
+class Emitter {
+  readonly c = new Code();
+  readonly used = new Uint8Array(32);
+  readonly written = new Uint8Array(32);
+
+  getR(r: number): void {
+    if (r === 0) this.c.i64(0, 0);
+    else {
+      this.used[r] = 1;
+      this.c.get(REG0 + r);
+    }
+  }
+  /** Pop the value on the stack into x[r] (dropped for x0). */
+  setR(r: number): void {
+    if (r === 0) this.c.op(Op.drop);
+    else {
+      this.used[r] = 1;
+      this.written[r] = 1;
+      this.c.set(REG0 + r);
+    }
+  }
+  pcConst(pc: bigint): void {
+    this.c.i64(Number(BigInt.asIntN(32, pc)), Number(BigInt.asIntN(32, pc >> 32n)));
+  }
+  /** Leave the block before instruction k (at pc): `depth` is the br depth of the outer block. */
+  exitAt(k: number, pc: bigint, depth: number): void {
+    this.pcConst(pc);
+    this.c.set(NPC);
+    this.c.get(CNT).i32(k).op(Op.i32Add).set(CNT);
+    this.c.byte(Op.br).u32(depth);
+  }
+  addCnt(n: number): void {
+    this.c.get(CNT).i32(n).op(Op.i32Add).set(CNT);
+  }
+  /** Push the effective address rs1 + imm (i64) into T0, its low word into VA, and the TLB entry address into E. */
+  address(rs1: number, imm: number): void {
+    const c = this.c;
+    this.getR(rs1);
+    c.i64(imm, imm >> 31)
+      .op(Op.i64Add)
+      .set(T0);
+    c.get(T0).op(Op.i32WrapI64).tee(VA);
+    c.i32(12).op(Op.i32ShrU).i32(1023).op(Op.i32And).i32(2).op(Op.i32Shl).get(P_TLB).op(Op.i32Add).set(E);
+  }
+  /** Side exit unless the TLB (tag and high word at tagOff, hiOff) maps VA and the access of `size` bytes is aligned. */
+  tlbCheck(tagOff: number, hiOff: number, size: number, k: number, pc: bigint): void {
+    const c = this.c;
+    c.get(E).mem(Op.i32Load, 2, tagOff).get(VA).i32(-4096).op(Op.i32And).op(Op.i32Ne);
+    c.get(E).mem(Op.i32Load, 2, hiOff).get(T0).i64(32, 0).op(Op.i64ShrU).op(Op.i32WrapI64).op(Op.i32Ne);
+    c.op(Op.i32Or);
+    if (size > 1)
+      c.get(VA)
+        .i32(size - 1)
+        .op(Op.i32And)
+        .op(Op.i32Or);
+    c.op(Op.if).byte(VOID);
+    this.exitAt(k, pc, 2);
+    c.op(Op.end);
+    // the RAM offset (RAM sits at offset 0 of the memory)
+    c.get(E)
+      .mem(Op.i32Load, 2, tagOff === R_TAG ? R_OFF : W_OFF)
+      .get(VA)
+      .i32(4095)
+      .op(Op.i32And)
+      .op(Op.i32Add);
+  }
+}
+
+const LOADS = [Op.i64Load8S, Op.i64Load16S, Op.i64Load32S, Op.i64Load, Op.i64Load8U, Op.i64Load16U, Op.i64Load32U];
+const STORES = [Op.i64Store8, Op.i64Store16, Op.i64Store32, Op.i64Store];
+
+/**
+ * Emit one 32-bit (or expanded compressed) instruction. Returns 0 when it was emitted and the
+ * block goes on, 1 when it was emitted and ended the block (a jump or branch), -1 when it cannot
+ * be translated (nothing emitted).
+ */
+function emitInsn(m: Emitter, insn: number, k: number, pc: bigint, ilen: number, start: bigint): number {
+  const c = m.c;
+  const rd = (insn >> 7) & 31;
+  const rs1 = (insn >> 15) & 31;
+  const rs2 = (insn >> 20) & 31;
+  const f3 = (insn >> 12) & 7;
+  const next = (pc + BigInt(ilen)) & MASK64;
+  switch (insn & 0x7f) {
+    case 0x13: {
+      // OP-IMM
+      const imm = insn >> 20;
+      let op: number;
+      switch (f3) {
+        case 0:
+          op = Op.i64Add;
+          break;
+        case 2:
+        case 3:
+          if (rd === 0) return 0;
+          m.getR(rs1);
+          c.i64(imm, imm >> 31)
+            .op(f3 === 2 ? Op.i64LtS : Op.i64LtU)
+            .op(Op.i64ExtendI32U);
+          m.setR(rd);
+          return 0;
+        case 4:
+          op = Op.i64Xor;
+          break;
+        case 6:
+          op = Op.i64Or;
+          break;
+        case 7:
+          op = Op.i64And;
+          break;
+        case 1:
+          if (insn >>> 26 !== 0) return -1; // SLLI only; the rest is Zbb/Zbs
+          if (rd === 0) return 0;
+          m.getR(rs1);
+          c.i64(rs2 | (insn & (1 << 25) ? 32 : 0), 0).op(Op.i64Shl);
+          m.setR(rd);
+          return 0;
+        default: {
+          // 5: SRLI (funct6 0), SRAI (0x10)
+          const f6 = insn >>> 26;
+          if (f6 !== 0 && f6 !== 0x10) return -1;
+          if (rd === 0) return 0;
+          m.getR(rs1);
+          c.i64((insn >> 20) & 63, 0).op(f6 === 0 ? Op.i64ShrU : Op.i64ShrS);
+          m.setR(rd);
+          return 0;
+        }
+      }
+      if (rd === 0) return 0;
+      m.getR(rs1);
+      c.i64(imm, imm >> 31).op(op);
+      m.setR(rd);
+      return 0;
+    }
+    case 0x1b: {
+      // OP-IMM-32
+      let op: number;
+      let b: number;
+      if (f3 === 0) {
+        op = Op.i32Add;
+        b = insn >> 20;
+      } else if (f3 === 1 && insn >>> 25 === 0) {
+        op = Op.i32Shl;
+        b = rs2;
+      } else if (f3 === 5 && (insn >>> 25 === 0 || insn >>> 25 === 0x20)) {
+        op = insn >>> 25 === 0 ? Op.i32ShrU : Op.i32ShrS;
+        b = rs2;
+      } else return -1;
+      if (rd === 0) return 0;
+      m.getR(rs1);
+      c.op(Op.i32WrapI64).i32(b).op(op).op(Op.i64ExtendI32S);
+      m.setR(rd);
+      return 0;
+    }
+    case 0x33:
+      return emitOp(m, insn, rd, rs1, rs2, f3);
+    case 0x3b:
+      return emitOp32(m, insn, rd, rs1, rs2, f3);
+    case 0x37: // LUI
+      if (rd === 0) return 0;
+      c.i64(insn & -4096, (insn & -4096) >> 31);
+      m.setR(rd);
+      return 0;
+    case 0x17: {
+      // AUIPC
+      if (rd === 0) return 0;
+      m.pcConst((pc + BigInt(insn & -4096)) & MASK64);
+      m.setR(rd);
+      return 0;
+    }
+    case 0x03: {
+      // LOAD
+      if (f3 === 7) return -1;
+      m.address(rs1, insn >> 20);
+      m.tlbCheck(R_TAG, R_HI, 1 << (f3 & 3), k, pc);
+      c.mem(LOADS[f3]!, 0, 0);
+      m.setR(rd);
+      return 0;
+    }
+    case 0x23: {
+      // STORE
+      if (f3 > 3) return -1;
+      m.address(rs1, ((insn >> 20) & -32) | ((insn >> 7) & 31));
+      m.tlbCheck(W_TAG, W_HI, 1 << f3, k, pc);
+      m.getR(rs2);
+      c.mem(STORES[f3]!, 0, 0);
+      return 0;
+    }
+    case 0x0f: // MISC-MEM: FENCE is a no-op; FENCE.I (flushes translations) and the illegal ones go to the interpreter
+      return f3 === 0 ? 0 : -1;
+    case 0x63: {
+      // BRANCH
+      let cmp: number;
+      switch (f3) {
+        case 0:
+          cmp = Op.i64Eq;
+          break;
+        case 1:
+          cmp = Op.i64Ne;
+          break;
+        case 4:
+          cmp = Op.i64LtS;
+          break;
+        case 5:
+          cmp = Op.i64GeS;
+          break;
+        case 6:
+          cmp = Op.i64LtU;
+          break;
+        case 7:
+          cmp = Op.i64GeU;
+          break;
+        default:
+          return -1;
+      }
+      const imm = ((insn >> 31) << 12) | ((insn << 4) & 0x800) | ((insn >>> 20) & 0x7e0) | ((insn >>> 7) & 0x1e);
+      const target = (pc + BigInt(imm)) & MASK64;
+      // taken: leave (or go round again); not taken: the block goes on (a superblock)
+      m.getR(rs1);
+      m.getR(rs2);
+      c.op(cmp).op(Op.if).byte(VOID);
+      m.addCnt(k + 1);
+      // the block's length is not known yet: another pass needs at most MAX_BLOCK
+      if (target === start) loopAgain(m, MAX_BLOCK, 1);
+      m.pcConst(target);
+      c.set(NPC).byte(Op.br).u32(2);
+      c.op(Op.end);
+      return 0;
+    }
+    case 0x6f: {
+      // JAL
+      const imm = ((insn >> 31) << 20) | (insn & 0xff000) | ((insn >>> 9) & 0x800) | ((insn >>> 20) & 0x7fe);
+      const target = (pc + BigInt(imm)) & MASK64;
+      m.addCnt(k + 1);
+      if (rd !== 0) {
+        m.pcConst(next);
+        m.setR(rd);
+      }
+      if (target === start) loopAgain(m, k + 1, 0);
+      m.pcConst(target);
+      c.set(NPC);
+      return 1;
+    }
+    case 0x67: {
+      // JALR
+      if (f3 !== 0) return -1;
+      m.addCnt(k + 1);
+      const imm = insn >> 20;
+      m.getR(rs1);
+      c.i64(imm, imm >> 31)
+        .op(Op.i64Add)
+        .i64(-2, -1)
+        .op(Op.i64And)
+        .set(NPC);
+      if (rd !== 0) {
+        m.pcConst(next);
+        m.setR(rd);
+      }
+      return 1;
+    }
+    default:
+      return -1;
+  }
+}
+
+/** Go round the block again (br to the loop at `depth`) when the budget allows another pass of `len`. */
+function loopAgain(m: Emitter, len: number, depth: number): void {
+  m.c.get(P_BUDGET).get(CNT).op(Op.i32Sub).i32(len).op(Op.i32GeS).byte(Op.brIf).u32(depth);
+}
+
+/** OP (0x33): RV64I and M without MULH*. */
+function emitOp(m: Emitter, insn: number, rd: number, rs1: number, rs2: number, f3: number): number {
+  const f7 = insn >>> 25;
+  let op = -1;
+  if (f7 === 0) op = [Op.i64Add, Op.i64Shl, -2, -3, Op.i64Xor, Op.i64ShrU, Op.i64Or, Op.i64And][f3]!;
+  else if (f7 === 0x20) op = f3 === 0 ? Op.i64Sub : f3 === 5 ? Op.i64ShrS : -1;
+  else if (f7 === 1) {
+    if (f3 === 0) op = Op.i64Mul;
+    else if (f3 >= 4) {
+      if (rd !== 0) divide(m, rs1, rs2, f3, false);
+      if (rd !== 0) m.setR(rd);
+      return 0;
+    }
+  }
+  if (op === -1) return -1;
+  if (rd === 0) return 0;
+  m.getR(rs1);
+  m.getR(rs2);
+  if (op === -2 || op === -3) m.c.op(op === -2 ? Op.i64LtS : Op.i64LtU).op(Op.i64ExtendI32U);
+  else m.c.op(op);
+  m.setR(rd);
+  return 0;
+}
+
+/** OP-32 (0x3b): the W forms of RV64I and M. */
+function emitOp32(m: Emitter, insn: number, rd: number, rs1: number, rs2: number, f3: number): number {
+  const f7 = insn >>> 25;
+  let op = -1;
+  if (f7 === 0) op = f3 === 0 ? Op.i32Add : f3 === 1 ? Op.i32Shl : f3 === 5 ? Op.i32ShrU : -1;
+  else if (f7 === 0x20) op = f3 === 0 ? Op.i32Sub : f3 === 5 ? Op.i32ShrS : -1;
+  else if (f7 === 1) {
+    if (f3 === 0) op = Op.i32Mul;
+    else if (f3 >= 4) {
+      if (rd === 0) return 0;
+      divide(m, rs1, rs2, f3, true);
+      m.setR(rd);
+      return 0;
+    }
+  }
+  if (op === -1) return -1;
+  if (rd === 0) return 0;
+  m.getR(rs1);
+  m.c.op(Op.i32WrapI64);
+  m.getR(rs2);
+  m.c.op(Op.i32WrapI64).op(op).op(Op.i64ExtendI32S);
+  m.setR(rd);
+  return 0;
+}
+
+/**
+ * DIV, DIVU, REM, REMU (f3 4-7), or their W forms: the RISC-V results for a zero divisor
+ * (all ones, or the dividend) and for the signed overflow (the dividend, or 0), where wasm
+ * would trap. Leaves the i64 result on the stack.
+ */
+function divide(m: Emitter, rs1: number, rs2: number, f3: number, w: boolean): void {
+  const c = m.c;
+  const ty = w ? I32 : I64;
+  const a = () => {
+    m.getR(rs1);
+    if (w) c.op(Op.i32WrapI64);
+  };
+  const b = () => {
+    m.getR(rs2);
+    if (w) c.op(Op.i32WrapI64);
+  };
+  const eqz = w ? Op.i32Eqz : Op.i64Eqz;
+  const minusOne = () => (w ? c.i32(-1) : c.i64(-1, -1));
+  b();
+  c.op(eqz).op(Op.if).byte(ty);
+  if (f3 <= 5) minusOne();
+  else a();
+  c.op(Op.else);
+  if (f3 === 4) {
+    // DIV: MIN / -1 = MIN (wasm traps)
+    a();
+    if (w) c.i32(-0x80000000).op(Op.i32Eq);
+    else c.i64(0, -0x80000000).op(Op.i64Eq);
+    b();
+    minusOne();
+    c.op(w ? Op.i32Eq : Op.i64Eq)
+      .op(Op.i32And)
+      .op(Op.if)
+      .byte(ty);
+    a();
+    c.op(Op.else);
+    a();
+    b();
+    c.op(w ? Op.i32DivS : Op.i64DivS);
+    c.op(Op.end);
+  } else {
+    // DIVU, REM (MIN % -1 = 0 in wasm too), REMU
+    a();
+    b();
+    const ops = w ? [Op.i32DivU, Op.i32RemS, Op.i32RemU] : [Op.i64DivU, Op.i64RemS, Op.i64RemU];
+    c.op(ops[f3 - 5]!);
+  }
+  c.op(Op.end);
+  if (w) c.op(Op.i64ExtendI32S);
+}
+
+/**
+ * Translate the block at virtual pc (64 bits) whose page starts at RAM offset `pageOff`.
+ * Returns null when its first instruction cannot be translated.
+ */
+export function translateBlock(src: CodeSource, pageOff: number, pc: bigint): Block | null {
+  const m = new Emitter();
+  const c = m.c;
+  const start = pc;
+  let k = 0;
+  let ended = false;
+  while (k < MAX_BLOCK) {
+    const po = Number(pc & 4095n);
+    let insn = src.u16[(pageOff + po) >> 1]!;
+    let ilen = 4;
+    if ((insn & 3) === 3) {
+      if (po === 4094) break; // its upper half is on the next page: the interpreter fetches it
+      insn |= src.u16[((pageOff + po) >> 1) + 1]! << 16;
+    } else {
+      insn = src.ctab[insn]!;
+      ilen = 2;
+      if (insn === 0) break;
+    }
+    const r = emitInsn(m, insn, k, pc, ilen, start);
+    if (r < 0) break;
+    k++;
+    pc = (pc + BigInt(ilen)) & MASK64;
+    if (r === 1) {
+      ended = true;
+      break;
+    }
+    if ((pc & 4095n) === 0n) break; // blocks stay on their page
+  }
+  if (k === 0) return null;
+  if (!ended) {
+    m.addCnt(k);
+    m.pcConst(pc);
+    c.set(NPC);
+  }
+  // assemble: locals, prologue, block { loop { code } }, epilogue
+  const f = new Code();
+  f.u32(5).u32(31).byte(I64).u32(1).byte(I32).u32(2).byte(I64).u32(2).byte(I32).u32(1).byte(I64);
+  for (let r = 1; r < 32; r++) {
+    if (m.used[r])
+      f.get(P_STATE)
+        .mem(Op.i64Load, 3, X_OFF + 8 * r)
+        .set(REG0 + r);
+  }
+  f.op(Op.block).byte(VOID).op(Op.loop).byte(VOID);
+  f.append(c);
+  f.op(Op.end).op(Op.end);
+  for (let r = 1; r < 32; r++) {
+    if (m.written[r])
+      f.get(P_STATE)
+        .get(REG0 + r)
+        .mem(Op.i64Store, 3, X_OFF + 8 * r);
+  }
+  f.get(P_STATE).get(NPC).mem(Op.i64Store, 3, PC_OFF);
+  f.get(CNT).op(Op.end);
+  const end = Number(pc & 4095n);
+  return { body: f, length: k, bytes: (end === 0 ? 4096 : end) - Number(start & 4095n) };
+}

@@ -1,0 +1,188 @@
+/**
+ * Named exactness cases of the translation tier, each run in lockstep against the interpreter
+ * (same state after every slice) and checked against the result the program must compute:
+ * self-modifying code, FENCE.I after an outside write, a page remapped under translated code,
+ * a trap in the middle of a block, interrupts arriving during a hot loop, code across a page
+ * boundary.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Csr, IrqBit } from '../src/cpu/arch.js';
+import { A, C, li64, Prog } from '../src/cpu/test-asm.js';
+import { RAM_BASE } from '../src/cpu/test-util.js';
+import { BAD, boot, csrrs, DATA, lockstep, type Machine, machine, put } from './support/jit-rig.js';
+
+const F = RAM_BASE + 0x2000;
+const ret = () => A.jalr(0, 1, 0);
+const li = (rd: number, v: number | bigint) => li64(rd, BigInt(v));
+
+/** Both machines with `prog` at RAM_BASE and `extra` pieces at their addresses. */
+function pair(prog: Prog, extra: [number, Prog][] = []): [Machine, Machine] {
+  const a = machine(false);
+  const b = machine(true);
+  for (const m of [a, b]) {
+    boot(m, prog, new Uint8Array(0x2000));
+    for (const [pa, p] of extra) put(m, pa, p.toBytes());
+  }
+  return [a, b];
+}
+
+const slices = (n: number, size: number) => new Array<number>(n).fill(size);
+
+test('self-modifying code: a store into a translated function is seen by the next call', () => {
+  // s0 = iterations, s1 = sum of F's results, s2 = &F, s3 = the new first instruction of F
+  const p = new Prog().i(...li(8, 3000), ...li(9, 0), ...li(18, F), ...li(19, A.addi(10, 0, 2)), ...li(20, 1500));
+  const loop = p.size;
+  p.i(A.jalr(1, 18, 0), A.add(9, 9, 10), A.addi(8, 8, -1), A.bne(8, 20, 8), A.sw(19, 18, 0));
+  p.i(A.bne(8, 0, loop - (p.size + 0)), A.jal(0, 0));
+  const [a, b] = pair(p, [[F, new Prog().i(A.addi(10, 0, 1), ret())]]);
+  lockstep(a, b, slices(40, 1000));
+  assert.equal(b.hart.getX(9), 1500n * 1n + 1500n * 2n);
+  assert.ok(b.hart.jit!.stats.pageInvalidations >= 1);
+  assert.ok(b.hart.jit!.stats.instructions > 5000);
+});
+
+test('FENCE.I: code written from outside the hart (as DMA does) runs after the guest fences', () => {
+  // 2000 calls, WFI (the host rewrites F meanwhile), FENCE.I, 2000 calls
+  const p = new Prog().i(...li(9, 0), ...li(18, F));
+  const phase = () => {
+    p.i(...li(8, 2000));
+    const loop = p.size;
+    p.i(A.jalr(1, 18, 0), A.add(9, 9, 10), A.addi(8, 8, -1));
+    p.i(A.bne(8, 0, loop - p.size));
+  };
+  phase();
+  p.i(A.wfi(), A.fence_i());
+  phase();
+  p.i(A.jal(0, 0));
+  const [a, b] = pair(p, [[F, new Prog().i(A.addi(10, 0, 1), ret())]]);
+  for (const m of [a, b]) assert.equal(m.hart.run(1_000_000), 1); // Exit.Wfi
+  assert.ok(b.hart.jit!.stats.instructions > 500);
+  for (const m of [a, b]) put(m, F, new Prog().i(A.addi(10, 0, 2)).toBytes());
+  const flushes = b.hart.jit!.stats.flushes;
+  lockstep(a, b, slices(20, 1000));
+  assert.equal(b.hart.getX(9), 2000n + 4000n);
+  assert.equal(b.hart.jit!.stats.flushes, flushes + 1);
+});
+
+/** Sv39 tables: 0x8000_0000 identity-mapped by a gigapage, VA 0x4000_0000 by a 4 KiB page to `target`. */
+const ROOT = RAM_BASE + 0x1_0000;
+const L1 = ROOT + 0x1000;
+const L0 = ROOT + 0x2000;
+const CODE_VA = 0x4000_0000;
+const pte = (pa: number, flags: number) => ((BigInt(pa) >> 12n) << 10n) | BigInt(flags);
+
+function mapTables(m: Machine, target: number): void {
+  const w = (pa: number, v: bigint) => m.ram.view.setBigUint64(pa - RAM_BASE, v, true);
+  w(ROOT + 2 * 8, pte(RAM_BASE, 0xcf)); // V R W X A D
+  w(ROOT + 1 * 8, pte(L1, 0x01));
+  w(L1, pte(L0, 0x01));
+  w(L0, pte(target, 0xcb)); // V R X A D
+}
+
+test('a page remapped under translated code: SFENCE.VMA re-keys the blocks', () => {
+  const P1 = RAM_BASE + 0x3000;
+  const P2 = RAM_BASE + 0x4000;
+  // S-mode: 2000 calls to VA 0x4000_0000 (P1 returns 1), repoint the PTE to P2 (returns 2), SFENCE.VMA, 2000 calls
+  const p = new Prog().i(...li(9, 0), ...li(18, CODE_VA), ...li(21, L0), ...li(22, pte(P2, 0xcb)));
+  const phase = () => {
+    p.i(...li(8, 2000));
+    const loop = p.size;
+    p.i(A.jalr(1, 18, 0), A.add(9, 9, 10), A.addi(8, 8, -1));
+    p.i(A.bne(8, 0, loop - p.size));
+  };
+  phase();
+  p.i(A.sd(22, 21, 0), A.sfence_vma(0, 0));
+  phase();
+  p.i(A.jal(0, 0));
+  const [a, b] = pair(p, [
+    [P1, new Prog().i(A.addi(10, 0, 1), ret())],
+    [P2, new Prog().i(A.addi(10, 0, 2), ret())],
+  ]);
+  for (const m of [a, b]) {
+    mapTables(m, P1);
+    m.hart.setCsr(Csr.satp, (8n << 60n) | BigInt(ROOT / 4096));
+    m.hart.priv = 1;
+  }
+  lockstep(a, b, slices(60, 500));
+  assert.equal(b.hart.getX(28), 0n); // no trap
+  assert.equal(b.hart.getX(9), 2000n + 4000n);
+  assert.equal(b.hart.priv, 1);
+  assert.ok(b.hart.jit!.stats.instructions > 2000);
+});
+
+test('a trap in the middle of a block: the third load faults with exact epc, tval, cause, instret', () => {
+  // three loads per iteration; from iteration 1500 on the third one's base is BAD (load access fault, skipped)
+  const p = new Prog().i(
+    ...li(8, 3000),
+    ...li(18, DATA),
+    ...li(19, DATA + 8),
+    ...li(20, DATA + 16),
+    ...li(21, BAD),
+    ...li(22, 1500),
+  );
+  const loop = p.size;
+  p.i(A.ld(5, 18, 0), A.ld(6, 19, 0), A.ld(7, 20, 0), A.add(9, 9, 5), A.addi(8, 8, -1));
+  p.i(A.bne(8, 22, 8), A.addi(20, 21, 0));
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  const [a, b] = pair(p);
+  lockstep(a, b, slices(100, 997)); // each trap costs TRAP_COST of the budget
+  const h = b.hart;
+  assert.equal(h.getX(28), 1500n * 5n); // 1500 faults, cause 5
+  assert.equal(h.getCsr(Csr.mepc), BigInt(RAM_BASE + loop + 8 + 4)); // the handler stepped over the load
+  assert.equal(h.getCsr(Csr.mtval), BigInt(BAD));
+  assert.equal(h.getCsr(Csr.mcause), 5n);
+  assert.ok(h.jit!.stats.instructions > 1000);
+});
+
+test('interrupts during a hot loop are taken at the same instruction as by the interpreter', () => {
+  // M-mode, SSIP enabled (mideleg 0); the handler counts interrupts in x25, records mepc in x27 and clears SSIP.
+  // The loop stores to MMIO every 64th iteration: the bus raises SSIP from inside the slice.
+  const H = RAM_BASE + 0x6000;
+  const handler = new Prog().i(
+    csrrs(27, Csr.mepc, 0),
+    A.addi(25, 25, 1),
+    ...li(26, 2),
+    A.csrrc(0, Csr.mip, 26),
+    A.mret(),
+  );
+  const p = new Prog().i(...li(8, 3000), ...li(24, 0x1000_0000), ...li(26, 2), A.csrrs(0, Csr.mie, 26), ...li(26, 8));
+  p.i(A.csrrs(0, Csr.mstatus, 26)); // MIE
+  const loop = p.size;
+  p.i(A.addi(9, 9, 3), A.andi(7, 8, 63), A.bne(7, 0, 8), A.sw(8, 24, 0), A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  const [a, b] = pair(p, [[H, handler]]);
+  for (const m of [a, b]) {
+    m.hart.setCsr(Csr.mtvec, BigInt(H));
+    m.bus.onWrite = () => m.hart.setIrq(IrqBit.SSIP, true);
+  }
+  // and from the host between slices
+  for (let i = 0; i < 30; i++) {
+    lockstep(a, b, [733]);
+    if (i % 3 === 0) for (const m of [a, b]) m.hart.setIrq(IrqBit.SSIP, true);
+  }
+  assert.equal(b.hart.getX(9), 3000n * 3n);
+  assert.ok(b.hart.getX(25) > 3000n / 64n);
+  assert.ok(b.hart.jit!.stats.instructions > 5000);
+});
+
+test('code across a page boundary: a 32-bit instruction split by it, a compressed one at its end', () => {
+  for (const compressedAtEnd of [false, true]) {
+    const start = RAM_BASE + 0xfe0;
+    // the loop at start: 30 bytes of padding put the next instruction at page offset 0xffe
+    const loop = new Prog();
+    for (let i = 0; i < 5; i++) loop.i(A.addi(9, 9, 1)).c(C.addi(10, 1));
+    if (compressedAtEnd) loop.c(C.addi(11, 1));
+    else loop.i(A.addi(11, 11, 1)); // halves on both pages
+    loop.i(A.addi(8, 8, -1));
+    loop.i(A.bne(8, 0, -loop.size));
+    loop.i(A.jal(0, 0));
+    const head = new Prog().i(...li(8, 3000));
+    head.i(A.jal(0, start - RAM_BASE - head.size));
+    assert.ok(head.size < 0xfe0 && loop.size > 0x20);
+    const [a, b] = pair(head, [[start, loop]]);
+    lockstep(a, b, slices(60, 1000));
+    assert.equal(b.hart.getX(11), 3000n);
+    assert.ok(b.hart.jit!.stats.instructions > 2000);
+  }
+});
