@@ -254,7 +254,7 @@ test('hostile --share, --publish and --net flags: one line each, exit status 2, 
     [['--share', `${dir}:t`, '--share', `${dir}:t,ro`], '--share: tag "t" is used by another share'],
     [['--share', `${file}:t`], `domain vm0: share ${file}: not a directory`],
     [['--share', `${fifo}:t,ro`], `domain vm0: share ${fifo}: not a directory`],
-    [['--share', `${join(dir, 'missing')}:t`], `domain vm0: share ${join(dir, 'missing')}: no such directory`],
+    [['--share', `${join(dir, 'missing')}:t`], `domain vm0: cannot open share ${join(dir, 'missing')}: no such file`],
     [['--publish', '8080:80'], '--publish: needs a user-mode network (--net user or --net NAME,uplink=user)'],
     [
       ['--net', 'lan', '--publish', '8080:80'],

@@ -7,8 +7,13 @@
  * and stopping the daemon, ends every passt and closes the forwarded port.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { parseDomainSpec } from '../src/api/spec.js';
+import { HostFiles } from '../src/host/host-files.js';
+import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { root } from './support/linux-guest.js';
 import { runInNetns } from './support/netns.js';
 
@@ -85,4 +90,28 @@ test('daemon: shares and user-mode NICs from the API; passt per switch, none lef
   assert.equal(s['reboot-f']!.state, 'running');
   // Stopping the daemon ends the last passt.
   assert.deepEqual(at('closed'), [0, false]);
+});
+
+test('daemon: the host files policy covers shared folders', async () => {
+  const allowed = mkdtempSync(join(tmpdir(), 'pvm-allow-'));
+  const outside = mkdtempSync(join(tmpdir(), 'pvm-outside-'));
+  const m = new HypervisorDomainManager({ files: new HostFiles([allowed]) });
+  try {
+    await assert.rejects(m.create(parseDomainSpec({ name: 'out', shares: [`${outside}:t`] }), { paused: true }), {
+      message: `domain out: share ${outside} is outside the directories this daemon may use (${realpathSync(allowed)}; pvm daemon --allow-dir)`,
+    });
+    const ok = await m.create(parseDomainSpec({ name: 'in', shares: [`${allowed}:t,ro`] }), { paused: true });
+    assert.deepEqual(
+      m.info(ok.id).devices.map((d) => [d.kind, d.tag, d.readonly]),
+      [['9p', 't', true]],
+    );
+    assert.deepEqual(
+      m.list().map((d) => d.name),
+      ['in'],
+    );
+  } finally {
+    await m.close();
+    rmSync(allowed, { recursive: true, force: true });
+    rmSync(outside, { recursive: true, force: true });
+  }
 });

@@ -81,7 +81,7 @@ test('a 9p share across save and restore: open files go on, a file deleted meanw
 
     // The folder is gone: the restore is refused and leaves nothing.
     renameSync(share, `${share}.away`);
-    await assert.rejects(m.restore(loaded, saved), { message: `domain lx: share ${share}: no such directory` });
+    await assert.rejects(m.restore(loaded, saved), { message: `domain lx: cannot open share ${share}: no such file` });
     assert.deepEqual(m.list(), []);
     renameSync(`${share}.away`, share);
 
