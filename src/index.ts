@@ -23,6 +23,8 @@ export type {
   DomainState,
   DomainStats as ControlDomainStats,
   MachineInfo,
+  NicStats,
+  PortTraffic,
 } from './api/domain.js';
 export { API_ERROR_STATUS, ApiError, type ApiErrorCode, isApiError } from './api/errors.js';
 export { FakeDomainManager } from './api/fake-domain.js';
@@ -37,11 +39,17 @@ export {
   type DomainSpecInput,
   defaultMac,
   domainSpecSchema,
+  formatPublish,
   formatSize,
   LIMITS,
+  type PublishEntry,
   parseDomainSpec,
+  parsePublish,
+  parseShareShorthand,
   parseSize,
+  type ShareEntry,
   toDocument,
+  USER_SWITCH,
 } from './api/spec.js';
 export { defaultSocketPath, PvmClient } from './cli/client.js';
 export { PvmError, type PvmErrorKind } from './core/errors.js';
@@ -62,10 +70,12 @@ export {
 export { type ConsoleSink, consoleSink, fileSink, SharedTerminal } from './host/console-sink.js';
 export { NodeDomainHost } from './host/domain-host.js';
 export { createLogger, type Logger, type LogLevel } from './host/logger.js';
-// Host folders (virtio-9p) and user-mode networking (passt), until the spec names them.
+// Host folders (virtio-9p) and user-mode networking (passt): the pieces under the spec's
+// `shares` and `nets[].uplink: user`, for programs that assemble devices themselves.
 export { NodeP9Fs, openShare, type ShareSpec } from './host/p9-fs.js';
 export { PASST_DEFAULT_MAC, PasstUplink, type PortForward } from './host/passt.js';
 export { loadSnapshotFile, nodeSnapshotCodecs, saveSnapshotFile } from './host/snapshot-file.js';
+export { type UserNetworkOptions, UserNetworks } from './host/user-net.js';
 export {
   BareControl,
   type BareEnd,

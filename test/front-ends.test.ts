@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
@@ -84,6 +84,22 @@ const cases: Case[] = [
     },
   },
   {
+    what: 'the embedded guest with a writable and a read-only host folder (9p)',
+    flags: ['--share', 'shared:data', '--share', 'shared:cfg,ro'],
+    doc: { shares: ['shared:data', { path: 'shared', tag: 'cfg', readonly: true }] },
+    want: {
+      mode: 'pv',
+      vcpus: 1,
+      memoryBytes: 64 * MiB,
+      devices: [
+        { slot: 0, kind: '9p', tag: 'data', path: 'DIR/shared', readonly: false },
+        { slot: 1, kind: '9p', tag: 'cfg', path: 'DIR/shared', readonly: true },
+      ],
+      consoleInput: 'uart',
+      cmdline: '',
+    },
+  },
+  {
     what: 'nothing said: the embedded guest with its defaults',
     flags: [],
     doc: {},
@@ -98,6 +114,7 @@ describe('the same spec through pvm run flags, pvm run FILE, the daemon and the 
     daemon = await startTestDaemon(new HypervisorDomainManager(), { prefix: 'pvm-fronts-' });
     dir = daemon.dir;
     writeFileSync(join(dir, 'disk.img'), new Uint8Array(1 << 20));
+    mkdirSync(join(dir, 'shared'));
   });
   after(() => daemon.close());
 
@@ -136,7 +153,9 @@ describe('the same spec through pvm run flags, pvm run FILE, the daemon and the 
       // 4. the library, in this process (relative paths are the caller's: absolute here)
       const lib = openControlPlane();
       try {
-        const doc = JSON.parse(JSON.stringify(c.doc).replaceAll('disk.img', `${dir}/disk.img`));
+        const doc = JSON.parse(
+          JSON.stringify(c.doc).replaceAll('disk.img', `${dir}/disk.img`).replaceAll('"shared', `"${dir}/shared`),
+        );
         const d: DomainInfo = await lib.create({ name, ...doc }, { paused: true });
         assert.deepEqual(machine(d), want, 'the library');
         // the document the daemon and the library keep is the same

@@ -17,6 +17,10 @@
  *       - { path: ./data.img, readonly: true, cache: writeback }
  *     nets:
  *       - { switch: lan, mac: "52:54:00:00:00:01" }
+ *       - user                                   # its own user-mode network (passt)
+ *       - { switch: wan, uplink: user, publish: ["8080:80", "127.0.0.1:5353:53/udp"] }
+ *     shares:
+ *       - ./www:www,ro                           # shorthand: HOSTDIR:TAG[,ro]
  *     rng: true
  *     console: prefix            # stdio | prefix | none | { file: path }
  * switches:
@@ -34,6 +38,7 @@ import {
   fileDomainSchema,
   fileDomainSpec,
   specError,
+  USER_SWITCH,
   withMacs,
 } from './spec.js';
 
@@ -107,6 +112,7 @@ export function validateConfig(doc: unknown, source = 'config'): PvmConfig {
     for (const d of spec.devices) {
       if (d.kind === 'net') {
         const at = `domains[${i}].nets[${nic++}]`;
+        if (d.switch === USER_SWITCH) continue; // a switch of its own
         const key = `${d.switch}/${d.mac}`;
         const other = macs.get(key);
         if (other !== undefined) problems.push(`${at}.mac: ${d.mac} is also ${other} on switch ${d.switch}`);
@@ -123,7 +129,9 @@ export function validateConfig(doc: unknown, source = 'config'): PvmConfig {
   if (problems.length > 0) throw specError(source, problems);
   const switches: Record<string, SwitchConfig> = { ...top.data.switches };
   for (const spec of specs) {
-    for (const d of spec.devices) if (d.kind === 'net') switches[d.switch] ??= { enforceSourceMac: true };
+    for (const d of spec.devices) {
+      if (d.kind === 'net' && d.switch !== USER_SWITCH) switches[d.switch] ??= { enforceSourceMac: true };
+    }
   }
   return { version: CONFIG_VERSION, domains: specs, switches };
 }

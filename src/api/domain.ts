@@ -29,9 +29,30 @@ export interface DeviceInfo {
   /** net: the MAC in the device's config space, and the switch its port is on. */
   readonly mac?: string;
   readonly switch?: string;
-  /** blk: the image file, and whether the guest sees a read-only disk. */
+  /** blk: the image file, and whether the guest sees a read-only disk; 9p: the host folder, read-only or not. */
   readonly path?: string;
   readonly readonly?: boolean;
+  /** net: `user` when the switch reaches the host network through passt. */
+  readonly uplink?: 'user';
+  /** 9p: the mount tag. */
+  readonly tag?: string;
+}
+
+/** Frames and bytes through one switch port; tx = from the endpoint into the switch, rx = out of it. */
+export interface PortTraffic {
+  readonly txFrames: number;
+  readonly txBytes: number;
+  readonly rxFrames: number;
+  readonly rxBytes: number;
+}
+
+/** One NIC's switch port, and the switch's uplink when it has one (`pvm stats`, `pvm run --stats`). */
+export interface NicStats extends PortTraffic {
+  readonly slot: number;
+  readonly mac: string;
+  readonly switch: string;
+  /** The uplink port (passt): its traffic, frames it dropped (queue full) and malformed ones from passt. */
+  readonly uplink?: PortTraffic & { readonly dropped: number; readonly malformed: number };
 }
 
 /** A built domain as the guest sees it: the same for `pvm run --dry-run`, the daemon and the library. */
@@ -88,6 +109,8 @@ export interface DomainStats {
   readonly hypercalls: Readonly<Record<string, number>>;
   /** Bytes through each virtio device, by "SLOT:KIND": driver buffers consumed, bytes written back. */
   readonly virtio?: Readonly<Record<string, { readonly fromGuest: number; readonly toGuest: number }>>;
+  /** Each NIC's switch port and its switch's uplink, in slot order (absent: no NIC). */
+  readonly nets?: readonly NicStats[];
 }
 
 export type ConsoleListener = (data: Uint8Array) => void;

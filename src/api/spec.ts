@@ -14,10 +14,13 @@
  * `toDocument(spec)` gives back a document that parses to the same spec: the form shown to
  * people (`pvm info`), returned by the API and kept in save files.
  */
+
+import { isIP } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { PvmError } from '../core/errors.js';
+import { checkTag, MAX_TAG_BYTES } from '../devices/virtio/9p/device.js';
 import { MAX_HARTS } from '../hypervisor/domain.js';
 import { commandLineConsole } from '../hypervisor/vm.js';
 import { MemMap } from '../machine/memmap.js';
@@ -47,7 +50,14 @@ export const LIMITS = {
   pathBytes: 4096,
   /** Entries of a hypercall policy (there are fewer than 100 known calls; duplicates are dropped). */
   hypercallEntries: 256,
+  /** Port forwards of one user-mode NIC (each one is a passt option and a listening socket). */
+  publish: 32,
+  /** 9p mount tags: QEMU's limit (Linux reads any length). */
+  shareTag: MAX_TAG_BYTES,
 } as const;
+
+/** The switch name of `--net user`: a private switch per NIC, its uplink a passt process (as QEMU's `-nic user`). */
+export const USER_SWITCH = 'user';
 
 /** What a spec gets when the document leaves a field out. */
 export const DEFAULTS = {
@@ -129,6 +139,25 @@ interface NetEntry {
   switch: string;
   mac?: string;
   slot?: number;
+  uplink?: 'user';
+  publish?: PublishEntry[];
+}
+
+/** A port forward from the host into the guest through a user-mode network (`--publish`). */
+export interface PublishEntry {
+  proto: 'tcp' | 'udp';
+  /** Host address to listen on: 127.0.0.1 unless the user names one (0.0.0.0 for every address). */
+  hostAddr: string;
+  hostPort: number;
+  guestPort: number;
+}
+
+/** A host folder shared over virtio-9p. */
+export interface ShareEntry {
+  path: string;
+  tag: string;
+  readonly: boolean;
+  slot?: number;
 }
 
 /**
@@ -172,20 +201,100 @@ export function parseDiskShorthand(spec: string): DiskEntry | string {
   return d;
 }
 
-/** "SWITCH[,mac=MAC][,slot=N]" (`--net`, and a net written as a string) -> net, or a message. */
+/**
+ * "SWITCH[,mac=MAC][,uplink=user][,slot=N]" (`--net`, and a net written as a string) -> net, or a
+ * message. `user` alone is a private user-mode network (`--net user`).
+ */
 export function parseNetShorthand(spec: string): NetEntry | string {
   const [sw, ...opts] = spec.split(',');
   if (!sw || !NAME_RE.test(sw)) return `net "${spec}": expected a switch name first`;
   const n: NetEntry = { switch: sw };
+  if (sw === USER_SWITCH) n.uplink = 'user';
   for (const o of opts) {
     if (o.startsWith('mac=')) n.mac = o.slice(4);
+    else if (o === 'uplink=user') n.uplink = 'user';
     else if (o.startsWith('slot=')) {
       const slot = parseSlotOption(o);
       if (typeof slot === 'string') return `net "${spec}": ${slot}`;
       n.slot = slot;
-    } else return `net "${spec}": unknown option "${o}" (use mac=XX:XX:XX:XX:XX:XX, slot=N)`;
+    } else return `net "${spec}": unknown option "${o}" (use mac=XX:XX:XX:XX:XX:XX, uplink=user, slot=N)`;
   }
   return n;
+}
+
+/** A port 1..65535 written in decimal, or null. */
+function port(s: string): number | null {
+  if (!/^\d{1,5}$/.test(s)) return null;
+  const n = Number(s);
+  return n >= 1 && n <= 65535 ? n : null;
+}
+
+/**
+ * "[ADDR:]HOSTPORT:GUESTPORT[/tcp|/udp]" (`--publish`, as Docker and Podman write it) -> a
+ * port forward, or a message. ADDR is an IPv4 address or an IPv6 one in brackets
+ * ("[::1]:8080:80"); without it the forward listens on 127.0.0.1 only, so a guest service
+ * is not exposed to the host's network by accident.
+ */
+export function parsePublish(spec: string): PublishEntry | string {
+  const bad = (why: string) => `publish "${spec}": ${why} (expected [ADDR:]HOSTPORT:GUESTPORT[/udp])`;
+  let rest = spec;
+  let proto: 'tcp' | 'udp' = 'tcp';
+  const slash = rest.lastIndexOf('/');
+  if (slash >= 0) {
+    const p = rest.slice(slash + 1);
+    if (p !== 'tcp' && p !== 'udp') return bad(`unknown protocol "${p}"`);
+    proto = p;
+    rest = rest.slice(0, slash);
+  }
+  let hostAddr = '127.0.0.1';
+  const v6 = /^\[([^\]]*)\]:(.*)$/.exec(rest);
+  if (v6) {
+    if (isIP(v6[1]!) !== 6) return bad(`"${v6[1]}" is not an IPv6 address`);
+    hostAddr = v6[1]!;
+    rest = v6[2]!;
+  }
+  const parts = rest.split(':');
+  if (!v6 && parts.length === 3) {
+    if (isIP(parts[0]!) !== 4) return bad(`"${parts[0]}" is not an IPv4 address (IPv6 goes in brackets)`);
+    hostAddr = parts.shift()!;
+  }
+  if (parts.length !== 2) return bad('expected two ports');
+  const hostPort = port(parts[0]!);
+  const guestPort = port(parts[1]!);
+  if (hostPort === null) return bad(`host port "${parts[0]}" is not 1 to 65535`);
+  if (guestPort === null) return bad(`guest port "${parts[1]}" is not 1 to 65535`);
+  return { proto, hostAddr, hostPort, guestPort };
+}
+
+/** A forward as `--publish` writes it, every part explicit: "127.0.0.1:8080:80/tcp". */
+export function formatPublish(p: PublishEntry): string {
+  const addr = p.hostAddr.includes(':') ? `[${p.hostAddr}]` : p.hostAddr;
+  return `${addr}:${p.hostPort}:${p.guestPort}/${p.proto}`;
+}
+
+/**
+ * "HOSTDIR:TAG[,ro][,slot=N]" (`--share`, and a share written as a string) -> share, or a message.
+ * The tag and options follow the last ':', so a directory name may hold ':' and ','.
+ */
+export function parseShareShorthand(spec: string): ShareEntry | string {
+  const colon = spec.lastIndexOf(':');
+  if (colon < 0) return `share "${spec}": expected HOSTDIR:TAG[,ro]`;
+  const path = spec.slice(0, colon);
+  const [tag = '', ...opts] = spec.slice(colon + 1).split(',');
+  if (path === '') return `share "${spec}": missing directory`;
+  const badTag = checkTag(tag);
+  if (badTag !== null) return `share "${spec}": ${tag === '' ? 'missing tag' : badTag}`;
+  const s: ShareEntry = { path, tag, readonly: false };
+  for (const o of opts) {
+    if (o === 'ro' || o === 'readonly') s.readonly = true;
+    else if (o === 'rw') s.readonly = false;
+    else if (o.startsWith('slot=')) {
+      const slot = parseSlotOption(o);
+      if (typeof slot === 'string') return `share "${spec}": ${slot}`;
+      s.slot = slot;
+    } else return `share "${spec}": unknown option "${o}" (use ro, slot=N)`;
+  }
+  return s;
 }
 
 /**
@@ -226,6 +335,16 @@ const slot = z
   .int({ error: slotMessage })
   .min(0, { error: slotMessage })
   .max(LIMITS.virtioSlots - 1, { error: slotMessage });
+const publishObject = z.strictObject({
+  proto: z.enum(['tcp', 'udp']),
+  hostAddr: z.string().refine((a) => isIP(a) !== 0, 'expected an IPv4 or IPv6 address'),
+  hostPort: z.number().int().min(1).max(65535),
+  guestPort: z.number().int().min(1).max(65535),
+});
+const shareTag = z.string().superRefine((t, ctx) => {
+  const bad = checkTag(t);
+  if (bad !== null) ctx.addIssue({ code: 'custom', message: bad });
+});
 const consoleTarget = z.union([z.enum(['stdio', 'prefix', 'none']), z.strictObject({ file: path })]);
 
 /**
@@ -242,10 +361,23 @@ const deviceSchema = z.discriminatedUnion('kind', [
     readonly: z.boolean(),
     cache: z.enum(DISK_CACHES),
   }),
-  /** A NIC on a virtual switch; without `mac` the builder gives it `defaultMac(domain, nic)`. */
-  z.strictObject({ kind: z.literal('net'), slot, switch: switchName, mac: mac.optional() }),
+  /**
+   * A NIC on a virtual switch; without `mac` the builder gives it `defaultMac(domain, nic)`.
+   * `uplink: 'user'`: the switch's uplink is a passt process (user-mode networking), with the
+   * NIC's port forwards; on the switch named USER_SWITCH the switch is the NIC's own.
+   */
+  z.strictObject({
+    kind: z.literal('net'),
+    slot,
+    switch: switchName,
+    mac: mac.optional(),
+    uplink: z.literal('user').optional(),
+    publish: z.array(publishObject).max(LIMITS.publish, `at most ${LIMITS.publish} port forwards per NIC`).optional(),
+  }),
   z.strictObject({ kind: z.literal('rng'), slot }),
   z.strictObject({ kind: z.literal('balloon'), slot }),
+  /** virtio-9p: a host directory the guest mounts by `tag` (9P2000.L). */
+  z.strictObject({ kind: z.literal('9p'), slot, path, tag: shareTag, readonly: z.boolean() }),
 ]);
 
 /** The spec as the builder takes it: what the document schema below produces. */
@@ -316,7 +448,18 @@ function shorthand<T>(parse: (s: string) => T | string) {
 
 const disk = z.union([shorthand(parseDiskShorthand), diskObject]);
 
-const netObject = z.strictObject({ switch: switchName.default('default'), mac: mac.optional(), slot: slot.optional() });
+const publish = z.union([shorthand(parsePublish), publishObject]);
+const netObject = z.strictObject({
+  switch: switchName.default('default'),
+  mac: mac.optional(),
+  uplink: z.literal('user').optional().describe('user: the switch reaches the host network through passt'),
+  publish: z
+    .array(publish)
+    .max(LIMITS.publish, `at most ${LIMITS.publish} port forwards per NIC`)
+    .optional()
+    .describe('port forwards into the guest (with uplink user): "[ADDR:]HOSTPORT:GUESTPORT[/udp]" or objects'),
+  slot: slot.optional(),
+});
 
 /** A device without fields of its own (rng, balloon, the virtio console): true, "slot=N" or `{ slot }`. */
 const slotOnly = (what: string) =>
@@ -338,6 +481,13 @@ const hypercallEntry = z.string().superRefine((e, ctx) => {
   const why = policyEntryError(e);
   if (why !== null) ctx.addIssue({ code: 'custom', message: why });
 });
+const shareObject = z.strictObject({
+  path,
+  tag: shareTag,
+  readonly: z.boolean().default(false),
+  slot: slot.optional(),
+});
+const share = z.union([shorthand(parseShareShorthand), shareObject]);
 
 const documentFields = {
   name: name.describe('Domain name (in a config file: default vm0, vm1, ... by position)'),
@@ -367,6 +517,12 @@ const documentFields = {
     .array(net)
     .default([])
     .describe('virtio-net NICs, each a port of a named virtual switch: "SWITCH[,mac=MAC][,slot=N]" or objects'),
+  shares: z
+    .array(share)
+    .default([])
+    .describe(
+      `host folders over virtio-9p: "HOSTDIR:TAG[,ro][,slot=N]" or objects; tags of letters, digits, "_", "-", "." (at most ${MAX_TAG_BYTES})`,
+    ),
   rng: slotOnly('rng').default(false).describe('virtio-rng fed by the host RNG: true, or { slot: N }'),
   balloon: slotOnly('balloon').default(false).describe('virtio-balloon: true, or { slot: N }'),
   virtioConsole: slotOnly('virtio console')
@@ -407,6 +563,35 @@ function checkDomain(d: DocumentDomain, ctx: z.RefinementCtx): void {
     if (d.append !== undefined) issue('append', 'only with a kernel (the embedded guest reads no command line)');
   }
   for (const p of placeDevices(d).problems) ctx.addIssue({ code: 'custom', path: p.field, message: p.message });
+  checkUserNets(d, ctx);
+}
+
+/** The rules of user-mode NICs and shares: forwards only with passt, no host port twice, one tag once. */
+function checkUserNets(d: DocumentDomain, ctx: z.RefinementCtx): void {
+  const issue = (p: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path: p, message });
+  const bound = new Map<string, string>();
+  d.nets.forEach((n, i) => {
+    if (n.publish === undefined || n.publish.length === 0) return;
+    if (n.uplink !== 'user' && n.switch !== USER_SWITCH) {
+      issue(['nets', i, 'publish'], 'port forwards need a user-mode network (uplink user)');
+      return;
+    }
+    n.publish.forEach((p, j) => {
+      const key = `${p.proto} ${p.hostAddr} ${p.hostPort}`;
+      const other = bound.get(key);
+      if (other !== undefined) {
+        issue(
+          ['nets', i, 'publish', j],
+          `${p.proto} port ${p.hostPort} on ${p.hostAddr} is already forwarded by ${other}`,
+        );
+      } else bound.set(key, formatPublish(p));
+    });
+  });
+  const tags = new Set<string>();
+  d.shares.forEach((s, i) => {
+    if (tags.has(s.tag)) issue(['shares', i, 'tag'], `tag "${s.tag}" is used by another share`);
+    tags.add(s.tag);
+  });
 }
 
 /** A device the document asks for, before it has a slot. */
@@ -432,7 +617,7 @@ const wantsVirtioConsole = (append: string | undefined): boolean => commandLineC
  * The devices of a document in their slots, as QEMU's `-device ...,bus=virtio-mmio-bus.N`
  * places them (docs/devices.md, "Where devices sit"): a device that names a slot gets it; the
  * others take the lowest free slots in this order: the virtio console, the disks, the nets,
- * entropy, balloon. The virtio console is there only when asked for (`virtioConsole`) or when
+ * entropy, balloon, the shares. The virtio console is there only when asked for (`virtioConsole`) or when
  * the command line's console is hvc1. Two devices in one slot, or more devices than free
  * slots, are problems reported on the field that asked.
  */
@@ -456,7 +641,14 @@ function placeDevices(d: DocumentDomain): {
   });
   d.nets.forEach((n, i) => {
     requests.push({
-      device: { kind: 'net', switch: n.switch, ...(n.mac && { mac: n.mac.toLowerCase() }) },
+      device: {
+        kind: 'net',
+        switch: n.switch,
+        ...(n.mac && { mac: n.mac.toLowerCase() }),
+        // The switch named `user` is always the NIC's own user-mode network.
+        ...((n.uplink !== undefined || n.switch === USER_SWITCH) && { uplink: 'user' as const }),
+        ...(n.publish && n.publish.length > 0 && { publish: n.publish }),
+      },
       slot: n.slot,
       field: ['nets', i],
       label: `net ${n.switch}`,
@@ -466,6 +658,11 @@ function placeDevices(d: DocumentDomain): {
   if (rng) requests.push({ device: { kind: 'rng' }, slot: rng.slot, field: ['rng'], label: 'rng' });
   const balloon = slotRequest(d.balloon);
   if (balloon) requests.push({ device: { kind: 'balloon' }, slot: balloon.slot, field: ['balloon'], label: 'balloon' });
+  // After every older kind, so adding shares moves no other device.
+  d.shares.forEach((sh, i) => {
+    const { slot, ...share } = sh;
+    requests.push({ device: { kind: '9p', ...share }, slot, field: ['shares', i], label: `share ${sh.tag}` });
+  });
 
   const problems: { field: PropertyKey[]; message: string }[] = [];
   const taken = new Map<number, DeviceRequest>();
@@ -620,10 +817,24 @@ export function toDocument(spec: DomainSpec): DomainSpecInput {
     d.kind === 'blk' ? [{ path: d.path, readonly: d.readonly, cache: d.cache, slot: d.slot }] : [],
   );
   const nets = spec.devices.flatMap((d) =>
-    d.kind === 'net' ? [{ switch: d.switch, ...(d.mac !== undefined && { mac: d.mac }), slot: d.slot }] : [],
+    d.kind === 'net'
+      ? [
+          {
+            switch: d.switch,
+            ...(d.mac !== undefined && { mac: d.mac }),
+            ...(d.uplink !== undefined && { uplink: d.uplink }),
+            ...(d.publish !== undefined && { publish: d.publish.map(formatPublish) }),
+            slot: d.slot,
+          },
+        ]
+      : [],
+  );
+  const shares = spec.devices.flatMap((d) =>
+    d.kind === '9p' ? [{ path: d.path, tag: d.tag, readonly: d.readonly, slot: d.slot }] : [],
   );
   if (disks.length > 0) doc.disks = disks;
   if (nets.length > 0) doc.nets = nets;
+  if (shares.length > 0) doc.shares = shares;
   const slotOf = (kind: DeviceKind) => spec.devices.find((d) => d.kind === kind)?.slot;
   const rng = slotOf('rng');
   if (rng !== undefined) doc.rng = { slot: rng };
@@ -637,12 +848,12 @@ export function toDocument(spec: DomainSpec): DomainSpecInput {
   return doc;
 }
 
-/** `spec` with its relative host paths (kernel, initrd, firmware, disks, console file) resolved against `baseDir`. */
+/** `spec` with its relative host paths (kernel, initrd, firmware, disks, shares, console file) resolved against `baseDir`. */
 export function resolveSpecPaths(spec: DomainSpec, baseDir: string): DomainSpec {
   const r = (p: string) => resolvePath(baseDir, p);
   const out: DomainSpec = {
     ...spec,
-    devices: spec.devices.map((d) => (d.kind === 'blk' ? { ...d, path: r(d.path) } : d)),
+    devices: spec.devices.map((d) => (d.kind === 'blk' || d.kind === '9p' ? { ...d, path: r(d.path) } : d)),
     console: typeof spec.console === 'object' ? { file: r(spec.console.file) } : spec.console,
   };
   if (spec.kernel !== undefined) out.kernel = r(spec.kernel);

@@ -5,7 +5,14 @@
  * refusal names the flag the user typed (`--memory: at least 16M, got 8M`).
  */
 import type { Command } from 'commander';
-import { DEFAULTS, type DomainSpec, LIMITS, parseDomainSpec, resolveSpecPaths } from '../api/spec.js';
+import {
+  DEFAULTS,
+  type DomainSpec,
+  LIMITS,
+  parseDomainSpec,
+  parseNetShorthand,
+  resolveSpecPaths,
+} from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 
 /** Flags that describe a domain, as commander hands them over (strings, unparsed). */
@@ -19,6 +26,10 @@ export interface DomainFlags {
   firmware?: string;
   disk?: string[];
   net?: string[];
+  /** Port forwards into the domain's user-mode NIC. */
+  publish?: string[];
+  /** Host folders over virtio-9p. */
+  share?: string[];
   /** true, or "slot=N" (commander gives the value of `--rng slot=N`). */
   rng?: boolean | string;
   balloon?: boolean | string;
@@ -43,6 +54,7 @@ const FLAG_OF: Record<string, string> = {
   firmware: '--firmware',
   disks: '--disk',
   nets: '--net',
+  shares: '--share',
   rng: '--rng',
   balloon: '--balloon',
   virtioConsole: '--virtio-console',
@@ -61,6 +73,8 @@ export const DOMAIN_FLAGS: readonly (keyof DomainFlags)[] = [
   'firmware',
   'disk',
   'net',
+  'publish',
+  'share',
   'rng',
   'balloon',
   'virtioConsole',
@@ -95,7 +109,17 @@ export function addDomainFlags(cmd: Command): Command {
     )
     .option(
       '--net <spec>',
-      'virtio-net NIC on a virtual switch: switch[,mac=XX:XX:XX:XX:XX:XX][,slot=N] (repeatable)',
+      'virtio-net NIC on a virtual switch: switch[,mac=XX:XX:XX:XX:XX:XX][,uplink=user][,slot=N]; "user": its own user-mode network through passt (repeatable)',
+      collect,
+    )
+    .option(
+      '--publish <spec>',
+      'port forward from the host into the user-mode NIC: [ADDR:]HOSTPORT:GUESTPORT[/udp], ADDR 127.0.0.1 by default (repeatable)',
+      collect,
+    )
+    .option(
+      '--share <spec>',
+      'host folder over virtio-9p: HOSTDIR:TAG[,ro][,slot=N]; the guest runs mount -t 9p -o trans=virtio TAG DIR (repeatable)',
       collect,
     )
     .option('--rng [slot=N]', 'virtio-rng: /dev/hwrng reads the host RNG')
@@ -152,7 +176,8 @@ export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: st
   set('mode', flags.mode);
   set('firmware', flags.firmware);
   set('disks', flags.disk);
-  set('nets', flags.net);
+  set('nets', netsWithForwards(flags));
+  set('shares', flags.share);
   set('rng', flags.rng);
   set('balloon', flags.balloon);
   set('virtioConsole', flags.virtioConsole);
@@ -164,6 +189,34 @@ export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: st
       .map((e) => e.trim())
       .filter((e) => e !== ''),
   );
-  const spec = parseDomainSpec(doc, { where: (p) => FLAG_OF[String(p[0])] ?? `--${String(p[0])}` });
+  const spec = parseDomainSpec(doc, {
+    where: (p) =>
+      p[0] === 'nets' && p[2] === 'publish' ? '--publish' : (FLAG_OF[String(p[0])] ?? `--${String(p[0])}`),
+  });
   return resolveSpecPaths(spec, opts.cwd);
+}
+
+/**
+ * `--net` with the `--publish` forwards put on the one user-mode NIC (`--net user` or
+ * `--net NAME,uplink=user`), as QEMU puts `hostfwd` on its `-nic user`.
+ */
+function netsWithForwards(flags: DomainFlags): unknown[] | undefined {
+  if (flags.publish === undefined) return flags.net;
+  const nets: unknown[] = [...(flags.net ?? [])];
+  const user = nets.flatMap((n, i) => {
+    const p = parseNetShorthand(String(n));
+    return typeof p !== 'string' && p.uplink === 'user' ? [i] : [];
+  });
+  if (user.length !== 1) {
+    throw new PvmError(
+      'usage',
+      user.length === 0
+        ? '--publish: needs a user-mode network (--net user or --net NAME,uplink=user)'
+        : `--publish: ${user.length} user-mode networks; forward into one of them with a config file (nets[].publish)`,
+    );
+  }
+  const i = user[0]!;
+  const p = parseNetShorthand(String(nets[i])) as Exclude<ReturnType<typeof parseNetShorthand>, string>;
+  nets[i] = { ...p, publish: flags.publish };
+  return nets;
 }

@@ -11,11 +11,12 @@
  * whatever was opened or plugged is released before the error is thrown.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import type { DeviceInfo, MachineInfo } from '../api/domain.js';
+import type { DeviceInfo, MachineInfo, NicStats } from '../api/domain.js';
 import { ApiError } from '../api/errors.js';
-import { DEFAULTS, type DomainDevice, type DomainSpec, defaultMac } from '../api/spec.js';
+import { DEFAULTS, type DomainDevice, type DomainSpec, defaultMac, USER_SWITCH } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 import { formatMac, parseMac, type SwitchPort, VirtualSwitch } from '../devices/switch.js';
+import { VirtioP9 } from '../devices/virtio/9p/device.js';
 import { type BalloonHooks, VirtioBalloon } from '../devices/virtio/balloon/device.js';
 import { VirtioBlk } from '../devices/virtio/blk/device.js';
 import { VirtioConsole } from '../devices/virtio/console/device.js';
@@ -30,6 +31,9 @@ import { HypercallPolicy } from '../sbi/policy.js';
 import { type HostDisk, openDisk } from './disk.js';
 import { hostEntropy } from './entropy.js';
 import { HostFiles } from './host-files.js';
+import { openShare } from './p9-fs.js';
+import { PasstUplink } from './passt.js';
+import { type UserNetworkOptions, UserNetworks } from './user-net.js';
 
 /**
  * Reads a whole regular file: a missing, unreadable or special file (a FIFO, a device), or one
@@ -90,18 +94,22 @@ export class SwitchRegistry {
 
 /**
  * What the domains built in one process share: the virtual switches (NICs on the same switch
- * name meet) and the PVX registry (each PV domain gets its own PVX domain id, and their guests
+ * name meet), their passt uplinks (one per switch that a NIC asks to reach the host network
+ * through), and the PVX registry (each PV domain gets its own PVX domain id, and their guests
  * can open event channels, grants and vchans to each other).
  */
 export class HostResources {
   readonly switches: SwitchRegistry;
+  readonly userNets: UserNetworks;
   readonly pvx = new PvxHost<PvxDomain>();
   constructor(
     switches: Record<string, { enforceSourceMac: boolean }> = {},
     /** Which host files the domains may use (src/host/host-files.ts); default: any path. */
     readonly files: HostFiles = new HostFiles(),
+    userNets: UserNetworkOptions = {},
   ) {
     this.switches = new SwitchRegistry(switches);
+    this.userNets = new UserNetworks(userNets);
   }
 }
 
@@ -143,8 +151,18 @@ export interface BuiltDomain {
   readonly devices: readonly BuiltDevice[];
   /** The domain as the guest sees it now (vCPUs, RAM, devices with their MACs, where console input goes). */
   machine(): MachineInfo;
-  /** Unplugs the NICs and closes the image files. Idempotent. */
+  /** Each NIC's switch port and its switch's uplink, counted so far, in slot order. */
+  netStats(): NicStats[];
+  /** Unplugs the NICs (stopping a passt no other NIC uses), closes the image files and shares. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A NIC's place on its switch. */
+interface Plugged {
+  readonly slot: number;
+  readonly switchName: string;
+  readonly sw: VirtualSwitch;
+  readonly port: SwitchPort;
 }
 
 /**
@@ -184,9 +202,11 @@ export interface DeviceHost {
   contain?: (what: string, fn: () => void) => void;
 }
 
-/** Device models of a spec, opened: `close` unplugs the NICs and closes the files. */
+/** Device models of a spec, opened: `close` unplugs the NICs (and their passt) and closes the files and shares. */
 export interface OpenedDevices {
   readonly devices: { spec: DomainDevice; model: VirtioDevice }[];
+  /** Each NIC's place on its switch, in slot order. */
+  readonly plugged: Plugged[];
   close(): Promise<void>;
 }
 
@@ -202,10 +222,16 @@ export async function openDevices(
   ram: () => { fill(at: number, length: number, value: number): void } | null,
 ): Promise<OpenedDevices> {
   const files: HostDisk[] = [];
-  const ports: SwitchPort[] = [];
+  const shares: VirtioP9[] = [];
+  const plugged: Plugged[] = [];
+  const uplinks: (() => Promise<void>)[] = [];
   const close = async () => {
-    for (const p of ports.splice(0)) p.detach();
-    await Promise.allSettled(files.splice(0).map((f) => f.close()));
+    for (const p of plugged) p.port.detach();
+    await Promise.allSettled([
+      ...uplinks.splice(0).map((release) => release()),
+      ...files.splice(0).map((f) => f.close()),
+      ...shares.splice(0).map((s) => s.close()),
+    ]);
   };
   const devices: { spec: DomainDevice; model: VirtioDevice }[] = [];
   let nic = 0;
@@ -237,7 +263,8 @@ export async function openDevices(
           nic++;
           const bytes = parseMac(mac);
           if (bytes === null) throw new PvmError('usage', `bad MAC ${mac}`);
-          const sw = resources.switches.get(d.switch);
+          // `--net user`: a switch of the NIC's own, as each QEMU `-nic user` is a network of its own.
+          const sw = d.switch === USER_SWITCH ? new VirtualSwitch(USER_SWITCH) : resources.switches.get(d.switch);
           // Two NICs with one MAC on a switch: frames for it reach only one of them, and the
           // other's network is silently dead. Refused (a restored copy of a domain still running
           // is the usual way to get there: its guest already uses the saved MAC).
@@ -251,18 +278,27 @@ export async function openDevices(
           const contain = opts.contain;
           // Frames come from other domains' run loops and from the uplink: delivered through the
           // domain's guard, so a failure in this NIC ends this domain, not the sender.
-          ports.push(
-            sw.attach(
-              contain === undefined
-                ? net
-                : {
-                    mac: net.mac,
-                    deliver: (frame, offload) => contain(`network frame for ${mac}`, () => net.deliver(frame, offload)),
-                    connect: (port) => net.connect(port),
-                  },
-            ),
+          const port = sw.attach(
+            contain === undefined
+              ? net
+              : {
+                  mac: net.mac,
+                  deliver: (frame, offload) => contain(`network frame for ${mac}`, () => net.deliver(frame, offload)),
+                  connect: (port) => net.connect(port),
+                },
           );
+          plugged.push({ slot: d.slot, switchName: d.switch, sw, port });
+          if (d.uplink === 'user')
+            uplinks.push(await resources.userNets.acquire(sw, d.publish ?? [], `domain ${spec.name}`));
           model = net;
+          break;
+        }
+        case '9p': {
+          // The host files policy (a daemon's --allow-dir) covers shared folders too.
+          const dir = resources.files.check(d.path, 'share', { write: !d.readonly });
+          const share = await openShare({ path: dir, tag: d.tag, readonly: d.readonly });
+          shares.push(share);
+          model = share;
           break;
         }
         case 'rng':
@@ -285,7 +321,30 @@ export async function openDevices(
     await close();
     throw e;
   }
-  return { devices, close };
+  return { devices, plugged, close };
+}
+
+/** The traffic of each plugged NIC and of its switch's uplink. */
+function nicStats(plugged: readonly Plugged[]): NicStats[] {
+  const traffic = (p: SwitchPort) => ({
+    txFrames: p.stats.txFrames,
+    txBytes: p.stats.txBytes,
+    rxFrames: p.stats.rxFrames,
+    rxBytes: p.stats.rxBytes,
+  });
+  return plugged.map((x) => {
+    const up = x.sw.uplink;
+    const passt = up?.endpoint instanceof PasstUplink ? up.endpoint.stats : null;
+    return {
+      slot: x.slot,
+      mac: formatMac(x.port.endpoint.mac),
+      switch: x.switchName,
+      ...traffic(x.port),
+      ...(up !== undefined && {
+        uplink: { ...traffic(up), dropped: passt?.dropped ?? 0, malformed: passt?.malformed ?? 0 },
+      }),
+    };
+  });
 }
 
 const diskLetter = (i: number): string => String.fromCharCode(97 + i);
@@ -360,6 +419,7 @@ export async function buildDomain(
       consoleInput: built.inputTo,
       cmdline: loaded.cmdline,
     }),
+    netStats: () => nicStats(opened.plugged),
     close: () => {
       closed ??= opened.close();
       return closed;
@@ -371,7 +431,15 @@ export async function buildDomain(
 function describeDevice(d: BuiltDevice): DeviceInfo {
   const base = { slot: d.spec.slot, kind: d.spec.kind };
   if (d.model instanceof VirtioNet && d.spec.kind === 'net') {
-    return { ...base, mac: formatMac(d.model.mac), switch: d.spec.switch };
+    return {
+      ...base,
+      mac: formatMac(d.model.mac),
+      switch: d.spec.switch,
+      ...(d.spec.uplink !== undefined && { uplink: d.spec.uplink }),
+    };
+  }
+  if (d.model instanceof VirtioP9 && d.spec.kind === '9p') {
+    return { ...base, tag: d.model.tag, path: d.spec.path, readonly: d.model.readOnly };
   }
   if (d.model instanceof VirtioBlk && d.spec.kind === 'blk')
     return { ...base, path: d.spec.path, readonly: d.model.readOnly };

@@ -190,7 +190,16 @@ export class NodeP9Fs implements P9Backend {
       if (!(await stat(root)).isDirectory()) throw new PvmError('usage', `share ${dir}: not a directory`);
     } catch (e) {
       if (e instanceof PvmError) throw e;
-      throw new PvmError('usage', `share ${dir}: ${(e as { code?: string }).code ?? String(e)}`);
+      const code = (e as { code?: string }).code;
+      const why =
+        code === 'ENOENT'
+          ? 'no such directory'
+          : code === 'ENOTDIR'
+            ? 'not a directory'
+            : code === 'EACCES'
+              ? 'permission denied'
+              : (code ?? String(e));
+      throw new PvmError('usage', `share ${dir}: ${why}`);
     }
     const fd = await open(root, O_PATH | C.O_DIRECTORY);
     try {

@@ -187,6 +187,8 @@ class HvDomain {
 export interface HypervisorDomainManagerOptions {
   /** Where the virtio transports of every domain report what they refuse (the daemon logs it). */
   onVirtioRefusal?: (domain: string, refusal: VirtioRefusal) => void;
+  /** Where the daemon logs a passt that ended while NICs used it. */
+  onNetworkEvent?: (message: string) => void;
   /**
    * Which host files domains may use (src/host/host-files.ts). Default: any absolute path (the
    * library's embedder decides); `pvm daemon` passes its `--allow-dir` policy.
@@ -203,7 +205,9 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
 
   constructor(private readonly options: HypervisorDomainManagerOptions = {}) {
     super();
-    this.resources = new HostResources({}, options.files ?? new HostFiles());
+    this.resources = new HostResources({}, options.files ?? new HostFiles(), {
+      onExit: (sw, reason) => this.options.onNetworkEvent?.(`switch ${sw}: ${reason}`),
+    });
   }
 
   /** The host files policy of this manager's domains (save and restore paths obey it too). */
@@ -300,6 +304,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     const exits: Record<string, number> = {};
     for (const [k, v] of Object.entries(s.exits)) if (k !== 'slice') exits[k] = v;
     for (const [k, v] of Object.entries(s.mmio)) exits[`mmio:${k}`] = v;
+    const nets = d.built.netStats();
     const hypercalls: Record<string, number> = {};
     for (const [ext, fns] of Object.entries(s.hypercalls)) {
       for (const [fn, n] of Object.entries(fns)) hypercalls[`${ext}/${fn}`] = n;
@@ -324,6 +329,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
           { fromGuest: x.transport.stats.bytesFromGuest, toGuest: x.transport.stats.bytesToGuest },
         ]),
       ),
+      ...(nets.length > 0 && { nets }),
     };
   }
 

@@ -197,6 +197,7 @@ export function registerControlCommands(
                 // A driver turned away by a virtio transport: once per device and rule.
                 onVirtioRefusal: (domain, r) => logger.warn({ domain, device: r.device, rule: r.rule }, r.message),
                 files,
+                onNetworkEvent: (message) => logger.warn(message),
               }),
           store: createFileSnapshotStore(files),
         });

@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import type { DeviceInfo, DomainInfo, DomainStats } from '../../api/domain.js';
+import type { DeviceInfo, DomainInfo, DomainStats, NicStats, PortTraffic } from '../../api/domain.js';
 
 /** Human-readable sizes and durations for the control commands' tables. */
 export function formatBytes(n: number): string {
@@ -97,8 +97,9 @@ export function infoText(d: DomainInfo): string {
 
 /** One device of `pvm info`: `net 52:54:00:00:01:00 on lan`, `blk /img/root.img (read-only)`. */
 export function deviceText(x: DeviceInfo): string {
-  if (x.kind === 'net') return `net ${x.mac} on ${x.switch}`;
+  if (x.kind === 'net') return `net ${x.mac} on ${x.switch}${x.uplink === 'user' ? ' (user-mode: passt)' : ''}`;
   if (x.kind === 'blk') return `blk ${x.path}${x.readonly ? ' (read-only)' : ''}`;
+  if (x.kind === '9p') return `9p ${x.tag} = ${x.path}${x.readonly ? ' (read-only)' : ''}`;
   return x.kind;
 }
 
@@ -121,5 +122,25 @@ export function statsText(s: DomainStats): string {
   };
   section('exits', s.exits);
   section('hypercalls', s.hypercalls);
+  if (s.nets !== undefined && s.nets.length > 0) {
+    lines.push('  network');
+    for (const l of netStatsLines(s.nets)) lines.push(`    ${l}`);
+  }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Each NIC's port and its switch's uplink, one line each (`pvm stats`, `pvm run --stats`):
+ *   slot 0 52:54:00:00:00:00 on user: tx 12 frames 1480 bytes, rx 10 frames 2960 bytes
+ *     uplink (passt): tx 10 frames 2960 bytes, rx 12 frames 1480 bytes, dropped 0, malformed 0
+ */
+export function netStatsLines(nets: readonly NicStats[]): string[] {
+  const t = (p: PortTraffic) =>
+    `tx ${p.txFrames} frames ${p.txBytes} bytes, rx ${p.rxFrames} frames ${p.rxBytes} bytes`;
+  return nets.flatMap((n) => [
+    `slot ${n.slot} ${n.mac} on ${n.switch}: ${t(n)}`,
+    ...(n.uplink
+      ? [`  uplink (passt): ${t(n.uplink)}, dropped ${n.uplink.dropped}, malformed ${n.uplink.malformed}`]
+      : []),
+  ]);
 }

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import type { PvmConfig } from '../../api/config.js';
+import type { NicStats } from '../../api/domain.js';
 import { PvmError } from '../../core/errors.js';
 import { type BuiltDomain, buildDomain, HostResources } from '../../host/builder.js';
 import { type ConsoleSink, consoleSink, SharedTerminal } from '../../host/console-sink.js';
@@ -8,6 +9,7 @@ import type { DomainEnd } from '../../hypervisor/domain.js';
 import { type DomainStatsJson, formatStats } from '../../hypervisor/stats.js';
 import { type CliContext, ExitStatus, endStatus } from '../context.js';
 import { ESCAPE_HELP, KeyReader } from '../keyboard.js';
+import { netStatsLines } from './format.js';
 
 /** How `pvm run` runs its domains, whichever way they were described. */
 export interface RunOptions {
@@ -40,7 +42,9 @@ interface Running {
  * of the first that did not (in the order they ended); Ctrl-C / SIGTERM stop them all (130).
  */
 export async function runDomains(config: PvmConfig, opts: RunOptions, ctx: CliContext): Promise<number> {
-  const resources = new HostResources(config.switches);
+  const resources = new HostResources(config.switches, undefined, {
+    onExit: (sw, reason) => ctx.io.stderr(`pvm: switch ${sw}: ${reason}`),
+  });
   const terminal = new SharedTerminal({ write: (c) => ctx.io.stdout(c) });
   const running: Running[] = [];
   const release = async () => {
@@ -95,6 +99,7 @@ export async function runDomains(config: PvmConfig, opts: RunOptions, ctx: CliCo
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let status: number | null = null;
+  const nets = new Map<Running, NicStats[]>();
   try {
     await Promise.all(
       running.map(async (r) => {
@@ -103,6 +108,7 @@ export async function runDomains(config: PvmConfig, opts: RunOptions, ctx: CliCo
           end = await r.built.domain.run();
         } finally {
           r.host.flush();
+          nets.set(r, r.built.netStats()); // before the NICs are unplugged
           await r.built.close();
           await r.sink.close();
         }
@@ -125,7 +131,10 @@ export async function runDomains(config: PvmConfig, opts: RunOptions, ctx: CliCo
     process.off('SIGTERM', onSignal);
   }
   writeStats(
-    running.map((r) => [r.built.spec.name, r.built.domain.statistics()]),
+    running.map((r) => {
+      const n = nets.get(r) ?? [];
+      return [r.built.spec.name, { ...r.built.domain.statistics(), ...(n.length > 0 && { nets: n }) }];
+    }),
     opts,
     ctx,
   );
@@ -184,13 +193,19 @@ function attachKeyboard(running: readonly Running[], stopAll: (code: number) => 
  * statistics as one object, several as an object keyed by domain name.
  */
 export function writeStats(
-  stats: readonly (readonly [name: string, stats: DomainStatsJson])[],
+  stats: readonly (readonly [name: string, stats: DomainStatsJson & { nets?: readonly NicStats[] }])[],
   flags: { stats?: boolean; statsJson?: string },
   ctx: CliContext,
 ): void {
   if (flags.stats) {
     for (const [name, s] of stats) {
-      ctx.io.stderr(`${stats.length > 1 ? `== ${name}\n` : ''}${formatStats(s).trimEnd()}`);
+      const nets =
+        s.nets !== undefined && s.nets.length > 0
+          ? `\nnetwork:\n${netStatsLines(s.nets)
+              .map((l) => `  ${l}`)
+              .join('\n')}`
+          : '';
+      ctx.io.stderr(`${stats.length > 1 ? `== ${name}\n` : ''}${formatStats(s).trimEnd()}${nets}`);
     }
   }
   if (flags.statsJson !== undefined) {

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_VERSION, type PvmConfig } from '../../api/config.js';
 import { loadConfigFile } from '../../api/config-file.js';
+import { USER_SWITCH } from '../../api/spec.js';
 import { PvmError } from '../../core/errors.js';
 import type { VirtioRefusal } from '../../devices/virtio/mmio.js';
 import { HostResources, openDevices, readImage } from '../../host/builder.js';
@@ -89,7 +90,9 @@ export async function runCommand(file: string | undefined, flags: RunFlags, ctx:
     // No image: the spec boots the embedded default guest (pvos).
     const spec = specFromFlags(flags, { cwd: process.cwd() });
     const switches = Object.fromEntries(
-      spec.devices.flatMap((d) => (d.kind === 'net' ? [[d.switch, { enforceSourceMac: true }]] : [])),
+      spec.devices.flatMap((d) =>
+        d.kind === 'net' && d.switch !== USER_SWITCH ? [[d.switch, { enforceSourceMac: true }]] : [],
+      ),
     );
     config = { version: CONFIG_VERSION, domains: [spec], switches };
   }
@@ -106,6 +109,8 @@ const BARE_FLAGS: readonly (keyof DomainFlags)[] = [
   'smp',
   'disk',
   'net',
+  'publish',
+  'share',
   'rng',
   'balloon',
   'virtioConsole',
@@ -154,7 +159,9 @@ async function runBareCommand(file: string, flags: RunFlags, run: RunOptions, ct
   const host = nodeBareHost(ctx.io);
   const control = new BareControl();
   const switches = Object.fromEntries(
-    spec.devices.flatMap((d) => (d.kind === 'net' ? [[d.switch, { enforceSourceMac: true }]] : [])),
+    spec.devices.flatMap((d) =>
+      d.kind === 'net' && d.switch !== USER_SWITCH ? [[d.switch, { enforceSourceMac: true }]] : [],
+    ),
   );
   const opened = await openDevices(spec, new HostResources(switches), { consoleOut: host.console }, () => control.ram);
   const detach = attachBareKeyboard(control, ctx);
