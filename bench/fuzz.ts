@@ -67,6 +67,7 @@ let totalFindings = 0;
 for (const t of FUZZ_TARGETS) {
   if (only.length > 0 && !only.includes(t.name)) continue;
   const r = await run(t);
+  await t.close?.();
   total += r.executions;
   totalFindings += r.findings.length;
   results[t.name] = {

@@ -1,15 +1,18 @@
 /**
  * The fuzz targets of bench/fuzz (bench/fuzz/targets.ts), each run a bounded number of times
  * with a fixed seed so CI is repeatable: the SBI/PVX dispatcher, the snapshot reader (files with
- * recomputed checksums, damaged component states) and each virtio device. `npm run bench:fuzz`
+ * recomputed checksums, damaged component states), each virtio device, the daemon's API router
+ * and the config loader. `npm run bench:fuzz`
  * runs them for minutes with fresh seeds.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { FUZZ_TARGETS } from '../bench/fuzz/targets.js';
 
-const RUNS: Record<string, number> = { 'sbi-dispatcher': 5000, 'pvx-dispatcher': 3000 };
+const RUNS: Record<string, number> = { 'sbi-dispatcher': 5000, 'pvx-dispatcher': 3000, 'config-loader': 2000 };
+
+after(() => Promise.all(FUZZ_TARGETS.map((t) => t.close?.())));
 
 for (const t of FUZZ_TARGETS) {
   test(`fuzz target ${t.name}: ${t.about}`, async () => {
@@ -32,6 +35,8 @@ test('every surface named by the hardening work has a target', () => {
       'virtio-net',
       'virtio-rng',
       'virtio-balloon',
+      'api-router',
+      'config-loader',
     ],
   );
 });

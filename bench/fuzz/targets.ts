@@ -8,7 +8,12 @@
  * run of the batch goes on from the state the previous runs left), which is both faster and
  * closer to a long-lived hostile guest; a finding names the batch seed, which replays it.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
+import { ControlPlane } from '../../src/api/control.js';
+import { FakeDomainManager } from '../../src/api/fake-domain.js';
 import { isSnapshotError } from '../../src/core/state.js';
 import { gpa } from '../../src/core/types.js';
 import { parseMac, VirtualSwitch } from '../../src/devices/switch.js';
@@ -22,6 +27,7 @@ import { VirtioMmio } from '../../src/devices/virtio/mmio.js';
 import { MockDriver } from '../../src/devices/virtio/mock-driver.js';
 import { VirtioNet } from '../../src/devices/virtio/net/device.js';
 import { VirtioRng } from '../../src/devices/virtio/rng/device.js';
+import { createLogger } from '../../src/host/logger.js';
 import { nodeSnapshotCodecs } from '../../src/host/snapshot-file.js';
 import type { Domain, DomainHost } from '../../src/hypervisor/domain.js';
 import { PvxHost } from '../../src/hypervisor/pvx/host.js';
@@ -35,6 +41,9 @@ import { HYPERCALL_CATALOG } from '../../src/sbi/policy.js';
 import { PVX_CALLS } from '../../src/sbi/pvx/calls.js';
 import { PVX_EID, PvxFid } from '../../src/sbi/pvx/consts.js';
 import type { SbiArgs } from '../../src/sbi/types.js';
+import { type Daemon, startDaemon } from '../../src/server/daemon.js';
+import { fileSnapshotStore } from '../../src/server/local.js';
+import { checkConfigText, checkRouterAnswer, configTextArb, requestArb } from './host-targets.js';
 
 /** One fuzz target: `start` gives the property for one batch (state shared by its runs). */
 export interface FuzzTarget {
@@ -45,6 +54,8 @@ export interface FuzzTarget {
   start(): fc.IPropertyWithHooks<unknown> | fc.IAsyncPropertyWithHooks<unknown>;
   /** Whether the property is asynchronous (device completions run as promises). */
   readonly async?: boolean;
+  /** Releases what the target started (a daemon), once its runs are over. */
+  close?(): Promise<void>;
 }
 
 const RAM_BASE = 0x8000_0000;
@@ -347,10 +358,50 @@ function virtioTarget(kind: string, make: Make): FuzzTarget {
   };
 }
 
+/** Any request to a daemon's router (on a fake domain manager): a documented status and a JSON error. */
+function routerTarget(): FuzzTarget {
+  let daemon: Promise<{ daemon: Daemon; dir: string }> | undefined;
+  const start = async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pvm-fuzz-router-'));
+    const d = await startDaemon({
+      control: new ControlPlane({ manager: new FakeDomainManager(), store: fileSnapshotStore }),
+      logger: createLogger({ level: 'silent' }),
+      socketPath: join(dir, 'pvmd.sock'),
+    });
+    return { daemon: d, dir };
+  };
+  return {
+    name: 'api-router',
+    about: 'any method, path, query, content type and body: a documented status, a JSON error, no stack',
+    async: true,
+    start: () =>
+      fc.asyncProperty(requestArb, async (r) => {
+        daemon ??= start();
+        await checkRouterAnswer((await daemon).daemon.socketPath, r);
+      }),
+    async close() {
+      if (daemon === undefined) return;
+      const { daemon: d, dir } = await daemon;
+      daemon = undefined;
+      await d.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Any JSON or YAML text (alias bombs, odd tags, huge numbers): a config or one usage error. */
+const configTarget: FuzzTarget = {
+  name: 'config-loader',
+  about: 'any JSON or YAML text: a config or one usage error with a message',
+  start: () => fc.property(configTextArb, checkConfigText),
+};
+
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   sbiTarget,
   pvxTarget,
   snapshotFileTarget,
   snapshotStateTarget,
   ...Object.entries(devices).map(([k, m]) => virtioTarget(k, m)),
+  routerTarget(),
+  configTarget,
 ];

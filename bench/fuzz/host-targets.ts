@@ -1,6 +1,6 @@
 /**
- * Fuzz targets of the host side (fast-check properties), shared by the bounded runs in
- * `npm test` and by longer runs: the API router of the daemon and the config loader.
+ * The host side's properties for bench/fuzz/targets.ts: requests to the daemon's API router
+ * and texts for the config loader.
  */
 import { request } from 'node:http';
 import fc from 'fast-check';
@@ -66,7 +66,12 @@ export function send(socketPath: string, r: FuzzRequest): Promise<{ status: numb
         socketPath,
         method: r.method,
         path: `${r.path}${q}`,
-        headers: r.contentType ? { 'content-type': r.contentType } : {},
+        // Node's client frames no body of a GET, HEAD or DELETE by itself: without a length the
+        // daemon rightly reads the body as a malformed next request on the kept-alive socket.
+        headers: {
+          ...(r.contentType ? { 'content-type': r.contentType } : {}),
+          ...(r.body !== undefined ? { 'content-length': String(Buffer.byteLength(r.body)) } : {}),
+        },
       },
       (res) => {
         let text = '';
