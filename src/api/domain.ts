@@ -111,6 +111,8 @@ export interface DomainStats {
   readonly virtio?: Readonly<Record<string, { readonly fromGuest: number; readonly toGuest: number }>>;
   /** Each NIC's switch port and its switch's uplink, in slot order (absent: no NIC). */
   readonly nets?: readonly NicStats[];
+  /** Bytes of console input dropped because the guest had not read the buffered 64 KiB yet. */
+  readonly consoleInputDropped?: number;
 }
 
 export type ConsoleListener = (data: Uint8Array) => void;

@@ -100,7 +100,7 @@ test('SBI console input: bounded at SBI_INPUT_MAX, a full queue survives save an
   const a = vm({ ms: 0 });
   a.input(new Uint8Array(SBI_INPUT_MAX - 3).fill(0x61));
   a.input(Uint8Array.of(0x62, 0x63, 0x64, 0x65, 0x66));
-  assert.equal(a.sbiInputDropped, 2);
+  assert.equal(a.consoleInputDropped, 2);
   assert.equal(a.consoleRead(SBI_INPUT_MAX - 4).length, SBI_INPUT_MAX - 4);
   a.input(Uint8Array.of(0x67, 0x68, 0x69)); // wraps around the ring
   const saved = a.saveState();

@@ -157,8 +157,8 @@ export class Domain implements SbiPlatform {
   private readonly sbiInput = new Uint8Array(SBI_INPUT_MAX);
   private sbiInputHead = 0;
   private sbiInputCount = 0;
-  /** Host console input dropped because the SBI console's queue was full. */
-  sbiInputDropped = 0;
+  /** Host console input dropped because the SBI console's queue or the UART's buffer was full. */
+  consoleInputDropped = 0;
   /** Where host console input goes (createVm decides from the command line; a PV guest binding VIRQ_CONSOLE moves it to the SBI console). */
   inputTo: ConsoleInput = 'uart';
   private current: Vcpu | null = null;
@@ -233,10 +233,10 @@ export class Domain implements SbiPlatform {
         this.sbiInput[(this.sbiInputHead + this.sbiInputCount + i) % SBI_INPUT_MAX] = bytes[i]!;
       }
       this.sbiInputCount += take;
-      this.sbiInputDropped += bytes.length - take;
+      this.consoleInputDropped += bytes.length - take;
       this.pvx?.consoleInput();
     } else if (this.inputTo === 'virtio' && this.options.virtioConsoleInput) this.options.virtioConsoleInput(bytes);
-    else this.machine.uartInput(bytes);
+    else this.consoleInputDropped += bytes.length - this.machine.uartInput(bytes);
   }
 
   /** Instructions retired by every vCPU since boot. */

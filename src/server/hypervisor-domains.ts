@@ -330,6 +330,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
         ]),
       ),
       ...(nets.length > 0 && { nets }),
+      consoleInputDropped: d.vm.consoleInputDropped,
     };
   }
 

@@ -126,6 +126,7 @@ export function statsText(s: DomainStats): string {
     lines.push('  network');
     for (const l of netStatsLines(s.nets)) lines.push(`    ${l}`);
   }
+  if (s.consoleInputDropped) lines.push(`  console input dropped  ${s.consoleInputDropped} bytes (guest not reading)`);
   return `${lines.join('\n')}\n`;
 }
 
