@@ -2,7 +2,7 @@ import type { JitStats } from '../cpu/jit/jit.js';
 import type { SbiHart } from '../sbi/types.js';
 
 /**
- * What the hypervisor uses of a hart (CPU-CONTRACT.md). The CPU's `Hart`
+ * What the hypervisor uses of a hart (docs/cpu.md, "API"). The CPU's `Hart`
  * satisfies it structurally; unit tests drive the run loop with a fake.
  */
 export interface VcpuHart extends SbiHart {
