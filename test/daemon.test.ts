@@ -555,6 +555,8 @@ describe('the OpenAPI document', () => {
       'restore',
       'restrict-hypercalls',
       'save',
+      'sched',
+      'set-sched',
       'shutdown',
       'stats',
       'unpause',

@@ -47,7 +47,13 @@ export type Command =
    * Running or paused. Tightens the domain's hypercall policy to what both it and `allow` permit
    * (docs/para-api.md, "Hypercall policy"); never widens it. Kept across reboot and save.
    */
-  | { readonly kind: 'restrict-hypercalls'; readonly domain: string; readonly allow: readonly string[] };
+  | { readonly kind: 'restrict-hypercalls'; readonly domain: string; readonly allow: readonly string[] }
+  /**
+   * Any state. The domain's credit scheduler parameters (docs/scheduler.md); with `weight` or
+   * `cap`, sets them first: they apply from the domain's next turn and are kept across reboot
+   * and save (as Xen's `xl sched-credit -d DOMAIN -w W -c C`).
+   */
+  | { readonly kind: 'sched'; readonly domain: string; readonly weight?: number; readonly cap?: number };
 
 export type CommandKind = Command['kind'];
 export type CommandOf<K extends CommandKind> = Extract<Command, { kind: K }>;
@@ -66,7 +72,18 @@ export const ALLOWED_STATES: Readonly<
   stats: 'any',
   save: ['running', 'paused'],
   'restrict-hypercalls': ['running', 'paused'],
+  sched: 'any',
 };
+
+/** A domain's credit scheduler parameters (`pvm sched`). */
+export interface SchedInfo {
+  readonly id: number;
+  readonly name: string;
+  /** Share of the host among busy domains, relative to the others' weights (default 256). */
+  readonly weight: number;
+  /** Most host time the domain may use, in % of one host core; 0 = no cap. */
+  readonly cap: number;
+}
 
 export interface SaveResult {
   readonly name: string;
@@ -102,6 +119,7 @@ export interface CommandResults {
   save: SaveResult;
   restore: DomainInfo;
   'restrict-hypercalls': DomainInfo;
+  sched: SchedInfo;
 }
 
 export type ResultOf<C extends Command> = CommandResults[C['kind']];

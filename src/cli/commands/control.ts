@@ -29,6 +29,14 @@ export interface ControlEnv {
   readonly cwd: string;
 }
 
+/** A commander parser for a whole-number flag value (ranges are the API's to check). */
+const wholeNumber =
+  (flag: string) =>
+  (v: string): number => {
+    if (!/^\s*\d+\s*$/.test(v)) throw new InvalidArgumentError(`${flag}: expected a whole number, got "${v}"`);
+    return Number(v);
+  };
+
 const nodeEnv = (): ControlEnv => ({
   stdin: process.stdin,
   stderrIsTTY: process.stderr.isTTY === true,
@@ -315,6 +323,33 @@ export function registerControlCommands(
     const d = await client(flags, env).restrictHypercalls(domain, allow);
     if (flags.json) json(d);
     else out(`${d.name}: hypercalls ${(d.config.hypercalls ?? []).join(',') || '(none)'}\n`);
+  });
+
+  clientOptions(
+    program
+      .command('sched')
+      .description(
+        "show a domain's scheduler weight and cap, or set them (as xl sched-credit): busy domains share the host by weight; a cap holds a domain to that % of a core",
+      )
+      .argument('<domain>')
+      .option(
+        '-w, --weight <n>',
+        'relative share among busy domains, 1 to 65535 (default 256)',
+        wholeNumber('--weight'),
+      )
+      .option(
+        '-c, --cap <percent>',
+        'most host time the domain may use, in % of one core (up to 100 per vCPU); 0: no cap',
+        wholeNumber('--cap'),
+      ),
+  ).action(async (domain: string, flags: ClientFlags & { weight?: number; cap?: number }) => {
+    const params = {
+      ...(flags.weight !== undefined && { weight: flags.weight }),
+      ...(flags.cap !== undefined && { cap: flags.cap }),
+    };
+    const s = await client(flags, env).sched(domain, params);
+    if (flags.json) json(s);
+    else out(`${s.name}: weight ${s.weight}, cap ${s.cap === 0 ? 'none' : `${s.cap} %`}\n`);
   });
 
   const simple = [
