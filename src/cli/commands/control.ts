@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -7,12 +8,14 @@ import { loadConfigFile } from '../../api/config-file.js';
 import { FakeDomainManager } from '../../api/fake-domain.js';
 import { type DomainSpecInput, toDocument } from '../../api/spec.js';
 import { PvmError } from '../../core/errors.js';
+import type { VirtioRefusal } from '../../devices/virtio/mmio.js';
 import { defaultAllowDirs, HostFiles } from '../../host/host-files.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../host/logger.js';
 import { startDaemon } from '../../server/daemon.js';
 import { DOMAIN_LIST_FILE, persistDomainList } from '../../server/domain-list.js';
 import { HypervisorDomainManager } from '../../server/hypervisor-domains.js';
 import { createFileSnapshotStore, openControlPlane } from '../../server/local.js';
+import { PoolDomainManager } from '../../server/pool-domains.js';
 import { defaultSocketPath, PvmClient } from '../client.js';
 import { type CliContext, nodeIo } from '../context.js';
 import { addDomainFlags, type DomainFlags, domainFlagsSet, flagName, specFromFlags } from '../domain-flags.js';
@@ -156,6 +159,10 @@ export function registerControlCommands(
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option(
+      '--workers <n>',
+      'run domains on N worker threads ("auto": one per host core) so they use several cores; domains with NICs, and PVX between domains, stay per thread (docs/scheduler.md); default 0: every domain on the main thread',
+    )
+    .option(
       '--state-dir <dir>',
       `where the daemon keeps its domain list (${DOMAIN_LIST_FILE}; default: the socket's directory)`,
     )
@@ -170,7 +177,19 @@ export function registerControlCommands(
         fake?: boolean;
         allowDir?: string[];
         stateDir?: string;
+        workers?: string;
       }) => {
+        const workers =
+          flags.workers === undefined
+            ? 0
+            : flags.workers === 'auto'
+              ? availableParallelism()
+              : /^\d+$/.test(flags.workers) && Number(flags.workers) <= 256
+                ? Number(flags.workers)
+                : Number.NaN;
+        if (Number.isNaN(workers)) {
+          throw new PvmError('usage', `--workers: expected auto or a number from 0 to 256, got "${flags.workers}"`);
+        }
         const socketPath = flags.socket ?? defaultSocketPath(env.env);
         let tcp: { host: string; port: number; token: string } | undefined;
         if (flags.tcp) {
@@ -198,15 +217,19 @@ export function registerControlCommands(
         const logger = createLogger({ level: flags.logLevel, ...(flags.logFile ? { file: flags.logFile } : {}) });
         const allowDirs = (flags.allowDir ?? defaultAllowDirs(env.cwd)).map((d) => resolvePath(env.cwd, d));
         const files = new HostFiles(allowDirs);
+        const hvOptions = {
+          // A driver turned away by a virtio transport: once per device and rule.
+          onVirtioRefusal: (domain: string, r: VirtioRefusal) =>
+            logger.warn({ domain, device: r.device, rule: r.rule }, r.message),
+          files,
+          onNetworkEvent: (message: string) => logger.warn(message),
+        };
         const control = openControlPlane({
           manager: flags.fake
             ? new FakeDomainManager()
-            : new HypervisorDomainManager({
-                // A driver turned away by a virtio transport: once per device and rule.
-                onVirtioRefusal: (domain, r) => logger.warn({ domain, device: r.device, rule: r.rule }, r.message),
-                files,
-                onNetworkEvent: (message) => logger.warn(message),
-              }),
+            : workers > 0
+              ? new PoolDomainManager({ ...hvOptions, workers })
+              : new HypervisorDomainManager(hvOptions),
           store: createFileSnapshotStore(files),
         });
         // The last line of the blast radius: a failure no domain guard caught is logged, and the
