@@ -18,9 +18,9 @@ class WorkerDomainManager extends HypervisorDomainManager {
   }
 }
 
-const port = parentPort as MessagePort;
 const init = workerData as PoolWorkerData;
-const post = (m: FromWorker): void => port.postMessage(m);
+const post = (m: FromWorker): void => init.port.postMessage(m);
+const port = parentPort as MessagePort;
 const flag = new Int32Array(init.sync);
 
 const manager = new WorkerDomainManager({
@@ -71,7 +71,12 @@ port.on('message', (m: ToWorker) => {
     let reply: { value?: unknown; error?: ReturnType<typeof toWire> };
     try {
       if (!WORKER_CALLS.sync.includes(m.method)) throw new Error(`not a synchronous call: ${m.method}`);
-      reply = { value: (manager[m.method] as (...x: unknown[]) => unknown).call(manager, ...m.args) };
+      reply = {
+        value:
+          m.method === 'infoAll'
+            ? manager.list().map((d) => manager.info(d.id))
+            : (manager[m.method] as (...x: unknown[]) => unknown).call(manager, ...m.args),
+      };
     } catch (e) {
       reply = { error: toWire(e) };
     }

@@ -32,6 +32,9 @@ class PoolWorker {
   readonly worker: Worker;
   private readonly flag: Int32Array;
   private readonly syncPort: MessagePort;
+  /** Everything else the worker posts (FromWorker), in order. */
+  private readonly port: MessagePort;
+  private readonly onMessage: (m: FromWorker) => void;
   private seq = 0;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   /** Domains placed here (ids). */
@@ -47,21 +50,25 @@ class PoolWorker {
   ) {
     const sync = new SharedArrayBuffer(4);
     this.flag = new Int32Array(sync);
-    const { port1, port2 } = new MessageChannel();
-    this.syncPort = port1;
-    const data: PoolWorkerData = { allowDirs, sync, syncPort: port2 };
+    const syncChannel = new MessageChannel();
+    const channel = new MessageChannel();
+    this.syncPort = syncChannel.port1;
+    this.port = channel.port1;
+    const data: PoolWorkerData = { allowDirs, sync, syncPort: syncChannel.port2, port: channel.port2 };
     this.worker = new Worker(new URL('./domain-worker.js', import.meta.url), {
       workerData: data,
-      transferList: [port2],
+      transferList: [syncChannel.port2, channel.port2],
     });
-    this.worker.on('message', (m: FromWorker) => {
+    this.onMessage = (m: FromWorker) => {
       if (m.kind === 'reply') {
         const p = this.pending.get(m.seq);
         this.pending.delete(m.seq);
         if (m.error) p?.reject(fromWire(m.error));
         else p?.resolve(m.value);
       } else onMessage(this, m);
-    });
+    };
+    this.port.on('message', this.onMessage);
+    this.port.unref();
     const end = (why: string): void => {
       if (this.gone !== null) return;
       this.gone = why;
@@ -71,6 +78,13 @@ class PoolWorker {
     };
     this.worker.on('error', (e) => end(e.message));
     this.worker.on('exit', (code) => end(`exit code ${code}`));
+  }
+
+  /** Handles, now, what the worker has posted so far (events, console output, replies). */
+  drain(): void {
+    for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
+      this.onMessage(m.message as FromWorker);
+    }
   }
 
   call(method: AsyncCall, args: unknown[], id?: number): Promise<unknown> {
@@ -99,6 +113,7 @@ class PoolWorker {
       throw new ApiError('internal', `worker ${this.index} did not answer ${method} within ${SYNC_TIMEOUT_MS} ms`);
     }
     const reply = got.message as { value?: unknown; error?: WireError };
+    this.drain(); // the events posted before this answer
     if (reply.error) throw fromWire(reply.error);
     return reply.value;
   }
@@ -142,6 +157,12 @@ export class PoolDomainManager implements DomainManager {
   private readonly placed = new Map<number, Placed>();
   private readonly listeners = new Set<(e: DomainEvent) => void>();
   private nextId = 1;
+  /**
+   * The info of every domain on a worker, fetched by `list` with one call per worker and kept
+   * until the current task's microtasks have run: the control plane's `list` asks `info` of each
+   * domain right after, and gets one consistent picture without a round trip per domain.
+   */
+  private infoCache: Map<number, DomainInfo> | null = null;
 
   constructor(private readonly options: PoolDomainManagerOptions = {}) {
     const n = options.workers ?? availableParallelism();
@@ -237,6 +258,7 @@ export class PoolDomainManager implements DomainManager {
     spec: DomainSpec,
     make: (w: PoolWorker | null, id: number) => Promise<DomainHandle>,
   ): Promise<DomainHandle> {
+    this.infoCache = null;
     const id = this.nextId++;
     const w = this.place(spec);
     if (w === null) {
@@ -274,16 +296,27 @@ export class PoolDomainManager implements DomainManager {
   }
 
   list(): readonly DomainHandle[] {
+    const cache = new Map<number, DomainInfo>();
+    for (const w of this.workers) {
+      if (w.gone !== null || w.domains.size === 0) continue;
+      for (const info of w.callSync('infoAll', []) as DomainInfo[]) cache.set(info.id, info);
+    }
+    this.infoCache = cache;
+    queueMicrotask(() => {
+      if (this.infoCache === cache) this.infoCache = null;
+    });
     const remote = [...this.placed.values()].map((p) => ({ id: p.id, name: p.name, state: p.state }));
     return [...this.local.list(), ...remote].sort((a, b) => a.id - b.id);
   }
 
   private sync<T>(id: number, method: SyncCall, args: unknown[], local: () => T): T {
+    if (method !== 'info' && method !== 'stats') this.infoCache = null; // it changes the domain
     const p = this.placed.get(id);
     return p ? (p.worker.callSync(method, [id, ...args]) as T) : local();
   }
 
   private async forward<T>(id: number, method: AsyncCall, local: () => Promise<T>): Promise<T> {
+    this.infoCache = null;
     const p = this.placed.get(id);
     return p ? ((await p.worker.call(method, [id])) as T) : local();
   }
@@ -292,6 +325,11 @@ export class PoolDomainManager implements DomainManager {
     const p = this.placed.get(id);
     if (p && p.worker.gone !== null && p.info !== null) {
       return { ...p.info, state: p.state, ...(p.reason !== undefined && { exitReason: p.reason }) };
+    }
+    const cached = this.infoCache?.get(id);
+    if (cached !== undefined) {
+      if (p) p.info = cached;
+      return cached;
     }
     const info = this.sync(id, 'info', [], () => this.local.info(id));
     if (p) p.info = info;
@@ -330,6 +368,7 @@ export class PoolDomainManager implements DomainManager {
   }
 
   async reboot(id: number): Promise<void> {
+    this.infoCache = null;
     const p = this.placed.get(id);
     if (p && p.worker.gone !== null && p.info !== null) {
       // Its worker ended: the domain restarts from its configuration on a worker that is left.
@@ -355,6 +394,7 @@ export class PoolDomainManager implements DomainManager {
   }
 
   async destroy(id: number): Promise<void> {
+    this.infoCache = null;
     const p = this.placed.get(id);
     if (!p) return this.local.destroy(id);
     if (p.worker.gone === null) await p.worker.call('destroy', [id]);

@@ -12,7 +12,8 @@ import { isPvmError, PvmError, type PvmErrorKind } from '../core/errors.js';
 /** DomainManager methods a worker answers: asynchronous ones as messages, synchronous ones over the sync channel. */
 export const WORKER_CALLS = {
   async: ['create', 'restore', 'pause', 'unpause', 'shutdown', 'reboot', 'destroy', 'snapshot', 'close'],
-  sync: ['info', 'stats', 'restrictHypercalls', 'setSched'],
+  /** `infoAll`: the info of every domain of the worker in one answer (for `list`). */
+  sync: ['info', 'infoAll', 'stats', 'restrictHypercalls', 'setSched'],
 } as const;
 export type AsyncCall = (typeof WORKER_CALLS.async)[number];
 export type SyncCall = (typeof WORKER_CALLS.sync)[number];
@@ -23,6 +24,12 @@ export interface PoolWorkerData {
   /** Int32 flag the worker sets (and notifies) once a synchronous answer is on `syncPort`. */
   readonly sync: SharedArrayBuffer;
   readonly syncPort: MessagePort;
+  /**
+   * Where the worker posts everything else (replies, events, console output, logs), in order:
+   * the main thread reads it synchronously too (`receiveMessageOnPort`) before it answers from
+   * its own view of the worker's domains, so that view is never behind an answer it has given.
+   */
+  readonly port: MessagePort;
 }
 
 export type ToWorker =
