@@ -76,6 +76,30 @@ describe('scheduler weights and caps in the daemon', () => {
     await h.client.destroy('a');
   });
 
+  test('hostile sched bodies are refused with a message naming the field, and change nothing', async () => {
+    await h.client.create({ name: 'h', kernel: spin, memory: '16M', weight: 300 }, { paused: true });
+    const bodies: unknown[] = [
+      {},
+      { weight: 'heavy' },
+      { weight: 1e20 },
+      { weight: 0 },
+      { cap: -1 },
+      { cap: 1.5 },
+      { cap: 101 },
+      { weight: 10, nope: 1 },
+      [1, 2],
+      null,
+      'x',
+    ];
+    for (const body of bodies) {
+      const e = await refusal(h.client.request('PUT', '/domains/h/sched', body));
+      assert.equal(e.code, 'bad-request', JSON.stringify(body));
+      assert.ok(e.message.length > 0 && !e.message.includes('\n'), e.message);
+    }
+    assert.deepEqual(await h.client.sched('h'), { id: (await h.client.info('h')).id, name: 'h', weight: 300, cap: 0 });
+    await h.client.destroy('h');
+  });
+
   test('weights 1:2 between two busy domains: instructions about 1:2', async () => {
     await h.client.create({ name: 'w1', kernel: spin, memory: '16M' });
     await h.client.create({ name: 'w2', kernel: spin, memory: '16M', weight: 512 });
