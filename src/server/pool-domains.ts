@@ -158,11 +158,12 @@ export class PoolDomainManager implements DomainManager {
   private readonly listeners = new Set<(e: DomainEvent) => void>();
   private nextId = 1;
   /**
-   * The info of every domain on a worker, fetched by `list` with one call per worker and kept
-   * until the current task's microtasks have run: the control plane's `list` asks `info` of each
-   * domain right after, and gets one consistent picture without a round trip per domain.
+   * The info of every domain of a worker, fetched with one call the first time `info` asks for
+   * one of them and kept until the current task's microtasks have run: the control plane's
+   * `list` asks `info` of each domain in turn, and gets one consistent picture with one round
+   * trip per worker instead of one per domain. Any command on a domain drops it.
    */
-  private infoCache: Map<number, DomainInfo> | null = null;
+  private infoCache: Map<PoolWorker, Map<number, DomainInfo>> | null = null;
 
   constructor(private readonly options: PoolDomainManagerOptions = {}) {
     const n = options.workers ?? availableParallelism();
@@ -296,21 +297,13 @@ export class PoolDomainManager implements DomainManager {
   }
 
   list(): readonly DomainHandle[] {
-    const cache = new Map<number, DomainInfo>();
-    for (const w of this.workers) {
-      if (w.gone !== null || w.domains.size === 0) continue;
-      for (const info of w.callSync('infoAll', []) as DomainInfo[]) cache.set(info.id, info);
-    }
-    this.infoCache = cache;
-    queueMicrotask(() => {
-      if (this.infoCache === cache) this.infoCache = null;
-    });
+    for (const w of this.workers) if (w.gone === null) w.drain();
     const remote = [...this.placed.values()].map((p) => ({ id: p.id, name: p.name, state: p.state }));
     return [...this.local.list(), ...remote].sort((a, b) => a.id - b.id);
   }
 
   private sync<T>(id: number, method: SyncCall, args: unknown[], local: () => T): T {
-    if (method !== 'info' && method !== 'stats') this.infoCache = null; // it changes the domain
+    if (method !== 'stats') this.infoCache = null; // it changes the domain
     const p = this.placed.get(id);
     return p ? (p.worker.callSync(method, [id, ...args]) as T) : local();
   }
@@ -326,13 +319,23 @@ export class PoolDomainManager implements DomainManager {
     if (p && p.worker.gone !== null && p.info !== null) {
       return { ...p.info, state: p.state, ...(p.reason !== undefined && { exitReason: p.reason }) };
     }
-    const cached = this.infoCache?.get(id);
-    if (cached !== undefined) {
-      if (p) p.info = cached;
-      return cached;
+    if (!p) return this.local.info(id);
+    let cache = this.infoCache;
+    if (cache === null) {
+      const fresh = new Map<PoolWorker, Map<number, DomainInfo>>();
+      this.infoCache = cache = fresh;
+      queueMicrotask(() => {
+        if (this.infoCache === fresh) this.infoCache = null;
+      });
     }
-    const info = this.sync(id, 'info', [], () => this.local.info(id));
-    if (p) p.info = info;
+    let infos = cache.get(p.worker);
+    if (infos === undefined) {
+      infos = new Map((p.worker.callSync('infoAll', []) as DomainInfo[]).map((i) => [i.id, i]));
+      cache.set(p.worker, infos);
+    }
+    const info = infos.get(id);
+    if (info === undefined) throw new ApiError('not-found', `no domain with id ${id}`);
+    p.info = info;
     return info;
   }
 
