@@ -57,7 +57,7 @@ export abstract class GatedDomainHost implements DomainHost {
 
   async idle(ms: number): Promise<void> {
     this.flush();
-    this.sched?.release(this.clock() - this.runSince, true);
+    this.sched?.release(this.clock() - this.runSince);
     if (this.woken) this.woken = false;
     else {
       await new Promise<void>((resolve) => {
@@ -82,7 +82,7 @@ export abstract class GatedDomainHost implements DomainHost {
   async yield(): Promise<void> {
     this.flush();
     if (this.sched !== null) {
-      this.sched.release(this.clock() - this.runSince, false);
+      this.sched.release(this.clock() - this.runSince);
       return this.nextTurn();
     }
     await this.turn();
@@ -97,7 +97,7 @@ export abstract class GatedDomainHost implements DomainHost {
       if (sched === null) return;
       await sched.acquire();
       if (!this.gate || this.ended) break;
-      sched.release(0, true); // paused while it waited: park before the turn
+      sched.release(0); // paused while it waited: park before the turn
     }
     this.runSince = this.clock();
   }

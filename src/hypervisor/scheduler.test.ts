@@ -47,7 +47,7 @@ async function busy(clock: FakeClock, e: SchedEntity, turnMs: number, untilMs: n
   while (clock.t < untilMs) {
     await e.acquire();
     clock.t += turnMs;
-    e.release(turnMs, false);
+    e.release(turnMs);
   }
 }
 
@@ -75,7 +75,7 @@ describe('credit scheduler', () => {
         await e.acquire();
         order.push(name);
         clock.t += 4;
-        e.release(4, false);
+        e.release(4);
       }
     };
     await Promise.all([run(a, 'a'), run(b, 'b')]);
@@ -125,13 +125,12 @@ describe('credit scheduler', () => {
     assert.ok(Math.abs(ratio - 3) < 0.1, `ratio ${ratio}`);
   });
 
-  test('sleeping banks no credit: a domain back from idle shares evenly, it does not monopolise', async () => {
+  test('not running banks no credit: a domain that idled, was paused or never ran shares evenly, it does not monopolise', async () => {
     const clock = new FakeClock();
     const s = new CreditScheduler(clock);
     const a = s.add();
     const b = s.add();
-    // a goes idle at once while b runs alone for a second.
-    a.release(0, true);
+    // a waits (created paused, or idle) while b runs alone for a second.
     await busy(clock, b, 4, 1000);
     const b0 = b.usedMs;
     await Promise.all([busy(clock, a, 4, 2000), busy(clock, b, 4, 2000)]);
@@ -143,7 +142,7 @@ describe('credit scheduler', () => {
     const s = new CreditScheduler(clock);
     const a = s.add({ cap: 1 });
     const b = s.add();
-    a.release(40, false); // far over its budget: a waits ~4 s for its next turn
+    a.release(40); // far over its budget: a waits ~4 s for its next turn
     const waiting = a.acquire();
     a.remove();
     await waiting;

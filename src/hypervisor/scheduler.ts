@@ -8,8 +8,9 @@ import { PvmError } from '../core/errors.js';
  * HOST_YIELD_MS in domain.ts) and when it idles. The scheduler then grants the next turn to the
  * waiting domain with the least *virtual time*: running for `t` ms adds `t * 256 / weight` to a
  * domain's virtual time (Xen credit2 burns credit at a rate inversely proportional to the
- * weight), so busy domains share the thread in proportion to their weights. A domain that wakes
- * from idle starts at the virtual time of the last turn granted, so sleeping banks no credit. A
+ * weight), so busy domains share the thread in proportion to their weights. A domain that asks
+ * for a turn behind the virtual time of the last turn granted (it idled, was paused, or was
+ * created long ago) starts from there: not running banks no credit. A
  * cap is a budget refilled at `cap` % of real time (at most one CAP_PERIOD_MS worth): a domain
  * whose budget is spent waits, even on an idle host, until it is positive again (Xen credit2's
  * cap as a budget replenished every period).
@@ -67,8 +68,6 @@ export class SchedEntity {
   refilledAt: number;
   /** Waiting for a turn: the resolver of its `acquire`. */
   grant: (() => void) | null = null;
-  /** Gave the thread back to idle (not to wait for the next turn): its virtual time catches up on waking. */
-  sleeping = false;
   removed = false;
 
   constructor(
@@ -104,9 +103,9 @@ export class SchedEntity {
     return this.budget > 0 ? 0 : (-this.budget * 100) / this.cap + 1e-6;
   }
 
-  /** Ends a turn of `usedMs`: the thread goes to the next entity; `idle`: this one waits for input or a timer, not for a turn. */
-  release(usedMs: number, idle: boolean): void {
-    this.scheduler.charge(this, usedMs, idle);
+  /** Ends a turn of `usedMs` (at a yield, before an idle sleep, or 0 when it parks): the thread goes to the next entity. */
+  release(usedMs: number): void {
+    this.scheduler.charge(this, usedMs);
   }
 
   /** Resolves when this entity is granted its next turn. */
@@ -160,7 +159,7 @@ export class CreditScheduler {
     return n;
   }
 
-  charge(e: SchedEntity, usedMs: number, idle: boolean): void {
+  charge(e: SchedEntity, usedMs: number): void {
     const used = Math.max(0, usedMs);
     e.usedMs += used;
     e.vtime += (used * SCHED_DEFAULTS.weight) / e.weight;
@@ -168,15 +167,13 @@ export class CreditScheduler {
       e.refill(this.clock.now());
       e.budget -= used;
     }
-    if (idle) e.sleeping = true;
   }
 
   enqueue(e: SchedEntity): Promise<void> {
     if (e.removed) return Promise.resolve();
-    if (e.sleeping) {
-      e.sleeping = false;
-      if (e.vtime < this.svt) e.vtime = this.svt;
-    }
+    // Behind the last grant only when it did not compete meanwhile (a busy entity's virtual time
+    // passed the last grant's when it was charged): no credit for idling or being paused.
+    if (e.vtime < this.svt) e.vtime = this.svt;
     const p = new Promise<void>((resolve) => {
       e.grant = resolve;
     });
