@@ -9,6 +9,9 @@
  *   interleaved over `--rounds` rounds and the fastest of each is compared;
  * - `apiLatency`: `list` and `stats` round trips sampled every 20 ms while those two domains run
  *   (every core busy with guests): p50, p99, max in ms, with and without workers;
+ * - `sideBySide`: a one-thread daemon and a `--workers 2` daemon at the same time, each with two
+ *   spinning domains: the ratio of their instruction rates (how many threads the pool keeps
+ *   busy, independent of the machine's other load);
  * - `weights`: two spinning domains with weights 256 and 512 on one thread, the instruction ratio
  *   over `--seconds`;
  * - `cap`: a spinning domain with cap 25 alone, its guest time and the daemon's CPU time as a
@@ -224,6 +227,34 @@ async function parallel(dir: string, kernel: string) {
   };
 }
 
+/**
+ * Both daemons at once, each with two spinning domains: under the same load from the rest of
+ * the machine, the host's scheduler gives each runnable thread a like share, so the ratio of the
+ * two daemons' instruction rates and CPU times shows how many threads the pool keeps busy,
+ * whatever else the machine runs (2 on an idle or a loaded 2-core host).
+ */
+async function sideBySide(dir: string, spin: string) {
+  const single = await startDaemon(dir, 0);
+  const pool = await startDaemon(dir, 2);
+  try {
+    for (const d of [single, pool]) {
+      await d.client.create({ name: 'a', kernel: spin, memory: '16M' });
+      await d.client.create({ name: 'b', kernel: spin, memory: '16M' });
+    }
+    await sleep(1000);
+    const [s, p] = await Promise.all([windowOf(single, ['a', 'b']), windowOf(pool, ['a', 'b'])]);
+    const mips = (w: typeof s) => (w.instructions[0]! + w.instructions[1]!) / w.ms / 1000;
+    return {
+      oneThread: { mips: Math.round(mips(s)), cpuPercent: Math.round((100 * s.cpuMs) / s.ms) },
+      workers: { mips: Math.round(mips(p)), cpuPercent: Math.round((100 * p.cpuMs) / p.ms) },
+      instructionRateRatio: round(mips(p) / mips(s)),
+    };
+  } finally {
+    await single.stop();
+    await pool.stop();
+  }
+}
+
 async function windowOf(d: Daemon, names: string[]) {
   const s0 = await Promise.all(names.map((n) => d.client.stats(n)));
   const c0 = cpuMsOf(d.pid);
@@ -311,6 +342,7 @@ try {
     benchmark: 'scale',
     hostCores: availableParallelism(),
     parallel: await parallel(dir, count),
+    sideBySide: await sideBySide(dir, spin),
     ...(await weightsAndCap(dir, spin)),
     idle: { oneThread: await idle(dir, 0), workers: await idle(dir, 2) },
     host: { node: process.version, loadavg1: round(loadavg()[0]!, 1) },

@@ -132,6 +132,7 @@ export abstract class GatedDomainHost implements DomainHost {
     if (this.parked || this.ended) return Promise.resolve();
     const parked = new Promise<void>((r) => this.parkedWaiters.push(r));
     this.wake();
+    this.sched?.interrupt(); // waiting for a turn (a cap may hold it for long): park now
     return parked;
   }
 

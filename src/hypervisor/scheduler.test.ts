@@ -257,4 +257,20 @@ describe('domains under the credit scheduler', () => {
     a!.host.unpause();
     await runs[0];
   });
+
+  test('a pause of a domain its cap holds back parks it at once, without waiting for the cap', async () => {
+    const clock = new FakeClock();
+    const s = new CreditScheduler(clock);
+    const [a] = domainsOn(clock, s, 60_000, [{ cap: 1 }]);
+    const run = a!.d.run();
+    // Its first turn (4 ms) spends 4 s of a 1 % budget: it then waits on the cap's timer.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    const turns = a!.entity.turns;
+    await a!.host.pause();
+    assert.equal(a!.entity.turns, turns, 'parked without being granted another turn');
+    a!.d.stop(0);
+    a!.host.unpause();
+    await run;
+  });
 });

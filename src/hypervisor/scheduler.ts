@@ -124,6 +124,13 @@ export class SchedEntity {
     this.scheduler.kick();
   }
 
+  /** A pending `acquire` resolves now, without a turn (a pause parks the loop at once, capped or not). */
+  interrupt(): void {
+    const g = this.grant;
+    this.grant = null;
+    g?.();
+  }
+
   /** The domain is gone: a pending grant is dropped. */
   remove(): void {
     this.scheduler.remove(this);
