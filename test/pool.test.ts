@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { PoolDomainManager } from '../src/server/pool-domains.js';
 import { assembleGuest, collect, refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
 import { ECHO_GUEST } from './support/echo-guest.js';
+import { initrd, kernel as linuxKernel } from './support/linux-guest.js';
 
 const root = join(fileURLToPath(import.meta.url), '../../..');
 
@@ -111,6 +112,34 @@ describe('domains on a pool of worker threads', () => {
     await h.client.destroy('pv2');
     await closed;
     assert.deepEqual(await h.client.list(), []);
+  });
+
+  test('Linux with 2 vCPUs on a worker: boots, runs a command with both CPUs online, powers off', async () => {
+    const d = await h.client.create({
+      name: 'linux',
+      kernel: linuxKernel,
+      initrd,
+      append: 'console=hvc0 pvm.run=nproc',
+      memory: '256M',
+      smp: 2,
+    });
+    assert.equal(typeof h.manager.placement(d.id), 'number');
+    const con = await h.client.attachConsole('linux');
+    const out = collect(con);
+    // Bounds only against a hang: booting Linux on a loaded machine takes minutes.
+    const off = await until(
+      'Linux powers off',
+      async () => {
+        const i = await h.client.info('linux');
+        return i.state === 'shutoff' ? i : undefined;
+      },
+      100_000,
+    );
+    assert.equal(off.exitReason, 'poweroff');
+    assert.match(out.text(), /\n2\r?\n/, 'nproc printed 2');
+    assert.match(out.text(), /pvm-guest: exit 0/);
+    con.destroy();
+    await h.client.destroy('linux');
   });
 
   test('a worker thread that ends takes only its own domains: they are crashed, the others run on', async () => {
