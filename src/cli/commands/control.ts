@@ -29,21 +29,21 @@ export interface ControlEnv {
   readonly cwd: string;
 }
 
-const nodeEnv = (): ControlEnv => ({
+export const nodeEnv = (): ControlEnv => ({
   stdin: process.stdin,
   stderrIsTTY: process.stderr.isTTY === true,
   env: process.env,
   cwd: process.cwd(),
 });
 
-interface ClientFlags {
+export interface ClientFlags {
   socket?: string;
   url?: string;
   tokenFile?: string;
   json?: boolean;
 }
 
-function readToken(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+export function readToken(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
   if (file === undefined) return env.PVM_TOKEN || undefined;
   try {
     return readFileSync(file, 'utf8').trim();
@@ -53,7 +53,7 @@ function readToken(file: string | undefined, env: NodeJS.ProcessEnv): string | u
 }
 
 /** Options every client command shares, added to `cmd`. */
-function clientOptions(cmd: Command, json = true): Command {
+export function clientOptions(cmd: Command, json = true): Command {
   cmd
     .option('--socket <path>', 'the daemon socket (default: $PVM_SOCKET or $XDG_RUNTIME_DIR/pvm/pvmd.sock)')
     .option('--url <url>', 'a daemon on TCP instead, e.g. http://127.0.0.1:7070 (token from $PVM_TOKEN)')
@@ -62,7 +62,7 @@ function clientOptions(cmd: Command, json = true): Command {
   return cmd;
 }
 
-function client(flags: ClientFlags, env: ControlEnv): PvmClient {
+export function client(flags: ClientFlags, env: ControlEnv): PvmClient {
   if (flags.url) {
     const token = readToken(flags.tokenFile, env.env);
     return new PvmClient({ url: flags.url, ...(token ? { token } : {}) });
@@ -200,6 +200,7 @@ export function registerControlCommands(
                 onNetworkEvent: (message) => logger.warn(message),
               }),
           store: createFileSnapshotStore(files),
+          links: { onEvent: (message, fields) => logger.info(fields, message) },
         });
         // The last line of the blast radius: a failure no domain guard caught is logged, and the
         // daemon and its other domains go on (docs/security.md).
