@@ -518,6 +518,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     async close() {
       unwatch();
       consoles.close(); // before the listeners: their close waits for every connection to end
+      if (control.network instanceof SwitchLinks) await control.network.close(); // the same, for links
       await http?.close();
       for (const r of streams) r.end();
       streams.clear();
