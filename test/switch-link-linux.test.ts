@@ -148,9 +148,10 @@ test('two daemons, two Linux guests on a joined switch: a TCP transfer whose md5
     const [la] = (await a.client.switches()).find((s) => s.name === 'lan')!.links;
     const [lb] = (await b.client.switches()).find((s) => s.name === 'lan')!.links;
     assert.deepEqual([la!.direction, la!.state, lb!.direction, lb!.state], ['out', 'up', 'in', 'up']);
-    assert.ok(la!.rxBytes > 512 << 10, `a sent ${la!.rxBytes} bytes to b`);
-    assert.equal(lb!.txFrames, la!.rxFrames);
-    assert.equal(la!.txFrames, lb!.rxFrames);
+    // (The switch on a counts the guest's TSO frames; b's counts the segments they were cut into.)
+    assert.ok(la!.rxBytes > 512 << 10, `a's switch sent ${la!.rxBytes} bytes to b`);
+    assert.ok(lb!.txBytes > 512 << 10, `b's switch took ${lb!.txBytes} bytes from a`);
+    assert.ok(lb!.txFrames >= la!.rxFrames, `${lb!.txFrames} frames came out of ${la!.rxFrames}`);
     assert.deepEqual([la!.dropped, la!.malformed, lb!.dropped, lb!.malformed], [0, 0, 0, 0]);
   } finally {
     await Promise.all(daemons.map(stop));
