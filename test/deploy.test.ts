@@ -58,7 +58,7 @@ interface Probe {
 
 const portOf = (hostPort: string | undefined) => Number(/:(\d+)$/.exec(hostPort ?? '')?.[1]);
 
-test('systemd: the units run pvm daemon and pvm switch join/leave with real options', () => {
+test('systemd: the unit runs pvm daemon with real options, its peers as --join', () => {
   const unit = file('systemd/pvm.service');
   const start = execLine(unit, 'ExecStart');
   assert.equal(start[0], '/usr/bin/pvm');
@@ -72,12 +72,14 @@ test('systemd: the units run pvm daemon and pvm switch join/leave with real opti
     '--tcp',
     '--token-file',
   ]);
-  const join = file('systemd/pvm-join@.service');
-  const j = checkArgs(execLine(join, 'ExecStart').slice(1));
-  assert.equal(j.get('--to'), 'http://%i:7070');
   assert.equal(portOf(daemon.get('--tcp')), 7070);
-  assert.equal(j.get('--socket'), daemon.get('--socket'));
-  checkArgs(execLine(join, 'ExecStop').slice(1));
+  // The joins come from the environment file, in the form --join takes.
+  assert.equal(start.at(-1), '$PVM_JOIN');
+  assert.match(unit, /^EnvironmentFile=-\/etc\/pvm\/peers$/m);
+  const example = /PVM_JOIN=(--join \S+(?: --join \S+)*)/.exec(unit)?.[1];
+  assert.ok(example);
+  const joins = checkArgs(['daemon', ...example.split(' ')]);
+  assert.match(joins.get('--join') ?? '', /^lan=http:\/\/\w+:7070$/);
 });
 
 test('Nomad: the job runs pvm daemon with real options and checks /v1/health on its HTTP port', () => {

@@ -84,7 +84,8 @@ test('everything the docs name is exported from pvm', async () => {
     assert.ok(name in pvm, `pvm exports ${name}`);
   }
   assert.equal(
-    typeCheck('types', "import type { DomainSpec, DomainSpecInput, DomainInfo, DomainEvent, SwitchInfo } from 'pvm';\n").length,
+    typeCheck('types', "import type { DomainSpec, DomainSpecInput, DomainInfo, DomainEvent, SwitchInfo } from 'pvm';\n")
+      .length,
     0,
   );
 });

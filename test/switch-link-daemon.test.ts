@@ -7,6 +7,7 @@
  * `GET /v1/health` without a token.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { encodeFrames } from '../src/devices/switch-link.js';
 import { DAEMON_ID_HEADER, SWITCH_LINK_SUBPROTOCOL } from '../src/host/switch-links.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { refusal, runPvm, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
+import { pvm } from './support/linux-guest.js';
 
 const TOKEN_A = 'token-of-daemon-a-0123456789';
 const TOKEN_B = 'token-of-daemon-b-0123456789';
@@ -250,6 +252,117 @@ test('a peer daemon that goes away: the link says so, redials, and carries frame
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+test('join without waiting: kept while the peer is not up yet, linked once it comes', async () => {
+  const a = await daemon({ token: TOKEN_A });
+  // A port no daemon listens on yet: take a free one from a daemon that then stops.
+  const probe = await daemon({ token: TOKEN_B });
+  const port = probe.daemon.tcp!.port;
+  await probe.close();
+  let b: TestDaemon<HypervisorDomainManager> | undefined;
+  try {
+    const tokenFile = join(a.dir, 'b.token');
+    writeFileSync(tokenFile, TOKEN_B);
+    const url = `http://127.0.0.1:${port}`;
+    const r = await runPvm(a.daemon.socketPath, a.dir, [
+      'switch',
+      'join',
+      'lan',
+      '--to',
+      url,
+      '--token-file',
+      tokenFile,
+      '--no-wait',
+    ]);
+    assert.deepEqual(r, { out: `switch lan: joining ${url} (link connecting)\n`, err: '' });
+    const waiting = await until('the first dial failed', async () => {
+      const l = (await a.client.switches())[0]!.links[0]!;
+      return l.error !== undefined ? l : undefined;
+    });
+    assert.deepEqual([waiting.state, waiting.error, waiting.connects], ['connecting', 'connection refused', 0]);
+    b = await daemon({ token: TOKEN_B, port });
+    const y = new Nic('52:54:00:00:0b:01');
+    b.manager.switches.get('lan').attach(y);
+    await until('the link comes up', async () => (await a.client.switches())[0]!.links[0]!.state === 'up');
+    a.manager.switches
+      .get('lan')
+      .attach(new Nic('52:54:00:00:0a:01'))
+      .transmit(frame(BCAST, '52:54:00:00:0a:01', 9));
+    await until('y gets the frame', () => y.got.length === 1);
+  } finally {
+    await a.close();
+    await b?.close();
+  }
+});
+
+test('two daemons that joined each other at once keep one link: the second is refused when it opens', async () => {
+  const a = await daemon({ token: TOKEN_A });
+  const b = await daemon({ token: TOKEN_B });
+  try {
+    // What b's dial would look like had it won the race: a link into a, named as daemon b.
+    const probe = await rawPeer(b.daemon.tcp!.port, 'probe', TOKEN_B, 'probe');
+    const bId = await new Promise<string>((resolve) => {
+      const req = request({
+        host: '127.0.0.1',
+        port: b.daemon.tcp!.port,
+        path: '/v1/switches/probe2/link',
+        headers: {
+          authorization: `Bearer ${TOKEN_B}`,
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '13',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          'sec-websocket-protocol': SWITCH_LINK_SUBPROTOCOL,
+        },
+      });
+      req.on('upgrade', (res, socket) => {
+        socket.destroy();
+        resolve(String(res.headers[DAEMON_ID_HEADER]));
+      });
+      req.end();
+    });
+    probe.close();
+    const fromB = await rawPeer(a.daemon.tcp!.port, 'lan', TOKEN_A, bId);
+    assert.equal(
+      (await refusal(a.client.joinSwitch('lan', urlOf(b), TOKEN_B))).message,
+      `cannot join switch lan to ${urlOf(b)}: that daemon joined this one on this switch already (join each pair from one side)`,
+    );
+    assert.deepEqual(
+      (await a.client.switches())[0]!.links.map((l) => l.direction),
+      ['in'],
+    );
+    fromB.close();
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('pvm daemon --join: a bad value is one usage line before anything starts', () => {
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [pvm, 'daemon', '--socket', '/nonexistent/x.sock', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, PVM_TOKEN: '', ...env },
+    });
+  const cases: [string[], Record<string, string>, string][] = [
+    [['--join', 'lan'], {}, 'pvm: --join wants SWITCH=URL, got lan'],
+    [
+      ['--join', 'lan=ftp://x'],
+      {},
+      "pvm: --join lan=ftp://x: peer ftp://x: expected http://HOST:PORT (a pvm daemon's TCP or HTTP listener)",
+    ],
+    [
+      ['--join', 'user=http://x:1'],
+      {},
+      "pvm: --join user=http://x:1: switch user is each NIC's private user-mode network: it cannot be joined",
+    ],
+    [['--join', 'lan=http://x:1'], {}, "pvm: --join needs a token (the peers'): set PVM_TOKEN or pass --token-file"],
+  ];
+  for (const [args, env, want] of cases) {
+    const r = run(args, env);
+    assert.deepEqual([r.status, r.stderr.trim()], [2, want]);
   }
 });
 

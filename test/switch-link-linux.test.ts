@@ -1,6 +1,6 @@
 /**
  * Two `pvm daemon` processes on loopback, each running the Linux guest on switch `lan`, the
- * switches joined with `pvm switch join` (a WebSocket between the daemons' TCP listeners). The
+ * switches joined by `pvm daemon --join lan=URL` (a WebSocket between the daemons' TCP listeners). The
  * guests have static addresses; one serves 512 KiB of random bytes with busybox httpd, the other
  * fetches it with wget over TCP. The md5 sums printed on both consoles match, and both ends of
  * the link counted the traffic.
@@ -25,7 +25,7 @@ interface Daemon {
 }
 
 /** `pvm daemon` in a child process with a TCP listener on a free loopback port (read from its log). */
-async function startDaemon(dir: string, name: string): Promise<Daemon> {
+async function startDaemon(dir: string, name: string, extra: string[] = []): Promise<Daemon> {
   const socket = join(dir, `${name}.sock`);
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, TOKEN);
@@ -44,6 +44,7 @@ async function startDaemon(dir: string, name: string): Promise<Daemon> {
       dir,
       '--allow-dir',
       dirname(realpathSync(kernel)),
+      ...extra,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir },
   );
@@ -79,18 +80,15 @@ test('two daemons, two Linux guests on a joined switch: a TCP transfer whose md5
   const dir = mkdtempSync(join(tmpdir(), 'pvm-xnet-linux-'));
   const daemons: Daemon[] = [];
   try {
-    const a = await startDaemon(dir, 'a');
-    daemons.push(a);
     const b = await startDaemon(dir, 'b');
     daemons.push(b);
-    // Joined through the CLI, as a user would: a dials b.
-    const joined = spawnSync(
-      process.execPath,
-      [pvm, 'switch', 'join', 'lan', '--to', `http://127.0.0.1:${b.port}`, '--socket', a.socket],
-      { encoding: 'utf8', env: { ...process.env, PVM_TOKEN: TOKEN } },
-    );
-    assert.equal(joined.stderr, '');
-    assert.equal(joined.stdout, `switch lan: joined to http://127.0.0.1:${b.port} (link up)\n`);
+    // a joins b from its command line, as under an orchestrator (the cluster's one token).
+    const a = await startDaemon(dir, 'a', ['--join', `lan=http://127.0.0.1:${b.port}`]);
+    daemons.push(a);
+    await until('the link is up', async () => (await a.client.switches())[0]?.links[0]?.state === 'up');
+    const listed = spawnSync(process.execPath, [pvm, 'switch', 'list', '--socket', a.socket], { encoding: 'utf8' });
+    assert.equal(listed.stderr, '');
+    assert.match(listed.stdout, new RegExp(`^lan +1 +to http://127\\.0\\.0\\.1:${b.port} +up +0/0 +0/0 +0 +0$`, 'm'));
 
     const serverLog = join(dir, 'server.log');
     const clientLog = join(dir, 'client.log');

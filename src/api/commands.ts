@@ -54,9 +54,16 @@ export type Command =
   /**
    * Always. Joins switch `switch` (made when missing) to the switch of that name on the daemon at
    * `url` (its TCP or HTTP listener), whose bearer token is `token`; refused when the first
-   * connection cannot be made. The link is redialed whenever it drops, until `switch-leave`.
+   * connection cannot be made (unless `wait` is false: then it is kept and dialed until up).
+   * The link is redialed whenever it drops, until `switch-leave`.
    */
-  | { readonly kind: 'switch-join'; readonly switch: string; readonly url: string; readonly token: string }
+  | {
+      readonly kind: 'switch-join';
+      readonly switch: string;
+      readonly url: string;
+      readonly token: string;
+      readonly wait?: boolean;
+    }
   /** Always. Ends the link `switch-join` made. */
   | { readonly kind: 'switch-leave'; readonly switch: string; readonly url: string };
 

@@ -138,8 +138,8 @@ export class ControlPlane {
     return this.execute({ kind: 'switch-list' });
   }
   /** Joins switch `name` to the switch of that name on the daemon at `url` (docs/networking.md). */
-  joinSwitch(name: string, url: string, token: string): Promise<SwitchInfo> {
-    return this.execute({ kind: 'switch-join', switch: name, url, token });
+  joinSwitch(name: string, url: string, token: string, options: { wait?: boolean } = {}): Promise<SwitchInfo> {
+    return this.execute({ kind: 'switch-join', switch: name, url, token, ...options });
   }
   /** Ends the link `joinSwitch` made. */
   leaveSwitch(name: string, url: string): Promise<SwitchInfo> {
@@ -352,7 +352,7 @@ export class ControlPlane {
       case 'switch-list':
         return this.net().list();
       case 'switch-join':
-        return this.net().join(cmd.switch, cmd.url, cmd.token);
+        return this.net().join(cmd.switch, cmd.url, cmd.token, { wait: cmd.wait !== false });
       case 'switch-leave':
         return this.net().leave(cmd.switch, cmd.url);
       default: {

@@ -186,8 +186,12 @@ export class PvmClient {
     return this.request('GET', '/switches');
   }
   /** Joins the daemon's switch `name` to the switch of that name on the daemon at `url` (whose token is `token`). */
-  joinSwitch(name: string, url: string, token: string): Promise<SwitchInfo> {
-    return this.request('POST', `/switches/${encodeURIComponent(name)}/join`, { url, token });
+  joinSwitch(name: string, url: string, token: string, options: { wait?: boolean } = {}): Promise<SwitchInfo> {
+    return this.request('POST', `/switches/${encodeURIComponent(name)}/join`, {
+      url,
+      token,
+      ...(options.wait === false && { wait: false }),
+    });
   }
   leaveSwitch(name: string, url: string): Promise<SwitchInfo> {
     return this.request('POST', `/switches/${encodeURIComponent(name)}/leave`, { url });

@@ -130,6 +130,18 @@ class OutLink {
     private readonly links: SwitchLinks,
   ) {}
 
+  /** Dials now and, if that fails, again with backoff until up or left (`join` without waiting). */
+  start(): void {
+    this.dial().then(
+      () =>
+        this.links.event(`switch ${this.sw.name}: link to ${this.url} up`, { switch: this.sw.name, peer: this.url }),
+      (e: Error) => {
+        this.error = e.message.replace(/^cannot join switch \S+ to \S+: /, '');
+        this.schedule();
+      },
+    );
+  }
+
   /** One attempt: resolves once up, rejects with why it could not be made. */
   dial(): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -170,6 +182,11 @@ class OutLink {
       ws.on('open', () => {
         if (settled) return;
         if (ws.protocol !== SWITCH_LINK_SUBPROTOCOL) return fail(`the peer does not speak ${SWITCH_LINK_SUBPROTOCOL}`);
+        // Both daemons joined each other (the check on the peer's side raced with its own dial):
+        // a second link would carry every frame twice.
+        if (this.links.linkedFrom(this.sw, this.peerId)) {
+          return fail('that daemon joined this one on this switch already (join each pair from one side)');
+        }
         settled = true;
         this.connects++;
         this.error = undefined;
@@ -274,7 +291,8 @@ export function checkPeerUrl(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
-function checkName(name: string): void {
+/** Refuses a switch name that cannot be joined (malformed, or `user`). */
+export function checkSwitchName(name: string): void {
   if (!SWITCH_NAME.test(name)) throw new ApiError('bad-request', `bad switch name ${JSON.stringify(name)}`);
   if (name === USER_SWITCH) {
     throw new ApiError(
@@ -331,8 +349,13 @@ export class SwitchLinks implements SwitchNetwork {
     return { name: sw.name, ports: sw.portCount, links };
   }
 
-  async join(name: string, url: string, token: string): Promise<SwitchInfo> {
-    checkName(name);
+  /** Whether switch `sw` has a link the daemon `peerId` opened to this one. */
+  linkedFrom(sw: VirtualSwitch, peerId: string | undefined): boolean {
+    return peerId !== undefined && [...this.in].some((l) => l.sw === sw && l.peerId === peerId);
+  }
+
+  async join(name: string, url: string, token: string, options: { wait?: boolean } = {}): Promise<SwitchInfo> {
+    checkSwitchName(name);
     const peer = checkPeerUrl(url);
     if (this.closed) throw new ApiError('bad-state', 'the daemon is stopping');
     const sw = this.switches.get(name);
@@ -340,7 +363,13 @@ export class SwitchLinks implements SwitchNetwork {
       throw new ApiError('in-use', `switch ${name} is already joined to ${peer}`);
     }
     const link = new OutLink(sw, peer, token, this);
-    this.out.push(link); // listed (connecting) while the first dial runs; a second join waits its turn
+    this.out.push(link); // listed (connecting) while the first dial runs; a second join is refused
+    if (options.wait === false) {
+      // Kept whatever the first dial gives: redialed until up (peers of a cluster start in any order).
+      link.start();
+      this.event(`switch ${name}: joining ${peer}`, { switch: name, peer });
+      return this.describe(sw);
+    }
     try {
       await link.dial();
     } catch (e) {
@@ -351,11 +380,6 @@ export class SwitchLinks implements SwitchNetwork {
       link.leave();
       this.out.splice(this.out.indexOf(link), 1);
       throw new ApiError('bad-request', `switch ${name}: ${peer} is this daemon; a switch cannot be joined to itself`);
-    }
-    if ([...this.in].some((l) => l.sw === sw && l.peerId === link.peerId)) {
-      link.leave();
-      this.out.splice(this.out.indexOf(link), 1);
-      throw new ApiError('in-use', `switch ${name} is already linked with ${peer} (that daemon joined this one)`);
     }
     this.event(`switch ${name}: joined to ${peer}`, { switch: name, peer });
     return this.describe(sw);
@@ -376,7 +400,7 @@ export class SwitchLinks implements SwitchNetwork {
    * daemon, or the pair is already linked on that switch.
    */
   checkAccept(name: string, req: IncomingMessage): void {
-    checkName(name);
+    checkSwitchName(name);
     if (this.closed) throw new ApiError('bad-state', 'the daemon is stopping');
     const id = req.headers[DAEMON_ID_HEADER];
     const peerId = typeof id === 'string' ? id : undefined;

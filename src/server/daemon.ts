@@ -193,7 +193,13 @@ const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
     ...(typeof b.name === 'string' ? { name: b.name } : {}),
   }),
   'switch-list': () => ({ kind: 'switch-list' }),
-  'switch-join': ({ sw, b }) => ({ kind: 'switch-join', switch: sw, url: String(b.url), token: String(b.token) }),
+  'switch-join': ({ sw, b }) => ({
+    kind: 'switch-join',
+    switch: sw,
+    url: String(b.url),
+    token: String(b.token),
+    wait: b.wait !== false,
+  }),
   'switch-leave': ({ sw, b }) => ({ kind: 'switch-leave', switch: sw, url: String(b.url) }),
   // A WebSocket: the upgrade handler serves it (src/host/switch-links.ts).
   'switch-link': () => ({ kind: 'switch-list' }),

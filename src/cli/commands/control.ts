@@ -9,6 +9,7 @@ import { type DomainSpecInput, toDocument } from '../../api/spec.js';
 import { PvmError } from '../../core/errors.js';
 import { defaultAllowDirs, HostFiles } from '../../host/host-files.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../host/logger.js';
+import { checkPeerUrl, checkSwitchName } from '../../host/switch-links.js';
 import { startDaemon } from '../../server/daemon.js';
 import { DOMAIN_LIST_FILE, persistDomainList } from '../../server/domain-list.js';
 import { HypervisorDomainManager } from '../../server/hypervisor-domains.js';
@@ -151,6 +152,11 @@ export function registerControlCommands(
       '--state-dir <dir>',
       `where the daemon keeps its domain list (${DOMAIN_LIST_FILE}; default: the socket's directory)`,
     )
+    .option(
+      '--join <switch=url>',
+      "join SWITCH to the switch of that name on the daemon at URL, with this daemon's token; dialed until up (repeatable)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .action(
       async (flags: {
         socket?: string;
@@ -162,8 +168,24 @@ export function registerControlCommands(
         fake?: boolean;
         allowDir?: string[];
         stateDir?: string;
+        join?: string[];
       }) => {
         const socketPath = flags.socket ?? defaultSocketPath(env.env);
+        // Switch links to peers (docs/networking.md), checked before anything starts.
+        const joins = (flags.join ?? []).map((j) => {
+          const m = /^([^=]+)=(.+)$/.exec(j);
+          if (!m) throw new PvmError('usage', `--join wants SWITCH=URL, got ${j}`);
+          try {
+            checkSwitchName(m[1]!);
+            return { sw: m[1]!, url: checkPeerUrl(m[2]!) };
+          } catch (e) {
+            throw new PvmError('usage', `--join ${j}: ${(e as Error).message}`);
+          }
+        });
+        const joinToken = joins.length > 0 ? readToken(flags.tokenFile, env.env) : undefined;
+        if (joins.length > 0 && !joinToken) {
+          throw new PvmError('usage', "--join needs a token (the peers'): set PVM_TOKEN or pass --token-file");
+        }
         let tcp: { host: string; port: number; token: string } | undefined;
         if (flags.tcp) {
           const m = /^(.+):(\d+)$/.exec(flags.tcp);
@@ -216,6 +238,8 @@ export function registerControlCommands(
           ...(tcp ? { tcp } : {}),
           ...(http ? { http } : {}),
         });
+        // Peers of a cluster start in any order: each link is dialed until it is up.
+        for (const j of joins) await control.joinSwitch(j.sw, j.url, joinToken!, { wait: false });
         if (daemon.http) {
           const h = daemon.http.host.includes(':') ? `[${daemon.http.host}]` : daemon.http.host;
           logger.info(`dashboard at http://${h}:${daemon.http.port}/ (sign in with the token)`);

@@ -65,17 +65,29 @@ export function registerSwitchCommands(
 
   peerCommand('join', 'join SWITCH to the switch of the same name on the daemon at --to (redialed until left)')
     .option('--token-file <file>', "file holding the peer daemon's token (default: $PVM_TOKEN)")
-    .action(async (name: string, flags: Omit<ClientFlags, 'tokenFile'> & { to: string; tokenFile?: string }) => {
-      const token = readToken(flags.tokenFile, env.env);
-      if (!token) throw new PvmError('usage', "switch join needs the peer's token: pass --token-file or set PVM_TOKEN");
-      const local = client(
-        { ...(flags.socket && { socket: flags.socket }), ...(flags.url && { url: flags.url }) },
-        env,
-      );
-      const s = await local.joinSwitch(name, flags.to, token);
-      if (flags.json) json(s);
-      else out(`switch ${s.name}: joined to ${flags.to.replace(/\/+$/, '')} (link up)\n`);
-    });
+    .option('--no-wait', 'keep the link even if the peer cannot be reached yet; it is dialed until up')
+    .action(
+      async (
+        name: string,
+        flags: Omit<ClientFlags, 'tokenFile'> & { to: string; tokenFile?: string; wait: boolean },
+      ) => {
+        const token = readToken(flags.tokenFile, env.env);
+        if (!token)
+          throw new PvmError('usage', "switch join needs the peer's token: pass --token-file or set PVM_TOKEN");
+        const local = client(
+          { ...(flags.socket && { socket: flags.socket }), ...(flags.url && { url: flags.url }) },
+          env,
+        );
+        const s = await local.joinSwitch(name, flags.to, token, { wait: flags.wait });
+        const to = flags.to.replace(/\/+$/, '');
+        if (flags.json) json(s);
+        else if (flags.wait) out(`switch ${s.name}: joined to ${to} (link up)\n`);
+        else {
+          const l = s.links.find((x) => x.direction === 'out' && x.peer === to);
+          out(`switch ${s.name}: joining ${to} (link ${l?.state ?? 'connecting'})\n`);
+        }
+      },
+    );
 
   peerCommand('leave', 'end the link of SWITCH to the daemon at --to').action(
     async (name: string, flags: ClientFlags & { to: string }) => {
