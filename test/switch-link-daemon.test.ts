@@ -46,10 +46,11 @@ function frame(dst: string, src: string, payload = 0, length = 60): Uint8Array {
   return f;
 }
 
-const daemon = (opts: { token: string; port?: number; pingMs?: number }) =>
+const daemon = (opts: { token: string; port?: number; pingMs?: number; http?: boolean }) =>
   startTestDaemon(new HypervisorDomainManager(), {
     prefix: 'pvm-xnet-',
     tcpToken: opts.token,
+    ...(opts.http && { httpToken: opts.token }),
     ...(opts.port !== undefined && { tcpPort: opts.port }),
     ...(opts.pingMs !== undefined && { linkPingMs: opts.pingMs }),
   });
@@ -109,8 +110,8 @@ test('GET /v1/health answers without a token on every listener, and nothing else
   }
 });
 
-test('two daemons: pvm switch join links switch lan; frames cross both ways; list shows both ends', async () => {
-  const a = await daemon({ token: TOKEN_A });
+test('two daemons: pvm switch join links switch lan; frames cross both ways; list and metrics show both ends', async () => {
+  const a = await daemon({ token: TOKEN_A, http: true });
   const b = await daemon({ token: TOKEN_B });
   try {
     const x = new Nic('52:54:00:00:0a:01');
@@ -168,6 +169,22 @@ test('two daemons: pvm switch join links switch lan; frames cross both ways; lis
       [listB[0]!.links[0]!.txFrames, listB[0]!.links[0]!.rxFrames, listB[0]!.links[0]!.rxBytes],
       [1, 1, 1514],
     );
+    const metrics = await (
+      await fetch(`http://127.0.0.1:${a.daemon.http!.port}/metrics`, {
+        headers: { authorization: `Bearer ${TOKEN_A}` },
+      })
+    ).text();
+    const series = metrics.split('\n').filter((l) => l.startsWith('pvm_switch_link_'));
+    const at = `switch="lan",peer="${urlOf(b)}",direction="out"`;
+    assert.deepEqual(series, [
+      `pvm_switch_link_up{${at}} 1`,
+      `pvm_switch_link_frames_total{${at},way="in"} 1`,
+      `pvm_switch_link_frames_total{${at},way="out"} 1`,
+      `pvm_switch_link_bytes_total{${at},way="in"} 1514`,
+      `pvm_switch_link_bytes_total{${at},way="out"} 60`,
+      `pvm_switch_link_refused_total{${at},way="out"} 0`,
+      `pvm_switch_link_refused_total{${at},way="in"} 0`,
+    ]);
     const text = (await runPvm(a.daemon.socketPath, a.dir, ['switch', 'list'])).out;
     assert.match(text, /^SWITCH +PORTS +LINK +STATE/);
     assert.match(text, new RegExp(`^lan +2 +to ${urlOf(b)} +up +1/1514 +1/60 +0 +0$`, 'm'));

@@ -69,7 +69,12 @@ class Connection {
     this.port = sw.attachPeer(this.endpoint);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (!isBinary) return this.end('a text message (the link carries binary frames)', CLOSE_POLICY);
-      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      // A Buffer as it came (ws's default binary type): no copy on the way to the switch.
+      const bytes = Array.isArray(data)
+        ? Buffer.concat(data)
+        : data instanceof ArrayBuffer
+          ? new Uint8Array(data)
+          : data;
       this.endpoint.receive(bytes);
     });
     ws.on('pong', () => {
