@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
@@ -428,6 +429,42 @@ test('hostile peers: bad token, malformed, text and oversized messages end only 
     good.close();
   } finally {
     await b.close();
+  }
+});
+
+test('a hostile peer answering the dial: an endless refusal body or a foreign protocol is one line', async () => {
+  const a = await daemon({ token: TOKEN_A });
+  const endless = createServer((_req, res) => {
+    res.writeHead(401, { 'content-type': 'text/plain' });
+    const chunk = 'x'.repeat(1024);
+    const pump = () => {
+      while (res.write(chunk)) {}
+    };
+    res.on('drain', pump);
+    pump();
+  });
+  endless.on('upgrade', (_req, socket) => {
+    socket.write('HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\n\r\n');
+    const pump = () => {
+      while (socket.write('x'.repeat(1024))) {}
+    };
+    socket.on('drain', pump);
+    socket.on('error', () => {});
+    pump();
+  });
+  await new Promise<void>((r) => endless.listen(0, '127.0.0.1', r));
+  const port = (endless.address() as AddressInfo).port;
+  try {
+    assert.equal(
+      (await refusal(a.client.joinSwitch('lan', `http://127.0.0.1:${port}`, TOKEN_B))).message,
+      `cannot join switch lan to http://127.0.0.1:${port}: the peer answered 401 with more than 4096 bytes`,
+    );
+    assert.deepEqual(a.manager.switches.get('lan').peers, []);
+    assert.deepEqual(await a.client.health(), { status: 'ok' });
+  } finally {
+    endless.closeAllConnections();
+    endless.close();
+    await a.close();
   }
 });
 

@@ -44,7 +44,7 @@ export interface SwitchNetwork {
   /**
    * Joins switch `name` (made when missing) to the switch of the same name on the daemon at
    * `url`, authenticated with `token`. Resolves once the first connection is up; refuses (and
-   * keeps nothing) when it cannot be made. Later losses are redialed until `leave`. With
+   * keeps no link; the switch stays, as switches do once named) when it cannot be made. Later losses are redialed until `leave`. With
    * `wait: false` it resolves at once and the link is dialed until it is up, however the
    * first attempts fail (`pvm daemon --join`: the peers of a cluster start in any order).
    */

@@ -172,7 +172,12 @@ class OutLink {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (s: string) => {
-          if (body.length < 4096) body += s;
+          body += s;
+          // A peer that answers with an endless body is not read to its end.
+          if (body.length > 4096) {
+            res.destroy();
+            fail(`the peer answered ${res.statusCode} with more than 4096 bytes`);
+          }
         });
         res.on('end', () => {
           let msg = body.trim();
@@ -186,6 +191,7 @@ class OutLink {
       ws.on('error', (e: NodeJS.ErrnoException) => fail(e.code === 'ECONNREFUSED' ? 'connection refused' : e.message));
       ws.on('open', () => {
         if (settled) return;
+        if (this.left) return fail('the link was left while it was dialed');
         if (ws.protocol !== SWITCH_LINK_SUBPROTOCOL) return fail(`the peer does not speak ${SWITCH_LINK_SUBPROTOCOL}`);
         // Both daemons joined each other (the check on the peer's side raced with its own dial):
         // a second link would carry every frame twice.
@@ -375,15 +381,19 @@ export class SwitchLinks implements SwitchNetwork {
       this.event(`switch ${name}: joining ${peer}`, { switch: name, peer });
       return this.describe(sw);
     }
+    const drop = () => {
+      link.leave();
+      const i = this.out.indexOf(link);
+      if (i >= 0) this.out.splice(i, 1);
+    };
     try {
       await link.dial();
     } catch (e) {
-      this.out.splice(this.out.indexOf(link), 1);
+      drop();
       throw e;
     }
     if (link.peerId === this.id) {
-      link.leave();
-      this.out.splice(this.out.indexOf(link), 1);
+      drop();
       throw new ApiError('bad-request', `switch ${name}: ${peer} is this daemon; a switch cannot be joined to itself`);
     }
     this.event(`switch ${name}: joined to ${peer}`, { switch: name, peer });
