@@ -43,10 +43,11 @@ export interface SwitchNetwork {
   list(): SwitchInfo[];
   /**
    * Joins switch `name` (made when missing) to the switch of the same name on the daemon at
-   * `url`, authenticated with `token`. Resolves once the first connection is up; refuses (and
-   * keeps no link; the switch stays, as switches do once named) when it cannot be made. Later losses are redialed until `leave`. With
-   * `wait: false` it resolves at once and the link is dialed until it is up, however the
-   * first attempts fail (`pvm daemon --join`: the peers of a cluster start in any order).
+   * `url`, authenticated with `token`. Resolves once the first connection is up; refuses when
+   * it cannot be made, keeping no link (the switch stays, as switches do once named). Later
+   * losses are redialed until `leave`. With `wait: false` it resolves at once and the link is
+   * dialed until it is up, however the first attempts fail (`pvm daemon --join`: the peers of
+   * a cluster start in any order).
    */
   join(name: string, url: string, token: string, options?: { wait?: boolean }): Promise<SwitchInfo>;
   /** Ends the link `join` made to `url`. */
