@@ -264,3 +264,25 @@ test('announce: after a MAC moves to another daemon, its RARP turns the peer swi
     ],
   );
 });
+
+test('a NIC plugged with a MAC that lives behind a peer gets its traffic only once it speaks (migration)', () => {
+  const sa = new VirtualSwitch('lan');
+  const sb = new VirtualSwitch('lan');
+  const src = new Nic('52:54:00:00:00:0e'); // the running source on daemon a
+  const z = new Nic('52:54:00:00:00:0f'); // a domain on daemon b talking to it
+  const pSrc = sa.attach(src);
+  const pz = sb.attach(z);
+  const { portB } = join(sa, sb);
+  pSrc.transmit(frame(BCAST, '52:54:00:00:00:0e', 1)); // b learns the MAC behind its peer port
+  assert.equal(sb.lookup(src.mac), portB);
+  // The destination copy is plugged on b, paused: b keeps sending to the source.
+  const dst = new Nic('52:54:00:00:00:0e');
+  const pDst = sb.attach(dst);
+  pz.transmit(frame('52:54:00:00:00:0e', '52:54:00:00:00:0f', 2));
+  assert.deepEqual([src.got.length, dst.got.length], [1, 0]);
+  // Resumed and announced: b's switch now sends to the new port.
+  pDst.transmit(announceFrame(dst.mac));
+  pz.transmit(frame('52:54:00:00:00:0e', '52:54:00:00:00:0f', 3));
+  assert.deepEqual(dst.got, ['52:54:00:00:00:0f>52:54:00:00:00:0e:3']);
+  assert.equal(sb.lookup(dst.mac), pDst);
+});

@@ -193,7 +193,10 @@ export class VirtualSwitch {
     }
     const port = new SwitchPort(this, this.nextId++, endpoint, uplink, peer);
     this.ports.push(port);
-    this.table.set(key, port);
+    // A MAC learned behind a peer lives on another daemon now: a domain arriving here by migration
+    // is plugged (paused) while its source still runs there, so its traffic keeps going there
+    // until the new port speaks (its announce, after it resumed here).
+    if (this.table.get(key)?.peer !== true) this.table.set(key, port);
     endpoint.connect?.(port);
     return port;
   }
