@@ -432,7 +432,7 @@ test('hostile peers: bad token, malformed, text and oversized messages end only 
   }
 });
 
-test('a hostile peer answering the dial: an endless refusal body or a foreign protocol is one line', async () => {
+test('a hostile peer answering the dial with an endless refusal body: one line, nothing kept', async () => {
   const a = await daemon({ token: TOKEN_A });
   const endless = createServer((_req, res) => {
     res.writeHead(401, { 'content-type': 'text/plain' });
