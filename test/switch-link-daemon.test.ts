@@ -241,6 +241,29 @@ test('two daemons: pvm switch join links switch lan; frames cross both ways; lis
   }
 });
 
+test("a link through the peer's HTTP listener (dashboard, /metrics) works as through its TCP one", async () => {
+  const a = await daemon({ token: TOKEN_A });
+  const b = await daemon({ token: TOKEN_B, http: true });
+  try {
+    const y = new Nic('52:54:00:00:0b:01');
+    b.manager.switches.get('lan').attach(y);
+    const url = `http://127.0.0.1:${b.daemon.http!.port}`;
+    const joined = await a.client.joinSwitch('lan', url, TOKEN_B);
+    assert.deepEqual(
+      joined.links.map((l) => [l.direction, l.peer, l.state]),
+      [['out', url, 'up']],
+    );
+    a.manager.switches
+      .get('lan')
+      .attach(new Nic('52:54:00:00:0a:01'))
+      .transmit(frame(BCAST, '52:54:00:00:0a:01', 4));
+    await until('y gets the frame', () => y.got.length === 1);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 test('a peer daemon that goes away: the link says so, redials, and carries frames again', async () => {
   const a = await daemon({ token: TOKEN_A });
   let b = await daemon({ token: TOKEN_B });
