@@ -156,7 +156,7 @@ type Request = {
 };
 
 /** Operations the daemon answers itself, without a control-plane command. */
-type Local = 'version' | 'openapi' | 'events' | 'health';
+type Local = 'version' | 'openapi' | 'events' | 'health' | 'switch-link';
 
 /** The command of each operation of the OpenAPI document (a test checks both name the same operations). */
 const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
@@ -202,7 +202,7 @@ const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
   }),
   'switch-leave': ({ sw, b }) => ({ kind: 'switch-leave', switch: sw, url: String(b.url) }),
   // A WebSocket: the upgrade handler serves it (src/host/switch-links.ts).
-  'switch-link': () => ({ kind: 'switch-list' }),
+  'switch-link': () => 'switch-link',
 };
 
 /** The operationIds the daemon serves. */
@@ -301,6 +301,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         return void res.end(text);
       }
       if (cmd === 'events') return streamEvents(res);
+      if (cmd === 'switch-link') throw new ApiError('internal', 'switch-link is a WebSocket'); // refused above
       status = cmd.kind === 'create' || cmd.kind === 'restore' ? 201 : 200;
       const ndjson = (req.headers.accept ?? '').includes('application/x-ndjson');
       if (ndjson && (cmd.kind === 'save' || cmd.kind === 'restore')) {
