@@ -1,5 +1,6 @@
 import type { DomainInfo, DomainState, DomainStats } from './domain.js';
 import type { DomainSpecInput } from './spec.js';
+import type { SwitchInfo } from './switches.js';
 
 /**
  * The control-plane commands, transport-agnostic. The daemon maps each HTTP
@@ -47,14 +48,33 @@ export type Command =
    * Running or paused. Tightens the domain's hypercall policy to what both it and `allow` permit
    * (docs/para-api.md, "Hypercall policy"); never widens it. Kept across reboot and save.
    */
-  | { readonly kind: 'restrict-hypercalls'; readonly domain: string; readonly allow: readonly string[] };
+  | { readonly kind: 'restrict-hypercalls'; readonly domain: string; readonly allow: readonly string[] }
+  /** Always. The virtual switches and their links to other daemons (docs/networking.md). */
+  | { readonly kind: 'switch-list' }
+  /**
+   * Always. Joins switch `switch` (made when missing) to the switch of that name on the daemon at
+   * `url` (its TCP or HTTP listener), whose bearer token is `token`; refused when the first
+   * connection cannot be made (unless `wait` is false: then it is kept and dialed until up).
+   * The link is redialed whenever it drops, until `switch-leave`.
+   */
+  | {
+      readonly kind: 'switch-join';
+      readonly switch: string;
+      readonly url: string;
+      readonly token: string;
+      readonly wait?: boolean;
+    }
+  /** Always. Ends the link `switch-join` made. */
+  | { readonly kind: 'switch-leave'; readonly switch: string; readonly url: string };
 
 export type CommandKind = Command['kind'];
+/** Commands on switches, not domains. */
+export type SwitchCommandKind = 'switch-list' | 'switch-join' | 'switch-leave';
 export type CommandOf<K extends CommandKind> = Extract<Command, { kind: K }>;
 
 /** States in which a command naming an existing domain may run; 'any' for every state. */
 export const ALLOWED_STATES: Readonly<
-  Record<Exclude<CommandKind, 'create' | 'list' | 'restore'>, readonly DomainState[] | 'any'>
+  Record<Exclude<CommandKind, 'create' | 'list' | 'restore' | SwitchCommandKind>, readonly DomainState[] | 'any'>
 > = {
   info: 'any',
   pause: ['running'],
@@ -102,6 +122,9 @@ export interface CommandResults {
   save: SaveResult;
   restore: DomainInfo;
   'restrict-hypercalls': DomainInfo;
+  'switch-list': SwitchInfo[];
+  'switch-join': SwitchInfo;
+  'switch-leave': SwitchInfo;
 }
 
 export type ResultOf<C extends Command> = CommandResults[C['kind']];
