@@ -15,6 +15,7 @@ import {
 import type { DomainEvent, DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from './domain.js';
 import { ApiError, toApiError } from './errors.js';
 import { DOMAIN_NAME, type DomainSpec, type DomainSpecInput, parseDomainSpec } from './spec.js';
+import type { SwitchInfo, SwitchNetwork } from './switches.js';
 
 /** Where save files go; the host supplies one backed by files (src/host/snapshot-file.ts). */
 export interface SnapshotStore {
@@ -30,6 +31,8 @@ export interface SnapshotStore {
 export interface ControlPlaneOptions {
   readonly manager: DomainManager;
   readonly store: SnapshotStore;
+  /** The switches and their links to other daemons (src/host/switch-links.ts); without it, switch commands are refused. */
+  readonly network?: SwitchNetwork;
 }
 
 export interface ExecuteOptions {
@@ -45,6 +48,8 @@ export interface ExecuteOptions {
 export class ControlPlane {
   private readonly manager: DomainManager;
   private readonly store: SnapshotStore;
+  /** The switches' links to other daemons, when the host has switches. */
+  readonly network: SwitchNetwork | undefined;
   /** Console writer per domain id. */
   private readonly writers = new Map<number, symbol>();
   /** Tail of the command queue per domain id. */
@@ -56,6 +61,7 @@ export class ControlPlane {
   constructor(options: ControlPlaneOptions) {
     this.manager = options.manager;
     this.store = options.store;
+    this.network = options.network;
     this.unsubscribe = this.manager.subscribe((ev) => {
       if (ev.type === 'removed') {
         this.writers.delete(ev.id);
@@ -132,6 +138,19 @@ export class ControlPlane {
   /** `domain`'s scheduler weight and cap; sets those given first (`pvm sched`). */
   sched(domain: string, params: { weight?: number; cap?: number } = {}): Promise<SchedInfo> {
     return this.execute({ kind: 'sched', domain, ...params });
+  }
+
+  /** The virtual switches and their links to other daemons. */
+  switches(): Promise<SwitchInfo[]> {
+    return this.execute({ kind: 'switch-list' });
+  }
+  /** Joins switch `name` to the switch of that name on the daemon at `url` (docs/networking.md). */
+  joinSwitch(name: string, url: string, token: string, options: { wait?: boolean } = {}): Promise<SwitchInfo> {
+    return this.execute({ kind: 'switch-join', switch: name, url, token, ...options });
+  }
+  /** Ends the link `joinSwitch` made. */
+  leaveSwitch(name: string, url: string): Promise<SwitchInfo> {
+    return this.execute({ kind: 'switch-leave', switch: name, url });
   }
 
   /**
@@ -220,6 +239,7 @@ export class ControlPlane {
   async close(): Promise<void> {
     for (const end of [...this.streams]) end();
     this.unsubscribe();
+    await this.network?.close();
     await this.manager.close();
   }
 
@@ -355,11 +375,22 @@ export class ControlPlane {
             cap: c.cap ?? SCHED_DEFAULTS.cap,
           } satisfies SchedInfo;
         });
+      case 'switch-list':
+        return this.net().list();
+      case 'switch-join':
+        return this.net().join(cmd.switch, cmd.url, cmd.token, { wait: cmd.wait !== false });
+      case 'switch-leave':
+        return this.net().leave(cmd.switch, cmd.url);
       default: {
         const never: never = cmd;
         throw new ApiError('bad-request', `unknown command ${(never as { kind: string }).kind}`);
       }
     }
+  }
+
+  private net(): SwitchNetwork {
+    if (this.network === undefined) throw new ApiError('not-found', 'this control plane has no virtual switches');
+    return this.network;
   }
 
   private attach(cmd: CommandOf<'console-attach'>): ConsoleSession {

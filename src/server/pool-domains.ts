@@ -12,6 +12,7 @@ import type {
 } from '../api/domain.js';
 import { ApiError } from '../api/errors.js';
 import { type DomainSpec, parseDomainSpec, withMacs } from '../api/spec.js';
+import type { SwitchRegistry } from '../host/builder.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
 import { HypervisorDomainManager, type HypervisorDomainManagerOptions } from './hypervisor-domains.js';
 import {
@@ -186,6 +187,11 @@ export class PoolDomainManager implements DomainManager {
     }
     this.local = new Local(options);
     this.local.subscribe((e) => this.emit(e));
+  }
+
+  /** The daemon's virtual switches: those of the main thread, where every domain with a NIC runs. */
+  get switches(): SwitchRegistry {
+    return this.local.switches;
   }
 
   /** Where a domain runs: 'main', or the index of its worker (for tools and tests). */
