@@ -73,8 +73,8 @@ port.on('message', (m: ToWorker) => {
       if (!WORKER_CALLS.sync.includes(m.method)) throw new Error(`not a synchronous call: ${m.method}`);
       reply = {
         value:
-          m.method === 'infoAll'
-            ? manager.list().map((d) => manager.info(d.id))
+          m.method === 'info'
+            ? (m.args.length > 0 ? (m.args as number[]) : manager.list().map((d) => d.id)).map((id) => manager.info(id))
             : (manager[m.method] as (...x: unknown[]) => unknown).call(manager, ...m.args),
       };
     } catch (e) {

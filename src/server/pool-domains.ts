@@ -124,6 +124,9 @@ class PoolWorker {
   }
 }
 
+/** What `info` asked of each worker within one task (PoolDomainManager.infoCache). */
+type InfoCache = Map<PoolWorker, { asked: number; all: Map<number, DomainInfo> | null }>;
+
 /** A domain running on a worker, as the main thread tracks it. */
 interface Placed {
   readonly id: number;
@@ -159,12 +162,13 @@ export class PoolDomainManager implements DomainManager {
   private readonly listeners = new Set<(e: DomainEvent) => void>();
   private nextId = 1;
   /**
-   * The info of every domain of a worker, fetched with one call the first time `info` asks for
-   * one of them and kept until the current task's microtasks have run: the control plane's
-   * `list` asks `info` of each domain in turn, and gets one consistent picture with one round
-   * trip per worker instead of one per domain. Any command on a domain drops it.
+   * Per worker, within the current task (until its microtasks have run): how many domains' info
+   * was asked, and from the second one on the info of all its domains, fetched in one call. The
+   * control plane's `list` asks `info` of each domain in turn and so costs two round trips per
+   * worker, not one per domain; a single `info` (after a create, for a command's answer) costs
+   * one, not the info of every domain of the worker. Any command on a domain drops it.
    */
-  private infoCache: Map<PoolWorker, Map<number, DomainInfo>> | null = null;
+  private infoCache: InfoCache | null = null;
 
   constructor(private readonly options: PoolDomainManagerOptions = {}) {
     const n = options.workers ?? availableParallelism();
@@ -328,18 +332,21 @@ export class PoolDomainManager implements DomainManager {
     if (!p) return this.local.info(id);
     let cache = this.infoCache;
     if (cache === null) {
-      const fresh = new Map<PoolWorker, Map<number, DomainInfo>>();
+      const fresh: InfoCache = new Map();
       this.infoCache = cache = fresh;
       queueMicrotask(() => {
         if (this.infoCache === fresh) this.infoCache = null;
       });
     }
-    let infos = cache.get(p.worker);
-    if (infos === undefined) {
-      infos = new Map((p.worker.callSync('infoAll', []) as DomainInfo[]).map((i) => [i.id, i]));
-      cache.set(p.worker, infos);
+    let seen = cache.get(p.worker);
+    if (seen === undefined) cache.set(p.worker, (seen = { asked: 0, all: null }));
+    seen.asked++;
+    let info: DomainInfo | undefined;
+    if (seen.asked === 1) info = (p.worker.callSync('info', [id]) as DomainInfo[])[0];
+    else {
+      seen.all ??= new Map((p.worker.callSync('info', []) as DomainInfo[]).map((i) => [i.id, i]));
+      info = seen.all.get(id);
     }
-    const info = infos.get(id);
     if (info === undefined) throw new ApiError('not-found', `no domain with id ${id}`);
     p.info = info;
     return info;

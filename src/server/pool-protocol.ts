@@ -12,8 +12,8 @@ import { isPvmError, PvmError, type PvmErrorKind } from '../core/errors.js';
 /** DomainManager methods a worker answers: asynchronous ones as messages, synchronous ones over the sync channel. */
 export const WORKER_CALLS = {
   async: ['create', 'restore', 'pause', 'unpause', 'shutdown', 'reboot', 'destroy', 'snapshot', 'close'],
-  /** `infoAll`: the info of every domain of the worker in one answer (PoolDomainManager.info caches it per task). */
-  sync: ['infoAll', 'stats', 'restrictHypercalls', 'setSched'],
+  /** `info`: of the domain ids given, or of every domain of the worker when none is (PoolDomainManager.info). */
+  sync: ['info', 'stats', 'restrictHypercalls', 'setSched'],
 } as const;
 export type AsyncCall = (typeof WORKER_CALLS.async)[number];
 export type SyncCall = (typeof WORKER_CALLS.sync)[number];
