@@ -1282,6 +1282,18 @@ export class Hart {
               n = 1;
               this.pcLo = pc;
               this.pcHi = pcHi;
+              if (insn === 0x00000073) {
+                // ECALL (the hypercall path): the trap of the catch below, without throwing
+                const p = this.priv;
+                const cause = p === Priv.U ? Cause.EcallU : p === Priv.S ? Cause.EcallS : Cause.EcallM;
+                this.instret--;
+                budget -= TRAP_COST - 1;
+                if (takeTrap(this, cause, false, 0, 0, pc, pcHi)) {
+                  this.instret += n;
+                  return Exit.MachineTrap;
+                }
+                continue outer;
+              }
               const r = this.system(insn, raw, ilen);
               if (r >= 0) {
                 this.instret += n;
@@ -1386,16 +1398,13 @@ export class Hart {
   }
 
   /**
-   * SYSTEM opcode: ECALL, EBREAK, MRET, SRET, WFI, SFENCE.VMA and the CSR instructions. Returns an
+   * SYSTEM opcode (ECALL is the run loop's): EBREAK, MRET, SRET, WFI, SFENCE.VMA and the CSR instructions. Returns an
    * Exit code to return from run(), or -1 to continue (pc already updated in pcLo/pcHi).
    */
   private system(insn: number, raw: number, ilen: number): number {
     const f3 = (insn >> 12) & 7;
     if (f3 === 0) {
       switch (insn) {
-        case 0x00000073: // ECALL
-          this.fault(this.priv === Priv.U ? Cause.EcallU : this.priv === Priv.S ? Cause.EcallS : Cause.EcallM, 0, 0);
-          break;
         case 0x00100073: // EBREAK: tval = pc (as Spike)
           this.fault(Cause.Breakpoint, this.pcLo, this.pcHi);
           break;
