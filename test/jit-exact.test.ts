@@ -3,13 +3,16 @@
  * (same state after every slice) and checked against the result the program must compute:
  * self-modifying code, FENCE.I after an outside write, a page remapped under translated code,
  * a trap in the middle of a block, interrupts arriving during a hot loop, code across a page
- * boundary.
+ * boundary; and when the tier is made.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Csr, IrqBit } from '../src/cpu/arch.js';
+import { Hart } from '../src/cpu/hart.js';
+import { HART_STATE_BYTES } from '../src/cpu/jit/state.js';
 import { A, C, li64, Prog } from '../src/cpu/test-asm.js';
-import { RAM_BASE } from '../src/cpu/test-util.js';
+import { LogBus, RAM_BASE } from '../src/cpu/test-util.js';
+import { GuestRam } from '../src/memory/ram.js';
 import { BAD, boot, csrrs, DATA, lockstep, type Machine, machine, put } from './support/jit-rig.js';
 
 const F = RAM_BASE + 0x2000;
@@ -185,4 +188,29 @@ test('code across a page boundary: a 32-bit instruction split by it, a compresse
     assert.equal(b.hart.getX(11), 3000n);
     assert.ok(b.hart.jit!.stats.instructions > 2000);
   }
+});
+
+test('the tier is made after jitAfter instructions of one busy stretch; a wake-up restarts the count', () => {
+  const ram = new GuestRam(RAM_BASE, 1 << 20, HART_STATE_BYTES);
+  const h = new Hart(ram, new LogBus(), { jitAfter: 50_000 });
+  const m = { hart: h, ram, bus: new LogBus() };
+  const p = new Prog().i(...li(8, 0));
+  const loop = p.size;
+  p.i(A.addi(8, 8, 1));
+  p.i(A.jal(0, loop - p.size));
+  boot(m, p, new Uint8Array(0x2000));
+  h.run(40_000);
+  h.woke(); // waited, as an idle domain's hart does between ticks
+  h.run(40_000);
+  h.run(20_000); // made when a run starts at or after 50 000 since the wake-up
+  assert.equal(h.jit, null);
+  h.run(20_000);
+  const jit = h.jit as Hart['jit'];
+  assert.ok(jit !== null);
+  assert.ok(jit.stats.instructions > 10_000);
+  assert.equal(h.getX(8), 60_000n);
+  // switched off: never made
+  const off = new Hart(new GuestRam(RAM_BASE, 1 << 20, HART_STATE_BYTES), new LogBus(), { jit: false, jitAfter: 0 });
+  off.run(1000);
+  assert.equal(off.jit, null);
 });

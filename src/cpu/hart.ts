@@ -58,7 +58,16 @@ export interface HartOptions {
   extensions?: Partial<HartExtensions>;
   /** The translation tier (jit/): hot code compiled to WebAssembly. Default: on where the RAM allows it. */
   jit?: boolean;
+  /**
+   * Instructions the hart retires in one busy stretch (from its start, or since it last woke
+   * from waiting: `woke`) before its translation tier is made (default JIT_AFTER): a domain
+   * that stays idle never pays for the tier's tables and compiled code. 0: from the start.
+   */
+  jitAfter?: number;
 }
+
+/** The default of `HartOptions.jitAfter`: about 15 ms of interpretation. */
+export const JIT_AFTER = 1 << 20;
 
 export class Hart {
   readonly id: number;
@@ -127,8 +136,12 @@ export class Hart {
   readonly res = new Reservation();
   /** Internal: RAM, TLBs and translation. */
   readonly mmu: Mmu;
-  /** The translation tier, or null (switched off, or the RAM is not a WebAssembly.Memory). */
-  readonly jit: Jit | null;
+  /** The translation tier, or null (not made yet, switched off, or the RAM is not a WebAssembly.Memory). */
+  jit: Jit | null = null;
+  /** instret at which run() makes the tier (HartOptions.jitAfter), or -1: never. */
+  private jitAt: number;
+  private readonly jitAfter: number;
+  private readonly ram: RamLike;
 
   // --- run-loop signalling (internal) ---
   /** Set when something may have made an interrupt pending/enabled. */
@@ -158,7 +171,10 @@ export class Hart {
     this.f = new Float64Array(fb);
     this.fi = new Int32Array(fb);
     this.mmu = new Mmu(this, ram, bus, this.stateOff);
-    this.jit = opts.jit === false ? null : Jit.create(this, ram.wasmMemory, ram.buffer as ArrayBuffer, ram.size);
+    this.ram = ram;
+    this.jitAfter = opts.jitAfter ?? JIT_AFTER;
+    this.jitAt = opts.jit === false ? -1 : this.jitAfter;
+    if (this.jitAt === 0) this.startJit();
     this.ctab = compressedTable();
   }
 
@@ -335,8 +351,25 @@ export class Hart {
   // ------------------------------------------------------------------------------------------
   // The interpreter
 
+  /**
+   * The hart waited for an interrupt (WFI, or a hypervisor's blocking call) and runs again: the
+   * translation tier, if not made yet, is made only after jitAfter instructions from here, so
+   * an idle domain (a tick handler between waits) never makes it.
+   */
+  woke(): void {
+    if (this.jitAt >= 0) this.jitAt = this.instret + this.jitAfter;
+  }
+
+  /** Make the translation tier (once the hart has run jitAfter instructions in one busy stretch). */
+  private startJit(): void {
+    const ram = this.ram;
+    this.jitAt = -1;
+    this.jit = Jit.create(this, ram.wasmMemory, ram.buffer as ArrayBuffer, ram.size);
+  }
+
   /** Execute up to `budget` instructions; returns an Exit code. */
   run(budget: number): number {
+    if (this.jitAt >= 0 && this.instret >= this.jitAt) this.startJit();
     const x = this.xx;
     const mmu = this.mmu;
     const u8 = mmu.u8;

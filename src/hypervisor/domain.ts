@@ -402,6 +402,7 @@ export class Domain implements SbiPlatform {
       if (v.waiting) {
         if (!this.wakeable(v)) continue;
         v.waiting = false;
+        v.hart.woke?.();
         if (v.state === HsmState.SUSPENDED) this.resumeFromSuspend(v);
       }
       let slice = runnable > 1 ? SLICE_SMP : SLICE_UP;

@@ -30,5 +30,7 @@ export interface VcpuHart extends SbiHart {
   flushIcache?(): void;
   /** The translation tier, for the statistics (src/cpu/jit/). */
   readonly jit?: { readonly stats: JitStats } | null;
+  /** The vCPU waited (WFI, a blocking hypercall, HSM suspend): the tier is made only after a busy stretch. */
+  woke?(): void;
   reset(pc: bigint, priv: number): void;
 }
