@@ -36,6 +36,7 @@ import { takeInterrupt, takeTrap, trapReturn } from './trap.js';
 import type { PhysBus, RamLike, TimeSource } from './types.js';
 
 const TWO32 = 4294967296;
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Thrown (never allocated per trap) when an instruction raises an exception; details are on the hart. */
 const TRAP = { trap: true };
@@ -136,6 +137,13 @@ export class Hart {
   readonly res = new Reservation();
   /** Internal: RAM, TLBs and translation. */
   readonly mmu: Mmu;
+  /**
+   * PV mode: an ECALL from S-mode that exits to the hypervisor is first offered to this hook,
+   * inside run(). It returns true when it handled the call (and stepped the pc over the ECALL):
+   * the hart then goes on without leaving run(); false: run() returns Exit.MachineTrap as usual.
+   * The hypervisor's fast hypercalls (a timer, an event channel send) cost no exit this way.
+   */
+  ecallHook: (() => boolean) | null = null;
   /** The translation tier, or null (not made yet, switched off, or the RAM is not a WebAssembly.Memory). */
   jit: Jit | null = null;
   /** instret at which run() makes the tier (HartOptions.jitAfter), or -1: never. */
@@ -182,10 +190,19 @@ export class Hart {
   // Slow accessors (hypercall handlers, loaders, tests)
 
   getX(r: number): bigint {
-    return BigInt.asIntN(64, (BigInt(this.x[2 * r + 1]!) << 32n) | BigInt(this.x[2 * r]! >>> 0));
+    const hi = this.x[2 * r + 1]!;
+    // within +-2^53 one Number holds it exactly: one BigInt made instead of five (hypercall arguments)
+    if (hi >= -0x200000 && hi < 0x200000) return BigInt(hi * TWO32 + (this.x[2 * r]! >>> 0));
+    return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(this.x[2 * r]! >>> 0));
   }
   setX(r: number, v: bigint): void {
     if (r === 0) return;
+    if (v >= -SAFE && v <= SAFE) {
+      const n = Number(v);
+      this.x[2 * r] = n | 0;
+      this.x[2 * r + 1] = Math.floor(n / TWO32) | 0;
+      return;
+    }
     this.x[2 * r] = Number(BigInt.asIntN(32, v));
     this.x[2 * r + 1] = Number(BigInt.asIntN(32, v >> 32n));
   }
@@ -198,6 +215,10 @@ export class Hart {
   }
   setPc(v: bigint): void {
     this.jumpTo(Number(BigInt.asIntN(32, v)), Number(BigInt.asIntN(32, v >> 32n)));
+  }
+  /** Step the pc over `bytes` (a hypercall's ECALL), without BigInts. */
+  skip(bytes: number): void {
+    this.advance(bytes);
   }
   /** Read a CSR without privilege checks. Throws on an unknown CSR. */
   getCsr(n: number): bigint {
@@ -1322,6 +1343,8 @@ export class Hart {
                 this.instret--;
                 budget -= TRAP_COST - 1;
                 if (takeTrap(this, cause, false, 0, 0, pc, pcHi)) {
+                  const hook = this.ecallHook;
+                  if (hook !== null && cause === Cause.EcallS && hook()) continue outer;
                   this.instret += n;
                   return Exit.MachineTrap;
                 }
