@@ -61,14 +61,12 @@ export interface HartOptions {
   jit?: boolean;
   /**
    * Instructions the hart retires in one busy stretch (from its start, or since it last woke
-   * from waiting: `woke`) before its translation tier is made (default JIT_AFTER): a domain
-   * that stays idle never pays for the tier's tables and compiled code. 0: from the start.
+   * from waiting: `woke`) before its translation tier is made: a hypervisor's domain that stays
+   * idle then never pays for the tier's tables and compiled code (src/hypervisor/vm.ts sets
+   * it). Default 0: from the start.
    */
   jitAfter?: number;
 }
-
-/** The default of `HartOptions.jitAfter`: about 15 ms of interpretation. */
-export const JIT_AFTER = 1 << 20;
 
 export class Hart {
   readonly id: number;
@@ -180,7 +178,7 @@ export class Hart {
     this.fi = new Int32Array(fb);
     this.mmu = new Mmu(this, ram, bus, this.stateOff);
     this.ram = ram;
-    this.jitAfter = opts.jitAfter ?? JIT_AFTER;
+    this.jitAfter = opts.jitAfter ?? 0;
     this.jitAt = opts.jit === false ? -1 : this.jitAfter;
     if (this.jitAt === 0) this.startJit();
     this.ctab = compressedTable();
