@@ -66,6 +66,8 @@ class Emitter {
   readonly c = new Code();
   readonly used = new Uint8Array(32);
   readonly written = new Uint8Array(32);
+  /** MULH* need three more i64 locals (MA, MB, MID): declared only then, as every local is zeroed at each call. */
+  mulTemps = false;
 
   getR(r: number): void {
     if (r === 0) this.c.i64(0, 0);
@@ -456,6 +458,7 @@ function emitOp32(m: Emitter, insn: number, rd: number, rs1: number, rs2: number
  */
 function mulHigh(m: Emitter, rs1: number, rs2: number, f3: number): void {
   const c = m.c;
+  m.mulTemps = true;
   const lo = (r: number) => c.get(r).i64(-1, 0).op(Op.i64And);
   const hi = (r: number) => c.get(r).i64(32, 0).op(Op.i64ShrU);
   m.getR(rs1);
@@ -582,7 +585,7 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint): Bl
   }
   // assemble: locals, prologue, block { loop { code } }, epilogue
   const f = new Code();
-  f.u32(5).u32(31).byte(I64).u32(1).byte(I32).u32(2).byte(I64).u32(2).byte(I32).u32(4).byte(I64);
+  f.u32(5).u32(31).byte(I64).u32(1).byte(I32).u32(2).byte(I64).u32(2).byte(I32).u32(m.mulTemps ? 4 : 1).byte(I64);
   for (let r = 1; r < 32; r++) {
     if (m.used[r])
       f.get(P_STATE)
