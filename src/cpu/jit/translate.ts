@@ -585,7 +585,17 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint): Bl
   }
   // assemble: locals, prologue, block { loop { code } }, epilogue
   const f = new Code();
-  f.u32(5).u32(31).byte(I64).u32(1).byte(I32).u32(2).byte(I64).u32(2).byte(I32).u32(m.mulTemps ? 4 : 1).byte(I64);
+  f.u32(5)
+    .u32(31)
+    .byte(I64)
+    .u32(1)
+    .byte(I32)
+    .u32(2)
+    .byte(I64)
+    .u32(2)
+    .byte(I32)
+    .u32(m.mulTemps ? 4 : 1)
+    .byte(I64);
   for (let r = 1; r < 32; r++) {
     if (m.used[r])
       f.get(P_STATE)
