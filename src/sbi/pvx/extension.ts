@@ -3,7 +3,7 @@ import type { SbiDispatcher } from '../dispatcher.js';
 import type { SbiArgs, SbiExtension, SbiPlatform, SbiRet } from '../types.js';
 import { err, ok } from '../types.js';
 import { PVX_CALL_BY_FID, type PvxBackend, type PvxCaller } from './calls.js';
-import { Mc, PVX_FEATURES_ALL, PVX_MULTICALL_MAX } from './consts.js';
+import { Mc, PVX_FEATURES_ALL, PVX_MULTICALL_MAX, PvxFid } from './consts.js';
 import { ramOffset } from './validate.js';
 
 /**
@@ -42,6 +42,12 @@ export class PvxExtension implements SbiExtension, PvxCaller {
     const r = c.run(this.backend, a, hart, this);
     if (c.endsBatch && r.error === 0) this.ended = true;
     return r;
+  }
+
+  /** The numeric fast path (SbiExtension.callNum): the timer and event channel sends, one argument each. */
+  callNum(platform: SbiPlatform, hart: number, eid: number, fid: number, a0: number): number | undefined {
+    if (fid !== PvxFid.TIMER_SET && fid !== PvxFid.EVTCHN_SEND) return undefined;
+    return this.call(platform, hart, eid, fid, [BigInt(a0), 0n, 0n, 0n, 0n, 0n]).error;
   }
 
   /**
