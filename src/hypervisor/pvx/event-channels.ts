@@ -307,8 +307,10 @@ export class EventChannels implements PvxEventChannelCalls {
     const old = dv.getUint32(half, true);
     const bit = 1 << (w & 31);
     dv.setUint32(half, (old | bit) >>> 0, true);
+    this.env.ram.dirty.mark(half, 4);
     if (old & bit) return;
     dv.setUint8(vi + Shinfo.VI_UPCALL_PENDING, 1);
+    this.env.ram.dirty.mark(vi + Shinfo.VI_UPCALL_PENDING, 1);
     if (dv.getUint8(vi + Shinfo.VI_UPCALL_MASK) === 0) this.env.raiseUpcall(v);
   }
 }
