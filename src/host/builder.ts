@@ -120,6 +120,11 @@ export interface BuildOptions {
   ordinal?: number;
   /** PV mode: the PVX domain id to ask for when it is free; else the lowest free one. */
   pvxDomid?: number;
+  /**
+   * Open the disks without their image locks (a live migration's destination, while the source
+   * still holds them); `BuiltDomain.takeBackDisks` takes them.
+   */
+  deferDiskLocks?: boolean;
   /** Guest time: the host's monotonic clock (default) or instructions retired (`--deterministic`). */
   time?: 'host' | 'instret';
   /** End the domain after this many instructions (DomainEnd 'limit'). */
@@ -155,6 +160,12 @@ export interface BuiltDomain {
   netStats(): NicStats[];
   /** Unplugs the NICs (stopping a passt no other NIC uses), closes the image files and shares. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Live migration (docs/migration.md): flushes every writable disk and releases its lock, for
+   * the destination to take; `takeBackDisks` locks them again when the migration failed.
+   */
+  handOverDisks(): Promise<void>;
+  takeBackDisks(): void;
 }
 
 /** A NIC's place on its switch. */
@@ -196,6 +207,8 @@ export interface DeviceHost {
   consoleOut(bytes: Uint8Array): void;
   /** The domain's number for default MACs (`defaultMac(ordinal, nic)`). */
   ordinal?: number;
+  /** Open the disks without their image locks (BuildOptions.deferDiskLocks). */
+  deferDiskLocks?: boolean;
   /** What happens to pages the guest gives the balloon (default: zeroed in `ram()`). */
   balloonHooks?: BalloonHooks;
   /** Runs calls into the devices from outside the domain's run loop (BuildOptions.contain). */
@@ -207,6 +220,8 @@ export interface OpenedDevices {
   readonly devices: { spec: DomainDevice; model: VirtioDevice }[];
   /** Each NIC's place on its switch, in slot order. */
   readonly plugged: Plugged[];
+  /** The disk images, open and locked. */
+  readonly disks: readonly HostDisk[];
   close(): Promise<void>;
 }
 
@@ -247,6 +262,7 @@ export async function openDevices(
           const file = await openDisk(resources.files.check(d.path, 'disk', { write: !d.readonly }), {
             readonly: d.readonly,
             cache: d.cache,
+            ...(opts.deferDiskLocks === true ? { lock: false } : {}),
           });
           files.push(file);
           // Completions arrive from the disk's promises, outside the run loop: through the guard.
@@ -321,7 +337,7 @@ export async function openDevices(
     await close();
     throw e;
   }
-  return { devices, plugged, close };
+  return { devices, plugged, disks: files, close };
 }
 
 /** The traffic of each plugged NIC and of its switch's uplink. */
@@ -378,6 +394,7 @@ export async function buildDomain(
         ...(opts.ordinal !== undefined ? { ordinal: opts.ordinal } : {}),
         ...(opts.balloonHooks ? { balloonHooks: opts.balloonHooks } : {}),
         ...(opts.contain ? { contain: opts.contain } : {}),
+        ...(opts.deferDiskLocks === true ? { deferDiskLocks: true } : {}),
       },
       () => domain?.ram ?? null,
     );
@@ -420,6 +437,12 @@ export async function buildDomain(
       cmdline: loaded.cmdline,
     }),
     netStats: () => nicStats(opened.plugged),
+    handOverDisks: async () => {
+      for (const d of opened.disks) await d.handOver?.();
+    },
+    takeBackDisks: () => {
+      for (const d of opened.disks) d.takeBack?.();
+    },
     close: () => {
       closed ??= opened.close();
       return closed;

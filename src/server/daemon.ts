@@ -8,7 +8,9 @@ import type { ControlPlane } from '../api/control.js';
 import { ApiError, toApiError } from '../api/errors.js';
 import type { Logger } from '../host/logger.js';
 import { type HttpListener, type HttpListenerOptions, requestUrl, startHttpListener } from './http.js';
+import { HypervisorDomainManager } from './hypervisor-domains.js';
 import { DaemonMetrics } from './metrics.js';
+import { MigrationEndpoint, type MigrationEndpointOptions } from './migration.js';
 import { ApiSpec, type Match, openApiYaml } from './openapi.js';
 import { ConsoleEndpoint } from './web-console.js';
 
@@ -60,6 +62,8 @@ export interface DaemonOptions {
   readonly spec?: ApiSpec;
   /** Optional web listener: dashboard, API, console WebSocket and /metrics (src/server/http.ts). */
   readonly http?: HttpListenerOptions;
+  /** Incoming live migrations (src/server/migration.ts). */
+  readonly migration?: MigrationEndpointOptions;
 }
 
 export interface Daemon {
@@ -150,7 +154,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 type Request = { readonly domain: string; readonly query: Record<string, string>; readonly b: Record<string, unknown> };
 
 /** Operations the daemon answers itself, without a control-plane command. */
-type Local = 'version' | 'openapi' | 'events';
+type Local = 'version' | 'openapi' | 'events' | 'migrate-incoming';
 
 /** The command of each operation of the OpenAPI document (a test checks both name the same operations). */
 const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
@@ -167,6 +171,15 @@ const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
   reboot: ({ domain }) => ({ kind: 'reboot', domain }),
   stats: ({ domain }) => ({ kind: 'stats', domain }),
   console: ({ domain, query }) => ({ kind: 'console-attach', domain, write: query.write === 'true' }),
+  'migrate-incoming': () => 'migrate-incoming',
+  migrate: ({ domain, b }) => ({
+    kind: 'migrate',
+    domain,
+    to: String(b.to),
+    token: String(b.token),
+    ...(typeof b.ca === 'string' ? { ca: b.ca } : {}),
+    ...(typeof b.maxRounds === 'number' ? { maxRounds: b.maxRounds } : {}),
+  }),
   save: ({ domain, b }) => ({
     kind: 'save',
     domain,
@@ -228,6 +241,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { control, logger } = options;
   const spec = options.spec ?? ApiSpec.load();
   const consoles = new ConsoleEndpoint(control);
+  const migrations = new MigrationEndpoint(
+    control,
+    control.domains instanceof HypervisorDomainManager ? control.domains : null,
+    options.migration,
+  );
   /** Open event streams, ended when the daemon closes. */
   const streams = new Set<ServerResponse>();
   let nextRequest = 1;
@@ -268,10 +286,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const query = Object.fromEntries(url.searchParams);
       const body = await parseBody(req);
       spec.validate(m.op, m.params, query, body);
-      if (m.op.operationId === 'console') {
+      if (m.op.operationId === 'console' || m.op.operationId === 'migrate-incoming') {
         throw new ApiError(
           'bad-request',
-          'console is a WebSocket: it needs "Connection: Upgrade" and "Upgrade: websocket"',
+          `${m.op.operationId} is a WebSocket: it needs "Connection: Upgrade" and "Upgrade: websocket"`,
         );
       }
       const cmd = toCommand(m, query, body);
@@ -282,14 +300,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         return void res.end(text);
       }
       if (cmd === 'events') return streamEvents(res);
+      if (cmd === 'migrate-incoming') throw new ApiError('internal', 'migrate-incoming is an upgrade');
       status = cmd.kind === 'create' || cmd.kind === 'restore' ? 201 : 200;
       const ndjson = (req.headers.accept ?? '').includes('application/x-ndjson');
-      if (ndjson && (cmd.kind === 'save' || cmd.kind === 'restore')) {
+      if (ndjson && (cmd.kind === 'save' || cmd.kind === 'restore' || cmd.kind === 'migrate')) {
         res.on('error', () => {}); // the client may leave mid-way; the command still completes
         res.writeHead(status, { 'content-type': 'application/x-ndjson' });
-        let last = -1;
+        let last = '';
         const onProgress = (p: Progress): void => {
-          const pct = p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100;
+          const pct = `${p.phase}:${p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100}`;
           if (pct === last) return;
           last = pct;
           res.write(`${JSON.stringify({ progress: p })}\n`);
@@ -340,6 +359,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const m = spec.match(req.method ?? 'GET', url.pathname);
       const query = Object.fromEntries(url.searchParams);
       spec.validate(m.op, m.params, query, undefined);
+      if (m.op.operationId === 'migrate-incoming') {
+        migrations.accept(req, socket, head, log);
+        return;
+      }
       if (m.op.operationId !== 'console') throw new ApiError('bad-request', `${url.pathname} cannot be upgraded`);
       const cmd = toCommand(m, query, undefined) as Extract<Command, { kind: 'console-attach' }>;
       control.execute(cmd).then(
@@ -496,6 +519,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     async close() {
       unwatch();
       consoles.close(); // before the listeners: their close waits for every connection to end
+      migrations.close();
       await http?.close();
       for (const r of streams) r.end();
       streams.clear();

@@ -20,6 +20,7 @@ import { createLogger, type LogLevel } from '../../src/host/logger.js';
 import { type Daemon, startDaemon, type TcpLimits } from '../../src/server/daemon.js';
 import { HypervisorDomainManager } from '../../src/server/hypervisor-domains.js';
 import { createFileSnapshotStore, fileSnapshotStore } from '../../src/server/local.js';
+import type { MigrationEndpointOptions } from '../../src/server/migration.js';
 
 export interface TestDaemon<M extends DomainManager> {
   /** A fresh temporary directory; the socket is `pvmd.sock` in it. */
@@ -42,6 +43,7 @@ export async function startTestDaemon<M extends DomainManager>(
     tcpToken?: string;
     tcpLimits?: Partial<TcpLimits>;
     httpToken?: string;
+    migration?: MigrationEndpointOptions;
   } = {},
 ): Promise<TestDaemon<M>> {
   const dir = mkdtempSync(join(tmpdir(), options.prefix ?? 'pvm-daemon-'));
@@ -69,6 +71,7 @@ export async function startTestDaemon<M extends DomainManager>(
         }
       : {}),
     ...(options.httpToken !== undefined ? { http: { host: '127.0.0.1', port: 0, token: options.httpToken } } : {}),
+    ...(options.migration ? { migration: options.migration } : {}),
   });
   return {
     dir,
@@ -90,6 +93,7 @@ export async function runPvm(
   cwd: string,
   args: readonly string[],
   stdin = new PassThrough(),
+  extraEnv: Record<string, string> = {},
 ): Promise<{ out: string; err: string }> {
   let out = '';
   let err = '';
@@ -105,7 +109,12 @@ export async function runPvm(
     status: 0,
   };
   const program = new Command().name('pvm').exitOverride();
-  registerControlCommands(program, ctx, { stdin, stderrIsTTY: false, env: { PVM_SOCKET: socketPath }, cwd });
+  registerControlCommands(program, ctx, {
+    stdin,
+    stderrIsTTY: false,
+    env: { PVM_SOCKET: socketPath, ...extraEnv },
+    cwd,
+  });
   await program.parseAsync([...args], { from: 'user' });
   return { out, err };
 }

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { Progress } from '../../api/commands.js';
+import type { MigrateResult, Progress } from '../../api/commands.js';
 import { loadConfigFile } from '../../api/config-file.js';
 import { FakeDomainManager } from '../../api/fake-domain.js';
 import { type DomainSpecInput, toDocument } from '../../api/spec.js';
@@ -105,6 +105,45 @@ function progressBar(enabled: boolean, label: string): { update: (p: Progress) =
       if (started) bar.stop();
     },
   };
+}
+
+/** A bar per migration round (pages sent of the round's pages), drawn on standard error when asked for. */
+function migrationBar(enabled: boolean, name: string): { update: (p: Progress) => void; stop: () => void } {
+  if (!enabled) return { update: () => {}, stop: () => {} };
+  const bar = new SingleBar({
+    format: `migrating ${name} {phase} [{bar}] {percentage}% | {value}/{total} pages`,
+    barCompleteChar: '#',
+    barIncompleteChar: '-',
+    hideCursor: true,
+    stream: process.stderr,
+    noTTYOutput: true,
+    notTTYSchedule: 1000,
+  });
+  let phase = '';
+  return {
+    update: (p) => {
+      if (p.phase !== phase) {
+        if (phase !== '') bar.stop();
+        phase = p.phase;
+        bar.start(Math.max(1, p.total), p.done, { phase });
+      } else bar.update(p.done, { phase });
+    },
+    stop: () => {
+      if (phase !== '') bar.stop();
+    },
+  };
+}
+
+/** One line: where it went, the downtime, the rounds and what they sent. */
+export function migrationSummary(r: MigrateResult): string {
+  const pages = r.rounds.map((x) => x.pages);
+  const last = pages.length > 0 ? pages[pages.length - 1] : 0;
+  const pre = pages.slice(0, -1).join(', ');
+  return (
+    `migrated ${r.name} to ${r.to}: downtime ${r.downtimeMs} ms, total ${r.totalMs} ms, ` +
+    `${r.rounds.length - 1} pre-copy round${r.rounds.length === 2 ? '' : 's'} (${pre} pages) + ${last} pages stopped, ` +
+    `${r.bytes} bytes`
+  );
 }
 
 const positive = (what: string) => (v: string) => {
@@ -410,6 +449,81 @@ export function registerControlCommands(
     if (flags.json) json(d);
     else out(`restored domain ${d.name} (id ${d.id}), ${d.state}\n`);
   });
+
+  program
+    .command('migrate')
+    .description('live-migrate a domain (or, with --all, every domain) to another daemon')
+    .argument('[domain]')
+    .requiredOption('--to <url>', "the destination daemon's --tcp or --http listener, e.g. http://10.0.0.2:7070")
+    .option('--token-file <file>', "file holding the destination's token (default: $PVM_DEST_TOKEN)")
+    .option('--all', 'migrate every running or paused domain of the daemon, one after the other (draining a host)')
+    .option('--progress', 'show a progress bar of each round on standard error')
+    .option('--max-rounds <n>', 'pre-copy rounds at most before stop-and-copy (default 30)', positive('--max-rounds'))
+    .option('--ca <file>', 'PEM certificates to trust for an https:// destination')
+    .option('--socket <path>', 'the source daemon socket (default: $PVM_SOCKET or $XDG_RUNTIME_DIR/pvm/pvmd.sock)')
+    .option('--url <url>', 'the source daemon on TCP instead (its token from $PVM_TOKEN)')
+    .option('--json', 'print JSON for scripts')
+    .action(
+      async (
+        domain: string | undefined,
+        flags: {
+          to: string;
+          tokenFile?: string;
+          all?: boolean;
+          progress?: boolean;
+          maxRounds?: number;
+          ca?: string;
+          socket?: string;
+          url?: string;
+          json?: boolean;
+        },
+      ) => {
+        if ((domain === undefined) === (flags.all !== true)) {
+          throw new PvmError('usage', 'pvm migrate: name one domain, or pass --all');
+        }
+        const token =
+          flags.tokenFile !== undefined ? readToken(flags.tokenFile, env.env) : env.env.PVM_DEST_TOKEN || undefined;
+        if (!token) {
+          throw new PvmError(
+            'usage',
+            "pvm migrate needs the destination's token: --token-file FILE or $PVM_DEST_TOKEN",
+          );
+        }
+        let ca: string | undefined;
+        if (flags.ca !== undefined) {
+          try {
+            ca = readFileSync(resolvePath(env.cwd, flags.ca), 'utf8');
+          } catch (e) {
+            throw new PvmError('io', `cannot read --ca ${flags.ca}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+          }
+        }
+        const api = client(
+          { ...(flags.socket ? { socket: flags.socket } : {}), ...(flags.url ? { url: flags.url } : {}) },
+          env,
+        );
+        const names =
+          domain !== undefined
+            ? [domain]
+            : (await api.list()).filter((d) => d.state === 'running' || d.state === 'paused').map((d) => d.name);
+        const results: MigrateResult[] = [];
+        for (const name of names) {
+          const bar = migrationBar(flags.progress === true, name);
+          const r = await api
+            .migrate(name, flags.to, {
+              token,
+              ...(ca !== undefined ? { ca } : {}),
+              ...(flags.maxRounds !== undefined ? { maxRounds: Math.floor(flags.maxRounds) } : {}),
+              onProgress: bar.update,
+            })
+            .finally(bar.stop);
+          results.push(r);
+          if (!flags.json) out(`${migrationSummary(r)}\n`);
+        }
+        if (flags.json) json(domain !== undefined ? results[0] : results);
+        else if (flags.all)
+          out(`drained: ${results.length} domain${results.length === 1 ? '' : 's'} migrated to ${flags.to}\n`);
+      },
+    );
 
   clientOptions(
     program

@@ -42,6 +42,15 @@ export class EventChannels implements PvxEventChannelCalls {
     this.virqPort = new Uint16Array(env.vcpuCount * PVX_NR_VIRQS);
   }
 
+  /** Domain ids of other domains one of our ports is connected to (live migration refuses those). */
+  interdomainPeers(): number[] {
+    const peers = new Set<number>();
+    for (let p = 1; p < PVX_EVTCHN_NR_PORTS; p++) {
+      if (this.state[p] === PortState.INTERDOMAIN && this.remote[p] !== this.id) peers.add(this.remote[p]!);
+    }
+    return [...peers].sort((a, b) => a - b);
+  }
+
   // ------------------------------------------------------------------ guest calls
 
   allocUnbound(remoteDom: bigint): SbiRet {

@@ -185,6 +185,13 @@ export class GrantTable implements PvxGrantTableCalls {
     return t !== null && off >= t.off && off < t.off + (t.entries / PVX_GNTTAB_ENTRIES_PER_FRAME) * PAGE_SIZE;
   }
 
+  /** Grant mappings that tie this domain to others: foreign frames we map, our grants peers map. */
+  foreignMappings(): { mine: number; peers: number } {
+    let peers = 0;
+    for (const c of this.refMaps.values()) peers += c.n;
+    return { mine: this.window.slots.size, peers };
+  }
+
   /** Our RAM page `page` is mapped by some peer. */
   mappedByPeers(page: number): boolean {
     return this.pageMaps.has(page);
