@@ -549,6 +549,8 @@ describe('the OpenAPI document', () => {
       'events',
       'info',
       'list',
+      'migrate',
+      'migrate-incoming',
       'openapi',
       'pause',
       'reboot',

@@ -7,7 +7,7 @@
  * and its disk is locked by that copy alone.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -303,6 +303,34 @@ describe('live migration between two daemons', () => {
     assert.deepEqual(names(b), ['twin:paused']);
     await a.client.destroy('twin');
     await b.client.destroy('twin');
+  });
+
+  test('a disk missing on the destination, or another file at its path, is refused with the reason', async () => {
+    const path = disk('dsk');
+    await a.client.create({ name: 'dsk', kernel, memory: '16M', append: 'console=hvc0', disks: [path] });
+    renameSync(path, `${path}.away`); // the source keeps its file open; the path names nothing now
+    let e = await refusal(a.client.migrate('dsk', toB, { token: TOKEN_B }));
+    assert.equal(e.code, 'migration');
+    assert.equal(
+      e.message,
+      `the destination refused: disk ${path} is not on the destination (no such file): migration needs the same path on shared storage on both hosts`,
+    );
+    writeFileSync(path, new Uint8Array(4096));
+    e = await refusal(a.client.migrate('dsk', toB, { token: TOKEN_B }));
+    assert.equal(
+      e.message,
+      `the destination refused: disk ${path} is 4096 bytes on the destination and 1048576 on the source: not the same file (migration needs shared storage)`,
+    );
+    writeFileSync(path, new Uint8Array(1 << 20)); // the same size, another file
+    e = await refusal(a.client.migrate('dsk', toB, { token: TOKEN_B }));
+    assert.match(
+      e.message,
+      /^the destination refused: disk \S+ is another file on the destination \(inode \d+, \d+ on the source\): migration needs the same file on shared storage$/,
+    );
+    assert.deepEqual(names(a), ['dsk:running']);
+    assert.deepEqual(names(b), []);
+    await runs(a, 'dsk');
+    await a.client.destroy('dsk');
   });
 
   test('a destination over its memory limit refuses with the reason', async () => {

@@ -11,6 +11,7 @@
  * whatever was opened or plugged is released before the error is thrown.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { DeviceInfo, MachineInfo, NicStats } from '../api/domain.js';
 import { ApiError } from '../api/errors.js';
 import { DEFAULTS, type DomainDevice, type DomainSpec, defaultMac, USER_SWITCH } from '../api/spec.js';
@@ -166,6 +167,8 @@ export interface BuiltDomain {
    */
   handOverDisks(): Promise<void>;
   takeBackDisks(): void;
+  /** Each disk's path and the size and inode of the file open for it (in slot order). */
+  diskIdentities(): Promise<{ path: string; size: number; ino: number }[]>;
 }
 
 /** A NIC's place on its switch. */
@@ -443,6 +446,13 @@ export async function buildDomain(
     takeBackDisks: () => {
       for (const d of opened.disks) d.takeBack?.();
     },
+    diskIdentities: () =>
+      Promise.all(
+        opened.disks.map(async (d) => {
+          const id = d.identity !== undefined ? await d.identity() : await stat(d.path);
+          return { path: d.path, size: id.size, ino: id.ino };
+        }),
+      ),
     close: () => {
       closed ??= opened.close();
       return closed;

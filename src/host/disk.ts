@@ -116,6 +116,12 @@ export class FileDisk implements BlockBackend {
     unlockImage(this.fh.fd);
   }
 
+  /** The open file's size and inode (what it is, whatever its path names now). */
+  async identity(): Promise<{ size: number; ino: number }> {
+    const st = await this.fh.stat();
+    return { size: st.size, ino: st.ino };
+  }
+
   /**
    * Takes the lock (again): the source when a migration failed, the destination once the source
    * handed it over. ApiError 'in-use' when another holder has it.
@@ -138,6 +144,8 @@ export type HostDisk = BlockBackend & {
   /** Live migration: flush and release a write lock (FileDisk.handOver); absent for read-only formats. */
   handOver?(): Promise<void>;
   takeBack?(): void;
+  /** The open file's size and inode (FileDisk.identity). */
+  identity?(): Promise<{ size: number; ino: number }>;
 };
 
 /**

@@ -214,7 +214,8 @@ export interface OutgoingDomain {
   readonly config: DomainSpecInput;
   readonly ram: GuestRam;
   readonly pvxDomid: number | undefined;
-  readonly disks: readonly { readonly path: string; readonly readOnly: boolean }[];
+  /** Each disk: its path, and the size and inode of the file the source has open (not what the path names now). */
+  disks(): Promise<{ path: string; size: number; ino: number; readOnly: boolean }[]>;
   /** Why the domain cannot move (links to other domains), or null. */
   blocker(): string | null;
   /** The same VM still runs its loop (no reboot, crash or power-off since `outgoing`). */
@@ -499,9 +500,11 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       config: toDocument(d.spec),
       ram: vm.ram,
       pvxDomid: vm.pvx?.id,
-      disks: d.built.devices.flatMap((x) =>
-        x.spec.kind === 'blk' ? [{ path: x.spec.path, readOnly: x.spec.readonly }] : [],
-      ),
+      disks: async () => {
+        const ids = await d.built.diskIdentities();
+        const blks = d.built.devices.flatMap((x) => (x.spec.kind === 'blk' ? [x.spec] : []));
+        return blks.map((x, i) => ({ path: x.path, size: ids[i]!.size, ino: ids[i]!.ino, readOnly: x.readonly }));
+      },
       blocker: () => {
         const why = vm.pvx?.migrationBlocker() ?? null;
         return why === null ? null : `domain ${d.name} has ${why}`;

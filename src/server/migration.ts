@@ -241,15 +241,6 @@ function connect(target: MigrationTarget, timeoutMs: number): Promise<Channel> {
   });
 }
 
-async function describeDisks(d: OutgoingDomain): Promise<Hello['disks']> {
-  return Promise.all(
-    d.disks.map(async (x) => {
-      const st = await stat(x.path);
-      return { path: x.path, size: st.size, ino: st.ino, readOnly: x.readOnly };
-    }),
-  );
-}
-
 /**
  * Moves domain `id` of `manager` to the daemon at `target` (see the module comment). Resolves
  * once the domain runs there and is gone here; rejects with an ApiError, the domain as it was
@@ -281,7 +272,7 @@ export async function migrateDomain(
     config: d.config as Record<string, unknown>,
     ramBase: d.ram.base,
     ramBytes: d.ram.size,
-    disks: await describeDisks(d),
+    disks: await d.disks(),
     ...(d.pvxDomid !== undefined ? { pvxDomid: d.pvxDomid } : {}),
   };
   const ch = await connect(target, timeoutMs);
