@@ -99,6 +99,16 @@ export interface MigrateResult {
   readonly to: string;
   /** From the last guest instruction on the source to the destination's word that it runs, host ms. */
   readonly downtimeMs: number;
+  /**
+   * Where the downtime went: waiting for the vCPUs to stop, the last pages and the state sent,
+   * the destination loading it, GO to RESUMED.
+   */
+  readonly downtimeParts: {
+    readonly pauseMs: number;
+    readonly copyMs: number;
+    readonly loadMs: number;
+    readonly resumeMs: number;
+  };
   readonly totalMs: number;
   readonly rounds: readonly MigrateRound[];
   /** Bytes sent (pages, state, framing). */

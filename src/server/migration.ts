@@ -333,6 +333,7 @@ export async function migrateDomain(
     if (!d.alive()) throw migrationError(`domain ${d.name} stopped during the migration`);
     const stopAt = performance.now();
     await d.pause();
+    const pausedAt = performance.now();
     paused = true;
     if (!d.alive()) throw migrationError(`domain ${d.name} stopped during the migration`);
     const snap = await d.snapshot(); // drains the disks' requests into RAM first
@@ -352,10 +353,12 @@ export async function migrateDomain(
       STREAM_CODECS,
     );
     await ch.send(encodeState(state));
+    const sentAt = performance.now();
     bytes += state.length + 1;
     const loaded = await ch.next(timeoutMs, 'LOADED');
     if (loaded.type !== MSG.loaded)
       throw migrationError(`the destination sent ${messageName(loaded.type)}, not LOADED`);
+    const loadedAt = performance.now();
     // The commit point: from GO on, the source never runs its copy again.
     progress('go', 0, 1);
     await ch.send(encodeEmpty(MSG.go));
@@ -372,13 +375,22 @@ export async function migrateDomain(
       await resolveInDoubt(d, target, timeoutMs, toApiError(e), wasRunning);
       confirmedBy = 'query';
     }
-    const downtimeMs = Math.round((performance.now() - stopAt) * 10) / 10;
+    const now = performance.now();
+    const ms = (x: number) => Math.round(x * 10) / 10;
+    const downtimeMs = ms(now - stopAt);
+    const downtimeParts = {
+      pauseMs: ms(pausedAt - stopAt),
+      copyMs: ms(sentAt - pausedAt),
+      loadMs: ms(loadedAt - sentAt),
+      resumeMs: ms(now - loadedAt),
+    };
     ch.close();
     await manager.destroy(id);
     return {
       name: d.name,
       to: target.url,
       downtimeMs,
+      downtimeParts,
       totalMs: Math.round(performance.now() - started),
       rounds,
       bytes,
