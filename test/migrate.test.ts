@@ -211,7 +211,7 @@ describe('live migration between two daemons', () => {
     const { out, err } = await runPvm(
       a.daemon.socketPath,
       a.dir,
-      ['migrate', 'count', '--to', toB, '--json'],
+      ['migrate', 'count', '--to', toB, '--json', '--progress'],
       undefined,
       {
         PVM_DEST_TOKEN: TOKEN_B,
