@@ -7,7 +7,8 @@
  * and its disk is locked by that copy alone.
  */
 import assert from 'node:assert/strict';
-import { renameSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -331,6 +332,53 @@ describe('live migration between two daemons', () => {
     assert.deepEqual(names(b), []);
     await runs(a, 'dsk');
     await a.client.destroy('dsk');
+  });
+
+  test('over TLS: the destination serves HTTPS with its certificate, the source trusts it with --ca', async () => {
+    const key = join(a.dir, 'tls.key');
+    const cert = join(a.dir, 'tls.crt');
+    const gen = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
+    assert.equal(gen.status, 0, `openssl failed (Debian: openssl): ${gen.stderr?.toString()}`);
+    const tls = await startTestDaemon(new HypervisorDomainManager(), {
+      prefix: 'pvm-mig-tls-',
+      tcpToken: TOKEN_B,
+      tcpTls: { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') },
+    });
+    try {
+      const url = `https://127.0.0.1:${tls.daemon.tcp!.port}`;
+      await a.client.create({ name: 'sec', kernel, memory: '16M', append: 'console=hvc0' });
+      // Not trusted without its certificate: refused, and the domain stays.
+      const e = await refusal(a.client.migrate('sec', url, { token: TOKEN_B }));
+      assert.match(e.message, /^cannot reach the destination https:\/\/127\.0\.0\.1:\d+: self[- ]signed certificate/);
+      assert.deepEqual(names(a), ['sec:running']);
+      const ok = await a.client.migrate('sec', url, { token: TOKEN_B, ca: readFileSync(cert, 'utf8') });
+      assert.equal(ok.confirmedBy, 'resumed');
+      assert.deepEqual(names(a), []);
+      assert.deepEqual(
+        tls.manager.list().map((d) => `${d.name}:${d.state}`),
+        ['sec:running'],
+      );
+    } finally {
+      await tls.close();
+    }
   });
 
   test('a destination over its memory limit refuses with the reason', async () => {

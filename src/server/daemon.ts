@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Command, Progress } from '../api/commands.js';
@@ -58,6 +59,8 @@ export interface DaemonOptions {
     readonly token: string;
     /** Default TCP_LIMITS. */
     readonly limits?: Partial<TcpLimits>;
+    /** Serve HTTPS with this certificate chain and key (PEM), so the token and migration streams travel encrypted. */
+    readonly tls?: { readonly cert: string; readonly key: string };
   };
   readonly spec?: ApiSpec;
   /** Optional web listener: dashboard, API, console WebSocket and /metrics (src/server/http.ts). */
@@ -440,13 +443,23 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       throw new ApiError('bad-request', 'the TCP listener needs a token of at least 16 characters');
     }
     const limits: TcpLimits = { ...TCP_LIMITS, ...options.tcp.limits };
-    const server = createServer({
+    const serverOptions = {
       headersTimeout: limits.headersMs,
       requestTimeout: limits.requestMs,
       // How often Node checks those two timeouts (its default, 30 s, would let a slow client stay
       // that much longer).
       connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.headersMs / 2)),
-    });
+    };
+    const tls = options.tcp.tls;
+    let server: Server;
+    try {
+      server = tls
+        ? createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key })
+        : createServer(serverOptions);
+    } catch (e) {
+      unix.close();
+      throw new ApiError('bad-request', `the TCP listener's TLS certificate or key: ${(e as Error).message}`);
+    }
     tcp = server;
     server.maxConnections = limits.maxConnections;
     const perClient = new Map<string, number>();
@@ -479,7 +492,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
     const addr = server.address();
     tcpAddress = { host: options.tcp.host, port: typeof addr === 'object' && addr ? addr.port : options.tcp.port };
-    if (!['127.0.0.1', '::1', 'localhost'].includes(options.tcp.host)) {
+    if (!tls && !['127.0.0.1', '::1', 'localhost'].includes(options.tcp.host)) {
       logger.warn(
         { host: options.tcp.host },
         'TCP listener is not on loopback and has no TLS: the token travels in clear',

@@ -14,7 +14,8 @@
  * after GO, see `resolveInDoubt`.
  */
 import { stat } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -454,12 +455,9 @@ async function resolveInDoubt(
   let last = 'no answer';
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(url, {
-        headers: { authorization: `Bearer ${target.token}` },
-        signal: AbortSignal.timeout(2000),
-      });
+      const res = await getJson(url, target);
       if (res.status === 200) {
-        const info = (await res.json()) as { state?: string };
+        const info = (res.body ?? {}) as { state?: string };
         // Running (or already ended) there: it is the destination's. Paused: either waiting for a
         // GO that will not come (it will be discarded) or a domain that was paused here.
         if (info.state === 'running' || info.state === 'shutoff' || info.state === 'crashed') return;
@@ -483,6 +481,40 @@ async function resolveInDoubt(
     `in doubt: ${why.message}, after the source let go (GO sent), and the destination cannot be asked (${last}); ` +
       `domain ${d.name} stays paused on the source with its disks released: if it runs on ${target.url}, destroy it here, otherwise unpause it`,
   );
+}
+
+/** GET `url` with the target's token (and CA for https), its status and JSON body; 2 s at most. */
+function getJson(url: URL, target: MigrationTarget): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
+      url,
+      {
+        headers: { authorization: `Bearer ${target.token}` },
+        timeout: 2000,
+        ...(target.ca !== undefined ? { ca: target.ca } : {}),
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          if (text.length < 1 << 20) text += c;
+        });
+        res.on('end', () => {
+          let body: unknown = null;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            body = null;
+          }
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer within 2 s')));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 export interface MigrationEndpointOptions {

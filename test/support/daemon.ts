@@ -42,6 +42,7 @@ export async function startTestDaemon<M extends DomainManager>(
     logLevel?: LogLevel;
     tcpToken?: string;
     tcpLimits?: Partial<TcpLimits>;
+    tcpTls?: { cert: string; key: string };
     httpToken?: string;
     migration?: MigrationEndpointOptions;
   } = {},
@@ -67,6 +68,7 @@ export async function startTestDaemon<M extends DomainManager>(
             port: 0,
             token: options.tcpToken,
             ...(options.tcpLimits ? { limits: options.tcpLimits } : {}),
+            ...(options.tcpTls ? { tls: options.tcpTls } : {}),
           },
         }
       : {}),

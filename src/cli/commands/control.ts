@@ -178,6 +178,8 @@ export function registerControlCommands(
       'also serve the web dashboard, the API, consoles and /metrics over HTTP; requires a token',
     )
     .option('--token-file <file>', 'file holding the TCP and HTTP bearer token (at least 16 characters)')
+    .option('--tls-cert <file>', 'serve the --tcp listener over HTTPS with this PEM certificate (chain)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS as string[]).default('info'))
     .option('--log-file <file>', 'append JSON-lines logs to FILE instead of standard error')
     .option('--fake', 'run fake domains (a deterministic program instead of a guest), to try the API')
@@ -196,6 +198,8 @@ export function registerControlCommands(
         tcp?: string;
         http?: string;
         tokenFile?: string;
+        tlsCert?: string;
+        tlsKey?: string;
         logLevel: LogLevel;
         logFile?: string;
         fake?: boolean;
@@ -210,6 +214,20 @@ export function registerControlCommands(
           const token = readToken(flags.tokenFile, env.env);
           if (!token) throw new PvmError('usage', '--tcp needs a token: set PVM_TOKEN or pass --token-file');
           tcp = { host: m[1]!, port: Number(m[2]), token };
+        }
+        let tls: { cert: string; key: string } | undefined;
+        if (flags.tlsCert !== undefined || flags.tlsKey !== undefined) {
+          if (!flags.tcp || flags.tlsCert === undefined || flags.tlsKey === undefined) {
+            throw new PvmError('usage', '--tls-cert and --tls-key go together, with --tcp');
+          }
+          const pem = (f: string, what: string) => {
+            try {
+              return readFileSync(resolvePath(env.cwd, f), 'utf8');
+            } catch (e) {
+              throw new PvmError('io', `cannot read ${what} ${f}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+            }
+          };
+          tls = { cert: pem(flags.tlsCert, '--tls-cert'), key: pem(flags.tlsKey, '--tls-key') };
         }
         let http: { host: string; port: number; token: string } | undefined;
         if (flags.http) {
@@ -251,7 +269,7 @@ export function registerControlCommands(
           control,
           logger,
           socketPath,
-          ...(tcp ? { tcp } : {}),
+          ...(tcp ? { tcp: { ...tcp, ...(tls ? { tls } : {}) } } : {}),
           ...(http ? { http } : {}),
         });
         if (daemon.http) {
