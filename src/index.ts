@@ -127,6 +127,7 @@ export { buildVirtDt, type VirtDtHandles, type VirtDtOptions } from './machine/v
 export { GuestRam } from './memory/ram.js';
 export { type Daemon, type DaemonOptions, startDaemon } from './server/daemon.js';
 export { HypervisorDomainManager } from './server/hypervisor-domains.js';
+export { fileSnapshotStore, openControlPlane } from './server/local.js';
 // Live migration (docs/migration.md): the destination's options, the NIC announce hook.
 export {
   type AnnounceNics,
@@ -134,5 +135,4 @@ export {
   type MigrationEndpointOptions,
   type MigrationTuning,
 } from './server/migration.js';
-export { fileSnapshotStore, openControlPlane } from './server/local.js';
 export { ApiSpec, openApiDocument } from './server/openapi.js';

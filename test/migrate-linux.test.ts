@@ -35,9 +35,13 @@ describe('live migration of a Linux guest', () => {
     await b.close();
   });
 
-  test('a Linux counter goes on on the other daemon with no gap and no repetition', async () => {
+  for (const smp of [1, 2])
+    test(`a Linux counter (${smp} vCPU${smp > 1 ? 's' : ''}) goes on on the other daemon with no gap and no repetition`, () =>
+      counterMoves(smp));
+
+  async function counterMoves(smp: number): Promise<void> {
     await a.client.create(
-      { name: 'lin', kernel, initrd, memory: '256M', append: `console=hvc0 quiet pvm.run=${LOOP}` },
+      { name: 'lin', kernel, initrd, memory: '256M', smp, append: `console=hvc0 quiet pvm.run=${LOOP}` },
       { paused: true },
     );
     const sa = await a.client.attachConsole('lin');
@@ -73,5 +77,5 @@ describe('live migration of a Linux guest', () => {
       ['lin:running'],
     );
     await b.client.destroy('lin');
-  });
+  }
 });
