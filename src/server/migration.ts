@@ -234,9 +234,11 @@ function connect(target: MigrationTarget, timeoutMs: number): Promise<Channel> {
         );
       });
     });
-    ws.once('error', (e) => reject(migrationError(`cannot reach the destination ${target.url}: ${e.message}`, e)));
+    // `on`, not `once`: terminating a refused handshake emits another error, which must not go unheard.
+    const onError = (e: Error) => reject(migrationError(`cannot reach the destination ${target.url}: ${e.message}`, e));
+    ws.on('error', onError);
     ws.once('open', () => {
-      ws.removeAllListeners('error');
+      ws.off('error', onError);
       resolve(new Channel(ws, 'destination'));
     });
   });
@@ -304,6 +306,8 @@ export async function migrateDomain(
   let paused = false;
   let wasRunning = d.running();
   let disksHandedOver = false;
+  /** Past the commit point: whatever happens now, the source never rolls back on its own. */
+  let goSent = false;
   /** Before GO: undo everything, the domain as it was. */
   const rollBack = async () => {
     ram.dirty.stop();
@@ -363,6 +367,7 @@ export async function migrateDomain(
     // The commit point: from GO on, the source never runs its copy again.
     progress('go', 0, 1);
     await ch.send(encodeEmpty(MSG.go));
+    goSent = true;
     let confirmedBy: MigrateResult['confirmedBy'] = 'resumed';
     try {
       const resumed = await ch.next(timeoutMs, 'RESUMED');
@@ -400,7 +405,8 @@ export async function migrateDomain(
     };
   } catch (e) {
     const err = toApiError(e);
-    if (err.message.startsWith('in doubt')) throw err;
+    // After GO resolveInDoubt decided (and did) what the source does; never roll back here.
+    if (goSent) throw err;
     ch.sendError(err.code, err.message);
     ch.close();
     try {
