@@ -53,6 +53,7 @@ export {
   toDocument,
   USER_SWITCH,
 } from './api/spec.js';
+export type { SwitchInfo, SwitchLinkInfo, SwitchNetwork } from './api/switches.js';
 export { defaultSocketPath, PvmClient } from './cli/client.js';
 export { PvmError, type PvmErrorKind } from './core/errors.js';
 export { Cause, Csr, IrqBit, Priv } from './cpu/arch.js';
@@ -77,6 +78,7 @@ export { createLogger, type Logger, type LogLevel } from './host/logger.js';
 export { NodeP9Fs, openShare, type ShareSpec } from './host/p9-fs.js';
 export { PASST_DEFAULT_MAC, PasstUplink, type PortForward } from './host/passt.js';
 export { loadSnapshotFile, nodeSnapshotCodecs, saveSnapshotFile } from './host/snapshot-file.js';
+export { SwitchLinks, type SwitchLinksOptions } from './host/switch-links.js';
 export { type UserNetworkOptions, UserNetworks } from './host/user-net.js';
 export {
   BareControl,

@@ -2,7 +2,7 @@
  * The fuzz targets of bench/fuzz (bench/fuzz/targets.ts), each run a bounded number of times
  * with a fixed seed so CI is repeatable: the SBI/PVX dispatcher, the snapshot reader (files with
  * recomputed checksums, damaged component states), each virtio device, the daemon's API router
- * the config loader and the live-migration stream decoder. `npm run bench:fuzz`
+ * the config loader, the switch link's frame decoder and the live-migration stream decoder. `npm run bench:fuzz`
  * runs them for minutes with fresh seeds.
  */
 import assert from 'node:assert/strict';
@@ -42,6 +42,7 @@ test('every surface named by the hardening work has a target', () => {
       'virtio-balloon',
       'api-router',
       'config-loader',
+      'switch-link',
       'migration-stream',
     ],
   );

@@ -79,11 +79,13 @@ test('everything the docs name is exported from pvm', async () => {
     'runBare',
     'BareControl',
     'openDevices',
+    'SwitchLinks',
   ]) {
     assert.ok(name in pvm, `pvm exports ${name}`);
   }
   assert.equal(
-    typeCheck('types', "import type { DomainSpec, DomainSpecInput, DomainInfo, DomainEvent } from 'pvm';\n").length,
+    typeCheck('types', "import type { DomainSpec, DomainSpecInput, DomainInfo, DomainEvent, SwitchInfo } from 'pvm';\n")
+      .length,
     0,
   );
 });

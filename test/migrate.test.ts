@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { isApiError } from '../src/api/errors.js';
+import { parseMac, type SwitchEndpoint } from '../src/devices/switch.js';
 import { FileDisk } from '../src/host/disk.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { Console, make, PROMPT, PVOS_ELF } from './pvos-console.js';
@@ -176,6 +177,29 @@ describe('live migration between two daemons', () => {
     assert.equal(await locked(path), true, 'B holds the disk');
     await b.client.destroy('count');
     assert.equal(await locked(path), false, 'nobody else holds it');
+  });
+
+  test("on the destination, the domain's NIC announces its MAC on its switch (RARP broadcasts)", async () => {
+    const heard: string[] = [];
+    const listener: SwitchEndpoint = {
+      mac: parseMac('52:54:00:00:0f:01')!,
+      deliver: (f) => {
+        const hex = (o: number) => [...f.subarray(o, o + 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+        heard.push(`${hex(6)}>${hex(0)}:${((f[12]! << 8) | f[13]!).toString(16)}`);
+      },
+    };
+    b.manager.switches.get('lan').attach(listener);
+    await a.client.create({
+      name: 'nic',
+      kernel,
+      memory: '16M',
+      append: 'console=hvc0',
+      nets: ['lan,mac=52:54:00:00:0e:07'],
+    });
+    await a.client.migrate('nic', toB, { token: TOKEN_B });
+    await until('five announcements', () => heard.length === 5);
+    assert.deepEqual(heard, new Array(5).fill('52:54:00:00:0e:07>ff:ff:ff:ff:ff:ff:8035'));
+    await b.client.destroy('nic');
   });
 
   test('the CLI prints the downtime, rounds and bytes; --all drains every domain', async () => {

@@ -16,7 +16,15 @@ import { ControlPlane } from '../../src/api/control.js';
 import { FakeDomainManager } from '../../src/api/fake-domain.js';
 import { isSnapshotError } from '../../src/core/state.js';
 import { gpa } from '../../src/core/types.js';
-import { parseMac, VirtualSwitch } from '../../src/devices/switch.js';
+import {
+  ETH_HEADER,
+  MAX_FRAME,
+  macKey,
+  parseMac,
+  type SwitchEndpoint,
+  VirtualSwitch,
+} from '../../src/devices/switch.js';
+import { decodeFrames, encodeFrames, MAX_LINK_MESSAGE, SwitchLinkPort } from '../../src/devices/switch-link.js';
 import { VirtioBalloon } from '../../src/devices/virtio/balloon/device.js';
 import { MemoryDisk } from '../../src/devices/virtio/blk/backend.js';
 import { VirtioBlk } from '../../src/devices/virtio/blk/device.js';
@@ -460,6 +468,98 @@ const migrationStreamTarget: FuzzTarget = {
   },
 };
 
+/** Messages a peer daemon might send on a switch link: batches, damaged, cut, near the limits, noise. */
+const linkFrame = fc.uint8Array({ minLength: ETH_HEADER, maxLength: 1600 });
+const linkBatch = fc.array(linkFrame, { minLength: 1, maxLength: 8 }).map((fs) => encodeFrames(fs));
+const be32 = (n: number) => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+const linkMessageArb = fc.oneof(
+  { arbitrary: linkBatch, weight: 4 },
+  {
+    arbitrary: fc.tuple(linkBatch, fc.nat(), fc.integer({ min: 0, max: 255 })).map(([m, at, v]) => {
+      const c = m.slice();
+      c[at % c.length] = v;
+      return c;
+    }),
+    weight: 3,
+  },
+  { arbitrary: fc.tuple(linkBatch, fc.nat()).map(([m, n]) => m.subarray(0, n % (m.length + 1))), weight: 2 },
+  {
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom(0, 1, 13, ETH_HEADER, MAX_FRAME, MAX_FRAME + 1, 0x7fff_ffff, 0xffff_ffff),
+        fc.uint8Array({ maxLength: 64 }),
+      )
+      .map(([len, rest]) => Uint8Array.of(...be32(len), ...rest)),
+    weight: 2,
+  },
+  { arbitrary: fc.uint8Array({ maxLength: 256 }), weight: 1 },
+);
+
+/**
+ * A switch link's receive side (src/devices/switch-link.ts): any message from a peer daemon is
+ * either split into frames that all reach the switch (a NIC counts them) or refused with a reason
+ * that ends the link; never an exception, never a frame outside the limits.
+ */
+const switchLinkTarget: FuzzTarget = {
+  name: 'switch-link',
+  about: 'any message from a peer daemon: its frames reach the switch, or one refusal ends the link',
+  start: () => {
+    const sw = new VirtualSwitch('lan');
+    let got = 0;
+    let bad = 0;
+    const nic: SwitchEndpoint = {
+      mac: parseMac('52:54:00:00:00:01')!,
+      deliver: (f) => {
+        got++;
+        if (f.length < ETH_HEADER || f.length > MAX_FRAME) bad++;
+      },
+    };
+    sw.attach(nic);
+    return fc.property(linkMessageArb, (msg) => {
+      let closedWith: string | null = null;
+      const link = new SwitchLinkPort(
+        {
+          send: () => {},
+          queuedBytes: 0,
+          close: (r) => {
+            closedWith = r;
+          },
+        },
+        (fn) => fn(),
+      );
+      const port = sw.attachPeer(link);
+      const before = got;
+      const frames = decodeFrames(msg);
+      const refused = link.receive(msg);
+      port.detach();
+      check(bad === 0, 'a frame outside the limits reached a NIC');
+      if (typeof frames === 'string') {
+        check(refused === frames && closedWith === frames && got === before, `refusal: ${frames}`);
+        check(link.stats.malformed === 1, 'a refusal is counted');
+      } else {
+        check(refused === null && closedWith === null, 'a good batch ends nothing');
+        check(msg.length <= MAX_LINK_MESSAGE, 'only messages within the limit are taken');
+        check(
+          frames.every((f) => f.length >= ETH_HEADER && f.length <= MAX_FRAME),
+          'frame sizes',
+        );
+        const again = encodeFrames(frames);
+        check(again.length === msg.length && again.every((b, i) => b === msg[i]), 'the batch re-encodes to itself');
+        // What the switch does with them: a multicast source is dropped; a destination the peer's
+        // frames of this message taught it lives behind the peer is not sent back; all else reaches the NIC.
+        const behindPeer = new Set<number>();
+        let want = 0;
+        for (const f of frames) {
+          if ((f[6]! & 1) === 1) continue;
+          behindPeer.add(macKey(f, 6));
+          if ((f[0]! & 1) === 1 || !behindPeer.has(macKey(f, 0))) want++;
+        }
+        check(got - before === want, `the NIC got ${got - before} frames, expected ${want}`);
+      }
+    });
+  },
+};
+
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   sbiTarget,
   pvxTarget,
@@ -468,5 +568,6 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   ...Object.entries(devices).map(([k, m]) => virtioTarget(k, m)),
   routerTarget(),
   configTarget,
+  switchLinkTarget,
   migrationStreamTarget,
 ];

@@ -1,5 +1,6 @@
 import type { DomainInfo, DomainState, DomainStats } from './domain.js';
 import type { DomainSpecInput } from './spec.js';
+import type { SwitchInfo } from './switches.js';
 
 /**
  * The control-plane commands, transport-agnostic. The daemon maps each HTTP
@@ -64,14 +65,33 @@ export type Command =
       readonly ca?: string;
       /** Pre-copy rounds at most (default 30). */
       readonly maxRounds?: number;
-    };
+    }
+  /** Always. The virtual switches and their links to other daemons (docs/networking.md). */
+  | { readonly kind: 'switch-list' }
+  /**
+   * Always. Joins switch `switch` (made when missing) to the switch of that name on the daemon at
+   * `url` (its TCP or HTTP listener), whose bearer token is `token`; refused when the first
+   * connection cannot be made (unless `wait` is false: then it is kept and dialed until up).
+   * The link is redialed whenever it drops, until `switch-leave`.
+   */
+  | {
+      readonly kind: 'switch-join';
+      readonly switch: string;
+      readonly url: string;
+      readonly token: string;
+      readonly wait?: boolean;
+    }
+  /** Always. Ends the link `switch-join` made. */
+  | { readonly kind: 'switch-leave'; readonly switch: string; readonly url: string };
 
 export type CommandKind = Command['kind'];
+/** Commands on switches, not domains. */
+export type SwitchCommandKind = 'switch-list' | 'switch-join' | 'switch-leave';
 export type CommandOf<K extends CommandKind> = Extract<Command, { kind: K }>;
 
 /** States in which a command naming an existing domain may run; 'any' for every state. */
 export const ALLOWED_STATES: Readonly<
-  Record<Exclude<CommandKind, 'create' | 'list' | 'restore'>, readonly DomainState[] | 'any'>
+  Record<Exclude<CommandKind, 'create' | 'list' | 'restore' | SwitchCommandKind>, readonly DomainState[] | 'any'>
 > = {
   info: 'any',
   pause: ['running'],
@@ -153,6 +173,9 @@ export interface CommandResults {
   restore: DomainInfo;
   'restrict-hypercalls': DomainInfo;
   migrate: MigrateResult;
+  'switch-list': SwitchInfo[];
+  'switch-join': SwitchInfo;
+  'switch-leave': SwitchInfo;
 }
 
 export type ResultOf<C extends Command> = CommandResults[C['kind']];

@@ -14,6 +14,7 @@ import {
 import type { DomainEvent, DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from './domain.js';
 import { ApiError, toApiError } from './errors.js';
 import { DOMAIN_NAME, type DomainSpec, type DomainSpecInput, parseDomainSpec } from './spec.js';
+import type { SwitchInfo, SwitchNetwork } from './switches.js';
 
 /** Where save files go; the host supplies one backed by files (src/host/snapshot-file.ts). */
 export interface SnapshotStore {
@@ -29,6 +30,8 @@ export interface SnapshotStore {
 export interface ControlPlaneOptions {
   readonly manager: DomainManager;
   readonly store: SnapshotStore;
+  /** The switches and their links to other daemons (src/host/switch-links.ts); without it, switch commands are refused. */
+  readonly network?: SwitchNetwork;
 }
 
 export interface ExecuteOptions {
@@ -44,6 +47,8 @@ export interface ExecuteOptions {
 export class ControlPlane {
   private readonly manager: DomainManager;
   private readonly store: SnapshotStore;
+  /** The switches' links to other daemons, when the host has switches. */
+  readonly network: SwitchNetwork | undefined;
   /** Console writer per domain id. */
   private readonly writers = new Map<number, symbol>();
   /** Tail of the command queue per domain id. */
@@ -55,6 +60,7 @@ export class ControlPlane {
   constructor(options: ControlPlaneOptions) {
     this.manager = options.manager;
     this.store = options.store;
+    this.network = options.network;
     this.unsubscribe = this.manager.subscribe((ev) => {
       if (ev.type === 'removed') {
         this.writers.delete(ev.id);
@@ -139,6 +145,19 @@ export class ControlPlane {
   /** Tightens `domain`'s hypercall policy to what it and `allow` both permit (never widens it). */
   restrictHypercalls(domain: string, allow: readonly string[]): Promise<DomainInfo> {
     return this.execute({ kind: 'restrict-hypercalls', domain, allow });
+  }
+
+  /** The virtual switches and their links to other daemons. */
+  switches(): Promise<SwitchInfo[]> {
+    return this.execute({ kind: 'switch-list' });
+  }
+  /** Joins switch `name` to the switch of that name on the daemon at `url` (docs/networking.md). */
+  joinSwitch(name: string, url: string, token: string, options: { wait?: boolean } = {}): Promise<SwitchInfo> {
+    return this.execute({ kind: 'switch-join', switch: name, url, token, ...options });
+  }
+  /** Ends the link `joinSwitch` made. */
+  leaveSwitch(name: string, url: string): Promise<SwitchInfo> {
+    return this.execute({ kind: 'switch-leave', switch: name, url });
   }
 
   /**
@@ -227,6 +246,7 @@ export class ControlPlane {
   async close(): Promise<void> {
     for (const end of [...this.streams]) end();
     this.unsubscribe();
+    await this.network?.close();
     await this.manager.close();
   }
 
@@ -353,11 +373,22 @@ export class ControlPlane {
           m.restrictHypercalls(d.id, cmd.allow);
           return m.info(d.id);
         });
+      case 'switch-list':
+        return this.net().list();
+      case 'switch-join':
+        return this.net().join(cmd.switch, cmd.url, cmd.token, { wait: cmd.wait !== false });
+      case 'switch-leave':
+        return this.net().leave(cmd.switch, cmd.url);
       default: {
         const never: never = cmd;
         throw new ApiError('bad-request', `unknown command ${(never as { kind: string }).kind}`);
       }
     }
+  }
+
+  private net(): SwitchNetwork {
+    if (this.network === undefined) throw new ApiError('not-found', 'this control plane has no virtual switches');
+    return this.network;
   }
 
   private attach(cmd: CommandOf<'console-attach'>): ConsoleSession {

@@ -7,6 +7,7 @@ import type { MigrateResult, Progress, SaveResult } from '../api/commands.js';
 import type { DomainEvent, DomainInfo, DomainState, DomainStats } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
 import type { DomainSpecInput } from '../api/spec.js';
+import type { SwitchInfo } from '../api/switches.js';
 import { PvmError } from '../core/errors.js';
 import { CONSOLE_SUBPROTOCOL } from '../server/web-console.js';
 
@@ -176,6 +177,24 @@ export class PvmClient {
   /** Tightens the domain's hypercall policy to what it and `allow` both permit (never widens it). */
   restrictHypercalls(domain: string, allow: readonly string[]): Promise<DomainInfo> {
     return this.request('POST', `${PvmClient.seg(domain)}/hypercalls`, { allow });
+  }
+  /** The daemon's virtual switches and their links to other daemons. */
+  health(): Promise<{ status: 'ok' }> {
+    return this.request('GET', '/health');
+  }
+  switches(): Promise<SwitchInfo[]> {
+    return this.request('GET', '/switches');
+  }
+  /** Joins the daemon's switch `name` to the switch of that name on the daemon at `url` (whose token is `token`). */
+  joinSwitch(name: string, url: string, token: string, options: { wait?: boolean } = {}): Promise<SwitchInfo> {
+    return this.request('POST', `/switches/${encodeURIComponent(name)}/join`, {
+      url,
+      token,
+      ...(options.wait === false && { wait: false }),
+    });
+  }
+  leaveSwitch(name: string, url: string): Promise<SwitchInfo> {
+    return this.request('POST', `/switches/${encodeURIComponent(name)}/leave`, { url });
   }
   save(
     domain: string,

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { isPvmError } from '../core/errors.js';
 import { registerControlCommands } from './commands/control.js';
 import { registerRun } from './commands/run.js';
+import { registerSwitchCommands } from './commands/switch.js';
 import { registerWeb } from './commands/web.js';
 import { type CliContext, type CliIo, ExitStatus, nodeIo } from './context.js';
 
@@ -34,6 +35,7 @@ export function buildProgram(ctx: CliContext): Command {
     });
   registerRun(program, ctx);
   registerControlCommands(program, ctx);
+  registerSwitchCommands(program, ctx);
   registerWeb(program, ctx);
   return program;
 }

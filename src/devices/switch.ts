@@ -5,8 +5,12 @@
  * Each port has its own MAC; by default a port may only send frames from that MAC, so one
  * domain cannot impersonate another. One port may be the switch's uplink (user-mode
  * networking through passt, src/host/passt.ts): it stands for a whole network, so its
- * frames may carry any source MAC. Every port counts the frames and bytes it sends and
- * receives.
+ * frames may carry any source MAC. Peer ports (switch links, src/devices/switch-link.ts)
+ * join the switch to the switch of the same name on another pvm daemon; they too carry any
+ * source MAC. Peers are meant to be joined in a full mesh, so, as VXLAN's head-end
+ * replication and Open vSwitch tunnel meshes do, a frame that came from one peer is never
+ * sent to another peer (split horizon): no loop can form, whatever the joins. Every port
+ * counts the frames and bytes it sends and receives.
  */
 
 import type { Offload } from './net-offload.js';
@@ -57,6 +61,8 @@ export interface PortReport extends PortStats {
   readonly port: number;
   readonly mac: string;
   readonly uplink: boolean;
+  /** Present (true) on a peer port: a link to the same switch on another daemon. */
+  readonly peer?: true;
 }
 
 export const ETH_HEADER = 14;
@@ -81,6 +87,25 @@ export function formatMac(b: Uint8Array): string {
 /** Multicast (and broadcast) addresses have the low bit of the first octet set. */
 export const isMulticast = (b: Uint8Array, off = 0): boolean => (b[off]! & 1) === 1;
 
+/** EtherType of RARP (RFC 903), which a moved NIC announces itself with. */
+export const ETH_P_RARP = 0x8035;
+
+/**
+ * The frame a NIC announces its MAC with after it moved (QEMU's announce-self after a migration,
+ * qemu_announce_self): a broadcast RARP "request reverse" (opcode 3) from `mac`, about `mac`, no IP
+ * addresses (the host does not know the guest's), padded to the 60-byte Ethernet minimum. Every
+ * switch it crosses learns the MAC behind the port it came from; stations ignore it.
+ */
+export function announceFrame(mac: Uint8Array): Uint8Array {
+  const f = new Uint8Array(60);
+  f.fill(0xff, 0, 6);
+  f.set(mac.subarray(0, 6), 6);
+  f.set([ETH_P_RARP >> 8, ETH_P_RARP & 0xff, 0, 1, 0x08, 0x00, 6, 4, 0, 3], 12);
+  f.set(mac.subarray(0, 6), 22);
+  f.set(mac.subarray(0, 6), 32);
+  return f;
+}
+
 export class SwitchPort implements NetLink {
   readonly macKey: number;
   attached = true;
@@ -91,6 +116,8 @@ export class SwitchPort implements NetLink {
     readonly endpoint: SwitchEndpoint,
     /** The switch's uplink: frames from any source MAC. */
     readonly uplink = false,
+    /** A link to another daemon's switch: frames from any source MAC, never forwarded to another peer. */
+    readonly peer = false,
   ) {
     this.macKey = macKey(endpoint.mac);
   }
@@ -129,13 +156,29 @@ export class VirtualSwitch {
 
   /** Plugs `endpoint` into a new port; throws if its MAC is already on this switch (a config error). */
   attach(endpoint: SwitchEndpoint): SwitchPort {
-    return this.plug(endpoint, false);
+    return this.plug(endpoint, false, false);
   }
 
   /** Plugs the switch's uplink (one at most): a port whose frames may come from any MAC. */
   attachUplink(endpoint: SwitchEndpoint): SwitchPort {
     if (this.uplink !== undefined) throw new Error(`switch ${this.name} already has an uplink`);
-    return this.plug(endpoint, true);
+    return this.plug(endpoint, true, false);
+  }
+
+  /**
+   * Plugs a peer port (a link to the switch of the same name on another daemon; any number).
+   * Its endpoint's MAC names nothing: it is not learned, and not checked against the others.
+   */
+  attachPeer(endpoint: SwitchEndpoint): SwitchPort {
+    const port = new SwitchPort(this, this.nextId++, endpoint, false, true);
+    this.ports.push(port);
+    endpoint.connect?.(port);
+    return port;
+  }
+
+  /** The peer ports, in port order. */
+  get peers(): SwitchPort[] {
+    return this.ports.filter((p) => p.peer);
   }
 
   /** The uplink port, if any. */
@@ -143,21 +186,30 @@ export class VirtualSwitch {
     return this.ports.find((p) => p.uplink);
   }
 
-  private plug(endpoint: SwitchEndpoint, uplink: boolean): SwitchPort {
+  private plug(endpoint: SwitchEndpoint, uplink: boolean, peer: boolean): SwitchPort {
     const key = macKey(endpoint.mac);
-    if (this.ports.some((p) => p.macKey === key)) {
+    if (this.ports.some((p) => !p.peer && p.macKey === key)) {
       throw new Error(`switch ${this.name}: MAC ${formatMac(endpoint.mac)} is already attached`);
     }
-    const port = new SwitchPort(this, this.nextId++, endpoint, uplink);
+    const port = new SwitchPort(this, this.nextId++, endpoint, uplink, peer);
     this.ports.push(port);
-    this.table.set(key, port);
+    // A MAC learned behind a peer lives on another daemon now: a domain arriving here by migration
+    // is plugged (paused) while its source still runs there, so its traffic keeps going there
+    // until the new port speaks (its announce, after it resumed here).
+    if (this.table.get(key)?.peer !== true) this.table.set(key, port);
     endpoint.connect?.(port);
     return port;
   }
 
   /** Every port's traffic, in port order. */
   portStats(): PortReport[] {
-    return this.ports.map((p) => ({ port: p.id, mac: formatMac(p.endpoint.mac), uplink: p.uplink, ...p.stats }));
+    return this.ports.map((p) => ({
+      port: p.id,
+      mac: formatMac(p.endpoint.mac),
+      uplink: p.uplink,
+      ...(p.peer && { peer: true as const }),
+      ...p.stats,
+    }));
   }
 
   detach(port: SwitchPort): void {
@@ -186,7 +238,7 @@ export class VirtualSwitch {
       return;
     }
     const src = macKey(frame, 6);
-    if (this.enforceSourceMac && !from.uplink && src !== from.macKey) {
+    if (this.enforceSourceMac && !from.uplink && !from.peer && src !== from.macKey) {
       this.stats.spoofed++;
       return;
     }
@@ -195,8 +247,8 @@ export class VirtualSwitch {
 
     if (!isMulticast(frame, 0)) {
       const to = this.table.get(macKey(frame, 0));
-      if (to === from) {
-        this.stats.dropped++; // destination lives behind the sender
+      if (to === from || (from.peer && to?.peer)) {
+        this.stats.dropped++; // destination lives behind the sender, or behind another peer (split horizon)
         return;
       }
       if (to !== undefined) {
@@ -206,6 +258,7 @@ export class VirtualSwitch {
       }
     }
     this.stats.flooded++;
-    for (const p of this.ports.slice()) if (p !== from && p.attached) p.deliver(frame, offload);
+    for (const p of this.ports.slice())
+      if (p !== from && p.attached && !(from.peer && p.peer)) p.deliver(frame, offload);
   }
 }

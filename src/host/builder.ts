@@ -16,7 +16,7 @@ import type { DeviceInfo, MachineInfo, NicStats } from '../api/domain.js';
 import { ApiError } from '../api/errors.js';
 import { DEFAULTS, type DomainDevice, type DomainSpec, defaultMac, USER_SWITCH } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
-import { formatMac, parseMac, type SwitchPort, VirtualSwitch } from '../devices/switch.js';
+import { announceFrame, formatMac, parseMac, type SwitchPort, VirtualSwitch } from '../devices/switch.js';
 import { VirtioP9 } from '../devices/virtio/9p/device.js';
 import { type BalloonHooks, VirtioBalloon } from '../devices/virtio/balloon/device.js';
 import { VirtioBlk } from '../devices/virtio/blk/device.js';
@@ -159,6 +159,12 @@ export interface BuiltDomain {
   machine(): MachineInfo;
   /** Each NIC's switch port and its switch's uplink, counted so far, in slot order. */
   netStats(): NicStats[];
+  /**
+   * Sends one announcement (a RARP broadcast, `announceFrame`) from each NIC into its switch, so
+   * every switch, here and across switch links, learns the NIC's MAC behind its port now (after
+   * the domain moved here). The guest sees nothing. Returns the frames sent.
+   */
+  announce(): number;
   /** Unplugs the NICs (stopping a passt no other NIC uses), closes the image files and shares. Idempotent. */
   close(): Promise<void>;
   /**
@@ -453,6 +459,15 @@ export async function buildDomain(
           return { path: d.path, size: id.size, ino: id.ino };
         }),
       ),
+    announce: () => {
+      let sent = 0;
+      for (const p of opened.plugged) {
+        if (!p.port.attached) continue;
+        p.port.transmit(announceFrame(p.port.endpoint.mac));
+        sent++;
+      }
+      return sent;
+    },
     close: () => {
       closed ??= opened.close();
       return closed;

@@ -8,7 +8,8 @@ import type { Command, Progress } from '../api/commands.js';
 import type { ControlPlane } from '../api/control.js';
 import { ApiError, toApiError } from '../api/errors.js';
 import type { Logger } from '../host/logger.js';
-import { type HttpListener, type HttpListenerOptions, requestUrl, startHttpListener } from './http.js';
+import { SwitchLinks } from '../host/switch-links.js';
+import { answerHealth, type HttpListener, type HttpListenerOptions, requestUrl, startHttpListener } from './http.js';
 import { HypervisorDomainManager } from './hypervisor-domains.js';
 import { DaemonMetrics } from './metrics.js';
 import { MigrationEndpoint, type MigrationEndpointOptions } from './migration.js';
@@ -154,14 +155,20 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   res.end(body);
 }
 
-type Request = { readonly domain: string; readonly query: Record<string, string>; readonly b: Record<string, unknown> };
+type Request = {
+  readonly domain: string;
+  readonly sw: string;
+  readonly query: Record<string, string>;
+  readonly b: Record<string, unknown>;
+};
 
 /** Operations the daemon answers itself, without a control-plane command. */
-type Local = 'version' | 'openapi' | 'events' | 'migrate-incoming';
+type Local = 'version' | 'openapi' | 'events' | 'health' | 'switch-link' | 'migrate-incoming';
 
 /** The command of each operation of the OpenAPI document (a test checks both name the same operations). */
 const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
   version: () => 'version',
+  health: () => 'health',
   openapi: () => 'openapi',
   events: () => 'events',
   list: () => ({ kind: 'list' }),
@@ -201,6 +208,17 @@ const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
     paused: b.paused === true,
     ...(typeof b.name === 'string' ? { name: b.name } : {}),
   }),
+  'switch-list': () => ({ kind: 'switch-list' }),
+  'switch-join': ({ sw, b }) => ({
+    kind: 'switch-join',
+    switch: sw,
+    url: String(b.url),
+    token: String(b.token),
+    wait: b.wait !== false,
+  }),
+  'switch-leave': ({ sw, b }) => ({ kind: 'switch-leave', switch: sw, url: String(b.url) }),
+  // A WebSocket: the upgrade handler serves it (src/host/switch-links.ts).
+  'switch-link': () => 'switch-link',
 };
 
 /** The operationIds the daemon serves. */
@@ -210,7 +228,7 @@ export const DAEMON_OPERATIONS: readonly string[] = Object.keys(COMMANDS);
 function toCommand(m: Match, query: Record<string, string>, body: unknown): Command | Local {
   const make = Object.hasOwn(COMMANDS, m.op.operationId) ? COMMANDS[m.op.operationId] : undefined;
   if (!make) throw new ApiError('internal', `operation ${m.op.operationId} has no command`);
-  return make({ domain: m.params.domain!, query, b: (body ?? {}) as Record<string, unknown> });
+  return make({ domain: m.params.domain!, sw: m.params.switch!, query, b: (body ?? {}) as Record<string, unknown> });
 }
 
 /** Removes a stale socket file; refuses when a daemon still answers on it. */
@@ -289,7 +307,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const query = Object.fromEntries(url.searchParams);
       const body = await parseBody(req);
       spec.validate(m.op, m.params, query, body);
-      if (m.op.operationId === 'console' || m.op.operationId === 'migrate-incoming') {
+      if (
+        m.op.operationId === 'console' ||
+        m.op.operationId === 'switch-link' ||
+        m.op.operationId === 'migrate-incoming'
+      ) {
         throw new ApiError(
           'bad-request',
           `${m.op.operationId} is a WebSocket: it needs "Connection: Upgrade" and "Upgrade: websocket"`,
@@ -297,6 +319,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
       const cmd = toCommand(m, query, body);
       if (cmd === 'version') return sendJson(res, 200, { pvm: PVM_VERSION, api: API_VERSION });
+      if (cmd === 'health') return sendJson(res, 200, { status: 'ok' });
       if (cmd === 'openapi') {
         const text = openApiYaml(spec.document);
         res.writeHead(200, { 'content-type': 'application/yaml', 'content-length': Buffer.byteLength(text) });
@@ -304,6 +327,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
       if (cmd === 'events') return streamEvents(res);
       if (cmd === 'migrate-incoming') throw new ApiError('internal', 'migrate-incoming is an upgrade');
+      if (cmd === 'switch-link') throw new ApiError('internal', 'switch-link is a WebSocket'); // refused above
       status = cmd.kind === 'create' || cmd.kind === 'restore' ? 201 : 200;
       const ndjson = (req.headers.accept ?? '').includes('application/x-ndjson');
       if (ndjson && (cmd.kind === 'save' || cmd.kind === 'restore' || cmd.kind === 'migrate')) {
@@ -329,7 +353,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
       const result = await control.execute(cmd);
       sendJson(res, status, result);
-      if (cmd.kind !== 'list' && cmd.kind !== 'info' && cmd.kind !== 'stats') {
+      if (cmd.kind !== 'list' && cmd.kind !== 'info' && cmd.kind !== 'stats' && cmd.kind !== 'switch-list') {
         log.info({ command: cmd.kind, domain: (result as { name?: string }).name }, `${cmd.kind} done`);
       }
     } catch (e) {
@@ -366,6 +390,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         migrations.accept(req, socket, head, log);
         return;
       }
+      if (m.op.operationId === 'switch-link') {
+        // The daemon's own switches take links from peers (docs/networking.md).
+        const links = control.network instanceof SwitchLinks ? control.network : undefined;
+        if (links === undefined) throw new ApiError('not-found', 'this daemon has no virtual switches to link');
+        links.checkAccept(m.params.switch!, req);
+        links.accept(m.params.switch!, req, socket, head);
+        return;
+      }
       if (m.op.operationId !== 'console') throw new ApiError('bad-request', `${url.pathname} cannot be upgraded`);
       const cmd = toCommand(m, query, undefined) as Extract<Command, { kind: 'console-attach' }>;
       control.execute(cmd).then(
@@ -388,6 +420,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const listen = (server: Server, transport: Transport, token?: Buffer): void => {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (answerHealth(req, res)) return; // without the token: an orchestrator's probe carries none
       if (token && !tokenMatches(req.headers.authorization, token)) {
         logger.warn({ transport, remote: req.socket.remoteAddress, path: req.url }, 'request without a valid token');
         res.setHeader('www-authenticate', 'Bearer');
@@ -533,6 +566,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       unwatch();
       consoles.close(); // before the listeners: their close waits for every connection to end
       migrations.close();
+      if (control.network instanceof SwitchLinks) await control.network.close(); // the same, for links
       await http?.close();
       for (const r of streams) r.end();
       streams.clear();

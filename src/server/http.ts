@@ -19,7 +19,7 @@ import type { DaemonMetrics } from './metrics.js';
  * every WebSocket and every state-changing request (anything but GET and HEAD) must also come
  * from this listener's own origin: a foreign `Origin` is refused with 403, and so is a
  * cookie-authenticated one without an `Origin`. The `Host` header must name this listener
- * (DNS rebinding). Pages are served with a Content-Security-Policy that allows no inline or
+ * (DNS rebinding). `GET /v1/health` alone needs none of this (orchestrators' probes). Pages are served with a Content-Security-Policy that allows no inline or
  * foreign script.
  */
 export interface HttpListenerOptions {
@@ -46,6 +46,26 @@ export interface HttpListener {
 }
 
 export const TOKEN_COOKIE = 'pvm_token';
+/**
+ * The liveness probe: answered on every listener without the token (an orchestrator's probe
+ * carries none), before any other check, with a body that tells nothing but that the daemon's
+ * event loop answers (docs/cluster.md).
+ */
+export const HEALTH_PATH = '/v1/health';
+export const HEALTH_BODY = '{"status":"ok"}';
+
+/** Answers `GET|HEAD /v1/health` and returns true; false for any other request. */
+export function answerHealth(req: IncomingMessage, res: ServerResponse): boolean {
+  if ((req.method !== 'GET' && req.method !== 'HEAD') || requestUrl(req.url)?.pathname !== HEALTH_PATH) return false;
+  req.resume();
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(HEALTH_BODY),
+    'cache-control': 'no-store',
+  });
+  res.end(req.method === 'HEAD' ? undefined : HEALTH_BODY);
+  return true;
+}
 /** The dashboard's files: dist/dashboard, built by `npm run build` (web/build.mjs). */
 export const DASHBOARD_ROOT = fileURLToPath(new URL('../../dashboard/', import.meta.url));
 /** Largest login form accepted. */
@@ -216,6 +236,7 @@ export async function startHttpListener(
   };
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (answerHealth(req, res)) return;
     const url = requestUrl(req.url);
     if (url === null) {
       req.resume();

@@ -6,7 +6,13 @@ import { ApiError } from '../api/errors.js';
 import { type DomainSpec, type DomainSpecInput, toDocument, withMacs } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 import type { VirtioRefusal } from '../devices/virtio/mmio.js';
-import { type BuiltDevice, type BuiltDomain, buildDomain, HostResources } from '../host/builder.js';
+import {
+  type BuiltDevice,
+  type BuiltDomain,
+  buildDomain,
+  HostResources,
+  type SwitchRegistry,
+} from '../host/builder.js';
 import { type ConsoleSink, fileSink } from '../host/console-sink.js';
 import { NodeDomainHost } from '../host/domain-host.js';
 import { HostFiles } from '../host/host-files.js';
@@ -252,6 +258,11 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     });
   }
 
+  /** The virtual switches its domains' NICs are plugged into (switch links join them to other daemons). */
+  get switches(): SwitchRegistry {
+    return this.resources.switches;
+  }
+
   /** The host files policy of this manager's domains (save and restore paths obey it too). */
   get files(): HostFiles {
     return this.resources.files;
@@ -283,6 +294,28 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     if (options.paused) this.changed(d);
     else d.start();
     return this.handle(d);
+  }
+
+  /**
+   * Makes domain `id`'s NICs announce their MACs on their switches, as QEMU's announce-self does
+   * after a migration: `rounds` RARP broadcasts per NIC (BuiltDomain.announce), the first at once,
+   * then every `stepMs` (QEMU's defaults: 5 rounds, 100 ms apart). Call it on the destination
+   * once the domain runs there: every switch, local or across switch links, then sends the MACs'
+   * traffic to the new ports. Resolves with the frames sent once the last round is out (early,
+   * with what was sent, if the domain is destroyed or rebooted meanwhile).
+   */
+  async announceMacs(id: number, options: { rounds?: number; stepMs?: number } = {}): Promise<number> {
+    const d = this.get(id);
+    const built = d.built;
+    const rounds = options.rounds ?? 5;
+    const step = options.stepMs ?? 100;
+    let sent = 0;
+    for (let i = 0; i < rounds; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, step));
+      if (d.built !== built || !this.list().some((x) => x.id === id)) break;
+      sent += built.announce();
+    }
+    return sent;
   }
 
   /** The VM a domain runs now (for tools and tests that look inside it). */

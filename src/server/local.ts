@@ -2,6 +2,7 @@ import { ControlPlane, type SnapshotStore } from '../api/control.js';
 import type { DomainManager } from '../api/domain.js';
 import { HostFiles } from '../host/host-files.js';
 import { loadSnapshotFile, saveSnapshotFile } from '../host/snapshot-file.js';
+import { SwitchLinks, type SwitchLinksOptions } from '../host/switch-links.js';
 import { HypervisorDomainManager } from './hypervisor-domains.js';
 
 /**
@@ -23,6 +24,8 @@ export interface LocalControlOptions {
   /** What runs the domains; default: the hypervisor (FakeDomainManager for tests and demos). */
   readonly manager?: DomainManager;
   readonly store?: SnapshotStore;
+  /** Where switch link events go (the daemon logs them). */
+  readonly links?: SwitchLinksOptions;
 }
 
 /**
@@ -31,8 +34,11 @@ export interface LocalControlOptions {
  * the embedded guest). The same checks and the same builder as the daemon and `pvm run`.
  */
 export function openControlPlane(options: LocalControlOptions = {}): ControlPlane {
+  const manager = options.manager ?? new HypervisorDomainManager();
   return new ControlPlane({
-    manager: options.manager ?? new HypervisorDomainManager(),
+    manager,
     store: options.store ?? fileSnapshotStore,
+    // The hypervisor's switches can be joined to other daemons'; fake domains have no NICs.
+    ...(manager instanceof HypervisorDomainManager && { network: new SwitchLinks(manager.switches, options.links) }),
   });
 }

@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { ControlPlane } from '../api/control.js';
 import { DOMAIN_STATES, type DomainInfo, type DomainStats } from '../api/domain.js';
+import type { SwitchLinkInfo } from '../api/switches.js';
 
 /** What one scrape reads: every domain's info and counters, taken once. */
 interface Sample {
@@ -123,6 +124,49 @@ export class DaemonMetrics {
       (s) => s.idleMs,
     );
     seconds('pvm_domain_steal_seconds_total', 'Seconds runnable vCPUs waited for the host, summed', (s) => s.stealMs);
+
+    // Switch links to other daemons (docs/networking.md): one series per link, as `pvm switch list` shows them.
+    const links = () =>
+      (this.control.network?.list() ?? []).flatMap((sw) =>
+        sw.links.map((l) => ({ l, labels: { switch: sw.name, peer: l.peer, direction: l.direction } })),
+      );
+    const linkLabels = ['switch', 'peer', 'direction'];
+    new Gauge({
+      name: 'pvm_switch_link_up',
+      help: '1 while a switch link to another daemon is up, 0 while it is (re)dialed',
+      labelNames: linkLabels,
+      registers: r,
+      collect() {
+        this.reset();
+        for (const { l, labels } of links()) this.set(labels, l.state === 'up' ? 1 : 0);
+      },
+    });
+    const linkCounter = (name: string, help: string, value: (l: SwitchLinkInfo) => Record<string, number>) =>
+      new Counter({
+        name,
+        help,
+        labelNames: [...linkLabels, 'way'],
+        registers: r,
+        collect() {
+          this.reset();
+          for (const { l, labels } of links()) {
+            for (const [way, v] of Object.entries(value(l))) this.inc({ ...labels, way }, v);
+          }
+        },
+      });
+    linkCounter('pvm_switch_link_frames_total', 'Frames over a switch link: in from the peer, out to it', (l) => ({
+      in: l.txFrames,
+      out: l.rxFrames,
+    }));
+    linkCounter('pvm_switch_link_bytes_total', 'Bytes over a switch link: in from the peer, out to it', (l) => ({
+      in: l.txBytes,
+      out: l.rxBytes,
+    }));
+    linkCounter(
+      'pvm_switch_link_refused_total',
+      'Frames for the peer dropped (out: its backlog was full) and messages from it refused (in: malformed)',
+      (l) => ({ out: l.dropped, in: l.malformed }),
+    );
     collectDefaultMetrics({ register: this.registry, prefix: 'pvm_daemon_' });
   }
 

@@ -86,11 +86,14 @@ export interface MigrationProgress {
 
 /**
  * Where the destination, once the domain runs, announces its NICs so that switches and peers
- * learn their new port at once (the gratuitous-ARP / RARP announce of QEMU's announce-self).
- * The default does nothing: joined switches install theirs (docs/migration.md).
+ * learn their new port at once: QEMU's announce-self after a migration, 5 RARP broadcasts per
+ * NIC 100 ms apart (HypervisorDomainManager.announceMacs). Called once, right after the unpause;
+ * it runs on in the background and a domain gone meanwhile just ends it.
  */
-export type AnnounceNics = (domainId: number) => void;
-export const announceDomainNics: AnnounceNics = () => {};
+export type AnnounceNics = (manager: HypervisorDomainManager, domainId: number) => void;
+export const announceDomainNics: AnnounceNics = (manager, id) => {
+  manager.announceMacs(id).catch(() => {});
+};
 
 const migrationError = (message: string, cause?: unknown) =>
   new ApiError('migration', message, cause === undefined ? undefined : { cause });
@@ -637,7 +640,7 @@ export class MigrationEndpoint {
         // Resumed at once, in the same turn as GO arrived: a source that asks after a cut sees it
         // running. A domain that was paused on the source stays paused here.
         if (snap.meta.running !== false) await this.manager.unpause(handle.id);
-        (this.options.announce ?? announceDomainNics)(handle.id);
+        (this.options.announce ?? announceDomainNics)(this.manager, handle.id);
         log.info({ domain: spec.name }, 'incoming migration resumed');
         if (ch.open) ch.ws.send(encodeEmpty(MSG.resumed));
         ch.close();

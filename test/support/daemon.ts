@@ -15,8 +15,10 @@ import type { DomainManager } from '../../src/api/domain.js';
 import { type ApiError, isApiError } from '../../src/api/errors.js';
 import { PvmClient } from '../../src/cli/client.js';
 import { registerControlCommands } from '../../src/cli/commands/control.js';
+import { registerSwitchCommands } from '../../src/cli/commands/switch.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { createLogger, type LogLevel } from '../../src/host/logger.js';
+import { SwitchLinks } from '../../src/host/switch-links.js';
 import { type Daemon, startDaemon, type TcpLimits } from '../../src/server/daemon.js';
 import { HypervisorDomainManager } from '../../src/server/hypervisor-domains.js';
 import { createFileSnapshotStore, fileSnapshotStore } from '../../src/server/local.js';
@@ -43,7 +45,11 @@ export async function startTestDaemon<M extends DomainManager>(
     tcpToken?: string;
     tcpLimits?: Partial<TcpLimits>;
     tcpTls?: { cert: string; key: string };
+    /** The TCP listener's port (default: any free one). */
+    tcpPort?: number;
     httpToken?: string;
+    /** Ping interval of switch links (the hypervisor manager's switches can be joined). */
+    linkPingMs?: number;
     migration?: MigrationEndpointOptions;
   } = {},
 ): Promise<TestDaemon<M>> {
@@ -53,19 +59,25 @@ export async function startTestDaemon<M extends DomainManager>(
     level: options.logLevel ?? 'silent',
     stream: { write: (s: string) => void logs.push(s) },
   });
-  const daemon = await startDaemon({
-    // Save and restore paths obey the manager's host files policy, as in `pvm daemon`.
-    control: new ControlPlane({
-      manager,
-      store: manager instanceof HypervisorDomainManager ? createFileSnapshotStore(manager.files) : fileSnapshotStore,
+  // Save and restore paths obey the manager's host files policy, as in `pvm daemon`.
+  const control = new ControlPlane({
+    manager,
+    store: manager instanceof HypervisorDomainManager ? createFileSnapshotStore(manager.files) : fileSnapshotStore,
+    ...(manager instanceof HypervisorDomainManager && {
+      network: new SwitchLinks(manager.switches, {
+        ...(options.linkPingMs !== undefined && { pingMs: options.linkPingMs }),
+      }),
     }),
+  });
+  const daemon = await startDaemon({
+    control,
     logger,
     socketPath: join(dir, 'pvmd.sock'),
     ...(options.tcpToken !== undefined
       ? {
           tcp: {
             host: '127.0.0.1',
-            port: 0,
+            port: options.tcpPort ?? 0,
             token: options.tcpToken,
             ...(options.tcpLimits ? { limits: options.tcpLimits } : {}),
             ...(options.tcpTls ? { tls: options.tcpTls } : {}),
@@ -83,6 +95,7 @@ export async function startTestDaemon<M extends DomainManager>(
     logs,
     async close() {
       await daemon.close();
+      await control.network?.close();
       await manager.close();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -111,12 +124,9 @@ export async function runPvm(
     status: 0,
   };
   const program = new Command().name('pvm').exitOverride();
-  registerControlCommands(program, ctx, {
-    stdin,
-    stderrIsTTY: false,
-    env: { PVM_SOCKET: socketPath, ...extraEnv },
-    cwd,
-  });
+  const env = { stdin, stderrIsTTY: false, env: { PVM_SOCKET: socketPath, ...extraEnv }, cwd };
+  registerControlCommands(program, ctx, env);
+  registerSwitchCommands(program, ctx, env);
   await program.parseAsync([...args], { from: 'user' });
   return { out, err };
 }

@@ -9,6 +9,7 @@ import { type DomainSpecInput, toDocument } from '../../api/spec.js';
 import { PvmError } from '../../core/errors.js';
 import { defaultAllowDirs, HostFiles } from '../../host/host-files.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../host/logger.js';
+import { checkPeerUrl, checkSwitchName } from '../../host/switch-links.js';
 import { startDaemon } from '../../server/daemon.js';
 import { DOMAIN_LIST_FILE, persistDomainList } from '../../server/domain-list.js';
 import { HypervisorDomainManager } from '../../server/hypervisor-domains.js';
@@ -29,21 +30,21 @@ export interface ControlEnv {
   readonly cwd: string;
 }
 
-const nodeEnv = (): ControlEnv => ({
+export const nodeEnv = (): ControlEnv => ({
   stdin: process.stdin,
   stderrIsTTY: process.stderr.isTTY === true,
   env: process.env,
   cwd: process.cwd(),
 });
 
-interface ClientFlags {
+export interface ClientFlags {
   socket?: string;
   url?: string;
   tokenFile?: string;
   json?: boolean;
 }
 
-function readToken(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+export function readToken(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
   if (file === undefined) return env.PVM_TOKEN || undefined;
   try {
     return readFileSync(file, 'utf8').trim();
@@ -53,7 +54,7 @@ function readToken(file: string | undefined, env: NodeJS.ProcessEnv): string | u
 }
 
 /** Options every client command shares, added to `cmd`. */
-function clientOptions(cmd: Command, json = true): Command {
+export function clientOptions(cmd: Command, json = true): Command {
   cmd
     .option('--socket <path>', 'the daemon socket (default: $PVM_SOCKET or $XDG_RUNTIME_DIR/pvm/pvmd.sock)')
     .option('--url <url>', 'a daemon on TCP instead, e.g. http://127.0.0.1:7070 (token from $PVM_TOKEN)')
@@ -62,7 +63,7 @@ function clientOptions(cmd: Command, json = true): Command {
   return cmd;
 }
 
-function client(flags: ClientFlags, env: ControlEnv): PvmClient {
+export function client(flags: ClientFlags, env: ControlEnv): PvmClient {
   if (flags.url) {
     const token = readToken(flags.tokenFile, env.env);
     return new PvmClient({ url: flags.url, ...(token ? { token } : {}) });
@@ -192,6 +193,11 @@ export function registerControlCommands(
       '--state-dir <dir>',
       `where the daemon keeps its domain list (${DOMAIN_LIST_FILE}; default: the socket's directory)`,
     )
+    .option(
+      '--join <switch=url>',
+      "join SWITCH to the switch of that name on the daemon at URL, with this daemon's token; dialed until up (repeatable)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .action(
       async (flags: {
         socket?: string;
@@ -205,8 +211,24 @@ export function registerControlCommands(
         fake?: boolean;
         allowDir?: string[];
         stateDir?: string;
+        join?: string[];
       }) => {
         const socketPath = flags.socket ?? defaultSocketPath(env.env);
+        // Switch links to peers (docs/networking.md), checked before anything starts.
+        const joins = (flags.join ?? []).map((j) => {
+          const m = /^([^=]+)=(.+)$/.exec(j);
+          if (!m) throw new PvmError('usage', `--join wants SWITCH=URL, got ${j}`);
+          try {
+            checkSwitchName(m[1]!);
+            return { sw: m[1]!, url: checkPeerUrl(m[2]!) };
+          } catch (e) {
+            throw new PvmError('usage', `--join ${j}: ${(e as Error).message}`);
+          }
+        });
+        const joinToken = joins.length > 0 ? readToken(flags.tokenFile, env.env) : undefined;
+        if (joins.length > 0 && !joinToken) {
+          throw new PvmError('usage', "--join needs a token (the peers'): set PVM_TOKEN or pass --token-file");
+        }
         let tcp: { host: string; port: number; token: string } | undefined;
         if (flags.tcp) {
           const m = /^(.+):(\d+)$/.exec(flags.tcp);
@@ -257,6 +279,7 @@ export function registerControlCommands(
                 onNetworkEvent: (message) => logger.warn(message),
               }),
           store: createFileSnapshotStore(files),
+          links: { onEvent: (message, fields) => logger.info(fields, message) },
         });
         // The last line of the blast radius: a failure no domain guard caught is logged, and the
         // daemon and its other domains go on (docs/security.md).
@@ -272,6 +295,8 @@ export function registerControlCommands(
           ...(tcp ? { tcp: { ...tcp, ...(tls ? { tls } : {}) } } : {}),
           ...(http ? { http } : {}),
         });
+        // Peers of a cluster start in any order: each link is dialed until it is up.
+        for (const j of joins) await control.joinSwitch(j.sw, j.url, joinToken!, { wait: false });
         if (daemon.http) {
           const h = daemon.http.host.includes(':') ? `[${daemon.http.host}]` : daemon.http.host;
           logger.info(`dashboard at http://${h}:${daemon.http.port}/ (sign in with the token)`);
