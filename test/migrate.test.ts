@@ -202,9 +202,11 @@ describe('live migration between two daemons', () => {
     await b.client.destroy('nic');
   });
 
-  test('the CLI prints the downtime, rounds and bytes; --all drains every domain', async () => {
+  test('the CLI prints the downtime, rounds and bytes; --all drains every domain that can move', async () => {
     await a.client.create({ name: 'd1', kernel, memory: '16M', append: 'console=hvc0' });
     await a.client.create({ name: 'd2', kernel, memory: '16M', append: 'console=hvc0' }, { paused: true });
+    await a.client.create({ name: 'd3', kernel, memory: '16M', append: 'console=hvc0' });
+    await b.client.create({ name: 'd3', kernel, memory: '16M', append: 'console=hvc0' }, { paused: true });
     const tokenFile = join(a.dir, 'b.token');
     writeFileSync(tokenFile, `${TOKEN_B}\n`);
     const { out, err } = await runPvm(a.daemon.socketPath, a.dir, [
@@ -215,7 +217,10 @@ describe('live migration between two daemons', () => {
       '--token-file',
       tokenFile,
     ]);
-    assert.equal(err, '');
+    assert.equal(
+      err,
+      'pvm: cannot migrate d3: the destination refused: a domain named d3 already exists on the destination\n',
+    );
     const lines = out.split('\n');
     assert.match(
       lines[0]!,
@@ -224,11 +229,13 @@ describe('live migration between two daemons', () => {
       ),
     );
     assert.match(lines[1]!, /^migrated d2 to /);
-    assert.equal(lines[2], `drained: 2 domains migrated to ${toB}`);
-    assert.deepEqual(names(a), []);
-    assert.deepEqual(names(b).sort(), ['d1:running', 'd2:paused'], 'each keeps its state');
+    assert.equal(lines[2], `drained: 2 domains migrated to ${toB}, 1 left here (d3)`);
+    assert.deepEqual(names(a), ['d3:running'], 'the one that cannot move runs on');
+    assert.deepEqual(names(b).sort(), ['d1:running', 'd2:paused', 'd3:paused'], 'each keeps its state');
     await b.client.destroy('d1');
     await b.client.destroy('d2');
+    await b.client.destroy('d3');
+    await a.client.destroy('d3');
   });
 
   test('a wrong token is refused and the domain runs on where it was', async () => {

@@ -498,7 +498,7 @@ export function registerControlCommands(
     .description('live-migrate a domain (or, with --all, every domain) to another daemon')
     .argument('[domain]')
     .requiredOption('--to <url>', "the destination daemon's --tcp or --http listener, e.g. http://10.0.0.2:7070")
-    .option('--token-file <file>', "file holding the destination's token (default: $PVM_DEST_TOKEN)")
+    .option('--token-file <file>', "file holding the destination's token (default: $PVM_DEST_TOKEN, else $PVM_TOKEN)")
     .option('--all', 'migrate every running or paused domain of the daemon, one after the other (draining a host)')
     .option('--progress', 'show a progress bar of each round on standard error')
     .option('--max-rounds <n>', 'pre-copy rounds at most before stop-and-copy (default 30)', positive('--max-rounds'))
@@ -524,12 +524,15 @@ export function registerControlCommands(
         if ((domain === undefined) === (flags.all !== true)) {
           throw new PvmError('usage', 'pvm migrate: name one domain, or pass --all');
         }
+        // The destination's token: its file, else $PVM_DEST_TOKEN, else $PVM_TOKEN (one token for the cluster).
         const token =
-          flags.tokenFile !== undefined ? readToken(flags.tokenFile, env.env) : env.env.PVM_DEST_TOKEN || undefined;
+          flags.tokenFile !== undefined
+            ? readToken(flags.tokenFile, env.env)
+            : env.env.PVM_DEST_TOKEN || env.env.PVM_TOKEN || undefined;
         if (!token) {
           throw new PvmError(
             'usage',
-            "pvm migrate needs the destination's token: --token-file FILE or $PVM_DEST_TOKEN",
+            "pvm migrate needs the destination's token: --token-file FILE, $PVM_DEST_TOKEN or $PVM_TOKEN",
           );
         }
         let ca: string | undefined;
@@ -549,9 +552,10 @@ export function registerControlCommands(
             ? [domain]
             : (await api.list()).filter((d) => d.state === 'running' || d.state === 'paused').map((d) => d.name);
         const results: MigrateResult[] = [];
+        const failed: { name: string; error: string }[] = [];
         for (const name of names) {
           const bar = migrationBar(flags.progress === true, name);
-          const r = await api
+          const move = api
             .migrate(name, flags.to, {
               token,
               ...(ca !== undefined ? { ca } : {}),
@@ -559,12 +563,35 @@ export function registerControlCommands(
               onProgress: bar.update,
             })
             .finally(bar.stop);
-          results.push(r);
-          if (!flags.json) out(`${migrationSummary(r)}\n`);
+          if (domain !== undefined) {
+            results.push(await move);
+            if (!flags.json) out(`${migrationSummary(results[0]!)}\n`);
+            continue;
+          }
+          // Draining: a domain that cannot move stays where it is; the others go on.
+          try {
+            const r = await move;
+            results.push(r);
+            if (!flags.json) out(`${migrationSummary(r)}\n`);
+          } catch (e) {
+            const error = e instanceof Error ? e.message : String(e);
+            failed.push({ name, error });
+            ctx.io.stderr(`pvm: cannot migrate ${name}: ${error}`);
+          }
         }
-        if (flags.json) json(domain !== undefined ? results[0] : results);
-        else if (flags.all)
-          out(`drained: ${results.length} domain${results.length === 1 ? '' : 's'} migrated to ${flags.to}\n`);
+        if (domain !== undefined) {
+          if (flags.json) json(results[0]);
+          return;
+        }
+        if (flags.json) json({ migrated: results, failed });
+        else {
+          const n = results.length;
+          out(
+            `drained: ${n} domain${n === 1 ? '' : 's'} migrated to ${flags.to}` +
+              `${failed.length > 0 ? `, ${failed.length} left here (${failed.map((f) => f.name).join(', ')})` : ''}\n`,
+          );
+        }
+        if (failed.length > 0) ctx.status = 1;
       },
     );
 
