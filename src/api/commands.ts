@@ -49,6 +49,23 @@ export type Command =
    * (docs/para-api.md, "Hypercall policy"); never widens it. Kept across reboot and save.
    */
   | { readonly kind: 'restrict-hypercalls'; readonly domain: string; readonly allow: readonly string[] }
+  /**
+   * Running or paused. Live migration to the daemon at `to` (docs/migration.md): the domain keeps
+   * running during the copy and ends up running (or paused, as it was) there, destroyed here.
+   * Any failure before the destination took over leaves it as it was.
+   */
+  | {
+      readonly kind: 'migrate';
+      readonly domain: string;
+      /** The destination daemon's listener: http://HOST:PORT (or https://). */
+      readonly to: string;
+      /** The destination's token. */
+      readonly token: string;
+      /** PEM certificates to trust for an https:// destination. */
+      readonly ca?: string;
+      /** Pre-copy rounds at most (default 30). */
+      readonly maxRounds?: number;
+    }
   /** Always. The virtual switches and their links to other daemons (docs/networking.md). */
   | { readonly kind: 'switch-list' }
   /**
@@ -86,7 +103,40 @@ export const ALLOWED_STATES: Readonly<
   stats: 'any',
   save: ['running', 'paused'],
   'restrict-hypercalls': ['running', 'paused'],
+  migrate: ['running', 'paused'],
 };
+
+/** One round of a live migration's copy: pre-copy rounds, then the stop-and-copy round. */
+export interface MigrateRound {
+  readonly round: number;
+  readonly pages: number;
+  readonly bytes: number;
+  readonly ms: number;
+}
+
+export interface MigrateResult {
+  readonly name: string;
+  readonly to: string;
+  /** From the last guest instruction on the source to the destination's word that it runs, host ms. */
+  readonly downtimeMs: number;
+  /**
+   * Where the downtime went: waiting for the vCPUs to stop, the last pages and the state sent,
+   * the destination loading it, GO to RESUMED.
+   */
+  readonly downtimeParts: {
+    readonly pauseMs: number;
+    readonly copyMs: number;
+    readonly loadMs: number;
+    readonly resumeMs: number;
+  };
+  readonly totalMs: number;
+  readonly rounds: readonly MigrateRound[];
+  /** Bytes sent (pages, state, framing). */
+  readonly bytes: number;
+  /** How the source learnt the domain runs there: its RESUMED message, or a query after a cut. */
+  readonly confirmedBy: 'resumed' | 'query';
+  readonly state: 'migrated';
+}
 
 export interface SaveResult {
   readonly name: string;
@@ -122,6 +172,7 @@ export interface CommandResults {
   save: SaveResult;
   restore: DomainInfo;
   'restrict-hypercalls': DomainInfo;
+  migrate: MigrateResult;
   'switch-list': SwitchInfo[];
   'switch-join': SwitchInfo;
   'switch-leave': SwitchInfo;

@@ -585,6 +585,7 @@ export class Domain implements SbiPlatform {
     dv.setBigUint64(off + 8, BigInt(v.stealNs), true);
     dv.setUint8(off + 16, 0);
     dv.setUint32(off, ((seq | 1) + 1) >>> 0, true);
+    this.ram.dirty.mark(off, 17);
   }
 
   // ---- SbiPlatform: what the para-API does to the domain. Arguments arrive validated. ----

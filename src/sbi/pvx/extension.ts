@@ -80,6 +80,8 @@ export class PvxExtension implements SbiExtension, PvxCaller {
           : err(SbiErr.NOT_SUPPORTED);
         dv.setBigInt64(o + Mc.ERROR, BigInt(r.error), true);
         dv.setBigUint64(o + Mc.VALUE, BigInt.asUintN(64, r.value), true);
+        ram.dirty.mark(o + Mc.ERROR, 8);
+        ram.dirty.mark(o + Mc.VALUE, 8);
         done++;
         if (r.error === 0 && (this.ended || eid === Eid.SRST)) break;
       }
