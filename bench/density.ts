@@ -11,7 +11,9 @@
  * second, and whether a sample of them keeps time (tick count 100 per second), the time for all N to answer
  * a shell command, and finally every guest powers off. Prints JSON (and writes it to --out FILE).
  *
- *   node --expose-gc dist/bench/density.js [--n 100,1000] [--memory 3] [--idle-s 3] [--out FILE]
+ * With --no-jit the domains run on the interpreter alone (docs/cpu.md, the translation tier).
+ *
+ *   node --expose-gc dist/bench/density.js [--n 100,1000] [--memory 3] [--idle-s 3] [--no-jit] [--out FILE]
  */
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -28,6 +30,7 @@ const counts = opt('--n', '100,1000').split(',').map(Number);
 const memMiB = Number(opt('--memory', '3'));
 const idleS = Number(opt('--idle-s', '3'));
 const outFile = opt('--out', '');
+const jit = !args.includes('--no-jit');
 const MiB = 1024 * 1024;
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -60,7 +63,7 @@ async function density(n: number) {
   for (let i = 0; i < n; i++) {
     const t = performance.now();
     try {
-      const s = new PvosSession({ mode: 'pv', memory: memMiB * MiB, pvxHost });
+      const s = new PvosSession({ mode: 'pv', memory: memMiB * MiB, pvxHost, jit });
       sessions.push(s);
       await s.prompt();
     } catch (e) {
@@ -128,6 +131,6 @@ for (const n of counts) {
   runs.push(await density(n));
   process.stderr.write(`${JSON.stringify(runs[runs.length - 1])}\n`);
 }
-const json = `${JSON.stringify({ bench: 'density', guest: 'guests/pvos/pvos.elf', node: process.version, gcExposed: gc !== undefined, runs }, null, 2)}\n`;
+const json = `${JSON.stringify({ bench: 'density', guest: 'guests/pvos/pvos.elf', node: process.version, gcExposed: gc !== undefined, jit, runs }, null, 2)}\n`;
 process.stdout.write(json);
 if (outFile) writeFileSync(outFile, json);

@@ -6,6 +6,8 @@ export {
   type Command as ControlCommand,
   type CommandKind,
   type ConsoleSession,
+  type MigrateResult,
+  type MigrateRound,
   type Progress,
   type ResultOf,
   type SaveResult,
@@ -136,5 +138,12 @@ export { GuestRam } from './memory/ram.js';
 export { type Daemon, type DaemonOptions, startDaemon } from './server/daemon.js';
 export { HypervisorDomainManager } from './server/hypervisor-domains.js';
 export { fileSnapshotStore, openControlPlane } from './server/local.js';
+// Live migration (docs/migration.md): the destination's options, the NIC announce hook.
+export {
+  type AnnounceNics,
+  announceDomainNics,
+  type MigrationEndpointOptions,
+  type MigrationTuning,
+} from './server/migration.js';
 export { ApiSpec, openApiDocument } from './server/openapi.js';
 export { PoolDomainManager, type PoolDomainManagerOptions } from './server/pool-domains.js';

@@ -550,6 +550,8 @@ describe('the OpenAPI document', () => {
       'health',
       'info',
       'list',
+      'migrate',
+      'migrate-incoming',
       'openapi',
       'pause',
       'reboot',

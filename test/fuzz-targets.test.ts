@@ -2,7 +2,7 @@
  * The fuzz targets of bench/fuzz (bench/fuzz/targets.ts), each run a bounded number of times
  * with a fixed seed so CI is repeatable: the SBI/PVX dispatcher, the snapshot reader (files with
  * recomputed checksums, damaged component states), each virtio device, the daemon's API router
- * the config loader and the switch link's frame decoder. `npm run bench:fuzz`
+ * the config loader, the switch link's frame decoder and the live-migration stream decoder. `npm run bench:fuzz`
  * runs them for minutes with fresh seeds.
  */
 import assert from 'node:assert/strict';
@@ -10,7 +10,12 @@ import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { FUZZ_TARGETS } from '../bench/fuzz/targets.js';
 
-const RUNS: Record<string, number> = { 'sbi-dispatcher': 5000, 'pvx-dispatcher': 3000, 'config-loader': 2000 };
+const RUNS: Record<string, number> = {
+  'sbi-dispatcher': 5000,
+  'pvx-dispatcher': 3000,
+  'config-loader': 2000,
+  'migration-stream': 3000,
+};
 
 after(() => Promise.all(FUZZ_TARGETS.map((t) => t.close?.())));
 
@@ -38,6 +43,7 @@ test('every surface named by the hardening work has a target', () => {
       'api-router',
       'config-loader',
       'switch-link',
+      'migration-stream',
     ],
   );
 });

@@ -3,13 +3,16 @@
  * (same state after every slice) and checked against the result the program must compute:
  * self-modifying code, FENCE.I after an outside write, a page remapped under translated code,
  * a trap in the middle of a block, interrupts arriving during a hot loop, code across a page
- * boundary.
+ * boundary; and when the tier is made.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Csr, IrqBit } from '../src/cpu/arch.js';
+import { Hart } from '../src/cpu/hart.js';
+import { HART_STATE_BYTES } from '../src/cpu/jit/state.js';
 import { A, C, li64, Prog } from '../src/cpu/test-asm.js';
-import { RAM_BASE } from '../src/cpu/test-util.js';
+import { LogBus, RAM_BASE } from '../src/cpu/test-util.js';
+import { GuestRam } from '../src/memory/ram.js';
 import { BAD, boot, csrrs, DATA, lockstep, type Machine, machine, put } from './support/jit-rig.js';
 
 const F = RAM_BASE + 0x2000;
@@ -185,4 +188,84 @@ test('code across a page boundary: a 32-bit instruction split by it, a compresse
     assert.equal(b.hart.getX(11), 3000n);
     assert.ok(b.hart.jit!.stats.instructions > 2000);
   }
+});
+
+test('the tier is made after jitAfter instructions of one busy stretch; a wake-up restarts the count', () => {
+  const ram = new GuestRam(RAM_BASE, 1 << 20, HART_STATE_BYTES);
+  const h = new Hart(ram, new LogBus(), { jitAfter: 50_000 });
+  const m = { hart: h, ram, bus: new LogBus() };
+  const p = new Prog().i(...li(8, 0));
+  const loop = p.size;
+  p.i(A.addi(8, 8, 1));
+  p.i(A.jal(0, loop - p.size));
+  boot(m, p, new Uint8Array(0x2000));
+  h.run(40_000);
+  h.woke(); // waited, as an idle domain's hart does between ticks
+  h.run(40_000);
+  h.run(20_000); // made when a run starts at or after 50 000 since the wake-up
+  assert.equal(h.jit, null);
+  h.run(20_000);
+  const jit = h.jit as Hart['jit'];
+  assert.ok(jit !== null);
+  assert.ok(jit.stats.instructions > 10_000);
+  assert.equal(h.getX(8), 60_000n);
+  // switched off: never made
+  const off = new Hart(new GuestRam(RAM_BASE, 1 << 20, HART_STATE_BYTES), new LogBus(), { jit: false, jitAfter: 0 });
+  off.run(1000);
+  assert.equal(off.jit, null);
+});
+
+test('AMOs run translated: every AMO .W and .D as the interpreter, a misaligned one faults exactly', () => {
+  // s2 = &DATA; each pass applies all 18 AMOs to DATA[0..8) with x5 = pass counter-dependent values
+  const p = new Prog().i(...li(8, 2000), ...li(18, DATA), ...li(5, -7), ...li(6, 0x1234_5678_9abc_def0n));
+  const loop = p.size;
+  for (const f5 of [0x01, 0x00, 0x04, 0x0c, 0x08, 0x10, 0x14, 0x18, 0x1c]) {
+    p.i(A.amo(f5, 2, 9, 18, 5), A.add(10, 10, 9)); // .W: the old value sign-extended
+    p.i(A.amo(f5, 3, 9, 18, 6), A.add(10, 10, 9));
+    p.i(A.addi(5, 5, 13), A.xor(6, 6, 5), A.slli(11, 6, 7), A.add(6, 6, 11));
+  }
+  p.i(A.addi(8, 8, -1), A.addi(19, 18, 4)); // x19 = DATA + 4: .D there is misaligned
+  p.i(A.andi(12, 8, 255), A.bne(12, 0, 8), A.amo(0x00, 3, 9, 19, 6)); // every 256th pass: cause 6
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  const [a, b] = pair(p);
+  lockstep(a, b, slices(80, 4000));
+  assert.equal(b.hart.getX(8), 0n);
+  assert.equal(b.hart.getX(28), 6n * 8n); // 8 misaligned AMO.D, cause 6 each
+  assert.ok(b.hart.jit!.stats.instructions > 100_000);
+});
+
+test("MULH, MULHSU and MULHU run translated with the interpreter's high words", () => {
+  // x5, x6 walk through values with every sign combination; x10 sums the three high words
+  const p = new Prog().i(
+    ...li(8, 3000),
+    ...li(5, -3),
+    ...li(6, 0x7fff_ffff_ffff_fff1n),
+    ...li(7, 0x9e37_79b9_7f4a_7c15n),
+  );
+  const loop = p.size;
+  p.i(A.mulh(9, 5, 6), A.add(10, 10, 9), A.mulhsu(9, 5, 6), A.add(10, 10, 9), A.mulhu(9, 5, 6), A.add(10, 10, 9));
+  p.i(A.mulhsu(9, 6, 5), A.add(10, 10, 9), A.mulh(9, 5, 5), A.add(10, 10, 9), A.mulhu(9, 6, 6), A.add(10, 10, 9));
+  p.i(A.mul(5, 5, 7), A.addi(5, 5, 1), A.xor(6, 6, 5), A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  const [a, b] = pair(p);
+  lockstep(a, b, slices(40, 2000));
+  assert.equal(b.hart.getX(8), 0n);
+  assert.ok(b.hart.jit!.stats.instructions > 30_000);
+  // a reference for the first pass, in BigInt
+  const r = machine(true);
+  const q = new Prog().i(
+    ...li(5, -3),
+    ...li(6, 0x7fff_ffff_ffff_fff1n),
+    A.mulh(9, 5, 6),
+    A.mulhsu(10, 5, 6),
+    A.mulhu(11, 5, 6),
+  );
+  boot(r, q, new Uint8Array(0x2000));
+  r.hart.run(20);
+  const A64 = -3n;
+  const B64 = 0x7fff_ffff_ffff_fff1n;
+  const high = (x: bigint) => BigInt.asIntN(64, x >> 64n);
+  assert.equal(r.hart.getX(9), high(A64 * B64));
+  assert.equal(r.hart.getX(10), high(A64 * B64)); // b is positive: MULHSU = MULH
+  assert.equal(r.hart.getX(11), high(BigInt.asUintN(64, A64) * B64));
 });

@@ -1,7 +1,8 @@
 /**
  * The translation tier against the interpreter, in lockstep: generated programs (fast-check:
  * random RV64IMC mixes with branches, loads and stores across a page end, misaligned ones,
- * faulting loads, MMIO, CSR accesses, counters, FENCE/FENCE.I, compressed code) run on two
+ * faulting loads, MMIO, AMOs and LR/SC (aligned, misaligned, faulting, on MMIO), CSR accesses,
+ * counters, FENCE/FENCE.I, compressed code) run on two
  * harts, one with the translator and one without, in the same slices; after every slice the
  * architectural state must be identical: exit code, pc, instret, registers, trap CSRs, the
  * data pages and the MMIO log.
@@ -29,6 +30,9 @@ const R_OPS = [
   A.or,
   A.and,
   A.mul,
+  A.mulh,
+  A.mulhsu,
+  A.mulhu,
   A.div,
   A.divu,
   A.rem,
@@ -50,6 +54,8 @@ const SHW_OPS = [A.slliw, A.srliw, A.sraiw];
 const LOADS = [A.lb, A.lh, A.lw, A.ld, A.lbu, A.lhu, A.lwu];
 const STORES = [A.sb, A.sh, A.sw, A.sd];
 const BRANCHES = [A.beq, A.bne, A.blt, A.bge, A.bltu, A.bgeu];
+/** The AMOs' funct5: SWAP, ADD, XOR, AND, OR, MIN, MAX, MINU, MAXU. */
+const AMOS = [0x01, 0x00, 0x04, 0x0c, 0x08, 0x10, 0x14, 0x18, 0x1c];
 
 const piece: fc.Arbitrary<Piece> = fc.oneof(
   {
@@ -96,6 +102,33 @@ const piece: fc.Arbitrary<Piece> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.tuple(fc.constantFrom(A.lw, A.lbu, A.sw, A.sb), reg).map(([f, d]) => ({ i: [f(d, 24, 4)] })),
+  },
+  // AMOs (.W and .D) around the end of the first data page through x22, some misaligned; on
+  // MMIO and on nothing (access faults); LR/SC pairs (left to the interpreter) between them
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(fc.constantFrom(...AMOS), fc.constantFrom(2, 3), reg, src, fc.integer({ min: -16, max: 16 }))
+      .map(([f5, w, d, s, o]) => ({ i: [A.addi(22, 21, o * 4), A.amo(f5, w, d, 22, s)] })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom(...AMOS),
+        fc.constantFrom(2, 3),
+        reg,
+        src,
+        fc.constantFrom(23, 24),
+        fc.integer({ min: 0, max: 7 }),
+      )
+      .map(([f5, w, d, s, base, o]) => ({ i: [A.addi(22, base, o), A.amo(f5, w, d, 22, s)] })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.constantFrom(2, 3), reg, src, fc.integer({ min: -4, max: 4 }))
+      .map(([w, d, s, o]) => ({ i: [A.addi(22, 21, o * 8), A.amo(0x02, w, d, 22, 0), A.amo(0x03, w, d, 22, s)] })),
   },
   // a forward branch over one instruction
   {

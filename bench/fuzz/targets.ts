@@ -38,6 +38,16 @@ import { VirtioRng } from '../../src/devices/virtio/rng/device.js';
 import { createLogger } from '../../src/host/logger.js';
 import { nodeSnapshotCodecs } from '../../src/host/snapshot-file.js';
 import type { Domain, DomainHost } from '../../src/hypervisor/domain.js';
+import {
+  decodeMessage,
+  encodeEmpty,
+  encodeError,
+  encodeHello,
+  encodePages,
+  MIGRATION_PAGE_SIZE,
+  MigrationStreamError,
+  MSG,
+} from '../../src/hypervisor/migration/stream.js';
 import { PvxHost } from '../../src/hypervisor/pvx/host.js';
 import type { PvxDomain } from '../../src/hypervisor/pvx/pvx-domain.js';
 import { type DomainSnapshot, decodeSnapshotBytes, encodeSnapshotBytes } from '../../src/hypervisor/snapshot/index.js';
@@ -404,6 +414,60 @@ const configTarget: FuzzTarget = {
   start: () => fc.property(configTextArb, checkConfigText),
 };
 
+/**
+ * The live-migration stream decoder (what a destination daemon reads from the network): valid
+ * messages with bytes changed, inserted or cut, and random bytes. Each decodes to a message
+ * whose pages lie inside RAM, or is refused with a MigrationStreamError; nothing else.
+ */
+const migrationStreamTarget: FuzzTarget = {
+  name: 'migration-stream',
+  about: 'migration stream messages damaged or random: a message with pages inside RAM, or MigrationStreamError',
+  start() {
+    const ramPages = 64;
+    const ram = new Uint8Array(ramPages * MIGRATION_PAGE_SIZE);
+    ram[5 * MIGRATION_PAGE_SIZE + 7] = 1;
+    const good = [
+      encodeHello({
+        protocol: 1,
+        snapshotVersion: 3,
+        pvm: '0.1.0',
+        name: 'vm',
+        config: { memory: '16M' },
+        ramBase: 0x8000_0000,
+        ramBytes: ramPages * MIGRATION_PAGE_SIZE,
+        disks: [{ path: '/d.img', size: 4096, ino: 7, readOnly: false }],
+      }),
+      encodePages(ram, 2, [0, 5, 63], 0, 3),
+      encodeError('bad-request', 'no'),
+      encodeEmpty(MSG.go),
+    ];
+    return fc.property(
+      fc.nat(good.length),
+      edits,
+      fc.uint8Array({ maxLength: 16 }),
+      fc.nat(64),
+      (which, e, extra, cut) => {
+        let m = which === good.length ? Uint8Array.from(extra) : good[which]!.slice();
+        for (const [at, v] of e) if (m.length > 0) m[at % m.length] = v;
+        const p = m.length === 0 ? 0 : e[0]![0] % m.length;
+        m = Uint8Array.of(...m.subarray(0, p), ...extra, ...m.subarray(p + cut));
+        try {
+          const msg = decodeMessage(m, ramPages);
+          if (msg.type === MSG.pages) {
+            for (const pg of msg.pages) {
+              if (pg.page >= ramPages) throw new Error(`page ${pg.page} outside RAM was accepted`);
+              if (pg.data !== null && pg.data.length !== MIGRATION_PAGE_SIZE)
+                throw new Error('a short page was accepted');
+            }
+          }
+        } catch (err) {
+          if (!(err instanceof MigrationStreamError)) throw err;
+        }
+      },
+    );
+  },
+};
+
 /** Messages a peer daemon might send on a switch link: batches, damaged, cut, near the limits, noise. */
 const linkFrame = fc.uint8Array({ minLength: ETH_HEADER, maxLength: 1600 });
 const linkBatch = fc.array(linkFrame, { minLength: 1, maxLength: 8 }).map((fs) => encodeFrames(fs));
@@ -505,4 +569,5 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   routerTarget(),
   configTarget,
   switchLinkTarget,
+  migrationStreamTarget,
 ];

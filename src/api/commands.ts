@@ -55,6 +55,23 @@ export type Command =
    * and save (as Xen's `xl sched-credit -d DOMAIN -w W -c C`).
    */
   | { readonly kind: 'sched'; readonly domain: string; readonly weight?: number; readonly cap?: number }
+  /**
+   * Running or paused. Live migration to the daemon at `to` (docs/migration.md): the domain keeps
+   * running during the copy and ends up running (or paused, as it was) there, destroyed here.
+   * Any failure before the destination took over leaves it as it was.
+   */
+  | {
+      readonly kind: 'migrate';
+      readonly domain: string;
+      /** The destination daemon's listener: http://HOST:PORT (or https://). */
+      readonly to: string;
+      /** The destination's token. */
+      readonly token: string;
+      /** PEM certificates to trust for an https:// destination. */
+      readonly ca?: string;
+      /** Pre-copy rounds at most (default 30). */
+      readonly maxRounds?: number;
+    }
   /** Always. The virtual switches and their links to other daemons (docs/networking.md). */
   | { readonly kind: 'switch-list' }
   /**
@@ -93,6 +110,7 @@ export const ALLOWED_STATES: Readonly<
   save: ['running', 'paused'],
   'restrict-hypercalls': ['running', 'paused'],
   sched: 'any',
+  migrate: ['running', 'paused'],
 };
 
 /** A domain's credit scheduler parameters (`pvm sched`). */
@@ -103,6 +121,38 @@ export interface SchedInfo {
   readonly weight: number;
   /** Most host time the domain may use, in % of one host core; 0 = no cap. */
   readonly cap: number;
+}
+
+/** One round of a live migration's copy: pre-copy rounds, then the stop-and-copy round. */
+export interface MigrateRound {
+  readonly round: number;
+  readonly pages: number;
+  readonly bytes: number;
+  readonly ms: number;
+}
+
+export interface MigrateResult {
+  readonly name: string;
+  readonly to: string;
+  /** From the last guest instruction on the source to the destination's word that it runs, host ms. */
+  readonly downtimeMs: number;
+  /**
+   * Where the downtime went: waiting for the vCPUs to stop, the last pages and the state sent,
+   * the destination loading it, GO to RESUMED.
+   */
+  readonly downtimeParts: {
+    readonly pauseMs: number;
+    readonly copyMs: number;
+    readonly loadMs: number;
+    readonly resumeMs: number;
+  };
+  readonly totalMs: number;
+  readonly rounds: readonly MigrateRound[];
+  /** Bytes sent (pages, state, framing). */
+  readonly bytes: number;
+  /** How the source learnt the domain runs there: its RESUMED message, or a query after a cut. */
+  readonly confirmedBy: 'resumed' | 'query';
+  readonly state: 'migrated';
 }
 
 export interface SaveResult {
@@ -140,6 +190,7 @@ export interface CommandResults {
   restore: DomainInfo;
   'restrict-hypercalls': DomainInfo;
   sched: SchedInfo;
+  migrate: MigrateResult;
   'switch-list': SwitchInfo[];
   'switch-join': SwitchInfo;
   'switch-leave': SwitchInfo;

@@ -7,6 +7,7 @@ import {
   type CommandKind,
   type CommandOf,
   type ConsoleSession,
+  type MigrateResult,
   type Progress,
   type ResultOf,
   type SaveResult,
@@ -128,6 +129,19 @@ export class ControlPlane {
   restore(path: string, options: { name?: string; paused?: boolean } & ExecuteOptions = {}): Promise<DomainInfo> {
     const { onProgress, ...rest } = options;
     return this.execute({ kind: 'restore', path, ...rest }, { onProgress });
+  }
+
+  /**
+   * Live migration of `domain` to the daemon listening at `to` (http://HOST:PORT), authenticated
+   * with that daemon's `token` (docs/migration.md).
+   */
+  migrate(
+    domain: string,
+    to: string,
+    options: { token: string; ca?: string; maxRounds?: number } & ExecuteOptions,
+  ): Promise<MigrateResult> {
+    const { onProgress, ...rest } = options;
+    return this.execute({ kind: 'migrate', domain, to, ...rest }, { onProgress });
   }
 
   /** Tightens `domain`'s hypercall policy to what it and `allow` both permit (never widens it). */
@@ -349,6 +363,16 @@ export class ControlPlane {
         return this.serial(cmd.domain, 'save', (d) => this.saveDomain(d, cmd, options));
       case 'restore':
         return this.restoreDomain(cmd, options);
+      case 'migrate':
+        return this.serial(cmd.domain, 'migrate', async (d) => {
+          if (m.migrate === undefined) throw new ApiError('bad-request', 'this daemon cannot migrate domains');
+          const { to, token, ca, maxRounds } = cmd;
+          return m.migrate(
+            d.id,
+            { to, token, ...(ca !== undefined ? { ca } : {}), ...(maxRounds !== undefined ? { maxRounds } : {}) },
+            options.onProgress,
+          );
+        });
       case 'restrict-hypercalls':
         return this.serial(cmd.domain, 'restrict-hypercalls', async (d) => {
           const bad = cmd.allow.map(policyEntryError).filter((e) => e !== null);

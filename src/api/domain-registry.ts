@@ -65,7 +65,7 @@ export abstract class DomainRegistry<D extends RegisteredDomain>
 
   /** Lists a built domain (built with id `nextId`); call only once nothing can fail any more. */
   protected register(d: D): DomainHandle {
-    this.nextId++;
+    this.nextId = Math.max(this.nextId, d.id + 1);
     this.domains.set(d.id, d);
     return this.handle(d);
   }

@@ -1,5 +1,6 @@
 import type { ConsoleInput } from '../hypervisor/domain.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
+import type { MigrateResult } from './commands.js';
 import type { DeviceKind, DomainSpec, DomainSpecInput } from './spec.js';
 
 /**
@@ -172,6 +173,15 @@ export interface DomainManager {
   snapshot(id: number): Promise<DomainSnapshot>;
   /** Builds a new domain from a snapshot (`spec`: the one it was saved with, checked), paused where it was saved. */
   restore(snapshot: DomainSnapshot, spec: DomainSpec): Promise<DomainHandle>;
+  /**
+   * Live migration of domain `id` to another daemon (docs/migration.md); managers that cannot
+   * move domains leave it out.
+   */
+  migrate?(
+    id: number,
+    target: { readonly to: string; readonly token: string; readonly ca?: string; readonly maxRounds?: number },
+    onProgress?: (p: { phase: string; done: number; total: number }) => void,
+  ): Promise<MigrateResult>;
   /** Domain events (state changes, removal); returns the unsubscribe function. */
   subscribe(listener: (event: DomainEvent) => void): () => void;
   /** Destroys every domain (daemon shutdown). */

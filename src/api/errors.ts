@@ -18,6 +18,7 @@ export type ApiErrorCode =
   | 'forbidden' // a host path outside the allowed directories, or (HTTP) a foreign origin or host
   | 'in-use' // a disk image another domain or process holds (its lock)
   | 'too-large' // a request body over the limit
+  | 'migration' // live migration failed: the destination refused, or the connection to it failed
   | 'internal'; // a bug in pvm
 
 export const API_ERROR_STATUS: Readonly<Record<ApiErrorCode, number>> = {
@@ -25,6 +26,7 @@ export const API_ERROR_STATUS: Readonly<Record<ApiErrorCode, number>> = {
   unauthorized: 401,
   forbidden: 403,
   'too-large': 413,
+  migration: 502,
   'in-use': 409,
   'not-found': 404,
   'bad-method': 405,
@@ -64,6 +66,7 @@ function kindOf(code: ApiErrorCode): PvmErrorKind {
     case 'too-large':
       return 'usage';
     case 'in-use':
+    case 'migration':
       return 'io';
     case 'bad-state':
     case 'console-busy':

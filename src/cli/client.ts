@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, WebSocket } from 'ws';
-import type { Progress, SaveResult, SchedInfo } from '../api/commands.js';
+import type { MigrateResult, Progress, SaveResult, SchedInfo } from '../api/commands.js';
 import type { DomainEvent, DomainInfo, DomainState, DomainStats } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
 import type { DomainSpecInput } from '../api/spec.js';
@@ -210,6 +210,15 @@ export class PvmClient {
   ): Promise<SaveResult> {
     const body = { path, ...(options.keep ? { keep: true } : {}), ...(options.force ? { force: true } : {}) };
     return this.streamed(`${PvmClient.seg(domain)}/save`, body, options.onProgress);
+  }
+  /** Live migration to the daemon at `to` (docs/migration.md); the source daemon does the work. */
+  migrate(
+    domain: string,
+    to: string,
+    options: { token: string; ca?: string; maxRounds?: number; onProgress?: (p: Progress) => void },
+  ): Promise<MigrateResult> {
+    const { onProgress, ...body } = options;
+    return this.streamed(`${PvmClient.seg(domain)}/migrate`, { to, ...body }, onProgress);
   }
   restore(
     path: string,

@@ -153,6 +153,47 @@ test('PV mode (virtualM): ECALL from S exits with cause 9 and pc at the ecall; r
   assert.equal(i.hart.getPc(), pc);
 });
 
+test("PV mode: the ecall hook handles a hypercall inside run(), with the exit path's instret and budget", () => {
+  // a0 counts hypercalls the hook made; the loop runs 3 ECALLs then an EBREAK (not offered to the hook)
+  const p = new Prog().i(A.addi(5, 0, 3), A.ecall(), A.addi(5, 5, -1), A.bne(5, 0, -8), A.ebreak());
+  const r = rig(p, { virtualM: true });
+  r.hart.priv = 1;
+  r.hart.setCsr(Csr.medeleg, 0n);
+  const seen: bigint[] = [];
+  r.hart.ecallHook = () => {
+    seen.push(r.hart.getPc());
+    r.hart.setX(10, r.hart.getX(10) + 1n);
+    r.hart.skip(4);
+    return true;
+  };
+  assert.equal(r.hart.run(1000), Exit.MachineTrap);
+  assert.equal(r.hart.exitCause, 3);
+  assert.equal(r.hart.getX(10), 3n);
+  assert.deepEqual(
+    seen,
+    [1, 2, 3].map(() => BigInt(RAM_BASE + 4)),
+  );
+  assert.equal(r.hart.instret, 1 + 3 * 2, 'ECALLs do not retire');
+  // the same program through exits: the same instret; each trap costs TRAP_COST of the budget either way
+  const q = rig(p, { virtualM: true });
+  q.hart.priv = 1;
+  q.hart.setCsr(Csr.medeleg, 0n);
+  q.hart.ecallHook = () => false; // declines: the exit as before
+  while (q.hart.run(1000) === Exit.MachineTrap && q.hart.exitCause === 9) q.hart.skip(4);
+  assert.equal(q.hart.instret, r.hart.instret);
+  const b = rig(p, { virtualM: true });
+  b.hart.priv = 1;
+  b.hart.setCsr(Csr.medeleg, 0n);
+  b.hart.ecallHook = () => {
+    b.hart.skip(4);
+    return true;
+  };
+  // addi, ECALL (TRAP_COST), addi, bne: the budget ends at the second ECALL
+  assert.equal(b.hart.run(1 + TRAP_COST + 2), Exit.Budget);
+  assert.equal(b.hart.getPc(), BigInt(RAM_BASE + 4));
+  assert.equal(b.hart.instret, 3);
+});
+
 test('PV mode: delegated exceptions and interrupts are still taken by S-mode', () => {
   const r = rig(new Prog().i(A.ecall()), { virtualM: true });
   r.hart.priv = 0;

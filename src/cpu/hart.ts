@@ -36,6 +36,7 @@ import { takeInterrupt, takeTrap, trapReturn } from './trap.js';
 import type { PhysBus, RamLike, TimeSource } from './types.js';
 
 const TWO32 = 4294967296;
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Thrown (never allocated per trap) when an instruction raises an exception; details are on the hart. */
 const TRAP = { trap: true };
@@ -58,6 +59,13 @@ export interface HartOptions {
   extensions?: Partial<HartExtensions>;
   /** The translation tier (jit/): hot code compiled to WebAssembly. Default: on where the RAM allows it. */
   jit?: boolean;
+  /**
+   * Instructions the hart retires in one busy stretch (from its start, or since it last woke
+   * from waiting: `woke`) before its translation tier is made: a hypervisor's domain that stays
+   * idle then never pays for the tier's tables and compiled code (src/hypervisor/vm.ts sets
+   * it). Default 0: from the start.
+   */
+  jitAfter?: number;
 }
 
 export class Hart {
@@ -127,8 +135,19 @@ export class Hart {
   readonly res = new Reservation();
   /** Internal: RAM, TLBs and translation. */
   readonly mmu: Mmu;
-  /** The translation tier, or null (switched off, or the RAM is not a WebAssembly.Memory). */
-  readonly jit: Jit | null;
+  /**
+   * PV mode: an ECALL from S-mode that exits to the hypervisor is first offered to this hook,
+   * inside run(). It returns true when it handled the call (and stepped the pc over the ECALL):
+   * the hart then goes on without leaving run(); false: run() returns Exit.MachineTrap as usual.
+   * The hypervisor's fast hypercalls (a timer, an event channel send) cost no exit this way.
+   */
+  ecallHook: (() => boolean) | null = null;
+  /** The translation tier, or null (not made yet, switched off, or the RAM is not a WebAssembly.Memory). */
+  jit: Jit | null = null;
+  /** instret at which run() makes the tier (HartOptions.jitAfter), or -1: never. */
+  private jitAt: number;
+  private readonly jitAfter: number;
+  private readonly ram: RamLike;
 
   // --- run-loop signalling (internal) ---
   /** Set when something may have made an interrupt pending/enabled. */
@@ -158,7 +177,10 @@ export class Hart {
     this.f = new Float64Array(fb);
     this.fi = new Int32Array(fb);
     this.mmu = new Mmu(this, ram, bus, this.stateOff);
-    this.jit = opts.jit === false ? null : Jit.create(this, ram.wasmMemory, ram.buffer as ArrayBuffer, ram.size);
+    this.ram = ram;
+    this.jitAfter = opts.jitAfter ?? 0;
+    this.jitAt = opts.jit === false ? -1 : this.jitAfter;
+    if (this.jitAt === 0) this.startJit();
     this.ctab = compressedTable();
   }
 
@@ -166,10 +188,19 @@ export class Hart {
   // Slow accessors (hypercall handlers, loaders, tests)
 
   getX(r: number): bigint {
-    return BigInt.asIntN(64, (BigInt(this.x[2 * r + 1]!) << 32n) | BigInt(this.x[2 * r]! >>> 0));
+    const hi = this.x[2 * r + 1]!;
+    // within +-2^53 one Number holds it exactly: one BigInt made instead of five (hypercall arguments)
+    if (hi >= -0x200000 && hi < 0x200000) return BigInt(hi * TWO32 + (this.x[2 * r]! >>> 0));
+    return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(this.x[2 * r]! >>> 0));
   }
   setX(r: number, v: bigint): void {
     if (r === 0) return;
+    if (v >= -SAFE && v <= SAFE) {
+      const n = Number(v);
+      this.x[2 * r] = n | 0;
+      this.x[2 * r + 1] = Math.floor(n / TWO32) | 0;
+      return;
+    }
     this.x[2 * r] = Number(BigInt.asIntN(32, v));
     this.x[2 * r + 1] = Number(BigInt.asIntN(32, v >> 32n));
   }
@@ -182,6 +213,10 @@ export class Hart {
   }
   setPc(v: bigint): void {
     this.jumpTo(Number(BigInt.asIntN(32, v)), Number(BigInt.asIntN(32, v >> 32n)));
+  }
+  /** Step the pc over `bytes` (a hypercall's ECALL), without BigInts. */
+  skip(bytes: number): void {
+    this.advance(bytes);
   }
   /** Read a CSR without privilege checks. Throws on an unknown CSR. */
   getCsr(n: number): bigint {
@@ -335,8 +370,25 @@ export class Hart {
   // ------------------------------------------------------------------------------------------
   // The interpreter
 
+  /**
+   * The hart waited for an interrupt (WFI, or a hypervisor's blocking call) and runs again: the
+   * translation tier, if not made yet, is made only after jitAfter instructions from here, so
+   * an idle domain (a tick handler between waits) never makes it.
+   */
+  woke(): void {
+    if (this.jitAt >= 0) this.jitAt = this.instret + this.jitAfter;
+  }
+
+  /** Make the translation tier (once the hart has run jitAfter instructions in one busy stretch). */
+  private startJit(): void {
+    const ram = this.ram;
+    this.jitAt = -1;
+    this.jit = Jit.create(this, ram.wasmMemory, ram.buffer as ArrayBuffer, ram.size);
+  }
+
   /** Execute up to `budget` instructions; returns an Exit code. */
   run(budget: number): number {
+    if (this.jitAt >= 0 && this.instret >= this.jitAt) this.startJit();
     const x = this.xx;
     const mmu = this.mmu;
     const u8 = mmu.u8;
@@ -1282,6 +1334,20 @@ export class Hart {
               n = 1;
               this.pcLo = pc;
               this.pcHi = pcHi;
+              if (insn === 0x00000073) {
+                // ECALL (the hypercall path): the trap of the catch below, without throwing
+                const p = this.priv;
+                const cause = p === Priv.U ? Cause.EcallU : p === Priv.S ? Cause.EcallS : Cause.EcallM;
+                this.instret--;
+                budget -= TRAP_COST - 1;
+                if (takeTrap(this, cause, false, 0, 0, pc, pcHi)) {
+                  const hook = this.ecallHook;
+                  if (hook !== null && cause === Cause.EcallS && hook()) continue outer;
+                  this.instret += n;
+                  return Exit.MachineTrap;
+                }
+                continue outer;
+              }
               const r = this.system(insn, raw, ilen);
               if (r >= 0) {
                 this.instret += n;
@@ -1386,16 +1452,13 @@ export class Hart {
   }
 
   /**
-   * SYSTEM opcode: ECALL, EBREAK, MRET, SRET, WFI, SFENCE.VMA and the CSR instructions. Returns an
+   * SYSTEM opcode (ECALL is the run loop's): EBREAK, MRET, SRET, WFI, SFENCE.VMA and the CSR instructions. Returns an
    * Exit code to return from run(), or -1 to continue (pc already updated in pcLo/pcHi).
    */
   private system(insn: number, raw: number, ilen: number): number {
     const f3 = (insn >> 12) & 7;
     if (f3 === 0) {
       switch (insn) {
-        case 0x00000073: // ECALL
-          this.fault(this.priv === Priv.U ? Cause.EcallU : this.priv === Priv.S ? Cause.EcallS : Cause.EcallM, 0, 0);
-          break;
         case 0x00100073: // EBREAK: tval = pc (as Spike)
           this.fault(Cause.Breakpoint, this.pcLo, this.pcHi);
           break;

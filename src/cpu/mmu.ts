@@ -20,6 +20,7 @@
  * with an address drops that page in every set plus every remembered superpage piece (flushing
  * more than asked is always allowed). Faults are raised through `Hart.fault`.
  */
+import { DirtyLog } from '../core/dirty-log.js';
 import { Cause, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SUM, Priv } from './arch.js';
 import type { Hart } from './hart.js';
 import { R_HI, R_OFF, R_TAG, TLB_ENTRIES, W_HI, W_OFF, W_TAG, X_HI, X_OFFS, X_TAG } from './jit/state.js';
@@ -97,6 +98,13 @@ export class Mmu {
    */
   private watchOff = -1;
   private onWatchedStore: ((pa: number, size: number) => void) | null = null;
+  /**
+   * The RAM's dirty-page log (live migration). Starting it and each harvest drop the write TLB,
+   * and a page enters the write TLB only through a slow store that marks it first, so every
+   * page in the write TLB is already dirty: the fast store paths, interpreted or translated,
+   * need no check (src/core/dirty-log.ts).
+   */
+  private readonly dirty: DirtyLog;
 
   constructor(
     private readonly hart: Hart,
@@ -107,6 +115,9 @@ export class Mmu {
     this.ramBase = ram.base;
     this.ramSize = ram.size;
     this.pmp = hart.pmp;
+    // A RAM without a log (unit-test rigs) gets a private one that is never turned on.
+    this.dirty = ram.dirty ?? new DirtyLog(Math.ceil(ram.size / 4096));
+    this.dirty.addWriteCache(() => this.wTag.fill(NO_TAG));
     const buf = ram.buffer;
     this.u8 = new Uint8Array(buf, 0, ram.size);
     this.i8 = new Int8Array(buf, 0, ram.size);
@@ -256,6 +267,7 @@ export class Mmu {
         if (!this.pmp.check(pa, 8, PMP_W, Priv.S)) h.fault(accessFault, va, vh);
         lo |= need;
         i32[o / 4] = lo;
+        if (this.dirty.on) this.dirty.pages[o >>> 12] = 1;
       }
       this.walkLevel = i;
       this.walkGlobal = global;
@@ -417,6 +429,7 @@ export class Mmu {
   private physWrite(pa: number, size: number, lo: number, hi: number, va: number, vh: number): void {
     const o = this.ramOff(pa, size);
     if (o >= 0) {
+      if (this.dirty.on) this.dirty.mark(o, size);
       if (o - (o % 4096) === this.watchOff) this.onWatchedStore?.(pa, size);
       if (this.codePages !== null && this.codePages[o >>> 12] === 1) this.onCodeWrite?.(o - (o % 4096));
       const dv = this.dv;
@@ -535,6 +548,10 @@ export class Mmu {
     }
     const pa = this.translate(va, vh, Access.Store);
     this.pmpCheck(Access.Store, pa, size, va, vh);
+    if (this.dirty.on) {
+      const o = this.ramOff(pa, size);
+      if (o >= 0) this.dirty.mark(o, size); // before fill, so the page enters the write TLB at once
+    }
     this.fill(Access.Store, va, vh, pa);
     this.physWrite(pa, size, lo, hi, va, vh);
   }
@@ -551,6 +568,7 @@ export class Mmu {
     if (o < 0) this.hart.fault(acc === Access.Load ? Cause.LoadAccess : Cause.StoreAccess, va, vh);
     // an AMO or SC needs read and write permission (a store/AMO access fault otherwise), LR read
     this.pmpCheck(acc, pa, size, va, vh, true);
+    if (acc !== Access.Load && this.dirty.on) this.dirty.mark(o, size);
     if (acc !== Access.Load && o - (o % 4096) === this.watchOff) this.onWatchedStore?.(pa, size);
     if (acc !== Access.Load && this.codePages !== null && this.codePages[o >>> 12] === 1)
       this.onCodeWrite?.(o - (o % 4096));

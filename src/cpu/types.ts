@@ -1,3 +1,4 @@
+import type { DirtyLog } from '../core/dirty-log.js';
 /**
  * The seams between the hart and the rest of the machine. The CPU layer does
  * not import the board or the RAM class: these interfaces are structural, and
@@ -27,6 +28,8 @@ export interface RamLike {
   readonly wasmMemory?: object | undefined;
   /** Reserve bytes after RAM in `buffer` for a hart's state (offset, or -1): see GuestRam. */
   claimCpuState?(bytes: number): number;
+  /** The dirty-page log of live migration (src/core/dirty-log.ts), when the RAM keeps one. */
+  readonly dirty?: DirtyLog;
 }
 
 /** A bus with nothing on it. */

@@ -11,6 +11,7 @@
  * whatever was opened or plugged is released before the error is thrown.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { DeviceInfo, MachineInfo, NicStats } from '../api/domain.js';
 import { ApiError } from '../api/errors.js';
 import { DEFAULTS, type DomainDevice, type DomainSpec, defaultMac, USER_SWITCH } from '../api/spec.js';
@@ -120,6 +121,11 @@ export interface BuildOptions {
   ordinal?: number;
   /** PV mode: the PVX domain id to ask for when it is free; else the lowest free one. */
   pvxDomid?: number;
+  /**
+   * Open the disks without their image locks (a live migration's destination, while the source
+   * still holds them); `BuiltDomain.takeBackDisks` takes them.
+   */
+  deferDiskLocks?: boolean;
   /** Guest time: the host's monotonic clock (default) or instructions retired (`--deterministic`). */
   time?: 'host' | 'instret';
   /** End the domain after this many instructions (DomainEnd 'limit'). */
@@ -161,6 +167,14 @@ export interface BuiltDomain {
   announce(): number;
   /** Unplugs the NICs (stopping a passt no other NIC uses), closes the image files and shares. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Live migration (docs/migration.md): flushes every writable disk and releases its lock, for
+   * the destination to take; `takeBackDisks` locks them again when the migration failed.
+   */
+  handOverDisks(): Promise<void>;
+  takeBackDisks(): void;
+  /** Each disk's path and the size and inode of the file open for it (in slot order). */
+  diskIdentities(): Promise<{ path: string; size: number; ino: number }[]>;
 }
 
 /** A NIC's place on its switch. */
@@ -202,6 +216,8 @@ export interface DeviceHost {
   consoleOut(bytes: Uint8Array): void;
   /** The domain's number for default MACs (`defaultMac(ordinal, nic)`). */
   ordinal?: number;
+  /** Open the disks without their image locks (BuildOptions.deferDiskLocks). */
+  deferDiskLocks?: boolean;
   /** What happens to pages the guest gives the balloon (default: zeroed in `ram()`). */
   balloonHooks?: BalloonHooks;
   /** Runs calls into the devices from outside the domain's run loop (BuildOptions.contain). */
@@ -213,6 +229,8 @@ export interface OpenedDevices {
   readonly devices: { spec: DomainDevice; model: VirtioDevice }[];
   /** Each NIC's place on its switch, in slot order. */
   readonly plugged: Plugged[];
+  /** The disk images, open and locked. */
+  readonly disks: readonly HostDisk[];
   close(): Promise<void>;
 }
 
@@ -253,6 +271,7 @@ export async function openDevices(
           const file = await openDisk(resources.files.check(d.path, 'disk', { write: !d.readonly }), {
             readonly: d.readonly,
             cache: d.cache,
+            ...(opts.deferDiskLocks === true ? { lock: false } : {}),
           });
           files.push(file);
           // Completions arrive from the disk's promises, outside the run loop: through the guard.
@@ -327,7 +346,7 @@ export async function openDevices(
     await close();
     throw e;
   }
-  return { devices, plugged, close };
+  return { devices, plugged, disks: files, close };
 }
 
 /** The traffic of each plugged NIC and of its switch's uplink. */
@@ -384,6 +403,7 @@ export async function buildDomain(
         ...(opts.ordinal !== undefined ? { ordinal: opts.ordinal } : {}),
         ...(opts.balloonHooks ? { balloonHooks: opts.balloonHooks } : {}),
         ...(opts.contain ? { contain: opts.contain } : {}),
+        ...(opts.deferDiskLocks === true ? { deferDiskLocks: true } : {}),
       },
       () => domain?.ram ?? null,
     );
@@ -426,6 +446,19 @@ export async function buildDomain(
       cmdline: loaded.cmdline,
     }),
     netStats: () => nicStats(opened.plugged),
+    handOverDisks: async () => {
+      for (const d of opened.disks) await d.handOver?.();
+    },
+    takeBackDisks: () => {
+      for (const d of opened.disks) d.takeBack?.();
+    },
+    diskIdentities: () =>
+      Promise.all(
+        opened.disks.map(async (d) => {
+          const id = d.identity !== undefined ? await d.identity() : await stat(d.path);
+          return { path: d.path, size: id.size, ino: id.ino };
+        }),
+      ),
     announce: () => {
       let sent = 0;
       for (const p of opened.plugged) {

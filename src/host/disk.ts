@@ -14,7 +14,7 @@ import type { DiskCache } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 import type { BlockBackend } from '../devices/virtio/blk/backend.js';
 import { QCOW2_MAGIC, Qcow2Disk } from './disk-qcow2.js';
-import { lockImage } from './image-lock.js';
+import { lockImage, unlockImage } from './image-lock.js';
 
 export interface FileDiskOptions {
   readonly?: boolean;
@@ -105,6 +105,31 @@ export class FileDisk implements BlockBackend {
     }
   }
 
+  /**
+   * Live migration: flushes what was written to the file and releases its write lock, so the
+   * destination can take it. Only called with the guest stopped and its requests drained.
+   */
+  async handOver(): Promise<void> {
+    if (this.readOnly) return; // a shared read lock: the destination takes one beside it
+    await this.fh.sync();
+    this.syncs++;
+    unlockImage(this.fh.fd);
+  }
+
+  /** The open file's size and inode (what it is, whatever its path names now). */
+  async identity(): Promise<{ size: number; ino: number }> {
+    const st = await this.fh.stat();
+    return { size: st.size, ino: st.ino };
+  }
+
+  /**
+   * Takes the lock (again): the source when a migration failed, the destination once the source
+   * handed it over. ApiError 'in-use' when another holder has it.
+   */
+  takeBack(): void {
+    lockImage(this.fh.fd, this.path, this.readOnly ? 'read' : 'write');
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -113,7 +138,15 @@ export class FileDisk implements BlockBackend {
 }
 
 /** A backend that can be closed. */
-export type HostDisk = BlockBackend & { readonly path: string; close(): Promise<void> };
+export type HostDisk = BlockBackend & {
+  readonly path: string;
+  close(): Promise<void>;
+  /** Live migration: flush and release a write lock (FileDisk.handOver); absent for read-only formats. */
+  handOver?(): Promise<void>;
+  takeBack?(): void;
+  /** The open file's size and inode (FileDisk.identity). */
+  identity?(): Promise<{ size: number; ino: number }>;
+};
 
 /**
  * Opens a disk image for a domain: raw images as `FileDisk`, qcow2 images (recognised by

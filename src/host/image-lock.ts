@@ -19,6 +19,11 @@ const binding = (): FsExt => {
   return fsExt;
 };
 
+/** Releases the lock held on `fd` (live migration hands it to the destination; docs/migration.md). */
+export function unlockImage(fd: number): void {
+  binding().flockSync(fd, 'un');
+}
+
 /**
  * Locks the image open on `fd`: exclusive for a writer, shared for a reader; never waits. A lock
  * another holder has is ApiError('in-use') naming the image.

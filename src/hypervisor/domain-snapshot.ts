@@ -265,7 +265,8 @@ function readDomain(d: SnapshotDomain, state: MachineState): DomainState {
  */
 export function loadDomain(d: SnapshotDomain, state: MachineState): DomainPrivate {
   const s = readDomain(d, state);
-  d.ram.u8.set(state.ram.bytes);
+  // A live migration's destination received the pages straight into the domain's RAM.
+  if (state.ram.bytes !== d.ram.u8) d.ram.u8.set(state.ram.bytes);
   d.machine.harts.forEach((h, i) => {
     applyHart(h as Parameters<typeof applyHart>[0], s.harts[i]!);
   });

@@ -57,8 +57,8 @@ test('PV boot: hart 0 in S-mode at the kernel with a0 = 0, a1 = FDT, delegation 
   const { d, harts } = makeDomain([[], []]);
   const h0 = harts[0]!;
   assert.deepEqual(h0.resets, ['0x80200000@1']);
-  assert.equal(h0.x[10], 0n);
-  assert.equal(h0.x[11], 0x803f_0000n);
+  assert.equal(h0.regs[10], 0n);
+  assert.equal(h0.regs[11], 0x803f_0000n);
   assert.equal(h0.virtualM, true);
   assert.equal(h0.csr.get(Csr.medeleg), 0xb109n);
   assert.equal(h0.csr.get(Csr.mideleg), 0x222n);
@@ -70,8 +70,8 @@ test('full boot: every hart in M-mode at the firmware, a0 = hart id, a1 = FDT', 
   const { harts } = makeDomain([[], []], 'full');
   for (const h of harts) {
     assert.deepEqual(h.resets, ['0x80000000@3']);
-    assert.equal(h.x[10], BigInt(h.id));
-    assert.equal(h.x[11], 0x803f_0000n);
+    assert.equal(h.regs[10], BigInt(h.id));
+    assert.equal(h.regs[11], 0x803f_0000n);
     assert.equal(h.virtualM, false);
   }
 });
@@ -87,13 +87,13 @@ test('hypercalls: console, HSM start of hart 1, poweroff ends the run with code 
       { spin: 10 },
       { ecall: [Eid.SRST, 0, 0, 0] },
     ],
-    [{ check: (h) => assert.equal(h.x[11], 77n) }, { ecall: [Eid.HSM, 2, 0] }],
+    [{ check: (h) => assert.equal(h.regs[11], 77n) }, { ecall: [Eid.HSM, 2, 0] }],
   ]);
   const end = await d.run();
   assert.deepEqual(end, { kind: 'poweroff', code: 0 });
   assert.equal(String.fromCharCode(...out), 'hi');
   assert.deepEqual(harts[1]!.resets, ['0x80201000@1']);
-  assert.equal(harts[1]!.x[10], 0n, 'hart_get_status(0) = STARTED');
+  assert.equal(harts[1]!.regs[10], 0n, 'hart_get_status(0) = STARTED');
   assert.equal(harts[0]!.pc, 0x8020_0000n + 4n * 4n, 'pc advanced past each returning ecall');
   const s = d.statistics();
   assert.equal(s.exits.hypercall, 5);
@@ -157,11 +157,11 @@ test('HSM suspend: retentive returns SUCCESS after an interrupt; non-retentive r
       { check: (h) => h.csr.set(Csr.mie, 1n << 5n) },
       { ecall: [Eid.TIME, 0, 30_000] },
       { ecall: [Eid.HSM, 3, 0, 0, 0] },
-      { check: (h) => assert.equal(h.x[10], 0n, 'retentive suspend returns SUCCESS') },
+      { check: (h) => assert.equal(h.regs[10], 0n, 'retentive suspend returns SUCCESS') },
       { check: () => assert.equal(d.hartStatus(0), HsmState.STARTED) },
       { ecall: [Eid.TIME, 0, 60_000] },
       { ecall: [Eid.HSM, 3, 0x8000_0000, 0x8020_8000, 99] },
-      { check: (h) => assert.deepEqual([h.pc, h.x[10], h.x[11], h.priv], [0x8020_8000n, 0n, 99n, 1]) },
+      { check: (h) => assert.deepEqual([h.pc, h.regs[10], h.regs[11], h.priv], [0x8020_8000n, 0n, 99n, 1]) },
       { ecall: [Eid.SRST, 0, 0, 0] },
     ],
   ]);

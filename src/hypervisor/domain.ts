@@ -75,6 +75,10 @@ const HOST_YIELD_MS = 4;
 /** Longest idle sleep without a deadline (ms): input wakes the loop earlier. */
 const MAX_IDLE_MS = 500;
 const TICKS_PER_MS = 10_000;
+/** Extensions after whose calls the slice ends (bigints made once: machineTrap runs per hypercall). */
+const EID_IPI = BigInt(Eid.IPI);
+const EID_RFENCE = BigInt(Eid.RFENCE);
+const EID_LEGACY_SEND_IPI = BigInt(Eid.LEGACY_SEND_IPI);
 
 /** The board as the domain drives it (implemented over src/machine by the composer). */
 export interface DomainMachine {
@@ -181,6 +185,9 @@ export class Domain implements SbiPlatform {
       throw new PvmError('usage', `a domain has 1 to ${MAX_HARTS} vCPUs, got ${this.hartCount}`);
     this.vcpus = machine.harts.map((h, i) => new Vcpu(i, h, i === 0));
     this.sbi = createSbi(this);
+    if (this.mode === 'pv') {
+      for (const h of machine.harts) if (h.ecallHook !== undefined) h.ecallHook = () => this.fastHypercall(h);
+    }
     this.boot();
   }
 
@@ -402,6 +409,7 @@ export class Domain implements SbiPlatform {
       if (v.waiting) {
         if (!this.wakeable(v)) continue;
         v.waiting = false;
+        v.hart.woke?.();
         if (v.state === HsmState.SUSPENDED) this.resumeFromSuspend(v);
       }
       let slice = runnable > 1 ? SLICE_SMP : SLICE_UP;
@@ -472,6 +480,18 @@ export class Domain implements SbiPlatform {
     }
   }
 
+  /**
+   * The hypercall fast path, called by the hart inside `run` (VcpuHart.ecallHook): the calls
+   * the SBI layer makes without BigInts (a timer, an event channel send) are made and counted
+   * here and the guest goes on without an exit; any other returns false and exits as before.
+   */
+  private fastHypercall(h: VcpuHart): boolean {
+    if (h.skip === undefined || !this.sbi.handleEcallFast(h)) return false;
+    this.stats.exits.hypercall++;
+    h.skip(4);
+    return true;
+  }
+
   /** PV mode: a trap that would have gone to M-mode. */
   private machineTrap(v: Vcpu): void {
     const h = v.hart;
@@ -484,10 +504,13 @@ export class Domain implements SbiPlatform {
     if (cause === Cause.EcallS) {
       this.stats.exits.hypercall++;
       const eid = h.getX(17);
-      this.sbi.handleEcall(h);
-      if (v.state === HsmState.STARTED || v.state === HsmState.SUSPENDED) h.setPc(h.getPc() + 4n);
+      if (!this.sbi.handleEcallFast(h)) this.sbi.handleEcall(h);
+      if (v.state === HsmState.STARTED || v.state === HsmState.SUSPENDED) {
+        if (h.skip !== undefined) h.skip(4);
+        else h.setPc(h.getPc() + 4n);
+      }
       // After an IPI or a remote fence, let the target run at once: the caller usually spins waiting for it.
-      if (eid === BigInt(Eid.IPI) || eid === BigInt(Eid.RFENCE) || eid === BigInt(Eid.LEGACY_SEND_IPI)) {
+      if (eid === EID_IPI || eid === EID_RFENCE || eid === EID_LEGACY_SEND_IPI) {
         this.yieldSlice = true;
       }
       return;
@@ -562,6 +585,7 @@ export class Domain implements SbiPlatform {
     dv.setBigUint64(off + 8, BigInt(v.stealNs), true);
     dv.setUint8(off + 16, 0);
     dv.setUint32(off, ((seq | 1) + 1) >>> 0, true);
+    this.ram.dirty.mark(off, 17);
   }
 
   // ---- SbiPlatform: what the para-API does to the domain. Arguments arrive validated. ----

@@ -23,6 +23,10 @@ export interface VcpuHart extends SbiHart {
   setIrq(bit: number, level: boolean): void;
   getPc(): bigint;
   setPc(v: bigint): void;
+  /** Step the pc over `bytes` (getPc/setPc do it where it is missing). */
+  skip?(bytes: number): void;
+  /** PV mode: hypercalls the hook handles (true) never leave `run` (the CPU's Hart has it). */
+  ecallHook?: (() => boolean) | null;
   getCsr(n: number): bigint;
   setCsr(n: number, v: bigint): void;
   flushTlb(): void;
@@ -30,5 +34,7 @@ export interface VcpuHart extends SbiHart {
   flushIcache?(): void;
   /** The translation tier, for the statistics (src/cpu/jit/). */
   readonly jit?: { readonly stats: JitStats } | null;
+  /** The vCPU waited (WFI, a blocking hypercall, HSM suspend): the tier is made only after a busy stretch. */
+  woke?(): void;
   reset(pc: bigint, priv: number): void;
 }

@@ -12,7 +12,7 @@ export type PerformStep<S> = (hart: ScriptedHart<S>, step: S) => number | undefi
  * budget. A pending `requestStop` ends the next `run` with Exit.Stop before any step is taken.
  */
 export class ScriptedHart<S> implements VcpuHart {
-  readonly x = new Array<bigint>(32).fill(0n);
+  readonly regs = new Array<bigint>(32).fill(0n);
   priv: number;
   virtualM: boolean;
   instret = 0;
@@ -37,10 +37,10 @@ export class ScriptedHart<S> implements VcpuHart {
     this.virtualM = init.virtualM;
   }
   getX(r: number) {
-    return this.x[r]!;
+    return this.regs[r]!;
   }
   setX(r: number, v: bigint) {
-    if (r !== 0) this.x[r] = BigInt.asUintN(64, v);
+    if (r !== 0) this.regs[r] = BigInt.asUintN(64, v);
   }
   getPc() {
     return this.pc;
@@ -85,10 +85,10 @@ export class ScriptedHart<S> implements VcpuHart {
   }
   /** An ECALL to M-mode: a7 = eid, a6 = fid, a0.. = args (registers past the args keep their values). */
   ecall(eid: number, fid: number, args: readonly (number | bigint)[]): number {
-    this.x[17] = BigInt(eid);
-    this.x[16] = BigInt(fid);
+    this.regs[17] = BigInt(eid);
+    this.regs[16] = BigInt(fid);
     args.forEach((a, i) => {
-      this.x[10 + i] = BigInt.asUintN(64, BigInt(a));
+      this.regs[10 + i] = BigInt.asUintN(64, BigInt(a));
     });
     this.exitCause = 9;
     return Exit.MachineTrap;

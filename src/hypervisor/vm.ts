@@ -49,6 +49,12 @@ export interface LoadedSpec {
 
 /** Whether harts translate hot code to WebAssembly when a spec does not say (docs/cpu.md). */
 export const JIT_DEFAULT = true;
+/**
+ * A domain's harts make their translation tier after this many instructions in one busy
+ * stretch (HartOptions.jitAfter; docs/cpu.md): above the ~330 000 of a pvos boot, so an idle
+ * domain never makes it, and ~2-5 ms of interpretation for a busy one.
+ */
+export const JIT_AFTER = 1 << 19;
 
 /** How the built domain is wired to its host and run. */
 export interface VmOptions {
@@ -214,6 +220,7 @@ export function createVm(
         virtualM: pv,
         extensions,
         jit: cfg.jit ?? JIT_DEFAULT,
+        jitAfter: JIT_AFTER,
       }),
   });
 

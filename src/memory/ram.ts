@@ -1,3 +1,4 @@
+import { DirtyLog } from '../core/dirty-log.js';
 import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
 
@@ -28,6 +29,12 @@ export class GuestRam {
   readonly u16: Uint16Array;
   readonly i32: Int32Array;
   readonly view: DataView;
+  /**
+   * Pages written while live migration logs them (src/core/dirty-log.ts). Code that writes RAM
+   * through `u8`, `view` or a `slice` marks what it wrote with `dirty.mark(offset, length)`; the
+   * accessors below do it themselves.
+   */
+  readonly dirty: DirtyLog;
   /**
    * The WebAssembly.Memory whose buffer holds RAM (at offset 0) followed by the CPU state areas
    * (registers and TLBs of each hart, see `claimCpuState`), so translated code (src/cpu/jit/)
@@ -68,6 +75,7 @@ export class GuestRam {
     this.u16 = new Uint16Array(this.buffer, 0, size / 2);
     this.i32 = new Int32Array(this.buffer, 0, size / 4);
     this.view = new DataView(this.buffer, 0, size);
+    this.dirty = new DirtyLog(size / 4096);
   }
 
   /**
@@ -106,6 +114,7 @@ export class GuestRam {
 
   write(pa: Gpa, src: Uint8Array): void {
     const off = this.check(pa, src.length);
+    this.dirty.mark(off, src.length);
     this.u8.set(src, off);
   }
 
@@ -117,6 +126,7 @@ export class GuestRam {
 
   fill(pa: Gpa, len: number, value: number): void {
     const off = this.check(pa, len);
+    this.dirty.mark(off, len);
     this.u8.fill(value, off, off + len);
   }
 
@@ -137,21 +147,27 @@ export class GuestRam {
   readBigU64(pa: Gpa): bigint {
     return this.view.getBigUint64(this.check(pa, 8), true);
   }
+  /** Checked offset of a write of `len` bytes at `pa`, marked dirty. */
+  private written(pa: number, len: number): number {
+    const off = this.check(pa, len);
+    this.dirty.mark(off, len);
+    return off;
+  }
   writeU8(pa: Gpa, v: number): void {
-    this.u8[this.check(pa, 1)] = v;
+    this.u8[this.written(pa, 1)] = v;
   }
   writeU16(pa: Gpa, v: number): void {
-    this.view.setUint16(this.check(pa, 2), v, true);
+    this.view.setUint16(this.written(pa, 2), v, true);
   }
   writeU32(pa: Gpa, v: number): void {
-    this.view.setUint32(this.check(pa, 4), v >>> 0, true);
+    this.view.setUint32(this.written(pa, 4), v >>> 0, true);
   }
   writeU64(pa: Gpa, v: number): void {
-    const off = this.check(pa, 8);
+    const off = this.written(pa, 8);
     this.view.setUint32(off, v >>> 0, true);
     this.view.setUint32(off + 4, Math.floor(v / 0x1_0000_0000) >>> 0, true);
   }
   writeBigU64(pa: Gpa, v: bigint): void {
-    this.view.setBigUint64(this.check(pa, 8), v, true);
+    this.view.setBigUint64(this.written(pa, 8), v, true);
   }
 }

@@ -70,13 +70,13 @@ class FakePlatform implements SbiPlatform {
 
 /** A hart with 32 BigInt registers. */
 class FakeHart implements SbiHart {
-  readonly x = new Array<bigint>(32).fill(0n);
+  readonly regs = new Array<bigint>(32).fill(0n);
   constructor(readonly id = 0) {}
   getX(r: number) {
-    return this.x[r]!;
+    return this.regs[r]!;
   }
   setX(r: number, v: bigint) {
-    if (r !== 0) this.x[r] = BigInt.asUintN(64, v);
+    if (r !== 0) this.regs[r] = BigInt.asUintN(64, v);
   }
 }
 
@@ -96,14 +96,14 @@ function ecall(
   hart = 0,
 ) {
   const h = new FakeHart(hart);
-  h.x[17] = u(eid);
-  h.x[16] = u(fid);
-  h.x[11] = 0xdeadn;
+  h.regs[17] = u(eid);
+  h.regs[16] = u(fid);
+  h.regs[11] = 0xdeadn;
   args.forEach((v, i) => {
-    h.x[10 + i] = u(v);
+    h.regs[10 + i] = u(v);
   });
   sbi.handleEcall(h);
-  return [Number(BigInt.asIntN(64, h.x[10]!)), h.x[11]!] as const;
+  return [Number(BigInt.asIntN(64, h.regs[10]!)), h.regs[11]!] as const;
 }
 
 test('base: spec version 2.0, pvm implementation id, truthful probe', () => {
@@ -333,4 +333,55 @@ test('extension table: ranges for the firmware-specific space, no double registr
   assert.equal(ecall(sbi, 0x0a50_5658, 1)[0], SbiErr.NOT_SUPPORTED);
   assert.throws(() => sbi.register(pvx, 0x0a00_0010));
   assert.throws(() => sbi.register(pvx, Eid.TIME));
+});
+
+/** A hart whose registers are int32 pairs, as the CPU's: the numeric fast path can read them. */
+class PairHart implements SbiHart {
+  readonly x = new Int32Array(64);
+  constructor(readonly id = 0) {}
+  getX(r: number) {
+    return BigInt.asIntN(64, (BigInt(this.x[2 * r + 1]!) << 32n) | BigInt(this.x[2 * r]! >>> 0));
+  }
+  setX(r: number, v: bigint) {
+    if (r === 0) return;
+    this.x[2 * r] = Number(BigInt.asIntN(32, v));
+    this.x[2 * r + 1] = Number(BigInt.asIntN(32, v >> 32n));
+  }
+}
+
+test('the numeric fast path makes the same calls, results and counts as handleEcall, or nothing', () => {
+  const calls: [number | bigint, number, number | bigint][] = [
+    [Eid.TIME, 0, 123456789],
+    [Eid.TIME, 0, 2 ** 53 - 1],
+    [Eid.TIME, 0, -1], // above 2^53: the slow path
+    [Eid.TIME, 0, 2 ** 53],
+    [Eid.TIME, 1, 5], // no such function
+    [2n ** 32n + BigInt(Eid.TIME), 0, 5], // a7 wider than 32 bits
+    [Eid.BASE, 0, 0], // no fast path
+    [Eid.SRST, 0, 0], // denied below
+  ];
+  for (const policy of [ALLOW_ALL, new HypercallPolicy(['TIME/set_timer', 'BASE'])]) {
+    const slow = setup();
+    const fast = setup();
+    slow.sbi.policy = fast.sbi.policy = policy;
+    let fastOnes = 0;
+    for (const [eid, fid, a0] of calls) {
+      const regs = [a0, 7, 8, 9, 10, 11];
+      const hs = new PairHart(1);
+      const hf = new PairHart(1);
+      for (const h of [hs, hf]) {
+        h.setX(17, u(eid));
+        h.setX(16, u(fid));
+        for (const [i, v] of regs.entries()) h.setX(10 + i, u(v));
+      }
+      slow.sbi.handleEcall(hs);
+      if (fast.sbi.handleEcallFast(hf)) fastOnes++;
+      else fast.sbi.handleEcall(hf);
+      assert.deepEqual(hf.x, hs.x, `registers after ${eid}/${fid}(${a0})`);
+    }
+    assert.equal(fastOnes, 2); // the two set_timer calls below 2^53
+    assert.deepEqual(fast.p.log, slow.p.log);
+    assert.deepEqual(fast.sbi.stats, slow.sbi.stats);
+    assert.equal(fast.sbi.calls, slow.sbi.calls);
+  }
 });

@@ -46,6 +46,7 @@ export const dbcnExtension: SbiExtension = {
     if (fid === 0) return ok(p.consoleWrite(p.ram.u8.subarray(off, off + len)));
     const got = p.consoleRead(len);
     p.ram.u8.set(got.subarray(0, len), off);
+    p.ram.dirty.mark(off, len);
     return ok(Math.min(got.length, len));
   },
 };
@@ -73,6 +74,7 @@ export const staExtension: SbiExtension = {
     const pa = physAddr(a[0], a[1]);
     if (pa === null || !p.ram.contains(pa, STA_SHMEM_SIZE)) return err(SbiErr.INVALID_ADDRESS);
     p.ram.u8.fill(0, pa - p.ram.base, pa - p.ram.base + STA_SHMEM_SIZE);
+    p.ram.dirty.mark(pa - p.ram.base, STA_SHMEM_SIZE);
     p.setStealTimeShmem(hart, pa);
     return ok();
   },

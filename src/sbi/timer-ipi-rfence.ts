@@ -12,6 +12,11 @@ export const timeExtension: SbiExtension = {
     p.setTimer(hart, a[0]);
     return ok();
   },
+  callNum(p: SbiPlatform, hart: number, _e: number, fid: number, a0: number): number | undefined {
+    if (fid !== 0) return undefined;
+    p.setTimer(hart, BigInt(a0));
+    return SbiErr.SUCCESS;
+  },
 };
 
 /** IPI (EID "sPI", SBI v2.0 §7): send_ipi(hart_mask, hart_mask_base). */

@@ -19,6 +19,8 @@ export interface SbiHart {
   readonly id: number;
   getX(r: number): bigint;
   setX(r: number, v: bigint): void;
+  /** The registers as int32 (low, high) pairs, where the hart has them: the numeric fast path reads them. */
+  readonly x?: Int32Array;
 }
 
 /**
@@ -92,4 +94,10 @@ export interface SbiExtension {
   functionName(eid: number, fid: number): string | undefined;
   /** Perform the call; `eid` is passed because one object may serve several ids. */
   call(platform: SbiPlatform, hart: number, eid: number, fid: number, a: SbiArgs): SbiRet;
+  /**
+   * The same call without BigInts, for the frequent ones that take one argument (a0, below
+   * 2^53, a1-a5 ignored) and whose value is always 0 (a timer, an event channel send). Returns
+   * the error, or undefined without doing anything when this call has no fast path.
+   */
+  callNum?(platform: SbiPlatform, hart: number, eid: number, fid: number, a0: number): number | undefined;
 }

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Command, Progress } from '../api/commands.js';
@@ -9,7 +10,9 @@ import { ApiError, toApiError } from '../api/errors.js';
 import type { Logger } from '../host/logger.js';
 import { SwitchLinks } from '../host/switch-links.js';
 import { answerHealth, type HttpListener, type HttpListenerOptions, requestUrl, startHttpListener } from './http.js';
+import { HypervisorDomainManager } from './hypervisor-domains.js';
 import { DaemonMetrics } from './metrics.js';
+import { MigrationEndpoint, type MigrationEndpointOptions } from './migration.js';
 import { ApiSpec, type Match, openApiYaml } from './openapi.js';
 import { ConsoleEndpoint } from './web-console.js';
 
@@ -57,10 +60,14 @@ export interface DaemonOptions {
     readonly token: string;
     /** Default TCP_LIMITS. */
     readonly limits?: Partial<TcpLimits>;
+    /** Serve HTTPS with this certificate chain and key (PEM), so the token and migration streams travel encrypted. */
+    readonly tls?: { readonly cert: string; readonly key: string };
   };
   readonly spec?: ApiSpec;
   /** Optional web listener: dashboard, API, console WebSocket and /metrics (src/server/http.ts). */
   readonly http?: HttpListenerOptions;
+  /** Incoming live migrations (src/server/migration.ts). */
+  readonly migration?: MigrationEndpointOptions;
 }
 
 export interface Daemon {
@@ -156,7 +163,7 @@ type Request = {
 };
 
 /** Operations the daemon answers itself, without a control-plane command. */
-type Local = 'version' | 'openapi' | 'events' | 'health' | 'switch-link';
+type Local = 'version' | 'openapi' | 'events' | 'health' | 'switch-link' | 'migrate-incoming';
 
 /** The command of each operation of the OpenAPI document (a test checks both name the same operations). */
 const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
@@ -174,6 +181,15 @@ const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
   reboot: ({ domain }) => ({ kind: 'reboot', domain }),
   stats: ({ domain }) => ({ kind: 'stats', domain }),
   console: ({ domain, query }) => ({ kind: 'console-attach', domain, write: query.write === 'true' }),
+  'migrate-incoming': () => 'migrate-incoming',
+  migrate: ({ domain, b }) => ({
+    kind: 'migrate',
+    domain,
+    to: String(b.to),
+    token: String(b.token),
+    ...(typeof b.ca === 'string' ? { ca: b.ca } : {}),
+    ...(typeof b.maxRounds === 'number' ? { maxRounds: b.maxRounds } : {}),
+  }),
   save: ({ domain, b }) => ({
     kind: 'save',
     domain,
@@ -253,6 +269,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { control, logger } = options;
   const spec = options.spec ?? ApiSpec.load();
   const consoles = new ConsoleEndpoint(control);
+  const migrations = new MigrationEndpoint(
+    control,
+    control.domains instanceof HypervisorDomainManager ? control.domains : null,
+    options.migration,
+  );
   /** Open event streams, ended when the daemon closes. */
   const streams = new Set<ServerResponse>();
   let nextRequest = 1;
@@ -293,7 +314,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const query = Object.fromEntries(url.searchParams);
       const body = await parseBody(req);
       spec.validate(m.op, m.params, query, body);
-      if (m.op.operationId === 'console' || m.op.operationId === 'switch-link') {
+      if (
+        m.op.operationId === 'console' ||
+        m.op.operationId === 'switch-link' ||
+        m.op.operationId === 'migrate-incoming'
+      ) {
         throw new ApiError(
           'bad-request',
           `${m.op.operationId} is a WebSocket: it needs "Connection: Upgrade" and "Upgrade: websocket"`,
@@ -308,15 +333,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         return void res.end(text);
       }
       if (cmd === 'events') return streamEvents(res);
+      if (cmd === 'migrate-incoming') throw new ApiError('internal', 'migrate-incoming is an upgrade');
       if (cmd === 'switch-link') throw new ApiError('internal', 'switch-link is a WebSocket'); // refused above
       status = cmd.kind === 'create' || cmd.kind === 'restore' ? 201 : 200;
       const ndjson = (req.headers.accept ?? '').includes('application/x-ndjson');
-      if (ndjson && (cmd.kind === 'save' || cmd.kind === 'restore')) {
+      if (ndjson && (cmd.kind === 'save' || cmd.kind === 'restore' || cmd.kind === 'migrate')) {
         res.on('error', () => {}); // the client may leave mid-way; the command still completes
         res.writeHead(status, { 'content-type': 'application/x-ndjson' });
-        let last = -1;
+        let last = '';
         const onProgress = (p: Progress): void => {
-          const pct = p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100;
+          const pct = `${p.phase}:${p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100}`;
           if (pct === last) return;
           last = pct;
           res.write(`${JSON.stringify({ progress: p })}\n`);
@@ -367,6 +393,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const m = spec.match(req.method ?? 'GET', url.pathname);
       const query = Object.fromEntries(url.searchParams);
       spec.validate(m.op, m.params, query, undefined);
+      if (m.op.operationId === 'migrate-incoming') {
+        migrations.accept(req, socket, head, log);
+        return;
+      }
       if (m.op.operationId === 'switch-link') {
         // The daemon's own switches take links from peers (docs/networking.md).
         const links = control.network instanceof SwitchLinks ? control.network : undefined;
@@ -453,13 +483,23 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       throw new ApiError('bad-request', 'the TCP listener needs a token of at least 16 characters');
     }
     const limits: TcpLimits = { ...TCP_LIMITS, ...options.tcp.limits };
-    const server = createServer({
+    const serverOptions = {
       headersTimeout: limits.headersMs,
       requestTimeout: limits.requestMs,
       // How often Node checks those two timeouts (its default, 30 s, would let a slow client stay
       // that much longer).
       connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.headersMs / 2)),
-    });
+    };
+    const tls = options.tcp.tls;
+    let server: Server;
+    try {
+      server = tls
+        ? createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key })
+        : createServer(serverOptions);
+    } catch (e) {
+      unix.close();
+      throw new ApiError('bad-request', `the TCP listener's TLS certificate or key: ${(e as Error).message}`);
+    }
     tcp = server;
     server.maxConnections = limits.maxConnections;
     const perClient = new Map<string, number>();
@@ -492,7 +532,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }
     const addr = server.address();
     tcpAddress = { host: options.tcp.host, port: typeof addr === 'object' && addr ? addr.port : options.tcp.port };
-    if (!['127.0.0.1', '::1', 'localhost'].includes(options.tcp.host)) {
+    if (!tls && !['127.0.0.1', '::1', 'localhost'].includes(options.tcp.host)) {
       logger.warn(
         { host: options.tcp.host },
         'TCP listener is not on loopback and has no TLS: the token travels in clear',
@@ -532,6 +572,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     async close() {
       unwatch();
       consoles.close(); // before the listeners: their close waits for every connection to end
+      migrations.close();
       if (control.network instanceof SwitchLinks) await control.network.close(); // the same, for links
       await http?.close();
       for (const r of streams) r.end();

@@ -1,8 +1,9 @@
+import type { MigrateResult } from '../api/commands.js';
 import { ConsoleBuffer } from '../api/console-buffer.js';
 import type { DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from '../api/domain.js';
 import { DomainRegistry, requireEngine } from '../api/domain-registry.js';
 import { ApiError } from '../api/errors.js';
-import { type DomainSpec, toDocument, withMacs, withSched } from '../api/spec.js';
+import { type DomainSpec, type DomainSpecInput, toDocument, withMacs, withSched } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 import type { VirtioRefusal } from '../devices/virtio/mmio.js';
 import {
@@ -19,7 +20,9 @@ import type { Domain } from '../hypervisor/domain.js';
 import { pvxStateDomid } from '../hypervisor/pvx/index.js';
 import { type CreditScheduler, SCHED_DEFAULTS, type SchedEntity } from '../hypervisor/scheduler.js';
 import { type DomainSnapshot, isSnapshottable, type SnapshotDisk } from '../hypervisor/snapshot/index.js';
+import type { GuestRam } from '../memory/ram.js';
 import { PVX_DOMID_MAX } from '../sbi/pvx/consts.js';
+import { type MigrationTuning, migrateDomain } from './migration.js';
 
 /** Written into META by this manager; restore refuses snapshots of other engines. */
 export const HYPERVISOR_ENGINE = 'pvm-hypervisor/1';
@@ -104,8 +107,12 @@ class HvDomain {
     return this.built.domain;
   }
 
-  /** Builds a fresh VM from the spec (opening its disks, plugging its NICs), waiting before its first instruction until `start`. */
-  async boot(): Promise<void> {
+  /**
+   * Builds a fresh VM from the spec (opening its disks, plugging its NICs), waiting before its
+   * first instruction until `start`. `deferDiskLocks`: a live migration's destination, whose
+   * source still holds the image locks (`built.takeBackDisks` takes them).
+   */
+  async boot(deferDiskLocks = false): Promise<void> {
     this.sched?.remove();
     const sched = this.scheduler.add({
       weight: this.spec.weight ?? SCHED_DEFAULTS.weight,
@@ -124,6 +131,7 @@ class HvDomain {
     const built = await buildDomain(this.spec, this.resources, {
       host,
       ordinal: this.id,
+      ...(deferDiskLocks ? { deferDiskLocks } : {}),
       ...(this.pvxDomid <= PVX_DOMID_MAX ? { pvxDomid: this.pvxDomid } : {}),
       ...(this.options.onVirtioRefusal
         ? { onVirtioRefusal: (r: VirtioRefusal) => this.options.onVirtioRefusal?.(this.name, r) }
@@ -217,6 +225,40 @@ export interface HypervisorDomainManagerOptions {
    * library's embedder decides); `pvm daemon` passes its `--allow-dir` policy.
    */
   files?: HostFiles;
+  /** Live migration's tuning (rounds, when to stop and copy, timeouts), for tests and benchmarks. */
+  migration?: MigrationTuning;
+}
+
+/** What live migration's source needs of a domain (HypervisorDomainManager.outgoing). */
+export interface OutgoingDomain {
+  readonly id: number;
+  readonly name: string;
+  /** The spec in its document form, MACs included. */
+  readonly config: DomainSpecInput;
+  readonly ram: GuestRam;
+  readonly pvxDomid: number | undefined;
+  /** Each disk: its path, and the size and inode of the file the source has open (not what the path names now). */
+  disks(): Promise<{ path: string; size: number; ino: number; readOnly: boolean }[]>;
+  /** Why the domain cannot move (links to other domains), or null. */
+  blocker(): string | null;
+  /** The same VM still runs its loop (no reboot, crash or power-off since `outgoing`). */
+  alive(): boolean;
+  running(): boolean;
+  pause(): Promise<void>;
+  unpause(): Promise<void>;
+  /** Its complete state; paused only. */
+  snapshot(): Promise<DomainSnapshot>;
+  handOverDisks(): Promise<void>;
+  takeBackDisks(): void;
+  crash(reason: string): void;
+}
+
+/** A migrating domain on the destination: RAM to fill, then its state to load, or nothing. */
+export interface IncomingDomain {
+  readonly ram: GuestRam;
+  /** Takes the image locks, loads the state, registers the domain paused. */
+  commit(snapshot: DomainSnapshot): Promise<DomainHandle>;
+  discard(): Promise<void>;
 }
 
 export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements DomainManager {
@@ -251,13 +293,13 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     await d.release();
   }
 
-  /** A domain (not registered yet) with its console file open; `boot` builds its VM. */
-  private make(spec: DomainSpec, pvxDomid?: number): HvDomain {
+  /** A domain (not registered yet, id `id`) with its console file open; `boot` builds its VM. */
+  private make(spec: DomainSpec, pvxDomid?: number, id = this.nextId): HvDomain {
     const file =
       typeof spec.console === 'object'
         ? fileSink(this.resources.files.check(spec.console.file, 'console file', { mayCreate: true, write: true }))
         : null;
-    return new HvDomain(this.nextId, spec, this.changed, this.resources, file, this.options, this.scheduler, pvxDomid);
+    return new HvDomain(id, spec, this.changed, this.resources, file, this.options, this.scheduler, pvxDomid);
   }
 
   async create(spec: DomainSpec, options: { paused: boolean }): Promise<DomainHandle> {
@@ -438,6 +480,14 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       await d.release();
       throw e;
     }
+    await this.load(d, snapshot);
+    this.register(d);
+    this.changed(d);
+    return this.handle(d);
+  }
+
+  /** Loads a snapshot into a built domain that has not run; on failure the domain is discarded. */
+  private async load(d: HvDomain, snapshot: DomainSnapshot): Promise<void> {
     try {
       if (!isSnapshottable(d.vm)) {
         throw new ApiError(
@@ -464,13 +514,104 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
         if (err !== null) throw new PvmError('image', `virtio device state in the snapshot: ${err}`);
       });
     } catch (e) {
-      d.vm.pvx?.destroy(); // not registered yet: leave nothing behind, the PVX id free
-      await d.built.close();
+      await this.discard(d);
+      throw e;
+    }
+  }
+
+  /** Frees a built domain that was never registered: nothing left behind, its PVX id free. */
+  private async discard(d: HvDomain): Promise<void> {
+    d.vm.pvx?.destroy();
+    await d.built.close();
+    await d.release();
+  }
+
+  migrate(
+    id: number,
+    target: { readonly to: string; readonly token: string; readonly ca?: string; readonly maxRounds?: number },
+    onProgress?: (p: { phase: string; done: number; total: number }) => void,
+  ): Promise<MigrateResult> {
+    return migrateDomain(
+      this,
+      id,
+      { url: target.to, token: target.token, ...(target.ca !== undefined ? { ca: target.ca } : {}) },
+      {
+        ...(target.maxRounds !== undefined ? { maxRounds: target.maxRounds } : {}),
+        ...(onProgress ? { onProgress } : {}),
+        ...this.options.migration,
+      },
+    );
+  }
+
+  /**
+   * Live migration, source side (src/server/migration.ts): the pieces of domain `id` the
+   * pre-copy and the hand-over need.
+   */
+  outgoing(id: number): OutgoingDomain {
+    const d = this.get(id);
+    const vm = d.vm;
+    const alive = () => this.domains.get(id) === d && d.vm === vm && !d.loopDone;
+    return {
+      id,
+      name: d.name,
+      config: toDocument(d.spec),
+      ram: vm.ram,
+      pvxDomid: vm.pvx?.id,
+      disks: async () => {
+        const ids = await d.built.diskIdentities();
+        const blks = d.built.devices.flatMap((x) => (x.spec.kind === 'blk' ? [x.spec] : []));
+        return blks.map((x, i) => ({ path: x.path, size: ids[i]!.size, ino: ids[i]!.ino, readOnly: x.readonly }));
+      },
+      blocker: () => {
+        const why = vm.pvx?.migrationBlocker() ?? null;
+        return why === null ? null : `domain ${d.name} has ${why}`;
+      },
+      alive,
+      running: () => d.state === 'running',
+      pause: () => this.pause(id),
+      unpause: () => this.unpause(id),
+      snapshot: () => this.snapshot(id),
+      handOverDisks: () => d.built.handOverDisks(),
+      takeBackDisks: () => d.built.takeBackDisks(),
+      crash: (reason) => d.crash(reason),
+    };
+  }
+
+  /**
+   * Live migration, destination side: builds `spec` paused, its disks open but not locked (the
+   * source still holds them), its RAM ready for the pages. Not registered until `commit`.
+   */
+  async incoming(spec: DomainSpec, pvxDomid: number | undefined): Promise<IncomingDomain> {
+    const id = this.nextId++; // reserved: another create meanwhile takes the next one
+    const d = this.make(withMacs(spec, id), pvxDomid ?? id, id);
+    try {
+      await d.boot(true);
+    } catch (e) {
       await d.release();
       throw e;
     }
-    this.register(d);
-    this.changed(d);
-    return this.handle(d);
+    let done = false;
+    return {
+      ram: d.vm.ram,
+      commit: async (snapshot) => {
+        if (done) throw new ApiError('bad-state', 'this incoming domain was already committed or discarded');
+        done = true;
+        try {
+          d.built.takeBackDisks(); // the source released them before it sent its state
+        } catch (e) {
+          await this.discard(d);
+          throw e;
+        }
+        await this.load(d, snapshot);
+        this.register(d);
+        this.changed(d);
+        return this.handle(d);
+      },
+      discard: async () => {
+        if (done) return;
+        done = true;
+        await this.discard(d);
+      },
+    };
   }
 }

@@ -22,6 +22,7 @@ import { SwitchLinks } from '../../src/host/switch-links.js';
 import { type Daemon, startDaemon, type TcpLimits } from '../../src/server/daemon.js';
 import { HypervisorDomainManager } from '../../src/server/hypervisor-domains.js';
 import { createFileSnapshotStore, fileSnapshotStore } from '../../src/server/local.js';
+import type { MigrationEndpointOptions } from '../../src/server/migration.js';
 
 export interface TestDaemon<M extends DomainManager> {
   /** A fresh temporary directory; the socket is `pvmd.sock` in it. */
@@ -43,11 +44,13 @@ export async function startTestDaemon<M extends DomainManager>(
     logLevel?: LogLevel;
     tcpToken?: string;
     tcpLimits?: Partial<TcpLimits>;
+    tcpTls?: { cert: string; key: string };
     /** The TCP listener's port (default: any free one). */
     tcpPort?: number;
     httpToken?: string;
     /** Ping interval of switch links (the hypervisor manager's switches can be joined). */
     linkPingMs?: number;
+    migration?: MigrationEndpointOptions;
   } = {},
 ): Promise<TestDaemon<M>> {
   const dir = mkdtempSync(join(tmpdir(), options.prefix ?? 'pvm-daemon-'));
@@ -77,10 +80,12 @@ export async function startTestDaemon<M extends DomainManager>(
             port: options.tcpPort ?? 0,
             token: options.tcpToken,
             ...(options.tcpLimits ? { limits: options.tcpLimits } : {}),
+            ...(options.tcpTls ? { tls: options.tcpTls } : {}),
           },
         }
       : {}),
     ...(options.httpToken !== undefined ? { http: { host: '127.0.0.1', port: 0, token: options.httpToken } } : {}),
+    ...(options.migration ? { migration: options.migration } : {}),
   });
   return {
     dir,
@@ -103,6 +108,7 @@ export async function runPvm(
   cwd: string,
   args: readonly string[],
   stdin = new PassThrough(),
+  extraEnv: Record<string, string> = {},
 ): Promise<{ out: string; err: string }> {
   let out = '';
   let err = '';
@@ -118,7 +124,7 @@ export async function runPvm(
     status: 0,
   };
   const program = new Command().name('pvm').exitOverride();
-  const env = { stdin, stderrIsTTY: false, env: { PVM_SOCKET: socketPath }, cwd };
+  const env = { stdin, stderrIsTTY: false, env: { PVM_SOCKET: socketPath, ...extraEnv }, cwd };
   registerControlCommands(program, ctx, env);
   registerSwitchCommands(program, ctx, env);
   await program.parseAsync([...args], { from: 'user' });

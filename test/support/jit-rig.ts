@@ -29,7 +29,7 @@ export interface Machine {
 export function machine(jit: boolean): Machine {
   const ram = new GuestRam(RAM_BASE, 1 << 20, HART_STATE_BYTES);
   const bus = new LogBus();
-  return { hart: new Hart(ram, bus, { jit }), ram, bus };
+  return { hart: new Hart(ram, bus, { jit, jitAfter: 0 }), ram, bus };
 }
 
 export function put(m: Machine, pa: number, bytes: Uint8Array): void {

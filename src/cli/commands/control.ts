@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { Progress } from '../../api/commands.js';
+import type { MigrateResult, Progress } from '../../api/commands.js';
 import { loadConfigFile } from '../../api/config-file.js';
 import { FakeDomainManager } from '../../api/fake-domain.js';
 import { type DomainSpecInput, toDocument } from '../../api/spec.js';
@@ -119,6 +119,45 @@ function progressBar(enabled: boolean, label: string): { update: (p: Progress) =
   };
 }
 
+/** A bar per migration round (pages sent of the round's pages), drawn on standard error when asked for. */
+function migrationBar(enabled: boolean, name: string): { update: (p: Progress) => void; stop: () => void } {
+  if (!enabled) return { update: () => {}, stop: () => {} };
+  const bar = new SingleBar({
+    format: `migrating ${name} {phase} [{bar}] {percentage}% | {value}/{total} pages`,
+    barCompleteChar: '#',
+    barIncompleteChar: '-',
+    hideCursor: true,
+    stream: process.stderr,
+    noTTYOutput: true,
+    notTTYSchedule: 1000,
+  });
+  let phase = '';
+  return {
+    update: (p) => {
+      if (p.phase !== phase) {
+        if (phase !== '') bar.stop();
+        phase = p.phase;
+        bar.start(Math.max(1, p.total), p.done, { phase });
+      } else bar.update(p.done, { phase });
+    },
+    stop: () => {
+      if (phase !== '') bar.stop();
+    },
+  };
+}
+
+/** One line: where it went, the downtime, the rounds and what they sent. */
+export function migrationSummary(r: MigrateResult): string {
+  const pages = r.rounds.map((x) => x.pages);
+  const last = pages.length > 0 ? pages[pages.length - 1] : 0;
+  const pre = pages.slice(0, -1).join(', ');
+  return (
+    `migrated ${r.name} to ${r.to}: downtime ${r.downtimeMs} ms, total ${r.totalMs} ms, ` +
+    `${r.rounds.length - 1} pre-copy round${r.rounds.length === 2 ? '' : 's'} (${pre} pages) + ${last} pages stopped, ` +
+    `${r.bytes} bytes`
+  );
+}
+
 const positive = (what: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive number`);
@@ -151,6 +190,8 @@ export function registerControlCommands(
       'also serve the web dashboard, the API, consoles and /metrics over HTTP; requires a token',
     )
     .option('--token-file <file>', 'file holding the TCP and HTTP bearer token (at least 16 characters)')
+    .option('--tls-cert <file>', 'serve the --tcp listener over HTTPS with this PEM certificate (chain)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS as string[]).default('info'))
     .option('--log-file <file>', 'append JSON-lines logs to FILE instead of standard error')
     .option('--fake', 'run fake domains (a deterministic program instead of a guest), to try the API')
@@ -178,6 +219,8 @@ export function registerControlCommands(
         tcp?: string;
         http?: string;
         tokenFile?: string;
+        tlsCert?: string;
+        tlsKey?: string;
         logLevel: LogLevel;
         logFile?: string;
         fake?: boolean;
@@ -220,6 +263,20 @@ export function registerControlCommands(
           const token = readToken(flags.tokenFile, env.env);
           if (!token) throw new PvmError('usage', '--tcp needs a token: set PVM_TOKEN or pass --token-file');
           tcp = { host: m[1]!, port: Number(m[2]), token };
+        }
+        let tls: { cert: string; key: string } | undefined;
+        if (flags.tlsCert !== undefined || flags.tlsKey !== undefined) {
+          if (!flags.tcp || flags.tlsCert === undefined || flags.tlsKey === undefined) {
+            throw new PvmError('usage', '--tls-cert and --tls-key go together, with --tcp');
+          }
+          const pem = (f: string, what: string) => {
+            try {
+              return readFileSync(resolvePath(env.cwd, f), 'utf8');
+            } catch (e) {
+              throw new PvmError('io', `cannot read ${what} ${f}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+            }
+          };
+          tls = { cert: pem(flags.tlsCert, '--tls-cert'), key: pem(flags.tlsKey, '--tls-key') };
         }
         let http: { host: string; port: number; token: string } | undefined;
         if (flags.http) {
@@ -266,7 +323,7 @@ export function registerControlCommands(
           control,
           logger,
           socketPath,
-          ...(tcp ? { tcp } : {}),
+          ...(tcp ? { tcp: { ...tcp, ...(tls ? { tls } : {}) } } : {}),
           ...(http ? { http } : {}),
         });
         // Peers of a cluster start in any order: each link is dialed until it is up.
@@ -493,6 +550,108 @@ export function registerControlCommands(
     if (flags.json) json(d);
     else out(`restored domain ${d.name} (id ${d.id}), ${d.state}\n`);
   });
+
+  program
+    .command('migrate')
+    .description('live-migrate a domain (or, with --all, every domain) to another daemon')
+    .argument('[domain]')
+    .requiredOption('--to <url>', "the destination daemon's --tcp or --http listener, e.g. http://10.0.0.2:7070")
+    .option('--token-file <file>', "file holding the destination's token (default: $PVM_DEST_TOKEN, else $PVM_TOKEN)")
+    .option('--all', 'migrate every running or paused domain of the daemon, one after the other (draining a host)')
+    .option('--progress', 'show a progress bar of each round on standard error')
+    .option('--max-rounds <n>', 'pre-copy rounds at most before stop-and-copy (default 30)', positive('--max-rounds'))
+    .option('--ca <file>', 'PEM certificates to trust for an https:// destination')
+    .option('--socket <path>', 'the source daemon socket (default: $PVM_SOCKET or $XDG_RUNTIME_DIR/pvm/pvmd.sock)')
+    .option('--url <url>', 'the source daemon on TCP instead (its token from $PVM_TOKEN)')
+    .option('--json', 'print JSON for scripts')
+    .action(
+      async (
+        domain: string | undefined,
+        flags: {
+          to: string;
+          tokenFile?: string;
+          all?: boolean;
+          progress?: boolean;
+          maxRounds?: number;
+          ca?: string;
+          socket?: string;
+          url?: string;
+          json?: boolean;
+        },
+      ) => {
+        if ((domain === undefined) === (flags.all !== true)) {
+          throw new PvmError('usage', 'pvm migrate: name one domain, or pass --all');
+        }
+        // The destination's token: its file, else $PVM_DEST_TOKEN, else $PVM_TOKEN (one token for the cluster).
+        const token =
+          flags.tokenFile !== undefined
+            ? readToken(flags.tokenFile, env.env)
+            : env.env.PVM_DEST_TOKEN || env.env.PVM_TOKEN || undefined;
+        if (!token) {
+          throw new PvmError(
+            'usage',
+            "pvm migrate needs the destination's token: --token-file FILE, $PVM_DEST_TOKEN or $PVM_TOKEN",
+          );
+        }
+        let ca: string | undefined;
+        if (flags.ca !== undefined) {
+          try {
+            ca = readFileSync(resolvePath(env.cwd, flags.ca), 'utf8');
+          } catch (e) {
+            throw new PvmError('io', `cannot read --ca ${flags.ca}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+          }
+        }
+        const api = client(
+          { ...(flags.socket ? { socket: flags.socket } : {}), ...(flags.url ? { url: flags.url } : {}) },
+          env,
+        );
+        const names =
+          domain !== undefined
+            ? [domain]
+            : (await api.list()).filter((d) => d.state === 'running' || d.state === 'paused').map((d) => d.name);
+        const results: MigrateResult[] = [];
+        const failed: { name: string; error: string }[] = [];
+        for (const name of names) {
+          const bar = migrationBar(flags.progress === true, name);
+          const move = api
+            .migrate(name, flags.to, {
+              token,
+              ...(ca !== undefined ? { ca } : {}),
+              ...(flags.maxRounds !== undefined ? { maxRounds: Math.floor(flags.maxRounds) } : {}),
+              onProgress: bar.update,
+            })
+            .finally(bar.stop);
+          if (domain !== undefined) {
+            results.push(await move);
+            if (!flags.json) out(`${migrationSummary(results[0]!)}\n`);
+            continue;
+          }
+          // Draining: a domain that cannot move stays where it is; the others go on.
+          try {
+            const r = await move;
+            results.push(r);
+            if (!flags.json) out(`${migrationSummary(r)}\n`);
+          } catch (e) {
+            const error = e instanceof Error ? e.message : String(e);
+            failed.push({ name, error });
+            ctx.io.stderr(`pvm: cannot migrate ${name}: ${error}`);
+          }
+        }
+        if (domain !== undefined) {
+          if (flags.json) json(results[0]);
+          return;
+        }
+        if (flags.json) json({ migrated: results, failed });
+        else {
+          const n = results.length;
+          out(
+            `drained: ${n} domain${n === 1 ? '' : 's'} migrated to ${flags.to}` +
+              `${failed.length > 0 ? `, ${failed.length} left here (${failed.map((f) => f.name).join(', ')})` : ''}\n`,
+          );
+        }
+        if (failed.length > 0) ctx.status = 1;
+      },
+    );
 
   clientOptions(
     program

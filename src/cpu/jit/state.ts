@@ -28,7 +28,7 @@ export const X_TAG = W_OFF + TLB_ENTRIES * 4;
 export const X_HI = X_TAG + X_ENTRIES * 4;
 export const X_OFFS = X_HI + X_ENTRIES * 4;
 /** Code-cache slots (jit.ts), direct-mapped on a hash of the pc: ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK. */
-export const JIT_BITS = 12;
+export const JIT_BITS = 14;
 export const JIT_SLOTS = 1 << JIT_BITS;
 export const JIT_MASK = JIT_SLOTS - 1;
 /**

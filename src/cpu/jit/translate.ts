@@ -17,7 +17,7 @@
  * touches a page without a write mapping (MMIO, code pages, the HTIF mailbox) leaves at that
  * instruction (a side exit); the interpreter then fills the TLB, raises the fault or performs
  * the access exactly as it always does. Instructions the translator does not know (CSR, SYSTEM,
- * AMO, FP, FENCE.I, MULH*, the B extensions) end the block the same way. So translated code
+ * LR/SC, FP, FENCE.I, the B extensions) end the block the same way. So translated code
  * never raises a trap and never needs to undo anything.
  *
  * A block whose last instruction jumps back to its own start loops inside the function while
@@ -39,6 +39,10 @@ const T0 = 35;
 const VA = 37;
 const E = 38;
 const NPC = 39;
+// i64 temporaries of MULH, MULHSU, MULHU
+const MA = 40;
+const MB = 41;
+const MID = 42;
 
 /** A translated block: the function body and how many instructions one pass through it retires. */
 export interface Block {
@@ -62,6 +66,8 @@ class Emitter {
   readonly c = new Code();
   readonly used = new Uint8Array(32);
   readonly written = new Uint8Array(32);
+  /** MULH* need three more i64 locals (MA, MB, MID): declared only then, as every local is zeroed at each call. */
+  mulTemps = false;
 
   getR(r: number): void {
     if (r === 0) this.c.i64(0, 0);
@@ -246,6 +252,8 @@ function emitInsn(m: Emitter, insn: number, k: number, pc: bigint, ilen: number,
       c.mem(STORES[f3]!, 0, 0);
       return 0;
     }
+    case 0x2f:
+      return emitAmo(m, insn, rd, rs1, rs2, f3, k, pc);
     case 0x0f: // MISC-MEM: FENCE is a no-op; FENCE.I (flushes translations) and the illegal ones go to the interpreter
       return f3 === 0 ? 0 : -1;
     case 0x63: {
@@ -323,6 +331,68 @@ function emitInsn(m: Emitter, insn: number, k: number, pc: bigint, ilen: number,
   }
 }
 
+/** The AMOs of this funct5 (LR and SC are not among them: their reservation stays with the interpreter). */
+const AMO_OPS = new Set([0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c]);
+
+/**
+ * AMO*.W and AMO*.D (AMOSWAP, AMOADD, AMOXOR, AMOAND, AMOOR, AMOMIN[U], AMOMAX[U]): the write
+ * TLB must map the address and it must be naturally aligned, as for a store; otherwise the
+ * block leaves before it and the interpreter raises the misaligned or access fault, walks the
+ * page table or finds no RAM, exactly as it always does (amo.ts). The old value (sign-extended
+ * for .W) goes to rd; the result of the operation to memory. One hart's accesses run in program
+ * order, so aq/rl need nothing.
+ */
+function emitAmo(m: Emitter, insn: number, rd: number, rs1: number, rs2: number, f3: number, k: number, pc: bigint) {
+  const f5 = insn >>> 27;
+  if ((f3 !== 2 && f3 !== 3) || !AMO_OPS.has(f5)) return -1;
+  const c = m.c;
+  const w = f3 === 2;
+  m.address(rs1, 0);
+  m.tlbCheck(W_TAG, W_HI, w ? 4 : 8, k, pc);
+  c.set(E); // the RAM offset
+  c.get(E)
+    .mem(w ? Op.i64Load32S : Op.i64Load, 0, 0)
+    .set(T0); // the old value
+  // rs2, sign-extended for .W: the operations' low 32 bits are right either way, and sign
+  // extension keeps both the signed and the unsigned order of 32-bit values
+  const b = () => {
+    m.getR(rs2);
+    if (w) c.op(Op.i32WrapI64).op(Op.i64ExtendI32S);
+  };
+  c.get(E);
+  switch (f5) {
+    case 0x01: // AMOSWAP
+      b();
+      break;
+    case 0x00: // AMOADD
+    case 0x04: // AMOXOR
+    case 0x0c: // AMOAND
+    case 0x08: // AMOOR
+      c.get(T0);
+      b();
+      c.op(f5 === 0 ? Op.i64Add : f5 === 4 ? Op.i64Xor : f5 === 0x0c ? Op.i64And : Op.i64Or);
+      break;
+    default: {
+      // AMOMIN (0x10), AMOMAX (0x14), AMOMINU (0x18), AMOMAXU (0x1c): select(old, rs2, old wins)
+      const lt = f5 === 0x10 || f5 === 0x14 ? Op.i64LtS : Op.i64LtU;
+      c.get(T0);
+      b();
+      if (f5 === 0x10 || f5 === 0x18) {
+        c.get(T0);
+        b();
+      } else {
+        b();
+        c.get(T0);
+      }
+      c.op(lt).op(Op.select);
+    }
+  }
+  c.mem(w ? Op.i64Store32 : Op.i64Store, 0, 0);
+  c.get(T0);
+  m.setR(rd);
+  return 0;
+}
+
 /** Go round the block again (br to the loop at `depth`) when the budget allows another pass of `len`. */
 function loopAgain(m: Emitter, len: number, depth: number): void {
   m.c.get(P_BUDGET).get(CNT).op(Op.i32Sub).i32(len).op(Op.i32GeS).byte(Op.brIf).u32(depth);
@@ -338,6 +408,10 @@ function emitOp(m: Emitter, insn: number, rd: number, rs1: number, rs2: number, 
     if (f3 === 0) op = Op.i64Mul;
     else if (f3 >= 4) {
       if (rd !== 0) divide(m, rs1, rs2, f3, false);
+      if (rd !== 0) m.setR(rd);
+      return 0;
+    } else {
+      if (rd !== 0) mulHigh(m, rs1, rs2, f3);
       if (rd !== 0) m.setR(rd);
       return 0;
     }
@@ -375,6 +449,49 @@ function emitOp32(m: Emitter, insn: number, rd: number, rs1: number, rs2: number
   m.c.op(Op.i32WrapI64).op(op).op(Op.i64ExtendI32S);
   m.setR(rd);
   return 0;
+}
+
+/**
+ * MULH (f3 1), MULHSU (2), MULHU (3): the high 64 bits of the 128-bit product, from four 32x32
+ * partial products (wasm has no wider multiply); the signed forms subtract what the sign bits
+ * add to the unsigned product. Leaves the i64 result on the stack.
+ */
+function mulHigh(m: Emitter, rs1: number, rs2: number, f3: number): void {
+  const c = m.c;
+  m.mulTemps = true;
+  const lo = (r: number) => c.get(r).i64(-1, 0).op(Op.i64And);
+  const hi = (r: number) => c.get(r).i64(32, 0).op(Op.i64ShrU);
+  m.getR(rs1);
+  c.set(MA);
+  m.getR(rs2);
+  c.set(MB);
+  // MID = (lo a * lo b >>> 32) + lo(lo a * hi b) + lo(hi a * lo b): below 2^34
+  lo(MA);
+  lo(MB);
+  c.op(Op.i64Mul).i64(32, 0).op(Op.i64ShrU);
+  lo(MA);
+  hi(MB);
+  c.op(Op.i64Mul).i64(-1, 0).op(Op.i64And).op(Op.i64Add);
+  hi(MA);
+  lo(MB);
+  c.op(Op.i64Mul).i64(-1, 0).op(Op.i64And).op(Op.i64Add).set(MID);
+  // high = hi a * hi b + (lo a * hi b >>> 32) + (hi a * lo b >>> 32) + (MID >>> 32)
+  hi(MA);
+  hi(MB);
+  c.op(Op.i64Mul);
+  lo(MA);
+  hi(MB);
+  c.op(Op.i64Mul).i64(32, 0).op(Op.i64ShrU).op(Op.i64Add);
+  hi(MA);
+  lo(MB);
+  c.op(Op.i64Mul).i64(32, 0).op(Op.i64ShrU).op(Op.i64Add);
+  c.get(MID).i64(32, 0).op(Op.i64ShrU).op(Op.i64Add);
+  // signed a (MULH, MULHSU): minus b when a < 0; signed b (MULH): minus a when b < 0
+  const minusIfNeg = (v: number, sign: number) => {
+    c.get(v).i64(0, 0).get(sign).i64(0, 0).op(Op.i64LtS).op(Op.select).op(Op.i64Sub);
+  };
+  if (f3 !== 3) minusIfNeg(MB, MA);
+  if (f3 === 1) minusIfNeg(MA, MB);
 }
 
 /**
@@ -468,7 +585,17 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint): Bl
   }
   // assemble: locals, prologue, block { loop { code } }, epilogue
   const f = new Code();
-  f.u32(5).u32(31).byte(I64).u32(1).byte(I32).u32(2).byte(I64).u32(2).byte(I32).u32(1).byte(I64);
+  f.u32(5)
+    .u32(31)
+    .byte(I64)
+    .u32(1)
+    .byte(I32)
+    .u32(2)
+    .byte(I64)
+    .u32(2)
+    .byte(I32)
+    .u32(m.mulTemps ? 4 : 1)
+    .byte(I64);
   for (let r = 1; r < 32; r++) {
     if (m.used[r])
       f.get(P_STATE)

@@ -245,6 +245,7 @@ export function writeChain(ram: GuestRam, segs: readonly Segment[], src: Uint8Ar
     const off = s.addr - ram.base + skip;
     const take = Math.min(s.len - skip, src.length - pos);
     ram.u8.set(src.subarray(pos, pos + take), off);
+    ram.dirty.mark(off, take);
     pos += take;
     skip = 0;
   }

@@ -124,12 +124,14 @@ export class SplitQueue {
     if (this.eventIdx) {
       const idx = this.ram!.view.getUint16(this.availOff + 2, true);
       this.ram!.view.setUint16(this.usedOff + 4 + 8 * this.size, idx, true);
+      this.ram!.dirty.mark(this.usedOff + 4 + 8 * this.size, 2);
     }
   }
 
   /** §2.7.10: avail_event = the next index the device will read. */
   private publishAvailEvent(): void {
     this.ram!.view.setUint16(this.usedOff + 4 + 8 * this.size, this.lastAvail, true);
+    this.ram!.dirty.mark(this.usedOff + 4 + 8 * this.size, 2);
   }
 
   /** §2.7.8: writes a used element, then the used index. */
@@ -141,6 +143,9 @@ export class SplitQueue {
     view.setUint32(off + 4, len >>> 0, true);
     this.usedIdx = (this.usedIdx + 1) & 0xffff;
     view.setUint16(this.usedOff + 2, this.usedIdx, true);
+    // The used ring may span two pages: mark the element and the index.
+    this.ram!.dirty.mark(off, 8);
+    this.ram!.dirty.mark(this.usedOff + 2, 2);
   }
 
   /**

@@ -67,6 +67,7 @@ export class Balloon implements PvxMemoryCalls {
       if (this.released.has(page) === release) return stop(SbiErr.INVALID_STATE, i);
       if (release && this.pinned(off, page)) return stop(SbiErr.DENIED, i);
       ram.u8.fill(0, off, off + PAGE_SIZE);
+      ram.dirty.mark(off, PAGE_SIZE);
       if (release) this.released.add(page);
       else this.released.delete(page);
     }

@@ -42,6 +42,15 @@ export class EventChannels implements PvxEventChannelCalls {
     this.virqPort = new Uint16Array(env.vcpuCount * PVX_NR_VIRQS);
   }
 
+  /** Domain ids of other domains one of our ports is connected to (live migration refuses those). */
+  interdomainPeers(): number[] {
+    const peers = new Set<number>();
+    for (let p = 1; p < PVX_EVTCHN_NR_PORTS; p++) {
+      if (this.state[p] === PortState.INTERDOMAIN && this.remote[p] !== this.id) peers.add(this.remote[p]!);
+    }
+    return [...peers].sort((a, b) => a - b);
+  }
+
   // ------------------------------------------------------------------ guest calls
 
   allocUnbound(remoteDom: bigint): SbiRet {
@@ -307,8 +316,10 @@ export class EventChannels implements PvxEventChannelCalls {
     const old = dv.getUint32(half, true);
     const bit = 1 << (w & 31);
     dv.setUint32(half, (old | bit) >>> 0, true);
+    this.env.ram.dirty.mark(half, 4);
     if (old & bit) return;
     dv.setUint8(vi + Shinfo.VI_UPCALL_PENDING, 1);
+    this.env.ram.dirty.mark(vi + Shinfo.VI_UPCALL_PENDING, 1);
     if (dv.getUint8(vi + Shinfo.VI_UPCALL_MASK) === 0) this.env.raiseUpcall(v);
   }
 }

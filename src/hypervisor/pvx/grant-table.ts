@@ -148,8 +148,13 @@ export class GrantTable implements PvxGrantTableCalls {
     const remote = entry.page * PAGE_SIZE + Number(offset);
     const mine = this.env.ram.u8;
     const theirs = g.env.ram.u8;
-    if (toGrant) theirs.set(mine.subarray(local, local + n), remote);
-    else mine.set(theirs.subarray(remote, remote + n), local);
+    if (toGrant) {
+      theirs.set(mine.subarray(local, local + n), remote);
+      g.env.ram.dirty.mark(remote, n);
+    } else {
+      mine.set(theirs.subarray(remote, remote + n), local);
+      this.env.ram.dirty.mark(local, n);
+    }
     return ok(n);
   }
 
@@ -159,6 +164,7 @@ export class GrantTable implements PvxGrantTableCalls {
     if (this.table === null) return err(SbiErr.NO_SHMEM);
     if (this.refMaps.has(r)) return err(SbiErr.INVALID_STATE);
     this.env.ram.view.setUint16(this.table.off + 8 * r, 0, true);
+    this.env.ram.dirty.mark(this.table.off + 8 * r, 2);
     return ok(0);
   }
 
@@ -177,6 +183,13 @@ export class GrantTable implements PvxGrantTableCalls {
   holds(off: number): boolean {
     const t = this.table;
     return t !== null && off >= t.off && off < t.off + (t.entries / PVX_GNTTAB_ENTRIES_PER_FRAME) * PAGE_SIZE;
+  }
+
+  /** Grant mappings that tie this domain to others: foreign frames we map, our grants peers map. */
+  foreignMappings(): { mine: number; peers: number } {
+    let peers = 0;
+    for (const c of this.refMaps.values()) peers += c.n;
+    return { mine: this.window.slots.size, peers };
   }
 
   /** Our RAM page `page` is mapped by some peer. */
@@ -244,6 +257,7 @@ export class GrantTable implements PvxGrantTableCalls {
     if (c !== undefined && c.n > 0) f |= Gtf.READING;
     if (c !== undefined && c.rw > 0) f |= Gtf.WRITING;
     dv.setUint16(e, f, true);
+    this.env.ram.dirty.mark(e, 2);
   }
 
   /** Peer: one mapping of our grant `ref` (page `page`) went away. */

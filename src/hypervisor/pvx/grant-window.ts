@@ -93,6 +93,7 @@ export class GrantWindow {
         if (size === 1) dv.setUint8(o, value);
         else if (size === 2) dv.setUint16(o, value, true);
         else dv.setInt32(o, value, true);
+        s.ram.dirty.mark(o, size);
       },
     };
   }

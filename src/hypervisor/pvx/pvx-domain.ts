@@ -83,6 +83,22 @@ export class PvxDomain implements PvxBackend {
     this.epochTick = env.now();
   }
 
+  /**
+   * Why this domain cannot leave its host (live migration, docs/migration.md), or null: event
+   * channels connected to other domains and grant mappings between it and others are state of
+   * two domains at once, which one stream cannot move.
+   */
+  migrationBlocker(): string | null {
+    const peers = this.events.interdomainPeers();
+    const maps = this.grants.foreignMappings();
+    const why: string[] = [];
+    if (peers.length > 0)
+      why.push(`event channels connected to PVX domain${peers.length > 1 ? 's' : ''} ${peers.join(', ')}`);
+    if (maps.mine > 0) why.push(`${maps.mine} grant mapping${maps.mine > 1 ? 's' : ''} of another domain's pages`);
+    if (maps.peers > 0) why.push(`${maps.peers} of its pages mapped by another domain`);
+    return why.length === 0 ? null : why.join(', ');
+  }
+
   // ------------------------------------------------------------------ run-loop hooks
 
   /** Guest reboot: every piece of PVX state is dropped (§1.4); system time restarts at 0. */

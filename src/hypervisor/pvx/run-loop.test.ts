@@ -79,7 +79,7 @@ test('SCHED_BLOCK idles the host until the PVX timer fires, then the upcall is p
         assert.equal(ram.readU8((SHINFO + 1) as never), 0, 'SCHED_BLOCK cleared upcall_mask');
         assert.equal(ram.readU8(SHINFO as never), 1, 'upcall_pending');
         assert.equal(h.mip & 2, 2, 'SSIP raised');
-        assert.equal(h.x[10], 0n, 'SCHED_BLOCK returned 0');
+        assert.equal(h.regs[10], 0n, 'SCHED_BLOCK returned 0');
       },
     },
     { pvx: [F.SCHED_SHUTDOWN, 0] },
@@ -100,8 +100,8 @@ test('SCHED_POLL times out at its deadline with a0 = TIMEOUT', async () => {
     { pvx: [F.SCHED_POLL, LIST, 1, 20_000] }, // 2 ms
     {
       check: (h) => {
-        assert.equal(BigInt.asIntN(64, h.x[10]!), BigInt(SbiErr.TIMEOUT));
-        assert.equal(h.x[11], 0n);
+        assert.equal(BigInt.asIntN(64, h.regs[10]!), BigInt(SbiErr.TIMEOUT));
+        assert.equal(h.regs[11], 0n);
       },
     },
     { pvx: [F.SCHED_SHUTDOWN, 3] },

@@ -63,6 +63,7 @@ export class Sched implements PvxSchedCalls {
   block(vcpu: number): SbiRet {
     if (!this.shinfo.registered) return err(SbiErr.NO_SHMEM);
     this.env.ram.view.setUint8(this.shinfo.viOff(vcpu) + Shinfo.VI_UPCALL_MASK, 0);
+    this.env.ram.dirty.mark(this.shinfo.viOff(vcpu) + Shinfo.VI_UPCALL_MASK, 1);
     if (this.shinfo.viByte(vcpu, Shinfo.VI_UPCALL_PENDING) !== 0) {
       this.env.raiseUpcall(vcpu);
       return ok(0);

@@ -49,6 +49,7 @@ export class SharedInfo {
     const w = dv.getUint32(o, true);
     const bit = 1 << (p & 31);
     dv.setUint32(o, (set ? w | bit : w & ~bit) >>> 0, true);
+    this.env.ram.dirty.mark(o, 4);
     return (w & bit) !== 0;
   }
 
@@ -92,6 +93,7 @@ export class SharedInfo {
       dv.setBigUint64(t + Shinfo.T_TICK_STAMP, BigInt(now), true);
       dv.setBigUint64(t + Shinfo.T_SYSTEM_TIME, sysNs, true);
       dv.setUint32(t + Shinfo.T_VERSION, ((ver | 1) + 1) >>> 0, true);
+      this.touched();
     }
     const boot = this.env.wallClockNs() - sysNs;
     const wv = dv.getUint32(s + Shinfo.WC_VERSION, true);
@@ -105,16 +107,24 @@ export class SharedInfo {
     dv.setBigUint64(s + Shinfo.WC_SEC, boot / 1_000_000_000n, true);
     dv.setUint32(s + Shinfo.WC_NSEC, Number(boot % 1_000_000_000n), true);
     dv.setUint32(s + Shinfo.WC_VERSION, ((wv | 1) + 1) >>> 0, true);
+    this.touched();
+  }
+
+  /** The page was written by pvm: live migration must send it again. */
+  private touched(): void {
+    if (this.off >= 0) this.env.ram.dirty.mark(this.off, PAGE_SIZE);
   }
 
   /** `shutdown_request` (§5.4), when a page is registered. */
   writeShutdownRequest(reason: number): void {
     if (this.off >= 0) this.env.ram.view.setUint32(this.off + Shinfo.SHUTDOWN_REQUEST, reason, true);
+    this.touched();
   }
 
   /** `mem_target_frames` (§9), when a page is registered. */
   writeMemTarget(frames: number): void {
     if (this.off >= 0) this.env.ram.view.setBigUint64(this.off + Shinfo.MEM_TARGET, BigInt(frames), true);
+    this.touched();
   }
 }
 

@@ -125,3 +125,29 @@ test('hypercall policy: a denied multicall entry answers DENIED in its slot; the
   assert.equal(call(PvxFid.EVTCHN_SEND, 1).error, SbiErr.DENIED);
   assert.deepEqual(d.stats.denied, { 'PVX/evtchn_send': 2 });
 });
+
+test('the numeric fast path: TIMER_SET and EVTCHN_SEND only, with the same backend calls and counts', () => {
+  const regs = new Int32Array(64);
+  const h = { id: 0, x: regs, getX: () => 0n, setX: () => {} };
+  const ecall = (d: SbiDispatcher, fid: number, a0: number) => {
+    regs.fill(0);
+    regs[34] = PVX_EID; // a7
+    regs[32] = fid; // a6
+    regs[20] = a0; // a0 (low word)
+    regs[22] = 99; // a1: cleared by a call made
+    return d.handleEcallFast(h);
+  };
+  const { d, log } = setup();
+  assert.equal(ecall(d, PvxFid.TIMER_SET, 5000), true);
+  assert.deepEqual([regs[20], regs[21], regs[22], regs[23]], [0, 0, 0, 0]);
+  assert.equal(ecall(d, PvxFid.EVTCHN_SEND, 3), true);
+  assert.equal(ecall(d, PvxFid.EVTCHN_UNMASK, 3), false); // no fast path: nothing done
+  assert.equal(regs[22], 99);
+  assert.deepEqual(log, ['sched.timerSet(0,5000)', 'events.send(3)']);
+  assert.deepEqual(d.stats.PVX, { timer_set: 1, evtchn_send: 1 });
+  // a feature switched off answers NOT_SUPPORTED on the fast path as on the other
+  const off = setup(PVX_FEATURES_ALL & ~PvxFeature.TIMER);
+  assert.equal(ecall(off.d, PvxFid.TIMER_SET, 5000), true);
+  assert.equal(regs[20], SbiErr.NOT_SUPPORTED);
+  assert.deepEqual(off.log, []);
+});

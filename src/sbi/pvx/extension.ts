@@ -3,7 +3,7 @@ import type { SbiDispatcher } from '../dispatcher.js';
 import type { SbiArgs, SbiExtension, SbiPlatform, SbiRet } from '../types.js';
 import { err, ok } from '../types.js';
 import { PVX_CALL_BY_FID, type PvxBackend, type PvxCaller } from './calls.js';
-import { Mc, PVX_FEATURES_ALL, PVX_MULTICALL_MAX } from './consts.js';
+import { Mc, PVX_FEATURES_ALL, PVX_MULTICALL_MAX, PvxFid } from './consts.js';
 import { ramOffset } from './validate.js';
 
 /**
@@ -44,6 +44,12 @@ export class PvxExtension implements SbiExtension, PvxCaller {
     return r;
   }
 
+  /** The numeric fast path (SbiExtension.callNum): the timer and event channel sends, one argument each. */
+  callNum(platform: SbiPlatform, hart: number, eid: number, fid: number, a0: number): number | undefined {
+    if (fid !== PvxFid.TIMER_SET && fid !== PvxFid.EVTCHN_SEND) return undefined;
+    return this.call(platform, hart, eid, fid, [BigInt(a0), 0n, 0n, 0n, 0n, 0n]).error;
+  }
+
   /**
    * PVX_MULTICALL (§7): validate the batch (count, then the array's
    * address), then read each entry just before it runs, run it through the
@@ -74,6 +80,8 @@ export class PvxExtension implements SbiExtension, PvxCaller {
           : err(SbiErr.NOT_SUPPORTED);
         dv.setBigInt64(o + Mc.ERROR, BigInt(r.error), true);
         dv.setBigUint64(o + Mc.VALUE, BigInt.asUintN(64, r.value), true);
+        ram.dirty.mark(o + Mc.ERROR, 8);
+        ram.dirty.mark(o + Mc.VALUE, 8);
         done++;
         if (r.error === 0 && (this.ended || eid === Eid.SRST)) break;
       }

@@ -163,6 +163,7 @@ export class VirtioBlk implements VirtioDevice {
       this.contain('disk completion', () => {
         const n = data === null ? 0 : writeChain(this.t.ram, dataSegs, data);
         this.t.ram.u8[statusAddr - this.t.ram.base] = status;
+        this.t.ram.dirty.mark(statusAddr - this.t.ram.base, 1);
         this.t.complete(0, chain.head, n + 1, epoch);
       });
     };

@@ -1,0 +1,81 @@
+/**
+ * Live migration of Linux between two daemons on loopback: the prebuilt test guest (256 MiB)
+ * runs a shell loop that prints a counter every 10 ms on hvc0; it moves from A to B while it
+ * counts, and the console output, A's then B's, is every number once, in order: no gap, no
+ * repetition. The guest's clock goes on (usleep still returns) and it answers on B.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
+import { startTestDaemon, type TestDaemon, until } from './support/daemon.js';
+import { initrd, kernel } from './support/linux-guest.js';
+
+const TOKEN_A = 'linux-source-token-0123456789';
+const TOKEN_B = 'linux-destination-token-0123456789';
+/** The guest's command: a counter every 10 ms, for ever (spaces as %20, pvm.run of guests/linux/init). */
+const LOOP = 'i=0;while%20true;do%20echo%20c$i;i=$((i+1));usleep%2010000;done';
+
+/** The counter values printed so far (the partial last line left out). */
+function counter(text: string): number[] {
+  const lines = text.split(/\r?\n/);
+  lines.pop();
+  return lines.filter((l) => /^c\d+$/.test(l)).map((l) => Number(l.slice(1)));
+}
+
+describe('live migration of a Linux guest', () => {
+  let a: TestDaemon<HypervisorDomainManager>;
+  let b: TestDaemon<HypervisorDomainManager>;
+
+  before(async () => {
+    a = await startTestDaemon(new HypervisorDomainManager(), { prefix: 'pvm-mig-linux-a-', tcpToken: TOKEN_A });
+    b = await startTestDaemon(new HypervisorDomainManager(), { prefix: 'pvm-mig-linux-b-', tcpToken: TOKEN_B });
+  });
+  after(async () => {
+    await a.close();
+    await b.close();
+  });
+
+  for (const smp of [1, 2])
+    test(`a Linux counter (${smp} vCPU${smp > 1 ? 's' : ''}) goes on on the other daemon with no gap and no repetition`, () =>
+      counterMoves(smp));
+
+  async function counterMoves(smp: number): Promise<void> {
+    await a.client.create(
+      { name: 'lin', kernel, initrd, memory: '256M', smp, append: `console=hvc0 quiet pvm.run=${LOOP}` },
+      { paused: true },
+    );
+    const sa = await a.client.attachConsole('lin');
+    let textA = '';
+    sa.on('data', (d: Buffer) => {
+      textA += d.toString('latin1');
+    });
+    await a.client.unpause('lin');
+    await until('counting on A', () => counter(textA).length > 30, 12_000);
+    const r = await a.client.migrate('lin', `http://127.0.0.1:${b.daemon.tcp!.port}`, { token: TOKEN_B });
+    assert.equal(r.confirmedBy, 'resumed');
+    assert.equal(r.rounds[0]!.pages, 65536, 'round 1: all of the 256 MiB');
+    assert.deepEqual(
+      a.manager.list().map((d) => d.name),
+      [],
+    );
+    const sb = await b.client.attachConsole('lin');
+    let textB = '';
+    sb.on('data', (d: Buffer) => {
+      textB += d.toString('latin1');
+    });
+    const seenOnA = counter(textA).length;
+    await until('counting on B', () => counter(textA + textB).length > seenOnA + 50, 12_000);
+    sa.destroy();
+    sb.destroy();
+    const all = counter(textA + textB);
+    assert.equal(all[0], 0);
+    all.forEach((n, i) => {
+      if (n !== i) assert.fail(`line ${i} is c${n}: ${n < i ? 'a repetition' : 'a gap'}`);
+    });
+    assert.deepEqual(
+      b.manager.list().map((d) => `${d.name}:${d.state}`),
+      ['lin:running'],
+    );
+    await b.client.destroy('lin');
+  }
+});

@@ -1,0 +1,156 @@
+/**
+ * Live migration between two `pvm daemon` processes, as on two hosts: the destination serves its
+ * TCP listener over TLS with a self-signed certificate (`--tls-cert`, `--tls-key`), the source is
+ * driven by `pvm migrate --to https://... --token-file F --ca CERT`. The disk's lock moves from one
+ * process to the other; the counter guest's console goes on without a gap.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { isApiError } from '../src/api/errors.js';
+import { PvmClient } from '../src/cli/client.js';
+import { FileDisk } from '../src/host/disk.js';
+import { assertContinuous, COUNTER, counts } from './support/counter-guest.js';
+import { assembleGuest, runPvm, until } from './support/daemon.js';
+
+const root = join(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'pvm-mig-proc-'));
+const children: ChildProcess[] = [];
+after(() => {
+  for (const c of children) c.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A TCP port nobody listens on now. */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function daemon(name: string, extra: string[]): { socket: string; client: PvmClient } {
+  const socket = join(dir, `${name}.sock`);
+  const child = spawn(
+    'node',
+    [
+      join(root, 'bin/pvm.js'),
+      'daemon',
+      '--socket',
+      socket,
+      '--log-file',
+      join(dir, `${name}.log`),
+      '--allow-dir',
+      dir,
+      ...extra,
+    ],
+    { stdio: 'ignore', cwd: dir },
+  );
+  children.push(child);
+  return { socket, client: new PvmClient({ socketPath: socket }) };
+}
+
+async function locked(path: string): Promise<boolean> {
+  try {
+    await (await FileDisk.open(path)).close();
+    return false;
+  } catch (e) {
+    if (isApiError(e) && e.code === 'in-use') return true;
+    throw e;
+  }
+}
+
+test('two daemon processes, TLS: the domain, its console and its disk lock move', async () => {
+  const key = join(dir, 'b.key');
+  const cert = join(dir, 'b.crt');
+  const gen = spawnSync('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
+  assert.equal(gen.status, 0, `openssl failed (Debian: openssl): ${gen.stderr?.toString()}`);
+  const tokenFile = join(dir, 'b.token');
+  writeFileSync(tokenFile, 'process-destination-token-0123\n', { mode: 0o600 });
+  const port = await freePort();
+  const a = daemon('a', []);
+  const b = daemon('b', [
+    '--tcp',
+    `127.0.0.1:${port}`,
+    '--token-file',
+    tokenFile,
+    '--tls-cert',
+    cert,
+    '--tls-key',
+    key,
+  ]);
+  for (const d of [a, b]) {
+    await until('the daemon answers', () =>
+      d.client.version().then(
+        () => true,
+        () => false,
+      ),
+    );
+  }
+  const kernel = assembleGuest(dir, COUNTER, 'rv64imac_zicsr');
+  const disk = join(dir, 'count.img');
+  writeFileSync(disk, new Uint8Array(1 << 20));
+  await a.client.create(
+    { name: 'count', kernel, memory: '16M', append: 'console=hvc0', disks: [disk] },
+    { paused: true },
+  );
+  const sa = await a.client.attachConsole('count');
+  let text = '';
+  sa.on('data', (d: Buffer) => {
+    text += d.toString('latin1');
+  });
+  await a.client.unpause('count');
+  await until('counting', () => counts(text).length > 30);
+  assert.equal(await locked(disk), true, 'A holds the disk');
+  const { out, err } = await runPvm(a.socket, dir, [
+    'migrate',
+    'count',
+    '--to',
+    `https://127.0.0.1:${port}`,
+    '--token-file',
+    tokenFile,
+    '--ca',
+    cert,
+  ]);
+  assert.equal(err, '');
+  assert.match(out, new RegExp(`^migrated count to https://127\\.0\\.0\\.1:${port}: downtime [\\d.]+ ms`));
+  assert.deepEqual(await a.client.list(), []);
+  const moved = await b.client.info('count');
+  assert.equal(moved.state, 'running');
+  const sb = await b.client.attachConsole('count');
+  sb.on('data', (d: Buffer) => {
+    text += d.toString('latin1');
+  });
+  const before = counts(text).length;
+  await until('counting on B', () => counts(text).length > before + 30);
+  sa.destroy();
+  sb.destroy();
+  // A's output then B's (B's console history starts where it resumed).
+  assertContinuous(counts(text));
+  assert.equal(await locked(disk), true, 'B holds the disk');
+  await b.client.destroy('count');
+  assert.equal(await locked(disk), false, 'no process holds it any more');
+});
