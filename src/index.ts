@@ -11,6 +11,7 @@ export {
   type Progress,
   type ResultOf,
   type SaveResult,
+  type SchedInfo,
 } from './api/commands.js';
 export { CONFIG_VERSION, configJsonSchema, type PvmConfig, type SwitchConfig, validateConfig } from './api/config.js';
 export { loadConfigFile, parseConfigText } from './api/config-file.js';
@@ -71,7 +72,7 @@ export {
   SwitchRegistry,
 } from './host/builder.js';
 export { type ConsoleSink, consoleSink, fileSink, SharedTerminal } from './host/console-sink.js';
-export { NodeDomainHost } from './host/domain-host.js';
+export { NodeDomainHost, nodeScheduler } from './host/domain-host.js';
 export { createLogger, type Logger, type LogLevel } from './host/logger.js';
 // Host folders (virtio-9p) and user-mode networking (passt): the pieces under the spec's
 // `shares` and `nets[].uplink: user`, for programs that assemble devices themselves.
@@ -96,6 +97,13 @@ export {
   type DomainMode,
   MAX_HARTS,
 } from './hypervisor/domain.js';
+export {
+  CreditScheduler,
+  SCHED_DEFAULTS,
+  type SchedEntity,
+  type SchedParams,
+  type SchedulerClock,
+} from './hypervisor/scheduler.js';
 export {
   type DomainSnapshot,
   decodeSnapshot,
@@ -138,3 +146,4 @@ export {
   type MigrationTuning,
 } from './server/migration.js';
 export { ApiSpec, openApiDocument } from './server/openapi.js';
+export { PoolDomainManager, type PoolDomainManagerOptions } from './server/pool-domains.js';

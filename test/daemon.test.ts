@@ -558,6 +558,8 @@ describe('the OpenAPI document', () => {
       'restore',
       'restrict-hypercalls',
       'save',
+      'sched',
+      'set-sched',
       'shutdown',
       'stats',
       'switch-join',

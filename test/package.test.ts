@@ -61,7 +61,8 @@ test('every shipped module is reachable from bin/pvm.js or the library, and ever
     // The declarations too: a module of types only is imported by nothing at run time.
     const dts = f.replace(/\.js$/, '.d.ts');
     const text = readFileSync(join(root, f), 'utf8') + (files.has(dts) ? readFileSync(join(root, dts), 'utf8') : '');
-    for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+\.js)'/g)) {
+    // `new URL('./x.js', import.meta.url)`: a module started as a worker thread.
+    for (const m of text.matchAll(/(?:from|import|new URL)\s*\(?\s*'(\.{1,2}\/[^']+\.js)'/g)) {
       visit(normalize(join(dirname(f), m[1]!)));
     }
   };

@@ -13,6 +13,7 @@ export const DOCUMENTED_STATUSES = new Set([200, 201, 400, 401, 403, 404, 405, 4
 const segment = fc.oneof(
   fc.constantFrom('v1', 'domains', 'restore', 'events', 'version', 'openapi.yaml', 'console', 'save', 'pause'),
   fc.constantFrom(
+    'sched',
     'unpause',
     'stats',
     'reboot',
@@ -50,6 +51,11 @@ export const requestArb = fc.record({
       .map((v) => JSON.stringify(v)),
     fc
       .record({ path: fc.oneof(fc.string(), fc.constant('/dev/zero'), fc.constant('rel')), keep: fc.boolean() })
+      .map((v) => JSON.stringify(v)),
+    fc
+      .dictionary(fc.constantFrom('weight', 'cap', 'x'), fc.oneof(fc.integer(), fc.jsonValue({ maxDepth: 1 })), {
+        maxKeys: 3,
+      })
       .map((v) => JSON.stringify(v)),
     fc.string({ maxLength: 64 }),
   ),

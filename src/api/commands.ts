@@ -50,6 +50,12 @@ export type Command =
    */
   | { readonly kind: 'restrict-hypercalls'; readonly domain: string; readonly allow: readonly string[] }
   /**
+   * Any state. The domain's credit scheduler parameters (docs/scheduler.md); with `weight` or
+   * `cap`, sets them first: they apply from the domain's next turn and are kept across reboot
+   * and save (as Xen's `xl sched-credit -d DOMAIN -w W -c C`).
+   */
+  | { readonly kind: 'sched'; readonly domain: string; readonly weight?: number; readonly cap?: number }
+  /**
    * Running or paused. Live migration to the daemon at `to` (docs/migration.md): the domain keeps
    * running during the copy and ends up running (or paused, as it was) there, destroyed here.
    * Any failure before the destination took over leaves it as it was.
@@ -103,8 +109,19 @@ export const ALLOWED_STATES: Readonly<
   stats: 'any',
   save: ['running', 'paused'],
   'restrict-hypercalls': ['running', 'paused'],
+  sched: 'any',
   migrate: ['running', 'paused'],
 };
+
+/** A domain's credit scheduler parameters (`pvm sched`). */
+export interface SchedInfo {
+  readonly id: number;
+  readonly name: string;
+  /** Share of the host among busy domains, relative to the others' weights (default 256). */
+  readonly weight: number;
+  /** Most host time the domain may use, in % of one host core; 0 = no cap. */
+  readonly cap: number;
+}
 
 /** One round of a live migration's copy: pre-copy rounds, then the stop-and-copy round. */
 export interface MigrateRound {
@@ -172,6 +189,7 @@ export interface CommandResults {
   save: SaveResult;
   restore: DomainInfo;
   'restrict-hypercalls': DomainInfo;
+  sched: SchedInfo;
   migrate: MigrateResult;
   'switch-list': SwitchInfo[];
   'switch-join': SwitchInfo;

@@ -1,3 +1,4 @@
+import { SCHED_DEFAULTS, schedParamsError } from '../hypervisor/scheduler.js';
 import type { DomainSnapshot, SnapshotProgress } from '../hypervisor/snapshot/index.js';
 import { policyEntryError } from '../sbi/policy.js';
 import {
@@ -10,6 +11,7 @@ import {
   type Progress,
   type ResultOf,
   type SaveResult,
+  type SchedInfo,
 } from './commands.js';
 import type { DomainEvent, DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from './domain.js';
 import { ApiError, toApiError } from './errors.js';
@@ -145,6 +147,11 @@ export class ControlPlane {
   /** Tightens `domain`'s hypercall policy to what it and `allow` both permit (never widens it). */
   restrictHypercalls(domain: string, allow: readonly string[]): Promise<DomainInfo> {
     return this.execute({ kind: 'restrict-hypercalls', domain, allow });
+  }
+
+  /** `domain`'s scheduler weight and cap; sets those given first (`pvm sched`). */
+  sched(domain: string, params: { weight?: number; cap?: number } = {}): Promise<SchedInfo> {
+    return this.execute({ kind: 'sched', domain, ...params });
   }
 
   /** The virtual switches and their links to other daemons. */
@@ -372,6 +379,25 @@ export class ControlPlane {
           if (bad.length > 0) throw new ApiError('bad-request', `allow: ${bad.join('; ')}`);
           m.restrictHypercalls(d.id, cmd.allow);
           return m.info(d.id);
+        });
+      case 'sched':
+        return this.serial(cmd.domain, 'sched', async (d) => {
+          const params = {
+            ...(cmd.weight !== undefined && { weight: cmd.weight }),
+            ...(cmd.cap !== undefined && { cap: cmd.cap }),
+          };
+          if (Object.keys(params).length > 0) {
+            const bad = schedParamsError(params, m.info(d.id).config.smp ?? 1);
+            if (bad !== null) throw new ApiError('bad-request', bad);
+            m.setSched(d.id, params);
+          }
+          const c = m.info(d.id).config;
+          return {
+            id: d.id,
+            name: d.name,
+            weight: c.weight ?? SCHED_DEFAULTS.weight,
+            cap: c.cap ?? SCHED_DEFAULTS.cap,
+          } satisfies SchedInfo;
         });
       case 'switch-list':
         return this.net().list();

@@ -164,6 +164,11 @@ export interface DomainManager {
    * by the caller, src/sbi/policy.ts); the spec (`info`, save files, reboot) says the result.
    */
   restrictHypercalls(id: number, allow: readonly string[]): void;
+  /**
+   * Sets the domain's scheduler weight and/or cap (checked by the caller): from its next turn,
+   * and in its spec (`info`, save files, reboot).
+   */
+  setSched(id: number, params: { weight?: number; cap?: number }): void;
   /** Captures a paused domain's complete state. Changes nothing. */
   snapshot(id: number): Promise<DomainSnapshot>;
   /** Builds a new domain from a snapshot (`spec`: the one it was saved with, checked), paused where it was saved. */

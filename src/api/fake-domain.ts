@@ -5,7 +5,7 @@ import { ConsoleBuffer } from './console-buffer.js';
 import type { DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from './domain.js';
 import { DomainRegistry, requireEngine } from './domain-registry.js';
 import { ApiError } from './errors.js';
-import { type DomainSpec, toDocument } from './spec.js';
+import { type DomainSpec, toDocument, withSched } from './spec.js';
 
 /**
  * A DomainManager whose domains run a tiny deterministic program instead of a
@@ -205,6 +205,11 @@ export class FakeDomainManager extends DomainRegistry<FakeDomain> implements Dom
     const d = this.get(id);
     const entries = new HypercallPolicy(d.spec.hypercalls ?? null).tighten(allow).entries;
     d.spec = { ...d.spec, hypercalls: [...(entries ?? [])] };
+  }
+
+  setSched(id: number, params: { weight?: number; cap?: number }): void {
+    const d = this.get(id);
+    d.spec = withSched(d.spec, params);
   }
 
   stats(id: number): DomainStats {

@@ -18,6 +18,7 @@ import {
   parseSize,
   toDocument,
   withMacs,
+  withSched,
 } from './spec.js';
 
 /** parseDomainSpec's message, or a failure when it accepts `doc`. */
@@ -176,6 +177,25 @@ describe('spec: the API form (parseDomainSpec)', () => {
     assert.equal(doc.memory, '300M');
     assert.deepEqual(parseDomainSpec(JSON.parse(JSON.stringify(doc))), s);
     assert.deepEqual(domainSpecSchema.parse(s), s, 'the output schema describes the spec');
+  });
+
+  test('weight and cap: checked, the defaults left out of the spec, kept by toDocument', () => {
+    const s = parseDomainSpec({ name: 'x', weight: 512, cap: 150, smp: 2 });
+    assert.equal(s.weight, 512);
+    assert.equal(s.cap, 150);
+    assert.deepEqual(parseDomainSpec(JSON.parse(JSON.stringify(toDocument(s)))), s);
+    const d = parseDomainSpec({ name: 'x', weight: 256, cap: 0 });
+    assert.equal(d.weight, undefined);
+    assert.equal(d.cap, undefined);
+    assert.equal(toDocument(d).weight, undefined);
+    assert.equal(
+      refusal({ name: 'a', cap: 101 }),
+      'config.cap: a whole percentage from 0 (none) to 100 (100 per vCPU), got 101',
+    );
+    assert.match(refusal({ name: 'a', weight: 0 }), /^config\.weight: /);
+    assert.match(refusal({ name: 'a', weight: 70000 }), /^config\.weight: /);
+    assert.match(refusal({ name: 'a', cap: 2.5 }), /^config\.cap: /);
+    assert.deepEqual(withSched(s, { weight: 256 }), { ...d, smp: 2, cap: 150 });
   });
 
   test('withMacs gives NICs without a MAC the one of their domain and NIC number', () => {

@@ -22,6 +22,7 @@ import { z } from 'zod';
 import { PvmError } from '../core/errors.js';
 import { checkTag, MAX_TAG_BYTES } from '../devices/virtio/9p/device.js';
 import { MAX_HARTS } from '../hypervisor/domain.js';
+import { SCHED_DEFAULTS, schedParamsError, WEIGHT_MAX, WEIGHT_MIN } from '../hypervisor/scheduler.js';
 import { commandLineConsole } from '../hypervisor/vm.js';
 import { MemMap } from '../machine/memmap.js';
 import { MAX_RAM_BYTES } from '../memory/ram.js';
@@ -402,6 +403,10 @@ export const domainSpecSchema = z.strictObject({
   jit: z.boolean().optional(),
   /** Hypercall policy (src/sbi/policy.ts): the SBI extensions and PVX calls allowed; absent: all. */
   hypercalls: z.array(z.string()).optional(),
+  /** Credit scheduler weight (src/hypervisor/scheduler.ts); absent: SCHED_DEFAULTS.weight. */
+  weight: z.number().int().optional(),
+  /** Credit scheduler cap, % of one host core; absent or 0: none. */
+  cap: z.number().int().optional(),
 });
 
 export type DomainSpec = z.infer<typeof domainSpecSchema>;
@@ -504,6 +509,23 @@ const documentFields = {
       `RAM: a size like 512M or 1G, a bare number is MiB; ${formatSize(LIMITS.memory.min)} to ${formatSize(LIMITS.memory.max)} (default ${formatSize(DEFAULTS.memory.kernel)} with a kernel, ${formatSize(DEFAULTS.memory.embedded)} for the embedded guest)`,
     ),
   smp: smp.optional().describe(`vCPUs, ${LIMITS.harts.min} to ${LIMITS.harts.max} (default 1)`),
+  weight: z
+    .number()
+    .int()
+    .min(WEIGHT_MIN)
+    .max(WEIGHT_MAX)
+    .optional()
+    .describe(
+      `Scheduler weight: busy domains share the host in proportion to their weights, ${WEIGHT_MIN} to ${WEIGHT_MAX} (default ${SCHED_DEFAULTS.weight}, as Xen)`,
+    ),
+  cap: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      'Scheduler cap: most host time the domain may use, in % of one host core, up to 100 per vCPU (default 0: none)',
+    ),
   mode: z
     .enum(['pv', 'full'])
     .default('pv')
@@ -557,6 +579,10 @@ function checkDomain(d: DocumentDomain, ctx: z.RefinementCtx): void {
   if (d.firmware !== undefined && d.mode !== 'full') issue('firmware', 'only with mode full');
   if (d.hypercalls !== undefined && d.mode === 'full') {
     issue('hypercalls', "only with mode pv (in full mode the guest's own firmware answers SBI calls)");
+  }
+  if (d.cap !== undefined) {
+    const e = schedParamsError({ cap: d.cap }, d.smp ?? DEFAULTS.smp);
+    if (e !== null) issue('cap', e.replace(/^cap must be /, ''));
   }
   if (d.kernel === undefined) {
     if (d.initrd !== undefined) issue('initrd', 'only with a kernel (the embedded guest reads no initrd)');
@@ -715,6 +741,8 @@ function toSpec(d: DocumentDomain, fallbackName: string): DomainSpec {
   if (d.mode === 'full') spec.firmware = d.firmware ?? DEFAULTS.firmware;
   if (d.jit !== undefined) spec.jit = d.jit;
   if (d.hypercalls !== undefined) spec.hypercalls = new HypercallPolicy(d.hypercalls).entries as string[];
+  if (d.weight !== undefined && d.weight !== SCHED_DEFAULTS.weight) spec.weight = d.weight;
+  if (d.cap !== undefined && d.cap !== SCHED_DEFAULTS.cap) spec.cap = d.cap;
   return spec;
 }
 
@@ -845,6 +873,8 @@ export function toDocument(spec: DomainSpec): DomainSpecInput {
   else if (wantsVirtioConsole(spec.append)) doc.virtioConsole = false;
   doc.console = spec.console;
   if (spec.hypercalls !== undefined) doc.hypercalls = [...spec.hypercalls];
+  if (spec.weight !== undefined) doc.weight = spec.weight;
+  if (spec.cap !== undefined) doc.cap = spec.cap;
   return doc;
 }
 
@@ -859,6 +889,18 @@ export function resolveSpecPaths(spec: DomainSpec, baseDir: string): DomainSpec 
   if (spec.kernel !== undefined) out.kernel = r(spec.kernel);
   if (spec.initrd !== undefined) out.initrd = r(spec.initrd);
   if (spec.firmware !== undefined) out.firmware = r(spec.firmware);
+  return out;
+}
+
+/** `spec` with the scheduler parameters given (checked by the caller); the defaults are left out, as `toSpec` does. */
+export function withSched(spec: DomainSpec, params: { weight?: number; cap?: number }): DomainSpec {
+  const out: DomainSpec = { ...spec };
+  const weight = params.weight ?? spec.weight;
+  const cap = params.cap ?? spec.cap;
+  delete out.weight;
+  delete out.cap;
+  if (weight !== undefined && weight !== SCHED_DEFAULTS.weight) out.weight = weight;
+  if (cap !== undefined && cap !== SCHED_DEFAULTS.cap) out.cap = cap;
   return out;
 }
 

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, WebSocket } from 'ws';
-import type { MigrateResult, Progress, SaveResult } from '../api/commands.js';
+import type { MigrateResult, Progress, SaveResult, SchedInfo } from '../api/commands.js';
 import type { DomainEvent, DomainInfo, DomainState, DomainStats } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
 import type { DomainSpecInput } from '../api/spec.js';
@@ -174,6 +174,13 @@ export class PvmClient {
   stats(domain: string): Promise<DomainStats> {
     return this.request('GET', `${PvmClient.seg(domain)}/stats`);
   }
+  /** The domain's scheduler weight and cap; sets those given first. */
+  sched(domain: string, params: { weight?: number; cap?: number } = {}): Promise<SchedInfo> {
+    return Object.keys(params).length === 0
+      ? this.request('GET', `${PvmClient.seg(domain)}/sched`)
+      : this.request('PUT', `${PvmClient.seg(domain)}/sched`, params);
+  }
+
   /** Tightens the domain's hypercall policy to what it and `allow` both permit (never widens it). */
   restrictHypercalls(domain: string, allow: readonly string[]): Promise<DomainInfo> {
     return this.request('POST', `${PvmClient.seg(domain)}/hypercalls`, { allow });

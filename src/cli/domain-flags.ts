@@ -40,6 +40,9 @@ export interface DomainFlags {
   jit?: boolean;
   /** Hypercall policy: comma-separated EXT or EXT/function entries. */
   hypercalls?: string;
+  /** Scheduler weight and cap (% of a core), as strings from the command line. */
+  weight?: string;
+  cap?: string;
 }
 
 /** The flag that sets each spec field, for messages. */
@@ -60,6 +63,8 @@ const FLAG_OF: Record<string, string> = {
   virtioConsole: '--virtio-console',
   jit: '--no-jit',
   hypercalls: '--hypercalls',
+  weight: '--weight',
+  cap: '--cap',
 };
 
 /** Names of the DomainFlags keys, so a config-file run can refuse them. */
@@ -81,6 +86,8 @@ export const DOMAIN_FLAGS: readonly (keyof DomainFlags)[] = [
   'console',
   'jit',
   'hypercalls',
+  'weight',
+  'cap',
 ];
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -137,7 +144,9 @@ export function addDomainFlags(cmd: Command): Command {
     .option(
       '--hypercalls <list>',
       'hypercall policy: the SBI extensions and functions the guest may call, e.g. BASE,TIME,HSM,DBCN/console_write (others: SBI_ERR_DENIED; default: all)',
-    );
+    )
+    .option('--weight <n>', 'scheduler weight: busy domains share the host in proportion, 1 to 65535 (default 256)')
+    .option('--cap <percent>', 'scheduler cap: most host time the domain may use, in % of one core (default 0: none)');
 }
 
 /** True when any domain flag is set (a config file describes its domains itself). */
@@ -172,7 +181,10 @@ export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: st
   set('initrd', flags.initrd);
   set('append', append);
   set('memory', flags.memory);
-  set('smp', flags.smp !== undefined && /^\s*\d+\s*$/.test(flags.smp) ? Number(flags.smp) : flags.smp);
+  const whole = (v: string | undefined) => (v !== undefined && /^\s*\d+\s*$/.test(v) ? Number(v) : v);
+  set('smp', whole(flags.smp));
+  set('weight', whole(flags.weight));
+  set('cap', whole(flags.cap));
   set('mode', flags.mode);
   set('firmware', flags.firmware);
   set('disks', flags.disk);

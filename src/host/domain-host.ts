@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { GatedDomainHost } from '../hypervisor/gated-host.js';
+import { CreditScheduler, type SchedEntity } from '../hypervisor/scheduler.js';
 
 /**
  * The Node.js side of a running domain, for `pvm run`, the daemon and the library alike:
@@ -7,7 +8,10 @@ import { GatedDomainHost } from '../hypervisor/gated-host.js';
  * the console batching and pause gate every host shares (src/hypervisor/gated-host.ts).
  */
 export class NodeDomainHost extends GatedDomainHost {
-  constructor(sink: (bytes: Uint8Array) => void = (b) => process.stdout.write(b), options: { paused?: boolean } = {}) {
+  constructor(
+    sink: (bytes: Uint8Array) => void = (b) => process.stdout.write(b),
+    options: { paused?: boolean; sched?: SchedEntity } = {},
+  ) {
     super(sink, options);
   }
 
@@ -28,4 +32,16 @@ export class NodeDomainHost extends GatedDomainHost {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
   }
+}
+
+/** The credit scheduler of this Node.js thread: its clock, `setImmediate` turns and timers. */
+export function nodeScheduler(): CreditScheduler {
+  return new CreditScheduler({
+    now: () => performance.now(),
+    later: (fn) => void setImmediate(fn),
+    timer: (ms, fn) => {
+      const t = setTimeout(fn, ms);
+      return () => clearTimeout(t);
+    },
+  });
 }

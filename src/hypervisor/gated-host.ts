@@ -1,4 +1,5 @@
 import type { DomainHost } from './domain.js';
+import type { SchedEntity } from './scheduler.js';
 
 /**
  * The part of a DomainHost that is the same on every host (Node.js, a browser's Web Worker):
@@ -10,6 +11,11 @@ import type { DomainHost } from './domain.js';
  * clock stands still while paused, so a paused guest does not see time jump. A host built with
  * `paused: true` (a domain created paused or restored) starts with the gate closed and its clock
  * stopped.
+ *
+ * With a scheduler entity (`sched`), the run loop's turns are granted by the host thread's credit
+ * scheduler (src/hypervisor/scheduler.ts) instead of coming round in event-loop order: each
+ * `yield` and `idle` charges the turn's host time to the entity and gives the thread back, and
+ * the loop goes on when the scheduler grants it its next turn.
  */
 export abstract class GatedDomainHost implements DomainHost {
   private out: Uint8Array[] = [];
@@ -23,12 +29,18 @@ export abstract class GatedDomainHost implements DomainHost {
   private parked = false;
   /** The run loop has returned: it will never park again. */
   private ended = false;
+  /** This domain's place in the thread's scheduler, or null (turns in event-loop order). */
+  private readonly sched: SchedEntity | null;
+  /** Host clock when the run loop last got the thread back (start of the current turn). */
+  private runSince: number;
 
   constructor(
     private readonly sink: (bytes: Uint8Array) => void,
-    options: { paused?: boolean } = {},
+    options: { paused?: boolean; sched?: SchedEntity } = {},
   ) {
+    this.sched = options.sched ?? null;
     if (options.paused) this.closeGate();
+    this.runSince = this.clock();
   }
 
   /** The host's monotonic clock, in milliseconds. */
@@ -45,6 +57,7 @@ export abstract class GatedDomainHost implements DomainHost {
 
   async idle(ms: number): Promise<void> {
     this.flush();
+    this.sched?.release(this.clock() - this.runSince);
     if (this.woken) this.woken = false;
     else {
       await new Promise<void>((resolve) => {
@@ -57,7 +70,7 @@ export abstract class GatedDomainHost implements DomainHost {
         this.wakeUp = done;
       });
     }
-    await this.checkpoint();
+    await this.nextTurn();
   }
 
   /** Cut the current (or next) idle sleep short (input arrived, a pause or stop was asked). */
@@ -68,8 +81,25 @@ export abstract class GatedDomainHost implements DomainHost {
 
   async yield(): Promise<void> {
     this.flush();
+    if (this.sched !== null) {
+      this.sched.release(this.clock() - this.runSince);
+      return this.nextTurn();
+    }
     await this.turn();
     await this.checkpoint();
+  }
+
+  /** Parks while paused, then (with a scheduler) waits for a turn; a pause asked meanwhile parks first. */
+  private async nextTurn(): Promise<void> {
+    const sched = this.sched;
+    for (;;) {
+      await this.checkpoint();
+      if (sched === null) return;
+      await sched.acquire();
+      if (!this.gate || this.ended) break;
+      sched.release(0); // paused while it waited: park before the turn
+    }
+    this.runSince = this.clock();
   }
 
   consoleOut(bytes: Uint8Array): void {
@@ -102,6 +132,7 @@ export abstract class GatedDomainHost implements DomainHost {
     if (this.parked || this.ended) return Promise.resolve();
     const parked = new Promise<void>((r) => this.parkedWaiters.push(r));
     this.wake();
+    this.sched?.interrupt(); // waiting for a turn (a cap may hold it for long): park now
     return parked;
   }
 
@@ -110,12 +141,14 @@ export abstract class GatedDomainHost implements DomainHost {
     if (!g) return;
     this.pausedTotal += this.clock() - g.since;
     this.gate = null;
+    this.runSince = this.clock();
     g.open();
   }
 
   /** Called when the run loop returns: a pause waiting for it to park (the guest ended first) goes on. */
   loopEnded(): void {
     this.ended = true;
+    this.sched?.remove();
     this.flush();
     for (const w of this.parkedWaiters.splice(0)) w();
   }

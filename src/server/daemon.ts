@@ -202,6 +202,13 @@ const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
     domain,
     allow: Array.isArray(b.allow) ? b.allow.map(String) : [],
   }),
+  sched: ({ domain }) => ({ kind: 'sched', domain }),
+  'set-sched': ({ domain, b }) => ({
+    kind: 'sched',
+    domain,
+    ...(typeof b.weight === 'number' && { weight: b.weight }),
+    ...(typeof b.cap === 'number' && { cap: b.cap }),
+  }),
   restore: ({ b }) => ({
     kind: 'restore',
     path: String(b.path),

@@ -3,7 +3,7 @@ import { ConsoleBuffer } from '../api/console-buffer.js';
 import type { DomainHandle, DomainInfo, DomainManager, DomainState, DomainStats } from '../api/domain.js';
 import { DomainRegistry, requireEngine } from '../api/domain-registry.js';
 import { ApiError } from '../api/errors.js';
-import { type DomainSpec, type DomainSpecInput, toDocument, withMacs } from '../api/spec.js';
+import { type DomainSpec, type DomainSpecInput, toDocument, withMacs, withSched } from '../api/spec.js';
 import { PvmError } from '../core/errors.js';
 import type { VirtioRefusal } from '../devices/virtio/mmio.js';
 import {
@@ -14,10 +14,11 @@ import {
   type SwitchRegistry,
 } from '../host/builder.js';
 import { type ConsoleSink, fileSink } from '../host/console-sink.js';
-import { NodeDomainHost } from '../host/domain-host.js';
+import { NodeDomainHost, nodeScheduler } from '../host/domain-host.js';
 import { HostFiles } from '../host/host-files.js';
 import type { Domain } from '../hypervisor/domain.js';
 import { pvxStateDomid } from '../hypervisor/pvx/index.js';
+import { type CreditScheduler, SCHED_DEFAULTS, type SchedEntity } from '../hypervisor/scheduler.js';
 import { type DomainSnapshot, isSnapshottable, type SnapshotDisk } from '../hypervisor/snapshot/index.js';
 import type { GuestRam } from '../memory/ram.js';
 import { PVX_DOMID_MAX } from '../sbi/pvx/consts.js';
@@ -43,6 +44,8 @@ class HvDomain {
   loop: Promise<void> = Promise.resolve();
   loopDone = false;
   started = false;
+  /** The current VM's place in the daemon's scheduler (a new one at every boot). */
+  sched: SchedEntity | null = null;
   readonly console: ConsoleBuffer;
 
   constructor(
@@ -54,6 +57,7 @@ class HvDomain {
     /** `console: { file }`: the output is appended there too, for the domain's whole life. */
     private readonly file: ConsoleSink | null,
     private readonly options: HypervisorDomainManagerOptions,
+    private readonly scheduler: CreditScheduler,
     /** The PVX domain id this domain asks for; after the first boot, the one it got (kept across reboots). */
     private pvxDomid: number = id,
   ) {
@@ -109,12 +113,18 @@ class HvDomain {
    * source still holds the image locks (`built.takeBackDisks` takes them).
    */
   async boot(deferDiskLocks = false): Promise<void> {
+    this.sched?.remove();
+    const sched = this.scheduler.add({
+      weight: this.spec.weight ?? SCHED_DEFAULTS.weight,
+      cap: this.spec.cap ?? SCHED_DEFAULTS.cap,
+    });
+    this.sched = sched;
     const host = new NodeDomainHost(
       (b) => {
         this.console.emit(b);
         this.file?.write(b);
       },
-      { paused: true },
+      { paused: true, sched },
     );
     // One PVX registry for the daemon, so PV guests can reach each other; the PVX domain id is
     // the daemon's id (or the saved one after a restore) when free, else the lowest free one.
@@ -172,6 +182,7 @@ class HvDomain {
 
   /** Ends the current VM's loop and waits for it. */
   async halt(): Promise<void> {
+    this.sched?.remove(); // a loop waiting for its turn goes on at once, to end
     if (!this.started) {
       this.vm.pvx?.destroy(); // never ran: its run loop will not leave the PvxHost for it
       await this.built.close();
@@ -182,6 +193,12 @@ class HvDomain {
     this.host.wake();
     await this.loop;
     await this.built.close(); // image files closed, NICs unplugged
+  }
+
+  /** New scheduler parameters: for the running VM from its next turn, and in the spec for later boots. */
+  setSched(params: { weight?: number; cap?: number }): void {
+    this.spec = withSched(this.spec, params);
+    this.sched?.set(params);
   }
 
   /** The domain is gone: its console file is closed. */
@@ -250,9 +267,12 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
    * and the PVX registry (their guests can open event channels and vchans to each other).
    */
   private readonly resources: HostResources;
+  /** Grants the domains' run loops their turns on the daemon's thread, by weight and cap (docs/scheduler.md). */
+  readonly scheduler: CreditScheduler;
 
   constructor(private readonly options: HypervisorDomainManagerOptions = {}) {
     super();
+    this.scheduler = nodeScheduler();
     this.resources = new HostResources({}, options.files ?? new HostFiles(), {
       onExit: (sw, reason) => this.options.onNetworkEvent?.(`switch ${sw}: ${reason}`),
     });
@@ -279,7 +299,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       typeof spec.console === 'object'
         ? fileSink(this.resources.files.check(spec.console.file, 'console file', { mayCreate: true, write: true }))
         : null;
-    return new HvDomain(id, spec, this.changed, this.resources, file, this.options, pvxDomid);
+    return new HvDomain(id, spec, this.changed, this.resources, file, this.options, this.scheduler, pvxDomid);
   }
 
   async create(spec: DomainSpec, options: { paused: boolean }): Promise<DomainHandle> {
@@ -371,6 +391,10 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     d.vm.sbi.policy = policy;
     // The spec says it too, so info shows it and a reboot or a save keeps it.
     d.spec = { ...d.spec, hypercalls: [...(policy.entries ?? [])] };
+  }
+
+  setSched(id: number, params: { weight?: number; cap?: number }): void {
+    this.get(id).setSched(params);
   }
 
   stats(id: number): DomainStats {

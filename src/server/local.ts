@@ -4,6 +4,7 @@ import { HostFiles } from '../host/host-files.js';
 import { loadSnapshotFile, saveSnapshotFile } from '../host/snapshot-file.js';
 import { SwitchLinks, type SwitchLinksOptions } from '../host/switch-links.js';
 import { HypervisorDomainManager } from './hypervisor-domains.js';
+import { PoolDomainManager } from './pool-domains.js';
 
 /**
  * Save files on the local file system (SHA-256, zlib; written then renamed into place), at the
@@ -39,6 +40,8 @@ export function openControlPlane(options: LocalControlOptions = {}): ControlPlan
     manager,
     store: options.store ?? fileSnapshotStore,
     // The hypervisor's switches can be joined to other daemons'; fake domains have no NICs.
-    ...(manager instanceof HypervisorDomainManager && { network: new SwitchLinks(manager.switches, options.links) }),
+    ...((manager instanceof HypervisorDomainManager || manager instanceof PoolDomainManager) && {
+      network: new SwitchLinks(manager.switches, options.links),
+    }),
   });
 }

@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -7,6 +8,7 @@ import { loadConfigFile } from '../../api/config-file.js';
 import { FakeDomainManager } from '../../api/fake-domain.js';
 import { type DomainSpecInput, toDocument } from '../../api/spec.js';
 import { PvmError } from '../../core/errors.js';
+import type { VirtioRefusal } from '../../devices/virtio/mmio.js';
 import { defaultAllowDirs, HostFiles } from '../../host/host-files.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../host/logger.js';
 import { checkPeerUrl, checkSwitchName } from '../../host/switch-links.js';
@@ -14,6 +16,7 @@ import { startDaemon } from '../../server/daemon.js';
 import { DOMAIN_LIST_FILE, persistDomainList } from '../../server/domain-list.js';
 import { HypervisorDomainManager } from '../../server/hypervisor-domains.js';
 import { createFileSnapshotStore, openControlPlane } from '../../server/local.js';
+import { PoolDomainManager } from '../../server/pool-domains.js';
 import { defaultSocketPath, PvmClient } from '../client.js';
 import { type CliContext, nodeIo } from '../context.js';
 import { addDomainFlags, type DomainFlags, domainFlagsSet, flagName, specFromFlags } from '../domain-flags.js';
@@ -29,6 +32,14 @@ export interface ControlEnv {
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
 }
+
+/** A commander parser for a whole-number flag value (ranges are the API's to check). */
+const wholeNumber =
+  (flag: string) =>
+  (v: string): number => {
+    if (!/^\s*\d+\s*$/.test(v)) throw new InvalidArgumentError(`${flag}: expected a whole number, got "${v}"`);
+    return Number(v);
+  };
 
 export const nodeEnv = (): ControlEnv => ({
   stdin: process.stdin,
@@ -190,6 +201,10 @@ export function registerControlCommands(
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option(
+      '--workers <n>',
+      'run domains on N worker threads ("auto": one per host core) so they use several cores; domains with NICs, and PVX between domains, stay per thread (docs/scheduler.md); default 0: every domain on the main thread',
+    )
+    .option(
       '--state-dir <dir>',
       `where the daemon keeps its domain list (${DOMAIN_LIST_FILE}; default: the socket's directory)`,
     )
@@ -211,8 +226,20 @@ export function registerControlCommands(
         fake?: boolean;
         allowDir?: string[];
         stateDir?: string;
+        workers?: string;
         join?: string[];
       }) => {
+        const workers =
+          flags.workers === undefined
+            ? 0
+            : flags.workers === 'auto'
+              ? availableParallelism()
+              : /^\d+$/.test(flags.workers) && Number(flags.workers) <= 256
+                ? Number(flags.workers)
+                : Number.NaN;
+        if (Number.isNaN(workers)) {
+          throw new PvmError('usage', `--workers: expected auto or a number from 0 to 256, got "${flags.workers}"`);
+        }
         const socketPath = flags.socket ?? defaultSocketPath(env.env);
         // Switch links to peers (docs/networking.md), checked before anything starts.
         const joins = (flags.join ?? []).map((j) => {
@@ -269,15 +296,19 @@ export function registerControlCommands(
         const logger = createLogger({ level: flags.logLevel, ...(flags.logFile ? { file: flags.logFile } : {}) });
         const allowDirs = (flags.allowDir ?? defaultAllowDirs(env.cwd)).map((d) => resolvePath(env.cwd, d));
         const files = new HostFiles(allowDirs);
+        const hvOptions = {
+          // A driver turned away by a virtio transport: once per device and rule.
+          onVirtioRefusal: (domain: string, r: VirtioRefusal) =>
+            logger.warn({ domain, device: r.device, rule: r.rule }, r.message),
+          files,
+          onNetworkEvent: (message: string) => logger.warn(message),
+        };
         const control = openControlPlane({
           manager: flags.fake
             ? new FakeDomainManager()
-            : new HypervisorDomainManager({
-                // A driver turned away by a virtio transport: once per device and rule.
-                onVirtioRefusal: (domain, r) => logger.warn({ domain, device: r.device, rule: r.rule }, r.message),
-                files,
-                onNetworkEvent: (message) => logger.warn(message),
-              }),
+            : workers > 0
+              ? new PoolDomainManager({ ...hvOptions, workers })
+              : new HypervisorDomainManager(hvOptions),
           store: createFileSnapshotStore(files),
           links: { onEvent: (message, fields) => logger.info(fields, message) },
         });
@@ -397,6 +428,33 @@ export function registerControlCommands(
     const d = await client(flags, env).restrictHypercalls(domain, allow);
     if (flags.json) json(d);
     else out(`${d.name}: hypercalls ${(d.config.hypercalls ?? []).join(',') || '(none)'}\n`);
+  });
+
+  clientOptions(
+    program
+      .command('sched')
+      .description(
+        "show a domain's scheduler weight and cap, or set them (as xl sched-credit): busy domains share the host by weight; a cap holds a domain to that % of a core",
+      )
+      .argument('<domain>')
+      .option(
+        '-w, --weight <n>',
+        'relative share among busy domains, 1 to 65535 (default 256)',
+        wholeNumber('--weight'),
+      )
+      .option(
+        '-c, --cap <percent>',
+        'most host time the domain may use, in % of one core (up to 100 per vCPU); 0: no cap',
+        wholeNumber('--cap'),
+      ),
+  ).action(async (domain: string, flags: ClientFlags & { weight?: number; cap?: number }) => {
+    const params = {
+      ...(flags.weight !== undefined && { weight: flags.weight }),
+      ...(flags.cap !== undefined && { cap: flags.cap }),
+    };
+    const s = await client(flags, env).sched(domain, params);
+    if (flags.json) json(s);
+    else out(`${s.name}: weight ${s.weight}, cap ${s.cap === 0 ? 'none' : `${s.cap} %`}\n`);
   });
 
   const simple = [

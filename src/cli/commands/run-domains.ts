@@ -4,7 +4,7 @@ import type { NicStats } from '../../api/domain.js';
 import { PvmError } from '../../core/errors.js';
 import { type BuiltDomain, buildDomain, HostResources } from '../../host/builder.js';
 import { type ConsoleSink, consoleSink, SharedTerminal } from '../../host/console-sink.js';
-import { NodeDomainHost } from '../../host/domain-host.js';
+import { NodeDomainHost, nodeScheduler } from '../../host/domain-host.js';
 import type { DomainEnd } from '../../hypervisor/domain.js';
 import { type DomainStatsJson, formatStats } from '../../hypervisor/stats.js';
 import { type CliContext, ExitStatus, endStatus } from '../context.js';
@@ -54,10 +54,17 @@ export async function runDomains(config: PvmConfig, opts: RunOptions, ctx: CliCo
     }
   };
   const several = config.domains.length > 1;
+  // The domains share this thread by weight and cap, as in the daemon (docs/scheduler.md).
+  const scheduler = nodeScheduler();
   try {
     for (const [i, spec] of config.domains.entries()) {
       const sink = consoleSink(spec.console, spec.name, terminal);
-      const host = new NodeDomainHost((b) => sink.write(b));
+      const host = new NodeDomainHost((b) => sink.write(b), {
+        sched: scheduler.add({
+          ...(spec.weight !== undefined && { weight: spec.weight }),
+          ...(spec.cap !== undefined && { cap: spec.cap }),
+        }),
+      });
       try {
         const built = await buildDomain(spec, resources, {
           host,

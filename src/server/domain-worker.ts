@@ -1,0 +1,101 @@
+/**
+ * A worker thread of the daemon's pool (src/server/pool-domains.ts): it runs whole domains —
+ * their vCPUs, devices and back ends — under its own HypervisorDomainManager and credit
+ * scheduler, and answers the main thread's DomainManager calls over messages
+ * (docs/scheduler.md, "Worker pool"). Console output and domain events go to the main thread
+ * as they happen; console input comes from it.
+ */
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import type { DomainEvent } from '../api/domain.js';
+import { HostFiles } from '../host/host-files.js';
+import { HypervisorDomainManager } from './hypervisor-domains.js';
+import { type FromWorker, type PoolWorkerData, type ToWorker, toWire, WORKER_CALLS } from './pool-protocol.js';
+
+/** The worker's manager; the main thread chooses every domain's id, so ids are the daemon's. */
+class WorkerDomainManager extends HypervisorDomainManager {
+  useId(id: number): void {
+    this.nextId = id;
+  }
+}
+
+const init = workerData as PoolWorkerData;
+const post = (m: FromWorker): void => init.port.postMessage(m);
+const port = parentPort as MessagePort;
+const flag = new Int32Array(init.sync);
+
+const manager = new WorkerDomainManager({
+  files: new HostFiles(init.allowDirs),
+  onVirtioRefusal: (domain, r) =>
+    post({ kind: 'log', message: r.message, fields: { domain, device: r.device, rule: r.rule } }),
+  onNetworkEvent: (message) => post({ kind: 'log', message, fields: {} }),
+});
+manager.subscribe((event: DomainEvent) => post({ kind: 'event', event }));
+
+/** Forwards a new domain's console: what it printed so far, then every later chunk. */
+function forwardConsole(id: number): void {
+  const c = manager.console(id);
+  const history = c.history();
+  if (history.length > 0) post({ kind: 'console', id, data: history });
+  c.subscribe((data) => post({ kind: 'console', id, data }));
+}
+
+async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
+  const [a, b] = m.args as [never, never];
+  switch (m.method) {
+    case 'create':
+    case 'restore': {
+      manager.useId(m.id!);
+      const h = m.method === 'create' ? await manager.create(a, b) : await manager.restore(a, b);
+      forwardConsole(h.id);
+      return h;
+    }
+    case 'close':
+      await manager.close();
+      return null;
+    default:
+      return (manager[m.method] as (...x: unknown[]) => unknown).call(manager, a, b);
+  }
+}
+
+port.on('message', (m: ToWorker) => {
+  if (m.kind === 'input') {
+    try {
+      manager.console(m.id).write(m.data);
+    } catch {
+      // the domain is gone: its input is dropped, as a closed console's
+    }
+    return;
+  }
+  if (m.kind === 'sync') {
+    // The main thread waits on `flag`: answer on the sync port, then wake it.
+    let reply: { value?: unknown; error?: ReturnType<typeof toWire> };
+    try {
+      if (!WORKER_CALLS.sync.includes(m.method)) throw new Error(`not a synchronous call: ${m.method}`);
+      reply = {
+        value:
+          m.method === 'info'
+            ? (m.args.length > 0 ? (m.args as number[]) : manager.list().map((d) => d.id)).map((id) => manager.info(id))
+            : (manager[m.method] as (...x: unknown[]) => unknown).call(manager, ...m.args),
+      };
+    } catch (e) {
+      reply = { error: toWire(e) };
+    }
+    init.syncPort.postMessage(reply);
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
+    return;
+  }
+  call(m).then(
+    (value) => post({ kind: 'reply', seq: m.seq, value }),
+    (e: unknown) => post({ kind: 'reply', seq: m.seq, error: toWire(e) }),
+  );
+});
+
+// The last line of the blast radius, as in the daemon: a failure no domain guard caught is
+// reported, and this worker's other domains go on.
+process.on('uncaughtException', (e) =>
+  post({ kind: 'log', message: `uncaught exception contained: ${e}`, fields: {} }),
+);
+process.on('unhandledRejection', (e) =>
+  post({ kind: 'log', message: `unhandled rejection contained: ${String(e)}`, fields: {} }),
+);

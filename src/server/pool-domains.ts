@@ -1,0 +1,443 @@
+import { availableParallelism } from 'node:os';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { ConsoleBuffer } from '../api/console-buffer.js';
+import type {
+  DomainConsole,
+  DomainEvent,
+  DomainHandle,
+  DomainInfo,
+  DomainManager,
+  DomainState,
+  DomainStats,
+} from '../api/domain.js';
+import { ApiError } from '../api/errors.js';
+import { type DomainSpec, parseDomainSpec, withMacs } from '../api/spec.js';
+import type { SwitchRegistry } from '../host/builder.js';
+import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
+import { HypervisorDomainManager, type HypervisorDomainManagerOptions } from './hypervisor-domains.js';
+import {
+  type AsyncCall,
+  type FromWorker,
+  fromWire,
+  type PoolWorkerData,
+  type SyncCall,
+  type ToWorker,
+  type WireError,
+} from './pool-protocol.js';
+
+/** How long the main thread waits for a worker's synchronous answer (a turn is ~4 ms). */
+const SYNC_TIMEOUT_MS = 5000;
+
+/** One worker thread and what the main thread knows of it. */
+class PoolWorker {
+  readonly worker: Worker;
+  private readonly flag: Int32Array;
+  private readonly syncPort: MessagePort;
+  /** Everything else the worker posts (FromWorker), in order. */
+  private readonly port: MessagePort;
+  private readonly onMessage: (m: FromWorker) => void;
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  /** Domains placed here (ids). */
+  readonly domains = new Set<number>();
+  /** Set once the thread has ended: every later call is refused. */
+  gone: string | null = null;
+
+  constructor(
+    readonly index: number,
+    allowDirs: readonly string[] | null,
+    onMessage: (w: PoolWorker, m: FromWorker) => void,
+    onGone: (w: PoolWorker, why: string) => void,
+  ) {
+    const sync = new SharedArrayBuffer(4);
+    this.flag = new Int32Array(sync);
+    const syncChannel = new MessageChannel();
+    const channel = new MessageChannel();
+    this.syncPort = syncChannel.port1;
+    this.port = channel.port1;
+    const data: PoolWorkerData = { allowDirs, sync, syncPort: syncChannel.port2, port: channel.port2 };
+    this.worker = new Worker(new URL('./domain-worker.js', import.meta.url), {
+      workerData: data,
+      transferList: [syncChannel.port2, channel.port2],
+    });
+    this.onMessage = (m: FromWorker) => {
+      if (m.kind === 'reply') {
+        const p = this.pending.get(m.seq);
+        this.pending.delete(m.seq);
+        if (m.error) p?.reject(fromWire(m.error));
+        else p?.resolve(m.value);
+      } else onMessage(this, m);
+    };
+    this.port.on('message', this.onMessage);
+    this.port.unref();
+    const end = (why: string): void => {
+      if (this.gone !== null) return;
+      this.gone = why;
+      for (const p of this.pending.values()) p.reject(new ApiError('internal', `worker ${index} ended: ${why}`));
+      this.pending.clear();
+      onGone(this, why);
+    };
+    this.worker.on('error', (e) => end(e.message));
+    this.worker.on('exit', (code) => end(`exit code ${code}`));
+  }
+
+  /** Handles, now, what the worker has posted so far (events, console output, replies). */
+  drain(): void {
+    for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
+      this.onMessage(m.message as FromWorker);
+    }
+  }
+
+  call(method: AsyncCall, args: unknown[], id?: number): Promise<unknown> {
+    if (this.gone !== null) return Promise.reject(new ApiError('internal', `worker ${this.index} ended: ${this.gone}`));
+    const seq = ++this.seq;
+    return new Promise((resolve, reject) => {
+      this.pending.set(seq, { resolve, reject });
+      const m: ToWorker = { kind: 'call', seq, method, args, ...(id !== undefined && { id }) };
+      this.worker.postMessage(m);
+    });
+  }
+
+  /**
+   * A synchronous DomainManager call (info, stats, ...): the main thread blocks until the worker
+   * answers between two of its turns (milliseconds), so the ControlPlane sees the same
+   * synchronous interface as with domains on the main thread.
+   */
+  callSync(method: SyncCall, args: unknown[]): unknown {
+    if (this.gone !== null) throw new ApiError('internal', `worker ${this.index} ended: ${this.gone}`);
+    const m: ToWorker = { kind: 'sync', method, args };
+    this.worker.postMessage(m);
+    const r = Atomics.wait(this.flag, 0, 0, SYNC_TIMEOUT_MS);
+    Atomics.store(this.flag, 0, 0);
+    const got = receiveMessageOnPort(this.syncPort);
+    if (r === 'timed-out' || got === undefined) {
+      throw new ApiError('internal', `worker ${this.index} did not answer ${method} within ${SYNC_TIMEOUT_MS} ms`);
+    }
+    const reply = got.message as { value?: unknown; error?: WireError };
+    this.drain(); // the events posted before this answer
+    if (reply.error) throw fromWire(reply.error);
+    return reply.value;
+  }
+
+  input(id: number, data: Uint8Array): void {
+    if (this.gone === null) this.worker.postMessage({ kind: 'input', id, data } satisfies ToWorker);
+  }
+}
+
+/** What `info` asked of each worker within one task (PoolDomainManager.infoCache). */
+type InfoCache = Map<PoolWorker, { asked: number; all: Map<number, DomainInfo> | null }>;
+
+/** A domain running on a worker, as the main thread tracks it. */
+interface Placed {
+  readonly id: number;
+  name: string;
+  state: DomainState;
+  /** Its worker; a new one when a domain whose worker ended is rebooted. */
+  worker: PoolWorker;
+  readonly console: ConsoleBuffer;
+  /** The last info the worker gave: what `info` shows once the worker has ended. */
+  info: DomainInfo | null;
+  /** Why the domain crashed with its worker. */
+  reason?: string;
+}
+
+export interface PoolDomainManagerOptions extends HypervisorDomainManagerOptions {
+  /** Worker threads; default one per host core (os.availableParallelism()). */
+  workers?: number;
+}
+
+/**
+ * DomainManager over a pool of worker threads (docs/scheduler.md, "Worker pool"): each domain
+ * runs whole — vCPUs, devices, back ends — on one worker, so domains on different workers run
+ * in parallel on different host cores. Domains with NICs stay on the main thread, where the
+ * daemon's virtual switches and their passt uplinks live; every other domain goes to the worker
+ * with the fewest domains. The main thread keeps the API, the consoles' history and the domain
+ * list; per-domain commands are forwarded to the domain's worker.
+ */
+export class PoolDomainManager implements DomainManager {
+  private readonly workers: PoolWorker[];
+  /** Domains on the main thread: those with NICs. */
+  private readonly local: HypervisorDomainManager & { useId(id: number): void };
+  private readonly placed = new Map<number, Placed>();
+  private readonly listeners = new Set<(e: DomainEvent) => void>();
+  private nextId = 1;
+  /**
+   * Per worker, within the current task (until its microtasks have run): how many domains' info
+   * was asked, and from the second one on the info of all its domains, fetched in one call. The
+   * control plane's `list` asks `info` of each domain in turn and so costs two round trips per
+   * worker, not one per domain; a single `info` (after a create, for a command's answer) costs
+   * one, not the info of every domain of the worker. Any command on a domain drops it.
+   */
+  private infoCache: InfoCache | null = null;
+
+  constructor(private readonly options: PoolDomainManagerOptions = {}) {
+    const n = options.workers ?? availableParallelism();
+    if (!Number.isInteger(n) || n < 1 || n > 256) throw new ApiError('bad-request', `workers: 1 to 256, got ${n}`);
+    const allowDirs = options.files?.allowDirs ?? null;
+    this.workers = Array.from(
+      { length: n },
+      (_, i) =>
+        new PoolWorker(
+          i,
+          allowDirs,
+          (w, m) => this.fromWorker(w, m),
+          (w, why) => this.workerGone(w, why),
+        ),
+    );
+    class Local extends HypervisorDomainManager {
+      useId(id: number): void {
+        this.nextId = id;
+      }
+    }
+    this.local = new Local(options);
+    this.local.subscribe((e) => this.emit(e));
+  }
+
+  /** The daemon's virtual switches: those of the main thread, where every domain with a NIC runs. */
+  get switches(): SwitchRegistry {
+    return this.local.switches;
+  }
+
+  /** Where a domain runs: 'main', or the index of its worker (for tools and tests). */
+  placement(id: number): 'main' | number {
+    const p = this.placed.get(id);
+    if (p) return p.worker.index;
+    this.local.info(id); // not-found when there is no such domain
+    return 'main';
+  }
+
+  /** The worker threads (tests end one to check what its domains become). */
+  get threads(): readonly Worker[] {
+    return this.workers.map((w) => w.worker);
+  }
+
+  private emit(e: DomainEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch {
+        this.listeners.delete(l);
+      }
+    }
+  }
+
+  private fromWorker(w: PoolWorker, m: FromWorker): void {
+    if (m.kind === 'console') {
+      this.placed.get(m.id)?.console.emit(m.data);
+    } else if (m.kind === 'event') {
+      const p = this.placed.get(m.event.id);
+      if (m.event.type === 'state' && p) p.state = m.event.state;
+      if (m.event.type === 'removed' && p) this.forget(p);
+      this.emit(m.event);
+    } else if (m.kind === 'log') {
+      const domain = typeof m.fields.domain === 'string' ? m.fields.domain : undefined;
+      if (domain !== undefined && m.fields.rule !== undefined) {
+        this.options.onVirtioRefusal?.(domain, m.fields as never);
+      } else this.options.onNetworkEvent?.(`worker ${w.index}: ${m.message}`);
+    }
+  }
+
+  /** A worker thread ended (it should not): its domains are crashed, the others go on. */
+  private workerGone(w: PoolWorker, why: string): void {
+    for (const id of w.domains) {
+      const p = this.placed.get(id);
+      if (!p || p.state === 'crashed' || p.state === 'shutoff') continue;
+      p.state = 'crashed';
+      p.reason = `worker thread ended: ${why}`;
+      this.emit({ type: 'state', id, name: p.name, state: 'crashed', reason: `worker thread ended: ${why}` });
+    }
+  }
+
+  private forget(p: Placed): void {
+    this.placed.delete(p.id);
+    p.worker.domains.delete(p.id);
+    p.console.close();
+  }
+
+  /** The worker with the fewest domains, or null for the main thread (a domain with NICs). */
+  private place(spec: DomainSpec): PoolWorker | null {
+    if (spec.devices.some((d) => d.kind === 'net')) return null;
+    let best: PoolWorker | null = null;
+    for (const w of this.workers) {
+      if (w.gone !== null) continue;
+      if (best === null || w.domains.size < best.domains.size) best = w;
+    }
+    return best;
+  }
+
+  private async build(
+    spec: DomainSpec,
+    make: (w: PoolWorker | null, id: number) => Promise<DomainHandle>,
+  ): Promise<DomainHandle> {
+    this.infoCache = null;
+    const id = this.nextId++;
+    const w = this.place(spec);
+    if (w === null) {
+      this.local.useId(id);
+      return make(null, id);
+    }
+    const console = new ConsoleBuffer((data) => p.worker.input(id, data));
+    const p: Placed = { id, name: spec.name, state: 'paused', worker: w, console, info: null };
+    // Known before the call: the events and console output it causes name this id.
+    this.placed.set(id, p);
+    w.domains.add(id);
+    try {
+      const h = await make(w, id);
+      p.name = h.name;
+      p.state = h.state;
+      return h;
+    } catch (e) {
+      this.forget(p);
+      throw e;
+    }
+  }
+
+  create(spec: DomainSpec, options: { paused: boolean }): Promise<DomainHandle> {
+    return this.build(spec, (w, id) =>
+      w === null ? this.local.create(spec, options) : (w.call('create', [spec, options], id) as Promise<DomainHandle>),
+    );
+  }
+
+  restore(snapshot: DomainSnapshot, spec: DomainSpec): Promise<DomainHandle> {
+    return this.build(spec, (w, id) =>
+      w === null
+        ? this.local.restore(snapshot, spec)
+        : (w.call('restore', [snapshot, spec], id) as Promise<DomainHandle>),
+    );
+  }
+
+  list(): readonly DomainHandle[] {
+    for (const w of this.workers) if (w.gone === null) w.drain();
+    const remote = [...this.placed.values()].map((p) => ({ id: p.id, name: p.name, state: p.state }));
+    return [...this.local.list(), ...remote].sort((a, b) => a.id - b.id);
+  }
+
+  private sync<T>(id: number, method: SyncCall, args: unknown[], local: () => T): T {
+    if (method !== 'stats') this.infoCache = null; // it changes the domain
+    const p = this.placed.get(id);
+    return p ? (p.worker.callSync(method, [id, ...args]) as T) : local();
+  }
+
+  private async forward<T>(id: number, method: AsyncCall, local: () => Promise<T>): Promise<T> {
+    this.infoCache = null;
+    const p = this.placed.get(id);
+    return p ? ((await p.worker.call(method, [id])) as T) : local();
+  }
+
+  info(id: number): DomainInfo {
+    const p = this.placed.get(id);
+    if (p && p.worker.gone !== null && p.info !== null) {
+      return { ...p.info, state: p.state, ...(p.reason !== undefined && { exitReason: p.reason }) };
+    }
+    if (!p) return this.local.info(id);
+    let cache = this.infoCache;
+    if (cache === null) {
+      const fresh: InfoCache = new Map();
+      this.infoCache = cache = fresh;
+      queueMicrotask(() => {
+        if (this.infoCache === fresh) this.infoCache = null;
+      });
+    }
+    let seen = cache.get(p.worker);
+    if (seen === undefined) cache.set(p.worker, (seen = { asked: 0, all: null }));
+    seen.asked++;
+    let info: DomainInfo | undefined;
+    if (seen.asked === 1) info = (p.worker.callSync('info', [id]) as DomainInfo[])[0];
+    else {
+      seen.all ??= new Map((p.worker.callSync('info', []) as DomainInfo[]).map((i) => [i.id, i]));
+      info = seen.all.get(id);
+    }
+    if (info === undefined) throw new ApiError('not-found', `no domain with id ${id}`);
+    p.info = info;
+    return info;
+  }
+
+  stats(id: number): DomainStats {
+    const p = this.placed.get(id);
+    if (p && p.worker.gone !== null) {
+      throw new ApiError(
+        'bad-state',
+        `domain ${p.name} ran on worker ${p.worker.index}, which ended (${p.worker.gone}): its counters are gone; reboot or destroy it`,
+      );
+    }
+    return this.sync(id, 'stats', [], () => this.local.stats(id));
+  }
+
+  restrictHypercalls(id: number, allow: readonly string[]): void {
+    this.sync(id, 'restrictHypercalls', [allow], () => this.local.restrictHypercalls(id, allow));
+  }
+
+  setSched(id: number, params: { weight?: number; cap?: number }): void {
+    this.sync(id, 'setSched', [params], () => this.local.setSched(id, params));
+  }
+
+  pause(id: number): Promise<void> {
+    return this.forward(id, 'pause', () => this.local.pause(id));
+  }
+
+  unpause(id: number): Promise<void> {
+    return this.forward(id, 'unpause', () => this.local.unpause(id));
+  }
+
+  shutdown(id: number): Promise<boolean> {
+    return this.forward(id, 'shutdown', () => this.local.shutdown(id));
+  }
+
+  async reboot(id: number): Promise<void> {
+    this.infoCache = null;
+    const p = this.placed.get(id);
+    if (p && p.worker.gone !== null && p.info !== null) {
+      // Its worker ended: the domain restarts from its configuration on a worker that is left.
+      const w = this.place(parseDomainSpec(p.info.config));
+      if (w === null) throw new ApiError('internal', 'no worker thread is left to run the domain on');
+      p.worker.domains.delete(id);
+      p.worker = w;
+      w.domains.add(id);
+      delete p.reason;
+      const h = (await w.call(
+        'create',
+        [withMacs(parseDomainSpec(p.info.config), id), { paused: false }],
+        id,
+      )) as DomainHandle;
+      p.state = h.state;
+      return;
+    }
+    return this.forward(id, 'reboot', () => this.local.reboot(id));
+  }
+
+  snapshot(id: number): Promise<DomainSnapshot> {
+    return this.forward(id, 'snapshot', () => this.local.snapshot(id));
+  }
+
+  async destroy(id: number): Promise<void> {
+    this.infoCache = null;
+    const p = this.placed.get(id);
+    if (!p) return this.local.destroy(id);
+    if (p.worker.gone === null) await p.worker.call('destroy', [id]);
+    else {
+      this.forget(p);
+      this.emit({ type: 'removed', id, name: p.name });
+    }
+    // The worker's 'removed' event, which came before its answer, forgot it.
+  }
+
+  console(id: number): DomainConsole {
+    const p = this.placed.get(id);
+    return p ? p.console : this.local.console(id);
+  }
+
+  subscribe(listener: (event: DomainEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    await this.local.close();
+    await Promise.all(
+      this.workers.map(async (w) => {
+        if (w.gone === null) await w.call('close', []).catch(() => undefined);
+        await w.worker.terminate();
+      }),
+    );
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * What crosses between the daemon's main thread and a worker of its pool (docs/scheduler.md,
+ * "Worker pool"). Messages are structured clones: specs, handles, info, statistics and
+ * snapshots are plain data (typed arrays included). Errors cross as their kind and message and
+ * are rebuilt as the same ApiError / PvmError on the other side.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { DomainEvent } from '../api/domain.js';
+import { ApiError, type ApiErrorCode } from '../api/errors.js';
+import { isPvmError, PvmError, type PvmErrorKind } from '../core/errors.js';
+
+/** DomainManager methods a worker answers: asynchronous ones as messages, synchronous ones over the sync channel. */
+export const WORKER_CALLS = {
+  async: ['create', 'restore', 'pause', 'unpause', 'shutdown', 'reboot', 'destroy', 'snapshot', 'close'],
+  /** `info`: of the domain ids given, or of every domain of the worker when none is (PoolDomainManager.info). */
+  sync: ['info', 'stats', 'restrictHypercalls', 'setSched'],
+} as const;
+export type AsyncCall = (typeof WORKER_CALLS.async)[number];
+export type SyncCall = (typeof WORKER_CALLS.sync)[number];
+
+export interface PoolWorkerData {
+  /** The daemon's host files policy (null: any absolute path). */
+  readonly allowDirs: readonly string[] | null;
+  /** Int32 flag the worker sets (and notifies) once a synchronous answer is on `syncPort`. */
+  readonly sync: SharedArrayBuffer;
+  readonly syncPort: MessagePort;
+  /**
+   * Where the worker posts everything else (replies, events, console output, logs), in order:
+   * the main thread reads it synchronously too (`receiveMessageOnPort`) before it answers from
+   * its own view of the worker's domains, so that view is never behind an answer it has given.
+   */
+  readonly port: MessagePort;
+}
+
+export type ToWorker =
+  /** `id`: the id a created or restored domain gets (the main thread numbers every domain). */
+  | {
+      readonly kind: 'call';
+      readonly seq: number;
+      readonly method: AsyncCall;
+      readonly args: unknown[];
+      readonly id?: number;
+    }
+  | { readonly kind: 'sync'; readonly method: SyncCall; readonly args: unknown[] }
+  | { readonly kind: 'input'; readonly id: number; readonly data: Uint8Array };
+
+export type WireError =
+  | { readonly type: 'api'; readonly code: ApiErrorCode; readonly message: string }
+  | { readonly type: 'pvm'; readonly kind: PvmErrorKind; readonly message: string }
+  | { readonly type: 'other'; readonly message: string };
+
+export type FromWorker =
+  | { readonly kind: 'reply'; readonly seq: number; readonly value?: unknown; readonly error?: WireError }
+  | { readonly kind: 'event'; readonly event: DomainEvent }
+  | { readonly kind: 'console'; readonly id: number; readonly data: Uint8Array }
+  | { readonly kind: 'log'; readonly message: string; readonly fields: Record<string, unknown> };
+
+export function toWire(e: unknown): WireError {
+  if (e instanceof ApiError) return { type: 'api', code: e.code, message: e.message };
+  if (isPvmError(e)) return { type: 'pvm', kind: e.kind, message: e.message };
+  return { type: 'other', message: e instanceof Error ? e.message : String(e) };
+}
+
+export function fromWire(w: WireError): Error {
+  if (w.type === 'api') return new ApiError(w.code, w.message);
+  if (w.type === 'pvm') return new PvmError(w.kind, w.message);
+  return new PvmError('internal', w.message);
+}
