@@ -252,6 +252,20 @@ describe('live migration between two daemons', () => {
     await a.client.destroy('tok');
   });
 
+  test('a token too short for any listener is refused by the CLI before it asks the daemon', async () => {
+    await a.client.create({ name: 'short', kernel, memory: '16M', append: 'console=hvc0' });
+    const tokenFile = join(a.dir, 'short.token');
+    writeFileSync(tokenFile, 'secret123\n');
+    await assert.rejects(
+      runPvm(a.daemon.socketPath, a.dir, ['migrate', 'short', '--to', toB, '--token-file', tokenFile]),
+      {
+        message: "pvm migrate: the destination's token is shorter than 16 characters",
+      },
+    );
+    assert.deepEqual(names(a), ['short:running']);
+    await a.client.destroy('short');
+  });
+
   test('a destination that cannot be reached is a clear error; nothing changes', async () => {
     await a.client.create({ name: 'far', kernel, memory: '16M', append: 'console=hvc0' });
     const e = await refusal(a.client.migrate('far', 'http://127.0.0.1:1', { token: TOKEN_B }));

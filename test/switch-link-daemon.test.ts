@@ -307,6 +307,12 @@ test('join without waiting: kept while the peer is not up yet, linked once it co
     const tokenFile = join(a.dir, 'b.token');
     writeFileSync(tokenFile, TOKEN_B);
     const url = `http://127.0.0.1:${port}`;
+    const shortFile = join(a.dir, 'short.token');
+    writeFileSync(shortFile, 'secret123');
+    await assert.rejects(
+      runPvm(a.daemon.socketPath, a.dir, ['switch', 'join', 'lan', '--to', url, '--token-file', shortFile]),
+      { message: "switch join: the peer's token is shorter than 16 characters" },
+    );
     const r = await runPvm(a.daemon.socketPath, a.dir, [
       'switch',
       'join',

@@ -593,6 +593,10 @@ export function registerControlCommands(
             "pvm migrate needs the destination's token: --token-file FILE, $PVM_DEST_TOKEN or $PVM_TOKEN",
           );
         }
+        // A daemon's listeners refuse shorter tokens, so this one cannot be the destination's.
+        if (token.length < 16) {
+          throw new PvmError('usage', "pvm migrate: the destination's token is shorter than 16 characters");
+        }
         let ca: string | undefined;
         if (flags.ca !== undefined) {
           try {

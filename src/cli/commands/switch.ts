@@ -74,6 +74,9 @@ export function registerSwitchCommands(
         const token = readToken(flags.tokenFile, env.env);
         if (!token)
           throw new PvmError('usage', "switch join needs the peer's token: pass --token-file or set PVM_TOKEN");
+        // A daemon's listeners refuse shorter tokens, so this one cannot be the peer's.
+        if (token.length < 16)
+          throw new PvmError('usage', "switch join: the peer's token is shorter than 16 characters");
         const local = client(
           { ...(flags.socket && { socket: flags.socket }), ...(flags.url && { url: flags.url }) },
           env,
