@@ -55,6 +55,8 @@ export class ControlPlane {
   private readonly writers = new Map<number, symbol>();
   /** Tail of the command queue per domain id. */
   private readonly queues = new Map<number, Promise<unknown>>();
+  /** Names held by domains being built (holdName). */
+  private readonly held = new Set<string>();
   private readonly unsubscribe: () => void;
   /** Event iterators to end at close. */
   private readonly streams = new Set<() => void>();
@@ -281,9 +283,30 @@ export class ControlPlane {
         `bad domain name ${JSON.stringify(name)}: use up to 63 letters, digits, '.', '_' or '-', not only digits`,
       );
     }
-    if (this.manager.list().some((d) => d.name === name)) {
+    if (this.nameInUse(name)) {
       throw new ApiError('name-taken', `a domain named ${name} already exists`);
     }
+  }
+
+  /** Whether a listed domain has `name`, or a domain being built holds it (holdName). */
+  nameInUse(name: string): boolean {
+    return this.held.has(name) || this.manager.list().some((d) => d.name === name);
+  }
+
+  /**
+   * Holds `name` for a domain being built (create, restore, an incoming migration), so that
+   * a second request for the name meanwhile is refused instead of listing two domains under
+   * one name. False when the name is in use; `releaseName` lets it go once the domain is
+   * listed or its build failed.
+   */
+  holdName(name: string): boolean {
+    if (this.nameInUse(name)) return false;
+    this.held.add(name);
+    return true;
+  }
+
+  releaseName(name: string): void {
+    this.held.delete(name);
   }
 
   /** Runs `fn` after every earlier command on the same domain, re-checking the state when its turn comes. */
@@ -320,8 +343,13 @@ export class ControlPlane {
       case 'create': {
         const spec = parseDomainSpec(cmd.config);
         this.checkNameFree(spec.name);
-        const h = await m.create(spec, { paused: cmd.paused ?? false });
-        return m.info(h.id);
+        this.held.add(spec.name);
+        try {
+          const h = await m.create(spec, { paused: cmd.paused ?? false });
+          return m.info(h.id);
+        } finally {
+          this.releaseName(spec.name);
+        }
       }
       case 'list':
         return m.list().map((d) => m.info(d.id));
@@ -491,7 +519,14 @@ export class ControlPlane {
     } catch (e) {
       throw new ApiError('bad-image', `${cmd.path}: ${toApiError(e).message}`);
     }
-    const h = await this.manager.restore(snap, spec);
+    this.checkNameFree(name); // again: the load above gave other requests their turn
+    this.held.add(name);
+    let h: DomainHandle;
+    try {
+      h = await this.manager.restore(snap, spec);
+    } finally {
+      this.releaseName(name);
+    }
     if (!cmd.paused) await this.manager.unpause(h.id);
     return this.manager.info(h.id);
   }

@@ -293,6 +293,16 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     await d.release();
   }
 
+  /** The id of a domain about to be built: a create meanwhile (boot awaits) takes the next one. */
+  private reserveId(): number {
+    return this.nextId++;
+  }
+
+  /** Gives back a reserved id whose domain failed to build, when no later one was reserved. */
+  private unreserveId(id: number): void {
+    if (this.nextId === id + 1) this.nextId = id;
+  }
+
   /** A domain (not registered yet, id `id`) with its console file open; `boot` builds its VM. */
   private make(spec: DomainSpec, pvxDomid?: number, id = this.nextId): HvDomain {
     const file =
@@ -303,10 +313,12 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
   }
 
   async create(spec: DomainSpec, options: { paused: boolean }): Promise<DomainHandle> {
-    const d = this.make(withMacs(spec, this.nextId));
+    const id = this.reserveId();
+    const d = this.make(withMacs(spec, id), id, id);
     try {
       await d.boot(); // throws (nothing registered) on a bad spec or image
     } catch (e) {
+      this.unreserveId(id);
       await d.release();
       throw e;
     }
@@ -473,10 +485,12 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
   async restore(snapshot: DomainSnapshot, spec: DomainSpec): Promise<DomainHandle> {
     requireEngine(snapshot.meta as { engine?: unknown }, HYPERVISOR_ENGINE);
     // The saved spec names its MACs: the guest in the snapshot already uses them.
-    const d = this.make(withMacs(spec, this.nextId), pvxStateDomid(snapshot.para) ?? this.nextId);
+    const id = this.reserveId();
+    const d = this.make(withMacs(spec, id), pvxStateDomid(snapshot.para) ?? id, id);
     try {
       await d.boot();
     } catch (e) {
+      this.unreserveId(id);
       await d.release();
       throw e;
     }
@@ -582,7 +596,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
    * source still holds them), its RAM ready for the pages. Not registered until `commit`.
    */
   async incoming(spec: DomainSpec, pvxDomid: number | undefined): Promise<IncomingDomain> {
-    const id = this.nextId++; // reserved: another create meanwhile takes the next one
+    const id = this.reserveId();
     const d = this.make(withMacs(spec, id), pvxDomid ?? id, id);
     try {
       await d.boot(true);

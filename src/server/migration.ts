@@ -546,8 +546,6 @@ export class MigrationEndpoint {
     handleProtocols: (protocols) => (protocols.has(MIGRATION_SUBPROTOCOL) ? MIGRATION_SUBPROTOCOL : false),
   });
   private readonly open = new Set<WebSocket>();
-  /** Names of domains arriving now (two streams for one name: the second is refused). */
-  private readonly arriving = new Set<string>();
 
   constructor(
     private readonly control: ControlPlane,
@@ -580,7 +578,10 @@ export class MigrationEndpoint {
     const hello = first.hello;
     if (this.manager === null) throw new ApiError('bad-request', 'this daemon does not run hypervisor domains');
     const spec = await this.check(hello);
-    this.arriving.add(spec.name);
+    // Held until the domain is listed or discarded: a create or a second stream meanwhile is refused.
+    if (!this.control.holdName(spec.name)) {
+      throw new ApiError('name-taken', `a domain named ${spec.name} already exists on the destination`);
+    }
     let incoming: IncomingDomain | null = null;
     let committed = false;
     try {
@@ -647,7 +648,7 @@ export class MigrationEndpoint {
         return;
       }
     } finally {
-      this.arriving.delete(spec.name);
+      this.control.releaseName(spec.name);
       if (!committed) await incoming?.discard();
     }
   }
@@ -672,7 +673,7 @@ export class MigrationEndpoint {
     } catch (e) {
       throw new ApiError('bad-request', `the domain's config: ${toApiError(e).message}`);
     }
-    if (this.arriving.has(spec.name) || this.control.domains.list().some((d) => d.name === spec.name)) {
+    if (this.control.nameInUse(spec.name)) {
       throw new ApiError('name-taken', `a domain named ${spec.name} already exists on the destination`);
     }
     if (spec.memory !== h.ramBytes) {
