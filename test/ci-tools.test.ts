@@ -33,6 +33,7 @@ const TOOLS: Record<string, string> = {
   node: 'node',
   chromium: 'chromium', // launched by playwright-core (test/support/browser.ts)
   npm: 'node',
+  openssl: 'openssl', // test certificates for the TLS listener (test/migrate*.test.ts)
 };
 
 function* sources(dir: string): Generator<string> {
