@@ -15,18 +15,41 @@ import type { Logger } from '../host/logger.js';
 export const DOMAIN_LIST_FILE = 'domains.yaml';
 export const PREVIOUS_DOMAIN_LIST_FILE = 'domains.previous.yaml';
 
-/** The domain list as a config file's text: one commented entry per domain. */
-export function domainListText(domains: readonly DomainInfo[], now = new Date()): string {
-  const lines = [
-    `# The domains of a pvm daemon at ${now.toISOString()}; \`pvm create THIS-FILE\` creates them again.`,
-    'domains:',
+/** A domain's entry in the list, with the key that says when it must be written again. */
+interface Entry {
+  readonly key: string;
+  readonly text: string;
+}
+
+/**
+ * The domain list as a config file's text: one commented entry per domain. `cache` (id ->
+ * entry) keeps the entries of domains that did not change since the last call: the list is
+ * written after every change, and turning a config into YAML costs far more than comparing
+ * it as JSON, so a daemon creating its thousandth domain does not stringify the other 999.
+ */
+export function domainListText(
+  domains: readonly DomainInfo[],
+  now = new Date(),
+  cache: Map<number, Entry> = new Map(),
+): string {
+  const parts = [
+    `# The domains of a pvm daemon at ${now.toISOString()}; \`pvm create THIS-FILE\` creates them again.\ndomains:\n`,
   ];
+  const seen = new Set<number>();
   for (const d of domains) {
-    lines.push(`  # ${d.name}: ${d.state} (id ${d.id}, started ${d.startedAt})`);
-    const entry = stringify([d.config], { lineWidth: 0 }).trimEnd().split('\n');
-    for (const l of entry) lines.push(`  ${l}`);
+    seen.add(d.id);
+    const head = `  # ${d.name}: ${d.state} (id ${d.id}, started ${d.startedAt})\n`;
+    const key = `${head}${JSON.stringify(d.config)}`;
+    let e = cache.get(d.id);
+    if (e?.key !== key) {
+      const entry = stringify([d.config], { lineWidth: 0 }).trimEnd().split('\n');
+      e = { key, text: `${head}${entry.map((l) => `  ${l}\n`).join('')}` };
+      cache.set(d.id, e);
+    }
+    parts.push(e.text);
   }
-  return `${lines.join('\n')}\n`;
+  for (const id of cache.keys()) if (!seen.has(id)) cache.delete(id);
+  return parts.join('');
 }
 
 /**
@@ -53,6 +76,7 @@ export function persistDomainList(control: ControlPlane, dir: string, logger: Lo
   }
   let pending = false;
   let stopped = false;
+  const entries = new Map<number, Entry>();
   const write = (): void => {
     pending = false;
     if (stopped) return;
@@ -61,7 +85,7 @@ export function persistDomainList(control: ControlPlane, dir: string, logger: Lo
       if (domains.length === 0) rmSync(file, { force: true });
       else {
         const tmp = `${file}.partial-${process.pid}`;
-        writeFileSync(tmp, domainListText(domains), { mode: 0o600 });
+        writeFileSync(tmp, domainListText(domains, new Date(), entries), { mode: 0o600 });
         renameSync(tmp, file);
       }
     } catch (e) {
