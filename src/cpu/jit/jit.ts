@@ -73,6 +73,12 @@ export interface JitStats {
   /** Pages whose blocks were dropped by a store into them, and full flushes (FENCE.I, reset). */
   pageInvalidations: number;
   flushes: number;
+  /**
+   * Blocks made, by why they end: `jump`, `page` (its page's end), `length` (MAX_BLOCK),
+   * `page-crossing` (an instruction across the page end), or the instruction the translator
+   * leaves to the interpreter (`csrrs sstatus`, `sret`, `fp`, ...).
+   */
+  ends: Record<string, number>;
 }
 
 interface Pending {
@@ -120,6 +126,7 @@ export class Jit {
     evictions: 0,
     pageInvalidations: 0,
     flushes: 0,
+    ends: Object.create(null),
   };
 
   private constructor(
@@ -245,6 +252,7 @@ export class Jit {
       }
       blocks.push(b);
       keep.push(p);
+      this.stats.ends[b.end] = (this.stats.ends[b.end] ?? 0) + 1;
     }
     if (blocks.length > 0) {
       const bytes = buildModule(

@@ -50,6 +50,67 @@ export interface Block {
   length: number;
   /** Bytes of guest code it was made from (from its pc on). */
   bytes: number;
+  /** Why it ends (`endReason`): a jump, its page's end, its length, or the instruction it does not translate. */
+  end: string;
+}
+
+/** CSR names for the block-end statistic (the others are shown by number). */
+const CSR_NAMES = new Map<number, string>([
+  [0x100, 'sstatus'],
+  [0x104, 'sie'],
+  [0x105, 'stvec'],
+  [0x140, 'sscratch'],
+  [0x141, 'sepc'],
+  [0x142, 'scause'],
+  [0x143, 'stval'],
+  [0x144, 'sip'],
+  [0x180, 'satp'],
+  [0x14d, 'stimecmp'],
+  [0xc00, 'cycle'],
+  [0xc01, 'time'],
+  [0xc02, 'instret'],
+  [0x001, 'fflags'],
+  [0x002, 'frm'],
+  [0x003, 'fcsr'],
+]);
+
+/** The class of an instruction the translator left to the interpreter, for the block-end statistic. */
+export function endReason(insn: number): string {
+  const f3 = (insn >> 12) & 7;
+  switch (insn & 0x7f) {
+    case 0x73: {
+      if (f3 === 0) {
+        if (insn === 0x10200073) return 'sret';
+        if (insn === 0x30200073) return 'mret';
+        if (insn === 0x10500073) return 'wfi';
+        if (insn === 0x73) return 'ecall';
+        if ((insn & 0xfe007fff) === 0x12000073) return 'sfence.vma';
+        return 'system';
+      }
+      const csr = insn >>> 20;
+      const op = ['', 'csrrw', 'csrrs', 'csrrc', '', 'csrrwi', 'csrrsi', 'csrrci'][f3];
+      return `${op} ${CSR_NAMES.get(csr) ?? `0x${csr.toString(16)}`}`;
+    }
+    case 0x2f:
+      return (insn >>> 27 === 2 ? 'lr' : insn >>> 27 === 3 ? 'sc' : 'amo') + (f3 === 2 ? '.w' : '.d');
+    case 0x0f:
+      return f3 === 1 ? 'fence.i' : 'misc-mem';
+    case 0x07:
+    case 0x27:
+    case 0x43:
+    case 0x47:
+    case 0x4b:
+    case 0x4f:
+    case 0x53:
+      return 'fp';
+    case 0x13:
+    case 0x1b:
+    case 0x33:
+    case 0x3b:
+      return 'zb';
+    default:
+      return 'other';
+  }
 }
 
 const MASK64 = (1n << 64n) - 1n;
@@ -555,27 +616,41 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint): Bl
   const start = pc;
   let k = 0;
   let ended = false;
+  let end = 'length';
   while (k < MAX_BLOCK) {
     const po = Number(pc & 4095n);
     let insn = src.u16[(pageOff + po) >> 1]!;
     let ilen = 4;
     if ((insn & 3) === 3) {
-      if (po === 4094) break; // its upper half is on the next page: the interpreter fetches it
+      if (po === 4094) {
+        end = 'page-crossing';
+        break; // its upper half is on the next page: the interpreter fetches it
+      }
       insn |= src.u16[((pageOff + po) >> 1) + 1]! << 16;
     } else {
       insn = src.ctab[insn]!;
       ilen = 2;
-      if (insn === 0) break;
+      if (insn === 0) {
+        end = 'illegal';
+        break;
+      }
     }
     const r = emitInsn(m, insn, k, pc, ilen, start);
-    if (r < 0) break;
+    if (r < 0) {
+      end = endReason(insn);
+      break;
+    }
     k++;
     pc = (pc + BigInt(ilen)) & MASK64;
     if (r === 1) {
       ended = true;
+      end = 'jump';
       break;
     }
-    if ((pc & 4095n) === 0n) break; // blocks stay on their page
+    if ((pc & 4095n) === 0n) {
+      end = 'page';
+      break; // blocks stay on their page
+    }
   }
   if (k === 0) return null;
   if (!ended) {
@@ -613,6 +688,6 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint): Bl
   }
   f.get(P_STATE).get(NPC).mem(Op.i64Store, 3, PC_OFF);
   f.get(CNT).op(Op.end);
-  const end = Number(pc & 4095n);
-  return { body: f, length: k, bytes: (end === 0 ? 4096 : end) - Number(start & 4095n) };
+  const last = Number(pc & 4095n);
+  return { body: f, length: k, bytes: (last === 0 ? 4096 : last) - Number(start & 4095n), end };
 }
