@@ -269,3 +269,75 @@ test("MULH, MULHSU and MULHU run translated with the interpreter's high words", 
   assert.equal(r.hart.getX(10), high(A64 * B64)); // b is positive: MULHSU = MULH
   assert.equal(r.hart.getX(11), high(BigInt.asUintN(64, A64) * B64));
 });
+
+test('sscratch, sepc, scause, stval: every Zicsr form runs translated with the WARL rules', () => {
+  // x5 walks through values; each pass writes, sets and clears bits of the four CSRs and sums what they read
+  const p = new Prog().i(...li(8, 2000), ...li(5, 0x8000_0000_1234_5679n), ...li(6, 0x0f0f));
+  const loop = p.size;
+  for (const csr of [Csr.sscratch, Csr.sepc, Csr.scause, Csr.stval]) {
+    p.i(A.csrrw(9, csr, 5), A.add(10, 10, 9), A.csrrs(9, csr, 6), A.add(10, 10, 9));
+    p.i(A.csrrc(9, csr, 8), A.add(10, 10, 9), A.csrrwi(9, csr, 21), A.add(10, 10, 9));
+    p.i(A.csrrsi(9, csr, 6), A.add(10, 10, 9), A.csrrci(9, csr, 3), A.add(10, 10, 9));
+    p.i(A.csrrs(9, csr, 0), A.add(10, 10, 9), A.csrrw(0, csr, 5), A.slli(11, 5, 13), A.xor(5, 5, 11));
+  }
+  p.i(A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  const [a, b] = pair(p);
+  lockstep(a, b, slices(60, 3000));
+  assert.equal(b.hart.getX(8), 0n);
+  assert.ok(b.hart.jit!.stats.instructions > 60_000);
+  assert.deepEqual(
+    Object.keys(b.hart.jit!.stats.ends).filter((e) => e.startsWith('csr')),
+    [],
+  );
+  // the WARL rules held (and the values are the interpreter's, compared after every slice)
+  assert.equal(b.hart.getCsr(Csr.sepc) & 1n, 0n);
+  assert.equal(b.hart.getCsr(Csr.scause) & 0x7fff_ffff_0000_0000n, 0n);
+  assert.notEqual(b.hart.getCsr(Csr.scause), 0n);
+});
+
+test('sstatus.SIE: a translated write that enables a pending interrupt takes it at the next instruction', () => {
+  // S-mode with SSIP delegated and enabled in sie. The loop masks interrupts (csrrci sstatus, as
+  // local_irq_save does), stores to MMIO every 64th pass (the bus raises SSIP while SIE is clear),
+  // and unmasks them (csrrsi sstatus): the interrupt is taken right after that, at the same
+  // instruction with the tier on and off. The S handler counts in x25, keeps sepc in x27, clears SSIP.
+  const S = RAM_BASE + 0x3000;
+  const H = RAM_BASE + 0x6000;
+  const handler = new Prog().i(
+    csrrs(27, Csr.sepc, 0),
+    A.addi(25, 25, 1),
+    ...li(26, 2),
+    A.csrrc(0, Csr.sip, 26),
+    A.sret(),
+  );
+  const s = new Prog().i(...li(8, 3000), ...li(24, 0x1000_0000));
+  const loop = s.size;
+  s.i(A.csrrci(5, Csr.sstatus, 2), A.addi(9, 9, 3), A.andi(7, 8, 63), A.bne(7, 0, 8), A.sw(8, 24, 0));
+  s.i(A.addi(9, 9, 1), A.csrrsi(0, Csr.sstatus, 2));
+  const after = s.size;
+  s.i(A.addi(8, 8, -1), A.csrrw(10, Csr.sscratch, 8));
+  s.i(A.bne(8, 0, loop - s.size), A.jal(0, 0));
+  // M-mode: delegate SSIP, enable it in sie, stvec = H, enter S at S through mret
+  const p = new Prog().i(...li(26, 2), A.csrrw(0, Csr.mideleg, 26), A.csrrs(0, Csr.sie, 26));
+  p.i(...li(26, H), A.csrrw(0, Csr.stvec, 26), ...li(26, S), A.csrrw(0, Csr.mepc, 26));
+  p.i(...li(26, 1 << 11), A.csrrs(0, Csr.mstatus, 26), A.mret());
+  const [a, b] = pair(p, [
+    [S, s],
+    [H, handler],
+  ]);
+  for (const m of [a, b]) m.bus.onWrite = () => m.hart.setIrq(IrqBit.SSIP, true);
+  let atUnmask = 0;
+  for (let i = 0; i < 40; i++) {
+    lockstep(a, b, [911]);
+    if (b.hart.getX(27) === BigInt(S + after)) atUnmask++;
+  }
+  assert.equal(b.hart.getX(8), 0n);
+  assert.equal(b.hart.getX(9), 3000n * 4n);
+  assert.ok(b.hart.getX(25) >= 3000n / 64n);
+  assert.ok(atUnmask > 0);
+  assert.ok(b.hart.jit!.stats.instructions > 10_000);
+  assert.deepEqual(
+    Object.keys(b.hart.jit!.stats.ends).filter((e) => e.includes('sstatus')),
+    [],
+  );
+});

@@ -23,7 +23,8 @@
  * A block whose last instruction jumps back to its own start loops inside the function while
  * the budget allows another pass.
  */
-import { PC_OFF, R_HI, R_OFF, R_TAG, W_HI, W_OFF, W_TAG, X_OFF } from './state.js';
+import { MSTATUS_FS, MSTATUS_MXR, MSTATUS_SIE, MSTATUS_SUM, SSTATUS_RMASK, SSTATUS_WMASK } from '../arch.js';
+import { MSTATUS_OFF, PC_OFF, R_HI, R_OFF, R_TAG, S_TRAP_OFF, STOP_OFF, W_HI, W_OFF, W_TAG, X_OFF } from './state.js';
 import { Code, I32, I64, Op, VOID } from './wasm.js';
 
 /** Longest block, in instructions. */
@@ -36,6 +37,7 @@ const P_BUDGET = 2;
 const REG0 = 2; // x[r] is local REG0 + r
 const CNT = 34;
 const T0 = 35;
+const T1 = 36;
 const VA = 37;
 const E = 38;
 const NPC = 39;
@@ -125,6 +127,8 @@ export interface CodeSource {
 
 class Emitter {
   readonly c = new Code();
+  /** The privilege the block is made for (blocks are keyed by it): CSR access rules depend on it. */
+  constructor(readonly priv: number) {}
   readonly used = new Uint8Array(32);
   readonly written = new Uint8Array(32);
   /** MULH* need three more i64 locals (MA, MB, MID): declared only then, as every local is zeroed at each call. */
@@ -315,6 +319,8 @@ function emitInsn(m: Emitter, insn: number, k: number, pc: bigint, ilen: number,
     }
     case 0x2f:
       return emitAmo(m, insn, rd, rs1, rs2, f3, k, pc);
+    case 0x73:
+      return emitCsr(m, insn, rd, rs1, f3, k, next);
     case 0x0f: // MISC-MEM: FENCE is a no-op; FENCE.I (flushes translations) and the illegal ones go to the interpreter
       return f3 === 0 ? 0 : -1;
     case 0x63: {
@@ -451,6 +457,85 @@ function emitAmo(m: Emitter, insn: number, rd: number, rs1: number, rs2: number,
   c.mem(w ? Op.i64Store32 : Op.i64Store, 0, 0);
   c.get(T0);
   m.setR(rd);
+  return 0;
+}
+
+/** sstatus and where sscratch, sepc, scause and stval live in the state area (their CSR numbers). */
+const CSR_SSTATUS = 0x100;
+const S_TRAP_CSRS = new Map([
+  [0x140, S_TRAP_OFF],
+  [0x141, S_TRAP_OFF + 8],
+  [0x142, S_TRAP_OFF + 16],
+  [0x143, S_TRAP_OFF + 24],
+]);
+
+/**
+ * CSRRW, CSRRS, CSRRC and their immediate forms on sstatus, sscratch, sepc, scause and stval,
+ * in S-mode or M-mode (a U-mode block leaves them to the interpreter, which raises the illegal
+ * instruction). With the state in the state area they are loads and stores, with csr.ts's WARL
+ * rules: sstatus reads through SSTATUS_RMASK with SD and UXL in its high word and writes
+ * SSTATUS_WMASK of mstatus; sepc clears bit 0; scause keeps bit 63 and the low word.
+ *
+ * A write to sstatus that sets SIE, or changes SUM or MXR, ends the block after it and stops the
+ * dispatcher (STOP_OFF): the interpreter then takes a pending interrupt at the next instruction
+ * and chooses the data TLB set again, exactly as after its own CSR write. Any other write cannot
+ * make an interrupt deliverable or change a translation, so the block goes on.
+ */
+function emitCsr(m: Emitter, insn: number, rd: number, rs1: number, f3: number, k: number, next: bigint): number {
+  const op = f3 & 3;
+  const csr = insn >>> 20;
+  if (op === 0 || m.priv < 1) return -1;
+  const off = S_TRAP_CSRS.get(csr);
+  if (csr !== CSR_SSTATUS && off === undefined) return -1;
+  const c = m.c;
+  const write = op === 1 || rs1 !== 0;
+  // the old value into T0 (for sstatus, mstatus's low word into VA)
+  if (off === undefined) {
+    c.get(P_STATE).mem(Op.i32Load, 2, MSTATUS_OFF).tee(VA);
+    c.i32(SSTATUS_RMASK).op(Op.i32And).op(Op.i64ExtendI32U).i64(0, 2).op(Op.i64Or);
+    c.i64(0, 0x80000000 | 0).i64(0, 0);
+    c.get(VA).i32(MSTATUS_FS).op(Op.i32And).i32(MSTATUS_FS).op(Op.i32Eq).op(Op.select);
+    c.op(Op.i64Or).set(T0);
+  } else c.get(P_STATE).mem(Op.i64Load, 3, off).set(T0);
+  if (write) {
+    // the value to write into T1
+    if (f3 & 4) c.i64(rs1, 0);
+    else m.getR(rs1);
+    if (op === 2) c.get(T0).op(Op.i64Or);
+    else if (op === 3) c.i64(-1, -1).op(Op.i64Xor).get(T0).op(Op.i64And);
+    c.set(T1);
+    if (off === undefined) {
+      // new mstatus into E, stored; then leave if it sets SIE or changes SUM or MXR
+      c.get(VA).i32(~SSTATUS_WMASK).op(Op.i32And);
+      c.get(T1).op(Op.i32WrapI64).i32(SSTATUS_WMASK).op(Op.i32And).op(Op.i32Or).set(E);
+      c.get(P_STATE).get(E).mem(Op.i32Store, 2, MSTATUS_OFF);
+      if (rd !== 0) {
+        c.get(T0);
+        m.setR(rd);
+      }
+      c.get(E).get(VA).i32(-1).op(Op.i32Xor).op(Op.i32And).i32(MSTATUS_SIE).op(Op.i32And);
+      c.get(E)
+        .get(VA)
+        .op(Op.i32Xor)
+        .i32(MSTATUS_SUM | MSTATUS_MXR)
+        .op(Op.i32And)
+        .op(Op.i32Or);
+      c.op(Op.if).byte(VOID);
+      c.get(P_STATE).i32(1).mem(Op.i32Store, 2, STOP_OFF);
+      m.exitAt(k + 1, next, 2);
+      c.op(Op.end);
+      return 0;
+    }
+    c.get(P_STATE).get(T1);
+    if (csr === 0x141)
+      c.i64(-2, -1).op(Op.i64And); // sepc: bit 0 is always zero (IALIGN 16)
+    else if (csr === 0x142) c.i64(-1, 0x80000000 | 0).op(Op.i64And); // scause: the interrupt bit and the code
+    c.mem(Op.i64Store, 3, off!);
+  }
+  if (rd !== 0) {
+    c.get(T0);
+    m.setR(rd);
+  }
   return 0;
 }
 
@@ -607,11 +692,12 @@ function divide(m: Emitter, rs1: number, rs2: number, f3: number, w: boolean): v
 }
 
 /**
- * Translate the block at virtual pc (64 bits) whose page starts at RAM offset `pageOff`.
+ * Translate the block at virtual pc (64 bits) whose page starts at RAM offset `pageOff`, for
+ * privilege `priv`.
  * Returns null when its first instruction cannot be translated.
  */
-export function translateBlock(src: CodeSource, pageOff: number, pc: bigint): Block | null {
-  const m = new Emitter();
+export function translateBlock(src: CodeSource, pageOff: number, pc: bigint, priv: number): Block | null {
+  const m = new Emitter(priv);
   const c = m.c;
   const start = pc;
   let k = 0;
