@@ -341,3 +341,39 @@ test('sstatus.SIE: a translated write that enables a pending interrupt takes it 
     [],
   );
 });
+
+test('sstatus.SUM and MXR: a translated write that changes them ends the block; the next loads fault or not as in the interpreter', () => {
+  // S-mode, Sv39: VA 0x4000_0000 is a user page (readable by S only with SUM), VA 0x4000_1000 an
+  // execute-only page (readable only with MXR). Each pass sets SUM and MXR, loads from both, clears
+  // them and loads again: the second loads fault (cause 13, skipped by the M handler, summed in x28).
+  const U = RAM_BASE + 0x3000;
+  const XO = RAM_BASE + 0x4000;
+  const p = new Prog().i(...li(8, 3000), ...li(18, CODE_VA), ...li(19, CODE_VA + 0x1000));
+  p.i(...li(20, 1 << 18), ...li(21, 1 << 19));
+  const loop = p.size;
+  // (reading sip, which stays the interpreter's, makes the next block start with SUM and MXR set)
+  p.i(A.csrrs(0, Csr.sstatus, 20), A.csrrs(0, Csr.sstatus, 21), A.csrrs(12, Csr.sip, 0));
+  p.i(A.ld(9, 18, 0), A.add(10, 10, 9), A.ld(9, 19, 0), A.add(10, 10, 9));
+  p.i(A.csrrc(0, Csr.sstatus, 20), A.ld(9, 18, 0), A.add(11, 11, 9));
+  p.i(A.csrrc(0, Csr.sstatus, 21), A.ld(9, 19, 0), A.add(11, 11, 9), A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  const [a, b] = pair(p);
+  for (const m of [a, b]) {
+    mapTables(m, U);
+    m.ram.view.setBigUint64(L0 - RAM_BASE, pte(U, 0xd7), true); // V R W U A D
+    m.ram.view.setBigUint64(L0 + 8 - RAM_BASE, pte(XO, 0x49), true); // V X A
+    m.ram.view.setBigUint64(U - RAM_BASE, 5n, true);
+    m.ram.view.setBigUint64(XO - RAM_BASE, 7n, true);
+    m.hart.setCsr(Csr.satp, (8n << 60n) | BigInt(ROOT / 4096));
+    m.hart.priv = 1;
+  }
+  lockstep(a, b, slices(300, 1000));
+  assert.equal(b.hart.getX(8), 0n);
+  assert.equal(b.hart.getX(10), 3000n * 12n); // with SUM and MXR: both loads
+  assert.equal(b.hart.getX(28), 3000n * 2n * 13n); // without: two load page faults a pass
+  assert.ok(b.hart.jit!.stats.instructions > 10_000);
+  assert.deepEqual(
+    Object.keys(b.hart.jit!.stats.ends).filter((e) => e.includes('sstatus')),
+    [],
+  );
+});
