@@ -377,3 +377,29 @@ test('sstatus.SUM and MXR: a translated write that changes them ends the block; 
     [],
   );
 });
+
+test('LR/SC run translated: success, no reservation, another address, a changed value, .W and .D', () => {
+  // x18 = &DATA. Each pass: a counter increment by LR.D/SC.D (succeeds), SC.D again (no
+  // reservation: fails), LR.W then SC.W at DATA+8 (another address: fails), LR.W, a store that
+  // changes the word, SC.W (fails), LR.W/SC.W (succeeds). x10 sums the SC results.
+  const p = new Prog().i(...li(8, 2000), ...li(18, DATA), A.addi(19, 18, 8));
+  const loop = p.size;
+  p.i(A.amo(0x02, 3, 5, 18, 0), A.addi(5, 5, 1), A.amo(0x03, 3, 6, 18, 5), A.add(10, 10, 6));
+  p.i(A.amo(0x03, 3, 6, 18, 5), A.add(10, 10, 6));
+  p.i(A.amo(0x02, 2, 5, 18, 0), A.amo(0x03, 2, 6, 19, 5), A.add(10, 10, 6));
+  p.i(A.amo(0x02, 2, 5, 19, 0), A.addi(7, 5, 3), A.sw(7, 19, 0), A.amo(0x03, 2, 6, 19, 5), A.add(10, 10, 6));
+  p.i(A.amo(0x02, 2, 5, 19, 0), A.addi(5, 5, -1), A.amo(0x03, 2, 6, 19, 5), A.add(10, 10, 6));
+  p.i(A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  const [a, b] = pair(p);
+  lockstep(a, b, slices(40, 2000));
+  assert.equal(b.hart.getX(8), 0n);
+  assert.equal(b.hart.getX(10), 2000n * 3n); // three failures a pass
+  assert.equal(b.ram.view.getBigUint64(DATA - RAM_BASE, true), 2000n);
+  assert.equal(b.ram.view.getInt32(DATA + 8 - RAM_BASE, true), 2000 * 2);
+  assert.ok(b.hart.jit!.stats.instructions > 30_000);
+  assert.deepEqual(
+    Object.keys(b.hart.jit!.stats.ends).filter((e) => e.startsWith('lr') || e.startsWith('sc')),
+    [],
+  );
+});

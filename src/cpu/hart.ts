@@ -29,7 +29,7 @@ import { Exit } from './exits.js';
 import { fpFma, fpOp } from './fpu/index.js';
 import { ALL_EXTENSIONS, Ext, extMask, type HartExtensions } from './isa.js';
 import { HOT_STEP, JIT_MASK, Jit } from './jit/jit.js';
-import { CSR_WORDS, HART_STATE_BYTES, M_TRAP_OFF, MSTATUS_OFF, S_TRAP_OFF, X_OFF } from './jit/state.js';
+import { CSR_WORDS, HART_STATE_BYTES, M_TRAP_OFF, MSTATUS_OFF, RES_OFF, S_TRAP_OFF, X_OFF } from './jit/state.js';
 import { Mmu, NO_TAG, TLB_BITS, TLB_MASK } from './mmu.js';
 import { Pmp } from './pmp.js';
 import { takeInterrupt, takeTrap, trapReturn } from './trap.js';
@@ -142,7 +142,7 @@ export class Hart {
   readonly pmpaddr = this.pmp.addr;
 
   /** Internal (amo.ts): the LR/SC reservation. */
-  readonly res = new Reservation();
+  readonly res: Reservation;
   /** Internal: RAM, TLBs and translation. */
   readonly mmu: Mmu;
   /**
@@ -187,6 +187,7 @@ export class Hart {
       this.stateOff >= 0 ? new Int32Array(xb, this.stateOff + MSTATUS_OFF, CSR_WORDS) : new Int32Array(CSR_WORDS);
     const trap = (off: number) => this.csrState.subarray((off - MSTATUS_OFF) >> 2, ((off - MSTATUS_OFF) >> 2) + 8);
     this.s = new TrapCsrs(Priv.S, trap(S_TRAP_OFF));
+    this.res = new Reservation(this.stateOff >= 0 ? new Int32Array(xb, this.stateOff + RES_OFF, 5) : undefined);
     this.m = new TrapCsrs(Priv.M, trap(M_TRAP_OFF));
     const fb = new ArrayBuffer(32 * 8);
     this.f = new Float64Array(fb);

@@ -28,6 +28,8 @@ export const S_TRAP_OFF = 288;
 export const M_TRAP_OFF = 320;
 /** Words of the CSR part (mstatus to the end of M_TRAP_OFF's four CSRs). */
 export const CSR_WORDS = (M_TRAP_OFF + 32 - MSTATUS_OFF) / 4;
+/** The LR/SC reservation (amo.ts Reservation): valid (0/1), RAM offset, size, value (lo, hi): five words. */
+export const RES_OFF = M_TRAP_OFF + 32;
 /** The data TLBs (mmu.ts): six Int32Arrays of TLB_ENTRIES entries each, in this order. */
 export const TLB_OFF = 4096;
 /** Entries in each data TLB array: DATA_SETS (16) x 2^TLB_BITS (1024). */

@@ -24,7 +24,20 @@
  * the budget allows another pass.
  */
 import { MSTATUS_FS, MSTATUS_MXR, MSTATUS_SIE, MSTATUS_SUM, SSTATUS_RMASK, SSTATUS_WMASK } from '../arch.js';
-import { MSTATUS_OFF, PC_OFF, R_HI, R_OFF, R_TAG, S_TRAP_OFF, STOP_OFF, W_HI, W_OFF, W_TAG, X_OFF } from './state.js';
+import {
+  MSTATUS_OFF,
+  PC_OFF,
+  R_HI,
+  R_OFF,
+  R_TAG,
+  RES_OFF,
+  S_TRAP_OFF,
+  STOP_OFF,
+  W_HI,
+  W_OFF,
+  W_TAG,
+  X_OFF,
+} from './state.js';
 import { Code, I32, I64, Op, VOID } from './wasm.js';
 
 /** Longest block, in instructions. */
@@ -411,7 +424,9 @@ const AMO_OPS = new Set([0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c]);
  */
 function emitAmo(m: Emitter, insn: number, rd: number, rs1: number, rs2: number, f3: number, k: number, pc: bigint) {
   const f5 = insn >>> 27;
-  if ((f3 !== 2 && f3 !== 3) || !AMO_OPS.has(f5)) return -1;
+  if (f3 !== 2 && f3 !== 3) return -1;
+  if (f5 === 2 || f5 === 3) return emitLrSc(m, f5 === 2, f3 === 2, rd, rs1, rs2, k, pc);
+  if (!AMO_OPS.has(f5)) return -1;
   const c = m.c;
   const w = f3 === 2;
   m.address(rs1, 0);
@@ -457,6 +472,76 @@ function emitAmo(m: Emitter, insn: number, rd: number, rs1: number, rs2: number,
   c.mem(w ? Op.i64Store32 : Op.i64Store, 0, 0);
   c.get(T0);
   m.setR(rd);
+  return 0;
+}
+
+/**
+ * LR.W/D and SC.W/D with the reservation in the state area (amo.ts's rule: SC succeeds when a
+ * reservation exists for the same RAM offset and size and memory still holds the value LR
+ * read). LR checks the read TLB, SC the write TLB, both with natural alignment, as the
+ * interpreter's atomicOffset does; otherwise the block leaves before them and the interpreter
+ * faults or walks the page table. An SC without a reservation that would miss the TLB leaves
+ * too: the interpreter then fails it without translating the address, as it always does.
+ */
+function emitLrSc(m: Emitter, lr: boolean, w: boolean, rd: number, rs1: number, rs2: number, k: number, pc: bigint) {
+  if (lr && rs2 !== 0) return -1; // reserved encoding: the interpreter raises the illegal instruction
+  const c = m.c;
+  const size = w ? 4 : 8;
+  m.address(rs1, 0);
+  m.tlbCheck(lr ? R_TAG : W_TAG, lr ? R_HI : W_HI, size, k, pc);
+  c.set(E); // the RAM offset
+  if (lr) {
+    c.get(E)
+      .mem(w ? Op.i64Load32S : Op.i64Load, 0, 0)
+      .set(T0);
+    c.get(P_STATE).i32(1).mem(Op.i32Store, 2, RES_OFF);
+    c.get(P_STATE)
+      .get(E)
+      .mem(Op.i32Store, 2, RES_OFF + 4);
+    c.get(P_STATE)
+      .i32(size)
+      .mem(Op.i32Store, 2, RES_OFF + 8);
+    // lo, hi (hi = lo >> 31 for .W: the sign-extended value)
+    c.get(P_STATE)
+      .get(T0)
+      .mem(Op.i64Store, 2, RES_OFF + 12);
+    c.get(T0);
+    m.setR(rd);
+    return 0;
+  }
+  // ok = valid && offset, size and value match; the reservation is gone either way
+  c.get(P_STATE).mem(Op.i32Load, 2, RES_OFF).op(Op.if).byte(I32);
+  c.get(P_STATE).i32(0).mem(Op.i32Store, 2, RES_OFF);
+  c.get(P_STATE)
+    .mem(Op.i32Load, 2, RES_OFF + 4)
+    .get(E)
+    .op(Op.i32Eq);
+  c.get(P_STATE)
+    .mem(Op.i32Load, 2, RES_OFF + 8)
+    .i32(size)
+    .op(Op.i32Eq)
+    .op(Op.i32And);
+  if (w)
+    c.get(E)
+      .mem(Op.i32Load, 2, 0)
+      .get(P_STATE)
+      .mem(Op.i32Load, 2, RES_OFF + 12)
+      .op(Op.i32Eq);
+  else
+    c.get(E)
+      .mem(Op.i64Load, 3, 0)
+      .get(P_STATE)
+      .mem(Op.i64Load, 2, RES_OFF + 12)
+      .op(Op.i64Eq);
+  c.op(Op.i32And);
+  c.op(Op.else).i32(0).op(Op.end).tee(VA);
+  c.op(Op.if).byte(VOID).get(E);
+  m.getR(rs2);
+  c.mem(w ? Op.i64Store32 : Op.i64Store, 0, 0).op(Op.end);
+  if (rd !== 0) {
+    c.i32(1).get(VA).op(Op.i32Sub).op(Op.i64ExtendI32U);
+    m.setR(rd);
+  }
   return 0;
 }
 
