@@ -234,6 +234,7 @@ type Stats = {
   firmware: { traps: number; instructions: number };
   time: Record<string, number>;
   mips: number;
+  jit?: unknown;
 } | null;
 const pick = (s: Stats) =>
   s === null
@@ -249,6 +250,7 @@ const pick = (s: Stats) =>
         hypercallsTotal: s.hypercallsTotal,
         hypercalls: s.hypercalls,
         time: s.time,
+        jit: s.jit,
       };
 const pv = summary('pv');
 const full = summary('full');

@@ -269,3 +269,137 @@ test("MULH, MULHSU and MULHU run translated with the interpreter's high words", 
   assert.equal(r.hart.getX(10), high(A64 * B64)); // b is positive: MULHSU = MULH
   assert.equal(r.hart.getX(11), high(BigInt.asUintN(64, A64) * B64));
 });
+
+test('sscratch, sepc, scause, stval: every Zicsr form runs translated with the WARL rules', () => {
+  // x5 walks through values; each pass writes, sets and clears bits of the four CSRs and sums what they read
+  const p = new Prog().i(...li(8, 2000), ...li(5, 0x8000_0000_1234_5679n), ...li(6, 0x0f0f));
+  const loop = p.size;
+  for (const csr of [Csr.sscratch, Csr.sepc, Csr.scause, Csr.stval]) {
+    p.i(A.csrrw(9, csr, 5), A.add(10, 10, 9), A.csrrs(9, csr, 6), A.add(10, 10, 9));
+    p.i(A.csrrc(9, csr, 8), A.add(10, 10, 9), A.csrrwi(9, csr, 21), A.add(10, 10, 9));
+    p.i(A.csrrsi(9, csr, 6), A.add(10, 10, 9), A.csrrci(9, csr, 3), A.add(10, 10, 9));
+    p.i(A.csrrs(9, csr, 0), A.add(10, 10, 9), A.csrrw(0, csr, 5), A.slli(11, 5, 13), A.xor(5, 5, 11));
+  }
+  p.i(A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  const [a, b] = pair(p);
+  lockstep(a, b, slices(60, 3000));
+  assert.equal(b.hart.getX(8), 0n);
+  assert.ok(b.hart.jit!.stats.instructions > 60_000);
+  assert.deepEqual(
+    Object.keys(b.hart.jit!.stats.ends).filter((e) => e.startsWith('csr')),
+    [],
+  );
+  // the WARL rules held (and the values are the interpreter's, compared after every slice)
+  assert.equal(b.hart.getCsr(Csr.sepc) & 1n, 0n);
+  assert.equal(b.hart.getCsr(Csr.scause) & 0x7fff_ffff_0000_0000n, 0n);
+  assert.notEqual(b.hart.getCsr(Csr.scause), 0n);
+});
+
+test('sstatus.SIE: a translated write that enables a pending interrupt takes it at the next instruction', () => {
+  // S-mode with SSIP delegated and enabled in sie. The loop masks interrupts (csrrci sstatus, as
+  // local_irq_save does), stores to MMIO every 64th pass (the bus raises SSIP while SIE is clear),
+  // and unmasks them (csrrsi sstatus): the interrupt is taken right after that, at the same
+  // instruction with the tier on and off. The S handler counts in x25, keeps sepc in x27, clears SSIP.
+  const S = RAM_BASE + 0x3000;
+  const H = RAM_BASE + 0x6000;
+  const handler = new Prog().i(
+    csrrs(27, Csr.sepc, 0),
+    A.addi(25, 25, 1),
+    ...li(26, 2),
+    A.csrrc(0, Csr.sip, 26),
+    A.sret(),
+  );
+  const s = new Prog().i(...li(8, 3000), ...li(24, 0x1000_0000));
+  const loop = s.size;
+  s.i(A.csrrci(5, Csr.sstatus, 2), A.addi(9, 9, 3), A.andi(7, 8, 63), A.bne(7, 0, 8), A.sw(8, 24, 0));
+  s.i(A.addi(9, 9, 1), A.csrrsi(0, Csr.sstatus, 2));
+  const after = s.size;
+  s.i(A.addi(8, 8, -1), A.csrrw(10, Csr.sscratch, 8));
+  s.i(A.bne(8, 0, loop - s.size), A.jal(0, 0));
+  // M-mode: delegate SSIP, enable it in sie, stvec = H, enter S at S through mret
+  const p = new Prog().i(...li(26, 2), A.csrrw(0, Csr.mideleg, 26), A.csrrs(0, Csr.sie, 26));
+  p.i(...li(26, H), A.csrrw(0, Csr.stvec, 26), ...li(26, S), A.csrrw(0, Csr.mepc, 26));
+  p.i(...li(26, 1 << 11), A.csrrs(0, Csr.mstatus, 26), A.mret());
+  const [a, b] = pair(p, [
+    [S, s],
+    [H, handler],
+  ]);
+  for (const m of [a, b]) m.bus.onWrite = () => m.hart.setIrq(IrqBit.SSIP, true);
+  let atUnmask = 0;
+  for (let i = 0; i < 40; i++) {
+    lockstep(a, b, [911]);
+    if (b.hart.getX(27) === BigInt(S + after)) atUnmask++;
+  }
+  assert.equal(b.hart.getX(8), 0n);
+  assert.equal(b.hart.getX(9), 3000n * 4n);
+  assert.ok(b.hart.getX(25) >= 3000n / 64n);
+  assert.ok(atUnmask > 0);
+  assert.ok(b.hart.jit!.stats.instructions > 10_000);
+  assert.deepEqual(
+    Object.keys(b.hart.jit!.stats.ends).filter((e) => e.includes('sstatus')),
+    [],
+  );
+});
+
+test('sstatus.SUM and MXR: a translated write that changes them ends the block; the next loads fault or not as in the interpreter', () => {
+  // S-mode, Sv39: VA 0x4000_0000 is a user page (readable by S only with SUM), VA 0x4000_1000 an
+  // execute-only page (readable only with MXR). Each pass sets SUM and MXR, loads from both, clears
+  // them and loads again: the second loads fault (cause 13, skipped by the M handler, summed in x28).
+  const U = RAM_BASE + 0x3000;
+  const XO = RAM_BASE + 0x4000;
+  const p = new Prog().i(...li(8, 3000), ...li(18, CODE_VA), ...li(19, CODE_VA + 0x1000));
+  p.i(...li(20, 1 << 18), ...li(21, 1 << 19));
+  const loop = p.size;
+  // (reading sip, which stays the interpreter's, makes the next block start with SUM and MXR set)
+  p.i(A.csrrs(0, Csr.sstatus, 20), A.csrrs(0, Csr.sstatus, 21), A.csrrs(12, Csr.sip, 0));
+  p.i(A.ld(9, 18, 0), A.add(10, 10, 9), A.ld(9, 19, 0), A.add(10, 10, 9));
+  p.i(A.csrrc(0, Csr.sstatus, 20), A.ld(9, 18, 0), A.add(11, 11, 9));
+  p.i(A.csrrc(0, Csr.sstatus, 21), A.ld(9, 19, 0), A.add(11, 11, 9), A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  const [a, b] = pair(p);
+  for (const m of [a, b]) {
+    mapTables(m, U);
+    m.ram.view.setBigUint64(L0 - RAM_BASE, pte(U, 0xd7), true); // V R W U A D
+    m.ram.view.setBigUint64(L0 + 8 - RAM_BASE, pte(XO, 0x49), true); // V X A
+    m.ram.view.setBigUint64(U - RAM_BASE, 5n, true);
+    m.ram.view.setBigUint64(XO - RAM_BASE, 7n, true);
+    m.hart.setCsr(Csr.satp, (8n << 60n) | BigInt(ROOT / 4096));
+    m.hart.priv = 1;
+  }
+  lockstep(a, b, slices(300, 1000));
+  assert.equal(b.hart.getX(8), 0n);
+  assert.equal(b.hart.getX(10), 3000n * 12n); // with SUM and MXR: both loads
+  assert.equal(b.hart.getX(28), 3000n * 2n * 13n); // without: two load page faults a pass
+  assert.ok(b.hart.jit!.stats.instructions > 10_000);
+  assert.deepEqual(
+    Object.keys(b.hart.jit!.stats.ends).filter((e) => e.includes('sstatus')),
+    [],
+  );
+});
+
+test('LR/SC run translated: success, no reservation, another address, a changed value, .W and .D', () => {
+  // x18 = &DATA. Each pass: a counter increment by LR.D/SC.D (succeeds), SC.D again (no
+  // reservation: fails), LR.W then SC.W at DATA+8 (another address: fails), LR.W, a store that
+  // changes the word, SC.W (fails), LR.W/SC.W (succeeds). x10 sums the SC results.
+  const p = new Prog().i(...li(8, 2000), ...li(18, DATA), A.addi(19, 18, 8));
+  const loop = p.size;
+  p.i(A.amo(0x02, 3, 5, 18, 0), A.addi(5, 5, 1), A.amo(0x03, 3, 6, 18, 5), A.add(10, 10, 6));
+  p.i(A.amo(0x03, 3, 6, 18, 5), A.add(10, 10, 6));
+  p.i(A.amo(0x02, 2, 5, 18, 0), A.amo(0x03, 2, 6, 19, 5), A.add(10, 10, 6));
+  p.i(A.amo(0x02, 2, 5, 19, 0), A.addi(7, 5, 3), A.sw(7, 19, 0), A.amo(0x03, 2, 6, 19, 5), A.add(10, 10, 6));
+  p.i(A.amo(0x02, 2, 5, 19, 0), A.addi(5, 5, -1), A.amo(0x03, 2, 6, 19, 5), A.add(10, 10, 6));
+  p.i(A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  const [a, b] = pair(p);
+  lockstep(a, b, slices(40, 2000));
+  assert.equal(b.hart.getX(8), 0n);
+  assert.equal(b.hart.getX(10), 2000n * 3n); // three failures a pass
+  assert.equal(b.ram.view.getBigUint64(DATA - RAM_BASE, true), 2000n);
+  assert.equal(b.ram.view.getInt32(DATA + 8 - RAM_BASE, true), 2000 * 2);
+  assert.ok(b.hart.jit!.stats.instructions > 30_000);
+  assert.deepEqual(
+    Object.keys(b.hart.jit!.stats.ends).filter((e) => e.startsWith('lr') || e.startsWith('sc')),
+    [],
+  );
+});

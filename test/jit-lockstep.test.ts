@@ -1,7 +1,8 @@
 /**
  * The translation tier against the interpreter, in lockstep: generated programs (fast-check:
  * random RV64IMC mixes with branches, loads and stores across a page end, misaligned ones,
- * faulting loads, MMIO, AMOs and LR/SC (aligned, misaligned, faulting, on MMIO), CSR accesses,
+ * faulting loads, MMIO, AMOs and LR/SC (aligned, misaligned, faulting, on MMIO), CSR accesses
+ * (the translated sstatus, sscratch, sepc, scause, stval in every Zicsr form),
  * counters, FENCE/FENCE.I, compressed code) run on two
  * harts, one with the translator and one without, in the same slices; after every slice the
  * architectural state must be identical: exit code, pc, instret, registers, trap CSRs, the
@@ -11,6 +12,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { Csr } from '../src/cpu/arch.js';
+import { encI } from '../src/cpu/encode.js';
 import { A, C } from '../src/cpu/test-asm.js';
 import { boot, csrrs, csrrw, lockstep, machine, type Piece, program } from './support/jit-rig.js';
 
@@ -140,6 +142,18 @@ const piece: fc.Arbitrary<Piece> = fc.oneof(
   // CSRs and counters
   { weight: 1, arbitrary: reg.map((d) => ({ i: [csrrs(d, Csr.minstret, 0)] })) },
   { weight: 1, arbitrary: fc.tuple(reg, src).map(([d, s]) => ({ i: [csrrw(d, Csr.mscratch, s)] })) },
+  // the CSRs translated code reads and writes (M-mode here: any sstatus bits may be written)
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom(1, 2, 3, 5, 6, 7),
+        fc.constantFrom(Csr.sstatus, Csr.sscratch, Csr.sepc, Csr.scause, Csr.stval),
+        reg,
+        src,
+      )
+      .map(([f3, csr, d, s]) => ({ i: [encI(0x73, f3, d, s, csr)] })),
+  },
   { weight: 1, arbitrary: fc.constantFrom({ i: [A.fence()] }, { i: [A.fence_i()] }, { i: [A.mulh(1, 2, 3)] }) },
   // compressed
   {

@@ -15,12 +15,45 @@ import { Access } from './mmu.js';
 
 /** The LR/SC reservation of one hart. */
 export class Reservation {
-  valid = false;
+  /**
+   * valid (0/1), RAM offset, size, value (lo, hi): in the hart's state area (jit/state.ts
+   * RES_OFF), where translated LR and SC read and write them, or a private array.
+   */
+  private readonly w: Int32Array;
+  constructor(words: Int32Array = new Int32Array(5)) {
+    this.w = words;
+  }
+  get valid(): boolean {
+    return this.w[0] !== 0;
+  }
+  set valid(v: boolean) {
+    this.w[0] = v ? 1 : 0;
+  }
   /** RAM offset. */
-  pa = 0;
-  size = 0;
-  lo = 0;
-  hi = 0;
+  get pa(): number {
+    return this.w[1]!;
+  }
+  set pa(v: number) {
+    this.w[1] = v;
+  }
+  get size(): number {
+    return this.w[2]!;
+  }
+  set size(v: number) {
+    this.w[2] = v;
+  }
+  get lo(): number {
+    return this.w[3]!;
+  }
+  set lo(v: number) {
+    this.w[3] = v;
+  }
+  get hi(): number {
+    return this.w[4]!;
+  }
+  set hi(v: number) {
+    this.w[4] = v;
+  }
 }
 
 /** Executes one AMO-opcode instruction; `raw` is its encoding (the tval of an illegal instruction). */

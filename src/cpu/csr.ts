@@ -48,14 +48,59 @@ const SD_HI = 0x80000000 | 0;
 export class TrapCsrs {
   tvecLo = 0;
   tvecHi = 0;
-  epcLo = 0;
-  epcHi = 0;
-  causeLo = 0;
-  causeHi = 0;
-  tvalLo = 0;
-  tvalHi = 0;
-  scratchLo = 0;
-  scratchHi = 0;
+  /**
+   * xscratch, xepc, xcause, xtval as lo/hi words, in that order: part of the hart's state area
+   * (jit/state.ts S_TRAP_OFF, M_TRAP_OFF) where translated code reads and writes them.
+   */
+  private readonly w: Int32Array;
+  get scratchLo(): number {
+    return this.w[0]!;
+  }
+  set scratchLo(v: number) {
+    this.w[0] = v;
+  }
+  get scratchHi(): number {
+    return this.w[1]!;
+  }
+  set scratchHi(v: number) {
+    this.w[1] = v;
+  }
+  get epcLo(): number {
+    return this.w[2]!;
+  }
+  set epcLo(v: number) {
+    this.w[2] = v;
+  }
+  get epcHi(): number {
+    return this.w[3]!;
+  }
+  set epcHi(v: number) {
+    this.w[3] = v;
+  }
+  get causeLo(): number {
+    return this.w[4]!;
+  }
+  set causeLo(v: number) {
+    this.w[4] = v;
+  }
+  get causeHi(): number {
+    return this.w[5]!;
+  }
+  set causeHi(v: number) {
+    this.w[5] = v;
+  }
+  get tvalLo(): number {
+    return this.w[6]!;
+  }
+  set tvalLo(v: number) {
+    this.w[6] = v;
+  }
+  get tvalHi(): number {
+    return this.w[7]!;
+  }
+  set tvalHi(v: number) {
+    this.w[7] = v;
+  }
   counteren = 0;
   envcfg = 0;
   /** High word of envcfg: menvcfg.STCE (Sstc); always 0 for senvcfg. */
@@ -72,7 +117,12 @@ export class TrapCsrs {
   /** Bits of mip this level's ip CSR may write (further limited to the delegated ones for S). */
   readonly ipWrite: number;
 
-  constructor(readonly level: Priv) {
+  /** `words`: the 8 words that hold xscratch, xepc, xcause and xtval. */
+  constructor(
+    readonly level: Priv,
+    words: Int32Array,
+  ) {
+    this.w = words;
     const m = level === Priv.M;
     this.ie = m ? MSTATUS_MIE : MSTATUS_SIE;
     this.pie = m ? MSTATUS_MPIE : MSTATUS_SPIE;
@@ -85,9 +135,9 @@ export class TrapCsrs {
   }
 
   reset(): void {
-    this.tvecLo = this.tvecHi = this.epcLo = this.epcHi = 0;
-    this.causeLo = this.causeHi = this.tvalLo = this.tvalHi = 0;
-    this.scratchLo = this.scratchHi = this.counteren = this.envcfg = this.envcfgHi = 0;
+    this.tvecLo = this.tvecHi = 0;
+    this.w.fill(0);
+    this.counteren = this.envcfg = this.envcfgHi = 0;
   }
 }
 

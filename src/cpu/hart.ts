@@ -29,7 +29,7 @@ import { Exit } from './exits.js';
 import { fpFma, fpOp } from './fpu/index.js';
 import { ALL_EXTENSIONS, Ext, extMask, type HartExtensions } from './isa.js';
 import { HOT_STEP, JIT_MASK, Jit } from './jit/jit.js';
-import { HART_STATE_BYTES, X_OFF } from './jit/state.js';
+import { CSR_WORDS, HART_STATE_BYTES, M_TRAP_OFF, MSTATUS_OFF, RES_OFF, S_TRAP_OFF, X_OFF } from './jit/state.js';
 import { Mmu, NO_TAG, TLB_BITS, TLB_MASK } from './mmu.js';
 import { Pmp } from './pmp.js';
 import { takeInterrupt, takeTrap, trapReturn } from './trap.js';
@@ -105,8 +105,18 @@ export class Hart {
   exitTval = 0;
 
   // --- CSR state (csr.ts reads and writes it; 64-bit ones as lo/hi pairs) ---
+  /**
+   * mstatus, the S and M trap CSRs (TrapCsrs) and the translator's stop flag: in the state area
+   * (jit/state.ts MSTATUS_OFF..), where translated code reads and writes them.
+   */
+  readonly csrState: Int32Array;
   /** Low word of mstatus; the high word is UXL=SXL=2 plus SD, computed on read. */
-  mstatus = 0;
+  get mstatus(): number {
+    return this.csrState[0]!;
+  }
+  set mstatus(v: number) {
+    this.csrState[0] = v;
+  }
   medeleg = 0;
   mideleg = 0;
   mie = 0;
@@ -115,8 +125,8 @@ export class Hart {
   /** SEIP as driven by the external interrupt controller (ORed into mip on read). */
   seipHw = 0;
   /** The trap CSRs of M-mode (mtvec, mepc, mcause, mtval, mscratch, mcounteren, menvcfg) and of S-mode. */
-  readonly m = new TrapCsrs(Priv.M);
-  readonly s = new TrapCsrs(Priv.S);
+  readonly m: TrapCsrs;
+  readonly s: TrapCsrs;
   mcountinhibit = 0;
   satpLo = 0;
   satpHi = 0;
@@ -132,7 +142,7 @@ export class Hart {
   readonly pmpaddr = this.pmp.addr;
 
   /** Internal (amo.ts): the LR/SC reservation. */
-  readonly res = new Reservation();
+  readonly res: Reservation;
   /** Internal: RAM, TLBs and translation. */
   readonly mmu: Mmu;
   /**
@@ -173,6 +183,12 @@ export class Hart {
     const xo = this.stateOff >= 0 ? this.stateOff + X_OFF : 0;
     this.xx = new Int32Array(xb, xo, 66);
     this.x = new Int32Array(xb, xo, 64);
+    this.csrState =
+      this.stateOff >= 0 ? new Int32Array(xb, this.stateOff + MSTATUS_OFF, CSR_WORDS) : new Int32Array(CSR_WORDS);
+    const trap = (off: number) => this.csrState.subarray((off - MSTATUS_OFF) >> 2, ((off - MSTATUS_OFF) >> 2) + 8);
+    this.s = new TrapCsrs(Priv.S, trap(S_TRAP_OFF));
+    this.res = new Reservation(this.stateOff >= 0 ? new Int32Array(xb, this.stateOff + RES_OFF, 5) : undefined);
+    this.m = new TrapCsrs(Priv.M, trap(M_TRAP_OFF));
     const fb = new ArrayBuffer(32 * 8);
     this.f = new Float64Array(fb);
     this.fi = new Int32Array(fb);

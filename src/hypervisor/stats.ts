@@ -55,8 +55,12 @@ export function jitStatsOf(
       evictions: 0,
       pageInvalidations: 0,
       flushes: 0,
+      ends: Object.create(null),
     };
-    for (const k of Object.keys(sum) as (keyof JitStats)[]) sum[k] += s[k];
+    for (const k of Object.keys(sum) as (keyof JitStats)[]) {
+      if (k === 'ends') for (const [e, n] of Object.entries(s.ends)) sum.ends[e] = (sum.ends[e] ?? 0) + n;
+      else sum[k] += s[k];
+    }
   }
   return sum;
 }
@@ -163,6 +167,10 @@ export function formatStats(s: DomainStatsJson): string {
     const j = s.jit;
     lines.push(
       `translated: ${j.instructions} instructions (${Math.round(j.share * 1000) / 10} %), ${j.blocks} blocks in ${j.modules} modules, ${j.translateMs} ms translating; ${j.cached} cached, ${j.evictions} evicted; invalidated ${j.pageInvalidations} pages, ${j.flushes} flushes`,
+      `  blocks end at: ${Object.entries(j.ends)
+        .sort((a, b) => b[1] - a[1])
+        .map(([e, n]) => `${e} ${n}`)
+        .join(', ')}`,
     );
   }
   lines.push(`hypercalls: ${s.hypercallsTotal}`);

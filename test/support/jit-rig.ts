@@ -72,6 +72,10 @@ export function snapshot(m: Machine, exit: number): unknown {
     mtval: h.getCsr(Csr.mtval),
     mscratch: h.getCsr(Csr.mscratch),
     mstatus: h.getCsr(Csr.mstatus),
+    sepc: h.getCsr(Csr.sepc),
+    scause: h.getCsr(Csr.scause),
+    stval: h.getCsr(Csr.stval),
+    sscratch: h.getCsr(Csr.sscratch),
   };
 }
 

@@ -18,6 +18,7 @@ import {
   SLOT_OFF,
   SLOT_PC,
   SLOT_PRIV,
+  STOP_OFF,
   X_HI,
   X_OFFS,
   X_TAG,
@@ -96,6 +97,9 @@ export function buildDispatcher(minPages: number, slots: number): Uint8Array {
   c.get(SLOT).get(STATE).op(Op.i32Sub).i32(2).op(Op.i32ShrU);
   c.byte(Op.callIndirect).u32(0).u32(0);
   c.tee(K).get(TOTAL).op(Op.i32Add).set(TOTAL);
+  // a block that wrote a CSR which may enable an interrupt: the interpreter checks before going on
+  ld(STATE, STOP_OFF);
+  leaveIf();
   c.get(K).byte(Op.brIf).u32(0);
   c.op(Op.end).op(Op.end);
   c.get(TOTAL).op(Op.end);

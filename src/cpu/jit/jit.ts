@@ -32,6 +32,7 @@ import {
   SLOT_OFF,
   SLOT_PC,
   SLOT_PRIV,
+  STOP_OFF,
 } from './state.js';
 import { type Block, translateBlock } from './translate.js';
 import { buildModule, I32 } from './wasm.js';
@@ -73,6 +74,12 @@ export interface JitStats {
   /** Pages whose blocks were dropped by a store into them, and full flushes (FENCE.I, reset). */
   pageInvalidations: number;
   flushes: number;
+  /**
+   * Blocks made, by why they end: `jump`, `page` (its page's end), `length` (MAX_BLOCK),
+   * `page-crossing` (an instruction across the page end), or the instruction the translator
+   * leaves to the interpreter (`csrrs sstatus`, `sret`, `fp`, ...).
+   */
+  ends: Record<string, number>;
 }
 
 interface Pending {
@@ -120,6 +127,7 @@ export class Jit {
     evictions: 0,
     pageInvalidations: 0,
     flushes: 0,
+    ends: Object.create(null),
   };
 
   private constructor(
@@ -129,7 +137,7 @@ export class Jit {
     ramSize: number,
   ) {
     this.u16 = new Uint16Array(buffer, 0, ramSize >>> 1);
-    this.st32 = new Int32Array(buffer, hart.stateOff, PC_OFF / 4 + 2);
+    this.st32 = new Int32Array(buffer, hart.stateOff, STOP_OFF / 4 + 1);
     this.ramPages = Math.ceil(ramSize / 4096);
     this.minPages = Math.ceil(buffer.byteLength / 65536);
     const api = wasmApi!;
@@ -178,6 +186,12 @@ export class Jit {
     let total = 0;
     for (;;) {
       total += this.dispatch(state, tlb, budget - total, priv, this.gen);
+      if (st32[STOP_OFF >> 2] !== 0) {
+        // a CSR write may have enabled an interrupt or changed SUM/MXR: the interpreter looks first
+        st32[STOP_OFF >> 2] = 0;
+        h.irqCheck = true;
+        break;
+      }
       // why the dispatcher stopped (the same checks in the same order); the rare cases are handled here
       const pc = st32[PC_OFF >> 2]!;
       const hi = st32[(PC_OFF >> 2) + 1]!;
@@ -238,13 +252,14 @@ export class Jit {
     for (const p of list) {
       const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
       const pc = (BigInt(p.hi >>> 0) << 32n) | BigInt(p.pc >>> 0);
-      const b = translateBlock({ u16: this.u16, ctab: this.ctab }, p.off, pc);
+      const b = translateBlock({ u16: this.u16, ctab: this.ctab }, p.off, pc, p.priv);
       if (b === null) {
         this.hot[s] = QUIET;
         continue;
       }
       blocks.push(b);
       keep.push(p);
+      this.stats.ends[b.end] = (this.stats.ends[b.end] ?? 0) + 1;
     }
     if (blocks.length > 0) {
       const bytes = buildModule(

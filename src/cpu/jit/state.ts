@@ -12,6 +12,24 @@
 export const X_OFF = 0;
 /** The pc where translated code stopped (64 bits), written by every block exit. */
 export const PC_OFF = 272;
+/**
+ * The CSRs translated code reads and writes (Hart and TrapCsrs keep them here, csr.ts reads and
+ * writes them through those): mstatus's low word (32 bits; its high word is computed on read).
+ */
+export const MSTATUS_OFF = 280;
+/**
+ * Nonzero when a block left after a CSR write that may enable an interrupt or changes SUM or
+ * MXR: the dispatcher returns at once and jit.ts clears it and has the interpreter check for
+ * interrupts (and choose the data TLB set again) before the next instruction.
+ */
+export const STOP_OFF = 284;
+/** The S-mode trap CSRs sscratch, sepc, scause, stval (64 bits each, in that order), then M-mode's. */
+export const S_TRAP_OFF = 288;
+export const M_TRAP_OFF = 320;
+/** Words of the CSR part (mstatus to the end of M_TRAP_OFF's four CSRs). */
+export const CSR_WORDS = (M_TRAP_OFF + 32 - MSTATUS_OFF) / 4;
+/** The LR/SC reservation (amo.ts Reservation): valid (0/1), RAM offset, size, value (lo, hi): five words. */
+export const RES_OFF = M_TRAP_OFF + 32;
 /** The data TLBs (mmu.ts): six Int32Arrays of TLB_ENTRIES entries each, in this order. */
 export const TLB_OFF = 4096;
 /** Entries in each data TLB array: DATA_SETS (16) x 2^TLB_BITS (1024). */

@@ -23,7 +23,21 @@
  * A block whose last instruction jumps back to its own start loops inside the function while
  * the budget allows another pass.
  */
-import { PC_OFF, R_HI, R_OFF, R_TAG, W_HI, W_OFF, W_TAG, X_OFF } from './state.js';
+import { MSTATUS_FS, MSTATUS_MXR, MSTATUS_SIE, MSTATUS_SUM, SSTATUS_RMASK, SSTATUS_WMASK } from '../arch.js';
+import {
+  MSTATUS_OFF,
+  PC_OFF,
+  R_HI,
+  R_OFF,
+  R_TAG,
+  RES_OFF,
+  S_TRAP_OFF,
+  STOP_OFF,
+  W_HI,
+  W_OFF,
+  W_TAG,
+  X_OFF,
+} from './state.js';
 import { Code, I32, I64, Op, VOID } from './wasm.js';
 
 /** Longest block, in instructions. */
@@ -36,6 +50,7 @@ const P_BUDGET = 2;
 const REG0 = 2; // x[r] is local REG0 + r
 const CNT = 34;
 const T0 = 35;
+const T1 = 36;
 const VA = 37;
 const E = 38;
 const NPC = 39;
@@ -50,6 +65,67 @@ export interface Block {
   length: number;
   /** Bytes of guest code it was made from (from its pc on). */
   bytes: number;
+  /** Why it ends (`endReason`): a jump, its page's end, its length, or the instruction it does not translate. */
+  end: string;
+}
+
+/** CSR names for the block-end statistic (the others are shown by number). */
+const CSR_NAMES = new Map<number, string>([
+  [0x100, 'sstatus'],
+  [0x104, 'sie'],
+  [0x105, 'stvec'],
+  [0x140, 'sscratch'],
+  [0x141, 'sepc'],
+  [0x142, 'scause'],
+  [0x143, 'stval'],
+  [0x144, 'sip'],
+  [0x180, 'satp'],
+  [0x14d, 'stimecmp'],
+  [0xc00, 'cycle'],
+  [0xc01, 'time'],
+  [0xc02, 'instret'],
+  [0x001, 'fflags'],
+  [0x002, 'frm'],
+  [0x003, 'fcsr'],
+]);
+
+/** The class of an instruction the translator left to the interpreter, for the block-end statistic. */
+export function endReason(insn: number): string {
+  const f3 = (insn >> 12) & 7;
+  switch (insn & 0x7f) {
+    case 0x73: {
+      if (f3 === 0) {
+        if (insn === 0x10200073) return 'sret';
+        if (insn === 0x30200073) return 'mret';
+        if (insn === 0x10500073) return 'wfi';
+        if (insn === 0x73) return 'ecall';
+        if ((insn & 0xfe007fff) === 0x12000073) return 'sfence.vma';
+        return 'system';
+      }
+      const csr = insn >>> 20;
+      const op = ['', 'csrrw', 'csrrs', 'csrrc', '', 'csrrwi', 'csrrsi', 'csrrci'][f3];
+      return `${op} ${CSR_NAMES.get(csr) ?? `0x${csr.toString(16)}`}`;
+    }
+    case 0x2f:
+      return (insn >>> 27 === 2 ? 'lr' : insn >>> 27 === 3 ? 'sc' : 'amo') + (f3 === 2 ? '.w' : '.d');
+    case 0x0f:
+      return f3 === 1 ? 'fence.i' : 'misc-mem';
+    case 0x07:
+    case 0x27:
+    case 0x43:
+    case 0x47:
+    case 0x4b:
+    case 0x4f:
+    case 0x53:
+      return 'fp';
+    case 0x13:
+    case 0x1b:
+    case 0x33:
+    case 0x3b:
+      return 'zb';
+    default:
+      return 'other';
+  }
 }
 
 const MASK64 = (1n << 64n) - 1n;
@@ -64,6 +140,8 @@ export interface CodeSource {
 
 class Emitter {
   readonly c = new Code();
+  /** The privilege the block is made for (blocks are keyed by it): CSR access rules depend on it. */
+  constructor(readonly priv: number) {}
   readonly used = new Uint8Array(32);
   readonly written = new Uint8Array(32);
   /** MULH* need three more i64 locals (MA, MB, MID): declared only then, as every local is zeroed at each call. */
@@ -254,6 +332,8 @@ function emitInsn(m: Emitter, insn: number, k: number, pc: bigint, ilen: number,
     }
     case 0x2f:
       return emitAmo(m, insn, rd, rs1, rs2, f3, k, pc);
+    case 0x73:
+      return emitCsr(m, insn, rd, rs1, f3, k, next);
     case 0x0f: // MISC-MEM: FENCE is a no-op; FENCE.I (flushes translations) and the illegal ones go to the interpreter
       return f3 === 0 ? 0 : -1;
     case 0x63: {
@@ -344,7 +424,9 @@ const AMO_OPS = new Set([0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c]);
  */
 function emitAmo(m: Emitter, insn: number, rd: number, rs1: number, rs2: number, f3: number, k: number, pc: bigint) {
   const f5 = insn >>> 27;
-  if ((f3 !== 2 && f3 !== 3) || !AMO_OPS.has(f5)) return -1;
+  if (f3 !== 2 && f3 !== 3) return -1;
+  if (f5 === 2 || f5 === 3) return emitLrSc(m, f5 === 2, f3 === 2, rd, rs1, rs2, k, pc);
+  if (!AMO_OPS.has(f5)) return -1;
   const c = m.c;
   const w = f3 === 2;
   m.address(rs1, 0);
@@ -390,6 +472,155 @@ function emitAmo(m: Emitter, insn: number, rd: number, rs1: number, rs2: number,
   c.mem(w ? Op.i64Store32 : Op.i64Store, 0, 0);
   c.get(T0);
   m.setR(rd);
+  return 0;
+}
+
+/**
+ * LR.W/D and SC.W/D with the reservation in the state area (amo.ts's rule: SC succeeds when a
+ * reservation exists for the same RAM offset and size and memory still holds the value LR
+ * read). LR checks the read TLB, SC the write TLB, both with natural alignment, as the
+ * interpreter's atomicOffset does; otherwise the block leaves before them and the interpreter
+ * faults or walks the page table. An SC without a reservation that would miss the TLB leaves
+ * too: the interpreter then fails it without translating the address, as it always does.
+ */
+function emitLrSc(m: Emitter, lr: boolean, w: boolean, rd: number, rs1: number, rs2: number, k: number, pc: bigint) {
+  if (lr && rs2 !== 0) return -1; // reserved encoding: the interpreter raises the illegal instruction
+  const c = m.c;
+  const size = w ? 4 : 8;
+  m.address(rs1, 0);
+  m.tlbCheck(lr ? R_TAG : W_TAG, lr ? R_HI : W_HI, size, k, pc);
+  c.set(E); // the RAM offset
+  if (lr) {
+    c.get(E)
+      .mem(w ? Op.i64Load32S : Op.i64Load, 0, 0)
+      .set(T0);
+    c.get(P_STATE).i32(1).mem(Op.i32Store, 2, RES_OFF);
+    c.get(P_STATE)
+      .get(E)
+      .mem(Op.i32Store, 2, RES_OFF + 4);
+    c.get(P_STATE)
+      .i32(size)
+      .mem(Op.i32Store, 2, RES_OFF + 8);
+    // lo, hi (hi = lo >> 31 for .W: the sign-extended value)
+    c.get(P_STATE)
+      .get(T0)
+      .mem(Op.i64Store, 2, RES_OFF + 12);
+    c.get(T0);
+    m.setR(rd);
+    return 0;
+  }
+  // ok = valid && offset, size and value match; the reservation is gone either way
+  c.get(P_STATE).mem(Op.i32Load, 2, RES_OFF).op(Op.if).byte(I32);
+  c.get(P_STATE).i32(0).mem(Op.i32Store, 2, RES_OFF);
+  c.get(P_STATE)
+    .mem(Op.i32Load, 2, RES_OFF + 4)
+    .get(E)
+    .op(Op.i32Eq);
+  c.get(P_STATE)
+    .mem(Op.i32Load, 2, RES_OFF + 8)
+    .i32(size)
+    .op(Op.i32Eq)
+    .op(Op.i32And);
+  if (w)
+    c.get(E)
+      .mem(Op.i32Load, 2, 0)
+      .get(P_STATE)
+      .mem(Op.i32Load, 2, RES_OFF + 12)
+      .op(Op.i32Eq);
+  else
+    c.get(E)
+      .mem(Op.i64Load, 3, 0)
+      .get(P_STATE)
+      .mem(Op.i64Load, 2, RES_OFF + 12)
+      .op(Op.i64Eq);
+  c.op(Op.i32And);
+  c.op(Op.else).i32(0).op(Op.end).tee(VA);
+  c.op(Op.if).byte(VOID).get(E);
+  m.getR(rs2);
+  c.mem(w ? Op.i64Store32 : Op.i64Store, 0, 0).op(Op.end);
+  if (rd !== 0) {
+    c.i32(1).get(VA).op(Op.i32Sub).op(Op.i64ExtendI32U);
+    m.setR(rd);
+  }
+  return 0;
+}
+
+/** sstatus and where sscratch, sepc, scause and stval live in the state area (their CSR numbers). */
+const CSR_SSTATUS = 0x100;
+const S_TRAP_CSRS = new Map([
+  [0x140, S_TRAP_OFF],
+  [0x141, S_TRAP_OFF + 8],
+  [0x142, S_TRAP_OFF + 16],
+  [0x143, S_TRAP_OFF + 24],
+]);
+
+/**
+ * CSRRW, CSRRS, CSRRC and their immediate forms on sstatus, sscratch, sepc, scause and stval,
+ * in S-mode or M-mode (a U-mode block leaves them to the interpreter, which raises the illegal
+ * instruction). With the state in the state area they are loads and stores, with csr.ts's WARL
+ * rules: sstatus reads through SSTATUS_RMASK with SD and UXL in its high word and writes
+ * SSTATUS_WMASK of mstatus; sepc clears bit 0; scause keeps bit 63 and the low word.
+ *
+ * A write to sstatus that sets SIE, or changes SUM or MXR, ends the block after it and stops the
+ * dispatcher (STOP_OFF): the interpreter then takes a pending interrupt at the next instruction
+ * and chooses the data TLB set again, exactly as after its own CSR write. Any other write cannot
+ * make an interrupt deliverable or change a translation, so the block goes on.
+ */
+function emitCsr(m: Emitter, insn: number, rd: number, rs1: number, f3: number, k: number, next: bigint): number {
+  const op = f3 & 3;
+  const csr = insn >>> 20;
+  if (op === 0 || m.priv < 1) return -1;
+  const off = S_TRAP_CSRS.get(csr);
+  if (csr !== CSR_SSTATUS && off === undefined) return -1;
+  const c = m.c;
+  const write = op === 1 || rs1 !== 0;
+  // the old value into T0 (for sstatus, mstatus's low word into VA)
+  if (off === undefined) {
+    c.get(P_STATE).mem(Op.i32Load, 2, MSTATUS_OFF).tee(VA);
+    c.i32(SSTATUS_RMASK).op(Op.i32And).op(Op.i64ExtendI32U).i64(0, 2).op(Op.i64Or);
+    c.i64(0, 0x80000000 | 0).i64(0, 0);
+    c.get(VA).i32(MSTATUS_FS).op(Op.i32And).i32(MSTATUS_FS).op(Op.i32Eq).op(Op.select);
+    c.op(Op.i64Or).set(T0);
+  } else c.get(P_STATE).mem(Op.i64Load, 3, off).set(T0);
+  if (write) {
+    // the value to write into T1
+    if (f3 & 4) c.i64(rs1, 0);
+    else m.getR(rs1);
+    if (op === 2) c.get(T0).op(Op.i64Or);
+    else if (op === 3) c.i64(-1, -1).op(Op.i64Xor).get(T0).op(Op.i64And);
+    c.set(T1);
+    if (off === undefined) {
+      // new mstatus into E, stored; then leave if it sets SIE or changes SUM or MXR
+      c.get(VA).i32(~SSTATUS_WMASK).op(Op.i32And);
+      c.get(T1).op(Op.i32WrapI64).i32(SSTATUS_WMASK).op(Op.i32And).op(Op.i32Or).set(E);
+      c.get(P_STATE).get(E).mem(Op.i32Store, 2, MSTATUS_OFF);
+      if (rd !== 0) {
+        c.get(T0);
+        m.setR(rd);
+      }
+      c.get(E).get(VA).i32(-1).op(Op.i32Xor).op(Op.i32And).i32(MSTATUS_SIE).op(Op.i32And);
+      c.get(E)
+        .get(VA)
+        .op(Op.i32Xor)
+        .i32(MSTATUS_SUM | MSTATUS_MXR)
+        .op(Op.i32And)
+        .op(Op.i32Or);
+      c.op(Op.if).byte(VOID);
+      c.get(P_STATE).i32(1).mem(Op.i32Store, 2, STOP_OFF);
+      m.exitAt(k + 1, next, 2);
+      c.op(Op.end);
+      return 0;
+    }
+    c.get(P_STATE).get(T1);
+    if (csr === 0x141)
+      c.i64(-2, -1).op(Op.i64And); // sepc: bit 0 is always zero (IALIGN 16)
+    else if (csr === 0x142) c.i64(-1, 0x80000000 | 0).op(Op.i64And); // scause: the interrupt bit and the code
+    c.mem(Op.i64Store, 3, off!);
+  }
+  if (rd !== 0) {
+    c.get(T0);
+    m.setR(rd);
+  }
   return 0;
 }
 
@@ -546,36 +777,51 @@ function divide(m: Emitter, rs1: number, rs2: number, f3: number, w: boolean): v
 }
 
 /**
- * Translate the block at virtual pc (64 bits) whose page starts at RAM offset `pageOff`.
+ * Translate the block at virtual pc (64 bits) whose page starts at RAM offset `pageOff`, for
+ * privilege `priv`.
  * Returns null when its first instruction cannot be translated.
  */
-export function translateBlock(src: CodeSource, pageOff: number, pc: bigint): Block | null {
-  const m = new Emitter();
+export function translateBlock(src: CodeSource, pageOff: number, pc: bigint, priv: number): Block | null {
+  const m = new Emitter(priv);
   const c = m.c;
   const start = pc;
   let k = 0;
   let ended = false;
+  let end = 'length';
   while (k < MAX_BLOCK) {
     const po = Number(pc & 4095n);
     let insn = src.u16[(pageOff + po) >> 1]!;
     let ilen = 4;
     if ((insn & 3) === 3) {
-      if (po === 4094) break; // its upper half is on the next page: the interpreter fetches it
+      if (po === 4094) {
+        end = 'page-crossing';
+        break; // its upper half is on the next page: the interpreter fetches it
+      }
       insn |= src.u16[((pageOff + po) >> 1) + 1]! << 16;
     } else {
       insn = src.ctab[insn]!;
       ilen = 2;
-      if (insn === 0) break;
+      if (insn === 0) {
+        end = 'illegal';
+        break;
+      }
     }
     const r = emitInsn(m, insn, k, pc, ilen, start);
-    if (r < 0) break;
+    if (r < 0) {
+      end = endReason(insn);
+      break;
+    }
     k++;
     pc = (pc + BigInt(ilen)) & MASK64;
     if (r === 1) {
       ended = true;
+      end = 'jump';
       break;
     }
-    if ((pc & 4095n) === 0n) break; // blocks stay on their page
+    if ((pc & 4095n) === 0n) {
+      end = 'page';
+      break; // blocks stay on their page
+    }
   }
   if (k === 0) return null;
   if (!ended) {
@@ -613,6 +859,6 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint): Bl
   }
   f.get(P_STATE).get(NPC).mem(Op.i64Store, 3, PC_OFF);
   f.get(CNT).op(Op.end);
-  const end = Number(pc & 4095n);
-  return { body: f, length: k, bytes: (end === 0 ? 4096 : end) - Number(start & 4095n) };
+  const last = Number(pc & 4095n);
+  return { body: f, length: k, bytes: (last === 0 ? 4096 : last) - Number(start & 4095n), end };
 }
