@@ -79,10 +79,18 @@ export interface PageRecord {
   readonly data: Uint8Array | null;
 }
 
+/** A checked PAGES message: `count` records in `records` (the message's bytes, not a copy). */
+export interface PagesMessage {
+  readonly type: typeof MSG.pages;
+  readonly round: number;
+  readonly count: number;
+  readonly records: Uint8Array;
+}
+
 export type MigrationMessage =
   | { readonly type: typeof MSG.hello; readonly hello: Hello }
   | { readonly type: typeof MSG.accept }
-  | { readonly type: typeof MSG.pages; readonly round: number; readonly pages: readonly PageRecord[] }
+  | PagesMessage
   | { readonly type: typeof MSG.state; readonly snapshot: Uint8Array }
   | { readonly type: typeof MSG.loaded }
   | { readonly type: typeof MSG.go }
@@ -124,10 +132,47 @@ export function isZeroPage(words: Int32Array, off: number): boolean {
   return true;
 }
 
+/** The largest PAGES message: its header and MAX_PAGES_PER_MESSAGE pages with their bytes. */
+export const MAX_PAGES_MESSAGE_BYTES = 9 + MAX_PAGES_PER_MESSAGE * (5 + MIGRATION_PAGE_SIZE);
+
 /**
- * A PAGES message with the pages `list[from..to)` of `ram` (page numbers, offsets from RAM's
- * start); zero pages are sent as a kind byte only.
+ * Writes into `out` a PAGES message with the pages `list[from..to)` of `ram` (page numbers,
+ * offsets from RAM's start); zero pages are sent as a kind byte only. Returns its length. `out`
+ * must hold 9 + (to - from) * 4101 bytes (MAX_PAGES_MESSAGE_BYTES for a full message): the sender
+ * reuses a few such buffers instead of allocating a megabyte per message.
  */
+export function encodePagesInto(
+  out: Uint8Array,
+  ram: Uint8Array,
+  round: number,
+  list: ArrayLike<number>,
+  from: number,
+  to: number,
+): number {
+  if (out.length < 9 + (to - from) * (5 + MIGRATION_PAGE_SIZE)) throw new RangeError('PAGES: buffer too small');
+  const words = new Int32Array(ram.buffer, ram.byteOffset, ram.length >> 2);
+  const dv = new DataView(out.buffer, out.byteOffset, out.length);
+  out[0] = MSG.pages;
+  dv.setUint32(1, round, true);
+  dv.setUint32(5, to - from, true);
+  let o = 9;
+  for (let i = from; i < to; i++) {
+    const page = list[i]!;
+    const at = page * MIGRATION_PAGE_SIZE;
+    dv.setUint32(o, page, true);
+    if (isZeroPage(words, at)) {
+      out[o + 4] = 0;
+      o += 5;
+    } else {
+      out[o + 4] = 1;
+      out.set(ram.subarray(at, at + MIGRATION_PAGE_SIZE), o + 5);
+      o += 5 + MIGRATION_PAGE_SIZE;
+    }
+  }
+  return o;
+}
+
+/** encodePagesInto, into a new array of the message's size. */
 export function encodePages(
   ram: Uint8Array,
   round: number,
@@ -135,29 +180,43 @@ export function encodePages(
   from: number,
   to: number,
 ): Uint8Array {
-  const words = new Int32Array(ram.buffer, ram.byteOffset, ram.length >> 2);
-  const zero = new Uint8Array(to - from);
-  let size = 9;
-  for (let i = from; i < to; i++) {
-    zero[i - from] = isZeroPage(words, list[i]! * MIGRATION_PAGE_SIZE) ? 1 : 0;
-    size += 5 + (zero[i - from] ? 0 : MIGRATION_PAGE_SIZE);
-  }
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
-  out[0] = MSG.pages;
-  dv.setUint32(1, round, true);
-  dv.setUint32(5, to - from, true);
-  let o = 9;
-  for (let i = from; i < to; i++) {
-    const page = list[i]!;
-    dv.setUint32(o, page, true);
-    if (zero[i - from]) {
-      out[o + 4] = 0;
+  const out = new Uint8Array(9 + (to - from) * (5 + MIGRATION_PAGE_SIZE));
+  return out.subarray(0, encodePagesInto(out, ram, round, list, from, to));
+}
+
+/**
+ * Copies the pages of a decoded PAGES message into `ram` (zero pages are cleared), straight from
+ * the message's bytes (no copy of the message, no list of records). The decoder checked every record, so this cannot fail for a `ram` of the
+ * `ramPages` the message was decoded against.
+ */
+export function writePages(m: PagesMessage, ram: Uint8Array): void {
+  const r = m.records;
+  let o = 0;
+  for (let i = 0; i < m.count; i++) {
+    const at = (r[o]! | (r[o + 1]! << 8) | (r[o + 2]! << 16) | (r[o + 3]! << 24)) >>> 0;
+    const off = at * MIGRATION_PAGE_SIZE;
+    if (r[o + 4] === 0) {
+      ram.fill(0, off, off + MIGRATION_PAGE_SIZE);
       o += 5;
     } else {
-      out[o + 4] = 1;
-      const at = page * MIGRATION_PAGE_SIZE;
-      out.set(ram.subarray(at, at + MIGRATION_PAGE_SIZE), o + 5);
+      ram.set(r.subarray(o + 5, o + 5 + MIGRATION_PAGE_SIZE), off);
+      o += 5 + MIGRATION_PAGE_SIZE;
+    }
+  }
+}
+
+/** The records of a decoded PAGES message as a list (tests and diagnostics; the receiver uses writePages). */
+export function pageRecords(m: PagesMessage): PageRecord[] {
+  const out: PageRecord[] = [];
+  const dv = new DataView(m.records.buffer, m.records.byteOffset, m.records.length);
+  let o = 0;
+  for (let i = 0; i < m.count; i++) {
+    const page = dv.getUint32(o, true);
+    if (m.records[o + 4] === 0) {
+      out.push({ page, data: null });
+      o += 5;
+    } else {
+      out.push({ page, data: m.records.subarray(o + 5, o + 5 + MIGRATION_PAGE_SIZE) });
       o += 5 + MIGRATION_PAGE_SIZE;
     }
   }
@@ -260,7 +319,6 @@ export function decodeMessage(bytes: Uint8Array, ramPages: number): MigrationMes
       const round = dv.getUint32(0, true);
       const count = dv.getUint32(4, true);
       if (count > MAX_PAGES_PER_MESSAGE) fail(`PAGES: ${count} pages, more than ${MAX_PAGES_PER_MESSAGE}`);
-      const pages: PageRecord[] = [];
       let o = 8;
       for (let i = 0; i < count; i++) {
         if (o + 5 > body.length) fail(`PAGES: truncated at page record ${i} of ${count}`);
@@ -268,15 +326,14 @@ export function decodeMessage(bytes: Uint8Array, ramPages: number): MigrationMes
         const kind = body[o + 4]!;
         if (page >= ramPages) fail(`PAGES: page ${page} is beyond the end of RAM (${ramPages} pages)`);
         o += 5;
-        if (kind === 0) pages.push({ page, data: null });
-        else if (kind === 1) {
+        if (kind === 1) {
           if (o + MIGRATION_PAGE_SIZE > body.length) fail(`PAGES: truncated in the bytes of page ${page}`);
-          pages.push({ page, data: body.subarray(o, o + MIGRATION_PAGE_SIZE) });
           o += MIGRATION_PAGE_SIZE;
-        } else fail(`PAGES: page ${page} has unknown kind ${kind}`);
+        } else if (kind !== 0) fail(`PAGES: page ${page} has unknown kind ${kind}`);
       }
       if (o !== body.length) fail(`PAGES: ${body.length - o} unexpected bytes after ${count} pages`);
-      return { type, round, pages };
+      // Checked without copying: writePages reads the records from the message itself.
+      return { type, round, count, records: body.subarray(8) };
     }
     default:
       return fail(`unknown message type ${type}`);
