@@ -431,7 +431,7 @@ const migrationStreamTarget: FuzzTarget = {
     const scratch = new Uint8Array(ram.length);
     const good = [
       encodeHello({
-        protocol: 1,
+        protocol: 2,
         snapshotVersion: 3,
         pvm: '0.1.0',
         name: 'vm',
@@ -443,6 +443,7 @@ const migrationStreamTarget: FuzzTarget = {
       encodePages(ram, 2, [0, 5, 63], 0, 3),
       encodeError('bad-request', 'no'),
       encodeEmpty(MSG.go),
+      encodeEmpty(MSG.sync),
     ];
     return fc.property(
       fc.nat(good.length),

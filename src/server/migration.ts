@@ -385,13 +385,28 @@ export async function migrateDomain(
     for (let p = 0; p < pageCount; p++) all[p] = p;
     await sendPages(1, all, 'round 1', true);
     let previous = Number.POSITIVE_INFINITY;
-    for (let round = 2; ; round++) {
+    let synced = false;
+    for (let round = 2; ; ) {
       const dirty = ram.dirty.count();
       // Converged, out of rounds, or not shrinking any more (a guest dirtying faster than the
       // stream): stop and copy, as QEMU and Xen do.
-      if (dirty <= stopPages || round > maxRounds || (round > 5 && dirty >= previous)) break;
+      if (dirty <= stopPages || round > maxRounds || (round > 5 && dirty >= previous)) {
+        if (synced) break;
+        // First the destination catches up with what was sent, while the guest runs: it may be
+        // slower than the source (its fresh RAM is faulted in page by page), and whatever it
+        // still has to apply after the pause would be downtime. Then look again: the guest ran.
+        progress('sync', 0, 1);
+        await ch.send(encodeEmpty(MSG.sync));
+        const answer = await ch.next(timeoutMs, 'SYNCED');
+        if (answer.type !== MSG.synced)
+          throw migrationError(`the destination sent ${messageName(answer.type)}, not SYNCED`);
+        synced = true;
+        continue;
+      }
       previous = dirty;
       await sendPages(round, ram.dirty.harvest(), `round ${round}`, true);
+      synced = false;
+      round++;
     }
     // Stop-and-copy.
     wasRunning = d.running();
@@ -660,14 +675,19 @@ export class MigrationEndpoint {
       log.info({ domain: spec.name, bytes: ram.size }, 'incoming migration accepted');
       let pages = 0;
       for (;;) {
-        const m = await ch.next(120_000, 'PAGES or STATE');
+        const m = await ch.next(120_000, 'PAGES, SYNC or STATE');
         if (m.type === MSG.pages) {
           writePages(m, ram.u8);
           pages += m.count;
           continue;
         }
+        if (m.type === MSG.sync) {
+          // Messages are applied in order: every PAGES before this one is in RAM.
+          await ch.send(encodeEmpty(MSG.synced));
+          continue;
+        }
         if (m.type !== MSG.state)
-          throw new ApiError('bad-request', `expected PAGES or STATE, got ${messageName(m.type)}`);
+          throw new ApiError('bad-request', `expected PAGES, SYNC or STATE, got ${messageName(m.type)}`);
         let snap: DomainSnapshot;
         try {
           snap = decodeSnapshotBytes(m.snapshot, STREAM_CODECS);

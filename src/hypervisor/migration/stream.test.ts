@@ -35,7 +35,9 @@ test('PAGES encoded into one reused buffer rebuild the RAM exactly, zero pages c
   const ram = sourceRam();
   const all = Uint32Array.from({ length: PAGES }, (_, i) => i);
   const buf = new Uint8Array(MAX_PAGES_MESSAGE_BYTES).fill(0xaa);
+  // One destination with garbage everywhere, one fresh (all zero, as incoming RAM starts).
   const dest = new Uint8Array(ram.length).fill(0x55);
+  const fresh = new Uint8Array(ram.length);
   for (let i = 0; i < PAGES; i += MAX_PAGES_PER_MESSAGE) {
     const to = Math.min(PAGES, i + MAX_PAGES_PER_MESSAGE);
     const length = encodePagesInto(buf, ram, 4, all, i, to);
@@ -47,8 +49,10 @@ test('PAGES encoded into one reused buffer rebuild the RAM exactly, zero pages c
     assert.equal(m.round, 4);
     assert.equal(m.count, to - i);
     writePages(m, dest);
+    writePages(m, fresh);
   }
   assert.ok(Buffer.from(dest).equals(Buffer.from(ram)), 'the destination RAM equals the source RAM');
+  assert.ok(Buffer.from(fresh).equals(Buffer.from(ram)), 'the fresh destination RAM equals the source RAM');
 });
 
 test('PAGES records list page numbers in order, zero pages without bytes', () => {

@@ -17,13 +17,16 @@
  *   6     GO       source       empty: the source has let go; the destination resumes
  *   7     RESUMED  destination  empty: the domain runs on the destination
  *   8     ERROR    either       UTF-8 JSON { code, message }: the sender gives up
+ *   9     SYNC     source       empty: answer SYNCED once everything sent before is applied
+ *   10    SYNCED   destination  empty: every PAGES before the SYNC is in the domain's RAM
  *
  * Integers are little-endian.
  */
 
 import { utf8Decode, utf8Encode } from '../../core/utf8.js';
 
-export const MIGRATION_PROTOCOL = 1;
+/** 2: SYNC and SYNCED before stop-and-copy. */
+export const MIGRATION_PROTOCOL = 2;
 /** The WebSocket subprotocol both ends ask for. */
 export const MIGRATION_SUBPROTOCOL = 'pvm-migrate.1';
 export const MIGRATION_PAGE_SIZE = 4096;
@@ -43,9 +46,11 @@ export const MSG = {
   go: 6,
   resumed: 7,
   error: 8,
+  sync: 9,
+  synced: 10,
 } as const;
 export type MessageType = (typeof MSG)[keyof typeof MSG];
-const NAMES = ['', 'HELLO', 'ACCEPT', 'PAGES', 'STATE', 'LOADED', 'GO', 'RESUMED', 'ERROR'];
+const NAMES = ['', 'HELLO', 'ACCEPT', 'PAGES', 'STATE', 'LOADED', 'GO', 'RESUMED', 'ERROR', 'SYNC', 'SYNCED'];
 export const messageName = (t: number): string => NAMES[t] ?? `type ${t}`;
 
 export interface HelloDisk {
@@ -95,7 +100,18 @@ export type MigrationMessage =
   | { readonly type: typeof MSG.loaded }
   | { readonly type: typeof MSG.go }
   | { readonly type: typeof MSG.resumed }
+  | { readonly type: typeof MSG.sync }
+  | { readonly type: typeof MSG.synced }
   | { readonly type: typeof MSG.error; readonly code: string; readonly message: string };
+
+/** The messages without a body. */
+type EmptyType =
+  | typeof MSG.accept
+  | typeof MSG.loaded
+  | typeof MSG.go
+  | typeof MSG.resumed
+  | typeof MSG.sync
+  | typeof MSG.synced;
 
 export class MigrationStreamError extends Error {
   override readonly name = 'MigrationStreamError';
@@ -115,8 +131,7 @@ function jsonMessage(type: number, value: unknown): Uint8Array {
 
 export const encodeHello = (h: Hello): Uint8Array => jsonMessage(MSG.hello, h);
 export const encodeError = (code: string, message: string): Uint8Array => jsonMessage(MSG.error, { code, message });
-export const encodeEmpty = (type: typeof MSG.accept | typeof MSG.loaded | typeof MSG.go | typeof MSG.resumed) =>
-  Uint8Array.of(type);
+export const encodeEmpty = (type: EmptyType) => Uint8Array.of(type);
 
 export function encodeState(snapshot: Uint8Array): Uint8Array {
   const out = new Uint8Array(1 + snapshot.length);
@@ -185,18 +200,21 @@ export function encodePages(
 }
 
 /**
- * Copies the pages of a decoded PAGES message into `ram` (zero pages are cleared), straight from
- * the message's bytes (no copy of the message, no list of records). The decoder checked every record, so this cannot fail for a `ram` of the
- * `ramPages` the message was decoded against.
+ * Copies the pages of a decoded PAGES message into `ram`, straight from the message's bytes (no
+ * copy of the message, no list of records). A zero page is cleared only when it is not zero
+ * already, as QEMU does: the destination's RAM starts zero, and writing zeros into it would make
+ * the host back (and fault in) every untouched page of the guest. The decoder checked every
+ * record, so this cannot fail for a `ram` of the `ramPages` the message was decoded against.
  */
 export function writePages(m: PagesMessage, ram: Uint8Array): void {
   const r = m.records;
+  const words = new Int32Array(ram.buffer, ram.byteOffset, ram.length >> 2);
   let o = 0;
   for (let i = 0; i < m.count; i++) {
     const at = (r[o]! | (r[o + 1]! << 8) | (r[o + 2]! << 16) | (r[o + 3]! << 24)) >>> 0;
     const off = at * MIGRATION_PAGE_SIZE;
     if (r[o + 4] === 0) {
-      ram.fill(0, off, off + MIGRATION_PAGE_SIZE);
+      if (!isZeroPage(words, off)) ram.fill(0, off, off + MIGRATION_PAGE_SIZE);
       o += 5;
     } else {
       ram.set(r.subarray(o + 5, o + 5 + MIGRATION_PAGE_SIZE), off);
@@ -292,7 +310,7 @@ export function decodeMessage(bytes: Uint8Array, ramPages: number): MigrationMes
   if (bytes.length > MAX_MESSAGE_BYTES) fail(`message of ${bytes.length} bytes, more than ${MAX_MESSAGE_BYTES}`);
   const type = bytes[0]!;
   const body = bytes.subarray(1);
-  const empty = (t: typeof MSG.accept | typeof MSG.loaded | typeof MSG.go | typeof MSG.resumed) => {
+  const empty = (t: EmptyType) => {
     if (body.length !== 0) fail(`${messageName(t)}: ${body.length} unexpected bytes`);
     return { type: t };
   };
@@ -303,6 +321,8 @@ export function decodeMessage(bytes: Uint8Array, ramPages: number): MigrationMes
     case MSG.loaded:
     case MSG.go:
     case MSG.resumed:
+    case MSG.sync:
+    case MSG.synced:
       return empty(type);
     case MSG.state:
       if (body.length === 0) fail('STATE: no snapshot');
