@@ -18,6 +18,8 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { MigrateResult, MigrateRound } from '../api/commands.js';
 import type { ControlPlane } from '../api/control.js';
@@ -122,6 +124,23 @@ export function migrationUrl(target: string): URL {
  * of them in the stop-and-copy window.
  */
 const PAGE_BUFFERS = 4;
+
+let gc: (() => void) | undefined;
+/**
+ * A full garbage collection, now: each side runs one after the pre-copy and before the stopped
+ * window (the guest still runs on the source), so that V8 is unlikely to need one inside it.
+ * Left to itself, V8 finished an incremental collection (10-30 ms on a loaded 2-core host) in
+ * nearly every stopped window, the incoming stream's buffers having started one: most of the
+ * downtime. Node's only way to ask for a collection is --expose-gc's `gc`, which a context
+ * created once the flag is set carries; the daemon's own context is unchanged.
+ */
+function collectGarbage(): void {
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
+}
 
 /** One side of the stream: messages in order, sends with back-pressure, the reason it ended. */
 class Channel {
@@ -408,7 +427,8 @@ export async function migrateDomain(
       synced = false;
       round++;
     }
-    // Stop-and-copy.
+    // Stop-and-copy, after a collection (collectGarbage) while the guest still runs.
+    collectGarbage();
     wasRunning = d.running();
     if (!d.alive()) throw migrationError(`domain ${d.name} stopped during the migration`);
     const stopAt = performance.now();
@@ -682,7 +702,9 @@ export class MigrationEndpoint {
           continue;
         }
         if (m.type === MSG.sync) {
-          // Messages are applied in order: every PAGES before this one is in RAM.
+          // Messages are applied in order: every PAGES before this one is in RAM. The stopped
+          // window follows: collect the stream's garbage first (collectGarbage).
+          collectGarbage();
           await ch.send(encodeEmpty(MSG.synced));
           continue;
         }
