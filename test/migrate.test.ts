@@ -480,6 +480,9 @@ describe('live migration between two daemons', () => {
   test('the connection cut in a later round: the domain runs on the source', () =>
     cutAt('round 2', 'a', /^the connection to the destination (was closed|is closed|failed)/));
 
+  test('the connection cut while the destination catches up (SYNC): the domain runs on the source', () =>
+    cutAt('sync', 'a', /^the connection to the destination (was closed|is closed|failed)/));
+
   test('the connection cut at stop-and-copy: the domain runs on the source again, its disk locked again', () =>
     cutAt('stop-and-copy', 'a', /^the connection to the destination (was closed|is closed|failed)/));
 

@@ -6,12 +6,13 @@
  *
  * Source: HELLO, then iterative pre-copy with the RAM's dirty-page log (src/core/dirty-log.ts):
  * every page in round 1, then the pages written meanwhile, until few are left or the rounds run
- * out; then stop-and-copy: pause (the last guest instruction on the source), drain the disks'
- * requests, the last dirty pages, flush and release the image locks, the snapshot of everything
- * else (STATE). The destination loads it paused and says LOADED; the source answers GO and from
- * then on never runs its copy again; the destination resumes it and says RESUMED, and the
- * source destroys its copy. Before GO any failure leaves the domain running on the source;
- * after GO, see `resolveInDoubt`.
+ * out; then SYNC, until the destination has applied all of it, and a garbage collection on each
+ * side (`collectGarbage`); then stop-and-copy: pause (the last guest instruction on the source),
+ * drain the disks' requests, the last dirty pages, flush and release the image locks, the
+ * snapshot of everything else (STATE). The destination loads it paused and says LOADED; the
+ * source answers GO and from then on never runs its copy again; the destination resumes it and
+ * says RESUMED, and the source destroys its copy. Before GO any failure leaves the domain
+ * running on the source; after GO, see `resolveInDoubt`.
  */
 import { stat } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
