@@ -12,6 +12,8 @@
  * their output goes to standard error.
  *
  *   node dist/bench/migrate.js [--runs N] [--only idle|dirtying] [--separate]
+ *
+ * With --separate, BENCH_LOG_LEVEL (default warn) is the daemons' --log-level.
  */
 
 import { spawn } from 'node:child_process';
