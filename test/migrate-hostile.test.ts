@@ -9,11 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import {
   decodeMessage,
+  encodeEmpty,
   encodeHello,
   encodePages,
   encodeState,
   type Hello,
   MIGRATION_PAGE_SIZE,
+  MIGRATION_PROTOCOL,
   MIGRATION_SUBPROTOCOL,
   MSG,
 } from '../src/hypervisor/migration/stream.js';
@@ -24,7 +26,7 @@ const TOKEN = 'hostile-test-token-0123456789';
 const RAM = 16 * 2 ** 20;
 
 const hello = (over: Partial<Hello> = {}): Hello => ({
-  protocol: 1,
+  protocol: MIGRATION_PROTOCOL,
   snapshotVersion: 3,
   pvm: '0.1.0',
   name: 'h',
@@ -135,7 +137,7 @@ describe('the migration endpoint against hostile streams', () => {
   test('an incompatible protocol version', () =>
     plain(
       (p) => p.ws.send(encodeHello(hello({ protocol: 99, pvm: '9.9.9' }))),
-      'incompatible migration protocol 99 (pvm 9.9.9); this pvm 0.1.0 speaks protocol 1',
+      'incompatible migration protocol 99 (pvm 9.9.9); this pvm 0.1.0 speaks protocol 2',
     ));
 
   test('an incompatible state format', () =>
@@ -185,6 +187,17 @@ describe('the migration endpoint against hostile streams', () => {
     new DataView(m.buffer).setUint32(5, 3, true);
     p.ws.send(m);
     await p.refused('malformed message: PAGES: truncated at page record 2 of 3');
+    await clean();
+  });
+
+  test('SYNC is answered with SYNCED; SYNCED from the source is refused', async () => {
+    const p = await accepted();
+    const ram = new Uint8Array(RAM).fill(3);
+    p.ws.send(encodePages(ram, 1, [0, 1], 0, 2));
+    p.ws.send(encodeEmpty(MSG.sync));
+    assert.equal((await p.next()).type, MSG.synced);
+    p.ws.send(encodeEmpty(MSG.synced));
+    await p.refused('expected PAGES, SYNC or STATE, got SYNCED');
     await clean();
   });
 

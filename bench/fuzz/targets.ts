@@ -47,6 +47,8 @@ import {
   MIGRATION_PAGE_SIZE,
   MigrationStreamError,
   MSG,
+  pageRecords,
+  writePages,
 } from '../../src/hypervisor/migration/stream.js';
 import { PvxHost } from '../../src/hypervisor/pvx/host.js';
 import type { PvxDomain } from '../../src/hypervisor/pvx/pvx-domain.js';
@@ -426,9 +428,10 @@ const migrationStreamTarget: FuzzTarget = {
     const ramPages = 64;
     const ram = new Uint8Array(ramPages * MIGRATION_PAGE_SIZE);
     ram[5 * MIGRATION_PAGE_SIZE + 7] = 1;
+    const scratch = new Uint8Array(ram.length);
     const good = [
       encodeHello({
-        protocol: 1,
+        protocol: 2,
         snapshotVersion: 3,
         pvm: '0.1.0',
         name: 'vm',
@@ -440,6 +443,7 @@ const migrationStreamTarget: FuzzTarget = {
       encodePages(ram, 2, [0, 5, 63], 0, 3),
       encodeError('bad-request', 'no'),
       encodeEmpty(MSG.go),
+      encodeEmpty(MSG.sync),
     ];
     return fc.property(
       fc.nat(good.length),
@@ -454,7 +458,9 @@ const migrationStreamTarget: FuzzTarget = {
         try {
           const msg = decodeMessage(m, ramPages);
           if (msg.type === MSG.pages) {
-            for (const pg of msg.pages) {
+            // Applying a checked message cannot fail or reach past RAM.
+            writePages(msg, scratch);
+            for (const pg of pageRecords(msg)) {
               if (pg.page >= ramPages) throw new Error(`page ${pg.page} outside RAM was accepted`);
               if (pg.data !== null && pg.data.length !== MIGRATION_PAGE_SIZE)
                 throw new Error('a short page was accepted');

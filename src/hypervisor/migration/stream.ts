@@ -17,13 +17,16 @@
  *   6     GO       source       empty: the source has let go; the destination resumes
  *   7     RESUMED  destination  empty: the domain runs on the destination
  *   8     ERROR    either       UTF-8 JSON { code, message }: the sender gives up
+ *   9     SYNC     source       empty: answer SYNCED once everything sent before is applied
+ *   10    SYNCED   destination  empty: every PAGES before the SYNC is in the domain's RAM
  *
  * Integers are little-endian.
  */
 
 import { utf8Decode, utf8Encode } from '../../core/utf8.js';
 
-export const MIGRATION_PROTOCOL = 1;
+/** 2: SYNC and SYNCED before stop-and-copy. */
+export const MIGRATION_PROTOCOL = 2;
 /** The WebSocket subprotocol both ends ask for. */
 export const MIGRATION_SUBPROTOCOL = 'pvm-migrate.1';
 export const MIGRATION_PAGE_SIZE = 4096;
@@ -43,9 +46,11 @@ export const MSG = {
   go: 6,
   resumed: 7,
   error: 8,
+  sync: 9,
+  synced: 10,
 } as const;
 export type MessageType = (typeof MSG)[keyof typeof MSG];
-const NAMES = ['', 'HELLO', 'ACCEPT', 'PAGES', 'STATE', 'LOADED', 'GO', 'RESUMED', 'ERROR'];
+const NAMES = ['', 'HELLO', 'ACCEPT', 'PAGES', 'STATE', 'LOADED', 'GO', 'RESUMED', 'ERROR', 'SYNC', 'SYNCED'];
 export const messageName = (t: number): string => NAMES[t] ?? `type ${t}`;
 
 export interface HelloDisk {
@@ -79,15 +84,34 @@ export interface PageRecord {
   readonly data: Uint8Array | null;
 }
 
+/** A checked PAGES message: `count` records in `records` (the message's bytes, not a copy). */
+export interface PagesMessage {
+  readonly type: typeof MSG.pages;
+  readonly round: number;
+  readonly count: number;
+  readonly records: Uint8Array;
+}
+
 export type MigrationMessage =
   | { readonly type: typeof MSG.hello; readonly hello: Hello }
   | { readonly type: typeof MSG.accept }
-  | { readonly type: typeof MSG.pages; readonly round: number; readonly pages: readonly PageRecord[] }
+  | PagesMessage
   | { readonly type: typeof MSG.state; readonly snapshot: Uint8Array }
   | { readonly type: typeof MSG.loaded }
   | { readonly type: typeof MSG.go }
   | { readonly type: typeof MSG.resumed }
+  | { readonly type: typeof MSG.sync }
+  | { readonly type: typeof MSG.synced }
   | { readonly type: typeof MSG.error; readonly code: string; readonly message: string };
+
+/** The messages without a body. */
+type EmptyType =
+  | typeof MSG.accept
+  | typeof MSG.loaded
+  | typeof MSG.go
+  | typeof MSG.resumed
+  | typeof MSG.sync
+  | typeof MSG.synced;
 
 export class MigrationStreamError extends Error {
   override readonly name = 'MigrationStreamError';
@@ -107,8 +131,7 @@ function jsonMessage(type: number, value: unknown): Uint8Array {
 
 export const encodeHello = (h: Hello): Uint8Array => jsonMessage(MSG.hello, h);
 export const encodeError = (code: string, message: string): Uint8Array => jsonMessage(MSG.error, { code, message });
-export const encodeEmpty = (type: typeof MSG.accept | typeof MSG.loaded | typeof MSG.go | typeof MSG.resumed) =>
-  Uint8Array.of(type);
+export const encodeEmpty = (type: EmptyType) => Uint8Array.of(type);
 
 export function encodeState(snapshot: Uint8Array): Uint8Array {
   const out = new Uint8Array(1 + snapshot.length);
@@ -124,10 +147,47 @@ export function isZeroPage(words: Int32Array, off: number): boolean {
   return true;
 }
 
+/** The largest PAGES message: its header and MAX_PAGES_PER_MESSAGE pages with their bytes. */
+export const MAX_PAGES_MESSAGE_BYTES = 9 + MAX_PAGES_PER_MESSAGE * (5 + MIGRATION_PAGE_SIZE);
+
 /**
- * A PAGES message with the pages `list[from..to)` of `ram` (page numbers, offsets from RAM's
- * start); zero pages are sent as a kind byte only.
+ * Writes into `out` a PAGES message with the pages `list[from..to)` of `ram` (page numbers,
+ * offsets from RAM's start); zero pages are sent as a kind byte only. Returns its length. `out`
+ * must hold 9 + (to - from) * 4101 bytes (MAX_PAGES_MESSAGE_BYTES for a full message): the sender
+ * reuses a few such buffers instead of allocating a megabyte per message.
  */
+export function encodePagesInto(
+  out: Uint8Array,
+  ram: Uint8Array,
+  round: number,
+  list: ArrayLike<number>,
+  from: number,
+  to: number,
+): number {
+  if (out.length < 9 + (to - from) * (5 + MIGRATION_PAGE_SIZE)) throw new RangeError('PAGES: buffer too small');
+  const words = new Int32Array(ram.buffer, ram.byteOffset, ram.length >> 2);
+  const dv = new DataView(out.buffer, out.byteOffset, out.length);
+  out[0] = MSG.pages;
+  dv.setUint32(1, round, true);
+  dv.setUint32(5, to - from, true);
+  let o = 9;
+  for (let i = from; i < to; i++) {
+    const page = list[i]!;
+    const at = page * MIGRATION_PAGE_SIZE;
+    dv.setUint32(o, page, true);
+    if (isZeroPage(words, at)) {
+      out[o + 4] = 0;
+      o += 5;
+    } else {
+      out[o + 4] = 1;
+      out.set(ram.subarray(at, at + MIGRATION_PAGE_SIZE), o + 5);
+      o += 5 + MIGRATION_PAGE_SIZE;
+    }
+  }
+  return o;
+}
+
+/** encodePagesInto, into a new array of the message's size. */
 export function encodePages(
   ram: Uint8Array,
   round: number,
@@ -135,29 +195,46 @@ export function encodePages(
   from: number,
   to: number,
 ): Uint8Array {
+  const out = new Uint8Array(9 + (to - from) * (5 + MIGRATION_PAGE_SIZE));
+  return out.subarray(0, encodePagesInto(out, ram, round, list, from, to));
+}
+
+/**
+ * Copies the pages of a decoded PAGES message into `ram`, straight from the message's bytes (no
+ * copy of the message, no list of records). A zero page is cleared only when it is not zero
+ * already, as QEMU does: the destination's RAM starts zero, and writing zeros into it would make
+ * the host back (and fault in) every untouched page of the guest. The decoder checked every
+ * record, so this cannot fail for a `ram` of the `ramPages` the message was decoded against.
+ */
+export function writePages(m: PagesMessage, ram: Uint8Array): void {
+  const r = m.records;
   const words = new Int32Array(ram.buffer, ram.byteOffset, ram.length >> 2);
-  const zero = new Uint8Array(to - from);
-  let size = 9;
-  for (let i = from; i < to; i++) {
-    zero[i - from] = isZeroPage(words, list[i]! * MIGRATION_PAGE_SIZE) ? 1 : 0;
-    size += 5 + (zero[i - from] ? 0 : MIGRATION_PAGE_SIZE);
-  }
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
-  out[0] = MSG.pages;
-  dv.setUint32(1, round, true);
-  dv.setUint32(5, to - from, true);
-  let o = 9;
-  for (let i = from; i < to; i++) {
-    const page = list[i]!;
-    dv.setUint32(o, page, true);
-    if (zero[i - from]) {
-      out[o + 4] = 0;
+  let o = 0;
+  for (let i = 0; i < m.count; i++) {
+    const at = (r[o]! | (r[o + 1]! << 8) | (r[o + 2]! << 16) | (r[o + 3]! << 24)) >>> 0;
+    const off = at * MIGRATION_PAGE_SIZE;
+    if (r[o + 4] === 0) {
+      if (!isZeroPage(words, off)) ram.fill(0, off, off + MIGRATION_PAGE_SIZE);
       o += 5;
     } else {
-      out[o + 4] = 1;
-      const at = page * MIGRATION_PAGE_SIZE;
-      out.set(ram.subarray(at, at + MIGRATION_PAGE_SIZE), o + 5);
+      ram.set(r.subarray(o + 5, o + 5 + MIGRATION_PAGE_SIZE), off);
+      o += 5 + MIGRATION_PAGE_SIZE;
+    }
+  }
+}
+
+/** The records of a decoded PAGES message as a list (tests and diagnostics; the receiver uses writePages). */
+export function pageRecords(m: PagesMessage): PageRecord[] {
+  const out: PageRecord[] = [];
+  const dv = new DataView(m.records.buffer, m.records.byteOffset, m.records.length);
+  let o = 0;
+  for (let i = 0; i < m.count; i++) {
+    const page = dv.getUint32(o, true);
+    if (m.records[o + 4] === 0) {
+      out.push({ page, data: null });
+      o += 5;
+    } else {
+      out.push({ page, data: m.records.subarray(o + 5, o + 5 + MIGRATION_PAGE_SIZE) });
       o += 5 + MIGRATION_PAGE_SIZE;
     }
   }
@@ -233,7 +310,7 @@ export function decodeMessage(bytes: Uint8Array, ramPages: number): MigrationMes
   if (bytes.length > MAX_MESSAGE_BYTES) fail(`message of ${bytes.length} bytes, more than ${MAX_MESSAGE_BYTES}`);
   const type = bytes[0]!;
   const body = bytes.subarray(1);
-  const empty = (t: typeof MSG.accept | typeof MSG.loaded | typeof MSG.go | typeof MSG.resumed) => {
+  const empty = (t: EmptyType) => {
     if (body.length !== 0) fail(`${messageName(t)}: ${body.length} unexpected bytes`);
     return { type: t };
   };
@@ -244,6 +321,8 @@ export function decodeMessage(bytes: Uint8Array, ramPages: number): MigrationMes
     case MSG.loaded:
     case MSG.go:
     case MSG.resumed:
+    case MSG.sync:
+    case MSG.synced:
       return empty(type);
     case MSG.state:
       if (body.length === 0) fail('STATE: no snapshot');
@@ -260,7 +339,6 @@ export function decodeMessage(bytes: Uint8Array, ramPages: number): MigrationMes
       const round = dv.getUint32(0, true);
       const count = dv.getUint32(4, true);
       if (count > MAX_PAGES_PER_MESSAGE) fail(`PAGES: ${count} pages, more than ${MAX_PAGES_PER_MESSAGE}`);
-      const pages: PageRecord[] = [];
       let o = 8;
       for (let i = 0; i < count; i++) {
         if (o + 5 > body.length) fail(`PAGES: truncated at page record ${i} of ${count}`);
@@ -268,15 +346,14 @@ export function decodeMessage(bytes: Uint8Array, ramPages: number): MigrationMes
         const kind = body[o + 4]!;
         if (page >= ramPages) fail(`PAGES: page ${page} is beyond the end of RAM (${ramPages} pages)`);
         o += 5;
-        if (kind === 0) pages.push({ page, data: null });
-        else if (kind === 1) {
+        if (kind === 1) {
           if (o + MIGRATION_PAGE_SIZE > body.length) fail(`PAGES: truncated in the bytes of page ${page}`);
-          pages.push({ page, data: body.subarray(o, o + MIGRATION_PAGE_SIZE) });
           o += MIGRATION_PAGE_SIZE;
-        } else fail(`PAGES: page ${page} has unknown kind ${kind}`);
+        } else if (kind !== 0) fail(`PAGES: page ${page} has unknown kind ${kind}`);
       }
       if (o !== body.length) fail(`PAGES: ${body.length - o} unexpected bytes after ${count} pages`);
-      return { type, round, pages };
+      // Checked without copying: writePages reads the records from the message itself.
+      return { type, round, count, records: body.subarray(8) };
     }
     default:
       return fail(`unknown message type ${type}`);
