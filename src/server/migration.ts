@@ -427,6 +427,7 @@ export async function migrateDomain(
         if (answer.type !== MSG.synced)
           throw migrationError(`the destination sent ${messageName(answer.type)}, not SYNCED`);
         synced = true;
+        progress('sync', 1, 1);
         continue;
       }
       previous = dirty;
@@ -448,6 +449,7 @@ export async function migrateDomain(
     ram.dirty.stop();
     progress('stop-and-copy', 0, last.length);
     await sendPages(rounds.length + 1, last, 'stop-and-copy', false);
+    progress('stop-and-copy', last.length, last.length);
     await d.handOverDisks();
     disksHandedOver = true;
     const state = encodeSnapshotBytes(
@@ -483,6 +485,7 @@ export async function migrateDomain(
       await resolveInDoubt(d, target, timeoutMs, toApiError(e), wasRunning);
       confirmedBy = 'query';
     }
+    progress('go', 1, 1);
     const now = performance.now();
     const ms = (x: number) => Math.round(x * 10) / 10;
     const downtimeMs = ms(now - stopAt);

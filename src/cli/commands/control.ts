@@ -123,7 +123,7 @@ function progressBar(enabled: boolean, label: string): { update: (p: Progress) =
 function migrationBar(enabled: boolean, name: string): { update: (p: Progress) => void; stop: () => void } {
   if (!enabled) return { update: () => {}, stop: () => {} };
   const bar = new SingleBar({
-    format: `migrating ${name} {phase} [{bar}] {percentage}% | {value}/{total} pages`,
+    format: `migrating ${name} {phase} [{bar}] {percentage}% | {value}/{total} {unit}`,
     barCompleteChar: '#',
     barIncompleteChar: '-',
     hideCursor: true,
@@ -137,8 +137,9 @@ function migrationBar(enabled: boolean, name: string): { update: (p: Progress) =
       if (p.phase !== phase) {
         if (phase !== '') bar.stop();
         phase = p.phase;
-        bar.start(Math.max(1, p.total), p.done, { phase });
-      } else bar.update(p.done, { phase });
+        // sync and go are one step each; the other phases count pages
+        bar.start(Math.max(1, p.total), p.done, { phase, unit: phase === 'sync' || phase === 'go' ? 'step' : 'pages' });
+      } else bar.update(p.done);
     },
     stop: () => {
       if (phase !== '') bar.stop();
