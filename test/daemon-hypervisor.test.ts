@@ -11,44 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import type { PvmClient } from '../src/cli/client.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { assembleGuest, collect, refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
+import { ECHO_GUEST } from './support/echo-guest.js';
 import { initrd, kernel as linuxKernel } from './support/linux-guest.js';
-
-const GUEST = `
-.section .text
-.globl _start
-_start:
-  la s0, msg
-1: lbu a0, 0(s0)
-  beqz a0, 2f
-  li a7, 1            # legacy console_putchar
-  ecall
-  addi s0, s0, 1
-  j 1b
-2: li a7, 2           # legacy console_getchar: a0 = byte or -1
-  ecall
-  bgez a0, 3f
-  rdtime t0           # nothing yet: sleep 1 ms (legacy set_timer, STIE, WFI)
-  li t1, 10000
-  add a0, t0, t1
-  li a7, 0
-  ecall
-  li t0, 32
-  csrs sie, t0
-  wfi
-  j 2b
-3: li t0, 'q'
-  beq a0, t0, 4f
-  li a7, 1
-  ecall
-  j 2b
-4: li a7, 0x53525354  # SRST system_reset(shutdown, no reason)
-  li a6, 0
-  li a0, 0
-  li a1, 0
-  ecall
-5: j 5b
-msg: .asciz "hello from a pv guest\\n"
-`;
 
 describe('pvm daemon over the hypervisor', () => {
   let h: TestDaemon<HypervisorDomainManager>;
@@ -60,7 +24,7 @@ describe('pvm daemon over the hypervisor', () => {
     h = await startTestDaemon(new HypervisorDomainManager(), { prefix: 'pvm-hv-' });
     dir = h.dir;
     client = h.client;
-    kernel = assembleGuest(dir, GUEST, 'rv64imac_zicsr');
+    kernel = assembleGuest(dir, ECHO_GUEST, 'rv64imac_zicsr');
   });
   after(() => h.close());
 

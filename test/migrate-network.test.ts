@@ -6,70 +6,25 @@
  * destination announces it, and the fetch completes with the md5 the server printed.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { PvmClient } from '../src/cli/client.js';
 import { runPvm, until } from './support/daemon.js';
-import { initrd, kernel, pvm } from './support/linux-guest.js';
+import {
+  CLUSTER_TOKEN,
+  type DaemonProcess,
+  runCommands,
+  startDaemonProcess,
+  stopDaemonProcess,
+} from './support/daemon-process.js';
+import { initrd, kernel } from './support/linux-guest.js';
 
-const TOKEN = 'a-token-both-daemons-share-0123';
-
-interface Daemon {
-  readonly proc: ChildProcess;
-  readonly socket: string;
-  readonly port: number;
-  readonly client: PvmClient;
-}
-
-/** `pvm daemon` in a child process with a TCP listener on a free loopback port (read from its log). */
-async function startDaemon(dir: string, name: string, extra: string[] = []): Promise<Daemon> {
-  const socket = join(dir, `${name}.sock`);
-  const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, TOKEN);
-  const proc = spawn(
-    process.execPath,
-    [pvm, 'daemon', '--socket', socket, '--tcp', '127.0.0.1:0', '--token-file', tokenFile].concat([
-      '--allow-dir',
-      dir,
-      '--allow-dir',
-      dirname(realpathSync(kernel)),
-      ...extra,
-    ]),
-    { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir },
-  );
-  let log = '';
-  proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (s: string) => {
-    log += s;
-  });
-  const port = await until(
-    `daemon ${name} listening`,
-    () => {
-      if (proc.exitCode !== null) assert.fail(`daemon ${name} exited: ${log}`);
-      const m = /"tcp":\{"host":"127\.0\.0\.1","port":(\d+)\}/.exec(log);
-      return m ? Number(m[1]) : undefined;
-    },
-    6000,
-  );
-  return { proc, socket, port, client: new PvmClient({ socketPath: socket }) };
-}
-
-async function stop(d: Daemon): Promise<void> {
-  if (d.proc.exitCode !== null) return;
-  const done = new Promise((r) => d.proc.once('exit', r));
-  d.proc.kill('SIGTERM');
-  await done;
-}
-
-const run = (cmds: string[]) => `console=ttyS0 pvm.run=${cmds.join('; ').replaceAll(' ', '%20')}`;
 const LOOP = 'i=0; while [ $i -lt 60 ]; do cat /www/chunk; usleep 200000; i=$((i+1)); done';
 
 test('an open TCP connection survives the migration of one end; the data checksums', { timeout: 900_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvm-mig-net-'));
-  const daemons: Daemon[] = [];
+  const daemons: DaemonProcess[] = [];
   const read = (f: string) => {
     try {
       return readFileSync(f, 'utf8');
@@ -78,9 +33,9 @@ test('an open TCP connection survives the migration of one end; the data checksu
     }
   };
   try {
-    const b = await startDaemon(dir, 'b');
+    const b = await startDaemonProcess(dir, 'b');
     daemons.push(b);
-    const a = await startDaemon(dir, 'a', ['--join', `lan=http://127.0.0.1:${b.port}`]);
+    const a = await startDaemonProcess(dir, 'a', ['--join', `lan=http://127.0.0.1:${b.port}`]);
     daemons.push(a);
     await until('the link is up', async () => (await a.client.switches())[0]?.links[0]?.state === 'up');
     const serverLog = join(dir, 'server.log');
@@ -91,7 +46,7 @@ test('an open TCP connection survives the migration of one end; the data checksu
       initrd,
       nets: ['lan,mac=52:54:00:00:aa:01'],
       console: { file: serverLog },
-      append: run([
+      append: runCommands([
         'ip addr add 10.9.0.1/24 dev eth0',
         'ip link set eth0 up',
         'mkdir -p /www/cgi-bin',
@@ -113,7 +68,7 @@ test('an open TCP connection survives the migration of one end; the data checksu
       memory: '128M',
       nets: ['lan,mac=52:54:00:00:bb:01'],
       console: { file: clientLog },
-      append: run([
+      append: runCommands([
         'ip addr add 10.9.0.2/24 dev eth0',
         'ip link set eth0 up',
         'echo fetching',
@@ -129,7 +84,7 @@ test('an open TCP connection survives the migration of one end; the data checksu
       ['migrate', 'client', '--to', `http://127.0.0.1:${b.port}`],
       undefined,
       {
-        PVM_TOKEN: TOKEN,
+        PVM_TOKEN: CLUSTER_TOKEN,
       },
     );
     assert.equal(err, '');
@@ -156,7 +111,7 @@ test('an open TCP connection survives the migration of one end; the data checksu
     assert.equal(Number(fetched[2]), 60 * 128 * 1024);
     assert.match(clientOut, /^pvm-guest: exit 0\r?$/m);
   } finally {
-    await Promise.all(daemons.map(stop));
+    await Promise.all(daemons.map(stopDaemonProcess));
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -5,7 +5,7 @@
  * process to the other; the counter guest's console goes on without a gap.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { PvmClient } from '../src/cli/client.js';
 import { FileDisk } from '../src/host/disk.js';
 import { assertContinuous, COUNTER, counts } from './support/counter-guest.js';
 import { assembleGuest, runPvm, until } from './support/daemon.js';
+import { selfSignedCert } from './support/tls.js';
 
 const root = join(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'pvm-mig-proc-'));
@@ -66,28 +67,7 @@ async function locked(path: string): Promise<boolean> {
 }
 
 test('two daemon processes, TLS: the domain, its console and its disk lock move', async () => {
-  const key = join(dir, 'b.key');
-  const cert = join(dir, 'b.crt');
-  const gen = spawnSync('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
-  assert.equal(gen.status, 0, `openssl failed (Debian: openssl): ${gen.stderr?.toString()}`);
+  const { key, cert } = selfSignedCert(dir, 'b');
   const tokenFile = join(dir, 'b.token');
   writeFileSync(tokenFile, 'process-destination-token-0123\n', { mode: 0o600 });
   const port = await freePort();

@@ -7,7 +7,6 @@
  * and its disk is locked by that copy alone.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { Console, make, PROMPT, PVOS_ELF } from './pvos-console.js';
 import { assertContinuous, COUNTER, counts } from './support/counter-guest.js';
 import { assembleGuest, refusal, runPvm, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
+import { selfSignedCert } from './support/tls.js';
 
 const TOKEN_A = 'source-token-0123456789';
 const TOKEN_B = 'destination-token-0123456789';
@@ -316,28 +316,7 @@ describe('live migration between two daemons', () => {
   });
 
   test('over TLS: the destination serves HTTPS with its certificate, the source trusts it with --ca', async () => {
-    const key = join(a.dir, 'tls.key');
-    const cert = join(a.dir, 'tls.crt');
-    const gen = spawnSync('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]);
-    assert.equal(gen.status, 0, `openssl failed (Debian: openssl): ${gen.stderr?.toString()}`);
+    const { key, cert } = selfSignedCert(a.dir, 'tls');
     const tls = await startTestDaemon(new HypervisorDomainManager(), {
       prefix: 'pvm-mig-tls-',
       tcpToken: TOKEN_B,

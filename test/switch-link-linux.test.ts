@@ -6,84 +6,25 @@
  * the link counted the traffic.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { PvmClient } from '../src/cli/client.js';
 import { until } from './support/daemon.js';
+import { type DaemonProcess, runCommands, startDaemonProcess, stopDaemonProcess } from './support/daemon-process.js';
 import { initrd, kernel, pvm } from './support/linux-guest.js';
-
-const TOKEN = 'a-token-both-daemons-share-0123';
-
-interface Daemon {
-  readonly proc: ChildProcess;
-  readonly socket: string;
-  readonly port: number;
-  readonly client: PvmClient;
-}
-
-/** `pvm daemon` in a child process with a TCP listener on a free loopback port (read from its log). */
-async function startDaemon(dir: string, name: string, extra: string[] = []): Promise<Daemon> {
-  const socket = join(dir, `${name}.sock`);
-  const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, TOKEN);
-  const proc = spawn(
-    process.execPath,
-    [
-      pvm,
-      'daemon',
-      '--socket',
-      socket,
-      '--tcp',
-      '127.0.0.1:0',
-      '--token-file',
-      tokenFile,
-      '--allow-dir',
-      dir,
-      '--allow-dir',
-      dirname(realpathSync(kernel)),
-      ...extra,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir },
-  );
-  let log = '';
-  proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (s: string) => {
-    log += s;
-  });
-  const port = await until(
-    `daemon ${name} listening`,
-    () => {
-      if (proc.exitCode !== null) assert.fail(`daemon ${name} exited: ${log}`);
-      const m = /"tcp":\{"host":"127\.0\.0\.1","port":(\d+)\}/.exec(log);
-      return m ? Number(m[1]) : undefined;
-    },
-    6000,
-  );
-  return { proc, socket, port, client: new PvmClient({ socketPath: socket }) };
-}
-
-async function stop(d: Daemon): Promise<void> {
-  if (d.proc.exitCode !== null) return;
-  const done = new Promise((r) => d.proc.once('exit', r));
-  d.proc.kill('SIGTERM');
-  await done;
-}
-
-const run = (cmds: string[]) => `console=ttyS0 pvm.run=${cmds.join('; ').replaceAll(' ', '%20')}`;
 
 test('two daemons, two Linux guests on a joined switch: a TCP transfer whose md5 matches', {
   timeout: 900_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvm-xnet-linux-'));
-  const daemons: Daemon[] = [];
+  const daemons: DaemonProcess[] = [];
   try {
-    const b = await startDaemon(dir, 'b');
+    const b = await startDaemonProcess(dir, 'b');
     daemons.push(b);
     // a joins b from its command line, as under an orchestrator (the cluster's one token).
-    const a = await startDaemon(dir, 'a', ['--join', `lan=http://127.0.0.1:${b.port}`]);
+    const a = await startDaemonProcess(dir, 'a', ['--join', `lan=http://127.0.0.1:${b.port}`]);
     daemons.push(a);
     await until('the link is up', async () => (await a.client.switches())[0]?.links[0]?.state === 'up');
     const listed = spawnSync(process.execPath, [pvm, 'switch', 'list', '--socket', a.socket], { encoding: 'utf8' });
@@ -98,7 +39,7 @@ test('two daemons, two Linux guests on a joined switch: a TCP transfer whose md5
       initrd,
       nets: ['lan,mac=52:54:00:00:aa:01'],
       console: { file: serverLog },
-      append: run([
+      append: runCommands([
         'ip addr add 10.9.0.1/24 dev eth0',
         'ip link set eth0 up',
         'mkdir -p /www',
@@ -115,7 +56,7 @@ test('two daemons, two Linux guests on a joined switch: a TCP transfer whose md5
       initrd,
       nets: ['lan,mac=52:54:00:00:bb:01'],
       console: { file: clientLog },
-      append: run([
+      append: runCommands([
         'ip addr add 10.9.0.2/24 dev eth0',
         'ip link set eth0 up',
         'until wget -q -O /tmp/f.bin http://10.9.0.1/f.bin; do sleep 1; done',
@@ -152,7 +93,7 @@ test('two daemons, two Linux guests on a joined switch: a TCP transfer whose md5
     assert.ok(lb!.txFrames >= la!.rxFrames, `${lb!.txFrames} frames came out of ${la!.rxFrames}`);
     assert.deepEqual([la!.dropped, la!.malformed, lb!.dropped, lb!.malformed], [0, 0, 0, 0]);
   } finally {
-    await Promise.all(daemons.map(stop));
+    await Promise.all(daemons.map(stopDaemonProcess));
     rmSync(dir, { recursive: true, force: true });
   }
 });
