@@ -133,3 +133,17 @@ export function segmentTcp(frame: Uint8Array, o: Offload): Uint8Array[] | null {
   }
   return out;
 }
+
+/**
+ * `frame` as plain Ethernet frames for a port that takes no offloads (passt, a switch link):
+ * TSO segmented, a partial checksum finished; null when the offload data is unusable (the
+ * caller counts a drop). A frame without offloads comes back as itself, still lent.
+ */
+export function finishOffloads(frame: Uint8Array, offload: Offload | null): Uint8Array[] | null {
+  if (offload?.gso) return segmentTcp(frame, offload);
+  if (offload) {
+    const copy = frame.slice();
+    return finishChecksum(copy, offload) ? [copy] : null;
+  }
+  return [frame];
+}

@@ -13,7 +13,7 @@
  * frames cut into MSS-sized segments here (src/devices/net-offload.ts), so the peer receives
  * what a wire would carry and trusts no offload metadata from the network.
  */
-import { finishChecksum, type Offload, segmentTcp } from './net-offload.js';
+import { finishOffloads, type Offload } from './net-offload.js';
 import { ETH_HEADER, MAX_FRAME, type NetLink, type SwitchEndpoint } from './switch.js';
 
 /** Largest message: a batch of frames (a few TSO-sized frames' worth). */
@@ -115,24 +115,12 @@ export class SwitchLinkPort implements SwitchEndpoint {
   /** A frame from the switch for the peer. */
   deliver(frame: Uint8Array, offload: Offload | null = null): void {
     if (this.closed) return;
-    let frames: Uint8Array[];
-    if (offload?.gso) {
-      const segs = segmentTcp(frame, offload);
-      if (segs === null) {
-        this.stats.dropped++;
-        return;
-      }
-      frames = segs;
-    } else if (offload) {
-      const copy = frame.slice();
-      if (!finishChecksum(copy, offload)) {
-        this.stats.dropped++;
-        return;
-      }
-      frames = [copy];
-    } else {
-      frames = [frame.slice()]; // lent for the call: kept until the batch goes
+    let frames = finishOffloads(frame, offload);
+    if (frames === null) {
+      this.stats.dropped++;
+      return;
     }
+    if (frames[0] === frame) frames = [frame.slice()]; // lent for the call: kept until the batch goes
     for (const f of frames) {
       if (this.channel.queuedBytes + this.batchBytes + 4 + f.length > MAX_LINK_BACKLOG) {
         this.stats.dropped++;

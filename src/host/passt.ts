@@ -16,7 +16,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { PvmError } from '../core/errors.js';
-import { finishChecksum, type Offload, segmentTcp } from '../devices/net-offload.js';
+import { finishOffloads, type Offload } from '../devices/net-offload.js';
 import {
   ETH_HEADER,
   formatMac,
@@ -211,23 +211,10 @@ export class PasstUplink implements SwitchEndpoint {
   /** A frame from the switch for the network behind passt. */
   deliver(frame: Uint8Array, offload: Offload | null = null): void {
     // passt takes plain Ethernet frames: segmentation and checksums are finished here.
-    let frames: Uint8Array[];
-    if (offload?.gso) {
-      const segs = segmentTcp(frame, offload);
-      if (segs === null) {
-        this.stats.dropped++;
-        return;
-      }
-      frames = segs;
-    } else if (offload) {
-      const copy = frame.slice();
-      if (!finishChecksum(copy, offload)) {
-        this.stats.dropped++;
-        return;
-      }
-      frames = [copy];
-    } else {
-      frames = [frame];
+    const frames = finishOffloads(frame, offload);
+    if (frames === null) {
+      this.stats.dropped++;
+      return;
     }
     if (this.sock.writableLength > MAX_QUEUED_BYTES) {
       this.stats.dropped += frames.length;
