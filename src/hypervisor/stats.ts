@@ -1,4 +1,4 @@
-import type { JitStats } from '../cpu/jit/jit.js';
+import { emptyJitStats, type JitStats } from '../cpu/jit/jit.js';
 import type { SbiCallStats } from '../sbi/dispatcher.js';
 
 /** Why the run loop took control back from a vCPU. */
@@ -46,17 +46,7 @@ export function jitStatsOf(
   for (const h of harts) {
     const s = h.jit?.stats;
     if (s === undefined) continue;
-    sum ??= {
-      instructions: 0,
-      blocks: 0,
-      modules: 0,
-      translateMs: 0,
-      cached: 0,
-      evictions: 0,
-      pageInvalidations: 0,
-      flushes: 0,
-      ends: Object.create(null),
-    };
+    sum ??= emptyJitStats();
     for (const k of Object.keys(sum) as (keyof JitStats)[]) {
       if (k === 'ends') for (const [e, n] of Object.entries(s.ends)) sum.ends[e] = (sum.ends[e] ?? 0) + n;
       else sum[k] += s[k];

@@ -82,6 +82,21 @@ export interface JitStats {
   ends: Record<string, number>;
 }
 
+/** Statistics with every count at zero (a new translator's, or a sum's start). */
+export function emptyJitStats(): JitStats {
+  return {
+    instructions: 0,
+    blocks: 0,
+    modules: 0,
+    translateMs: 0,
+    cached: 0,
+    evictions: 0,
+    pageInvalidations: 0,
+    flushes: 0,
+    ends: Object.create(null),
+  };
+}
+
 interface Pending {
   pc: number;
   hi: number;
@@ -118,17 +133,7 @@ export class Jit {
   /** Every cached block is also in `table` at its slot; `dispatch` enters and chains them. */
   private readonly table: { set(i: number, f: unknown): void };
   private readonly dispatch: Dispatcher;
-  readonly stats: JitStats = {
-    instructions: 0,
-    blocks: 0,
-    modules: 0,
-    translateMs: 0,
-    cached: 0,
-    evictions: 0,
-    pageInvalidations: 0,
-    flushes: 0,
-    ends: Object.create(null),
-  };
+  readonly stats: JitStats = emptyJitStats();
 
   private constructor(
     private readonly hart: Hart,
