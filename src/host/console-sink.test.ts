@@ -15,20 +15,42 @@ const capture = () => {
   };
 };
 
-test('prefix mode: lines led by the domain name; a prompt shows at once; another domain starts a fresh line', async () => {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('prefix mode: whole lines led by the domain name; a line split by another domain stays whole', async () => {
   const out = capture();
-  const term = new SharedTerminal(out);
+  const term = new SharedTerminal(out, 20);
   const a = consoleSink('prefix', 'web', term);
   const b = consoleSink('prefix', 'db', term);
   a.write(enc('booting'));
-  assert.equal(out.text(), 'web| booting', 'a partial line is not held back');
-  a.write(enc(' done\nlogin: '));
-  assert.equal(out.text(), 'web| booting done\nweb| login: ');
-  b.write(enc('db ready\nlisten'));
+  assert.equal(out.text(), '', 'a partial line waits for the rest');
+  b.write(enc('db ready\nlis'));
+  a.write(enc(' done\nlogin'));
+  b.write(enc('ten\n'));
+  a.write(enc(': '));
+  assert.equal(out.text(), 'db| db ready\nweb| booting done\ndb| listen\n');
+  await sleep(60);
+  assert.equal(out.text(), 'db| db ready\nweb| booting done\ndb| listen\nweb| login: ', 'a prompt shows once quiet');
+  b.write(enc('tick\n'));
   a.write(enc('root\n'));
+  b.write(enc('last'));
   await a.close();
   await b.close();
-  assert.equal(out.text(), 'web| booting done\nweb| login: \ndb| db ready\ndb| listen\nweb| root\n');
+  assert.equal(
+    out.text(),
+    'db| db ready\nweb| booting done\ndb| listen\nweb| login: \ndb| tick\nweb| root\ndb| last\n',
+    'output after a shown prompt starts a fresh line; close shows and ends a held line',
+  );
+});
+
+test('prefix mode: the rest of a shown prompt continues its line when nobody wrote between', async () => {
+  const out = capture();
+  const term = new SharedTerminal(out, 20);
+  const a = consoleSink('prefix', 'web', term);
+  a.write(enc('login: '));
+  await sleep(60);
+  a.write(enc('root\nok\n'));
+  assert.equal(out.text(), 'web| login: root\nweb| ok\n');
 });
 
 test('stdio passes bytes through; none drops them', () => {

@@ -1,9 +1,8 @@
 /**
  * Where a domain's console output goes, as its spec's `console` field says:
  * - `stdio`: straight to the terminal;
- * - `prefix`: each line led by `name| ` (several domains on one terminal). A partial line
- *   (a prompt) is shown at once; when another domain writes meanwhile, the partial line is ended
- *   and the rest comes later on a line of its own, so lines of two domains never mix;
+ * - `prefix`: each line led by `name| ` (several domains on one terminal), whole lines at a
+ *   time; a partial line (a prompt) is shown once its domain has been quiet for PROMPT_DELAY_MS;
  * - `none`: dropped;
  * - `{ file }`: appended to a regular file (created if missing), in `pvm run` and the daemon alike.
  */
@@ -24,46 +23,88 @@ export interface ByteStream {
 
 const NL = 0x0a;
 
+/** How long a partial line (a prompt) waits for the rest of its line before it is shown. */
+export const PROMPT_DELAY_MS = 100;
+
 /**
- * One terminal shared by the consoles of a run: it knows which console left the cursor in the
- * middle of a line, so another console's output starts on a fresh line.
+ * One terminal shared by the consoles of a run. In prefix mode a partial line is held until its
+ * newline, or shown after PROMPT_DELAY_MS without more output (a prompt waiting for input): a
+ * guest's line often reaches the host in two turns, with another domain's output between them.
+ * The terminal knows which console left the cursor in the middle of a line, so another console's
+ * output then starts on a fresh line.
  */
 export class SharedTerminal {
   /** The writer whose partial line is on screen, and how it is told its line was broken. */
   private midLine: { readonly broken: () => void } | null = null;
 
-  constructor(private readonly out: ByteStream) {}
+  constructor(
+    private readonly out: ByteStream,
+    private readonly promptDelayMs = PROMPT_DELAY_MS,
+  ) {}
+
+  /** Ends a partial line another writer left on screen. */
+  private claim(self: object): void {
+    if (this.midLine !== null && this.midLine !== self) {
+      this.out.write(Uint8Array.of(NL));
+      this.midLine.broken();
+      this.midLine = null;
+    }
+  }
 
   /** A writer of lines led by `prefix` (empty: raw bytes, as `stdio`). */
   writer(prefix: string): ConsoleSink {
     const lead = new TextEncoder().encode(prefix);
     let atLineStart = true;
+    /** The held back end of a partial line, not yet on screen. */
+    let held: Uint8Array | null = null;
+    let timer: NodeJS.Timeout | null = null;
     const self = { broken: () => (atLineStart = true) };
+    const show = (bytes: Uint8Array) => {
+      this.claim(self);
+      this.out.write(atLineStart ? concat(lead, bytes) : bytes);
+      atLineStart = bytes[bytes.length - 1] === NL;
+      this.midLine = atLineStart ? null : self;
+    };
+    const flushHeld = () => {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      if (held === null) return;
+      const bytes = held;
+      held = null;
+      show(bytes);
+    };
     const write = (bytes: Uint8Array) => {
       if (bytes.length === 0) return;
-      if (this.midLine !== null && this.midLine !== self) {
-        this.out.write(Uint8Array.of(NL));
-        this.midLine.broken();
-        this.midLine = null;
-      }
       if (lead.length === 0) {
+        this.claim(self);
         this.out.write(bytes);
-      } else {
+        this.midLine = bytes[bytes.length - 1] === NL ? null : self;
+        return;
+      }
+      const lastNl = bytes.lastIndexOf(NL);
+      if (lastNl >= 0) {
+        const complete = held === null ? bytes.subarray(0, lastNl + 1) : concat(held, bytes.subarray(0, lastNl + 1));
+        held = null;
+        if (timer !== null) clearTimeout(timer);
+        timer = null;
         let start = 0;
-        while (start < bytes.length) {
-          const nl = bytes.indexOf(NL, start);
-          const end = nl < 0 ? bytes.length : nl + 1;
-          this.out.write(atLineStart ? concat(lead, bytes.subarray(start, end)) : bytes.slice(start, end));
-          atLineStart = nl >= 0;
+        while (start < complete.length) {
+          const end = complete.indexOf(NL, start) + 1;
+          show(complete.subarray(start, end));
           start = end;
         }
       }
-      if (lead.length > 0) this.midLine = atLineStart ? null : self;
-      else this.midLine = bytes[bytes.length - 1] === NL ? null : self;
+      const rest = bytes.subarray(lastNl + 1);
+      if (rest.length === 0) return;
+      held = held === null ? rest.slice() : concat(held, rest);
+      if (timer !== null) clearTimeout(timer);
+      timer = setTimeout(flushHeld, this.promptDelayMs);
+      timer.unref();
     };
     return {
       write,
       close: async () => {
+        flushHeld();
         if (this.midLine === self) {
           this.out.write(Uint8Array.of(NL));
           this.midLine = null;
