@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { openControlPlane } from '../src/server/local.js';
 import { startWebSite, WEB_SITE_ROOT } from '../src/server/web-site.js';
+import { CHROMIUM, CHROMIUM_ARGS } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ops = Number(process.argv[process.argv.indexOf('--ops') + 1]) || 3_000_000;
 const command = `bench mask ${ops}`;
 const done = /bench mask: \d+ ops/;
@@ -80,16 +80,7 @@ async function inChromium(): Promise<Figure & { browser: string }> {
     executablePath: CHROMIUM,
     headless: true,
     bypassCSP: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: [...CHROMIUM_ARGS],
   });
   try {
     const page = await context.newPage();

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../bench/chromium.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
 export const root = join(fileURLToPath(import.meta.url), '../../../..');
 /** Where the tests put their screenshots (linked from docs/web.md). */
 export const SCREENSHOTS = join(root, 'docs/web');
@@ -31,16 +31,7 @@ export async function launchChromium(): Promise<Browser> {
     // The tests wait on page expressions; CSP would refuse them as eval. The XSS test then proves
     // the escaping alone, without the CSP behind it.
     bypassCSP: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: [...CHROMIUM_ARGS],
   });
   return {
     context,
