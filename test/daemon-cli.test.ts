@@ -123,6 +123,8 @@ describe('pvm control commands', () => {
         'cpuPercent',
         'mips',
         'exitsPerSecond',
+        'netRxBytesPerSecond',
+        'netTxBytesPerSecond',
         'memoryBytes',
         'vcpus',
         'uptimeMs',

@@ -12,12 +12,19 @@ export interface TopRow {
   readonly cpuPercent: number;
   readonly mips: number;
   readonly exitsPerSecond: number;
+  /** Bytes per second the guest's NICs received from their switches and sent into them, all NICs. */
+  readonly netRxBytesPerSecond: number;
+  readonly netTxBytesPerSecond: number;
   readonly memoryBytes: number;
   readonly vcpus: number;
   readonly uptimeMs: number;
 }
 
 const totalExits = (s: DomainStats): number => Object.values(s.exits).reduce((a, b) => a + b, 0);
+const netBytes = (s: DomainStats, way: 'rxBytes' | 'txBytes'): number => (s.nets ?? []).reduce((a, n) => a + n[way], 0);
+/** Counters that only grow, as a rate; 0 without a previous sample (or after a reset). */
+const rate = (now: number, before: number | undefined, seconds: number): number =>
+  before === undefined ? 0 : Math.max(0, (now - before) / seconds);
 
 /** Rates between two samples of every domain, taken `seconds` apart. */
 export function topRows(before: readonly DomainStats[], after: readonly DomainStats[], seconds: number): TopRow[] {
@@ -33,6 +40,8 @@ export function topRows(before: readonly DomainStats[], after: readonly DomainSt
       cpuPercent: p ? Math.max(0, (100 * busyMs) / (dt * 1000)) : 0,
       mips: p ? Math.max(0, (s.instructions - p.instructions) / dt / 1e6) : 0,
       exitsPerSecond: p ? Math.max(0, (totalExits(s) - totalExits(p)) / dt) : 0,
+      netRxBytesPerSecond: rate(netBytes(s, 'rxBytes'), p && netBytes(p, 'rxBytes'), dt),
+      netTxBytesPerSecond: rate(netBytes(s, 'txBytes'), p && netBytes(p, 'txBytes'), dt),
       memoryBytes: s.memoryBytes,
       vcpus: s.vcpus,
       uptimeMs: s.uptimeMs,
@@ -42,7 +51,7 @@ export function topRows(before: readonly DomainStats[], after: readonly DomainSt
 
 export function topTable(rows: readonly TopRow[]): string {
   return table(
-    ['ID', 'NAME', 'STATE', 'CPU%', 'MIPS', 'EXITS/S', 'VCPUS', 'MEMORY', 'UPTIME'],
+    ['ID', 'NAME', 'STATE', 'CPU%', 'MIPS', 'EXITS/S', 'NET RX/S', 'NET TX/S', 'VCPUS', 'MEMORY', 'UPTIME'],
     rows.map((r) => [
       r.id,
       r.name,
@@ -50,6 +59,8 @@ export function topTable(rows: readonly TopRow[]): string {
       r.cpuPercent.toFixed(1),
       r.mips.toFixed(2),
       formatCount(r.exitsPerSecond),
+      formatBytes(Math.round(r.netRxBytesPerSecond)),
+      formatBytes(Math.round(r.netTxBytesPerSecond)),
       r.vcpus,
       formatBytes(r.memoryBytes),
       formatDuration(r.uptimeMs),
