@@ -8,7 +8,8 @@ import type { VirtioMmio, VirtioRefusal } from '../devices/virtio/mmio.js';
 import { mapVirtioDevices } from '../devices/virtio/slots.js';
 import { type BoardHart, type HartFactory, VirtBoard } from '../machine/board.js';
 import { loadElf, parseElf } from '../machine/elf.js';
-import { TIMEBASE_HZ } from '../machine/memmap.js';
+import { flatImage, isElf } from '../machine/image.js';
+import { MemMap, TIMEBASE_HZ } from '../machine/memmap.js';
 import { DomainStats, type DomainStatsJson, jitStatsOf } from './stats.js';
 
 /** What the bare runner needs from the host (Node adapters live in src/cli). */
@@ -134,6 +135,8 @@ export type BareEnd =
   | { kind: 'limit'; instructions: number }
   /** Every hart waits for an interrupt that nothing can raise. */
   | { kind: 'deadlock' }
+  /** Every hart traps on the first instruction of its own M-mode trap vector, forever (not code, say). */
+  | { kind: 'fault-loop'; pc: number; cause: number }
   /** The host stopped the run (BareControl.stop). */
   | { kind: 'stopped'; code: number };
 
@@ -162,8 +165,9 @@ const MASK48 = (1n << 48n) - 1n;
 const hx = (n: number) => `0x${n.toString(16)}`;
 
 /**
- * Runs a bare-metal RISC-V ELF (M-mode, no firmware) on the virt board until
- * it exits: through HTIF `tohost` (Spike convention: 1 = pass, else exit code
+ * Runs a bare-metal RISC-V image (M-mode, no firmware) on the virt board until
+ * it exits. The image is an ELF, or else a raw binary loaded at the start of RAM and entered
+ * there, as QEMU's `-bios none -kernel` does. It exits through HTIF `tohost` (Spike convention: 1 = pass, else exit code
  * value >> 1; a pointer with bit 0 clear is a riscv-tests/pk "magic_mem"
  * syscall block, of which `write` (64) to fd 1/2 and `exit` (93) are served;
  * device 1 command 1 is the HTIF console putchar), through the sifive,test0
@@ -180,8 +184,8 @@ const hx = (n: number) => `0x${n.toString(16)}`;
  * A device tree of the board is placed 2 MiB-aligned near the top of RAM (as
  * QEMU does) when it does not overlap the image, and its address passed in a1.
  */
-export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOptions): Promise<BareResult> {
-  const elf = parseElf(elfBytes);
+export async function runBare(image: Uint8Array, host: BareHost, opts: BareOptions): Promise<BareResult> {
+  const elf = isElf(image) ? parseElf(image) : flatImage(image, MemMap.RAM.base);
   const memory = opts.memory ?? 128 * MiB;
   const slice = opts.slice ?? 20_000;
   const limit = opts.maxInstructions ?? Number.POSITIVE_INFINITY;
@@ -273,7 +277,7 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       ...(opts.onVirtioRefusal ? { onRefusal: opts.onVirtioRefusal } : {}),
     });
     if (control) control.ram = board.ram;
-    loadElf(elf, elfBytes, board.ram);
+    loadElf(elf, image, board.ram);
     const htif = htifAddresses(elf.symbol('tohost'), elf.symbol('fromhost'), board);
     const fdt = placeDeviceTree(board, elf.low, elf.high);
     board.harts.forEach((h, i) => {
@@ -293,6 +297,7 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
     let htifCode: number | undefined;
     for (;;) {
       let allWaiting = true;
+      let allLooping = true;
       for (let i = 0; i < board.harts.length; i++) {
         const h = board.harts[i]!;
         const budget = Math.min(slice, limit - steps);
@@ -306,6 +311,7 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
         else if (exit === Exit.Wfi) stats.exits.wfi++;
         else if (exit === Exit.Stop) stats.exits.stop++;
         if (exit !== Exit.Wfi) allWaiting = false;
+        if (exit !== Exit.Budget || !faultLoop(h)) allLooping = false;
         if (exit === Exit.MachineTrap) {
           throw new PvmError('internal', `hart ${i} returned a machine trap in bare mode`);
         }
@@ -334,6 +340,10 @@ export async function runBare(elfBytes: Uint8Array, host: BareHost, opts: BareOp
       }
       if (htifCode !== undefined) return result({ kind: 'htif', code: htifCode });
       if (steps >= limit) return result({ kind: 'limit', instructions: steps });
+      if (allLooping) {
+        const h = board.harts[0]!;
+        return result({ kind: 'fault-loop', pc: Number(h.getPc()), cause: Number(h.getCsr(Csr.mcause)) });
+      }
 
       if (!allWaiting) continue;
       // Raises the timers due by now, and says how long until the next one.
@@ -390,6 +400,18 @@ const CONSOLE_FLUSH_MS = 10;
 
 /** Rounds in a row in which every hart waits with nothing able to wake it, before the run is a deadlock. */
 const SPURIOUS_WAKEUP_LIMIT = 64;
+
+/**
+ * A hart at its trap vector with mepc there too and MPP = M took a synchronous trap on the
+ * vector's first instruction, from M-mode: nothing it does changes, so it will again, forever.
+ * That is what a file that is not code does (a raw image of text, a wrong file).
+ */
+function faultLoop(h: BoardHart): boolean {
+  const base = h.getCsr(Csr.mtvec) & ~3n;
+  const cause = h.getCsr(Csr.mcause);
+  const mpp = (h.getCsr(Csr.mstatus) >> 11n) & 3n;
+  return h.getPc() === base && h.getCsr(Csr.mepc) === base && cause >= 0n && cause < 1n << 63n && mpp === 3n;
+}
 
 /** WFI ends when an interrupt is pending and enabled in mie, whatever mstatus.MIE says (privileged spec 3.3.3). */
 const wakeable = (h: BoardHart): boolean => (h.getCsr(Csr.mip) & h.getCsr(Csr.mie)) !== 0n;

@@ -1,6 +1,7 @@
 import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
 import type { GuestRam } from '../memory/ram.js';
+import type { ElfImage } from './elf.js';
 
 /** RISC-V Linux `Image` header (Documentation/arch/riscv/boot-image-header.rst). */
 export interface LinuxImageHeader {
@@ -21,7 +22,8 @@ export const KERNEL_ALIGN = 0x20_0000;
 
 const hx = (n: number) => `0x${n.toString(16)}`;
 
-const isElf = (b: Uint8Array) => b.length >= 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
+export const isElf = (b: Uint8Array): boolean =>
+  b.length >= 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
 
 /**
  * What a kernel file is, tried in QEMU's order (hw/riscv/boot.c riscv_load_kernel): an ELF,
@@ -111,4 +113,20 @@ export function loadRaw(
   }
   ram.write(addr as Gpa, bytes);
   return { start: addr, end: addr + bytes.length };
+}
+
+/**
+ * A raw binary as an image of one segment loaded at `base` and entered at its first byte, as
+ * QEMU's `-bios none -kernel FILE` loads a file that is not an ELF: no symbols (so no HTIF).
+ */
+export function flatImage(bytes: Uint8Array, base: number): ElfImage {
+  if (bytes.length === 0) throw new PvmError('image', 'the image is empty');
+  const size = bytes.length;
+  return {
+    entry: base,
+    segments: [{ paddr: base, vaddr: base, offset: 0, filesz: size, memsz: size, flags: 7 }],
+    low: base,
+    high: base + size,
+    symbol: () => undefined,
+  };
 }

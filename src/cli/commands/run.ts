@@ -24,10 +24,13 @@ export function registerRun(program: Command, ctx: CliContext): Command {
   const cmd = program
     .command('run')
     .description('boot a guest in the foreground, its console on this terminal (no image: the embedded pvos)')
-    .argument('[file]', 'a config file (.yaml, .yml, .json: every domain in it); with --bare: the ELF to run')
+    .argument(
+      '[file]',
+      'a config file (.yaml, .yml, .json: every domain in it); with --bare: the image to run (ELF or raw binary)',
+    )
     .option(
       '--bare',
-      'run FILE as a bare-metal M-mode ELF with no firmware (QEMU -bios none -kernel FILE), with the virtio devices given; exit through HTIF tohost or the syscon',
+      'run FILE as a bare-metal M-mode image with no firmware (QEMU -bios none -kernel FILE: an ELF, or a raw binary loaded at 0x80000000), with the virtio devices given; exit through HTIF tohost or the syscon',
     )
     .option('--max-instructions <n>', 'stop each guest after N instructions (exit status 124)', parseCount)
     .option(
@@ -70,7 +73,7 @@ export async function runCommand(file: string | undefined, flags: RunFlags, ctx:
     }
   }
   if (flags.bare) {
-    if (file === undefined) throw new PvmError('usage', 'run --bare needs an ELF file: pvm run --bare FILE');
+    if (file === undefined) throw new PvmError('usage', 'run --bare needs an image file: pvm run --bare FILE');
     return runBareCommand(file, flags, run, ctx);
   }
   let config: PvmConfig;
@@ -128,14 +131,14 @@ const BARE_REFUSED: Partial<Record<keyof DomainFlags, string>> = {
 };
 
 /**
- * `pvm run --bare FILE`: an M-mode ELF on the virt board with no firmware, as
+ * `pvm run --bare FILE`: an M-mode image (ELF or raw) on the virt board with no firmware, as
  * `qemu-system-riscv64 -bios none -kernel FILE`: the UART (console input included), the
  * syscon, HTIF, the CLINT and PLIC, and the virtio devices the flags name in their slots.
  * --memory, --smp and the device flags follow the same rules as a domain's.
  */
 async function runBareCommand(file: string, flags: RunFlags, run: RunOptions, ctx: CliContext): Promise<number> {
   if (isConfigFile(file)) {
-    throw new PvmError('usage', `--bare runs an ELF image, not a config file (${file}): pvm run ${file}`);
+    throw new PvmError('usage', `--bare runs a bare-metal image, not a config file (${file}): pvm run ${file}`);
   }
   for (const k of domainFlagsSet(flags)) {
     if (!BARE_FLAGS.includes(k)) {
@@ -155,7 +158,7 @@ async function runBareCommand(file: string, flags: RunFlags, run: RunOptions, ct
     },
     { name: 'bare', cwd: process.cwd() },
   );
-  const elf = readImage(resolve(file), 'ELF file', spec.memory);
+  const elf = readImage(resolve(file), 'image file', spec.memory);
   const host = nodeBareHost(ctx.io);
   const control = new BareControl();
   const switches = Object.fromEntries(
@@ -191,6 +194,11 @@ async function runBareCommand(file: string, flags: RunFlags, run: RunOptions, ct
     case 'limit':
       ctx.io.stderr(`pvm: guest stopped after ${end.instructions} instructions (--max-instructions)`);
       return ExitStatus.LIMIT;
+    case 'fault-loop':
+      ctx.io.stderr(
+        `pvm: guest stopped: it traps at its own trap vector 0x${end.pc.toString(16)} (mcause ${end.cause}) and can never leave it; is the image code for this machine?`,
+      );
+      return ExitStatus.GUEST_FAILED;
     case 'deadlock':
       ctx.io.stderr('pvm: guest stopped: every hart waits (WFI) for an interrupt that cannot come (no timer armed)');
       return ExitStatus.GUEST_FAILED;
