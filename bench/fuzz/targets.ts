@@ -25,16 +25,9 @@ import {
   VirtualSwitch,
 } from '../../src/devices/switch.js';
 import { decodeFrames, encodeFrames, MAX_LINK_MESSAGE, SwitchLinkPort } from '../../src/devices/switch-link.js';
-import { VirtioBalloon } from '../../src/devices/virtio/balloon/device.js';
-import { MemoryDisk } from '../../src/devices/virtio/blk/backend.js';
-import { VirtioBlk } from '../../src/devices/virtio/blk/device.js';
-import { VirtioConsole } from '../../src/devices/virtio/console/device.js';
 import { MmioReg } from '../../src/devices/virtio/constants.js';
-import type { VirtioDevice } from '../../src/devices/virtio/device.js';
 import { VirtioMmio } from '../../src/devices/virtio/mmio.js';
 import { MockDriver } from '../../src/devices/virtio/mock-driver.js';
-import { VirtioNet } from '../../src/devices/virtio/net/device.js';
-import { VirtioRng } from '../../src/devices/virtio/rng/device.js';
 import { createLogger } from '../../src/host/logger.js';
 import { nodeSnapshotCodecs } from '../../src/host/snapshot-file.js';
 import type { Domain, DomainHost } from '../../src/hypervisor/domain.js';
@@ -64,6 +57,7 @@ import type { SbiArgs } from '../../src/sbi/types.js';
 import { type Daemon, startDaemon } from '../../src/server/daemon.js';
 import { fileSnapshotStore } from '../../src/server/local.js';
 import { checkConfigText, checkRouterAnswer, configTextArb, requestArb } from './host-targets.js';
+import { canaryIntact, devices, type Make, offer, QSIZE, scenario, VQ_BASE, VQ_RAM } from './virtqueue.js';
 
 /** One fuzz target: `start` gives the property for one batch (state shared by its runs). */
 export interface FuzzTarget {
@@ -269,72 +263,6 @@ const snapshotStateTarget: FuzzTarget = {
 
 // ---------------------------------------------------------------- virtio devices
 
-const VQ_BASE = 0x8000_0000;
-const VQ_RAM = 0x20_0000;
-const QSIZE = 8;
-const CANARY = VQ_BASE + 0x18_0000;
-const RINGS_END = VQ_BASE + 0x4_0000;
-const vaddr = fc.oneof(
-  { arbitrary: fc.integer({ min: VQ_BASE + 0x8_0000, max: VQ_BASE + 0x10_0000 - 0x1000 }), weight: 6 },
-  { arbitrary: fc.integer({ min: RINGS_END, max: VQ_BASE + 0x10_0000 - 1 }), weight: 2 },
-  {
-    arbitrary: fc.constantFrom(0, VQ_BASE - 1, VQ_BASE + 0x10_0000 - 4, VQ_BASE + VQ_RAM, 2 ** 53 - 1, 2 ** 64 - 4096),
-    weight: 1,
-  },
-);
-const vlen = fc.oneof(
-  { arbitrary: fc.integer({ min: 0, max: 600 }), weight: 8 },
-  { arbitrary: fc.constantFrom(0x1_0000, 0x7_0000, 0xffff_ffff), weight: 1 },
-);
-const desc = fc.record({
-  addr: vaddr,
-  len: vlen,
-  flags: fc.oneof(
-    { arbitrary: fc.constantFrom(0, 1, 2, 3), weight: 8 },
-    { arbitrary: fc.integer({ min: 0, max: 7 }), weight: 2 },
-  ),
-  next: fc.oneof(
-    { arbitrary: fc.integer({ min: 0, max: 7 }), weight: 8 },
-    { arbitrary: fc.integer({ min: 8, max: 10 }), weight: 1 },
-  ),
-});
-const scenario = fc.record({
-  table: fc.array(desc, { minLength: QSIZE, maxLength: QSIZE }),
-  heads: fc.array(
-    fc.oneof({ arbitrary: fc.integer({ min: 0, max: 7 }), weight: 8 }, { arbitrary: fc.constant(9), weight: 1 }),
-    {
-      minLength: 1,
-      maxLength: 4,
-    },
-  ),
-  hugeIndex: fc.oneof({ arbitrary: fc.constant(false), weight: 9 }, { arbitrary: fc.constant(true), weight: 1 }),
-  queue: fc.integer({ min: 0, max: 2 }),
-  noise: fc.uint8Array({ minLength: 64, maxLength: 64 }),
-  /** A stray register write by the driver before the kick (offset, value). */
-  poke: fc.option(
-    fc.tuple(
-      fc.integer({ min: 0, max: 0x1ff }).map((o) => o & ~3),
-      fc.nat(),
-    ),
-    { freq: 4 },
-  ),
-});
-
-type Make = () => { device: VirtioDevice; queues: number[] };
-const devices: Record<string, Make> = {
-  blk: () => ({ device: new VirtioBlk({ backend: new MemoryDisk(64 * 512), queueSize: QSIZE }), queues: [0] }),
-  console: () => ({ device: new VirtioConsole({ output: () => {}, queueSize: QSIZE }), queues: [0, 1] }),
-  net: () => {
-    const net = new VirtioNet({ mac: parseMac('52:54:00:00:00:01')!, queueSize: QSIZE });
-    const sw = new VirtualSwitch('fuzz');
-    sw.attach(net);
-    sw.attach({ mac: parseMac('52:54:00:00:00:02')!, deliver: () => {} });
-    return { device: net, queues: [0, 1] };
-  },
-  rng: () => ({ device: new VirtioRng({ fill: (b) => void b.fill(7) }, QSIZE), queues: [0] }),
-  balloon: () => ({ device: new VirtioBalloon({ queueSize: QSIZE }), queues: [0, 1, 2] }),
-};
-
 /** Hostile rings against one device: no exception, no write outside the buffers given, rings untouched. */
 function virtioTarget(kind: string, make: Make): FuzzTarget {
   return {
@@ -345,32 +273,19 @@ function virtioTarget(kind: string, make: Make): FuzzTarget {
       const ram = new GuestRam(VQ_BASE, VQ_RAM);
       const { device, queues } = make();
       const mmio = new VirtioMmio(device, ram, { set() {} });
-      const canary = Buffer.alloc(VQ_BASE + VQ_RAM - CANARY, 0xa5);
       return fc.asyncProperty(scenario, async (s) => {
         // Each run starts from a reset device: the driver brings it up again (liveness).
         const drv = new MockDriver(ram, mmio, VQ_BASE + 0x1000);
         drv.w32(MmioReg.STATUS, 0);
         const qs = drv.start(queues.map(() => QSIZE));
         check(!drv.needsReset, 'device alive after a reset');
-        ram.write(gpa(VQ_BASE + 0x10_0000), s.noise);
-        const q = qs[Math.min(s.queue, qs.length - 1)]!;
-        s.table.forEach((d, i) => {
-          q.setDesc(i, d.addr, d.len, d.flags, d.next);
-        });
-        for (const h of s.heads) q.offer(h);
-        if (s.hugeIndex) q.setAvailIdx(0xfff0);
-        ram.fill(gpa(CANARY), VQ_BASE + VQ_RAM - CANARY, 0xa5);
-        const driverOwned = () => [...ram.slice(q.desc, 16 * QSIZE), ...ram.slice(q.avail, 6 + 2 * QSIZE)].join();
+        const { q, driverOwned } = offer(ram, drv, qs, s);
         const before = driverOwned();
-        if (s.poke !== null) drv.w32(s.poke[0], s.poke[1]);
         q.kick();
         // Completions of asynchronous backends (blk) are promise callbacks: let them run.
         for (let i = 0; i < 4; i++) await Promise.resolve();
         check(q.usedIdx <= s.heads.length, 'never more used entries than offered');
-        check(
-          Buffer.from(ram.u8.buffer, ram.u8.byteOffset + CANARY - VQ_BASE, canary.length).equals(canary),
-          'no write outside the given buffers',
-        );
+        check(canaryIntact(ram), 'no write outside the given buffers');
         check(driverOwned() === before, 'descriptor table and available ring untouched');
         ram.fill(gpa(VQ_BASE), 0x10_0000, 0);
       });
