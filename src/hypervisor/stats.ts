@@ -156,7 +156,7 @@ export function formatStats(s: DomainStatsJson): string {
   if (s.jit !== undefined) {
     const j = s.jit;
     lines.push(
-      `translated: ${j.instructions} instructions (${Math.round(j.share * 1000) / 10} %), ${j.blocks} blocks in ${j.modules} modules, ${j.translateMs} ms translating; ${j.cached} cached, ${j.evictions} evicted; ${j.chained} of ${j.entered + j.chained} block entries chained; invalidated ${j.pageInvalidations} pages, ${j.flushes} flushes`,
+      `translated: ${j.instructions} instructions (${Math.round(j.share * 1000) / 10} %), ${j.blocks} blocks in ${j.modules} modules, ${j.translateMs} ms translating; ${j.cached} cached, ${j.evictions} evicted; invalidated ${j.pageInvalidations} pages, ${j.flushes} flushes`,
       `  blocks end at: ${Object.entries(j.ends)
         .sort((a, b) => b[1] - a[1])
         .map(([e, n]) => `${e} ${n}`)

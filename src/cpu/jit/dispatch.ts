@@ -5,14 +5,11 @@
  * high word and privilege, that the execute TLB maps the pc's page to the RAM page the block was
  * made from, that the block was made or checked in FENCE.I generation `gen`, and that the budget
  * allows a whole pass; then `call_indirect` the block through the shared table (every block sits
- * there at its slot), which may go on into the next blocks itself (translate.ts, `chain`: the same
- * checks, then a tail call) and returns the total so far. It returns that total at the first check
- * that fails (or when a block retires nothing); jit.ts looks at why, in JavaScript, and does what
- * is rare: counting a new target, checking a block against memory after a fence, dropping a stale
- * one.
+ * there at its slot) and add what it retired. It returns the total at the first check that fails
+ * (or when a block retires nothing); jit.ts looks at why, in JavaScript, and does what is rare:
+ * counting a new target, checking a block against memory after a fence, dropping a stale one.
  */
 import {
-  ENTERED_OFF,
   JIT_MASK,
   PC_OFF,
   SLOT_GEN,
@@ -45,9 +42,9 @@ const K = 10;
 export function buildDispatcher(minPages: number, slots: number): Uint8Array {
   const out = new Code();
   for (const b of [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]) out.byte(b);
-  // type 0: the blocks' (state, tlb, budget, gen, acc) -> i32; type 1: run's (i32 x5) -> i32
+  // type 0: the blocks' (i32 i32 i32) -> i32; type 1: run's (i32 x5) -> i32
   const type = new Code().u32(2);
-  type.byte(0x60).u32(5).byte(I32).byte(I32).byte(I32).byte(I32).byte(I32).u32(1).byte(I32);
+  type.byte(0x60).u32(3).byte(I32).byte(I32).byte(I32).u32(1).byte(I32);
   type.byte(0x60).u32(5).byte(I32).byte(I32).byte(I32).byte(I32).byte(I32).u32(1).byte(I32);
   section(out, 1, type);
   const imp = new Code().u32(2);
@@ -95,12 +92,11 @@ export function buildDispatcher(minPages: number, slots: number): Uint8Array {
   c.get(BUDGET).get(TOTAL).op(Op.i32Sub);
   ld(SLOT, SLOT_LEN).op(Op.i32LtS);
   leaveIf();
-  // the chain's total = table[slot](state, tlb, budget - total, gen, total); K = what it added; go on while K != 0
-  c.get(STATE).get(STATE).mem(Op.i32Load, 2, ENTERED_OFF).i32(1).op(Op.i32Add).mem(Op.i32Store, 2, ENTERED_OFF);
-  c.get(STATE).get(TLB).get(BUDGET).get(TOTAL).op(Op.i32Sub).get(GEN).get(TOTAL);
+  // K = table[slot](state, tlb, budget - total); TOTAL += K; go on while K != 0
+  c.get(STATE).get(TLB).get(BUDGET).get(TOTAL).op(Op.i32Sub);
   c.get(SLOT).get(STATE).op(Op.i32Sub).i32(2).op(Op.i32ShrU);
   c.byte(Op.callIndirect).u32(0).u32(0);
-  c.get(TOTAL).op(Op.i32Sub).tee(K).get(TOTAL).op(Op.i32Add).set(TOTAL);
+  c.tee(K).get(TOTAL).op(Op.i32Add).set(TOTAL);
   // a block that wrote a CSR which may enable an interrupt: the interpreter checks before going on
   ld(STATE, STOP_OFF);
   leaveIf();

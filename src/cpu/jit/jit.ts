@@ -22,8 +22,6 @@ import { type Hart, TRAP_COST } from '../hart.js';
 import { NO_TAG, TLB_BITS, TLB_MASK } from '../mmu.js';
 import { buildDispatcher, type Dispatcher } from './dispatch.js';
 import {
-  CHAINED_OFF,
-  ENTERED_OFF,
   JIT_MASK,
   JIT_SLOTS,
   PC_OFF,
@@ -74,12 +72,6 @@ export interface JitStats {
   /** Blocks in the cache now, and blocks evicted by another one made for the same slot. */
   cached: number;
   evictions: number;
-  /**
-   * Block entries: by the dispatcher (from JavaScript or after a block returned to it), and by
-   * a block going on into the next one itself (chaining, translate.ts).
-   */
-  entered: number;
-  chained: number;
   /** Pages whose blocks were dropped by a store into them, and full flushes (FENCE.I, reset). */
   pageInvalidations: number;
   flushes: number;
@@ -100,8 +92,6 @@ export function emptyJitStats(): JitStats {
     translateMs: 0,
     cached: 0,
     evictions: 0,
-    entered: 0,
-    chained: 0,
     pageInvalidations: 0,
     flushes: 0,
     ends: Object.create(null),
@@ -153,7 +143,7 @@ export class Jit {
     ramSize: number,
   ) {
     this.u16 = new Uint16Array(buffer, 0, ramSize >>> 1);
-    this.st32 = new Int32Array(buffer, hart.stateOff, CHAINED_OFF / 4 + 1);
+    this.st32 = new Int32Array(buffer, hart.stateOff, STOP_OFF / 4 + 1);
     this.ramPages = Math.ceil(ramSize / 4096);
     this.minPages = Math.ceil(buffer.byteLength / 65536);
     const api = wasmApi!;
@@ -254,11 +244,7 @@ export class Jit {
     }
     h.pcLo = st32[PC_OFF >> 2]!;
     h.pcHi = st32[(PC_OFF >> 2) + 1]!;
-    const stats = this.stats;
-    stats.instructions += total - ecalls * TRAP_COST;
-    stats.entered += st32[ENTERED_OFF >> 2]!;
-    stats.chained += st32[CHAINED_OFF >> 2]!;
-    st32[ENTERED_OFF >> 2] = st32[CHAINED_OFF >> 2] = 0;
+    this.stats.instructions += total - ecalls * TRAP_COST;
     return total;
   }
 
@@ -303,13 +289,12 @@ export class Jit {
     if (blocks.length > 0) {
       const bytes = buildModule(
         this.minPages,
-        JIT_SLOTS,
-        [I32, I32, I32, I32, I32],
+        [I32, I32, I32],
         [I32],
         blocks.map((b) => b.body),
       );
       const api = wasmApi!;
-      const inst = new api.Instance(new api.Module(bytes), { m: { mem: this.memory, tab: this.table } });
+      const inst = new api.Instance(new api.Module(bytes), { m: { mem: this.memory } });
       for (let i = 0; i < keep.length; i++) {
         const p = keep[i]!;
         const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;

@@ -33,12 +33,6 @@ export const M_TRAP_OFF = 320;
 export const CSR_WORDS = (M_TRAP_OFF + 32 - MSTATUS_OFF) / 4;
 /** The LR/SC reservation (amo.ts Reservation): valid (0/1), RAM offset, size, value (lo, hi): five words. */
 export const RES_OFF = M_TRAP_OFF + 32;
-/**
- * Block entries since jit.ts last read them: by the dispatcher, and by a block chaining to the
- * next (translate.ts `chain`); jit.ts adds them to its statistics after each run and clears them.
- */
-export const ENTERED_OFF = RES_OFF + 20;
-export const CHAINED_OFF = ENTERED_OFF + 4;
 /** The data TLBs (mmu.ts): six Int32Arrays of TLB_ENTRIES entries each, in this order. */
 export const TLB_OFF = 4096;
 /** Entries in each data TLB array: DATA_SETS (16) x 2^TLB_BITS (1024). */

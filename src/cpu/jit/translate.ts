@@ -4,13 +4,12 @@
  * block when taken and lets it go on when not, so a block is a superblock) to one WebAssembly
  * function body.
  *
- * The function is `(state: i32, tlb: i32, budget: i32, gen: i32, acc: i32) -> i32`: `state` is
- * the byte offset of the hart's state area (state.ts), `tlb` the byte address of the data TLB
- * set the loads and stores use (chosen by the caller from privilege, MPRV, SUM and MXR),
- * `budget` how many instructions it may retire, `gen` the FENCE.I generation and `acc` the
- * count its caller has so far. It returns `acc` plus how many it and the blocks it chained to
- * (`chain`) retired, and leaves the pc of the next one in the state area. The registers a block
- * uses live in i64 locals; the ones it writes go back to the state area at every exit.
+ * The function is `(state: i32, tlb: i32, budget: i32) -> i32`: `state` is the byte offset of
+ * the hart's state area (state.ts), `tlb` the byte address of the data TLB set the loads and
+ * stores use (chosen by the caller from privilege, MPRV, SUM and MXR), `budget` how many
+ * instructions it may retire. It returns how many it retired and leaves the pc of the next one
+ * in the state area. The registers a block uses live in i64 locals; the ones it writes go back
+ * to the state area at every exit.
  *
  * Exactness: anything the block cannot finish by itself ends it *before* that instruction, with
  * the pc of that instruction and the count of those before it, so the interpreter executes it
@@ -26,8 +25,6 @@
  */
 import { MSTATUS_FS, MSTATUS_MXR, MSTATUS_SIE, MSTATUS_SUM, SSTATUS_RMASK, SSTATUS_WMASK } from '../arch.js';
 import {
-  CHAINED_OFF,
-  JIT_MASK,
   MSTATUS_OFF,
   PC_OFF,
   R_HI,
@@ -35,48 +32,34 @@ import {
   R_TAG,
   RES_OFF,
   S_TRAP_OFF,
-  SLOT_GEN,
-  SLOT_HI,
-  SLOT_LEN,
-  SLOT_OFF,
-  SLOT_PC,
-  SLOT_PRIV,
   STOP_CSR,
   STOP_ECALL,
   STOP_OFF,
   W_HI,
   W_OFF,
   W_TAG,
-  X_HI,
   X_OFF,
-  X_OFFS,
-  X_TAG,
 } from './state.js';
 import { Code, I32, I64, Op, VOID } from './wasm.js';
 
 /** Longest block, in instructions. */
 export const MAX_BLOCK = 64;
 
-// locals: 0 state, 1 tlb, 2 budget, 3 gen, 4 acc, 5..35 x1..x31, then temporaries
+// locals: 0 state, 1 tlb, 2 budget, 3..33 x1..x31, then temporaries
 const P_STATE = 0;
 const P_TLB = 1;
 const P_BUDGET = 2;
-const P_GEN = 3;
-const P_ACC = 4;
-const REG0 = 4; // x[r] is local REG0 + r
-const CNT = 36;
-const T0 = 37;
-const T1 = 38;
-const VA = 39;
-const E = 40;
-// i32 temporaries of the chaining epilogue
-const HI = 41;
-const XE = 42;
-const NPC = 43;
+const REG0 = 2; // x[r] is local REG0 + r
+const CNT = 34;
+const T0 = 35;
+const T1 = 36;
+const VA = 37;
+const E = 38;
+const NPC = 39;
 // i64 temporaries of MULH, MULHSU, MULHU
-const MA = 44;
-const MB = 45;
-const MID = 46;
+const MA = 40;
+const MB = 41;
+const MID = 42;
 
 /** A translated block: the function body and how many instructions one pass through it retires. */
 export interface Block {
@@ -653,64 +636,6 @@ function emitCsr(m: Emitter, insn: number, rd: number, rs1: number, f3: number, 
   return 0;
 }
 
-/**
- * Chaining: at its end a block enters the next one itself, by a tail call through the shared
- * table, when the dispatcher (dispatch.ts) would: the same checks in the same order (the slot
- * holds a block for the pc, high word and privilege, the execute TLB maps the pc's page to the
- * RAM page it was made from, it is of this FENCE.I generation, the budget allows a whole
- * pass), and only when this block retired something and set no stop word (jit.ts must see
- * that). The successor gets the budget left and the count so far (`acc`), and returns the
- * chain's total. Any failed check returns to the dispatcher, which looks again and returns to
- * jit.ts for the rare cases. Nothing is linked, so nothing needs unlinking: whatever drops or
- * re-keys a block (slot words, the execute TLB, the generation) is seen by the next check.
- */
-function chain(f: Code, priv: number): void {
-  const ld = (base: number, off: number) => f.get(base).mem(Op.i32Load, 2, off);
-  const leaveIf = () => f.byte(Op.brIf).u32(0);
-  f.op(Op.block).byte(VOID);
-  f.get(CNT).op(Op.i32Eqz);
-  leaveIf();
-  ld(P_STATE, STOP_OFF);
-  leaveIf();
-  f.get(NPC).op(Op.i32WrapI64).set(VA);
-  f.get(NPC).i64(32, 0).op(Op.i64ShrU).op(Op.i32WrapI64).set(HI);
-  // E = state + (((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK) * 4
-  f.get(VA).i32(1).op(Op.i32ShrU).get(VA).i32(15).op(Op.i32ShrU).op(Op.i32Xor);
-  f.i32(JIT_MASK).op(Op.i32And).i32(2).op(Op.i32Shl).get(P_STATE).op(Op.i32Add).set(E);
-  ld(E, SLOT_PC).get(VA).op(Op.i32Ne);
-  leaveIf();
-  // XE = state + ((priv << 10) + ((pc >>> 12) & 1023)) * 4
-  f.get(VA)
-    .i32(12)
-    .op(Op.i32ShrU)
-    .i32(1023)
-    .op(Op.i32And)
-    .i32(priv << 10)
-    .op(Op.i32Add);
-  f.i32(2).op(Op.i32Shl).get(P_STATE).op(Op.i32Add).set(XE);
-  ld(XE, X_TAG).get(VA).i32(-4096).op(Op.i32And).op(Op.i32Ne);
-  leaveIf();
-  ld(XE, X_HI).get(HI).op(Op.i32Ne);
-  leaveIf();
-  ld(E, SLOT_HI).get(HI).op(Op.i32Ne);
-  leaveIf();
-  ld(E, SLOT_PRIV).i32(priv).op(Op.i32Ne);
-  leaveIf();
-  ld(XE, X_OFFS);
-  ld(E, SLOT_OFF).op(Op.i32Ne);
-  leaveIf();
-  ld(E, SLOT_GEN).get(P_GEN).op(Op.i32Ne);
-  leaveIf();
-  f.get(P_BUDGET).get(CNT).op(Op.i32Sub);
-  ld(E, SLOT_LEN).op(Op.i32LtS);
-  leaveIf();
-  f.get(P_STATE).get(P_STATE).mem(Op.i32Load, 2, CHAINED_OFF).i32(1).op(Op.i32Add).mem(Op.i32Store, 2, CHAINED_OFF);
-  f.get(P_STATE).get(P_TLB).get(P_BUDGET).get(CNT).op(Op.i32Sub).get(P_GEN).get(P_ACC).get(CNT).op(Op.i32Add);
-  f.get(E).get(P_STATE).op(Op.i32Sub).i32(2).op(Op.i32ShrU);
-  f.byte(Op.returnCallIndirect).u32(0).u32(0);
-  f.op(Op.end);
-}
-
 /** Go round the block again (br to the loop at `depth`) when the budget allows another pass of `len`. */
 function loopAgain(m: Emitter, len: number, depth: number): void {
   m.c.get(P_BUDGET).get(CNT).op(Op.i32Sub).i32(len).op(Op.i32GeS).byte(Op.brIf).u32(depth);
@@ -933,7 +858,7 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint, pri
     .byte(I32)
     .u32(2)
     .byte(I64)
-    .u32(4)
+    .u32(2)
     .byte(I32)
     .u32(m.mulTemps ? 4 : 1)
     .byte(I64);
@@ -953,8 +878,7 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint, pri
         .mem(Op.i64Store, 3, X_OFF + 8 * r);
   }
   f.get(P_STATE).get(NPC).mem(Op.i64Store, 3, PC_OFF);
-  chain(f, priv);
-  f.get(P_ACC).get(CNT).op(Op.i32Add).op(Op.end);
+  f.get(CNT).op(Op.end);
   // an ECALL at the end is part of the code the block was made from (FENCE.I compares it)
   const last = Number(pc & 4095n) + (stop ? 4 : 0);
   return { body: f, length: stop ? k + 1 : k, bytes: (last === 0 ? 4096 : last) - Number(start & 4095n), end };

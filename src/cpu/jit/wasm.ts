@@ -23,7 +23,6 @@ export const Op = {
   brIf: 0x0d,
   return: 0x0f,
   callIndirect: 0x11,
-  returnCallIndirect: 0x13,
   drop: 0x1a,
   select: 0x1b,
   localGet: 0x20,
@@ -178,14 +177,12 @@ export function name(c: Code, s: string): void {
 }
 
 /**
- * A module importing memory "m"."mem" (at least `minPages` pages) and table "m"."tab" (at
- * least `tableSize` funcrefs, which its functions call through) with functions of one type
- * (`params` -> `results`, type 0), each body a complete function body (locals and code, `end`
+ * A module importing memory "m"."mem" (at least `minPages` pages) with functions of one type
+ * (`params` -> `results`), each body a complete function body (locals and code, `end`
  * included), exported as "b0", "b1", ...
  */
 export function buildModule(
   minPages: number,
-  tableSize: number,
   params: readonly number[],
   results: readonly number[],
   bodies: readonly Code[],
@@ -197,13 +194,10 @@ export function buildModule(
   type.u32(results.length);
   for (const r of results) type.byte(r);
   section(out, 1, type);
-  const imp = new Code().u32(2);
+  const imp = new Code().u32(1);
   name(imp, 'm');
   name(imp, 'mem');
   imp.byte(0x02).byte(0x00).u32(minPages);
-  name(imp, 'm');
-  name(imp, 'tab');
-  imp.byte(0x01).byte(0x70).byte(0x00).u32(tableSize);
   section(out, 2, imp);
   const fns = new Code().u32(bodies.length);
   for (let i = 0; i < bodies.length; i++) fns.u32(0);
