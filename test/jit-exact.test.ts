@@ -11,9 +11,9 @@ import { Csr, IrqBit } from '../src/cpu/arch.js';
 import { Hart } from '../src/cpu/hart.js';
 import { HART_STATE_BYTES } from '../src/cpu/jit/state.js';
 import { A, C, li64, Prog } from '../src/cpu/test-asm.js';
-import { LogBus, RAM_BASE } from '../src/cpu/test-util.js';
+import { LogBus, openPmp, RAM_BASE } from '../src/cpu/test-util.js';
 import { GuestRam } from '../src/memory/ram.js';
-import { BAD, boot, csrrs, DATA, lockstep, type Machine, machine, put } from './support/jit-rig.js';
+import { BAD, boot, csrrs, DATA, lockstep, type Machine, machine, put, snapshot } from './support/jit-rig.js';
 
 const F = RAM_BASE + 0x2000;
 const ret = () => A.jalr(0, 1, 0);
@@ -402,4 +402,97 @@ test('LR/SC run translated: success, no reservation, another address, a changed 
     Object.keys(b.hart.jit!.stats.ends).filter((e) => e.startsWith('lr') || e.startsWith('sc')),
     [],
   );
+});
+
+/** Both machines in PV mode (virtualM), `prog` at RAM_BASE run in S-mode, with a hypercall hook. */
+function pvPair(prog: Prog, extra: [number, Prog][] = []): [Machine, Machine, bigint[][]] {
+  const seen: bigint[][] = [];
+  const ms = [false, true].map((jit): Machine => {
+    const ram = new GuestRam(RAM_BASE, 1 << 20, HART_STATE_BYTES);
+    const bus = new LogBus();
+    const m = { hart: new Hart(ram, bus, { jit, jitAfter: 0, virtualM: true }), ram, bus };
+    boot(m, prog, new Uint8Array(0x2000));
+    for (const [pa, p] of extra) put(m, pa, p.toBytes());
+    m.hart.reset(BigInt(RAM_BASE), 1);
+    openPmp(m.hart);
+    // the hook makes calls with a7 = 1 (a0 += 1) and declines the others; it records the
+    // instret it sees (the deterministic clock is made of it)
+    const log: bigint[] = [];
+    seen.push(log);
+    const h = m.hart;
+    h.ecallHook = () => {
+      if (h.getX(17) !== 1n) return false;
+      log.push(BigInt(h.instret));
+      h.setX(10, h.getX(10) + 1n);
+      h.skip(4);
+      return true;
+    };
+    return m;
+  });
+  return [ms[0]!, ms[1]!, seen];
+}
+
+test('hypercalls in translated code: the hook makes them without the interpreter; declined ones exit exactly', () => {
+  // S-mode loop: 3000 ECALLs, every 16th with a7 = 2 (the hook declines: Exit.MachineTrap, cause
+  // 9, the pc at the ECALL; the test's hypervisor steps over it and counts in x25). The taken
+  // branch lands on the ECALL itself, so one block holds nothing but it. Then medeleg delegates
+  // ECALLs from S to S-mode's own handler (scause 9, sepc), which the interpreter takes.
+  const S = RAM_BASE + 0x6000;
+  const p = new Prog().i(...li(8, 3000));
+  const loop = p.size;
+  p.i(A.addi(9, 9, 3), A.andi(7, 8, 15), A.addi(17, 0, 1), A.bne(7, 0, 8), A.addi(17, 0, 2));
+  const ecall = p.size;
+  p.i(A.ecall(), A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  const handler = new Prog().i(
+    csrrs(27, Csr.sepc, 0),
+    csrrs(26, Csr.scause, 0),
+    A.add(24, 24, 26),
+    A.addi(27, 27, 4),
+    A.csrrw(0, Csr.sepc, 27),
+    A.sret(),
+  );
+  const [a, b, seen] = pvPair(p, [[S, handler]]);
+  for (const m of [a, b]) m.hart.setCsr(Csr.stvec, BigInt(S));
+  let made = 0;
+  const jitEcall = b.hart.ecallFromJit.bind(b.hart);
+  b.hart.ecallFromJit = (retired: number) => {
+    const r = jitEcall(retired);
+    if (r) made++;
+    return r;
+  };
+  let exits = 0;
+  // once the blocks are made (after ~1 024 passes), every call the hook makes is made from translated code
+  let warm = [0, 0];
+  for (let i = 0; i < 300; i++) {
+    if (i === 80) warm = [made, seen[1]!.length];
+    if (i === 120) assert.equal(made - warm[0]!, seen[1]!.length - warm[1]!);
+    if (i === 120) for (const m of [a, b]) m.hart.setCsr(Csr.medeleg, 1n << 9n);
+    const ea = a.hart.run(613);
+    const eb = b.hart.run(613);
+    assert.deepEqual(snapshot(b, eb), snapshot(a, ea));
+    if (ea === 2) {
+      exits++;
+      for (const m of [a, b]) {
+        assert.equal(m.hart.exitCause, 9);
+        assert.equal(m.hart.exitIsInterrupt, false);
+        assert.equal(m.hart.getPc(), BigInt(RAM_BASE + ecall));
+        m.hart.setX(25, m.hart.getX(25) + 1n);
+        m.hart.skip(4);
+      }
+    }
+  }
+  assert.deepEqual(seen[1], seen[0]);
+  assert.deepEqual(b.hart.x, a.hart.x);
+  assert.equal(b.hart.getX(8), 0n);
+  assert.equal(b.hart.getX(9), 3000n * 3n);
+  const declined = b.hart.getX(25);
+  const delegated = b.hart.getX(24) / 9n;
+  assert.equal(b.hart.getX(24) % 9n, 0n);
+  assert.equal(BigInt(exits), declined);
+  assert.ok(declined > 50n && delegated > 100n);
+  assert.equal(b.hart.getX(10) + declined + delegated, 3000n);
+  assert.ok(made > 500, `${made} of ${seen[1]!.length} hypercalls made in translated code`);
+  assert.equal(b.hart.getCsr(Csr.scause), 9n);
+  assert.equal(b.hart.getCsr(Csr.sepc), BigInt(RAM_BASE + ecall + 4)); // stepped by the handler
 });

@@ -32,7 +32,7 @@ import { HOT_STEP, JIT_MASK, Jit } from './jit/jit.js';
 import { CSR_WORDS, HART_STATE_BYTES, M_TRAP_OFF, MSTATUS_OFF, RES_OFF, S_TRAP_OFF, X_OFF } from './jit/state.js';
 import { Mmu, NO_TAG, TLB_BITS, TLB_MASK } from './mmu.js';
 import { Pmp } from './pmp.js';
-import { takeInterrupt, takeTrap, trapReturn } from './trap.js';
+import { pendingInterrupt, takeInterrupt, takeTrap, trapReturn } from './trap.js';
 import type { PhysBus, RamLike, TimeSource } from './types.js';
 
 const TWO32 = 4294967296;
@@ -229,6 +229,29 @@ export class Hart {
   }
   setPc(v: bigint): void {
     this.jumpTo(Number(BigInt.asIntN(32, v)), Number(BigInt.asIntN(32, v >> 32n)));
+  }
+  /**
+   * The hypercall path of translated code (jit/): a block stopped at an S-mode ECALL (the pc),
+   * `retired` instructions after what instret counts. When it is a PV exit and the hook makes
+   * the call, it is made exactly as run() makes it (the hook sees the same instret and exit
+   * fields; the ECALL retires nothing): true, with the pc past the ECALL and irqCheck left set
+   * only when an interrupt or a stop is now due. Otherwise false with nothing changed, and the
+   * interpreter executes the ECALL.
+   */
+  ecallFromJit(retired: number): boolean {
+    const hook = this.ecallHook;
+    if (hook === null || this.priv !== Priv.S || !this.virtualM || (this.medeleg >>> Cause.EcallS) & 1) return false;
+    const check = this.irqCheck;
+    takeTrap(this, Cause.EcallS, false, 0, 0, this.pcLo, this.pcHi);
+    this.instret += retired - 1;
+    const made = hook();
+    this.instret -= retired - 1;
+    if (!made) {
+      this.irqCheck = check;
+      return false;
+    }
+    if (!this.stopReq && pendingInterrupt(this) < 0) this.irqCheck = this.attn = false;
+    return true;
   }
   /** Step the pc over `bytes` (a hypercall's ECALL), without BigInts. */
   skip(bytes: number): void {
@@ -1077,7 +1100,9 @@ export class Hart {
                   if (jitPc![j] === pc) {
                     this.pcLo = pc;
                     this.pcHi = pcHi;
-                    n += jit!.exec(budget - n);
+                    this.instret += n; // translated code counts on instret being up to date
+                    budget -= n;
+                    n = jit!.exec(budget);
                     mmu.fetchTag = NO_TAG;
                     continue outer;
                   }
@@ -1106,7 +1131,9 @@ export class Hart {
                 if (jitPc![j] === pc) {
                   this.pcLo = pc;
                   this.pcHi = pcHi;
-                  n += jit!.exec(budget - n);
+                  this.instret += n; // translated code counts on instret being up to date
+                  budget -= n;
+                  n = jit!.exec(budget);
                   mmu.fetchTag = NO_TAG;
                   continue outer;
                 }
@@ -1135,7 +1162,9 @@ export class Hart {
                 if (jitPc![j] === pc) {
                   this.pcLo = pc;
                   this.pcHi = pcHi;
-                  n += jit!.exec(budget - n);
+                  this.instret += n; // translated code counts on instret being up to date
+                  budget -= n;
+                  n = jit!.exec(budget);
                   mmu.fetchTag = NO_TAG;
                   continue outer;
                 }

@@ -18,7 +18,7 @@
  * in its slot, and a module is garbage once none of its blocks is in a slot.
  */
 import { compressedTable } from '../compressed.js';
-import type { Hart } from '../hart.js';
+import { type Hart, TRAP_COST } from '../hart.js';
 import { NO_TAG, TLB_BITS, TLB_MASK } from '../mmu.js';
 import { buildDispatcher, type Dispatcher } from './dispatch.js';
 import {
@@ -32,6 +32,7 @@ import {
   SLOT_OFF,
   SLOT_PC,
   SLOT_PRIV,
+  STOP_ECALL,
   STOP_OFF,
 } from './state.js';
 import { type Block, translateBlock } from './translate.js';
@@ -172,8 +173,10 @@ export class Jit {
 
   /**
    * Run translated blocks from the hart's pc while there are valid ones and the budget allows
-   * a whole pass; returns the instructions retired (the pc is left in hart.pcLo/pcHi; the
-   * caller adds the count to instret).
+   * a whole pass; returns the budget used (the pc is left in hart.pcLo/pcHi; the caller adds
+   * the count to instret, which must be up to date on entry). The budget used is the
+   * instructions retired plus TRAP_COST for each hypercall the hook made here, which instret
+   * has already been lowered by.
    */
   exec(budget: number): number {
     const h = this.hart;
@@ -189,11 +192,28 @@ export class Jit {
     st32[PC_OFF >> 2] = h.pcLo;
     st32[(PC_OFF >> 2) + 1] = h.pcHi;
     let total = 0;
+    let ecalls = 0;
     for (;;) {
       total += this.dispatch(state, tlb, budget - total, priv, this.gen);
-      if (st32[STOP_OFF >> 2] !== 0) {
-        // a CSR write may have enabled an interrupt or changed SUM/MXR: the interpreter looks first
+      const stop = st32[STOP_OFF >> 2]!;
+      if (stop !== 0) {
         st32[STOP_OFF >> 2] = 0;
+        if (stop === STOP_ECALL) {
+          // a hypercall: made here when the hook takes it, else the interpreter executes the ECALL
+          h.pcLo = st32[PC_OFF >> 2]!;
+          h.pcHi = st32[(PC_OFF >> 2) + 1]!;
+          if (budget - total < 1 || !h.ecallFromJit(total)) break;
+          // the ECALL retires nothing and costs TRAP_COST of the budget, as in run(): the caller
+          // adds the returned count to both
+          h.instret -= TRAP_COST;
+          total += TRAP_COST;
+          ecalls++;
+          st32[PC_OFF >> 2] = h.pcLo;
+          st32[(PC_OFF >> 2) + 1] = h.pcHi;
+          if (h.irqCheck) break; // an interrupt or a stop is due: the interpreter's outer loop
+          continue;
+        }
+        // a CSR write may have enabled an interrupt or changed SUM/MXR: the interpreter looks first
         h.irqCheck = true;
         break;
       }
@@ -224,7 +244,7 @@ export class Jit {
     }
     h.pcLo = st32[PC_OFF >> 2]!;
     h.pcHi = st32[(PC_OFF >> 2) + 1]!;
-    this.stats.instructions += total;
+    this.stats.instructions += total - ecalls * TRAP_COST;
     return total;
   }
 

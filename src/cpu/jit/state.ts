@@ -23,6 +23,9 @@ export const MSTATUS_OFF = 280;
  * interrupts (and choose the data TLB set again) before the next instruction.
  */
 export const STOP_OFF = 284;
+/** STOP_OFF's values: a CSR write (above), or an S-mode ECALL at the pc (jit.ts offers it to the hypervisor's hook). */
+export const STOP_CSR = 1;
+export const STOP_ECALL = 2;
 /** The S-mode trap CSRs sscratch, sepc, scause, stval (64 bits each, in that order), then M-mode's. */
 export const S_TRAP_OFF = 288;
 export const M_TRAP_OFF = 320;

@@ -32,6 +32,8 @@ import {
   R_TAG,
   RES_OFF,
   S_TRAP_OFF,
+  STOP_CSR,
+  STOP_ECALL,
   STOP_OFF,
   W_HI,
   W_OFF,
@@ -215,8 +217,8 @@ const STORES = [Op.i64Store8, Op.i64Store16, Op.i64Store32, Op.i64Store];
 
 /**
  * Emit one 32-bit (or expanded compressed) instruction. Returns 0 when it was emitted and the
- * block goes on, 1 when it was emitted and ended the block (a jump or branch), -1 when it cannot
- * be translated (nothing emitted).
+ * block goes on, 1 when it was emitted and ended the block (a jump or branch), 2 when the block
+ * ends before it with a stop (an ECALL), -1 when it cannot be translated (nothing emitted).
  */
 function emitInsn(m: Emitter, insn: number, k: number, pc: bigint, ilen: number, start: bigint): number {
   const c = m.c;
@@ -333,6 +335,16 @@ function emitInsn(m: Emitter, insn: number, k: number, pc: bigint, ilen: number,
     case 0x2f:
       return emitAmo(m, insn, rd, rs1, rs2, f3, k, pc);
     case 0x73:
+      if (insn === 0x73) {
+        // ECALL in S-mode (a hypercall in PV mode): leave before it with the stop word saying so;
+        // jit.ts offers it to the hypervisor's hook and goes on in translated code when it is made
+        if (m.priv !== 1) return -1;
+        c.get(P_STATE).i32(STOP_ECALL).mem(Op.i32Store, 2, STOP_OFF);
+        m.pcConst(pc);
+        c.set(NPC);
+        m.addCnt(k);
+        return 2;
+      }
       return emitCsr(m, insn, rd, rs1, f3, k, next);
     case 0x0f: // MISC-MEM: FENCE is a no-op; FENCE.I (flushes translations) and the illegal ones go to the interpreter
       return f3 === 0 ? 0 : -1;
@@ -606,7 +618,7 @@ function emitCsr(m: Emitter, insn: number, rd: number, rs1: number, f3: number, 
         .op(Op.i32And)
         .op(Op.i32Or);
       c.op(Op.if).byte(VOID);
-      c.get(P_STATE).i32(1).mem(Op.i32Store, 2, STOP_OFF);
+      c.get(P_STATE).i32(STOP_CSR).mem(Op.i32Store, 2, STOP_OFF);
       m.exitAt(k + 1, next, 2);
       c.op(Op.end);
       return 0;
@@ -787,6 +799,8 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint, pri
   const start = pc;
   let k = 0;
   let ended = false;
+  /** Ends at an ECALL: a pass needs budget for it too (the interpreter executes it with one left). */
+  let stop = false;
   let end = 'length';
   while (k < MAX_BLOCK) {
     const po = Number(pc & 4095n);
@@ -811,6 +825,12 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint, pri
       end = endReason(insn);
       break;
     }
+    if (r === 2) {
+      ended = true;
+      stop = true;
+      end = endReason(insn);
+      break;
+    }
     k++;
     pc = (pc + BigInt(ilen)) & MASK64;
     if (r === 1) {
@@ -823,7 +843,7 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint, pri
       break; // blocks stay on their page
     }
   }
-  if (k === 0) return null;
+  if (k === 0 && !stop) return null;
   if (!ended) {
     m.addCnt(k);
     m.pcConst(pc);
@@ -859,6 +879,7 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint, pri
   }
   f.get(P_STATE).get(NPC).mem(Op.i64Store, 3, PC_OFF);
   f.get(CNT).op(Op.end);
-  const last = Number(pc & 4095n);
-  return { body: f, length: k, bytes: (last === 0 ? 4096 : last) - Number(start & 4095n), end };
+  // an ECALL at the end is part of the code the block was made from (FENCE.I compares it)
+  const last = Number(pc & 4095n) + (stop ? 4 : 0);
+  return { body: f, length: stop ? k + 1 : k, bytes: (last === 0 ? 4096 : last) - Number(start & 4095n), end };
 }
