@@ -74,6 +74,9 @@ export class SbiDispatcher {
    * `counted`. A slot is made on a call's first fast pass, with the policy's decision for it.
    */
   private readonly fast = new Map<number, FastExt>();
+  /** The last extension id the fast path saw and its table: a guest makes the same call in a loop. */
+  private lastEid = -1;
+  private lastFast: FastExt | undefined;
   private slotExt: string[] = [];
   private slotFn: string[] = [];
   private counts = new Float64Array(8);
@@ -102,6 +105,8 @@ export class SbiDispatcher {
     // the slots hold the old policy's decisions: count what they hold and start again
     void this.stats;
     this.fast.clear();
+    this.lastEid = -1;
+    this.lastFast = undefined;
     this.slotExt = [];
     this.slotFn = [];
     this.counts = new Float64Array(8);
@@ -179,8 +184,13 @@ export class SbiDispatcher {
     // a7 and a6 are 32-bit ids, a0 below 2^53 (its high word's top 11 bits clear)
     if (x === undefined || x[35] !== 0 || x[33] !== 0 || x[21]! >>> 21 !== 0) return false;
     const e = x[34]! >>> 0;
-    const fe = this.fast.get(e) ?? this.fastExt(e);
-    if (fe === undefined) return false;
+    let fe = this.lastFast;
+    if (e !== this.lastEid || fe === undefined) {
+      fe = this.fast.get(e) ?? this.fastExt(e);
+      if (fe === undefined) return false;
+      this.lastEid = e;
+      this.lastFast = fe;
+    }
     const ext = fe.ext;
     const f = ext.legacy ? 0 : x[32]! >>> 0;
     let slot = f < fe.slots.length ? fe.slots[f]! : SLOT_UNRESOLVED;
