@@ -597,14 +597,23 @@ export class Domain implements SbiPlatform {
       v.hart.setCsr(Csr.stimecmp, stime);
       return;
     }
-    v.hart.setIrq(IrqBit.STIP, false);
     if (stime === ALL_ONES || stime >= 1n << 53n) {
+      v.hart.setIrq(IrqBit.STIP, false);
       v.deadline = Number.POSITIVE_INFINITY;
       return;
     }
-    const t = Number(stime);
-    if (this.machine.time.now() >= t) v.hart.setIrq(IrqBit.STIP, true);
-    else v.deadline = t;
+    this.setTimerNum(hart, Number(stime));
+  }
+
+  setTimerNum(hart: number, stime: number): void {
+    const v = this.vcpus[hart]!;
+    if (this.plan.sstc === true) {
+      v.hart.setCsr(Csr.stimecmp, BigInt(stime));
+      return;
+    }
+    v.hart.setIrq(IrqBit.STIP, false);
+    if (this.machine.time.now() >= stime) v.hart.setIrq(IrqBit.STIP, true);
+    else v.deadline = stime;
   }
 
   sendIpi(hart: number): void {

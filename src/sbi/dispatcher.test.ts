@@ -385,3 +385,28 @@ test('the numeric fast path makes the same calls, results and counts as handleEc
     assert.equal(fast.sbi.calls, slow.sbi.calls);
   }
 });
+
+test('fast-path counts show in the statistics when read, in first-call order, and follow a new policy', () => {
+  const { sbi } = setup();
+  const h = new PairHart(0);
+  const fastTimer = (t: number) => {
+    h.setX(17, u(Eid.TIME));
+    h.setX(16, 0n);
+    h.setX(10, u(t));
+    return sbi.handleEcallFast(h);
+  };
+  assert.equal(fastTimer(100), true);
+  ecall(sbi, Eid.BASE, 0);
+  assert.equal(fastTimer(200), true);
+  assert.deepEqual(Object.keys(sbi.stats), ['TIME', 'BASE']);
+  assert.deepEqual(sbi.stats.TIME, { set_timer: 2 });
+  assert.equal(fastTimer(300), true);
+  assert.deepEqual(sbi.stats.TIME, { set_timer: 3 }, 'read twice, counted once');
+  // a policy without TIME: the fast path declines and the BigInt path denies and counts
+  sbi.policy = sbi.policy.tighten(['BASE']);
+  assert.equal(fastTimer(400), false);
+  assert.equal(sbi.handleEcall(h).error, SbiErr.DENIED);
+  assert.deepEqual(sbi.stats.TIME, { set_timer: 4 });
+  assert.deepEqual(sbi.stats.denied, { 'TIME/set_timer': 1 });
+  assert.equal(sbi.calls, 5);
+});

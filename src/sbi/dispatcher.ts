@@ -21,6 +21,21 @@ function u64(h: SbiHart, r: number): bigint {
   return v < 0n ? v + TWO64 : v;
 }
 
+/** Counter slots of the numeric fast path: `FastExt.slots` values other than a slot number. */
+const SLOT_UNRESOLVED = -1;
+const SLOT_NONE = -2;
+/** Extension ids the fast path keeps a table for; calls to further ones take `handleEcall`. */
+const FAST_EIDS_MAX = 64;
+/** Function ids the fast path keeps a slot for (PVX's are below 0x600). */
+const FAST_FIDS_MAX = 0x1000;
+
+/** The fast path's view of one extension id: its extension and a counter slot per function id. */
+interface FastExt {
+  readonly ext: SbiExtension;
+  /** By fid: a slot in `counts`, SLOT_UNRESOLVED, or SLOT_NONE (unknown, denied or no callNum). */
+  slots: Int32Array;
+}
+
 interface Range {
   readonly first: number;
   readonly last: number;
@@ -49,14 +64,54 @@ export const DENIED = 'denied';
 export class SbiDispatcher {
   private readonly exact = new Map<number, SbiExtension>();
   private readonly ranges: Range[] = [];
-  /** Calls per extension and function; unknown ones aggregated (UNKNOWN), denied ones also under DENIED. */
-  readonly stats: SbiCallStats = {};
+  private readonly counted: SbiCallStats = {};
   /** Total calls handled. */
   calls = 0;
-  /** Which calls the domain may make (src/sbi/policy.ts); everything by default. */
-  policy: HypercallPolicy = ALLOW_ALL;
+  private allowed: HypercallPolicy = ALLOW_ALL;
+  /**
+   * The fast path counts in numbers and names its calls only when the statistics are read: per
+   * extension id a table from fid to a slot, per slot its names and the calls not yet added to
+   * `counted`. A slot is made on a call's first fast pass, with the policy's decision for it.
+   */
+  private readonly fast = new Map<number, FastExt>();
+  /** The last extension id the fast path saw and its table: a guest makes the same call in a loop. */
+  private lastEid = -1;
+  private lastFast: FastExt | undefined;
+  private slotExt: string[] = [];
+  private slotFn: string[] = [];
+  private counts = new Float64Array(8);
 
   constructor(readonly platform: SbiPlatform) {}
+
+  /** Calls per extension and function; unknown ones aggregated (UNKNOWN), denied ones also under DENIED. */
+  get stats(): SbiCallStats {
+    const c = this.counts;
+    for (let i = 0; i < this.slotExt.length; i++) {
+      if (c[i] === 0) continue;
+      const m = (this.counted[this.slotExt[i]!] ??= {});
+      const fn = this.slotFn[i]!;
+      m[fn] = (m[fn] ?? 0) + c[i]!;
+      c[i] = 0;
+    }
+    return this.counted;
+  }
+
+  /** Which calls the domain may make (src/sbi/policy.ts); everything by default. */
+  get policy(): HypercallPolicy {
+    return this.allowed;
+  }
+
+  set policy(p: HypercallPolicy) {
+    // the slots hold the old policy's decisions: count what they hold and start again
+    void this.stats;
+    this.fast.clear();
+    this.lastEid = -1;
+    this.lastFast = undefined;
+    this.slotExt = [];
+    this.slotFn = [];
+    this.counts = new Float64Array(8);
+    this.allowed = p;
+  }
 
   /** Register `ext` for extension ids first..last (inclusive). Overlaps are a programming error. */
   register(ext: SbiExtension, first: number, last = first): void {
@@ -85,7 +140,7 @@ export class SbiDispatcher {
   probe(eid: bigint): number {
     if (eid > U32) return 0;
     const ext = this.lookup(Number(eid));
-    if (ext === undefined || !this.policy.allowsAny(ext.name)) return 0;
+    if (ext === undefined || !this.allowed.allowsAny(ext.name)) return 0;
     return ext.probe ? ext.probe(this.platform) : 1;
   }
 
@@ -110,7 +165,7 @@ export class SbiDispatcher {
     const name = ext.functionName(e, f);
     this.count(ext.name, name ?? UNKNOWN);
     if (name === undefined) return err(SbiErr.NOT_SUPPORTED);
-    if (!this.policy.allows(ext.name, name)) {
+    if (!this.allowed.allows(ext.name, name)) {
       this.count(DENIED, `${ext.name}/${name}`);
       return err(SbiErr.DENIED);
     }
@@ -120,27 +175,70 @@ export class SbiDispatcher {
   /**
    * `handleEcall` without BigInts for the calls that allow it (SbiExtension.callNum): true when
    * the call was made (a0 = error, a1 = 0), false when nothing was done and `handleEcall` must
-   * make it. Counts and checks the policy as `call` does. This is the hypercall fast path: a
-   * PVX timer costs no allocation beyond the deadline's BigInt.
+   * make it. Counts and checks the policy as `call` does, with the name and the policy's
+   * decision looked up once per (eid, fid) and the count kept as a number until the statistics
+   * are read. This is the hypercall fast path: a PVX timer allocates nothing.
    */
   handleEcallFast(h: SbiHart): boolean {
     const x = h.x;
     // a7 and a6 are 32-bit ids, a0 below 2^53 (its high word's top 11 bits clear)
     if (x === undefined || x[35] !== 0 || x[33] !== 0 || x[21]! >>> 21 !== 0) return false;
     const e = x[34]! >>> 0;
-    const ext = this.lookup(e);
-    if (ext === undefined || ext.callNum === undefined) return false;
+    let fe = this.lastFast;
+    if (e !== this.lastEid || fe === undefined) {
+      fe = this.fast.get(e) ?? this.fastExt(e);
+      if (fe === undefined) return false;
+      this.lastEid = e;
+      this.lastFast = fe;
+    }
+    const ext = fe.ext;
     const f = ext.legacy ? 0 : x[32]! >>> 0;
-    const name = ext.functionName(e, f);
-    if (name === undefined || !this.policy.allows(ext.name, name)) return false;
-    const error = ext.callNum(this.platform, h.id, e, f, x[21]! * 4294967296 + (x[20]! >>> 0));
+    let slot = f < fe.slots.length ? fe.slots[f]! : SLOT_UNRESOLVED;
+    if (slot === SLOT_UNRESOLVED) slot = this.resolveSlot(fe, e, f);
+    if (slot === SLOT_NONE) return false;
+    const error = ext.callNum!(this.platform, h.id, e, f, x[21]! * 4294967296 + (x[20]! >>> 0));
     if (error === undefined) return false;
     this.calls++;
-    this.count(ext.name, name);
+    // the record gets the name when first counted, in the order `count` would have given it
+    if (this.counts[slot]!++ === 0) (this.counted[this.slotExt[slot]!] ??= {})[this.slotFn[slot]!] ??= 0;
     x[20] = error;
     x[21] = error < 0 ? -1 : 0;
     if (!ext.legacy) x[22] = x[23] = 0;
     return true;
+  }
+
+  /** The fast path's table for extension id `e`; undefined (and nothing kept) when it has none. */
+  private fastExt(e: number): FastExt | undefined {
+    const ext = this.lookup(e);
+    if (ext === undefined || ext.callNum === undefined || this.fast.size >= FAST_EIDS_MAX) return undefined;
+    const fe: FastExt = { ext, slots: new Int32Array(8).fill(SLOT_UNRESOLVED) };
+    this.fast.set(e, fe);
+    return fe;
+  }
+
+  /** Name (eid, fid), ask the policy once, and give the call a counter slot (or SLOT_NONE). */
+  private resolveSlot(fe: FastExt, e: number, f: number): number {
+    if (f >= FAST_FIDS_MAX) return SLOT_NONE;
+    if (f >= fe.slots.length) {
+      const grown = new Int32Array(Math.min(FAST_FIDS_MAX, Math.max(2 * fe.slots.length, f + 1))).fill(SLOT_UNRESOLVED);
+      grown.set(fe.slots);
+      fe.slots = grown;
+    }
+    const ext = fe.ext;
+    const name = ext.functionName(e, f);
+    let slot = SLOT_NONE;
+    if (name !== undefined && this.allowed.allows(ext.name, name)) {
+      slot = this.slotExt.length;
+      this.slotExt.push(ext.name);
+      this.slotFn.push(name);
+      if (slot >= this.counts.length) {
+        const grown = new Float64Array(2 * this.counts.length);
+        grown.set(this.counts);
+        this.counts = grown;
+      }
+    }
+    fe.slots[f] = slot;
+    return slot;
   }
 
   /**
@@ -161,7 +259,7 @@ export class SbiDispatcher {
   }
 
   private count(ext: string, fn: string): void {
-    const m = (this.stats[ext] ??= {});
+    const m = (this.counted[ext] ??= {});
     m[fn] = (m[fn] ?? 0) + 1;
   }
 }

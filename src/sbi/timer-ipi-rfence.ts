@@ -14,7 +14,8 @@ export const timeExtension: SbiExtension = {
   },
   callNum(p: SbiPlatform, hart: number, _e: number, fid: number, a0: number): number | undefined {
     if (fid !== 0) return undefined;
-    p.setTimer(hart, BigInt(a0));
+    if (p.setTimerNum !== undefined) p.setTimerNum(hart, a0);
+    else p.setTimer(hart, BigInt(a0));
     return SbiErr.SUCCESS;
   },
 };

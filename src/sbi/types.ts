@@ -37,6 +37,8 @@ export interface SbiPlatform {
 
   /** TIME: program hart's S-mode timer (mtime ticks); clears its pending STIP. ALL_ONES disarms it. */
   setTimer(hart: number, stime: bigint): void;
+  /** `setTimer` for `stime` below 2^53, where the platform has it without BigInts (the hypercall fast path). */
+  setTimerNum?(hart: number, stime: number): void;
   /** IPI: raise the supervisor software interrupt (SSIP) on `hart`. */
   sendIpi(hart: number): void;
   /** Legacy clear_ipi: clear SSIP on `hart`. */

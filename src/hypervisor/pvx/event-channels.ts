@@ -106,12 +106,18 @@ export class EventChannels implements PvxEventChannelCalls {
   }
 
   send(port: bigint): SbiRet {
-    const p = this.openPort(port);
-    if (p < 0) return err(SbiErr.INVALID_PARAM);
-    if (!this.shinfo.registered) return err(SbiErr.NO_SHMEM);
+    const e = this.sendNum(port < BigInt(PVX_EVTCHN_NR_PORTS) ? Number(port) : -1);
+    return e === SbiErr.SUCCESS ? ok(0) : err(e);
+  }
+
+  /** `send` with the port as a number (-1: none of ours); the hypercall fast path calls it. */
+  sendNum(port: number): number {
+    const p = port >= 1 && port < PVX_EVTCHN_NR_PORTS && this.state[port] !== PortState.FREE ? port : -1;
+    if (p < 0) return SbiErr.INVALID_PARAM;
+    if (!this.shinfo.registered) return SbiErr.NO_SHMEM;
     switch (this.state[p]) {
       case PortState.VIRQ:
-        return err(SbiErr.INVALID_STATE);
+        return SbiErr.INVALID_STATE;
       case PortState.IPI:
         this.setPending(p);
         break;
@@ -121,7 +127,7 @@ export class EventChannels implements PvxEventChannelCalls {
         break;
       }
     }
-    return ok(0);
+    return SbiErr.SUCCESS;
   }
 
   close(port: bigint): SbiRet {

@@ -48,11 +48,21 @@ export class Sched implements PvxSchedCalls {
   // ------------------------------------------------------------------ guest calls
 
   timerSet(vcpu: number, deadline: bigint): SbiRet {
-    if (!this.shinfo.registered) return err(SbiErr.NO_SHMEM);
-    if (!this.events.virqBound(vcpu, Virq.TIMER)) return err(SbiErr.INVALID_STATE);
-    this.timer[vcpu] = deadline === NONE ? Number.POSITIVE_INFINITY : Number(deadline);
-    if (this.timer[vcpu]! <= this.env.now()) this.pollTimers(this.env.now());
-    return ok(0);
+    const e = this.timerSetNum(vcpu, deadline === NONE ? Number.POSITIVE_INFINITY : Number(deadline));
+    return e === SbiErr.SUCCESS ? ok(0) : err(e);
+  }
+
+  /** `timerSet` with the deadline as a number (Infinity: none); the hypercall fast path calls it. */
+  timerSetNum(vcpu: number, deadline: number): number {
+    if (!this.shinfo.registered) return SbiErr.NO_SHMEM;
+    if (!this.events.virqBound(vcpu, Virq.TIMER)) return SbiErr.INVALID_STATE;
+    this.timer[vcpu] = deadline;
+    // one clock read: a deadline not yet due leaves the timer to the run loop's polls
+    if (deadline !== Number.POSITIVE_INFINITY) {
+      const now = this.env.now();
+      if (deadline <= now) this.pollTimers(now);
+    }
+    return SbiErr.SUCCESS;
   }
 
   yield(vcpu: number): SbiRet {

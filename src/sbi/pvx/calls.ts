@@ -28,6 +28,8 @@ export interface PvxEventChannelCalls {
   bindVirq(virq: bigint, vcpu: bigint): SbiRet;
   bindIpi(vcpu: bigint): SbiRet;
   send(port: bigint): SbiRet;
+  /** `send` for a port below 2^53: the error (the value is always 0). */
+  sendNum(port: number): number;
   close(port: bigint): SbiRet;
   unmask(port: bigint): SbiRet;
   status(port: bigint): SbiRet;
@@ -45,6 +47,8 @@ export interface PvxGrantTableCalls {
 /** §4.5 and §8: the PVX timer and scheduling. */
 export interface PvxSchedCalls {
   timerSet(vcpu: number, deadline: bigint): SbiRet;
+  /** `timerSet` for a deadline below 2^53 (never NONE): the error (the value is always 0). */
+  timerSetNum(vcpu: number, deadline: number): number;
   yield(vcpu: number): SbiRet;
   block(vcpu: number): SbiRet;
   poll(vcpu: number, gpa: bigint, n: bigint, deadline: bigint): SbiRet;
@@ -84,6 +88,8 @@ interface PvxCallRow {
   readonly endsBatch?: true;
   /** Decode a0..a5 and call the domain; every further check is the backend's. */
   readonly run: (b: PvxBackend, a: SbiArgs, hart: number, caller: PvxCaller) => SbiRet;
+  /** The same for a0 below 2^53, without BigInts: the error (the value is always 0). The frequent calls have it. */
+  readonly runNum?: (b: PvxBackend, a0: number, hart: number) => number;
 }
 
 const F = PvxFeature;
@@ -101,13 +107,17 @@ const ROWS = {
   GET_LIMIT: { feature: 0, run: (b, a) => b.limit(a[0]) },
   // §4 shared info and the PVX timer
   SHINFO_SET: { feature: F.SHINFO, run: (b, a, h) => b.shinfoSet(h, a[0]) },
-  TIMER_SET: { feature: F.TIMER, run: (b, a, h) => b.sched.timerSet(h, a[0]) },
+  TIMER_SET: {
+    feature: F.TIMER,
+    run: (b, a, h) => b.sched.timerSet(h, a[0]),
+    runNum: (b, a0, h) => b.sched.timerSetNum(h, a0),
+  },
   // §5 event channels
   EVTCHN_ALLOC_UNBOUND: { feature: F.EVTCHN, run: (b, a) => b.events.allocUnbound(a[0]) },
   EVTCHN_BIND_INTERDOMAIN: { feature: F.EVTCHN, run: (b, a) => b.events.bindInterdomain(a[0], a[1]) },
   EVTCHN_BIND_VIRQ: { feature: F.EVTCHN, run: (b, a) => b.events.bindVirq(a[0], a[1]) },
   EVTCHN_BIND_IPI: { feature: F.EVTCHN_IPI, run: (b, a) => b.events.bindIpi(a[0]) },
-  EVTCHN_SEND: { feature: F.EVTCHN, run: (b, a) => b.events.send(a[0]) },
+  EVTCHN_SEND: { feature: F.EVTCHN, run: (b, a) => b.events.send(a[0]), runNum: (b, a0) => b.events.sendNum(a0) },
   EVTCHN_CLOSE: { feature: F.EVTCHN, run: (b, a) => b.events.close(a[0]) },
   EVTCHN_UNMASK: { feature: F.EVTCHN, run: (b, a) => b.events.unmask(a[0]) },
   EVTCHN_STATUS: { feature: F.EVTCHN, run: (b, a) => b.events.status(a[0]) },

@@ -12,12 +12,21 @@ import { PvxExtension } from './extension.js';
 
 const GROUPS = new Set(['events', 'grants', 'sched', 'memory']);
 
-/** A backend that answers every call with ok(1) and records it as `group.method(args)`. */
+/**
+ * A backend that answers every call with ok(1) (numeric ones, `fooNum`, with error 0) and
+ * records it as `group.method(args)` (`foo` for `fooNum`: the same call).
+ */
 function stubBackend(log: string[], prefix = ''): PvxBackend {
   return new Proxy({} as PvxBackend, {
     get: (_t, name: string) => {
       if (prefix === '' && GROUPS.has(name)) return stubBackend(log, `${name}.`);
       if (name === 'domid') return () => 7;
+      if (name.endsWith('Num')) {
+        return (...args: unknown[]) => {
+          log.push(`${prefix}${name.slice(0, -3)}(${args.map(String).join(',')})`);
+          return SbiErr.SUCCESS;
+        };
+      }
       return (...args: unknown[]) => {
         log.push(`${prefix}${name}(${args.map(String).join(',')})`);
         return ok(1);

@@ -3,7 +3,7 @@ import type { SbiDispatcher } from '../dispatcher.js';
 import type { SbiArgs, SbiExtension, SbiPlatform, SbiRet } from '../types.js';
 import { err, ok } from '../types.js';
 import { PVX_CALL_BY_FID, type PvxBackend, type PvxCaller } from './calls.js';
-import { Mc, PVX_FEATURES_ALL, PVX_MULTICALL_MAX, PvxFid } from './consts.js';
+import { Mc, PVX_FEATURES_ALL, PVX_MULTICALL_MAX } from './consts.js';
 import { ramOffset } from './validate.js';
 
 /**
@@ -44,10 +44,16 @@ export class PvxExtension implements SbiExtension, PvxCaller {
     return r;
   }
 
-  /** The numeric fast path (SbiExtension.callNum): the timer and event channel sends, one argument each. */
-  callNum(platform: SbiPlatform, hart: number, eid: number, fid: number, a0: number): number | undefined {
-    if (fid !== PvxFid.TIMER_SET && fid !== PvxFid.EVTCHN_SEND) return undefined;
-    return this.call(platform, hart, eid, fid, [BigInt(a0), 0n, 0n, 0n, 0n, 0n]).error;
+  /** The numeric fast path (SbiExtension.callNum): the calls with a `runNum` (the timer, event channel sends). */
+  callNum(_platform: SbiPlatform, hart: number, _eid: number, fid: number, a0: number): number | undefined {
+    const c = PVX_CALL_BY_FID.get(fid);
+    if (c?.runNum === undefined) return undefined;
+    // the checks of `call`, in its order
+    if ((c.feature & this.features) !== c.feature) return SbiErr.NOT_SUPPORTED;
+    if (this.inBatch && c.notInBatch) return SbiErr.NOT_SUPPORTED;
+    const error = c.runNum(this.backend, a0, hart);
+    if (c.endsBatch && error === 0) this.ended = true;
+    return error;
   }
 
   /**
