@@ -21,10 +21,11 @@
  */
 import { div64, divu64, mul64, mulh64, mulhsu64, mulhu64, R, rem64, remu64 } from './alu64.js';
 import { amo, Reservation } from './amo.js';
-import { Cause, MIP_SEIP, MSTATUS_FS, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, Priv } from './arch.js';
+import { Cause, Csr, MIP_SEIP, MSTATUS_FS, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, Priv } from './arch.js';
 import * as B from './bitmanip.js';
 import { compressedTable } from './compressed.js';
 import { csrInstruction, getCsr, setCsr, stimerDeadline, TrapCsrs, updateStimer } from './csr.js';
+import { encB, encI, encJ, encR, encS, encU, Op } from './encode.js';
 import { Exit } from './exits.js';
 import { fpFma, fpOp } from './fpu/index.js';
 import { ALL_EXTENSIONS, Ext, extMask, type HartExtensions } from './isa.js';
@@ -40,6 +41,8 @@ const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Thrown (never allocated per trap) when an instruction raises an exception; details are on the hart. */
 const TRAP = { trap: true };
+/** The ECALL's cause by privilege (Priv.U, S, M: 0, 1, 3). */
+const ECALL_CAUSE = Int32Array.of(Cause.EcallU, Cause.EcallS, 0, Cause.EcallM);
 /**
  * run()'s block slots and hotness counters for a hart without the translation tier: no pc is odd,
  * so no slot matches; the counts land in one array all such harts share and are never read.
@@ -424,6 +427,11 @@ export class Hart {
     if (this.jitAt >= 0) this.jitAt = this.instret + this.jitAfter;
   }
 
+  /** A PV-mode ECALL from S: the hypervisor's hook makes the call here (true) or leaves it to an exit. */
+  private offerEcall(): boolean {
+    return this.ecallHook?.() === true;
+  }
+
   /** The interpreter saw the branch target pc executed another HOT_STEP times (counted without the tier too). */
   private noteHot(pc: number, pcHi: number): void {
     if (this.jit !== null) this.jit.noteHot(pc, pcHi);
@@ -438,6 +446,7 @@ export class Hart {
 
   /** Execute up to `budget` instructions; returns an Exit code. */
   run(budget: number): number {
+    if (!warmed) warmUp();
     if (this.jitAt >= 0 && this.instret >= this.jitAt) this.startJit();
     const x = this.xx;
     const mmu = this.mmu;
@@ -1083,13 +1092,11 @@ export class Hart {
               this.pcHi = pcHi;
               if (insn === 0x00000073) {
                 // ECALL (the hypercall path): the trap of the catch below, without throwing
-                const p = this.priv;
-                const cause = p === Priv.U ? Cause.EcallU : p === Priv.S ? Cause.EcallS : Cause.EcallM;
+                const cause = ECALL_CAUSE[this.priv]!;
                 this.instret--;
                 budget -= TRAP_COST - 1;
                 if (takeTrap(this, cause, false, 0, 0, pc, pcHi)) {
-                  const hook = this.ecallHook;
-                  if (hook !== null && cause === Cause.EcallS && hook()) continue outer;
+                  if (cause === Cause.EcallS && this.offerEcall()) continue outer;
                   this.instret += n;
                   return Exit.MachineTrap;
                 }
@@ -1672,5 +1679,168 @@ export class Hart {
       default:
         this.fault(Cause.Illegal, raw, 0);
     }
+  }
+}
+
+/** run()'s paths have been fed once in this process (warmUp). */
+let warmed = false;
+
+/**
+ * Execute every path of run()'s own switch once, on a throwaway PV-mode hart, before the first
+ * real run(). V8 compiles run() with TurboFan from the type feedback gathered so far and
+ * deoptimizes it when execution first reaches a path without feedback; a Linux boot reaches such
+ * paths (an SRAW, the first SBI call, the first translated block) for seconds, and each time
+ * run() went back to V8's bytecode interpreter until the next compile (~130 ms each). The
+ * program runs RV64I, loads and stores (TLB hit, miss, misaligned, MMIO), taken and untaken
+ * branches with every comparison outcome, jumps, compressed code, one call of each cold method,
+ * AMOs, CSR instructions, an ECALL and an illegal instruction that exit to the caller, the
+ * budget running out, a stop, and three hot loops that get translated and entered (through a
+ * branch, a JAL and a JALR), in its own memory: nothing another hart can see.
+ */
+function warmUp(): void {
+  warmed = true;
+  const base = 0x8000_0000;
+  const size = 0x10000;
+  const wasm = (globalThis as unknown as { WebAssembly?: { Memory: new (d: object) => { buffer: ArrayBuffer } } })
+    .WebAssembly;
+  const pages = Math.ceil((size + HART_STATE_BYTES) / 65536);
+  let memory: { buffer: ArrayBuffer } | undefined;
+  try {
+    memory = wasm === undefined ? undefined : new wasm.Memory({ initial: pages, maximum: pages });
+  } catch {
+    memory = undefined;
+  }
+  const ram: RamLike = {
+    base,
+    size,
+    buffer: memory?.buffer ?? new ArrayBuffer(size),
+    wasmMemory: memory,
+    // one hart: its state area right after RAM
+    claimCpuState: () => (memory === undefined ? -1 : size),
+  };
+  // MMIO below RAM: reads 0, writes vanish
+  const bus: PhysBus = { has: (pa) => pa < base, read: () => 0, write: () => {} };
+  const w = new Uint32Array(ram.buffer, 0, size >> 2);
+  const p: number[] = [];
+  const I = (f3: number, rd: number, rs1: number, imm: number) => p.push(encI(Op.OP_IMM, f3, rd, rs1, imm));
+  const R = (op: number, f3: number, f7: number, rd: number, rs1: number, rs2: number) =>
+    p.push(encR(op, f3, f7, rd, rs1, rs2));
+  const csrw = (csr: number, rs1: number) => p.push(encI(Op.SYSTEM, 1, 0, rs1, csr));
+  const DATA = 0x8000;
+  // M-mode: open PMP, FS dirty, MPP = S, MRET into S-mode
+  I(0, 11, 0, -1);
+  csrw(Csr.pmpaddr0, 11);
+  I(0, 11, 0, 0x1f); // NAPOT, RWX
+  csrw(Csr.pmpcfg0, 11);
+  p.push(encU(Op.LUI, 11, 0x7000));
+  I(0, 11, 11, -0x800); // FS = 3, MPP = S
+  csrw(Csr.mstatus, 11);
+  p.push(encU(Op.AUIPC, 13, 0));
+  I(0, 13, 13, 16);
+  csrw(Csr.mepc, 13);
+  p.push(0x30200073); // MRET
+  // S-mode from here
+  p.push(encU(Op.AUIPC, 5, DATA)); // x5: the data page
+  I(5, 5, 5, 12);
+  I(1, 5, 5, 12);
+  p.push(encU(Op.LUI, 15, 0x1000)); // x15: MMIO
+  I(0, 6, 0, -5);
+  I(0, 7, 0, 3);
+  I(0, 8, 0, 40);
+  I(0, 9, 0, 0);
+  I(0, 14, 0, 10);
+  // OP-IMM, with shift amounts 0, 5 and 40 and comparisons against both signs
+  for (const rs1 of [6, 7]) for (const imm of [0x7f5, 4, -3]) for (const f3 of [0, 2, 3, 4, 6, 7]) I(f3, 10, rs1, imm);
+  for (const sh of [0, 5, 40]) {
+    I(1, 10, 6, sh);
+    I(5, 10, 6, sh);
+    I(5, 10, 6, 0x400 | sh);
+  }
+  // OP, OP-32, OP-IMM-32 (shift amounts 0, 5 and 40 from x9, x7, x8; comparisons both ways)
+  for (const [rs1, rs2] of [
+    [6, 9],
+    [6, 7],
+    [6, 8],
+    [7, 6],
+    [7, 14],
+    [14, 7],
+  ]) {
+    for (const f3 of [0, 1, 2, 3, 4, 5, 6, 7]) R(Op.OP, f3, 0, 10, rs1!, rs2!);
+    for (const f3 of [0, 5]) R(Op.OP, f3, 0x20, 10, rs1!, rs2!);
+  }
+  for (const f3 of [0, 1, 5]) R(Op.OP_32, f3, 0, 10, 6, 7);
+  for (const f3 of [0, 5]) R(Op.OP_32, f3, 0x20, 10, 6, 7);
+  p.push(encI(Op.OP_IMM_32, 0, 10, 6, 7));
+  p.push(encI(Op.OP_IMM_32, 1, 10, 6, 7));
+  p.push(encI(Op.OP_IMM_32, 5, 10, 6, 7));
+  p.push(encI(Op.OP_IMM_32, 5, 10, 6, 0x400 | 7));
+  // each call of the cold methods, and an illegal instruction found there
+  I(1, 10, 6, 0x280 | 3); // BSETI
+  I(5, 10, 6, 0x600 | 3); // RORI
+  R(Op.OP, 7, 0x20, 10, 6, 7); // ANDN
+  R(Op.OP, 0, 1, 10, 6, 7); // MUL
+  p.push(encI(Op.OP_IMM_32, 1, 10, 6, 0x80 | 3)); // SLLI.UW
+  p.push(encI(Op.OP_IMM_32, 5, 10, 6, 0x600 | 3)); // RORIW
+  p.push(encI(Op.OP_IMM_32, 2, 10, 6, 0)); // illegal: exits, the caller skips it
+  R(Op.OP_32, 0, 1, 10, 6, 7); // MULW
+  p.push(encI(Op.LOAD_FP, 3, 1, 5, 0), encS(Op.STORE_FP, 3, 5, 1, 8)); // FLD, FSD
+  // loads and stores: a TLB miss, a hit, a misaligned access, MMIO
+  for (let k = 0; k < 2; k++) {
+    for (const f3 of [0, 1, 2, 3]) p.push(encS(Op.STORE, f3, 5, 6, 16));
+    for (const f3 of [0, 1, 2, 3, 4, 5, 6]) p.push(encI(Op.LOAD, f3, 10, 5, 16));
+  }
+  p.push(encS(Op.STORE, 3, 5, 6, 33), encI(Op.LOAD, 3, 10, 5, 33));
+  p.push(encS(Op.STORE, 2, 15, 6, 0), encI(Op.LOAD, 2, 10, 15, 0));
+  // branches taken (over a NOP) and not taken, with equal and different high words
+  const NOP = encI(Op.OP_IMM, 0, 0, 0, 0);
+  for (const f3 of [0, 1, 4, 5, 6, 7]) {
+    for (const [a, b] of [
+      [6, 6],
+      [6, 7],
+      [7, 6],
+      [7, 14],
+      [14, 7],
+    ]) {
+      p.push(encB(Op.BRANCH, f3, a!, b!, 8), NOP);
+    }
+  }
+  p.push(encJ(Op.JAL, 1, 8), NOP);
+  p.push(encU(Op.AUIPC, 10, 0), encI(Op.JALR, 0, 1, 10, 12), NOP);
+  p.push(0x839a0305); // C.ADDI x6, 1; C.MV x7, x6
+  p.push(encI(Op.MISC_MEM, 0, 0, 0, 0), encI(Op.MISC_MEM, 1, 0, 0, 0)); // FENCE, FENCE.I
+  p.push(encR(Op.AMO, 2, 0, 10, 5, 7), encR(Op.AMO, 3, 0, 10, 5, 7)); // AMOADD.W, .D
+  p.push(encR(Op.AMO, 3, 0x08, 10, 5, 0), encR(Op.AMO, 3, 0x0c, 10, 5, 7)); // LR.D, SC.D
+  p.push(encI(Op.SYSTEM, 1, 0, 6, Csr.sscratch), encI(Op.SYSTEM, 2, 10, 0, Csr.sscratch));
+  p.push(0x00000073); // ECALL: offered to the hook, then an exit
+  p.push(0xffffffff); // illegal in run()'s own switch: an exit
+  // hot loops, translated and entered through a branch, a JAL and a JALR (x16 counts down)
+  const LOOPS = 1100;
+  I(0, 16, 0, LOOPS);
+  I(0, 16, 16, -1);
+  p.push(encB(Op.BRANCH, 1, 16, 0, -4));
+  I(0, 16, 0, LOOPS);
+  p.push(encB(Op.BRANCH, 0, 16, 0, 12));
+  I(0, 16, 16, -1);
+  p.push(encJ(Op.JAL, 0, -8));
+  I(0, 16, 0, LOOPS);
+  p.push(encU(Op.AUIPC, 17, 0));
+  p.push(encB(Op.BRANCH, 0, 16, 0, 16));
+  I(0, 16, 16, -1);
+  p.push(encI(Op.JALR, 0, 0, 17, 4));
+  p.push(NOP);
+  const end = p.length * 4;
+  p.push(encJ(Op.JAL, 0, 0)); // spin until the budget runs out
+  w.set(p, 0);
+  // twice: V8 allocates run()'s feedback vector only after its first calls
+  for (let pass = 0; pass < 2; pass++) {
+    const h = new Hart(ram, bus, { virtualM: true, jitAfter: 64 });
+    h.ecallHook = () => false;
+    h.reset(BigInt(base), Priv.M);
+    for (let k = 0; k < 200 && Number(h.getPc()) - base !== end; k++) {
+      if (h.run(5000) === Exit.MachineTrap) h.skip(4);
+    }
+    h.run(100);
+    h.requestStop();
+    h.run(10);
   }
 }
