@@ -44,8 +44,9 @@ const TRAP = { trap: true };
 /** The ECALL's cause by privilege (Priv.U, S, M: 0, 1, 3). */
 const ECALL_CAUSE = Int32Array.of(Cause.EcallU, Cause.EcallS, 0, Cause.EcallM);
 /**
- * run()'s block slots and hotness counters for a hart without the translation tier: no pc is odd,
- * so no slot matches; the counts land in one array all such harts share and are never read.
+ * run()'s block slots and hotness counters for a hart without the translation tier: slots hold
+ * an odd pc, which a guest's pc never is (an odd one set from outside matches but finds no tier);
+ * the counts land in one array all such harts share and are never read.
  */
 const NO_JIT_PC = new Int32Array(JIT_MASK + 1).fill(1);
 const NO_JIT_HOT = new Int32Array(JIT_MASK + 1);
@@ -493,8 +494,8 @@ export class Hart {
       {
         // after a CSR access, MMIO, a trap, xRET or the start of a slice: translated code from here?
         const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
-        if (jitPc[j] === pc) {
-          n = jit!.exec(budget);
+        if (jitPc[j] === pc && jit !== null) {
+          n = jit.exec(budget);
           if (n > 0) {
             mmu.fetchTag = NO_TAG;
             continue;
@@ -891,12 +892,12 @@ export class Hart {
                 {
                   // a jump target: enter its translated block, or count it towards translation
                   const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
-                  if (jitPc[j] === pc) {
+                  if (jitPc[j] === pc && jit !== null) {
                     this.pcLo = pc;
                     this.pcHi = pcHi;
                     this.instret += n; // translated code counts on instret being up to date
                     budget -= n;
-                    n = jit!.exec(budget);
+                    n = jit.exec(budget);
                     mmu.fetchTag = NO_TAG;
                     continue outer;
                   }
@@ -922,12 +923,12 @@ export class Hart {
               {
                 // a jump target: enter its translated block, or count it towards translation
                 const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
-                if (jitPc[j] === pc) {
+                if (jitPc[j] === pc && jit !== null) {
                   this.pcLo = pc;
                   this.pcHi = pcHi;
                   this.instret += n; // translated code counts on instret being up to date
                   budget -= n;
-                  n = jit!.exec(budget);
+                  n = jit.exec(budget);
                   mmu.fetchTag = NO_TAG;
                   continue outer;
                 }
@@ -953,12 +954,12 @@ export class Hart {
               {
                 // a jump target: enter its translated block, or count it towards translation
                 const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
-                if (jitPc[j] === pc) {
+                if (jitPc[j] === pc && jit !== null) {
                   this.pcLo = pc;
                   this.pcHi = pcHi;
                   this.instret += n; // translated code counts on instret being up to date
                   budget -= n;
-                  n = jit!.exec(budget);
+                  n = jit.exec(budget);
                   mmu.fetchTag = NO_TAG;
                   continue outer;
                 }
