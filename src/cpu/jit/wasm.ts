@@ -106,7 +106,14 @@ export class Code {
   }
 
   append(c: Code): this {
-    for (let i = 0; i < c.length; i++) this.byte(c.bytes[i]!);
+    const need = this.length + c.length;
+    if (need > this.bytes.length) {
+      const n = new Uint8Array(Math.max(need, this.bytes.length * 2));
+      n.set(this.bytes.subarray(0, this.length));
+      this.bytes = n;
+    }
+    this.bytes.set(c.bytes.subarray(0, c.length), this.length);
+    this.length = need;
     return this;
   }
 
@@ -134,6 +141,8 @@ export class Code {
 
   /** Signed LEB128 of a 64-bit value given as int32 halves. */
   s64(lo: number, hi: number): this {
+    // signed LEB128 depends on the value only: one that fits an int32 is encoded as s32 would
+    if ((hi | 0) === lo >> 31) return this.s32(lo);
     let x = (BigInt(hi | 0) << 32n) | BigInt(lo >>> 0);
     for (;;) {
       const b = Number(x & 0x7fn);
