@@ -5,18 +5,12 @@ import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { MigrateResult, Progress } from '../../api/commands.js';
 import { loadConfigFile } from '../../api/config-file.js';
-import { FakeDomainManager } from '../../api/fake-domain.js';
 import { type DomainSpecInput, toDocument } from '../../api/spec.js';
 import { PvmError } from '../../core/errors.js';
 import type { VirtioRefusal } from '../../devices/virtio/mmio.js';
 import { defaultAllowDirs, HostFiles } from '../../host/host-files.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../host/logger.js';
-import { checkPeerUrl, checkSwitchName } from '../../host/switch-links.js';
-import { startDaemon } from '../../server/daemon.js';
 import { DOMAIN_LIST_FILE, persistDomainList } from '../../server/domain-list.js';
-import { HypervisorDomainManager } from '../../server/hypervisor-domains.js';
-import { createFileSnapshotStore, openControlPlane } from '../../server/local.js';
-import { PoolDomainManager } from '../../server/pool-domains.js';
 import { defaultSocketPath, PvmClient } from '../client.js';
 import { type CliContext, nodeIo } from '../context.js';
 import { addDomainFlags, type DomainFlags, domainFlagsSet, flagName, specFromFlags } from '../domain-flags.js';
@@ -242,6 +236,16 @@ export function registerControlCommands(
           throw new PvmError('usage', `--workers: expected auto or a number from 0 to 256, got "${flags.workers}"`);
         }
         const socketPath = flags.socket ?? defaultSocketPath(env.env);
+        // The daemon's modules load only for `pvm daemon`: a client command or `pvm run` does
+        // not pay for the HTTP server, the managers and the worker pool at start-up.
+        const [{ checkPeerUrl, checkSwitchName }, { startDaemon }, local, hv, pool, fake] = await Promise.all([
+          import('../../host/switch-links.js'),
+          import('../../server/daemon.js'),
+          import('../../server/local.js'),
+          import('../../server/hypervisor-domains.js'),
+          import('../../server/pool-domains.js'),
+          import('../../api/fake-domain.js'),
+        ]);
         // Switch links to peers (docs/networking.md), checked before anything starts.
         const joins = (flags.join ?? []).map((j) => {
           const m = /^([^=]+)=(.+)$/.exec(j);
@@ -304,13 +308,13 @@ export function registerControlCommands(
           files,
           onNetworkEvent: (message: string) => logger.warn(message),
         };
-        const control = openControlPlane({
+        const control = local.openControlPlane({
           manager: flags.fake
-            ? new FakeDomainManager()
+            ? new fake.FakeDomainManager()
             : workers > 0
-              ? new PoolDomainManager({ ...hvOptions, workers })
-              : new HypervisorDomainManager(hvOptions),
-          store: createFileSnapshotStore(files),
+              ? new pool.PoolDomainManager({ ...hvOptions, workers })
+              : new hv.HypervisorDomainManager(hvOptions),
+          store: local.createFileSnapshotStore(files),
           links: { onEvent: (message, fields) => logger.info(fields, message) },
         });
         // The last line of the blast radius: a failure no domain guard caught is logged, and the

@@ -1,5 +1,4 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { startWebSite } from '../../server/web-site.js';
 import type { CliContext } from '../context.js';
 
 const port = (v: string): number => {
@@ -16,6 +15,7 @@ export function registerWeb(program: Command, ctx: CliContext): void {
     .option('--port <n>', 'TCP port (0: any free one)', port, 8080)
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .action(async (flags: { port: number; host: string }) => {
+      const { startWebSite } = await import('../../server/web-site.js');
       const site = await startWebSite({ host: flags.host, port: flags.port });
       ctx.io.stdout(`pvm in a tab: http://${site.host}:${site.port}/ (Ctrl-C stops)\n`);
       await new Promise<void>((resolve) => {
