@@ -48,7 +48,7 @@ const IRQ_LEVEL = 1;
 const IRQ_DIRTY = 2;
 const CMD = 3;
 const HSM = 4;
-const REQ = 5; // 0 none, 1 posted, 2 answered
+const REQ = 5; // 0 none, 1 posted, 3 being served, 2 answered
 const KIND = 6;
 const ARG = 8; // 8 words of arguments
 const RET = 16; // 4 words of reply
@@ -134,8 +134,6 @@ export class HartThreads {
   private seen = 0;
   private armed = false;
   private stopped = false;
-  /** The hart whose request is being served (its worker waits: never wait for it). */
-  private serving = -1;
 
   constructor(
     readonly harts: number,
@@ -213,13 +211,9 @@ export class HartThreads {
     }
     this.seen = n;
     for (const r of this.remotes) {
-      if (r === null || Atomics.load(this.w, this.at(r.id, REQ)) !== 1) continue;
-      this.serving = r.id;
-      try {
-        this.answer(r);
-      } finally {
-        this.serving = -1;
-      }
+      if (r === null || Atomics.compareExchange(this.w, this.at(r.id, REQ), 1, 3) !== 1) continue;
+      // (state 3: a hypercall may wait for a fence and serve others meanwhile, never this one again)
+      this.answer(r);
       Atomics.store(this.w, this.at(r.id, REQ), 2);
       Atomics.notify(this.w, this.at(r.id, REQ));
     }
@@ -281,8 +275,8 @@ export class HartThreads {
   request(k: number, seq: number, done: number): void {
     const want = Atomics.add(this.w, this.at(k, seq), 1) + 1;
     this.ring(k);
-    // the hart being served waits for us: it does the fence before it runs on
-    if (k === this.serving || this.stopped) return;
+    // a hart whose request is being served waits for us: it does the fence before it runs on
+    if (Atomics.load(this.w, this.at(k, REQ)) === 3 || this.stopped) return;
     const until = clock.now() + ACK_TIMEOUT_MS;
     while (Atomics.load(this.w, this.at(k, done)) < want) {
       this.serve(); // the worker may be waiting for us
@@ -482,7 +476,8 @@ class WorkerChannel {
     Atomics.store(w, this.at(REQ), 1);
     Atomics.add(w, PENDING, 1);
     Atomics.notify(w, PENDING);
-    while (Atomics.load(w, this.at(REQ)) === 1) Atomics.wait(w, this.at(REQ), 1);
+    for (let r = Atomics.load(w, this.at(REQ)); r !== 2; r = Atomics.load(w, this.at(REQ)))
+      Atomics.wait(w, this.at(REQ), r);
     Atomics.store(w, this.at(REQ), 0);
     this.applyIrqs();
     return w[this.at(RET)]!;
