@@ -566,8 +566,9 @@ export function runRemoteHart(init: RemoteHartInit): void {
     if (waiting) {
       if (!h.interruptPending()) {
         const d = h.timerDeadline();
-        const ms = Number.isFinite(d) ? Math.min(MAX_IDLE_MS, Math.max(0, (d - t) / TICKS_PER_MS)) : MAX_IDLE_MS;
-        if (ms > 0) Atomics.wait(w, ch.at(DOORBELL), bell, ms);
+        // a deadline already passed (its interrupt is pending but masked) is no reason to wake
+        const ms = Number.isFinite(d) && d > t ? Math.min(MAX_IDLE_MS, (d - t) / TICKS_PER_MS) : MAX_IDLE_MS;
+        Atomics.wait(w, ch.at(DOORBELL), bell, ms);
         continue;
       }
       waiting = false;
