@@ -1,7 +1,7 @@
 /**
- * Harts on threads (docs/scheduler.md, "Harts on threads"): Linux in PV mode with 2 harts and
- * --threads, hart 1 on a worker thread: the selftest passes, and four md5sum processes over the
- * same data, running on both harts at once, print the same sum.
+ * Harts on threads (docs/scheduler.md, "Harts on threads"): Linux in PV mode with 2 and 4 harts
+ * and --threads, every hart but hart 0 on a worker thread: the selftest passes, and four md5sum
+ * processes over the same data, running on both harts at once, print the same sum.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -55,6 +55,18 @@ test('PV mode, 2 harts on threads: the second hart runs on its thread and the se
   assert.ok(s.instructionsPerHart[1] > 1_000_000, JSON.stringify(s.instructionsPerHart));
   assert.equal(s.hypercalls.HSM.hart_start, 1);
   assert.ok(s.hypercalls.IPI.send_ipi > 0);
+});
+
+test('PV mode, 4 harts on threads: harts 1-3 each on a thread, the selftest passes', async () => {
+  const json = join(mkdtempSync(join(tmpdir(), 'pvm-smp-')), 'stats.json');
+  const r = await pvmRun(['--smp', '4', '--threads', '--append', 'console=ttyS0 pvm.selftest', '--stats-json', json]);
+  assert.equal(r.status, 0, `exit status (stderr: ${r.stderr})`);
+  assert.match(r.stdout, /smp: Brought up 1 node, 4 CPUs/);
+  const ok = [...r.stdout.matchAll(/^selftest ok: (\S+)\r?$/gm)].map((m) => m[1]);
+  assert.deepEqual(ok, SELFTESTS, r.stdout.slice(-3000));
+  const s = JSON.parse(readFileSync(json, 'utf8'));
+  assert.equal(s.hypercalls.HSM.hart_start, 3);
+  for (const n of s.instructionsPerHart) assert.ok(n > 1_000_000, JSON.stringify(s.instructionsPerHart));
 });
 
 test('PV mode, 2 harts on threads: four parallel md5sum of the same data print the same sum', async () => {
