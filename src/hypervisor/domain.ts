@@ -342,6 +342,7 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     this.stats.startCpuMs = host.cpuMs?.() ?? 0;
     let lastYield = this.stats.startMs;
     this.turnEndMs = lastYield + HOST_YIELD_MS;
+    this.threads?.start();
     while (this.ended === null) {
       if (this.rebootPending) {
         this.rebootPending = false;

@@ -157,14 +157,26 @@ export class HartThreads {
     return h;
   }
 
-  /** Start the workers (once the domain is built). */
-  start(domain: ThreadedDomain, spawner: HartThreadSpawner, base: Omit<RemoteHartInit, 'hart' | 'stateOff'>): void {
+  /** What `start` needs, given when the domain is built (createVm). */
+  private pending: { spawner: HartThreadSpawner; base: Omit<RemoteHartInit, 'hart' | 'stateOff'> } | null = null;
+
+  /** The domain is built: its workers start when it first runs (a domain built and dropped costs no thread). */
+  prepare(domain: ThreadedDomain, spawner: HartThreadSpawner, base: Omit<RemoteHartInit, 'hart' | 'stateOff'>): void {
     this.domain = domain;
+    this.pending = { spawner, base };
+  }
+
+  /** Start the workers (the domain's run loop begins); once. */
+  start(): void {
+    const p = this.pending;
+    const domain = this.domain;
+    if (p === null || domain === null || this.stopped) return;
+    this.pending = null;
     for (const r of this.remotes) {
       if (r === null) continue;
-      const init: RemoteHartInit = { ...base, hart: r.id, stateOff: r.stateOff };
+      const init: RemoteHartInit = { ...p.base, hart: r.id, stateOff: r.stateOff };
       this.workers.push(
-        spawner.spawn(init, (error) => {
+        p.spawner.spawn(init, (error) => {
           if (error !== null && !this.stopped) {
             domain.fail(1, `hart ${r.id}'s thread ended: ${error}`);
             this.wake();

@@ -320,7 +320,7 @@ export function createVm(
   domain.inputTo = consoleInputFor(cfg.cmdline, cfg.mode, virtioConsole !== undefined);
   if (threads !== null) {
     domain.threads = threads;
-    threads.start(domain, opts.threads!, {
+    threads.prepare(domain, opts.threads!, {
       harts: cfg.harts,
       memory: board.ram.wasmMemory!,
       ramBase: board.ram.base,
