@@ -423,6 +423,7 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     const host = this.host;
     let ran = false;
     let runnable = 0;
+    this.threads?.serve(); // also when no hart here runs (hart 0 stopped)
     for (const v of this.vcpus) if (v.state === HsmState.STARTED && !v.waiting && !v.remote) runnable++;
     for (const v of this.vcpus) {
       if (this.ended !== null || this.rebootPending) break;
