@@ -289,6 +289,22 @@ describe('spec: shorthands', () => {
   });
 });
 
+describe('spec: threads', () => {
+  test('absent unless true; true kept and round-tripped; false is the default, left out', () => {
+    assert.equal(parseDomainSpec({ name: 'a' }).threads, undefined);
+    assert.equal(parseDomainSpec({ name: 'a', threads: false }).threads, undefined);
+    const spec = parseDomainSpec({ name: 'a', smp: 2, threads: true });
+    assert.equal(spec.threads, true);
+    assert.equal(toDocument(spec).threads, true);
+    assert.deepEqual(parseDomainSpec(toDocument(spec)), spec);
+  });
+
+  test('full mode and anything but a boolean are refused with the field named', () => {
+    assert.match(refusal({ name: 'a', mode: 'full', threads: true }), /threads: harts on threads need mode pv/);
+    for (const bad of ['yes', 1, null]) assert.match(refusal({ name: 'a', threads: bad }), /threads/);
+  });
+});
+
 describe('spec: jit', () => {
   test('absent by default (the builder applies JIT_DEFAULT); true and false kept and round-tripped', () => {
     assert.equal(parseDomainSpec({ name: 'a' }).jit, undefined);

@@ -401,6 +401,8 @@ export const domainSpecSchema = z.strictObject({
   console: consoleTarget,
   /** The CPU's translation tier (docs/cpu.md); absent: the default (JIT_DEFAULT in src/hypervisor/vm.ts). */
   jit: z.boolean().optional(),
+  /** PV mode, smp >= 2: every hart but hart 0 on a thread of its own (docs/scheduler.md, "Harts on threads"). */
+  threads: z.boolean().optional(),
   /** Hypercall policy (src/sbi/policy.ts): the SBI extensions and PVX calls allowed; absent: all. */
   hypercalls: z.array(z.string()).optional(),
   /** Credit scheduler weight (src/hypervisor/scheduler.ts); absent: SCHED_DEFAULTS.weight. */
@@ -556,6 +558,12 @@ const documentFields = {
     .boolean()
     .optional()
     .describe('Translate hot guest code to WebAssembly (false: interpreter only, as --no-jit; default on)'),
+  threads: z
+    .boolean()
+    .optional()
+    .describe(
+      'PV mode with smp >= 2: run every hart but the first on a host thread of its own, in parallel (as --threads; default off)',
+    ),
   console: consoleTarget
     .optional()
     .describe(
@@ -740,6 +748,10 @@ function toSpec(d: DocumentDomain, fallbackName: string): DomainSpec {
   if (d.initrd !== undefined) spec.initrd = d.initrd;
   if (d.mode === 'full') spec.firmware = d.firmware ?? DEFAULTS.firmware;
   if (d.jit !== undefined) spec.jit = d.jit;
+  if (d.threads === true) {
+    if (d.mode === 'full') throw new PvmError('usage', 'threads: harts on threads need mode pv');
+    spec.threads = true;
+  }
   if (d.hypercalls !== undefined) spec.hypercalls = new HypercallPolicy(d.hypercalls).entries as string[];
   if (d.weight !== undefined && d.weight !== SCHED_DEFAULTS.weight) spec.weight = d.weight;
   if (d.cap !== undefined && d.cap !== SCHED_DEFAULTS.cap) spec.cap = d.cap;
@@ -840,6 +852,7 @@ export function toDocument(spec: DomainSpec): DomainSpecInput {
   doc.mode = spec.mode;
   if (spec.firmware !== undefined) doc.firmware = spec.firmware;
   if (spec.jit !== undefined) doc.jit = spec.jit;
+  if (spec.threads === true) doc.threads = true;
   // Every device keeps its slot, so the document places it where the spec has it.
   const disks = spec.devices.flatMap((d) =>
     d.kind === 'blk' ? [{ path: d.path, readonly: d.readonly, cache: d.cache, slot: d.slot }] : [],

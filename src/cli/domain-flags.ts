@@ -38,6 +38,8 @@ export interface DomainFlags {
   console?: string;
   /** --jit / --no-jit: the translation tier on or off. */
   jit?: boolean;
+  /** --threads: every hart but the first on a thread of its own (PV mode). */
+  threads?: boolean;
   /** Hypercall policy: comma-separated EXT or EXT/function entries. */
   hypercalls?: string;
   /** Scheduler weight and cap (% of a core), as strings from the command line. */
@@ -62,6 +64,7 @@ const FLAG_OF: Record<string, string> = {
   balloon: '--balloon',
   virtioConsole: '--virtio-console',
   jit: '--no-jit',
+  threads: '--threads',
   hypercalls: '--hypercalls',
   weight: '--weight',
   cap: '--cap',
@@ -85,6 +88,7 @@ export const DOMAIN_FLAGS: readonly (keyof DomainFlags)[] = [
   'virtioConsole',
   'console',
   'jit',
+  'threads',
   'hypercalls',
   'weight',
   'cap',
@@ -141,6 +145,7 @@ export function addDomainFlags(cmd: Command): Command {
     )
     .option('--jit', 'translate hot guest code to WebAssembly (the default)')
     .option('--no-jit', 'interpreter only: no translation to WebAssembly')
+    .option('--threads', 'PV mode, --smp 2 or more: every hart but the first on a host thread of its own, in parallel')
     .option(
       '--hypercalls <list>',
       'hypercall policy: the SBI extensions and functions the guest may call, e.g. BASE,TIME,HSM,DBCN/console_write (others: SBI_ERR_DENIED; default: all)',
@@ -194,6 +199,7 @@ export function specFromFlags(flags: DomainFlags, opts: { name?: string; cwd: st
   set('balloon', flags.balloon);
   set('virtioConsole', flags.virtioConsole);
   set('jit', flags.jit);
+  set('threads', flags.threads);
   set(
     'hypercalls',
     flags.hypercalls

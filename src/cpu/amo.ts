@@ -8,6 +8,13 @@
  * LR records the RAM offset, size and value it read; SC succeeds when a reservation exists for
  * the same offset and size and memory still holds that value (QEMU's rule), so a store by
  * another hart that changes the value breaks it. Traps and xRET drop the reservation.
+ *
+ * On RAM shared with harts on other threads (`Mmu.shared`) each AMO is one atomic
+ * read-modify-write (`Atomics`: a compare-and-swap loop, as QEMU's multi-threaded TCG does for
+ * the operations the host has no instruction for), LR an atomic load and SC a compare-and-swap
+ * of the reserved value: the check and the store happen as one step (QEMU MTTCG's LR/SC). The
+ * 64-bit forms go through a BigInt64Array, so they allocate; that path is taken only by the
+ * interpreter of a domain whose harts run on threads (translated code uses wasm atomics).
  */
 import { Cause } from './arch.js';
 import type { Hart } from './hart.js';
@@ -74,6 +81,10 @@ export function amo(h: Hart, insn: number, raw: number): void {
   if (f5 > 0x1c) h.fault(Cause.Illegal, raw, 0);
   if (va & (size - 1)) h.fault(isLr ? Cause.LoadMisaligned : Cause.StoreMisaligned, va, vh);
   const mmu = h.mmu;
+  if (mmu.shared) {
+    amoShared(h, f5, size, d, s2, va, vh, raw);
+    return;
+  }
   const i32 = mmu.i32;
   const res = h.res;
   if (isLr) {
@@ -115,6 +126,19 @@ export function amo(h: Hart, insn: number, raw: number): void {
   const ah = size === 8 ? i32[w + 1]! : a >> 31;
   const b = x[s2]!;
   const bh = size === 8 ? x[s2 + 1]! : b >> 31;
+  const rl = amoOp(h, f5, a, ah, b, bh, raw);
+  const rh = opHi;
+  i32[w] = rl;
+  if (size === 8) i32[w + 1] = rh;
+  x[d] = a;
+  x[d + 1] = ah;
+}
+
+/** The high word of amoOp's result (a module variable: the AMO path allocates nothing). */
+let opHi = 0;
+
+/** The new memory value of AMO `f5` on old (a, ah) and operand (b, bh): low word returned, high in opHi. */
+function amoOp(h: Hart, f5: number, a: number, ah: number, b: number, bh: number, raw: number): number {
   let rl: number;
   let rh: number;
   switch (f5) {
@@ -161,8 +185,96 @@ export function amo(h: Hart, insn: number, raw: number): void {
     default:
       h.fault(Cause.Illegal, raw, 0);
   }
-  i32[w] = rl;
-  if (size === 8) i32[w + 1] = rh;
-  x[d] = a;
-  x[d + 1] = ah;
+  opHi = rh;
+  return rl;
+}
+
+const pair = (lo: number, hi: number): bigint => (BigInt(hi) << 32n) | BigInt(lo >>> 0);
+
+/** LR, SC and the AMOs on shared RAM (harts on several threads): see the file's comment. */
+function amoShared(
+  h: Hart,
+  f5: number,
+  size: number,
+  d: number,
+  s2: number,
+  va: number,
+  vh: number,
+  raw: number,
+): void {
+  const x = h.xx;
+  const mmu = h.mmu;
+  const i32 = mmu.i32;
+  const i64 = mmu.i64!;
+  const res = h.res;
+  if (f5 === 2) {
+    // LR.W, LR.D
+    const o = mmu.atomicOffset(va, vh, Access.Load, size);
+    let lo: number;
+    let hi: number;
+    if (size === 4) {
+      lo = Atomics.load(i32, o >> 2);
+      hi = lo >> 31;
+    } else {
+      const v = Atomics.load(i64, o >> 3);
+      lo = Number(BigInt.asIntN(32, v));
+      hi = Number(v >> 32n);
+    }
+    res.valid = true;
+    res.pa = o;
+    res.size = size;
+    res.lo = lo;
+    res.hi = hi;
+    x[d] = lo;
+    x[d + 1] = hi;
+    return;
+  }
+  if (f5 === 3) {
+    // SC.W, SC.D: a compare-and-swap of the reserved value
+    if (!res.valid) {
+      x[d] = 1;
+      x[d + 1] = 0;
+      return;
+    }
+    res.valid = false;
+    const o = mmu.atomicOffset(va, vh, Access.Store, size);
+    let ok = o === res.pa && size === res.size;
+    if (ok) {
+      if (size === 4) ok = Atomics.compareExchange(i32, o >> 2, res.lo, x[s2]!) === res.lo;
+      else {
+        const want = pair(res.lo, res.hi);
+        ok = Atomics.compareExchange(i64, o >> 3, want, pair(x[s2]!, x[s2 + 1]!)) === want;
+      }
+    }
+    x[d] = ok ? 0 : 1;
+    x[d + 1] = 0;
+    return;
+  }
+  const o = mmu.atomicOffset(va, vh, Access.Store, size);
+  const b = x[s2]!;
+  if (size === 4) {
+    const w = o >> 2;
+    for (;;) {
+      const a = Atomics.load(i32, w);
+      const r = amoOp(h, f5, a, a >> 31, b, b >> 31, raw);
+      if (Atomics.compareExchange(i32, w, a, r) === a) {
+        x[d] = a;
+        x[d + 1] = a >> 31;
+        return;
+      }
+    }
+  }
+  const bh = x[s2 + 1]!;
+  const w = o >> 3;
+  for (;;) {
+    const old = Atomics.load(i64, w);
+    const a = Number(BigInt.asIntN(32, old));
+    const ah = Number(old >> 32n);
+    const r = amoOp(h, f5, a, ah, b, bh, raw);
+    if (Atomics.compareExchange(i64, w, old, pair(r, opHi)) === old) {
+      x[d] = a;
+      x[d + 1] = ah;
+      return;
+    }
+  }
 }

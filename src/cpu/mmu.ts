@@ -49,6 +49,12 @@ export class Mmu {
   readonly u16: Uint16Array;
   readonly i16: Int16Array;
   readonly i32: Int32Array;
+  /**
+   * RAM is shared with harts on other threads (a SharedArrayBuffer): AMOs and LR/SC use
+   * `Atomics` (amo.ts), 64-bit ones on `i64`, which exists only then.
+   */
+  readonly shared: boolean;
+  readonly i64: BigInt64Array | null;
   private readonly dv: DataView;
   private readonly ramBase: number;
   private readonly ramSize: number;
@@ -125,6 +131,8 @@ export class Mmu {
     this.i16 = new Int16Array(buf, 0, Math.floor(ram.size / 2));
     this.i32 = new Int32Array(buf, 0, Math.floor(ram.size / 4));
     this.dv = new DataView(buf, 0, ram.size);
+    this.shared = !(buf instanceof ArrayBuffer);
+    this.i64 = this.shared ? new BigInt64Array(buf, 0, Math.floor(ram.size / 8)) : null;
     const n = DATA_SETS * TLB_SIZE;
     const tlb = (at: number) => (stateOff < 0 ? new Int32Array(n) : new Int32Array(buf, stateOff + at, n));
     this.rTag = tlb(R_TAG).fill(NO_TAG);

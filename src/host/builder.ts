@@ -10,6 +10,7 @@
  * hands everything to createVm (src/hypervisor/vm.ts), which does no I/O. If anything fails,
  * whatever was opened or plugged is released before the error is thrown.
  */
+
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { DeviceInfo, MachineInfo, NicStats } from '../api/domain.js';
@@ -31,6 +32,7 @@ import { createVm, type LoadedSpec, virtioTransports } from '../hypervisor/vm.js
 import { HypercallPolicy } from '../sbi/policy.js';
 import { type HostDisk, openDisk } from './disk.js';
 import { hostEntropy } from './entropy.js';
+import { nodeHartThreads } from './hart-threads.js';
 import { HostFiles } from './host-files.js';
 import { openShare } from './p9-fs.js';
 import { PasstUplink } from './passt.js';
@@ -200,6 +202,7 @@ async function loadImages(spec: DomainSpec, files: HostFiles): Promise<LoadedSpe
     cmdline: spec.append ?? '',
   };
   if (spec.jit !== undefined) loaded.jit = spec.jit;
+  if (spec.threads === true) loaded.threads = true;
   if (spec.initrd !== undefined) {
     loaded.initrd = await files.readImage(spec.initrd, 'initrd', max);
     if (loaded.initrd.length === 0) throw new PvmError('image', `initrd ${spec.initrd} is empty`);
@@ -410,6 +413,8 @@ export async function buildDomain(
   } catch (e) {
     throw named(e);
   }
+  // --deterministic keeps every hart on one thread (instruction-counted time needs one order)
+  if (opts.time === 'instret') delete loaded.threads;
   try {
     domain = createVm(loaded, opts.host, {
       devices: opened.devices.map((d) => ({ slot: d.spec.slot, device: d.model })),
@@ -422,6 +427,7 @@ export async function buildDomain(
         : {}),
       ...(opts.maxInstructions !== undefined ? { maxInstructions: opts.maxInstructions } : {}),
       ...(opts.onVirtioRefusal ? { onVirtioRefusal: opts.onVirtioRefusal } : {}),
+      ...(loaded.threads === true ? { threads: nodeHartThreads } : {}),
     });
   } catch (e) {
     await opened.close();

@@ -14,6 +14,7 @@ import { enterSupervisor, redirectToSupervisor } from './pv.js';
 import type { PvxDomain } from './pvx/pvx-domain.js';
 import type { MachineState } from './snapshot/format.js';
 import { DomainStats, type DomainStatsJson, jitStatsOf } from './stats.js';
+import { type HartThreads, RemoteHart, type ThreadedDomain } from './threads.js';
 import { Vcpu } from './vcpu.js';
 import { translate } from './vmem.js';
 
@@ -149,7 +150,7 @@ export type DomainEnd =
  * waits. It is single-threaded and cooperative: it yields to the host event
  * loop every few milliseconds so console input and timers get in.
  */
-export class Domain implements SbiPlatform {
+export class Domain implements SbiPlatform, ThreadedDomain {
   readonly vcpus: Vcpu[];
   readonly sbi: SbiDispatcher;
   readonly stats = new DomainStats();
@@ -171,6 +172,8 @@ export class Domain implements SbiPlatform {
   private turnEndMs = Infinity;
   /** PVX state and run-loop hooks (PV mode), set by attachPvx (src/hypervisor/pvx); null = no PVX. */
   pvx: PvxDomain | null = null;
+  /** Harts on threads (threads.ts): the vCPUs whose hart is a RemoteHart run there; null = all here. */
+  threads: HartThreads | null = null;
 
   constructor(
     readonly mode: DomainMode,
@@ -193,6 +196,7 @@ export class Domain implements SbiPlatform {
 
   /** Load images and put every hart at its entry point. */
   private boot(): void {
+    this.threads?.parkAll(); // a reboot reloads RAM: the harts on threads stop first
     this.plan.load(this.ram);
     this.pvx?.reset();
     const { entry, fdt } = this.plan;
@@ -206,6 +210,7 @@ export class Domain implements SbiPlatform {
       if (this.mode === 'pv') {
         // PV: hart 0 enters the kernel in S-mode; the others wait, STOPPED, for HSM hart_start.
         v.state = v.id === 0 ? HsmState.STARTED : HsmState.STOPPED;
+        if (v.hart instanceof RemoteHart) v.hart.setHsm(HsmState.STOPPED);
         if (v.id === 0) enterSupervisor(v.hart, BigInt(entry), 0n, BigInt(fdt), this.plan.sstc === true);
       } else {
         // Full: every hart enters the firmware in M-mode with a0 = hartid, a1 = FDT.
@@ -277,6 +282,7 @@ export class Domain implements SbiPlatform {
   /** Snapshots (domain-snapshot.ts): the state at an instruction boundary; call only while the run loop is parked. */
   saveState(): MachineState {
     if (this.ended !== null) throw new PvmError('state', 'the domain has ended: nothing to save');
+    if (this.threads !== null) throw new PvmError('state', 'a domain whose harts run on threads cannot be saved');
     return saveDomain(this, { sbiInput: this.pendingSbiInput(), rebootPending: this.rebootPending });
   }
 
@@ -316,6 +322,19 @@ export class Domain implements SbiPlatform {
     return this.ended;
   }
 
+  /** The domain ended or reboots (threads.ts: a hart on a thread then parks). */
+  get stopping(): boolean {
+    return this.ended !== null || this.rebootPending;
+  }
+
+  /** A hypercall of the hart on a thread `hart` (threads.ts), served here; its HSM state after it. */
+  remoteEcall(hart: number): HsmState {
+    const v = this.vcpus[hart]!;
+    this.stats.exits.hypercall++;
+    if (!this.sbi.handleEcallFast(v.hart)) this.sbi.handleEcall(v.hart);
+    return v.state;
+  }
+
   /** Run until the guest powers off or the host stops it. */
   async run(): Promise<DomainEnd> {
     const host = this.host;
@@ -323,6 +342,7 @@ export class Domain implements SbiPlatform {
     this.stats.startCpuMs = host.cpuMs?.() ?? 0;
     let lastYield = this.stats.startMs;
     this.turnEndMs = lastYield + HOST_YIELD_MS;
+    this.threads?.start();
     while (this.ended === null) {
       if (this.rebootPending) {
         this.rebootPending = false;
@@ -349,6 +369,7 @@ export class Domain implements SbiPlatform {
     }
     this.stats.endMs = host.nowMs();
     this.stats.endCpuMs = host.cpuMs?.() ?? 0;
+    this.threads?.stop();
     this.pvx?.destroy();
     return this.ended;
   }
@@ -377,6 +398,7 @@ export class Domain implements SbiPlatform {
 
   /** Deliver timer interrupts due at mtime `now`. */
   private pollTimers(now: number): void {
+    this.threads?.serve(); // requests of the harts on threads (MMIO, hypercalls)
     // the board's timers: the CLINT (full mode) and the harts' stimecmp (Sstc, both modes)
     this.machine.updateTimers(now);
     if (this.mode === 'full') return;
@@ -401,10 +423,11 @@ export class Domain implements SbiPlatform {
     const host = this.host;
     let ran = false;
     let runnable = 0;
-    for (const v of this.vcpus) if (v.state === HsmState.STARTED && !v.waiting) runnable++;
+    this.threads?.serve(); // also when no hart here runs (hart 0 stopped)
+    for (const v of this.vcpus) if (v.state === HsmState.STARTED && !v.waiting && !v.remote) runnable++;
     for (const v of this.vcpus) {
       if (this.ended !== null || this.rebootPending) break;
-      if (v.state === HsmState.STOPPED) continue;
+      if (v.state === HsmState.STOPPED || v.remote) continue;
       this.pollTimers(this.machine.time.now());
       if (v.waiting) {
         if (!this.wakeable(v)) continue;
@@ -634,7 +657,9 @@ export class Domain implements SbiPlatform {
   }
 
   hartStatus(hart: number): HsmState {
-    return this.vcpus[hart]!.state;
+    const v = this.vcpus[hart]!;
+    if (v.hart instanceof RemoteHart) v.state = v.hart.hsm(); // a suspended hart resumes on its thread
+    return v.state;
   }
 
   hartStart(hart: number, startAddr: bigint, opaque: bigint): void {
@@ -643,7 +668,8 @@ export class Domain implements SbiPlatform {
     v.waiting = false;
     v.suspend = null;
     v.readySinceMs = -1;
-    enterSupervisor(v.hart, startAddr, BigInt(hart), opaque, this.plan.sstc === true);
+    if (v.hart instanceof RemoteHart) v.hart.start(startAddr, opaque);
+    else enterSupervisor(v.hart, startAddr, BigInt(hart), opaque, this.plan.sstc === true);
   }
 
   hartStop(hart: number): void {
@@ -654,11 +680,16 @@ export class Domain implements SbiPlatform {
     v.staAddr = null;
     v.hart.setIrq(IrqBit.STIP, false);
     v.hart.setIrq(IrqBit.SSIP, false);
+    if (v.hart instanceof RemoteHart) v.hart.setHsm(HsmState.STOPPED);
   }
 
   hartSuspend(hart: number, retentive: boolean, resumeAddr: bigint, opaque: bigint): void {
     const v = this.vcpus[hart]!;
     v.state = HsmState.SUSPENDED;
+    if (v.hart instanceof RemoteHart) {
+      v.hart.suspend(retentive, resumeAddr, opaque);
+      return;
+    }
     v.waiting = true;
     v.suspend = { retentive, addr: resumeAddr, opaque };
   }

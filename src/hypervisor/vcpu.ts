@@ -25,12 +25,16 @@ export class Vcpu {
   /** Host time (ms) when the vCPU was last descheduled while still runnable, or -1. */
   readySinceMs = -1;
 
+  /** The hart runs on a thread of its own (threads.ts): the domain's run loop leaves it alone. */
+  readonly remote: boolean;
+
   constructor(
     readonly id: number,
     readonly hart: VcpuHart,
     started: boolean,
   ) {
     this.state = started ? HsmState.STARTED : HsmState.STOPPED;
+    this.remote = (hart as { remoteThread?: boolean }).remoteThread === true;
   }
 
   get running(): boolean {

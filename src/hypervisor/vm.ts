@@ -14,6 +14,7 @@ import type { GuestRam } from '../memory/ram.js';
 import { type BootPlan, type ConsoleInput, Domain, type DomainHost, type DomainMode, MAX_HARTS } from './domain.js';
 import { computeLayout } from './layout.js';
 import { attachPvx, GrantWindow, type PvxDomain, type PvxHost } from './pvx/index.js';
+import { absoluteMs, type HartThreadSpawner, HartThreads } from './threads.js';
 
 /** The RISC-V Linux Image header (Documentation/arch/riscv/boot-image-header.rst). */
 const LINUX_IMAGE_HEADER_BYTES = 64;
@@ -45,6 +46,11 @@ export interface LoadedSpec {
   sstc?: boolean;
   /** The harts' translation tier (src/cpu/jit/, docs/cpu.md); default JIT_DEFAULT. */
   jit?: boolean;
+  /**
+   * PV mode with several harts: every hart but hart 0 runs on a thread of its own, in parallel
+   * (threads.ts, docs/scheduler.md "Harts on threads"); needs VmOptions.threads. Default false.
+   */
+  threads?: boolean;
 }
 
 /** Whether harts translate hot code to WebAssembly when a spec does not say (docs/cpu.md). */
@@ -82,6 +88,8 @@ export interface VmOptions {
   virtioVendorId?: number;
   /** Where the transports report what they refuse (once per device and rule; see VirtioMmioOptions.onRefusal). */
   onVirtioRefusal?: (refusal: VirtioRefusal) => void;
+  /** Starts the worker threads of LoadedSpec.threads (the host's: Node's worker_threads). */
+  threads?: HartThreadSpawner;
 }
 
 /**
@@ -201,8 +209,15 @@ export function createVm(
   const wallClockNs: (() => bigint) | undefined =
     opts.wallClockNs ?? (opts.time === 'instret' ? (): bigint => BigInt(board.time.now()) * 100n : undefined);
   const extensions = { ...ALL_EXTENSIONS, sstc: cfg.sstc ?? SSTC_DEFAULT[cfg.mode] };
+  if (cfg.threads === true) {
+    if (!pv) throw new PvmError('usage', 'harts on threads need a PV-mode domain');
+    if (opts.time === 'instret') throw new PvmError('usage', 'harts on threads cannot be deterministic');
+    if (opts.threads === undefined) throw new PvmError('usage', 'this host cannot run harts on threads');
+  }
+  const threads = cfg.threads === true && cfg.harts > 1 ? new HartThreads(cfg.harts, () => host.wake?.()) : null;
   const board = new VirtBoard({
     harts: cfg.harts,
+    sharedRam: threads !== null,
     memory: cfg.memory,
     time: opts.time ?? 'host',
     nowMs: () => host.nowMs(),
@@ -214,14 +229,16 @@ export function createVm(
     // PV mode: timers and IPIs are hypercalls, so the guest gets no CLINT.
     devices: { clint: !pv },
     createHart: (id, ram, bus, time) =>
-      new Hart(ram, grants ? grants.over(bus) : bus, {
-        id,
-        time,
-        virtualM: pv,
-        extensions,
-        jit: cfg.jit ?? JIT_DEFAULT,
-        jitAfter: JIT_AFTER,
-      }),
+      threads !== null && id > 0
+        ? threads.remoteHart(id, ram, grants ? grants.over(bus) : bus)
+        : new Hart(ram, grants ? grants.over(bus) : bus, {
+            id,
+            time,
+            virtualM: pv,
+            extensions,
+            jit: cfg.jit ?? JIT_DEFAULT,
+            jitAfter: JIT_AFTER,
+          }),
   });
 
   // virtio devices: mapped before the device tree is built (it lists the used slots). The
@@ -301,5 +318,20 @@ export function createVm(
       ...(wallClockNs ? { wallClockNs } : {}),
     });
   domain.inputTo = consoleInputFor(cfg.cmdline, cfg.mode, virtioConsole !== undefined);
+  if (threads !== null) {
+    domain.threads = threads;
+    threads.prepare(domain, opts.threads!, {
+      harts: cfg.harts,
+      memory: board.ram.wasmMemory!,
+      ramBase: board.ram.base,
+      ramSize: board.ram.size,
+      control: threads.control,
+      epochMs: absoluteMs() - board.time.now() / 10_000,
+      extensions,
+      jit: cfg.jit ?? JIT_DEFAULT,
+      jitAfter: JIT_AFTER,
+      sstc: extensions.sstc,
+    });
+  }
   return domain;
 }

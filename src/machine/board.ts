@@ -54,6 +54,8 @@ export interface VirtBoardOptions<H extends BoardHart = BoardHart> {
   createHart: HartFactory<H>;
   /** Number of harts (default 1). */
   harts?: number;
+  /** RAM is a shared WebAssembly.Memory, for harts on other threads (GuestRamOptions.shared). */
+  sharedRam?: boolean;
   /** RAM size in bytes (default 128 MiB), a multiple of 4 KiB. */
   memory?: number;
   /**
@@ -117,7 +119,9 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
     if (!Number.isInteger(nHarts) || nHarts < 1 || nHarts > 64) {
       throw new RangeError(`harts must be an integer from 1 to 64, got ${nHarts}`);
     }
-    this.ram = new GuestRam(MemMap.RAM.base, opts.memory ?? 128 * MiB, nHarts * HART_STATE_BYTES);
+    this.ram = new GuestRam(MemMap.RAM.base, opts.memory ?? 128 * MiB, nHarts * HART_STATE_BYTES, {
+      shared: opts.sharedRam === true,
+    });
     const want = { clint: true, plic: true, uart: true, test: true, rtc: true, ...opts.devices };
 
     const t = opts.time ?? 'host';

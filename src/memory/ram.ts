@@ -7,11 +7,28 @@ export const MAX_RAM_BYTES = 2 ** 32;
 
 /** The part of the WebAssembly JS API RAM uses (the core layers compile without DOM or Node types). */
 interface WasmMemoryApi {
-  Memory: new (d: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer };
+  Memory: new (d: { initial: number; maximum: number; shared?: boolean }) => { readonly buffer: ArrayBuffer };
 }
 const wasmApi = (globalThis as unknown as { WebAssembly?: WasmMemoryApi }).WebAssembly;
 const WASM_PAGE = 65536;
 const WASM_MAX_BYTES = 2 ** 32;
+
+/** How GuestRam allocates its memory. */
+export interface GuestRamOptions {
+  /** A shared WebAssembly.Memory (harts on several threads); an error where it cannot be made. */
+  shared?: boolean;
+  /**
+   * Use this WebAssembly.Memory (another thread's `wasmMemory`, posted to this one) instead of
+   * allocating: the same RAM and state areas, seen from a second thread.
+   */
+  memory?: object;
+  /**
+   * Where the state areas handed out by `claimCpuState` begin (default: right after RAM). A
+   * thread attached to another's RAM (`memory`) runs hart k with the area at
+   * size + k x HART_STATE_BYTES, the one the owner's board reserved for it.
+   */
+  stateStart?: number;
+}
 
 /**
  * Guest RAM: one contiguous region at `base`. The CPU reads the typed-array
@@ -41,6 +58,12 @@ export class GuestRam {
    * and the interpreter share one copy of the state. Undefined where WebAssembly is missing.
    */
   readonly wasmMemory: object | undefined;
+  /**
+   * RAM and state areas are a shared WebAssembly.Memory (a SharedArrayBuffer): harts of the
+   * domain may run on other threads over the same bytes (docs/scheduler.md, "Harts on threads"),
+   * and AMOs and LR/SC use atomic operations (src/cpu/amo.ts).
+   */
+  readonly shared: boolean;
   /** Next free byte of the CPU state area (after RAM) and its end. */
   private stateNext: number;
   private readonly stateEnd: number;
@@ -50,7 +73,7 @@ export class GuestRam {
    * passes harts x HART_STATE_BYTES). Left out (0), harts keep their state in their own buffers
    * and run without the translator.
    */
-  constructor(base: number, size: number, cpuStateBytes = 0) {
+  constructor(base: number, size: number, cpuStateBytes = 0, opts: GuestRamOptions = {}) {
     if (!Number.isSafeInteger(size) || size <= 0 || size % 4096 !== 0 || size > MAX_RAM_BYTES) {
       throw new PvmError('usage', `RAM size must be a positive multiple of 4 KiB up to 4 GiB, got ${size}`);
     }
@@ -59,17 +82,24 @@ export class GuestRam {
     let extra = Math.max(0, Math.ceil(cpuStateBytes / 4096) * 4096);
     if (size + extra > WASM_MAX_BYTES) extra = 0;
     let memory: { readonly buffer: ArrayBuffer } | undefined;
-    if (wasmApi !== undefined) {
+    const attach = opts.memory as { readonly buffer: ArrayBuffer } | undefined;
+    if (attach !== undefined) {
+      // another thread's RAM: the state areas are claimed there, this thread takes one by offset
+      if (attach.buffer.byteLength < size + extra) throw new PvmError('usage', 'shared RAM is smaller than the domain');
+      memory = attach;
+    } else if (wasmApi !== undefined) {
       const pages = Math.ceil((size + extra) / WASM_PAGE);
       try {
-        memory = new wasmApi.Memory({ initial: pages, maximum: pages });
-      } catch {
+        memory = new wasmApi.Memory({ initial: pages, maximum: pages, ...(opts.shared ? { shared: true } : {}) });
+      } catch (e) {
+        if (opts.shared) throw new PvmError('usage', `cannot allocate shared guest RAM: ${(e as Error).message}`);
         memory = undefined; // no address space for it: a plain buffer, and no translator
       }
     }
+    this.shared = memory !== undefined && !(memory.buffer instanceof ArrayBuffer);
     this.wasmMemory = memory;
     this.buffer = memory !== undefined ? memory.buffer : new ArrayBuffer(size);
-    this.stateNext = memory !== undefined ? size : 0;
+    this.stateNext = memory !== undefined ? Math.max(size, opts.stateStart ?? size) : 0;
     this.stateEnd = memory !== undefined ? size + extra : 0;
     this.u8 = new Uint8Array(this.buffer, 0, size);
     this.u16 = new Uint16Array(this.buffer, 0, size / 2);

@@ -26,8 +26,9 @@ export interface Machine {
   bus: LogBus;
 }
 
-export function machine(jit: boolean): Machine {
-  const ram = new GuestRam(RAM_BASE, 1 << 20, HART_STATE_BYTES);
+/** A machine; `shared`: its RAM is a shared WebAssembly.Memory (AMOs and LR/SC through atomics). */
+export function machine(jit: boolean, shared = false): Machine {
+  const ram = new GuestRam(RAM_BASE, 1 << 20, HART_STATE_BYTES, { shared });
   const bus = new LogBus();
   return { hart: new Hart(ram, bus, { jit, jitAfter: 0 }), ram, bus };
 }
@@ -92,7 +93,7 @@ export function lockstep(a: Machine, b: Machine, slices: readonly number[]): num
   );
   assert.deepEqual(b.bus.writes, a.bus.writes);
   assert.deepEqual(b.bus.reads, a.bus.reads);
-  return b.hart.jit!.stats.instructions;
+  return b.hart.jit?.stats.instructions ?? 0;
 }
 
 /** One generated piece of a program: a compressed instruction or 32-bit ones. */

@@ -23,7 +23,7 @@ import {
   X_OFFS,
   X_TAG,
 } from './state.js';
-import { Code, I32, name, Op, section } from './wasm.js';
+import { Code, I32, memoryType, name, Op, section } from './wasm.js';
 
 // params and locals of `run`
 const STATE = 0;
@@ -39,7 +39,7 @@ const XE = 9; // state + execute TLB entry * 4
 const K = 10;
 
 /** The dispatcher module: imports memory "m"."mem" (at least `minPages`) and table "m"."tab" (`slots` funcrefs). */
-export function buildDispatcher(minPages: number, slots: number): Uint8Array {
+export function buildDispatcher(minPages: number, slots: number, shared = false): Uint8Array {
   const out = new Code();
   for (const b of [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]) out.byte(b);
   // type 0: the blocks' (i32 i32 i32) -> i32; type 1: run's (i32 x5) -> i32
@@ -50,7 +50,7 @@ export function buildDispatcher(minPages: number, slots: number): Uint8Array {
   const imp = new Code().u32(2);
   name(imp, 'm');
   name(imp, 'mem');
-  imp.byte(0x02).byte(0x00).u32(minPages);
+  memoryType(imp, minPages, shared);
   name(imp, 'm');
   name(imp, 'tab');
   imp.byte(0x01).byte(0x70).byte(0x00).u32(slots);

@@ -57,7 +57,8 @@ interface WasmApi {
 }
 
 const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-let dispatcherModule: object | undefined;
+/** The dispatcher, compiled once per process for unshared memories and once for shared ones. */
+const dispatcherModules: (object | undefined)[] = [undefined, undefined];
 /** The host's clock for the translation-time statistic (the core layers have no DOM or Node types). */
 const clock = (globalThis as unknown as { performance: { now(): number } }).performance;
 
@@ -130,6 +131,8 @@ export class Jit {
   private pageInval: Uint8Array | null = null;
   private codePages: Uint8Array | null = null;
   private readonly minPages: number;
+  /** The memory is shared (harts on several threads): modules must import it as shared. */
+  private readonly shared: boolean;
   private readonly ramPages: number;
   /** Every cached block is also in `table` at its slot; `dispatch` enters and chains them. */
   private readonly table: { set(i: number, f: unknown): void };
@@ -146,11 +149,13 @@ export class Jit {
     this.st32 = new Int32Array(buffer, hart.stateOff, STOP_OFF / 4 + 1);
     this.ramPages = Math.ceil(ramSize / 4096);
     this.minPages = Math.ceil(buffer.byteLength / 65536);
+    this.shared = !(buffer instanceof ArrayBuffer);
     const api = wasmApi!;
     this.table = new api.Table({ element: 'anyfunc', initial: JIT_SLOTS });
     // one compiled dispatcher for every hart of the process (it imports any memory: minimum 0 pages)
-    dispatcherModule ??= new api.Module(buildDispatcher(0, JIT_SLOTS));
-    const d = new api.Instance(dispatcherModule, {
+    const k = this.shared ? 1 : 0;
+    dispatcherModules[k] ??= new api.Module(buildDispatcher(0, JIT_SLOTS, this.shared));
+    const d = new api.Instance(dispatcherModules[k]!, {
       m: { mem: memory, tab: this.table },
     });
     this.dispatch = d.exports.run as Dispatcher;
@@ -292,6 +297,7 @@ export class Jit {
         [I32, I32, I32],
         [I32],
         blocks.map((b) => b.body),
+        this.shared,
       );
       const api = wasmApi!;
       const inst = new api.Instance(new api.Module(bytes), { m: { mem: this.memory } });

@@ -40,7 +40,7 @@ import {
   W_TAG,
   X_OFF,
 } from './state.js';
-import { Code, I32, I64, Op, VOID } from './wasm.js';
+import { Atomic, Code, I32, I64, Op, VOID } from './wasm.js';
 
 /** Longest block, in instructions. */
 export const MAX_BLOCK = 64;
@@ -431,8 +431,9 @@ const AMO_OPS = new Set([0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c]);
  * TLB must map the address and it must be naturally aligned, as for a store; otherwise the
  * block leaves before it and the interpreter raises the misaligned or access fault, walks the
  * page table or finds no RAM, exactly as it always does (amo.ts). The old value (sign-extended
- * for .W) goes to rd; the result of the operation to memory. One hart's accesses run in program
- * order, so aq/rl need nothing.
+ * for .W) goes to rd; the result of the operation to memory, in one wasm atomic instruction
+ * (MIN/MAX: a compare-and-swap loop), so harts on other threads never see a lost update.
+ * Atomic instructions are sequentially consistent, so aq/rl need nothing more.
  */
 function emitAmo(m: Emitter, insn: number, rd: number, rs1: number, rs2: number, f3: number, k: number, pc: bigint) {
   const f5 = insn >>> 27;
@@ -441,47 +442,64 @@ function emitAmo(m: Emitter, insn: number, rd: number, rs1: number, rs2: number,
   if (!AMO_OPS.has(f5)) return -1;
   const c = m.c;
   const w = f3 === 2;
+  const align = w ? 2 : 3;
   m.address(rs1, 0);
   m.tlbCheck(W_TAG, W_HI, w ? 4 : 8, k, pc);
   c.set(E); // the RAM offset
-  c.get(E)
-    .mem(w ? Op.i64Load32S : Op.i64Load, 0, 0)
-    .set(T0); // the old value
-  // rs2, sign-extended for .W: the operations' low 32 bits are right either way, and sign
-  // extension keeps both the signed and the unsigned order of 32-bit values
+  const rmw =
+    f5 === 0x01
+      ? Atomic.xchg
+      : f5 === 0x00
+        ? Atomic.add
+        : f5 === 0x04
+          ? Atomic.xor
+          : f5 === 0x0c
+            ? Atomic.and
+            : f5 === 0x08
+              ? Atomic.or
+              : -1;
+  if (rmw >= 0) {
+    c.get(E);
+    m.getR(rs2);
+    if (w) c.op(Op.i32WrapI64);
+    c.atomic(w ? rmw : rmw + 1, align, 0);
+    if (w) c.op(Op.i64ExtendI32S);
+    m.setR(rd);
+    return 0;
+  }
+  // AMOMIN (0x10), AMOMAX (0x14), AMOMINU (0x18), AMOMAXU (0x1c): T1 = select(old, rs2, old
+  // wins), stored only if memory still holds old (otherwise again). rs2 is sign-extended for
+  // .W: sign extension keeps both the signed and the unsigned order of 32-bit values.
   const b = () => {
     m.getR(rs2);
     if (w) c.op(Op.i32WrapI64).op(Op.i64ExtendI32S);
   };
+  const lt = f5 === 0x10 || f5 === 0x14 ? Op.i64LtS : Op.i64LtU;
+  c.op(Op.loop).byte(VOID);
   c.get(E);
-  switch (f5) {
-    case 0x01: // AMOSWAP
-      b();
-      break;
-    case 0x00: // AMOADD
-    case 0x04: // AMOXOR
-    case 0x0c: // AMOAND
-    case 0x08: // AMOOR
-      c.get(T0);
-      b();
-      c.op(f5 === 0 ? Op.i64Add : f5 === 4 ? Op.i64Xor : f5 === 0x0c ? Op.i64And : Op.i64Or);
-      break;
-    default: {
-      // AMOMIN (0x10), AMOMAX (0x14), AMOMINU (0x18), AMOMAXU (0x1c): select(old, rs2, old wins)
-      const lt = f5 === 0x10 || f5 === 0x14 ? Op.i64LtS : Op.i64LtU;
-      c.get(T0);
-      b();
-      if (f5 === 0x10 || f5 === 0x18) {
-        c.get(T0);
-        b();
-      } else {
-        b();
-        c.get(T0);
-      }
-      c.op(lt).op(Op.select);
-    }
+  if (w) c.atomic(Atomic.i32Load, 2, 0).op(Op.i64ExtendI32S);
+  else c.atomic(Atomic.i64Load, 3, 0);
+  c.set(T0);
+  c.get(T0);
+  b();
+  if (f5 === 0x10 || f5 === 0x18) {
+    c.get(T0);
+    b();
+  } else {
+    b();
+    c.get(T0);
   }
-  c.mem(w ? Op.i64Store32 : Op.i64Store, 0, 0);
+  c.op(lt).op(Op.select).set(T1);
+  c.get(E).get(T0);
+  if (w) c.op(Op.i32WrapI64);
+  c.get(T1);
+  if (w) c.op(Op.i32WrapI64);
+  c.atomic(w ? Atomic.cmpxchg : Atomic.cmpxchg + 1, align, 0);
+  c.get(T0);
+  if (w) c.op(Op.i32WrapI64).op(Op.i32Ne);
+  else c.op(Op.i64Ne);
+  c.byte(Op.brIf).u32(0);
+  c.op(Op.end);
   c.get(T0);
   m.setR(rd);
   return 0;
@@ -494,6 +512,8 @@ function emitAmo(m: Emitter, insn: number, rd: number, rs1: number, rs2: number,
  * interpreter's atomicOffset does; otherwise the block leaves before them and the interpreter
  * faults or walks the page table. An SC without a reservation that would miss the TLB leaves
  * too: the interpreter then fails it without translating the address, as it always does.
+ * SC is one compare-and-swap of the reserved value (QEMU's multi-threaded TCG does the same),
+ * so the check and the store are one step for harts on other threads.
  */
 function emitLrSc(m: Emitter, lr: boolean, w: boolean, rd: number, rs1: number, rs2: number, k: number, pc: bigint) {
   if (lr && rs2 !== 0) return -1; // reserved encoding: the interpreter raises the illegal instruction
@@ -503,9 +523,10 @@ function emitLrSc(m: Emitter, lr: boolean, w: boolean, rd: number, rs1: number, 
   m.tlbCheck(lr ? R_TAG : W_TAG, lr ? R_HI : W_HI, size, k, pc);
   c.set(E); // the RAM offset
   if (lr) {
-    c.get(E)
-      .mem(w ? Op.i64Load32S : Op.i64Load, 0, 0)
-      .set(T0);
+    c.get(E);
+    if (w) c.atomic(Atomic.i32Load, 2, 0).op(Op.i64ExtendI32S);
+    else c.atomic(Atomic.i64Load, 3, 0);
+    c.set(T0);
     c.get(P_STATE).i32(1).mem(Op.i32Store, 2, RES_OFF);
     c.get(P_STATE)
       .get(E)
@@ -521,7 +542,8 @@ function emitLrSc(m: Emitter, lr: boolean, w: boolean, rd: number, rs1: number, 
     m.setR(rd);
     return 0;
   }
-  // ok = valid && offset, size and value match; the reservation is gone either way
+  // ok = valid && offset and size match && cmpxchg(reserved value -> rs2) found the reserved
+  // value; the reservation is gone either way
   c.get(P_STATE).mem(Op.i32Load, 2, RES_OFF).op(Op.if).byte(I32);
   c.get(P_STATE).i32(0).mem(Op.i32Store, 2, RES_OFF);
   c.get(P_STATE)
@@ -533,27 +555,22 @@ function emitLrSc(m: Emitter, lr: boolean, w: boolean, rd: number, rs1: number, 
     .i32(size)
     .op(Op.i32Eq)
     .op(Op.i32And);
-  if (w)
-    c.get(E)
-      .mem(Op.i32Load, 2, 0)
-      .get(P_STATE)
-      .mem(Op.i32Load, 2, RES_OFF + 12)
-      .op(Op.i32Eq);
-  else
-    c.get(E)
-      .mem(Op.i64Load, 3, 0)
-      .get(P_STATE)
-      .mem(Op.i64Load, 2, RES_OFF + 12)
-      .op(Op.i64Eq);
-  c.op(Op.i32And);
-  c.op(Op.else).i32(0).op(Op.end).tee(VA);
-  c.op(Op.if).byte(VOID).get(E);
+  c.op(Op.if).byte(I32);
+  const expected = () => c.get(P_STATE).mem(w ? Op.i32Load : Op.i64Load, 2, RES_OFF + 12);
+  c.get(E);
+  expected();
   m.getR(rs2);
-  c.mem(w ? Op.i64Store32 : Op.i64Store, 0, 0).op(Op.end);
+  if (w) c.op(Op.i32WrapI64);
+  c.atomic(w ? Atomic.cmpxchg : Atomic.cmpxchg + 1, w ? 2 : 3, 0);
+  expected();
+  c.op(w ? Op.i32Eq : Op.i64Eq);
+  c.op(Op.else).i32(0).op(Op.end);
+  c.op(Op.else).i32(0).op(Op.end);
   if (rd !== 0) {
+    c.set(VA);
     c.i32(1).get(VA).op(Op.i32Sub).op(Op.i64ExtendI32U);
     m.setR(rd);
-  }
+  } else c.op(Op.drop);
   return 0;
 }
 

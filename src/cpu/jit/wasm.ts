@@ -90,6 +90,22 @@ export const Op = {
   i64ExtendI32U: 0xad,
 } as const;
 
+/**
+ * Atomic memory instructions (prefix 0xfe, the threads proposal): each read-modify-write
+ * family has the i32 form at its base, i64 at +1 and i64's 32-bit (zero-extending) form at +6.
+ * Valid on shared and unshared memories alike; the alignment immediate must be the natural one.
+ */
+export const Atomic = {
+  i32Load: 0x10,
+  i64Load: 0x11,
+  add: 0x1e,
+  and: 0x2c,
+  or: 0x33,
+  xor: 0x3a,
+  xchg: 0x41,
+  cmpxchg: 0x48,
+} as const;
+
 /** A growable byte array with the encodings the translator needs. */
 export class Code {
   bytes = new Uint8Array(1024);
@@ -170,6 +186,10 @@ export class Code {
   i64(lo: number, hi: number): this {
     return this.byte(Op.i64Const).s64(lo, hi);
   }
+  /** An atomic instruction (Atomic, plus 1 for i64) with its natural alignment `align` (log2 bytes). */
+  atomic(o: number, align: number, offset: number): this {
+    return this.byte(0xfe).u32(o).u32(align).u32(offset);
+  }
   /** A load or store with alignment hint `align` (log2 bytes) and constant offset. */
   mem(o: number, align: number, offset: number): this {
     return this.byte(o).u32(align).u32(offset);
@@ -178,6 +198,15 @@ export class Code {
 
 export function section(out: Code, id: number, body: Code): void {
   out.byte(id).u32(body.length).append(body);
+}
+
+/**
+ * The import entry's memory type: at least `minPages`; a shared memory (harts on several
+ * threads) must be imported as shared, with a maximum (any, up to 4 GiB).
+ */
+export function memoryType(c: Code, minPages: number, shared: boolean): void {
+  if (shared) c.byte(0x02).byte(0x03).u32(minPages).u32(65536);
+  else c.byte(0x02).byte(0x00).u32(minPages);
 }
 
 export function name(c: Code, s: string): void {
@@ -195,6 +224,7 @@ export function buildModule(
   params: readonly number[],
   results: readonly number[],
   bodies: readonly Code[],
+  shared = false,
 ): Uint8Array {
   const out = new Code();
   for (const b of [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]) out.byte(b);
@@ -206,7 +236,7 @@ export function buildModule(
   const imp = new Code().u32(1);
   name(imp, 'm');
   name(imp, 'mem');
-  imp.byte(0x02).byte(0x00).u32(minPages);
+  memoryType(imp, minPages, shared);
   section(out, 2, imp);
   const fns = new Code().u32(bodies.length);
   for (let i = 0; i < bodies.length; i++) fns.u32(0);

@@ -1,0 +1,622 @@
+/**
+ * Harts on threads (docs/scheduler.md, "Harts on threads"): the harts of one PV domain running
+ * in parallel. Hart 0, the devices, the SBI layer and PVX stay on the domain's *owner* thread;
+ * every other hart runs on a thread of its own (a worker) with its own `Hart`, TLBs, translator
+ * and code cache over the domain's shared WebAssembly.Memory (GuestRam `shared`), so guest RAM
+ * and the harts' state areas are the same bytes on every thread.
+ *
+ * What crosses threads goes through one SharedArrayBuffer of control words:
+ * - **Requests** from a worker (device MMIO, hypercalls, a fatal trap): the worker writes the
+ *   request into its channel, bumps the domain's request counter and waits (`Atomics.wait`);
+ *   the owner, which never blocks on a worker's behalf, serves it from its run loop (between
+ *   `Hart.run` calls) or, while it idles, when `Atomics.waitAsync` on the counter wakes it, and
+ *   wakes the worker with `Atomics.notify`. A hypercall is served by the same SBI dispatcher as
+ *   hart 0's: the worker hart's registers are in the shared state area, so `RemoteHart`, the
+ *   owner's stand-in for it, reads and writes them directly while the worker waits.
+ * - **Commands** to a worker (interrupt lines, HSM start, park, stimecmp, TLB and instruction
+ *   fences): words in its channel and a doorbell the worker waits on while it idles; a running
+ *   worker looks at them between `Hart.run` calls (CHUNK instructions). Fences are synchronous
+ *   as SBI requires: the owner waits (serving requests meanwhile) until the worker has flushed.
+ */
+import { PvmError } from '../core/errors.js';
+import { Cause, Csr, Priv } from '../cpu/arch.js';
+import { Exit } from '../cpu/exits.js';
+import { Hart } from '../cpu/hart.js';
+import type { HartExtensions } from '../cpu/isa.js';
+import { HART_STATE_BYTES } from '../cpu/jit/state.js';
+import type { PhysBus } from '../cpu/types.js';
+import { GuestRam } from '../memory/ram.js';
+import { HsmState } from '../sbi/consts.js';
+import type { VcpuHart } from './guest-hart.js';
+import { enterSupervisor, redirectToSupervisor } from './pv.js';
+
+/** Instructions a worker's hart runs between two looks at its commands. */
+const CHUNK = 10_000;
+const TICKS_PER_MS = 10_000;
+/** Longest wait of an idle worker (ms) when no timer is armed: commands wake it earlier. */
+const MAX_IDLE_MS = 500;
+/** How long the owner waits for a worker to acknowledge a fence or a park before it gives up (ms). */
+const ACK_TIMEOUT_MS = 2000;
+
+// Words of the control buffer: GLOBAL_WORDS for the domain, then CHANNEL_WORDS per hart.
+const GLOBAL_WORDS = 16;
+const PENDING = 0; // requests posted (a counter the owner waits on)
+const CHANNEL_WORDS = 64;
+// a channel's words
+const DOORBELL = 0;
+const IRQ_LEVEL = 1;
+const IRQ_DIRTY = 2;
+const CMD = 3;
+const HSM = 4;
+const REQ = 5; // 0 none, 1 posted, 3 being served, 2 answered
+const KIND = 6;
+const ARG = 8; // 8 words of arguments
+const RET = 16; // 4 words of reply
+const START = 20; // pc lo, hi, opaque lo, hi (HSM start; also the resume point of a suspend)
+const STIMECMP = 24; // lo, hi
+const SATP = 26; // lo, hi: the worker's satp at its last request
+const TLB_SEQ = 28;
+const TLB_DONE = 29;
+const FENCEI_SEQ = 30;
+const FENCEI_DONE = 31;
+const PARK_SEQ = 32;
+const PARK_DONE = 33;
+const INSTRET = 40; // a float64 (two words, 8-aligned)
+// command bits
+const CMD_EXIT = 1;
+const CMD_PARK = 2;
+const CMD_START = 4;
+const CMD_STIMECMP = 8;
+// request kinds
+const REQ_HAS = 1;
+const REQ_READ = 2;
+const REQ_WRITE = 3;
+const REQ_ECALL = 4;
+const REQ_FAIL = 5;
+// ecall replies
+const GO_ON = 0;
+const GO_PARK = 1;
+const GO_SUSPEND = 2;
+
+/** What a worker needs to run hart `hart` of a domain (posted to it as its start data). */
+export interface RemoteHartInit {
+  hart: number;
+  harts: number;
+  /** The domain's shared WebAssembly.Memory and RAM geometry. */
+  memory: object;
+  ramBase: number;
+  ramSize: number;
+  /** Byte offset of this hart's state area in the memory. */
+  stateOff: number;
+  /** The control words (a SharedArrayBuffer). */
+  control: SharedArrayBuffer;
+  /** mtime 0 as an absolute host time (performance.timeOrigin + performance.now(), ms). */
+  epochMs: number;
+  extensions: HartExtensions;
+  jit: boolean;
+  jitAfter: number;
+  sstc: boolean;
+}
+
+/** Starts a worker thread running `runRemoteHart(init)`; the host (Node, a browser) provides it. */
+export interface HartThreadSpawner {
+  spawn(init: RemoteHartInit, onExit: (error: string | null) => void): { terminate(): void };
+}
+
+/** What the owner side needs from the domain while it serves requests. */
+export interface ThreadedDomain {
+  /** A hypercall of remote hart `hart` (registers in its state area): make it, return the vCPU's HSM state after it. */
+  remoteEcall(hart: number): HsmState;
+  /** The domain ended or reboots: parked workers stay parked. */
+  readonly stopping: boolean;
+  fail(code: number, why: string): void;
+}
+
+const clock = (globalThis as unknown as { performance: { now(): number; timeOrigin: number } }).performance;
+const atomics = Atomics as unknown as {
+  waitAsync?: (a: Int32Array, i: number, v: number) => { async: boolean; value: Promise<unknown> | string };
+};
+
+/** Absolute host time in ms, comparable across threads. */
+export function absoluteMs(): number {
+  return clock.timeOrigin + clock.now();
+}
+
+/** The control words of a threaded domain and the owner's side of the protocol. */
+export class HartThreads {
+  readonly control: SharedArrayBuffer;
+  private readonly w: Int32Array;
+  private readonly f64: Float64Array;
+  /** The remote harts by id (hart 0 is never one). */
+  readonly remotes: (RemoteHart | null)[];
+  private domain: ThreadedDomain | null = null;
+  private workers: { terminate(): void }[] = [];
+  private seen = 0;
+  private armed = false;
+  private stopped = false;
+
+  constructor(
+    readonly harts: number,
+    private readonly wake: () => void,
+  ) {
+    this.control = new SharedArrayBuffer((GLOBAL_WORDS + harts * CHANNEL_WORDS) * 4);
+    this.w = new Int32Array(this.control);
+    this.f64 = new Float64Array(this.control);
+    this.remotes = new Array<RemoteHart | null>(harts).fill(null);
+  }
+
+  /** Index of word `i` of hart `k`'s channel. */
+  at(k: number, i: number): number {
+    return GLOBAL_WORDS + k * CHANNEL_WORDS + i;
+  }
+
+  /** The owner's stand-in for hart `id` (the board's createHart calls it for every hart but 0). */
+  remoteHart(id: number, ram: GuestRam, bus: PhysBus): RemoteHart {
+    const h = new RemoteHart(this, id, ram, bus);
+    this.remotes[id] = h;
+    return h;
+  }
+
+  /** What `start` needs, given when the domain is built (createVm). */
+  private pending: { spawner: HartThreadSpawner; base: Omit<RemoteHartInit, 'hart' | 'stateOff'> } | null = null;
+
+  /** The domain is built: its workers start when it first runs (a domain built and dropped costs no thread). */
+  prepare(domain: ThreadedDomain, spawner: HartThreadSpawner, base: Omit<RemoteHartInit, 'hart' | 'stateOff'>): void {
+    this.domain = domain;
+    this.pending = { spawner, base };
+  }
+
+  /** Start the workers (the domain's run loop begins); once. */
+  start(): void {
+    const p = this.pending;
+    const domain = this.domain;
+    if (p === null || domain === null || this.stopped) return;
+    this.pending = null;
+    for (const r of this.remotes) {
+      if (r === null) continue;
+      const init: RemoteHartInit = { ...p.base, hart: r.id, stateOff: r.stateOff };
+      this.workers.push(
+        p.spawner.spawn(init, (error) => {
+          if (error !== null && !this.stopped) {
+            domain.fail(1, `hart ${r.id}'s thread ended: ${error}`);
+            this.wake();
+          }
+        }),
+      );
+    }
+    this.arm();
+  }
+
+  /** End every worker (the domain ended). */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const r of this.remotes) if (r !== null) this.command(r.id, CMD_EXIT);
+    // settle a pending waitAsync, so nothing keeps the host's event loop alive
+    Atomics.add(this.w, PENDING, 1);
+    Atomics.notify(this.w, PENDING);
+    for (const w of this.workers) w.terminate();
+    this.workers = [];
+  }
+
+  /** Wake the owner when a worker posts a request while the owner idles. */
+  private arm(): void {
+    if (this.armed || this.stopped || atomics.waitAsync === undefined) return;
+    const r = atomics.waitAsync(this.w, PENDING, this.seen);
+    if (!r.async) {
+      this.wake();
+      return;
+    }
+    this.armed = true;
+    (r.value as Promise<unknown>).then(() => {
+      this.armed = false;
+      if (!this.stopped) this.wake();
+    });
+  }
+
+  /** Serve the requests workers posted (cheap when there are none): MMIO, hypercalls, failures. */
+  serve(): void {
+    const n = Atomics.load(this.w, PENDING);
+    if (n === this.seen) {
+      this.arm();
+      return;
+    }
+    this.seen = n;
+    for (const r of this.remotes) {
+      if (r === null || Atomics.compareExchange(this.w, this.at(r.id, REQ), 1, 3) !== 1) continue;
+      // (state 3: a hypercall may wait for a fence and serve others meanwhile, never this one again)
+      this.answer(r);
+      Atomics.store(this.w, this.at(r.id, REQ), 2);
+      Atomics.notify(this.w, this.at(r.id, REQ));
+    }
+    this.arm();
+  }
+
+  private answer(r: RemoteHart): void {
+    const w = this.w;
+    const c = (i: number) => this.at(r.id, i);
+    const kind = w[c(KIND)]!;
+    const pa = (w[c(ARG)]! >>> 0) + (w[c(ARG + 1)]! >>> 0) * 0x1_0000_0000;
+    switch (kind) {
+      case REQ_HAS:
+        w[c(RET)] = r.bus.has(pa) ? 1 : 0;
+        return;
+      case REQ_READ:
+        w[c(RET)] = r.bus.read(pa, w[c(ARG + 2)]! as 1 | 2 | 4);
+        return;
+      case REQ_WRITE:
+        r.bus.write(pa, w[c(ARG + 2)]! as 1 | 2 | 4, w[c(ARG + 3)]!);
+        return;
+      case REQ_ECALL: {
+        const state = this.domain!.remoteEcall(r.id);
+        w[c(HSM)] = state;
+        w[c(RET)] =
+          this.domain!.stopping || state === HsmState.STOPPED
+            ? GO_PARK
+            : state === HsmState.SUSPENDED
+              ? GO_SUSPEND
+              : GO_ON;
+        return;
+      }
+      case REQ_FAIL:
+        this.domain!.fail(
+          1,
+          w[c(ARG + 2)] === 1
+            ? `double fault on hart ${r.id}: the S-mode trap vector faults (cause ${w[c(ARG + 3)]})`
+            : `hart ${r.id}: trap cause ${w[c(ARG + 3)]} in virtual M-mode at pc 0x${pa.toString(16)}`,
+        );
+        w[c(RET)] = GO_PARK;
+        return;
+      default:
+        throw new PvmError('internal', `hart ${r.id}: unknown request ${kind}`);
+    }
+  }
+
+  /** Post command bits to hart `k` and ring its doorbell. */
+  command(k: number, bits: number): void {
+    Atomics.or(this.w, this.at(k, CMD), bits);
+    this.ring(k);
+  }
+
+  ring(k: number): void {
+    Atomics.add(this.w, this.at(k, DOORBELL), 1);
+    Atomics.notify(this.w, this.at(k, DOORBELL));
+  }
+
+  /** Ask hart `k` for a fence or a park (`seq` word) and wait until it has done it (`done` word). */
+  request(k: number, seq: number, done: number): void {
+    const want = Atomics.add(this.w, this.at(k, seq), 1) + 1;
+    this.ring(k);
+    // a hart whose request is being served waits for us: it does the fence before it runs on
+    if (Atomics.load(this.w, this.at(k, REQ)) === 3 || this.stopped) return;
+    const until = clock.now() + ACK_TIMEOUT_MS;
+    while (Atomics.load(this.w, this.at(k, done)) < want) {
+      this.serve(); // the worker may be waiting for us
+      const cur = Atomics.load(this.w, this.at(k, done));
+      if (cur >= want || clock.now() > until) return;
+      Atomics.wait(this.w, this.at(k, done), cur, 1);
+    }
+  }
+
+  /** Instructions retired by hart `k` (published by its worker after every chunk). */
+  instret(k: number): number {
+    return this.f64[this.at(k, INSTRET) / 2]!;
+  }
+
+  word(k: number, i: number): number {
+    return Atomics.load(this.w, this.at(k, i));
+  }
+
+  setWords(k: number, i: number, v: bigint): void {
+    this.w[this.at(k, i)] = Number(BigInt.asIntN(32, v));
+    this.w[this.at(k, i + 1)] = Number(BigInt.asIntN(32, v >> 32n));
+  }
+
+  /** Park every remote hart and wait until each has (guest reboot: RAM is about to be reloaded). */
+  parkAll(): void {
+    for (const r of this.remotes) {
+      if (r === null) continue;
+      Atomics.store(this.w, this.at(r.id, HSM), HsmState.STOPPED);
+      this.command(r.id, CMD_PARK);
+      this.request(r.id, PARK_SEQ, PARK_DONE);
+    }
+  }
+}
+
+/**
+ * The owner's stand-in for a hart that runs on a worker: what the domain, the board and the
+ * SBI layer do to a hart becomes a command to the worker; the registers are the shared ones.
+ */
+export class RemoteHart implements VcpuHart {
+  readonly x: Int32Array;
+  readonly stateOff: number;
+  priv: number = Priv.S;
+  virtualM = true;
+  readonly exitCause = 0;
+  readonly exitIsInterrupt = false;
+  readonly exitTval = 0;
+  readonly jit = null;
+  /** Vcpu.remote: the domain's run loop never runs this hart. */
+  readonly remoteThread = true;
+  private readonly words: Int32Array;
+
+  constructor(
+    private readonly threads: HartThreads,
+    readonly id: number,
+    ram: GuestRam,
+    readonly bus: PhysBus,
+  ) {
+    this.stateOff = ram.claimCpuState(HART_STATE_BYTES);
+    if (this.stateOff < 0) throw new PvmError('internal', 'no state area for a hart on a thread');
+    this.x = new Int32Array(ram.buffer, this.stateOff, 64);
+    this.words = new Int32Array(threads.control);
+  }
+
+  get instret(): number {
+    return this.threads.instret(this.id);
+  }
+
+  getX(r: number): bigint {
+    return BigInt.asIntN(64, (BigInt(this.x[2 * r + 1]!) << 32n) | BigInt(this.x[2 * r]! >>> 0));
+  }
+  setX(r: number, v: bigint): void {
+    if (r === 0) return;
+    this.x[2 * r] = Number(BigInt.asIntN(32, v));
+    this.x[2 * r + 1] = Number(BigInt.asIntN(32, v >> 32n));
+  }
+
+  run(): number {
+    throw new PvmError('internal', `hart ${this.id} runs on its own thread`);
+  }
+  requestStop(): void {}
+
+  setIrq(bit: number, level: boolean): void {
+    const t = this.threads;
+    const m = 1 << bit;
+    const i = t.at(this.id, IRQ_LEVEL);
+    if (level) Atomics.or(this.words, i, m);
+    else Atomics.and(this.words, i, ~m);
+    Atomics.or(this.words, t.at(this.id, IRQ_DIRTY), m);
+    t.ring(this.id);
+  }
+
+  getPc(): bigint {
+    throw new PvmError('internal', `hart ${this.id}'s pc is on its own thread`);
+  }
+  setPc(): void {
+    throw new PvmError('internal', `hart ${this.id}'s pc is on its own thread`);
+  }
+
+  getCsr(n: number): bigint {
+    // the legacy calls read hart masks through the caller's satp, published with its request
+    if (n === Csr.satp) {
+      const t = this.threads;
+      return (BigInt(t.word(this.id, SATP + 1) >>> 0) << 32n) | BigInt(t.word(this.id, SATP) >>> 0);
+    }
+    if (n === Csr.mip || n === Csr.mie) return 0n;
+    throw new PvmError('internal', `CSR 0x${n.toString(16)} of hart ${this.id} is on its own thread`);
+  }
+  setCsr(n: number, v: bigint): void {
+    if (n !== Csr.stimecmp)
+      throw new PvmError('internal', `CSR 0x${n.toString(16)} of hart ${this.id} is on its own thread`);
+    this.threads.setWords(this.id, STIMECMP, v);
+    this.threads.command(this.id, CMD_STIMECMP);
+  }
+
+  flushTlb(): void {
+    this.threads.request(this.id, TLB_SEQ, TLB_DONE);
+  }
+  flushIcache(): void {
+    this.threads.request(this.id, FENCEI_SEQ, FENCEI_DONE);
+  }
+  reset(): void {}
+  updateTimer(): void {}
+  timerDeadline(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
+  /** HSM hart_start: the worker enters S-mode at `pc` with a0 = its id, a1 = `opaque`. */
+  start(pc: bigint, opaque: bigint): void {
+    const t = this.threads;
+    t.setWords(this.id, START, pc);
+    t.setWords(this.id, START + 2, opaque);
+    this.setHsm(HsmState.STARTED);
+    t.command(this.id, CMD_START);
+  }
+
+  /** HSM suspend of the hart (in its own hypercall): where it resumes. */
+  suspend(retentive: boolean, pc: bigint, opaque: bigint): void {
+    const t = this.threads;
+    t.setWords(this.id, START, pc);
+    t.setWords(this.id, START + 2, opaque);
+    this.words[t.at(this.id, RET + 1)] = retentive ? 1 : 0;
+    this.setHsm(HsmState.SUSPENDED);
+  }
+
+  setHsm(state: HsmState): void {
+    Atomics.store(this.words, this.threads.at(this.id, HSM), state);
+  }
+
+  /** HSM state as the worker last set it (a suspended hart resumes on its own). */
+  hsm(): HsmState {
+    return this.threads.word(this.id, HSM) as HsmState;
+  }
+}
+
+/** A worker's bus: every access is a request to the owner, where the devices are. */
+class RequestBus implements PhysBus {
+  constructor(private readonly ch: WorkerChannel) {}
+  has(pa: number): boolean {
+    return this.ch.ask(REQ_HAS, pa, 0, 0) !== 0;
+  }
+  read(pa: number, size: 1 | 2 | 4): number {
+    return this.ch.ask(REQ_READ, pa, size, 0);
+  }
+  write(pa: number, size: 1 | 2 | 4, value: number): void {
+    this.ch.ask(REQ_WRITE, pa, size, value);
+  }
+}
+
+/** A worker's side of its channel. */
+class WorkerChannel {
+  readonly w: Int32Array;
+  readonly f64: Float64Array;
+  hart: Hart | null = null;
+  constructor(
+    control: SharedArrayBuffer,
+    private readonly k: number,
+  ) {
+    this.w = new Int32Array(control);
+    this.f64 = new Float64Array(control);
+  }
+  at(i: number): number {
+    return GLOBAL_WORDS + this.k * CHANNEL_WORDS + i;
+  }
+  /** Post a request and wait for the owner's answer (RET word). */
+  ask(kind: number, pa: number, a: number, b: number): number {
+    const w = this.w;
+    w[this.at(KIND)] = kind;
+    w[this.at(ARG)] = pa | 0;
+    w[this.at(ARG + 1)] = Math.floor(pa / 0x1_0000_0000) | 0;
+    w[this.at(ARG + 2)] = a;
+    w[this.at(ARG + 3)] = b;
+    const h = this.hart;
+    if (h !== null) {
+      w[this.at(SATP)] = h.satpLo;
+      w[this.at(SATP + 1)] = h.satpHi;
+    }
+    Atomics.store(w, this.at(REQ), 1);
+    Atomics.add(w, PENDING, 1);
+    Atomics.notify(w, PENDING);
+    for (let r = Atomics.load(w, this.at(REQ)); r !== 2; r = Atomics.load(w, this.at(REQ)))
+      Atomics.wait(w, this.at(REQ), r);
+    Atomics.store(w, this.at(REQ), 0);
+    this.applyIrqs();
+    return w[this.at(RET)]!;
+  }
+  /** Interrupt lines the owner changed (a device, an IPI) since the last look. */
+  applyIrqs(): void {
+    const dirty = Atomics.exchange(this.w, this.at(IRQ_DIRTY), 0);
+    if (dirty === 0 || this.hart === null) return;
+    const level = Atomics.load(this.w, this.at(IRQ_LEVEL));
+    for (let bit = 0; bit < 32; bit++) if ((dirty >>> bit) & 1) this.hart.setIrq(bit, ((level >>> bit) & 1) === 1);
+  }
+  pair(i: number): bigint {
+    return BigInt.asUintN(64, (BigInt(this.w[this.at(i + 1)]!) << 32n) | BigInt(this.w[this.at(i)]! >>> 0));
+  }
+}
+
+/** A worker's main loop: run hart `init.hart` until the owner says exit. */
+export function runRemoteHart(init: RemoteHartInit): void {
+  const ch = new WorkerChannel(init.control, init.hart);
+  const ram = new GuestRam(init.ramBase, init.ramSize, init.harts * HART_STATE_BYTES, {
+    memory: init.memory,
+    stateStart: init.stateOff,
+  });
+  const now = () => Math.floor((absoluteMs() - init.epochMs) * TICKS_PER_MS);
+  const h = new Hart(ram, new RequestBus(ch), {
+    id: init.hart,
+    time: { now },
+    virtualM: true,
+    extensions: init.extensions,
+    jit: init.jit,
+    jitAfter: init.jitAfter,
+  });
+  if (h.stateOff !== init.stateOff) throw new PvmError('internal', 'the hart did not get its state area');
+  ch.hart = h;
+  const w = ch.w;
+  let started = false;
+  let waiting = false;
+  let suspend: { retentive: boolean; pc: bigint; opaque: bigint } | null = null;
+  let tlbDone = 0;
+  let fenceDone = 0;
+  let parkDone = 0;
+  for (;;) {
+    const bell = Atomics.load(w, ch.at(DOORBELL));
+    const cmd = Atomics.exchange(w, ch.at(CMD), 0);
+    if (cmd & CMD_EXIT) return;
+    if (cmd & CMD_PARK) {
+      started = false;
+      waiting = false;
+      suspend = null;
+    }
+    if (cmd & CMD_START) {
+      enterSupervisor(h, ch.pair(START), BigInt(init.hart), ch.pair(START + 2), init.sstc);
+      started = true;
+      waiting = false;
+      suspend = null;
+      h.woke();
+    }
+    if (cmd & CMD_STIMECMP) h.setCsr(Csr.stimecmp, ch.pair(STIMECMP));
+    const tlb = Atomics.load(w, ch.at(TLB_SEQ));
+    const fence = Atomics.load(w, ch.at(FENCEI_SEQ));
+    const park = Atomics.load(w, ch.at(PARK_SEQ));
+    if (tlb !== tlbDone) {
+      h.flushTlb();
+      tlbDone = tlb;
+      Atomics.store(w, ch.at(TLB_DONE), tlb);
+      Atomics.notify(w, ch.at(TLB_DONE));
+    }
+    if (fence !== fenceDone) {
+      h.flushIcache();
+      fenceDone = fence;
+      Atomics.store(w, ch.at(FENCEI_DONE), fence);
+      Atomics.notify(w, ch.at(FENCEI_DONE));
+    }
+    if (park !== parkDone) {
+      parkDone = park;
+      Atomics.store(w, ch.at(PARK_DONE), park);
+      Atomics.notify(w, ch.at(PARK_DONE));
+    }
+    ch.applyIrqs();
+    if (!started) {
+      Atomics.wait(w, ch.at(DOORBELL), bell, MAX_IDLE_MS);
+      continue;
+    }
+    const t = now();
+    h.updateTimer(t);
+    if (waiting) {
+      if (!h.interruptPending()) {
+        const d = h.timerDeadline();
+        // a deadline already passed (its interrupt is pending but masked) is no reason to wake
+        const ms = Number.isFinite(d) && d > t ? Math.min(MAX_IDLE_MS, (d - t) / TICKS_PER_MS) : MAX_IDLE_MS;
+        Atomics.wait(w, ch.at(DOORBELL), bell, ms);
+        continue;
+      }
+      waiting = false;
+      h.woke();
+      if (suspend !== null) {
+        if (!suspend.retentive) enterSupervisor(h, suspend.pc, BigInt(init.hart), suspend.opaque, init.sstc);
+        suspend = null;
+        Atomics.store(w, ch.at(HSM), HsmState.STARTED);
+      }
+    }
+    const exit = h.run(CHUNK);
+    ch.f64[ch.at(INSTRET) / 2] = h.instret;
+    if (exit === Exit.Wfi) waiting = true;
+    else if (exit === Exit.MachineTrap && !h.exitIsInterrupt) {
+      const cause = h.exitCause;
+      if (cause === Cause.EcallS) {
+        const go = ch.ask(REQ_ECALL, 0, 0, 0);
+        if (go === GO_PARK) started = false;
+        else {
+          h.skip(4);
+          if (go === GO_SUSPEND) {
+            waiting = true;
+            suspend = { retentive: w[ch.at(RET + 1)] === 1, pc: ch.pair(START), opaque: ch.pair(START + 2) };
+          }
+        }
+        continue;
+      }
+      const tval = BigInt.asUintN(64, BigInt(h.exitTval));
+      const vec = h.getCsr(Csr.stvec) & ~3n;
+      if (h.priv === Priv.M || h.getPc() === vec) {
+        const pc = Number(h.getPc() & 0xff_ffff_ffff_ffffn);
+        ch.ask(REQ_FAIL, pc, h.priv === Priv.M ? 0 : 1, cause);
+        started = false;
+        continue;
+      }
+      redirectToSupervisor(h, cause, tval);
+    }
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * AMOs and LR/SC on RAM shared between threads (docs/cpu.md, "LR/SC" and "AMOs"): harts on
+ * worker threads over one shared WebAssembly.Memory increment shared counters with every AMO
+ * form and with LR/SC loops; the totals must be exact. Also the single-hart semantics on
+ * shared RAM, run in lockstep against the interpreter on private RAM.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { HART_STATE_BYTES } from '../src/cpu/jit/state.js';
+import { A, li64, Prog } from '../src/cpu/test-asm.js';
+import { RAM_BASE } from '../src/cpu/test-util.js';
+import { GuestRam } from '../src/memory/ram.js';
+import { boot, DATA, lockstep, type Machine, machine } from './support/jit-rig.js';
+
+const li = (rd: number, v: number | bigint) => li64(rd, BigInt(v));
+const RAM = 1 << 20;
+const ITER = 50_000;
+const BIG = 0x1_0000_0001n; // every amoadd.d of it carries into the high word
+
+/**
+ * Each hart: ITER times amoadd.w +1 at C, amoadd.d +BIG at C+8, an LR.D/SC.D increment loop at
+ * C+16, an LR.W/SC.W increment loop at C+24, amomax.w of a unique value at C+32, amoor.d of
+ * its own bit at C+40, amoswap.w/amoadd.w pair at C+48 (swap in 1, add back: sum of adds).
+ */
+function torture(): Prog {
+  const C = DATA;
+  const p = new Prog().i(...li(8, ITER), ...li(18, C), ...li(5, 1), ...li(6, BIG));
+  p.i(A.addi(19, 18, 16), A.addi(20, 18, 24), A.addi(21, 18, 32), A.addi(22, 18, 40), A.addi(23, 18, 8));
+  p.i(A.addi(24, 18, 48));
+  // x25 = 1 << hart
+  p.i(A.addi(25, 0, 1), A.sll(25, 25, 10));
+  // start together (threads start milliseconds apart): count in at C+56, wait for all (a1)
+  p.i(A.addi(26, 18, 56), A.amo(0x00, 2, 0, 26, 5), A.lw(27, 26, 0), A.bne(27, 11, -4));
+  const loop = p.size;
+  p.i(A.amo(0x00, 2, 0, 18, 5)); // amoadd.w
+  p.i(A.amo(0x00, 3, 0, 23, 6)); // amoadd.d
+  // retry until SC succeeds: the bne goes back 12 bytes to the LR
+  p.i(A.amo(0x02, 3, 7, 19, 0), A.addi(7, 7, 1), A.amo(0x03, 3, 28, 19, 7), A.bne(28, 0, -12));
+  p.i(A.amo(0x02, 2, 7, 20, 0), A.addi(7, 7, 1), A.amo(0x03, 2, 28, 20, 7), A.bne(28, 0, -12));
+  // amomax.w of hart*ITER*2 + counter: the maximum is the last hart's first pass
+  p.i(A.slli(29, 10, 20), A.add(29, 29, 8), A.amo(0x14, 2, 0, 21, 29));
+  p.i(A.amo(0x08, 3, 0, 22, 25)); // amoor.d
+  p.i(A.amo(0x00, 2, 0, 24, 5)); // amoadd.w +1 at C+48 (counted separately from C)
+  p.i(A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, loop - p.size));
+  p.i(A.wfi(), A.jal(0, -4));
+  return p;
+}
+
+async function runThreads(harts: number, jit: boolean): Promise<{ ram: GuestRam; translated: number }> {
+  const ram = new GuestRam(RAM_BASE, RAM, harts * HART_STATE_BYTES, { shared: true });
+  assert.equal(ram.shared, true);
+  ram.u8.set(torture().toBytes(), 0);
+  const url = new URL('./support/atomics-worker.js', import.meta.url);
+  const results = await Promise.all(
+    Array.from({ length: harts }, (_, k) => {
+      const w = new Worker(url, { workerData: { memory: ram.wasmMemory, size: RAM, harts, k, jit } });
+      return new Promise<{ instret: number; translated: number }>((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      }).finally(() => w.terminate());
+    }),
+  );
+  return { ram, translated: results.reduce((a, r) => a + r.translated, 0) };
+}
+
+function checkTotals(ram: GuestRam, harts: number): void {
+  const at = (o: number) => DATA - RAM_BASE + o;
+  const v = ram.view;
+  const n = harts * ITER;
+  assert.equal(v.getInt32(at(0), true), n, 'amoadd.w');
+  assert.equal(v.getBigUint64(at(8), true), BigInt(n) * BIG, 'amoadd.d');
+  assert.equal(v.getBigUint64(at(16), true), BigInt(n), 'LR.D/SC.D');
+  assert.equal(v.getInt32(at(24), true), n, 'LR.W/SC.W');
+  assert.equal(v.getInt32(at(32), true), ((harts - 1) << 20) + ITER, 'amomax.w');
+  assert.equal(v.getBigUint64(at(40), true), BigInt(((1 << harts) - 1) << 0) << 0n, 'amoor.d');
+  assert.equal(v.getInt32(at(48), true), n, 'amoadd.w, second counter');
+}
+
+for (const jit of [false, true]) {
+  test(`AMO and LR/SC torture on 4 threads, ${jit ? 'translated' : 'interpreted'}: exact totals`, async () => {
+    const { ram, translated } = await runThreads(4, jit);
+    checkTotals(ram, 4);
+    if (jit) assert.ok(translated > 4 * ITER * 10, `translated ${translated}`);
+  });
+}
+
+/** Both machines: the interpreter on private RAM, and `jit` on shared RAM. */
+function sharedPair(prog: Prog, jit: boolean): [Machine, Machine] {
+  const a = machine(false);
+  const b = machine(jit, true);
+  for (const m of [a, b]) boot(m, prog, new Uint8Array(0x2000));
+  return [a, b];
+}
+
+test('on shared RAM, AMOs and LR/SC give the private-RAM results, both tiers', () => {
+  // every AMO .W and .D, LR/SC success, no reservation, another address, a changed value
+  const p = new Prog().i(...li(8, 1500), ...li(18, DATA), ...li(5, -7), ...li(6, 0x1234_5678_9abc_def0n));
+  p.i(A.addi(19, 18, 64));
+  const loop = p.size;
+  for (const f5 of [0x01, 0x00, 0x04, 0x0c, 0x08, 0x10, 0x14, 0x18, 0x1c]) {
+    p.i(A.amo(f5, 2, 9, 18, 5), A.add(10, 10, 9));
+    p.i(A.amo(f5, 3, 9, 18, 6), A.add(10, 10, 9));
+    p.i(A.addi(5, 5, 13), A.xor(6, 6, 5), A.slli(11, 6, 7), A.add(6, 6, 11));
+  }
+  p.i(A.amo(0x02, 3, 7, 19, 0), A.addi(7, 7, 1), A.amo(0x03, 3, 12, 19, 7), A.add(10, 10, 12));
+  p.i(A.amo(0x03, 3, 12, 19, 7), A.add(10, 10, 12));
+  p.i(A.amo(0x02, 2, 7, 19, 0), A.amo(0x03, 2, 12, 18, 7), A.add(10, 10, 12));
+  p.i(A.amo(0x02, 2, 7, 19, 0), A.addi(13, 7, 3), A.sw(13, 19, 0), A.amo(0x03, 2, 12, 19, 7), A.add(10, 10, 12));
+  p.i(A.amo(0x02, 2, 7, 19, 0), A.addi(7, 7, -1), A.amo(0x03, 2, 12, 19, 7), A.add(10, 10, 12));
+  p.i(A.addi(20, 18, 4), A.andi(14, 8, 255), A.bne(14, 0, 8), A.amo(0x00, 3, 9, 20, 6)); // misaligned: cause 6
+  p.i(A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  for (const jit of [false, true]) {
+    const [a, b] = sharedPair(p, jit);
+    assert.equal(b.ram.shared, true);
+    lockstep(a, b, new Array<number>(60).fill(3000));
+    assert.equal(b.hart.getX(8), 0n);
+    assert.equal(b.hart.getX(28), 5n * 6n); // passes 1280, 1024, 768, 512, 256
+    if (jit) assert.ok(b.hart.jit!.stats.instructions > 50_000);
+  }
+});

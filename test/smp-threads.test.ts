@@ -1,0 +1,87 @@
+/**
+ * Harts on threads (docs/scheduler.md, "Harts on threads"): Linux in PV mode with 2 and 4 harts
+ * and --threads, every hart but hart 0 on a worker thread: the selftest passes, and four md5sum
+ * processes over the same data, running on both harts at once, print the same sum.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { initrd, kernel, pvm } from './support/linux-guest.js';
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function pvmRun(args: string[]): Promise<Run> {
+  for (const f of [kernel, initrd]) assert.ok(existsSync(f), `missing ${f}: build it with guests/linux/build.sh`);
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [pvm, 'run', '--kernel', kernel, '--initrd', initrd, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8');
+    p.stderr.setEncoding('utf8');
+    p.stdout.on('data', (s: string) => {
+      stdout += s;
+    });
+    p.stderr.on('data', (s: string) => {
+      stderr += s;
+    });
+    p.on('error', reject);
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const SELFTESTS = ['proc-cpuinfo', 'uptime', 'arith', 'sort', 'md5', 'float', 'tmpfs-write', 'sleep'];
+
+test('PV mode, 2 harts on threads: the second hart runs on its thread and the selftest passes', async () => {
+  const json = join(mkdtempSync(join(tmpdir(), 'pvm-smp-')), 'stats.json');
+  const r = await pvmRun(['--smp', '2', '--threads', '--append', 'console=ttyS0 pvm.selftest', '--stats-json', json]);
+  assert.equal(r.status, 0, `exit status (stderr: ${r.stderr})`);
+  assert.match(r.stdout, /smp: Brought up 1 node, 2 CPUs/);
+  assert.match(r.stdout, /pvm-guest: init ready \([^,]+, 2 cpu\)/);
+  const ok = [...r.stdout.matchAll(/^selftest ok: (\S+)\r?$/gm)].map((m) => m[1]);
+  assert.deepEqual(ok, SELFTESTS, r.stdout.slice(-3000));
+  assert.match(r.stdout, /pvm-guest: exit 0\r?\n/);
+  const s = JSON.parse(readFileSync(json, 'utf8'));
+  assert.equal(s.harts, 2);
+  // hart 1 retired its instructions on its own thread, its hypercalls were served by the owner
+  assert.ok(s.instructionsPerHart[1] > 1_000_000, JSON.stringify(s.instructionsPerHart));
+  assert.equal(s.hypercalls.HSM.hart_start, 1);
+  assert.ok(s.hypercalls.IPI.send_ipi > 0);
+});
+
+test('PV mode, 4 harts on threads: harts 1-3 each on a thread, the selftest passes', async () => {
+  const json = join(mkdtempSync(join(tmpdir(), 'pvm-smp-')), 'stats.json');
+  const r = await pvmRun(['--smp', '4', '--threads', '--append', 'console=ttyS0 pvm.selftest', '--stats-json', json]);
+  assert.equal(r.status, 0, `exit status (stderr: ${r.stderr})`);
+  assert.match(r.stdout, /smp: Brought up 1 node, 4 CPUs/);
+  const ok = [...r.stdout.matchAll(/^selftest ok: (\S+)\r?$/gm)].map((m) => m[1]);
+  assert.deepEqual(ok, SELFTESTS, r.stdout.slice(-3000));
+  const s = JSON.parse(readFileSync(json, 'utf8'));
+  assert.equal(s.hypercalls.HSM.hart_start, 3);
+  for (const n of s.instructionsPerHart) assert.ok(n > 1_000_000, JSON.stringify(s.instructionsPerHart));
+});
+
+test('PV mode, 2 harts on threads: four parallel md5sum of the same data print the same sum', async () => {
+  const cmd = 'seq 1 200000 >/tmp/d; for i in 1 2 3 4; do md5sum /tmp/d & done; wait; nproc';
+  const r = await pvmRun([
+    '--smp',
+    '2',
+    '--threads',
+    '--append',
+    `console=ttyS0 pvm.run=${cmd.replaceAll(' ', '%20')}`,
+  ]);
+  assert.equal(r.status, 0, `exit status (stderr: ${r.stderr})`);
+  const sums = [...r.stdout.matchAll(/^([0-9a-f]{32}) {2}\/tmp\/d\r?$/gm)].map((m) => m[1]);
+  // `seq 1 200000 | md5sum` on the host
+  assert.deepEqual(sums, new Array(4).fill('0e10426a1d5bddffcef02f1345787128'), r.stdout.slice(-2000));
+  assert.match(r.stdout, /^2\r?$/m);
+  assert.match(r.stdout, /pvm-guest: exit 0\r?\n/);
+});
