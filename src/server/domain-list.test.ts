@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { ControlPlane } from '../api/control.js';
 import type { DomainInfo } from '../api/domain.js';
-import { domainListText } from './domain-list.js';
+import { FakeDomainManager } from '../api/fake-domain.js';
+import { silentLogger } from '../host/logger.js';
+import { DOMAIN_LIST_FILE, domainListText, persistDomainList } from './domain-list.js';
+import { fileSnapshotStore } from './local.js';
 
 const info = (id: number, state = 'running', memory = '64M'): DomainInfo =>
   ({
@@ -45,4 +52,64 @@ test('with a cache, the text is what it would be without one after states, confi
   list = [info(1, 'paused'), info(3, 'running', '128M'), info(4)];
   assert.equal(domainListText(list, now, cache), domainListText(list, now));
   assert.deepEqual([...cache.keys()].sort(), [1, 3, 4], 'a removed domain leaves the cache');
+});
+
+/** A fake manager that counts the infos asked of each domain. */
+class CountingManager extends FakeDomainManager {
+  readonly asked = new Map<number, number>();
+  override info(id: number): DomainInfo {
+    this.asked.set(id, (this.asked.get(id) ?? 0) + 1);
+    return super.info(id);
+  }
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+test('the list on disk asks each domain for its info a fixed number of times, not once per later domain', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvm-list-'));
+  const manager = new CountingManager();
+  const control = new ControlPlane({ manager, store: fileSnapshotStore });
+  const stop = persistDomainList(control, dir, silentLogger());
+  try {
+    for (let i = 1; i <= 40; i++) {
+      await control.create({ name: `d${i}`, memory: '16M' });
+      await settle();
+    }
+    const text = readFileSync(join(dir, DOMAIN_LIST_FILE), 'utf8');
+    assert.equal(text.match(/^ {2}# d\d+: running/gm)?.length, 40);
+    // One for the create's answer, one for the list: the same for the first domain as the last.
+    assert.equal(manager.asked.get(1), 2);
+    assert.equal(manager.asked.get(40), 2);
+  } finally {
+    stop();
+    await control.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the list on disk follows a sched change, and a change still waiting is written at stop', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvm-list-'));
+  const manager = new FakeDomainManager();
+  const control = new ControlPlane({ manager, store: fileSnapshotStore });
+  const file = join(dir, DOMAIN_LIST_FILE);
+  const stop = persistDomainList(control, dir, silentLogger());
+  try {
+    await control.create({ name: 'web', memory: '16M' });
+    await settle();
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /weight/);
+    await control.execute({ kind: 'sched', domain: 'web', weight: 512 });
+    await settle();
+    assert.match(readFileSync(file, 'utf8'), /^ {4}weight: 512$/m);
+    const paused = manager.pause(control.resolve('web').id); // its event comes at once
+    stop(); // before the write it asked for has run
+    await paused;
+    assert.match(readFileSync(file, 'utf8'), /^ {2}# web: paused/m);
+    await control.destroy('web');
+    await settle();
+    assert.ok(existsSync(file), 'nothing is written after stop');
+  } finally {
+    stop();
+    await control.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
