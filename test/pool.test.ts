@@ -70,6 +70,31 @@ describe('domains on a pool of worker threads', () => {
     assert.deepEqual(await h.client.list(), []);
   });
 
+  test('info and list come from what the workers posted: no round trip to a worker, also after changes', async () => {
+    const m = h.manager;
+    await h.client.create({ name: 'i1', memory: '16M' }); // the embedded PV guest
+    await h.client.create({ name: 'i2', kernel: spin, memory: '16M' }, { paused: true });
+    // The PV guest binds its shutdown interrupt as it boots, no event says so: the worker tells.
+    await until('i1 takes shutdown requests', async () => (await h.client.info('i1')).gracefulShutdown);
+    const n = m.roundTrips;
+    assert.deepEqual(
+      (await h.client.list()).map((d) => [d.name, d.state, d.config.memory]),
+      [
+        ['i1', 'running', '16M'],
+        ['i2', 'paused', '16M'],
+      ],
+    );
+    await h.client.unpause('i2');
+    assert.equal((await h.client.info('i2')).state, 'running');
+    assert.equal(m.roundTrips, n, 'list, info and unpause waited for no worker');
+    await h.client.sched('i2', { weight: 1024 });
+    assert.equal((await h.client.info('i2')).config.weight, 1024);
+    assert.equal(m.roundTrips, n + 1, 'the change of weight, only');
+    await h.client.reboot('i2');
+    assert.equal((await h.client.info('i2')).config.weight, 1024, 'kept across reboot');
+    for (const d of ['i1', 'i2']) await h.client.destroy(d);
+  });
+
   test('a domain on a worker: console, input, pause, unpause, save and restore, poweroff, reboot, destroy', async () => {
     const config = { name: 'pv1', kernel: echo, memory: '16M', append: 'console=hvc0' };
     const created = await h.client.create(config, { paused: true });

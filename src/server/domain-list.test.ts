@@ -63,7 +63,17 @@ class CountingManager extends FakeDomainManager {
   }
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 20));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `ok` (writes are spaced by their own duration, so how long is not known). */
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (let k = 0; !ok(); k++) {
+    if (k > 500) assert.fail(`not within 10 s: ${what}`);
+    await sleep(20);
+  }
+}
+
+const listed = (file: string): string => (existsSync(file) ? readFileSync(file, 'utf8') : '');
 
 test('the list on disk asks each domain for its info a fixed number of times, not once per later domain', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pvm-list-'));
@@ -71,12 +81,12 @@ test('the list on disk asks each domain for its info a fixed number of times, no
   const control = new ControlPlane({ manager, store: fileSnapshotStore });
   const stop = persistDomainList(control, dir, silentLogger());
   try {
+    const file = join(dir, DOMAIN_LIST_FILE);
     for (let i = 1; i <= 40; i++) {
       await control.create({ name: `d${i}`, memory: '16M' });
-      await settle();
+      await until(`d${i} listed`, () => listed(file).includes(`# d${i}: running`));
     }
-    const text = readFileSync(join(dir, DOMAIN_LIST_FILE), 'utf8');
-    assert.equal(text.match(/^ {2}# d\d+: running/gm)?.length, 40);
+    assert.equal(listed(file).match(/^ {2}# d\d+: running/gm)?.length, 40);
     // One for the create's answer, one for the list: the same for the first domain as the last.
     assert.equal(manager.asked.get(1), 2);
     assert.equal(manager.asked.get(40), 2);
@@ -95,17 +105,16 @@ test('the list on disk follows a sched change, and a change still waiting is wri
   const stop = persistDomainList(control, dir, silentLogger());
   try {
     await control.create({ name: 'web', memory: '16M' });
-    await settle();
-    assert.doesNotMatch(readFileSync(file, 'utf8'), /weight/);
+    await until('web listed', () => listed(file).includes('# web: running'));
+    assert.doesNotMatch(listed(file), /weight/);
     await control.execute({ kind: 'sched', domain: 'web', weight: 512 });
-    await settle();
-    assert.match(readFileSync(file, 'utf8'), /^ {4}weight: 512$/m);
+    await until('the weight listed', () => /^ {4}weight: 512$/m.test(listed(file)));
     const paused = manager.pause(control.resolve('web').id); // its event comes at once
     stop(); // before the write it asked for has run
     await paused;
     assert.match(readFileSync(file, 'utf8'), /^ {2}# web: paused/m);
     await control.destroy('web');
-    await settle();
+    await sleep(50);
     assert.ok(existsSync(file), 'nothing is written after stop');
   } finally {
     stop();

@@ -6,7 +6,7 @@
  * as they happen; console input comes from it.
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
-import type { DomainEvent } from '../api/domain.js';
+import type { DomainEvent, DomainInfo } from '../api/domain.js';
 import { HostFiles } from '../host/host-files.js';
 import { HypervisorDomainManager } from './hypervisor-domains.js';
 import { type FromWorker, type PoolWorkerData, type ToWorker, toWire, WORKER_CALLS } from './pool-protocol.js';
@@ -16,7 +16,15 @@ class WorkerDomainManager extends HypervisorDomainManager {
   useId(id: number): void {
     this.nextId = id;
   }
+
+  /** Whether `shutdown` reaches the guest now: the one part of a domain's info no event announces. */
+  graceful(id: number): boolean {
+    return this.domains.get(id)?.vm.pvx?.shutdownListening === true;
+  }
 }
+
+/** How often the domains whose guest did not listen for shutdown requests yet are looked at again. */
+const GRACEFUL_POLL_MS = 500;
 
 const init = workerData as PoolWorkerData;
 const post = (m: FromWorker): void => init.port.postMessage(m);
@@ -29,7 +37,35 @@ const manager = new WorkerDomainManager({
     post({ kind: 'log', message: r.message, fields: { domain, device: r.device, rule: r.rule } }),
   onNetworkEvent: (message) => post({ kind: 'log', message, fields: {} }),
 });
-manager.subscribe((event: DomainEvent) => post({ kind: 'event', event }));
+/** Per domain, the `gracefulShutdown` of the info last posted to the main thread. */
+const told = new Map<number, boolean>();
+
+/** A domain's info, noted as told; undefined while the domain is not listed yet. */
+function infoOf(id: number): DomainInfo | undefined {
+  try {
+    const info = manager.info(id);
+    told.set(id, info.gracefulShutdown);
+    return info;
+  } catch {
+    return undefined;
+  }
+}
+
+// Each state event carries the domain's info: the main thread keeps it and answers `info`
+// and `list` without a round trip, which would wait for this thread's current turn.
+manager.subscribe((event: DomainEvent) => {
+  if (event.type === 'removed') {
+    told.delete(event.id);
+    post({ kind: 'event', event });
+  } else post({ kind: 'event', event, info: infoOf(event.id) });
+});
+setInterval(() => {
+  for (const [id, graceful] of told) {
+    if (graceful || !manager.graceful(id)) continue;
+    const info = infoOf(id);
+    if (info !== undefined) post({ kind: 'info', info });
+  }
+}, GRACEFUL_POLL_MS).unref();
 
 /** Forwards a new domain's console: what it printed so far, then every later chunk. */
 function forwardConsole(id: number): void {
@@ -47,7 +83,7 @@ async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
       manager.useId(m.id!);
       const h = m.method === 'create' ? await manager.create(a, b) : await manager.restore(a, b);
       forwardConsole(h.id);
-      return h;
+      return infoOf(h.id); // the main thread's first copy of it
     }
     case 'close':
       await manager.close();
@@ -71,12 +107,13 @@ port.on('message', (m: ToWorker) => {
     let reply: { value?: unknown; error?: ReturnType<typeof toWire> };
     try {
       if (!WORKER_CALLS.sync.includes(m.method)) throw new Error(`not a synchronous call: ${m.method}`);
-      reply = {
-        value:
-          m.method === 'info'
-            ? (m.args.length > 0 ? (m.args as number[]) : manager.list().map((d) => d.id)).map((id) => manager.info(id))
-            : (manager[m.method] as (...x: unknown[]) => unknown).call(manager, ...m.args),
-      };
+      let value: unknown;
+      if (m.method === 'stats') value = manager.stats(m.args[0] as number);
+      else {
+        (manager[m.method] as (...x: unknown[]) => unknown).call(manager, ...m.args);
+        value = infoOf(m.args[0] as number); // its config changed
+      }
+      reply = { value };
     } catch (e) {
       reply = { error: toWire(e) };
     }

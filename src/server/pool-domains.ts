@@ -42,6 +42,8 @@ class PoolWorker {
   readonly domains = new Set<number>();
   /** Set once the thread has ended: every later call is refused. */
   gone: string | null = null;
+  /** Synchronous calls made to it (PoolDomainManager.roundTrips). */
+  roundTrips = 0;
 
   constructor(
     readonly index: number,
@@ -105,6 +107,7 @@ class PoolWorker {
    */
   callSync(method: SyncCall, args: unknown[]): unknown {
     if (this.gone !== null) throw new ApiError('internal', `worker ${this.index} ended: ${this.gone}`);
+    this.roundTrips++;
     const m: ToWorker = { kind: 'sync', method, args };
     this.worker.postMessage(m);
     const r = Atomics.wait(this.flag, 0, 0, SYNC_TIMEOUT_MS);
@@ -124,9 +127,6 @@ class PoolWorker {
   }
 }
 
-/** What `info` asked of each worker within one task (PoolDomainManager.infoCache). */
-type InfoCache = Map<PoolWorker, { asked: number; all: Map<number, DomainInfo> | null }>;
-
 /** A domain running on a worker, as the main thread tracks it. */
 interface Placed {
   readonly id: number;
@@ -135,7 +135,10 @@ interface Placed {
   /** Its worker; a new one when a domain whose worker ended is rebooted. */
   worker: PoolWorker;
   readonly console: ConsoleBuffer;
-  /** The last info the worker gave: what `info` shows once the worker has ended. */
+  /**
+   * The last info the worker gave (with each state event, after a config change, at create):
+   * what `info` answers without asking the worker, also once the worker has ended.
+   */
   info: DomainInfo | null;
   /** Why the domain crashed with its worker. */
   reason?: string;
@@ -161,14 +164,6 @@ export class PoolDomainManager implements DomainManager {
   private readonly placed = new Map<number, Placed>();
   private readonly listeners = new Set<(e: DomainEvent) => void>();
   private nextId = 1;
-  /**
-   * Per worker, within the current task (until its microtasks have run): how many domains' info
-   * was asked, and from the second one on the info of all its domains, fetched in one call. The
-   * control plane's `list` asks `info` of each domain in turn and so costs two round trips per
-   * worker, not one per domain; a single `info` (after a create, for a command's answer) costs
-   * one, not the info of every domain of the worker. Any command on a domain drops it.
-   */
-  private infoCache: InfoCache | null = null;
 
   constructor(private readonly options: PoolDomainManagerOptions = {}) {
     const n = options.workers ?? availableParallelism();
@@ -206,6 +201,11 @@ export class PoolDomainManager implements DomainManager {
     return 'main';
   }
 
+  /** Synchronous calls made to the workers so far, each waiting for a worker's turn to end (for tests). */
+  get roundTrips(): number {
+    return this.workers.reduce((n, w) => n + w.roundTrips, 0);
+  }
+
   /** The worker threads (tests end one to check what its domains become). */
   get threads(): readonly Worker[] {
     return this.workers.map((w) => w.worker);
@@ -226,9 +226,15 @@ export class PoolDomainManager implements DomainManager {
       this.placed.get(m.id)?.console.emit(m.data);
     } else if (m.kind === 'event') {
       const p = this.placed.get(m.event.id);
-      if (m.event.type === 'state' && p) p.state = m.event.state;
+      if (m.event.type === 'state' && p) {
+        p.state = m.event.state;
+        if (m.info !== undefined) p.info = m.info;
+      }
       if (m.event.type === 'removed' && p) this.forget(p);
       this.emit(m.event);
+    } else if (m.kind === 'info') {
+      const p = this.placed.get(m.info.id);
+      if (p) p.info = m.info;
     } else if (m.kind === 'log') {
       const domain = typeof m.fields.domain === 'string' ? m.fields.domain : undefined;
       if (domain !== undefined && m.fields.rule !== undefined) {
@@ -269,7 +275,6 @@ export class PoolDomainManager implements DomainManager {
     spec: DomainSpec,
     make: (w: PoolWorker | null, id: number) => Promise<DomainHandle>,
   ): Promise<DomainHandle> {
-    this.infoCache = null;
     const id = this.nextId++;
     const w = this.place(spec);
     if (w === null) {
@@ -282,10 +287,12 @@ export class PoolDomainManager implements DomainManager {
     this.placed.set(id, p);
     w.domains.add(id);
     try {
-      const h = await make(w, id);
-      p.name = h.name;
-      p.state = h.state;
-      return h;
+      // A worker answers with the domain's info.
+      const info = (await make(w, id)) as DomainInfo;
+      p.name = info.name;
+      p.state = info.state;
+      p.info = info;
+      return { id, name: info.name, state: info.state };
     } catch (e) {
       this.forget(p);
       throw e;
@@ -308,48 +315,36 @@ export class PoolDomainManager implements DomainManager {
 
   list(): readonly DomainHandle[] {
     for (const w of this.workers) if (w.gone === null) w.drain();
-    const remote = [...this.placed.values()].map((p) => ({ id: p.id, name: p.name, state: p.state }));
+    // A domain its worker has not described yet is still being built: not listed, as on the main thread.
+    const remote: DomainHandle[] = [];
+    for (const p of this.placed.values()) if (p.info !== null) remote.push({ id: p.id, name: p.name, state: p.state });
     return [...this.local.list(), ...remote].sort((a, b) => a.id - b.id);
   }
 
-  private sync<T>(id: number, method: SyncCall, args: unknown[], local: () => T): T {
-    if (method !== 'stats') this.infoCache = null; // it changes the domain
+  /** A change of a domain's config: the worker answers with the domain's new info. */
+  private configure(id: number, method: 'restrictHypercalls' | 'setSched', args: unknown[], local: () => void): void {
     const p = this.placed.get(id);
-    return p ? (p.worker.callSync(method, [id, ...args]) as T) : local();
+    if (p) p.info = p.worker.callSync(method, [id, ...args]) as DomainInfo;
+    else local();
   }
 
   private async forward<T>(id: number, method: AsyncCall, local: () => Promise<T>): Promise<T> {
-    this.infoCache = null;
     const p = this.placed.get(id);
     return p ? ((await p.worker.call(method, [id])) as T) : local();
   }
 
+  /**
+   * From the info the worker posted with the domain's last state event, config change or
+   * create, so `info` and `list` never wait for a worker's turn.
+   */
   info(id: number): DomainInfo {
     const p = this.placed.get(id);
-    if (p && p.worker.gone !== null && p.info !== null) {
-      return { ...p.info, state: p.state, ...(p.reason !== undefined && { exitReason: p.reason }) };
-    }
     if (!p) return this.local.info(id);
-    let cache = this.infoCache;
-    if (cache === null) {
-      const fresh: InfoCache = new Map();
-      this.infoCache = cache = fresh;
-      queueMicrotask(() => {
-        if (this.infoCache === fresh) this.infoCache = null;
-      });
-    }
-    let seen = cache.get(p.worker);
-    if (seen === undefined) cache.set(p.worker, (seen = { asked: 0, all: null }));
-    seen.asked++;
-    let info: DomainInfo | undefined;
-    if (seen.asked === 1) info = (p.worker.callSync('info', [id]) as DomainInfo[])[0];
-    else {
-      seen.all ??= new Map((p.worker.callSync('info', []) as DomainInfo[]).map((i) => [i.id, i]));
-      info = seen.all.get(id);
-    }
-    if (info === undefined) throw new ApiError('not-found', `no domain with id ${id}`);
-    p.info = info;
-    return info;
+    if (p.worker.gone === null) p.worker.drain(); // what it posted so far
+    // Not described yet: still being built.
+    if (p.info === null) throw new ApiError('not-found', `no domain with id ${id}`);
+    if (p.info.state === p.state && p.reason === undefined) return p.info;
+    return { ...p.info, state: p.state, ...(p.reason !== undefined && { exitReason: p.reason }) };
   }
 
   stats(id: number): DomainStats {
@@ -360,15 +355,15 @@ export class PoolDomainManager implements DomainManager {
         `domain ${p.name} ran on worker ${p.worker.index}, which ended (${p.worker.gone}): its counters are gone; reboot or destroy it`,
       );
     }
-    return this.sync(id, 'stats', [], () => this.local.stats(id));
+    return p ? (p.worker.callSync('stats', [id]) as DomainStats) : this.local.stats(id);
   }
 
   restrictHypercalls(id: number, allow: readonly string[]): void {
-    this.sync(id, 'restrictHypercalls', [allow], () => this.local.restrictHypercalls(id, allow));
+    this.configure(id, 'restrictHypercalls', [allow], () => this.local.restrictHypercalls(id, allow));
   }
 
   setSched(id: number, params: { weight?: number; cap?: number }): void {
-    this.sync(id, 'setSched', [params], () => this.local.setSched(id, params));
+    this.configure(id, 'setSched', [params], () => this.local.setSched(id, params));
   }
 
   pause(id: number): Promise<void> {
@@ -384,7 +379,6 @@ export class PoolDomainManager implements DomainManager {
   }
 
   async reboot(id: number): Promise<void> {
-    this.infoCache = null;
     const p = this.placed.get(id);
     if (p && p.worker.gone !== null && p.info !== null) {
       // Its worker ended: the domain restarts from its configuration on a worker that is left.
@@ -394,12 +388,13 @@ export class PoolDomainManager implements DomainManager {
       p.worker = w;
       w.domains.add(id);
       delete p.reason;
-      const h = (await w.call(
+      const info = (await w.call(
         'create',
         [withMacs(parseDomainSpec(p.info.config), id), { paused: false }],
         id,
-      )) as DomainHandle;
-      p.state = h.state;
+      )) as DomainInfo;
+      p.state = info.state;
+      p.info = info;
       return;
     }
     return this.forward(id, 'reboot', () => this.local.reboot(id));
@@ -410,7 +405,6 @@ export class PoolDomainManager implements DomainManager {
   }
 
   async destroy(id: number): Promise<void> {
-    this.infoCache = null;
     const p = this.placed.get(id);
     if (!p) return this.local.destroy(id);
     if (p.worker.gone === null) await p.worker.call('destroy', [id]);

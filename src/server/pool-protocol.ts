@@ -5,15 +5,18 @@
  * are rebuilt as the same ApiError / PvmError on the other side.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { DomainEvent } from '../api/domain.js';
+import type { DomainEvent, DomainInfo } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
 import { isPvmError, PvmError, type PvmErrorKind } from '../core/errors.js';
 
 /** DomainManager methods a worker answers: asynchronous ones as messages, synchronous ones over the sync channel. */
 export const WORKER_CALLS = {
   async: ['create', 'restore', 'pause', 'unpause', 'shutdown', 'reboot', 'destroy', 'snapshot', 'close'],
-  /** `info`: of the domain ids given, or of every domain of the worker when none is (PoolDomainManager.info). */
-  sync: ['info', 'stats', 'restrictHypercalls', 'setSched'],
+  /**
+   * `restrictHypercalls` and `setSched` answer with the domain's new info. `info` is no call:
+   * the worker posts each domain's info as it changes (FromWorker).
+   */
+  sync: ['stats', 'restrictHypercalls', 'setSched'],
 } as const;
 export type AsyncCall = (typeof WORKER_CALLS.async)[number];
 export type SyncCall = (typeof WORKER_CALLS.sync)[number];
@@ -51,7 +54,13 @@ export type WireError =
 
 export type FromWorker =
   | { readonly kind: 'reply'; readonly seq: number; readonly value?: unknown; readonly error?: WireError }
-  | { readonly kind: 'event'; readonly event: DomainEvent }
+  /**
+   * `info`: the domain's info just after a state event, so the main thread answers `info`
+   * without asking the worker (PoolDomainManager.info).
+   */
+  | { readonly kind: 'event'; readonly event: DomainEvent; readonly info?: DomainInfo }
+  /** The domain's info changed without an event (its guest began listening for shutdown requests). */
+  | { readonly kind: 'info'; readonly info: DomainInfo }
   | { readonly kind: 'console'; readonly id: number; readonly data: Uint8Array }
   | { readonly kind: 'log'; readonly message: string; readonly fields: Record<string, unknown> };
 
