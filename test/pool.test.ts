@@ -86,7 +86,14 @@ describe('domains on a pool of worker threads', () => {
     );
     await h.client.unpause('i2');
     assert.equal((await h.client.info('i2')).state, 'running');
-    assert.equal(m.roundTrips, n, 'list, info and unpause waited for no worker');
+    await until('i2 ran', async () => (await h.client.stats('i2')).instructions > 0);
+    const [i1, i2] = [(await h.client.info('i1')).id, (await h.client.info('i2')).id];
+    assert.deepEqual(
+      (await m.statsOf([i2, 999, i1])).map((s) => s.name),
+      ['i2', 'i1'],
+      'in the order asked, without the domain that is not there',
+    );
+    assert.equal(m.roundTrips, n, 'list, info, stats and unpause held the main thread for no worker');
     await h.client.sched('i2', { weight: 1024 });
     assert.equal((await h.client.info('i2')).config.weight, 1024);
     assert.equal(m.roundTrips, n + 1, 'the change of weight, only');

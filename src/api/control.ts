@@ -376,7 +376,9 @@ export class ControlPlane {
       case 'stats': {
         const d = this.resolve(cmd.domain);
         this.checkState('stats', d);
-        return m.stats(d.id);
+        // Without holding the thread while a worker finishes its turn; stats says why not when it cannot.
+        const [s] = m.statsOf === undefined ? [] : await m.statsOf([d.id]);
+        return s ?? m.stats(d.id);
       }
       case 'pause':
       case 'unpause':

@@ -85,6 +85,14 @@ async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
       forwardConsole(h.id);
       return infoOf(h.id); // the main thread's first copy of it
     }
+    case 'statsOf':
+      return (a as number[]).flatMap((id) => {
+        try {
+          return [manager.stats(id)];
+        } catch {
+          return []; // destroyed meanwhile
+        }
+      });
     case 'close':
       await manager.close();
       return null;

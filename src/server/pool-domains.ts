@@ -358,6 +358,38 @@ export class PoolDomainManager implements DomainManager {
     return p ? (p.worker.callSync('stats', [id]) as DomainStats) : this.local.stats(id);
   }
 
+  async statsOf(ids: readonly number[]): Promise<DomainStats[]> {
+    const asked = new Map<PoolWorker, number[]>();
+    for (const id of ids) {
+      const w = this.placed.get(id)?.worker;
+      if (w !== undefined && w.gone === null) {
+        const of = asked.get(w);
+        if (of) of.push(id);
+        else asked.set(w, [id]);
+      }
+    }
+    const got = new Map<number, DomainStats>();
+    await Promise.all(
+      [...asked].map(async ([w, of]) => {
+        const all = (await w.call('statsOf', [of]).catch(() => [])) as DomainStats[];
+        for (const s of all) got.set(s.id, s);
+      }),
+    );
+    const out: DomainStats[] = [];
+    for (const id of ids) {
+      let s = got.get(id);
+      if (s === undefined && !this.placed.has(id)) {
+        try {
+          s = this.local.stats(id);
+        } catch {
+          // destroyed meanwhile
+        }
+      }
+      if (s !== undefined) out.push(s);
+    }
+    return out;
+  }
+
   restrictHypercalls(id: number, allow: readonly string[]): void {
     this.configure(id, 'restrictHypercalls', [allow], () => this.local.restrictHypercalls(id, allow));
   }

@@ -11,7 +11,8 @@ import { isPvmError, PvmError, type PvmErrorKind } from '../core/errors.js';
 
 /** DomainManager methods a worker answers: asynchronous ones as messages, synchronous ones over the sync channel. */
 export const WORKER_CALLS = {
-  async: ['create', 'restore', 'pause', 'unpause', 'shutdown', 'reboot', 'destroy', 'snapshot', 'close'],
+  /** `statsOf`: the counters of the domain ids given that are there. */
+  async: ['create', 'restore', 'pause', 'unpause', 'shutdown', 'reboot', 'destroy', 'snapshot', 'statsOf', 'close'],
   /**
    * `restrictHypercalls` and `setSched` answer with the domain's new info. `info` is no call:
    * the worker posts each domain's info as it changes (FromWorker).
