@@ -5,7 +5,7 @@
  * a domain on the main thread retires none.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +100,16 @@ describe('domains on a pool of worker threads', () => {
     await h.client.reboot('i2');
     assert.equal((await h.client.info('i2')).config.weight, 1024, 'kept across reboot');
     for (const d of ['i1', 'i2']) await h.client.destroy(d);
+  });
+
+  test('the worker threads run below the main thread (Linux: nice 5 each), the main thread as it was', () => {
+    const nice = (task: string): number => {
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    const tasks = readdirSync('/proc/self/task');
+    assert.equal(nice(String(process.pid)), 0, 'the main thread');
+    assert.equal(tasks.filter((t) => nice(t) === 5).length, 2, 'one per worker');
   });
 
   test('a domain on a worker: console, input, pause, unpause, save and restore, poweroff, reboot, destroy', async () => {

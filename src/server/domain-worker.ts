@@ -5,6 +5,7 @@
  * (docs/scheduler.md, "Worker pool"). Console output and domain events go to the main thread
  * as they happen; console input comes from it.
  */
+import { setPriority } from 'node:os';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { DomainEvent, DomainInfo } from '../api/domain.js';
 import { HostFiles } from '../host/host-files.js';
@@ -25,6 +26,21 @@ class WorkerDomainManager extends HypervisorDomainManager {
 
 /** How often the domains whose guest did not listen for shutdown requests yet are looked at again. */
 const GRACEFUL_POLL_MS = 500;
+
+/**
+ * Nice value of a worker thread (Linux: a thread's own). When guests keep every core busy, the
+ * host then runs the main thread — the API, the consoles, the back ends — as soon as it wakes,
+ * instead of after a worker's time slice; the workers share what the main thread leaves.
+ */
+const WORKER_NICE = 5;
+
+if (process.platform === 'linux') {
+  try {
+    setPriority(0, WORKER_NICE); // 0: this thread only, on Linux; elsewhere the whole process
+  } catch {
+    // not allowed (a sandbox): the worker runs at the daemon's priority
+  }
+}
 
 const init = workerData as PoolWorkerData;
 const post = (m: FromWorker): void => init.port.postMessage(m);
