@@ -97,6 +97,10 @@ describe('domains on a pool of worker threads', () => {
     await h.client.sched('i2', { weight: 1024 });
     assert.equal((await h.client.info('i2')).config.weight, 1024);
     assert.equal(m.roundTrips, n + 1, 'the change of weight, only');
+    // Counters the worker posted before a state change are not shown after it.
+    await h.client.stats('i2');
+    await h.client.pause('i2');
+    assert.equal((await h.client.stats('i2')).instructions, m.stats(i2).instructions, 'the count it paused at');
     await h.client.reboot('i2');
     assert.equal((await h.client.info('i2')).config.weight, 1024, 'kept across reboot');
     for (const d of ['i1', 'i2']) await h.client.destroy(d);

@@ -7,10 +7,18 @@
  */
 import { setPriority } from 'node:os';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
-import type { DomainEvent, DomainInfo } from '../api/domain.js';
+import type { DomainEvent, DomainInfo, DomainStats } from '../api/domain.js';
 import { HostFiles } from '../host/host-files.js';
 import { HypervisorDomainManager } from './hypervisor-domains.js';
-import { type FromWorker, type PoolWorkerData, type ToWorker, toWire, WORKER_CALLS } from './pool-protocol.js';
+import {
+  type FromWorker,
+  type PoolWorkerData,
+  STATS_PUSH_MS,
+  STATS_WATCH_MS,
+  type ToWorker,
+  toWire,
+  WORKER_CALLS,
+} from './pool-protocol.js';
 
 /** The worker's manager; the main thread chooses every domain's id, so ids are the daemon's. */
 class WorkerDomainManager extends HypervisorDomainManager {
@@ -91,6 +99,37 @@ function forwardConsole(id: number): void {
   c.subscribe((data) => post({ kind: 'console', id, data }));
 }
 
+/** Domains whose counters were asked for lately, until when (performance.now()). */
+const watched = new Map<number, number>();
+let pushing: ReturnType<typeof setInterval> | null = null;
+
+/**
+ * Keeps posting the counters of `ids` for STATS_WATCH_MS: the main thread then answers `stats`
+ * at once, with counters as of this thread's last pause between turns, instead of waiting for
+ * the turn in progress (which takes long when the host gives this thread no core).
+ */
+function watch(ids: readonly number[]): void {
+  const until = performance.now() + STATS_WATCH_MS;
+  for (const id of ids) watched.set(id, until);
+  pushing ??= setInterval(() => {
+    const now = performance.now();
+    for (const [id, end] of watched) {
+      let stats: DomainStats | undefined;
+      try {
+        if (end >= now) stats = manager.stats(id);
+      } catch {
+        // destroyed
+      }
+      if (stats === undefined) watched.delete(id);
+      else post({ kind: 'stats', stats });
+    }
+    if (watched.size === 0 && pushing !== null) {
+      clearInterval(pushing);
+      pushing = null;
+    }
+  }, STATS_PUSH_MS);
+}
+
 async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
   const [a, b] = m.args as [never, never];
   switch (m.method) {
@@ -102,6 +141,7 @@ async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
       return infoOf(h.id); // the main thread's first copy of it
     }
     case 'statsOf':
+      watch(a as number[]);
       return (a as number[]).flatMap((id) => {
         try {
           return [manager.stats(id)];

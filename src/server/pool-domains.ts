@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { ConsoleBuffer } from '../api/console-buffer.js';
 import type {
@@ -20,6 +21,7 @@ import {
   type FromWorker,
   fromWire,
   type PoolWorkerData,
+  STATS_WATCH_MS,
   type SyncCall,
   type ToWorker,
   type WireError,
@@ -142,6 +144,10 @@ interface Placed {
   info: DomainInfo | null;
   /** Why the domain crashed with its worker. */
   reason?: string;
+  /** The counters its worker posted last, since its last state event (statsOf). */
+  stats?: DomainStats;
+  /** Until when (performance.now()) its worker keeps posting its counters: it was asked before. */
+  watchedUntil?: number;
 }
 
 export interface PoolDomainManagerOptions extends HypervisorDomainManagerOptions {
@@ -228,10 +234,14 @@ export class PoolDomainManager implements DomainManager {
       const p = this.placed.get(m.event.id);
       if (m.event.type === 'state' && p) {
         p.state = m.event.state;
+        delete p.stats; // counters from before the change are not shown after it
         if (m.info !== undefined) p.info = m.info;
       }
       if (m.event.type === 'removed' && p) this.forget(p);
       this.emit(m.event);
+    } else if (m.kind === 'stats') {
+      const p = this.placed.get(m.stats.id);
+      if (p) p.stats = m.stats;
     } else if (m.kind === 'info') {
       const p = this.placed.get(m.info.id);
       if (p) p.info = m.info;
@@ -358,27 +368,46 @@ export class PoolDomainManager implements DomainManager {
     return p ? (p.worker.callSync('stats', [id]) as DomainStats) : this.local.stats(id);
   }
 
+  /**
+   * One call per worker, which answers between two turns and then keeps posting the counters of
+   * those domains between its turns for a while (STATS_WATCH_MS). Domains with counters posted
+   * since their last state change are answered at once from them: as of their worker's last
+   * pause between turns, monotonic, never from before a pause or a reboot. The others wait for
+   * the answer.
+   */
   async statsOf(ids: readonly number[]): Promise<DomainStats[]> {
-    const asked = new Map<PoolWorker, number[]>();
+    const asked = new Map<PoolWorker, Placed[]>();
     for (const id of ids) {
-      const w = this.placed.get(id)?.worker;
-      if (w !== undefined && w.gone === null) {
-        const of = asked.get(w);
-        if (of) of.push(id);
-        else asked.set(w, [id]);
+      const p = this.placed.get(id);
+      if (p !== undefined && p.worker.gone === null) {
+        const of = asked.get(p.worker);
+        if (of) of.push(p);
+        else asked.set(p.worker, [p]);
       }
     }
-    const got = new Map<number, DomainStats>();
     await Promise.all(
       [...asked].map(async ([w, of]) => {
-        const all = (await w.call('statsOf', [of]).catch(() => [])) as DomainStats[];
-        for (const s of all) got.set(s.id, s);
+        const fresh = w.call('statsOf', [of.map((p) => p.id)]).then(
+          (all) => {
+            for (const s of all as DomainStats[]) {
+              const p = this.placed.get(s.id);
+              if (p) p.stats = s;
+            }
+          },
+          () => undefined,
+        );
+        const now = performance.now();
+        const current = of.every((p) => p.stats !== undefined && (p.watchedUntil ?? 0) > now);
+        for (const p of of) p.watchedUntil = now + STATS_WATCH_MS;
+        if (!current) await fresh;
       }),
     );
     const out: DomainStats[] = [];
     for (const id of ids) {
-      let s = got.get(id);
-      if (s === undefined && !this.placed.has(id)) {
+      const p = this.placed.get(id);
+      let s: DomainStats | undefined;
+      if (p !== undefined) s = p.worker.gone === null ? p.stats : undefined;
+      else {
         try {
           s = this.local.stats(id);
         } catch {

@@ -5,7 +5,7 @@
  * are rebuilt as the same ApiError / PvmError on the other side.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { DomainEvent, DomainInfo } from '../api/domain.js';
+import type { DomainEvent, DomainInfo, DomainStats } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
 import { isPvmError, PvmError, type PvmErrorKind } from '../core/errors.js';
 
@@ -21,6 +21,11 @@ export const WORKER_CALLS = {
 } as const;
 export type AsyncCall = (typeof WORKER_CALLS.async)[number];
 export type SyncCall = (typeof WORKER_CALLS.sync)[number];
+
+/** How often a worker posts the counters of the domains whose counters were asked for lately. */
+export const STATS_PUSH_MS = 10;
+/** How long after a `statsOf` a worker keeps posting the counters of its domains. */
+export const STATS_WATCH_MS = 2000;
 
 export interface PoolWorkerData {
   /** The daemon's host files policy (null: any absolute path). */
@@ -62,6 +67,8 @@ export type FromWorker =
   | { readonly kind: 'event'; readonly event: DomainEvent; readonly info?: DomainInfo }
   /** The domain's info changed without an event (its guest began listening for shutdown requests). */
   | { readonly kind: 'info'; readonly info: DomainInfo }
+  /** The counters of a domain `statsOf` asked for lately, posted between turns (STATS_PUSH_MS). */
+  | { readonly kind: 'stats'; readonly stats: DomainStats }
   | { readonly kind: 'console'; readonly id: number; readonly data: Uint8Array }
   | { readonly kind: 'log'; readonly message: string; readonly fields: Record<string, unknown> };
 
