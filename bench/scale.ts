@@ -16,8 +16,13 @@
  *   over `--seconds`;
  * - `cap`: a spinning domain with cap 25 alone, its guest time and the daemon's CPU time as a
  *   share of the wall clock over `--seconds`;
- * - `idle`: `--idle` idle domains of the embedded guest (pvos at its prompt) — the daemon's host
- *   CPU (% of one core) and resident memory per domain, with and without workers.
+ * - `idle`: `--idle` idle domains of the embedded guest (pvos at its prompt) — the time to create
+ *   them (and per domain in the first and the last tenth: a cost growing with the domains there
+ *   shows as a slower last tenth), the daemon's host CPU (% of one core) and resident memory per
+ *   domain, with and without workers.
+ *
+ * `--root DIR` runs the daemons of another checkout (built) with this client: before and after
+ * figures of two builds from one invocation after the other.
  *
  * Prints one JSON object.
  *
