@@ -28,7 +28,11 @@ class WorkerDomainManager extends HypervisorDomainManager {
 
   /** Whether `shutdown` reaches the guest now: the one part of a domain's info no event announces. */
   graceful(id: number): boolean {
-    return this.domains.get(id)?.vm.pvx?.shutdownListening === true;
+    try {
+      return this.domains.get(id)?.vm.pvx?.shutdownListening === true;
+    } catch {
+      return false; // between two VMs (a reboot): its state event will carry the info
+    }
   }
 }
 
