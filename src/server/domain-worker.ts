@@ -145,14 +145,16 @@ async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
       return infoOf(h.id); // the main thread's first copy of it
     }
     case 'statsOf':
+      // Posted as messages, in order with the events, before the reply.
       watch(a as number[]);
-      return (a as number[]).flatMap((id) => {
+      for (const id of a as number[]) {
         try {
-          return [manager.stats(id)];
+          post({ kind: 'stats', stats: manager.stats(id) });
         } catch {
-          return []; // destroyed meanwhile
+          // destroyed meanwhile
         }
-      });
+      }
+      return null;
     case 'close':
       await manager.close();
       return null;

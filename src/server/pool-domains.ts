@@ -307,12 +307,15 @@ export class PoolDomainManager implements DomainManager {
     this.placed.set(id, p);
     w.domains.add(id);
     try {
-      // A worker answers with the domain's info.
+      // A worker answers with the domain's info; its state events, handled before this
+      // continuation when the main thread drained them at once, may have given a later one.
       const info = (await make(w, id)) as DomainInfo;
-      p.name = info.name;
-      p.state = info.state;
-      p.info = info;
-      return { id, name: info.name, state: info.state };
+      if (p.info === null) {
+        p.name = info.name;
+        p.state = info.state;
+        p.info = info;
+      }
+      return { id, name: p.name, state: p.state };
     } catch (e) {
       this.forget(p);
       throw e;
@@ -397,13 +400,9 @@ export class PoolDomainManager implements DomainManager {
     }
     await Promise.all(
       [...asked].map(async ([w, of]) => {
+        // The counters come as messages before the reply, in order with the domains' events.
         const fresh = w.call('statsOf', [of.map((p) => p.id)]).then(
-          (all) => {
-            for (const s of all as DomainStats[]) {
-              const p = this.placed.get(s.id);
-              if (p) p.stats = s;
-            }
-          },
+          () => undefined,
           () => undefined,
         );
         const now = performance.now();

@@ -11,7 +11,7 @@ import { isPvmError, PvmError, type PvmErrorKind } from '../core/errors.js';
 
 /** DomainManager methods a worker answers: asynchronous ones as messages, synchronous ones over the sync channel. */
 export const WORKER_CALLS = {
-  /** `statsOf`: the counters of the domain ids given that are there. */
+  /** `statsOf`: posts the counters of the domain ids given that are there, then answers. */
   async: ['create', 'restore', 'pause', 'unpause', 'shutdown', 'reboot', 'destroy', 'snapshot', 'statsOf', 'close'],
   /**
    * `restrictHypercalls` and `setSched` answer with the domain's new info. `info` is no call:
@@ -67,7 +67,7 @@ export type FromWorker =
   | { readonly kind: 'event'; readonly event: DomainEvent; readonly info?: DomainInfo }
   /** The domain's info changed without an event (its guest began listening for shutdown requests). */
   | { readonly kind: 'info'; readonly info: DomainInfo }
-  /** The counters of a domain `statsOf` asked for lately, posted between turns (STATS_PUSH_MS). */
+  /** The counters of a domain, in answer to `statsOf` and then between turns for a while (STATS_PUSH_MS). */
   | { readonly kind: 'stats'; readonly stats: DomainStats }
   | { readonly kind: 'console'; readonly id: number; readonly data: Uint8Array }
   | { readonly kind: 'log'; readonly message: string; readonly fields: Record<string, unknown> };
