@@ -105,33 +105,39 @@ function forwardConsole(id: number): void {
 
 /** Domains whose counters were asked for lately, until when (performance.now()). */
 const watched = new Map<number, number>();
-let pushing: ReturnType<typeof setInterval> | null = null;
+/** Whether a push is scheduled. */
+let pushing = false;
 
 /**
  * Keeps posting the counters of `ids` for STATS_WATCH_MS: the main thread then answers `stats`
  * at once, with counters as of this thread's last pause between turns, instead of waiting for
- * the turn in progress (which takes long when the host gives this thread no core).
+ * the turn in progress (which takes long when the host gives this thread no core). Every
+ * STATS_PUSH_MS, or every n ms while n domains are watched (a scrape of every domain), so the
+ * messages stay below about a thousand a second.
  */
 function watch(ids: readonly number[]): void {
   const until = performance.now() + STATS_WATCH_MS;
   for (const id of ids) watched.set(id, until);
-  pushing ??= setInterval(() => {
-    const now = performance.now();
-    for (const [id, end] of watched) {
-      let stats: DomainStats | undefined;
-      try {
-        if (end >= now) stats = manager.stats(id);
-      } catch {
-        // destroyed
-      }
-      if (stats === undefined) watched.delete(id);
-      else post({ kind: 'stats', stats });
+  if (!pushing) {
+    pushing = true;
+    setTimeout(push, STATS_PUSH_MS);
+  }
+}
+
+function push(): void {
+  const now = performance.now();
+  for (const [id, end] of watched) {
+    let stats: DomainStats | undefined;
+    try {
+      if (end >= now) stats = manager.stats(id);
+    } catch {
+      // destroyed
     }
-    if (watched.size === 0 && pushing !== null) {
-      clearInterval(pushing);
-      pushing = null;
-    }
-  }, STATS_PUSH_MS);
+    if (stats === undefined) watched.delete(id);
+    else post({ kind: 'stats', stats });
+  }
+  pushing = watched.size > 0;
+  if (pushing) setTimeout(push, Math.max(STATS_PUSH_MS, watched.size));
 }
 
 async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
