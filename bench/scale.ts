@@ -16,13 +16,18 @@
  *   over `--seconds`;
  * - `cap`: a spinning domain with cap 25 alone, its guest time and the daemon's CPU time as a
  *   share of the wall clock over `--seconds`;
- * - `idle`: `--idle` idle domains of the embedded guest (pvos at its prompt) — the daemon's host
- *   CPU (% of one core) and resident memory per domain, with and without workers.
+ * - `idle`: `--idle` idle domains of the embedded guest (pvos at its prompt) — the time to create
+ *   them (and per domain in the first and the last tenth: a cost growing with the domains there
+ *   shows as a slower last tenth), the daemon's host CPU (% of one core) and resident memory per
+ *   domain, with and without workers.
+ *
+ * `--root DIR` runs the daemons of another checkout (built) with this client: before and after
+ * figures of two builds from one invocation after the other.
  *
  * Prints one JSON object.
  *
  *   node dist/bench/scale.js [--iterations 2000000000] [--rounds 2] [--seconds 4] [--idle 100]
- *                            [--only parallel,sideBySide,weights,idle]
+ *                            [--only parallel,sideBySide,weights,idle] [--root OTHER-CHECKOUT]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,9 +38,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PvmClient } from '../src/cli/client.js';
 
-const root = join(fileURLToPath(import.meta.url), '../../..');
 const { values: opts } = parseArgs({
   options: {
+    /** The pvm checkout whose daemon runs (default this one): compares two builds with one client. */
+    root: { type: 'string' },
     iterations: { type: 'string', default: '2000000000' },
     seconds: { type: 'string', default: '4' },
     idle: { type: 'string', default: '100' },
@@ -43,6 +49,7 @@ const { values: opts } = parseArgs({
     only: { type: 'string' },
   },
 });
+const root = opts.root ?? join(fileURLToPath(import.meta.url), '../../..');
 const ITERATIONS = Number(opts.iterations);
 const SECONDS = Number(opts.seconds);
 const IDLE = Number(opts.idle);
@@ -315,8 +322,18 @@ async function idle(dir: string, workers: number) {
     await sleep(500);
     const rss0 = rssOf(d.pid);
     const t0 = performance.now();
-    for (let i = 0; i < IDLE; i++) await d.client.create({ name: `idle${i}`, memory: '16M' });
+    // The first and the last tenth timed apart: creation cost that grows with the domains
+    // already there shows as a last tenth slower than the first.
+    const tenth = Math.max(1, Math.floor(IDLE / 10));
+    let firstTenthMs = 0;
+    let lastTenthStart = 0;
+    for (let i = 0; i < IDLE; i++) {
+      if (i === IDLE - tenth) lastTenthStart = performance.now();
+      await d.client.create({ name: `idle${i}`, memory: '16M' });
+      if (i === tenth - 1) firstTenthMs = performance.now() - t0;
+    }
     const createMs = performance.now() - t0;
+    const lastTenthMs = performance.now() - lastTenthStart;
     await sleep(3000); // every guest at its prompt
     const c0 = cpuMsOf(d.pid);
     const w0 = performance.now();
@@ -330,6 +347,10 @@ async function idle(dir: string, workers: number) {
       domains: IDLE,
       workers,
       createMs: Math.round(createMs),
+      createMsPerDomain: {
+        firstTenth: round(firstTenthMs / tenth, 1),
+        lastTenth: round(lastTenthMs / tenth, 1),
+      },
       cpuPercentOfOneCore: round(cpuPercent, 1),
       cpuPercentPerDomain: round(cpuPercent / IDLE, 3),
       rssMiB: round(rss / 2 ** 20, 1),

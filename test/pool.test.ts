@@ -5,7 +5,7 @@
  * a domain on the main thread retires none.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,57 @@ describe('domains on a pool of worker threads', () => {
     assert.match((await refusal(h.client.sched('b', { cap: 101 }))).message, /cap must be a whole percentage/);
     for (const n of ['a', 'b', 'c']) await h.client.destroy(n);
     assert.deepEqual(await h.client.list(), []);
+  });
+
+  test('info and list come from what the workers posted: no round trip to a worker, also after changes', async () => {
+    const m = h.manager;
+    await h.client.create({ name: 'i1', memory: '16M' }); // the embedded PV guest
+    await h.client.create({ name: 'i2', kernel: spin, memory: '16M' }, { paused: true });
+    // The PV guest binds its shutdown interrupt as it boots, no event says so: the worker tells.
+    await until('i1 takes shutdown requests', async () => (await h.client.info('i1')).gracefulShutdown);
+    const n = m.roundTrips;
+    assert.deepEqual(
+      (await h.client.list()).map((d) => [d.name, d.state, d.config.memory]),
+      [
+        ['i1', 'running', '16M'],
+        ['i2', 'paused', '16M'],
+      ],
+    );
+    await h.client.unpause('i2');
+    assert.equal((await h.client.info('i2')).state, 'running');
+    await until('i2 ran', async () => (await h.client.stats('i2')).instructions > 0);
+    const [i1, i2] = [(await h.client.info('i1')).id, (await h.client.info('i2')).id];
+    assert.deepEqual(
+      (await m.statsOf([i2, 999, i1])).map((s) => s.name),
+      ['i2', 'i1'],
+      'in the order asked, without the domain that is not there',
+    );
+    assert.equal(m.roundTrips, n, 'list, info, stats and unpause held the main thread for no worker');
+    await h.client.sched('i2', { weight: 1024 });
+    assert.equal((await h.client.info('i2')).config.weight, 1024);
+    assert.equal(m.roundTrips, n + 1, 'the change of weight, only');
+    // Counters the worker posted before a state change are not shown after it.
+    await h.client.stats('i2');
+    await h.client.pause('i2');
+    assert.equal((await h.client.stats('i2')).instructions, m.stats(i2).instructions, 'the count it paused at');
+    await h.client.reboot('i2');
+    assert.equal((await h.client.info('i2')).config.weight, 1024, 'kept across reboot');
+    for (const d of ['i1', 'i2']) await h.client.destroy(d);
+  });
+
+  test('the worker threads run below the main thread (Linux: nice 5 each) with a small young generation', () => {
+    const nice = (task: string): number => {
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    const tasks = readdirSync('/proc/self/task');
+    assert.equal(nice(String(process.pid)), 0, 'the main thread');
+    assert.equal(tasks.filter((t) => nice(t) === 5).length, 2, 'one per worker');
+    // A small nursery: idle domains do not pay for the young generation building them grew.
+    assert.deepEqual(
+      h.manager.threads.map((w) => w.resourceLimits?.maxYoungGenerationSizeMb),
+      [4, 4],
+    );
   });
 
   test('a domain on a worker: console, input, pause, unpause, save and restore, poweroff, reboot, destroy', async () => {

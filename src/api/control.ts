@@ -60,6 +60,8 @@ export class ControlPlane {
   private readonly unsubscribe: () => void;
   /** Event iterators to end at close. */
   private readonly streams = new Set<() => void>();
+  /** Told the id of a domain whose config a command changed without a state change (onConfigChange). */
+  private readonly configListeners = new Set<(id: number) => void>();
 
   constructor(options: ControlPlaneOptions) {
     this.manager = options.manager;
@@ -259,6 +261,19 @@ export class ControlPlane {
     await this.manager.close();
   }
 
+  /**
+   * Calls `listener` with a domain's id after `sched` or `restrict-hypercalls` changed its
+   * config (those change no state, so no domain event says it); returns a function that stops.
+   */
+  onConfigChange(listener: (id: number) => void): () => void {
+    this.configListeners.add(listener);
+    return () => this.configListeners.delete(listener);
+  }
+
+  private configChanged(id: number): void {
+    for (const l of this.configListeners) l(id);
+  }
+
   /** A domain by name, or by id when `ref` is all digits. */
   resolve(ref: string): DomainHandle {
     const all = this.manager.list();
@@ -361,7 +376,9 @@ export class ControlPlane {
       case 'stats': {
         const d = this.resolve(cmd.domain);
         this.checkState('stats', d);
-        return m.stats(d.id);
+        // Without holding the thread while a worker finishes its turn; stats says why not when it cannot.
+        const [s] = m.statsOf === undefined ? [] : await m.statsOf([d.id]);
+        return s ?? m.stats(d.id);
       }
       case 'pause':
       case 'unpause':
@@ -406,6 +423,7 @@ export class ControlPlane {
           const bad = cmd.allow.map(policyEntryError).filter((e) => e !== null);
           if (bad.length > 0) throw new ApiError('bad-request', `allow: ${bad.join('; ')}`);
           m.restrictHypercalls(d.id, cmd.allow);
+          this.configChanged(d.id);
           return m.info(d.id);
         });
       case 'sched':
@@ -418,6 +436,7 @@ export class ControlPlane {
             const bad = schedParamsError(params, m.info(d.id).config.smp ?? 1);
             if (bad !== null) throw new ApiError('bad-request', bad);
             m.setSched(d.id, params);
+            this.configChanged(d.id);
           }
           const c = m.info(d.id).config;
           return {

@@ -160,6 +160,12 @@ export interface DomainManager {
   console(id: number): DomainConsole;
   stats(id: number): DomainStats;
   /**
+   * Optional: the counters of the domains `ids` that can be read, in that order (those destroyed
+   * meanwhile, or whose worker thread ended, are left out), without blocking the thread while
+   * they are gathered: a pool of worker threads asks each worker once and answers when all have.
+   */
+  statsOf?(ids: readonly number[]): Promise<DomainStats[]>;
+  /**
    * Tightens the domain's hypercall policy to what both it and `allow` permit (entries checked
    * by the caller, src/sbi/policy.ts); the spec (`info`, save files, reboot) says the result.
    */

@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import type { ControlPlane } from '../api/control.js';
 import type { DomainInfo } from '../api/domain.js';
@@ -14,6 +15,8 @@ import type { Logger } from '../host/logger.js';
 
 export const DOMAIN_LIST_FILE = 'domains.yaml';
 export const PREVIOUS_DOMAIN_LIST_FILE = 'domains.previous.yaml';
+/** A write of the list waits this many times the last write's duration after it (persistDomainList). */
+export const WRITE_SPACING = 10;
 
 /** A domain's entry in the list, with the key that says when it must be written again. */
 interface Entry {
@@ -54,8 +57,16 @@ export function domainListText(
 
 /**
  * Keeps `dir/domains.yaml` up to date with the domains of `control` (written atomically, after
- * each state change or removal); returns a function that stops it. A list left by a previous
- * daemon becomes `domains.previous.yaml` and is logged domain by domain.
+ * each state change, removal or config change); returns a function that stops it, writing a
+ * change still waiting first. A list left by a previous daemon becomes `domains.previous.yaml`
+ * and is logged domain by domain.
+ *
+ * The info of each domain is kept between writes and asked again only of the domains an event
+ * or a config change named (or whose listed state or name differs): asking every domain at
+ * every event made creating N domains cost N² infos, each a structured clone when the domain
+ * runs on a worker thread. A write of the whole file follows at most one in
+ * `WRITE_SPACING` of the last write's own time later, so that writing a long list takes a
+ * bounded share of the main thread however fast domains change.
  */
 export function persistDomainList(control: ControlPlane, dir: string, logger: Logger): () => void {
   const file = join(dir, DOMAIN_LIST_FILE);
@@ -76,11 +87,31 @@ export function persistDomainList(control: ControlPlane, dir: string, logger: Lo
   }
   let pending = false;
   let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  /** When the next write may start (performance.now()). */
+  let notBefore = 0;
   const entries = new Map<number, Entry>();
+  const infos = new Map<number, DomainInfo>();
+  /** Domains whose info may have changed since it was kept. */
+  const stale = new Set<number>();
   const write = (): void => {
     pending = false;
-    if (stopped) return;
-    const domains = control.domains.list().map((d) => control.domains.info(d.id));
+    timer = null;
+    const t0 = performance.now();
+    const domains: DomainInfo[] = [];
+    for (const h of control.domains.list()) {
+      let info = infos.get(h.id);
+      if (info === undefined || stale.has(h.id) || info.state !== h.state || info.name !== h.name) {
+        try {
+          info = control.domains.info(h.id);
+        } catch {
+          continue; // still being built on its worker: its first event writes it
+        }
+        infos.set(h.id, info);
+      }
+      domains.push(info);
+    }
+    stale.clear();
     try {
       if (domains.length === 0) rmSync(file, { force: true });
       else {
@@ -91,14 +122,34 @@ export function persistDomainList(control: ControlPlane, dir: string, logger: Lo
     } catch (e) {
       logger.warn({ file, err: e }, 'cannot write the domain list');
     }
+    const t1 = performance.now();
+    notBefore = t1 + WRITE_SPACING * (t1 - t0);
   };
-  const unsubscribe = control.domains.subscribe(() => {
-    if (pending) return;
+  const changed = (id: number, removed = false): void => {
+    if (removed) {
+      infos.delete(id);
+      stale.delete(id);
+    } else stale.add(id);
+    if (pending || stopped) return;
     pending = true;
-    queueMicrotask(write);
-  });
+    const wait = notBefore - performance.now();
+    if (wait <= 0) {
+      queueMicrotask(() => {
+        if (pending && !stopped) write();
+      });
+    } else {
+      timer = setTimeout(write, wait);
+      timer.unref();
+    }
+  };
+  const unsubscribe = control.domains.subscribe((e) => changed(e.id, e.type === 'removed'));
+  const unwatch = control.onConfigChange((id) => changed(id));
   return () => {
+    if (stopped) return;
     stopped = true;
     unsubscribe();
+    unwatch();
+    if (timer !== null) clearTimeout(timer);
+    if (pending) write();
   };
 }

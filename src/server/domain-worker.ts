@@ -5,16 +5,52 @@
  * (docs/scheduler.md, "Worker pool"). Console output and domain events go to the main thread
  * as they happen; console input comes from it.
  */
+import { setPriority } from 'node:os';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
-import type { DomainEvent } from '../api/domain.js';
+import type { DomainEvent, DomainInfo, DomainStats } from '../api/domain.js';
 import { HostFiles } from '../host/host-files.js';
 import { HypervisorDomainManager } from './hypervisor-domains.js';
-import { type FromWorker, type PoolWorkerData, type ToWorker, toWire, WORKER_CALLS } from './pool-protocol.js';
+import {
+  type FromWorker,
+  type PoolWorkerData,
+  STATS_PUSH_MS,
+  STATS_WATCH_MS,
+  type ToWorker,
+  toWire,
+  WORKER_CALLS,
+} from './pool-protocol.js';
 
 /** The worker's manager; the main thread chooses every domain's id, so ids are the daemon's. */
 class WorkerDomainManager extends HypervisorDomainManager {
   useId(id: number): void {
     this.nextId = id;
+  }
+
+  /** Whether `shutdown` reaches the guest now: the one part of a domain's info no event announces. */
+  graceful(id: number): boolean {
+    try {
+      return this.domains.get(id)?.vm.pvx?.shutdownListening === true;
+    } catch {
+      return false; // between two VMs (a reboot): its state event will carry the info
+    }
+  }
+}
+
+/** How often the domains whose guest did not listen for shutdown requests yet are looked at again. */
+const GRACEFUL_POLL_MS = 500;
+
+/**
+ * Nice value of a worker thread (Linux: a thread's own). When guests keep every core busy, the
+ * host then runs the main thread — the API, the consoles, the back ends — as soon as it wakes,
+ * instead of after a worker's time slice; the workers share what the main thread leaves.
+ */
+const WORKER_NICE = 5;
+
+if (process.platform === 'linux') {
+  try {
+    setPriority(0, WORKER_NICE); // 0: this thread only, on Linux; elsewhere the whole process
+  } catch {
+    // not allowed (a sandbox): the worker runs at the daemon's priority
   }
 }
 
@@ -29,7 +65,35 @@ const manager = new WorkerDomainManager({
     post({ kind: 'log', message: r.message, fields: { domain, device: r.device, rule: r.rule } }),
   onNetworkEvent: (message) => post({ kind: 'log', message, fields: {} }),
 });
-manager.subscribe((event: DomainEvent) => post({ kind: 'event', event }));
+/** Per domain, the `gracefulShutdown` of the info last posted to the main thread. */
+const told = new Map<number, boolean>();
+
+/** A domain's info, noted as told; undefined while the domain is not listed yet. */
+function infoOf(id: number): DomainInfo | undefined {
+  try {
+    const info = manager.info(id);
+    told.set(id, info.gracefulShutdown);
+    return info;
+  } catch {
+    return undefined;
+  }
+}
+
+// Each state event carries the domain's info: the main thread keeps it and answers `info`
+// and `list` without a round trip, which would wait for this thread's current turn.
+manager.subscribe((event: DomainEvent) => {
+  if (event.type === 'removed') {
+    told.delete(event.id);
+    post({ kind: 'event', event });
+  } else post({ kind: 'event', event, info: infoOf(event.id) });
+});
+setInterval(() => {
+  for (const [id, graceful] of told) {
+    if (graceful || !manager.graceful(id)) continue;
+    const info = infoOf(id);
+    if (info !== undefined) post({ kind: 'info', info });
+  }
+}, GRACEFUL_POLL_MS).unref();
 
 /** Forwards a new domain's console: what it printed so far, then every later chunk. */
 function forwardConsole(id: number): void {
@@ -37,6 +101,43 @@ function forwardConsole(id: number): void {
   const history = c.history();
   if (history.length > 0) post({ kind: 'console', id, data: history });
   c.subscribe((data) => post({ kind: 'console', id, data }));
+}
+
+/** Domains whose counters were asked for lately, until when (performance.now()). */
+const watched = new Map<number, number>();
+/** Whether a push is scheduled. */
+let pushing = false;
+
+/**
+ * Keeps posting the counters of `ids` for STATS_WATCH_MS: the main thread then answers `stats`
+ * at once, with counters as of this thread's last pause between turns, instead of waiting for
+ * the turn in progress (which takes long when the host gives this thread no core). Every
+ * STATS_PUSH_MS, or every n ms while n domains are watched (a scrape of every domain), so the
+ * messages stay below about a thousand a second.
+ */
+function watch(ids: readonly number[]): void {
+  const until = performance.now() + STATS_WATCH_MS;
+  for (const id of ids) watched.set(id, until);
+  if (!pushing) {
+    pushing = true;
+    setTimeout(push, STATS_PUSH_MS);
+  }
+}
+
+function push(): void {
+  const now = performance.now();
+  for (const [id, end] of watched) {
+    let stats: DomainStats | undefined;
+    try {
+      if (end >= now) stats = manager.stats(id);
+    } catch {
+      // destroyed
+    }
+    if (stats === undefined) watched.delete(id);
+    else post({ kind: 'stats', stats });
+  }
+  pushing = watched.size > 0;
+  if (pushing) setTimeout(push, Math.max(STATS_PUSH_MS, watched.size));
 }
 
 async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
@@ -47,8 +148,19 @@ async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
       manager.useId(m.id!);
       const h = m.method === 'create' ? await manager.create(a, b) : await manager.restore(a, b);
       forwardConsole(h.id);
-      return h;
+      return infoOf(h.id); // the main thread's first copy of it
     }
+    case 'statsOf':
+      // Posted as messages, in order with the events, before the reply.
+      watch(a as number[]);
+      for (const id of a as number[]) {
+        try {
+          post({ kind: 'stats', stats: manager.stats(id) });
+        } catch {
+          // destroyed meanwhile
+        }
+      }
+      return null;
     case 'close':
       await manager.close();
       return null;
@@ -71,12 +183,13 @@ port.on('message', (m: ToWorker) => {
     let reply: { value?: unknown; error?: ReturnType<typeof toWire> };
     try {
       if (!WORKER_CALLS.sync.includes(m.method)) throw new Error(`not a synchronous call: ${m.method}`);
-      reply = {
-        value:
-          m.method === 'info'
-            ? (m.args.length > 0 ? (m.args as number[]) : manager.list().map((d) => d.id)).map((id) => manager.info(id))
-            : (manager[m.method] as (...x: unknown[]) => unknown).call(manager, ...m.args),
-      };
+      let value: unknown;
+      if (m.method === 'stats') value = manager.stats(m.args[0] as number);
+      else {
+        (manager[m.method] as (...x: unknown[]) => unknown).call(manager, ...m.args);
+        value = infoOf(m.args[0] as number); // its config changed
+      }
+      reply = { value };
     } catch (e) {
       reply = { error: toWire(e) };
     }

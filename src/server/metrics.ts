@@ -24,14 +24,13 @@ export class DaemonMetrics {
     const each = (fn: (s: Sample) => void) => () => {
       for (const s of this.sample) fn(s);
     };
-    // The first collector of a scrape takes the sample; prom-client calls them in registration order.
+    // render() takes the sample before prom-client calls the collectors.
     new Gauge({
       name: 'pvm_domains',
       help: 'Domains the daemon runs, by state',
       labelNames: ['state'],
       registers: r,
       collect: () => {
-        this.sample = this.take();
         const g = this.registry.getSingleMetric('pvm_domains') as Gauge<'state'>;
         g.reset();
         for (const st of DOMAIN_STATES) g.set({ state: st }, this.sample.filter((s) => s.info.state === st).length);
@@ -170,21 +169,43 @@ export class DaemonMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'pvm_daemon_' });
   }
 
-  private take(): Sample[] {
+  /**
+   * Every domain's info and counters. With `statsOf` (a pool of worker threads) the counters
+   * are gathered without holding the thread, one call per worker, not one blocking call per
+   * domain; a domain destroyed between list and read is simply not in this scrape.
+   */
+  private async take(): Promise<Sample[]> {
     const m = this.control.domains;
-    const out: Sample[] = [];
-    for (const h of m.list()) {
-      try {
-        out.push({ info: m.info(h.id), stats: m.stats(h.id) });
-      } catch {
-        // destroyed between list and read: it is simply not in this scrape
+    const ids = m.list().map((h) => h.id);
+    const stats: (DomainStats | undefined)[] = [];
+    if (m.statsOf !== undefined) {
+      const got = new Map((await m.statsOf(ids)).map((s) => [s.id, s]));
+      for (const id of ids) stats.push(got.get(id));
+    } else {
+      for (const id of ids) {
+        try {
+          stats.push(m.stats(id));
+        } catch {
+          stats.push(undefined);
+        }
       }
     }
+    const out: Sample[] = [];
+    ids.forEach((id, k) => {
+      const s = stats[k];
+      if (s === undefined) return;
+      try {
+        out.push({ info: m.info(id), stats: s });
+      } catch {
+        // destroyed meanwhile
+      }
+    });
     return out;
   }
 
   /** The exposition text, and its content type. */
   async render(): Promise<{ text: string; contentType: string }> {
+    this.sample = await this.take();
     return { text: await this.registry.metrics(), contentType: this.registry.contentType };
   }
 }

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { ConsoleBuffer } from '../api/console-buffer.js';
 import type {
@@ -20,6 +21,7 @@ import {
   type FromWorker,
   fromWire,
   type PoolWorkerData,
+  STATS_WATCH_MS,
   type SyncCall,
   type ToWorker,
   type WireError,
@@ -42,6 +44,8 @@ class PoolWorker {
   readonly domains = new Set<number>();
   /** Set once the thread has ended: every later call is refused. */
   gone: string | null = null;
+  /** Synchronous calls made to it (PoolDomainManager.roundTrips). */
+  roundTrips = 0;
 
   constructor(
     readonly index: number,
@@ -59,6 +63,7 @@ class PoolWorker {
     this.worker = new Worker(new URL('./domain-worker.js', import.meta.url), {
       workerData: data,
       transferList: [syncChannel.port2, channel.port2],
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     });
     this.onMessage = (m: FromWorker) => {
       if (m.kind === 'reply') {
@@ -105,6 +110,7 @@ class PoolWorker {
    */
   callSync(method: SyncCall, args: unknown[]): unknown {
     if (this.gone !== null) throw new ApiError('internal', `worker ${this.index} ended: ${this.gone}`);
+    this.roundTrips++;
     const m: ToWorker = { kind: 'sync', method, args };
     this.worker.postMessage(m);
     const r = Atomics.wait(this.flag, 0, 0, SYNC_TIMEOUT_MS);
@@ -124,8 +130,14 @@ class PoolWorker {
   }
 }
 
-/** What `info` asked of each worker within one task (PoolDomainManager.infoCache). */
-type InfoCache = Map<PoolWorker, { asked: number; all: Map<number, DomainInfo> | null }>;
+/**
+ * The young generation of a worker's heap, in MiB. V8 grows it to tens of MiB while a thread
+ * allocates fast (building domains) and a worker keeps it resident: without this limit, two
+ * workers with 100 idle domains were 15-23 MiB larger (bench/scale, docs/scheduler.md). The
+ * CPU's hot path allocates nothing, so the smaller nursery costs guests nothing; building a
+ * domain scavenges more often.
+ */
+const WORKER_YOUNG_GENERATION_MB = 4;
 
 /** A domain running on a worker, as the main thread tracks it. */
 interface Placed {
@@ -135,10 +147,17 @@ interface Placed {
   /** Its worker; a new one when a domain whose worker ended is rebooted. */
   worker: PoolWorker;
   readonly console: ConsoleBuffer;
-  /** The last info the worker gave: what `info` shows once the worker has ended. */
+  /**
+   * The last info the worker gave (with each state event, after a config change, at create):
+   * what `info` answers without asking the worker, also once the worker has ended.
+   */
   info: DomainInfo | null;
   /** Why the domain crashed with its worker. */
   reason?: string;
+  /** The counters its worker posted last, since its last state event (statsOf). */
+  stats?: DomainStats;
+  /** Until when (performance.now()) its worker keeps posting its counters: it was asked before. */
+  watchedUntil?: number;
 }
 
 export interface PoolDomainManagerOptions extends HypervisorDomainManagerOptions {
@@ -161,14 +180,6 @@ export class PoolDomainManager implements DomainManager {
   private readonly placed = new Map<number, Placed>();
   private readonly listeners = new Set<(e: DomainEvent) => void>();
   private nextId = 1;
-  /**
-   * Per worker, within the current task (until its microtasks have run): how many domains' info
-   * was asked, and from the second one on the info of all its domains, fetched in one call. The
-   * control plane's `list` asks `info` of each domain in turn and so costs two round trips per
-   * worker, not one per domain; a single `info` (after a create, for a command's answer) costs
-   * one, not the info of every domain of the worker. Any command on a domain drops it.
-   */
-  private infoCache: InfoCache | null = null;
 
   constructor(private readonly options: PoolDomainManagerOptions = {}) {
     const n = options.workers ?? availableParallelism();
@@ -206,6 +217,11 @@ export class PoolDomainManager implements DomainManager {
     return 'main';
   }
 
+  /** Synchronous calls made to the workers so far, each waiting for a worker's turn to end (for tests). */
+  get roundTrips(): number {
+    return this.workers.reduce((n, w) => n + w.roundTrips, 0);
+  }
+
   /** The worker threads (tests end one to check what its domains become). */
   get threads(): readonly Worker[] {
     return this.workers.map((w) => w.worker);
@@ -226,9 +242,19 @@ export class PoolDomainManager implements DomainManager {
       this.placed.get(m.id)?.console.emit(m.data);
     } else if (m.kind === 'event') {
       const p = this.placed.get(m.event.id);
-      if (m.event.type === 'state' && p) p.state = m.event.state;
+      if (m.event.type === 'state' && p) {
+        p.state = m.event.state;
+        delete p.stats; // counters from before the change are not shown after it
+        if (m.info !== undefined) p.info = m.info;
+      }
       if (m.event.type === 'removed' && p) this.forget(p);
       this.emit(m.event);
+    } else if (m.kind === 'stats') {
+      const p = this.placed.get(m.stats.id);
+      if (p) p.stats = m.stats;
+    } else if (m.kind === 'info') {
+      const p = this.placed.get(m.info.id);
+      if (p) p.info = m.info;
     } else if (m.kind === 'log') {
       const domain = typeof m.fields.domain === 'string' ? m.fields.domain : undefined;
       if (domain !== undefined && m.fields.rule !== undefined) {
@@ -269,7 +295,6 @@ export class PoolDomainManager implements DomainManager {
     spec: DomainSpec,
     make: (w: PoolWorker | null, id: number) => Promise<DomainHandle>,
   ): Promise<DomainHandle> {
-    this.infoCache = null;
     const id = this.nextId++;
     const w = this.place(spec);
     if (w === null) {
@@ -282,10 +307,15 @@ export class PoolDomainManager implements DomainManager {
     this.placed.set(id, p);
     w.domains.add(id);
     try {
-      const h = await make(w, id);
-      p.name = h.name;
-      p.state = h.state;
-      return h;
+      // A worker answers with the domain's info; its state events, handled before this
+      // continuation when the main thread drained them at once, may have given a later one.
+      const info = (await make(w, id)) as DomainInfo;
+      if (p.info === null) {
+        p.name = info.name;
+        p.state = info.state;
+        p.info = info;
+      }
+      return { id, name: p.name, state: p.state };
     } catch (e) {
       this.forget(p);
       throw e;
@@ -308,48 +338,36 @@ export class PoolDomainManager implements DomainManager {
 
   list(): readonly DomainHandle[] {
     for (const w of this.workers) if (w.gone === null) w.drain();
-    const remote = [...this.placed.values()].map((p) => ({ id: p.id, name: p.name, state: p.state }));
+    // A domain its worker has not described yet is still being built: not listed, as on the main thread.
+    const remote: DomainHandle[] = [];
+    for (const p of this.placed.values()) if (p.info !== null) remote.push({ id: p.id, name: p.name, state: p.state });
     return [...this.local.list(), ...remote].sort((a, b) => a.id - b.id);
   }
 
-  private sync<T>(id: number, method: SyncCall, args: unknown[], local: () => T): T {
-    if (method !== 'stats') this.infoCache = null; // it changes the domain
+  /** A change of a domain's config: the worker answers with the domain's new info. */
+  private configure(id: number, method: 'restrictHypercalls' | 'setSched', args: unknown[], local: () => void): void {
     const p = this.placed.get(id);
-    return p ? (p.worker.callSync(method, [id, ...args]) as T) : local();
+    if (p) p.info = p.worker.callSync(method, [id, ...args]) as DomainInfo;
+    else local();
   }
 
   private async forward<T>(id: number, method: AsyncCall, local: () => Promise<T>): Promise<T> {
-    this.infoCache = null;
     const p = this.placed.get(id);
     return p ? ((await p.worker.call(method, [id])) as T) : local();
   }
 
+  /**
+   * From the info the worker posted with the domain's last state event, config change or
+   * create, so `info` and `list` never wait for a worker's turn.
+   */
   info(id: number): DomainInfo {
     const p = this.placed.get(id);
-    if (p && p.worker.gone !== null && p.info !== null) {
-      return { ...p.info, state: p.state, ...(p.reason !== undefined && { exitReason: p.reason }) };
-    }
     if (!p) return this.local.info(id);
-    let cache = this.infoCache;
-    if (cache === null) {
-      const fresh: InfoCache = new Map();
-      this.infoCache = cache = fresh;
-      queueMicrotask(() => {
-        if (this.infoCache === fresh) this.infoCache = null;
-      });
-    }
-    let seen = cache.get(p.worker);
-    if (seen === undefined) cache.set(p.worker, (seen = { asked: 0, all: null }));
-    seen.asked++;
-    let info: DomainInfo | undefined;
-    if (seen.asked === 1) info = (p.worker.callSync('info', [id]) as DomainInfo[])[0];
-    else {
-      seen.all ??= new Map((p.worker.callSync('info', []) as DomainInfo[]).map((i) => [i.id, i]));
-      info = seen.all.get(id);
-    }
-    if (info === undefined) throw new ApiError('not-found', `no domain with id ${id}`);
-    p.info = info;
-    return info;
+    if (p.worker.gone === null) p.worker.drain(); // what it posted so far
+    // Not described yet: still being built.
+    if (p.info === null) throw new ApiError('not-found', `no domain with id ${id}`);
+    if (p.info.state === p.state && p.reason === undefined) return p.info;
+    return { ...p.info, state: p.state, ...(p.reason !== undefined && { exitReason: p.reason }) };
   }
 
   stats(id: number): DomainStats {
@@ -360,15 +378,62 @@ export class PoolDomainManager implements DomainManager {
         `domain ${p.name} ran on worker ${p.worker.index}, which ended (${p.worker.gone}): its counters are gone; reboot or destroy it`,
       );
     }
-    return this.sync(id, 'stats', [], () => this.local.stats(id));
+    return p ? (p.worker.callSync('stats', [id]) as DomainStats) : this.local.stats(id);
+  }
+
+  /**
+   * One call per worker, which answers between two turns and then keeps posting the counters of
+   * those domains between its turns for a while (STATS_WATCH_MS). Domains with counters posted
+   * since their last state change are answered at once from them: as of their worker's last
+   * pause between turns, monotonic, never from before a pause or a reboot. The others wait for
+   * the answer.
+   */
+  async statsOf(ids: readonly number[]): Promise<DomainStats[]> {
+    const asked = new Map<PoolWorker, Placed[]>();
+    for (const id of ids) {
+      const p = this.placed.get(id);
+      if (p !== undefined && p.worker.gone === null) {
+        const of = asked.get(p.worker);
+        if (of) of.push(p);
+        else asked.set(p.worker, [p]);
+      }
+    }
+    await Promise.all(
+      [...asked].map(async ([w, of]) => {
+        // The counters come as messages before the reply, in order with the domains' events.
+        const fresh = w.call('statsOf', [of.map((p) => p.id)]).then(
+          () => undefined,
+          () => undefined,
+        );
+        const now = performance.now();
+        const current = of.every((p) => p.stats !== undefined && (p.watchedUntil ?? 0) > now);
+        for (const p of of) p.watchedUntil = now + STATS_WATCH_MS;
+        if (!current) await fresh;
+      }),
+    );
+    const out: DomainStats[] = [];
+    for (const id of ids) {
+      const p = this.placed.get(id);
+      let s: DomainStats | undefined;
+      if (p !== undefined) s = p.worker.gone === null ? p.stats : undefined;
+      else {
+        try {
+          s = this.local.stats(id);
+        } catch {
+          // destroyed meanwhile
+        }
+      }
+      if (s !== undefined) out.push(s);
+    }
+    return out;
   }
 
   restrictHypercalls(id: number, allow: readonly string[]): void {
-    this.sync(id, 'restrictHypercalls', [allow], () => this.local.restrictHypercalls(id, allow));
+    this.configure(id, 'restrictHypercalls', [allow], () => this.local.restrictHypercalls(id, allow));
   }
 
   setSched(id: number, params: { weight?: number; cap?: number }): void {
-    this.sync(id, 'setSched', [params], () => this.local.setSched(id, params));
+    this.configure(id, 'setSched', [params], () => this.local.setSched(id, params));
   }
 
   pause(id: number): Promise<void> {
@@ -384,7 +449,6 @@ export class PoolDomainManager implements DomainManager {
   }
 
   async reboot(id: number): Promise<void> {
-    this.infoCache = null;
     const p = this.placed.get(id);
     if (p && p.worker.gone !== null && p.info !== null) {
       // Its worker ended: the domain restarts from its configuration on a worker that is left.
@@ -394,12 +458,13 @@ export class PoolDomainManager implements DomainManager {
       p.worker = w;
       w.domains.add(id);
       delete p.reason;
-      const h = (await w.call(
+      const info = (await w.call(
         'create',
         [withMacs(parseDomainSpec(p.info.config), id), { paused: false }],
         id,
-      )) as DomainHandle;
-      p.state = h.state;
+      )) as DomainInfo;
+      p.state = info.state;
+      p.info = info;
       return;
     }
     return this.forward(id, 'reboot', () => this.local.reboot(id));
@@ -410,7 +475,6 @@ export class PoolDomainManager implements DomainManager {
   }
 
   async destroy(id: number): Promise<void> {
-    this.infoCache = null;
     const p = this.placed.get(id);
     if (!p) return this.local.destroy(id);
     if (p.worker.gone === null) await p.worker.call('destroy', [id]);

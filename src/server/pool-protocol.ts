@@ -5,18 +5,27 @@
  * are rebuilt as the same ApiError / PvmError on the other side.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { DomainEvent } from '../api/domain.js';
+import type { DomainEvent, DomainInfo, DomainStats } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
 import { isPvmError, PvmError, type PvmErrorKind } from '../core/errors.js';
 
 /** DomainManager methods a worker answers: asynchronous ones as messages, synchronous ones over the sync channel. */
 export const WORKER_CALLS = {
-  async: ['create', 'restore', 'pause', 'unpause', 'shutdown', 'reboot', 'destroy', 'snapshot', 'close'],
-  /** `info`: of the domain ids given, or of every domain of the worker when none is (PoolDomainManager.info). */
-  sync: ['info', 'stats', 'restrictHypercalls', 'setSched'],
+  /** `statsOf`: posts the counters of the domain ids given that are there, then answers. */
+  async: ['create', 'restore', 'pause', 'unpause', 'shutdown', 'reboot', 'destroy', 'snapshot', 'statsOf', 'close'],
+  /**
+   * `restrictHypercalls` and `setSched` answer with the domain's new info. `info` is no call:
+   * the worker posts each domain's info as it changes (FromWorker).
+   */
+  sync: ['stats', 'restrictHypercalls', 'setSched'],
 } as const;
 export type AsyncCall = (typeof WORKER_CALLS.async)[number];
 export type SyncCall = (typeof WORKER_CALLS.sync)[number];
+
+/** How often a worker posts the counters of the domains whose counters were asked for lately. */
+export const STATS_PUSH_MS = 10;
+/** How long after a `statsOf` a worker keeps posting the counters of its domains. */
+export const STATS_WATCH_MS = 2000;
 
 export interface PoolWorkerData {
   /** The daemon's host files policy (null: any absolute path). */
@@ -51,7 +60,15 @@ export type WireError =
 
 export type FromWorker =
   | { readonly kind: 'reply'; readonly seq: number; readonly value?: unknown; readonly error?: WireError }
-  | { readonly kind: 'event'; readonly event: DomainEvent }
+  /**
+   * `info`: the domain's info just after a state event, so the main thread answers `info`
+   * without asking the worker (PoolDomainManager.info).
+   */
+  | { readonly kind: 'event'; readonly event: DomainEvent; readonly info?: DomainInfo }
+  /** The domain's info changed without an event (its guest began listening for shutdown requests). */
+  | { readonly kind: 'info'; readonly info: DomainInfo }
+  /** The counters of a domain, in answer to `statsOf` and then between turns for a while (STATS_PUSH_MS). */
+  | { readonly kind: 'stats'; readonly stats: DomainStats }
   | { readonly kind: 'console'; readonly id: number; readonly data: Uint8Array }
   | { readonly kind: 'log'; readonly message: string; readonly fields: Record<string, unknown> };
 
