@@ -11,13 +11,14 @@
  *
  *   node dist/bench/fairness.js [--seconds 5]
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { PvmClient } from '../src/cli/client.js';
+import { assemblePvGuest } from './pv-guest.js';
 
 const root = join(fileURLToPath(import.meta.url), '../../..');
 const args = process.argv.slice(2);
@@ -31,24 +32,7 @@ function fail(message: string): never {
 }
 
 function assemble(dir: string, name: string): string {
-  const src = join(root, 'guests/hostile', `${name}.S`);
-  const out = join(dir, `${name}.elf`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${name}.S`), readFileSync(src));
-  const r = spawnSync(
-    'riscv64-unknown-elf-gcc',
-    [
-      '-nostdlib',
-      '-nostartfiles',
-      '-march=rv64imac_zicsr',
-      '-mabi=lp64',
-      '-Wl,-Ttext=0x80200000',
-      '-Wl,-e,_start',
-    ].concat(['-o', out, join(dir, `${name}.S`)]),
-    { encoding: 'utf8' },
-  );
-  if (r.error || r.status !== 0) fail(`riscv64-unknown-elf-gcc failed (gcc-riscv64-unknown-elf): ${r.stderr}`);
-  return out;
+  return assemblePvGuest(dir, name, readFileSync(join(root, 'guests/hostile', `${name}.S`), 'utf8'));
 }
 
 const pct = (xs: number[], q: number): number => {

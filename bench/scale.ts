@@ -29,14 +29,15 @@
  *   node dist/bench/scale.js [--iterations 2000000000] [--rounds 2] [--seconds 4] [--idle 100]
  *                            [--only parallel,sideBySide,weights,idle] [--root OTHER-CHECKOUT]
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PvmClient } from '../src/cli/client.js';
+import { assemblePvGuest } from './pv-guest.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -80,27 +81,6 @@ _start:
   ecall
 2: j 2b
 `;
-
-function assemble(dir: string, name: string, source: string): string {
-  mkdirSync(dir, { recursive: true });
-  const src = join(dir, `${name}.S`);
-  const out = join(dir, `${name}.elf`);
-  writeFileSync(src, source);
-  const r = spawnSync(
-    'riscv64-unknown-elf-gcc',
-    [
-      '-nostdlib',
-      '-nostartfiles',
-      '-march=rv64imac_zicsr',
-      '-mabi=lp64',
-      '-Wl,-Ttext=0x80200000',
-      '-Wl,-e,_start',
-    ].concat(['-o', out, src]),
-    { encoding: 'utf8' },
-  );
-  if (r.error || r.status !== 0) fail(`riscv64-unknown-elf-gcc failed (gcc-riscv64-unknown-elf): ${r.stderr}`);
-  return out;
-}
 
 const pct = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -364,8 +344,8 @@ async function idle(dir: string, workers: number) {
 
 const dir = mkdtempSync(join(tmpdir(), 'pvm-scale-'));
 try {
-  const count = assemble(join(dir, 'guests'), 'count', COUNT_GUEST);
-  const spin = assemble(join(dir, 'guests'), 'spin', readFileSync(join(root, 'guests/hostile/spin.S'), 'utf8'));
+  const count = assemblePvGuest(join(dir, 'guests'), 'count', COUNT_GUEST);
+  const spin = assemblePvGuest(join(dir, 'guests'), 'spin', readFileSync(join(root, 'guests/hostile/spin.S'), 'utf8'));
   const out = {
     benchmark: 'scale',
     hostCores: availableParallelism(),

@@ -4,12 +4,12 @@
  * cross toolchain, and small waits and collectors.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Duplex, PassThrough } from 'node:stream';
 import { Command } from 'commander';
+import { assemblePvGuest } from '../../bench/pv-guest.js';
 import { ControlPlane } from '../../src/api/control.js';
 import type { DomainManager } from '../../src/api/domain.js';
 import { type ApiError, isApiError } from '../../src/api/errors.js';
@@ -167,27 +167,5 @@ export function collect(s: Duplex, encoding: BufferEncoding = 'utf8'): { text: (
 
 /** Assembles `source` into `dir/guest.elf` (linked at 0x80200000) with riscv64-unknown-elf-gcc; fails loudly without it. */
 export function assembleGuest(dir: string, source: string, march: string): string {
-  writeFileSync(join(dir, 'guest.S'), source);
-  const kernel = join(dir, 'guest.elf');
-  const r = spawnSync(
-    'riscv64-unknown-elf-gcc',
-    [
-      '-nostdlib',
-      '-nostartfiles',
-      `-march=${march}`,
-      '-mabi=lp64',
-      '-Wl,-Ttext=0x80200000',
-      '-Wl,-e,_start',
-      '-o',
-      kernel,
-      join(dir, 'guest.S'),
-    ],
-    { encoding: 'utf8' },
-  );
-  if (r.error || r.status !== 0) {
-    throw new Error(
-      `riscv64-unknown-elf-gcc failed (Debian: gcc-riscv64-unknown-elf): ${r.error?.message ?? r.stderr}`,
-    );
-  }
-  return kernel;
+  return assemblePvGuest(dir, 'guest', source, march);
 }
