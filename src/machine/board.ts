@@ -8,7 +8,7 @@ import { MemMap, PlicSource } from './memmap.js';
 import { Plic, type PlicGateway } from './plic.js';
 import { GoldfishRtc } from './rtc.js';
 import { SifiveTest, type SysconEvent } from './syscon.js';
-import { hostTimeSource, InstretTimeSource, type TimeSource } from './time.js';
+import { HostTimeSource, InstretTimeSource, ShiftedTimeSource, type TimeSource } from './time.js';
 import { Uart16550 } from './uart.js';
 import { buildVirtDt, type VirtDtOptions } from './virt-dt.js';
 
@@ -108,11 +108,10 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
   /** The last syscon request, until `clearSyscon()`. */
   sysconEvent: SysconEvent | undefined;
 
-  private readonly baseTime: TimeSource;
+  /** The time base; its `shift` is what snapshots move (restoreBaseTime). */
+  private readonly baseTime: TimeSource & { shift: number };
   private readonly virtio = new Map<number, SlotDevice>();
   private readonly instretTime: InstretTimeSource | undefined;
-  /** Ticks added to the time source (restoreBaseTime). */
-  private baseShift = 0;
 
   constructor(opts: VirtBoardOptions<H>) {
     const nHarts = opts.harts ?? 1;
@@ -125,19 +124,20 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
     const want = { clint: true, plic: true, uart: true, test: true, rtc: true, ...opts.devices };
 
     const t = opts.time ?? 'host';
+    // Snapshots move the time base (restoreBaseTime) so a restored guest's clock goes on from where it was saved.
     if (t === 'host') {
-      this.baseTime = hostTimeSource(opts.nowMs ?? (() => Date.now()));
+      this.baseTime = new HostTimeSource(opts.nowMs ?? (() => Date.now()));
     } else if (t === 'instret') {
       this.instretTime = new InstretTimeSource(() => this.instret(), opts.insnsPerTick);
       this.baseTime = this.instretTime;
     } else {
-      this.baseTime = t;
+      this.baseTime = new ShiftedTimeSource(t);
     }
-    // Snapshots move the time base (restoreBaseTime) so a restored guest's clock goes on from where it was saved.
-    const raw = this.baseTime;
-    this.baseTime = { now: () => raw.now() + this.baseShift };
-    // Harts read time through the CLINT, which adds guest writes to mtime.
-    this.time = { now: () => (this.clint !== undefined ? this.clint.mtime() : this.baseTime.now()) };
+    // Harts read time through the CLINT, which adds guest writes to mtime; without one, the
+    // base itself (one call for each read: the PVX timer reads it on every deadline it sets).
+    this.time = want.clint
+      ? { now: () => (this.clint !== undefined ? this.clint.mtime() : this.baseTime.now()) }
+      : this.baseTime;
 
     for (let i = 0; i < nHarts; i++) this.harts.push(opts.createHart(i, this.ram, this.bus, this.time));
 
@@ -175,7 +175,7 @@ export class VirtBoard<H extends BoardHart = BoardHart> {
 
   /** Snapshots: make the time base read `ticks` now (it keeps running from there). */
   restoreBaseTime(ticks: number): void {
-    this.baseShift += ticks - this.baseTime.now();
+    this.baseTime.shift += ticks - this.baseTime.now();
   }
 
   /** Instructions retired by all harts. */

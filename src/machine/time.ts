@@ -15,9 +15,35 @@ export interface TimeSource {
  * host APIs, so the host passes the clock in.
  */
 export function hostTimeSource(nowMs: () => number): TimeSource {
-  const start = nowMs();
-  const ticksPerMs = TIMEBASE_HZ / 1000;
-  return { now: () => Math.floor((nowMs() - start) * ticksPerMs) };
+  return new HostTimeSource(nowMs);
+}
+
+const TICKS_PER_MS = TIMEBASE_HZ / 1000;
+
+/**
+ * The host clock as mtime ticks plus `shift` (snapshots move the time base), in one object:
+ * the PVX timer reads it on every hypercall that sets a deadline, so no wrapper sits between
+ * the reader and the host's clock.
+ */
+export class HostTimeSource implements TimeSource {
+  /** Ticks added to every reading. */
+  shift = 0;
+  private readonly start: number;
+  constructor(private readonly nowMs: () => number) {
+    this.start = nowMs();
+  }
+  now(): number {
+    return Math.floor((this.nowMs() - this.start) * TICKS_PER_MS) + this.shift;
+  }
+}
+
+/** Any TimeSource plus `shift` ticks (snapshots move the time base). */
+export class ShiftedTimeSource implements TimeSource {
+  shift = 0;
+  constructor(private readonly raw: TimeSource) {}
+  now(): number {
+    return this.raw.now() + this.shift;
+  }
 }
 
 /**
@@ -29,13 +55,15 @@ export function hostTimeSource(nowMs: () => number): TimeSource {
  * the board idles in WFI (there is no other way for time to pass).
  */
 export class InstretTimeSource implements TimeSource {
+  /** Ticks added to every reading (snapshots move the time base). */
+  shift = 0;
   private offset = 0;
   constructor(
     private readonly instret: () => number,
     private readonly insnsPerTick = 100,
   ) {}
   now(): number {
-    return Math.floor(this.instret() / this.insnsPerTick) + this.offset;
+    return Math.floor(this.instret() / this.insnsPerTick) + this.offset + this.shift;
   }
   /** Advance time by `ticks` without retiring instructions (idle in WFI). */
   skip(ticks: number): void {

@@ -27,10 +27,11 @@ export function attachPvx(domain: Domain, window: GrantWindow, opts: PvxAttachOp
   const host = opts.host ?? new PvxHost<PvxDomain>();
   const wall = opts.wallClockNs ?? (() => BigInt(Date.now()) * 1_000_000n);
   const hostWake = (domain.host as { wake?: () => void }).wake;
+  const time = domain.machine.time;
   const env: PvxEnv = {
     ram: domain.ram,
     vcpuCount: domain.hartCount,
-    now: () => domain.machine.time.now(),
+    now: () => time.now(),
     wallClockNs: wall,
     raiseUpcall: (v) => domain.vcpus[v]!.hart.setIrq(IrqBit.SSIP, true),
     irqPending: (v) => {
