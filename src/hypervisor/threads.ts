@@ -40,7 +40,8 @@ const ACK_TIMEOUT_MS = 2000;
 
 // Words of the control buffer: GLOBAL_WORDS for the domain, then CHANNEL_WORDS per hart.
 const GLOBAL_WORDS = 16;
-const PENDING = 0; // requests posted (a counter the owner waits on)
+// (exported: the protocol tests drive a channel by hand)
+export const PENDING = 0; // requests posted (a counter the owner waits on)
 const CHANNEL_WORDS = 64;
 // a channel's words
 const DOORBELL = 0;
@@ -48,15 +49,15 @@ const IRQ_LEVEL = 1;
 const IRQ_DIRTY = 2;
 const CMD = 3;
 const HSM = 4;
-const REQ = 5; // 0 none, 1 posted, 3 being served, 2 answered
-const KIND = 6;
+export const REQ = 5; // 0 none, 1 posted, 3 being served, 2 answered
+export const KIND = 6;
 const ARG = 8; // 8 words of arguments
 const RET = 16; // 4 words of reply
 const START = 20; // pc lo, hi, opaque lo, hi (HSM start; also the resume point of a suspend)
 const STIMECMP = 24; // lo, hi
 const SATP = 26; // lo, hi: the worker's satp at its last request
-const TLB_SEQ = 28;
-const TLB_DONE = 29;
+export const TLB_SEQ = 28;
+export const TLB_DONE = 29;
 const FENCEI_SEQ = 30;
 const FENCEI_DONE = 31;
 const PARK_SEQ = 32;
@@ -71,7 +72,7 @@ const CMD_STIMECMP = 8;
 const REQ_HAS = 1;
 const REQ_READ = 2;
 const REQ_WRITE = 3;
-const REQ_ECALL = 4;
+export const REQ_ECALL = 4;
 const REQ_FAIL = 5;
 // ecall replies
 const GO_ON = 0;
@@ -214,10 +215,15 @@ export class HartThreads {
     });
   }
 
-  /** Serve the requests workers posted (cheap when there are none): MMIO, hypercalls, failures. */
-  serve(): void {
+  /**
+   * Serve the requests workers posted (cheap when there are none): MMIO, hypercalls, failures.
+   * `scan` looks at every channel even when the counter has not moved: a serve nested in a
+   * hypercall (a fence waiting for its target) must find the requests the outer serve counted
+   * in `seen` but has not reached yet.
+   */
+  serve(scan = false): void {
     const n = Atomics.load(this.w, PENDING);
-    if (n === this.seen) {
+    if (n === this.seen && !scan) {
       this.arm();
       return;
     }
@@ -291,7 +297,7 @@ export class HartThreads {
     if (Atomics.load(this.w, this.at(k, REQ)) === 3 || this.stopped) return;
     const until = clock.now() + ACK_TIMEOUT_MS;
     while (Atomics.load(this.w, this.at(k, done)) < want) {
-      this.serve(); // the worker may be waiting for us
+      this.serve(true); // the worker may be waiting for us
       const cur = Atomics.load(this.w, this.at(k, done));
       if (cur >= want || clock.now() > until) return;
       Atomics.wait(this.w, this.at(k, done), cur, 1);
