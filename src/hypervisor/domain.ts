@@ -377,7 +377,7 @@ export class Domain implements SbiPlatform, ThreadedDomain {
   /** Statistics so far. */
   statistics(): DomainStatsJson {
     this.collectMmio();
-    return this.stats.toJSON(
+    const s = this.stats.toJSON(
       this.mode,
       this.vcpus.map((v) => v.hart.instret),
       this.sbi.stats,
@@ -388,6 +388,8 @@ export class Domain implements SbiPlatform, ThreadedDomain {
       },
       jitStatsOf(this.vcpus.map((v) => v.hart)),
     );
+    if (this.threads !== null) s.threads = this.threads.stats();
+    return s;
   }
 
   private collectMmio(): void {

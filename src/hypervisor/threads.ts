@@ -62,12 +62,18 @@ const FENCEI_SEQ = 30;
 const FENCEI_DONE = 31;
 const PARK_SEQ = 32;
 const PARK_DONE = 33;
+const RUN_STATE = 34; // what the worker is doing (RUN_* below), for statistics
+const PC = 36; // lo, hi: the worker's pc after its last chunk, for statistics
 const INSTRET = 40; // a float64 (two words, 8-aligned)
 // command bits
 const CMD_EXIT = 1;
 const CMD_PARK = 2;
 const CMD_START = 4;
 const CMD_STIMECMP = 8;
+// RUN_STATE values
+const RUN_STOPPED = 0;
+const RUN_RUNNING = 1;
+const RUN_WAITING = 2;
 // request kinds
 const REQ_HAS = 1;
 const REQ_READ = 2;
@@ -103,6 +109,19 @@ export interface RemoteHartInit {
 export interface HartThreadSpawner {
   spawn(init: RemoteHartInit, onExit: (error: string | null) => void): { terminate(): void };
 }
+
+/** What a hart on a thread is doing, as its worker last published it (DomainStatsJson.threads). */
+export interface ThreadHartStats {
+  hart: number;
+  /** `request` while it waits for the owner (`request` names what it asked). */
+  state: 'stopped' | 'running' | 'waiting' | 'request';
+  request?: 'has' | 'read' | 'write' | 'ecall' | 'fail';
+  /** pc after its last chunk of CHUNK instructions (hex). */
+  pc: string;
+  instret: number;
+}
+
+const REQUEST_NAMES = [undefined, 'has', 'read', 'write', 'ecall', 'fail'] as const;
 
 /** What the owner side needs from the domain while it serves requests. */
 export interface ThreadedDomain {
@@ -307,6 +326,37 @@ export class HartThreads {
   /** Instructions retired by hart `k` (published by its worker after every chunk). */
   instret(k: number): number {
     return this.f64[this.at(k, INSTRET) / 2]!;
+  }
+
+  /** What every hart on a thread is doing now (a hang shows where each one is). */
+  stats(): ThreadHartStats[] {
+    const out: ThreadHartStats[] = [];
+    for (const r of this.remotes) {
+      if (r === null) continue;
+      const k = r.id;
+      const req = this.word(k, REQ);
+      const run = this.word(k, RUN_STATE);
+      const pc = (BigInt(this.word(k, PC + 1) >>> 0) << 32n) | BigInt(this.word(k, PC) >>> 0);
+      const s: ThreadHartStats = {
+        hart: k,
+        state:
+          req === 1 || req === 3
+            ? 'request'
+            : run === RUN_RUNNING
+              ? 'running'
+              : run === RUN_WAITING
+                ? 'waiting'
+                : 'stopped',
+        pc: `0x${pc.toString(16)}`,
+        instret: this.instret(k),
+      };
+      if (s.state === 'request') {
+        const name = REQUEST_NAMES[this.word(k, KIND)];
+        if (name !== undefined) s.request = name;
+      }
+      out.push(s);
+    }
+    return out;
   }
 
   word(k: number, i: number): number {
@@ -576,6 +626,7 @@ export function runRemoteHart(init: RemoteHartInit): void {
     }
     ch.applyIrqs();
     if (!started) {
+      Atomics.store(w, ch.at(RUN_STATE), RUN_STOPPED);
       Atomics.wait(w, ch.at(DOORBELL), bell, MAX_IDLE_MS);
       continue;
     }
@@ -586,6 +637,7 @@ export function runRemoteHart(init: RemoteHartInit): void {
         const d = h.timerDeadline();
         // a deadline already passed (its interrupt is pending but masked) is no reason to wake
         const ms = Number.isFinite(d) && d > t ? Math.min(MAX_IDLE_MS, (d - t) / TICKS_PER_MS) : MAX_IDLE_MS;
+        Atomics.store(w, ch.at(RUN_STATE), RUN_WAITING);
         Atomics.wait(w, ch.at(DOORBELL), bell, ms);
         continue;
       }
@@ -597,8 +649,11 @@ export function runRemoteHart(init: RemoteHartInit): void {
         Atomics.store(w, ch.at(HSM), HsmState.STARTED);
       }
     }
+    Atomics.store(w, ch.at(RUN_STATE), RUN_RUNNING);
     const exit = h.run(CHUNK);
     ch.f64[ch.at(INSTRET) / 2] = h.instret;
+    w[ch.at(PC)] = h.pcLo;
+    w[ch.at(PC + 1)] = h.pcHi;
     if (exit === Exit.Wfi) waiting = true;
     else if (exit === Exit.MachineTrap && !h.exitIsInterrupt) {
       const cause = h.exitCause;
