@@ -1,10 +1,24 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Priv } from '../cpu/arch.js';
 import { HART_STATE_BYTES } from '../cpu/jit/state.js';
 import type { PhysBus } from '../cpu/types.js';
 import { GuestRam } from '../memory/ram.js';
 import { HsmState } from '../sbi/consts.js';
-import { HartThreads, KIND, PENDING, REQ, REQ_ECALL, type ThreadedDomain, TLB_DONE, TLB_SEQ } from './threads.js';
+import { Domain, type DomainHost, type DomainMachine } from './domain.js';
+import { ScriptedHart } from './testing.js';
+import {
+  HartThreads,
+  HSM,
+  KIND,
+  PENDING,
+  REQ,
+  REQ_ECALL,
+  RET,
+  type ThreadedDomain,
+  TLB_DONE,
+  TLB_SEQ,
+} from './threads.js';
 
 const bus: PhysBus = { has: () => false, read: () => 0, write: () => {} };
 
@@ -69,4 +83,54 @@ test('a request posted while nothing moved is served once, its channel answered'
   threads.stop();
   assert.deepEqual(served, [1]);
   assert.equal(w[threads.at(1, REQ)], 2);
+});
+
+test('a hart on a thread that resumed from an HSM suspend is started at its next hypercall', () => {
+  const threads = new HartThreads(2, () => {});
+  const ram = new GuestRam(0x8000_0000, 0x40_0000, 2 * HART_STATE_BYTES, { shared: true });
+  const hart0 = new ScriptedHart<never>(0, [], () => undefined, { priv: Priv.S, virtualM: true });
+  const hart1 = threads.remoteHart(1, ram, bus);
+  const host: DomainHost = {
+    nowMs: () => 0,
+    idle: async () => {},
+    yield: async () => {},
+    consoleOut: () => {},
+  };
+  const machine: DomainMachine = {
+    ram,
+    harts: [hart0, hart1],
+    time: { now: () => 0 },
+    updateTimers: () => {},
+    nextDeadline: () => Number.POSITIVE_INFINITY,
+    uartInput: (b) => b.length,
+    mmioCounts: () => ({}),
+    reset: () => {},
+  };
+  const d = new Domain('pv', machine, host, { load: () => {}, entry: 0x8020_0000, fdt: 0x803f_0000 });
+  d.threads = threads;
+  threads.prepare(d, { spawn: () => assert.fail('no worker in this test') }, {} as never);
+  const w = new Int32Array(threads.control);
+  /** Hart 1's worker makes hypercall `eid`/`fid` and gets the owner's answer (its RET word). */
+  const ecall = (eid: number, fid: number, a0: bigint, a1 = 0n): number => {
+    hart1.setX(17, BigInt(eid));
+    hart1.setX(16, BigInt(fid));
+    hart1.setX(10, a0);
+    hart1.setX(11, a1);
+    w[threads.at(1, KIND)] = REQ_ECALL;
+    Atomics.store(w, threads.at(1, REQ), 1);
+    Atomics.add(w, PENDING, 1);
+    threads.serve();
+    assert.equal(w[threads.at(1, REQ)], 2);
+    Atomics.store(w, threads.at(1, REQ), 0);
+    return w[threads.at(1, RET)]!;
+  };
+  d.hartStart(1, 0x8020_0000n, 0n);
+  const HSM_EID = 0x48_534d;
+  assert.equal(ecall(HSM_EID, 3, 0n), 2, 'a retentive suspend: the worker waits for an interrupt');
+  // the worker's interrupt came: it resumes on its own and says so (runRemoteHart)
+  Atomics.store(w, threads.at(1, HSM), HsmState.STARTED);
+  assert.equal(ecall(0x10, 0, 0n), 0, 'get_spec_version: the hart runs on');
+  assert.equal(hart1.getX(10), 0n);
+  assert.equal(d.hartStatus(1), HsmState.STARTED);
+  threads.stop();
 });
