@@ -59,7 +59,8 @@ test('PV mode, 2 harts on threads: the second hart runs on its thread and the se
   assert.equal(s.threads.length, 1, JSON.stringify(s.threads));
   const t = s.threads[0];
   assert.equal(t.hart, 1);
-  assert.ok(['stopped', 'running', 'waiting'].includes(t.state), JSON.stringify(t));
+  // (at poweroff hart 1 may be anywhere, a hypercall of its own included)
+  assert.ok(['stopped', 'running', 'waiting', 'request'].includes(t.state), JSON.stringify(t));
   assert.match(t.pc, /^0xffffffff[0-9a-f]{8}$/);
   assert.equal(t.instret, s.instructionsPerHart[1]);
 });
