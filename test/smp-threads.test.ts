@@ -55,6 +55,14 @@ test('PV mode, 2 harts on threads: the second hart runs on its thread and the se
   assert.ok(s.instructionsPerHart[1] > 1_000_000, JSON.stringify(s.instructionsPerHart));
   assert.equal(s.hypercalls.HSM.hart_start, 1);
   assert.ok(s.hypercalls.IPI.send_ipi > 0);
+  // what hart 1's worker last published: where it was, and the count it retired
+  assert.equal(s.threads.length, 1, JSON.stringify(s.threads));
+  const t = s.threads[0];
+  assert.equal(t.hart, 1);
+  // (at poweroff hart 1 may be anywhere, a hypercall of its own included)
+  assert.ok(['stopped', 'running', 'waiting', 'request'].includes(t.state), JSON.stringify(t));
+  assert.match(t.pc, /^0xffffffff[0-9a-f]{8}$/);
+  assert.equal(t.instret, s.instructionsPerHart[1]);
 });
 
 test('PV mode, 4 harts on threads: harts 1-3 each on a thread, the selftest passes', async () => {

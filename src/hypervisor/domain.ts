@@ -330,6 +330,8 @@ export class Domain implements SbiPlatform, ThreadedDomain {
   /** A hypercall of the hart on a thread `hart` (threads.ts), served here; its HSM state after it. */
   remoteEcall(hart: number): HsmState {
     const v = this.vcpus[hart]!;
+    // a suspended hart resumed on its thread: it says so in its HSM word only
+    if (v.hart instanceof RemoteHart) v.state = v.hart.hsm();
     this.stats.exits.hypercall++;
     if (!this.sbi.handleEcallFast(v.hart)) this.sbi.handleEcall(v.hart);
     return v.state;
@@ -377,7 +379,7 @@ export class Domain implements SbiPlatform, ThreadedDomain {
   /** Statistics so far. */
   statistics(): DomainStatsJson {
     this.collectMmio();
-    return this.stats.toJSON(
+    const s = this.stats.toJSON(
       this.mode,
       this.vcpus.map((v) => v.hart.instret),
       this.sbi.stats,
@@ -388,6 +390,8 @@ export class Domain implements SbiPlatform, ThreadedDomain {
       },
       jitStatsOf(this.vcpus.map((v) => v.hart)),
     );
+    if (this.threads !== null) s.threads = this.threads.stats();
+    return s;
   }
 
   private collectMmio(): void {

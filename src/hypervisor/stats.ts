@@ -1,5 +1,6 @@
 import { emptyJitStats, type JitStats } from '../cpu/jit/jit.js';
 import type { SbiCallStats } from '../sbi/dispatcher.js';
+import type { ThreadHartStats } from './threads.js';
 
 /** Why the run loop took control back from a vCPU. */
 export type ExitReason =
@@ -36,6 +37,8 @@ export interface DomainStatsJson {
    * modules made, blocks cached now, pages invalidated by stores, full flushes (FENCE.I, reset).
    */
   jit?: JitStats & { share: number };
+  /** Harts on threads (docs/scheduler.md): what each is doing, as its worker last published it. */
+  threads?: ThreadHartStats[];
 }
 
 /** The translation statistics of `harts` added up, or undefined when none of them translates. */
@@ -162,6 +165,10 @@ export function formatStats(s: DomainStatsJson): string {
         .map(([e, n]) => `${e} ${n}`)
         .join(', ')}`,
     );
+  }
+  for (const t of s.threads ?? []) {
+    const what = t.request !== undefined ? `${t.state} (${t.request})` : t.state;
+    lines.push(`hart ${t.hart} on its thread: ${what}, pc ${t.pc}, ${t.instret} instructions`);
   }
   lines.push(`hypercalls: ${s.hypercallsTotal}`);
   for (const [ext, fns] of Object.entries(s.hypercalls)) {

@@ -40,38 +40,45 @@ const ACK_TIMEOUT_MS = 2000;
 
 // Words of the control buffer: GLOBAL_WORDS for the domain, then CHANNEL_WORDS per hart.
 const GLOBAL_WORDS = 16;
-const PENDING = 0; // requests posted (a counter the owner waits on)
+// (exported: the protocol tests drive a channel by hand)
+export const PENDING = 0; // requests posted (a counter the owner waits on)
 const CHANNEL_WORDS = 64;
 // a channel's words
 const DOORBELL = 0;
 const IRQ_LEVEL = 1;
 const IRQ_DIRTY = 2;
 const CMD = 3;
-const HSM = 4;
-const REQ = 5; // 0 none, 1 posted, 3 being served, 2 answered
-const KIND = 6;
+export const HSM = 4;
+export const REQ = 5; // 0 none, 1 posted, 3 being served, 2 answered
+export const KIND = 6;
 const ARG = 8; // 8 words of arguments
-const RET = 16; // 4 words of reply
+export const RET = 16; // 4 words of reply
 const START = 20; // pc lo, hi, opaque lo, hi (HSM start; also the resume point of a suspend)
 const STIMECMP = 24; // lo, hi
 const SATP = 26; // lo, hi: the worker's satp at its last request
-const TLB_SEQ = 28;
-const TLB_DONE = 29;
+export const TLB_SEQ = 28;
+export const TLB_DONE = 29;
 const FENCEI_SEQ = 30;
 const FENCEI_DONE = 31;
 const PARK_SEQ = 32;
 const PARK_DONE = 33;
+const RUN_STATE = 34; // what the worker is doing (RUN_* below), for statistics
+const PC = 36; // lo, hi: the worker's pc after its last chunk, for statistics
 const INSTRET = 40; // a float64 (two words, 8-aligned)
 // command bits
 const CMD_EXIT = 1;
 const CMD_PARK = 2;
 const CMD_START = 4;
 const CMD_STIMECMP = 8;
+// RUN_STATE values
+const RUN_STOPPED = 0;
+const RUN_RUNNING = 1;
+const RUN_WAITING = 2;
 // request kinds
 const REQ_HAS = 1;
 const REQ_READ = 2;
 const REQ_WRITE = 3;
-const REQ_ECALL = 4;
+export const REQ_ECALL = 4;
 const REQ_FAIL = 5;
 // ecall replies
 const GO_ON = 0;
@@ -102,6 +109,19 @@ export interface RemoteHartInit {
 export interface HartThreadSpawner {
   spawn(init: RemoteHartInit, onExit: (error: string | null) => void): { terminate(): void };
 }
+
+/** What a hart on a thread is doing, as its worker last published it (DomainStatsJson.threads). */
+export interface ThreadHartStats {
+  hart: number;
+  /** `request` while it waits for the owner (`request` names what it asked). */
+  state: 'stopped' | 'running' | 'waiting' | 'request';
+  request?: 'has' | 'read' | 'write' | 'ecall' | 'fail';
+  /** pc after its last chunk of CHUNK instructions (hex). */
+  pc: string;
+  instret: number;
+}
+
+const REQUEST_NAMES = [undefined, 'has', 'read', 'write', 'ecall', 'fail'] as const;
 
 /** What the owner side needs from the domain while it serves requests. */
 export interface ThreadedDomain {
@@ -214,10 +234,15 @@ export class HartThreads {
     });
   }
 
-  /** Serve the requests workers posted (cheap when there are none): MMIO, hypercalls, failures. */
-  serve(): void {
+  /**
+   * Serve the requests workers posted (cheap when there are none): MMIO, hypercalls, failures.
+   * `scan` looks at every channel even when the counter has not moved: a serve nested in a
+   * hypercall (a fence waiting for its target) must find the requests the outer serve counted
+   * in `seen` but has not reached yet.
+   */
+  serve(scan = false): void {
     const n = Atomics.load(this.w, PENDING);
-    if (n === this.seen) {
+    if (n === this.seen && !scan) {
       this.arm();
       return;
     }
@@ -291,7 +316,7 @@ export class HartThreads {
     if (Atomics.load(this.w, this.at(k, REQ)) === 3 || this.stopped) return;
     const until = clock.now() + ACK_TIMEOUT_MS;
     while (Atomics.load(this.w, this.at(k, done)) < want) {
-      this.serve(); // the worker may be waiting for us
+      this.serve(true); // the worker may be waiting for us
       const cur = Atomics.load(this.w, this.at(k, done));
       if (cur >= want || clock.now() > until) return;
       Atomics.wait(this.w, this.at(k, done), cur, 1);
@@ -301,6 +326,37 @@ export class HartThreads {
   /** Instructions retired by hart `k` (published by its worker after every chunk). */
   instret(k: number): number {
     return this.f64[this.at(k, INSTRET) / 2]!;
+  }
+
+  /** What every hart on a thread is doing now (a hang shows where each one is). */
+  stats(): ThreadHartStats[] {
+    const out: ThreadHartStats[] = [];
+    for (const r of this.remotes) {
+      if (r === null) continue;
+      const k = r.id;
+      const req = this.word(k, REQ);
+      const run = this.word(k, RUN_STATE);
+      const pc = (BigInt(this.word(k, PC + 1) >>> 0) << 32n) | BigInt(this.word(k, PC) >>> 0);
+      const s: ThreadHartStats = {
+        hart: k,
+        state:
+          req === 1 || req === 3
+            ? 'request'
+            : run === RUN_RUNNING
+              ? 'running'
+              : run === RUN_WAITING
+                ? 'waiting'
+                : 'stopped',
+        pc: `0x${pc.toString(16)}`,
+        instret: this.instret(k),
+      };
+      if (s.state === 'request') {
+        const name = REQUEST_NAMES[this.word(k, KIND)];
+        if (name !== undefined) s.request = name;
+      }
+      out.push(s);
+    }
+    return out;
   }
 
   word(k: number, i: number): number {
@@ -570,6 +626,7 @@ export function runRemoteHart(init: RemoteHartInit): void {
     }
     ch.applyIrqs();
     if (!started) {
+      Atomics.store(w, ch.at(RUN_STATE), RUN_STOPPED);
       Atomics.wait(w, ch.at(DOORBELL), bell, MAX_IDLE_MS);
       continue;
     }
@@ -580,6 +637,7 @@ export function runRemoteHart(init: RemoteHartInit): void {
         const d = h.timerDeadline();
         // a deadline already passed (its interrupt is pending but masked) is no reason to wake
         const ms = Number.isFinite(d) && d > t ? Math.min(MAX_IDLE_MS, (d - t) / TICKS_PER_MS) : MAX_IDLE_MS;
+        Atomics.store(w, ch.at(RUN_STATE), RUN_WAITING);
         Atomics.wait(w, ch.at(DOORBELL), bell, ms);
         continue;
       }
@@ -591,8 +649,11 @@ export function runRemoteHart(init: RemoteHartInit): void {
         Atomics.store(w, ch.at(HSM), HsmState.STARTED);
       }
     }
+    Atomics.store(w, ch.at(RUN_STATE), RUN_RUNNING);
     const exit = h.run(CHUNK);
     ch.f64[ch.at(INSTRET) / 2] = h.instret;
+    w[ch.at(PC)] = h.pcLo;
+    w[ch.at(PC + 1)] = h.pcHi;
     if (exit === Exit.Wfi) waiting = true;
     else if (exit === Exit.MachineTrap && !h.exitIsInterrupt) {
       const cause = h.exitCause;
