@@ -7,52 +7,21 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { initrd, kernel, pvm } from './support/linux-guest.js';
-
-const SELFTESTS = ['proc-cpuinfo', 'uptime', 'arith', 'sort', 'md5', 'float', 'tmpfs-write', 'sleep'];
+import { initrd, kernel, type LinuxRun, pvm, runLinux, SELFTESTS } from './support/linux-guest.js';
 
 /** The pvm process of the current pvmRun. */
 let child: ChildProcess | undefined;
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs `pvm run` with the guest; `onOutput` sees the console output so far
- * and may write to the guest's stdin.
- */
-function pvmRun(args: string[], onOutput?: (out: string, write: (s: string) => void) => void): Promise<Run> {
-  for (const f of [kernel, initrd]) assert.ok(existsSync(f), `missing ${f}: build it with guests/linux/build.sh`);
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [pvm, 'run', '--kernel', kernel, '--initrd', initrd, ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+const pvmRun = (args: string[], onOutput?: (out: string, write: (s: string) => void) => void) =>
+  runLinux(args, onOutput, (p) => {
     child = p;
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8');
-    p.stderr.setEncoding('utf8');
-    p.stdout.on('data', (s: string) => {
-      stdout += s;
-      onOutput?.(stdout, (w) => p.stdin.write(w));
-    });
-    p.stderr.on('data', (s: string) => {
-      stderr += s;
-    });
-    p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-    if (onOutput === undefined) p.stdin.end();
   });
-}
 
-function assertSelftest(r: Run, cpus: number): void {
+function assertSelftest(r: LinuxRun, cpus: number): void {
   assert.equal(r.status, 0, `exit status (stderr: ${r.stderr})`);
   assert.match(r.stdout, new RegExp(`pvm-guest: init ready \\([^,]+, ${cpus} cpu\\)`));
   const ok = [...r.stdout.matchAll(/^selftest ok: (\S+)\r?$/gm)].map((m) => m[1]);
@@ -152,7 +121,7 @@ test('a guest reboot restarts the domain; SIGTERM stops it with status 130', asy
 
 test('bad command lines and images: one-line error, exit status 2', async () => {
   const bad = (args: string[]) =>
-    new Promise<Run>((resolve) => {
+    new Promise<LinuxRun>((resolve) => {
       const p = spawn(process.execPath, [pvm, 'run', ...args]);
       let stderr = '';
       p.stderr.on('data', (s) => {

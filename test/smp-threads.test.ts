@@ -4,41 +4,13 @@
  * processes over the same data, running on both harts at once, print the same sum.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { initrd, kernel, pvm } from './support/linux-guest.js';
+import { runLinux, SELFTESTS } from './support/linux-guest.js';
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function pvmRun(args: string[]): Promise<Run> {
-  for (const f of [kernel, initrd]) assert.ok(existsSync(f), `missing ${f}: build it with guests/linux/build.sh`);
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [pvm, 'run', '--kernel', kernel, '--initrd', initrd, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8');
-    p.stderr.setEncoding('utf8');
-    p.stdout.on('data', (s: string) => {
-      stdout += s;
-    });
-    p.stderr.on('data', (s: string) => {
-      stderr += s;
-    });
-    p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-const SELFTESTS = ['proc-cpuinfo', 'uptime', 'arith', 'sort', 'md5', 'float', 'tmpfs-write', 'sleep'];
+const pvmRun = (args: string[]) => runLinux(args);
 
 test('PV mode, 2 harts on threads: the second hart runs on its thread and the selftest passes', async () => {
   const json = join(mkdtempSync(join(tmpdir(), 'pvm-smp-')), 'stats.json');

@@ -91,14 +91,7 @@ export function amo(h: Hart, insn: number, raw: number): void {
     // LR.W, LR.D
     const o = mmu.atomicOffset(va, vh, Access.Load, size);
     const lo = i32[o / 4]!;
-    const hi = size === 8 ? i32[o / 4 + 1]! : lo >> 31;
-    res.valid = true;
-    res.pa = o;
-    res.size = size;
-    res.lo = lo;
-    res.hi = hi;
-    x[d] = lo;
-    x[d + 1] = hi;
+    reserve(h, d, o, size, lo, size === 8 ? i32[o / 4 + 1]! : lo >> 31);
     return;
   }
   if (f5 === 3) {
@@ -132,6 +125,18 @@ export function amo(h: Hart, insn: number, raw: number): void {
   if (size === 8) i32[w + 1] = rh;
   x[d] = a;
   x[d + 1] = ah;
+}
+
+/** LR's end on either path: a reservation of `size` bytes at offset `o` holding (lo, hi), and rd = that value. */
+function reserve(h: Hart, d: number, o: number, size: number, lo: number, hi: number): void {
+  const res = h.res;
+  res.valid = true;
+  res.pa = o;
+  res.size = size;
+  res.lo = lo;
+  res.hi = hi;
+  h.xx[d] = lo;
+  h.xx[d + 1] = hi;
 }
 
 /** The high word of amoOp's result (a module variable: the AMO path allocates nothing). */
@@ -220,13 +225,7 @@ function amoShared(
       lo = Number(BigInt.asIntN(32, v));
       hi = Number(v >> 32n);
     }
-    res.valid = true;
-    res.pa = o;
-    res.size = size;
-    res.lo = lo;
-    res.hi = hi;
-    x[d] = lo;
-    x[d + 1] = hi;
+    reserve(h, d, o, size, lo, hi);
     return;
   }
   if (f5 === 3) {

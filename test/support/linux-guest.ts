@@ -1,5 +1,6 @@
 /** Where the Linux guest tests find `pvm` and the guest they boot. */
-import { execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,4 +40,46 @@ export function initrdWithScripts(): Uint8Array {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The selftests `pvm.selftest` runs in the guest, in the order it reports them. */
+export const SELFTESTS = ['proc-cpuinfo', 'uptime', 'arith', 'sort', 'md5', 'float', 'tmpfs-write', 'sleep'];
+
+export interface LinuxRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `pvm run --kernel --initrd` with the guest and `args`; `onOutput` sees the console output
+ * so far and may write to the guest's standard input (without it, input is closed at once);
+ * `onSpawn` gets the process (to stop it).
+ */
+export function runLinux(
+  args: readonly string[],
+  onOutput?: (out: string, write: (s: string) => void) => void,
+  onSpawn?: (p: ChildProcess) => void,
+): Promise<LinuxRun> {
+  for (const f of [kernel, initrd]) assert.ok(existsSync(f), `missing ${f}: build it with guests/linux/build.sh`);
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [pvm, 'run', '--kernel', kernel, '--initrd', initrd, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    onSpawn?.(p);
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8');
+    p.stderr.setEncoding('utf8');
+    p.stdout.on('data', (s: string) => {
+      stdout += s;
+      onOutput?.(stdout, (w) => p.stdin.write(w));
+    });
+    p.stderr.on('data', (s: string) => {
+      stderr += s;
+    });
+    p.on('error', reject);
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+    if (onOutput === undefined) p.stdin.end();
+  });
 }
