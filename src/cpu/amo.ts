@@ -81,6 +81,16 @@ export function amo(h: Hart, insn: number, raw: number): void {
   if (f5 > 0x1c) h.fault(Cause.Illegal, raw, 0);
   if (va & (size - 1)) h.fault(isLr ? Cause.LoadMisaligned : Cause.StoreMisaligned, va, vh);
   const mmu = h.mmu;
+  if (f5 === 3) {
+    // SC.W, SC.D end the reservation; without one they fail without touching memory.
+    const res = h.res;
+    if (!res.valid) {
+      x[d] = 1;
+      x[d + 1] = 0;
+      return;
+    }
+    res.valid = false;
+  }
   if (mmu.shared) {
     amoShared(h, f5, size, d, s2, va, vh, raw);
     return;
@@ -95,13 +105,7 @@ export function amo(h: Hart, insn: number, raw: number): void {
     return;
   }
   if (f5 === 3) {
-    // SC.W, SC.D: fails without touching memory when there is no reservation
-    if (!res.valid) {
-      x[d] = 1;
-      x[d + 1] = 0;
-      return;
-    }
-    res.valid = false;
+    // SC.W, SC.D (with a reservation: see above)
     const o = mmu.atomicOffset(va, vh, Access.Store, size);
     const w = o / 4;
     const cur = i32[w]!;
@@ -229,13 +233,7 @@ function amoShared(
     return;
   }
   if (f5 === 3) {
-    // SC.W, SC.D: a compare-and-swap of the reserved value
-    if (!res.valid) {
-      x[d] = 1;
-      x[d + 1] = 0;
-      return;
-    }
-    res.valid = false;
+    // SC.W, SC.D: a compare-and-swap of the reserved value (with a reservation: see amo)
     const o = mmu.atomicOffset(va, vh, Access.Store, size);
     let ok = o === res.pa && size === res.size;
     if (ok) {
