@@ -18,7 +18,6 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +29,7 @@ import { createLogger } from '../src/host/logger.js';
 import { startDaemon } from '../src/server/daemon.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { fileSnapshotStore } from '../src/server/local.js';
+import { freePort } from './free-port.js';
 
 const root = join(fileURLToPath(import.meta.url), '../../..');
 /** The prebuilt test guest beside the repository when present, else the output of guests/linux/build.sh. */
@@ -102,15 +102,6 @@ async function inProcessDaemon(name: string): Promise<BenchDaemon> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** A TCP port nobody listens on now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** A `pvm daemon` process, driven over its Unix socket. */

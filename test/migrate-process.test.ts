@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { freePort } from '../bench/free-port.js';
 import { isApiError } from '../src/api/errors.js';
 import { PvmClient } from '../src/cli/client.js';
 import { FileDisk } from '../src/host/disk.js';
@@ -25,15 +25,6 @@ after(() => {
   for (const c of children) c.kill('SIGTERM');
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** A TCP port nobody listens on now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 function daemon(name: string, extra: string[]): { socket: string; client: PvmClient } {
   const socket = join(dir, `${name}.sock`);
