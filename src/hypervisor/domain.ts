@@ -279,11 +279,26 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     return this.pvx?.requestShutdown(reason === 'reboot' ? 2 : 1) ?? false;
   }
 
-  /** Snapshots (domain-snapshot.ts): the state at an instruction boundary; call only while the run loop is parked. */
+  /**
+   * Snapshots (domain-snapshot.ts): the state at an instruction boundary; call only while the
+   * run loop is parked. The harts on threads are held first (holdThreads) and stay held until
+   * the run loop goes on, so RAM does not change while the caller writes it out.
+   */
   saveState(): MachineState {
     if (this.ended !== null) throw new PvmError('state', 'the domain has ended: nothing to save');
-    if (this.threads !== null) throw new PvmError('state', 'a domain whose harts run on threads cannot be saved');
-    return saveDomain(this, { sbiInput: this.pendingSbiInput(), rebootPending: this.rebootPending });
+    this.holdThreads();
+    // (serving the held harts' last requests may have ended the domain)
+    if (this.ended !== null) throw new PvmError('state', 'the domain has ended: nothing to save');
+    const remote = this.threads?.capture() ?? [];
+    return saveDomain(this, { sbiInput: this.pendingSbiInput(), rebootPending: this.rebootPending }, remote);
+  }
+
+  /**
+   * A pause or a save while the run loop is parked: the harts on threads stop at an instruction
+   * boundary too and stay there until the run loop goes on (threads.ts, HartThreads.hold).
+   */
+  holdThreads(): void {
+    this.threads?.hold();
   }
 
   /** Load saveState's result into this freshly built domain before it runs (domain-snapshot.ts). */
@@ -346,6 +361,7 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     this.turnEndMs = lastYield + HOST_YIELD_MS;
     this.threads?.start();
     while (this.ended === null) {
+      this.threads?.release(); // held by a pause or a save: the loop goes on, so do they
       if (this.rebootPending) {
         this.rebootPending = false;
         this.machine.reset();

@@ -363,7 +363,9 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
   async pause(id: number): Promise<void> {
     const d = this.get(id);
     if (d.started) await d.host.pause();
-    if (!d.loopDone) d.set('paused'); // else the guest ended while the pause waited: its state says how
+    if (d.loopDone) return; // the guest ended while the pause waited: its state says how
+    d.set('paused');
+    d.vm.holdThreads(); // the harts on threads stop too, until the run loop goes on
   }
 
   async unpause(id: number): Promise<void> {
@@ -455,7 +457,10 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     }
     if (d.state === 'running') throw new PvmError('state', `domain ${d.name} must be paused to be captured`);
     if (d.loopDone) throw new PvmError('state', `domain ${d.name} is ${d.state}: nothing to save`);
-    // Requests a disk still has in flight complete (into guest RAM) before anything is captured.
+    // Nothing runs from here (harts on threads included: a pause held them, or this holds them
+    // now), and requests a disk still has in flight complete (into guest RAM) before anything
+    // is captured.
+    d.vm.holdThreads();
     const devices = d.built.devices;
     await Promise.all(devices.map((x) => x.transport.drain()));
     const machine = d.vm.saveState();
