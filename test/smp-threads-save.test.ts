@@ -4,7 +4,8 @@
  * numbers its rounds. Saved through the daemon, it restores with its harts on threads and also
  * without (the save file does not say where the harts ran), and a save made without threads
  * restores with them; after each restore the rounds go on from where they were, every sum
- * right, both harts retiring instructions (hart 1 on its thread where it has one). A guest
+ * right, both harts retiring instructions (hart 1 on its thread where it has one). A pause
+ * holds hart 1 on its thread as it holds hart 0. A guest
  * reboot parks hart 1's thread and the second boot starts it again.
  */
 import assert from 'node:assert/strict';
@@ -95,8 +96,13 @@ describe('a Linux domain with its harts on threads', () => {
     const out = collect(con, 'latin1');
     await d.client.unpause('lin');
     await until('three rounds', () => rounds(out.text()).r.length >= 3, BOOT);
+    // a pause holds hart 1 on its thread too
+    await d.client.pause('lin');
     const saved = hart1('lin');
     assert.equal(saved.thread?.hart, 1);
+    assert.equal(saved.thread?.state, 'held');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(hart1('lin').instret, saved.instret, 'hart 1 stands still while paused');
     const path1 = join(dir, 'threads.pvmsnap');
     await d.client.save('lin', path1);
     con.destroy();
