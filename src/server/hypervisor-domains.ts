@@ -236,6 +236,12 @@ export interface OutgoingDomain {
   /** The spec in its document form, MACs included. */
   readonly config: DomainSpecInput;
   readonly ram: GuestRam;
+  /**
+   * Some of its harts store into RAM where the dirty-page log does not look (harts on threads:
+   * each worker's stores mark only its own thread's log), so the stop-and-copy round sends
+   * every page.
+   */
+  readonly untrackedWrites: boolean;
   readonly pvxDomid: number | undefined;
   /** Each disk: its path, and the size and inode of the file the source has open (not what the path names now). */
   disks(): Promise<{ path: string; size: number; ino: number; readOnly: boolean }[]>;
@@ -575,6 +581,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       name: d.name,
       config: toDocument(d.spec),
       ram: vm.ram,
+      untrackedWrites: vm.threads !== null,
       pvxDomid: vm.pvx?.id,
       disks: async () => {
         const ids = await d.built.diskIdentities();
