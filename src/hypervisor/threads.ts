@@ -384,6 +384,8 @@ export class HartThreads {
 
   /** Ask hart `k` for a fence or a park (`seq` word) and wait until it has done it (`done` word). */
   request(k: number, seq: number, done: number): void {
+    // not started (a restore's device loads fence): a worker starts with nothing cached
+    if (this.pending !== null) return;
     const want = Atomics.add(this.w, this.at(k, seq), 1) + 1;
     this.ring(k);
     // a hart whose request is being served waits for us: it does the fence before it runs on
