@@ -7,9 +7,10 @@
  * A request (remote.ts) is answered while the asking thread waits in the guest's hypercall: it
  * waits on its doorbell and, meanwhile, serves what the other threads ask of it, so two threads
  * asking each other at once both get their answer. Notes are one-way and keep their order with
- * the requests between the same two threads. Signals (EVTCHN_SEND) are gathered per thread and
- * sent once the current turn ends, one per sending port: a guest that floods a port makes one
- * message per turn, as an event channel's pending bit holds one event.
+ * the requests between the same two threads. Signals (EVTCHN_SEND): the first to a thread in a
+ * turn of this thread's event loop goes at once; the later ones are gathered, one per sending
+ * port, and sent when the turn ends. A guest that floods a port makes at most two messages per
+ * turn, as an event channel's pending bit holds one event.
  */
 import { performance } from 'node:perf_hooks';
 import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
@@ -65,6 +66,8 @@ export class PvxLinks implements PvxRemote {
   private readonly late = new Map<number, Extract<PvxRequest, { k: 'bind' }>>();
   /** Per thread, the signals not sent yet: key from x 1024 + fromPort, value [to, port]. */
   private readonly signals: Map<number, readonly [number, number]>[];
+  /** Per thread, whether signals went to it in this turn (the next ones wait for the turn's end). */
+  private readonly sentInTurn: boolean[];
   private flushing = false;
   /** Requests that were not answered in time (for tests and logs). */
   timeouts = 0;
@@ -78,6 +81,7 @@ export class PvxLinks implements PvxRemote {
     this.bells = new Int32Array(data.bells);
     this.ports = data.ports;
     this.signals = data.ports.map(() => new Map());
+    this.sentInTurn = data.ports.map(() => false);
   }
 
   /** Serve this thread's registry to the others, and let it reach theirs. */
@@ -112,6 +116,10 @@ export class PvxLinks implements PvxRemote {
     if (note.k === 'signal') {
       const q = this.signals[t]!;
       q.set(note.from * PVX_EVTCHN_NR_PORTS + note.fromPort, [note.to, note.port]);
+      if (!this.sentInTurn[t]) {
+        this.sentInTurn[t] = true;
+        this.flush(t);
+      }
       if (!this.flushing) {
         this.flushing = true;
         setImmediate(() => this.flushAll());
@@ -247,6 +255,9 @@ export class PvxLinks implements PvxRemote {
 
   private flushAll(): void {
     this.flushing = false;
-    for (let t = 0; t < this.signals.length; t++) this.flush(t);
+    for (let t = 0; t < this.signals.length; t++) {
+      this.flush(t);
+      this.sentInTurn[t] = false;
+    }
   }
 }
