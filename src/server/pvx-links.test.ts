@@ -11,9 +11,9 @@ import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:wor
 import { PvxHost } from '../hypervisor/pvx/host.js';
 import type { PvxDomain } from '../hypervisor/pvx/pvx-domain.js';
 import { servePvx } from '../hypervisor/pvx/remote.js';
-import { TestDomain } from '../hypervisor/pvx/testing.js';
+import { At, TestDomain } from '../hypervisor/pvx/testing.js';
 import { SbiErr } from '../sbi/consts.js';
-import { PvxFid as F } from '../sbi/pvx/consts.js';
+import { PvxFid as F, Gtf } from '../sbi/pvx/consts.js';
 import { PvxLinks, pvxLinksData } from './pvx-links.js';
 
 function links(threads: number) {
@@ -31,7 +31,7 @@ function drain(port: MessagePort | null): unknown[] {
   return out;
 }
 
-test('a bind that gets no answer in time fails as for no domain; its late success is undone', async () => {
+test('a bind or map that gets no answer in time fails as for no domain; its late success is undone', async () => {
   const data = links(2);
   const la = new PvxLinks(data[0]!, 30);
   const lb = new PvxLinks(data[1]!, 30);
@@ -52,6 +52,15 @@ test('a bind that gets no answer in time fails as for no domain; its late succes
   // Now a's thread answers (it binds), and b's undoes it: a's port is UNBOUND for 2 again.
   await sleep(50);
   assert.equal(a.ok(F.EVTCHN_STATUS, [pa]), 1 | (2 << 16));
+  // The same for a map: the granter's count goes up, then down again.
+  a.ok(F.GNTTAB_SETUP, [At.GNTTAB, 1]);
+  a.grant(0, 2, At.PAGE, Gtf.PERMIT_ACCESS);
+  assert.equal(b.call(F.GNTTAB_MAP, [1, 0, 0x4000_0000, 0]).error, SbiErr.INVALID_PARAM);
+  assert.equal(b.pvx.window.slots.size, 0);
+  await sleep(50);
+  assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS, 'GTF_reading/writing set and cleared again');
+  a.ok(F.GNTTAB_END_ACCESS, [0]);
+  assert.equal(lb.timeouts, 2);
 });
 
 test('signals to another thread: the first of a turn at once, the others gathered, one entry per sending port', async () => {

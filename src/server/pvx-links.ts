@@ -62,8 +62,8 @@ export class PvxLinks implements PvxRemote {
   /** The request waited for, and its answer once it came. */
   private waiting = 0;
   private answer: PvxReply | undefined;
-  /** Binds that timed out, by seq: a late success is undone (the asker freed its port). */
-  private readonly late = new Map<number, Extract<PvxRequest, { k: 'bind' }>>();
+  /** Binds and maps that timed out, by seq: a late success is undone (the asker gave up). */
+  private readonly late = new Map<number, Extract<PvxRequest, { k: 'bind' | 'map' }>>();
   /** Per thread, the signals not sent yet: key from x 1024 + fromPort, value [to, port]. */
   private readonly signals: Map<number, readonly [number, number]>[];
   /** Per thread, whether signals went to it in this turn (the next ones wait for the turn's end). */
@@ -145,7 +145,7 @@ export class PvxLinks implements PvxRemote {
         // the thread ended (the main thread took its domains out of the directory), or no answer in time
         if (left <= 0 || this.threadOf(req.to) !== t) {
           this.timeouts++;
-          if (req.k === 'bind') this.late.set(seq, req);
+          if (req.k === 'bind' || req.k === 'map') this.late.set(seq, req);
           return undefined;
         }
         Atomics.wait(this.bells, this.self, bell, Math.min(left, 100));
@@ -222,13 +222,19 @@ export class PvxLinks implements PvxRemote {
     }
   }
 
-  /** A bind answered after the asker gave up: its port was freed, so the other end is closed again. */
+  /**
+   * A bind or map answered after the asker gave up: its port was freed, so the other end is
+   * closed again; the granter counted a mapping nobody holds, so it is unmapped again.
+   */
   private undoLate(seq: number, rep: PvxReply): void {
     const req = this.late.get(seq);
     if (req === undefined) return;
     this.late.delete(seq);
-    if (rep.err === 0 && req.fromPort !== 0) {
+    if (rep.err !== 0) return;
+    if (req.k === 'bind' && req.fromPort !== 0) {
       this.post({ k: 'closed', to: req.to, port: req.port, from: req.from, fromPort: req.fromPort });
+    } else if (req.k === 'map' && rep.page !== undefined) {
+      this.post({ k: 'unmapped', to: req.to, from: req.from, ref: req.ref, page: rep.page, ro: req.ro });
     }
   }
 
