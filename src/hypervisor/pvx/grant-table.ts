@@ -111,34 +111,11 @@ export class GrantTable implements PvxGrantTableCalls {
     const after = slot >= 0 && this.window.slots.has(slot) ? SbiErr.ALREADY_AVAILABLE : SbiErr.SUCCESS;
     const ro = flags === BigInt(GNTMAP_READONLY);
     const g = this.peer(d);
-    let page: number;
-    let ram: GuestRam | undefined;
-    if (g !== undefined) {
-      page = g.peerLend(r, this.id, ro, before, after);
-      ram = g.env.ram;
-    } else {
-      const have = foreignRamHeld(d);
-      const reply: PvxReply = this.elsewhere?.call({
-        k: 'map',
-        to: d,
-        from: this.id,
-        ref: r,
-        ro,
-        before,
-        after,
-        have,
-      }) ?? {
-        err: SbiErr.INVALID_PARAM,
-      };
-      page = reply.err === SbiErr.SUCCESS && reply.page !== undefined ? reply.page : reply.err;
-      if (page >= 0) {
-        ram = foreignRam(d, reply);
-        if (ram === undefined) {
-          this.elsewhere?.post({ k: 'unmapped', to: d, from: this.id, ref: r, page, ro });
-          return err(SbiErr.FAILED);
-        }
-      }
-    }
+    const lent =
+      g !== undefined
+        ? { page: g.peerLend(r, this.id, ro, before, after), ram: g.env.ram }
+        : this.lendElsewhere(d, r, ro, before, after);
+    const { page, ram } = lent;
     if (page < 0 || ram === undefined) return err(page);
     const elsewhere = this.elsewhere;
     const id = this.id;
@@ -274,6 +251,40 @@ export class GrantTable implements PvxGrantTableCalls {
   /** The domain is gone (after `drop`): never write grant flags into its RAM again. */
   destroy(): void {
     this.destroyed = true;
+  }
+
+  /**
+   * GNTTAB_MAP's granter side for a granter `d` on another thread: the granted page (or the
+   * error, < 0), and the granter's RAM as this thread sees it (posted with the first map).
+   */
+  private lendElsewhere(
+    d: number,
+    r: number,
+    ro: boolean,
+    before: number,
+    after: number,
+  ): { page: number; ram: GuestRam | undefined } {
+    const have = foreignRamHeld(d);
+    const reply: PvxReply = this.elsewhere?.call({
+      k: 'map',
+      to: d,
+      from: this.id,
+      ref: r,
+      ro,
+      before,
+      after,
+      have,
+    }) ?? {
+      err: SbiErr.INVALID_PARAM,
+    };
+    if (reply.err !== SbiErr.SUCCESS || reply.page === undefined) return { page: reply.err, ram: undefined };
+    const ram = foreignRam(d, reply);
+    if (ram === undefined) {
+      // not expected: the memory did not come or could not be viewed; the count is given back
+      this.elsewhere?.post({ k: 'unmapped', to: d, from: this.id, ref: r, page: reply.page, ro });
+      return { page: SbiErr.FAILED, ram: undefined };
+    }
+    return { page: reply.page, ram };
   }
 
   // ------------------------------------------------------------------ peers and internals
