@@ -130,7 +130,7 @@ export interface BuildOptions {
   deferDiskLocks?: boolean;
   /** Guest time: the host's monotonic clock (default) or instructions retired (`--deterministic`). */
   time?: 'host' | 'instret';
-  /** RAM in shared memory, so domains on other threads can map its granted pages (VmOptions.sharedRam). */
+  /** PV mode: RAM in shared memory, so domains on other threads can map its granted pages (VmOptions.sharedRam). */
   sharedRam?: boolean;
   /** End the domain after this many instructions (DomainEnd 'limit'). */
   maxInstructions?: number;
@@ -426,7 +426,8 @@ export async function buildDomain(
       ...(spec.mode === 'pv' ? { pvxHost: resources.pvx } : {}),
       ...(opts.pvxDomid !== undefined && !resources.pvx.taken(opts.pvxDomid) ? { pvxDomid: opts.pvxDomid } : {}),
       ...(opts.maxInstructions !== undefined ? { maxInstructions: opts.maxInstructions } : {}),
-      ...(opts.sharedRam === true ? { sharedRam: true } : {}),
+      // full mode has no PVX, so no grants: its RAM stays private
+      ...(opts.sharedRam === true && spec.mode === 'pv' ? { sharedRam: true } : {}),
       ...(opts.onVirtioRefusal ? { onVirtioRefusal: opts.onVirtioRefusal } : {}),
       ...(loaded.threads === true ? { threads: nodeHartThreads } : {}),
     });
