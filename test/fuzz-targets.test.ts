@@ -13,6 +13,7 @@ import { FUZZ_TARGETS } from '../bench/fuzz/targets.js';
 const RUNS: Record<string, number> = {
   'sbi-dispatcher': 5000,
   'pvx-dispatcher': 3000,
+  'pvx-remote': 3000,
   'config-loader': 2000,
   'migration-stream': 3000,
 };
@@ -33,6 +34,7 @@ test('every surface named by the hardening work has a target', () => {
     [
       'sbi-dispatcher',
       'pvx-dispatcher',
+      'pvx-remote',
       'snapshot-file',
       'snapshot-state',
       'virtio-blk',

@@ -45,6 +45,8 @@ import {
 } from '../../src/hypervisor/migration/stream.js';
 import { PvxHost } from '../../src/hypervisor/pvx/host.js';
 import type { PvxDomain } from '../../src/hypervisor/pvx/pvx-domain.js';
+import { servePvx } from '../../src/hypervisor/pvx/remote.js';
+import { LoopRemote } from '../../src/hypervisor/pvx/testing.js';
 import { type DomainSnapshot, decodeSnapshotBytes, encodeSnapshotBytes } from '../../src/hypervisor/snapshot/index.js';
 import { fakeImage } from '../../src/hypervisor/testing.js';
 import { createVm } from '../../src/hypervisor/vm.js';
@@ -81,8 +83,11 @@ function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(what);
 }
 
-function pvDomain(pvxHost = new PvxHost<PvxDomain>()): Domain {
-  return createVm({ mode: 'pv', harts: 2, memory: RAM_SIZE, kernel: fakeImage(), cmdline: '' }, host, { pvxHost });
+function pvDomain(pvxHost = new PvxHost<PvxDomain>(), sharedRam = false): Domain {
+  return createVm({ mode: 'pv', harts: 2, memory: RAM_SIZE, kernel: fakeImage(), cmdline: '' }, host, {
+    pvxHost,
+    ...(sharedRam && { sharedRam }),
+  });
 }
 
 /** Arguments a guest might pass: small numbers, RAM and grant-window addresses, anything. */
@@ -163,6 +168,76 @@ const pvxTarget: FuzzTarget = {
           x = [BigInt(mc), x[1]! & 7n, x[2]!, x[3]!, x[4]!, x[5]!] as unknown as SbiArgs;
         }
         const r = d.sbi.call(0, BigInt(PVX_EID), BigInt(f), x);
+        check(Number.isInteger(r.error) && r.error <= 0 && r.error >= -13, `error ${r.error}`);
+      },
+    );
+  },
+};
+
+/** Fields of the messages between the pool's threads: good values, neighbours, other types. */
+const wireValue = fc.oneof(
+  fc.constantFrom(0, 1, 2, 3, 5, 511, 512, 1023, 1024, 4095, 4096, 0x7fef, 0x7ff0, -1, -3, 2 ** 32, 1.5, NaN),
+  fc.integer(),
+  fc.boolean(),
+  fc.constantFrom(null, undefined, '1', [1], {}),
+  fc.uint8Array({ maxLength: 4097 }),
+);
+const wireMessage = fc.record(
+  {
+    k: fc.constantFrom('bind', 'linked', 'map', 'copy', 'signal', 'closed', 'unmapped', 'gone', 'other'),
+    to: fc.oneof(fc.constantFrom(1, 2), wireValue),
+    from: fc.oneof(fc.constantFrom(1, 2), wireValue),
+    id: wireValue,
+    port: wireValue,
+    fromPort: wireValue,
+    ref: wireValue,
+    page: wireValue,
+    ro: wireValue,
+    before: fc.oneof(fc.constantFrom(0, -3, -5, -6, -11), wireValue),
+    after: fc.oneof(fc.constantFrom(0, -6), wireValue),
+    have: wireValue,
+    offset: wireValue,
+    len: wireValue,
+    toGrant: wireValue,
+    data: wireValue,
+  },
+  { requiredKeys: ['k'] },
+);
+
+/**
+ * Two domains in two registries, as on two threads of the daemon's pool (remote.ts): PVX calls
+ * that cross between them, and messages of the other thread made up whole.
+ */
+const pvxRemoteTarget: FuzzTarget = {
+  name: 'pvx-remote',
+  about: "PVX calls between registries of two threads, and random messages into a registry's servePvx",
+  start() {
+    const ha = new PvxHost<PvxDomain>();
+    const hb = new PvxHost<PvxDomain>();
+    ha.remote = new LoopRemote(() => hb);
+    hb.remote = new LoopRemote(() => ha);
+    const a = pvDomain(ha, true);
+    const b = pvDomain(hb, true);
+    const call = (d: Domain, f: number, ...x: number[]) =>
+      d.sbi.call(0, BigInt(PVX_EID), BigInt(f), [0, 1, 2, 3, 4, 5].map((i) => BigInt(x[i] ?? 0)) as unknown as SbiArgs);
+    for (const d of [a, b]) {
+      call(d, PvxFid.SHINFO_SET, RAM_BASE + 0x10_0000);
+      call(d, PvxFid.GNTTAB_SETUP, RAM_BASE + 0x11_0000, 2);
+    }
+    call(a, PvxFid.EVTCHN_ALLOC_UNBOUND, b.pvx!.id);
+    call(b, PvxFid.EVTCHN_ALLOC_UNBOUND, a.pvx!.id);
+    return fc.property(
+      fc.constantFrom(...PVX_CALLS.map((c) => c.fid)),
+      args,
+      fc.boolean(),
+      fc.option(wireMessage, { freq: 2 }),
+      (f, x, onA, m) => {
+        if (m !== null) {
+          const r = servePvx(onA ? ha : hb, m);
+          check(r === undefined || (Number.isInteger(r.err) && r.err <= 0 && r.err >= -13), `reply ${r?.err}`);
+          return;
+        }
+        const r = (onA ? a : b).sbi.call(0, BigInt(PVX_EID), BigInt(f), x);
         check(Number.isInteger(r.error) && r.error <= 0 && r.error >= -13, `error ${r.error}`);
       },
     );
@@ -484,6 +559,7 @@ const switchLinkTarget: FuzzTarget = {
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   sbiTarget,
   pvxTarget,
+  pvxRemoteTarget,
   snapshotFileTarget,
   snapshotStateTarget,
   ...Object.entries(devices).map(([k, m]) => virtioTarget(k, m)),

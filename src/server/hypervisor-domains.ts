@@ -17,7 +17,7 @@ import { type ConsoleSink, fileSink } from '../host/console-sink.js';
 import { NodeDomainHost, nodeScheduler } from '../host/domain-host.js';
 import { HostFiles } from '../host/host-files.js';
 import type { Domain } from '../hypervisor/domain.js';
-import { pvxStateDomid } from '../hypervisor/pvx/index.js';
+import { type PvxDomain, type PvxHost, pvxStateDomid } from '../hypervisor/pvx/index.js';
 import { type CreditScheduler, SCHED_DEFAULTS, type SchedEntity } from '../hypervisor/scheduler.js';
 import { type DomainSnapshot, isSnapshottable, type SnapshotDisk } from '../hypervisor/snapshot/index.js';
 import type { GuestRam } from '../memory/ram.js';
@@ -132,6 +132,7 @@ class HvDomain {
       host,
       ordinal: this.id,
       ...(deferDiskLocks ? { deferDiskLocks } : {}),
+      ...(this.options.sharedRam === true ? { sharedRam: true } : {}),
       ...(this.pvxDomid <= PVX_DOMID_MAX ? { pvxDomid: this.pvxDomid } : {}),
       ...(this.options.onVirtioRefusal
         ? { onVirtioRefusal: (r: VirtioRefusal) => this.options.onVirtioRefusal?.(this.name, r) }
@@ -227,6 +228,11 @@ export interface HypervisorDomainManagerOptions {
   files?: HostFiles;
   /** Live migration's tuning (rounds, when to stop and copy, timeouts), for tests and benchmarks. */
   migration?: MigrationTuning;
+  /**
+   * Every domain's RAM in shared memory: the pool's threads (pool-domains.ts), where domains on
+   * other threads map granted pages from it (docs/pvx-implementation.md, "Across threads").
+   */
+  sharedRam?: boolean;
 }
 
 /** What live migration's source needs of a domain (HypervisorDomainManager.outgoing). */
@@ -276,6 +282,11 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     this.resources = new HostResources({}, options.files ?? new HostFiles(), {
       onExit: (sw, reason) => this.options.onNetworkEvent?.(`switch ${sw}: ${reason}`),
     });
+  }
+
+  /** The PVX registry of its domains (a pool links those of its threads, src/server/pvx-links.ts). */
+  get pvx(): PvxHost<PvxDomain> {
+    return this.resources.pvx;
   }
 
   /** The virtual switches its domains' NICs are plugged into (switch links join them to other daemons). */
