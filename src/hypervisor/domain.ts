@@ -639,7 +639,9 @@ export class Domain implements SbiPlatform, ThreadedDomain {
       return;
     }
     v.hart.setIrq(IrqBit.STIP, false);
-    if (this.machine.time.now() >= stime) v.hart.setIrq(IrqBit.STIP, true);
+    // due by the clock's last reading: now; else the run loop's timer polls (Sched.timerSetNum)
+    const t = this.machine.time;
+    if ((t.recent !== undefined ? t.recent() : t.now()) >= stime) v.hart.setIrq(IrqBit.STIP, true);
     else v.deadline = stime;
   }
 
