@@ -332,6 +332,9 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     const v = this.vcpus[hart]!;
     // a suspended hart resumed on its thread: it says so in its HSM word only
     if (v.hart instanceof RemoteHart) v.state = v.hart.hsm();
+    // the thread's hart reads its own clock: a reading here is at least every time it has seen,
+    // which a timer call compares its deadline with (TimeSource.recent)
+    this.machine.time.now();
     this.stats.exits.hypercall++;
     if (!this.sbi.handleEcallFast(v.hart)) this.sbi.handleEcall(v.hart);
     return v.state;
