@@ -332,6 +332,9 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     const v = this.vcpus[hart]!;
     // a suspended hart resumed on its thread: it says so in its HSM word only
     if (v.hart instanceof RemoteHart) v.state = v.hart.hsm();
+    // the thread's hart reads its own clock: a reading here is at least every time it has seen,
+    // which a timer call compares its deadline with (TimeSource.recent)
+    this.machine.time.now();
     this.stats.exits.hypercall++;
     if (!this.sbi.handleEcallFast(v.hart)) this.sbi.handleEcall(v.hart);
     return v.state;
@@ -639,7 +642,9 @@ export class Domain implements SbiPlatform, ThreadedDomain {
       return;
     }
     v.hart.setIrq(IrqBit.STIP, false);
-    if (this.machine.time.now() >= stime) v.hart.setIrq(IrqBit.STIP, true);
+    // due by the clock's last reading: now; else the run loop's timer polls (Sched.timerSetNum)
+    const t = this.machine.time;
+    if ((t.recent !== undefined ? t.recent() : t.now()) >= stime) v.hart.setIrq(IrqBit.STIP, true);
     else v.deadline = stime;
   }
 

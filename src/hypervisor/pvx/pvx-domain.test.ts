@@ -424,6 +424,24 @@ test('PVX timer: fires VIRQ_TIMER once per set, at once when past, cancelled by 
   assert.equal(a.call(F.TIMER_SET, [5_000], 1).error, SbiErr.INVALID_STATE);
 });
 
+test('PVX timer: a deadline due by the last clock reading fires at once, a later past one at the next poll', () => {
+  const { a } = twoDomains();
+  a.registerShinfo();
+  a.unmaskVcpu(1);
+  const p = a.ok(F.EVTCHN_BIND_VIRQ, [0, 1]);
+  a.unmaskPort(p);
+  a.env.time = 1_000;
+  a.env.lag = 400; // last reading 600
+  a.ok(F.TIMER_SET, [600], 1);
+  assert.ok(a.pending(p), 'due by the last reading');
+  a.setU64(At.SHINFO + 0x200, 0n);
+  a.ok(F.TIMER_SET, [601], 1);
+  assert.equal(a.pending(p), false, 'no clock read on the call');
+  assert.equal(a.pvx.nextDeadline(), 601);
+  a.pvx.pollTimers(a.env.now());
+  assert.ok(a.pending(p), 'the run loop\'s poll fires it');
+});
+
 test('console, shutdown-request and memory-target VIRQs', () => {
   const { a } = twoDomains();
   a.registerShinfo();

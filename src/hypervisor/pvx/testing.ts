@@ -51,6 +51,11 @@ export class FakeEnv implements PvxEnv {
   now(): number {
     return this.time;
   }
+  /** How far the clock's last reading (`recent`) is behind `time`. */
+  lag = 0;
+  recent(): number {
+    return this.time - this.lag;
+  }
   wallClockNs(): bigint {
     return 1_700_000_000_123_456_789n;
   }
