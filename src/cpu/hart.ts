@@ -14,7 +14,7 @@
  * - csr.ts: the CSR file (S/M trap CSRs as one TrapCsrs record per level) and the Zicsr instructions
  * - trap.ts: trap entry, interrupt selection, MRET/SRET
  * - amo.ts: LR/SC and the AMOs
- * - fpu/: the F and D computations; compressed.ts: the RVC expansion table; alu64.ts: 64-bit M ops
+ * - fpu/: the F and D computations; compressed.ts: the RVC expansion; alu64.ts: 64-bit M ops
  * - arch.ts: the architectural names (Csr, Cause, Priv, IrqBit, mstatus fields)
  *
  * Fields marked "internal" are shared with those files and are not part of the hart's API.
@@ -23,7 +23,7 @@ import { div64, divu64, mul64, mulh64, mulhsu64, mulhu64, R, rem64, remu64 } fro
 import { amo, Reservation } from './amo.js';
 import { Cause, Csr, MIP_SEIP, MSTATUS_FS, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, Priv } from './arch.js';
 import * as B from './bitmanip.js';
-import { compressedTable } from './compressed.js';
+import { expandCompressed } from './compressed.js';
 import { csrInstruction, getCsr, setCsr, stimerDeadline, TrapCsrs, updateStimer } from './csr.js';
 import { encB, encI, encJ, encR, encS, encU, Op } from './encode.js';
 import { Exit } from './exits.js';
@@ -175,7 +175,6 @@ export class Hart {
   /** Set by setIrq/requestStop and MMIO: the loop leaves its fast path after the current slow operation. */
   attn = false;
   private stopReq = false;
-  private readonly ctab: Int32Array;
 
   // --- pending exception (filled before TRAP is thrown) ---
   private excCause = 0;
@@ -207,7 +206,6 @@ export class Hart {
     this.jitAfter = opts.jitAfter ?? 0;
     this.jitAt = opts.jit === false ? -1 : this.jitAfter;
     if (this.jitAt === 0) this.startJit();
-    this.ctab = compressedTable();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -462,7 +460,6 @@ export class Hart {
     const wTag = mmu.wTag;
     const wHi = mmu.wHi;
     const wOff = mmu.wOff;
-    const ctab = this.ctab;
     // the translation tier: block slots and hotness counters, indexed by a hash of the pc (jit.ts)
     // (without the tier, arrays where no pc matches: run's code is the same with and without it,
     // so making the tier later does not deoptimize run)
@@ -524,7 +521,7 @@ export class Hart {
           const raw = insn;
           let ilen = 4;
           if ((insn & 3) !== 3) {
-            insn = ctab[insn]!;
+            insn = expandCompressed(insn);
             ilen = 2;
             if (insn === 0) this.fault(Cause.Illegal, raw, 0);
           }

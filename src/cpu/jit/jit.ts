@@ -17,7 +17,6 @@
  * The cache is bounded: SLOTS direct-mapped slots, one block each; a new block evicts the one
  * in its slot, and a module is garbage once none of its blocks is in a slot.
  */
-import { compressedTable } from '../compressed.js';
 import { type Hart, TRAP_COST } from '../hart.js';
 import { NO_TAG, TLB_BITS, TLB_MASK } from '../mmu.js';
 import { buildDispatcher, type Dispatcher } from './dispatch.js';
@@ -122,7 +121,6 @@ export class Jit {
   /** Per slot: executions of branch targets hashing there (the interpreter increments it). */
   readonly hot: Int32Array;
   private pending: Pending[] = [];
-  private readonly ctab = compressedTable();
   private readonly u16: Uint16Array;
   private readonly st32: Int32Array;
   /** Per RAM page: invalidations by stores so far. */
@@ -304,7 +302,7 @@ export class Jit {
     for (const p of list) {
       const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
       const pc = (BigInt(p.hi >>> 0) << 32n) | BigInt(p.pc >>> 0);
-      const b = translateBlock({ u16: this.u16, ctab: this.ctab }, p.off, pc, p.priv);
+      const b = translateBlock({ u16: this.u16 }, p.off, pc, p.priv);
       if (b === null) {
         this.hot[s] = QUIET;
         continue;

@@ -65,5 +65,5 @@ export const SLOT_LEN = SLOT_OFF + JIT_SLOTS * 4;
 export const SLOT_GEN = SLOT_LEN + JIT_SLOTS * 4;
 /** Per slot: executions of jump targets hashing there (the interpreter counts; jit.ts decides). */
 export const SLOT_HOT = SLOT_GEN + JIT_SLOTS * 4;
-/** Bytes per hart (548 KiB of address space; pages never touched are not resident). */
+/** Bytes per hart (884 KiB of address space; pages never touched are not resident). */
 export const HART_STATE_BYTES = SLOT_HOT + JIT_SLOTS * 4;
