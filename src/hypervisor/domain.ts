@@ -116,6 +116,11 @@ export interface DomainHost {
   consoleOut(bytes: Uint8Array): void;
   /** Host CPU time used by this process so far (ms), when the host can tell. */
   cpuMs?(): number;
+  /**
+   * Set by a domain whose harts run on threads, for a host that pauses (GatedDomainHost): called
+   * when the run loop parks at a pause (true: hold those harts) and before it goes on (false).
+   */
+  onPark?: ((parked: boolean) => void) | undefined;
 }
 
 /** What loading put where, and what to do at (re)boot. */
@@ -344,7 +349,9 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     this.stats.startCpuMs = host.cpuMs?.() ?? 0;
     let lastYield = this.stats.startMs;
     this.turnEndMs = lastYield + HOST_YIELD_MS;
-    this.threads?.start();
+    const threads = this.threads;
+    if (threads !== null) host.onPark = (parked) => (parked ? threads.hold() : threads.release());
+    threads?.start();
     while (this.ended === null) {
       if (this.rebootPending) {
         this.rebootPending = false;

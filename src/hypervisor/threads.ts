@@ -17,6 +17,10 @@
  *   fences): words in its channel and a doorbell the worker waits on while it idles; a running
  *   worker looks at them between `Hart.run` calls (CHUNK instructions). Fences are synchronous
  *   as SBI requires: the owner waits (serving requests meanwhile) until the worker has flushed.
+ * - **Hold** (the domain is paused): a domain-wide word every worker looks at between chunks;
+ *   each says it is held and waits until the owner clears the word.
+ * - **The guest clock**: the host time of mtime 0, which the owner moves on by the time a pause
+ *   lasted before it lets the workers go, so their `time` stops with hart 0's.
  */
 import { PvmError } from '../core/errors.js';
 import { Cause, Csr, Priv } from '../cpu/arch.js';
@@ -42,6 +46,8 @@ const ACK_TIMEOUT_MS = 2000;
 const GLOBAL_WORDS = 16;
 // (exported: the protocol tests drive a channel by hand)
 export const PENDING = 0; // requests posted (a counter the owner waits on)
+const HOLD = 1; // nonzero while the domain is paused: workers wait on it between chunks
+const EPOCH = 2; // float64 (words 2-3): mtime 0 as an absolute host time in ms, see absoluteMs
 const CHANNEL_WORDS = 64;
 // a channel's words
 const DOORBELL = 0;
@@ -63,6 +69,7 @@ const FENCEI_DONE = 31;
 const PARK_SEQ = 32;
 const PARK_DONE = 33;
 const RUN_STATE = 34; // what the worker is doing (RUN_* below), for statistics
+const HELD = 35; // 1 while the worker waits on HOLD
 const PC = 36; // lo, hi: the worker's pc after its last chunk, for statistics
 const INSTRET = 40; // a float64 (two words, 8-aligned)
 // command bits
@@ -95,10 +102,8 @@ export interface RemoteHartInit {
   ramSize: number;
   /** Byte offset of this hart's state area in the memory. */
   stateOff: number;
-  /** The control words (a SharedArrayBuffer). */
+  /** The control words (a SharedArrayBuffer; the guest clock's origin is one of them). */
   control: SharedArrayBuffer;
-  /** mtime 0 as an absolute host time (performance.timeOrigin + performance.now(), ms). */
-  epochMs: number;
   extensions: HartExtensions;
   jit: boolean;
   jitAfter: number;
@@ -179,11 +184,60 @@ export class HartThreads {
 
   /** What `start` needs, given when the domain is built (createVm). */
   private pending: { spawner: HartThreadSpawner; base: Omit<RemoteHartInit, 'hart' | 'stateOff'> } | null = null;
+  /** The owner's guest clock (mtime ticks), which the workers' clocks follow. */
+  private ticks: () => number = () => 0;
 
-  /** The domain is built: its workers start when it first runs (a domain built and dropped costs no thread). */
-  prepare(domain: ThreadedDomain, spawner: HartThreadSpawner, base: Omit<RemoteHartInit, 'hart' | 'stateOff'>): void {
+  /**
+   * The domain is built: its workers start when it first runs (a domain built and dropped costs
+   * no thread). `ticks` is the owner's guest clock (mtime).
+   */
+  prepare(
+    domain: ThreadedDomain,
+    spawner: HartThreadSpawner,
+    base: Omit<RemoteHartInit, 'hart' | 'stateOff'>,
+    ticks: () => number,
+  ): void {
     this.domain = domain;
     this.pending = { spawner, base };
+    this.ticks = ticks;
+    this.syncClock();
+  }
+
+  /**
+   * Put the workers' clock origin where the owner's clock is now. Called only while no worker
+   * runs a hart (before they start, and while they are held), so a plain float64 store will do:
+   * the release that follows orders it before their next read.
+   */
+  private syncClock(): void {
+    this.f64[EPOCH / 2] = absoluteMs() - this.ticks() / TICKS_PER_MS;
+  }
+
+  /**
+   * The domain pauses: every worker stops between two chunks and says so; returns once each
+   * has (at most ACK_TIMEOUT_MS each, serving their requests meanwhile: a worker waiting for
+   * one finishes its chunk first). Workers not started yet see the word when they start.
+   */
+  hold(): void {
+    Atomics.store(this.w, HOLD, 1);
+    if (this.pending !== null || this.stopped) return;
+    const until = clock.now() + ACK_TIMEOUT_MS;
+    for (const r of this.remotes) {
+      if (r === null) continue;
+      this.ring(r.id);
+      const held = this.at(r.id, HELD);
+      while (Atomics.load(this.w, held) === 0 && clock.now() < until) {
+        this.serve(true);
+        Atomics.wait(this.w, held, 0, 1);
+      }
+    }
+  }
+
+  /** The domain goes on after a pause: the workers' clock skips the time paused, then they run. */
+  release(): void {
+    if (Atomics.load(this.w, HOLD) === 0) return;
+    this.syncClock();
+    Atomics.store(this.w, HOLD, 0);
+    Atomics.notify(this.w, HOLD);
   }
 
   /** Start the workers (the domain's run loop begins); once. */
@@ -212,6 +266,8 @@ export class HartThreads {
     if (this.stopped) return;
     this.stopped = true;
     for (const r of this.remotes) if (r !== null) this.command(r.id, CMD_EXIT);
+    Atomics.store(this.w, HOLD, 0);
+    Atomics.notify(this.w, HOLD);
     // settle a pending waitAsync, so nothing keeps the host's event loop alive
     Atomics.add(this.w, PENDING, 1);
     Atomics.notify(this.w, PENDING);
@@ -569,7 +625,8 @@ export function runRemoteHart(init: RemoteHartInit): void {
     memory: init.memory,
     stateStart: init.stateOff,
   });
-  const now = () => Math.floor((absoluteMs() - init.epochMs) * TICKS_PER_MS);
+  // the owner's guest clock: its origin moves on after a pause (HartThreads.release)
+  const now = () => Math.floor((absoluteMs() - ch.f64[EPOCH / 2]!) * TICKS_PER_MS);
   const h = new Hart(ram, new RequestBus(ch), {
     id: init.hart,
     time: { now },
@@ -588,6 +645,13 @@ export function runRemoteHart(init: RemoteHartInit): void {
   let fenceDone = 0;
   let parkDone = 0;
   for (;;) {
+    if (Atomics.load(w, HOLD) !== 0) {
+      // the domain is paused: stay here, between two chunks, until the owner lets go
+      Atomics.store(w, ch.at(HELD), 1);
+      Atomics.notify(w, ch.at(HELD));
+      while (Atomics.load(w, HOLD) !== 0) Atomics.wait(w, HOLD, 1, MAX_IDLE_MS);
+      Atomics.store(w, ch.at(HELD), 0);
+    }
     const bell = Atomics.load(w, ch.at(DOORBELL));
     const cmd = Atomics.exchange(w, ch.at(CMD), 0);
     if (cmd & CMD_EXIT) return;
