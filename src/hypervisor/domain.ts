@@ -332,6 +332,14 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     return this.ended !== null || this.rebootPending;
   }
 
+  /** ThreadedDomain: the hypercall policy, which says what a hart on a thread may serve itself. */
+  get callPolicy(): object {
+    return this.sbi.policy;
+  }
+  allowsCall(ext: string, fn: string): boolean {
+    return this.sbi.policy.allows(ext, fn);
+  }
+
   /** A hypercall of the hart on a thread `hart` (threads.ts), served here; its HSM state after it. */
   remoteEcall(hart: number): HsmState {
     const v = this.vcpus[hart]!;
@@ -386,10 +394,12 @@ export class Domain implements SbiPlatform, ThreadedDomain {
   /** Statistics so far. */
   statistics(): DomainStatsJson {
     this.collectMmio();
+    // calls the harts on threads served themselves count as the owner's do
+    const local = this.threads?.withLocalCalls(this.sbi.stats);
     const s = this.stats.toJSON(
       this.mode,
       this.vcpus.map((v) => v.hart.instret),
-      this.sbi.stats,
+      local?.calls ?? this.sbi.stats,
       this.ended === null ? this.host.nowMs() : this.stats.endMs,
       {
         traps: this.vcpus.reduce((a, v) => a + (v.hart.mTraps ?? 0), 0),
@@ -398,6 +408,10 @@ export class Domain implements SbiPlatform, ThreadedDomain {
       jitStatsOf(this.vcpus.map((v) => v.hart)),
     );
     if (this.threads !== null) s.threads = this.threads.stats();
+    if (local !== undefined) {
+      s.exits.hypercall += local.local;
+      s.exitsTotal += local.local;
+    }
     return s;
   }
 

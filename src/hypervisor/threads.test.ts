@@ -34,6 +34,9 @@ function owner(harts: number, remoteEcall: (hart: number) => void) {
     },
     stopping: false,
     fail: (_code, why) => assert.fail(why),
+    sendIpi: () => assert.fail('no IPI in this test'),
+    allowsCall: () => true,
+    callPolicy: {},
   };
   threads.prepare(domain, { spawn: () => assert.fail('no worker in this test') }, {} as never, () => 0);
   const w = new Int32Array(threads.control);

@@ -21,16 +21,23 @@
  *   each says it is held and waits until the owner clears the word.
  * - **The guest clock**: the host time of mtime 0, which the owner moves on by the time a pause
  *   lasted before it lets the workers go, so their `time` stops with hart 0's.
+ * - **Calls a worker serves itself**: `send_ipi` and the remote fences, when the domain's
+ *   hypercall policy allows them (a word the owner keeps up to date) and, for fences, hart 0 is
+ *   not a target: the worker rings the other workers itself (fences: waits for their
+ *   acknowledgement, taking the fences asked of it meanwhile), and an IPI to hart 0 is a bit the
+ *   owner picks up at its next serve. It counts them in its channel for the statistics.
  */
 import { PvmError } from '../core/errors.js';
-import { Cause, Csr, Priv } from '../cpu/arch.js';
+import { Cause, Csr, IrqBit, Priv } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
 import { Hart } from '../cpu/hart.js';
 import type { HartExtensions } from '../cpu/isa.js';
 import { HART_STATE_BYTES } from '../cpu/jit/state.js';
 import type { PhysBus } from '../cpu/types.js';
 import { GuestRam } from '../memory/ram.js';
-import { HsmState } from '../sbi/consts.js';
+import { ALL_ONES, Eid, HsmState } from '../sbi/consts.js';
+import type { SbiCallStats } from '../sbi/dispatcher.js';
+import { decodeHartMask } from '../sbi/hartmask.js';
 import type { VcpuHart } from './guest-hart.js';
 import { enterSupervisor, redirectToSupervisor } from './pv.js';
 
@@ -48,6 +55,8 @@ const GLOBAL_WORDS = 16;
 export const PENDING = 0; // requests posted (a counter the owner waits on)
 const HOLD = 1; // nonzero while the domain is paused: workers wait on it between chunks
 const EPOCH = 2; // float64 (words 2-3): mtime 0 as an absolute host time in ms, see absoluteMs
+const LOCAL = 4; // which calls workers serve themselves: bit 1 << LOCAL_CALLS index
+const OWNER_IPI = 5; // nonzero: a worker sent hart 0 an IPI (the owner sets its SSIP at its next serve)
 const CHANNEL_WORDS = 64;
 // a channel's words
 const DOORBELL = 0;
@@ -72,6 +81,7 @@ const RUN_STATE = 34; // what the worker is doing (RUN_* below), for statistics
 const HELD = 35; // 1 while the worker waits on HOLD
 const PC = 36; // lo, hi: the worker's pc after its last chunk, for statistics
 const INSTRET = 40; // a float64 (two words, 8-aligned)
+const LOCAL_COUNT = 42; // one counter per LOCAL_CALLS entry: calls this worker served itself
 // command bits
 const CMD_EXIT = 1;
 const CMD_PARK = 2;
@@ -128,6 +138,14 @@ export interface ThreadHartStats {
 
 const REQUEST_NAMES = [undefined, 'has', 'read', 'write', 'ecall', 'fail'] as const;
 
+/** The calls a worker may serve itself, as the statistics name them: index k is LOCAL bit 1 << k. */
+const LOCAL_CALLS = [
+  ['IPI', 'send_ipi'],
+  ['RFENCE', 'remote_fence_i'],
+  ['RFENCE', 'remote_sfence_vma'],
+  ['RFENCE', 'remote_sfence_vma_asid'],
+] as const;
+
 /** What the owner side needs from the domain while it serves requests. */
 export interface ThreadedDomain {
   /** A hypercall of remote hart `hart` (registers in its state area): make it, return the vCPU's HSM state after it. */
@@ -135,6 +153,12 @@ export interface ThreadedDomain {
   /** The domain ended or reboots: parked workers stay parked. */
   readonly stopping: boolean;
   fail(code: number, why: string): void;
+  /** SBI send_ipi to hart `hart` (hart 0: a worker asked for it). */
+  sendIpi(hart: number): void;
+  /** Whether the hypercall policy allows the call `ext`/`fn` (LOCAL_CALLS; asked when it changes). */
+  allowsCall(ext: string, fn: string): boolean;
+  /** The policy object, compared by identity: a new one means asking `allowsCall` again. */
+  readonly callPolicy: object;
 }
 
 const clock = (globalThis as unknown as { performance: { now(): number; timeOrigin: number } }).performance;
@@ -297,12 +321,15 @@ export class HartThreads {
    * in `seen` but has not reached yet.
    */
   serve(scan = false): void {
+    const domain = this.domain!;
+    if (domain.callPolicy !== this.policySeen) this.allowLocal(domain);
     const n = Atomics.load(this.w, PENDING);
     if (n === this.seen && !scan) {
       this.arm();
       return;
     }
     this.seen = n;
+    if (Atomics.exchange(this.w, OWNER_IPI, 0) !== 0) domain.sendIpi(0);
     for (const r of this.remotes) {
       if (r === null || Atomics.compareExchange(this.w, this.at(r.id, REQ), 1, 3) !== 1) continue;
       // (state 3: a hypercall may wait for a fence and serve others meanwhile, never this one again)
@@ -311,6 +338,36 @@ export class HartThreads {
       Atomics.notify(this.w, this.at(r.id, REQ));
     }
     this.arm();
+  }
+
+  private policySeen: object | null = null;
+
+  /** Tell the workers which calls they may serve themselves under the domain's policy now. */
+  private allowLocal(domain: ThreadedDomain): void {
+    this.policySeen = domain.callPolicy;
+    let bits = 0;
+    LOCAL_CALLS.forEach(([ext, fn], k) => {
+      if (domain.allowsCall(ext, fn)) bits |= 1 << k;
+    });
+    Atomics.store(this.w, LOCAL, bits);
+  }
+
+  /** The calls the workers served themselves, added to the owner's `calls` (a copy). */
+  withLocalCalls(calls: SbiCallStats): { calls: SbiCallStats; local: number } {
+    const out: SbiCallStats = {};
+    for (const [ext, fns] of Object.entries(calls)) out[ext] = { ...fns };
+    let local = 0;
+    for (const r of this.remotes) {
+      if (r === null) continue;
+      LOCAL_CALLS.forEach(([ext, fn], k) => {
+        const n = this.word(r.id, LOCAL_COUNT + k);
+        if (n === 0) return;
+        const m = (out[ext] ??= {});
+        m[fn] = (m[fn] ?? 0) + n;
+        local += n;
+      });
+    }
+    return { calls: out, local };
   }
 
   private answer(r: RemoteHart): void {
@@ -584,6 +641,101 @@ class WorkerChannel {
   at(i: number): number {
     return GLOBAL_WORDS + this.k * CHANNEL_WORDS + i;
   }
+  /** Index of word `i` of hart `k`'s channel (another worker's). */
+  of(k: number, i: number): number {
+    return GLOBAL_WORDS + k * CHANNEL_WORDS + i;
+  }
+  /** Fences asked of this hart and taken so far (the TLB_SEQ and FENCEI_SEQ values acknowledged). */
+  private tlbDone = 0;
+  private fenceDone = 0;
+  /** Take the fences other threads asked of this hart since the last look, and say so. */
+  takeFences(): void {
+    const w = this.w;
+    const h = this.hart!;
+    const tlb = Atomics.load(w, this.at(TLB_SEQ));
+    const fence = Atomics.load(w, this.at(FENCEI_SEQ));
+    if (tlb !== this.tlbDone) {
+      h.flushTlb();
+      this.tlbDone = tlb;
+      Atomics.store(w, this.at(TLB_DONE), tlb);
+      Atomics.notify(w, this.at(TLB_DONE));
+    }
+    if (fence !== this.fenceDone) {
+      h.flushIcache();
+      this.fenceDone = fence;
+      Atomics.store(w, this.at(FENCEI_DONE), fence);
+      Atomics.notify(w, this.at(FENCEI_DONE));
+    }
+  }
+
+  /**
+   * Serve the hart's hypercall here when it is one a worker may make alone (LOCAL): true when
+   * done (a0, a1 set; the caller steps over the ECALL), false to ask the owner. Anything out of
+   * the ordinary (a bad hart mask or range, a fence of hart 0) goes to the owner, whose SBI
+   * layer answers it.
+   */
+  serveLocally(harts: number): boolean {
+    const h = this.hart!;
+    const x = h.x;
+    if (x[35] !== 0 || x[33] !== 0) return false;
+    const eid = x[34]! >>> 0;
+    const fid = x[32]! >>> 0;
+    const k = eid === Eid.IPI && fid === 0 ? 0 : eid === Eid.RFENCE && fid <= 2 ? 1 + fid : -1;
+    if (k < 0 || (Atomics.load(this.w, LOCAL) & (1 << k)) === 0) return false;
+    const targets = decodeHartMask(BigInt.asUintN(64, h.getX(10)), BigInt.asUintN(64, h.getX(11)), harts);
+    if (typeof targets === 'number') return false;
+    if (k > 1) {
+      const start = BigInt.asUintN(64, h.getX(12));
+      const size = BigInt.asUintN(64, h.getX(13));
+      if (size !== ALL_ONES && start + size > ALL_ONES + 1n) return false;
+    }
+    if (k > 0 && targets.includes(0)) return false;
+    const w = this.w;
+    for (const t of targets) {
+      if (k === 0) {
+        if (t === this.k) h.setIrq(IrqBit.SSIP, true);
+        else if (t === 0) {
+          Atomics.store(w, OWNER_IPI, 1);
+          Atomics.add(w, PENDING, 1);
+          Atomics.notify(w, PENDING);
+        } else {
+          Atomics.or(w, this.of(t, IRQ_LEVEL), 1 << IrqBit.SSIP);
+          Atomics.or(w, this.of(t, IRQ_DIRTY), 1 << IrqBit.SSIP);
+          this.ring(t);
+        }
+      } else if (t === this.k) {
+        if (k === 1) h.flushIcache();
+        else h.flushTlb();
+      } else if (k === 1) this.fence(t, FENCEI_SEQ, FENCEI_DONE);
+      else this.fence(t, TLB_SEQ, TLB_DONE);
+    }
+    Atomics.add(w, this.at(LOCAL_COUNT + k), 1);
+    x[20] = x[21] = x[22] = x[23] = 0; // a0 = SBI_SUCCESS, a1 = 0
+    return true;
+  }
+
+  private ring(t: number): void {
+    Atomics.add(this.w, this.of(t, DOORBELL), 1);
+    Atomics.notify(this.w, this.of(t, DOORBELL));
+  }
+
+  /**
+   * Ask hart `t` (another worker's) for a fence and wait until it has taken it, as the owner's
+   * HartThreads.request does: a held hart takes it before it runs again, so it is not waited
+   * for; fences asked of this hart meanwhile are taken (two harts fencing each other).
+   */
+  private fence(t: number, seq: number, done: number): void {
+    const w = this.w;
+    const want = Atomics.add(w, this.of(t, seq), 1) + 1;
+    this.ring(t);
+    const until = clock.now() + ACK_TIMEOUT_MS;
+    for (let cur = Atomics.load(w, this.of(t, done)); cur < want; cur = Atomics.load(w, this.of(t, done))) {
+      if (Atomics.load(w, this.of(t, HELD)) === 1 || clock.now() > until) return;
+      this.takeFences();
+      Atomics.wait(w, this.of(t, done), cur, 1);
+    }
+  }
+
   /** Post a request and wait for the owner's answer (RET word). */
   ask(kind: number, pa: number, a: number, b: number): number {
     const w = this.w;
@@ -641,8 +793,6 @@ export function runRemoteHart(init: RemoteHartInit): void {
   let started = false;
   let waiting = false;
   let suspend: { retentive: boolean; pc: bigint; opaque: bigint } | null = null;
-  let tlbDone = 0;
-  let fenceDone = 0;
   let parkDone = 0;
   for (;;) {
     if (Atomics.load(w, HOLD) !== 0) {
@@ -668,21 +818,8 @@ export function runRemoteHart(init: RemoteHartInit): void {
       h.woke();
     }
     if (cmd & CMD_STIMECMP) h.setCsr(Csr.stimecmp, ch.pair(STIMECMP));
-    const tlb = Atomics.load(w, ch.at(TLB_SEQ));
-    const fence = Atomics.load(w, ch.at(FENCEI_SEQ));
+    ch.takeFences();
     const park = Atomics.load(w, ch.at(PARK_SEQ));
-    if (tlb !== tlbDone) {
-      h.flushTlb();
-      tlbDone = tlb;
-      Atomics.store(w, ch.at(TLB_DONE), tlb);
-      Atomics.notify(w, ch.at(TLB_DONE));
-    }
-    if (fence !== fenceDone) {
-      h.flushIcache();
-      fenceDone = fence;
-      Atomics.store(w, ch.at(FENCEI_DONE), fence);
-      Atomics.notify(w, ch.at(FENCEI_DONE));
-    }
     if (park !== parkDone) {
       parkDone = park;
       Atomics.store(w, ch.at(PARK_DONE), park);
@@ -722,6 +859,10 @@ export function runRemoteHart(init: RemoteHartInit): void {
     else if (exit === Exit.MachineTrap && !h.exitIsInterrupt) {
       const cause = h.exitCause;
       if (cause === Cause.EcallS) {
+        if (ch.serveLocally(init.harts)) {
+          h.skip(4);
+          continue;
+        }
         const go = ch.ask(REQ_ECALL, 0, 0, 0);
         if (go === GO_PARK) started = false;
         else {
