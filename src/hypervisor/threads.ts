@@ -80,6 +80,7 @@ const PARK_DONE = 33;
 const RUN_STATE = 34; // what the worker is doing (RUN_* below), for statistics
 const HELD = 35; // 1 while the worker waits on HOLD
 const PC = 36; // lo, hi: the worker's pc after its last chunk, for statistics
+const ALIVE = 38; // 1 once the worker's loop has begun (a hold waits for live workers only)
 const INSTRET = 40; // a float64 (two words, 8-aligned)
 const LOCAL_COUNT = 42; // one counter per LOCAL_CALLS entry: calls this worker served itself
 // command bits
@@ -239,7 +240,9 @@ export class HartThreads {
   /**
    * The domain pauses: every worker stops between two chunks and says so; returns once each
    * has (at most ACK_TIMEOUT_MS each, serving their requests meanwhile: a worker waiting for
-   * one finishes its chunk first). Workers not started yet see the word when they start.
+   * one finishes its chunk first). Workers not started yet, or still starting (not ALIVE), see
+   * the word before their first instruction: each sets ALIVE before it reads HOLD, and the
+   * owner sets HOLD before it reads ALIVE, so one of the two sees the other's store.
    */
   hold(): void {
     Atomics.store(this.w, HOLD, 1);
@@ -248,6 +251,7 @@ export class HartThreads {
     for (const r of this.remotes) {
       if (r === null) continue;
       this.ring(r.id);
+      if (Atomics.load(this.w, this.at(r.id, ALIVE)) === 0) continue;
       const held = this.at(r.id, HELD);
       while (Atomics.load(this.w, held) === 0 && clock.now() < until) {
         this.serve(true);
@@ -794,6 +798,7 @@ export function runRemoteHart(init: RemoteHartInit): void {
   let waiting = false;
   let suspend: { retentive: boolean; pc: bigint; opaque: bigint } | null = null;
   let parkDone = 0;
+  Atomics.store(w, ch.at(ALIVE), 1);
   for (;;) {
     if (Atomics.load(w, HOLD) !== 0) {
       // the domain is paused: stay here, between two chunks, until the owner lets go
