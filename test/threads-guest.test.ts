@@ -84,11 +84,13 @@ test('a paused threaded domain holds its hart on a thread; after the pause its c
   );
   const word = (o: number) => d.ram.view.getBigUint64(DATA - d.ram.base + o, true);
   const passes = () => word(16);
-  const instret = () => d.statistics().threads![0]!.instret;
+  const thread = () => d.statistics().threads![0]!;
+  const instret = () => thread().instret;
   const run = d.run();
   try {
     await until('hart 1 to run', () => passes() > 0n && instret() > 0);
     await host.pause();
+    assert.equal(thread().state, 'held');
     const p1 = passes();
     const i1 = instret();
     await sleep(500); // event-loop turns: a hart that still ran would have moved on
@@ -96,6 +98,7 @@ test('a paused threaded domain holds its hart on a thread; after the pause its c
     assert.equal(instret(), i1);
     await sleep(500);
     host.unpause();
+    await until('hart 1 to leave the hold', () => thread().state !== 'held');
     // (its instruction count is published every 10 000 instructions)
     await until('hart 1 to run again', () => passes() > p1 + 1000n && instret() > i1);
     // hart 1 read its time before the owner reads its own: not later (1 ms of rounding allowed),

@@ -129,8 +129,8 @@ export interface HartThreadSpawner {
 /** What a hart on a thread is doing, as its worker last published it (DomainStatsJson.threads). */
 export interface ThreadHartStats {
   hart: number;
-  /** `request` while it waits for the owner (`request` names what it asked). */
-  state: 'stopped' | 'running' | 'waiting' | 'request';
+  /** `request` while it waits for the owner (`request` names what it asked); `held` while paused. */
+  state: 'stopped' | 'running' | 'waiting' | 'request' | 'held';
   request?: 'has' | 'read' | 'write' | 'ecall' | 'fail';
   /** pc after its last chunk of CHUNK instructions (hex). */
   pc: string;
@@ -457,13 +457,15 @@ export class HartThreads {
       const s: ThreadHartStats = {
         hart: k,
         state:
-          req === 1 || req === 3
-            ? 'request'
-            : run === RUN_RUNNING
-              ? 'running'
-              : run === RUN_WAITING
-                ? 'waiting'
-                : 'stopped',
+          this.word(k, HELD) === 1
+            ? 'held'
+            : req === 1 || req === 3
+              ? 'request'
+              : run === RUN_RUNNING
+                ? 'running'
+                : run === RUN_WAITING
+                  ? 'waiting'
+                  : 'stopped',
         pc: `0x${pc.toString(16)}`,
         instret: this.instret(k),
       };
