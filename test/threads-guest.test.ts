@@ -171,3 +171,41 @@ test('send_ipi and remote fences between harts on threads go on while the owner 
     await run;
   }
 });
+
+test('calls a hart on a thread cannot serve itself get the SBI layer answers: bad masks, ranges, ids', async () => {
+  // hart 1 makes each call and stores a0 at DATA + 8k, then 1 at DATA+64
+  const calls: number[][] = [
+    sbi(IPI, 0, 1n, 5n), // base beyond the harts: INVALID_PARAM
+    sbi(IPI, 0, 8n, 0n), // hart 3 of 2: INVALID_PARAM
+    sbi(RFENCE, 1, 2n, 0n, -4096n, 8192n), // range wrapping past 2^64: INVALID_ADDRESS
+    sbi(RFENCE, 0, 2n, 0n), // itself: served on its thread
+    sbi(IPI, 0, 0n, 0n), // nobody: success
+    sbi(0x1_0073_5049n, 0, 2n, 0n), // a7 beyond 32 bits names no extension: NOT_SUPPORTED
+  ];
+  const prog = assemble((p, at, mark) => {
+    p.i(...sbi(HSM, 0, 1n, BigInt(at.one ?? ENTRY), 0n), A.wfi(), A.jal(0, -4));
+    mark('one');
+    p.i(...li64(8, BigInt(DATA)));
+    calls.forEach((c, k) => p.i(...c, A.sd(10, 8, 8 * k)));
+    p.i(A.addi(5, 0, 1), A.sd(5, 8, 64), A.wfi(), A.jal(0, -4));
+  });
+  const host = new NodeDomainHost(() => {});
+  const d = createVm({ mode: 'pv', harts: 2, memory: 32 << 20, kernel: prog, cmdline: '', threads: true }, host, {
+    threads: nodeHartThreads,
+  });
+  const word = (o: number) => d.ram.view.getBigInt64(DATA - d.ram.base + o, true);
+  const run = d.run();
+  try {
+    await until('hart 1 to finish', () => word(64) === 1n);
+    assert.deepEqual(
+      calls.map((_, k) => Number(word(8 * k))),
+      [-3, -3, -5, 0, 0, -2],
+    );
+    const s = d.statistics();
+    assert.deepEqual(s.hypercalls.IPI, { send_ipi: 3 });
+    assert.deepEqual(s.hypercalls.RFENCE, { remote_sfence_vma: 1, remote_fence_i: 1 });
+  } finally {
+    d.stop(0);
+    await run;
+  }
+});
