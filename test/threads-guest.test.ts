@@ -186,7 +186,9 @@ test('calls a hart on a thread cannot serve itself get the SBI layer answers: ba
     p.i(...sbi(HSM, 0, 1n, BigInt(at.one ?? ENTRY), 0n), A.wfi(), A.jal(0, -4));
     mark('one');
     p.i(...li64(8, BigInt(DATA)));
-    calls.forEach((c, k) => p.i(...c, A.sd(10, 8, 8 * k)));
+    calls.forEach((c, k) => {
+      p.i(...c, A.sd(10, 8, 8 * k));
+    });
     p.i(A.addi(5, 0, 1), A.sd(5, 8, 64), A.wfi(), A.jal(0, -4));
   });
   const host = new NodeDomainHost(() => {});
