@@ -78,7 +78,7 @@ const FENCEI_DONE = 31;
 const PARK_SEQ = 32;
 const PARK_DONE = 33;
 const RUN_STATE = 34; // what the worker is doing (RUN_* below), for statistics
-const HELD = 35; // 1 while the worker waits on HOLD
+export const HELD = 35; // 1 while the worker waits on HOLD
 const PC = 36; // lo, hi: the worker's pc after its last chunk, for statistics
 const ALIVE = 38; // 1 once the worker's loop has begun (a hold waits for live workers only)
 const INSTRET = 40; // a float64 (two words, 8-aligned)
@@ -632,8 +632,8 @@ class RequestBus implements PhysBus {
   }
 }
 
-/** A worker's side of its channel. */
-class WorkerChannel {
+/** A worker's side of its channel (exported for the fuzz target of `serveLocally`). */
+export class WorkerChannel {
   readonly w: Int32Array;
   readonly f64: Float64Array;
   hart: Hart | null = null;
