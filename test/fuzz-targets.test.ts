@@ -33,6 +33,7 @@ test('every surface named by the hardening work has a target', () => {
     FUZZ_TARGETS.map((t) => t.name),
     [
       'sbi-dispatcher',
+      'worker-calls',
       'pvx-dispatcher',
       'pvx-remote',
       'snapshot-file',

@@ -16,6 +16,9 @@ import { ControlPlane } from '../../src/api/control.js';
 import { FakeDomainManager } from '../../src/api/fake-domain.js';
 import { isSnapshotError } from '../../src/core/state.js';
 import { gpa } from '../../src/core/types.js';
+import { Hart } from '../../src/cpu/hart.js';
+import { HART_STATE_BYTES } from '../../src/cpu/jit/state.js';
+import { EMPTY_BUS } from '../../src/cpu/types.js';
 import {
   ETH_HEADER,
   MAX_FRAME,
@@ -49,9 +52,11 @@ import { servePvx } from '../../src/hypervisor/pvx/remote.js';
 import { LoopRemote } from '../../src/hypervisor/pvx/testing.js';
 import { type DomainSnapshot, decodeSnapshotBytes, encodeSnapshotBytes } from '../../src/hypervisor/snapshot/index.js';
 import { fakeImage } from '../../src/hypervisor/testing.js';
+import { HartThreads, HELD, WorkerChannel } from '../../src/hypervisor/threads.js';
 import { createVm } from '../../src/hypervisor/vm.js';
 import { GuestRam } from '../../src/memory/ram.js';
-import { Eid } from '../../src/sbi/consts.js';
+import { Eid, HsmState } from '../../src/sbi/consts.js';
+import { decodeHartMask } from '../../src/sbi/hartmask.js';
 import { HYPERCALL_CATALOG } from '../../src/sbi/policy.js';
 import { PVX_CALLS } from '../../src/sbi/pvx/calls.js';
 import { PVX_EID, PvxFid } from '../../src/sbi/pvx/consts.js';
@@ -133,6 +138,60 @@ const sbiTarget: FuzzTarget = {
       check(Number.isInteger(r.error) && r.error <= 0 && r.error >= -13, `error ${r.error}`);
       check(typeof r.value === 'bigint' && r.value >= 0n && r.value <= U64, `value ${r.value}`);
       check(statsBounded(d), 'statistics keys beyond the catalog');
+    });
+  },
+};
+
+/**
+ * The calls a hart on a thread serves itself (threads.ts `serveLocally`): hart 1's worker side
+ * of a 3-hart threaded domain (harts 0 and 2 marked held, so fences of them do not wait) gets
+ * random calls; whatever it serves must be a call the SBI layer answers SUCCESS (a plain 3-hart
+ * domain is the reference), and every such IPI or fence not naming hart 0 for a fence must be
+ * served there.
+ */
+const workerCallsTarget: FuzzTarget = {
+  name: 'worker-calls',
+  about: 'random SBI calls of a hart on a thread: served there exactly when the SBI layer succeeds and it may',
+  start() {
+    const harts = 3;
+    const threads = new HartThreads(harts, () => {});
+    const ram = new GuestRam(RAM_BASE, RAM_SIZE, harts * HART_STATE_BYTES, { shared: true });
+    threads.prepare(
+      {
+        remoteEcall: () => HsmState.STARTED,
+        stopping: false,
+        fail: () => {},
+        sendIpi: () => {},
+        allowsCall: () => true,
+        callPolicy: {},
+      },
+      { spawn: () => ({ terminate: () => {} }) },
+      {} as never,
+      () => 0,
+    );
+    threads.serve(); // the calls allowed, into the control words
+    const w = new Int32Array(threads.control);
+    for (const k of [0, 2]) Atomics.store(w, threads.at(k, HELD), 1);
+    const ch = new WorkerChannel(threads.control, 1);
+    const h = new Hart(ram, EMPTY_BUS, { id: 1, virtualM: true, jit: false });
+    ch.hart = h;
+    const ref = createVm({ mode: 'pv', harts, memory: RAM_SIZE, kernel: fakeImage(), cmdline: '' }, host);
+    return fc.property(eid, fid, args, (e, f, a) => {
+      h.setX(17, e);
+      h.setX(16, f);
+      for (let i = 0; i < a.length; i++) h.setX(10 + i, a[i]!);
+      const served = ch.serveLocally(harts);
+      const r = ref.sbi.call(1, e, f, a);
+      if (served) {
+        check(r.error === 0, `served on the thread, the SBI layer says ${r.error}`);
+        check(h.getX(10) === 0n && h.getX(11) === 0n, 'a0, a1 of a call served on the thread');
+      }
+      const mayServe = (e === BigInt(Eid.IPI) && f === 0n) || (e === BigInt(Eid.RFENCE) && f >= 0n && f <= 2n);
+      if (mayServe && r.error === 0) {
+        const targets = decodeHartMask(a[0], a[1], harts);
+        const fenceOfHart0 = e === BigInt(Eid.RFENCE) && typeof targets !== 'number' && targets.includes(0);
+        check(served || fenceOfHart0, 'a call the thread may serve went to the owner');
+      }
     });
   },
 };
@@ -558,6 +617,7 @@ const switchLinkTarget: FuzzTarget = {
 
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   sbiTarget,
+  workerCallsTarget,
   pvxTarget,
   pvxRemoteTarget,
   snapshotFileTarget,

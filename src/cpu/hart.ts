@@ -460,6 +460,10 @@ export class Hart {
     const wTag = mmu.wTag;
     const wHi = mmu.wHi;
     const wOff = mmu.wOff;
+    // shared RAM: LD and SD are one 64-bit copy between RAM and the register (copy64.ts)
+    const single64 = mmu.single64;
+    const copy64 = mmu.copy64;
+    const xOff = x.byteOffset;
     // the translation tier: block slots and hotness counters, indexed by a hash of the pc (jit.ts)
     // (without the tier, arrays where no pc matches: run's code is the same with and without it,
     // so making the tier later does not deoptimize run)
@@ -769,8 +773,11 @@ export class Hart {
                     break;
                   case 3: // LD
                     if ((o & 7) === 0) {
-                      x[d] = i32[o >> 2]!;
-                      x[d + 1] = i32[(o >> 2) + 1]!;
+                      if (single64) copy64(xOff + (d << 2), o);
+                      else {
+                        x[d] = i32[o >> 2]!;
+                        x[d + 1] = i32[(o >> 2) + 1]!;
+                      }
                       break;
                     }
                     this.loadSlowTo(d, va, vh, f3);
@@ -832,8 +839,11 @@ export class Hart {
                     i32[o >> 2] = x[s2]!;
                     break;
                   default: // 3: SD
-                    i32[o >> 2] = x[s2]!;
-                    i32[(o >> 2) + 1] = x[s2 + 1]!;
+                    if (single64) copy64(o, xOff + (s2 << 2));
+                    else {
+                      i32[o >> 2] = x[s2]!;
+                      i32[(o >> 2) + 1] = x[s2 + 1]!;
+                    }
                     break;
                 }
               } else {
@@ -1618,9 +1628,15 @@ export class Hart {
         this.mstatus |= MSTATUS_FS;
         if (mmu.rTag[e] === (va & -4096) && mmu.rHi[e] === vh && (va & ((1 << f3) - 1)) === 0) {
           // TLB hit, naturally aligned (glibc's setjmp and prologues save FP registers often)
-          const w = (mmu.rOff[e]! + (va & 4095)) >> 2;
-          fi[fd] = i32[w]!;
-          fi[fd + 1] = f3 === 2 ? -1 : i32[w + 1]!; // FLW NaN-boxes
+          const o = mmu.rOff[e]! + (va & 4095);
+          if (f3 === 3 && mmu.single64) {
+            mmu.copy64(mmu.wideOff, o);
+            fi[fd] = mmu.wide[0]!;
+            fi[fd + 1] = mmu.wide[1]!;
+            return false;
+          }
+          fi[fd] = i32[o >> 2]!;
+          fi[fd + 1] = f3 === 2 ? -1 : i32[(o >> 2) + 1]!; // FLW NaN-boxes
           return false;
         }
         const lo = mmu.loadSlow(va, vh, f3 === 2 ? 6 : 3);
@@ -1646,9 +1662,15 @@ export class Hart {
         const e = tb + ((va >>> 12) & TLB_MASK);
         this.mstatus |= MSTATUS_FS;
         if (mmu.wTag[e] === (va & -4096) && mmu.wHi[e] === vh && (va & ((1 << f3) - 1)) === 0) {
-          const w = (mmu.wOff[e]! + (va & 4095)) >> 2;
-          i32[w] = fi[fs]!;
-          if (f3 === 3) i32[w + 1] = fi[fs + 1]!;
+          const o = mmu.wOff[e]! + (va & 4095);
+          if (f3 === 3 && mmu.single64) {
+            mmu.wide[0] = fi[fs]!;
+            mmu.wide[1] = fi[fs + 1]!;
+            mmu.copy64(o, mmu.wideOff);
+            return false;
+          }
+          i32[o >> 2] = fi[fs]!;
+          if (f3 === 3) i32[(o >> 2) + 1] = fi[fs + 1]!;
           return false;
         }
         mmu.storeSlow(va, vh, f3, fi[fs]!, fi[fs + 1]!);

@@ -116,6 +116,11 @@ export interface DomainHost {
   consoleOut(bytes: Uint8Array): void;
   /** Host CPU time used by this process so far (ms), when the host can tell. */
   cpuMs?(): number;
+  /**
+   * Set by a domain whose harts run on threads, for a host that pauses (GatedDomainHost): called
+   * when the run loop parks at a pause (true: hold those harts) and before it goes on (false).
+   */
+  onPark?: ((parked: boolean) => void) | undefined;
 }
 
 /** What loading put where, and what to do at (re)boot. */
@@ -327,6 +332,14 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     return this.ended !== null || this.rebootPending;
   }
 
+  /** ThreadedDomain: the hypercall policy, which says what a hart on a thread may serve itself. */
+  get callPolicy(): object {
+    return this.sbi.policy;
+  }
+  allowsCall(ext: string, fn: string): boolean {
+    return this.sbi.policy.allows(ext, fn);
+  }
+
   /** A hypercall of the hart on a thread `hart` (threads.ts), served here; its HSM state after it. */
   remoteEcall(hart: number): HsmState {
     const v = this.vcpus[hart]!;
@@ -347,7 +360,9 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     this.stats.startCpuMs = host.cpuMs?.() ?? 0;
     let lastYield = this.stats.startMs;
     this.turnEndMs = lastYield + HOST_YIELD_MS;
-    this.threads?.start();
+    const threads = this.threads;
+    if (threads !== null) host.onPark = (parked) => (parked ? threads.hold() : threads.release());
+    threads?.start();
     while (this.ended === null) {
       if (this.rebootPending) {
         this.rebootPending = false;
@@ -382,10 +397,12 @@ export class Domain implements SbiPlatform, ThreadedDomain {
   /** Statistics so far. */
   statistics(): DomainStatsJson {
     this.collectMmio();
+    // calls the harts on threads served themselves count as the owner's do
+    const local = this.threads?.withLocalCalls(this.sbi.stats);
     const s = this.stats.toJSON(
       this.mode,
       this.vcpus.map((v) => v.hart.instret),
-      this.sbi.stats,
+      local?.calls ?? this.sbi.stats,
       this.ended === null ? this.host.nowMs() : this.stats.endMs,
       {
         traps: this.vcpus.reduce((a, v) => a + (v.hart.mTraps ?? 0), 0),
@@ -394,6 +411,10 @@ export class Domain implements SbiPlatform, ThreadedDomain {
       jitStatsOf(this.vcpus.map((v) => v.hart)),
     );
     if (this.threads !== null) s.threads = this.threads.stats();
+    if (local !== undefined) {
+      s.exits.hypercall += local.local;
+      s.exitsTotal += local.local;
+    }
     return s;
   }
 

@@ -17,16 +17,27 @@
  *   fences): words in its channel and a doorbell the worker waits on while it idles; a running
  *   worker looks at them between `Hart.run` calls (CHUNK instructions). Fences are synchronous
  *   as SBI requires: the owner waits (serving requests meanwhile) until the worker has flushed.
+ * - **Hold** (the domain is paused): a domain-wide word every worker looks at between chunks;
+ *   each says it is held and waits until the owner clears the word.
+ * - **The guest clock**: the host time of mtime 0, which the owner moves on by the time a pause
+ *   lasted before it lets the workers go, so their `time` stops with hart 0's.
+ * - **Calls a worker serves itself**: `send_ipi` and the remote fences, when the domain's
+ *   hypercall policy allows them (a word the owner keeps up to date) and, for fences, hart 0 is
+ *   not a target: the worker rings the other workers itself (fences: waits for their
+ *   acknowledgement, taking the fences asked of it meanwhile), and an IPI to hart 0 is a bit the
+ *   owner picks up at its next serve. It counts them in its channel for the statistics.
  */
 import { PvmError } from '../core/errors.js';
-import { Cause, Csr, Priv } from '../cpu/arch.js';
+import { Cause, Csr, IrqBit, Priv } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
 import { Hart } from '../cpu/hart.js';
 import type { HartExtensions } from '../cpu/isa.js';
 import { HART_STATE_BYTES } from '../cpu/jit/state.js';
 import type { PhysBus } from '../cpu/types.js';
 import { GuestRam } from '../memory/ram.js';
-import { HsmState } from '../sbi/consts.js';
+import { ALL_ONES, Eid, HsmState } from '../sbi/consts.js';
+import type { SbiCallStats } from '../sbi/dispatcher.js';
+import { decodeHartMask } from '../sbi/hartmask.js';
 import type { VcpuHart } from './guest-hart.js';
 import { enterSupervisor, redirectToSupervisor } from './pv.js';
 
@@ -42,6 +53,10 @@ const ACK_TIMEOUT_MS = 2000;
 const GLOBAL_WORDS = 16;
 // (exported: the protocol tests drive a channel by hand)
 export const PENDING = 0; // requests posted (a counter the owner waits on)
+const HOLD = 1; // nonzero while the domain is paused: workers wait on it between chunks
+const EPOCH = 2; // float64 (words 2-3): mtime 0 as an absolute host time in ms, see absoluteMs
+const LOCAL = 4; // which calls workers serve themselves: bit 1 << LOCAL_CALLS index
+const OWNER_IPI = 5; // nonzero: a worker sent hart 0 an IPI (the owner sets its SSIP at its next serve)
 const CHANNEL_WORDS = 64;
 // a channel's words
 const DOORBELL = 0;
@@ -63,8 +78,11 @@ const FENCEI_DONE = 31;
 const PARK_SEQ = 32;
 const PARK_DONE = 33;
 const RUN_STATE = 34; // what the worker is doing (RUN_* below), for statistics
+export const HELD = 35; // 1 while the worker waits on HOLD
 const PC = 36; // lo, hi: the worker's pc after its last chunk, for statistics
+const ALIVE = 38; // 1 once the worker's loop has begun (a hold waits for live workers only)
 const INSTRET = 40; // a float64 (two words, 8-aligned)
+const LOCAL_COUNT = 42; // one counter per LOCAL_CALLS entry: calls this worker served itself
 // command bits
 const CMD_EXIT = 1;
 const CMD_PARK = 2;
@@ -95,10 +113,8 @@ export interface RemoteHartInit {
   ramSize: number;
   /** Byte offset of this hart's state area in the memory. */
   stateOff: number;
-  /** The control words (a SharedArrayBuffer). */
+  /** The control words (a SharedArrayBuffer; the guest clock's origin is one of them). */
   control: SharedArrayBuffer;
-  /** mtime 0 as an absolute host time (performance.timeOrigin + performance.now(), ms). */
-  epochMs: number;
   extensions: HartExtensions;
   jit: boolean;
   jitAfter: number;
@@ -113,8 +129,8 @@ export interface HartThreadSpawner {
 /** What a hart on a thread is doing, as its worker last published it (DomainStatsJson.threads). */
 export interface ThreadHartStats {
   hart: number;
-  /** `request` while it waits for the owner (`request` names what it asked). */
-  state: 'stopped' | 'running' | 'waiting' | 'request';
+  /** `request` while it waits for the owner (`request` names what it asked); `held` while paused. */
+  state: 'stopped' | 'running' | 'waiting' | 'request' | 'held';
   request?: 'has' | 'read' | 'write' | 'ecall' | 'fail';
   /** pc after its last chunk of CHUNK instructions (hex). */
   pc: string;
@@ -123,6 +139,14 @@ export interface ThreadHartStats {
 
 const REQUEST_NAMES = [undefined, 'has', 'read', 'write', 'ecall', 'fail'] as const;
 
+/** The calls a worker may serve itself, as the statistics name them: index k is LOCAL bit 1 << k. */
+const LOCAL_CALLS = [
+  ['IPI', 'send_ipi'],
+  ['RFENCE', 'remote_fence_i'],
+  ['RFENCE', 'remote_sfence_vma'],
+  ['RFENCE', 'remote_sfence_vma_asid'],
+] as const;
+
 /** What the owner side needs from the domain while it serves requests. */
 export interface ThreadedDomain {
   /** A hypercall of remote hart `hart` (registers in its state area): make it, return the vCPU's HSM state after it. */
@@ -130,6 +154,12 @@ export interface ThreadedDomain {
   /** The domain ended or reboots: parked workers stay parked. */
   readonly stopping: boolean;
   fail(code: number, why: string): void;
+  /** SBI send_ipi to hart `hart` (hart 0: a worker asked for it). */
+  sendIpi(hart: number): void;
+  /** Whether the hypercall policy allows the call `ext`/`fn` (LOCAL_CALLS; asked when it changes). */
+  allowsCall(ext: string, fn: string): boolean;
+  /** The policy object, compared by identity: a new one means asking `allowsCall` again. */
+  readonly callPolicy: object;
 }
 
 const clock = (globalThis as unknown as { performance: { now(): number; timeOrigin: number } }).performance;
@@ -179,11 +209,63 @@ export class HartThreads {
 
   /** What `start` needs, given when the domain is built (createVm). */
   private pending: { spawner: HartThreadSpawner; base: Omit<RemoteHartInit, 'hart' | 'stateOff'> } | null = null;
+  /** The owner's guest clock (mtime ticks), which the workers' clocks follow. */
+  private ticks: () => number = () => 0;
 
-  /** The domain is built: its workers start when it first runs (a domain built and dropped costs no thread). */
-  prepare(domain: ThreadedDomain, spawner: HartThreadSpawner, base: Omit<RemoteHartInit, 'hart' | 'stateOff'>): void {
+  /**
+   * The domain is built: its workers start when it first runs (a domain built and dropped costs
+   * no thread). `ticks` is the owner's guest clock (mtime).
+   */
+  prepare(
+    domain: ThreadedDomain,
+    spawner: HartThreadSpawner,
+    base: Omit<RemoteHartInit, 'hart' | 'stateOff'>,
+    ticks: () => number,
+  ): void {
     this.domain = domain;
     this.pending = { spawner, base };
+    this.ticks = ticks;
+    this.syncClock();
+  }
+
+  /**
+   * Put the workers' clock origin where the owner's clock is now. Called only while no worker
+   * runs a hart (before they start, and while they are held), so a plain float64 store will do:
+   * the release that follows orders it before their next read.
+   */
+  private syncClock(): void {
+    this.f64[EPOCH / 2] = absoluteMs() - this.ticks() / TICKS_PER_MS;
+  }
+
+  /**
+   * The domain pauses: every worker stops between two chunks and says so; returns once each
+   * has (at most ACK_TIMEOUT_MS each, serving their requests meanwhile: a worker waiting for
+   * one finishes its chunk first). Workers not started yet, or still starting (not ALIVE), see
+   * the word before their first instruction: each sets ALIVE before it reads HOLD, and the
+   * owner sets HOLD before it reads ALIVE, so one of the two sees the other's store.
+   */
+  hold(): void {
+    Atomics.store(this.w, HOLD, 1);
+    if (this.pending !== null || this.stopped) return;
+    const until = clock.now() + ACK_TIMEOUT_MS;
+    for (const r of this.remotes) {
+      if (r === null) continue;
+      this.ring(r.id);
+      if (Atomics.load(this.w, this.at(r.id, ALIVE)) === 0) continue;
+      const held = this.at(r.id, HELD);
+      while (Atomics.load(this.w, held) === 0 && clock.now() < until) {
+        this.serve(true);
+        Atomics.wait(this.w, held, 0, 1);
+      }
+    }
+  }
+
+  /** The domain goes on after a pause: the workers' clock skips the time paused, then they run. */
+  release(): void {
+    if (Atomics.load(this.w, HOLD) === 0) return;
+    this.syncClock();
+    Atomics.store(this.w, HOLD, 0);
+    Atomics.notify(this.w, HOLD);
   }
 
   /** Start the workers (the domain's run loop begins); once. */
@@ -212,6 +294,8 @@ export class HartThreads {
     if (this.stopped) return;
     this.stopped = true;
     for (const r of this.remotes) if (r !== null) this.command(r.id, CMD_EXIT);
+    Atomics.store(this.w, HOLD, 0);
+    Atomics.notify(this.w, HOLD);
     // settle a pending waitAsync, so nothing keeps the host's event loop alive
     Atomics.add(this.w, PENDING, 1);
     Atomics.notify(this.w, PENDING);
@@ -241,12 +325,15 @@ export class HartThreads {
    * in `seen` but has not reached yet.
    */
   serve(scan = false): void {
+    const domain = this.domain!;
+    if (domain.callPolicy !== this.policySeen) this.allowLocal(domain);
     const n = Atomics.load(this.w, PENDING);
     if (n === this.seen && !scan) {
       this.arm();
       return;
     }
     this.seen = n;
+    if (Atomics.exchange(this.w, OWNER_IPI, 0) !== 0) domain.sendIpi(0);
     for (const r of this.remotes) {
       if (r === null || Atomics.compareExchange(this.w, this.at(r.id, REQ), 1, 3) !== 1) continue;
       // (state 3: a hypercall may wait for a fence and serve others meanwhile, never this one again)
@@ -255,6 +342,36 @@ export class HartThreads {
       Atomics.notify(this.w, this.at(r.id, REQ));
     }
     this.arm();
+  }
+
+  private policySeen: object | null = null;
+
+  /** Tell the workers which calls they may serve themselves under the domain's policy now. */
+  private allowLocal(domain: ThreadedDomain): void {
+    this.policySeen = domain.callPolicy;
+    let bits = 0;
+    LOCAL_CALLS.forEach(([ext, fn], k) => {
+      if (domain.allowsCall(ext, fn)) bits |= 1 << k;
+    });
+    Atomics.store(this.w, LOCAL, bits);
+  }
+
+  /** The calls the workers served themselves, added to the owner's `calls` (a copy). */
+  withLocalCalls(calls: SbiCallStats): { calls: SbiCallStats; local: number } {
+    const out: SbiCallStats = {};
+    for (const [ext, fns] of Object.entries(calls)) out[ext] = { ...fns };
+    let local = 0;
+    for (const r of this.remotes) {
+      if (r === null) continue;
+      LOCAL_CALLS.forEach(([ext, fn], k) => {
+        const n = this.word(r.id, LOCAL_COUNT + k);
+        if (n === 0) return;
+        const m = (out[ext] ??= {});
+        m[fn] = (m[fn] ?? 0) + n;
+        local += n;
+      });
+    }
+    return { calls: out, local };
   }
 
   private answer(r: RemoteHart): void {
@@ -340,13 +457,15 @@ export class HartThreads {
       const s: ThreadHartStats = {
         hart: k,
         state:
-          req === 1 || req === 3
-            ? 'request'
-            : run === RUN_RUNNING
-              ? 'running'
-              : run === RUN_WAITING
-                ? 'waiting'
-                : 'stopped',
+          this.word(k, HELD) === 1
+            ? 'held'
+            : req === 1 || req === 3
+              ? 'request'
+              : run === RUN_RUNNING
+                ? 'running'
+                : run === RUN_WAITING
+                  ? 'waiting'
+                  : 'stopped',
         pc: `0x${pc.toString(16)}`,
         instret: this.instret(k),
       };
@@ -513,8 +632,8 @@ class RequestBus implements PhysBus {
   }
 }
 
-/** A worker's side of its channel. */
-class WorkerChannel {
+/** A worker's side of its channel (exported for the fuzz target of `serveLocally`). */
+export class WorkerChannel {
   readonly w: Int32Array;
   readonly f64: Float64Array;
   hart: Hart | null = null;
@@ -528,6 +647,101 @@ class WorkerChannel {
   at(i: number): number {
     return GLOBAL_WORDS + this.k * CHANNEL_WORDS + i;
   }
+  /** Index of word `i` of hart `k`'s channel (another worker's). */
+  of(k: number, i: number): number {
+    return GLOBAL_WORDS + k * CHANNEL_WORDS + i;
+  }
+  /** Fences asked of this hart and taken so far (the TLB_SEQ and FENCEI_SEQ values acknowledged). */
+  private tlbDone = 0;
+  private fenceDone = 0;
+  /** Take the fences other threads asked of this hart since the last look, and say so. */
+  takeFences(): void {
+    const w = this.w;
+    const h = this.hart!;
+    const tlb = Atomics.load(w, this.at(TLB_SEQ));
+    const fence = Atomics.load(w, this.at(FENCEI_SEQ));
+    if (tlb !== this.tlbDone) {
+      h.flushTlb();
+      this.tlbDone = tlb;
+      Atomics.store(w, this.at(TLB_DONE), tlb);
+      Atomics.notify(w, this.at(TLB_DONE));
+    }
+    if (fence !== this.fenceDone) {
+      h.flushIcache();
+      this.fenceDone = fence;
+      Atomics.store(w, this.at(FENCEI_DONE), fence);
+      Atomics.notify(w, this.at(FENCEI_DONE));
+    }
+  }
+
+  /**
+   * Serve the hart's hypercall here when it is one a worker may make alone (LOCAL): true when
+   * done (a0, a1 set; the caller steps over the ECALL), false to ask the owner. Anything out of
+   * the ordinary (a bad hart mask or range, a fence of hart 0) goes to the owner, whose SBI
+   * layer answers it.
+   */
+  serveLocally(harts: number): boolean {
+    const h = this.hart!;
+    const x = h.x;
+    if (x[35] !== 0 || x[33] !== 0) return false;
+    const eid = x[34]! >>> 0;
+    const fid = x[32]! >>> 0;
+    const k = eid === Eid.IPI && fid === 0 ? 0 : eid === Eid.RFENCE && fid <= 2 ? 1 + fid : -1;
+    if (k < 0 || (Atomics.load(this.w, LOCAL) & (1 << k)) === 0) return false;
+    const targets = decodeHartMask(BigInt.asUintN(64, h.getX(10)), BigInt.asUintN(64, h.getX(11)), harts);
+    if (typeof targets === 'number') return false;
+    if (k > 1) {
+      const start = BigInt.asUintN(64, h.getX(12));
+      const size = BigInt.asUintN(64, h.getX(13));
+      if (size !== ALL_ONES && start + size > ALL_ONES + 1n) return false;
+    }
+    if (k > 0 && targets.includes(0)) return false;
+    const w = this.w;
+    for (const t of targets) {
+      if (k === 0) {
+        if (t === this.k) h.setIrq(IrqBit.SSIP, true);
+        else if (t === 0) {
+          Atomics.store(w, OWNER_IPI, 1);
+          Atomics.add(w, PENDING, 1);
+          Atomics.notify(w, PENDING);
+        } else {
+          Atomics.or(w, this.of(t, IRQ_LEVEL), 1 << IrqBit.SSIP);
+          Atomics.or(w, this.of(t, IRQ_DIRTY), 1 << IrqBit.SSIP);
+          this.ring(t);
+        }
+      } else if (t === this.k) {
+        if (k === 1) h.flushIcache();
+        else h.flushTlb();
+      } else if (k === 1) this.fence(t, FENCEI_SEQ, FENCEI_DONE);
+      else this.fence(t, TLB_SEQ, TLB_DONE);
+    }
+    Atomics.add(w, this.at(LOCAL_COUNT + k), 1);
+    x[20] = x[21] = x[22] = x[23] = 0; // a0 = SBI_SUCCESS, a1 = 0
+    return true;
+  }
+
+  private ring(t: number): void {
+    Atomics.add(this.w, this.of(t, DOORBELL), 1);
+    Atomics.notify(this.w, this.of(t, DOORBELL));
+  }
+
+  /**
+   * Ask hart `t` (another worker's) for a fence and wait until it has taken it, as the owner's
+   * HartThreads.request does: a held hart takes it before it runs again, so it is not waited
+   * for; fences asked of this hart meanwhile are taken (two harts fencing each other).
+   */
+  private fence(t: number, seq: number, done: number): void {
+    const w = this.w;
+    const want = Atomics.add(w, this.of(t, seq), 1) + 1;
+    this.ring(t);
+    const until = clock.now() + ACK_TIMEOUT_MS;
+    for (let cur = Atomics.load(w, this.of(t, done)); cur < want; cur = Atomics.load(w, this.of(t, done))) {
+      if (Atomics.load(w, this.of(t, HELD)) === 1 || clock.now() > until) return;
+      this.takeFences();
+      Atomics.wait(w, this.of(t, done), cur, 1);
+    }
+  }
+
   /** Post a request and wait for the owner's answer (RET word). */
   ask(kind: number, pa: number, a: number, b: number): number {
     const w = this.w;
@@ -569,7 +783,8 @@ export function runRemoteHart(init: RemoteHartInit): void {
     memory: init.memory,
     stateStart: init.stateOff,
   });
-  const now = () => Math.floor((absoluteMs() - init.epochMs) * TICKS_PER_MS);
+  // the owner's guest clock: its origin moves on after a pause (HartThreads.release)
+  const now = () => Math.floor((absoluteMs() - ch.f64[EPOCH / 2]!) * TICKS_PER_MS);
   const h = new Hart(ram, new RequestBus(ch), {
     id: init.hart,
     time: { now },
@@ -584,10 +799,16 @@ export function runRemoteHart(init: RemoteHartInit): void {
   let started = false;
   let waiting = false;
   let suspend: { retentive: boolean; pc: bigint; opaque: bigint } | null = null;
-  let tlbDone = 0;
-  let fenceDone = 0;
   let parkDone = 0;
+  Atomics.store(w, ch.at(ALIVE), 1);
   for (;;) {
+    if (Atomics.load(w, HOLD) !== 0) {
+      // the domain is paused: stay here, between two chunks, until the owner lets go
+      Atomics.store(w, ch.at(HELD), 1);
+      Atomics.notify(w, ch.at(HELD));
+      while (Atomics.load(w, HOLD) !== 0) Atomics.wait(w, HOLD, 1, MAX_IDLE_MS);
+      Atomics.store(w, ch.at(HELD), 0);
+    }
     const bell = Atomics.load(w, ch.at(DOORBELL));
     const cmd = Atomics.exchange(w, ch.at(CMD), 0);
     if (cmd & CMD_EXIT) return;
@@ -604,21 +825,8 @@ export function runRemoteHart(init: RemoteHartInit): void {
       h.woke();
     }
     if (cmd & CMD_STIMECMP) h.setCsr(Csr.stimecmp, ch.pair(STIMECMP));
-    const tlb = Atomics.load(w, ch.at(TLB_SEQ));
-    const fence = Atomics.load(w, ch.at(FENCEI_SEQ));
+    ch.takeFences();
     const park = Atomics.load(w, ch.at(PARK_SEQ));
-    if (tlb !== tlbDone) {
-      h.flushTlb();
-      tlbDone = tlb;
-      Atomics.store(w, ch.at(TLB_DONE), tlb);
-      Atomics.notify(w, ch.at(TLB_DONE));
-    }
-    if (fence !== fenceDone) {
-      h.flushIcache();
-      fenceDone = fence;
-      Atomics.store(w, ch.at(FENCEI_DONE), fence);
-      Atomics.notify(w, ch.at(FENCEI_DONE));
-    }
     if (park !== parkDone) {
       parkDone = park;
       Atomics.store(w, ch.at(PARK_DONE), park);
@@ -658,6 +866,10 @@ export function runRemoteHart(init: RemoteHartInit): void {
     else if (exit === Exit.MachineTrap && !h.exitIsInterrupt) {
       const cause = h.exitCause;
       if (cause === Cause.EcallS) {
+        if (ch.serveLocally(init.harts)) {
+          h.skip(4);
+          continue;
+        }
         const go = ch.ask(REQ_ECALL, 0, 0, 0);
         if (go === GO_PARK) started = false;
         else {

@@ -14,7 +14,7 @@ import type { GuestRam } from '../memory/ram.js';
 import { type BootPlan, type ConsoleInput, Domain, type DomainHost, type DomainMode, MAX_HARTS } from './domain.js';
 import { computeLayout } from './layout.js';
 import { attachPvx, GrantWindow, type PvxDomain, type PvxHost } from './pvx/index.js';
-import { absoluteMs, type HartThreadSpawner, HartThreads } from './threads.js';
+import { type HartThreadSpawner, HartThreads } from './threads.js';
 
 /** The RISC-V Linux Image header (Documentation/arch/riscv/boot-image-header.rst). */
 const LINUX_IMAGE_HEADER_BYTES = 64;
@@ -325,18 +325,22 @@ export function createVm(
   domain.inputTo = consoleInputFor(cfg.cmdline, cfg.mode, virtioConsole !== undefined);
   if (threads !== null) {
     domain.threads = threads;
-    threads.prepare(domain, opts.threads!, {
-      harts: cfg.harts,
-      memory: board.ram.wasmMemory!,
-      ramBase: board.ram.base,
-      ramSize: board.ram.size,
-      control: threads.control,
-      epochMs: absoluteMs() - board.time.now() / 10_000,
-      extensions,
-      jit: cfg.jit ?? JIT_DEFAULT,
-      jitAfter: JIT_AFTER,
-      sstc: extensions.sstc,
-    });
+    threads.prepare(
+      domain,
+      opts.threads!,
+      {
+        harts: cfg.harts,
+        memory: board.ram.wasmMemory!,
+        ramBase: board.ram.base,
+        ramSize: board.ram.size,
+        control: threads.control,
+        extensions,
+        jit: cfg.jit ?? JIT_DEFAULT,
+        jitAfter: JIT_AFTER,
+        sstc: extensions.sstc,
+      },
+      () => board.time.now(),
+    );
   }
   return domain;
 }

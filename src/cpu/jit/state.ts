@@ -33,6 +33,12 @@ export const M_TRAP_OFF = 320;
 export const CSR_WORDS = (M_TRAP_OFF + 32 - MSTATUS_OFF) / 4;
 /** The LR/SC reservation (amo.ts Reservation): valid (0/1), RAM offset, size, value (lo, hi): five words. */
 export const RES_OFF = M_TRAP_OFF + 32;
+/**
+ * A doubleword the interpreter moves 64-bit accesses of shared RAM through when their other end
+ * is not an integer register (FLD, FSD, slow-path loads and stores, page-table entries): one
+ * wasm copy to or from RAM, so no other thread sees half of it (copy64.ts).
+ */
+export const COPY64_OFF = RES_OFF + 24;
 /** The data TLBs (mmu.ts): six Int32Arrays of TLB_ENTRIES entries each, in this order. */
 export const TLB_OFF = 4096;
 /** Entries in each data TLB array: DATA_SETS (16) x 2^TLB_BITS (1024). */
