@@ -439,7 +439,7 @@ test('PVX timer: a deadline due by the last clock reading fires at once, a later
   assert.equal(a.pending(p), false, 'no clock read on the call');
   assert.equal(a.pvx.nextDeadline(), 601);
   a.pvx.pollTimers(a.env.now());
-  assert.ok(a.pending(p), 'the run loop\'s poll fires it');
+  assert.ok(a.pending(p), "the run loop's poll fires it");
 });
 
 test('console, shutdown-request and memory-target VIRQs', () => {
