@@ -1,7 +1,9 @@
 /**
  * CPU micro benchmark: hand-encoded RV64 loops run on one hart, bare M-mode
- * and under Sv39 (S-mode, identity-mapped 1 GiB gigapage). Prints JSON with MIPS.
- * Usage: node dist/bench/cpu-micro.js [instructions]
+ * and under Sv39 (S-mode, identity-mapped 1 GiB gigapage), and the integer loop on RAM
+ * shared between threads (a shared WebAssembly.Memory: its doublewords take the single-access
+ * path, docs/cpu.md). All interpreted. Prints JSON with MIPS.
+ * Usage: node dist/bench/cpu-micro.js [instructions] [bare|sv39|shared|c]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -10,8 +12,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Exit } from '../src/cpu/exits.js';
 import { Hart } from '../src/cpu/hart.js';
+import { HART_STATE_BYTES } from '../src/cpu/jit/state.js';
 import { A, C, li64, Prog } from '../src/cpu/test-asm.js';
-import { EMPTY_BUS } from '../src/cpu/types.js';
+import { EMPTY_BUS, type RamLike } from '../src/cpu/types.js';
+import { GuestRam } from '../src/memory/ram.js';
 
 const RAM_BASE = 0x8000_0000;
 const total = Number(process.argv[2] ?? 200_000_000);
@@ -42,9 +46,8 @@ function intLoop(): Prog {
   return p;
 }
 
-function runBench(name: string, setup: (h: Hart, r: ReturnType<typeof ram>) => void): object {
-  const r = ram(8 << 20);
-  const h = new Hart(r, EMPTY_BUS);
+function runBench(name: string, setup: (h: Hart, r: RamLike) => void, r: RamLike = ram(8 << 20)): object {
+  const h = new Hart(r, EMPTY_BUS, { jit: false });
   h.reset(BigInt(RAM_BASE), 3);
   setup(h, r);
   // warm up
@@ -121,8 +124,7 @@ function runWork(name: string, sv39: boolean): object {
   };
 }
 
-const load = (r: ReturnType<typeof ram>, at: number, p: Prog) =>
-  new Uint8Array(r.buffer).set(p.toBytes(), at - RAM_BASE);
+const load = (r: RamLike, at: number, p: Prog) => new Uint8Array(r.buffer).set(p.toBytes(), at - RAM_BASE);
 
 const only = process.argv[3];
 const results = [
@@ -140,6 +142,13 @@ const results = [
         h.setCsr(0x180, (8n << 60n) | BigInt(root >> 12));
         h.priv = 1;
       }),
+  only !== undefined && only !== 'shared'
+    ? null
+    : runBench(
+        'int-loop bare M-mode, shared RAM',
+        (_h, r) => load(r, RAM_BASE, intLoop()),
+        new GuestRam(RAM_BASE, 8 << 20, HART_STATE_BYTES, { shared: true }),
+      ),
   only === undefined || only === 'c' ? runWork('C workload bare M-mode', false) : null,
   only === undefined || only === 'c' ? runWork('C workload bare M-mode (again)', false) : null,
   only === undefined || only === 'c' ? runWork('C workload Sv39 S-mode', true) : null,

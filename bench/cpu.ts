@@ -6,7 +6,7 @@
  * deterministic, so QEMU retires the same ones), seconds, MIPS, and the
  * pvm/QEMU time ratio. Not part of `npm test`.
  *
- *   npm run bench:cpu            (or: node dist/bench/cpu.js [--scale N])
+ *   npm run bench:cpu            (or: node dist/bench/cpu.js [--scale N] [--shared-ram])
  *
  * QEMU's time includes its start-up; `qemu.startupSeconds` (a run of the
  * smallest bare program) is reported so it can be subtracted, and
@@ -47,7 +47,10 @@ function build(scale: number): void {
   if (b.error || b.status !== 0) fail(`guests/bare/build.sh failed: ${b.stderr}`);
 }
 
-async function runPvm(elf: Uint8Array): Promise<{ seconds: number; instructions: number; output: string }> {
+async function runPvm(
+  elf: Uint8Array,
+  sharedRam = false,
+): Promise<{ seconds: number; instructions: number; output: string }> {
   const chunks: Uint8Array[] = [];
   const t0 = performance.now();
   const result = await runBare(
@@ -57,7 +60,7 @@ async function runPvm(elf: Uint8Array): Promise<{ seconds: number; instructions:
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
       console: (bytes) => chunks.push(bytes.slice()),
     },
-    { memory: 128 * 1024 * 1024 },
+    { memory: 128 * 1024 * 1024, ...(sharedRam && { sharedRam }) },
   );
   const seconds = (performance.now() - t0) / 1000;
   if (result.end.kind !== 'syscon' || result.end.code !== 0)
@@ -88,6 +91,17 @@ async function main(): Promise<void> {
 
   const loadBefore = loadavg()[0] ?? 0;
   const pvm = await runPvm(elf);
+  // --shared-ram: the same guest on RAM in shared memory (a pool domain's) and private RAM,
+  // alternating three times after the first run (which also warms the process up)
+  const shared: { private: number[]; shared: number[] } = { private: [], shared: [] };
+  if (process.argv.includes('--shared-ram')) {
+    for (let i = 0; i < 3; i++) {
+      const s = await runPvm(elf, true);
+      if (s.output !== pvm.output) fail('pvm on shared RAM printed something else');
+      shared.shared.push(round(s.seconds));
+      shared.private.push(round((await runPvm(elf)).seconds));
+    }
+  }
   const startup = runQemu(helloPath);
   const qemu = runQemu(elfPath);
   const checksum = /checksum ([0-9a-f]{8})/.exec(pvm.output)?.[1] ?? null;
@@ -113,6 +127,14 @@ async function main(): Promise<void> {
     ratio: round(pvm.seconds / qemu.seconds, 2),
     /** The same, with QEMU's start-up subtracted. */
     ratioCompute: round(pvm.seconds / qemuCompute, 2),
+    ...(shared.shared.length > 0 && {
+      sharedRam: {
+        privateSeconds: shared.private.map((s) => round(s)),
+        sharedSeconds: shared.shared,
+        /** best shared / best private: above 1, shared RAM is slower. */
+        ratio: round(Math.min(...shared.shared) / Math.min(...shared.private), 3),
+      },
+    }),
     /** Context for reading the numbers: a loaded host slows both unevenly. */
     host: { node: process.version, cpus: cpus().length, loadavg1: round(loadBefore, 2) },
   };

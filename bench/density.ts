@@ -13,7 +13,7 @@
  *
  * With --no-jit the domains run on the interpreter alone (docs/cpu.md, the translation tier).
  *
- *   node --expose-gc dist/bench/density.js [--n 100,1000] [--memory 3] [--idle-s 3] [--no-jit] [--out FILE]
+ *   node --expose-gc dist/bench/density.js [--n 100,1000] [--memory 3] [--idle-s 3] [--no-jit] [--shared-ram] [--out FILE]
  */
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -31,6 +31,8 @@ const memMiB = Number(opt('--memory', '3'));
 const idleS = Number(opt('--idle-s', '3'));
 const outFile = opt('--out', '');
 const jit = !args.includes('--no-jit');
+/** --shared-ram: each domain's RAM in shared memory, as on the daemon's pool. */
+const sharedRam = args.includes('--shared-ram');
 const MiB = 1024 * 1024;
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -63,7 +65,7 @@ async function density(n: number) {
   for (let i = 0; i < n; i++) {
     const t = performance.now();
     try {
-      const s = new PvosSession({ mode: 'pv', memory: memMiB * MiB, pvxHost, jit });
+      const s = new PvosSession({ mode: 'pv', memory: memMiB * MiB, pvxHost, jit, sharedRam });
       sessions.push(s);
       await s.prompt();
     } catch (e) {

@@ -27,6 +27,8 @@ export interface SessionOptions {
   kernel?: Uint8Array;
   /** The CPU's translation tier (default: on). */
   jit?: boolean;
+  /** RAM in shared memory, as a domain of the daemon's pool has. */
+  sharedRam?: boolean;
 }
 
 export class PvosSession {
@@ -56,7 +58,7 @@ export class PvosSession {
         ...(opts.mode === 'full' ? { firmware: readFileSync(OPENSBI_FW_JUMP) } : {}),
       },
       this.host,
-      opts.pvxHost ? { pvxHost: opts.pvxHost } : {},
+      { ...(opts.pvxHost && { pvxHost: opts.pvxHost }), ...(opts.sharedRam && { sharedRam: true }) },
     );
     this.ended = this.vm.run();
     this.ended.then(() => this.waiter?.());

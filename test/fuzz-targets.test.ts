@@ -14,6 +14,7 @@ import { FUZZ_TARGETS } from '../bench/fuzz/targets.js';
 const RUNS: Record<string, number> = {
   'sbi-dispatcher': 5000,
   'pvx-dispatcher': 3000,
+  'pvx-remote': 3000,
   'config-loader': 2000,
   'migration-stream': 3000,
 };
@@ -33,7 +34,9 @@ test('every surface named by the hardening work has a target', () => {
     FUZZ_TARGETS.map((t) => t.name),
     [
       'sbi-dispatcher',
+      'worker-calls',
       'pvx-dispatcher',
+      'pvx-remote',
       'snapshot-file',
       'snapshot-state',
       'snapshot-threads',

@@ -75,3 +75,42 @@ test('the browser code (web/) reaches only the core layers, never Node', () => {
   }
   assert.deepEqual(bad, []);
 });
+
+/**
+ * What `import` loads before it runs anything: the static imports of a built module and of
+ * everything they import (dynamic `import()` calls are not followed), as paths under dist/src
+ * and package names.
+ */
+function staticClosure(entry: string): { files: string[]; packages: string[] } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const walk = (file: string): void => {
+    if (files.has(file)) return;
+    files.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/^\s*(?:import|export)\s[^'";]*?from\s*'([^']+)'|^\s*import\s*'([^']+)'/gm)) {
+      const spec = (m[1] ?? m[2])!;
+      if (spec.startsWith('.')) walk(join(file, '..', spec));
+      else if (!spec.startsWith('node:'))
+        packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+    }
+  };
+  walk(entry);
+  const dist = join(root, 'dist/src');
+  return { files: [...files].map((f) => relative(dist, f)).sort(), packages: [...packages].sort() };
+}
+
+test('the pvm command loads what running a domain needs, not the daemon or the client libraries', () => {
+  const { files, packages } = staticClosure(join(root, 'dist/src/cli/main.js'));
+  assert.ok(files.includes('cli/commands/run.js') && files.includes('hypervisor/vm.js'), 'the scan follows imports');
+  // the daemon (HTTP, WebSocket, logging), the console client, progress bars, `pvm top` and
+  // config files load when their command runs (dynamic imports)
+  assert.deepEqual(
+    files.filter((f) => f.startsWith('server/') || f === 'host/logger.js' || f === 'api/config-file.js'),
+    [],
+  );
+  assert.deepEqual(
+    packages.filter((p) => ['ws', 'pino', 'yaml', 'cli-progress', 'log-update'].includes(p)),
+    [],
+  );
+});

@@ -1,7 +1,8 @@
 /**
- * AMOs and LR/SC on RAM shared between threads (docs/cpu.md, "LR/SC" and "AMOs"): harts on
- * worker threads over one shared WebAssembly.Memory increment shared counters with every AMO
- * form and with LR/SC loops; the totals must be exact. Also the single-hart semantics on
+ * AMOs and LR/SC on RAM shared between threads (docs/cpu.md, "LR/SC", "AMOs" and "Shared RAM"):
+ * harts on worker threads over one shared WebAssembly.Memory increment shared counters with
+ * every AMO form and with LR/SC loops; the totals must be exact. Plain doubleword stores of the
+ * interpreter are never seen half-written by another thread. Also the single-hart semantics on
  * shared RAM, run in lockstep against the interpreter on private RAM.
  */
 import assert from 'node:assert/strict';
@@ -48,10 +49,16 @@ function torture(): Prog {
   return p;
 }
 
-async function runThreads(harts: number, jit: boolean): Promise<{ ram: GuestRam; translated: number }> {
+async function runThreads(
+  prog: Prog,
+  harts: number,
+  jit: boolean,
+  data: Uint8Array = new Uint8Array(0),
+): Promise<{ ram: GuestRam; translated: number }> {
   const ram = new GuestRam(RAM_BASE, RAM, harts * HART_STATE_BYTES, { shared: true });
   assert.equal(ram.shared, true);
-  ram.u8.set(torture().toBytes(), 0);
+  ram.u8.set(prog.toBytes(), 0);
+  ram.u8.set(data, DATA - RAM_BASE);
   const url = new URL('./support/atomics-worker.js', import.meta.url);
   const results = await Promise.all(
     Array.from({ length: harts }, (_, k) => {
@@ -80,11 +87,55 @@ function checkTotals(ram: GuestRam, harts: number): void {
 
 for (const jit of [false, true]) {
   test(`AMO and LR/SC torture on 4 threads, ${jit ? 'translated' : 'interpreted'}: exact totals`, async () => {
-    const { ram, translated } = await runThreads(4, jit);
+    const { ram, translated } = await runThreads(torture(), 4, jit);
     checkTotals(ram, 4);
     if (jit) assert.ok(translated > 4 * ITER * 10, `translated ${translated}`);
   });
 }
+
+const LOW = 0x0000_0000_ffff_ffffn;
+const HIGH = 0xffff_ffff_0000_0000n;
+const FLIPS = 400_000;
+
+/**
+ * Hart 0 stores LOW and HIGH in turn FLIPS times each, with SD at C and with FSD at C+32; hart
+ * 1 loads both (LD; FLD then FSD to C+48 and LD from there) until hart 0 says it is done (C+8),
+ * counting values that are neither: at C+16 (LD), C+40 (FLD), and its passes at C+24.
+ */
+function tearing(): Prog {
+  const C = DATA;
+  const p = new Prog().i(...li(5, 1), ...li(18, C), ...li(7, 0x6000), A.csrrs(0, 0x300, 7)); // mstatus.FS
+  p.i(...li(12, LOW), ...li(13, HIGH), A.fld(1, 18, 64), A.fld(2, 18, 72));
+  p.i(A.addi(26, 18, 56), A.amo(0x00, 2, 0, 26, 5), A.lw(27, 26, 0), A.bne(27, 11, -4));
+  const toReader = p.size;
+  p.i(0); // patched: bne a0, x0, reader
+  p.i(...li(8, FLIPS));
+  const wloop = p.size;
+  p.i(A.sd(13, 18, 0), A.fsd(2, 18, 32), A.sd(12, 18, 0), A.fsd(1, 18, 32), A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, wloop - p.size), A.sw(5, 18, 8), A.wfi(), A.jal(0, -4));
+  const reader = p.size;
+  p.i(A.ld(9, 18, 0), A.beq(9, 12, 12), A.beq(9, 13, 8), A.addi(20, 20, 1));
+  p.i(A.fld(3, 18, 32), A.fsd(3, 18, 48), A.ld(9, 18, 48), A.beq(9, 12, 12), A.beq(9, 13, 8), A.addi(21, 21, 1));
+  p.i(A.addi(22, 22, 1), A.lw(7, 18, 8), A.beq(7, 0, reader - (p.size + 8)));
+  p.i(A.sd(20, 18, 16), A.sd(21, 18, 40), A.sd(22, 18, 24), A.wfi(), A.jal(0, -4));
+  const branch = A.bne(10, 0, reader - toReader);
+  for (let i = 0; i < 4; i++) p.bytes[toReader + i] = (branch >>> (8 * i)) & 255;
+  return p;
+}
+
+test('on shared RAM, no thread sees a doubleword half-written by the interpreter (SD, FSD; LD, FLD)', async () => {
+  const data = new Uint8Array(0x100);
+  const dv = new DataView(data.buffer);
+  dv.setBigUint64(0, LOW, true);
+  dv.setBigUint64(32, LOW, true);
+  dv.setBigUint64(64, LOW, true);
+  dv.setBigUint64(72, HIGH, true);
+  const { ram } = await runThreads(tearing(), 2, false, data);
+  const at = (o: number) => ram.view.getBigUint64(DATA - RAM_BASE + o, true);
+  const passes = at(24);
+  assert.ok(passes > 1000n, `reader passes ${passes}`);
+  assert.deepEqual({ ld: at(16), fld: at(40) }, { ld: 0n, fld: 0n }, `torn values in ${passes} passes`);
+});
 
 /** Both machines: the interpreter on private RAM, and `jit` on shared RAM. */
 function sharedPair(prog: Prog, jit: boolean): [Machine, Machine] {

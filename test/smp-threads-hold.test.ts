@@ -1,10 +1,11 @@
 /**
  * Holding and saving a hart on a thread that waits for the owner (docs/scheduler.md, "Harts on
  * threads"): hart 1 of a 2-hart PV domain loops over a hypercall and a UART read, each a
- * request its worker posts and waits on. With the owner's run loop parked (its host paused,
- * nothing held), hart 1 soon waits in a request nobody serves; a save then serves it, stops
- * the hart at the next instruction boundary and captures a state whose registers agree with
- * its pc exactly. The state restores with and without threads, and the loop goes on from it.
+ * request its worker posts and waits on. With the owner's run loop parked and nothing held (its
+ * host paused without the hold a pause makes, DomainHost.onPark, as when that hold did not get
+ * hart 1 to stop in time), hart 1 soon waits in a request nobody serves; a save then serves
+ * it, stops the hart at the next instruction boundary and captures a state whose registers
+ * agree with its pc exactly. The state restores with and without threads, and the loop goes on from it.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -103,6 +104,7 @@ test('a save serves the request a hart on a thread waits in, and captures it at 
   const stats = () => a.vm.statistics().threads![0]!;
   await until('hart 1 running on its thread', () => stats().instret > 100_000, 20_000);
   // The owner's run loop parks; nothing holds hart 1, which soon waits for the owner.
+  a.host.onPark = undefined;
   await a.host.pause();
   const waiting = await until('hart 1 waiting in a request', () => {
     const s = stats();

@@ -1,10 +1,14 @@
 /**
  * Harts on threads (docs/scheduler.md, "Harts on threads"): Linux in PV mode with 2 and 4 harts
- * and --threads, every hart but hart 0 on a worker thread: the selftest passes, and four md5sum
- * processes over the same data, running on both harts at once, print the same sum.
+ * and --threads, every hart but hart 0 on a worker thread: the selftest passes, four md5sum
+ * processes over the same data, running on both harts at once, print the same sum, and
+ * processes pinned to each hart copy and read back a file on a virtio-blk ext4 disk at once,
+ * with the checksums of the host's data in the guest and in the image afterwards.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -64,4 +68,57 @@ test('PV mode, 2 harts on threads: four parallel md5sum of the same data print t
   assert.deepEqual(sums, new Array(4).fill('0e10426a1d5bddffcef02f1345787128'), r.stdout.slice(-2000));
   assert.match(r.stdout, /^2\r?$/m);
   assert.match(r.stdout, /pvm-guest: exit 0\r?\n/);
+});
+
+test('PV mode, 2 harts on threads: both harts copy and read a virtio-blk ext4 file at once, exact sums', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvm-smp-blk-'));
+  try {
+    // 2 MiB of pseudo-random data (an LCG: the same bytes every run), in an ext4 image
+    const data = new Uint8Array(2 << 20);
+    let x = 12345;
+    for (let i = 0; i < data.length; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      data[i] = x >>> 24;
+    }
+    const sum = createHash('md5').update(data).digest('hex');
+    mkdirSync(join(dir, 'tree'));
+    writeFileSync(join(dir, 'tree/data'), data);
+    const img = join(dir, 'disk.img');
+    execFileSync('mke2fs', ['-q', '-t', 'ext4', '-d', join(dir, 'tree'), '-F', img, '16M'], { stdio: 'ignore' });
+    // taskset 1 / 2: one process on each hart; caches dropped so the sums read the disk again
+    const cmd = [
+      'mount /dev/vda /mnt',
+      'taskset 1 dd if=/mnt/data of=/mnt/c0 bs=4096 2>/dev/null & taskset 2 dd if=/mnt/data of=/mnt/c1 bs=4096 2>/dev/null & wait',
+      'sync',
+      'echo 3 > /proc/sys/vm/drop_caches',
+      'taskset 1 md5sum /mnt/data /mnt/c0 /mnt/c1 & taskset 2 md5sum /mnt/c1 /mnt/c0 /mnt/data & wait',
+      'umount /mnt',
+      'nproc',
+    ].join(';');
+    const r = await pvmRun([
+      '--smp',
+      '2',
+      '--threads',
+      '--disk',
+      img,
+      '--append',
+      `console=ttyS0 pvm.run=${cmd.replaceAll(' ', '%20')}`,
+    ]);
+    assert.equal(r.status, 0, `exit status (stderr: ${r.stderr})`);
+    const sums = [...r.stdout.matchAll(/^([0-9a-f]{32}) {2}\/mnt\/(data|c0|c1)\r?$/gm)].map((m) => `${m[2]} ${m[1]}`);
+    assert.equal(sums.length, 6, r.stdout.slice(-3000));
+    for (const s of sums) assert.match(s, new RegExp(` ${sum}$`), r.stdout.slice(-3000));
+    assert.match(r.stdout, /^2\r?$/m);
+    assert.match(r.stdout, /pvm-guest: exit 0\r?\n/);
+    // the copies are in the image file
+    for (const f of ['c0', 'c1']) {
+      const bytes = execFileSync('debugfs', ['-R', `cat /${f}`, img], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+        maxBuffer: 8 << 20,
+      });
+      assert.equal(createHash('md5').update(bytes).digest('hex'), sum, f);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -16,6 +16,9 @@ import { ControlPlane } from '../../src/api/control.js';
 import { FakeDomainManager } from '../../src/api/fake-domain.js';
 import { isSnapshotError } from '../../src/core/state.js';
 import { gpa } from '../../src/core/types.js';
+import { Hart } from '../../src/cpu/hart.js';
+import { HART_STATE_BYTES } from '../../src/cpu/jit/state.js';
+import { EMPTY_BUS } from '../../src/cpu/types.js';
 import {
   ETH_HEADER,
   MAX_FRAME,
@@ -45,11 +48,15 @@ import {
 } from '../../src/hypervisor/migration/stream.js';
 import { PvxHost } from '../../src/hypervisor/pvx/host.js';
 import type { PvxDomain } from '../../src/hypervisor/pvx/pvx-domain.js';
+import { servePvx } from '../../src/hypervisor/pvx/remote.js';
+import { LoopRemote } from '../../src/hypervisor/pvx/testing.js';
 import { type DomainSnapshot, decodeSnapshotBytes, encodeSnapshotBytes } from '../../src/hypervisor/snapshot/index.js';
 import { fakeImage } from '../../src/hypervisor/testing.js';
+import { HartThreads, HELD, HOLD, HOLD_GEN, WorkerChannel } from '../../src/hypervisor/threads.js';
 import { createVm } from '../../src/hypervisor/vm.js';
 import { GuestRam } from '../../src/memory/ram.js';
-import { Eid } from '../../src/sbi/consts.js';
+import { Eid, HsmState } from '../../src/sbi/consts.js';
+import { decodeHartMask } from '../../src/sbi/hartmask.js';
 import { HYPERCALL_CATALOG } from '../../src/sbi/policy.js';
 import { PVX_CALLS } from '../../src/sbi/pvx/calls.js';
 import { PVX_EID, PvxFid } from '../../src/sbi/pvx/consts.js';
@@ -81,8 +88,11 @@ function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(what);
 }
 
-function pvDomain(pvxHost = new PvxHost<PvxDomain>()): Domain {
-  return createVm({ mode: 'pv', harts: 2, memory: RAM_SIZE, kernel: fakeImage(), cmdline: '' }, host, { pvxHost });
+function pvDomain(pvxHost = new PvxHost<PvxDomain>(), sharedRam = false): Domain {
+  return createVm({ mode: 'pv', harts: 2, memory: RAM_SIZE, kernel: fakeImage(), cmdline: '' }, host, {
+    pvxHost,
+    ...(sharedRam && { sharedRam }),
+  });
 }
 
 /** The same domain with hart 1 on a thread (never run: no worker starts, a load keeps the state for it). */
@@ -143,6 +153,61 @@ const sbiTarget: FuzzTarget = {
   },
 };
 
+/**
+ * The calls a hart on a thread serves itself (threads.ts `serveLocally`): hart 1's worker side
+ * of a 3-hart threaded domain (harts 0 and 2 marked held, so fences of them do not wait) gets
+ * random calls; whatever it serves must be a call the SBI layer answers SUCCESS (a plain 3-hart
+ * domain is the reference), and every such IPI or fence not naming hart 0 for a fence must be
+ * served there.
+ */
+const workerCallsTarget: FuzzTarget = {
+  name: 'worker-calls',
+  about: 'random SBI calls of a hart on a thread: served there exactly when the SBI layer succeeds and it may',
+  start() {
+    const harts = 3;
+    const threads = new HartThreads(harts, () => {});
+    const ram = new GuestRam(RAM_BASE, RAM_SIZE, harts * HART_STATE_BYTES, { shared: true });
+    threads.prepare(
+      {
+        remoteEcall: () => HsmState.STARTED,
+        stopping: false,
+        fail: () => {},
+        sendIpi: () => {},
+        allowsCall: () => true,
+        callPolicy: {},
+      },
+      { spawn: () => ({ terminate: () => {} }) },
+      {} as never,
+      () => 0,
+    );
+    threads.serve(); // the calls allowed, into the control words
+    const w = new Int32Array(threads.control);
+    // held as HartThreads.hold leaves a worker: asked to hold (generation 1) and stopped for it
+    for (const k of [0, 2]) for (const i of [HOLD_GEN, HELD, HOLD]) Atomics.store(w, threads.at(k, i), 1);
+    const ch = new WorkerChannel(threads.control, 1);
+    const h = new Hart(ram, EMPTY_BUS, { id: 1, virtualM: true, jit: false });
+    ch.hart = h;
+    const ref = createVm({ mode: 'pv', harts, memory: RAM_SIZE, kernel: fakeImage(), cmdline: '' }, host);
+    return fc.property(eid, fid, args, (e, f, a) => {
+      h.setX(17, e);
+      h.setX(16, f);
+      for (let i = 0; i < a.length; i++) h.setX(10 + i, a[i]!);
+      const served = ch.serveLocally(harts);
+      const r = ref.sbi.call(1, e, f, a);
+      if (served) {
+        check(r.error === 0, `served on the thread, the SBI layer says ${r.error}`);
+        check(h.getX(10) === 0n && h.getX(11) === 0n, 'a0, a1 of a call served on the thread');
+      }
+      const mayServe = (e === BigInt(Eid.IPI) && f === 0n) || (e === BigInt(Eid.RFENCE) && f >= 0n && f <= 2n);
+      if (mayServe && r.error === 0) {
+        const targets = decodeHartMask(a[0], a[1], harts);
+        const fenceOfHart0 = e === BigInt(Eid.RFENCE) && typeof targets !== 'number' && targets.includes(0);
+        check(served || fenceOfHart0, 'a call the thread may serve went to the owner');
+      }
+    });
+  },
+};
+
 /** PVX calls between two domains of one registry, multicall batches with random entries. */
 const pvxTarget: FuzzTarget = {
   name: 'pvx-dispatcher',
@@ -174,6 +239,76 @@ const pvxTarget: FuzzTarget = {
           x = [BigInt(mc), x[1]! & 7n, x[2]!, x[3]!, x[4]!, x[5]!] as unknown as SbiArgs;
         }
         const r = d.sbi.call(0, BigInt(PVX_EID), BigInt(f), x);
+        check(Number.isInteger(r.error) && r.error <= 0 && r.error >= -13, `error ${r.error}`);
+      },
+    );
+  },
+};
+
+/** Fields of the messages between the pool's threads: good values, neighbours, other types. */
+const wireValue = fc.oneof(
+  fc.constantFrom(0, 1, 2, 3, 5, 511, 512, 1023, 1024, 4095, 4096, 0x7fef, 0x7ff0, -1, -3, 2 ** 32, 1.5, NaN),
+  fc.integer(),
+  fc.boolean(),
+  fc.constantFrom(null, undefined, '1', [1], {}),
+  fc.uint8Array({ maxLength: 4097 }),
+);
+const wireMessage = fc.record(
+  {
+    k: fc.constantFrom('bind', 'linked', 'map', 'copy', 'signal', 'closed', 'unmapped', 'gone', 'other'),
+    to: fc.oneof(fc.constantFrom(1, 2), wireValue),
+    from: fc.oneof(fc.constantFrom(1, 2), wireValue),
+    id: wireValue,
+    port: wireValue,
+    fromPort: wireValue,
+    ref: wireValue,
+    page: wireValue,
+    ro: wireValue,
+    before: fc.oneof(fc.constantFrom(0, -3, -5, -6, -11), wireValue),
+    after: fc.oneof(fc.constantFrom(0, -6), wireValue),
+    have: wireValue,
+    offset: wireValue,
+    len: wireValue,
+    toGrant: wireValue,
+    data: wireValue,
+  },
+  { requiredKeys: ['k'] },
+);
+
+/**
+ * Two domains in two registries, as on two threads of the daemon's pool (remote.ts): PVX calls
+ * that cross between them, and messages of the other thread made up whole.
+ */
+const pvxRemoteTarget: FuzzTarget = {
+  name: 'pvx-remote',
+  about: "PVX calls between registries of two threads, and random messages into a registry's servePvx",
+  start() {
+    const ha = new PvxHost<PvxDomain>();
+    const hb = new PvxHost<PvxDomain>();
+    ha.remote = new LoopRemote(() => hb);
+    hb.remote = new LoopRemote(() => ha);
+    const a = pvDomain(ha, true);
+    const b = pvDomain(hb, true);
+    const call = (d: Domain, f: number, ...x: number[]) =>
+      d.sbi.call(0, BigInt(PVX_EID), BigInt(f), [0, 1, 2, 3, 4, 5].map((i) => BigInt(x[i] ?? 0)) as unknown as SbiArgs);
+    for (const d of [a, b]) {
+      call(d, PvxFid.SHINFO_SET, RAM_BASE + 0x10_0000);
+      call(d, PvxFid.GNTTAB_SETUP, RAM_BASE + 0x11_0000, 2);
+    }
+    call(a, PvxFid.EVTCHN_ALLOC_UNBOUND, b.pvx!.id);
+    call(b, PvxFid.EVTCHN_ALLOC_UNBOUND, a.pvx!.id);
+    return fc.property(
+      fc.constantFrom(...PVX_CALLS.map((c) => c.fid)),
+      args,
+      fc.boolean(),
+      fc.option(wireMessage, { freq: 2 }),
+      (f, x, onA, m) => {
+        if (m !== null) {
+          const r = servePvx(onA ? ha : hb, m);
+          check(r === undefined || (Number.isInteger(r.err) && r.err <= 0 && r.err >= -13), `reply ${r?.err}`);
+          return;
+        }
+        const r = (onA ? a : b).sbi.call(0, BigInt(PVX_EID), BigInt(f), x);
         check(Number.isInteger(r.error) && r.error <= 0 && r.error >= -13, `error ${r.error}`);
       },
     );
@@ -543,7 +678,9 @@ const switchLinkTarget: FuzzTarget = {
 
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   sbiTarget,
+  workerCallsTarget,
   pvxTarget,
+  pvxRemoteTarget,
   snapshotFileTarget,
   snapshotStateTarget,
   snapshotThreadsTarget,

@@ -163,6 +163,9 @@ export interface SaveResult {
   readonly state: DomainState | 'destroyed';
 }
 
+/** The WebSocket subprotocol of a console attachment (the daemon's /console endpoint). */
+export const CONSOLE_SUBPROTOCOL = 'pvm-console';
+
 /** An attached console: output arrives through `onOutput`; `detach` ends the attachment. */
 export interface ConsoleSession {
   readonly domain: DomainInfo;

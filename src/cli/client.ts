@@ -2,14 +2,18 @@ import { request as httpRequest, type IncomingMessage, type RequestOptions } fro
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { createWebSocketStream, WebSocket } from 'ws';
-import type { MigrateResult, Progress, SaveResult, SchedInfo } from '../api/commands.js';
+import {
+  CONSOLE_SUBPROTOCOL,
+  type MigrateResult,
+  type Progress,
+  type SaveResult,
+  type SchedInfo,
+} from '../api/commands.js';
 import type { DomainEvent, DomainInfo, DomainState, DomainStats } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
 import type { DomainSpecInput } from '../api/spec.js';
 import type { SwitchInfo } from '../api/switches.js';
 import { PvmError } from '../core/errors.js';
-import { CONSOLE_SUBPROTOCOL } from '../server/web-console.js';
 
 /** Where the daemon listens unless told otherwise: $PVM_SOCKET, else $XDG_RUNTIME_DIR/pvm/pvmd.sock, else ~/.pvm/pvmd.sock. */
 export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -306,7 +310,9 @@ export class PvmClient {
    * Attaches to a domain's console (the WebSocket of src/server/web-console.ts): resolves with a
    * duplex stream of raw console bytes (recent output first). Ending the stream detaches.
    */
-  attachConsole(domain: string, options: { write?: boolean } = {}): Promise<Duplex> {
+  async attachConsole(domain: string, options: { write?: boolean } = {}): Promise<Duplex> {
+    // ws loads only for a console: the other calls (and `pvm run`, which imports the CLI) do without it
+    const { createWebSocketStream, WebSocket } = await import('ws');
     const path = `${API}${PvmClient.seg(domain)}/console?write=${options.write ? 'true' : 'false'}`;
     const url =
       this.base.socketPath !== undefined

@@ -14,7 +14,7 @@
  * - csr.ts: the CSR file (S/M trap CSRs as one TrapCsrs record per level) and the Zicsr instructions
  * - trap.ts: trap entry, interrupt selection, MRET/SRET
  * - amo.ts: LR/SC and the AMOs
- * - fpu/: the F and D computations; compressed.ts: the RVC expansion table; alu64.ts: 64-bit M ops
+ * - fpu/: the F and D computations; compressed.ts: the RVC expansion; alu64.ts: 64-bit M ops
  * - arch.ts: the architectural names (Csr, Cause, Priv, IrqBit, mstatus fields)
  *
  * Fields marked "internal" are shared with those files and are not part of the hart's API.
@@ -23,7 +23,7 @@ import { div64, divu64, mul64, mulh64, mulhsu64, mulhu64, R, rem64, remu64 } fro
 import { amo, Reservation } from './amo.js';
 import { Cause, Csr, MIP_SEIP, MSTATUS_FS, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, Priv } from './arch.js';
 import * as B from './bitmanip.js';
-import { compressedTable } from './compressed.js';
+import { expandCompressed } from './compressed.js';
 import { csrInstruction, getCsr, setCsr, stimerDeadline, TrapCsrs, updateStimer } from './csr.js';
 import { encB, encI, encJ, encR, encS, encU, Op } from './encode.js';
 import { Exit } from './exits.js';
@@ -175,7 +175,6 @@ export class Hart {
   /** Set by setIrq/requestStop and MMIO: the loop leaves its fast path after the current slow operation. */
   attn = false;
   private stopReq = false;
-  private readonly ctab: Int32Array;
 
   // --- pending exception (filled before TRAP is thrown) ---
   private excCause = 0;
@@ -207,7 +206,6 @@ export class Hart {
     this.jitAfter = opts.jitAfter ?? 0;
     this.jitAt = opts.jit === false ? -1 : this.jitAfter;
     if (this.jitAt === 0) this.startJit();
-    this.ctab = compressedTable();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -462,7 +460,10 @@ export class Hart {
     const wTag = mmu.wTag;
     const wHi = mmu.wHi;
     const wOff = mmu.wOff;
-    const ctab = this.ctab;
+    // shared RAM: LD and SD are one 64-bit copy between RAM and the register (copy64.ts)
+    const single64 = mmu.single64;
+    const copy64 = mmu.copy64;
+    const xOff = x.byteOffset;
     // the translation tier: block slots and hotness counters, indexed by a hash of the pc (jit.ts)
     // (without the tier, arrays where no pc matches: run's code is the same with and without it,
     // so making the tier later does not deoptimize run)
@@ -524,7 +525,7 @@ export class Hart {
           const raw = insn;
           let ilen = 4;
           if ((insn & 3) !== 3) {
-            insn = ctab[insn]!;
+            insn = expandCompressed(insn);
             ilen = 2;
             if (insn === 0) this.fault(Cause.Illegal, raw, 0);
           }
@@ -772,8 +773,11 @@ export class Hart {
                     break;
                   case 3: // LD
                     if ((o & 7) === 0) {
-                      x[d] = i32[o >> 2]!;
-                      x[d + 1] = i32[(o >> 2) + 1]!;
+                      if (single64) copy64(xOff + (d << 2), o);
+                      else {
+                        x[d] = i32[o >> 2]!;
+                        x[d + 1] = i32[(o >> 2) + 1]!;
+                      }
                       break;
                     }
                     this.loadSlowTo(d, va, vh, f3);
@@ -835,8 +839,11 @@ export class Hart {
                     i32[o >> 2] = x[s2]!;
                     break;
                   default: // 3: SD
-                    i32[o >> 2] = x[s2]!;
-                    i32[(o >> 2) + 1] = x[s2 + 1]!;
+                    if (single64) copy64(o, xOff + (s2 << 2));
+                    else {
+                      i32[o >> 2] = x[s2]!;
+                      i32[(o >> 2) + 1] = x[s2 + 1]!;
+                    }
                     break;
                 }
               } else {
@@ -1621,9 +1628,15 @@ export class Hart {
         this.mstatus |= MSTATUS_FS;
         if (mmu.rTag[e] === (va & -4096) && mmu.rHi[e] === vh && (va & ((1 << f3) - 1)) === 0) {
           // TLB hit, naturally aligned (glibc's setjmp and prologues save FP registers often)
-          const w = (mmu.rOff[e]! + (va & 4095)) >> 2;
-          fi[fd] = i32[w]!;
-          fi[fd + 1] = f3 === 2 ? -1 : i32[w + 1]!; // FLW NaN-boxes
+          const o = mmu.rOff[e]! + (va & 4095);
+          if (f3 === 3 && mmu.single64) {
+            mmu.copy64(mmu.wideOff, o);
+            fi[fd] = mmu.wide[0]!;
+            fi[fd + 1] = mmu.wide[1]!;
+            return false;
+          }
+          fi[fd] = i32[o >> 2]!;
+          fi[fd + 1] = f3 === 2 ? -1 : i32[(o >> 2) + 1]!; // FLW NaN-boxes
           return false;
         }
         const lo = mmu.loadSlow(va, vh, f3 === 2 ? 6 : 3);
@@ -1649,9 +1662,15 @@ export class Hart {
         const e = tb + ((va >>> 12) & TLB_MASK);
         this.mstatus |= MSTATUS_FS;
         if (mmu.wTag[e] === (va & -4096) && mmu.wHi[e] === vh && (va & ((1 << f3) - 1)) === 0) {
-          const w = (mmu.wOff[e]! + (va & 4095)) >> 2;
-          i32[w] = fi[fs]!;
-          if (f3 === 3) i32[w + 1] = fi[fs + 1]!;
+          const o = mmu.wOff[e]! + (va & 4095);
+          if (f3 === 3 && mmu.single64) {
+            mmu.wide[0] = fi[fs]!;
+            mmu.wide[1] = fi[fs + 1]!;
+            mmu.copy64(o, mmu.wideOff);
+            return false;
+          }
+          i32[o >> 2] = fi[fs]!;
+          if (f3 === 3) i32[(o >> 2) + 1] = fi[fs + 1]!;
           return false;
         }
         mmu.storeSlow(va, vh, f3, fi[fs]!, fi[fs + 1]!);

@@ -22,8 +22,9 @@
  */
 import { DirtyLog } from '../core/dirty-log.js';
 import { Cause, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SUM, Priv } from './arch.js';
+import { type Copy64, makeCopy64 } from './copy64.js';
 import type { Hart } from './hart.js';
-import { R_HI, R_OFF, R_TAG, TLB_ENTRIES, W_HI, W_OFF, W_TAG, X_HI, X_OFFS, X_TAG } from './jit/state.js';
+import { COPY64_OFF, R_HI, R_OFF, R_TAG, TLB_ENTRIES, W_HI, W_OFF, W_TAG, X_HI, X_OFFS, X_TAG } from './jit/state.js';
 import { PMP_R, PMP_W, PMP_X, type Pmp } from './pmp.js';
 import type { PhysBus, RamLike } from './types.js';
 
@@ -42,6 +43,9 @@ export const NO_TAG = 1;
 /** Access kinds for translation. */
 export const Access = { Load: 0, Store: 1, Fetch: 2 } as const;
 
+/** Mmu.copy64 where 64-bit accesses stay two 32-bit ones (never called). */
+const noCopy: Copy64 = () => {};
+
 export class Mmu {
   // RAM views (the run loop copies them into locals)
   readonly u8: Uint8Array;
@@ -55,6 +59,17 @@ export class Mmu {
    */
   readonly shared: boolean;
   readonly i64: BigInt64Array | null;
+  /**
+   * Aligned 64-bit accesses are one access (copy64.ts): true on shared RAM when the hart's
+   * registers are in the memory's state area. Without it (private RAM, or a hart without a
+   * state area) they are two 32-bit accesses, which no other thread can see on private RAM.
+   */
+  readonly single64: boolean;
+  /** Internal (hart.ts): the copy, a no-op unless `single64`. */
+  readonly copy64: Copy64;
+  /** Byte offset of the hart's COPY64 word in the memory, and that word as two int32s. */
+  readonly wideOff: number;
+  readonly wide: Int32Array;
   private readonly dv: DataView;
   private readonly ramBase: number;
   private readonly ramSize: number;
@@ -133,6 +148,11 @@ export class Mmu {
     this.dv = new DataView(buf, 0, ram.size);
     this.shared = !(buf instanceof ArrayBuffer);
     this.i64 = this.shared ? new BigInt64Array(buf, 0, Math.floor(ram.size / 8)) : null;
+    const copy = this.shared && stateOff >= 0 && ram.wasmMemory !== undefined ? makeCopy64(ram.wasmMemory) : null;
+    this.single64 = copy !== null;
+    this.copy64 = copy ?? noCopy;
+    this.wideOff = copy !== null ? stateOff + COPY64_OFF : 0;
+    this.wide = copy !== null ? new Int32Array(buf, this.wideOff, 2) : new Int32Array(2);
     const n = DATA_SETS * TLB_SIZE;
     const tlb = (at: number) => (stateOff < 0 ? new Int32Array(n) : new Int32Array(buf, stateOff + at, n));
     this.rTag = tlb(R_TAG).fill(NO_TAG);
@@ -247,8 +267,17 @@ export class Mmu {
       const o = this.ramOff(pa, 8);
       // page-table reads are S-mode accesses for PMP (privileged spec 3.7.1)
       if (o < 0 || !this.pmp.check(pa, 8, PMP_R, Priv.S)) h.fault(accessFault, va, vh);
-      let lo = i32[o / 4]!;
-      const hi = i32[o / 4 + 1]!;
+      let lo: number;
+      let hi: number;
+      if (this.single64) {
+        // another hart may write the entry meanwhile: read it in one access
+        this.copy64(this.wideOff, o);
+        lo = this.wide[0]!;
+        hi = this.wide[1]!;
+      } else {
+        lo = i32[o / 4]!;
+        hi = i32[o / 4 + 1]!;
+      }
       // V=0, W without R, or reserved/PBMT/N bits set (no Svpbmt/Svnapot): page fault
       if ((lo & 1) === 0 || (lo & 6) === 4 || (hi & 0xffc00000) !== 0) h.fault(pageFault, va, vh);
       const ppn = (hi & 0x3fffff) * 4194304 + (lo >>> 10);
@@ -269,12 +298,18 @@ export class Mmu {
       // misaligned superpage
       const span = 2 ** (9 * i);
       if (ppn % span !== 0) h.fault(pageFault, va, vh);
-      // A/D update by the hardware (Svadu behaviour, as QEMU): written back atomically (single-threaded)
+      // A/D update by the hardware (Svadu behaviour, as QEMU): on shared RAM a compare-and-swap
+      // of the word read, so an entry another hart changed since is walked again (QEMU does so)
       const need = acc === Access.Store ? 0xc0 : 0x40;
       if ((lo & need) !== need) {
         if (!this.pmp.check(pa, 8, PMP_W, Priv.S)) h.fault(accessFault, va, vh);
+        if (this.shared) {
+          if (Atomics.compareExchange(i32, o / 4, lo, lo | need) !== lo) {
+            i++;
+            continue;
+          }
+        } else i32[o / 4] = lo | need;
         lo |= need;
-        i32[o / 4] = lo;
         if (this.dirty.on) this.dirty.pages[o >>> 12] = 1;
       }
       this.walkLevel = i;
@@ -403,6 +438,11 @@ export class Mmu {
         case 4:
           return dv.getInt32(o, true);
         default:
+          if (this.single64 && (o & 7) === 0) {
+            this.copy64(this.wideOff, o);
+            this.tHi = this.wide[1]!;
+            return this.wide[0]!;
+          }
           this.tHi = dv.getInt32(o + 4, true);
           return dv.getInt32(o, true);
       }
@@ -452,6 +492,12 @@ export class Mmu {
           dv.setInt32(o, lo, true);
           return;
         default:
+          if (this.single64 && (o & 7) === 0) {
+            this.wide[0] = lo;
+            this.wide[1] = hi;
+            this.copy64(o, this.wideOff);
+            return;
+          }
           dv.setInt32(o, lo, true);
           dv.setInt32(o + 4, hi, true);
           return;

@@ -17,6 +17,8 @@ export interface PhysBus {
 /** Source of the `time` CSR: mtime ticks (10 MHz on the virt board). */
 export interface TimeSource {
   now(): number;
+  /** Optional: a reading no later than now() without reading the clock again (machine/time.ts). */
+  recent?(): number;
 }
 
 /** The part of GuestRam the hart uses: one contiguous region at `base` backed by `buffer`. */

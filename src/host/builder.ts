@@ -130,6 +130,8 @@ export interface BuildOptions {
   deferDiskLocks?: boolean;
   /** Guest time: the host's monotonic clock (default) or instructions retired (`--deterministic`). */
   time?: 'host' | 'instret';
+  /** PV mode: RAM in shared memory, so domains on other threads can map its granted pages (VmOptions.sharedRam). */
+  sharedRam?: boolean;
   /** End the domain after this many instructions (DomainEnd 'limit'). */
   maxInstructions?: number;
   /** What happens to pages the guest gives the balloon (default: they are zeroed). */
@@ -422,10 +424,10 @@ export async function buildDomain(
         ? { time: 'instret' as const }
         : { wallClockNs: () => BigInt(Date.now()) * 1_000_000n }),
       ...(spec.mode === 'pv' ? { pvxHost: resources.pvx } : {}),
-      ...(opts.pvxDomid !== undefined && resources.pvx.get(opts.pvxDomid) === undefined
-        ? { pvxDomid: opts.pvxDomid }
-        : {}),
+      ...(opts.pvxDomid !== undefined && !resources.pvx.taken(opts.pvxDomid) ? { pvxDomid: opts.pvxDomid } : {}),
       ...(opts.maxInstructions !== undefined ? { maxInstructions: opts.maxInstructions } : {}),
+      // full mode has no PVX, so no grants: its RAM stays private
+      ...(opts.sharedRam === true && spec.mode === 'pv' ? { sharedRam: true } : {}),
       ...(opts.onVirtioRefusal ? { onVirtioRefusal: opts.onVirtioRefusal } : {}),
       ...(loaded.threads === true ? { threads: nodeHartThreads } : {}),
     });

@@ -3,11 +3,10 @@ import { dirname } from 'node:path';
 import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
 
 import { PvmError } from '../core/errors.js';
+import type { LogLevel } from './log-level.js';
 
+export { LOG_LEVELS, type LogLevel } from './log-level.js';
 export type { Logger };
-
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export interface LoggerConfig {
   readonly level?: LogLevel;

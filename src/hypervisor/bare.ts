@@ -123,6 +123,8 @@ export interface BareOptions {
   control?: BareControl;
   /** The default harts' translation tier (docs/cpu.md; default on). */
   jit?: boolean;
+  /** RAM in shared memory, as a domain of the daemon's pool has (bench/cpu measures what it costs). */
+  sharedRam?: boolean;
 }
 
 /** How a bare-metal run ended. */
@@ -262,6 +264,7 @@ export async function runBare(image: Uint8Array, host: BareHost, opts: BareOptio
       createHart: opts.createHart ?? (opts.jit === false ? interpreterHart : defaultHart),
       harts: nHarts,
       memory,
+      ...(opts.sharedRam === true && { sharedRam: true }),
       time: timeMode,
       nowMs: () => host.nowMs(),
       ...(host.wallClockNs ? { wallClockNs: () => host.wallClockNs!() } : {}),

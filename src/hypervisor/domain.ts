@@ -116,6 +116,11 @@ export interface DomainHost {
   consoleOut(bytes: Uint8Array): void;
   /** Host CPU time used by this process so far (ms), when the host can tell. */
   cpuMs?(): number;
+  /**
+   * Set by a domain whose harts run on threads, for a host that pauses (GatedDomainHost): called
+   * when the run loop parks at a pause, to hold those harts too (they go on when the loop does).
+   */
+  onPark?: (() => void) | undefined;
 }
 
 /** What loading put where, and what to do at (re)boot. */
@@ -301,6 +306,18 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     this.threads?.hold();
   }
 
+  /**
+   * The run loop parks at a pause (DomainHost.onPark): the harts on threads stop with it. One
+   * that does not stop in time runs on through the pause; a save holds them again and fails.
+   */
+  private holdAtPause(): void {
+    try {
+      this.holdThreads();
+    } catch {
+      // (a hold that failed has let every worker go again: nothing is left half held)
+    }
+  }
+
   /** Load saveState's result into this freshly built domain before it runs (domain-snapshot.ts). */
   loadState(state: MachineState): void {
     const p = loadDomain(this, state);
@@ -342,11 +359,22 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     return this.ended !== null || this.rebootPending;
   }
 
+  /** ThreadedDomain: the hypercall policy, which says what a hart on a thread may serve itself. */
+  get callPolicy(): object {
+    return this.sbi.policy;
+  }
+  allowsCall(ext: string, fn: string): boolean {
+    return this.sbi.policy.allows(ext, fn);
+  }
+
   /** A hypercall of the hart on a thread `hart` (threads.ts), served here; its HSM state after it. */
   remoteEcall(hart: number): HsmState {
     const v = this.vcpus[hart]!;
     // a suspended hart resumed on its thread: it says so in its HSM word only
     if (v.hart instanceof RemoteHart) v.state = v.hart.hsm();
+    // the thread's hart reads its own clock: a reading here is at least every time it has seen,
+    // which a timer call compares its deadline with (TimeSource.recent)
+    this.machine.time.now();
     this.stats.exits.hypercall++;
     if (!this.sbi.handleEcallFast(v.hart)) this.sbi.handleEcall(v.hart);
     return v.state;
@@ -359,6 +387,7 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     this.stats.startCpuMs = host.cpuMs?.() ?? 0;
     let lastYield = this.stats.startMs;
     this.turnEndMs = lastYield + HOST_YIELD_MS;
+    if (this.threads !== null) host.onPark = () => this.holdAtPause();
     this.threads?.start();
     while (this.ended === null) {
       this.threads?.release(); // held by a pause or a save: the loop goes on, so do they
@@ -395,10 +424,12 @@ export class Domain implements SbiPlatform, ThreadedDomain {
   /** Statistics so far. */
   statistics(): DomainStatsJson {
     this.collectMmio();
+    // calls the harts on threads served themselves count as the owner's do
+    const local = this.threads?.withLocalCalls(this.sbi.stats);
     const s = this.stats.toJSON(
       this.mode,
       this.vcpus.map((v) => v.hart.instret),
-      this.sbi.stats,
+      local?.calls ?? this.sbi.stats,
       this.ended === null ? this.host.nowMs() : this.stats.endMs,
       {
         traps: this.vcpus.reduce((a, v) => a + (v.hart.mTraps ?? 0), 0),
@@ -407,6 +438,10 @@ export class Domain implements SbiPlatform, ThreadedDomain {
       jitStatsOf(this.vcpus.map((v) => v.hart)),
     );
     if (this.threads !== null) s.threads = this.threads.stats();
+    if (local !== undefined) {
+      s.exits.hypercall += local.local;
+      s.exitsTotal += local.local;
+    }
     return s;
   }
 
@@ -655,7 +690,9 @@ export class Domain implements SbiPlatform, ThreadedDomain {
       return;
     }
     v.hart.setIrq(IrqBit.STIP, false);
-    if (this.machine.time.now() >= stime) v.hart.setIrq(IrqBit.STIP, true);
+    // due by the clock's last reading: now; else the run loop's timer polls (Sched.timerSetNum)
+    const t = this.machine.time;
+    if ((t.recent !== undefined ? t.recent() : t.now()) >= stime) v.hart.setIrq(IrqBit.STIP, true);
     else v.deadline = stime;
   }
 

@@ -34,9 +34,12 @@ function owner(harts: number, remoteEcall: (hart: number) => void) {
     },
     stopping: false,
     fail: (_code, why) => assert.fail(why),
+    sendIpi: () => assert.fail('no IPI in this test'),
+    allowsCall: () => true,
+    callPolicy: {},
   };
   // started with no thread behind it: the test plays the workers
-  threads.prepare(domain, { spawn: () => ({ terminate: () => {} }) }, {} as never);
+  threads.prepare(domain, { spawn: () => ({ terminate: () => {} }) }, {} as never, () => 0);
   threads.start();
   const w = new Int32Array(threads.control);
   /** What a worker's `ask` does: the request words, then the counter. */
@@ -110,7 +113,7 @@ test('a hart on a thread that resumed from an HSM suspend is started at its next
   };
   const d = new Domain('pv', machine, host, { load: () => {}, entry: 0x8020_0000, fdt: 0x803f_0000 });
   d.threads = threads;
-  threads.prepare(d, { spawn: () => assert.fail('no worker in this test') }, {} as never);
+  threads.prepare(d, { spawn: () => assert.fail('no worker in this test') }, {} as never, () => 0);
   const w = new Int32Array(threads.control);
   /** Hart 1's worker makes hypercall `eid`/`fid` and gets the owner's answer (its RET word). */
   const ecall = (eid: number, fid: number, a0: bigint, a1 = 0n): number => {

@@ -18,13 +18,23 @@
  *   worker looks at them between `Hart.run` calls (CHUNK instructions). Fences are synchronous
  *   as SBI requires: the owner waits (serving requests meanwhile) until the worker has flushed.
  * - **Hold and save** (a pause, a save, a migration): the owner asks every worker to stop at an
- *   instruction boundary and waits, serving the requests they posted meanwhile, until each
- *   has; then each held worker writes its hart's state (cpuStateCodec, the save file's hart
- *   blob) into the save area. The workers stay held until the owner's run loop goes on.
+ *   instruction boundary (a word in its channel) and waits, serving the requests they posted
+ *   meanwhile, until each says it is held; a worker whose loop has not begun yet sees the word
+ *   before its first instruction and is not waited for. A held worker still takes commands and
+ *   fences, and on request writes its hart's state (cpuStateCodec, the save file's hart blob)
+ *   into the save area. The workers stay held until the owner's run loop goes on.
+ * - **The guest clock**: the host time of mtime 0 (a float64 control word), which the owner sets
+ *   when the workers start and moves on by the time a pause lasted when it releases them, so
+ *   their `time` stops with hart 0's.
+ * - **Calls a worker serves itself**: `send_ipi` and the remote fences, when the domain's
+ *   hypercall policy allows them (a word the owner keeps up to date) and, for fences, hart 0 is
+ *   not a target: the worker rings the other workers itself (fences: waits for their
+ *   acknowledgement, taking the fences asked of it meanwhile), and an IPI to hart 0 is a bit the
+ *   owner picks up at its next serve. It counts them in its channel for the statistics.
  */
 import { PvmError } from '../core/errors.js';
 import { encodeState } from '../core/state.js';
-import { Cause, Csr, Priv } from '../cpu/arch.js';
+import { Cause, Csr, IrqBit, Priv } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
 import { Hart } from '../cpu/hart.js';
 import type { HartExtensions } from '../cpu/isa.js';
@@ -32,7 +42,9 @@ import { HART_STATE_BYTES } from '../cpu/jit/state.js';
 import { applyHart, type CpuState, captureHart, cpuStateCodec } from '../cpu/snapshot.js';
 import type { PhysBus } from '../cpu/types.js';
 import { GuestRam } from '../memory/ram.js';
-import { HsmState } from '../sbi/consts.js';
+import { ALL_ONES, Eid, HsmState } from '../sbi/consts.js';
+import type { SbiCallStats } from '../sbi/dispatcher.js';
+import { decodeHartMask } from '../sbi/hartmask.js';
 import type { VcpuHart } from './guest-hart.js';
 import { enterSupervisor, redirectToSupervisor } from './pv.js';
 
@@ -54,6 +66,8 @@ const GLOBAL_WORDS = 16;
 export const PENDING = 0; // requests posted (a counter the owner waits on)
 /** Float64 index of the clock's epoch: mtime 0 as an absolute host time (ms), moved on at every resume. */
 const EPOCH_F64 = 1; // (words 2 and 3)
+const LOCAL = 4; // which calls workers serve themselves: bit 1 << LOCAL_CALLS index
+const OWNER_IPI = 5; // nonzero: a worker sent hart 0 an IPI (the owner sets its SSIP at its next serve)
 const CHANNEL_WORDS = 64;
 // a channel's words
 const DOORBELL = 0;
@@ -75,16 +89,18 @@ const FENCEI_DONE = 31;
 const PARK_SEQ = 32;
 const PARK_DONE = 33;
 const RUN_STATE = 34; // what the worker is doing (RUN_* below), for statistics
+export const HELD = 35; // the worker: the hold (HOLD_GEN) it stopped for
 const PC = 36; // lo, hi: the worker's pc after its last chunk, for statistics
+const ALIVE = 38; // 1 once the worker's loop has begun (a hold waits for live workers only)
+export const HOLD = 39; // 1: stop at the next instruction boundary and stay there
 const INSTRET = 40; // a float64 (two words, 8-aligned)
-export const HOLD = 42; // 1: stop at the next instruction boundary and stay there
-const HOLD_GEN = 43; // which hold (the owner counts them)
-export const HELD = 44; // the worker: the hold it stopped for
-export const SAVE_SEQ = 45;
-export const SAVE_DONE = 46;
-const SAVED_RUN = 47; // the saving worker's loop state: SAVED_* bits
-const SAVED_SUSPEND = 48; // resume pc lo, hi, opaque lo, hi of an HSM suspend in progress
-const SAVED_LEN = 52; // bytes of its state blob in the save area
+const LOCAL_COUNT = 42; // one counter per LOCAL_CALLS entry (4): calls this worker served itself
+export const HOLD_GEN = 46; // which hold (the owner counts them)
+export const SAVE_SEQ = 47;
+export const SAVE_DONE = 48;
+const SAVED_RUN = 49; // the saving worker's loop state: SAVED_* bits
+const SAVED_SUSPEND = 50; // resume pc lo, hi, opaque lo, hi of an HSM suspend in progress
+const SAVED_LEN = 54; // bytes of its state blob in the save area
 // command bits
 const CMD_EXIT = 1;
 const CMD_PARK = 2;
@@ -121,7 +137,7 @@ export interface RemoteHartInit {
   ramSize: number;
   /** Byte offset of this hart's state area in the memory. */
   stateOff: number;
-  /** The control words (a SharedArrayBuffer). */
+  /** The control words (a SharedArrayBuffer; the guest clock's origin is one of them). */
   control: SharedArrayBuffer;
   /** Where a held worker writes its hart's state blob (SAVE_BYTES per hart; a SharedArrayBuffer). */
   saveArea: SharedArrayBuffer;
@@ -161,7 +177,7 @@ export interface HartThreadSpawner {
 /** What a hart on a thread is doing, as its worker last published it (DomainStatsJson.threads). */
 export interface ThreadHartStats {
   hart: number;
-  /** `request` while it waits for the owner (`request` names what it asked). */
+  /** `request` while it waits for the owner (`request` names what it asked); `held` while held (a pause, a save). */
   state: 'stopped' | 'running' | 'waiting' | 'request' | 'held';
   request?: 'has' | 'read' | 'write' | 'ecall' | 'fail';
   /** pc after its last chunk of CHUNK instructions (hex). */
@@ -171,6 +187,14 @@ export interface ThreadHartStats {
 
 const REQUEST_NAMES = [undefined, 'has', 'read', 'write', 'ecall', 'fail'] as const;
 
+/** The calls a worker may serve itself, as the statistics name them: index k is LOCAL bit 1 << k. */
+const LOCAL_CALLS = [
+  ['IPI', 'send_ipi'],
+  ['RFENCE', 'remote_fence_i'],
+  ['RFENCE', 'remote_sfence_vma'],
+  ['RFENCE', 'remote_sfence_vma_asid'],
+] as const;
+
 /** What the owner side needs from the domain while it serves requests. */
 export interface ThreadedDomain {
   /** A hypercall of remote hart `hart` (registers in its state area): make it, return the vCPU's HSM state after it. */
@@ -178,6 +202,12 @@ export interface ThreadedDomain {
   /** The domain ended or reboots: parked workers stay parked. */
   readonly stopping: boolean;
   fail(code: number, why: string): void;
+  /** SBI send_ipi to hart `hart` (hart 0: a worker asked for it). */
+  sendIpi(hart: number): void;
+  /** Whether the hypercall policy allows the call `ext`/`fn` (LOCAL_CALLS; asked when it changes). */
+  allowsCall(ext: string, fn: string): boolean;
+  /** The policy object, compared by identity: a new one means asking `allowsCall` again. */
+  readonly callPolicy: object;
 }
 
 const clock = (globalThis as unknown as { performance: { now(): number; timeOrigin: number } }).performance;
@@ -238,16 +268,20 @@ export class HartThreads {
 
   /**
    * The domain is built: its workers start when it first runs (a domain built and dropped costs
-   * no thread). `mtime` is the domain's clock, which the workers follow.
+   * no thread). `mtime` is the domain's clock (ticks), which the workers follow.
    */
-  prepare(domain: ThreadedDomain, spawner: HartThreadSpawner, base: RemoteHartBase, mtime?: () => number): void {
+  prepare(domain: ThreadedDomain, spawner: HartThreadSpawner, base: RemoteHartBase, mtime: () => number): void {
     this.domain = domain;
     this.pending = { spawner, base };
     this.base = base;
-    if (mtime !== undefined) this.mtime = mtime;
+    this.mtime = mtime;
   }
 
-  /** The workers' clock follows the owner's from now on (at start and at every resume). */
+  /**
+   * The workers' clock follows the owner's from now on (at start and at every release). Called
+   * only while no worker runs a hart, so a plain float64 store will do: the stores and the
+   * doorbell that follow order it before their next read.
+   */
   private setEpoch(): void {
     this.f64[EPOCH_F64] = absoluteMs() - this.mtime() / TICKS_PER_MS;
   }
@@ -315,12 +349,15 @@ export class HartThreads {
    * in `seen` but has not reached yet.
    */
   serve(scan = false): void {
+    const domain = this.domain!;
+    if (domain.callPolicy !== this.policySeen) this.allowLocal(domain);
     const n = Atomics.load(this.w, PENDING);
     if (n === this.seen && !scan) {
       this.arm();
       return;
     }
     this.seen = n;
+    if (Atomics.exchange(this.w, OWNER_IPI, 0) !== 0) domain.sendIpi(0);
     for (const r of this.remotes) {
       if (r === null || Atomics.compareExchange(this.w, this.at(r.id, REQ), 1, 3) !== 1) continue;
       // (state 3: a hypercall may wait for a fence and serve others meanwhile, never this one again)
@@ -329,6 +366,36 @@ export class HartThreads {
       Atomics.notify(this.w, this.at(r.id, REQ));
     }
     this.arm();
+  }
+
+  private policySeen: object | null = null;
+
+  /** Tell the workers which calls they may serve themselves under the domain's policy now. */
+  private allowLocal(domain: ThreadedDomain): void {
+    this.policySeen = domain.callPolicy;
+    let bits = 0;
+    LOCAL_CALLS.forEach(([ext, fn], k) => {
+      if (domain.allowsCall(ext, fn)) bits |= 1 << k;
+    });
+    Atomics.store(this.w, LOCAL, bits);
+  }
+
+  /** The calls the workers served themselves, added to the owner's `calls` (a copy). */
+  withLocalCalls(calls: SbiCallStats): { calls: SbiCallStats; local: number } {
+    const out: SbiCallStats = {};
+    for (const [ext, fns] of Object.entries(calls)) out[ext] = { ...fns };
+    let local = 0;
+    for (const r of this.remotes) {
+      if (r === null) continue;
+      LOCAL_CALLS.forEach(([ext, fn], k) => {
+        const n = this.word(r.id, LOCAL_COUNT + k);
+        if (n === 0) return;
+        const m = (out[ext] ??= {});
+        m[fn] = (m[fn] ?? 0) + n;
+        local += n;
+      });
+    }
+    return { calls: out, local };
   }
 
   private answer(r: RemoteHart): void {
@@ -416,14 +483,14 @@ export class HartThreads {
       const s: ThreadHartStats = {
         hart: k,
         state:
-          req === 1 || req === 3
-            ? 'request'
-            : run === RUN_RUNNING
-              ? 'running'
-              : run === RUN_WAITING
-                ? 'waiting'
-                : run === RUN_HELD
-                  ? 'held'
+          run === RUN_HELD
+            ? 'held'
+            : req === 1 || req === 3
+              ? 'request'
+              : run === RUN_RUNNING
+                ? 'running'
+                : run === RUN_WAITING
+                  ? 'waiting'
                   : 'stopped',
         pc: `0x${pc.toString(16)}`,
         instret: this.instret(k),
@@ -459,7 +526,10 @@ export class HartThreads {
   /**
    * Stop every hart on a thread at an instruction boundary and keep it there until `release`
    * (a pause, a save). A worker waiting for a request of its own (MMIO, a hypercall) is served
-   * first: its instruction completes, then it stops. Throws when one does not stop in time.
+   * first: its instruction completes, then it stops. Workers still starting (not ALIVE) are not
+   * waited for: each sets ALIVE before it first reads HOLD, and the owner sets HOLD before it
+   * reads ALIVE, so one of the two sees the other's store and the worker stops before its
+   * first instruction. Throws when one does not stop in time.
    */
   hold(): void {
     if (this.held || this.stopped) return;
@@ -473,7 +543,12 @@ export class HartThreads {
       this.ring(r.id);
     }
     try {
-      for (const r of this.remotes) if (r !== null) this.awaitWord(r.id, HELD, gen, 'stop');
+      for (const r of this.remotes) {
+        if (r === null || Atomics.load(this.w, this.at(r.id, ALIVE)) === 0) continue;
+        this.awaitWord(r.id, HELD, gen, 'stop');
+      }
+      // what they posted before they stopped: an IPI to hart 0 lands before a save reads it
+      this.serve(true);
     } catch (e) {
       this.release();
       throw e;
@@ -703,8 +778,8 @@ class RequestBus implements PhysBus {
   }
 }
 
-/** A worker's side of its channel. */
-class WorkerChannel {
+/** A worker's side of its channel (exported for the fuzz target of `serveLocally`). */
+export class WorkerChannel {
   readonly w: Int32Array;
   readonly f64: Float64Array;
   hart: Hart | null = null;
@@ -718,6 +793,113 @@ class WorkerChannel {
   at(i: number): number {
     return GLOBAL_WORDS + this.k * CHANNEL_WORDS + i;
   }
+  /** Index of word `i` of hart `k`'s channel (another worker's). */
+  of(k: number, i: number): number {
+    return GLOBAL_WORDS + k * CHANNEL_WORDS + i;
+  }
+  /** Fences asked of this hart and taken so far (the TLB_SEQ and FENCEI_SEQ values acknowledged). */
+  private tlbDone = 0;
+  private fenceDone = 0;
+  /** Take the fences other threads asked of this hart since the last look, and say so. */
+  takeFences(): void {
+    const w = this.w;
+    const h = this.hart!;
+    const tlb = Atomics.load(w, this.at(TLB_SEQ));
+    const fence = Atomics.load(w, this.at(FENCEI_SEQ));
+    if (tlb !== this.tlbDone) {
+      h.flushTlb();
+      this.tlbDone = tlb;
+      Atomics.store(w, this.at(TLB_DONE), tlb);
+      Atomics.notify(w, this.at(TLB_DONE));
+    }
+    if (fence !== this.fenceDone) {
+      h.flushIcache();
+      this.fenceDone = fence;
+      Atomics.store(w, this.at(FENCEI_DONE), fence);
+      Atomics.notify(w, this.at(FENCEI_DONE));
+    }
+  }
+
+  /**
+   * Serve the hart's hypercall here when it is one a worker may make alone (LOCAL): true when
+   * done (a0, a1 set; the caller steps over the ECALL), false to ask the owner. Anything out of
+   * the ordinary (a bad hart mask or range, a fence of hart 0) goes to the owner, whose SBI
+   * layer answers it.
+   */
+  serveLocally(harts: number): boolean {
+    const h = this.hart!;
+    const x = h.x;
+    if (x[35] !== 0 || x[33] !== 0) return false;
+    const eid = x[34]! >>> 0;
+    const fid = x[32]! >>> 0;
+    const k = eid === Eid.IPI && fid === 0 ? 0 : eid === Eid.RFENCE && fid <= 2 ? 1 + fid : -1;
+    if (k < 0 || (Atomics.load(this.w, LOCAL) & (1 << k)) === 0) return false;
+    const targets = decodeHartMask(BigInt.asUintN(64, h.getX(10)), BigInt.asUintN(64, h.getX(11)), harts);
+    if (typeof targets === 'number') return false;
+    if (k > 1) {
+      const start = BigInt.asUintN(64, h.getX(12));
+      const size = BigInt.asUintN(64, h.getX(13));
+      if (size !== ALL_ONES && start + size > ALL_ONES + 1n) return false;
+    }
+    if (k > 0 && targets.includes(0)) return false;
+    const w = this.w;
+    for (const t of targets) {
+      if (k === 0) {
+        if (t === this.k) h.setIrq(IrqBit.SSIP, true);
+        else if (t === 0) {
+          Atomics.store(w, OWNER_IPI, 1);
+          Atomics.add(w, PENDING, 1);
+          Atomics.notify(w, PENDING);
+        } else {
+          Atomics.or(w, this.of(t, IRQ_LEVEL), 1 << IrqBit.SSIP);
+          Atomics.or(w, this.of(t, IRQ_DIRTY), 1 << IrqBit.SSIP);
+          this.ring(t);
+        }
+      } else if (t === this.k) {
+        if (k === 1) h.flushIcache();
+        else h.flushTlb();
+      } else if (k === 1) this.fence(t, FENCEI_SEQ, FENCEI_DONE);
+      else this.fence(t, TLB_SEQ, TLB_DONE);
+    }
+    Atomics.add(w, this.at(LOCAL_COUNT + k), 1);
+    x[20] = x[21] = x[22] = x[23] = 0; // a0 = SBI_SUCCESS, a1 = 0
+    return true;
+  }
+
+  private ring(t: number): void {
+    Atomics.add(this.w, this.of(t, DOORBELL), 1);
+    Atomics.notify(this.w, this.of(t, DOORBELL));
+  }
+
+  /**
+   * Whether hart `t` (another worker's) is held: stopped for the hold asked now, so it takes the
+   * fences asked of it before it runs again (HOLD first: a new hold's HOLD_GEN is stored before it).
+   */
+  private held(t: number): boolean {
+    const w = this.w;
+    return (
+      Atomics.load(w, this.of(t, HOLD)) !== 0 &&
+      Atomics.load(w, this.of(t, HELD)) === Atomics.load(w, this.of(t, HOLD_GEN))
+    );
+  }
+
+  /**
+   * Ask hart `t` (another worker's) for a fence and wait until it has taken it, as the owner's
+   * HartThreads.request does: a held hart takes it before it runs again, so it is not waited
+   * for; fences asked of this hart meanwhile are taken (two harts fencing each other).
+   */
+  private fence(t: number, seq: number, done: number): void {
+    const w = this.w;
+    const want = Atomics.add(w, this.of(t, seq), 1) + 1;
+    this.ring(t);
+    const until = clock.now() + ACK_TIMEOUT_MS;
+    for (let cur = Atomics.load(w, this.of(t, done)); cur < want; cur = Atomics.load(w, this.of(t, done))) {
+      if (this.held(t) || clock.now() > until) return;
+      this.takeFences();
+      Atomics.wait(w, this.of(t, done), cur, 1);
+    }
+  }
+
   /** Post a request and wait for the owner's answer (RET word). */
   ask(kind: number, pa: number, a: number, b: number): number {
     const w = this.w;
@@ -778,7 +960,7 @@ export function runRemoteHart(init: RemoteHartInit): void {
     memory: init.memory,
     stateStart: init.stateOff,
   });
-  // the owner's clock: the epoch moves on at every resume, as the owner's clock stands still while paused
+  // the owner's guest clock: its epoch moves on at every release, as the owner's stands still while paused
   const now = () => Math.floor((absoluteMs() - ch.f64[EPOCH_F64]!) * TICKS_PER_MS);
   const h = new Hart(ram, new RequestBus(ch), {
     id: init.hart,
@@ -801,10 +983,10 @@ export function runRemoteHart(init: RemoteHartInit): void {
   ch.f64[ch.at(INSTRET) / 2] = h.instret;
   w[ch.at(PC)] = h.pcLo;
   w[ch.at(PC + 1)] = h.pcHi;
-  let tlbDone = 0;
-  let fenceDone = 0;
   let parkDone = 0;
   let saveDone = 0;
+  // before the first look at HOLD (HartThreads.hold)
+  Atomics.store(w, ch.at(ALIVE), 1);
   for (;;) {
     const bell = Atomics.load(w, ch.at(DOORBELL));
     const cmd = Atomics.exchange(w, ch.at(CMD), 0);
@@ -825,21 +1007,8 @@ export function runRemoteHart(init: RemoteHartInit): void {
       h.woke();
     }
     if (cmd & CMD_STIMECMP) h.setCsr(Csr.stimecmp, ch.pair(STIMECMP));
-    const tlb = Atomics.load(w, ch.at(TLB_SEQ));
-    const fence = Atomics.load(w, ch.at(FENCEI_SEQ));
+    ch.takeFences();
     const park = Atomics.load(w, ch.at(PARK_SEQ));
-    if (tlb !== tlbDone) {
-      h.flushTlb();
-      tlbDone = tlb;
-      Atomics.store(w, ch.at(TLB_DONE), tlb);
-      Atomics.notify(w, ch.at(TLB_DONE));
-    }
-    if (fence !== fenceDone) {
-      h.flushIcache();
-      fenceDone = fence;
-      Atomics.store(w, ch.at(FENCEI_DONE), fence);
-      Atomics.notify(w, ch.at(FENCEI_DONE));
-    }
     if (park !== parkDone) {
       parkDone = park;
       Atomics.store(w, ch.at(PARK_DONE), park);
@@ -855,11 +1024,12 @@ export function runRemoteHart(init: RemoteHartInit): void {
     }
     if (Atomics.load(w, ch.at(HOLD)) !== 0) {
       const gen = Atomics.load(w, ch.at(HOLD_GEN));
+      // (the statistics say held once the owner's hold returns)
+      Atomics.store(w, ch.at(RUN_STATE), RUN_HELD);
       if (Atomics.load(w, ch.at(HELD)) !== gen) {
         Atomics.store(w, ch.at(HELD), gen);
         Atomics.notify(w, ch.at(HELD));
       }
-      Atomics.store(w, ch.at(RUN_STATE), RUN_HELD);
       Atomics.wait(w, ch.at(DOORBELL), bell, MAX_IDLE_MS);
       continue;
     }
@@ -896,6 +1066,10 @@ export function runRemoteHart(init: RemoteHartInit): void {
     else if (exit === Exit.MachineTrap && !h.exitIsInterrupt) {
       const cause = h.exitCause;
       if (cause === Cause.EcallS) {
+        if (ch.serveLocally(init.harts)) {
+          h.skip(4);
+          continue;
+        }
         const go = ch.ask(REQ_ECALL, 0, 0, 0);
         if (go === GO_PARK) started = false;
         else {

@@ -90,6 +90,11 @@ export interface VmOptions {
   onVirtioRefusal?: (refusal: VirtioRefusal) => void;
   /** Starts the worker threads of LoadedSpec.threads (the host's: Node's worker_threads). */
   threads?: HartThreadSpawner;
+  /**
+   * RAM in shared memory even with every hart on this thread: a daemon's pool, where a domain on
+   * another thread maps this one's granted pages (docs/pvx-implementation.md, "Across threads").
+   */
+  sharedRam?: boolean;
 }
 
 /**
@@ -217,7 +222,7 @@ export function createVm(
   const threads = cfg.threads === true && cfg.harts > 1 ? new HartThreads(cfg.harts, () => host.wake?.()) : null;
   const board = new VirtBoard({
     harts: cfg.harts,
-    sharedRam: threads !== null,
+    sharedRam: threads !== null || opts.sharedRam === true,
     memory: cfg.memory,
     time: opts.time ?? 'host',
     nowMs: () => host.nowMs(),

@@ -359,11 +359,22 @@ test('the numeric fast path makes the same calls, results and counts as handleEc
     [2n ** 32n + BigInt(Eid.TIME), 0, 5], // a7 wider than 32 bits
     [Eid.BASE, 0, 0], // no fast path
     [Eid.SRST, 0, 0], // denied below
+    [Eid.LEGACY_CONSOLE_PUTCHAR, 0, 0x141], // the low byte: 'A'
+    [Eid.LEGACY_CONSOLE_PUTCHAR, 9, 0x42], // legacy calls ignore a6
+    [Eid.LEGACY_CONSOLE_PUTCHAR, 0, -1], // above 2^53: the slow path
+    [Eid.LEGACY_CONSOLE_GETCHAR, 0, 0],
+    [Eid.LEGACY_CONSOLE_GETCHAR, 0, 0], // no input left: -1
+    [Eid.LEGACY_SET_TIMER, 0, 77], // the platform has no setTimerNum: the slow path
   ];
-  for (const policy of [ALLOW_ALL, new HypercallPolicy(['TIME/set_timer', 'BASE'])]) {
+  for (const [policy, fastCalls] of [
+    [ALLOW_ALL, 6],
+    [new HypercallPolicy(['TIME/set_timer', 'BASE']), 2], // the two set_timer calls below 2^53
+  ] as const) {
     const slow = setup();
     const fast = setup();
     slow.sbi.policy = fast.sbi.policy = policy;
+    slow.p.input = [0x7a];
+    fast.p.input = [0x7a];
     let fastOnes = 0;
     for (const [eid, fid, a0] of calls) {
       const regs = [a0, 7, 8, 9, 10, 11];
@@ -379,8 +390,10 @@ test('the numeric fast path makes the same calls, results and counts as handleEc
       else fast.sbi.handleEcall(hf);
       assert.deepEqual(hf.x, hs.x, `registers after ${eid}/${fid}(${a0})`);
     }
-    assert.equal(fastOnes, 2); // the two set_timer calls below 2^53
+    assert.equal(fastOnes, fastCalls);
     assert.deepEqual(fast.p.log, slow.p.log);
+    assert.deepEqual(fast.p.out, slow.p.out);
+    assert.deepEqual(fast.p.input, slow.p.input);
     assert.deepEqual(fast.sbi.stats, slow.sbi.stats);
     assert.equal(fast.sbi.calls, slow.sbi.calls);
   }

@@ -75,4 +75,25 @@ export const legacyExtension: SbiExtension = {
       }
     }
   },
+  /**
+   * The hypercall fast path (SbiDispatcher.handleEcallFast) for the calls a guest makes often:
+   * set_timer and the console (a kernel's hvc0 console writes one byte per call).
+   */
+  callNum(p: SbiPlatform, hart: number, eid: number, _fid: number, a0: number): number | undefined {
+    switch (eid) {
+      case Eid.LEGACY_SET_TIMER:
+        if (p.setTimerNum === undefined) return undefined;
+        p.setTimerNum(hart, a0);
+        return SbiErr.SUCCESS;
+      case Eid.LEGACY_CONSOLE_PUTCHAR:
+        p.consoleWrite(Uint8Array.of(a0 & 0xff));
+        return SbiErr.SUCCESS;
+      case Eid.LEGACY_CONSOLE_GETCHAR: {
+        const b = p.consoleRead(1);
+        return b.length > 0 ? b[0]! : -1;
+      }
+      default:
+        return undefined;
+    }
+  },
 };

@@ -19,6 +19,7 @@ import {
   toWire,
   WORKER_CALLS,
 } from './pool-protocol.js';
+import { PvxLinks } from './pvx-links.js';
 
 /** The worker's manager; the main thread chooses every domain's id, so ids are the daemon's. */
 class WorkerDomainManager extends HypervisorDomainManager {
@@ -61,10 +62,13 @@ const flag = new Int32Array(init.sync);
 
 const manager = new WorkerDomainManager({
   files: new HostFiles(init.allowDirs),
+  sharedRam: true, // a domain on another thread maps granted pages from it
   onVirtioRefusal: (domain, r) =>
     post({ kind: 'log', message: r.message, fields: { domain, device: r.device, rule: r.rule } }),
   onNetworkEvent: (message) => post({ kind: 'log', message, fields: {} }),
 });
+new PvxLinks(init.pvx).attach(manager.pvx);
+
 /** Per domain, the `gracefulShutdown` of the info last posted to the main thread. */
 const told = new Map<number, boolean>();
 

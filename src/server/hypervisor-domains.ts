@@ -17,7 +17,7 @@ import { type ConsoleSink, fileSink } from '../host/console-sink.js';
 import { NodeDomainHost, nodeScheduler } from '../host/domain-host.js';
 import { HostFiles } from '../host/host-files.js';
 import type { Domain } from '../hypervisor/domain.js';
-import { pvxStateDomid } from '../hypervisor/pvx/index.js';
+import { type PvxDomain, type PvxHost, pvxStateDomid } from '../hypervisor/pvx/index.js';
 import { type CreditScheduler, SCHED_DEFAULTS, type SchedEntity } from '../hypervisor/scheduler.js';
 import { type DomainSnapshot, isSnapshottable, type SnapshotDisk } from '../hypervisor/snapshot/index.js';
 import type { GuestRam } from '../memory/ram.js';
@@ -132,6 +132,7 @@ class HvDomain {
       host,
       ordinal: this.id,
       ...(deferDiskLocks ? { deferDiskLocks } : {}),
+      ...(this.options.sharedRam === true ? { sharedRam: true } : {}),
       ...(this.pvxDomid <= PVX_DOMID_MAX ? { pvxDomid: this.pvxDomid } : {}),
       ...(this.options.onVirtioRefusal
         ? { onVirtioRefusal: (r: VirtioRefusal) => this.options.onVirtioRefusal?.(this.name, r) }
@@ -227,6 +228,11 @@ export interface HypervisorDomainManagerOptions {
   files?: HostFiles;
   /** Live migration's tuning (rounds, when to stop and copy, timeouts), for tests and benchmarks. */
   migration?: MigrationTuning;
+  /**
+   * Every domain's RAM in shared memory: the pool's threads (pool-domains.ts), where domains on
+   * other threads map granted pages from it (docs/pvx-implementation.md, "Across threads").
+   */
+  sharedRam?: boolean;
 }
 
 /** What live migration's source needs of a domain (HypervisorDomainManager.outgoing). */
@@ -282,6 +288,11 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     this.resources = new HostResources({}, options.files ?? new HostFiles(), {
       onExit: (sw, reason) => this.options.onNetworkEvent?.(`switch ${sw}: ${reason}`),
     });
+  }
+
+  /** The PVX registry of its domains (a pool links those of its threads, src/server/pvx-links.ts). */
+  get pvx(): PvxHost<PvxDomain> {
+    return this.resources.pvx;
   }
 
   /** The virtual switches its domains' NICs are plugged into (switch links join them to other daemons). */
@@ -369,9 +380,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
   async pause(id: number): Promise<void> {
     const d = this.get(id);
     if (d.started) await d.host.pause();
-    if (d.loopDone) return; // the guest ended while the pause waited: its state says how
-    d.set('paused');
-    d.vm.holdThreads(); // the harts on threads stop too, until the run loop goes on
+    if (!d.loopDone) d.set('paused'); // else the guest ended while the pause waited: its state says how
   }
 
   async unpause(id: number): Promise<void> {
@@ -463,9 +472,9 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     }
     if (d.state === 'running') throw new PvmError('state', `domain ${d.name} must be paused to be captured`);
     if (d.loopDone) throw new PvmError('state', `domain ${d.name} is ${d.state}: nothing to save`);
-    // Nothing runs from here (harts on threads included: a pause held them, or this holds them
-    // now), and requests a disk still has in flight complete (into guest RAM) before anything
-    // is captured.
+    // Nothing runs from here (harts on threads included: the pause held them, DomainHost.onPark,
+    // or this holds them now if they did not stop in time then), and requests a disk still has
+    // in flight complete (into guest RAM) before anything is captured.
     d.vm.holdThreads();
     const devices = d.built.devices;
     await Promise.all(devices.map((x) => x.transport.drain()));

@@ -26,9 +26,12 @@ import {
   type ToWorker,
   type WireError,
 } from './pool-protocol.js';
+import { PvxLinks, type PvxLinksData, pvxLinksData } from './pvx-links.js';
 
 /** How long the main thread waits for a worker's synchronous answer (a turn is ~4 ms). */
 const SYNC_TIMEOUT_MS = 5000;
+/** While it waits, the main thread serves the workers' PVX requests this often. */
+const SYNC_SLICE_MS = 5;
 
 /** One worker thread and what the main thread knows of it. */
 class PoolWorker {
@@ -50,6 +53,9 @@ class PoolWorker {
   constructor(
     readonly index: number,
     allowDirs: readonly string[] | null,
+    pvx: PvxLinksData,
+    /** The main thread's PVX links: served while it waits for this worker (the worker may be asking it). */
+    private readonly links: PvxLinks,
     onMessage: (w: PoolWorker, m: FromWorker) => void,
     onGone: (w: PoolWorker, why: string) => void,
   ) {
@@ -59,10 +65,10 @@ class PoolWorker {
     const channel = new MessageChannel();
     this.syncPort = syncChannel.port1;
     this.port = channel.port1;
-    const data: PoolWorkerData = { allowDirs, sync, syncPort: syncChannel.port2, port: channel.port2 };
+    const data: PoolWorkerData = { allowDirs, sync, syncPort: syncChannel.port2, port: channel.port2, pvx };
     this.worker = new Worker(new URL('./domain-worker.js', import.meta.url), {
       workerData: data,
-      transferList: [syncChannel.port2, channel.port2],
+      transferList: [syncChannel.port2, channel.port2, ...pvx.ports.filter((p) => p !== null)],
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     });
     this.onMessage = (m: FromWorker) => {
@@ -113,7 +119,14 @@ class PoolWorker {
     this.roundTrips++;
     const m: ToWorker = { kind: 'sync', method, args };
     this.worker.postMessage(m);
-    const r = Atomics.wait(this.flag, 0, 0, SYNC_TIMEOUT_MS);
+    // In slices: the worker may be in a guest's hypercall that waits for this thread's PVX answer.
+    const end = performance.now() + SYNC_TIMEOUT_MS;
+    let r: 'ok' | 'not-equal' | 'timed-out' = 'timed-out';
+    for (let left = SYNC_TIMEOUT_MS; left > 0; left = end - performance.now()) {
+      r = Atomics.wait(this.flag, 0, 0, Math.min(left, SYNC_SLICE_MS));
+      if (r !== 'timed-out') break;
+      this.links.serve();
+    }
     Atomics.store(this.flag, 0, 0);
     const got = receiveMessageOnPort(this.syncPort);
     if (r === 'timed-out' || got === undefined) {
@@ -180,17 +193,27 @@ export class PoolDomainManager implements DomainManager {
   private readonly placed = new Map<number, Placed>();
   private readonly listeners = new Set<(e: DomainEvent) => void>();
   private nextId = 1;
+  /** PVX between the threads: the main thread's end (its domains with NICs, and the directory's keeper). */
+  private readonly links: PvxLinks;
 
   constructor(private readonly options: PoolDomainManagerOptions = {}) {
     const n = options.workers ?? availableParallelism();
     if (!Number.isInteger(n) || n < 1 || n > 256) throw new ApiError('bad-request', `workers: 1 to 256, got ${n}`);
     const allowDirs = options.files?.allowDirs ?? null;
+    // Thread 0 is this one, worker i is thread i + 1.
+    const pvx = pvxLinksData(n + 1, () => {
+      const c = new MessageChannel();
+      return [c.port1, c.port2];
+    });
+    this.links = new PvxLinks(pvx[0]!);
     this.workers = Array.from(
       { length: n },
       (_, i) =>
         new PoolWorker(
           i,
           allowDirs,
+          pvx[i + 1]!,
+          this.links,
           (w, m) => this.fromWorker(w, m),
           (w, why) => this.workerGone(w, why),
         ),
@@ -200,7 +223,9 @@ export class PoolDomainManager implements DomainManager {
         this.nextId = id;
       }
     }
-    this.local = new Local(options);
+    // Shared RAM here too: a domain with NICs grants pages to domains on the workers.
+    this.local = new Local({ ...options, sharedRam: true });
+    this.links.attach(this.local.pvx);
     this.local.subscribe((e) => this.emit(e));
   }
 
@@ -265,6 +290,8 @@ export class PoolDomainManager implements DomainManager {
 
   /** A worker thread ended (it should not): its domains are crashed, the others go on. */
   private workerGone(w: PoolWorker, why: string): void {
+    // Its domains' event channels go UNBOUND at their peers, as when a domain ends.
+    this.links.threadGone(w.index + 1);
     for (const id of w.domains) {
       const p = this.placed.get(id);
       if (!p || p.state === 'crashed' || p.state === 'shutoff') continue;

@@ -8,6 +8,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { DomainEvent, DomainInfo, DomainStats } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
 import { isPvmError, PvmError, type PvmErrorKind } from '../core/errors.js';
+import type { PvxLinksData } from './pvx-links.js';
 
 /** DomainManager methods a worker answers: asynchronous ones as messages, synchronous ones over the sync channel. */
 export const WORKER_CALLS = {
@@ -39,6 +40,8 @@ export interface PoolWorkerData {
    * its own view of the worker's domains, so that view is never behind an answer it has given.
    */
   readonly port: MessagePort;
+  /** This worker's PVX links to the other threads (pvx-links.ts): event channels and grants across workers. */
+  readonly pvx: PvxLinksData;
 }
 
 export type ToWorker =

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { ConsoleSession } from '../api/commands.js';
+import { CONSOLE_SUBPROTOCOL, type ConsoleSession } from '../api/commands.js';
 import type { ControlPlane } from '../api/control.js';
 import type { Logger } from '../host/logger.js';
 
@@ -17,8 +17,6 @@ import type { Logger } from '../host/logger.js';
  *   1008 when the client leaves more than MAX_CONSOLE_BACKLOG bytes unread (a client that does
  *   not read cannot make the daemon hold the guest's output for it).
  */
-export const CONSOLE_SUBPROTOCOL = 'pvm-console';
-
 /** Bytes a console client may leave unread before the daemon drops it. */
 export const MAX_CONSOLE_BACKLOG = 1024 * 1024;
 /** Largest input message (a paste); bigger ones close the socket (1009). */

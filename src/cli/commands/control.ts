@@ -1,22 +1,18 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { MigrateResult, Progress } from '../../api/commands.js';
-import { loadConfigFile } from '../../api/config-file.js';
 import { type DomainSpecInput, toDocument } from '../../api/spec.js';
 import { PvmError } from '../../core/errors.js';
 import type { VirtioRefusal } from '../../devices/virtio/mmio.js';
 import { defaultAllowDirs, HostFiles } from '../../host/host-files.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../../host/logger.js';
-import { DOMAIN_LIST_FILE, persistDomainList } from '../../server/domain-list.js';
+import { LOG_LEVELS, type LogLevel } from '../../host/log-level.js';
 import { defaultSocketPath, PvmClient } from '../client.js';
 import { type CliContext, nodeIo } from '../context.js';
 import { addDomainFlags, type DomainFlags, domainFlagsSet, flagName, specFromFlags } from '../domain-flags.js';
 import { runConsole } from './console.js';
 import { domainTable, infoText, statsText } from './format.js';
-import { runTop } from './top.js';
 
 /** What the control commands need from the process (replaced in tests). */
 export interface ControlEnv {
@@ -82,13 +78,18 @@ export function client(flags: ClientFlags, env: ControlEnv): PvmClient {
  * as the daemon takes it.
  */
 export async function readConfigFile(path: string): Promise<DomainSpecInput[]> {
+  const { loadConfigFile } = await import('../../api/config-file.js');
   const cfg = await loadConfigFile(path);
   return cfg.domains.map(toDocument);
 }
 
 /** A progress bar on a terminal's standard error; silent otherwise. */
-function progressBar(enabled: boolean, label: string): { update: (p: Progress) => void; stop: () => void } {
+async function progressBar(
+  enabled: boolean,
+  label: string,
+): Promise<{ update: (p: Progress) => void; stop: () => void }> {
   if (!enabled) return { update: () => {}, stop: () => {} };
+  const { SingleBar } = await import('cli-progress');
   const bar = new SingleBar({
     format: `${label} [{bar}] {percentage}% | {value}/{total} MiB | {eta_formatted} left`,
     barCompleteChar: '#',
@@ -114,8 +115,12 @@ function progressBar(enabled: boolean, label: string): { update: (p: Progress) =
 }
 
 /** A bar per migration round (pages sent of the round's pages), drawn on standard error when asked for. */
-function migrationBar(enabled: boolean, name: string): { update: (p: Progress) => void; stop: () => void } {
+async function migrationBar(
+  enabled: boolean,
+  name: string,
+): Promise<{ update: (p: Progress) => void; stop: () => void }> {
   if (!enabled) return { update: () => {}, stop: () => {} };
+  const { SingleBar } = await import('cli-progress');
   const bar = new SingleBar({
     format: `migrating ${name} {phase} [{bar}] {percentage}% | {value}/{total} {unit}`,
     barCompleteChar: '#',
@@ -201,7 +206,8 @@ export function registerControlCommands(
     )
     .option(
       '--state-dir <dir>',
-      `where the daemon keeps its domain list (${DOMAIN_LIST_FILE}; default: the socket's directory)`,
+      // the file is DOMAIN_LIST_FILE (src/server/domain-list.ts), whose module loads only for `pvm daemon`
+      "where the daemon keeps its domain list (domains.yaml; default: the socket's directory)",
     )
     .option(
       '--join <switch=url>',
@@ -238,13 +244,24 @@ export function registerControlCommands(
         const socketPath = flags.socket ?? defaultSocketPath(env.env);
         // The daemon's modules load only for `pvm daemon`: a client command or `pvm run` does
         // not pay for the HTTP server, the managers and the worker pool at start-up.
-        const [{ checkPeerUrl, checkSwitchName }, { startDaemon }, local, hv, pool, fake] = await Promise.all([
+        const [
+          { checkPeerUrl, checkSwitchName },
+          { startDaemon },
+          local,
+          hv,
+          pool,
+          fake,
+          { createLogger },
+          { persistDomainList },
+        ] = await Promise.all([
           import('../../host/switch-links.js'),
           import('../../server/daemon.js'),
           import('../../server/local.js'),
           import('../../server/hypervisor-domains.js'),
           import('../../server/pool-domains.js'),
           import('../../api/fake-domain.js'),
+          import('../../host/logger.js'),
+          import('../../server/domain-list.js'),
         ]);
         // Switch links to peers (docs/networking.md), checked before anything starts.
         const joins = (flags.join ?? []).map((j) => {
@@ -524,7 +541,7 @@ export function registerControlCommands(
       .option('--keep', 'leave the domain in its previous state instead of destroying it')
       .option('--force', 'replace FILE even when it is a regular file that is not a pvm save file'),
   ).action(async (domain: string, file: string, flags: ClientFlags & { keep?: boolean; force?: boolean }) => {
-    const bar = progressBar(env.stderrIsTTY && !flags.json, `saving ${domain}`);
+    const bar = await progressBar(env.stderrIsTTY && !flags.json, `saving ${domain}`);
     const r = await client(flags, env)
       .save(domain, resolvePath(env.cwd, file), {
         keep: flags.keep === true,
@@ -544,7 +561,7 @@ export function registerControlCommands(
       .option('--name <name>', 'name of the restored domain (default: the saved name)')
       .option('--paused', 'leave it paused'),
   ).action(async (file: string, flags: ClientFlags & { name?: string; paused?: boolean }) => {
-    const bar = progressBar(env.stderrIsTTY && !flags.json, 'restoring');
+    const bar = await progressBar(env.stderrIsTTY && !flags.json, 'restoring');
     const d = await client(flags, env)
       .restore(resolvePath(env.cwd, file), {
         ...(flags.name !== undefined ? { name: flags.name } : {}),
@@ -621,7 +638,7 @@ export function registerControlCommands(
         const results: MigrateResult[] = [];
         const failed: { name: string; error: string }[] = [];
         for (const name of names) {
-          const bar = migrationBar(flags.progress === true, name);
+          const bar = await migrationBar(flags.progress === true, name);
           const move = api
             .migrate(name, flags.to, {
               token,
@@ -669,6 +686,7 @@ export function registerControlCommands(
       .option('-d, --interval <seconds>', 'seconds between samples', positive('--interval'), 1)
       .option('--once', 'print one sample and exit'),
   ).action(async (flags: ClientFlags & { interval: number; once?: boolean }) => {
+    const { runTop } = await import('./top.js');
     await runTop(client(flags, env), {
       intervalMs: flags.interval * 1000,
       once: flags.once === true || flags.json === true,

@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_VERSION, type PvmConfig } from '../../api/config.js';
-import { loadConfigFile } from '../../api/config-file.js';
 import { USER_SWITCH } from '../../api/spec.js';
 import { PvmError } from '../../core/errors.js';
 import type { VirtioRefusal } from '../../devices/virtio/mmio.js';
@@ -82,6 +81,8 @@ export async function runCommand(file: string | undefined, flags: RunFlags, ctx:
     if (set.length > 0) {
       throw new PvmError('usage', `${flagName(set[0]!)} cannot be used with a config file (set it in ${file})`);
     }
+    // yaml loads only for a config file
+    const { loadConfigFile } = await import('../../api/config-file.js');
     config = await loadConfigFile(file);
   } else {
     if (file !== undefined) {

@@ -8,6 +8,11 @@
  * there at its slot) and add what it retired. It returns the total at the first check that fails
  * (or when a block retires nothing); jit.ts looks at why, in JavaScript, and does what is rare:
  * counting a new target, checking a block against memory after a fence, dropping a stale one.
+ *
+ * A block that stops at an S-mode ECALL (STOP_ECALL) is a hypercall: the dispatcher calls its
+ * one import, "m"."ecall"(total, budget) (Jit's hypercall path), without returning to JavaScript
+ * first. It answers the new total (the call made: go on at the next block) or its complement
+ * (~total: return now, jit.ts knows why).
  */
 import {
   JIT_MASK,
@@ -18,6 +23,7 @@ import {
   SLOT_OFF,
   SLOT_PC,
   SLOT_PRIV,
+  STOP_ECALL,
   STOP_OFF,
   X_HI,
   X_OFFS,
@@ -42,12 +48,17 @@ const K = 10;
 export function buildDispatcher(minPages: number, slots: number, shared = false): Uint8Array {
   const out = new Code();
   for (const b of [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]) out.byte(b);
-  // type 0: the blocks' (i32 i32 i32) -> i32; type 1: run's (i32 x5) -> i32
-  const type = new Code().u32(2);
+  // type 0: the blocks' (i32 i32 i32) -> i32; type 1: run's (i32 x5) -> i32; type 2: ecall's (i32 i32) -> i32
+  const type = new Code().u32(3);
   type.byte(0x60).u32(3).byte(I32).byte(I32).byte(I32).u32(1).byte(I32);
   type.byte(0x60).u32(5).byte(I32).byte(I32).byte(I32).byte(I32).byte(I32).u32(1).byte(I32);
+  type.byte(0x60).u32(2).byte(I32).byte(I32).u32(1).byte(I32);
   section(out, 1, type);
-  const imp = new Code().u32(2);
+  // function 0 is the import ecall, function 1 is run
+  const imp = new Code().u32(3);
+  name(imp, 'm');
+  name(imp, 'ecall');
+  imp.byte(0x00).u32(2);
   name(imp, 'm');
   name(imp, 'mem');
   memoryType(imp, minPages, shared);
@@ -58,7 +69,7 @@ export function buildDispatcher(minPages: number, slots: number, shared = false)
   section(out, 3, new Code().u32(1).u32(1));
   const exp = new Code().u32(1);
   name(exp, 'run');
-  exp.byte(0x00).u32(0);
+  exp.byte(0x00).u32(1);
   section(out, 7, exp);
 
   const c = new Code();
@@ -97,9 +108,14 @@ export function buildDispatcher(minPages: number, slots: number, shared = false)
   c.get(SLOT).get(STATE).op(Op.i32Sub).i32(2).op(Op.i32ShrU);
   c.byte(Op.callIndirect).u32(0).u32(0);
   c.tee(K).get(TOTAL).op(Op.i32Add).set(TOTAL);
-  // a block that wrote a CSR which may enable an interrupt: the interpreter checks before going on
   ld(STATE, STOP_OFF);
-  leaveIf();
+  c.op(Op.if).byte(0x40);
+  // a block that wrote a CSR which may enable an interrupt: the interpreter checks before going on
+  ld(STATE, STOP_OFF).i32(STOP_ECALL).op(Op.i32Ne).byte(Op.brIf).u32(2);
+  // a hypercall: TOTAL = ecall(TOTAL, budget); go on while it is not negative
+  c.get(TOTAL).get(BUDGET).byte(Op.call).u32(0).tee(TOTAL).i32(0).op(Op.i32GeS).byte(Op.brIf).u32(1);
+  c.get(TOTAL).i32(-1).op(Op.i32Xor).set(TOTAL).byte(Op.br).u32(2);
+  c.op(Op.end);
   c.get(K).byte(Op.brIf).u32(0);
   c.op(Op.end).op(Op.end);
   c.get(TOTAL).op(Op.end);

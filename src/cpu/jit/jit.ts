@@ -17,7 +17,6 @@
  * The cache is bounded: SLOTS direct-mapped slots, one block each; a new block evicts the one
  * in its slot, and a module is garbage once none of its blocks is in a slot.
  */
-import { compressedTable } from '../compressed.js';
 import { type Hart, TRAP_COST } from '../hart.js';
 import { NO_TAG, TLB_BITS, TLB_MASK } from '../mmu.js';
 import { buildDispatcher, type Dispatcher } from './dispatch.js';
@@ -32,7 +31,6 @@ import {
   SLOT_OFF,
   SLOT_PC,
   SLOT_PRIV,
-  STOP_ECALL,
   STOP_OFF,
 } from './state.js';
 import { type Block, translateBlock } from './translate.js';
@@ -123,7 +121,6 @@ export class Jit {
   /** Per slot: executions of branch targets hashing there (the interpreter increments it). */
   readonly hot: Int32Array;
   private pending: Pending[] = [];
-  private readonly ctab = compressedTable();
   private readonly u16: Uint16Array;
   private readonly st32: Int32Array;
   /** Per RAM page: invalidations by stores so far. */
@@ -137,6 +134,10 @@ export class Jit {
   /** Every cached block is also in `table` at its slot; `dispatch` enters and chains them. */
   private readonly table: { set(i: number, f: unknown): void };
   private readonly dispatch: Dispatcher;
+  /** exec's count before the current dispatcher call, hypercalls made in it, and a hypercall's request to return. */
+  private base = 0;
+  private ecalls = 0;
+  private ecallLeft = false;
   readonly stats: JitStats = emptyJitStats();
 
   private constructor(
@@ -156,7 +157,7 @@ export class Jit {
     const k = this.shared ? 1 : 0;
     dispatcherModules[k] ??= new api.Module(buildDispatcher(0, JIT_SLOTS, this.shared));
     const d = new api.Instance(dispatcherModules[k]!, {
-      m: { mem: memory, tab: this.table },
+      m: { mem: memory, tab: this.table, ecall: (total: number, budget: number) => this.ecall(total, budget) },
     });
     this.dispatch = d.exports.run as Dispatcher;
     const slots = (at: number) => new Int32Array(buffer, hart.stateOff + at, JIT_SLOTS);
@@ -197,28 +198,19 @@ export class Jit {
     st32[PC_OFF >> 2] = h.pcLo;
     st32[(PC_OFF >> 2) + 1] = h.pcHi;
     let total = 0;
-    let ecalls = 0;
+    this.ecalls = 0;
     for (;;) {
+      this.base = total;
       total += this.dispatch(state, tlb, budget - total, priv, this.gen);
-      const stop = st32[STOP_OFF >> 2]!;
-      if (stop !== 0) {
-        st32[STOP_OFF >> 2] = 0;
-        if (stop === STOP_ECALL) {
-          // a hypercall: made here when the hook takes it, else the interpreter executes the ECALL
-          h.pcLo = st32[PC_OFF >> 2]!;
-          h.pcHi = st32[(PC_OFF >> 2) + 1]!;
-          if (budget - total < 1 || !h.ecallFromJit(total)) break;
-          // the ECALL retires nothing and costs TRAP_COST of the budget, as in run(): the caller
-          // adds the returned count to both
-          h.instret -= TRAP_COST;
-          total += TRAP_COST;
-          ecalls++;
-          st32[PC_OFF >> 2] = h.pcLo;
-          st32[(PC_OFF >> 2) + 1] = h.pcHi;
-          if (h.irqCheck) break; // an interrupt or a stop is due: the interpreter's outer loop
-          continue;
-        }
+      if (this.ecallLeft) {
+        // a hypercall the hook declined (the interpreter executes the ECALL), or one after
+        // which an interrupt or a stop is due (the interpreter's outer loop takes it)
+        this.ecallLeft = false;
+        break;
+      }
+      if (st32[STOP_OFF >> 2] !== 0) {
         // a CSR write may have enabled an interrupt or changed SUM/MXR: the interpreter looks first
+        st32[STOP_OFF >> 2] = 0;
         h.irqCheck = true;
         break;
       }
@@ -249,8 +241,36 @@ export class Jit {
     }
     h.pcLo = st32[PC_OFF >> 2]!;
     h.pcHi = st32[(PC_OFF >> 2) + 1]!;
-    this.stats.instructions += total - ecalls * TRAP_COST;
+    this.stats.instructions += total - this.ecalls * TRAP_COST;
     return total;
+  }
+
+  /**
+   * The dispatcher's import: a block stopped at an S-mode ECALL (the pc in the state area) after
+   * the dispatcher's `total` of its `budget`. The hook makes the call when it can: the new total
+   * (the ECALL retires nothing and costs TRAP_COST of the budget, as in run(); the caller of
+   * `exec` adds the count to both), and the dispatcher goes on in translated code. Otherwise,
+   * or when an interrupt or a stop is now due, ~total and `ecallLeft` set: exec returns.
+   */
+  private ecall(total: number, budget: number): number {
+    const h = this.hart;
+    const st32 = this.st32;
+    st32[STOP_OFF >> 2] = 0;
+    h.pcLo = st32[PC_OFF >> 2]!;
+    h.pcHi = st32[(PC_OFF >> 2) + 1]!;
+    if (budget - total < 1 || !h.ecallFromJit(this.base + total)) {
+      this.ecallLeft = true;
+      return ~total;
+    }
+    h.instret -= TRAP_COST;
+    this.ecalls++;
+    st32[PC_OFF >> 2] = h.pcLo;
+    st32[(PC_OFF >> 2) + 1] = h.pcHi;
+    if (h.irqCheck) {
+      this.ecallLeft = true;
+      return ~(total + TRAP_COST);
+    }
+    return total + TRAP_COST;
   }
 
   /** The interpreter saw the branch target pc executed another HOT_STEP times. */
@@ -282,7 +302,7 @@ export class Jit {
     for (const p of list) {
       const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
       const pc = (BigInt(p.hi >>> 0) << 32n) | BigInt(p.pc >>> 0);
-      const b = translateBlock({ u16: this.u16, ctab: this.ctab }, p.off, pc, p.priv);
+      const b = translateBlock({ u16: this.u16 }, p.off, pc, p.priv);
       if (b === null) {
         this.hot[s] = QUIET;
         continue;

@@ -33,6 +33,12 @@ export const M_TRAP_OFF = 320;
 export const CSR_WORDS = (M_TRAP_OFF + 32 - MSTATUS_OFF) / 4;
 /** The LR/SC reservation (amo.ts Reservation): valid (0/1), RAM offset, size, value (lo, hi): five words. */
 export const RES_OFF = M_TRAP_OFF + 32;
+/**
+ * A doubleword the interpreter moves 64-bit accesses of shared RAM through when their other end
+ * is not an integer register (FLD, FSD, slow-path loads and stores, page-table entries): one
+ * wasm copy to or from RAM, so no other thread sees half of it (copy64.ts).
+ */
+export const COPY64_OFF = RES_OFF + 24;
 /** The data TLBs (mmu.ts): six Int32Arrays of TLB_ENTRIES entries each, in this order. */
 export const TLB_OFF = 4096;
 /** Entries in each data TLB array: DATA_SETS (16) x 2^TLB_BITS (1024). */
@@ -65,5 +71,5 @@ export const SLOT_LEN = SLOT_OFF + JIT_SLOTS * 4;
 export const SLOT_GEN = SLOT_LEN + JIT_SLOTS * 4;
 /** Per slot: executions of jump targets hashing there (the interpreter counts; jit.ts decides). */
 export const SLOT_HOT = SLOT_GEN + JIT_SLOTS * 4;
-/** Bytes per hart (548 KiB of address space; pages never touched are not resident). */
+/** Bytes per hart (884 KiB of address space; pages never touched are not resident). */
 export const HART_STATE_BYTES = SLOT_HOT + JIT_SLOTS * 4;

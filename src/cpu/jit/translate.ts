@@ -23,7 +23,9 @@
  * A block whose last instruction jumps back to its own start loops inside the function while
  * the budget allows another pass.
  */
+
 import { MSTATUS_FS, MSTATUS_MXR, MSTATUS_SIE, MSTATUS_SUM, SSTATUS_RMASK, SSTATUS_WMASK } from '../arch.js';
+import { expandCompressed } from '../compressed.js';
 import {
   MSTATUS_OFF,
   PC_OFF,
@@ -136,8 +138,6 @@ const MASK64 = (1n << 64n) - 1n;
 export interface CodeSource {
   /** RAM as 16-bit parcels. */
   u16: Uint16Array;
-  /** RVC expansion table (compressed.ts): 16-bit encoding -> 32-bit equivalent, 0 = illegal. */
-  ctab: Int32Array;
 }
 
 class Emitter {
@@ -830,7 +830,7 @@ export function translateBlock(src: CodeSource, pageOff: number, pc: bigint, pri
       }
       insn |= src.u16[((pageOff + po) >> 1) + 1]! << 16;
     } else {
-      insn = src.ctab[insn]!;
+      insn = expandCompressed(insn);
       ilen = 2;
       if (insn === 0) {
         end = 'illegal';

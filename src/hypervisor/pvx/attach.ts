@@ -32,6 +32,7 @@ export function attachPvx(domain: Domain, window: GrantWindow, opts: PvxAttachOp
     ram: domain.ram,
     vcpuCount: domain.hartCount,
     now: () => time.now(),
+    recent: time.recent !== undefined ? () => time.recent!() : () => time.now(),
     wallClockNs: wall,
     raiseUpcall: (v) => domain.vcpus[v]!.hart.setIrq(IrqBit.SSIP, true),
     irqPending: (v) => {

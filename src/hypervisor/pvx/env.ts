@@ -11,6 +11,8 @@ export interface PvxEnv {
   readonly vcpuCount: number;
   /** The `time` CSR (ticks of 10 MHz). */
   now(): number;
+  /** A reading of `now` no later than now(), taken without reading the clock again (TimeSource.recent). */
+  recent(): number;
   /** Host wall clock, ns since 1970-01-01 UTC. */
   wallClockNs(): bigint;
   /** Set sip.SSIP of `vcpu` (the upcall, §4.3). */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SbiErr } from '../../sbi/consts.js';
 import { PvxFid as F, Gtf } from '../../sbi/pvx/consts.js';
-import { At, RAM_BASE, RAM_SIZE, type TestDomain, twoDomains } from './testing.js';
+import { At, RAM_BASE, RAM_SIZE, splitDomains, type TestDomain, twoDomains } from './testing.js';
 
 const E = SbiErr;
 const ALL = (1n << 64n) - 1n;
@@ -28,8 +28,8 @@ interface Fixture {
  *   domain 3, ref 4 = unknown flag bits, ref 5 = frame outside RAM; domain 2: grant table, port 1 UNBOUND for
  *   itself, ref 0 of domain 1 mapped RW at the window base.
  */
-function fixture(kind: 'bare' | 'full'): Fixture {
-  const { a, b } = twoDomains();
+function fixture(kind: 'bare' | 'full', split: boolean): Fixture {
+  const { a, b } = split ? splitDomains() : twoDomains();
   if (kind === 'full') {
     a.registerShinfo();
     b.registerShinfo();
@@ -511,9 +511,11 @@ const rows: Row[] = [
   { why: 'reservation which = 3', fix: 'full', fid: F.MEMORY_RESERVATION, args: [3], want: E.INVALID_PARAM },
 ];
 
-for (const r of rows) {
-  test(`PVX 0x${r.fid.toString(16).padStart(3, '0')} ${r.why} -> ${r.want}`, () => {
-    const f = fixture(r.fix);
+// Each row with both domains in one registry, and with each in its own, as on two threads of the
+// daemon's pool (remote.ts): the same error, and no side effect either way.
+for (const [r, split] of rows.flatMap((r) => [[r, false] as const, [r, true] as const])) {
+  test(`PVX 0x${r.fid.toString(16).padStart(3, '0')} ${r.why}${split ? ' (two threads)' : ''} -> ${r.want}`, () => {
+    const f = fixture(r.fix, split);
     r.prep?.(f);
     const d = r.by === 'b' ? f.b : f.a;
     const before = d.env.ram.u8.slice();

@@ -6,6 +6,7 @@ import { asU16, below } from '../../sbi/pvx/validate.js';
 import type { SbiRet } from '../../sbi/types.js';
 import { err, ok } from '../../sbi/types.js';
 import type { PvxEnv } from './env.js';
+import type { PvxRemote } from './host.js';
 import type { SharedInfo } from './shared-info.js';
 
 export const NO_PORT = 0;
@@ -17,8 +18,10 @@ export const NO_PORT = 0;
  * page (§4.3).
  *
  * Another domain's channels are reached through `peer` and touched only by
- * the two methods marked "peer": a domain can only ever raise or unbind a
- * port that is connected back to one of its own.
+ * the methods marked "peer": a domain can only ever raise or unbind a port
+ * that is connected back to one of its own. A domain on another thread of
+ * the daemon is reached through `elsewhere`, whose other side calls the
+ * same peer methods (remote.ts).
  */
 export class EventChannels implements PvxEventChannelCalls {
   private readonly state = new Uint8Array(PVX_EVTCHN_NR_PORTS);
@@ -38,6 +41,8 @@ export class EventChannels implements PvxEventChannelCalls {
     private readonly peer: (domid: number) => EventChannels | undefined,
     /** VIRQ_TIMER of `vcpu` was unbound: its PVX timer is cancelled (§4.5). */
     private readonly timerUnbound: (vcpu: number) => void,
+    /** The daemon's domains on other threads (null: none). */
+    private readonly elsewhere: PvxRemote | null = null,
   ) {
     this.virqPort = new Uint16Array(env.vcpuCount * PVX_NR_VIRQS);
   }
@@ -69,7 +74,8 @@ export class EventChannels implements PvxEventChannelCalls {
     const rp = below(remotePort, PVX_EVTCHN_NR_PORTS);
     if (rp < 1) return err(SbiErr.INVALID_PARAM);
     if (!this.shinfo.registered) return err(SbiErr.NO_SHMEM);
-    const peer = d === this.id ? this : this.peer(d)!;
+    const peer = d === this.id ? this : this.peer(d);
+    if (peer === undefined) return this.bindElsewhere(d, rp);
     if (peer.state[rp] !== PortState.UNBOUND) return err(SbiErr.INVALID_STATE);
     if (peer.remote[rp] !== this.id) return err(SbiErr.DENIED);
     const p = this.freePort();
@@ -122,8 +128,10 @@ export class EventChannels implements PvxEventChannelCalls {
         this.setPending(p);
         break;
       case PortState.INTERDOMAIN: {
-        const peer = this.remote[p] === this.id ? this : this.peer(this.remote[p]!);
-        peer?.peerSignal(this.remotePort[p]!, this.id, p);
+        const r = this.remote[p]!;
+        const peer = r === this.id ? this : this.peer(r);
+        if (peer !== undefined) peer.peerSignal(this.remotePort[p]!, this.id, p);
+        else this.elsewhere?.post({ k: 'signal', to: r, port: this.remotePort[p]!, from: this.id, fromPort: p });
         break;
       }
     }
@@ -228,10 +236,11 @@ export class EventChannels implements PvxEventChannelCalls {
       if (state === PortState.INTERDOMAIN && e.remote !== savedId) {
         const peer = this.peer(e.remote);
         const linked =
-          peer !== undefined &&
-          peer.state[rp] === PortState.INTERDOMAIN &&
-          peer.remote[rp] === this.id &&
-          peer.remotePort[rp] === e.port;
+          peer !== undefined
+            ? peer.peerLinked(rp, this.id, e.port)
+            : rp >= 1 &&
+              this.elsewhere?.call({ k: 'linked', to: e.remote, port: rp, from: this.id, fromPort: e.port })?.err ===
+                SbiErr.SUCCESS;
         if (!linked) {
           state = PortState.UNBOUND;
           rp = 0;
@@ -245,7 +254,7 @@ export class EventChannels implements PvxEventChannelCalls {
   // ------------------------------------------------------------------ peers
 
   /** Peer: `from`'s port `fromPort` sent to our port `p` (checked to still be connected back). */
-  private peerSignal(p: number, from: number, fromPort: number): void {
+  peerSignal(p: number, from: number, fromPort: number): void {
     if (this.state[p] !== PortState.INTERDOMAIN) return;
     if (this.remote[p] !== from || this.remotePort[p] !== fromPort) return;
     this.setPending(p);
@@ -253,20 +262,62 @@ export class EventChannels implements PvxEventChannelCalls {
   }
 
   /** Peer: `from` closed (or lost) the other end of our port `p`: it goes back to UNBOUND for `from` (§5.3). */
-  private peerClosed(p: number, from: number, fromPort: number): void {
+  peerClosed(p: number, from: number, fromPort: number): void {
     if (this.state[p] !== PortState.INTERDOMAIN) return;
     if (this.remote[p] !== from || this.remotePort[p] !== fromPort) return;
     this.setPort(p, PortState.UNBOUND, 0, from, 0);
   }
 
+  /**
+   * Peer on another thread: `from` binds its port `fromPort` to our port `p` (EVTCHN_BIND_INTERDOMAIN's
+   * checks on the remote end, in its order); `fromPort` 0 only checks (`from` has no free port).
+   */
+  peerBind(p: number, from: number, fromPort: number): number {
+    if (this.state[p] !== PortState.UNBOUND) return SbiErr.INVALID_STATE;
+    if (this.remote[p] !== from) return SbiErr.DENIED;
+    if (fromPort !== NO_PORT) this.setPort(p, PortState.INTERDOMAIN, 0, from, fromPort);
+    return SbiErr.SUCCESS;
+  }
+
+  /** Peer: our port `p` is connected to `from`'s `fromPort` (a restored domain's check). */
+  peerLinked(p: number, from: number, fromPort: number): boolean {
+    return this.state[p] === PortState.INTERDOMAIN && this.remote[p] === from && this.remotePort[p] === fromPort;
+  }
+
+  /** Peer: domain `from` is gone without closing its ports (its thread ended): ours connected to it go UNBOUND. */
+  peerGone(from: number): void {
+    for (let p = 1; p < PVX_EVTCHN_NR_PORTS; p++) {
+      if (this.state[p] === PortState.INTERDOMAIN && this.remote[p] === from)
+        this.setPort(p, PortState.UNBOUND, 0, from, 0);
+    }
+  }
+
   // ------------------------------------------------------------------ internals
+
+  /**
+   * EVTCHN_BIND_INTERDOMAIN to domain `d` on another thread: its thread checks and connects its
+   * port `rp` while this vCPU waits in the call. Our port is taken before the request, so that
+   * nothing served meanwhile sees it free, and freed again when the bind fails.
+   */
+  private bindElsewhere(d: number, rp: number): SbiRet {
+    const p = this.freePort();
+    if (p !== NO_PORT) this.setPort(p, PortState.INTERDOMAIN, 0, d, rp);
+    const e =
+      this.elsewhere?.call({ k: 'bind', to: d, port: rp, from: this.id, fromPort: p })?.err ?? SbiErr.INVALID_PARAM;
+    if (e !== SbiErr.SUCCESS || p === NO_PORT) {
+      if (p !== NO_PORT) this.setPort(p, PortState.FREE, 0, 0, 0);
+      return err(e !== SbiErr.SUCCESS ? e : SbiErr.FAILED);
+    }
+    this.setPending(p); // a send before the bind would otherwise be lost (§5.3)
+    return ok(p);
+  }
 
   /** A domid argument naming an existing domain (DOMID_SELF = the caller), or -1. */
   private domArg(v: bigint): number {
     const d = asU16(v);
     if (d < 0) return -1;
     if (d === PVX_DOMID_SELF) return this.id;
-    return this.peer(d) !== undefined ? d : -1;
+    return this.peer(d) !== undefined || this.elsewhere?.has(d) === true ? d : -1;
   }
 
   /** Lowest free port, or 0. */
@@ -291,8 +342,10 @@ export class EventChannels implements PvxEventChannelCalls {
   private closePort(p: number): void {
     const st = this.state[p];
     if (st === PortState.INTERDOMAIN) {
-      const peer = this.remote[p] === this.id ? this : this.peer(this.remote[p]!);
-      peer?.peerClosed(this.remotePort[p]!, this.id, p);
+      const r = this.remote[p]!;
+      const peer = r === this.id ? this : this.peer(r);
+      if (peer !== undefined) peer.peerClosed(this.remotePort[p]!, this.id, p);
+      else this.elsewhere?.post({ k: 'closed', to: r, port: this.remotePort[p]!, from: this.id, fromPort: p });
     } else if (st === PortState.VIRQ) {
       const v = this.vcpu[p]!;
       const q = this.remote[p]!;

@@ -1,4 +1,5 @@
 import type { StateCodec } from '../../core/state.js';
+import type { GuestRam } from '../../memory/ram.js';
 import { SbiErr } from '../../sbi/consts.js';
 import type { PvxGrantTableCalls } from '../../sbi/pvx/calls.js';
 import {
@@ -16,6 +17,8 @@ import type { SbiRet } from '../../sbi/types.js';
 import { err, ok } from '../../sbi/types.js';
 import type { PvxEnv } from './env.js';
 import { GrantWindow } from './grant-window.js';
+import type { PvxRemote } from './host.js';
+import { foreignRam, foreignRamHeld, type PvxReply } from './remote.js';
 
 /** One grant of ours mapped by peers: how many mappings, how many of them read-write. */
 interface MapCount {
@@ -50,7 +53,10 @@ export const grantTableStateCodec: StateCodec<GrantTableState, { ramSize: number
  * side of GNTTAB_MAP/UNMAP/COPY into its own grant window.
  *
  * A granter is reached through `peer` and touched only by the methods marked
- * "peer": a grant is used only when the granter's entry names the caller.
+ * "peer": a grant is used only when the granter's entry names the caller. A
+ * granter on another thread of the daemon is reached through `elsewhere`,
+ * whose other side calls the same peer methods (remote.ts); its pages are
+ * mapped from its shared RAM, posted to this thread with the first map.
  */
 export class GrantTable implements PvxGrantTableCalls {
   private table: GrantTableState = null;
@@ -58,6 +64,8 @@ export class GrantTable implements PvxGrantTableCalls {
   private readonly refMaps = new Map<number, MapCount>();
   private readonly pageMaps = new Map<number, number>();
   private destroyed = false;
+  /** Names this domain's RAM to other threads (remote.ts); drawn at the first map from another thread. */
+  private inc = 0;
 
   constructor(
     /** This domain's id. */
@@ -67,6 +75,8 @@ export class GrantTable implements PvxGrantTableCalls {
     private readonly window: GrantWindow,
     /** The grant table of domain `domid` when it exists. */
     private readonly peer: (domid: number) => GrantTable | undefined,
+    /** The daemon's domains on other threads (null: none). */
+    private readonly elsewhere: PvxRemote | null = null,
   ) {}
 
   // ------------------------------------------------------------------ guest calls
@@ -89,31 +99,36 @@ export class GrantTable implements PvxGrantTableCalls {
   }
 
   map(dom: bigint, ref: bigint, gpa: bigint, flags: bigint): SbiRet {
-    const g = this.granterArg(dom);
-    if (g === null) return err(SbiErr.INVALID_PARAM);
-    const r = GrantTable.refArg(g, ref);
+    const d = this.granterArg(dom);
+    if (d < 0) return err(SbiErr.INVALID_PARAM);
+    const r = asU32(ref);
     if (r < 0) return err(SbiErr.INVALID_PARAM);
-    if (flags > BigInt(GNTMAP_READONLY)) return err(SbiErr.INVALID_PARAM);
-    if (!GrantWindow.isSlot(gpa)) return err(SbiErr.INVALID_ADDRESS);
-    if (g.table === null) return err(SbiErr.NO_SHMEM);
-    const slot = GrantWindow.slotIndex(gpa);
-    if (this.window.slots.has(slot)) return err(SbiErr.ALREADY_AVAILABLE);
-    const entry = g.grantFor(r, this.id);
+    // Our checks, which the granter places between its own (peerLend): §1.2's order.
+    let before: number = SbiErr.SUCCESS;
+    if (flags > BigInt(GNTMAP_READONLY)) before = SbiErr.INVALID_PARAM;
+    else if (!GrantWindow.isSlot(gpa)) before = SbiErr.INVALID_ADDRESS;
+    const slot = before === SbiErr.SUCCESS ? GrantWindow.slotIndex(gpa) : -1;
+    const after = slot >= 0 && this.window.slots.has(slot) ? SbiErr.ALREADY_AVAILABLE : SbiErr.SUCCESS;
     const ro = flags === BigInt(GNTMAP_READONLY);
-    if (entry === null || (entry.readonly && !ro)) return err(SbiErr.DENIED);
-    const c = g.refMaps.get(r) ?? { n: 0, rw: 0 };
-    c.n++;
-    if (!ro) c.rw++;
-    g.refMaps.set(r, c);
-    g.pageMaps.set(entry.page, (g.pageMaps.get(entry.page) ?? 0) + 1);
-    g.syncGrantFlags(r);
+    const g = this.peer(d);
+    const lent =
+      g !== undefined
+        ? { page: g.peerLend(r, this.id, ro, before, after), ram: g.env.ram }
+        : this.lendElsewhere(d, r, ro, before, after);
+    const { page, ram } = lent;
+    if (page < 0 || ram === undefined) return err(page);
+    const elsewhere = this.elsewhere;
+    const id = this.id;
     this.window.slots.set(slot, {
-      ram: g.env.ram,
-      off: entry.page * PAGE_SIZE,
+      ram,
+      off: page * PAGE_SIZE,
       readonly: ro,
-      granter: g.id,
+      granter: d,
       ref: r,
-      release: () => g.unmapped(r, entry.page, ro),
+      release:
+        g !== undefined
+          ? () => g.peerUnmapped(r, page, ro)
+          : () => elsewhere?.post({ k: 'unmapped', to: d, from: id, ref: r, page, ro }),
     });
     return ok(0);
   }
@@ -130,29 +145,54 @@ export class GrantTable implements PvxGrantTableCalls {
   }
 
   copy(dom: bigint, ref: bigint, offset: bigint, gpa: bigint, len: bigint, flags: bigint): SbiRet {
-    const g = this.granterArg(dom);
-    if (g === null) return err(SbiErr.INVALID_PARAM);
-    const r = GrantTable.refArg(g, ref);
+    const d = this.granterArg(dom);
+    if (d < 0) return err(SbiErr.INVALID_PARAM);
+    const r = asU32(ref);
     if (r < 0) return err(SbiErr.INVALID_PARAM);
-    if (flags > BigInt(GNTCOPY_TO_GRANT)) return err(SbiErr.INVALID_PARAM);
-    if (offset >= BigInt(PAGE_SIZE) || len === 0n || offset + len > BigInt(PAGE_SIZE)) {
-      return err(SbiErr.BAD_RANGE);
-    }
+    // Our checks, which the granter places between its own (peerLendCopy): §1.2's order.
+    let before: number = SbiErr.SUCCESS;
+    let local = -1;
     const n = Number(len);
-    const local = ramOffset(this.env.ram, gpa, n, 1);
-    if (local < 0) return err(SbiErr.INVALID_ADDRESS);
-    if (g.table === null) return err(SbiErr.NO_SHMEM);
-    const entry = g.grantFor(r, this.id);
+    if (flags > BigInt(GNTCOPY_TO_GRANT)) before = SbiErr.INVALID_PARAM;
+    else if (offset >= BigInt(PAGE_SIZE) || len === 0n || offset + len > BigInt(PAGE_SIZE)) before = SbiErr.BAD_RANGE;
+    else {
+      local = ramOffset(this.env.ram, gpa, n, 1);
+      if (local < 0) before = SbiErr.INVALID_ADDRESS;
+    }
     const toGrant = flags === BigInt(GNTCOPY_TO_GRANT);
-    if (entry === null || (toGrant && entry.readonly)) return err(SbiErr.DENIED);
-    const remote = entry.page * PAGE_SIZE + Number(offset);
     const mine = this.env.ram.u8;
-    const theirs = g.env.ram.u8;
-    if (toGrant) {
-      theirs.set(mine.subarray(local, local + n), remote);
-      g.env.ram.dirty.mark(remote, n);
-    } else {
-      mine.set(theirs.subarray(remote, remote + n), local);
+    const g = this.peer(d);
+    if (g !== undefined) {
+      const page = g.peerLendCopy(r, this.id, toGrant, before);
+      if (page < 0) return err(page);
+      const remote = page * PAGE_SIZE + Number(offset);
+      const theirs = g.env.ram.u8;
+      if (toGrant) {
+        theirs.set(mine.subarray(local, local + n), remote);
+        g.env.ram.dirty.mark(remote, n);
+      } else {
+        mine.set(theirs.subarray(remote, remote + n), local);
+        this.env.ram.dirty.mark(local, n);
+      }
+      return ok(n);
+    }
+    const checked = before === SbiErr.SUCCESS;
+    const reply = this.elsewhere?.call({
+      k: 'copy',
+      to: d,
+      from: this.id,
+      ref: r,
+      offset: checked ? Number(offset) : 0,
+      len: checked ? n : 0,
+      toGrant,
+      before,
+      // a copy: a view of shared RAM would cross as the RAM itself
+      ...(checked && toGrant ? { data: mine.slice(local, local + n) } : {}),
+    }) ?? { err: SbiErr.INVALID_PARAM };
+    if (reply.err !== SbiErr.SUCCESS) return err(reply.err);
+    if (!toGrant) {
+      if (reply.data?.length !== n) return err(SbiErr.FAILED);
+      mine.set(reply.data, local);
       this.env.ram.dirty.mark(local, n);
     }
     return ok(n);
@@ -213,13 +253,94 @@ export class GrantTable implements PvxGrantTableCalls {
     this.destroyed = true;
   }
 
+  /**
+   * GNTTAB_MAP's granter side for a granter `d` on another thread: the granted page (or the
+   * error, < 0), and the granter's RAM as this thread sees it (posted with the first map).
+   */
+  private lendElsewhere(
+    d: number,
+    r: number,
+    ro: boolean,
+    before: number,
+    after: number,
+  ): { page: number; ram: GuestRam | undefined } {
+    const have = foreignRamHeld(d);
+    const reply: PvxReply = this.elsewhere?.call({
+      k: 'map',
+      to: d,
+      from: this.id,
+      ref: r,
+      ro,
+      before,
+      after,
+      have,
+    }) ?? {
+      err: SbiErr.INVALID_PARAM,
+    };
+    if (reply.err !== SbiErr.SUCCESS || reply.page === undefined) return { page: reply.err, ram: undefined };
+    const ram = foreignRam(d, reply);
+    if (ram === undefined) {
+      // not expected: the memory did not come or could not be viewed; the count is given back
+      this.elsewhere?.post({ k: 'unmapped', to: d, from: this.id, ref: r, page: reply.page, ro });
+      return { page: SbiErr.FAILED, ram: undefined };
+    }
+    return { page: reply.page, ram };
+  }
+
   // ------------------------------------------------------------------ peers and internals
 
-  /** A domid argument naming another existing domain (grants: never the caller, §6.4), or null. */
-  private granterArg(v: bigint): GrantTable | null {
+  /** A domid argument naming another existing domain, here or on another thread (grants: never the caller, §6.4), or -1. */
+  private granterArg(v: bigint): number {
     const d = asU16(v);
-    if (d < 0 || d === PVX_DOMID_SELF || d === this.id) return null;
-    return this.peer(d) ?? null;
+    if (d < 0 || d === PVX_DOMID_SELF || d === this.id) return -1;
+    return this.peer(d) !== undefined || this.elsewhere?.has(d) === true ? d : -1;
+  }
+
+  /** This domain's RAM (a peer on another thread copies through it, remote.ts). */
+  get ram(): GuestRam {
+    return this.env.ram;
+  }
+
+  /** Pages of RAM. */
+  get pages(): number {
+    return this.env.ram.size / PAGE_SIZE;
+  }
+
+  /** A number naming this domain's RAM to other threads, drawn once (they keep the RAM posted with it). */
+  get incarnation(): number {
+    if (this.inc === 0) this.inc = 1 + Math.floor(Math.random() * 2 ** 52);
+    return this.inc;
+  }
+
+  /**
+   * Peer: GNTTAB_MAP of our grant `ref` by `grantee`, with the grantee's own checks `before`
+   * (flags, slot address) and `after` (slot in use) in their place. Counts the mapping and
+   * returns the granted page, or the error (< 0).
+   */
+  peerLend(ref: number, grantee: number, ro: boolean, before: number, after: number): number {
+    if (this.table !== null && ref >= this.table.entries) return SbiErr.INVALID_PARAM;
+    if (before !== SbiErr.SUCCESS) return before;
+    if (this.table === null) return SbiErr.NO_SHMEM;
+    if (after !== SbiErr.SUCCESS) return after;
+    const entry = this.grantFor(ref, grantee);
+    if (entry === null || (entry.readonly && !ro)) return SbiErr.DENIED;
+    const c = this.refMaps.get(ref) ?? { n: 0, rw: 0 };
+    c.n++;
+    if (!ro) c.rw++;
+    this.refMaps.set(ref, c);
+    this.pageMaps.set(entry.page, (this.pageMaps.get(entry.page) ?? 0) + 1);
+    this.syncGrantFlags(ref);
+    return entry.page;
+  }
+
+  /** Peer: GNTTAB_COPY with our grant `ref` by `grantee` (its own checks `before`): the granted page, or the error (< 0). */
+  peerLendCopy(ref: number, grantee: number, toGrant: boolean, before: number): number {
+    if (this.table !== null && ref >= this.table.entries) return SbiErr.INVALID_PARAM;
+    if (before !== SbiErr.SUCCESS) return before;
+    if (this.table === null) return SbiErr.NO_SHMEM;
+    const entry = this.grantFor(ref, grantee);
+    if (entry === null || (toGrant && entry.readonly)) return SbiErr.DENIED;
+    return entry.page;
   }
 
   /** A ref argument: u32 and below the granter's entry count when it has a table; else -1. */
@@ -261,7 +382,7 @@ export class GrantTable implements PvxGrantTableCalls {
   }
 
   /** Peer: one mapping of our grant `ref` (page `page`) went away. */
-  private unmapped(ref: number, page: number, ro: boolean): void {
+  peerUnmapped(ref: number, page: number, ro: boolean): void {
     const c = this.refMaps.get(ref);
     if (c !== undefined) {
       c.n--;

@@ -10,7 +10,7 @@ import { Eid, SbiErr } from '../../sbi/consts.js';
 import { PvxFid as F, Gtf, PVX_EID } from '../../sbi/pvx/consts.js';
 import { PvxHost } from './host.js';
 import type { PvxDomain } from './pvx-domain.js';
-import { At, RAM_BASE, RAM_SIZE, TestDomain, twoDomains } from './testing.js';
+import { At, RAM_BASE, RAM_SIZE, splitDomains, TestDomain, twoDomains } from './testing.js';
 
 const W = 0x4000_0000;
 const ALL = (1n << 64n) - 1n;
@@ -93,161 +93,168 @@ test('EVTCHN_UNMASK delivers a port that became pending while masked', () => {
   assert.equal((a.u64(At.SHINFO + 0x280) >> BigInt(p)) & 1n, 0n, 'mask bit cleared');
 });
 
-test('two domains: bind_interdomain + send raises the peer upcall, close sends it back to UNBOUND', () => {
-  const { a, b } = twoDomains();
-  a.registerShinfo();
-  b.registerShinfo();
-  b.unmaskVcpu(0);
-  const pa = a.ok(F.EVTCHN_ALLOC_UNBOUND, [2]);
-  assert.equal(a.ok(F.EVTCHN_STATUS, [pa]), 1 | (2 << 16));
-  const pb = b.ok(F.EVTCHN_BIND_INTERDOMAIN, [1, pa]);
-  assert.ok(b.pending(pb), 'the new local port is pending at once');
-  assert.equal(a.ok(F.EVTCHN_STATUS, [pa]), Number(2n | (2n << 16n) | (BigInt(pb) << 32n)));
-  assert.equal(b.ok(F.EVTCHN_STATUS, [pb]), Number(2n | (1n << 16n) | (BigInt(pa) << 32n)));
-  b.unmaskPort(pb);
-  b.setU64(At.SHINFO + 0x200, 0n);
-  a.ok(F.EVTCHN_SEND, [pa]);
-  assert.ok(b.pending(pb));
-  assert.equal(b.upcallPending(0), 1);
-  assert.equal(b.env.ssip[0], true);
-  assert.equal(b.env.kicks, 1, 'the peer run loop is woken');
-  assert.equal(a.pending(pa), false, 'the sender is not signalled');
-  // b closes: a's port is UNBOUND for domain 2 again; sends do nothing
-  b.ok(F.EVTCHN_CLOSE, [pb]);
-  assert.equal(b.pending(pb), false, 'close clears the pending bit');
-  assert.equal(a.ok(F.EVTCHN_STATUS, [pa]), 1 | (2 << 16));
-  a.ok(F.EVTCHN_SEND, [pa]);
-  assert.equal(b.ok(F.EVTCHN_STATUS, [pb]), 0);
-  // and b can bind again
-  assert.equal(b.ok(F.EVTCHN_BIND_INTERDOMAIN, [1, pa]), pb);
-});
+// Between two domains in one registry, and in two registries as on two threads of the daemon's
+// pool (remote.ts): the same results.
+for (const [where, pair] of [
+  ['one registry', twoDomains],
+  ['two threads', splitDomains],
+] as const) {
+  test(`${where}: two domains: bind_interdomain + send raises the peer upcall, close sends it back to UNBOUND`, () => {
+    const { a, b } = pair();
+    a.registerShinfo();
+    b.registerShinfo();
+    b.unmaskVcpu(0);
+    const pa = a.ok(F.EVTCHN_ALLOC_UNBOUND, [2]);
+    assert.equal(a.ok(F.EVTCHN_STATUS, [pa]), 1 | (2 << 16));
+    const pb = b.ok(F.EVTCHN_BIND_INTERDOMAIN, [1, pa]);
+    assert.ok(b.pending(pb), 'the new local port is pending at once');
+    assert.equal(a.ok(F.EVTCHN_STATUS, [pa]), Number(2n | (2n << 16n) | (BigInt(pb) << 32n)));
+    assert.equal(b.ok(F.EVTCHN_STATUS, [pb]), Number(2n | (1n << 16n) | (BigInt(pa) << 32n)));
+    b.unmaskPort(pb);
+    b.setU64(At.SHINFO + 0x200, 0n);
+    a.ok(F.EVTCHN_SEND, [pa]);
+    assert.ok(b.pending(pb));
+    assert.equal(b.upcallPending(0), 1);
+    assert.equal(b.env.ssip[0], true);
+    assert.equal(b.env.kicks, 1, 'the peer run loop is woken');
+    assert.equal(a.pending(pa), false, 'the sender is not signalled');
+    // b closes: a's port is UNBOUND for domain 2 again; sends do nothing
+    b.ok(F.EVTCHN_CLOSE, [pb]);
+    assert.equal(b.pending(pb), false, 'close clears the pending bit');
+    assert.equal(a.ok(F.EVTCHN_STATUS, [pa]), 1 | (2 << 16));
+    a.ok(F.EVTCHN_SEND, [pa]);
+    assert.equal(b.ok(F.EVTCHN_STATUS, [pb]), 0);
+    // and b can bind again
+    assert.equal(b.ok(F.EVTCHN_BIND_INTERDOMAIN, [1, pa]), pb);
+  });
 
-test('a domain can only signal ports bound to it', () => {
-  const { a, b } = twoDomains();
-  a.registerShinfo();
-  b.registerShinfo();
-  b.unmaskVcpu(0);
-  const pb = b.ok(F.EVTCHN_ALLOC_UNBOUND, [1]); // b's port 1, waiting for a
-  b.unmaskPort(pb);
-  // a names its own port numbers only: its port 1 is FREE
-  assert.equal(a.call(F.EVTCHN_SEND, [pb]).error, SbiErr.INVALID_PARAM);
-  // a port of a for domain 2 that b has not bound: success, nothing happens
-  const pa = a.ok(F.EVTCHN_ALLOC_UNBOUND, [2]);
-  a.ok(F.EVTCHN_SEND, [pa]);
-  assert.equal(b.pending(pb), false);
-  assert.equal(b.upcallPending(0), 0);
-  // a third domain cannot bind a port reserved for a
-  const host = (a.pvx as unknown as { host: PvxHost<PvxDomain> }).host;
-  const c = new TestDomain(host);
-  c.registerShinfo();
-  assert.equal(c.call(F.EVTCHN_BIND_INTERDOMAIN, [2, pb]).error, SbiErr.DENIED);
-});
+  test(`${where}: a domain can only signal ports bound to it`, () => {
+    const { a, b } = pair();
+    a.registerShinfo();
+    b.registerShinfo();
+    b.unmaskVcpu(0);
+    const pb = b.ok(F.EVTCHN_ALLOC_UNBOUND, [1]); // b's port 1, waiting for a
+    b.unmaskPort(pb);
+    // a names its own port numbers only: its port 1 is FREE
+    assert.equal(a.call(F.EVTCHN_SEND, [pb]).error, SbiErr.INVALID_PARAM);
+    // a port of a for domain 2 that b has not bound: success, nothing happens
+    const pa = a.ok(F.EVTCHN_ALLOC_UNBOUND, [2]);
+    a.ok(F.EVTCHN_SEND, [pa]);
+    assert.equal(b.pending(pb), false);
+    assert.equal(b.upcallPending(0), 0);
+    // a third domain cannot bind a port reserved for a
+    const host = (a.pvx as unknown as { host: PvxHost<PvxDomain> }).host;
+    const c = new TestDomain(host);
+    c.registerShinfo();
+    assert.equal(c.call(F.EVTCHN_BIND_INTERDOMAIN, [2, pb]).error, SbiErr.DENIED);
+  });
 
-test('loopback channel with DOMID_SELF', () => {
-  const { a } = twoDomains();
-  a.registerShinfo();
-  const p1 = a.ok(F.EVTCHN_ALLOC_UNBOUND, [0x7ff0]);
-  assert.equal(a.ok(F.EVTCHN_STATUS, [p1]), 1 | (1 << 16), 'DOMID_SELF stored as the real id');
-  const p2 = a.ok(F.EVTCHN_BIND_INTERDOMAIN, [0x7ff0, p1]);
-  a.setU64(At.SHINFO + 0x200, 0n);
-  a.ok(F.EVTCHN_SEND, [p2]);
-  assert.ok(a.pending(p1));
-  assert.equal(a.pending(p2), false);
-});
+  test(`${where}: loopback channel with DOMID_SELF`, () => {
+    const { a } = pair();
+    a.registerShinfo();
+    const p1 = a.ok(F.EVTCHN_ALLOC_UNBOUND, [0x7ff0]);
+    assert.equal(a.ok(F.EVTCHN_STATUS, [p1]), 1 | (1 << 16), 'DOMID_SELF stored as the real id');
+    const p2 = a.ok(F.EVTCHN_BIND_INTERDOMAIN, [0x7ff0, p1]);
+    a.setU64(At.SHINFO + 0x200, 0n);
+    a.ok(F.EVTCHN_SEND, [p2]);
+    assert.ok(a.pending(p1));
+    assert.equal(a.pending(p2), false);
+  });
 
-test('destroying a domain: peer ports go UNBOUND, its id is gone, its window mappings are released', () => {
-  const { a, b } = twoDomains();
-  a.registerShinfo();
-  b.registerShinfo();
-  const pa = a.ok(F.EVTCHN_ALLOC_UNBOUND, [2]);
-  b.ok(F.EVTCHN_BIND_INTERDOMAIN, [1, pa]);
-  a.ok(F.GNTTAB_SETUP, [At.GNTTAB, 1]);
-  a.grant(0, 2, At.PAGE, Gtf.PERMIT_ACCESS);
-  b.ok(F.GNTTAB_MAP, [1, 0, W, 0]);
-  b.pvx.destroy();
-  assert.equal(a.ok(F.EVTCHN_STATUS, [pa]), 1 | (2 << 16));
-  assert.equal(a.call(F.EVTCHN_ALLOC_UNBOUND, [2]).error, SbiErr.INVALID_PARAM);
-  assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS, 'GTF_reading/writing cleared');
-  a.ok(F.GNTTAB_END_ACCESS, [0]);
-});
+  test(`${where}: destroying a domain: peer ports go UNBOUND, its id is gone, its window mappings are released`, () => {
+    const { a, b } = pair();
+    a.registerShinfo();
+    b.registerShinfo();
+    const pa = a.ok(F.EVTCHN_ALLOC_UNBOUND, [2]);
+    b.ok(F.EVTCHN_BIND_INTERDOMAIN, [1, pa]);
+    a.ok(F.GNTTAB_SETUP, [At.GNTTAB, 1]);
+    a.grant(0, 2, At.PAGE, Gtf.PERMIT_ACCESS);
+    b.ok(F.GNTTAB_MAP, [1, 0, W, 0]);
+    b.pvx.destroy();
+    assert.equal(a.ok(F.EVTCHN_STATUS, [pa]), 1 | (2 << 16));
+    assert.equal(a.call(F.EVTCHN_ALLOC_UNBOUND, [2]).error, SbiErr.INVALID_PARAM);
+    assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS, 'GTF_reading/writing cleared');
+    a.ok(F.GNTTAB_END_ACCESS, [0]);
+  });
 
-test('grant copy both ways', () => {
-  const { a, b } = twoDomains();
-  a.ok(F.GNTTAB_SETUP, [At.GNTTAB, 2]);
-  a.grant(700, 2, At.PAGE, Gtf.PERMIT_ACCESS);
-  a.env.ram.write((At.PAGE + 100) as never, new TextEncoder().encode('hello from domain 1'));
-  assert.equal(b.ok(F.GNTTAB_COPY, [1, 700, 100, At.BUF, 19, 0]), 19);
-  assert.equal(new TextDecoder().decode(b.env.ram.slice(At.BUF as never, 19)), 'hello from domain 1');
-  b.env.ram.write(At.BUF as never, new TextEncoder().encode('HELLO'));
-  assert.equal(b.ok(F.GNTTAB_COPY, [1, 700, 4091, At.BUF, 5, 1]), 5);
-  assert.equal(new TextDecoder().decode(a.env.ram.slice((At.PAGE + 4091) as never, 5)), 'HELLO');
-  // read-only grants can be copied from
-  a.grant(701, 2, At.PAGE, Gtf.PERMIT_ACCESS | Gtf.READONLY);
-  assert.equal(b.ok(F.GNTTAB_COPY, [1, 701, 0, At.BUF, 4096, 0]), 4096);
-  // after END_ACCESS the grant is gone
-  a.ok(F.GNTTAB_END_ACCESS, [700]);
-  assert.equal(a.u16(At.GNTTAB + 8 * 700), 0);
-  assert.equal(b.call(F.GNTTAB_COPY, [1, 700, 0, At.BUF, 1, 0]).error, SbiErr.DENIED);
-  a.ok(F.GNTTAB_END_ACCESS, [700]); // idempotent
-});
+  test(`${where}: grant copy both ways`, () => {
+    const { a, b } = pair();
+    a.ok(F.GNTTAB_SETUP, [At.GNTTAB, 2]);
+    a.grant(700, 2, At.PAGE, Gtf.PERMIT_ACCESS);
+    a.env.ram.write((At.PAGE + 100) as never, new TextEncoder().encode('hello from domain 1'));
+    assert.equal(b.ok(F.GNTTAB_COPY, [1, 700, 100, At.BUF, 19, 0]), 19);
+    assert.equal(new TextDecoder().decode(b.env.ram.slice(At.BUF as never, 19)), 'hello from domain 1');
+    b.env.ram.write(At.BUF as never, new TextEncoder().encode('HELLO'));
+    assert.equal(b.ok(F.GNTTAB_COPY, [1, 700, 4091, At.BUF, 5, 1]), 5);
+    assert.equal(new TextDecoder().decode(a.env.ram.slice((At.PAGE + 4091) as never, 5)), 'HELLO');
+    // read-only grants can be copied from
+    a.grant(701, 2, At.PAGE, Gtf.PERMIT_ACCESS | Gtf.READONLY);
+    assert.equal(b.ok(F.GNTTAB_COPY, [1, 701, 0, At.BUF, 4096, 0]), 4096);
+    // after END_ACCESS the grant is gone
+    a.ok(F.GNTTAB_END_ACCESS, [700]);
+    assert.equal(a.u16(At.GNTTAB + 8 * 700), 0);
+    assert.equal(b.call(F.GNTTAB_COPY, [1, 700, 0, At.BUF, 1, 0]).error, SbiErr.DENIED);
+    a.ok(F.GNTTAB_END_ACCESS, [700]); // idempotent
+  });
 
-test('grant map: the frame appears in the window; RO maps drop stores; flags and revoke rules', () => {
-  const { a, b } = twoDomains();
-  a.ok(F.GNTTAB_SETUP, [At.GNTTAB, 1]);
-  a.grant(0, 2, At.PAGE, Gtf.PERMIT_ACCESS);
-  a.grant(1, 2, At.PAGE + 0x1000, Gtf.PERMIT_ACCESS | Gtf.READONLY);
-  a.setU32(At.PAGE + 8, 0xdeadbeef);
-  a.setU32(At.PAGE + 0x1000, 0x1234);
-  const bus = b.pvx.window.over({ has: () => false, read: () => 0, write: () => {} });
-  assert.equal(bus.has(W + 8), false, 'unmapped slots are holes');
-  b.ok(F.GNTTAB_MAP, [1, 0, W + 0x3000, 0]);
-  assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS | Gtf.READING | Gtf.WRITING);
-  assert.equal(bus.has(W + 0x3008), true);
-  assert.equal(bus.read(W + 0x3008, 4) >>> 0, 0xdeadbeef);
-  assert.equal(bus.read(W + 0x3009, 1), 0xbe);
-  bus.write(W + 0x3010, 2, 0xcafe);
-  assert.equal(a.u16(At.PAGE + 0x10), 0xcafe, 'stores reach the granter');
-  // read-only map
-  b.ok(F.GNTTAB_MAP, [1, 1, W + 0x4000, 1]);
-  assert.equal(a.u16(At.GNTTAB + 8), Gtf.PERMIT_ACCESS | Gtf.READONLY | Gtf.READING);
-  assert.equal(bus.read(W + 0x4000, 4), 0x1234);
-  bus.write(W + 0x4000, 4, 0);
-  assert.equal(a.u32(At.PAGE + 0x1000), 0x1234, 'a store to a read-only map has no effect');
-  assert.equal(b.pvx.window.droppedStores, 1);
-  // RO map of a RW grant is allowed; the same grant twice
-  b.ok(F.GNTTAB_MAP, [1, 0, W + 0x5000, 1]);
-  assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS | Gtf.READING | Gtf.WRITING);
-  // revoke rules
-  assert.equal(a.call(F.GNTTAB_END_ACCESS, [0]).error, SbiErr.INVALID_STATE);
-  b.ok(F.GNTTAB_UNMAP, [W + 0x3000]);
-  assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS | Gtf.READING, 'only a read-only mapping is left');
-  assert.equal(a.call(F.GNTTAB_END_ACCESS, [0]).error, SbiErr.INVALID_STATE);
-  b.ok(F.GNTTAB_UNMAP, [W + 0x5000]);
-  assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS);
-  assert.equal(bus.has(W + 0x3008), false);
-  assert.ok(b.env.tlbFlushes >= 2, 'unmap flushes the grantee TLBs');
-  a.ok(F.GNTTAB_END_ACCESS, [0]);
-  assert.equal(a.u16(At.GNTTAB), 0);
-  assert.equal(b.call(F.GNTTAB_MAP, [1, 0, W + 0x3000, 0]).error, SbiErr.DENIED);
-  // clearing an entry while mapped leaves the mapping
-  a.grant(2, 2, At.PAGE, Gtf.PERMIT_ACCESS);
-  b.ok(F.GNTTAB_MAP, [1, 2, W, 0]);
-  a.view.setUint16(a.off(At.GNTTAB + 16), 0, true);
-  assert.equal(bus.read(W + 0x10, 2), 0xcafe);
-});
+  test(`${where}: grant map: the frame appears in the window; RO maps drop stores; flags and revoke rules`, () => {
+    const { a, b } = pair();
+    a.ok(F.GNTTAB_SETUP, [At.GNTTAB, 1]);
+    a.grant(0, 2, At.PAGE, Gtf.PERMIT_ACCESS);
+    a.grant(1, 2, At.PAGE + 0x1000, Gtf.PERMIT_ACCESS | Gtf.READONLY);
+    a.setU32(At.PAGE + 8, 0xdeadbeef);
+    a.setU32(At.PAGE + 0x1000, 0x1234);
+    const bus = b.pvx.window.over({ has: () => false, read: () => 0, write: () => {} });
+    assert.equal(bus.has(W + 8), false, 'unmapped slots are holes');
+    b.ok(F.GNTTAB_MAP, [1, 0, W + 0x3000, 0]);
+    assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS | Gtf.READING | Gtf.WRITING);
+    assert.equal(bus.has(W + 0x3008), true);
+    assert.equal(bus.read(W + 0x3008, 4) >>> 0, 0xdeadbeef);
+    assert.equal(bus.read(W + 0x3009, 1), 0xbe);
+    bus.write(W + 0x3010, 2, 0xcafe);
+    assert.equal(a.u16(At.PAGE + 0x10), 0xcafe, 'stores reach the granter');
+    // read-only map
+    b.ok(F.GNTTAB_MAP, [1, 1, W + 0x4000, 1]);
+    assert.equal(a.u16(At.GNTTAB + 8), Gtf.PERMIT_ACCESS | Gtf.READONLY | Gtf.READING);
+    assert.equal(bus.read(W + 0x4000, 4), 0x1234);
+    bus.write(W + 0x4000, 4, 0);
+    assert.equal(a.u32(At.PAGE + 0x1000), 0x1234, 'a store to a read-only map has no effect');
+    assert.equal(b.pvx.window.droppedStores, 1);
+    // RO map of a RW grant is allowed; the same grant twice
+    b.ok(F.GNTTAB_MAP, [1, 0, W + 0x5000, 1]);
+    assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS | Gtf.READING | Gtf.WRITING);
+    // revoke rules
+    assert.equal(a.call(F.GNTTAB_END_ACCESS, [0]).error, SbiErr.INVALID_STATE);
+    b.ok(F.GNTTAB_UNMAP, [W + 0x3000]);
+    assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS | Gtf.READING, 'only a read-only mapping is left');
+    assert.equal(a.call(F.GNTTAB_END_ACCESS, [0]).error, SbiErr.INVALID_STATE);
+    b.ok(F.GNTTAB_UNMAP, [W + 0x5000]);
+    assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS);
+    assert.equal(bus.has(W + 0x3008), false);
+    assert.ok(b.env.tlbFlushes >= 2, 'unmap flushes the grantee TLBs');
+    a.ok(F.GNTTAB_END_ACCESS, [0]);
+    assert.equal(a.u16(At.GNTTAB), 0);
+    assert.equal(b.call(F.GNTTAB_MAP, [1, 0, W + 0x3000, 0]).error, SbiErr.DENIED);
+    // clearing an entry while mapped leaves the mapping
+    a.grant(2, 2, At.PAGE, Gtf.PERMIT_ACCESS);
+    b.ok(F.GNTTAB_MAP, [1, 2, W, 0]);
+    a.view.setUint16(a.off(At.GNTTAB + 16), 0, true);
+    assert.equal(bus.read(W + 0x10, 2), 0xcafe);
+  });
 
-test('a granter destroyed while mapped: the page stays readable until the grantee unmaps', () => {
-  const { a, b } = twoDomains();
-  a.ok(F.GNTTAB_SETUP, [At.GNTTAB, 1]);
-  a.grant(0, 2, At.PAGE, Gtf.PERMIT_ACCESS);
-  a.setU32(At.PAGE, 77);
-  b.ok(F.GNTTAB_MAP, [1, 0, W, 0]);
-  a.pvx.destroy();
-  const bus = b.pvx.window.over({ has: () => false, read: () => 0, write: () => {} });
-  assert.equal(bus.read(W, 4), 77);
-  b.ok(F.GNTTAB_UNMAP, [W]);
-  assert.equal(b.call(F.GNTTAB_MAP, [1, 0, W, 0]).error, SbiErr.INVALID_PARAM, 'domain 1 is gone');
-});
+  test(`${where}: a granter destroyed while mapped: the page stays readable until the grantee unmaps`, () => {
+    const { a, b } = pair();
+    a.ok(F.GNTTAB_SETUP, [At.GNTTAB, 1]);
+    a.grant(0, 2, At.PAGE, Gtf.PERMIT_ACCESS);
+    a.setU32(At.PAGE, 77);
+    b.ok(F.GNTTAB_MAP, [1, 0, W, 0]);
+    a.pvx.destroy();
+    const bus = b.pvx.window.over({ has: () => false, read: () => 0, write: () => {} });
+    assert.equal(bus.read(W, 4), 77);
+    b.ok(F.GNTTAB_UNMAP, [W]);
+    assert.equal(b.call(F.GNTTAB_MAP, [1, 0, W, 0]).error, SbiErr.INVALID_PARAM, 'domain 1 is gone');
+  });
+}
 
 /** Write multicall entry i at At.MC. */
 function mcEntry(d: TestDomain, i: number, eid: number, fid: number, args: (number | bigint)[] = []): void {
@@ -415,6 +422,24 @@ test('PVX timer: fires VIRQ_TIMER once per set, at once when past, cancelled by 
   a.ok(F.EVTCHN_CLOSE, [p]);
   assert.equal(a.pvx.nextDeadline(), Number.POSITIVE_INFINITY, 'closing the VIRQ cancels the timer');
   assert.equal(a.call(F.TIMER_SET, [5_000], 1).error, SbiErr.INVALID_STATE);
+});
+
+test('PVX timer: a deadline due by the last clock reading fires at once, a later past one at the next poll', () => {
+  const { a } = twoDomains();
+  a.registerShinfo();
+  a.unmaskVcpu(1);
+  const p = a.ok(F.EVTCHN_BIND_VIRQ, [0, 1]);
+  a.unmaskPort(p);
+  a.env.time = 1_000;
+  a.env.lag = 400; // last reading 600
+  a.ok(F.TIMER_SET, [600], 1);
+  assert.ok(a.pending(p), 'due by the last reading');
+  a.setU64(At.SHINFO + 0x200, 0n);
+  a.ok(F.TIMER_SET, [601], 1);
+  assert.equal(a.pending(p), false, 'no clock read on the call');
+  assert.equal(a.pvx.nextDeadline(), 601);
+  a.pvx.pollTimers(a.env.now());
+  assert.ok(a.pending(p), "the run loop's poll fires it");
 });
 
 test('console, shutdown-request and memory-target VIRQs', () => {

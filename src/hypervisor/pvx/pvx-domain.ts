@@ -73,8 +73,9 @@ export class PvxDomain implements PvxBackend {
       this.shinfo,
       (d) => host.get(d)?.events,
       (v) => this.sched.cancelTimer(v),
+      host.remote,
     );
-    this.grants = new GrantTable(this.id, env, window, (d) => host.get(d)?.grants);
+    this.grants = new GrantTable(this.id, env, window, (d) => host.get(d)?.grants, host.remote);
     this.sched = new Sched(env, this.shinfo, this.events);
     this.memory = new Balloon(
       env,

@@ -57,11 +57,10 @@ export class Sched implements PvxSchedCalls {
     if (!this.shinfo.registered) return SbiErr.NO_SHMEM;
     if (!this.events.virqBound(vcpu, Virq.TIMER)) return SbiErr.INVALID_STATE;
     this.timer[vcpu] = deadline;
-    // one clock read: a deadline not yet due leaves the timer to the run loop's polls
-    if (deadline !== Number.POSITIVE_INFINITY) {
-      const now = this.env.now();
-      if (deadline <= now) this.pollTimers(now);
-    }
+    // A deadline due by the clock's last reading fires now; a later one is left to the run
+    // loop's timer polls (at most CHECK_EVERY instructions away), as one that falls due while
+    // the vCPU runs: no clock read on the hypercall path.
+    if (deadline <= this.env.recent()) this.pollTimers(this.env.now());
     return SbiErr.SUCCESS;
   }
 

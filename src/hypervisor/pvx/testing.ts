@@ -6,8 +6,9 @@ import { PvxExtension } from '../../sbi/pvx/extension.js';
 import type { SbiArgs, SbiPlatform, SbiRet } from '../../sbi/types.js';
 import type { PvxEnv } from './env.js';
 import { GrantWindow } from './grant-window.js';
-import { PvxHost } from './host.js';
+import { PvxHost, type PvxRemote } from './host.js';
 import { PvxDomain } from './pvx-domain.js';
+import { type PvxNote, type PvxReply, type PvxRequest, servePvx } from './remote.js';
 
 /** Test fixtures: PVX domains over a fake environment and a real SBI dispatcher. */
 
@@ -25,7 +26,7 @@ export const At = {
 
 /** A PvxEnv that records what PVX asked of the domain. */
 export class FakeEnv implements PvxEnv {
-  readonly ram = new GuestRam(RAM_BASE, RAM_SIZE);
+  readonly ram: GuestRam;
   time = 1_000;
   readonly ssip: boolean[];
   readonly irq: boolean[];
@@ -37,13 +38,23 @@ export class FakeEnv implements PvxEnv {
   console = false;
   shutdowns: number[] = [];
 
-  constructor(readonly vcpuCount = 2) {
+  /** `shared`: RAM in shared memory, as a domain of the daemon's pool has (another thread maps its grants). */
+  constructor(
+    readonly vcpuCount = 2,
+    shared = false,
+  ) {
+    this.ram = new GuestRam(RAM_BASE, RAM_SIZE, 0, { shared });
     this.ssip = new Array(vcpuCount).fill(false);
     this.irq = new Array(vcpuCount).fill(false);
     this.blocked = new Array(vcpuCount).fill(false);
   }
   now(): number {
     return this.time;
+  }
+  /** How far the clock's last reading (`recent`) is behind `time`. */
+  lag = 0;
+  recent(): number {
+    return this.time - this.lag;
   }
   wallClockNs(): bigint {
     return 1_700_000_000_123_456_789n;
@@ -109,7 +120,7 @@ export class TestDomain {
   readonly platform: ReturnType<typeof fakePlatform>;
 
   constructor(host: PvxHost<PvxDomain>, vcpus = 2, domid?: number) {
-    this.env = new FakeEnv(vcpus);
+    this.env = new FakeEnv(vcpus, host.remote !== null);
     this.pvx = new PvxDomain(host, this.env, new GrantWindow(), domid);
     this.platform = fakePlatform(this.env);
     this.sbi = createSbi(this.platform);
@@ -194,4 +205,44 @@ export class TestDomain {
 export function twoDomains(): { host: PvxHost<PvxDomain>; a: TestDomain; b: TestDomain } {
   const host = new PvxHost<PvxDomain>();
   return { host, a: new TestDomain(host), b: new TestDomain(host) };
+}
+
+/**
+ * Another thread's registry played in this thread: requests and notes go straight to
+ * `servePvx` of `other`, as src/server/pvx-links.ts carries them between threads. `notes`
+ * holds back the notes until `deliver` when set (a thread that has not run yet).
+ */
+export class LoopRemote implements PvxRemote {
+  readonly sent: (PvxRequest | PvxNote)[] = [];
+  held: PvxNote[] | null = null;
+  constructor(private readonly other: () => PvxHost<PvxDomain>) {}
+  has(id: number): boolean {
+    return this.other().get(id) !== undefined;
+  }
+  call(req: PvxRequest): PvxReply | undefined {
+    this.sent.push(req);
+    return servePvx(this.other(), req);
+  }
+  post(note: PvxNote): void {
+    this.sent.push(note);
+    if (this.held !== null) this.held.push(note);
+    else servePvx(this.other(), note);
+  }
+  deliver(): void {
+    const h = this.held ?? [];
+    this.held = null;
+    for (const n of h) servePvx(this.other(), n);
+  }
+  added(): void {}
+  removed(): void {}
+}
+
+/** Domains 1 and 2 in two registries, as on two threads of the daemon's pool (shared RAM). */
+export function splitDomains(): { hosts: PvxHost<PvxDomain>[]; a: TestDomain; b: TestDomain; links: LoopRemote[] } {
+  const ha = new PvxHost<PvxDomain>();
+  const hb = new PvxHost<PvxDomain>();
+  const links = [new LoopRemote(() => hb), new LoopRemote(() => ha)];
+  ha.remote = links[0]!;
+  hb.remote = links[1]!;
+  return { hosts: [ha, hb], a: new TestDomain(ha), b: new TestDomain(hb), links };
 }
