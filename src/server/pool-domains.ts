@@ -213,7 +213,8 @@ export interface PoolDomainManagerOptions extends HypervisorDomainManagerOptions
  * runs whole — vCPUs, devices, back ends — on one worker, so domains on different workers run
  * in parallel on different host cores. Domains with NICs stay on the main thread, where the
  * daemon's virtual switches and their passt uplinks live; every other domain goes to the worker
- * with the fewest domains. The main thread keeps the API, the consoles' history and the domain
+ * with the fewest domains, and the rebalancer moves a busy domain to an idle worker later
+ * (`move`, `rebalance`). The main thread keeps the API, the consoles' history and the domain
  * list; per-domain commands are forwarded to the domain's worker.
  */
 export class PoolDomainManager implements DomainManager {
