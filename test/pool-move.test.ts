@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parseDomainSpec } from '../src/api/spec.js';
 import { PoolDomainManager } from '../src/server/pool-domains.js';
 import { assembleGuest, collect, refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
 import { ECHO_GUEST } from './support/echo-guest.js';
@@ -147,6 +148,43 @@ describe('moving domains between the workers of a pool', () => {
     await destroying;
     assert.equal((await refusal(m.move(y.id, 0))).message, `no domain with id ${y.id}`);
     assert.deepEqual(await h.client.list(), []);
+  });
+
+  test('on its own timer the rebalancer separates two busy domains; a source worker that ends during a move crashes the domain with it', async () => {
+    const m = new PoolDomainManager({ workers: 2, rebalanceMs: 100 });
+    try {
+      const spec = (name: string) => parseDomainSpec({ name, kernel: spin, memory: '16M' });
+      const a = await m.create(spec('ta'), { paused: false });
+      const b = await m.create(spec('tb'), { paused: false });
+      await m.move(b.id, m.placement(a.id) as number).catch(() => undefined); // unless the timer moved one first
+      await until('the timer moves one of them', () => m.placement(a.id) !== m.placement(b.id), 20_000);
+      // `stats`, synchronous, is refused while a move is still in progress.
+      await until('the move is over', () => {
+        try {
+          return m.stats(a.id).instructions > 0 && m.stats(b.id).instructions > 0;
+        } catch {
+          return false;
+        }
+      });
+      assert.deepEqual(
+        m.list().map((d) => [d.name, d.state]),
+        [
+          ['ta', 'running'],
+          ['tb', 'running'],
+        ],
+      );
+      const source = m.placement(a.id) as number;
+      const moving = refusal(m.move(a.id, 1 - source));
+      await m.threads[source]!.terminate();
+      assert.match((await moving).message, new RegExp(`^worker ${source} ended: `));
+      const info = m.info(a.id);
+      assert.equal(info.state, 'crashed');
+      assert.match(info.exitReason ?? '', /^worker thread ended: /);
+      assert.equal(m.placement(a.id), source);
+      assert.equal(m.info(b.id).state, 'running');
+    } finally {
+      await m.close();
+    }
   });
 
   test('a target worker that ends during a move: the domain runs on its source again', async () => {

@@ -424,7 +424,8 @@ export class PoolDomainManager implements DomainManager {
   private async forward<T>(id: number, method: AsyncCall, local: () => Promise<T>): Promise<T> {
     const p = this.placed.get(id);
     if (!p) return local();
-    await this.settled(p);
+    // Checked and counted in one continuation: no move starts in between.
+    while (p.moving !== undefined) await p.moving;
     p.calls++;
     try {
       return (await p.worker.call(method, [id])) as T;
