@@ -64,14 +64,18 @@ describe('moving domains between the workers of a pool', () => {
     await until('echo on worker 1', () => out.text() === 'hello from a pv guest\nab');
     await runs('e');
 
-    // Paused, it moves paused and goes on where it stopped once unpaused.
+    // Paused, it moves paused, with the input its guest has not read yet (in its state), and
+    // input that comes during the move is held and passed on; unpaused, it goes on.
     await h.client.pause('e');
-    await m.move(d.id, 0);
+    const typed = (text: string) => m.console(d.id).write(new TextEncoder().encode(text));
+    typed('c'); // posted to worker 1 before the move
+    const move = m.move(d.id, 0);
+    typed('d'); // during the move
+    await move;
     assert.equal(m.placement(d.id), 0);
     assert.equal((await h.client.info('e')).state, 'paused');
     await h.client.unpause('e');
-    con.write('c');
-    await until('echo on worker 0', () => out.text() === 'hello from a pv guest\nabc');
+    await until('echo on worker 0', () => out.text() === 'hello from a pv guest\nabcd');
 
     assert.equal((await refusal(m.move(d.id, 0))).message, 'cannot move domain e: it is on worker 0 already');
     assert.equal((await refusal(m.move(d.id, 2))).message, 'worker: 0 to 1, got 2');

@@ -177,6 +177,8 @@ interface Placed {
   moving?: Promise<void>;
   /** Commands forwarded to its worker and not answered yet: no move starts meanwhile. */
   calls: number;
+  /** Console input that came during a move: posted to its worker once the move ends. */
+  held?: Uint8Array[];
   /** Set by `destroy`: no move starts any more. */
   destroying?: boolean;
   /** Until when (performance.now()) the rebalancer leaves it where it is: it moved, or could not. */
@@ -370,7 +372,10 @@ export class PoolDomainManager implements DomainManager {
       this.local.useId(id);
       return make(null, id);
     }
-    const console = new ConsoleBuffer((data) => p.worker.input(id, data));
+    const console = new ConsoleBuffer((data) => {
+      if (p.moving === undefined) p.worker.input(id, data);
+      else (p.held ??= []).push(data); // no worker holds the domain now
+    });
     const p: Placed = { id, name: spec.name, state: 'paused', worker: w, console, info: null, calls: 0 };
     // Known before the call: the events and console output it causes name this id.
     this.placed.set(id, p);
@@ -617,6 +622,7 @@ export class PoolDomainManager implements DomainManager {
     } finally {
       p.moving = undefined;
       p.holdUntil = performance.now() + MOVE_HOLD_MS;
+      for (const data of p.held?.splice(0) ?? []) p.worker.input(id, data);
       done();
     }
   }
