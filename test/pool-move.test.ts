@@ -5,7 +5,7 @@
  * wait for the outcome without timing assertions.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -93,6 +93,23 @@ describe('moving domains between the workers of a pool', () => {
     con.destroy();
     await h.client.destroy('e');
     assert.deepEqual(await h.client.list(), []);
+  });
+
+  test('a domain whose kernel file is gone does not move (its target could not rebuild it): it runs on', async () => {
+    const m = h.manager;
+    const kernel = join(h.dir, 'spin', 'copy.elf');
+    copyFileSync(spin, kernel);
+    const k = await h.client.create({ name: 'k', kernel, memory: '16M' });
+    const at = m.placement(k.id) as number;
+    unlinkSync(kernel);
+    assert.equal(
+      (await refusal(m.move(k.id, 1 - at))).message,
+      `cannot move: domain k could not be rebuilt: its kernel ${kernel} cannot be read`,
+    );
+    assert.equal(m.placement(k.id), at);
+    assert.equal((await h.client.info('k')).state, 'running');
+    await runs('k');
+    await h.client.destroy('k');
   });
 
   test('the rebalancer moves one of two busy domains of a worker to the idle one, then leaves them', async () => {

@@ -5,11 +5,12 @@
  * (docs/scheduler.md, "Worker pool"). Console output and domain events go to the main thread
  * as they happen; console input comes from it.
  */
+import { accessSync, constants } from 'node:fs';
 import { setPriority } from 'node:os';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { DomainEvent, DomainInfo, DomainStats } from '../api/domain.js';
 import { ApiError } from '../api/errors.js';
-import { parseDomainSpec } from '../api/spec.js';
+import { type DomainSpec, parseDomainSpec } from '../api/spec.js';
 import { HostFiles } from '../host/host-files.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
 import { HypervisorDomainManager } from './hypervisor-domains.js';
@@ -44,6 +45,8 @@ class WorkerDomainManager extends HypervisorDomainManager {
       return `domain ${info.name} is ${info.state}: only a running or paused domain moves`;
     }
     if (info.config.threads === true) return `domain ${info.name} runs harts on threads of its own`;
+    const gone = missingFile(parseDomainSpec(info.config));
+    if (gone !== null) return `domain ${info.name} could not be rebuilt: ${gone}`;
     return this.outgoing(id).blocker();
   }
 
@@ -55,6 +58,31 @@ class WorkerDomainManager extends HypervisorDomainManager {
       return false; // between two VMs (a reboot): its state event will carry the info
     }
   }
+}
+
+/**
+ * The first host file the target reads to rebuild domain `spec` that cannot be read now, or
+ * null: the source destroys the domain before the target builds it, so a file removed since
+ * the domain booted would lose it.
+ */
+function missingFile(spec: DomainSpec): string | null {
+  const files: [string, string | undefined][] = [
+    ['kernel', spec.kernel],
+    ['initrd', spec.initrd],
+    ['firmware', spec.firmware],
+    ...spec.devices.flatMap((d): [string, string][] =>
+      d.kind === 'blk' ? [['disk', d.path]] : d.kind === '9p' ? [['shared folder', d.path]] : [],
+    ),
+  ];
+  for (const [what, path] of files) {
+    if (path === undefined) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch {
+      return `its ${what} ${path} cannot be read`;
+    }
+  }
+  return null;
 }
 
 /** How often the domains whose guest did not listen for shutdown requests yet are looked at again. */

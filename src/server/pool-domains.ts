@@ -177,6 +177,8 @@ interface Placed {
   moving?: Promise<void>;
   /** Commands forwarded to its worker and not answered yet: no move starts meanwhile. */
   calls: number;
+  /** Why no worker holds it any more: a move failed both ways (it is crashed). */
+  lost?: string;
   /** Console input that came during a move: posted to its worker once the move ends. */
   held?: Uint8Array[];
   /** Set by `destroy`: no move starts any more. */
@@ -474,6 +476,12 @@ export class PoolDomainManager implements DomainManager {
       );
     }
     if (p) this.notMoving(p);
+    if (p?.lost !== undefined) {
+      throw new ApiError(
+        'bad-state',
+        `domain ${p.name} was lost in a move: its counters are gone; reboot or destroy it`,
+      );
+    }
     return p ? (p.worker.callSync('stats', [id]) as DomainStats) : this.local.stats(id);
   }
 
@@ -547,14 +555,15 @@ export class PoolDomainManager implements DomainManager {
   async reboot(id: number): Promise<void> {
     const p = this.placed.get(id);
     if (p) await this.settled(p);
-    if (p && p.worker.gone !== null && p.info !== null) {
-      // Its worker ended: the domain restarts from its configuration on a worker that is left.
+    if (p && (p.worker.gone !== null || p.lost !== undefined) && p.info !== null) {
+      // Its worker ended (or a move lost it): it restarts from its configuration on a live worker.
       const w = this.place(parseDomainSpec(p.info.config));
       if (w === null) throw new ApiError('internal', 'no worker thread is left to run the domain on');
       p.worker.domains.delete(id);
       p.worker = w;
       w.domains.add(id);
       delete p.reason;
+      delete p.lost;
       const info = (await w.call(
         'create',
         [withMacs(parseDomainSpec(p.info.config), id), { paused: false }],
@@ -576,7 +585,7 @@ export class PoolDomainManager implements DomainManager {
     if (!p) return this.local.destroy(id);
     p.destroying = true;
     await this.settled(p);
-    if (p.worker.gone === null) await p.worker.call('destroy', [id]);
+    if (p.worker.gone === null && p.lost === undefined) await p.worker.call('destroy', [id]);
     else {
       this.forget(p);
       this.emit({ type: 'removed', id, name: p.name });
@@ -655,6 +664,7 @@ export class PoolDomainManager implements DomainManager {
         const reason = `move to worker ${target.index} failed (${why}), and back (${e2 instanceof Error ? e2.message : String(e2)})`;
         p.state = 'crashed';
         p.reason = reason;
+        p.lost = reason;
         this.emit({ type: 'state', id: p.id, name: p.name, state: 'crashed', reason });
         throw new ApiError('internal', `domain ${p.name}: ${reason}`);
       }
