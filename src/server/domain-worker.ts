@@ -225,11 +225,11 @@ async function moveOut(id: number): Promise<MovingDomain> {
     }
     const config = manager.info(id).config;
     await manager.destroy(id);
+    told.delete(id);
+    watched.delete(id);
     return { snapshot, config, running };
   } finally {
     quiet.delete(id);
-    told.delete(id);
-    watched.delete(id);
   }
 }
 
