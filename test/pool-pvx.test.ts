@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PoolDomainManager } from '../src/server/pool-domains.js';
 import { Console, make, PROMPT, PVOS_ELF, vchanTransfer } from './pvos-console.js';
-import { startTestDaemon, type TestDaemon, until } from './support/daemon.js';
+import { refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
 
 /** A console session on a domain of the pool, from the main thread's console buffer. */
 function consoleOf(m: PoolDomainManager, id: number): Console & { close(): void } {
@@ -265,6 +265,48 @@ describe('PVX between domains on different workers', () => {
     assert.equal(await c.con.run('vchan close'), 'vchan: closed\n');
     c.con.close();
     await h.client.destroy('c');
+  });
+
+  test('a domain with an event channel to another worker does not move; closed, it moves and is reached anew', async () => {
+    const m = h.manager;
+    const s = await boot('ms');
+    const c = await boot('mc');
+    const [ws, wc] = [m.placement(s.id) as number, m.placement(c.id) as number];
+    assert.notEqual(ws, wc);
+    const alloc = /ok, (\d+)/.exec(await s.con.run(`evtchn alloc ${c.id}`))?.[1];
+    assert.equal(await c.con.run(`evtchn bind ${s.id} ${alloc}`), 'evtchn bind: ok, 5\n');
+    assert.equal(
+      (await refusal(m.move(s.id, wc))).message,
+      `cannot move: domain ms has event channels connected to PVX domain ${c.id}`,
+    );
+    assert.equal(m.placement(s.id), ws);
+    assert.match(await c.con.run('evtchn close 5'), /^evtchn close: ok/);
+    assert.match(await s.con.run(`evtchn close ${alloc}`), /^evtchn close: ok/);
+    await m.move(s.id, wc);
+    assert.equal(m.placement(s.id), wc);
+    // Same PVX id on its new worker: the peer binds to it there.
+    const again = /ok, (\d+)/.exec(await s.con.run(`evtchn alloc ${c.id}`))?.[1];
+    const bound = /^evtchn bind: ok, (\d+)\n$/.exec(await c.con.run(`evtchn bind ${s.id} ${again}`))?.[1];
+    assert.ok(bound);
+    assert.match(
+      await s.con.run('evtchn list'),
+      new RegExp(`\nport ${again}: interdomain to domain ${c.id} port ${bound}, vcpu 0, 0 events\n`),
+    );
+    const events = async (): Promise<number> => {
+      const list = await c.con.run('evtchn list');
+      const n = new RegExp(`port ${bound}: interdomain to domain ${s.id} port ${again}, vcpu 0, (\\d+) events`).exec(
+        list,
+      );
+      assert.ok(n, list);
+      return Number(n[1]);
+    };
+    const before = await events();
+    assert.equal(await s.con.run(`evtchn send ${again}`), 'evtchn send: ok, 0\n');
+    await until('the event reaches the peer', async () => (await events()) === before + 1);
+    for (const d of [s, c]) {
+      d.con.close();
+      await h.client.destroy(d.name);
+    }
   });
 
   // Last: it leaves the pool with one worker.

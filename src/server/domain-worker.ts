@@ -5,19 +5,25 @@
  * (docs/scheduler.md, "Worker pool"). Console output and domain events go to the main thread
  * as they happen; console input comes from it.
  */
+import { accessSync, constants } from 'node:fs';
 import { setPriority } from 'node:os';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { DomainEvent, DomainInfo, DomainStats } from '../api/domain.js';
+import { ApiError } from '../api/errors.js';
+import { type DomainSpec, parseDomainSpec } from '../api/spec.js';
 import { HostFiles } from '../host/host-files.js';
+import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
 import { HypervisorDomainManager } from './hypervisor-domains.js';
 import {
   type FromWorker,
+  type MovingDomain,
   type PoolWorkerData,
   STATS_PUSH_MS,
   STATS_WATCH_MS,
   type ToWorker,
   toWire,
   WORKER_CALLS,
+  type WorkerLoad,
 } from './pool-protocol.js';
 import { PvxLinks } from './pvx-links.js';
 
@@ -25,6 +31,23 @@ import { PvxLinks } from './pvx-links.js';
 class WorkerDomainManager extends HypervisorDomainManager {
   useId(id: number): void {
     this.nextId = id;
+  }
+
+  /** Each domain's host ms of turns so far (the rebalancer's measure, pool-domains.ts). */
+  usage(): WorkerLoad {
+    return [...this.domains].map(([id, d]) => [id, d.sched?.usedMs ?? 0] as const);
+  }
+
+  /** Why domain `id` cannot leave this thread (PVX links to other domains, harts on threads), or null. */
+  moveBlocker(id: number): string | null {
+    const info = this.info(id);
+    if (info.state !== 'running' && info.state !== 'paused') {
+      return `domain ${info.name} is ${info.state}: only a running or paused domain moves`;
+    }
+    if (info.config.threads === true) return `domain ${info.name} runs harts on threads of its own`;
+    const gone = missingFile(parseDomainSpec(info.config));
+    if (gone !== null) return `domain ${info.name} could not be rebuilt: ${gone}`;
+    return this.outgoing(id).blocker();
   }
 
   /** Whether `shutdown` reaches the guest now: the one part of a domain's info no event announces. */
@@ -35,6 +58,31 @@ class WorkerDomainManager extends HypervisorDomainManager {
       return false; // between two VMs (a reboot): its state event will carry the info
     }
   }
+}
+
+/**
+ * The first host file the target reads to rebuild domain `spec` that cannot be read now, or
+ * null: the source destroys the domain before the target builds it, so a file removed since
+ * the domain booted would lose it.
+ */
+function missingFile(spec: DomainSpec): string | null {
+  const files: [string, string | undefined][] = [
+    ['kernel', spec.kernel],
+    ['initrd', spec.initrd],
+    ['firmware', spec.firmware],
+    ...spec.devices.flatMap((d): [string, string][] =>
+      d.kind === 'blk' ? [['disk', d.path]] : d.kind === '9p' ? [['shared folder', d.path]] : [],
+    ),
+  ];
+  for (const [what, path] of files) {
+    if (path === undefined) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch {
+      return `its ${what} ${path} cannot be read`;
+    }
+  }
+  return null;
 }
 
 /** How often the domains whose guest did not listen for shutdown requests yet are looked at again. */
@@ -83,9 +131,16 @@ function infoOf(id: number): DomainInfo | undefined {
   }
 }
 
+/**
+ * Domains moving in or out (moveOut, moveIn): their events (the pause, the destroy, the restore)
+ * are not posted; the main thread learns the outcome from the answer.
+ */
+const quiet = new Set<number>();
+
 // Each state event carries the domain's info: the main thread keeps it and answers `info`
 // and `list` without a round trip, which would wait for this thread's current turn.
 manager.subscribe((event: DomainEvent) => {
+  if (quiet.has(event.id)) return;
   if (event.type === 'removed') {
     told.delete(event.id);
     post({ kind: 'event', event });
@@ -144,6 +199,54 @@ function push(): void {
   if (pushing) setTimeout(push, Math.max(STATS_PUSH_MS, watched.size));
 }
 
+/**
+ * Takes domain `id` off this thread for another worker: paused, its state taken, then
+ * destroyed here (its disks' locks, console file and PVX id freed for the target). Refused,
+ * with the domain as it was, when it cannot move or its state cannot be taken.
+ */
+async function moveOut(id: number): Promise<MovingDomain> {
+  const why = manager.moveBlocker(id);
+  if (why !== null) throw new ApiError('bad-state', `cannot move: ${why}`);
+  const running = manager.info(id).state === 'running';
+  quiet.add(id);
+  try {
+    let snapshot: DomainSnapshot;
+    try {
+      if (running) await manager.pause(id);
+      snapshot = await manager.snapshot(id);
+    } catch (e) {
+      // Left as it was; the state it is in now (the guest may have ended meanwhile) is posted.
+      if (running && manager.info(id).state === 'paused') await manager.unpause(id);
+      quiet.delete(id);
+      const info = infoOf(id);
+      if (info !== undefined)
+        post({ kind: 'event', event: { type: 'state', id, name: info.name, state: info.state }, info });
+      throw e;
+    }
+    const config = manager.info(id).config;
+    await manager.destroy(id);
+    told.delete(id);
+    watched.delete(id);
+    return { snapshot, config, running };
+  } finally {
+    quiet.delete(id);
+  }
+}
+
+/** Restores a domain another worker took out (moveOut) under the same id, running again if it ran. */
+async function moveIn(id: number, d: MovingDomain): Promise<DomainInfo | undefined> {
+  quiet.add(id);
+  try {
+    manager.useId(id);
+    await manager.restore(d.snapshot, parseDomainSpec(d.config));
+    forwardConsole(id);
+    if (d.running) await manager.unpause(id);
+  } finally {
+    quiet.delete(id);
+  }
+  return infoOf(id);
+}
+
 async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
   const [a, b] = m.args as [never, never];
   switch (m.method) {
@@ -165,6 +268,12 @@ async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
         }
       }
       return null;
+    case 'moveOut':
+      return moveOut(a as number);
+    case 'moveIn':
+      return moveIn(m.id!, a as MovingDomain);
+    case 'load':
+      return manager.usage();
     case 'close':
       await manager.close();
       return null;

@@ -20,11 +20,13 @@ import {
   type AsyncCall,
   type FromWorker,
   fromWire,
+  type MovingDomain,
   type PoolWorkerData,
   STATS_WATCH_MS,
   type SyncCall,
   type ToWorker,
   type WireError,
+  type WorkerLoad,
 } from './pool-protocol.js';
 import { PvxLinks, type PvxLinksData, pvxLinksData } from './pvx-links.js';
 
@@ -171,11 +173,43 @@ interface Placed {
   stats?: DomainStats;
   /** Until when (performance.now()) its worker keeps posting its counters: it was asked before. */
   watchedUntil?: number;
+  /** Its move to another worker, while one is in progress: every other command waits for it. */
+  moving?: Promise<void>;
+  /** Commands forwarded to its worker and not answered yet: no move starts meanwhile. */
+  calls: number;
+  /** Why no worker holds it any more: a move failed both ways (it is crashed). */
+  lost?: string;
+  /** Console input that came during a move: posted to its worker once the move ends. */
+  held?: Uint8Array[];
+  /** Set by `destroy`: no move starts any more. */
+  destroying?: boolean;
+  /** Until when (performance.now()) the rebalancer leaves it where it is: it moved, or could not. */
+  holdUntil?: number;
+  /** Host ms of its turns at the rebalancer's last look, and when that was (performance.now()). */
+  usedMs?: number;
+  seenAt?: number;
 }
+
+/** What one look of the rebalancer did (PoolDomainManager.rebalance). */
+export interface RebalanceStep {
+  /** Busy domains per worker (ids), from the host time their turns took since the last look. */
+  readonly busy: readonly (readonly number[])[];
+  readonly moved?: { readonly id: number; readonly from: number; readonly to: number };
+  readonly refused?: { readonly id: number; readonly reason: string };
+}
+
+/** How often the rebalancer looks at the workers' busy domains (ms). */
+export const REBALANCE_MS = 1000;
+/** A domain whose turns took at least this share of the time since the last look is busy. */
+export const BUSY_SHARE = 0.2;
+/** How long a domain that moved (or could not) stays where it is: no ping-pong (ms). */
+export const MOVE_HOLD_MS = 5000;
 
 export interface PoolDomainManagerOptions extends HypervisorDomainManagerOptions {
   /** Worker threads; default one per host core (os.availableParallelism()). */
   workers?: number;
+  /** How often the rebalancer looks (ms); 0: never on its own (tests call `rebalance`). Default REBALANCE_MS. */
+  rebalanceMs?: number;
 }
 
 /**
@@ -183,7 +217,8 @@ export interface PoolDomainManagerOptions extends HypervisorDomainManagerOptions
  * runs whole — vCPUs, devices, back ends — on one worker, so domains on different workers run
  * in parallel on different host cores. Domains with NICs stay on the main thread, where the
  * daemon's virtual switches and their passt uplinks live; every other domain goes to the worker
- * with the fewest domains. The main thread keeps the API, the consoles' history and the domain
+ * with the fewest domains, and the rebalancer moves a busy domain to an idle worker later
+ * (`move`, `rebalance`). The main thread keeps the API, the consoles' history and the domain
  * list; per-domain commands are forwarded to the domain's worker.
  */
 export class PoolDomainManager implements DomainManager {
@@ -227,7 +262,18 @@ export class PoolDomainManager implements DomainManager {
     this.local = new Local({ ...options, sharedRam: true });
     this.links.attach(this.local.pvx);
     this.local.subscribe((e) => this.emit(e));
+    const every = options.rebalanceMs ?? REBALANCE_MS;
+    if (every > 0 && n > 1) {
+      this.rebalancer = setInterval(() => {
+        this.rebalance().catch(() => undefined);
+      }, every);
+      this.rebalancer.unref();
+    }
   }
+
+  private rebalancer: ReturnType<typeof setInterval> | undefined;
+  /** Whether a look of the rebalancer is in progress (one at a time). */
+  private balancing = false;
 
   /** The daemon's virtual switches: those of the main thread, where every domain with a NIC runs. */
   get switches(): SwitchRegistry {
@@ -328,8 +374,11 @@ export class PoolDomainManager implements DomainManager {
       this.local.useId(id);
       return make(null, id);
     }
-    const console = new ConsoleBuffer((data) => p.worker.input(id, data));
-    const p: Placed = { id, name: spec.name, state: 'paused', worker: w, console, info: null };
+    const console = new ConsoleBuffer((data) => {
+      if (p.moving === undefined) p.worker.input(id, data);
+      else (p.held ??= []).push(data); // no worker holds the domain now
+    });
+    const p: Placed = { id, name: spec.name, state: 'paused', worker: w, console, info: null, calls: 0 };
     // Known before the call: the events and console output it causes name this id.
     this.placed.set(id, p);
     w.domains.add(id);
@@ -374,13 +423,34 @@ export class PoolDomainManager implements DomainManager {
   /** A change of a domain's config: the worker answers with the domain's new info. */
   private configure(id: number, method: 'restrictHypercalls' | 'setSched', args: unknown[], local: () => void): void {
     const p = this.placed.get(id);
+    if (p) this.notMoving(p);
     if (p) p.info = p.worker.callSync(method, [id, ...args]) as DomainInfo;
     else local();
   }
 
   private async forward<T>(id: number, method: AsyncCall, local: () => Promise<T>): Promise<T> {
     const p = this.placed.get(id);
-    return p ? ((await p.worker.call(method, [id])) as T) : local();
+    if (!p) return local();
+    // Checked and counted in one continuation: no move starts in between.
+    while (p.moving !== undefined) await p.moving;
+    p.calls++;
+    try {
+      return (await p.worker.call(method, [id])) as T;
+    } finally {
+      p.calls--;
+    }
+  }
+
+  /** Waits for a move of `p` in progress to end, however it ends. */
+  private async settled(p: Placed): Promise<void> {
+    while (p.moving !== undefined) await p.moving;
+  }
+
+  /** A synchronous call cannot wait for a move: refused while one is in progress. */
+  private notMoving(p: Placed): void {
+    if (p.moving !== undefined) {
+      throw new ApiError('bad-state', `domain ${p.name} is moving between worker threads; try again`);
+    }
   }
 
   /**
@@ -405,6 +475,13 @@ export class PoolDomainManager implements DomainManager {
         `domain ${p.name} ran on worker ${p.worker.index}, which ended (${p.worker.gone}): its counters are gone; reboot or destroy it`,
       );
     }
+    if (p) this.notMoving(p);
+    if (p?.lost !== undefined) {
+      throw new ApiError(
+        'bad-state',
+        `domain ${p.name} was lost in a move: its counters are gone; reboot or destroy it`,
+      );
+    }
     return p ? (p.worker.callSync('stats', [id]) as DomainStats) : this.local.stats(id);
   }
 
@@ -419,7 +496,7 @@ export class PoolDomainManager implements DomainManager {
     const asked = new Map<PoolWorker, Placed[]>();
     for (const id of ids) {
       const p = this.placed.get(id);
-      if (p !== undefined && p.worker.gone === null) {
+      if (p !== undefined && p.worker.gone === null && p.moving === undefined) {
         const of = asked.get(p.worker);
         if (of) of.push(p);
         else asked.set(p.worker, [p]);
@@ -442,7 +519,7 @@ export class PoolDomainManager implements DomainManager {
     for (const id of ids) {
       const p = this.placed.get(id);
       let s: DomainStats | undefined;
-      if (p !== undefined) s = p.worker.gone === null ? p.stats : undefined;
+      if (p !== undefined) s = p.worker.gone === null && p.moving === undefined ? p.stats : undefined;
       else {
         try {
           s = this.local.stats(id);
@@ -477,14 +554,16 @@ export class PoolDomainManager implements DomainManager {
 
   async reboot(id: number): Promise<void> {
     const p = this.placed.get(id);
-    if (p && p.worker.gone !== null && p.info !== null) {
-      // Its worker ended: the domain restarts from its configuration on a worker that is left.
+    if (p) await this.settled(p);
+    if (p && (p.worker.gone !== null || p.lost !== undefined) && p.info !== null) {
+      // Its worker ended (or a move lost it): it restarts from its configuration on a live worker.
       const w = this.place(parseDomainSpec(p.info.config));
       if (w === null) throw new ApiError('internal', 'no worker thread is left to run the domain on');
       p.worker.domains.delete(id);
       p.worker = w;
       w.domains.add(id);
       delete p.reason;
+      delete p.lost;
       const info = (await w.call(
         'create',
         [withMacs(parseDomainSpec(p.info.config), id), { paused: false }],
@@ -504,12 +583,156 @@ export class PoolDomainManager implements DomainManager {
   async destroy(id: number): Promise<void> {
     const p = this.placed.get(id);
     if (!p) return this.local.destroy(id);
-    if (p.worker.gone === null) await p.worker.call('destroy', [id]);
+    p.destroying = true;
+    await this.settled(p);
+    if (p.worker.gone === null && p.lost === undefined) await p.worker.call('destroy', [id]);
     else {
       this.forget(p);
       this.emit({ type: 'removed', id, name: p.name });
     }
     // The worker's 'removed' event, which came before its answer, forgot it.
+  }
+
+  /**
+   * Moves domain `id` to worker `to` (docs/scheduler.md, "Moving a domain between workers"):
+   * paused on its worker, its state taken as a save takes it and destroyed there, restored on
+   * `to` under the same id, name and PVX id, running again if it ran. Its console and info go
+   * on; its counters start again on the target. Refused, the domain left where it is, for a
+   * domain with PVX links to other domains or harts on threads, one not running or paused, one
+   * being destroyed or with a command in progress. If the target cannot restore it, it is
+   * restored on its source again, or else crashed with the reason.
+   */
+  async move(id: number, to: number): Promise<void> {
+    const p = this.placed.get(id);
+    if (!p) {
+      this.local.info(id); // not-found when there is no such domain
+      throw new ApiError('bad-state', `domain ${id} runs on the main thread (it has NICs): it does not move`);
+    }
+    if (!Number.isInteger(to) || to < 0 || to >= this.workers.length) {
+      throw new ApiError('bad-request', `worker: 0 to ${this.workers.length - 1}, got ${to}`);
+    }
+    const target = this.workers[to]!;
+    const source = p.worker;
+    const refuse = (why: string): never => {
+      throw new ApiError('bad-state', `cannot move domain ${p.name}: ${why}`);
+    };
+    if (p.destroying) refuse('it is being destroyed');
+    if (p.moving !== undefined) refuse('it is moving already');
+    if (p.calls > 0) refuse('a command to it is in progress');
+    if (source === target) refuse(`it is on worker ${to} already`);
+    if (source.gone !== null) refuse(`its worker ${source.index} ended`);
+    if (target.gone !== null) refuse(`worker ${to} ended`);
+    let done!: () => void;
+    p.moving = new Promise((r) => {
+      done = r;
+    });
+    try {
+      await this.carry(p, source, target);
+    } finally {
+      p.moving = undefined;
+      p.holdUntil = performance.now() + MOVE_HOLD_MS;
+      for (const data of p.held?.splice(0) ?? []) p.worker.input(id, data);
+      done();
+    }
+  }
+
+  private async carry(p: Placed, source: PoolWorker, target: PoolWorker): Promise<void> {
+    const before = p.state;
+    // On failure the source has put it back as it was (or its worker ended: crashed by workerGone).
+    const out = (await source.call('moveOut', [p.id])) as MovingDomain;
+    const onto = (w: PoolWorker): void => {
+      p.worker.domains.delete(p.id);
+      p.worker = w;
+      w.domains.add(p.id);
+      delete p.stats;
+      delete p.watchedUntil;
+      delete p.usedMs;
+    };
+    onto(target);
+    let info: DomainInfo;
+    try {
+      info = (await target.call('moveIn', [out], p.id)) as DomainInfo;
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      let back: string;
+      try {
+        if (source.gone !== null) throw new Error(`worker ${source.index} ended: ${source.gone}`);
+        onto(source);
+        info = (await source.call('moveIn', [out], p.id)) as DomainInfo;
+        back = `it runs on worker ${source.index} again`;
+      } catch (e2) {
+        const reason = `move to worker ${target.index} failed (${why}), and back (${e2 instanceof Error ? e2.message : String(e2)})`;
+        p.state = 'crashed';
+        p.reason = reason;
+        p.lost = reason;
+        this.emit({ type: 'state', id: p.id, name: p.name, state: 'crashed', reason });
+        throw new ApiError('internal', `domain ${p.name}: ${reason}`);
+      }
+      this.settle(p, info, before);
+      throw new ApiError('internal', `cannot move domain ${p.name} to worker ${target.index}: ${why}; ${back}`);
+    }
+    this.settle(p, info, before);
+  }
+
+  /** A moved domain's info from its new worker; the change of state, if any, announced. */
+  private settle(p: Placed, info: DomainInfo, before: DomainState): void {
+    p.info = info;
+    p.state = info.state;
+    delete p.reason;
+    if (info.state !== before) this.emit({ type: 'state', id: p.id, name: p.name, state: info.state });
+  }
+
+  /**
+   * One look of the rebalancer, as Xen's credit scheduler moves a vCPU to an idle pCPU: each
+   * worker tells the host time its domains' turns took; a domain whose turns took at least
+   * BUSY_SHARE of the time since the last look is busy. When a worker has two or more busy
+   * domains and another has none, one of them moves there (the newest that has not moved or
+   * been refused in the last MOVE_HOLD_MS). At most one move per look.
+   */
+  async rebalance(): Promise<RebalanceStep> {
+    const busy: number[][] = this.workers.map(() => []);
+    if (this.balancing) return { busy };
+    this.balancing = true;
+    try {
+      const loads = await Promise.all(
+        this.workers.map((w) =>
+          w.gone === null ? (w.call('load', []) as Promise<WorkerLoad>).catch(() => null) : Promise.resolve(null),
+        ),
+      );
+      const now = performance.now();
+      loads.forEach((load, i) => {
+        for (const [id, usedMs] of load ?? []) {
+          const p = this.placed.get(id);
+          if (p === undefined || p.worker !== this.workers[i] || p.moving !== undefined) continue;
+          const was = p.usedMs;
+          const since = now - (p.seenAt ?? now);
+          p.usedMs = usedMs;
+          p.seenAt = now;
+          // A reboot or a move starts the count again: no verdict from that look.
+          if (was !== undefined && usedMs >= was && since > 0 && usedMs - was >= BUSY_SHARE * since) busy[i]!.push(id);
+        }
+      });
+      const idle = this.workers.filter((w, i) => w.gone === null && loads[i] !== null && busy[i]!.length === 0);
+      if (idle.length === 0) return { busy };
+      const to = idle.reduce((a, b) => (b.domains.size < a.domains.size ? b : a));
+      for (const i of busy.map((_, i) => i).sort((a, b) => busy[b]!.length - busy[a]!.length)) {
+        if (busy[i]!.length < 2) break;
+        const id = [...busy[i]!].reverse().find((id) => {
+          const p = this.placed.get(id);
+          return p !== undefined && (p.holdUntil ?? 0) <= now && p.calls === 0 && !p.destroying;
+        });
+        if (id === undefined) continue;
+        try {
+          await this.move(id, to.index);
+          return { busy, moved: { id, from: i, to: to.index } };
+        } catch (e) {
+          return { busy, refused: { id, reason: e instanceof Error ? e.message : String(e) } };
+        }
+      }
+      return { busy };
+    } finally {
+      this.balancing = false;
+    }
   }
 
   console(id: number): DomainConsole {
@@ -523,6 +746,7 @@ export class PoolDomainManager implements DomainManager {
   }
 
   async close(): Promise<void> {
+    if (this.rebalancer !== undefined) clearInterval(this.rebalancer);
     await this.local.close();
     await Promise.all(
       this.workers.map(async (w) => {

@@ -7,13 +7,29 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { DomainEvent, DomainInfo, DomainStats } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
+import type { DomainSpecInput } from '../api/spec.js';
 import { isPvmError, PvmError, type PvmErrorKind } from '../core/errors.js';
+import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
 import type { PvxLinksData } from './pvx-links.js';
 
 /** DomainManager methods a worker answers: asynchronous ones as messages, synchronous ones over the sync channel. */
 export const WORKER_CALLS = {
   /** `statsOf`: posts the counters of the domain ids given that are there, then answers. */
-  async: ['create', 'restore', 'pause', 'unpause', 'shutdown', 'reboot', 'destroy', 'snapshot', 'statsOf', 'close'],
+  async: [
+    'create',
+    'restore',
+    'pause',
+    'unpause',
+    'shutdown',
+    'reboot',
+    'destroy',
+    'snapshot',
+    'statsOf',
+    'close',
+    'moveOut',
+    'moveIn',
+    'load',
+  ],
   /**
    * `restrictHypercalls` and `setSched` answer with the domain's new info. `info` is no call:
    * the worker posts each domain's info as it changes (FromWorker).
@@ -22,6 +38,21 @@ export const WORKER_CALLS = {
 } as const;
 export type AsyncCall = (typeof WORKER_CALLS.async)[number];
 export type SyncCall = (typeof WORKER_CALLS.sync)[number];
+
+/**
+ * A domain leaving its worker (`moveOut`): its state, taken paused, after which the source
+ * destroyed it; `running` says whether the target starts it again (docs/scheduler.md, "Moving
+ * a domain between workers").
+ */
+export interface MovingDomain {
+  readonly snapshot: DomainSnapshot;
+  /** Its spec in document form. */
+  readonly config: DomainSpecInput;
+  readonly running: boolean;
+}
+
+/** `load`'s answer: for each domain of the worker, its id and the host ms its turns took so far. */
+export type WorkerLoad = readonly (readonly [id: number, usedMs: number])[];
 
 /** How often a worker posts the counters of the domains whose counters were asked for lately. */
 export const STATS_PUSH_MS = 10;
