@@ -2,7 +2,8 @@
  * pvm in a browser tab, in real Chromium: the static site (dist/web, served as `pvm web` does)
  * boots the embedded pvos in a Web Worker and its pvxtest passes; a snapshot the daemon saved
  * restores in the tab and goes on; a snapshot the tab saved (a download) restores in the
- * daemon. Screenshots go to docs/web/.
+ * daemon; Linux runs its second hart in a Web Worker of its own (harts on threads), which a page
+ * without cross-origin isolation refuses. Screenshots go to docs/web/.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { startWebSite, type WebSite } from '../src/server/web-site.js';
-import { type Browser, built, launchChromium, screenshot, waitFor } from './support/browser.js';
+import { type Browser, built, launchChromium, screenshot, waitFor, waitForText } from './support/browser.js';
 import { collect, startTestDaemon, until } from './support/daemon.js';
 import { initrd, kernel } from './support/linux-guest.js';
 
@@ -111,6 +112,64 @@ describe('pvm in a tab', () => {
     await page.click('#boot');
     await consoleHas(page, 'pvm-guest: init ready', 600_000);
     await screenshot(page, 'tab-linux');
+    await page.close();
+  });
+
+  test('Linux with 2 vCPUs and harts on threads: hart 1 runs in a Web Worker of its own', async () => {
+    const page = await browser.page();
+    // ?smp and ?threads preset the machine; the guest comes from the form
+    await page.goto(`${base}/?smp=2&threads=1`);
+    assert.equal(await page.locator('#threads').isChecked(), true);
+    await page.check('input[name="guest"][value="kernel"]');
+    await page.fill('#kernel-url', '/images/Image');
+    await page.fill('#initrd-url', '/images/initramfs.cpio.gz');
+    await page.fill('#cmdline', 'console=ttyS0 quiet');
+    await page.fill('#memory', '128');
+    await page.click('#boot');
+    await consoleHas(page, 'pvm-guest: init ready', 600_000);
+    assert.match(await consoleText(page), /pvm-guest: init ready \([^,]+, 2 cpu\)/);
+    const s = (await page.evaluate('window.pvmStats()')) as {
+      instructions: number;
+      hypercalls: Record<string, number>;
+      threads?: { hart: number; state: string; pc: string; instret: number }[];
+    };
+    assert.equal(s.hypercalls['HSM/hart_start'], 1);
+    assert.equal(s.threads?.length, 1, JSON.stringify(s.threads));
+    const t = s.threads[0]!;
+    assert.equal(t.hart, 1);
+    assert.ok(['stopped', 'running', 'waiting', 'request'].includes(t.state), JSON.stringify(t));
+    assert.match(t.pc, /^0xffffffff[0-9a-f]{8}$/);
+    // hart 1 retired its share on its own thread; the domain's count includes it
+    assert.ok(t.instret > 1_000_000, JSON.stringify(t));
+    assert.ok(s.instructions > t.instret, JSON.stringify(s));
+    await waitFor(page, "document.querySelector('#harts').textContent.startsWith('hart 1 (own thread): ')");
+    await screenshot(page, 'tab-threads');
+    await page.close();
+  });
+
+  test('harts on threads are refused, with the reason, where they cannot run', async () => {
+    const page = await browser.page();
+    await page.goto(`${base}/?boot=pvos&smp=1&threads=1`);
+    await waitForText(page, '#error', 'harts on threads need 2 or more vCPUs');
+    assert.equal(await page.locator('#state').textContent(), 'stopped');
+    // The same site without its COOP/COEP headers: no shared memory, so no threads; said at once.
+    const plain = await browser.page();
+    await plain.route('**/*', async (route) => {
+      const res = await route.fetch();
+      const headers = { ...res.headers() };
+      delete headers['cross-origin-opener-policy'];
+      delete headers['cross-origin-embedder-policy'];
+      await route.fulfill({ response: res, headers });
+    });
+    await plain.goto(`${base}/?boot=pvos&smp=2&threads=1`);
+    assert.equal(await plain.evaluate('crossOriginIsolated'), false);
+    await waitForText(plain, '#error', 'harts on threads need a cross-origin isolated page');
+    assert.equal(await plain.locator('#state').textContent(), 'stopped');
+    // without threads the same page still boots pvos on one worker
+    await plain.uncheck('#threads');
+    await plain.click('#boot');
+    await consoleHas(plain, 'pvos> ');
+    await plain.close();
     await page.close();
   });
 
