@@ -144,13 +144,22 @@ describe('pvm in a tab', () => {
     assert.ok(s.instructions > t.instret, JSON.stringify(s));
     await waitFor(page, "document.querySelector('#harts').textContent.startsWith('hart 1 (own thread): ')");
     await screenshot(page, 'tab-threads');
+    // the harts' state is on their threads: saving is refused with the reason, and the guest runs on
+    await page.click('#save');
+    await waitForText(page, '#error', 'a domain whose harts run on threads cannot be saved');
+    await page.locator('#terminal').click();
+    await page.keyboard.type('echo on-$((6*7))\r');
+    await consoleHas(page, 'on-42');
+    assert.equal(await page.locator('#state').textContent(), 'running');
     await page.close();
   });
 
   test('harts on threads are refused, with the reason, where they cannot run', async () => {
     const page = await browser.page();
-    await page.goto(`${base}/?boot=pvos&smp=1&threads=1`);
+    // (an ?smp out of range is ignored: the field keeps its 1)
+    await page.goto(`${base}/?boot=pvos&smp=9&threads=1`);
     await waitForText(page, '#error', 'harts on threads need 2 or more vCPUs');
+    assert.equal(await page.locator('#smp').inputValue(), '1');
     assert.equal(await page.locator('#state').textContent(), 'stopped');
     // The same site without its COOP/COEP headers: no shared memory, so no threads; said at once.
     const plain = await browser.page();
