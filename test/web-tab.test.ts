@@ -182,6 +182,21 @@ describe('pvm in a tab', () => {
     await page.close();
   });
 
+  test("a hart's worker that does not start ends its domain with the reason", async () => {
+    // (the same site without hart-worker.js: a stale or partial deployment)
+    const broken = await startWebSite({ root: built('web'), port: 0, extra: { '/hart-worker.js': '/nonexistent' } });
+    const page = await browser.page();
+    try {
+      await page.goto(`http://127.0.0.1:${broken.port}/?boot=pvos&smp=2&threads=1`);
+      await waitForText(page, '#state', "crashed (hart 1's thread ended: the hart worker did not start (code 1))", {
+        exact: true,
+      });
+    } finally {
+      await page.close();
+      await broken.close();
+    }
+  });
+
   test('a snapshot saved by the daemon restores in the tab, and one saved in the tab restores in the daemon', async () => {
     const h = await startTestDaemon(new HypervisorDomainManager(), { prefix: 'pvm-tab-' });
     try {
