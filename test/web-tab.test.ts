@@ -160,6 +160,11 @@ describe('pvm in a tab', () => {
     await page.goto(`${base}/?boot=pvos&smp=9&threads=1`);
     await waitForText(page, '#error', 'harts on threads need 2 or more vCPUs');
     assert.equal(await page.locator('#smp').inputValue(), '1');
+    await page.fill('#smp', '2');
+    await page.selectOption('#mode', 'full');
+    await page.click('#boot');
+    await waitForText(page, '#error', 'harts on threads run in PV mode only (not full mode, not compared)');
+    assert.equal(await page.locator('#state').textContent(), 'stopped');
     assert.equal(await page.locator('#state').textContent(), 'stopped');
     // The same site without its COOP/COEP headers: no shared memory, so no threads; said at once.
     const plain = await browser.page();

@@ -165,17 +165,7 @@ const guestIsKernel = (): boolean =>
 async function boot(): Promise<void> {
   showError('');
   const mode = $<HTMLSelectElement>('mode').value === 'full' ? 'full' : 'pv';
-  const kernel = guestIsKernel() ? await image('kernel-file', 'kernel-url', 'kernel') : undefined;
-  if (guestIsKernel() && !kernel) throw new Error('choose a kernel (a URL or a file), or boot the embedded pvos');
-  const initrd = kernel ? await image('initrd-file', 'initrd-url', 'initramfs') : undefined;
-  const firmware =
-    mode === 'full' || $<HTMLInputElement>('compare').checked
-      ? await image('firmware-file', 'firmware-url', 'firmware')
-      : undefined;
-  if (mode === 'full' && !firmware) throw new Error("full mode needs OpenSBI's fw_jump.bin (a URL or a file)");
   const compare = $<HTMLInputElement>('compare').checked;
-  if (compare && !firmware)
-    throw new Error("comparing needs OpenSBI's fw_jump.bin for the full-mode side (a URL or a file)");
   const smp = Number($<HTMLInputElement>('smp').value) || 1;
   const threads = $<HTMLInputElement>('threads').checked;
   if (threads) {
@@ -184,6 +174,13 @@ async function boot(): Promise<void> {
     const why = hartThreadsRefusal();
     if (why !== null) throw new Error(why);
   }
+  const kernel = guestIsKernel() ? await image('kernel-file', 'kernel-url', 'kernel') : undefined;
+  if (guestIsKernel() && !kernel) throw new Error('choose a kernel (a URL or a file), or boot the embedded pvos');
+  const initrd = kernel ? await image('initrd-file', 'initrd-url', 'initramfs') : undefined;
+  const firmware = mode === 'full' || compare ? await image('firmware-file', 'firmware-url', 'firmware') : undefined;
+  if (mode === 'full' && !firmware) throw new Error("full mode needs OpenSBI's fw_jump.bin (a URL or a file)");
+  if (compare && !firmware)
+    throw new Error("comparing needs OpenSBI's fw_jump.bin for the full-mode side (a URL or a file)");
   document.body.classList.toggle('compare', compare);
   for (const c of Object.values(charts)) c.clear();
   const base = {
