@@ -151,6 +151,32 @@ describe('pvm in a tab', () => {
     await page.keyboard.type('echo on-$((6*7))\r');
     await consoleHas(page, 'on-42');
     assert.equal(await page.locator('#state').textContent(), 'running');
+    // a reboot parks hart 1 on its worker, reloads RAM, and the guest starts it again
+    await page.keyboard.type('reboot -f\r');
+    await waitFor(page, "window.pvmConsoleText().split('pvm-guest: init ready').length === 3", 600_000);
+    assert.match(await consoleText(page), /reboot: Restarting system[\s\S]*pvm-guest: init ready \([^,]+, 2 cpu\)/);
+    const s2 = (await page.evaluate('window.pvmStats()')) as typeof s;
+    assert.equal(s2.hypercalls['HSM/hart_start'], 2);
+    assert.equal(s2.threads?.[0]?.hart, 1);
+    await page.close();
+  });
+
+  test('pvos on 2 vCPUs with harts on threads (?boot=pvos&smp=2&threads=1): pvxtest passes', async () => {
+    const page = await browser.page();
+    await page.goto(`${base}/?boot=pvos&smp=2&threads=1`);
+    await consoleHas(page, 'pvos> ');
+    await page.locator('#terminal').click();
+    await page.keyboard.type('pvxtest\r');
+    await consoleHas(page, 'pvxtest: 73 passed, 0 failed');
+    const s = (await page.evaluate('window.pvmStats()')) as {
+      hypercalls: Record<string, number>;
+      threads?: { hart: number }[];
+    };
+    assert.equal(s.hypercalls['HSM/hart_start'], 1);
+    assert.deepEqual(
+      s.threads?.map((t) => t.hart),
+      [1],
+    );
     await page.close();
   });
 
