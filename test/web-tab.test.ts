@@ -210,6 +210,13 @@ describe('pvm in a tab', () => {
     await plain.click('#boot');
     await consoleHas(plain, 'pvos> ');
     await plain.close();
+    // A browser without Atomics.waitAsync (the owner's wake-up when a hart asks it) is refused too.
+    const old = await browser.page();
+    await old.addInitScript('delete Atomics.waitAsync');
+    await old.goto(`${base}/?boot=pvos&smp=2&threads=1`);
+    await waitForText(old, '#error', 'harts on threads need Atomics.waitAsync, which this browser lacks');
+    assert.equal(await old.locator('#state').textContent(), 'stopped');
+    await old.close();
     await page.close();
   });
 

@@ -10,6 +10,10 @@ export function hartThreadsRefusal(): string | null {
     );
   }
   if (typeof Worker === 'undefined') return 'harts on threads need a browser that starts workers from a worker';
+  // Without it the domain's worker, idle, would not notice a hart on a thread asking it for a hypercall.
+  if (typeof (Atomics as { waitAsync?: unknown }).waitAsync !== 'function') {
+    return 'harts on threads need Atomics.waitAsync, which this browser lacks';
+  }
   return null;
 }
 
