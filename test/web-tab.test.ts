@@ -147,6 +147,15 @@ describe('pvm in a tab', () => {
     // the harts' state is on their threads: saving is refused with the reason, and the guest runs on
     await page.click('#save');
     await waitForText(page, '#error', 'a domain whose harts run on threads cannot be saved');
+    // Pause holds hart 1 on its worker with hart 0, their clock stopped; after Resume the shell
+    // answers (with hart 1's clock left ahead of hart 0's by the pause, hart 0 spun for ever)
+    await page.click('#pause');
+    await waitForText(page, '#state', 'paused', { exact: true });
+    const held = ((await page.evaluate('window.pvmStats()')) as typeof s).threads?.[0]?.state;
+    assert.equal(held, 'held');
+    await new Promise((r) => setTimeout(r, 2000));
+    await page.click('#resume');
+    await waitForText(page, '#state', 'running', { exact: true });
     await page.locator('#terminal').click();
     await page.keyboard.type('echo on-$((6*7))\r');
     await consoleHas(page, 'on-42');
