@@ -123,8 +123,10 @@ test('PV mode, 2 harts on threads: both harts copy and read a virtio-blk ext4 fi
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
 
-test('daemon: a threaded Linux created paused, then paused and resumed, still answers (one guest clock)', async () => {
+test('daemon: a threaded Linux created paused, then paused and resumed, still answers', async () => {
   const h = await startTestDaemon(new HypervisorDomainManager(), { prefix: 'pvm-smp-pause-' });
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
