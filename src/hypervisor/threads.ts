@@ -230,7 +230,7 @@ export class HartThreads {
 
   /**
    * Put the workers' clock origin where the owner's clock is now. Called only while no worker
-   * runs a hart (before they start, and while they are held), so a plain float64 store will do:
+   * runs a hart (when built, when they start, and while they are held), so a plain float64 store will do:
    * the release that follows orders it before their next read.
    */
   private syncClock(): void {
@@ -274,6 +274,8 @@ export class HartThreads {
     const domain = this.domain;
     if (p === null || domain === null || this.stopped) return;
     this.pending = null;
+    // a domain built paused (`pvm create --paused`): the owner's clock stood still since prepare
+    this.syncClock();
     for (const r of this.remotes) {
       if (r === null) continue;
       const init: RemoteHartInit = { ...p.base, hart: r.id, stateOff: r.stateOff };
