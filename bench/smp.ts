@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SMP_RESULT, smpCmdline, smpWork } from './smp-work.js';
 
 const root = join(fileURLToPath(import.meta.url), '../../..');
 const pvm = join(root, 'bin/pvm.js');
@@ -26,8 +27,7 @@ function arg(name: string, dflt: number): number {
 const loops = arg('--loops', 300_000);
 const rounds = arg('--rounds', 1);
 
-/** Two shell loops of `loops` iterations at once; the guest prints their elapsed seconds. */
-const work = `w(){ i=0; while test $i -lt ${loops}; do i=$((i+1)); done; }; read a x </proc/uptime; w & w & wait; read b x </proc/uptime; echo smp-bench $a $b`;
+const work = smpWork(loops);
 
 interface Result {
   /** The two processes' time, measured by the guest. */
@@ -55,7 +55,7 @@ function run(extra: string[]): Promise<Result> {
         '2',
         ...extra,
         '--append',
-        `console=ttyS0 quiet pvm.run=${work.replaceAll(' ', '%20')}`,
+        smpCmdline(work),
         '--stats-json',
         stats,
       ],
@@ -71,7 +71,7 @@ function run(extra: string[]): Promise<Result> {
     });
     p.on('error', reject);
     p.on('close', () => {
-      const m = /smp-bench ([\d.]+) ([\d.]+)/.exec(out);
+      const m = SMP_RESULT.exec(out);
       if (m === null) {
         reject(new Error(`no result: ${out.slice(-500)} ${err.slice(-500)}`));
         return;

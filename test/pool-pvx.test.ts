@@ -7,7 +7,7 @@
  * (the main thread's, where domains with NICs run) and between domains on two workers.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { PoolDomainManager } from '../src/server/pool-domains.js';
 import { Console, make, PROMPT, PVOS_ELF, vchanTransfer } from './pvos-console.js';
 import { refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
@@ -53,9 +53,20 @@ describe('PVX between domains on different workers', () => {
     con: Console & { close(): void };
   }
 
+  /** The domains the running test made: a test that fails leaves none to the next (placements count domains). */
+  const booted: Booted[] = [];
+  afterEach(async () => {
+    const left = new Set((await h.client.list()).map((d) => d.name));
+    for (const d of booted.splice(0)) {
+      d.con.close();
+      if (left.has(d.name)) await h.client.destroy(d.name);
+    }
+  });
+
   async function boot(name: string, nets?: string[]): Promise<Booted> {
     const d = await h.client.create({ name, kernel: PVOS_ELF, memory: '64M', ...(nets && { nets }) });
     const con = consoleOf(h.manager, d.id);
+    booted.push({ id: d.id, name, con });
     const out = await con.until(PROMPT);
     assert.match(out, new RegExp(`pvos: PVX 1\\.0 present \\(domain ${d.id}, features 0x1ff\\)\\n`));
     return { id: d.id, name, con };

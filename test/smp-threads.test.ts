@@ -1,9 +1,10 @@
 /**
  * Harts on threads (docs/scheduler.md, "Harts on threads"): Linux in PV mode with 2 and 4 harts
  * and --threads, every hart but hart 0 on a worker thread: the selftest passes, four md5sum
- * processes over the same data, running on both harts at once, print the same sum, and
+ * processes over the same data, running on both harts at once, print the same sum,
  * processes pinned to each hart copy and read back a file on a virtio-blk ext4 disk at once,
- * with the checksums of the host's data in the guest and in the image afterwards.
+ * with the checksums of the host's data in the guest and in the image afterwards; and in the
+ * daemon, a threaded Linux created paused, then paused and resumed, still answers.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +13,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runLinux, SELFTESTS } from './support/linux-guest.js';
+import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
+import { collect, startTestDaemon, until } from './support/daemon.js';
+import { initrd, kernel, runLinux, SELFTESTS } from './support/linux-guest.js';
 
 const pvmRun = (args: string[]) => runLinux(args);
 
@@ -120,5 +123,31 @@ test('PV mode, 2 harts on threads: both harts copy and read a virtio-blk ext4 fi
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('daemon: a threaded Linux created paused, then paused and resumed, still answers', async () => {
+  const h = await startTestDaemon(new HypervisorDomainManager(), { prefix: 'pvm-smp-pause-' });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    await h.client.create(
+      { name: 'thr', kernel, initrd, memory: '128M', smp: 2, threads: true, append: 'console=hvc0 quiet' },
+      { paused: true },
+    );
+    const con = await h.client.attachConsole('thr', { write: true });
+    const out = collect(con);
+    await sleep(2000); // built paused: the owner's clock has not started, absolute time has
+    await h.client.unpause('thr');
+    // (until counts tries of at least 5 ms: 60 000 is 5 minutes or more)
+    await until('init ready', () => /pvm-guest: init ready \([^,]+, 2 cpu\)/.test(out.text()), 60_000);
+    await h.client.pause('thr');
+    await sleep(2000);
+    await h.client.unpause('thr');
+    con.write('echo b-$((2+2))\r');
+    await until('the shell answers', () => out.text().includes('b-4'), 12_000);
+    con.destroy();
+    await h.client.destroy('thr');
+  } finally {
+    await h.close();
   }
 });

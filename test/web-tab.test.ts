@@ -2,7 +2,8 @@
  * pvm in a browser tab, in real Chromium: the static site (dist/web, served as `pvm web` does)
  * boots the embedded pvos in a Web Worker and its pvxtest passes; a snapshot the daemon saved
  * restores in the tab and goes on; a snapshot the tab saved (a download) restores in the
- * daemon. Screenshots go to docs/web/.
+ * daemon; Linux runs its second hart in a Web Worker of its own (harts on threads), which a page
+ * without cross-origin isolation refuses. Screenshots go to docs/web/.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { startWebSite, type WebSite } from '../src/server/web-site.js';
-import { type Browser, built, launchChromium, screenshot, waitFor } from './support/browser.js';
+import { type Browser, built, launchChromium, screenshot, waitFor, waitForText } from './support/browser.js';
 import { collect, startTestDaemon, until } from './support/daemon.js';
 import { initrd, kernel } from './support/linux-guest.js';
 
@@ -112,6 +113,137 @@ describe('pvm in a tab', () => {
     await consoleHas(page, 'pvm-guest: init ready', 600_000);
     await screenshot(page, 'tab-linux');
     await page.close();
+  });
+
+  test('Linux with 2 vCPUs and harts on threads: hart 1 runs in a Web Worker of its own', async () => {
+    const page = await browser.page();
+    // ?smp and ?threads preset the machine; the guest comes from the form
+    await page.goto(`${base}/?smp=2&threads=1`);
+    assert.equal(await page.locator('#threads').isChecked(), true);
+    await page.check('input[name="guest"][value="kernel"]');
+    await page.fill('#kernel-url', '/images/Image');
+    await page.fill('#initrd-url', '/images/initramfs.cpio.gz');
+    await page.fill('#cmdline', 'console=ttyS0 quiet');
+    await page.fill('#memory', '128');
+    await page.click('#boot');
+    await consoleHas(page, 'pvm-guest: init ready', 600_000);
+    assert.match(await consoleText(page), /pvm-guest: init ready \([^,]+, 2 cpu\)/);
+    const s = (await page.evaluate('window.pvmStats()')) as {
+      instructions: number;
+      hypercalls: Record<string, number>;
+      threads?: { hart: number; state: string; pc: string; instret: number }[];
+    };
+    assert.equal(s.hypercalls['HSM/hart_start'], 1);
+    assert.equal(s.threads?.length, 1, JSON.stringify(s.threads));
+    const t = s.threads[0]!;
+    assert.equal(t.hart, 1);
+    assert.ok(['stopped', 'running', 'waiting', 'request'].includes(t.state), JSON.stringify(t));
+    assert.match(t.pc, /^0xffffffff[0-9a-f]{8}$/);
+    // hart 1 retired its share on its own thread; the domain's count includes it
+    assert.ok(t.instret > 1_000_000, JSON.stringify(t));
+    assert.ok(s.instructions > t.instret, JSON.stringify(s));
+    await waitFor(page, "document.querySelector('#harts').textContent.startsWith('hart 1 (own thread): ')");
+    await screenshot(page, 'tab-threads');
+    // a save holds hart 1 on its worker and collects its state with hart 0's (a download); the
+    // guest runs on
+    const download = page.waitForEvent('download');
+    await page.click('#save');
+    await download;
+    // Pause holds hart 1 on its worker with hart 0, their clock stopped; after Resume the shell
+    // answers (with hart 1's clock left ahead of hart 0's by the pause, hart 0 spun for ever)
+    await page.click('#pause');
+    await waitForText(page, '#state', 'paused', { exact: true });
+    const held = ((await page.evaluate('window.pvmStats()')) as typeof s).threads?.[0]?.state;
+    assert.equal(held, 'held');
+    await new Promise((r) => setTimeout(r, 2000));
+    await page.click('#resume');
+    await waitForText(page, '#state', 'running', { exact: true });
+    await page.locator('#terminal').click();
+    await page.keyboard.type('echo on-$((6*7))\r');
+    await consoleHas(page, 'on-42');
+    assert.equal(await page.locator('#state').textContent(), 'running');
+    // a reboot parks hart 1 on its worker, reloads RAM, and the guest starts it again
+    await page.keyboard.type('reboot -f\r');
+    await waitFor(page, "window.pvmConsoleText().split('pvm-guest: init ready').length === 3", 600_000);
+    assert.match(await consoleText(page), /reboot: Restarting system[\s\S]*pvm-guest: init ready \([^,]+, 2 cpu\)/);
+    const s2 = (await page.evaluate('window.pvmStats()')) as typeof s;
+    assert.equal(s2.hypercalls['HSM/hart_start'], 2);
+    assert.equal(s2.threads?.[0]?.hart, 1);
+    await page.close();
+  });
+
+  test('pvos on 2 vCPUs with harts on threads (?boot=pvos&smp=2&threads=1): pvxtest passes', async () => {
+    const page = await browser.page();
+    await page.goto(`${base}/?boot=pvos&smp=2&threads=1`);
+    await consoleHas(page, 'pvos> ');
+    await page.locator('#terminal').click();
+    await page.keyboard.type('pvxtest\r');
+    await consoleHas(page, 'pvxtest: 73 passed, 0 failed');
+    const s = (await page.evaluate('window.pvmStats()')) as {
+      hypercalls: Record<string, number>;
+      threads?: { hart: number }[];
+    };
+    assert.equal(s.hypercalls['HSM/hart_start'], 1);
+    assert.deepEqual(
+      s.threads?.map((t) => t.hart),
+      [1],
+    );
+    await page.close();
+  });
+
+  test('harts on threads are refused, with the reason, where they cannot run', async () => {
+    const page = await browser.page();
+    // (an ?smp out of range is ignored: the field keeps its 1)
+    await page.goto(`${base}/?boot=pvos&smp=9&threads=1`);
+    await waitForText(page, '#error', 'harts on threads need 2 or more vCPUs');
+    assert.equal(await page.locator('#smp').inputValue(), '1');
+    await page.fill('#smp', '2');
+    await page.selectOption('#mode', 'full');
+    await page.click('#boot');
+    await waitForText(page, '#error', 'harts on threads run in PV mode only (not full mode, not compared)');
+    assert.equal(await page.locator('#state').textContent(), 'stopped');
+    assert.equal(await page.locator('#state').textContent(), 'stopped');
+    // The same site without its COOP/COEP headers: no shared memory, so no threads; said at once.
+    const plain = await browser.page();
+    await plain.route('**/*', async (route) => {
+      const res = await route.fetch();
+      const headers = { ...res.headers() };
+      delete headers['cross-origin-opener-policy'];
+      delete headers['cross-origin-embedder-policy'];
+      await route.fulfill({ response: res, headers });
+    });
+    await plain.goto(`${base}/?boot=pvos&smp=2&threads=1`);
+    assert.equal(await plain.evaluate('crossOriginIsolated'), false);
+    await waitForText(plain, '#error', 'harts on threads need a cross-origin isolated page');
+    assert.equal(await plain.locator('#state').textContent(), 'stopped');
+    // without threads the same page still boots pvos on one worker
+    await plain.uncheck('#threads');
+    await plain.click('#boot');
+    await consoleHas(plain, 'pvos> ');
+    await plain.close();
+    // A browser without Atomics.waitAsync (the owner's wake-up when a hart asks it) is refused too.
+    const old = await browser.page();
+    await old.addInitScript('delete Atomics.waitAsync');
+    await old.goto(`${base}/?boot=pvos&smp=2&threads=1`);
+    await waitForText(old, '#error', 'harts on threads need Atomics.waitAsync, which this browser lacks');
+    assert.equal(await old.locator('#state').textContent(), 'stopped');
+    await old.close();
+    await page.close();
+  });
+
+  test("a hart's worker that does not start ends its domain with the reason", async () => {
+    // (the same site without hart-worker.js: a stale or partial deployment)
+    const broken = await startWebSite({ root: built('web'), port: 0, extra: { '/hart-worker.js': '/nonexistent' } });
+    const page = await browser.page();
+    try {
+      await page.goto(`http://127.0.0.1:${broken.port}/?boot=pvos&smp=2&threads=1`);
+      await waitForText(page, '#state', "crashed (hart 1's thread ended: the hart worker did not start (code 1))", {
+        exact: true,
+      });
+    } finally {
+      await page.close();
+      await broken.close();
+    }
   });
 
   test('a snapshot saved by the daemon restores in the tab, and one saved in the tab restores in the daemon', async () => {

@@ -29,7 +29,7 @@ async function tab() {
   mkdirSync(out, { recursive: true });
   await build({
     ...common,
-    entryPoints: { app: 'web/tab/main.ts', worker: 'web/tab/worker.ts' },
+    entryPoints: { app: 'web/tab/main.ts', worker: 'web/tab/worker.ts', 'hart-worker': 'web/tab/hart-worker.ts' },
     outdir: out,
     platform: 'browser',
   });

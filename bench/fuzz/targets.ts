@@ -255,7 +255,7 @@ const wireValue = fc.oneof(
 );
 const wireMessage = fc.record(
   {
-    k: fc.constantFrom('bind', 'linked', 'map', 'copy', 'signal', 'closed', 'unmapped', 'gone', 'other'),
+    k: fc.constantFrom('bind', 'linked', 'map', 'copy', 'signal', 'closed', 'unmapped', 'unmap', 'gone', 'other'),
     to: fc.oneof(fc.constantFrom(1, 2), wireValue),
     from: fc.oneof(fc.constantFrom(1, 2), wireValue),
     id: wireValue,

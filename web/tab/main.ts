@@ -5,6 +5,7 @@
  */
 import { LiveChart, rates } from '../shared/charts.js';
 import { ConsoleView } from '../shared/terminal.js';
+import { hartThreadsRefusal } from './hart-threads.js';
 import type { FromWorker, ToWorker, WorkerStats } from './protocol.js';
 import './style.css';
 
@@ -96,6 +97,7 @@ class Machine {
       }
       case 'stats': {
         for (const w of this.statsWaiters.splice(0)) w(m.stats);
+        if (this.label === '') showHarts(m.stats);
         const t = Date.now() / 1000;
         const prev = this.last;
         this.last = { t, s: m.stats };
@@ -117,6 +119,16 @@ class Machine {
       }
     }
   }
+}
+
+/** The harts on threads, one line each: where each is and what it retired. */
+function showHarts(s: WorkerStats): void {
+  $('harts').textContent = (s.threads ?? [])
+    .map(
+      (t) =>
+        `hart ${t.hart} (own thread): ${t.state}${t.request ? ` ${t.request}` : ''}, pc ${t.pc}, ${(t.instret / 1e6).toFixed(1)} M instructions`,
+    )
+    .join('\n');
 }
 
 const machines = [new Machine($('terminal'), $('state')), new Machine($('terminal-2'), $('state-2'))];
@@ -153,15 +165,20 @@ const guestIsKernel = (): boolean =>
 async function boot(): Promise<void> {
   showError('');
   const mode = $<HTMLSelectElement>('mode').value === 'full' ? 'full' : 'pv';
+  const compare = $<HTMLInputElement>('compare').checked;
+  const smp = Number($<HTMLInputElement>('smp').value) || 1;
+  const threads = $<HTMLInputElement>('threads').checked;
+  if (threads) {
+    if (mode !== 'pv' || compare) throw new Error('harts on threads run in PV mode only (not full mode, not compared)');
+    if (smp < 2) throw new Error('harts on threads need 2 or more vCPUs');
+    const why = hartThreadsRefusal();
+    if (why !== null) throw new Error(why);
+  }
   const kernel = guestIsKernel() ? await image('kernel-file', 'kernel-url', 'kernel') : undefined;
   if (guestIsKernel() && !kernel) throw new Error('choose a kernel (a URL or a file), or boot the embedded pvos');
   const initrd = kernel ? await image('initrd-file', 'initrd-url', 'initramfs') : undefined;
-  const firmware =
-    mode === 'full' || $<HTMLInputElement>('compare').checked
-      ? await image('firmware-file', 'firmware-url', 'firmware')
-      : undefined;
+  const firmware = mode === 'full' || compare ? await image('firmware-file', 'firmware-url', 'firmware') : undefined;
   if (mode === 'full' && !firmware) throw new Error("full mode needs OpenSBI's fw_jump.bin (a URL or a file)");
-  const compare = $<HTMLInputElement>('compare').checked;
   if (compare && !firmware)
     throw new Error("comparing needs OpenSBI's fw_jump.bin for the full-mode side (a URL or a file)");
   document.body.classList.toggle('compare', compare);
@@ -171,7 +188,8 @@ async function boot(): Promise<void> {
     embedded: await pvos(),
     name: kernel ? 'linux' : 'pvos',
     memoryMiB: Number($<HTMLInputElement>('memory').value) || 64,
-    smp: Number($<HTMLInputElement>('smp').value) || 1,
+    smp,
+    ...(threads ? { threads } : {}),
     cmdline: $<HTMLInputElement>('cmdline').value,
     ...(kernel ? { kernel: kernel.bytes, kernelName: kernel.name } : {}),
     ...(initrd ? { initrd: initrd.bytes } : {}),
@@ -186,6 +204,7 @@ async function boot(): Promise<void> {
     machine.setState('booting');
   });
   if (!compare) machines[1]!.stop();
+  $('harts').textContent = '';
   main.view.term.focus();
 }
 
@@ -225,5 +244,10 @@ const api = window as unknown as {
 api.pvmConsoleText = (i = 0) => machines[i]?.view.text() ?? '';
 api.pvmStats = (i = 0) => machines[i]!.stats();
 
-// ?boot=pvos boots the embedded guest at once (links, tests).
-if (new URLSearchParams(location.search).get('boot') === 'pvos') run(boot)();
+// ?smp=N and ?threads=1 set the machine's vCPUs and harts on threads; ?boot=pvos boots the
+// embedded guest at once (links, tests).
+const params = new URLSearchParams(location.search);
+const smpParam = params.get('smp');
+if (smpParam !== null && /^[1-8]$/.test(smpParam)) $<HTMLInputElement>('smp').value = smpParam;
+if (params.get('threads') === '1') $<HTMLInputElement>('threads').checked = true;
+if (params.get('boot') === 'pvos') run(boot)();

@@ -1,10 +1,13 @@
 /** Messages between the tab's page and its worker (the worker runs the whole machine). */
+import type { ThreadHartStats } from '../../src/hypervisor/threads.js';
 
 export interface BootRequest {
   readonly name: string;
   readonly mode: 'pv' | 'full';
   readonly memoryMiB: number;
   readonly smp: number;
+  /** PV mode, smp >= 2: every hart but hart 0 on a Web Worker of its own (hart-threads.ts). */
+  readonly threads?: boolean;
   /** Absent: the embedded guest (pvos). */
   readonly kernel?: Uint8Array;
   /** The file name the kernel came from, recorded in a snapshot's config. */
@@ -43,6 +46,8 @@ export interface WorkerStats {
   readonly mips: number;
   readonly exits: Record<string, number>;
   readonly hypercalls: Record<string, number>;
+  /** Harts on threads: what each is doing, as its worker last published it (DomainStatsJson.threads). */
+  readonly threads?: readonly ThreadHartStats[];
 }
 
 export type FromWorker =

@@ -13,6 +13,7 @@ import {
 } from '../../src/hypervisor/snapshot/index.js';
 import { createVm } from '../../src/hypervisor/vm.js';
 import { browserSnapshotCodecs } from './codecs.js';
+import { browserHartThreads, hartThreadsRefusal } from './hart-threads.js';
 import { BrowserDomainHost } from './host.js';
 import type { BootRequest, FromWorker, ToWorker } from './protocol.js';
 
@@ -50,6 +51,7 @@ function sendStats(): void {
       mips: s.mips,
       exits,
       hypercalls,
+      ...(s.threads ? { threads: s.threads } : {}),
     },
   });
 }
@@ -59,6 +61,10 @@ const sizeText = (bytes: number): string => (bytes % 2 ** 30 === 0 ? `${bytes / 
 /** Builds the domain, paused before its first instruction. */
 function build(req: BootRequest, embedded: Uint8Array): void {
   stop();
+  if (req.threads === true) {
+    const why = hartThreadsRefusal();
+    if (why !== null) throw new Error(why);
+  }
   const h = new BrowserDomainHost((b) => post({ type: 'console', data: b }), { paused: true });
   const memory = req.memoryMiB * 2 ** 20;
   const d = createVm(
@@ -70,9 +76,13 @@ function build(req: BootRequest, embedded: Uint8Array): void {
       cmdline: req.kernel ? req.cmdline : '',
       ...(req.initrd ? { initrd: req.initrd } : {}),
       ...(req.mode === 'full' && req.firmware ? { firmware: req.firmware } : {}),
+      ...(req.threads === true ? { threads: true } : {}),
     },
     h,
-    { wallClockNs: () => BigInt(Date.now()) * 1_000_000n },
+    {
+      wallClockNs: () => BigInt(Date.now()) * 1_000_000n,
+      ...(req.threads === true ? { threads: browserHartThreads } : {}),
+    },
   );
   // The domain document a save file carries, as the daemon writes it (toDocument).
   config = {
@@ -82,6 +92,7 @@ function build(req: BootRequest, embedded: Uint8Array): void {
     memory: sizeText(memory),
     smp: req.smp,
     mode: req.mode,
+    ...(req.threads === true ? { threads: true } : {}),
     console: 'stdio',
   };
   vm = d;

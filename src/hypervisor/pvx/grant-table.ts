@@ -128,7 +128,12 @@ export class GrantTable implements PvxGrantTableCalls {
       release:
         g !== undefined
           ? () => g.peerUnmapped(r, page, ro)
-          : () => elsewhere?.post({ k: 'unmapped', to: d, from: id, ref: r, page, ro }),
+          : (answered) => {
+              // A guest's unmap waits for the granter, so that the granter's END_ACCESS after it
+              // succeeds whatever way the grantee told it (docs/pvx-implementation.md).
+              if (answered) elsewhere?.call({ k: 'unmap', to: d, from: id, ref: r, page, ro });
+              else elsewhere?.post({ k: 'unmapped', to: d, from: id, ref: r, page, ro });
+            },
     });
     return ok(0);
   }
@@ -139,7 +144,7 @@ export class GrantTable implements PvxGrantTableCalls {
     const s = this.window.slots.get(slot);
     if (s === undefined) return err(SbiErr.INVALID_STATE);
     this.window.slots.delete(slot);
-    s.release();
+    s.release(true);
     for (let v = 0; v < this.env.vcpuCount; v++) this.env.flushTlb(v);
     return ok(0);
   }
@@ -242,7 +247,7 @@ export class GrantTable implements PvxGrantTableCalls {
    * pages stay until they unmap (§6.4): refMaps/pageMaps keep counting them.
    */
   drop(): void {
-    for (const s of this.window.slots.values()) s.release();
+    for (const s of this.window.slots.values()) s.release(false);
     this.window.slots.clear();
     for (let v = 0; v < this.env.vcpuCount; v++) this.env.flushTlb(v);
     this.table = null;

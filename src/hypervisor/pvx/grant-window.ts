@@ -12,8 +12,12 @@ export interface WindowSlot {
   /** Granter domain id and grant reference, for the granter's mapping counts. */
   readonly granter: number;
   readonly ref: number;
-  /** Called when the slot is unmapped (the granter's bookkeeping). */
-  readonly release: () => void;
+  /**
+   * Called when the slot is unmapped (the granter's bookkeeping). `answered`: the granter's
+   * counts have changed when it returns (GNTTAB_UNMAP); false when the domain ends, where a
+   * one-way note to a granter on another thread suffices.
+   */
+  readonly release: (answered: boolean) => void;
 }
 
 const END = PVX_GNT_WINDOW_BASE + PVX_GNT_WINDOW_SIZE;

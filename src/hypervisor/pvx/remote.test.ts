@@ -55,11 +55,29 @@ test("'gone': ports connected to a domain whose thread ended go UNBOUND; others 
   assert.equal(a.ok(F.EVTCHN_STATUS, [loop]) & 0xf, 2, 'the loopback channel is untouched');
 });
 
-test('a unmap note comes after the grantee unmapped: the granter may end access then, not before', () => {
-  const { a, b, links } = linked();
+test("a grantee's unmap is answered before its call returns: the granter may end access at once", () => {
+  // The interleaving of the pool under load: the grantee's thread unmaps, signals, prints; the
+  // granter's thread has not run yet (its notes are held), and its guest ends access.
+  const { a, b, links, pa, pb } = linked();
   b.ok(F.GNTTAB_MAP, [1, 0, W, 0]);
+  assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS | Gtf.READING | Gtf.WRITING);
   links[1]!.held = [];
   b.ok(F.GNTTAB_UNMAP, [W]);
+  b.ok(F.EVTCHN_SEND, [pb]);
+  assert.deepEqual(
+    links[1]!.sent.slice(-2).map((m) => m.k),
+    ['unmap', 'signal'],
+  );
+  assert.equal(links[1]!.held.length, 1, 'only the signal waits');
+  assert.equal(a.u16(At.GNTTAB), Gtf.PERMIT_ACCESS, 'GTF_reading/writing cleared by the unmap');
+  a.ok(F.GNTTAB_END_ACCESS, [0]);
+  links[1]!.deliver();
+  assert.ok(a.pending(pa));
+  // A domain that ends lets go of its maps by notes: nobody waits for the granter then.
+  a.grant(0, 2, At.PAGE, Gtf.PERMIT_ACCESS);
+  b.ok(F.GNTTAB_MAP, [1, 0, W, 0]);
+  links[1]!.held = [];
+  b.pvx.grants.drop();
   assert.equal(a.call(F.GNTTAB_END_ACCESS, [0]).error, SbiErr.INVALID_STATE, 'the note has not arrived');
   links[1]!.deliver();
   a.ok(F.GNTTAB_END_ACCESS, [0]);
@@ -103,12 +121,16 @@ test('requests and notes that are not well formed, or name no domain here, chang
     { k: 'closed', to: 1, from: 2, port: 5000, fromPort: pb },
     { k: 'unmapped', to: 1, from: 2, ref: 0, page: 2 ** 40, ro: false },
     { k: 'unmapped', to: 1, from: 2, ref: 0, page: 16, ro: 'no' },
+    { k: 'unmap', to: 1, from: 2, ref: 0, page: 2 ** 40, ro: false },
+    { k: 'unmap', to: 1, from: 2, ref: -1, page: 16, ro: false },
+    { k: 'unmap', to: 1, from: 2, ref: 0, page: 16, ro: 'no' },
+    { k: 'unmap', to: 3, from: 2, ref: 0, page: 16, ro: false }, // no domain 3 here
     { k: 'gone', id: 0 },
     { k: 'gone', id: 0x7ff0 },
   ];
   for (const m of bad) {
     const r = servePvx(hosts[0]!, m);
-    const isRequest = ['bind', 'linked', 'map', 'copy'].includes((m as { k?: string } | null)?.k ?? '');
+    const isRequest = ['bind', 'linked', 'map', 'copy', 'unmap'].includes((m as { k?: string } | null)?.k ?? '');
     if (isRequest) assert.ok(r !== undefined && r.err < 0, `refused: ${JSON.stringify(m)}`);
     else assert.equal(r, undefined);
   }

@@ -47,6 +47,19 @@ export type PvxRequest =
       readonly toGrant: boolean;
       readonly before: number;
       readonly data?: Uint8Array;
+    }
+  /**
+   * GNTTAB_UNMAP by `from` of our grant `ref` (page `page`): answered before `from`'s call
+   * returns, so our counts and GTF flags change then, as on one thread (a note could reach us
+   * after the guest told us by another way, e.g. its console, that it had unmapped).
+   */
+  | {
+      readonly k: 'unmap';
+      readonly to: number;
+      readonly from: number;
+      readonly ref: number;
+      readonly page: number;
+      readonly ro: boolean;
     };
 
 export interface PvxReply {
@@ -78,7 +91,7 @@ export type PvxNote =
       readonly from: number;
       readonly fromPort: number;
     }
-  /** `from` unmapped our grant `ref` (page `page`, read-only or not). */
+  /** `from` let go of our grant `ref` (page `page`, read-only or not) without a call: it ended, or gave up a map. */
   | {
       readonly k: 'unmapped';
       readonly to: number;
@@ -111,7 +124,7 @@ const isPort = (v: unknown): boolean => int(v, 1, PVX_EVTCHN_NR_PORTS - 1);
 /** Whether `m` is a request (it needs a reply) rather than a note. */
 export function isPvxRequest(m: unknown): boolean {
   const k = (m as { k?: unknown } | null)?.k;
-  return k === 'bind' || k === 'linked' || k === 'map' || k === 'copy';
+  return k === 'bind' || k === 'linked' || k === 'map' || k === 'copy' || k === 'unmap';
 }
 
 /**
@@ -139,10 +152,11 @@ export function servePvx(host: PvxHost<PvxDomain>, m: unknown): PvxReply | undef
       if (isPort(r.port) && isPort(r.fromPort)) d.events.peerClosed(r.port as number, from, r.fromPort as number);
       return undefined;
     case 'unmapped':
-      if (int(r.ref, 0, 0xffff_ffff) && int(r.page, 0, d.grants.pages - 1) && typeof r.ro === 'boolean') {
-        d.grants.peerUnmapped(r.ref as number, r.page as number, r.ro);
-      }
-      return undefined;
+    case 'unmap': {
+      const ok = int(r.ref, 0, 0xffff_ffff) && int(r.page, 0, d.grants.pages - 1) && typeof r.ro === 'boolean';
+      if (ok) d.grants.peerUnmapped(r.ref as number, r.page as number, r.ro as boolean);
+      return request ? (ok ? { err: SbiErr.SUCCESS } : REFUSED) : undefined;
+    }
     case 'bind':
       if (!isPort(r.port) || !int(r.fromPort, 0, PVX_EVTCHN_NR_PORTS - 1)) return REFUSED;
       return { err: d.events.peerBind(r.port as number, from, r.fromPort as number) };
