@@ -1,7 +1,8 @@
 /**
  * The fuzz targets of bench/fuzz (bench/fuzz/targets.ts), each run a bounded number of times
  * with a fixed seed so CI is repeatable: the SBI/PVX dispatcher, the snapshot reader (files with
- * recomputed checksums, damaged component states), each virtio device, the daemon's API router
+ * recomputed checksums, damaged component states, also into a domain with a hart on a
+ * thread), each virtio device, the daemon's API router
  * the config loader, the switch link's frame decoder and the live-migration stream decoder. `npm run bench:fuzz`
  * runs them for minutes with fresh seeds.
  */
@@ -38,6 +39,7 @@ test('every surface named by the hardening work has a target', () => {
       'pvx-remote',
       'snapshot-file',
       'snapshot-state',
+      'snapshot-threads',
       'virtio-blk',
       'virtio-console',
       'virtio-net',

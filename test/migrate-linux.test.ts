@@ -2,7 +2,8 @@
  * Live migration of Linux between two daemons on loopback: the prebuilt test guest (256 MiB)
  * runs a shell loop that prints a counter every 10 ms on hvc0; it moves from A to B while it
  * counts, and the console output, A's then B's, is every number once, in order: no gap, no
- * repetition. The guest's clock goes on (usleep still returns) and it answers on B.
+ * repetition. The guest's clock goes on (usleep still returns) and it answers on B. With 1
+ * and 2 vCPUs, and with hart 1 on a thread of its own.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -38,10 +39,20 @@ describe('live migration of a Linux guest', () => {
   for (const smp of [1, 2])
     test(`a Linux counter (${smp} vCPU${smp > 1 ? 's' : ''}) goes on on the other daemon with no gap and no repetition`, () =>
       counterMoves(smp));
+  test('a Linux counter (2 vCPUs, hart 1 on a thread) goes on on the other daemon: every page sent again at the stop', () =>
+    counterMoves(2, true));
 
-  async function counterMoves(smp: number): Promise<void> {
+  async function counterMoves(smp: number, threads = false): Promise<void> {
     await a.client.create(
-      { name: 'lin', kernel, initrd, memory: '256M', smp, append: `console=hvc0 quiet pvm.run=${LOOP}` },
+      {
+        name: 'lin',
+        kernel,
+        initrd,
+        memory: '256M',
+        smp,
+        ...(threads ? { threads } : {}),
+        append: `console=hvc0 quiet pvm.run=${LOOP}`,
+      },
       { paused: true },
     );
     const sa = await a.client.attachConsole('lin');
@@ -54,6 +65,12 @@ describe('live migration of a Linux guest', () => {
     const r = await a.client.migrate('lin', `http://127.0.0.1:${b.daemon.tcp!.port}`, { token: TOKEN_B });
     assert.equal(r.confirmedBy, 'resumed');
     assert.equal(r.rounds[0]!.pages, 65536, 'round 1: all of the 256 MiB');
+    // hart 1's stores are not in the source's dirty-page log: stop-and-copy sends every page
+    if (threads)
+      assert.deepEqual(
+        r.rounds.map((x) => x.pages),
+        [65536, 65536],
+      );
     assert.deepEqual(
       a.manager.list().map((d) => d.name),
       [],
@@ -76,6 +93,14 @@ describe('live migration of a Linux guest', () => {
       b.manager.list().map((d) => `${d.name}:${d.state}`),
       ['lin:running'],
     );
+    if (threads) {
+      // hart 1 runs on its thread on B
+      const vm = b.manager.vmOf(b.manager.list()[0]!.id);
+      const t = vm.statistics().threads;
+      assert.equal(t?.[0]?.hart, 1);
+      const n = t![0]!.instret;
+      await until('hart 1 runs on B', () => vm.statistics().threads![0]!.instret > n, 12_000);
+    }
     await b.client.destroy('lin');
   }
 });

@@ -191,3 +191,24 @@ test('damaged save files with valid checksums are read or refused with a Snapsho
   // Both layers were reached: the framing and the component states.
   assert.ok(refusedByReader > 0 && refusedByDomain > 0, `${refusedByReader} / ${refusedByDomain}`);
 });
+
+test('a domain with hart 1 on a thread loads the file and, before it runs, saves back the same state', () => {
+  const good = busyFile();
+  const threaded = (): Domain =>
+    createVm({ mode: 'pv', harts: 2, memory: 4 << 20, kernel: fakeImage(), cmdline: '', threads: true }, host, {
+      pvxHost: new PvxHost<PvxDomain>(),
+      threads: { spawn: () => assert.fail('no worker: the domain does not run') },
+    });
+  // built and never run: its hart on a thread saves as a new hart, stopped, as an unthreaded one does
+  const fresh = threaded();
+  const plain = vm(new PvxHost<PvxDomain>());
+  assert.deepEqual(fresh.saveState().harts, plain.saveState().harts);
+  fresh.pvx?.destroy();
+  plain.pvx?.destroy();
+  const d = threaded();
+  const snap = decodeSnapshotBytes(good, codecs);
+  d.loadState(snap);
+  const again = d.saveState();
+  assert.deepEqual([again.harts, again.devices, again.para], [snap.harts, snap.devices, snap.para]);
+  d.pvx?.destroy();
+});

@@ -52,7 +52,7 @@ import { servePvx } from '../../src/hypervisor/pvx/remote.js';
 import { LoopRemote } from '../../src/hypervisor/pvx/testing.js';
 import { type DomainSnapshot, decodeSnapshotBytes, encodeSnapshotBytes } from '../../src/hypervisor/snapshot/index.js';
 import { fakeImage } from '../../src/hypervisor/testing.js';
-import { HartThreads, HELD, WorkerChannel } from '../../src/hypervisor/threads.js';
+import { HartThreads, HELD, HOLD, HOLD_GEN, WorkerChannel } from '../../src/hypervisor/threads.js';
 import { createVm } from '../../src/hypervisor/vm.js';
 import { GuestRam } from '../../src/memory/ram.js';
 import { Eid, HsmState } from '../../src/sbi/consts.js';
@@ -92,6 +92,17 @@ function pvDomain(pvxHost = new PvxHost<PvxDomain>(), sharedRam = false): Domain
   return createVm({ mode: 'pv', harts: 2, memory: RAM_SIZE, kernel: fakeImage(), cmdline: '' }, host, {
     pvxHost,
     ...(sharedRam && { sharedRam }),
+  });
+}
+
+/** The same domain with hart 1 on a thread (never run: no worker starts, a load keeps the state for it). */
+function threadedDomain(): Domain {
+  const spawn = () => {
+    throw new Error('no worker in the fuzz target');
+  };
+  return createVm({ mode: 'pv', harts: 2, memory: RAM_SIZE, kernel: fakeImage(), cmdline: '', threads: true }, host, {
+    pvxHost: new PvxHost<PvxDomain>(),
+    threads: { spawn },
   });
 }
 
@@ -171,7 +182,8 @@ const workerCallsTarget: FuzzTarget = {
     );
     threads.serve(); // the calls allowed, into the control words
     const w = new Int32Array(threads.control);
-    for (const k of [0, 2]) Atomics.store(w, threads.at(k, HELD), 1);
+    // held as HartThreads.hold leaves a worker: asked to hold (generation 1) and stopped for it
+    for (const k of [0, 2]) for (const i of [HOLD_GEN, HELD, HOLD]) Atomics.store(w, threads.at(k, i), 1);
     const ch = new WorkerChannel(threads.control, 1);
     const h = new Hart(ram, EMPTY_BUS, { id: 1, virtualM: true, jit: false });
     ch.hart = h;
@@ -334,13 +346,16 @@ function busySnapshot(): DomainSnapshot {
   return snap;
 }
 
-/** Loads `snap` into `d`: success, or a SnapshotError (anything else is a finding). */
-function loadOrRefuse(d: Domain, load: () => DomainSnapshot): void {
+/** Loads `snap` into `d`: success, or a SnapshotError (anything else is a finding); then `check`. */
+function loadOrRefuse(d: Domain, load: () => DomainSnapshot, check?: (d: Domain, loaded: boolean) => void): void {
+  let loaded = false;
   try {
     d.loadState(load());
+    loaded = true;
   } catch (e) {
     if (!isSnapshotError(e)) throw e;
   }
+  check?.(d, loaded);
 }
 
 const edits = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 });
@@ -363,37 +378,83 @@ const snapshotFileTarget: FuzzTarget = {
   },
 };
 
-/** One component state (a hart, a device, the run loop, PVX) damaged inside a well-formed file. */
-const snapshotStateTarget: FuzzTarget = {
-  name: 'snapshot-state',
-  about: 'one component state of a save file (hart, board device, run loop, PVX) damaged: loaded or SnapshotError',
-  start() {
-    const good = busySnapshot();
-    const parts = good.harts.length + good.devices.length + 1;
-    const d = pvDomain();
-    const hurt = (b: Uint8Array, e: [number, number][], cut: number, extra: Uint8Array): Uint8Array => {
-      const c = b.slice();
-      for (const [at, v] of e) if (c.length > 0) c[at % c.length] = v;
-      return cut > 0 ? c.subarray(0, Math.max(0, c.length - cut)) : Uint8Array.of(...c, ...extra);
-    };
-    return fc.property(fc.nat(parts - 1), edits, fc.nat(4), fc.uint8Array({ maxLength: 4 }), (which, e, cut, extra) => {
-      loadOrRefuse(d, () => {
-        const h = good.harts.length;
-        if (which < h) {
-          const harts = good.harts.map((x, i) => (i === which ? hurt(x, e, cut, extra) : x));
-          return { ...good, harts };
-        }
-        if (which < h + good.devices.length) {
-          const devices = good.devices.map((x, i) =>
-            i === which - h ? { ...x, state: hurt(x.state, e, cut, extra) } : x,
+/**
+ * One component state (a hart, a device, the run loop, PVX) damaged inside a well-formed file,
+ * loaded into `domain()`; what `checker` makes (once per start) runs after each load or refusal.
+ */
+function stateTarget(
+  name: string,
+  about: string,
+  domain: () => Domain,
+  checker?: () => (d: Domain, loaded: boolean) => void,
+): FuzzTarget {
+  return {
+    name,
+    about,
+    start() {
+      const good = busySnapshot();
+      const parts = good.harts.length + good.devices.length + 1;
+      const d = domain();
+      const check = checker?.();
+      const hurt = (b: Uint8Array, e: [number, number][], cut: number, extra: Uint8Array): Uint8Array => {
+        const c = b.slice();
+        for (const [at, v] of e) if (c.length > 0) c[at % c.length] = v;
+        return cut > 0 ? c.subarray(0, Math.max(0, c.length - cut)) : Uint8Array.of(...c, ...extra);
+      };
+      return fc.property(
+        fc.nat(parts - 1),
+        edits,
+        fc.nat(4),
+        fc.uint8Array({ maxLength: 4 }),
+        (which, e, cut, extra) => {
+          loadOrRefuse(
+            d,
+            () => {
+              const h = good.harts.length;
+              if (which < h) {
+                const harts = good.harts.map((x, i) => (i === which ? hurt(x, e, cut, extra) : x));
+                return { ...good, harts };
+              }
+              if (which < h + good.devices.length) {
+                const devices = good.devices.map((x, i) =>
+                  i === which - h ? { ...x, state: hurt(x.state, e, cut, extra) } : x,
+                );
+                return { ...good, devices };
+              }
+              return { ...good, para: hurt(good.para, e, cut, extra) };
+            },
+            check,
           );
-          return { ...good, devices };
-        }
-        return { ...good, para: hurt(good.para, e, cut, extra) };
-      });
-    });
+        },
+      );
+    },
+  };
+}
+
+const snapshotStateTarget = stateTarget(
+  'snapshot-state',
+  'one component state of a save file (hart, board device, run loop, PVX) damaged: loaded or SnapshotError',
+  pvDomain,
+);
+
+/**
+ * The same into a domain whose hart 1 runs on a thread: a load hands hart 1's state to its
+ * worker-to-be (RemoteHart.restored), which a refusal leaves as it was.
+ */
+const snapshotThreadsTarget = stateTarget(
+  'snapshot-threads',
+  'one component state damaged, loaded into a domain with a hart on a thread: loaded or SnapshotError, a refusal keeps the hart as it was',
+  threadedDomain,
+  () => {
+    let before: unknown = null;
+    return (d: Domain, loaded: boolean) => {
+      const r = (d.vcpus[1]!.hart as { restored?: unknown }).restored;
+      if (r === undefined) throw new Error('hart 1 is not on a thread');
+      if (!loaded && r !== before) throw new Error('a refused load changed the state of the hart on a thread');
+      before = r;
+    };
   },
-};
+);
 
 // ---------------------------------------------------------------- virtio devices
 
@@ -622,6 +683,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   pvxRemoteTarget,
   snapshotFileTarget,
   snapshotStateTarget,
+  snapshotThreadsTarget,
   ...Object.entries(devices).map(([k, m]) => virtioTarget(k, m)),
   routerTarget(),
   configTarget,

@@ -9,6 +9,7 @@ import type { ConsoleInput } from './domain.js';
 import { SBI_INPUT_MAX } from './limits.js';
 import type { PvxDomain, PvxState } from './pvx/pvx-domain.js';
 import type { MachineState } from './snapshot/format.js';
+import { type RemoteCapture, RemoteHart } from './threads.js';
 
 /**
  * Save and restore of a whole Domain (the MachineState of a save file), every
@@ -32,6 +33,11 @@ import type { MachineState } from './snapshot/format.js';
  *
  * Loading reads and checks every part before it changes anything: a refused
  * state leaves the domain as it was built.
+ *
+ * Harts on threads (threads.ts) are saved as every other hart: their worker writes the same
+ * hart blob, and their loop's WFI wait and HSM suspend go where the run loop's own are. So a
+ * save file does not say where the harts ran: a domain saved with harts on threads restores
+ * without, and the other way round (a RemoteHart hands what it loads to its worker).
  */
 
 const HV = 'hypervisor';
@@ -176,23 +182,48 @@ function board(d: SnapshotDomain): VirtBoard {
   return d.machine;
 }
 
-/** The domain's state. Call only while the run loop is parked (every hart at an instruction boundary). */
-export function saveDomain(d: SnapshotDomain, priv: DomainPrivate): MachineState {
+/**
+ * The domain's state. Call only while the run loop is parked (every hart at an instruction
+ * boundary) and the harts on threads are held; `remote` is what they captured, by hart id.
+ */
+export function saveDomain(
+  d: SnapshotDomain,
+  priv: DomainPrivate,
+  remote: readonly (RemoteCapture | null)[] = [],
+): MachineState {
   const b = board(d);
   const harts = d.machine.harts.map((h, i) => {
+    const r = remote[i];
+    if (h instanceof RemoteHart && r) return r.cpu;
     if (!isCpuHart(h)) throw new PvmError('state', `hart ${i} cannot be saved`);
     return encodeState(cpuStateCodec, captureHart(h));
   });
   const hv: RunLoopState = {
     mode: d.mode,
-    vcpus: d.vcpus.map((v) => ({
-      state: v.state as HsmState,
-      waiting: v.waiting,
-      deadline: v.deadline,
-      suspend: v.suspend === null ? null : { ...v.suspend },
-      staAddr: v.staAddr,
-      stealNs: v.stealNs,
-    })),
+    vcpus: d.vcpus.map((v, i) => {
+      const h = d.machine.harts[i];
+      const r = remote[i];
+      if (h instanceof RemoteHart && r) {
+        // the worker's own loop state; its HSM state as it last set it (a suspend ends there)
+        const s = r.run.suspend;
+        return {
+          state: h.hsm(),
+          waiting: r.run.waiting,
+          deadline: v.deadline,
+          suspend: s === null ? null : { retentive: s.retentive, addr: s.pc, opaque: s.opaque },
+          staAddr: v.staAddr,
+          stealNs: v.stealNs,
+        };
+      }
+      return {
+        state: v.state as HsmState,
+        waiting: v.waiting,
+        deadline: v.deadline,
+        suspend: v.suspend === null ? null : { ...v.suspend },
+        staAddr: v.staAddr,
+        stealNs: v.stealNs,
+      };
+    }),
     sbiInput: priv.sbiInput,
     rebootPending: priv.rebootPending,
     inputTo: d.inputTo,
@@ -227,7 +258,7 @@ function readDomain(d: SnapshotDomain, state: MachineState): DomainState {
     throw mismatch(`${state.ram.bytes.length} bytes of RAM at 0x${state.ram.base.toString(16)} saved`);
   }
   harts.forEach((h, i) => {
-    if (!isCpuHart(h)) throw new PvmError('state', `hart ${i} cannot be restored`);
+    if (!isCpuHart(h) && !(h instanceof RemoteHart)) throw new PvmError('state', `hart ${i} cannot be restored`);
   });
   const cpus = state.harts.map((blob, id) =>
     decodeState(cpuStateCodec, blob, { id }, `hart ${id} state in the snapshot`),
@@ -268,7 +299,22 @@ export function loadDomain(d: SnapshotDomain, state: MachineState): DomainPrivat
   // A live migration's destination received the pages straight into the domain's RAM.
   if (state.ram.bytes !== d.ram.u8) d.ram.u8.set(state.ram.bytes);
   d.machine.harts.forEach((h, i) => {
-    applyHart(h as Parameters<typeof applyHart>[0], s.harts[i]!);
+    if (h instanceof RemoteHart) {
+      // its worker starts from this state when the domain first runs
+      const v = s.runLoop.vcpus[i]!;
+      const x = v.suspend;
+      h.restore(
+        {
+          cpu: s.harts[i]!,
+          run: {
+            started: v.state !== HsmState.STOPPED,
+            waiting: v.waiting,
+            suspend: x === null ? null : { retentive: x.retentive, pc: x.addr, opaque: x.opaque },
+          },
+        },
+        v.state,
+      );
+    } else applyHart(h as Parameters<typeof applyHart>[0], s.harts[i]!);
   });
   loadBoard(board(d), s.board);
   s.runLoop.vcpus.forEach((x, i) => {

@@ -118,9 +118,9 @@ export interface DomainHost {
   cpuMs?(): number;
   /**
    * Set by a domain whose harts run on threads, for a host that pauses (GatedDomainHost): called
-   * when the run loop parks at a pause (true: hold those harts) and before it goes on (false).
+   * when the run loop parks at a pause, to hold those harts too (they go on when the loop does).
    */
-  onPark?: ((parked: boolean) => void) | undefined;
+  onPark?: (() => void) | undefined;
 }
 
 /** What loading put where, and what to do at (re)boot. */
@@ -284,11 +284,38 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     return this.pvx?.requestShutdown(reason === 'reboot' ? 2 : 1) ?? false;
   }
 
-  /** Snapshots (domain-snapshot.ts): the state at an instruction boundary; call only while the run loop is parked. */
+  /**
+   * Snapshots (domain-snapshot.ts): the state at an instruction boundary; call only while the
+   * run loop is parked. The harts on threads are held first (holdThreads) and stay held until
+   * the run loop goes on, so RAM does not change while the caller writes it out.
+   */
   saveState(): MachineState {
     if (this.ended !== null) throw new PvmError('state', 'the domain has ended: nothing to save');
-    if (this.threads !== null) throw new PvmError('state', 'a domain whose harts run on threads cannot be saved');
-    return saveDomain(this, { sbiInput: this.pendingSbiInput(), rebootPending: this.rebootPending });
+    this.holdThreads();
+    // (serving the held harts' last requests may have ended the domain)
+    if (this.ended !== null) throw new PvmError('state', 'the domain has ended: nothing to save');
+    const remote = this.threads?.capture() ?? [];
+    return saveDomain(this, { sbiInput: this.pendingSbiInput(), rebootPending: this.rebootPending }, remote);
+  }
+
+  /**
+   * A pause or a save while the run loop is parked: the harts on threads stop at an instruction
+   * boundary too and stay there until the run loop goes on (threads.ts, HartThreads.hold).
+   */
+  holdThreads(): void {
+    this.threads?.hold();
+  }
+
+  /**
+   * The run loop parks at a pause (DomainHost.onPark): the harts on threads stop with it. One
+   * that does not stop in time runs on through the pause; a save holds them again and fails.
+   */
+  private holdAtPause(): void {
+    try {
+      this.holdThreads();
+    } catch {
+      // (a hold that failed has let every worker go again: nothing is left half held)
+    }
   }
 
   /** Load saveState's result into this freshly built domain before it runs (domain-snapshot.ts). */
@@ -360,10 +387,10 @@ export class Domain implements SbiPlatform, ThreadedDomain {
     this.stats.startCpuMs = host.cpuMs?.() ?? 0;
     let lastYield = this.stats.startMs;
     this.turnEndMs = lastYield + HOST_YIELD_MS;
-    const threads = this.threads;
-    if (threads !== null) host.onPark = (parked) => (parked ? threads.hold() : threads.release());
-    threads?.start();
+    if (this.threads !== null) host.onPark = () => this.holdAtPause();
+    this.threads?.start();
     while (this.ended === null) {
+      this.threads?.release(); // held by a pause or a save: the loop goes on, so do they
       if (this.rebootPending) {
         this.rebootPending = false;
         this.machine.reset();

@@ -10,8 +10,8 @@ import type { SchedEntity } from './scheduler.js';
  * instruction boundary, and a requested `pause` parks it right there until `unpause`. The guest
  * clock stands still while paused, so a paused guest does not see time jump. A host built with
  * `paused: true` (a domain created paused or restored) starts with the gate closed and its clock
- * stopped. A domain whose harts run on threads holds them while parked (`onPark`), and their
- * clock stops with it.
+ * stopped. A domain whose harts run on threads holds them when the loop parks (`onPark`); they
+ * go on with the loop, their clock moved on past the pause.
  *
  * With a scheduler entity (`sched`), the run loop's turns are granted by the host thread's credit
  * scheduler (src/hypervisor/scheduler.ts) instead of coming round in event-loop order: each
@@ -34,7 +34,7 @@ export abstract class GatedDomainHost implements DomainHost {
   private readonly sched: SchedEntity | null;
   /** Host clock when the run loop last got the thread back (start of the current turn). */
   private runSince: number;
-  onPark: ((parked: boolean) => void) | undefined = undefined;
+  onPark: (() => void) | undefined = undefined;
 
   constructor(
     private readonly sink: (bytes: Uint8Array) => void,
@@ -158,12 +158,11 @@ export abstract class GatedDomainHost implements DomainHost {
   private async checkpoint(): Promise<void> {
     if (!this.gate) return;
     this.flush();
-    this.onPark?.(true); // harts on threads stop too before the pause is reported done
+    this.onPark?.(); // harts on threads stop too before the pause is reported done
     this.parked = true;
     for (const w of this.parkedWaiters.splice(0)) w();
     await this.gate.promise;
     this.parked = false;
-    this.onPark?.(false);
   }
 
   private closeGate(): void {

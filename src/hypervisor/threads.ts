@@ -17,10 +17,15 @@
  *   fences): words in its channel and a doorbell the worker waits on while it idles; a running
  *   worker looks at them between `Hart.run` calls (CHUNK instructions). Fences are synchronous
  *   as SBI requires: the owner waits (serving requests meanwhile) until the worker has flushed.
- * - **Hold** (the domain is paused): a domain-wide word every worker looks at between chunks;
- *   each says it is held and waits until the owner clears the word.
- * - **The guest clock**: the host time of mtime 0, which the owner moves on by the time a pause
- *   lasted before it lets the workers go, so their `time` stops with hart 0's.
+ * - **Hold and save** (a pause, a save, a migration): the owner asks every worker to stop at an
+ *   instruction boundary (a word in its channel) and waits, serving the requests they posted
+ *   meanwhile, until each says it is held; a worker whose loop has not begun yet sees the word
+ *   before its first instruction and is not waited for. A held worker still takes commands and
+ *   fences, and on request writes its hart's state (cpuStateCodec, the save file's hart blob)
+ *   into the save area. The workers stay held until the owner's run loop goes on.
+ * - **The guest clock**: the host time of mtime 0 (a float64 control word), which the owner sets
+ *   when the workers start and moves on by the time a pause lasted when it releases them, so
+ *   their `time` stops with hart 0's.
  * - **Calls a worker serves itself**: `send_ipi` and the remote fences, when the domain's
  *   hypercall policy allows them (a word the owner keeps up to date) and, for fences, hart 0 is
  *   not a target: the worker rings the other workers itself (fences: waits for their
@@ -28,11 +33,13 @@
  *   owner picks up at its next serve. It counts them in its channel for the statistics.
  */
 import { PvmError } from '../core/errors.js';
+import { encodeState } from '../core/state.js';
 import { Cause, Csr, IrqBit, Priv } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
 import { Hart } from '../cpu/hart.js';
 import type { HartExtensions } from '../cpu/isa.js';
 import { HART_STATE_BYTES } from '../cpu/jit/state.js';
+import { applyHart, type CpuState, captureHart, cpuStateCodec } from '../cpu/snapshot.js';
 import type { PhysBus } from '../cpu/types.js';
 import { GuestRam } from '../memory/ram.js';
 import { ALL_ONES, Eid, HsmState } from '../sbi/consts.js';
@@ -48,13 +55,17 @@ const TICKS_PER_MS = 10_000;
 const MAX_IDLE_MS = 500;
 /** How long the owner waits for a worker to acknowledge a fence or a park before it gives up (ms). */
 const ACK_TIMEOUT_MS = 2000;
+/** How long the owner waits for a worker to stop for a hold or to write its state before the save fails (ms). */
+const HOLD_TIMEOUT_MS = 10_000;
+/** Room for one hart's state blob in the save area (an encoded CpuState is about 1 KiB). */
+const SAVE_BYTES = 4096;
 
 // Words of the control buffer: GLOBAL_WORDS for the domain, then CHANNEL_WORDS per hart.
 const GLOBAL_WORDS = 16;
 // (exported: the protocol tests drive a channel by hand)
 export const PENDING = 0; // requests posted (a counter the owner waits on)
-const HOLD = 1; // nonzero while the domain is paused: workers wait on it between chunks
-const EPOCH = 2; // float64 (words 2-3): mtime 0 as an absolute host time in ms, see absoluteMs
+/** Float64 index of the clock's epoch: mtime 0 as an absolute host time (ms), moved on at every resume. */
+const EPOCH_F64 = 1; // (words 2 and 3)
 const LOCAL = 4; // which calls workers serve themselves: bit 1 << LOCAL_CALLS index
 const OWNER_IPI = 5; // nonzero: a worker sent hart 0 an IPI (the owner sets its SSIP at its next serve)
 const CHANNEL_WORDS = 64;
@@ -78,11 +89,18 @@ const FENCEI_DONE = 31;
 const PARK_SEQ = 32;
 const PARK_DONE = 33;
 const RUN_STATE = 34; // what the worker is doing (RUN_* below), for statistics
-export const HELD = 35; // 1 while the worker waits on HOLD
+export const HELD = 35; // the worker: the hold (HOLD_GEN) it stopped for
 const PC = 36; // lo, hi: the worker's pc after its last chunk, for statistics
 const ALIVE = 38; // 1 once the worker's loop has begun (a hold waits for live workers only)
+export const HOLD = 39; // 1: stop at the next instruction boundary and stay there
 const INSTRET = 40; // a float64 (two words, 8-aligned)
-const LOCAL_COUNT = 42; // one counter per LOCAL_CALLS entry: calls this worker served itself
+const LOCAL_COUNT = 42; // one counter per LOCAL_CALLS entry (4): calls this worker served itself
+export const HOLD_GEN = 46; // which hold (the owner counts them)
+export const SAVE_SEQ = 47;
+export const SAVE_DONE = 48;
+const SAVED_RUN = 49; // the saving worker's loop state: SAVED_* bits
+const SAVED_SUSPEND = 50; // resume pc lo, hi, opaque lo, hi of an HSM suspend in progress
+const SAVED_LEN = 54; // bytes of its state blob in the save area
 // command bits
 const CMD_EXIT = 1;
 const CMD_PARK = 2;
@@ -92,6 +110,12 @@ const CMD_STIMECMP = 8;
 const RUN_STOPPED = 0;
 const RUN_RUNNING = 1;
 const RUN_WAITING = 2;
+const RUN_HELD = 3;
+// SAVED_RUN bits
+const SAVED_STARTED = 1;
+const SAVED_WAITING = 2;
+const SAVED_SUSPENDED = 4;
+const SAVED_RETENTIVE = 8;
 // request kinds
 const REQ_HAS = 1;
 const REQ_READ = 2;
@@ -115,10 +139,34 @@ export interface RemoteHartInit {
   stateOff: number;
   /** The control words (a SharedArrayBuffer; the guest clock's origin is one of them). */
   control: SharedArrayBuffer;
+  /** Where a held worker writes its hart's state blob (SAVE_BYTES per hart; a SharedArrayBuffer). */
+  saveArea: SharedArrayBuffer;
   extensions: HartExtensions;
   jit: boolean;
   jitAfter: number;
   sstc: boolean;
+  /** The state a restore loaded for this hart (absent: it starts as a new hart, stopped). */
+  restore?: RemoteHartState;
+}
+
+/** What a worker's loop knows of its hart beyond the hart itself (the run loop's VcpuRunState for it). */
+export interface RemoteRunState {
+  started: boolean;
+  /** In WFI, or in an HSM suspend, until an interrupt. */
+  waiting: boolean;
+  suspend: { retentive: boolean; pc: bigint; opaque: bigint } | null;
+}
+
+/** A hart on a thread's whole state: its hart's and its loop's. */
+export interface RemoteHartState {
+  cpu: CpuState;
+  run: RemoteRunState;
+}
+
+/** What a save collects from a held worker: its hart's state blob (cpuStateCodec) and its loop's state. */
+export interface RemoteCapture {
+  cpu: Uint8Array;
+  run: RemoteRunState;
 }
 
 /** Starts a worker thread running `runRemoteHart(init)`; the host (Node, a browser) provides it. */
@@ -129,7 +177,7 @@ export interface HartThreadSpawner {
 /** What a hart on a thread is doing, as its worker last published it (DomainStatsJson.threads). */
 export interface ThreadHartStats {
   hart: number;
-  /** `request` while it waits for the owner (`request` names what it asked); `held` while paused. */
+  /** `request` while it waits for the owner (`request` names what it asked); `held` while held (a pause, a save). */
   state: 'stopped' | 'running' | 'waiting' | 'request' | 'held';
   request?: 'has' | 'read' | 'write' | 'ecall' | 'fail';
   /** pc after its last chunk of CHUNK instructions (hex). */
@@ -175,6 +223,7 @@ export function absoluteMs(): number {
 /** The control words of a threaded domain and the owner's side of the protocol. */
 export class HartThreads {
   readonly control: SharedArrayBuffer;
+  readonly saveArea: SharedArrayBuffer;
   private readonly w: Int32Array;
   private readonly f64: Float64Array;
   /** The remote harts by id (hart 0 is never one). */
@@ -184,12 +233,18 @@ export class HartThreads {
   private seen = 0;
   private armed = false;
   private stopped = false;
+  /** Every worker is held (or none runs yet): the run loop releases them when it goes on. */
+  private held = false;
+  private holdGen = 0;
+  /** mtime now (ticks): the owner's clock, which stands still while the domain is paused. */
+  private mtime: () => number = () => 0;
 
   constructor(
     readonly harts: number,
     private readonly wake: () => void,
   ) {
     this.control = new SharedArrayBuffer((GLOBAL_WORDS + harts * CHANNEL_WORDS) * 4);
+    this.saveArea = new SharedArrayBuffer(harts * SAVE_BYTES);
     this.w = new Int32Array(this.control);
     this.f64 = new Float64Array(this.control);
     this.remotes = new Array<RemoteHart | null>(harts).fill(null);
@@ -208,64 +263,27 @@ export class HartThreads {
   }
 
   /** What `start` needs, given when the domain is built (createVm). */
-  private pending: { spawner: HartThreadSpawner; base: Omit<RemoteHartInit, 'hart' | 'stateOff'> } | null = null;
-  /** The owner's guest clock (mtime ticks), which the workers' clocks follow. */
-  private ticks: () => number = () => 0;
+  private pending: { spawner: HartThreadSpawner; base: RemoteHartBase } | null = null;
+  private base: RemoteHartBase | null = null;
 
   /**
    * The domain is built: its workers start when it first runs (a domain built and dropped costs
-   * no thread). `ticks` is the owner's guest clock (mtime).
+   * no thread). `mtime` is the domain's clock (ticks), which the workers follow.
    */
-  prepare(
-    domain: ThreadedDomain,
-    spawner: HartThreadSpawner,
-    base: Omit<RemoteHartInit, 'hart' | 'stateOff'>,
-    ticks: () => number,
-  ): void {
+  prepare(domain: ThreadedDomain, spawner: HartThreadSpawner, base: RemoteHartBase, mtime: () => number): void {
     this.domain = domain;
     this.pending = { spawner, base };
-    this.ticks = ticks;
-    this.syncClock();
+    this.base = base;
+    this.mtime = mtime;
   }
 
   /**
-   * Put the workers' clock origin where the owner's clock is now. Called only while no worker
-   * runs a hart (when built, when they start, and while they are held), so a plain float64 store will do:
-   * the release that follows orders it before their next read.
+   * The workers' clock follows the owner's from now on (at start and at every release). Called
+   * only while no worker runs a hart, so a plain float64 store will do: the stores and the
+   * doorbell that follow order it before their next read.
    */
-  private syncClock(): void {
-    this.f64[EPOCH / 2] = absoluteMs() - this.ticks() / TICKS_PER_MS;
-  }
-
-  /**
-   * The domain pauses: every worker stops between two chunks and says so; returns once each
-   * has (at most ACK_TIMEOUT_MS each, serving their requests meanwhile: a worker waiting for
-   * one finishes its chunk first). Workers not started yet, or still starting (not ALIVE), see
-   * the word before their first instruction: each sets ALIVE before it reads HOLD, and the
-   * owner sets HOLD before it reads ALIVE, so one of the two sees the other's store.
-   */
-  hold(): void {
-    Atomics.store(this.w, HOLD, 1);
-    if (this.pending !== null || this.stopped) return;
-    const until = clock.now() + ACK_TIMEOUT_MS;
-    for (const r of this.remotes) {
-      if (r === null) continue;
-      this.ring(r.id);
-      if (Atomics.load(this.w, this.at(r.id, ALIVE)) === 0) continue;
-      const held = this.at(r.id, HELD);
-      while (Atomics.load(this.w, held) === 0 && clock.now() < until) {
-        this.serve(true);
-        Atomics.wait(this.w, held, 0, 1);
-      }
-    }
-  }
-
-  /** The domain goes on after a pause: the workers' clock skips the time paused, then they run. */
-  release(): void {
-    if (Atomics.load(this.w, HOLD) === 0) return;
-    this.syncClock();
-    Atomics.store(this.w, HOLD, 0);
-    Atomics.notify(this.w, HOLD);
+  private setEpoch(): void {
+    this.f64[EPOCH_F64] = absoluteMs() - this.mtime() / TICKS_PER_MS;
   }
 
   /** Start the workers (the domain's run loop begins); once. */
@@ -274,11 +292,17 @@ export class HartThreads {
     const domain = this.domain;
     if (p === null || domain === null || this.stopped) return;
     this.pending = null;
-    // a domain built paused (`pvm create --paused`): the owner's clock stood still since prepare
-    this.syncClock();
+    this.held = false;
+    this.setEpoch();
     for (const r of this.remotes) {
       if (r === null) continue;
-      const init: RemoteHartInit = { ...p.base, hart: r.id, stateOff: r.stateOff };
+      const init: RemoteHartInit = {
+        ...p.base,
+        hart: r.id,
+        stateOff: r.stateOff,
+        ...(r.restored !== null ? { restore: r.restored } : {}),
+      };
+      r.restored = null;
       this.workers.push(
         p.spawner.spawn(init, (error) => {
           if (error !== null && !this.stopped) {
@@ -296,8 +320,6 @@ export class HartThreads {
     if (this.stopped) return;
     this.stopped = true;
     for (const r of this.remotes) if (r !== null) this.command(r.id, CMD_EXIT);
-    Atomics.store(this.w, HOLD, 0);
-    Atomics.notify(this.w, HOLD);
     // settle a pending waitAsync, so nothing keeps the host's event loop alive
     Atomics.add(this.w, PENDING, 1);
     Atomics.notify(this.w, PENDING);
@@ -429,6 +451,8 @@ export class HartThreads {
 
   /** Ask hart `k` for a fence or a park (`seq` word) and wait until it has done it (`done` word). */
   request(k: number, seq: number, done: number): void {
+    // not started (a restore's device loads fence): a worker starts with nothing cached
+    if (this.pending !== null) return;
     const want = Atomics.add(this.w, this.at(k, seq), 1) + 1;
     this.ring(k);
     // a hart whose request is being served waits for us: it does the fence before it runs on
@@ -459,7 +483,7 @@ export class HartThreads {
       const s: ThreadHartStats = {
         hart: k,
         state:
-          this.word(k, HELD) === 1
+          run === RUN_HELD
             ? 'held'
             : req === 1 || req === 3
               ? 'request'
@@ -498,7 +522,119 @@ export class HartThreads {
       this.request(r.id, PARK_SEQ, PARK_DONE);
     }
   }
+
+  /**
+   * Stop every hart on a thread at an instruction boundary and keep it there until `release`
+   * (a pause, a save). A worker waiting for a request of its own (MMIO, a hypercall) is served
+   * first: its instruction completes, then it stops. Workers still starting (not ALIVE) are not
+   * waited for: each sets ALIVE before it first reads HOLD, and the owner sets HOLD before it
+   * reads ALIVE, so one of the two sees the other's store and the worker stops before its
+   * first instruction. Throws when one does not stop in time.
+   */
+  hold(): void {
+    if (this.held || this.stopped) return;
+    this.held = true;
+    if (this.pending !== null) return; // never ran: nothing to stop
+    const gen = ++this.holdGen;
+    for (const r of this.remotes) {
+      if (r === null) continue;
+      Atomics.store(this.w, this.at(r.id, HOLD_GEN), gen);
+      Atomics.store(this.w, this.at(r.id, HOLD), 1);
+      this.ring(r.id);
+    }
+    try {
+      for (const r of this.remotes) {
+        if (r === null || Atomics.load(this.w, this.at(r.id, ALIVE)) === 0) continue;
+        this.awaitWord(r.id, HELD, gen, 'stop');
+      }
+      // what they posted before they stopped: an IPI to hart 0 lands before a save reads it
+      this.serve(true);
+    } catch (e) {
+      this.release();
+      throw e;
+    }
+  }
+
+  /** The held workers go on (the run loop got its next turn), their clock moved on past the pause. */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    if (this.stopped || this.pending !== null) return;
+    this.setEpoch();
+    for (const r of this.remotes) {
+      if (r === null) continue;
+      Atomics.store(this.w, this.at(r.id, HOLD), 0);
+      this.ring(r.id);
+    }
+  }
+
+  /** The state of every hart on a thread, by hart id (null for the others); `hold` first. */
+  capture(): (RemoteCapture | null)[] {
+    if (!this.held) throw new PvmError('internal', 'the harts on threads must be held to be saved');
+    return this.remotes.map((r) => {
+      if (r === null) return null;
+      if (this.pending !== null || this.stopped) {
+        // never ran: what a restore loaded, or a new hart
+        const s = r.restored ?? {
+          cpu: this.newHartState(r.id),
+          run: { started: false, waiting: false, suspend: null },
+        };
+        return { cpu: encodeState(cpuStateCodec, s.cpu), run: { ...s.run } };
+      }
+      const k = r.id;
+      const seq = Atomics.add(this.w, this.at(k, SAVE_SEQ), 1) + 1;
+      this.ring(k);
+      this.awaitWord(k, SAVE_DONE, seq, 'write its state');
+      const len = this.word(k, SAVED_LEN);
+      if (len <= 0 || len > SAVE_BYTES) throw new PvmError('internal', `hart ${k}: a state of ${len} bytes`);
+      const bits = this.word(k, SAVED_RUN);
+      const pair = (i: number) =>
+        BigInt.asUintN(64, (BigInt(this.word(k, i + 1)) << 32n) | BigInt(this.word(k, i) >>> 0));
+      return {
+        cpu: new Uint8Array(this.saveArea, k * SAVE_BYTES, len).slice(),
+        run: {
+          started: (bits & SAVED_STARTED) !== 0,
+          waiting: (bits & SAVED_WAITING) !== 0,
+          suspend:
+            (bits & SAVED_SUSPENDED) === 0
+              ? null
+              : {
+                  retentive: (bits & SAVED_RETENTIVE) !== 0,
+                  pc: pair(SAVED_SUSPEND),
+                  opaque: pair(SAVED_SUSPEND + 2),
+                },
+        },
+      };
+    });
+  }
+
+  /** The state of a hart as its worker would build it (a save of a domain that never ran). */
+  private newHartState(id: number): CpuState {
+    const b = this.base;
+    if (b === null) throw new PvmError('internal', 'harts on threads not prepared');
+    const none: PhysBus = { has: () => false, read: () => 0, write: () => {} };
+    return captureHart(
+      new Hart(new GuestRam(b.ramBase, 4096), none, { id, virtualM: true, extensions: b.extensions, jit: false }),
+    );
+  }
+
+  /** Wait until word `i` of hart `k` is `want`, serving requests meanwhile (the worker may wait for one). */
+  private awaitWord(k: number, i: number, want: number, what: string): void {
+    const until = clock.now() + HOLD_TIMEOUT_MS;
+    for (;;) {
+      this.serve(true);
+      const cur = Atomics.load(this.w, this.at(k, i));
+      if (cur === want) return;
+      if (this.stopped) throw new PvmError('state', 'the domain has ended');
+      if (clock.now() > until)
+        throw new PvmError('state', `hart ${k} on its thread did not ${what} within ${HOLD_TIMEOUT_MS} ms`);
+      Atomics.wait(this.w, this.at(k, i), cur, 1);
+    }
+  }
 }
+
+/** What every worker of a domain starts from (RemoteHartInit less its own hart's). */
+export type RemoteHartBase = Omit<RemoteHartInit, 'hart' | 'stateOff' | 'restore'>;
 
 /**
  * The owner's stand-in for a hart that runs on a worker: what the domain, the board and the
@@ -515,6 +651,8 @@ export class RemoteHart implements VcpuHart {
   readonly jit = null;
   /** Vcpu.remote: the domain's run loop never runs this hart. */
   readonly remoteThread = true;
+  /** State a restore loaded, handed to the worker when it starts; null: it starts as a new hart. */
+  restored: RemoteHartState | null = null;
   private readonly words: Int32Array;
 
   constructor(
@@ -612,6 +750,12 @@ export class RemoteHart implements VcpuHart {
 
   setHsm(state: HsmState): void {
     Atomics.store(this.words, this.threads.at(this.id, HSM), state);
+  }
+
+  /** A restore (before the domain runs): the worker starts from `s`, its HSM state `hsm`. */
+  restore(s: RemoteHartState, hsm: HsmState): void {
+    this.restored = s;
+    this.setHsm(hsm);
   }
 
   /** HSM state as the worker last set it (a suspended hart resumes on its own). */
@@ -728,6 +872,18 @@ export class WorkerChannel {
   }
 
   /**
+   * Whether hart `t` (another worker's) is held: stopped for the hold asked now, so it takes the
+   * fences asked of it before it runs again (HOLD first: a new hold's HOLD_GEN is stored before it).
+   */
+  private held(t: number): boolean {
+    const w = this.w;
+    return (
+      Atomics.load(w, this.of(t, HOLD)) !== 0 &&
+      Atomics.load(w, this.of(t, HELD)) === Atomics.load(w, this.of(t, HOLD_GEN))
+    );
+  }
+
+  /**
    * Ask hart `t` (another worker's) for a fence and wait until it has taken it, as the owner's
    * HartThreads.request does: a held hart takes it before it runs again, so it is not waited
    * for; fences asked of this hart meanwhile are taken (two harts fencing each other).
@@ -738,7 +894,7 @@ export class WorkerChannel {
     this.ring(t);
     const until = clock.now() + ACK_TIMEOUT_MS;
     for (let cur = Atomics.load(w, this.of(t, done)); cur < want; cur = Atomics.load(w, this.of(t, done))) {
-      if (Atomics.load(w, this.of(t, HELD)) === 1 || clock.now() > until) return;
+      if (this.held(t) || clock.now() > until) return;
       this.takeFences();
       Atomics.wait(w, this.of(t, done), cur, 1);
     }
@@ -776,6 +932,25 @@ export class WorkerChannel {
   pair(i: number): bigint {
     return BigInt.asUintN(64, (BigInt(this.w[this.at(i + 1)]!) << 32n) | BigInt(this.w[this.at(i)]! >>> 0));
   }
+  setPair(i: number, v: bigint): void {
+    this.w[this.at(i)] = Number(BigInt.asIntN(32, v));
+    this.w[this.at(i + 1)] = Number(BigInt.asIntN(32, v >> 32n));
+  }
+  /** A held hart's state into the save area and the SAVED_* words (the owner reads them after SAVE_DONE). */
+  save(h: Hart, run: RemoteRunState, area: SharedArrayBuffer): void {
+    const blob = encodeState(cpuStateCodec, captureHart(h));
+    if (blob.length > SAVE_BYTES) throw new PvmError('internal', `hart ${this.k}: a state of ${blob.length} bytes`);
+    new Uint8Array(area, this.k * SAVE_BYTES, blob.length).set(blob);
+    const s = run.suspend;
+    this.w[this.at(SAVED_RUN)] =
+      (run.started ? SAVED_STARTED : 0) |
+      (run.waiting ? SAVED_WAITING : 0) |
+      (s !== null ? SAVED_SUSPENDED : 0) |
+      (s?.retentive ? SAVED_RETENTIVE : 0);
+    this.setPair(SAVED_SUSPEND, s?.pc ?? 0n);
+    this.setPair(SAVED_SUSPEND + 2, s?.opaque ?? 0n);
+    this.w[this.at(SAVED_LEN)] = blob.length;
+  }
 }
 
 /** A worker's main loop: run hart `init.hart` until the owner says exit. */
@@ -785,8 +960,8 @@ export function runRemoteHart(init: RemoteHartInit): void {
     memory: init.memory,
     stateStart: init.stateOff,
   });
-  // the owner's guest clock: its origin moves on after a pause (HartThreads.release)
-  const now = () => Math.floor((absoluteMs() - ch.f64[EPOCH / 2]!) * TICKS_PER_MS);
+  // the owner's guest clock: its epoch moves on at every release, as the owner's stands still while paused
+  const now = () => Math.floor((absoluteMs() - ch.f64[EPOCH_F64]!) * TICKS_PER_MS);
   const h = new Hart(ram, new RequestBus(ch), {
     id: init.hart,
     time: { now },
@@ -801,16 +976,18 @@ export function runRemoteHart(init: RemoteHartInit): void {
   let started = false;
   let waiting = false;
   let suspend: { retentive: boolean; pc: bigint; opaque: bigint } | null = null;
+  if (init.restore !== undefined) {
+    applyHart(h, init.restore.cpu);
+    ({ started, waiting, suspend } = init.restore.run);
+  }
+  ch.f64[ch.at(INSTRET) / 2] = h.instret;
+  w[ch.at(PC)] = h.pcLo;
+  w[ch.at(PC + 1)] = h.pcHi;
   let parkDone = 0;
+  let saveDone = 0;
+  // before the first look at HOLD (HartThreads.hold)
   Atomics.store(w, ch.at(ALIVE), 1);
   for (;;) {
-    if (Atomics.load(w, HOLD) !== 0) {
-      // the domain is paused: stay here, between two chunks, until the owner lets go
-      Atomics.store(w, ch.at(HELD), 1);
-      Atomics.notify(w, ch.at(HELD));
-      while (Atomics.load(w, HOLD) !== 0) Atomics.wait(w, HOLD, 1, MAX_IDLE_MS);
-      Atomics.store(w, ch.at(HELD), 0);
-    }
     const bell = Atomics.load(w, ch.at(DOORBELL));
     const cmd = Atomics.exchange(w, ch.at(CMD), 0);
     if (cmd & CMD_EXIT) return;
@@ -818,6 +995,9 @@ export function runRemoteHart(init: RemoteHartInit): void {
       started = false;
       waiting = false;
       suspend = null;
+      // a reboot reloads RAM: nothing translated or cached before it is used again
+      h.flushTlb();
+      h.flushIcache();
     }
     if (cmd & CMD_START) {
       enterSupervisor(h, ch.pair(START), BigInt(init.hart), ch.pair(START + 2), init.sstc);
@@ -835,6 +1015,24 @@ export function runRemoteHart(init: RemoteHartInit): void {
       Atomics.notify(w, ch.at(PARK_DONE));
     }
     ch.applyIrqs();
+    const save = Atomics.load(w, ch.at(SAVE_SEQ));
+    if (save !== saveDone) {
+      saveDone = save;
+      ch.save(h, { started, waiting, suspend }, init.saveArea);
+      Atomics.store(w, ch.at(SAVE_DONE), save);
+      Atomics.notify(w, ch.at(SAVE_DONE));
+    }
+    if (Atomics.load(w, ch.at(HOLD)) !== 0) {
+      const gen = Atomics.load(w, ch.at(HOLD_GEN));
+      // (the statistics say held once the owner's hold returns)
+      Atomics.store(w, ch.at(RUN_STATE), RUN_HELD);
+      if (Atomics.load(w, ch.at(HELD)) !== gen) {
+        Atomics.store(w, ch.at(HELD), gen);
+        Atomics.notify(w, ch.at(HELD));
+      }
+      Atomics.wait(w, ch.at(DOORBELL), bell, MAX_IDLE_MS);
+      continue;
+    }
     if (!started) {
       Atomics.store(w, ch.at(RUN_STATE), RUN_STOPPED);
       Atomics.wait(w, ch.at(DOORBELL), bell, MAX_IDLE_MS);

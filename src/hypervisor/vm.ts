@@ -334,6 +334,7 @@ export function createVm(
         ramBase: board.ram.base,
         ramSize: board.ram.size,
         control: threads.control,
+        saveArea: threads.saveArea,
         extensions,
         jit: cfg.jit ?? JIT_DEFAULT,
         jitAfter: JIT_AFTER,

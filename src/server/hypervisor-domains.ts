@@ -242,6 +242,12 @@ export interface OutgoingDomain {
   /** The spec in its document form, MACs included. */
   readonly config: DomainSpecInput;
   readonly ram: GuestRam;
+  /**
+   * Some of its harts store into RAM where the dirty-page log does not look (harts on threads:
+   * each worker's stores mark only its own thread's log), so the stop-and-copy round sends
+   * every page.
+   */
+  readonly untrackedWrites: boolean;
   readonly pvxDomid: number | undefined;
   /** Each disk: its path, and the size and inode of the file the source has open (not what the path names now). */
   disks(): Promise<{ path: string; size: number; ino: number; readOnly: boolean }[]>;
@@ -466,7 +472,10 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
     }
     if (d.state === 'running') throw new PvmError('state', `domain ${d.name} must be paused to be captured`);
     if (d.loopDone) throw new PvmError('state', `domain ${d.name} is ${d.state}: nothing to save`);
-    // Requests a disk still has in flight complete (into guest RAM) before anything is captured.
+    // Nothing runs from here (harts on threads included: the pause held them, DomainHost.onPark,
+    // or this holds them now if they did not stop in time then), and requests a disk still has
+    // in flight complete (into guest RAM) before anything is captured.
+    d.vm.holdThreads();
     const devices = d.built.devices;
     await Promise.all(devices.map((x) => x.transport.drain()));
     const machine = d.vm.saveState();
@@ -581,6 +590,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       name: d.name,
       config: toDocument(d.spec),
       ram: vm.ram,
+      untrackedWrites: vm.threads !== null,
       pvxDomid: vm.pvx?.id,
       disks: async () => {
         const ids = await d.built.diskIdentities();

@@ -6,7 +6,8 @@
  *
  * Source: HELLO, then iterative pre-copy with the RAM's dirty-page log (src/core/dirty-log.ts):
  * every page in round 1, then the pages written meanwhile, until few are left or the rounds run
- * out; then SYNC, until the destination has applied all of it, and a garbage collection on each
+ * out (a domain with harts on threads, whose stores the log misses: round 1 only, and every
+ * page again in the stop-and-copy round); then SYNC, until the destination has applied all of it, and a garbage collection on each
  * side (`collectGarbage`); then stop-and-copy: pause (the last guest instruction on the source),
  * drain the disks' requests, the last dirty pages, flush and release the image locks, the
  * snapshot of everything else (STATE). The destination loads it paused and says LOADED; the
@@ -415,8 +416,9 @@ export async function migrateDomain(
     for (let round = 2; ; ) {
       const dirty = ram.dirty.count();
       // Converged, out of rounds, or not shrinking any more (a guest dirtying faster than the
-      // stream): stop and copy, as QEMU and Xen do.
-      if (dirty <= stopPages || round > maxRounds || (round > 5 && dirty >= previous)) {
+      // stream): stop and copy, as QEMU and Xen do. A log that misses stores (harts on
+      // threads) is no use: stop and copy every page at once.
+      if (d.untrackedWrites || dirty <= stopPages || round > maxRounds || (round > 5 && dirty >= previous)) {
         if (synced) break;
         // First the destination catches up with what was sent, while the guest runs: it may be
         // slower than the source (its fresh RAM is faulted in page by page), and whatever it
@@ -445,7 +447,7 @@ export async function migrateDomain(
     paused = true;
     if (!d.alive()) throw migrationError(`domain ${d.name} stopped during the migration`);
     const snap = await d.snapshot(); // drains the disks' requests into RAM first
-    const last = ram.dirty.harvest();
+    const last = d.untrackedWrites ? all : ram.dirty.harvest();
     ram.dirty.stop();
     progress('stop-and-copy', 0, last.length);
     await sendPages(rounds.length + 1, last, 'stop-and-copy', false);
