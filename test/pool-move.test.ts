@@ -5,16 +5,14 @@
  * wait for the outcome without timing assertions.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { copyFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parseDomainSpec } from '../src/api/spec.js';
 import { PoolDomainManager } from '../src/server/pool-domains.js';
-import { assembleGuest, collect, refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
-import { ECHO_GUEST } from './support/echo-guest.js';
+import { collect, refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
+import { spinAndEchoGuests } from './support/echo-guest.js';
 
-const root = join(fileURLToPath(import.meta.url), '../../..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('moving domains between the workers of a pool', () => {
@@ -24,13 +22,7 @@ describe('moving domains between the workers of a pool', () => {
 
   before(async () => {
     h = await startTestDaemon(new PoolDomainManager({ workers: 2, rebalanceMs: 0 }), { prefix: 'pvm-move-' });
-    for (const d of ['spin', 'echo']) mkdirSync(join(h.dir, d));
-    spin = assembleGuest(
-      join(h.dir, 'spin'),
-      readFileSync(join(root, 'guests/hostile/spin.S'), 'utf8'),
-      'rv64imac_zicsr',
-    );
-    echo = assembleGuest(join(h.dir, 'echo'), ECHO_GUEST, 'rv64imac_zicsr');
+    ({ spin, echo } = spinAndEchoGuests(h.dir));
   });
   after(() => h.close());
 

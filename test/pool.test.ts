@@ -5,16 +5,13 @@
  * a domain on the main thread retires none.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { PoolDomainManager } from '../src/server/pool-domains.js';
-import { assembleGuest, collect, refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
-import { ECHO_GUEST } from './support/echo-guest.js';
+import { collect, refusal, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
+import { spinAndEchoGuests } from './support/echo-guest.js';
 import { initrd, kernel as linuxKernel } from './support/linux-guest.js';
-
-const root = join(fileURLToPath(import.meta.url), '../../..');
 
 /** Blocks this (the main) thread for `ms`: nothing of the main thread's event loop runs meanwhile. */
 function blockMainThread(ms: number): void {
@@ -28,13 +25,7 @@ describe('domains on a pool of worker threads', () => {
 
   before(async () => {
     h = await startTestDaemon(new PoolDomainManager({ workers: 2 }), { prefix: 'pvm-pool-' });
-    for (const d of ['spin', 'echo']) mkdirSync(join(h.dir, d));
-    spin = assembleGuest(
-      join(h.dir, 'spin'),
-      readFileSync(join(root, 'guests/hostile/spin.S'), 'utf8'),
-      'rv64imac_zicsr',
-    );
-    echo = assembleGuest(join(h.dir, 'echo'), ECHO_GUEST, 'rv64imac_zicsr');
+    ({ spin, echo } = spinAndEchoGuests(h.dir));
   });
   after(() => h.close());
 

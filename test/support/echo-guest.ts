@@ -1,3 +1,8 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { assembleGuest } from './daemon.js';
+
 /**
  * A tiny PV guest (assembled with riscv64-unknown-elf-gcc, march rv64imac_zicsr): prints a
  * greeting through the SBI legacy console, echoes console input through legacy getchar (sleeping
@@ -39,3 +44,14 @@ _start:
 5: j 5b
 msg: .asciz "hello from a pv guest\\n"
 `;
+
+/** The pool tests' two guests, assembled under `dir`: a hostile spinner and the echo guest. */
+export function spinAndEchoGuests(dir: string): { spin: string; echo: string } {
+  const root = join(fileURLToPath(import.meta.url), '../../../..');
+  for (const d of ['spin', 'echo']) mkdirSync(join(dir, d));
+  const spinSource = readFileSync(join(root, 'guests/hostile/spin.S'), 'utf8');
+  return {
+    spin: assembleGuest(join(dir, 'spin'), spinSource, 'rv64imac_zicsr'),
+    echo: assembleGuest(join(dir, 'echo'), ECHO_GUEST, 'rv64imac_zicsr'),
+  };
+}
