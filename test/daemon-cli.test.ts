@@ -105,6 +105,18 @@ describe('pvm control commands', () => {
     assert.equal(statSync(join(dir, 'web.snap')).mode & 0o777, 0o600);
     const { out } = await pvm(['restore', 'web.snap', '--name', 'web2', '--paused']);
     assert.equal(out, 'restored domain web2 (id 3), paused\n');
+    // --threads and --no-threads override the saved config's `threads`.
+    const threaded = JSON.parse(
+      (await pvm(['restore', 'web.snap', '--name', 'web3', '--paused', '--threads', '--json'])).out,
+    );
+    assert.equal(threaded.config.threads, true);
+    await pvm(['destroy', 'web3']);
+    const unthreaded = JSON.parse(
+      (await pvm(['restore', 'web.snap', '--name', 'web4', '--paused', '--no-threads', '--json'])).out,
+    );
+    assert.equal(unthreaded.config.threads, undefined);
+    assert.equal(JSON.parse((await pvm(['info', 'web2', '--json'])).out).config.threads, undefined);
+    await pvm(['destroy', 'web4']);
     writeFileSync(join(dir, 'junk.snap'), 'junk');
     await assert.rejects(pvm(['restore', 'junk.snap']), /smaller than the 48-byte header/);
   });

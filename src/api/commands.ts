@@ -43,7 +43,14 @@ export type Command =
       readonly force?: boolean;
     }
   /** Always (the name, from the file or `name`, must be free). The domain continues from where it was saved. */
-  | { readonly kind: 'restore'; readonly path: string; readonly name?: string; readonly paused?: boolean }
+  | {
+      readonly kind: 'restore';
+      readonly path: string;
+      readonly name?: string;
+      readonly paused?: boolean;
+      /** Overrides the saved config's `threads` (a save file holds architectural state only). */
+      readonly threads?: boolean;
+    }
   /**
    * Running or paused. Tightens the domain's hypercall policy to what both it and `allow` permit
    * (docs/para-api.md, "Hypercall policy"); never widens it. Kept across reboot and save.

@@ -130,7 +130,10 @@ export class ControlPlane {
       options,
     );
   }
-  restore(path: string, options: { name?: string; paused?: boolean } & ExecuteOptions = {}): Promise<DomainInfo> {
+  restore(
+    path: string,
+    options: { name?: string; paused?: boolean; threads?: boolean } & ExecuteOptions = {},
+  ): Promise<DomainInfo> {
     const { onProgress, ...rest } = options;
     return this.execute({ kind: 'restore', path, ...rest }, { onProgress });
   }
@@ -534,7 +537,11 @@ export class ControlPlane {
     let spec: DomainSpec;
     try {
       const saved = snap.meta.config;
-      spec = parseDomainSpec({ ...(saved !== null && typeof saved === 'object' ? saved : {}), name });
+      spec = parseDomainSpec({
+        ...(saved !== null && typeof saved === 'object' ? saved : {}),
+        name,
+        ...(cmd.threads !== undefined ? { threads: cmd.threads } : {}),
+      });
     } catch (e) {
       throw new ApiError('bad-image', `${cmd.path}: ${toApiError(e).message}`);
     }

@@ -226,12 +226,13 @@ export class PvmClient {
   }
   restore(
     path: string,
-    options: { name?: string; paused?: boolean; onProgress?: (p: Progress) => void } = {},
+    options: { name?: string; paused?: boolean; threads?: boolean; onProgress?: (p: Progress) => void } = {},
   ): Promise<DomainInfo> {
     const body = {
       path,
       ...(options.name !== undefined ? { name: options.name } : {}),
       ...(options.paused ? { paused: true } : {}),
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
     };
     return this.streamed('/restore', body, options.onProgress);
   }

@@ -214,6 +214,7 @@ const COMMANDS: Readonly<Record<string, (r: Request) => Command | Local>> = {
     path: String(b.path),
     paused: b.paused === true,
     ...(typeof b.name === 'string' ? { name: b.name } : {}),
+    ...(typeof b.threads === 'boolean' ? { threads: b.threads } : {}),
   }),
   'switch-list': () => ({ kind: 'switch-list' }),
   'switch-join': ({ sw, b }) => ({

@@ -559,13 +559,19 @@ export function registerControlCommands(
       .description('create a domain from a save file; it continues where it stopped')
       .argument('<file>')
       .option('--name <name>', 'name of the restored domain (default: the saved name)')
-      .option('--paused', 'leave it paused'),
-  ).action(async (file: string, flags: ClientFlags & { name?: string; paused?: boolean }) => {
+      .option('--paused', 'leave it paused')
+      .option(
+        '--threads',
+        "run every hart but the first on a host thread of its own (PV, smp >= 2), whatever the save's config says",
+      )
+      .option('--no-threads', "run every hart on the domain's thread, whatever the save's config says"),
+  ).action(async (file: string, flags: ClientFlags & { name?: string; paused?: boolean; threads?: boolean }) => {
     const bar = await progressBar(env.stderrIsTTY && !flags.json, 'restoring');
     const d = await client(flags, env)
       .restore(resolvePath(env.cwd, file), {
         ...(flags.name !== undefined ? { name: flags.name } : {}),
         paused: flags.paused === true,
+        ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
         onProgress: bar.update,
       })
       .finally(bar.stop);
