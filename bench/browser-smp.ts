@@ -13,9 +13,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BrowserContext, chromium } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { startWebSite, WEB_SITE_ROOT, type WebSite } from '../src/server/web-site.js';
-import { CHROMIUM, CHROMIUM_ARGS } from './chromium.js';
+import { CHROMIUM, chromiumContext } from './chromium.js';
 import { SMP_RESULT, smpCmdline, smpWork } from './smp-work.js';
 
 const root = join(fileURLToPath(import.meta.url), '../../..');
@@ -133,12 +133,7 @@ const site = await startWebSite({
   extra: { '/images/Image': join(guest, 'Image'), '/images/initramfs.cpio.gz': join(guest, 'initramfs.cpio.gz') },
 });
 const profile = mkdtempSync(join(tmpdir(), 'pvm-bench-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: CHROMIUM,
-  headless: true,
-  bypassCSP: true,
-  args: [...CHROMIUM_ARGS],
-});
+const context = await chromiumContext(profile);
 const before = load();
 const oneWorker: Result[] = [];
 const threads: Result[] = [];

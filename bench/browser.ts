@@ -12,10 +12,9 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { openControlPlane } from '../src/server/local.js';
 import { startWebSite, WEB_SITE_ROOT } from '../src/server/web-site.js';
-import { CHROMIUM, CHROMIUM_ARGS } from './chromium.js';
+import { CHROMIUM, chromiumContext } from './chromium.js';
 
 const ops = Number(process.argv[process.argv.indexOf('--ops') + 1]) || 3_000_000;
 const command = `bench mask ${ops}`;
@@ -76,12 +75,7 @@ async function inChromium(): Promise<Figure & { browser: string }> {
   if (!existsSync(join(WEB_SITE_ROOT, 'index.html'))) fail(`${WEB_SITE_ROOT} is missing: run npm run build`);
   const site = await startWebSite({ port: 0 });
   const profile = mkdtempSync(join(tmpdir(), 'pvm-bench-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    bypassCSP: true,
-    args: [...CHROMIUM_ARGS],
-  });
+  const context = await chromiumContext(profile);
   try {
     const page = await context.newPage();
     await page.goto(`http://127.0.0.1:${site.port}/?boot=pvos`);

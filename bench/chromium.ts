@@ -3,6 +3,8 @@
  * /usr/bin/chromium (no browser download), headless, with the flags that keep it from reaching
  * out to the network.
  */
+import { type BrowserContext, chromium } from 'playwright-core';
+
 export const CHROMIUM = '/usr/bin/chromium';
 
 export const CHROMIUM_ARGS: readonly string[] = [
@@ -15,3 +17,20 @@ export const CHROMIUM_ARGS: readonly string[] = [
   '--disable-component-update',
   '--disable-sync',
 ];
+
+/**
+ * Debian's Chromium, headless, on the profile directory `profile`. CSP is bypassed: the callers
+ * wait on page expressions, which CSP would refuse as eval.
+ */
+export function chromiumContext(
+  profile: string,
+  options: Parameters<typeof chromium.launchPersistentContext>[1] = {},
+): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    bypassCSP: true,
+    args: [...CHROMIUM_ARGS],
+    ...options,
+  });
+}

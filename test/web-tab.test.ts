@@ -22,6 +22,15 @@ const OPENSBI = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
 const consoleHas = (page: Page, text: string, timeout = 120_000) =>
   waitFor(page, `window.pvmConsoleText().includes(${JSON.stringify(text)})`, timeout);
 const consoleText = (page: Page): Promise<string> => page.evaluate('window.pvmConsoleText()') as Promise<string>;
+/** Boots the shared Linux Image and initramfs (served under /images) from the tab's form. */
+async function bootSharedLinux(page: Page): Promise<void> {
+  await page.check('input[name="guest"][value="kernel"]');
+  await page.fill('#kernel-url', '/images/Image');
+  await page.fill('#initrd-url', '/images/initramfs.cpio.gz');
+  await page.fill('#cmdline', 'console=ttyS0 quiet');
+  await page.fill('#memory', '128');
+  await page.click('#boot');
+}
 
 describe('pvm in a tab', () => {
   let browser: Browser;
@@ -104,12 +113,7 @@ describe('pvm in a tab', () => {
   test('Linux from the shared Image and initramfs (by URL) reaches its init', async () => {
     const page = await browser.page();
     await page.goto(`${base}/`);
-    await page.check('input[name="guest"][value="kernel"]');
-    await page.fill('#kernel-url', '/images/Image');
-    await page.fill('#initrd-url', '/images/initramfs.cpio.gz');
-    await page.fill('#cmdline', 'console=ttyS0 quiet');
-    await page.fill('#memory', '128');
-    await page.click('#boot');
+    await bootSharedLinux(page);
     await consoleHas(page, 'pvm-guest: init ready', 600_000);
     await screenshot(page, 'tab-linux');
     await page.close();
@@ -120,12 +124,7 @@ describe('pvm in a tab', () => {
     // ?smp and ?threads preset the machine; the guest comes from the form
     await page.goto(`${base}/?smp=2&threads=1`);
     assert.equal(await page.locator('#threads').isChecked(), true);
-    await page.check('input[name="guest"][value="kernel"]');
-    await page.fill('#kernel-url', '/images/Image');
-    await page.fill('#initrd-url', '/images/initramfs.cpio.gz');
-    await page.fill('#cmdline', 'console=ttyS0 quiet');
-    await page.fill('#memory', '128');
-    await page.click('#boot');
+    await bootSharedLinux(page);
     await consoleHas(page, 'pvm-guest: init ready', 600_000);
     assert.match(await consoleText(page), /pvm-guest: init ready \([^,]+, 2 cpu\)/);
     const s = (await page.evaluate('window.pvmStats()')) as {

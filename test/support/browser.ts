@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS } from '../../bench/chromium.js';
+import type { BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, chromiumContext } from '../../bench/chromium.js';
 
 export const root = join(fileURLToPath(import.meta.url), '../../../..');
 /** Where the tests put their screenshots (linked from docs/web.md). */
@@ -24,15 +24,8 @@ export interface Browser {
 export async function launchChromium(): Promise<Browser> {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package`);
   const profile = mkdtempSync(join(tmpdir(), 'pvm-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    // The tests wait on page expressions; CSP would refuse them as eval. The XSS test then proves
-    // the escaping alone, without the CSP behind it.
-    bypassCSP: true,
-    args: [...CHROMIUM_ARGS],
-  });
+  // CSP is bypassed (chromiumContext): the XSS test proves the escaping alone, without the CSP.
+  const context = await chromiumContext(profile, { viewport: { width: 1400, height: 900 } });
   return {
     context,
     page: async () => {
