@@ -113,6 +113,45 @@ test('a paused threaded domain holds its hart on a thread; after the pause its c
   }
 });
 
+test('a cap holds a hart on a thread to its part: capped at 2 % (1 % a hart), hart 1 runs far less', async () => {
+  const host = new NodeDomainHost(() => {});
+  const d = createVm(
+    { mode: 'pv', harts: 2, memory: 32 << 20, kernel: clockGuest(), cmdline: '', threads: true },
+    host,
+    { threads: nodeHartThreads },
+  );
+  const passes = () => d.ram.view.getBigUint64(DATA - d.ram.base + 16, true);
+  /** Hart 1's passes over a second. */
+  const second = async () => {
+    const p0 = passes();
+    await sleep(1000);
+    return passes() - p0;
+  };
+  const run = d.run();
+  try {
+    await until('hart 1 to run', () => passes() > 0n);
+    const free = await second();
+    // The cap is the domain's total: each of its 2 harts gets half, the owner's part returned
+    // for its scheduler entity.
+    assert.equal(d.threads!.setCap(2), 1);
+    await sleep(100);
+    const capped = await second();
+    // Capped, hart 1 runs at most about 10 ms of the second (1 % and one budget of 0.3 ms):
+    // free, a whole thread's worth, whatever else the host runs (4 % of a core is enough here).
+    assert.ok(capped * 4n < free, `hart 1's passes in a second: ${capped} capped, ${free} free`);
+    d.threads!.setCap(0);
+    await sleep(100);
+    const lifted = await second();
+    assert.ok(
+      lifted > capped * 4n,
+      `hart 1's passes in a second: ${lifted} after the cap was lifted, ${capped} capped`,
+    );
+  } finally {
+    d.stop(0);
+    await run;
+  }
+});
+
 /**
  * Three harts. Hart 0 starts harts 1 and 2, then counts the wake-ups its IPIs give it (DATA+16).
  * Hart 1 loops: send_ipi to harts 0 and 2, remote_sfence_vma of hart 2, a pass counted at
