@@ -210,10 +210,13 @@ export const MOVE_HOLD_MS = 5000;
 /** A domain as the rebalancer's decision sees it: weight and cap from its config, whether it may move now. */
 function schedOf(p: Placed, now: number): BusyDomain {
   const config = p.info?.config;
+  const cap = config?.cap ?? SCHED_DEFAULTS.cap;
+  // Harts on threads: its worker runs the owner's turns, held to the owner's part of the cap.
+  const harts = config?.threads === true ? (config.smp ?? 1) : 1;
   return {
     id: p.id,
     weight: config?.weight ?? SCHED_DEFAULTS.weight,
-    cap: config?.cap ?? SCHED_DEFAULTS.cap,
+    cap: cap / harts,
     movable: (p.holdUntil ?? 0) <= now && p.calls === 0 && !p.destroying && p.lost === undefined,
   };
 }
