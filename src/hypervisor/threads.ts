@@ -390,7 +390,8 @@ export class HartThreads {
    */
   setCap(cap: number): number {
     const part = cap / this.harts;
-    Atomics.store(this.w, CAP, Math.round(part * 100));
+    // (a part below the word's unit still caps: one hundredth of a percent)
+    Atomics.store(this.w, CAP, cap > 0 ? Math.max(1, Math.round(part * 100)) : 0);
     // a worker waiting for its budget looks again (a cap lifted or raised lets it run now)
     for (let k = 1; k < this.harts; k++) this.ring(k);
     return part;

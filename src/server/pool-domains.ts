@@ -234,8 +234,9 @@ export interface PoolDomainManagerOptions extends HypervisorDomainManagerOptions
  * in parallel on different host cores. Domains with NICs stay on the main thread, where the
  * daemon's virtual switches and their passt uplinks live; every other domain goes to the worker
  * with the fewest domains, and the rebalancer moves busy domains later so that they share the
- * pool's cores by weight and cap (`move`, `rebalance`). The main thread keeps the API, the consoles' history and the domain
- * list; per-domain commands are forwarded to the domain's worker.
+ * pool's cores by weight and cap (`move`, `rebalance`). The main thread keeps the API, the
+ * consoles' history and the domain list; per-domain commands are forwarded to the domain's
+ * worker.
  */
 export class PoolDomainManager implements DomainManager {
   private readonly workers: PoolWorker[];
