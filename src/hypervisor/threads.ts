@@ -47,7 +47,7 @@ import type { SbiCallStats } from '../sbi/dispatcher.js';
 import { decodeHartMask } from '../sbi/hartmask.js';
 import type { VcpuHart } from './guest-hart.js';
 import { enterSupervisor, redirectToSupervisor } from './pv.js';
-import { CAP_PERIOD_MS } from './scheduler.js';
+import { CapBudget } from './scheduler.js';
 
 /** Instructions a worker's hart runs between two looks at its commands. */
 const CHUNK = 10_000;
@@ -1002,10 +1002,8 @@ export function runRemoteHart(init: RemoteHartInit): void {
   w[ch.at(PC + 1)] = h.pcHi;
   let parkDone = 0;
   let saveDone = 0;
-  // This hart's cap budget (ms), as the credit scheduler keeps one (scheduler.ts): refilled at
-  // its part of the cap, holding at most CAP_PERIOD_MS worth, spent by the chunks it runs.
-  let budget = CAP_PERIOD_MS;
-  let budgetAt = clock.now();
+  // this hart's part of the domain's cap (HartThreads.setCap), spent by the chunks it runs
+  const budget = new CapBudget(0, clock.now());
   // before the first look at HOLD (HartThreads.hold)
   Atomics.store(w, ch.at(ALIVE), 1);
   for (;;) {
@@ -1079,19 +1077,23 @@ export function runRemoteHart(init: RemoteHartInit): void {
       }
     }
     const cap = Atomics.load(w, CAP) / 100;
-    if (cap > 0) {
-      const t = clock.now();
-      budget = Math.min((cap / 100) * CAP_PERIOD_MS, budget + ((t - budgetAt) * cap) / 100);
-      budgetAt = t;
-      if (budget <= 0) {
+    let ranFrom = 0;
+    if (cap !== budget.cap || cap > 0) {
+      ranFrom = clock.now();
+      if (cap !== budget.cap) budget.set(cap, ranFrom);
+      const wait = budget.waitMs(ranFrom);
+      if (wait > 0) {
         // runnable, not running: until the budget is positive again, or a command comes
-        Atomics.wait(w, ch.at(DOORBELL), bell, Math.min(MAX_IDLE_MS, (-budget * 100) / cap + 0.01));
+        Atomics.wait(w, ch.at(DOORBELL), bell, Math.min(MAX_IDLE_MS, wait));
         continue;
       }
     }
     Atomics.store(w, ch.at(RUN_STATE), RUN_RUNNING);
     const exit = h.run(CHUNK);
-    if (cap > 0) budget -= clock.now() - budgetAt;
+    if (cap > 0) {
+      const end = clock.now();
+      budget.spend(end - ranFrom, end);
+    }
     ch.f64[ch.at(INSTRET) / 2] = h.instret;
     w[ch.at(PC)] = h.pcLo;
     w[ch.at(PC + 1)] = h.pcHi;
