@@ -20,8 +20,10 @@
  *   weights 256 and 512 on one worker; three, with weights 256, 256 and 512, on two workers
  *   once the rebalancer has had `--settle` seconds to place them (each domain's instruction
  *   share against its share of the pool by weight: 1/4, 1/4, 1/2 of two cores, i.e. 0.5, 0.5
- *   and 1 core); and a domain with cap 25 next to two uncapped spinning domains on two workers
- *   (its guest time as a share of the wall clock);
+ *   and 1 core); as a control, two equal domains on two workers (their instruction ratio is
+ *   how evenly the host shares its cores between the workers); and a domain with cap 25 next
+ *   to two uncapped spinning domains on two workers (its guest time as a share of the wall
+ *   clock);
  * - `idle`: `--idle` idle domains of the embedded guest (pvos at its prompt) — the time to create
  *   them (and per domain in the first and the last tenth: a cost growing with the domains there
  *   shows as a slower last tenth), the daemon's host CPU (% of one core) and resident memory per
@@ -331,6 +333,9 @@ async function pool(dir: string, spin: string) {
   const three = await run(2, [{ name: 'w256a' }, { name: 'w256b' }, { name: 'w512', weight: 512 }]);
   const total = three.instructions.reduce((a, b) => a + b, 0);
   const ideal = [0.25, 0.25, 0.5];
+  // The control: two equal domains, one per worker. Their instruction ratio is how evenly the
+  // host itself shares its cores between the two workers (1 on an idle host).
+  const pair = await run(2, [{ name: 'left' }, { name: 'right' }]);
   // A cap of 25 % with two busy neighbours on two workers: it holds, they take the rest.
   const capped = await run(2, [{ name: 'capped', cap: 25 }, { name: 'x' }, { name: 'y' }]);
   return {
@@ -352,6 +357,10 @@ async function pool(dir: string, spin: string) {
           3,
         ),
         coresByHostTime: three.guestMs.map((ms) => round(ms / three.ms)),
+      },
+      equalTwoWorkers: {
+        instructionRatio: round(pair.instructions[1]! / pair.instructions[0]!),
+        coresByHostTime: pair.guestMs.map((ms) => round(ms / pair.ms)),
       },
       capTwoWorkers: {
         cap: 25,
