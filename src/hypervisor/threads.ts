@@ -471,6 +471,13 @@ export class HartThreads {
     return this.f64[this.at(k, INSTRET) / 2]!;
   }
 
+  /** Hart `k`'s instruction count and pc as its worker would publish them (a restore, before it starts). */
+  publish(k: number, instret: number, pcLo: number, pcHi: number): void {
+    this.f64[this.at(k, INSTRET) / 2] = instret;
+    this.w[this.at(k, PC)] = pcLo;
+    this.w[this.at(k, PC + 1)] = pcHi;
+  }
+
   /** What every hart on a thread is doing now (a hang shows where each one is). */
   stats(): ThreadHartStats[] {
     const out: ThreadHartStats[] = [];
@@ -756,6 +763,8 @@ export class RemoteHart implements VcpuHart {
   restore(s: RemoteHartState, hsm: HsmState): void {
     this.restored = s;
     this.setHsm(hsm);
+    // until its worker publishes, the statistics show the count and pc the restore gave it
+    this.threads.publish(this.id, s.cpu.counters[0] ?? 0, s.cpu.words[0] ?? 0, s.cpu.words[1] ?? 0);
   }
 
   /** HSM state as the worker last set it (a suspended hart resumes on its own). */
