@@ -15,7 +15,7 @@ import type { DomainStats } from '../src/api/domain.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { ApiSpec } from '../src/server/openapi.js';
 import { PoolDomainManager } from '../src/server/pool-domains.js';
-import { assembleGuest, collect, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
+import { assembleGuest, collect, runPvm, startTestDaemon, type TestDaemon, until } from './support/daemon.js';
 import { initrd, kernel as linuxKernel } from './support/linux-guest.js';
 
 /**
@@ -280,6 +280,12 @@ test('the main-thread manager gives the threads statistics through the API too',
       return x.instret > 0 && x;
     });
     assert.ok(['running', 'waiting', 'request'].includes(t.state), JSON.stringify(t));
+    // `pvm stats` prints a line per hart on a thread
+    const { out } = await runPvm(join(h.dir, 'pvmd.sock'), h.dir, ['stats', 'duo']);
+    assert.match(
+      out,
+      /^ {2}hart 1 on its thread: (running|waiting|request \(\w+\)), pc 0x8020[0-9a-f]{4}, \d+ instructions$/m,
+    );
     const plain = await h.client.create({ name: 'one', kernel: duo, memory: '16M', smp: 2, append: 'console=hvc0' });
     await until('the unthreaded domain ran', async () => (await h.client.stats('one')).instructions > 0);
     assert.equal((await h.client.stats(plain.name)).threads, undefined, 'no threads without `threads`');
