@@ -302,7 +302,7 @@ export class Jit {
     for (const p of list) {
       const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
       const pc = (BigInt(p.hi >>> 0) << 32n) | BigInt(p.pc >>> 0);
-      const b = translateBlock({ u16: this.u16 }, p.off, pc, p.priv);
+      const b = translateBlock({ u16: this.u16, pauseExits: this.hart.pauseExits }, p.off, pc, p.priv);
       if (b === null) {
         this.hot[s] = QUIET;
         continue;
