@@ -243,6 +243,8 @@ export function createVm(
             extensions,
             jit: cfg.jit ?? JIT_DEFAULT,
             jitAfter: JIT_AFTER,
+            // the domain's run loop returns to the event loop every turn (workers' loops do not)
+            jitAsync: true,
           }),
   });
 
