@@ -83,6 +83,13 @@ export interface HartOptions {
    * (A requestStop at the same boundary returns Exit.Pause too: handle it as Stop as well.)
    */
   pauseExits?: boolean;
+  /**
+   * Compile the tier's modules off the hart's thread (WebAssembly.compile) and install them
+   * when ready. They are installed by promise callbacks, so only a caller that returns to the
+   * event loop between `run` calls gets them (the domain's run loop does; a loop that never
+   * yields, such as a worker's, must leave this off). Default: off (synchronous compiles).
+   */
+  jitAsync?: boolean;
 }
 
 export class Hart {
@@ -176,6 +183,7 @@ export class Hart {
   /** instret at which run() makes the tier (HartOptions.jitAfter), or -1: never. */
   private jitAt: number;
   private readonly jitAfter: number;
+  private readonly jitAsync: boolean;
   private readonly ram: RamLike;
 
   // --- run-loop signalling (internal) ---
@@ -216,6 +224,7 @@ export class Hart {
     this.mmu = new Mmu(this, ram, bus, this.stateOff);
     this.ram = ram;
     this.jitAfter = opts.jitAfter ?? 0;
+    this.jitAsync = opts.jitAsync === true;
     this.jitAt = opts.jit === false ? -1 : this.jitAfter;
     if (this.jitAt === 0) this.startJit();
   }
@@ -452,7 +461,7 @@ export class Hart {
   private startJit(): void {
     const ram = this.ram;
     this.jitAt = -1;
-    this.jit = Jit.create(this, ram.wasmMemory, ram.buffer as ArrayBuffer, ram.size);
+    this.jit = Jit.create(this, ram.wasmMemory, ram.buffer as ArrayBuffer, ram.size, this.jitAsync);
   }
 
   /** Execute up to `budget` instructions; returns an Exit code. */

@@ -245,6 +245,8 @@ export function createVm(
             jitAfter: JIT_AFTER,
             // hart 0 of a domain with harts on threads: a spin-wait waits for them (pause-loop exiting)
             pauseExits: threads !== null,
+            // the domain's run loop returns to the event loop every turn (workers' loops do not)
+            jitAsync: true,
           }),
   });
 
