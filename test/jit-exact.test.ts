@@ -13,16 +13,27 @@ import { HART_STATE_BYTES } from '../src/cpu/jit/state.js';
 import { A, C, li64, Prog } from '../src/cpu/test-asm.js';
 import { LogBus, openPmp, RAM_BASE } from '../src/cpu/test-util.js';
 import { GuestRam } from '../src/memory/ram.js';
-import { BAD, boot, csrrs, DATA, lockstep, type Machine, machine, put, snapshot } from './support/jit-rig.js';
+import {
+  BAD,
+  boot,
+  csrrs,
+  DATA,
+  lockstep,
+  lockstepYielding,
+  type Machine,
+  machine,
+  put,
+  snapshot,
+} from './support/jit-rig.js';
 
 const F = RAM_BASE + 0x2000;
 const ret = () => A.jalr(0, 1, 0);
 const li = (rd: number, v: number | bigint) => li64(rd, BigInt(v));
 
-/** Both machines with `prog` at RAM_BASE and `extra` pieces at their addresses. */
-function pair(prog: Prog, extra: [number, Prog][] = []): [Machine, Machine] {
+/** Both machines with `prog` at RAM_BASE and `extra` pieces at their addresses (`jitAsync`: b compiles off the thread). */
+function pair(prog: Prog, extra: [number, Prog][] = [], jitAsync = false): [Machine, Machine] {
   const a = machine(false);
-  const b = machine(true);
+  const b = machine(true, false, jitAsync);
   for (const m of [a, b]) {
     boot(m, prog, new Uint8Array(0x2000));
     for (const [pa, p] of extra) put(m, pa, p.toBytes());
@@ -552,4 +563,64 @@ test('a hypercall made in translated code that raises an interrupt: taken right 
   assert.equal(b.hart.getX(24), taken * BigInt(RAM_BASE + ecall + 4));
   // once the blocks are made (after ~1 024 passes), the calls are made from translated code
   assert.ok(made > 4000, `${made} of 6000 hypercalls made in translated code`);
+});
+
+/** A loop calling F `n` times, summing its a0 in s1, then a jump-to-self. */
+function callLoop(n: number): Prog {
+  const p = new Prog().i(...li(9, 0), ...li(18, F), ...li(8, n));
+  const loop = p.size;
+  p.i(A.jalr(1, 18, 0), A.add(9, 9, 10), A.addi(8, 8, -1));
+  p.i(A.bne(8, 0, loop - p.size), A.jal(0, 0));
+  return p;
+}
+
+test('modules compiled off the thread are installed when the caller yields, and run exactly', async () => {
+  const [a, b] = pair(callLoop(20_000), [[F, new Prog().i(A.addi(10, 0, 1), ret())]], true);
+  const jit = b.hart.jit!;
+  lockstep(a, b, slices(8, 1000)); // hot, but nothing can be installed before the event loop turns
+  assert.ok(jit.stats.asyncModules >= 1);
+  assert.equal(jit.stats.instructions, 0);
+  while (jit.stats.inFlight > 0) await new Promise((r) => setImmediate(r));
+  assert.equal(jit.stats.lateModules, 0);
+  assert.ok(jit.stats.modules >= 1 && jit.stats.cached >= 1);
+  await lockstepYielding(a, b, slices(200, 1000));
+  assert.equal(b.hart.getX(9), 20_000n);
+  assert.ok(jit.stats.instructions > 30_000);
+});
+
+test('a module compiled off the thread for code changed meanwhile is dropped, not run', async () => {
+  const [a, b] = pair(callLoop(20_000), [[F, new Prog().i(A.addi(10, 0, 1), ret())]], true);
+  const jit = b.hart.jit!;
+  lockstep(a, b, slices(8, 1000));
+  assert.ok(jit.stats.inFlight >= 1);
+  // written from outside while F's block compiles (as DMA would): both tiers must now run a0 = 2
+  for (const m of [a, b]) put(m, F, new Prog().i(A.addi(10, 0, 2)).toBytes());
+  const calls = b.hart.getX(9);
+  await lockstepYielding(a, b, slices(200, 1000));
+  assert.ok(jit.stats.staleBlocks >= 1);
+  const sum = calls + (20_000n - calls) * 2n; // less one if a call had read the old a0 already
+  assert.ok(b.hart.getX(9) === sum || b.hart.getX(9) === sum - 1n);
+  assert.ok(jit.stats.instructions > 30_000); // F was translated again, from its new code
+});
+
+test('a block that waits too long for its compile off the thread is compiled on the thread', () => {
+  const [a, b] = pair(callLoop(20_000), [[F, new Prog().i(A.addi(10, 0, 1), ret())]], true);
+  lockstep(a, b, slices(200, 1000)); // never yields: the background compiles cannot be installed
+  const jit = b.hart.jit!;
+  assert.equal(b.hart.getX(9), 20_000n);
+  assert.ok(jit.stats.lateModules >= 1);
+  assert.ok(jit.stats.instructions > 30_000);
+});
+
+test('a module compiled off the thread for a cache cleared meanwhile (reset) is dropped', async () => {
+  const p = callLoop(20_000);
+  const [a, b] = pair(p, [[F, new Prog().i(A.addi(10, 0, 1), ret())]], true);
+  const jit = b.hart.jit!;
+  lockstep(a, b, slices(8, 1000));
+  assert.ok(jit.stats.inFlight >= 1);
+  for (const m of [a, b]) boot(m, p, new Uint8Array(0x2000));
+  for (const m of [a, b]) put(m, F, new Prog().i(A.addi(10, 0, 1), ret()).toBytes());
+  await lockstepYielding(a, b, slices(200, 1000));
+  assert.ok(jit.stats.staleBlocks >= 1);
+  assert.equal(b.hart.getX(9), 20_000n);
 });

@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { Csr } from '../src/cpu/arch.js';
 import { encI } from '../src/cpu/encode.js';
 import { A, C } from '../src/cpu/test-asm.js';
-import { boot, csrrs, csrrw, lockstep, machine, type Piece, program } from './support/jit-rig.js';
+import { boot, csrrs, csrrw, lockstep, lockstepYielding, machine, type Piece, program } from './support/jit-rig.js';
 
 const reg = fc.integer({ min: 1, max: 20 });
 const src = fc.integer({ min: 0, max: 20 });
@@ -201,4 +201,30 @@ test('lockstep: generated programs give the same state with and without the tran
   // the translator did run (not only the interpreter on both sides)
   process.stderr.write(`lockstep: ${translated} instructions translated\n`);
   assert.ok(translated > 100_000, `only ${translated} instructions ran translated`);
+});
+
+test('lockstep: the same with modules compiled off the thread and installed between slices', async () => {
+  const a = machine(false);
+  const b = machine(true, false, true);
+  let translated = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      init,
+      fc.array(piece, { minLength: 1, maxLength: 40 }),
+      fc.integer({ min: 1100, max: 1500 }),
+      fc.array(fc.integer({ min: 1, max: 6000 }), { minLength: 8, maxLength: 40 }),
+      fc.uint8Array({ minLength: 0x2000, maxLength: 0x2000 }),
+      async (regs, body, iterations, slices, data) => {
+        const prog = program(regs, body, iterations);
+        // a reset between programs: modules still compiling for the last one are dropped at install
+        boot(a, prog, data);
+        boot(b, prog, data);
+        translated += await lockstepYielding(a, b, slices);
+      },
+    ),
+    { numRuns: 20 },
+  );
+  process.stderr.write(`lockstep, compiled off the thread: ${translated} instructions translated\n`);
+  assert.ok(b.hart.jit!.stats.asyncModules > 0);
+  assert.ok(translated > 10_000, `only ${translated} instructions ran translated`);
 });

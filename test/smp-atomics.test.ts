@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
+import { gpa } from '../src/core/types.js';
 import { HART_STATE_BYTES } from '../src/cpu/jit/state.js';
 import { A, li64, Prog } from '../src/cpu/test-asm.js';
 import { RAM_BASE } from '../src/cpu/test-util.js';
@@ -171,4 +172,33 @@ test('on shared RAM, AMOs and LR/SC give the private-RAM results, both tiers', (
     assert.equal(b.hart.getX(28), 5n * 6n); // passes 1280, 1024, 768, 512, 256
     if (jit) assert.ok(b.hart.jit!.stats.instructions > 50_000);
   }
+});
+
+test("on shared RAM, the hypervisor's own doubleword accesses are never seen half-written (GuestRam.readU64, writeU64)", async () => {
+  const ram = new GuestRam(RAM_BASE, RAM, 0, { shared: true });
+  const at = RAM_BASE + 0x100;
+  ram.writeU64(gpa(at), 0xffff_ffff);
+  ram.writeBigU64(gpa(at + 8), 0xffff_ffffn);
+  const w = new Worker(new URL('./support/ram64-worker.js', import.meta.url), {
+    workerData: { memory: ram.wasmMemory, base: RAM_BASE, size: RAM, at, flips: FLIPS },
+  });
+  const done = new Promise((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  // This thread reads while the worker writes: both forms, until its done word.
+  let passes = 0;
+  let tornU64 = 0;
+  let tornBig = 0;
+  while (Atomics.load(ram.i32, 0x110 / 4) === 0) {
+    const v = ram.readU64(gpa(at));
+    if (v !== 0xffff_ffff && v !== 0xffff_ffff_0000_0000) tornU64++;
+    const b = ram.readBigU64(gpa(at + 8));
+    if (b !== LOW && b !== HIGH) tornBig++;
+    passes++;
+  }
+  await done;
+  await w.terminate();
+  assert.ok(passes > 1000, `reader passes ${passes}`);
+  assert.deepEqual({ tornU64, tornBig }, { tornU64: 0, tornBig: 0 }, `torn values in ${passes} passes`);
 });

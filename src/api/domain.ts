@@ -1,5 +1,6 @@
 import type { ConsoleInput } from '../hypervisor/domain.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
+import type { ThreadHartStats } from '../hypervisor/threads.js';
 import type { MigrateResult } from './commands.js';
 import type { DeviceKind, DomainSpec, DomainSpecInput } from './spec.js';
 
@@ -114,6 +115,11 @@ export interface DomainStats {
   readonly nets?: readonly NicStats[];
   /** Bytes of console input dropped because the guest had not read the buffered 64 KiB yet. */
   readonly consoleInputDropped?: number;
+  /**
+   * Harts on threads (spec `threads`, docs/scheduler.md): what each hart but hart 0 is doing, as
+   * its thread last published it (absent: every hart runs on the domain's thread).
+   */
+  readonly threads?: readonly ThreadHartStats[];
 }
 
 export type ConsoleListener = (data: Uint8Array) => void;

@@ -172,3 +172,6 @@ export const MSTATUS_WMASK =
 /** sstatus view: SIE SPIE UBE SPP VS FS XS SUM MXR (+ UXL, SD in the high word). */
 export const SSTATUS_RMASK = 0x000de762;
 export const SSTATUS_WMASK = MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_FS | MSTATUS_SUM | MSTATUS_MXR;
+
+/** PAUSE (Zihintpause): FENCE with pred = W, succ = 0, fm = 0, rs1 = rd = x0. */
+export const PAUSE = 0x0100_000f;

@@ -2,11 +2,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { GuestRam } from '../memory/ram.js';
 import { Cause, Csr } from './arch.js';
 import { Exit } from './exits.js';
+import { Hart } from './hart.js';
 import type { HartExtensions } from './isa.js';
+import { HART_STATE_BYTES } from './jit/state.js';
 import { A, li64, Prog } from './test-asm.js';
-import { RAM_BASE, type Rig, rig } from './test-util.js';
+import { LogBus, openPmp, RAM_BASE, type Rig, rig } from './test-util.js';
 
 /**
  * The Zba/Zbb/Zbc/Zbs reference vectors (bitmanip-vectors/gen.sh: one line per instruction
@@ -190,6 +193,31 @@ test('PAUSE (Zihintpause) is a FENCE hint: it retires and does nothing else', ()
   assert.equal(hart.getX(5), 8n);
   assert.equal(hart.getCsr(Csr.mepc), BigInt(RAM_BASE + 16));
   assert.equal(hart.getCsr(Csr.minstret), 5n); // the four, then the rig's halting WFI
+});
+
+test('PAUSE on a hart with pauseExits ends run with Exit.Pause after it retires, interpreted and translated', () => {
+  const pause = 0x0100000f;
+  const { hart } = rig(new Prog().i(A.addi(5, 0, 7), pause, pause, A.addi(5, 5, 1), A.ebreak()), {
+    pauseExits: true,
+  });
+  assert.equal(hart.run(100), Exit.Pause);
+  assert.deepEqual([hart.getPc(), hart.instret], [BigInt(RAM_BASE + 8), 2]);
+  assert.equal(hart.run(100), Exit.Pause);
+  assert.deepEqual([hart.getPc(), hart.instret], [BigInt(RAM_BASE + 12), 3]);
+  assert.equal(hart.run(100), Exit.Wfi);
+  assert.equal(hart.getX(5), 8n);
+  // A hot spin loop (x5 += 1; pause) is translated up to the PAUSE, which stays the interpreter's.
+  const ram = new GuestRam(RAM_BASE, 1 << 20, HART_STATE_BYTES);
+  const spin = new Hart(ram, new LogBus(), { jit: true, jitAfter: 0, pauseExits: true });
+  ram.u8.set(new Prog().i(A.addi(5, 5, 1), A.addi(6, 6, 2), pause, A.jal(0, -12)).toBytes(), 0);
+  spin.reset(BigInt(RAM_BASE), 3);
+  openPmp(spin);
+  for (let i = 1; i <= 5000; i++) {
+    assert.equal(spin.run(1_000_000), Exit.Pause);
+    assert.deepEqual([spin.getX(5), spin.getPc()], [BigInt(i), BigInt(RAM_BASE + 12)]);
+  }
+  assert.equal(spin.instret, 3 + 4999 * 4);
+  assert.ok(spin.jit !== null && spin.jit.stats.instructions > 0, 'translated');
 });
 
 test('with no optional extension the hart decodes exactly RV64IM in the four ALU opcodes', () => {

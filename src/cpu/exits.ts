@@ -8,5 +8,7 @@ export const Exit = {
   MachineTrap: 2,
   /** requestStop() was called. */
   Stop: 3,
+  /** PAUSE retired on a hart with HartOptions.pauseExits (a spin-wait hint). */
+  Pause: 4,
 } as const;
 export type Exit = (typeof Exit)[keyof typeof Exit];

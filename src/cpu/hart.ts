@@ -21,7 +21,7 @@
  */
 import { div64, divu64, mul64, mulh64, mulhsu64, mulhu64, R, rem64, remu64 } from './alu64.js';
 import { amo, Reservation } from './amo.js';
-import { Cause, Csr, MIP_SEIP, MSTATUS_FS, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, Priv } from './arch.js';
+import { Cause, Csr, MIP_SEIP, MSTATUS_FS, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, PAUSE, Priv } from './arch.js';
 import * as B from './bitmanip.js';
 import { expandCompressed } from './compressed.js';
 import { csrInstruction, getCsr, setCsr, stimerDeadline, TrapCsrs, updateStimer } from './csr.js';
@@ -76,6 +76,20 @@ export interface HartOptions {
    * it). Default 0: from the start.
    */
   jitAfter?: number;
+  /**
+   * PAUSE (Zihintpause, a spin-wait hint) ends `run` with Exit.Pause after it retires, as x86's
+   * pause-loop exiting hands a spinning vCPU's host CPU back: the harts of a domain with harts on
+   * threads then wait briefly for the others (src/hypervisor/threads.ts). Default false: a no-op.
+   * (A requestStop at the same boundary returns Exit.Pause too: handle it as Stop as well.)
+   */
+  pauseExits?: boolean;
+  /**
+   * Compile the tier's modules off the hart's thread (WebAssembly.compile) and install them
+   * when ready. They are installed by promise callbacks, so only a caller that returns to the
+   * event loop between `run` calls gets them (the domain's run loop does; a loop that never
+   * yields, such as a worker's, must leave this off). Default: off (synchronous compiles).
+   */
+  jitAsync?: boolean;
 }
 
 export class Hart {
@@ -95,6 +109,8 @@ export class Hart {
   pcLo = 0;
   pcHi = 0;
   virtualM: boolean;
+  /** HartOptions.pauseExits. */
+  readonly pauseExits: boolean;
   time: TimeSource;
   /** The optional extensions this hart has (isa.ts `Ext` bits); fixed at construction. */
   readonly ext: number;
@@ -167,6 +183,7 @@ export class Hart {
   /** instret at which run() makes the tier (HartOptions.jitAfter), or -1: never. */
   private jitAt: number;
   private readonly jitAfter: number;
+  private readonly jitAsync: boolean;
   private readonly ram: RamLike;
 
   // --- run-loop signalling (internal) ---
@@ -175,6 +192,8 @@ export class Hart {
   /** Set by setIrq/requestStop and MMIO: the loop leaves its fast path after the current slow operation. */
   attn = false;
   private stopReq = false;
+  /** The stop requested is a PAUSE's (pauseExits). */
+  private pauseReq = false;
 
   // --- pending exception (filled before TRAP is thrown) ---
   private excCause = 0;
@@ -184,6 +203,7 @@ export class Hart {
   constructor(ram: RamLike, bus: PhysBus, opts: HartOptions = {}) {
     this.id = opts.id ?? 0;
     this.virtualM = opts.virtualM ?? false;
+    this.pauseExits = opts.pauseExits ?? false;
     this.ext = extMask({ ...ALL_EXTENSIONS, ...opts.extensions });
     this.time = opts.time ?? { now: () => Math.floor(this.instret / 100) };
     // the registers and data TLBs live in the state area after RAM when the RAM has one (jit/state.ts)
@@ -204,6 +224,7 @@ export class Hart {
     this.mmu = new Mmu(this, ram, bus, this.stateOff);
     this.ram = ram;
     this.jitAfter = opts.jitAfter ?? 0;
+    this.jitAsync = opts.jitAsync === true;
     this.jitAt = opts.jit === false ? -1 : this.jitAfter;
     if (this.jitAt === 0) this.startJit();
   }
@@ -440,7 +461,7 @@ export class Hart {
   private startJit(): void {
     const ram = this.ram;
     this.jitAt = -1;
-    this.jit = Jit.create(this, ram.wasmMemory, ram.buffer as ArrayBuffer, ram.size);
+    this.jit = Jit.create(this, ram.wasmMemory, ram.buffer as ArrayBuffer, ram.size, this.jitAsync);
   }
 
   /** Execute up to `budget` instructions; returns an Exit code. */
@@ -483,6 +504,10 @@ export class Hart {
       this.attn = false;
       if (this.stopReq) {
         this.stopReq = false;
+        if (this.pauseReq) {
+          this.pauseReq = false;
+          return Exit.Pause;
+        }
         return Exit.Stop;
       }
       if (this.irqCheck) {
@@ -1081,9 +1106,18 @@ export class Hart {
             case 3: {
               // MISC-MEM (0x0f): FENCE (funct3 0), FENCE.I (funct3 1); memory is coherent and
               // nothing is cached by instruction, so both are no-ops. PAUSE (Zihintpause) is a
-              // FENCE with pred = W, succ = 0: a no-op too (docs/cpu.md says why it does not yield)
+              // FENCE with pred = W, succ = 0: a no-op too, but on a hart with pauseExits, which
+              // returns Exit.Pause after it (docs/cpu.md, PAUSE)
               if ((insn >> 12) & 6) this.fault(Cause.Illegal, raw, 0);
-              if ((insn >> 12) & 1) this.flushIcache(); // FENCE.I: translated code may be stale
+              if ((insn >> 12) & 1) {
+                this.flushIcache(); // FENCE.I: translated code may be stale
+              } else if (insn === PAUSE && this.pauseExits) {
+                this.pauseReq = true;
+                this.requestStop();
+                this.pcLo = (pc + ilen) | 0;
+                this.pcHi = pcHi;
+                continue outer;
+              }
               break;
             }
             case 11: {

@@ -545,6 +545,12 @@ export class Domain implements SbiPlatform, ThreadedDomain {
         this.stats.exits.stop++;
         return;
       }
+      if (exit === Exit.Pause) {
+        // hart 0 of a domain with harts on threads spins (PAUSE): wait a little for the others,
+        // and end the slice (a stop asked at the same boundary returns Pause too)
+        this.threads?.pauseWait();
+        return;
+      }
       if (exit === Exit.MachineTrap) {
         this.machineTrap(v);
         if (this.yieldSlice || this.ended !== null || this.rebootPending || v.state !== HsmState.STARTED || v.waiting) {

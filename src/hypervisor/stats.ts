@@ -122,6 +122,7 @@ export class DomainStats {
             jit: {
               ...jit,
               translateMs: r(jit.translateMs),
+              asyncWaitMs: r(jit.asyncWaitMs),
               share: instructions > 0 ? Math.round((jit.instructions / instructions) * 1000) / 1000 : 0,
             },
           }
@@ -160,6 +161,11 @@ export function formatStats(s: DomainStatsJson): string {
     const j = s.jit;
     lines.push(
       `translated: ${j.instructions} instructions (${Math.round(j.share * 1000) / 10} %), ${j.blocks} blocks in ${j.modules} modules, ${j.translateMs} ms translating; ${j.cached} cached, ${j.evictions} evicted; invalidated ${j.pageInvalidations} pages, ${j.flushes} flushes`,
+      ...(j.asyncModules > 0
+        ? [
+            `  compiled off the thread: ${j.asyncModules} modules (${j.lateModules} compiled on it after all, a block having waited too long), ${j.staleBlocks} blocks stale at install; waited ${Math.round(j.asyncWaitMs)} ms, ${j.asyncWaitInstructions} instructions in all`,
+          ]
+        : []),
       `  blocks end at: ${Object.entries(j.ends)
         .sort((a, b) => b[1] - a[1])
         .map(([e, n]) => `${e} ${n}`)

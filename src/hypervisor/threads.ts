@@ -52,6 +52,12 @@ import { CapBudget } from './scheduler.js';
 /** Instructions a worker's hart runs between two looks at its commands. */
 const CHUNK = 10_000;
 const TICKS_PER_MS = 10_000;
+/**
+ * How long a worker whose hart executed PAUSE (a spin-wait hint) waits on its doorbell (ms):
+ * the host core goes to the thread the guest spins for, and a command (an IPI, a fence, an
+ * interrupt line) ends the wait at once.
+ */
+const PAUSE_WAIT_MS = 0.05;
 /** Longest wait of an idle worker (ms) when no timer is armed: commands wake it earlier. */
 const MAX_IDLE_MS = 500;
 /** How long the owner waits for a worker to acknowledge a fence or a park before it gives up (ms). */
@@ -147,6 +153,8 @@ export interface RemoteHartInit {
   jit: boolean;
   jitAfter: number;
   sstc: boolean;
+  /** PAUSE ends a chunk and waits briefly (HartOptions.pauseExits, PAUSE_WAIT_MS). */
+  pauseExits?: boolean;
   /** The state a restore loaded for this hart (absent: it starts as a new hart, stopped). */
   restore?: RemoteHartState;
 }
@@ -483,9 +491,27 @@ export class HartThreads {
     }
   }
 
+  /**
+   * Hart 0 executed PAUSE (a spin-wait, HartOptions.pauseExits): the owner waits for a worker's
+   * request up to PAUSE_WAIT_MS, giving the host core to the threads hart 0 may wait for, then
+   * serves what they asked.
+   */
+  pauseWait(): void {
+    if (this.pending !== null || this.stopped) return;
+    Atomics.wait(this.w, PENDING, this.seen, PAUSE_WAIT_MS);
+    this.serve();
+  }
+
   /** Instructions retired by hart `k` (published by its worker after every chunk). */
   instret(k: number): number {
     return this.f64[this.at(k, INSTRET) / 2]!;
+  }
+
+  /** Hart `k`'s instruction count and pc as its worker would publish them (a restore, before it starts). */
+  publish(k: number, instret: number, pcLo: number, pcHi: number): void {
+    this.f64[this.at(k, INSTRET) / 2] = instret;
+    this.w[this.at(k, PC)] = pcLo;
+    this.w[this.at(k, PC + 1)] = pcHi;
   }
 
   /** What every hart on a thread is doing now (a hang shows where each one is). */
@@ -773,6 +799,8 @@ export class RemoteHart implements VcpuHart {
   restore(s: RemoteHartState, hsm: HsmState): void {
     this.restored = s;
     this.setHsm(hsm);
+    // until its worker publishes, the statistics show the count and pc the restore gave it
+    this.threads.publish(this.id, s.cpu.counters[0] ?? 0, s.cpu.words[0] ?? 0, s.cpu.words[1] ?? 0);
   }
 
   /** HSM state as the worker last set it (a suspended hart resumes on its own). */
@@ -986,6 +1014,7 @@ export function runRemoteHart(init: RemoteHartInit): void {
     extensions: init.extensions,
     jit: init.jit,
     jitAfter: init.jitAfter,
+    pauseExits: init.pauseExits === true,
   });
   if (h.stateOff !== init.stateOff) throw new PvmError('internal', 'the hart did not get its state area');
   ch.hart = h;
@@ -1098,7 +1127,10 @@ export function runRemoteHart(init: RemoteHartInit): void {
     w[ch.at(PC)] = h.pcLo;
     w[ch.at(PC + 1)] = h.pcHi;
     if (exit === Exit.Wfi) waiting = true;
-    else if (exit === Exit.MachineTrap && !h.exitIsInterrupt) {
+    else if (exit === Exit.Pause) {
+      // a spin-wait (pause-loop exiting): the core to the thread it waits for; then its commands
+      Atomics.wait(w, ch.at(DOORBELL), bell, PAUSE_WAIT_MS);
+    } else if (exit === Exit.MachineTrap && !h.exitIsInterrupt) {
       const cause = h.exitCause;
       if (cause === Cause.EcallS) {
         if (ch.serveLocally(init.harts)) {

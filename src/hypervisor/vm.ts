@@ -243,6 +243,10 @@ export function createVm(
             extensions,
             jit: cfg.jit ?? JIT_DEFAULT,
             jitAfter: JIT_AFTER,
+            // hart 0 of a domain with harts on threads: a spin-wait waits for them (pause-loop exiting)
+            pauseExits: threads !== null,
+            // the domain's run loop returns to the event loop every turn (workers' loops do not)
+            jitAsync: true,
           }),
   });
 
@@ -339,6 +343,7 @@ export function createVm(
         jit: cfg.jit ?? JIT_DEFAULT,
         jitAfter: JIT_AFTER,
         sstc: extensions.sstc,
+        pauseExits: true,
       },
       () => board.time.now(),
     );

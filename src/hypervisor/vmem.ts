@@ -1,3 +1,4 @@
+import type { Gpa } from '../core/types.js';
 import type { GuestRam } from '../memory/ram.js';
 
 /**
@@ -21,7 +22,8 @@ export function translate(ram: GuestRam, satp: bigint, va: bigint): number | nul
     const idx = Number((va >> BigInt(12 + 9 * level)) & 0x1ffn);
     const pteAddr = table + idx * 8;
     if (!ram.contains(pteAddr, 8)) return null;
-    const pte = ram.view.getBigUint64(pteAddr - ram.base, true);
+    // one access on shared RAM: a hart on another thread may be writing the PTE
+    const pte = ram.readBigU64(pteAddr as Gpa);
     if ((pte & 1n) === 0n || ((pte & 2n) === 0n && (pte & 4n) !== 0n)) return null;
     const ppn = (pte >> 10n) & ((1n << 44n) - 1n);
     if ((pte & 0xan) !== 0n) {

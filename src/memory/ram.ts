@@ -1,6 +1,7 @@
 import { DirtyLog } from '../core/dirty-log.js';
 import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
+import { makeAccess64, type Read64, type Write64 } from './access64.js';
 
 /** Largest guest RAM: it is one Uint8Array, and Node 20 (V8) caps typed arrays at 2^32 elements. */
 export const MAX_RAM_BYTES = 2 ** 32;
@@ -64,6 +65,14 @@ export class GuestRam {
    * and AMOs and LR/SC use atomic operations (src/cpu/amo.ts).
    */
   readonly shared: boolean;
+  /**
+   * On shared RAM, the doubleword accessors' single 64-bit load and store (access64.ts): another
+   * thread never sees one half-written. Null on private RAM, where a DataView will do.
+   */
+  private readonly read64: Read64 | null;
+  private readonly write64: Write64 | null;
+  /** On shared RAM, the BigInt forms' view: Atomics on it are single 64-bit accesses. */
+  private readonly big64: BigUint64Array | null;
   /** Next free byte of the CPU state area (after RAM) and its end. */
   private stateNext: number;
   private readonly stateEnd: number;
@@ -106,6 +115,10 @@ export class GuestRam {
     this.i32 = new Int32Array(this.buffer, 0, size / 4);
     this.view = new DataView(this.buffer, 0, size);
     this.dirty = new DirtyLog(size / 4096);
+    const access = this.shared ? makeAccess64(memory!) : null;
+    this.read64 = access?.read64 ?? null;
+    this.write64 = access?.write64 ?? null;
+    this.big64 = this.shared ? new BigUint64Array(this.buffer, 0, size / 8) : null;
   }
 
   /**
@@ -169,13 +182,17 @@ export class GuestRam {
   readU32(pa: Gpa): number {
     return this.view.getUint32(this.check(pa, 4), true);
   }
-  /** 64-bit read as a number; exact below 2^53 (addresses, lengths). */
+  /** 64-bit read as a number; exact below 2^53 (addresses, lengths). One access on shared RAM. */
   readU64(pa: Gpa): number {
     const off = this.check(pa, 8);
+    if (this.read64 !== null) return this.read64(off);
     return this.view.getUint32(off + 4, true) * 0x1_0000_0000 + this.view.getUint32(off, true);
   }
+  /** One access on shared RAM when 8-aligned (as the guest's own LD must be to be single-copy atomic). */
   readBigU64(pa: Gpa): bigint {
-    return this.view.getBigUint64(this.check(pa, 8), true);
+    const off = this.check(pa, 8);
+    if (this.big64 !== null && (off & 7) === 0) return Atomics.load(this.big64, off >>> 3);
+    return this.view.getBigUint64(off, true);
   }
   /** Checked offset of a write of `len` bytes at `pa`, marked dirty. */
   private written(pa: number, len: number): number {
@@ -192,12 +209,22 @@ export class GuestRam {
   writeU32(pa: Gpa, v: number): void {
     this.view.setUint32(this.written(pa, 4), v >>> 0, true);
   }
+  /** One access on shared RAM. */
   writeU64(pa: Gpa, v: number): void {
     const off = this.written(pa, 8);
-    this.view.setUint32(off, v >>> 0, true);
-    this.view.setUint32(off + 4, Math.floor(v / 0x1_0000_0000) >>> 0, true);
+    const lo = v >>> 0;
+    const hi = Math.floor(v / 0x1_0000_0000) >>> 0;
+    if (this.write64 !== null) {
+      this.write64(off, lo, hi);
+      return;
+    }
+    this.view.setUint32(off, lo, true);
+    this.view.setUint32(off + 4, hi, true);
   }
+  /** One access on shared RAM when 8-aligned. */
   writeBigU64(pa: Gpa, v: bigint): void {
-    this.view.setBigUint64(this.written(pa, 8), v, true);
+    const off = this.written(pa, 8);
+    if (this.big64 !== null && (off & 7) === 0) Atomics.store(this.big64, off >>> 3, BigInt.asUintN(64, v));
+    else this.view.setBigUint64(off, v, true);
   }
 }

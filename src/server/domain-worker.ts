@@ -38,13 +38,16 @@ class WorkerDomainManager extends HypervisorDomainManager {
     return [...this.domains].map(([id, d]) => [id, d.sched?.usedMs ?? 0] as const);
   }
 
-  /** Why domain `id` cannot leave this thread (PVX links to other domains, harts on threads), or null. */
+  /**
+   * Why domain `id` cannot leave this thread (PVX links to other domains), or null. Harts on
+   * threads move with it: the pause holds them, the save takes their state from their threads,
+   * the destroy ends those threads, and the restore on the target starts new ones.
+   */
   moveBlocker(id: number): string | null {
     const info = this.info(id);
     if (info.state !== 'running' && info.state !== 'paused') {
       return `domain ${info.name} is ${info.state}: only a running or paused domain moves`;
     }
-    if (info.config.threads === true) return `domain ${info.name} runs harts on threads of its own`;
     const gone = missingFile(parseDomainSpec(info.config));
     if (gone !== null) return `domain ${info.name} could not be rebuilt: ${gone}`;
     return this.outgoing(id).blocker();

@@ -469,6 +469,7 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       ),
       ...(nets.length > 0 && { nets }),
       consoleInputDropped: d.vm.consoleInputDropped,
+      ...(s.threads !== undefined && { threads: s.threads }),
     };
   }
 

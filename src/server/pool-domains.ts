@@ -615,7 +615,7 @@ export class PoolDomainManager implements DomainManager {
    * paused on its worker, its state taken as a save takes it and destroyed there, restored on
    * `to` under the same id, name and PVX id, running again if it ran. Its console and info go
    * on; its counters start again on the target. Refused, the domain left where it is, for a
-   * domain with PVX links to other domains or harts on threads, one not running or paused, one
+   * domain with PVX links to other domains, one not running or paused, one
    * being destroyed or with a command in progress. If the target cannot restore it, it is
    * restored on its source again, or else crashed with the reason.
    */

@@ -26,11 +26,14 @@ export interface Machine {
   bus: LogBus;
 }
 
-/** A machine; `shared`: its RAM is a shared WebAssembly.Memory (AMOs and LR/SC through atomics). */
-export function machine(jit: boolean, shared = false): Machine {
+/**
+ * A machine; `shared`: its RAM is a shared WebAssembly.Memory (AMOs and LR/SC through atomics);
+ * `jitAsync`: its modules compile off the thread (installed only when the caller yields).
+ */
+export function machine(jit: boolean, shared = false, jitAsync = false): Machine {
   const ram = new GuestRam(RAM_BASE, 1 << 20, HART_STATE_BYTES, { shared });
   const bus = new LogBus();
-  return { hart: new Hart(ram, bus, { jit, jitAfter: 0 }), ram, bus };
+  return { hart: new Hart(ram, bus, { jit, jitAfter: 0, jitAsync }), ram, bus };
 }
 
 export function put(m: Machine, pa: number, bytes: Uint8Array): void {
@@ -94,6 +97,16 @@ export function lockstep(a: Machine, b: Machine, slices: readonly number[]): num
   assert.deepEqual(b.bus.writes, a.bus.writes);
   assert.deepEqual(b.bus.reads, a.bus.reads);
   return b.hart.jit?.stats.instructions ?? 0;
+}
+
+/** `lockstep`, returning to the event loop after every slice (modules compiled off the thread are installed then). */
+export async function lockstepYielding(a: Machine, b: Machine, slices: readonly number[]): Promise<number> {
+  let n = 0;
+  for (const s of slices) {
+    n = lockstep(a, b, [s]);
+    await new Promise((r) => setImmediate(r));
+  }
+  return n;
 }
 
 /** One generated piece of a program: a compressed instruction or 32-bit ones. */

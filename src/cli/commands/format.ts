@@ -126,6 +126,10 @@ export function statsText(s: DomainStats): string {
     lines.push('  network');
     for (const l of netStatsLines(s.nets)) lines.push(`    ${l}`);
   }
+  for (const t of s.threads ?? []) {
+    const what = t.request !== undefined ? `${t.state} (${t.request})` : t.state;
+    lines.push(`  hart ${t.hart} on its thread: ${what}, pc ${t.pc}, ${t.instret} instructions`);
+  }
   if (s.consoleInputDropped) lines.push(`  console input dropped  ${s.consoleInputDropped} bytes (guest not reading)`);
   return `${lines.join('\n')}\n`;
 }

@@ -47,9 +47,19 @@ const BATCH = 16;
 const MAX_PAGE_INVALIDATIONS = 8;
 /** A counter value that keeps a target quiet for a long time (untranslatable). */
 const QUIET = -(1 << 30);
+/**
+ * The counter of a slot whose block is compiling off the thread: not queued again meanwhile. The
+ * interpreter counts on from there; once a block has waited LATE executions its module is
+ * compiled on the thread after all (on a loaded host the background compile can take tens of
+ * milliseconds, hundreds of thousands of instructions, while the hot code is interpreted).
+ */
+const IN_FLIGHT = -(1 << 29);
+const LATE = 4 * HOT_STEP;
 
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
+  /** Compiles on a background thread (absent from some hosts: then modules compile synchronously). */
+  compile?: (bytes: Uint8Array) => Promise<object>;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
   Table: new (d: { element: 'anyfunc'; initial: number }) => { set(i: number, f: unknown): void };
 }
@@ -66,8 +76,24 @@ export interface JitStats {
   instructions: number;
   blocks: number;
   modules: number;
-  /** Milliseconds spent translating and compiling. */
+  /**
+   * Milliseconds spent translating and compiling on the hart's thread (with compiles off the
+   * thread: translating, instantiating and installing only).
+   */
   translateMs: number;
+  /** Modules compiled off the hart's thread (`HartOptions.jitAsync`), and modules waiting for theirs now. */
+  asyncModules: number;
+  inFlight: number;
+  /** Of those, modules compiled on the thread after all because a block waited LATE executions. */
+  lateModules: number;
+  /** Summed over those modules: ms and hart instructions from translation to install. */
+  asyncWaitMs: number;
+  asyncWaitInstructions: number;
+  /**
+   * Blocks compiled off the thread but not installed: their code changed, their page stopped
+   * being translated, or the cache was cleared while they compiled.
+   */
+  staleBlocks: number;
   /** Blocks in the cache now, and blocks evicted by another one made for the same slot. */
   cached: number;
   evictions: number;
@@ -89,6 +115,12 @@ export function emptyJitStats(): JitStats {
     blocks: 0,
     modules: 0,
     translateMs: 0,
+    asyncModules: 0,
+    inFlight: 0,
+    lateModules: 0,
+    asyncWaitMs: 0,
+    asyncWaitInstructions: 0,
+    staleBlocks: 0,
     cached: 0,
     evictions: 0,
     pageInvalidations: 0,
@@ -102,6 +134,21 @@ interface Pending {
   hi: number;
   priv: number;
   off: number;
+}
+
+/** A module compiling off the thread: its blocks, the code each was made from, the cache's epoch then. */
+interface Batch {
+  keep: Pending[];
+  blocks: Block[];
+  srcs: Uint16Array[];
+  epoch: number;
+  /** When it was sent to compile (clock ms) and the hart's instret then. */
+  t0: number;
+  instret: number;
+  /** The module's bytes, kept to compile it on the thread after all if a block waits too long. */
+  bytes: Uint8Array;
+  /** Installed (or found stale) already: the compile's result, when it comes, is dropped. */
+  done: boolean;
 }
 
 export class Jit {
@@ -118,6 +165,12 @@ export class Jit {
   private readonly slotSrc = new Map<number, Uint16Array>();
   /** FENCE.I generation: a block made or checked in an older one is compared with memory before it runs. */
   private gen = 0;
+  /** Bumped by `clear`: a module compiled off the thread for an older epoch is dropped at install. */
+  private epoch = 0;
+  /** A compile off the thread that failed (a translator bug), raised on the hart's thread. */
+  private failure: unknown = null;
+  /** Slots whose blocks are compiling off the thread, and their module. */
+  private readonly inFlight = new Map<number, Batch>();
   /** Per slot: executions of branch targets hashing there (the interpreter increments it). */
   readonly hot: Int32Array;
   private pending: Pending[] = [];
@@ -145,6 +198,8 @@ export class Jit {
     private readonly memory: object,
     buffer: ArrayBuffer,
     ramSize: number,
+    /** Compile modules off the thread (WebAssembly.compile) and install them when they are ready. */
+    private readonly async: boolean,
   ) {
     this.u16 = new Uint16Array(buffer, 0, ramSize >>> 1);
     this.st32 = new Int32Array(buffer, hart.stateOff, STOP_OFF / 4 + 1);
@@ -172,9 +227,15 @@ export class Jit {
   }
 
   /** A translator for `hart`, or null when its state is not in a WebAssembly.Memory or there is no WebAssembly. */
-  static create(hart: Hart, memory: object | undefined, buffer: ArrayBuffer, ramSize: number): Jit | null {
+  static create(
+    hart: Hart,
+    memory: object | undefined,
+    buffer: ArrayBuffer,
+    ramSize: number,
+    async = false,
+  ): Jit | null {
     if (wasmApi === undefined || memory === undefined || hart.stateOff < 0) return null;
-    return new Jit(hart, memory, buffer, ramSize);
+    return new Jit(hart, memory, buffer, ramSize, async && typeof wasmApi.compile === 'function');
   }
 
   /**
@@ -275,8 +336,14 @@ export class Jit {
 
   /** The interpreter saw the branch target pc executed another HOT_STEP times. */
   noteHot(pc: number, hi: number): void {
+    if (this.failure !== null) throw this.failure;
     const s = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
-    if (this.hot[s]! < 0) return; // untranslatable here: quiet for a while
+    const n = this.hot[s]!;
+    if (n < 0) {
+      // compiling off the thread (and waited too long: compile it here), or untranslatable here
+      if (n >= IN_FLIGHT + LATE) this.compileLate(s);
+      return;
+    }
     const h = this.hart;
     const e = (h.priv << TLB_BITS) + ((pc >>> 12) & TLB_MASK);
     const mmu = h.mmu;
@@ -292,23 +359,30 @@ export class Jit {
     if (this.pending.length >= BATCH || this.hot[s]! >= HOT_NOW) this.compile();
   }
 
-  /** Translate and compile every waiting block into one module and put them in their slots. */
+  /**
+   * Translate every waiting block and compile them into one module: synchronously, or off the
+   * thread (the blocks' slots are marked IN_FLIGHT and `install` puts them in when the module is
+   * ready, between two `run` calls: a promise's callback never runs inside one).
+   */
   private compile(): void {
     const t0 = clock.now();
     const list = this.pending;
     this.pending = [];
     const blocks: Block[] = [];
     const keep: Pending[] = [];
+    const srcs: Uint16Array[] = [];
     for (const p of list) {
       const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
       const pc = (BigInt(p.hi >>> 0) << 32n) | BigInt(p.pc >>> 0);
-      const b = translateBlock({ u16: this.u16 }, p.off, pc, p.priv);
+      const b = translateBlock({ u16: this.u16, pauseExits: this.hart.pauseExits }, p.off, pc, p.priv);
       if (b === null) {
         this.hot[s] = QUIET;
         continue;
       }
       blocks.push(b);
       keep.push(p);
+      const from = (p.off + (p.pc & 4095)) >>> 1;
+      srcs.push(this.u16.slice(from, from + (b.bytes >>> 1)));
       this.stats.ends[b.end] = (this.stats.ends[b.end] ?? 0) + 1;
     }
     if (blocks.length > 0) {
@@ -320,33 +394,105 @@ export class Jit {
         this.shared,
       );
       const api = wasmApi!;
-      const inst = new api.Instance(new api.Module(bytes), { m: { mem: this.memory } });
-      for (let i = 0; i < keep.length; i++) {
-        const p = keep[i]!;
-        const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
-        if (this.slotLen[s] === 0) this.stats.cached++;
-        else this.stats.evictions++;
-        this.slotPc[s] = p.pc;
-        this.slotHi[s] = p.hi;
-        this.slotPriv[s] = p.priv;
-        this.slotOff[s] = p.off;
-        this.slotLen[s] = blocks[i]!.length;
-        this.table.set(s, inst.exports[`b${i}`]);
-        const from = (p.off + (p.pc & 4095)) >>> 1;
-        this.slotSrc.set(s, this.u16.slice(from, from + (blocks[i]!.bytes >>> 1)));
-        this.slotGen[s] = this.gen;
-        this.hot[s] = 0;
-        const page = p.off >>> 12;
-        const code = this.pagesOfCode();
-        if (code[page] === 0) {
-          code[page] = 1;
-          this.hart.mmu.unmapWrites(p.off);
+      const batch: Batch = {
+        keep,
+        blocks,
+        srcs,
+        epoch: this.epoch,
+        t0,
+        instret: this.hart.instret,
+        bytes,
+        done: false,
+      };
+      if (this.async) {
+        for (const p of keep) {
+          const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
+          this.hot[s] = IN_FLIGHT;
+          this.inFlight.set(s, batch);
         }
-      }
-      this.stats.blocks += blocks.length;
-      this.stats.modules++;
+        this.stats.inFlight++;
+        this.stats.asyncModules++;
+        api.compile!(bytes).then(
+          (m) => {
+            this.stats.inFlight--;
+            if (!batch.done) this.install(batch, m);
+          },
+          (e: unknown) => {
+            // only a translator bug makes invalid wasm: raised on the hart's next noteHot, as the
+            // synchronous compile would raise it (it ends the domain, not the process)
+            this.stats.inFlight--;
+            this.failure = e;
+          },
+        );
+      } else this.install(batch, new api.Module(bytes));
     }
     this.stats.translateMs += clock.now() - t0;
+  }
+
+  /**
+   * Put a compiled module's blocks in their slots. A module compiled off the thread is installed
+   * only where its code is what memory holds now (a store, DMA or another hart may have changed
+   * it meanwhile, with or without a FENCE.I), its page is still translated, and the cache was not
+   * cleared since: a block is run only if it is exactly what the interpreter would run.
+   */
+  private install(batch: Batch, module: object): void {
+    const t0 = clock.now();
+    const { keep, blocks, srcs } = batch;
+    batch.done = true;
+    const api = wasmApi!;
+    const inst = new api.Instance(module, { m: { mem: this.memory } });
+    const u16 = this.u16;
+    for (let i = 0; i < keep.length; i++) {
+      const p = keep[i]!;
+      const s = ((p.pc >>> 1) ^ (p.pc >>> 15)) & JIT_MASK;
+      const page = p.off >>> 12;
+      const src = srcs[i]!;
+      if (this.async) {
+        if (this.inFlight.get(s) === batch) this.inFlight.delete(s);
+        if (this.hot[s]! >= IN_FLIGHT && this.hot[s]! < 0) this.hot[s] = 0; // (counted on while in flight)
+        const from = (p.off + (p.pc & 4095)) >>> 1;
+        let same = batch.epoch === this.epoch && this.codePages?.[page] !== 2;
+        for (let k = 0; same && k < src.length; k++) same = u16[from + k] === src[k];
+        if (!same) {
+          this.stats.staleBlocks++;
+          continue;
+        }
+      }
+      if (this.slotLen[s] === 0) this.stats.cached++;
+      else this.stats.evictions++;
+      this.slotPc[s] = p.pc;
+      this.slotHi[s] = p.hi;
+      this.slotPriv[s] = p.priv;
+      this.slotOff[s] = p.off;
+      this.slotLen[s] = blocks[i]!.length;
+      this.table.set(s, inst.exports[`b${i}`]);
+      this.slotSrc.set(s, src);
+      this.slotGen[s] = this.gen;
+      this.hot[s] = 0;
+      const code = this.pagesOfCode();
+      if (code[page] === 0) {
+        code[page] = 1;
+        this.hart.mmu.unmapWrites(p.off);
+      }
+    }
+    this.stats.blocks += blocks.length;
+    this.stats.modules++;
+    if (this.async) {
+      this.stats.translateMs += clock.now() - t0;
+      this.stats.asyncWaitMs += t0 - batch.t0;
+      this.stats.asyncWaitInstructions += this.hart.instret - batch.instret;
+    }
+  }
+
+  /** A block in slot s waited LATE executions for its module: compile that on the thread now. */
+  private compileLate(s: number): void {
+    const batch = this.inFlight.get(s);
+    if (batch === undefined || batch.done) return;
+    const t0 = clock.now();
+    this.stats.lateModules++;
+    const module = new wasmApi!.Module(batch.bytes);
+    this.stats.translateMs += clock.now() - t0;
+    this.install(batch, module);
   }
 
   /** The per-page code marks (and invalidation counts), made on first use and shared with the MMU. */
@@ -396,6 +542,8 @@ export class Jit {
 
   /** Drop every translation (reset, restore). */
   clear(): void {
+    this.epoch++;
+    this.inFlight.clear();
     for (let s = 0; s < JIT_SLOTS; s++) if (this.slotLen[s] !== 0) this.drop(s);
     this.pending = [];
     this.hot.fill(0);

@@ -24,7 +24,7 @@
  * the budget allows another pass.
  */
 
-import { MSTATUS_FS, MSTATUS_MXR, MSTATUS_SIE, MSTATUS_SUM, SSTATUS_RMASK, SSTATUS_WMASK } from '../arch.js';
+import { MSTATUS_FS, MSTATUS_MXR, MSTATUS_SIE, MSTATUS_SUM, PAUSE, SSTATUS_RMASK, SSTATUS_WMASK } from '../arch.js';
 import { expandCompressed } from '../compressed.js';
 import {
   MSTATUS_OFF,
@@ -138,12 +138,17 @@ const MASK64 = (1n << 64n) - 1n;
 export interface CodeSource {
   /** RAM as 16-bit parcels. */
   u16: Uint16Array;
+  /** PAUSE ends the hart's run (HartOptions.pauseExits): left to the interpreter. */
+  pauseExits?: boolean;
 }
 
 class Emitter {
   readonly c = new Code();
   /** The privilege the block is made for (blocks are keyed by it): CSR access rules depend on it. */
-  constructor(readonly priv: number) {}
+  constructor(
+    readonly priv: number,
+    readonly pauseExits: boolean,
+  ) {}
   readonly used = new Uint8Array(32);
   readonly written = new Uint8Array(32);
   /** MULH* need three more i64 locals (MA, MB, MID): declared only then, as every local is zeroed at each call. */
@@ -347,7 +352,8 @@ function emitInsn(m: Emitter, insn: number, k: number, pc: bigint, ilen: number,
       }
       return emitCsr(m, insn, rd, rs1, f3, k, next);
     case 0x0f: // MISC-MEM: FENCE is a no-op; FENCE.I (flushes translations) and the illegal ones go to the interpreter
-      return f3 === 0 ? 0 : -1;
+      // (so does PAUSE on a hart whose PAUSE exits: HartOptions.pauseExits)
+      return f3 === 0 && !(insn === PAUSE && m.pauseExits) ? 0 : -1;
     case 0x63: {
       // BRANCH
       let cmp: number;
@@ -811,7 +817,7 @@ function divide(m: Emitter, rs1: number, rs2: number, f3: number, w: boolean): v
  * Returns null when its first instruction cannot be translated.
  */
 export function translateBlock(src: CodeSource, pageOff: number, pc: bigint, priv: number): Block | null {
-  const m = new Emitter(priv);
+  const m = new Emitter(priv, src.pauseExits === true);
   const c = m.c;
   const start = pc;
   let k = 0;
