@@ -16,6 +16,14 @@
  *   over `--seconds`;
  * - `cap`: a spinning domain with cap 25 alone, its guest time and the daemon's CPU time as a
  *   share of the wall clock over `--seconds`;
+ * - `pool`: weights and caps across a pool's workers (`--workers N`): two spinning domains with
+ *   weights 256 and 512 on one worker; three, with weights 256, 256 and 512, on two workers
+ *   once the rebalancer has had `--settle` seconds to place them (each domain's instruction
+ *   share against its share of the pool by weight: 1/4, 1/4, 1/2 of two cores, i.e. 0.5, 0.5
+ *   and 1 core); as a control, two equal domains on two workers (their instruction ratio is
+ *   how evenly the host shares its cores between the workers); and a domain with cap 25 next
+ *   to two uncapped spinning domains on two workers (its guest time as a share of the wall
+ *   clock);
  * - `idle`: `--idle` idle domains of the embedded guest (pvos at its prompt) — the time to create
  *   them (and per domain in the first and the last tenth: a cost growing with the domains there
  *   shows as a slower last tenth), the daemon's host CPU (% of one core) and resident memory per
@@ -27,7 +35,8 @@
  * Prints one JSON object.
  *
  *   node dist/bench/scale.js [--iterations 2000000000] [--rounds 2] [--seconds 4] [--idle 100]
- *                            [--only parallel,sideBySide,weights,idle] [--root OTHER-CHECKOUT]
+ *                            [--settle 6] [--only parallel,sideBySide,weights,pool,idle]
+ *                            [--root OTHER-CHECKOUT]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -47,6 +56,7 @@ const { values: opts } = parseArgs({
     seconds: { type: 'string', default: '4' },
     idle: { type: 'string', default: '100' },
     rounds: { type: 'string', default: '2' },
+    settle: { type: 'string', default: '6' },
     only: { type: 'string' },
   },
 });
@@ -55,8 +65,10 @@ const ITERATIONS = Number(opts.iterations);
 const SECONDS = Number(opts.seconds);
 const IDLE = Number(opts.idle);
 const ROUNDS = Number(opts.rounds);
-/** Sections to run (parallel, sideBySide, weights, idle; weights includes cap), default all. */
-const ONLY = opts.only?.split(',') ?? ['parallel', 'sideBySide', 'weights', 'idle'];
+/** Seconds the pool's rebalancer gets to place busy domains before a window is measured. */
+const SETTLE = Number(opts.settle);
+/** Sections to run (parallel, sideBySide, weights, pool, idle; weights includes cap), default all. */
+const ONLY = opts.only?.split(',') ?? ['parallel', 'sideBySide', 'weights', 'pool', 'idle'];
 
 /** Daemons started and not stopped yet: a failure stops them before exiting. */
 const children = new Set<ReturnType<typeof spawn>>();
@@ -296,6 +308,71 @@ async function weightsAndCap(dir: string, spin: string) {
   }
 }
 
+/**
+ * Weights and caps across a pool (docs/scheduler.md, "Weights and caps across the pool"): each
+ * case its own daemon, given SETTLE seconds for the rebalancer, a warm-up window and a measured
+ * one.
+ */
+async function pool(dir: string, spin: string) {
+  async function run(workers: number, domains: { name: string; weight?: number; cap?: number }[]) {
+    const d = await startDaemon(dir, workers);
+    try {
+      for (const x of domains) await d.client.create({ kernel: spin, memory: '16M', ...x });
+      await sleep(SETTLE * 1000);
+      const names = domains.map((x) => x.name);
+      await windowOf(d, names);
+      return await windowOf(d, names);
+    } finally {
+      await d.stop();
+    }
+  }
+  // Two busy domains on one worker: its credit scheduler splits the thread 1:2.
+  const one = await run(1, [{ name: 'w256' }, { name: 'w512', weight: 512 }]);
+  // Three on two workers, placed by count as w256a and w512 on worker 0, w256b on worker 1:
+  // the rebalancer moves w256a next to w256b, so the shares are 1 : 1 : 2.
+  const three = await run(2, [{ name: 'w256a' }, { name: 'w256b' }, { name: 'w512', weight: 512 }]);
+  const total = three.instructions.reduce((a, b) => a + b, 0);
+  const ideal = [0.25, 0.25, 0.5];
+  // The control: two equal domains, one per worker. Their instruction ratio is how evenly the
+  // host itself shares its cores between the two workers (1 on an idle host).
+  const pair = await run(2, [{ name: 'left' }, { name: 'right' }]);
+  // A cap of 25 % with two busy neighbours on two workers: it holds, they take the rest.
+  const capped = await run(2, [{ name: 'capped', cap: 25 }, { name: 'x' }, { name: 'y' }]);
+  return {
+    pool: {
+      settleSeconds: SETTLE,
+      weightsOneWorker: {
+        instructions: { w256: one.instructions[0], w512: one.instructions[1] },
+        ratio: round(one.instructions[1]! / one.instructions[0]!),
+        errorVsTwo: round(Math.abs(one.instructions[1]! / one.instructions[0]! / 2 - 1), 3),
+        hostTimeRatio: round(one.guestMs[1]! / one.guestMs[0]!),
+      },
+      weightsTwoWorkers: {
+        instructions: { w256a: three.instructions[0], w256b: three.instructions[1], w512: three.instructions[2] },
+        ratioToW256a: round(three.instructions[2]! / three.instructions[0]!),
+        ratioToW256b: round(three.instructions[2]! / three.instructions[1]!),
+        // Each domain's share of all instructions against its weight's (1/4, 1/4, 1/2).
+        worstErrorVsWeights: round(
+          Math.max(...three.instructions.map((n, i) => Math.abs(n / total / ideal[i]! - 1))),
+          3,
+        ),
+        coresByHostTime: three.guestMs.map((ms) => round(ms / three.ms)),
+      },
+      equalTwoWorkers: {
+        instructionRatio: round(pair.instructions[1]! / pair.instructions[0]!),
+        coresByHostTime: pair.guestMs.map((ms) => round(ms / pair.ms)),
+      },
+      capTwoWorkers: {
+        cap: 25,
+        guestPercent: round((100 * capped.guestMs[0]!) / capped.ms, 1),
+        stealPercent: round((100 * capped.stealMs[0]!) / capped.ms, 1),
+        neighboursGuestPercent: capped.guestMs.slice(1).map((ms) => round((100 * ms) / capped.ms, 1)),
+        daemonCpuPercent: round((100 * capped.cpuMs) / capped.ms, 1),
+      },
+    },
+  };
+}
+
 async function idle(dir: string, workers: number) {
   const d = await startDaemon(dir, workers);
   try {
@@ -342,6 +419,7 @@ async function idle(dir: string, workers: number) {
   }
 }
 
+const load0 = loadavg()[0]!;
 const dir = mkdtempSync(join(tmpdir(), 'pvm-scale-'));
 try {
   const count = assemblePvGuest(join(dir, 'guests'), 'count', COUNT_GUEST);
@@ -352,8 +430,9 @@ try {
     ...(ONLY.includes('parallel') && { parallel: await parallel(dir, count) }),
     ...(ONLY.includes('sideBySide') && { sideBySide: await sideBySide(dir, spin) }),
     ...(ONLY.includes('weights') && (await weightsAndCap(dir, spin))),
+    ...(ONLY.includes('pool') && (await pool(dir, spin))),
     ...(ONLY.includes('idle') && { idle: { oneThread: await idle(dir, 0), workers: await idle(dir, 2) } }),
-    host: { node: process.version, loadavg1: round(loadavg()[0]!, 1) },
+    host: { node: process.version, loadavg1: round(loadavg()[0]!, 1), loadavgAtStart: round(load0, 1) },
   };
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 } finally {

@@ -142,6 +142,76 @@ describe('moving domains between the workers of a pool', () => {
     for (const n of ['a', 'b']) await h.client.destroy(n);
   });
 
+  /** Looks of the rebalancer until one moves a domain (none refused meanwhile); what moved. */
+  async function nextMove(): Promise<{ id: number; from: number; to: number }> {
+    // Generous: each look needs the workers' answers, and a busy host slows them.
+    for (let i = 0; i < 200; i++) {
+      await sleep(400);
+      const step = await h.manager.rebalance();
+      assert.equal(step.refused, undefined);
+      if (step.moved) return step.moved;
+    }
+    assert.fail('the rebalancer moved no domain');
+  }
+
+  test('weights 1, 1, 2 on two workers: the weight-2 domain ends alone, and a weight change at run time is followed', async () => {
+    const m = h.manager;
+    const p1 = await h.client.create({ name: 'p1', kernel: spin, memory: '16M' });
+    const p2 = await h.client.create({ name: 'p2', kernel: spin, memory: '16M' });
+    const p3 = await h.client.create({ name: 'p3', kernel: spin, memory: '16M', weight: 512 });
+    const where = () => [p1, p2, p3].map((d) => m.placement(d.id));
+    // Placed by count: p1 and p3 share worker 0 (1/3 and 2/3 of it) while p2 has worker 1.
+    assert.deepEqual(where(), [0, 1, 0]);
+    // p1 joins p2 (half a core each), p3 keeps worker 0: shares 1 : 1 : 2. Moving p3 instead
+    // would give 1/3 : 2/3 : 1 again, no better.
+    assert.deepEqual(await nextMove(), { id: p1.id, from: 0, to: 1 });
+    assert.deepEqual(where(), [1, 1, 0]);
+    for (let i = 0; i < 4; i++) {
+      await sleep(300);
+      assert.equal((await m.rebalance()).moved, undefined);
+    }
+    // Now p2 is the heavy one and p3 light: p1 goes back to p3 once its hold is over (moving p2
+    // to worker 0 would give 2/3 : 1/3 : 1, no better, so nothing moves before).
+    await h.client.sched('p3', { weight: 256 });
+    await h.client.sched('p2', { weight: 512 });
+    assert.deepEqual(await nextMove(), { id: p1.id, from: 1, to: 0 });
+    assert.deepEqual(where(), [0, 1, 0]);
+    for (let i = 0; i < 4; i++) {
+      await sleep(300);
+      assert.equal((await m.rebalance()).moved, undefined);
+    }
+    assert.deepEqual(
+      (await h.client.list()).map((x) => [x.name, x.state]),
+      [
+        ['p1', 'running'],
+        ['p2', 'running'],
+        ['p3', 'running'],
+      ],
+    );
+    for (const n of ['p1', 'p2', 'p3']) await h.client.destroy(n);
+  });
+
+  test('a cap holds on a worker and after a move: the domain waits for it three times as long as it runs', async () => {
+    const m = h.manager;
+    const c = await h.client.create({ name: 'c', kernel: spin, memory: '16M', cap: 25 });
+    try {
+      const from = m.placement(c.id) as number;
+      for (const at of [from, 1 - from]) {
+        if (m.placement(c.id) !== at) await m.move(c.id, at);
+        await sleep(3000);
+        // Since it started on this worker (a move starts the counters again): alone there, its
+        // steal time is what the cap held it back. A turn the host preempts overshoots the
+        // budget and is paid back by waiting three times as long, so over its life steal
+        // outgrows guest time whatever the host's load; uncapped, it would be near nothing.
+        const s = await h.client.stats('c');
+        assert.ok(s.guestMs > 0, `on worker ${at}: it runs`);
+        assert.ok((s.stealMs ?? 0) > s.guestMs, `on worker ${at}: steal ${s.stealMs} ms, guest ${s.guestMs} ms`);
+      }
+    } finally {
+      await h.client.destroy('c');
+    }
+  });
+
   test('a domain destroyed while it moves, or moved while it is destroyed: gone, the daemon up', async () => {
     const m = h.manager;
     const x = await h.client.create({ name: 'x', kernel: spin, memory: '16M' });

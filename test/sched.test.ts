@@ -145,4 +145,29 @@ describe('scheduler weights and caps in the daemon', () => {
       await h.client.destroy('capped');
     }
   });
+
+  test('a threaded domain has its cap in total: with 2 harts, the owner thread gets half of it', async () => {
+    // The spin guest runs hart 0 only: capped at 50, its owner's part is 25 %.
+    await h.client.create({ name: 'tc', kernel: spin, memory: '16M', smp: 2, threads: true, cap: 50 });
+    try {
+      assert.deepEqual(await h.client.sched('tc'), {
+        id: (await h.client.info('tc')).id,
+        name: 'tc',
+        weight: 256,
+        cap: 50,
+      });
+      await window(['tc']);
+      const w = await window(['tc']);
+      const share = w.guestMs[0]! / w.ms;
+      assert.ok(share > 0 && share < 0.3, `guest time ${(share * 100).toFixed(0)} % of the window`);
+      // Changed at run time: the new total is split too.
+      await h.client.sched('tc', { cap: 20 });
+      await window(['tc']);
+      const v = await window(['tc']);
+      const less = v.guestMs[0]! / v.ms;
+      assert.ok(less > 0 && less < 0.13, `guest time ${(less * 100).toFixed(0)} % of the window at cap 20`);
+    } finally {
+      await h.client.destroy('tc');
+    }
+  });
 });

@@ -113,6 +113,42 @@ test('a paused threaded domain holds its hart on a thread; after the pause its c
   }
 });
 
+test('a cap holds a hart on a thread to its part: at a hundredth of a percent, hart 1 all but stops', async () => {
+  const host = new NodeDomainHost(() => {});
+  const d = createVm(
+    { mode: 'pv', harts: 2, memory: 32 << 20, kernel: clockGuest(), cmdline: '', threads: true },
+    host,
+    { threads: nodeHartThreads },
+  );
+  const passes = () => d.ram.view.getBigUint64(DATA - d.ram.base + 16, true);
+  /** Hart 1's passes over a second (a pass is 5 instructions: 2 000 in a chunk of 10 000). */
+  const second = async () => {
+    const p0 = passes();
+    await sleep(1000);
+    return passes() - p0;
+  };
+  const run = d.run();
+  try {
+    await until('hart 1 to run', () => passes() > 0n);
+    // The cap is the domain's total: each of its 2 harts gets half, the owner's part returned
+    // for its scheduler entity (the exact budget is CapBudget's, scheduler.test.ts).
+    assert.equal(d.threads!.setCap(50), 25);
+    // 0.01 % a hart: a chunk (at least 0.1 ms: every pass reads the host clock) is paid for by
+    // a second's wait, so in a second hart 1 starts at most two, whatever the host's load.
+    d.threads!.setCap(0.02);
+    await sleep(1200); // the chunk it ran before it saw the cap
+    const capped = await second();
+    assert.ok(capped <= 6000n, `hart 1's passes in a second at 0.01 %: ${capped}`);
+    d.threads!.setCap(0);
+    await sleep(100);
+    const lifted = await second();
+    assert.ok(lifted > 6000n, `hart 1's passes in a second after the cap was lifted: ${lifted} (${capped} capped)`);
+  } finally {
+    d.stop(0);
+    await run;
+  }
+});
+
 /**
  * Three harts. Hart 0 starts harts 1 and 2, then counts the wake-ups its IPIs give it (DATA+16).
  * Hart 1 loops: send_ipi to harts 0 and 2, remote_sfence_vma of hart 2, a pass counted at

@@ -5,6 +5,7 @@ import { GuestRam } from '../memory/ram.js';
 import { type BootPlan, Domain, type DomainMachine } from './domain.js';
 import { GatedDomainHost } from './gated-host.js';
 import {
+  CapBudget,
   CreditScheduler,
   type SchedEntity,
   type SchedParams,
@@ -272,5 +273,42 @@ describe('domains under the credit scheduler', () => {
     a!.d.stop(0);
     a!.host.unpause();
     await run;
+  });
+});
+
+describe('a cap budget (a domain on the scheduler, a hart on a thread)', () => {
+  test('refilled at the cap, at most 30 ms worth; an overshoot is paid by waiting', () => {
+    const b = new CapBudget(25, 0);
+    assert.equal(b.budget, 7.5);
+    assert.equal(b.waitMs(100), 0, 'a full budget: run now');
+    b.spend(10, 110); // full (the 2.5 refilled meanwhile would pass the burst), 10 spent
+    assert.equal(b.budget, -2.5);
+    b.spend(10, 120); // 2.5 refilled, 10 spent
+    assert.equal(b.budget, -10);
+    assert.equal(Math.round(b.waitMs(120)), 40, '10 ms of debt at 25 %');
+    assert.ok(b.waitMs(150) > 0);
+    assert.equal(b.waitMs(161), 0);
+    const none = new CapBudget(0, 0);
+    none.spend(1000, 1000);
+    assert.equal(none.waitMs(1000), 0, 'no cap, no wait');
+    none.set(50, 5000); // a cap set later starts from a full budget
+    assert.equal(none.waitMs(5000), 0);
+    assert.equal(none.budget, 15);
+  });
+
+  test('a loop of 3 ms runs gets 25 % of 10 s, within one burst and one run', () => {
+    const b = new CapBudget(25, 0);
+    let t = 0;
+    let ran = 0;
+    while (t < 10_000) {
+      const wait = b.waitMs(t);
+      if (wait > 0) t += wait;
+      else {
+        t += 3;
+        ran += 3;
+        b.spend(3, t);
+      }
+    }
+    assert.ok(ran <= 0.25 * t + 7.5 + 3 && ran >= 0.25 * t - 3, `ran ${ran} ms of ${t}`);
   });
 });

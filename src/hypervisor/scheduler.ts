@@ -55,6 +55,58 @@ export function schedParamsError(p: Partial<SchedParams>, vcpus: number): string
   return null;
 }
 
+/**
+ * A cap as a budget of host time (ms): refilled continuously at `cap` % of real time, holding
+ * at most CAP_PERIOD_MS worth, spent by the time run; a run may overshoot it, and the debt is
+ * paid by waiting longer. The scheduler keeps one per domain (SchedEntity); a hart on a thread
+ * keeps one for its part of its domain's cap (threads.ts). Times in ms of one clock.
+ */
+export class CapBudget {
+  /** Budget (ms) at `refilledAt`. */
+  budget: number;
+
+  constructor(
+    /** % of one core; 0 = none. */
+    public cap: number,
+    private refilledAt: number,
+  ) {
+    this.budget = this.burst();
+  }
+
+  /** Largest budget (ms). */
+  burst(): number {
+    return (this.cap / 100) * CAP_PERIOD_MS;
+  }
+
+  /** The budget at `now` (refilled at cap % of the time since the last refill). */
+  refill(now: number): void {
+    if (this.cap === 0) return;
+    this.budget = Math.min(this.burst(), this.budget + ((now - this.refilledAt) * this.cap) / 100);
+    this.refilledAt = now;
+  }
+
+  /** Milliseconds from `now` until the cap lets a run start (0 = now). */
+  waitMs(now: number): number {
+    if (this.cap === 0) return 0;
+    this.refill(now);
+    return this.budget > 0 ? 0 : (-this.budget * 100) / this.cap + 1e-6;
+  }
+
+  /** A run of `ms` that ended at `now`. */
+  spend(ms: number, now: number): void {
+    if (this.cap === 0) return;
+    this.refill(now);
+    this.budget -= ms;
+  }
+
+  /** A new cap from `now`: the budget refilled so far kept, up to the new burst. */
+  set(cap: number, now: number): void {
+    this.refill(now);
+    this.cap = cap;
+    this.budget = Math.min(this.budget, this.burst());
+  }
+}
+
 /** One domain's place in the scheduler. */
 export class SchedEntity {
   /** Virtual time (ms scaled by 256 / weight). */
@@ -63,9 +115,7 @@ export class SchedEntity {
   usedMs = 0;
   /** Turns granted so far. */
   turns = 0;
-  /** Cap budget (ms) at `refilledAt`. */
-  budget = 0;
-  refilledAt: number;
+  readonly capBudget: CapBudget;
   /** Waiting for a turn: the resolver of its `acquire`. */
   grant: (() => void) | null = null;
   removed = false;
@@ -73,34 +123,23 @@ export class SchedEntity {
   constructor(
     readonly scheduler: CreditScheduler,
     public weight: number,
-    public cap: number,
+    cap: number,
     now: number,
   ) {
-    this.refilledAt = now;
-    this.budget = this.capBurst();
+    this.capBudget = new CapBudget(cap, now);
+  }
+
+  get cap(): number {
+    return this.capBudget.cap;
   }
 
   get params(): SchedParams {
     return { weight: this.weight, cap: this.cap };
   }
 
-  /** Largest cap budget (ms). */
-  capBurst(): number {
-    return (this.cap / 100) * CAP_PERIOD_MS;
-  }
-
-  /** The cap budget at `now` (refilled at cap % of the time since the last refill). */
-  refill(now: number): void {
-    if (this.cap === 0) return;
-    this.budget = Math.min(this.capBurst(), this.budget + ((now - this.refilledAt) * this.cap) / 100);
-    this.refilledAt = now;
-  }
-
   /** Milliseconds from `now` until the cap lets this entity run (0 = now). */
   capWaitMs(now: number): number {
-    if (this.cap === 0) return 0;
-    this.refill(now);
-    return this.budget > 0 ? 0 : (-this.budget * 100) / this.cap + 1e-6;
+    return this.capBudget.waitMs(now);
   }
 
   /** Ends a turn of `usedMs` (at a yield, before an idle sleep, or 0 when it parks): the thread goes to the next entity. */
@@ -116,11 +155,7 @@ export class SchedEntity {
   /** Sets weight and cap (checked by the caller); they count from the next grant. */
   set(p: Partial<SchedParams>): void {
     if (p.weight !== undefined) this.weight = p.weight;
-    if (p.cap !== undefined) {
-      this.refill(this.scheduler.clock.now());
-      this.cap = p.cap;
-      this.budget = Math.min(this.budget, this.capBurst());
-    }
+    if (p.cap !== undefined) this.capBudget.set(p.cap, this.scheduler.clock.now());
     this.scheduler.kick();
   }
 
@@ -170,10 +205,7 @@ export class CreditScheduler {
     const used = Math.max(0, usedMs);
     e.usedMs += used;
     e.vtime += (used * SCHED_DEFAULTS.weight) / e.weight;
-    if (e.cap !== 0) {
-      e.refill(this.clock.now());
-      e.budget -= used;
-    }
+    e.capBudget.spend(used, this.clock.now());
   }
 
   enqueue(e: SchedEntity): Promise<void> {

@@ -47,6 +47,7 @@ import type { SbiCallStats } from '../sbi/dispatcher.js';
 import { decodeHartMask } from '../sbi/hartmask.js';
 import type { VcpuHart } from './guest-hart.js';
 import { enterSupervisor, redirectToSupervisor } from './pv.js';
+import { CapBudget } from './scheduler.js';
 
 /** Instructions a worker's hart runs between two looks at its commands. */
 const CHUNK = 10_000;
@@ -74,6 +75,7 @@ export const PENDING = 0; // requests posted (a counter the owner waits on)
 const EPOCH_F64 = 1; // (words 2 and 3)
 const LOCAL = 4; // which calls workers serve themselves: bit 1 << LOCAL_CALLS index
 const OWNER_IPI = 5; // nonzero: a worker sent hart 0 an IPI (the owner sets its SSIP at its next serve)
+const CAP = 6; // each hart's part of the domain's cap, in hundredths of a percent of one core; 0: none
 const CHANNEL_WORDS = 64;
 // a channel's words
 const DOORBELL = 0;
@@ -386,6 +388,21 @@ export class HartThreads {
       if (domain.allowsCall(ext, fn)) bits |= 1 << k;
     });
     Atomics.store(this.w, LOCAL, bits);
+  }
+
+  /**
+   * The domain's cap (% of one core, 0 = none), which for a threaded domain is its total over
+   * its harts (docs/scheduler.md, "Harts on threads"): each hart gets an equal part. The harts on
+   * threads hold themselves to theirs from their next chunk; returns the owner's part, for its
+   * scheduler entity (the turns of hart 0).
+   */
+  setCap(cap: number): number {
+    const part = cap / this.harts;
+    // (a part below the word's unit still caps: one hundredth of a percent)
+    Atomics.store(this.w, CAP, cap > 0 ? Math.max(1, Math.round(part * 100)) : 0);
+    // a worker waiting for its budget looks again (a cap lifted or raised lets it run now)
+    for (let k = 1; k < this.harts; k++) this.ring(k);
+    return part;
   }
 
   /** The calls the workers served themselves, added to the owner's `calls` (a copy). */
@@ -1014,6 +1031,8 @@ export function runRemoteHart(init: RemoteHartInit): void {
   w[ch.at(PC + 1)] = h.pcHi;
   let parkDone = 0;
   let saveDone = 0;
+  // this hart's part of the domain's cap (HartThreads.setCap), spent by the chunks it runs
+  const budget = new CapBudget(0, clock.now());
   // before the first look at HOLD (HartThreads.hold)
   Atomics.store(w, ch.at(ALIVE), 1);
   for (;;) {
@@ -1086,8 +1105,24 @@ export function runRemoteHart(init: RemoteHartInit): void {
         Atomics.store(w, ch.at(HSM), HsmState.STARTED);
       }
     }
+    const cap = Atomics.load(w, CAP) / 100;
+    let ranFrom = 0;
+    if (cap !== budget.cap || cap > 0) {
+      ranFrom = clock.now();
+      if (cap !== budget.cap) budget.set(cap, ranFrom);
+      const wait = budget.waitMs(ranFrom);
+      if (wait > 0) {
+        // runnable, not running: until the budget is positive again, or a command comes
+        Atomics.wait(w, ch.at(DOORBELL), bell, Math.min(MAX_IDLE_MS, wait));
+        continue;
+      }
+    }
     Atomics.store(w, ch.at(RUN_STATE), RUN_RUNNING);
     const exit = h.run(CHUNK);
+    if (cap > 0) {
+      const end = clock.now();
+      budget.spend(end - ranFrom, end);
+    }
     ch.f64[ch.at(INSTRET) / 2] = h.instret;
     w[ch.at(PC)] = h.pcLo;
     w[ch.at(PC + 1)] = h.pcHi;

@@ -141,6 +141,7 @@ class HvDomain {
     });
     if (built.domain.pvx) this.pvxDomid = built.domain.pvx.id;
     this.built = built;
+    if (built.domain.threads !== null) sched.set({ cap: this.capPart(this.spec.cap ?? SCHED_DEFAULTS.cap) });
     this.host = host;
     this.exitReason = undefined;
     this.startedAt = new Date();
@@ -199,7 +200,16 @@ class HvDomain {
   /** New scheduler parameters: for the running VM from its next turn, and in the spec for later boots. */
   setSched(params: { weight?: number; cap?: number }): void {
     this.spec = withSched(this.spec, params);
-    this.sched?.set(params);
+    this.sched?.set(params.cap === undefined ? params : { ...params, cap: this.capPart(params.cap) });
+  }
+
+  /**
+   * The part of the domain's cap its scheduler entity (the owner's turns) gets: all of it, or for
+   * a domain with harts on threads an equal part per hart, each hart on a thread holding itself
+   * to its own (docs/scheduler.md, "Harts on threads").
+   */
+  private capPart(cap: number): number {
+    return this.built?.domain.threads?.setCap(cap) ?? cap;
   }
 
   /** The domain is gone: its console file is closed. */

@@ -14,8 +14,10 @@ import type {
 import { ApiError } from '../api/errors.js';
 import { type DomainSpec, parseDomainSpec, withMacs } from '../api/spec.js';
 import type { SwitchRegistry } from '../host/builder.js';
+import { SCHED_DEFAULTS } from '../hypervisor/scheduler.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
 import { HypervisorDomainManager, type HypervisorDomainManagerOptions } from './hypervisor-domains.js';
+import { type BusyDomain, demand, planMove, type WorkerView } from './pool-balance.js';
 import {
   type AsyncCall,
   type FromWorker,
@@ -205,6 +207,20 @@ export const BUSY_SHARE = 0.2;
 /** How long a domain that moved (or could not) stays where it is: no ping-pong (ms). */
 export const MOVE_HOLD_MS = 5000;
 
+/** A domain as the rebalancer's decision sees it: weight and cap from its config, whether it may move now. */
+function schedOf(p: Placed, now: number): BusyDomain {
+  const config = p.info?.config;
+  const cap = config?.cap ?? SCHED_DEFAULTS.cap;
+  // Harts on threads: its worker runs the owner's turns, held to the owner's part of the cap.
+  const harts = config?.threads === true ? (config.smp ?? 1) : 1;
+  return {
+    id: p.id,
+    weight: config?.weight ?? SCHED_DEFAULTS.weight,
+    cap: cap / harts,
+    movable: (p.holdUntil ?? 0) <= now && p.calls === 0 && !p.destroying && p.lost === undefined,
+  };
+}
+
 export interface PoolDomainManagerOptions extends HypervisorDomainManagerOptions {
   /** Worker threads; default one per host core (os.availableParallelism()). */
   workers?: number;
@@ -217,9 +233,10 @@ export interface PoolDomainManagerOptions extends HypervisorDomainManagerOptions
  * runs whole — vCPUs, devices, back ends — on one worker, so domains on different workers run
  * in parallel on different host cores. Domains with NICs stay on the main thread, where the
  * daemon's virtual switches and their passt uplinks live; every other domain goes to the worker
- * with the fewest domains, and the rebalancer moves a busy domain to an idle worker later
- * (`move`, `rebalance`). The main thread keeps the API, the consoles' history and the domain
- * list; per-domain commands are forwarded to the domain's worker.
+ * with the fewest domains, and the rebalancer moves busy domains later so that they share the
+ * pool's cores by weight and cap (`move`, `rebalance`). The main thread keeps the API, the
+ * consoles' history and the domain list; per-domain commands are forwarded to the domain's
+ * worker.
  */
 export class PoolDomainManager implements DomainManager {
   private readonly workers: PoolWorker[];
@@ -683,11 +700,12 @@ export class PoolDomainManager implements DomainManager {
   }
 
   /**
-   * One look of the rebalancer, as Xen's credit scheduler moves a vCPU to an idle pCPU: each
-   * worker tells the host time its domains' turns took; a domain whose turns took at least
-   * BUSY_SHARE of the time since the last look is busy. When a worker has two or more busy
-   * domains and another has none, one of them moves there (the newest that has not moved or
-   * been refused in the last MOVE_HOLD_MS). At most one move per look.
+   * One look of the rebalancer (docs/scheduler.md, "Rebalancing"), as Xen's credit scheduler
+   * moves vCPUs between pCPUs: each worker tells the host time its domains' turns took; a
+   * domain whose turns took at least BUSY_SHARE of the time since the last look (of its cap,
+   * when capped) is busy. `planMove` (pool-balance.ts) chooses the one move, if any, that brings
+   * the busy domains' shares of the pool closest to their weights and caps; a domain that moved
+   * or was refused in the last MOVE_HOLD_MS is no candidate. At most one move per look.
    */
   async rebalance(): Promise<RebalanceStep> {
     const busy: number[][] = this.workers.map(() => []);
@@ -700,7 +718,8 @@ export class PoolDomainManager implements DomainManager {
         ),
       );
       const now = performance.now();
-      loads.forEach((load, i) => {
+      const views: WorkerView[] = loads.map((load, i) => {
+        const on: BusyDomain[] = [];
         for (const [id, usedMs] of load ?? []) {
           const p = this.placed.get(id);
           if (p === undefined || p.worker !== this.workers[i] || p.moving !== undefined) continue;
@@ -708,28 +727,24 @@ export class PoolDomainManager implements DomainManager {
           const since = now - (p.seenAt ?? now);
           p.usedMs = usedMs;
           p.seenAt = now;
+          const d = schedOf(p, now);
           // A reboot or a move starts the count again: no verdict from that look.
-          if (was !== undefined && usedMs >= was && since > 0 && usedMs - was >= BUSY_SHARE * since) busy[i]!.push(id);
+          if (was !== undefined && usedMs >= was && since > 0 && usedMs - was >= BUSY_SHARE * demand(d) * since) {
+            busy[i]!.push(id);
+            on.push(d);
+          }
         }
+        const w = this.workers[i]!;
+        return { busy: on, domains: w.domains.size, live: w.gone === null && load !== null };
       });
-      const idle = this.workers.filter((w, i) => w.gone === null && loads[i] !== null && busy[i]!.length === 0);
-      if (idle.length === 0) return { busy };
-      const to = idle.reduce((a, b) => (b.domains.size < a.domains.size ? b : a));
-      for (const i of busy.map((_, i) => i).sort((a, b) => busy[b]!.length - busy[a]!.length)) {
-        if (busy[i]!.length < 2) break;
-        const id = [...busy[i]!].reverse().find((id) => {
-          const p = this.placed.get(id);
-          return p !== undefined && (p.holdUntil ?? 0) <= now && p.calls === 0 && !p.destroying;
-        });
-        if (id === undefined) continue;
-        try {
-          await this.move(id, to.index);
-          return { busy, moved: { id, from: i, to: to.index } };
-        } catch (e) {
-          return { busy, refused: { id, reason: e instanceof Error ? e.message : String(e) } };
-        }
+      const plan = planMove(views);
+      if (plan === null) return { busy };
+      try {
+        await this.move(plan.id, plan.to);
+        return { busy, moved: { id: plan.id, from: plan.from, to: plan.to } };
+      } catch (e) {
+        return { busy, refused: { id: plan.id, reason: e instanceof Error ? e.message : String(e) } };
       }
-      return { busy };
     } finally {
       this.balancing = false;
     }

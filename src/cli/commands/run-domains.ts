@@ -59,12 +59,11 @@ export async function runDomains(config: PvmConfig, opts: RunOptions, ctx: CliCo
   try {
     for (const [i, spec] of config.domains.entries()) {
       const sink = consoleSink(spec.console, spec.name, terminal);
-      const host = new NodeDomainHost((b) => sink.write(b), {
-        sched: scheduler.add({
-          ...(spec.weight !== undefined && { weight: spec.weight }),
-          ...(spec.cap !== undefined && { cap: spec.cap }),
-        }),
+      const sched = scheduler.add({
+        ...(spec.weight !== undefined && { weight: spec.weight }),
+        ...(spec.cap !== undefined && { cap: spec.cap }),
       });
+      const host = new NodeDomainHost((b) => sink.write(b), { sched });
       try {
         const built = await buildDomain(spec, resources, {
           host,
@@ -76,6 +75,9 @@ export async function runDomains(config: PvmConfig, opts: RunOptions, ctx: CliCo
             ? { onVirtioRefusal: (r) => ctx.io.stderr(`pvm: ${several ? `${spec.name}: ` : ''}${r.message}`) }
             : {}),
         });
+        // A threaded domain's cap is its total: each hart gets a part (docs/scheduler.md).
+        const threads = built.domain.threads;
+        if (spec.cap !== undefined && threads !== null) sched.set({ cap: threads.setCap(spec.cap) });
         running.push({ built, host, sink });
       } catch (e) {
         await sink.close();
