@@ -6,20 +6,24 @@
  * booted when its shell prompt appears, and all earlier ones keep running (idle:
  * SCHED_BLOCK between their 100 Hz ticks). Reports the boot time of each (from
  * createVm to the prompt: mean, median, p90, max, first and last), host memory per
- * domain (growth of RSS, V8 heap and ArrayBuffers over the baseline, divided by N),
+ * domain (growth of RSS, V8 heap and ArrayBuffers over the baseline, divided by N; each the
+ * median of --samples samples taken after a full GC; and where the resident bytes are, from
+ * /proc/self/smaps and pagemap: bench/resident.ts, docs/density.md "Measuring"),
  * then the host CPU the N idle domains take over a few seconds, their exits per
  * second, and whether a sample of them keeps time (tick count 100 per second), the time for all N to answer
  * a shell command, and finally every guest powers off. Prints JSON (and writes it to --out FILE).
  *
  * With --no-jit the domains run on the interpreter alone (docs/cpu.md, the translation tier).
  *
- *   node --expose-gc dist/bench/density.js [--n 100,1000] [--memory 3] [--idle-s 3] [--no-jit] [--shared-ram] [--out FILE]
+ *   node --expose-gc dist/bench/density.js [--n 100,1000] [--memory 3] [--idle-s 3] [--no-jit] [--shared-ram] [--samples 5] [--out FILE]
  */
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import * as st from '../src/cpu/jit/state.js';
 import { PvxHost } from '../src/hypervisor/pvx/host.js';
 import type { PvxDomain } from '../src/hypervisor/pvx/pvx-domain.js';
 import { PvosSession } from './pvos-session.js';
+import { minus, perKiB, type Region, resident } from './resident.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -36,10 +40,51 @@ const sharedRam = args.includes('--shared-ram');
 const MiB = 1024 * 1024;
 
 const gc = (globalThis as { gc?: () => void }).gc;
-function memory() {
-  gc?.();
-  const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers };
+/** Samples per memory figure (median); each after a full GC and a turn of the event loop. */
+const SAMPLES = Number(opt('--samples', '5'));
+const ramBytes = memMiB * MiB;
+/** A domain's WebAssembly.Memory: RAM, then one hart's state area (src/cpu/jit/state.ts), in 64 KiB pages. */
+const wasmBytes = Math.ceil((ramBytes + Math.ceil(st.HART_STATE_BYTES / 4096) * 4096) / 65536) * 65536;
+/** Where a pvos domain's resident pages are: RAM below and above pvos's load address, and the state area's parts. */
+const LOAD = 2 * MiB;
+const regions: Region[] = [
+  { name: 'ramBelowKernel', start: 0, end: Math.min(LOAD, ramBytes) },
+  { name: 'ram', start: Math.min(LOAD, ramBytes), end: ramBytes },
+  { name: 'stateRegs', start: ramBytes, end: ramBytes + st.R_TAG },
+  { name: 'stateDataTlb', start: ramBytes + st.R_TAG, end: ramBytes + st.X_TAG },
+  { name: 'stateFetchTlb', start: ramBytes + st.X_TAG, end: ramBytes + st.SLOT_PC },
+  { name: 'stateJitSlots', start: ramBytes + st.SLOT_PC, end: ramBytes + st.HART_STATE_BYTES },
+  { name: 'pageTail', start: ramBytes + st.HART_STATE_BYTES, end: wasmBytes },
+];
+type Res = NonNullable<ReturnType<typeof resident>>;
+/** Committed bytes of V8's young generation. */
+const youngGen = (r: Res) => (r.v8.new_space?.committed ?? 0) + (r.v8.new_large_object_space?.committed ?? 0);
+const withoutCount = (r: Res) => ({ ...r, wasm: { rss: r.wasm.rss, regions: r.wasm.regions } });
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/**
+ * Host memory: SAMPLES samples, each after a full GC (gc() runs it when node has --expose-gc)
+ * and a short pause so the GC's background threads finish freeing; the median of each figure.
+ */
+async function memory() {
+  const rows: { rss: number; heapUsed: number; arrayBuffers: number }[] = [];
+  const smaps: Res[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+    const m = process.memoryUsage();
+    rows.push({ rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers });
+    const r = resident(wasmBytes, regions);
+    if (r) smaps.push(r);
+  }
+  const at = smaps.length > 0 ? smaps.map((r) => r.rss) : [];
+  const mid = at.length > 0 ? smaps[at.indexOf(median(at))]! : null;
+  return {
+    rss: median(rows.map((r) => r.rss)),
+    rssRange: [Math.min(...rows.map((r) => r.rss)), Math.max(...rows.map((r) => r.rss))],
+    heapUsed: median(rows.map((r) => r.heapUsed)),
+    arrayBuffers: median(rows.map((r) => r.arrayBuffers)),
+    resident: mid,
+  };
 }
 const stats = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -57,7 +102,7 @@ const stats = (xs: number[]) => {
 
 async function density(n: number) {
   const pvxHost = new PvxHost<PvxDomain>();
-  const base = memory();
+  const base = await memory();
   const t0 = performance.now();
   const sessions: PvosSession[] = [];
   const bootMs: number[] = [];
@@ -76,7 +121,7 @@ async function density(n: number) {
     if ((i + 1) % 100 === 0) process.stderr.write(`density: ${i + 1}/${n} booted\n`);
   }
   const allBootedMs = performance.now() - t0;
-  const booted = memory();
+  const booted = await memory();
   // all idle: how much host CPU do they take, and do their 100 Hz ticks keep up? (ticks of a sample)
   const sample = sessions.filter((_, i) => i % Math.max(1, Math.floor(sessions.length / 10)) === 0);
   const ticksOf = async () =>
@@ -112,7 +157,23 @@ async function density(n: number) {
       rss: per(booted.rss - base.rss),
       heapUsed: per(booted.heapUsed - base.heapUsed),
       arrayBuffers: per(booted.arrayBuffers - base.arrayBuffers),
+      /** Spread of the RSS samples at N domains (max - min), per domain: the noise of the rss figure. */
+      rssSpread: per(booted.rssRange[1]! - booted.rssRange[0]!),
+      /**
+       * RSS less the growth of V8's young generation (docs/density.md, "Measuring"): a buffer of
+       * the process the GC sizes to the allocation rate, not memory any domain holds.
+       */
+      rssLessYoungGen:
+        booted.resident && base.resident
+          ? per(booted.rss - base.rss - (youngGen(booted.resident) - youngGen(base.resident)))
+          : null,
     },
+    /** Per domain, from smaps and pagemap (bench/resident.ts): where the resident bytes are. */
+    residentKiBPerDomain:
+      booted.resident && base.resident
+        ? perKiB(minus(withoutCount(booted.resident), withoutCount(base.resident)), Math.max(1, k))
+        : null,
+    wasmMemories: booted.resident?.wasm.memories ?? null,
     hostMiBTotal: { rss: Math.round(booted.rss / MiB), heapUsed: Math.round(booted.heapUsed / MiB) },
     idleCpuPercent: Math.round(idleCpuPercent),
     /** Exits (hypercalls: timer, SCHED_BLOCK, ...) per domain per second while idle. */

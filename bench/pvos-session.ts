@@ -17,6 +17,8 @@ export const root = join(fileURLToPath(import.meta.url), '../../..');
 export const PVOS_ELF = join(root, 'guests/pvos/pvos.elf');
 export const OPENSBI_FW_JUMP = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
 const PROMPT = '\npvos> ';
+/** The guest's bytes, read once: domains of one image share them, as the daemon's do (HostFiles.readImage). */
+let pvosBytes: Uint8Array | undefined;
 const KEEP = 4096;
 
 export interface SessionOptions {
@@ -52,7 +54,7 @@ export class PvosSession {
         mode: opts.mode,
         harts: opts.harts ?? 1,
         memory: opts.memory ?? 64 << 20,
-        kernel: opts.kernel ?? readFileSync(PVOS_ELF),
+        kernel: opts.kernel ?? (pvosBytes ??= readFileSync(PVOS_ELF)),
         cmdline: '',
         ...(opts.jit !== undefined ? { jit: opts.jit } : {}),
         ...(opts.mode === 'full' ? { firmware: readFileSync(OPENSBI_FW_JUMP) } : {}),

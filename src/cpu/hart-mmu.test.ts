@@ -275,3 +275,18 @@ test('code runs at a high kernel address (0xffffffff80000000) and traps report 6
   assert.equal(r.hart.getX(6), -0x8000_0000n + 0x1008n);
   assert.equal(BigInt.asUintN(64, r.hart.getX(7)), 0x0010_0073_0000_0073n);
 });
+
+test('a data TLB set is emptied when first used: its untouched zeros never translate page 0', () => {
+  // VA 0 is not mapped; a zeroed TLB entry (tag 0, high word 0, RAM offset 0) taken as valid
+  // would load the program's first bytes instead of faulting
+  const plain = mmuRig([A.ld(5, 0, 0)]);
+  assert.equal(plain.go().cause, BigInt(Cause.LoadPage));
+  assert.equal(plain.hart.getX(5), 0n);
+  const sum = mmuRig([A.ld(5, 0, 0)], { mstatus: 1n << 18n });
+  assert.equal(sum.go().cause, BigInt(Cause.LoadPage));
+  // a store through another set (MXR) and a flush while sets are in use
+  const mxr = mmuRig([A.sfence_vma(), A.sd(10, 0, 8)], { mstatus: 1n << 19n });
+  assert.equal(mxr.go().cause, BigInt(Cause.StorePage));
+  // only the sets the hart chose were written: S-mode with MXR (1 | 8), then M-mode's with MXR (3 | 8) for the trap
+  assert.equal(mxr.hart.mmu.dataSetsUsed, (1 << 9) | (1 << 11));
+});

@@ -82,6 +82,15 @@ export class Mmu {
   readonly wTag: Int32Array;
   readonly wHi: Int32Array;
   readonly wOff: Int32Array;
+  /**
+   * Data TLB sets in use (bit s: set s): a set is filled with NO_TAG when `dataSet` first
+   * chooses it, and only sets in use are flushed, so the pages of sets a hart never uses (most
+   * of the 16) are never written and take no memory. Every reader of the data TLBs finds its set
+   * through `dataSet`, so none sees a set that is not in use (all zeros, not empty). One Mmu
+   * runs over a state area (a hart on another thread has its own, which starts with none in
+   * use), so a set this one does not use holds nothing it will read without emptying it first.
+   */
+  private dataSetsInUse = 0;
   /** Internal (jit/): the execute TLB, which also validates translated blocks. */
   readonly xTag: Int32Array;
   readonly xHi: Int32Array;
@@ -138,7 +147,7 @@ export class Mmu {
     this.pmp = hart.pmp;
     // A RAM without a log (unit-test rigs) gets a private one that is never turned on.
     this.dirty = ram.dirty ?? new DirtyLog(Math.ceil(ram.size / 4096));
-    this.dirty.addWriteCache(() => this.wTag.fill(NO_TAG));
+    this.dirty.addWriteCache(() => this.dropData(false));
     const buf = ram.buffer;
     this.u8 = new Uint8Array(buf, 0, ram.size);
     this.i8 = new Int8Array(buf, 0, ram.size);
@@ -155,10 +164,10 @@ export class Mmu {
     this.wide = copy !== null ? new Int32Array(buf, this.wideOff, 2) : new Int32Array(2);
     const n = DATA_SETS * TLB_SIZE;
     const tlb = (at: number) => (stateOff < 0 ? new Int32Array(n) : new Int32Array(buf, stateOff + at, n));
-    this.rTag = tlb(R_TAG).fill(NO_TAG);
+    this.rTag = tlb(R_TAG);
     this.rHi = tlb(R_HI);
     this.rOff = tlb(R_OFF);
-    this.wTag = tlb(W_TAG).fill(NO_TAG);
+    this.wTag = tlb(W_TAG);
     this.wHi = tlb(W_HI);
     this.wOff = tlb(W_OFF);
     const xtlb = (at: number) =>
@@ -185,8 +194,7 @@ export class Mmu {
 
   /** Drop every cached translation. */
   flush(): void {
-    this.rTag.fill(NO_TAG);
-    this.wTag.fill(NO_TAG);
+    this.dropData(true);
     this.xTag.fill(NO_TAG);
     this.fetchTag = NO_TAG;
     this.nFrags = 0;
@@ -205,6 +213,7 @@ export class Mmu {
     }
     const i = (va >>> 12) & TLB_MASK;
     for (let s = 0; s < DATA_SETS; s++) {
+      if ((this.dataSetsInUse & (1 << s)) === 0) continue;
       this.rTag[(s << TLB_BITS) + i] = NO_TAG;
       this.wTag[(s << TLB_BITS) + i] = NO_TAG;
     }
@@ -233,7 +242,30 @@ export class Mmu {
     const h: Hart = this.hart;
     const m = h.mstatus;
     const ep = (m & MSTATUS_MPRV) !== 0 && h.priv === Priv.M ? (m >> 11) & 3 : h.priv;
-    return ep | ((m & MSTATUS_SUM) >> 16) | ((m & MSTATUS_MXR) >> 16);
+    const s = ep | ((m & MSTATUS_SUM) >> 16) | ((m & MSTATUS_MXR) >> 16);
+    if ((this.dataSetsInUse & (1 << s)) === 0) this.useDataSet(s);
+    return s;
+  }
+
+  /** Start using data TLB set `s`: empty it (its untouched pages read as zeros, not NO_TAG). */
+  private useDataSet(s: number): void {
+    this.rTag.fill(NO_TAG, s << TLB_BITS, (s + 1) << TLB_BITS);
+    this.wTag.fill(NO_TAG, s << TLB_BITS, (s + 1) << TLB_BITS);
+    this.dataSetsInUse |= 1 << s;
+  }
+
+  /** Empty the write TLB of every set in use, and the read TLB too when `reads`. */
+  private dropData(reads: boolean): void {
+    for (let s = 0; s < DATA_SETS; s++) {
+      if ((this.dataSetsInUse & (1 << s)) === 0) continue;
+      if (reads) this.rTag.fill(NO_TAG, s << TLB_BITS, (s + 1) << TLB_BITS);
+      this.wTag.fill(NO_TAG, s << TLB_BITS, (s + 1) << TLB_BITS);
+    }
+  }
+
+  /** Internal (tests): the data TLB sets in use, bit s for set s. */
+  get dataSetsUsed(): number {
+    return this.dataSetsInUse;
   }
 
   /** Translate (va, vh) for an access; returns the physical address (a number). Throws page faults. */

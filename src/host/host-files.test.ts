@@ -81,3 +81,21 @@ test('image locks: writers exclusive, readers shared, released on close', () => 
   lockImage(w2, img, 'write');
   closeSync(w2);
 });
+
+test('images: a file read again while held is the same bytes, not a copy; a changed file is read anew', async () => {
+  const path = join(allowed, 'kernel.img');
+  writeFileSync(path, 'first image');
+  const a = await files.readImage(path, 'kernel', 1 << 20);
+  const b = await files.readImage(path, 'kernel', 1 << 20);
+  assert.equal(a, b);
+  assert.equal(Buffer.from(a).toString(), 'first image');
+  // a new file under the same name (another inode or change time): its own bytes
+  rmSync(path);
+  writeFileSync(path, 'second image, longer');
+  const c = await files.readImage(path, 'kernel', 1 << 20);
+  assert.notEqual(c, a);
+  assert.equal(Buffer.from(c).toString(), 'second image, longer');
+  assert.equal(Buffer.from(a).toString(), 'first image');
+  // the size limit still applies to a file held already
+  await assert.rejects(files.readImage(path, 'kernel', 4), /is more than 4/);
+});

@@ -125,16 +125,37 @@ export class HostFiles {
     return openRegularFile(real, what, { ...opts, shownAs: path });
   }
 
-  /** Reads a whole regular file of at most `max` bytes (a kernel, an initrd, firmware). */
+  /**
+   * Reads a whole regular file of at most `max` bytes (a kernel, an initrd, firmware). Domains
+   * keep their images for reboots, so the bytes of a file read before and still held by some
+   * domain are returned again, not read into a new copy (`images`): never write into them.
+   */
   async readImage(path: string, what: string, max: number): Promise<Uint8Array> {
     const { fh, size } = await this.openRegular(path, what, { max });
     try {
-      return await readAll(fh, size);
+      const st = await fh.stat({ bigint: true });
+      const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      const held = images.get(key)?.deref();
+      if (held !== undefined) return held;
+      const bytes = await readAll(fh, size);
+      images.set(key, new WeakRef(bytes));
+      imageGone.register(bytes, key);
+      return bytes;
     } finally {
       await fh.close();
     }
   }
 }
+
+/**
+ * Images read by `readImage` and still held, by file identity (device, inode, size, change
+ * times): a thousand domains of one kernel hold one copy of it (docs/density.md). A file
+ * changed since has another key and is read again.
+ */
+const images = new Map<string, WeakRef<Uint8Array>>();
+const imageGone = new FinalizationRegistry<string>((key) => {
+  if (images.get(key)?.deref() === undefined) images.delete(key);
+});
 
 /** Opens `path` O_NONBLOCK and refuses anything but a regular file of at most `max` bytes. */
 export async function openRegularFile(

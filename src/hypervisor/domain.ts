@@ -1,3 +1,4 @@
+import { ByteQueue } from '../core/byte-queue.js';
 import { PvmError } from '../core/errors.js';
 import { Cause, Csr, IrqBit, Priv } from '../cpu/arch.js';
 import { Exit } from '../cpu/exits.js';
@@ -163,10 +164,8 @@ export class Domain implements SbiPlatform, ThreadedDomain {
   readonly hartCount: number;
   private ended: DomainEnd | null = null;
   private rebootPending = false;
-  /** Input for the SBI console (legacy getchar / DBCN read): a ring of SBI_INPUT_MAX bytes. */
-  private readonly sbiInput = new Uint8Array(SBI_INPUT_MAX);
-  private sbiInputHead = 0;
-  private sbiInputCount = 0;
+  /** Input for the SBI console (legacy getchar / DBCN read): up to SBI_INPUT_MAX bytes, memory only once typed into. */
+  private readonly sbiInput = new ByteQueue(SBI_INPUT_MAX);
   /** Host console input dropped because the SBI console's queue or the UART's buffer was full. */
   consoleInputDropped = 0;
   /** Where host console input goes (createVm decides from the command line; a PV guest binding VIRQ_CONSOLE moves it to the SBI console). */
@@ -245,11 +244,7 @@ export class Domain implements SbiPlatform, ThreadedDomain {
   /** Host console input (keyboard): to the device `inputTo` names. The host wakes the loop. */
   input(bytes: Uint8Array): void {
     if (this.inputTo === 'sbi') {
-      const take = Math.min(bytes.length, SBI_INPUT_MAX - this.sbiInputCount);
-      for (let i = 0; i < take; i++) {
-        this.sbiInput[(this.sbiInputHead + this.sbiInputCount + i) % SBI_INPUT_MAX] = bytes[i]!;
-      }
-      this.sbiInputCount += take;
+      const take = this.sbiInput.push(bytes);
       this.consoleInputDropped += bytes.length - take;
       this.pvx?.consoleInput();
     } else if (this.inputTo === 'virtio' && this.options.virtioConsoleInput) this.options.virtioConsoleInput(bytes);
@@ -321,28 +316,14 @@ export class Domain implements SbiPlatform, ThreadedDomain {
   /** Load saveState's result into this freshly built domain before it runs (domain-snapshot.ts). */
   loadState(state: MachineState): void {
     const p = loadDomain(this, state);
-    this.sbiInput.set(p.sbiInput);
-    this.sbiInputHead = 0;
-    this.sbiInputCount = p.sbiInput.length;
+    this.sbiInput.clear();
+    this.sbiInput.push(p.sbiInput);
     this.rebootPending = p.rebootPending;
   }
 
   /** SBI console input not read yet, oldest first. */
   private pendingSbiInput(): Uint8Array {
-    return this.takeSbiInput(this.sbiInputCount, false);
-  }
-
-  private takeSbiInput(max: number, consume: boolean): Uint8Array {
-    const n = Math.min(max, this.sbiInputCount);
-    const out = new Uint8Array(n);
-    const first = Math.min(n, SBI_INPUT_MAX - this.sbiInputHead);
-    out.set(this.sbiInput.subarray(this.sbiInputHead, this.sbiInputHead + first));
-    out.set(this.sbiInput.subarray(0, n - first), first);
-    if (consume) {
-      this.sbiInputHead = (this.sbiInputHead + n) % SBI_INPUT_MAX;
-      this.sbiInputCount -= n;
-    }
-    return out;
+    return this.sbiInput.peek(this.sbiInput.length);
   }
 
   /** End the domain with a failure exit code (PVX SCHED_SHUTDOWN crash/watchdog). */
@@ -776,7 +757,7 @@ export class Domain implements SbiPlatform, ThreadedDomain {
   }
 
   consoleRead(max: number): Uint8Array {
-    return this.takeSbiInput(max, true);
+    return this.sbiInput.peek(max, true);
   }
 
   readGuestU64(hart: number, va: bigint): bigint | null {

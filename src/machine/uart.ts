@@ -1,3 +1,4 @@
+import { ByteQueue } from '../core/byte-queue.js';
 import type { StateCodec } from '../core/state.js';
 import type { MmioDevice } from './bus.js';
 import type { IrqLine } from './irq.js';
@@ -95,9 +96,8 @@ export class Uart16550 implements MmioDevice {
   private itl = 1;
   private irqLevel = false;
 
-  private readonly rx = new Uint8Array(RX_CAPACITY);
-  private rxHead = 0;
-  private rxCount = 0;
+  /** The receive queue; it takes memory only once the host sends input. */
+  private readonly rx = new ByteQueue(RX_CAPACITY);
 
   constructor(opts: UartOptions) {
     this.onOutput = opts.onOutput;
@@ -119,32 +119,22 @@ export class Uart16550 implements MmioDevice {
     this.dlm = 0;
     this.thrIpending = false;
     this.itl = 1;
-    this.rxHead = 0;
-    this.rxCount = 0;
+    this.rx.clear();
     this.updateIrq();
   }
 
   /** Queue bytes for the guest to read. Returns how many were accepted. */
   pushInput(bytes: Uint8Array | readonly number[]): number {
-    let n = 0;
-    for (const b of bytes) {
-      if (this.rxCount === RX_CAPACITY) {
-        this.lsr |= LSR_OE;
-        break;
-      }
-      this.rx[(this.rxHead + this.rxCount) % RX_CAPACITY] = b;
-      this.rxCount++;
-      n++;
-    }
-    if (this.rxCount > 0) this.lsr |= LSR_DR;
+    const n = this.rx.push(bytes);
+    if (n < bytes.length) this.lsr |= LSR_OE;
+    if (this.rx.length > 0) this.lsr |= LSR_DR;
     this.updateIrq();
     return n;
   }
 
   /** Snapshots (src/machine/snapshot.ts). */
   saveState(): UartState {
-    const rx = new Uint8Array(this.rxCount);
-    for (let k = 0; k < this.rxCount; k++) rx[k] = this.rx[(this.rxHead + k) % RX_CAPACITY]!;
+    const rx = this.rx.peek(this.rx.length);
     return {
       regs: Uint8Array.of(
         this.ier,
@@ -172,15 +162,14 @@ export class Uart16550 implements MmioDevice {
     this.thrIpending = s.thrIpending;
     this.itl = s.itl;
     this.irqLevel = s.irqLevel;
-    this.rxHead = 0;
-    this.rxCount = s.rx.length;
-    this.rx.set(s.rx);
+    this.rx.clear();
+    this.rx.push(s.rx);
     this.irq?.setLevel(this.irqNum, this.irqLevel);
   }
 
   /** Bytes waiting to be read by the guest. */
   get pendingInput(): number {
-    return this.rxCount;
+    return this.rx.length;
   }
 
   /** The interrupt output level (tests, diagnostics). */
@@ -189,11 +178,9 @@ export class Uart16550 implements MmioDevice {
   }
 
   private popRx(): number {
-    if (this.rxCount === 0) return 0;
-    const b = this.rx[this.rxHead]!;
-    this.rxHead = (this.rxHead + 1) % RX_CAPACITY;
-    this.rxCount--;
-    if (this.rxCount === 0) this.lsr &= ~(LSR_DR | LSR_BI);
+    if (this.rx.length === 0) return 0;
+    const b = this.rx.shift();
+    if (this.rx.length === 0) this.lsr &= ~(LSR_DR | LSR_BI);
     return b;
   }
 
@@ -201,7 +188,7 @@ export class Uart16550 implements MmioDevice {
     let id = IIR_NO_INT;
     if (this.ier & IER_RLSI && this.lsr & LSR_INT_ANY) id = IIR_RLSI;
     else if (this.ier & IER_RDI && this.lsr & LSR_DR)
-      id = this.fcr & FCR_FE && this.rxCount < this.itl ? IIR_CTI : IIR_RDI;
+      id = this.fcr & FCR_FE && this.rx.length < this.itl ? IIR_CTI : IIR_RDI;
     else if (this.ier & IER_THRI && this.thrIpending) id = IIR_THRI;
     else if (this.ier & IER_MSI && this.msr & MSR_ANY_DELTA) id = IIR_MSI;
     this.iir = id | (this.iir & 0xf0);
@@ -217,9 +204,7 @@ export class Uart16550 implements MmioDevice {
     this.lsr &= ~(LSR_THRE | LSR_TEMT);
     if (this.mcr & MCR_LOOP) {
       // Loopback: the byte comes back on the receive side.
-      if (this.rxCount < RX_CAPACITY) {
-        this.rx[(this.rxHead + this.rxCount) % RX_CAPACITY] = byte;
-        this.rxCount++;
+      if (this.rx.push([byte]) === 1) {
         this.lsr |= LSR_DR;
       } else {
         this.lsr |= LSR_OE;
@@ -308,8 +293,7 @@ export class Uart16550 implements MmioDevice {
         let f = v;
         if ((f ^ this.fcr) & FCR_FE) f |= FCR_RFR | FCR_XFR;
         if (f & FCR_RFR) {
-          this.rxHead = 0;
-          this.rxCount = 0;
+          this.rx.clear();
           this.lsr &= ~(LSR_DR | LSR_BI);
         }
         if (f & FCR_XFR) {
