@@ -282,6 +282,12 @@ describe('a worker thread that ends during a migration', () => {
     assert.deepEqual(names(plain), []);
     assert.equal((await pool.client.info('goner')).state, 'crashed');
     await runs(pool, 'stays');
+    const again = await refusal(pool.client.migrate('goner', url(plain), { token: TOKEN }));
+    assert.equal(again.message, 'cannot migrate domain goner: it is crashed (migrate needs running or paused)');
+    // Below the control plane, the pool says why too.
+    const direct = await refusal(pool.manager.migrate(id, { to: url(plain), token: TOKEN }));
+    assert.equal(direct.code, 'bad-state');
+    assert.equal(direct.message, 'cannot migrate domain goner: worker thread ended: exit code 1; reboot or destroy it');
     // The destination let go of the name: the same domain, rebooted on the live worker, moves there.
     await pool.client.reboot('goner');
     await pool.client.migrate('goner', url(plain), { token: TOKEN });

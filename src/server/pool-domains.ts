@@ -661,6 +661,12 @@ export class PoolDomainManager implements DomainManager {
     if (!p) return this.local.migrate(id, target, onProgress);
     while (p.moving !== undefined) await p.moving;
     const w = p.worker;
+    if (w.gone !== null || p.lost !== undefined) {
+      throw new ApiError(
+        'bad-state',
+        `cannot migrate domain ${p.name}: ${p.reason ?? 'it is crashed'}; reboot or destroy it`,
+      );
+    }
     p.calls++;
     /** The worker's last step: from `go` on, GO may have been sent (the commit point). */
     let phase = '';
