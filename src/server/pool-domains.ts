@@ -750,7 +750,9 @@ export class PoolDomainManager implements DomainManager {
           }
           return { id, name: p.name, state: p.state };
         } catch (e) {
-          this.forget(p); // the worker discarded it
+          // The worker discarded it, or ended (after listing it, maybe: then it goes from the list).
+          this.forget(p);
+          if (p.info !== null) this.emit({ type: 'removed', id, name: p.name });
           throw e;
         }
       },
