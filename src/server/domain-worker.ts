@@ -12,16 +12,11 @@ import type { DomainEvent, DomainInfo, DomainStats } from '../api/domain.js';
 import { ApiError } from '../api/errors.js';
 import { type DomainSpec, parseDomainSpec } from '../api/spec.js';
 import { HostFiles } from '../host/host-files.js';
-import {
-  decodeMessage,
-  MIGRATION_PAGE_SIZE,
-  MigrationStreamError,
-  MSG,
-  messageName,
-} from '../hypervisor/migration/stream.js';
+import { MIGRATION_PAGE_SIZE } from '../hypervisor/migration/stream.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
 import { HypervisorDomainManager, type IncomingDomain } from './hypervisor-domains.js';
 import {
+  checkedPages,
   type FromWorker,
   type MovingDomain,
   type PoolWorkerData,
@@ -265,15 +260,12 @@ async function moveIn(id: number, d: MovingDomain): Promise<DomainInfo | undefin
  */
 const arriving = new Map<number, { readonly domain: IncomingDomain; error: ApiError | null }>();
 
-/** A PAGES message for an arriving domain, checked again (decodeMessage) before it is applied. */
+/** A PAGES message for an arriving domain, checked again (checkedPages) before it is applied. */
 function receivePages(id: unknown, bytes: unknown): void {
   const a = typeof id === 'number' ? arriving.get(id) : undefined;
   if (a === undefined || a.error !== null) return; // discarded meanwhile, or failed already
   try {
-    if (!(bytes instanceof Uint8Array)) throw new MigrationStreamError('not a byte array');
-    const m = decodeMessage(bytes, a.domain.ram.size / MIGRATION_PAGE_SIZE);
-    if (m.type !== MSG.pages) throw new MigrationStreamError(`${messageName(m.type)}, not PAGES`);
-    a.domain.write(m);
+    a.domain.write(checkedPages(bytes, a.domain.ram.size / MIGRATION_PAGE_SIZE));
   } catch (e) {
     a.error = new ApiError(
       'bad-request',

@@ -9,6 +9,13 @@ import type { DomainEvent, DomainInfo, DomainStats } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
 import type { DomainSpecInput } from '../api/spec.js';
 import { isPvmError, PvmError, type PvmErrorKind } from '../core/errors.js';
+import {
+  decodeMessage,
+  MigrationStreamError,
+  MSG,
+  messageName,
+  type PagesMessage,
+} from '../hypervisor/migration/stream.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
 import type { MigrationProgress, MigrationTuning } from './migration.js';
 import type { PvxLinksData } from './pvx-links.js';
@@ -85,6 +92,18 @@ export interface PoolWorkerData {
   readonly pvx: PvxLinksData;
   /** Live migration's tuning for the domains it sends (HypervisorDomainManagerOptions.migration). */
   readonly migration?: MigrationTuning;
+}
+
+/**
+ * The bytes of a ToWorker 'pages' message, as the worker checks them before it applies them:
+ * a PAGES message whose pages lie inside the arriving domain's `ramPages`, or a
+ * MigrationStreamError naming what is wrong.
+ */
+export function checkedPages(bytes: unknown, ramPages: number): PagesMessage {
+  if (!(bytes instanceof Uint8Array)) throw new MigrationStreamError('not a byte array');
+  const m = decodeMessage(bytes, ramPages);
+  if (m.type !== MSG.pages) throw new MigrationStreamError(`${messageName(m.type)}, not PAGES`);
+  return m;
 }
 
 /**
