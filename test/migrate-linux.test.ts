@@ -4,7 +4,7 @@
  * counts, and the console output, A's then B's, is every number once, in order: no gap, no
  * repetition. The guest's clock goes on (usleep still returns) and it answers on B. With 1
  * and 2 vCPUs, with hart 1 on a thread of its own, and from a worker of a pool (`--workers`) to
- * a worker of another.
+ * a worker of another (PV with 2 vCPUs, and full mode, whose RAM is private to its worker).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -44,7 +44,11 @@ describe('live migration of a Linux guest', () => {
       counterMoves(smp));
   test('a Linux counter (2 vCPUs, hart 1 on a thread) goes on on the other daemon: every page sent again at the stop', () =>
     counterMoves(2, true));
-  test('a Linux counter (2 vCPUs) on a worker of a pool goes on on a worker of another pool', async () => {
+  for (const full of [false, true])
+    test(`a Linux counter (${full ? 'full mode, its RAM private to its worker, 1 vCPU' : '2 vCPUs'}) on a worker of a pool goes on on a worker of another pool`, () =>
+      betweenPools(full));
+
+  async function betweenPools(full: boolean): Promise<void> {
     const p1 = await startTestDaemon(new PoolDomainManager({ workers: 1, rebalanceMs: 0 }), {
       prefix: 'pvm-mig-linux-p1-',
       tcpToken: TOKEN_A,
@@ -54,18 +58,19 @@ describe('live migration of a Linux guest', () => {
       tcpToken: TOKEN_A,
     });
     try {
-      await counterMoves(2, false, p1, p2);
+      await counterMoves(full ? 1 : 2, false, p1, p2, full);
     } finally {
       await p1.close();
       await p2.close();
     }
-  });
+  }
 
   async function counterMoves(
     smp: number,
     threads = false,
     from: TestDaemon<DomainManager> = a,
     to: TestDaemon<DomainManager> = b,
+    full = false,
   ): Promise<void> {
     await from.client.create(
       {
@@ -75,7 +80,9 @@ describe('live migration of a Linux guest', () => {
         memory: '256M',
         smp,
         ...(threads ? { threads } : {}),
-        append: `console=hvc0 quiet pvm.run=${LOOP}`,
+        // Full mode: OpenSBI, and Linux's console on the UART.
+        ...(full ? { mode: 'full' } : {}),
+        append: `console=${full ? 'ttyS0' : 'hvc0'} quiet pvm.run=${LOOP}`,
       },
       { paused: true },
     );
