@@ -17,6 +17,7 @@ import type { DomainManager } from '../src/api/domain.js';
 import { parseDomainSpec } from '../src/api/spec.js';
 import { FileDisk } from '../src/host/disk.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
+import { announceDomainNics } from '../src/server/migration.js';
 import { PoolDomainManager } from '../src/server/pool-domains.js';
 import { progressOf } from '../src/server/pool-protocol.js';
 import { assertContinuous, COUNTER, counts } from './support/counter-guest.js';
@@ -240,10 +241,21 @@ describe('a worker thread that ends during a migration', () => {
   let kernel: string;
   const url = (h: Any) => `http://127.0.0.1:${h.daemon.tcp!.port}`;
   const names = (h: Any) => h.manager.list().map((d) => `${d.name}:${d.state}`);
+  let onResumed: (() => void) | null = null;
 
   before(async () => {
-    plain = await startTestDaemon(new HypervisorDomainManager(), { prefix: 'pvm-migpool-end-a-', tcpToken: TOKEN });
-    pool = await startTestDaemon(new PoolDomainManager({ workers: 2, rebalanceMs: 0 }), {
+    plain = await startTestDaemon(new HypervisorDomainManager(), {
+      prefix: 'pvm-migpool-end-a-',
+      tcpToken: TOKEN,
+      // Called as the destination unpauses the domain, just before RESUMED goes out.
+      migration: {
+        announce: (m, id) => {
+          onResumed?.();
+          announceDomainNics(m, id);
+        },
+      },
+    });
+    pool = await startTestDaemon(new PoolDomainManager({ workers: 3, rebalanceMs: 0 }), {
       prefix: 'pvm-migpool-end-b-',
       tcpToken: TOKEN,
     });
@@ -294,6 +306,28 @@ describe('a worker thread that ends during a migration', () => {
     assert.deepEqual(names(plain), ['goner:running']);
     await plain.client.destroy('goner');
     await pool.client.destroy('stays');
+  });
+
+  test('on the source at the commit point: the command says to look at the destination, where the domain runs', async () => {
+    await pool.client.create({ name: 'late', kernel, memory: '16M', append: 'console=hvc0' });
+    const id = pool.manager.list().find((d) => d.name === 'late')!.id;
+    const victim = pool.manager.placement(id) as number;
+    // The source's worker ends once the destination has GO and runs the domain, before RESUMED.
+    onResumed = () => {
+      onResumed = null;
+      void pool.manager.threads[victim]!.terminate();
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500); // this thread waits; the worker ends
+    };
+    const e = await refusal(pool.manager.migrate(id, { to: url(plain), token: TOKEN }));
+    assert.equal(
+      e.message,
+      `cannot migrate domain late: its worker thread ${victim} ended at the commit point (exit code 1): the domain runs on ${url(plain)} if GO reached it; look there`,
+    );
+    assert.deepEqual(names(plain), ['late:running']);
+    assert.equal((await pool.client.info('late')).state, 'crashed', "the source's copy ended with its worker");
+    await runs(plain, 'late');
+    await plain.client.destroy('late');
+    await pool.client.destroy('late');
   });
 
   test('on the destination: the source runs its domain on, the migration names the worker', async () => {

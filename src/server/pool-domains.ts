@@ -109,6 +109,8 @@ class PoolWorker {
     this.port.unref();
     const end = (why: string): void => {
       if (this.gone !== null) return;
+      // What it posted before it ended comes first: replies, events, a migration's last step.
+      this.drain();
       this.gone = why;
       for (const p of this.pending.values()) p.reject(new ApiError('internal', `worker ${index} ended: ${why}`));
       this.pending.clear();
