@@ -4,7 +4,8 @@
  * counts, and the console output, A's then B's, is every number once, in order: no gap, no
  * repetition. The guest's clock goes on (usleep still returns) and it answers on B. With 1
  * and 2 vCPUs, with hart 1 on a thread of its own, and from a worker of a pool (`--workers`) to
- * a worker of another (PV with 2 vCPUs, and full mode, whose RAM is private to its worker).
+ * a worker of another (PV with 2 vCPUs, with hart 1 on a thread of the worker, and full mode,
+ * whose RAM is private to its worker).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -47,8 +48,10 @@ describe('live migration of a Linux guest', () => {
   for (const full of [false, true])
     test(`a Linux counter (${full ? 'full mode, its RAM private to its worker, 1 vCPU' : '2 vCPUs'}) on a worker of a pool goes on on a worker of another pool`, () =>
       betweenPools(full));
+  test('a Linux counter (2 vCPUs, hart 1 on a thread of the worker) goes on on a worker of another pool', () =>
+    betweenPools(false, true));
 
-  async function betweenPools(full: boolean): Promise<void> {
+  async function betweenPools(full: boolean, threads = false): Promise<void> {
     const p1 = await startTestDaemon(new PoolDomainManager({ workers: 1, rebalanceMs: 0 }), {
       prefix: 'pvm-mig-linux-p1-',
       tcpToken: TOKEN_A,
@@ -58,7 +61,7 @@ describe('live migration of a Linux guest', () => {
       tcpToken: TOKEN_A,
     });
     try {
-      await counterMoves(full ? 1 : 2, false, p1, p2, full);
+      await counterMoves(full ? 1 : 2, threads, p1, p2, full);
     } finally {
       await p1.close();
       await p2.close();
@@ -127,12 +130,14 @@ describe('live migration of a Linux guest', () => {
       ['lin:running'],
     );
     if (threads) {
-      // hart 1 runs on its thread on B
-      const vm = b.manager.vmOf(b.manager.list()[0]!.id);
-      const t = vm.statistics().threads;
-      assert.equal(t?.[0]?.hart, 1);
-      const n = t![0]!.instret;
-      await until('hart 1 runs on B', () => vm.statistics().threads![0]!.instret > n, 12_000);
+      // hart 1 runs on its thread on the destination
+      const hart1 = async () => {
+        const t = (await to.client.stats('lin')).threads;
+        assert.equal(t?.[0]?.hart, 1);
+        return t![0]!.instret;
+      };
+      const n = await hart1();
+      await until('hart 1 runs on the destination', async () => (await hart1()) > n, 12_000);
     }
     await to.client.destroy('lin');
   }
