@@ -11,7 +11,11 @@
  * as on two hosts; Node flags given to this process (e.g. --trace-gc) are passed on to them,
  * their output goes to standard error.
  *
- *   node dist/bench/migrate.js [--runs N] [--only idle|dirtying] [--separate]
+ * --workers N gives both daemons a pool of N worker threads (`pvm daemon --workers N`): the guest
+ * then runs on a worker on both sides, and its migration is sent and received there
+ * (docs/migration.md, "Daemons with workers").
+ *
+ *   node dist/bench/migrate.js [--runs N] [--only idle|dirtying] [--separate] [--workers N]
  *
  * With --separate, BENCH_LOG_LEVEL (default warn) is the daemons' --log-level.
  */
@@ -29,6 +33,7 @@ import { createLogger } from '../src/host/logger.js';
 import { startDaemon } from '../src/server/daemon.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
 import { fileSnapshotStore } from '../src/server/local.js';
+import { PoolDomainManager } from '../src/server/pool-domains.js';
 import { freePort } from './free-port.js';
 
 const root = join(fileURLToPath(import.meta.url), '../../..');
@@ -45,6 +50,7 @@ const flag = (name: string) => {
 const RUNS = Number(flag('--runs') ?? 3);
 const ONLY = flag('--only');
 const SEPARATE = process.argv.includes('--separate');
+const WORKERS = Number(flag('--workers') ?? 0);
 
 /** What the bench asks of a daemon, in this process or another. */
 interface BenchDaemon {
@@ -73,7 +79,8 @@ function seen(text: string, feed: (on: (chunk: Uint8Array) => void) => void): Pr
 
 async function inProcessDaemon(name: string): Promise<BenchDaemon> {
   const dir = mkdtempSync(join(tmpdir(), `pvm-bench-mig-${name}-`));
-  const manager = new HypervisorDomainManager();
+  const manager =
+    WORKERS > 0 ? new PoolDomainManager({ workers: WORKERS, rebalanceMs: 0 }) : new HypervisorDomainManager();
   const control = new ControlPlane({ manager, store: fileSnapshotStore });
   const d = await startDaemon({
     control,
@@ -127,6 +134,7 @@ async function processDaemon(name: string): Promise<BenchDaemon> {
       guest,
       '--log-level',
       process.env.BENCH_LOG_LEVEL ?? 'warn',
+      ...(WORKERS > 0 ? ['--workers', String(WORKERS)] : []),
     ],
     { stdio: ['ignore', 2, 2], cwd: dir },
   );
@@ -209,7 +217,7 @@ process.stdout.write(
   `${JSON.stringify(
     {
       benchmark: 'migrate',
-      guest: `test Linux guest, 256 MiB, 1 vCPU, two daemons ${SEPARATE ? 'in two processes' : 'in one process'} over loopback TCP`,
+      guest: `test Linux guest, 256 MiB, 1 vCPU, two daemons ${SEPARATE ? 'in two processes' : 'in one process'} over loopback TCP${WORKERS > 0 ? `, each with ${WORKERS} worker thread(s)` : ''}`,
       runs: RUNS,
       idle,
       dirtying,

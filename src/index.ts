@@ -143,6 +143,7 @@ export {
   type AnnounceNics,
   announceDomainNics,
   type MigrationEndpointOptions,
+  type MigrationHost,
   type MigrationTuning,
 } from './server/migration.js';
 export { ApiSpec, openApiDocument } from './server/openapi.js';

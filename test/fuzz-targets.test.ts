@@ -3,7 +3,8 @@
  * with a fixed seed so CI is repeatable: the SBI/PVX dispatcher, the snapshot reader (files with
  * recomputed checksums, damaged component states, also into a domain with a hart on a
  * thread), each virtio device, the daemon's API router
- * the config loader, the switch link's frame decoder and the live-migration stream decoder. `npm run bench:fuzz`
+ * the config loader, the switch link's frame decoder, the live-migration stream decoder and the
+ * migration's messages between a pool's threads. `npm run bench:fuzz`
  * runs them for minutes with fresh seeds.
  */
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ const RUNS: Record<string, number> = {
   'pvx-remote': 3000,
   'config-loader': 2000,
   'migration-stream': 3000,
+  'pool-migration': 2000,
 };
 
 after(() => Promise.all(FUZZ_TARGETS.map((t) => t.close?.())));
@@ -49,6 +51,7 @@ test('every surface named by the hardening work has a target', () => {
       'config-loader',
       'switch-link',
       'migration-stream',
+      'pool-migration',
     ],
   );
 });

@@ -3,11 +3,15 @@
  * runs a shell loop that prints a counter every 10 ms on hvc0; it moves from A to B while it
  * counts, and the console output, A's then B's, is every number once, in order: no gap, no
  * repetition. The guest's clock goes on (usleep still returns) and it answers on B. With 1
- * and 2 vCPUs, and with hart 1 on a thread of its own.
+ * and 2 vCPUs, with hart 1 on a thread of its own, and from a worker of a pool (`--workers`) to
+ * a worker of another (PV with 2 vCPUs, with hart 1 on a thread of the worker, and full mode,
+ * whose RAM is private to its worker).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { DomainManager } from '../src/api/domain.js';
 import { HypervisorDomainManager } from '../src/server/hypervisor-domains.js';
+import { PoolDomainManager } from '../src/server/pool-domains.js';
 import { startTestDaemon, type TestDaemon, until } from './support/daemon.js';
 import { initrd, kernel } from './support/linux-guest.js';
 
@@ -41,9 +45,37 @@ describe('live migration of a Linux guest', () => {
       counterMoves(smp));
   test('a Linux counter (2 vCPUs, hart 1 on a thread) goes on on the other daemon: every page sent again at the stop', () =>
     counterMoves(2, true));
+  for (const full of [false, true])
+    test(`a Linux counter (${full ? 'full mode, its RAM private to its worker, 1 vCPU' : '2 vCPUs'}) on a worker of a pool goes on on a worker of another pool`, () =>
+      betweenPools(full));
+  test('a Linux counter (2 vCPUs, hart 1 on a thread of the worker) goes on on a worker of another pool', () =>
+    betweenPools(false, true));
 
-  async function counterMoves(smp: number, threads = false): Promise<void> {
-    await a.client.create(
+  async function betweenPools(full: boolean, threads = false): Promise<void> {
+    const p1 = await startTestDaemon(new PoolDomainManager({ workers: 1, rebalanceMs: 0 }), {
+      prefix: 'pvm-mig-linux-p1-',
+      tcpToken: TOKEN_A,
+    });
+    const p2 = await startTestDaemon(new PoolDomainManager({ workers: 1, rebalanceMs: 0 }), {
+      prefix: 'pvm-mig-linux-p2-',
+      tcpToken: TOKEN_A,
+    });
+    try {
+      await counterMoves(full ? 1 : 2, threads, p1, p2, full);
+    } finally {
+      await p1.close();
+      await p2.close();
+    }
+  }
+
+  async function counterMoves(
+    smp: number,
+    threads = false,
+    from: TestDaemon<DomainManager> = a,
+    to: TestDaemon<DomainManager> = b,
+    full = false,
+  ): Promise<void> {
+    await from.client.create(
       {
         name: 'lin',
         kernel,
@@ -51,18 +83,22 @@ describe('live migration of a Linux guest', () => {
         memory: '256M',
         smp,
         ...(threads ? { threads } : {}),
-        append: `console=hvc0 quiet pvm.run=${LOOP}`,
+        // Full mode: OpenSBI, and Linux's console on the UART.
+        ...(full ? { mode: 'full' } : {}),
+        append: `console=${full ? 'ttyS0' : 'hvc0'} quiet pvm.run=${LOOP}`,
       },
       { paused: true },
     );
-    const sa = await a.client.attachConsole('lin');
+    const sa = await from.client.attachConsole('lin');
     let textA = '';
     sa.on('data', (d: Buffer) => {
       textA += d.toString('latin1');
     });
-    await a.client.unpause('lin');
+    await from.client.unpause('lin');
     await until('counting on A', () => counter(textA).length > 30, 12_000);
-    const r = await a.client.migrate('lin', `http://127.0.0.1:${b.daemon.tcp!.port}`, { token: TOKEN_B });
+    const r = await from.client.migrate('lin', `http://127.0.0.1:${to.daemon.tcp!.port}`, {
+      token: to === b ? TOKEN_B : TOKEN_A,
+    });
     assert.equal(r.confirmedBy, 'resumed');
     assert.equal(r.rounds[0]!.pages, 65536, 'round 1: all of the 256 MiB');
     // hart 1's stores are not in the source's dirty-page log: stop-and-copy sends every page
@@ -72,10 +108,10 @@ describe('live migration of a Linux guest', () => {
         [65536, 65536],
       );
     assert.deepEqual(
-      a.manager.list().map((d) => d.name),
+      from.manager.list().map((d) => d.name),
       [],
     );
-    const sb = await b.client.attachConsole('lin');
+    const sb = await to.client.attachConsole('lin');
     let textB = '';
     sb.on('data', (d: Buffer) => {
       textB += d.toString('latin1');
@@ -90,17 +126,19 @@ describe('live migration of a Linux guest', () => {
       if (n !== i) assert.fail(`line ${i} is c${n}: ${n < i ? 'a repetition' : 'a gap'}`);
     });
     assert.deepEqual(
-      b.manager.list().map((d) => `${d.name}:${d.state}`),
+      to.manager.list().map((d) => `${d.name}:${d.state}`),
       ['lin:running'],
     );
     if (threads) {
-      // hart 1 runs on its thread on B
-      const vm = b.manager.vmOf(b.manager.list()[0]!.id);
-      const t = vm.statistics().threads;
-      assert.equal(t?.[0]?.hart, 1);
-      const n = t![0]!.instret;
-      await until('hart 1 runs on B', () => vm.statistics().threads![0]!.instret > n, 12_000);
+      // hart 1 runs on its thread on the destination
+      const hart1 = async () => {
+        const t = (await to.client.stats('lin')).threads;
+        assert.equal(t?.[0]?.hart, 1);
+        return t![0]!.instret;
+      };
+      const n = await hart1();
+      await until('hart 1 runs on the destination', async () => (await hart1()) > n, 12_000);
     }
-    await b.client.destroy('lin');
+    await to.client.destroy('lin');
   }
 });

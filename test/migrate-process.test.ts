@@ -2,7 +2,9 @@
  * Live migration between two `pvm daemon` processes, as on two hosts: the destination serves its
  * TCP listener over TLS with a self-signed certificate (`--tls-cert`, `--tls-key`), the source is
  * driven by `pvm migrate --to https://... --token-file F --ca CERT`. The disk's lock moves from one
- * process to the other; the counter guest's console goes on without a gap.
+ * process to the other; the counter guest's console goes on without a gap. Then the same between
+ * two daemons with a worker pool (`--workers 1`): the domain goes from a worker to a worker, the
+ * source's worker making the TLS connection.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -57,13 +59,18 @@ async function locked(path: string): Promise<boolean> {
   }
 }
 
-test('two daemon processes, TLS: the domain, its console and its disk lock move', async () => {
-  const { key, cert } = selfSignedCert(dir, 'b');
-  const tokenFile = join(dir, 'b.token');
+test('two daemon processes, TLS: the domain, its console and its disk lock move', () => moves('', []));
+test('two daemon processes with --workers 1, TLS: the domain moves from a worker to a worker', () =>
+  moves('-pool', ['--workers', '1']));
+
+async function moves(suffix: string, workers: string[]): Promise<void> {
+  const { key, cert } = selfSignedCert(dir, `b${suffix}`);
+  const tokenFile = join(dir, `b${suffix}.token`);
   writeFileSync(tokenFile, 'process-destination-token-0123\n', { mode: 0o600 });
   const port = await freePort();
-  const a = daemon('a', []);
-  const b = daemon('b', [
+  const a = daemon(`a${suffix}`, workers);
+  const b = daemon(`b${suffix}`, [
+    ...workers,
     '--tcp',
     `127.0.0.1:${port}`,
     '--token-file',
@@ -82,7 +89,7 @@ test('two daemon processes, TLS: the domain, its console and its disk lock move'
     );
   }
   const kernel = assembleGuest(dir, COUNTER, 'rv64imac_zicsr');
-  const disk = join(dir, 'count.img');
+  const disk = join(dir, `count${suffix}.img`);
   writeFileSync(disk, new Uint8Array(1 << 20));
   await a.client.create(
     { name: 'count', kernel, memory: '16M', append: 'console=hvc0', disks: [disk] },
@@ -124,4 +131,4 @@ test('two daemon processes, TLS: the domain, its console and its disk lock move'
   assert.equal(await locked(disk), true, 'B holds the disk');
   await b.client.destroy('count');
   assert.equal(await locked(disk), false, 'no process holds it any more');
-});
+}

@@ -63,6 +63,7 @@ import { PVX_EID, PvxFid } from '../../src/sbi/pvx/consts.js';
 import type { SbiArgs } from '../../src/sbi/types.js';
 import { type Daemon, startDaemon } from '../../src/server/daemon.js';
 import { fileSnapshotStore } from '../../src/server/local.js';
+import { checkedPages, progressOf } from '../../src/server/pool-protocol.js';
 import { checkConfigText, checkRouterAnswer, configTextArb, requestArb } from './host-targets.js';
 import { canaryIntact, devices, type Make, offer, QSIZE, scenario, VQ_BASE, VQ_RAM } from './virtqueue.js';
 
@@ -584,6 +585,66 @@ const migrationStreamTarget: FuzzTarget = {
   },
 };
 
+/**
+ * What the migration adds between a pool's threads (docs/migration.md, "Daemons with workers"):
+ * the bytes of a 'pages' message a worker gets for an arriving domain (a PAGES message damaged,
+ * cut or random, or not bytes at all) are a PAGES message whose pages lie inside its RAM, applied
+ * without reaching past it, or a MigrationStreamError; and any value posted as a worker's
+ * `progress` is passed on as a phase and two counts (done at most total) or dropped.
+ */
+const poolMigrationTarget: FuzzTarget = {
+  name: 'pool-migration',
+  about:
+    "a worker's page messages and progress messages of a migration, damaged or random: checked pages inside RAM or a MigrationStreamError; a well-formed progress or null",
+  start() {
+    const ramPages = 32;
+    const ram = new Uint8Array(ramPages * MIGRATION_PAGE_SIZE);
+    ram[3 * MIGRATION_PAGE_SIZE] = 9;
+    const scratch = new Uint8Array(ram.length + MIGRATION_PAGE_SIZE);
+    const good = encodePages(ram, 1, [0, 3, 31], 0, 3);
+    const bytesArb = fc.oneof(
+      fc.tuple(edits, fc.nat(64)).map(([e, cut]) => {
+        const m = good.slice();
+        for (const [at, v] of e) m[at % m.length] = v;
+        return m.subarray(0, Math.max(0, m.length - cut));
+      }),
+      fc.uint8Array({ maxLength: 64 }),
+      fc.anything(),
+    );
+    const progressArb = fc.oneof(
+      fc.record({
+        kind: fc.constant('progress'),
+        seq: fc.nat(),
+        phase: fc.oneof(fc.string({ maxLength: 70 }), fc.anything()),
+        done: fc.oneof(fc.integer(), fc.double(), fc.anything()),
+        total: fc.oneof(fc.integer(), fc.double(), fc.anything()),
+      }),
+      fc.anything(),
+    );
+    return fc.property(bytesArb, progressArb, (bytes, progress) => {
+      try {
+        const m = checkedPages(bytes, ramPages);
+        scratch.fill(0xee, ram.length); // a canary past the end of RAM
+        writePages(m, scratch.subarray(0, ram.length));
+        check(
+          scratch.subarray(ram.length).every((b) => b === 0xee),
+          'a checked message wrote past RAM',
+        );
+        for (const pg of pageRecords(m)) check(pg.page < ramPages, `page ${pg.page} outside RAM was accepted`);
+      } catch (err) {
+        if (!(err instanceof MigrationStreamError)) throw err;
+      }
+      const p = progressOf(progress);
+      if (p !== null) {
+        check(Object.keys(p).join() === 'phase,done,total', 'progress with other fields');
+        check(typeof p.phase === 'string' && p.phase.length > 0 && p.phase.length <= 64, 'a bad phase passed');
+        check(Number.isSafeInteger(p.done) && Number.isSafeInteger(p.total), 'counts not integers');
+        check(p.done >= 0 && p.done <= p.total, 'done outside 0..total');
+      }
+    });
+  },
+};
+
 /** Messages a peer daemon might send on a switch link: batches, damaged, cut, near the limits, noise. */
 const linkFrame = fc.uint8Array({ minLength: ETH_HEADER, maxLength: 1600 });
 const linkBatch = fc.array(linkFrame, { minLength: 1, maxLength: 8 }).map((fs) => encodeFrames(fs));
@@ -689,4 +750,5 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   configTarget,
   switchLinkTarget,
   migrationStreamTarget,
+  poolMigrationTarget,
 ];

@@ -10,9 +10,8 @@ import { ApiError, toApiError } from '../api/errors.js';
 import type { Logger } from '../host/logger.js';
 import { SwitchLinks } from '../host/switch-links.js';
 import { answerHealth, type HttpListener, type HttpListenerOptions, requestUrl, startHttpListener } from './http.js';
-import { HypervisorDomainManager } from './hypervisor-domains.js';
 import { DaemonMetrics } from './metrics.js';
-import { MigrationEndpoint, type MigrationEndpointOptions } from './migration.js';
+import { MigrationEndpoint, type MigrationEndpointOptions, migrationHost } from './migration.js';
 import { ApiSpec, type Match, openApiYaml } from './openapi.js';
 import { ConsoleEndpoint } from './web-console.js';
 
@@ -270,11 +269,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { control, logger } = options;
   const spec = options.spec ?? ApiSpec.load();
   const consoles = new ConsoleEndpoint(control);
-  const migrations = new MigrationEndpoint(
-    control,
-    control.domains instanceof HypervisorDomainManager ? control.domains : null,
-    options.migration,
-  );
+  const migrations = new MigrationEndpoint(control, migrationHost(control.domains), options.migration);
   /** Open event streams, ended when the daemon closes. */
   const streams = new Set<ServerResponse>();
   let nextRequest = 1;

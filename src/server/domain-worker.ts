@@ -12,9 +12,11 @@ import type { DomainEvent, DomainInfo, DomainStats } from '../api/domain.js';
 import { ApiError } from '../api/errors.js';
 import { type DomainSpec, parseDomainSpec } from '../api/spec.js';
 import { HostFiles } from '../host/host-files.js';
+import { MIGRATION_PAGE_SIZE } from '../hypervisor/migration/stream.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
-import { HypervisorDomainManager } from './hypervisor-domains.js';
+import { HypervisorDomainManager, type IncomingDomain } from './hypervisor-domains.js';
 import {
+  checkedPages,
   type FromWorker,
   type MovingDomain,
   type PoolWorkerData,
@@ -114,6 +116,7 @@ const flag = new Int32Array(init.sync);
 const manager = new WorkerDomainManager({
   files: new HostFiles(init.allowDirs),
   sharedRam: true, // a domain on another thread maps granted pages from it
+  ...(init.migration !== undefined && { migration: init.migration }),
   onVirtioRefusal: (domain, r) =>
     post({ kind: 'log', message: r.message, fields: { domain, device: r.device, rule: r.rule } }),
   onNetworkEvent: (message) => post({ kind: 'log', message, fields: {} }),
@@ -250,6 +253,35 @@ async function moveIn(id: number, d: MovingDomain): Promise<DomainInfo | undefin
   return infoOf(id);
 }
 
+/**
+ * Domains arriving by live migration (`incoming`) until committed or discarded: the pages posted
+ * for each, and the first that could not be applied (reported by the next `incomingApplied` or
+ * `incomingCommit`, which fails the migration).
+ */
+const arriving = new Map<number, { readonly domain: IncomingDomain; error: ApiError | null }>();
+
+/** A PAGES message for an arriving domain, checked again (checkedPages) before it is applied. */
+function receivePages(id: unknown, bytes: unknown): void {
+  const a = typeof id === 'number' ? arriving.get(id) : undefined;
+  if (a === undefined || a.error !== null) return; // discarded meanwhile, or failed already
+  try {
+    a.domain.write(checkedPages(bytes, a.domain.ram.size / MIGRATION_PAGE_SIZE));
+  } catch (e) {
+    a.error = new ApiError(
+      'bad-request',
+      `malformed pages for arriving domain ${id}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+}
+
+/** An arriving domain, or the reason it cannot go on. */
+function arrivingDomain(id: unknown): IncomingDomain {
+  const a = typeof id === 'number' ? arriving.get(id) : undefined;
+  if (a === undefined) throw new ApiError('not-found', `no domain ${String(id)} is arriving on this worker`);
+  if (a.error !== null) throw a.error;
+  return a.domain;
+}
+
 async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
   const [a, b] = m.args as [never, never];
   switch (m.method) {
@@ -277,7 +309,42 @@ async function call(m: Extract<ToWorker, { kind: 'call' }>): Promise<unknown> {
       return moveIn(m.id!, a as MovingDomain);
     case 'load':
       return manager.usage();
+    case 'migrate':
+      return manager.migrate(a, b, (p) => post({ kind: 'progress', seq: m.seq, ...p }));
+    case 'incoming': {
+      if (typeof m.id !== 'number') throw new ApiError('bad-request', 'incoming: no domain id');
+      if (arriving.has(m.id)) throw new ApiError('bad-state', `domain ${m.id} is arriving already`);
+      manager.useId(m.id);
+      const domain = await manager.incoming(a, b);
+      arriving.set(m.id, { domain, error: null });
+      return { base: domain.ram.base, size: domain.ram.size };
+    }
+    case 'incomingApplied':
+      arrivingDomain(a); // the pages posted before this call were handled before it
+      return null;
+    case 'incomingCommit': {
+      const x = typeof a === 'number' ? arriving.get(a) : undefined;
+      if (x === undefined) return arrivingDomain(a); // not-found
+      arriving.delete(a);
+      if (x.error !== null) {
+        await x.domain.discard();
+        throw x.error;
+      }
+      const h = await x.domain.commit(b); // discarded if it fails
+      forwardConsole(h.id);
+      return infoOf(h.id);
+    }
+    case 'incomingDiscard': {
+      const x = typeof a === 'number' ? arriving.get(a) : undefined;
+      arriving.delete(a);
+      await x?.domain.discard();
+      return null;
+    }
     case 'close':
+      for (const [id, x] of arriving) {
+        arriving.delete(id);
+        await x.domain.discard();
+      }
       await manager.close();
       return null;
     default:
@@ -292,6 +359,10 @@ port.on('message', (m: ToWorker) => {
     } catch {
       // the domain is gone: its input is dropped, as a closed console's
     }
+    return;
+  }
+  if (m.kind === 'pages') {
+    receivePages(m.id, m.bytes);
     return;
   }
   if (m.kind === 'sync') {

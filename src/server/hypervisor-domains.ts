@@ -17,6 +17,7 @@ import { type ConsoleSink, fileSink } from '../host/console-sink.js';
 import { NodeDomainHost, nodeScheduler } from '../host/domain-host.js';
 import { HostFiles } from '../host/host-files.js';
 import type { Domain } from '../hypervisor/domain.js';
+import { type PagesMessage, writePages } from '../hypervisor/migration/stream.js';
 import { type PvxDomain, type PvxHost, pvxStateDomid } from '../hypervisor/pvx/index.js';
 import { type CreditScheduler, SCHED_DEFAULTS, type SchedEntity } from '../hypervisor/scheduler.js';
 import { type DomainSnapshot, isSnapshottable, type SnapshotDisk } from '../hypervisor/snapshot/index.js';
@@ -275,10 +276,20 @@ export interface OutgoingDomain {
   crash(reason: string): void;
 }
 
-/** A migrating domain on the destination: RAM to fill, then its state to load, or nothing. */
+/**
+ * A migrating domain on the destination: RAM to fill, then its state to load, or nothing. Its
+ * RAM is filled through `write`, not a view: on a pool the domain is built on a worker thread
+ * (pool-domains.ts), which applies the pages itself.
+ */
 export interface IncomingDomain {
-  readonly ram: GuestRam;
-  /** Takes the image locks, loads the state, registers the domain paused. */
+  /** The id it will have once committed. */
+  readonly id: number;
+  readonly ram: { readonly base: number; readonly size: number };
+  /** Copies a decoded PAGES message (checked against `ram`'s pages) into its RAM, in order. */
+  write(m: PagesMessage): void;
+  /** Resolves once every `write` so far is in its RAM (SYNC); rejects when one could not be. */
+  applied(): Promise<void>;
+  /** Takes the image locks, loads the state (its own RAM as the snapshot's), registers the domain paused. */
   commit(snapshot: DomainSnapshot): Promise<DomainHandle>;
   discard(): Promise<void>;
 }
@@ -634,11 +645,18 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
       await d.boot(true);
     } catch (e) {
       await d.release();
+      if (e instanceof RangeError) {
+        throw new ApiError('bad-request', `out of memory: cannot allocate ${spec.memory} bytes of guest RAM`);
+      }
       throw e;
     }
     let done = false;
+    const ram = d.vm.ram;
     return {
-      ram: d.vm.ram,
+      id,
+      ram,
+      write: (m) => writePages(m, ram.u8),
+      applied: async () => {},
       commit: async (snapshot) => {
         if (done) throw new ApiError('bad-state', 'this incoming domain was already committed or discarded');
         done = true;
@@ -648,7 +666,8 @@ export class HypervisorDomainManager extends DomainRegistry<HvDomain> implements
           await this.discard(d);
           throw e;
         }
-        await this.load(d, snapshot);
+        // The RAM came as pages: the snapshot's own RAM section is a placeholder.
+        await this.load(d, { ...snapshot, ram: { base: ram.base, bytes: ram.u8 } });
         this.register(d);
         this.changed(d);
         return this.handle(d);

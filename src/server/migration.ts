@@ -47,7 +47,6 @@ import {
   MigrationStreamError,
   MSG,
   messageName,
-  writePages,
 } from '../hypervisor/migration/stream.js';
 import {
   crc32Hasher,
@@ -57,6 +56,23 @@ import {
   SNAPSHOT_VERSION,
 } from '../hypervisor/snapshot/index.js';
 import type { HypervisorDomainManager, IncomingDomain, OutgoingDomain } from './hypervisor-domains.js';
+
+/**
+ * What the destination needs of the daemon's domains: a HypervisorDomainManager, or a pool
+ * (PoolDomainManager), which builds the arriving domain on a worker thread as it places new ones.
+ */
+export interface MigrationHost {
+  incoming(spec: DomainSpec, pvxDomid: number | undefined): Promise<IncomingDomain>;
+  unpause(id: number): Promise<void>;
+  destroy(id: number): Promise<void>;
+  announceMacs(id: number): Promise<number>;
+}
+
+/** The daemon's domains as a migration destination, or null when they cannot receive one. */
+export function migrationHost(domains: object): MigrationHost | null {
+  const h = domains as Partial<MigrationHost>;
+  return typeof h.incoming === 'function' && typeof h.announceMacs === 'function' ? (domains as MigrationHost) : null;
+}
 
 /** The pvm version a HELLO names (the daemon's). */
 const PVM_VERSION = '0.1.0';
@@ -96,7 +112,7 @@ export interface MigrationProgress {
  * NIC 100 ms apart (HypervisorDomainManager.announceMacs). Called once, right after the unpause;
  * it runs on in the background and a domain gone meanwhile just ends it.
  */
-export type AnnounceNics = (manager: HypervisorDomainManager, domainId: number) => void;
+export type AnnounceNics = (manager: MigrationHost, domainId: number) => void;
 export const announceDomainNics: AnnounceNics = (manager, id) => {
   manager.announceMacs(id).catch(() => {});
 };
@@ -653,7 +669,7 @@ export class MigrationEndpoint {
 
   constructor(
     private readonly control: ControlPlane,
-    private readonly manager: HypervisorDomainManager | null,
+    private readonly manager: MigrationHost | null,
     private readonly options: MigrationEndpointOptions = {},
   ) {}
 
@@ -710,7 +726,7 @@ export class MigrationEndpoint {
       for (;;) {
         const m = await ch.next(120_000, 'PAGES, SYNC or STATE');
         if (m.type === MSG.pages) {
-          writePages(m, ram.u8);
+          incoming.write(m);
           pages += m.count;
           continue;
         }
@@ -718,6 +734,7 @@ export class MigrationEndpoint {
           // Messages are applied in order: every PAGES before this one is in RAM. The stopped
           // window follows: collect the stream's garbage first (collectGarbage).
           collectGarbage();
+          await incoming.applied();
           await ch.send(encodeEmpty(MSG.synced));
           continue;
         }
@@ -729,7 +746,7 @@ export class MigrationEndpoint {
         } catch (e) {
           throw new ApiError('bad-image', `STATE: ${e instanceof Error ? e.message : String(e)}`);
         }
-        const handle = await incoming.commit({ ...snap, ram: { base: ram.base, bytes: ram.u8 } });
+        const handle = await incoming.commit(snap);
         committed = true;
         log.info({ domain: spec.name, pages }, 'incoming migration loaded');
         await ch.send(encodeEmpty(MSG.loaded));

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import type { MigrateResult } from '../api/commands.js';
 import { ConsoleBuffer } from '../api/console-buffer.js';
 import type {
   DomainConsole,
@@ -14,9 +15,15 @@ import type {
 import { ApiError } from '../api/errors.js';
 import { type DomainSpec, parseDomainSpec, withMacs } from '../api/spec.js';
 import type { SwitchRegistry } from '../host/builder.js';
+import { MSG } from '../hypervisor/migration/stream.js';
 import { SCHED_DEFAULTS } from '../hypervisor/scheduler.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
-import { HypervisorDomainManager, type HypervisorDomainManagerOptions } from './hypervisor-domains.js';
+import {
+  HypervisorDomainManager,
+  type HypervisorDomainManagerOptions,
+  type IncomingDomain,
+} from './hypervisor-domains.js';
+import type { MigrationProgress, MigrationTuning } from './migration.js';
 import { type BusyDomain, demand, planMove, type WorkerView } from './pool-balance.js';
 import {
   type AsyncCall,
@@ -24,6 +31,7 @@ import {
   fromWire,
   type MovingDomain,
   type PoolWorkerData,
+  progressOf,
   STATS_WATCH_MS,
   type SyncCall,
   type ToWorker,
@@ -46,7 +54,10 @@ class PoolWorker {
   private readonly port: MessagePort;
   private readonly onMessage: (m: FromWorker) => void;
   private seq = 0;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; progress?: (p: MigrationProgress) => void }
+  >();
   /** Domains placed here (ids). */
   readonly domains = new Set<number>();
   /** Set once the thread has ended: every later call is refused. */
@@ -62,6 +73,7 @@ class PoolWorker {
     private readonly links: PvxLinks,
     onMessage: (w: PoolWorker, m: FromWorker) => void,
     onGone: (w: PoolWorker, why: string) => void,
+    migration?: MigrationTuning,
   ) {
     const sync = new SharedArrayBuffer(4);
     this.flag = new Int32Array(sync);
@@ -69,7 +81,14 @@ class PoolWorker {
     const channel = new MessageChannel();
     this.syncPort = syncChannel.port1;
     this.port = channel.port1;
-    const data: PoolWorkerData = { allowDirs, sync, syncPort: syncChannel.port2, port: channel.port2, pvx };
+    const data: PoolWorkerData = {
+      allowDirs,
+      sync,
+      syncPort: syncChannel.port2,
+      port: channel.port2,
+      pvx,
+      ...(migration !== undefined && { migration }),
+    };
     this.worker = new Worker(new URL('./domain-worker.js', import.meta.url), {
       workerData: data,
       transferList: [syncChannel.port2, channel.port2, ...pvx.ports.filter((p) => p !== null)],
@@ -81,12 +100,17 @@ class PoolWorker {
         this.pending.delete(m.seq);
         if (m.error) p?.reject(fromWire(m.error));
         else p?.resolve(m.value);
+      } else if (m.kind === 'progress') {
+        const progress = progressOf(m);
+        if (progress !== null) this.pending.get(m.seq)?.progress?.(progress);
       } else onMessage(this, m);
     };
     this.port.on('message', this.onMessage);
     this.port.unref();
     const end = (why: string): void => {
       if (this.gone !== null) return;
+      // What it posted before it ended comes first: replies, events, a migration's last step.
+      this.drain();
       this.gone = why;
       for (const p of this.pending.values()) p.reject(new ApiError('internal', `worker ${index} ended: ${why}`));
       this.pending.clear();
@@ -103,11 +127,11 @@ class PoolWorker {
     }
   }
 
-  call(method: AsyncCall, args: unknown[], id?: number): Promise<unknown> {
+  call(method: AsyncCall, args: unknown[], id?: number, progress?: (p: MigrationProgress) => void): Promise<unknown> {
     if (this.gone !== null) return Promise.reject(new ApiError('internal', `worker ${this.index} ended: ${this.gone}`));
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject });
+      this.pending.set(seq, { resolve, reject, ...(progress !== undefined && { progress }) });
       const m: ToWorker = { kind: 'call', seq, method, args, ...(id !== undefined && { id }) };
       this.worker.postMessage(m);
     });
@@ -144,6 +168,12 @@ class PoolWorker {
 
   input(id: number, data: Uint8Array): void {
     if (this.gone === null) this.worker.postMessage({ kind: 'input', id, data } satisfies ToWorker);
+  }
+
+  /** A PAGES message for arriving domain `id`, its buffer handed over (ToWorker 'pages'). */
+  pages(id: number, bytes: Uint8Array): void {
+    if (this.gone === null)
+      this.worker.postMessage({ kind: 'pages', id, bytes } satisfies ToWorker, [bytes.buffer as ArrayBuffer]);
   }
 }
 
@@ -268,6 +298,7 @@ export class PoolDomainManager implements DomainManager {
           this.links,
           (w, m) => this.fromWorker(w, m),
           (w, why) => this.workerGone(w, why),
+          options.migration,
         ),
     );
     class Local extends HypervisorDomainManager {
@@ -357,7 +388,8 @@ export class PoolDomainManager implements DomainManager {
     this.links.threadGone(w.index + 1);
     for (const id of w.domains) {
       const p = this.placed.get(id);
-      if (!p || p.state === 'crashed' || p.state === 'shutoff') continue;
+      // Not described yet (being built, or arriving by migration): its builder fails and forgets it.
+      if (!p || p.info === null || p.state === 'crashed' || p.state === 'shutoff') continue;
       p.state = 'crashed';
       p.reason = `worker thread ended: ${why}`;
       this.emit({ type: 'state', id, name: p.name, state: 'crashed', reason: `worker thread ended: ${why}` });
@@ -381,6 +413,19 @@ export class PoolDomainManager implements DomainManager {
     return best;
   }
 
+  /** Domain `id` placed on `w`, not described yet (not listed until its worker gives its info). */
+  private track(id: number, spec: DomainSpec, w: PoolWorker): Placed {
+    const console = new ConsoleBuffer((data) => {
+      if (p.moving === undefined) p.worker.input(id, data);
+      else (p.held ??= []).push(data); // no worker holds the domain now
+    });
+    const p: Placed = { id, name: spec.name, state: 'paused', worker: w, console, info: null, calls: 0 };
+    // Known before the call: the events and console output it causes name this id.
+    this.placed.set(id, p);
+    w.domains.add(id);
+    return p;
+  }
+
   private async build(
     spec: DomainSpec,
     make: (w: PoolWorker | null, id: number) => Promise<DomainHandle>,
@@ -391,14 +436,7 @@ export class PoolDomainManager implements DomainManager {
       this.local.useId(id);
       return make(null, id);
     }
-    const console = new ConsoleBuffer((data) => {
-      if (p.moving === undefined) p.worker.input(id, data);
-      else (p.held ??= []).push(data); // no worker holds the domain now
-    });
-    const p: Placed = { id, name: spec.name, state: 'paused', worker: w, console, info: null, calls: 0 };
-    // Known before the call: the events and console output it causes name this id.
-    this.placed.set(id, p);
-    w.domains.add(id);
+    const p = this.track(id, spec, w);
     try {
       // A worker answers with the domain's info; its state events, handled before this
       // continuation when the main thread drained them at once, may have given a later one.
@@ -608,6 +646,130 @@ export class PoolDomainManager implements DomainManager {
       this.emit({ type: 'removed', id, name: p.name });
     }
     // The worker's 'removed' event, which came before its answer, forgot it.
+  }
+
+  /**
+   * Live migration of domain `id` to another daemon (docs/migration.md, "Daemons with workers"):
+   * a domain on a worker is sent by its worker, where its dirty-page log and vCPUs are, with the
+   * same pre-copy as on the main thread; the progress comes back as messages. No move starts
+   * meanwhile. A worker that ends during it fails the migration (its domains are crashed).
+   */
+  async migrate(
+    id: number,
+    target: { readonly to: string; readonly token: string; readonly ca?: string; readonly maxRounds?: number },
+    onProgress?: (p: MigrationProgress) => void,
+  ): Promise<MigrateResult> {
+    const p = this.placed.get(id);
+    if (!p) return this.local.migrate(id, target, onProgress);
+    while (p.moving !== undefined) await p.moving;
+    const w = p.worker;
+    if (w.gone !== null || p.lost !== undefined) {
+      throw new ApiError(
+        'bad-state',
+        `cannot migrate domain ${p.name}: ${p.reason ?? 'it is crashed'}; reboot or destroy it`,
+      );
+    }
+    p.calls++;
+    /** The worker's last step: from `go` on, GO may have been sent (the commit point). */
+    let phase = '';
+    try {
+      return (await w.call('migrate', [id, target], undefined, (x) => {
+        phase = x.phase;
+        onProgress?.(x);
+      })) as MigrateResult;
+    } catch (e) {
+      if (w.gone === null) throw e;
+      throw new ApiError(
+        'migration',
+        phase === 'go'
+          ? `cannot migrate domain ${p.name}: its worker thread ${w.index} ended at the commit point (${w.gone}): the domain runs on ${target.to} if GO reached it; look there`
+          : `cannot migrate domain ${p.name}: its worker thread ${w.index} ended during the migration (${w.gone}); the destination discards its copy`,
+      );
+    } finally {
+      p.calls--;
+    }
+  }
+
+  /**
+   * Live migration, destination side: the arriving domain is placed as a new one would be — on
+   * the main thread when it has NICs, else built on the worker with the fewest domains, which
+   * applies the pages posted to it and loads the state. Not listed until committed.
+   */
+  async incoming(spec: DomainSpec, pvxDomid: number | undefined): Promise<IncomingDomain> {
+    const id = this.nextId++;
+    const w = this.place(spec);
+    if (w === null) {
+      this.local.useId(id);
+      return this.local.incoming(spec, pvxDomid);
+    }
+    const p = this.track(id, spec, w);
+    let ram: { base: number; size: number };
+    try {
+      ram = (await w.call('incoming', [spec, pvxDomid], id)) as { base: number; size: number };
+    } catch (e) {
+      this.forget(p);
+      throw e;
+    }
+    let done = false;
+    /** A call about the arriving domain; a worker that ended is named as the reason. */
+    const ask = async (method: AsyncCall, args: unknown[]): Promise<unknown> => {
+      try {
+        return await w.call(method, args, id);
+      } catch (e) {
+        if (w.gone === null) throw e;
+        throw new ApiError(
+          'internal',
+          `the worker thread ${w.index} receiving domain ${spec.name} ended (${w.gone}); the domain is discarded`,
+        );
+      }
+    };
+    return {
+      id,
+      ram,
+      write: (m) => {
+        // The message whole, in a buffer of its own that is handed over (the received one may
+        // be part of a larger one): the worker checks it again.
+        const bytes = new Uint8Array(9 + m.records.length);
+        const dv = new DataView(bytes.buffer);
+        bytes[0] = MSG.pages;
+        dv.setUint32(1, m.round, true);
+        dv.setUint32(5, m.count, true);
+        bytes.set(m.records, 9);
+        w.pages(id, bytes);
+      },
+      applied: async () => {
+        await ask('incomingApplied', [id]);
+      },
+      commit: async (snapshot) => {
+        if (done) throw new ApiError('bad-state', 'this incoming domain was already committed or discarded');
+        done = true;
+        try {
+          const info = (await ask('incomingCommit', [id, snapshot])) as DomainInfo;
+          if (p.info === null) {
+            p.name = info.name;
+            p.state = info.state;
+            p.info = info;
+          }
+          return { id, name: p.name, state: p.state };
+        } catch (e) {
+          // The worker discarded it, or ended (after listing it, maybe: then it goes from the list).
+          this.forget(p);
+          if (p.info !== null) this.emit({ type: 'removed', id, name: p.name });
+          throw e;
+        }
+      },
+      discard: async () => {
+        if (done) return;
+        done = true;
+        this.forget(p);
+        await w.call('incomingDiscard', [id]).catch(() => undefined); // a worker that ended has nothing left
+      },
+    };
+  }
+
+  /** Announces a migrated domain's NICs (MigrationHost): only domains on the main thread have NICs. */
+  announceMacs(id: number): Promise<number> {
+    return this.placed.has(id) ? Promise.resolve(0) : this.local.announceMacs(id);
   }
 
   /**

@@ -9,7 +9,15 @@ import type { DomainEvent, DomainInfo, DomainStats } from '../api/domain.js';
 import { ApiError, type ApiErrorCode } from '../api/errors.js';
 import type { DomainSpecInput } from '../api/spec.js';
 import { isPvmError, PvmError, type PvmErrorKind } from '../core/errors.js';
+import {
+  decodeMessage,
+  MigrationStreamError,
+  MSG,
+  messageName,
+  type PagesMessage,
+} from '../hypervisor/migration/stream.js';
 import type { DomainSnapshot } from '../hypervisor/snapshot/index.js';
+import type { MigrationProgress, MigrationTuning } from './migration.js';
 import type { PvxLinksData } from './pvx-links.js';
 
 /** DomainManager methods a worker answers: asynchronous ones as messages, synchronous ones over the sync channel. */
@@ -29,6 +37,15 @@ export const WORKER_CALLS = {
     'moveOut',
     'moveIn',
     'load',
+    // Live migration (docs/migration.md, "Daemons with workers"): the source side runs on the
+    // domain's worker; the destination's stream stays on the main thread, which builds the
+    // arriving domain on a worker (`incoming`), posts it the pages (ToWorker 'pages'), waits
+    // for them (`incomingApplied`), then has it load the state or drop the domain.
+    'migrate',
+    'incoming',
+    'incomingApplied',
+    'incomingCommit',
+    'incomingDiscard',
   ],
   /**
    * `restrictHypercalls` and `setSched` answer with the domain's new info. `info` is no call:
@@ -73,6 +90,34 @@ export interface PoolWorkerData {
   readonly port: MessagePort;
   /** This worker's PVX links to the other threads (pvx-links.ts): event channels and grants across workers. */
   readonly pvx: PvxLinksData;
+  /** Live migration's tuning for the domains it sends (HypervisorDomainManagerOptions.migration). */
+  readonly migration?: MigrationTuning;
+}
+
+/**
+ * The bytes of a ToWorker 'pages' message, as the worker checks them before it applies them:
+ * a PAGES message whose pages lie inside the arriving domain's `ramPages`, or a
+ * MigrationStreamError naming what is wrong.
+ */
+export function checkedPages(bytes: unknown, ramPages: number): PagesMessage {
+  if (!(bytes instanceof Uint8Array)) throw new MigrationStreamError('not a byte array');
+  const m = decodeMessage(bytes, ramPages);
+  if (m.type !== MSG.pages) throw new MigrationStreamError(`${messageName(m.type)}, not PAGES`);
+  return m;
+}
+
+/**
+ * A `progress` message as the main thread passes it on: the phase (at most 64 characters) and
+ * two counts, or null for anything else (a worker is trusted code, but a message it garbled
+ * must not reach the client's progress stream).
+ */
+export function progressOf(m: unknown): MigrationProgress | null {
+  if (typeof m !== 'object' || m === null) return null;
+  const { phase, done, total } = m as Record<string, unknown>;
+  if (typeof phase !== 'string' || phase.length === 0 || phase.length > 64) return null;
+  const count = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  if (!count(done) || !count(total) || done > total) return null;
+  return { phase, done, total };
 }
 
 export type ToWorker =
@@ -85,7 +130,14 @@ export type ToWorker =
       readonly id?: number;
     }
   | { readonly kind: 'sync'; readonly method: SyncCall; readonly args: unknown[] }
-  | { readonly kind: 'input'; readonly id: number; readonly data: Uint8Array };
+  | { readonly kind: 'input'; readonly id: number; readonly data: Uint8Array }
+  /**
+   * A PAGES message of the migration stream for arriving domain `id` (`incoming`), its bytes
+   * whole (type byte included): the worker decodes and checks it again against the domain's RAM
+   * before it copies the pages, and reports a bad one at the next `incomingApplied` or
+   * `incomingCommit`.
+   */
+  | { readonly kind: 'pages'; readonly id: number; readonly bytes: Uint8Array };
 
 export type WireError =
   | { readonly type: 'api'; readonly code: ApiErrorCode; readonly message: string }
@@ -103,6 +155,14 @@ export type FromWorker =
   | { readonly kind: 'info'; readonly info: DomainInfo }
   /** The counters of a domain, in answer to `statsOf` and then between turns for a while (STATS_PUSH_MS). */
   | { readonly kind: 'stats'; readonly stats: DomainStats }
+  /** How far the `migrate` call `seq` has come (MigrationProgress), before its reply. */
+  | {
+      readonly kind: 'progress';
+      readonly seq: number;
+      readonly phase: string;
+      readonly done: number;
+      readonly total: number;
+    }
   | { readonly kind: 'console'; readonly id: number; readonly data: Uint8Array }
   | { readonly kind: 'log'; readonly message: string; readonly fields: Record<string, unknown> };
 
