@@ -58,7 +58,8 @@ const dir = mkdtempSync(join(tmpdir(), 'pvm-fairness-'));
 const socketPath = join(dir, 'pvmd.sock');
 const daemon = spawn(
   process.execPath,
-  [join(root, 'bin/pvm.js'), 'daemon', '--socket', socketPath, '--log-level', 'error'],
+  // one thread: the credit scheduler's share of it is what this measures
+  [join(root, 'bin/pvm.js'), 'daemon', '--socket', socketPath, '--log-level', 'error', '--workers', '0'],
   {
     stdio: ['ignore', 'ignore', 'inherit'],
     cwd: dir,

@@ -134,7 +134,8 @@ async function processDaemon(name: string): Promise<BenchDaemon> {
       guest,
       '--log-level',
       process.env.BENCH_LOG_LEVEL ?? 'warn',
-      ...(WORKERS > 0 ? ['--workers', String(WORKERS)] : []),
+      '--workers',
+      String(WORKERS),
     ],
     { stdio: ['ignore', 2, 2], cwd: dir },
   );

@@ -123,7 +123,7 @@ interface Daemon {
 async function startDaemon(dir: string, workers: number): Promise<Daemon> {
   const socketPath = join(dir, `pvmd-${workers}-${Math.random().toString(36).slice(2)}.sock`);
   const args = [join(root, 'bin/pvm.js'), 'daemon', '--socket', socketPath, '--log-level', 'error'];
-  if (workers > 0) args.push('--workers', String(workers));
+  args.push('--workers', String(workers));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], cwd: dir });
   children.add(child);
   const client = new PvmClient({ socketPath });

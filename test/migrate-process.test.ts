@@ -59,7 +59,8 @@ async function locked(path: string): Promise<boolean> {
   }
 }
 
-test('two daemon processes, TLS: the domain, its console and its disk lock move', () => moves('', []));
+test('two daemon processes without workers, TLS: the domain, its console and its disk lock move', () =>
+  moves('', ['--workers', '0']));
 test('two daemon processes with --workers 1, TLS: the domain moves from a worker to a worker', () =>
   moves('-pool', ['--workers', '1']));
 

@@ -202,7 +202,8 @@ export function registerControlCommands(
     )
     .option(
       '--workers <n>',
-      'run domains on N worker threads ("auto": one per host core) so they use several cores; domains with NICs, and PVX between domains, stay per thread (docs/scheduler.md); default 0: every domain on the main thread',
+      'run domains on N worker threads so they use several host cores (docs/scheduler.md, "Worker pool"); 0: every domain on the main thread',
+      'auto',
     )
     .option(
       '--state-dir <dir>',
@@ -227,17 +228,15 @@ export function registerControlCommands(
         fake?: boolean;
         allowDir?: string[];
         stateDir?: string;
-        workers?: string;
+        workers: string;
         join?: string[];
       }) => {
         const workers =
-          flags.workers === undefined
-            ? 0
-            : flags.workers === 'auto'
-              ? availableParallelism()
-              : /^\d+$/.test(flags.workers) && Number(flags.workers) <= 256
-                ? Number(flags.workers)
-                : Number.NaN;
+          flags.workers === 'auto'
+            ? availableParallelism()
+            : /^\d+$/.test(flags.workers) && Number(flags.workers) <= 256
+              ? Number(flags.workers)
+              : Number.NaN;
         if (Number.isNaN(workers)) {
           throw new PvmError('usage', `--workers: expected auto or a number from 0 to 256, got "${flags.workers}"`);
         }
