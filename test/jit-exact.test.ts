@@ -206,7 +206,11 @@ test('a long straight run after an instruction across a page end runs translated
   // instructions after it are reached by running on, not by a jump, and must still be translated
   const start = RAM_BASE + 0xff2;
   const loop = new Prog();
-  loop.i(A.addi(8, 8, -1)).i(A.addi(9, 9, 1)).c(C.addi(10, 1)).c(C.addi(10, 1));
+  loop
+    .i(A.addi(8, 8, -1))
+    .i(A.addi(9, 9, 1))
+    .c(C.addi(10, 1))
+    .c(C.addi(10, 1));
   loop.i(A.addi(11, 11, 1)); // at 0xffe: halves on both pages
   for (let i = 0; i < 200; i++) loop.i(A.addi(12, 12, 1));
   loop.i(A.bne(8, 0, -loop.size));
