@@ -201,6 +201,31 @@ test('code across a page boundary: a 32-bit instruction split by it, a compresse
   }
 });
 
+test('a long straight run after an instruction across a page end runs translated, exactly', () => {
+  // a hot loop whose block stops before the 32-bit instruction at page offset 0xffe; the 200
+  // instructions after it are reached by running on, not by a jump, and must still be translated
+  const start = RAM_BASE + 0xff2;
+  const loop = new Prog();
+  loop
+    .i(A.addi(8, 8, -1))
+    .i(A.addi(9, 9, 1))
+    .c(C.addi(10, 1))
+    .c(C.addi(10, 1));
+  loop.i(A.addi(11, 11, 1)); // at 0xffe: halves on both pages
+  for (let i = 0; i < 200; i++) loop.i(A.addi(12, 12, 1));
+  loop.i(A.bne(8, 0, -loop.size));
+  loop.i(A.jal(0, 0));
+  const head = new Prog().i(...li(8, 3000));
+  head.i(A.jal(0, start - RAM_BASE - head.size));
+  const [a, b] = pair(head, [[start, loop]]);
+  lockstep(a, b, slices(619, 1000)); // the loop's 618 006 instructions, then the spin
+  assert.equal(b.hart.getX(12), 600_000n);
+  // ~250 000 translated (each 64-instruction piece compiles after its own warm-up); ~8 000
+  // when the run after the split instruction stayed interpreted
+  const translated = b.hart.jit!.stats.instructions;
+  assert.ok(translated > 0.3 * b.hart.instret, `${translated} of ${b.hart.instret}`);
+});
+
 test('the tier is made after jitAfter instructions of one busy stretch; a wake-up restarts the count', () => {
   const ram = new GuestRam(RAM_BASE, 1 << 20, HART_STATE_BYTES);
   const h = new Hart(ram, new LogBus(), { jitAfter: 50_000 });

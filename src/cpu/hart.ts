@@ -542,10 +542,30 @@ export class Hart {
             if ((insn & 3) === 3) insn |= u16[o + 1]! << 16;
           } else {
             // another page, or the page's last halfword (a 32-bit instruction there crosses)
+            const from = fetchTag;
             insn = mmu.fetchMiss(pc, pcHi, fetchTag);
             pcHi = this.pcHi;
             fetchTag = mmu.fetchTag;
             fetchOff = mmu.fetchOff;
+            if ((pc & 4092) === 0 && fetchTag === ((from + 4096) | 0)) {
+              // run on from the page before (blocks stop at a page's end and before an
+              // instruction across it): a block start, as a jump target is, or a long straight
+              // run after it stays interpreted however hot it is
+              const j = ((pc >>> 1) ^ (pc >>> 15)) & JIT_MASK;
+              if (jitPc[j] === pc && jit !== null) {
+                this.pcLo = pc;
+                this.pcHi = pcHi;
+                n--; // this instruction is the block's
+                this.instret += n;
+                budget -= n;
+                n = jit.exec(budget);
+                if (n > 0) {
+                  mmu.fetchTag = NO_TAG;
+                  continue outer;
+                }
+                n = 1; // nothing ran (the block could not be entered): interpret the instruction
+              } else if ((++jitHot[j]! & (HOT_STEP - 1)) === 0) this.noteHot(pc, pcHi);
+            }
           }
           const raw = insn;
           let ilen = 4;
@@ -1882,9 +1902,33 @@ function warmUp(): void {
   I(0, 16, 16, -1);
   p.push(encI(Op.JALR, 0, 0, 17, 4));
   p.push(NOP);
-  const end = p.length * 4;
+  // a hot loop run on from one page into the next across a 32-bit instruction (the block before
+  // it stops there; the one after is counted and entered where the fetch reaches the new page)
+  const CROSS = 0xff0;
+  p.push(encJ(Op.JAL, 0, CROSS - p.length * 4));
+  const end = p.length * 4; // (the loop comes back here)
   p.push(encJ(Op.JAL, 0, 0)); // spin until the budget runs out
+  if (p.length * 4 > CROSS) throw new Error('warm-up program overlaps its page-crossing loop');
   w.set(p, 0);
+  const C_NOP = 0x0001;
+  const h16 = new Uint16Array(ram.buffer, 0, size >> 1);
+  const put = (at: number, ...parcels: number[]) => {
+    for (const v of parcels) {
+      if (v > 0xffff || v < 0) {
+        h16[at >> 1] = v & 0xffff;
+        h16[(at >> 1) + 1] = v >>> 16;
+        at += 4;
+      } else {
+        h16[at >> 1] = v;
+        at += 2;
+      }
+    }
+  };
+  put(CROSS, encI(Op.OP_IMM, 0, 16, 0, LOOPS)); // 0xff0
+  put(CROSS + 4, C_NOP, encI(Op.OP_IMM, 0, 16, 16, -1), C_NOP, C_NOP); // the loop at 0xff4
+  put(CROSS + 14, encI(Op.OP_IMM, 0, 10, 10, 1)); // 0xffe: across the page end
+  put(CROSS + 18, encB(Op.BRANCH, 1, 16, 0, -14) >>> 0); // 0x1002: back to 0xff4
+  put(CROSS + 22, encJ(Op.JAL, 0, end - (CROSS + 22)) >>> 0);
   // twice: V8 allocates run()'s feedback vector only after its first calls (the one-instruction
   // runs make those calls, so the first pass records almost everything)
   for (let pass = 0; pass < 2; pass++) {
