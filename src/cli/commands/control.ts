@@ -354,6 +354,9 @@ export function registerControlCommands(
           logger.info(`dashboard at http://${h}:${daemon.http.port}/ (sign in with the token)`);
         }
         logger.info({ allowDirs: files.allowDirs }, 'host directories domains may use');
+        if (!flags.fake) {
+          logger.info({ workers }, workers > 0 ? 'domains run on worker threads' : 'domains run on the main thread');
+        }
         const stateDir = resolvePath(env.cwd, flags.stateDir ?? dirname(socketPath));
         const stopPersisting = persistDomainList(control, stateDir, logger);
         await new Promise<void>((resolve) => {
