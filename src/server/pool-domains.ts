@@ -396,6 +396,19 @@ export class PoolDomainManager implements DomainManager {
     }
   }
 
+  /**
+   * A worker's answer to a build: its info, unless the domain's state events, handled before
+   * this continuation when the main thread drained them at once, gave a later one.
+   */
+  private described(p: Placed, info: DomainInfo): DomainHandle {
+    if (p.info === null) {
+      p.name = info.name;
+      p.state = info.state;
+      p.info = info;
+    }
+    return { id: p.id, name: p.name, state: p.state };
+  }
+
   private forget(p: Placed): void {
     this.placed.delete(p.id);
     p.worker.domains.delete(p.id);
@@ -438,15 +451,7 @@ export class PoolDomainManager implements DomainManager {
     }
     const p = this.track(id, spec, w);
     try {
-      // A worker answers with the domain's info; its state events, handled before this
-      // continuation when the main thread drained them at once, may have given a later one.
-      const info = (await make(w, id)) as DomainInfo;
-      if (p.info === null) {
-        p.name = info.name;
-        p.state = info.state;
-        p.info = info;
-      }
-      return { id, name: p.name, state: p.state };
+      return this.described(p, (await make(w, id)) as DomainInfo);
     } catch (e) {
       this.forget(p);
       throw e;
@@ -744,13 +749,7 @@ export class PoolDomainManager implements DomainManager {
         if (done) throw new ApiError('bad-state', 'this incoming domain was already committed or discarded');
         done = true;
         try {
-          const info = (await ask('incomingCommit', [id, snapshot])) as DomainInfo;
-          if (p.info === null) {
-            p.name = info.name;
-            p.state = info.state;
-            p.info = info;
-          }
-          return { id, name: p.name, state: p.state };
+          return this.described(p, (await ask('incomingCommit', [id, snapshot])) as DomainInfo);
         } catch (e) {
           // The worker discarded it, or ended (after listing it, maybe: then it goes from the list).
           this.forget(p);
