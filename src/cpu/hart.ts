@@ -481,7 +481,7 @@ export class Hart {
     const wTag = mmu.wTag;
     const wHi = mmu.wHi;
     const wOff = mmu.wOff;
-    // shared RAM: LD and SD are one 64-bit copy between RAM and the register (copy64.ts)
+    // shared RAM: LD and SD are one 64-bit copy between RAM and the register (src/core/access64.ts)
     const single64 = mmu.single64;
     const copy64 = mmu.copy64;
     const xOff = x.byteOffset;

@@ -20,9 +20,10 @@
  * with an address drops that page in every set plus every remembered superpage piece (flushing
  * more than asked is always allowed). Faults are raised through `Hart.fault`.
  */
+
+import { type Copy64, makeAccess64 } from '../core/access64.js';
 import { DirtyLog } from '../core/dirty-log.js';
 import { Cause, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SUM, Priv } from './arch.js';
-import { type Copy64, makeCopy64 } from './copy64.js';
 import type { Hart } from './hart.js';
 import { COPY64_OFF, R_HI, R_OFF, R_TAG, TLB_ENTRIES, W_HI, W_OFF, W_TAG, X_HI, X_OFFS, X_TAG } from './jit/state.js';
 import { PMP_R, PMP_W, PMP_X, type Pmp } from './pmp.js';
@@ -60,7 +61,7 @@ export class Mmu {
   readonly shared: boolean;
   readonly i64: BigInt64Array | null;
   /**
-   * Aligned 64-bit accesses are one access (copy64.ts): true on shared RAM when the hart's
+   * Aligned 64-bit accesses are one access (copy64, src/core/access64.ts): true on shared RAM when the hart's
    * registers are in the memory's state area. Without it (private RAM, or a hart without a
    * state area) they are two 32-bit accesses, which no other thread can see on private RAM.
    */
@@ -157,7 +158,10 @@ export class Mmu {
     this.dv = new DataView(buf, 0, ram.size);
     this.shared = !(buf instanceof ArrayBuffer);
     this.i64 = this.shared ? new BigInt64Array(buf, 0, Math.floor(ram.size / 8)) : null;
-    const copy = this.shared && stateOff >= 0 && ram.wasmMemory !== undefined ? makeCopy64(ram.wasmMemory) : null;
+    const copy =
+      this.shared && stateOff >= 0 && ram.wasmMemory !== undefined
+        ? (makeAccess64(ram.wasmMemory)?.copy64 ?? null)
+        : null;
     this.single64 = copy !== null;
     this.copy64 = copy ?? noCopy;
     this.wideOff = copy !== null ? stateOff + COPY64_OFF : 0;

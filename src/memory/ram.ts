@@ -1,7 +1,7 @@
+import { makeAccess64, type Read64, type Write64 } from '../core/access64.js';
 import { DirtyLog } from '../core/dirty-log.js';
 import { PvmError } from '../core/errors.js';
 import type { Gpa } from '../core/types.js';
-import { makeAccess64, type Read64, type Write64 } from './access64.js';
 
 /** Largest guest RAM: it is one Uint8Array, and Node 20 (V8) caps typed arrays at 2^32 elements. */
 export const MAX_RAM_BYTES = 2 ** 32;
@@ -66,7 +66,7 @@ export class GuestRam {
    */
   readonly shared: boolean;
   /**
-   * On shared RAM, the doubleword accessors' single 64-bit load and store (access64.ts): another
+   * On shared RAM, the doubleword accessors' single 64-bit load and store (src/core/access64.ts): another
    * thread never sees one half-written. Null on private RAM, where a DataView will do.
    */
   private readonly read64: Read64 | null;

@@ -36,7 +36,7 @@ export const RES_OFF = M_TRAP_OFF + 32;
 /**
  * A doubleword the interpreter moves 64-bit accesses of shared RAM through when their other end
  * is not an integer register (FLD, FSD, slow-path loads and stores, page-table entries): one
- * wasm copy to or from RAM, so no other thread sees half of it (copy64.ts).
+ * wasm copy to or from RAM, so no other thread sees half of it (src/core/access64.ts).
  */
 export const COPY64_OFF = RES_OFF + 24;
 /** The data TLBs (mmu.ts): six Int32Arrays of TLB_ENTRIES entries each, in this order. */
