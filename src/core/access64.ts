@@ -1,16 +1,17 @@
 /**
  * Single 64-bit accesses to RAM shared between threads, for the hypervisor's own accesses
  * (GuestRam.readU64 / writeU64: virtio rings, SBI records, PVX structures) and the
- * interpreter's. A DataView or two 32-bit accesses would let a hart on another thread see a doubleword half-written, or read
- * one the guest is writing as two halves of different values; JavaScript has no 64-bit integer
- * access that does not allocate (a BigInt). So a tiny wasm module on the same shared
- * WebAssembly.Memory does each access as one i64.load or i64.store, one 8-byte host access
- * (single-copy atomic when aligned, as RVWMO requires of an aligned doubleword; V8 on x86-64 and
- * AArch64). Its third function, `copy64(dst, src)`, is the interpreter's LD and SD on shared RAM
- * (src/cpu/mmu.ts): a copy between RAM and the hart's registers or scratch word, which live in
- * its state area in the same memory (src/cpu/jit/state.ts); translated code's loads and stores
- * are the same wasm instructions. The module is a fixed byte string: the core layer, under both
- * the CPU and the memory, does not reach the translator's encoder.
+ * interpreter's. A DataView or two 32-bit accesses would let a hart on another thread see a
+ * doubleword half-written, or read one the guest is writing as two halves of different values;
+ * JavaScript has no 64-bit integer access that does not allocate (a BigInt). So a tiny wasm
+ * module on the same shared WebAssembly.Memory does each access as one i64.load or i64.store,
+ * one 8-byte host access (single-copy atomic when aligned, as RVWMO requires of an aligned
+ * doubleword; V8 on x86-64 and AArch64). Its third function, `copy64(dst, src)`, is the
+ * interpreter's LD and SD on shared RAM (src/cpu/mmu.ts): a copy between RAM and the hart's
+ * registers or scratch word, which live in its state area in the same memory
+ * (src/cpu/jit/state.ts); translated code's loads and stores are the same wasm instructions.
+ * The module is a fixed byte string: the core layer, under both the CPU and the memory, does
+ * not reach the translator's encoder.
  */
 
 interface WasmApi {
