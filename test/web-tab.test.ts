@@ -125,7 +125,8 @@ describe('pvm in a tab', () => {
     await page.goto(`${base}/?smp=2&threads=1`);
     assert.equal(await page.locator('#threads').isChecked(), true);
     await bootSharedLinux(page);
-    await consoleHas(page, 'pvm-guest: init ready', 600_000);
+    // the whole line: the console may hold only its start when 'init ready' first shows
+    await waitFor(page, '/pvm-guest: init ready \\([^,]+, \\d+ cpu\\)/.test(window.pvmConsoleText())', 600_000);
     assert.match(await consoleText(page), /pvm-guest: init ready \([^,]+, 2 cpu\)/);
     const s = (await page.evaluate('window.pvmStats()')) as {
       instructions: number;
@@ -164,7 +165,11 @@ describe('pvm in a tab', () => {
     assert.equal(await page.locator('#state').textContent(), 'running');
     // a reboot parks hart 1 on its worker, reloads RAM, and the guest starts it again
     await page.keyboard.type('reboot -f\r');
-    await waitFor(page, "window.pvmConsoleText().split('pvm-guest: init ready').length === 3", 600_000);
+    await waitFor(
+      page,
+      'window.pvmConsoleText().split(/pvm-guest: init ready \\([^,]+, \\d+ cpu\\)/).length === 3',
+      600_000,
+    );
     assert.match(await consoleText(page), /reboot: Restarting system[\s\S]*pvm-guest: init ready \([^,]+, 2 cpu\)/);
     const s2 = (await page.evaluate('window.pvmStats()')) as typeof s;
     assert.equal(s2.hypercalls['HSM/hart_start'], 2);
